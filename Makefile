@@ -1,0 +1,85 @@
+# Thin wrapper over CMake: every real rule lives in CMakeLists.txt.
+#
+#   make [all]     install missing deps, configure build/, build
+#   make test      all + ctest (TEST_FILE=spec/group_spec.lua or
+#                  spec/c/test-scope.c runs one; TEST_FILTER=pattern and
+#                  TEST_TAG=tag go to busted)
+#   make sanitize  the same in build-sanitize/ with ASan + UBSan
+#   make valgrind  all + every test under valgrind (plain build), i.e.
+#                  VALGRIND=1 ctest --test-dir build --output-on-failure
+#                  which runs each spec as
+#                  valgrind --error-exitcode=1 --leak-check=full
+#                    --errors-for-leak-kinds=definite ... lua5.4 busted FILE
+#                  and each C test binary the same way (cmake/RunTest.cmake)
+#   make demo      run scripts/examples/demo.lua with build/corral
+#   make bench     run bench/run; never part of make test
+#   make install   cmake --install build (PREFIX=/usr/local, DESTDIR honoured)
+#   make clean | distclean
+#
+# Put overrides (CMAKE_BUILD_TYPE, CMAKE_EXTRA_FLAGS, ...) in local.mk.
+
+CMAKE_BUILD_TYPE ?= Debug
+CMAKE_EXTRA_FLAGS ?=
+JOBS ?= 2
+PREFIX ?=
+
+-include local.mk
+
+# cmake --build runs make too; keep its output free of "Entering directory".
+MAKEFLAGS += --no-print-directory
+
+CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(CMAKE_EXTRA_FLAGS)
+
+# TEST_FILE (a path) -> ctest name: spec/c/test-x.c -> c/x, spec/a_spec.lua -> spec/a
+test_name = $(patsubst spec/%_spec.lua,spec/%,$(patsubst spec/c/test-%.c,c/%,$(TEST_FILE:./%=%)))
+CTEST_FLAGS = --output-on-failure --no-tests=error -j$(JOBS) \
+  $(if $(TEST_FILE),-R '^$(test_name)$$')
+
+# Scripts run from the source tree find corral.* modules here.
+SCRIPT_ENV = LUA_PATH='$(CURDIR)/scripts/?.lua;$(CURDIR)/scripts/?/init.lua;;' \
+  LUA_CPATH='$(CURDIR)/build/?.so;;'
+
+all: deps build/.ran-cmake
+	cmake --build build -j$(JOBS)
+
+deps:
+	@tools/deps.sh
+
+# Configure once; after that CMake re-runs itself when CMakeLists.txt or a
+# globbed source list changes.
+build/.ran-cmake: | deps
+	cmake -S . -B build $(CMAKE_FLAGS)
+	touch $@
+
+build-sanitize/.ran-cmake: | deps
+	cmake -S . -B build-sanitize $(CMAKE_FLAGS) -DCORRAL_SANITIZE=ON
+	touch $@
+
+test: all
+	ctest --test-dir build $(CTEST_FLAGS)
+
+sanitize: deps build-sanitize/.ran-cmake
+	cmake --build build-sanitize -j$(JOBS)
+	ctest --test-dir build-sanitize $(CTEST_FLAGS)
+
+valgrind: all
+	@tools/deps.sh valgrind
+	VALGRIND=1 ctest --test-dir build $(CTEST_FLAGS)
+
+demo: all
+	$(SCRIPT_ENV) ./build/corral scripts/examples/demo.lua
+
+bench: all
+	@if [ -x bench/run ]; then $(SCRIPT_ENV) bench/run; \
+	else echo "bench: bench/run not yet available"; fi
+
+install: all
+	cmake --install build $(if $(PREFIX),--prefix '$(PREFIX)')
+
+clean:
+	@if [ -d build ]; then cmake --build build --target clean; fi
+
+distclean:
+	rm -rf build build-sanitize
+
+.PHONY: all deps test sanitize valgrind demo bench install clean distclean

@@ -1,0 +1,441 @@
+/*
+** lcorral.c -- the corral Lua module: luaopen_corral, corral.run, time and
+** the helpers every binding file shares.
+*/
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include "lcorral.h"
+
+/* --- shared helpers --------------------------------------------------- */
+
+lcr_State *lcr_state(lua_State *L) {
+  return (lcr_State *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch) {
+  return S->eng == E && E != NULL && E->epoch == epoch && E->open;
+}
+
+/* The running engine, or an error naming the call. [-0, +0, v] */
+lcr_Engine *lcr_engine(lua_State *L, const char *fname) {
+  lcr_State *S = lcr_state(L);
+  if (S->eng == NULL)
+    luaL_error(L, "corral.%s: called outside corral.run", fname);
+  return S->eng;
+}
+
+/*
+** The task that may block here, or an error naming the mistake: a blocking
+** call is only legal on the coroutine the engine resumed, not inside a
+** coroutine the user created within a task. [-0, +0, v]
+*/
+lcr_Task *lcr_checkblocking(lua_State *L, const char *fname) {
+  lcr_Engine *E = lcr_engine(L, fname);
+  lcr_Task *t = (lcr_Task *)E->e.current;
+  if (t == NULL || t->co != L)
+    luaL_error(L, "corral.%s: called from a coroutine that corral does not "
+               "run (a blocking call inside your own coroutine, e.g. a "
+               "coroutine.wrap generator, cannot be suspended by corral)",
+               fname);
+  return t;
+}
+
+/* Seconds: a number >= 0 and not NaN. [-0, +0, v] */
+double lcr_checkseconds(lua_State *L, int arg) {
+  double s = luaL_checknumber(L, arg);
+  if (!(s >= 0)) luaL_argerror(L, arg, "seconds must be >= 0 and not NaN");
+  return s;
+}
+
+/* [-0, +1, -] */
+void lcr_pushanchors(lua_State *L, lcr_Engine *E) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchors_ref);
+}
+
+/* Push the userdata of a live task; nil if it is not anchored. [-0, +1, -] */
+int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
+  lcr_pushanchors(L, E);
+  lua_rawgetp(L, -1, t);
+  lua_remove(L, -2);
+  return !lua_isnil(L, -1);
+}
+
+/*
+** Record why scope `s` was cancelled: the reason at `reason` (0 = none) and
+** the name of the task `origin`. [-0, +0, m]
+*/
+void lcr_setcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason,
+                   cr_task_t *origin) {
+  if (reason) reason = lua_absindex(L, reason);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  lua_createtable(L, 2, 0);
+  if (reason && !lua_isnil(L, reason)) {
+    lua_pushvalue(L, reason);
+    lua_rawseti(L, -2, 1);
+  }
+  if (origin && lcr_pushtask(L, E, origin)) {
+    lcr_pushtaskname(L, lua_touserdata(L, -1));
+    lua_rawseti(L, -3, 2);
+  }
+  if (origin) lua_pop(L, 1);
+  lua_rawseti(L, -2, (lua_Integer)s->id);
+  lua_pop(L, 1);
+}
+
+/* Forget the record of a scope that exits. [-0, +0, -] */
+void lcr_clearcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
+  if (!s->cancel_called) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, (lua_Integer)s->id);
+  lua_pop(L, 1);
+}
+
+/* Give control back to the scheduler; `k` runs on wake-up. */
+int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
+  t->parked = 1;
+  return lua_yieldk(L, 0, ctx, k);
+}
+
+/* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
+void lcr_checkcancel(lua_State *L, lcr_Task *t) {
+  cr_scope_t *s = cr_task_cancelled(&t->t);
+  if (s != NULL) {
+    lcr_pushcancelled(L, t->E, s);
+    lua_error(L);
+  }
+}
+
+/* Turn an engine error code into a Lua error. [-0, +0, v] */
+int lcr_raise(lua_State *L, int err) {
+  if (err == CR_ENOMEM) {
+    lua_pushliteral(L, "not enough memory");
+    return lua_error(L);
+  }
+  return luaL_error(L, "%s: %s", cr_err_name(err), cr_strerror(err));
+}
+
+/*
+** Message handler of every pcall corral makes around user code: takes the
+** traceback at the point of failure, before the stack unwinds, and keeps
+** it beside the task. A Cancelled needs none (it is not a failure), and an
+** error re-raised unchanged keeps its first traceback. [-1, +1, m]
+*/
+int lcr_msgh(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  lcr_Engine *E = S->eng;
+  if (E == NULL || E->e.current == NULL || lcr_iscancelled(L, 1)) return 1;
+  if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
+  lua_getiuservalue(L, 2, LCR_UV_TBERR);
+  if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
+  lua_pop(L, 1);
+  {
+    const char *msg = NULL;
+    if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER)
+      msg = lua_tostring(L, 1);
+    else if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+      msg = lua_tostring(L, -1);     /* kept on the stack while used */
+    }
+    luaL_traceback(L, L, msg, 1);
+  }
+  lua_setiuservalue(L, 2, LCR_UV_TB);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, 2, LCR_UV_TBERR);
+  lua_settop(L, 1);
+  return 1;
+}
+
+void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
+                  const luaL_Reg *meta) {
+  luaL_newmetatable(L, tname);
+  lua_pushvalue(L, -2);                  /* state */
+  luaL_setfuncs(L, meta, 1);
+  lua_newtable(L);                       /* methods */
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, methods, 1);
+  lua_setfield(L, -2, "__methods");
+  lua_pop(L, 1);
+}
+
+/* --- time ------------------------------------------------------------- */
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  double when = lua_tonumber(L, (int)ctx);
+  if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
+  lcr_checkcancel(L, t);
+  if (when <= cr_now(&t->E->e)) {
+    if (status == LUA_YIELD) return 0;   /* woke late: the time has come */
+    cr_task_yield(&t->t);                /* sleep(0): a checkpoint */
+  } else {
+    int rc = cr_task_sleep(&t->t, when);
+    if (rc) return lcr_raise(L, rc);
+  }
+  return lcr_yield(L, t, ctx, sleep_k);
+}
+
+static int l_sleep(lua_State *L) {
+  double s = lcr_checkseconds(L, 1);
+  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  lua_settop(L, 0);
+  lua_pushnumber(L, cr_now(&t->E->e) + s);
+  return sleep_k(L, LUA_OK, 1);
+}
+
+static int l_sleep_until(lua_State *L) {
+  double when = luaL_checknumber(L, 1);
+  if (when != when) luaL_argerror(L, 1, "time must not be NaN");
+  lcr_checkblocking(L, "sleep_until");
+  lua_settop(L, 1);
+  return sleep_k(L, LUA_OK, 1);
+}
+
+static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+static int l_checkpoint(lua_State *L) {
+  lcr_Task *t = lcr_checkblocking(L, "checkpoint");
+  lcr_checkcancel(L, t);
+  cr_task_yield(&t->t);
+  return lcr_yield(L, t, 0, checkpoint_k);
+}
+
+static int l_now(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "now");
+  lua_pushnumber(L, cr_now(&E->e));
+  return 1;
+}
+
+static int l_current_task(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "current_task");
+  if (E->e.current == NULL || !lcr_pushtask(L, E, E->e.current))
+    lua_pushnil(L);
+  return 1;
+}
+
+/* --- run -------------------------------------------------------------- */
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  lcr_Engine *E = h->data;
+  lua_State *L = E->L;
+  lcr_Task *root;
+  if (E->signalled) {
+    /* A second signal while the first one unwinds: give up on grace. */
+    uv_signal_stop(h);
+    raise(signum);
+    return;
+  }
+  E->signalled = signum;
+  lcr_pushanchors(L, E);
+  lua_rawgetp(L, -1, NULL);             /* anchors[NULL] = root task */
+  root = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  if (root == NULL || root->t.finished) return;
+  lua_pushstring(L, signum == SIGINT ? "SIGINT" : "SIGTERM");
+  if (cr_scope_cancel(&root->t.scope, CR_SRC_SIGNAL))
+    lcr_setcancel(L, E, &root->t.scope, -1, NULL);
+  lua_pop(L, 1);
+}
+
+static void signal_close_cb(uv_handle_t *h) {
+  lcr_Engine *E = h->data;
+  E->e.stats.handles--;
+}
+
+/* Run the scheduler until the root task finished. [-0, +0, e] */
+static int run_loop(lua_State *L) {
+  lcr_Engine *E = lua_touserdata(L, 1);
+  lcr_Task *root = lua_touserdata(L, 2);
+  while (!root->t.finished) {
+    int rc = cr_engine_step(&E->e, 1);
+    if (rc == CR_EDEADLOCK) {
+      if (E->deadlocked) break;
+      /* Nothing can ever wake these tasks: unwind them so that every
+      ** cleanup runs, then run reports the deadlock. */
+      E->deadlocked = 1;
+      lua_pushliteral(L, "deadlock: every task is blocked and nothing can "
+                         "wake them");
+      if (cr_scope_cancel(&root->t.scope, CR_SRC_DEADLOCK))
+        lcr_setcancel(L, E, &root->t.scope, -1, NULL);
+      lua_pop(L, 1);
+    } else if (rc < 0) {
+      return lcr_raise(L, rc);
+    }
+  }
+  return 0;
+}
+
+/* Close everything the engine owns, even after a broken run. */
+static void engine_teardown(lua_State *L, lcr_Engine *E) {
+  int i;
+  if (!E->open) return;
+  E->open = 0;
+  for (i = 0; i < E->nsignals; i++)
+    uv_close((uv_handle_t *)&E->sig[i], signal_close_cb);
+  E->nsignals = 0;
+  if (cr_engine_close(&E->e) == CR_EBUSY) {
+    /* Tasks were abandoned (a second deadlock, or an error escaped the
+    ** scheduler). Their memory belongs to Lua's GC; drop the engine's
+    ** links to them so the loop can close. */
+    E->e.nheap = 0;
+    E->e.stats.tasks = E->e.stats.scopes = E->e.stats.timers = 0;
+    cr_engine_close(&E->e);
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  if (E->S->eng == E) E->S->eng = NULL;
+}
+
+static int engine__gc(lua_State *L) {
+  engine_teardown(L, luaL_checkudata(L, 1, LCR_ENGINE));
+  return 0;
+}
+
+static int l_run(lua_State *L) {
+  static const char *const clocks[] = {"real", "virtual", NULL};
+  lcr_State *S = lcr_state(L);
+  lcr_Engine *E;
+  lcr_Task *root;
+  int clock = 0, signals = 0, rc, status, nres;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "clock");
+    if (!lua_isnil(L, -1)) {
+      const char *c = lua_tostring(L, -1);
+      int i;
+      for (i = 0; clocks[i] && (!c || strcmp(c, clocks[i])); i++) {}
+      if (!clocks[i])
+        luaL_argerror(L, 2, "clock must be \"real\" or \"virtual\"");
+      clock = i;
+    }
+    lua_getfield(L, 2, "signals");
+    signals = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "trace");
+    if (!lua_isnil(L, -1))
+      luaL_argerror(L, 2, "trace is not implemented yet");
+    lua_pop(L, 3);
+  }
+  if (S->eng != NULL)
+    return luaL_error(L, "corral.run: cannot be called inside a running "
+                         "task (spawn a task or open a group instead)");
+  lua_settop(L, 2);
+  E = lua_newuserdatauv(L, sizeof *E, 0);                 /* 3: engine */
+  memset(E, 0, sizeof *E);
+  E->anchors_ref = E->cancels_ref = LUA_NOREF;
+  luaL_setmetatable(L, LCR_ENGINE);
+  rc = cr_engine_init(&E->e, NULL,
+                      clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
+  if (rc) return lcr_raise(L, rc);
+  E->open = 1;
+  E->S = S;
+  E->L = L;
+  E->epoch = ++S->epoch;
+  lua_newtable(L);
+  E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->cancels_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  S->eng = E;
+  root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
+  lcr_pushanchors(L, E);
+  lua_pushvalue(L, 4);
+  lua_rawsetp(L, -2, NULL);          /* anchors[NULL] = root, for signals */
+  lua_pushvalue(L, 4);
+  lua_rawsetp(L, -2, &root->t);
+  lua_pop(L, 1);
+  cr_task_start_root(&root->t);
+  if (signals) {
+    static const int signums[2] = {SIGINT, SIGTERM};
+    int i;
+    for (i = 0; i < 2; i++) {
+      if (uv_signal_init(E->e.loop, &E->sig[i]) != 0) break;
+      E->sig[i].data = E;
+      E->e.stats.handles++;
+      E->nsignals++;
+      uv_signal_start(&E->sig[i], signal_cb, signums[i]);
+    }
+  }
+  lua_pushcfunction(L, run_loop);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  status = lua_pcall(L, 2, 0, 0);                         /* 5: error? */
+  if (status != LUA_OK) {
+    engine_teardown(L, E);
+    return lua_error(L);
+  }
+  if (!root->t.finished) {
+    engine_teardown(L, E);
+    return luaL_error(L, "corral.run: deadlock: every task is blocked and "
+                         "nothing can wake them (even after cancelling)");
+  }
+  engine_teardown(L, E);
+  nres = root->nres;
+  if (!lua_checkstack(L, nres + 1))
+    return luaL_error(L, "corral.run: too many results");
+  lua_xmove(root->co, L, nres);
+  if (root->outcome == CR_TASK_DONE) return nres;
+  if (E->deadlocked && root->outcome == CR_TASK_CANCELLED)
+    return luaL_error(L, "corral.run: deadlock: every task was blocked and "
+                         "nothing could wake them (they were cancelled)");
+  return lua_error(L);       /* the root's error, or its Cancelled */
+}
+
+/* --- module ----------------------------------------------------------- */
+
+static const luaL_Reg corral_funcs[] = {
+  {"run", l_run},
+  {"sleep", l_sleep},
+  {"sleep_until", l_sleep_until},
+  {"checkpoint", l_checkpoint},
+  {"now", l_now},
+  {"current_task", l_current_task},
+  {NULL, NULL}
+};
+
+static const luaL_Reg engine_meta[] = {
+  {"__gc", engine__gc},
+  {NULL, NULL}
+};
+
+static int state__gc(lua_State *L) {
+  lcr_State *S = lua_touserdata(L, 1);
+  S->eng = NULL;
+  return 0;
+}
+
+LUAMOD_API int luaopen_corral(lua_State *L) {
+  lcr_State *S = lua_newuserdatauv(L, sizeof *S, 0);      /* state */
+  memset(S, 0, sizeof *S);
+  S->errors_ref = S->cancelled_mt_ref = LUA_NOREF;
+  lua_newtable(L);
+  lua_pushcfunction(L, state__gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  luaL_ref(L, LUA_REGISTRYINDEX);          /* keep the state alive */
+  luaL_newmetatable(L, LCR_ENGINE);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, engine_meta, 1);
+  lua_pop(L, 1);
+  lcr_open_errors(L, S);
+  lcr_open_task(L);
+  lcr_open_group(L);
+  lcr_open_scope(L);
+  lua_newtable(L);                                         /* module */
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, corral_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_error_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_task_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_group_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_scope_funcs, 1);
+  lua_pushliteral(L, CR_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

@@ -1,0 +1,258 @@
+/*
+** lscope.c -- cancel scopes from Lua: corral.scope and the timeouts
+** move_on_after, fail_after, move_on_at, fail_at.
+*/
+#include <math.h>
+#include <string.h>
+#include "lcorral.h"
+
+enum { KIND_SCOPE = 0, KIND_MOVE_ON, KIND_FAIL };
+
+typedef struct lcr_Scope {
+  cr_scope_t s;           /* first member */
+  lcr_Engine *E;
+  unsigned epoch;
+  int kind;
+  double seconds;         /* for the Timeout message */
+} lcr_Scope;
+
+/*
+** Read timeout/deadline/shield from the options table at idx (may be
+** none). timeout and deadline together: the earlier wins. [-0, +0, v]
+*/
+void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
+                   int *shield) {
+  *deadline = INFINITY;
+  *shield = 0;
+  if (lua_isnoneornil(L, idx)) return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
+    double s = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(s >= 0))
+      luaL_argerror(L, idx, "timeout must be a number of seconds >= 0 and "
+                            "not NaN");
+    *deadline = now + s;
+  }
+  if (lua_getfield(L, idx, "deadline") != LUA_TNIL) {
+    double d = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || d != d)
+      luaL_argerror(L, idx, "deadline must be a number and not NaN");
+    if (d < *deadline) *deadline = d;
+  }
+  lua_getfield(L, idx, "shield");
+  *shield = lua_toboolean(L, -1);
+  if (lua_getfield(L, idx, "name") > LUA_TNIL && !lua_isstring(L, -1))
+    luaL_argerror(L, idx, "name must be a string");
+  lua_pop(L, 4);
+}
+
+/* Create a scope userdata (closed until entered). [-0, +1, m] */
+static lcr_Scope *newscope(lua_State *L, lcr_Engine *E, int kind) {
+  lcr_Scope *S = lua_newuserdatauv(L, sizeof *S, 1);
+  memset(S, 0, sizeof *S);
+  S->s.exited = 1;
+  S->E = E;
+  S->epoch = E->epoch;
+  S->kind = kind;
+  luaL_setmetatable(L, LCR_SCOPE);
+  return S;
+}
+
+/*
+** Layout while the body runs: [1 scope][2 msgh][3 fn][args...]; results
+** come back from index 3.
+*/
+static int scope_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Scope *S = lua_touserdata(L, 1);
+  (void)ctx;
+  if (status == LUA_OK || status == LUA_YIELD) {
+    cr_scope_exit(&S->s);
+    lcr_clearcancel(L, S->E, &S->s);
+    if (S->kind == KIND_MOVE_ON) {
+      lua_pushboolean(L, 1);
+      lua_insert(L, 3);
+    }
+    return lua_gettop(L) - 2;
+  }
+  cr_scope_exit(&S->s);
+  lcr_clearcancel(L, S->E, &S->s);
+  if (lcr_iscancelled(L, -1) &&
+      lcr_cancelled_scope(L, -1) == (lua_Integer)S->s.id) {
+    S->s.cancel_caught = 1;
+    if (S->kind == KIND_MOVE_ON) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+    if (S->kind == KIND_FAIL && S->s.source == CR_SRC_DEADLINE) {
+      lcr_pushtimeout(L, S->seconds);
+      return lua_error(L);
+    }
+    return 0;
+  }
+  return lua_error(L);   /* not ours: passes through unchanged */
+}
+
+/* Enter S (at 1) in the running task and call the function at 3. */
+static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
+                      int nargs) {
+  lcr_Scope *S = lua_touserdata(L, 1);
+  int rc = cr_scope_enter(&t->t, &S->s, deadline, shield);
+  if (rc) return lcr_raise(L, rc);
+  S->s.data = S;
+  return scope_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0, scope_k), 0);
+}
+
+static int l_scope(lua_State *L) {
+  lcr_Task *t;
+  double deadline;
+  int shield;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  t = lcr_checkblocking(L, "scope");
+  lcr_scopeopts(L, 2, cr_now(&t->E->e), &deadline, &shield);
+  lua_settop(L, 2);
+  newscope(L, t->E, KIND_SCOPE);                       /* 3 */
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "name") != LUA_TNIL)
+    lua_setiuservalue(L, 3, 1);
+  lua_settop(L, 3);
+  lua_replace(L, 2);                                   /* [body, S] */
+  lua_insert(L, 1);                                    /* [S, body] */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+  lua_insert(L, 2);                                    /* [S, msgh, body] */
+  lua_pushvalue(L, 1);                                 /* body(S) */
+  return scope_call(L, t, deadline, shield, 1);
+}
+
+/* move_on_after/fail_after/move_on_at/fail_at: [when, fn, args...] */
+static int timeout_call(lua_State *L, const char *fname, int kind, int abs) {
+  lcr_Task *t;
+  lcr_Scope *S;
+  double v, now, deadline;
+  int nargs;
+  if (abs) {
+    v = luaL_checknumber(L, 1);
+    if (v != v) luaL_argerror(L, 1, "deadline must not be NaN");
+  } else {
+    v = lcr_checkseconds(L, 1);
+  }
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  t = lcr_checkblocking(L, fname);
+  now = cr_now(&t->E->e);
+  deadline = abs ? v : now + v;
+  nargs = lua_gettop(L) - 2;
+  S = newscope(L, t->E, kind);
+  S->seconds = abs ? v - now : v;
+  lua_replace(L, 1);                                   /* [S, fn, args] */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+  lua_insert(L, 2);                                    /* [S, msgh, fn..] */
+  return scope_call(L, t, deadline, 0, nargs);
+}
+
+static int l_move_on_after(lua_State *L) {
+  return timeout_call(L, "move_on_after", KIND_MOVE_ON, 0);
+}
+static int l_fail_after(lua_State *L) {
+  return timeout_call(L, "fail_after", KIND_FAIL, 0);
+}
+static int l_move_on_at(lua_State *L) {
+  return timeout_call(L, "move_on_at", KIND_MOVE_ON, 1);
+}
+static int l_fail_at(lua_State *L) {
+  return timeout_call(L, "fail_at", KIND_FAIL, 1);
+}
+
+/* --- Scope methods and fields ------------------------------------------ */
+
+static lcr_Scope *checkscope(lua_State *L) {
+  return luaL_checkudata(L, 1, LCR_SCOPE);
+}
+
+static int scope_cancel(lua_State *L) {
+  lcr_Scope *S = checkscope(L);
+  if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
+  if (!lcr_alive(lcr_state(L), S->E, S->epoch)) return 0;
+  if (cr_scope_cancel(&S->s, CR_SRC_EXPLICIT))
+    lcr_setcancel(L, S->E, &S->s, 2, S->E->e.current);
+  return 0;
+}
+
+/* Fields every scope-like object shares; 0 if `k` is not one. */
+int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
+  if (strcmp(k, "deadline") == 0)
+    lua_pushnumber(L, s->deadline.when);
+  else if (strcmp(k, "shield") == 0)
+    lua_pushboolean(L, s->shield);
+  else if (strcmp(k, "cancel_called") == 0)
+    lua_pushboolean(L, s->cancel_called);
+  else if (strcmp(k, "cancel_caught") == 0)
+    lua_pushboolean(L, s->cancel_caught);
+  else
+    return 0;
+  return 1;
+}
+
+int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive) {
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "deadline") == 0) {
+    double d = luaL_checknumber(L, 3);
+    if (d != d) luaL_argerror(L, 3, "deadline must not be NaN");
+    if (alive) {
+      int rc = cr_scope_set_deadline(s, d);
+      if (rc) return lcr_raise(L, rc);
+    } else {
+      s->deadline.when = d;
+    }
+  } else if (strcmp(k, "shield") == 0) {
+    luaL_checktype(L, 3, LUA_TBOOLEAN);
+    if (alive)
+      cr_scope_set_shield(s, lua_toboolean(L, 3));
+    else
+      s->shield = lua_toboolean(L, 3);
+  } else {
+    return luaL_error(L, "cannot set field '%s' (only deadline and shield "
+                         "are writable)", k);
+  }
+  return 0;
+}
+
+static int scope__index(lua_State *L) {
+  lcr_Scope *S = checkscope(L);
+  const char *k = luaL_checkstring(L, 2);
+  if (lcr_scope_index(L, &S->s, k)) return 1;
+  if (strcmp(k, "name") == 0) {
+    lua_getiuservalue(L, 1, 1);
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__methods");
+  lua_getfield(L, -1, k);
+  return 1;
+}
+
+static int scope__newindex(lua_State *L) {
+  lcr_Scope *S = checkscope(L);
+  return lcr_scope_newindex(L, &S->s, lcr_alive(lcr_state(L), S->E, S->epoch));
+}
+
+static const luaL_Reg scope_methods[] = {
+  {"cancel", scope_cancel},
+  {NULL, NULL}
+};
+
+static const luaL_Reg scope_meta[] = {
+  {"__index", scope__index},
+  {"__newindex", scope__newindex},
+  {NULL, NULL}
+};
+
+const luaL_Reg lcr_scope_funcs[] = {
+  {"scope", l_scope},
+  {"move_on_after", l_move_on_after},
+  {"fail_after", l_fail_after},
+  {"move_on_at", l_move_on_at},
+  {"fail_at", l_fail_at},
+  {NULL, NULL}
+};
+
+void lcr_open_scope(lua_State *L) {
+  lcr_register(L, LCR_SCOPE, scope_methods, scope_meta);
+}

@@ -1,0 +1,303 @@
+/*
+** corral.h -- the whole public API of the corral engine.
+**
+** corral is a structured-concurrency engine over libuv. Tasks are
+** continuations the engine resumes; it knows nothing of Lua. Every object
+** hangs off a cr_engine_t: there is no global state, so two engines in two
+** threads never touch each other.
+**
+** Structs are exposed so that a binding can embed them (no second malloc).
+** Fields are marked as libuv's uv.h does: public (yours to read and write),
+** read-only (read, never write) or private (do not touch).
+**
+** Lifecycles come in pairs: cr_engine_init/cr_engine_close,
+** cr_scope_enter/cr_scope_exit, cr_group_init/cr_group_close,
+** cr_task_init/(finish through cr_task_done). A call that returns an error
+** never calls its callback.
+*/
+#ifndef CORRAL_H
+#define CORRAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define CR_VERSION "0.1.0"
+
+/*
+** Error codes: negative, generated from one table. libuv's UV_* codes pass
+** through the API unchanged, so corral's own codes live far below them.
+*/
+#define CR_ERRNO_MAP(XX)                                                     \
+  XX(EBUSY, "engine still has live tasks")                                  \
+  XX(ECLOSED, "group is closed")                                            \
+  XX(ESTOPPING, "group is stopping")                                        \
+  XX(ECANCELED, "operation cancelled")                                      \
+  XX(ENOMEM, "out of memory")                                               \
+  XX(EINVAL, "invalid argument")                                            \
+  XX(EDEADLOCK, "deadlock: every task is blocked and nothing can wake them")
+
+typedef enum {
+  CR__ERRBASE = -30000,
+#define XX(name, _) CR_##name,
+  CR_ERRNO_MAP(XX)
+#undef XX
+  CR__ERRMAX
+} cr_errno_t;
+
+const char *cr_err_name(int err);
+const char *cr_strerror(int err);
+
+/* Why a scope was cancelled. */
+typedef enum {
+  CR_SRC_NONE = 0,
+  CR_SRC_EXPLICIT,  /* cr_scope_cancel / g:cancel / t:cancel */
+  CR_SRC_DEADLINE,  /* the scope's own deadline passed */
+  CR_SRC_FAILURE,   /* a child of the group failed */
+  CR_SRC_STOP,      /* the grace of cr_group_stop ran out */
+  CR_SRC_SIGNAL,    /* SIGINT/SIGTERM reached the root */
+  CR_SRC_HOST,      /* the embedding host cancelled */
+  CR_SRC_DEADLOCK   /* nothing could ever wake the tasks */
+} cr_source_t;
+
+const char *cr_source_name(cr_source_t src);
+
+typedef enum {
+  CR_TASK_SCHEDULED = 0, /* spawned or woken, in a queue, not running */
+  CR_TASK_RUNNING,
+  CR_TASK_WAITING,       /* parked on a blocking operation */
+  CR_TASK_DONE,
+  CR_TASK_FAILED,
+  CR_TASK_CANCELLED
+} cr_task_status_t;
+
+typedef enum { CR_CLOCK_REAL = 0, CR_CLOCK_VIRTUAL } cr_clock_t;
+
+/* What an abort callback answers (Trio's abort protocol). */
+typedef enum {
+  CR_ABORT_DONE = 0, /* the wait was undone: wake the task with CR_ECANCELED */
+  CR_ABORT_LATE      /* the operation owns the wake-up; leave the task be */
+} cr_abort_t;
+
+typedef struct cr_engine_s cr_engine_t;
+typedef struct cr_scope_s cr_scope_t;
+typedef struct cr_task_s cr_task_t;
+typedef struct cr_group_s cr_group_t;
+typedef struct cr_timer_s cr_timer_t;
+
+/* Intrusive doubly-linked list node; the head is a sentinel node. */
+typedef struct cr_queue_s {
+  struct cr_queue_s *next;
+  struct cr_queue_s *prev;
+} cr_queue_t;
+
+typedef void (*cr_timer_cb)(cr_timer_t *timer);
+typedef void (*cr_task_cb)(cr_task_t *task);
+typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
+typedef void (*cr_cancel_cb)(cr_scope_t *scope);
+
+/* A deadline kept in the engine's heap. One uv_timer drives them all. */
+struct cr_timer_s {
+  void *data;       /* public */
+  cr_timer_cb cb;   /* read-only */
+  double when;      /* read-only: absolute, on the engine clock */
+  uint64_t seq;     /* private: breaks ties, so firing order is stable */
+  size_t index;     /* private: heap slot, or CR__NOT_ARMED */
+};
+
+/*
+** A cancel scope. Scopes form a tree that mirrors lexical nesting across
+** tasks: a child task's own scope has its group's scope as parent.
+** Invariant: a scope is in its parent's `children` list exactly while it is
+** entered (between cr_scope_enter and cr_scope_exit).
+*/
+struct cr_scope_s {
+  void *data;             /* public */
+  cr_engine_t *engine;    /* read-only */
+  cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
+  cr_task_t *owner;       /* read-only: the task in whose stack it lives */
+  uint64_t id;            /* read-only: unique per engine, never reused */
+  cr_source_t source;     /* read-only: why cancel_called became true */
+  unsigned cancel_called : 1; /* read-only: its own cancel fired; never reset */
+  unsigned cancel_caught : 1; /* public: a Cancelled for it was absorbed */
+  unsigned shield : 1;        /* read-only: use cr_scope_set_shield */
+  unsigned entered : 1;       /* read-only: between enter and exit */
+  unsigned exited : 1;        /* read-only: exit happened */
+  unsigned is_group : 1;      /* read-only */
+  cr_timer_t deadline;    /* read-only: use cr_scope_set_deadline */
+  /* private */
+  cr_queue_t children;    /* entered child scopes */
+  cr_queue_t sibling;     /* link in parent->children */
+};
+
+/*
+** A task: a continuation the engine resumes by calling `run`. The binding
+** parks it (cr_task_park) before giving control back and the engine or an
+** operation wakes it (cr_task_wake).
+*/
+struct cr_task_s {
+  void *data;             /* public */
+  cr_engine_t *engine;    /* read-only */
+  cr_group_t *group;      /* read-only: NULL for a root task */
+  uint64_t id;            /* read-only */
+  cr_task_status_t status;/* read-only */
+  int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
+  cr_scope_t scope;       /* read-only: the task's own scope (t:cancel) */
+  cr_scope_t *cur;        /* read-only: innermost scope the task is in */
+  cr_task_cb run;         /* public: resumes the continuation */
+  cr_timer_t timer;       /* public: a timer the task may use to sleep */
+  cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
+  cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
+  /* private */
+  cr_abort_cb abort;      /* non-NULL while parked */
+  cr_queue_t runq;        /* run queue, or group's pending queue */
+  cr_queue_t child_link;  /* link in group->children */
+  unsigned queued : 1;    /* in the run queue */
+  unsigned pending : 1;   /* held back by the group's limit */
+  unsigned finished : 1;
+};
+
+/* A task group: a scope plus the children it joins. */
+struct cr_group_s {
+  cr_scope_t scope;       /* read-only: first member */
+  cr_task_t *parent;      /* read-only: the task running the body */
+  size_t nchildren;       /* read-only: spawned, not finished */
+  size_t nrunning;        /* read-only: started, not finished */
+  size_t limit;           /* read-only: 0 = no limit */
+  size_t max_errors;      /* read-only */
+  size_t nerrors;         /* read-only: failures kept */
+  size_t dropped;         /* read-only: failures beyond max_errors */
+  unsigned defer_errors : 1; /* read-only */
+  unsigned stopping : 1;  /* read-only */
+  unsigned closed : 1;    /* read-only */
+  unsigned body_done : 1; /* read-only */
+  cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
+  cr_queue_t children;    /* private */
+  cr_queue_t pending;     /* private: FIFO held back by limit */
+  cr_queue_t stop_waiters;/* private: tasks in cr_group_wait_stopping */
+};
+
+/* Counters for leak accounting: all zero once an engine is idle. */
+typedef struct {
+  size_t tasks;       /* initialised, not finished */
+  size_t scopes;      /* entered, not exited (task scopes included) */
+  size_t timers;      /* armed */
+  size_t handles;     /* libuv handles open that the engine owns */
+} cr_stats_t;
+
+struct cr_engine_s {
+  void *data;             /* public */
+  uv_loop_t *loop;        /* read-only */
+  cr_task_t *current;     /* read-only: task being resumed, or NULL */
+  cr_clock_t clock;       /* read-only */
+  cr_cancel_cb on_cancel; /* public: called when any scope's cancel fires */
+  cr_stats_t stats;       /* read-only */
+  /* private */
+  uv_loop_t own_loop;
+  uv_timer_t uvtimer;     /* drives the deadline heap */
+  cr_queue_t runq;
+  cr_timer_t **heap;      /* binary min-heap of armed timers */
+  size_t nheap, heapcap;
+  uint64_t next_seq, next_id;
+  uint64_t t0;            /* uv_hrtime() at init */
+  double vnow;            /* virtual clock */
+  unsigned owns_loop : 1;
+  unsigned closing : 1;
+};
+
+/* --- engine ---------------------------------------------------------- */
+
+/* Init on `loop`, or on a loop of its own when loop is NULL. */
+int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock);
+/* CR_EBUSY while tasks or scopes live; closes handles, runs loop to end. */
+int cr_engine_close(cr_engine_t *e);
+/* Seconds since init; virtual clock: the virtual time. Never cached. */
+double cr_now(cr_engine_t *e);
+/*
+** Run ready tasks, poll I/O and fire deadlines once. `block`: may wait for
+** I/O or the next deadline when nothing is ready. Returns 1 if anything
+** can still happen, 0 when idle with nothing left, CR_EDEADLOCK when tasks
+** live but nothing can ever wake them.
+*/
+int cr_engine_step(cr_engine_t *e, int block);
+/* Fire every deadline at or before now (real clock only does anything). */
+void cr_engine_poll_deadlines(cr_engine_t *e);
+
+/* --- timers ---------------------------------------------------------- */
+
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data);
+int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when);
+void cr_timer_stop(cr_engine_t *e, cr_timer_t *t);
+int cr_timer_armed(const cr_timer_t *t);
+
+/* --- scopes ---------------------------------------------------------- */
+
+/* Enter `s` in `task` (the innermost scope becomes s). Not a cancellation
+** point. deadline: absolute, INFINITY for none. */
+int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
+                   int shield);
+/* Leave it; it must be the task's innermost scope. */
+void cr_scope_exit(cr_scope_t *s);
+/* Returns 1 if this call cancelled it, 0 if it was cancelled or exited. */
+int cr_scope_cancel(cr_scope_t *s, cr_source_t source);
+void cr_scope_set_shield(cr_scope_t *s, int shield);
+int cr_scope_set_deadline(cr_scope_t *s, double deadline);
+/*
+** The scope that a Cancelled raised in `task` now would be absorbed by: the
+** outermost cancelled scope the task can see (a shield hides what is
+** outside it), or NULL if the task is not cancelled.
+*/
+cr_scope_t *cr_task_cancelled(cr_task_t *task);
+
+/* --- tasks ----------------------------------------------------------- */
+
+void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data);
+/* Start a root task (no group): it runs on a later step. */
+int cr_task_start_root(cr_task_t *t);
+/* Park the running task; `abort` is asked when a cancel reaches it. */
+void cr_task_park(cr_task_t *t, cr_abort_cb abort);
+/* The abort callback of a wait that is only t->wait_link in a list. */
+cr_abort_t cr_task_abort_unlink(cr_task_t *t);
+/* Wake a parked task with 0 (delivered) or an error code. */
+void cr_task_wake(cr_task_t *t, int status);
+/* Queue the running task at the back of the run queue (a checkpoint). */
+void cr_task_yield(cr_task_t *t);
+/* Park `t` until `target` finishes. Delivered wakes win over cancels. */
+void cr_task_join(cr_task_t *t, cr_task_t *target);
+/* Sleep until `when` on the engine clock. */
+int cr_task_sleep(cr_task_t *t, double when);
+/* The task finished with `status` (DONE, FAILED or CANCELLED). */
+void cr_task_done(cr_task_t *t, cr_task_status_t status);
+
+/* --- groups ---------------------------------------------------------- */
+
+typedef struct {
+  size_t limit;           /* 0 = none */
+  size_t max_errors;      /* 0 = default (1000) */
+  int defer_errors;
+  int shield;
+  double deadline;        /* INFINITY for none */
+} cr_group_opts_t;
+
+/* Init and enter the group in `parent` (the body's task). */
+int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o);
+/* Add `t` as a child: CR_ECLOSED, CR_ESTOPPING, or 0 (scheduled). */
+int cr_group_spawn(cr_group_t *g, cr_task_t *t);
+/*
+** A failure of the group: `fatal` (the body, or out of memory) always
+** cancels; otherwise it cancels unless defer_errors. Returns 1 if the
+** binding should keep the error value, 0 if it is counted in `dropped`.
+*/
+int cr_group_fail(cr_group_t *g, int fatal);
+/* The body returned or raised: from now on the group only joins. */
+void cr_group_body_done(cr_group_t *g);
+/* Park the body's task until every child finished (not abortable). */
+int cr_group_join(cr_group_t *g);
+/* Leave the group's scope; spawns raise CR_ECLOSED from now on. */
+void cr_group_close(cr_group_t *g);
+/* Graceful stop: grace < 0 waits forever, 0 cancels now. */
+int cr_group_stop(cr_group_t *g, double grace);
+/* Park `t` until the group is stopping (returns 1 if it already is). */
+int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+** error.c -- names and messages of error codes and cancel sources.
+*/
+#include "internal.h"
+
+const char *cr_err_name(int err) {
+  switch (err) {
+#define XX(name, _) case CR_##name: return "CR_" #name;
+    CR_ERRNO_MAP(XX)
+#undef XX
+  }
+  if (err < 0 && err > CR__ERRBASE) return uv_err_name(err);
+  return "unknown";
+}
+
+const char *cr_strerror(int err) {
+  switch (err) {
+#define XX(name, msg) case CR_##name: return msg;
+    CR_ERRNO_MAP(XX)
+#undef XX
+  }
+  if (err < 0 && err > CR__ERRBASE) return uv_strerror(err);
+  return "unknown error";
+}
+
+const char *cr_source_name(cr_source_t src) {
+  static const char *const names[] = {
+    "none", "explicit", "deadline", "failure", "stop", "signal", "host",
+    "deadlock"
+  };
+  if ((unsigned)src < sizeof names / sizeof names[0]) return names[src];
+  return "unknown";
+}

@@ -1,0 +1,40 @@
+/*
+** internal.h -- declarations shared between engine files (cr__ prefix).
+*/
+#ifndef CORRAL_INTERNAL_H
+#define CORRAL_INTERNAL_H
+
+#include <math.h>
+#include "corral.h"
+#include "queue.h"
+
+#define CR__NOT_ARMED ((size_t)-1)
+#define CR__DEFAULT_MAX_ERRORS 1000
+
+/* Resumes per scheduler pass before I/O is polled once (see loop.c). */
+#define CR__PASS_BUDGET 4096
+
+/* heap.c */
+int cr__heap_push(cr_engine_t *e, cr_timer_t *t);
+void cr__heap_remove(cr_engine_t *e, cr_timer_t *t);
+static inline cr_timer_t *cr__heap_top(cr_engine_t *e) {
+  return e->nheap ? e->heap[0] : NULL;
+}
+void cr__heap_free(cr_engine_t *e);
+
+/* task.c */
+void cr__task_schedule(cr_task_t *t);
+void cr__task_abort(cr_task_t *t);
+
+/* scope.c */
+void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner);
+void cr__scope_link(cr_scope_t *s, cr_scope_t *parent);
+void cr__scope_unlink(cr_scope_t *s);
+
+/* group.c */
+void cr__group_child_done(cr_group_t *g, cr_task_t *t);
+
+/* loop.c */
+void cr__timers_fire(cr_engine_t *e, double now);
+
+#endif

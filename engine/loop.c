@@ -1,0 +1,190 @@
+/*
+** loop.c -- engine init/close, the clock, and the scheduler step.
+**
+** One step: run ready tasks (up to a budget), then poll I/O once, then fire
+** deadlines. Running the whole ready queue before polling is what makes a
+** hand-off between two tasks cost a resume instead of an epoll_wait; the
+** budget bounds how long I/O can be starved by tasks that keep each other
+** busy (a ping-pong never empties the queue).
+*/
+#include <string.h>
+#include "internal.h"
+
+static void uvtimer_cb(uv_timer_t *h) {
+  cr_engine_t *e = h->data;
+  cr_engine_poll_deadlines(e);
+}
+
+int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
+  int rc;
+  memset(e, 0, sizeof *e);
+  if (loop == NULL) {
+    rc = uv_loop_init(&e->own_loop);
+    if (rc) return rc;
+    loop = &e->own_loop;
+    e->owns_loop = 1;
+  }
+  e->loop = loop;
+  e->clock = clock;
+  cr__queue_init(&e->runq);
+  e->next_id = 1;
+  e->t0 = uv_hrtime();
+  rc = uv_timer_init(loop, &e->uvtimer);
+  if (rc) {
+    if (e->owns_loop) uv_loop_close(&e->own_loop);
+    return rc;
+  }
+  e->uvtimer.data = e;
+  e->stats.handles++;
+  return 0;
+}
+
+static void uvtimer_close_cb(uv_handle_t *h) {
+  cr_engine_t *e = h->data;
+  e->stats.handles--;
+}
+
+int cr_engine_close(cr_engine_t *e) {
+  if (e->stats.tasks || e->stats.scopes || e->nheap) return CR_EBUSY;
+  if (!e->closing) {
+    e->closing = 1;
+    uv_close((uv_handle_t *)&e->uvtimer, uvtimer_close_cb);
+  }
+  if (e->owns_loop) {
+    int rc;
+    uv_run(e->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(e->loop);
+    if (rc) return rc;
+  } else {
+    /* The host's loop: let our close callback run; host handles are
+    ** left alone (uv_run NOWAIT only processes what is ready). */
+    uv_run(e->loop, UV_RUN_NOWAIT);
+  }
+  cr__heap_free(e);
+  return e->stats.handles ? CR_EBUSY : 0;
+}
+
+double cr_now(cr_engine_t *e) {
+  if (e->clock == CR_CLOCK_VIRTUAL) return e->vnow;
+  return (double)(uv_hrtime() - e->t0) / 1e9;
+}
+
+/* --- timers ---------------------------------------------------------- */
+
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data) {
+  t->data = data;
+  t->cb = cb;
+  t->when = INFINITY;
+  t->seq = 0;
+  t->index = CR__NOT_ARMED;
+}
+
+int cr_timer_armed(const cr_timer_t *t) { return t->index != CR__NOT_ARMED; }
+
+int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when) {
+  int rc;
+  if (cr_timer_armed(t)) cr_timer_stop(e, t);
+  t->when = when;
+  if (isinf(when) && when > 0) return 0;   /* never fires: not armed */
+  t->seq = e->next_seq++;
+  rc = cr__heap_push(e, t);
+  if (rc == 0) e->stats.timers++;
+  return rc;
+}
+
+void cr_timer_stop(cr_engine_t *e, cr_timer_t *t) {
+  if (!cr_timer_armed(t)) return;
+  cr__heap_remove(e, t);
+  e->stats.timers--;
+}
+
+/*
+** Fire every timer due at `now`. Timers armed by a callback during this
+** pass carry a newer seq and wait for the next pass, so a callback that
+** re-arms itself at `now` cannot loop here forever.
+*/
+void cr__timers_fire(cr_engine_t *e, double now) {
+  uint64_t limit = e->next_seq;
+  cr_timer_t *t;
+  while ((t = cr__heap_top(e)) != NULL && t->when <= now && t->seq < limit) {
+    cr_timer_stop(e, t);
+    t->cb(t);
+  }
+}
+
+void cr_engine_poll_deadlines(cr_engine_t *e) {
+  cr_timer_t *t = cr__heap_top(e);
+  if (t != NULL && e->clock == CR_CLOCK_REAL) {
+    double now = cr_now(e);
+    if (t->when <= now) cr__timers_fire(e, now);
+  }
+}
+
+/*
+** Arm the single uv_timer for the earliest deadline. libuv caches loop
+** time, so refresh it first: a stale time would make the timer fire early.
+** An early fire is harmless anyway: cr__timers_fire re-checks the clock and
+** we re-arm; rounding up to whole milliseconds keeps that rare.
+*/
+static void arm_uvtimer(cr_engine_t *e) {
+  cr_timer_t *t = cr__heap_top(e);
+  if (t == NULL) {
+    uv_timer_stop(&e->uvtimer);
+    return;
+  }
+  uv_update_time(e->loop);
+  double ms = ceil((t->when - cr_now(e)) * 1000.0);
+  if (ms < 0) ms = 0;
+  if (ms > 1e12) ms = 1e12;
+  uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)ms, 0);
+}
+
+/* --- the step -------------------------------------------------------- */
+
+static int run_ready(cr_engine_t *e) {
+  int n = 0;
+  while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
+    cr__queue_remove(&t->runq);
+    t->queued = 0;
+    t->status = CR_TASK_RUNNING;
+    e->current = t;
+    t->run(t);
+    e->current = NULL;
+    n++;
+  }
+  return n;
+}
+
+int cr_engine_step(cr_engine_t *e, int block) {
+  run_ready(e);
+  if (!cr__queue_empty(&e->runq)) {
+    /* Still busy: poll I/O once so it is never starved, then go on. */
+    uv_run(e->loop, UV_RUN_NOWAIT);
+    cr_engine_poll_deadlines(e);
+    return 1;
+  }
+  if (e->clock == CR_CLOCK_VIRTUAL) {
+    cr_timer_t *t;
+    uv_run(e->loop, UV_RUN_NOWAIT);
+    if (!cr__queue_empty(&e->runq)) return 1;
+    /* Nothing can run and no I/O is ready: jump to the next deadline. */
+    if ((t = cr__heap_top(e)) != NULL) {
+      if (t->when > e->vnow) e->vnow = t->when;
+      cr__timers_fire(e, e->vnow);
+      return 1;
+    }
+    if (uv_loop_alive(e->loop)) {
+      if (block) uv_run(e->loop, UV_RUN_ONCE);
+      return 1;
+    }
+    return e->stats.tasks ? CR_EDEADLOCK : 0;
+  }
+  cr_engine_poll_deadlines(e);
+  if (!cr__queue_empty(&e->runq)) return 1;
+  arm_uvtimer(e);
+  if (!uv_loop_alive(e->loop)) return e->stats.tasks ? CR_EDEADLOCK : 0;
+  uv_run(e->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  cr_engine_poll_deadlines(e);
+  return 1;
+}

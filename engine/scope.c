@@ -1,0 +1,163 @@
+/*
+** scope.c -- cancel scopes: the tree, level-triggered cancellation and
+** delivery to parked tasks.
+**
+** Cancellation is data: a scope's cancel_called never goes back to false,
+** and a task is cancelled while any scope it can see (up to and including
+** the nearest shield) has it set. Nothing is remembered per task, so a
+** pcall that swallows a Cancelled gets another at the next cancellation
+** point (see spec/scope_spec.lua, level-triggered cases).
+*/
+#include "internal.h"
+
+static void deadline_cb(cr_timer_t *t);
+
+void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
+  s->engine = e;
+  s->parent = NULL;
+  s->owner = owner;
+  s->id = e->next_id++;
+  s->source = CR_SRC_NONE;
+  s->cancel_called = s->cancel_caught = s->shield = 0;
+  s->entered = s->exited = 0;
+  cr_timer_init(&s->deadline, deadline_cb, s);
+  cr__queue_init(&s->children);
+  cr__queue_init(&s->sibling);
+}
+
+void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
+  s->parent = parent;
+  if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
+  s->entered = 1;
+  s->engine->stats.scopes++;
+}
+
+void cr__scope_unlink(cr_scope_t *s) {
+  cr_timer_stop(s->engine, &s->deadline);
+  if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
+  /* Children that are still entered can only be task scopes of a group
+  ** being torn down by a broken host; detach them rather than dangle. */
+  while (!cr__queue_empty(&s->children)) {
+    cr_scope_t *c = cr__queue_data(cr__queue_head(&s->children), cr_scope_t,
+                                   sibling);
+    cr__queue_remove(&c->sibling);
+    c->parent = NULL;
+  }
+  s->entered = 0;
+  s->exited = 1;
+  s->engine->stats.scopes--;
+}
+
+int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
+                   int shield) {
+  int rc;
+  cr__scope_init(task->engine, s, task);
+  s->shield = shield ? 1 : 0;
+  cr__scope_link(s, task->cur);
+  task->cur = s;
+  rc = cr_scope_set_deadline(s, deadline);
+  if (rc) {
+    task->cur = s->parent;
+    cr__scope_unlink(s);
+  }
+  return rc;
+}
+
+void cr_scope_exit(cr_scope_t *s) {
+  if (!s->entered) return;
+  if (s->owner && s->owner->cur == s) s->owner->cur = s->parent;
+  cr__scope_unlink(s);
+}
+
+/*
+** Wake every parked task that `root`'s subtree makes cancelled. The walk is
+** a pre-order traversal through the intrusive child lists, so it needs no
+** stack and allocates nothing. It does not descend into shielded scopes:
+** what is below a shield cannot see `root`. Aborts only unlink and queue
+** tasks (no callbacks into the binding), so the tree cannot change under
+** the walk.
+*/
+static void scope_deliver(cr_scope_t *root) {
+  cr_scope_t *s = root;
+  for (;;) {
+    cr_task_t *t = s->owner;
+    if (t && t->cur == s && t->status == CR_TASK_WAITING && t->abort)
+      cr__task_abort(t);
+    /* descend into the first unshielded child */
+    cr_queue_t *q = cr__queue_head(&s->children);
+    while (q != &s->children &&
+           cr__queue_data(q, cr_scope_t, sibling)->shield)
+      q = q->next;
+    if (q != &s->children) {
+      s = cr__queue_data(q, cr_scope_t, sibling);
+      continue;
+    }
+    /* otherwise the next unshielded sibling, climbing as needed */
+    for (;;) {
+      if (s == root) return;
+      cr_scope_t *p = s->parent;
+      q = s->sibling.next;
+      while (q != &p->children &&
+             cr__queue_data(q, cr_scope_t, sibling)->shield)
+        q = q->next;
+      if (q != &p->children) {
+        s = cr__queue_data(q, cr_scope_t, sibling);
+        break;
+      }
+      s = p;
+    }
+  }
+}
+
+int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
+  if (s->cancel_called || s->exited) return 0;
+  s->cancel_called = 1;
+  s->source = source;
+  cr_timer_stop(s->engine, &s->deadline);
+  if (s->engine->on_cancel) s->engine->on_cancel(s);
+  if (s->entered) scope_deliver(s);
+  return 1;
+}
+
+static void deadline_cb(cr_timer_t *t) {
+  cr_scope_cancel(t->data, CR_SRC_DEADLINE);
+}
+
+void cr_scope_set_shield(cr_scope_t *s, int shield) {
+  shield = shield ? 1 : 0;
+  if (s->shield == (unsigned)shield) return;
+  s->shield = shield;
+  /* Dropping a shield may expose an outer cancellation. */
+  if (!shield && s->entered && s->parent) {
+    cr_scope_t *p;
+    for (p = s->parent; p; p = p->parent) {
+      if (p->cancel_called) { scope_deliver(s); break; }
+      if (p->shield) break;
+    }
+  }
+}
+
+int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
+  cr_engine_t *e = s->engine;
+  if (s->cancel_called || s->exited) {
+    s->deadline.when = deadline;
+    return 0;
+  }
+  if (deadline <= cr_now(e)) {
+    s->deadline.when = deadline;
+    cr_timer_stop(e, &s->deadline);
+    cr_scope_cancel(s, CR_SRC_DEADLINE);
+    return 0;
+  }
+  return cr_timer_start(e, &s->deadline, deadline);
+}
+
+cr_scope_t *cr_task_cancelled(cr_task_t *task) {
+  cr_scope_t *s, *absorber = NULL;
+  cr_engine_poll_deadlines(task->engine);
+  for (s = task->cur; s; s = s->parent) {
+    if (s->cancel_called) absorber = s;
+    if (s->shield) break;
+  }
+  return absorber;
+}

@@ -1,0 +1,135 @@
+/*
+** task.c -- tasks: run queue membership, parking, waking and the abort
+** protocol.
+**
+** A blocking operation parks the running task with an abort callback and
+** the binding gives control back. Whoever completes the operation calls
+** cr_task_wake(t, 0): the task is queued and its abort callback forgotten,
+** so a cancel arriving later finds nothing to abort and the delivered value
+** wins; the next cancellation point raises instead (spec/scope_spec.lua,
+** "delivered wake-up wins").
+*/
+#include "internal.h"
+
+static void sleep_cb(cr_timer_t *timer);
+
+void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
+  t->data = data;
+  t->engine = e;
+  t->group = NULL;
+  t->id = e->next_id++;
+  t->status = CR_TASK_SCHEDULED;
+  t->wake_status = 0;
+  cr__scope_init(e, &t->scope, t);
+  t->cur = NULL;
+  t->run = run;
+  cr_timer_init(&t->timer, sleep_cb, t);
+  cr__queue_init(&t->wait_link);
+  cr__queue_init(&t->waiters);
+  t->abort = NULL;
+  cr__queue_init(&t->runq);
+  cr__queue_init(&t->child_link);
+  t->queued = t->pending = t->finished = 0;
+  e->stats.tasks++;
+}
+
+void cr__task_schedule(cr_task_t *t) {
+  if (t->queued) return;
+  t->queued = 1;
+  t->status = CR_TASK_SCHEDULED;
+  cr__queue_insert_tail(&t->engine->runq, &t->runq);
+}
+
+int cr_task_start_root(cr_task_t *t) {
+  cr__scope_link(&t->scope, NULL);
+  t->cur = &t->scope;
+  cr__task_schedule(t);
+  return 0;
+}
+
+void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
+  t->status = CR_TASK_WAITING;
+  t->abort = abort;
+  t->wake_status = 0;
+}
+
+void cr_task_wake(cr_task_t *t, int status) {
+  if (t->status != CR_TASK_WAITING) return;
+  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  t->abort = NULL;
+  t->wake_status = status;
+  cr__task_schedule(t);
+}
+
+/* Called by scope delivery for a parked task inside a cancelled scope. */
+void cr__task_abort(cr_task_t *t) {
+  cr_abort_cb abort = t->abort;
+  if (abort && abort(t) == CR_ABORT_DONE) cr_task_wake(t, CR_ECANCELED);
+}
+
+void cr_task_yield(cr_task_t *t) {
+  t->abort = NULL;
+  t->wake_status = 0;
+  cr__task_schedule(t);
+}
+
+/* The abort of every wait that is only a link in a list. */
+cr_abort_t cr_task_abort_unlink(cr_task_t *t) {
+  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  return CR_ABORT_DONE;
+}
+
+void cr_task_join(cr_task_t *t, cr_task_t *target) {
+  if (target->finished) {
+    cr_task_yield(t);
+    return;
+  }
+  cr__queue_insert_tail(&target->waiters, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+}
+
+static void sleep_cb(cr_timer_t *timer) {
+  cr_task_wake(timer->data, 0);
+}
+
+static cr_abort_t sleep_abort(cr_task_t *t) {
+  cr_timer_stop(t->engine, &t->timer);
+  return CR_ABORT_DONE;
+}
+
+int cr_task_sleep(cr_task_t *t, double when) {
+  int rc;
+  t->timer.cb = sleep_cb;
+  t->timer.data = t;
+  rc = cr_timer_start(t->engine, &t->timer, when);
+  if (rc) return rc;
+  cr_task_park(t, sleep_abort);
+  return 0;
+}
+
+void cr_task_done(cr_task_t *t, cr_task_status_t status) {
+  cr_engine_t *e = t->engine;
+  if (t->finished) return;
+  t->finished = 1;
+  t->status = status;
+  t->abort = NULL;
+  if (t->queued) {
+    cr__queue_remove(&t->runq);
+    t->queued = 0;
+  }
+  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  cr_timer_stop(e, &t->timer);
+  /* A well-behaved binding has left every nested scope already. */
+  while (t->cur && t->cur != &t->scope) cr_scope_exit(t->cur);
+  if (t->scope.entered) cr__scope_unlink(&t->scope);
+  t->cur = NULL;
+  while (!cr__queue_empty(&t->waiters)) {
+    cr_task_t *w = cr__queue_data(cr__queue_head(&t->waiters), cr_task_t,
+                                  wait_link);
+    cr__queue_remove(&w->wait_link);
+    cr_task_wake(w, 0);
+  }
+  e->stats.tasks--;
+  if (t->group) cr__group_child_done(t->group, t);
+}
+

@@ -1,0 +1,241 @@
+/*
+** test-engine.c -- the engine's core without Lua: tasks as tiny state
+** machines, the virtual clock, scopes, groups, limit and stop.
+** Each test ends by asserting that the engine closes cleanly.
+*/
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "corral.h"
+
+#define CHECK(c) do { if (!(c)) { \
+  fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
+  return 1; } } while (0)
+
+/* A C task: sleeps `naps` times for `dur`, logging wake times. */
+typedef struct {
+  cr_task_t t;
+  int step, naps;
+  double dur;
+  double woke[8];
+  int nwoke;
+  int cancelled;
+  char log;
+} ctask;
+
+static char trace[256];
+static int ntrace;
+
+static void ctask_run(cr_task_t *t) {
+  ctask *c = (ctask *)t;
+  if (c->step > 0) {
+    if (t->wake_status == CR_ECANCELED || cr_task_cancelled(t)) {
+      c->cancelled = 1;
+      cr_task_done(t, CR_TASK_CANCELLED);
+      return;
+    }
+    c->woke[c->nwoke++] = cr_now(t->engine);
+  }
+  if (ntrace < 255) trace[ntrace++] = c->log;
+  if (c->step++ < c->naps) {
+    cr_task_sleep(t, cr_now(t->engine) + c->dur);
+    return;
+  }
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static int drain(cr_engine_t *e) {
+  int rc;
+  while ((rc = cr_engine_step(e, 1)) == 1) {}
+  return rc;
+}
+
+static int test_virtual_sleep_order(void) {
+  cr_engine_t e;
+  ctask a = {0}, b = {0};
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  cr_task_init(&e, &b.t, ctask_run, NULL);
+  a.naps = 2; a.dur = 3; a.log = 'a';
+  b.naps = 1; b.dur = 5; b.log = 'b';
+  cr_task_start_root(&a.t);
+  cr_task_start_root(&b.t);
+  ntrace = 0;
+  CHECK(drain(&e) == 0);
+  CHECK(a.nwoke == 2 && a.woke[0] == 3 && a.woke[1] == 6);
+  CHECK(b.nwoke == 1 && b.woke[0] == 5);
+  CHECK(ntrace == 5 && memcmp(trace, "ababa", 5) == 0);
+  CHECK(cr_now(&e) == 6);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_cancel_wakes_parked(void) {
+  cr_engine_t e;
+  ctask a = {0};
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  a.naps = 1; a.dur = INFINITY; a.log = 'a';
+  cr_task_start_root(&a.t);
+  CHECK(cr_engine_step(&e, 0) == CR_EDEADLOCK);  /* parked forever */
+  CHECK(a.t.status == CR_TASK_WAITING);
+  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST) == 1);
+  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST) == 0);
+  CHECK(drain(&e) == 0);
+  CHECK(a.cancelled && a.t.status == CR_TASK_CANCELLED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/* The body of a group, as a task: spawns children, then joins. */
+typedef struct {
+  cr_task_t t;
+  cr_group_t g;
+  ctask kids[6];
+  int nkids, step;
+  size_t max_running;
+  cr_group_opts_t o;
+  double stop_grace;
+} gtask;
+
+static void gtask_run(cr_task_t *t) {
+  gtask *b = (gtask *)t;
+  int i;
+  if (b->step == 0) {
+
+    cr_group_init(t, &b->g, &b->o);
+    for (i = 0; i < b->nkids; i++) {
+      cr_task_init(t->engine, &b->kids[i].t, ctask_run, NULL);
+      cr_group_spawn(&b->g, &b->kids[i].t);
+    }
+    if (b->stop_grace >= 0) cr_group_stop(&b->g, b->stop_grace);
+    cr_group_body_done(&b->g);
+    b->step = 1;
+  }
+  if (b->g.nrunning > b->max_running) b->max_running = b->g.nrunning;
+  if (cr_group_join(&b->g)) return;
+  cr_group_close(&b->g);
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static void kid_run(cr_task_t *t) {
+  gtask *b = (gtask *)t->group->parent;
+  if (t->group->nrunning > b->max_running) b->max_running = t->group->nrunning;
+  ctask_run(t);
+}
+
+static int test_group_limit_and_order(void) {
+  cr_engine_t e;
+  gtask b;
+  int i;
+  memset(&b, 0, sizeof b);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  b.nkids = 5;
+  b.o.limit = 2;
+  b.o.deadline = INFINITY;
+  b.stop_grace = -1;
+  for (i = 0; i < 5; i++) {
+    b.kids[i].naps = 1;
+    b.kids[i].dur = 1;
+    b.kids[i].log = (char)('0' + i);
+  }
+  cr_task_init(&e, &b.t, gtask_run, NULL);
+  cr_task_start_root(&b.t);
+  ntrace = 0;
+  /* swap in the limit-watching run callback after spawn */
+  CHECK(cr_engine_step(&e, 1) == 1);
+  for (i = 0; i < 5; i++) b.kids[i].t.run = kid_run;
+  CHECK(drain(&e) == 0);
+  CHECK(b.max_running == 2);
+  CHECK(ntrace == 10 && memcmp(trace, "0101232344", 10) == 0);
+  CHECK(cr_now(&e) == 3);
+  CHECK(b.t.status == CR_TASK_DONE);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_stop_grace_cancels(void) {
+  cr_engine_t e;
+  gtask b;
+  memset(&b, 0, sizeof b);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  b.nkids = 2;
+  b.o.deadline = INFINITY;
+  b.stop_grace = 2;
+  b.kids[0].naps = 1; b.kids[0].dur = 1; b.kids[0].log = 'q';
+  b.kids[1].naps = 1; b.kids[1].dur = 100; b.kids[1].log = 's';
+  cr_task_init(&e, &b.t, gtask_run, NULL);
+  cr_task_start_root(&b.t);
+  CHECK(drain(&e) == 0);
+  CHECK(!b.kids[0].cancelled && b.kids[0].t.status == CR_TASK_DONE);
+  CHECK(b.kids[1].cancelled);
+  CHECK(b.g.scope.cancel_called && b.g.scope.source == CR_SRC_STOP);
+  CHECK(cr_now(&e) == 2);
+  CHECK(cr_group_spawn(&b.g, &b.kids[2].t) == CR_ECLOSED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_shield_hides_outer(void) {
+  cr_engine_t e;
+  ctask a = {0};
+  cr_scope_t inner;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  cr_task_start_root(&a.t);
+  CHECK(cr_scope_enter(&a.t, &inner, INFINITY, 1) == 0);
+  cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT);
+  CHECK(cr_task_cancelled(&a.t) == NULL);
+  cr_scope_set_shield(&inner, 0);
+  CHECK(cr_task_cancelled(&a.t) == &a.t.scope);
+  cr_scope_exit(&inner);
+  CHECK(drain(&e) == 0);
+  CHECK(a.cancelled == 0 && a.t.status == CR_TASK_DONE);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_deadline_order(void) {
+  cr_engine_t e;
+  ctask a = {0};
+  cr_scope_t s1, s2;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  cr_task_start_root(&a.t);
+  CHECK(cr_scope_enter(&a.t, &s1, 5, 0) == 0);
+  CHECK(cr_scope_enter(&a.t, &s2, 2, 0) == 0);
+  CHECK(cr_engine_close(&e) == CR_EBUSY);
+  a.naps = 1; a.dur = 10; a.log = 'a';
+  /* a runs and sleeps; nothing else can run, so the clock jumps to 2 */
+  CHECK(cr_engine_step(&e, 1) == 1);
+  CHECK(s2.cancel_called && !s1.cancel_called && cr_now(&e) == 2);
+  CHECK(s2.source == CR_SRC_DEADLINE);
+  CHECK(cr_task_cancelled(&a.t) == &s2);
+  CHECK(a.t.status == CR_TASK_SCHEDULED);  /* its sleep was aborted */
+  cr_scope_exit(&s2);
+  cr_scope_exit(&s1);
+  CHECK(drain(&e) == 0);
+  CHECK(a.cancelled && cr_now(&e) == 2);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+int main(void) {
+  struct { const char *name; int (*fn)(void); } tests[] = {
+    {"virtual sleep order", test_virtual_sleep_order},
+    {"cancel wakes a parked task", test_cancel_wakes_parked},
+    {"group limit and FIFO", test_group_limit_and_order},
+    {"stop grace cancels the rest", test_stop_grace_cancels},
+    {"shield hides outer cancel", test_shield_hides_outer},
+    {"deadlines fire in order", test_deadline_order},
+  };
+  int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
+  for (i = 0; i < n; i++) {
+    int r = tests[i].fn();
+    printf("%s %s\n", r ? "FAIL" : "ok  ", tests[i].name);
+    failed += r != 0;
+  }
+  printf("%d passed, %d failed\n", n - failed, failed);
+  return failed != 0;
+}
