@@ -131,13 +131,10 @@ int lcr_msgh(lua_State *L) {
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
   {
-    const char *msg = NULL;
-    if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER)
-      msg = lua_tostring(L, 1);
-    else if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
-      msg = lua_tostring(L, -1);     /* kept on the stack while used */
-    }
+    /* luaL_tolstring works on a copy: the raw error stays as it was. */
+    const char *msg = luaL_tolstring(L, 1, NULL);
     luaL_traceback(L, L, msg, 1);
+    lua_remove(L, -2);
   }
   lua_setiuservalue(L, 2, LCR_UV_TB);
   lua_pushvalue(L, 1);
@@ -376,10 +373,10 @@ static int l_run(lua_State *L) {
   if (!lua_checkstack(L, nres + 1))
     return luaL_error(L, "corral.run: too many results");
   lua_xmove(root->co, L, nres);
-  if (root->outcome == CR_TASK_DONE) return nres;
-  if (E->deadlocked && root->outcome == CR_TASK_CANCELLED)
+  if (E->deadlocked && root->outcome != CR_TASK_FAILED)
     return luaL_error(L, "corral.run: deadlock: every task was blocked and "
                          "nothing could wake them (they were cancelled)");
+  if (root->outcome == CR_TASK_DONE) return nres;
   return lua_error(L);       /* the root's error, or its Cancelled */
 }
 

@@ -76,6 +76,7 @@ typedef struct lcr_Group {
   lcr_Engine *E;
   unsigned epoch;
   int nres;
+  size_t ncancelled;      /* children that ended cancelled */
   unsigned interrupted : 1;
   unsigned opened : 1;
 } lcr_Group;

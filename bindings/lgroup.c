@@ -22,6 +22,10 @@ static int group_alive(lua_State *L, lcr_Group *G) {
 enum { IDX_G = 3, IDX_MSGH = 4 };
 
 static int group_finish(lua_State *L, lcr_Group *G) {
+  /* An enclosing scope's cancel that stopped a child ends the group with
+  ** that Cancelled, even though the body had returned. */
+  cr_scope_t *outer = G->g.scope.shield ? NULL
+                                        : cr_scope_absorber(G->g.scope.parent);
   cr_group_close(&G->g);
   lcr_clearcancel(L, G->E, &G->g.scope);
   if (G->g.nerrors || G->g.dropped) {
@@ -33,6 +37,10 @@ static int group_finish(lua_State *L, lcr_Group *G) {
     lua_getiuservalue(L, IDX_G, LCR_GUV_CANCEL);
     if (lcr_cancelled_scope(L, -1) == (lua_Integer)G->g.scope.id) return 0;
     return lua_error(L);       /* an outer scope's: pass it on */
+  }
+  if (outer && G->ncancelled) {
+    lcr_pushcancelled(L, G->E, outer);
+    return lua_error(L);
   }
   return G->nres;
 }
@@ -188,14 +196,21 @@ static int group_spawn(lua_State *L) {
   return 1;
 }
 
+/*
+** g:start's child runs under the caller's scope until it calls ready(), so
+** cancelling the caller cancels it and start waits for it to finish
+** (Trio's nursery.start); ready() moves it under the group.
+*/
 static int ready(lua_State *L) {
   lcr_Task *c = lua_touserdata(L, lua_upvalueindex(2));
   if (c->ready_called)
     return luaL_error(L, "ready: called twice (the value of g:start can be "
                          "given only once)");
   c->ready_called = 1;
+  c->start_mode = 0;
   lua_settop(L, 1);
   lua_setiuservalue(L, lua_upvalueindex(2), LCR_UV_READY);
+  if (!c->t.finished && c->t.group) cr_task_reparent(&c->t, &c->t.group->scope);
   if (c->start_waiting) {
     c->start_waiting = 0;
     cr_task_wake(&c->starter->t, 0);
@@ -203,10 +218,9 @@ static int ready(lua_State *L) {
   return 0;
 }
 
-static cr_abort_t start_abort(cr_task_t *ct) {
-  lcr_Task *t = (lcr_Task *)ct;
-  if (t->starting) t->starting->start_waiting = 0;
-  return cr_task_abort_unlink(ct);
+static cr_abort_t start_abort(cr_task_t *t) {
+  (void)t;
+  return CR_ABORT_LATE;   /* the child is cancelled with us; wait for it */
 }
 
 /* [child] while waiting */
@@ -214,24 +228,12 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *w = lcr_checkblocking(L, "start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
-  if (w->t.wake_status == CR_ECANCELED) {
-    w->starting = NULL;
-    c->start_waiting = 0;
-    if (!c->t.finished && cr_scope_cancel(&c->t.scope, CR_SRC_EXPLICIT)) {
-      lua_pushliteral(L, "the task waiting in g:start was cancelled");
-      lcr_setcancel(L, w->E, &c->t.scope, -1, &w->t);
-      lua_pop(L, 1);
-    }
-    lcr_checkcancel(L, w);
-    /* no longer cancelled (a shield went up): the child is lost to us */
-    return luaL_error(L, "start: cancelled while waiting for ready");
-  }
   w->starting = NULL;
+  c->start_waiting = 0;
   if (c->ready_called) {
     lua_getiuservalue(L, 1, LCR_UV_READY);
     return 1;
   }
-  c->start_waiting = 0;
   if (c->outcome != CR_TASK_DONE) {
     lua_pushvalue(c->co, -1);
     lua_xmove(c->co, L, 1);
@@ -253,6 +255,7 @@ static int group_start(lua_State *L) {
   c->start_waiting = 1;
   c->starter = w;
   w->starting = c;
+  cr_task_reparent(&c->t, w->t.cur);
   /* put ready in the placeholder: co's stack is [main, fn, ready, ...] */
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_pushvalue(L, -2);

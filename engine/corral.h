@@ -248,6 +248,8 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline);
 ** outside it), or NULL if the task is not cancelled.
 */
 cr_scope_t *cr_task_cancelled(cr_task_t *task);
+/* The same, seen from scope `s` (inclusive) instead of a task. */
+cr_scope_t *cr_scope_absorber(cr_scope_t *s);
 
 /* --- tasks ----------------------------------------------------------- */
 
@@ -266,6 +268,11 @@ void cr_task_yield(cr_task_t *t);
 void cr_task_join(cr_task_t *t, cr_task_t *target);
 /* Sleep until `when` on the engine clock. */
 int cr_task_sleep(cr_task_t *t, double when);
+/*
+** Move a task's own scope under `parent` (g:start: the child runs under
+** the caller's scope until ready(), then under its group's).
+*/
+void cr_task_reparent(cr_task_t *t, cr_scope_t *parent);
 /* The task finished with `status` (DONE, FAILED or CANCELLED). */
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 

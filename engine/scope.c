@@ -152,12 +152,27 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   return cr_timer_start(e, &s->deadline, deadline);
 }
 
-cr_scope_t *cr_task_cancelled(cr_task_t *task) {
-  cr_scope_t *s, *absorber = NULL;
-  cr_engine_poll_deadlines(task->engine);
-  for (s = task->cur; s; s = s->parent) {
+void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
+  cr_scope_t *s = &t->scope;
+  if (!s->entered || s->parent == parent) return;
+  if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
+  s->parent = parent;
+  if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
+  /* The new ancestors may be cancelled already. */
+  if (t->status == CR_TASK_WAITING && t->abort && cr_task_cancelled(t))
+    cr__task_abort(t);
+}
+
+cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
+  cr_scope_t *absorber = NULL;
+  for (; s; s = s->parent) {
     if (s->cancel_called) absorber = s;
     if (s->shield) break;
   }
   return absorber;
+}
+
+cr_scope_t *cr_task_cancelled(cr_task_t *task) {
+  cr_engine_poll_deadlines(task->engine);
+  return cr_scope_absorber(task->cur);
 }
