@@ -67,10 +67,12 @@ int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
 */
 void lcr_setcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason,
                    cr_task_t *origin) {
-  if (reason) reason = lua_absindex(L, reason);
+  /* look at the reason before pushing: a missing argument's index would
+  ** otherwise name whatever we push there */
+  if (reason) reason = lua_isnoneornil(L, reason) ? 0 : lua_absindex(L, reason);
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
   lua_createtable(L, 2, 0);
-  if (reason && !lua_isnil(L, reason)) {
+  if (reason) {
     lua_pushvalue(L, reason);
     lua_rawseti(L, -2, 1);
   }

@@ -210,11 +210,12 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 
 /* Push `true, results...` or `false, err` of a finished task. */
 static int push_outcome(lua_State *L, lcr_Task *t) {
-  int n = t->nres, i;
+  int n = t->nres, i, base;
   if (!lua_checkstack(L, n + 2) || !lua_checkstack(t->co, n + 1))
     return luaL_error(L, "too many results");
   lua_pushboolean(L, t->outcome == CR_TASK_DONE);
-  for (i = n; i >= 1; i--) lua_pushvalue(t->co, -i);
+  base = lua_gettop(t->co) - n + 1;
+  for (i = 0; i < n; i++) lua_pushvalue(t->co, base + i);
   lua_xmove(t->co, L, n);
   return n + 1;
 }

@@ -158,6 +158,9 @@ static int run_ready(cr_engine_t *e) {
 
 int cr_engine_step(cr_engine_t *e, int block) {
   run_ready(e);
+  /* No task left: do not wait on handles that are not ours to await
+  ** (signal watchers, a host's own handles). */
+  if (e->stats.tasks == 0) return 0;
   if (!cr__queue_empty(&e->runq)) {
     /* Still busy: poll I/O once so it is never starved, then go on. */
     uv_run(e->loop, UV_RUN_NOWAIT);

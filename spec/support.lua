@@ -1,0 +1,119 @@
+-- spec/support.lua: helpers shared by the corral specs (`require "support"`).
+--
+-- Every spec starts its own engine with support.vrun (virtual clock: time starts at
+-- 0 and only moves when no task can run), so nothing here sleeps for real.
+
+local corral = require "corral"
+local assert = require "luassert"
+
+local support = {}
+
+--- Run fn as the root task of a fresh engine on the virtual clock.
+---@param fn function
+---@param opts table|nil extra corral.run options (clock is forced to "virtual")
+---@return any ... fn's results
+function support.vrun(fn, opts)
+  local o = { clock = "virtual" }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return corral.run(fn, o)
+end
+
+--- A corral.now() value written exactly ("%.17g": 1.0 -> "1", 0.5 -> "0.5").
+function support.time(t)
+  return string.format("%.17g", t or corral.now())
+end
+
+local Log = {}
+Log.__index = Log
+
+--- Append one event.
+function Log:add(item)
+  self.items[#self.items + 1] = item
+end
+
+--- Append "what@<corral.now()>", so specs can assert order and time at once.
+function Log:stamp(what)
+  self:add(what .. "@" .. support.time())
+end
+
+--- A sorted copy of the events, for events whose relative order is not specified.
+function Log:sorted()
+  return support.sorted(self.items)
+end
+
+--- An event log: `local log = support.log(); log:add("x"); assert.same({"x"}, log.items)`.
+function support.log()
+  return setmetatable({ items = {} }, Log)
+end
+
+--- A sorted copy of a list of strings.
+function support.sorted(list)
+  local copy = table.move(list, 1, #list, 1, {})
+  table.sort(copy)
+  return copy
+end
+
+--- A value for a `<close>` variable: its __close calls fn(err), err being the error
+--- the block is exiting with (nil on a normal exit).
+function support.closer(fn)
+  return setmetatable({}, { __close = function(_, err) fn(err) end })
+end
+
+--- A task body that sleeps until cancelled, stamps `label` into log when its
+--- Cancelled arrives (`label@<now>`), and lets the Cancelled go on.
+function support.sleeper(log, label)
+  return function()
+    local ok, e = pcall(corral.sleep, math.huge)
+    log:stamp(corral.is_cancelled(e) and label or label .. " (woke without Cancelled)")
+    if not ok then error(e, 0) end
+  end
+end
+
+--- Call fn(...) and return the error it raises; fail the spec if it returns.
+function support.raises(fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  assert(not res[1], "expected an error, but the call returned")
+  return res[2]
+end
+
+--- Call fn(...) and return the ErrorGroup it raises.
+function support.error_group(fn, ...)
+  local err = support.raises(fn, ...)
+  assert(corral.is_error_group(err), "expected an ErrorGroup, got: " .. tostring(err))
+  return err
+end
+
+--- Call fn(...) and return the Cancelled it raises.
+function support.cancelled(fn, ...)
+  local err = support.raises(fn, ...)
+  assert(corral.is_cancelled(err), "expected a Cancelled error, got: " .. tostring(err))
+  return err
+end
+
+--- Assert that tostring(err) contains every needle (plain text, not patterns).
+function support.assert_mentions(err, ...)
+  local text = tostring(err)
+  for i = 1, select("#", ...) do
+    local needle = select(i, ...)
+    assert(text:find(needle, 1, true), ("expected the error to mention %q, got: %s"):format(needle, text))
+  end
+  return text
+end
+
+--- Assert that f() raises Lua's standard argument error naming argument n of fname:
+--- "bad argument #n to 'fname' (... keyword ...)". f must call the function directly
+--- and not as a tail call (no `return`), so Lua can name it: a method call
+--- `g:spawn(42)` is reported as argument #1 of 'spawn'.
+function support.assert_arg_error(n, fname, keyword, f)
+  local ok, err = pcall(f)
+  assert(not ok, ("expected %s to reject argument #%d"):format(fname, n))
+  assert.is_string(err)
+  local pattern = "bad argument #" .. n .. " to '[%w_.:]*" .. fname:gsub("%p", "%%%0") .. "'"
+  assert(err:find(pattern), ("expected %q in: %s"):format(pattern, err))
+  if keyword then
+    assert(err:find(keyword, 1, true), ("expected %q in: %s"):format(keyword, err))
+  end
+  return err
+end
+
+return support
