@@ -423,6 +423,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_task(L);
   lcr_open_group(L);
   lcr_open_scope(L);
+  lcr_open_sync(L);
   lua_newtable(L);                                         /* module */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, corral_funcs, 1);
@@ -434,6 +435,8 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, lcr_group_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_scope_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_sync_funcs, 1);
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

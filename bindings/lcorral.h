@@ -51,8 +51,8 @@ enum {
   LCR_UV_TB,              /* traceback of the failure */
   LCR_UV_TBERR,           /* the error the traceback belongs to */
   LCR_UV_READY,           /* value passed to ready() */
-  LCR_UV_STARTER,         /* the task waiting in g:start, if any */
-  LCR_TASK_NUV = LCR_UV_STARTER
+  LCR_UV_XFER,            /* a channel value in transit to or from it */
+  LCR_TASK_NUV = LCR_UV_XFER
 };
 
 typedef struct lcr_Task {
@@ -125,6 +125,10 @@ extern const luaL_Reg lcr_task_funcs[];
 /* lgroup.c */
 void lcr_open_group(lua_State *L);
 extern const luaL_Reg lcr_group_funcs[];
+
+/* lsync.c */
+void lcr_open_sync(lua_State *L);
+extern const luaL_Reg lcr_sync_funcs[];
 
 /* lscope.c */
 void lcr_open_scope(lua_State *L);

@@ -307,4 +307,72 @@ int cr_group_stop(cr_group_t *g, double grace);
 /* Park `t` until the group is stopping (returns 1 if it already is). */
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
 
+/* --- synchronisation (sync.c, chan.c) ---------------------------------
+**
+** Every wait parks the task with an abort that unlinks it, so a cancelled
+** waiter leaves in O(1) and never receives anything. Every hand-off goes
+** straight to the longest waiter: a released permit, a sent value, a freed
+** channel slot are given, not left for whoever asks next.
+*/
+
+typedef struct {
+  cr_queue_t waiters;     /* private */
+  unsigned is_set : 1;    /* read-only */
+} cr_event_t;
+
+void cr_event_init(cr_event_t *ev);
+/* 1 if set (nothing to wait for), else parks t and returns 0. */
+int cr_event_wait(cr_event_t *ev, cr_task_t *t);
+/* Set it and wake every waiter. */
+void cr_event_set(cr_event_t *ev);
+
+typedef struct {
+  size_t value;           /* read-only: permits available */
+  size_t max;             /* read-only: 0 = unbounded */
+  cr_task_t *owner;       /* read-only: last task to acquire (locks) */
+  cr_queue_t waiters;     /* private */
+} cr_sem_t;
+
+void cr_sem_init(cr_sem_t *s, size_t value, size_t max);
+/* 1 if acquired now, else parks t (FIFO) and returns 0. */
+int cr_sem_acquire(cr_sem_t *s, cr_task_t *t);
+/* Hand the permit to the longest waiter, or keep it. CR_EINVAL if that
+** would exceed max (releasing a lock that is not held). */
+int cr_sem_release(cr_sem_t *s);
+int cr_sem_has_waiters(const cr_sem_t *s);
+
+typedef struct {
+  size_t cap;             /* read-only: 0 = rendezvous */
+  size_t count;           /* read-only: values buffered */
+  size_t head;            /* read-only: slot of the oldest value */
+  cr_queue_t senders;     /* private */
+  cr_queue_t receivers;   /* private */
+  unsigned closed : 1;    /* read-only */
+} cr_chan_t;
+
+typedef enum {
+  CR_CHAN_PARKED = 0,     /* the task waits; keep its value (send) */
+  CR_CHAN_BUFFERED,       /* send: store at *slot; recv: take from *slot */
+  CR_CHAN_HANDOFF,        /* straight to/from the waiting task *peer */
+  CR_CHAN_CLOSED          /* recv: closed and drained; send: CR_ECLOSED */
+} cr_chan_result_t;
+
+void cr_chan_init(cr_chan_t *c, size_t cap);
+/* Send by t: a waiting receiver (*peer, woken) gets the value, else a free
+** slot (*slot), else t parks. Closed: CR_CHAN_CLOSED. */
+cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
+                              size_t *slot);
+/* Receive by t: the oldest buffered value (*slot), or straight from a
+** waiting sender (*peer, woken), or closed, or t parks. After BUFFERED,
+** call cr_chan_refill to move a waiting sender's value into the freed
+** slot. */
+cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
+                              size_t *slot);
+/* After a buffered receive: 1 if *peer (woken) must store its value at
+** *slot, 0 if no sender waits. */
+int cr_chan_refill(cr_chan_t *c, cr_task_t **peer, size_t *slot);
+/* Close: receivers wake with CR_ECLOSED once drained, senders with
+** CR_ECLOSED at once. */
+void cr_chan_close(cr_chan_t *c);
+
 #endif

@@ -1,0 +1,357 @@
+/*
+** lsync.c -- events, locks, semaphores and channels from Lua.
+**
+** Every blocking method follows one shape: a continuation `k` that is also
+** the direct path. On first entry (LUA_OK) and after an aborted wait it
+** checks for cancellation, then tries the operation; a delivered wake-up
+** (wake_status 0) returns at once, even if a cancel came since: the value
+** was handed over, and the next cancellation point raises instead.
+*/
+#include <string.h>
+#include "lcorral.h"
+
+#define LCR_EVENT "corral.Event"
+#define LCR_LOCK "corral.Lock"
+#define LCR_SEM "corral.Semaphore"
+#define LCR_CHAN "corral.Channel"
+
+typedef struct { cr_event_t ev; } lcr_Event;
+typedef struct { cr_sem_t sem; int is_lock; } lcr_Sem;
+typedef struct { cr_chan_t ch; } lcr_Chan;
+
+static int delivered(lua_State *L, int status, lcr_Task **tp, const char *fn) {
+  lcr_Task *t = lcr_checkblocking(L, fn);
+  *tp = t;
+  if (status == LUA_YIELD && t->t.wake_status == 0) return 1;
+  if (status == LUA_YIELD && t->t.wake_status == CR_ECLOSED) return -1;
+  lcr_checkcancel(L, t);
+  return 0;
+}
+
+/* --- Event ----------------------------------------------------------- */
+
+static int l_event(lua_State *L) {
+  lcr_Event *e = lua_newuserdatauv(L, sizeof *e, 0);
+  cr_event_init(&e->ev);
+  luaL_setmetatable(L, LCR_EVENT);
+  return 1;
+}
+
+static int event_set(lua_State *L) {
+  lcr_Event *e = luaL_checkudata(L, 1, LCR_EVENT);
+  cr_event_set(&e->ev);
+  return 0;
+}
+
+static int event_is_set(lua_State *L) {
+  lcr_Event *e = luaL_checkudata(L, 1, LCR_EVENT);
+  lua_pushboolean(L, e->ev.is_set);
+  return 1;
+}
+
+static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Event *e = lua_touserdata(L, 1);
+  lcr_Task *t;
+  (void)ctx;
+  if (delivered(L, status, &t, "wait")) return 0;
+  if (cr_event_wait(&e->ev, &t->t)) return 0;
+  return lcr_yield(L, t, 0, event_wait_k);
+}
+
+static int event_wait(lua_State *L) {
+  luaL_checkudata(L, 1, LCR_EVENT);
+  lua_settop(L, 1);
+  return event_wait_k(L, LUA_OK, 0);
+}
+
+/* --- Lock and Semaphore ------------------------------------------------ */
+
+static lcr_Sem *checksem(lua_State *L) {
+  lcr_Sem *s = luaL_testudata(L, 1, LCR_LOCK);
+  return s ? s : luaL_checkudata(L, 1, LCR_SEM);
+}
+
+static int l_lock(lua_State *L) {
+  lcr_Sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  cr_sem_init(&s->sem, 1, 1);
+  s->is_lock = 1;
+  luaL_setmetatable(L, LCR_LOCK);
+  return 1;
+}
+
+static int l_semaphore(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  lcr_Sem *s;
+  luaL_argcheck(L, n >= 0, 1, "permits must be >= 0");
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  cr_sem_init(&s->sem, (size_t)n, 0);
+  s->is_lock = 0;
+  luaL_setmetatable(L, LCR_SEM);
+  return 1;
+}
+
+static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Sem *s = lua_touserdata(L, 1);
+  lcr_Task *t;
+  (void)ctx;
+  if (delivered(L, status, &t, "acquire")) return 0;
+  if (cr_sem_acquire(&s->sem, &t->t)) return 0;
+  return lcr_yield(L, t, 0, sem_acquire_k);
+}
+
+static int sem_acquire(lua_State *L) {
+  checksem(L);
+  lua_settop(L, 1);
+  return sem_acquire_k(L, LUA_OK, 0);
+}
+
+static int sem_release(lua_State *L) {
+  lcr_Sem *s = checksem(L);
+  if (s->is_lock) {
+    lcr_State *S = lcr_state(L);
+    cr_task_t *me = S->eng ? S->eng->e.current : NULL;
+    if (s->sem.value > 0)
+      return luaL_error(L, "release of a lock that is not held");
+    if (me != NULL && s->sem.owner != NULL && s->sem.owner != me)
+      return luaL_error(L, "release of a lock held by another task");
+  }
+  if (cr_sem_release(&s->sem) != 0)
+    return luaL_error(L, "release of a lock that is not held");
+  return 0;
+}
+
+/* with(fn, ...): [obj, msgh, fn, args...] while fn runs */
+static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Sem *s = lua_touserdata(L, 1);
+  (void)ctx;
+  cr_sem_release(&s->sem);
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return lua_gettop(L) - 2;
+}
+
+static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Sem *s = lua_touserdata(L, 1);
+  lcr_Task *t;
+  int nargs = (int)ctx;
+  if (!delivered(L, status, &t, "with")) {
+    if (!cr_sem_acquire(&s->sem, &t->t))
+      return lcr_yield(L, t, ctx, sem_with_k);
+  }
+  return sem_with_body_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0,
+                                       sem_with_body_k), 0);
+}
+
+static int sem_with(lua_State *L) {
+  int nargs = lua_gettop(L) - 2;
+  checksem(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+  lua_insert(L, 2);
+  return sem_with_k(L, LUA_OK, nargs);
+}
+
+static int sem__index(lua_State *L) {
+  lcr_Sem *s = checksem(L);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "value") == 0) {
+    lua_pushinteger(L, (lua_Integer)s->sem.value);
+  } else if (strcmp(k, "locked") == 0) {
+    lua_pushboolean(L, s->sem.value == 0);
+  } else {
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+/* --- Channel ----------------------------------------------------------- */
+
+static int l_channel(lua_State *L) {
+  lua_Integer cap = luaL_optinteger(L, 1, 0);
+  lcr_Chan *c;
+  luaL_argcheck(L, cap >= 0, 1, "capacity must be >= 0");
+  c = lua_newuserdatauv(L, sizeof *c, 1);
+  cr_chan_init(&c->ch, (size_t)cap);
+  luaL_setmetatable(L, LCR_CHAN);
+  lua_createtable(L, cap > 64 ? 64 : (int)cap, 0);   /* the ring */
+  lua_setiuservalue(L, -2, 1);
+  return 1;
+}
+
+/* Move the transfer slot of task `peer` to the top of the stack, or store
+** the top value into it. */
+static void peer_take(lua_State *L, lcr_Engine *E, cr_task_t *peer) {
+  lcr_pushtask(L, E, peer);
+  lua_getiuservalue(L, -1, LCR_UV_XFER);
+  lua_pushnil(L);
+  lua_setiuservalue(L, -3, LCR_UV_XFER);
+  lua_remove(L, -2);
+}
+
+static void peer_give(lua_State *L, lcr_Engine *E, cr_task_t *peer) {
+  lcr_pushtask(L, E, peer);
+  lua_insert(L, -2);
+  lua_setiuservalue(L, -2, LCR_UV_XFER);
+  lua_pop(L, 1);
+}
+
+/* [ch, v] */
+static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Chan *c = lua_touserdata(L, 1);
+  lcr_Task *t;
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  int d = delivered(L, status, &t, "send");
+  (void)ctx;
+  if (d != 0) {
+    lcr_pushtask(L, t->E, &t->t);          /* forget our value */
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, LCR_UV_XFER);
+    if (d > 0) return 0;
+    return luaL_error(L, "send on a closed channel");
+  }
+  switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
+    case CR_CHAN_HANDOFF:
+      lua_pushvalue(L, 2);
+      peer_give(L, t->E, peer);
+      return 0;
+    case CR_CHAN_BUFFERED:
+      lua_getiuservalue(L, 1, 1);
+      lua_pushvalue(L, 2);
+      lua_rawseti(L, -2, (lua_Integer)slot + 1);
+      return 0;
+    case CR_CHAN_CLOSED:
+      return luaL_error(L, "send on a closed channel");
+    case CR_CHAN_PARKED:
+    default:
+      lcr_pushtask(L, t->E, &t->t);        /* a receiver takes it here */
+      lua_pushvalue(L, 2);
+      lua_setiuservalue(L, -2, LCR_UV_XFER);
+      lua_settop(L, 2);
+      return lcr_yield(L, t, 0, chan_send_k);
+  }
+}
+
+static int chan_send(lua_State *L) {
+  luaL_checkudata(L, 1, LCR_CHAN);
+  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "cannot send nil");
+  lua_settop(L, 2);
+  return chan_send_k(L, LUA_OK, 0);
+}
+
+/* [ch] */
+static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Chan *c = lua_touserdata(L, 1);
+  lcr_Task *t;
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  int d = delivered(L, status, &t, "recv");
+  (void)ctx;
+  if (d > 0) {
+    peer_take(L, t->E, &t->t);
+    return 1;
+  }
+  if (d < 0) return 0;                     /* closed and drained */
+  switch (cr_chan_recv(&c->ch, &t->t, &peer, &slot)) {
+    case CR_CHAN_BUFFERED:
+      lua_getiuservalue(L, 1, 1);          /* 2: ring */
+      lua_rawgeti(L, 2, (lua_Integer)slot + 1);   /* 3: the value */
+      lua_pushnil(L);
+      lua_rawseti(L, 2, (lua_Integer)slot + 1);
+      if (cr_chan_refill(&c->ch, &peer, &slot)) {
+        peer_take(L, t->E, peer);
+        lua_rawseti(L, 2, (lua_Integer)slot + 1);
+      }
+      return 1;
+    case CR_CHAN_HANDOFF:
+      peer_take(L, t->E, peer);
+      return 1;
+    case CR_CHAN_CLOSED:
+      return 0;
+    case CR_CHAN_PARKED:
+    default:
+      return lcr_yield(L, t, 0, chan_recv_k);
+  }
+}
+
+static int chan_recv(lua_State *L) {
+  luaL_checkudata(L, 1, LCR_CHAN);
+  lua_settop(L, 1);
+  return chan_recv_k(L, LUA_OK, 0);
+}
+
+static int chan_close(lua_State *L) {
+  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  cr_chan_close(&c->ch);
+  return 0;
+}
+
+static int chan_iter(lua_State *L) {
+  luaL_checkudata(L, 1, LCR_CHAN);
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__methods");
+  lua_getfield(L, -1, "recv");
+  lua_pushvalue(L, 1);
+  return 2;
+}
+
+static int chan__index(lua_State *L) {
+  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "closed") == 0) {
+    lua_pushboolean(L, c->ch.closed);
+  } else if (strcmp(k, "capacity") == 0) {
+    lua_pushinteger(L, (lua_Integer)c->ch.cap);
+  } else {
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__methods");
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+static int chan__len(lua_State *L) {
+  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  lua_pushinteger(L, (lua_Integer)c->ch.count);
+  return 1;
+}
+
+/* --- registration ---------------------------------------------------- */
+
+static const luaL_Reg event_methods[] = {
+  {"set", event_set}, {"is_set", event_is_set}, {"wait", event_wait},
+  {NULL, NULL}
+};
+static const luaL_Reg sem_methods[] = {
+  {"acquire", sem_acquire}, {"release", sem_release}, {"with", sem_with},
+  {NULL, NULL}
+};
+static const luaL_Reg chan_methods[] = {
+  {"send", chan_send}, {"recv", chan_recv}, {"close", chan_close},
+  {"iter", chan_iter}, {NULL, NULL}
+};
+static const luaL_Reg sem_meta[] = { {"__index", sem__index}, {NULL, NULL} };
+static const luaL_Reg chan_meta[] = {
+  {"__index", chan__index}, {"__len", chan__len}, {NULL, NULL}
+};
+static const luaL_Reg no_meta[] = { {NULL, NULL} };
+
+const luaL_Reg lcr_sync_funcs[] = {
+  {"event", l_event},
+  {"lock", l_lock},
+  {"semaphore", l_semaphore},
+  {"channel", l_channel},
+  {NULL, NULL}
+};
+
+void lcr_open_sync(lua_State *L) {
+  lcr_register(L, LCR_EVENT, event_methods, no_meta);
+  luaL_getmetatable(L, LCR_EVENT);        /* plain methods: __index table */
+  lua_getfield(L, -1, "__methods");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lcr_register(L, LCR_LOCK, sem_methods, sem_meta);
+  lcr_register(L, LCR_SEM, sem_methods, sem_meta);
+  lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
+}

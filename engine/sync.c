@@ -1,0 +1,62 @@
+/*
+** sync.c -- events and semaphores (a lock is a semaphore of one).
+*/
+#include "internal.h"
+
+static cr_task_t *pop_waiter(cr_queue_t *q) {
+  cr_task_t *t = cr__queue_data(cr__queue_head(q), cr_task_t, wait_link);
+  cr__queue_remove(&t->wait_link);
+  return t;
+}
+
+void cr_event_init(cr_event_t *ev) {
+  cr__queue_init(&ev->waiters);
+  ev->is_set = 0;
+}
+
+int cr_event_wait(cr_event_t *ev, cr_task_t *t) {
+  if (ev->is_set) return 1;
+  cr__queue_insert_tail(&ev->waiters, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+  return 0;
+}
+
+void cr_event_set(cr_event_t *ev) {
+  if (ev->is_set) return;
+  ev->is_set = 1;
+  while (!cr__queue_empty(&ev->waiters)) cr_task_wake(pop_waiter(&ev->waiters), 0);
+}
+
+void cr_sem_init(cr_sem_t *s, size_t value, size_t max) {
+  s->value = value;
+  s->max = max;
+  s->owner = NULL;
+  cr__queue_init(&s->waiters);
+}
+
+int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
+  /* Invariant: value > 0 only while nobody waits (release hands off). */
+  if (s->value > 0) {
+    s->value--;
+    s->owner = t;
+    return 1;
+  }
+  cr__queue_insert_tail(&s->waiters, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+  return 0;
+}
+
+int cr_sem_release(cr_sem_t *s) {
+  if (!cr__queue_empty(&s->waiters)) {
+    cr_task_t *t = pop_waiter(&s->waiters);
+    s->owner = t;
+    cr_task_wake(t, 0);              /* the permit is now t's */
+    return 0;
+  }
+  if (s->max && s->value >= s->max) return CR_EINVAL;
+  s->value++;
+  s->owner = NULL;
+  return 0;
+}
+
+int cr_sem_has_waiters(const cr_sem_t *s) { return !cr__queue_empty(&s->waiters); }
