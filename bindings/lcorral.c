@@ -424,6 +424,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_group(L);
   lcr_open_scope(L);
   lcr_open_sync(L);
+  lcr_open_io(L);
   lua_newtable(L);                                         /* module */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, corral_funcs, 1);
@@ -437,6 +438,9 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, lcr_scope_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_sync_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_io_funcs, 1);
+  lcr_open_io_lua(L, lua_absindex(L, -2), lua_absindex(L, -1));
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -126,6 +126,11 @@ extern const luaL_Reg lcr_task_funcs[];
 void lcr_open_group(lua_State *L);
 extern const luaL_Reg lcr_group_funcs[];
 
+/* lio.c */
+void lcr_open_io(lua_State *L);
+void lcr_open_io_lua(lua_State *L, int state, int module);
+extern const luaL_Reg lcr_io_funcs[];
+
 /* lsync.c */
 void lcr_open_sync(lua_State *L);
 extern const luaL_Reg lcr_sync_funcs[];

@@ -147,6 +147,7 @@ struct cr_task_s {
   cr_task_cb run;         /* public: resumes the continuation */
   cr_timer_t timer;       /* public: a timer the task may use to sleep */
   cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
+  void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
@@ -196,6 +197,8 @@ struct cr_engine_s {
   uv_loop_t own_loop;
   uv_timer_t uvtimer;     /* drives the deadline heap */
   cr_queue_t runq;
+  cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
+  cr_queue_t sigwatchers; /* one per signal number waited on */
   cr_timer_t **heap;      /* binary min-heap of armed timers */
   size_t nheap, heapcap;
   uint64_t next_seq, next_id;
@@ -374,5 +377,117 @@ int cr_chan_refill(cr_chan_t *c, cr_task_t **peer, size_t *slot);
 /* Close: receivers wake with CR_ECLOSED once drained, senders with
 ** CR_ECLOSED at once. */
 void cr_chan_close(cr_chan_t *c);
+
+/* --- I/O (io.c, tcp.c, proc.c, signal.c) --------------------------------
+**
+** I/O objects are allocated by the engine, because libuv owns a handle
+** until its close callback; the binding holds a pointer and is told by
+** `on_free` just before the memory goes. Every blocking call parks the
+** task; its abort cancels or closes the libuv request or handle, so a
+** cancelled operation returns control at once and leaks nothing.
+** cr_engine_close closes whatever is still open.
+*/
+
+typedef struct cr_io_s cr_io_t;
+typedef void (*cr_io_cb)(cr_io_t *io);
+
+struct cr_io_s {
+  void *data;             /* public */
+  cr_io_cb on_free;       /* public: called just before the memory is freed */
+  cr_engine_t *engine;    /* read-only */
+  int type;               /* read-only: CR_IO_* */
+  unsigned closing : 1;   /* read-only: close requested */
+  cr_queue_t link;        /* private: in engine->ios */
+  cr_io_cb close;         /* private: how to close this kind */
+};
+
+enum { CR_IO_STREAM = 1, CR_IO_LISTENER, CR_IO_PROCESS };
+
+typedef struct cr_stream_s {
+  cr_io_t io;
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } h;                    /* private */
+  char *buf;              /* private: read buffer */
+  size_t off, len;        /* private: unread bytes are buf[off, off+len) */
+  int rstatus;            /* read-only: 0, UV_EOF or a read error */
+  cr_task_t *reader;      /* private: task parked in read */
+  cr_task_t *connector;   /* private: task parked in connect */
+  uv_connect_t connect_req; /* private */
+  size_t writes;          /* private: writes in flight */
+  unsigned reading : 1, shut : 1, connected : 1;
+} cr_stream_t;
+
+typedef struct cr_listener_s {
+  cr_io_t io;
+  uv_tcp_t tcp;           /* private */
+  int port;               /* read-only: the bound port */
+  size_t pending;         /* private: connections not yet accepted */
+  cr_queue_t acceptors;   /* private */
+  int error;              /* read-only: last listen error */
+} cr_listener_t;
+
+typedef struct cr_proc_s {
+  cr_io_t io;
+  uv_process_t proc;      /* private */
+  int pid;                /* read-only */
+  int exited;             /* read-only */
+  int64_t exit_status;    /* read-only */
+  int term_signal;        /* read-only: 0 if none */
+  cr_stream_t *stdio[3];  /* read-only: pipes, NULL when not piped */
+  cr_queue_t waiters;     /* private */
+} cr_proc_t;
+
+/* Close any I/O object (idempotent). Blocked tasks wake with CR_ECLOSED. */
+void cr_io_close(cr_io_t *io);
+
+/*
+** Streams. Calls that can block return 1 after parking `t` (it wakes with
+** wake_status 0 when ready, an error code otherwise, and calls again), 0
+** when done at once, or a negative error code.
+*/
+/* Read: 0 with *p, *n set to buffered bytes (consume what you use with
+** cr_stream_consume), UV_EOF, an error, or 1 (parked). */
+int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n);
+void cr_stream_consume(cr_stream_t *s, size_t n);
+/* Write all of data: 0 when written at once, 1 when parked until libuv has
+** written it (the data is copied). Cancelling a parked write closes the
+** stream: part of the data may have been sent. */
+int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
+                    size_t len);
+/* Half-close after pending writes (does not block). */
+int cr_stream_shutdown(cr_stream_t *s);
+
+/* Connect to addr; *out is the stream (also on failure, to be closed). */
+int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
+                   cr_stream_t **out);
+int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
+                  cr_listener_t **out);
+/* Accept: 0 with *out, 1 (parked; on wake, t->xfer holds the stream), or
+** an error. */
+int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out);
+
+/* Resolve host: 1 (parked; on wake t->xfer is a struct addrinfo list to
+** free with uv_freeaddrinfo) or an error. */
+int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host);
+
+typedef struct {
+  const char *file;       /* path to run */
+  char **args;            /* argv, NULL-terminated, argv[0] included */
+  char **env;             /* NULL = inherit */
+  const char *cwd;        /* NULL = inherit */
+  int pipe[3];            /* 1 = a pipe for stdin/stdout/stderr, 0 = inherit */
+} cr_proc_opts_t;
+
+int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out);
+/* 0 when it has exited, 1 when t parked until it does. */
+int cr_proc_wait(cr_proc_t *p, cr_task_t *t);
+int cr_proc_kill(cr_proc_t *p, int signum);
+
+/* Park t until signal signum arrives (returns 1), or an error. */
+int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 
 #endif

@@ -34,6 +34,17 @@ void cr__scope_unlink(cr_scope_t *s);
 /* group.c */
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
 
+/* io.c */
+void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
+void cr__io_free(cr_io_t *io);
+void cr__io_close_all(cr_engine_t *e);
+cr_stream_t *cr__stream_new(cr_engine_t *e);
+int cr__stream_open_tcp(cr_stream_t *s);
+int cr__stream_open_pipe(cr_stream_t *s);
+
+/* signal.c */
+void cr__signal_close_all(cr_engine_t *e);
+
 /* loop.c */
 void cr__timers_fire(cr_engine_t *e, double now);
 

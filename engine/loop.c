@@ -27,6 +27,8 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   e->loop = loop;
   e->clock = clock;
   cr__queue_init(&e->runq);
+  cr__queue_init(&e->ios);
+  cr__queue_init(&e->sigwatchers);
   e->next_id = 1;
   e->t0 = uv_hrtime();
   rc = uv_timer_init(loop, &e->uvtimer);
@@ -48,6 +50,7 @@ int cr_engine_close(cr_engine_t *e) {
   if (e->stats.tasks || e->stats.scopes || e->nheap) return CR_EBUSY;
   if (!e->closing) {
     e->closing = 1;
+    cr__io_close_all(e);
     uv_close((uv_handle_t *)&e->uvtimer, uvtimer_close_cb);
   }
   if (e->owns_loop) {

@@ -25,6 +25,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->run = run;
   cr_timer_init(&t->timer, sleep_cb, t);
   cr__queue_init(&t->wait_link);
+  t->xfer = NULL;
   cr__queue_init(&t->waiters);
   t->abort = NULL;
   cr__queue_init(&t->runq);

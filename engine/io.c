@@ -1,0 +1,236 @@
+/*
+** io.c -- what every I/O object shares, and streams (read, write,
+** shutdown, close) over any uv_stream_t.
+**
+** A stream reads only while a task waits for data, into one buffer of its
+** own, and stops as soon as a chunk is there: nothing is read that nobody
+** asked for, and an unread chunk waits for the next read() instead of
+** being lost when a reader is cancelled.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+#define READ_BUF 65536
+
+void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close) {
+  io->data = NULL;
+  io->on_free = NULL;
+  io->engine = e;
+  io->type = type;
+  io->closing = 0;
+  io->close = close;
+  cr__queue_insert_tail(&e->ios, &io->link);
+  e->stats.handles++;
+}
+
+void cr__io_free(cr_io_t *io) {
+  cr__queue_remove(&io->link);
+  io->engine->stats.handles--;
+  if (io->on_free) io->on_free(io);
+  free(io);
+}
+
+void cr_io_close(cr_io_t *io) {
+  if (io->closing) return;
+  io->closing = 1;
+  io->close(io);
+}
+
+void cr__io_close_all(cr_engine_t *e) {
+  cr_queue_t *q = e->ios.next;
+  while (q != &e->ios) {
+    cr_io_t *io = cr__queue_data(q, cr_io_t, link);
+    q = q->next;
+    cr_io_close(io);
+  }
+  cr__signal_close_all(e);
+}
+
+/* --- streams ------------------------------------------------------------ */
+
+static void stream_close_cb(uv_handle_t *h) {
+  cr_stream_t *s = h->data;
+  free(s->buf);
+  cr__io_free(&s->io);
+}
+
+static void wake_if(cr_task_t **slot, int status) {
+  cr_task_t *t = *slot;
+  if (t) {
+    *slot = NULL;
+    t->xfer = NULL;
+    cr_task_wake(t, status);
+  }
+}
+
+static void stream_close(cr_io_t *io) {
+  cr_stream_t *s = (cr_stream_t *)io;
+  wake_if(&s->reader, CR_ECLOSED);
+  wake_if(&s->connector, CR_ECLOSED);
+  uv_close(&s->h.handle, stream_close_cb);
+}
+
+cr_stream_t *cr__stream_new(cr_engine_t *e) {
+  cr_stream_t *s = calloc(1, sizeof *s);
+  if (s) s->io.engine = e;
+  return s;
+}
+
+int cr__stream_open_tcp(cr_stream_t *s) {
+  int rc = uv_tcp_init(s->io.engine->loop, &s->h.tcp);
+  if (rc) return rc;
+  s->h.handle.data = s;
+  cr__io_init(s->io.engine, &s->io, CR_IO_STREAM, stream_close);
+  return 0;
+}
+
+int cr__stream_open_pipe(cr_stream_t *s) {
+  int rc = uv_pipe_init(s->io.engine->loop, &s->h.pipe, 0);
+  if (rc) return rc;
+  s->h.handle.data = s;
+  cr__io_init(s->io.engine, &s->io, CR_IO_STREAM, stream_close);
+  return 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+  cr_stream_t *s = h->data;
+  (void)suggested;
+  if (s->buf == NULL) s->buf = malloc(READ_BUF);
+  *b = uv_buf_init(s->buf, s->buf ? READ_BUF : 0);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  cr_stream_t *s = st->data;
+  (void)b;
+  if (n == 0) return;                  /* EAGAIN: nothing yet */
+  if (n > 0) {
+    s->off = 0;
+    s->len = (size_t)n;
+  } else {
+    s->rstatus = (int)n;
+  }
+  uv_read_stop(st);
+  s->reading = 0;
+  wake_if(&s->reader, 0);
+}
+
+static cr_abort_t read_abort(cr_task_t *t) {
+  cr_stream_t *s = t->xfer;
+  t->xfer = NULL;
+  s->reader = NULL;
+  if (s->reading) {
+    uv_read_stop(&s->h.stream);
+    s->reading = 0;
+  }
+  return CR_ABORT_DONE;
+}
+
+int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
+  int rc;
+  if (s->io.closing) return CR_ECLOSED;
+  if (s->len) {
+    *p = s->buf + s->off;
+    *n = s->len;
+    return 0;
+  }
+  if (s->rstatus) return s->rstatus;
+  if (s->reader && s->reader != t) return UV_EBUSY;
+  if (!s->reading) {
+    rc = uv_read_start(&s->h.stream, alloc_cb, read_cb);
+    if (rc) return rc;
+    s->reading = 1;
+  }
+  s->reader = t;
+  t->xfer = s;
+  cr_task_park(t, read_abort);
+  return 1;
+}
+
+void cr_stream_consume(cr_stream_t *s, size_t n) {
+  if (n > s->len) n = s->len;
+  s->off += n;
+  s->len -= n;
+}
+
+typedef struct {
+  uv_write_t req;
+  cr_stream_t *s;
+  cr_task_t *task;      /* NULL once the writer stopped waiting */
+  char data[];
+} write_req;
+
+static void write_cb(uv_write_t *req, int status) {
+  write_req *r = (write_req *)req;
+  r->s->writes--;
+  if (r->task) {
+    r->task->xfer = NULL;
+    cr_task_wake(r->task, status);
+  }
+  free(r);
+}
+
+/* A write cannot be taken back from the kernel: cancelling it closes the
+** stream, whose pending writes then end with UV_ECANCELED. */
+static cr_abort_t write_abort(cr_task_t *t) {
+  write_req *r = t->xfer;
+  t->xfer = NULL;
+  r->task = NULL;
+  cr_io_close(&r->s->io);
+  return CR_ABORT_DONE;
+}
+
+int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
+                    size_t len) {
+  write_req *r;
+  uv_buf_t b;
+  int rc;
+  if (s->io.closing) return CR_ECLOSED;
+  if (len == 0) return 0;
+  if (s->writes == 0) {               /* the common case: no waiting */
+    b = uv_buf_init((char *)data, (unsigned)len);
+    rc = uv_try_write(&s->h.stream, &b, 1);
+    if (rc == (int)len) return 0;
+    if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) return rc;
+    if (rc > 0) {
+      data += rc;
+      len -= (size_t)rc;
+    }
+  }
+  r = malloc(sizeof *r + len);
+  if (r == NULL) return CR_ENOMEM;
+  memcpy(r->data, data, len);
+  r->s = s;
+  r->task = t;
+  b = uv_buf_init(r->data, (unsigned)len);
+  rc = uv_write(&r->req, &s->h.stream, &b, 1, write_cb);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  s->writes++;
+  t->xfer = r;
+  cr_task_park(t, write_abort);
+  return 1;
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+int cr_stream_shutdown(cr_stream_t *s) {
+  uv_shutdown_t *req;
+  int rc;
+  if (s->io.closing) return CR_ECLOSED;
+  if (s->shut) return 0;
+  req = malloc(sizeof *req);
+  if (req == NULL) return CR_ENOMEM;
+  rc = uv_shutdown(req, &s->h.stream, shutdown_cb);
+  if (rc) {
+    free(req);
+    return rc;
+  }
+  s->shut = 1;
+  return 0;
+}

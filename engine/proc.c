@@ -1,0 +1,112 @@
+/*
+** proc.c -- child processes.
+**
+** libuv reaps a child only while its uv_process_t is open, so a process
+** object is never closed before its exit callback: closing a running one
+** sends SIGKILL and the handle closes when the exit is reaped. No child
+** outlives its owner as a zombie.
+*/
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static void proc_close_cb(uv_handle_t *h) {
+  cr_proc_t *p = h->data;
+  cr__io_free(&p->io);
+}
+
+static void wake_waiters(cr_proc_t *p) {
+  while (!cr__queue_empty(&p->waiters)) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&p->waiters), cr_task_t,
+                                  wait_link);
+    cr__queue_remove(&t->wait_link);
+    cr_task_wake(t, 0);
+  }
+}
+
+static void exit_cb(uv_process_t *h, int64_t status, int term_signal) {
+  cr_proc_t *p = h->data;
+  p->exited = 1;
+  p->exit_status = status;
+  p->term_signal = term_signal;
+  wake_waiters(p);
+  if (p->io.closing) uv_close((uv_handle_t *)&p->proc, proc_close_cb);
+}
+
+static void proc_close(cr_io_t *io) {
+  cr_proc_t *p = (cr_proc_t *)io;
+  int i;
+  for (i = 0; i < 3; i++)
+    if (p->stdio[i]) cr_io_close(&p->stdio[i]->io);
+  wake_waiters(p);
+  if (p->exited)
+    uv_close((uv_handle_t *)&p->proc, proc_close_cb);
+  else
+    uv_process_kill(&p->proc, SIGKILL);   /* exit_cb closes the handle */
+}
+
+int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
+  cr_proc_t *p = calloc(1, sizeof *p);
+  uv_process_options_t opts;
+  uv_stdio_container_t stdio[3];
+  int i, rc = 0;
+  *out = NULL;
+  if (p == NULL) return CR_ENOMEM;
+  cr__queue_init(&p->waiters);
+  p->proc.data = p;
+  for (i = 0; i < 3 && rc == 0; i++) {
+    if (o->pipe[i]) {
+      cr_stream_t *s = cr__stream_new(e);
+      if (s == NULL) { rc = CR_ENOMEM; break; }
+      rc = cr__stream_open_pipe(s);
+      if (rc) { free(s); break; }
+      p->stdio[i] = s;
+      stdio[i].flags = UV_CREATE_PIPE |
+                       (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
+      stdio[i].data.stream = &s->h.stream;
+    } else {
+      stdio[i].flags = UV_INHERIT_FD;
+      stdio[i].data.fd = i;
+    }
+  }
+  memset(&opts, 0, sizeof opts);
+  opts.file = o->file;
+  opts.args = o->args;
+  opts.env = o->env;
+  opts.cwd = o->cwd;
+  opts.exit_cb = exit_cb;
+  opts.stdio_count = 3;
+  opts.stdio = stdio;
+  if (rc == 0) rc = uv_spawn(e->loop, &p->proc, &opts);
+  /* uv_spawn leaves the handle initialised even when it fails. */
+  cr__io_init(e, &p->io, CR_IO_PROCESS, proc_close);
+  if (rc) {
+    p->exited = 1;                     /* nothing to reap */
+    if (p->proc.loop == NULL) {        /* never reached uv_spawn */
+      for (i = 0; i < 3; i++)
+        if (p->stdio[i]) cr_io_close(&p->stdio[i]->io);
+      cr__queue_remove(&p->io.link);
+      e->stats.handles--;
+      free(p);
+      return rc;
+    }
+    cr_io_close(&p->io);
+    return rc;
+  }
+  p->pid = p->proc.pid;
+  *out = p;
+  return 0;
+}
+
+int cr_proc_wait(cr_proc_t *p, cr_task_t *t) {
+  if (p->exited || p->io.closing) return 0;
+  cr__queue_insert_tail(&p->waiters, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+  return 1;
+}
+
+int cr_proc_kill(cr_proc_t *p, int signum) {
+  if (p->exited) return UV_ESRCH;
+  return uv_process_kill(&p->proc, signum);
+}

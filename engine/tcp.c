@@ -1,0 +1,201 @@
+/*
+** tcp.c -- TCP connect, listen and accept, and name resolution.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static void connect_cb(uv_connect_t *req, int status) {
+  cr_stream_t *s = req->handle->data;
+  cr_task_t *t = s->connector;
+  if (status == 0) s->connected = 1;
+  if (t) {
+    s->connector = NULL;
+    t->xfer = NULL;
+    cr_task_wake(t, status);
+  }
+}
+
+static cr_abort_t connect_abort(cr_task_t *t) {
+  cr_stream_t *s = t->xfer;
+  t->xfer = NULL;
+  s->connector = NULL;
+  cr_io_close(&s->io);                /* connect_cb gets UV_ECANCELED */
+  return CR_ABORT_DONE;
+}
+
+int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
+                   cr_stream_t **out) {
+  cr_stream_t *s = cr__stream_new(e);
+  int rc;
+  *out = NULL;
+  if (s == NULL) return CR_ENOMEM;
+  rc = cr__stream_open_tcp(s);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  rc = uv_tcp_connect(&s->connect_req, &s->h.tcp, addr, connect_cb);
+  if (rc) return rc;                  /* the caller closes *out */
+  s->connector = t;
+  t->xfer = s;
+  cr_task_park(t, connect_abort);
+  return 1;
+}
+
+/* --- listeners ------------------------------------------------------- */
+
+static void listener_close_cb(uv_handle_t *h) {
+  cr_listener_t *l = h->data;
+  cr__io_free(&l->io);
+}
+
+static void wake_acceptors(cr_listener_t *l, int status) {
+  while (!cr__queue_empty(&l->acceptors)) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&l->acceptors), cr_task_t,
+                                  wait_link);
+    cr__queue_remove(&t->wait_link);
+    cr_task_wake(t, status);
+  }
+}
+
+static void listener_close(cr_io_t *io) {
+  cr_listener_t *l = (cr_listener_t *)io;
+  wake_acceptors(l, CR_ECLOSED);
+  uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
+}
+
+static int accept_one(cr_listener_t *l, cr_stream_t **out) {
+  cr_stream_t *s = cr__stream_new(l->io.engine);
+  int rc;
+  if (s == NULL) return CR_ENOMEM;
+  rc = cr__stream_open_tcp(s);
+  if (rc) {
+    free(s);
+    return rc;
+  }
+  rc = uv_accept((uv_stream_t *)&l->tcp, &s->h.stream);
+  if (rc) {
+    cr_io_close(&s->io);
+    return rc;
+  }
+  s->connected = 1;
+  *out = s;
+  return 0;
+}
+
+static void connection_cb(uv_stream_t *server, int status) {
+  cr_listener_t *l = server->data;
+  if (status < 0) {
+    l->error = status;
+    wake_acceptors(l, status);
+    return;
+  }
+  l->pending++;
+  /* Hand the connection straight to the longest waiting acceptor. */
+  if (!cr__queue_empty(&l->acceptors)) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&l->acceptors), cr_task_t,
+                                  wait_link);
+    cr_stream_t *s = NULL;
+    int rc;
+    cr__queue_remove(&t->wait_link);
+    l->pending--;
+    rc = accept_one(l, &s);
+    t->xfer = rc == 0 ? s : NULL;
+    cr_task_wake(t, rc);
+  }
+}
+
+int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
+                  cr_listener_t **out) {
+  cr_listener_t *l = calloc(1, sizeof *l);
+  struct sockaddr_storage ss;
+  int rc, len = (int)sizeof ss;
+  *out = NULL;
+  if (l == NULL) return CR_ENOMEM;
+  rc = uv_tcp_init(e->loop, &l->tcp);
+  if (rc) {
+    free(l);
+    return rc;
+  }
+  l->tcp.data = l;
+  cr__queue_init(&l->acceptors);
+  cr__io_init(e, &l->io, CR_IO_LISTENER, listener_close);
+  rc = uv_tcp_bind(&l->tcp, addr, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, backlog, connection_cb);
+  if (rc == 0) rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+  if (rc) {
+    cr_io_close(&l->io);
+    return rc;
+  }
+  if (ss.ss_family == AF_INET6)
+    l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  else
+    l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  *out = l;
+  return 0;
+}
+
+int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out) {
+  if (l->io.closing) return CR_ECLOSED;
+  if (l->pending > 0) {
+    l->pending--;
+    return accept_one(l, out);
+  }
+  cr__queue_insert_tail(&l->acceptors, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+  return 1;
+}
+
+/* --- name resolution ----------------------------------------------------- */
+
+typedef struct {
+  uv_getaddrinfo_t req;
+  cr_engine_t *e;
+  cr_task_t *task;        /* NULL once the task stopped waiting */
+} resolve_req;
+
+static void resolve_cb(uv_getaddrinfo_t *req, int status,
+                       struct addrinfo *res) {
+  resolve_req *r = (resolve_req *)req;
+  r->e->stats.handles--;
+  if (r->task) {
+    r->task->xfer = status == 0 ? res : NULL;
+    cr_task_wake(r->task, status);
+  } else if (res) {
+    uv_freeaddrinfo(res);
+  }
+  free(r);
+}
+
+/* The lookup runs in libuv's thread pool: cancel it if it has not started,
+** else let it finish unobserved; resolve_cb frees it either way. */
+static cr_abort_t resolve_abort(cr_task_t *t) {
+  resolve_req *r = t->xfer;
+  t->xfer = NULL;
+  r->task = NULL;
+  uv_cancel((uv_req_t *)&r->req);
+  return CR_ABORT_DONE;
+}
+
+int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
+  struct addrinfo hints;
+  resolve_req *r = malloc(sizeof *r);
+  int rc;
+  if (r == NULL) return CR_ENOMEM;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  r->e = e;
+  r->task = t;
+  rc = uv_getaddrinfo(e->loop, &r->req, resolve_cb, host, NULL, &hints);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  e->stats.handles++;
+  t->xfer = r;
+  cr_task_park(t, resolve_abort);
+  return 1;
+}
