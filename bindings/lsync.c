@@ -252,7 +252,10 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
     peer_take(L, t->E, &t->t);
     return 1;
   }
-  if (d < 0) return 0;                     /* closed and drained */
+  if (d < 0) {                             /* closed and drained */
+    lua_pushnil(L);
+    return 1;
+  }
   switch (cr_chan_recv(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_BUFFERED:
       lua_getiuservalue(L, 1, 1);          /* 2: ring */
@@ -268,7 +271,8 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
       peer_take(L, t->E, peer);
       return 1;
     case CR_CHAN_CLOSED:
-      return 0;
+      lua_pushnil(L);
+      return 1;
     case CR_CHAN_PARKED:
     default:
       return lcr_yield(L, t, 0, chan_recv_k);

@@ -5,7 +5,9 @@
 -- 1. a group fans out work and joins it;
 -- 2. defer_errors collects two failures while the other workers finish;
 -- 3. a first-wins race ended by g:cancel();
--- 4. stop(grace): workers drain on their own, the straggler is cancelled.
+-- 4. stop(grace): workers drain on their own, the straggler is cancelled;
+-- 5. a TCP echo server on loopback and clients under a deadline that
+--    cancels the slow ones.
 local corral = require "corral"
 
 local t0 = corral.now()
@@ -72,5 +74,36 @@ corral.group(function(g)
   corral.sleep(0.05)
   say("   stop requested")
   g:stop(0.3)
+end)
+say("5. echo server on loopback; clients get 0.25s, the slow ones are cancelled")
+corral.group(function(g)
+  local listener = corral.tcp.listen("127.0.0.1", 0)
+  g:spawn({function()
+    local _ <close> = listener
+    corral.group(function(conns)
+      while true do
+        local conn = listener:accept()
+        conns:spawn(function()
+          local _ <close> = conn
+          for line in function() return conn:read() end do conn:write(line:upper()) end
+        end)
+      end
+    end)
+  end, name = "echo-server"})
+  say("   listening on 127.0.0.1:%d", listener.port)
+  corral.group(function(clients)
+    for i, pause in ipairs({0.05, 0.10, 0.60, 0.15, 0.90}) do
+      clients:spawn({function()
+        local ok = corral.move_on_after(0.25, function()
+          local conn <close> = corral.tcp.connect("127.0.0.1", listener.port)
+          corral.sleep(pause)              -- a client that thinks slowly
+          conn:write("hello from client " .. i)
+          say("   client %d got %q", i, conn:read())
+        end)
+        if not ok then say("   client %d cancelled at the deadline (it needed %.2fs)", i, pause) end
+      end, name = "client-" .. i})
+    end
+  end)
+  g:cancel("clients are done")
 end)
 say("done")
