@@ -55,10 +55,15 @@ void lcr_pushanchors(lua_State *L, lcr_Engine *E) {
 
 /* Push the userdata of a live task; nil if it is not anchored. [-0, +1, -] */
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
+  lcr_Task *lt = (lcr_Task *)t;
+  if (lt->ref <= 0) {
+    lua_pushnil(L);
+    return 0;
+  }
   lcr_pushanchors(L, E);
-  lua_rawgetp(L, -1, t);
+  lua_rawgeti(L, -1, lt->ref);
   lua_remove(L, -2);
-  return !lua_isnil(L, -1);
+  return 1;
 }
 
 /*
@@ -129,7 +134,7 @@ int lcr_msgh(lua_State *L) {
   lcr_Engine *E = S->eng;
   if (E == NULL || E->e.current == NULL || lcr_iscancelled(L, 1)) return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
-  lua_getiuservalue(L, 2, LCR_UV_TBERR);
+  lcr_getextra(L, 2, "tberr");
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
   {
@@ -138,9 +143,9 @@ int lcr_msgh(lua_State *L) {
     luaL_traceback(L, L, msg, 1);
     lua_remove(L, -2);
   }
-  lua_setiuservalue(L, 2, LCR_UV_TB);
+  lcr_setextra(L, 2, "tb");
   lua_pushvalue(L, 1);
-  lua_setiuservalue(L, 2, LCR_UV_TBERR);
+  lcr_setextra(L, 2, "tberr");
   lua_settop(L, 1);
   return 1;
 }
@@ -228,10 +233,7 @@ static void signal_cb(uv_signal_t *h, int signum) {
     return;
   }
   E->signalled = signum;
-  lcr_pushanchors(L, E);
-  lua_rawgetp(L, -1, NULL);             /* anchors[NULL] = root task */
-  root = lua_touserdata(L, -1);
-  lua_pop(L, 2);
+  root = E->root;
   if (root == NULL || root->t.finished) return;
   lua_pushstring(L, signum == SIGINT ? "SIGINT" : "SIGTERM");
   if (cr_scope_cancel(&root->t.scope, CR_SRC_SIGNAL))
@@ -339,12 +341,7 @@ static int l_run(lua_State *L) {
   E->cancels_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->eng = E;
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
-  lcr_pushanchors(L, E);
-  lua_pushvalue(L, 4);
-  lua_rawsetp(L, -2, NULL);          /* anchors[NULL] = root, for signals */
-  lua_pushvalue(L, 4);
-  lua_rawsetp(L, -2, &root->t);
-  lua_pop(L, 1);
+  E->root = root;
   cr_task_start_root(&root->t);
   if (signals) {
     static const int signums[2] = {SIGINT, SIGTERM};

@@ -33,7 +33,8 @@ struct lcr_Engine {
   cr_engine_t e;
   lcr_State *S;
   lua_State *L;           /* the thread that called corral.run */
-  int anchors_ref;        /* registry ref: live tasks, keyed by pointer */
+  int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref */
+  struct lcr_Task *root;
   int cancels_ref;        /* registry ref: scope id -> {reason, origin} */
   unsigned epoch;
   uv_signal_t sig[2];     /* SIGINT, SIGTERM when run(signals = true) */
@@ -48,11 +49,9 @@ enum {
   LCR_UV_CO = 1,          /* the coroutine */
   LCR_UV_NAME,            /* name string or nil */
   LCR_UV_GROUP,           /* group userdata (children) */
-  LCR_UV_TB,              /* traceback of the failure */
-  LCR_UV_TBERR,           /* the error the traceback belongs to */
-  LCR_UV_READY,           /* value passed to ready() */
   LCR_UV_XFER,            /* a channel value in transit to or from it */
-  LCR_TASK_NUV = LCR_UV_XFER
+  LCR_UV_EXTRA,           /* rarely used fields: tb, tberr, ready */
+  LCR_TASK_NUV = LCR_UV_EXTRA
 };
 
 typedef struct lcr_Task {
@@ -67,8 +66,8 @@ typedef struct lcr_Task {
   unsigned start_mode : 1;/* spawned by g:start, ready() not called yet */
   unsigned ready_called : 1;
   unsigned start_waiting : 1; /* a g:start caller is parked on it */
-  struct lcr_Task *starting; /* child this task waits for in g:start */
   struct lcr_Task *starter;  /* task waiting for our ready() */
+  int ref;                /* in the anchors table while it lives */
 } lcr_Task;
 
 typedef struct lcr_Group {
@@ -116,6 +115,8 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,
 extern const luaL_Reg lcr_error_funcs[];
 
 /* ltask.c */
+void lcr_getextra(lua_State *L, int task, const char *field);
+void lcr_setextra(lua_State *L, int task, const char *field);
 void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
 lcr_Task *lcr_checktask(lua_State *L, int idx);

@@ -81,7 +81,7 @@ static int body_k(lua_State *L, int status, lua_KContext ctx) {
       }
       lcr_pushtaskname(L, t);
       lcr_pushtask(L, t->E, &t->t);
-      lua_getiuservalue(L, -1, LCR_UV_TB);
+      lcr_getextra(L, -1, "tb");
       lua_remove(L, -2);
       lcr_errors_add(L, -3, err, -2, -1);
     }
@@ -209,7 +209,7 @@ static int ready(lua_State *L) {
   c->ready_called = 1;
   c->start_mode = 0;
   lua_settop(L, 1);
-  lua_setiuservalue(L, lua_upvalueindex(2), LCR_UV_READY);
+  lcr_setextra(L, lua_upvalueindex(2), "ready");
   if (!c->t.finished && c->t.group) cr_task_reparent(&c->t, &c->t.group->scope);
   if (c->start_waiting) {
     c->start_waiting = 0;
@@ -225,13 +225,12 @@ static cr_abort_t start_abort(cr_task_t *t) {
 
 /* [child] while waiting */
 static int start_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *w = lcr_checkblocking(L, "start");
+  lcr_checkblocking(L, "start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
-  w->starting = NULL;
   c->start_waiting = 0;
   if (c->ready_called) {
-    lua_getiuservalue(L, 1, LCR_UV_READY);
+    lcr_getextra(L, 1, "ready");
     return 1;
   }
   if (c->outcome != CR_TASK_DONE) {
@@ -254,7 +253,6 @@ static int group_start(lua_State *L) {
   c->start_mode = 1;
   c->start_waiting = 1;
   c->starter = w;
-  w->starting = c;
   cr_task_reparent(&c->t, w->t.cur);
   /* put ready in the placeholder: co's stack is [main, fn, ready, ...] */
   lua_pushvalue(L, lua_upvalueindex(1));

@@ -15,6 +15,28 @@ static lcr_Task *running(lua_State *L) {
   return (lcr_Task *)lcr_state(L)->eng->e.current;
 }
 
+/* A rarely used field of the task at idx (nil if unset). [-0, +1, -] */
+void lcr_getextra(lua_State *L, int task, const char *field) {
+  if (lua_getiuservalue(L, task, LCR_UV_EXTRA) == LUA_TTABLE) {
+    lua_getfield(L, -1, field);
+    lua_remove(L, -2);
+  }
+}
+
+/* Set it to the value on top (popped). [-1, +0, m] */
+void lcr_setextra(lua_State *L, int task, const char *field) {
+  task = lua_absindex(L, task);
+  if (lua_getiuservalue(L, task, LCR_UV_EXTRA) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, task, LCR_UV_EXTRA);
+  }
+  lua_insert(L, -2);
+  lua_setfield(L, -2, field);
+  lua_pop(L, 1);
+}
+
 /* Name of a task userdata at idx, whether anchored or not. [-0, +1, m] */
 static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
   if (lua_getiuservalue(L, idx, LCR_UV_NAME) == LUA_TNIL) {
@@ -50,7 +72,7 @@ static int task_fail(lua_State *L, lcr_Task *t, int err, int fatal) {
       lua_setiuservalue(L, 4, LCR_GUV_ERRORS);
     }
     pushname_ud(L, 3, t);
-    lua_getiuservalue(L, 3, LCR_UV_TB);
+    lcr_getextra(L, 3, "tb");
     lcr_errors_add(L, -3, err, -2, -1);
   }
   if (!was && G->g.scope.cancel_called)
@@ -135,8 +157,8 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   cr_task_done(&t->t, t->outcome);
   lcr_clearcancel(L, E, &t->t.scope);
   lcr_pushanchors(L, E);
-  lua_pushnil(L);
-  lua_rawsetp(L, -2, &t->t);
+  luaL_unref(L, -1, t->ref);
+  t->ref = LUA_NOREF;
   lua_pop(L, 1);
 }
 
@@ -198,7 +220,7 @@ lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
   t->nargs = nargs + 1;
   lcr_pushanchors(L, E);
   lua_pushvalue(L, -2);
-  lua_rawsetp(L, -2, &t->t);
+  t->ref = luaL_ref(L, -2);
   lua_pop(L, 1);
   cr_task_init(&E->e, &t->t, task_run, t);
   return t;
@@ -255,7 +277,7 @@ static int task_cancel(lua_State *L) {
 static int task_traceback(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
   if (t->t.status == CR_TASK_FAILED) {
-    lua_getiuservalue(L, 1, LCR_UV_TB);
+    lcr_getextra(L, 1, "tb");
     return 1;
   }
   if (t->t.finished) return 0;
