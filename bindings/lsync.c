@@ -123,8 +123,13 @@ static int sem_release(lua_State *L) {
 /* with(fn, ...): [obj, msgh, fn, args...] while fn runs */
 static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
+  lcr_State *S = lcr_state(L);
   (void)ctx;
-  cr_sem_release(&s->sem);
+  /* A body that released the lock itself must not make with() hand it
+  ** on a second time. */
+  if (!s->is_lock || (s->sem.value == 0 && S->eng &&
+                      s->sem.owner == S->eng->e.current))
+    cr_sem_release(&s->sem);
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L) - 2;
 }
@@ -202,15 +207,19 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   cr_task_t *peer = NULL;
   size_t slot = 0;
-  int d = delivered(L, status, &t, "send");
+  int d;
   (void)ctx;
-  if (d != 0) {
-    lcr_pushtask(L, t->E, &t->t);          /* forget our value */
+  if (status == LUA_YIELD) {
+    /* Whatever happened, the value left our hands or never will. */
+    lcr_Task *me = lcr_checkblocking(L, "send");
+    lcr_pushtask(L, me->E, &me->t);
     lua_pushnil(L);
     lua_setiuservalue(L, -2, LCR_UV_XFER);
-    if (d > 0) return 0;
-    return luaL_error(L, "send on a closed channel");
+    lua_pop(L, 1);
   }
+  d = delivered(L, status, &t, "send");
+  if (d > 0) return 0;
+  if (d < 0) return luaL_error(L, "send on a closed channel");
   switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_HANDOFF:
       lua_pushvalue(L, 2);
