@@ -339,9 +339,11 @@ static int l_run(lua_State *L) {
   E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   E->cancels_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  S->eng = E;
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
+  /* Nothing above may leave the module thinking a run is going on: an
+  ** error there (out of memory) leaves E to its __gc. */
+  S->eng = E;
   cr_task_start_root(&root->t);
   if (signals) {
     static const int signums[2] = {SIGINT, SIGTERM};

@@ -236,6 +236,12 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   if (c->outcome != CR_TASK_DONE) {
     lua_pushvalue(c->co, -1);
     lua_xmove(c->co, L, 1);
+    /* Cancelled on its own (t:cancel, its group's cancel): that is news
+    ** for the caller, not a cancellation of the caller. */
+    if (c->outcome == CR_TASK_CANCELLED &&
+        lcr_cancelled_scope(L, -1) == (lua_Integer)c->t.scope.id)
+      return luaL_error(L, "start: the task was cancelled before it called "
+                           "ready");
     return lua_error(L);
   }
   return luaL_error(L, "start: the task finished without calling ready");

@@ -193,8 +193,9 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
 int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive) {
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "deadline") == 0) {
-    double d = luaL_checknumber(L, 3);
-    if (d != d) luaL_argerror(L, 3, "deadline must not be NaN");
+    double d = lua_tonumber(L, 3);
+    if (!lua_isnumber(L, 3) || d != d)
+      return luaL_error(L, "deadline must be a number and not NaN");
     if (alive) {
       int rc = cr_scope_set_deadline(s, d);
       if (rc) return lcr_raise(L, rc);
@@ -202,7 +203,7 @@ int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive) {
       s->deadline.when = d;
     }
   } else if (strcmp(k, "shield") == 0) {
-    luaL_checktype(L, 3, LUA_TBOOLEAN);
+    if (!lua_isboolean(L, 3)) return luaL_error(L, "shield must be a boolean");
     if (alive)
       cr_scope_set_shield(s, lua_toboolean(L, 3));
     else

@@ -147,9 +147,11 @@ static int task_main(lua_State *L) {
 static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "attempt to yield from a corral task with coroutine.yield "
+  luaL_where(L, 0);                    /* the line that yielded */
+  lua_pushfstring(L, "%sattempt to yield from a corral task with coroutine.yield "
                 "(corral owns the task's coroutine: use corral.checkpoint() "
-                "to let other tasks run)");
+                "to let other tasks run)", lua_tostring(L, -1));
+  lua_error(L);
 }
 
 static void task_finish(lcr_Engine *E, lcr_Task *t) {

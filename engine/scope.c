@@ -116,6 +116,16 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
   cr_timer_stop(s->engine, &s->deadline);
   if (s->engine->on_cancel) s->engine->on_cancel(s);
   if (s->entered) scope_deliver(s);
+  if (s->is_group) {
+    /* A child still starting (g:start) hangs below its starter's scope,
+    ** not below the group's: reach it explicitly. */
+    cr_group_t *g = (cr_group_t *)s;
+    cr_queue_t *q;
+    for (q = g->children.next; q != &g->children; q = q->next) {
+      cr_task_t *c = cr__queue_data(q, cr_task_t, child_link);
+      if (c->scope.parent != s) cr_scope_cancel(&c->scope, source);
+    }
+  }
   return 1;
 }
 

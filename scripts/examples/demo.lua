@@ -1,4 +1,4 @@
--- demo.lua -- a tour of corral with real timers (about two seconds).
+-- demo.lua -- a tour of corral with real timers (about a second).
 --
 --   make demo        (or: build/corral scripts/examples/demo.lua)
 --

@@ -81,7 +81,9 @@ static int test_cancel_wakes_parked(void) {
   CHECK(cr_engine_step(&e, 0) == CR_EDEADLOCK);  /* parked forever */
   CHECK(a.t.status == CR_TASK_WAITING);
   CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST) == 1);
-  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST) == 0);
+  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT) == 0);
+  CHECK(a.t.scope.source == CR_SRC_HOST);
+  CHECK(strcmp(cr_source_name(a.t.scope.source), "host") == 0);
   CHECK(drain(&e) == 0);
   CHECK(a.cancelled && a.t.status == CR_TASK_CANCELLED);
   CHECK(cr_engine_close(&e) == 0);
