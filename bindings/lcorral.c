@@ -92,7 +92,9 @@ void lcr_setcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason,
 
 /* Forget the record of a scope that exits. [-0, +0, -] */
 void lcr_clearcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
-  if (!s->cancel_called) return;
+  /* only cancels and stop() write records; stop() may not have fired */
+  if (!s->cancel_called && !(s->is_group && ((cr_group_t *)s)->stopping))
+    return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
   lua_pushnil(L);
   lua_rawseti(L, -2, (lua_Integer)s->id);
@@ -213,6 +215,35 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
+static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
+                         size_t *refs, size_t *records);
+
+/*
+** corral.debug_stats() -> {tasks, scopes, timers, handles, refs, records}:
+** what the running engine has alive, or, outside a run, what the last run
+** left behind when it closed (all zero unless something leaked).
+*/
+static int l_debug_stats(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  cr_stats_t st = S->last;
+  size_t refs = S->last_refs, records = S->last_records;
+  if (S->eng) engine_stats(L, S->eng, &st, &refs, &records);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)st.tasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, (lua_Integer)st.scopes);
+  lua_setfield(L, -2, "scopes");
+  lua_pushinteger(L, (lua_Integer)st.timers);
+  lua_setfield(L, -2, "timers");
+  lua_pushinteger(L, (lua_Integer)st.handles);
+  lua_setfield(L, -2, "handles");
+  lua_pushinteger(L, (lua_Integer)refs);
+  lua_setfield(L, -2, "refs");
+  lua_pushinteger(L, (lua_Integer)records);
+  lua_setfield(L, -2, "records");
+  return 1;
+}
+
 static int l_current_task(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "current_task");
   if (E->e.current == NULL || !lcr_pushtask(L, E, E->e.current))
@@ -269,6 +300,31 @@ static int run_loop(lua_State *L) {
   return 0;
 }
 
+/* Entries of the table at idx that hold a value of type `type`. */
+static size_t count_entries(lua_State *L, int idx, int type) {
+  size_t n = 0;
+  if (!lua_istable(L, idx)) return 0;      /* a run that never started */
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    n += lua_type(L, -1) == type;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* [-0, +0, -] what a run has alive: tasks, scopes, timers, handles, and
+** the Lua references the binding holds for it. */
+static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
+                         size_t *refs, size_t *records) {
+  *st = E->e.stats;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchors_ref);
+  *refs = count_entries(L, -1, LUA_TUSERDATA);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  *records = count_entries(L, -1, LUA_TTABLE);
+  lua_pop(L, 2);
+}
+
 /* Close everything the engine owns, even after a broken run. */
 static void engine_teardown(lua_State *L, lcr_Engine *E) {
   int i;
@@ -277,7 +333,12 @@ static void engine_teardown(lua_State *L, lcr_Engine *E) {
   for (i = 0; i < E->nsignals; i++)
     uv_close((uv_handle_t *)&E->sig[i], signal_close_cb);
   E->nsignals = 0;
-  if (cr_engine_close(&E->e) == CR_EBUSY) {
+  {
+    int rc = cr_engine_close(&E->e);
+    engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
+    if (rc == 0) goto closed;
+  }
+  {
     /* Tasks were abandoned (a second deadlock, or an error escaped the
     ** scheduler). Their memory belongs to Lua's GC; drop the engine's
     ** links to them so the loop can close. */
@@ -285,6 +346,7 @@ static void engine_teardown(lua_State *L, lcr_Engine *E) {
     E->e.stats.tasks = E->e.stats.scopes = E->e.stats.timers = 0;
     cr_engine_close(&E->e);
   }
+closed:
   luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->cancels_ref);
   if (E->S->eng == E) E->S->eng = NULL;
@@ -390,6 +452,7 @@ static const luaL_Reg corral_funcs[] = {
   {"checkpoint", l_checkpoint},
   {"now", l_now},
   {"current_task", l_current_task},
+  {"debug_stats", l_debug_stats},
   {NULL, NULL}
 };
 

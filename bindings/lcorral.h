@@ -27,6 +27,8 @@ typedef struct lcr_State {
   int cancelled_mt_ref;   /* registry ref: metatable of Cancelled */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
+  cr_stats_t last;        /* what the last run left when it closed */
+  size_t last_refs, last_records;
 } lcr_State;
 
 struct lcr_Engine {
