@@ -13,6 +13,9 @@
 #                  and each C test binary the same way (cmake/RunTest.cmake)
 #   make demo      run scripts/examples/demo.lua with build/corral
 #   make bench     run bench/run; never part of make test
+#   make soak      tools/soak.lua WAVES PER_WAVE: memory stays flat
+#   make fuzz      tools/fuzz.lua SEEDS: engine vs reference model
+#   make fuzz-c    libFuzzer over the engine C API, FUZZ_SECONDS
 #   make install   cmake --install build (PREFIX=/usr/local, DESTDIR honoured)
 #   make clean | distclean
 #
@@ -73,6 +76,23 @@ bench: all
 	@if [ -x bench/run ]; then $(SCRIPT_ENV) bench/run; \
 	else echo "bench: bench/run not yet available"; fi
 
+# The long soak: two million tasks in waves, memory must stay flat.
+WAVES ?= 400
+PER_WAVE ?= 5000
+soak: all
+	$(SCRIPT_ENV) lua5.4 tools/soak.lua $(WAVES) $(PER_WAVE)
+
+# Model-based random testing: engine vs the reference model, SEEDS programs.
+SEEDS ?= 100000
+fuzz: all
+	$(SCRIPT_ENV) LUA_PATH='$(CURDIR)/spec/?.lua;$(CURDIR)/?.lua;;' \
+	  lua5.4 tools/fuzz.lua $(SEEDS)
+
+# libFuzzer over the engine's C API (clang), FUZZ_SECONDS long.
+FUZZ_SECONDS ?= 180
+fuzz-c: deps
+	tools/fuzz-c.sh $(FUZZ_SECONDS)
+
 install: all
 	cmake --install build $(if $(PREFIX),--prefix '$(PREFIX)')
 
@@ -82,4 +102,5 @@ clean:
 distclean:
 	rm -rf build build-sanitize
 
-.PHONY: all deps test sanitize valgrind demo bench install clean distclean
+.PHONY: all deps test sanitize valgrind demo bench soak fuzz fuzz-c install \
+  clean distclean
