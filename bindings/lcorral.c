@@ -152,16 +152,45 @@ int lcr_msgh(lua_State *L) {
   return 1;
 }
 
+/*
+** __index of every type: methods first, with one rawget (a method call is
+** the hot path: ch:send, s:read), then the type's own __index for fields.
+** Upvalues: state, methods, the type's __index as a light C function.
+*/
+static int index_dispatch(lua_State *L) {
+  lua_CFunction fields;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  lua_pop(L, 1);
+  fields = lua_tocfunction(L, lua_upvalueindex(3));
+  return fields ? fields(L) : 0;
+}
+
+/* Stack: [..., state]. Leaves it as it was. */
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta) {
+  int state = lua_gettop(L);
   luaL_newmetatable(L, tname);
-  lua_pushvalue(L, -2);                  /* state */
+  lua_pushvalue(L, state);
   luaL_setfuncs(L, meta, 1);
   lua_newtable(L);                       /* methods */
-  lua_pushvalue(L, -3);
+  lua_pushvalue(L, state);
   luaL_setfuncs(L, methods, 1);
-  lua_setfield(L, -2, "__methods");
-  lua_pop(L, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");
+  if (lua_getfield(L, -2, "__index") == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
+    lua_CFunction fields = lua_tocfunction(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, state);
+    lua_insert(L, -2);                   /* [mt, state, methods] */
+    lua_pushcfunction(L, fields);
+    lua_pushcclosure(L, index_dispatch, 3);
+  } else {
+    lua_pop(L, 1);                       /* no fields: methods are __index */
+  }
+  lua_setfield(L, -2, "__index");
+  lua_settop(L, state);
 }
 
 /* --- time ------------------------------------------------------------- */
@@ -357,6 +386,21 @@ static int engine__gc(lua_State *L) {
   return 0;
 }
 
+/*
+** A write to a peer that has gone must raise EPIPE, not kill the process:
+** like Node and most event loops, corral ignores SIGPIPE (process-wide,
+** once, and only if nobody installed a handler).
+*/
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
   lcr_State *S = lcr_state(L);
@@ -394,6 +438,7 @@ static int l_run(lua_State *L) {
                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);
   E->open = 1;
+  ignore_sigpipe();
   E->S = S;
   E->L = L;
   E->epoch = ++S->epoch;

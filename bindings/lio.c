@@ -63,7 +63,7 @@ static int box__close(lua_State *L) {
 /* An OS error as "op: message (NAME)". [-0, +0, v] */
 static int ioerror(lua_State *L, const char *op, int rc) {
   if (rc == CR_ECLOSED)
-    return luaL_error(L, "%s: the object was closed", op);
+    return luaL_error(L, "%s: the stream was closed", op);
   if (rc == CR_ENOMEM) return lcr_raise(L, rc);
   return luaL_error(L, "%s: %s (%s)", op, cr_strerror(rc), cr_err_name(rc));
 }
@@ -522,10 +522,13 @@ static int proc__index(lua_State *L) {
 
 static const char io_lua[] =
 "local corral, core = ...\n"
-"local function argerr(n, f, msg) error(('bad argument #%d to \\'%s\\' (%s)'):format(n, f, msg), 3) end\n"
+"-- level: 2 = the caller of the function that calls argerr\n"
+"local function argerr(n, f, msg, level)\n"
+"  error(('bad argument #%d to \\'%s\\' (%s)'):format(n, f, msg), (level or 2) + 1)\n"
+"end\n"
 "local function checkport(port, f)\n"
 "  if math.type(port) ~= 'integer' or port < 0 or port > 65535 then\n"
-"    argerr(2, f, 'port must be an integer in 0..65535')\n"
+"    argerr(2, f, 'port must be an integer in 0..65535', 3)\n"
 "  end\n"
 "end\n"
 "local function addresses(host)\n"
@@ -563,6 +566,9 @@ static const char io_lua[] =
 "  checkport(port, 'listen')\n"
 "  if opts ~= nil and type(opts) ~= 'table' then argerr(3, 'listen', 'table expected, got ' .. type(opts)) end\n"
 "  local backlog = opts and opts.backlog or 511\n"
+"  if math.type(backlog) ~= 'integer' or backlog < 1 then\n"
+"    argerr(3, 'listen', 'backlog must be an integer >= 1')\n"
+"  end\n"
 "  return core.tcp_listen(addresses(host)[1].address, port, backlog)\n"
 "end\n"
 "corral.tcp = tcp\n";

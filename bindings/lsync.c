@@ -360,10 +360,6 @@ const luaL_Reg lcr_sync_funcs[] = {
 
 void lcr_open_sync(lua_State *L) {
   lcr_register(L, LCR_EVENT, event_methods, no_meta);
-  luaL_getmetatable(L, LCR_EVENT);        /* plain methods: __index table */
-  lua_getfield(L, -1, "__methods");
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
   lcr_register(L, LCR_LOCK, sem_methods, sem_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);

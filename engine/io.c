@@ -165,6 +165,8 @@ static void write_cb(uv_write_t *req, int status) {
   r->s->writes--;
   if (r->task) {
     r->task->xfer = NULL;
+    /* a pending write ends with UV_ECANCELED when its stream closes */
+    if (status == UV_ECANCELED && r->s->io.closing) status = CR_ECLOSED;
     cr_task_wake(r->task, status);
   }
   free(r);
