@@ -51,7 +51,6 @@ enum {
   LCR_UV_CO = 1,          /* the coroutine */
   LCR_UV_NAME,            /* name string or nil */
   LCR_UV_GROUP,           /* group userdata (children) */
-  LCR_UV_XFER,            /* a channel value in transit to or from it */
   LCR_UV_EXTRA,           /* rarely used fields: tb, tberr, ready */
   LCR_TASK_NUV = LCR_UV_EXTRA
 };

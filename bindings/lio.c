@@ -60,12 +60,18 @@ static int box__close(lua_State *L) {
   return 0;
 }
 
-/* An OS error as "op: message (NAME)". [-0, +0, v] */
+/*
+** An OS error as "op: message (NAME)". It carries no source position: it
+** is about the world, not about a line of the program. [-0, +0, v]
+*/
 static int ioerror(lua_State *L, const char *op, int rc) {
   if (rc == CR_ECLOSED)
-    return luaL_error(L, "%s: the stream was closed", op);
-  if (rc == CR_ENOMEM) return lcr_raise(L, rc);
-  return luaL_error(L, "%s: %s (%s)", op, cr_strerror(rc), cr_err_name(rc));
+    lua_pushfstring(L, "%s: closed while in use", op);
+  else if (rc == CR_ENOMEM)
+    return lcr_raise(L, rc);
+  else
+    lua_pushfstring(L, "%s: %s (%s)", op, cr_strerror(rc), cr_err_name(rc));
+  return lua_error(L);
 }
 
 /*

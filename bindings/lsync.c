@@ -184,21 +184,21 @@ static int l_channel(lua_State *L) {
   return 1;
 }
 
-/* Move the transfer slot of task `peer` to the top of the stack, or store
-** the top value into it. */
-static void peer_take(lua_State *L, lcr_Engine *E, cr_task_t *peer) {
-  lcr_pushtask(L, E, peer);
-  lua_getiuservalue(L, -1, LCR_UV_XFER);
-  lua_pushnil(L);
-  lua_setiuservalue(L, -3, LCR_UV_XFER);
-  lua_remove(L, -2);
+/*
+** Values travel between coroutine stacks: a parked sender keeps its value
+** in its own frame ([ch, v]), a parked receiver gets the value pushed onto
+** its stack, where its continuation finds it on top. No table, no copy.
+*/
+static void take_from(lua_State *L, cr_task_t *peer) {     /* [-0, +1, -] */
+  lua_State *co = ((lcr_Task *)peer)->co;
+  lua_pushvalue(co, 2);
+  lua_xmove(co, L, 1);
 }
 
-static void peer_give(lua_State *L, lcr_Engine *E, cr_task_t *peer) {
-  lcr_pushtask(L, E, peer);
-  lua_insert(L, -2);
-  lua_setiuservalue(L, -2, LCR_UV_XFER);
-  lua_pop(L, 1);
+static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
+  lua_State *co = ((lcr_Task *)peer)->co;
+  lua_pushvalue(L, v);
+  lua_xmove(L, co, 1);
 }
 
 /* [ch, v] */
@@ -207,23 +207,13 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   cr_task_t *peer = NULL;
   size_t slot = 0;
-  int d;
+  int d = delivered(L, status, &t, "send");
   (void)ctx;
-  if (status == LUA_YIELD) {
-    /* Whatever happened, the value left our hands or never will. */
-    lcr_Task *me = lcr_checkblocking(L, "send");
-    lcr_pushtask(L, me->E, &me->t);
-    lua_pushnil(L);
-    lua_setiuservalue(L, -2, LCR_UV_XFER);
-    lua_pop(L, 1);
-  }
-  d = delivered(L, status, &t, "send");
-  if (d > 0) return 0;
+  if (d > 0) return 0;                     /* a receiver took it */
   if (d < 0) return luaL_error(L, "send on a closed channel");
   switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_HANDOFF:
-      lua_pushvalue(L, 2);
-      peer_give(L, t->E, peer);
+      give_to(L, 2, peer);
       return 0;
     case CR_CHAN_BUFFERED:
       lua_getiuservalue(L, 1, 1);
@@ -234,10 +224,7 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
       return luaL_error(L, "send on a closed channel");
     case CR_CHAN_PARKED:
     default:
-      lcr_pushtask(L, t->E, &t->t);        /* a receiver takes it here */
-      lua_pushvalue(L, 2);
-      lua_setiuservalue(L, -2, LCR_UV_XFER);
-      lua_settop(L, 2);
+      lua_settop(L, 2);                    /* a receiver takes index 2 */
       return lcr_yield(L, t, 0, chan_send_k);
   }
 }
@@ -257,10 +244,7 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
   size_t slot = 0;
   int d = delivered(L, status, &t, "recv");
   (void)ctx;
-  if (d > 0) {
-    peer_take(L, t->E, &t->t);
-    return 1;
-  }
+  if (d > 0) return 1;                     /* the sender pushed it */
   if (d < 0) {                             /* closed and drained */
     lua_pushnil(L);
     return 1;
@@ -272,18 +256,19 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
       lua_pushnil(L);
       lua_rawseti(L, 2, (lua_Integer)slot + 1);
       if (cr_chan_refill(&c->ch, &peer, &slot)) {
-        peer_take(L, t->E, peer);
+        take_from(L, peer);
         lua_rawseti(L, 2, (lua_Integer)slot + 1);
       }
       return 1;
     case CR_CHAN_HANDOFF:
-      peer_take(L, t->E, peer);
+      take_from(L, peer);
       return 1;
     case CR_CHAN_CLOSED:
       lua_pushnil(L);
       return 1;
     case CR_CHAN_PARKED:
     default:
+      lua_settop(L, 1);                    /* a sender pushes index 2 */
       return lcr_yield(L, t, 0, chan_recv_k);
   }
 }

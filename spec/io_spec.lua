@@ -1,0 +1,1056 @@
+-- spec/io_spec.lua: real I/O (API.md section 7): TCP over loopback, name resolution,
+-- child processes and signals. Tests check that no fd is left open and no child is
+-- left a zombie, and that each blocking call is a cancellation point that hands
+-- control back at once: under the virtual clock a move_on_after deadline is the only
+-- thing that happens, so corral.now() afterwards equals the timeout.
+local corral = require "corral"
+local support = require "support"
+
+local vrun, now = support.vrun, corral.now
+local open_fds, proc_state = support.open_fds, support.proc_state
+
+local CLIENTS = 20
+local EIGHT_MB = string.rep("x", 8 * 1024 * 1024)
+
+-- Call fn(...) and assert that exactly the fds open before are open afterwards.
+local function no_new_fds(fn, ...)
+  local before = open_fds()
+  local r = table.pack(fn(...))
+  assert.same(before, open_fds(), "the fds open before and after")
+  return table.unpack(r, 1, r.n)
+end
+
+-- Spawn and reap /bin/true. A loop opens one more fd of its own on its first spawn
+-- and keeps it until the loop closes; libuv's process-wide signal pipe is opened
+-- by the first loop ever. Neither is a leak, so fds are compared only after this.
+local function warm_up()
+  local p <close> = corral.exec("/bin/true", {})
+  p:wait()
+end
+
+-- Run fn as the root task (virtual clock unless clock = "real") and assert that it
+-- leaves no fd open: checked inside the run when fn returns, before the run's own
+-- cleanup could hide a leak, and again after the run.
+local function run_checked(fn, clock)
+  return no_new_fds(corral.run, function()
+    warm_up()
+    return no_new_fds(fn)
+  end, { clock = clock or "virtual" })
+end
+
+-- Call fn(client, server, listener) with a connected loopback pair; all three are
+-- closed when fn returns or raises.
+local function with_pair(fn, host)
+  host = host or "127.0.0.1"
+  local l <close> = corral.tcp.listen(host, 0)
+  local c <close> = corral.tcp.connect(host, l.port)
+  local s <close> = l:accept()
+  return fn(c, s, l)
+end
+
+-- Everything s yields until EOF, as one string.
+local function read_all(s)
+  local parts = {}
+  while true do
+    local chunk = s:read()
+    if not chunk then return table.concat(parts) end
+    parts[#parts + 1] = chunk
+  end
+end
+
+-- Read s to EOF; return how many bytes came and how it ended ("eof" or the error).
+local function drain(s)
+  local total = 0
+  while true do
+    local ok, chunk = pcall(s.read, s)
+    if not ok then return total, chunk end
+    if not chunk then return total, "eof" end
+    total = total + #chunk
+  end
+end
+
+-- Checkpoint until every given task is parked in a blocking call.
+local function until_waiting(...)
+  for _ = 1, 100 do
+    local all = true
+    for i = 1, select("#", ...) do
+      all = all and select(i, ...).status == "waiting"
+    end
+    if all then return end
+    corral.checkpoint()
+  end
+  error("the tasks never blocked", 2)
+end
+
+-- Call fn(...) inside a scope cancelled on entry and return the Cancelled it raises.
+local function cancelled_in_scope(fn, ...)
+  local args = table.pack(...)
+  local err
+  corral.scope(function(s)
+    s:cancel("cancelled first")
+    err = support.cancelled(fn, table.unpack(args, 1, args.n))
+  end)
+  return err
+end
+
+-- Accept connections on l forever; each gets a task in g that writes back every
+-- chunk it reads, until EOF.
+local function echo_server(g, l)
+  while true do
+    local accepted = l:accept()
+    g:spawn(function()
+      local s <close> = accepted
+      while true do
+        local chunk = s:read()
+        if not chunk then return end
+        s:write(chunk)
+      end
+    end)
+  end
+end
+
+-- Send this process a signal ("USR1"). Not os.execute: system() blocks signals.
+local function send_signal(name)
+  io.popen("kill -" .. name .. " " .. support.pid()):close()
+end
+
+-- The environment a child Lua interpreter needs to load this build's corral.
+local function lua_child_env()
+  local env = { LUA_CPATH = package.cpath, LUA_PATH = package.path }
+  for _, name in ipairs({ "PATH", "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS" }) do
+    env[name] = os.getenv(name)
+  end
+  return env
+end
+
+-- Run a Lua chunk in a child lua5.4 and return its exit code, signal and stdout.
+local function run_lua_child(chunk)
+  local code, sig, out
+  corral.run(function()
+    corral.fail_after(10, function()
+      local p <close> = corral.exec("lua5.4", { "-e", chunk }, { env = lua_child_env() })
+      out = read_all(p.stdout)
+      code, sig = p:wait()
+    end)
+  end)
+  return code, sig, out
+end
+
+-- Libuv's process-wide signal pipe: opened once, before any fd is counted.
+corral.run(warm_up)
+
+describe("TCP over loopback", function()
+  it(("an echo server and %d clients in one group exchange their data and all finish"):format(CLIENTS), function()
+    local sent, echoed = {}, {}
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      corral.group(function(g)
+        g:spawn(echo_server, g, l)
+        corral.group(function(clients)
+          for i = 1, CLIENTS do
+            clients:spawn(function()
+              local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+              sent[i] = ("client %d\0"):format(i):rep(100 * i)
+              c:write(sent[i])
+              c:shutdown()
+              echoed[i] = read_all(c)
+            end)
+          end
+        end)
+        g:cancel()
+      end)
+    end)
+    assert.equal(CLIENTS, #echoed)
+    for i = 1, CLIENTS do
+      assert.equal(#sent[i], #echoed[i])
+      assert.equal(sent[i], echoed[i])
+    end
+  end)
+
+  it("cancelling the group halfway, with every client and handler blocked in read, closes every stream", function()
+    local halfway, finished = 0, 0
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      local all_halfway = corral.event()
+      corral.group(function(g)
+        g:spawn(echo_server, g, l)
+        for _ = 1, CLIENTS do
+          g:spawn(function()
+            local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+            c:write("ping")
+            assert.equal("ping", c:read())
+            halfway = halfway + 1
+            if halfway == CLIENTS then all_halfway:set() end
+            c:read() -- the server never sends a second reply
+            finished = finished + 1
+          end)
+        end
+        all_halfway:wait()
+        g:cancel()
+      end)
+    end)
+    assert.equal(CLIENTS, halfway)
+    assert.equal(0, finished)
+  end)
+
+  it("a client that fails cancels the group, which raises its error and leaves no fd open", function()
+    local eg
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      eg = support.error_group(corral.group, function(g)
+        g:spawn(echo_server, g, l)
+        for i = 1, CLIENTS do
+          g:spawn(function()
+            local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+            c:write("ping")
+            assert.equal("ping", c:read())
+            if i == 7 then error("client 7 gave up", 0) end
+            c:read() -- blocks until the failure cancels the group
+          end)
+        end
+      end)
+    end)
+    assert.same({ "client 7 gave up" }, eg.errors)
+  end)
+
+  it("serves over IPv6 loopback ::1", function()
+    local available, why = corral.run(function()
+      local ok, l = pcall(corral.tcp.listen, "::1", 0)
+      if not ok then return false, l end
+      l:close()
+      return true
+    end)
+    if not available then
+      pending("IPv6 loopback ::1 is not available here: " .. tostring(why))
+      return
+    end
+    local got
+    run_checked(function()
+      with_pair(function(c, s)
+        c:write("over v6")
+        c:shutdown()
+        got = read_all(s)
+      end, "::1")
+    end)
+    assert.equal("over v6", got)
+  end)
+
+  it("listen and connect accept the host name 'localhost'", function()
+    local port, got
+    run_checked(function()
+      with_pair(function(c, s, l)
+        port = l.port
+        s:write("by name")
+        got = c:read()
+      end, "localhost")
+    end)
+    assert.is_true(math.type(port) == "integer" and port > 0 and port <= 65535)
+    assert.equal("by name", got)
+  end)
+end)
+
+describe("a TCP stream", function()
+  it("read(max) returns at most max bytes and keeps the rest for the next read", function()
+    local r
+    run_checked(function()
+      with_pair(function(c, s)
+        s:write("hello world")
+        r = { c:read(5), c:read(1), c:read() }
+      end)
+    end)
+    assert.same({ "hello", " ", "world" }, r)
+  end)
+
+  it("read returns nil at EOF, and nil again on every later read", function()
+    local r
+    run_checked(function()
+      with_pair(function(c, s)
+        s:write("last words")
+        s:close()
+        r = table.pack(c:read(), c:read(), c:read())
+      end)
+    end)
+    assert.same({ n = 3, "last words", nil, nil }, r)
+  end)
+
+  it("carries every byte value, NUL included, unchanged", function()
+    local bytes = {}
+    for b = 0, 255 do bytes[#bytes + 1] = string.char(b) end
+    local data = table.concat(bytes):rep(3)
+    local got
+    run_checked(function()
+      with_pair(function(c, s)
+        c:write(data)
+        c:shutdown()
+        got = read_all(s)
+      end)
+    end)
+    assert.equal(data, got)
+  end)
+
+  it("write returns nothing, and writing an empty string sends nothing", function()
+    local r, got
+    run_checked(function()
+      with_pair(function(c, s)
+        r = { table.pack(c:write("")), table.pack(c:write("x")) }
+        c:shutdown()
+        got = read_all(s)
+      end)
+    end)
+    assert.same({ { n = 0 }, { n = 0 } }, r)
+    assert.equal("x", got)
+  end)
+
+  it("shutdown half-closes: the peer reads EOF and can still send its reply", function()
+    local request, reply
+    run_checked(function()
+      with_pair(function(c, s)
+        c:write("question")
+        c:shutdown()
+        request = read_all(s)
+        s:write("answer")
+        s:close()
+        reply = read_all(c)
+      end)
+    end)
+    assert.equal("question", request)
+    assert.equal("answer", reply)
+  end)
+
+  it("shutdown sends the pending writes first: the peer gets all of a blocked 8 MB write, then EOF", function()
+    local total, ending, writer_done
+    run_checked(function()
+      with_pair(function(c, s)
+        corral.group(function(g)
+          local writer = g:spawn(function()
+            c:write(EIGHT_MB)
+            writer_done = true
+          end)
+          until_waiting(writer)
+          c:shutdown()
+          total, ending = drain(s)
+        end)
+      end)
+    end)
+    assert.equal(#EIGHT_MB, total)
+    assert.equal("eof", ending)
+    assert.is_true(writer_done)
+  end)
+
+  it("close() sets closed; closing twice is harmless; every later use raises 'attempt to use a closed stream'", function()
+    local closed_before, closed_after, errs = nil, nil, {}
+    run_checked(function()
+      with_pair(function(c)
+        closed_before = c.closed
+        c:close()
+        c:close()
+        closed_after = c.closed
+        errs[1] = support.raises(function() c:read() end)
+        errs[2] = support.raises(function() c:write("x") end)
+        errs[3] = support.raises(function() c:shutdown() end)
+      end)
+    end)
+    assert.is_false(closed_before)
+    assert.is_true(closed_after)
+    for _, e in ipairs(errs) do support.assert_mentions(e, "attempt to use a closed stream") end
+  end)
+
+  it("a <close> variable closes the stream and the listener when the block ends", function()
+    local stream, listener
+    run_checked(function()
+      do
+        local l <close> = corral.tcp.listen("127.0.0.1", 0)
+        local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+        stream, listener = c, l
+      end
+      assert.is_true(stream.closed)
+      assert.is_true(listener.closed)
+    end)
+  end)
+
+  it("a stream dropped without close is closed by the garbage collector", function()
+    local opened
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      local before = #open_fds()
+      local function connect_and_drop()
+        corral.tcp.connect("127.0.0.1", l.port)
+        l:accept()
+      end
+      connect_and_drop()
+      opened = #open_fds() - before
+      collectgarbage()
+      collectgarbage()
+    end)
+    assert.equal(2, opened)
+  end)
+
+  it("a read cancelled by a deadline loses no data: the next read gets what arrives later", function()
+    local r, t, got
+    run_checked(function()
+      with_pair(function(c, s)
+        r = table.pack(corral.move_on_after(1, c.read, c))
+        t = now()
+        s:write("late")
+        got = c:read()
+      end)
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+    assert.equal("late", got)
+  end)
+
+  it("read(max) rejects max < 1 and write rejects a non-string, as standard argument errors", function()
+    run_checked(function()
+      with_pair(function(c)
+        support.assert_arg_error(1, "read", "max must be >= 1", function() c:read(0) end)
+        support.assert_arg_error(1, "write", "string expected", function() c:write({}) end)
+        support.assert_arg_error(1, "write", "string expected", function() c:write() end)
+      end)
+    end)
+  end)
+end)
+
+describe("a TCP listener", function()
+  it("listen on port 0 picks a free port; close() sets closed, twice is harmless, accept then raises", function()
+    local port, closed, err
+    run_checked(function()
+      local l = corral.tcp.listen("127.0.0.1", 0)
+      port = l.port
+      l:close()
+      l:close()
+      closed = l.closed
+      err = support.raises(function() l:accept() end)
+    end)
+    assert.is_true(math.type(port) == "integer" and port > 0 and port <= 65535)
+    assert.is_true(closed)
+    support.assert_mentions(err, "attempt to use a closed listener")
+  end)
+
+  it("accept returns a connection that was made before accept was called", function()
+    local got
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+      c:write("early")
+      local s <close> = l:accept()
+      got = s:read()
+    end)
+    assert.equal("early", got)
+  end)
+
+  it("listen on a port already in use raises 'listen: address already in use (EADDRINUSE)' and leaks nothing", function()
+    local err
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      err = support.raises(corral.tcp.listen, "127.0.0.1", l.port)
+    end)
+    support.assert_mentions(err, "listen: address already in use (EADDRINUSE)")
+  end)
+
+  it("rejects a backlog below 1 as bad argument #3 to 'listen'", function()
+    local err
+    vrun(function()
+      err = support.raises(function() corral.tcp.listen("127.0.0.1", 0, { backlog = 0 }) end)
+    end)
+    support.assert_mentions(err, "bad argument #3 to 'listen'", "backlog")
+  end)
+end)
+
+describe("closing an I/O object under a blocked task", function()
+  it("wakes a reader of the stream with an error mentioning 'closed', not a hang", function()
+    local err
+    run_checked(function()
+      with_pair(function(c)
+        corral.group(function(g)
+          local reader = g:spawn(function() err = support.raises(c.read, c) end)
+          until_waiting(reader)
+          c:close()
+        end)
+      end)
+    end)
+    assert.is_false(corral.is_cancelled(err))
+    support.assert_mentions(err, "closed")
+  end)
+
+  it("wakes a writer blocked under backpressure with an error mentioning 'closed'", function()
+    local err
+    run_checked(function()
+      with_pair(function(c)
+        corral.group(function(g)
+          local writer = g:spawn(function() err = support.raises(c.write, c, EIGHT_MB) end)
+          until_waiting(writer)
+          c:close()
+        end)
+      end)
+    end)
+    assert.is_false(corral.is_cancelled(err))
+    support.assert_mentions(err, "closed")
+  end)
+
+  it("wakes an acceptor of the listener with an error mentioning 'closed'", function()
+    local err
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      corral.group(function(g)
+        local acceptor = g:spawn(function() err = support.raises(l.accept, l) end)
+        until_waiting(acceptor)
+        l:close()
+      end)
+    end)
+    assert.is_false(corral.is_cancelled(err))
+    support.assert_mentions(err, "closed")
+  end)
+end)
+
+describe("a cancelled blocking call returns control at once and leaks nothing", function()
+  it("connect in an already-cancelled scope raises Cancelled", function()
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      cancelled_in_scope(corral.tcp.connect, "127.0.0.1", l.port)
+    end)
+  end)
+
+  it("connect inside move_on_after(0) gives up without moving the clock", function()
+    local r, t
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      r = table.pack(corral.move_on_after(0, corral.tcp.connect, "127.0.0.1", l.port))
+      t = now()
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(0, t)
+  end)
+
+  it("a connect cancelled while in flight closes its socket", function()
+    local status, r
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      corral.group(function(g)
+        local connector = g:spawn(corral.tcp.connect, "127.0.0.1", l.port)
+        until_waiting(connector)
+        connector:cancel()
+        r = table.pack(connector:wait())
+        status = connector.status
+      end)
+    end)
+    assert.equal("cancelled", status)
+    assert.is_false(r[1])
+    assert.is_true(corral.is_cancelled(r[2]))
+  end)
+
+  it("connect with {timeout = 0} raises a Timeout", function()
+    local err
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      err = support.raises(corral.tcp.connect, "127.0.0.1", l.port, { timeout = 0 })
+    end)
+    assert.is_true(corral.is_timeout(err), tostring(err))
+  end)
+
+  it("a read that never gets data ends at the deadline", function()
+    local r, t
+    run_checked(function()
+      with_pair(function(c)
+        r = table.pack(corral.move_on_after(1, c.read, c))
+        t = now()
+      end)
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+  end)
+
+  it("an accept with no client ends at the deadline", function()
+    local r, t
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      r = table.pack(corral.move_on_after(1, l.accept, l))
+      t = now()
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+  end)
+
+  it("a send on a full channel ends at the deadline", function()
+    local r, t
+    run_checked(function()
+      local ch = corral.channel(1)
+      ch:send("fills it")
+      r = table.pack(corral.move_on_after(1, ch.send, ch, "no room"))
+      t = now()
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+  end)
+
+  it("a recv on an empty channel ends at the deadline", function()
+    local r, t
+    run_checked(function()
+      local ch = corral.channel(1)
+      r = table.pack(corral.move_on_after(1, ch.recv, ch))
+      t = now()
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+  end)
+
+  it("a write of 8 MB to a peer that does not read blocks, ends at the deadline and closes the stream", function()
+    local r, t, closed, err, total, ending
+    run_checked(function()
+      with_pair(function(c, s)
+        r = table.pack(corral.move_on_after(1, c.write, c, EIGHT_MB))
+        t = now()
+        closed = c.closed
+        err = support.raises(function() c:write("more") end)
+        total, ending = drain(s)
+      end)
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+    assert.is_true(closed)
+    support.assert_mentions(err, "attempt to use a closed stream")
+    assert.is_true(total < #EIGHT_MB, "the peer got only part of the data")
+    assert.equal("eof", ending)
+  end)
+
+  it("every blocking I/O call raises Cancelled in a cancelled scope, even one that would not block", function()
+    local left, code
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+      local s <close> = l:accept()
+      local p <close> = corral.exec("/bin/true", {})
+      p:wait()
+      s:write("ab")
+      assert.equal("a", c:read(1)) -- "b" is now buffered: read would not block
+      cancelled_in_scope(c.read, c)
+      cancelled_in_scope(c.write, c, "not sent")
+      cancelled_in_scope(p.wait, p) -- the child has exited: wait would not block
+      cancelled_in_scope(l.accept, l)
+      cancelled_in_scope(corral.tcp.connect, "127.0.0.1", l.port)
+      cancelled_in_scope(corral.resolve, "127.0.0.1")
+      cancelled_in_scope(corral.signal, "SIGUSR2")
+      left = c:read()
+      code = p:wait()
+      c:write("sent")
+      c:shutdown()
+      assert.equal("sent", read_all(s))
+    end)
+    assert.equal("b", left)
+    assert.equal(0, code)
+  end)
+end)
+
+describe("TCP errors", function()
+  it("connecting to a port just closed raises 'connect: connection refused (ECONNREFUSED)'", function()
+    local err
+    run_checked(function()
+      local l = corral.tcp.listen("127.0.0.1", 0)
+      local port = l.port
+      l:close()
+      err = support.raises(corral.tcp.connect, "127.0.0.1", port)
+    end)
+    support.assert_mentions(err, "connect: connection refused (ECONNREFUSED)")
+  end)
+
+  it("connecting to an unknown host raises the resolver's error", function()
+    local err
+    run_checked(function()
+      err = support.raises(corral.tcp.connect, "no-such-host.invalid", 80)
+    end)
+    support.assert_mentions(err, "resolve: unknown node or service (EAI_NONAME)")
+  end)
+
+  it("rejects ports that are not integers in 0..65535 (-1, 70000, 1.5) in connect and listen", function()
+    vrun(function()
+      for _, port in ipairs({ -1, 70000, 1.5 }) do
+        support.assert_arg_error(2, "connect", "port must be an integer in 0..65535", function()
+          corral.tcp.connect("127.0.0.1", port)
+        end)
+        support.assert_arg_error(2, "listen", "port must be an integer in 0..65535", function()
+          corral.tcp.listen("127.0.0.1", port)
+        end)
+      end
+    end)
+  end)
+
+  it("rejects a host that is not a string and a negative timeout", function()
+    vrun(function()
+      support.assert_arg_error(1, "connect", "string expected", function() corral.tcp.connect(42, 80) end)
+      support.assert_arg_error(1, "listen", "string expected", function() corral.tcp.listen(nil, 0) end)
+      support.assert_arg_error(3, "connect", "timeout", function()
+        corral.tcp.connect("127.0.0.1", 80, { timeout = -1 })
+      end)
+    end)
+  end)
+
+  it("an argument error from connect or listen blames the caller's line, as a standard one does", function()
+    local where, errs = {}, {}
+    vrun(function()
+      errs[1] = support.raises(function()
+        where[1] = debug.getinfo(1, "Sl"); corral.tcp.connect("127.0.0.1", 70000)
+      end)
+      errs[2] = support.raises(function()
+        where[2] = debug.getinfo(1, "Sl"); corral.tcp.listen("127.0.0.1", -1)
+      end)
+    end)
+    for i = 1, 2 do
+      local expected = where[i].short_src .. ":" .. where[i].currentline .. ": bad argument #2"
+      assert.equal(expected, errs[i]:sub(1, #expected))
+    end
+  end)
+
+  it("a read after the peer reset the connection raises 'read: connection reset by peer (ECONNRESET)'", function()
+    local err
+    run_checked(function()
+      with_pair(function(c, s)
+        c:write("never read")
+        s:close() -- closing with unread data sends a reset
+        err = support.raises(c.read, c)
+      end)
+    end)
+    support.assert_mentions(err, "read: connection reset by peer (ECONNRESET)")
+  end)
+
+  it("writing to a connection the peer closed raises an error instead of killing the process with SIGPIPE", function()
+    local code, sig, out = run_lua_child([[
+      local corral = require "corral"
+      corral.run(function()
+        local l <close> = corral.tcp.listen("127.0.0.1", 0)
+        local c <close> = corral.tcp.connect("127.0.0.1", l.port)
+        l:accept():close()
+        for _ = 1, 100 do -- the first write may still go out: the peer resets it
+          local ok, err = pcall(c.write, c, "data")
+          if not ok then io.write(err) return end
+          corral.sleep(0.001)
+        end
+        io.write("every write succeeded")
+      end)
+    ]])
+    assert.same({ 0, nil }, { code, sig })
+    assert.is_truthy(out:match("write: .*%((E[A-Z]+)%)$"), out)
+  end)
+end)
+
+describe("corral.resolve", function()
+  it("resolves 'localhost' to a list that includes 127.0.0.1 as inet", function()
+    local list
+    run_checked(function() list = corral.resolve("localhost") end)
+    local found = false
+    for _, a in ipairs(list) do
+      assert.is_true(a.family == "inet" or a.family == "inet6")
+      found = found or (a.address == "127.0.0.1" and a.family == "inet")
+    end
+    assert.is_true(found, "127.0.0.1 among the addresses")
+  end)
+
+  it("returns an IP literal as itself with its family", function()
+    local v4, v6
+    run_checked(function()
+      v4 = corral.resolve("127.0.0.1")
+      v6 = corral.resolve("::1")
+    end)
+    assert.same({ { address = "127.0.0.1", family = "inet" } }, v4)
+    assert.same({ { address = "::1", family = "inet6" } }, v6)
+  end)
+
+  it("raises 'resolve: unknown node or service (EAI_NONAME)' for an unknown host", function()
+    local err
+    run_checked(function() err = support.raises(corral.resolve, "no-such-host.invalid") end)
+    support.assert_mentions(err, "resolve: unknown node or service (EAI_NONAME)")
+  end)
+
+  it("rejects a host that is not a string", function()
+    vrun(function()
+      support.assert_arg_error(1, "resolve", "string expected", function() corral.resolve() end)
+    end)
+  end)
+end)
+
+describe("corral.exec", function()
+  local LINES = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.001; done"
+
+  it("a child's output read line by line until another task cancels the group: child reaped, no fd left", function()
+    local pid, lines = nil, {}
+    run_checked(function()
+      corral.group(function(g)
+        g:spawn(function()
+          local p <close> = corral.exec("/bin/sh", { "-c", LINES })
+          pid = p.pid
+          local buf = ""
+          while true do
+            local chunk = p.stdout:read()
+            if not chunk then break end
+            buf = buf .. chunk
+            for line in buf:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+            buf = buf:match("[^\n]*$")
+          end
+        end)
+        g:spawn(function()
+          corral.sleep(0.05)
+          g:cancel()
+        end)
+      end)
+    end, "real")
+    assert.is_true(#lines >= 1, "at least one line was read")
+    for i, line in ipairs(lines) do assert.equal("line " .. (i - 1), line) end
+    assert.is_nil(proc_state(pid), "the child is gone, not a zombie")
+  end)
+
+  it("a Process still open when the run ends is killed and reaped", function()
+    local pid, kept
+    no_new_fds(corral.run, function()
+      kept = corral.exec("/bin/sleep", { "10" })
+      pid = kept.pid
+    end)
+    assert.is_nil(proc_state(pid), "the child is gone, not a zombie")
+  end)
+
+  it("wait returns the exit code and nil", function()
+    local r
+    run_checked(function()
+      local ok <close> = corral.exec("/bin/true", {})
+      local three <close> = corral.exec("/bin/sh", { "-c", "exit 3" })
+      r = { table.pack(ok:wait()), table.pack(three:wait()) }
+    end)
+    assert.same({ { n = 2, 0, nil }, { n = 2, 3, nil } }, r)
+  end)
+
+  it("kill then wait returns 0 and the signal's name (SIGTERM by default, by number, by short name)", function()
+    local r = {}
+    run_checked(function()
+      for i, sig in ipairs({ false, 9, "USR1", "SIGINT" }) do
+        local p <close> = corral.exec("/bin/sleep", { "10" })
+        if sig then p:kill(sig) else p:kill() end
+        r[i] = table.pack(p:wait())
+      end
+    end)
+    assert.same({
+      { n = 2, 0, "SIGTERM" }, { n = 2, 0, "SIGKILL" }, { n = 2, 0, "SIGUSR1" }, { n = 2, 0, "SIGINT" },
+    }, r)
+  end)
+
+  it("several tasks waiting on one process all get its result, and a later wait returns it at once", function()
+    local r = {}
+    run_checked(function()
+      local p <close> = corral.exec("/bin/sleep", { "10" })
+      corral.group(function(g)
+        local waiters = {}
+        for i = 1, 3 do
+          waiters[i] = g:spawn(function() r[i] = table.pack(p:wait()) end)
+        end
+        until_waiting(table.unpack(waiters))
+        p:kill("TERM")
+      end)
+      r[4] = table.pack(p:wait())
+    end)
+    for i = 1, 4 do assert.same({ n = 2, 0, "SIGTERM" }, r[i]) end
+  end)
+
+  it("killing a process that has exited does nothing", function()
+    local r
+    run_checked(function()
+      local p <close> = corral.exec("/bin/true", {})
+      p:wait()
+      r = { table.pack(p:kill()), table.pack(p:kill("KILL")), table.pack(p:wait()) }
+    end)
+    assert.same({ { n = 0 }, { n = 0 }, { n = 2, 0, nil } }, r)
+  end)
+
+  it("env replaces the whole environment", function()
+    local out
+    run_checked(function()
+      local p <close> = corral.exec("/usr/bin/env", {}, { env = { CORRAL_SPEC = "yes" } })
+      out = read_all(p.stdout)
+      p:wait()
+    end)
+    assert.equal("CORRAL_SPEC=yes\n", out)
+  end)
+
+  it("cwd sets the child's working directory", function()
+    local out
+    run_checked(function()
+      local p <close> = corral.exec("/bin/pwd", {}, { cwd = "/" })
+      out = read_all(p.stdout)
+      p:wait()
+    end)
+    assert.equal("/\n", out)
+  end)
+
+  it("passes each argument as one argv entry, spaces included", function()
+    local out
+    run_checked(function()
+      local p <close> = corral.exec("/bin/sh", { "-c", 'printf "[%s]" "$@"', "sh", "a b", "", "c" })
+      out = read_all(p.stdout)
+      p:wait()
+    end)
+    assert.equal("[a b][][c]", out)
+  end)
+
+  it("feeds 1 MB through /bin/cat's stdin pipe while reading it back; shutdown ends its input", function()
+    local data = ("0123456789abcdef"):rep(65536)
+    local out, code
+    run_checked(function()
+      local p <close> = corral.exec("/bin/cat", {})
+      corral.group(function(g)
+        g:spawn(function()
+          p.stdin:write(data)
+          p.stdin:shutdown()
+        end)
+        out = read_all(p.stdout)
+      end)
+      code = p:wait()
+    end)
+    assert.equal(#data, #out)
+    assert.equal(data, out)
+    assert.equal(0, code)
+  end)
+
+  it("stdout and stderr are separate pipes, and output is still readable after wait", function()
+    local code, out, err
+    run_checked(function()
+      local p <close> = corral.exec("/bin/sh", { "-c", "echo out; echo err >&2" })
+      code = p:wait()
+      out, err = read_all(p.stdout), read_all(p.stderr)
+    end)
+    assert.equal(0, code)
+    assert.equal("out\n", out)
+    assert.equal("err\n", err)
+  end)
+
+  it("an inherited stdin, stdout or stderr has no stream", function()
+    local streams, code
+    run_checked(function()
+      local p <close> = corral.exec("/bin/true", {}, { stdin = "inherit", stdout = "inherit", stderr = "inherit" })
+      streams = { p.stdin, p.stdout, p.stderr }
+      code = p:wait()
+    end)
+    assert.same({}, streams)
+    assert.equal(0, code)
+  end)
+
+  it("p.pid is the child's pid", function()
+    local pid, cmdline
+    run_checked(function()
+      local p <close> = corral.exec("/bin/sleep", { "10" })
+      pid = p.pid
+      local f = assert(io.open("/proc/" .. pid .. "/cmdline"))
+      cmdline = f:read("a")
+      f:close()
+    end)
+    assert.is_true(math.type(pid) == "integer" and pid > 1)
+    assert.equal("/bin/sleep\0" .. "10\0", cmdline)
+  end)
+
+  it("exec of a missing file raises 'exec: no such file or directory (ENOENT)' and leaks no fd", function()
+    local err
+    run_checked(function() err = support.raises(corral.exec, "/no/such/program", {}) end)
+    support.assert_mentions(err, "exec: no such file or directory (ENOENT)")
+  end)
+
+  it("exec into a missing cwd raises ENOENT and leaks no fd", function()
+    local err
+    run_checked(function() err = support.raises(corral.exec, "/bin/true", {}, { cwd = "/no/such/dir" }) end)
+    support.assert_mentions(err, "exec: ", "(ENOENT)")
+  end)
+
+  it("cancelling a task in p:wait() leaves the child running; closing the Process kills and reaps it", function()
+    local r, state_after_cancel, pid, closed
+    run_checked(function()
+      local p = corral.exec("/bin/sleep", { "10" })
+      pid = p.pid
+      r = table.pack(corral.move_on_after(0.005, p.wait, p))
+      state_after_cancel = proc_state(pid)
+      p:close()
+      closed = { p.stdin.closed, p.stdout.closed, p.stderr.closed }
+      corral.fail_after(2, function()
+        while proc_state(pid) do corral.sleep(0.001) end
+      end)
+    end, "real")
+    assert.same({ n = 1, false }, r)
+    assert.is_truthy(state_after_cancel and state_after_cancel ~= "Z", "alive after the cancel")
+    assert.same({ true, true, true }, closed)
+    assert.is_nil(proc_state(pid))
+  end)
+
+  it("closing a running Process wakes its waiter and its reader with errors mentioning 'closed'", function()
+    local wait_err, read_err, pid
+    run_checked(function()
+      local p = corral.exec("/bin/sleep", { "10" })
+      pid = p.pid
+      corral.group(function(g)
+        local waiter = g:spawn(function() wait_err = support.raises(p.wait, p) end)
+        local reader = g:spawn(function() read_err = support.raises(p.stdout.read, p.stdout) end)
+        until_waiting(waiter, reader)
+        p:close()
+        p:close()
+      end)
+    end)
+    assert.is_false(corral.is_cancelled(wait_err))
+    support.assert_mentions(wait_err, "closed")
+    support.assert_mentions(read_err, "closed")
+    assert.is_nil(proc_state(pid))
+  end)
+
+  it("rejects bad arguments with standard argument errors", function()
+    vrun(function()
+      support.assert_arg_error(1, "exec", "string expected", function() corral.exec(nil, {}) end)
+      support.assert_arg_error(2, "exec", "table expected", function() corral.exec("/bin/true", "x") end)
+      support.assert_arg_error(2, "exec", "strings", function() corral.exec("/bin/true", { {} }) end)
+      support.assert_arg_error(3, "exec", "inherit", function() corral.exec("/bin/true", {}, { stdout = "file" }) end)
+      support.assert_arg_error(3, "exec", "env", function() corral.exec("/bin/true", {}, { env = { 1 } }) end)
+      local p <close> = corral.exec("/bin/true", {})
+      support.assert_arg_error(1, "kill", "unknown signal name", function() p:kill("NOPE") end)
+      p:wait()
+    end)
+  end)
+
+  it("writing to the stdin of a child that exited raises an error instead of killing the process with SIGPIPE", function()
+    local code, sig, out = run_lua_child([[
+      local corral = require "corral"
+      corral.run(function()
+        local p <close> = corral.exec("/bin/true", {})
+        p:wait()
+        local ok, err = pcall(p.stdin.write, p.stdin, "data")
+        io.write(ok and "the write succeeded" or err)
+      end)
+    ]])
+    assert.same({ 0, nil }, { code, sig })
+    assert.is_truthy(out:match("write: .*%(EPIPE%)$"), out)
+  end)
+end)
+
+describe("corral.signal", function()
+  it("wakes every task waiting for the signal when it arrives, and returns its name", function()
+    local got = {}
+    no_new_fds(corral.run, function()
+      corral.fail_after(5, function() -- a lost signal fails the spec instead of hanging it
+        corral.group(function(g)
+          local a = g:spawn(function() got[1] = corral.signal("SIGUSR1") end)
+          local b = g:spawn(function() got[2] = corral.signal("USR1") end)
+          until_waiting(a, b)
+          send_signal("USR1")
+        end)
+      end)
+    end)
+    assert.same({ "SIGUSR1", "SIGUSR1" }, got)
+  end)
+
+  it("a signal wait cancelled by a deadline ends at the deadline", function()
+    local r, t
+    no_new_fds(vrun, function()
+      r = table.pack(corral.move_on_after(1, corral.signal, "SIGUSR2"))
+      t = now()
+    end)
+    assert.same({ n = 1, false }, r)
+    assert.equal(1, t)
+  end)
+
+  it("rejects unknown names and signals that cannot be caught", function()
+    vrun(function()
+      support.assert_arg_error(1, "signal", "unknown signal name", function() corral.signal("NOPE") end)
+      support.assert_arg_error(1, "signal", "cannot be caught", function() corral.signal("SIGKILL") end)
+      support.assert_arg_error(1, "signal", "cannot be caught", function() corral.signal("STOP") end)
+    end)
+  end)
+end)
