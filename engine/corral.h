@@ -151,6 +151,7 @@ struct cr_task_s {
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
+  uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
   cr_queue_t runq;        /* run queue, or group's pending queue */
   cr_queue_t child_link;  /* link in group->children */
   unsigned queued : 1;    /* in the run queue */
@@ -202,6 +203,7 @@ struct cr_engine_s {
   cr_timer_t **heap;      /* binary min-heap of armed timers */
   size_t nheap, heapcap;
   uint64_t next_seq, next_id;
+  uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
   uint64_t t0;            /* uv_hrtime() at init */
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;

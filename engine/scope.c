@@ -65,6 +65,8 @@ int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
 
 void cr_scope_exit(cr_scope_t *s) {
   if (!s->entered) return;
+  /* leaving a shield may expose an outer cancel: forget "clean" */
+  if (s->shield && s->owner) s->owner->clean_gen = UINT64_MAX;
   if (s->owner && s->owner->cur == s) s->owner->cur = s->parent;
   cr__scope_unlink(s);
 }
@@ -113,6 +115,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
   if (s->cancel_called || s->exited) return 0;
   s->cancel_called = 1;
   s->source = source;
+  s->engine->cancel_gen++;
   cr_timer_stop(s->engine, &s->deadline);
   if (s->engine->on_cancel) s->engine->on_cancel(s);
   if (s->entered) scope_deliver(s);
@@ -137,6 +140,7 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
   shield = shield ? 1 : 0;
   if (s->shield == (unsigned)shield) return;
   s->shield = shield;
+  s->engine->cancel_gen++;
   /* Dropping a shield may expose an outer cancellation. */
   if (!shield && s->entered && s->parent) {
     cr_scope_t *p;
@@ -165,6 +169,7 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
 void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
   cr_scope_t *s = &t->scope;
   if (!s->entered || s->parent == parent) return;
+  t->engine->cancel_gen++;
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   s->parent = parent;
   if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
@@ -182,7 +187,20 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
   return absorber;
 }
 
+/*
+** The walk up the scopes is skipped when nothing was cancelled anywhere in
+** the engine since this task was last found clean: entering a scope cannot
+** make it cancelled without bumping cancel_gen (an expired deadline cancels
+** through cr_scope_cancel), nor can leaving one unless it was a shield
+** (cr_scope_exit forgets the task's clean mark), and a lowered shield or a
+** reparented task bumps it.
+*/
 cr_scope_t *cr_task_cancelled(cr_task_t *task) {
-  cr_engine_poll_deadlines(task->engine);
-  return cr_scope_absorber(task->cur);
+  cr_engine_t *e = task->engine;
+  cr_scope_t *s;
+  cr_engine_poll_deadlines(e);
+  if (task->clean_gen == e->cancel_gen) return NULL;
+  s = cr_scope_absorber(task->cur);
+  if (s == NULL) task->clean_gen = e->cancel_gen;
+  return s;
 }

@@ -28,6 +28,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->xfer = NULL;
   cr__queue_init(&t->waiters);
   t->abort = NULL;
+  t->clean_gen = UINT64_MAX;
   cr__queue_init(&t->runq);
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
