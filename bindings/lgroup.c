@@ -55,6 +55,31 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   return group_finish(L, G);
 }
 
+/*
+** Record the body's failure: [G, err, task]. Runs protected, because the
+** group is still entered: an error here (out of memory) must not unwind
+** past the join and leave the scope in the tree.
+*/
+static int record_body_failure(lua_State *L) {
+  lcr_Group *G = lua_touserdata(L, 1);
+  lcr_Task *t = lua_touserdata(L, 3);
+  int was = G->g.scope.cancel_called;
+  if (cr_group_fail(&G->g, 1)) {
+    if (lua_getiuservalue(L, 1, LCR_GUV_ERRORS) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lcr_errors_new(L);
+      lua_pushvalue(L, -1);
+      lua_setiuservalue(L, 1, LCR_GUV_ERRORS);
+    }
+    lcr_pushtaskname(L, t);
+    lcr_getextra(L, 3, "tb");
+    lcr_errors_add(L, -3, 2, -2, -1);
+  }
+  if (!was && G->g.scope.cancel_called)
+    lcr_setcancel(L, t->E, &G->g.scope, 0, &t->t);
+  return 0;
+}
+
 static int body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Group *G = lua_touserdata(L, IDX_G);
   lcr_Task *t = (lcr_Task *)G->g.parent;
@@ -68,25 +93,18 @@ static int body_k(lua_State *L, int status, lua_KContext ctx) {
     lua_setiuservalue(L, IDX_G, LCR_GUV_CANCEL);
     lua_settop(L, IDX_MSGH);
   } else {
-    /* The body failed: that always cancels the children. */
+    /* The body failed: that always cancels the children. If even
+    ** recording it fails, the failure still counts (as dropped). */
     int err = lua_gettop(L);
-    int was = G->g.scope.cancel_called;
     G->interrupted = 0;
-    if (cr_group_fail(&G->g, 1)) {
-      if (lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS) == LUA_TNIL) {
-        lua_pop(L, 1);
-        lcr_errors_new(L);
-        lua_pushvalue(L, -1);
-        lua_setiuservalue(L, IDX_G, LCR_GUV_ERRORS);
-      }
-      lcr_pushtaskname(L, t);
-      lcr_pushtask(L, t->E, &t->t);
-      lcr_getextra(L, -1, "tb");
-      lua_remove(L, -2);
-      lcr_errors_add(L, -3, err, -2, -1);
+    lua_pushcfunction(L, record_body_failure);
+    lua_pushvalue(L, IDX_G);
+    lua_pushvalue(L, err);
+    if (!lcr_pushtask(L, t->E, &t->t) ||
+        lua_pcall(L, 3, 0, 0) != LUA_OK) {
+      G->g.dropped++;
+      cr_scope_cancel(&G->g.scope, CR_SRC_FAILURE);
     }
-    if (!was && G->g.scope.cancel_called)
-      lcr_setcancel(L, t->E, &G->g.scope, 0, &t->t);
     lua_settop(L, IDX_MSGH);
   }
   cr_group_body_done(&G->g);
@@ -253,19 +271,19 @@ static int group_start(lua_State *L) {
   lcr_Task *c;
   lcr_checkcancel(L, w);
   if (!lua_istable(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
-  lua_pushnil(L);                      /* placeholder for ready */
-  lua_insert(L, 3);
+  /* ready is made before the child, so nothing can fail once it is
+  ** spawned; its child upvalue is filled in right after. */
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushnil(L);
+  lua_pushcclosure(L, ready, 2);
+  lua_insert(L, 3);                    /* fn(ready, ...) */
   c = spawn(L, G, 1);
   c->start_mode = 1;
   c->start_waiting = 1;
   c->starter = w;
   cr_task_reparent(&c->t, w->t.cur);
-  /* put ready in the placeholder: co's stack is [main, fn, ready, ...] */
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, ready, 2);
-  lua_xmove(L, c->co, 1);
-  lua_replace(c->co, 3);
+  lua_pushvalue(L, -1);
+  lua_setupvalue(L, 4, 2);   /* [G, fn, name, ready, args..., Task] */
   lua_replace(L, 1);                   /* [child, ...] */
   lua_settop(L, 1);
   cr_task_join(&w->t, &c->t);

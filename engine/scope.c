@@ -19,7 +19,7 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
   s->id = e->next_id++;
   s->source = CR_SRC_NONE;
   s->cancel_called = s->cancel_caught = s->shield = 0;
-  s->entered = s->exited = 0;
+  s->entered = s->exited = s->is_group = 0;
   cr_timer_init(&s->deadline, deadline_cb, s);
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);

@@ -66,6 +66,15 @@ static const char *const scenarios[][2] = {
    "end, {clock = 'virtual'})\n"
    "assert(not ok)\n"
    "local s = tostring(e)\n"},
+  {"a failing body with children",
+   "local corral = require 'corral'\n"
+   "pcall(corral.run, function()\n"
+   "  corral.group(function(g)\n"
+   "    g:spawn(function() corral.sleep(2) end)\n"
+   "    corral.sleep(1)\n"
+   "    error({code = 1})\n"
+   "  end)\n"
+   "end, {clock = 'virtual'})\n"},
   {"defer_errors and on_error",
    "local corral = require 'corral'\n"
    "pcall(corral.run, function()\n"
