@@ -167,6 +167,32 @@ static int index_dispatch(lua_State *L) {
   return fields ? fields(L) : 0;
 }
 
+/* Remember the metatable of tname as hot type `which`. */
+void lcr_register_mt(lua_State *L, const char *tname, int which) {
+  lcr_State *S = lua_touserdata(L, -1);          /* [..., state] */
+  luaL_getmetatable(L, tname);
+  S->mt[which] = lua_topointer(L, -1);
+  lua_pop(L, 1);
+}
+
+/* The userdata at idx if its metatable is that of `which`, else NULL. */
+void *lcr_testself(lua_State *L, int idx, int which) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    const void *mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    if (mt == lcr_state(L)->mt[which]) return p;
+  }
+  return NULL;
+}
+
+/* Like luaL_checkudata, with one pointer comparison. [-0, +0, v] */
+void *lcr_checkself(lua_State *L, int idx, int which, const char *tname) {
+  void *p = lcr_testself(L, idx, which);
+  if (p == NULL) luaL_checkudata(L, idx, tname);   /* raises the error */
+  return p;
+}
+
 /* Stack: [..., state]. Leaves it as it was. */
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta) {

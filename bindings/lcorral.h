@@ -19,12 +19,18 @@
 
 typedef struct lcr_Engine lcr_Engine;
 
+/* Types whose methods are hot paths: checked by metatable pointer. */
+enum { LCR_MT_TASK, LCR_MT_CHAN, LCR_MT_SEM, LCR_MT_LOCK, LCR_MT_EVENT,
+       LCR_MT_STREAM, LCR_MT_GROUP, LCR_MT_N };
+
 /* Module state: one per lua_State universe that required corral. */
 typedef struct lcr_State {
   lcr_Engine *eng;        /* engine of the running corral.run, or NULL */
   unsigned epoch;         /* bumped by each run; stale objects compare */
   int errors_ref;         /* registry ref: table of error constructors */
   int cancelled_mt_ref;   /* registry ref: metatable of Cancelled */
+  const void *cancelled_mt; /* the same, as a pointer for quick checks */
+  const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
   cr_stats_t last;        /* what the last run left when it closed */
@@ -102,6 +108,9 @@ int lcr_raise(lua_State *L, int err);
 int lcr_msgh(lua_State *L);
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta);
+void lcr_register_mt(lua_State *L, const char *tname, int which);
+void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
+void *lcr_testself(lua_State *L, int idx, int which);
 
 /* lerror.c */
 void lcr_open_errors(lua_State *L, lcr_State *S);

@@ -118,6 +118,7 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
     lua_error(L);
   lua_call(L, 0, 1);
   lua_getfield(L, -1, "Cancelled");
+  S->cancelled_mt = lua_topointer(L, -1);
   S->cancelled_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->errors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -151,13 +152,11 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
 }
 
 int lcr_iscancelled(lua_State *L, int idx) {
-  lcr_State *S = lcr_state(L);
-  int r;
-  if (!lua_getmetatable(L, idx)) return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->cancelled_mt_ref);
-  r = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return r;
+  const void *mt;
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return mt == lcr_state(L)->cancelled_mt;
 }
 
 /* The id of the scope a Cancelled is for (0 if none). [-0, +0, -] */

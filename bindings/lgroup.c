@@ -11,7 +11,7 @@
 #include "lcorral.h"
 
 static lcr_Group *checkgroup(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LCR_GROUP);
+  return lcr_checkself(L, idx, LCR_MT_GROUP, LCR_GROUP);
 }
 
 static int group_alive(lua_State *L, lcr_Group *G) {
@@ -407,4 +407,5 @@ const luaL_Reg lcr_group_funcs[] = {
 
 void lcr_open_group(lua_State *L) {
   lcr_register(L, LCR_GROUP, group_methods, group_meta);
+  lcr_register_mt(L, LCR_GROUP, LCR_MT_GROUP);
 }

@@ -92,6 +92,14 @@ static int woke(lua_State *L, int status, lcr_Task **tp, const char *fn) {
 
 /* --- streams ------------------------------------------------------------ */
 
+/* The stream at 1, checked by metatable pointer (read/write are hot). */
+static cr_stream_t *checkstream(lua_State *L) {
+  lcr_Box *b = lcr_checkself(L, 1, LCR_MT_STREAM, LCR_STREAM);
+  if (b->io == NULL || b->io->closing)
+    luaL_error(L, "attempt to use a closed stream");
+  return (cr_stream_t *)b->io;
+}
+
 /* [stream, max] */
 static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
@@ -100,7 +108,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   size_t n, max = (size_t)ctx;
   int rc = woke(L, status, &t, "read");
   if (rc < 0) return ioerror(L, "read", rc);
-  s = checkio(L, LCR_STREAM, "stream");
+  s = checkstream(L);
   rc = cr_stream_read(s, &t->t, &p, &n);
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
   if (rc == UV_EOF) {
@@ -117,7 +125,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
 static int stream_read(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, 65536);
   luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
-  checkio(L, LCR_STREAM, "stream");
+  checkstream(L);
   lua_settop(L, 1);
   return stream_read_k(L, LUA_OK, (lua_KContext)max);
 }
@@ -132,7 +140,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (rc == 0) return 0;
   if (rc < 0) return ioerror(L, "write", rc);
-  s = checkio(L, LCR_STREAM, "stream");
+  s = checkstream(L);
   data = lua_tolstring(L, 2, &len);
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
@@ -141,14 +149,14 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int stream_write(lua_State *L) {
-  checkio(L, LCR_STREAM, "stream");
+  checkstream(L);
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return stream_write_k(L, LUA_OK, 0);
 }
 
 static int stream_shutdown(lua_State *L) {
-  int rc = cr_stream_shutdown(checkio(L, LCR_STREAM, "stream"));
+  int rc = cr_stream_shutdown(checkstream(L));
   if (rc < 0) return ioerror(L, "shutdown", rc);
   return 0;
 }
@@ -620,6 +628,7 @@ static const luaL_Reg core_funcs[] = {
 /* Stack: [..., state, module]. */
 void lcr_open_io(lua_State *L) {
   lcr_register(L, LCR_STREAM, stream_methods, stream_meta);
+  lcr_register_mt(L, LCR_STREAM, LCR_MT_STREAM);
   lcr_register(L, LCR_LISTENER, listener_methods, listener_meta);
   lcr_register(L, LCR_PROCESS, proc_methods, proc_meta);
 }

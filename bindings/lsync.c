@@ -38,13 +38,13 @@ static int l_event(lua_State *L) {
 }
 
 static int event_set(lua_State *L) {
-  lcr_Event *e = luaL_checkudata(L, 1, LCR_EVENT);
+  lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
   cr_event_set(&e->ev);
   return 0;
 }
 
 static int event_is_set(lua_State *L) {
-  lcr_Event *e = luaL_checkudata(L, 1, LCR_EVENT);
+  lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
   lua_pushboolean(L, e->ev.is_set);
   return 1;
 }
@@ -59,7 +59,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int event_wait(lua_State *L) {
-  luaL_checkudata(L, 1, LCR_EVENT);
+  lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
   lua_settop(L, 1);
   return event_wait_k(L, LUA_OK, 0);
 }
@@ -67,8 +67,8 @@ static int event_wait(lua_State *L) {
 /* --- Lock and Semaphore ------------------------------------------------ */
 
 static lcr_Sem *checksem(lua_State *L) {
-  lcr_Sem *s = luaL_testudata(L, 1, LCR_LOCK);
-  return s ? s : luaL_checkudata(L, 1, LCR_SEM);
+  lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
+  return s ? s : lcr_checkself(L, 1, LCR_MT_SEM, LCR_SEM);
 }
 
 static int l_lock(lua_State *L) {
@@ -230,7 +230,7 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_send(lua_State *L) {
-  luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "cannot send nil");
   lua_settop(L, 2);
   return chan_send_k(L, LUA_OK, 0);
@@ -274,19 +274,19 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int chan_recv(lua_State *L) {
-  luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   lua_settop(L, 1);
   return chan_recv_k(L, LUA_OK, 0);
 }
 
 static int chan_close(lua_State *L) {
-  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   cr_chan_close(&c->ch);
   return 0;
 }
 
 static int chan_iter(lua_State *L) {
-  luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   lua_getmetatable(L, 1);
   lua_getfield(L, -1, "__methods");
   lua_getfield(L, -1, "recv");
@@ -295,7 +295,7 @@ static int chan_iter(lua_State *L) {
 }
 
 static int chan__index(lua_State *L) {
-  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "closed") == 0) {
     lua_pushboolean(L, c->ch.closed);
@@ -310,7 +310,7 @@ static int chan__index(lua_State *L) {
 }
 
 static int chan__len(lua_State *L) {
-  lcr_Chan *c = luaL_checkudata(L, 1, LCR_CHAN);
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   lua_pushinteger(L, (lua_Integer)c->ch.count);
   return 1;
 }
@@ -348,4 +348,8 @@ void lcr_open_sync(lua_State *L) {
   lcr_register(L, LCR_LOCK, sem_methods, sem_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
+  lcr_register_mt(L, LCR_EVENT, LCR_MT_EVENT);
+  lcr_register_mt(L, LCR_LOCK, LCR_MT_LOCK);
+  lcr_register_mt(L, LCR_SEM, LCR_MT_SEM);
+  lcr_register_mt(L, LCR_CHAN, LCR_MT_CHAN);
 }

@@ -229,7 +229,7 @@ lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
 }
 
 lcr_Task *lcr_checktask(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LCR_TASK);
+  return lcr_checkself(L, idx, LCR_MT_TASK, LCR_TASK);
 }
 
 /* Push `true, results...` or `false, err` of a finished task. */
@@ -342,6 +342,7 @@ const luaL_Reg lcr_task_funcs[] = {
 void lcr_open_task(lua_State *L) {
   lcr_State *S = lua_touserdata(L, -1);
   lcr_register(L, LCR_TASK, task_methods, task_meta);
+  lcr_register_mt(L, LCR_TASK, LCR_MT_TASK);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, task_main, 1);
   S->task_main_ref = luaL_ref(L, LUA_REGISTRYINDEX);
