@@ -163,8 +163,7 @@ static int l_group(lua_State *L) {
   rc = cr_group_init(&t->t, &G->g, &o);
   if (rc) return lcr_raise(L, rc);
   G->opened = 1;
-  G->g.scope.data = G;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref); /* 4 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref); /* 4 */
   lua_pushvalue(L, 1);
   lua_pushvalue(L, IDX_G);
   return body_k(L, lua_pcallk(L, 1, LUA_MULTRET, IDX_MSGH, 0, body_k), 0);

@@ -98,7 +98,6 @@ static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
   lcr_Scope *S = lua_touserdata(L, 1);
   int rc = cr_scope_enter(&t->t, &S->s, deadline, shield);
   if (rc) return lcr_raise(L, rc);
-  S->s.data = S;
   return scope_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0, scope_k), 0);
 }
 

@@ -41,7 +41,7 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
 static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
   if (lua_getiuservalue(L, idx, LCR_UV_NAME) == LUA_TNIL) {
     lua_pop(L, 1);
-    lua_pushfstring(L, "task-%I", (lua_Integer)t->t.id);
+    lua_pushfstring(L, "task-%I", (lua_Integer)t->t.scope.id);
   }
 }
 
@@ -52,7 +52,7 @@ void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
     lua_remove(L, -2);
   } else {
     lua_pop(L, 1);
-    lua_pushfstring(L, "task-%I", (lua_Integer)t->t.id);
+    lua_pushfstring(L, "task-%I", (lua_Integer)t->t.scope.id);
   }
 }
 
@@ -303,7 +303,7 @@ static int task__index(lua_State *L) {
   } else if (strcmp(k, "name") == 0) {
     pushname_ud(L, 1, t);
   } else if (strcmp(k, "id") == 0) {
-    lua_pushinteger(L, (lua_Integer)t->t.id);
+    lua_pushinteger(L, (lua_Integer)t->t.scope.id);
   } else if (strcmp(k, "group") == 0) {
     lua_getiuservalue(L, 1, LCR_UV_GROUP);
   } else {

@@ -112,7 +112,6 @@ struct cr_timer_s {
 ** entered (between cr_scope_enter and cr_scope_exit).
 */
 struct cr_scope_s {
-  void *data;             /* public */
   cr_engine_t *engine;    /* read-only */
   cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
   cr_task_t *owner;       /* read-only: the task in whose stack it lives */
@@ -124,7 +123,9 @@ struct cr_scope_s {
   unsigned entered : 1;       /* read-only: between enter and exit */
   unsigned exited : 1;        /* read-only: exit happened */
   unsigned is_group : 1;      /* read-only */
-  cr_timer_t deadline;    /* read-only: use cr_scope_set_deadline */
+  cr_timer_t deadline;    /* read-only: use cr_scope_set_deadline; a task's
+                          ** own scope has no deadline: the timer serves the
+                          ** task's sleeps (cr_task_sleep) */
   /* private */
   cr_queue_t children;    /* entered child scopes */
   cr_queue_t sibling;     /* link in parent->children */
@@ -139,13 +140,12 @@ struct cr_task_s {
   void *data;             /* public */
   cr_engine_t *engine;    /* read-only */
   cr_group_t *group;      /* read-only: NULL for a root task */
-  uint64_t id;            /* read-only */
   cr_task_status_t status;/* read-only */
   int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
-  cr_scope_t scope;       /* read-only: the task's own scope (t:cancel) */
+  cr_scope_t scope;       /* read-only: the task's own scope (t:cancel);
+                          ** its id is the task's id */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
   cr_task_cb run;         /* public: resumes the continuation */
-  cr_timer_t timer;       /* public: a timer the task may use to sleep */
   cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
   void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */

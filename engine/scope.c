@@ -116,7 +116,9 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
   s->cancel_called = 1;
   s->source = source;
   s->engine->cancel_gen++;
-  cr_timer_stop(s->engine, &s->deadline);
+  /* (a task's own timer is its sleep, which a shield may keep going) */
+  if (!s->owner || s != &s->owner->scope)
+    cr_timer_stop(s->engine, &s->deadline);
   if (s->engine->on_cancel) s->engine->on_cancel(s);
   if (s->entered) scope_deliver(s);
   if (s->is_group) {
@@ -153,6 +155,8 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
 
 int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   cr_engine_t *e = s->engine;
+  if (s->owner && s == &s->owner->scope)
+    return isinf(deadline) && deadline > 0 ? 0 : CR_EINVAL;
   if (s->cancel_called || s->exited) {
     s->deadline.when = deadline;
     return 0;

@@ -17,13 +17,11 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->data = data;
   t->engine = e;
   t->group = NULL;
-  t->id = e->next_id++;
   t->status = CR_TASK_SCHEDULED;
   t->wake_status = 0;
   cr__scope_init(e, &t->scope, t);
   t->cur = NULL;
   t->run = run;
-  cr_timer_init(&t->timer, sleep_cb, t);
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
   cr__queue_init(&t->waiters);
@@ -94,16 +92,18 @@ static void sleep_cb(cr_timer_t *timer) {
   cr_task_wake(timer->data, 0);
 }
 
+/* A task's own scope never has a deadline, so its timer is the task's
+** alarm clock. */
 static cr_abort_t sleep_abort(cr_task_t *t) {
-  cr_timer_stop(t->engine, &t->timer);
+  cr_timer_stop(t->engine, &t->scope.deadline);
   return CR_ABORT_DONE;
 }
 
 int cr_task_sleep(cr_task_t *t, double when) {
   int rc;
-  t->timer.cb = sleep_cb;
-  t->timer.data = t;
-  rc = cr_timer_start(t->engine, &t->timer, when);
+  t->scope.deadline.cb = sleep_cb;
+  t->scope.deadline.data = t;
+  rc = cr_timer_start(t->engine, &t->scope.deadline, when);
   if (rc) return rc;
   cr_task_park(t, sleep_abort);
   return 0;
@@ -120,7 +120,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     t->queued = 0;
   }
   if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
-  cr_timer_stop(e, &t->timer);
+  cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) cr_scope_exit(t->cur);
   if (t->scope.entered) cr__scope_unlink(&t->scope);
