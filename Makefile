@@ -84,9 +84,9 @@ soak: all
 
 # Model-based random testing: engine vs the reference model, SEEDS programs.
 SEEDS ?= 100000
+START ?= 1
 fuzz: all
-	$(SCRIPT_ENV) LUA_PATH='$(CURDIR)/spec/?.lua;$(CURDIR)/?.lua;;' \
-	  lua5.4 tools/fuzz.lua $(SEEDS)
+	lua5.4 tools/fuzz.lua $(SEEDS) $(START)
 
 # libFuzzer over the engine's C API (clang), FUZZ_SECONDS long.
 FUZZ_SECONDS ?= 180

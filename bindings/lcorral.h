@@ -82,7 +82,7 @@ typedef struct lcr_Group {
   lcr_Engine *E;
   unsigned epoch;
   int nres;
-  size_t ncancelled;      /* children that ended cancelled */
+  size_t ncancelled;      /* children an enclosing scope's cancel stopped */
   unsigned interrupted : 1;
   unsigned opened : 1;
 } lcr_Group;
@@ -111,6 +111,9 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 void lcr_register_mt(lua_State *L, const char *tname, int which);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);
+
+/* A record written by g:stop() as reason: it speaks only for source stop. */
+extern const char lcr_stop_mark;
 
 /* lerror.c */
 void lcr_open_errors(lua_State *L, lcr_State *S);

@@ -132,6 +132,35 @@ static void pusherrors(lua_State *L) {
 ** Push the Cancelled that scope `s` makes a task raise: why it was
 ** cancelled, and which scope will absorb it (`scope`, an id). [-0, +1, m]
 */
+const char lcr_stop_mark = 0;
+
+/*
+** The record of why s was cancelled, or nil. A child still starting that
+** its group's cancel reached has none of its own: it shares the group's.
+** A record g:stop() wrote speaks only for a stop. [-0, +1, -]
+*/
+static void pushrecord(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
+  cr_task_t *owner = s->owner;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  if (lua_rawgeti(L, -1, (lua_Integer)s->id) != LUA_TTABLE && owner &&
+      s == &owner->scope && owner->group &&
+      owner->group->scope.cancel_called && s->parent != &owner->group->scope) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, (lua_Integer)owner->group->scope.id);
+  }
+  lua_remove(L, -2);
+  if (lua_istable(L, -1)) {
+    lua_rawgeti(L, -1, 1);
+    if (lua_touserdata(L, -1) == (void *)&lcr_stop_mark &&
+        s->source != CR_SRC_STOP) {
+      lua_pop(L, 2);
+      lua_pushnil(L);
+      return;
+    }
+    lua_pop(L, 1);
+  }
+}
+
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lcr_State *S = E->S;
   lua_createtable(L, 0, 4);
@@ -139,14 +168,18 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_setfield(L, -2, "source");
   lua_pushinteger(L, (lua_Integer)s->id);
   lua_setfield(L, -2, "scope");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
-  if (lua_rawgeti(L, -1, (lua_Integer)s->id) == LUA_TTABLE) {
+  pushrecord(L, E, s);
+  if (lua_istable(L, -1)) {
     lua_rawgeti(L, -1, 1);
-    lua_setfield(L, -4, "reason");
+    if (lua_islightuserdata(L, -1)) {        /* the stop mark: no reason */
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+    lua_setfield(L, -3, "reason");
     lua_rawgeti(L, -1, 2);
-    lua_setfield(L, -4, "origin");
+    lua_setfield(L, -3, "origin");
   }
-  lua_pop(L, 2);
+  lua_pop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->cancelled_mt_ref);
   lua_setmetatable(L, -2);
 }

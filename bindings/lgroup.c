@@ -306,9 +306,11 @@ static int group_stop(lua_State *L) {
   double grace = lua_isnoneornil(L, 2) ? -1 : lcr_checkseconds(L, 2);
   int rc;
   if (!group_alive(L, G)) return 0;
+  lua_settop(L, 2);
+  lua_pushlightuserdata(L, (void *)&lcr_stop_mark);  /* "for stop only" */
   /* Whoever calls stop is the origin if the grace runs out. */
   if (!G->g.scope.cancel_called)
-    lcr_setcancel(L, G->E, &G->g.scope, 0, G->E->e.current);
+    lcr_setcancel(L, G->E, &G->g.scope, -1, G->E->e.current);
   rc = cr_group_stop(&G->g, grace);
   if (rc) return lcr_raise(L, rc);
   return 0;

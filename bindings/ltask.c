@@ -92,7 +92,9 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     if (lcr_iscancelled(L, 2)) {
       lua_Integer id = lcr_cancelled_scope(L, 2);
       t->outcome = CR_TASK_CANCELLED;
-      if (t->t.group) ((lcr_Group *)t->t.group)->ncancelled++;
+      if (t->t.group && id != (lua_Integer)t->t.scope.id &&
+          id != (lua_Integer)t->t.group->scope.id)
+        ((lcr_Group *)t->t.group)->ncancelled++;   /* by an outer scope */
       if (id == (lua_Integer)t->t.scope.id)
         t->t.scope.cancel_caught = 1;
       else if (t->t.group && id == (lua_Integer)t->t.group->scope.id)

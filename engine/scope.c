@@ -177,6 +177,11 @@ void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   s->parent = parent;
   if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
+  /* A child that leaves its group's subtree (g:start) must still feel a
+  ** cancel the group already had, as a later one reaches it. */
+  if (t->group && parent != &t->group->scope &&
+      t->group->scope.cancel_called)
+    cr_scope_cancel(s, t->group->scope.source);
   /* The new ancestors may be cancelled already. */
   if (t->status == CR_TASK_WAITING && t->abort && cr_task_cancelled(t))
     cr__task_abort(t);

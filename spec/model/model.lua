@@ -1,0 +1,882 @@
+-- spec/model/model.lua: a reference model of corral's semantics (API.md sections
+-- 2-6), in plain Lua, for model-based random testing (spec/model_spec.lua,
+-- tools/fuzz.lua).
+--
+-- The model is a second, deliberately naive implementation of the part of the
+-- corral API that the random programs use (run, now, sleep, checkpoint, group,
+-- scope, spawn, cancel, stop, wait_stopping, wait, is_cancelled, ...). The same
+-- interpreter (spec/model/interp.lua) runs a program once on the real module and
+-- once on this one, and the two event logs must be identical.
+--
+-- What the contract says is written here as directly as possible:
+--   * cancellation is level-triggered: a task is cancelled while any scope it can
+--     see (up to and including the nearest shield) is cancelled; every
+--     cancellation point then raises; nothing is remembered per task;
+--   * the Cancelled names the outermost cancelled scope the task can see, and
+--     carries that scope's source / reason / origin; that scope absorbs it;
+--   * a group waits for its children; the first failure cancels the group unless
+--     defer_errors (a body error always cancels); failures make an ErrorGroup;
+--     Cancelled is never a failure; a group whose own cancel interrupted it exits
+--     without raising;
+--   * entering a group or scope is not a cancellation point; a delivered wake-up
+--     wins over a later cancel; cancel after exit does nothing.
+--
+-- The scheduling discipline (needed to compare logs in total order) is the one
+-- the engine documents: a FIFO run queue; a task runs until it blocks; spawned
+-- tasks are queued at spawn time; sleep(0)/checkpoint requeue at the back; timers
+-- (sleeps, deadlines, stop graces) fire in (time, order set) order once nothing
+-- can run, the virtual clock jumping to the earliest; a cancel wakes the parked
+-- tasks it reaches in a pre-order walk of the cancelled scope's subtree (a
+-- scope's owner first, then its child scopes in the order they were entered,
+-- not descending into shielded scopes).
+local M = {}
+
+local INF = math.huge
+local pack, unpack = table.pack, table.unpack
+
+local E -- the running model engine (nil outside M.run)
+
+-- --- error values ----------------------------------------------------------
+
+local Cancelled = { __name = "model.Cancelled" }
+Cancelled.__index = Cancelled
+function Cancelled.__tostring(e)
+  local s = "Cancelled"
+  if e.reason ~= nil then s = s .. ": " .. tostring(e.reason) end
+  return s .. " (source=" .. tostring(e.source) .. (e.origin and (", origin=" .. e.origin) or "") .. ")"
+end
+
+local Timeout = { __name = "model.Timeout" }
+Timeout.__index = Timeout
+function Timeout.__tostring(e) return ("Timeout: deadline passed after %gs"):format(e.seconds) end
+
+local EG = { __name = "model.ErrorGroup" }
+EG.__index = EG
+function EG.__len(e) return #e.errors end
+function EG.__tostring(e)
+  local parts = {}
+  for i, err in ipairs(e.errors) do parts[i] = tostring(e.tasks[i]) .. ": " .. tostring(err) end
+  return "ErrorGroup{" .. table.concat(parts, ", ") .. "}"
+end
+
+function M.is_cancelled(e) return getmetatable(e) == Cancelled end
+function M.is_timeout(e) return getmetatable(e) == Timeout end
+function M.is_error_group(e) return getmetatable(e) == EG end
+
+-- --- timers ------------------------------------------------------------------
+
+local function new_timer(cb)
+  return { cb = cb, when = INF, seq = 0, armed = false }
+end
+
+local function timer_stop(tm)
+  if tm and tm.armed then
+    tm.armed = false
+    E.timers[tm] = nil
+  end
+end
+
+-- Arm tm for `when`; math.huge never fires and is not armed.
+local function timer_start(tm, when)
+  timer_stop(tm)
+  tm.when = when
+  if when == INF then return end
+  E.next_seq = E.next_seq + 1
+  tm.seq = E.next_seq
+  tm.armed = true
+  E.timers[tm] = true
+end
+
+local function timer_top()
+  local best
+  for tm in pairs(E.timers) do
+    if not best or tm.when < best.when or (tm.when == best.when and tm.seq < best.seq) then best = tm end
+  end
+  return best
+end
+
+-- Fire every timer due at `now`, earliest (time, seq) first. Timers armed by a
+-- callback wait for the next round.
+local function timers_fire(now)
+  local limit = E.next_seq
+  while true do
+    local tm = timer_top()
+    if not tm or tm.when > now or tm.seq > limit then return end
+    timer_stop(tm)
+    tm.cb()
+  end
+end
+
+-- --- lists -------------------------------------------------------------------
+
+local function remove_value(list, v)
+  for i = 1, #list do
+    if list[i] == v then
+      table.remove(list, i)
+      return true
+    end
+  end
+  return false
+end
+
+-- --- tasks: run queue, parking, waking ----------------------------------------
+
+local function schedule(t)
+  if t.queued then return end
+  t.queued = true
+  t.status = "scheduled"
+  E.runq[#E.runq + 1] = t
+end
+
+local function unlink_wait(t)
+  if t.wait_list then
+    remove_value(t.wait_list, t)
+    t.wait_list = nil
+  end
+end
+
+-- Hand the task its wake-up (status 0: the thing it waited for happened;
+-- "cancelled": a cancellation aborted the wait).
+local function wake(t, status)
+  if t.status ~= "waiting" then return end
+  unlink_wait(t)
+  t.abort = nil
+  t.wake_status = status
+  schedule(t)
+end
+
+-- Block the running task until woken. `abort` says what a cancellation does
+-- to this wait: "done" (the wait is undone and the task woken) or "late"
+-- (not a cancellation point: keep waiting).
+local function park(t, abort)
+  t.status = "waiting"
+  t.abort = abort
+  t.wake_status = 0
+  coroutine.yield()
+end
+
+local function park_in(t, list, abort)
+  list[#list + 1] = t
+  t.wait_list = list
+  park(t, abort)
+end
+
+-- Requeue the running task at the back of the run queue.
+local function yield_now(t)
+  t.abort = nil
+  t.wake_status = 0
+  schedule(t)
+  coroutine.yield()
+end
+
+local function abort_unlink(t)
+  unlink_wait(t)
+  return "done"
+end
+
+local function abort_refuse() return "late" end
+
+local function sleep_abort(t)
+  timer_stop(t.timer)
+  return "done"
+end
+
+-- --- scopes ------------------------------------------------------------------
+
+-- Scopes (and groups, which are scopes) keep shield and deadline in shield_ /
+-- deadline_ so that `s.shield = x` and `s.deadline = x` go through the setters
+-- as they do on the engine's objects.
+local Scope = {}
+local set_shield, set_deadline
+local ScopeMT = {
+  __index = function(s, k)
+    if k == "shield" then return s.shield_ end
+    if k == "deadline" then return s.deadline_ end
+    return Scope[k]
+  end,
+  __newindex = function(s, k, v)
+    if k == "shield" then
+      assert(type(v) == "boolean", "shield must be a boolean")
+      set_shield(s, v)
+    elseif k == "deadline" then
+      assert(type(v) == "number" and v == v, "deadline must be a number")
+      set_deadline(s, v)
+    else
+      rawset(s, k, v)
+    end
+  end,
+}
+
+local function new_scope(owner, kind)
+  E.next_id = E.next_id + 1
+  local s = setmetatable({
+    id = E.next_id, kind = kind, owner = owner, parent = nil, children = {},
+    cancel_called = false, cancel_caught = false, shield_ = false, deadline_ = INF,
+    entered = false, exited = false, source = nil, rec = nil,
+  }, ScopeMT)
+  s.timer = new_timer(function() M._cancel(s, "deadline", nil) end)
+  return s
+end
+
+local function link(s, parent)
+  s.parent = parent
+  if parent then parent.children[#parent.children + 1] = s end
+  s.entered = true
+end
+
+local function unlink(s)
+  timer_stop(s.timer)
+  if s.parent then remove_value(s.parent.children, s) end
+  for _, c in ipairs(s.children) do c.parent = nil end
+  s.children = {}
+  s.entered = false
+  s.exited = true
+end
+
+-- The scope that absorbs a Cancelled raised at `s`: the outermost cancelled
+-- scope visible from s, looking no further out than the nearest shield.
+local function absorber(s)
+  local found
+  while s do
+    if s.cancel_called then found = s end
+    if s.shield_ then break end
+    s = s.parent
+  end
+  return found
+end
+
+local function make_cancelled(s)
+  return setmetatable({
+    source = s.source, scope = s,
+    reason = s.rec and s.rec.reason, origin = s.rec and s.rec.origin,
+  }, Cancelled)
+end
+
+-- Raise Cancelled if task t is inside a cancelled scope.
+local function check_cancel(t)
+  local s = absorber(t.cur)
+  if s then error(make_cancelled(s)) end
+end
+
+-- Wake every parked task that the cancellation of `root` reaches: pre-order,
+-- owner first, then child scopes in entry order, skipping shielded subtrees.
+local function deliver(root)
+  local function visit(s)
+    local t = s.owner
+    if t and t.cur == s and t.status == "waiting" and t.abort then
+      if t.abort(t) == "done" then wake(t, "cancelled") end
+    end
+    for _, c in ipairs(s.children) do
+      if not c.shield_ then visit(c) end
+    end
+  end
+  visit(root)
+end
+
+-- Cancel scope s (no-op once cancelled or exited). Returns true if it did.
+-- rec = {reason =, origin =}: why, for the Cancelled values it makes.
+function M._cancel(s, source, rec)
+  if s.cancel_called or s.exited then return false end
+  s.cancel_called = true
+  s.source = source
+  s.rec = rec
+  timer_stop(s.timer)
+  if s.entered then deliver(s) end
+  if s.kind == "group" then
+    -- A child still starting (g:start, before ready) lives under its
+    -- caller's scope, but it is a child of the group all the same: the
+    -- group's cancel reaches it, as a cancel of that child alone (so g:start
+    -- reports it as an error instead of passing a Cancelled to the caller).
+    for _, c in ipairs(s.tasks_list) do
+      if c.scope.parent ~= s then M._cancel(c.scope, source, rec) end
+    end
+  end
+  return true
+end
+local cancel = M._cancel
+
+-- A deadline at or before now cancels at once; math.huge removes it. On a
+-- cancelled or exited scope (or a closed group) it is only remembered.
+function set_deadline(s, d)
+  s.deadline_ = d
+  if s.cancel_called or s.exited or s.closed then return end
+  if d <= E.now then
+    timer_stop(s.timer)
+    cancel(s, "deadline", nil)
+    return
+  end
+  timer_start(s.timer, d)
+end
+
+-- Dropping a shield exposes the cancellations outside it: the parked tasks it
+-- hid are woken as a cancel would wake them.
+function set_shield(s, v)
+  if s.shield_ == v then return end
+  s.shield_ = v
+  if s.closed then return end
+  if not v and s.entered and s.parent and absorber(s.parent) then deliver(s) end
+end
+
+local function scope_enter(t, s, deadline, shield)
+  s.shield_ = shield and true or false
+  link(s, t.cur)
+  t.cur = s
+  set_deadline(s, deadline)
+end
+
+local function scope_exit(s)
+  if not s.entered then return end
+  if s.owner and s.owner.cur == s then s.owner.cur = s.parent end
+  unlink(s)
+end
+
+local function deadline_of(opts)
+  local d = INF
+  if opts and opts.timeout ~= nil then d = E.now + opts.timeout end
+  if opts and opts.deadline ~= nil and opts.deadline < d then d = opts.deadline end
+  return d
+end
+
+local function current_name()
+  return E.current and E.current.name or nil
+end
+
+-- s:cancel([reason]) for scopes; groups have their own (a closed group ignores it).
+function Scope:cancel(reason)
+  if self.kind == "group" and self.closed then return end
+  cancel(self, "explicit", { reason = reason, origin = current_name() })
+end
+
+-- --- task objects --------------------------------------------------------------
+
+local Task = {}
+Task.__index = Task
+
+local function new_task(fn, name, args)
+  E.next_id = E.next_id + 1
+  local t = setmetatable({
+    id = E.next_id, fn = fn, args = args or { n = 0 }, status = "scheduled",
+    queued = false, abort = nil, wake_status = 0, wait_list = nil, waiters = {},
+    finished = false, outcome = nil, results = nil, group = nil, pending = false,
+  }, Task)
+  t.name = name or ("task-" .. t.id)
+  t.scope = new_scope(t, "task")
+  t.timer = new_timer(function() wake(t, 0) end)
+  E.ntasks = E.ntasks + 1
+  return t
+end
+
+local function outcome_of(t)
+  if t.outcome == "done" then return true, unpack(t.results, 1, t.results.n) end
+  return false, t.error
+end
+
+function Task:wait()
+  local w = E.current
+  if w == self then error("a task cannot wait for itself") end
+  check_cancel(w)
+  if self.finished then return outcome_of(self) end
+  while true do
+    park_in(w, self.waiters, abort_unlink)
+    if w.wake_status == 0 and self.finished then return outcome_of(self) end
+    check_cancel(w)
+    if self.finished then return outcome_of(self) end
+  end
+end
+
+function Task:cancel(reason)
+  if self.finished then return end
+  cancel(self.scope, "explicit", { reason = reason, origin = current_name() })
+end
+
+-- --- groups --------------------------------------------------------------------
+
+-- Record a failure of group g (error err, raised in the task named `who`).
+-- fatal: the body's own error, which always cancels.
+local function group_fail(g, err, who, fatal)
+  if g.nerrors < g.max_errors then
+    g.nerrors = g.nerrors + 1
+    g.errs[#g.errs + 1] = err
+    g.errtasks[#g.errtasks + 1] = who
+  else
+    g.dropped = g.dropped + 1
+  end
+  if fatal or not g.defer then cancel(g, "failure", { origin = who }) end
+end
+
+local function wake_all(list)
+  while #list > 0 do
+    local w = table.remove(list, 1)
+    w.wait_list = nil
+    wake(w, 0)
+  end
+end
+
+local function child_done(g, t)
+  remove_value(g.tasks_list, t)
+  g.nchildren = g.nchildren - 1
+  if t.pending then
+    remove_value(g.pending, t)
+    t.pending = false
+  else
+    g.nrunning = g.nrunning - 1
+  end
+  while #g.pending > 0 and (g.limit == 0 or g.nrunning < g.limit) do
+    local n = table.remove(g.pending, 1)
+    n.pending = false
+    g.nrunning = g.nrunning + 1
+    schedule(n)
+  end
+  if g.nchildren == 0 and g.body_done and g.parent_task.abort == abort_refuse then
+    wake(g.parent_task, 0)
+  end
+end
+
+local function group_close(g)
+  if g.closed and not g.entered then return end
+  g.closed = true
+  timer_stop(g.stop_timer)
+  wake_all(g.stop_waiters)
+  scope_exit(g)
+end
+
+function Scope:spawn(spec, ...)
+  local g = self
+  if g.kind ~= "group" then error("spawn on a non-group") end
+  if g.closed then error("group is closed", 0) end
+  if g.stopping then error("group is stopping", 0) end
+  local fn, name = spec, nil
+  if type(spec) == "table" then fn, name = spec[1], spec.name end
+  local t = new_task(fn, name, pack(...))
+  t.group = g
+  link(t.scope, g)
+  t.cur = t.scope
+  g.tasks_list[#g.tasks_list + 1] = t
+  g.nchildren = g.nchildren + 1
+  if g.limit > 0 and g.nrunning >= g.limit then
+    t.pending = true
+    t.status = "scheduled"
+    g.pending[#g.pending + 1] = t
+  else
+    g.nrunning = g.nrunning + 1
+    schedule(t)
+  end
+  return t
+end
+
+-- Move task c's scope under `parent` (g:start's child lives under its caller's
+-- scope until ready); if that exposes a cancellation, abort its wait.
+local function reparent(c, parent)
+  local s = c.scope
+  if not s.entered or s.parent == parent then return end
+  remove_value(s.parent.children, s)
+  s.parent = parent
+  parent.children[#parent.children + 1] = s
+  if c.status == "waiting" and c.abort and absorber(c.cur) then
+    if c.abort(c) == "done" then wake(c, "cancelled") end
+  end
+end
+
+local function start_abort() return "late" end
+
+-- g:start(fn, ...): the child runs under the caller's scope until it calls
+-- ready(v), so cancelling the caller cancels it; start returns v, or raises
+-- the child's failure (not a failure of the group) or "finished without
+-- calling ready".
+function Scope:start(spec, ...)
+  local w = E.current
+  check_cancel(w)
+  local fn, name = spec, nil
+  if type(spec) == "table" then fn, name = spec[1], spec.name end
+  local c
+  local function ready(v)
+    if c.ready_called then error("ready: called twice (the value of g:start can be given only once)", 0) end
+    c.ready_called = true
+    c.ready_value = v
+    if not c.finished and c.group then reparent(c, c.group) end
+    if c.start_waiting then
+      c.start_waiting = false
+      wake(c.starter, 0)
+    end
+  end
+  c = self:spawn({ fn, name = name }, ready, ...)
+  c.start_waiting = true
+  c.starter = w
+  reparent(c, w.cur)
+  -- Spawned into a group already cancelled: like any child of a cancelled
+  -- group it gets Cancelled at its first cancellation point.
+  if self.cancel_called then cancel(c.scope, self.source, self.rec) end
+  park_in(w, c.waiters, start_abort)
+  c.start_waiting = false
+  if c.ready_called then return c.ready_value end
+  if c.outcome == "cancelled" and c.error.scope == c.scope then
+    -- cancelled on its own (t:cancel, its group's cancel): news for the
+    -- caller, not a cancellation of the caller
+    error("start: the task was cancelled before it called ready", 0)
+  end
+  if c.outcome ~= "done" then error(c.error, 0) end
+  error("start: the task finished without calling ready", 0)
+end
+
+function Scope:stop(grace)
+  local g = self
+  if g.closed then return end
+  if grace ~= nil and not (grace >= 0) then error("bad argument #1 to 'stop' (seconds must be >= 0 and not NaN)") end
+  if not g.cancel_called then g.stopper = current_name() end
+  if not g.stopping then
+    g.stopping = true
+    wake_all(g.stop_waiters)
+  end
+  if grace == 0 then
+    cancel(g, "stop", { origin = g.stopper })
+    return
+  end
+  if grace and grace > 0 and grace ~= INF then
+    local when = E.now + grace
+    if not g.stop_timer.armed or when < g.stop_timer.when then timer_start(g.stop_timer, when) end
+  end
+end
+
+function Scope:wait_stopping()
+  local g = self
+  local t = E.current
+  check_cancel(t)
+  if g.closed or g.stopping then return end
+  while true do
+    park_in(t, g.stop_waiters, abort_unlink)
+    if t.wake_status == 0 then return end
+    check_cancel(t)
+    if g.closed or g.stopping then return end
+  end
+end
+
+function Scope:tasks()
+  local out = {}
+  if self.closed then return out end
+  for i, t in ipairs(self.tasks_list) do out[i] = t end
+  return out
+end
+
+function M.group(body, opts)
+  opts = opts or {}
+  local t = E.current
+  local g = new_scope(t, "group")
+  g.parent_task = t
+  g.name = opts.name
+  g.defer = opts.defer_errors and true or false
+  g.limit = opts.limit or 0
+  g.max_errors = opts.max_errors or 1000
+  g.on_error = opts.on_error
+  g.nerrors, g.dropped, g.errs, g.errtasks = 0, 0, {}, {}
+  g.tasks_list, g.pending, g.nchildren, g.nrunning = {}, {}, 0, 0
+  g.stopping, g.closed, g.body_done = false, false, false
+  g.stop_waiters, g.ncancelled = {}, 0
+  E.groups[#E.groups + 1] = g
+  g.stop_timer = new_timer(function() cancel(g, "stop", { origin = g.stopper }) end)
+  scope_enter(t, g, deadline_of(opts), opts.shield)
+
+  local r = pack(pcall(body, g))
+  local interrupted
+  if r[1] then
+    -- the body returned: its results
+  elseif M.is_cancelled(r[2]) then
+    interrupted = r[2]
+    if interrupted.scope == g then g.cancel_caught = true end
+  else
+    group_fail(g, r[2], t.name, true)
+  end
+  g.body_done = true
+  while g.nchildren > 0 do park(t, abort_refuse) end
+
+  local outer = (not g.shield_) and absorber(g.parent) or nil
+  group_close(g)
+  if g.nerrors > 0 or g.dropped > 0 then
+    local errs, tasks = {}, {}
+    for i = 1, #g.errs do errs[i], tasks[i] = g.errs[i], g.errtasks[i] end
+    error(setmetatable({ errors = errs, tasks = tasks, dropped = g.dropped }, EG))
+  end
+  if interrupted then
+    if interrupted.scope == g then return end
+    error(interrupted)
+  end
+  -- An enclosing cancellation that stopped a child ends the group with that
+  -- Cancelled, even though the body had returned (spec/group_spec.lua,
+  -- "cancelling an enclosing scope still cancels the children").
+  if outer and g.ncancelled > 0 then error(make_cancelled(outer)) end
+  return unpack(r, 2, r.n)
+end
+
+-- --- scopes from Lua --------------------------------------------------------------
+
+function M.scope(body, opts)
+  local t = E.current
+  local s = new_scope(t, "scope")
+  s.name = opts and opts.name
+  scope_enter(t, s, deadline_of(opts), opts and opts.shield)
+  local r = pack(pcall(body, s))
+  scope_exit(s)
+  if r[1] then return unpack(r, 2, r.n) end
+  local e = r[2]
+  if M.is_cancelled(e) and e.scope == s then
+    s.cancel_caught = true
+    return
+  end
+  error(e, 0)
+end
+
+local function timeout_scope(seconds, kind, fn, ...)
+  local t = E.current
+  local s = new_scope(t, "scope")
+  scope_enter(t, s, E.now + seconds, false)
+  local r = pack(pcall(fn, ...))
+  scope_exit(s)
+  if r[1] then
+    if kind == "move_on" then return true, unpack(r, 2, r.n) end
+    return unpack(r, 2, r.n)
+  end
+  local e = r[2]
+  if M.is_cancelled(e) and e.scope == s then
+    s.cancel_caught = true
+    if kind == "move_on" then return false end
+    if s.source == "deadline" then error(setmetatable({ seconds = seconds }, Timeout)) end
+    return
+  end
+  error(e, 0)
+end
+
+function M.move_on_after(seconds, fn, ...) return timeout_scope(seconds, "move_on", fn, ...) end
+function M.fail_after(seconds, fn, ...) return timeout_scope(seconds, "fail", fn, ...) end
+
+-- --- time ------------------------------------------------------------------------
+
+function M.now() return E.now end
+function M.current_task() return E.current end
+
+local sleep_until
+
+function M.sleep(s)
+  if type(s) ~= "number" or not (s >= 0) then error("bad argument #1 to 'sleep' (seconds must be >= 0 and not NaN)") end
+  return sleep_until(E.now + s)
+end
+
+function M.sleep_until(when)
+  if type(when) ~= "number" or when ~= when then error("bad argument #1 to 'sleep_until' (time must not be NaN)") end
+  return sleep_until(when)
+end
+
+-- A time at or before now is a checkpoint; else park until the timer fires.
+function sleep_until(when)
+  local t = E.current
+  check_cancel(t)
+  if when <= E.now then
+    yield_now(t)
+    return
+  end
+  while true do
+    timer_start(t.timer, when)
+    park(t, sleep_abort)
+    if t.wake_status == 0 then return end
+    check_cancel(t)
+    if when <= E.now then return end
+  end
+end
+
+function M.checkpoint()
+  local t = E.current
+  check_cancel(t)
+  yield_now(t)
+end
+
+-- --- events and locks (API.md section 7, as far as section 2 relies on them) -------
+--
+-- Every wait is a cancellation point, even when it would not block; a wake-up
+-- handed over (an event set, a lock passed on) wins over a later cancel; a
+-- cancelled waiter leaves the queue, and a released lock goes to the longest
+-- waiter.
+
+local Event = {}
+Event.__index = Event
+
+function M.event() return setmetatable({ is_set_ = false, waiters = {} }, Event) end
+
+function Event:is_set() return self.is_set_ end
+
+function Event:set()
+  if self.is_set_ then return end
+  self.is_set_ = true
+  wake_all(self.waiters)
+end
+
+function Event:wait()
+  local t = E.current
+  check_cancel(t)
+  if self.is_set_ then return end
+  while true do
+    park_in(t, self.waiters, abort_unlink)
+    if t.wake_status == 0 then return end
+    check_cancel(t)
+    if self.is_set_ then return end
+  end
+end
+
+local Lock = {}
+Lock.__index = Lock
+
+function M.lock() return setmetatable({ value = 1, waiters = {} }, Lock) end
+
+function Lock:acquire()
+  local t = E.current
+  check_cancel(t)
+  while true do
+    if self.value > 0 then
+      self.value = self.value - 1
+      return
+    end
+    park_in(t, self.waiters, abort_unlink)
+    if t.wake_status == 0 then return end -- handed over by release
+    check_cancel(t)
+  end
+end
+
+function Lock:release()
+  if #self.waiters > 0 then
+    local w = table.remove(self.waiters, 1)
+    w.wait_list = nil
+    wake(w, 0)
+    return
+  end
+  if self.value >= 1 then error("release of a lock that is not held") end
+  self.value = self.value + 1
+end
+
+-- with(fn, ...): fn's results; released on error and on cancellation.
+function Lock:with(fn, ...)
+  self:acquire()
+  local r = pack(pcall(fn, ...))
+  self:release()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+-- --- running -----------------------------------------------------------------------
+
+-- The body of every task's coroutine: run fn, then classify the outcome the way
+-- API.md section 4 says (a Cancelled is "cancelled", not a failure).
+local function task_main(t)
+  local r = pack(pcall(t.fn, unpack(t.args, 1, t.args.n)))
+  if r[1] then
+    t.outcome = "done"
+    t.results = pack(unpack(r, 2, r.n))
+    return
+  end
+  local e = r[2]
+  t.error = e
+  local g = t.group
+  if M.is_cancelled(e) then
+    t.outcome = "cancelled"
+    if g then g.ncancelled = g.ncancelled + 1 end
+    if e.scope == t.scope then
+      t.scope.cancel_caught = true
+    elseif g and e.scope == g then
+      g.cancel_caught = true
+    end
+    return
+  end
+  t.outcome = "failed"
+  -- A child that g:start still waits for fails to its caller, not to the group.
+  if not g or t.start_waiting then return end
+  if g.on_error then
+    -- on_error(err, task) runs in this task; true = handled (not collected,
+    -- cancels nothing); an error in it is a failure of the group instead; a
+    -- Cancelled in it leaves the original failure.
+    local h = pack(pcall(g.on_error, e, t))
+    if h[1] then
+      if h[2] then return end
+      group_fail(g, e, t.name, false)
+    elseif M.is_cancelled(h[2]) then
+      group_fail(g, e, t.name, false)
+    else
+      group_fail(g, h[2], t.name, false)
+    end
+    return
+  end
+  group_fail(g, e, t.name, false)
+end
+
+local function task_finish(t)
+  t.finished = true
+  t.status = t.outcome
+  t.abort = nil
+  if t.queued then
+    remove_value(E.runq, t)
+    t.queued = false
+  end
+  unlink_wait(t)
+  timer_stop(t.timer)
+  while t.cur and t.cur ~= t.scope do scope_exit(t.cur) end
+  if t.scope.entered then unlink(t.scope) end
+  t.cur = nil
+  wake_all(t.waiters)
+  E.ntasks = E.ntasks - 1
+  if t.group then child_done(t.group, t) end
+end
+
+local function run_task(t)
+  if not t.co then t.co = coroutine.create(task_main) end
+  local ok, err = coroutine.resume(t.co, t)
+  if not ok then error("model bug in task " .. t.name .. ": " .. tostring(err), 0) end
+  if coroutine.status(t.co) == "dead" then task_finish(t) end
+end
+
+local DEADLOCK = "deadlock: every task is blocked and nothing can wake them"
+
+local function loop(root)
+  while not root.finished do
+    while #E.runq > 0 do
+      local t = table.remove(E.runq, 1)
+      t.queued = false
+      t.status = "running"
+      E.current = t
+      run_task(t)
+      E.current = nil
+    end
+    if root.finished then break end
+    local top = timer_top()
+    if top then
+      if top.when > E.now then E.now = top.when end
+      timers_fire(E.now)
+    else
+      if E.deadlocked then break end
+      E.deadlocked = true
+      cancel(root.scope, "deadlock", { reason = DEADLOCK })
+    end
+  end
+end
+
+--- Run fn as the root task on the model's virtual clock; like corral.run.
+function M.run(fn, opts)
+  if E then error("corral.run: cannot be called inside a running task") end
+  assert(opts == nil or opts.clock == nil or opts.clock == "virtual", "the model has only a virtual clock")
+  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {} }
+  local root = new_task(fn, nil)
+  link(root.scope, nil)
+  root.cur = root.scope
+  schedule(root)
+  local ok, err = pcall(loop, root)
+  local deadlocked = E.deadlocked
+  -- Once the run is over no group can take a spawn: even one that a second
+  -- deadlock abandoned reads as closed.
+  for _, g in ipairs(E.groups) do g.closed = true end
+  E = nil
+  if not ok then error(err, 0) end
+  if not root.finished then
+    error("corral.run: deadlock: every task is blocked and nothing can wake them (even after cancelling)", 0)
+  end
+  if deadlocked and root.outcome ~= "failed" then
+    error("corral.run: deadlock: every task was blocked and nothing could wake them (they were cancelled)", 0)
+  end
+  if root.outcome == "done" then return unpack(root.results, 1, root.results.n) end
+  error(root.error, 0)
+end
+
+return M
