@@ -98,6 +98,8 @@ void lcr_clearcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
   lua_pushnil(L);
   lua_rawseti(L, -2, (lua_Integer)s->id);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, -(lua_Integer)s->id);     /* its shared Cancelled */
   lua_pop(L, 1);
 }
 

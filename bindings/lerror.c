@@ -161,8 +161,19 @@ static void pushrecord(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   }
 }
 
+/*
+** Every task that a scope's cancel stops gets the same Cancelled value: it
+** is built once and kept beside the record, under the scope's negated id,
+** until the scope exits (cancelling 100,000 tasks makes one table).
+*/
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lcr_State *S = E->S;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  if (lua_rawgeti(L, -1, -(lua_Integer)s->id) == LUA_TTABLE) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, cr_source_name(s->source));
   lua_setfield(L, -2, "source");
@@ -182,6 +193,9 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_pop(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->cancelled_mt_ref);
   lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, -(lua_Integer)s->id);     /* [cancels, e] */
+  lua_remove(L, -2);
 }
 
 int lcr_iscancelled(lua_State *L, int idx) {
