@@ -375,11 +375,10 @@ static size_t count_entries(lua_State *L, int idx, int type) {
 static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
                          size_t *refs, size_t *records) {
   *st = E->e.stats;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchors_ref);
-  *refs = count_entries(L, -1, LUA_TUSERDATA);
+  *refs = E->nrefs;
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
   *records = count_entries(L, -1, LUA_TTABLE);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
 }
 
 /* Close everything the engine owns, even after a broken run. */

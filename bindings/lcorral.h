@@ -43,6 +43,7 @@ struct lcr_Engine {
   lua_State *L;           /* the thread that called corral.run */
   int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref */
   struct lcr_Task *root;
+  size_t nrefs;           /* tasks anchored (debug_stats "refs") */
   int cancels_ref;        /* registry ref: scope id -> {reason, origin} */
   unsigned epoch;
   uv_signal_t sig[2];     /* SIGINT, SIGTERM when run(signals = true) */

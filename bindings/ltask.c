@@ -163,6 +163,7 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lcr_pushanchors(L, E);
   luaL_unref(L, -1, t->ref);
   t->ref = LUA_NOREF;
+  E->nrefs--;
   lua_pop(L, 1);
 }
 
@@ -225,6 +226,7 @@ lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
   lcr_pushanchors(L, E);
   lua_pushvalue(L, -2);
   t->ref = luaL_ref(L, -2);
+  E->nrefs++;
   lua_pop(L, 1);
   cr_task_init(&E->e, &t->t, task_run, t);
   return t;
