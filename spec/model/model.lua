@@ -774,7 +774,11 @@ local function task_main(t)
   local g = t.group
   if M.is_cancelled(e) then
     t.outcome = "cancelled"
-    if g then g.ncancelled = g.ncancelled + 1 end
+    -- counted only when an enclosing scope's cancel stopped the child: then
+    -- the group raises that Cancelled at exit even if its body returned
+    if g and e.scope ~= t.scope and e.scope ~= g then
+      g.ncancelled = g.ncancelled + 1
+    end
     if e.scope == t.scope then
       t.scope.cancel_caught = true
     elseif g and e.scope == g then
