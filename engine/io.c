@@ -2,10 +2,13 @@
 ** io.c -- what every I/O object shares, and streams (read, write,
 ** shutdown, close) over any uv_stream_t.
 **
-** A stream reads only while a task waits for data, into one buffer of its
-** own, and stops as soon as a chunk is there: nothing is read that nobody
-** asked for, and an unread chunk waits for the next read() instead of
-** being lost when a reader is cancelled.
+** A stream starts reading when a task first waits for data, into one
+** 64 kB buffer of its own, and keeps its watcher on while that buffer has
+** room: a request/response loop then costs no epoll_ctl per read. When
+** the buffer is full, libuv is handed no space (UV_ENOBUFS) and reading
+** stops until a read() drains it, so at most one buffer is read ahead.
+** Unread data waits for the next read() instead of being lost when a
+** reader is cancelled.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +100,17 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
   cr_stream_t *s = h->data;
   (void)suggested;
   if (s->buf == NULL) s->buf = malloc(READ_BUF);
-  *b = uv_buf_init(s->buf, s->buf ? READ_BUF : 0);
+  if (s->buf == NULL) {
+    *b = uv_buf_init(NULL, 0);
+    return;
+  }
+  if (s->len == 0) s->off = 0;
+  if (s->off + s->len == READ_BUF && s->off > 0) {   /* make room */
+    memmove(s->buf, s->buf + s->off, s->len);
+    s->off = 0;
+  }
+  *b = uv_buf_init(s->buf + s->off + s->len,
+                   (unsigned)(READ_BUF - s->off - s->len));
 }
 
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
@@ -105,24 +118,21 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   (void)b;
   if (n == 0) return;                  /* EAGAIN: nothing yet */
   if (n > 0) {
-    s->off = 0;
-    s->len = (size_t)n;
+    s->len += (size_t)n;
   } else {
-    s->rstatus = (int)n;
+    /* UV_ENOBUFS: the buffer is full (or could not be allocated): pause
+    ** until a read() drains it. Anything else ends the stream. */
+    if (n != UV_ENOBUFS || s->buf == NULL) s->rstatus = (int)n;
+    uv_read_stop(st);
+    s->reading = 0;
   }
-  uv_read_stop(st);
-  s->reading = 0;
   wake_if(&s->reader, 0);
 }
 
 static cr_abort_t read_abort(cr_task_t *t) {
   cr_stream_t *s = t->xfer;
   t->xfer = NULL;
-  s->reader = NULL;
-  if (s->reading) {
-    uv_read_stop(&s->h.stream);
-    s->reading = 0;
-  }
+  s->reader = NULL;                    /* data read meanwhile is kept */
   return CR_ABORT_DONE;
 }
 
