@@ -92,6 +92,14 @@ typedef struct cr_queue_s {
 } cr_queue_t;
 
 typedef void (*cr_timer_cb)(cr_timer_t *timer);
+
+/* A slot of the deadline heap (private): the ordering key is copied in, so
+** sifting never touches the timers themselves, which are scattered. */
+typedef struct {
+  double when;
+  uint64_t seq;
+  cr_timer_t *timer;
+} cr_heap_slot_t;
 typedef void (*cr_task_cb)(cr_task_t *task);
 typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
 typedef void (*cr_cancel_cb)(cr_scope_t *scope);
@@ -200,7 +208,7 @@ struct cr_engine_s {
   cr_queue_t runq;
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t sigwatchers; /* one per signal number waited on */
-  cr_timer_t **heap;      /* binary min-heap of armed timers */
+  cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */

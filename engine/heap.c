@@ -1,70 +1,85 @@
 /*
-** heap.c -- the engine's deadline heap: a binary min-heap of timer
-** pointers ordered by (when, seq). Each timer remembers its slot, so any
-** timer is removed in O(log n) and 100,000 sleeping tasks cost one slot
-** each plus one uv_timer for the whole engine.
+** heap.c -- the engine's deadline heap: a 4-ary min-heap ordered by
+** (when, seq), where seq breaks ties so timers due at the same instant
+** fire in the order they were armed (the virtual clock is deterministic).
 **
-** The array grows by doubling; that is the only allocation, amortised O(1)
-** per push, and a failed growth is reported as CR_ENOMEM.
+** Each slot holds a copy of its timer's key, so sifting compares within
+** the array only; the timers, embedded in task and scope records spread
+** over the heap of the process, are written (their slot index) but never
+** read while sifting. With 100,000 sleeping tasks the pointer-chasing
+** version spent most of its time in cache misses (bench W4). Four
+** children per node halve the depth for the same comparisons per level.
+**
+** The array grows by doubling: amortised O(1) per push, and a failed
+** growth is reported as CR_ENOMEM. Any timer is removed in O(log n).
 */
 #include <stdlib.h>
 #include "internal.h"
 
-static int timer_less(const cr_timer_t *a, const cr_timer_t *b) {
+#define ARITY 4
+
+static int slot_less(const cr_heap_slot_t *a, const cr_heap_slot_t *b) {
   if (a->when != b->when) return a->when < b->when;
   return a->seq < b->seq;
 }
 
-static void heap_set(cr_engine_t *e, size_t i, cr_timer_t *t) {
-  e->heap[i] = t;
-  t->index = i;
+static void place(cr_engine_t *e, size_t i, cr_heap_slot_t s) {
+  e->heap[i] = s;
+  s.timer->index = i;
 }
 
 static void sift_up(cr_engine_t *e, size_t i) {
-  cr_timer_t *t = e->heap[i];
+  cr_heap_slot_t s = e->heap[i];
   while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!timer_less(t, e->heap[p])) break;
-    heap_set(e, i, e->heap[p]);
+    size_t p = (i - 1) / ARITY;
+    if (!slot_less(&s, &e->heap[p])) break;
+    place(e, i, e->heap[p]);
     i = p;
   }
-  heap_set(e, i, t);
+  place(e, i, s);
 }
 
 static void sift_down(cr_engine_t *e, size_t i) {
-  cr_timer_t *t = e->heap[i];
+  cr_heap_slot_t s = e->heap[i];
   for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    cr_timer_t *best = t;
-    if (l < e->nheap && timer_less(e->heap[l], best)) { m = l; best = e->heap[l]; }
-    if (r < e->nheap && timer_less(e->heap[r], best)) { m = r; best = e->heap[r]; }
-    if (m == i) break;
-    heap_set(e, i, best);
-    i = m;
+    size_t first = ARITY * i + 1, last = first + ARITY, c, best = i;
+    const cr_heap_slot_t *bs = &s;
+    if (last > e->nheap) last = e->nheap;
+    for (c = first; c < last; c++)
+      if (slot_less(&e->heap[c], bs)) {
+        best = c;
+        bs = &e->heap[c];
+      }
+    if (best == i) break;
+    place(e, i, e->heap[best]);
+    i = best;
   }
-  heap_set(e, i, t);
+  place(e, i, s);
 }
 
 int cr__heap_push(cr_engine_t *e, cr_timer_t *t) {
   if (e->nheap == e->heapcap) {
     size_t cap = e->heapcap ? e->heapcap * 2 : 64;
-    cr_timer_t **h = realloc(e->heap, cap * sizeof *h);
+    cr_heap_slot_t *h = realloc(e->heap, cap * sizeof *h);
     if (h == NULL) return CR_ENOMEM;
     e->heap = h;
     e->heapcap = cap;
   }
-  heap_set(e, e->nheap++, t);
+  e->heap[e->nheap].when = t->when;
+  e->heap[e->nheap].seq = t->seq;
+  e->heap[e->nheap].timer = t;
+  t->index = e->nheap++;
   sift_up(e, t->index);
   return 0;
 }
 
 void cr__heap_remove(cr_engine_t *e, cr_timer_t *t) {
   size_t i = t->index;
-  cr_timer_t *last = e->heap[--e->nheap];
+  cr_heap_slot_t last = e->heap[--e->nheap];
   t->index = CR__NOT_ARMED;
-  if (last == t) return;
-  heap_set(e, i, last);
-  if (i > 0 && timer_less(last, e->heap[(i - 1) / 2]))
+  if (last.timer == t) return;
+  place(e, i, last);
+  if (i > 0 && slot_less(&last, &e->heap[(i - 1) / ARITY]))
     sift_up(e, i);
   else
     sift_down(e, i);

@@ -18,7 +18,7 @@
 int cr__heap_push(cr_engine_t *e, cr_timer_t *t);
 void cr__heap_remove(cr_engine_t *e, cr_timer_t *t);
 static inline cr_timer_t *cr__heap_top(cr_engine_t *e) {
-  return e->nheap ? e->heap[0] : NULL;
+  return e->nheap ? e->heap[0].timer : NULL;
 }
 void cr__heap_free(cr_engine_t *e);
 

@@ -36,6 +36,7 @@ int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
     return rc;
   }
   *out = s;
+  uv_tcp_nodelay(&s->h.tcp, 1);       /* request/response: no Nagle wait */
   rc = uv_tcp_connect(&s->connect_req, &s->h.tcp, addr, connect_cb);
   if (rc) return rc;                  /* the caller closes *out */
   s->connector = t;
@@ -81,6 +82,7 @@ static int accept_one(cr_listener_t *l, cr_stream_t **out) {
     return rc;
   }
   s->connected = 1;
+  uv_tcp_nodelay(&s->h.tcp, 1);
   *out = s;
   return 0;
 }
