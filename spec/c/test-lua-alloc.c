@@ -112,6 +112,25 @@ static const char *const scenarios[][2] = {
    "end, {clock = 'virtual'})\n"},
 };
 
+/* I/O last: its handles must be closed on every failing path too. */
+static const char io_scenario[] =
+   "local corral = require 'corral'\n"
+   "corral.run(function()\n"
+   "  local l <close> = corral.tcp.listen('127.0.0.1', 0)\n"
+   "  corral.group(function(g)\n"
+   "    g:spawn(function()\n"
+   "      local s <close> = l:accept()\n"
+   "      s:write(s:read())\n"
+   "    end)\n"
+   "    local c <close> = corral.tcp.connect('127.0.0.1', l.port)\n"
+   "    c:write('ping')\n"
+   "    assert(c:read() == 'ping')\n"
+   "    local p <close> = corral.exec('/bin/echo', {'hi'})\n"
+   "    p.stdout:read()\n"
+   "    p:wait()\n"
+   "  end)\n"
+   "end)\n";
+
 static const char sanity[] =
   "local corral = require 'corral'\n"
   "assert(corral.run(function() corral.sleep(0) return 7 end,\n"
@@ -161,28 +180,32 @@ int main(void) {
   int failed_tests = 0, failed;
   const char *s = getenv("CORRAL_ALLOC_STRIDE");   /* valgrind runs: sample */
   if (s && atoi(s) > 0) stride = (size_t)atoi(s);
-  for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+  for (i = 0; i <= sizeof scenarios / sizeof scenarios[0]; i++) {
     int bad = 0;
-    if (attempt(scenarios[i][1], 0, &total, &failed)) {
-      printf("FAIL %s (clean run)\n", scenarios[i][0]);
+    const char *name = i < sizeof scenarios / sizeof scenarios[0]
+                         ? scenarios[i][0] : "tcp echo and a child process";
+    const char *code = i < sizeof scenarios / sizeof scenarios[0]
+                         ? scenarios[i][1] : io_scenario;
+    if (attempt(code, 0, &total, &failed)) {
+      printf("FAIL %s (clean run)\n", name);
       failed_tests++;
       continue;
     }
     for (n = 1; n <= total + 1 && !bad; n += stride) {
       size_t c;
       points++;
-      if (attempt(scenarios[i][1], n, &c, &failed)) {
+      if (attempt(code, n, &c, &failed)) {
         fprintf(stderr, "  scenario '%s', failing allocation %zu of %zu\n",
-                scenarios[i][0], n, total);
+                name, n, total);
         bad = 1;
       }
     }
     printf("%s %s (%zu allocation points)\n", bad ? "FAIL" : "ok  ",
-           scenarios[i][0], total);
+           name, total);
     failed_tests += bad;
   }
   printf("allocation points tried: %zu\n", points);
-  n = sizeof scenarios / sizeof scenarios[0];
+  n = sizeof scenarios / sizeof scenarios[0] + 1;
   printf("%zu passed, %d failed\n", n - (size_t)failed_tests, failed_tests);
   return failed_tests != 0;
 }
