@@ -50,7 +50,22 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
     g->nrunning++;
     cr__task_schedule(t);
   }
+  if (t->pending && cr_scope_absorber(&g->scope)) cr__group_release(t);
   return 0;
+}
+
+/*
+** A child held back by its group's limit starts at once, past the limit,
+** when a cancel reaches it: it only runs to its first cancellation point,
+** and waiting for a slot could wait for ever (g:start from a task that
+** holds the last slot waits for a child that waits for that slot).
+*/
+void cr__group_release(cr_task_t *t) {
+  cr_group_t *g = t->group;
+  cr__queue_remove(&t->runq);
+  t->pending = 0;
+  g->nrunning++;
+  cr__task_schedule(t);
 }
 
 void cr__group_child_done(cr_group_t *g, cr_task_t *t) {

@@ -33,6 +33,7 @@ void cr__scope_unlink(cr_scope_t *s);
 
 /* group.c */
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
+void cr__group_release(cr_task_t *t);
 
 /* io.c */
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);

@@ -85,6 +85,8 @@ static void scope_deliver(cr_scope_t *root) {
     cr_task_t *t = s->owner;
     if (t && t->cur == s && t->status == CR_TASK_WAITING && t->abort)
       cr__task_abort(t);
+    else if (t && t->pending && s == &t->scope)
+      cr__group_release(t);          /* held back by a limit: run it now */
     /* descend into the first unshielded child */
     cr_queue_t *q = cr__queue_head(&s->children);
     while (q != &s->children &&
@@ -182,9 +184,9 @@ void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
   if (t->group && parent != &t->group->scope &&
       t->group->scope.cancel_called)
     cr_scope_cancel(s, t->group->scope.source);
-  /* The new ancestors may be cancelled already. */
-  if (t->status == CR_TASK_WAITING && t->abort && cr_task_cancelled(t))
-    cr__task_abort(t);
+  /* The new ancestors may be cancelled already: then everything below the
+  ** task's scope that they can see is, the groups it opened included. */
+  if (!s->shield && parent && cr_scope_absorber(parent)) scope_deliver(s);
 }
 
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {

@@ -258,13 +258,19 @@ local function check_cancel(t)
   if s then error(make_cancelled(s)) end
 end
 
+local release   -- defined with the groups below
+
 -- Wake every parked task that the cancellation of `root` reaches: pre-order,
 -- owner first, then child scopes in entry order, skipping shielded subtrees.
+-- A child held back by its group's limit starts at once instead (past the
+-- limit: it only runs to its first cancellation point).
 local function deliver(root)
   local function visit(s)
     local t = s.owner
     if t and t.cur == s and t.status == "waiting" and t.abort then
       if t.abort(t) == "done" then wake(t, "cancelled") end
+    elseif t and t.pending and s == t.scope then
+      release(t)
     end
     for _, c in ipairs(s.children) do
       if not c.shield_ then visit(c) end
@@ -412,6 +418,14 @@ local function wake_all(list)
   end
 end
 
+function release(t)
+  local g = t.group
+  remove_value(g.pending, t)
+  t.pending = false
+  g.nrunning = g.nrunning + 1
+  schedule(t)
+end
+
 local function child_done(g, t)
   remove_value(g.tasks_list, t)
   g.nchildren = g.nchildren - 1
@@ -457,6 +471,7 @@ function Scope:spawn(spec, ...)
     t.pending = true
     t.status = "scheduled"
     g.pending[#g.pending + 1] = t
+    if absorber(g) then release(t) end   -- already cancelled: no waiting
   else
     g.nrunning = g.nrunning + 1
     schedule(t)
