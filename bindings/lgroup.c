@@ -362,9 +362,7 @@ static int group__index(lua_State *L) {
   else if (strcmp(k, "closed") == 0)
     lua_pushboolean(L, !group_alive(L, G));
   else {
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__methods");
-    lua_getfield(L, -1, k);
+    return 0;        /* methods were looked up first (index_dispatch) */
   }
   return 1;
 }

@@ -168,10 +168,7 @@ static int stream__index(lua_State *L) {
     lua_pushboolean(L, b->io == NULL || b->io->closing);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "__methods");
-  lua_getfield(L, -1, k);
-  return 1;
+  return 0;          /* methods were looked up first (index_dispatch) */
 }
 
 /* --- TCP ---------------------------------------------------------------- */
@@ -273,10 +270,7 @@ static int listener__index(lua_State *L) {
     lua_pushboolean(L, b->io == NULL || b->io->closing);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "__methods");
-  lua_getfield(L, -1, k);
-  return 1;
+  return 0;          /* methods were looked up first (index_dispatch) */
 }
 
 /* --- resolve -------------------------------------------------------------- */
@@ -526,10 +520,7 @@ static int proc__index(lua_State *L) {
     else lua_pushnil(L);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "__methods");
-  lua_getfield(L, -1, k);
-  return 1;
+  return 0;          /* methods were looked up first (index_dispatch) */
 }
 
 /* --- the Lua half: tcp.connect and tcp.listen accept host names ------- */

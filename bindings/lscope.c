@@ -222,10 +222,7 @@ static int scope__index(lua_State *L) {
     lua_getiuservalue(L, 1, 1);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "__methods");
-  lua_getfield(L, -1, k);
-  return 1;
+  return 0;          /* methods were looked up first (index_dispatch) */
 }
 
 static int scope__newindex(lua_State *L) {

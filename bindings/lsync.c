@@ -163,9 +163,7 @@ static int sem__index(lua_State *L) {
   } else if (strcmp(k, "locked") == 0) {
     lua_pushboolean(L, s->sem.value == 0);
   } else {
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__methods");
-    lua_getfield(L, -1, k);
+    return 0;        /* methods were looked up first (index_dispatch) */
   }
   return 1;
 }
@@ -302,9 +300,7 @@ static int chan__index(lua_State *L) {
   } else if (strcmp(k, "capacity") == 0) {
     lua_pushinteger(L, (lua_Integer)c->ch.cap);
   } else {
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__methods");
-    lua_getfield(L, -1, k);
+    return 0;        /* methods were looked up first (index_dispatch) */
   }
   return 1;
 }

@@ -311,9 +311,7 @@ static int task__index(lua_State *L) {
   } else if (strcmp(k, "group") == 0) {
     lua_getiuservalue(L, 1, LCR_UV_GROUP);
   } else {
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__methods");
-    lua_getfield(L, -1, k);
+    return 0;        /* methods were looked up first (index_dispatch) */
   }
   return 1;
 }

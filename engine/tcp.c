@@ -24,19 +24,29 @@ static cr_abort_t connect_abort(cr_task_t *t) {
   return CR_ABORT_DONE;
 }
 
-int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
-                   cr_stream_t **out) {
+/* A new TCP stream, Nagle off (request/response must not wait for ACKs). */
+static int tcp_stream(cr_engine_t *e, cr_stream_t **out) {
   cr_stream_t *s = cr__stream_new(e);
   int rc;
-  *out = NULL;
   if (s == NULL) return CR_ENOMEM;
   rc = cr__stream_open_tcp(s);
   if (rc) {
     free(s);
     return rc;
   }
+  uv_tcp_nodelay(&s->h.tcp, 1);
   *out = s;
-  uv_tcp_nodelay(&s->h.tcp, 1);       /* request/response: no Nagle wait */
+  return 0;
+}
+
+int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
+                   cr_stream_t **out) {
+  cr_stream_t *s;
+  int rc;
+  *out = NULL;
+  rc = tcp_stream(e, &s);
+  if (rc) return rc;
+  *out = s;
   rc = uv_tcp_connect(&s->connect_req, &s->h.tcp, addr, connect_cb);
   if (rc) return rc;                  /* the caller closes *out */
   s->connector = t;
@@ -68,21 +78,15 @@ static void listener_close(cr_io_t *io) {
 }
 
 static int accept_one(cr_listener_t *l, cr_stream_t **out) {
-  cr_stream_t *s = cr__stream_new(l->io.engine);
-  int rc;
-  if (s == NULL) return CR_ENOMEM;
-  rc = cr__stream_open_tcp(s);
-  if (rc) {
-    free(s);
-    return rc;
-  }
+  cr_stream_t *s;
+  int rc = tcp_stream(l->io.engine, &s);
+  if (rc) return rc;
   rc = uv_accept((uv_stream_t *)&l->tcp, &s->h.stream);
   if (rc) {
     cr_io_close(&s->io);
     return rc;
   }
   s->connected = 1;
-  uv_tcp_nodelay(&s->h.tcp, 1);
   *out = s;
   return 0;
 }
