@@ -565,8 +565,6 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_error_funcs, 1);
   lua_pushvalue(L, -2);
-  luaL_setfuncs(L, lcr_task_funcs, 1);
-  lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_group_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_scope_funcs, 1);

@@ -71,7 +71,6 @@ typedef struct lcr_Task {
   int nres;               /* results (or error) kept on co's stack */
   cr_task_status_t outcome;
   unsigned parked : 1;    /* last yield came from corral, not user code */
-  unsigned start_mode : 1;/* spawned by g:start, ready() not called yet */
   unsigned ready_called : 1;
   unsigned start_waiting : 1; /* a g:start caller is parked on it */
   struct lcr_Task *starter;  /* task waiting for our ready() */
@@ -135,7 +134,6 @@ void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
 lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
-extern const luaL_Reg lcr_task_funcs[];
 
 /* lgroup.c */
 void lcr_open_group(lua_State *L);

@@ -172,10 +172,9 @@ static int l_group(lua_State *L) {
 /* --- spawn and start ---------------------------------------------------- */
 
 /* [G, fn or {fn, name=}, args...] → pushes the new Task. */
-static lcr_Task *spawn(lua_State *L, lcr_Group *G, int nargs_extra) {
+static lcr_Task *spawn(lua_State *L, lcr_Group *G) {
   lcr_Task *t;
   int nargs, rc;
-  (void)nargs_extra;
   if (!group_alive(L, G)) luaL_error(L, "group is closed");
   if (G->g.stopping) luaL_error(L, "group is stopping");
   if (lua_istable(L, 2)) {
@@ -209,7 +208,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, int nargs_extra) {
 static int group_spawn(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   lcr_engine(L, "spawn");
-  spawn(L, G, 0);
+  spawn(L, G);
   return 1;
 }
 
@@ -224,7 +223,6 @@ static int ready(lua_State *L) {
     return luaL_error(L, "ready: called twice (the value of g:start can be "
                          "given only once)");
   c->ready_called = 1;
-  c->start_mode = 0;
   lua_settop(L, 1);
   lcr_setextra(L, lua_upvalueindex(2), "ready");
   if (!c->t.finished && c->t.group) cr_task_reparent(&c->t, &c->t.group->scope);
@@ -276,8 +274,7 @@ static int group_start(lua_State *L) {
   lua_pushnil(L);
   lua_pushcclosure(L, ready, 2);
   lua_insert(L, 3);                    /* fn(ready, ...) */
-  c = spawn(L, G, 1);
-  c->start_mode = 1;
+  c = spawn(L, G);
   c->start_waiting = 1;
   c->starter = w;
   cr_task_reparent(&c->t, w->t.cur);

@@ -337,10 +337,6 @@ static const luaL_Reg task_meta[] = {
   {NULL, NULL}
 };
 
-const luaL_Reg lcr_task_funcs[] = {
-  {NULL, NULL}
-};
-
 void lcr_open_task(lua_State *L) {
   lcr_State *S = lua_touserdata(L, -1);
   lcr_register(L, LCR_TASK, task_methods, task_meta);
