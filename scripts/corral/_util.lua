@@ -1,0 +1,197 @@
+-- corral/_util.lua: internal helpers shared by the policy modules (race, gather,
+-- map, retry, happy_eyeballs, supervisor). Not part of the public API.
+--
+-- One helper per idiom: argument and option checks that raise Lua's own
+-- "bad argument #n to 'f' (...)" message, running a function while keeping its
+-- error and traceback, and building an ErrorGroup from a list of failures.
+local corral = require "corral"
+
+local M = {}
+
+-- Argument errors ------------------------------------------------------------
+
+-- Raise "bad argument #n to 'fname' (msg)" as luaL_argerror does. `level` counts
+-- from the caller of arg_error, as error() does: 1 = the function that called it.
+function M.arg_error(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 1) + 1)
+end
+
+-- Validators: each returns nil when v is acceptable, else the complaint about
+-- `what` (a name such as "timeout" or "children[2].fn").
+local is = {}
+M.is = is
+
+local function is_number(v) return type(v) == "number" and v == v end
+local function is_whole(v) return is_number(v) and v % 1 == 0 and math.abs(v) < math.huge end
+
+function is.number_ge(min)
+  return function(v, what)
+    if not is_number(v) or v < min then
+      return ("%s must be a number >= %g"):format(what, min)
+    end
+  end
+end
+
+function is.number_gt(min)
+  return function(v, what)
+    if not is_number(v) or v <= min then
+      return ("%s must be a number > %g"):format(what, min)
+    end
+  end
+end
+
+function is.fraction(v, what)
+  if not is_number(v) or v < 0 or v > 1 then
+    return what .. " must be a number between 0 and 1"
+  end
+end
+
+-- An integer >= min, or math.huge when `huge` is set.
+function is.integer_ge(min, huge)
+  return function(v, what)
+    if huge and v == math.huge then return end
+    if not is_whole(v) or v < min then
+      return ("%s must be an integer >= %d%s"):format(what, min, huge and " or math.huge" or "")
+    end
+  end
+end
+
+function is.type(t)
+  return function(v, what)
+    if type(v) ~= t then return ("%s must be a %s, got %s"):format(what, t, type(v)) end
+  end
+end
+
+function is.one_of(list)
+  local set, quoted = {}, {}
+  for i, v in ipairs(list) do set[v], quoted[i] = true, ("%q"):format(v) end
+  local text = table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
+  return function(v, what)
+    if not set[v] then return ("%s must be %s"):format(what, text) end
+  end
+end
+
+-- The complaint about table t checked against `spec` (option name -> validator),
+-- or nil. Names in messages are prefixed by `prefix` ("children[2]." say).
+function M.check_table(t, spec, prefix)
+  prefix = prefix or ""
+  for k, v in pairs(t) do
+    local check = spec[k]
+    if not check then return ("unknown option '%s%s'"):format(prefix, tostring(k)) end
+    local complaint = check(v, prefix .. tostring(k))
+    if complaint then return complaint end
+  end
+end
+
+-- Check the options table `opts` (argument #argn of fname) against `spec` and
+-- return a fresh table holding opts over `defaults`. nil is an empty table; an
+-- unknown key raises "unknown option 'k'". Must be called directly by the public
+-- function, so that the error points at its caller.
+function M.options(fname, argn, opts, spec, defaults)
+  local out = {}
+  for k, v in pairs(defaults or {}) do out[k] = v end
+  if opts == nil then return out end
+  if type(opts) ~= "table" then
+    M.arg_error(argn, fname, "table expected, got " .. type(opts), 3)
+  end
+  local complaint = M.check_table(opts, spec)
+  if complaint then M.arg_error(argn, fname, complaint, 3) end
+  for k, v in pairs(opts) do out[k] = v end
+  return out
+end
+
+-- Check that `list` (argument #argn of fname) is a non-empty sequence of
+-- functions (`empty_ok` allows {}). Called directly by the public function.
+function M.functions(fname, argn, list, empty_ok)
+  if type(list) ~= "table" then
+    M.arg_error(argn, fname, "list of functions expected, got " .. type(list), 3)
+  end
+  if #list == 0 and not empty_ok then
+    M.arg_error(argn, fname, "list of functions is empty", 3)
+  end
+  for i = 1, #list do
+    if type(list[i]) ~= "function" then
+      M.arg_error(argn, fname, ("element %d is a %s, not a function"):format(i, type(list[i])), 3)
+    end
+  end
+  return list
+end
+
+-- Running a function and keeping its outcome -------------------------------
+
+-- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
+-- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A Cancelled is
+-- not an outcome: it is raised again, unchanged, so cancellation goes on.
+function M.outcome(fn, ...)
+  local tb
+  local function handler(e)
+    if not corral.is_cancelled(e) then
+      local ok, text = pcall(tostring, e)
+      tb = debug.traceback(ok and text or "(error object)", 2)
+    end
+    return e
+  end
+  local r = table.pack(xpcall(fn, handler, ...))
+  if r[1] then return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 }) end
+  if corral.is_cancelled(r[2]) then error(r[2], 0) end
+  return { ok = false, err = r[2], traceback = tb or "" }
+end
+
+-- Fan-out -------------------------------------------------------------------
+
+-- Run call(i) for i = 1..n, each in its own child "<opts.name>[i]" of one group
+-- with opts.limit and opts.defer_errors, and return {call(1), ..., call(n)} (the
+-- first result of each). A failure is the group's: it raises the group's
+-- ErrorGroup. With a limit, each child starts with a checkpoint: a child held
+-- back by the limit is started early by a cancel (see README, "limit and
+-- cancellation"), and must then stop before its function runs.
+function M.run_all(n, call, opts)
+  local results = {}
+  corral.group(function(g)
+    for i = 1, n do
+      g:spawn({ function()
+        if opts.limit then corral.checkpoint() end
+        results[i] = call(i)
+      end, name = ("%s[%d]"):format(opts.name, i) })
+    end
+  end, { name = opts.name, limit = opts.limit, defer_errors = opts.defer_errors })
+  return results
+end
+
+-- ErrorGroups ---------------------------------------------------------------
+
+-- A list of failures in the shape ErrorGroups keep: {errors, tasks, tracebacks}.
+function M.failures()
+  return { errors = {}, tasks = {}, tracebacks = {} }
+end
+
+-- Append one failure (err, the name it is filed under, its traceback or nil).
+function M.add_failure(list, err, name, traceback)
+  local n = #list.errors + 1
+  list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
+end
+
+-- The core offers no ErrorGroup constructor to Lua, so the metatable is taken
+-- from a real ErrorGroup, made by letting a group's body fail (no task is
+-- spawned). It is looked up again if the corral module was reloaded since.
+local eg_mt
+local function error_group_metatable()
+  if eg_mt and corral.is_error_group(setmetatable({ errors = {} }, eg_mt)) then
+    return eg_mt
+  end
+  local _, eg = pcall(corral.group, function() error("corral._util: probe", 0) end)
+  assert(corral.is_error_group(eg), "corral._util: could not obtain an ErrorGroup")
+  eg_mt = getmetatable(eg)
+  return eg_mt
+end
+
+-- An ErrorGroup of the failures in `list` (see failures()), with an optional
+-- `message` field. Must be called inside corral.run, from a task.
+function M.error_group(list, message)
+  return setmetatable({
+    errors = list.errors, tasks = list.tasks, tracebacks = list.tracebacks,
+    dropped = 0, message = message,
+  }, error_group_metatable())
+end
+
+return M

@@ -1,0 +1,29 @@
+-- corral/map.lua: apply a function to every item concurrently.
+--
+--   local map = require "corral.map"
+--   local sizes = map(fetch_size, urls, {limit = 4})
+--
+-- map(fn, items [, opts]) calls fn(items[i]) in its own task ("map[i]") for each
+-- item of the list and returns {fn(items[1]), ...} in input order (the first
+-- result of each call). opts: limit, defer_errors and name, as for gather. A
+-- failure raises the group's ErrorGroup.
+local util = require "corral._util"
+
+local OPTIONS = {
+  limit = util.is.integer_ge(1),
+  defer_errors = util.is.type("boolean"),
+  name = util.is.type("string"),
+}
+
+local function map(fn, items, opts)
+  if type(fn) ~= "function" then
+    util.arg_error(1, "map", "function expected, got " .. type(fn), 2)
+  end
+  if type(items) ~= "table" then
+    util.arg_error(2, "map", "list expected, got " .. type(items), 2)
+  end
+  opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
+  return util.run_all(#items, function(i) return (fn(items[i])) end, opts)
+end
+
+return map

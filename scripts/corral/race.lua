@@ -1,0 +1,42 @@
+-- corral/race.lua: the first function to return wins.
+--
+--   local race = require "corral.race"
+--   local i, page = race({fetch_a, fetch_b})
+--
+-- race(fns [, opts]) calls every fns[i]() in its own task and returns i and the
+-- results of the first one to return. The others are cancelled and awaited before
+-- race returns. A failure does not win: when every function fails, race raises an
+-- ErrorGroup of the failures in order of failure, eg.tasks[k] naming the branch
+-- ("race[i]", or "<opts.name>[i]").
+local corral = require "corral"
+local util = require "corral._util"
+
+local OPTIONS = { name = util.is.type("string") }
+
+local function race(fns, opts)
+  util.functions("race", 1, fns)
+  opts = util.options("race", 2, opts, OPTIONS, { name = "race" })
+  local winner, failures = nil, util.failures()
+
+  local function branch(g, i)
+    local name = ("%s[%d]"):format(opts.name, i)
+    g:spawn({ function()
+      local r = util.outcome(fns[i])
+      if not r.ok then return util.add_failure(failures, r.err, name, r.traceback) end
+      if winner then return end          -- a later finisher is a loser
+      winner = { i, table.unpack(r, 1, r.n) }
+      winner.n = r.n + 1
+      g:cancel(name .. " won")
+    end, name = name })
+  end
+
+  corral.group(function(g)
+    for i = 1, #fns do branch(g, i) end
+  end, { name = opts.name })
+
+  if winner then return table.unpack(winner, 1, winner.n) end
+  if #failures.errors > 0 then error(util.error_group(failures), 0) end
+  error(opts.name .. ": no branch returned (every branch was cancelled)", 0)
+end
+
+return race
