@@ -1,0 +1,84 @@
+-- corral/retry.lua: call a function again after it fails, with backoff.
+--
+--   local retry = require "corral.retry"
+--   local body = retry(function() return http_get(url) end, {attempts = 5, timeout = 30})
+--
+-- retry(fn [, opts]) calls fn(attempt) until it returns, and returns its results.
+-- opts (see README, "Policies"):
+--   attempts  (3; math.huge allowed)   delay (0.1)   factor (2)   max_delay (10)
+--   jitter    (0..1, default 0)        random (a function giving [0, 1))
+--   timeout   total budget in seconds  retry_if(err, attempt)  on_retry(err, attempt, wait)
+-- The k-th wait is w = min(delay * factor^(k-1), max_delay), jittered to
+-- w*(1-jitter) + w*jitter*random(). A Cancelled is never retried. When attempts run
+-- out, or retry_if says no, the last error is raised unchanged. When the timeout
+-- budget ends during an attempt, the attempt is cancelled and retry raises a
+-- Timeout (corral.is_timeout), whose `last_error` holds the latest error an
+-- attempt raised, if any; when the next wait would reach the end of the budget,
+-- the last error is raised at once.
+local corral = require "corral"
+local util = require "corral._util"
+
+local is = util.is
+local OPTIONS = {
+  attempts = is.integer_ge(1, true),
+  delay = is.number_ge(0),
+  factor = is.number_ge(0),
+  max_delay = is.number_ge(0),
+  jitter = is.fraction,
+  timeout = is.number_ge(0),
+  retry_if = is.type("function"),
+  on_retry = is.type("function"),
+  random = is.type("function"),
+}
+local DEFAULTS = {
+  attempts = 3, delay = 0.1, factor = 2, max_delay = 10, jitter = 0, random = math.random,
+}
+
+-- The wait after the k-th failed attempt.
+local function wait_after(o, k)
+  local w = math.min(o.delay * o.factor ^ (k - 1), o.max_delay)
+  if o.jitter == 0 then return w end
+  local r = o.random()
+  if type(r) ~= "number" or not (r >= 0 and r < 1) then
+    error(("retry: opts.random must return a number in [0, 1), got %s"):format(tostring(r)), 0)
+  end
+  return w * (1 - o.jitter) + w * o.jitter * r
+end
+
+-- The attempts, under a budget ending at `deadline` (math.huge for none).
+-- `state.last` keeps the latest failure, for the Timeout.
+local function attempts(fn, o, deadline, state)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local r = util.outcome(fn, attempt)
+    if r.ok then return table.unpack(r, 1, r.n) end
+    local err = r.err
+    state.last = err
+    if corral.now() >= deadline then corral.checkpoint() end  -- raises: the budget is spent
+    if attempt >= o.attempts or (o.retry_if and not o.retry_if(err, attempt)) then
+      error(err, 0)
+    end
+    local w = wait_after(o, attempt)
+    if corral.now() + w >= deadline then error(err, 0) end
+    if o.on_retry then o.on_retry(err, attempt, w) end
+    corral.sleep(w)
+  end
+end
+
+local function retry(fn, opts)
+  if type(fn) ~= "function" then
+    util.arg_error(1, "retry", "function expected, got " .. type(fn), 2)
+  end
+  local o = util.options("retry", 2, opts, OPTIONS, DEFAULTS)
+  local state = {}
+  if not o.timeout then return attempts(fn, o, math.huge, state) end
+  local deadline = corral.now() + o.timeout
+  local r = table.pack(pcall(corral.fail_at, deadline, attempts, fn, o, deadline, state))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  local err = r[2]
+  if corral.is_timeout(err) then err.seconds, err.last_error = o.timeout, state.last end
+  error(err, 0)
+end
+
+return retry
