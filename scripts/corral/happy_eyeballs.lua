@@ -1,0 +1,101 @@
+-- corral/happy_eyeballs.lua: connect to a host over whichever address answers
+-- first (RFC 8305, "Happy Eyeballs").
+--
+--   local happy_eyeballs = require "corral.happy_eyeballs"
+--   local stream <close> = happy_eyeballs.connect("example.com", 443)
+--
+-- connect(host, port [, opts]) resolves host, orders the addresses by interleaving
+-- the address families (starting with the family of the first address returned),
+-- and starts one connection attempt; the next starts `delay` seconds later, or at
+-- once when the latest attempt fails. The first attempt to connect wins; the
+-- others are cancelled, and a connection that completes after the winner is
+-- closed. When every attempt fails, connect raises an ErrorGroup: eg.errors[i]
+-- the raw error and eg.tasks[i] the address, in order of failure. opts:
+--   delay       seconds between attempt starts (default 0.25)
+--   resolve     function(host) -> list of {address =, family =}
+--               (default corral.resolve)
+--   connect     function(address, port) -> stream (default corral.tcp.connect)
+local corral = require "corral"
+local util = require "corral._util"
+
+local M = {}
+
+local OPTIONS = {
+  delay = util.is.number_ge(0),
+  resolve = util.is.type("function"),
+  connect = util.is.type("function"),
+}
+
+-- The addresses in RFC 8305 order: families alternate, starting with the family
+-- of the first address; within a family the resolver's order is kept.
+function M.interleave(addrs)
+  local families, by_family = {}, {}
+  for _, a in ipairs(addrs) do
+    local f = a.family or "?"
+    if not by_family[f] then
+      by_family[f] = {}
+      families[#families + 1] = f
+    end
+    table.insert(by_family[f], a)
+  end
+  local out, round = {}, 1
+  while #out < #addrs do
+    for _, f in ipairs(families) do
+      local a = by_family[f][round]
+      if a then out[#out + 1] = a end
+    end
+    round = round + 1
+  end
+  return out
+end
+
+local function close_quietly(stream)
+  if stream and type(stream.close) == "function" then pcall(stream.close, stream) end
+end
+
+-- Run the staggered attempts in `order`; return the winning stream, or nil and
+-- the failures. Every attempt has ended when this returns.
+local function attempt_all(order, port, o)
+  local winner, failures = nil, util.failures()
+  local _ <close> = setmetatable({}, { __close = function(_, err)
+    if err ~= nil then close_quietly(winner) end      -- raising: nobody gets it
+  end })
+  corral.group(function(g)
+    for _, a in ipairs(order) do
+      local failed = corral.event()
+      g:spawn({ function()
+        local r = util.outcome(o.connect, a.address, port)
+        if not r.ok then
+          util.add_failure(failures, r.err, a.address, r.traceback)
+          return failed:set()
+        end
+        if winner then return close_quietly(r[1]) end
+        winner = r[1]
+        g:cancel("happy_eyeballs: connected to " .. a.address)
+      end, name = a.address })
+      corral.move_on_after(o.delay, failed.wait, failed)
+    end
+  end, { name = "happy_eyeballs" })
+  return winner, failures
+end
+
+function M.connect(host, port, opts)
+  if type(host) ~= "string" then
+    util.arg_error(1, "happy_eyeballs.connect", "string expected, got " .. type(host), 2)
+  end
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    util.arg_error(2, "happy_eyeballs.connect", "port must be an integer in 0..65535", 2)
+  end
+  local o = util.options("happy_eyeballs.connect", 3, opts, OPTIONS,
+    { delay = 0.25, resolve = corral.resolve, connect = corral.tcp.connect })
+  local addrs = o.resolve(host)
+  if type(addrs) ~= "table" or #addrs == 0 then
+    error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
+  end
+  local winner, failures = attempt_all(M.interleave(addrs), port, o)
+  if winner then return winner end
+  error(util.error_group(failures, ("happy_eyeballs.connect: all %d attempts to connect to %s port %d failed")
+    :format(#failures.errors, host, port)), 0)
+end
+
+return M
