@@ -1,0 +1,408 @@
+-- corral/supervisor.lua: Erlang/OTP-style supervision of long-running children.
+--
+--   local supervisor = require "corral.supervisor"
+--   supervisor.run({strategy = "one_for_one", children = {
+--     {name = "worker", fn = function(child) ... end},
+--   }})
+--
+-- supervisor.run(spec [, body]) blocks like corral.group: it starts the children in
+-- order, restarts them as `strategy` says when they end, and returns once the body
+-- (if any) has returned and no child is left to run, or after sup:stop(). More than
+-- `intensity` restarts within `period` seconds make it give up: it stops the other
+-- children and raises an ErrorGroup of the failures inside the window, with
+-- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)".
+-- See README, "Policies", for every option and the choices made.
+--
+-- How it works: each child instance is a task of the supervisor's group that runs
+-- fn(child) as the body of a group of its own, so that it can be stopped with its
+-- shutdown grace (g:stop) and wait for that (child:wait_stopping()). One manager
+-- task owns every decision: instances report their end to it through an unbounded
+-- inbox, and sup:add/remove/restart/stop send it requests and wait for the reply.
+-- An instance never blocks after its function ended, so the manager can always
+-- wait for one it stops.
+local corral = require "corral"
+local util = require "corral._util"
+
+local is = util.is
+local M = {}
+
+-- Options --------------------------------------------------------------------
+
+local CHILD = {
+  name = is.type("string"),
+  fn = is.type("function"),
+  restart = is.one_of({ "permanent", "transient", "temporary" }),
+  shutdown = is.number_ge(0),
+}
+
+local BACKOFF = {
+  delay = is.number_ge(0),
+  factor = is.number_ge(0),
+  max_delay = is.number_ge(0),
+}
+
+-- The complaint about one child spec, or nil.
+local function child_complaint(c, what)
+  if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, type(c)) end
+  local bad = util.check_table(c, CHILD, what .. ".")
+  if bad then return bad end
+  if c.name == nil then return what .. ".name must be a string, got nil" end
+  if c.fn == nil then return what .. ".fn must be a function, got nil" end
+end
+
+local function children_complaint(list, what)
+  if type(list) ~= "table" then return ("%s must be a list, got %s"):format(what, type(list)) end
+  local seen = {}
+  for i = 1, #list do
+    local bad = child_complaint(list[i], ("%s[%d]"):format(what, i))
+    if bad then return bad end
+    if seen[list[i].name] then
+      return ("%s[%d].name '%s' is used twice"):format(what, i, list[i].name)
+    end
+    seen[list[i].name] = true
+  end
+end
+
+local function backoff_complaint(b, what)
+  if type(b) ~= "table" then return ("%s must be a table, got %s"):format(what, type(b)) end
+  return util.check_table(b, BACKOFF, what .. ".")
+end
+
+local SPEC = {
+  strategy = is.one_of({ "one_for_one", "one_for_all", "rest_for_one" }),
+  intensity = is.integer_ge(0),
+  period = is.number_ge(0),
+  backoff = backoff_complaint,
+  on_restart = is.type("function"),
+  on_failure = is.type("function"),
+  children = children_complaint,
+  name = is.type("string"),
+}
+
+local DEFAULTS = { strategy = "one_for_one", intensity = 3, period = 5, name = "supervisor" }
+
+-- The inbox: an unbounded queue the manager waits on -------------------------
+
+local function post(sup, msg)
+  sup.tail = sup.tail + 1
+  sup.inbox[sup.tail] = msg
+  sup.wake:set()
+end
+
+local function next_message(sup)
+  while sup.head > sup.tail do
+    sup.wake:wait()
+    sup.wake = corral.event()
+  end
+  local msg = sup.inbox[sup.head]
+  sup.inbox[sup.head], sup.head = nil, sup.head + 1
+  return msg
+end
+
+-- Records (one per child spec) and instances (one per start) -----------------
+
+local function new_record(c)
+  return {
+    name = c.name, fn = c.fn, restart = c.restart or "permanent",
+    shutdown = c.shutdown or 5, restarts = 0, status = "running",
+  }
+end
+
+local function index_of(sup, rec)
+  for i, r in ipairs(sup.records) do if r == rec then return i end end
+end
+
+local function find(sup, name)
+  for _, r in ipairs(sup.records) do if r.name == name then return r end end
+end
+
+local function forget(sup, rec)
+  table.remove(sup.records, index_of(sup, rec))
+end
+
+-- What a child's fn receives.
+local Child = {}
+Child.__index = Child
+
+function Child:wait_stopping() return self._inst.group:wait_stopping() end
+
+-- The task of one instance: wait out the backoff, run fn(child) in a group of its
+-- own, then report the outcome (nil when it was stopped before fn ran, or was
+-- cancelled when its shutdown grace ran out).
+local function run_instance(sup, inst)
+  local rec = inst.rec
+  corral.group(function(cg)
+    inst.group = cg
+    if inst.stop_grace then cg:stop(inst.stop_grace) end
+    if inst.wait > 0 and not cg.stopping then
+      corral.move_on_after(inst.wait, cg.wait_stopping, cg)
+    end
+    if cg.stopping then return end
+    if not inst.stopping then rec.status = "running" end
+    local child = setmetatable({ name = rec.name, restarts = rec.restarts, _inst = inst }, Child)
+    inst.outcome = util.outcome(rec.fn, child)
+  end, { name = rec.name })
+  post(sup, { kind = "exit", inst = inst })
+end
+
+local function start(sup, rec, wait)
+  local inst = { rec = rec, wait = wait or 0 }
+  rec.inst, rec.status = inst, inst.wait > 0 and "restarting" or "running"
+  inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
+end
+
+-- Failures that restart nothing: on_failure(name, err), or a line on stderr.
+local function report(sup, name, err)
+  if sup.spec.on_failure then return sup.spec.on_failure(name, err) end
+  io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, tostring(err)))
+end
+
+-- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)
+-- and wait until it has ended. A failure of the instance (while it wound down, or
+-- just before) restarts nothing: it is reported. Its exit message is then ignored.
+local function stop(sup, rec, cap)
+  local inst = rec.inst
+  if not inst then return end
+  inst.stopping, rec.status = true, "stopping"
+  local grace = math.min(rec.shutdown, cap or math.huge)
+  if inst.group then inst.group:stop(grace) else inst.stop_grace = grace end
+  inst.task:wait()
+  rec.inst = nil
+  local out = inst.outcome
+  if out and not out.ok then report(sup, rec.name, out.err) end
+end
+
+-- Stop these records' instances in reverse order, one at a time.
+local function stop_reversed(sup, recs, cap)
+  for i = #recs, 1, -1 do stop(sup, recs[i], cap) end
+end
+
+-- Restarts -------------------------------------------------------------------
+
+-- Record a restart at now and drop those more than `period` ago (one exactly
+-- `period` ago still counts). True when the intensity is exceeded.
+local function count_restart(sup, name, err, traceback)
+  local now, w = corral.now(), sup.window
+  w[#w + 1] = { t = now, name = name, err = err, traceback = traceback }
+  while #w > 0 and now - w[1].t > sup.spec.period + 1e-9 do table.remove(w, 1) end
+  return #w > sup.spec.intensity
+end
+
+local function backoff_wait(sup)
+  local b = sup.spec.backoff
+  if not b then return 0 end
+  local delay, factor, max = b.delay or 0.1, b.factor or 2, b.max_delay or 10
+  return math.min(delay * factor ^ (#sup.window - 1), max)
+end
+
+local function give_up(sup)
+  local failures = util.failures()
+  for _, r in ipairs(sup.window) do util.add_failure(failures, r.err, r.name, r.traceback) end
+  sup.gave_up = util.error_group(failures,
+    ("supervisor: restart intensity exceeded (%d restarts in %g s)")
+      :format(#sup.window, sup.spec.period))
+  stop_reversed(sup, sup.records)
+  sup.records, sup.done = {}, true
+  sup.group:cancel("supervisor: restart intensity exceeded")
+end
+
+-- The records a restart of rec takes along, in start order.
+local function affected(sup, rec)
+  local strategy = sup.spec.strategy
+  if strategy == "one_for_one" then return { rec } end
+  local from = strategy == "one_for_all" and 1 or index_of(sup, rec)
+  return table.move(sup.records, from, #sup.records, 1, {})
+end
+
+local function restart(sup, rec, err, traceback)
+  local why = err
+  if why == nil then why = ("supervisor: child '%s' returned"):format(rec.name) end
+  if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
+  local wait, recs = backoff_wait(sup), affected(sup, rec)
+  local others = {}
+  for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
+  stop_reversed(sup, others)
+  if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
+  for _, r in ipairs(recs) do
+    if r ~= rec and r.restart == "temporary" then
+      forget(sup, r)
+    else
+      r.restarts = r.restarts + 1
+      start(sup, r, wait)
+    end
+  end
+end
+
+-- The manager's messages ----------------------------------------------------
+
+local handle = {}
+
+function handle.exit(sup, msg)
+  local inst = msg.inst
+  local rec, out = inst.rec, inst.outcome
+  local failed = out and not out.ok
+  if inst.stopping then return end         -- stop() has dealt with it
+  rec.inst = nil
+  if rec.restart == "temporary" or (rec.restart == "transient" and not failed) then
+    forget(sup, rec)
+    if failed then report(sup, rec.name, out.err) end
+    return
+  end
+  restart(sup, rec, failed and out.err or nil, failed and out.traceback or nil)
+end
+
+function handle.body_done(sup)
+  sup.body_done = true
+end
+
+function handle.add(sup, msg)
+  if find(sup, msg.child.name) then
+    msg.err = ("add: a child named '%s' already exists"):format(msg.child.name)
+    return
+  end
+  local rec = new_record(msg.child)
+  sup.records[#sup.records + 1] = rec
+  start(sup, rec, 0)
+end
+
+local function named(sup, msg, fname)
+  local rec = find(sup, msg.name)
+  if not rec then msg.err = ("%s: no child named '%s'"):format(fname, tostring(msg.name)) end
+  return rec
+end
+
+function handle.remove(sup, msg)
+  local rec = named(sup, msg, "remove")
+  if not rec then return end
+  stop(sup, rec)
+  forget(sup, rec)
+end
+
+function handle.restart(sup, msg)
+  local rec = named(sup, msg, "restart")
+  if not rec then return end
+  stop(sup, rec)
+  rec.restarts = rec.restarts + 1
+  start(sup, rec, 0)
+end
+
+function handle.stop(sup, msg)
+  stop_reversed(sup, sup.records, msg.grace)
+  sup.records, sup.done = {}, true
+end
+
+-- Once the manager has ended, nothing waits for an answer in vain.
+local function close_inbox(sup)
+  sup.closed = true
+  for i = sup.head, sup.tail do
+    local msg = sup.inbox[i]
+    if msg.reply then
+      msg.err = msg.kind .. ": the supervisor has stopped"
+      msg.reply:set()
+    end
+  end
+end
+
+local function manage(sup)
+  local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
+  while not sup.done and not (sup.body_done and #sup.records == 0) do
+    local msg = next_message(sup)
+    handle[msg.kind](sup, msg)
+    if msg.reply then msg.reply:set() end
+  end
+end
+
+-- The supervisor object given to the body -----------------------------------
+
+local Sup = {}
+Sup.__index = Sup
+
+-- Send a request to the manager and wait for its answer; `level` 3 points
+-- errors at the caller of the method.
+local function request(sup, msg)
+  if sup.closed then error(msg.kind .. ": the supervisor has stopped", 3) end
+  msg.reply = corral.event()
+  post(sup, msg)
+  msg.reply:wait()
+  if msg.err then error(msg.err, 3) end
+end
+
+function Sup:add(child)
+  local bad = child_complaint(child, "child")
+  if bad then util.arg_error(1, "add", bad, 2) end
+  request(self, { kind = "add", child = child })
+end
+
+function Sup:remove(name)
+  if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. type(name), 2) end
+  request(self, { kind = "remove", name = name })
+end
+
+function Sup:restart(name)
+  if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
+  request(self, { kind = "restart", name = name })
+end
+
+function Sup:stop(grace)
+  if grace ~= nil and is.number_ge(0)(grace, "grace") then
+    util.arg_error(1, "stop", "grace must be a number >= 0", 2)
+  end
+  if self.closed then return end
+  request(self, { kind = "stop", grace = grace })
+end
+
+function Sup:children()
+  local list = {}
+  for i, r in ipairs(self.records) do
+    list[i] = { name = r.name, status = r.status, restarts = r.restarts }
+  end
+  return list
+end
+
+-- supervisor.run -------------------------------------------------------------
+
+local function new_supervisor(spec)
+  local sup = setmetatable({
+    spec = spec, name = spec.name, records = {}, window = {},
+    inbox = {}, head = 1, tail = 0, wake = corral.event(),
+  }, Sup)
+  for i, c in ipairs(spec.children or {}) do sup.records[i] = new_record(c) end
+  return sup
+end
+
+-- The body, run in the calling task: on an error the children are stopped
+-- gracefully before the error is raised as a group raises a body's error.
+local function run_body(sup, body)
+  if not body then return post(sup, { kind = "body_done" }) end
+  local r = util.outcome(body, sup)
+  post(sup, { kind = "body_done" })
+  if not r.ok then
+    sup:stop()
+    error(r.err, 0)
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+function M.run(spec, body)
+  spec = util.options("supervisor.run", 1, spec, SPEC, DEFAULTS)
+  if body ~= nil and type(body) ~= "function" then
+    util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
+  end
+  local sup = new_supervisor(spec)
+  local r = table.pack(pcall(corral.group, function(g)
+    sup.group = g
+    for _, rec in ipairs(sup.records) do start(sup, rec, 0) end
+    g:spawn({ function() manage(sup) end, name = sup.name })
+    return run_body(sup, body)
+  end, { name = sup.name }))
+  if sup.gave_up then
+    if not r[1] and not corral.is_cancelled(r[2]) then
+      util.add_failure(sup.gave_up, r[2], sup.name, "")
+    end
+    error(sup.gave_up, 0)
+  end
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+return M
