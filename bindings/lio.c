@@ -412,7 +412,7 @@ static int l_tcp_connect(lua_State *L) {
   lcr_Box *b;
   int rc;
   checkaddr(L, 1, 2, &ss);
-  t = lcr_checkblocking(L, "connect");
+  t = lcr_checkblocking(L, "tcp.connect");
   lcr_checkcancel(L, t);
   lua_settop(L, 2);
   b = newbox(L, NULL, LCR_STREAM, 0);                    /* 3 */
@@ -432,7 +432,7 @@ static int l_tcp_listen(lua_State *L) {
   checkaddr(L, 1, 2, &ss);
   luaL_argcheck(L, backlog >= 1 && backlog <= 65535, 3,
                 "backlog must be an integer in 1..65535");
-  E = lcr_engine(L, "listen");
+  E = lcr_engine(L, "tcp.listen");
   rc = cr_tcp_listen(&E->e, (struct sockaddr *)&ss, (int)backlog, &l);
   if (rc) {
     const char *where = fmtaddr(L, lua_tostring(L, 1), lua_tointeger(L, 2));
@@ -533,6 +533,16 @@ static int l_resolve(lua_State *L) {
   checkcstring(L, 1, "host");
   lua_settop(L, 1);
   return resolve_k(L, LUA_OK, 0);
+}
+
+static int l_running(lua_State *L) {
+  lua_pushboolean(L, lcr_state(L)->eng != NULL);
+  return 1;
+}
+
+static int l_is_stream(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, LCR_STREAM) != NULL);
+  return 1;
 }
 
 static int l_is_ip(lua_State *L) {
@@ -851,6 +861,8 @@ static const luaL_Reg core_funcs[] = {
   {"tcp_connect", l_tcp_connect},
   {"tcp_listen", l_tcp_listen},
   {"is_ip", l_is_ip},
+  {"is_stream", l_is_stream},
+  {"running", l_running},
   {NULL, NULL}
 };
 

@@ -46,14 +46,18 @@ end
 local function checkint(v, n, f, what, lo, hi, level)
   local i = math.tointeger(v)
   if not i or i < lo or (hi and i > hi) then
-    local range = hi and format("%d..%d", lo, hi) or format(">= %d", lo)
-    argerr(n, f, format("%s must be an integer in %s", what, range),
+    local range = hi and format("in %d..%d", lo, hi) or format(">= %d", lo)
+    argerr(n, f, format("%s must be an integer %s", what, range),
            (level or 2) + 1)
   end
   return i
 end
 
+-- The tcp functions need a run; say so in their own name.
 local function checkhost(host, f)
+  if not core.running() then
+    error(format("corral.tcp.%s: called outside corral.run", f), 3)
+  end
   if type(host) ~= "string" then
     argerr(1, f, "string expected, got " .. type(host), 3)
   elseif host:find("\0", 1, true) then
@@ -77,6 +81,23 @@ local function checkoptions(opts, n, f, known)
 end
 
 -- Stream helpers ----------------------------------------------------------
+
+-- A method's self must be a stream: Lua's own wording for a bad self.
+local function typename(v)
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return type(name) == "string" and name or type(v)
+end
+
+local function checkstream(s, f, level)
+  if not core.is_stream(s) then
+    error(format("calling '%s' on bad self (stream expected, got %s)", f,
+                 typename(s)), (level or 2) + 1)
+  elseif s.closed then
+    error(format("stream:%s: attempt to use a closed stream", f),
+          (level or 2) + 1)
+  end
+end
 
 local Stream = core.stream_methods
 local rawread = Stream._read              -- (s, max, delim byte, call)
@@ -122,18 +143,24 @@ end
 
 --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
 function Stream.read_line(s, max)
+  checkstream(s, "read_line")
   return read_line(s, checkmax(max, "read_line"), LINE)
 end
 
 --- for line in s:lines([max]) do ... end
 function Stream.lines(s, max)
+  checkstream(s, "lines")
   max = checkmax(max, "lines")
-  return function() return read_line(s, max, LINES) end
+  return function()
+    checkstream(s, "lines")
+    return read_line(s, max, LINES)
+  end
 end
 
 --- s:read_exactly(n) -> exactly n bytes; raises an IoError (code "EOF",
 --- e.partial = what was read) if the stream ends first.
 function Stream.read_exactly(s, n)
+  checkstream(s, "read_exactly")
   n = checkint(n, 1, "read_exactly", "n", 0)
   local parts, got = {}, 0
   while got < n do
