@@ -5,16 +5,35 @@
 ** until its close callback, so the engine frees the memory and tells the
 ** box through on_free. `<close>`, close() and __gc share one idempotent
 ** path; using a closed object raises "attempt to use a closed ...".
+**
+** Failures of the world (a refused connection, a reset, a missing file)
+** raise an IoError value: {code, op, message, call, address | path}, see
+** io_error(). Mistakes of the program raise ordinary error strings that
+** name the method as it was called ("stream:read: ...").
+**
+** The Lua half (tcp.connect/listen/serve, the stream helpers, IoError's
+** __tostring) is bindings/lio.lua, compiled in as lio_lua.h.
 */
 #include <signal.h>
 #include <string.h>
 #include "lcorral.h"
+#include "lio_lua.h"
 
 #define LCR_STREAM "corral.Stream"
 #define LCR_LISTENER "corral.Listener"
 #define LCR_PROCESS "corral.Process"
+#define LCR_IOERROR "corral.IoError"
+
+/* At most this many arguments to corral.exec (Linux takes far fewer). */
+#define MAX_EXEC_ARGS (1 << 20)
 
 typedef struct { cr_io_t *io; } lcr_Box;
+
+/* What a box holds: its metatable name and the word used in messages. */
+typedef struct { const char *tname, *what; } lcr_Kind;
+static const lcr_Kind K_STREAM = {LCR_STREAM, "stream"};
+static const lcr_Kind K_LISTENER = {LCR_LISTENER, "listener"};
+static const lcr_Kind K_PROCESS = {LCR_PROCESS, "process"};
 
 /* --- boxes ------------------------------------------------------------ */
 
@@ -23,17 +42,19 @@ static void box_on_free(cr_io_t *io) {
   if (b) b->io = NULL;
 }
 
-/* Wrap io in a new box of type tname. [-0, +1, m] */
+static void box_attach(lcr_Box *b, cr_io_t *io) {
+  b->io = io;
+  io->data = b;
+  io->on_free = box_on_free;
+}
+
+/* Wrap io (or nothing yet) in a new box of type tname. [-0, +1, m] */
 static lcr_Box *newbox(lua_State *L, cr_io_t *io, const char *tname,
                        int nuv) {
   lcr_Box *b = lua_newuserdatauv(L, sizeof *b, nuv);
   b->io = NULL;
   luaL_setmetatable(L, tname);
-  if (io) {
-    b->io = io;
-    io->data = b;
-    io->on_free = box_on_free;
-  }
+  if (io) box_attach(b, io);
   return b;
 }
 
@@ -47,31 +68,94 @@ static void box_close(lcr_Box *b) {
   }
 }
 
-static void *checkio(lua_State *L, const char *tname, const char *what) {
-  lcr_Box *b = luaL_checkudata(L, 1, tname);
+/* The box at idx if it is of kind k, else a standard argument error:
+** "bad argument #1 to 'close' (stream expected, got FILE*)". [-0, +0, v] */
+static lcr_Box *tobox(lua_State *L, int idx, const lcr_Kind *k) {
+  lcr_Box *b = luaL_testudata(L, idx, k->tname);
+  if (b == NULL) luaL_typeerror(L, idx, k->what);
+  return b;
+}
+
+/* The open object in the box at 1, or an error naming the call. */
+static void *checkopen(lua_State *L, const lcr_Kind *k, const char *call) {
+  lcr_Box *b = tobox(L, 1, k);
   if (b->io == NULL || b->io->closing)
-    luaL_error(L, "attempt to use a closed %s", what);
+    luaL_error(L, "%s: attempt to use a closed %s", call, k->what);
   return b->io;
 }
 
-static int box__close(lua_State *L) {
-  lcr_Box *b = lua_touserdata(L, 1);
-  if (b) box_close(b);
+static int stream_close(lua_State *L) {
+  box_close(tobox(L, 1, &K_STREAM));
   return 0;
 }
 
+static int listener_close(lua_State *L) {
+  box_close(tobox(L, 1, &K_LISTENER));
+  return 0;
+}
+
+static int proc_close(lua_State *L) {
+  box_close(tobox(L, 1, &K_PROCESS));
+  return 0;
+}
+
+/* --- errors ----------------------------------------------------------- */
+
+/* The portable name of an error code: "ECONNREFUSED", "EAI_NONAME". */
+static const char *errname(int rc) {
+  if (rc == CR_ECLOSED) return "ECLOSED";
+  if (rc == CR_ECANCELED) return "ECANCELED";
+  return uv_err_name(rc);
+}
+
 /*
-** An OS error as "op: message (NAME)". It carries no source position: it
-** is about the world, not about a line of the program. [-0, +0, v]
+** Raise an IoError: call is the function as the user called it
+** ("stream:read", "connect"), op the operation ("read", "connect"), msg
+** NULL for the system's message, field/value what it was about
+** ("address", "127.0.0.1:80"; field NULL for none). Out of memory raises
+** Lua's own memory error. [-0, +0, v]
 */
-static int ioerror(lua_State *L, const char *op, int rc) {
-  if (rc == CR_ECLOSED)
-    lua_pushfstring(L, "%s: closed while in use", op);
-  else if (rc == CR_ENOMEM)
-    return lcr_raise(L, rc);
-  else
-    lua_pushfstring(L, "%s: %s (%s)", op, cr_strerror(rc), cr_err_name(rc));
+static int io_error(lua_State *L, const char *call, const char *op, int rc,
+                    const char *msg, const char *field, const char *value) {
+  if (rc == CR_ENOMEM) return lcr_raise(L, rc);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, errname(rc));
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, op);
+  lua_setfield(L, -2, "op");
+  lua_pushstring(L, msg ? msg : rc == CR_ECLOSED ? "closed while in use"
+                                                 : cr_strerror(rc));
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, call);
+  lua_setfield(L, -2, "call");
+  if (field && value) {
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+  }
+  luaL_setmetatable(L, LCR_IOERROR);
   return lua_error(L);
+}
+
+/* The short form, for calls that are named by their operation. */
+static int ioerror(lua_State *L, const char *op, int rc) {
+  return io_error(L, op, op, rc, NULL, NULL, NULL);
+}
+
+/*
+** The task that may block in `call`, or an error naming the call: only
+** the coroutine the engine resumed can be suspended. [-0, +0, v]
+*/
+static lcr_Task *io_task(lua_State *L, const char *call) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t;
+  if (E == NULL) luaL_error(L, "%s: called outside corral.run", call);
+  t = (lcr_Task *)E->e.current;
+  if (t == NULL || t->co != L)
+    luaL_error(L, "%s: called from a coroutine that corral does not run "
+               "(a blocking call inside your own coroutine, e.g. a "
+               "coroutine.wrap generator, cannot be suspended by corral)",
+               call);
+  return t;
 }
 
 /*
@@ -80,9 +164,7 @@ static int ioerror(lua_State *L, const char *op, int rc) {
 ** 0 = the operation completed, < 0 = it failed with that code.
 ** Raises Cancelled when the task is cancelled and nothing was delivered.
 */
-static int woke(lua_State *L, int status, lcr_Task **tp, const char *fn) {
-  lcr_Task *t = lcr_checkblocking(L, fn);
-  *tp = t;
+static int woke_task(lua_State *L, int status, lcr_Task *t) {
   if (status != LUA_YIELD || t->t.wake_status == CR_ECANCELED) {
     lcr_checkcancel(L, t);
     return 1;
@@ -90,44 +172,140 @@ static int woke(lua_State *L, int status, lcr_Task **tp, const char *fn) {
   return t->t.wake_status;
 }
 
+static int woke_io(lua_State *L, int status, lcr_Task **tp,
+                   const char *call) {
+  *tp = io_task(L, call);
+  return woke_task(L, status, *tp);
+}
+
+/* The same for module functions: errors say "corral.<fn>: ...". */
+static int woke(lua_State *L, int status, lcr_Task **tp, const char *fn) {
+  *tp = lcr_checkblocking(L, fn);
+  return woke_task(L, status, *tp);
+}
+
+/* A string argument without embedded NUL (a C API would see a shorter
+** one). [-0, +0, v] */
+static const char *checkcstring(lua_State *L, int arg, const char *what) {
+  size_t len;
+  const char *s = luaL_checklstring(L, arg, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a NUL byte", what));
+  return s;
+}
+
+/* {address = "...", port = n} for a socket address, nil if unknown. */
+static void pushsockaddr(lua_State *L, const struct sockaddr_storage *ss) {
+  char ip[64];
+  int port;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    uv_ip4_name(in, ip, sizeof ip);
+    port = ntohs(in->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(in6, ip, sizeof ip);
+    port = ntohs(in6->sin6_port);
+  } else {
+    lua_pushnil(L);
+    return;
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, ip);
+  lua_setfield(L, -2, "address");
+  lua_pushinteger(L, port);
+  lua_setfield(L, -2, "port");
+}
+
 /* --- streams ------------------------------------------------------------ */
 
-/* The stream at 1, checked by metatable pointer (read/write are hot). */
-static cr_stream_t *checkstream(lua_State *L) {
-  lcr_Box *b = lcr_checkself(L, 1, LCR_MT_STREAM, LCR_STREAM);
+/* The calls that read, as the user named them (the read context). */
+static const char *const read_calls[] = {
+  "stream:read", "stream:read_line", "stream:read_exactly", "stream:lines"
+};
+
+/* The open stream at 1; by metatable pointer, read/write are hot. */
+static cr_stream_t *checkstream(lua_State *L, const char *call) {
+  lcr_Box *b = lcr_testself(L, 1, LCR_MT_STREAM);
+  if (b == NULL) b = tobox(L, 1, &K_STREAM);
   if (b->io == NULL || b->io->closing)
-    luaL_error(L, "attempt to use a closed stream");
+    luaL_error(L, "%s: attempt to use a closed stream", call);
   return (cr_stream_t *)b->io;
 }
 
-/* [stream, max] */
+/*
+** How many of the n buffered bytes at p a read takes: at most max, and
+** with a delimiter (>= 0) no more than up to and including its first
+** occurrence. 0 = wait for more: a `whole` read (the helpers) takes a
+** short piece only once the buffer is full or the stream ended, so a line
+** or a count that fits in the buffer is consumed all at once, and a
+** cancelled helper loses nothing.
+*/
+static size_t read_take(const char *p, size_t n, size_t max, int delim,
+                        int whole) {
+  if (delim >= 0) {
+    const char *d = memchr(p, delim, n < max ? n : max);
+    if (d) return (size_t)(d - p) + 1;
+  }
+  if (n >= max) return max;
+  return whole ? 0 : n;
+}
+
+/* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
 static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
+  const char *call = read_calls[ctx];
   lcr_Task *t;
   cr_stream_t *s;
   const char *p;
-  size_t n, max = (size_t)ctx;
-  int rc = woke(L, status, &t, "read");
-  if (rc < 0) return ioerror(L, "read", rc);
-  s = checkstream(L);
+  size_t n, take;
+  int rc = woke_io(L, status, &t, call);
+  if (rc < 0) return io_error(L, call, "read", rc, NULL, NULL, NULL);
+  s = checkstream(L, call);
   rc = cr_stream_read(s, &t->t, &p, &n);
+  if (rc == 0) {
+    take = read_take(p, n, (size_t)lua_tointeger(L, 2),
+                     (int)lua_tointeger(L, 3), ctx != 0);
+    if (take == 0) {
+      rc = cr_stream_wait_more(s, &t->t);
+      if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
+      take = n;                      /* full, ended or failed: what is there */
+    }
+    lua_pushlstring(L, p, take);
+    cr_stream_consume(s, take);
+    return 1;
+  }
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
   if (rc == UV_EOF) {
     lua_pushnil(L);
     return 1;
   }
-  if (rc < 0) return ioerror(L, "read", rc);
-  if (n > max) n = max;
-  lua_pushlstring(L, p, n);
-  cr_stream_consume(s, n);
-  return 1;
+  if (rc == UV_EBUSY)
+    return luaL_error(L, "%s: another task is already reading this stream "
+                      "(one reader at a time)", call);
+  return io_error(L, call, "read", rc, NULL, NULL, NULL);
 }
 
 static int stream_read(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, 65536);
+  checkstream(L, "stream:read");
   luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
-  checkstream(L);
   lua_settop(L, 1);
-  return stream_read_k(L, LUA_OK, (lua_KContext)max);
+  lua_pushinteger(L, max);
+  lua_pushinteger(L, -1);
+  return stream_read_k(L, LUA_OK, 0);
+}
+
+/* s:_read(max, delim, call): the primitive of the Lua helpers. */
+static int stream_read_helper(lua_State *L) {
+  lua_Integer max = luaL_checkinteger(L, 2);
+  lua_Integer delim = luaL_checkinteger(L, 3);
+  lua_Integer which = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, which >= 0 && which < 4, 4, "unknown call");
+  checkstream(L, read_calls[which]);
+  luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
+  luaL_argcheck(L, delim >= -1 && delim <= 255, 3, "not a byte");
+  lua_settop(L, 3);
+  return stream_read_k(L, LUA_OK, (lua_KContext)which);
 }
 
 /* [stream, data] */
@@ -136,51 +314,83 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   cr_stream_t *s;
   size_t len;
   const char *data;
-  int rc = woke(L, status, &t, "write");
+  int rc = woke_io(L, status, &t, "stream:write");
   (void)ctx;
   if (rc == 0) return 0;
-  if (rc < 0) return ioerror(L, "write", rc);
-  s = checkstream(L);
+  if (rc < 0) return io_error(L, "stream:write", "write", rc, 0, 0, 0);
+  s = checkstream(L, "stream:write");
   data = lua_tolstring(L, 2, &len);
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
-  if (rc < 0) return ioerror(L, "write", rc);
+  if (rc < 0) return io_error(L, "stream:write", "write", rc, 0, 0, 0);
   return 0;
 }
 
 static int stream_write(lua_State *L) {
-  checkstream(L);
+  checkstream(L, "stream:write");
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return stream_write_k(L, LUA_OK, 0);
 }
 
 static int stream_shutdown(lua_State *L) {
-  int rc = cr_stream_shutdown(checkstream(L));
-  if (rc < 0) return ioerror(L, "shutdown", rc);
+  int rc = cr_stream_shutdown(checkstream(L, "stream:shutdown"));
+  if (rc < 0)
+    return io_error(L, "stream:shutdown", "shutdown", rc, 0, 0, 0);
   return 0;
 }
 
-static int stream__index(lua_State *L) {
-  lcr_Box *b = luaL_checkudata(L, 1, LCR_STREAM);
-  const char *k = luaL_checkstring(L, 2);
-  if (strcmp(k, "closed") == 0) {
-    lua_pushboolean(L, b->io == NULL || b->io->closing);
+/* s.peer / s.local_address: {address, port} of a TCP stream, else nil. */
+static int stream_address(lua_State *L, cr_stream_t *s, int peer) {
+  struct sockaddr_storage ss;
+  int len = (int)sizeof ss, rc;
+  if (s == NULL || s->h.handle.type != UV_TCP) {
+    lua_pushnil(L);
     return 1;
   }
+  memset(&ss, 0, sizeof ss);
+  rc = peer ? uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len)
+            : uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
+  if (rc) lua_pushnil(L);
+  else pushsockaddr(L, &ss);
+  return 1;
+}
+
+static int stream__index(lua_State *L) {
+  lcr_Box *b = tobox(L, 1, &K_STREAM);
+  const char *k = luaL_checkstring(L, 2);
+  cr_stream_t *s = b->io && !b->io->closing ? (cr_stream_t *)b->io : NULL;
+  if (strcmp(k, "closed") == 0) {
+    lua_pushboolean(L, s == NULL);
+    return 1;
+  }
+  if (strcmp(k, "peer") == 0) return stream_address(L, s, 1);
+  if (strcmp(k, "local_address") == 0) return stream_address(L, s, 0);
   return 0;          /* methods were looked up first (index_dispatch) */
 }
 
 /* --- TCP ---------------------------------------------------------------- */
 
-static int checkaddr(lua_State *L, int iarg, int parg, struct sockaddr_storage *ss) {
-  const char *ip = luaL_checkstring(L, iarg);
+/* "127.0.0.1:80" or "[::1]:80", for error messages. */
+static const char *fmtaddr(lua_State *L, const char *ip, lua_Integer port) {
+  if (strchr(ip, ':')) return lua_pushfstring(L, "[%s]:%I", ip, port);
+  return lua_pushfstring(L, "%s:%I", ip, port);
+}
+
+static int checkaddr(lua_State *L, int iarg, int parg,
+                     struct sockaddr_storage *ss) {
+  const char *ip = checkcstring(L, iarg, "host");
   lua_Integer port = luaL_checkinteger(L, parg);
   luaL_argcheck(L, port >= 0 && port <= 65535, parg,
                 "port must be an integer in 0..65535");
   if (uv_ip4_addr(ip, (int)port, (struct sockaddr_in *)ss) == 0) return 0;
   if (uv_ip6_addr(ip, (int)port, (struct sockaddr_in6 *)ss) == 0) return 0;
   return luaL_argerror(L, iarg, "not an IPv4 or IPv6 address");
+}
+
+static int connect_error(lua_State *L, int rc) {
+  const char *where = fmtaddr(L, lua_tostring(L, 1), lua_tointeger(L, 2));
+  return io_error(L, "connect", "connect", rc, NULL, "address", where);
 }
 
 /* [ip, port, box] */
@@ -191,9 +401,8 @@ static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (rc == 0 && b->io) return 1;
   box_close(b);
-  if (rc < 0) return ioerror(L, "connect", rc);
   /* no longer cancelled after an abort closed the socket: report it */
-  return ioerror(L, "connect", UV_ECANCELED);
+  return connect_error(L, rc < 0 ? rc : UV_ECANCELED);
 }
 
 static int l_tcp_connect(lua_State *L) {
@@ -203,19 +412,15 @@ static int l_tcp_connect(lua_State *L) {
   lcr_Box *b;
   int rc;
   checkaddr(L, 1, 2, &ss);
-  t = lcr_checkblocking(L, "connect");
+  t = lcr_checkblocking(L, "tcp.connect");
   lcr_checkcancel(L, t);
   lua_settop(L, 2);
   b = newbox(L, NULL, LCR_STREAM, 0);                    /* 3 */
-  rc = cr_tcp_connect(t->E ? &t->E->e : NULL, &t->t, (struct sockaddr *)&ss, &s);
-  if (s) {
-    b->io = &s->io;
-    s->io.data = b;
-    s->io.on_free = box_on_free;
-  }
+  rc = cr_tcp_connect(&t->E->e, &t->t, (struct sockaddr *)&ss, &s);
+  if (s) box_attach(b, &s->io);
   if (rc == 1) return lcr_yield(L, t, 0, tcp_connect_k);
   box_close(b);
-  return ioerror(L, "connect", rc < 0 ? rc : UV_EINVAL);
+  return connect_error(L, rc < 0 ? rc : UV_EINVAL);
 }
 
 static int l_tcp_listen(lua_State *L) {
@@ -225,41 +430,46 @@ static int l_tcp_listen(lua_State *L) {
   lua_Integer backlog = luaL_optinteger(L, 3, 511);
   int rc;
   checkaddr(L, 1, 2, &ss);
-  luaL_argcheck(L, backlog >= 1 && backlog <= 65535, 3, "backlog must be >= 1");
-  E = lcr_engine(L, "listen");
+  luaL_argcheck(L, backlog >= 1 && backlog <= 65535, 3,
+                "backlog must be an integer in 1..65535");
+  E = lcr_engine(L, "tcp.listen");
   rc = cr_tcp_listen(&E->e, (struct sockaddr *)&ss, (int)backlog, &l);
-  if (rc) return ioerror(L, "listen", rc);
+  if (rc) {
+    const char *where = fmtaddr(L, lua_tostring(L, 1), lua_tointeger(L, 2));
+    return io_error(L, "listen", "listen", rc, NULL, "address", where);
+  }
   newbox(L, &l->io, LCR_LISTENER, 0);
   return 1;
 }
 
 static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
+  static const char call[] = "listener:accept";
   lcr_Task *t;
   cr_stream_t *s = NULL;
-  int rc = woke(L, status, &t, "accept");
+  int rc = woke_io(L, status, &t, call);
   (void)ctx;
   if (rc == 0) {
     s = t->t.xfer;
     t->t.xfer = NULL;
   } else if (rc < 0) {
-    return ioerror(L, "accept", rc);
+    return io_error(L, call, "accept", rc, NULL, NULL, NULL);
   } else {
-    rc = cr_tcp_accept(checkio(L, LCR_LISTENER, "listener"), &t->t, &s);
+    rc = cr_tcp_accept(checkopen(L, &K_LISTENER, call), &t->t, &s);
     if (rc == 1) return lcr_yield(L, t, 0, listener_accept_k);
-    if (rc < 0) return ioerror(L, "accept", rc);
+    if (rc < 0) return io_error(L, call, "accept", rc, NULL, NULL, NULL);
   }
   newbox(L, &s->io, LCR_STREAM, 0);
   return 1;
 }
 
 static int listener_accept(lua_State *L) {
-  checkio(L, LCR_LISTENER, "listener");
+  checkopen(L, &K_LISTENER, "listener:accept");
   lua_settop(L, 1);
   return listener_accept_k(L, LUA_OK, 0);
 }
 
 static int listener__index(lua_State *L) {
-  lcr_Box *b = luaL_checkudata(L, 1, LCR_LISTENER);
+  lcr_Box *b = tobox(L, 1, &K_LISTENER);
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "port") == 0) {
     if (b->io) lua_pushinteger(L, ((cr_listener_t *)b->io)->port);
@@ -288,7 +498,9 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
     rc = cr_resolve(&t->E->e, &t->t, lua_tostring(L, 1));
     if (rc == 1) return lcr_yield(L, t, 0, resolve_k);
   }
-  if (rc < 0) return ioerror(L, "resolve", rc);
+  if (rc < 0)
+    return io_error(L, "resolve", "resolve", rc, NULL, "address",
+                    lua_tostring(L, 1));
   /* copy out and free before touching Lua, which may raise */
   res = t->t.xfer;
   t->t.xfer = NULL;
@@ -318,16 +530,28 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_resolve(lua_State *L) {
-  luaL_checkstring(L, 1);
+  checkcstring(L, 1, "host");
   lua_settop(L, 1);
   return resolve_k(L, LUA_OK, 0);
 }
 
+static int l_running(lua_State *L) {
+  lua_pushboolean(L, lcr_state(L)->eng != NULL);
+  return 1;
+}
+
+static int l_is_stream(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, LCR_STREAM) != NULL);
+  return 1;
+}
+
 static int l_is_ip(lua_State *L) {
   struct sockaddr_storage ss;
-  const char *ip = luaL_checkstring(L, 1);
-  lua_pushboolean(L, uv_ip4_addr(ip, 0, (struct sockaddr_in *)&ss) == 0 ||
-                     uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)&ss) == 0);
+  size_t len;
+  const char *ip = luaL_checklstring(L, 1, &len);
+  lua_pushboolean(L, strlen(ip) == len &&
+                     (uv_ip4_addr(ip, 0, (struct sockaddr_in *)&ss) == 0 ||
+                      uv_ip6_addr(ip, 0, (struct sockaddr_in6 *)&ss) == 0));
   return 1;
 }
 
@@ -389,9 +613,129 @@ static int l_signal(lua_State *L) {
 
 /* --- processes --------------------------------------------------------- */
 
-/* A NULL-terminated array of strings, in memory the GC owns. [-0, +1, m] */
-static char **strv(lua_State *L, int n) {
-  return lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+/*
+** corral.exec keeps every string it hands to uv_spawn in an anchor table
+** (stack index ANCHORS), so none can be collected or be a temporary
+** conversion that is popped before the spawn reads it.
+*/
+enum { EXEC_ANCHORS = 4 };
+
+/* Anchor the string at the top (a converted copy if it is a number) and
+** return it; it must not contain NUL. Pops it. [-1, +0, v] */
+static char *anchor_cstring(lua_State *L, int arg, const char *what) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a string, got %s",
+                                          what, luaL_typename(L, -1)));
+  s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s contains a NUL byte", what));
+  lua_rawseti(L, EXEC_ANCHORS, luaL_len(L, EXEC_ANCHORS) + 1);
+  return (char *)s;
+}
+
+/* A NULL-terminated array of n + 1 strings, in memory the GC owns: kept
+** in the anchor table. [-0, +0, m] */
+static char **strv(lua_State *L, lua_Integer n) {
+  char **v = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+  lua_rawseti(L, EXEC_ANCHORS, luaL_len(L, EXEC_ANCHORS) + 1);
+  return v;
+}
+
+/* argv from the table at 2 (path first); its length may come from __len,
+** so it is bounded before anything is allocated. */
+static void exec_args(lua_State *L, cr_proc_opts_t *o) {
+  lua_Integer n = 0, i;
+  char **v;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_len(L, 2);
+    if (!lua_isinteger(L, -1))
+      luaL_argerror(L, 2, "the length of args must be an integer");
+    n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= MAX_EXEC_ARGS, 2,
+                  "the length of args must be in 0..1048576");
+  }
+  v = strv(L, n + 1);
+  v[0] = (char *)o->file;
+  for (i = 1; i <= n; i++) {
+    lua_geti(L, 2, i);
+    v[i] = anchor_cstring(L, 2, "each argument");
+  }
+  v[n + 1] = NULL;
+  o->args = v;
+}
+
+/* opts.env: a table of name -> value that replaces the environment. */
+static void exec_env(lua_State *L, cr_proc_opts_t *o, int env) {
+  lua_Integer cap = 0, k = 0;
+  luaL_argcheck(L, lua_istable(L, env), 3, "env must be a table");
+  lua_pushnil(L);
+  while (lua_next(L, env)) { cap++; lua_pop(L, 1); }
+  o->env = strv(L, cap);
+  lua_pushnil(L);
+  while (k < cap && lua_next(L, env)) {
+    const char *name;
+    if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
+      luaL_argerror(L, 3, "env must map strings to strings");
+    name = lua_tostring(L, -2);
+    if (strchr(name, '=') || *name == '\0')
+      luaL_argerror(L, 3, "an env name must be non-empty, without '='");
+    lua_pushvalue(L, -2);
+    lua_pushliteral(L, "=");
+    lua_pushvalue(L, -3);
+    lua_concat(L, 3);                                  /* "name=value" */
+    o->env[k++] = anchor_cstring(L, 3, "env");
+    lua_pop(L, 1);                                     /* the value */
+  }
+  if (k == cap) lua_pop(L, 1);  /* the key, when lua_next was not done */
+  o->env[k] = NULL;
+}
+
+/* Raise "bad argument #arg to 'fname' (unknown option 'k')" for a key of
+** the table at idx that is not in names. */
+static void checkoptions(lua_State *L, int idx, int arg,
+                         const char *const names[]) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int i, known = 0;
+    lua_pop(L, 1);
+    for (i = 0; names[i] && !known; i++)
+      known = lua_type(L, -1) == LUA_TSTRING &&
+              strcmp(lua_tostring(L, -1), names[i]) == 0;
+    if (!known)
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
+                                            luaL_tolstring(L, -1, NULL)));
+  }
+}
+
+static void exec_opts(lua_State *L, cr_proc_opts_t *o) {
+  static const char *const names[] = {"cwd", "env", "stdin", "stdout",
+                                      "stderr", NULL};
+  int i;
+  if (lua_isnoneornil(L, 3)) return;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  checkoptions(L, 3, 3, names);
+  if (lua_getfield(L, 3, "cwd") != LUA_TNIL)
+    o->cwd = anchor_cstring(L, 3, "cwd");
+  else
+    lua_pop(L, 1);
+  for (i = 0; i < 3; i++) {
+    if (lua_getfield(L, 3, names[i + 2]) != LUA_TNIL) {
+      const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                     : "";
+      if (strcmp(m, "inherit") == 0) o->pipe[i] = 0;
+      else if (strcmp(m, "pipe") != 0)
+        luaL_argerror(L, 3, lua_pushfstring(L, "%s must be \"pipe\" or "
+                                            "\"inherit\"", names[i + 2]));
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, 3, "env") != LUA_TNIL)
+    exec_env(L, o, lua_gettop(L));
+  lua_pop(L, 1);
 }
 
 static int l_exec(lua_State *L) {
@@ -399,69 +743,19 @@ static int l_exec(lua_State *L) {
   cr_proc_opts_t o;
   cr_proc_t *p = NULL;
   lcr_Box *b;
-  int n, i, rc;
-  const char *path = luaL_checkstring(L, 1);
+  int i, rc;
   memset(&o, 0, sizeof o);
-  o.file = path;
+  o.file = checkcstring(L, 1, "path");
   o.pipe[0] = o.pipe[1] = o.pipe[2] = 1;
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   E = lcr_engine(L, "exec");
   lua_settop(L, 3);
-  n = lua_istable(L, 2) ? (int)luaL_len(L, 2) : 0;
-  o.args = strv(L, n + 1);                                 /* 4 */
-  lua_createtable(L, n, 0);               /* 5: keeps converted strings */
-  o.args[0] = (char *)path;
-  for (i = 1; i <= n; i++) {
-    lua_geti(L, 2, i);
-    if (!lua_isstring(L, -1))
-      luaL_argerror(L, 2, "arguments must be strings");
-    o.args[i] = (char *)lua_tostring(L, -1);
-    lua_rawseti(L, 5, i);
-  }
-  o.args[n + 1] = NULL;
-  if (lua_istable(L, 3)) {
-    static const char *const names[3] = {"stdin", "stdout", "stderr"};
-    if (lua_getfield(L, 3, "cwd") != LUA_TNIL) {
-      if (!lua_isstring(L, -1)) luaL_argerror(L, 3, "cwd must be a string");
-      o.cwd = lua_tostring(L, -1);
-    }
-    lua_pop(L, 1);            /* the opts table keeps the string alive */
-    for (i = 0; i < 3; i++) {
-      if (lua_getfield(L, 3, names[i]) != LUA_TNIL) {
-        const char *m = lua_tostring(L, -1);
-        if (m && strcmp(m, "inherit") == 0) o.pipe[i] = 0;
-        else if (!m || strcmp(m, "pipe") != 0)
-          luaL_argerror(L, 3, "stdin/stdout/stderr must be \"pipe\" or "
-                              "\"inherit\"");
-      }
-      lua_pop(L, 1);
-    }
-    if (lua_getfield(L, 3, "env") != LUA_TNIL) {
-      int k = 0, cap = 0;
-      luaL_checktype(L, -1, LUA_TTABLE);
-      lua_pushnil(L);
-      while (lua_next(L, -2)) { cap++; lua_pop(L, 1); }
-      o.env = strv(L, cap);                                 /* env array */
-      lua_newtable(L);                                      /* anchors */
-      lua_pushnil(L);
-      while (lua_next(L, -4)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-          luaL_argerror(L, 3, "env must map strings to strings");
-        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-        o.env[k] = (char *)lua_tostring(L, -1);
-        lua_rawseti(L, -4, ++k);
-        lua_pop(L, 1);
-      }
-      o.env[k] = NULL;
-    }
-  }
+  lua_newtable(L);                                   /* EXEC_ANCHORS */
+  exec_args(L, &o);
+  exec_opts(L, &o);
   b = newbox(L, NULL, LCR_PROCESS, 3);
   rc = cr_proc_spawn(&E->e, &o, &p);
-  if (rc) return ioerror(L, "exec", rc);
-  b->io = &p->io;
-  p->io.data = b;
-  p->io.on_free = box_on_free;
+  if (rc) return io_error(L, "exec", "spawn", rc, NULL, "path", o.file);
+  box_attach(b, &p->io);
   for (i = 0; i < 3; i++) {
     if (p->stdio[i]) newbox(L, &p->stdio[i]->io, LCR_STREAM, 0);
     else lua_pushnil(L);
@@ -471,17 +765,19 @@ static int l_exec(lua_State *L) {
 }
 
 static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  static const char call[] = "process:wait";
   lcr_Task *t;
-  lcr_Box *b = lua_touserdata(L, 1);
   cr_proc_t *p;
   const char *sig;
-  int rc = woke(L, status, &t, "wait");
+  int rc = woke_io(L, status, &t, call);
   (void)ctx;
-  if (b->io == NULL) return luaL_error(L, "attempt to use a closed process");
-  p = (cr_proc_t *)b->io;
-  if (rc == 1 && cr_proc_wait(p, &t->t) == 1)
-    return lcr_yield(L, t, 0, proc_wait_k);
-  if (!p->exited) return luaL_error(L, "wait: the process was closed");
+  if (rc == CR_ECLOSED)
+    return io_error(L, call, "wait", rc, "the process was closed while "
+                    "waited on", NULL, NULL);
+  p = checkopen(L, &K_PROCESS, call);
+  if (rc == 1) rc = cr_proc_wait(p, &t->t);
+  if (rc == 1) return lcr_yield(L, t, 0, proc_wait_k);
+  if (rc < 0) return io_error(L, call, "wait", rc, NULL, NULL, NULL);
   lua_pushinteger(L, (lua_Integer)p->exit_status);
   sig = p->term_signal ? signame(p->term_signal) : NULL;
   if (sig) lua_pushstring(L, sig);
@@ -491,22 +787,22 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int proc_wait(lua_State *L) {
-  luaL_checkudata(L, 1, LCR_PROCESS);
+  checkopen(L, &K_PROCESS, "process:wait");
   lua_settop(L, 1);
   return proc_wait_k(L, LUA_OK, 0);
 }
 
 static int proc_kill(lua_State *L) {
-  cr_proc_t *p = checkio(L, LCR_PROCESS, "process");
+  cr_proc_t *p = checkopen(L, &K_PROCESS, "process:kill");
   int sig = lua_isnoneornil(L, 2) ? SIGTERM : checksignal(L, 2);
   int rc = cr_proc_kill(p, sig);
   if (rc == UV_ESRCH) return 0;          /* already exited: nothing to do */
-  if (rc < 0) return ioerror(L, "kill", rc);
+  if (rc < 0) return io_error(L, "process:kill", "kill", rc, 0, 0, 0);
   return 0;
 }
 
 static int proc__index(lua_State *L) {
-  lcr_Box *b = luaL_checkudata(L, 1, LCR_PROCESS);
+  lcr_Box *b = tobox(L, 1, &K_PROCESS);
   const char *k = luaL_checkstring(L, 2);
   static const char *const io[3] = {"stdin", "stdout", "stderr"};
   int i;
@@ -520,85 +816,37 @@ static int proc__index(lua_State *L) {
     else lua_pushnil(L);
     return 1;
   }
+  if (strcmp(k, "closed") == 0) {
+    lua_pushboolean(L, b->io == NULL || b->io->closing);
+    return 1;
+  }
   return 0;          /* methods were looked up first (index_dispatch) */
 }
 
-/* --- the Lua half: tcp.connect and tcp.listen accept host names ------- */
-
-static const char io_lua[] =
-"local corral, core = ...\n"
-"-- level: 2 = the caller of the function that calls argerr\n"
-"local function argerr(n, f, msg, level)\n"
-"  error(('bad argument #%d to \\'%s\\' (%s)'):format(n, f, msg), (level or 2) + 1)\n"
-"end\n"
-"local function checkport(port, f)\n"
-"  if math.type(port) ~= 'integer' or port < 0 or port > 65535 then\n"
-"    argerr(2, f, 'port must be an integer in 0..65535', 3)\n"
-"  end\n"
-"end\n"
-"local function addresses(host)\n"
-"  if core.is_ip(host) then return {{address = host}} end\n"
-"  local list = corral.resolve(host)\n"
-"  if #list == 0 then error('resolve: no address for ' .. host, 0) end\n"
-"  return list\n"
-"end\n"
-"local tcp = {}\n"
-"--- Connect to host:port; tries each address in turn.\n"
-"function tcp.connect(host, port, opts)\n"
-"  if type(host) ~= 'string' then argerr(1, 'connect', 'string expected, got ' .. type(host)) end\n"
-"  checkport(port, 'connect')\n"
-"  if opts ~= nil and type(opts) ~= 'table' then argerr(3, 'connect', 'table expected, got ' .. type(opts)) end\n"
-"  local timeout = opts and opts.timeout\n"
-"  if timeout ~= nil and (type(timeout) ~= 'number' or not (timeout >= 0)) then\n"
-"    argerr(3, 'connect', 'timeout must be a number of seconds >= 0')\n"
-"  end\n"
-"  local function go()\n"
-"    local last\n"
-"    for _, a in ipairs(addresses(host)) do\n"
-"      local ok, s = pcall(core.tcp_connect, a.address, port)\n"
-"      if ok then return s end\n"
-"      if corral.is_cancelled(s) then error(s, 0) end\n"
-"      last = s\n"
-"    end\n"
-"    error(last, 0)\n"
-"  end\n"
-"  if timeout then return corral.fail_after(timeout, go) end\n"
-"  return go()\n"
-"end\n"
-"--- Listen on host:port (port 0 picks a free one: see listener.port).\n"
-"function tcp.listen(host, port, opts)\n"
-"  if type(host) ~= 'string' then argerr(1, 'listen', 'string expected, got ' .. type(host)) end\n"
-"  checkport(port, 'listen')\n"
-"  if opts ~= nil and type(opts) ~= 'table' then argerr(3, 'listen', 'table expected, got ' .. type(opts)) end\n"
-"  local backlog = opts and opts.backlog or 511\n"
-"  if math.type(backlog) ~= 'integer' or backlog < 1 then\n"
-"    argerr(3, 'listen', 'backlog must be an integer >= 1')\n"
-"  end\n"
-"  return core.tcp_listen(addresses(host)[1].address, port, backlog)\n"
-"end\n"
-"corral.tcp = tcp\n";
+/* --- registration ------------------------------------------------------- */
 
 static const luaL_Reg stream_methods[] = {
   {"read", stream_read}, {"write", stream_write},
-  {"shutdown", stream_shutdown}, {"close", box__close}, {NULL, NULL}
+  {"shutdown", stream_shutdown}, {"close", stream_close},
+  {"_read", stream_read_helper}, {NULL, NULL}
 };
 static const luaL_Reg stream_meta[] = {
-  {"__index", stream__index}, {"__close", box__close}, {"__gc", box__close},
-  {NULL, NULL}
+  {"__index", stream__index}, {"__close", stream_close},
+  {"__gc", stream_close}, {NULL, NULL}
 };
 static const luaL_Reg listener_methods[] = {
-  {"accept", listener_accept}, {"close", box__close}, {NULL, NULL}
+  {"accept", listener_accept}, {"close", listener_close}, {NULL, NULL}
 };
 static const luaL_Reg listener_meta[] = {
-  {"__index", listener__index}, {"__close", box__close},
-  {"__gc", box__close}, {NULL, NULL}
+  {"__index", listener__index}, {"__close", listener_close},
+  {"__gc", listener_close}, {NULL, NULL}
 };
 static const luaL_Reg proc_methods[] = {
-  {"wait", proc_wait}, {"kill", proc_kill}, {"close", box__close},
+  {"wait", proc_wait}, {"kill", proc_kill}, {"close", proc_close},
   {NULL, NULL}
 };
 static const luaL_Reg proc_meta[] = {
-  {"__index", proc__index}, {"__close", box__close}, {"__gc", box__close},
+  {"__index", proc__index}, {"__close", proc_close}, {"__gc", proc_close},
   {NULL, NULL}
 };
 
@@ -613,6 +861,8 @@ static const luaL_Reg core_funcs[] = {
   {"tcp_connect", l_tcp_connect},
   {"tcp_listen", l_tcp_listen},
   {"is_ip", l_is_ip},
+  {"is_stream", l_is_stream},
+  {"running", l_running},
   {NULL, NULL}
 };
 
@@ -622,14 +872,24 @@ void lcr_open_io(lua_State *L) {
   lcr_register_mt(L, LCR_STREAM, LCR_MT_STREAM);
   lcr_register(L, LCR_LISTENER, listener_methods, listener_meta);
   lcr_register(L, LCR_PROCESS, proc_methods, proc_meta);
+  luaL_newmetatable(L, LCR_IOERROR);     /* filled in by lio.lua */
+  lua_pop(L, 1);
 }
 
+/* Run lio.lua with (module, core): core holds the C primitives, the
+** stream methods table and IoError's metatable. */
 void lcr_open_io_lua(lua_State *L, int state, int module) {
-  if (luaL_loadbuffer(L, io_lua, sizeof io_lua - 1, "=corral.tcp") != LUA_OK)
+  if (luaL_loadbuffer(L, lio_lua, lio_lua_len, "=corral.io") != LUA_OK)
     lua_error(L);
   lua_pushvalue(L, module);
   lua_newtable(L);
   lua_pushvalue(L, state);
   luaL_setfuncs(L, core_funcs, 1);
+  luaL_getmetatable(L, LCR_STREAM);
+  lua_getfield(L, -1, "__methods");
+  lua_setfield(L, -3, "stream_methods");
+  lua_pop(L, 1);
+  luaL_getmetatable(L, LCR_IOERROR);
+  lua_setfield(L, -2, "IoError");
   lua_call(L, 2, 0);
 }

@@ -428,6 +428,9 @@ typedef struct cr_stream_s {
   cr_task_t *connector;   /* private: task parked in connect */
   uv_connect_t connect_req; /* private */
   size_t writes;          /* private: writes in flight */
+  struct cr_stream_s **owner_slot; /* private: the pointer that names this
+                          ** stream elsewhere (a process's stdio[i]),
+                          ** cleared when the stream is freed */
   unsigned reading : 1, shut : 1, connected : 1;
 } cr_stream_t;
 
@@ -451,7 +454,9 @@ typedef struct cr_proc_s {
   cr_queue_t waiters;     /* private */
 } cr_proc_t;
 
-/* Close any I/O object (idempotent). Blocked tasks wake with CR_ECLOSED. */
+/* Close any I/O object (idempotent). Blocked tasks wake with CR_ECLOSED.
+** Closing a process closes its pipes; a pipe closed first is simply
+** skipped (its stdio slot is cleared when the pipe is freed). */
 void cr_io_close(cr_io_t *io);
 
 /*
@@ -462,6 +467,10 @@ void cr_io_close(cr_io_t *io);
 /* Read: 0 with *p, *n set to buffered bytes (consume what you use with
 ** cr_stream_consume), UV_EOF, an error, or 1 (parked). */
 int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n);
+/* With bytes buffered that are not enough (no whole line yet): park t
+** until more arrive (1), or 0 when the buffer is full and must be consumed
+** first, or UV_EOF / an error, the buffered bytes staying readable. */
+int cr_stream_wait_more(cr_stream_t *s, cr_task_t *t);
 void cr_stream_consume(cr_stream_t *s, size_t n);
 /* Write all of data: 0 when written at once, 1 when parked until libuv has
 ** written it (the data is copied). Cancelling a parked write closes the
@@ -493,7 +502,9 @@ typedef struct {
 } cr_proc_opts_t;
 
 int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out);
-/* 0 when it has exited, 1 when t parked until it does. */
+/* 0 when it has exited, 1 when t parked until it does (it wakes with 0,
+** or CR_ECLOSED if the process object is closed first), CR_ECLOSED when
+** it is being closed. */
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t);
 int cr_proc_kill(cr_proc_t *p, int signum);
 

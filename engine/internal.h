@@ -42,6 +42,10 @@ void cr__io_close_all(cr_engine_t *e);
 cr_stream_t *cr__stream_new(cr_engine_t *e);
 int cr__stream_open_tcp(cr_stream_t *s);
 int cr__stream_open_pipe(cr_stream_t *s);
+/* Writes go to libuv in buffers of at most this many bytes. */
+#define CR__WRITE_CHUNK ((size_t)1 << 30)
+size_t cr__nbufs(size_t len, size_t chunk);
+void cr__fill_bufs(uv_buf_t *bufs, char *data, size_t len, size_t chunk);
 
 /* signal.c */
 void cr__signal_close_all(cr_engine_t *e);

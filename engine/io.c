@@ -10,6 +10,8 @@
 ** Unread data waits for the next read() instead of being lost when a
 ** reader is cancelled.
 */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -54,6 +56,7 @@ void cr__io_close_all(cr_engine_t *e) {
 
 static void stream_close_cb(uv_handle_t *h) {
   cr_stream_t *s = h->data;
+  if (s->owner_slot) *s->owner_slot = NULL;   /* e.g. a process's pipe */
   free(s->buf);
   cr__io_free(&s->io);
 }
@@ -136,15 +139,9 @@ static cr_abort_t read_abort(cr_task_t *t) {
   return CR_ABORT_DONE;
 }
 
-int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
+/* Park t as the stream's reader until data, EOF or an error arrives. */
+static int read_park(cr_stream_t *s, cr_task_t *t) {
   int rc;
-  if (s->io.closing) return CR_ECLOSED;
-  if (s->len) {
-    *p = s->buf + s->off;
-    *n = s->len;
-    return 0;
-  }
-  if (s->rstatus) return s->rstatus;
   if (s->reader && s->reader != t) return UV_EBUSY;
   if (!s->reading) {
     rc = uv_read_start(&s->h.stream, alloc_cb, read_cb);
@@ -155,6 +152,24 @@ int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
   t->xfer = s;
   cr_task_park(t, read_abort);
   return 1;
+}
+
+int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
+  if (s->io.closing) return CR_ECLOSED;
+  if (s->len) {
+    *p = s->buf + s->off;
+    *n = s->len;
+    return 0;
+  }
+  if (s->rstatus) return s->rstatus;
+  return read_park(s, t);
+}
+
+int cr_stream_wait_more(cr_stream_t *s, cr_task_t *t) {
+  if (s->io.closing) return CR_ECLOSED;
+  if (s->rstatus) return s->rstatus;
+  if (s->len >= READ_BUF) return 0;    /* full: consume first */
+  return read_park(s, t);
 }
 
 void cr_stream_consume(cr_stream_t *s, size_t n) {
@@ -192,30 +207,44 @@ static cr_abort_t write_abort(cr_task_t *t) {
   return CR_ABORT_DONE;
 }
 
-int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
-                    size_t len) {
-  write_req *r;
-  uv_buf_t b;
-  int rc;
-  if (s->io.closing) return CR_ECLOSED;
-  if (len == 0) return 0;
-  if (s->writes == 0) {               /* the common case: no waiting */
-    b = uv_buf_init((char *)data, (unsigned)len);
-    rc = uv_try_write(&s->h.stream, &b, 1);
-    if (rc == (int)len) return 0;
-    if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) return rc;
-    if (rc > 0) {
-      data += rc;
-      len -= (size_t)rc;
-    }
+/*
+** Describe [data, data + len) as bufs of at most `chunk` bytes each: a
+** uv_buf_t length is an unsigned int, so one buffer cannot carry 4 GiB.
+** bufs must have room for cr__nbufs(len, chunk) entries.
+*/
+size_t cr__nbufs(size_t len, size_t chunk) {
+  return len / chunk + (len % chunk != 0);
+}
+
+void cr__fill_bufs(uv_buf_t *bufs, char *data, size_t len, size_t chunk) {
+  size_t i, n = cr__nbufs(len, chunk);
+  for (i = 0; i < n; i++) {
+    size_t part = len - i * chunk < chunk ? len - i * chunk : chunk;
+    bufs[i] = uv_buf_init(data + i * chunk, (unsigned)part);
   }
+}
+
+/* Queue the rest of a write that did not go out at once; the data is
+** copied, and the task parks until libuv has written it all. */
+static int write_queued(cr_stream_t *s, cr_task_t *t, const char *data,
+                        size_t len) {
+  uv_buf_t one, *bufs = &one;
+  size_t n = cr__nbufs(len, CR__WRITE_CHUNK);
+  write_req *r;
+  int rc;
+  if (len > SIZE_MAX - sizeof *r || n > UINT_MAX) return CR_ENOMEM;
   r = malloc(sizeof *r + len);
   if (r == NULL) return CR_ENOMEM;
+  if (n > 1 && (bufs = malloc(n * sizeof *bufs)) == NULL) {
+    free(r);
+    return CR_ENOMEM;
+  }
   memcpy(r->data, data, len);
   r->s = s;
   r->task = t;
-  b = uv_buf_init(r->data, (unsigned)len);
-  rc = uv_write(&r->req, &s->h.stream, &b, 1, write_cb);
+  cr__fill_bufs(bufs, r->data, len, CR__WRITE_CHUNK);
+  rc = uv_write(&r->req, &s->h.stream, bufs, (unsigned)n, write_cb);
+  if (bufs != &one) free(bufs);      /* uv_write keeps its own copy */
   if (rc) {
     free(r);
     return rc;
@@ -224,6 +253,24 @@ int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
   t->xfer = r;
   cr_task_park(t, write_abort);
   return 1;
+}
+
+int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
+                    size_t len) {
+  if (s->io.closing) return CR_ECLOSED;
+  if (len == 0) return 0;
+  if (s->writes == 0) {               /* the common case: no waiting */
+    size_t first = len < CR__WRITE_CHUNK ? len : CR__WRITE_CHUNK;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)first);
+    int rc = uv_try_write(&s->h.stream, &b, 1);
+    if (rc > 0 && (size_t)rc == len) return 0;
+    if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) return rc;
+    if (rc > 0) {
+      data += rc;
+      len -= (size_t)rc;
+    }
+  }
+  return write_queued(s, t, data, len);
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {

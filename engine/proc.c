@@ -11,17 +11,26 @@
 #include <string.h>
 #include "internal.h"
 
+/* The pipes may outlive the process object (closed later by their own
+** owners): they must stop pointing into it. */
+static void proc_disown_pipes(cr_proc_t *p) {
+  int i;
+  for (i = 0; i < 3; i++)
+    if (p->stdio[i]) p->stdio[i]->owner_slot = NULL;
+}
+
 static void proc_close_cb(uv_handle_t *h) {
   cr_proc_t *p = h->data;
+  proc_disown_pipes(p);
   cr__io_free(&p->io);
 }
 
-static void wake_waiters(cr_proc_t *p) {
+static void wake_waiters(cr_proc_t *p, int status) {
   while (!cr__queue_empty(&p->waiters)) {
     cr_task_t *t = cr__queue_data(cr__queue_head(&p->waiters), cr_task_t,
                                   wait_link);
     cr__queue_remove(&t->wait_link);
-    cr_task_wake(t, 0);
+    cr_task_wake(t, status);
   }
 }
 
@@ -30,7 +39,7 @@ static void exit_cb(uv_process_t *h, int64_t status, int term_signal) {
   p->exited = 1;
   p->exit_status = status;
   p->term_signal = term_signal;
-  wake_waiters(p);
+  wake_waiters(p, 0);
   if (p->io.closing) uv_close((uv_handle_t *)&p->proc, proc_close_cb);
 }
 
@@ -39,7 +48,7 @@ static void proc_close(cr_io_t *io) {
   int i;
   for (i = 0; i < 3; i++)
     if (p->stdio[i]) cr_io_close(&p->stdio[i]->io);
-  wake_waiters(p);
+  wake_waiters(p, CR_ECLOSED);   /* closed while waited on */
   if (p->exited)
     uv_close((uv_handle_t *)&p->proc, proc_close_cb);
   else
@@ -62,6 +71,7 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
       rc = cr__stream_open_pipe(s);
       if (rc) { free(s); break; }
       p->stdio[i] = s;
+      s->owner_slot = &p->stdio[i];
       stdio[i].flags = UV_CREATE_PIPE |
                        (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
       stdio[i].data.stream = &s->h.stream;
@@ -86,6 +96,7 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
     if (p->proc.loop == NULL) {        /* never reached uv_spawn */
       for (i = 0; i < 3; i++)
         if (p->stdio[i]) cr_io_close(&p->stdio[i]->io);
+      proc_disown_pipes(p);
       cr__queue_remove(&p->io.link);
       e->stats.handles--;
       free(p);
@@ -100,7 +111,8 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
 }
 
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t) {
-  if (p->exited || p->io.closing) return 0;
+  if (p->exited) return 0;
+  if (p->io.closing) return CR_ECLOSED;
   cr__queue_insert_tail(&p->waiters, &t->wait_link);
   cr_task_park(t, cr_task_abort_unlink);
   return 1;

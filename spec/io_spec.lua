@@ -445,7 +445,7 @@ describe("a TCP listener", function()
       local l <close> = corral.tcp.listen("127.0.0.1", 0)
       err = support.raises(corral.tcp.listen, "127.0.0.1", l.port)
     end)
-    support.assert_mentions(err, "listen: address already in use (EADDRINUSE)")
+    support.assert_mentions(err, "listen 127.0.0.1:", ": address already in use (EADDRINUSE)")
   end)
 
   it("rejects a backlog below 1 as bad argument #3 to 'listen'", function()
@@ -642,7 +642,7 @@ describe("a cancelled blocking call returns control at once and leaks nothing", 
 end)
 
 describe("TCP errors", function()
-  it("connecting to a port just closed raises 'connect: connection refused (ECONNREFUSED)'", function()
+  it("connecting to a port just closed raises 'connect 127.0.0.1:<port>: connection refused (ECONNREFUSED)'", function()
     local err
     run_checked(function()
       local l = corral.tcp.listen("127.0.0.1", 0)
@@ -650,7 +650,7 @@ describe("TCP errors", function()
       l:close()
       err = support.raises(corral.tcp.connect, "127.0.0.1", port)
     end)
-    support.assert_mentions(err, "connect: connection refused (ECONNREFUSED)")
+    support.assert_mentions(err, "connect 127.0.0.1:", ": connection refused (ECONNREFUSED)")
   end)
 
   it("connecting to an unknown host raises the resolver's error", function()
@@ -658,7 +658,7 @@ describe("TCP errors", function()
     run_checked(function()
       err = support.raises(corral.tcp.connect, "no-such-host.invalid", 80)
     end)
-    support.assert_mentions(err, "resolve: unknown node or service (EAI_NONAME)")
+    support.assert_mentions(err, "resolve no-such-host.invalid: unknown node or service (EAI_NONAME)")
   end)
 
   it("rejects ports that are not integers in 0..65535 (-1, 70000, 1.5) in connect and listen", function()
@@ -700,7 +700,7 @@ describe("TCP errors", function()
     end
   end)
 
-  it("a read after the peer reset the connection raises 'read: connection reset by peer (ECONNRESET)'", function()
+  it("a read after the peer reset the connection raises 'stream:read: connection reset by peer (ECONNRESET)'", function()
     local err
     run_checked(function()
       with_pair(function(c, s)
@@ -709,7 +709,7 @@ describe("TCP errors", function()
         err = support.raises(c.read, c)
       end)
     end)
-    support.assert_mentions(err, "read: connection reset by peer (ECONNRESET)")
+    support.assert_mentions(err, "stream:read: connection reset by peer (ECONNRESET)")
   end)
 
   it("writing to a connection the peer closed raises an error instead of killing the process with SIGPIPE", function()
@@ -721,14 +721,14 @@ describe("TCP errors", function()
         l:accept():close()
         for _ = 1, 100 do -- the first write may still go out: the peer resets it
           local ok, err = pcall(c.write, c, "data")
-          if not ok then io.write(err) return end
+          if not ok then io.write(tostring(err)) return end
           corral.sleep(0.001)
         end
         io.write("every write succeeded")
       end)
     ]])
     assert.same({ 0, nil }, { code, sig })
-    assert.is_truthy(out:match("write: .*%((E[A-Z]+)%)$"), out)
+    assert.is_truthy(out:match("^stream:write: .*%((E[A-Z]+)%)$"), out)
   end)
 end)
 
@@ -757,7 +757,7 @@ describe("corral.resolve", function()
   it("raises 'resolve: unknown node or service (EAI_NONAME)' for an unknown host", function()
     local err
     run_checked(function() err = support.raises(corral.resolve, "no-such-host.invalid") end)
-    support.assert_mentions(err, "resolve: unknown node or service (EAI_NONAME)")
+    support.assert_mentions(err, "resolve no-such-host.invalid: unknown node or service (EAI_NONAME)")
   end)
 
   it("rejects a host that is not a string", function()
@@ -942,16 +942,16 @@ describe("corral.exec", function()
     assert.equal("/bin/sleep\0" .. "10\0", cmdline)
   end)
 
-  it("exec of a missing file raises 'exec: no such file or directory (ENOENT)' and leaks no fd", function()
+  it("exec of a missing file raises 'exec /no/such/program: no such file or directory (ENOENT)' and leaks no fd", function()
     local err
     run_checked(function() err = support.raises(corral.exec, "/no/such/program", {}) end)
-    support.assert_mentions(err, "exec: no such file or directory (ENOENT)")
+    support.assert_mentions(err, "exec /no/such/program: no such file or directory (ENOENT)")
   end)
 
   it("exec into a missing cwd raises ENOENT and leaks no fd", function()
     local err
     run_checked(function() err = support.raises(corral.exec, "/bin/true", {}, { cwd = "/no/such/dir" }) end)
-    support.assert_mentions(err, "exec: ", "(ENOENT)")
+    support.assert_mentions(err, "exec /bin/true: ", "(ENOENT)")
   end)
 
   it("cancelling a task in p:wait() leaves the child running; closing the Process kills and reaps it", function()
@@ -996,7 +996,7 @@ describe("corral.exec", function()
     vrun(function()
       support.assert_arg_error(1, "exec", "string expected", function() corral.exec(nil, {}) end)
       support.assert_arg_error(2, "exec", "table expected", function() corral.exec("/bin/true", "x") end)
-      support.assert_arg_error(2, "exec", "strings", function() corral.exec("/bin/true", { {} }) end)
+      support.assert_arg_error(2, "exec", "must be a string", function() corral.exec("/bin/true", { {} }) end)
       support.assert_arg_error(3, "exec", "inherit", function() corral.exec("/bin/true", {}, { stdout = "file" }) end)
       support.assert_arg_error(3, "exec", "env", function() corral.exec("/bin/true", {}, { env = { 1 } }) end)
       local p <close> = corral.exec("/bin/true", {})
@@ -1012,11 +1012,11 @@ describe("corral.exec", function()
         local p <close> = corral.exec("/bin/true", {})
         p:wait()
         local ok, err = pcall(p.stdin.write, p.stdin, "data")
-        io.write(ok and "the write succeeded" or err)
+        io.write(ok and "the write succeeded" or tostring(err))
       end)
     ]])
     assert.same({ 0, nil }, { code, sig })
-    assert.is_truthy(out:match("write: .*%(EPIPE%)$"), out)
+    assert.is_truthy(out:match("^stream:write: .*%(EPIPE%)$"), out)
   end)
 end)
 
@@ -1052,5 +1052,390 @@ describe("corral.signal", function()
       support.assert_arg_error(1, "signal", "cannot be caught", function() corral.signal("SIGKILL") end)
       support.assert_arg_error(1, "signal", "cannot be caught", function() corral.signal("STOP") end)
     end)
+  end)
+end)
+
+describe("I/O errors", function()
+  it("are values with code, op, message and address, and a readable tostring", function()
+    local err
+    run_checked(function()
+      local l = corral.tcp.listen("127.0.0.1", 0)
+      local port = l.port
+      l:close()
+      err = support.raises(corral.tcp.connect, "127.0.0.1", port)
+      assert.equal("127.0.0.1:" .. port, err.address)
+    end)
+    assert.is_true(corral.is_io_error(err))
+    assert.equal("ECONNREFUSED", err.code)
+    assert.equal("connect", err.op)
+    assert.equal("connection refused", err.message)
+    assert.equal("connect " .. err.address .. ": connection refused (ECONNREFUSED)", tostring(err))
+    assert.equal("x: " .. tostring(err), "x: " .. err)
+  end)
+
+  it("pcall + e.code tells a refused connection from other failures", function()
+    local verdict
+    vrun(function()
+      local l = corral.tcp.listen("127.0.0.1", 0)
+      local port = l.port
+      l:close()
+      local ok, e = pcall(corral.tcp.connect, "127.0.0.1", port)
+      verdict = (not ok and corral.is_io_error(e) and e.code == "ECONNREFUSED") and "down" or "?"
+    end)
+    assert.equal("down", verdict)
+  end)
+
+  it("IPv6 addresses are bracketed; exec errors carry the path; resolve errors the host", function()
+    local e6, ex, er
+    vrun(function()
+      local l = corral.tcp.listen("::1", 0)
+      local port = l.port
+      l:close()
+      e6 = support.raises(corral.tcp.connect, "::1", port)
+      ex = support.raises(corral.exec, "/no/such/program", {})
+      er = support.raises(corral.resolve, "no-such-host.invalid")
+    end)
+    assert.equal("[::1]:" .. e6.address:match("%d+$"), e6.address)
+    assert.same({ "ENOENT", "spawn", "/no/such/program" }, { ex.code, ex.op, ex.path })
+    assert.same({ "resolve", "no-such-host.invalid" }, { er.op, er.address })
+  end)
+
+  it("is_io_error is false for strings, Cancelled, nil and look-alike tables", function()
+    assert.is_false(corral.is_io_error("connect: refused"))
+    assert.is_false(corral.is_io_error(nil))
+    assert.is_false(corral.is_io_error({ code = "ECONNREFUSED", op = "connect" }))
+  end)
+
+  it("no message shows a C enum name", function()
+    local msgs = {}
+    vrun(function()
+      with_pair(function(c, s)
+        corral.group(function(g)
+          g:spawn(function() msgs[#msgs + 1] = tostring(support.raises(c.read, c)) end)
+          corral.checkpoint()
+          c:close()
+        end)
+        msgs[#msgs + 1] = tostring(support.raises(c.write, c, "x"))
+        s:close()
+      end)
+    end)
+    for _, m in ipairs(msgs) do assert.is_nil(m:find("CR_", 1, true), m) end
+    assert.equal("stream:read: closed while in use (ECLOSED)", msgs[1])
+    assert.equal("stream:write: attempt to use a closed stream", msgs[2])
+  end)
+end)
+
+describe("stream helpers", function()
+  -- fn(client, server) with the client's bytes written and shut down first
+  local function with_input(data, fn)
+    vrun(function()
+      with_pair(function(c, s)
+        c:write(data)
+        c:shutdown()
+        fn(s, c)
+      end)
+    end)
+  end
+
+  it("read_line strips \\n and \\r\\n, returns a final unterminated line, then nil", function()
+    local lines = {}
+    with_input("one\ntwo\r\n\nlast", function(s)
+      for _ = 1, 5 do lines[#lines + 1] = s:read_line() or "<nil>" end
+    end)
+    assert.same({ "one", "two", "", "last", "<nil>" }, lines)
+  end)
+
+  it("a lone \\r inside or at the end of a line is kept", function()
+    local lines = {}
+    with_input("a\rb\nend\r", function(s)
+      for l in s:lines() do lines[#lines + 1] = l end
+    end)
+    assert.same({ "a\rb", "end\r" }, lines)
+  end)
+
+  it("lines() iterates until EOF; read() and read_line() share the buffer", function()
+    local got = {}
+    with_input("head\nxyz\nrest of it\nz", function(s)
+      got[1] = s:read_line()
+      got[2] = s:read(2)
+      got[3] = s:read_line()
+      got[4] = s:read_exactly(4)
+      for l in s:lines() do got[#got + 1] = l end
+    end)
+    assert.same({ "head", "xy", "z", "rest", " of it", "z" }, got)
+  end)
+
+  it("read_line(max) raises an I/O error (EMSGSIZE) past max, keeping what it read", function()
+    local e, after
+    with_input("12345\n123456\nok\n", function(s)
+      assert.equal("12345", s:read_line(5))
+      e = support.raises(s.read_line, s, 5)
+      after = s:read_line(5)
+    end)
+    assert.is_true(corral.is_io_error(e))
+    assert.equal("EMSGSIZE", e.code)
+    assert.equal("stream:read_line: line longer than 5 bytes (EMSGSIZE)", tostring(e))
+    assert.equal("123456\n", e.partial)
+    assert.equal("ok", after)
+  end)
+
+  it("a line of exactly max bytes ending in \\r\\n is accepted; lines longer than the buffer work", function()
+    local got
+    local long = string.rep("x", 200000)
+    with_input("abc\r\n" .. long .. "\n", function(s)
+      got = { s:read_line(3), s:read_line(300000) }
+    end)
+    assert.same({ "abc", long }, got)
+    local e
+    with_input(long, function(s) e = support.raises(s.read_line, s) end)
+    assert.equal("EMSGSIZE", e.code)
+  end)
+
+  it("read_exactly returns n bytes across reads, raises EOF with the partial data", function()
+    local got, e
+    with_input("0123456789", function(s)
+      got = { s:read_exactly(0), s:read_exactly(3), s:read_exactly(5) }
+      e = support.raises(s.read_exactly, s, 5)
+    end)
+    assert.same({ "", "012", "34567" }, got)
+    assert.same({ "EOF", "read", "89" }, { e.code, e.op, e.partial })
+    assert.equal("stream:read_exactly: end of file after 2 of 5 bytes (EOF)", tostring(e))
+  end)
+
+  it("a read_line cancelled while half a line is buffered loses nothing", function()
+    local got
+    vrun(function()
+      with_pair(function(c, s)
+        c:write("hel")
+        local ok = corral.move_on_after(1, s.read_line, s)
+        assert.is_false(ok)
+        c:write("lo\n")
+        got = s:read_line()
+      end)
+    end)
+    assert.equal("hello", got)
+  end)
+
+  it("helpers reject bad arguments", function()
+    vrun(function()
+      with_pair(function(c)
+        support.assert_arg_error(1, "read_line", "max must be an integer", function() c:read_line(0) end)
+        support.assert_arg_error(1, "lines", "max must be an integer", function() c:lines("x") end)
+        support.assert_arg_error(1, "read_exactly", "n must be an integer", function() c:read_exactly(-1) end)
+        support.assert_arg_error(1, "read_exactly", "n must be an integer", function() c:read_exactly(1.5) end)
+      end)
+    end)
+  end)
+
+  it("a second reader gets a message saying another task is reading", function()
+    local err
+    vrun(function()
+      with_pair(function(c, s)
+        corral.group(function(g)
+          local first = g:spawn(function() return s:read_line() end)
+          until_waiting(first)
+          err = support.raises(s.read, s)
+          c:write("done\n")
+        end)
+      end)
+    end)
+    assert.equal("stream:read: another task is already reading this stream (one reader at a time)", err:gsub("^.-: stream", "stream"))
+  end)
+
+  it("peer and local_address are {address, port}, mirrored on both ends; nil once closed and for pipes", function()
+    vrun(function()
+      with_pair(function(c, s, l)
+        assert.same({ address = "127.0.0.1", port = l.port }, c.peer)
+        assert.same(c.peer, s.local_address)
+        assert.same(s.peer, c.local_address)
+        c:close()
+        assert.is_nil(c.peer)
+        assert.is_nil(c.local_address)
+      end)
+      local p <close> = corral.exec("/bin/true", {})
+      assert.is_nil(p.stdout.peer)
+      p:wait()
+    end)
+  end)
+end)
+
+describe("corral.tcp.serve", function()
+  -- Start serve in a child of g; returns its port.
+  local function start_server(g, handler, opts)
+    opts = opts or {}
+    return g:start(function(ready)
+      opts.ready = ready
+      corral.tcp.serve("127.0.0.1", 0, handler, opts)
+    end)
+  end
+
+  local function echo_lines(s)
+    for line in s:lines() do s:write(line .. "\n") end
+  end
+
+  local function ask(port, text)
+    local c <close> = corral.tcp.connect("127.0.0.1", port)
+    c:write(text .. "\n")
+    return c:read_line()
+  end
+
+  it("hands ready the port, serves each connection in its own task and closes each stream", function()
+    local answers, streams = {}, {}
+    run_checked(function()
+      corral.group(function(g)
+        local port = start_server(g, function(s) streams[#streams + 1] = s; echo_lines(s) end)
+        corral.group(function(clients)
+          for i = 1, 10 do
+            clients:spawn(function() answers[i] = ask(port, "hi " .. i) end)
+          end
+        end)
+        g:cancel()
+      end)
+    end, "real")
+    for i = 1, 10 do assert.equal("hi " .. i, answers[i]) end
+    for _, s in ipairs(streams) do assert.is_true(s.closed) end
+  end)
+
+  it("a failing handler goes to on_error with the peer; the server and other connections go on", function()
+    local reported, answers = {}, {}
+    run_checked(function()
+      corral.group(function(g)
+        local port = start_server(g, function(s)
+          local line = s:read_line()
+          if line == "boom" then error("handler bug", 0) end
+          s:write(line .. "\n")
+        end, { on_error = function(err, peer) reported[#reported + 1] = { err, peer } end })
+        local c <close> = corral.tcp.connect("127.0.0.1", port)
+        answers[1] = pcall(ask, port, "boom") and "?" or "?"
+        answers[2] = ask(port, "still there")
+        -- a peer that resets: read raises ECONNRESET in the handler
+        c:write("unterminated")
+        g:cancel()
+      end)
+    end, "real")
+    assert.equal("still there", answers[2])
+    assert.equal("handler bug", reported[1][1])
+    assert.is_truthy(reported[1][2]:match("^127%.0%.0%.1:%d+$"), reported[1][2])
+  end)
+
+  it("stop(grace): stops accepting, closes the listener, lets running handlers finish", function()
+    local log, port = support.log(), nil
+    run_checked(function()
+      corral.group(function(g)
+        port = start_server(g, function(s)
+          local line = s:read_line()
+          log:add("handler got " .. line)
+          s:write("bye " .. line .. "\n")
+        end)
+        local c <close> = corral.tcp.connect("127.0.0.1", port)
+        c:write("x")                          -- a handler is now running
+        corral.sleep(0.05)
+        g:stop(5)
+        corral.sleep(0.05)
+        local ok, e = pcall(corral.tcp.connect, "127.0.0.1", port)
+        log:add(ok and "connected" or "refused: " .. e.code)
+        c:write("y\n")
+        log:add(c:read_line())
+      end)
+    end, "real")
+    assert.same({ "refused: ECONNREFUSED", "handler got xy", "bye xy" }, log.items)
+  end)
+
+  it("stop(grace) cancels handlers still running when the grace runs out", function()
+    local err, t_stop, t_end
+    vrun(function()
+      local started, c = corral.event(), nil
+      corral.group(function(g)
+        local port = start_server(g, function(s)
+          started:set()
+          local ok, e = pcall(s.read, s)
+          err = e
+          if not ok then error(e, 0) end
+        end)
+        c = corral.tcp.connect("127.0.0.1", port)   -- open until the group ended
+        started:wait()
+        t_stop = corral.now()
+        g:stop(1)
+      end)
+      t_end = corral.now()
+      c:close()
+    end)
+    assert.is_true(corral.is_cancelled(err))
+    assert.equal("stop", err.source)
+    assert.equal(t_stop + 1, t_end)
+  end)
+
+  it("by default a handler failure is one line on stderr naming the peer", function()
+    local code, _, out = run_lua_child([[
+      local corral = require "corral"
+      io.stderr = io.stdout                   -- the default reporter's line, captured
+      corral.run(function()
+        corral.group(function(g)
+          local port = g:start(function(ready)
+            corral.tcp.serve("127.0.0.1", 0, function() error("bad request", 0) end, { ready = ready })
+          end)
+          local c <close> = corral.tcp.connect("127.0.0.1", port)
+          c:read()
+          g:cancel()
+        end)
+      end)
+    ]])
+    assert.equal(0, code)
+    assert.is_truthy(out:match("^corral%.tcp%.serve: handler for 127%.0%.0%.1:%d+ failed: bad request\n$"), out)
+  end)
+
+  it("rejects bad arguments and unknown options", function()
+    vrun(function()
+      support.assert_arg_error(3, "serve", "function expected", function() corral.tcp.serve("127.0.0.1", 0, nil) end)
+      support.assert_arg_error(4, "serve", "unknown option 'redy'", function()
+        corral.tcp.serve("127.0.0.1", 0, print, { redy = print })
+      end)
+      support.assert_arg_error(4, "serve", "on_error must be a function", function()
+        corral.tcp.serve("127.0.0.1", 0, print, { on_error = 1 })
+      end)
+      support.assert_arg_error(2, "serve", "port must be an integer", function() corral.tcp.serve("127.0.0.1", -1, print) end)
+    end)
+  end)
+
+  it("keeps accepting through EMFILE (ulimit -n 32) and serves again once fds are free", function()
+    -- The server runs in a child with few fds; this process opens more
+    -- connections than the child can accept, then closes them and checks that
+    -- the server still answers.
+    local server = [[
+      local corral = require "corral"
+      corral.run(function()
+        corral.tcp.serve("127.0.0.1", 0, function(s)
+          for line in s:lines() do s:write(line .. "\n") end
+        end, { ready = function(port) io.write(port, "\n"); io.flush() end })
+      end)
+    ]]
+    local answer, code
+    corral.run(function()
+      corral.fail_after(20, function()
+        local p <close> = corral.exec("/bin/sh", { "-c", 'ulimit -n 32; exec lua5.4 -e "$0"', server },
+          { env = lua_child_env() })
+        local port = tonumber(p.stdout:read_line())
+        local held = {}
+        for i = 1, 60 do
+          local ok, c = pcall(corral.tcp.connect, "127.0.0.1", port)
+          if ok then held[i] = c end
+        end
+        corral.sleep(0.3)                -- the server hits EMFILE and backs off
+        for _, c in pairs(held) do c:close() end
+        for _ = 1, 50 do                 -- until a handler slot is free again
+          local ok, got = pcall(function()
+            local c <close> = corral.tcp.connect("127.0.0.1", port)
+            c:write("after\n")
+            return c:read_line()
+          end)
+          if ok and got then answer = got break end
+          corral.sleep(0.1)
+        end
+        p:kill()
+        code = p:wait()
+      end)
+    end)
+    assert.equal("after", answer)
+    assert.is_number(code)
   end)
 end)

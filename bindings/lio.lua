@@ -1,0 +1,309 @@
+-- lio.lua: the Lua half of corral's I/O, compiled into corral.so (see
+-- cmake/Embed.cmake). It runs once per require "corral", with:
+--   corral  the module table
+--   core    tcp_connect, tcp_listen, is_ip (C), stream_methods (the
+--           methods table of streams, with the C primitive _read) and
+--           IoError (the metatable of I/O error values)
+local corral, core = ...
+
+local concat, format = table.concat, string.format
+
+-- I/O errors ------------------------------------------------------------
+
+local IoError = core.IoError
+
+function IoError.__tostring(e)
+  local where = e.address or e.path
+  return format("%s%s: %s (%s)", e.call, where and " " .. where or "",
+                e.message, e.code)
+end
+
+-- "..." .. err works as with a string message.
+function IoError.__concat(a, b)
+  return tostring(a) .. tostring(b)
+end
+
+--- corral.is_io_error(v) -> true when v is an I/O error value.
+function corral.is_io_error(v)
+  return getmetatable(v) == IoError
+end
+
+local function io_error(call, op, code, message, fields)
+  local e = { call = call, op = op, code = code, message = message }
+  for k, v in pairs(fields or {}) do e[k] = v end
+  return setmetatable(e, IoError)
+end
+
+-- Argument checks -------------------------------------------------------
+
+-- level: 2 = the caller of the function that calls argerr
+local function argerr(n, f, msg, level)
+  error(format("bad argument #%d to '%s' (%s)", n, f, msg), (level or 2) + 1)
+end
+
+-- An integer in lo..hi (an integral float is accepted, as Lua's own
+-- functions do), or an argument error saying what it must be.
+local function checkint(v, n, f, what, lo, hi, level)
+  local i = math.tointeger(v)
+  if not i or i < lo or (hi and i > hi) then
+    local range = hi and format("in %d..%d", lo, hi) or format(">= %d", lo)
+    argerr(n, f, format("%s must be an integer %s", what, range),
+           (level or 2) + 1)
+  end
+  return i
+end
+
+-- The tcp functions need a run; say so in their own name.
+local function checkhost(host, f)
+  if not core.running() then
+    error(format("corral.tcp.%s: called outside corral.run", f), 3)
+  end
+  if type(host) ~= "string" then
+    argerr(1, f, "string expected, got " .. type(host), 3)
+  elseif host:find("\0", 1, true) then
+    argerr(1, f, "host contains a NUL byte", 3)
+  end
+end
+
+-- The options table at argument n of f: nil or a table whose every key
+-- is one of `known` (a typo must not silently drop an option).
+local function checkoptions(opts, n, f, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    argerr(n, f, "table expected, got " .. type(opts), 3)
+  end
+  for k in pairs(opts) do
+    if not known[k] then
+      argerr(n, f, format("unknown option '%s'", tostring(k)), 3)
+    end
+  end
+  return opts
+end
+
+-- Stream helpers ----------------------------------------------------------
+
+-- A method's self must be a stream: Lua's own wording for a bad self.
+local function typename(v)
+  local mt = getmetatable(v)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  return type(name) == "string" and name or type(v)
+end
+
+local function checkstream(s, f, level)
+  if not core.is_stream(s) then
+    error(format("calling '%s' on bad self (stream expected, got %s)", f,
+                 typename(s)), (level or 2) + 1)
+  elseif s.closed then
+    error(format("stream:%s: attempt to use a closed stream", f),
+          (level or 2) + 1)
+  end
+end
+
+local Stream = core.stream_methods
+local rawread = Stream._read              -- (s, max, delim byte, call)
+Stream._read = nil
+local LINE, EXACTLY, LINES = 1, 2, 3      -- the calls, for error messages
+local NL, CR = 10, 13
+local MAX_LINE = 65536
+
+local function line_too_long(call, max, parts)
+  error(io_error(call, "read", "EMSGSIZE",
+    format("line longer than %d bytes", max), { partial = concat(parts) }), 0)
+end
+
+-- One line without its "\n" or "\r\n"; the last line may lack it; nil at
+-- EOF. A line that fits in the stream's 64 kB buffer is taken from it
+-- whole, so a cancelled call loses nothing.
+local function read_line(s, max, which)
+  local call = which == LINES and "stream:lines" or "stream:read_line"
+  local parts, n = {}, 0
+  while true do
+    local chunk = rawread(s, max + 2 - n, NL, which)
+    if chunk == nil then
+      if n == 0 then return nil end
+      if n > max then line_too_long(call, max, parts) end
+      return concat(parts)
+    end
+    parts[#parts + 1] = chunk
+    n = n + #chunk
+    if chunk:byte(-1) == NL then
+      local line = parts[2] and concat(parts) or chunk
+      line = line:sub(1, line:byte(-2) == CR and -3 or -2)
+      if #line > max then line_too_long(call, max, parts) end
+      return line
+    end
+    if n >= max + 2 then line_too_long(call, max, parts) end
+  end
+end
+
+local function checkmax(max, f)
+  if max == nil then return MAX_LINE end
+  return math.min(checkint(max, 1, f, "max", 1, nil, 3), 1 << 50)
+end
+
+--- s:read_line([max]) -> the next line without its newline, or nil at EOF.
+function Stream.read_line(s, max)
+  checkstream(s, "read_line")
+  return read_line(s, checkmax(max, "read_line"), LINE)
+end
+
+--- for line in s:lines([max]) do ... end
+function Stream.lines(s, max)
+  checkstream(s, "lines")
+  max = checkmax(max, "lines")
+  return function()
+    checkstream(s, "lines")
+    return read_line(s, max, LINES)
+  end
+end
+
+--- s:read_exactly(n) -> exactly n bytes; raises an IoError (code "EOF",
+--- e.partial = what was read) if the stream ends first.
+function Stream.read_exactly(s, n)
+  checkstream(s, "read_exactly")
+  n = checkint(n, 1, "read_exactly", "n", 0)
+  local parts, got = {}, 0
+  while got < n do
+    local chunk = rawread(s, n - got, -1, EXACTLY)
+    if chunk == nil then
+      error(io_error("stream:read_exactly", "read", "EOF",
+        format("end of file after %d of %d bytes", got, n),
+        { partial = concat(parts) }), 0)
+    end
+    parts[#parts + 1] = chunk
+    got = got + #chunk
+  end
+  return parts[2] and concat(parts) or parts[1] or ""
+end
+
+-- TCP --------------------------------------------------------------------
+
+local function addresses(host)
+  if core.is_ip(host) then return { { address = host } } end
+  local list = corral.resolve(host)
+  if #list == 0 then
+    error(io_error("resolve", "resolve", "EAI_NONAME", "no address",
+                   { address = host }), 0)
+  end
+  return list
+end
+
+local tcp = {}
+
+--- tcp.connect(host, port [, {timeout = s}]) -> stream; tries each address
+--- of host in turn.
+function tcp.connect(host, port, opts)
+  checkhost(host, "connect")
+  checkint(port, 2, "connect", "port", 0, 65535)
+  opts = checkoptions(opts, 3, "connect", { timeout = true })
+  local timeout = opts.timeout
+  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+    argerr(3, "connect", "timeout must be a number of seconds >= 0")
+  end
+  local function go()
+    local last
+    for _, a in ipairs(addresses(host)) do
+      local ok, s = pcall(core.tcp_connect, a.address, port)
+      if ok then return s end
+      if not corral.is_io_error(s) then error(s, 0) end
+      last = s
+    end
+    error(last, 0)
+  end
+  if timeout then return corral.fail_after(timeout, go) end
+  return go()
+end
+
+--- tcp.listen(host, port [, {backlog = n}]) -> listener (port 0 picks a
+--- free port: see listener.port).
+function tcp.listen(host, port, opts)
+  checkhost(host, "listen")
+  checkint(port, 2, "listen", "port", 0, 65535)
+  opts = checkoptions(opts, 3, "listen", { backlog = true })
+  local backlog = 511
+  if opts.backlog ~= nil then
+    backlog = checkint(opts.backlog, 3, "listen", "backlog", 1, 65535)
+  end
+  return core.tcp_listen(addresses(host)[1].address, port, backlog)
+end
+
+-- Accept errors that mean "no resources right now": back off and retry.
+local TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true,
+                    ENOMEM = true, ECONNABORTED = true }
+local BACKOFF = 0.1
+
+local function peer_name(s)
+  local p = s.peer
+  if not p then return "?" end
+  return p.address:find(":", 1, true) and format("[%s]:%d", p.address, p.port)
+    or format("%s:%d", p.address, p.port)
+end
+
+local function default_on_error(err, peer)
+  io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
+    peer, tostring(err):gsub("\n", " ")))
+end
+
+-- One connection: handler(stream), then the stream is closed. A failure
+-- is reported, not raised, so it never reaches the server's group.
+local function serve_one(handler, on_error, s, peer)
+  local stream <close> = s
+  local ok, err = pcall(handler, stream)
+  if ok then return end
+  if corral.is_cancelled(err) then error(err, 0) end
+  on_error(err, peer)
+end
+
+-- The accept loop: returns once the listener was closed by a stop.
+local function accept_loop(l, conns, handler, on_error, stopped)
+  while true do
+    local ok, s = pcall(l.accept, l)
+    if ok then
+      local peer = peer_name(s)
+      conns:spawn({ serve_one, name = "serve " .. peer },
+                  handler, on_error, s, peer)
+    elseif stopped() and corral.is_io_error(s) then
+      return
+    elseif corral.is_io_error(s) and TRANSIENT[s.code] then
+      corral.sleep(BACKOFF)            -- out of fds: let handlers finish
+    else
+      error(s, 0)
+    end
+  end
+end
+
+--- tcp.serve(host, port, handler [, opts]): accept connections and run
+--- handler(stream) for each in a group of its own, until the group of the
+--- calling task is stopped (then: stop accepting, close the listener, let
+--- handlers finish) or cancelled. opts: ready(port), on_error(err, peer),
+--- backlog.
+function tcp.serve(host, port, handler, opts)
+  checkhost(host, "serve")
+  checkint(port, 2, "serve", "port", 0, 65535)
+  if type(handler) ~= "function" and not (getmetatable(handler) or {}).__call then
+    argerr(3, "serve", "function expected, got " .. type(handler))
+  end
+  opts = checkoptions(opts, 4, "serve",
+                      { ready = true, on_error = true, backlog = true })
+  for _, k in ipairs({ "ready", "on_error" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "function" then
+      argerr(4, "serve", k .. " must be a function")
+    end
+  end
+  local on_error = opts.on_error or default_on_error
+  local l <close> = tcp.listen(host, port, { backlog = opts.backlog })
+  local me = corral.current_task()
+  local outer, stopping = me and me.group, false
+  corral.group(function(conns)
+    local watcher = outer and conns:spawn({ function()
+      outer:wait_stopping()
+      stopping = true
+      l:close()                        -- wakes the accept loop
+    end, name = "serve: stop watcher" })
+    if opts.ready then opts.ready(l.port) end
+    accept_loop(l, conns, handler, on_error, function() return stopping end)
+    if watcher then watcher:cancel() end
+  end, { name = "serve " .. host .. ":" .. l.port })
+end
+
+corral.tcp = tcp
