@@ -67,46 +67,75 @@ int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
 }
 
 /*
-** Record why scope `s` was cancelled: the reason at `reason` (0 = none) and
-** the name of the task `origin`. [-0, +0, m]
+** An explicit cancel (s:cancel, g:cancel, t:cancel) by the running task,
+** with the reason at index `reason` (0 = none). A scope already cancelled
+** or exited keeps its first record. [-0, +0, m]
 */
-void lcr_setcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason,
-                   cr_task_t *origin) {
-  /* look at the reason before pushing: a missing argument's index would
-  ** otherwise name whatever we push there */
-  if (reason) reason = lua_isnoneornil(L, reason) ? 0 : lua_absindex(L, reason);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
-  lua_createtable(L, 2, 0);
-  if (reason) {
-    lua_pushvalue(L, reason);
-    lua_rawseti(L, -2, 1);
-  }
-  if (origin && lcr_pushtask(L, E, origin)) {
-    lcr_pushtaskname(L, lua_touserdata(L, -1));
-    lua_rawseti(L, -3, 2);
-  }
-  if (origin) lua_pop(L, 1);
-  lua_rawseti(L, -2, (lua_Integer)s->id);
+void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason) {
+  cr_task_t *cur = E->e.current;
+  if (s->cancel_called || !cr_scope_live(s)) return;
+  cr_scope_cancel(s, CR_SRC_EXPLICIT, cur ? cur->scope.id : 0,
+                  lcr_record(L, E, reason, cur));
+}
+
+/*
+** Keep the scope or group userdata at idx alive while it is entered, even
+** if the coroutine whose stack holds it is closed from outside: the engine
+** links it until it exits. [-0, +0, m]
+*/
+void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on) {
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pinned_ref);
+  if (on)
+    lua_pushvalue(L, idx);
+  else
+    lua_pushnil(L);
+  lua_rawsetp(L, -2, lua_touserdata(L, idx));   /* by its scope */
   lua_pop(L, 1);
 }
 
-/* Forget the record of a scope that exits. [-0, +0, -] */
-void lcr_clearcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
-  /* only cancels and stop() write records; stop() may not have fired */
-  if (!s->cancel_called && !(s->is_group && ((cr_group_t *)s)->stopping))
-    return;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, (lua_Integer)s->id);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, -(lua_Integer)s->id);     /* its shared Cancelled */
-  lua_pop(L, 1);
+/* Push the userdata of an entered scope or group, by its scope (nil if
+** it is not pinned). [-0, +1, -] */
+int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pinned_ref);
+  lua_rawgetp(L, -1, s);
+  lua_remove(L, -2);
+  return !lua_isnil(L, -1);
+}
+
+/*
+** Every park resumes through here. A task's coroutine belongs to the
+** engine: a resume that does not come from the scheduler (coroutine.resume
+** on a coroutine taken with coroutine.running(), even after its run has
+** ended) finds the task parked as it was and yields straight back, so it
+** can neither run the continuation under another task nor corrupt the
+** scheduler. The task userdata is the first value on the coroutine's
+** stack, so `t` lives as long as the coroutine.
+*/
+static int guard_k(lua_State *L, int status, lua_KContext ctx) {
+  lcr_Task *t = (lcr_Task *)ctx;
+  if (!t->resuming) {
+    lua_settop(L, t->top);
+    return lua_yieldk(L, 0, ctx, guard_k);
+  }
+  t->resuming = 0;
+  return t->k(L, status, t->kctx);
+}
+
+/* Push C function f with the module state as upvalue, from anywhere
+** (an engine callback has no upvalues to borrow). [-0, +1, m] */
+void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->self_ref);
+  lua_pushcclosure(L, f, 1);
 }
 
 /* Give control back to the scheduler; `k` runs on wake-up. */
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   t->parked = 1;
-  return lua_yieldk(L, 0, ctx, k);
+  t->k = k;
+  t->kctx = ctx;
+  t->top = lua_gettop(L);
+  return lua_yieldk(L, 0, (lua_KContext)t, guard_k);
 }
 
 /* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
@@ -124,7 +153,7 @@ int lcr_raise(lua_State *L, int err) {
     lua_pushliteral(L, "not enough memory");
     return lua_error(L);
   }
-  return luaL_error(L, "%s: %s", cr_err_name(err), cr_strerror(err));
+  return luaL_error(L, "%s", cr_strerror(err));
 }
 
 /*
@@ -141,12 +170,11 @@ int lcr_msgh(lua_State *L) {
   lcr_getextra(L, 2, "tberr");
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
-  {
-    /* luaL_tolstring works on a copy: the raw error stays as it was. */
-    const char *msg = luaL_tolstring(L, 1, NULL);
-    luaL_traceback(L, L, msg, 1);
-    lua_remove(L, -2);
-  }
+  /* A copy is converted, protected: the raw error stays as it was, and a
+  ** __tostring that raises cannot replace it. */
+  lcr_tostring(L, 1);
+  luaL_traceback(L, L, lua_tostring(L, -1), 1);
+  lua_remove(L, -2);
   lcr_setextra(L, 2, "tb");
   lua_pushvalue(L, 1);
   lcr_setextra(L, 2, "tberr");
@@ -323,9 +351,10 @@ static void signal_cb(uv_signal_t *h, int signum) {
   E->signalled = signum;
   root = E->root;
   if (root == NULL || root->t.finished) return;
+  if (root->t.scope.cancel_called) return;
   lua_pushstring(L, signum == SIGINT ? "SIGINT" : "SIGTERM");
-  if (cr_scope_cancel(&root->t.scope, CR_SRC_SIGNAL))
-    lcr_setcancel(L, E, &root->t.scope, -1, NULL);
+  cr_scope_cancel(&root->t.scope, CR_SRC_SIGNAL, 0,
+                  lcr_record(L, E, -1, NULL));
   lua_pop(L, 1);
 }
 
@@ -347,8 +376,8 @@ static int run_loop(lua_State *L) {
       E->deadlocked = 1;
       lua_pushliteral(L, "deadlock: every task is blocked and nothing can "
                          "wake them");
-      if (cr_scope_cancel(&root->t.scope, CR_SRC_DEADLOCK))
-        lcr_setcancel(L, E, &root->t.scope, -1, NULL);
+      cr_scope_cancel(&root->t.scope, CR_SRC_DEADLOCK, 0,
+                      lcr_record(L, E, -1, NULL));
       lua_pop(L, 1);
     } else if (rc < 0) {
       return lcr_raise(L, rc);
@@ -376,35 +405,36 @@ static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
                          size_t *refs, size_t *records) {
   *st = E->e.stats;
   *refs = E->nrefs;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
   *records = count_entries(L, -1, LUA_TTABLE);
   lua_pop(L, 1);
 }
 
 /* Close everything the engine owns, even after a broken run. */
 static void engine_teardown(lua_State *L, lcr_Engine *E) {
-  int i;
+  int i, rc;
   if (!E->open) return;
   E->open = 0;
   for (i = 0; i < E->nsignals; i++)
     uv_close((uv_handle_t *)&E->sig[i], signal_close_cb);
   E->nsignals = 0;
-  {
-    int rc = cr_engine_close(&E->e);
-    engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
-    if (rc == 0) goto closed;
-  }
-  {
+  /* Release callbacks run on this thread from now on: the one that
+  ** called run may be gone (a __gc). */
+  E->L = L;
+  rc = cr_engine_close(&E->e);
+  engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
+  if (rc == CR_EBUSY) {
     /* Tasks were abandoned (a second deadlock, or an error escaped the
-    ** scheduler). Their memory belongs to Lua's GC; drop the engine's
-    ** links to them so the loop can close. */
-    E->e.nheap = 0;
-    E->e.stats.tasks = E->e.stats.scopes = E->e.stats.timers = 0;
+    ** scheduler): the engine unlinks them from everything that outlives
+    ** the run (events, locks, channels), then closes. Their memory
+    ** belongs to Lua's GC. */
+    cr_engine_abandon(&E->e);
     cr_engine_close(&E->e);
   }
-closed:
   luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, E->cancels_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->pinned_ref);
   if (E->S->eng == E) E->S->eng = NULL;
 }
 
@@ -459,7 +489,7 @@ static int l_run(lua_State *L) {
   lua_settop(L, 2);
   E = lua_newuserdatauv(L, sizeof *E, 0);                 /* 3: engine */
   memset(E, 0, sizeof *E);
-  E->anchors_ref = E->cancels_ref = LUA_NOREF;
+  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
   rc = cr_engine_init(&E->e, NULL,
                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
@@ -472,7 +502,12 @@ static int l_run(lua_State *L) {
   lua_newtable(L);
   E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
-  E->cancels_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  E->records_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  E->e.release = lcr_release;
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
   /* Nothing above may leave the module thinking a run is going on: an
@@ -515,6 +550,62 @@ static int l_run(lua_State *L) {
   return lua_error(L);       /* the root's error, or its Cancelled */
 }
 
+/* --- coroutine.resume and coroutine.close ---------------------------------
+**
+** A task's coroutine belongs to the engine. require "corral" wraps the
+** two functions of the coroutine library that could take it from the
+** engine, so that doing so raises an error naming the mistake. (A copy of
+** the originals taken before require still cannot corrupt anything: a
+** foreign resume finds the task parked and yields straight back, and a
+** foreign close leaves nothing of the engine's dangling; see lcr_yield.)
+*/
+
+/* 1 if co is the suspended coroutine of a corral task. */
+static int is_task_coroutine(lcr_State *S, lua_State *co) {
+  return lua_status(co) == LUA_YIELD &&
+         lcr_cotask(co, S->mt[LCR_MT_TASK]) != NULL;
+}
+
+/* Upvalues: state, the original function, its name. */
+static int coroutine_guard(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  lua_State *co = lua_tothread(L, 1);
+  if (co != NULL && is_task_coroutine(S, co))
+    return luaL_error(L, "%s: this coroutine belongs to a corral task; "
+                      "only corral may %s it (cancel the task with "
+                      "t:cancel(), hand it values with a channel or event)",
+                      lua_tostring(L, lua_upvalueindex(3)),
+                      lua_tostring(L, lua_upvalueindex(4)));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static void guard_coroutine_lib(lua_State *L, int state) {
+  static const char *const names[2][2] = {{"resume", "resume"},
+                                          {"close", "close"}};
+  int i;
+  if (lua_getglobal(L, "coroutine") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  for (i = 0; i < 2; i++) {
+    if (lua_getfield(L, -1, names[i][0]) != LUA_TFUNCTION ||
+        lua_tocfunction(L, -1) == coroutine_guard) {
+      lua_pop(L, 1);                 /* absent, or already ours */
+      continue;
+    }
+    lua_pushvalue(L, state);
+    lua_insert(L, -2);               /* [co, state, original] */
+    lua_pushfstring(L, "coroutine.%s", names[i][0]);
+    lua_pushstring(L, names[i][1]);
+    lua_pushcclosure(L, coroutine_guard, 4);
+    lua_setfield(L, -2, names[i][0]);
+  }
+  lua_pop(L, 1);
+}
+
 /* --- module ----------------------------------------------------------- */
 
 static const luaL_Reg corral_funcs[] = {
@@ -548,7 +639,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  luaL_ref(L, LUA_REGISTRYINDEX);          /* keep the state alive */
+  S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, engine_meta, 1);
@@ -573,6 +664,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_io_funcs, 1);
   lcr_open_io_lua(L, lua_absindex(L, -2), lua_absindex(L, -1));
+  guard_coroutine_lib(L, lua_absindex(L, -2));
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -33,6 +33,7 @@ typedef struct lcr_State {
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
+  int self_ref;           /* registry ref: this state (keeps it alive) */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;
@@ -44,7 +45,9 @@ struct lcr_Engine {
   int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref */
   struct lcr_Task *root;
   size_t nrefs;           /* tasks anchored (debug_stats "refs") */
-  int cancels_ref;        /* registry ref: scope id -> {reason, origin} */
+  int records_ref;        /* registry ref: cancel records, by handle */
+  int live_ref;           /* registry ref: live Cancelled -> its scope */
+  int pinned_ref;         /* registry ref: entered scope/group userdata */
   unsigned epoch;
   uv_signal_t sig[2];     /* SIGINT, SIGTERM when run(signals = true) */
   int nsignals;
@@ -72,9 +75,12 @@ typedef struct lcr_Task {
   cr_task_status_t outcome;
   unsigned parked : 1;    /* last yield came from corral, not user code */
   unsigned ready_called : 1;
-  unsigned start_waiting : 1; /* a g:start caller is parked on it */
-  struct lcr_Task *starter;  /* task waiting for our ready() */
+  unsigned resuming : 1;  /* the engine is resuming it (not a foreign resume) */
+  unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
   int ref;                /* in the anchors table while it lives */
+  int top;                /* stack top of its coroutine when it parked */
+  lua_KFunction k;        /* continuation of the call that parked */
+  lua_KContext kctx;
 } lcr_Task;
 
 typedef struct lcr_Group {
@@ -82,8 +88,7 @@ typedef struct lcr_Group {
   lcr_Engine *E;
   unsigned epoch;
   int nres;
-  size_t ncancelled;      /* children an enclosing scope's cancel stopped */
-  unsigned interrupted : 1;
+  unsigned interrupted : 1;   /* the body was unwound by a Cancelled */
   unsigned opened : 1;
 } lcr_Group;
 
@@ -99,9 +104,10 @@ double lcr_checkseconds(lua_State *L, int arg);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
-void lcr_setcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason,
-                   cr_task_t *origin);
-void lcr_clearcancel(lua_State *L, lcr_Engine *E, cr_scope_t *s);
+void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
+void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
+int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);
+void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 int lcr_raise(lua_State *L, int err);
@@ -112,16 +118,20 @@ void lcr_register_mt(lua_State *L, const char *tname, int which);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);
 
-/* A record written by g:stop() as reason: it speaks only for source stop. */
-extern const char lcr_stop_mark;
-
 /* lerror.c */
 void lcr_open_errors(lua_State *L, lcr_State *S);
+void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
+void lcr_release(cr_engine_t *e, void *handle);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 int lcr_iscancelled(lua_State *L, int idx);
-lua_Integer lcr_cancelled_scope(lua_State *L, int idx);
+/* What the error at idx is to a scope it unwinds. */
+enum { LCR_PLAIN = 0, LCR_LIVE, LCR_DEAD };
+int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
+void lcr_deadcancel(lua_State *L, int idx, const char *why);
+void lcr_tostring(lua_State *L, int idx);
 void lcr_pushtimeout(lua_State *L, double seconds);
-void lcr_pusherrorgroup(lua_State *L, int errors_idx, size_t dropped);
+void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
+                        size_t dropped);
 void lcr_errors_new(lua_State *L);
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,
                     int name_idx, int tb_idx);
@@ -134,9 +144,13 @@ void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
 lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
+int lcr_bare_yield(lua_State *L, lcr_Task *t);
+lcr_Task *lcr_cotask(lua_State *co, const void *task_mt);
+extern const char lcr_task_mt_key;
 
 /* lgroup.c */
 void lcr_open_group(lua_State *L);
+int lcr_record_failure(lua_State *L);
 extern const luaL_Reg lcr_group_funcs[];
 
 /* lio.c */

@@ -11,14 +11,19 @@
 
 static const char errors_lua[] =
 "local M = {}\n"
+"local function safe(v)\n"
+"  local ok, s = pcall(tostring, v)\n"
+"  if ok and type(s) == 'string' then return s end\n"
+"  return '(a ' .. type(v) .. ' value whose __tostring failed)'\n"
+"end\n"
 "local Cancelled = {__name = 'corral.Cancelled'}\n"
 "Cancelled.__index = Cancelled\n"
 "function Cancelled.__tostring(e)\n"
 "  local s = 'Cancelled'\n"
-"  if e.reason ~= nil then s = s .. ': ' .. tostring(e.reason) end\n"
+"  if e.reason ~= nil then s = s .. ': ' .. safe(e.reason) end\n"
 "  local why = {}\n"
-"  if e.source then why[#why + 1] = 'source=' .. e.source end\n"
-"  if e.origin then why[#why + 1] = 'origin=' .. e.origin end\n"
+"  if e.source then why[#why + 1] = 'source=' .. safe(e.source) end\n"
+"  if e.origin then why[#why + 1] = 'origin=' .. safe(e.origin) end\n"
 "  if #why > 0 then s = s .. ' (' .. table.concat(why, ', ') .. ')' end\n"
 "  return s\n"
 "end\n"
@@ -35,21 +40,23 @@ static const char errors_lua[] =
 "local EG = {__name = 'corral.ErrorGroup'}\n"
 "EG.__index = EG\n"
 "local function is_eg(e) return getmetatable(e) == EG end\n"
+"-- Count by task names: an error value may be nil, a name never is.\n"
+"local function count(e) return #e.tasks end\n"
 "function M.error_group(list, dropped)\n"
 "  return setmetatable({errors = list.errors, tasks = list.tasks,\n"
 "    tracebacks = list.tracebacks, dropped = dropped or 0}, EG)\n"
 "end\n"
-"function EG.__len(e) return #e.errors end\n"
+"function EG.__len(e) return count(e) end\n"
 "local function sub(e, keep)\n"
-"  local r = {errors = {}, tasks = {}, tracebacks = {}}\n"
-"  for i = 1, #e.errors do\n"
+"  local r, n = {errors = {}, tasks = {}, tracebacks = {}}, 0\n"
+"  for i = 1, count(e) do\n"
 "    if keep[i] then\n"
-"      local n = #r.errors + 1\n"
-"      r.errors[n], r.tasks[n], r.tracebacks[n] =\n"
-"        keep[i] == true and e.errors[i] or keep[i], e.tasks[i], e.tracebacks[i]\n"
+"      n = n + 1\n"
+"      if keep[i] == true then r.errors[n] = e.errors[i] else r.errors[n] = keep[i] end\n"
+"      r.tasks[n], r.tracebacks[n] = e.tasks[i], e.tracebacks[i]\n"
 "    end\n"
 "  end\n"
-"  if #r.errors == 0 then return nil end\n"
+"  if n == 0 then return nil end\n"
 "  return setmetatable({errors = r.errors, tasks = r.tasks,\n"
 "    tracebacks = r.tracebacks, dropped = 0}, EG)\n"
 "end\n"
@@ -58,7 +65,8 @@ static const char errors_lua[] =
 "    error(\"bad argument #1 to 'split' (function expected, got \" .. type(pred) .. ')', 2)\n"
 "  end\n"
 "  local yes, no = {}, {}\n"
-"  for i, err in ipairs(self.errors) do\n"
+"  for i = 1, count(self) do\n"
+"    local err = self.errors[i]\n"
 "    if is_eg(err) then\n"
 "      local a, b = err:split(pred)\n"
 "      yes[i], no[i] = a or nil, b or nil\n"
@@ -66,31 +74,37 @@ static const char errors_lua[] =
 "  end\n"
 "  return sub(self, yes), sub(self, no)\n"
 "end\n"
+"local function flatten(e, out, n)\n"
+"  for i = 1, count(e) do\n"
+"    local err = e.errors[i]\n"
+"    if is_eg(err) then n = flatten(err, out, n)\n"
+"    else n = n + 1; out[n] = err end\n"
+"  end\n"
+"  return n\n"
+"end\n"
 "function EG:flatten(out)\n"
 "  out = out or {}\n"
-"  for _, err in ipairs(self.errors) do\n"
-"    if is_eg(err) then err:flatten(out) else out[#out + 1] = err end\n"
-"  end\n"
+"  flatten(self, out, #out)\n"
 "  return out\n"
 "end\n"
 "local function render(e, lines, indent, tracebacks)\n"
-"  local head = string.format('ErrorGroup: %d failure%s', #e.errors,\n"
-"    #e.errors == 1 and '' or 's')\n"
+"  local n = count(e)\n"
+"  local head = string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')\n"
 "  if e.dropped and e.dropped > 0 then\n"
 "    head = head .. string.format(' (+%d dropped)', e.dropped)\n"
 "  end\n"
 "  if indent == '' then lines[#lines + 1] = head end\n"
-"  for i, err in ipairs(e.errors) do\n"
-"    local last = i == #e.errors\n"
+"  for i = 1, n do\n"
+"    local err, last = e.errors[i], i == n\n"
 "    local branch, cont = last and '`- ' or '|- ', last and '   ' or '|  '\n"
-"    local name = tostring(e.tasks[i] or '?')\n"
+"    local name = safe(e.tasks[i] or '?')\n"
 "    if is_eg(err) then\n"
-"      local h = string.format('ErrorGroup: %d failure%s', #err.errors,\n"
-"        #err.errors == 1 and '' or 's')\n"
+"      local h = string.format('ErrorGroup: %d failure%s', count(err),\n"
+"        count(err) == 1 and '' or 's')\n"
 "      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. h\n"
 "      render(err, lines, indent .. cont, tracebacks)\n"
 "    else\n"
-"      local msg = tostring(err):gsub('\\n', '\\n' .. indent .. cont)\n"
+"      local msg = safe(err):gsub('\\n', '\\n' .. indent .. cont)\n"
 "      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. msg\n"
 "      local tb = e.tracebacks[i]\n"
 "      if tracebacks and tb and tb ~= '' then\n"
@@ -123,79 +137,124 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   S->errors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+static void pushstateerrors(lua_State *L, lcr_State *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
+}
+
 static void pusherrors(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
 }
 
-/*
-** Push the Cancelled that scope `s` makes a task raise: why it was
-** cancelled, and which scope will absorb it (`scope`, an id). [-0, +1, m]
+/* --- cancel records --------------------------------------------------
+**
+** The engine keeps each cancelled scope's record: source, origin task and
+** a reason handle this file supplies. A handle is a reference into the
+** run's records table to {reason, origin name, Cancelled}; the engine
+** gives it back (lcr_release) when the scope exits. The Cancelled a scope
+** makes tasks raise is built once, kept in its record, and mapped to its
+** scope in the run's live table while the scope lives: that mapping is the
+** Cancelled's identity. Once the scope has exited, or the run has ended,
+** a Cancelled is no longer live and no scope absorbs it.
 */
-const char lcr_stop_mark = 0;
 
-/*
-** The record of why s was cancelled, or nil. A child still starting that
-** its group's cancel reached has none of its own: it shares the group's.
-** A record g:stop() wrote speaks only for a stop. [-0, +1, -]
-*/
-static void pushrecord(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
-  cr_task_t *owner = s->owner;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
-  if (lua_rawgeti(L, -1, (lua_Integer)s->id) != LUA_TTABLE && owner &&
-      s == &owner->scope && owner->group &&
-      owner->group->scope.cancel_called && s->parent != &owner->group->scope) {
-    lua_pop(L, 1);
-    lua_rawgeti(L, -1, (lua_Integer)owner->group->scope.id);
+/* A new record: the reason at index `reason` (0 = none) and the name of
+** task `origin` (NULL = none). [-0, +0, m] */
+void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin) {
+  int ref;
+  if (reason) reason = lua_isnoneornil(L, reason) ? 0 : lua_absindex(L, reason);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+  lua_createtable(L, 3, 0);
+  if (reason) {
+    lua_pushvalue(L, reason);
+    lua_rawseti(L, -2, 1);
   }
-  lua_remove(L, -2);
-  if (lua_istable(L, -1)) {
-    lua_rawgeti(L, -1, 1);
-    if (lua_touserdata(L, -1) == (void *)&lcr_stop_mark &&
-        s->source != CR_SRC_STOP) {
-      lua_pop(L, 2);
-      lua_pushnil(L);
-      return;
+  if (origin && lcr_pushtask(L, E, origin)) {
+    lcr_pushtaskname(L, lua_touserdata(L, -1));
+    lua_rawseti(L, -3, 2);
+  }
+  if (origin) lua_pop(L, 1);
+  ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  return (void *)(intptr_t)ref;
+}
+
+/* The engine's release callback: the scope exited; its Cancelled dies. */
+void lcr_release(cr_engine_t *e, void *handle) {
+  lcr_Engine *E = (lcr_Engine *)e;
+  lua_State *L = E->L;
+  int top = lua_gettop(L), ref = (int)(intptr_t)handle;
+  if (!lua_checkstack(L, 4)) return;     /* keep the ref: a harmless leak */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+  if (lua_rawgeti(L, -1, ref) == LUA_TTABLE &&
+      lua_rawgeti(L, -1, 3) == LUA_TTABLE) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
+    lua_pushvalue(L, -2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+  }
+  luaL_unref(L, top + 1, ref);
+  lua_settop(L, top);
+}
+
+/* Copy reason and origin of record `from` into record `to`. */
+static void copyrecord(lua_State *L, lcr_Engine *E, void *from, void *to) {
+  int i;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+  lua_rawgeti(L, -1, (int)(intptr_t)from);
+  lua_rawgeti(L, -2, (int)(intptr_t)to);
+  if (lua_istable(L, -1) && lua_istable(L, -2))
+    for (i = 1; i <= 2; i++) {
+      lua_rawgeti(L, -2, i);
+      lua_rawseti(L, -2, i);
     }
-    lua_pop(L, 1);
-  }
+  lua_pop(L, 3);
+}
+
+/* Build the Cancelled of record `rec` (at -1) for scope s. [-0, +1, m] */
+static void newcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, cr_source_name(s->cancel.source));
+  lua_setfield(L, -2, "source");
+  lua_rawgeti(L, -2, 1);
+  lua_setfield(L, -2, "reason");
+  lua_rawgeti(L, -2, 2);
+  lua_setfield(L, -2, "origin");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, 3);                       /* rec[3] = e */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
+  lua_pushvalue(L, -2);
+  lua_pushlightuserdata(L, s);
+  lua_rawset(L, -3);                           /* live[e] = s */
+  lua_pop(L, 1);
 }
 
 /*
-** Every task that a scope's cancel stops gets the same Cancelled value: it
-** is built once and kept beside the record, under the scope's negated id,
-** until the scope exits (cancelling 100,000 tasks makes one table).
+** Push the Cancelled that scope `s` makes a task raise: every task that
+** s's cancel stops gets the same value (cancelling 100,000 tasks makes one
+** table). A cancel with no record yet (a deadline's) gets one. [-0, +1, m]
 */
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
-  lcr_State *S = E->S;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->cancels_ref);
-  if (lua_rawgeti(L, -1, -(lua_Integer)s->id) == LUA_TTABLE) {
-    lua_remove(L, -2);
-    return;
+  if (s->cancel.reason == NULL) {
+    void *h = lcr_record(L, E, 0, NULL);
+    const cr_scope_t *like = s->cancel.same_as;
+    if (like && like->cancel.reason) copyrecord(L, E, like->cancel.reason, h);
+    cr_scope_set_reason(s, h);
   }
-  lua_pop(L, 1);
-  lua_createtable(L, 0, 4);
-  lua_pushstring(L, cr_source_name(s->source));
-  lua_setfield(L, -2, "source");
-  lua_pushinteger(L, (lua_Integer)s->id);
-  lua_setfield(L, -2, "scope");
-  pushrecord(L, E, s);
-  if (lua_istable(L, -1)) {
-    lua_rawgeti(L, -1, 1);
-    if (lua_islightuserdata(L, -1)) {        /* the stop mark: no reason */
-      lua_pop(L, 1);
-      lua_pushnil(L);
-    }
-    lua_setfield(L, -3, "reason");
-    lua_rawgeti(L, -1, 2);
-    lua_setfield(L, -3, "origin");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+  if (s->cancel.reason == NULL ||
+      lua_rawgeti(L, -1, (int)(intptr_t)s->cancel.reason) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 3, 0);                  /* a record of nothing */
   }
+  if (lua_rawgeti(L, -1, 3) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    newcancelled(L, E, s);
+  }
+  lua_replace(L, -3);
   lua_pop(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, S->cancelled_mt_ref);
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawseti(L, -3, -(lua_Integer)s->id);     /* [cancels, e] */
-  lua_remove(L, -2);
 }
 
 int lcr_iscancelled(lua_State *L, int idx) {
@@ -206,14 +265,48 @@ int lcr_iscancelled(lua_State *L, int idx) {
   return mt == lcr_state(L)->cancelled_mt;
 }
 
-/* The id of the scope a Cancelled is for (0 if none). [-0, +0, -] */
-lua_Integer lcr_cancelled_scope(lua_State *L, int idx) {
-  lua_Integer id;
-  if (!lua_istable(L, idx)) return 0;
-  lua_getfield(L, idx, "scope");
-  id = lua_tointeger(L, -1);
+/*
+** LCR_PLAIN if the error at idx is not a Cancelled; LCR_LIVE if it is the
+** Cancelled of a scope still entered in this run; LCR_DEAD otherwise (its
+** scope exited, another run's, or a forgery). Reads nothing through
+** metamethods, so it never raises. [-0, +0, -]
+*/
+int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx) {
+  int live;
+  if (!lcr_iscancelled(L, idx)) return LCR_PLAIN;
+  idx = lua_absindex(L, idx);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
+  lua_pushvalue(L, idx);
+  live = lua_rawget(L, -2) == LUA_TLIGHTUSERDATA;
+  lua_pop(L, 2);
+  return live ? LCR_LIVE : LCR_DEAD;
+}
+
+static int tostring_p(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
+/* tostring(v at idx) that never raises but for memory. [-0, +1, m] */
+void lcr_tostring(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_pushcfunction(L, tostring_p);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(a %s value whose __tostring failed)",
+                    luaL_typename(L, idx));
+  }
+}
+
+/* Replace a Cancelled that no scope may absorb with a plain error saying
+** why. [-0, +0, m] */
+void lcr_deadcancel(lua_State *L, int idx, const char *why) {
+  idx = lua_absindex(L, idx);
+  lcr_tostring(L, idx);
+  lua_pushfstring(L, "%s (%s)", why, lua_tostring(L, -1));
+  lua_replace(L, idx);
   lua_pop(L, 1);
-  return id;
 }
 
 void lcr_pushtimeout(lua_State *L, double seconds) {
@@ -245,7 +338,8 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
   idx[0] = lua_absindex(L, err_idx);
   idx[1] = lua_absindex(L, name_idx);
   idx[2] = lua_absindex(L, tb_idx);
-  lua_getfield(L, errors_idx, "errors");
+  /* counted by names: an error value may be nil, a name never is */
+  lua_getfield(L, errors_idx, "tasks");
   n = (lua_Integer)lua_rawlen(L, -1) + 1;
   lua_pop(L, 1);
   for (i = 0; i < 3; i++) {
@@ -260,9 +354,10 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
   }
 }
 
-void lcr_pusherrorgroup(lua_State *L, int errors_idx, size_t dropped) {
+void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
+                        size_t dropped) {
   errors_idx = lua_absindex(L, errors_idx);
-  pusherrors(L);
+  pushstateerrors(L, S);
   lua_getfield(L, -1, "error_group");
   lua_remove(L, -2);
   lua_pushvalue(L, errors_idx);

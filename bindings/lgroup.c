@@ -21,28 +21,35 @@ static int group_alive(lua_State *L, lcr_Group *G) {
 /* Layout while the group lives: [1 body][2 opts][3 G][4 msgh][results] */
 enum { IDX_G = 3, IDX_MSGH = 4 };
 
+/*
+** The children have finished: the engine closes the group and says what
+** happened. Failures raise an ErrorGroup; a Cancelled that reached the
+** group is absorbed here or goes on as the Cancelled of the scope that
+** will absorb it now (so an outer cancel that came while the group waited
+** for its children moves the catch outward, with the outer reason).
+*/
 static int group_finish(lua_State *L, lcr_Group *G) {
-  /* An enclosing scope's cancel that stopped a child ends the group with
-  ** that Cancelled, even though the body had returned. */
-  cr_scope_t *outer = G->g.scope.shield ? NULL
-                                        : cr_scope_absorber(G->g.scope.parent);
-  cr_group_close(&G->g);
-  lcr_clearcancel(L, G->E, &G->g.scope);
-  if (G->g.nerrors || G->g.dropped) {
-    lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS);
-    lcr_pusherrorgroup(L, -1, G->g.dropped);
-    return lua_error(L);
+  cr_scope_t *to;
+  cr_end_t end = cr_group_close(&G->g, &to);
+  lcr_pin(L, G->E, IDX_G, 0);
+  switch (end) {
+    case CR_END_FAILED:
+      lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS);
+      lcr_pusherrorgroup(L, G->E->S, -1, G->g.dropped);
+      return lua_error(L);
+    case CR_END_PASSED:
+      if (to != NULL) {
+        lcr_pushcancelled(L, G->E, to);
+        return lua_error(L);
+      }
+      if (G->interrupted) {         /* nobody can catch it: as it was */
+        lua_getiuservalue(L, IDX_G, LCR_GUV_CANCEL);
+        return lua_error(L);
+      }
+      return G->nres;
+    default:
+      return G->interrupted ? 0 : G->nres;
   }
-  if (G->interrupted) {
-    lua_getiuservalue(L, IDX_G, LCR_GUV_CANCEL);
-    if (lcr_cancelled_scope(L, -1) == (lua_Integer)G->g.scope.id) return 0;
-    return lua_error(L);       /* an outer scope's: pass it on */
-  }
-  if (outer && G->ncancelled) {
-    lcr_pushcancelled(L, G->E, outer);
-    return lua_error(L);
-  }
-  return G->nres;
 }
 
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
@@ -56,15 +63,20 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /*
-** Record the body's failure: [G, err, task]. Runs protected, because the
-** group is still entered: an error here (out of memory) must not unwind
-** past the join and leave the scope in the tree.
+** Record a failure of group G by task: [G, err, task, fatal]. Called
+** protected: the group is still entered, so an error here (out of memory)
+** must not unwind past the join; the caller counts the failure anyway.
 */
-static int record_body_failure(lua_State *L) {
+int lcr_record_failure(lua_State *L) {
   lcr_Group *G = lua_touserdata(L, 1);
   lcr_Task *t = lua_touserdata(L, 3);
-  int was = G->g.scope.cancel_called;
-  if (cr_group_fail(&G->g, 1)) {
+  void *reason;
+  if (lcr_unwinding(L, G->E, 2) == LCR_DEAD)
+    lcr_deadcancel(L, 2, "a Cancelled was raised outside the scope it "
+                         "cancelled (that scope has exited, or belongs to "
+                         "another run): it is an ordinary error here");
+  reason = lcr_record(L, G->E, 0, &t->t);
+  if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason)) {
     if (lua_getiuservalue(L, 1, LCR_GUV_ERRORS) == LUA_TNIL) {
       lua_pop(L, 1);
       lcr_errors_new(L);
@@ -75,39 +87,40 @@ static int record_body_failure(lua_State *L) {
     lcr_getextra(L, 3, "tb");
     lcr_errors_add(L, -3, 2, -2, -1);
   }
-  if (!was && G->g.scope.cancel_called)
-    lcr_setcancel(L, t->E, &G->g.scope, 0, &t->t);
   return 0;
+}
+
+/* The body raised the error on top: a failure that cancels the children. */
+static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
+  int err = lua_gettop(L);
+  lcr_pushfunction(L, t->E->S, lcr_record_failure);
+  lua_pushvalue(L, IDX_G);
+  lua_pushvalue(L, err);
+  lcr_pushtask(L, t->E, &t->t);        /* the running task: anchored */
+  lua_pushboolean(L, 1);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
+    cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
+  cr_group_body_done(&G->g, CR_END_FAILED);
 }
 
 static int body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Group *G = lua_touserdata(L, IDX_G);
   lcr_Task *t = (lcr_Task *)G->g.parent;
   (void)ctx;
-  if (status == LUA_OK || status == LUA_YIELD) {
+  if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
     G->nres = lua_gettop(L) - IDX_MSGH;
-  } else if (lcr_iscancelled(L, -1)) {
+    cr_group_body_done(&G->g, CR_END_NORMAL);
+  } else if (lcr_unwinding(L, G->E, -1) == LCR_LIVE) {
     G->interrupted = 1;
-    if (lcr_cancelled_scope(L, -1) == (lua_Integer)G->g.scope.id)
-      G->g.scope.cancel_caught = 1;
     lua_setiuservalue(L, IDX_G, LCR_GUV_CANCEL);
+    cr_group_body_done(&G->g, CR_END_PASSED);
     lua_settop(L, IDX_MSGH);
   } else {
-    /* The body failed: that always cancels the children. If even
-    ** recording it fails, the failure still counts (as dropped). */
-    int err = lua_gettop(L);
-    G->interrupted = 0;
-    lua_pushcfunction(L, record_body_failure);
-    lua_pushvalue(L, IDX_G);
-    lua_pushvalue(L, err);
-    if (!lcr_pushtask(L, t->E, &t->t) ||
-        lua_pcall(L, 3, 0, 0) != LUA_OK) {
-      G->g.dropped++;
-      cr_scope_cancel(&G->g.scope, CR_SRC_FAILURE);
-    }
+    /* A Cancelled whose scope has gone is an ordinary failure; it is
+    ** reworded inside the protected recording (lcr_record_failure). */
+    body_failed(L, G, t);
     lua_settop(L, IDX_MSGH);
   }
-  cr_group_body_done(&G->g);
   return join_k(L, LUA_OK, 0);
 }
 
@@ -160,10 +173,15 @@ static int l_group(lua_State *L) {
     else
       lua_pop(L, 1);
   }
+  lcr_pin(L, t->E, IDX_G, 1);
   rc = cr_group_init(&t->t, &G->g, &o);
-  if (rc) return lcr_raise(L, rc);
+  if (rc) {
+    lcr_pin(L, t->E, IDX_G, 0);
+    return lcr_raise(L, rc);
+  }
   G->opened = 1;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref); /* 4 */
+  /* From here to the join nothing may raise out of the binding. */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref); /* 4 */
   lua_pushvalue(L, 1);
   lua_pushvalue(L, IDX_G);
   return body_k(L, lua_pcallk(L, 1, LUA_MULTRET, IDX_MSGH, 0, body_k), 0);
@@ -171,8 +189,9 @@ static int l_group(lua_State *L) {
 
 /* --- spawn and start ---------------------------------------------------- */
 
-/* [G, fn or {fn, name=}, args...] → pushes the new Task. */
-static lcr_Task *spawn(lua_State *L, lcr_Group *G) {
+/* [G, fn or {fn, name=}, args...] → pushes the new Task, spawned, or
+** started for `starter` (g:start). */
+static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   lcr_Task *t;
   int nargs, rc;
   if (!group_alive(L, G)) luaL_error(L, "group is closed");
@@ -197,7 +216,8 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G) {
   lua_setiuservalue(L, -2, LCR_UV_NAME);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, LCR_UV_GROUP);
-  rc = cr_group_spawn(&G->g, &t->t);
+  rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
+               : cr_group_spawn(&G->g, &t->t);
   if (rc) {           /* cannot happen: checked above; stay consistent */
     cr_task_done(&t->t, CR_TASK_CANCELLED);
     return (lcr_Task *)(intptr_t)lcr_raise(L, rc);
@@ -208,7 +228,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G) {
 static int group_spawn(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   lcr_engine(L, "spawn");
-  spawn(L, G);
+  spawn(L, G, NULL);
   return 1;
 }
 
@@ -225,48 +245,44 @@ static int ready(lua_State *L) {
   c->ready_called = 1;
   lua_settop(L, 1);
   lcr_setextra(L, lua_upvalueindex(2), "ready");
-  if (!c->t.finished && c->t.group) cr_task_reparent(&c->t, &c->t.group->scope);
-  if (c->start_waiting) {
-    c->start_waiting = 0;
-    cr_task_wake(&c->starter->t, 0);
-  }
+  cr_task_ready(&c->t);
   return 0;
 }
 
-static cr_abort_t start_abort(cr_task_t *t) {
-  (void)t;
-  return CR_ABORT_LATE;   /* the child is cancelled with us; wait for it */
-}
-
-/* [child] while waiting */
+/* [child] once the child called ready() or finished */
 static int start_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_checkblocking(L, "start");
+  lcr_Task *w = lcr_checkblocking(L, "start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
-  c->start_waiting = 0;
   if (c->ready_called) {
     lcr_getextra(L, 1, "ready");
     return 1;
   }
-  if (c->outcome != CR_TASK_DONE) {
-    lua_pushvalue(c->co, -1);
-    lua_xmove(c->co, L, 1);
-    /* Cancelled on its own (t:cancel, its group's cancel): that is news
-    ** for the caller, not a cancellation of the caller. */
-    if (c->outcome == CR_TASK_CANCELLED &&
-        lcr_cancelled_scope(L, -1) == (lua_Integer)c->t.scope.id)
-      return luaL_error(L, "start: the task was cancelled before it called "
-                           "ready");
-    return lua_error(L);
+  if (c->outcome == CR_TASK_DONE)
+    return luaL_error(L, "start: the task finished without calling ready");
+  /* Cancelled by its own scope (t:cancel, or its group's cancel that
+  ** reached it while starting): the caller raises its own Cancelled if
+  ** it has one, else hears the news. */
+  if (c->outcome == CR_TASK_CANCELLED && c->t.scope.cancel_caught) {
+    lcr_checkcancel(L, w);
+    return luaL_error(L, "start: the task was cancelled before it called "
+                         "ready");
   }
-  return luaL_error(L, "start: the task finished without calling ready");
+  lua_pushvalue(c->co, -1);           /* its failure, or the caller's */
+  lua_xmove(c->co, L, 1);             /* Cancelled: raised here */
+  return lua_error(L);
 }
 
+/*
+** g:start(fn, ...): from a cancelled scope, or into a cancelled group, the
+** child is still spawned and runs to its first cancellation point (its
+** setup and cleanup run), and start then raises the caller's Cancelled:
+** no start is silently dropped.
+*/
 static int group_start(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   lcr_Task *w = lcr_checkblocking(L, "start");
   lcr_Task *c;
-  lcr_checkcancel(L, w);
   if (!lua_istable(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   /* ready is made before the child, so nothing can fail once it is
   ** spawned; its child upvalue is filled in right after. */
@@ -274,16 +290,12 @@ static int group_start(lua_State *L) {
   lua_pushnil(L);
   lua_pushcclosure(L, ready, 2);
   lua_insert(L, 3);                    /* fn(ready, ...) */
-  c = spawn(L, G);
-  c->start_waiting = 1;
-  c->starter = w;
-  cr_task_reparent(&c->t, w->t.cur);
+  c = spawn(L, G, w);
   lua_pushvalue(L, -1);
   lua_setupvalue(L, 4, 2);   /* [G, fn, name, ready, args..., Task] */
   lua_replace(L, 1);                   /* [child, ...] */
   lua_settop(L, 1);
-  cr_task_join(&w->t, &c->t);
-  cr_task_park(&w->t, start_abort);
+  (void)c;
   return lcr_yield(L, w, 0, start_k);
 }
 
@@ -293,22 +305,21 @@ static int group_cancel(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (!group_alive(L, G)) return 0;
-  if (cr_scope_cancel(&G->g.scope, CR_SRC_EXPLICIT))
-    lcr_setcancel(L, G->E, &G->g.scope, 2, G->E->e.current);
+  lcr_cancel(L, G->E, &G->g.scope, 2);
   return 0;
 }
 
 static int group_stop(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   double grace = lua_isnoneornil(L, 2) ? -1 : lcr_checkseconds(L, 2);
+  cr_task_t *cur;
+  void *reason = NULL;
   int rc;
   if (!group_alive(L, G)) return 0;
-  lua_settop(L, 2);
-  lua_pushlightuserdata(L, (void *)&lcr_stop_mark);  /* "for stop only" */
   /* Whoever calls stop is the origin if the grace runs out. */
-  if (!G->g.scope.cancel_called)
-    lcr_setcancel(L, G->E, &G->g.scope, -1, G->E->e.current);
-  rc = cr_group_stop(&G->g, grace);
+  cur = G->E->e.current;
+  if (!G->g.scope.cancel_called) reason = lcr_record(L, G->E, 0, cur);
+  rc = cr_group_stop(&G->g, grace, cur ? cur->scope.id : 0, reason);
   if (rc) return lcr_raise(L, rc);
   return 0;
 }
@@ -332,12 +343,12 @@ static int group_wait_stopping(lua_State *L) {
 
 static int group_tasks(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  cr_queue_t *q;
+  cr_task_t *t;
   lua_Integer i = 0;
   lua_newtable(L);
   if (!group_alive(L, G)) return 1;
-  for (q = G->g.children.next; q != &G->g.children; q = q->next) {
-    cr_task_t *t = (cr_task_t *)((char *)q - offsetof(cr_task_t, child_link));
+  for (t = cr_group_next_child(&G->g, NULL); t != NULL;
+       t = cr_group_next_child(&G->g, t)) {
     if (lcr_pushtask(L, G->E, t))
       lua_rawseti(L, -2, ++i);
     else

@@ -60,44 +60,63 @@ static lcr_Scope *newscope(lua_State *L, lcr_Engine *E, int kind) {
 
 /*
 ** Layout while the body runs: [1 scope][2 msgh][3 fn][args...]; results
-** come back from index 3.
+** come back from index 3. On an error, the engine decides at the exit
+** whether this scope catches a live Cancelled or passes it on, and to
+** which scope (Trio's rule: decided now, not when it was raised).
 */
 static int scope_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Scope *S = lua_touserdata(L, 1);
+  lcr_Task *t = (lcr_Task *)S->E->e.current;
+  cr_scope_t *to;
+  int kind;
   (void)ctx;
-  if (status == LUA_OK || status == LUA_YIELD) {
+  if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
     cr_scope_exit(&S->s);
-    lcr_clearcancel(L, S->E, &S->s);
+    lcr_pin(L, S->E, 1, 0);
     if (S->kind == KIND_MOVE_ON) {
       lua_pushboolean(L, 1);
       lua_insert(L, 3);
     }
     return lua_gettop(L) - 2;
   }
-  cr_scope_exit(&S->s);
-  lcr_clearcancel(L, S->E, &S->s);
-  if (lcr_iscancelled(L, -1) &&
-      lcr_cancelled_scope(L, -1) == (lua_Integer)S->s.id) {
-    S->s.cancel_caught = 1;
-    if (S->kind == KIND_MOVE_ON) {
-      lua_pushboolean(L, 0);
-      return 1;
-    }
-    if (S->kind == KIND_FAIL && S->s.source == CR_SRC_DEADLINE) {
-      lcr_pushtimeout(L, S->seconds);
-      return lua_error(L);
-    }
-    return 0;
+  kind = lcr_unwinding(L, S->E, -1);
+  switch (cr_scope_leave(&S->s, kind == LCR_LIVE, &to)) {
+    case CR_END_ABSORBED:
+      lcr_pin(L, S->E, 1, 0);
+      if (S->kind == KIND_MOVE_ON) {
+        lua_pushboolean(L, 0);
+        return 1;
+      }
+      if (S->kind == KIND_FAIL && S->s.cancel.source == CR_SRC_DEADLINE) {
+        lcr_pushtimeout(L, S->seconds);
+        return lua_error(L);
+      }
+      return 0;
+    case CR_END_PASSED:                /* not ours: the catcher's now */
+      if (to != NULL) lcr_pushcancelled(L, S->E, to);
+      break;
+    default:
+      if (kind == LCR_DEAD)
+        lcr_deadcancel(L, -1, "a Cancelled was raised outside the scope it "
+                              "cancelled (that scope has exited, or belongs "
+                              "to another run): it is an ordinary error "
+                              "here");
   }
-  return lua_error(L);   /* not ours: passes through unchanged */
+  lcr_pin(L, S->E, 1, 0);
+  return lua_error(L);
 }
 
 /* Enter S (at 1) in the running task and call the function at 3. */
 static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
                       int nargs) {
   lcr_Scope *S = lua_touserdata(L, 1);
-  int rc = cr_scope_enter(&t->t, &S->s, deadline, shield);
-  if (rc) return lcr_raise(L, rc);
+  int rc;
+  lcr_pin(L, t->E, 1, 1);
+  rc = cr_scope_enter(&t->t, &S->s, deadline, shield);
+  if (rc) {
+    lcr_pin(L, t->E, 1, 0);
+    return lcr_raise(L, rc);
+  }
   return scope_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0, scope_k), 0);
 }
 
@@ -169,8 +188,7 @@ static int scope_cancel(lua_State *L) {
   lcr_Scope *S = checkscope(L);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (!lcr_alive(lcr_state(L), S->E, S->epoch)) return 0;
-  if (cr_scope_cancel(&S->s, CR_SRC_EXPLICIT))
-    lcr_setcancel(L, S->E, &S->s, 2, S->E->e.current);
+  lcr_cancel(L, S->E, &S->s, 2);
   return 0;
 }
 

@@ -8,12 +8,10 @@
 
 enum { STAGE_BODY = 0, STAGE_ONERROR = 1 };
 
-static int task_main_k(lua_State *L, int status, lua_KContext ctx);
+/* Registry key of the Task metatable, for debug hooks. */
+const char lcr_task_mt_key = 0;
 
-/* The running task's userdata struct, from inside its coroutine. */
-static lcr_Task *running(lua_State *L) {
-  return (lcr_Task *)lcr_state(L)->eng->e.current;
-}
+static int task_main_k(lua_State *L, int status, lua_KContext ctx);
 
 /* A rarely used field of the task at idx (nil if unset). [-0, +1, -] */
 void lcr_getextra(lua_State *L, int task, const char *field) {
@@ -57,114 +55,235 @@ void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
 }
 
 /*
-** Record a failure of the task's group: the group's policy may cancel it,
-** and the error is kept unless max_errors is reached. Stack: task at 3,
-** group at 4; the error at err. Leaves [msgh, original error]. [-?, +0, m]
+** The task failed with the error at 3: its group's policy may cancel the
+** group, and the error is kept unless max_errors is reached. Recorded
+** protected (memory may run out): if even that fails, the failure still
+** counts. Stack: [task, msgh, err, group]. Leaves [task, msgh, err].
 */
 static int task_fail(lua_State *L, lcr_Task *t, int err, int fatal) {
   lcr_Group *G = lua_touserdata(L, 4);
-  int was = G->g.scope.cancel_called;
-  if (cr_group_fail(&G->g, fatal)) {
-    if (lua_getiuservalue(L, 4, LCR_GUV_ERRORS) == LUA_TNIL) {
-      lua_pop(L, 1);
-      lcr_errors_new(L);
-      lua_pushvalue(L, -1);
-      lua_setiuservalue(L, 4, LCR_GUV_ERRORS);
-    }
-    pushname_ud(L, 3, t);
-    lcr_getextra(L, 3, "tb");
-    lcr_errors_add(L, -3, err, -2, -1);
-  }
-  if (!was && G->g.scope.cancel_called)
-    lcr_setcancel(L, t->E, &G->g.scope, 0, &t->t);
-  lua_settop(L, 2);
+  lua_settop(L, 5 > err ? 4 : err);
+  lcr_pushfunction(L, t->E->S, lcr_record_failure);
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, err);
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, fatal);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
+    cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
+  lua_settop(L, 3);                      /* the task's own error stays */
   return 1;
 }
 
+/*
+** The body ended with the error at 3. A live Cancelled ends the task
+** "cancelled" (the engine says whether its own scope caught it or it goes
+** on to its group); anything else is a failure. Returns 1 when the task
+** ended cancelled.
+*/
+static int ended_cancelled(lua_State *L, lcr_Task *t) {
+  cr_scope_t *to;
+  switch (lcr_unwinding(L, t->E, 3)) {
+    case LCR_LIVE:
+      switch (cr_task_unwind(&t->t, &to)) {
+        case CR_END_ABSORBED:
+          return 1;
+        case CR_END_PASSED:      /* it is the catcher's Cancelled now */
+          lcr_pushcancelled(L, t->E, to);
+          lua_replace(L, 3);
+          return 1;
+        default:
+          break;
+      }
+      lcr_deadcancel(L, 3, "a Cancelled reached the end of a task that no "
+                           "cancelled scope encloses");
+      return 0;
+    case LCR_DEAD:
+      lcr_deadcancel(L, 3, "a Cancelled was raised outside the scope it "
+                           "cancelled (that scope has exited, or belongs "
+                           "to another run): it is an ordinary error here");
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+/* Stack: [task, msgh, results or err, (group, on_error's result)] */
 static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = running(L);
+  lcr_Task *t = lua_touserdata(L, 1);
   if (ctx == STAGE_BODY) {
-    if (status == LUA_OK || status == LUA_YIELD) {
+    if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
       t->outcome = CR_TASK_DONE;
-      return lua_gettop(L) - 1;            /* results above msgh */
+      return lua_gettop(L) - 2;            /* results above msgh */
     }
-    lua_settop(L, 2);                      /* [msgh, err] */
-    if (lcr_iscancelled(L, 2)) {
-      lua_Integer id = lcr_cancelled_scope(L, 2);
+    lua_settop(L, 3);
+    if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
-      if (t->t.group && id != (lua_Integer)t->t.scope.id &&
-          id != (lua_Integer)t->t.group->scope.id)
-        ((lcr_Group *)t->t.group)->ncancelled++;   /* by an outer scope */
-      if (id == (lua_Integer)t->t.scope.id)
-        t->t.scope.cancel_caught = 1;
-      else if (t->t.group && id == (lua_Integer)t->t.group->scope.id)
-        t->t.group->scope.cancel_caught = 1;
       return 1;
     }
     t->outcome = CR_TASK_FAILED;
     /* A root task's error goes to run; one that g:start is still waiting
     ** for goes to that caller, and is not a failure of the group. */
-    if (t->t.group == NULL || t->start_waiting) return 1;
-    lcr_pushtask(L, t->E, &t->t);                          /* 3 */
-    lua_getiuservalue(L, 3, LCR_UV_GROUP);                 /* 4 */
+    if (t->t.group == NULL || t->t.starting) return 1;
+    lua_getiuservalue(L, 1, LCR_UV_GROUP);                 /* 4 */
     if (status != LUA_ERRMEM &&
         lua_getiuservalue(L, 4, LCR_GUV_ONERROR) == LUA_TFUNCTION) {
-      lua_pushvalue(L, 2);
       lua_pushvalue(L, 3);
-      return task_main_k(L, lua_pcallk(L, 2, 1, 1, STAGE_ONERROR,
+      lua_pushvalue(L, 1);
+      return task_main_k(L, lua_pcallk(L, 2, 1, 2, STAGE_ONERROR,
                                        task_main_k), STAGE_ONERROR);
     }
-    lua_settop(L, 4);
-    return task_fail(L, t, 2, status == LUA_ERRMEM);
+    return task_fail(L, t, 3, status == LUA_ERRMEM);
   }
-  /* STAGE_ONERROR: [msgh, err, task, group, result or error] */
+  /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
   if (status == LUA_OK || status == LUA_YIELD) {
     if (lua_toboolean(L, 5)) {             /* handled: not collected */
-      lua_settop(L, 2);
+      lua_settop(L, 3);
       return 1;
     }
-    lua_settop(L, 4);
-    return task_fail(L, t, 2, 0);
+    return task_fail(L, t, 3, 0);
   }
-  if (lcr_iscancelled(L, 5)) {             /* keep the original error */
-    lua_settop(L, 4);
-    return task_fail(L, t, 2, 0);
-  }
+  if (lcr_iscancelled(L, 5)) return task_fail(L, t, 3, 0);
   return task_fail(L, t, 5, status == LUA_ERRMEM);
 }
 
-/* Body of every task coroutine: [fn, args...] */
+/* Body of every task coroutine: [task, fn, args...]. The task userdata
+** stays at 1 for the coroutine's whole life (see lcr_yield). */
 static int task_main(lua_State *L) {
-  int nargs = lua_gettop(L) - 1;
+  int nargs = lua_gettop(L) - 2;
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
-  lua_insert(L, 1);                          /* [msgh, fn, args...] */
-  return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 1, STAGE_BODY,
+  lua_insert(L, 2);                          /* [task, msgh, fn, args...] */
+  return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, STAGE_BODY,
                                    task_main_k), STAGE_BODY);
 }
+
+static const char bare_yield_msg[] =
+  "attempt to yield from a corral task with coroutine.yield (corral owns "
+  "the task's coroutine: use corral.checkpoint() to let other tasks run)";
 
 /*
 ** Runs on the next Lua instruction after a bare coroutine.yield was
 ** resumed, so the error points at the line that yielded.
 */
+/*
+** The task whose coroutine co is, or NULL: the outermost frame of a task's
+** coroutine is task_main, whose first slot holds the task. Works on a
+** running or a suspended coroutine. [-0, +0, -]
+*/
+lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
+  lua_Debug ar;
+  lcr_Task *t = NULL;
+  int level = 0;
+  if (!lua_getstack(co, 0, &ar)) return NULL;
+  while (lua_getstack(co, level + 1, &ar)) level++;
+  if (!lua_getstack(co, level, &ar) || !lua_checkstack(co, 2) ||
+      lua_getlocal(co, &ar, 1) == NULL)
+    return NULL;
+  if (lua_getmetatable(co, -1)) {
+    if (lua_topointer(co, -1) == task_mt) t = lua_touserdata(co, -2);
+    lua_pop(co, 1);
+  }
+  lua_pop(co, 1);
+  return t && t->co == co ? t : NULL;
+}
+
 static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
+  lcr_Task *t;
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);
+  t = lcr_cotask(L, lua_topointer(L, -1));
+  lua_pop(L, 1);
+  if (t) t->bare_yield = 0;
   luaL_where(L, 0);                    /* the line that yielded */
-  lua_pushfstring(L, "%sattempt to yield from a corral task with coroutine.yield "
-                "(corral owns the task's coroutine: use corral.checkpoint() "
-                "to let other tasks run)", lua_tostring(L, -1));
+  lua_pushfstring(L, "%s%s", lua_tostring(L, -1), bare_yield_msg);
   lua_error(L);
+}
+
+/*
+** A bare yield whose resume reached corral's own continuation with no Lua
+** instruction in between (g:spawn(coroutine.yield)): the hook never ran,
+** so the continuation reports it. Pushes the error and returns 1 if so.
+*/
+int lcr_bare_yield(lua_State *L, lcr_Task *t) {
+  if (!t->bare_yield) return 0;
+  t->bare_yield = 0;
+  lua_sethook(L, NULL, 0, 0);
+  lua_pushstring(L, bare_yield_msg);
+  return 1;
 }
 
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
   cr_task_done(&t->t, t->outcome);
-  lcr_clearcancel(L, E, &t->t.scope);
   lcr_pushanchors(L, E);
   luaL_unref(L, -1, t->ref);
   t->ref = LUA_NOREF;
   E->nrefs--;
   lua_pop(L, 1);
+}
+
+/*
+** An error escaped task_main itself (memory ran out while recording a
+** failure, or the coroutine was closed from outside): the task failed, and
+** its group must still hear of it, with the error if memory allows.
+*/
+static void task_escaped(lcr_Engine *E, lcr_Task *t, int err) {
+  lua_State *L = E->L;
+  int top = lua_gettop(L);
+  t->outcome = CR_TASK_FAILED;
+  if (t->t.group == NULL || t->t.starting) return;
+  err = lua_absindex(L, err);
+  lcr_pushfunction(L, E->S, lcr_record_failure);
+  if (!lcr_pushtask(L, E, &t->t) ||
+      lua_getiuservalue(L, -1, LCR_UV_GROUP) != LUA_TUSERDATA) {
+    lua_settop(L, top);
+    cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);
+    return;
+  }
+  lua_insert(L, -2);                   /* [f, group, task] */
+  lua_pushvalue(L, err);
+  lua_insert(L, -2);                   /* [f, group, err, task] */
+  lua_pushboolean(L, 1);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
+    cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);
+  lua_settop(L, top);
+}
+
+/*
+** The task's coroutine was closed from outside (by a copy of
+** coroutine.close taken before require "corral"): its body is gone, but
+** what it opened is still linked. Groups it opened are cancelled and
+** joined first (the task parks until their children end: returns 1), so
+** no child outlives its group; then their failures and the closing itself
+** are failures of the task's group. Nothing may be pushed on co: a dead
+** coroutine with values on its stack would run again if resumed.
+*/
+static int task_closed(lcr_Engine *E, lcr_Task *t) {
+  lua_State *L = E->L;
+  cr_scope_t *s;
+  for (s = t->t.cur; s != NULL && s != &t->t.scope; s = s->parent) {
+    cr_group_t *g = (cr_group_t *)s;
+    if (!s->is_group || g->nchildren == 0) continue;
+    cr_group_body_done(g, CR_END_FAILED);
+    cr_scope_cancel(s, CR_SRC_FAILURE, t->t.scope.id, NULL);
+    return cr_group_join(g);
+  }
+  for (s = t->t.cur; s != NULL && s != &t->t.scope; s = s->parent) {
+    if (!s->is_group || !((cr_group_t *)s)->nerrors) continue;
+    if (lcr_pushpinned(L, E, s) &&
+        lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE) {
+      lcr_pusherrorgroup(L, E->S, -1, ((cr_group_t *)s)->dropped);
+      task_escaped(E, t, -1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pushliteral(L, "the task's coroutine was closed from outside "
+                     "(coroutine.close on a corral task)");
+  task_escaped(E, t, -1);
+  lua_pop(L, 1);
+  t->nres = 0;
+  return 0;
 }
 
 /* The engine's resume callback. */
@@ -174,22 +293,32 @@ static void task_run(cr_task_t *ct) {
   lua_State *co = t->co;
   int nres = 0, st;
   t->parked = 0;
-  st = lua_resume(co, E->L, t->nargs, &nres);
+  if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
+    if (!task_closed(E, t)) task_finish(E, t);
+    return;
+  }
+  {
+    t->resuming = 1;
+    st = lua_resume(co, E->L, t->nargs, &nres);
+    t->resuming = 0;
+  }
   t->nargs = 0;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);
     if (t->parked) return;
     /* A yield corral did not ask for: resume it at once and fail there. */
+    t->bare_yield = 1;
     lua_sethook(co, bare_yield_hook, LUA_MASKCOUNT, 1);
     cr_task_yield(ct);
     return;
   }
   if (st != LUA_OK) {
-    /* An error escaped task_main itself (out of memory while recording a
-    ** failure): the task failed, and its group must still hear of it. */
-    t->outcome = CR_TASK_FAILED;
+    lua_xmove(co, E->L, 1);
+    lua_pushvalue(E->L, -1);
+    lua_xmove(E->L, co, 1);            /* t:wait still finds it on co */
+    task_escaped(E, t, -1);
+    lua_pop(E->L, 1);
     nres = 1;
-    if (t->t.group && !t->start_waiting) cr_group_fail(t->t.group, 1);
   }
   t->nres = nres;
   task_finish(E, t);
@@ -215,14 +344,15 @@ lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
   t->co = co;
   t->E = E;
   t->epoch = E->epoch;
-  if (!lua_checkstack(co, nargs + 2))
+  if (!lua_checkstack(co, nargs + 3) || !lua_checkstack(L, nargs + 3))
     luaL_error(L, "too many arguments to a task");
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_main_ref);
+  lua_pushvalue(L, -2);                         /* the task itself */
   lua_pushvalue(L, fn);
-  lua_xmove(L, co, 2);
+  lua_xmove(L, co, 3);
   for (i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
   lua_xmove(L, co, nargs);
-  t->nargs = nargs + 1;
+  t->nargs = nargs + 2;
   lcr_pushanchors(L, E);
   lua_pushvalue(L, -2);
   t->ref = luaL_ref(L, -2);
@@ -275,8 +405,7 @@ static int task_cancel(lua_State *L) {
   lcr_State *S = lcr_state(L);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (t->t.finished || !lcr_alive(S, t->E, t->epoch)) return 0;
-  if (cr_scope_cancel(&t->t.scope, CR_SRC_EXPLICIT))
-    lcr_setcancel(L, t->E, &t->t.scope, 2, t->E->e.current);
+  lcr_cancel(L, t->E, &t->t.scope, 2);
   return 0;
 }
 
@@ -341,6 +470,8 @@ void lcr_open_task(lua_State *L) {
   lcr_State *S = lua_touserdata(L, -1);
   lcr_register(L, LCR_TASK, task_methods, task_meta);
   lcr_register_mt(L, LCR_TASK, LCR_MT_TASK);
+  luaL_getmetatable(L, LCR_TASK);      /* for hooks, which have no state */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, task_main, 1);
   S->task_main_ref = luaL_ref(L, LUA_REGISTRYINDEX);

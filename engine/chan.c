@@ -35,7 +35,7 @@ cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
     return CR_CHAN_BUFFERED;
   }
   cr__queue_insert_tail(&c->senders, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEND, c);
   return CR_CHAN_PARKED;
 }
 
@@ -54,7 +54,7 @@ cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
   }
   if (c->closed) return CR_CHAN_CLOSED;
   cr__queue_insert_tail(&c->receivers, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_RECV, c);
   return CR_CHAN_PARKED;
 }
 

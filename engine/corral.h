@@ -62,6 +62,48 @@ typedef enum {
 
 const char *cr_source_name(cr_source_t src);
 
+/*
+** Why a scope was cancelled: its cancel record. `reason` is an opaque
+** handle that the binding supplies (a Lua reference, a host's string...);
+** the engine owns it from then on and gives it back through the engine's
+** `release` callback exactly once: when the scope exits, when the cancel
+** did not take effect, or when the engine abandons the scope.
+*/
+typedef struct {
+  cr_source_t source;
+  uint64_t origin;        /* id of the task that cancelled or failed, or 0 */
+  void *reason;           /* the binding's handle, or NULL */
+  const struct cr_scope_s *same_as; /* a g:start child reached by its
+                          ** group's cancel: that scope's record speaks
+                          ** for this one (valid while this scope lives) */
+} cr_cancel_t;
+
+/*
+** How a scope, a group or a task ended, as the engine decides it when the
+** Cancelled (if any) reaches its exit (cr_scope_leave, cr_group_close,
+** cr_task_unwind).
+*/
+typedef enum {
+  CR_END_NORMAL = 0,      /* nothing to raise (or a plain error goes on) */
+  CR_END_ABSORBED,        /* a Cancelled stopped here: cancel_caught is set */
+  CR_END_PASSED,          /* a Cancelled goes on, for the scope in *to */
+  CR_END_FAILED,          /* group: failures to raise; task: a Cancelled
+                          ** that no cancelled scope can catch (stray) */
+  CR_END_NONE             /* internal: not decided */
+} cr_end_t;
+
+/* What a parked task waits on (for events, the task tree, the trace). */
+typedef enum {
+  CR_WAIT_NONE = 0, CR_WAIT_OTHER, CR_WAIT_SLEEP, CR_WAIT_YIELD,
+  CR_WAIT_EVENT, CR_WAIT_SEM, CR_WAIT_SEND, CR_WAIT_RECV, CR_WAIT_JOIN,
+  CR_WAIT_START, CR_WAIT_CHILDREN, CR_WAIT_STOPPING, CR_WAIT_READ,
+  CR_WAIT_WRITE, CR_WAIT_CONNECT, CR_WAIT_ACCEPT, CR_WAIT_RESOLVE,
+  CR_WAIT_PROCESS, CR_WAIT_SIGNAL, CR_WAIT_HOST
+} cr_wait_t;
+
+const char *cr_wait_name(cr_wait_t w);
+
+
 typedef enum {
   CR_TASK_SCHEDULED = 0, /* spawned or woken, in a queue, not running */
   CR_TASK_RUNNING,
@@ -85,6 +127,29 @@ typedef struct cr_task_s cr_task_t;
 typedef struct cr_group_s cr_group_t;
 typedef struct cr_timer_s cr_timer_t;
 
+/* Engine events, for tracers and the task tree (cr_engine_t.on_event). */
+typedef enum {
+  CR_EV_SPAWN = 0,        /* task spawned into scope->owner's group, or a
+                          ** root task started (scope NULL) */
+  CR_EV_RUN,              /* task is about to be resumed */
+  CR_EV_SUSPEND,          /* task gave control back to the scheduler */
+  CR_EV_PARK,             /* task parked: wait = what it waits on, obj */
+  CR_EV_WAKE,             /* a parked task woke: status = wake status */
+  CR_EV_CANCEL,           /* scope cancelled: scope->cancel is its record,
+                          ** task = the origin task if it is running */
+  CR_EV_FAIL,             /* a failure of scope's group was recorded */
+  CR_EV_DONE              /* task finished: status = its final status */
+} cr_event_kind_t;
+
+typedef struct {
+  cr_event_kind_t kind;
+  cr_task_t *task;
+  cr_scope_t *scope;
+  int status;
+  cr_wait_t wait;
+  const void *obj;
+} cr_engine_event_t;
+
 /* Intrusive doubly-linked list node; the head is a sentinel node. */
 typedef struct cr_queue_s {
   struct cr_queue_s *next;
@@ -102,7 +167,8 @@ typedef struct {
 } cr_heap_slot_t;
 typedef void (*cr_task_cb)(cr_task_t *task);
 typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
-typedef void (*cr_cancel_cb)(cr_scope_t *scope);
+typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
+typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 
 /* A deadline kept in the engine's heap. One uv_timer drives them all. */
 struct cr_timer_s {
@@ -124,7 +190,7 @@ struct cr_scope_s {
   cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
   cr_task_t *owner;       /* read-only: the task in whose stack it lives */
   uint64_t id;            /* read-only: unique per engine, never reused */
-  cr_source_t source;     /* read-only: why cancel_called became true */
+  cr_cancel_t cancel;     /* read-only: why cancel_called became true */
   unsigned cancel_called : 1; /* read-only: its own cancel fired; never reset */
   unsigned cancel_caught : 1; /* public: a Cancelled for it was absorbed */
   unsigned shield : 1;        /* read-only: use cr_scope_set_shield */
@@ -157,6 +223,9 @@ struct cr_task_s {
   cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
   void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
+  cr_task_t *starter;     /* read-only: the task in g:start waiting for it */
+  const void *wait_obj;   /* read-only: what it waits on, while parked */
+  cr_wait_t wait;         /* read-only: the kind of wait, while parked */
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
   uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
@@ -165,6 +234,8 @@ struct cr_task_s {
   unsigned queued : 1;    /* in the run queue */
   unsigned pending : 1;   /* held back by the group's limit */
   unsigned finished : 1;
+  unsigned starting : 1;  /* read-only: g:start child before ready() */
+  unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
 };
 
 /* A task group: a scope plus the children it joins. */
@@ -181,7 +252,10 @@ struct cr_group_s {
   unsigned stopping : 1;  /* read-only */
   unsigned closed : 1;    /* read-only */
   unsigned body_done : 1; /* read-only */
+  unsigned unwound : 1;   /* read-only: a Cancelled reached the group, from
+                          ** the body or a child, not caught below it */
   cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
+  cr_cancel_t stop_cancel;/* private: the record used when the grace ends */
   cr_queue_t children;    /* private */
   cr_queue_t pending;     /* private: FIFO held back by limit */
   cr_queue_t stop_waiters;/* private: tasks in cr_group_wait_stopping */
@@ -200,14 +274,17 @@ struct cr_engine_s {
   uv_loop_t *loop;        /* read-only */
   cr_task_t *current;     /* read-only: task being resumed, or NULL */
   cr_clock_t clock;       /* read-only */
-  cr_cancel_cb on_cancel; /* public: called when any scope's cancel fires */
+  cr_release_cb release;  /* public: takes back cancel reasons (may be NULL) */
+  cr_event_cb on_event;   /* public: engine events, or NULL (one branch) */
   cr_stats_t stats;       /* read-only */
   /* private */
   uv_loop_t own_loop;
   uv_timer_t uvtimer;     /* drives the deadline heap */
+  uv_idle_t idle;         /* active while tasks are ready: never block */
   cr_queue_t runq;
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t sigwatchers; /* one per signal number waited on */
+  cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   uint64_t next_seq, next_id;
@@ -224,6 +301,14 @@ struct cr_engine_s {
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock);
 /* CR_EBUSY while tasks or scopes live; closes handles, runs loop to end. */
 int cr_engine_close(cr_engine_t *e);
+/*
+** Give up on every task still alive (a run that ended in a deadlock, or
+** whose scheduler failed): each is unlinked from whatever it waits on and
+** from the run queue, marked cancelled and finished; every scope is
+** exited (its reason released) and every deadline disarmed. Afterwards
+** cr_engine_close succeeds. The tasks' memory stays the binding's.
+*/
+void cr_engine_abandon(cr_engine_t *e);
 /* Seconds since init; virtual clock: the virtual time. Never cached. */
 double cr_now(cr_engine_t *e);
 /*
@@ -249,10 +334,29 @@ int cr_timer_armed(const cr_timer_t *t);
 ** point. deadline: absolute, INFINITY for none. */
 int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
                    int shield);
-/* Leave it; it must be the task's innermost scope. */
+/*
+** Leave `s`, the task's innermost scope. `unwinding`: the task leaves it
+** because a live Cancelled is propagating (see cr_scope_owns). The engine
+** decides, now, what becomes of it: CR_END_ABSORBED if s is cancelled and
+** no cancelled scope outside it is visible (s->cancel_caught is set);
+** else CR_END_PASSED, *to being the scope that would absorb it now (NULL
+** if none can be seen: raise the Cancelled unchanged). Without unwinding,
+** CR_END_NORMAL.
+*/
+cr_end_t cr_scope_leave(cr_scope_t *s, int unwinding, cr_scope_t **to);
+/* Leave without a decision (a plain exit; same as leave(s, 0, NULL)). */
 void cr_scope_exit(cr_scope_t *s);
-/* Returns 1 if this call cancelled it, 0 if it was cancelled or exited. */
-int cr_scope_cancel(cr_scope_t *s, cr_source_t source);
+/*
+** Cancel s with a record: source, origin task id (0 for none) and the
+** binding's reason handle (may be NULL), which the engine takes over.
+** Returns 1 if this call cancelled it, 0 if it was already cancelled or
+** has exited (then the reason was released at once).
+*/
+int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
+                    void *reason);
+/* Give a reason handle to a cancelled scope that has none (a deadline's
+** cancel); CR_EINVAL (and released at once) if it has one or is live. */
+int cr_scope_set_reason(cr_scope_t *s, void *reason);
 void cr_scope_set_shield(cr_scope_t *s, int shield);
 int cr_scope_set_deadline(cr_scope_t *s, double deadline);
 /*
@@ -263,6 +367,8 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline);
 cr_scope_t *cr_task_cancelled(cr_task_t *task);
 /* The same, seen from scope `s` (inclusive) instead of a task. */
 cr_scope_t *cr_scope_absorber(cr_scope_t *s);
+/* The scope's position: 1 while it is entered (its Cancelled is live). */
+int cr_scope_live(const cr_scope_t *s);
 
 /* --- tasks ----------------------------------------------------------- */
 
@@ -271,6 +377,9 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data);
 int cr_task_start_root(cr_task_t *t);
 /* Park the running task; `abort` is asked when a cancel reaches it. */
 void cr_task_park(cr_task_t *t, cr_abort_cb abort);
+/* The same, saying what it waits on (events, tree, trace). */
+void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
+                     const void *obj);
 /* The abort callback of a wait that is only t->wait_link in a list. */
 cr_abort_t cr_task_abort_unlink(cr_task_t *t);
 /* Wake a parked task with 0 (delivered) or an error code. */
@@ -282,10 +391,14 @@ void cr_task_join(cr_task_t *t, cr_task_t *target);
 /* Sleep until `when` on the engine clock. */
 int cr_task_sleep(cr_task_t *t, double when);
 /*
-** Move a task's own scope under `parent` (g:start: the child runs under
-** the caller's scope until ready(), then under its group's).
+** The task's body ended with a live Cancelled: decide at its own scope.
+** CR_END_ABSORBED (its own cancel: t:cancel(), cancel_caught set) or
+** CR_END_PASSED (*to: an outer scope's; its group hears of it unless the
+** task was still starting, when it is the starter's to raise), or
+** CR_END_FAILED when no cancelled scope can see it (a stray Cancelled:
+** report it as a failure). Call cr_task_done afterwards.
 */
-void cr_task_reparent(cr_task_t *t, cr_scope_t *parent);
+cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to);
 /* The task finished with `status` (DONE, FAILED or CANCELLED). */
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 
@@ -304,21 +417,43 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o);
 /* Add `t` as a child: CR_ECLOSED, CR_ESTOPPING, or 0 (scheduled). */
 int cr_group_spawn(cr_group_t *g, cr_task_t *t);
 /*
-** A failure of the group: `fatal` (the body, or out of memory) always
-** cancels; otherwise it cancels unless defer_errors. Returns 1 if the
-** binding should keep the error value, 0 if it is counted in `dropped`.
+** g:start: spawn `t` into g, running under the starter's current scope
+** until cr_task_ready, and park `starter` until then or until t finishes
+** (cancelling the starter cancels t; the starter's wait is not itself
+** abortable). Like a spawn, it is never refused for cancellation.
 */
-int cr_group_fail(cr_group_t *g, int fatal);
-/* The body returned or raised: from now on the group only joins. */
-void cr_group_body_done(cr_group_t *g);
+int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter);
+/* The child called ready(): move it under its group, wake the starter.
+** Returns CR_EINVAL if it was not starting (a second call). */
+int cr_task_ready(cr_task_t *t);
+/*
+** A failure of the group: `fatal` (the body, or out of memory) always
+** cancels; otherwise it cancels unless defer_errors. `origin` is the
+** failing task's id and `reason` a handle for the cancel record (taken
+** over). Returns 1 if the binding should keep the error value, 0 if it is
+** counted in `dropped`.
+*/
+int cr_group_fail(cr_group_t *g, int fatal, uint64_t origin, void *reason);
+/* The body returned (CR_END_NORMAL), raised (CR_END_FAILED, after
+** cr_group_fail) or was unwound by a live Cancelled (CR_END_PASSED). */
+void cr_group_body_done(cr_group_t *g, cr_end_t how);
 /* Park the body's task until every child finished (not abortable). */
 int cr_group_join(cr_group_t *g);
-/* Leave the group's scope; spawns raise CR_ECLOSED from now on. */
-void cr_group_close(cr_group_t *g);
-/* Graceful stop: grace < 0 waits forever, 0 cancels now. */
-int cr_group_stop(cr_group_t *g, double grace);
+/*
+** Leave the group's scope once joined; spawns raise CR_ECLOSED from now
+** on. Returns CR_END_FAILED when failures were recorded (raise them),
+** else, if a Cancelled reached it, CR_END_ABSORBED or CR_END_PASSED (*to,
+** as cr_scope_leave), else CR_END_NORMAL.
+*/
+cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to);
+/* Graceful stop: grace < 0 waits forever, 0 cancels now. The cancel when
+** the grace ends carries origin and reason (taken over). */
+int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
+                  void *reason);
 /* Park `t` until the group is stopping (returns 1 if it already is). */
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
+/* Children not yet finished, in spawn order: pass NULL for the first. */
+cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev);
 
 /* --- synchronisation (sync.c, chan.c) ---------------------------------
 **

@@ -31,3 +31,13 @@ const char *cr_source_name(cr_source_t src) {
   if ((unsigned)src < sizeof names / sizeof names[0]) return names[src];
   return "unknown";
 }
+
+const char *cr_wait_name(cr_wait_t w) {
+  static const char *const names[] = {
+    "none", "other", "sleep", "checkpoint", "event", "semaphore", "send",
+    "recv", "join", "start", "children", "stopping", "read", "write",
+    "connect", "accept", "resolve", "process", "signal", "host"
+  };
+  if ((unsigned)w < sizeof names / sizeof names[0]) return names[w];
+  return "unknown";
+}

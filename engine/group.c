@@ -23,7 +23,10 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->max_errors = o->max_errors ? o->max_errors : CR__DEFAULT_MAX_ERRORS;
   g->nerrors = g->dropped = 0;
   g->defer_errors = o->defer_errors ? 1 : 0;
-  g->stopping = g->closed = g->body_done = 0;
+  g->stopping = g->closed = g->body_done = g->unwound = 0;
+  g->stop_cancel.source = CR_SRC_STOP;
+  g->stop_cancel.origin = 0;
+  g->stop_cancel.reason = NULL;
   cr_timer_init(&g->stop_timer, stop_cb, g);
   cr__queue_init(&g->children);
   cr__queue_init(&g->pending);
@@ -42,6 +45,7 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   t->cur = &t->scope;
   cr__queue_insert_tail(&g->children, &t->child_link);
   g->nchildren++;
+  CR__EMIT(t->engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;
@@ -51,6 +55,34 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
     cr__task_schedule(t);
   }
   if (t->pending && cr_scope_absorber(&g->scope)) cr__group_release(t);
+  return 0;
+}
+
+/*
+** g:start. The child hangs below the starter's current scope until it
+** calls ready(): cancelling the starter reaches it, and a cancel the group
+** already had reaches it too (cr__task_reparent). The starter waits in the
+** child's join list; a cancel does not abort that wait, it reaches the
+** child, whose end wakes the starter.
+*/
+int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
+  int rc = cr_group_spawn(g, t);
+  if (rc) return rc;
+  t->starting = 1;
+  t->starter = starter;
+  cr__task_reparent(t, starter->cur);
+  cr__queue_insert_tail(&t->waiters, &starter->wait_link);
+  cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
+  return 0;
+}
+
+int cr_task_ready(cr_task_t *t) {
+  cr_task_t *w = t->starter;
+  if (!t->starting) return CR_EINVAL;
+  t->starting = 0;
+  t->starter = NULL;
+  if (!t->finished && t->group) cr__task_reparent(t, &t->group->scope);
+  if (w) cr_task_wake(w, 0);
   return 0;
 }
 
@@ -90,56 +122,83 @@ void cr__group_child_done(cr_group_t *g, cr_task_t *t) {
     cr_task_wake(g->parent, 0);
 }
 
-int cr_group_fail(cr_group_t *g, int fatal) {
+int cr_group_fail(cr_group_t *g, int fatal, uint64_t origin, void *reason) {
+  cr_engine_t *e = g->scope.engine;
   int keep = g->nerrors < g->max_errors;
   if (keep)
     g->nerrors++;
   else
     g->dropped++;
-  if (fatal || !g->defer_errors) cr_scope_cancel(&g->scope, CR_SRC_FAILURE);
+  CR__EMIT(e, CR_EV_FAIL, e->current, &g->scope, 0, CR_WAIT_NONE, NULL);
+  if (fatal || !g->defer_errors)
+    cr_scope_cancel(&g->scope, CR_SRC_FAILURE, origin, reason);
+  else
+    cr__release(e, reason);
   return keep;
 }
 
-void cr_group_body_done(cr_group_t *g) { g->body_done = 1; }
+void cr_group_body_done(cr_group_t *g, cr_end_t how) {
+  g->body_done = 1;
+  if (how == CR_END_PASSED) g->unwound = 1;
+}
 
 int cr_group_join(cr_group_t *g) {
   if (g->nchildren == 0) return 0;
-  cr_task_park(g->parent, abort_refuse);
+  cr_task_park_on(g->parent, abort_refuse, CR_WAIT_CHILDREN, g);
   return 1;
 }
 
-void cr_group_close(cr_group_t *g) {
-  if (g->closed && !g->scope.entered) return;
-  g->closed = 1;
-  cr_timer_stop(g->scope.engine, &g->stop_timer);
+static void wake_stop_waiters(cr_group_t *g) {
   while (!cr__queue_empty(&g->stop_waiters)) {
     cr_task_t *w = cr__queue_data(cr__queue_head(&g->stop_waiters),
                                   cr_task_t, wait_link);
     cr__queue_remove(&w->wait_link);
     cr_task_wake(w, 0);
   }
-  cr_scope_exit(&g->scope);
+}
+
+static void drop_stop_reason(cr_group_t *g) {
+  void *reason = g->stop_cancel.reason;
+  g->stop_cancel.reason = NULL;
+  cr__release(g->scope.engine, reason);
+}
+
+cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to) {
+  cr_end_t end;
+  if (to) *to = NULL;
+  if (g->closed && !g->scope.entered) return CR_END_NORMAL;
+  g->closed = 1;
+  cr_timer_stop(g->scope.engine, &g->stop_timer);
+  drop_stop_reason(g);
+  wake_stop_waiters(g);
+  end = cr_scope_leave(&g->scope, g->unwound, to);
+  return g->nerrors || g->dropped ? CR_END_FAILED : end;
 }
 
 static void stop_cb(cr_timer_t *t) {
   cr_group_t *g = t->data;
-  cr_scope_cancel(&g->scope, CR_SRC_STOP);
+  void *reason = g->stop_cancel.reason;
+  g->stop_cancel.reason = NULL;
+  cr_scope_cancel(&g->scope, CR_SRC_STOP, g->stop_cancel.origin, reason);
 }
 
-int cr_group_stop(cr_group_t *g, double grace) {
+int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
+                  void *reason) {
   cr_engine_t *e = g->scope.engine;
-  if (g->closed) return 0;
-  if (!g->stopping) {
+  if (!g->closed && !g->stopping) {
     g->stopping = 1;
-    while (!cr__queue_empty(&g->stop_waiters)) {
-      cr_task_t *w = cr__queue_data(cr__queue_head(&g->stop_waiters),
-                                    cr_task_t, wait_link);
-      cr__queue_remove(&w->wait_link);
-      cr_task_wake(w, 0);
-    }
+    wake_stop_waiters(g);
   }
+  if (g->closed || g->scope.cancel_called) {
+    cr__release(e, reason);
+    return 0;
+  }
+  /* The latest stop speaks for the cancel its grace may end in. */
+  drop_stop_reason(g);
+  g->stop_cancel.origin = origin;
+  g->stop_cancel.reason = reason;
   if (grace == 0) {
-    cr_scope_cancel(&g->scope, CR_SRC_STOP);
+    stop_cb(&g->stop_timer);
     return 0;
   }
   if (grace > 0 && !isinf(grace)) {
@@ -154,6 +213,11 @@ int cr_group_stop(cr_group_t *g, double grace) {
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t) {
   if (g->stopping || g->closed) return 1;
   cr__queue_insert_tail(&g->stop_waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_STOPPING, g);
   return 0;
+}
+
+cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev) {
+  cr_queue_t *q = prev ? prev->child_link.next : g->children.next;
+  return q == &g->children ? NULL : cr__queue_data(q, cr_task_t, child_link);
 }

@@ -22,14 +22,32 @@ static inline cr_timer_t *cr__heap_top(cr_engine_t *e) {
 }
 void cr__heap_free(cr_engine_t *e);
 
+/* Every event site is one branch while nobody listens. */
+#define CR__EMIT(e, k, t, s, st, w, o)                                      \
+  do {                                                                      \
+    if ((e)->on_event) cr__emit((e), (k), (t), (s), (st), (w), (o));        \
+  } while (0)
+void cr__emit(cr_engine_t *e, cr_event_kind_t kind, cr_task_t *t,
+              cr_scope_t *s, int status, cr_wait_t wait, const void *obj);
+
+/* Hand a reason handle back to the binding. */
+static inline void cr__release(cr_engine_t *e, void *reason) {
+  if (reason && e->release) e->release(e, reason);
+}
+
 /* task.c */
 void cr__task_schedule(cr_task_t *t);
 void cr__task_abort(cr_task_t *t);
+void cr__task_orphan(cr_task_t *t);
 
 /* scope.c */
 void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner);
 void cr__scope_link(cr_scope_t *s, cr_scope_t *parent);
 void cr__scope_unlink(cr_scope_t *s);
+void cr__scope_deliver(cr_scope_t *root);
+void cr__scope_cancel_as(cr_scope_t *s, const cr_scope_t *like);
+cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to);
+void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 
 /* group.c */
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
@@ -51,6 +69,7 @@ void cr__fill_bufs(uv_buf_t *bufs, char *data, size_t len, size_t chunk);
 void cr__signal_close_all(cr_engine_t *e);
 
 /* loop.c */
+void cr__engine_ready(cr_engine_t *e);
 void cr__timers_fire(cr_engine_t *e, double now);
 
 #endif

@@ -150,7 +150,7 @@ static int read_park(cr_stream_t *s, cr_task_t *t) {
   }
   s->reader = t;
   t->xfer = s;
-  cr_task_park(t, read_abort);
+  cr_task_park_on(t, read_abort, CR_WAIT_READ, s);
   return 1;
 }
 
@@ -251,7 +251,7 @@ static int write_queued(cr_stream_t *s, cr_task_t *t, const char *data,
   }
   s->writes++;
   t->xfer = r;
-  cr_task_park(t, write_abort);
+  cr_task_park_on(t, write_abort, CR_WAIT_WRITE, s);
   return 1;
 }
 

@@ -10,9 +10,45 @@
 #include <string.h>
 #include "internal.h"
 
+static void arm_uvtimer(cr_engine_t *e);
+
+/*
+** libuv runs due timers before it polls (UV_RUN_ONCE), and may fire ours a
+** little early (its clock counts whole milliseconds). So fire what is due,
+** then re-arm for the next deadline: a one-shot timer left inactive would
+** let the poll wait for ever on whatever else keeps the loop alive.
+*/
 static void uvtimer_cb(uv_timer_t *h) {
   cr_engine_t *e = h->data;
   cr_engine_poll_deadlines(e);
+  arm_uvtimer(e);
+}
+
+/*
+** The idle handle is started whenever a task is ready to run. While an
+** idle handle is active libuv polls without blocking, so a task woken
+** inside a libuv callback (a deadline in the timer phase, which libuv runs
+** before polling) never waits behind a poll that something else keeps
+** alive: a signal watcher, a host's own handles. It is unreferenced: it
+** never keeps the loop alive by itself.
+*/
+static void idle_cb(uv_idle_t *h) { (void)h; }
+
+void cr__engine_ready(cr_engine_t *e) {
+  if (!uv_is_active((uv_handle_t *)&e->idle))
+    uv_idle_start(&e->idle, idle_cb);
+}
+
+void cr__emit(cr_engine_t *e, cr_event_kind_t kind, cr_task_t *t,
+              cr_scope_t *s, int status, cr_wait_t wait, const void *obj) {
+  cr_engine_event_t ev;
+  ev.kind = kind;
+  ev.task = t;
+  ev.scope = s;
+  ev.status = status;
+  ev.wait = wait;
+  ev.obj = obj;
+  e->on_event(e, &ev);
 }
 
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
@@ -29,19 +65,29 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   cr__queue_init(&e->runq);
   cr__queue_init(&e->ios);
   cr__queue_init(&e->sigwatchers);
+  cr__queue_init(&e->roots);
   e->next_id = 1;
   e->t0 = uv_hrtime();
   rc = uv_timer_init(loop, &e->uvtimer);
+  if (rc == 0) {
+    rc = uv_idle_init(loop, &e->idle);
+    if (rc) uv_close((uv_handle_t *)&e->uvtimer, NULL);
+  }
   if (rc) {
-    if (e->owns_loop) uv_loop_close(&e->own_loop);
+    if (e->owns_loop) {
+      uv_run(&e->own_loop, UV_RUN_NOWAIT);
+      uv_loop_close(&e->own_loop);
+    }
     return rc;
   }
   e->uvtimer.data = e;
-  e->stats.handles++;
+  e->idle.data = e;
+  uv_unref((uv_handle_t *)&e->idle);
+  e->stats.handles += 2;
   return 0;
 }
 
-static void uvtimer_close_cb(uv_handle_t *h) {
+static void handle_close_cb(uv_handle_t *h) {
   cr_engine_t *e = h->data;
   e->stats.handles--;
 }
@@ -51,7 +97,8 @@ int cr_engine_close(cr_engine_t *e) {
   if (!e->closing) {
     e->closing = 1;
     cr__io_close_all(e);
-    uv_close((uv_handle_t *)&e->uvtimer, uvtimer_close_cb);
+    uv_close((uv_handle_t *)&e->uvtimer, handle_close_cb);
+    uv_close((uv_handle_t *)&e->idle, handle_close_cb);
   }
   if (e->owns_loop) {
     int rc;
@@ -152,7 +199,10 @@ static int run_ready(cr_engine_t *e) {
     t->queued = 0;
     t->status = CR_TASK_RUNNING;
     e->current = t;
+    CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);
     t->run(t);
+    CR__EMIT(e, CR_EV_SUSPEND, t, NULL, (int)t->status, t->wait,
+             t->wait_obj);
     e->current = NULL;
     n++;
   }
@@ -164,6 +214,7 @@ int cr_engine_step(cr_engine_t *e, int block) {
   /* No task left: do not wait on handles that are not ours to await
   ** (signal watchers, a host's own handles). */
   if (e->stats.tasks == 0) return 0;
+  if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
   if (!cr__queue_empty(&e->runq)) {
     /* Still busy: poll I/O once so it is never starved, then go on. */
     uv_run(e->loop, UV_RUN_NOWAIT);
@@ -193,4 +244,48 @@ int cr_engine_step(cr_engine_t *e, int block) {
   uv_run(e->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   cr_engine_poll_deadlines(e);
   return 1;
+}
+
+/* --- abandon ---------------------------------------------------------- */
+
+/* A leaf of the scope tree goes: its task (if it is a task's own scope)
+** is orphaned, a group's stop is forgotten, the scope is unlinked. */
+static void abandon_scope(cr_scope_t *s) {
+  cr_engine_t *e = s->engine;
+  cr_task_t *owner = s->owner;
+  if (s->is_group) {
+    cr_group_t *g = (cr_group_t *)s;
+    void *reason = g->stop_cancel.reason;
+    g->stop_cancel.reason = NULL;
+    cr_timer_stop(e, &g->stop_timer);
+    cr__release(e, reason);
+    g->closed = 1;
+  }
+  cr_timer_stop(e, &s->deadline);
+  if (owner && owner->cur == s) owner->cur = s->parent;
+  if (owner && s == &owner->scope) cr__task_orphan(owner);
+  cr__scope_unlink(s);
+}
+
+void cr_engine_abandon(cr_engine_t *e) {
+  while (!cr__queue_empty(&e->roots)) {
+    cr_scope_t *s = cr__queue_data(cr__queue_head(&e->roots), cr_scope_t,
+                                   sibling);
+    /* Leaves first, climbing back up: O(scopes), no recursion. */
+    while (s != NULL) {
+      cr_scope_t *parent;
+      while (!cr__queue_empty(&s->children))
+        s = cr__queue_data(cr__queue_head(&s->children), cr_scope_t,
+                           sibling);
+      parent = s->parent;
+      abandon_scope(s);
+      s = parent;
+    }
+  }
+  while (!cr__queue_empty(&e->runq)) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
+    cr__queue_remove(&t->runq);
+    t->queued = 0;
+  }
+  while (cr__heap_top(e) != NULL) cr_timer_stop(e, cr__heap_top(e));
 }

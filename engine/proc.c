@@ -114,7 +114,7 @@ int cr_proc_wait(cr_proc_t *p, cr_task_t *t) {
   if (p->exited) return 0;
   if (p->io.closing) return CR_ECLOSED;
   cr__queue_insert_tail(&p->waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_PROCESS, p);
   return 1;
 }
 

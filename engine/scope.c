@@ -17,7 +17,10 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
   s->parent = NULL;
   s->owner = owner;
   s->id = e->next_id++;
-  s->source = CR_SRC_NONE;
+  s->cancel.source = CR_SRC_NONE;
+  s->cancel.origin = 0;
+  s->cancel.reason = NULL;
+  s->cancel.same_as = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
   s->entered = s->exited = s->is_group = 0;
   cr_timer_init(&s->deadline, deadline_cb, s);
@@ -27,7 +30,8 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
 
 void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
   s->parent = parent;
-  if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
+  cr__queue_insert_tail(parent ? &parent->children : &s->engine->roots,
+                        &s->sibling);
   s->entered = 1;
   s->engine->stats.scopes++;
 }
@@ -46,6 +50,12 @@ void cr__scope_unlink(cr_scope_t *s) {
   s->entered = 0;
   s->exited = 1;
   s->engine->stats.scopes--;
+  /* Its Cancelled dies with it: the binding hears so through release. */
+  if (s->cancel.reason) {
+    void *reason = s->cancel.reason;
+    s->cancel.reason = NULL;
+    cr__release(s->engine, reason);
+  }
 }
 
 int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
@@ -63,12 +73,47 @@ int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
   return rc;
 }
 
-void cr_scope_exit(cr_scope_t *s) {
-  if (!s->entered) return;
+/*
+** Where a Cancelled that reaches s's exit now ends (Trio's rule, decided
+** at exit, not when it was raised): s catches it if s is cancelled and no
+** cancelled scope outside s is visible; otherwise it goes on to whichever
+** scope outside s would catch it now. An outer cancel that arrived while
+** the Cancelled unwound (a pcall handler, a <close>, a shielded cleanup)
+** therefore moves the catch outward.
+*/
+static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
+  cr_scope_t *outer = s->shield ? NULL : cr_scope_absorber(s->parent);
+  *to = NULL;
+  if (s->cancel_called && outer == NULL) {
+    s->cancel_caught = 1;
+    return CR_END_ABSORBED;
+  }
+  /* Not ours: it goes on (past a shield too, as an exception would). */
+  *to = outer ? outer : cr_scope_absorber(s->parent);
+  return CR_END_PASSED;
+}
+
+cr_end_t cr_scope_leave(cr_scope_t *s, int unwinding, cr_scope_t **to) {
+  cr_end_t end = CR_END_NORMAL;
+  cr_scope_t *dummy;
+  if (to == NULL) to = &dummy;
+  *to = NULL;
+  if (!s->entered) return end;
+  if (unwinding) end = judge(s, to);
   /* leaving a shield may expose an outer cancel: forget "clean" */
   if (s->shield && s->owner) s->owner->clean_gen = UINT64_MAX;
   if (s->owner && s->owner->cur == s) s->owner->cur = s->parent;
   cr__scope_unlink(s);
+  return end;
+}
+
+void cr_scope_exit(cr_scope_t *s) { cr_scope_leave(s, 0, NULL); }
+
+int cr_scope_live(const cr_scope_t *s) { return s->entered; }
+
+/* Decide for a task's own scope without leaving it (cr_task_unwind). */
+cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to) {
+  return judge(s, to);
 }
 
 /*
@@ -79,7 +124,7 @@ void cr_scope_exit(cr_scope_t *s) {
 ** tasks (no callbacks into the binding), so the tree cannot change under
 ** the walk.
 */
-static void scope_deliver(cr_scope_t *root) {
+void cr__scope_deliver(cr_scope_t *root) {
   cr_scope_t *s = root;
   for (;;) {
     cr_task_t *t = s->owner;
@@ -113,16 +158,22 @@ static void scope_deliver(cr_scope_t *root) {
   }
 }
 
-int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
-  if (s->cancel_called || s->exited) return 0;
+int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
+                    void *reason) {
+  cr_engine_t *e = s->engine;
+  if (s->cancel_called || s->exited) {
+    cr__release(e, reason);
+    return 0;
+  }
   s->cancel_called = 1;
-  s->source = source;
-  s->engine->cancel_gen++;
+  s->cancel.source = source;
+  s->cancel.origin = origin;
+  s->cancel.reason = reason;
+  e->cancel_gen++;
   /* (a task's own timer is its sleep, which a shield may keep going) */
-  if (!s->owner || s != &s->owner->scope)
-    cr_timer_stop(s->engine, &s->deadline);
-  if (s->engine->on_cancel) s->engine->on_cancel(s);
-  if (s->entered) scope_deliver(s);
+  if (!s->owner || s != &s->owner->scope) cr_timer_stop(e, &s->deadline);
+  CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
+  if (s->entered) cr__scope_deliver(s);
   if (s->is_group) {
     /* A child still starting (g:start) hangs below its starter's scope,
     ** not below the group's: reach it explicitly. */
@@ -130,14 +181,29 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source) {
     cr_queue_t *q;
     for (q = g->children.next; q != &g->children; q = q->next) {
       cr_task_t *c = cr__queue_data(q, cr_task_t, child_link);
-      if (c->scope.parent != s) cr_scope_cancel(&c->scope, source);
+      if (c->starting) cr__scope_cancel_as(&c->scope, s);
     }
   }
   return 1;
 }
 
+/* Cancel s as `like` was cancelled, sharing its record (g:start). */
+void cr__scope_cancel_as(cr_scope_t *s, const cr_scope_t *like) {
+  if (cr_scope_cancel(s, like->cancel.source, like->cancel.origin, NULL))
+    s->cancel.same_as = like;
+}
+
+int cr_scope_set_reason(cr_scope_t *s, void *reason) {
+  if (!s->cancel_called || !s->entered || s->cancel.reason) {
+    cr__release(s->engine, reason);
+    return CR_EINVAL;
+  }
+  s->cancel.reason = reason;
+  return 0;
+}
+
 static void deadline_cb(cr_timer_t *t) {
-  cr_scope_cancel(t->data, CR_SRC_DEADLINE);
+  cr_scope_cancel(t->data, CR_SRC_DEADLINE, 0, NULL);
 }
 
 void cr_scope_set_shield(cr_scope_t *s, int shield) {
@@ -149,7 +215,7 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
   if (!shield && s->entered && s->parent) {
     cr_scope_t *p;
     for (p = s->parent; p; p = p->parent) {
-      if (p->cancel_called) { scope_deliver(s); break; }
+      if (p->cancel_called) { cr__scope_deliver(s); break; }
       if (p->shield) break;
     }
   }
@@ -166,13 +232,13 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   if (deadline <= cr_now(e)) {
     s->deadline.when = deadline;
     cr_timer_stop(e, &s->deadline);
-    cr_scope_cancel(s, CR_SRC_DEADLINE);
+    cr_scope_cancel(s, CR_SRC_DEADLINE, 0, NULL);
     return 0;
   }
   return cr_timer_start(e, &s->deadline, deadline);
 }
 
-void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
+void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
   cr_scope_t *s = &t->scope;
   if (!s->entered || s->parent == parent) return;
   t->engine->cancel_gen++;
@@ -183,10 +249,11 @@ void cr_task_reparent(cr_task_t *t, cr_scope_t *parent) {
   ** cancel the group already had, as a later one reaches it. */
   if (t->group && parent != &t->group->scope &&
       t->group->scope.cancel_called)
-    cr_scope_cancel(s, t->group->scope.source);
+    cr__scope_cancel_as(s, &t->group->scope);
   /* The new ancestors may be cancelled already: then everything below the
   ** task's scope that they can see is, the groups it opened included. */
-  if (!s->shield && parent && cr_scope_absorber(parent)) scope_deliver(s);
+  if (!s->shield && parent && cr_scope_absorber(parent))
+    cr__scope_deliver(s);
 }
 
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {

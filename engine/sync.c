@@ -17,7 +17,7 @@ void cr_event_init(cr_event_t *ev) {
 int cr_event_wait(cr_event_t *ev, cr_task_t *t) {
   if (ev->is_set) return 1;
   cr__queue_insert_tail(&ev->waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_EVENT, ev);
   return 0;
 }
 
@@ -42,7 +42,7 @@ int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
     return 1;
   }
   cr__queue_insert_tail(&s->waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEM, s);
   return 0;
 }
 

@@ -25,11 +25,15 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
   cr__queue_init(&t->waiters);
+  t->starter = NULL;
+  t->wait_obj = NULL;
+  t->wait = CR_WAIT_NONE;
   t->abort = NULL;
   t->clean_gen = UINT64_MAX;
   cr__queue_init(&t->runq);
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
+  t->starting = t->orphan = 0;
   e->stats.tasks++;
 }
 
@@ -37,20 +41,30 @@ void cr__task_schedule(cr_task_t *t) {
   if (t->queued) return;
   t->queued = 1;
   t->status = CR_TASK_SCHEDULED;
+  if (cr__queue_empty(&t->engine->runq)) cr__engine_ready(t->engine);
   cr__queue_insert_tail(&t->engine->runq, &t->runq);
 }
 
 int cr_task_start_root(cr_task_t *t) {
   cr__scope_link(&t->scope, NULL);
   t->cur = &t->scope;
+  CR__EMIT(t->engine, CR_EV_SPAWN, t, NULL, 0, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
   return 0;
 }
 
-void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
+void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
+                     const void *obj) {
   t->status = CR_TASK_WAITING;
   t->abort = abort;
   t->wake_status = 0;
+  t->wait = wait;
+  t->wait_obj = obj;
+  CR__EMIT(t->engine, CR_EV_PARK, t, t->cur, 0, wait, obj);
+}
+
+void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
+  cr_task_park_on(t, abort, CR_WAIT_OTHER, NULL);
 }
 
 void cr_task_wake(cr_task_t *t, int status) {
@@ -58,6 +72,9 @@ void cr_task_wake(cr_task_t *t, int status) {
   if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
   t->abort = NULL;
   t->wake_status = status;
+  t->wait = CR_WAIT_NONE;
+  t->wait_obj = NULL;
+  CR__EMIT(t->engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
 }
 
@@ -85,7 +102,7 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
     return;
   }
   cr__queue_insert_tail(&target->waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_JOIN, target);
 }
 
 static void sleep_cb(cr_timer_t *timer) {
@@ -105,8 +122,19 @@ int cr_task_sleep(cr_task_t *t, double when) {
   t->scope.deadline.data = t;
   rc = cr_timer_start(t->engine, &t->scope.deadline, when);
   if (rc) return rc;
-  cr_task_park(t, sleep_abort);
+  cr_task_park_on(t, sleep_abort, CR_WAIT_SLEEP, &t->scope.deadline);
   return 0;
+}
+
+cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
+  cr_scope_t *dummy;
+  cr_end_t end;
+  if (to == NULL) to = &dummy;
+  end = cr__scope_judge(&t->scope, to);
+  if (end == CR_END_PASSED && *to == NULL) return CR_END_FAILED;
+  if (end == CR_END_PASSED && t->group && !t->starting)
+    t->group->unwound = 1;
+  return end;
 }
 
 void cr_task_done(cr_task_t *t, cr_task_status_t status) {
@@ -115,6 +143,9 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->finished = 1;
   t->status = status;
   t->abort = NULL;
+  t->starting = 0;
+  t->starter = NULL;
+  t->wait = CR_WAIT_NONE;
   if (t->queued) {
     cr__queue_remove(&t->runq);
     t->queued = 0;
@@ -132,6 +163,30 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     cr_task_wake(w, 0);
   }
   e->stats.tasks--;
+  CR__EMIT(e, CR_EV_DONE, t, NULL, (int)status, CR_WAIT_NONE, NULL);
   if (t->group) cr__group_child_done(t->group, t);
+}
+
+/*
+** cr_engine_abandon: the task will never run again. Unlink it from every
+** list an operation or another object could reach it through, so that an
+** event set, a lock released or a channel closed after the run touches
+** nothing of it.
+*/
+void cr__task_orphan(cr_task_t *t) {
+  if (t->finished) return;
+  t->orphan = 1;
+  t->abort = NULL;
+  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (t->queued || t->pending) cr__queue_remove(&t->runq);
+  t->queued = t->pending = 0;
+  if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
+  while (!cr__queue_empty(&t->waiters))
+    cr__queue_remove(cr__queue_head(&t->waiters));
+  cr_timer_stop(t->engine, &t->scope.deadline);
+  t->finished = 1;
+  t->status = CR_TASK_CANCELLED;
+  t->wait = CR_WAIT_NONE;
+  t->engine->stats.tasks--;
 }
 

@@ -51,7 +51,7 @@ int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
   if (rc) return rc;                  /* the caller closes *out */
   s->connector = t;
   t->xfer = s;
-  cr_task_park(t, connect_abort);
+  cr_task_park_on(t, connect_abort, CR_WAIT_CONNECT, s);
   return 1;
 }
 
@@ -150,7 +150,7 @@ int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out) {
     return accept_one(l, out);
   }
   cr__queue_insert_tail(&l->acceptors, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_ACCEPT, l);
   return 1;
 }
 
@@ -202,6 +202,6 @@ int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
   }
   e->stats.handles++;
   t->xfer = r;
-  cr_task_park(t, resolve_abort);
+  cr_task_park_on(t, resolve_abort, CR_WAIT_RESOLVE, r);
   return 1;
 }

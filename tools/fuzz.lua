@@ -13,6 +13,9 @@
 --   FUZZ_LARGE=1        bigger programs (deeper, more tasks and statements)
 --   FUZZ_KEEP_GOING=1   report every failing seed instead of stopping at the
 --                       first (the exit status is still 1 if any failed)
+--   FUZZ_COVERAGE=1     at the end, count how many seeds reached each of the
+--                       model's interesting cases (exit-time absorption,
+--                       g:start outcomes, stray and dead Cancelled values)
 local here = (arg and arg[0] or ""):match("^(.*)[/\\][^/\\]*$") or "."
 local root = here .. "/.."
 package.path = root .. "/spec/?.lua;" .. package.path
@@ -33,6 +36,7 @@ local keep_going = os.getenv("FUZZ_KEEP_GOING") == "1"
 if os.getenv("FUZZ_LARGE") == "1" then
   gen.limits.depth, gen.limits.tasks, gen.limits.stmts = 6, 24, 120
 end
+local coverage = os.getenv("FUZZ_COVERAGE") == "1" and {} or nil
 local failed = 0
 local t0 = os.clock()
 local last = start + seeds - 1
@@ -42,7 +46,13 @@ for seed = start, last do
     io.stderr:write(("seed %d: the generator failed: %s\n"):format(seed, tostring(prog)))
     os.exit(2)
   end
-  if not gen.check(prog, corral, model) then
+  if coverage then model.coverage = {} end
+  local same = gen.check(prog, corral, model)
+  if coverage then
+    for k in pairs(model.coverage) do coverage[k] = (coverage[k] or 0) + 1 end
+    model.coverage = nil
+  end
+  if not same then
     failed = failed + 1
     print((gen.report(seed, corral, model)))
     print(("replay: lua5.4 tools/fuzz.lua 1 %d"):format(seed))
@@ -52,6 +62,13 @@ for seed = start, last do
   if (seed - start + 1) % 10000 == 0 then
     io.stderr:write(("%d seeds (%d..%d), %d failed, %.1fs\n"):format(seed - start + 1, start, seed, failed, os.clock() - t0))
   end
+end
+if coverage then
+  local keys = {}
+  for k in pairs(coverage) do keys[#keys + 1] = k end
+  table.sort(keys)
+  print("seeds reaching each case (model):")
+  for _, k in ipairs(keys) do print(("  %7d  %s"):format(coverage[k], k)) end
 end
 print(("%d seeds (%d..%d): %d failed, %.1fs"):format(seeds, start, last, failed, os.clock() - t0))
 os.exit(failed == 0 and 0 or 1)

@@ -80,10 +80,10 @@ static int test_cancel_wakes_parked(void) {
   cr_task_start_root(&a.t);
   CHECK(cr_engine_step(&e, 0) == CR_EDEADLOCK);  /* parked forever */
   CHECK(a.t.status == CR_TASK_WAITING);
-  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST) == 1);
-  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT) == 0);
-  CHECK(a.t.scope.source == CR_SRC_HOST);
-  CHECK(strcmp(cr_source_name(a.t.scope.source), "host") == 0);
+  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_HOST, 0, NULL) == 1);
+  CHECK(cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT, 0, NULL) == 0);
+  CHECK(a.t.scope.cancel.source == CR_SRC_HOST);
+  CHECK(strcmp(cr_source_name(a.t.scope.cancel.source), "host") == 0);
   CHECK(drain(&e) == 0);
   CHECK(a.cancelled && a.t.status == CR_TASK_CANCELLED);
   CHECK(cr_engine_close(&e) == 0);
@@ -111,13 +111,13 @@ static void gtask_run(cr_task_t *t) {
       cr_task_init(t->engine, &b->kids[i].t, ctask_run, NULL);
       cr_group_spawn(&b->g, &b->kids[i].t);
     }
-    if (b->stop_grace >= 0) cr_group_stop(&b->g, b->stop_grace);
-    cr_group_body_done(&b->g);
+    if (b->stop_grace >= 0) cr_group_stop(&b->g, b->stop_grace, 0, NULL);
+    cr_group_body_done(&b->g, CR_END_NORMAL);
     b->step = 1;
   }
   if (b->g.nrunning > b->max_running) b->max_running = b->g.nrunning;
   if (cr_group_join(&b->g)) return;
-  cr_group_close(&b->g);
+  cr_group_close(&b->g, NULL);
   cr_task_done(t, CR_TASK_DONE);
 }
 
@@ -172,7 +172,7 @@ static int test_stop_grace_cancels(void) {
   CHECK(drain(&e) == 0);
   CHECK(!b.kids[0].cancelled && b.kids[0].t.status == CR_TASK_DONE);
   CHECK(b.kids[1].cancelled);
-  CHECK(b.g.scope.cancel_called && b.g.scope.source == CR_SRC_STOP);
+  CHECK(b.g.scope.cancel_called && b.g.scope.cancel.source == CR_SRC_STOP);
   CHECK(cr_now(&e) == 2);
   CHECK(cr_group_spawn(&b.g, &b.kids[2].t) == CR_ECLOSED);
   CHECK(cr_engine_close(&e) == 0);
@@ -187,7 +187,7 @@ static int test_shield_hides_outer(void) {
   cr_task_init(&e, &a.t, ctask_run, NULL);
   cr_task_start_root(&a.t);
   CHECK(cr_scope_enter(&a.t, &inner, INFINITY, 1) == 0);
-  cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT);
+  cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT, 0, NULL);
   CHECK(cr_task_cancelled(&a.t) == NULL);
   cr_scope_set_shield(&inner, 0);
   CHECK(cr_task_cancelled(&a.t) == &a.t.scope);
@@ -212,7 +212,7 @@ static int test_deadline_order(void) {
   /* a runs and sleeps; nothing else can run, so the clock jumps to 2 */
   CHECK(cr_engine_step(&e, 1) == 1);
   CHECK(s2.cancel_called && !s1.cancel_called && cr_now(&e) == 2);
-  CHECK(s2.source == CR_SRC_DEADLINE);
+  CHECK(s2.cancel.source == CR_SRC_DEADLINE);
   CHECK(cr_task_cancelled(&a.t) == &s2);
   CHECK(a.t.status == CR_TASK_SCHEDULED);  /* its sleep was aborted */
   cr_scope_exit(&s2);

@@ -67,7 +67,10 @@ gen.limits = {
 -- earlier statements of enclosing bodies, and the group/scope whose body it is
 -- in), and live: the groups that are certainly still open while the statement
 -- runs (the ones whose body encloses it within the same task, and the group of
--- the task, with its own live groups). Lists are copied on extend.
+-- the task, with its own live groups), and open: the scopes and groups that
+-- certainly enclose the statement while it runs, outermost first (those whose
+-- body encloses it in the same task, and for a child, those enclosing its
+-- group). Lists are copied on extend.
 local function extend(vis, kind, id)
   local v = {}
   for k, x in pairs(vis) do v[k] = x end
@@ -88,9 +91,92 @@ local function live_upto(live, g)
   return out
 end
 
+-- The scopes and groups that enclose a task spawned into g: g and those
+-- outside it (none known if g is not open here: it may have exited).
+local function open_upto(open, g)
+  local out = {}
+  for _, x in ipairs(open) do
+    out[#out + 1] = x
+    if x == g then return out end
+  end
+  return {}
+end
+
 local ON_ERROR = { "handle", "handle", "pass", "raise", "sleep", "cancel" }
 
-local function gen_body(st, depth, vis, ctx)
+local gen_body
+
+-- A cancel of something the statement can name (often enclosing it: the
+-- cancels that arrive while a Cancelled unwinds), or of its own task.
+local function gen_cancel(st, vis)
+  local r = st.rng
+  if #vis.open > 0 and r:chance(0.6) then
+    -- mostly not the innermost: a cancel from outside the scope that the
+    -- unwinding Cancelled was raised for
+    local n = #vis.open
+    local id = vis.open[(n > 1 and r:chance(0.7)) and r:int(n - 1) or r:int(n)]
+    local s = { op = id:sub(1, 1) == "g" and "cancel_group" or "cancel_scope", id = id }
+    if r:chance(0.4) then s.reason = "r" .. r:int(9) end
+    return s
+  end
+  local kinds = {}
+  if #vis.scopes > 0 then kinds[#kinds + 1] = { "cancel_scope", 4 } end
+  if #vis.groups > 0 then kinds[#kinds + 1] = { "cancel_group", 4 } end
+  if #vis.tasks > 0 then kinds[#kinds + 1] = { "cancel_task", 2 } end
+  kinds[#kinds + 1] = { "cancel_self", 1 }
+  local op = r:weighted(kinds)
+  local s = { op = op }
+  if op == "cancel_scope" then s.id = r:pick(vis.scopes)
+  elseif op == "cancel_group" then s.id = r:pick(vis.groups)
+  elseif op == "cancel_task" then s.id = r:pick(vis.tasks) end
+  if r:chance(0.4) then s.reason = "r" .. r:int(9) end
+  return s
+end
+
+-- A shielded cleanup scope: it blocks for a while, and often cancels
+-- something outside when it is done (or before).
+local function gen_cleanup(st, depth, vis, ctx)
+  local r = st.rng
+  st.nscopes = st.nscopes + 1
+  local id = "s" .. st.nscopes
+  local inner = extend(extend(vis, "scopes", id), "open", id)
+  local body = {}
+  if r:chance(0.25) then body[#body + 1] = gen_cancel(st, vis) end
+  body[#body + 1] = { op = "sleep", t = r:pick(SLEEPS) }
+  if r:chance(0.6) then body[#body + 1] = gen_cancel(st, vis) end
+  if r:chance(0.3) and depth < gen.limits.depth then
+    for _, x in ipairs(gen_body(st, depth + 1, inner, ctx)) do body[#body + 1] = x end
+  end
+  st.nstmts = st.nstmts + #body
+  return { op = "scope", id = id, opts = { shield = true }, body = body }
+end
+
+-- What a try statement runs while the error unwinds.
+local function gen_handler(st, depth, vis, ctx)
+  local r = st.rng
+  local x = r:next() % 100
+  if x < 45 then
+    local h = { gen_cleanup(st, depth, vis, ctx) }
+    if r:chance(0.3) then h[#h + 1] = gen_cancel(st, vis) end
+    return h
+  elseif x < 75 then
+    st.nstmts = st.nstmts + 1
+    return { gen_cancel(st, vis) }
+  end
+  return gen_body(st, depth + 1, vis, ctx)
+end
+
+-- A child that sleeps until cancelled, then cleans up in a shielded scope.
+local function gen_worker(st, depth, vis, ctx)
+  st.nstmts = st.nstmts + 1
+  return {
+    op = "try",
+    body = { { op = "sleep", t = st.rng:chance(0.5) and math.huge or st.rng:pick({ 2, 3, 5 }) } },
+    handler = gen_handler(st, depth, vis, ctx),
+  }
+end
+
+function gen_body(st, depth, vis, ctx)
   local r = st.rng
   local body = {}
   local n = r:int(depth <= 1 and 6 or 4)
@@ -125,6 +211,9 @@ local function gen_body(st, depth, vis, ctx)
       { "event_set", 3 },
       { "event_wait", 3 },
       { "with_lock", (nested and not (ctx.locks and ctx.locks.l1 and ctx.locks.l2)) and 4 or 0 },
+      { "try", nested and 7 or 0 },
+      { "keep", nested and 3 or 0 },
+      { "raise_kept", st.nkeep > 0 and 5 or 0 },
     })
     local s
     if op == "sleep" then
@@ -153,7 +242,7 @@ local function gen_body(st, depth, vis, ctx)
       if r:chance(0.15) then opts.on_error = r:pick(ON_ERROR) end
       s = { op = "group", id = id, opts = next(opts) and opts or nil }
       st.group_nodes[id] = s
-      local inner = extend(extend(vis, "groups", id), "live", id)
+      local inner = extend(extend(extend(vis, "groups", id), "live", id), "open", id)
       s.body = gen_body(st, depth + 1, inner, ctx)
       vis = extend(vis, "groups", id)
     elseif op == "scope" then
@@ -168,8 +257,16 @@ local function gen_body(st, depth, vis, ctx)
       end
       s = { op = "scope", id = id, opts = next(opts) and opts or nil }
       local inner = vis
-      if not opts.kind then inner = extend(vis, "scopes", id) end
+      if not opts.kind then inner = extend(extend(vis, "scopes", id), "open", id) end
       s.body = gen_body(st, depth + 1, inner, ctx)
+      -- its own Cancelled, and an outer cancel while that unwinds
+      if not opts.kind and r:chance(0.15) then
+        table.insert(s.body, 1, { op = "cancel_scope", id = id })
+        table.insert(s.body, 2, {
+          op = "try", body = { { op = r:chance(0.5) and "checkpoint" or "sleep", t = 1 } },
+          handler = gen_handler(st, depth + 1, inner, ctx),
+        })
+      end
       if not opts.kind then vis = extend(vis, "scopes", id) end
     elseif op == "spawn" or op == "start" then
       st.ntasks = st.ntasks + 1
@@ -188,10 +285,25 @@ local function gen_body(st, depth, vis, ctx)
       local inner = {}
       for k, x in pairs(vis) do inner[k] = x end
       inner.live = live_upto(vis.live, g)
+      inner.open = open_upto(vis.open, g)
       local cctx = { ready = op == "start" }
       s.body = gen_body(st, depth + 1, inner, cctx)
       if op == "start" and r:chance(0.85) then
         table.insert(s.body, r:int(#s.body + 1), { op = "ready", v = r:int(9) })
+      end
+      -- a child that cleans up (shielded) when cancelled
+      if r:chance(0.2) then
+        table.insert(s.body, op == "start" and #s.body + 1 or 1, gen_worker(st, depth + 1, inner, cctx))
+      end
+      -- start from a cancelled scope, or into a cancelled group
+      if op == "start" and r:chance(0.3) then
+        if r:chance(0.5) then
+          st.nscopes = st.nscopes + 1
+          local sid = "s" .. st.nscopes
+          s = { op = "scope", id = sid, body = { { op = "cancel_scope", id = sid }, s } }
+        else
+          s = { op = "pcall", body = { { op = "cancel_group", id = g }, s } }
+        end
       end
       vis = extend(vis, "tasks", id)
     elseif op == "ready" then
@@ -216,6 +328,29 @@ local function gen_body(st, depth, vis, ctx)
     elseif op == "pcall" then
       s = { op = "pcall" }
       s.body = gen_body(st, depth + 1, vis, ctx)
+    elseif op == "try" then
+      s = { op = "try" }
+      s.body = gen_body(st, depth + 1, vis, ctx)
+      s.handler = gen_handler(st, depth, vis, ctx)
+    elseif op == "keep" then
+      st.nkeep = st.nkeep + 1
+      s = { op = "keep" }
+      s.body = gen_body(st, depth + 1, vis, ctx)
+      if r:chance(0.4) then
+        -- keep the Cancelled of a scope that then exits, and often raise
+        -- it again right after (an ordinary error by then)
+        st.nscopes = st.nscopes + 1
+        local sid = "s" .. st.nscopes
+        table.insert(s.body, 1, { op = "cancel_scope", id = sid })
+        table.insert(s.body, 2, { op = "checkpoint" })
+        s = { op = "scope", id = sid, body = { s } }
+        if r:chance(0.5) then
+          body[#body + 1] = s
+          s = { op = "raise_kept" }
+        end
+      end
+    elseif op == "raise_kept" then
+      s = { op = "raise_kept" }
     elseif op == "set_shield" or op == "set_deadline" then
       local pool = {}
       for _, x in ipairs(vis.groups) do pool[#pool + 1] = x end
@@ -259,10 +394,10 @@ end
 --- The program of a seed.
 function gen.program(seed)
   local st = {
-    rng = gen.rng(seed), ntasks = 0, ngroups = 0, nscopes = 0, nerr = 0, nstmts = 0,
+    rng = gen.rng(seed), ntasks = 0, ngroups = 0, nscopes = 0, nerr = 0, nstmts = 0, nkeep = 0,
     group_nodes = {}, wants_stop = {},
   }
-  local vis = { groups = {}, tasks = {}, scopes = {}, live = {} }
+  local vis = { groups = {}, tasks = {}, scopes = {}, live = {}, open = {} }
   if st.rng:chance(0.2) then vis.tasks = { "root" } end
   local rootctx = { root = true }
   -- Most programs start with a group, so there is something to spawn into.
@@ -275,7 +410,7 @@ function gen.program(seed)
     if st.rng:chance(0.1) then opts.on_error = st.rng:pick(ON_ERROR) end
     local g = { op = "group", id = "g1", opts = next(opts) and opts or nil }
     st.group_nodes.g1 = g
-    g.body = gen_body(st, 1, extend(extend(vis, "groups", "g1"), "live", "g1"), rootctx)
+    g.body = gen_body(st, 1, extend(extend(extend(vis, "groups", "g1"), "live", "g1"), "open", "g1"), rootctx)
     body = { g }
     -- sometimes more root statements after it
     if st.rng:chance(0.3) then
@@ -349,6 +484,10 @@ function gen.show(prog)
       else line = op .. " " .. tostring(s.id) .. (s.reason and (" reason=" .. s.reason) or "") end
       out[#out + 1] = ind .. line
       if s.body then body(s.body, ind .. "  ") end
+      if s.handler then
+        out[#out + 1] = ind .. "handler"
+        body(s.handler, ind .. "  ")
+      end
     end
   end
   body(prog.body, "  ")
@@ -361,11 +500,10 @@ function gen.serialize(prog)
     if type(v) == "table" then
       local keys, parts = {}, {}
       for k in pairs(v) do if type(k) == "string" then keys[#keys + 1] = k end end
+      local rank = { op = 0, body = 2, handler = 3 }
       table.sort(keys, function(a, b)
-        if a == "op" then return b ~= "op" end
-        if b == "op" then return false end
-        if a == "body" then return false end
-        if b == "body" then return true end
+        local ra, rb = rank[a] or 1, rank[b] or 1
+        if ra ~= rb then return ra < rb end
         return a < b
       end)
       for _, k in ipairs(keys) do parts[#parts + 1] = k .. " = " .. ser(v[k], ind .. "  ") end
@@ -437,6 +575,7 @@ local function bodies(prog)
     out[#out + 1] = b
     for _, s in ipairs(b) do
       if s.body then walk(s.body) end
+      if s.handler then walk(s.handler) end
     end
   end
   walk(prog.body)
@@ -481,6 +620,17 @@ local function candidates(prog)
         if #s0.body > 0 then
           variant(function(_, bs) bs[bi][i].body = {} end)
         end
+      end
+      if s0.handler then
+        variant(function(_, bs) -- a try becomes its handler
+          local b = bs[bi]
+          local s = table.remove(b, i)
+          for j = #s.handler, 1, -1 do table.insert(b, i, s.handler[j]) end
+        end)
+        if #s0.handler > 0 then
+          variant(function(_, bs) bs[bi][i].handler = {} end)
+        end
+        variant(function(_, bs) bs[bi][i].op = "pcall"; bs[bi][i].handler = nil end)
       end
       if s0.opts then
         variant(function(_, bs) bs[bi][i].opts = nil end)

@@ -26,6 +26,18 @@
 --   {op="wait_task", id=}         t:wait()                        logs "waited t1 ..."
 --   {op="pcall", body=}           pcall over the body; logs "pcall ok" or "caught <err>"
 --                                 (a return inside ends the pcall body only)
+--   {op="try", body=, handler=}   pcall over the body; on an error logs "handling <err>",
+--                                 runs the handler (cleanup while the error unwinds:
+--                                 an error there replaces it; a return ends the
+--                                 handler), logs "rethrow <err>" and re-raises the
+--                                 very same value; else logs "try ok" (a return
+--                                 inside ends the try body only)
+--   {op="keep", body=}            pcall over the body; a Cancelled it raises is kept
+--                                 (one slot per run, any task) and logged "kept <err>";
+--                                 other errors "caught <err>"; else "keep ok"
+--   {op="raise_kept"}             raises the kept Cancelled again (logs "raise kept"),
+--                                 or logs "nokept": after its scope exited it is an
+--                                 ordinary error (API.md section 6)
 --   {op="start", id=, group=, body=} g:start({fn, name = id}); logs "started t1 <v>"
 --   {op="ready", v=n}             ready(n) in a g:start child's own body   logs "ready"
 --   {op="cancel_self", reason=}   corral.current_task():cancel(reason)
@@ -79,6 +91,15 @@ local function render(C, e, root_name)
     if e:find("called twice", 1, true) then return "ready-twice" end
     if e:find("without calling ready", 1, true) then return "no-ready" end
     if e:find("cancelled before it called ready", 1, true) then return "cancelled-before-ready" end
+    -- a Cancelled turned into an ordinary error: which kind, and the
+    -- Cancelled it was (origin names the root task as "root")
+    local function inner(s)
+      return (s:gsub("origin=" .. tostring(root_name):gsub("%p", "%%%0") .. "%)", "origin=root)"))
+    end
+    local tail = e:match("^a Cancelled reached the end of a task that no cancelled scope encloses %((.*)%)$")
+    if tail then return "stray<" .. inner(tail) .. ">" end
+    tail = e:match("^a Cancelled was raised outside the scope it cancelled %(that scope has exited, or belongs to another run%): it is an ordinary error here %((.*)%)$")
+    if tail then return "dead<" .. inner(tail) .. ">" end
     if e:find("deadlock", 1, true) then return "DEADLOCK" end
     return (e:gsub("^[^:\n]*:%d+: ", ""))
   end
@@ -109,6 +130,7 @@ end
 function interp.run(prog, C)
   local log = {}
   local objs, order = {}, {}
+  local kept
   local root_name
   local exec_body
 
@@ -316,6 +338,33 @@ function interp.run(prog, C)
       else
         emit("caught " .. R(r[2]))
       end
+    elseif op == "try" then
+      local r = table.pack(pcall(exec_body, st.body, ctx))
+      if r[1] then
+        emit("try ok")
+        return
+      end
+      emit("handling " .. R(r[2]))
+      exec_body(st.handler or {}, ctx)
+      emit("rethrow " .. R(r[2]))
+      error(r[2], 0)
+    elseif op == "keep" then
+      local r = table.pack(pcall(exec_body, st.body, ctx))
+      if r[1] then
+        emit("keep ok")
+      elseif C.is_cancelled(r[2]) then
+        kept = r[2]
+        emit("kept " .. R(r[2]))
+      else
+        emit("caught " .. R(r[2]))
+      end
+    elseif op == "raise_kept" then
+      if kept == nil then
+        emit("nokept")
+        return
+      end
+      emit("raise kept")
+      error(kept, 0)
     else
       error("interp: unknown op " .. tostring(op))
     end

@@ -13,11 +13,18 @@
 --     see (up to and including the nearest shield) is cancelled; every
 --     cancellation point then raises; nothing is remembered per task;
 --   * the Cancelled names the outermost cancelled scope the task can see, and
---     carries that scope's source / reason / origin; that scope absorbs it;
+--     carries that scope's source / reason / origin;
+--   * which scope absorbs it is decided when it reaches each scope's exit
+--     (Trio's rule, API.md section 3): a scope catches it iff, at that moment,
+--     it is cancelled and no cancelled scope outside it is visible; otherwise
+--     it goes on as the Cancelled of the scope that would catch it now (an
+--     outer cancel that arrived while it unwound moves the catch outward);
+--     a Cancelled whose scope has exited is an ordinary error;
 --   * a group waits for its children; the first failure cancels the group unless
 --     defer_errors (a body error always cancels); failures make an ErrorGroup;
---     Cancelled is never a failure; a group whose own cancel interrupted it exits
---     without raising;
+--     Cancelled is never a failure; a Cancelled that reached the group (from the
+--     body, or a child whose own scope did not catch it) is judged at the group's
+--     exit, after the children finished;
 --   * entering a group or scope is not a cancellation point; a delivered wake-up
 --     wins over a later cancel; cancel after exit does nothing.
 --
@@ -247,9 +254,54 @@ end
 
 local function make_cancelled(s)
   return setmetatable({
-    source = s.source, scope = s,
+    source = s.source, scope = s, run = E,
     reason = s.rec and s.rec.reason, origin = s.rec and s.rec.origin,
   }, Cancelled)
+end
+
+-- M.coverage, when a table, counts what the random programs reach (for
+-- tools/fuzz.lua FUZZ_COVERAGE=1).
+local function cov(k)
+  local c = M.coverage
+  if c then c[k] = (c[k] or 0) + 1 end
+end
+
+-- Where a Cancelled that reaches s's exit now ends: "absorbed" (s is
+-- cancelled and no cancelled scope outside it is visible; cancel_caught is
+-- set), or "passed" and the scope that would absorb it now (the walk from
+-- s's parent ignores s's own shield: an exception goes on past a shield),
+-- nil when no cancelled scope is visible at all. `where` and `e` (the
+-- Cancelled, when known) only feed the coverage counts.
+local function judge(s, where, e)
+  local outer = (not s.shield_) and absorber(s.parent) or nil
+  if s.cancel_called and not outer then
+    s.cancel_caught = true
+    if e and e.scope ~= s then cov(where .. ": absorbed a Cancelled raised for another scope") end
+    return "absorbed"
+  end
+  local to = outer or absorber(s.parent)
+  if s.cancel_called then cov(where .. ": cancelled, passed outward (outer cancel visible)") end
+  if e and e.scope == s then cov(where .. ": its own Cancelled moved outward") end
+  if not to then cov(where .. ": passed with no cancelled scope visible") end
+  return "passed", to
+end
+
+-- "live": the Cancelled of a scope still entered in this run; "dead": a
+-- Cancelled whose scope has exited (an ordinary error from then on);
+-- "plain": not a Cancelled.
+local function unwinding(e)
+  if getmetatable(e) ~= Cancelled then return "plain" end
+  if e.scope and e.scope.entered and e.run == E then return "live" end
+  return "dead"
+end
+
+local DEAD = "a Cancelled was raised outside the scope it cancelled (that scope has exited, "
+  .. "or belongs to another run): it is an ordinary error here"
+local STRAY = "a Cancelled reached the end of a task that no cancelled scope encloses"
+
+-- A Cancelled that no scope may absorb, as the plain error saying why.
+local function reword(why, e)
+  return ("%s (%s)"):format(why, tostring(e))
 end
 
 -- Raise Cancelled if task t is inside a cancelled scope.
@@ -291,10 +343,11 @@ function M._cancel(s, source, rec)
   if s.kind == "group" then
     -- A child still starting (g:start, before ready) lives under its
     -- caller's scope, but it is a child of the group all the same: the
-    -- group's cancel reaches it, as a cancel of that child alone (so g:start
-    -- reports it as an error instead of passing a Cancelled to the caller).
+    -- group's cancel reaches it, as a cancel of that child alone sharing the
+    -- group's record (so, unless the caller is cancelled too, its own scope
+    -- absorbs it and g:start reports it as an error).
     for _, c in ipairs(s.tasks_list) do
-      if c.scope.parent ~= s then M._cancel(c.scope, source, rec) end
+      if c.starting then M._cancel(c.scope, source, rec) end
     end
   end
   return true
@@ -369,6 +422,7 @@ local function new_task(fn, name, args)
   t.scope = new_scope(t, "task")
   t.timer = new_timer(function() wake(t, 0) end)
   E.ntasks = E.ntasks + 1
+  E.tasks[#E.tasks + 1] = t
   return t
 end
 
@@ -447,11 +501,14 @@ local function child_done(g, t)
 end
 
 local function group_close(g)
-  if g.closed and not g.entered then return end
+  if g.closed and not g.entered then return "normal" end
   g.closed = true
   timer_stop(g.stop_timer)
   wake_all(g.stop_waiters)
+  local how, to = "normal", nil
+  if g.unwound then how, to = judge(g, "group", g.last_cancel) end
   scope_exit(g)
+  return how, to
 end
 
 function Scope:spawn(spec, ...)
@@ -480,27 +537,33 @@ function Scope:spawn(spec, ...)
 end
 
 -- Move task c's scope under `parent` (g:start's child lives under its caller's
--- scope until ready); if that exposes a cancellation, abort its wait.
+-- scope until ready). Away from its group, it still feels a cancel the group
+-- already had; and if its new ancestors are cancelled, the cancel reaches it
+-- as a cancel of parent would (its wait aborted, or let past a limit).
 local function reparent(c, parent)
   local s = c.scope
   if not s.entered or s.parent == parent then return end
   remove_value(s.parent.children, s)
   s.parent = parent
   parent.children[#parent.children + 1] = s
-  if c.status == "waiting" and c.abort and absorber(c.cur) then
-    if c.abort(c) == "done" then wake(c, "cancelled") end
-  end
+  local g = c.group
+  if g and parent ~= g and g.cancel_called then cancel(s, g.source, g.rec) end
+  if not s.shield_ and absorber(parent) then deliver(s) end
 end
 
 local function start_abort() return "late" end
 
 -- g:start(fn, ...): the child runs under the caller's scope until it calls
--- ready(v), so cancelling the caller cancels it; start returns v, or raises
--- the child's failure (not a failure of the group) or "finished without
--- calling ready".
+-- ready(v), so cancelling the caller cancels it. It is always spawned, even
+-- from a cancelled scope or into a cancelled group (it then runs to its
+-- first cancellation point). start returns v; or raises "finished without
+-- calling ready"; or, when the child's own scope absorbed its Cancelled
+-- (t:cancel, its group's cancel), the caller's own Cancelled if the caller
+-- is cancelled, else "cancelled before it called ready"; or the child's
+-- failure (not a failure of the group) or the Cancelled that passed the
+-- child's scope (the caller's).
 function Scope:start(spec, ...)
   local w = E.current
-  check_cancel(w)
   local fn, name = spec, nil
   if type(spec) == "table" then fn, name = spec[1], spec.name end
   local c
@@ -508,29 +571,41 @@ function Scope:start(spec, ...)
     if c.ready_called then error("ready: called twice (the value of g:start can be given only once)", 0) end
     c.ready_called = true
     c.ready_value = v
+    if not c.starting then return end
+    c.starting = false
+    local starter = c.starter
+    c.starter = nil
     if not c.finished and c.group then reparent(c, c.group) end
-    if c.start_waiting then
-      c.start_waiting = false
-      wake(c.starter, 0)
-    end
+    if starter then wake(starter, 0) end
   end
+  if absorber(w.cur) then cov("start: from a cancelled scope") end
+  if self.cancel_called then cov("start: into a cancelled group") end
   c = self:spawn({ fn, name = name }, ready, ...)
-  c.start_waiting = true
+  c.starting = true
   c.starter = w
   reparent(c, w.cur)
-  -- Spawned into a group already cancelled: like any child of a cancelled
-  -- group it gets Cancelled at its first cancellation point.
-  if self.cancel_called then cancel(c.scope, self.source, self.rec) end
   park_in(w, c.waiters, start_abort)
-  c.start_waiting = false
-  if c.ready_called then return c.ready_value end
-  if c.outcome == "cancelled" and c.error.scope == c.scope then
-    -- cancelled on its own (t:cancel, its group's cancel): news for the
-    -- caller, not a cancellation of the caller
+  if c.ready_called then
+    cov("start: ready")
+    return c.ready_value
+  end
+  if c.outcome == "done" then
+    cov("start: finished without ready")
+    error("start: the task finished without calling ready", 0)
+  end
+  if c.outcome == "cancelled" and c.scope.cancel_caught then
+    if absorber(w.cur) then cov("start: child absorbed, caller's Cancelled") end
+    check_cancel(w)
+    cov("start: child absorbed, cancelled before ready")
     error("start: the task was cancelled before it called ready", 0)
   end
-  if c.outcome ~= "done" then error(c.error, 0) end
-  error("start: the task finished without calling ready", 0)
+  if c.outcome == "cancelled" then
+    if c.passed.scope ~= c.error.scope then cov("start: the child's Cancelled passed as an outer one") end
+    cov("start: the Cancelled that passed the child")
+    error(c.passed, 0)
+  end
+  cov("start: the child's failure")
+  error(c.error, 0)
 end
 
 function Scope:stop(grace)
@@ -585,7 +660,7 @@ function M.group(body, opts)
   g.nerrors, g.dropped, g.errs, g.errtasks = 0, 0, {}, {}
   g.tasks_list, g.pending, g.nchildren, g.nrunning = {}, {}, 0, 0
   g.stopping, g.closed, g.body_done = false, false, false
-  g.stop_waiters, g.ncancelled = {}, 0
+  g.stop_waiters, g.unwound = {}, false
   E.groups[#E.groups + 1] = g
   g.stop_timer = new_timer(function() cancel(g, "stop", { origin = g.stopper }) end)
   scope_enter(t, g, deadline_of(opts), opts.shield)
@@ -594,34 +669,56 @@ function M.group(body, opts)
   local interrupted
   if r[1] then
     -- the body returned: its results
-  elseif M.is_cancelled(r[2]) then
-    interrupted = r[2]
-    if interrupted.scope == g then g.cancel_caught = true end
   else
-    group_fail(g, r[2], t.name, true)
+    local kind = unwinding(r[2])
+    if kind == "live" then
+      interrupted = r[2]
+      g.unwound = true
+      g.last_cancel = r[2]
+    else
+      if kind == "dead" then cov("group: dead Cancelled from the body is a failure") end
+      group_fail(g, kind == "dead" and reword(DEAD, r[2]) or r[2], t.name, true)
+    end
   end
   g.body_done = true
   while g.nchildren > 0 do park(t, abort_refuse) end
 
-  local outer = (not g.shield_) and absorber(g.parent) or nil
-  group_close(g)
+  -- Decided now that every child has finished: a Cancelled that reached the
+  -- group (from the body, or a child whose own scope did not catch it) is
+  -- absorbed here only if no cancelled scope outside is visible now.
+  local how, to = group_close(g)
   if g.nerrors > 0 or g.dropped > 0 then
     local errs, tasks = {}, {}
     for i = 1, #g.errs do errs[i], tasks[i] = g.errs[i], g.errtasks[i] end
     error(setmetatable({ errors = errs, tasks = tasks, dropped = g.dropped }, EG))
   end
-  if interrupted then
-    if interrupted.scope == g then return end
-    error(interrupted)
+  if how == "passed" then
+    if to then error(make_cancelled(to)) end
+    if interrupted then error(interrupted) end   -- nobody can catch it: as it was
+    return unpack(r, 2, r.n)
   end
-  -- An enclosing cancellation that stopped a child ends the group with that
-  -- Cancelled, even though the body had returned (spec/group_spec.lua,
-  -- "cancelling an enclosing scope still cancels the children").
-  if outer and g.ncancelled > 0 then error(make_cancelled(outer)) end
+  if interrupted then return end
   return unpack(r, 2, r.n)
 end
 
 -- --- scopes from Lua --------------------------------------------------------------
+
+-- Leave scope s, which its body left with error e: "absorbed", or "raise"
+-- and the error to raise in its place (the Cancelled of the scope that
+-- catches it now; a dead Cancelled reworded as the plain error it is).
+local function scope_leave(s, e)
+  local kind = unwinding(e)
+  local how, to = "normal", nil
+  if kind == "live" then how, to = judge(s, "scope", e) end
+  scope_exit(s)
+  if how == "absorbed" then return "absorbed" end
+  if how == "passed" then return "raise", to and make_cancelled(to) or e end
+  if kind == "dead" then
+    cov("scope: dead Cancelled reworded")
+    return "raise", reword(DEAD, e)
+  end
+  return "raise", e
+end
 
 function M.scope(body, opts)
   local t = E.current
@@ -629,14 +726,13 @@ function M.scope(body, opts)
   s.name = opts and opts.name
   scope_enter(t, s, deadline_of(opts), opts and opts.shield)
   local r = pack(pcall(body, s))
-  scope_exit(s)
-  if r[1] then return unpack(r, 2, r.n) end
-  local e = r[2]
-  if M.is_cancelled(e) and e.scope == s then
-    s.cancel_caught = true
-    return
+  if r[1] then
+    scope_exit(s)
+    return unpack(r, 2, r.n)
   end
-  error(e, 0)
+  local how, to = scope_leave(s, r[2])
+  if how == "absorbed" then return end
+  error(to, 0)
 end
 
 local function timeout_scope(seconds, kind, fn, ...)
@@ -644,14 +740,13 @@ local function timeout_scope(seconds, kind, fn, ...)
   local s = new_scope(t, "scope")
   scope_enter(t, s, E.now + seconds, false)
   local r = pack(pcall(fn, ...))
-  scope_exit(s)
   if r[1] then
+    scope_exit(s)
     if kind == "move_on" then return true, unpack(r, 2, r.n) end
     return unpack(r, 2, r.n)
   end
-  local e = r[2]
-  if M.is_cancelled(e) and e.scope == s then
-    s.cancel_caught = true
+  local how, e = scope_leave(s, r[2])
+  if how == "absorbed" then
     if kind == "move_on" then return false end
     if s.source == "deadline" then error(setmetatable({ seconds = seconds }, Timeout)) end
     return
@@ -785,25 +880,36 @@ local function task_main(t)
     return
   end
   local e = r[2]
-  t.error = e
   local g = t.group
-  if M.is_cancelled(e) then
-    t.outcome = "cancelled"
-    -- counted only when an enclosing scope's cancel stopped the child: then
-    -- the group raises that Cancelled at exit even if its body returned
-    if g and e.scope ~= t.scope and e.scope ~= g then
-      g.ncancelled = g.ncancelled + 1
+  local kind = unwinding(e)
+  if kind == "live" then
+    -- Decided at the task's own scope: it absorbs the Cancelled (t:cancel,
+    -- cancel_caught set), or passes it to the group (which judges it at its
+    -- exit; not while starting: then it is the starter's to raise), or, when
+    -- no cancelled scope can see it, it is a failure of the task.
+    local how, to = judge(t.scope, "task", e)
+    if how == "absorbed" or to then
+      if how == "passed" and g and not t.starting then
+        g.unwound = true
+        g.last_cancel = e
+      end
+      t.outcome = "cancelled"
+      t.error = e   -- what t:wait() returns: the Cancelled as it was raised
+      -- past its own scope it is the Cancelled of the scope that catches it
+      -- now (what g:start raises in the caller)
+      if how == "passed" then t.passed = make_cancelled(to) end
+      return
     end
-    if e.scope == t.scope then
-      t.scope.cancel_caught = true
-    elseif g and e.scope == g then
-      g.cancel_caught = true
-    end
-    return
+    cov("task: stray Cancelled (a failure)")
+    e = reword(STRAY, e)
+  elseif kind == "dead" then
+    cov("task: dead Cancelled at the end")
+    e = reword(DEAD, e)
   end
+  t.error = e
   t.outcome = "failed"
   -- A child that g:start still waits for fails to its caller, not to the group.
-  if not g or t.start_waiting then return end
+  if not g or t.starting then return end
   if g.on_error then
     -- on_error(err, task) runs in this task; true = handled (not collected,
     -- cancels nothing); an error in it is a failure of the group instead; a
@@ -826,6 +932,8 @@ local function task_finish(t)
   t.finished = true
   t.status = t.outcome
   t.abort = nil
+  t.starting = false
+  t.starter = nil
   if t.queued then
     remove_value(E.runq, t)
     t.queued = false
@@ -876,19 +984,29 @@ end
 function M.run(fn, opts)
   if E then error("corral.run: cannot be called inside a running task") end
   assert(opts == nil or opts.clock == nil or opts.clock == "virtual", "the model has only a virtual clock")
-  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {} }
+  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {}, tasks = {} }
   local root = new_task(fn, nil)
   link(root.scope, nil)
   root.cur = root.scope
   schedule(root)
   local ok, err = pcall(loop, root)
   local deadlocked = E.deadlocked
+  local root_finished = root.finished
   -- Once the run is over no group can take a spawn: even one that a second
   -- deadlock abandoned reads as closed.
   for _, g in ipairs(E.groups) do g.closed = true end
+  -- After a second deadlock the tasks still alive are abandoned: they end
+  -- "cancelled" (and will never run again).
+  for _, t in ipairs(E.tasks) do
+    if not t.finished then
+      cov("run: a task abandoned after a second deadlock")
+      t.finished = true
+      t.status = "cancelled"
+    end
+  end
   E = nil
   if not ok then error(err, 0) end
-  if not root.finished then
+  if not root_finished then
     error("corral.run: deadlock: every task is blocked and nothing can wake them (even after cancelling)", 0)
   end
   if deadlocked and root.outcome ~= "failed" then
