@@ -46,9 +46,6 @@ struct lcr_Engine {
   size_t nrefs;           /* tasks anchored (debug_stats "refs") */
   int cancels_ref;        /* registry ref: scope id -> {reason, origin} */
   unsigned epoch;
-  uv_signal_t sig[2];     /* SIGINT, SIGTERM when run(signals = true) */
-  int nsignals;
-  int signalled;          /* signal number already delivered, or 0 */
   unsigned deadlocked : 1;
   unsigned open : 1;
 };
