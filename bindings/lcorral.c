@@ -338,29 +338,36 @@ static int l_current_task(lua_State *L) {
 
 /* --- run -------------------------------------------------------------- */
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  lcr_Engine *E = h->data;
+static const char *stop_signal_name(int signum) {
+  return signum == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/* The engine cancelled the root on SIGINT/SIGTERM: record the reason. */
+static void root_signal_cb(cr_engine_t *e, int signum) {
+  lcr_Engine *E = (lcr_Engine *)e;
   lua_State *L = E->L;
-  lcr_Task *root;
-  if (E->signalled) {
-    /* A second signal while the first one unwinds: give up on grace. */
-    uv_signal_stop(h);
-    raise(signum);
-    return;
-  }
-  E->signalled = signum;
-  root = E->root;
-  if (root == NULL || root->t.finished) return;
-  if (root->t.scope.cancel_called) return;
-  lua_pushstring(L, signum == SIGINT ? "SIGINT" : "SIGTERM");
-  cr_scope_cancel(&root->t.scope, CR_SRC_SIGNAL, 0,
-                  lcr_record(L, E, -1, NULL));
+  lua_pushstring(L, stop_signal_name(signum));
+  cr_scope_set_reason(&E->root->t.scope, lcr_record(L, E, -1, NULL));
   lua_pop(L, 1);
 }
 
-static void signal_close_cb(uv_handle_t *h) {
-  lcr_Engine *E = h->data;
-  E->e.stats.handles--;
+/*
+** Raise the Cancelled of the signal that reached the root, even if the
+** root swallowed it: the run was interrupted. [-0, +1, m]
+*/
+static int raise_root_signal(lua_State *L, lcr_Engine *E) {
+  lcr_Task *root = E->root;
+  if (root->outcome == CR_TASK_CANCELLED &&
+      root->t.scope.cancel.source == CR_SRC_SIGNAL)
+    return lua_error(L);                   /* its own Cancelled */
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "signal");
+  lua_setfield(L, -2, "source");
+  lua_pushstring(L, stop_signal_name(E->e.root_signal));
+  lua_setfield(L, -2, "reason");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
+  lua_setmetatable(L, -2);
+  return lua_error(L);
 }
 
 /* Run the scheduler until the root task finished. [-0, +0, e] */
@@ -412,12 +419,9 @@ static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
 
 /* Close everything the engine owns, even after a broken run. */
 static void engine_teardown(lua_State *L, lcr_Engine *E) {
-  int i, rc;
+  int rc;
   if (!E->open) return;
   E->open = 0;
-  for (i = 0; i < E->nsignals; i++)
-    uv_close((uv_handle_t *)&E->sig[i], signal_close_cb);
-  E->nsignals = 0;
   /* Release callbacks run on this thread from now on: the one that
   ** called run may be gone (a __gc). */
   E->L = L;
@@ -514,16 +518,9 @@ static int l_run(lua_State *L) {
   ** error there (out of memory) leaves E to its __gc. */
   S->eng = E;
   cr_task_start_root(&root->t);
-  if (signals) {
-    static const int signums[2] = {SIGINT, SIGTERM};
-    int i;
-    for (i = 0; i < 2; i++) {
-      if (uv_signal_init(E->e.loop, &E->sig[i]) != 0) break;
-      E->sig[i].data = E;
-      E->e.stats.handles++;
-      E->nsignals++;
-      uv_signal_start(&E->sig[i], signal_cb, signums[i]);
-    }
+  if (signals && (rc = cr_signal_root(&E->e, &root->t, root_signal_cb))) {
+    engine_teardown(L, E);
+    return lcr_raise(L, rc);
   }
   lua_pushcfunction(L, run_loop);
   lua_pushvalue(L, 3);
@@ -543,6 +540,8 @@ static int l_run(lua_State *L) {
   if (!lua_checkstack(L, nres + 1))
     return luaL_error(L, "corral.run: too many results");
   lua_xmove(root->co, L, nres);
+  if (E->e.root_signal && root->outcome != CR_TASK_FAILED)
+    return raise_root_signal(L, E);
   if (E->deadlocked && root->outcome != CR_TASK_FAILED)
     return luaL_error(L, "corral.run: deadlock: every task was blocked and "
                          "nothing could wake them (they were cancelled)");

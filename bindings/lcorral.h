@@ -49,9 +49,6 @@ struct lcr_Engine {
   int live_ref;           /* registry ref: live Cancelled -> its scope */
   int pinned_ref;         /* registry ref: entered scope/group userdata */
   unsigned epoch;
-  uv_signal_t sig[2];     /* SIGINT, SIGTERM when run(signals = true) */
-  int nsignals;
-  int signalled;          /* signal number already delivered, or 0 */
   unsigned deadlocked : 1;
   unsigned open : 1;
 };

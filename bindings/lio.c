@@ -557,15 +557,49 @@ static int l_is_ip(lua_State *L) {
 
 /* --- signals -------------------------------------------------------------- */
 
+/*
+** Every signal name the platform defines. For a number, its first name is
+** the one corral returns (SIGABRT, not SIGIOT). Real-time signals have no
+** fixed numbers: they are SIGRTMIN, SIGRTMIN+n, SIGRTMAX-n and SIGRTMAX.
+*/
+#define SIG(n) {#n, n},
 static const struct { const char *name; int num; } signames[] = {
-  {"SIGHUP", SIGHUP}, {"SIGINT", SIGINT}, {"SIGQUIT", SIGQUIT},
-  {"SIGILL", SIGILL}, {"SIGABRT", SIGABRT}, {"SIGFPE", SIGFPE},
-  {"SIGKILL", SIGKILL}, {"SIGSEGV", SIGSEGV}, {"SIGPIPE", SIGPIPE},
-  {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM}, {"SIGUSR1", SIGUSR1},
-  {"SIGUSR2", SIGUSR2}, {"SIGCHLD", SIGCHLD}, {"SIGCONT", SIGCONT},
-  {"SIGSTOP", SIGSTOP}, {"SIGTSTP", SIGTSTP}, {"SIGWINCH", SIGWINCH},
+  SIG(SIGHUP) SIG(SIGINT) SIG(SIGQUIT) SIG(SIGILL) SIG(SIGTRAP)
+  SIG(SIGABRT) SIG(SIGBUS) SIG(SIGFPE) SIG(SIGKILL) SIG(SIGUSR1)
+  SIG(SIGSEGV) SIG(SIGUSR2) SIG(SIGPIPE) SIG(SIGALRM) SIG(SIGTERM)
+  SIG(SIGCHLD) SIG(SIGCONT) SIG(SIGSTOP) SIG(SIGTSTP) SIG(SIGTTIN)
+  SIG(SIGTTOU) SIG(SIGURG) SIG(SIGXCPU) SIG(SIGXFSZ) SIG(SIGVTALRM)
+  SIG(SIGPROF) SIG(SIGSYS)
+#ifdef SIGWINCH
+  SIG(SIGWINCH)
+#endif
+#ifdef SIGIO
+  SIG(SIGIO)
+#endif
+#ifdef SIGSTKFLT
+  SIG(SIGSTKFLT)
+#endif
+#ifdef SIGPWR
+  SIG(SIGPWR)
+#endif
+#ifdef SIGEMT
+  SIG(SIGEMT)
+#endif
+#ifdef SIGINFO
+  SIG(SIGINFO)
+#endif
+#ifdef SIGIOT
+  SIG(SIGIOT)
+#endif
+#ifdef SIGPOLL
+  SIG(SIGPOLL)
+#endif
+#ifdef SIGCLD
+  SIG(SIGCLD)
+#endif
   {NULL, 0}
 };
+#undef SIG
 
 static const char *signame(int num) {
   int i;
@@ -574,21 +608,71 @@ static const char *signame(int num) {
   return NULL;
 }
 
-/* A signal as a name ("SIGINT", "INT") or a number. [-0, +0, v] */
+/* [-0, +1, m] the name of a valid signal number. */
+static void pushsigname(lua_State *L, int num) {
+  const char *name = signame(num);
+  if (name) lua_pushstring(L, name);
+#ifdef SIGRTMIN
+  else if (num == SIGRTMIN) lua_pushliteral(L, "SIGRTMIN");
+  else if (num == SIGRTMAX) lua_pushliteral(L, "SIGRTMAX");
+  else if (num > SIGRTMIN && num < SIGRTMAX)
+    lua_pushfstring(L, "SIGRTMIN+%d", num - SIGRTMIN);
+#endif
+  else lua_pushinteger(L, num);
+}
+
+/* "RTMIN", "RTMIN+n", "RTMAX-n", "RTMAX" -> its number, or 0. */
+static int rtsignal(const char *s) {
+#ifdef SIGRTMIN
+  int base, sign, n = 0, digits = 0;
+  if (strncmp(s, "RTMIN", 5) == 0) base = SIGRTMIN, sign = '+';
+  else if (strncmp(s, "RTMAX", 5) == 0) base = SIGRTMAX, sign = '-';
+  else return 0;
+  s += 5;
+  if (*s && *s++ != sign) return 0;
+  for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+    n = n * 10 + (*s - '0');
+  if (*s || (s[-1] == sign)) return 0;     /* trailing junk, or "RTMIN+" */
+  n = sign == '+' ? base + n : base - n;
+  return n >= SIGRTMIN && n <= SIGRTMAX ? n : 0;
+#else
+  (void)s;
+  return 0;
+#endif
+}
+
+static int known_signum(lua_Integer n) {
+  if (n <= 0 || n >= NSIG) return 0;
+#ifdef SIGRTMIN
+  if (n >= SIGRTMIN && n <= SIGRTMAX) return 1;
+#endif
+  return signame((int)n) != NULL;
+}
+
+/*
+** A signal as a name ("SIGINT" or "INT", "SIGRTMIN+3") or a number the
+** platform has. [-0, +0, v]
+*/
 static int checksignal(lua_State *L, int arg) {
-  int i;
+  const char *name, *bare;
+  int i, isint;
   if (lua_type(L, arg) == LUA_TNUMBER) {
-    lua_Integer n = lua_tointeger(L, arg);
-    luaL_argcheck(L, n > 0 && n < 65, arg, "not a signal number");
+    lua_Integer n = lua_tointegerx(L, arg, &isint);
+    if (!isint) return luaL_argerror(L, arg, "signal number must be an integer");
+    if (!known_signum(n))
+      return luaL_argerror(L, arg, lua_pushfstring(L,
+                           "no signal numbered %I on this platform", n));
     return (int)n;
-  } else {
-    const char *name = luaL_checkstring(L, arg);
-    for (i = 0; signames[i].name; i++)
-      if (strcmp(name, signames[i].name) == 0 ||
-          strcmp(name, signames[i].name + 3) == 0)
-        return signames[i].num;
   }
-  return luaL_argerror(L, arg, "unknown signal name");
+  if (lua_type(L, arg) != LUA_TSTRING)
+    return luaL_typeerror(L, arg, "signal name or number");
+  name = lua_tostring(L, arg);
+  bare = strncmp(name, "SIG", 3) == 0 ? name + 3 : name;
+  for (i = 0; signames[i].name; i++)
+    if (strcmp(bare, signames[i].name + 3) == 0) return signames[i].num;
+  if ((i = rtsignal(bare)) != 0) return i;
+  return luaL_argerror(L, arg, lua_pushfstring(L,
+    "unknown signal name '%s'; expected a name like \"SIGINT\" or \"INT\"", name));
 }
 
 static int signal_k(lua_State *L, int status, lua_KContext ctx) {
@@ -599,14 +683,15 @@ static int signal_k(lua_State *L, int status, lua_KContext ctx) {
     if (rc == 1) return lcr_yield(L, t, ctx, signal_k);
   }
   if (rc < 0) return ioerror(L, "signal", rc);
-  lua_pushstring(L, signame((int)ctx));
+  pushsigname(L, (int)ctx);
   return 1;
 }
 
 static int l_signal(lua_State *L) {
   int sig = checksignal(L, 1);
-  luaL_argcheck(L, sig != SIGKILL && sig != SIGSTOP, 1,
-                "SIGKILL and SIGSTOP cannot be caught");
+  if (sig == SIGKILL || sig == SIGSTOP)
+    return luaL_argerror(L, 1, lua_pushfstring(L,
+                         "%s cannot be caught or waited for", signame(sig)));
   lua_settop(L, 0);
   return signal_k(L, LUA_OK, sig);
 }

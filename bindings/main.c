@@ -1,85 +1,82 @@
 /*
-** main.c -- the `corral` command: runs a Lua script as the root task of
-** corral.run, with SIGINT/SIGTERM cancelling it gracefully.
+** main.c -- the `corral` command: a Lua 5.4 interpreter with the corral
+** module preloaded, whose command line is handled by scripts/corral/cli.lua
+** (compiled in as the array cli_lua, see cmake/Embed.cmake).
 **
-**   corral script.lua args...   exit 0 on success, 1 on error (printed to
-**                               stderr, an ErrorGroup as a tree), 130/143
-**                               after SIGINT/SIGTERM once every cleanup ran.
+**   corral [options] [script [args...]]   exit 0 on success, 1 on error,
+**                                         2 on a usage error, 130/143 when
+**                                         SIGINT/SIGTERM cancelled the root.
+**
+** C does only what Lua cannot: build the state, preload the modules, pass
+** the command line, the version and whether stdin is a terminal.
 */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <uv.h>
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
+#include "cli_lua.h"
+
+#ifndef CORRAL_VERSION_STRING
+#define CORRAL_VERSION_STRING "unknown"
+#endif
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
-static const char driver[] =
-"local corral = require 'corral'\n"
-"local script = ...\n"
-"local chunk, err = loadfile(script)\n"
-"if not chunk then\n"
-"  io.stderr:write('corral: ', tostring(err), '\\n')\n"
-"  return 1\n"
-"end\n"
-"local tb\n"
-"local function handler(e)\n"
-"  if not corral.is_cancelled(e) and not corral.is_error_group(e) then\n"
-"    tb = debug.traceback(nil, 2)\n"
-"  end\n"
-"  return e\n"
-"end\n"
-"local function root()\n"
-"  local r = table.pack(xpcall(chunk, handler, table.unpack(arg, 1, #arg)))\n"
-"  if not r[1] then error(r[2], 0) end\n"
-"  return table.unpack(r, 2, r.n)\n"
-"end\n"
-"local ok, e = pcall(corral.run, root, {signals = true})\n"
-"if ok then return 0 end\n"
-"if corral.is_cancelled(e) and e.source == 'signal' then\n"
-"  io.stderr:write('corral: interrupted by ', tostring(e.reason), '\\n')\n"
-"  return e.reason == 'SIGTERM' and 143 or 130\n"
-"end\n"
-"local msg\n"
-"if corral.is_error_group(e) then\n"
-"  msg = e:render({tracebacks = true})\n"
-"else\n"
-"  msg = tostring(e)\n"
-"  if tb then msg = msg .. '\\n' .. tb end\n"
-"end\n"
-"io.stderr:write('corral: ', msg, '\\n')\n"
-"return 1\n";
+/* package.preload["corral.cli"]: the embedded driver. */
+static int open_cli(lua_State *L) {
+  if (luaL_loadbuffer(L, (const char *)cli_lua, cli_lua_len,
+                      "=corral.cli") != LUA_OK)
+    return lua_error(L);
+  lua_call(L, 0, 1);
+  return 1;
+}
 
+static void preload(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_corral);
+  lua_setfield(L, -2, "corral");
+  lua_pushcfunction(L, open_cli);
+  lua_setfield(L, -2, "corral.cli");
+  lua_pop(L, 1);
+}
+
+/* require("corral.cli").main(argv, info) -> exit status. */
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   int i;
   luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_corral);
-  lua_setfield(L, -2, "corral");
-  lua_pop(L, 1);
-  lua_createtable(L, argc - 2, 2);          /* arg, as lua(1) sets it */
+  preload(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "corral.cli");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 1);                 /* argv, argv[0] = progname */
   for (i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i - 1);
+    lua_rawseti(L, -2, i);
   }
-  lua_setglobal(L, "arg");
-  if (luaL_loadbuffer(L, driver, sizeof driver - 1, "=corral") != LUA_OK)
-    return lua_error(L);
-  lua_pushstring(L, argv[1]);
-  lua_call(L, 1, 1);
+  lua_createtable(L, 0, 5);                    /* info */
+  lua_pushliteral(L, "corral");                /* for messages */
+  lua_setfield(L, -2, "progname");
+  lua_pushliteral(L, CORRAL_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, uv_version_string());
+  lua_setfield(L, -2, "libuv");
+  lua_pushliteral(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua");
+  lua_pushboolean(L, isatty(STDIN_FILENO));
+  lua_setfield(L, -2, "stdin_is_tty");
+  lua_call(L, 2, 1);
   return 1;
 }
 
 int main(int argc, char **argv) {
-  lua_State *L;
+  lua_State *L = luaL_newstate();
   int status, code;
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s script.lua [args...]\n", argv[0]);
-    return 2;
-  }
-  L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "corral: not enough memory\n");
     return 1;
@@ -89,10 +86,11 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, argv);
   status = lua_pcall(L, 2, 1, 0);
   if (status != LUA_OK) {
-    fprintf(stderr, "corral: %s\n", lua_tostring(L, -1));
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "corral: %s\n", msg ? msg : "(error object is not a string)");
     code = 1;
   } else {
-    code = (int)lua_tointeger(L, -1);
+    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 1;
   }
   lua_close(L);
   return code;

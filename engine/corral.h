@@ -169,6 +169,7 @@ typedef void (*cr_task_cb)(cr_task_t *task);
 typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
 typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
 typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
+typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
 
 /* A deadline kept in the engine's heap. One uv_timer drives them all. */
 struct cr_timer_s {
@@ -285,6 +286,9 @@ struct cr_engine_s {
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t sigwatchers; /* one per signal number waited on */
   cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
+  cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */
+  cr_signal_cb on_root_signal;
+  int root_signal;        /* read-only: the signal that reached sigroot */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   uint64_t next_seq, next_id;
@@ -643,7 +647,26 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out);
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t);
 int cr_proc_kill(cr_proc_t *p, int signum);
 
-/* Park t until signal signum arrives (returns 1), or an error. */
+/*
+** Signals (signal.c). Park t until signal signum arrives (returns 1), or
+** an error: CR_EINVAL for a number the platform has no signal for, or
+** SIGKILL/SIGSTOP. Every waiter wakes on each arrival; an arrival while
+** nobody waits is dropped, except for SIGINT and SIGTERM, which then get
+** their default action (or the root policy below). A signal's watcher keeps
+** the loop alive only while a task waits on it (or under the root policy).
+*/
 int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
+/*
+** The root policy for SIGINT and SIGTERM. While a task waits for the
+** signal, it only wakes the waiters. Otherwise the first one cancels
+** root's scope with CR_SRC_SIGNAL, sets e->root_signal and calls cb (may be
+** NULL; not called if the scope was already cancelled or exited), and any
+** later SIGINT or SIGTERM kills the process with its default action.
+** These watchers keep the loop alive: the run waits for a signal instead
+** of reporting a deadlock. root == NULL turns the policy off. root must stay valid while it is on.
+** Signal dispositions are process-wide: every engine watching a signal
+** sees each arrival, and the kill ends them all.
+*/
+int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
 
 #endif

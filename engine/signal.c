@@ -1,29 +1,76 @@
 /*
-** signal.c -- waiting for signals. One uv_signal_t per signal number and
-** engine, created on first wait; every waiter wakes on each arrival. Once
-** a run has waited for a signal, that signal is handled (not fatal) until
-** the engine closes.
+** signal.c -- waiting for signals, and the root's SIGINT/SIGTERM policy.
+**
+** One uv_signal_t per signal number and engine, created on first use and
+** kept until the engine closes; every waiter wakes on each arrival. A
+** watcher is referenced (keeps the loop alive) only while a task waits on
+** it, so an idle watcher never hides a deadlock. The root policy's
+** watchers stay referenced: a signal can always wake the root then (by
+** cancelling it), so a run under that policy waits instead of reporting
+** a deadlock. (libuv polls no signal while nothing keeps its loop alive,
+** so an unreferenced watcher could not deliver Ctrl-C to a busy run.)
+**
+** What an arrival nobody waits for does:
+**   - most signals: dropped. A watcher stays installed between two waits,
+**     so a program that loops on corral.signal("SIGHUP") does not die of
+**     a SIGHUP that comes while it is busy;
+**   - SIGINT and SIGTERM, the "stop" signals: with the root policy on
+**     (cr_signal_root), the first cancels the root and any later one kills
+**     the process with the default action; without it, their watchers are
+**     stopped while idle, so the default action applies as if corral had
+**     never caught them.
+**
+** Signal dispositions are process-wide. libuv installs one handler per
+** signal for the whole process and hands each arrival to every watcher of
+** every loop, so two engines that watch a signal both see it; the default
+** disposition comes back once the last watcher in the process stops. The
+** kill below does not wait for that: it ends the process for everyone.
 */
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "internal.h"
 
 typedef struct {
   uv_signal_t h;
   cr_engine_t *e;
   int signum;
+  unsigned root : 1;      /* SIGINT/SIGTERM under the root policy */
   cr_queue_t waiters;
   cr_queue_t link;
 } sigwatch;
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  sigwatch *w = h->data;
-  (void)signum;
-  while (!cr__queue_empty(&w->waiters)) {
-    cr_task_t *t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t,
-                                  wait_link);
-    cr__queue_remove(&t->wait_link);
-    cr_task_wake(t, 0);
+static void signal_cb(uv_signal_t *h, int signum);
+
+static int is_stop_signal(int signum) {
+  return signum == SIGINT || signum == SIGTERM;
+}
+
+/* Valid for cr_signal_wait: a signal the platform has that can be caught. */
+static int catchable(int signum) {
+  struct sigaction sa;
+  if (signum <= 0 || signum >= NSIG || signum == SIGKILL ||
+      signum == SIGSTOP)
+    return 0;
+  return sigaction(signum, NULL, &sa) == 0;  /* EINVAL for reserved ones */
+}
+
+/*
+** Start, stop, ref or unref w after its waiters or its root flag changed:
+** referenced while waited on; a stop signal nobody handles is stopped.
+*/
+static int sigwatch_update(sigwatch *w) {
+  int waited = !cr__queue_empty(&w->waiters);
+  if (!waited && !w->root && is_stop_signal(w->signum))
+    return uv_signal_stop(&w->h);
+  if (!uv_is_active((uv_handle_t *)&w->h)) {
+    int rc = uv_signal_start(&w->h, signal_cb, w->signum);
+    if (rc) return rc;
   }
+  if (waited || w->root) uv_ref((uv_handle_t *)&w->h);
+  else uv_unref((uv_handle_t *)&w->h);
+  return 0;
 }
 
 static void sigwatch_close_cb(uv_handle_t *h) {
@@ -33,6 +80,8 @@ static void sigwatch_close_cb(uv_handle_t *h) {
 }
 
 void cr__signal_close_all(cr_engine_t *e) {
+  e->sigroot = NULL;
+  e->on_root_signal = NULL;
   while (!cr__queue_empty(&e->sigwatchers)) {
     sigwatch *w = cr__queue_data(cr__queue_head(&e->sigwatchers), sigwatch,
                                  link);
@@ -41,32 +90,132 @@ void cr__signal_close_all(cr_engine_t *e) {
   }
 }
 
-int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
+/* The watcher of signum, created (not started) if there is none yet. */
+static int sigwatch_get(cr_engine_t *e, int signum, sigwatch **out) {
   cr_queue_t *q;
-  sigwatch *w = NULL;
+  sigwatch *w;
   int rc;
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
-    sigwatch *x = cr__queue_data(q, sigwatch, link);
-    if (x->signum == signum) { w = x; break; }
-  }
-  if (w == NULL) {
-    w = malloc(sizeof *w);
-    if (w == NULL) return CR_ENOMEM;
-    rc = uv_signal_init(e->loop, &w->h);
-    if (rc) { free(w); return rc; }
-    w->h.data = w;
-    w->e = e;
-    w->signum = signum;
-    cr__queue_init(&w->waiters);
-    e->stats.handles++;
-    rc = uv_signal_start(&w->h, signal_cb, signum);
-    if (rc) {
-      uv_close((uv_handle_t *)&w->h, sigwatch_close_cb);
-      return rc;
+    w = cr__queue_data(q, sigwatch, link);
+    if (w->signum == signum) {
+      *out = w;
+      return 0;
     }
-    cr__queue_insert_tail(&e->sigwatchers, &w->link);
   }
+  w = malloc(sizeof *w);
+  if (w == NULL) return CR_ENOMEM;
+  memset(w, 0, sizeof *w);
+  rc = uv_signal_init(e->loop, &w->h);
+  if (rc) {
+    free(w);
+    return rc;
+  }
+  w->h.data = w;
+  w->e = e;
+  w->signum = signum;
+  cr__queue_init(&w->waiters);
+  cr__queue_insert_tail(&e->sigwatchers, &w->link);
+  e->stats.handles++;
+  *out = w;
+  return 0;
+}
+
+/*
+** End the process with signum's default action: stop our watchers of it,
+** put SIG_DFL back whoever else watches it, unblock it and raise it.
+*/
+static void die_by(cr_engine_t *e, int signum) {
+  struct sigaction sa;
+  sigset_t set;
+  cr_queue_t *q;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
+    sigwatch *w = cr__queue_data(q, sigwatch, link);
+    if (w->signum == signum) uv_signal_stop(&w->h);
+  }
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  sigaction(signum, &sa, NULL);
+  sigemptyset(&set);
+  sigaddset(&set, signum);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  raise(signum);
+  _exit(128 + signum);           /* not reached: the default action kills */
+}
+
+static void wake_all(sigwatch *w) {
+  while (!cr__queue_empty(&w->waiters)) {
+    cr_task_t *t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t,
+                                  wait_link);
+    cr__queue_remove(&t->wait_link);
+    t->xfer = NULL;
+    cr_task_wake(t, 0);
+  }
+}
+
+static void cancel_root(cr_engine_t *e, int signum) {
+  cr_task_t *root = e->sigroot;
+  e->root_signal = signum;
+  if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
+      e->on_root_signal)
+    e->on_root_signal(e, signum);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  sigwatch *w = h->data;
+  cr_engine_t *e = w->e;
+  int stop = is_stop_signal(signum);
+  if (stop && e->sigroot && e->root_signal) die_by(e, signum);
+  if (!cr__queue_empty(&w->waiters)) {
+    wake_all(w);
+    sigwatch_update(w);
+    return;
+  }
+  if (!stop) return;                       /* nobody waits: dropped */
+  if (e->sigroot == NULL) die_by(e, signum);
+  cancel_root(e, signum);
+}
+
+static cr_abort_t signal_abort(cr_task_t *t) {
+  sigwatch *w = t->xfer;
+  t->xfer = NULL;
+  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (w) sigwatch_update(w);
+  return CR_ABORT_DONE;
+}
+
+int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
+  sigwatch *w;
+  int rc;
+  if (!catchable(signum)) return CR_EINVAL;
+  rc = sigwatch_get(e, signum, &w);
+  if (rc) return rc;
   cr__queue_insert_tail(&w->waiters, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  rc = sigwatch_update(w);
+  if (rc) {
+    cr__queue_remove(&t->wait_link);
+    sigwatch_update(w);
+    return rc;
+  }
+  t->xfer = w;
+  cr_task_park_on(t, signal_abort, CR_WAIT_SIGNAL, w);
   return 1;
+}
+
+int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
+  static const int stops[2] = {SIGINT, SIGTERM};
+  int i, rc = 0;
+  e->sigroot = root;
+  e->on_root_signal = root ? cb : NULL;
+  for (i = 0; i < 2; i++) {
+    sigwatch *w;
+    int r = sigwatch_get(e, stops[i], &w);
+    if (r == 0) {
+      w->root = root != NULL;
+      r = sigwatch_update(w);
+    }
+    if (r && !rc) rc = r;
+  }
+  if (rc && root) cr_signal_root(e, NULL, NULL);
+  return rc;
 }

@@ -3,9 +3,13 @@
 -- success, 1 on error (an ErrorGroup rendered with task names on stderr), 130/143
 -- on SIGINT/SIGTERM after every cleanup ran.
 --
--- CORRAL_BIN names the executable under test. The scripts signal themselves (their
--- pid from /proc/self/stat, `kill` run through io.popen from inside a task) so no
--- spec has to wait for anything.
+-- CORRAL_BIN names the executable under test. The first signal specs have the
+-- scripts signal themselves (their pid from /proc/self/stat, `kill` run through
+-- io.popen from inside a task); the Ctrl-C rules are pinned by sending signals to a
+-- child `corral` when it prints a line saying it is ready (spec/converse.lua).
+
+local corral = require "corral"
+local converse = require "converse"
 
 local BIN = os.getenv("CORRAL_BIN")
 
@@ -150,4 +154,246 @@ describe("the corral command", function()
       assert.equal("cleanup root", out[#out])
     end)
   end
+
+  it("is a self-contained binary: it runs with no corral.so or Lua path around", function()
+    local r = converse.run({ "/usr/bin/env", "-i", BIN, "-e",
+      "print(require('corral')._VERSION, require('corral.cli') ~= nil)" })
+    assert.equal(0, r.code)
+    assert.equal("0.1.0\ttrue\n", r.stdout)
+  end)
+end)
+
+-- The Ctrl-C rules (README, "The corral command"): a signal some task waits for
+-- wakes it and cancels nothing; one nobody waits for cancels the root; one more
+-- while the root unwinds kills the process with the signal's default action.
+local GRACEFUL = [[
+local corral = require "corral"
+io.stdout:setvbuf("no")
+local stubborn = (...) == "stubborn"
+corral.group(function(g)
+  g:spawn(function()                    -- a worker that winds down when stopped
+    g:wait_stopping()
+    print("worker: finishing")
+    local ok, e = pcall(corral.sleep, stubborn and 3600 or 0)
+    local _ <close> = setmetatable({}, { __close = function() print("worker: cleanup") end })
+    if not ok then
+      print("worker: " .. tostring(e))
+      corral.scope(function()           -- a cleanup that blocks, shielded
+        print("unwinding")
+        corral.sleep(3600)
+      end, { shield = true })
+      error(e, 0)
+    end
+  end)
+  print("ready")
+  print("got " .. corral.signal("SIGINT"))
+  print("stopping")
+  g:stop(3600)
+end)
+print("stopped gracefully")
+]]
+
+describe("Ctrl-C under the corral command", function()
+  it("a SIGINT that a task waits for wakes it and cancels nothing: g:stop(grace) on Ctrl-C", function()
+    local r = converse.corral(GRACEFUL, { { expect = "ready", send = "SIGINT" } })
+    assert.equal(0, r.code, r.stderr)
+    assert.is_nil(r.signal)
+    assert.same({ "ready", "got SIGINT", "stopping", "worker: finishing", "worker: cleanup",
+                  "stopped gracefully" }, converse.lines(r.stdout))
+    assert.equal("", r.stderr)
+  end)
+
+  it("a second SIGINT while the first is handled (nobody waits any more) cancels the root: exit 130", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      local _ <close> = setmetatable({}, { __close = function(_, e) print("root cleanup: " .. tostring(e)) end })
+      corral.group(function(g)
+        g:spawn(function()
+          g:wait_stopping()
+          print("stopping")
+          corral.sleep(3600)             -- does not finish within the grace
+        end)
+        print("ready")
+        corral.signal("SIGINT")
+        g:stop(3600)
+      end)
+      print("unreached")
+    ]], { { expect = "ready", send = "SIGINT" }, { expect = "stopping", send = "SIGINT" } })
+    assert.equal(130, r.code, r.stderr)
+    assert.same({ "ready", "stopping", "root cleanup: Cancelled: SIGINT (source=signal)" },
+                converse.lines(r.stdout))
+    assert.equal("corral: interrupted by SIGINT\n", r.stderr)
+  end)
+
+  it("one more SIGINT while the root unwinds kills the process with SIGINT's default action", function()
+    local r = converse.corral(GRACEFUL, {
+      { expect = "ready", send = "SIGINT" },
+      { expect = "worker: finishing", send = "SIGINT" },
+      { expect = "unwinding", send = "SIGINT" },
+    }, "stubborn")
+    assert.equal(3, r.reached)
+    assert.equal("SIGINT", r.signal)
+    assert.same({ "ready", "got SIGINT", "stopping", "worker: finishing",
+                  "worker: Cancelled: SIGINT (source=signal)", "unwinding" }, converse.lines(r.stdout))
+  end)
+
+  it("SIGTERM while only SIGINT is waited for cancels the root, and a second SIGTERM kills", function()
+    local r = converse.corral(GRACEFUL, {
+      { expect = "ready", send = "SIGINT" },
+      { expect = "worker: finishing", send = "SIGTERM" },
+      { expect = "unwinding", send = "SIGTERM" },
+    }, "stubborn")
+    assert.equal("SIGTERM", r.signal)
+    assert.truthy(r.stdout:find("worker: Cancelled: SIGTERM (source=signal)", 1, true), r.stdout)
+  end)
+
+  for _, case in ipairs({ { sig = "SIGINT", code = 130 }, { sig = "SIGTERM", code = 143 } }) do
+    it(("exits %d after %s even when the script swallowed the Cancelled"):format(case.code, case.sig), function()
+      local r = converse.corral([[
+        local corral = require "corral"
+        io.stdout:setvbuf("no")
+        print("ready")
+        local ok, e = pcall(corral.sleep, 3600)
+        print("swallowed " .. tostring(e))
+      ]], { { expect = "ready", send = case.sig } })
+      assert.equal(case.code, r.code, r.stderr)
+      assert.same({ "ready", ("swallowed Cancelled: %s (source=signal)"):format(case.sig) },
+                  converse.lines(r.stdout))
+      assert.equal(("corral: interrupted by %s\n"):format(case.sig), r.stderr)
+    end)
+  end
+
+  it("a script that handles SIGTERM itself exits with its own status", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      print("ready")
+      print("got " .. corral.signal("TERM"))
+      os.exit(3)
+    ]], { { expect = "ready", send = "SIGTERM" } })
+    assert.equal(3, r.code)
+    assert.equal("ready\ngot SIGTERM\n", r.stdout)
+  end)
+
+  it("an error raised while the root unwinds wins over the signal: printed, exit 1", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      print("ready")
+      pcall(corral.sleep, 3600)
+      error("cleanup failed")
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.equal(1, r.code)
+    assert.truthy(r.stderr:find("cleanup failed", 1, true), r.stderr)
+  end)
+
+  it("waits on several signals by name and number, and SIGRTMIN+n forms", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      for _, s in ipairs({ "SIGHUP", "USR2", "SIGRTMIN+1", "RTMAX", "SIGWINCH" }) do
+        corral.group(function(g)
+          g:spawn(function() print("got " .. corral.signal(s)) end)
+          g:spawn(function() corral.sleep(0); print("ready " .. s) end)
+        end)
+      end
+    ]], {
+      { expect = "ready SIGHUP", send = "SIGHUP" },
+      { expect = "ready USR2", send = "SIGUSR2" },
+      { expect = "ready SIGRTMIN+1", send = "RTMIN+1" },
+      { expect = "ready RTMAX", send = "SIGRTMAX" },
+      { expect = "ready SIGWINCH", send = "WINCH" },
+    })
+    assert.equal(0, r.code, r.stderr)
+    assert.same({ "ready SIGHUP", "got SIGHUP", "ready USR2", "got SIGUSR2", "ready SIGRTMIN+1",
+                  "got SIGRTMIN+1", "ready RTMAX", "got SIGRTMAX", "ready SIGWINCH", "got SIGWINCH" },
+                converse.lines(r.stdout))
+  end)
+end)
+
+describe("the corral command's options, as lua's", function()
+  local function cli(args, stdin)
+    return converse.run({ BIN, table.unpack(args) }, nil, stdin)
+  end
+
+  it("--help and -h print the usage on stdout and exit 0", function()
+    for _, flag in ipairs({ "--help", "-h" }) do
+      local r = cli({ flag })
+      assert.equal(0, r.code)
+      assert.truthy(r.stdout:find("^usage: corral %[options%] %[script %[args%]%]"), r.stdout)
+      for _, opt in ipairs({ "-e stat", "-l mod", "-l g=mod", "--version", "--help", "-W", "-E", "--  ", "-  " }) do
+        assert.truthy(r.stdout:find(opt, 1, true), opt)
+      end
+      assert.equal("", r.stderr)
+    end
+  end)
+
+  it("--version and -v print the version (the project's, from CMake) and exit 0", function()
+    for _, flag in ipairs({ "--version", "-v" }) do
+      local r = cli({ flag })
+      assert.equal(0, r.code)
+      assert.truthy(r.stdout:find("^corral 0%.1%.0 %(Lua 5%.4[%.%d]*, libuv [%d%.]+%)\n$"), r.stdout)
+    end
+  end)
+
+  it("-e runs code and -l requires modules, in order, in the root task; -l g=mod names the global", function()
+    local r = cli({ "-l", "corral", "-e", "corral.sleep(0); x = 1", "-lc=corral",
+                    "-eprint(x, c == corral, corral.current_task() ~= nil)" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("1\ttrue\ttrue\n", r.stdout)
+  end)
+
+  it("sets arg as lua does and passes the script its arguments as ...", function()
+    local path = converse.tmpfile("print(arg[-4], arg[-3], arg[-2], arg[-1], arg[0], ...)")
+    local r = cli({ "-e", "x=1", "--", path, "a", "-e" })
+    os.remove(path)
+    assert.equal(0, r.code, r.stderr)
+    assert.equal(table.concat({ BIN, "-e", "x=1", "--", path, "a", "-e" }, "\t") .. "\n", r.stdout)
+  end)
+
+  it("- runs the script from stdin, with arguments", function()
+    local r = cli({ "-", "one", "two" }, "print('stdin', arg[0], ...)")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("stdin\t-\tone\ttwo\n", r.stdout)
+  end)
+
+  it("with no script and no -e, reads the script from stdin when it is not a terminal", function()
+    local r = cli({}, "local corral = require 'corral'; corral.sleep(0); print('from stdin')")
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("from stdin\n", r.stdout)
+  end)
+
+  it("an unknown option or a missing argument prints the usage on stderr and exits 2", function()
+    for _, case in ipairs({ { { "--frobnicate" }, "unrecognized option '--frobnicate'" },
+                            { { "-x", "script.lua" }, "unrecognized option '-x'" },
+                            { { "-i" }, "unrecognized option '-i'" },
+                            { { "-e" }, "'-e' needs an argument" },
+                            { { "-l" }, "'-l' needs an argument" } }) do
+      local r = cli(case[1])
+      assert.equal(2, r.code)
+      assert.equal("", r.stdout)
+      assert.truthy(r.stderr:find("corral: " .. case[2], 1, true), r.stderr)
+      assert.truthy(r.stderr:find("usage: corral", 1, true), r.stderr)
+    end
+  end)
+
+  it("a script that cannot be loaded exits 1 without running anything", function()
+    local r = cli({ "-e", "print('ran')", "/nonexistent/script.lua" })
+    assert.equal(1, r.code)
+    assert.equal("", r.stdout)
+    assert.truthy(r.stderr:find("corral: cannot open /nonexistent/script.lua", 1, true), r.stderr)
+    r = cli({ "-e", "x = = 1" })
+    assert.equal(1, r.code)
+    assert.truthy(r.stderr:find("(command line):1:", 1, true), r.stderr)
+  end)
+
+  it("-W turns warnings on; LUA_INIT runs first unless -E", function()
+    local r = converse.run({ "/usr/bin/env", "LUA_INIT=print('init')", BIN, "-W", "-e", "warn('careful')" })
+    assert.equal(0, r.code)
+    assert.equal("init\n", r.stdout)
+    assert.truthy(r.stderr:find("careful", 1, true), r.stderr)
+    r = converse.run({ "/usr/bin/env", "LUA_INIT=print('init')", BIN, "-E", "-e", "print('no init')" })
+    assert.equal("no init\n", r.stdout)
+  end)
 end)

@@ -1,0 +1,198 @@
+-- corral.cli: the `corral` command. build/corral embeds this file, so the
+-- binary needs nothing on disk; from stock lua5.4 the same entry point is
+--   os.exit(require("corral.cli").main(arg, {progname = "corral"}))
+--
+-- main(argv, info) -> exit status. argv is the command line without the
+-- program name (argv[0] is the program name); info carries what only C
+-- knows: progname, version, lua, libuv, stdin_is_tty.
+
+local corral = require "corral"
+
+local M = {}
+
+local USAGE = [==[
+usage: %s [options] [script [args]]
+Available options are:
+  -e stat        execute string 'stat'
+  -l mod         require library 'mod' into global 'mod'
+  -l g=mod       require library 'mod' into global 'g'
+  -v, --version  show version information
+  -h, --help     show this help
+  -W             turn warnings on
+  -E             ignore environment variables (LUA_INIT)
+  --             stop handling options
+  -              stop handling options and execute stdin
+With no script and no -e, the script is read from stdin unless stdin is a
+terminal (there is no interactive mode). The script runs as the root task
+of corral.run on the real clock with signals on; see the README for Ctrl-C.
+Exit status: 0 success, 1 error, 2 usage, 130/143 interrupted by
+SIGINT/SIGTERM.
+]==]
+
+-- Options in one table, so a new one is one entry: `arg` says it takes a
+-- value (attached, as in -eSTAT, or the next word), and `apply` records it
+-- in the plan. (Room here for options that set run options, such as
+-- a future `--trace file`, by writing plan.run_opts.)
+local OPTIONS = {
+  ["-e"] = { arg = true, apply = function(plan, v)
+    plan.actions[#plan.actions + 1] = { kind = "e", code = v }
+  end },
+  ["-l"] = { arg = true, apply = function(plan, v)
+    local g, mod = v:match("^([^=]+)=(.+)$")
+    plan.actions[#plan.actions + 1] = { kind = "l", global = g or v, mod = mod or v }
+  end },
+  ["-v"] = { apply = function(plan) plan.version = true end },
+  ["-h"] = { apply = function(plan) plan.help = true end },
+  ["-W"] = { apply = function(plan) plan.warnings = true end },
+  ["-E"] = { apply = function(plan) plan.no_env = true end },
+}
+OPTIONS["--version"] = OPTIONS["-v"]
+OPTIONS["--help"] = OPTIONS["-h"]
+
+local function usage_error(info, msg)
+  io.stderr:write(info.progname, ": ", msg, "\n", USAGE:format(info.progname))
+  return 2
+end
+
+-- Parse argv into a plan, or return nil and the usage error's message.
+local function parse(argv)
+  local plan = { actions = {}, run_opts = { signals = true } }
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--" then i = i + 1; break end
+    if a == "-" or a:sub(1, 1) ~= "-" then break end
+    local name, value = a, nil
+    local opt = OPTIONS[a]
+    if not opt and not a:match("^%-%-") then  -- -eSTAT, -lmod
+      name, value = a:sub(1, 2), a:sub(3)
+      opt = OPTIONS[name]
+      if opt and not opt.arg then opt = nil end
+    end
+    if not opt then return nil, ("unrecognized option '%s'"):format(a) end
+    if opt.arg and value == nil then
+      i = i + 1
+      value = argv[i]
+      if value == nil then return nil, ("'%s' needs an argument"):format(name) end
+    end
+    opt.apply(plan, value)
+    i = i + 1
+  end
+  plan.script = i <= #argv and i or nil
+  return plan
+end
+
+-- The global `arg`, as lua sets it: arg[0] the script, negative indices the
+-- program and its options, 1.. the script's arguments.
+local function arg_table(argv, script)
+  local t, base = {}, script or 0
+  for j = 0, #argv do t[j - base] = argv[j] end
+  return t
+end
+
+local function version_string(info)
+  return ("corral %s (%s, libuv %s)"):format(info.version or corral._VERSION,
+    info.lua or _VERSION, info.libuv or "?")
+end
+
+-- LUA_INIT_5_4 or LUA_INIT, as lua runs it: "@file" or a chunk.
+local function run_lua_init()
+  local name, init = "LUA_INIT_5_4", os.getenv("LUA_INIT_5_4")
+  if not init then name, init = "LUA_INIT", os.getenv("LUA_INIT") end
+  if not init then return end
+  local chunk, err
+  if init:sub(1, 1) == "@" then chunk, err = loadfile(init:sub(2))
+  else chunk, err = load(init, "=" .. name) end
+  if not chunk then error(err, 0) end
+  chunk()
+end
+
+-- Compile everything before anything runs: a syntax error costs nothing.
+local function compile(plan, argv)
+  for _, a in ipairs(plan.actions) do
+    if a.kind == "e" then
+      local f, err = load(a.code, "=(command line)")
+      if not f then return nil, err end
+      a.fn = f
+    end
+  end
+  if plan.script then
+    local path = argv[plan.script]
+    local f, err = loadfile(path ~= "-" and path or nil)
+    if not f then return nil, err end
+    plan.chunk = f
+  end
+  return true
+end
+
+-- The root task: -l and -e in order, then the script with its arguments.
+local function root_body(plan, argv)
+  for _, a in ipairs(plan.actions) do
+    if a.kind == "e" then a.fn()
+    else _G[a.global] = require(a.mod) end
+  end
+  if plan.chunk then
+    return plan.chunk(table.unpack(argv, plan.script + 1, #argv))
+  end
+end
+
+-- Run the plan as corral.run's root; the exit status.
+local function run(plan, argv, info)
+  local tb
+  local function handler(e)
+    if not corral.is_cancelled(e) and not corral.is_error_group(e) then
+      tb = debug.traceback(nil, 2)
+    end
+    return e
+  end
+  local function root()
+    if not plan.no_env then run_lua_init() end
+    local r = table.pack(xpcall(root_body, handler, plan, argv))
+    if not r[1] then error(r[2], 0) end
+  end
+  local ok, e = pcall(corral.run, root, plan.run_opts)
+  if ok then return 0 end
+  if corral.is_cancelled(e) and e.source == "signal" then
+    io.stderr:write(info.progname, ": interrupted by ", tostring(e.reason), "\n")
+    return e.reason == "SIGTERM" and 143 or 130
+  end
+  local msg
+  if corral.is_error_group(e) then
+    msg = e:render({ tracebacks = true })
+  else
+    msg = tostring(e)
+    if tb then msg = msg .. "\n" .. tb end
+  end
+  io.stderr:write(info.progname, ": ", msg, "\n")
+  return 1
+end
+
+function M.main(argv, info)
+  info = info or {}
+  info.progname = info.progname or argv[0] or "corral"
+  local plan, err = parse(argv)
+  if not plan then return usage_error(info, err) end
+  if plan.help then
+    io.stdout:write(USAGE:format(info.progname))
+    return 0
+  end
+  if plan.version then
+    io.stdout:write(version_string(info), "\n")
+    if not plan.script and #plan.actions == 0 then return 0 end
+  end
+  if not plan.script and #plan.actions == 0 then
+    if info.stdin_is_tty then return usage_error(info, "no script given") end
+    argv[#argv + 1] = "-"                      -- lua reads stdin here too
+    plan.script = #argv
+  end
+  _G.arg = arg_table(argv, plan.script)
+  if plan.warnings then warn("@on") end
+  local ok, cerr = compile(plan, argv)
+  if not ok then
+    io.stderr:write(info.progname, ": ", tostring(cerr), "\n")
+    return 1
+  end
+  return run(plan, argv, info)
+end
+
+return M
