@@ -7,7 +7,7 @@
 -- pid from /proc/self/stat, `kill` run through io.popen from inside a task) so no
 -- spec has to wait for anything.
 
-local BIN = os.getenv("CORRAL_BIN")
+local BIN = os.getenv("CORRAL_BIN") or "build/corral"    -- plain `busted` from the root
 
 local function shell_quote(s)
   return "'" .. s:gsub("'", [['\'']]) .. "'"
