@@ -46,6 +46,27 @@ function support.log()
   return setmetatable({ items = {} }, Log)
 end
 
+--- The events of a stamped log ("what@time") in time order, those stamped at the
+--- same instant sorted by name: for specs where the order of tasks that are ready
+--- at the same time is not specified (it follows corral.run's `seed`, and
+--- `make test-seeds` runs every spec under many).
+function support.by_time(list)
+  local copy = table.move(list, 1, #list, 1, {})
+  local function t(s) return tonumber(tostring(s):match("@([^@]*)$")) or -math.huge end
+  table.sort(copy, function(a, b)
+    if t(a) ~= t(b) then return t(a) < t(b) end
+    return tostring(a) < tostring(b)
+  end)
+  return copy
+end
+
+--- Expected lines "<name(asked[k])>@<when(k)>" for k = 1..#asked, in time order.
+function support.served(asked, name, when)
+  local out = {}
+  for k, i in ipairs(asked) do out[k] = name(i) .. "@" .. support.time(when(k)) end
+  return support.by_time(out)
+end
+
 --- A sorted copy of a list of strings.
 function support.sorted(list)
   local copy = table.move(list, 1, #list, 1, {})

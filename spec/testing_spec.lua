@@ -272,7 +272,7 @@ describe("testing.each_seed", function()
 end)
 
 describe("corral.run's seed", function()
-  it("leaves the FIFO order exactly as it is without a seed", function()
+  it("leaves the FIFO order exactly as it is without a seed #fifo", function()
     assert.equal("1 2 3 4 5 6 7 8", start_order(8))
   end)
 
@@ -324,7 +324,10 @@ describe("corral.run's seed", function()
       outcomes[tostring(r)] = true
     end
     assert.same({ ["true"] = true, ["false"] = true }, outcomes)
-    -- without a seed, in arming order: the scope's deadline was set first
+  end)
+
+  it("fires deadline ties in arming order without a seed #fifo", function()
+    -- the scope's deadline was set before the sleep's
     assert.is_false(testing.run(function() return corral.move_on_after(1, corral.sleep, 1) end))
   end)
 
@@ -372,7 +375,8 @@ describe("testing.wait_all_tasks_blocked", function()
         g:spawn(function() corral.checkpoint(); corral.checkpoint(); log:stamp("busy done") end)
       end)
     end)
-    assert.same({ "busy done@0", "w1@0", "w2@0", "w3@0" }, log.items)
+    assert.equal("busy done@0", log.items[1])
+    assert.same({ "busy done@0", "w1@0", "w2@0", "w3@0" }, log:sorted())
   end)
 
   it("wakes when the others are blocked for good, instead of a deadlock", function()
@@ -638,6 +642,7 @@ describe("testing.stream_pair", function()
       local _ <close> = b
       corral.group(function(g)
         g:spawn(function() log:add("first got " .. b:read()) end)
+        testing.wait_all_tasks_blocked()
         g:spawn(function()
           local ok, err = pcall(b.read, b)
           log:add(tostring(ok) .. " " .. err)
