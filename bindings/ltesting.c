@@ -7,6 +7,8 @@
 **   cancel_point([name])      raises Cancelled if the task is inside a
 **                             cancelled scope, without yielding: what a
 **                             blocking call written in Lua checks first
+**   signal_watchers()         signals the run handles (each a libuv handle
+**                             kept until the run ends, so no leak of fn's)
 */
 #include "lcorral.h"
 
@@ -30,7 +32,17 @@ static int l_cancel_point(lua_State *L) {
   return 0;
 }
 
+static int l_signal_watchers(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "testing.signal_watchers");
+  const cr_queue_t *h = &E->e.sigwatchers, *q;
+  lua_Integer n = 0;
+  for (q = h->next; q != h; q = q->next) n++;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 static const luaL_Reg testing_funcs[] = {
+  {"signal_watchers", l_signal_watchers},
   {"wait_all_tasks_blocked", l_wait_idle},
   {"cancel_point", l_cancel_point},
   {NULL, NULL}

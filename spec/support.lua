@@ -1,21 +1,26 @@
 -- spec/support.lua: helpers shared by the corral specs (`require "support"`).
 --
--- Every spec starts its own engine with support.vrun (virtual clock: time starts at
--- 0 and only moves when no task can run), so nothing here sleeps for real.
+-- Every spec starts its own engine with support.vrun, which is corral.testing's run
+-- (virtual clock: time starts at 0 and only moves when no task can run, and a leak
+-- check), so nothing here sleeps for real.
 
 local corral = require "corral"
+local testing = require "corral.testing"
 local assert = require "luassert"
 
 local support = {}
 
---- Run fn as the root task of a fresh engine on the virtual clock.
+--- Run fn as the root task of a fresh engine on the virtual clock: testing.run from
+--- corral.testing, so it also fails when fn leaves anything open (a stream, a
+--- listener, a process), and an assertion failing in a child task is reported as
+--- that assertion's failure.
 ---@param fn function
 ---@param opts table|nil extra corral.run options (clock is forced to "virtual")
 ---@return any ... fn's results
 function support.vrun(fn, opts)
   local o = { clock = "virtual" }
   for k, v in pairs(opts or {}) do o[k] = v end
-  return corral.run(fn, o)
+  return testing.run(fn, o)
 end
 
 --- A corral.now() value written exactly ("%.17g": 1.0 -> "1", 0.5 -> "0.5").

@@ -92,6 +92,10 @@ describe("testing.run", function()
     end))
   end)
 
+  it("does not count a signal's watcher, which stays until the run ends", function()
+    assert.is_false(testing.run(function() return corral.move_on_after(1, corral.signal, "SIGUSR2") end))
+  end)
+
   it("raises the root's Cancelled, as corral.run does", function()
     local err = support.cancelled(testing.run, function()
       corral.current_task():cancel("bye")

@@ -76,19 +76,27 @@ end
 -- Let handles that fn closed finish closing: a process closed while it runs
 -- keeps its handle until it is reaped. Each wait polls I/O once; gives up
 -- after a quarter of a second of CPU time.
+-- debug_stats() as fn is answerable for: a signal waited for stays handled
+-- (a handle) until the run ends, and the root's own scope may be cancelled.
+local function stats(base)
+  local st = corral.debug_stats()
+  st.handles = st.handles - hooks.signal_watchers()
+  if base then st.records = base.records end
+  return st
+end
+
 local function settle(base)
   local deadline = os.clock() + 0.25
   repeat
     if not pcall(hooks.wait_all_tasks_blocked) then return end
-  until corral.debug_stats().handles <= base.handles or os.clock() > deadline
+  until stats().handles <= base.handles or os.clock() > deadline
 end
 
 -- Runs in the root task once fn has returned: let close callbacks run, then
 -- compare with what the root had when it started.
 local function check_inside(fn, base, run)
   corral.scope(function() settle(base) end, { shield = true })
-  local now = corral.debug_stats()
-  now.records = base.records        -- the root's own scope may be cancelled
+  local now = stats(base)
   local what = describe_leaks(now, base, streams_of(run))
   if what then error(where(fn) .. "testing.run: leaked " .. what, 0) end
 end
@@ -162,7 +170,7 @@ function testing.run(fn, opts)
   local outer = current_run
   current_run = run
   local res = table.pack(pcall(corral.run, function()
-    local base = corral.debug_stats()
+    local base = stats()
     local r = table.pack(fn())
     check_inside(fn, base, run)
     return table.unpack(r, 1, r.n)
