@@ -9,7 +9,10 @@
 **                             blocking call written in Lua checks first
 **   signal_watchers()         signals the run handles (each a libuv handle
 **                             kept until the run ends, so no leak of fn's)
+**   closing_handles()         I/O objects closed but not freed yet (a
+**                             process is freed once it has been reaped)
 */
+#include <stddef.h>
 #include "lcorral.h"
 
 static int wait_idle_k(lua_State *L, int status, lua_KContext ctx) {
@@ -41,7 +44,20 @@ static int l_signal_watchers(lua_State *L) {
   return 1;
 }
 
+static int l_closing_handles(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "testing.closing_handles");
+  const cr_queue_t *h = &E->e.ios, *q;
+  lua_Integer n = 0;
+  for (q = h->next; q != h; q = q->next) {
+    const cr_io_t *io = (const cr_io_t *)((const char *)q - offsetof(cr_io_t, link));
+    n += io->closing;
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 static const luaL_Reg testing_funcs[] = {
+  {"closing_handles", l_closing_handles},
   {"signal_watchers", l_signal_watchers},
   {"wait_all_tasks_blocked", l_wait_idle},
   {"cancel_point", l_cancel_point},

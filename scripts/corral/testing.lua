@@ -75,7 +75,8 @@ end
 
 -- Let handles that fn closed finish closing: a process closed while it runs
 -- keeps its handle until it is reaped. Each wait polls I/O once; gives up
--- after a quarter of a second of CPU time.
+-- after a quarter of a second of CPU time, and at once when nothing is
+-- closing (what is left open then is a leak).
 -- debug_stats() as fn is answerable for: a signal waited for stays handled
 -- (a handle) until the run ends, and the root's own scope may be cancelled.
 local function stats(base)
@@ -89,7 +90,8 @@ local function settle(base)
   local deadline = os.clock() + 0.25
   repeat
     if not pcall(hooks.wait_all_tasks_blocked) then return end
-  until stats().handles <= base.handles or os.clock() > deadline
+  until stats().handles <= base.handles or hooks.closing_handles() == 0
+    or os.clock() > deadline
 end
 
 -- Runs in the root task once fn has returned: let close callbacks run, then
