@@ -14,6 +14,8 @@
 #   make demo      run scripts/examples/demo.lua with build/corral
 #   make bench     run bench/run; never part of make test
 #   make soak      tools/soak.lua WAVES PER_WAVE: memory stays flat
+#   make test-seeds  every spec (but model, cli, soak) under SEEDS schedules
+#                  (corral.run's seed; default 50); make test runs 2 of them
 #   make fuzz      tools/fuzz.lua SEEDS: engine vs reference model
 #   make fuzz-c    libFuzzer over the engine C API, FUZZ_SECONDS
 #   make install   cmake --install build (PREFIX=/usr/local, DESTDIR honoured)
@@ -82,6 +84,12 @@ PER_WAVE ?= 5000
 soak: all
 	$(SCRIPT_ENV) lua5.4 tools/soak.lua $(WAVES) $(PER_WAVE)
 
+# Schedule fuzzing: the seeds/* tests run each spec once per seed, from
+# CORRAL_SEED_START (default 1); a failure prints the seed and how to replay it.
+test-seeds: all
+	CORRAL_SEEDS=$(if $(filter command line environment,$(origin SEEDS)),$(SEEDS),50) \
+	  ctest --test-dir build --output-on-failure --no-tests=error -j$(JOBS) -R '^seeds/'
+
 # Model-based random testing: engine vs the reference model, SEEDS programs.
 SEEDS ?= 100000
 START ?= 1
@@ -102,5 +110,5 @@ clean:
 distclean:
 	rm -rf build build-sanitize
 
-.PHONY: all deps test sanitize valgrind demo bench soak fuzz fuzz-c install \
+.PHONY: all deps test test-seeds sanitize valgrind demo bench soak fuzz fuzz-c install \
   clean distclean

@@ -462,12 +462,44 @@ static void ignore_sigpipe(void) {
   }
 }
 
+/*
+** The testing options of run (§10): `seed`, an integer, and
+** `autojump_threshold`, seconds >= 0 under the virtual clock only.
+** Checked before anything is allocated; applied by apply_test_opts.
+*/
+typedef struct { int seeded; lua_Integer seed; double autojump; } test_opts;
+
+static void check_test_opts(lua_State *L, int clock, test_opts *o) {
+  memset(o, 0, sizeof *o);
+  if (lua_isnoneornil(L, 2)) return;
+  if (lua_getfield(L, 2, "seed") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1))
+      luaL_argerror(L, 2, "seed must be an integer");
+    o->seeded = 1;
+    o->seed = lua_tointeger(L, -1);
+  }
+  if (lua_getfield(L, 2, "autojump_threshold") != LUA_TNIL) {
+    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) >= 0))
+      luaL_argerror(L, 2, "autojump_threshold must be a number >= 0");
+    if (!clock)
+      luaL_argerror(L, 2, "autojump_threshold needs clock = \"virtual\"");
+    o->autojump = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 2);
+}
+
+static void apply_test_opts(cr_engine_t *e, const test_opts *o) {
+  if (o->seeded) cr_engine_seed(e, (uint64_t)o->seed);
+  if (o->autojump > 0) cr_engine_set_autojump(e, o->autojump);
+}
+
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
   lcr_State *S = lcr_state(L);
   lcr_Engine *E;
   lcr_Task *root;
   int clock = 0, signals = 0, rc, status, nres;
+  test_opts topts;
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -487,6 +519,7 @@ static int l_run(lua_State *L) {
       luaL_argerror(L, 2, "trace is not implemented yet");
     lua_pop(L, 3);
   }
+  check_test_opts(L, clock, &topts);
   if (S->eng != NULL)
     return luaL_error(L, "corral.run: cannot be called inside a running "
                          "task (spawn a task or open a group instead)");
@@ -498,6 +531,7 @@ static int l_run(lua_State *L) {
   rc = cr_engine_init(&E->e, NULL,
                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);
+  apply_test_opts(&E->e, &topts);
   E->open = 1;
   ignore_sigpipe();
   E->S = S;
@@ -664,6 +698,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, lcr_io_funcs, 1);
   lcr_open_io_lua(L, lua_absindex(L, -2), lua_absindex(L, -1));
   guard_coroutine_lib(L, lua_absindex(L, -2));
+  lcr_open_testing(L);
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

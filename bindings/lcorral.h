@@ -155,6 +155,9 @@ void lcr_open_io(lua_State *L);
 void lcr_open_io_lua(lua_State *L, int state, int module);
 extern const luaL_Reg lcr_io_funcs[];
 
+/* ltesting.c: the engine hooks behind corral.testing */
+void lcr_open_testing(lua_State *L);
+
 /* lsync.c */
 void lcr_open_sync(lua_State *L);
 extern const luaL_Reg lcr_sync_funcs[];

@@ -4,9 +4,16 @@
 #   cmake -DSRC=.. -DBUILD=.. -DNAME=.. -DSPEC=file -DLUA=lua5.4 -DBUSTED=busted
 #         [-DPRELOAD=libasan.so:libubsan.so]                  -P RunTest.cmake
 #
+#   cmake ... -DSPEC=file ... -DSEEDED=ON                       -P RunTest.cmake
+#         runs the spec once per seed (schedule fuzzing): spec/helpers.lua gives
+#         every corral.run the seed in CORRAL_TEST_SEED, and specs tagged #fifo
+#         (they pin the unseeded order) are left out
+#
 # Read from the environment at test time, so no reconfigure is needed:
 #   TEST_FILTER   busted --filter (a Lua pattern on test names)
 #   TEST_TAG      busted --tags
+#   TEST_EXCLUDE_TAG  busted --exclude-tags
+#   CORRAL_SEEDS, CORRAL_SEED_START  seeds of a SEEDED run (2 from 1)
 #   TEST_TIMEOUT  seconds before the test is killed (60, or 600 under VALGRIND)
 #   VALGRIND      when set, run the test under valgrind (plain build only)
 # Each test gets its own TMPDIR under build/Xtest_tmp/, removed afterwards.
@@ -22,6 +29,11 @@ if(DEFINED SPEC)
   endif()
   if(NOT "$ENV{TEST_TAG}" STREQUAL "")
     list(APPEND cmd "--tags=$ENV{TEST_TAG}")
+  endif()
+  if(SEEDED)
+    list(APPEND cmd "--exclude-tags=fifo")
+  elseif(NOT "$ENV{TEST_EXCLUDE_TAG}" STREQUAL "")
+    list(APPEND cmd "--exclude-tags=$ENV{TEST_EXCLUDE_TAG}")
   endif()
   list(APPEND cmd ${SPEC})
 else()
@@ -62,6 +74,30 @@ set(tmp ${BUILD}/Xtest_tmp/${tmp})
 file(REMOVE_RECURSE ${tmp})
 file(MAKE_DIRECTORY ${tmp})
 set(ENV{TMPDIR} ${tmp})
+
+if(SEEDED)
+  set(first 1)
+  set(count 2)
+  if(NOT "$ENV{CORRAL_SEED_START}" STREQUAL "")
+    set(first $ENV{CORRAL_SEED_START})
+  endif()
+  if(NOT "$ENV{CORRAL_SEEDS}" STREQUAL "")
+    set(count $ENV{CORRAL_SEEDS})
+  endif()
+  math(EXPR last "${first} + ${count} - 1")
+  list(JOIN cmd " " cmdline)
+  foreach(seed RANGE ${first} ${last})
+    set(ENV{CORRAL_TEST_SEED} ${seed})
+    execute_process(COMMAND ${cmd} TIMEOUT ${timeout} RESULT_VARIABLE res)
+    if(NOT res STREQUAL "0")
+      file(REMOVE_RECURSE ${tmp})
+      message(FATAL_ERROR "${NAME} failed (${res}) under seed ${seed}; replay:\n"
+        "  CORRAL_TEST_SEED=${seed} ${cmdline}")
+    endif()
+  endforeach()
+  file(REMOVE_RECURSE ${tmp})
+  return()
+endif()
 
 execute_process(COMMAND ${cmd} TIMEOUT ${timeout} RESULT_VARIABLE res)
 file(REMOVE_RECURSE ${tmp})

@@ -297,6 +297,14 @@ struct cr_engine_s {
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;
   unsigned closing : 1;
+  /* testing hooks (loop.c): schedule fuzzing, idle waiters, autojump */
+  uint64_t rng;           /* PRNG state; 0 = unseeded (FIFO) */
+  uint64_t tie_salt;      /* deadline tie order when seeded, else 0 */
+  cr_task_t **batch;      /* scratch for shuffling the run queue */
+  size_t batchcap, batch_left;
+  cr_queue_t idlers;      /* tasks in cr_task_wait_idle */
+  double autojump;        /* real seconds idle before a virtual jump */
+  uint64_t idle_since;    /* uv_hrtime() when all became blocked, or 0 */
 };
 
 /* --- engine ---------------------------------------------------------- */
@@ -324,6 +332,23 @@ double cr_now(cr_engine_t *e);
 int cr_engine_step(cr_engine_t *e, int block);
 /* Fire every deadline at or before now (real clock only does anything). */
 void cr_engine_poll_deadlines(cr_engine_t *e);
+
+/*
+** Testing hooks.
+** cr_engine_seed: schedule fuzzing. Whenever several tasks are ready at
+** once, they run in an order drawn from `seed` (a PRNG of the engine's
+** own), and so do deadlines due at the same instant; the same seed gives
+** the same order. Never called: FIFO, and deadline ties in arming order.
+** cr_engine_set_autojump: virtual clock only; the clock jumps to the next
+** deadline only once every task has been blocked for `seconds` of real
+** time, so real I/O can complete first (0, the default: at once).
+** cr_task_wait_idle: park `t` until no task can run (tasks parked here
+** count as blocked): before the virtual clock jumps, or before the step
+** would block in the poll. Cancelling the wait unlinks it.
+*/
+void cr_engine_seed(cr_engine_t *e, uint64_t seed);
+void cr_engine_set_autojump(cr_engine_t *e, double seconds);
+void cr_task_wait_idle(cr_task_t *t);
 
 /* --- timers ---------------------------------------------------------- */
 

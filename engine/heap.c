@@ -1,7 +1,8 @@
 /*
 ** heap.c -- the engine's deadline heap: a 4-ary min-heap ordered by
 ** (when, seq), where seq breaks ties so timers due at the same instant
-** fire in the order they were armed (the virtual clock is deterministic).
+** fire in the order they were armed (the virtual clock is deterministic),
+** or, in a seeded run, in an order drawn from the seed (cr__tie_key).
 **
 ** Each slot holds a copy of its timer's key, so sifting compares within
 ** the array only; the timers, embedded in task and scope records spread
@@ -66,7 +67,7 @@ int cr__heap_push(cr_engine_t *e, cr_timer_t *t) {
     e->heapcap = cap;
   }
   e->heap[e->nheap].when = t->when;
-  e->heap[e->nheap].seq = t->seq;
+  e->heap[e->nheap].seq = cr__tie_key(e, t->seq);
   e->heap[e->nheap].timer = t;
   t->index = e->nheap++;
   sift_up(e, t->index);

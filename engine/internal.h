@@ -71,5 +71,6 @@ void cr__signal_close_all(cr_engine_t *e);
 /* loop.c */
 void cr__engine_ready(cr_engine_t *e);
 void cr__timers_fire(cr_engine_t *e, double now);
+uint64_t cr__tie_key(cr_engine_t *e, uint64_t seq);
 
 #endif

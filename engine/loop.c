@@ -7,6 +7,7 @@
 ** budget bounds how long I/O can be starved by tasks that keep each other
 ** busy (a ping-pong never empties the queue).
 */
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 
@@ -66,6 +67,7 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   cr__queue_init(&e->ios);
   cr__queue_init(&e->sigwatchers);
   cr__queue_init(&e->roots);
+  cr__queue_init(&e->idlers);
   e->next_id = 1;
   e->t0 = uv_hrtime();
   rc = uv_timer_init(loop, &e->uvtimer);
@@ -111,6 +113,9 @@ int cr_engine_close(cr_engine_t *e) {
     uv_run(e->loop, UV_RUN_NOWAIT);
   }
   cr__heap_free(e);
+  free(e->batch);
+  e->batch = NULL;
+  e->batchcap = 0;
   return e->stats.handles ? CR_EBUSY : 0;
 }
 
@@ -189,12 +194,135 @@ static void arm_uvtimer(cr_engine_t *e) {
   uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)ms, 0);
 }
 
+/* --- testing hooks: schedule fuzzing, idle waiters, autojump ---------- */
+
+/* splitmix64's finaliser: a bijection on 64 bits. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void cr_engine_seed(cr_engine_t *e, uint64_t seed) {
+  e->rng = mix64(seed);
+  e->tie_salt = mix64(seed ^ 0x5bd1e9955bd1e995ULL) | 1;
+}
+
+void cr_engine_set_autojump(cr_engine_t *e, double seconds) {
+  e->autojump = seconds > 0 ? seconds : 0;
+}
+
+/* The heap key that orders timers due at the same instant: the arming
+** order, or (seeded) a permutation of it drawn from the seed. */
+uint64_t cr__tie_key(cr_engine_t *e, uint64_t seq) {
+  return e->tie_salt ? mix64(seq ^ e->tie_salt) : seq;
+}
+
+static uint64_t rng_next(cr_engine_t *e) {
+  return mix64(e->rng += 0x9e3779b97f4a7c15ULL);
+}
+
+/*
+** Seeded runs: the tasks ready when a batch starts run in an order drawn
+** from the PRNG (Fisher-Yates, then relinked); tasks made ready meanwhile
+** wait for the next batch, as they would in FIFO order. O(1) amortised
+** per resume; if the scratch array cannot grow, this batch stays FIFO.
+*/
+static void shuffle_runq(cr_engine_t *e) {
+  size_t n = 0, i;
+  cr_queue_t *q;
+  for (q = e->runq.next; q != &e->runq; q = q->next) n++;
+  e->batch_left = n;
+  if (n > e->batchcap) {
+    size_t cap = n < 64 ? 64 : 2 * n;
+    cr_task_t **b = realloc(e->batch, cap * sizeof *b);
+    if (b == NULL) return;
+    e->batch = b;
+    e->batchcap = cap;
+  }
+  for (i = 0, q = e->runq.next; q != &e->runq; q = q->next)
+    e->batch[i++] = cr__queue_data(q, cr_task_t, runq);
+  for (i = n - 1; i > 0; i--) {
+    size_t j = (size_t)(rng_next(e) % (i + 1));
+    cr_task_t *t = e->batch[i];
+    e->batch[i] = e->batch[j];
+    e->batch[j] = t;
+  }
+  for (i = 0; i < n; i++) {
+    cr__queue_remove(&e->batch[i]->runq);
+    cr__queue_insert_tail(&e->runq, &e->batch[i]->runq);
+  }
+}
+
+static void next_in_batch(cr_engine_t *e) {
+  if (e->batch_left == 0) shuffle_runq(e);
+  e->batch_left--;
+}
+
+/* Tasks ran: nothing is idle any more. */
+static void ran_tasks(cr_engine_t *e) {
+  if (cr__queue_empty(&e->runq)) e->batch_left = 0;
+  if (e->idle_since) {
+    e->idle_since = 0;
+    uv_timer_stop(&e->uvtimer);
+  }
+}
+
+void cr_task_wait_idle(cr_task_t *t) {
+  cr__queue_insert_tail(&t->engine->idlers, &t->wait_link);
+  cr_task_park(t, cr_task_abort_unlink);
+}
+
+/* Virtual clock with a threshold: wait for real I/O until every task has
+** been blocked that long, then let the clock jump (returns 0). */
+static int autojump_wait(cr_engine_t *e, int block) {
+  uint64_t now = uv_hrtime();
+  double left;
+  if (e->idle_since == 0) e->idle_since = now;
+  left = e->autojump - (double)(now - e->idle_since) / 1e9;
+  if (left <= 0) {
+    e->idle_since = 0;
+    uv_timer_stop(&e->uvtimer);
+    return 0;
+  }
+  if (block) {
+    uv_update_time(e->loop);
+    uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)ceil(left * 1000.0), 0);
+    uv_run(e->loop, UV_RUN_ONCE);
+  }
+  return 1;
+}
+
+/*
+** No task can run. Wake the tasks in cr_task_wait_idle (on the real clock
+** once ready I/O has been collected), or hold the virtual clock for
+** autojump. 1: the step returns now, instead of jumping or blocking.
+*/
+static int when_idle(cr_engine_t *e, int block) {
+  if (!cr__queue_empty(&e->idlers)) {
+    if (e->clock == CR_CLOCK_REAL) {
+      uv_run(e->loop, UV_RUN_NOWAIT);
+      cr_engine_poll_deadlines(e);
+      if (!cr__queue_empty(&e->runq)) return 1;
+    }
+    while (!cr__queue_empty(&e->idlers))
+      cr_task_wake(cr__queue_data(cr__queue_head(&e->idlers), cr_task_t,
+                                  wait_link), 0);
+    return 1;
+  }
+  if (e->clock == CR_CLOCK_VIRTUAL && e->autojump > 0 && cr__heap_top(e))
+    return autojump_wait(e, block);
+  return 0;
+}
+
 /* --- the step -------------------------------------------------------- */
 
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET) {
-    cr_task_t *t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
+    cr_task_t *t;
+    if (e->tie_salt) next_in_batch(e);
+    t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
     cr__queue_remove(&t->runq);
     t->queued = 0;
     t->status = CR_TASK_RUNNING;
@@ -206,6 +334,7 @@ static int run_ready(cr_engine_t *e) {
     e->current = NULL;
     n++;
   }
+  if (n) ran_tasks(e);
   return n;
 }
 
@@ -225,6 +354,7 @@ int cr_engine_step(cr_engine_t *e, int block) {
     cr_timer_t *t;
     uv_run(e->loop, UV_RUN_NOWAIT);
     if (!cr__queue_empty(&e->runq)) return 1;
+    if (when_idle(e, block)) return 1;
     /* Nothing can run and no I/O is ready: jump to the next deadline. */
     if ((t = cr__heap_top(e)) != NULL) {
       if (t->when > e->vnow) e->vnow = t->when;
@@ -239,6 +369,7 @@ int cr_engine_step(cr_engine_t *e, int block) {
   }
   cr_engine_poll_deadlines(e);
   if (!cr__queue_empty(&e->runq)) return 1;
+  if (when_idle(e, block)) return 1;
   arm_uvtimer(e);
   if (!uv_loop_alive(e->loop)) return e->stats.tasks ? CR_EDEADLOCK : 0;
   uv_run(e->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);

@@ -11,7 +11,7 @@
 local corral = require "corral"
 local converse = require "converse"
 
-local BIN = os.getenv("CORRAL_BIN")
+local BIN = os.getenv("CORRAL_BIN") or "build/corral"    -- plain `busted` from the root
 
 local function shell_quote(s)
   return "'" .. s:gsub("'", [['\'']]) .. "'"

@@ -1106,7 +1106,7 @@ describe("I/O errors", function()
     assert.is_false(corral.is_io_error({ code = "ECONNREFUSED", op = "connect" }))
   end)
 
-  it("no message shows a C enum name", function()
+  it("no message shows a C enum name #fifo", function()
     local msgs = {}
     vrun(function()
       with_pair(function(c, s)

@@ -165,7 +165,7 @@ describe("the virtual clock", function()
 end)
 
 describe("corral.checkpoint", function()
-  it("lets the other ready tasks run, in FIFO order, before coming back", function()
+  it("lets the other ready tasks run, in FIFO order, before coming back #fifo", function()
     local log = support.log()
     vrun(function()
       corral.group(function(g)

@@ -392,7 +392,7 @@ describe("deadlines", function()
     assert.same({ "deadline 1@1", "deadline 2@2", "deadline 3@3" }, log.items)
   end)
 
-  it("deadlines that fall at the same time fire in the order they were set", function()
+  it("deadlines that fall at the same time fire in the order they were set #fifo", function()
     local log = support.log()
     vrun(function()
       corral.group(function(g)
@@ -692,7 +692,7 @@ describe("a delivered wake-up wins over a later cancellation", function()
   -- B and C wake at t=1 in the order their sleeps began (equal deadlines fire in
   -- the order they were set): B finishes, handing "value" to the waiting body, and
   -- then C cancels the body's scope before the body has run again.
-  it("t:wait returns the result of a task that finished before the waiter's scope was cancelled", function()
+  it("t:wait returns the result of a task that finished before the waiter's scope was cancelled #fifo", function()
     local got, later
     vrun(function()
       corral.group(function(g)

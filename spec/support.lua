@@ -1,21 +1,26 @@
 -- spec/support.lua: helpers shared by the corral specs (`require "support"`).
 --
--- Every spec starts its own engine with support.vrun (virtual clock: time starts at
--- 0 and only moves when no task can run), so nothing here sleeps for real.
+-- Every spec starts its own engine with support.vrun, which is corral.testing's run
+-- (virtual clock: time starts at 0 and only moves when no task can run, and a leak
+-- check), so nothing here sleeps for real.
 
 local corral = require "corral"
+local testing = require "corral.testing"
 local assert = require "luassert"
 
 local support = {}
 
---- Run fn as the root task of a fresh engine on the virtual clock.
+--- Run fn as the root task of a fresh engine on the virtual clock: testing.run from
+--- corral.testing, so it also fails when fn leaves anything open (a stream, a
+--- listener, a process), and an assertion failing in a child task is reported as
+--- that assertion's failure.
 ---@param fn function
 ---@param opts table|nil extra corral.run options (clock is forced to "virtual")
 ---@return any ... fn's results
 function support.vrun(fn, opts)
   local o = { clock = "virtual" }
   for k, v in pairs(opts or {}) do o[k] = v end
-  return corral.run(fn, o)
+  return testing.run(fn, o)
 end
 
 --- A corral.now() value written exactly ("%.17g": 1.0 -> "1", 0.5 -> "0.5").
@@ -44,6 +49,27 @@ end
 --- An event log: `local log = support.log(); log:add("x"); assert.same({"x"}, log.items)`.
 function support.log()
   return setmetatable({ items = {} }, Log)
+end
+
+--- The events of a stamped log ("what@time") in time order, those stamped at the
+--- same instant sorted by name: for specs where the order of tasks that are ready
+--- at the same time is not specified (it follows corral.run's `seed`, and
+--- `make test-seeds` runs every spec under many).
+function support.by_time(list)
+  local copy = table.move(list, 1, #list, 1, {})
+  local function t(s) return tonumber(tostring(s):match("@([^@]*)$")) or -math.huge end
+  table.sort(copy, function(a, b)
+    if t(a) ~= t(b) then return t(a) < t(b) end
+    return tostring(a) < tostring(b)
+  end)
+  return copy
+end
+
+--- Expected lines "<name(asked[k])>@<when(k)>" for k = 1..#asked, in time order.
+function support.served(asked, name, when)
+  local out = {}
+  for k, i in ipairs(asked) do out[k] = name(i) .. "@" .. support.time(when(k)) end
+  return support.by_time(out)
 end
 
 --- A sorted copy of a list of strings.

@@ -186,12 +186,13 @@ describe("corral.lock", function()
 
   it("lets one task in at a time, in the order they asked", function()
     local log = support.log()
-    local inside, most = 0, 0
+    local inside, most, asked = 0, 0, {}
     vrun(function()
       local lock = corral.lock()
       corral.group(function(g)
         for i = 1, 5 do
           g:spawn(function()
+            asked[#asked + 1] = i
             lock:acquire()
             inside = inside + 1
             most = math.max(most, inside)
@@ -204,7 +205,8 @@ describe("corral.lock", function()
       end)
     end)
     assert.equal(1, most)
-    assert.same({ "t1 in@0", "t2 in@1", "t3 in@2", "t4 in@3", "t5 in@4" }, log.items)
+    assert.same(support.served(asked, function(i) return "t" .. i .. " in" end, function(k) return k - 1 end),
+      log.items)
   end)
 
   it("hands a released lock to the longest waiter: the releaser cannot take it back first", function()
@@ -349,12 +351,13 @@ describe("corral.lock", function()
     end)
 
     it("makes a second with() wait until the first body returns", function()
-      local log = support.log()
+      local log, asked = support.log(), {}
       vrun(function()
         local lock = corral.lock()
         corral.group(function(g)
           for i = 1, 3 do
             g:spawn(function()
+              asked[#asked + 1] = i
               lock:with(function()
                 log:stamp("body " .. i .. " in")
                 corral.sleep(1)
@@ -363,7 +366,8 @@ describe("corral.lock", function()
           end
         end)
       end)
-      assert.same({ "body 1 in@0", "body 2 in@1", "body 3 in@2" }, log.items)
+      assert.same(support.served(asked, function(i) return "body " .. i .. " in" end, function(k) return k - 1 end),
+        log.items)
     end)
 
     for _, case in ipairs({
@@ -547,12 +551,13 @@ describe("corral.semaphore", function()
 
   it("lets at most n tasks in at once, in the order they asked", function()
     local log = support.log()
-    local inside, most = 0, 0
+    local inside, most, asked = 0, 0, {}
     vrun(function()
       local sem = corral.semaphore(2)
       corral.group(function(g)
         for i = 1, 6 do
           g:spawn(function()
+            asked[#asked + 1] = i
             sem:with(function()
               inside = inside + 1
               most = math.max(most, inside)
@@ -565,18 +570,21 @@ describe("corral.semaphore", function()
       end)
     end)
     assert.equal(2, most)
-    assert.same({ "t1 in@0", "t2 in@0", "t3 in@1", "t4 in@1", "t5 in@2", "t6 in@2" }, log.items)
+    assert.same(support.served(asked, function(i) return "t" .. i .. " in" end, function(k) return (k - 1) // 2 end),
+      support.by_time(log.items))
   end)
 
   it("hands a released permit to the longest waiter: the releaser cannot take it back first", function()
     local log = support.log()
     local value_after_release
+    local asked = {}
     vrun(function()
       local sem = corral.semaphore(1)
       corral.group(function(g)
         sem:acquire()
         for i = 1, 2 do
           g:spawn(function()
+            asked[#asked + 1] = i
             sem:acquire()
             log:stamp("w" .. i .. " got it")
             corral.sleep(1)
@@ -592,7 +600,8 @@ describe("corral.semaphore", function()
       end)
     end)
     assert.equal(0, value_after_release)
-    assert.same({ "w1 got it@1", "w2 got it@2", "releaser got it back@3" }, log.items)
+    assert.same({ "w" .. asked[1] .. " got it@1", "w" .. asked[2] .. " got it@2", "releaser got it back@3" },
+      log.items)
   end)
 
   it("with() passes the arguments, returns fn's results and gives the permit back", function()
@@ -813,29 +822,32 @@ describe("corral.channel", function()
 
   for _, cap in ipairs({ 0, 1 }) do
     it(("blocked senders are served in the order they blocked (capacity %d)"):format(cap), function()
-      local got = {}
+      local got, asked = {}, {}
       vrun(function()
         local ch = corral.channel(cap)
         corral.group(function(g)
-          for i = 1, 4 do g:spawn(function() ch:send("s" .. i) end) end
+          for i = 1, 4 do g:spawn(function() asked[#asked + 1] = "s" .. i; ch:send("s" .. i) end) end
           corral.sleep(1)
           for i = 1, 4 do got[i] = ch:recv() end
         end)
       end)
-      assert.same({ "s1", "s2", "s3", "s4" }, got)
+      assert.same(asked, got)
     end)
 
     it(("blocked receivers are served in the order they blocked (capacity %d)"):format(cap), function()
-      local log = support.log()
+      local log, asked = support.log(), {}
       vrun(function()
         local ch = corral.channel(cap)
         corral.group(function(g)
-          for i = 1, 3 do g:spawn(function() log:add("r" .. i .. " got " .. ch:recv()) end) end
+          for i = 1, 3 do
+            g:spawn(function() asked[#asked + 1] = i; log:add("r" .. i .. " got " .. ch:recv()) end)
+          end
           corral.sleep(1)
           for _, v in ipairs({ "a", "b", "c" }) do ch:send(v) end
         end)
       end)
-      assert.same({ "r1 got a", "r2 got b", "r3 got c" }, log:sorted())
+      assert.same(support.sorted({ "r" .. asked[1] .. " got a", "r" .. asked[2] .. " got b", "r" .. asked[3] .. " got c" }),
+        log:sorted())
     end)
   end
 

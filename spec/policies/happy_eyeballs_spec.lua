@@ -142,7 +142,7 @@ describe("happy_eyeballs.connect (scripted)", function()
     assert.truthy(eg.message:find("all 4 attempts", 1, true))
   end)
 
-  it("closes connections that complete after the winner", function()
+  it("closes connections that complete after the winner #fifo", function()
     local ok, s, t, sc = run({
       { "1.1.1.1", 0.5, "error" }, { "2.2.2.2", 10, "ok" }, { "3.3.3.3", 9, "ok" },
       { "4.4.4.4", 8, "ok" }, { "5.5.5.5", 0.5, "error" },

@@ -81,7 +81,7 @@ describe("race", function()
     assert.equal(2, i)
   end)
 
-  it("lets the earlier branch win a tie", function()
+  it("lets the earlier branch win a tie #fifo", function()
     local i, v = vrun(function() return race({ after(1, "first"), after(1, "second") }) end)
     assert.same({ 1, "first" }, { i, v })
   end)

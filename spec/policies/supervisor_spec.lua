@@ -221,7 +221,7 @@ describe("supervisor.run", function()
   end)
 
   describe("one_for_all", function()
-    it("stops the others in reverse order, one at a time, then restarts all in order", function()
+    it("stops the others in reverse order, one at a time, then restarts all in order #fifo", function()
       local log = support.log()
       vrun(function()
         supervisor.run({ strategy = "one_for_all", children = {
@@ -246,7 +246,7 @@ describe("supervisor.run", function()
   end)
 
   describe("rest_for_one", function()
-    it("restarts the failed child and those started after it", function()
+    it("restarts the failed child and those started after it #fifo", function()
       local log, failures = support.log(), {}
       vrun(function()
         supervisor.run({ strategy = "rest_for_one",

@@ -1,0 +1,413 @@
+-- corral.testing: running busted specs (or any tests) of code that uses corral.
+--
+--   local testing = require "corral.testing"
+--   it("...", testing.async(function() ... end))
+--
+-- run        corral.run on the virtual clock, then a leak check
+-- async      wraps a spec body for busted's `it`
+-- each_seed  the same test under many schedules (corral.run's `seed`)
+-- wait_all_tasks_blocked, stream_pair
+--
+-- Under busted, an assertion that fails inside a child task reaches busted as
+-- that assertion's failure (message, file and line), not as an ErrorGroup.
+
+local corral = require "corral"
+local hooks = corral._testing
+
+local testing = {}
+
+-- Streams from stream_pair not closed yet: stream -> the run that made it.
+local live_streams = setmetatable({}, { __mode = "k" })
+local current_run       -- a table standing for the testing.run in progress
+
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 2) + 1)
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
+--------------------------------------------------------------------------------
+-- Leaks
+
+-- What each counter of corral.debug_stats() means, for the message.
+local KINDS = {
+  { "tasks", "task", "tasks" },
+  { "scopes", "cancel scope", "cancel scopes" },
+  { "timers", "timer", "timers" },
+  { "handles", "handle", "handles", " (TCP streams, listeners, processes or signal watchers left open)" },
+  { "refs", "task reference", "task references" },
+  { "records", "cancel record", "cancel records" },
+}
+
+-- "1 handle (...), 2 streams" for every counter of `now` above `base`.
+local function describe_leaks(now, base, streams)
+  local parts = {}
+  for _, k in ipairs(KINDS) do
+    local n = now[k[1]] - (base and base[k[1]] or 0)
+    if n > 0 then
+      parts[#parts + 1] = ("%d %s%s"):format(n, n == 1 and k[2] or k[3], k[4] or "")
+    end
+  end
+  if streams and streams > 0 then
+    parts[#parts + 1] = ("%d %s (from testing.stream_pair, not closed)"):format(
+      streams, streams == 1 and "stream" or "streams")
+  end
+  return #parts > 0 and table.concat(parts, ", ") or nil
+end
+
+local function streams_of(run)
+  local n = 0
+  for _, r in pairs(live_streams) do
+    if r == run then n = n + 1 end
+  end
+  return n
+end
+
+-- "spec/x_spec.lua:12: " for the function fn, so that busted points there.
+local function where(fn)
+  local info = debug.getinfo(fn, "S")
+  return info.what ~= "C" and info.short_src .. ":" .. info.linedefined .. ": " or ""
+end
+
+-- Let handles that fn closed finish closing: a process closed while it runs
+-- keeps its handle until it is reaped. Each wait polls I/O once; gives up
+-- after a quarter of a second of CPU time, and at once when nothing is
+-- closing (what is left open then is a leak).
+-- debug_stats() as fn is answerable for: a signal waited for stays handled
+-- (a handle) until the run ends, and the root's own scope may be cancelled.
+local function stats(base)
+  local st = corral.debug_stats()
+  st.handles = st.handles - hooks.signal_watchers()
+  if base then st.records = base.records end
+  return st
+end
+
+local function settle(base)
+  local deadline = os.clock() + 0.25
+  repeat
+    if not pcall(hooks.wait_all_tasks_blocked) then return end
+  until stats().handles <= base.handles or hooks.closing_handles() == 0
+    or os.clock() > deadline
+end
+
+-- Runs in the root task once fn has returned: let close callbacks run, then
+-- compare with what the root had when it started.
+local function check_inside(fn, base, run)
+  corral.scope(function() settle(base) end, { shield = true })
+  local now = stats(base)
+  local what = describe_leaks(now, base, streams_of(run))
+  if what then error(where(fn) .. "testing.run: leaked " .. what, 0) end
+end
+
+--------------------------------------------------------------------------------
+-- Assertion failures
+
+-- busted marks its assertion failures with a metatable whose __type is
+-- "failure" (luassert's `error` is busted.fail under busted).
+local function is_failure(e)
+  local mt = type(e) == "table" and getmetatable(e)
+  return type(mt) == "table" and mt.__type == "failure"
+end
+
+-- Every leaf of an ErrorGroup, depth first, with the task it failed in.
+local function leaves(eg, out)
+  for i, e in ipairs(eg.errors) do
+    if corral.is_error_group(e) then
+      leaves(e, out)
+    else
+      out[#out + 1] = { err = e, task = eg.tasks[i] }
+    end
+  end
+  return out
+end
+
+local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
+
+-- An ErrorGroup holding a busted failure becomes that failure (the first),
+-- whose message names its task and lists every other failure of the group.
+local function unwrap(err)
+  if not corral.is_error_group(err) then return err end
+  local all = leaves(err, {})
+  local first
+  for i, leaf in ipairs(all) do
+    if is_failure(leaf.err) then first = i; break end
+  end
+  if not first then return err end
+  local msg = { tostring(all[first].err.message), "(failed in task " .. tostring(all[first].task) .. ")" }
+  if #all > 1 or err.dropped > 0 then
+    msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + err.dropped)
+    for i, leaf in ipairs(all) do
+      if i ~= first then
+        msg[#msg + 1] = ("  [%s] %s"):format(tostring(leaf.task), indent(leaf.err))
+      end
+    end
+    if err.dropped > 0 then msg[#msg + 1] = ("  (%d more dropped)"):format(err.dropped) end
+  end
+  local f = copy(all[first].err)
+  f.message = table.concat(msg, "\n")
+  return setmetatable(f, getmetatable(all[first].err))
+end
+
+--------------------------------------------------------------------------------
+-- run, async, each_seed
+
+local function finish(ok, ...)
+  if not ok then error(unwrap((...)), 0) end
+  return ...
+end
+
+--- corral.run(fn, opts) on the virtual clock (unless opts.clock says
+--- otherwise), then raise "testing.run: leaked ..." if fn left anything
+--- alive. opts: as for corral.run (seed, autojump_threshold, ...).
+function testing.run(fn, opts)
+  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, "run", "table expected, got " .. type(opts)) end
+  local o = copy(opts)
+  if o.clock == nil then o.clock = "virtual" end
+  local run = {}
+  local outer = current_run
+  current_run = run
+  local res = table.pack(pcall(corral.run, function()
+    local base = stats()
+    local r = table.pack(fn())
+    check_inside(fn, base, run)
+    return table.unpack(r, 1, r.n)
+  end, o))
+  current_run = outer
+  if res[1] then
+    local what = describe_leaks(corral.debug_stats())
+    if what then error(where(fn) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
+  end
+  return finish(table.unpack(res, 1, res.n))
+end
+
+--- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
+function testing.async(fn, opts)
+  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. type(fn)) end
+  return function() return testing.run(fn, opts) end
+end
+
+local function failure_with(err, prefix)
+  if is_failure(err) then
+    local f = copy(err)
+    f.message = prefix .. tostring(err.message)
+    return setmetatable(f, getmetatable(err))
+  end
+  return prefix .. tostring(err)
+end
+
+--- testing.run(function() return fn(k) end, opts + {seed = k}) for k = 1..seeds
+--- (a count) or each k of a list; the first failure raises
+--- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
+function testing.each_seed(seeds, fn, opts)
+  local list = seeds
+  if math.type(seeds) == "integer" then
+    if seeds < 0 then argerror(1, "each_seed", "count must be >= 0") end
+    list = {}
+    for k = 1, seeds do list[k] = k end
+  elseif type(seeds) ~= "table" then
+    argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds))
+  end
+  if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
+  for _, k in ipairs(list) do
+    if math.type(k) ~= "integer" then
+      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k))
+    end
+    local o = copy(opts)
+    o.seed = k
+    local ok, err = pcall(testing.run, function() return fn(k) end, o)
+    if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end
+  end
+end
+
+--- Block until every other task is blocked (other callers of this count as
+--- blocked), before the virtual clock moves. A cancellation point.
+function testing.wait_all_tasks_blocked()
+  return hooks.wait_all_tasks_blocked()
+end
+
+--------------------------------------------------------------------------------
+-- stream_pair: two connected in-memory streams
+
+-- One direction: bytes written by one stream, read by the other.
+local function new_pipe(cap)
+  return { buf = "", cap = cap, eof = false, broken = false, reading = false }
+end
+
+-- Wait until notify(p, field); a cancellation point (raises Cancelled).
+local function wait_on(p, field)
+  local ev = p[field]
+  if not ev then
+    ev = corral.event()
+    p[field] = ev
+  end
+  ev:wait()
+end
+
+local function notify(p, field)
+  local ev = p[field]
+  if ev then
+    p[field] = nil
+    ev:set()
+  end
+end
+
+local Stream = {}
+Stream.__index = Stream
+
+local function check_open(self, op)
+  if getmetatable(self) ~= Stream then
+    error(("bad argument #1 to '%s' (stream expected, got %s)"):format(op, type(self)), 3)
+  end
+  if self.closed then error("attempt to use a closed stream", 3) end
+end
+
+-- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
+-- Returns the pipe, or raises (Cancelled, closed while in use).
+local function wait_readable(self, op, ready)
+  local p = self._in
+  hooks.cancel_point("stream." .. op)
+  if p.reading then error(op .. ": resource busy or locked (EBUSY)", 0) end
+  p.reading = true
+  while not ready(p) and not p.eof and not self.closed do
+    local ok, err = pcall(wait_on, p, "rwait")
+    if not ok then
+      p.reading = false
+      error(err, 0)
+    end
+  end
+  p.reading = false
+  if self.closed then error(op .. ": closed while in use", 0) end
+  return p
+end
+
+local function take(self, p, n)
+  local data = p.buf:sub(1, n)
+  p.buf = p.buf:sub(n + 1)
+  notify(p, "wwait")
+  return data
+end
+
+local function has_data(p) return #p.buf > 0 end
+
+--- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
+function Stream:read(max)
+  if max == nil then max = 65536 end
+  if math.type(max) ~= "integer" or max < 1 then argerror(1, "read", "max must be >= 1") end
+  check_open(self, "read")
+  local p = wait_readable(self, "read", has_data)
+  if #p.buf == 0 then return nil end
+  return take(self, p, math.min(max, self._max_chunk, #p.buf))
+end
+
+--- read_line() -> the next line without its "\n", or nil at end of file (a
+--- last line without "\n" is returned whole).
+function Stream:read_line()
+  check_open(self, "read_line")
+  local p = wait_readable(self, "read_line", function(q) return q.buf:find("\n", 1, true) end)
+  local nl = p.buf:find("\n", 1, true)
+  if nl then return take(self, p, nl):sub(1, -2) end
+  if #p.buf == 0 then return nil end
+  return take(self, p, #p.buf)
+end
+
+--- lines() -> an iterator over read_line().
+function Stream:lines()
+  check_open(self, "lines")
+  return function() return self:read_line() end
+end
+
+--- read_exactly(n) -> n bytes; raises if end of file comes first.
+function Stream:read_exactly(n)
+  if math.type(n) ~= "integer" or n < 0 then argerror(1, "read_exactly", "n must be an integer >= 0") end
+  check_open(self, "read_exactly")
+  local p = wait_readable(self, "read_exactly", function(q) return #q.buf >= n end)
+  if #p.buf < n then
+    error(("read_exactly: end of file after %d of %d bytes"):format(#p.buf, n), 0)
+  end
+  return take(self, p, n)
+end
+
+--- write(data): all of data, or nothing if it raises. Blocks while the peer
+--- has `buffer` bytes or more unread (backpressure).
+function Stream:write(data)
+  if type(data) == "number" then data = tostring(data) end
+  if type(data) ~= "string" then argerror(1, "write", "string expected, got " .. type(data)) end
+  check_open(self, "write")
+  local p = self._out
+  hooks.cancel_point("stream.write")
+  while true do
+    if self.closed then error("write: closed while in use", 0) end
+    if self._shut or p.broken then error("write: broken pipe (EPIPE)", 0) end
+    if #p.buf < p.cap then break end
+    wait_on(p, "wwait")
+  end
+  p.buf = p.buf .. data
+  notify(p, "rwait")
+end
+
+--- shutdown(): end of file for the peer once it has read what was written.
+function Stream:shutdown()
+  check_open(self, "shutdown")
+  if self._shut then return end
+  self._shut = true
+  self._out.eof = true
+  notify(self._out, "rwait")
+  notify(self._out, "wwait")
+end
+
+--- close(): idempotent. The peer reads what was written, then end of file;
+--- its writes raise EPIPE. Tasks blocked on this stream wake with an error.
+function Stream:close()
+  if self.closed then return end
+  self.closed = true
+  live_streams[self] = nil
+  local out, inp = self._out, self._in
+  out.eof = true
+  inp.broken = true
+  inp.buf = ""
+  for _, p in ipairs({ out, inp }) do
+    notify(p, "rwait")
+    notify(p, "wwait")
+  end
+end
+
+Stream.__close = Stream.close
+
+function Stream:__tostring()
+  return ("testing.Stream(%s%s)"):format(self._name, self.closed and ", closed" or "")
+end
+
+--- stream_pair([opts]) -> a, b: what a writes, b reads, and the other way
+--- round. opts.max_chunk: reads return at most that many bytes;
+--- opts.buffer: unread bytes a side holds before write blocks (65536).
+function testing.stream_pair(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(1, "stream_pair", "table expected, got " .. type(opts))
+  end
+  opts = opts or {}
+  for k, v in pairs(opts) do
+    if k ~= "max_chunk" and k ~= "buffer" then
+      error(("testing.stream_pair: unknown option '%s'"):format(tostring(k)), 2)
+    end
+    if math.type(v) ~= "integer" or v < 1 then
+      argerror(1, "stream_pair", k .. " must be an integer >= 1")
+    end
+  end
+  local cap = opts.buffer or 65536
+  local ab, ba = new_pipe(cap), new_pipe(cap)
+  local chunk = opts.max_chunk or math.huge
+  local a = setmetatable({ _in = ba, _out = ab, _max_chunk = chunk, _name = "a", closed = false }, Stream)
+  local b = setmetatable({ _in = ab, _out = ba, _max_chunk = chunk, _name = "b", closed = false }, Stream)
+  if current_run then
+    live_streams[a] = current_run
+    live_streams[b] = current_run
+  end
+  return a, b
+end
+
+return testing
