@@ -75,7 +75,8 @@ typedef struct lcr_Task {
   unsigned resuming : 1;  /* the engine is resuming it (not a foreign resume) */
   unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
   int ref;                /* in the anchors table while it lives */
-  int top;                /* stack top of its coroutine when it parked */
+  int top;                /* stack top of its coroutine while parked (a
+                          ** value handed to it counts: see lsync.c) */
   lua_KFunction k;        /* continuation of the call that parked */
   lua_KContext kctx;
 } lcr_Task;

@@ -239,8 +239,9 @@ static void newcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   if (s->cancel.reason == NULL) {
     void *h = lcr_record(L, E, 0, NULL);
-    const cr_scope_t *like = s->cancel.same_as;
-    if (like && like->cancel.reason) copyrecord(L, E, like->cancel.reason, h);
+    const cr_scope_t *like = cr_scope_record(s);
+    if (like != s && like->cancel.reason)
+      copyrecord(L, E, like->cancel.reason, h);
     cr_scope_set_reason(s, h);
   }
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);

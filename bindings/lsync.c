@@ -194,9 +194,10 @@ static void take_from(lua_State *L, cr_task_t *peer) {     /* [-0, +1, -] */
 }
 
 static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
-  lua_State *co = ((lcr_Task *)peer)->co;
+  lcr_Task *p = (lcr_Task *)peer;
   lua_pushvalue(L, v);
-  lua_xmove(L, co, 1);
+  lua_xmove(L, p->co, 1);
+  p->top++;               /* delivered: a foreign resume must not drop it */
 }
 
 /* [ch, v] */

@@ -73,9 +73,6 @@ typedef struct {
   cr_source_t source;
   uint64_t origin;        /* id of the task that cancelled or failed, or 0 */
   void *reason;           /* the binding's handle, or NULL */
-  const struct cr_scope_s *same_as; /* a g:start child reached by its
-                          ** group's cancel: that scope's record speaks
-                          ** for this one (valid while this scope lives) */
 } cr_cancel_t;
 
 /*
@@ -224,9 +221,8 @@ struct cr_task_s {
   cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
   void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
-  cr_task_t *starter;     /* read-only: the task in g:start waiting for it */
+  const cr_scope_t *cancel_like; /* private: see cr_scope_record */
   const void *wait_obj;   /* read-only: what it waits on, while parked */
-  cr_wait_t wait;         /* read-only: the kind of wait, while parked */
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
   uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
@@ -236,6 +232,7 @@ struct cr_task_s {
   unsigned pending : 1;   /* held back by the group's limit */
   unsigned finished : 1;
   unsigned starting : 1;  /* read-only: g:start child before ready() */
+  unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
   unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
 };
 
@@ -398,6 +395,12 @@ cr_scope_t *cr_task_cancelled(cr_task_t *task);
 cr_scope_t *cr_scope_absorber(cr_scope_t *s);
 /* The scope's position: 1 while it is entered (its Cancelled is live). */
 int cr_scope_live(const cr_scope_t *s);
+/*
+** The scope whose cancel record speaks for s: s itself, or, for a g:start
+** child that its group's cancel reached while it was starting, the group
+** (whose reason and origin it shares). Valid while s lives.
+*/
+const cr_scope_t *cr_scope_record(const cr_scope_t *s);
 
 /* --- tasks ----------------------------------------------------------- */
 

@@ -69,18 +69,28 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   int rc = cr_group_spawn(g, t);
   if (rc) return rc;
   t->starting = 1;
-  t->starter = starter;
   cr__task_reparent(t, starter->cur);
   cr__queue_insert_tail(&t->waiters, &starter->wait_link);
   cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
   return 0;
 }
 
+/* The task parked in g:start for t: among t's joiners, the one that
+** waits to start it (t:wait joiners wait on it too). */
+static cr_task_t *starter_of(cr_task_t *t) {
+  cr_queue_t *q;
+  for (q = t->waiters.next; q != &t->waiters; q = q->next) {
+    cr_task_t *w = cr__queue_data(q, cr_task_t, wait_link);
+    if (w->wait == CR_WAIT_START && w->wait_obj == t) return w;
+  }
+  return NULL;
+}
+
 int cr_task_ready(cr_task_t *t) {
-  cr_task_t *w = t->starter;
+  cr_task_t *w;
   if (!t->starting) return CR_EINVAL;
   t->starting = 0;
-  t->starter = NULL;
+  w = starter_of(t);
   if (!t->finished && t->group) cr__task_reparent(t, &t->group->scope);
   if (w) cr_task_wake(w, 0);
   return 0;

@@ -20,7 +20,6 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
   s->cancel.source = CR_SRC_NONE;
   s->cancel.origin = 0;
   s->cancel.reason = NULL;
-  s->cancel.same_as = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
   s->entered = s->exited = s->is_group = 0;
   cr_timer_init(&s->deadline, deadline_cb, s);
@@ -111,6 +110,13 @@ void cr_scope_exit(cr_scope_t *s) { cr_scope_leave(s, 0, NULL); }
 
 int cr_scope_live(const cr_scope_t *s) { return s->entered; }
 
+const cr_scope_t *cr_scope_record(const cr_scope_t *s) {
+  const cr_task_t *t = s->owner;
+  if (t && s == &t->scope && t->cancel_like && s->cancel.reason == NULL)
+    return t->cancel_like;
+  return s;
+}
+
 /* Decide for a task's own scope without leaving it (cr_task_unwind). */
 cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to) {
   return judge(s, to);
@@ -190,7 +196,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
 /* Cancel s as `like` was cancelled, sharing its record (g:start). */
 void cr__scope_cancel_as(cr_scope_t *s, const cr_scope_t *like) {
   if (cr_scope_cancel(s, like->cancel.source, like->cancel.origin, NULL))
-    s->cancel.same_as = like;
+    s->owner->cancel_like = like;
 }
 
 int cr_scope_set_reason(cr_scope_t *s, void *reason) {

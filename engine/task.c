@@ -25,7 +25,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
   cr__queue_init(&t->waiters);
-  t->starter = NULL;
+  t->cancel_like = NULL;
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
   t->abort = NULL;
@@ -144,7 +144,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->status = status;
   t->abort = NULL;
   t->starting = 0;
-  t->starter = NULL;
+  t->cancel_like = NULL;
   t->wait = CR_WAIT_NONE;
   if (t->queued) {
     cr__queue_remove(&t->runq);

@@ -109,3 +109,26 @@ describe("regression: an outer cancel during unwinding moves the catch outward",
     assert.same({ "body", "results", n = 2 }, r)
   end)
 end)
+
+describe("the README's example of the exit-time rule", function()
+  local function read(path)
+    local f = assert(io.open(path, "rb"))
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+
+  it("runs as shown and prints the Timeout at 1.1 s", function()
+    local p = assert(io.popen("lua5.4 scripts/examples/outer_timeout.lua 2>&1"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("at 1.1 s: Timeout: deadline passed after 0.5s\n", out)
+  end)
+
+  it("is shown in the README verbatim from scripts/examples/outer_timeout.lua", function()
+    local readme, example = read("README.md"), read("scripts/examples/outer_timeout.lua")
+    local block = readme:match("runs it:\n\n```lua\n(.-)%-%->")
+    assert.is_string(block)
+    assert.truthy(example:find(block, 1, true))
+  end)
+end)
