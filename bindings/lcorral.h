@@ -74,6 +74,7 @@ typedef struct lcr_Task {
   unsigned ready_called : 1;
   unsigned resuming : 1;  /* the engine is resuming it (not a foreign resume) */
   unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
+  unsigned dead : 1;      /* its body is gone (closed, or an escaped error) */
   int ref;                /* in the anchors table while it lives */
   int top;                /* stack top of its coroutine while parked (a
                           ** value handed to it counts: see lsync.c) */

@@ -250,15 +250,16 @@ static void task_escaped(lcr_Engine *E, lcr_Task *t, int err) {
 }
 
 /*
-** The task's coroutine was closed from outside (by a copy of
-** coroutine.close taken before require "corral"): its body is gone, but
-** what it opened is still linked. Groups it opened are cancelled and
-** joined first (the task parks until their children end: returns 1), so
-** no child outlives its group; then their failures and the closing itself
-** are failures of the task's group. Nothing may be pushed on co: a dead
+** The task's body is gone while what it opened is still linked: its
+** coroutine was closed from outside (by a copy of coroutine.close taken
+** before require "corral"), or an error escaped task_main itself (memory
+** ran out while recording a failure). Groups it opened are cancelled and
+** joined first (the task parks until their children end: returns 1), so no
+** child outlives its group; then their failures are failures of the
+** task's group too. Nothing may be pushed on a closed coroutine: a dead
 ** coroutine with values on its stack would run again if resumed.
 */
-static int task_closed(lcr_Engine *E, lcr_Task *t) {
+static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
   cr_scope_t *s;
   for (s = t->t.cur; s != NULL && s != &t->t.scope; s = s->parent) {
@@ -278,12 +279,17 @@ static int task_closed(lcr_Engine *E, lcr_Task *t) {
     }
     lua_pop(L, 2);
   }
-  lua_pushliteral(L, "the task's coroutine was closed from outside "
-                     "(coroutine.close on a corral task)");
-  task_escaped(E, t, -1);
-  lua_pop(L, 1);
-  t->nres = 0;
   return 0;
+}
+
+/* The task's coroutine was closed from outside: it fails saying so. */
+static void task_closed(lcr_Engine *E, lcr_Task *t) {
+  t->dead = 1;
+  t->nres = 0;
+  lua_pushliteral(E->L, "the task's coroutine was closed from outside "
+                        "(coroutine.close on a corral task)");
+  task_escaped(E, t, -1);
+  lua_pop(E->L, 1);
 }
 
 /* The engine's resume callback. */
@@ -293,15 +299,15 @@ static void task_run(cr_task_t *ct) {
   lua_State *co = t->co;
   int nres = 0, st;
   t->parked = 0;
-  if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) {
-    if (!task_closed(E, t)) task_finish(E, t);
+  if (!t->dead && lua_status(co) == LUA_OK && lua_gettop(co) == 0)
+    task_closed(E, t);
+  if (t->dead) {
+    if (!task_unwound_dead(E, t)) task_finish(E, t);
     return;
   }
-  {
-    t->resuming = 1;
-    st = lua_resume(co, E->L, t->nargs, &nres);
-    t->resuming = 0;
-  }
+  t->resuming = 1;
+  st = lua_resume(co, E->L, t->nargs, &nres);
+  t->resuming = 0;
   t->nargs = 0;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);
@@ -318,7 +324,10 @@ static void task_run(cr_task_t *ct) {
     lua_xmove(E->L, co, 1);            /* t:wait still finds it on co */
     task_escaped(E, t, -1);
     lua_pop(E->L, 1);
-    nres = 1;
+    t->dead = 1;
+    t->nres = 1;
+    if (!task_unwound_dead(E, t)) task_finish(E, t);
+    return;
   }
   t->nres = nres;
   task_finish(E, t);

@@ -39,12 +39,14 @@ void cr__scope_unlink(cr_scope_t *s) {
   cr_timer_stop(s->engine, &s->deadline);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   /* Children that are still entered can only be task scopes of a group
-  ** being torn down by a broken host; detach them rather than dangle. */
+  ** torn down by a broken host: they become roots rather than dangle, so
+  ** cr_engine_abandon still finds them. */
   while (!cr__queue_empty(&s->children)) {
     cr_scope_t *c = cr__queue_data(cr__queue_head(&s->children), cr_scope_t,
                                    sibling);
     cr__queue_remove(&c->sibling);
     c->parent = NULL;
+    cr__queue_insert_tail(&s->engine->roots, &c->sibling);
   }
   s->entered = 0;
   s->exited = 1;

@@ -894,10 +894,13 @@ local function task_main(t)
         g.last_cancel = e
       end
       t.outcome = "cancelled"
-      t.error = e   -- what t:wait() returns: the Cancelled as it was raised
-      -- past its own scope it is the Cancelled of the scope that catches it
-      -- now (what g:start raises in the caller)
-      if how == "passed" then t.passed = make_cancelled(to) end
+      t.error = e   -- what t:wait() returns; past its own scope it is the
+      -- Cancelled of the scope that catches it now (what t:wait() returns
+      -- then, and what g:start raises in the caller)
+      if how == "passed" then
+        t.passed = make_cancelled(to)
+        t.error = t.passed
+      end
       return
     end
     cov("task: stray Cancelled (a failure)")
