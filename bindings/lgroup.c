@@ -151,7 +151,6 @@ static int l_group(lua_State *L) {
   lua_settop(L, 2);
   G = lua_newuserdatauv(L, sizeof *G, LCR_GROUP_NUV);      /* 3 */
   memset(G, 0, sizeof *G);
-  G->g.closed = 1;                     /* until cr_group_init succeeds */
   G->E = t->E;
   G->epoch = t->E->epoch;
   luaL_setmetatable(L, LCR_GROUP);
@@ -377,7 +376,8 @@ static int group__index(lua_State *L) {
 
 static int group__newindex(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  return lcr_scope_newindex(L, &G->g.scope, group_alive(L, G));
+  return lcr_scope_newindex(L, &G->g.scope,
+                            G->opened && lcr_alive(lcr_state(L), G->E, G->epoch));
 }
 
 static int group__tostring(lua_State *L) {

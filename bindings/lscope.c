@@ -50,7 +50,6 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
 static lcr_Scope *newscope(lua_State *L, lcr_Engine *E, int kind) {
   lcr_Scope *S = lua_newuserdatauv(L, sizeof *S, 1);
   memset(S, 0, sizeof *S);
-  S->s.exited = 1;
   S->E = E;
   S->epoch = E->epoch;
   S->kind = kind;
@@ -207,29 +206,32 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
   return 1;
 }
 
-int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive) {
+/*
+** s.deadline = d, s.shield = b. The engine keeps a write to a scope that
+** has exited (it has no effect); once the run has ended the engine is
+** gone, so a write then is an error. [-0, +0, v]
+*/
+int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive) {
   const char *k = luaL_checkstring(L, 2);
-  if (strcmp(k, "deadline") == 0) {
+  int deadline = strcmp(k, "deadline") == 0, rc;
+  if (!deadline && strcmp(k, "shield") != 0)
+    return luaL_error(L, "cannot set field '%s' (only deadline and shield "
+                         "are writable)", k);
+  if (deadline) {
     double d = lua_tonumber(L, 3);
     if (!lua_isnumber(L, 3) || d != d)
       return luaL_error(L, "deadline must be a number and not NaN");
-    if (alive) {
-      int rc = cr_scope_set_deadline(s, d);
-      if (rc) return lcr_raise(L, rc);
-    } else {
-      s->deadline.when = d;
-    }
-  } else if (strcmp(k, "shield") == 0) {
-    if (!lua_isboolean(L, 3)) return luaL_error(L, "shield must be a boolean");
-    if (alive)
-      cr_scope_set_shield(s, lua_toboolean(L, 3));
-    else
-      s->shield = lua_toboolean(L, 3);
+    if (!run_alive) goto ended;
+    if ((rc = cr_scope_set_deadline(s, d)) != 0) return lcr_raise(L, rc);
   } else {
-    return luaL_error(L, "cannot set field '%s' (only deadline and shield "
-                         "are writable)", k);
+    if (!lua_isboolean(L, 3)) return luaL_error(L, "shield must be a boolean");
+    if (!run_alive) goto ended;
+    cr_scope_set_shield(s, lua_toboolean(L, 3));
   }
   return 0;
+ended:
+  return luaL_error(L, "cannot set field '%s': the scope belongs to a "
+                       "corral.run that has ended", k);
 }
 
 static int scope__index(lua_State *L) {

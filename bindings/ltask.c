@@ -345,8 +345,7 @@ lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
   lua_State *co;
   fn = lua_absindex(L, fn);
   t = lua_newuserdatauv(L, sizeof *t, LCR_TASK_NUV);
-  memset(t, 0, sizeof *t);
-  t->t.status = CR_TASK_SCHEDULED;
+  memset(t, 0, sizeof *t);             /* status 0: "scheduled" */
   luaL_setmetatable(L, LCR_TASK);
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, LCR_UV_CO);

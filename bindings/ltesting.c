@@ -12,7 +12,6 @@
 **   closing_handles()         I/O objects closed but not freed yet (a
 **                             process is freed once it has been reaped)
 */
-#include <stddef.h>
 #include "lcorral.h"
 
 static int wait_idle_k(lua_State *L, int status, lua_KContext ctx) {
@@ -37,22 +36,13 @@ static int l_cancel_point(lua_State *L) {
 
 static int l_signal_watchers(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "testing.signal_watchers");
-  const cr_queue_t *h = &E->e.sigwatchers, *q;
-  lua_Integer n = 0;
-  for (q = h->next; q != h; q = q->next) n++;
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, (lua_Integer)cr_signal_watchers(&E->e));
   return 1;
 }
 
 static int l_closing_handles(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "testing.closing_handles");
-  const cr_queue_t *h = &E->e.ios, *q;
-  lua_Integer n = 0;
-  for (q = h->next; q != h; q = q->next) {
-    const cr_io_t *io = (const cr_io_t *)((const char *)q - offsetof(cr_io_t, link));
-    n += io->closing;
-  }
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, (lua_Integer)cr_io_closing(&E->e));
   return 1;
 }
 

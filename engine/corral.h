@@ -625,6 +625,11 @@ typedef struct cr_proc_s {
 ** Closing a process closes its pipes; a pipe closed first is simply
 ** skipped (its stdio slot is cleared when the pipe is freed). */
 void cr_io_close(cr_io_t *io);
+/* I/O objects whose close was asked but whose memory is not freed yet
+** (a process waits to be reaped): for leak checks. */
+size_t cr_io_closing(const cr_engine_t *e);
+/* Signal watchers the engine holds (one per signal number caught). */
+size_t cr_signal_watchers(const cr_engine_t *e);
 
 /*
 ** Streams. Calls that can block return 1 after parking `t` (it wakes with

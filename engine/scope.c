@@ -218,6 +218,7 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
   shield = shield ? 1 : 0;
   if (s->shield == (unsigned)shield) return;
   s->shield = shield;
+  if (!s->entered) return;             /* kept, no effect */
   s->engine->cancel_gen++;
   /* Dropping a shield may expose an outer cancellation. */
   if (!shield && s->entered && s->parent) {
@@ -233,8 +234,8 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   cr_engine_t *e = s->engine;
   if (s->owner && s == &s->owner->scope)
     return isinf(deadline) && deadline > 0 ? 0 : CR_EINVAL;
-  if (s->cancel_called || s->exited) {
-    s->deadline.when = deadline;
+  if (s->cancel_called || !s->entered) {
+    s->deadline.when = deadline;       /* kept, no effect */
     return 0;
   }
   if (deadline <= cr_now(e)) {

@@ -219,3 +219,10 @@ int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
   if (rc && root) cr_signal_root(e, NULL, NULL);
   return rc;
 }
+
+size_t cr_signal_watchers(const cr_engine_t *e) {
+  const cr_queue_t *q;
+  size_t n = 0;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) n++;
+  return n;
+}
