@@ -23,9 +23,9 @@
 --
 -- Children start one at a time, in start order, as OTP's do: the instances of one
 -- start (the initial children, or the children a restart takes along) form a chain,
--- and each calls its fn only once the one before it has begun (called its fn, or
--- ended without calling it). The body runs once every initial child has begun, and
--- sup:add and sup:restart return once the new instance has begun.
+-- and each calls its fn only once the one before it has begun (called its fn); one
+-- stopped before it began leaves the chain. The body runs once every initial child
+-- has begun, and sup:add and sup:restart return once the new instance has begun.
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -132,14 +132,24 @@ Child.__index = Child
 
 function Child:wait_stopping() return self._inst.group:wait_stopping() end
 
--- inst has begun: it is about to call its fn, or has ended without calling it. The
--- next instance of its start may now begin. Setting events does not yield, so
--- when inst calls its fn right after this, that fn runs up to its first yield
--- before the next instance's fn does.
+-- inst is about to call its fn: the next instance of its start may begin. Setting
+-- events does not yield, so inst's fn runs up to its first yield before the next
+-- instance's fn is called.
 local function begin(inst)
-  if inst.begun:is_set() then return end
   inst.begun:set()
   if inst.next then inst.next.go:set() end
+end
+
+-- inst has ended. If it never called its fn (it was stopped first), it leaves the
+-- chain: the next instance now waits for the one before inst, if that one has
+-- not begun either, so a removed child never lets a later one start early.
+local function leave(inst)
+  if inst.begun:is_set() then return end
+  inst.begun:set()
+  local prev, nxt = inst.prev, inst.next
+  if nxt then nxt.prev = prev end
+  if prev and not prev.begun:is_set() then prev.next = nxt
+  elseif nxt then nxt.go:set() end
 end
 
 -- The task of one instance: wait out the backoff and the previous instance of its
@@ -160,7 +170,7 @@ local function run_instance(sup, inst)
     begin(inst)
     inst.outcome = util.outcome(rec.fn, child)
   end, { name = rec.name })
-  begin(inst)
+  leave(inst)
   post(sup, { kind = "exit", inst = inst })
 end
 
@@ -168,7 +178,11 @@ end
 -- before it in the same start, if any) has begun. Returns the instance.
 local function start(sup, rec, wait, prev)
   local inst = { rec = rec, wait = wait or 0, begun = corral.event(), go = corral.event() }
-  if prev and not prev.begun:is_set() then prev.next = inst else inst.go:set() end
+  if prev and not prev.begun:is_set() then
+    prev.next, inst.prev = inst, prev
+  else
+    inst.go:set()
+  end
   rec.inst, rec.status = inst, inst.wait > 0 and "restarting" or "running"
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
   return inst

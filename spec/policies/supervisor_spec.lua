@@ -303,6 +303,33 @@ describe("supervisor.run", function()
         assert.same({ { "b", "b crash 1", 5 } }, failures)
       end)
     end)
+
+    it("keeps the order when a child waiting to start is removed, under every schedule", function()
+      testing.each_seed(50, function()
+        local log = support.log()
+        supervisor.run({
+          strategy = "one_for_all", backoff = { delay = 1 },
+          children = {
+            { name = "a", fn = polite(log, "a") },
+            { name = "b", fn = crasher(log, "b", 1) },
+            { name = "c", fn = polite(log, "c") },
+            { name = "d", fn = polite(log, "d") },
+          },
+        }, function(sup)
+          corral.sleep(1.5)                 -- b failed at 1: all restart at 2
+          sup:remove("c")
+          log:stamp("removed")
+          corral.sleep(0.75)
+          sup:stop(0)
+        end)
+        assert.same({
+          "a start@0", "b start@0", "c start@0", "d start@0",
+          "d stop@1", "c stop@1", "a stop@1", "removed@1.5",
+          "a start@2", "b start@2", "d start@2",
+          "d stop@2.25", "a stop@2.25",
+        }, log.items)
+      end)
+    end)
   end)
 
   describe("backoff", function()
