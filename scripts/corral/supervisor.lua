@@ -20,6 +20,12 @@
 -- inbox, and sup:add/remove/restart/stop send it requests and wait for the reply.
 -- An instance never blocks after its function ended, so the manager can always
 -- wait for one it stops.
+--
+-- Children start one at a time, in start order, as OTP's do: the instances of one
+-- start (the initial children, or the children a restart takes along) form a chain,
+-- and each calls its fn only once the one before it has begun (called its fn); one
+-- stopped before it began leaves the chain. The body runs once every initial child
+-- has begun, and sup:add and sup:restart return once the new instance has begun.
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -126,9 +132,29 @@ Child.__index = Child
 
 function Child:wait_stopping() return self._inst.group:wait_stopping() end
 
--- The task of one instance: wait out the backoff, run fn(child) in a group of its
--- own, then report the outcome (nil when it was stopped before fn ran, or was
--- cancelled when its shutdown grace ran out).
+-- inst is about to call its fn: the next instance of its start may begin. Setting
+-- events does not yield, so inst's fn runs up to its first yield before the next
+-- instance's fn is called.
+local function begin(inst)
+  inst.begun:set()
+  if inst.next then inst.next.go:set() end
+end
+
+-- inst has ended. If it never called its fn (it was stopped first), it leaves the
+-- chain: the next instance now waits for the one before inst, if that one has
+-- not begun either, so a removed child never lets a later one start early.
+local function leave(inst)
+  if inst.begun:is_set() then return end
+  inst.begun:set()
+  local prev, nxt = inst.prev, inst.next
+  if nxt then nxt.prev = prev end
+  if prev and not prev.begun:is_set() then prev.next = nxt
+  elseif nxt then nxt.go:set() end
+end
+
+-- The task of one instance: wait out the backoff and the previous instance of its
+-- start, run fn(child) in a group of its own, then report the outcome (nil when it
+-- was stopped before fn ran, or was cancelled when its shutdown grace ran out).
 local function run_instance(sup, inst)
   local rec = inst.rec
   corral.group(function(cg)
@@ -137,18 +163,37 @@ local function run_instance(sup, inst)
     if inst.wait > 0 and not cg.stopping then
       corral.move_on_after(inst.wait, cg.wait_stopping, cg)
     end
+    if not cg.stopping then inst.go:wait() end   -- stop() sets go too
     if cg.stopping then return end
     if not inst.stopping then rec.status = "running" end
     local child = setmetatable({ name = rec.name, restarts = rec.restarts, _inst = inst }, Child)
+    begin(inst)
     inst.outcome = util.outcome(rec.fn, child)
   end, { name = rec.name })
+  leave(inst)
   post(sup, { kind = "exit", inst = inst })
 end
 
-local function start(sup, rec, wait)
-  local inst = { rec = rec, wait = wait or 0 }
+-- Start rec's new instance after `wait` seconds and after `prev` (the instance
+-- before it in the same start, if any) has begun. Returns the instance.
+local function start(sup, rec, wait, prev)
+  local inst = { rec = rec, wait = wait or 0, begun = corral.event(), go = corral.event() }
+  if prev and not prev.begun:is_set() then
+    prev.next, inst.prev = inst, prev
+  else
+    inst.go:set()
+  end
   rec.inst, rec.status = inst, inst.wait > 0 and "restarting" or "running"
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
+  return inst
+end
+
+-- Start these records, one at a time in this order, after `wait` seconds. Returns
+-- the last instance started.
+local function start_all(sup, recs, wait)
+  local prev
+  for _, r in ipairs(recs) do prev = start(sup, r, wait, prev) end
+  return prev
 end
 
 -- Failures that restart nothing: on_failure(name, err), or a line on stderr.
@@ -166,6 +211,7 @@ local function stop(sup, rec, cap)
   inst.stopping, rec.status = true, "stopping"
   local grace = math.min(rec.shutdown, cap or math.huge)
   if inst.group then inst.group:stop(grace) else inst.stop_grace = grace end
+  inst.go:set()                             -- it need not wait for its turn to end
   inst.task:wait()
   rec.inst = nil
   local out = inst.outcome
@@ -223,14 +269,16 @@ local function restart(sup, rec, err, traceback)
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   stop_reversed(sup, others)
   if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
+  local again = {}
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
       forget(sup, r)
     else
       r.restarts = r.restarts + 1
-      start(sup, r, wait)
+      again[#again + 1] = r
     end
   end
+  start_all(sup, again, wait)
 end
 
 -- The manager's messages ----------------------------------------------------
@@ -262,7 +310,7 @@ function handle.add(sup, msg)
   end
   local rec = new_record(msg.child)
   sup.records[#sup.records + 1] = rec
-  start(sup, rec, 0)
+  msg.inst = start(sup, rec, 0)
 end
 
 local function named(sup, msg, fname)
@@ -283,7 +331,7 @@ function handle.restart(sup, msg)
   if not rec then return end
   stop(sup, rec)
   rec.restarts = rec.restarts + 1
-  start(sup, rec, 0)
+  msg.inst = start(sup, rec, 0)
 end
 
 function handle.stop(sup, msg)
@@ -325,12 +373,13 @@ local function request(sup, msg)
   post(sup, msg)
   msg.reply:wait()
   if msg.err then error(msg.err, 3) end
+  return msg
 end
 
 function Sup:add(child)
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
-  request(self, { kind = "add", child = child })
+  request(self, { kind = "add", child = child }).inst.begun:wait()
 end
 
 function Sup:remove(name)
@@ -340,7 +389,7 @@ end
 
 function Sup:restart(name)
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
-  request(self, { kind = "restart", name = name })
+  request(self, { kind = "restart", name = name }).inst.begun:wait()
 end
 
 function Sup:stop(grace)
@@ -391,8 +440,9 @@ function M.run(spec, body)
   local sup = new_supervisor(spec)
   local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
-    for _, rec in ipairs(sup.records) do start(sup, rec, 0) end
+    local last = start_all(sup, sup.records, 0)
     g:spawn({ function() manage(sup) end, name = sup.name })
+    if last then last.begun:wait() end      -- every child has begun
     return run_body(sup, body)
   end, { name = sup.name }))
   if sup.gave_up then

@@ -81,9 +81,23 @@ describe("race", function()
     assert.equal(2, i)
   end)
 
-  it("lets the earlier branch win a tie #fifo", function()
-    local i, v = vrun(function() return race({ after(1, "first"), after(1, "second") }) end)
-    assert.same({ 1, "first" }, { i, v })
+  it("lets the first branch to return win a tie, and drops the other's results", function()
+    local returned = {}                    -- which branch's function returned first
+    local function tied(label)
+      return function()
+        corral.sleep(1)
+        returned[#returned + 1] = label
+        return label
+      end
+    end
+    local i, v, t = vrun(function()
+      local i, v = race({ tied("first"), tied("second") })
+      return i, v, corral.now()
+    end)
+    assert.equal(1, t)
+    assert.same({ "first", "second" }, support.sorted(returned))  -- both returned: a tie
+    assert.equal(returned[1], v)           -- the earlier to return won (either, by schedule)
+    assert.equal(v == "first" and 1 or 2, i)
   end)
 
   it("raises an ErrorGroup of every failure, in order of failure, when all fail", function()

@@ -4,6 +4,7 @@
 local corral = require "corral"
 local support = require "support"
 local supervisor = require "corral.supervisor"
+local testing = require "corral.testing"
 
 local vrun = support.vrun
 
@@ -221,7 +222,7 @@ describe("supervisor.run", function()
   end)
 
   describe("one_for_all", function()
-    it("stops the others in reverse order, one at a time, then restarts all in order #fifo", function()
+    it("stops the others in reverse order, one at a time, then restarts all in order", function()
       local log = support.log()
       vrun(function()
         supervisor.run({ strategy = "one_for_all", children = {
@@ -246,7 +247,7 @@ describe("supervisor.run", function()
   end)
 
   describe("rest_for_one", function()
-    it("restarts the failed child and those started after it #fifo", function()
+    it("restarts the failed child and those started after it", function()
       local log, failures = support.log(), {}
       vrun(function()
         supervisor.run({ strategy = "rest_for_one",
@@ -264,6 +265,70 @@ describe("supervisor.run", function()
       assert.same({ "a start@0", "b start@0", "c start@0", "c stop@1", "b start@1", "c start@1",
         "c stop@1.5", "a stop@2" }, log.items)
       assert.same({ { "b", "b crash 1", 2 } }, failures)
+    end)
+  end)
+
+  describe("start order", function()
+    -- OTP starts children one at a time, each start done before the next begins.
+    -- Here a child has started once its fn was called: it runs up to its first
+    -- yield before the next child's fn is called, whatever the schedule.
+    it("starts children one at a time, in order, before the body, under every schedule", function()
+      testing.each_seed(50, function()
+        local log, failures = support.log(), {}
+        supervisor.run({
+          strategy = "one_for_all", intensity = 10, backoff = { delay = 1 },
+          on_failure = function(name, err) failures[#failures + 1] = { name, err, corral.now() } end,
+          children = {
+            { name = "a", fn = polite(log, "a") },
+            { name = "b", fn = crasher(log, "b", 2) },
+            { name = "c", fn = polite(log, "c") },
+          },
+        }, function(sup)
+          log:stamp("body")
+          sup:add({ name = "d", fn = polite(log, "d") })
+          log:stamp("added")
+          corral.sleep(3.5)                 -- b fails at 2: all restart at 3 (backoff 1)
+          sup:restart("c")
+          log:stamp("restarted")
+          sup:stop()                        -- b ignores it and fails at 5
+          log:stamp("stopped")
+        end)
+        assert.same({
+          "a start@0", "b start@0", "c start@0", "body@0", "d start@0", "added@0",
+          "d stop@2", "c stop@2", "a stop@2",
+          "a start@3", "b start@3", "c start@3", "d start@3",
+          "c stop@3.5", "c start@3.5", "restarted@3.5",
+          "d stop@3.5", "c stop@3.5", "a stop@5", "stopped@5",
+        }, log.items)
+        assert.same({ { "b", "b crash 1", 5 } }, failures)
+      end)
+    end)
+
+    it("keeps the order when a child waiting to start is removed, under every schedule", function()
+      testing.each_seed(50, function()
+        local log = support.log()
+        supervisor.run({
+          strategy = "one_for_all", backoff = { delay = 1 },
+          children = {
+            { name = "a", fn = polite(log, "a") },
+            { name = "b", fn = crasher(log, "b", 1) },
+            { name = "c", fn = polite(log, "c") },
+            { name = "d", fn = polite(log, "d") },
+          },
+        }, function(sup)
+          corral.sleep(1.5)                 -- b failed at 1: all restart at 2
+          sup:remove("c")
+          log:stamp("removed")
+          corral.sleep(0.75)
+          sup:stop(0)
+        end)
+        assert.same({
+          "a start@0", "b start@0", "c start@0", "d start@0",
+          "d stop@1", "c stop@1", "a stop@1", "removed@1.5",
+          "a start@2", "b start@2", "d start@2",
+          "d stop@2.25", "a stop@2.25",
+        }, log.items)
+      end)
     end)
   end)
 

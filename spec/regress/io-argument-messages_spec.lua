@@ -4,6 +4,7 @@
 -- closed process" instead of saying what happened.
 local corral = require "corral"
 local support = require "support"
+local testing = require "corral.testing"
 local vrun = support.vrun
 
 describe("host names with an embedded NUL", function()
@@ -41,7 +42,7 @@ describe("process:wait woken by process:close", function()
       corral.group(function(g)
         g:spawn(function() err = support.raises(p.wait, p) end)
         g:spawn(function() err2 = support.raises(p.wait, p) end)
-        corral.checkpoint()
+        testing.wait_all_tasks_blocked()    -- both are waiting, under any schedule
         p:close()
       end)
     end)
