@@ -48,6 +48,108 @@ double lcr_checkseconds(lua_State *L, int arg) {
   return s;
 }
 
+/* --- argument errors and options ---------------------------------------
+**
+** A C function called by the user reports a bad argument with
+** luaL_argerror, which names the function as the caller wrote it. The
+** Lua halves (lio.lua, lerror.lua) and the Lua modules call functions
+** that are not what the user called, so they name the function
+** themselves through lcr_argerror (exposed as corral.arg_error).
+*/
+
+/* "where: bad argument #arg to 'fname' (msg)", where = the position at
+** `level`, as error() counts levels. [-0, +0, v] */
+int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
+                 const char *msg) {
+  luaL_where(L, level);
+  lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* 1 if the key on top is an option name: a string in `names`, an integer
+** in 1..npos, or, when names is NULL, a key of the table at `set`. */
+static int option_known(lua_State *L, const char *const names[], int npos,
+                        int set) {
+  int i;
+  if (names == NULL) {
+    lua_pushvalue(L, -1);
+    i = lua_rawget(L, set) != LUA_TNIL;
+    lua_pop(L, 1);
+    return i;
+  }
+  if (lua_isinteger(L, -1))
+    return lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= npos;
+  if (lua_type(L, -1) != LUA_TSTRING) return 0;
+  for (i = 0; names[i]; i++)
+    if (strcmp(lua_tostring(L, -1), names[i]) == 0) return 1;
+  return 0;
+}
+
+/*
+** The complaint about the first key of the table at idx that is not an
+** option: "unknown option 'timout'", "unknown option '[1]'" (a key that
+** is not a string), each after `prefix` ("children[2]" makes
+** 'children[2].restrt'). Pushes it and returns 1, or returns 0.
+*/
+static int unknown_option(lua_State *L, int idx, const char *const names[],
+                          int npos, int set, const char *prefix) {
+  const char *dot = *prefix ? "." : "";
+  int top;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (option_known(L, names, npos, set)) continue;
+    top = lua_gettop(L);                   /* the key */
+    if (lua_type(L, top) == LUA_TSTRING)
+      lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, top));
+    else
+      lua_pushfstring(L, "%s[%s]", prefix, luaL_tolstring(L, top, NULL));
+    lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
+    lua_replace(L, top);
+    lua_settop(L, top);
+    return 1;
+  }
+  return 0;
+}
+
+/*
+** Raise "bad argument #arg to 'f' (unknown option 'k')" if the options
+** table at arg (nil or none: no options) has a key that is neither one of
+** `names` (NULL-terminated) nor an integer in 1..npos. [-0, +0, v]
+*/
+void lcr_checkopts(lua_State *L, int arg, int npos,
+                   const char *const names[]) {
+  if (lua_isnoneornil(L, arg)) return;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  if (unknown_option(L, arg, names, npos, 0, ""))
+    luaL_argerror(L, arg, lua_tostring(L, -1));
+}
+
+/* corral.check_options(t, names [, prefix]) -> nil or the complaint about
+** the first key of t that is not a key of names. */
+static int l_check_options(lua_State *L) {
+  const char *prefix = luaL_optstring(L, 3, "");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!unknown_option(L, 1, NULL, 0, 2, prefix)) lua_pushnil(L);
+  return 1;
+}
+
+/* corral.arg_error(arg, fname, msg [, level]): raise what luaL_argerror
+** would for function fname, at `level` as error() counts (default 2: the
+** caller of the function that calls arg_error). */
+static int l_arg_error(lua_State *L) {
+  lua_Integer arg = luaL_checkinteger(L, 1);
+  const char *fname = luaL_checkstring(L, 2);
+  const char *msg = luaL_checkstring(L, 3);
+  lua_Integer level = luaL_optinteger(L, 4, 2);
+  luaL_argcheck(L, level >= 0, 4, "level must be >= 0");
+  return lcr_argerror(L, (int)(level > 1000 ? 1000 : level), (int)arg,
+                      fname, msg);
+}
+
 /* [-0, +1, -] */
 void lcr_pushanchors(lua_State *L, lcr_Engine *E) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchors_ref);
@@ -495,14 +597,16 @@ static void apply_test_opts(cr_engine_t *e, const test_opts *o) {
 
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
+  static const char *const run_opts[] = {"clock", "signals", "trace",
+    "trace_limit", "seed", "autojump_threshold", NULL};
   lcr_State *S = lcr_state(L);
   lcr_Engine *E;
   lcr_Task *root;
   int clock = 0, signals = 0, rc, status, nres;
   test_opts topts;
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkopts(L, 2, 0, run_opts);
   if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
     lua_getfield(L, 2, "clock");
     if (!lua_isnil(L, -1)) {
       const char *c = lua_tostring(L, -1);
@@ -649,6 +753,8 @@ static const luaL_Reg corral_funcs[] = {
   {"now", l_now},
   {"current_task", l_current_task},
   {"debug_stats", l_debug_stats},
+  {"check_options", l_check_options},
+  {"arg_error", l_arg_error},
   {NULL, NULL}
 };
 

@@ -98,6 +98,10 @@ lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 double lcr_checkseconds(lua_State *L, int arg);
+int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
+                 const char *msg);
+void lcr_checkopts(lua_State *L, int arg, int npos,
+                   const char *const names[]);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);

@@ -140,11 +140,14 @@ static size_t optcount(lua_State *L, int idx, const char *field) {
 }
 
 static int l_group(lua_State *L) {
+  static const char *const names[] = {"name", "defer_errors", "on_error",
+    "limit", "max_errors", "timeout", "deadline", "shield", NULL};
   lcr_Task *t;
   lcr_Group *G;
   cr_group_opts_t o;
   int rc;
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "group");
   memset(&o, 0, sizeof o);
   lcr_scopeopts(L, 2, cr_now(&t->E->e), &o.deadline, &o.shield);
@@ -197,6 +200,8 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   if (!group_alive(L, G)) luaL_error(L, "group is closed");
   if (G->g.stopping) luaL_error(L, "group is stopping");
   if (lua_istable(L, 2)) {
+    static const char *const names[] = {"name", NULL};
+    lcr_checkopts(L, 2, 1, names);
     lua_rawgeti(L, 2, 1);
     if (!lua_isfunction(L, -1))
       luaL_argerror(L, 2, "table must hold the function at [1]");

@@ -779,30 +779,12 @@ static void exec_env(lua_State *L, cr_proc_opts_t *o, int env) {
   o->env[k] = NULL;
 }
 
-/* Raise "bad argument #arg to 'fname' (unknown option 'k')" for a key of
-** the table at idx that is not in names. */
-static void checkoptions(lua_State *L, int idx, int arg,
-                         const char *const names[]) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int i, known = 0;
-    lua_pop(L, 1);
-    for (i = 0; names[i] && !known; i++)
-      known = lua_type(L, -1) == LUA_TSTRING &&
-              strcmp(lua_tostring(L, -1), names[i]) == 0;
-    if (!known)
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
-                                            luaL_tolstring(L, -1, NULL)));
-  }
-}
-
 static void exec_opts(lua_State *L, cr_proc_opts_t *o) {
   static const char *const names[] = {"cwd", "env", "stdin", "stdout",
                                       "stderr", NULL};
   int i;
+  lcr_checkopts(L, 3, 0, names);
   if (lua_isnoneornil(L, 3)) return;
-  luaL_checktype(L, 3, LUA_TTABLE);
-  checkoptions(L, 3, 3, names);
   if (lua_getfield(L, 3, "cwd") != LUA_TNIL)
     o->cwd = anchor_cstring(L, 3, "cwd");
   else

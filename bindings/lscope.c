@@ -121,10 +121,13 @@ static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
 }
 
 static int l_scope(lua_State *L) {
+  static const char *const names[] = {"timeout", "deadline", "shield",
+                                      "name", NULL};
   lcr_Task *t;
   double deadline;
   int shield;
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "scope");
   lcr_scopeopts(L, 2, cr_now(&t->E->e), &deadline, &shield);
   lua_settop(L, 2);

@@ -10,11 +10,10 @@ local M = {}
 
 -- Argument errors ------------------------------------------------------------
 
--- Raise "bad argument #n to 'fname' (msg)" as luaL_argerror does. `level` counts
--- from the caller of arg_error, as error() does: 1 = the function that called it.
-function M.arg_error(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 1) + 1)
-end
+-- arg_error(n, fname, msg [, level]) raises "bad argument #n to 'fname' (msg)"
+-- as luaL_argerror does (corral.arg_error). `level` counts as error() does:
+-- 1 = where arg_error is called, 2 (the default) = the caller of that function.
+M.arg_error = corral.arg_error
 
 -- Validators: each returns nil when v is acceptable, else the complaint about
 -- `what` (a name such as "timeout" or "children[2].fn").
@@ -72,13 +71,13 @@ function is.one_of(list)
 end
 
 -- The complaint about table t checked against `spec` (option name -> validator),
--- or nil. Names in messages are prefixed by `prefix` ("children[2]." say).
+-- or nil: an unknown key first (corral.check_options), then the first bad value.
+-- Names in messages are prefixed by `prefix` ("children[2]" say).
 function M.check_table(t, spec, prefix)
-  prefix = prefix or ""
+  local unknown = corral.check_options(t, spec, prefix)
+  if unknown then return unknown end
   for k, v in pairs(t) do
-    local check = spec[k]
-    if not check then return ("unknown option '%s%s'"):format(prefix, tostring(k)) end
-    local complaint = check(v, prefix .. tostring(k))
+    local complaint = spec[k](v, prefix and prefix .. "." .. k or k)
     if complaint then return complaint end
   end
 end
