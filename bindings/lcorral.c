@@ -17,27 +17,30 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch) {
   return S->eng == E && E != NULL && E->epoch == epoch && E->open;
 }
 
-/* The running engine, or an error naming the call. [-0, +0, v] */
-lcr_Engine *lcr_engine(lua_State *L, const char *fname) {
+/*
+** The running engine, or an error naming the call as the user wrote it
+** ("corral.now", "group:spawn"). [-0, +0, v]
+*/
+lcr_Engine *lcr_engine(lua_State *L, const char *call) {
   lcr_State *S = lcr_state(L);
-  if (S->eng == NULL)
-    luaL_error(L, "corral.%s: called outside corral.run", fname);
+  if (S->eng == NULL) luaL_error(L, "%s: called outside corral.run", call);
   return S->eng;
 }
 
 /*
-** The task that may block here, or an error naming the mistake: a blocking
-** call is only legal on the coroutine the engine resumed, not inside a
-** coroutine the user created within a task. [-0, +0, v]
+** The task that may block in `call` ("corral.sleep", "event:wait"), or an
+** error naming the mistake: a blocking call is only legal on the coroutine
+** the engine resumed, not inside a coroutine the user created within a
+** task. [-0, +0, v]
 */
-lcr_Task *lcr_checkblocking(lua_State *L, const char *fname) {
-  lcr_Engine *E = lcr_engine(L, fname);
+lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
+  lcr_Engine *E = lcr_engine(L, call);
   lcr_Task *t = (lcr_Task *)E->e.current;
   if (t == NULL || t->co != L)
-    luaL_error(L, "corral.%s: called from a coroutine that corral does not "
-               "run (a blocking call inside your own coroutine, e.g. a "
+    luaL_error(L, "%s: called from a coroutine that corral does not run (a "
+               "blocking call inside your own coroutine, e.g. a "
                "coroutine.wrap generator, cannot be suspended by corral)",
-               fname);
+               call);
   return t;
 }
 
@@ -58,11 +61,15 @@ double lcr_checkseconds(lua_State *L, int arg) {
 */
 
 /* "where: bad argument #arg to 'fname' (msg)", where = the position at
-** `level`, as error() counts levels. [-0, +0, v] */
+** `level`, as error() counts levels; arg 0 is a method's self, as
+** luaL_argerror says: "calling 'fname' on bad self (msg)". [-0, +0, v] */
 int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
                  const char *msg) {
   luaL_where(L, level);
-  lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+  if (arg == 0)                          /* a method's self */
+    lua_pushfstring(L, "calling '%s' on bad self (%s)", fname, msg);
+  else
+    lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
   lua_concat(L, 2);
   return lua_error(L);
 }
@@ -249,6 +256,13 @@ void lcr_checkcancel(lua_State *L, lcr_Task *t) {
   }
 }
 
+/* The portable name of an error code, never a C enum name: "ECONNREFUSED",
+** "EAI_NONAME", "ECLOSED" (not "CR_ECLOSED"). */
+const char *lcr_errname(int err) {
+  const char *name = cr_err_name(err);
+  return strncmp(name, "CR_", 3) == 0 ? name + 3 : name;
+}
+
 /* Turn an engine error code into a Lua error. [-0, +0, v] */
 int lcr_raise(lua_State *L, int err) {
   if (err == CR_ENOMEM) {
@@ -318,10 +332,31 @@ void *lcr_testself(lua_State *L, int idx, int which) {
   return NULL;
 }
 
+/*
+** The error for a bad self at idx (tname expected), as luaL_typeerror
+** words it. A method called with a dot (g.spawn(fn)) gets a hint: the
+** mistake is the dot, not the argument. [-0, +0, v]
+*/
+int lcr_selferror(lua_State *L, int idx, const char *tname) {
+  lua_Debug ar;
+  const char *got;
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    got = lua_tostring(L, -1);
+  else
+    got = lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
+  if (idx == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+      ar.name != NULL && strcmp(ar.namewhat, "method") != 0)
+    return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s; "
+                         "call a method with a colon: obj:%s(...)", tname,
+                         got, ar.name));
+  return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s",
+                                               tname, got));
+}
+
 /* Like luaL_checkudata, with one pointer comparison. [-0, +0, v] */
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname) {
   void *p = lcr_testself(L, idx, which);
-  if (p == NULL) luaL_checkudata(L, idx, tname);   /* raises the error */
+  if (p == NULL) lcr_selferror(L, idx, tname);
   return p;
 }
 
@@ -354,7 +389,7 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 /* --- time ------------------------------------------------------------- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   double when = lua_tonumber(L, (int)ctx);
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
   lcr_checkcancel(L, t);
@@ -370,7 +405,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int l_sleep(lua_State *L) {
   double s = lcr_checkseconds(L, 1);
-  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   lua_settop(L, 0);
   lua_pushnumber(L, cr_now(&t->E->e) + s);
   return sleep_k(L, LUA_OK, 1);
@@ -379,7 +414,7 @@ static int l_sleep(lua_State *L) {
 static int l_sleep_until(lua_State *L) {
   double when = luaL_checknumber(L, 1);
   if (when != when) luaL_argerror(L, 1, "time must not be NaN");
-  lcr_checkblocking(L, "sleep_until");
+  lcr_checkblocking(L, "corral.sleep_until");
   lua_settop(L, 1);
   return sleep_k(L, LUA_OK, 1);
 }
@@ -390,14 +425,14 @@ static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_checkpoint(lua_State *L) {
-  lcr_Task *t = lcr_checkblocking(L, "checkpoint");
+  lcr_Task *t = lcr_checkblocking(L, "corral.checkpoint");
   lcr_checkcancel(L, t);
   cr_task_yield(&t->t);
   return lcr_yield(L, t, 0, checkpoint_k);
 }
 
 static int l_now(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "now");
+  lcr_Engine *E = lcr_engine(L, "corral.now");
   lua_pushnumber(L, cr_now(&E->e));
   return 1;
 }
@@ -432,7 +467,7 @@ static int l_debug_stats(lua_State *L) {
 }
 
 static int l_current_task(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "current_task");
+  lcr_Engine *E = lcr_engine(L, "corral.current_task");
   if (E->e.current == NULL || !lcr_pushtask(L, E, E->e.current))
     lua_pushnil(L);
   return 1;

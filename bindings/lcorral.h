@@ -112,11 +112,13 @@ void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 int lcr_raise(lua_State *L, int err);
+const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta);
 void lcr_register_mt(lua_State *L, const char *tname, int which);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
+int lcr_selferror(lua_State *L, int idx, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);
 
 /* lerror.c */
@@ -171,7 +173,8 @@ void lcr_open_scope(lua_State *L);
 void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
                    int *shield);
 int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k);
-int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive);
+int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive,
+                       const char *what);
 extern const luaL_Reg lcr_scope_funcs[];
 
 #endif

@@ -87,8 +87,7 @@ end
 
 local function checkstream(s, f, level)
   if not core.is_stream(s) then
-    error(format("calling '%s' on bad self (stream expected, got %s)", f,
-                 typename(s)), (level or 2) + 1)
+    argerr(0, f, "stream expected, got " .. typename(s), (level or 2) + 1)
   elseif s.closed then
     error(format("stream:%s: attempt to use a closed stream", f),
           (level or 2) + 1)

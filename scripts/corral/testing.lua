@@ -269,7 +269,7 @@ end
 -- Returns the pipe, or raises (Cancelled, closed while in use).
 local function wait_readable(self, op, ready)
   local p = self._in
-  hooks.cancel_point("stream." .. op)
+  hooks.cancel_point("stream:" .. op)
   if p.reading then error(op .. ": resource busy or locked (EBUSY)", 0) end
   p.reading = true
   while not ready(p) and not p.eof and not self.closed do
@@ -338,7 +338,7 @@ function Stream:write(data)
   if type(data) ~= "string" then argerror(1, "write", "string expected, got " .. type(data)) end
   check_open(self, "write")
   local p = self._out
-  hooks.cancel_point("stream.write")
+  hooks.cancel_point("stream:write")
   while true do
     if self.closed then error("write: closed while in use", 0) end
     if self._shut or p.broken then error("write: broken pipe (EPIPE)", 0) end
