@@ -147,7 +147,7 @@ static int l_check_options(lua_State *L) {
 /* corral.arg_error(arg, fname, msg [, level]): raise what luaL_argerror
 ** would for function fname, at `level` as error() counts (default 2: the
 ** caller of the function that calls arg_error). */
-static int l_arg_error(lua_State *L) {
+int lcr_arg_error(lua_State *L) {
   lua_Integer arg = luaL_checkinteger(L, 1);
   const char *fname = luaL_checkstring(L, 2);
   const char *msg = luaL_checkstring(L, 3);
@@ -789,7 +789,7 @@ static const luaL_Reg corral_funcs[] = {
   {"current_task", l_current_task},
   {"debug_stats", l_debug_stats},
   {"check_options", l_check_options},
-  {"arg_error", l_arg_error},
+  {"arg_error", lcr_arg_error},
   {NULL, NULL}
 };
 
@@ -829,6 +829,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, corral_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_error_funcs, 1);
+  lcr_export_errors(L, S);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_group_funcs, 1);
   lua_pushvalue(L, -2);

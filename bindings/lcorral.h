@@ -102,6 +102,7 @@ int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
                  const char *msg);
 void lcr_checkopts(lua_State *L, int arg, int npos,
                    const char *const names[]);
+int lcr_arg_error(lua_State *L);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
@@ -123,6 +124,7 @@ void *lcr_testself(lua_State *L, int idx, int which);
 
 /* lerror.c */
 void lcr_open_errors(lua_State *L, lcr_State *S);
+void lcr_export_errors(lua_State *L, lcr_State *S);
 void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
 void lcr_release(cr_engine_t *e, void *handle);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);

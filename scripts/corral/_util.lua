@@ -165,32 +165,16 @@ function M.failures()
 end
 
 -- Append one failure (err, the name it is filed under, its traceback or nil).
+-- Counted by names: an error value may be nil, a name never is.
 function M.add_failure(list, err, name, traceback)
-  local n = #list.errors + 1
+  local n = #list.tasks + 1
   list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
 end
 
--- The core offers no ErrorGroup constructor to Lua, so the metatable is taken
--- from a real ErrorGroup, made by letting a group's body fail (no task is
--- spawned). It is looked up again if the corral module was reloaded since.
-local eg_mt
-local function error_group_metatable()
-  if eg_mt and corral.is_error_group(setmetatable({ errors = {} }, eg_mt)) then
-    return eg_mt
-  end
-  local _, eg = pcall(corral.group, function() error("corral._util: probe", 0) end)
-  assert(corral.is_error_group(eg), "corral._util: could not obtain an ErrorGroup")
-  eg_mt = getmetatable(eg)
-  return eg_mt
-end
-
--- An ErrorGroup of the failures in `list` (see failures()), with an optional
--- `message` field. Must be called inside corral.run, from a task.
+-- An ErrorGroup of the failures in `list` (see failures()), headed by
+-- `message` if given (corral.error_group).
 function M.error_group(list, message)
-  return setmetatable({
-    errors = list.errors, tasks = list.tasks, tracebacks = list.tracebacks,
-    dropped = 0, message = message,
-  }, error_group_metatable())
+  return corral.error_group(list.errors, list.tasks, list.tracebacks, message)
 end
 
 return M
