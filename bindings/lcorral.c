@@ -17,27 +17,30 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch) {
   return S->eng == E && E != NULL && E->epoch == epoch && E->open;
 }
 
-/* The running engine, or an error naming the call. [-0, +0, v] */
-lcr_Engine *lcr_engine(lua_State *L, const char *fname) {
+/*
+** The running engine, or an error naming the call as the user wrote it
+** ("corral.now", "group:spawn"). [-0, +0, v]
+*/
+lcr_Engine *lcr_engine(lua_State *L, const char *call) {
   lcr_State *S = lcr_state(L);
-  if (S->eng == NULL)
-    luaL_error(L, "corral.%s: called outside corral.run", fname);
+  if (S->eng == NULL) luaL_error(L, "%s: called outside corral.run", call);
   return S->eng;
 }
 
 /*
-** The task that may block here, or an error naming the mistake: a blocking
-** call is only legal on the coroutine the engine resumed, not inside a
-** coroutine the user created within a task. [-0, +0, v]
+** The task that may block in `call` ("corral.sleep", "event:wait"), or an
+** error naming the mistake: a blocking call is only legal on the coroutine
+** the engine resumed, not inside a coroutine the user created within a
+** task. [-0, +0, v]
 */
-lcr_Task *lcr_checkblocking(lua_State *L, const char *fname) {
-  lcr_Engine *E = lcr_engine(L, fname);
+lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
+  lcr_Engine *E = lcr_engine(L, call);
   lcr_Task *t = (lcr_Task *)E->e.current;
   if (t == NULL || t->co != L)
-    luaL_error(L, "corral.%s: called from a coroutine that corral does not "
-               "run (a blocking call inside your own coroutine, e.g. a "
+    luaL_error(L, "%s: called from a coroutine that corral does not run (a "
+               "blocking call inside your own coroutine, e.g. a "
                "coroutine.wrap generator, cannot be suspended by corral)",
-               fname);
+               call);
   return t;
 }
 
@@ -46,6 +49,112 @@ double lcr_checkseconds(lua_State *L, int arg) {
   double s = luaL_checknumber(L, arg);
   if (!(s >= 0)) luaL_argerror(L, arg, "seconds must be >= 0 and not NaN");
   return s;
+}
+
+/* --- argument errors and options ---------------------------------------
+**
+** A C function called by the user reports a bad argument with
+** luaL_argerror, which names the function as the caller wrote it. The
+** Lua halves (lio.lua, lerror.lua) and the Lua modules call functions
+** that are not what the user called, so they name the function
+** themselves through lcr_argerror (exposed as corral.arg_error).
+*/
+
+/* "where: bad argument #arg to 'fname' (msg)", where = the position at
+** `level`, as error() counts levels; arg 0 is a method's self, as
+** luaL_argerror says: "calling 'fname' on bad self (msg)". [-0, +0, v] */
+int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
+                 const char *msg) {
+  luaL_where(L, level);
+  if (arg == 0)                          /* a method's self */
+    lua_pushfstring(L, "calling '%s' on bad self (%s)", fname, msg);
+  else
+    lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* 1 if the key on top is an option name: a string in `names`, an integer
+** in 1..npos, or, when names is NULL, a key of the table at `set`. */
+static int option_known(lua_State *L, const char *const names[], int npos,
+                        int set) {
+  int i;
+  if (names == NULL) {
+    lua_pushvalue(L, -1);
+    i = lua_rawget(L, set) != LUA_TNIL;
+    lua_pop(L, 1);
+    return i;
+  }
+  if (lua_isinteger(L, -1))
+    return lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= npos;
+  if (lua_type(L, -1) != LUA_TSTRING) return 0;
+  for (i = 0; names[i]; i++)
+    if (strcmp(lua_tostring(L, -1), names[i]) == 0) return 1;
+  return 0;
+}
+
+/*
+** The complaint about the first key of the table at idx that is not an
+** option: "unknown option 'timout'", "unknown option '[1]'" (a key that
+** is not a string), each after `prefix` ("children[2]" makes
+** 'children[2].restrt'). Pushes it and returns 1, or returns 0.
+*/
+static int unknown_option(lua_State *L, int idx, const char *const names[],
+                          int npos, int set, const char *prefix) {
+  const char *dot = *prefix ? "." : "";
+  int top;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (option_known(L, names, npos, set)) continue;
+    top = lua_gettop(L);                   /* the key */
+    if (lua_type(L, top) == LUA_TSTRING)
+      lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, top));
+    else
+      lua_pushfstring(L, "%s[%s]", prefix, luaL_tolstring(L, top, NULL));
+    lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
+    lua_replace(L, top);
+    lua_settop(L, top);
+    return 1;
+  }
+  return 0;
+}
+
+/*
+** Raise "bad argument #arg to 'f' (unknown option 'k')" if the options
+** table at arg (nil or none: no options) has a key that is neither one of
+** `names` (NULL-terminated) nor an integer in 1..npos. [-0, +0, v]
+*/
+void lcr_checkopts(lua_State *L, int arg, int npos,
+                   const char *const names[]) {
+  if (lua_isnoneornil(L, arg)) return;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  if (unknown_option(L, arg, names, npos, 0, ""))
+    luaL_argerror(L, arg, lua_tostring(L, -1));
+}
+
+/* corral.check_options(t, names [, prefix]) -> nil or the complaint about
+** the first key of t that is not a key of names. */
+static int l_check_options(lua_State *L) {
+  const char *prefix = luaL_optstring(L, 3, "");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (!unknown_option(L, 1, NULL, 0, 2, prefix)) lua_pushnil(L);
+  return 1;
+}
+
+/* corral.arg_error(arg, fname, msg [, level]): raise what luaL_argerror
+** would for function fname, at `level` as error() counts (default 2: the
+** caller of the function that calls arg_error). */
+int lcr_arg_error(lua_State *L) {
+  lua_Integer arg = luaL_checkinteger(L, 1);
+  const char *fname = luaL_checkstring(L, 2);
+  const char *msg = luaL_checkstring(L, 3);
+  lua_Integer level = luaL_optinteger(L, 4, 2);
+  luaL_argcheck(L, level >= 0, 4, "level must be >= 0");
+  return lcr_argerror(L, (int)(level > 1000 ? 1000 : level), (int)arg,
+                      fname, msg);
 }
 
 /* [-0, +1, -] */
@@ -147,6 +256,13 @@ void lcr_checkcancel(lua_State *L, lcr_Task *t) {
   }
 }
 
+/* The portable name of an error code, never a C enum name: "ECONNREFUSED",
+** "EAI_NONAME", "ECLOSED" (not "CR_ECLOSED"). */
+const char *lcr_errname(int err) {
+  const char *name = cr_err_name(err);
+  return strncmp(name, "CR_", 3) == 0 ? name + 3 : name;
+}
+
 /* Turn an engine error code into a Lua error. [-0, +0, v] */
 int lcr_raise(lua_State *L, int err) {
   if (err == CR_ENOMEM) {
@@ -216,10 +332,31 @@ void *lcr_testself(lua_State *L, int idx, int which) {
   return NULL;
 }
 
+/*
+** The error for a bad self at idx (tname expected), as luaL_typeerror
+** words it. A method called with a dot (g.spawn(fn)) gets a hint: the
+** mistake is the dot, not the argument. [-0, +0, v]
+*/
+int lcr_selferror(lua_State *L, int idx, const char *tname) {
+  lua_Debug ar;
+  const char *got;
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    got = lua_tostring(L, -1);
+  else
+    got = lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
+  if (idx == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+      ar.name != NULL && strcmp(ar.namewhat, "method") != 0)
+    return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s; "
+                         "call a method with a colon: obj:%s(...)", tname,
+                         got, ar.name));
+  return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s",
+                                               tname, got));
+}
+
 /* Like luaL_checkudata, with one pointer comparison. [-0, +0, v] */
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname) {
   void *p = lcr_testself(L, idx, which);
-  if (p == NULL) luaL_checkudata(L, idx, tname);   /* raises the error */
+  if (p == NULL) lcr_selferror(L, idx, tname);
   return p;
 }
 
@@ -252,7 +389,7 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 /* --- time ------------------------------------------------------------- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   double when = lua_tonumber(L, (int)ctx);
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
   lcr_checkcancel(L, t);
@@ -268,7 +405,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int l_sleep(lua_State *L) {
   double s = lcr_checkseconds(L, 1);
-  lcr_Task *t = lcr_checkblocking(L, "sleep");
+  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   lua_settop(L, 0);
   lua_pushnumber(L, cr_now(&t->E->e) + s);
   return sleep_k(L, LUA_OK, 1);
@@ -277,7 +414,7 @@ static int l_sleep(lua_State *L) {
 static int l_sleep_until(lua_State *L) {
   double when = luaL_checknumber(L, 1);
   if (when != when) luaL_argerror(L, 1, "time must not be NaN");
-  lcr_checkblocking(L, "sleep_until");
+  lcr_checkblocking(L, "corral.sleep_until");
   lua_settop(L, 1);
   return sleep_k(L, LUA_OK, 1);
 }
@@ -288,14 +425,14 @@ static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_checkpoint(lua_State *L) {
-  lcr_Task *t = lcr_checkblocking(L, "checkpoint");
+  lcr_Task *t = lcr_checkblocking(L, "corral.checkpoint");
   lcr_checkcancel(L, t);
   cr_task_yield(&t->t);
   return lcr_yield(L, t, 0, checkpoint_k);
 }
 
 static int l_now(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "now");
+  lcr_Engine *E = lcr_engine(L, "corral.now");
   lua_pushnumber(L, cr_now(&E->e));
   return 1;
 }
@@ -330,7 +467,7 @@ static int l_debug_stats(lua_State *L) {
 }
 
 static int l_current_task(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "current_task");
+  lcr_Engine *E = lcr_engine(L, "corral.current_task");
   if (E->e.current == NULL || !lcr_pushtask(L, E, E->e.current))
     lua_pushnil(L);
   return 1;
@@ -495,14 +632,16 @@ static void apply_test_opts(cr_engine_t *e, const test_opts *o) {
 
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
+  static const char *const run_opts[] = {"clock", "signals", "trace",
+    "trace_limit", "seed", "autojump_threshold", NULL};
   lcr_State *S = lcr_state(L);
   lcr_Engine *E;
   lcr_Task *root;
   int clock = 0, signals = 0, rc, status, nres;
   test_opts topts;
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkopts(L, 2, 0, run_opts);
   if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
     lua_getfield(L, 2, "clock");
     if (!lua_isnil(L, -1)) {
       const char *c = lua_tostring(L, -1);
@@ -649,6 +788,8 @@ static const luaL_Reg corral_funcs[] = {
   {"now", l_now},
   {"current_task", l_current_task},
   {"debug_stats", l_debug_stats},
+  {"check_options", l_check_options},
+  {"arg_error", lcr_arg_error},
   {NULL, NULL}
 };
 
@@ -688,6 +829,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, corral_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_error_funcs, 1);
+  lcr_export_errors(L, S);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_group_funcs, 1);
   lua_pushvalue(L, -2);

@@ -100,6 +100,11 @@ lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 double lcr_checkseconds(lua_State *L, int arg);
+int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
+                 const char *msg);
+void lcr_checkopts(lua_State *L, int arg, int npos,
+                   const char *const names[]);
+int lcr_arg_error(lua_State *L);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
@@ -110,15 +115,18 @@ void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 int lcr_raise(lua_State *L, int err);
+const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta);
 void lcr_register_mt(lua_State *L, const char *tname, int which);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
+int lcr_selferror(lua_State *L, int idx, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);
 
 /* lerror.c */
 void lcr_open_errors(lua_State *L, lcr_State *S);
+void lcr_export_errors(lua_State *L, lcr_State *S);
 void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
 void lcr_release(cr_engine_t *e, void *handle);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);
@@ -169,7 +177,8 @@ void lcr_open_scope(lua_State *L);
 void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
                    int *shield);
 int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k);
-int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive);
+int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive,
+                       const char *what);
 extern const luaL_Reg lcr_scope_funcs[];
 
 #endif

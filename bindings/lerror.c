@@ -3,138 +3,36 @@
 **
 ** The values are plain tables with metatables, so fields read naturally
 ** (e.reason, e.errors). The mechanism that builds them on hot paths is C;
-** the ergonomics (split, flatten, the rendered tree) are Lua, embedded
-** below so the module needs nothing but its .so.
+** the ergonomics (split, flatten, the rendered tree, corral.error_group)
+** are bindings/lerror.lua, compiled in as lerror_lua.h so the module
+** needs nothing but its .so.
 */
 #include <string.h>
 #include "lcorral.h"
+#include "lerror_lua.h"
 
-static const char errors_lua[] =
-"local M = {}\n"
-"local function safe(v)\n"
-"  local ok, s = pcall(tostring, v)\n"
-"  if ok and type(s) == 'string' then return s end\n"
-"  return '(a ' .. type(v) .. ' value whose __tostring failed)'\n"
-"end\n"
-"local Cancelled = {__name = 'corral.Cancelled'}\n"
-"Cancelled.__index = Cancelled\n"
-"function Cancelled.__tostring(e)\n"
-"  local s = 'Cancelled'\n"
-"  if e.reason ~= nil then s = s .. ': ' .. safe(e.reason) end\n"
-"  local why = {}\n"
-"  if e.source then why[#why + 1] = 'source=' .. safe(e.source) end\n"
-"  if e.origin then why[#why + 1] = 'origin=' .. safe(e.origin) end\n"
-"  if #why > 0 then s = s .. ' (' .. table.concat(why, ', ') .. ')' end\n"
-"  return s\n"
-"end\n"
-"M.Cancelled = Cancelled\n"
-"local Timeout = {__name = 'corral.Timeout'}\n"
-"Timeout.__index = Timeout\n"
-"function Timeout.__tostring(e)\n"
-"  return string.format('Timeout: deadline passed after %gs', e.seconds)\n"
-"end\n"
-"function M.timeout(seconds)\n"
-"  return setmetatable({seconds = seconds}, Timeout)\n"
-"end\n"
-"M.Timeout = Timeout\n"
-"local EG = {__name = 'corral.ErrorGroup'}\n"
-"EG.__index = EG\n"
-"local function is_eg(e) return getmetatable(e) == EG end\n"
-"-- Count by task names: an error value may be nil, a name never is.\n"
-"local function count(e) return #e.tasks end\n"
-"function M.error_group(list, dropped)\n"
-"  return setmetatable({errors = list.errors, tasks = list.tasks,\n"
-"    tracebacks = list.tracebacks, dropped = dropped or 0}, EG)\n"
-"end\n"
-"function EG.__len(e) return count(e) end\n"
-"local function sub(e, keep)\n"
-"  local r, n = {errors = {}, tasks = {}, tracebacks = {}}, 0\n"
-"  for i = 1, count(e) do\n"
-"    if keep[i] then\n"
-"      n = n + 1\n"
-"      if keep[i] == true then r.errors[n] = e.errors[i] else r.errors[n] = keep[i] end\n"
-"      r.tasks[n], r.tracebacks[n] = e.tasks[i], e.tracebacks[i]\n"
-"    end\n"
-"  end\n"
-"  if n == 0 then return nil end\n"
-"  return setmetatable({errors = r.errors, tasks = r.tasks,\n"
-"    tracebacks = r.tracebacks, dropped = 0}, EG)\n"
-"end\n"
-"function EG:split(pred)\n"
-"  if type(pred) ~= 'function' then\n"
-"    error(\"bad argument #1 to 'split' (function expected, got \" .. type(pred) .. ')', 2)\n"
-"  end\n"
-"  local yes, no = {}, {}\n"
-"  for i = 1, count(self) do\n"
-"    local err = self.errors[i]\n"
-"    if is_eg(err) then\n"
-"      local a, b = err:split(pred)\n"
-"      yes[i], no[i] = a or nil, b or nil\n"
-"    elseif pred(err) then yes[i] = true else no[i] = true end\n"
-"  end\n"
-"  return sub(self, yes), sub(self, no)\n"
-"end\n"
-"local function flatten(e, out, n)\n"
-"  for i = 1, count(e) do\n"
-"    local err = e.errors[i]\n"
-"    if is_eg(err) then n = flatten(err, out, n)\n"
-"    else n = n + 1; out[n] = err end\n"
-"  end\n"
-"  return n\n"
-"end\n"
-"function EG:flatten(out)\n"
-"  out = out or {}\n"
-"  flatten(self, out, #out)\n"
-"  return out\n"
-"end\n"
-"local function render(e, lines, indent, tracebacks)\n"
-"  local n = count(e)\n"
-"  local head = string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')\n"
-"  if e.dropped and e.dropped > 0 then\n"
-"    head = head .. string.format(' (+%d dropped)', e.dropped)\n"
-"  end\n"
-"  if indent == '' then lines[#lines + 1] = head end\n"
-"  for i = 1, n do\n"
-"    local err, last = e.errors[i], i == n\n"
-"    local branch, cont = last and '`- ' or '|- ', last and '   ' or '|  '\n"
-"    local name = safe(e.tasks[i] or '?')\n"
-"    if is_eg(err) then\n"
-"      local h = string.format('ErrorGroup: %d failure%s', count(err),\n"
-"        count(err) == 1 and '' or 's')\n"
-"      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. h\n"
-"      render(err, lines, indent .. cont, tracebacks)\n"
-"    else\n"
-"      local msg = safe(err):gsub('\\n', '\\n' .. indent .. cont)\n"
-"      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. msg\n"
-"      local tb = e.tracebacks[i]\n"
-"      if tracebacks and tb and tb ~= '' then\n"
-"        tb = tb:gsub('^[^\\n]*\\n', '')\n"
-"        lines[#lines + 1] = indent .. cont .. '  ' ..\n"
-"          tb:gsub('\\n', '\\n' .. indent .. cont .. '  ')\n"
-"      end\n"
-"    end\n"
-"  end\n"
-"  return lines\n"
-"end\n"
-"function EG:render(opts)\n"
-"  local tb = type(opts) == 'table' and opts.tracebacks\n"
-"  return table.concat(render(self, {}, '', tb), '\\n')\n"
-"end\n"
-"function EG.__tostring(e) return e:render() end\n"
-"M.ErrorGroup = EG\n"
-"M.is_error_group = is_eg\n"
-"function M.is_timeout(e) return getmetatable(e) == Timeout end\n"
-"return M\n";
-
+/* Run lerror.lua with its core {arg_error} and keep what it returns. */
 void lcr_open_errors(lua_State *L, lcr_State *S) {
-  if (luaL_loadbuffer(L, errors_lua, sizeof errors_lua - 1, "=corral.errors")
+  if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_call(L, 0, 1);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lcr_arg_error);
+  lua_setfield(L, -2, "arg_error");
+  lua_call(L, 1, 1);
   lua_getfield(L, -1, "Cancelled");
   S->cancelled_mt = lua_topointer(L, -1);
   S->cancelled_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->errors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Stack: [..., module]. The Lua functions of lerror.lua that are the
+** module's own: corral.error_group. */
+void lcr_export_errors(lua_State *L, lcr_State *S) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
+  lua_getfield(L, -1, "new");
+  lua_setfield(L, -3, "error_group");
+  lua_pop(L, 1);
 }
 
 static void pushstateerrors(lua_State *L, lcr_State *S) {
@@ -359,7 +257,7 @@ void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
                         size_t dropped) {
   errors_idx = lua_absindex(L, errors_idx);
   pushstateerrors(L, S);
-  lua_getfield(L, -1, "error_group");
+  lua_getfield(L, -1, "from_list");
   lua_remove(L, -2);
   lua_pushvalue(L, errors_idx);
   lua_pushinteger(L, (lua_Integer)dropped);

@@ -140,12 +140,15 @@ static size_t optcount(lua_State *L, int idx, const char *field) {
 }
 
 static int l_group(lua_State *L) {
+  static const char *const names[] = {"name", "defer_errors", "on_error",
+    "limit", "max_errors", "timeout", "deadline", "shield", NULL};
   lcr_Task *t;
   lcr_Group *G;
   cr_group_opts_t o;
   int rc;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  t = lcr_checkblocking(L, "group");
+  lcr_checkopts(L, 2, 0, names);
+  t = lcr_checkblocking(L, "corral.group");
   memset(&o, 0, sizeof o);
   lcr_scopeopts(L, 2, cr_now(&t->E->e), &o.deadline, &o.shield);
   lua_settop(L, 2);
@@ -191,11 +194,18 @@ static int l_group(lua_State *L) {
 /* [G, fn or {fn, name=}, args...] → pushes the new Task, spawned, or
 ** started for `starter` (g:start). */
 static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
+  const char *call = starter ? "group:start" : "group:spawn";
   lcr_Task *t;
   int nargs, rc;
-  if (!group_alive(L, G)) luaL_error(L, "group is closed");
-  if (G->g.stopping) luaL_error(L, "group is stopping");
+  if (!group_alive(L, G))
+    luaL_error(L, "%s: the group is closed (it has exited: spawn into a "
+               "group that is still running)", call);
+  if (G->g.stopping)
+    luaL_error(L, "%s: the group is stopping (g:stop was called: it starts "
+               "no new task)", call);
   if (lua_istable(L, 2)) {
+    static const char *const names[] = {"name", NULL};
+    lcr_checkopts(L, 2, 1, names);
     lua_rawgeti(L, 2, 1);
     if (!lua_isfunction(L, -1))
       luaL_argerror(L, 2, "table must hold the function at [1]");
@@ -226,7 +236,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
 
 static int group_spawn(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  lcr_engine(L, "spawn");
+  lcr_engine(L, "group:spawn");
   spawn(L, G, NULL);
   return 1;
 }
@@ -250,7 +260,7 @@ static int ready(lua_State *L) {
 
 /* [child] once the child called ready() or finished */
 static int start_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *w = lcr_checkblocking(L, "start");
+  lcr_Task *w = lcr_checkblocking(L, "group:start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
   if (c->ready_called) {
@@ -258,14 +268,15 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
     return 1;
   }
   if (c->outcome == CR_TASK_DONE)
-    return luaL_error(L, "start: the task finished without calling ready");
+    return luaL_error(L, "group:start: the task finished without calling "
+                         "ready");
   /* Cancelled by its own scope (t:cancel, or its group's cancel that
   ** reached it while starting): the caller raises its own Cancelled if
   ** it has one, else hears the news. */
   if (c->outcome == CR_TASK_CANCELLED && c->t.scope.cancel_caught) {
     lcr_checkcancel(L, w);
-    return luaL_error(L, "start: the task was cancelled before it called "
-                         "ready");
+    return luaL_error(L, "group:start: the task was cancelled before it "
+                         "called ready");
   }
   lua_pushvalue(c->co, -1);           /* its failure, or the caller's */
   lua_xmove(c->co, L, 1);             /* Cancelled: raised here */
@@ -280,7 +291,7 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
 */
 static int group_start(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  lcr_Task *w = lcr_checkblocking(L, "start");
+  lcr_Task *w = lcr_checkblocking(L, "group:start");
   lcr_Task *c;
   if (!lua_istable(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   /* ready is made before the child, so nothing can fail once it is
@@ -324,7 +335,7 @@ static int group_stop(lua_State *L) {
 }
 
 static int stopping_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = lcr_checkblocking(L, "wait_stopping");
+  lcr_Task *t = lcr_checkblocking(L, "group:wait_stopping");
   lcr_Group *G = lua_touserdata(L, 1);
   (void)ctx;
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
@@ -335,7 +346,7 @@ static int stopping_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int group_wait_stopping(lua_State *L) {
   checkgroup(L, 1);
-  lcr_checkblocking(L, "wait_stopping");
+  lcr_checkblocking(L, "group:wait_stopping");
   lua_settop(L, 1);
   return stopping_k(L, LUA_OK, 0);
 }
@@ -377,7 +388,8 @@ static int group__index(lua_State *L) {
 static int group__newindex(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   return lcr_scope_newindex(L, &G->g.scope,
-                            G->opened && lcr_alive(lcr_state(L), G->E, G->epoch));
+                            G->opened && lcr_alive(lcr_state(L), G->E, G->epoch),
+                            "group");
 }
 
 static int group__tostring(lua_State *L) {

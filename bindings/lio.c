@@ -72,7 +72,7 @@ static void box_close(lcr_Box *b) {
 ** "bad argument #1 to 'close' (stream expected, got FILE*)". [-0, +0, v] */
 static lcr_Box *tobox(lua_State *L, int idx, const lcr_Kind *k) {
   lcr_Box *b = luaL_testudata(L, idx, k->tname);
-  if (b == NULL) luaL_typeerror(L, idx, k->what);
+  if (b == NULL) lcr_selferror(L, idx, k->what);
   return b;
 }
 
@@ -101,13 +101,6 @@ static int proc_close(lua_State *L) {
 
 /* --- errors ----------------------------------------------------------- */
 
-/* The portable name of an error code: "ECONNREFUSED", "EAI_NONAME". */
-static const char *errname(int rc) {
-  if (rc == CR_ECLOSED) return "ECLOSED";
-  if (rc == CR_ECANCELED) return "ECANCELED";
-  return uv_err_name(rc);
-}
-
 /*
 ** Raise an IoError: call is the function as the user called it
 ** ("stream:read", "connect"), op the operation ("read", "connect"), msg
@@ -119,7 +112,7 @@ static int io_error(lua_State *L, const char *call, const char *op, int rc,
                     const char *msg, const char *field, const char *value) {
   if (rc == CR_ENOMEM) return lcr_raise(L, rc);
   lua_createtable(L, 0, 6);
-  lua_pushstring(L, errname(rc));
+  lua_pushstring(L, lcr_errname(rc));
   lua_setfield(L, -2, "code");
   lua_pushstring(L, op);
   lua_setfield(L, -2, "op");
@@ -142,46 +135,18 @@ static int ioerror(lua_State *L, const char *op, int rc) {
 }
 
 /*
-** The task that may block in `call`, or an error naming the call: only
-** the coroutine the engine resumed can be suspended. [-0, +0, v]
-*/
-static lcr_Task *io_task(lua_State *L, const char *call) {
-  lcr_Engine *E = lcr_state(L)->eng;
-  lcr_Task *t;
-  if (E == NULL) luaL_error(L, "%s: called outside corral.run", call);
-  t = (lcr_Task *)E->e.current;
-  if (t == NULL || t->co != L)
-    luaL_error(L, "%s: called from a coroutine that corral does not run "
-               "(a blocking call inside your own coroutine, e.g. a "
-               "coroutine.wrap generator, cannot be suspended by corral)",
-               call);
-  return t;
-}
-
-/*
 ** Where a blocking call stands after (re)entry: 1 = try the operation now
 ** (first entry, or an aborted wait whose task is no longer cancelled),
 ** 0 = the operation completed, < 0 = it failed with that code.
 ** Raises Cancelled when the task is cancelled and nothing was delivered.
 */
-static int woke_task(lua_State *L, int status, lcr_Task *t) {
+static int woke(lua_State *L, int status, lcr_Task **tp, const char *call) {
+  lcr_Task *t = *tp = lcr_checkblocking(L, call);
   if (status != LUA_YIELD || t->t.wake_status == CR_ECANCELED) {
     lcr_checkcancel(L, t);
     return 1;
   }
   return t->t.wake_status;
-}
-
-static int woke_io(lua_State *L, int status, lcr_Task **tp,
-                   const char *call) {
-  *tp = io_task(L, call);
-  return woke_task(L, status, *tp);
-}
-
-/* The same for module functions: errors say "corral.<fn>: ...". */
-static int woke(lua_State *L, int status, lcr_Task **tp, const char *fn) {
-  *tp = lcr_checkblocking(L, fn);
-  return woke_task(L, status, *tp);
 }
 
 /* A string argument without embedded NUL (a C API would see a shorter
@@ -258,7 +223,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   cr_stream_t *s;
   const char *p;
   size_t n, take;
-  int rc = woke_io(L, status, &t, call);
+  int rc = woke(L, status, &t, call);
   if (rc < 0) return io_error(L, call, "read", rc, NULL, NULL, NULL);
   s = checkstream(L, call);
   rc = cr_stream_read(s, &t->t, &p, &n);
@@ -314,7 +279,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   cr_stream_t *s;
   size_t len;
   const char *data;
-  int rc = woke_io(L, status, &t, "stream:write");
+  int rc = woke(L, status, &t, "stream:write");
   (void)ctx;
   if (rc == 0) return 0;
   if (rc < 0) return io_error(L, "stream:write", "write", rc, 0, 0, 0);
@@ -397,7 +362,7 @@ static int connect_error(lua_State *L, int rc) {
 static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   lcr_Box *b = lua_touserdata(L, 3);
-  int rc = woke(L, status, &t, "connect");
+  int rc = woke(L, status, &t, "corral.tcp.connect");
   (void)ctx;
   if (rc == 0 && b->io) return 1;
   box_close(b);
@@ -412,7 +377,7 @@ static int l_tcp_connect(lua_State *L) {
   lcr_Box *b;
   int rc;
   checkaddr(L, 1, 2, &ss);
-  t = lcr_checkblocking(L, "tcp.connect");
+  t = lcr_checkblocking(L, "corral.tcp.connect");
   lcr_checkcancel(L, t);
   lua_settop(L, 2);
   b = newbox(L, NULL, LCR_STREAM, 0);                    /* 3 */
@@ -432,7 +397,7 @@ static int l_tcp_listen(lua_State *L) {
   checkaddr(L, 1, 2, &ss);
   luaL_argcheck(L, backlog >= 1 && backlog <= 65535, 3,
                 "backlog must be an integer in 1..65535");
-  E = lcr_engine(L, "tcp.listen");
+  E = lcr_engine(L, "corral.tcp.listen");
   rc = cr_tcp_listen(&E->e, (struct sockaddr *)&ss, (int)backlog, &l);
   if (rc) {
     const char *where = fmtaddr(L, lua_tostring(L, 1), lua_tointeger(L, 2));
@@ -446,7 +411,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
   static const char call[] = "listener:accept";
   lcr_Task *t;
   cr_stream_t *s = NULL;
-  int rc = woke_io(L, status, &t, call);
+  int rc = woke(L, status, &t, call);
   (void)ctx;
   if (rc == 0) {
     s = t->t.xfer;
@@ -492,7 +457,7 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
   struct addrinfo *res, *ai;
   char names[MAX_ADDRS][64];
   int families[MAX_ADDRS], n = 0, i, j;
-  int rc = woke(L, status, &t, "resolve");
+  int rc = woke(L, status, &t, "corral.resolve");
   (void)ctx;
   if (rc == 1) {
     rc = cr_resolve(&t->E->e, &t->t, lua_tostring(L, 1));
@@ -677,7 +642,7 @@ static int checksignal(lua_State *L, int arg) {
 
 static int signal_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
-  int rc = woke(L, status, &t, "signal");
+  int rc = woke(L, status, &t, "corral.signal");
   if (rc == 1) {
     rc = cr_signal_wait(&t->E->e, &t->t, (int)ctx);
     if (rc == 1) return lcr_yield(L, t, ctx, signal_k);
@@ -779,30 +744,12 @@ static void exec_env(lua_State *L, cr_proc_opts_t *o, int env) {
   o->env[k] = NULL;
 }
 
-/* Raise "bad argument #arg to 'fname' (unknown option 'k')" for a key of
-** the table at idx that is not in names. */
-static void checkoptions(lua_State *L, int idx, int arg,
-                         const char *const names[]) {
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int i, known = 0;
-    lua_pop(L, 1);
-    for (i = 0; names[i] && !known; i++)
-      known = lua_type(L, -1) == LUA_TSTRING &&
-              strcmp(lua_tostring(L, -1), names[i]) == 0;
-    if (!known)
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
-                                            luaL_tolstring(L, -1, NULL)));
-  }
-}
-
 static void exec_opts(lua_State *L, cr_proc_opts_t *o) {
   static const char *const names[] = {"cwd", "env", "stdin", "stdout",
                                       "stderr", NULL};
   int i;
+  lcr_checkopts(L, 3, 0, names);
   if (lua_isnoneornil(L, 3)) return;
-  luaL_checktype(L, 3, LUA_TTABLE);
-  checkoptions(L, 3, 3, names);
   if (lua_getfield(L, 3, "cwd") != LUA_TNIL)
     o->cwd = anchor_cstring(L, 3, "cwd");
   else
@@ -832,7 +779,7 @@ static int l_exec(lua_State *L) {
   memset(&o, 0, sizeof o);
   o.file = checkcstring(L, 1, "path");
   o.pipe[0] = o.pipe[1] = o.pipe[2] = 1;
-  E = lcr_engine(L, "exec");
+  E = lcr_engine(L, "corral.exec");
   lua_settop(L, 3);
   lua_newtable(L);                                   /* EXEC_ANCHORS */
   exec_args(L, &o);
@@ -854,7 +801,7 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   cr_proc_t *p;
   const char *sig;
-  int rc = woke_io(L, status, &t, call);
+  int rc = woke(L, status, &t, call);
   (void)ctx;
   if (rc == CR_ECLOSED)
     return io_error(L, call, "wait", rc, "the process was closed while "

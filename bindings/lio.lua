@@ -36,10 +36,9 @@ end
 
 -- Argument checks -------------------------------------------------------
 
--- level: 2 = the caller of the function that calls argerr
-local function argerr(n, f, msg, level)
-  error(format("bad argument #%d to '%s' (%s)", n, f, msg), (level or 2) + 1)
-end
+-- argerr(n, f, msg [, level]): "bad argument #n to 'f' (msg)"; level as
+-- error() counts, 2 (the default) = the caller of the function calling it.
+local argerr = corral.arg_error
 
 -- An integer in lo..hi (an integral float is accepted, as Lua's own
 -- functions do), or an argument error saying what it must be.
@@ -72,11 +71,8 @@ local function checkoptions(opts, n, f, known)
   if type(opts) ~= "table" then
     argerr(n, f, "table expected, got " .. type(opts), 3)
   end
-  for k in pairs(opts) do
-    if not known[k] then
-      argerr(n, f, format("unknown option '%s'", tostring(k)), 3)
-    end
-  end
+  local unknown = corral.check_options(opts, known)
+  if unknown then argerr(n, f, unknown, 3) end
   return opts
 end
 
@@ -91,8 +87,7 @@ end
 
 local function checkstream(s, f, level)
   if not core.is_stream(s) then
-    error(format("calling '%s' on bad self (stream expected, got %s)", f,
-                 typename(s)), (level or 2) + 1)
+    argerr(0, f, "stream expected, got " .. typename(s), (level or 2) + 1)
   elseif s.closed then
     error(format("stream:%s: attempt to use a closed stream", f),
           (level or 2) + 1)

@@ -120,11 +120,14 @@ static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
 }
 
 static int l_scope(lua_State *L) {
+  static const char *const names[] = {"timeout", "deadline", "shield",
+                                      "name", NULL};
   lcr_Task *t;
   double deadline;
   int shield;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  t = lcr_checkblocking(L, "scope");
+  lcr_checkopts(L, 2, 0, names);
+  t = lcr_checkblocking(L, "corral.scope");
   lcr_scopeopts(L, 2, cr_now(&t->E->e), &deadline, &shield);
   lua_settop(L, 2);
   newscope(L, t->E, KIND_SCOPE);                       /* 3 */
@@ -165,22 +168,24 @@ static int timeout_call(lua_State *L, const char *fname, int kind, int abs) {
 }
 
 static int l_move_on_after(lua_State *L) {
-  return timeout_call(L, "move_on_after", KIND_MOVE_ON, 0);
+  return timeout_call(L, "corral.move_on_after", KIND_MOVE_ON, 0);
 }
 static int l_fail_after(lua_State *L) {
-  return timeout_call(L, "fail_after", KIND_FAIL, 0);
+  return timeout_call(L, "corral.fail_after", KIND_FAIL, 0);
 }
 static int l_move_on_at(lua_State *L) {
-  return timeout_call(L, "move_on_at", KIND_MOVE_ON, 1);
+  return timeout_call(L, "corral.move_on_at", KIND_MOVE_ON, 1);
 }
 static int l_fail_at(lua_State *L) {
-  return timeout_call(L, "fail_at", KIND_FAIL, 1);
+  return timeout_call(L, "corral.fail_at", KIND_FAIL, 1);
 }
 
 /* --- Scope methods and fields ------------------------------------------ */
 
 static lcr_Scope *checkscope(lua_State *L) {
-  return luaL_checkudata(L, 1, LCR_SCOPE);
+  lcr_Scope *S = luaL_testudata(L, 1, LCR_SCOPE);
+  if (S == NULL) lcr_selferror(L, 1, LCR_SCOPE);
+  return S;
 }
 
 static int scope_cancel(lua_State *L) {
@@ -207,31 +212,34 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
 }
 
 /*
-** s.deadline = d, s.shield = b. The engine keeps a write to a scope that
-** has exited (it has no effect); once the run has ended the engine is
-** gone, so a write then is an error. [-0, +0, v]
+** s.deadline = d, s.shield = b on a scope or group (`what`, for messages).
+** The engine keeps a write to a scope that has exited (it has no effect);
+** once the run has ended the engine is gone, so a write then is an error.
+** [-0, +0, v]
 */
-int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive) {
+int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
+                       const char *what) {
   const char *k = luaL_checkstring(L, 2);
   int deadline = strcmp(k, "deadline") == 0, rc;
   if (!deadline && strcmp(k, "shield") != 0)
-    return luaL_error(L, "cannot set field '%s' (only deadline and shield "
-                         "are writable)", k);
+    return luaL_error(L, "cannot set field '%s' of a %s (only deadline and "
+                         "shield are writable)", k, what);
   if (deadline) {
     double d = lua_tonumber(L, 3);
     if (!lua_isnumber(L, 3) || d != d)
-      return luaL_error(L, "deadline must be a number and not NaN");
+      return luaL_error(L, "%s.deadline must be a number and not NaN", what);
     if (!run_alive) goto ended;
     if ((rc = cr_scope_set_deadline(s, d)) != 0) return lcr_raise(L, rc);
   } else {
-    if (!lua_isboolean(L, 3)) return luaL_error(L, "shield must be a boolean");
+    if (!lua_isboolean(L, 3))
+      return luaL_error(L, "%s.shield must be a boolean", what);
     if (!run_alive) goto ended;
     cr_scope_set_shield(s, lua_toboolean(L, 3));
   }
   return 0;
 ended:
-  return luaL_error(L, "cannot set field '%s': the scope belongs to a "
-                       "corral.run that has ended", k);
+  return luaL_error(L, "cannot set field '%s': the %s belongs to a "
+                       "corral.run that has ended", k, what);
 }
 
 static int scope__index(lua_State *L) {
@@ -247,7 +255,8 @@ static int scope__index(lua_State *L) {
 
 static int scope__newindex(lua_State *L) {
   lcr_Scope *S = checkscope(L);
-  return lcr_scope_newindex(L, &S->s, lcr_alive(lcr_state(L), S->E, S->epoch));
+  return lcr_scope_newindex(L, &S->s, lcr_alive(lcr_state(L), S->E, S->epoch),
+                            "scope");
 }
 
 static const luaL_Reg scope_methods[] = {

@@ -53,7 +53,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Event *e = lua_touserdata(L, 1);
   lcr_Task *t;
   (void)ctx;
-  if (delivered(L, status, &t, "wait")) return 0;
+  if (delivered(L, status, &t, "event:wait")) return 0;
   if (cr_event_wait(&e->ev, &t->t)) return 0;
   return lcr_yield(L, t, 0, event_wait_k);
 }
@@ -69,6 +69,15 @@ static int event_wait(lua_State *L) {
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
   return s ? s : lcr_checkself(L, 1, LCR_MT_SEM, LCR_SEM);
+}
+
+/* A method of a lock or semaphore as the user called it. */
+enum { SEM_ACQUIRE, SEM_WITH, SEM_RELEASE };
+static const char *semcall(const lcr_Sem *s, int method) {
+  static const char *const names[2][3] = {
+    {"semaphore:acquire", "semaphore:with", "semaphore:release"},
+    {"lock:acquire", "lock:with", "lock:release"}};
+  return names[s->is_lock != 0][method];
 }
 
 static int l_lock(lua_State *L) {
@@ -94,7 +103,7 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
   (void)ctx;
-  if (delivered(L, status, &t, "acquire")) return 0;
+  if (delivered(L, status, &t, semcall(s, SEM_ACQUIRE))) return 0;
   if (cr_sem_acquire(&s->sem, &t->t)) return 0;
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
@@ -111,12 +120,13 @@ static int sem_release(lua_State *L) {
     lcr_State *S = lcr_state(L);
     cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (s->sem.value > 0)
-      return luaL_error(L, "release of a lock that is not held");
+      return luaL_error(L, "lock:release: the lock is not held");
     if (me != NULL && s->sem.owner != NULL && s->sem.owner != me)
-      return luaL_error(L, "release of a lock held by another task");
+      return luaL_error(L, "lock:release: the lock is held by another "
+                           "task (only its holder may release it)");
   }
   if (cr_sem_release(&s->sem) != 0)
-    return luaL_error(L, "release of a lock that is not held");
+    return luaL_error(L, "%s: not held", semcall(s, SEM_RELEASE));
   return 0;
 }
 
@@ -138,7 +148,7 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
   int nargs = (int)ctx;
-  if (!delivered(L, status, &t, "with")) {
+  if (!delivered(L, status, &t, semcall(s, SEM_WITH))) {
     if (!cr_sem_acquire(&s->sem, &t->t))
       return lcr_yield(L, t, ctx, sem_with_k);
   }
@@ -200,16 +210,20 @@ static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
   p->top++;               /* delivered: a foreign resume must not drop it */
 }
 
+static int closed_channel(lua_State *L) {
+  return luaL_error(L, "channel:send: the channel is closed");
+}
+
 /* [ch, v] */
 static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Chan *c = lua_touserdata(L, 1);
   lcr_Task *t;
   cr_task_t *peer = NULL;
   size_t slot = 0;
-  int d = delivered(L, status, &t, "send");
+  int d = delivered(L, status, &t, "channel:send");
   (void)ctx;
   if (d > 0) return 0;                     /* a receiver took it */
-  if (d < 0) return luaL_error(L, "send on a closed channel");
+  if (d < 0) return closed_channel(L);
   switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_HANDOFF:
       give_to(L, 2, peer);
@@ -220,7 +234,7 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
       lua_rawseti(L, -2, (lua_Integer)slot + 1);
       return 0;
     case CR_CHAN_CLOSED:
-      return luaL_error(L, "send on a closed channel");
+      return closed_channel(L);
     case CR_CHAN_PARKED:
     default:
       lua_settop(L, 2);                    /* a receiver takes index 2 */
@@ -241,7 +255,7 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   cr_task_t *peer = NULL;
   size_t slot = 0;
-  int d = delivered(L, status, &t, "recv");
+  int d = delivered(L, status, &t, "channel:recv");
   (void)ctx;
   if (d > 0) return 1;                     /* the sender pushed it */
   if (d < 0) {                             /* closed and drained */

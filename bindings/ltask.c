@@ -378,7 +378,7 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 static int push_outcome(lua_State *L, lcr_Task *t) {
   int n = t->nres, i, base;
   if (!lua_checkstack(L, n + 2) || !lua_checkstack(t->co, n + 1))
-    return luaL_error(L, "too many results");
+    return luaL_error(L, "task:wait: too many results");
   lua_pushboolean(L, t->outcome == CR_TASK_DONE);
   base = lua_gettop(t->co) - n + 1;
   for (i = 0; i < n; i++) lua_pushvalue(t->co, base + i);
@@ -387,7 +387,7 @@ static int push_outcome(lua_State *L, lcr_Task *t) {
 }
 
 static int task_wait_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *w = lcr_checkblocking(L, "wait");
+  lcr_Task *w = lcr_checkblocking(L, "task:wait");
   lcr_Task *t = lua_touserdata(L, 1);
   (void)ctx;
   if (status == LUA_YIELD && w->t.wake_status == 0 && t->t.finished)
@@ -400,11 +400,12 @@ static int task_wait_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int task_wait(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
-  lcr_Task *w = lcr_checkblocking(L, "wait");
+  lcr_Task *w = lcr_checkblocking(L, "task:wait");
   lua_settop(L, 1);
-  if (w == t) return luaL_error(L, "a task cannot wait for itself");
+  if (w == t) return luaL_error(L, "task:wait: a task cannot wait for itself");
   if (!t->t.finished && !lcr_alive(lcr_state(L), t->E, t->epoch))
-    return luaL_error(L, "task belongs to a corral.run that has ended");
+    return luaL_error(L, "task:wait: the task belongs to a corral.run "
+                         "that has ended");
   return task_wait_k(L, LUA_OK, 0);
 }
 

@@ -243,8 +243,8 @@ describe("corral.lock", function()
       lock:release()
       after = support.raises(lock.release, lock)
     end)
-    support.assert_mentions(before, "release of a lock that is not held")
-    support.assert_mentions(after, "release of a lock that is not held")
+    support.assert_mentions(before, "lock:release: the lock is not held")
+    support.assert_mentions(after, "lock:release: the lock is not held")
   end)
 
   it("release() by a task that does not hold the lock raises, and the lock stays held", function()
@@ -259,7 +259,7 @@ describe("corral.lock", function()
       lock:release()
       unlocked = not lock.locked
     end)
-    support.assert_mentions(err, "release of a lock held by another task")
+    support.assert_mentions(err, "lock:release: the lock is held by another task")
     assert.is_true(still_locked)
     assert.is_true(unlocked)
   end)
@@ -897,7 +897,7 @@ describe("corral.channel", function()
           len = #ch
         end
       end)
-      for _, e in ipairs(errs) do support.assert_mentions(e, "send on a closed channel") end
+      for _, e in ipairs(errs) do support.assert_mentions(e, "channel:send: the channel is closed") end
       assert.equal(0, len)
     end)
 
@@ -916,7 +916,7 @@ describe("corral.channel", function()
     end)
 
     for _, cap in ipairs({ 0, 1 }) do
-      it(("wakes blocked senders with 'send on a closed channel'; their values are never delivered (capacity %d)"):format(cap), function()
+      it(("wakes blocked senders with 'channel:send: the channel is closed'; their values are never delivered (capacity %d)"):format(cap), function()
         local log = support.log()
         local got
         vrun(function()
@@ -926,7 +926,7 @@ describe("corral.channel", function()
             for i = 1, 2 do
               g:spawn(function()
                 local ok, e = pcall(ch.send, ch, "s" .. i)
-                local what = ok and "sent" or tostring(e):match("send on a closed channel") or tostring(e)
+                local what = ok and "sent" or tostring(e):match("channel:send: the channel is closed") or tostring(e)
                 log:stamp("s" .. i .. ": " .. what)
               end)
             end
@@ -939,7 +939,7 @@ describe("corral.channel", function()
             got[#got + 1] = tostring(v)
           until v == nil
         end)
-        assert.same({ "s1: send on a closed channel@1", "s2: send on a closed channel@1" }, log:sorted())
+        assert.same({ "s1: channel:send: the channel is closed@1", "s2: channel:send: the channel is closed@1" }, log:sorted())
         assert.same(cap > 0 and { "buffered", "nil" } or { "nil" }, got)
       end)
     end

@@ -10,11 +10,10 @@ local M = {}
 
 -- Argument errors ------------------------------------------------------------
 
--- Raise "bad argument #n to 'fname' (msg)" as luaL_argerror does. `level` counts
--- from the caller of arg_error, as error() does: 1 = the function that called it.
-function M.arg_error(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 1) + 1)
-end
+-- arg_error(n, fname, msg [, level]) raises "bad argument #n to 'fname' (msg)"
+-- as luaL_argerror does (corral.arg_error). `level` counts as error() does:
+-- 1 = where arg_error is called, 2 (the default) = the caller of that function.
+M.arg_error = corral.arg_error
 
 -- Validators: each returns nil when v is acceptable, else the complaint about
 -- `what` (a name such as "timeout" or "children[2].fn").
@@ -72,13 +71,13 @@ function is.one_of(list)
 end
 
 -- The complaint about table t checked against `spec` (option name -> validator),
--- or nil. Names in messages are prefixed by `prefix` ("children[2]." say).
+-- or nil: an unknown key first (corral.check_options), then the first bad value.
+-- Names in messages are prefixed by `prefix` ("children[2]" say).
 function M.check_table(t, spec, prefix)
-  prefix = prefix or ""
+  local unknown = corral.check_options(t, spec, prefix)
+  if unknown then return unknown end
   for k, v in pairs(t) do
-    local check = spec[k]
-    if not check then return ("unknown option '%s%s'"):format(prefix, tostring(k)) end
-    local complaint = check(v, prefix .. tostring(k))
+    local complaint = spec[k](v, prefix and prefix .. "." .. k or k)
     if complaint then return complaint end
   end
 end
@@ -166,32 +165,16 @@ function M.failures()
 end
 
 -- Append one failure (err, the name it is filed under, its traceback or nil).
+-- Counted by names: an error value may be nil, a name never is.
 function M.add_failure(list, err, name, traceback)
-  local n = #list.errors + 1
+  local n = #list.tasks + 1
   list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
 end
 
--- The core offers no ErrorGroup constructor to Lua, so the metatable is taken
--- from a real ErrorGroup, made by letting a group's body fail (no task is
--- spawned). It is looked up again if the corral module was reloaded since.
-local eg_mt
-local function error_group_metatable()
-  if eg_mt and corral.is_error_group(setmetatable({ errors = {} }, eg_mt)) then
-    return eg_mt
-  end
-  local _, eg = pcall(corral.group, function() error("corral._util: probe", 0) end)
-  assert(corral.is_error_group(eg), "corral._util: could not obtain an ErrorGroup")
-  eg_mt = getmetatable(eg)
-  return eg_mt
-end
-
--- An ErrorGroup of the failures in `list` (see failures()), with an optional
--- `message` field. Must be called inside corral.run, from a task.
+-- An ErrorGroup of the failures in `list` (see failures()), headed by
+-- `message` if given (corral.error_group).
 function M.error_group(list, message)
-  return setmetatable({
-    errors = list.errors, tasks = list.tasks, tracebacks = list.tracebacks,
-    dropped = 0, message = message,
-  }, error_group_metatable())
+  return corral.error_group(list.errors, list.tasks, list.tracebacks, message)
 end
 
 return M

@@ -95,7 +95,7 @@ function M.connect(host, port, opts)
   local winner, failures = attempt_all(M.interleave(addrs), port, o)
   if winner then return winner end
   error(util.error_group(failures, ("happy_eyeballs.connect: all %d attempts to connect to %s port %d failed")
-    :format(#failures.errors, host, port)), 0)
+    :format(#failures.tasks, host, port)), 0)
 end
 
 return M

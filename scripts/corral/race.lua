@@ -35,7 +35,7 @@ local function race(fns, opts)
   end, { name = opts.name })
 
   if winner then return table.unpack(winner, 1, winner.n) end
-  if #failures.errors > 0 then error(util.error_group(failures), 0) end
+  if #failures.tasks > 0 then error(util.error_group(failures), 0) end
   error(opts.name .. ": no branch returned (every branch was cancelled)", 0)
 end
 

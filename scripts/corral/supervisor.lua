@@ -50,7 +50,7 @@ local BACKOFF = {
 -- The complaint about one child spec, or nil.
 local function child_complaint(c, what)
   if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, type(c)) end
-  local bad = util.check_table(c, CHILD, what .. ".")
+  local bad = util.check_table(c, CHILD, what)
   if bad then return bad end
   if c.name == nil then return what .. ".name must be a string, got nil" end
   if c.fn == nil then return what .. ".fn must be a function, got nil" end
@@ -71,7 +71,7 @@ end
 
 local function backoff_complaint(b, what)
   if type(b) ~= "table" then return ("%s must be a table, got %s"):format(what, type(b)) end
-  return util.check_table(b, BACKOFF, what .. ".")
+  return util.check_table(b, BACKOFF, what)
 end
 
 local SPEC = {

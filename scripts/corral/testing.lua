@@ -20,9 +20,8 @@ local testing = {}
 local live_streams = setmetatable({}, { __mode = "k" })
 local current_run       -- a table standing for the testing.run in progress
 
-local function argerror(n, fname, msg, level)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 2) + 1)
-end
+-- "bad argument #n to 'fname' (msg)", blaming the caller's caller (level 2)
+local argerror = corral.arg_error
 
 local function copy(t)
   local c = {}
@@ -261,7 +260,7 @@ Stream.__index = Stream
 
 local function check_open(self, op)
   if getmetatable(self) ~= Stream then
-    error(("bad argument #1 to '%s' (stream expected, got %s)"):format(op, type(self)), 3)
+    argerror(1, op, "stream expected, got " .. type(self), 3)
   end
   if self.closed then error("attempt to use a closed stream", 3) end
 end
@@ -270,7 +269,7 @@ end
 -- Returns the pipe, or raises (Cancelled, closed while in use).
 local function wait_readable(self, op, ready)
   local p = self._in
-  hooks.cancel_point("stream." .. op)
+  hooks.cancel_point("stream:" .. op)
   if p.reading then error(op .. ": resource busy or locked (EBUSY)", 0) end
   p.reading = true
   while not ready(p) and not p.eof and not self.closed do
@@ -339,7 +338,7 @@ function Stream:write(data)
   if type(data) ~= "string" then argerror(1, "write", "string expected, got " .. type(data)) end
   check_open(self, "write")
   local p = self._out
-  hooks.cancel_point("stream.write")
+  hooks.cancel_point("stream:write")
   while true do
     if self.closed then error("write: closed while in use", 0) end
     if self._shut or p.broken then error("write: broken pipe (EPIPE)", 0) end
@@ -390,10 +389,9 @@ function testing.stream_pair(opts)
     argerror(1, "stream_pair", "table expected, got " .. type(opts))
   end
   opts = opts or {}
+  local unknown = corral.check_options(opts, { max_chunk = true, buffer = true })
+  if unknown then argerror(1, "stream_pair", unknown) end
   for k, v in pairs(opts) do
-    if k ~= "max_chunk" and k ~= "buffer" then
-      error(("testing.stream_pair: unknown option '%s'"):format(tostring(k)), 2)
-    end
     if math.type(v) ~= "integer" or v < 1 then
       argerror(1, "stream_pair", k .. " must be an integer >= 1")
     end

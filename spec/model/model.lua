@@ -433,7 +433,7 @@ end
 
 function Task:wait()
   local w = E.current
-  if w == self then error("a task cannot wait for itself") end
+  if w == self then error("task:wait: a task cannot wait for itself") end
   check_cancel(w)
   if self.finished then return outcome_of(self) end
   while true do
@@ -591,13 +591,13 @@ function Scope:start(spec, ...)
   end
   if c.outcome == "done" then
     cov("start: finished without ready")
-    error("start: the task finished without calling ready", 0)
+    error("group:start: the task finished without calling ready", 0)
   end
   if c.outcome == "cancelled" and c.scope.cancel_caught then
     if absorber(w.cur) then cov("start: child absorbed, caller's Cancelled") end
     check_cancel(w)
     cov("start: child absorbed, cancelled before ready")
-    error("start: the task was cancelled before it called ready", 0)
+    error("group:start: the task was cancelled before it called ready", 0)
   end
   if c.outcome == "cancelled" then
     if c.passed.scope ~= c.error.scope then cov("start: the child's Cancelled passed as an outer one") end
@@ -855,7 +855,7 @@ function Lock:release()
     wake(w, 0)
     return
   end
-  if self.value >= 1 then error("release of a lock that is not held") end
+  if self.value >= 1 then error("lock:release: the lock is not held") end
   self.value = self.value + 1
 end
 

@@ -1,0 +1,206 @@
+-- lerror.lua: the Lua half of corral's error values (Cancelled, Timeout,
+-- ErrorGroup), compiled into corral.so (see cmake/Embed.cmake) and run once
+-- per require "corral" by bindings/lerror.c, with:
+--   core  arg_error (corral.arg_error, before the module table exists)
+-- It returns the table the C side keeps: the metatables, timeout(seconds),
+-- from_list(list, dropped) (the failures a group collected), new (the public
+-- corral.error_group), is_error_group and is_timeout.
+--
+-- The values are plain tables with metatables, so fields read naturally
+-- (e.reason, e.errors). The mechanism that builds them on hot paths is C; the
+-- ergonomics (split, flatten, the rendered tree) are here.
+local core = ...
+local arg_error = core.arg_error
+
+local M = {}
+
+-- tostring(v) that never raises.
+local function safe(v)
+  local ok, s = pcall(tostring, v)
+  if ok and type(s) == 'string' then return s end
+  return '(a ' .. type(v) .. ' value whose __tostring failed)'
+end
+
+-- Cancelled -------------------------------------------------------------------
+
+local Cancelled = {__name = 'corral.Cancelled'}
+Cancelled.__index = Cancelled
+function Cancelled.__tostring(e)
+  local s = 'Cancelled'
+  if e.reason ~= nil then s = s .. ': ' .. safe(e.reason) end
+  local why = {}
+  if e.source then why[#why + 1] = 'source=' .. safe(e.source) end
+  if e.origin then why[#why + 1] = 'origin=' .. safe(e.origin) end
+  if #why > 0 then s = s .. ' (' .. table.concat(why, ', ') .. ')' end
+  return s
+end
+M.Cancelled = Cancelled
+
+-- Timeout ---------------------------------------------------------------------
+
+local Timeout = {__name = 'corral.Timeout'}
+Timeout.__index = Timeout
+function Timeout.__tostring(e)
+  return string.format('Timeout: deadline passed after %gs', e.seconds)
+end
+function M.timeout(seconds)
+  return setmetatable({seconds = seconds}, Timeout)
+end
+M.Timeout = Timeout
+
+-- ErrorGroup ------------------------------------------------------------------
+
+local EG = {__name = 'corral.ErrorGroup'}
+EG.__index = EG
+local function is_eg(e) return getmetatable(e) == EG end
+-- Count by task names: an error value may be nil, a name never is.
+local function count(e) return #e.tasks end
+
+-- The ErrorGroup of a group's failure list {errors, tasks, tracebacks}, as
+-- it is (no copy: the group is done with it).
+function M.from_list(list, dropped)
+  return setmetatable({errors = list.errors, tasks = list.tasks,
+    tracebacks = list.tracebacks, dropped = dropped or 0}, EG)
+end
+
+-- The complaint about table t, argument of error_group named `what`: a key
+-- outside 1..n (n = #tasks), or a value that is not a string when `strings`
+-- is set; nil if there is none.
+local function bad_entries(t, what, n, strings)
+  for k, v in pairs(t) do
+    if math.type(k) ~= 'integer' or k < 1 or k > n then
+      return ('%s[%s] has no task name (#tasks is %d)'):format(what, safe(k), n)
+    elseif strings and type(v) ~= 'string' then
+      return ('%s[%d] must be a string, got %s'):format(what, k, type(v))
+    end
+  end
+end
+
+-- Argument n of error_group: a table (or nil when optional).
+local function checktable(v, n, optional)
+  if optional and v == nil then return {} end
+  if type(v) ~= 'table' then
+    arg_error(n, 'error_group', 'table expected, got ' .. type(v), 3)
+  end
+  return v
+end
+
+-- corral.error_group(errors, tasks [, tracebacks [, message]]): a new
+-- ErrorGroup of #tasks failures: errors[i] the raw error value (nil allowed)
+-- of the task named tasks[i], tracebacks[i] its traceback ('' if none). The
+-- tables are copied. With a message, it heads tostring(eg).
+function M.new(errors, tasks, tracebacks, message)
+  errors = checktable(errors, 1)
+  tasks = checktable(tasks, 2)
+  tracebacks = checktable(tracebacks, 3, true)
+  if message ~= nil and type(message) ~= 'string' then
+    arg_error(4, 'error_group', 'string expected, got ' .. type(message))
+  end
+  local n = #tasks
+  local bad = bad_entries(tasks, 'tasks', n, true)
+  if bad then arg_error(2, 'error_group', bad) end
+  bad = bad_entries(errors, 'errors', n, false)
+  if bad then arg_error(1, 'error_group', bad) end
+  bad = bad_entries(tracebacks, 'tracebacks', n, true)
+  if bad then arg_error(3, 'error_group', bad) end
+  local e = {errors = {}, tasks = {}, tracebacks = {}, dropped = 0, message = message}
+  for i = 1, n do
+    e.errors[i], e.tasks[i], e.tracebacks[i] = errors[i], tasks[i], tracebacks[i] or ''
+  end
+  return setmetatable(e, EG)
+end
+
+function EG.__len(e) return count(e) end
+
+local function sub(e, keep)
+  local r, n = {errors = {}, tasks = {}, tracebacks = {}}, 0
+  for i = 1, count(e) do
+    if keep[i] then
+      n = n + 1
+      if keep[i] == true then r.errors[n] = e.errors[i] else r.errors[n] = keep[i] end
+      r.tasks[n], r.tracebacks[n] = e.tasks[i], e.tracebacks[i]
+    end
+  end
+  if n == 0 then return nil end
+  return setmetatable({errors = r.errors, tasks = r.tasks,
+    tracebacks = r.tracebacks, dropped = 0, message = e.message}, EG)
+end
+
+function EG:split(pred)
+  if type(pred) ~= 'function' then
+    arg_error(1, 'split', 'function expected, got ' .. type(pred))
+  end
+  local yes, no = {}, {}
+  for i = 1, count(self) do
+    local err = self.errors[i]
+    if is_eg(err) then
+      local a, b = err:split(pred)
+      yes[i], no[i] = a or nil, b or nil
+    elseif pred(err) then yes[i] = true else no[i] = true end
+  end
+  return sub(self, yes), sub(self, no)
+end
+
+local function flatten(e, out, n)
+  for i = 1, count(e) do
+    local err = e.errors[i]
+    if is_eg(err) then n = flatten(err, out, n)
+    else n = n + 1; out[n] = err end
+  end
+  return n
+end
+
+function EG:flatten(out)
+  out = out or {}
+  flatten(self, out, #out)
+  return out
+end
+
+-- The line that heads an ErrorGroup: its message if it has one, else
+-- "ErrorGroup: n failures"; at the top, the count of the dropped ones.
+local function heading(e, top)
+  local n = count(e)
+  local head = e.message ~= nil and safe(e.message)
+    or string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')
+  if top and e.dropped and e.dropped > 0 then
+    head = head .. string.format(' (+%d dropped)', e.dropped)
+  end
+  return head
+end
+
+local function render(e, lines, indent, tracebacks)
+  local n = count(e)
+  if indent == '' then lines[#lines + 1] = heading(e, true) end
+  for i = 1, n do
+    local err, last = e.errors[i], i == n
+    local branch, cont = last and '`- ' or '|- ', last and '   ' or '|  '
+    local name = safe(e.tasks[i] or '?')
+    if is_eg(err) then
+      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. heading(err)
+      render(err, lines, indent .. cont, tracebacks)
+    else
+      local msg = safe(err):gsub('\n', '\n' .. indent .. cont)
+      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. msg
+      local tb = e.tracebacks[i]
+      if tracebacks and tb and tb ~= '' then
+        tb = tb:gsub('^[^\n]*\n', '')
+        lines[#lines + 1] = indent .. cont .. '  ' ..
+          tb:gsub('\n', '\n' .. indent .. cont .. '  ')
+      end
+    end
+  end
+  return lines
+end
+
+function EG:render(opts)
+  local tb = type(opts) == 'table' and opts.tracebacks
+  return table.concat(render(self, {}, '', tb), '\n')
+end
+
+function EG.__tostring(e) return e:render() end
+
+M.ErrorGroup = EG
+M.is_error_group = is_eg
+function M.is_timeout(e) return getmetatable(e) == Timeout end
+
+return M
