@@ -796,8 +796,10 @@ static void async_close_cb(uv_handle_t *a) {
 static void host_unset(corral_host_t *h) {
   lua_State *L = h->L;
   if (h->T != NULL) lcr_engine_teardown(h->T, &h->E);
-  lua_pushnil(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  if (host_of(L) == h) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  }
   unref(L, &h->T_ref);
   h->T = NULL;
   if (h->own_state) lua_close(L);
