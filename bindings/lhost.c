@@ -272,8 +272,10 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
   op->waiting = 1;
   waiting_add(h, 1);
   cr_task_park_on(&t->t, op_abort, CR_WAIT_HOST, op);
-  /* Cancelled since corral_op_new: no cancel will come to abort it. */
-  if (cr_task_cancelled(&t->t) && op_abort(&t->t) == CR_ABORT_DONE)
+  /* Cancelled since corral_op_new (a deadline that passed meanwhile is
+  ** fired by cr_task_cancelled, which may abort the wait itself). */
+  if (cr_task_cancelled(&t->t) && t->t.status == CR_TASK_WAITING &&
+      op_abort(&t->t) == CR_ABORT_DONE)
     cr_task_wake(&t->t, CR_ECANCELED);
   return lcr_yield(L, t, (lua_KContext)op, await_k);
 }
