@@ -5,6 +5,8 @@
 #                  spec/c/test-scope.c runs one; TEST_FILTER=pattern and
 #                  TEST_TAG=tag go to busted)
 #   make sanitize  the same in build-sanitize/ with ASan + UBSan
+#   make tsan      the threaded host tests (c/host-*) in build-tsan/ with
+#                  ThreadSanitizer
 #   make valgrind  all + every test under valgrind (plain build), i.e.
 #                  VALGRIND=1 ctest --test-dir build --output-on-failure
 #                  which runs each spec as
@@ -67,6 +69,17 @@ sanitize: deps build-sanitize/.ran-cmake
 	cmake --build build-sanitize -j$(JOBS)
 	ctest --test-dir build-sanitize $(CTEST_FLAGS)
 
+build-tsan/.ran-cmake: | deps
+	cmake -S . -B build-tsan $(CMAKE_FLAGS) -DCORRAL_TSAN=ON
+	touch $@
+
+# ThreadSanitizer over the tests that cross threads (the host API).
+tsan: deps build-tsan/.ran-cmake
+	cmake --build build-tsan -j$(JOBS) --target test-host-run test-host-ops \
+	  test-host-threads
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir build-tsan --output-on-failure --no-tests=error -R '^c/host-'
+
 valgrind: all
 	@tools/deps.sh valgrind
 	VALGRIND=1 ctest --test-dir build $(CTEST_FLAGS)
@@ -108,7 +121,7 @@ clean:
 	@if [ -d build ]; then cmake --build build --target clean; fi
 
 distclean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-tsan
 
-.PHONY: all deps test test-seeds sanitize valgrind demo bench soak fuzz fuzz-c install \
+.PHONY: all deps test test-seeds sanitize tsan valgrind demo bench soak fuzz fuzz-c install \
   clean distclean

@@ -9,6 +9,9 @@
 
 /* --- shared helpers --------------------------------------------------- */
 
+/* Registry key of the module state of the last luaopen_corral. */
+const char lcr_state_key = 0;
+
 lcr_State *lcr_state(lua_State *L) {
   return (lcr_State *)lua_touserdata(L, lua_upvalueindex(1));
 }
@@ -530,6 +533,8 @@ static int run_loop(lua_State *L) {
   return 0;
 }
 
+static void ignore_sigpipe(void);
+
 /* Entries of the table at idx that hold a value of type `type`. */
 static size_t count_entries(lua_State *L, int idx, int type) {
   size_t n = 0;
@@ -554,8 +559,38 @@ static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
   lua_pop(L, 1);
 }
 
+/*
+** Set up E (memory of the caller's: a userdata for corral.run, the host's
+** own for the host API) on `loop`, or on a loop of its own when NULL. On
+** an error code nothing is left to tear down; a Lua error (memory) leaves
+** E open for lcr_engine_teardown. [-0, +0, m]
+*/
+int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
+                    uv_loop_t *loop, cr_clock_t clock) {
+  int rc;
+  memset(E, 0, sizeof *E);
+  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
+  rc = cr_engine_init(&E->e, loop, clock);
+  if (rc) return rc;
+  E->open = 1;
+  ignore_sigpipe();
+  E->S = S;
+  E->L = L;
+  E->epoch = ++S->epoch;
+  E->e.release = lcr_release;
+  lua_newtable(L);
+  E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->records_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 /* Close everything the engine owns, even after a broken run. */
-static void engine_teardown(lua_State *L, lcr_Engine *E) {
+void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   int rc;
   if (!E->open) return;
   E->open = 0;
@@ -580,7 +615,7 @@ static void engine_teardown(lua_State *L, lcr_Engine *E) {
 }
 
 static int engine__gc(lua_State *L) {
-  engine_teardown(L, luaL_checkudata(L, 1, LCR_ENGINE));
+  lcr_engine_teardown(L, luaL_checkudata(L, 1, LCR_ENGINE));
   return 0;
 }
 
@@ -664,27 +699,11 @@ static int l_run(lua_State *L) {
                          "task (spawn a task or open a group instead)");
   lua_settop(L, 2);
   E = lua_newuserdatauv(L, sizeof *E, 0);                 /* 3: engine */
-  memset(E, 0, sizeof *E);
-  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
-  rc = cr_engine_init(&E->e, NULL,
-                      clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
+  rc = lcr_engine_open(L, S, E, NULL,
+                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);
   apply_test_opts(&E->e, &topts);
-  E->open = 1;
-  ignore_sigpipe();
-  E->S = S;
-  E->L = L;
-  E->epoch = ++S->epoch;
-  lua_newtable(L);
-  E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  E->records_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  E->e.release = lcr_release;
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
   /* Nothing above may leave the module thinking a run is going on: an
@@ -692,7 +711,7 @@ static int l_run(lua_State *L) {
   S->eng = E;
   cr_task_start_root(&root->t);
   if (signals && (rc = cr_signal_root(&E->e, &root->t, root_signal_cb))) {
-    engine_teardown(L, E);
+    lcr_engine_teardown(L, E);
     return lcr_raise(L, rc);
   }
   lua_pushcfunction(L, run_loop);
@@ -700,15 +719,15 @@ static int l_run(lua_State *L) {
   lua_pushvalue(L, 4);
   status = lua_pcall(L, 2, 0, 0);                         /* 5: error? */
   if (status != LUA_OK) {
-    engine_teardown(L, E);
+    lcr_engine_teardown(L, E);
     return lua_error(L);
   }
   if (!root->t.finished) {
-    engine_teardown(L, E);
+    lcr_engine_teardown(L, E);
     return luaL_error(L, "corral.run: deadlock: every task is blocked and "
                          "nothing can wake them (even after cancelling)");
   }
-  engine_teardown(L, E);
+  lcr_engine_teardown(L, E);
   nres = root->nres;
   if (!lua_checkstack(L, nres + 1))
     return luaL_error(L, "corral.run: too many results");
@@ -814,6 +833,8 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_state_key); /* for the host API */
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, engine_meta, 1);

@@ -96,6 +96,10 @@ enum { LCR_GUV_NAME = 1, LCR_GUV_ONERROR, LCR_GUV_ERRORS, LCR_GUV_CANCEL,
        LCR_GROUP_NUV = LCR_GUV_CANCEL };
 
 /* lcorral.c */
+extern const char lcr_state_key;
+int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
+                    uv_loop_t *loop, cr_clock_t clock);
+void lcr_engine_teardown(lua_State *L, lcr_Engine *E);
 lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);

@@ -20,6 +20,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/*
+** uv.h names pthread_rwlock_t, which glibc hides under strict ISO C
+** (cc -std=c11 without _GNU_SOURCE or _POSIX_C_SOURCE). Declare the same
+** type glibc would, so this header compiles under any feature macros.
+*/
+#include <pthread.h>
+#if defined(__GLIBC__) && !defined(__USE_UNIX98) && !defined(__USE_XOPEN2K)
+typedef union {
+  struct __pthread_rwlock_arch_t __data;
+  char __size[__SIZEOF_PTHREAD_RWLOCK_T];
+  long int __align;
+} pthread_rwlock_t;
+#endif
 #include <uv.h>
 
 #define CR_VERSION "0.1.0"
@@ -167,6 +180,7 @@ typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
 typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
 typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
+typedef void (*cr_attach_cb)(cr_engine_t *e, int status);
 
 /* A deadline kept in the engine's heap. One uv_timer drives them all. */
 struct cr_timer_s {
@@ -302,6 +316,12 @@ struct cr_engine_s {
   cr_queue_t idlers;      /* tasks in cr_task_wait_idle */
   double autojump;        /* real seconds idle before a virtual jump */
   uint64_t idle_since;    /* uv_hrtime() when all became blocked, or 0 */
+  /* attached to a host's uv_run (cr_engine_attach) */
+  uv_prepare_t prepare;
+  uv_check_t check;
+  cr_attach_cb on_attach;
+  unsigned attach_init : 1;
+  unsigned attached : 1;
 };
 
 /* --- engine ---------------------------------------------------------- */
@@ -329,6 +349,27 @@ double cr_now(cr_engine_t *e);
 int cr_engine_step(cr_engine_t *e, int block);
 /* Fire every deadline at or before now (real clock only does anything). */
 void cr_engine_poll_deadlines(cr_engine_t *e);
+
+/*
+** Attach the engine to its loop: the host keeps calling uv_run(loop,
+** UV_RUN_DEFAULT) and the tasks run inside it, from a prepare and a check
+** handle (both unreferenced); while a task is ready the loop polls without
+** blocking and stays alive. `cb` (may be NULL) is called from the check
+** handle once no task is left (status 0), or when tasks live but nothing
+** can wake them (status CR_EDEADLOCK: nothing else keeps the loop alive).
+** Never call cr_engine_step while attached. cr_engine_detach stops the
+** handles; cr_engine_close closes them.
+*/
+int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb);
+void cr_engine_detach(cr_engine_t *e);
+/*
+** For hosts whose main loop is not libuv: wait until uv_backend_fd(loop)
+** is readable or cr_engine_timeout(e) milliseconds have passed (-1:
+** forever), then call cr_engine_step(e, 0). The timeout is 0 while a task
+** is ready (or, on the virtual clock, a deadline is armed).
+*/
+int cr_engine_timeout(cr_engine_t *e);
+int cr_engine_backend_fd(cr_engine_t *e);
 
 /*
 ** Testing hooks.

@@ -101,6 +101,10 @@ int cr_engine_close(cr_engine_t *e) {
     cr__io_close_all(e);
     uv_close((uv_handle_t *)&e->uvtimer, handle_close_cb);
     uv_close((uv_handle_t *)&e->idle, handle_close_cb);
+    if (e->attach_init) {
+      uv_close((uv_handle_t *)&e->prepare, handle_close_cb);
+      uv_close((uv_handle_t *)&e->check, handle_close_cb);
+    }
   }
   if (e->owns_loop) {
     int rc;
@@ -376,6 +380,107 @@ int cr_engine_step(cr_engine_t *e, int block) {
   cr_engine_poll_deadlines(e);
   return 1;
 }
+
+/* --- attached to a host's uv_run ------------------------------------ */
+
+/* Run what is ready and fire due deadlines; stop keeping the poll from
+** blocking once nothing is ready. */
+static void attached_pass(cr_engine_t *e) {
+  run_ready(e);
+  cr_engine_poll_deadlines(e);
+  if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
+}
+
+/* Before the poll: run tasks woken by timers and pending callbacks, and
+** arm the timer for the next deadline so the poll wakes up for it. */
+static void prepare_cb(uv_prepare_t *h) {
+  cr_engine_t *e = h->data;
+  attached_pass(e);
+  if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
+}
+
+/*
+** After the poll: run tasks woken by I/O. When none can run, wake the idle
+** waiters, or jump the virtual clock, or report: no task left, or tasks
+** that nothing can wake (nothing else keeps the loop alive).
+*/
+static void check_cb(uv_check_t *h) {
+  cr_engine_t *e = h->data;
+  cr_timer_t *t;
+  attached_pass(e);
+  if (!cr__queue_empty(&e->runq)) return;
+  if (e->stats.tasks == 0) {
+    if (e->on_attach) e->on_attach(e, 0);
+    return;
+  }
+  if (!cr__queue_empty(&e->idlers)) {
+    while (!cr__queue_empty(&e->idlers))
+      cr_task_wake(cr__queue_data(cr__queue_head(&e->idlers), cr_task_t,
+                                  wait_link), 0);
+    return;
+  }
+  if (e->clock == CR_CLOCK_VIRTUAL && (t = cr__heap_top(e)) != NULL) {
+    if (t->when > e->vnow) e->vnow = t->when;
+    cr__timers_fire(e, e->vnow);
+    return;
+  }
+  if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
+  if (!uv_loop_alive(e->loop) && e->on_attach)
+    e->on_attach(e, CR_EDEADLOCK);
+}
+
+static int attach_init(cr_engine_t *e) {
+  int rc = uv_prepare_init(e->loop, &e->prepare);
+  if (rc) return rc;
+  rc = uv_check_init(e->loop, &e->check);
+  if (rc) {
+    uv_close((uv_handle_t *)&e->prepare, NULL);
+    return rc;
+  }
+  e->prepare.data = e->check.data = e;
+  uv_unref((uv_handle_t *)&e->prepare);
+  uv_unref((uv_handle_t *)&e->check);
+  e->attach_init = 1;
+  e->stats.handles += 2;
+  return 0;
+}
+
+int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb) {
+  int rc;
+  if (e->closing) return CR_EINVAL;
+  if (!e->attach_init && (rc = attach_init(e)) != 0) return rc;
+  e->on_attach = cb;
+  if (e->attached) return 0;
+  uv_prepare_start(&e->prepare, prepare_cb);
+  uv_check_start(&e->check, check_cb);
+  /* A ready task keeps the host's uv_run going. */
+  uv_ref((uv_handle_t *)&e->idle);
+  if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
+  e->attached = 1;
+  return 0;
+}
+
+void cr_engine_detach(cr_engine_t *e) {
+  if (!e->attached) return;
+  e->attached = 0;
+  e->on_attach = NULL;
+  uv_prepare_stop(&e->prepare);
+  uv_check_stop(&e->check);
+  uv_unref((uv_handle_t *)&e->idle);
+  if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);   /* stops it if idle */
+}
+
+int cr_engine_timeout(cr_engine_t *e) {
+  if (!cr__queue_empty(&e->runq) || !cr__queue_empty(&e->idlers)) return 0;
+  if (e->clock == CR_CLOCK_VIRTUAL) {
+    if (cr__heap_top(e) != NULL) return 0;
+  } else {
+    arm_uvtimer(e);
+  }
+  return uv_backend_timeout(e->loop);
+}
+
+int cr_engine_backend_fd(cr_engine_t *e) { return uv_backend_fd(e->loop); }
 
 /* --- abandon ---------------------------------------------------------- */
 

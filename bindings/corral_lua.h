@@ -1,0 +1,186 @@
+/*
+** corral_lua.h -- the C host API: run Lua scripts as corral's root task
+** inside a C program, and offer the program's own asynchronous operations
+** to Lua as blocking, cancellable calls ("awaitables").
+**
+** Everything hangs off a corral_host_t: one engine, one lua_State, one
+** libuv loop (its own or the host's). Nothing is global, so two hosts in
+** two threads never meet. Every function is for the thread that runs the
+** host's loop, except those marked "any thread".
+**
+** The life of a host:
+**
+**   corral_host_new        engine + state (+ loop), `require "corral"` ready
+**   corral_host_start*     a function, a chunk or a file becomes the root
+**   then one of:
+**     corral_host_run      drive the loop until the root finishes
+**     corral_host_attach   the host calls uv_run(loop, UV_RUN_DEFAULT);
+**                          the root's outcome arrives through a callback
+**     corral_host_step     one non-blocking step, for hosts whose main loop
+**                          is not libuv: wait on corral_host_fd for
+**                          corral_host_timeout ms between steps
+**   corral_host_status / corral_host_results / corral_host_message
+**   corral_host_close      every handle closed, every reference dropped
+**
+** Integer results: 0 or a CORRAL_* status on success, a negative cr_errno_t
+** or libuv code (cr_strerror) on misuse.
+*/
+#ifndef CORRAL_LUA_H
+#define CORRAL_LUA_H
+
+#include <lua.h>
+#include "corral.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct corral_host_s corral_host_t;
+typedef struct corral_op_s corral_op_t;
+
+/* How a root ended (corral_host_status). */
+enum {
+  CORRAL_OK = 0,        /* returned: corral_host_results pushes its values */
+  CORRAL_ERROR = 1,     /* raised (or failed to load): the error value */
+  CORRAL_CANCELLED = 2, /* ended by a Cancelled that reached the root (a
+                        ** host cancel or stop, a deadlock): that Cancelled */
+  CORRAL_RUNNING = 3,   /* started, not finished */
+  CORRAL_NONE = 4       /* no root was started yet */
+};
+
+typedef struct {
+  uv_loop_t *loop;      /* NULL: a loop of corral's own */
+  lua_State *L;         /* NULL: a fresh state with the standard libraries;
+                        ** else the host's, which must outlive the host */
+  int virtual_clock;    /* nonzero: corral.now() is virtual (tests) */
+} corral_host_opts_t;
+
+/* Called on the loop thread when an attached root finished. */
+typedef void (*corral_done_cb)(corral_host_t *h, int status, void *arg);
+
+/* Create a host (opts may be NULL). `require "corral"` in its state gives
+** the module whose engine this host drives. */
+int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts);
+/*
+** Tear everything down: a root still running is abandoned (its pending
+** awaitables get their cancel callback), every handle is closed and every
+** reference dropped; a fresh state is closed, a given one is left open
+** without corral's engine. Call it outside the loop's callbacks (after
+** uv_run returned): CR_EBUSY from inside a corral callback. On a host's
+** loop it runs one uv_run(UV_RUN_NOWAIT) pass so the closes complete.
+*/
+int corral_host_close(corral_host_t *h);
+lua_State *corral_host_state(corral_host_t *h);
+uv_loop_t *corral_host_loop(corral_host_t *h);
+cr_engine_t *corral_host_engine(corral_host_t *h);
+
+/*
+** Start a root task. corral_host_start takes the function and its nargs
+** arguments from the top of corral_host_state(h)'s stack (popped, also on
+** failure). A chunk or file that does not compile ends at once with
+** CORRAL_ERROR (the message as its error). A file's chunk gets
+** argv[0..argc-1] as `...`. CR_EBUSY while a root runs.
+*/
+int corral_host_start(corral_host_t *h, int nargs);
+int corral_host_start_string(corral_host_t *h, const char *chunk,
+                             const char *chunkname);
+int corral_host_start_file(corral_host_t *h, const char *path, int argc,
+                           char **argv);
+
+/* Drive the loop until the root finished; returns its status. */
+int corral_host_run(corral_host_t *h);
+/*
+** Run inside the host's own uv_run(loop, UV_RUN_DEFAULT): prepare and
+** check handles run the tasks, the loop never blocks while one is ready,
+** and `cb` gets the outcome of each root started while attached. The
+** loop stays alive while tasks can still be woken.
+*/
+int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg);
+/* One step that never blocks: CORRAL_RUNNING or the root's status. */
+int corral_host_step(corral_host_t *h);
+/* Wait until this fd is readable or the timeout (ms, -1 = none) passed. */
+int corral_host_fd(corral_host_t *h);
+int corral_host_timeout(corral_host_t *h);
+
+int corral_host_status(corral_host_t *h);
+/* Push the last root's results (or its error) on L, a thread of the
+** host's state; returns how many. */
+int corral_host_results(corral_host_t *h, lua_State *L);
+/* The last root's error as text (an ErrorGroup as its tree), or NULL.
+** Valid until the next start or close. */
+const char *corral_host_message(corral_host_t *h);
+
+/*
+** Any thread, also while the loop is blocked in I/O: cancel the running
+** root (its Cancelled has source "host" and `reason`, copied; may be
+** NULL), or stop it: Lua's corral.host.wait_stop() returns at once and the
+** root is cancelled after `grace` seconds (<= 0: now). Ignored when no
+** root runs; CR_ECLOSED once the host is closing. The caller keeps h valid
+** until these calls returned (join the thread before corral_host_close).
+*/
+int corral_host_cancel(corral_host_t *h, const char *reason);
+int corral_host_stop(corral_host_t *h, double grace, const char *reason);
+
+/* --- awaitables -------------------------------------------------------
+**
+** A lua_CFunction becomes a blocking, cancellable call of the task that
+** calls it:
+**
+**   static int l_fetch(lua_State *L) {
+**     corral_op_t *op = corral_op_new(L, &fetch_type);  // may raise
+**     job_t *j = corral_op_data(op);
+**     ... start the work; it ends with corral_op_complete(op, status) ...
+**     return corral_op_await(L, op);
+**   }
+**
+** Every op is completed exactly once, with 0 or an error code, on the
+** loop thread (corral_op_complete) or from any thread
+** (corral_op_complete_threadsafe); corral frees it once both the host has
+** completed it and the task is done with it. The task gets the values
+** `results` pushes (in the task, so it may raise) or, without `results`,
+** nothing on 0 and an error "name: message" otherwise.
+**
+** Cancellation: when the waiting task is cancelled, `cancel` runs (on the
+** loop thread) unless a completion was already delivered, in which case
+** the task gets the results and its next cancellation point raises. It
+** answers CORRAL_OP_ABANDON (the default when NULL): the task raises
+** Cancelled now, and the op is freed when the host completes it; or
+** CORRAL_OP_WAIT: the task keeps waiting until the host completes it (an
+** error status then raises the Cancelled, 0 returns the results).
+** corral_op_cancelled tells a worker thread to stop early.
+*/
+enum { CORRAL_OP_ABANDON = 0, CORRAL_OP_WAIT = 1 };
+
+typedef int (*corral_op_results_cb)(lua_State *L, corral_op_t *op,
+                                    int status);
+typedef int (*corral_op_cancel_cb)(corral_op_t *op);
+
+typedef struct {
+  const char *name;             /* in errors ("hash: ...") */
+  size_t size;                  /* bytes of corral_op_data */
+  corral_op_results_cb results; /* may be NULL */
+  corral_op_cancel_cb cancel;   /* may be NULL */
+} corral_op_type_t;
+
+/* In a C function called by a task of a host: raises a Lua error outside
+** one, and Cancelled if the task is cancelled (nothing is allocated). */
+corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type);
+void *corral_op_data(corral_op_t *op);
+uv_loop_t *corral_op_loop(corral_op_t *op);
+/* Suspend the task until the op completes: `return corral_op_await(L, op);` */
+int corral_op_await(lua_State *L, corral_op_t *op);
+/* CR_EINVAL if already completed. */
+int corral_op_complete(corral_op_t *op, int status);
+/* Any thread. */
+int corral_op_complete_threadsafe(corral_op_t *op, int status);
+/* Any thread: 1 once the waiting task was cancelled. */
+int corral_op_cancelled(const corral_op_t *op);
+
+/* The module's entry point (package.preload or luaL_requiref). */
+int luaopen_corral(lua_State *L);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,898 @@
+/*
+** lhost.c -- the C host API (corral_lua.h): a host owns an engine, a
+** lua_State and a loop, runs a root task in one of three ways (to the
+** end, attached to the host's uv_run, stepped), takes cancels from any
+** thread, and offers its own operations to Lua as awaitables.
+**
+** Threads meet in one place, the hub: a mutex-protected mailbox (ops
+** completed from other threads, cancel and stop requests) drained on the
+** loop thread by a uv_async_t. The hub is reference-counted by the host
+** and by every op alive, so an op completed after its host closed still
+** finds it.
+*/
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lualib.h>
+#include "lcorral.h"
+#include "corral_lua.h"
+
+/* Registry key of the host of a state (a light userdata). */
+static const char host_key = 0;
+
+typedef struct hub_s {
+  uv_mutex_t mu;
+  int refs;                 /* the host + every op alive */
+  int closed;               /* the host is closing: nothing is delivered */
+  corral_op_t *posted;      /* completed from other threads (LIFO) */
+  int req;                  /* 0, or REQ_CANCEL / REQ_STOP */
+  double grace;
+  char *reason;
+  uv_async_t *async;
+} hub_t;
+
+enum { REQ_CANCEL = 1, REQ_STOP = 2 };
+
+struct corral_op_s {
+  hub_t *hub;
+  corral_host_t *host;      /* loop thread; NULL once the host closed */
+  const corral_op_type_t *type;
+  lcr_Task *task;           /* parked on it */
+  cr_queue_t link;          /* in host->ops while the host lives */
+  corral_op_t *next;        /* in hub->posted */
+  /* under hub->mu: */
+  int status;
+  unsigned char completed, released;
+  /* loop thread: */
+  unsigned char delivered, waiting, cancel_called, action;
+  atomic_int cancelled;
+  union { max_align_t a; void *p; } data[];
+};
+
+struct corral_host_s {
+  lcr_Engine E;             /* first: the engine callbacks' lcr_Engine */
+  lcr_State *S;
+  lua_State *L;             /* the host's state */
+  lua_State *T;             /* ours: engine callbacks use its stack */
+  int T_ref, root_ref, msg_ref, stop_ref, str_ref;
+  lcr_Task *root;
+  unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
+  int status;
+  hub_t *hub;
+  uv_async_t async;
+  int async_open;
+  cr_queue_t ops;
+  size_t nwaiting;          /* ops a task waits on: the async keeps the
+                            ** loop alive meanwhile */
+  corral_done_cb done;
+  void *done_arg;
+  cr_timer_t stop_timer;
+  cr_event_t stop_event;
+};
+
+/* --- lists and the hub -------------------------------------------------- */
+
+static void q_init(cr_queue_t *q) { q->next = q->prev = q; }
+static void q_insert(cr_queue_t *head, cr_queue_t *q) {
+  q->prev = head->prev;
+  q->next = head;
+  head->prev->next = q;
+  head->prev = q;
+}
+static void q_remove(cr_queue_t *q) {
+  q->prev->next = q->next;
+  q->next->prev = q->prev;
+  q_init(q);
+}
+
+static void hub_unref(hub_t *hub) {
+  int last;
+  uv_mutex_lock(&hub->mu);
+  last = --hub->refs == 0;
+  uv_mutex_unlock(&hub->mu);
+  if (!last) return;
+  uv_mutex_destroy(&hub->mu);
+  free(hub->reason);
+  free(hub);
+}
+
+static void op_free(corral_op_t *op) {
+  hub_t *hub = op->hub;
+  q_remove(&op->link);
+  free(op);
+  hub_unref(hub);
+}
+
+static int op_completed(corral_op_t *op) {
+  int c;
+  uv_mutex_lock(&op->hub->mu);
+  c = op->completed;
+  uv_mutex_unlock(&op->hub->mu);
+  return c;
+}
+
+/* The async keeps the loop alive only while a task waits on an op. */
+static void waiting_add(corral_host_t *h, int d) {
+  if (d > 0 && h->nwaiting++ == 0) uv_ref((uv_handle_t *)&h->async);
+  if (d < 0 && --h->nwaiting == 0) uv_unref((uv_handle_t *)&h->async);
+}
+
+/* A completed op reaches the loop: wake its task, or free it if the task
+** is gone, or leave it for corral_op_await (completed before it). */
+static void op_deliver(corral_op_t *op) {
+  int released;
+  op->delivered = 1;
+  if (op->waiting) {
+    op->waiting = 0;
+    waiting_add(op->host, -1);
+    cr_task_wake(&op->task->t, 0);
+    return;
+  }
+  uv_mutex_lock(&op->hub->mu);
+  released = op->released;
+  uv_mutex_unlock(&op->hub->mu);
+  if (released) op_free(op);
+}
+
+/* The task is done with the op: free it if the host is too. */
+static void op_release(corral_op_t *op) {
+  int done;
+  uv_mutex_lock(&op->hub->mu);
+  op->released = 1;
+  done = op->completed && op->delivered;
+  uv_mutex_unlock(&op->hub->mu);
+  if (done) op_free(op);
+}
+
+/* --- awaitables ------------------------------------------------------- */
+
+static corral_host_t *host_of(lua_State *L) {
+  corral_host_t *h;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &host_key);
+  h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return h;
+}
+
+/* The task that may block here, or an error naming the call. */
+static lcr_Task *host_task(lua_State *L, corral_host_t *h, const char *fn) {
+  lcr_Task *t;
+  if (h == NULL || h->S->eng != &h->E)
+    luaL_error(L, "%s: called outside a corral host", fn);
+  t = (lcr_Task *)h->E.e.current;
+  if (t == NULL || t->co != L)
+    luaL_error(L, "%s: called outside a corral task (it blocks: call it "
+               "from a task of the host's root, not from a coroutine of "
+               "your own)", fn);
+  return t;
+}
+
+static const char *op_name(const corral_op_type_t *type) {
+  return type && type->name ? type->name : "awaitable";
+}
+
+corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type) {
+  corral_host_t *h = host_of(L);
+  lcr_Task *t = host_task(L, h, op_name(type));
+  corral_op_t *op;
+  if (type == NULL) luaL_error(L, "corral_op_new: type is NULL");
+  lcr_checkcancel(L, t);
+  op = calloc(1, sizeof *op + type->size);
+  if (op == NULL) {
+    lua_pushliteral(L, "not enough memory");
+    lua_error(L);
+  }
+  op->hub = h->hub;
+  op->host = h;
+  op->type = type;
+  atomic_init(&op->cancelled, 0);
+  uv_mutex_lock(&h->hub->mu);
+  h->hub->refs++;
+  uv_mutex_unlock(&h->hub->mu);
+  q_insert(&h->ops, &op->link);
+  return op;
+}
+
+void *corral_op_data(corral_op_t *op) { return op->data; }
+
+uv_loop_t *corral_op_loop(corral_op_t *op) {
+  return op->host ? op->host->E.e.loop : NULL;
+}
+
+int corral_op_cancelled(const corral_op_t *op) {
+  return atomic_load(&((corral_op_t *)op)->cancelled);
+}
+
+/*
+** A cancel reached the task waiting on op. A completion already made
+** wins; else the host's cancel callback decides (once): abandon the op
+** (the task raises now) or keep waiting for the host's completion.
+*/
+static cr_abort_t op_abort(cr_task_t *t) {
+  corral_op_t *op = (corral_op_t *)t->wait_obj;
+  if (op_completed(op)) return CR_ABORT_LATE;
+  atomic_store(&op->cancelled, 1);
+  if (!op->cancel_called) {
+    op->cancel_called = 1;
+    op->action = op->type->cancel ? (unsigned char)op->type->cancel(op)
+                                  : CORRAL_OP_ABANDON;
+  }
+  if (op_completed(op) || op->action == CORRAL_OP_WAIT) return CR_ABORT_LATE;
+  op->waiting = 0;
+  waiting_add(op->host, -1);
+  op->task = NULL;
+  uv_mutex_lock(&op->hub->mu);
+  op->released = 1;
+  uv_mutex_unlock(&op->hub->mu);
+  return CR_ABORT_DONE;
+}
+
+static int results_k(lua_State *L) {
+  corral_op_t *op = lua_touserdata(L, 1);
+  lua_pop(L, 1);
+  if (op->type->results) return op->type->results(L, op, op->status);
+  if (op->status != 0)
+    return luaL_error(L, "%s: %s", op_name(op->type), cr_strerror(op->status));
+  return 0;
+}
+
+/* The op was delivered to the task: its results, or its error. */
+static int op_finish(lua_State *L, lcr_Task *t, corral_op_t *op) {
+  int top, rc;
+  if (op->status != 0 && cr_task_cancelled(&t->t)) {
+    op_release(op);         /* the host gave up because of the cancel */
+    lcr_checkcancel(L, t);
+  }
+  top = lua_gettop(L);
+  lua_pushcfunction(L, results_k);
+  lua_pushlightuserdata(L, op);
+  rc = lua_pcall(L, 1, LUA_MULTRET, 0);
+  op_release(op);
+  if (rc != LUA_OK) return lua_error(L);
+  return lua_gettop(L) - top;
+}
+
+static int await_k(lua_State *L, int status, lua_KContext ctx) {
+  corral_op_t *op = (corral_op_t *)ctx;
+  corral_host_t *h = host_of(L);
+  lcr_Task *t = host_task(L, h, "corral_op_await");
+  (void)status;
+  if (t->t.wake_status == CR_ECANCELED) {
+    lcr_checkcancel(L, t);
+    return luaL_error(L, "%s: cancelled", op_name(op->type));
+  }
+  return op_finish(L, t, op);
+}
+
+int corral_op_await(lua_State *L, corral_op_t *op) {
+  corral_host_t *h = host_of(L);
+  lcr_Task *t = host_task(L, h, op_name(op->type));
+  if (op->delivered) return op_finish(L, t, op);
+  op->task = t;
+  op->waiting = 1;
+  waiting_add(h, 1);
+  cr_task_park_on(&t->t, op_abort, CR_WAIT_HOST, op);
+  /* Cancelled since corral_op_new (a deadline that passed meanwhile is
+  ** fired by cr_task_cancelled, which may abort the wait itself). */
+  if (cr_task_cancelled(&t->t) && t->t.status == CR_TASK_WAITING &&
+      op_abort(&t->t) == CR_ABORT_DONE)
+    cr_task_wake(&t->t, CR_ECANCELED);
+  return lcr_yield(L, t, (lua_KContext)op, await_k);
+}
+
+int corral_op_complete(corral_op_t *op, int status) {
+  int closed, released;
+  uv_mutex_lock(&op->hub->mu);
+  if (op->completed) {
+    uv_mutex_unlock(&op->hub->mu);
+    return CR_EINVAL;
+  }
+  op->completed = 1;
+  op->status = status;
+  closed = op->hub->closed;
+  released = op->released;
+  uv_mutex_unlock(&op->hub->mu);
+  if (!closed)
+    op_deliver(op);
+  else if (released)
+    op_free(op);
+  return 0;
+}
+
+int corral_op_complete_threadsafe(corral_op_t *op, int status) {
+  hub_t *hub = op->hub;
+  int free_now = 0;
+  uv_mutex_lock(&hub->mu);
+  if (op->completed) {
+    uv_mutex_unlock(&hub->mu);
+    return CR_EINVAL;
+  }
+  op->completed = 1;
+  op->status = status;
+  if (hub->closed) {
+    free_now = op->released;
+  } else {
+    op->next = hub->posted;
+    hub->posted = op;
+    uv_async_send(hub->async);
+  }
+  uv_mutex_unlock(&hub->mu);
+  if (free_now) op_free(op);
+  return 0;
+}
+
+/*
+** The host gives up on every op (a root abandoned, or the host closing):
+** a waiting task's op gets its cancel callback, and every op is released,
+** freed now if completed and delivered, else when the host completes it.
+*/
+static void ops_abandon(corral_host_t *h, int closing) {
+  cr_queue_t *q = h->ops.next, *next;
+  for (; q != &h->ops; q = next) {
+    corral_op_t *op = (corral_op_t *)((char *)q - offsetof(corral_op_t, link));
+    next = q->next;
+    if (op->waiting) {
+      op->waiting = 0;
+      waiting_add(h, -1);
+      atomic_store(&op->cancelled, 1);
+      if (!op->cancel_called && op->type->cancel) {
+        op->cancel_called = 1;
+        op->type->cancel(op);
+      }
+    }
+    if (closing) {
+      q_remove(&op->link);
+      op->host = NULL;
+    }
+    op_release(op);
+  }
+}
+
+/* --- outcome ------------------------------------------------------------ */
+
+static void unref(lua_State *L, int *ref) {
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+/* The root finished (or was given up on): its status, and the done
+** callback when attached. */
+static void root_done(corral_host_t *h) {
+  lcr_Task *r = h->root;
+  int st = r->outcome == CR_TASK_DONE ? CORRAL_OK
+         : r->outcome == CR_TASK_CANCELLED ? CORRAL_CANCELLED : CORRAL_ERROR;
+  if (h->msg_ref == LUA_NOREF && h->E.deadlocked && st != CORRAL_ERROR) {
+    lua_pushliteral(h->T, "corral: deadlock: every task was blocked and "
+                          "nothing could wake them (they were cancelled)");
+    h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+  }
+  if (h->msg_ref != LUA_NOREF) st = CORRAL_ERROR;
+  cr_timer_stop(&h->E.e, &h->stop_timer);
+  h->stopping = 0;
+  h->status = st;
+  if (h->attached) {
+    cr_engine_detach(&h->E.e);
+    if (h->done) {
+      h->in_cb = 1;
+      h->done(h, st, h->done_arg);
+      h->in_cb = 0;
+    }
+  }
+}
+
+/* Give up on the root with the error on top of T (popped). */
+static void abandon_root(corral_host_t *h) {
+  unref(h->T, &h->msg_ref);
+  h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+  ops_abandon(h, 0);
+  cr_engine_abandon(&h->E.e);
+  root_done(h);
+}
+
+/* Nothing can wake the tasks: cancel the root so every cleanup runs; if
+** that does not end it either, give up on it. [-0, +0, m] */
+static void deadlock(corral_host_t *h) {
+  lua_State *T = h->T;
+  lcr_Engine *E = &h->E;
+  if (!E->deadlocked) {
+    E->deadlocked = 1;
+    lua_pushliteral(T, "deadlock: every task is blocked and nothing can "
+                       "wake them");
+    cr_scope_cancel(&h->root->t.scope, CR_SRC_DEADLOCK, 0,
+                    lcr_record(T, E, -1, NULL));
+    lua_pop(T, 1);
+    return;
+  }
+  lua_pushliteral(T, "corral: deadlock: every task is blocked and nothing "
+                     "can wake them (even after cancelling)");
+  abandon_root(h);
+}
+
+static void after_step(corral_host_t *h, int rc) {
+  if (h->status != CORRAL_RUNNING) return;
+  if (h->root->t.finished) {
+    root_done(h);
+  } else if (rc == CR_EDEADLOCK) {
+    deadlock(h);
+  } else if (rc < 0) {
+    lua_pushstring(h->T, cr_strerror(rc));
+    abandon_root(h);
+  }
+}
+
+/* [h, block]: step until the root finished (block) or once. */
+static int drive_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  int block = (int)lua_tointeger(T, 2);
+  do {
+    after_step(h, cr_engine_step(&h->E.e, block));
+  } while (block && h->status == CORRAL_RUNNING);
+  return 0;
+}
+
+/* [h, rc]: the attached engine found nothing to run. */
+static int attached_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  after_step(h, (int)lua_tointeger(T, 2));
+  return 0;
+}
+
+/* Call f [h, arg] protected on T; an error gives up on the root. */
+static void protected(corral_host_t *h, lua_CFunction f, int arg) {
+  lua_State *T = h->T;
+  lua_pushcfunction(T, f);
+  lua_pushlightuserdata(T, h);
+  lua_pushinteger(T, arg);
+  if (lua_pcall(T, 2, 0, 0) != LUA_OK) {
+    if (h->status == CORRAL_RUNNING)
+      abandon_root(h);
+    else
+      lua_pop(T, 1);
+  }
+}
+
+static void on_attach(cr_engine_t *e, int rc) {
+  corral_host_t *h = (corral_host_t *)e;
+  if (h->status != CORRAL_RUNNING) {
+    cr_engine_detach(e);
+    return;
+  }
+  protected(h, attached_k, rc);
+}
+
+int corral_host_run(corral_host_t *h) {
+  if (h->attached) return CR_EBUSY;
+  if (h->status == CORRAL_RUNNING) protected(h, drive_k, 1);
+  return h->status;
+}
+
+int corral_host_step(corral_host_t *h) {
+  if (h->attached) return CR_EBUSY;
+  if (h->status == CORRAL_RUNNING) protected(h, drive_k, 0);
+  return h->status;
+}
+
+int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg) {
+  h->done = cb;
+  h->done_arg = arg;
+  h->attached = 1;
+  if (h->status == CORRAL_RUNNING) return cr_engine_attach(&h->E.e, on_attach);
+  return 0;
+}
+
+int corral_host_fd(corral_host_t *h) { return cr_engine_backend_fd(&h->E.e); }
+
+int corral_host_timeout(corral_host_t *h) {
+  return h->status == CORRAL_RUNNING ? cr_engine_timeout(&h->E.e) : -1;
+}
+
+int corral_host_status(corral_host_t *h) { return h->status; }
+lua_State *corral_host_state(corral_host_t *h) { return h->L; }
+uv_loop_t *corral_host_loop(corral_host_t *h) { return h->E.e.loop; }
+cr_engine_t *corral_host_engine(corral_host_t *h) { return &h->E.e; }
+
+int corral_host_results(corral_host_t *h, lua_State *L) {
+  lcr_Task *r = h->root;
+  int n, i, base;
+  if (h->status == CORRAL_NONE || h->status == CORRAL_RUNNING) return 0;
+  if (h->msg_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->msg_ref);
+    return 1;
+  }
+  n = r->nres;
+  if (!lua_checkstack(L, n + 1) || !lua_checkstack(r->co, n + 1)) return 0;
+  base = lua_gettop(r->co) - n + 1;
+  for (i = 0; i < n; i++) lua_pushvalue(r->co, base + i);
+  lua_xmove(r->co, L, n);
+  return n;
+}
+
+static int message_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  lua_settop(T, 0);
+  if (corral_host_results(h, T) < 1) lua_pushnil(T);
+  lua_settop(T, 1);
+  lcr_tostring(T, 1);
+  return 1;
+}
+
+const char *corral_host_message(corral_host_t *h) {
+  lua_State *T = h->T;
+  if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
+  lua_pushcfunction(T, message_k);
+  lua_pushlightuserdata(T, h);
+  if (lua_pcall(T, 1, 1, 0) != LUA_OK || !lua_isstring(T, -1)) {
+    lua_pop(T, 1);
+    return "(error object is not a string)";
+  }
+  unref(T, &h->str_ref);
+  lua_pushvalue(T, -1);
+  h->str_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  {
+    const char *s = lua_tostring(T, -1);  /* kept alive by str_ref */
+    lua_pop(T, 1);
+    return s;
+  }
+}
+
+/* --- starting a root --------------------------------------------------- */
+
+/* [h, fn, args...] -> the root task, anchored. */
+static int start_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  int nargs = lua_gettop(T) - 2;
+  h->root = lcr_newtask(T, &h->E, 2, nargs);
+  h->root_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* Forget the last root's outcome. */
+static void forget_root(corral_host_t *h) {
+  unref(h->T, &h->root_ref);
+  unref(h->T, &h->msg_ref);
+  unref(h->T, &h->str_ref);
+  unref(h->T, &h->stop_ref);
+  h->root = NULL;
+  h->status = CORRAL_NONE;
+}
+
+/* The value on top of L is the error of a root that could not start. */
+static int start_failed(corral_host_t *h, lua_State *L) {
+  lua_xmove(L, h->T, 1);
+  h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+  h->status = CORRAL_ERROR;
+  return CORRAL_ERROR;
+}
+
+int corral_host_start(corral_host_t *h, int nargs) {
+  lua_State *L = h->L, *T = h->T;
+  if (nargs < 0 || lua_gettop(L) < nargs + 1 ||
+      lua_type(L, -nargs - 1) != LUA_TFUNCTION) {
+    lua_settop(L, nargs >= 0 && lua_gettop(L) > nargs ? -nargs - 2 : 0);
+    return CR_EINVAL;
+  }
+  if (h->status == CORRAL_RUNNING || !lua_checkstack(T, nargs + 3)) {
+    lua_pop(L, nargs + 1);
+    return CR_EBUSY;
+  }
+  forget_root(h);
+  h->E.epoch = ++h->S->epoch;
+  h->E.deadlocked = 0;
+  lua_pushcfunction(T, start_k);
+  lua_pushlightuserdata(T, h);
+  lua_xmove(L, T, nargs + 1);
+  if (lua_pcall(T, nargs + 2, 0, 0) != LUA_OK) return start_failed(h, T);
+  h->E.root = h->root;
+  h->status = CORRAL_RUNNING;
+  cr_event_init(&h->stop_event);
+  cr_task_start_root(&h->root->t);
+  if (h->attached) return cr_engine_attach(&h->E.e, on_attach);
+  return 0;
+}
+
+int corral_host_start_string(corral_host_t *h, const char *chunk,
+                             const char *chunkname) {
+  if (chunk == NULL) return CR_EINVAL;
+  if (h->status == CORRAL_RUNNING) return CR_EBUSY;
+  if (luaL_loadbufferx(h->L, chunk, strlen(chunk),
+                       chunkname ? chunkname : "=(host)", NULL) != LUA_OK) {
+    forget_root(h);
+    return start_failed(h, h->L);
+  }
+  return corral_host_start(h, 0);
+}
+
+int corral_host_start_file(corral_host_t *h, const char *path, int argc,
+                           char **argv) {
+  int i;
+  if (path == NULL || argc < 0 || (argc > 0 && argv == NULL)) return CR_EINVAL;
+  if (h->status == CORRAL_RUNNING) return CR_EBUSY;
+  if (luaL_loadfilex(h->L, path, NULL) != LUA_OK) {
+    forget_root(h);
+    return start_failed(h, h->L);
+  }
+  if (!lua_checkstack(h->L, argc + 1)) {
+    lua_pop(h->L, 1);
+    return CR_ENOMEM;
+  }
+  for (i = 0; i < argc; i++) lua_pushstring(h->L, argv[i]);
+  return corral_host_start(h, argc);
+}
+
+/* --- cancel and stop, from any thread ------------------------------------ */
+
+/* [h, 0]: cancel the root with the reason on top of T (nil: none). */
+static int cancel_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  cr_scope_t *s = &h->root->t.scope;
+  if (h->status != CORRAL_RUNNING || s->cancel_called || !cr_scope_live(s))
+    return 0;
+  if (h->stop_ref != LUA_NOREF) lua_rawgeti(T, LUA_REGISTRYINDEX, h->stop_ref);
+  else lua_pushnil(T);
+  cr_scope_cancel(s, CR_SRC_HOST, 0, lcr_record(T, &h->E, -1, NULL));
+  return 0;
+}
+
+static void stop_timer_cb(cr_timer_t *timer) {
+  protected(timer->data, cancel_k, 0);
+}
+
+/* A request reached the loop thread: keep its reason, then cancel now or
+** start the grace (the earliest grace wins). [-0, +0, m] */
+static int request_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  hub_t *hub = h->hub;
+  double grace;
+  int req;
+  uv_mutex_lock(&hub->mu);
+  req = hub->req;
+  grace = hub->grace;
+  hub->req = 0;
+  lua_pushstring(T, hub->reason);
+  free(hub->reason);
+  hub->reason = NULL;
+  uv_mutex_unlock(&hub->mu);
+  if (req == 0 || h->status != CORRAL_RUNNING) return 0;
+  if (h->stop_ref == LUA_NOREF || req == REQ_CANCEL) {
+    unref(T, &h->stop_ref);
+    h->stop_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  }
+  if (req == REQ_CANCEL || grace <= 0) return cancel_k(T);
+  if (!h->stopping) {
+    h->stopping = 1;
+    cr_event_set(&h->stop_event);
+  }
+  grace += cr_now(&h->E.e);
+  if (!cr_timer_armed(&h->stop_timer) || grace < h->stop_timer.when)
+    cr_timer_start(&h->E.e, &h->stop_timer, grace);
+  return 0;
+}
+
+static void async_cb(uv_async_t *a) {
+  corral_host_t *h = a->data;
+  corral_op_t *list, *fifo = NULL, *op;
+  uv_mutex_lock(&h->hub->mu);
+  list = h->hub->posted;
+  h->hub->posted = NULL;
+  uv_mutex_unlock(&h->hub->mu);
+  while (list != NULL) {            /* back in the order they came */
+    op = list;
+    list = op->next;
+    op->next = fifo;
+    fifo = op;
+  }
+  while (fifo != NULL) {
+    op = fifo;
+    fifo = op->next;
+    op_deliver(op);
+  }
+  protected(h, request_k, 0);
+}
+
+static int host_request(corral_host_t *h, int req, double grace,
+                        const char *reason) {
+  hub_t *hub = h->hub;
+  char *copy = NULL;
+  if (reason != NULL) {
+    size_t n = strlen(reason) + 1;
+    if ((copy = malloc(n)) == NULL) return CR_ENOMEM;
+    memcpy(copy, reason, n);
+  }
+  uv_mutex_lock(&hub->mu);
+  if (hub->closed) {
+    uv_mutex_unlock(&hub->mu);
+    free(copy);
+    return CR_ECLOSED;
+  }
+  if (hub->req == 0 || req == REQ_CANCEL ||
+      (hub->req == REQ_STOP && grace < hub->grace)) {
+    hub->req = req;
+    hub->grace = grace;
+    free(hub->reason);
+    hub->reason = copy;
+    copy = NULL;
+  }
+  uv_async_send(hub->async);
+  uv_mutex_unlock(&hub->mu);
+  free(copy);
+  return 0;
+}
+
+int corral_host_cancel(corral_host_t *h, const char *reason) {
+  return host_request(h, REQ_CANCEL, 0, reason);
+}
+
+int corral_host_stop(corral_host_t *h, double grace, const char *reason) {
+  if (grace != grace) return CR_EINVAL;
+  return host_request(h, REQ_STOP, grace, reason);
+}
+
+/* --- corral.host: what Lua sees of the host ------------------------------ */
+
+static int wait_stop_k(lua_State *L, int status, lua_KContext ctx) {
+  corral_host_t *h = host_of(L);
+  lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
+  (void)status;
+  if (ctx && t->t.wake_status != 0) lcr_checkcancel(L, t);
+  if (h->stop_ref == LUA_NOREF) lua_pushnil(L);
+  else lua_rawgeti(L, LUA_REGISTRYINDEX, h->stop_ref);
+  return 1;
+}
+
+/* corral.host.wait_stop() -> reason: blocks until the host asks the root
+** to stop (corral_host_stop); a cancellation point. */
+static int l_wait_stop(lua_State *L) {
+  corral_host_t *h = host_of(L);
+  lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
+  lcr_checkcancel(L, t);
+  if (cr_event_wait(&h->stop_event, &t->t)) return wait_stop_k(L, LUA_OK, 0);
+  return lcr_yield(L, t, 1, wait_stop_k);
+}
+
+/* corral.host.stopping() -> true once the host asked the root to stop. */
+static int l_stopping(lua_State *L) {
+  corral_host_t *h = host_of(L);
+  lua_pushboolean(L, h != NULL && h->S->eng == &h->E && h->stopping);
+  return 1;
+}
+
+static const luaL_Reg host_funcs[] = {
+  {"wait_stop", l_wait_stop},
+  {"stopping", l_stopping},
+  {NULL, NULL}
+};
+
+/* --- create and close ---------------------------------------------------- */
+
+/* [h, loop, clock]: the module, our thread, the engine. */
+static int setup_k(lua_State *L) {
+  corral_host_t *h = lua_touserdata(L, 1);
+  uv_loop_t *loop = lua_touserdata(L, 2);
+  int rc, clock = (int)lua_tointeger(L, 3);
+  if (h->own_state) luaL_openlibs(L);
+  luaL_requiref(L, "corral", luaopen_corral, 0);            /* 4 */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
+  h->S = lua_touserdata(L, -1);
+  if (h->S == NULL || h->S->eng != NULL)
+    return luaL_error(L, "corral_host_new: this state already runs corral");
+  lua_pop(L, 1);
+  luaL_newlib(L, host_funcs);
+  lua_setfield(L, 4, "host");
+  h->T = lua_newthread(L);
+  h->T_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, h);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  rc = lcr_engine_open(h->T, h->S, &h->E, loop,
+                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
+  if (rc) return luaL_error(L, "corral_host_new: %s", cr_strerror(rc));
+  h->E.S->eng = &h->E;
+  return 0;
+}
+
+static void async_close_cb(uv_handle_t *a) {
+  corral_host_t *h = a->data;
+  h->async_open = 0;
+}
+
+/* Undo what setup_k did in the state, whatever it got to. */
+static void host_unset(corral_host_t *h) {
+  lua_State *L = h->L;
+  if (h->T != NULL) lcr_engine_teardown(h->T, &h->E);
+  if (host_of(L) == h) {
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
+  }
+  unref(L, &h->T_ref);
+  h->T = NULL;
+  if (h->own_state) lua_close(L);
+}
+
+static void host_free(corral_host_t *h) {
+  hub_unref(h->hub);
+  free(h);
+}
+
+static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
+  corral_host_t *h = calloc(1, sizeof *h);
+  hub_t *hub = calloc(1, sizeof *hub);
+  if (h == NULL || hub == NULL || uv_mutex_init(&hub->mu) != 0) {
+    free(h);
+    free(hub);
+    return CR_ENOMEM;
+  }
+  hub->refs = 1;
+  hub->async = &h->async;
+  h->hub = hub;
+  h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
+  h->status = CORRAL_NONE;
+  q_init(&h->ops);
+  cr_timer_init(&h->stop_timer, stop_timer_cb, h);
+  cr_event_init(&h->stop_event);
+  h->L = o->L;
+  if (h->L == NULL) {
+    h->own_state = 1;
+    if ((h->L = luaL_newstate()) == NULL) {
+      host_free(h);
+      return CR_ENOMEM;
+    }
+  }
+  *out = h;
+  return 0;
+}
+
+int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
+  static const corral_host_opts_t defaults = {NULL, NULL, 0};
+  const corral_host_opts_t *o = opts ? opts : &defaults;
+  corral_host_t *h;
+  int rc;
+  if (out == NULL) return CR_EINVAL;
+  *out = NULL;
+  if ((rc = host_alloc(&h, o)) != 0) return rc;
+  lua_pushcfunction(h->L, setup_k);
+  lua_pushlightuserdata(h->L, h);
+  lua_pushlightuserdata(h->L, o->loop);
+  lua_pushinteger(h->L, o->virtual_clock != 0);
+  if (lua_pcall(h->L, 3, 0, 0) != LUA_OK) {
+    lua_pop(h->L, 1);
+    host_unset(h);
+    host_free(h);
+    return CR_EINVAL;
+  }
+  rc = uv_async_init(h->E.e.loop, &h->async, async_cb);
+  if (rc) {
+    host_unset(h);
+    host_free(h);
+    return rc;
+  }
+  h->async.data = h;
+  h->async_open = 1;
+  uv_unref((uv_handle_t *)&h->async);
+  *out = h;
+  return 0;
+}
+
+int corral_host_close(corral_host_t *h) {
+  corral_op_t *list;
+  if (h == NULL) return CR_EINVAL;
+  if (h->in_cb || h->E.e.current != NULL) return CR_EBUSY;
+  ops_abandon(h, 1);
+  uv_mutex_lock(&h->hub->mu);
+  h->hub->closed = 1;
+  list = h->hub->posted;
+  h->hub->posted = NULL;
+  uv_mutex_unlock(&h->hub->mu);
+  while (list != NULL) {          /* completed from threads, undelivered */
+    corral_op_t *op = list;
+    list = op->next;
+    op_free(op);
+  }
+  cr_engine_detach(&h->E.e);
+  cr_timer_stop(&h->E.e, &h->stop_timer);
+  uv_close((uv_handle_t *)&h->async, async_close_cb);
+  forget_root(h);
+  lcr_engine_teardown(h->T, &h->E);      /* runs the loop: closes finish */
+  if (h->async_open) uv_run(h->E.e.loop, UV_RUN_NOWAIT);
+  host_unset(h);
+  host_free(h);
+  return 0;
+}

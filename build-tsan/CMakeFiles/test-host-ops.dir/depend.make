@@ -1,0 +1,2 @@
+# Empty dependencies file for test-host-ops.
+# This may be replaced when dependencies are built.

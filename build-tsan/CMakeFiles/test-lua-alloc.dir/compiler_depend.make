@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for test-lua-alloc.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,2 @@
+# Empty dependencies file for test-lua-alloc.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,283 @@
+/*
+** test-host-run.c -- the host API's three ways to run a root (to the end,
+** attached to the host's own uv_run, stepped), outcomes, and teardown.
+*/
+#include <poll.h>
+#include "host_test.h"
+
+static int test_run_results(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_status(h) == CORRAL_NONE);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "local n = 0\n"
+    "corral.group(function(g)\n"
+    "  for i = 1, 10 do g:spawn(function() corral.sleep(0.001 * i); n = n + i end) end\n"
+    "end)\n"
+    "return n, 'second'", "=run") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "55") == 0);
+  /* a second root on the same host */
+  CHECK(corral_host_start_string(h, "error('boom', 0)", "=err") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  CHECK(strcmp(corral_host_message(h), "boom") == 0);
+  /* does not compile: ends at once */
+  CHECK(corral_host_start_string(h, "return +", "=bad") == CORRAL_ERROR);
+  CHECK(corral_host_status(h) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "bad") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static int test_run_function_and_args(void) {
+  corral_host_t *h;
+  lua_State *L;
+  char buf[64];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  CHECK(luaL_loadstring(L, "local a, b = ...; require('corral').sleep(0); return a + b") == 0);
+  lua_pushinteger(L, 40);
+  lua_pushinteger(L, 2);
+  CHECK(corral_host_start(h, 2) == 0);
+  CHECK(lua_gettop(L) == 0);
+  CHECK(corral_host_start(h, 0) == CR_EINVAL);          /* nothing there */
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "42") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* An existing state: require "corral" there sees the host's engine. */
+static int test_existing_state(void) {
+  lua_State *L = luaL_newstate();
+  corral_host_opts_t o = {NULL, NULL, 1};
+  corral_host_t *h, *h2;
+  char buf[64];
+  luaL_openlibs(L);
+  o.L = L;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_new(&h2, &o) == CR_EINVAL && h2 == NULL); /* one at a time */
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'; c.sleep(3600); return c.now()", "=vt") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);               /* virtual clock */
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "3600.0") == 0);
+  CHECK(corral_host_close(h) == 0);
+  /* the state lives on, and corral.run works there again */
+  CHECK(luaL_dostring(L, "return require('corral').run(function() return 7 end)") == 0);
+  CHECK(lua_tointeger(L, -1) == 7);
+  lua_close(L);
+  return 0;
+}
+
+/* --- attached to the host's loop ---------------------------------------- */
+
+typedef struct {
+  uv_timer_t timer;
+  int ticks, done, status;
+  corral_host_t *h;
+} hostapp;
+
+static void tick(uv_timer_t *t) { ((hostapp *)t->data)->ticks++; }
+
+static void done(corral_host_t *h, int status, void *arg) {
+  hostapp *a = arg;
+  (void)h;
+  a->done++;
+  a->status = status;
+  uv_close((uv_handle_t *)&a->timer, NULL);   /* the host ends its loop */
+}
+
+static int test_attach(void) {
+  uv_loop_t loop;
+  hostapp a;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  char buf[64];
+  memset(&a, 0, sizeof a);
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  uv_timer_init(&loop, &a.timer);
+  a.timer.data = &a;
+  uv_timer_start(&a.timer, tick, 5, 5);
+  CHECK(corral_host_new(&a.h, &o) == 0);
+  CHECK(corral_host_attach(a.h, done, &a) == 0);
+  CHECK(corral_host_start_string(a.h,
+    "local corral = require 'corral'\n"
+    "local n = 0\n"
+    "corral.group(function(g)\n"
+    "  for i = 1, 3 do g:spawn(function() for _ = 1, 100 do corral.checkpoint() end\n"
+    "    corral.sleep(0.1); n = n + 1 end) end\n"
+    "end)\n"
+    "return n", "=attached") == 0);
+  CHECK(corral_host_run(a.h) == CR_EBUSY);          /* the host runs it */
+  CHECK(corral_host_step(a.h) == CR_EBUSY);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(a.done == 1 && a.status == CORRAL_OK);
+  if (a.ticks < 3) fprintf(stderr, "ticks=%d\n", a.ticks);
+  CHECK(a.ticks >= 3);                              /* the host's timer ran */
+  CHECK(strcmp(host_result(a.h, buf, sizeof buf), "3") == 0);
+  CHECK(corral_host_close(a.h) == 0);
+  CHECK(uv_loop_close(&loop) == 0);                 /* nothing left open */
+  return 0;
+}
+
+/* Attached with a host handle that stays alive: corral never touches it,
+** and a second root runs on the same attachment. */
+static void stop_loop(corral_host_t *h, int status, void *arg) {
+  hostapp *a = arg;
+  (void)h;
+  a->done++;
+  a->status = status;
+  uv_stop(a->timer.loop);
+}
+
+static int test_attach_host_handle_untouched(void) {
+  uv_loop_t loop;
+  hostapp a;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  memset(&a, 0, sizeof a);
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  uv_timer_init(&loop, &a.timer);
+  a.timer.data = &a;
+  uv_timer_start(&a.timer, tick, 1, 1);
+  CHECK(corral_host_new(&a.h, &o) == 0);
+  CHECK(corral_host_attach(a.h, stop_loop, &a) == 0);
+  CHECK(corral_host_start_string(a.h, "require('corral').sleep(0.1)", "=a") == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(a.done == 1 && a.status == CORRAL_OK);
+  CHECK(corral_host_start_string(a.h, "require('corral').sleep(0.02); error('x', 0)", "=b") == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(a.done == 2 && a.status == CORRAL_ERROR);
+  CHECK(corral_host_close(a.h) == 0);
+  CHECK(uv_is_active((uv_handle_t *)&a.timer));     /* still the host's */
+  CHECK(a.ticks >= 10);
+  uv_close((uv_handle_t *)&a.timer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+/* --- stepped from a loop that is not libuv -------------------------------- */
+
+static int test_step(void) {
+  corral_host_t *h;
+  int st, steps = 0, waits = 0;
+  char buf[64];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "corral.group(function(g)\n"
+    "  g:spawn(corral.sleep, 0.2)\n"
+    "  g:spawn(function() for _ = 1, 50 do corral.checkpoint() end end)\n"
+    "end)\n"
+    "return 'stepped'", "=step") == 0);
+  CHECK(corral_host_fd(h) >= 0);
+  while ((st = corral_host_step(h)) == CORRAL_RUNNING) {
+    int ms = corral_host_timeout(h);
+    struct pollfd p;
+    p.fd = corral_host_fd(h);
+    p.events = POLLIN;
+    CHECK(ms <= 205);                  /* 0 while ready, else the deadline */
+    if (ms > 0) waits++;
+    poll(&p, 1, ms);                  /* the host's own wait */
+    CHECK(++steps < 10000);
+  }
+  CHECK(st == CORRAL_OK && waits >= 1);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "stepped") == 0);
+  CHECK(corral_host_timeout(h) == -1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* --- deadlock and teardown ----------------------------------------------- */
+
+static int test_deadlock(void) {
+  corral_host_t *h;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "local ev = corral.event()\n"
+    "local ok, err = pcall(function() ev:wait() end)\n"
+    "cleaned = tostring(err)\n", "=dl") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
+  lua_getglobal(corral_host_state(h), "cleaned");
+  CHECK(strstr(lua_tostring(corral_host_state(h), -1), "deadlock") != NULL);
+  lua_pop(corral_host_state(h), 1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* Closing while tasks still run: everything is abandoned and freed. */
+static int test_close_while_running(void) {
+  corral_host_t *h;
+  int i;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "corral.group(function(g)\n"
+    "  for i = 1, 5 do g:spawn(function() local ev = corral.event(); ev:wait() end) end\n"
+    "  g:spawn(corral.sleep, 3600)\n"
+    "  corral.scope(function() corral.sleep(3600) end, {shield = true})\n"
+    "end)", "=busy") == 0);
+  for (i = 0; i < 5; i++) CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* The same on a host's loop, attached, from outside uv_run. */
+static int test_close_attached_while_running(void) {
+  uv_loop_t loop;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_attach(h, NULL, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "corral.group(function(g) g:spawn(corral.sleep, 3600); corral.sleep(3600) end)",
+    "=busy") == 0);
+  CHECK(uv_run(&loop, UV_RUN_NOWAIT) != 0);
+  CHECK(corral_host_status(h) == CORRAL_RUNNING);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_run(&loop, UV_RUN_NOWAIT) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+static int test_bad_input(void) {
+  corral_host_t *h;
+  CHECK(corral_host_new(NULL, NULL) == CR_EINVAL);
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h, NULL, NULL) == CR_EINVAL);
+  CHECK(corral_host_start_file(h, NULL, 0, NULL) == CR_EINVAL);
+  CHECK(corral_host_start_file(h, "/no/such/file.lua", 0, NULL) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "/no/such/file.lua") != NULL);
+  CHECK(corral_host_stop(h, 0.0 / 0.0, NULL) == CR_EINVAL);
+  CHECK(corral_host_cancel(h, "nothing runs") == 0);    /* ignored */
+  /* an awaitable's API outside a host task names itself */
+  CHECK(luaL_dostring(corral_host_state(h), "require('corral').host.wait_stop()") != 0);
+  CHECK(strstr(lua_tostring(corral_host_state(h), -1), "wait_stop") != NULL);
+  lua_pop(corral_host_state(h), 1);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(corral_host_close(NULL) == CR_EINVAL);
+  return 0;
+}
+
+int main(void) {
+  int failed = 0;
+  RUN(test_run_results);
+  RUN(test_run_function_and_args);
+  RUN(test_existing_state);
+  RUN(test_attach);
+  RUN(test_attach_host_handle_untouched);
+  RUN(test_step);
+  RUN(test_deadlock);
+  RUN(test_close_while_running);
+  RUN(test_close_attached_while_running);
+  RUN(test_bad_input);
+  return failed != 0;
+}
