@@ -219,3 +219,7 @@ int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
   if (rc && root) cr_signal_root(e, NULL, NULL);
   return rc;
 }
+
+int cr_signal_waited(const void *wait_obj) {
+  return wait_obj ? ((const sigwatch *)wait_obj)->signum : 0;
+}
