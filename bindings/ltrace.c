@@ -217,9 +217,11 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
   r->status = (signed char)(ev->status < 0 ? -1 : ev->status);
   r->wait = (unsigned char)ev->wait;
   switch (ev->kind) {
-    case CR_EV_SPAWN:           /* arg: parent task, arg2: its pid */
-      r->arg = e->current ? e->current->scope.id : 0;
-      r->arg2 = pid_of(e->current);
+    case CR_EV_SPAWN:           /* arg: parent task, arg2: its pid, */
+      r->arg = e->current ? e->current->scope.id : 0;   /* num: the task */
+      r->arg2 = pid_of(e->current);      /* running the group's body */
+      if (ev->scope && ev->scope->owner)
+        r->num = (double)ev->scope->owner->scope.id;
       break;
     case CR_EV_RUN:
       r->flags = cr_task_cancelled(t) != NULL;

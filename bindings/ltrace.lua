@@ -10,7 +10,9 @@
 -- own pid is its id, named "run"), a thread per task (tid = its id).
 -- Slices ("X"): cat "run" (a resume), "unwinding" (a resume while a cancel
 -- reaches it), "wait" (parked; named by what it waits on). Instants ("i"):
--- cat "spawn", "cancel", "error", "exit". Flows ("s"/"f"): parent -> child
+-- cat "spawn", "cancel" (on the canceller's track, or the scope owner's
+-- when no task cancelled), "cancelled" (on each task it reached), "error",
+-- "exit". Flows ("s"/"f"): parent -> child
 -- at the child's first run, canceller -> each task the cancel reached, at
 -- its next run; both ends always lie inside slices of the file.
 
@@ -68,6 +70,7 @@ local function s1(i) return strs[2 * (C.seq[i] % limit) + 1] end
 local function s2(i) return strs[2 * (C.seq[i] % limit) + 2] end
 
 local names, gnames = {}, {}     -- tid -> name, pid -> group name
+local gowners = {}               -- pid -> the task running the group's body
 local pids, parents = {}, {}     -- tid -> pid, tid -> parent tid
 local running, waiting = {}, {}  -- tid -> {ts, name, cat} of an open slice
 local label = {}                 -- tid -> what it parked on
@@ -109,6 +112,7 @@ local handlers = {}
 handlers[SPAWN] = function(i, ts, tid, pid)
   names[tid] = s1(i) or names[tid]
   if s2(i) then gnames[pid] = s2(i) end
+  if C.num[i] ~= 0 then gowners[pid] = math.tointeger(C.num[i]) end
   spawned[tid] = true
   local parent = C.arg[i]
   parents[tid] = parent
@@ -156,14 +160,18 @@ handlers[CANCEL] = function(i, ts, tid, pid)
     event("i", "cancel (" .. args.source .. ")", "cancel", ts, on_pid, on_tid,
       ',"s":"t"', args)
   end
-  if tid ~= 0 and running[tid] then
-    cancels[C.seq[i]] = { name = "cancel", ts = ts, pid = pid, tid = tid }
-  end
+  cancels[C.seq[i]] = { name = "cancel", ts = ts, pid = pid, tid = tid,
+    args = args, flow = tid ~= 0 and running[tid] ~= nil }
 end
 
-handlers[TARGET] = function(i, ts, tid)
+-- The cancel reached task tid: a mark on its track, and a flow from the
+-- canceller (if a task) to the task's next run.
+handlers[TARGET] = function(i, ts, tid, pid)
   local c = cancels[C.arg[i]]
-  if c and c.tid ~= tid then pend(tid, c) end
+  if not c or c.tid == tid then return end
+  event("i", "cancelled (" .. c.args.source .. ")", "cancelled", ts, pid, tid,
+    ',"s":"t"', c.args)
+  if c.flow then pend(tid, c) end
 end
 
 handlers[FAIL] = function(i, ts, tid, pid)
@@ -213,6 +221,10 @@ for tid, pid in pairs(pids) do
     if pids[pid] == pid then g = "run"          -- a root task's own track
     elseif g then g = "group " .. g .. " #" .. pid
     else g = "group #" .. pid end
+    local owner = gowners[pid]
+    if owner and pids[pid] ~= pid then
+      g = g .. " in " .. (names[owner] or ("task-" .. owner))
+    end
     emit(fmt('{"ph":"M","name":"process_name","pid":%d,"args":{"name":%s}}',
       pid, str(g)))
     emit(fmt('{"ph":"M","name":"process_sort_index","pid":%d,"args":{"sort_index":%d}}',

@@ -102,6 +102,10 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       return t->wait == CR_WAIT_JOIN ? "t:wait for" : "g:start of";
     case CR_WAIT_CHILDREN: case CR_WAIT_STOPPING:
       push_scopename(L, E, (cr_scope_t *)o);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "#%I", (lua_Integer)((cr_scope_t *)o)->id);
+      }
       lua_setfield(L, -2, "group");
       return t->wait == CR_WAIT_CHILDREN ? "the children"
                                          : "g:wait_stopping";
