@@ -266,7 +266,7 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
 }
 
 static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
-  if (cr_timer_armed(&s->deadline)) {
+  if (isfinite(s->deadline.when)) {
     lua_pushnumber(L, s->deadline.when - now);
     lua_setfield(L, -2, "deadline");
   }
