@@ -134,6 +134,7 @@ end
 
 local COLOR = { run = "#2e7d32", wait = "#90caf9", unwinding = "#ef6c00" }
 local W, LABEL, LANE, HEAD, TOP = 1200, 230, 14, 18, 46
+local CLANE = 3 * LANE             -- a collapsed group: a row per state
 
 local function esc(s)
   return (tostring(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
@@ -254,21 +255,23 @@ local function collapsed(out, g, y, x_of, width)
   local n = #g.tasks
   out[#out + 1] = fmt('<g><title>%s: %d tasks, collapsed</title>', esc(g.name), n)
   out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%d tasks (collapsed)</text>',
-    LABEL - 6, y + LANE - 3, n)
+    LABEL - 6, y + CLANE / 2 + 3, n)
   local rows = { "run", "wait", "unwinding" }
   for r, st in ipairs(rows) do
     for x = 0, width - 1 do
       local c = counts[st][x]
       if c then
         out[#out + 1] = fmt('<rect x="%d" y="%.1f" width="1" height="%.1f" fill="%s" fill-opacity="%.2f"/>',
-          LABEL + x, y + 1 + (r - 1) * (LANE - 2) / 3, (LANE - 2) / 3, COLOR[st],
+          LABEL + x, y + 1 + (r - 1) * (CLANE - 2) / 3, (CLANE - 2) / 3 - 1, COLOR[st],
           0.25 + 0.75 * math.min(1, c / math.max(1, n / 4)))
       end
     end
   end
   for _, t in ipairs(g.tasks) do
     for _, m in ipairs(t.marks) do
-      if m[2] == "error" or m[2] == "cancel" or m[2] == "cancelled" then mark(out, m, LABEL + x_of(m[1]), y) end
+      if m[2] == "error" or m[2] == "cancel" or m[2] == "cancelled" then
+        mark(out, m, LABEL + x_of(m[1]), y + CLANE - LANE)
+      end
     end
   end
   out[#out + 1] = "</g>"
@@ -328,7 +331,7 @@ function M.render(json, opts)
     y = y + HEAD
     if #g.tasks > max_lanes then
       collapsed(body, g, y, x_of, width)
-      y = y + LANE
+      y = y + CLANE
     else
       for _, t in ipairs(g.tasks) do lane(body, t, y, x_of, width); y = y + LANE end
     end
