@@ -123,5 +123,11 @@ clean:
 distclean:
 	rm -rf build build-sanitize build-tsan
 
-.PHONY: all deps test test-seeds sanitize tsan valgrind demo bench soak fuzz fuzz-c install \
+.PHONY: all deps test test-seeds sanitize tsan valgrind demo trace-demo bench soak fuzz fuzz-c install \
   clean distclean
+
+# The README's picture: the demo's trace drawn by `corral trace-svg`.
+trace-demo: all
+	$(SCRIPT_ENV) ./build/corral --trace build/demo-trace.json scripts/examples/demo.lua > /dev/null
+	./build/corral trace-svg build/demo-trace.json > docs/demo-trace.svg.tmp && mv docs/demo-trace.svg.tmp docs/demo-trace.svg
+	@echo "wrote docs/demo-trace.svg"

@@ -521,6 +521,7 @@ static int run_loop(lua_State *L) {
       /* Nothing can ever wake these tasks: unwind them so that every
       ** cleanup runs, then run reports the deadlock. */
       E->deadlocked = 1;
+      if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 1, 1);
       lua_pushliteral(L, "deadlock: every task is blocked and nothing can "
                          "wake them");
       cr_scope_cancel(&root->t.scope, CR_SRC_DEADLOCK, 0,
@@ -597,6 +598,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   /* Release callbacks run on this thread from now on: the one that
   ** called run may be gone (a __gc). */
   E->L = L;
+  lcr_debug_finish(L, E);               /* writes the trace, if any */
   rc = cr_engine_close(&E->e);
   engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
   if (rc == CR_EBUSY) {
@@ -665,15 +667,28 @@ static void apply_test_opts(cr_engine_t *e, const test_opts *o) {
   if (o->autojump > 0) cr_engine_set_autojump(e, o->autojump);
 }
 
+/* Raise msg followed by the tree kept in the engine (at 3). */
+static int deadlock_error(lua_State *L, const char *msg) {
+  if (lua_getiuservalue(L, 3, 1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "(the tree could not be captured)\n");
+  }
+  lua_pushstring(L, msg);
+  lua_insert(L, -2);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
   static const char *const run_opts[] = {"clock", "signals", "trace",
-    "trace_limit", "seed", "autojump_threshold", NULL};
+    "trace_limit", "seed", "autojump_threshold", "debug_signal", NULL};
   lcr_State *S = lcr_state(L);
   lcr_Engine *E;
   lcr_Task *root;
   int clock = 0, signals = 0, rc, status, nres;
   test_opts topts;
+  lcr_DebugOpts dopts;
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lcr_checkopts(L, 2, 0, run_opts);
   if (!lua_isnoneornil(L, 2)) {
@@ -688,22 +703,28 @@ static int l_run(lua_State *L) {
     }
     lua_getfield(L, 2, "signals");
     signals = lua_toboolean(L, -1);
-    lua_getfield(L, 2, "trace");
-    if (!lua_isnil(L, -1))
-      luaL_argerror(L, 2, "trace is not implemented yet");
-    lua_pop(L, 3);
+    lua_pop(L, 2);
   }
   check_test_opts(L, clock, &topts);
+  lcr_debug_opts(L, 2, &dopts);
   if (S->eng != NULL)
     return luaL_error(L, "corral.run: cannot be called inside a running "
                          "task (spawn a task or open a group instead)");
   lua_settop(L, 2);
-  E = lua_newuserdatauv(L, sizeof *E, 0);                 /* 3: engine */
+  /* uservalue 1: the tree when a deadlock was found */
+  E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
+  memset(E, 0, sizeof *E);
+  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
   rc = lcr_engine_open(L, S, E, NULL,
                        clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);
   apply_test_opts(&E->e, &topts);
+  if (lcr_debug_start(L, E, 2, &dopts)) {                 /* a bad path */
+    lcr_engine_teardown(L, E);
+    return lua_error(L);
+  }
+  lua_settop(L, 3);
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
   /* Nothing above may leave the module thinking a run is going on: an
@@ -723,9 +744,11 @@ static int l_run(lua_State *L) {
     return lua_error(L);
   }
   if (!root->t.finished) {
+    if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 3, 1);
     lcr_engine_teardown(L, E);
-    return luaL_error(L, "corral.run: deadlock: every task is blocked and "
-                         "nothing can wake them (even after cancelling)");
+    return deadlock_error(L, "corral.run: deadlock: every task is blocked "
+                             "and nothing can wake them (even after "
+                             "cancelling); still blocked:\n");
   }
   lcr_engine_teardown(L, E);
   nres = root->nres;
@@ -735,8 +758,9 @@ static int l_run(lua_State *L) {
   if (E->e.root_signal && root->outcome != CR_TASK_FAILED)
     return raise_root_signal(L, E);
   if (E->deadlocked && root->outcome != CR_TASK_FAILED)
-    return luaL_error(L, "corral.run: deadlock: every task was blocked and "
-                         "nothing could wake them (they were cancelled)");
+    return deadlock_error(L, "corral.run: deadlock: every task was blocked "
+                             "and nothing could wake them (they were "
+                             "cancelled). The tasks when it was found:\n");
   if (root->outcome == CR_TASK_DONE) return nres;
   return lua_error(L);       /* the root's error, or its Cancelled */
 }
@@ -859,6 +883,8 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_setfuncs(L, lcr_sync_funcs, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, lcr_io_funcs, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, lcr_tree_funcs, 1);
   lcr_open_io_lua(L, lua_absindex(L, -2), lua_absindex(L, -1));
   guard_coroutine_lib(L, lua_absindex(L, -2));
   lcr_open_testing(L);

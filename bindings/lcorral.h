@@ -49,6 +49,7 @@ struct lcr_Engine {
   int live_ref;           /* registry ref: live Cancelled -> its scope */
   int pinned_ref;         /* registry ref: entered scope/group userdata */
   unsigned epoch;
+  struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
   unsigned deadlocked : 1;
   unsigned open : 1;
 };
@@ -184,5 +185,23 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k);
 int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive,
                        const char *what);
 extern const luaL_Reg lcr_scope_funcs[];
+
+/* ltree.c: corral.tree */
+void lcr_pushtree(lua_State *L, lcr_Engine *E);
+int lcr_pushtree_safe(lua_State *L, lcr_Engine *E);
+void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now);
+const char *lcr_signame(int signum);
+extern const luaL_Reg lcr_tree_funcs[];
+
+/* ltrace.c: run's trace, trace_limit and debug_signal options */
+typedef struct lcr_DebugOpts {
+  int trace;              /* index of the path on the stack, or 0 */
+  lua_Integer limit;
+  int signum;             /* 0 = none */
+} lcr_DebugOpts;
+void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o);
+int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
+                    const lcr_DebugOpts *o);
+void lcr_debug_finish(lua_State *L, lcr_Engine *E);
 
 #endif

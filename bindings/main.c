@@ -18,6 +18,7 @@
 #include <lualib.h>
 #include <lauxlib.h>
 #include "cli_lua.h"
+#include "trace_svg_lua.h"
 
 #ifndef CORRAL_VERSION_STRING
 #define CORRAL_VERSION_STRING "unknown"
@@ -34,12 +35,23 @@ static int open_cli(lua_State *L) {
   return 1;
 }
 
+/* package.preload["corral.trace_svg"]: `corral trace-svg`. */
+static int open_trace_svg(lua_State *L) {
+  if (luaL_loadbuffer(L, (const char *)trace_svg_lua, trace_svg_lua_len,
+                      "=corral.trace_svg") != LUA_OK)
+    return lua_error(L);
+  lua_call(L, 0, 1);
+  return 1;
+}
+
 static void preload(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_corral);
   lua_setfield(L, -2, "corral");
   lua_pushcfunction(L, open_cli);
   lua_setfield(L, -2, "corral.cli");
+  lua_pushcfunction(L, open_trace_svg);
+  lua_setfield(L, -2, "corral.trace_svg");
   lua_pop(L, 1);
 }
 

@@ -443,6 +443,13 @@ int cr_scope_live(const cr_scope_t *s);
 */
 const cr_scope_t *cr_scope_record(const cr_scope_t *s);
 
+/* Walk the live scope tree (the task tree, the trace): the entered
+** children of `s` in entry order, or the root tasks' scopes when s is
+** NULL. Pass prev = NULL for the first; NULL after the last. A scope
+** whose owner's own scope it is (s == &s->owner->scope) is a task. */
+cr_scope_t *cr_scope_next_child(cr_engine_t *e, cr_scope_t *s,
+                                cr_scope_t *prev);
+
 /* --- tasks ----------------------------------------------------------- */
 
 void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data);
@@ -742,5 +749,8 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 ** sees each arrival, and the kill ends them all.
 */
 int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
+/* The signal number a task parked in cr_signal_wait waits for: pass its
+** wait_obj (CR_WAIT_SIGNAL). */
+int cr_signal_waited(const void *wait_obj);
 
 #endif

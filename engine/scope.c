@@ -291,3 +291,10 @@ cr_scope_t *cr_task_cancelled(cr_task_t *task) {
   if (s == NULL) task->clean_gen = e->cancel_gen;
   return s;
 }
+
+cr_scope_t *cr_scope_next_child(cr_engine_t *e, cr_scope_t *s,
+                                cr_scope_t *prev) {
+  cr_queue_t *head = s ? &s->children : &e->roots;
+  cr_queue_t *q = prev ? prev->sibling.next : head->next;
+  return q == head ? NULL : cr__queue_data(q, cr_scope_t, sibling);
+}

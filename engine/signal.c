@@ -226,3 +226,7 @@ size_t cr_signal_watchers(const cr_engine_t *e) {
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) n++;
   return n;
 }
+
+int cr_signal_waited(const void *wait_obj) {
+  return wait_obj ? ((const sigwatch *)wait_obj)->signum : 0;
+}

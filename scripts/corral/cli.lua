@@ -20,19 +20,20 @@ Available options are:
   -h, --help     show this help
   -W             turn warnings on
   -E             ignore environment variables (LUA_INIT)
+  --trace file   write a Chrome trace-event timeline of the run to file
   --             stop handling options
   -              stop handling options and execute stdin
 With no script and no -e, the script is read from stdin unless stdin is a
 terminal (there is no interactive mode). The script runs as the root task
 of corral.run on the real clock with signals on; see the README for Ctrl-C.
 Exit status: 0 success, 1 error, 2 usage, 130/143 interrupted by
-SIGINT/SIGTERM.
+SIGINT/SIGTERM. SIGUSR1 prints the task tree to stderr and goes on.
+`%s trace-svg trace.json > trace.svg` draws a trace as an SVG timeline.
 ]==]
 
 -- Options in one table, so a new one is one entry: `arg` says it takes a
 -- value (attached, as in -eSTAT, or the next word), and `apply` records it
--- in the plan. (Room here for options that set run options, such as
--- a future `--trace file`, by writing plan.run_opts.)
+-- in the plan; options that set run options (--trace) write plan.run_opts.
 local OPTIONS = {
   ["-e"] = { arg = true, apply = function(plan, v)
     plan.actions[#plan.actions + 1] = { kind = "e", code = v }
@@ -45,18 +46,23 @@ local OPTIONS = {
   ["-h"] = { apply = function(plan) plan.help = true end },
   ["-W"] = { apply = function(plan) plan.warnings = true end },
   ["-E"] = { apply = function(plan) plan.no_env = true end },
+  ["--trace"] = { arg = true, apply = function(plan, v)
+    plan.run_opts.trace = v
+  end },
 }
 OPTIONS["--version"] = OPTIONS["-v"]
 OPTIONS["--help"] = OPTIONS["-h"]
 
 local function usage_error(info, msg)
-  io.stderr:write(info.progname, ": ", msg, "\n", USAGE:format(info.progname))
+  io.stderr:write(info.progname, ": ", msg, "\n", USAGE:format(info.progname, info.progname))
   return 2
 end
 
 -- Parse argv into a plan, or return nil and the usage error's message.
 local function parse(argv)
-  local plan = { actions = {}, run_opts = { signals = true } }
+  -- SIGUSR1 prints corral.tree() to stderr (an unreferenced watcher: it
+  -- neither keeps the run alive nor disturbs it).
+  local plan = { actions = {}, run_opts = { signals = true, debug_signal = "SIGUSR1" } }
   local i = 1
   while i <= #argv do
     local a = argv[i]
@@ -170,10 +176,13 @@ end
 function M.main(argv, info)
   info = info or {}
   info.progname = info.progname or argv[0] or "corral"
+  if argv[1] == "trace-svg" then       -- a subcommand, not a script
+    return require("corral.trace_svg").main({ table.unpack(argv, 2) }, info.progname)
+  end
   local plan, err = parse(argv)
   if not plan then return usage_error(info, err) end
   if plan.help then
-    io.stdout:write(USAGE:format(info.progname))
+    io.stdout:write(USAGE:format(info.progname, info.progname))
     return 0
   end
   if plan.version then

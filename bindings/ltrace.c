@@ -1,0 +1,438 @@
+/*
+** ltrace.c -- what corral.run's `trace`, `trace_limit` and `debug_signal`
+** options do.
+**
+** The trace: the engine's events (cr_engine_t.on_event, installed only
+** when a trace is asked for, so tracing off costs the engine's one branch
+** per event site) go into a ring of `trace_limit` fixed-size records; the
+** oldest are dropped and counted. Names, reasons and errors ride beside
+** them in a Lua table keyed by ring slot, so memory stays bounded. At the
+** end of the run (every path: success, error, deadlock) ltrace.lua turns
+** the ring into Chrome trace-event JSON, which Perfetto opens.
+**
+** The debug signal: an unreferenced libuv signal watcher (it never keeps
+** the run alive nor hides a deadlock) that prints corral.tree() to stderr.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lcorral.h"
+#include "ltrace_lua.h"
+
+#define TRACE_DEFAULT_LIMIT 100000
+enum { TR_TARGET = 8 };   /* a cancel reaches task tid (arg: its seq) */
+
+typedef struct {
+  double ts;              /* microseconds, strictly increasing */
+  uint64_t tid, pid;      /* task, and its group's scope id (root: itself) */
+  uint64_t arg, arg2;     /* per kind: see on_event */
+  double num;
+  unsigned char kind, wait, flags;
+  signed char status;
+} trace_rec;
+
+typedef struct lcr_Debug {
+  lcr_Engine *E;
+  int ref;                /* registry: this userdata, while in use */
+  int strs_ref;           /* registry: strings by 2*slot+1 and 2*slot+2 */
+  FILE *file;
+  trace_rec *ring;
+  size_t limit;
+  uint64_t n;             /* events recorded since the start */
+  double last_ts;
+  int signum;
+  uv_signal_t sig;
+} lcr_Debug;
+
+/* --- options ----------------------------------------------------------- */
+
+static int signum_of(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, idx);
+    if (strcmp(s, "SIGUSR1") == 0) return SIGUSR1;
+    if (strcmp(s, "SIGUSR2") == 0) return SIGUSR2;
+    if (strcmp(s, "SIGQUIT") == 0) return SIGQUIT;
+    if (strcmp(s, "SIGHUP") == 0) return SIGHUP;
+  }
+  return 0;
+}
+
+/* Check run's trace, trace_limit and debug_signal. [-0, +0, v] */
+void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o) {
+  memset(o, 0, sizeof *o);
+  o->limit = TRACE_DEFAULT_LIMIT;
+  if (lua_isnoneornil(L, opts)) return;
+  if (lua_getfield(L, opts, "trace") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, opts, "trace must be a file name (a string)");
+    o->trace = 1;
+  }
+  if (lua_getfield(L, opts, "trace_limit") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+      luaL_argerror(L, opts, "trace_limit must be an integer >= 1");
+    o->limit = lua_tointeger(L, -1);
+  }
+  if (lua_getfield(L, opts, "debug_signal") != LUA_TNIL) {
+    o->signum = signum_of(L, -1);
+    if (o->signum <= 0 || o->signum >= NSIG || o->signum == SIGKILL ||
+        o->signum == SIGSTOP || o->signum == SIGINT || o->signum == SIGTERM)
+      luaL_argerror(L, opts, "debug_signal must be \"SIGUSR1\", \"SIGUSR2\", "
+                    "\"SIGQUIT\", \"SIGHUP\" or a catchable signal number");
+  }
+  lua_pop(L, 3);
+}
+
+/* --- recording --------------------------------------------------------- */
+
+static uint64_t pid_of(const cr_task_t *t) {
+  if (t == NULL) return 0;
+  return t->group ? t->group->scope.id : t->scope.id;
+}
+
+/* The next record, for task t; its slot's strings cleared. */
+static trace_rec *next_rec(lcr_Debug *D, int kind, const cr_task_t *t) {
+  size_t slot = (size_t)(D->n % D->limit);
+  trace_rec *r = &D->ring[slot];
+  double ts = cr_now(&D->E->e) * 1e6;
+  if (D->n >= D->limit) {                /* reusing: forget its strings */
+    lua_State *L = D->E->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)(2 * slot + 1));
+    lua_pushnil(L);
+    lua_rawseti(L, -2, (lua_Integer)(2 * slot + 2));
+    lua_pop(L, 1);
+  }
+  if (ts <= D->last_ts) ts = D->last_ts + 0.001;   /* keep the order */
+  D->last_ts = ts;
+  memset(r, 0, sizeof *r);
+  r->ts = ts;
+  r->kind = (unsigned char)kind;
+  r->tid = t ? t->scope.id : 0;
+  r->pid = pid_of(t);
+  D->n++;
+  return r;
+}
+
+/* Strings of an event, made protected (a failure drops them). */
+typedef struct {
+  lcr_Debug *D;
+  const cr_engine_event_t *ev;
+  size_t slot;
+} str_job;
+
+static void set_str(lua_State *L, size_t slot, int which) {
+  lua_rawseti(L, 2, (lua_Integer)(2 * slot + (size_t)which));
+}
+
+/* The error a failing task raised, as text (msgh kept it). */
+static void push_failure(lua_State *L, lcr_Engine *E, cr_task_t *t) {
+  if (t && lcr_pushtask(L, E, t)) {
+    lcr_getextra(L, -1, "tberr");
+    if (!lua_isnil(L, -1)) {
+      luaL_tolstring(L, -1, NULL);
+      return;
+    }
+  }
+  lua_pushliteral(L, "error");
+}
+
+static int make_strings(lua_State *L) {
+  str_job *j = lua_touserdata(L, 1);
+  lcr_Engine *E = j->D->E;
+  const cr_engine_event_t *ev = j->ev;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, j->D->strs_ref);          /* 2 */
+  switch (ev->kind) {
+    case CR_EV_SPAWN: case CR_EV_DONE:
+      lcr_pushtaskname(L, (lcr_Task *)ev->task);
+      set_str(L, j->slot, 1);
+      if (ev->kind == CR_EV_SPAWN && ev->scope) {
+        if (lcr_pushpinned(L, E, ev->scope)) {
+          lua_getiuservalue(L, -1, 1);
+          set_str(L, j->slot, 2);
+        }
+      }
+      break;
+    case CR_EV_PARK:
+      lcr_pushwait(L, E, ev->task, cr_now(&E->e));
+      lua_getfield(L, -1, "text");
+      set_str(L, j->slot, 1);
+      break;
+    case CR_EV_CANCEL:
+      if (ev->scope->cancel.reason) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+        lua_rawgeti(L, -1, (lua_Integer)(intptr_t)ev->scope->cancel.reason);
+        if (lua_istable(L, -1)) {
+          lua_rawgeti(L, -1, 1);
+          set_str(L, j->slot, 1);
+        }
+      }
+      if (lcr_pushpinned(L, E, ev->scope)) {
+        lua_getiuservalue(L, -1, 1);
+        set_str(L, j->slot, 2);
+      }
+      break;
+    case CR_EV_FAIL:
+      push_failure(L, E, ev->task);
+      set_str(L, j->slot, 1);
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
+                           size_t slot) {
+  lua_State *L = D->E->L;
+  str_job j;
+  j.D = D;
+  j.ev = ev;
+  j.slot = slot;
+  if (!lua_checkstack(L, 4)) return;
+  lua_pushcfunction(L, make_strings);
+  lua_pushlightuserdata(L, &j);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+}
+
+/* A cancel reaches every task below scope s: one TR_TARGET each. */
+static void record_targets(lcr_Debug *D, cr_scope_t *s, uint64_t seq) {
+  cr_scope_t *c = NULL;
+  if (s->owner && s == &s->owner->scope && !s->owner->finished) {
+    trace_rec *r = next_rec(D, TR_TARGET, s->owner);
+    r->arg = seq;
+  }
+  while ((c = cr_scope_next_child(&D->E->e, s, c)) != NULL)
+    record_targets(D, c, seq);
+}
+
+static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
+  lcr_Debug *D = ((lcr_Engine *)e)->dbg;
+  uint64_t seq = D->n;
+  cr_task_t *t = ev->task;
+  trace_rec *r = next_rec(D, ev->kind, t);
+  r->status = (signed char)(ev->status < 0 ? -1 : ev->status);
+  r->wait = (unsigned char)ev->wait;
+  switch (ev->kind) {
+    case CR_EV_SPAWN:           /* arg: parent task, arg2: its pid, */
+      r->arg = e->current ? e->current->scope.id : 0;   /* num: the task */
+      r->arg2 = pid_of(e->current);      /* running the group's body */
+      if (ev->scope && ev->scope->owner)
+        r->num = (double)ev->scope->owner->scope.id;
+      break;
+    case CR_EV_RUN:
+      r->flags = cr_task_cancelled(t) != NULL;
+      break;
+    case CR_EV_PARK:
+      r->wait = (unsigned char)t->wait;
+      break;
+    case CR_EV_CANCEL:          /* arg: the scope, arg2: its owner task */
+      r->status = (signed char)ev->scope->cancel.source;
+      r->arg = ev->scope->id;
+      r->arg2 = ev->scope->owner ? ev->scope->owner->scope.id : 0;
+      r->num = (double)pid_of(ev->scope->owner);
+      break;
+    case CR_EV_FAIL:
+      r->arg = ev->scope ? ev->scope->id : 0;
+      break;
+    default:
+      break;
+  }
+  if (ev->kind == CR_EV_SPAWN || ev->kind == CR_EV_DONE ||
+      ev->kind == CR_EV_PARK || ev->kind == CR_EV_CANCEL ||
+      ev->kind == CR_EV_FAIL)
+    record_strings(D, ev, (size_t)(seq % D->limit));
+  if (ev->kind == CR_EV_CANCEL && ev->scope->entered)
+    record_targets(D, ev->scope, seq);
+}
+
+/* --- the debug signal ---------------------------------------------------- */
+
+static void debug_signal_cb(uv_signal_t *h, int signum) {
+  lcr_Debug *D = h->data;
+  lua_State *L = D->E->L;
+  (void)signum;
+  if (lcr_pushtree_safe(L, D->E)) {
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    fwrite(s, 1, len, stderr);
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+}
+
+static void debug_close_cb(uv_handle_t *h) {
+  lcr_Debug *D = h->data;
+  luaL_unref(D->E->L, LUA_REGISTRYINDEX, D->ref);
+}
+
+/* --- start and finish ---------------------------------------------------- */
+
+static int start_signal(lcr_Debug *D, int signum) {
+  int rc = uv_signal_init(D->E->e.loop, &D->sig);
+  if (rc) return rc;
+  D->sig.data = D;
+  D->signum = signum;
+  rc = uv_signal_start(&D->sig, debug_signal_cb, signum);
+  uv_unref((uv_handle_t *)&D->sig);     /* never keeps the run alive */
+  return rc;
+}
+
+/* Open the trace file and the ring: 0, or 1 with an error message. */
+static int start_trace(lua_State *L, lcr_Debug *D, int opts,
+                       lua_Integer limit) {
+  const char *path;
+  lua_getfield(L, opts, "trace");
+  path = lua_tostring(L, -1);
+  D->file = fopen(path, "w");
+  if (D->file == NULL) {
+    lua_pushfstring(L, "corral.run: cannot open trace file '%s': %s", path,
+                    strerror(errno));
+    return 1;
+  }
+  lua_pop(L, 1);
+  D->limit = (size_t)limit;
+  D->ring = malloc(D->limit * sizeof *D->ring);
+  if (D->ring == NULL) {
+    lua_pushliteral(L, "corral.run: not enough memory for trace_limit");
+    return 1;
+  }
+  lua_newtable(L);
+  D->strs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  D->E->e.on_event = on_event;
+  return 0;
+}
+
+/*
+** Set up what the options ask for. Returns 0, or 1 with an error message
+** pushed (teardown then undoes what was done). [-0, +(0|1), m]
+*/
+int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
+                    const lcr_DebugOpts *o) {
+  lcr_Debug *D;
+  int rc;
+  if (!o->trace && !o->signum) return 0;
+  D = lua_newuserdatauv(L, sizeof *D, 0);
+  memset(D, 0, sizeof *D);
+  D->E = E;
+  D->strs_ref = LUA_NOREF;
+  D->last_ts = -1;
+  D->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  E->dbg = D;
+  if (o->trace && start_trace(L, D, opts, o->limit)) return 1;
+  if (o->signum && (rc = start_signal(D, o->signum)) != 0) {
+    lua_pushfstring(L, "corral.run: debug_signal: %s", uv_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
+
+/* Names of the tasks and groups alive now, whose spawn may have been
+** dropped from the ring: {[id] = name}. */
+static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *s,
+                            int names) {
+  cr_scope_t *c = NULL;
+  luaL_checkstack(L, 4, "scopes nested too deep");
+  if (s && s->owner && s == &s->owner->scope) {
+    lcr_pushtaskname(L, (lcr_Task *)s->owner);
+    lua_rawseti(L, names, (lua_Integer)s->id);
+  } else if (s && s->is_group && lcr_pushpinned(L, E, s)) {
+    lua_getiuservalue(L, -1, 1);
+    lua_rawseti(L, names, (lua_Integer)s->id);
+    lua_pop(L, 1);
+  }
+  while ((c = cr_scope_next_child(&E->e, s, c)) != NULL)
+    push_live_names(L, E, c, names);
+}
+
+/* The kept records as columns, oldest first, into the table on top. */
+static void push_columns(lua_State *L, lcr_Debug *D) {
+  static const char *const cols[] = {"ts", "kind", "tid", "pid", "arg",
+                                     "arg2", "num", "status", "wait",
+                                     "flags", "seq"};
+  uint64_t first = D->n > D->limit ? D->n - D->limit : 0, i;
+  int c, top = lua_gettop(L);
+  for (c = 0; c < 11; c++) lua_createtable(L, (int)(D->n - first), 0);
+  for (i = first; i < D->n; i++) {
+    const trace_rec *r = &D->ring[i % D->limit];
+    lua_Integer k = (lua_Integer)(i - first + 1);
+    lua_pushnumber(L, r->ts); lua_rawseti(L, top + 1, k);
+    lua_pushinteger(L, r->kind); lua_rawseti(L, top + 2, k);
+    lua_pushinteger(L, (lua_Integer)r->tid); lua_rawseti(L, top + 3, k);
+    lua_pushinteger(L, (lua_Integer)r->pid); lua_rawseti(L, top + 4, k);
+    lua_pushinteger(L, (lua_Integer)r->arg); lua_rawseti(L, top + 5, k);
+    lua_pushinteger(L, (lua_Integer)r->arg2); lua_rawseti(L, top + 6, k);
+    lua_pushnumber(L, r->num); lua_rawseti(L, top + 7, k);
+    lua_pushinteger(L, r->status); lua_rawseti(L, top + 8, k);
+    lua_pushinteger(L, r->wait); lua_rawseti(L, top + 9, k);
+    lua_pushinteger(L, r->flags); lua_rawseti(L, top + 10, k);
+    lua_pushinteger(L, (lua_Integer)i); lua_rawseti(L, top + 11, k);
+  }
+  for (c = 10; c >= 0; c--) lua_setfield(L, top, cols[c]);
+}
+
+/* write(s): append to the trace file. Upvalue: the lcr_Debug. */
+static int trace_fwrite(lua_State *L) {
+  lcr_Debug *D = lua_touserdata(L, lua_upvalueindex(1));
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  if (fwrite(s, 1, len, D->file) != len)
+    return luaL_error(L, "%s", strerror(errno));
+  return 0;
+}
+
+/* ltrace.lua(data, write): data = columns + strs + names + facts. */
+static int write_trace(lua_State *L) {
+  lcr_Debug *D = lua_touserdata(L, 1);
+  lcr_Engine *E = D->E;
+  if (luaL_loadbuffer(L, (const char *)ltrace_lua, ltrace_lua_len,
+                      "=corral.trace") != LUA_OK)
+    return lua_error(L);
+  lua_newtable(L);
+  push_columns(L, D);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
+  lua_setfield(L, -2, "strs");
+  lua_newtable(L);
+  push_live_names(L, E, NULL, lua_gettop(L));
+  lua_setfield(L, -2, "names");
+  lua_pushinteger(L, (lua_Integer)(D->n > D->limit ? D->n - D->limit : 0));
+  lua_setfield(L, -2, "dropped");
+  lua_pushinteger(L, (lua_Integer)D->limit);
+  lua_setfield(L, -2, "limit");
+  lua_pushstring(L, E->e.clock == CR_CLOCK_VIRTUAL ? "virtual" : "real");
+  lua_setfield(L, -2, "clock");
+  lua_pushlightuserdata(L, D);
+  lua_pushcclosure(L, trace_fwrite, 1);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+/* Write the trace (if any), stop the signal watcher, free the ring. Never
+** raises: a trace that cannot be written is reported on stderr. */
+void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
+  lcr_Debug *D = E->dbg;
+  if (D == NULL) return;
+  E->dbg = NULL;
+  E->e.on_event = NULL;
+  if (D->file) {
+    lua_pushcfunction(L, write_trace);
+    lua_pushlightuserdata(L, D);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      fprintf(stderr, "corral.run: the trace was not written: %s\n",
+              lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+      lua_pop(L, 1);
+    }
+    if (fclose(D->file) != 0)
+      fprintf(stderr, "corral.run: the trace was not written: %s\n",
+              strerror(errno));
+    D->file = NULL;
+  }
+  free(D->ring);
+  D->ring = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, D->strs_ref);
+  if (D->signum) uv_close((uv_handle_t *)&D->sig, debug_close_cb);
+  else luaL_unref(L, LUA_REGISTRYINDEX, D->ref);
+}

@@ -1,0 +1,515 @@
+/*
+** ltree.c -- corral.tree: the live task tree, from the root down, as text
+** or as nested tables. It walks the engine's scope tree (no events): every
+** entered scope is a task's own scope (a task), a group or a plain scope,
+** and its children are the scopes entered below it, in entry order. The
+** deadlock report and the SIGUSR1 dump (ltrace.c) print the same text.
+*/
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include "lcorral.h"
+
+/* Seconds with three decimals (lua_pushfstring has no precision). */
+static const char *push_secs(lua_State *L, double s) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.3f", s);
+  return lua_pushstring(L, buf);
+}
+
+static const char *const status_names[] = {
+  "scheduled", "running", "waiting", "done", "failed", "cancelled"
+};
+
+static int is_task_scope(const cr_scope_t *s) {
+  return s->owner != NULL && s == &s->owner->scope;
+}
+
+/* A signal's name, for what a task waits on and the debug signal. */
+const char *lcr_signame(int signum) {
+  static const struct { int num; const char *name; } names[] = {
+    {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"},
+    {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"},
+    {SIGCHLD, "SIGCHLD"}, {SIGWINCH, "SIGWINCH"}, {SIGALRM, "SIGALRM"},
+    {SIGPIPE, "SIGPIPE"}, {SIGCONT, "SIGCONT"}, {SIGTSTP, "SIGTSTP"}
+  };
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].num == signum) return names[i].name;
+  return NULL;
+}
+
+/* The name of a scope or group (uservalue 1 of its userdata), or nil. */
+static void push_scopename(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
+  if (lcr_pushpinned(L, E, s)) {
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+    if (!lua_isstring(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+  }
+}
+
+/* "address:port" of a TCP stream's peer, or nothing. [-0, +(0|1), m] */
+static int push_peer(lua_State *L, const cr_stream_t *s) {
+  struct sockaddr_storage ss;
+  char ip[64];
+  int len = (int)sizeof ss, port;
+  if (s == NULL || s->h.handle.type != UV_TCP) return 0;
+  memset(&ss, 0, sizeof ss);
+  if (uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len)) return 0;
+  if (uv_ip_name((struct sockaddr *)&ss, ip, sizeof ip)) return 0;
+  port = ntohs(ss.ss_family == AF_INET6
+               ? ((struct sockaddr_in6 *)&ss)->sin6_port
+               : ((struct sockaddr_in *)&ss)->sin_port);
+  lua_pushfstring(L, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+                  port);
+  return 1;
+}
+
+/* Task `target`'s name into field k of the table on top. */
+static void set_taskname(lua_State *L, const char *k, const cr_task_t *target) {
+  lcr_pushtaskname(L, (lcr_Task *)target);
+  lua_setfield(L, -2, k);
+}
+
+/* The fields of a sem wait: a lock (held_by) or a semaphore. */
+static const char *semaphore_fields(lua_State *L, const cr_sem_t *sem) {
+  if (sem->max != 1) return "semaphore";
+  if (sem->owner) set_taskname(L, "held_by", sem->owner);
+  return "lock";
+}
+
+/* The object-specific fields of a wait, into the table on top; returns
+** the word the text uses (NULL: the wait kind's own name). */
+static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
+                               double now) {
+  const void *o = t->wait_obj;
+  switch (t->wait) {
+    case CR_WAIT_SLEEP:
+      lua_pushnumber(L, ((const cr_timer_t *)o)->when - now);
+      lua_setfield(L, -2, "left");
+      return NULL;
+    case CR_WAIT_SEM: return semaphore_fields(L, o);
+    case CR_WAIT_SEND: case CR_WAIT_RECV:
+      lua_pushinteger(L, (lua_Integer)((const cr_chan_t *)o)->cap);
+      lua_setfield(L, -2, "capacity");
+      return t->wait == CR_WAIT_SEND ? "channel send" : "channel recv";
+    case CR_WAIT_JOIN: case CR_WAIT_START:
+      set_taskname(L, "task", o);
+      return t->wait == CR_WAIT_JOIN ? "t:wait for" : "g:start of";
+    case CR_WAIT_CHILDREN: case CR_WAIT_STOPPING:
+      push_scopename(L, E, (cr_scope_t *)o);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "#%I", (lua_Integer)((cr_scope_t *)o)->id);
+      }
+      lua_setfield(L, -2, "group");
+      return t->wait == CR_WAIT_CHILDREN ? "the children"
+                                         : "g:wait_stopping";
+    case CR_WAIT_READ: case CR_WAIT_WRITE: case CR_WAIT_CONNECT:
+      if (push_peer(L, o)) lua_setfield(L, -2, "peer");
+      return NULL;
+    case CR_WAIT_ACCEPT:
+      lua_pushinteger(L, ((const cr_listener_t *)o)->port);
+      lua_setfield(L, -2, "port");
+      return NULL;
+    case CR_WAIT_PROCESS:
+      lua_pushinteger(L, ((const cr_proc_t *)o)->pid);
+      lua_setfield(L, -2, "pid");
+      return NULL;
+    case CR_WAIT_SIGNAL: {
+      const char *n = lcr_signame(cr_signal_waited(o));
+      if (n) lua_pushstring(L, n);
+      else lua_pushinteger(L, cr_signal_waited(o));
+      lua_setfield(L, -2, "signal");
+      return NULL;
+    }
+    default: return NULL;
+  }
+}
+
+/* One line of text for a wait table on top: pushes it. [-0, +1, m] */
+static void push_waittext(lua_State *L, int w) {
+  luaL_Buffer b;
+  static const char *const extra[][2] = {
+    {"task", " %s"}, {"group", " of group %s"}, {"held_by", " held by %s"},
+    {"peer", " from %s"}, {"signal", " %s"}, {"port", " on port %s"},
+    {"pid", " of pid %s"}
+  };
+  size_t i;
+  w = lua_absindex(L, w);
+  luaL_buffinit(L, &b);
+  lua_getfield(L, w, "what");
+  luaL_addvalue(&b);
+  for (i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+    if (lua_getfield(L, w, extra[i][0]) != LUA_TNIL) {
+      lua_pushfstring(L, extra[i][1], lua_tostring(L, -1));
+      lua_remove(L, -2);
+      luaL_addvalue(&b);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (lua_getfield(L, w, "left") == LUA_TNUMBER) {
+    double left = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (isinf(left)) {
+      lua_pushliteral(L, " (forever)");
+    } else {
+      lua_pushfstring(L, " (%ss left)", push_secs(L, left < 0 ? 0 : left));
+      lua_remove(L, -2);
+    }
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+  }
+  luaL_pushresult(&b);
+}
+
+/* What a parked task waits on: {kind, what, text, ...}. [-0, +1, m] */
+void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now) {
+  const char *what;
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, cr_wait_name(t->wait));
+  lua_setfield(L, -2, "kind");
+  what = wait_fields(L, E, t, now);
+  lua_pushstring(L, what ? what : cr_wait_name(t->wait));
+  lua_setfield(L, -2, "what");
+  push_waittext(L, -1);
+  lua_setfield(L, -2, "text");
+}
+
+/* 1 if ar is a frame of the user's code: Lua, not corral's embedded Lua. */
+static int user_frame(lua_State *co, int level, lua_Debug *ar) {
+  if (!lua_getstack(co, level, ar) || !lua_getinfo(co, "Sl", ar)) return -1;
+  return ar->currentline > 0 && strncmp(ar->source, "=corral.", 8) != 0;
+}
+
+/*
+** Where the task is: the innermost line of user code on its coroutine
+** (where it waits, or, for the caller, where it called corral.tree), or
+** where its function starts if it has not run yet. [-0, +1, m]
+*/
+static void push_where(lua_State *L, lcr_Task *t) {
+  lua_Debug ar;
+  int level, r;
+  lua_State *co = t->co;
+  for (level = 0; (r = user_frame(co, level, &ar)) >= 0; level++) {
+    if (r) {
+      lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  if (lua_status(co) == LUA_OK && lua_gettop(co) >= 3 &&
+      lua_isfunction(co, 3)) {
+    lua_pushvalue(co, 3);
+    if (lua_getinfo(co, ">S", &ar) && ar.linedefined > 0) {
+      lua_pushfstring(L, "%s:%d", ar.short_src, ar.linedefined);
+      return;
+    }
+  }
+  lua_pushnil(L);
+}
+
+/* {source, reason, origin} of a cancelled scope. [-0, +1, m] */
+static void push_cancel(lua_State *L, lcr_Engine *E, const cr_scope_t *s) {
+  const cr_scope_t *rec = cr_scope_record(s);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, cr_source_name(rec->cancel.source));
+  lua_setfield(L, -2, "source");
+  if (rec->cancel.reason) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
+    if (lua_rawgeti(L, -1, (lua_Integer)(intptr_t)rec->cancel.reason) ==
+        LUA_TTABLE) {
+      lua_rawgeti(L, -1, 1);
+      lua_setfield(L, -4, "reason");
+      lua_rawgeti(L, -1, 2);
+      lua_setfield(L, -4, "origin");
+    }
+    lua_pop(L, 2);
+  }
+}
+
+/* The fields every node has: kind, id, name, cancelled. */
+static void node_common(lua_State *L, lcr_Engine *E, cr_scope_t *s,
+                        const char *kind) {
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushinteger(L, (lua_Integer)s->id);
+  lua_setfield(L, -2, "id");
+  if (is_task_scope(s)) lcr_pushtaskname(L, (lcr_Task *)s->owner);
+  else push_scopename(L, E, s);
+  lua_setfield(L, -2, "name");
+  if (s->cancel_called) {
+    push_cancel(L, E, s);
+    lua_setfield(L, -2, "cancelled");
+  }
+}
+
+static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
+                        double now) {
+  lua_pushstring(L, status_names[t->status]);
+  lua_setfield(L, -2, "status");
+  if (t->status == CR_TASK_WAITING && t->wait != CR_WAIT_NONE) {
+    lcr_pushwait(L, E, t, now);
+    lua_setfield(L, -2, "wait");
+  }
+  push_where(L, (lcr_Task *)t);
+  lua_setfield(L, -2, "where");
+  if (cr_task_cancelled(t)) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "unwinding");
+  }
+}
+
+static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
+  if (isfinite(s->deadline.when)) {
+    lua_pushnumber(L, s->deadline.when - now);
+    lua_setfield(L, -2, "deadline");
+  }
+  if (s->shield) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "shield");
+  }
+  if (s->is_group && ((cr_group_t *)s)->stopping) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "stopping");
+  }
+}
+
+/* The node of scope s and everything below it. [-0, +1, m] */
+static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
+                      double now) {
+  cr_scope_t *c = NULL;
+  int n = 0;
+  luaL_checkstack(L, 8, "corral.tree: scopes nested too deep");
+  lua_createtable(L, 0, 10);
+  if (is_task_scope(s)) {
+    node_common(L, E, s, "task");
+    task_fields(L, E, s->owner, now);
+  } else {
+    node_common(L, E, s, s->is_group ? "group" : "scope");
+    scope_fields(L, s, now);
+  }
+  lua_newtable(L);
+  while ((c = cr_scope_next_child(&E->e, s, c)) != NULL) {
+    push_node(L, E, c, now);
+    lua_rawseti(L, -2, ++n);
+  }
+  lua_setfield(L, -2, "children");
+}
+
+/* {now, tasks, roots = {node...}} of the running engine. [-0, +1, m] */
+static void push_forest(lua_State *L, lcr_Engine *E) {
+  double now = cr_now(&E->e);
+  cr_scope_t *r = NULL;
+  int n = 0;
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, now);
+  lua_setfield(L, -2, "now");
+  lua_pushinteger(L, (lua_Integer)E->e.stats.tasks);
+  lua_setfield(L, -2, "tasks");
+  lua_newtable(L);
+  while ((r = cr_scope_next_child(&E->e, NULL, r)) != NULL) {
+    push_node(L, E, r, now);
+    lua_rawseti(L, -2, ++n);
+  }
+  lua_setfield(L, -2, "roots");
+}
+
+/* --- text ---------------------------------------------------------------- */
+
+/* Append the value on top, converted with %s, to the buffer line. */
+static void add_field(lua_State *L, luaL_Buffer *b, int node, const char *k,
+                      const char *fmt) {
+  if (lua_getfield(L, node, k) != LUA_TNIL) {
+    lua_pushfstring(L, fmt, luaL_tolstring(L, -1, NULL));
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+/* "(cancelled: explicit "why" by task-1; deadline in 1.5s; shield)" */
+static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
+  int any = 0;
+  if (lua_getfield(L, node, "cancelled") == LUA_TTABLE) {
+    luaL_addstring(b, " (cancelled: ");
+    add_field(L, b, lua_gettop(L), "source", "%s");
+    add_field(L, b, lua_gettop(L), "reason", " \"%s\"");
+    add_field(L, b, lua_gettop(L), "origin", " by %s");
+    any = 1;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, node, "deadline") == LUA_TNUMBER) {
+    luaL_addstring(b, any ? "; " : " (");
+    lua_pushfstring(L, "deadline in %ss", push_secs(L, lua_tonumber(L, -1)));
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+    any = 1;
+  } else {
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, node, "stopping") == LUA_TBOOLEAN) {
+    luaL_addstring(b, any ? "; stopping" : " (stopping");
+    any = 1;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, node, "shield") == LUA_TBOOLEAN) {
+    luaL_addstring(b, any ? "; shield" : " (shield");
+    any = 1;
+  }
+  lua_pop(L, 1);
+  if (any) luaL_addchar(b, ')');
+}
+
+/* The text of one node, without its prefix. [-0, +1, m] */
+static void push_line(lua_State *L, int node) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  add_field(L, &b, node, "kind", "%s");
+  add_field(L, &b, node, "name", " %s");
+  add_field(L, &b, node, "id", " #%s");
+  add_field(L, &b, node, "status", " %s");
+  if (lua_getfield(L, node, "wait") == LUA_TTABLE) {
+    lua_getfield(L, -1, "text");
+    lua_pushfstring(L, " on %s", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, node, "unwinding") == LUA_TBOOLEAN)
+    luaL_addstring(&b, ", unwinding a Cancelled");
+  lua_pop(L, 1);
+  add_flags(L, &b, node);
+  add_field(L, &b, node, "where", " at %s");
+  luaL_pushresult(&b);
+}
+
+/* Lines of node (at idx) and its children into the list at `out`. */
+static void render(lua_State *L, int node, int out, const char *head,
+                   const char *tail) {
+  int i, n, kids;
+  node = lua_absindex(L, node);
+  luaL_checkstack(L, 8, "corral.tree: scopes nested too deep");
+  push_line(L, node);
+  lua_pushfstring(L, "%s%s", head, lua_tostring(L, -1));
+  lua_rawseti(L, out, (lua_Integer)lua_rawlen(L, out) + 1);
+  lua_pop(L, 1);
+  lua_getfield(L, node, "children");
+  kids = lua_gettop(L);
+  n = (int)lua_rawlen(L, kids);
+  for (i = 1; i <= n; i++) {
+    const char *h = lua_pushfstring(L, "%s%s", tail, i < n ? "|- " : "`- ");
+    const char *t = lua_pushfstring(L, "%s%s", tail, i < n ? "|  " : "   ");
+    lua_rawgeti(L, kids, i);
+    render(L, -1, out, h, t);
+    lua_pop(L, 3);
+  }
+  lua_pop(L, 1);
+}
+
+/* The text of a forest table at idx. [-0, +1, m] */
+static void push_text(lua_State *L, int forest) {
+  int out, i, n;
+  luaL_Buffer b;
+  forest = lua_absindex(L, forest);
+  lua_newtable(L);
+  out = lua_gettop(L);
+  lua_getfield(L, forest, "tasks");
+  lua_getfield(L, forest, "now");
+  push_secs(L, lua_tonumber(L, -1));
+  lua_pushfstring(L, "corral tree at %ss: %d task%s", lua_tostring(L, -1),
+                  (int)lua_tointeger(L, -3),
+                  lua_tointeger(L, -3) == 1 ? "" : "s");
+  lua_rawseti(L, out, 1);
+  lua_pop(L, 3);
+  lua_getfield(L, forest, "roots");
+  n = (int)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    render(L, -1, out, "", "");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  luaL_buffinit(L, &b);
+  n = (int)lua_rawlen(L, out);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, out, i);
+    luaL_addvalue(&b);
+    luaL_addchar(&b, '\n');
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, out);
+}
+
+/* The tree of the running engine as text. [-0, +1, m] */
+void lcr_pushtree(lua_State *L, lcr_Engine *E) {
+  push_forest(L, E);
+  push_text(L, -1);
+  lua_remove(L, -2);
+}
+
+/* corral.tree([opts]) -> text, or with {format = "table"} the root task's
+** node: {kind, id, name, status, wait, where, cancelled, children, ...}. */
+static int l_tree(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "tree");
+  int table = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      if (strcmp(k, "format") != 0)
+        return luaL_error(L, "corral.tree: unknown option '%s'",
+                          luaL_tolstring(L, -2, NULL));
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, 1, "format");
+    if (!lua_isnil(L, -1)) {
+      const char *f = lua_tostring(L, -1);
+      table = f && strcmp(f, "table") == 0;
+      if (!table && (!f || strcmp(f, "text") != 0))
+        luaL_argerror(L, 1, "format must be \"text\" or \"table\"");
+    }
+  }
+  push_forest(L, E);
+  if (!table) {
+    push_text(L, -1);
+    return 1;
+  }
+  lua_getfield(L, -1, "roots");
+  lua_rawgeti(L, -1, 1);
+  lua_getfield(L, -3, "now");
+  lua_setfield(L, -2, "now");
+  return 1;
+}
+
+const luaL_Reg lcr_tree_funcs[] = {
+  {"tree", l_tree},
+  {NULL, NULL}
+};
+
+static int tree_text(lua_State *L) {
+  lcr_pushtree(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* The tree as text, protected: 1 and the text pushed, or 0 and nothing
+** (out of memory). For the deadlock report and the debug signal. */
+int lcr_pushtree_safe(lua_State *L, lcr_Engine *E) {
+  if (!lua_checkstack(L, 4)) return 0;
+  lua_pushcfunction(L, tree_text);
+  lua_pushlightuserdata(L, E);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) return 1;
+  lua_pop(L, 1);
+  return 0;
+}

@@ -1,0 +1,386 @@
+-- corral.trace_svg: a trace file (corral.run{trace = ...}) as a
+-- self-contained SVG timeline.
+--
+--   corral trace-svg out.json > out.svg
+--   require("corral.trace_svg").render(json_text [, opts]) -> svg text
+--
+-- A lane per task under a header per group (the file's processes and
+-- threads), coloured by state: running, waiting (parked), unwinding (running
+-- while a cancel reaches it); cancels and errors are marked; a time axis on
+-- top. A group with more than opts.max_lanes (default 24) tasks collapses
+-- into one lane whose shade shows how many of its tasks are in each state,
+-- so thousands of tasks stay readable. Drawing is quantised to pixels:
+-- the file stays small whatever the number of events.
+
+local M = {}
+local fmt, concat = string.format, table.concat
+
+-- --- JSON (what ltrace.lua writes, and any other valid JSON) -------------
+
+local function decode(s)
+  local pos = 1
+  local value
+  local function fail(what) error(fmt("trace-svg: bad JSON at byte %d: %s", pos, what), 0) end
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local ESC = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+  local function str()
+    local out, i = {}, pos + 1
+    while true do
+      local j = s:find('["\\]', i)
+      if not j then fail("unterminated string") end
+      out[#out + 1] = s:sub(i, j - 1)
+      if s:sub(j, j) == '"' then pos = j + 1; return concat(out) end
+      local c = s:sub(j + 1, j + 1)
+      if c == "u" then
+        local cp = tonumber(s:sub(j + 2, j + 5), 16) or fail("bad \\u")
+        out[#out + 1] = utf8.char(cp)
+        i = j + 6
+      else
+        out[#out + 1] = ESC[c] or c
+        i = j + 2
+      end
+    end
+  end
+  function value()
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      local t = {}
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      repeat
+        ws()
+        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str(); ws()
+        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        t[k] = value(); ws()
+        c = s:sub(pos, pos); pos = pos + 1
+      until c ~= ","
+      if c ~= "}" then fail("expected '}'") end
+      return t
+    elseif c == "[" then
+      local t = {}
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      repeat
+        t[#t + 1] = value(); ws()
+        c = s:sub(pos, pos); pos = pos + 1
+      until c ~= ","
+      if c ~= "]" then fail("expected ']'") end
+      return t
+    elseif c == '"' then return str()
+    elseif s:find("^true", pos) then pos = pos + 4; return true
+    elseif s:find("^false", pos) then pos = pos + 5; return false
+    elseif s:find("^null", pos) then pos = pos + 4; return nil
+    end
+    local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    if not num or num == "" then fail("unexpected character") end
+    pos = pos + #num
+    return tonumber(num) or fail("bad number")
+  end
+  local v = value(); ws()
+  if pos <= #s then fail("trailing characters") end
+  return v
+end
+M.decode = decode
+
+-- --- the model: groups, tasks, segments, marks ------------------------------
+
+local function model(trace)
+  local events = trace.traceEvents or trace
+  local groups, tasks = {}, {}
+  local t0, t1 = math.huge, -math.huge
+  local function group(pid)
+    local g = groups[pid]
+    if not g then g = { pid = pid, name = "group #" .. pid, tasks = {} }; groups[pid] = g end
+    return g
+  end
+  local function task(pid, tid)
+    local t = tasks[tid]
+    if not t then
+      t = { tid = tid, pid = pid, name = "task-" .. tid, segs = {}, marks = {} }
+      tasks[tid] = t
+      local g = group(pid)
+      g.tasks[#g.tasks + 1] = t
+    end
+    return t
+  end
+  for _, e in ipairs(events) do
+    if e.ph == "M" and e.name == "process_name" then group(e.pid).name = e.args.name
+    elseif e.ph == "M" and e.name == "thread_name" then task(e.pid, e.tid).name = e.args.name
+    elseif e.ph == "X" then
+      local t = task(e.pid, e.tid)
+      t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, e.name }
+      t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts + (e.dur or 0))
+    elseif e.ph == "i" then
+      local t = task(e.pid, e.tid)
+      t.marks[#t.marks + 1] = { e.ts, e.cat, e.name, e.args }
+      t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts)
+    end
+  end
+  local list = {}
+  for _, g in pairs(groups) do
+    table.sort(g.tasks, function(a, b) return a.tid < b.tid end)
+    list[#list + 1] = g
+  end
+  table.sort(list, function(a, b) return a.pid < b.pid end)
+  if t0 > t1 then t0, t1 = 0, 1 end
+  if t1 - t0 <= 0 then t1 = t0 + 1 end
+  return list, t0, t1
+end
+
+-- --- drawing --------------------------------------------------------------
+
+local COLOR = { run = "#2e7d32", wait = "#90caf9", unwinding = "#ef6c00" }
+local W, LABEL, LANE, HEAD, TOP = 1200, 230, 14, 18, 46
+local CLANE = 3 * LANE             -- a collapsed group: a row per state
+
+local function esc(s)
+  return (tostring(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
+    ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
+end
+
+-- A "nice" step for about n ticks over span (microseconds).
+local function tick_step(span, n)
+  local raw = span / n
+  local p = 10 ^ math.floor(math.log(raw, 10))
+  for _, m in ipairs({ 1, 2, 5, 10 }) do
+    if m * p >= raw then return m * p end
+  end
+  return 10 * p
+end
+
+local function time_label(us)
+  if us == 0 then return "0" end
+  if us >= 1e6 then return fmt("%gs", us / 1e6) end
+  if us >= 1e3 then return fmt("%gms", us / 1e3) end
+  return fmt("%gµs", us)
+end
+
+-- Pixel columns of one lane: state per column, the last one drawn wins
+-- in order wait < run < unwinding (a column is as busy as its busiest).
+local RANK = { wait = 1, run = 2, unwinding = 3 }
+
+local function columns(segs, x_of, width)
+  local col = {}
+  for _, s in ipairs(segs) do
+    local a = math.floor(x_of(s[1]))
+    local b = math.max(a, math.ceil(x_of(s[2])) - 1)
+    for x = math.max(a, 0), math.min(b, width - 1) do
+      local cur = col[x]
+      if not cur or RANK[s[3]] and RANK[s[3]] > (RANK[cur] or 0) then col[x] = s[3] end
+    end
+  end
+  return col
+end
+
+-- Runs of equal columns as rectangles.
+local function runs(out, col, width, x0, y, h)
+  local x = 0
+  while x < width do
+    local st = col[x]
+    if st and COLOR[st] then
+      local e = x
+      while e + 1 < width and col[e + 1] == st do e = e + 1 end
+      out[#out + 1] = fmt('<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"/>',
+        x0 + x, y, e - x + 1, h, COLOR[st])
+      x = e + 1
+    else
+      x = x + 1
+    end
+  end
+end
+
+local function mark(out, m, x, y)
+  local ts, cat, name, args = m[1], m[2], m[3], m[4] or {}
+  if cat == "cancel" then
+    local tip = name .. (args.reason and (": " .. args.reason) or "") ..
+      (args.origin and (" by " .. args.origin) or "")
+    out[#out + 1] = fmt('<path d="M%.1f %.1fl-4 -6h8z" fill="#c62828"><title>%s</title></path>',
+      x, y + LANE - 3, esc(tip))
+  elseif cat == "cancelled" then
+    local tip = name .. (args.reason and (": " .. args.reason) or "") ..
+      (args.origin and (" by " .. args.origin) or "")
+    out[#out + 1] = fmt('<path d="M%.1f %.1fl-3.5 -5h7z" fill="none" stroke="#c62828"><title>%s</title></path>',
+      x, y + LANE - 3, esc(tip))
+  elseif cat == "error" then
+    out[#out + 1] = fmt('<path d="M%.1f %.1fl6 6m0 -6l-6 6" stroke="#b71c1c" stroke-width="2">' ..
+      '<title>%s</title></path>', x - 3, y + 3, esc("error: " .. tostring(args.error)))
+  elseif cat == "spawn" then
+    out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="1.5" height="%d" fill="#555"/>', x, y + 2, LANE - 4)
+  elseif cat == "exit" then
+    local c = args.status == "failed" and "#b71c1c" or args.status == "cancelled" and "#ef6c00" or "#555"
+    out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>',
+      x - 1, y + 1, LANE - 2, c, esc(name))
+  end
+  return ts
+end
+
+local function lane(out, t, y, x_of, width)
+  local first, last = math.huge, -math.huge
+  for _, s in ipairs(t.segs) do first, last = math.min(first, s[1]), math.max(last, s[2]) end
+  for _, m in ipairs(t.marks) do first, last = math.min(first, m[1]), math.max(last, m[1]) end
+  out[#out + 1] = fmt('<g><title>%s</title>', esc(t.name))
+  out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%s</text>', LABEL - 6, y + LANE - 3, esc(t.name))
+  if first <= last then                    -- lifetime: a thin line
+    out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="%.1f" height="1" fill="#bbb"/>',
+      LABEL + x_of(first), y + LANE / 2, math.max(1, x_of(last) - x_of(first)))
+  end
+  runs(out, columns(t.segs, x_of, width), width, LABEL, y + 2, LANE - 4)
+  for _, s in ipairs(t.segs) do            -- what a long wait waits on
+    local w = x_of(s[2]) - x_of(s[1])
+    if s[3] == "wait" and s[4] and w > 60 then
+      local text = s[4]
+      local fit = math.floor((w - 6) / 5.2)
+      if #text > fit then text = text:sub(1, math.max(fit - 1, 1)) .. "…" end
+      out[#out + 1] = fmt('<text x="%.1f" y="%.1f" class="w">%s</text>',
+        LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(text))
+    end
+  end
+  for _, m in ipairs(t.marks) do mark(out, m, LABEL + x_of(m[1]), y) end
+  out[#out + 1] = "</g>"
+end
+
+-- A collapsed group: one lane, each column shaded by the share of the
+-- group's tasks running / waiting / unwinding there; errors and cancels
+-- still marked.
+local function collapsed(out, g, y, x_of, width)
+  local counts = { run = {}, wait = {}, unwinding = {} }
+  for _, t in ipairs(g.tasks) do
+    for x, st in pairs(columns(t.segs, x_of, width)) do
+      if counts[st] then counts[st][x] = (counts[st][x] or 0) + 1 end
+    end
+  end
+  local n = #g.tasks
+  out[#out + 1] = fmt('<g><title>%s: %d tasks, collapsed</title>', esc(g.name), n)
+  out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%d tasks (collapsed)</text>',
+    LABEL - 6, y + CLANE / 2 + 3, n)
+  local rows = { "run", "wait", "unwinding" }
+  for r, st in ipairs(rows) do
+    for x = 0, width - 1 do
+      local c = counts[st][x]
+      if c then
+        out[#out + 1] = fmt('<rect x="%d" y="%.1f" width="1" height="%.1f" fill="%s" fill-opacity="%.2f"/>',
+          LABEL + x, y + 1 + (r - 1) * (CLANE - 2) / 3, (CLANE - 2) / 3 - 1, COLOR[st],
+          0.25 + 0.75 * math.min(1, c / math.max(1, n / 4)))
+      end
+    end
+  end
+  for _, t in ipairs(g.tasks) do
+    for _, m in ipairs(t.marks) do
+      if m[2] == "error" or m[2] == "cancel" or m[2] == "cancelled" then
+        mark(out, m, LABEL + x_of(m[1]), y + CLANE - LANE)
+      end
+    end
+  end
+  out[#out + 1] = "</g>"
+end
+
+local function axis(out, t0, t1, width, height)
+  local span = t1 - t0
+  local step = tick_step(span, 10)
+  out[#out + 1] = fmt('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>',
+    LABEL, TOP - 4, LABEL + width, TOP - 4)
+  local k = 0
+  while k * step <= span + 1e-9 do
+    local x = LABEL + k * step / span * width
+    out[#out + 1] = fmt('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e0e0e0"/>',
+      x, TOP - 4, x, height - 30)
+    out[#out + 1] = fmt('<text x="%.1f" y="%d" class="t">%s</text>', x, TOP - 8, time_label(k * step))
+    k = k + 1
+  end
+end
+
+local function legend(out, y)
+  local items = { { COLOR.run, "running" }, { COLOR.wait, "waiting" },
+    { COLOR.unwinding, "unwinding after a cancel" } }
+  local x = LABEL
+  for _, it in ipairs(items) do
+    out[#out + 1] = fmt('<rect x="%d" y="%d" width="12" height="10" fill="%s"/>', x, y, it[1])
+    out[#out + 1] = fmt('<text x="%d" y="%d" class="g">%s</text>', x + 16, y + 9, it[2])
+    x = x + 40 + #it[2] * 6
+  end
+  out[#out + 1] = fmt('<path d="M%d %dl-4 -6h8z" fill="#c62828"/><text x="%d" y="%d" class="g">cancel</text>',
+    x + 4, y + 10, x + 12, y + 9)
+  x = x + 60
+  out[#out + 1] = fmt('<path d="M%d %dl-3.5 -5h7z" fill="none" stroke="#c62828"/><text x="%d" y="%d" class="g">cancelled</text>',
+    x + 4, y + 10, x + 12, y + 9)
+  x = x + 75
+  out[#out + 1] = fmt('<path d="M%d %dl6 6m0 -6l-6 6" stroke="#b71c1c" stroke-width="2"/>' ..
+    '<text x="%d" y="%d" class="g">error</text>', x, y + 2, x + 12, y + 9)
+end
+
+function M.render(json, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "max_lanes" and k ~= "width" and k ~= "title" then
+      error(fmt("trace_svg.render: unknown option '%s'", tostring(k)), 2)
+    end
+  end
+  local trace = type(json) == "string" and decode(json) or json
+  local groups, t0, t1 = model(trace)
+  local max_lanes = opts.max_lanes or 24
+  local width = (opts.width or W) - LABEL - 20
+  local function x_of(ts) return (ts - t0) / (t1 - t0) * width end
+  local body, y = {}, TOP
+  for _, g in ipairs(groups) do
+    body[#body + 1] = fmt('<text x="8" y="%d" class="h">%s</text>', y + HEAD - 5, esc(g.name))
+    body[#body + 1] = fmt('<line x1="8" y1="%d" x2="%d" y2="%d" stroke="#ccc"/>',
+      y + HEAD - 1, LABEL + width, y + HEAD - 1)
+    y = y + HEAD
+    if #g.tasks > max_lanes then
+      collapsed(body, g, y, x_of, width)
+      y = y + CLANE
+    else
+      for _, t in ipairs(g.tasks) do lane(body, t, y, x_of, width); y = y + LANE end
+    end
+  end
+  local height = y + 40
+  local out = {
+    fmt('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" ' ..
+      'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">', LABEL + width + 20, height,
+      LABEL + width + 20, height),
+    '<style>.l{font-size:10px;text-anchor:end;fill:#222}.h{font-size:11px;font-weight:bold;fill:#333}' ..
+      '.t{font-size:10px;text-anchor:middle;fill:#444}.g{font-size:10px;fill:#333}' ..
+      '.w{font-size:8.5px;fill:#0d3c61}</style>',
+    fmt('<rect width="100%%" height="100%%" fill="#fff"/>'),
+    fmt('<text x="8" y="16" class="h">%s</text>', esc(opts.title or "corral trace")),
+  }
+  local other = trace.otherData or {}
+  if (other.dropped_events or 0) > 0 then
+    out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped (trace_limit %d)</text>',
+      LABEL, other.dropped_events, other.trace_limit or 0)
+  end
+  axis(out, t0, t1, width, height)
+  for _, s in ipairs(body) do out[#out + 1] = s end
+  legend(out, height - 22)
+  out[#out + 1] = "</svg>\n"
+  return concat(out, "\n")
+end
+
+-- corral trace-svg FILE: the command's entry point; returns an exit status.
+function M.main(args, progname)
+  progname = progname or "corral"
+  local path = args[1]
+  if not path or args[2] then
+    io.stderr:write("usage: ", progname, " trace-svg trace.json > trace.svg\n")
+    return 2
+  end
+  local f, err = io.open(path, "rb")
+  if not f then
+    io.stderr:write(progname, ": trace-svg: ", err, "\n")
+    return 1
+  end
+  local text = f:read("a")
+  f:close()
+  local ok, svg = pcall(M.render, text, { title = "corral trace: " .. path })
+  if not ok then
+    io.stderr:write(progname, ": trace-svg: ", tostring(svg), "\n")
+    return 1
+  end
+  io.stdout:write(svg)
+  return 0
+end
+
+return M

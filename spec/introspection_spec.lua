@@ -1,0 +1,425 @@
+-- spec/introspection_spec.lua: seeing what the tasks do (API.md section 8):
+-- corral.tree (text and tables), the deadlock report, the trace file
+-- (Chrome trace-event JSON), `corral trace-svg`, and the SIGUSR1 dump of the
+-- `corral` command. Everything runs on the virtual clock except the command;
+-- nothing measures time.
+
+local corral = require "corral"
+local json = require "dkjson"
+local converse = require "converse"
+local trace_svg = require "corral.trace_svg"
+
+local BIN = os.getenv("CORRAL_BIN") or "build/corral"
+
+local function line_here() return debug.getinfo(2, "l").currentline end
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function lines(text)
+  local out = {}
+  for l in text:gmatch("[^\n]+") do out[#out + 1] = l end
+  return out
+end
+
+-- The line of `text` that contains `needle` (plain), and its indentation.
+local function find_line(text, needle)
+  for _, l in ipairs(lines(text)) do
+    if l:find(needle, 1, true) then return l, #l:match("^[ |`-]*") end
+  end
+  error("no line contains " .. needle .. " in:\n" .. text, 2)
+end
+
+-- A known program: a group "workers" with a sleeper, a receiver, a lock
+-- holder waiting on an event, a task blocked on the lock, a joiner, and a
+-- cancelled shielded scope; the root calls corral.tree() at t = 0.75.
+local L = {}
+local function known_program(format)
+  local out
+  corral.run(function()
+    local ch, lock, ev = corral.channel(), corral.lock(), corral.event()
+    corral.group(function(g)
+      g:spawn({ function() L.sleep = line_here(); corral.sleep(5) end, name = "sleeper" })
+      g:spawn({ function() L.recv = line_here(); ch:recv() end, name = "receiver" })
+      local holder = g:spawn({ function()
+        lock:acquire()
+        L.event = line_here(); ev:wait()
+        lock:release()
+      end, name = "holder" })
+      corral.sleep(0.25)         -- the holder has the lock (in any schedule)
+      g:spawn({ function() L.lock = line_here(); lock:acquire(); lock:release() end, name = "locker" })
+      g:spawn({ function() L.join = line_here(); holder:wait() end, name = "joiner" })
+      corral.scope(function(s)
+        s:cancel("not needed")
+        corral.scope(function()
+          corral.sleep(0.5)
+          L.tree = line_here(); out = corral.tree(format)
+        end, { shield = true, name = "cleanup" })
+      end, { name = "outer", timeout = 10 })
+      g:cancel("seen enough")
+    end, { name = "workers" })
+  end, { clock = "virtual" })
+  return out
+end
+
+describe("corral.tree", function()
+  it("draws every group, scope and task with status, wait and file:line", function()
+    local text = known_program()
+    local src = "introspection_spec.lua:"
+    assert.matches("^corral tree at 0%.750s: 6 tasks\n", text)
+    local root, d0 = find_line(text, "task task-1 #1 running")
+    assert.truthy(root:find(src .. L.tree, 1, true))
+    local group, d1 = find_line(text, "group workers #")
+    assert.is_true(d1 > d0)
+    local checks = {
+      { "task sleeper #", "waiting on sleep (4.250s left)", L.sleep },
+      { "task receiver #", "waiting on channel recv", L.recv },
+      { "task holder #", "waiting on event", L.event },
+      { "task locker #", "waiting on lock held by holder", L.lock },
+      { "task joiner #", "waiting on t:wait for holder", L.join },
+    }
+    for _, c in ipairs(checks) do
+      local l, d = find_line(text, c[1])
+      assert.truthy(l:find(c[2], 1, true), l)
+      assert.truthy(l:find(src .. c[3], 1, true), l)
+      assert.is_true(d > d1, "a child is drawn deeper than its group")
+    end
+    local outer, d2 = find_line(text, "scope outer #")
+    assert.truthy(outer:find('(cancelled: explicit "not needed" by task-1; deadline in 9.500s)', 1, true), outer)
+    assert.is_true(d2 > d1)
+    local cleanup, d3 = find_line(text, "scope cleanup #")
+    assert.truthy(cleanup:find("(shield)", 1, true), cleanup)
+    assert.is_true(d3 > d2)
+    assert.truthy(group)
+  end)
+
+  it("gives the same as nested tables with format = \"table\"", function()
+    local t = known_program({ format = "table" })
+    assert.equal("task", t.kind)
+    assert.equal("task-1", t.name)
+    assert.equal(1, t.id)
+    assert.equal("running", t.status)
+    assert.equal(0.75, t.now)
+    assert.matches("introspection_spec.lua:" .. L.tree .. "$", t.where)
+    local g = t.children[1]
+    assert.same({ "group", "workers" }, { g.kind, g.name })
+    local by_name = {}
+    for _, c in ipairs(g.children) do by_name[c.name] = c end
+    assert.same({ kind = "sleep", what = "sleep", left = 4.25, text = "sleep (4.250s left)" },
+      by_name.sleeper.wait)
+    assert.equal("waiting", by_name.sleeper.status)
+    assert.matches(":" .. L.sleep .. "$", by_name.sleeper.where)
+    assert.same({ kind = "recv", what = "channel recv", capacity = 0, text = "channel recv" },
+      by_name.receiver.wait)
+    assert.equal("holder", by_name.locker.wait.held_by)
+    assert.equal("lock", by_name.locker.wait.what)
+    assert.same({ kind = "join", what = "t:wait for", task = "holder", text = "t:wait for holder" },
+      by_name.joiner.wait)
+    local outer = by_name.outer
+    assert.same({ source = "explicit", reason = "not needed", origin = "task-1" }, outer.cancelled)
+    assert.equal(9.5, outer.deadline)
+    assert.equal("cleanup", outer.children[1].name)
+    assert.is_true(outer.children[1].shield)
+  end)
+
+  it("rejects unknown options and formats, and calls outside a run", function()
+    corral.run(function()
+      assert.error_matches(function() corral.tree({ fromat = "table" }) end,
+        "corral.tree: unknown option 'fromat'", 1, true)
+      assert.error_matches(function() corral.tree({ format = "xml" }) end,
+        'format must be "text" or "table"', 1, true)
+    end, { clock = "virtual" })
+    assert.error_matches(function() corral.tree() end, "outside corral.run", 1, true)
+  end)
+
+  it("shows a task that has not started where its function begins, and stopping groups", function()
+    local text
+    corral.run(function()
+      corral.group(function(g)
+        g:spawn({ function() g:wait_stopping() end, name = "listener" })
+        L.fn = line_here(); g:spawn({ function() end, name = "fresh" })
+        g:stop()
+        text = corral.tree()
+      end, { name = "svc" })
+    end, { clock = "virtual" })
+    local l = find_line(text, "group svc #")
+    assert.truthy(l:find("(stopping)", 1, true), l)
+    l = find_line(text, "task fresh #")
+    assert.truthy(l:find("scheduled at ", 1, true), l)
+    assert.truthy(l:find("introspection_spec.lua:" .. L.fn, 1, true), l)
+  end)
+end)
+
+describe("the deadlock report", function()
+  it("names each stuck task, what it waits on and where, before cleanups ran", function()
+    local ok, err = pcall(corral.run, function()
+      local ev = corral.event()
+      corral.group(function(g)
+        g:spawn({ function()
+          local _ <close> = setmetatable({}, { __close = function() end })
+          L.dl_event = line_here(); ev:wait()
+        end, name = "waiter" })
+        L.dl_send = line_here(); corral.channel():send(1)
+      end, { name = "main" })
+    end, { clock = "virtual" })
+    assert.is_false(ok)
+    assert.matches("^corral.run: deadlock: every task was blocked", err)
+    local l, d0 = find_line(err, "task task-1 #1 waiting on channel send")
+    assert.truthy(l:find("introspection_spec.lua:" .. L.dl_send, 1, true), l)
+    local _, d1 = find_line(err, "group main #")
+    l = find_line(err, "task waiter #")
+    assert.truthy(l:find("waiting on event at ", 1, true), l)
+    assert.truthy(l:find("introspection_spec.lua:" .. L.dl_event, 1, true), l)
+    assert.falsy(err:find("unwinding", 1, true))     -- captured before the cancel
+    assert.is_true(d1 > d0)
+  end)
+end)
+
+-- --- the trace ----------------------------------------------------------
+
+local function traced_run(fn, opts)
+  local path = os.tmpname()
+  opts = opts or {}
+  opts.clock, opts.trace = "virtual", path
+  local ok, err = pcall(corral.run, fn, opts)
+  local text = slurp(path)
+  os.remove(path)
+  return text, ok, err
+end
+
+local function busy_program()
+  corral.group(function(g)
+    for i = 1, 3 do
+      g:spawn({ function() corral.sleep(i); corral.checkpoint() end, name = "napper-" .. i })
+    end
+    g:spawn({ function() corral.sleep(1.5); error("boom", 0) end, name = "failing" })
+    local slow = g:spawn({ function() corral.sleep(100) end, name = "slow" })
+    g:spawn({ function() corral.sleep(0.5); slow:cancel("too slow") end, name = "killer" })
+  end, { defer_errors = true, name = "crew" })
+end
+
+local function decode(text)
+  local t, _, err = json.decode(text)
+  assert(t, err)
+  return t
+end
+
+-- Slices of each track, and a check that an instant lies in one of them.
+local function slices_by_track(events)
+  local by = {}
+  for _, e in ipairs(events) do
+    if e.ph == "X" then
+      local k = e.pid .. "/" .. e.tid
+      by[k] = by[k] or {}
+      table.insert(by[k], e)
+    end
+  end
+  for _, list in pairs(by) do table.sort(list, function(a, b) return a.ts < b.ts end) end
+  return by
+end
+
+describe("run{trace = path}", function()
+  it("writes valid JSON: a track per task under its group, slices, marks, flows", function()
+    local text, ok = traced_run(function() pcall(busy_program) end)
+    assert.is_true(ok)
+    local t = decode(text)
+    assert.equal(0, t.otherData.dropped_events)
+    local ev = t.traceEvents
+    local threads, processes, spawns, exits, errors, cancels, cancelled = {}, {}, {}, {}, {}, {}, {}
+    for _, e in ipairs(ev) do
+      if e.ph == "M" and e.name == "thread_name" then threads[e.tid] = { name = e.args.name, pid = e.pid } end
+      if e.ph == "M" and e.name == "process_name" then processes[e.pid] = e.args.name end
+      if e.cat == "spawn" then spawns[e.tid] = (spawns[e.tid] or 0) + 1 end
+      if e.cat == "exit" then exits[e.tid] = (exits[e.tid] or 0) + 1 end
+      if e.cat == "error" then errors[#errors + 1] = e end
+      if e.cat == "cancel" then cancels[#cancels + 1] = e end
+      if e.cat == "cancelled" then cancelled[#cancelled + 1] = e end
+    end
+    -- every task has a track named after it, in its group's process
+    local names = {}
+    for tid, th in pairs(threads) do names[th.name:match("^(.-) #")] = th end
+    for _, n in ipairs({ "task-1", "napper-1", "napper-2", "napper-3", "failing", "slow", "killer" }) do
+      assert.truthy(names[n], n)
+    end
+    assert.equal("run", processes[names["task-1"].pid])
+    assert.matches("^group crew #%d+ in task%-1$", processes[names["napper-1"].pid])
+    assert.equal(names["napper-1"].pid, names["slow"].pid)
+    -- every spawn has exactly one exit
+    for tid in pairs(threads) do
+      assert.equal(1, spawns[tid], "spawn of " .. tid)
+      assert.equal(1, exits[tid], "exit of " .. tid)
+    end
+    -- the failure and the cancel, with the error, the source and the reason
+    assert.equal(1, #errors)
+    assert.equal("boom", errors[1].args.error)
+    local c
+    for _, e in ipairs(cancels) do if e.args.reason == "too slow" then c = e end end
+    assert.truthy(c)
+    assert.equal("explicit", c.args.source)
+    assert.equal("killer", c.args.origin)
+    assert.equal(names.killer.pid .. "/" .. c.tid, names.killer.pid .. "/" .. c.tid)
+    local slow_cancelled = false
+    for _, e in ipairs(cancelled) do
+      if e.args.reason == "too slow" and threads[e.tid].name:find("^slow") then slow_cancelled = true end
+    end
+    assert.is_true(slow_cancelled)
+    -- slices never overlap within a task; waits say what was awaited
+    local by = slices_by_track(ev)
+    local sleeps = 0
+    for _, list in pairs(by) do
+      for i = 2, #list do
+        assert.is_true(list[i - 1].ts + list[i - 1].dur <= list[i].ts + 1e-9, "overlap")
+      end
+      for _, s in ipairs(list) do
+        if s.cat == "wait" and s.name:find("^sleep") then sleeps = sleeps + 1 end
+      end
+    end
+    assert.is_true(sleeps >= 6)
+    -- flows: one start and one finish per id, each inside a slice of its track
+    local flows = {}
+    for _, e in ipairs(ev) do
+      if e.ph == "s" or e.ph == "f" then
+        flows[e.id] = flows[e.id] or {}
+        assert.is_nil(flows[e.id][e.ph])
+        flows[e.id][e.ph] = e
+        local inside = false
+        for _, s in ipairs(by[e.pid .. "/" .. e.tid] or {}) do
+          if s.ts <= e.ts + 1e-9 and e.ts <= s.ts + s.dur + 1e-9 then inside = true end
+        end
+        assert.is_true(inside, "flow end outside any slice")
+      end
+    end
+    local spawn_flows, cancel_flows = 0, 0
+    for _, f in pairs(flows) do
+      assert.truthy(f.s and f.f)
+      if f.s.name == "spawn" then spawn_flows = spawn_flows + 1 end
+      if f.s.name == "cancel" then cancel_flows = cancel_flows + 1 end
+    end
+    assert.equal(6, spawn_flows)      -- task-1 -> each child
+    assert.is_true(cancel_flows >= 1) -- killer -> slow
+  end)
+
+  it("keeps only the newest trace_limit events and writes how many were dropped", function()
+    local text = traced_run(function()
+      for _ = 1, 50 do corral.checkpoint() end
+    end, { trace_limit = 20 })
+    local t = decode(text)
+    assert.equal(20, t.otherData.trace_limit)
+    assert.equal(20, t.otherData.events)
+    assert.is_true(t.otherData.dropped_events > 50)
+    local exits = 0
+    for _, e in ipairs(t.traceEvents) do if e.cat == "exit" then exits = exits + 1 end end
+    assert.equal(1, exits)           -- the newest events are kept
+  end)
+
+  it("is written when the run fails, and checks its options", function()
+    local text, ok, err = traced_run(function() error("broken", 0) end)
+    assert.is_false(ok)
+    assert.equal("broken", err)
+    assert.truthy(decode(text).traceEvents)
+    assert.error_matches(function() corral.run(function() end, { trace = 42 }) end,
+      "trace must be a file name", 1, true)
+    assert.error_matches(function() corral.run(function() end, { trace = "x", trace_limit = 0 }) end,
+      "trace_limit must be an integer >= 1", 1, true)
+    assert.error_matches(function()
+      corral.run(function() end, { trace = "/nonexistent/dir/t.json" })
+    end, "cannot open trace file '/nonexistent/dir/t.json'", 1, true)
+  end)
+end)
+
+-- --- trace-svg --------------------------------------------------------------
+
+-- Well-formed XML: balanced tags, quoted attributes, only the five entities.
+local function check_xml(svg)
+  local stack, pos = {}, 1
+  while true do
+    local s, e, close, name, attrs, selfclose = svg:find("<(/?)([%w:_-]+)([^<>]-)(/?)>", pos)
+    if not s then break end
+    local between = svg:sub(pos, s - 1)
+    assert.is_nil(between:find("<", 1, true), "stray <")
+    for ent in between:gmatch("&([^;]*);") do
+      assert.truthy(({ lt = 1, gt = 1, amp = 1, quot = 1, ["#39"] = 1 })[ent], ent)
+    end
+    assert.is_nil(between:gsub("&%a+;", ""):gsub("&#%d+;", ""):find("&", 1, true), "bare &")
+    if close == "/" then
+      assert.equal(table.remove(stack), name)
+    elseif selfclose ~= "/" then
+      stack[#stack + 1] = name
+    end
+    assert.is_nil(attrs:gsub('%s[%w:-]+="[^"]*"', ""):find("%S"), "bad attributes: " .. attrs)
+    pos = e + 1
+  end
+  assert.same({}, stack)
+end
+
+describe("corral trace-svg", function()
+  it("renders a well-formed SVG that names every task", function()
+    local text = traced_run(function() pcall(busy_program) end)
+    local svg = trace_svg.render(text)
+    assert.matches("^<svg xmlns=\"http://www.w3.org/2000/svg\"", svg)
+    check_xml(svg)
+    for _, n in ipairs({ "task-1", "napper-1", "napper-2", "napper-3", "failing", "slow", "killer" }) do
+      assert.truthy(svg:find(">" .. n:gsub("%-", "%%-") .. " #%d+<"), n)
+    end
+    assert.truthy(svg:find("group crew #", 1, true))
+    assert.truthy(svg:find("error: boom", 1, true))
+  end)
+
+  it("collapses a group of many tasks into one lane", function()
+    local text = traced_run(function()
+      corral.group(function(g)
+        for i = 1, 100 do g:spawn(function() corral.sleep(i / 100) end) end
+      end, { name = "many" })
+    end)
+    local svg = trace_svg.render(text)
+    check_xml(svg)
+    assert.truthy(svg:find("100 tasks (collapsed)", 1, true))
+    assert.falsy(svg:find(">task%-50 #"))
+  end)
+
+  it("is the command `corral trace-svg file`", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write((traced_run(function() corral.sleep(1) end)))
+    f:close()
+    local r = converse.run({ BIN, "trace-svg", path })
+    os.remove(path)
+    assert.equal(0, r.code)
+    check_xml(r.stdout)
+    assert.truthy(r.stdout:find(">task%-1 #1<"))
+  end)
+end)
+
+-- --- SIGUSR1 ----------------------------------------------------------------
+
+describe("the corral command on SIGUSR1", function()
+  it("prints the tree to stderr and goes on undisturbed", function()
+    local script = converse.tmpfile([[
+local corral = require "corral"
+corral.group(function(g)
+  g:spawn({function() corral.sleep(math.huge) end, name = "dreamer"})
+  local listener = g:spawn({function() corral.signal("SIGUSR1") end, name = "listener"})
+  corral.sleep(0)              -- both children are parked now
+  print("ready")
+  io.stdout:flush()
+  listener:wait()              -- the dump happens too: the program goes on
+  print("after the signal")
+  g:cancel()
+end, {name = "crew"})
+print("done")
+]])
+    local r = converse.run({ BIN, script }, { { expect = "ready", send = "SIGUSR1" } })
+    os.remove(script)
+    assert.equal(0, r.code)
+    assert.same({ "ready", "after the signal", "done" }, converse.lines(r.stdout))
+    assert.matches("corral tree at [%d.]+s: 3 tasks\n", r.stderr)
+    local l = find_line(r.stderr, "task dreamer #")
+    assert.truthy(l:find("waiting on sleep (forever) at ", 1, true), l)
+    assert.truthy(l:find(":3", 1, true), l)
+    find_line(r.stderr, "group crew #")
+  end)
+end)
