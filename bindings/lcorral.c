@@ -44,6 +44,13 @@ lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
                "blocking call inside your own coroutine, e.g. a "
                "coroutine.wrap generator, cannot be suspended by corral)",
                call);
+  /* Checked before anything touches the engine: a task parked by a call
+  ** that then cannot yield would run on while the engine thinks it waits. */
+  if (!lua_isyieldable(L))
+    luaL_error(L, "%s: cannot block here: the task is inside a C function "
+               "that called back into Lua (a table.sort comparator, a "
+               "string.gsub callback, a metamethod, a __gc), which cannot "
+               "be suspended", call);
   return t;
 }
 
@@ -290,8 +297,17 @@ int lcr_msgh(lua_State *L) {
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
   /* A copy is converted, protected: the raw error stays as it was, and a
-  ** __tostring that raises cannot replace it. */
-  lcr_tostring(L, 1);
+  ** __tostring that raises cannot replace it. An ErrorGroup is named by
+  ** its first line only: rendering the whole tree at every level of a
+  ** chain of nested groups would cost time and memory cubic in its depth. */
+  if (lcr_is_error_group(L, S, 1)) {
+    lua_pushliteral(L, "tasks");
+    lua_rawget(L, 1);                    /* raw: no metamethod here */
+    lua_pushfstring(L, "ErrorGroup (%d failures)",
+                    lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
+    lua_remove(L, -2);
+  } else
+    lcr_tostring(L, 1);
   luaL_traceback(L, L, lua_tostring(L, -1), 1);
   lua_remove(L, -2);
   lcr_setextra(L, 2, "tb");
@@ -751,10 +767,7 @@ static int l_run(lua_State *L) {
                              "cancelling); still blocked:\n");
   }
   lcr_engine_teardown(L, E);
-  nres = root->nres;
-  if (!lua_checkstack(L, nres + 1))
-    return luaL_error(L, "corral.run: too many results");
-  lua_xmove(root->co, L, nres);
+  nres = lcr_pushresults(L, 4, root);
   if (E->e.root_signal && root->outcome != CR_TASK_FAILED)
     return raise_root_signal(L, E);
   if (E->deadlocked && root->outcome != CR_TASK_FAILED)
@@ -775,10 +788,10 @@ static int l_run(lua_State *L) {
 ** foreign close leaves nothing of the engine's dangling; see lcr_yield.)
 */
 
-/* 1 if co is the suspended coroutine of a corral task. */
+/* 1 if co is the coroutine of a live corral task (parked, or not started
+** yet; a finished task's coroutine is dead and empty). */
 static int is_task_coroutine(lcr_State *S, lua_State *co) {
-  return lua_status(co) == LUA_YIELD &&
-         lcr_cotask(co, S->mt[LCR_MT_TASK]) != NULL;
+  return lcr_cotask(co, S->mt[LCR_MT_TASK]) != NULL;
 }
 
 /* Upvalues: state, the original function, its name. */

@@ -30,6 +30,7 @@ typedef struct lcr_State {
   int errors_ref;         /* registry ref: table of error constructors */
   int cancelled_mt_ref;   /* registry ref: metatable of Cancelled */
   const void *cancelled_mt; /* the same, as a pointer for quick checks */
+  const void *error_group_mt; /* the ErrorGroup metatable, as a pointer */
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
@@ -136,6 +137,7 @@ void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
 void lcr_release(cr_engine_t *e, void *handle);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 int lcr_iscancelled(lua_State *L, int idx);
+int lcr_is_error_group(lua_State *L, lcr_State *S, int idx);
 /* What the error at idx is to a scope it unwinds. */
 enum { LCR_PLAIN = 0, LCR_LIVE, LCR_DEAD };
 int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
@@ -158,6 +160,7 @@ lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
 int lcr_bare_yield(lua_State *L, lcr_Task *t);
 lcr_Task *lcr_cotask(lua_State *co, const void *task_mt);
+int lcr_pushresults(lua_State *L, int task, lcr_Task *t);
 extern const char lcr_task_mt_key;
 
 /* lgroup.c */

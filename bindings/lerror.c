@@ -20,6 +20,9 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
   lua_call(L, 1, 1);
+  lua_getfield(L, -1, "ErrorGroup");
+  S->error_group_mt = lua_topointer(L, -1);  /* kept alive by errors_ref */
+  lua_pop(L, 1);
   lua_getfield(L, -1, "Cancelled");
   S->cancelled_mt = lua_topointer(L, -1);
   S->cancelled_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -154,6 +157,15 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   }
   lua_replace(L, -3);
   lua_pop(L, 1);
+}
+
+/* 1 if the value at idx is an ErrorGroup (by its metatable). */
+int lcr_is_error_group(lua_State *L, lcr_State *S, int idx) {
+  const void *mt;
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
+  mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return mt == S->error_group_mt;
 }
 
 int lcr_iscancelled(lua_State *L, int idx) {

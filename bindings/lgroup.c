@@ -278,8 +278,8 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
     return luaL_error(L, "group:start: the task was cancelled before it "
                          "called ready");
   }
-  lua_pushvalue(c->co, -1);           /* its failure, or the caller's */
-  lua_xmove(c->co, L, 1);             /* Cancelled: raised here */
+  if (lcr_pushresults(L, 1, c) == 0)  /* its failure, or the caller's */
+    lua_pushnil(L);                   /* Cancelled: raised here */
   return lua_error(L);
 }
 

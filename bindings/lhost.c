@@ -493,17 +493,16 @@ cr_engine_t *corral_host_engine(corral_host_t *h) { return &h->E.e; }
 
 int corral_host_results(corral_host_t *h, lua_State *L) {
   lcr_Task *r = h->root;
-  int n, i, base;
+  int n;
   if (h->status == CORRAL_NONE || h->status == CORRAL_RUNNING) return 0;
   if (h->msg_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->msg_ref);
     return 1;
   }
-  n = r->nres;
-  if (!lua_checkstack(L, n + 1) || !lua_checkstack(r->co, n + 1)) return 0;
-  base = lua_gettop(r->co) - n + 1;
-  for (i = 0; i < n; i++) lua_pushvalue(r->co, base + i);
-  lua_xmove(r->co, L, n);
+  if (!lua_checkstack(L, r->nres + 2)) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->root_ref);
+  n = lcr_pushresults(L, -1, r);
+  lua_remove(L, -n - 1);
   return n;
 }
 

@@ -12,6 +12,7 @@ enum { STAGE_BODY = 0, STAGE_ONERROR = 1 };
 const char lcr_task_mt_key = 0;
 
 static int task_main_k(lua_State *L, int status, lua_KContext ctx);
+static int task_main(lua_State *L);
 
 /* A rarely used field of the task at idx (nil if unset). [-0, +1, -] */
 void lcr_getextra(lua_State *L, int task, const char *field) {
@@ -150,6 +151,10 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
 ** stays at 1 for the coroutine's whole life (see lcr_yield). */
 static int task_main(lua_State *L) {
   int nargs = lua_gettop(L) - 2;
+  lcr_Task *t = lua_touserdata(L, 1);
+  if (t == NULL || !t->resuming)       /* a copy of coroutine.resume */
+    return luaL_error(L, "a corral task's coroutine was started from "
+                         "outside corral");
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);                          /* [task, msgh, fn, args...] */
   return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, STAGE_BODY,
@@ -173,11 +178,17 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   lua_Debug ar;
   lcr_Task *t = NULL;
   int level = 0;
-  if (!lua_getstack(co, 0, &ar)) return NULL;
-  while (lua_getstack(co, level + 1, &ar)) level++;
-  if (!lua_getstack(co, level, &ar) || !lua_checkstack(co, 2) ||
-      lua_getlocal(co, &ar, 1) == NULL)
+  if (!lua_checkstack(co, 2)) return NULL;
+  if (lua_getstack(co, 0, &ar)) {
+    while (lua_getstack(co, level + 1, &ar)) level++;
+    if (!lua_getstack(co, level, &ar) || lua_getlocal(co, &ar, 1) == NULL)
+      return NULL;
+  } else if (lua_status(co) == LUA_OK && lua_gettop(co) >= 2 &&
+             lua_tocfunction(co, 1) == task_main) {
+    lua_pushvalue(co, 2);              /* not started: [task_main, task..] */
+  } else {
     return NULL;
+  }
   if (lua_getmetatable(co, -1)) {
     if (lua_topointer(co, -1) == task_mt) t = lua_touserdata(co, -2);
     lua_pop(co, 1);
@@ -212,14 +223,53 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
   return 1;
 }
 
+/*
+** The task's results (or error), the nres values on top of its coroutine,
+** move into the task (the coroutine's user value slot: {v1, ..., vn}, or
+** nil), and the coroutine is emptied: truly dead, so a resume or a close
+** from outside finds nothing to call or to free, and the coroutine's
+** memory goes as soon as nobody holds it. [-0, +0, m]
+*/
+static void keep_results(lua_State *L, lcr_Task *t) {
+  int n = t->nres, i;
+  if (n > 0) {
+    lua_createtable(L, n, 0);
+    lua_xmove(t->co, L, n);
+    for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_settop(t->co, 0);
+  lua_setiuservalue(L, -2, LCR_UV_CO);
+}
+
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
+  int anchored;
   cr_task_done(&t->t, t->outcome);
   lcr_pushanchors(L, E);
-  luaL_unref(L, -1, t->ref);
+  anchored = lcr_pushtask(L, E, &t->t);
+  luaL_unref(L, -2, t->ref);
   t->ref = LUA_NOREF;
   E->nrefs--;
-  lua_pop(L, 1);
+  if (anchored && lua_checkstack(L, t->nres + 2)) keep_results(L, t);
+  lua_pop(L, 2);
+}
+
+/* Push the results (or the error) of a finished task whose userdata is
+** at index task. [-0, +nres, m] */
+int lcr_pushresults(lua_State *L, int task, lcr_Task *t) {
+  int n = t->nres, i;
+  if (n == 0) return 0;
+  task = lua_absindex(L, task);
+  luaL_checkstack(L, n + 1, "too many results");
+  if (lua_getiuservalue(L, task, LCR_UV_CO) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -n - 1);
+  return n;
 }
 
 /*
@@ -375,15 +425,10 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 }
 
 /* Push `true, results...` or `false, err` of a finished task. */
+/* [t, ...] -> true, results... or false, err */
 static int push_outcome(lua_State *L, lcr_Task *t) {
-  int n = t->nres, i, base;
-  if (!lua_checkstack(L, n + 2) || !lua_checkstack(t->co, n + 1))
-    return luaL_error(L, "task:wait: too many results");
   lua_pushboolean(L, t->outcome == CR_TASK_DONE);
-  base = lua_gettop(t->co) - n + 1;
-  for (i = 0; i < n; i++) lua_pushvalue(t->co, base + i);
-  lua_xmove(t->co, L, n);
-  return n + 1;
+  return 1 + lcr_pushresults(L, 1, t);
 }
 
 static int task_wait_k(lua_State *L, int status, lua_KContext ctx) {
