@@ -732,6 +732,7 @@ static int l_run(lua_State *L) {
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
+  cr_alloc_guard_libuv();           /* libuv's out-of-memory: no abort */
   rc = lcr_engine_open(L, S, E, NULL,
                        clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);

@@ -293,6 +293,7 @@ struct cr_engine_s {
   uv_loop_t own_loop;
   uv_timer_t uvtimer;     /* drives the deadline heap */
   uv_idle_t idle;         /* active while tasks are ready: never block */
+  unsigned long alloc_seen; /* libuv allocation failures already reported */
   cr_queue_t runq;
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t sigwatchers; /* one per signal number waited on */
@@ -387,6 +388,17 @@ int cr_engine_backend_fd(cr_engine_t *e);
 void cr_engine_seed(cr_engine_t *e, uint64_t seed);
 void cr_engine_set_autojump(cr_engine_t *e, double seconds);
 void cr_task_wait_idle(cr_task_t *t);
+
+/*
+** Route libuv's allocations through corral (process-wide, idempotent):
+** when one fails, a reserve is freed and the allocation retried instead
+** of libuv aborting, and every engine on the failing thread returns
+** CR_ENOMEM from its next cr_engine_step. corral.run calls it; a host with
+** an allocator of its own for libuv should not. cr_alloc_fail_next makes
+** the next n libuv allocations on this thread fail (for tests).
+*/
+void cr_alloc_guard_libuv(void);
+void cr_alloc_fail_next(int n);
 
 /* --- timers ---------------------------------------------------------- */
 

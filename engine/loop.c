@@ -55,6 +55,7 @@ void cr__emit(cr_engine_t *e, cr_event_kind_t kind, cr_task_t *t,
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   int rc;
   memset(e, 0, sizeof *e);
+  e->alloc_seen = cr__alloc_failures();
   if (loop == NULL) {
     rc = uv_loop_init(&e->own_loop);
     if (rc) return rc;
@@ -343,6 +344,10 @@ static int run_ready(cr_engine_t *e) {
 }
 
 int cr_engine_step(cr_engine_t *e, int block) {
+  if (e->alloc_seen != cr__alloc_failures()) {
+    e->alloc_seen = cr__alloc_failures();   /* libuv ran out of memory */
+    return CR_ENOMEM;
+  }
   run_ready(e);
   /* No task left: do not wait on handles that are not ours to await
   ** (signal watchers, a host's own handles). */

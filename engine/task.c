@@ -154,7 +154,10 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) cr_scope_exit(t->cur);
-  if (t->scope.entered) cr__scope_unlink(&t->scope);
+  if (t->scope.entered)
+    cr__scope_unlink(&t->scope);
+  else
+    t->scope.exited = 1;     /* never started (a refused spawn): no cancel */
   t->cur = NULL;
   while (!cr__queue_empty(&t->waiters)) {
     cr_task_t *w = cr__queue_data(cr__queue_head(&t->waiters), cr_task_t,

@@ -1,0 +1,79 @@
+/*
+** alloc.c -- libuv's allocations, so that running out of memory inside
+** libuv is reported instead of aborting the process.
+**
+** libuv aborts when it cannot grow some internal arrays (its table of fd
+** watchers, for one). corral.run routes libuv's allocations through here:
+** when an allocation fails, a reserve set aside beforehand is freed and
+** the allocation retried, and the failure is counted; the engine on the
+** failing thread then reports CR_ENOMEM at its next step, and corral.run
+** raises "not enough memory" (the tasks are abandoned, as when an error
+** escapes the scheduler).
+**
+** libuv's allocator is process-wide by libuv's design, so this is the one
+** piece of state corral shares between engines: the reserve (an atomic
+** pointer) and the choice of allocator (set once). The failure count is
+** per thread, so an engine never reports another thread's failure. A C
+** host that installed an allocator of its own simply does not call
+** cr_alloc_guard_libuv (corral.run does; the host API does not).
+*/
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include "internal.h"
+
+#define RESERVE_SIZE (256 * 1024)
+
+static void *_Atomic reserve;
+static _Thread_local unsigned long failures;
+static _Thread_local int fail_next;      /* tests: fail this many first */
+static pthread_once_t installed = PTHREAD_ONCE_INIT;
+
+/* An allocation failed: free the reserve so a retry can succeed. */
+static int give_reserve(void) {
+  void *r = atomic_exchange(&reserve, NULL);
+  failures++;
+  free(r);
+  return r != NULL;
+}
+
+/* Injected failures first (tests), then the real allocator. */
+static int injected(void) {
+  if (fail_next <= 0) return 0;
+  fail_next--;
+  return 1;
+}
+
+static void *guard_malloc(size_t n) {
+  void *p = injected() ? NULL : malloc(n);
+  if (p == NULL && n && give_reserve()) p = malloc(n);
+  return p;
+}
+
+static void *guard_realloc(void *old, size_t n) {
+  void *p = injected() ? NULL : realloc(old, n);
+  if (p == NULL && n && give_reserve()) p = realloc(old, n);
+  return p;
+}
+
+static void *guard_calloc(size_t count, size_t n) {
+  void *p = injected() ? NULL : calloc(count, n);
+  if (p == NULL && count && n && give_reserve()) p = calloc(count, n);
+  return p;
+}
+
+static void install(void) {
+  uv_replace_allocator(guard_malloc, guard_realloc, guard_calloc, free);
+}
+
+void cr_alloc_guard_libuv(void) {
+  void *expected = NULL, *r;
+  pthread_once(&installed, install);
+  if (atomic_load(&reserve) != NULL) return;
+  r = malloc(RESERVE_SIZE);          /* refill: the last one was spent */
+  if (r && !atomic_compare_exchange_strong(&reserve, &expected, r)) free(r);
+}
+
+unsigned long cr__alloc_failures(void) { return failures; }
+
+void cr_alloc_fail_next(int n) { fail_next = n; }
