@@ -33,7 +33,9 @@ $CC -g -O1 -std=c11 -D_GNU_SOURCE \
 
 # --- seeds: header then op/argument pairs ---------------------------------
 # Header byte 0: roots (mod 3), poison (bits 2-3), ABANDON allowed (bit 4),
-# abandon on a second deadlock (bit 5); byte 1: channel caps, permits.
+# abandon on a second deadlock (bit 5), seeded schedule (bit 6: the engine
+# shuffles ready tasks and deadline ties, seeded from the input); byte 1:
+# channel caps, semaphore permits.
 # Op numbers follow the OPS list in the harness: 0 SLEEP 1 YIELD 2 SCOPE
 # 3 EXIT 4 GROUP(2 args) 5 SPAWN 6 START 7 READY 8 CANCEL 9 STOP 10 SHIELD
 # 11 DEADLINE(2 args) 12 FAIL_BODY 13 FAIL 14 STOPPING 15 JOIN 16 EV_WAIT
@@ -62,5 +64,8 @@ seed abandon-lock '\021\000\022\000\001\000\022\000\033\000'
 seed abandon-recv '\021\000\001\000\025\000\033\000'
 
 # --- fuzz --------------------------------------------------------------------
+# Scenarios need room: two bytes an op, and libFuzzer's default length
+# control keeps inputs at a few ops for minutes.
 exec "$out" -max_total_time="$secs" -print_final_stats=1 \
+  -max_len=1024 -len_control=0 \
   -artifact_prefix="$crashes/" "$@" "$corpus"

@@ -2544,6 +2544,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w->abandon_on_deadlock = (h0 >> 5) & 1;
   poison(&w->e, sizeof w->e);
   CHECK(cr_engine_init(&w->e, NULL, CR_CLOCK_VIRTUAL) == 0, "engine init");
+  if ((h0 >> 6) & 1) {   /* schedule fuzzing: ready tasks, deadline ties */
+    uint64_t seed = 0;
+    for (i = 0; i < (int)size; i++) seed = seed * 131 + data[i];
+    cr_engine_seed(&w->e, seed);
+  }
   w->e.on_event = on_event;
   w->e.release = on_release;
   for (i = 0; i < N_EVENTS; i++) {
@@ -2560,11 +2565,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cr_chan_init(&w->ch[i].c, (h1 >> (2 * i)) & 3);
     memset(w->ch[i].buf, 0xff, sizeof w->ch[i].buf);   /* -1: empty */
   }
-  trace("input: %zu bytes, %d roots, poison 0x%02x, abandon %s%s, chan caps "
-        "%u/%u/%u, M1 permits %zu", size, w->nroots, w->poison,
+  trace("input: %zu bytes, %d roots, poison 0x%02x, abandon %s%s, %s, "
+        "chan caps %u/%u/%u, M1 permits %zu", size, w->nroots, w->poison,
         w->abandon_ok ? "op" : "no", w->abandon_on_deadlock ?
-        " + on deadlock" : "", h1 & 3, (h1 >> 2) & 3, (h1 >> 4) & 3,
-        w->permits[1]);
+        " + on deadlock" : "", (h0 >> 6) & 1 ? "seeded schedule" : "FIFO",
+        h1 & 3, (h1 >> 2) & 3, (h1 >> 4) & 3, w->permits[1]);
 
   for (i = 0; i < w->nroots; i++) {
     htask *h = new_task();
