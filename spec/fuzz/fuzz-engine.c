@@ -5,13 +5,32 @@
 ** with the virtual clock. A task is a small state machine (as in
 ** spec/c/test-engine.c): every time the engine resumes it, it reads the
 ** next opcode from the input and acts -- sleeps, yields, enters and leaves
-** scopes and groups, spawns, cancels, stops, shields, fails, joins, uses
-** events, semaphores and channels -- until it parks or finishes. Tasks
-** behave as the Lua binding does: a blocking op is a cancellation point, a
-** delivered wake-up (wake_status 0) wins over a later cancel, and a task
-** inside a cancelled scope unwinds innermost-first to the absorbing scope.
+** scopes and groups, spawns, starts, cancels, stops, shields, fails, joins,
+** catches and re-raises, runs shielded cleanups, uses events, semaphores
+** and channels -- until it parks or finishes. Tasks behave as the Lua
+** binding does (bindings/ltask.c, lgroup.c, lscope.c): a blocking op is a
+** cancellation point, a delivered wake-up (wake_status 0) wins over a later
+** cancel, and a Cancelled unwinds frame by frame; at each exit the ENGINE
+** decides (cr_scope_leave, cr_group_close, cr_task_unwind) whether the
+** scope absorbs it or to which scope it passes, and the harness checks
+** every answer against its own computation of Trio's rule at that moment,
+** on its own model of the scope tree (parents, shields, cancels seen).
 ** When the input runs out every task winds down; a deadlock is broken by
-** cancelling the roots, then (if shields still hold tasks) every scope.
+** cancelling the roots, then (if shields still hold tasks) every scope, or
+** (on some inputs) by abandoning the run as corral.run does.
+**
+** Every cancel record the harness gives the engine carries a reason handle
+** -- a real allocation or a tagged pointer -- and the harness checks, via
+** e->release, that each is given back exactly once, at the moment the API
+** says (the scope's exit, a cancel that did not take effect, a group's
+** close for an unused stop record, cr_engine_abandon), and is never seen
+** again after (released allocations are ASan-poisoned). The event hook
+** (e->on_event) is checked throughout: SPAWN once per task, RUN/SUSPEND in
+** pairs, PARK only for the running task, WAKE only for a parked one, DONE
+** once, CANCEL only for a live scope and only for a cancel the harness can
+** explain, FAIL only inside cr_group_fail. ABANDON ends a run abruptly
+** through cr_engine_abandon, then ASan-poisons every task, scope and group
+** and touches the events, semaphores and channels the tasks waited on.
 **
 ** The harness keeps its own model of every wait, permit and channel value
 ** and checks the engine against it after every op and every step; any
@@ -22,13 +41,12 @@
 ** Knobs (environment): FUZZ_ENGINE_TRACE=1 prints the ops;
 ** FUZZ_ENGINE_NO_POISON=1 hands the engine zeroed structs only (by default
 ** some inputs fill them with garbage first, as a stack variable would be);
-** FUZZ_ENGINE_AVOID=name,... steers around engine bugs this harness found,
-** both fixed since (kept to bisect with):
-**   reparent     ready() moving a child under a cancelled scope woke only
-**                the child, not the tasks parked in groups it opened
-**   limit-start  g:start into a full limited group from a task holding a
-**                slot could never be cancelled (a cancel now starts a
-**                held-back child past the limit; see group.c)
+** FUZZ_ENGINE_AVOID=name,... steers around engine bugs this harness found:
+**   unspawned    cancelling the scope of a task whose spawn was refused
+**                (cr_group_spawn/cr_group_start returned an error, then
+**                cr_task_done): the engine takes the reason handle into a
+**                scope that will never exit (never released) and emits
+**                CANCEL for a scope that was never entered
 */
 #include <math.h>
 #include <stdarg.h>
@@ -38,12 +56,30 @@
 #include <string.h>
 #include "corral.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+#if !defined(FUZZ_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define FUZZ_ASAN 1
+#endif
+#ifdef FUZZ_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* --- limits --------------------------------------------------------------- */
 
 #define MAX_TASKS 64
-#define MAX_SCOPES 64
+#define MAX_SCOPES 96     /* plain scopes and cleanup scopes */
 #define MAX_GROUPS 32
-#define MAX_FRAMES 8      /* scopes + groups one task may have open */
+#define MAX_FRAMES 10     /* scopes, groups, pcalls one task may have open */
+#define MAX_HANDLES 2048
 #define N_EVENTS 3
 #define N_SEMS 2          /* 0: a lock (1 of 1); 1: a semaphore (1..4) */
 #define N_CHANS 3
@@ -56,7 +92,8 @@
   XX(SLEEP) XX(YIELD) XX(SCOPE) XX(EXIT) XX(GROUP) XX(SPAWN) XX(START)       \
   XX(READY) XX(CANCEL) XX(STOP) XX(SHIELD) XX(DEADLINE) XX(FAIL_BODY)        \
   XX(FAIL) XX(STOPPING) XX(JOIN) XX(EV_WAIT) XX(EV_SET) XX(ACQUIRE)          \
-  XX(RELEASE) XX(SEND) XX(RECV) XX(CLOSE) XX(DONE)
+  XX(RELEASE) XX(SEND) XX(RECV) XX(CLOSE) XX(DONE) XX(PCALL) XX(RERAISE)     \
+  XX(CLEANUP) XX(ABANDON) XX(REASON)
 
 enum {
 #define XX(n) OP_##n,
@@ -82,75 +119,148 @@ static const double graces[8] = {0, -1, 0.5, 1, 3, INFINITY, -1, 0};
 
 enum {
   W_NONE, W_SLEEP, W_YIELD, W_JOIN, W_EVENT, W_SEM, W_SEND, W_RECV,
-  W_STOPPING, W_GJOIN, W_START
+  W_STOPPING, W_GJOIN, W_START, W_HOLD
 };
 static const char *const wait_name[] = {
   "none", "sleep", "yield", "join", "event", "acquire", "send", "recv",
-  "wait_stopping", "group-join", "start"
+  "wait_stopping", "group-join", "start", "hold"
 };
 
-/* Group join and g:start's wait are not cancellation points; a yield is
-** not parked at all. Every other wait must be aborted by a cancel. */
+/* Group join, g:start's wait and the hold before an abandon are not
+** cancellation points; a yield is not parked at all. Every other wait must
+** be aborted by a cancel. */
 static int abortable(int w) {
-  return w != W_NONE && w != W_YIELD && w != W_GJOIN && w != W_START;
+  return w != W_NONE && w != W_YIELD && w != W_GJOIN && w != W_START &&
+         w != W_HOLD;
 }
 
 /* --- the world of one input ----------------------------------------------- */
 
-enum { F_SCOPE, F_GROUP };
-typedef struct { int kind, idx; } frame_t;
+/* The harness's own view of a scope, kept apart from the engine's fields. */
+typedef struct {
+  cr_scope_t *parent;   /* where it hangs */
+  int entered;          /* entered and not yet left */
+  int shield;
+  int cancelled;        /* a CANCEL event was seen for it */
+  int as_group;         /* cancelled as its group (a g:start child) */
+} minfo;
 
-/* M_RUN: the task takes ops from the input. M_LEAVE: it is leaving its
-** frames (an exit, a Cancelled unwinding, a failure or the end). */
-enum { M_RUN, M_LEAVE };
+/* Frames a task has open, outermost first. F_PCALL has no engine scope: it
+** catches whatever reaches it (and keeps it for RERAISE). F_CLEAN is the
+** shielded scope of a <close> handler that runs while its frame is left. */
+enum { F_SCOPE, F_GROUP, F_PCALL, F_CLEAN };
+
+/* What a task is unwinding: X_NONE (a normal exit down to `target`),
+** X_CANCEL (the Cancelled of scope cx, with reason handle cxh) or X_ERROR.
+** target: the frame count at which it is caught; -1: the task's end (or,
+** for a Cancelled, wherever a scope absorbs it). */
+enum { X_NONE, X_CANCEL, X_ERROR };
+typedef struct {
+  int exc;
+  cr_scope_t *cx;
+  int cxh;
+  int target;
+} ctl_t;
+
+typedef struct {
+  int kind, idx;
+  double cleanup;             /* a <close> that sleeps shielded; < 0: none */
+  ctl_t saved;                /* F_CLEAN: the unwinding it interrupted */
+} frame_t;
+
+/* M_RUN: the task takes ops from the input. M_LEAVE: it is leaving frames.
+** M_CLEAN: it runs the body of a cleanup (a shielded sleep). */
+enum { M_RUN, M_LEAVE, M_CLEAN };
 
 enum { GO, PARKED, GONE };    /* result of one action */
 
 typedef struct {
   cr_task_t t;                /* first: the engine hands us &t */
+  minfo m;                    /* of t.scope */
   int idx;
-  int started, running, finished;
-  int seen_cc;                /* its scope's cancel_called, last audit */
+  int started, running, finished, abandoned, unspawned;
   cr_task_status_t final;
-  cr_scope_t *scope_parent;   /* where its own scope must hang */
-  frame_t fr[MAX_FRAMES];     /* scopes it has entered, outermost first */
+  frame_t fr[MAX_FRAMES];
   int nfr;
   /* the wait it is parked in */
   int wait, wobj;
   double wuntil, wsince;      /* sleep: until when; parked at what time */
   uint64_t wseq;              /* park order, for FIFO checks */
   int wake_checked;           /* its wake-up was validated by audit */
-  /* winding down: leave frames down to `target` (-1: all, then finish) */
-  int mode, target, gjoining, failing;
-  cr_scope_t *absorber;
-  cr_task_status_t fin;
+  /* unwinding */
+  int mode;
+  ctl_t c;
+  int gjoining;
+  ctl_t stored;               /* what the last pcall frame caught */
+  int has_stored;
+  int clean_slept;
+  double clean_for;
   uint64_t held_seq;          /* spawned while the group's limit was full */
   int released;               /* a cancel started it past the limit */
   /* g:start */
-  int start_mode, start_waiting, ready, starter;
+  int start_mode, start_waiting, ready, starter, start_pcall;
+  cr_scope_t *passed_to;      /* its Cancelled went on there while starting */
+  int absorbed_self;          /* its own scope caught its Cancelled */
   /* sync */
   int held[N_SEMS];           /* permits it holds */
   int granted;                /* a permit was handed over while parked */
   int val;                    /* send: the value offered; recv: received */
   int taken;                  /* send: a receiver took the value */
+  /* what the events said */
+  int ev_spawned, ev_parked, ev_done;
+  cr_wait_t ev_wait;
+  const void *ev_obj;
 } htask;
 
-typedef struct { cr_scope_t s; int seen_cc; } hscope;   /* a plain scope */
+typedef struct { cr_scope_t s; minfo m; } hscope;   /* a plain scope */
 
 typedef struct {
   cr_group_t g;               /* first: t->group points here */
-  int seen_cc;                /* its scope's cancel_called, last audit */
+  minfo m;
   int nlive;                  /* children spawned, not finished */
   size_t nfail;               /* cr_group_fail calls */
+  int nfailev;                /* FAIL events */
+  int unwound;                /* a Cancelled reached it (body or child) */
   int past_limit;             /* a child a cancel started past the limit
                               ** became a full child (ready): the limit may
                               ** stay exceeded until it finishes */
+  int has_stop, stop_hd;      /* the stop record the grace may end in */
+  uint64_t stop_origin;
+  double stop_when;           /* when the grace runs out (INFINITY: never) */
 } hgroup;
 
 typedef struct { cr_chan_t c; int buf[MAX_CAP]; } hchan;
 
 /* Life of a channel value. */
 enum { V_NONE, V_OFFERED, V_BUFFERED, V_HANDED, V_RECEIVED, V_WITHDRAWN };
+
+/* Reason handles: where each one is. */
+enum { HS_INFLIGHT, HS_HELD, HS_STOPREC, HS_RELEASED };
+static const char *const hs_name[] = {"in flight", "held", "stop record",
+                                      "released"};
+typedef struct {
+  void *p;
+  int state;
+  int alloc;                  /* a malloc'd block (else a tagged pointer) */
+  cr_scope_t *held;           /* HS_HELD: the scope whose record it is */
+  int group;                  /* HS_STOPREC: the group */
+} hrec;
+
+#define HMAGIC 0x52454153u    /* "REAS" */
+typedef struct { unsigned magic; int id; } hblock;
+
+/* The engine call the harness is making (for events and releases). */
+enum { C_NONE, C_CANCEL, C_FAIL, C_STOP, C_REASON, C_CLOSE, C_SPAWN,
+       C_ABANDON };
+typedef struct {
+  int kind;
+  cr_scope_t *s;
+  int g;                      /* group index, or -1 */
+  int hd;                     /* handle passed, or -1 */
+  cr_source_t src;
+  uint64_t origin;
+  cr_task_t *spawn;
+} call_t;
 
 typedef struct {
   cr_engine_t e;
@@ -173,10 +283,20 @@ typedef struct {
   double last_now;
   uint64_t wseq, held_seq;
   int nops, cur, deadlocks, cancelled_roots;
+  /* reason handles */
+  hrec h[MAX_HANDLES];
+  int nh, nhreq;
+  call_t call;
+  /* events */
+  cr_task_t *ev_run;          /* between RUN and SUSPEND */
+  /* abandon */
+  int abandon_ok, abandon_on_deadlock, abandon_req, abandoned, in_abandon;
+  cr_task_t probe;            /* touches the sync objects afterwards */
+  int probe_parked, probe_live;
 } world;
 
 static world *W;
-static int trace_on, no_poison, avoid_reparent, avoid_limit_start;
+static int trace_on, no_poison, avoid_unspawned;
 
 /* --- reporting ------------------------------------------------------------- */
 
@@ -191,8 +311,9 @@ static void fail(int line, const char *cond, const char *fmt, ...) {
   fprintf(stderr, "\n  check (line %d): %s\n", line, cond);
   if (W) {
     fprintf(stderr, "  at op #%d, in task T%d, vtime %g, byte %zu of %zu\n",
-            W->nops, W->cur, cr_now(&W->e), W->pos, W->size);
-    dump_tasks();
+            W->nops, W->cur, W->e.clock == CR_CLOCK_VIRTUAL ? W->e.vnow : 0.0,
+            W->pos, W->size);
+    if (!W->abandoned) dump_tasks();
   }
   fprintf(stderr, "  rerun with FUZZ_ENGINE_TRACE=1 to see the op sequence\n");
   abort();
@@ -204,7 +325,7 @@ static void fail(int line, const char *cond, const char *fmt, ...) {
 static void trace(const char *fmt, ...) {
   va_list ap;
   if (!trace_on) return;
-  fprintf(stderr, "[%7.2f] ", cr_now(&W->e));
+  fprintf(stderr, "[%7.2f] ", W->e.vnow);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
@@ -222,29 +343,84 @@ static void poison(void *p, size_t n) { memset(p, W->poison, n); }
 
 /* --- lookups --------------------------------------------------------------- */
 
-static htask *H(cr_task_t *t) { return (htask *)t; }
 static int gidx(cr_group_t *g) { return (int)((hgroup *)g - W->group); }
+
+/* The harness task behind an engine task, or NULL (the probe, a stranger). */
+static htask *task_of(const cr_task_t *t) {
+  const char *p = (const char *)t, *b = (const char *)W->task;
+  size_t i;
+  if (p < b || p >= b + sizeof W->task) return NULL;
+  i = (size_t)(p - b) / sizeof(htask);
+  return &W->task[i].t == t ? &W->task[i] : NULL;
+}
+
+/* The harness's model of any scope it made, or NULL. */
+static minfo *MI(const cr_scope_t *s) {
+  const char *p = (const char *)s;
+  size_t i;
+  if (s == NULL) return NULL;
+  if (p >= (const char *)W->scope && p < (const char *)(W->scope + MAX_SCOPES)) {
+    i = (size_t)(p - (const char *)W->scope) / sizeof(hscope);
+    return &W->scope[i].s == s ? &W->scope[i].m : NULL;
+  }
+  if (p >= (const char *)W->group && p < (const char *)(W->group + MAX_GROUPS)) {
+    i = (size_t)(p - (const char *)W->group) / sizeof(hgroup);
+    return &W->group[i].g.scope == s ? &W->group[i].m : NULL;
+  }
+  if (p >= (const char *)W->task && p < (const char *)(W->task + MAX_TASKS)) {
+    i = (size_t)(p - (const char *)W->task) / sizeof(htask);
+    return &W->task[i].t.scope == s ? &W->task[i].m : NULL;
+  }
+  return NULL;
+}
+
+/* The group whose scope s is, or NULL. */
+static hgroup *group_of(const cr_scope_t *s) {
+  const char *p = (const char *)s;
+  size_t i;
+  if (p < (const char *)W->group || p >= (const char *)(W->group + MAX_GROUPS))
+    return NULL;
+  i = (size_t)(p - (const char *)W->group) / sizeof(hgroup);
+  return &W->group[i].g.scope == s ? &W->group[i] : NULL;
+}
+
+/* The task whose own scope s is, or NULL. */
+static htask *task_scope_of(const cr_scope_t *s) {
+  const char *p = (const char *)s;
+  size_t i;
+  if (p < (const char *)W->task || p >= (const char *)(W->task + MAX_TASKS))
+    return NULL;
+  i = (size_t)(p - (const char *)W->task) / sizeof(htask);
+  return &W->task[i].t.scope == s ? &W->task[i] : NULL;
+}
 
 static cr_scope_t *frame_scope(const htask *h, int i) {
   const frame_t *f = &h->fr[i];
-  return f->kind == F_SCOPE ? &W->scope[f->idx].s : &W->group[f->idx].g.scope;
+  switch (f->kind) {
+    case F_SCOPE: case F_CLEAN: return &W->scope[f->idx].s;
+    case F_GROUP: return &W->group[f->idx].g.scope;
+    default: return NULL;
+  }
 }
 
 /* The task's innermost scope as the harness knows it. */
 static cr_scope_t *expected_cur(htask *h) {
-  return h->nfr ? frame_scope(h, h->nfr - 1) : &h->t.scope;
+  int i;
+  for (i = h->nfr - 1; i >= 0; i--)
+    if (h->fr[i].kind != F_PCALL) return frame_scope(h, i);
+  return &h->t.scope;
 }
 
-static const char *scope_label(cr_scope_t *s, char *buf, size_t n) {
+static const char *scope_label(const cr_scope_t *s, char *buf, size_t n) {
   int i;
   if (s == NULL) { snprintf(buf, n, "none"); return buf; }
-  for (i = 0; i < W->nscopes; i++)
+  for (i = 0; i < MAX_SCOPES; i++)
     if (s == &W->scope[i].s) { snprintf(buf, n, "S%d", i); return buf; }
-  for (i = 0; i < W->ngroups; i++)
+  for (i = 0; i < MAX_GROUPS; i++)
     if (s == &W->group[i].g.scope) { snprintf(buf, n, "G%d", i); return buf; }
-  for (i = 0; i < W->ntasks; i++)
+  for (i = 0; i < MAX_TASKS; i++)
     if (s == &W->task[i].t.scope) { snprintf(buf, n, "T%d.scope", i); return buf; }
-  snprintf(buf, n, "?%p", (void *)s);
+  snprintf(buf, n, "?%p", (const void *)s);
   return buf;
 }
 
@@ -284,6 +460,308 @@ static int new_value(void) {
   return W->nvals++;
 }
 
+/* --- the model of the scope tree: Trio's rule, computed by the harness ---- */
+
+/* The outermost cancelled scope visible from s (inclusive): a shield hides
+** what is outside it. */
+static cr_scope_t *m_absorber(cr_scope_t *s) {
+  cr_scope_t *a = NULL;
+  char b[32];
+  for (; s; s = MI(s)->parent) {
+    minfo *m = MI(s);
+    CHECK(m != NULL, "scope %s outside the harness", scope_label(s, b, sizeof b));
+    if (m->cancelled) a = s;
+    if (m->shield) break;
+  }
+  return a;
+}
+
+/* What must become of a Cancelled that reaches s's exit now: s absorbs it
+** iff s is cancelled and no cancelled scope outside it is visible; else it
+** passes to the scope that would absorb it now. */
+static cr_end_t m_judge(cr_scope_t *s, cr_scope_t **to) {
+  minfo *m = MI(s);
+  cr_scope_t *outer = m_absorber(m->parent);
+  *to = NULL;
+  if (m->cancelled && (m->shield || outer == NULL)) return CR_END_ABSORBED;
+  *to = outer;
+  return CR_END_PASSED;
+}
+
+static const char *end_name(cr_end_t e) {
+  static const char *const n[] = {"NORMAL", "ABSORBED", "PASSED", "FAILED",
+                                  "NONE"};
+  return (unsigned)e < 5 ? n[e] : "?";
+}
+
+/* --- reason handles -------------------------------------------------------- */
+
+/* A new handle (-1: pass NULL). Every fifth request passes NULL; the others
+** alternate between a malloc'd block and a tagged pointer. */
+static int new_handle(int allow_null) {
+  int i;
+  if (allow_null && ++W->nhreq % 5 == 0) return -1;
+  if (W->nh >= MAX_HANDLES) return -1;
+  i = W->nh++;
+  W->h[i].state = HS_INFLIGHT;
+  W->h[i].held = NULL;
+  W->h[i].group = -1;
+  if (i % 2 == 0) {
+    hblock *b = malloc(sizeof *b);
+    CHECK(b != NULL, "out of memory");
+    b->magic = HMAGIC;
+    b->id = i;
+    W->h[i].p = b;
+    W->h[i].alloc = 1;
+  } else {
+    W->h[i].p = (void *)(((uintptr_t)i << 4) | 0x9);  /* never a real pointer */
+    W->h[i].alloc = 0;
+  }
+  return i;
+}
+
+static void *hp(int i) { return i >= 0 ? W->h[i].p : NULL; }
+
+static int hfind(const void *p) {
+  int i;
+  if (p == NULL) return -1;
+  if (((uintptr_t)p & 0xf) == 0x9) {
+    i = (int)((uintptr_t)p >> 4);
+    return i < W->nh && W->h[i].p == p ? i : -1;
+  }
+  for (i = 0; i < W->nh; i += 2)
+    if (W->h[i].p == p) return i;
+  return -1;
+}
+
+/* The binding reads the record behind a handle: it must still be its. */
+static void use_handle(int i, const char *why) {
+  if (i < 0) return;
+  CHECK(W->h[i].state != HS_RELEASED, "h%d used (%s) after it was released",
+        i, why);
+  if (W->h[i].alloc) {
+    hblock *b = W->h[i].p;
+    CHECK(b->magic == HMAGIC && b->id == i, "h%d's block is corrupt (%s)", i,
+          why);
+  }
+}
+
+static void on_release(cr_engine_t *e, void *p) {
+  int i = hfind(p);
+  hrec *r;
+  char lab[32];
+  (void)e;
+  CHECK(i >= 0, "release of %p, which the harness never gave", p);
+  r = &W->h[i];
+  CHECK(r->state != HS_RELEASED, "h%d released twice", i);
+  switch (r->state) {
+    case HS_INFLIGHT:
+      CHECK(W->call.hd == i, "h%d released outside the call it was given in",
+            i);
+      break;
+    case HS_HELD:
+      CHECK(W->in_abandon || (r->held->exited && !r->held->entered),
+            "h%d (record of %s) released while the scope lives", i,
+            scope_label(r->held, lab, sizeof lab));
+      break;
+    case HS_STOPREC: {
+      hgroup *hg = &W->group[r->group];
+      CHECK(W->in_abandon ||
+            ((W->call.kind == C_STOP || W->call.kind == C_CLOSE) &&
+             W->call.g == r->group) ||
+            (W->call.kind == C_NONE && hg->m.cancelled &&
+             W->e.vnow >= hg->stop_when),
+            "h%d (stop record of G%d) released at the wrong moment", i,
+            r->group);
+      break;
+    }
+  }
+  trace("  release h%d (%s)", i, hs_name[r->state]);
+  r->state = HS_RELEASED;
+  if (r->alloc) {
+    hblock *b = r->p;
+    CHECK(b->magic == HMAGIC && b->id == i, "h%d's block is corrupt", i);
+    b->magic = 0xdeadu;
+    POISON(b, sizeof *b);        /* never read again, by anyone */
+  }
+}
+
+/* After a call that was given handle i: where must it be now? */
+static void settle(int i, int want, cr_scope_t *s, const char *what) {
+  char lab[32];
+  if (i < 0) return;
+  CHECK(W->h[i].state == want, "%s: h%d is %s, expected %s", what, i,
+        hs_name[W->h[i].state], hs_name[want]);
+  if (want == HS_HELD)
+    CHECK(W->h[i].held == s && s->cancel.reason == W->h[i].p,
+          "%s: h%d is not the record of %s", what, i,
+          scope_label(s, lab, sizeof lab));
+}
+
+/* --- events ----------------------------------------------------------------- */
+
+static void cancel_event(cr_engine_t *e, const cr_engine_event_t *ev) {
+  cr_scope_t *s = ev->scope;
+  minfo *m = MI(s);
+  const cr_cancel_t *rec;
+  htask *ts;
+  hgroup *hg;
+  int hd = -2;    /* the handle the record must carry (-1: NULL); -2: any */
+  char lab[32];
+  double now = e->vnow;
+  CHECK(m != NULL, "CANCEL for a scope the harness never made");
+  scope_label(s, lab, sizeof lab);
+  CHECK(s->cancel_called && s->entered && !s->exited && m->entered,
+        "CANCEL for %s, which is not live", lab);
+  CHECK(!m->cancelled, "second CANCEL for %s", lab);
+  CHECK(ev->task == e->current, "CANCEL names T%d, not the running task",
+        ev->task && task_of(ev->task) ? task_of(ev->task)->idx : -1);
+  rec = &s->cancel;
+  ts = task_scope_of(s);
+  hg = group_of(s);
+  m->cancelled = 1;
+  trace("  CANCEL %s (%s, origin %llu, reason %p)", lab,
+        cr_source_name(rec->source), (unsigned long long)rec->origin,
+        rec->reason);
+  if (W->call.s == s &&
+      (W->call.kind == C_CANCEL || W->call.kind == C_FAIL)) {
+    CHECK(rec->source == W->call.src && rec->origin == W->call.origin,
+          "%s's record is %s/%llu, the call said %s/%llu", lab,
+          cr_source_name(rec->source), (unsigned long long)rec->origin,
+          cr_source_name(W->call.src), (unsigned long long)W->call.origin);
+    hd = W->call.hd;
+  } else if (ts && ts->t.group && ts->start_mode && !ts->ready &&
+             MI(&ts->t.group->scope)->cancelled &&
+             rec->source == ts->t.group->scope.cancel.source &&
+             rec->origin == ts->t.group->scope.cancel.origin) {
+    /* a g:start child reached by its group's cancel: the group's record
+    ** speaks for it (same_as is set once the cancel returns) */
+    m->as_group = 1;
+    hd = -1;
+  } else if (rec->source == CR_SRC_STOP && hg) {
+    CHECK(hg->g.stopping, "%s cancelled by a stop, but not stopping", lab);
+    if (W->call.kind == C_STOP && W->call.g == gidx(&hg->g)) {
+      CHECK(rec->origin == W->call.origin, "stop(0) of %s: origin", lab);
+      hd = W->call.hd;
+    } else {
+      CHECK(hg->has_stop && now >= hg->stop_when,
+            "%s cancelled by a stop at %g, its grace ends at %g", lab, now,
+            hg->stop_when);
+      CHECK(rec->origin == hg->stop_origin, "stop of %s: origin %llu, "
+            "the stop said %llu", lab, (unsigned long long)rec->origin,
+            (unsigned long long)hg->stop_origin);
+      hd = hg->stop_hd;
+    }
+  } else if (rec->source == CR_SRC_DEADLINE) {
+    CHECK(ts == NULL, "a deadline cancelled task scope %s", lab);
+    CHECK(now >= s->deadline.when, "%s: deadline %g fired at %g", lab,
+          s->deadline.when, now);
+    CHECK(rec->origin == 0, "deadline of %s has origin %llu", lab,
+          (unsigned long long)rec->origin);
+    hd = -1;
+  } else {
+    CHECK(0, "unexplained cancel of %s (%s, origin %llu)", lab,
+          cr_source_name(rec->source), (unsigned long long)rec->origin);
+  }
+  CHECK(rec->reason == hp(hd), "%s's record carries %p, expected h%d", lab,
+        rec->reason, hd);
+  if (hd >= 0) {
+    hrec *r = &W->h[hd];
+    CHECK(r->state == HS_INFLIGHT || r->state == HS_STOPREC,
+          "h%d taken into %s's record from state %s", hd, lab,
+          hs_name[r->state]);
+    r->state = HS_HELD;
+    r->held = s;
+  }
+}
+
+static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
+  htask *h = ev->task ? task_of(ev->task) : NULL;
+  static const char *const kn[] = {"SPAWN", "RUN", "SUSPEND", "PARK", "WAKE",
+                                   "CANCEL", "FAIL", "DONE"};
+  const char *k = (unsigned)ev->kind < 8 ? kn[ev->kind] : "?";
+  if (W->abandoned) {
+    /* after the abandon only the probe may appear */
+    CHECK(ev->task == &W->probe, "%s event for T%d after the run was "
+          "abandoned", k, h ? h->idx : -1);
+    if (ev->kind == CR_EV_PARK) W->probe_parked = 1;
+    if (ev->kind == CR_EV_WAKE) W->probe_parked = 0;
+    return;
+  }
+  CHECK(!W->in_abandon, "%s event during cr_engine_abandon", k);
+  if (ev->kind != CR_EV_CANCEL && ev->kind != CR_EV_FAIL)
+    CHECK(h != NULL, "%s event for a task the harness never made", k);
+  switch (ev->kind) {
+    case CR_EV_SPAWN:
+      CHECK(ev->task == W->call.spawn && !h->ev_spawned,
+            "SPAWN of T%d, which is not being spawned", h->idx);
+      CHECK(ev->scope == (ev->task->group ? &ev->task->group->scope : NULL),
+            "SPAWN of T%d names the wrong group", h->idx);
+      h->ev_spawned = 1;
+      break;
+    case CR_EV_RUN:
+      CHECK(W->ev_run == NULL, "RUN of T%d while another runs", h->idx);
+      CHECK(e->current == ev->task && ev->task->status == CR_TASK_RUNNING,
+            "RUN of T%d, which is not the current task", h->idx);
+      CHECK(h->ev_spawned && !h->ev_done && !h->ev_parked,
+            "RUN of T%d, which is %s", h->idx, !h->ev_spawned ? "not spawned"
+            : h->ev_done ? "done" : "parked");
+      W->ev_run = ev->task;
+      break;
+    case CR_EV_SUSPEND:
+      CHECK(W->ev_run == ev->task, "SUSPEND of T%d without its RUN", h->idx);
+      CHECK(ev->status == (int)ev->task->status, "SUSPEND of T%d says status "
+            "%d, it is %d", h->idx, ev->status, (int)ev->task->status);
+      if (ev->task->status == CR_TASK_WAITING)
+        CHECK(h->ev_parked && ev->wait == h->ev_wait && ev->obj == h->ev_obj,
+              "SUSPEND of parked T%d does not say what it waits on", h->idx);
+      else
+        CHECK(ev->wait == CR_WAIT_NONE && !h->ev_parked,
+              "SUSPEND of unparked T%d says it waits", h->idx);
+      CHECK(ev->task->status != CR_TASK_RUNNING, "T%d suspended running",
+            h->idx);
+      W->ev_run = NULL;
+      break;
+    case CR_EV_PARK:
+      CHECK(ev->task == e->current && W->ev_run == ev->task,
+            "PARK of T%d, which is not the running task", h->idx);
+      CHECK(!h->ev_parked, "T%d parked twice", h->idx);
+      CHECK(ev->scope == ev->task->cur, "PARK of T%d names the wrong scope",
+            h->idx);
+      h->ev_parked = 1;
+      h->ev_wait = ev->wait;
+      h->ev_obj = ev->obj;
+      break;
+    case CR_EV_WAKE:
+      CHECK(h->ev_parked && !h->ev_done, "WAKE of T%d, which is not parked",
+            h->idx);
+      /* emitted just before the task is queued */
+      CHECK(ev->status == ev->task->wake_status &&
+            ev->task->status == CR_TASK_WAITING && ev->task->wait ==
+            CR_WAIT_NONE, "WAKE of T%d", h->idx);
+      h->ev_parked = 0;
+      break;
+    case CR_EV_CANCEL:
+      cancel_event(e, ev);
+      break;
+    case CR_EV_FAIL:
+      CHECK(W->call.kind == C_FAIL && ev->scope == W->call.s,
+            "FAIL event outside cr_group_fail of its group");
+      CHECK(ev->task == e->current, "FAIL names a task not running");
+      W->group[W->call.g].nfailev++;
+      break;
+    case CR_EV_DONE:
+      CHECK(!h->ev_done, "second DONE of T%d", h->idx);
+      CHECK(!h->ev_parked, "DONE of parked T%d", h->idx);
+      CHECK(ev->status == (int)ev->task->status && ev->task->finished,
+            "DONE of T%d with status %d", h->idx, ev->status);
+      h->ev_done = 1;
+      break;
+    default:
+      CHECK(0, "unknown event kind %d", (int)ev->kind);
+  }
+}
+
 /* Every live task and what it waits on: printed with a failure. */
 static void dump_tasks(void) {
   static const char *const status[] = {
@@ -299,13 +777,18 @@ static void dump_tasks(void) {
     fprintf(stderr, "    T%d %-9s %s", i,
             (unsigned)h->t.status < 6 ? status[h->t.status] : "?",
             h->started ? wait_name[h->wait] : "(not started)");
-    if (h->wait != W_NONE && h->wait != W_SLEEP && h->wait != W_YIELD)
+    if (h->wait != W_NONE && h->wait != W_SLEEP && h->wait != W_YIELD &&
+        h->wait != W_HOLD)
       fprintf(stderr, "(%s%d)", h->wait == W_JOIN || h->wait == W_START ? "T"
               : h->wait == W_STOPPING || h->wait == W_GJOIN ? "G" : "#",
               h->wobj);
-    fprintf(stderr, " in %s, cancel seen from %s", 
+    fprintf(stderr, " in %s, cancel seen from %s",
             scope_label(h->t.cur, b1, sizeof b1),
             scope_label(cr_scope_absorber(h->t.cur), b2, sizeof b2));
+    if (h->mode != M_RUN)
+      fprintf(stderr, ", %s %s", h->mode == M_CLEAN ? "cleaning up" : "leaving",
+              h->c.exc == X_CANCEL ? "with a Cancelled"
+              : h->c.exc == X_ERROR ? "with an error" : "normally");
     if (g)
       fprintf(stderr, ", child of G%d%s", gidx(g),
               !h->started && g->limit && g->nrunning >= g->limit
@@ -387,18 +870,47 @@ static int child_cancelled(world *w, cr_group_t *g) {
   return 0;
 }
 
+/* The engine's fields of scope s agree with the harness's model. */
+static void check_scope(cr_scope_t *s, minfo *m, const char *lab) {
+  char b1[32], b2[32];
+  CHECK(s->cancel_called == (unsigned)m->cancelled, "%s: cancel_called %d, "
+        "but %d CANCEL events", lab, s->cancel_called, m->cancelled);
+  CHECK(s->shield == (unsigned)m->shield, "%s: shield %d, expected %d", lab,
+        s->shield, m->shield);
+  if (m->entered) {
+    CHECK(s->entered && !s->exited, "%s is not entered", lab);
+    CHECK(s->parent == m->parent, "%s hangs below %s, expected %s", lab,
+          scope_label(s->parent, b1, sizeof b1),
+          scope_label(m->parent, b2, sizeof b2));
+  } else {
+    CHECK(!s->entered, "%s is entered after it was left", lab);
+  }
+  if (m->as_group && m->entered) {
+    htask *ts = task_scope_of(s);
+    CHECK(ts && s->cancel.same_as == &ts->t.group->scope,
+          "%s was cancelled as its group, but same_as is not the group", lab);
+  }
+  /* every record holds a handle the harness gave and did not get back */
+  if (s->cancel.reason != NULL) {
+    int i = hfind(s->cancel.reason);
+    CHECK(i >= 0, "%s's record carries %p, never given", lab, s->cancel.reason);
+    CHECK(W->h[i].state == HS_HELD && W->h[i].held == s,
+          "%s's record carries h%d, which is %s%s", lab, i,
+          hs_name[W->h[i].state],
+          W->h[i].state == HS_HELD ? " by another scope" : "");
+    CHECK(m->entered, "%s has left but keeps h%d", lab, i);
+  }
+}
+
 static void audit(const char *where) {
   world *w = W;
-  {
-    int k;
-    for (k = 0; k < w->ntasks; k++)
-      if (w->task[k].held_seq && !w->task[k].started && !w->task[k].t.pending)
-        w->task[k].released = 1;
-  }
   double now = cr_now(&w->e);
   size_t live_tasks = 0, live_scopes = 0;
   int i, j;
   char b1[32], b2[32];
+  for (i = 0; i < w->ntasks; i++)
+    if (w->task[i].held_seq && !w->task[i].started && !w->task[i].t.pending)
+      w->task[i].released = 1;
   CHECK(now >= w->last_now, "virtual time went back from %g to %g (%s)",
         w->last_now, now, where);
   w->last_now = now;
@@ -406,32 +918,25 @@ static void audit(const char *where) {
   for (i = 0; i < w->ntasks; i++) {
     htask *h = &w->task[i];
     cr_task_t *t = &h->t;
-    /* cancel_called never goes back to false */
-    CHECK(!h->seen_cc || t->scope.cancel_called, "T%d.scope uncancelled", i);
-    h->seen_cc = t->scope.cancel_called;
+    snprintf(b1, sizeof b1, "T%d.scope", i);
+    check_scope(&t->scope, &h->m, b1);
     if (h->finished) {
       CHECK(t->finished && t->status == h->final,
             "finished T%d has status %d", i, (int)t->status);
       continue;
     }
     live_tasks++;
-    live_scopes += 1 + (size_t)h->nfr;
+    live_scopes++;
+    for (j = 0; j < h->nfr; j++) live_scopes += h->fr[j].kind != F_PCALL;
     CHECK(!t->finished, "T%d finished behind the harness' back", i);
-    CHECK(t->scope.entered, "live T%d's own scope is not entered", i);
-    CHECK(t->scope.parent == h->scope_parent,
-          "T%d.scope hangs below %s, expected %s", i,
-          scope_label(t->scope.parent, b1, sizeof b1),
-          scope_label(h->scope_parent, b2, sizeof b2));
     CHECK(t->cur == expected_cur(h), "T%d.cur is %s, expected %s", i,
           scope_label(t->cur, b1, sizeof b1),
           scope_label(expected_cur(h), b2, sizeof b2));
     for (j = 0; j < h->nfr; j++) {
       cr_scope_t *s = frame_scope(h, j);
-      cr_scope_t *p = j ? frame_scope(h, j - 1) : &t->scope;
-      CHECK(s->entered && !s->exited && s->owner == t,
+      if (s == NULL) continue;
+      CHECK(s->owner == t && MI(s)->entered,
             "T%d's frame %d is not an entered scope of its own", i, j);
-      CHECK(s->parent == p, "T%d's frame %d hangs below %s, expected %s", i, j,
-            scope_label(s->parent, b1, sizeof b1), scope_label(p, b2, sizeof b2));
     }
     if (h->running) {
       CHECK(t->status == CR_TASK_RUNNING && w->e.current == t,
@@ -443,14 +948,16 @@ static void audit(const char *where) {
             "T%d is neither parked nor new (status %d)", i, (int)t->status);
     } else if (t->status == CR_TASK_WAITING) {
       CHECK(h->wait != W_YIELD, "T%d waits after a yield", i);
+      CHECK(h->ev_parked, "T%d waits without a PARK event", i);
       /* level-triggered delivery: a cancel it can see must have woken it */
       if (abortable(h->wait))
-        CHECK(cr_scope_absorber(t->cur) == NULL,
+        CHECK(m_absorber(t->cur) == NULL,
               "T%d parked in %s inside cancelled %s was not woken", i,
               wait_name[h->wait],
-              scope_label(cr_scope_absorber(t->cur), b1, sizeof b1));
+              scope_label(m_absorber(t->cur), b1, sizeof b1));
       check_not_lost(h);
     } else if (t->status == CR_TASK_SCHEDULED) {
+      CHECK(!h->ev_parked, "T%d is scheduled but never had a WAKE", i);
       if (!h->wake_checked) {
         h->wake_checked = 1;
         /* an abort must come from a cancel this task can see (a shield
@@ -459,7 +966,7 @@ static void audit(const char *where) {
           CHECK(abortable(h->wait),
                 "T%d's non-abortable %s woke with CR_ECANCELED", i,
                 wait_name[h->wait]);
-          CHECK(cr_scope_absorber(t->cur) != NULL,
+          CHECK(m_absorber(t->cur) != NULL,
                 "T%d woke from %s with CR_ECANCELED but sees no cancelled "
                 "scope (shielded?)", i, wait_name[h->wait]);
         }
@@ -475,8 +982,8 @@ static void audit(const char *where) {
 
   for (i = 0; i < w->nscopes; i++) {
     cr_scope_t *s = &w->scope[i].s;
-    CHECK(!w->scope[i].seen_cc || s->cancel_called, "S%d uncancelled", i);
-    w->scope[i].seen_cc = s->cancel_called;
+    snprintf(b1, sizeof b1, "S%d", i);
+    check_scope(s, &w->scope[i].m, b1);
     /* the clock only jumps to the earliest deadline: none is left behind */
     CHECK(!cr_timer_armed(&s->deadline) || s->deadline.when >= now,
           "S%d's deadline %g still armed at %g", i, s->deadline.when, now);
@@ -489,10 +996,10 @@ static void audit(const char *where) {
   for (i = 0; i < w->ngroups; i++) {
     hgroup *hg = &w->group[i];
     cr_group_t *g = &hg->g;
-    CHECK(!hg->seen_cc || g->scope.cancel_called, "G%d uncancelled", i);
+    snprintf(b1, sizeof b1, "G%d", i);
+    check_scope(&g->scope, &hg->m, b1);
     CHECK(!cr_timer_armed(&g->scope.deadline) || g->scope.deadline.when >= now,
           "G%d's deadline %g still armed at %g", i, g->scope.deadline.when, now);
-    hg->seen_cc = g->scope.cancel_called;
     CHECK(g->nchildren == (size_t)hg->nlive, "G%d counts %zu children, "
           "harness %d", i, g->nchildren, hg->nlive);
     CHECK(g->nrunning <= g->nchildren, "G%d runs more than it has", i);
@@ -504,7 +1011,21 @@ static void audit(const char *where) {
     CHECK(g->nerrors + g->dropped == hg->nfail && g->nerrors <= g->max_errors,
           "G%d keeps %zu + drops %zu errors of %zu", i, g->nerrors, g->dropped,
           hg->nfail);
+    CHECK((size_t)hg->nfailev == hg->nfail, "G%d: %d FAIL events for %zu "
+          "failures", i, hg->nfailev, hg->nfail);
     CHECK(!g->closed || g->nchildren == 0, "closed G%d has children", i);
+    /* a stop's grace ran out: its record went into the cancel, or back */
+    if (hg->has_stop && now >= hg->stop_when) {
+      CHECK(hg->m.cancelled, "G%d's stop grace ended at %g, not cancelled "
+            "at %g", i, hg->stop_when, now);
+      if (hg->stop_hd >= 0)
+        CHECK(w->h[hg->stop_hd].state == HS_RELEASED ||
+              (w->h[hg->stop_hd].state == HS_HELD &&
+               w->h[hg->stop_hd].held == &g->scope),
+              "G%d's stop record h%d is %s after its grace", i, hg->stop_hd,
+              hs_name[w->h[hg->stop_hd].state]);
+      hg->has_stop = 0;
+    }
   }
   /* every permit is free or out with a task (held or being handed over) */
   for (i = 0; i < N_SEMS; i++)
@@ -523,6 +1044,112 @@ static void audit(const char *where) {
       CHECK(!in || w->val[hc->buf[j]] == V_BUFFERED, "C%d slot %d", i, j);
     }
   }
+  /* a handle is held only by a live scope whose record it is */
+  for (i = 0; i < w->nh; i++)
+    if (w->h[i].state == HS_HELD)
+      CHECK(w->h[i].held->cancel.reason == w->h[i].p && MI(w->h[i].held)->entered,
+            "h%d is held by %s, which no longer has it", i,
+            scope_label(w->h[i].held, b1, sizeof b1));
+}
+
+/* --- engine calls that hand over reason handles --------------------------- */
+
+static void call_begin(int kind, cr_scope_t *s, int g, int hd, cr_source_t src,
+                       uint64_t origin) {
+  W->call.kind = kind;
+  W->call.s = s;
+  W->call.g = g;
+  W->call.hd = hd;
+  W->call.src = src;
+  W->call.origin = origin;
+  W->call.spawn = NULL;
+}
+
+static void call_end(void) {
+  memset(&W->call, 0, sizeof W->call);
+  W->call.g = -1;
+  W->call.hd = -1;
+}
+
+static uint64_t origin_of(htask *h) { return h ? h->t.scope.id : 0; }
+
+/* cr_scope_cancel with a fresh handle; returns what the engine said. */
+static int do_cancel(cr_scope_t *s, cr_source_t src, uint64_t origin,
+                     const char *lab) {
+  minfo *m = MI(s);
+  int hd = new_handle(1), expect, rc;
+  htask *ts = task_scope_of(s);
+  expect = !m->cancelled && m->entered;
+  /* a task whose spawn was refused: its scope never entered, never exits */
+  if (ts && ts->unspawned) expect = !m->cancelled;
+  call_begin(C_CANCEL, s, group_of(s) ? gidx(&group_of(s)->g) : -1, hd, src,
+             origin);
+  rc = cr_scope_cancel(s, src, origin, hp(hd));
+  call_end();
+  trace("  cancel %s (%s, h%d) -> %d", lab, cr_source_name(src), hd, rc);
+  CHECK(rc == expect, "cancel of %s returned %d, expected %d", lab, rc, expect);
+  CHECK(!rc || (s->cancel_called && s->cancel.source == src &&
+                s->cancel.origin == origin),
+        "cancel of %s: record", lab);
+  settle(hd, rc ? HS_HELD : HS_RELEASED, s, "cr_scope_cancel");
+  return rc;
+}
+
+/* cr_group_fail by task h (origin), with a fresh handle. */
+static void do_fail(htask *h, hgroup *hg, int fatal) {
+  cr_group_t *g = &hg->g;
+  int hd = new_handle(1), keep_exp = g->nerrors < g->max_errors, keep;
+  int cancels = !hg->m.cancelled && (fatal || !g->defer_errors);
+  int nev = hg->nfailev;
+  call_begin(C_FAIL, &g->scope, gidx(g), hd, CR_SRC_FAILURE, origin_of(h));
+  keep = cr_group_fail(g, fatal, origin_of(h), hp(hd));
+  call_end();
+  hg->nfail++;
+  trace("  fail G%d (%s, by T%d, h%d) -> keep %d", gidx(g),
+        fatal ? "fatal" : "child", h ? h->idx : -1, hd, keep);
+  CHECK(keep == keep_exp, "cr_group_fail keep %d, expected %d", keep,
+        keep_exp);
+  CHECK(hg->nfailev == nev + 1, "cr_group_fail of G%d emitted %d FAILs",
+        gidx(g), hg->nfailev - nev);
+  CHECK(g->defer_errors && !fatal ? 1 : g->scope.cancel_called,
+        "a failure did not cancel G%d", gidx(g));
+  settle(hd, cancels ? HS_HELD : HS_RELEASED, &g->scope, "cr_group_fail");
+}
+
+/* Give cancelled scope a a reason handle if it has none (a deadline's, a
+** g:start child's), as lcr_pushcancelled does; returns the handle. */
+static int cancelled_handle(cr_scope_t *a) {
+  char lab[32];
+  int i;
+  scope_label(a, lab, sizeof lab);
+  CHECK(a->cancel_called && MI(a)->cancelled, "Cancelled of %s, not "
+        "cancelled", lab);
+  if (a->cancel.reason == NULL && MI(a)->entered) {
+    const cr_scope_t *like = a->cancel.same_as;
+    int rc;
+    i = new_handle(0);
+    if (i < 0) return -1;
+    if (like) {
+      CHECK(like->entered && MI(like)->entered, "%s speaks for %s but has "
+            "exited", scope_label(like, lab, sizeof lab), lab);
+      if (like->cancel.reason) use_handle(hfind(like->cancel.reason), "same_as");
+    }
+    call_begin(C_REASON, a, -1, i, CR_SRC_NONE, 0);
+    rc = cr_scope_set_reason(a, hp(i));
+    call_end();
+    CHECK(rc == 0, "set_reason on cancelled live %s: %s", lab,
+          cr_err_name(rc));
+    CHECK(W->h[i].state == HS_INFLIGHT, "set_reason released h%d", i);
+    W->h[i].state = HS_HELD;
+    W->h[i].held = a;
+  }
+  i = hfind(a->cancel.reason);
+  if (a->cancel.reason) {
+    CHECK(i >= 0 && W->h[i].state == HS_HELD && W->h[i].held == a,
+          "%s's record carries a handle that is not its own", lab);
+    use_handle(i, "raise");
+  }
+  return i;
 }
 
 /* --- semaphore and channel bookkeeping ------------------------------------- */
@@ -566,6 +1193,22 @@ static void take_from_sender(htask *o, int c) {
 
 /* --- parking ---------------------------------------------------------------- */
 
+static cr_wait_t cr_wait_of(htask *h, int kind, int obj, const void **o) {
+  switch (kind) {
+    case W_SLEEP: *o = &h->t.scope.deadline; return CR_WAIT_SLEEP;
+    case W_JOIN: *o = &W->task[obj].t; return CR_WAIT_JOIN;
+    case W_EVENT: *o = &W->ev[obj]; return CR_WAIT_EVENT;
+    case W_SEM: *o = &W->sem[obj]; return CR_WAIT_SEM;
+    case W_SEND: *o = &W->ch[obj].c; return CR_WAIT_SEND;
+    case W_RECV: *o = &W->ch[obj].c; return CR_WAIT_RECV;
+    case W_STOPPING: *o = &W->group[obj].g; return CR_WAIT_STOPPING;
+    case W_GJOIN: *o = &W->group[obj].g; return CR_WAIT_CHILDREN;
+    case W_START: *o = &W->task[obj].t; return CR_WAIT_START;
+    case W_HOLD: *o = W; return CR_WAIT_HOST;
+    default: *o = NULL; return CR_WAIT_NONE;
+  }
+}
+
 static int park(htask *h, int kind, int obj, double until) {
   h->wait = kind;
   h->wobj = obj;
@@ -573,36 +1216,73 @@ static int park(htask *h, int kind, int obj, double until) {
   h->wsince = cr_now(&W->e);
   h->wseq = ++W->wseq;
   h->wake_checked = 0;
+  if (kind == W_YIELD) {
+    CHECK(h->t.status == CR_TASK_SCHEDULED && !h->ev_parked,
+          "T%d's yield parked it", h->idx);
+  } else {
+    const void *o;
+    cr_wait_t cw = cr_wait_of(h, kind, obj, &o);
+    CHECK(h->t.status == CR_TASK_WAITING, "T%d's %s did not park it", h->idx,
+          wait_name[kind]);
+    CHECK(h->ev_parked && h->ev_wait == cw && h->ev_obj == o &&
+          h->t.wait == cw && h->t.wait_obj == o,
+          "T%d parked in %s: the PARK event and fields say %s/%s", h->idx,
+          wait_name[kind], cr_wait_name(h->ev_wait), cr_wait_name(h->t.wait));
+  }
   return PARKED;
 }
 
-static void begin_leave(htask *h, int target, cr_scope_t *absorber,
-                        cr_task_status_t fin) {
-  h->mode = M_LEAVE;
-  h->target = target;
-  h->absorber = absorber;
-  h->fin = fin;
+/* The abort of the hold before an abandon: it never ends by a cancel. */
+static cr_abort_t abort_late(cr_task_t *t) {
+  (void)t;
+  return CR_ABORT_LATE;
 }
 
-/* cr_task_cancelled may answer from a cache: it must match the walk. */
+static int hold(htask *h) {
+  trace("T%d holds: the run is being abandoned", h->idx);
+  cr_task_park_on(&h->t, abort_late, CR_WAIT_HOST, W);
+  return park(h, W_HOLD, 0, 0);
+}
+
+/* cr_task_cancelled may answer from a cache: it must match the walk, and
+** the walk must match the harness's model. */
 static cr_scope_t *checked_cancelled(htask *h) {
   cr_scope_t *a = cr_task_cancelled(&h->t);
   cr_scope_t *b = cr_scope_absorber(h->t.cur);
-  char b1[32], b2[32];
-  CHECK(a == b, "cr_task_cancelled(T%d) says %s, the scopes say %s", h->idx,
-        scope_label(a, b1, sizeof b1), scope_label(b, b2, sizeof b2));
+  cr_scope_t *c = m_absorber(expected_cur(h));
+  char b1[32], b2[32], b3[32];
+  CHECK(a == b && b == c, "cr_task_cancelled(T%d) says %s, the scopes say "
+        "%s, the model %s", h->idx, scope_label(a, b1, sizeof b1),
+        scope_label(b, b2, sizeof b2), scope_label(c, b3, sizeof b3));
   return a;
 }
 
-/* A Cancelled is raised here: unwind to the scope that absorbs it. */
+/* Raise the Cancelled of scope a in h: unwind until a scope absorbs it. */
 static void raise_cancelled(htask *h, cr_scope_t *a) {
-  int i, target = -1;
   char b[32];
-  for (i = 0; i < h->nfr; i++)
-    if (frame_scope(h, i) == a) target = i;
-  trace("T%d Cancelled, absorbed by %s: unwinds %s", h->idx,
-        scope_label(a, b, sizeof b), target < 0 ? "all" : "to it");
-  begin_leave(h, target, a, CR_TASK_CANCELLED);
+  h->mode = M_LEAVE;
+  h->c.exc = X_CANCEL;
+  h->c.cx = a;
+  h->c.cxh = cancelled_handle(a);
+  h->c.target = -1;
+  trace("T%d raises the Cancelled of %s (h%d)", h->idx,
+        scope_label(a, b, sizeof b), h->c.cxh);
+}
+
+static void raise_error(htask *h, int target) {
+  h->mode = M_LEAVE;
+  h->c.exc = X_ERROR;
+  h->c.cx = NULL;
+  h->c.cxh = -1;
+  h->c.target = target;
+}
+
+static void begin_exit(htask *h, int target) {
+  h->mode = M_LEAVE;
+  h->c.exc = X_NONE;
+  h->c.cx = NULL;
+  h->c.cxh = -1;
+  h->c.target = target;
 }
 
 /* A cancellation point: 1 if the task is cancelled (and now unwinding). */
@@ -611,6 +1291,23 @@ static int cancel_point(htask *h) {
   if (a == NULL) return 0;
   raise_cancelled(h, a);
   return 1;
+}
+
+/* Is the Cancelled being unwound still live (its scope entered)? */
+static int cx_live(htask *h) {
+  minfo *m;
+  char b[32];
+  if (h->c.exc != X_CANCEL) return 0;
+  m = MI(h->c.cx);
+  CHECK(m->entered == (h->c.cx->entered && !h->c.cx->exited),
+        "%s: the harness and the engine disagree on whether it is entered",
+        scope_label(h->c.cx, b, sizeof b));
+  if (h->c.cxh >= 0)
+    CHECK(m->entered == (W->h[h->c.cxh].state == HS_HELD),
+          "the Cancelled of %s: scope %s but its handle h%d is %s",
+          scope_label(h->c.cx, b, sizeof b), m->entered ? "live" : "exited",
+          h->c.cxh, hs_name[W->h[h->c.cxh].state]);
+  return m->entered;
 }
 
 /*
@@ -630,6 +1327,10 @@ static int block(htask *h, int kind, int obj, double until) {
       cr_task_yield(t);
       return park(h, W_YIELD, 0, 0);
     case W_JOIN:
+      if (W->task[obj].t.finished) {    /* a join of the dead is a yield */
+        cr_task_join(t, &W->task[obj].t);
+        return park(h, W_YIELD, 0, 0);
+      }
       cr_task_join(t, &W->task[obj].t);
       return park(h, W_JOIN, obj, 0);
     case W_EVENT:
@@ -664,7 +1365,7 @@ static int block(htask *h, int kind, int obj, double until) {
         case CR_CHAN_HANDOFF:
           CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
                 "send on C%d handed v%d to T%d, not the longest receiver", obj,
-                v, peer ? H(peer)->idx : -1);
+                v, peer && task_of(peer) ? task_of(peer)->idx : -1);
           CHECK(o->val < 0, "receiver T%d got a second value", o->idx);
           o->val = v;
           W->val[v] = V_HANDED;
@@ -711,7 +1412,7 @@ static int block(htask *h, int kind, int obj, double until) {
           if (cr_chan_refill(&hc->c, &peer, &slot)) {
             CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
                   "refill of C%d took T%d, not the longest sender", obj,
-                  peer ? H(peer)->idx : -1);
+                  peer && task_of(peer) ? task_of(peer)->idx : -1);
             CHECK(slot < hc->c.cap && hc->buf[slot] < 0,
                   "refill of C%d into taken slot %zu", obj, slot);
             take_from_sender(o, obj);
@@ -727,7 +1428,7 @@ static int block(htask *h, int kind, int obj, double until) {
         case CR_CHAN_HANDOFF:
           CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
                 "recv on C%d took from T%d, not the longest sender", obj,
-                peer ? H(peer)->idx : -1);
+                peer && task_of(peer) ? task_of(peer)->idx : -1);
           take_from_sender(o, obj);
           W->val[o->val] = V_RECEIVED;
           trace("T%d recv on C%d <- v%d from T%d", h->idx, obj, o->val, o->idx);
@@ -752,10 +1453,38 @@ static int block(htask *h, int kind, int obj, double until) {
   }
 }
 
-/* g:start's wait: the starter stays put until the child is ready. */
-static cr_abort_t start_abort(cr_task_t *t) {
-  (void)t;
-  return CR_ABORT_LATE;
+/* g:start raised a plain error in the starter (the child failed, ended
+** without ready(), or the group refused it): a pcall around the start
+** catches it, or the task fails with it. */
+static int start_error(htask *h, const char *why) {
+  trace("T%d's start raises an error: %s%s", h->idx, why,
+        h->start_pcall ? " (caught)" : "");
+  if (!h->start_pcall) raise_error(h, -1);
+  return GO;
+}
+
+/* The starter woke: what start returns or raises (lgroup.c start_k). */
+static int start_result(htask *h, htask *c) {
+  if (c->ready) return GO;
+  CHECK(c->finished, "T%d's start woke while T%d is still starting", h->idx,
+        c->idx);
+  switch (c->final) {
+    case CR_TASK_DONE:
+      return start_error(h, "finished without calling ready");
+    case CR_TASK_CANCELLED:
+      if (c->absorbed_self) {
+        /* its own cancel (t:cancel, or its group's): the caller raises
+        ** its own Cancelled if it has one */
+        if (cancel_point(h)) return GO;
+        return start_error(h, "cancelled before ready");
+      }
+      CHECK(c->passed_to != NULL, "T%d ended cancelled while starting, but "
+            "its Cancelled went nowhere", c->idx);
+      raise_cancelled(h, c->passed_to);
+      return GO;
+    default:
+      return start_error(h, "the child failed");
+  }
 }
 
 /*
@@ -769,6 +1498,7 @@ static int resumed(htask *h) {
   h->wait = W_NONE;
   trace("T%d resumed from %s (%s)", h->idx, wait_name[kind],
         ws ? cr_err_name(ws) : "delivered");
+  CHECK(kind != W_HOLD, "T%d woke from its hold", h->idx);
   if (ws == 0) {
     switch (kind) {
       case W_SLEEP:
@@ -809,7 +1539,7 @@ static int resumed(htask *h) {
         CHECK(W->task[obj].ready || W->task[obj].t.finished,
               "T%d's start returned before T%d was ready", h->idx, obj);
         W->task[obj].start_waiting = 0;
-        break;
+        return start_result(h, &W->task[obj]);
       default:
         break;
     }
@@ -846,82 +1576,255 @@ static int resumed(htask *h) {
 
 static void finish(htask *h) {
   cr_task_t *t = &h->t;
+  hgroup *hg = t->group ? (hgroup *)t->group : NULL;
+  int starting = h->start_mode && !h->ready;
+  cr_task_status_t fin;
+  char b1[32], b2[32];
   int i;
   for (i = 0; i < N_SEMS; i++)
     while (h->held[i] > 0) sem_give_back(h, i);   /* as lock:with() does */
-  if (h->failing && t->group && !h->start_waiting) {
-    hgroup *hg = (hgroup *)t->group;
-    int keep = t->group->nerrors < t->group->max_errors;
-    CHECK(cr_group_fail(t->group, 0) == keep, "cr_group_fail keep");
-    hg->nfail++;
-    CHECK(t->group->defer_errors || t->group->scope.cancel_called,
-          "a failure did not cancel non-deferring G%d", gidx(t->group));
+  switch (h->c.exc) {
+    case X_NONE:
+      fin = CR_TASK_DONE;
+      break;
+    case X_ERROR:
+      fin = CR_TASK_FAILED;
+      break;
+    default:
+      if (!cx_live(h)) {          /* a dead Cancelled is an ordinary error */
+        fin = CR_TASK_FAILED;
+        break;
+      } else {
+        cr_scope_t *to, *mto;
+        cr_end_t exp = m_judge(&t->scope, &mto), end;
+        if (exp == CR_END_PASSED && mto == NULL) exp = CR_END_FAILED;
+        end = cr_task_unwind(t, &to);
+        trace("T%d unwinds its Cancelled at its own scope -> %s %s", h->idx,
+              end_name(end), scope_label(to, b1, sizeof b1));
+        CHECK(end == exp && (end != CR_END_PASSED || to == mto),
+              "cr_task_unwind(T%d): %s to %s, the rule says %s to %s", h->idx,
+              end_name(end), scope_label(to, b1, sizeof b1), end_name(exp),
+              scope_label(mto, b2, sizeof b2));
+        CHECK(end != CR_END_ABSORBED || t->scope.cancel_caught,
+              "T%d absorbed its Cancelled but cancel_caught is not set",
+              h->idx);
+        if (end == CR_END_ABSORBED) {
+          fin = CR_TASK_CANCELLED;
+          h->absorbed_self = 1;
+        } else if (end == CR_END_PASSED) {
+          fin = CR_TASK_CANCELLED;
+          if (starting) h->passed_to = to;
+          else if (hg) hg->unwound = 1;
+        } else {
+          fin = CR_TASK_FAILED;   /* a stray Cancelled */
+        }
+      }
   }
-  if (h->fin == CR_TASK_CANCELLED && h->absorber == &t->scope)
-    t->scope.cancel_caught = 1;
-  trace("T%d done (%s)", h->idx, h->fin == CR_TASK_DONE ? "done"
-        : h->fin == CR_TASK_FAILED ? "failed" : "cancelled");
-  cr_task_done(t, h->fin);
+  if (fin == CR_TASK_FAILED && hg && !starting) do_fail(h, hg, 0);
+  trace("T%d done (%s)", h->idx, fin == CR_TASK_DONE ? "done"
+        : fin == CR_TASK_FAILED ? "failed" : "cancelled");
+  h->m.entered = 0;
+  cr_task_done(t, fin);
   h->finished = 1;
-  h->final = h->fin;
-  if (t->group) ((hgroup *)t->group)->nlive--;
-  CHECK(t->finished && t->status == h->fin && t->cur == NULL &&
+  h->final = fin;
+  if (hg) hg->nlive--;
+  CHECK(t->finished && t->status == fin && t->cur == NULL &&
         !t->scope.entered, "T%d not cleanly finished", h->idx);
+  CHECK(h->ev_done, "T%d finished without a DONE event", h->idx);
   CHECK(oldest(W_JOIN, h->idx) == NULL, "a joiner of T%d still waits", h->idx);
+  if (starting && h->start_waiting) {
+    htask *s = &W->task[h->starter];
+    CHECK(s->t.status == CR_TASK_SCHEDULED, "starter T%d not woken by the "
+          "end of T%d", s->idx, h->idx);
+  }
 }
 
-/* Leave the innermost frame; a group joins its children first. */
-static int leave_frame(htask *h) {
-  cr_task_t *t = &h->t;
-  frame_t *f = &h->fr[h->nfr - 1];
-  char b[32];
-  CHECK(t->cur == frame_scope(h, h->nfr - 1), "T%d leaves %s, not innermost",
-        h->idx, scope_label(frame_scope(h, h->nfr - 1), b, sizeof b));
-  if (f->kind == F_SCOPE) {
-    cr_scope_t *s = &W->scope[f->idx].s;
-    cr_scope_exit(s);
-    CHECK(s->exited && !s->entered, "S%d still entered", f->idx);
-    trace("T%d exit S%d", h->idx, f->idx);
-  } else {
-    hgroup *hg = &W->group[f->idx];
-    cr_group_t *g = &hg->g;
-    if (!h->gjoining) {
-      if (h->failing) {                      /* the body raised: fatal */
-        int keep = g->nerrors < g->max_errors;
-        CHECK(cr_group_fail(g, 1) == keep, "cr_group_fail keep");
-        hg->nfail++;
-        CHECK(g->scope.cancel_called, "fatal failure left G%d", f->idx);
-      }
-      cr_group_body_done(g);
-      h->gjoining = 1;
-    }
-    if (cr_group_join(g)) {
-      trace("T%d joins G%d (%zu children)", h->idx, f->idx, g->nchildren);
-      return park(h, W_GJOIN, f->idx, 0);
-    }
-    CHECK(g->nchildren == 0 && g->nrunning == 0, "G%d joined with children",
-          f->idx);
-    cr_group_close(g);
-    CHECK(g->closed && !g->scope.entered && g->scope.exited,
-          "G%d not closed", f->idx);
-    h->gjoining = 0;
-    trace("T%d closed G%d", h->idx, f->idx);
-  }
+/* Leave a scope frame (plain or cleanup): the engine decides. */
+static void leave_scope(htask *h, frame_t *f) {
+  cr_scope_t *s = &W->scope[f->idx].s, *to, *mto = NULL;
+  int live = cx_live(h);
+  cr_end_t exp = live ? m_judge(s, &mto) : CR_END_NORMAL, end;
+  char b1[32], b2[32];
+  end = cr_scope_leave(s, live, &to);
+  W->scope[f->idx].m.entered = 0;
+  trace("T%d leaves S%d%s -> %s %s", h->idx, f->idx,
+        live ? " with a Cancelled" : "", end_name(end),
+        end == CR_END_PASSED ? scope_label(to, b1, sizeof b1) : "");
+  CHECK(end == exp && to == mto, "leave S%d: %s to %s, the rule says %s to "
+        "%s", f->idx, end_name(end), scope_label(to, b1, sizeof b1),
+        end_name(exp), scope_label(mto, b2, sizeof b2));
+  CHECK(s->exited && !s->entered, "S%d still entered", f->idx);
+  CHECK(end != CR_END_ABSORBED || s->cancel_caught,
+        "S%d absorbed but cancel_caught is not set", f->idx);
   h->nfr--;
-  CHECK(t->cur == expected_cur(h), "T%d's cur after leaving", h->idx);
+  if (f->kind == F_CLEAN) {
+    /* the <close> handler ended: the unwinding it interrupted goes on,
+    ** unless a Cancelled of its own got out (it replaces it, as an error
+    ** in a __close does) */
+    if (h->c.exc == X_NONE || end == CR_END_ABSORBED) {
+      h->c = f->saved;
+      h->mode = M_LEAVE;
+      return;
+    }
+  }
+  if (h->c.exc != X_CANCEL) return;
+  if (!live) {
+    h->c.exc = X_ERROR;             /* a dead Cancelled: an ordinary error */
+  } else if (end == CR_END_ABSORBED) {
+    h->c.exc = X_NONE;
+    h->c.target = h->nfr;           /* caught here: go on running */
+  } else if (to != NULL) {
+    h->c.cx = to;                   /* the catcher's Cancelled now */
+    h->c.cxh = cancelled_handle(to);
+  }
+}
+
+/* Leave a group frame: end the body, join the children, close it. */
+static int leave_group(htask *h, frame_t *f) {
+  hgroup *hg = &W->group[f->idx];
+  cr_group_t *g = &hg->g;
+  cr_scope_t *to, *mto = NULL;
+  cr_end_t exp, end;
+  char b1[32], b2[32];
+  if (!h->gjoining) {
+    cr_end_t how;
+    if (cx_live(h)) {
+      how = CR_END_PASSED;
+      hg->unwound = 1;
+    } else if (h->c.exc != X_NONE) {  /* an error, or a dead Cancelled */
+      do_fail(h, hg, 1);
+      CHECK(g->scope.cancel_called, "fatal failure left G%d", f->idx);
+      how = CR_END_FAILED;
+    } else {
+      how = CR_END_NORMAL;
+    }
+    cr_group_body_done(g, how);
+    trace("T%d ends the body of G%d (%s)", h->idx, f->idx, end_name(how));
+    h->gjoining = 1;
+  }
+  if (cr_group_join(g)) {
+    trace("T%d joins G%d (%zu children)", h->idx, f->idx, g->nchildren);
+    return park(h, W_GJOIN, f->idx, 0);
+  }
+  CHECK(g->nchildren == 0 && g->nrunning == 0, "G%d joined with children",
+        f->idx);
+  exp = hg->nfail ? CR_END_FAILED
+        : hg->unwound ? m_judge(&g->scope, &mto) : CR_END_NORMAL;
+  call_begin(C_CLOSE, &g->scope, f->idx, -1, CR_SRC_NONE, 0);
+  end = cr_group_close(g, &to);
+  call_end();
+  hg->m.entered = 0;
+  trace("T%d closed G%d -> %s %s", h->idx, f->idx, end_name(end),
+        end == CR_END_PASSED ? scope_label(to, b1, sizeof b1) : "");
+  CHECK(end == exp && (exp == CR_END_FAILED || to == mto),
+        "close G%d: %s to %s, the rule says %s to %s", f->idx,
+        end_name(end), scope_label(to, b1, sizeof b1), end_name(exp),
+        scope_label(mto, b2, sizeof b2));
+  CHECK(g->closed && !g->scope.entered && g->scope.exited,
+        "G%d not closed", f->idx);
+  CHECK(end != CR_END_ABSORBED || g->scope.cancel_caught,
+        "G%d absorbed but cancel_caught is not set", f->idx);
+  if (hg->has_stop) {                 /* an unused stop record goes back */
+    if (hg->stop_hd >= 0)
+      CHECK(W->h[hg->stop_hd].state == HS_RELEASED,
+            "G%d closed but kept its stop record h%d", f->idx, hg->stop_hd);
+    hg->has_stop = 0;
+  }
+  h->gjoining = 0;
+  h->nfr--;
+  switch (end) {
+    case CR_END_FAILED:               /* an ErrorGroup, caught where the
+                                      ** exit or the error was to stop */
+      h->c.exc = X_ERROR;
+      break;
+    case CR_END_ABSORBED:
+      if (h->c.exc == X_CANCEL) {
+        h->c.exc = X_NONE;
+        h->c.target = h->nfr;         /* the group returns: go on */
+      }
+      break;
+    case CR_END_PASSED:
+      if (to != NULL) {
+        h->c.exc = X_CANCEL;
+        h->c.cx = to;
+        h->c.cxh = cancelled_handle(to);
+        h->c.target = -1;
+      }                               /* else: as it was */
+      break;
+    default:
+      CHECK(h->c.exc == X_NONE, "G%d closed NORMAL under an exception",
+            f->idx);
+  }
+  return GO;
+}
+
+static int leave_frame(htask *h) {
+  frame_t *f = &h->fr[h->nfr - 1];
+  cr_scope_t *s = frame_scope(h, h->nfr - 1);
+  char b[32];
+  if (f->kind == F_PCALL) {
+    h->nfr--;
+    if (h->c.exc != X_NONE) {         /* caught: kept for RERAISE */
+      trace("T%d's pcall catches %s", h->idx,
+            h->c.exc == X_CANCEL ? "a Cancelled" : "an error");
+      h->stored = h->c;
+      h->has_stored = 1;
+      begin_exit(h, h->nfr);
+    }
+    return GO;
+  }
+  CHECK(h->t.cur == s, "T%d leaves %s, not innermost", h->idx,
+        scope_label(s, b, sizeof b));
+  if (f->cleanup >= 0 && !h->gjoining) {
+    /* a <close> handler: a shielded sleep before the frame goes */
+    double d = f->cleanup;
+    f->cleanup = -1;
+    if (W->nscopes < MAX_SCOPES && h->nfr < MAX_FRAMES) {
+      hscope *hs = &W->scope[W->nscopes];
+      frame_t *nf = &h->fr[h->nfr];
+      hs->m.parent = h->t.cur;
+      hs->m.entered = 1;
+      hs->m.shield = 1;
+      hs->m.cancelled = 0;
+      poison(&hs->s, sizeof hs->s);
+      CHECK(cr_scope_enter(&h->t, &hs->s, INFINITY, 1) == 0, "cleanup enter");
+      nf->kind = F_CLEAN;
+      nf->idx = W->nscopes++;
+      nf->cleanup = -1;
+      nf->saved = h->c;
+      h->nfr++;
+      h->mode = M_CLEAN;
+      h->clean_slept = 0;
+      h->clean_for = d;
+      trace("T%d cleans up in shielded S%d for %g", h->idx, nf->idx, d);
+      return GO;
+    }
+  }
+  if (f->kind == F_GROUP) return leave_group(h, f);
+  leave_scope(h, f);
   return GO;
 }
 
 static int leave_step(htask *h) {
-  if (h->nfr > 0 && (h->target < 0 || h->nfr > h->target))
-    return leave_frame(h);
-  if (h->target >= 0) {       /* left the absorbing scope: go on running */
-    if (h->absorber) h->absorber->cancel_caught = 1;
+  if (h->nfr > 0 && h->nfr > h->c.target) return leave_frame(h);
+  if (h->c.target >= 0) {       /* caught, or the exit is done */
+    CHECK(h->c.exc == X_NONE || h->c.target == h->nfr, "T%d", h->idx);
+    h->c.exc = X_NONE;
     h->mode = M_RUN;
     return GO;
   }
   finish(h);
   return GONE;
+}
+
+/* The body of a cleanup: sleep shielded, then end normally. */
+static int clean_step(htask *h) {
+  if (!h->clean_slept) {
+    h->clean_slept = 1;
+    return block(h, W_SLEEP, 0, cr_now(&W->e) + h->clean_for);
+  }
+  begin_exit(h, h->nfr - 1);
+  return GO;
 }
 
 /* --- ops --------------------------------------------------------------------- */
@@ -944,7 +1847,7 @@ static cr_scope_t *pick_scope(unsigned b, char *label, size_t n) {
 
 static void task_run(cr_task_t *ct);
 
-static int spawn_into(htask *h, cr_group_t *g, int start) {
+static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
   htask *c;
   int expect, rc, held;
   char b[32];
@@ -953,34 +1856,43 @@ static int spawn_into(htask *h, cr_group_t *g, int start) {
   if ((c = new_task()) == NULL) return GO;
   poison(&c->t, sizeof c->t);
   cr_task_init(&W->e, &c->t, task_run, NULL);
-  rc = cr_group_spawn(g, &c->t);
-  CHECK(rc == expect, "spawn into G%d: %s, expected %s", gidx(g),
-        cr_err_name(rc), cr_err_name(expect));
+  c->m.parent = start ? h->t.cur : &g->scope;
+  c->m.entered = 1;
+  if (start) {
+    c->start_mode = c->start_waiting = 1;
+    c->starter = h->idx;
+    h->start_pcall = pcall;
+  }
+  W->call.spawn = &c->t;
+  rc = start ? cr_group_start(g, &c->t, &h->t) : cr_group_spawn(g, &c->t);
+  W->call.spawn = NULL;
+  CHECK(rc == expect, "%s into G%d: %s, expected %s", start ? "start" : "spawn",
+        gidx(g), cr_err_name(rc), cr_err_name(expect));
   if (rc) {
     /* never runs: finish it so the engine forgets it (as lgroup.c does) */
+    c->m.entered = 0;
+    c->unspawned = 1;
+    CHECK(!c->ev_spawned && h->t.status == CR_TASK_RUNNING,
+          "a refused spawn emitted SPAWN or parked the starter");
     cr_task_done(&c->t, CR_TASK_CANCELLED);
     c->finished = 1;
     c->final = CR_TASK_CANCELLED;
-    trace("T%d spawn T%d into G%d -> %s", h->idx, c->idx, gidx(g),
-          cr_err_name(rc));
-    return GO;
+    trace("T%d %s T%d into G%d -> %s", h->idx, start ? "start" : "spawn",
+          c->idx, gidx(g), cr_err_name(rc));
+    return start ? start_error(h, "the group refused it") : GO;
   }
+  CHECK(c->ev_spawned, "spawn of T%d emitted no SPAWN", c->idx);
   ((hgroup *)g)->nlive++;
   if (held) c->held_seq = ++W->held_seq;
-  c->scope_parent = &g->scope;
   CHECK(c->t.group == g && c->t.cur == &c->t.scope, "spawned T%d", c->idx);
   trace("T%d %s T%d into G%d%s", h->idx, start ? "start" : "spawn", c->idx,
         gidx(g), held ? " (held by limit)" : "");
   if (!start) return GO;
-  /* g:start: the child runs under our scope until it calls ready */
-  c->start_mode = c->start_waiting = 1;
-  c->starter = h->idx;
-  cr_task_reparent(&c->t, h->t.cur);
-  c->scope_parent = h->t.cur;
-  CHECK(c->t.scope.parent == h->t.cur, "reparent of T%d under %s", c->idx,
-        scope_label(h->t.cur, b, sizeof b));
-  cr_task_join(&h->t, &c->t);
-  cr_task_park(&h->t, start_abort);
+  /* g:start: the child runs under our scope until it calls ready, and we
+  ** wait (the engine parked us) */
+  CHECK(c->t.starting && c->t.starter == &h->t, "T%d is not starting", c->idx);
+  CHECK(c->t.scope.parent == h->t.cur, "T%d.scope hangs below %s", c->idx,
+        scope_label(c->t.scope.parent, b, sizeof b));
   return park(h, W_START, c->idx, 0);
 }
 
@@ -1003,9 +1915,14 @@ static int do_op(htask *h) {
       int shield = (b >> 3) & 1;
       if (W->nscopes >= MAX_SCOPES || h->nfr >= MAX_FRAMES) return GO;
       hs = &W->scope[W->nscopes];
+      hs->m.parent = t->cur;
+      hs->m.entered = 1;
+      hs->m.shield = shield;
+      hs->m.cancelled = 0;
       poison(&hs->s, sizeof hs->s);
       CHECK(cr_scope_enter(t, &hs->s, when, shield) == 0, "scope enter");
       h->fr[h->nfr].kind = F_SCOPE;
+      h->fr[h->nfr].cleanup = -1;
       h->fr[h->nfr++].idx = W->nscopes++;
       CHECK(t->cur == &hs->s && hs->s.shield == (unsigned)shield &&
             !hs->s.is_group, "entered S%d", W->nscopes - 1);
@@ -1016,7 +1933,7 @@ static int do_op(htask *h) {
       return GO;
     }
     case OP_EXIT:
-      if (h->nfr) begin_leave(h, h->nfr - 1, NULL, CR_TASK_DONE);
+      if (h->nfr) begin_exit(h, h->nfr - 1);
       return GO;
     case OP_GROUP: {
       hgroup *hg;
@@ -1030,9 +1947,16 @@ static int do_op(htask *h) {
       o.max_errors = (b >> 3) % 4;
       o.deadline = now + deadlines[b2 % 8];
       o.shield = (b2 >> 3) & 1;
+      memset(&hg->m, 0, sizeof *hg - offsetof(hgroup, m));
+      hg->m.parent = t->cur;
+      hg->m.entered = 1;
+      hg->m.shield = o.shield;
+      hg->stop_hd = -1;
+      hg->stop_when = INFINITY;
       poison(&hg->g, sizeof hg->g);
       CHECK(cr_group_init(t, &hg->g, &o) == 0, "group init");
       h->fr[h->nfr].kind = F_GROUP;
+      h->fr[h->nfr].cleanup = -1;
       h->fr[h->nfr++].idx = W->ngroups++;
       CHECK(t->cur == &hg->g.scope && hg->g.scope.is_group && !hg->g.closed &&
             hg->g.parent == t, "opened G%d", W->ngroups - 1);
@@ -1044,71 +1968,99 @@ static int do_op(htask *h) {
     case OP_SPAWN: {
       int f = innermost_group_frame(h);
       if ((b & 1) && f >= 0)
-        return spawn_into(h, &W->group[h->fr[f].idx].g, 0);
+        return spawn_into(h, &W->group[h->fr[f].idx].g, 0, 0);
       if (W->ngroups == 0) return GO;
-      return spawn_into(h, &W->group[(b >> 1) % W->ngroups].g, 0);
+      return spawn_into(h, &W->group[(b >> 1) % W->ngroups].g, 0, 0);
     }
     case OP_START: {
       /* g:start on the innermost group, or on any group at all (a Lua
-      ** closure may hold another task's group) */
+      ** closure may hold another task's group); never refused for a
+      ** cancellation: the child runs to its first cancellation point */
       int f = innermost_group_frame(h);
       cr_group_t *g;
       if ((b & 1) && f >= 0) g = &W->group[h->fr[f].idx].g;
-      else if (W->ngroups) g = &W->group[(b >> 1) % W->ngroups].g;
+      else if (W->ngroups) g = &W->group[(b >> 2) % W->ngroups].g;
       else return GO;
-      if (avoid_limit_start && g->limit && g->nrunning >= g->limit) return GO;
-      if (cancel_point(h)) return GO;     /* g:start checks first */
-      return spawn_into(h, g, 1);
+      return spawn_into(h, g, 1, (b >> 1) & 1);
     }
-    case OP_READY:
-      if (!h->start_mode || h->ready) return GO;
-      if (avoid_reparent && cr_scope_absorber(&t->group->scope)) return GO;
+    case OP_READY: {
+      int rc = cr_task_ready(t);
+      if (!h->start_mode || h->ready) {
+        CHECK(rc == CR_EINVAL, "ready of T%d, not starting: %s", h->idx,
+              cr_err_name(rc));
+        return GO;
+      }
+      CHECK(rc == 0, "ready of starting T%d: %s", h->idx, cr_err_name(rc));
       h->ready = 1;
       h->start_mode = 0;
       if (h->held_seq) ((hgroup *)t->group)->past_limit = 1;
-      cr_task_reparent(t, &t->group->scope);
-      h->scope_parent = &t->group->scope;
+      h->m.parent = &t->group->scope;
+      CHECK(!t->starting && t->scope.parent == &t->group->scope,
+            "T%d not under its group after ready", h->idx);
       if (h->start_waiting) {
         htask *s = &W->task[h->starter];
         h->start_waiting = 0;
-        cr_task_wake(&s->t, 0);
         CHECK(s->t.status == CR_TASK_SCHEDULED, "starter T%d not woken",
               s->idx);
       }
       return GO;
+    }
     case OP_CANCEL: {
       cr_scope_t *s;
-      int expect, rc;
       if (b % 3 == 2 || (W->nscopes == 0 && W->ngroups == 0)) {
-        s = &W->task[(b / 3) % W->ntasks].t.scope;
-        snprintf(lab, sizeof lab, "T%d.scope", (int)((b / 3) % W->ntasks));
+        htask *o = &W->task[(b / 3) % W->ntasks];
+        if (avoid_unspawned && o->unspawned) return GO;
+        s = &o->t.scope;
+        snprintf(lab, sizeof lab, "T%d.scope", o->idx);
       } else {
         s = pick_scope(b, lab, sizeof lab);
       }
-      expect = !s->cancel_called && !s->exited;
-      rc = cr_scope_cancel(s, CR_SRC_EXPLICIT);
-      trace("  cancel %s -> %d", lab, rc);
-      CHECK(rc == expect, "cancel of %s returned %d", lab, rc);
-      CHECK(!rc || (s->cancel_called && s->source == CR_SRC_EXPLICIT),
-            "cancel of %s", lab);
+      do_cancel(s, CR_SRC_EXPLICIT, origin_of(h), lab);
       return GO;
     }
     case OP_STOP: {
+      hgroup *hg;
       cr_group_t *g;
       double grace = graces[(b >> 5) % 8];
-      int was_closed;
+      int was_closed, was_cc, hd, old, rc;
       if (W->ngroups == 0) return GO;
-      g = &W->group[b % W->ngroups].g;
+      hg = &W->group[b % W->ngroups];
+      g = &hg->g;
       was_closed = g->closed;
-      CHECK(cr_group_stop(g, grace) == 0, "stop");
-      trace("  stop G%d grace %g%s", b % W->ngroups, grace,
-            was_closed ? " (closed)" : "");
-      if (!was_closed) {
+      was_cc = hg->m.cancelled;
+      old = hg->has_stop ? hg->stop_hd : -1;
+      hd = new_handle(1);
+      call_begin(C_STOP, &g->scope, gidx(g), hd, CR_SRC_STOP, origin_of(h));
+      rc = cr_group_stop(g, grace, origin_of(h), hp(hd));
+      call_end();
+      trace("  stop G%d grace %g (h%d)%s", gidx(g), grace, hd,
+            was_closed ? " (closed)" : was_cc ? " (cancelled)" : "");
+      CHECK(rc == 0, "stop: %s", cr_err_name(rc));
+      if (was_closed || was_cc) {
+        settle(hd, HS_RELEASED, NULL, "stop of a closed or cancelled group");
+      } else {
         CHECK(g->stopping, "G%d not stopping after stop", gidx(g));
-        CHECK(grace != 0 || g->scope.cancel_called, "stop(0) of G%d did "
-              "not cancel it", gidx(g));
         CHECK(oldest(W_STOPPING, gidx(g)) == NULL, "stop(G%d) left "
               "wait_stopping waiters", gidx(g));
+        settle(old, HS_RELEASED, NULL, "a later stop");
+        if (grace == 0) {
+          CHECK(g->scope.cancel_called && g->scope.cancel.source == CR_SRC_STOP,
+                "stop(0) of G%d did not cancel it", gidx(g));
+          settle(hd, HS_HELD, &g->scope, "stop(0)");
+          hg->has_stop = 0;
+        } else {
+          if (hd >= 0) {
+            CHECK(W->h[hd].state == HS_INFLIGHT, "stop of G%d: h%d is %s",
+                  gidx(g), hd, hs_name[W->h[hd].state]);
+            W->h[hd].state = HS_STOPREC;
+            W->h[hd].group = gidx(g);
+          }
+          hg->has_stop = 1;
+          hg->stop_hd = hd;
+          hg->stop_origin = origin_of(h);
+          if (grace > 0 && !isinf(grace) && now + grace < hg->stop_when)
+            hg->stop_when = now + grace;
+        }
       }
       return GO;
     }
@@ -1117,6 +2069,7 @@ static int do_op(htask *h) {
       int on = (b >> 7) & 1;
       if (s == NULL) return GO;
       cr_scope_set_shield(s, on);
+      MI(s)->shield = on;
       trace("  %s.shield = %d", lab, on);
       CHECK(s->shield == (unsigned)on, "shield of %s", lab);
       return GO;
@@ -1146,27 +2099,20 @@ static int do_op(htask *h) {
       CHECK(cr_scope_set_deadline(s, when) == 0, "set deadline");
       trace("  %s.deadline = %g", lab, when);
       CHECK(!live || when > now ||
-            (s->cancel_called && s->source == CR_SRC_DEADLINE),
+            (s->cancel_called && s->cancel.source == CR_SRC_DEADLINE),
             "past deadline did not cancel %s", lab);
       return GO;
     }
     case OP_FAIL_BODY: {
+      /* the body of the innermost group raises; a pcall right outside the
+      ** group catches the ErrorGroup */
       int f = innermost_group_frame(h);
-      hgroup *hg;
-      int keep;
       if (f < 0) return GO;
-      hg = &W->group[h->fr[f].idx];
-      keep = hg->g.nerrors < hg->g.max_errors;
-      CHECK(cr_group_fail(&hg->g, 1) == keep, "cr_group_fail keep");
-      hg->nfail++;
-      CHECK(hg->g.scope.cancel_called, "fatal failure left G%d",
-            h->fr[f].idx);
-      begin_leave(h, f, NULL, CR_TASK_DONE);   /* the body raised to it */
+      raise_error(h, f);
       return GO;
     }
     case OP_FAIL:
-      h->failing = 1;
-      begin_leave(h, -1, NULL, CR_TASK_FAILED);
+      raise_error(h, -1);
       return GO;
     case OP_STOPPING:
       if ((b & 1) && t->group) return block(h, W_STOPPING, gidx(t->group), 0);
@@ -1201,8 +2147,74 @@ static int do_op(htask *h) {
       return GO;
     }
     case OP_DONE:
-      begin_leave(h, -1, NULL, CR_TASK_DONE);
+      begin_exit(h, -1);
       return GO;
+    case OP_PCALL:
+      if (h->nfr >= MAX_FRAMES) return GO;
+      h->fr[h->nfr].kind = F_PCALL;
+      h->fr[h->nfr].idx = -1;
+      h->fr[h->nfr++].cleanup = -1;
+      return GO;
+    case OP_RERAISE:
+      /* error(e) of what a pcall caught: a Cancelled whose scope has
+      ** exited is an ordinary error by now */
+      if (!h->has_stored) return GO;
+      h->has_stored = 0;
+      h->c = h->stored;
+      h->c.target = -1;
+      h->mode = M_LEAVE;
+      if (h->c.exc == X_CANCEL) {
+        int live = cx_live(h);
+        trace("T%d re-raises the Cancelled of %s (%s)", h->idx,
+              scope_label(h->c.cx, lab, sizeof lab), live ? "live" : "dead");
+        if (live) use_handle(h->c.cxh, "re-raise");
+      }
+      return GO;
+    case OP_CLEANUP: {
+      int i;
+      for (i = h->nfr - 1; i >= 0; i--)
+        if (h->fr[i].kind == F_SCOPE || h->fr[i].kind == F_GROUP) {
+          h->fr[i].cleanup = durations[b % 8];
+          break;
+        }
+      return GO;
+    }
+    case OP_ABANDON:
+      if (!W->abandon_ok || b % 4 != 0) return GO;
+      trace("T%d asks to abandon the run", h->idx);
+      W->abandon_req = 1;
+      return GO;
+    case OP_REASON: {
+      /* a reason handle for a scope: only a live cancelled scope without
+      ** one takes it; otherwise it comes straight back */
+      cr_scope_t *s;
+      int hd, expect, rc;
+      if (b % 3 == 2 || (W->nscopes == 0 && W->ngroups == 0)) {
+        htask *o = &W->task[(b / 3) % W->ntasks];
+        if (avoid_unspawned && o->unspawned) return GO;
+        s = &o->t.scope;
+        snprintf(lab, sizeof lab, "T%d.scope", o->idx);
+      } else {
+        s = pick_scope(b, lab, sizeof lab);
+      }
+      hd = new_handle(0);
+      if (hd < 0) return GO;
+      expect = s->cancel_called && MI(s)->entered && s->cancel.reason == NULL
+               ? 0 : CR_EINVAL;
+      call_begin(C_REASON, s, -1, hd, CR_SRC_NONE, 0);
+      rc = cr_scope_set_reason(s, hp(hd));
+      call_end();
+      trace("  set_reason %s h%d -> %s", lab, hd, rc ? cr_err_name(rc) : "ok");
+      CHECK(rc == expect, "set_reason of %s: %s, expected %s", lab,
+            cr_err_name(rc), cr_err_name(expect));
+      if (rc == 0) {
+        CHECK(W->h[hd].state == HS_INFLIGHT, "set_reason released h%d", hd);
+        W->h[hd].state = HS_HELD;
+        W->h[hd].held = s;
+      }
+      settle(hd, rc ? HS_RELEASED : HS_HELD, s, "cr_scope_set_reason");
+      return GO;
+    }
   }
   return GO;
 }
@@ -1210,14 +2222,14 @@ static int do_op(htask *h) {
 /* --- the run callback: one resume of a task -------------------------------- */
 
 static void task_run(cr_task_t *ct) {
-  htask *h = H(ct);
+  htask *h = task_of(ct);
   int r = GO;
-  CHECK(h >= W->task && h < W->task + W->ntasks, "resumed a stranger");
+  CHECK(h != NULL && h->idx < W->ntasks, "resumed a stranger");
   W->cur = h->idx;
   CHECK(!h->finished, "engine resumed finished T%d", h->idx);
   CHECK(!h->running, "T%d resumed while running", h->idx);
-  CHECK(ct->status == CR_TASK_RUNNING && W->e.current == ct,
-        "T%d resumed in status %d", h->idx, (int)ct->status);
+  CHECK(ct->status == CR_TASK_RUNNING && W->e.current == ct &&
+        W->ev_run == ct, "T%d resumed in status %d", h->idx, (int)ct->status);
   CHECK(ct->wait_link.next == &ct->wait_link, "T%d resumed still linked in "
         "a wait list", h->idx);
   /* a task's own scope's timer is its sleep (task.c) */
@@ -1248,10 +2260,14 @@ static void task_run(cr_task_t *ct) {
   }
   /* act until parked or finished */
   while (r == GO) {
-    if (h->mode == M_LEAVE)
+    if (W->abandon_req)
+      r = hold(h);
+    else if (h->mode == M_LEAVE)
       r = leave_step(h);
+    else if (h->mode == M_CLEAN)
+      r = clean_step(h);
     else if (!more())
-      begin_leave(h, -1, NULL, CR_TASK_DONE);    /* input over: wind down */
+      begin_exit(h, -1);    /* input over: wind down */
     else
       r = do_op(h);
     if (r == GO) audit("op");     /* parked or gone: audited below */
@@ -1261,6 +2277,152 @@ static void task_run(cr_task_t *ct) {
     CHECK(ct->status == CR_TASK_WAITING || ct->status == CR_TASK_SCHEDULED,
           "T%d parked in status %d", h->idx, (int)ct->status);
   audit("after run");
+}
+
+/* --- abandon: end the run abruptly, then touch what the tasks waited on --- */
+
+static void probe_run(cr_task_t *t) {
+  (void)t;
+  CHECK(0, "the probe task was resumed");
+}
+
+static void probe_init(void) {
+  poison(&W->probe, sizeof W->probe);
+  cr_task_init(&W->e, &W->probe, probe_run, NULL);
+  W->probe_parked = 0;
+  W->probe_live = 1;
+}
+
+/* Finish the probe, wherever it is parked (cr_task_done unlinks it). */
+static void probe_done(void) {
+  if (!W->probe_live) return;
+  cr_task_done(&W->probe, CR_TASK_CANCELLED);
+  W->probe_live = 0;
+  W->probe_parked = 0;
+}
+
+static void abandon_run(const char *why) {
+  world *w = W;
+  int i, j;
+  size_t held[N_SEMS] = {0};
+  trace("abandon the run (%s)", why);
+  for (i = 0; i < w->ntasks; i++) {
+    htask *h = &w->task[i];
+    if (h->finished) continue;
+    for (j = 0; j < N_SEMS; j++)
+      held[j] += (size_t)h->held[j] + (h->granted && h->wait == W_SEM &&
+                                       h->wobj == j);
+  }
+  w->in_abandon = 1;
+  call_begin(C_ABANDON, NULL, -1, -1, CR_SRC_NONE, 0);
+  cr_engine_abandon(&w->e);
+  call_end();
+  w->in_abandon = 0;
+  w->abandoned = 1;
+  /* every task is finished (orphaned) and unlinked; nothing is armed */
+  for (i = 0; i < w->ntasks; i++) {
+    htask *h = &w->task[i];
+    if (h->finished) continue;
+    CHECK(h->t.finished && h->t.status == CR_TASK_CANCELLED && !h->ev_done,
+          "abandoned T%d: finished %d status %d", i, h->t.finished,
+          (int)h->t.status);
+    CHECK(!h->t.scope.entered && h->t.wait_link.next == &h->t.wait_link &&
+          !h->t.queued && !h->t.pending, "abandoned T%d is still linked", i);
+    h->abandoned = 1;
+  }
+  CHECK(w->e.stats.tasks == 0 && w->e.stats.scopes == 0 &&
+        w->e.stats.timers == 0, "after abandon: %zu tasks, %zu scopes, %zu "
+        "timers", w->e.stats.tasks, w->e.stats.scopes, w->e.stats.timers);
+  for (i = 0; i < w->nscopes; i++)
+    CHECK(!w->scope[i].s.entered, "S%d entered after abandon", i);
+  for (i = 0; i < w->ngroups; i++) {
+    cr_group_t *g = &w->group[i].g;
+    CHECK(!g->scope.entered && g->closed, "G%d open after abandon", i);
+    CHECK(cr_group_next_child(g, NULL) == NULL, "G%d still lists a child "
+          "after abandon", i);
+  }
+  /* every reason handle came back: records, stop records */
+  for (i = 0; i < w->nh; i++)
+    CHECK(w->h[i].state == HS_RELEASED, "h%d is %s after abandon", i,
+          hs_name[w->h[i].state]);
+  /* a cancel or a stop after the run finds only exited scopes: the
+  ** handle comes straight back */
+  for (i = 0; i < w->ngroups; i++) {
+    int hd = new_handle(0);
+    call_begin(C_STOP, &w->group[i].g.scope, i, hd, CR_SRC_STOP, 0);
+    CHECK(cr_group_stop(&w->group[i].g, 0, 0, hp(hd)) == 0, "late stop");
+    call_end();
+    settle(hd, HS_RELEASED, NULL, "stop after abandon");
+  }
+  for (i = 0; i < w->nscopes; i++) {
+    int hd = new_handle(0);
+    call_begin(C_CANCEL, &w->scope[i].s, -1, hd, CR_SRC_HOST, 0);
+    CHECK(cr_scope_cancel(&w->scope[i].s, CR_SRC_HOST, 0, hp(hd)) == 0,
+          "cancel of S%d after abandon took effect", i);
+    call_end();
+    settle(hd, HS_RELEASED, NULL, "cancel after abandon");
+  }
+
+  /* The tasks' memory, their scopes' and groups' go (the Lua GC frees
+  ** them): from here on anything that reaches them trips ASan. */
+  for (i = 0; i < w->ntasks; i++) POISON(&w->task[i].t, sizeof(cr_task_t));
+  for (i = 0; i < w->nscopes; i++) POISON(&w->scope[i].s, sizeof(cr_scope_t));
+  for (i = 0; i < w->ngroups; i++) POISON(&w->group[i].g, sizeof(cr_group_t));
+
+  /* Permits the tasks held, or were being handed, come back from outside
+  ** (lock:release after the run): nobody may be waiting for them. */
+  for (j = 0; j < N_SEMS; j++) {
+    cr_sem_t *s = &w->sem[j];
+    CHECK(!cr_sem_has_waiters(s), "M%d still has waiters after abandon", j);
+    CHECK(s->value + held[j] == w->permits[j], "M%d: %zu free + %zu held by "
+          "abandoned tasks != %zu", j, s->value, held[j], w->permits[j]);
+    while (held[j]-- > 0) {
+      size_t before = s->value;
+      CHECK(cr_sem_release(s) == 0 && s->value == before + 1 &&
+            s->owner == NULL, "M%d: a permit released after abandon went to "
+            "somebody", j);
+    }
+    probe_init();
+    if (s->value > 0) {
+      CHECK(cr_sem_acquire(s, &w->probe) == 1, "M%d refused a free permit", j);
+      CHECK(cr_sem_release(s) == 0, "M%d release", j);
+    }
+    probe_done();
+  }
+  /* Events: setting one wakes nobody (no event but for the probe). */
+  for (j = 0; j < N_EVENTS; j++) {
+    probe_init();
+    if (!cr_event_wait(&w->ev[j], &w->probe)) {
+      CHECK(w->probe_parked, "E%d: the probe did not park", j);
+      cr_event_set(&w->ev[j]);
+      CHECK(!w->probe_parked, "E%d set: the probe still waits", j);
+    }
+    cr_event_set(&w->ev[j]);
+    probe_done();
+  }
+  /* Channels: a receive finds no sender, a send no receiver, a close wakes
+  ** only the probe. */
+  for (j = 0; j < N_CHANS; j++) {
+    hchan *hc = &w->ch[j];
+    cr_task_t *peer = NULL;
+    size_t slot = 0;
+    cr_chan_result_t r;
+    probe_init();
+    r = cr_chan_recv(&hc->c, &w->probe, &peer, &slot);
+    CHECK(r != CR_CHAN_HANDOFF, "C%d: a receive after abandon took from an "
+          "abandoned sender", j);
+    if (r == CR_CHAN_BUFFERED)
+      CHECK(!cr_chan_refill(&hc->c, &peer, &slot), "C%d: a refill after "
+            "abandon took an abandoned sender's value", j);
+    probe_done();
+    probe_init();
+    r = cr_chan_send(&hc->c, &w->probe, &peer, &slot);
+    CHECK(r != CR_CHAN_HANDOFF, "C%d: a send after abandon handed its value "
+          "to an abandoned receiver", j);
+    cr_chan_close(&hc->c);
+    CHECK(!w->probe_parked, "C%d closed: the probe still waits", j);
+    probe_done();
+  }
 }
 
 /* --- deadlock: cancel the roots, then everything ------------------------- */
@@ -1295,62 +2457,66 @@ static int count_scheduled(void) {
   return n;
 }
 
-static void break_deadlock(void) {
+/* Returns 1 if the run was abandoned. */
+static int break_deadlock(void) {
   int i;
+  char lab[32];
   W->deadlocks++;
   W->cur = -1;
   check_deadlock();
   if (!W->cancelled_roots) {
     trace("deadlock: cancel the roots");
     W->cancelled_roots = 1;
-    for (i = 0; i < W->nroots; i++)
-      cr_scope_cancel(&W->task[i].t.scope, CR_SRC_HOST);
-    return;
+    for (i = 0; i < W->nroots; i++) {
+      snprintf(lab, sizeof lab, "T%d.scope", i);
+      do_cancel(&W->task[i].t.scope, CR_SRC_HOST, 0, lab);
+    }
+    return 0;
+  }
+  if (W->abandon_on_deadlock) {       /* as corral.run does */
+    abandon_run("second deadlock");
+    return 1;
   }
   /* Shields held some tasks: cancel every scope (a shield never hides its
   ** own scope's cancel), which must wake at least one of them. */
   trace("deadlock again: cancel every scope");
-  for (i = 0; i < W->nscopes; i++) cr_scope_cancel(&W->scope[i].s, CR_SRC_DEADLOCK);
-  for (i = 0; i < W->ngroups; i++)
-    cr_scope_cancel(&W->group[i].g.scope, CR_SRC_DEADLOCK);
-  for (i = 0; i < W->ntasks; i++)
-    cr_scope_cancel(&W->task[i].t.scope, CR_SRC_DEADLOCK);
+  for (i = 0; i < W->nscopes; i++) {
+    snprintf(lab, sizeof lab, "S%d", i);
+    do_cancel(&W->scope[i].s, CR_SRC_DEADLOCK, 0, lab);
+  }
+  for (i = 0; i < W->ngroups; i++) {
+    snprintf(lab, sizeof lab, "G%d", i);
+    do_cancel(&W->group[i].g.scope, CR_SRC_DEADLOCK, 0, lab);
+  }
+  for (i = 0; i < W->ntasks; i++) {
+    if (avoid_unspawned && W->task[i].unspawned) continue;
+    snprintf(lab, sizeof lab, "T%d.scope", i);
+    do_cancel(&W->task[i].t.scope, CR_SRC_DEADLOCK, 0, lab);
+  }
   CHECK(count_scheduled() > 0, "cancelling every scope woke no task");
-}
-
-/* The engine calls this when any scope's cancel fires. */
-static void on_cancel(cr_scope_t *s) {
-  char b[32];
-  scope_label(s, b, sizeof b);
-  CHECK(s->cancel_called && !s->exited, "on_cancel for dead %s", b);
-  trace("  on_cancel %s (%s)", b, cr_source_name(s->source));
-  /* A group's cancel reaches a still-starting child's own scope with the
-  ** group's source (scope.c): "deadline" may name the group's deadline. */
-  if (s->owner && s == &s->owner->scope && s->owner->group &&
-      s->owner->group->scope.cancel_called &&
-      s->owner->group->scope.source == s->source)
-    return;
-  if (s->source == CR_SRC_STOP)
-    CHECK(s->is_group && ((cr_group_t *)s)->stopping,
-          "%s cancelled by a stop, but it is not a stopping group", b);
-  if (s->source == CR_SRC_FAILURE)
-    CHECK(s->is_group, "%s cancelled by a failure, not a group", b);
-  if (s->source == CR_SRC_DEADLINE)
-    CHECK(cr_now(s->engine) >= s->deadline.when,
-          "%s: deadline %g fired at %g", b, s->deadline.when, cr_now(s->engine));
+  return 0;
 }
 
 /* --- one input --------------------------------------------------------------- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  const char *avoid = getenv("FUZZ_ENGINE_AVOID");
   (void)argc; (void)argv;
   trace_on = getenv("FUZZ_ENGINE_TRACE") != NULL;
   no_poison = getenv("FUZZ_ENGINE_NO_POISON") != NULL;
-  avoid_reparent = getenv("FUZZ_ENGINE_AVOID") &&
-                   strstr(getenv("FUZZ_ENGINE_AVOID"), "reparent");
-  avoid_limit_start = getenv("FUZZ_ENGINE_AVOID") &&
-                      strstr(getenv("FUZZ_ENGINE_AVOID"), "limit-start");
+  avoid_unspawned = avoid && strstr(avoid, "unspawned");
   return 0;
+}
+
+static void free_world(world *w) {
+  int i;
+  UNPOISON(w, sizeof *w);
+  for (i = 0; i < w->nh; i++)
+    if (w->h[i].alloc) {
+      UNPOISON(w->h[i].p, sizeof(hblock));
+      free(w->h[i].p);
+    }
+  free(w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -1367,15 +2533,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w->val = (uint8_t *)(w + 1);       /* one value per byte at most */
   w->maxvals = (int)size;
   w->cur = -1;
+  call_end();
 
-  /* header: roots, poison, channel capacities, semaphore permits */
+  /* header: roots, poison, abandon; channel capacities, permits */
   h0 = take();
   h1 = take();
   w->nroots = 1 + (int)(h0 % 3);
   w->poison = no_poison ? 0 : poisons[(h0 >> 2) & 3];
+  w->abandon_ok = (h0 >> 4) & 1;
+  w->abandon_on_deadlock = (h0 >> 5) & 1;
   poison(&w->e, sizeof w->e);
   CHECK(cr_engine_init(&w->e, NULL, CR_CLOCK_VIRTUAL) == 0, "engine init");
-  w->e.on_cancel = on_cancel;
+  if ((h0 >> 6) & 1) {   /* schedule fuzzing: ready tasks, deadline ties */
+    uint64_t seed = 0;
+    for (i = 0; i < (int)size; i++) seed = seed * 131 + data[i];
+    cr_engine_seed(&w->e, seed);
+  }
+  w->e.on_event = on_event;
+  w->e.release = on_release;
   for (i = 0; i < N_EVENTS; i++) {
     poison(&w->ev[i], sizeof w->ev[i]);
     cr_event_init(&w->ev[i]);
@@ -1390,25 +2565,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cr_chan_init(&w->ch[i].c, (h1 >> (2 * i)) & 3);
     memset(w->ch[i].buf, 0xff, sizeof w->ch[i].buf);   /* -1: empty */
   }
-  trace("input: %zu bytes, %d roots, poison 0x%02x, chan caps %u/%u/%u, "
-        "M1 permits %zu", size, w->nroots, w->poison, h1 & 3, (h1 >> 2) & 3,
-        (h1 >> 4) & 3, w->permits[1]);
+  trace("input: %zu bytes, %d roots, poison 0x%02x, abandon %s%s, %s, "
+        "chan caps %u/%u/%u, M1 permits %zu", size, w->nroots, w->poison,
+        w->abandon_ok ? "op" : "no", w->abandon_on_deadlock ?
+        " + on deadlock" : "", (h0 >> 6) & 1 ? "seeded schedule" : "FIFO",
+        h1 & 3, (h1 >> 2) & 3, (h1 >> 4) & 3, w->permits[1]);
 
   for (i = 0; i < w->nroots; i++) {
     htask *h = new_task();
     poison(&h->t, sizeof h->t);
     cr_task_init(&w->e, &h->t, task_run, NULL);
+    h->m.parent = NULL;
+    h->m.entered = 1;
+    w->call.spawn = &h->t;
     CHECK(cr_task_start_root(&h->t) == 0, "start root");
+    w->call.spawn = NULL;
+    CHECK(h->ev_spawned, "root T%d: no SPAWN", i);
   }
   /* --- drive: step until idle, breaking deadlocks ------------------------ */
   for (steps = 0; steps < MAX_STEPS; steps++) {
     w->cur = -1;
     rc = cr_engine_step(&w->e, 0);
     w->cur = -1;
+    CHECK(w->ev_run == NULL, "a step ended between RUN and SUSPEND");
+    if (w->abandon_req) {
+      abandon_run("ABANDON op");
+      break;
+    }
     audit("step");
     if (rc == 0) break;
     if (rc == CR_EDEADLOCK) {
-      break_deadlock();
+      if (break_deadlock()) break;
       audit("deadlock");
       continue;
     }
@@ -1417,24 +2604,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(steps < MAX_STEPS, "engine did not quiesce in %d steps", MAX_STEPS);
 
   /* --- the end: everything finished, nothing leaked ------------------------ */
-  for (i = 0; i < w->ntasks; i++)
-    CHECK(w->task[i].finished, "T%d never finished", i);
-  for (i = 0; i < w->nvals; i++)
-    CHECK(w->val[i] != V_OFFERED && w->val[i] != V_HANDED,
-          "value v%d lost in flight (state %d)", i, w->val[i]);
-  for (i = 0; i < N_SEMS; i++)
-    CHECK(w->sem_out[i] == 0, "M%d: %zu permits never came back", i,
-          w->sem_out[i]);
+  if (!w->abandoned) {
+    for (i = 0; i < w->ntasks; i++)
+      CHECK(w->task[i].finished, "T%d never finished", i);
+    for (i = 0; i < w->nvals; i++)
+      CHECK(w->val[i] != V_OFFERED && w->val[i] != V_HANDED,
+            "value v%d lost in flight (state %d)", i, w->val[i]);
+    for (i = 0; i < N_SEMS; i++)
+      CHECK(w->sem_out[i] == 0, "M%d: %zu permits never came back", i,
+            w->sem_out[i]);
+    for (i = 0; i < w->ntasks; i++)
+      CHECK(w->task[i].ev_done, "T%d finished without DONE", i);
+  }
   CHECK(w->e.stats.tasks == 0 && w->e.stats.scopes == 0 &&
         w->e.stats.timers == 0, "leak: %zu tasks, %zu scopes, %zu timers",
         w->e.stats.tasks, w->e.stats.scopes, w->e.stats.timers);
+  /* every reason handle given to the engine came back exactly once */
+  for (i = 0; i < w->nh; i++)
+    CHECK(w->h[i].state == HS_RELEASED, "h%d was never released (%s)", i,
+          hs_name[w->h[i].state]);
   rc = cr_engine_close(&w->e);
   CHECK(rc == 0, "cr_engine_close: %s", cr_err_name(rc));
   CHECK(w->e.stats.handles == 0, "%zu handles open after close",
         w->e.stats.handles);
-  trace("end: %d ops, %d steps, %d deadlocks, vtime %g", w->nops, steps,
-        w->deadlocks, cr_now(&w->e));
+  trace("end: %d ops, %d steps, %d deadlocks, %d handles, vtime %g%s",
+        w->nops, steps, w->deadlocks, w->nh, cr_now(&w->e),
+        w->abandoned ? ", abandoned" : "");
   W = NULL;
-  free(w);
+  free_world(w);
   return 0;
 }
