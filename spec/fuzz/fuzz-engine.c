@@ -635,7 +635,7 @@ static void cancel_event(cr_engine_t *e, const cr_engine_event_t *ev) {
              rec->source == ts->t.group->scope.cancel.source &&
              rec->origin == ts->t.group->scope.cancel.origin) {
     /* a g:start child reached by its group's cancel: the group's record
-    ** speaks for it (same_as is set once the cancel returns) */
+    ** speaks for it (cr_scope_record, once the cancel returns) */
     m->as_group = 1;
     hd = -1;
   } else if (rec->source == CR_SRC_STOP && hg) {
@@ -887,8 +887,10 @@ static void check_scope(cr_scope_t *s, minfo *m, const char *lab) {
   }
   if (m->as_group && m->entered) {
     htask *ts = task_scope_of(s);
-    CHECK(ts && s->cancel.same_as == &ts->t.group->scope,
-          "%s was cancelled as its group, but same_as is not the group", lab);
+    CHECK(ts && (s->cancel.reason != NULL ||
+                 cr_scope_record(s) == &ts->t.group->scope),
+          "%s was cancelled as its group, but its record is not the group's",
+          lab);
   }
   /* every record holds a handle the harness gave and did not get back */
   if (s->cancel.reason != NULL) {
@@ -1125,7 +1127,8 @@ static int cancelled_handle(cr_scope_t *a) {
   CHECK(a->cancel_called && MI(a)->cancelled, "Cancelled of %s, not "
         "cancelled", lab);
   if (a->cancel.reason == NULL && MI(a)->entered) {
-    const cr_scope_t *like = a->cancel.same_as;
+    const cr_scope_t *like = cr_scope_record(a) != a ? cr_scope_record(a)
+                                                     : NULL;
     int rc;
     i = new_handle(0);
     if (i < 0) return -1;
@@ -1890,7 +1893,8 @@ static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
   if (!start) return GO;
   /* g:start: the child runs under our scope until it calls ready, and we
   ** wait (the engine parked us) */
-  CHECK(c->t.starting && c->t.starter == &h->t, "T%d is not starting", c->idx);
+  CHECK(c->t.starting && h->t.wait == CR_WAIT_START && h->t.wait_obj == &c->t,
+        "T%d is not starting", c->idx);
   CHECK(c->t.scope.parent == h->t.cur, "T%d.scope hangs below %s", c->idx,
         scope_label(c->t.scope.parent, b, sizeof b));
   return park(h, W_START, c->idx, 0);
