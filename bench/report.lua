@@ -6,8 +6,10 @@
 --   section  rep  peer  workload  N  status  key=value key=value ...
 -- section is "main" or "scale"; status is "ok", "fail" or "timeout".
 
-local PEERS = {"corral", "bare", "cqueues", "luv", "asyncio", "trio", "anyio"}
-local PEER_TITLE = {corral = "corral", bare = "bare Lua (floor)",
+local PEERS = {"corral", "cmd", "bare", "cqueues", "luv", "asyncio", "trio",
+               "anyio"}
+local PEER_TITLE = {corral = "corral", cmd = "corral command",
+  bare = "bare Lua (floor)",
   cqueues = "cqueues", luv = "hand-written luv", asyncio = "asyncio",
   trio = "Trio", anyio = "AnyIO"}
 
@@ -27,21 +29,28 @@ local ROWS = {
   {w = "W6", key = "rps", label = "W6 echo, requests/s", higher = true},
   {w = "W6", key = "p99_ms", label = "W6 echo: p99 latency, ms",
    extra = true},
+  {w = "W7", key = "seconds", label = "W7 churn (batches of 1000), ms",
+   mul = 1e3},
 }
 
 -- Targets for corral / peer (medians): "<= x", or ">= x" when higher is
 -- better; false: the peer cannot do it ("—").
 local TARGETS = {
-  W1 = {bare = 1.2, cqueues = 0.6, luv = 0.7, asyncio = 0.2},
-  W2 = {bare = 1.5, cqueues = false, luv = 0.6, asyncio = 0.15},
-  W3 = {bare = 1.5, cqueues = 0.6, luv = 0.6, asyncio = 0.15},
-  W4 = {bare = false, cqueues = 0.5, luv = 0.4, asyncio = 0.1},
+  W1 = {bare = 1.15, cqueues = 0.6, luv = 0.7, asyncio = 0.2},
+  W2 = {bare = 1.0, cqueues = false, luv = 0.6, asyncio = 0.15},
+  W3 = {bare = 1.0, cqueues = 0.6, luv = 0.6, asyncio = 0.15},
+  W4 = {bare = false, cqueues = 0.6, luv = 0.4, asyncio = 0.1},
   W5 = {bare = 1.2, cqueues = 0.9, luv = 1.0, asyncio = false},
   W6 = {bare = false, cqueues = 1.0, luv = 1.0, asyncio = 2.0},
+  W7 = {bare = 0.9},
 }
+-- The `corral` command's column: its median ÷ the floor's (bare Lua).
+local CMD_TARGETS = {W1 = 0.8, W5 = 1.2, W7 = 0.9}
 -- Workloads a peer cannot run at all.
 local CANNOT = {bare = {W4 = "no timers", W6 = "no I/O"},
-                cqueues = {W2 = "cannot unwind"}}
+                cqueues = {W2 = "cannot unwind"},
+                luv = {W7 = "not written"}, asyncio = {W7 = "not written"},
+                trio = {W7 = "not written"}, anyio = {W7 = "not written"}}
 
 local raw = assert(arg[1], "usage: report.lua RAW")
 
@@ -150,11 +159,22 @@ for _, row in ipairs(ROWS) do
       cell = fmt(mn) .. " / " .. fmt(med)
       local f = fails["main " .. p .. " " .. row.w .. " " .. tostring(n)]
       if f then cell = cell .. (" (%d failed)"):format(f) end
-      if p ~= "corral" and cmed then
+      local _, bmed = stats("main", "bare", row.w, n, row.key, row.mul)
+      if p == "cmd" and bmed and bmed > 0 then
+        local r = med / bmed
+        cell = cell .. " · ÷floor=" .. fmt(r)
+        local tgt = not row.extra and not row.cpu and CMD_TARGETS[row.w]
+        if tgt then
+          local ok = r <= tgt
+          cell = cell .. (" %s≤%g"):format(ok and "✓" or "✗", tgt)
+          verdicts[#verdicts + 1] = {ok = ok, w = row.w, p = p, r = r,
+                                     tgt = tgt}
+        end
+      elseif p ~= "corral" and p ~= "cmd" and cmed then
         local r = med ~= 0 and cmed / med or nil
         if r and med > 0 and cmed >= 0 then
           cell = cell .. " · r=" .. fmt(r)
-          local tgt = not row.extra and TARGETS[row.w][p]
+          local tgt = not row.extra and not row.cpu and TARGETS[row.w][p]
           if tgt then
             local ok = row.higher and r >= tgt or (not row.higher and r <= tgt)
             cell = cell .. (" %s%s%g"):format(ok and "✓" or "✗",
@@ -220,13 +240,18 @@ do
   local lines = {}
   for _, row in ipairs(ROWS) do
     local w = row.w
-    if (w == "W1" or w == "W2" or w == "W3") and ns[w] and not row.extra then
+    if (w == "W1" or w == "W2" or w == "W3" or w == "W7") and ns[w]
+        and not row.extra then
       local _, cmed = stats("main", "corral", w, ns[w], "cpu_s")
       local _, cwall = stats("main", "corral", w, ns[w], row.key, row.mul)
       if cmed then
         local cells = {row.label:match("^(W%d [^,]+)")}
         for _, p in ipairs(present) do
-          if p ~= "corral" then
+          if p == "cmd" then           -- the command ÷ the floor
+            local _, m1 = stats("main", p, w, ns[w], "cpu_s")
+            local _, m2 = stats("main", "bare", w, ns[w], "cpu_s")
+            cells[#cells + 1] = (m1 and m2 and m2 > 0) and fmt(m1 / m2) or "—"
+          elseif p ~= "corral" then
             local _, med = stats("main", p, w, ns[w], "cpu_s")
             cells[#cells + 1] = (med and med > 0) and fmt(cmed / med) or "—"
           end
@@ -238,11 +263,13 @@ do
   if #lines > 0 then
     emit("")
     emit("Cross-check on CPU time (not inflated by other load on the machine):")
-    emit("corral's median CPU seconds over the timed window ÷ the peer's.")
+    emit("corral's median CPU seconds over the timed window ÷ the peer's")
+    emit("(the corral command's column: the command's ÷ the floor's).")
     emit("")
     local h = {"workload"}
     for _, p in ipairs(present) do
-      if p ~= "corral" then h[#h + 1] = "r vs " .. PEER_TITLE[p] end
+      if p == "cmd" then h[#h + 1] = "corral command ÷ floor"
+      elseif p ~= "corral" then h[#h + 1] = "r vs " .. PEER_TITLE[p] end
     end
     emit("| " .. table.concat(h, " | ") .. " |")
     emit("|" .. string.rep("---|", #h))

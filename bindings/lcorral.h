@@ -33,6 +33,7 @@ typedef struct lcr_State {
   const void *error_group_mt; /* the ErrorGroup metatable, as a pointer */
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   int task_main_ref;      /* registry ref: body of every task coroutine */
+  int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
   int self_ref;           /* registry ref: this state (keeps it alive) */
   cr_stats_t last;        /* what the last run left when it closed */
@@ -44,6 +45,8 @@ struct lcr_Engine {
   lcr_State *S;
   lua_State *L;           /* the thread that called corral.run */
   int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref */
+  int anchors_used;       /* highest slot of the anchors table ever used */
+  int anchors_free;       /* first free slot (each holds the next), or 0 */
   struct lcr_Task *root;
   size_t nrefs;           /* tasks anchored (debug_stats "refs") */
   int records_ref;        /* registry ref: cancel records, by handle */
@@ -55,33 +58,37 @@ struct lcr_Engine {
   unsigned open : 1;
 };
 
-/* Task userdata user values */
+/*
+** Task userdata user values. AUX is the group's userdata (a child of a
+** group) or nil (a root task) until a rarely used field is set; then it is
+** a table holding them all: group, name, tb, tberr, ready (lcr_getextra).
+*/
 enum {
   LCR_UV_CO = 1,          /* the coroutine */
-  LCR_UV_NAME,            /* name string or nil */
-  LCR_UV_GROUP,           /* group userdata (children) */
-  LCR_UV_EXTRA,           /* rarely used fields: tb, tberr, ready */
-  LCR_TASK_NUV = LCR_UV_EXTRA
+  LCR_UV_AUX,             /* group userdata, or the table of rare fields */
+  LCR_TASK_NUV = LCR_UV_AUX
 };
 
 typedef struct lcr_Task {
   cr_task_t t;            /* first member */
   lcr_Engine *E;
   lua_State *co;
+  lua_KFunction k;        /* continuation of the call that parked */
+  lua_KContext kctx;
   unsigned epoch;
-  int nargs;              /* values to pass to the next resume */
-  int nres;               /* results (or error) kept on co's stack */
-  cr_task_status_t outcome;
+  int ref;                /* in the anchors table while it lives */
+  union {
+    int top;              /* stack top of its coroutine while parked (a
+                          ** value handed to it counts: see lsync.c) */
+    int nres;             /* finished: how many results (or 1 error) it
+                          ** keeps (see lcr_pushresults) */
+  };
+  unsigned outcome : 3;   /* a cr_task_status_t */
   unsigned parked : 1;    /* last yield came from corral, not user code */
   unsigned ready_called : 1;
   unsigned resuming : 1;  /* the engine is resuming it (not a foreign resume) */
   unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
   unsigned dead : 1;      /* its body is gone (closed, or an escaped error) */
-  int ref;                /* in the anchors table while it lives */
-  int top;                /* stack top of its coroutine while parked (a
-                          ** value handed to it counts: see lsync.c) */
-  lua_KFunction k;        /* continuation of the call that parked */
-  lua_KContext kctx;
 } lcr_Task;
 
 typedef struct lcr_Group {
@@ -154,8 +161,11 @@ extern const luaL_Reg lcr_error_funcs[];
 /* ltask.c */
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
+int lcr_pushgroupof(lua_State *L, int task);
 void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
+lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
+                       int group, int name);
 lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
 int lcr_bare_yield(lua_State *L, lcr_Task *t);

@@ -220,11 +220,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
     lua_insert(L, 3);                 /* [G, fn, nil, args...] */
   }
   nargs = lua_gettop(L) - 3;
-  t = lcr_newtask(L, G->E, 2, nargs);
-  lua_pushvalue(L, 3);
-  lua_setiuservalue(L, -2, LCR_UV_NAME);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, -2, LCR_UV_GROUP);
+  t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
   if (rc) {           /* cannot happen: checked above; stay consistent */

@@ -16,29 +16,45 @@ static int task_main(lua_State *L);
 
 /* A rarely used field of the task at idx (nil if unset). [-0, +1, -] */
 void lcr_getextra(lua_State *L, int task, const char *field) {
-  if (lua_getiuservalue(L, task, LCR_UV_EXTRA) == LUA_TTABLE) {
+  if (lua_getiuservalue(L, task, LCR_UV_AUX) == LUA_TTABLE) {
     lua_getfield(L, -1, field);
     lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+    lua_pushnil(L);
   }
 }
 
-/* Set it to the value on top (popped). [-1, +0, m] */
+/* Set it to the value on top (popped). The first one turns AUX into a
+** table, which takes the group along. [-1, +0, m] */
 void lcr_setextra(lua_State *L, int task, const char *field) {
   task = lua_absindex(L, task);
-  if (lua_getiuservalue(L, task, LCR_UV_EXTRA) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 3);
+  if (lua_getiuservalue(L, task, LCR_UV_AUX) != LUA_TTABLE) {
+    lua_createtable(L, 0, 4);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "group");      /* the group, or nil */
     lua_pushvalue(L, -1);
-    lua_setiuservalue(L, task, LCR_UV_EXTRA);
+    lua_setiuservalue(L, task, LCR_UV_AUX);
   }
   lua_insert(L, -2);
   lua_setfield(L, -2, field);
   lua_pop(L, 1);
 }
 
+/* The group userdata of the task at idx (nil for a root task); returns
+** its type. [-0, +1, -] */
+int lcr_pushgroupof(lua_State *L, int task) {
+  if (lua_getiuservalue(L, task, LCR_UV_AUX) != LUA_TTABLE)
+    return lua_type(L, -1);
+  lua_getfield(L, -1, "group");
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
 /* Name of a task userdata at idx, whether anchored or not. [-0, +1, m] */
 static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
-  if (lua_getiuservalue(L, idx, LCR_UV_NAME) == LUA_TNIL) {
+  lcr_getextra(L, idx, "name");
+  if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushfstring(L, "task-%I", (lua_Integer)t->t.scope.id);
   }
@@ -125,7 +141,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     /* A root task's error goes to run; one that g:start is still waiting
     ** for goes to that caller, and is not a failure of the group. */
     if (t->t.group == NULL || t->t.starting) return 1;
-    lua_getiuservalue(L, 1, LCR_UV_GROUP);                 /* 4 */
+    lcr_pushgroupof(L, 1);                                 /* 4 */
     if (status != LUA_ERRMEM &&
         lua_getiuservalue(L, 4, LCR_GUV_ONERROR) == LUA_TFUNCTION) {
       lua_pushvalue(L, 3);
@@ -247,9 +263,13 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
   int anchored;
   cr_task_done(&t->t, t->outcome);
+  /* Its anchor slot joins the free list: the slot exists, so setting it
+  ** cannot allocate (nor fail). */
   lcr_pushanchors(L, E);
   anchored = lcr_pushtask(L, E, &t->t);
-  luaL_unref(L, -2, t->ref);
+  lua_pushinteger(L, E->anchors_free);     /* its slot joins the free list */
+  lua_rawseti(L, -3, t->ref);
+  E->anchors_free = t->ref;
   t->ref = LUA_NOREF;
   E->nrefs--;
   if (anchored && lua_checkstack(L, t->nres + 2)) keep_results(L, t);
@@ -285,7 +305,7 @@ static void task_escaped(lcr_Engine *E, lcr_Task *t, int err) {
   err = lua_absindex(L, err);
   lcr_pushfunction(L, E->S, lcr_record_failure);
   if (!lcr_pushtask(L, E, &t->t) ||
-      lua_getiuservalue(L, -1, LCR_UV_GROUP) != LUA_TUSERDATA) {
+      lcr_pushgroupof(L, -1) != LUA_TUSERDATA) {
     lua_settop(L, top);
     cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);
     return;
@@ -356,9 +376,10 @@ static void task_run(cr_task_t *ct) {
     return;
   }
   t->resuming = 1;
-  st = lua_resume(co, E->L, t->nargs, &nres);
+  /* Not started yet: [task_main, task, fn, args...]; else nothing. */
+  st = lua_resume(co, E->L, lua_status(co) == LUA_OK ? lua_gettop(co) - 1 : 0,
+                  &nres);
   t->resuming = 0;
-  t->nargs = 0;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);
     if (t->parked) return;
@@ -389,31 +410,61 @@ static void task_run(cr_task_t *ct) {
 ** task is initialised last, once nothing can raise. [-0, +1, m]
 */
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs) {
+  return lcr_newchild(L, E, fn, nargs, 0, 0);
+}
+
+/* The same, for the group userdata at index group and with the name (a
+** string, or nil) at index name; 0 = none. */
+lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
+                       int group, int name) {
   lcr_State *S = E->S;
-  int first = lua_gettop(L) - nargs + 1, i;
+  int first = lua_gettop(L) - nargs + 1, i, ref;
   lcr_Task *t;
   lua_State *co;
   fn = lua_absindex(L, fn);
+  if (group) group = lua_absindex(L, group);
+  if (name) name = lua_absindex(L, name);
+  if (!lua_checkstack(L, nargs + 4))
+    luaL_error(L, "too many arguments to a task");
   t = lua_newuserdatauv(L, sizeof *t, LCR_TASK_NUV);
   memset(t, 0, sizeof *t);             /* status 0: "scheduled" */
-  luaL_setmetatable(L, LCR_TASK);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_mt_ref);
+  lua_setmetatable(L, -2);
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, LCR_UV_CO);
   t->co = co;
   t->E = E;
   t->epoch = E->epoch;
-  if (!lua_checkstack(co, nargs + 3) || !lua_checkstack(L, nargs + 3))
+  if (!lua_checkstack(co, nargs + 3))
     luaL_error(L, "too many arguments to a task");
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_main_ref);
   lua_pushvalue(L, -2);                         /* the task itself */
   lua_pushvalue(L, fn);
-  lua_xmove(L, co, 3);
   for (i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
-  lua_xmove(L, co, nargs);
-  t->nargs = nargs + 2;
+  lua_xmove(L, co, nargs + 3);
+  if (group) {
+    lua_pushvalue(L, group);
+    lua_setiuservalue(L, -2, LCR_UV_AUX);
+  }
+  if (name && !lua_isnil(L, name)) {
+    lua_pushvalue(L, name);
+    lcr_setextra(L, -2, "name");
+  }
+  /* Anchor it: a free slot (setting it cannot fail), else a new one,
+  ** counted once the table has grown. */
   lcr_pushanchors(L, E);
   lua_pushvalue(L, -2);
-  t->ref = luaL_ref(L, -2);
+  if ((ref = E->anchors_free) != 0) {
+    lua_rawgeti(L, -2, ref);
+    E->anchors_free = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_rawseti(L, -2, ref);
+  } else {
+    ref = E->anchors_used + 1;
+    lua_rawseti(L, -2, ref);
+    E->anchors_used = ref;
+  }
+  t->ref = ref;
   E->nrefs++;
   lua_pop(L, 1);
   cr_task_init(&E->e, &t->t, task_run, t);
@@ -492,7 +543,7 @@ static int task__index(lua_State *L) {
   } else if (strcmp(k, "id") == 0) {
     lua_pushinteger(L, (lua_Integer)t->t.scope.id);
   } else if (strcmp(k, "group") == 0) {
-    lua_getiuservalue(L, 1, LCR_UV_GROUP);
+    lcr_pushgroupof(L, 1);
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }
@@ -525,7 +576,9 @@ void lcr_open_task(lua_State *L) {
   lcr_register(L, LCR_TASK, task_methods, task_meta);
   lcr_register_mt(L, LCR_TASK, LCR_MT_TASK);
   luaL_getmetatable(L, LCR_TASK);      /* for hooks, which have no state */
+  lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);
+  S->task_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, task_main, 1);
   S->task_main_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -172,8 +172,9 @@ typedef void (*cr_timer_cb)(cr_timer_t *timer);
 ** sifting never touches the timers themselves, which are scattered. */
 typedef struct {
   double when;
-  uint64_t seq;
+  uint64_t seq;           /* tie key: arming order, or a permutation */
   cr_timer_t *timer;
+  uint64_t armed;         /* arming order (cr__timers_fire's pass limit) */
 } cr_heap_slot_t;
 typedef void (*cr_task_cb)(cr_task_t *task);
 typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
@@ -187,8 +188,8 @@ struct cr_timer_s {
   void *data;       /* public */
   cr_timer_cb cb;   /* read-only */
   double when;      /* read-only: absolute, on the engine clock */
-  uint64_t seq;     /* private: breaks ties, so firing order is stable */
-  size_t index;     /* private: heap slot, or CR__NOT_ARMED */
+  size_t index;     /* private: heap slot, or CR__NOT_ARMED (the slot
+                    ** keeps the arming order that breaks ties) */
 };
 
 /*

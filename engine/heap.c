@@ -58,7 +58,7 @@ static void sift_down(cr_engine_t *e, size_t i) {
   place(e, i, s);
 }
 
-int cr__heap_push(cr_engine_t *e, cr_timer_t *t) {
+int cr__heap_push(cr_engine_t *e, cr_timer_t *t, uint64_t seq) {
   if (e->nheap == e->heapcap) {
     size_t cap = e->heapcap ? e->heapcap * 2 : 64;
     cr_heap_slot_t *h = realloc(e->heap, cap * sizeof *h);
@@ -67,8 +67,9 @@ int cr__heap_push(cr_engine_t *e, cr_timer_t *t) {
     e->heapcap = cap;
   }
   e->heap[e->nheap].when = t->when;
-  e->heap[e->nheap].seq = cr__tie_key(e, t->seq);
+  e->heap[e->nheap].seq = cr__tie_key(e, seq);
   e->heap[e->nheap].timer = t;
+  e->heap[e->nheap].armed = seq;
   t->index = e->nheap++;
   sift_up(e, t->index);
   return 0;

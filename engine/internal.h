@@ -15,7 +15,7 @@
 #define CR__PASS_BUDGET 4096
 
 /* heap.c */
-int cr__heap_push(cr_engine_t *e, cr_timer_t *t);
+int cr__heap_push(cr_engine_t *e, cr_timer_t *t, uint64_t seq);
 void cr__heap_remove(cr_engine_t *e, cr_timer_t *t);
 static inline cr_timer_t *cr__heap_top(cr_engine_t *e) {
   return e->nheap ? e->heap[0].timer : NULL;

@@ -135,7 +135,6 @@ void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data) {
   t->data = data;
   t->cb = cb;
   t->when = INFINITY;
-  t->seq = 0;
   t->index = CR__NOT_ARMED;
 }
 
@@ -146,8 +145,7 @@ int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when) {
   if (cr_timer_armed(t)) cr_timer_stop(e, t);
   t->when = when;
   if (isinf(when) && when > 0) return 0;   /* never fires: not armed */
-  t->seq = e->next_seq++;
-  rc = cr__heap_push(e, t);
+  rc = cr__heap_push(e, t, e->next_seq++);
   if (rc == 0) e->stats.timers++;
   return rc;
 }
@@ -166,7 +164,8 @@ void cr_timer_stop(cr_engine_t *e, cr_timer_t *t) {
 void cr__timers_fire(cr_engine_t *e, double now) {
   uint64_t limit = e->next_seq;
   cr_timer_t *t;
-  while ((t = cr__heap_top(e)) != NULL && t->when <= now && t->seq < limit) {
+  while ((t = cr__heap_top(e)) != NULL && t->when <= now &&
+         e->heap[0].armed < limit) {
     cr_timer_stop(e, t);
     t->cb(t);
   }

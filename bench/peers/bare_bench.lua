@@ -171,6 +171,23 @@ function w.W5()
                 "peak", peak, "n", N)
 end
 
+-- W7: churn; the group's list of tasks is per batch.
+function w.W7()
+  local done, B = 0, common.CHURN_BATCH
+  local function child() checkpoint(); done = done + 1 end
+  local t0 = now()
+  common.mark()
+  for _ = 1, N // B do
+    tasks = {}
+    for _ = 1, B do spawn(child) end
+    run()
+  end
+  local t = now() - t0
+  common.check(done == N // B * B and live == 0, "W7: %d of %d tasks ran",
+               done, N)
+  common.result("W7", "seconds", t, "n", N)
+end
+
 if not w[W] then
   common.result(W, "skip", "no_" .. (W == "W4" and "timers" or "io"))
   os.exit(0)

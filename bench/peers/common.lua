@@ -5,13 +5,14 @@ local M = {}
 
 -- Default N per workload; the runner passes its own.
 M.default_n = {W1 = 100000, W2 = 100000, W3 = 1000000, W4 = 100000,
-               W5 = 100000, W6 = 100}
+               W5 = 100000, W6 = 100, W7 = 100000}
+M.CHURN_BATCH = 1000     -- W7: tasks per batch
 
 -- peer.lua W [N] [seconds]: seconds only matters for W6 (run length).
 function M.args(...)
   local w, n, secs = ...
   if not M.default_n[w or ""] then
-    io.stderr:write("usage: peer.lua W1|W2|W3|W4|W5|W6 [N] [seconds]\n")
+    io.stderr:write("usage: peer.lua W1|W2|W3|W4|W5|W6|W7 [N] [seconds]\n")
     os.exit(2)
   end
   return w, math.tointeger(tonumber(n)) or M.default_n[w], tonumber(secs) or 2

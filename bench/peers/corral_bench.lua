@@ -165,4 +165,19 @@ function w.W6()
   common.report_w6("W6", N, reqs, elapsed, lat)
 end
 
-corral.run(w[W])
+-- W7: churn, N tasks coming and going in batches of CHURN_BATCH: one group
+-- per batch, each task yields once.
+function w.W7()
+  local done, B = 0, common.CHURN_BATCH
+  local function child() corral.checkpoint(); done = done + 1 end
+  local function batch(g) for _ = 1, B do g:spawn(child) end end
+  local t0 = now()
+  common.mark()
+  for _ = 1, N // B do corral.group(batch) end
+  local t = now() - t0
+  common.check(done == N // B * B, "W7: %d of %d tasks ran", done, N)
+  common.result("W7", "seconds", t, "n", N)
+end
+
+-- Under the `corral` command the script already is corral.run's root task.
+if pcall(corral.current_task) then w[W]() else corral.run(w[W]) end

@@ -184,6 +184,22 @@ function w.W6()
   common.report_w6("W6", N, reqs, elapsed, lat)
 end
 
+-- W7: churn, batches of CHURN_BATCH coroutines on one controller.
+function w.W7()
+  local done, B = 0, common.CHURN_BATCH
+  local function child() cqueues.poll(); done = done + 1 end
+  local t0 = now()
+  common.mark()
+  local cq = cqueues.new()
+  for _ = 1, N // B do
+    for _ = 1, B do cq:wrap(child) end
+    loop(cq)
+  end
+  local t = now() - t0
+  common.check(done == N // B * B, "W7: %d of %d tasks ran", done, N)
+  common.result("W7", "seconds", t, "n", N)
+end
+
 if not w[W] then
   common.result(W, "skip", "no_unwinding_cancel")
   os.exit(0)
