@@ -241,17 +241,19 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 
 /*
 ** The task's results (or error), the nres values on top of its coroutine,
-** move into the task (the coroutine's user value slot: {v1, ..., vn}, or
-** nil), and the coroutine is emptied: truly dead, so a resume or a close
+** move into the task (the coroutine's user value slot: nil, the one value,
+** or {v1, ..., vn}), and the coroutine is emptied: truly dead, so a resume or a close
 ** from outside finds nothing to call or to free, and the coroutine's
 ** memory goes as soon as nobody holds it. [-0, +0, m]
 */
 static void keep_results(lua_State *L, lcr_Task *t) {
   int n = t->nres, i;
-  if (n > 0) {
+  if (n > 1) {
     lua_createtable(L, n, 0);
     lua_xmove(t->co, L, n);
     for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
+  } else if (n == 1) {
+    lua_xmove(t->co, L, 1);            /* one value (or an error): as is */
   } else {
     lua_pushnil(L);
   }
@@ -283,7 +285,9 @@ int lcr_pushresults(lua_State *L, int task, lcr_Task *t) {
   if (n == 0) return 0;
   task = lua_absindex(L, task);
   luaL_checkstack(L, n + 1, "too many results");
-  if (lua_getiuservalue(L, task, LCR_UV_CO) != LUA_TTABLE) {
+  lua_getiuservalue(L, task, LCR_UV_CO);
+  if (n == 1) return 1;                /* kept as is */
+  if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     return 0;
   }
