@@ -1,4 +1,4 @@
--- spec/cli_spec.lua: the `corral` command (API.md section 1): `corral script.lua args…`
+-- spec/cli_spec.lua: the `corral` command (docs/api.md): `corral script.lua args…`
 -- runs the chunk as the root task on the real clock with signals on. Exit 0 on
 -- success, 1 on error (an ErrorGroup rendered with task names on stderr), 130/143
 -- on SIGINT/SIGTERM after every cleanup ran.
@@ -163,7 +163,7 @@ describe("the corral command", function()
   end)
 end)
 
--- The Ctrl-C rules (README, "The corral command"): a signal some task waits for
+-- The Ctrl-C rules (docs/api.md, "Ctrl-C"): a signal some task waits for
 -- wakes it and cancels nothing; one nobody waits for cancels the root; one more
 -- while the root unwinds kills the process with the signal's default action.
 local GRACEFUL = [[
