@@ -20,7 +20,11 @@
 #                  (corral.run's seed; default 50); make test runs 2 of them
 #   make fuzz      tools/fuzz.lua SEEDS: engine vs reference model
 #   make fuzz-c    libFuzzer over the engine C API, FUZZ_SECONDS
-#   make install   cmake --install build (PREFIX=/usr/local, DESTDIR honoured)
+#   make install   a Release build of its own in build-release/ (no tests, no
+#                  busted, no -Werror, no apt), then cmake --install it
+#                  (PREFIX=/usr/local, DESTDIR honoured)
+#   make uninstall remove what the last make install installed
+#                  (build-release/install_manifest.txt)
 #   make clean | distclean
 #
 # Put overrides (CMAKE_BUILD_TYPE, CMAKE_EXTRA_FLAGS, ...) in local.mk.
@@ -35,7 +39,12 @@ PREFIX ?=
 # cmake --build runs make too; keep its output free of "Entering directory".
 MAKEFLAGS += --no-print-directory
 
-CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) $(CMAKE_EXTRA_FLAGS)
+# Our own builds (make, make test, CI) treat warnings as errors; a user's
+# plain cmake build and make install do not.
+CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCORRAL_WERROR=ON \
+  $(CMAKE_EXTRA_FLAGS)
+RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF -DCORRAL_WERROR=OFF \
+  $(if $(PREFIX),-DCMAKE_INSTALL_PREFIX='$(PREFIX)')
 
 # TEST_FILE (a path) -> ctest name: spec/c/test-x.c -> c/x, spec/a_spec.lua -> spec/a
 test_name = $(patsubst spec/%_spec.lua,spec/%,$(patsubst spec/c/test-%.c,c/%,$(TEST_FILE:./%=%)))
@@ -115,17 +124,27 @@ FUZZ_SECONDS ?= 180
 fuzz-c: deps
 	tools/fuzz-c.sh $(FUZZ_SECONDS)
 
-install: all
-	cmake --install build $(if $(PREFIX),--prefix '$(PREFIX)')
+# Never runs tools/deps.sh: installing must not install packages. CMake says
+# what is missing (libuv, lua5.4 headers, pkg-config).
+build-release/.ran-cmake:
+	cmake -S . -B build-release $(RELEASE_FLAGS)
+	touch $@
+
+install: build-release/.ran-cmake
+	cmake --build build-release -j$(JOBS)
+	cmake --install build-release $(if $(PREFIX),--prefix '$(PREFIX)')
+
+uninstall:
+	@tools/uninstall.sh build-release/install_manifest.txt
 
 clean:
 	@if [ -d build ]; then cmake --build build --target clean; fi
 
 distclean:
-	rm -rf build build-sanitize build-tsan
+	rm -rf build build-sanitize build-tsan build-release build.luarocks
 
 .PHONY: all deps test test-seeds sanitize tsan valgrind demo trace-demo bench soak fuzz fuzz-c install \
-  clean distclean
+  uninstall clean distclean
 
 # The README's picture: the demo's trace drawn by `corral trace-svg`.
 trace-demo: all

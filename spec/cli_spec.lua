@@ -1,4 +1,4 @@
--- spec/cli_spec.lua: the `corral` command (API.md section 1): `corral script.lua args…`
+-- spec/cli_spec.lua: the `corral` command (docs/api.md): `corral script.lua args…`
 -- runs the chunk as the root task on the real clock with signals on. Exit 0 on
 -- success, 1 on error (an ErrorGroup rendered with task names on stderr), 130/143
 -- on SIGINT/SIGTERM after every cleanup ran.
@@ -159,11 +159,11 @@ describe("the corral command", function()
     local r = converse.run({ "/usr/bin/env", "-i", BIN, "-e",
       "print(require('corral')._VERSION, require('corral.cli') ~= nil)" })
     assert.equal(0, r.code)
-    assert.equal("0.1.0\ttrue\n", r.stdout)
+    assert.equal("0.2.0\ttrue\n", r.stdout)
   end)
 end)
 
--- The Ctrl-C rules (README, "The corral command"): a signal some task waits for
+-- The Ctrl-C rules (docs/api.md, "Ctrl-C"): a signal some task waits for
 -- wakes it and cancels nothing; one nobody waits for cancels the root; one more
 -- while the root unwinds kills the process with the signal's default action.
 local GRACEFUL = [[
@@ -333,7 +333,7 @@ describe("the corral command's options, as lua's", function()
     for _, flag in ipairs({ "--version", "-v" }) do
       local r = cli({ flag })
       assert.equal(0, r.code)
-      assert.truthy(r.stdout:find("^corral 0%.1%.0 %(Lua 5%.4[%.%d]*, libuv [%d%.]+%)\n$"), r.stdout)
+      assert.truthy(r.stdout:find("^corral 0%.2%.0 %(Lua 5%.4[%.%d]*, libuv [%d%.]+%)\n$"), r.stdout)
     end
   end)
 

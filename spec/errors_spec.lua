@@ -1,4 +1,4 @@
--- spec/errors_spec.lua: the error values (API.md section 6): Cancelled says why it
+-- spec/errors_spec.lua: the error values (docs/api.md): Cancelled says why it
 -- happened for each source, Timeout, and ErrorGroup (fields, split, flatten, nesting,
 -- tostring, dropped), with every raw error value kept as it was raised.
 local corral = require "corral"

@@ -1,4 +1,4 @@
--- spec/group_spec.lua: task groups (API.md section 3): spawn, start, results, the
+-- spec/group_spec.lua: task groups (docs/model.md): spawn, start, results, the
 -- failure policies, cancel, stop, limit, max_errors, nesting and closed groups.
 local corral = require "corral"
 local support = require "support"

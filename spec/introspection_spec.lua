@@ -1,4 +1,4 @@
--- spec/introspection_spec.lua: seeing what the tasks do (API.md section 8):
+-- spec/introspection_spec.lua: seeing what the tasks do (docs/debugging.md):
 -- corral.tree (text and tables), the deadlock report, the trace file
 -- (Chrome trace-event JSON), `corral trace-svg`, and the SIGUSR1 dump of the
 -- `corral` command. Everything runs on the virtual clock except the command;

@@ -1,4 +1,4 @@
--- spec/io_spec.lua: real I/O (API.md section 7): TCP over loopback, name resolution,
+-- spec/io_spec.lua: real I/O (docs/api.md): TCP over loopback, name resolution,
 -- child processes and signals. Tests check that no fd is left open and no child is
 -- left a zombie, and that each blocking call is a cancellation point that hands
 -- control back at once: under the virtual clock a move_on_after deadline is the only

@@ -1,9 +1,9 @@
--- spec/model_spec.lua: model-based random testing (API.md sections 2-6).
+-- spec/model_spec.lua: model-based random testing (docs/model.md).
 --
 -- Each seed is a random program of nested groups and scopes whose tasks sleep,
 -- fail, return, spawn, start, cancel, stop, wait and swallow Cancelled with
 -- pcall (spec/model/gen.lua). It runs on the engine (virtual clock) and on a
--- small pure-Lua model of the contract (spec/model/model.lua) through the same
+-- small pure-Lua model of the documented semantics (spec/model/model.lua) through the same
 -- interpreter (spec/model/interp.lua); the two event logs, in virtual-time and
 -- scheduling order, and the final outcome must be identical. A failing seed
 -- prints the minimised program and both logs.
@@ -41,7 +41,7 @@ local function agree(prog)
 end
 
 describe("model-based random testing", function()
-  describe("the model itself follows the contract", function()
+  describe("the model itself follows the documented semantics", function()
     -- Hand-checked logs, so the model cannot drift along with the engine.
     local function expect(prog, want)
       assert.same(want, interp.run(prog, model))
@@ -121,7 +121,7 @@ describe("model-based random testing", function()
     end)
   end)
 
-  -- Exit-time absorption (API.md section 3, Trio's rule) and g:start from
+  -- Exit-time absorption (docs/model.md, Trio's rule) and g:start from
   -- cancelled scopes: hand-checked logs, and the engine must agree.
   describe("a Cancelled is judged when it reaches each scope's exit", function()
     local function expect_both(prog, want)
@@ -337,7 +337,7 @@ describe("model-based random testing", function()
     -- because the caller's scope got cancelled while it unwound. By then
     -- the child's scope has exited, so the caller gets an ordinary error
     -- ("a Cancelled was raised outside the scope it cancelled") instead of
-    -- g1's Cancelled, which g1 would absorb (API.md section 3, rules 1 and
+    -- g1's Cancelled, which g1 would absorb (docs/model.md, rules 1 and
     -- 4). Fails until the engine is fixed; the model's log is hand-checked.
     it("g:start raises the caller's Cancelled when an outer cancel moved the child's Cancelled past its own scope", function()
       local prog = { body = {

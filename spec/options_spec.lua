@@ -46,7 +46,7 @@ describe("unknown options", function()
     end)
   end)
 
-  it("every option the README lists is accepted", function()
+  it("every option docs/api.md lists is accepted", function()
     vrun(function()
       corral.group(function() end, { name = "g", defer_errors = true, on_error = print,
         limit = 2, max_errors = 3, timeout = 1, deadline = 5, shield = false })

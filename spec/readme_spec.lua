@@ -1,4 +1,4 @@
--- spec/readme_spec.lua: the README's section "Testing code that uses corral" shows
+-- spec/readme_spec.lua: docs/testing.md ("Testing code that uses corral") shows
 -- its Lua examples as they are in spec/examples/ and spec/fixtures/, where they run.
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -15,9 +15,9 @@ local function ls(dir)
   return files
 end
 
-describe("the README's testing section", function()
-  local readme = read("README.md")
-  local section = readme:match("\n## Testing code that uses corral\n(.-)\n## ")
+describe("docs/testing.md", function()
+  local page = read("docs/testing.md")
+  local section = page:match("^# Testing code that uses corral\n(.*)$")
   local sources = {}
   for _, dir in ipairs({ "spec/examples", "spec/fixtures" }) do
     for _, path in ipairs(ls(dir)) do sources[path] = read(path) end

@@ -1,5 +1,5 @@
 -- spec/run_spec.lua: corral.run, the clock, sleep, checkpoint, and what happens when
--- a task's coroutine is misused. API.md sections 1, 2 and 6 (last bullets).
+-- a task's coroutine is misused. docs/api.md (last bullets).
 local corral = require "corral"
 local support = require "support"
 

@@ -1,4 +1,4 @@
--- spec/scope_spec.lua: cancel scopes, deadlines and shields (API.md sections 2 and 5):
+-- spec/scope_spec.lua: cancel scopes, deadlines and shields (docs/model.md):
 -- corral.scope, move_on_after/at, fail_after/at, level-triggered cancellation,
 -- which scope absorbs a Cancelled, and a delivered wake-up winning over a cancel.
 local corral = require "corral"

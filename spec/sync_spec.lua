@@ -1,4 +1,4 @@
--- spec/sync_spec.lua: events, locks, semaphores and channels (API.md section 7):
+-- spec/sync_spec.lua: events, locks, semaphores and channels (docs/api.md):
 -- FIFO hand-offs to the longest waiter, closing a channel, every blocking call as a
 -- cancellation point, cancelled waiters leaving their queues cleanly, and a
 -- delivered hand-off winning over a cancel that arrives in the same turn.

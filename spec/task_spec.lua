@@ -1,4 +1,4 @@
--- spec/task_spec.lua: Task objects (API.md section 4): wait, cancel, status, name,
+-- spec/task_spec.lua: Task objects (docs/api.md): wait, cancel, status, name,
 -- id, traceback, corral.current_task, and `<close>` variables of dying tasks.
 local corral = require "corral"
 local support = require "support"

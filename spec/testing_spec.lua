@@ -1,4 +1,4 @@
--- spec/testing_spec.lua: corral.testing (API.md §10) and the run options behind it,
+-- spec/testing_spec.lua: corral.testing (docs/testing.md) and the run options behind it,
 -- seed and autojump_threshold.
 local corral = require "corral"
 local testing = require "corral.testing"

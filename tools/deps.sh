@@ -6,7 +6,7 @@
 # prints the command to run and exits 1. Never prompts (CI has no stdin).
 set -eu
 
-pkgs="liblua5.4-dev libuv1-dev lua5.4 lua-busted cmake pkg-config gcc make $*"
+pkgs="liblua5.4-dev libuv1-dev lua5.4 lua-busted luarocks cmake pkg-config gcc make $*"
 
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "deps: no dpkg here; install the equivalents of: $pkgs" >&2

@@ -142,7 +142,7 @@ end
 -- with opts.limit and opts.defer_errors, and return {call(1), ..., call(n)} (the
 -- first result of each). A failure is the group's: it raises the group's
 -- ErrorGroup. With a limit, each child starts with a checkpoint: a child held
--- back by the limit is started early by a cancel (see README, "limit and
+-- back by the limit is started early by a cancel (see docs/api.md, "`limit` and
 -- cancellation"), and must then stop before its function runs.
 function M.run_all(n, call, opts)
   local results = {}

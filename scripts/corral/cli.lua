@@ -25,7 +25,7 @@ Available options are:
   -              stop handling options and execute stdin
 With no script and no -e, the script is read from stdin unless stdin is a
 terminal (there is no interactive mode). The script runs as the root task
-of corral.run on the real clock with signals on; see the README for Ctrl-C.
+of corral.run on the real clock with signals on; `man corral` for Ctrl-C.
 Exit status: 0 success, 1 error, 2 usage, 130/143 interrupted by
 SIGINT/SIGTERM. SIGUSR1 prints the task tree to stderr and goes on.
 `%s trace-svg trace.json > trace.svg` draws a trace as an SVG timeline.

@@ -4,7 +4,7 @@
 --   local body = retry(function() return http_get(url) end, {attempts = 5, timeout = 30})
 --
 -- retry(fn [, opts]) calls fn(attempt) until it returns, and returns its results.
--- opts (see README, "Policies"):
+-- opts (see docs/policies.md):
 --   attempts  (3; math.huge allowed)   delay (0.1)   factor (2)   max_delay (10)
 --   jitter    (0..1, default 0)        random (a function giving [0, 1))
 --   timeout   total budget in seconds  retry_if(err, attempt)  on_retry(err, attempt, wait)

@@ -11,7 +11,7 @@
 -- `intensity` restarts within `period` seconds make it give up: it stops the other
 -- children and raises an ErrorGroup of the failures inside the window, with
 -- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)".
--- See README, "Policies", for every option and the choices made.
+-- See docs/policies.md for every option and the choices made.
 --
 -- How it works: each child instance is a task of the supervisor's group that runs
 -- fn(child) as the body of a group of its own, so that it can be stopped with its

@@ -37,7 +37,7 @@
 --                                 other errors "caught <err>"; else "keep ok"
 --   {op="raise_kept"}             raises the kept Cancelled again (logs "raise kept"),
 --                                 or logs "nokept": after its scope exited it is an
---                                 ordinary error (API.md section 6)
+--                                 ordinary error (docs/api.md)
 --   {op="start", id=, group=, body=} g:start({fn, name = id}); logs "started t1 <v>"
 --   {op="ready", v=n}             ready(n) in a g:start child's own body   logs "ready"
 --   {op="cancel_self", reason=}   corral.current_task():cancel(reason)

@@ -1,5 +1,5 @@
--- spec/model/model.lua: a reference model of corral's semantics (API.md sections
--- 2-6), in plain Lua, for model-based random testing (spec/model_spec.lua,
+-- spec/model/model.lua: a reference model of corral's semantics (docs/model.md and
+-- docs/api.md), in plain Lua, for model-based random testing (spec/model_spec.lua,
 -- tools/fuzz.lua).
 --
 -- The model is a second, deliberately naive implementation of the part of the
@@ -8,14 +8,14 @@
 -- interpreter (spec/model/interp.lua) runs a program once on the real module and
 -- once on this one, and the two event logs must be identical.
 --
--- What the contract says is written here as directly as possible:
+-- What the documentation (docs/) says is written here as directly as possible:
 --   * cancellation is level-triggered: a task is cancelled while any scope it can
 --     see (up to and including the nearest shield) is cancelled; every
 --     cancellation point then raises; nothing is remembered per task;
 --   * the Cancelled names the outermost cancelled scope the task can see, and
 --     carries that scope's source / reason / origin;
 --   * which scope absorbs it is decided when it reaches each scope's exit
---     (Trio's rule, API.md section 3): a scope catches it iff, at that moment,
+--     (Trio's rule, docs/model.md): a scope catches it iff, at that moment,
 --     it is cancelled and no cancelled scope outside it is visible; otherwise
 --     it goes on as the Cancelled of the scope that would catch it now (an
 --     outer cancel that arrived while it unwound moves the catch outward);
@@ -797,7 +797,7 @@ function M.checkpoint()
   yield_now(t)
 end
 
--- --- events and locks (API.md section 7, as far as section 2 relies on them) -------
+-- --- events and locks (docs/api.md, as far as cancellation relies on them) -------
 --
 -- Every wait is a cancellation point, even when it would not block; a wake-up
 -- handed over (an event set, a lock passed on) wins over a later cancel; a
@@ -871,7 +871,7 @@ end
 -- --- running -----------------------------------------------------------------------
 
 -- The body of every task's coroutine: run fn, then classify the outcome the way
--- API.md section 4 says (a Cancelled is "cancelled", not a failure).
+-- docs/api.md says (a Cancelled is "cancelled", not a failure).
 local function task_main(t)
   local r = pack(pcall(t.fn, unpack(t.args, 1, t.args.n)))
   if r[1] then

@@ -1,4 +1,4 @@
--- spec/policies/gather_spec.lua: corral.gather and corral.map (API.md section 9)
+-- spec/policies/gather_spec.lua: corral.gather and corral.map (docs/policies.md)
 -- under the virtual clock.
 local corral = require "corral"
 local support = require "support"

@@ -1,4 +1,4 @@
--- spec/policies/happy_eyeballs_spec.lua: corral.happy_eyeballs (API.md section 9,
+-- spec/policies/happy_eyeballs_spec.lua: corral.happy_eyeballs (docs/policies.md,
 -- RFC 8305). Scripted scenarios run under the virtual clock with opts.resolve and
 -- opts.connect replaced, so start times are exact; the real-socket cases run on the
 -- real clock against loopback listeners, bounded by fail_after, and assert no time.

@@ -1,4 +1,4 @@
--- spec/policies/race_spec.lua: corral.race (API.md section 9) under the virtual clock.
+-- spec/policies/race_spec.lua: corral.race (docs/policies.md) under the virtual clock.
 local corral = require "corral"
 local support = require "support"
 local race = require "corral.race"

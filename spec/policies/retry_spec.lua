@@ -1,4 +1,4 @@
--- spec/policies/retry_spec.lua: corral.retry (API.md section 9) under the virtual
+-- spec/policies/retry_spec.lua: corral.retry (docs/policies.md) under the virtual
 -- clock: exact backoff times, jitter, the budget, and which errors are retried.
 local corral = require "corral"
 local support = require "support"

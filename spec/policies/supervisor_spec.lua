@@ -1,4 +1,4 @@
--- spec/policies/supervisor_spec.lua: corral.supervisor (API.md section 9) under the
+-- spec/policies/supervisor_spec.lua: corral.supervisor (docs/policies.md) under the
 -- virtual clock: strategies, restart types, intensity and period, backoff, shutdown
 -- graces, dynamic children, and cancellation, with the exact times of each event.
 local corral = require "corral"

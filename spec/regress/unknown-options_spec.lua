@@ -1,6 +1,6 @@
 -- Found by the hostile pass after the cancellation redesign.
 --
--- §2 of the contract: "an unknown key in any options table ({timout = 1})
+-- docs/api.md: "an unknown key in any options table ({timout = 1})
 -- raises `unknown option 'timout'`, so a typo never silently drops a
 -- timeout." corral.exec and corral.tcp.listen do; corral.run, corral.scope
 -- and corral.group accept any key silently, so {timout = 1} runs without a

@@ -1,0 +1,55 @@
+#!/bin/sh
+# `make install` from a fresh copy of the checkout into a DESTDIR, with a
+# PREFIX: the command, the module, the Lua files, the headers, the libraries,
+# corral.pc and the man page ship; a C host builds against the copy with
+# nothing but pkg-config; `make uninstall` then leaves nothing.
+#   make.sh SRC BUILD
+set -eu
+src=$1 build=$2
+tmp=$build/Xtest_tmp/make_install
+rm -rf "$tmp"
+mkdir -p "$tmp/src"
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  git -C "$src" ls-files -z --cached --others --exclude-standard |
+    (cd "$src" && xargs -0 tar cf - --no-recursion) | tar xf - -C "$tmp/src"
+else
+  tar cf - -C "$src" --exclude='./build*' . | tar xf - -C "$tmp/src"
+fi
+cd "$tmp/src"
+# make install never installs packages: no deps step in its recipe.
+if make -n install PREFIX=/opt/corral | grep -q 'deps'; then
+  echo "make install would run tools/deps.sh"; exit 1
+fi
+dest=$tmp/dest
+make install DESTDIR="$dest" PREFIX=/opt/corral JOBS=1 >"$tmp/install.log" 2>&1 || {
+  cat "$tmp/install.log"; echo "make install failed"; exit 1; }
+grep -q 'CMAKE_BUILD_TYPE:STRING=Release' build-release/CMakeCache.txt
+grep -q 'CORRAL_WERROR:BOOL=OFF' build-release/CMakeCache.txt
+grep -q 'CORRAL_TESTS:BOOL=OFF' build-release/CMakeCache.txt
+p=$dest/opt/corral
+for f in bin/corral lib/lua/5.4/corral.so share/lua/5.4/corral/supervisor.lua \
+         share/lua/5.4/corral/testing.lua include/corral.h include/corral_lua.h \
+         share/man/man1/corral.1; do
+  [ -f "$p/$f" ] || { echo "missing: $f"; find "$dest"; exit 1; }
+done
+pc=$(find "$dest" -name corral.pc)
+lib=$(dirname "$(dirname "$pc")")
+ls "$lib"/libcorral.so "$lib"/libcorral.a >/dev/null
+version=$(sed -n 's/^#define CR_VERSION "\(.*\)"$/\1/p' engine/corral.h)
+"$p/bin/corral" --version | grep -q "^corral $version "
+out=$(LUA_CPATH="$p/lib/lua/5.4/?.so" LUA_PATH="$p/share/lua/5.4/?.lua" lua5.4 -e \
+  'print(require("corral")._VERSION, require("corral.supervisor") ~= nil)')
+[ "$out" = "$version	true" ] || { echo "lua5.4 printed: $out"; exit 1; }
+PKG_CONFIG_PATH=$(dirname "$pc") && export PKG_CONFIG_PATH
+cc -std=c11 -Wall -o "$tmp/hashhost" examples/host/hashhost.c \
+  $(pkg-config --cflags --libs corral)
+LD_LIBRARY_PATH=$lib "$tmp/hashhost" --time-limit 10 examples/host/hash.lua >/dev/null
+if command -v man >/dev/null 2>&1; then
+  man -l "$p/share/man/man1/corral.1" 2>/dev/null | grep -q 'EXIT STATUS'
+fi
+n=$(find "$dest" -type f | wc -l)
+make uninstall DESTDIR="$dest" PREFIX=/opt/corral
+left=$(find "$dest" -mindepth 1 | wc -l)
+[ "$left" -eq 0 ] || { echo "left after make uninstall:"; find "$dest"; exit 1; }
+echo "make install: $n files under $dest; make uninstall: nothing left"
+rm -rf "$tmp"
