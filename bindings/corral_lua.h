@@ -169,7 +169,9 @@ void *corral_op_data(corral_op_t *op);
 uv_loop_t *corral_op_loop(corral_op_t *op);
 /* Suspend the task until the op completes: `return corral_op_await(L, op);` */
 int corral_op_await(lua_State *L, corral_op_t *op);
-/* CR_EINVAL if already completed. */
+/* Complete it, once: corral may free the op as soon as this returns (when
+** its task is already done with it), so the op must not be touched after.
+** CR_EINVAL for a second completion only while the op still lives. */
 int corral_op_complete(corral_op_t *op, int status);
 /* Any thread. */
 int corral_op_complete_threadsafe(corral_op_t *op, int status);

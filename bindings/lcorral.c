@@ -669,7 +669,7 @@ static void check_test_opts(lua_State *L, int clock, test_opts *o) {
     o->seed = lua_tointeger(L, -1);
   }
   if (lua_getfield(L, 2, "autojump_threshold") != LUA_TNIL) {
-    if (!lua_isnumber(L, -1) || !(lua_tonumber(L, -1) >= 0))
+    if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0))
       luaL_argerror(L, 2, "autojump_threshold must be a number >= 0");
     if (!clock)
       luaL_argerror(L, 2, "autojump_threshold needs clock = \"virtual\"");
@@ -717,7 +717,8 @@ static int l_run(lua_State *L) {
         luaL_argerror(L, 2, "clock must be \"real\" or \"virtual\"");
       clock = i;
     }
-    lua_getfield(L, 2, "signals");
+    if (lua_getfield(L, 2, "signals") != LUA_TNIL && !lua_isboolean(L, -1))
+      luaL_argerror(L, 2, "signals must be a boolean");
     signals = lua_toboolean(L, -1);
     lua_pop(L, 2);
   }

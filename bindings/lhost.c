@@ -460,19 +460,26 @@ static void on_attach(cr_engine_t *e, int rc) {
   protected(h, attached_k, rc);
 }
 
+/* Driving the engine from inside one of its own tasks (an awaitable's C
+** function calling back) would step it re-entrantly. */
+static int busy(corral_host_t *h) {
+  return h->attached || h->E.e.current != NULL;
+}
+
 int corral_host_run(corral_host_t *h) {
-  if (h->attached) return CR_EBUSY;
+  if (busy(h)) return CR_EBUSY;
   if (h->status == CORRAL_RUNNING) protected(h, drive_k, 1);
   return h->status;
 }
 
 int corral_host_step(corral_host_t *h) {
-  if (h->attached) return CR_EBUSY;
+  if (busy(h)) return CR_EBUSY;
   if (h->status == CORRAL_RUNNING) protected(h, drive_k, 0);
   return h->status;
 }
 
 int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg) {
+  if (busy(h)) return CR_EBUSY;
   h->done = cb;
   h->done_arg = arg;
   h->attached = 1;

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include "lcorral.h"
 #include "ltrace_lua.h"
@@ -49,7 +50,10 @@ typedef struct lcr_Debug {
 /* --- options ----------------------------------------------------------- */
 
 static int signum_of(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_Integer n = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : 0;
+    return n > 0 && n < NSIG ? (int)n : 0;   /* no truncation to a valid one */
+  }
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
     if (strcmp(s, "SIGUSR1") == 0) return SIGUSR1;
@@ -295,7 +299,8 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   }
   lua_pop(L, 1);
   D->limit = (size_t)limit;
-  D->ring = malloc(D->limit * sizeof *D->ring);
+  D->ring = (uint64_t)limit > SIZE_MAX / sizeof *D->ring
+              ? NULL : malloc(D->limit * sizeof *D->ring);
   if (D->ring == NULL) {
     lua_pushliteral(L, "corral.run: not enough memory for trace_limit");
     return 1;

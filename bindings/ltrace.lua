@@ -29,14 +29,38 @@ local fmt, concat = string.format, table.concat
 
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r",
   ["\t"] = "\\t" }
+-- Valid UTF-8 only: any byte that does not start a valid sequence becomes
+-- U+FFFD, so the file is JSON whatever names, reasons and errors held.
+local function utf8_clean(s)
+  if utf8.len(s) then return s end
+  local parts, i, n = {}, 1, #s
+  while i <= n do
+    local ok, len = pcall(utf8.len, s, i, i)
+    if ok and len == 1 then
+      local j = utf8.offset(s, 2, i)
+      parts[#parts + 1] = s:sub(i, j - 1)
+      i = j
+    else
+      parts[#parts + 1] = "\u{FFFD}"
+      i = i + 1
+    end
+  end
+  return table.concat(parts)
+end
+
 local function str(s)
-  s = tostring(s):gsub('[%c"\\]', function(c)
+  s = utf8_clean(tostring(s)):gsub('[%c"\\]', function(c)
     return ESC[c] or fmt("\\u%04x", c:byte())
   end)
   return '"' .. s .. '"'
 end
 
-local function num(x) return fmt("%.3f", x) end
+-- JSON has no inf or NaN: such a time is clamped to the largest finite one.
+local function num(x)
+  if x ~= x then x = 0 elseif x == math.huge then x = 1.7e308
+  elseif x == -math.huge then x = -1.7e308 end
+  return fmt("%.3f", x)
+end
 
 -- Output, in batches.
 local out, nout, first = {}, 0, true

@@ -22,7 +22,7 @@ static void arm_uvtimer(cr_engine_t *e);
 static void uvtimer_cb(uv_timer_t *h) {
   cr_engine_t *e = h->data;
   cr_engine_poll_deadlines(e);
-  arm_uvtimer(e);
+  if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
 }
 
 /*
@@ -291,7 +291,9 @@ static int autojump_wait(cr_engine_t *e, int block) {
   }
   if (block) {
     uv_update_time(e->loop);
-    uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)ceil(left * 1000.0), 0);
+    left = ceil(left * 1000.0);
+    if (left > 1e12) left = 1e12;        /* math.huge: a long wait, no UB */
+    uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)left, 0);
     uv_run(e->loop, UV_RUN_ONCE);
   }
   return 1;

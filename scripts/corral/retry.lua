@@ -36,7 +36,13 @@ local DEFAULTS = {
 
 -- The wait after the k-th failed attempt.
 local function wait_after(o, k)
-  local w = math.min(o.delay * o.factor ^ (k - 1), o.max_delay)
+  -- delay 0 stays 0 whatever the factor; an overflowing (inf) or undefined
+  -- (0 * inf) product is capped at max_delay
+  local w = 0
+  if o.delay > 0 then
+    w = o.delay * o.factor ^ (k - 1)
+    if not (w <= o.max_delay) then w = o.max_delay end
+  end
   if o.jitter == 0 then return w end
   local r = o.random()
   if type(r) ~= "number" or not (r >= 0 and r < 1) then

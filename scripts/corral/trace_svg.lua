@@ -126,7 +126,9 @@ local function model(trace)
   end
   table.sort(list, function(a, b) return a.pid < b.pid end)
   if t0 > t1 then t0, t1 = 0, 1 end
-  if t1 - t0 <= 0 then t1 = t0 + 1 end
+  -- a span too small to divide (0, subnormal) or not finite: one unit
+  local span = t1 - t0
+  if not (span >= 1e-6 and span < math.huge) then t1 = t0 + 1 end
   return list, t0, t1
 end
 
@@ -136,14 +138,18 @@ local COLOR = { run = "#2e7d32", wait = "#90caf9", unwinding = "#ef6c00" }
 local W, LABEL, LANE, HEAD, TOP = 1200, 230, 14, 18, 46
 local CLANE = 3 * LANE             -- a collapsed group: a row per state
 
+-- XML text: the five specials escaped, and the control bytes XML 1.0
+-- forbids (all below 0x20 but tab, LF and CR) replaced by "?".
 local function esc(s)
-  return (tostring(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
+  s = tostring(s):gsub("[%z\1-\8\11\12\14-\31]", "?")
+  return (s:gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
 -- A "nice" step for about n ticks over span (microseconds).
 local function tick_step(span, n)
   local raw = span / n
+  if not (raw > 0 and raw < math.huge) then return span > 0 and span or 1 end
   local p = 10 ^ math.floor(math.log(raw, 10))
   for _, m in ipairs({ 1, 2, 5, 10 }) do
     if m * p >= raw then return m * p end

@@ -33,7 +33,11 @@ describe("corral.exec with hostile tables", function()
   it("a numeric cwd is kept alive until the spawn has read it", function()
     -- a directory named 12345 next to a temporary file; the child interpreter
     -- runs there and execs /bin/pwd with cwd = 12345 (a number)
-    local parent = os.tmpname():match("^(.*)/[^/]*$")
+    -- a directory of its own: the plain and the seeded runs of this spec
+    -- may run at the same time
+    local mk = assert(io.popen("mktemp -d"))
+    local parent = mk:read("l")
+    mk:close()
     os.execute("mkdir -p '" .. parent .. "/12345'")
     local script = "local corral = require 'corral'\n" ..
       "corral.run(function()\n" ..
@@ -50,7 +54,7 @@ describe("corral.exec with hostile tables", function()
       out = p.stdout:read()
       code = p:wait()
     end)
-    os.execute("rmdir '" .. parent .. "/12345'")
+    os.execute("rmdir '" .. parent .. "/12345' '" .. parent .. "'")
     assert.equal(0, code)
     assert.equal(parent .. "/12345\n", out)
   end)
