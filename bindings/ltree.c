@@ -259,7 +259,7 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
   }
   push_where(L, (lcr_Task *)t);
   lua_setfield(L, -2, "where");
-  if (cr_task_cancelled(t)) {
+  if (t->cur && cr_scope_absorber(t->cur)) {   /* pure: fires nothing */
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "unwinding");
   }

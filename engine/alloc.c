@@ -12,12 +12,12 @@
 **
 ** libuv's allocator is process-wide by libuv's design, so this is the one
 ** piece of state corral shares between engines: the reserve (an atomic
-** pointer) and the choice of allocator (set once). The failure count is
-** per thread, so an engine never reports another thread's failure. A C
-** host that installed an allocator of its own simply does not call
-** cr_alloc_guard_libuv (corral.run does; the host API does not).
+** pointer) and the choice of allocator (counted holders: the Lua module
+** holds it while a Lua state has it loaded). The failure count is per
+** thread, so an engine never reports another thread's failure. A C host
+** that installed an allocator of its own simply does not hold it (the
+** Lua module does; the host API does not).
 */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "internal.h"
@@ -25,9 +25,9 @@
 #define RESERVE_SIZE (256 * 1024)
 
 static void *_Atomic reserve;
+static atomic_int users;                 /* holders of the guard */
 static _Thread_local unsigned long failures;
 static _Thread_local int fail_next;      /* tests: fail this many first */
-static pthread_once_t installed = PTHREAD_ONCE_INIT;
 
 /* An allocation failed: free the reserve so a retry can succeed. */
 static int give_reserve(void) {
@@ -62,16 +62,31 @@ static void *guard_calloc(size_t count, size_t n) {
   return p;
 }
 
-static void install(void) {
-  uv_replace_allocator(guard_malloc, guard_realloc, guard_calloc, free);
+/* Set the reserve aside again if it was spent. */
+void cr_alloc_refill(void) {
+  void *expected = NULL, *r;
+  if (atomic_load(&reserve) != NULL) return;
+  r = malloc(RESERVE_SIZE);
+  if (r && !atomic_compare_exchange_strong(&reserve, &expected, r)) free(r);
 }
 
+/*
+** Counted: the first holder installs the guard, the last one puts libc's
+** allocator back and frees the reserve, so nothing points into corral's
+** code once the module is unloaded (dlclose when the last Lua state that
+** required it closes). Functions and memory are libc's either way, so
+** blocks cross the switch safely.
+*/
 void cr_alloc_guard_libuv(void) {
-  void *expected = NULL, *r;
-  pthread_once(&installed, install);
-  if (atomic_load(&reserve) != NULL) return;
-  r = malloc(RESERVE_SIZE);          /* refill: the last one was spent */
-  if (r && !atomic_compare_exchange_strong(&reserve, &expected, r)) free(r);
+  if (atomic_fetch_add(&users, 1) == 0)
+    uv_replace_allocator(guard_malloc, guard_realloc, guard_calloc, free);
+  cr_alloc_refill();
+}
+
+void cr_alloc_unguard_libuv(void) {
+  if (atomic_fetch_sub(&users, 1) != 1) return;
+  uv_replace_allocator(malloc, realloc, calloc, free);
+  free(atomic_exchange(&reserve, NULL));
 }
 
 unsigned long cr__alloc_failures(void) { return failures; }

@@ -391,14 +391,19 @@ void cr_engine_set_autojump(cr_engine_t *e, double seconds);
 void cr_task_wait_idle(cr_task_t *t);
 
 /*
-** Route libuv's allocations through corral (process-wide, idempotent):
-** when one fails, a reserve is freed and the allocation retried instead
-** of libuv aborting, and every engine on the failing thread returns
-** CR_ENOMEM from its next cr_engine_step. corral.run calls it; a host with
-** an allocator of its own for libuv should not. cr_alloc_fail_next makes
-** the next n libuv allocations on this thread fail (for tests).
+** Route libuv's allocations through corral (process-wide, counted: each
+** guard call is paired with an unguard; the last unguard restores libc's
+** allocator): when one fails, a reserve is freed and the allocation
+** retried instead of libuv aborting, and every engine on the failing
+** thread returns CR_ENOMEM from its next cr_engine_step. The Lua module
+** holds it while loaded; a host with an allocator of its own for libuv
+** should not. cr_alloc_refill sets a spent reserve aside again.
+** cr_alloc_fail_next makes the next n libuv allocations on this thread
+** fail (for tests).
 */
 void cr_alloc_guard_libuv(void);
+void cr_alloc_unguard_libuv(void);
+void cr_alloc_refill(void);
 void cr_alloc_fail_next(int n);
 
 /* --- timers ---------------------------------------------------------- */

@@ -48,7 +48,8 @@ int main(void) {
   CHECK(enomem == 1);                  /* reported once, not aborted */
   CHECK(r.resolved == 1);              /* the retried allocation worked */
   CHECK(cr_engine_close(&e) == 0);
-  cr_alloc_guard_libuv();              /* the spent reserve is refilled */
+  cr_alloc_refill();                   /* the spent reserve is set aside */
+  cr_alloc_unguard_libuv();            /* libc's allocator back, reserve freed */
   printf("ok   a failed libuv allocation is retried and reported\n");
   return 0;
 }
