@@ -189,9 +189,9 @@ typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
 typedef void (*cr_attach_cb)(cr_engine_t *e, int status);
 
-/* A deadline kept in the engine's heap. One uv_timer drives them all. */
+/* A deadline kept in the engine's heap. One uv_timer drives them all.
+** It is embedded in its owner, which the callback finds by offsetof. */
 struct cr_timer_s {
-  void *data;       /* public */
   cr_timer_cb cb;   /* read-only */
   double when;      /* read-only: absolute, on the engine clock */
   size_t index;     /* private: its entry in the engine's heap refs, or
@@ -234,8 +234,14 @@ struct cr_task_s {
   void *data;             /* public */
   cr_engine_t *engine;    /* read-only */
   cr_group_t *group;      /* read-only: NULL for a root task */
-  cr_task_status_t status;/* read-only */
   int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
+  unsigned status : 3;    /* read-only: a cr_task_status_t */
+  unsigned queued : 1;    /* private: in the run queue */
+  unsigned pending : 1;   /* private: held back by the group's limit */
+  unsigned finished : 1;  /* private */
+  unsigned starting : 1;  /* read-only: g:start child before ready() */
+  unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
+  unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
   cr_scope_t scope;       /* read-only: the task's own scope (t:cancel);
                           ** its id is the task's id */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
@@ -250,12 +256,6 @@ struct cr_task_s {
   uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
   cr_queue_t runq;        /* run queue, or group's pending queue */
   cr_queue_t child_link;  /* link in group->children */
-  unsigned queued : 1;    /* in the run queue */
-  unsigned pending : 1;   /* held back by the group's limit */
-  unsigned finished : 1;
-  unsigned starting : 1;  /* read-only: g:start child before ready() */
-  unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
-  unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
 };
 
 /* A task group: a scope plus the children it joins. */
@@ -417,7 +417,7 @@ void cr_alloc_fail_next(int n);
 
 /* --- timers ---------------------------------------------------------- */
 
-void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data);
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb);
 int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when);
 void cr_timer_stop(cr_engine_t *e, cr_timer_t *t);
 int cr_timer_armed(const cr_timer_t *t);

@@ -133,8 +133,7 @@ double cr_now(cr_engine_t *e) {
 
 /* --- timers ---------------------------------------------------------- */
 
-void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data) {
-  t->data = data;
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb) {
   t->cb = cb;
   t->when = INFINITY;
   t->index = CR__NOT_ARMED;

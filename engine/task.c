@@ -123,7 +123,7 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
 }
 
 static void sleep_cb(cr_timer_t *timer) {
-  cr_task_wake(timer->data, 0);
+  cr_task_wake(cr__queue_data(timer, cr_task_t, scope.deadline), 0);
 }
 
 /* A task's own scope never has a deadline, so its timer is the task's
@@ -136,7 +136,6 @@ static cr_abort_t sleep_abort(cr_task_t *t) {
 int cr_task_sleep(cr_task_t *t, double when) {
   int rc;
   t->scope.deadline.cb = sleep_cb;
-  t->scope.deadline.data = t;
   rc = cr_timer_start(t->engine, &t->scope.deadline, when);
   if (rc) return rc;
   cr_task_park_on(t, sleep_abort, CR_WAIT_SLEEP, &t->scope.deadline);
