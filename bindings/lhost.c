@@ -640,7 +640,9 @@ static int cancel_k(lua_State *T) {
 }
 
 static void stop_timer_cb(cr_timer_t *timer) {
-  protected(timer->data, cancel_k, 0);
+  protected((corral_host_t *)((char *)timer -
+                             offsetof(corral_host_t, stop_timer)),
+            cancel_k, 0);
 }
 
 /* A request reached the loop thread: keep its reason, then cancel now or
@@ -832,7 +834,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);
-  cr_timer_init(&h->stop_timer, stop_timer_cb, h);
+  cr_timer_init(&h->stop_timer, stop_timer_cb);
   cr_event_init(&h->stop_event);
   h->L = o->L;
   if (h->L == NULL) {

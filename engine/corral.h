@@ -173,9 +173,15 @@ typedef void (*cr_timer_cb)(cr_timer_t *timer);
 typedef struct {
   double when;
   uint64_t seq;           /* tie key: arming order, or a permutation */
-  cr_timer_t *timer;
+  size_t ref;             /* the timer's entry in the engine's refs */
   uint64_t armed;         /* arming order (cr__timers_fire's pass limit) */
 } cr_heap_slot_t;
+/* An armed timer's entry in a dense table (private): sifting writes a
+** moved slot's position here, not into the scattered timer. */
+typedef struct {
+  size_t pos;             /* heap slot; on the free list: next free + 1 */
+  cr_timer_t *timer;
+} cr_heap_ref_t;
 typedef void (*cr_task_cb)(cr_task_t *task);
 typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
 typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
@@ -183,13 +189,14 @@ typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
 typedef void (*cr_attach_cb)(cr_engine_t *e, int status);
 
-/* A deadline kept in the engine's heap. One uv_timer drives them all. */
+/* A deadline kept in the engine's heap. One uv_timer drives them all.
+** It is embedded in its owner, which the callback finds by offsetof. */
 struct cr_timer_s {
-  void *data;       /* public */
   cr_timer_cb cb;   /* read-only */
   double when;      /* read-only: absolute, on the engine clock */
-  size_t index;     /* private: heap slot, or CR__NOT_ARMED (the slot
-                    ** keeps the arming order that breaks ties) */
+  size_t index;     /* private: its entry in the engine's heap refs, or
+                    ** CR__NOT_ARMED (the slot keeps the arming order
+                    ** that breaks ties) */
 };
 
 /*
@@ -227,8 +234,14 @@ struct cr_task_s {
   void *data;             /* public */
   cr_engine_t *engine;    /* read-only */
   cr_group_t *group;      /* read-only: NULL for a root task */
-  cr_task_status_t status;/* read-only */
   int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
+  unsigned status : 3;    /* read-only: a cr_task_status_t */
+  unsigned queued : 1;    /* private: in the run queue */
+  unsigned pending : 1;   /* private: held back by the group's limit */
+  unsigned finished : 1;  /* private */
+  unsigned starting : 1;  /* read-only: g:start child before ready() */
+  unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
+  unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
   cr_scope_t scope;       /* read-only: the task's own scope (t:cancel);
                           ** its id is the task's id */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
@@ -243,12 +256,6 @@ struct cr_task_s {
   uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
   cr_queue_t runq;        /* run queue, or group's pending queue */
   cr_queue_t child_link;  /* link in group->children */
-  unsigned queued : 1;    /* in the run queue */
-  unsigned pending : 1;   /* held back by the group's limit */
-  unsigned finished : 1;
-  unsigned starting : 1;  /* read-only: g:start child before ready() */
-  unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
-  unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
 };
 
 /* A task group: a scope plus the children it joins. */
@@ -296,6 +303,11 @@ struct cr_engine_s {
   uv_idle_t idle;         /* active while tasks are ready: never block */
   unsigned long alloc_seen; /* libuv allocation failures already reported */
   cr_queue_t runq;
+  cr_queue_t *woke_tail;  /* last task of the run queue's head section:
+                          ** tasks woken by a deadline, FIFO, ahead of the
+                          ** rest (spawned ones); &runq when there is none */
+  double uv_when;         /* deadline the uv timer is armed for, or NAN */
+  unsigned firing : 1;    /* inside cr__timers_fire's callbacks */
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t sigwatchers; /* one per signal number waited on */
   cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
@@ -304,6 +316,8 @@ struct cr_engine_s {
   int root_signal;        /* read-only: the signal that reached sigroot */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
+  cr_heap_ref_t *refs;    /* by timer->index: heap slot and timer */
+  size_t nrefs, refcap, free_ref; /* free_ref: first free entry + 1, or 0 */
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
   uint64_t t0;            /* uv_hrtime() at init */
@@ -408,7 +422,7 @@ void cr_alloc_fail_next(int n);
 
 /* --- timers ---------------------------------------------------------- */
 
-void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data);
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb);
 int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when);
 void cr_timer_stop(cr_engine_t *e, cr_timer_t *t);
 int cr_timer_armed(const cr_timer_t *t);

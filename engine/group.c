@@ -27,7 +27,7 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->stop_cancel.source = CR_SRC_STOP;
   g->stop_cancel.origin = 0;
   g->stop_cancel.reason = NULL;
-  cr_timer_init(&g->stop_timer, stop_cb, g);
+  cr_timer_init(&g->stop_timer, stop_cb);
   cr__queue_init(&g->children);
   cr__queue_init(&g->pending);
   cr__queue_init(&g->stop_waiters);
@@ -186,7 +186,7 @@ cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to) {
 }
 
 static void stop_cb(cr_timer_t *t) {
-  cr_group_t *g = t->data;
+  cr_group_t *g = cr__queue_data(t, cr_group_t, stop_timer);
   void *reason = g->stop_cancel.reason;
   g->stop_cancel.reason = NULL;
   cr_scope_cancel(&g->scope, CR_SRC_STOP, g->stop_cancel.origin, reason);

@@ -18,7 +18,7 @@
 int cr__heap_push(cr_engine_t *e, cr_timer_t *t, uint64_t seq);
 void cr__heap_remove(cr_engine_t *e, cr_timer_t *t);
 static inline cr_timer_t *cr__heap_top(cr_engine_t *e) {
-  return e->nheap ? e->heap[0].timer : NULL;
+  return e->nheap ? e->refs[e->heap[0].ref].timer : NULL;
 }
 void cr__heap_free(cr_engine_t *e);
 
@@ -33,6 +33,12 @@ void cr__emit(cr_engine_t *e, cr_event_kind_t kind, cr_task_t *t,
 /* Hand a reason handle back to the binding. */
 static inline void cr__release(cr_engine_t *e, void *reason) {
   if (reason && e->release) e->release(e, reason);
+}
+
+/* Unlink a queued task from the engine's run queue. */
+static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
+  if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;
+  cr__queue_remove(&t->runq);
 }
 
 /* task.c */

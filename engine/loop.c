@@ -65,6 +65,8 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   e->loop = loop;
   e->clock = clock;
   cr__queue_init(&e->runq);
+  e->woke_tail = &e->runq;
+  e->uv_when = NAN;
   cr__queue_init(&e->ios);
   cr__queue_init(&e->sigwatchers);
   cr__queue_init(&e->roots);
@@ -131,8 +133,7 @@ double cr_now(cr_engine_t *e) {
 
 /* --- timers ---------------------------------------------------------- */
 
-void cr_timer_init(cr_timer_t *t, cr_timer_cb cb, void *data) {
-  t->data = data;
+void cr_timer_init(cr_timer_t *t, cr_timer_cb cb) {
   t->cb = cb;
   t->when = INFINITY;
   t->index = CR__NOT_ARMED;
@@ -163,12 +164,15 @@ void cr_timer_stop(cr_engine_t *e, cr_timer_t *t) {
 */
 void cr__timers_fire(cr_engine_t *e, double now) {
   uint64_t limit = e->next_seq;
-  cr_timer_t *t;
-  while ((t = cr__heap_top(e)) != NULL && t->when <= now &&
-         e->heap[0].armed < limit) {
+  unsigned firing = e->firing;
+  e->firing = 1;
+  /* The slot holds the key: the timer itself is touched once, to fire. */
+  while (e->nheap && e->heap[0].when <= now && e->heap[0].armed < limit) {
+    cr_timer_t *t = cr__heap_top(e);
     cr_timer_stop(e, t);
     t->cb(t);
   }
+  e->firing = firing;
 }
 
 void cr_engine_poll_deadlines(cr_engine_t *e) {
@@ -191,6 +195,10 @@ static void arm_uvtimer(cr_engine_t *e) {
     uv_timer_stop(&e->uvtimer);
     return;
   }
+  /* Already armed for this deadline: leave it (no clock read, no restart). */
+  if (t->when == e->uv_when && uv_is_active((uv_handle_t *)&e->uvtimer))
+    return;
+  e->uv_when = t->when;
   uv_update_time(e->loop);
   double ms = ceil((t->when - cr_now(e)) * 1000.0);
   if (ms < 0) ms = 0;
@@ -256,6 +264,7 @@ static void shuffle_runq(cr_engine_t *e) {
     cr__queue_remove(&e->batch[i]->runq);
     cr__queue_insert_tail(&e->runq, &e->batch[i]->runq);
   }
+  e->woke_tail = &e->runq;   /* the woken are in the batch, shuffled too */
 }
 
 static void next_in_batch(cr_engine_t *e) {
@@ -293,6 +302,7 @@ static int autojump_wait(cr_engine_t *e, int block) {
     uv_update_time(e->loop);
     left = ceil(left * 1000.0);
     if (left > 1e12) left = 1e12;        /* math.huge: a long wait, no UB */
+    e->uv_when = NAN;
     uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)left, 0);
     uv_run(e->loop, UV_RUN_ONCE);
   }
@@ -329,7 +339,7 @@ static int run_ready(cr_engine_t *e) {
     cr_task_t *t;
     if (e->tie_salt) next_in_batch(e);
     t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
-    cr__queue_remove(&t->runq);
+    cr__runq_remove(e, t);
     t->queued = 0;
     t->status = CR_TASK_RUNNING;
     e->current = t;
@@ -526,7 +536,7 @@ void cr_engine_abandon(cr_engine_t *e) {
   }
   while (!cr__queue_empty(&e->runq)) {
     cr_task_t *t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
-    cr__queue_remove(&t->runq);
+    cr__runq_remove(e, t);
     t->queued = 0;
   }
   while (cr__heap_top(e) != NULL) cr_timer_stop(e, cr__heap_top(e));

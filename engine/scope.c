@@ -22,7 +22,7 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
   s->cancel.reason = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
   s->entered = s->exited = s->is_group = 0;
-  cr_timer_init(&s->deadline, deadline_cb, s);
+  cr_timer_init(&s->deadline, deadline_cb);
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);
 }
@@ -211,7 +211,8 @@ int cr_scope_set_reason(cr_scope_t *s, void *reason) {
 }
 
 static void deadline_cb(cr_timer_t *t) {
-  cr_scope_cancel(t->data, CR_SRC_DEADLINE, 0, NULL);
+  cr_scope_cancel(cr__queue_data(t, cr_scope_t, deadline), CR_SRC_DEADLINE,
+                  0, NULL);
 }
 
 void cr_scope_set_shield(cr_scope_t *s, int shield) {

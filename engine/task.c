@@ -37,12 +37,29 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   e->stats.tasks++;
 }
 
+/*
+** Tasks woken by a deadline (inside cr__timers_fire) go ahead of the rest
+** of the run queue, after those woken so before them: a sleeper is not
+** late behind thousands of spawned tasks that have not started yet.
+** Seeded, they join the batch being run (loop.c, shuffle_runq).
+*/
 void cr__task_schedule(cr_task_t *t) {
+  cr_engine_t *e = t->engine;
   if (t->queued) return;
   t->queued = 1;
   t->status = CR_TASK_SCHEDULED;
-  if (cr__queue_empty(&t->engine->runq)) cr__engine_ready(t->engine);
-  cr__queue_insert_tail(&t->engine->runq, &t->runq);
+  if (cr__queue_empty(&e->runq)) cr__engine_ready(e);
+  if (e->firing) {
+    cr_queue_t *at = e->woke_tail;
+    t->runq.prev = at;
+    t->runq.next = at->next;
+    at->next->prev = &t->runq;
+    at->next = &t->runq;
+    e->woke_tail = &t->runq;
+    if (e->batch_left) e->batch_left++;
+  } else {
+    cr__queue_insert_tail(&e->runq, &t->runq);
+  }
 }
 
 int cr_task_start_root(cr_task_t *t) {
@@ -106,7 +123,7 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
 }
 
 static void sleep_cb(cr_timer_t *timer) {
-  cr_task_wake(timer->data, 0);
+  cr_task_wake(cr__queue_data(timer, cr_task_t, scope.deadline), 0);
 }
 
 /* A task's own scope never has a deadline, so its timer is the task's
@@ -119,7 +136,6 @@ static cr_abort_t sleep_abort(cr_task_t *t) {
 int cr_task_sleep(cr_task_t *t, double when) {
   int rc;
   t->scope.deadline.cb = sleep_cb;
-  t->scope.deadline.data = t;
   rc = cr_timer_start(t->engine, &t->scope.deadline, when);
   if (rc) return rc;
   cr_task_park_on(t, sleep_abort, CR_WAIT_SLEEP, &t->scope.deadline);
@@ -147,7 +163,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->cancel_like = NULL;
   t->wait = CR_WAIT_NONE;
   if (t->queued) {
-    cr__queue_remove(&t->runq);
+    cr__runq_remove(e, t);
     t->queued = 0;
   }
   if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
@@ -181,7 +197,10 @@ void cr__task_orphan(cr_task_t *t) {
   t->orphan = 1;
   t->abort = NULL;
   if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
-  if (t->queued || t->pending) cr__queue_remove(&t->runq);
+  if (t->queued)
+    cr__runq_remove(t->engine, t);
+  else if (t->pending)
+    cr__queue_remove(&t->runq);
   t->queued = t->pending = 0;
   if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
   while (!cr__queue_empty(&t->waiters))

@@ -212,6 +212,26 @@ describe("the real clock", function()
     assert.same({ n = 1, false }, r)
     assert.same({ "computed past the deadline" }, log.items)
   end)
+
+  -- Ordering only: about 2 ms of computing makes the sleeper's deadline pass
+  -- before thousands of spawned tasks have started.
+  it("runs a task woken by its deadline ahead of spawned tasks not started yet", function()
+    local N, started, seen = 5000, 0, nil
+    corral.run(function()
+      corral.group(function(g)
+        g:spawn(function()
+          corral.sleep(1e-4)
+          seen = started
+        end)
+        corral.checkpoint()                -- the sleeper is asleep
+        local c0 = os.clock()
+        while os.clock() - c0 < 0.002 do end
+        for _ = 1, N do g:spawn(function() started = started + 1 end) end
+      end)
+    end)
+    assert.is_true(seen ~= nil and seen < N,
+                   "the sleeper ran after " .. tostring(seen) .. " of " .. N)
+  end)
 end)
 
 describe("argument checks", function()
