@@ -733,12 +733,7 @@ static int l_run(lua_State *L) {
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
-  if (!S->guarding) {               /* libuv's out-of-memory: no abort */
-    S->guarding = 1;                /* (released by the state's __gc) */
-    cr_alloc_guard_libuv();
-  } else {
-    cr_alloc_refill();
-  }
+  cr_alloc_refill();        /* the guard's reserve, if the process holds it */
   rc = lcr_engine_open(L, S, E, NULL,
                        clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return lcr_raise(L, rc);
@@ -864,10 +859,6 @@ static const luaL_Reg engine_meta[] = {
 static int state__gc(lua_State *L) {
   lcr_State *S = lua_touserdata(L, 1);
   S->eng = NULL;
-  if (S->guarding) {          /* before the module is unloaded (dlclose) */
-    S->guarding = 0;
-    cr_alloc_unguard_libuv();
-  }
   return 0;
 }
 

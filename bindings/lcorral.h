@@ -36,7 +36,6 @@ typedef struct lcr_State {
   int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
   int self_ref;           /* registry ref: this state (keeps it alive) */
-  int guarding;           /* holds libuv's allocator guard (engine/alloc.c) */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;

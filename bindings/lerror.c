@@ -145,13 +145,24 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
       copyrecord(L, E, like->cancel.reason, h);
     cr_scope_set_reason(s, h);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
-  if (s->cancel.reason == NULL ||
-      lua_rawgeti(L, -1, (int)(intptr_t)s->cancel.reason) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 3, 0);                  /* a record of nothing */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);    /* [records] */
+  if (s->cancel.reason == NULL) {
+    lua_pushnil(L);                                      /* [records, nil] */
+  } else {
+    lua_rawgeti(L, -1, (int)(intptr_t)s->cancel.reason); /* [records, rec] */
   }
-  if (lua_rawgeti(L, -1, 3) != LUA_TTABLE) {
+  if (!lua_istable(L, -1)) {
+    /* No record (set_reason refused): an unidentified Cancelled, which
+    ** no scope absorbs; nothing maps it to s. */
+    lua_pop(L, 2);
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, cr_source_name(s->cancel.source));
+    lua_setfield(L, -2, "source");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
+    lua_setmetatable(L, -2);
+    return;
+  }
+  if (lua_rawgeti(L, -1, 3) != LUA_TTABLE) {            /* [records, rec, e] */
     lua_pop(L, 1);
     newcancelled(L, E, s);
   }

@@ -247,9 +247,9 @@ static int ready(lua_State *L) {
   if (c->ready_called)
     return luaL_error(L, "ready: called twice (the value of g:start can be "
                          "given only once)");
-  c->ready_called = 1;
   lua_settop(L, 1);
-  lcr_setextra(L, lua_upvalueindex(2), "ready");
+  lcr_setextra(L, lua_upvalueindex(2), "ready");   /* may raise: flag after */
+  c->ready_called = 1;
   cr_task_ready(&c->t);
   return 0;
 }

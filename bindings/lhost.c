@@ -652,14 +652,16 @@ static int request_k(lua_State *T) {
   hub_t *hub = h->hub;
   double grace;
   int req;
-  uv_mutex_lock(&hub->mu);
+  char *reason;
+  uv_mutex_lock(&hub->mu);          /* nothing in here may raise */
   req = hub->req;
   grace = hub->grace;
   hub->req = 0;
-  lua_pushstring(T, hub->reason);
-  free(hub->reason);
+  reason = hub->reason;
   hub->reason = NULL;
   uv_mutex_unlock(&hub->mu);
+  lua_pushstring(T, reason);        /* may raise (memory): lock released */
+  free(reason);
   if (req == 0 || h->status != CORRAL_RUNNING) return 0;
   if (h->stop_ref == LUA_NOREF || req == REQ_CANCEL) {
     unref(T, &h->stop_ref);

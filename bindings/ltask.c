@@ -344,14 +344,14 @@ static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
     return cr_group_join(g);
   }
   for (s = t->t.cur; s != NULL && s != &t->t.scope; s = s->parent) {
+    int top = lua_gettop(L);
     if (!s->is_group || !((cr_group_t *)s)->nerrors) continue;
     if (lcr_pushpinned(L, E, s) &&
         lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE) {
       lcr_pusherrorgroup(L, E->S, -1, ((cr_group_t *)s)->dropped);
       task_escaped(E, t, -1);
-      lua_pop(L, 1);
     }
-    lua_pop(L, 2);
+    lua_settop(L, top);
   }
   return 0;
 }

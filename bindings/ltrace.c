@@ -203,14 +203,14 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
 }
 
 /* A cancel reaches every task below scope s: one TR_TARGET each. */
-static void record_targets(lcr_Debug *D, cr_scope_t *s, uint64_t seq) {
-  cr_scope_t *c = NULL;
-  if (s->owner && s == &s->owner->scope && !s->owner->finished) {
-    trace_rec *r = next_rec(D, TR_TARGET, s->owner);
-    r->arg = seq;
+static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
+  cr_scope_t *s = NULL;                /* no recursion: any depth */
+  while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
+    if (s->owner && s == &s->owner->scope && !s->owner->finished) {
+      trace_rec *r = next_rec(D, TR_TARGET, s->owner);
+      r->arg = seq;
+    }
   }
-  while ((c = cr_scope_next_child(&D->E->e, s, c)) != NULL)
-    record_targets(D, c, seq);
 }
 
 static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
@@ -228,7 +228,7 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
         r->num = (double)ev->scope->owner->scope.id;
       break;
     case CR_EV_RUN:
-      r->flags = cr_task_cancelled(t) != NULL;
+      r->flags = cr_task_cancelled_now(t) != NULL;
       break;
     case CR_EV_PARK:
       r->wait = (unsigned char)t->wait;
@@ -337,20 +337,21 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
 
 /* Names of the tasks and groups alive now, whose spawn may have been
 ** dropped from the ring: {[id] = name}. */
-static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *s,
+static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *root,
                             int names) {
-  cr_scope_t *c = NULL;
-  luaL_checkstack(L, 4, "scopes nested too deep");
-  if (s && s->owner && s == &s->owner->scope) {
-    lcr_pushtaskname(L, (lcr_Task *)s->owner);
-    lua_rawseti(L, names, (lua_Integer)s->id);
-  } else if (s && s->is_group && lcr_pushpinned(L, E, s)) {
-    lua_getiuservalue(L, -1, 1);
-    lua_rawseti(L, names, (lua_Integer)s->id);
-    lua_pop(L, 1);
+  cr_scope_t *s = NULL;                /* no recursion: any depth */
+  luaL_checkstack(L, 4, "corral: tracing");
+  while ((s = cr_scope_walk(&E->e, root, s)) != NULL) {
+    int top = lua_gettop(L);
+    if (s->owner && s == &s->owner->scope) {
+      lcr_pushtaskname(L, (lcr_Task *)s->owner);
+      lua_rawseti(L, names, (lua_Integer)s->id);
+    } else if (s->is_group && lcr_pushpinned(L, E, s)) {
+      lua_getiuservalue(L, -1, 1);
+      lua_rawseti(L, names, (lua_Integer)s->id);
+    }
+    lua_settop(L, top);
   }
-  while ((c = cr_scope_next_child(&E->e, s, c)) != NULL)
-    push_live_names(L, E, c, names);
 }
 
 /* The kept records as columns, oldest first, into the table on top. */

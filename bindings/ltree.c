@@ -259,7 +259,7 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
   }
   push_where(L, (lcr_Task *)t);
   lua_setfield(L, -2, "where");
-  if (t->cur && cr_scope_absorber(t->cur)) {   /* pure: fires nothing */
+  if (cr_task_cancelled_now(t)) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "unwinding");
   }
@@ -280,9 +280,12 @@ static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
   }
 }
 
+/* Deeper levels are summarised: the C stack is bounded, nesting is not. */
+#define TREE_MAX_DEPTH 200
+
 /* The node of scope s and everything below it. [-0, +1, m] */
 static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
-                      double now) {
+                      double now, int depth) {
   cr_scope_t *c = NULL;
   int n = 0;
   luaL_checkstack(L, 8, "corral.tree: scopes nested too deep");
@@ -295,9 +298,16 @@ static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
     scope_fields(L, s, now);
   }
   lua_newtable(L);
-  while ((c = cr_scope_next_child(&E->e, s, c)) != NULL) {
-    push_node(L, E, c, now);
-    lua_rawseti(L, -2, ++n);
+  if (depth >= TREE_MAX_DEPTH) {
+    while ((c = cr_scope_walk(&E->e, s, c)) != NULL) n++;
+    lua_pushinteger(L, n - 1);           /* scopes and tasks not shown */
+    lua_setfield(L, -3, "elided");
+    n = 0;
+  } else {
+    while ((c = cr_scope_next_child(&E->e, s, c)) != NULL) {
+      push_node(L, E, c, now, depth + 1);
+      lua_rawseti(L, -2, ++n);
+    }
   }
   lua_setfield(L, -2, "children");
 }
@@ -314,7 +324,7 @@ static void push_forest(lua_State *L, lcr_Engine *E) {
   lua_setfield(L, -2, "tasks");
   lua_newtable(L);
   while ((r = cr_scope_next_child(&E->e, NULL, r)) != NULL) {
-    push_node(L, E, r, now);
+    push_node(L, E, r, now, 0);
     lua_rawseti(L, -2, ++n);
   }
   lua_setfield(L, -2, "roots");
@@ -366,6 +376,16 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
     any = 1;
   }
   lua_pop(L, 1);
+  if (lua_getfield(L, node, "elided") == LUA_TNUMBER) {
+    luaL_addstring(b, any ? "; " : " (");
+    lua_pushfstring(L, "%d more nested below, not shown",
+                    (int)lua_tointeger(L, -1));
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+    any = 1;
+  } else {
+    lua_pop(L, 1);
+  }
   if (any) luaL_addchar(b, ')');
 }
 

@@ -20,6 +20,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
+#include "corral.h"
 #include "cli_lua.h"
 #include "trace_svg_lua.h"
 
@@ -198,8 +199,14 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  lua_State *L;
   int status, code;
+  /* The command owns its process, so it may route libuv's allocations
+  ** through corral's guard (no abort when libuv runs out of memory). A
+  ** module loaded into someone else's process may not: libuv's allocator
+  ** is process-wide. */
+  cr_alloc_guard_libuv();
+  L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "corral: not enough memory\n");
     return 1;

@@ -8,15 +8,16 @@
 ** the allocation retried, and the failure is counted; the engine on the
 ** failing thread then reports CR_ENOMEM at its next step, and corral.run
 ** raises "not enough memory" (the tasks are abandoned, as when an error
-** escapes the scheduler).
+** escapes the scheduler). `require "corral"` in someone else's process
+** leaves libuv's allocator alone.
 **
 ** libuv's allocator is process-wide by libuv's design, so this is the one
 ** piece of state corral shares between engines: the reserve (an atomic
-** pointer) and the choice of allocator (counted holders: the Lua module
-** holds it while a Lua state has it loaded). The failure count is per
-** thread, so an engine never reports another thread's failure. A C host
-** that installed an allocator of its own simply does not hold it (the
-** Lua module does; the host API does not).
+** pointer) and the choice of allocator (counted holders; the last one
+** restores libc's). The failure count is per thread, so an engine never
+** reports another thread's failure. Only a program that owns libuv's
+** allocator should hold the guard: the corral command does; the Lua
+** module and the host API do not.
 */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ static void *guard_calloc(size_t count, size_t n) {
 /* Set the reserve aside again if it was spent. */
 void cr_alloc_refill(void) {
   void *expected = NULL, *r;
-  if (atomic_load(&reserve) != NULL) return;
+  if (atomic_load(&users) == 0 || atomic_load(&reserve) != NULL) return;
   r = malloc(RESERVE_SIZE);
   if (r && !atomic_compare_exchange_strong(&reserve, &expected, r)) free(r);
 }

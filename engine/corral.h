@@ -409,9 +409,10 @@ void cr_task_wait_idle(cr_task_t *t);
 ** guard call is paired with an unguard; the last unguard restores libc's
 ** allocator): when one fails, a reserve is freed and the allocation
 ** retried instead of libuv aborting, and every engine on the failing
-** thread returns CR_ENOMEM from its next cr_engine_step. The Lua module
-** holds it while loaded; a host with an allocator of its own for libuv
-** should not. cr_alloc_refill sets a spent reserve aside again.
+** thread returns CR_ENOMEM from its next cr_engine_step. Only a program
+** that owns libuv's allocator should hold it (the corral command does; a
+** host with an allocator of its own for libuv should not).
+** cr_alloc_refill sets a spent reserve aside again (a no-op unguarded).
 ** cr_alloc_fail_next makes the next n libuv allocations on this thread
 ** fail (for tests).
 */
@@ -464,6 +465,9 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline);
 ** outside it), or NULL if the task is not cancelled.
 */
 cr_scope_t *cr_task_cancelled(cr_task_t *task);
+/* The same without firing due deadlines first (for observers: the task
+** tree, a tracer), cheap when nothing was cancelled since the last ask. */
+cr_scope_t *cr_task_cancelled_now(cr_task_t *task);
 /* The same, seen from scope `s` (inclusive) instead of a task. */
 cr_scope_t *cr_scope_absorber(cr_scope_t *s);
 /* The scope's position: 1 while it is entered (its Cancelled is live). */
@@ -481,6 +485,10 @@ const cr_scope_t *cr_scope_record(const cr_scope_t *s);
 ** whose owner's own scope it is (s == &s->owner->scope) is a task. */
 cr_scope_t *cr_scope_next_child(cr_engine_t *e, cr_scope_t *s,
                                 cr_scope_t *prev);
+/* Every scope of root's subtree (root included; the whole forest when
+** root is NULL) in pre-order, without recursion: pass s = NULL for the
+** first, NULL after the last. */
+cr_scope_t *cr_scope_walk(cr_engine_t *e, cr_scope_t *root, cr_scope_t *s);
 
 /* --- tasks ----------------------------------------------------------- */
 

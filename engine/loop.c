@@ -520,6 +520,8 @@ static void abandon_scope(cr_scope_t *s) {
 }
 
 void cr_engine_abandon(cr_engine_t *e) {
+  e->current = NULL;          /* an error may have escaped a task's resume */
+  e->batch_left = 0;
   while (!cr__queue_empty(&e->roots)) {
     cr_scope_t *s = cr__queue_data(cr__queue_head(&e->roots), cr_scope_t,
                                    sibling);

@@ -284,10 +284,14 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
 ** reparented task bumps it.
 */
 cr_scope_t *cr_task_cancelled(cr_task_t *task) {
+  cr_engine_poll_deadlines(task->engine);
+  return cr_task_cancelled_now(task);
+}
+
+cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
   cr_engine_t *e = task->engine;
   cr_scope_t *s;
-  cr_engine_poll_deadlines(e);
-  if (task->clean_gen == e->cancel_gen) return NULL;
+  if (task->cur == NULL || task->clean_gen == e->cancel_gen) return NULL;
   s = cr_scope_absorber(task->cur);
   if (s == NULL) task->clean_gen = e->cancel_gen;
   return s;
@@ -298,4 +302,13 @@ cr_scope_t *cr_scope_next_child(cr_engine_t *e, cr_scope_t *s,
   cr_queue_t *head = s ? &s->children : &e->roots;
   cr_queue_t *q = prev ? prev->sibling.next : head->next;
   return q == head ? NULL : cr__queue_data(q, cr_scope_t, sibling);
+}
+
+cr_scope_t *cr_scope_walk(cr_engine_t *e, cr_scope_t *root, cr_scope_t *s) {
+  cr_scope_t *next;
+  if (s == NULL) return root ? root : cr_scope_next_child(e, NULL, NULL);
+  if ((next = cr_scope_next_child(e, s, NULL)) != NULL) return next;
+  for (; s != root; s = s->parent)
+    if ((next = cr_scope_next_child(e, s->parent, s)) != NULL) return next;
+  return NULL;
 }

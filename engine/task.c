@@ -169,7 +169,12 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
   cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
-  while (t->cur && t->cur != &t->scope) cr_scope_exit(t->cur);
+  while (t->cur && t->cur != &t->scope) {
+    if (t->cur->is_group)        /* closed: no spawn, its stop forgotten */
+      cr_group_close((cr_group_t *)t->cur, NULL);
+    else
+      cr_scope_exit(t->cur);
+  }
   if (t->scope.entered)
     cr__scope_unlink(&t->scope);
   else

@@ -72,12 +72,14 @@ describe("regression: foreign coroutine operations on a task", function()
   end)
 
   it("a copy of coroutine.close: the task fails, what it opened is joined, no error is lost", function()
+    local inner_group
     local eg = support.error_group(vrun, function()
       corral.group(function(g)
         local co
         g:spawn({ function()
           co = coroutine.running()
           corral.group(function(inner)
+            inner_group = inner
             inner:spawn({ function() corral.sleep(3); error("inner child fails", 0) end, name = "inner" })
             corral.scope(function() corral.sleep(10) end, { timeout = 5 })
           end)
@@ -86,6 +88,10 @@ describe("regression: foreign coroutine operations on a task", function()
         assert.is_true(raw.close(co))
         collectgarbage()
         collectgarbage()
+        corral.sleep(10)
+        -- the group the dead task had opened is closed, not left open
+        assert.is_true(inner_group.closed)
+        assert.has_error(function() inner_group:spawn(function() end) end)
       end)
     end)
     assert.equal(2, #eg)
