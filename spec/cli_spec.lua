@@ -288,7 +288,10 @@ describe("Ctrl-C under the corral command", function()
     assert.truthy(r.stderr:find("cleanup failed", 1, true), r.stderr)
   end)
 
-  it("waits on several signals by name and number, and SIGRTMIN+n forms", function()
+  -- valgrind keeps the top real-time signals for itself: under it, sending
+  -- SIGRTMIN+n from the program fails with EINVAL (checked in every other build)
+  local it_rt = os.getenv("VALGRIND") and pending or it
+  it_rt("waits on several signals by name and number, and SIGRTMIN+n forms", function()
     local r = converse.corral([[
       local corral = require "corral"
       io.stdout:setvbuf("no")
