@@ -149,6 +149,7 @@ int lcr_is_error_group(lua_State *L, lcr_State *S, int idx);
 enum { LCR_PLAIN = 0, LCR_LIVE, LCR_DEAD };
 int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
 void lcr_deadcancel(lua_State *L, int idx, const char *why);
+extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
 void lcr_pushtimeout(lua_State *L, double seconds);
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,

@@ -170,21 +170,28 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_pop(L, 1);
 }
 
-/* 1 if the value at idx is an ErrorGroup (by its metatable). */
-int lcr_is_error_group(lua_State *L, lcr_State *S, int idx) {
-  const void *mt;
+/* What lcr_deadcancel says of a Cancelled whose scope has gone. */
+const char lcr_dead_msg[] =
+  "a Cancelled was raised outside the scope it cancelled (that scope has "
+  "exited, or belongs to another run): it is an ordinary error here";
+
+/* 1 if the value at idx is a table whose metatable is mt (raw: no
+** metamethod runs). [-0, +0, -] */
+static int has_mt(lua_State *L, int idx, const void *mt) {
+  const void *got;
   if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
-  mt = lua_topointer(L, -1);
+  got = lua_topointer(L, -1);
   lua_pop(L, 1);
-  return mt == S->error_group_mt;
+  return got == mt;
+}
+
+/* 1 if the value at idx is an ErrorGroup. */
+int lcr_is_error_group(lua_State *L, lcr_State *S, int idx) {
+  return has_mt(L, idx, S->error_group_mt);
 }
 
 int lcr_iscancelled(lua_State *L, int idx) {
-  const void *mt;
-  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx)) return 0;
-  mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return mt == lcr_state(L)->cancelled_mt;
+  return has_mt(L, idx, lcr_state(L)->cancelled_mt);
 }
 
 /*

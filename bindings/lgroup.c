@@ -72,9 +72,7 @@ int lcr_record_failure(lua_State *L) {
   lcr_Task *t = lua_touserdata(L, 3);
   void *reason;
   if (lcr_unwinding(L, G->E, 2) == LCR_DEAD)
-    lcr_deadcancel(L, 2, "a Cancelled was raised outside the scope it "
-                         "cancelled (that scope has exited, or belongs to "
-                         "another run): it is an ordinary error here");
+    lcr_deadcancel(L, 2, lcr_dead_msg);
   reason = lcr_record(L, G->E, 0, &t->t);
   if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason)) {
     if (lua_getiuservalue(L, 1, LCR_GUV_ERRORS) == LUA_TNIL) {
@@ -288,7 +286,6 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
 static int group_start(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   lcr_Task *w = lcr_checkblocking(L, "group:start");
-  lcr_Task *c;
   if (!lua_istable(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
   /* ready is made before the child, so nothing can fail once it is
   ** spawned; its child upvalue is filled in right after. */
@@ -296,12 +293,11 @@ static int group_start(lua_State *L) {
   lua_pushnil(L);
   lua_pushcclosure(L, ready, 2);
   lua_insert(L, 3);                    /* fn(ready, ...) */
-  c = spawn(L, G, w);
+  spawn(L, G, w);
   lua_pushvalue(L, -1);
   lua_setupvalue(L, 4, 2);   /* [G, fn, name, ready, args..., Task] */
   lua_replace(L, 1);                   /* [child, ...] */
   lua_settop(L, 1);
-  (void)c;
   return lcr_yield(L, w, 0, start_k);
 }
 

@@ -96,10 +96,7 @@ static int scope_k(lua_State *L, int status, lua_KContext ctx) {
       break;
     default:
       if (kind == LCR_DEAD)
-        lcr_deadcancel(L, -1, "a Cancelled was raised outside the scope it "
-                              "cancelled (that scope has exited, or belongs "
-                              "to another run): it is an ordinary error "
-                              "here");
+        lcr_deadcancel(L, -1, lcr_dead_msg);
   }
   lcr_pin(L, S->E, 1, 0);
   return lua_error(L);

@@ -115,9 +115,7 @@ static int ended_cancelled(lua_State *L, lcr_Task *t) {
                            "cancelled scope encloses");
       return 0;
     case LCR_DEAD:
-      lcr_deadcancel(L, 3, "a Cancelled was raised outside the scope it "
-                           "cancelled (that scope has exited, or belongs "
-                           "to another run): it is an ordinary error here");
+      lcr_deadcancel(L, 3, lcr_dead_msg);
       return 0;
     default:
       return 0;
@@ -182,10 +180,6 @@ static const char bare_yield_msg[] =
   "the task's coroutine: use corral.checkpoint() to let other tasks run)";
 
 /*
-** Runs on the next Lua instruction after a bare coroutine.yield was
-** resumed, so the error points at the line that yielded.
-*/
-/*
 ** The task whose coroutine co is, or NULL: the outermost frame of a task's
 ** coroutine is task_main, whose first slot holds the task. Works on a
 ** running or a suspended coroutine. [-0, +0, -]
@@ -213,6 +207,10 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   return t && t->co == co ? t : NULL;
 }
 
+/*
+** Runs on the next Lua instruction after a bare coroutine.yield was
+** resumed, so the error points at the line that yielded.
+*/
 static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
   lcr_Task *t;
   (void)ar;
@@ -396,7 +394,7 @@ static void task_run(cr_task_t *ct) {
   if (st != LUA_OK) {
     lua_xmove(co, E->L, 1);
     lua_pushvalue(E->L, -1);
-    lua_xmove(E->L, co, 1);            /* t:wait still finds it on co */
+    lua_xmove(E->L, co, 1);            /* on co, where keep_results takes it */
     task_escaped(E, t, -1);
     lua_pop(E->L, 1);
     t->dead = 1;
@@ -479,8 +477,7 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
   return lcr_checkself(L, idx, LCR_MT_TASK, LCR_TASK);
 }
 
-/* Push `true, results...` or `false, err` of a finished task. */
-/* [t, ...] -> true, results... or false, err */
+/* [t, ...] -> true, results... or false, err of a finished task */
 static int push_outcome(lua_State *L, lcr_Task *t) {
   lua_pushboolean(L, t->outcome == CR_TASK_DONE);
   return 1 + lcr_pushresults(L, 1, t);

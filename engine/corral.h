@@ -454,8 +454,8 @@ void cr_scope_exit(cr_scope_t *s);
 */
 int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
                     void *reason);
-/* Give a reason handle to a cancelled scope that has none (a deadline's
-** cancel); CR_EINVAL (and released at once) if it has one or is live. */
+/* Give a reason handle to an entered, cancelled scope that has none (a
+** deadline's cancel); otherwise CR_EINVAL, the handle released at once. */
 int cr_scope_set_reason(cr_scope_t *s, void *reason);
 void cr_scope_set_shield(cr_scope_t *s, int shield);
 int cr_scope_set_deadline(cr_scope_t *s, double deadline);
