@@ -6,10 +6,10 @@
 --   section  rep  peer  workload  N  status  key=value key=value ...
 -- section is "main" or "scale"; status is "ok", "fail" or "timeout".
 
-local PEERS = {"corral", "cmd", "bare", "cqueues", "luv", "asyncio", "trio",
-               "anyio"}
+local PEERS = {"corral", "cmd", "bare", "epoll", "cqueues", "luv", "asyncio",
+               "trio", "anyio"}
 local PEER_TITLE = {corral = "corral", cmd = "corral command",
-  bare = "bare Lua (floor)",
+  bare = "bare Lua (floor)", epoll = "C epoll (W6 floor)",
   cqueues = "cqueues", luv = "hand-written luv", asyncio = "asyncio",
   trio = "Trio", anyio = "AnyIO"}
 
@@ -47,7 +47,10 @@ local TARGETS = {
 -- The `corral` command's column: its median ÷ the floor's (bare Lua).
 local CMD_TARGETS = {W1 = 0.8, W5 = 1.2, W7 = 0.9}
 -- Workloads a peer cannot run at all.
+local ONLY_W6 = "W6 only"
 local CANNOT = {bare = {W4 = "no timers", W6 = "no I/O"},
+                epoll = {W1 = ONLY_W6, W2 = ONLY_W6, W3 = ONLY_W6, W4 = ONLY_W6,
+                         W5 = ONLY_W6, W7 = ONLY_W6},
                 cqueues = {W2 = "cannot unwind"},
                 luv = {W7 = "not written"}, asyncio = {W7 = "not written"},
                 trio = {W7 = "not written"}, anyio = {W7 = "not written"}}
@@ -288,19 +291,18 @@ local SCALE = {
   {w = "W4", key = "late_p99_ms", label = "W4 timers: lateness p99, ms",
    extra = true},
 }
-local scale_ns = {}
-do
-  local seen = {}
-  for _, byw in pairs(samples.scale.corral or {}) do
+-- The scaling table of one peer (corral under require, or the command).
+local function scale_table(peer)
+  local scale_ns, seen = {}, {}
+  for _, byw in pairs(samples.scale[peer] or {}) do
     for n in pairs(byw) do
       if not seen[n] then seen[n] = true; scale_ns[#scale_ns + 1] = n end
     end
   end
   table.sort(scale_ns)
-end
-if #scale_ns > 0 then
+  if #scale_ns == 0 then return end
   emit("")
-  emit("### Scaling (corral only)")
+  emit(("### Scaling (%s)"):format(PEER_TITLE[peer]))
   emit("")
   emit("Median per-task cost at each N (min / median); spread = largest ÷")
   emit("smallest median; the target is spread ≤ 1.5 (linear growth, flat")
@@ -315,12 +317,12 @@ if #scale_ns > 0 then
     local cells, lo, hi = {row.label}, math.huge, -math.huge
     for _, n in ipairs(scale_ns) do
       local mul = row.per_n and 1e6 / n or 1
-      local mn, med = stats("scale", "corral", row.w, n, row.key, mul)
+      local mn, med = stats("scale", peer, row.w, n, row.key, mul)
       if mn then
         cells[#cells + 1] = fmt(mn) .. " / " .. fmt(med)
         lo, hi = math.min(lo, med), math.max(hi, med)
       else
-        local f = fails["scale corral " .. row.w .. " " .. n]
+        local f = fails[("scale %s %s %s"):format(peer, row.w, n)]
         cells[#cells + 1] = f and "FAILED" or "—"
       end
     end
@@ -334,6 +336,8 @@ if #scale_ns > 0 then
     emit("| " .. table.concat(cells, " | ") .. " |")
   end
 end
+scale_table("corral")
+scale_table("cmd")
 
 if next(fails) then
   emit("")

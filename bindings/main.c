@@ -107,11 +107,10 @@ static void *arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-static arena_t arena;
-
-/* Give the state the arena; blocks the C library allocated before stay
-** the C library's (the address says whose a block is). */
-static void arena_install(lua_State *L) {
+/* Give the state the arena a (main's, which outlives the state); blocks
+** the C library allocated before stay the C library's (the address says
+** whose a block is). */
+static void arena_install(lua_State *L, arena_t *a) {
   const char *opt = getenv("CORRAL_MALLOC");
   void *base;
   if (opt != NULL && strcmp(opt, "system") == 0) return;
@@ -125,14 +124,14 @@ static void arena_install(lua_State *L) {
   if (opt != NULL && strcmp(opt, "huge") == 0)
     madvise(base, ARENA_RESERVE, MADV_HUGEPAGE);
 #endif
-  arena.base = arena.cur = base;
-  arena.end = arena.base + ARENA_RESERVE;
-  lua_setallocf(L, arena_alloc, &arena);
+  a->base = a->cur = base;
+  a->end = a->base + ARENA_RESERVE;
+  lua_setallocf(L, arena_alloc, a);
 }
 
-static void arena_release(void) {
-  if (arena.base != NULL) munmap(arena.base, ARENA_RESERVE);
-  memset(&arena, 0, sizeof arena);
+static void arena_release(arena_t *a) {
+  if (a->base != NULL) munmap(a->base, ARENA_RESERVE);
+  memset(a, 0, sizeof *a);
 }
 
 /* package.preload["corral.cli"]: the embedded driver. */
@@ -199,6 +198,7 @@ static int pmain(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+  arena_t arena = {0};                    /* lives as long as the state */
   lua_State *L;
   int status, code;
   /* The command owns its process, so it may route libuv's allocations
@@ -211,7 +211,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "corral: not enough memory\n");
     return 1;
   }
-  arena_install(L);
+  arena_install(L, &arena);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
@@ -224,6 +224,6 @@ int main(int argc, char **argv) {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 1;
   }
   lua_close(L);
-  arena_release();
+  arena_release(&arena);
   return code;
 }

@@ -44,6 +44,7 @@ async def w2():
             tg.start_soon(child)
         while started < N:
             await anyio.sleep(0)
+        common.settle()
         t0 = now()
         common.mark()
         tg.cancel_scope.cancel()

@@ -44,6 +44,7 @@ async def w2():
         tasks = [tg.create_task(child()) for _ in range(N)]
         while started < N:
             await asyncio.sleep(0)
+        common.settle()
         t0 = now()
         common.mark()
         for t in tasks:                         # TaskGroup has no cancel()

@@ -82,6 +82,7 @@ function w.W2()
   for _ = 1, N do spawn(child) end
   run()
   common.check(started == N, "W2: %d of %d tasks blocked", started, N)
+  common.settle()
   local t0 = now()
   common.mark()
   for i = 1, #tasks do                                -- the cancel

@@ -39,6 +39,7 @@ function w.W2()
   corral.group(function(g)
     for _ = 1, N do g:spawn(child) end
     while started < N do corral.checkpoint() end
+    common.settle()
     t0 = now()
     common.mark()
     g:cancel()

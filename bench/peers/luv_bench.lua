@@ -337,6 +337,7 @@ function w.W2()
   group(function(g)
     for _ = 1, N do g:spawn(child) end
     while started < N do checkpoint() end
+    common.settle()
     t0 = now()
     common.mark()
     g:cancel()

@@ -45,6 +45,7 @@ async def w2():
             nursery.start_soon(child)
         while started < N:
             await trio.lowlevel.checkpoint()
+        common.settle()
         t0 = now()
         common.mark()
         nursery.cancel_scope.cancel()
