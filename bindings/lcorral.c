@@ -261,7 +261,7 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
 void lcr_checkcancel(lua_State *L, lcr_Task *t) {
   cr_scope_t *s = cr_task_cancelled(&t->t);
   if (s != NULL) {
-    lcr_pushcancelled(L, t->E, s);
+    lcr_pushcancelled(L, lcr_taskengine(t), s);
     lua_error(L);
   }
 }
@@ -412,7 +412,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   double when = lua_tonumber(L, (int)ctx);
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
   lcr_checkcancel(L, t);
-  if (when <= cr_now(&t->E->e)) {
+  if (when <= cr_now(&lcr_taskengine(t)->e)) {
     if (status == LUA_YIELD) return 0;   /* woke late: the time has come */
     cr_task_yield(&t->t);                /* sleep(0): a checkpoint */
   } else {
@@ -426,7 +426,7 @@ static int l_sleep(lua_State *L) {
   double s = lcr_checkseconds(L, 1);
   lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   lua_settop(L, 0);
-  lua_pushnumber(L, cr_now(&t->E->e) + s);
+  lua_pushnumber(L, cr_now(&lcr_taskengine(t)->e) + s);
   return sleep_k(L, LUA_OK, 1);
 }
 

@@ -70,8 +70,7 @@ enum {
 };
 
 typedef struct lcr_Task {
-  cr_task_t t;            /* first member */
-  lcr_Engine *E;
+  cr_task_t t;            /* first member; t.engine is its lcr_Engine's e */
   lua_State *co;
   lua_KFunction k;        /* continuation of the call that parked */
   lua_KContext kctx;
@@ -90,6 +89,11 @@ typedef struct lcr_Task {
   unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
   unsigned dead : 1;      /* its body is gone (closed, or an escaped error) */
 } lcr_Task;
+
+/* The engine of a task (lcr_Engine's first member is the engine). */
+static inline lcr_Engine *lcr_taskengine(const lcr_Task *t) {
+  return (lcr_Engine *)t->t.engine;
+}
 
 typedef struct lcr_Group {
   cr_group_t g;           /* first member */

@@ -91,10 +91,10 @@ int lcr_record_failure(lua_State *L) {
 /* The body raised the error on top: a failure that cancels the children. */
 static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
   int err = lua_gettop(L);
-  lcr_pushfunction(L, t->E->S, lcr_record_failure);
+  lcr_pushfunction(L, lcr_taskengine(t)->S, lcr_record_failure);
   lua_pushvalue(L, IDX_G);
   lua_pushvalue(L, err);
-  lcr_pushtask(L, t->E, &t->t);        /* the running task: anchored */
+  lcr_pushtask(L, lcr_taskengine(t), &t->t);        /* the running task: anchored */
   lua_pushboolean(L, 1);
   if (lua_pcall(L, 4, 0, 0) != LUA_OK)
     cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
@@ -148,12 +148,12 @@ static int l_group(lua_State *L) {
   lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "corral.group");
   memset(&o, 0, sizeof o);
-  lcr_scopeopts(L, 2, cr_now(&t->E->e), &o.deadline, &o.shield);
+  lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &o.deadline, &o.shield);
   lua_settop(L, 2);
   G = lua_newuserdatauv(L, sizeof *G, LCR_GROUP_NUV);      /* 3 */
   memset(G, 0, sizeof *G);
-  G->E = t->E;
-  G->epoch = t->E->epoch;
+  G->E = lcr_taskengine(t);
+  G->epoch = lcr_taskengine(t)->epoch;
   luaL_setmetatable(L, LCR_GROUP);
   if (lua_istable(L, 2)) {
     o.limit = optcount(L, 2, "limit");
@@ -173,10 +173,10 @@ static int l_group(lua_State *L) {
     else
       lua_pop(L, 1);
   }
-  lcr_pin(L, t->E, IDX_G, 1);
+  lcr_pin(L, lcr_taskengine(t), IDX_G, 1);
   rc = cr_group_init(&t->t, &G->g, &o);
   if (rc) {
-    lcr_pin(L, t->E, IDX_G, 0);
+    lcr_pin(L, lcr_taskengine(t), IDX_G, 0);
     return lcr_raise(L, rc);
   }
   G->opened = 1;

@@ -381,7 +381,7 @@ static int l_tcp_connect(lua_State *L) {
   lcr_checkcancel(L, t);
   lua_settop(L, 2);
   b = newbox(L, NULL, LCR_STREAM, 0);                    /* 3 */
-  rc = cr_tcp_connect(&t->E->e, &t->t, (struct sockaddr *)&ss, &s);
+  rc = cr_tcp_connect(&lcr_taskengine(t)->e, &t->t, (struct sockaddr *)&ss, &s);
   if (s) box_attach(b, &s->io);
   if (rc == 1) return lcr_yield(L, t, 0, tcp_connect_k);
   box_close(b);
@@ -460,7 +460,7 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
   int rc = woke(L, status, &t, "corral.resolve");
   (void)ctx;
   if (rc == 1) {
-    rc = cr_resolve(&t->E->e, &t->t, lua_tostring(L, 1));
+    rc = cr_resolve(&lcr_taskengine(t)->e, &t->t, lua_tostring(L, 1));
     if (rc == 1) return lcr_yield(L, t, 0, resolve_k);
   }
   if (rc < 0)
@@ -644,7 +644,7 @@ static int signal_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   int rc = woke(L, status, &t, "corral.signal");
   if (rc == 1) {
-    rc = cr_signal_wait(&t->E->e, &t->t, (int)ctx);
+    rc = cr_signal_wait(&lcr_taskengine(t)->e, &t->t, (int)ctx);
     if (rc == 1) return lcr_yield(L, t, ctx, signal_k);
   }
   if (rc < 0) return ioerror(L, "signal", rc);

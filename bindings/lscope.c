@@ -107,10 +107,10 @@ static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
                       int nargs) {
   lcr_Scope *S = lua_touserdata(L, 1);
   int rc;
-  lcr_pin(L, t->E, 1, 1);
+  lcr_pin(L, lcr_taskengine(t), 1, 1);
   rc = cr_scope_enter(&t->t, &S->s, deadline, shield);
   if (rc) {
-    lcr_pin(L, t->E, 1, 0);
+    lcr_pin(L, lcr_taskengine(t), 1, 0);
     return lcr_raise(L, rc);
   }
   return scope_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0, scope_k), 0);
@@ -125,9 +125,9 @@ static int l_scope(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "corral.scope");
-  lcr_scopeopts(L, 2, cr_now(&t->E->e), &deadline, &shield);
+  lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &deadline, &shield);
   lua_settop(L, 2);
-  newscope(L, t->E, KIND_SCOPE);                       /* 3 */
+  newscope(L, lcr_taskengine(t), KIND_SCOPE);                       /* 3 */
   if (lua_istable(L, 2) && lua_getfield(L, 2, "name") != LUA_TNIL)
     lua_setiuservalue(L, 3, 1);
   lua_settop(L, 3);
@@ -153,10 +153,10 @@ static int timeout_call(lua_State *L, const char *fname, int kind, int abs) {
   }
   luaL_checktype(L, 2, LUA_TFUNCTION);
   t = lcr_checkblocking(L, fname);
-  now = cr_now(&t->E->e);
+  now = cr_now(&lcr_taskengine(t)->e);
   deadline = abs ? v : now + v;
   nargs = lua_gettop(L) - 2;
-  S = newscope(L, t->E, kind);
+  S = newscope(L, lcr_taskengine(t), kind);
   S->seconds = abs ? v - now : v;
   lua_replace(L, 1);                                   /* [S, fn, args] */
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);

@@ -62,7 +62,7 @@ static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
 
 /* Name of a task, from its pointer. [-0, +1, m] */
 void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
-  if (lcr_pushtask(L, t->E, &t->t)) {
+  if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {
     pushname_ud(L, -1, t);
     lua_remove(L, -2);
   } else {
@@ -80,7 +80,7 @@ void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
 static int task_fail(lua_State *L, lcr_Task *t, int err, int fatal) {
   lcr_Group *G = lua_touserdata(L, 4);
   lua_settop(L, 5 > err ? 4 : err);
-  lcr_pushfunction(L, t->E->S, lcr_record_failure);
+  lcr_pushfunction(L, lcr_taskengine(t)->S, lcr_record_failure);
   lua_pushvalue(L, 4);
   lua_pushvalue(L, err);
   lua_pushvalue(L, 1);
@@ -99,13 +99,13 @@ static int task_fail(lua_State *L, lcr_Task *t, int err, int fatal) {
 */
 static int ended_cancelled(lua_State *L, lcr_Task *t) {
   cr_scope_t *to;
-  switch (lcr_unwinding(L, t->E, 3)) {
+  switch (lcr_unwinding(L, lcr_taskengine(t), 3)) {
     case LCR_LIVE:
       switch (cr_task_unwind(&t->t, &to)) {
         case CR_END_ABSORBED:
           return 1;
         case CR_END_PASSED:      /* it is the catcher's Cancelled now */
-          lcr_pushcancelled(L, t->E, to);
+          lcr_pushcancelled(L, lcr_taskengine(t), to);
           lua_replace(L, 3);
           return 1;
         default:
@@ -367,7 +367,7 @@ static void task_closed(lcr_Engine *E, lcr_Task *t) {
 /* The engine's resume callback. */
 static void task_run(cr_task_t *ct) {
   lcr_Task *t = (lcr_Task *)ct;
-  lcr_Engine *E = t->E;
+  lcr_Engine *E = lcr_taskengine(t);
   lua_State *co = t->co;
   int nres = 0, st;
   t->parked = 0;
@@ -435,7 +435,7 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, LCR_UV_CO);
   t->co = co;
-  t->E = E;
+  t->t.engine = &E->e;            /* cr_task_init sets it too: early for __gc */
   t->epoch = E->epoch;
   if (!lua_checkstack(co, nargs + 3))
     luaL_error(L, "too many arguments to a task");
@@ -500,7 +500,7 @@ static int task_wait(lua_State *L) {
   lcr_Task *w = lcr_checkblocking(L, "task:wait");
   lua_settop(L, 1);
   if (w == t) return luaL_error(L, "task:wait: a task cannot wait for itself");
-  if (!t->t.finished && !lcr_alive(lcr_state(L), t->E, t->epoch))
+  if (!t->t.finished && !lcr_alive(lcr_state(L), lcr_taskengine(t), t->epoch))
     return luaL_error(L, "task:wait: the task belongs to a corral.run "
                          "that has ended");
   return task_wait_k(L, LUA_OK, 0);
@@ -510,8 +510,8 @@ static int task_cancel(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
   lcr_State *S = lcr_state(L);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
-  if (t->t.finished || !lcr_alive(S, t->E, t->epoch)) return 0;
-  lcr_cancel(L, t->E, &t->t.scope, 2);
+  if (t->t.finished || !lcr_alive(S, lcr_taskengine(t), t->epoch)) return 0;
+  lcr_cancel(L, lcr_taskengine(t), &t->t.scope, 2);
   return 0;
 }
 

@@ -246,7 +246,11 @@ struct cr_task_s {
                           ** its id is the task's id */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
   cr_task_cb run;         /* public: resumes the continuation */
-  cr_queue_t wait_link;   /* public: link in whatever wait list it parks on */
+  union {                 /* a task is in one list at a time: */
+    cr_queue_t wait_link; /* public: the wait list it parks on, or */
+    cr_queue_t runq;      /* private: the run queue, or its group's pending
+                          ** queue (queued or pending set) */
+  };
   void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
   const cr_scope_t *cancel_like; /* private: see cr_scope_record */
@@ -254,7 +258,6 @@ struct cr_task_s {
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
   uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
-  cr_queue_t runq;        /* run queue, or group's pending queue */
   cr_queue_t child_link;  /* link in group->children */
 };
 

@@ -35,6 +35,12 @@ static inline void cr__release(cr_engine_t *e, void *reason) {
   if (reason && e->release) e->release(e, reason);
 }
 
+/* 1 if the task is in a wait list: its link is shared with the run queue
+** and the pending queue, which the queued and pending bits say. */
+static inline int cr__task_waiting_in_list(const cr_task_t *t) {
+  return !t->queued && !t->pending && cr__queue_linked(&t->wait_link);
+}
+
 /* Unlink a queued task from the engine's run queue. */
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;

@@ -179,7 +179,7 @@ static void signal_cb(uv_signal_t *h, int signum) {
 static cr_abort_t signal_abort(cr_task_t *t) {
   sigwatch *w = t->xfer;
   t->xfer = NULL;
-  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   if (w) sigwatch_update(w);
   return CR_ABORT_DONE;
 }

@@ -30,7 +30,6 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->wait = CR_WAIT_NONE;
   t->abort = NULL;
   t->clean_gen = UINT64_MAX;
-  cr__queue_init(&t->runq);
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = 0;
@@ -86,7 +85,7 @@ void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
 
 void cr_task_wake(cr_task_t *t, int status) {
   if (t->status != CR_TASK_WAITING) return;
-  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   t->abort = NULL;
   t->wake_status = status;
   t->wait = CR_WAIT_NONE;
@@ -109,7 +108,7 @@ void cr_task_yield(cr_task_t *t) {
 
 /* The abort of every wait that is only a link in a list. */
 cr_abort_t cr_task_abort_unlink(cr_task_t *t) {
-  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   return CR_ABORT_DONE;
 }
 
@@ -166,7 +165,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     cr__runq_remove(e, t);
     t->queued = 0;
   }
-  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) {
@@ -201,7 +200,7 @@ void cr__task_orphan(cr_task_t *t) {
   if (t->finished) return;
   t->orphan = 1;
   t->abort = NULL;
-  if (cr__queue_linked(&t->wait_link)) cr__queue_remove(&t->wait_link);
+  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   if (t->queued)
     cr__runq_remove(t->engine, t);
   else if (t->pending)
