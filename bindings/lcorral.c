@@ -39,7 +39,7 @@ lcr_Engine *lcr_engine(lua_State *L, const char *call) {
 lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
   lcr_Engine *E = lcr_engine(L, call);
   lcr_Task *t = (lcr_Task *)E->e.current;
-  if (t == NULL || t->co != L)
+  if (t == NULL || lcr_taskco(t) != L)
     luaL_error(L, "%s: called from a coroutine that corral does not run (a "
                "blocking call inside your own coroutine, e.g. a "
                "coroutine.wrap generator, cannot be suspended by corral)",
@@ -223,22 +223,24 @@ int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
 }
 
 /*
-** Every park resumes through here. A task's coroutine belongs to the
-** engine: a resume that does not come from the scheduler (coroutine.resume
-** on a coroutine taken with coroutine.running(), even after its run has
-** ended) finds the task parked as it was and yields straight back, so it
-** can neither run the continuation under another task nor corrupt the
-** scheduler. The task userdata is the first value on the coroutine's
-** stack, so `t` lives as long as the coroutine.
+** A task's coroutine belongs to the engine: a resume that does not come
+** from the scheduler (coroutine.resume on a coroutine taken with
+** coroutine.running(), even after its run has ended) must find the task
+** parked as it was and yield straight back, so it can neither run the
+** continuation under another task nor corrupt the scheduler. Every
+** continuation given to lcr_yield therefore starts with LCR_ENGINE_ONLY,
+** which asks the task of the coroutine (its extra space, see
+** lcr_cothread_task) whether the scheduler is resuming it: a running
+** coroutine cannot be resumed, so a resume while the flag is off is foreign.
 */
-static int guard_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = (lcr_Task *)ctx;
-  if (!t->resuming) {
-    lua_settop(L, t->top);
-    return lua_yieldk(L, 0, ctx, guard_k);
-  }
-  t->resuming = 0;
-  return t->k(L, status, t->kctx);
+int lcr_engine_resumed(lua_State *L) {
+  return lcr_cothread_task(L)->resuming;
+}
+
+/* A foreign resume: drop what it passed and park again, as we were. */
+int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k) {
+  lua_settop(L, lcr_cothread_task(L)->top);
+  return lua_yieldk(L, 0, ctx, k);
 }
 
 /* Push C function f with the module state as upvalue, from anywhere
@@ -248,13 +250,12 @@ void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f) {
   lua_pushcclosure(L, f, 1);
 }
 
-/* Give control back to the scheduler; `k` runs on wake-up. */
+/* Give control back to the scheduler; `k` runs on wake-up and must start
+** with LCR_ENGINE_ONLY(L, status, ctx, k). */
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   t->parked = 1;
-  t->k = k;
-  t->kctx = ctx;
   t->top = lua_gettop(L);
-  return lua_yieldk(L, 0, (lua_KContext)t, guard_k);
+  return lua_yieldk(L, 0, ctx, k);
 }
 
 /* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
@@ -408,6 +409,7 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 /* --- time ------------------------------------------------------------- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, sleep_k);
   lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   double when = lua_tonumber(L, (int)ctx);
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
@@ -439,6 +441,7 @@ static int l_sleep_until(lua_State *L) {
 }
 
 static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, checkpoint_k);
   (void)L; (void)status; (void)ctx;
   return 0;
 }

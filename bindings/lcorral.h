@@ -70,10 +70,8 @@ enum {
 };
 
 typedef struct lcr_Task {
-  cr_task_t t;            /* first member; t.engine is its lcr_Engine's e */
-  lua_State *co;
-  lua_KFunction k;        /* continuation of the call that parked */
-  lua_KContext kctx;
+  cr_task_t t;            /* first member; t.engine is its lcr_Engine's e,
+                          ** t.data its coroutine */
   unsigned epoch;
   int ref;                /* in the anchors table while it lives */
   union {
@@ -92,7 +90,23 @@ typedef struct lcr_Task {
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
 static inline lcr_Engine *lcr_taskengine(const lcr_Task *t) {
-  return (lcr_Engine *)t->t.engine;
+  return (lcr_Engine *)t->t.scope.engine;
+}
+
+/*
+** The task of a task's coroutine, from the coroutine's extra space (set at
+** spawn; only read in continuations of corral's own calls, which run only
+** on task coroutines, whose userdata their first stack slot keeps alive).
+*/
+_Static_assert(LUA_EXTRASPACE >= sizeof(void *),
+               "corral keeps a pointer in each task coroutine's extra space");
+static inline lcr_Task *lcr_cothread_task(lua_State *co) {
+  return *(lcr_Task **)lua_getextraspace(co);
+}
+
+/* The task's coroutine (the engine task's data). */
+static inline lua_State *lcr_taskco(const lcr_Task *t) {
+  return (lua_State *)t->t.data;
 }
 
 typedef struct lcr_Group {
@@ -130,6 +144,16 @@ void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
+int lcr_engine_resumed(lua_State *L);
+int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
+/* The first line of every continuation k given to lcr_yield: a resume
+** (status LUA_YIELD) that is not the scheduler's yields straight back
+** (see lcorral.c); a direct call (k(L, LUA_OK, ctx)) goes on. */
+#define LCR_ENGINE_ONLY(L, status, ctx, k) \
+  do { \
+    if ((status) == LUA_YIELD && !lcr_engine_resumed(L)) \
+      return lcr_reyield((L), (ctx), (k)); \
+  } while (0)
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 int lcr_raise(lua_State *L, int err);
 const char *lcr_errname(int err);

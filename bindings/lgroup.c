@@ -53,6 +53,7 @@ static int group_finish(lua_State *L, lcr_Group *G) {
 }
 
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, join_k);
   lcr_Group *G = lua_touserdata(L, IDX_G);
   (void)status; (void)ctx;
   if (cr_group_join(&G->g)) {
@@ -254,6 +255,7 @@ static int ready(lua_State *L) {
 
 /* [child] once the child called ready() or finished */
 static int start_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, start_k);
   lcr_Task *w = lcr_checkblocking(L, "group:start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
@@ -327,6 +329,7 @@ static int group_stop(lua_State *L) {
 }
 
 static int stopping_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, stopping_k);
   lcr_Task *t = lcr_checkblocking(L, "group:wait_stopping");
   lcr_Group *G = lua_touserdata(L, 1);
   (void)ctx;

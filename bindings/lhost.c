@@ -160,7 +160,7 @@ static lcr_Task *host_task(lua_State *L, corral_host_t *h, const char *fn) {
   if (h == NULL || h->S->eng != &h->E)
     luaL_error(L, "%s: called outside a corral host", fn);
   t = (lcr_Task *)h->E.e.current;
-  if (t == NULL || t->co != L)
+  if (t == NULL || lcr_taskco(t) != L)
     luaL_error(L, "%s: called outside a corral task (it blocks: call it "
                "from a task of the host's root, not from a coroutine of "
                "your own)", fn);
@@ -253,6 +253,7 @@ static int op_finish(lua_State *L, lcr_Task *t, corral_op_t *op) {
 }
 
 static int await_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, await_k);
   corral_op_t *op = (corral_op_t *)ctx;
   corral_host_t *h = host_of(L);
   lcr_Task *t = host_task(L, h, "corral_op_await");
@@ -740,6 +741,7 @@ int corral_host_stop(corral_host_t *h, double grace, const char *reason) {
 /* --- corral.host: what Lua sees of the host ------------------------------ */
 
 static int wait_stop_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, wait_stop_k);
   corral_host_t *h = host_of(L);
   lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
   (void)status;

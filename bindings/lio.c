@@ -218,6 +218,7 @@ static size_t read_take(const char *p, size_t n, size_t max, int delim,
 
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
 static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, stream_read_k);
   const char *call = read_calls[ctx];
   lcr_Task *t;
   cr_stream_t *s;
@@ -275,6 +276,7 @@ static int stream_read_helper(lua_State *L) {
 
 /* [stream, data] */
 static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, stream_write_k);
   lcr_Task *t;
   cr_stream_t *s;
   size_t len;
@@ -360,6 +362,7 @@ static int connect_error(lua_State *L, int rc) {
 
 /* [ip, port, box] */
 static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, tcp_connect_k);
   lcr_Task *t;
   lcr_Box *b = lua_touserdata(L, 3);
   int rc = woke(L, status, &t, "corral.tcp.connect");
@@ -408,6 +411,7 @@ static int l_tcp_listen(lua_State *L) {
 }
 
 static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, listener_accept_k);
   static const char call[] = "listener:accept";
   lcr_Task *t;
   cr_stream_t *s = NULL;
@@ -453,6 +457,7 @@ static int listener__index(lua_State *L) {
 #define MAX_ADDRS 32
 
 static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, resolve_k);
   lcr_Task *t;
   struct addrinfo *res, *ai;
   char names[MAX_ADDRS][64];
@@ -641,6 +646,7 @@ static int checksignal(lua_State *L, int arg) {
 }
 
 static int signal_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, signal_k);
   lcr_Task *t;
   int rc = woke(L, status, &t, "corral.signal");
   if (rc == 1) {
@@ -797,6 +803,7 @@ static int l_exec(lua_State *L) {
 }
 
 static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, proc_wait_k);
   static const char call[] = "process:wait";
   lcr_Task *t;
   cr_proc_t *p;

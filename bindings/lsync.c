@@ -50,6 +50,7 @@ static int event_is_set(lua_State *L) {
 }
 
 static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, event_wait_k);
   lcr_Event *e = lua_touserdata(L, 1);
   lcr_Task *t;
   (void)ctx;
@@ -100,6 +101,7 @@ static int l_semaphore(lua_State *L) {
 }
 
 static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, sem_acquire_k);
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
   (void)ctx;
@@ -145,6 +147,7 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, sem_with_k);
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
   int nargs = (int)ctx;
@@ -198,7 +201,7 @@ static int l_channel(lua_State *L) {
 ** its stack, where its continuation finds it on top. No table, no copy.
 */
 static void take_from(lua_State *L, cr_task_t *peer) {     /* [-0, +1, -] */
-  lua_State *co = ((lcr_Task *)peer)->co;
+  lua_State *co = lcr_taskco((lcr_Task *)peer);
   lua_pushvalue(co, 2);
   lua_xmove(co, L, 1);
 }
@@ -206,7 +209,7 @@ static void take_from(lua_State *L, cr_task_t *peer) {     /* [-0, +1, -] */
 static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
   lcr_Task *p = (lcr_Task *)peer;
   lua_pushvalue(L, v);
-  lua_xmove(L, p->co, 1);
+  lua_xmove(L, lcr_taskco(p), 1);
   p->top++;               /* delivered: a foreign resume must not drop it */
 }
 
@@ -216,6 +219,7 @@ static int closed_channel(lua_State *L) {
 
 /* [ch, v] */
 static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, chan_send_k);
   lcr_Chan *c = lua_touserdata(L, 1);
   lcr_Task *t;
   cr_task_t *peer = NULL;
@@ -251,6 +255,7 @@ static int chan_send(lua_State *L) {
 
 /* [ch] */
 static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, chan_recv_k);
   lcr_Chan *c = lua_touserdata(L, 1);
   lcr_Task *t;
   cr_task_t *peer = NULL;

@@ -204,7 +204,7 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
     lua_pop(co, 1);
   }
   lua_pop(co, 1);
-  return t && t->co == co ? t : NULL;
+  return t && lcr_taskco(t) == co ? t : NULL;
 }
 
 /*
@@ -248,14 +248,14 @@ static void keep_results(lua_State *L, lcr_Task *t) {
   int n = t->nres, i;
   if (n > 1) {
     lua_createtable(L, n, 0);
-    lua_xmove(t->co, L, n);
+    lua_xmove(lcr_taskco(t), L, n);
     for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
   } else if (n == 1) {
-    lua_xmove(t->co, L, 1);            /* one value (or an error): as is */
+    lua_xmove(lcr_taskco(t), L, 1);            /* one value (or an error): as is */
   } else {
     lua_pushnil(L);
   }
-  lua_settop(t->co, 0);
+  lua_settop(lcr_taskco(t), 0);
   lua_setiuservalue(L, -2, LCR_UV_CO);
 }
 
@@ -368,7 +368,7 @@ static void task_closed(lcr_Engine *E, lcr_Task *t) {
 static void task_run(cr_task_t *ct) {
   lcr_Task *t = (lcr_Task *)ct;
   lcr_Engine *E = lcr_taskengine(t);
-  lua_State *co = t->co;
+  lua_State *co = lcr_taskco(t);
   int nres = 0, st;
   t->parked = 0;
   if (!t->dead && lua_status(co) == LUA_OK && lua_gettop(co) == 0)
@@ -434,8 +434,9 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   lua_setmetatable(L, -2);
   co = lua_newthread(L);
   lua_setiuservalue(L, -2, LCR_UV_CO);
-  t->co = co;
-  t->t.engine = &E->e;            /* cr_task_init sets it too: early for __gc */
+  t->t.data = co;                 /* cr_task_init sets it too */
+  *(lcr_Task **)lua_getextraspace(co) = t;    /* see lcr_cothread_task */
+  t->t.scope.engine = &E->e;            /* cr_task_init sets it too: early for __gc */
   t->epoch = E->epoch;
   if (!lua_checkstack(co, nargs + 3))
     luaL_error(L, "too many arguments to a task");
@@ -469,7 +470,7 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   t->ref = ref;
   E->nrefs++;
   lua_pop(L, 1);
-  cr_task_init(&E->e, &t->t, task_run, t);
+  cr_task_init(&E->e, &t->t, task_run, co);
   return t;
 }
 
@@ -484,6 +485,7 @@ static int push_outcome(lua_State *L, lcr_Task *t) {
 }
 
 static int task_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, task_wait_k);
   lcr_Task *w = lcr_checkblocking(L, "task:wait");
   lcr_Task *t = lua_touserdata(L, 1);
   (void)ctx;
@@ -522,11 +524,11 @@ static int task_traceback(lua_State *L) {
     return 1;
   }
   if (t->t.finished) return 0;
-  if (t->t.status == CR_TASK_RUNNING && t->co == L) {
+  if (t->t.status == CR_TASK_RUNNING && lcr_taskco(t) == L) {
     luaL_traceback(L, L, NULL, 1);
     return 1;
   }
-  luaL_traceback(L, t->co, NULL, 0);
+  luaL_traceback(L, lcr_taskco(t), NULL, 0);
   return 1;
 }
 

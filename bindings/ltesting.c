@@ -15,6 +15,7 @@
 #include "lcorral.h"
 
 static int wait_idle_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, wait_idle_k);
   lcr_Task *t = lcr_checkblocking(L, "testing.wait_all_tasks_blocked");
   (void)ctx;
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;

@@ -196,7 +196,7 @@ static int user_frame(lua_State *co, int level, lua_Debug *ar) {
 static void push_where(lua_State *L, lcr_Task *t) {
   lua_Debug ar;
   int level, r;
-  lua_State *co = t->co;
+  lua_State *co = lcr_taskco(t);
   for (level = 0; (r = user_frame(co, level, &ar)) >= 0; level++) {
     if (r) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);

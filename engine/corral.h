@@ -232,7 +232,6 @@ struct cr_scope_s {
 */
 struct cr_task_s {
   void *data;             /* public */
-  cr_engine_t *engine;    /* read-only */
   cr_group_t *group;      /* read-only: NULL for a root task */
   int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
   unsigned status : 3;    /* read-only: a cr_task_status_t */
@@ -243,7 +242,8 @@ struct cr_task_s {
   unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
   unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
   cr_scope_t scope;       /* read-only: the task's own scope (t:cancel);
-                          ** its id is the task's id */
+                          ** its id is the task's id, its engine the task's
+                          ** (cr_task_engine) */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
   cr_task_cb run;         /* public: resumes the continuation */
   union {                 /* a task is in one list at a time: */
@@ -496,6 +496,10 @@ cr_scope_t *cr_scope_walk(cr_engine_t *e, cr_scope_t *root, cr_scope_t *s);
 /* --- tasks ----------------------------------------------------------- */
 
 void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data);
+/* The engine a task belongs to (its own scope's). */
+static inline cr_engine_t *cr_task_engine(const cr_task_t *t) {
+  return t->scope.engine;
+}
 /* Start a root task (no group): it runs on a later step. */
 int cr_task_start_root(cr_task_t *t);
 /* Park the running task; `abort` is asked when a cancel reaches it. */

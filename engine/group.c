@@ -45,7 +45,7 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   t->cur = &t->scope;
   cr__queue_insert_tail(&g->children, &t->child_link);
   g->nchildren++;
-  CR__EMIT(t->engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
+  CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;

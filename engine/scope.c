@@ -62,7 +62,7 @@ void cr__scope_unlink(cr_scope_t *s) {
 int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
                    int shield) {
   int rc;
-  cr__scope_init(task->engine, s, task);
+  cr__scope_init(task->scope.engine, s, task);
   s->shield = shield ? 1 : 0;
   cr__scope_link(s, task->cur);
   task->cur = s;
@@ -251,7 +251,7 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
 void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
   cr_scope_t *s = &t->scope;
   if (!s->entered || s->parent == parent) return;
-  t->engine->cancel_gen++;
+  t->scope.engine->cancel_gen++;
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   s->parent = parent;
   if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
@@ -284,12 +284,12 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
 ** reparented task bumps it.
 */
 cr_scope_t *cr_task_cancelled(cr_task_t *task) {
-  cr_engine_poll_deadlines(task->engine);
+  cr_engine_poll_deadlines(task->scope.engine);
   return cr_task_cancelled_now(task);
 }
 
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
-  cr_engine_t *e = task->engine;
+  cr_engine_t *e = task->scope.engine;
   cr_scope_t *s;
   if (task->cur == NULL || task->clean_gen == e->cancel_gen) return NULL;
   s = cr_scope_absorber(task->cur);

@@ -15,7 +15,7 @@ static void sleep_cb(cr_timer_t *timer);
 
 void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->data = data;
-  t->engine = e;
+  t->scope.engine = e;
   t->group = NULL;
   t->status = CR_TASK_SCHEDULED;
   t->wake_status = 0;
@@ -43,7 +43,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
 ** Seeded, they join the batch being run (loop.c, shuffle_runq).
 */
 void cr__task_schedule(cr_task_t *t) {
-  cr_engine_t *e = t->engine;
+  cr_engine_t *e = t->scope.engine;
   if (t->queued) return;
   t->queued = 1;
   t->status = CR_TASK_SCHEDULED;
@@ -64,7 +64,7 @@ void cr__task_schedule(cr_task_t *t) {
 int cr_task_start_root(cr_task_t *t) {
   cr__scope_link(&t->scope, NULL);
   t->cur = &t->scope;
-  CR__EMIT(t->engine, CR_EV_SPAWN, t, NULL, 0, CR_WAIT_NONE, NULL);
+  CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, NULL, 0, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
   return 0;
 }
@@ -76,7 +76,7 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
   t->wake_status = 0;
   t->wait = wait;
   t->wait_obj = obj;
-  CR__EMIT(t->engine, CR_EV_PARK, t, t->cur, 0, wait, obj);
+  CR__EMIT(t->scope.engine, CR_EV_PARK, t, t->cur, 0, wait, obj);
 }
 
 void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
@@ -90,7 +90,7 @@ void cr_task_wake(cr_task_t *t, int status) {
   t->wake_status = status;
   t->wait = CR_WAIT_NONE;
   t->wait_obj = NULL;
-  CR__EMIT(t->engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
+  CR__EMIT(t->scope.engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
 }
 
@@ -128,14 +128,14 @@ static void sleep_cb(cr_timer_t *timer) {
 /* A task's own scope never has a deadline, so its timer is the task's
 ** alarm clock. */
 static cr_abort_t sleep_abort(cr_task_t *t) {
-  cr_timer_stop(t->engine, &t->scope.deadline);
+  cr_timer_stop(t->scope.engine, &t->scope.deadline);
   return CR_ABORT_DONE;
 }
 
 int cr_task_sleep(cr_task_t *t, double when) {
   int rc;
   t->scope.deadline.cb = sleep_cb;
-  rc = cr_timer_start(t->engine, &t->scope.deadline, when);
+  rc = cr_timer_start(t->scope.engine, &t->scope.deadline, when);
   if (rc) return rc;
   cr_task_park_on(t, sleep_abort, CR_WAIT_SLEEP, &t->scope.deadline);
   return 0;
@@ -153,7 +153,7 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
 }
 
 void cr_task_done(cr_task_t *t, cr_task_status_t status) {
-  cr_engine_t *e = t->engine;
+  cr_engine_t *e = t->scope.engine;
   if (t->finished) return;
   t->finished = 1;
   t->status = status;
@@ -202,17 +202,17 @@ void cr__task_orphan(cr_task_t *t) {
   t->abort = NULL;
   if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   if (t->queued)
-    cr__runq_remove(t->engine, t);
+    cr__runq_remove(t->scope.engine, t);
   else if (t->pending)
     cr__queue_remove(&t->runq);
   t->queued = t->pending = 0;
   if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
   while (!cr__queue_empty(&t->waiters))
     cr__queue_remove(cr__queue_head(&t->waiters));
-  cr_timer_stop(t->engine, &t->scope.deadline);
+  cr_timer_stop(t->scope.engine, &t->scope.deadline);
   t->finished = 1;
   t->status = CR_TASK_CANCELLED;
   t->wait = CR_WAIT_NONE;
-  t->engine->stats.tasks--;
+  t->scope.engine->stats.tasks--;
 }
 

@@ -21,7 +21,7 @@ static void resolve_run(cr_task_t *t) {
   rtask *r = (rtask *)t;
   if (r->step++ == 0) {
     cr_alloc_fail_next(1);             /* libuv's next allocation fails */
-    if (cr_resolve(t->engine, t, "127.0.0.1") == 1) return;
+    if (cr_resolve(cr_task_engine(t), t, "127.0.0.1") == 1) return;
     cr_task_done(t, CR_TASK_FAILED);
     return;
   }

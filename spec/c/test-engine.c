@@ -35,11 +35,11 @@ static void ctask_run(cr_task_t *t) {
       cr_task_done(t, CR_TASK_CANCELLED);
       return;
     }
-    c->woke[c->nwoke++] = cr_now(t->engine);
+    c->woke[c->nwoke++] = cr_now(cr_task_engine(t));
   }
   if (ntrace < 255) trace[ntrace++] = c->log;
   if (c->step++ < c->naps) {
-    cr_task_sleep(t, cr_now(t->engine) + c->dur);
+    cr_task_sleep(t, cr_now(cr_task_engine(t)) + c->dur);
     return;
   }
   cr_task_done(t, CR_TASK_DONE);
@@ -108,7 +108,7 @@ static void gtask_run(cr_task_t *t) {
 
     cr_group_init(t, &b->g, &b->o);
     for (i = 0; i < b->nkids; i++) {
-      cr_task_init(t->engine, &b->kids[i].t, ctask_run, NULL);
+      cr_task_init(cr_task_engine(t), &b->kids[i].t, ctask_run, NULL);
       cr_group_spawn(&b->g, &b->kids[i].t);
     }
     if (b->stop_grace >= 0) cr_group_stop(&b->g, b->stop_grace, 0, NULL);
@@ -274,7 +274,7 @@ static void idler_run(cr_task_t *t) {
     cr_task_wait_idle(t);
     return;
   }
-  w->woke = cr_now(t->engine);
+  w->woke = cr_now(cr_task_engine(t));
   if (ntrace < 255) trace[ntrace++] = 'i';
   cr_task_done(t, CR_TASK_DONE);
 }

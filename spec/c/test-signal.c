@@ -40,7 +40,7 @@ static void wait_then_block(cr_task_t *t) {
   s->statuses[s->step & 3] = t->wake_status;
   switch (s->step++) {
   case 0:
-    if (cr_signal_wait(t->engine, t, s->sig) == 1) raise(s->sig);
+    if (cr_signal_wait(cr_task_engine(t), t, s->sig) == 1) raise(s->sig);
     return;
   case 1:
     cr_task_park(t, cr_task_abort_unlink);       /* nothing will wake it */
@@ -56,7 +56,7 @@ static void raise_then_sleep(cr_task_t *t) {
   s->statuses[s->step & 3] = t->wake_status;
   if (s->step++ == 0) {
     raise(s->sig);
-    cr_task_sleep(t, cr_now(t->engine) + 3600);
+    cr_task_sleep(t, cr_now(cr_task_engine(t)) + 3600);
     return;
   }
   finish(t);
@@ -67,7 +67,7 @@ static void raise_twice(cr_task_t *t) {
   stask *s = (stask *)t;
   if (s->step++ < 2) {
     raise(SIGINT);
-    cr_task_sleep(t, cr_now(t->engine) + 3600);
+    cr_task_sleep(t, cr_now(cr_task_engine(t)) + 3600);
     return;
   }
   finish(t);

@@ -1498,7 +1498,7 @@ static int start_result(htask *h, htask *c) {
 static int resumed(htask *h) {
   cr_task_t *t = &h->t;
   int ws = t->wake_status, kind = h->wait, obj = h->wobj;
-  double now = cr_now(t->engine);
+  double now = cr_now(cr_task_engine(t));
   h->wait = W_NONE;
   trace("T%d resumed from %s (%s)", h->idx, wait_name[kind],
         ws ? cr_err_name(ws) : "delivered");
@@ -1903,7 +1903,7 @@ static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
 
 static int do_op(htask *h) {
   cr_task_t *t = &h->t;
-  cr_engine_t *e = t->engine;
+  cr_engine_t *e = cr_task_engine(t);
   unsigned op = take() % N_OPS, b = take();
   double now = cr_now(e);
   char lab[32];
