@@ -472,7 +472,7 @@ static int l_debug_stats(lua_State *L) {
   cr_stats_t st = S->last;
   size_t refs = S->last_refs, records = S->last_records;
   if (S->eng) engine_stats(L, S->eng, &st, &refs, &records);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, (lua_Integer)st.tasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)st.scopes);
@@ -485,6 +485,8 @@ static int l_debug_stats(lua_State *L) {
   lua_setfield(L, -2, "refs");
   lua_pushinteger(L, (lua_Integer)records);
   lua_setfield(L, -2, "records");
+  lua_pushinteger(L, S->eng ? S->eng->npool : 0);
+  lua_setfield(L, -2, "pooled");
   return 1;
 }
 
@@ -590,6 +592,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   int rc;
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
+  E->pool_ref = LUA_NOREF;
   rc = cr_engine_init(&E->e, loop, clock);
   if (rc) return rc;
   E->open = 1;
@@ -606,6 +609,8 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, LCR_POOL_MAX, 0);  /* sized: giving back never allocates */
+  E->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
@@ -632,6 +637,8 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->pinned_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->pool_ref);
+  E->npool = 0;
   if (E->S->eng == E) E->S->eng = NULL;
 }
 
@@ -735,6 +742,7 @@ static int l_run(lua_State *L) {
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
+  E->pool_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
   cr_alloc_refill();        /* the guard's reserve, if the process holds it */
   rc = lcr_engine_open(L, S, E, NULL,
@@ -815,6 +823,31 @@ static int coroutine_guard(lua_State *L) {
   return lua_gettop(L);
 }
 
+/*
+** coroutine.running(), as the original, but a task whose coroutine it hands
+** out is marked exposed: its coroutine is never reused for another task
+** (see pool_give in ltask.c), so the identity the caller keeps stays that
+** task's. Upvalue: state.
+*/
+static int coroutine_running(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  if (t != NULL && lcr_taskco(t) == L) t->exposed = 1;
+  lua_pushboolean(L, lua_pushthread(L));
+  return 2;
+}
+
+/* coroutine.running becomes coroutine_running (unless it already is). */
+static void wrap_running(lua_State *L, int state) {
+  if (lua_getfield(L, -1, "running") == LUA_TFUNCTION &&
+      lua_tocfunction(L, -1) != coroutine_running) {
+    lua_pushvalue(L, state);
+    lua_pushcclosure(L, coroutine_running, 1);
+    lua_setfield(L, -3, "running");
+  }
+  lua_pop(L, 1);
+}
+
 static void guard_coroutine_lib(lua_State *L, int state) {
   static const char *const names[2][2] = {{"resume", "resume"},
                                           {"close", "close"}};
@@ -836,6 +869,7 @@ static void guard_coroutine_lib(lua_State *L, int state) {
     lua_pushcclosure(L, coroutine_guard, 4);
     lua_setfield(L, -2, names[i][0]);
   }
+  wrap_running(L, state);
   lua_pop(L, 1);
 }
 

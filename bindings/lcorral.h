@@ -19,6 +19,9 @@
 
 typedef struct lcr_Engine lcr_Engine;
 
+/* Finished tasks' coroutines kept for later spawns, per run. */
+#define LCR_POOL_MAX 1024
+
 /* Types whose methods are hot paths: checked by metatable pointer. */
 enum { LCR_MT_TASK, LCR_MT_CHAN, LCR_MT_SEM, LCR_MT_LOCK, LCR_MT_EVENT,
        LCR_MT_STREAM, LCR_MT_GROUP, LCR_MT_N };
@@ -52,6 +55,8 @@ struct lcr_Engine {
   int records_ref;        /* registry ref: cancel records, by handle */
   int live_ref;           /* registry ref: live Cancelled -> its scope */
   int pinned_ref;         /* registry ref: entered scope/group userdata */
+  int pool_ref;           /* registry ref: idle coroutines to reuse */
+  int npool;              /* how many (at most LCR_POOL_MAX) */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
   unsigned deadlocked : 1;
@@ -86,6 +91,8 @@ typedef struct lcr_Task {
   unsigned resuming : 1;  /* the engine is resuming it (not a foreign resume) */
   unsigned bare_yield : 1;/* a coroutine.yield of its own is being undone */
   unsigned dead : 1;      /* its body is gone (closed, or an escaped error) */
+  unsigned exposed : 1;   /* coroutine.running() handed its coroutine out:
+                          ** never reused for another task */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

@@ -259,6 +259,44 @@ static void keep_results(lua_State *L, lcr_Task *t) {
   lua_setiuservalue(L, -2, LCR_UV_CO);
 }
 
+/*
+** The coroutine pool. A task that ended through task_main (done, or
+** cancelled) leaves an empty coroutine whose status is LUA_OK: a later
+** spawn may start another task on it, which saves creating a thread, its
+** stack and its call frames, and collecting the old ones. It is only
+** reused if nothing outside corral can hold it: coroutine.running() marks
+** a task exposed (see lcorral.c). Hooks are cleared; a stack that grew is
+** shrunk by the collector while the coroutine waits in the pool. The pool
+** table is sized at the start of the run, so giving back never allocates.
+*/
+static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t) {
+  lua_State *co = lcr_taskco(t);
+  if (co == NULL || t->exposed || t->dead || E->npool >= LCR_POOL_MAX ||
+      lua_status(co) != LUA_OK || lua_gettop(co) != 0 ||
+      (t->outcome != CR_TASK_DONE && t->outcome != CR_TASK_CANCELLED))
+    return;
+  lua_sethook(co, NULL, 0, 0);
+  t->t.data = NULL;                  /* the finished task lets it go */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_rawseti(L, -2, ++E->npool);
+  lua_pop(L, 1);
+}
+
+/* Push a coroutine for a new task: an idle one, else a new one. [-0, +1, m] */
+static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
+  lua_State *co;
+  if (E->npool == 0) return lua_newthread(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
+  lua_rawgeti(L, -1, E->npool);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, E->npool--);
+  lua_remove(L, -2);
+  co = lua_tothread(L, -1);
+  return co;
+}
+
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
   int anchored;
@@ -274,6 +312,7 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   E->nrefs--;
   if (anchored && lua_checkstack(L, t->nres + 2)) keep_results(L, t);
   lua_pop(L, 2);
+  pool_give(L, E, t);
 }
 
 /* Push the results (or the error) of a finished task whose userdata is
@@ -432,11 +471,11 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   memset(t, 0, sizeof *t);             /* status 0: "scheduled" */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_mt_ref);
   lua_setmetatable(L, -2);
-  co = lua_newthread(L);
+  co = pool_take(L, E);
   lua_setiuservalue(L, -2, LCR_UV_CO);
   t->t.data = co;                 /* cr_task_init sets it too */
   *(lcr_Task **)lua_getextraspace(co) = t;    /* see lcr_cothread_task */
-  t->t.scope.engine = &E->e;            /* cr_task_init sets it too: early for __gc */
+  t->t.scope.engine = &E->e;      /* cr_task_init sets it too: early for __gc */
   t->epoch = E->epoch;
   if (!lua_checkstack(co, nargs + 3))
     luaL_error(L, "too many arguments to a task");

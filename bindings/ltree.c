@@ -197,6 +197,10 @@ static void push_where(lua_State *L, lcr_Task *t) {
   lua_Debug ar;
   int level, r;
   lua_State *co = lcr_taskco(t);
+  if (co == NULL) {                    /* finished: its coroutine moved on */
+    lua_pushnil(L);
+    return;
+  }
   for (level = 0; (r = user_frame(co, level, &ar)) >= 0; level++) {
     if (r) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
