@@ -93,6 +93,7 @@ typedef struct lcr_Task {
   unsigned dead : 1;      /* its body is gone (closed, or an escaped error) */
   unsigned exposed : 1;   /* coroutine.running() handed its coroutine out:
                           ** never reused for another task */
+  unsigned closed : 1;    /* its coroutine was closed from outside */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

@@ -208,6 +208,10 @@ static void take_from(lua_State *L, cr_task_t *peer) {     /* [-0, +1, -] */
 
 static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
   lcr_Task *p = (lcr_Task *)peer;
+  /* A coroutine closed from outside is taken out of every wait when it is
+  ** closed (task__close); should that not have run, nothing is put on its
+  ** emptied stack, where the scheduler would call it as a function. */
+  if (lua_status(lcr_taskco(p)) != LUA_YIELD) return;
   lua_pushvalue(L, v);
   lua_xmove(L, lcr_taskco(p), 1);
   p->top++;               /* delivered: a foreign resume must not drop it */

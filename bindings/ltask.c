@@ -161,14 +161,30 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   return task_fail(L, t, 5, status == LUA_ERRMEM);
 }
 
-/* Body of every task coroutine: [task, fn, args...]. The task userdata
-** stays at 1 for the coroutine's whole life (see lcr_yield). */
+/*
+** A task's coroutine before it starts: [task_main, task, fn, args...,
+** start_guard]. The scheduler resumes it with everything above task_main as
+** arguments; a resume from outside (a copy of coroutine.resume) calls the
+** value just below its own arguments instead, which is start_guard: it
+** raises there, so nothing of the task runs outside the scheduler, and the
+** task then fails saying so (task_run).
+*/
+static int start_guard(lua_State *L) {
+  return luaL_error(L, "a corral task's coroutine was started from "
+                       "outside corral (coroutine.resume on a task that had "
+                       "not started)");
+}
+
+/*
+** Body of every task coroutine: [task, fn, args..., start_guard]. The task
+** userdata stays at 1 for the coroutine's whole life (see lcr_cotask), and
+** is to-be-closed: a close from outside (a copy of coroutine.close) runs
+** task__close, which takes the task out of whatever it waits on.
+*/
 static int task_main(lua_State *L) {
-  int nargs = lua_gettop(L) - 2;
-  lcr_Task *t = lua_touserdata(L, 1);
-  if (t == NULL || !t->resuming)       /* a copy of coroutine.resume */
-    return luaL_error(L, "a corral task's coroutine was started from "
-                         "outside corral");
+  int nargs = lua_gettop(L) - 3;
+  lua_settop(L, -2);                         /* start_guard */
+  lua_toclose(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);                          /* [task, msgh, fn, args...] */
   return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, STAGE_BODY,
@@ -393,12 +409,30 @@ static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
   return 0;
 }
 
-/* The task's coroutine was closed from outside: it fails saying so. */
+/*
+** 1 if the task's coroutine is as the scheduler left it: parked (yielded),
+** or not started ([task_main, ...]). Otherwise it was closed from outside,
+** or started from outside and died in start_guard.
+*/
+static int co_intact(lua_State *co) {
+  int st = lua_status(co);
+  return st == LUA_YIELD ||
+         (st == LUA_OK && lua_tocfunction(co, 1) == task_main);
+}
+
+/* The task's coroutine was closed (or started) from outside: it fails
+** saying so. */
 static void task_closed(lcr_Engine *E, lcr_Task *t) {
+  int started = lua_status(lcr_taskco(t)) != LUA_OK;
   t->dead = 1;
   t->nres = 0;
-  lua_pushliteral(E->L, "the task's coroutine was closed from outside "
-                        "(coroutine.close on a corral task)");
+  if (started)
+    lua_pushliteral(E->L, "the task's coroutine was started from outside "
+                          "corral (coroutine.resume on a task that had not "
+                          "started)");
+  else
+    lua_pushliteral(E->L, "the task's coroutine was closed from outside "
+                          "(coroutine.close on a corral task)");
   task_escaped(E, t, -1);
   lua_pop(E->L, 1);
 }
@@ -410,7 +444,7 @@ static void task_run(cr_task_t *ct) {
   lua_State *co = lcr_taskco(t);
   int nres = 0, st;
   t->parked = 0;
-  if (!t->dead && lua_status(co) == LUA_OK && lua_gettop(co) == 0)
+  if (!t->dead && (t->closed || !co_intact(co)))
     task_closed(E, t);
   if (t->dead) {
     if (!task_unwound_dead(E, t)) task_finish(E, t);
@@ -465,7 +499,7 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   fn = lua_absindex(L, fn);
   if (group) group = lua_absindex(L, group);
   if (name) name = lua_absindex(L, name);
-  if (!lua_checkstack(L, nargs + 4))
+  if (!lua_checkstack(L, nargs + 5))
     luaL_error(L, "too many arguments to a task");
   t = lua_newuserdatauv(L, sizeof *t, LCR_TASK_NUV);
   memset(t, 0, sizeof *t);             /* status 0: "scheduled" */
@@ -477,13 +511,14 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   *(lcr_Task **)lua_getextraspace(co) = t;    /* see lcr_cothread_task */
   t->t.scope.engine = &E->e;      /* cr_task_init sets it too: early for __gc */
   t->epoch = E->epoch;
-  if (!lua_checkstack(co, nargs + 3))
+  if (!lua_checkstack(co, nargs + 4))
     luaL_error(L, "too many arguments to a task");
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_main_ref);
   lua_pushvalue(L, -2);                         /* the task itself */
   lua_pushvalue(L, fn);
   for (i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
-  lua_xmove(L, co, nargs + 3);
+  lua_pushcfunction(L, start_guard);
+  lua_xmove(L, co, nargs + 4);
   if (group) {
     lua_pushvalue(L, group);
     lua_setiuservalue(L, -2, LCR_UV_AUX);
@@ -607,9 +642,29 @@ static const luaL_Reg task_methods[] = {
   {NULL, NULL}
 };
 
+/*
+** __close of a task: only its own coroutine's outermost slot is marked (by
+** task_main), so this runs when that frame goes: at the end of the task
+** (the scheduler is resuming it: nothing to do), or when a copy of
+** coroutine.close takes the coroutine from under a parked task. Then the
+** task's wait is aborted at once, so no channel, lock or event hands
+** anything to a body that is gone, and task_run fails the task. A
+** `<close>` on a task handle elsewhere does nothing.
+*/
+static int task__close(lua_State *L) {
+  lcr_Task *t = luaL_checkudata(L, 1, LCR_TASK);
+  lcr_Engine *E = lcr_taskengine(t);
+  if (lcr_taskco(t) != L || t->resuming) return 0;
+  t->closed = 1;
+  if (!t->t.finished && lcr_alive(lcr_state(L), E, t->epoch))
+    cr_task_interrupt(&t->t);
+  return 0;
+}
+
 static const luaL_Reg task_meta[] = {
   {"__index", task__index},
   {"__tostring", task__tostring},
+  {"__close", task__close},
   {NULL, NULL}
 };
 

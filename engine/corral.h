@@ -511,6 +511,11 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
 cr_abort_t cr_task_abort_unlink(cr_task_t *t);
 /* Wake a parked task with 0 (delivered) or an error code. */
 void cr_task_wake(cr_task_t *t, int status);
+/* Abort a parked task's wait as a cancel would (CR_ECANCELED), whatever its
+** scopes say: for a binding whose task can no longer run its continuation
+** (its coroutine was closed from outside), so that no operation hands it
+** anything and it is scheduled to be failed. No-op unless it is parked. */
+void cr_task_interrupt(cr_task_t *t);
 /* Queue the running task at the back of the run queue (a checkpoint). */
 void cr_task_yield(cr_task_t *t);
 /* Park `t` until `target` finishes. Delivered wakes win over cancels. */

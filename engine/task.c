@@ -100,6 +100,10 @@ void cr__task_abort(cr_task_t *t) {
   if (abort && abort(t) == CR_ABORT_DONE) cr_task_wake(t, CR_ECANCELED);
 }
 
+void cr_task_interrupt(cr_task_t *t) {
+  if (t->status == CR_TASK_WAITING) cr__task_abort(t);
+}
+
 void cr_task_yield(cr_task_t *t) {
   t->abort = NULL;
   t->wake_status = 0;

@@ -80,7 +80,15 @@ describe("regression: foreign coroutine operations on a task", function()
           co = coroutine.running()
           corral.group(function(inner)
             inner_group = inner
-            inner:spawn({ function() corral.sleep(3); error("inner child fails", 0) end, name = "inner" })
+            -- (the close interrupts the task at once, so the inner child is
+            -- cancelled at 1 and fails in its cleanup: that error must reach
+            -- the group too)
+            inner:spawn({ function()
+              local _ <close> = setmetatable({}, { __close = function()
+                error("inner child fails", 0)
+              end })
+              corral.sleep(3)
+            end, name = "inner" })
             corral.scope(function() corral.sleep(10) end, { timeout = 5 })
           end)
         end, name = "victim" })
