@@ -652,11 +652,12 @@ static const luaL_Reg task_methods[] = {
 ** `<close>` on a task handle elsewhere does nothing.
 */
 static int task__close(lua_State *L) {
-  lcr_Task *t = luaL_checkudata(L, 1, LCR_TASK);
-  lcr_Engine *E = lcr_taskengine(t);
-  if (lcr_taskco(t) != L || t->resuming) return 0;
+  /* Its own coroutine's task, found by pointer: the extra space of any
+  ** other thread is only compared, never read through. */
+  lcr_Task *t = lua_touserdata(L, 1);
+  if (t == NULL || t != lcr_cothread_task(L) || t->resuming) return 0;
   t->closed = 1;
-  if (!t->t.finished && lcr_alive(lcr_state(L), E, t->epoch))
+  if (!t->t.finished && lcr_alive(lcr_state(L), lcr_taskengine(t), t->epoch))
     cr_task_interrupt(&t->t);
   return 0;
 }
