@@ -186,4 +186,13 @@ function support.proc_state(pid)
   return stat:match("%) (%a)")
 end
 
+--- The coroutine library's own functions, as a script that kept copies of
+--- them before require "corral" would have them: corral wraps resume and
+--- close, and keeps each original as the wrapper's second upvalue.
+support.raw_coroutine = setmetatable({}, { __index = function(_, k)
+  local f = coroutine[k]
+  local ok, _, orig = pcall(debug.getupvalue, f, 2)
+  return (ok and type(orig) == "function") and orig or f
+end })
+
 return support

@@ -8,11 +8,7 @@ local corral = require "corral"
 local support = require "support"
 local vrun = support.vrun
 
-local raw_close = setmetatable({}, { __index = function(_, k)
-  local f = coroutine[k]
-  local ok, _, orig = pcall(debug.getupvalue, f, 2)
-  return (ok and type(orig) == "function") and orig or f
-end }).close
+local raw_close = support.raw_coroutine.close
 
 -- (A task closed from outside fails as if its error had escaped: its group
 -- is cancelled even with defer_errors, so each check below happens before

@@ -6,12 +6,7 @@ local corral = require "corral"
 local support = require "support"
 local vrun = support.vrun
 
--- The originals, as a script that kept them before require "corral" would.
-local raw = setmetatable({}, { __index = function(_, k)
-  local f = coroutine[k]
-  local ok, _, orig = pcall(debug.getupvalue, f, 2)
-  return (ok and type(orig) == "function") and orig or f
-end })
+local raw = support.raw_coroutine
 
 describe("regression: foreign coroutine operations on a task", function()
   it("coroutine.resume raises a clear error and the task runs on undisturbed", function()

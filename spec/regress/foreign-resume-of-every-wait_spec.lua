@@ -8,11 +8,7 @@ local corral = require "corral"
 local support = require "support"
 local vrun = support.vrun
 
-local raw = setmetatable({}, { __index = function(_, k)
-  local f = coroutine[k]
-  local ok, _, orig = pcall(debug.getupvalue, f, 2)
-  return (ok and type(orig) == "function") and orig or f
-end })
+local raw = support.raw_coroutine
 
 -- The parked task's coroutine is resumed from outside three times, with
 -- junk arguments, before `finish` completes its wait.

@@ -8,11 +8,7 @@ local corral = require "corral"
 local support = require "support"
 local vrun = support.vrun
 
-local raw_resume = setmetatable({}, { __index = function(_, k)
-  local f = coroutine[k]
-  local ok, _, orig = pcall(debug.getupvalue, f, 2)
-  return (ok and type(orig) == "function") and orig or f
-end }).resume
+local raw_resume = support.raw_coroutine.resume
 
 local function coroutine_of(t)
   for i = 1, 4 do
