@@ -95,7 +95,7 @@ static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
   lcr_pushfunction(L, lcr_taskengine(t)->S, lcr_record_failure);
   lua_pushvalue(L, IDX_G);
   lua_pushvalue(L, err);
-  lcr_pushtask(L, lcr_taskengine(t), &t->t);        /* the running task: anchored */
+  lcr_pushtask(L, lcr_taskengine(t), &t->t);   /* the running task: anchored */
   lua_pushboolean(L, 1);
   if (lua_pcall(L, 4, 0, 0) != LUA_OK)
     cr_group_fail(&G->g, 1, t->t.scope.id, NULL);

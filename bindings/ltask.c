@@ -256,22 +256,23 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 /*
 ** The task's results (or error), the nres values on top of its coroutine,
 ** move into the task (the coroutine's user value slot: nil, the one value,
-** or {v1, ..., vn}), and the coroutine is emptied: truly dead, so a resume or a close
-** from outside finds nothing to call or to free, and the coroutine's
-** memory goes as soon as nobody holds it. [-0, +0, m]
+** or {v1, ..., vn}), and the coroutine is emptied: a resume or a close from
+** outside finds nothing to call or to free, and the coroutine can start
+** another task (pool_give) or go to the collector. [-0, +0, m]
 */
 static void keep_results(lua_State *L, lcr_Task *t) {
+  lua_State *co = lcr_taskco(t);
   int n = t->nres, i;
   if (n > 1) {
     lua_createtable(L, n, 0);
-    lua_xmove(lcr_taskco(t), L, n);
+    lua_xmove(co, L, n);
     for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
   } else if (n == 1) {
-    lua_xmove(lcr_taskco(t), L, 1);            /* one value (or an error): as is */
+    lua_xmove(co, L, 1);               /* one value (or an error): as is */
   } else {
     lua_pushnil(L);
   }
-  lua_settop(lcr_taskco(t), 0);
+  lua_settop(co, 0);
   lua_setiuservalue(L, -2, LCR_UV_CO);
 }
 
@@ -302,15 +303,13 @@ static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t) {
 
 /* Push a coroutine for a new task: an idle one, else a new one. [-0, +1, m] */
 static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
-  lua_State *co;
   if (E->npool == 0) return lua_newthread(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
   lua_rawgeti(L, -1, E->npool);
   lua_pushnil(L);
   lua_rawseti(L, -3, E->npool--);
   lua_remove(L, -2);
-  co = lua_tothread(L, -1);
-  return co;
+  return lua_tothread(L, -1);
 }
 
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
