@@ -123,7 +123,7 @@ static int sem_release(lua_State *L) {
     cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (s->sem.value > 0)
       return luaL_error(L, "lock:release: the lock is not held");
-    if (me != NULL && s->sem.owner != NULL && s->sem.owner != me)
+    if (me != NULL && s->sem.owner != 0 && s->sem.owner != me->scope.id)
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }
@@ -139,8 +139,8 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   /* A body that released the lock itself must not make with() hand it
   ** on a second time. */
-  if (!s->is_lock || (s->sem.value == 0 && S->eng &&
-                      s->sem.owner == S->eng->e.current))
+  if (!s->is_lock || (s->sem.value == 0 && S->eng && S->eng->e.current &&
+                      s->sem.owner == S->eng->e.current->scope.id))
     cr_sem_release(&s->sem);
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L) - 2;

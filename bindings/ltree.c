@@ -75,10 +75,28 @@ static void set_taskname(lua_State *L, const char *k, const cr_task_t *target) {
   lua_setfield(L, -2, k);
 }
 
-/* The fields of a sem wait: a lock (held_by) or a semaphore. */
-static const char *semaphore_fields(lua_State *L, const cr_sem_t *sem) {
+/* The live task whose id is id, or NULL (it ended). */
+static cr_task_t *task_by_id(lcr_Engine *E, uint64_t id) {
+  cr_scope_t *s = NULL;
+  while ((s = cr_scope_walk(&E->e, NULL, s)) != NULL)
+    if (is_task_scope(s) && s->id == id) return s->owner;
+  return NULL;
+}
+
+/* The fields of a sem wait: a lock (held_by: its holder's name, or
+** "task-<id> (ended)" for a holder that ended holding it) or a semaphore. */
+static const char *semaphore_fields(lua_State *L, lcr_Engine *E,
+                                    const cr_sem_t *sem) {
+  cr_task_t *holder;
   if (sem->max != 1) return "semaphore";
-  if (sem->owner) set_taskname(L, "held_by", sem->owner);
+  if (sem->owner == 0) return "lock";
+  holder = task_by_id(E, sem->owner);
+  if (holder != NULL)
+    set_taskname(L, "held_by", holder);
+  else {
+    lua_pushfstring(L, "task-%I (ended)", (lua_Integer)sem->owner);
+    lua_setfield(L, -2, "held_by");
+  }
   return "lock";
 }
 
@@ -92,7 +110,7 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       lua_pushnumber(L, ((const cr_timer_t *)o)->when - now);
       lua_setfield(L, -2, "left");
       return NULL;
-    case CR_WAIT_SEM: return semaphore_fields(L, o);
+    case CR_WAIT_SEM: return semaphore_fields(L, E, o);
     case CR_WAIT_SEND: case CR_WAIT_RECV:
       lua_pushinteger(L, (lua_Integer)((const cr_chan_t *)o)->cap);
       lua_setfield(L, -2, "capacity");

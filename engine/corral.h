@@ -609,7 +609,9 @@ void cr_event_set(cr_event_t *ev);
 typedef struct {
   size_t value;           /* read-only: permits available */
   size_t max;             /* read-only: 0 = unbounded */
-  cr_task_t *owner;       /* read-only: last task to acquire (locks) */
+  uint64_t owner;         /* read-only: id of the last task to acquire
+                          ** (locks; 0 = none). An id, not a pointer: the
+                          ** holder may end, and its memory go, first. */
   cr_queue_t waiters;     /* private */
 } cr_sem_t;
 

@@ -30,7 +30,7 @@ void cr_event_set(cr_event_t *ev) {
 void cr_sem_init(cr_sem_t *s, size_t value, size_t max) {
   s->value = value;
   s->max = max;
-  s->owner = NULL;
+  s->owner = 0;
   cr__queue_init(&s->waiters);
 }
 
@@ -38,7 +38,7 @@ int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
   /* Invariant: value > 0 only while nobody waits (release hands off). */
   if (s->value > 0) {
     s->value--;
-    s->owner = t;
+    s->owner = t->scope.id;
     return 1;
   }
   cr__queue_insert_tail(&s->waiters, &t->wait_link);
@@ -49,13 +49,13 @@ int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
 int cr_sem_release(cr_sem_t *s) {
   if (!cr__queue_empty(&s->waiters)) {
     cr_task_t *t = pop_waiter(&s->waiters);
-    s->owner = t;
+    s->owner = t->scope.id;
     cr_task_wake(t, 0);              /* the permit is now t's */
     return 0;
   }
   if (s->max && s->value >= s->max) return CR_EINVAL;
   s->value++;
-  s->owner = NULL;
+  s->owner = 0;
   return 0;
 }
 

@@ -1167,7 +1167,7 @@ static void sem_give_back(htask *h, int i) {
   CHECK(rc == 0, "release of a held permit of M%d: %d", i, rc);
   h->held[i]--;
   if (o) {
-    CHECK(s->value == before && s->owner == &o->t &&
+    CHECK(s->value == before && s->owner == o->t.scope.id &&
           o->t.status == CR_TASK_SCHEDULED && o->t.wake_status == 0,
           "M%d's permit did not go to its longest waiter T%d", i, o->idx);
     o->granted = 1;
@@ -2384,7 +2384,7 @@ static void abandon_run(const char *why) {
     while (held[j]-- > 0) {
       size_t before = s->value;
       CHECK(cr_sem_release(s) == 0 && s->value == before + 1 &&
-            s->owner == NULL, "M%d: a permit released after abandon went to "
+            s->owner == 0, "M%d: a permit released after abandon went to "
             "somebody", j);
     }
     probe_init();
