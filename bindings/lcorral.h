@@ -94,6 +94,7 @@ typedef struct lcr_Task {
   unsigned exposed : 1;   /* coroutine.running() handed its coroutine out:
                           ** never reused for another task */
   unsigned closed : 1;    /* its coroutine was closed from outside */
+  unsigned in_on_error : 1; /* its body failed and its group's on_error runs */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

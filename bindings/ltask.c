@@ -144,12 +144,14 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
         lua_getiuservalue(L, 4, LCR_GUV_ONERROR) == LUA_TFUNCTION) {
       lua_pushvalue(L, 3);
       lua_pushvalue(L, 1);
+      t->in_on_error = 1;
       return task_main_k(L, lua_pcallk(L, 2, 1, 2, STAGE_ONERROR,
                                        task_main_k), STAGE_ONERROR);
     }
     return task_fail(L, t, 3, status == LUA_ERRMEM);
   }
   /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
+  t->in_on_error = 0;
   if (status == LUA_OK || status == LUA_YIELD) {
     if (lua_toboolean(L, 5)) {             /* handled: not collected */
       lua_settop(L, 3);
@@ -420,18 +422,40 @@ static int co_intact(lua_State *co) {
 }
 
 /* The task's coroutine was closed (or started) from outside: it fails
-** saying so. */
+** saying so. [-0, +1, m] */
+static void push_closed_error(lcr_Engine *E, lcr_Task *t, lua_State *co) {
+  lua_State *L = E->L;
+  /* Closed while its on_error ran: the body's own error (kept by the
+  ** message handler) is what failed, as when on_error is cancelled. */
+  if (t->in_on_error) {
+    if (lcr_pushtask(L, E, &t->t)) {
+      lcr_getextra(L, -1, "tberr");
+      lua_remove(L, -2);
+      if (!lua_isnil(L, -1)) return;
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_status(co) != LUA_OK)
+    lua_pushliteral(L, "the task's coroutine was started from outside "
+                       "corral (coroutine.resume on a task that had not "
+                       "started)");
+  else
+    lua_pushliteral(L, "the task's coroutine was closed from outside "
+                       "(coroutine.close on a corral task)");
+}
+
 static void task_closed(lcr_Engine *E, lcr_Task *t) {
-  int started = lua_status(lcr_taskco(t)) != LUA_OK;
+  lua_State *co = lcr_taskco(t);
   t->dead = 1;
   t->nres = 0;
-  if (started)
-    lua_pushliteral(E->L, "the task's coroutine was started from outside "
-                          "corral (coroutine.resume on a task that had not "
-                          "started)");
-  else
-    lua_pushliteral(E->L, "the task's coroutine was closed from outside "
-                          "(coroutine.close on a corral task)");
+  push_closed_error(E, t, co);
+  /* It is the task's error too (for t:wait, a g:start caller, or run for a
+  ** root): on top of the coroutine, where keep_results takes it. */
+  if (lua_checkstack(co, 1)) {
+    lua_pushvalue(E->L, -1);
+    lua_xmove(E->L, co, 1);
+    t->nres = 1;
+  }
   task_escaped(E, t, -1);
   lua_pop(E->L, 1);
 }
