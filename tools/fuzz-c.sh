@@ -26,7 +26,7 @@ mkdir -p build "$corpus" "$crashes"
 
 # --- build: the engine and the harness, with ASan + UBSan -----------------
 # shellcheck disable=SC2046 # pkg-config output is meant to be split
-$CC -g -O1 -std=c11 -D_GNU_SOURCE \
+$CC -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I engine spec/fuzz/fuzz-engine.c engine/*.c \
   $(pkg-config --cflags --libs libuv) -o "$out"
