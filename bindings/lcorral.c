@@ -795,10 +795,13 @@ static int l_run(lua_State *L) {
 **
 ** A task's coroutine belongs to the engine. require "corral" wraps the
 ** two functions of the coroutine library that could take it from the
-** engine, so that doing so raises an error naming the mistake. (A copy of
-** the originals taken before require still cannot corrupt anything: a
-** foreign resume finds the task parked and yields straight back, and a
-** foreign close leaves nothing of the engine's dangling; see lcr_yield.)
+** engine, so that doing so raises an error naming the mistake, and
+** coroutine.running, to know which coroutines it may reuse. (A copy of the
+** originals taken before require still cannot corrupt anything: a foreign
+** resume finds a parked task as it was and yields straight back
+** (LCR_ENGINE_ONLY) or, on a task that has not started, raises in
+** start_guard; a foreign close takes the task out of its wait at once and
+** fails it (task__close in ltask.c).)
 */
 
 /* 1 if co is the coroutine of a live corral task (parked, or not started
