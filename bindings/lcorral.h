@@ -208,6 +208,7 @@ lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
 int lcr_bare_yield(lua_State *L, lcr_Task *t);
 lcr_Task *lcr_cotask(lua_State *co, const void *task_mt);
+cr_task_t *lcr_task_by_id(lcr_Engine *E, uint64_t id);
 int lcr_pushresults(lua_State *L, int task, lcr_Task *t);
 extern const char lcr_task_mt_key;
 

@@ -161,11 +161,37 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int sem_with(lua_State *L) {
   int nargs = lua_gettop(L) - 2;
-  checksem(L);
+  lcr_Sem *s = checksem(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);
+  if (s->is_lock) lua_toclose(L, 1);   /* see lock__close */
   return sem_with_k(L, LUA_OK, nargs);
+}
+
+/*
+** __close of a lock. lock:with marks the lock to-be-closed in its own
+** frame, so this runs when that frame goes: on the task's own way out
+** (with() has released it already, or never got it: nothing to do), or
+** when a copy of coroutine.close takes the task's coroutine from under it.
+** Then a lock the task still holds (handed to it while it waited, or held
+** by its body) is released, so its waiters do not wait for ever. A lock
+** holder is known by task id, so this is exact. `<close>` on a lock
+** elsewhere does nothing either.
+*/
+static int lock__close(lua_State *L) {
+  lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t;
+  if (s == NULL || E == NULL || s->sem.value != 0 || s->sem.owner == 0)
+    return 0;
+  t = (lcr_Task *)E->e.current;
+  if (t != NULL && lcr_taskco(t) == L) return 0;      /* its own way out */
+  /* The holder, if it is the task whose coroutine is being closed. */
+  t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
+  if (t != NULL && lcr_taskco(t) == L && !t->resuming)
+    cr_sem_release(&s->sem);
+  return 0;
 }
 
 static int sem__index(lua_State *L) {
@@ -350,6 +376,9 @@ static const luaL_Reg chan_methods[] = {
   {"iter", chan_iter}, {NULL, NULL}
 };
 static const luaL_Reg sem_meta[] = { {"__index", sem__index}, {NULL, NULL} };
+static const luaL_Reg lock_meta[] = {
+  {"__index", sem__index}, {"__close", lock__close}, {NULL, NULL}
+};
 static const luaL_Reg chan_meta[] = {
   {"__index", chan__index}, {"__len", chan__len}, {NULL, NULL}
 };
@@ -365,7 +394,7 @@ const luaL_Reg lcr_sync_funcs[] = {
 
 void lcr_open_sync(lua_State *L) {
   lcr_register(L, LCR_EVENT, event_methods, no_meta);
-  lcr_register(L, LCR_LOCK, sem_methods, sem_meta);
+  lcr_register(L, LCR_LOCK, sem_methods, lock_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
   lcr_register_mt(L, LCR_EVENT, LCR_MT_EVENT);

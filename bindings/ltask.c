@@ -60,6 +60,16 @@ static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
   }
 }
 
+/* The live task of E whose id is id, or NULL (it ended). A walk of the
+** task tree: for reports and rare paths, not for hot ones. */
+cr_task_t *lcr_task_by_id(lcr_Engine *E, uint64_t id) {
+  cr_scope_t *s = NULL;
+  while ((s = cr_scope_walk(&E->e, NULL, s)) != NULL)
+    if (s->owner != NULL && s == &s->owner->scope && s->id == id)
+      return s->owner;
+  return NULL;
+}
+
 /* Name of a task, from its pointer. [-0, +1, m] */
 void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
   if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {

@@ -75,14 +75,6 @@ static void set_taskname(lua_State *L, const char *k, const cr_task_t *target) {
   lua_setfield(L, -2, k);
 }
 
-/* The live task whose id is id, or NULL (it ended). */
-static cr_task_t *task_by_id(lcr_Engine *E, uint64_t id) {
-  cr_scope_t *s = NULL;
-  while ((s = cr_scope_walk(&E->e, NULL, s)) != NULL)
-    if (is_task_scope(s) && s->id == id) return s->owner;
-  return NULL;
-}
-
 /* The fields of a sem wait: a lock (held_by: its holder's name, or
 ** "task-<id> (ended)" for a holder that ended holding it) or a semaphore. */
 static const char *semaphore_fields(lua_State *L, lcr_Engine *E,
@@ -90,7 +82,7 @@ static const char *semaphore_fields(lua_State *L, lcr_Engine *E,
   cr_task_t *holder;
   if (sem->max != 1) return "semaphore";
   if (sem->owner == 0) return "lock";
-  holder = task_by_id(E, sem->owner);
+  holder = lcr_task_by_id(E, sem->owner);
   if (holder != NULL)
     set_taskname(L, "held_by", holder);
   else {
