@@ -195,4 +195,13 @@ support.raw_coroutine = setmetatable({}, { __index = function(_, k)
   return (ok and type(orig) == "function") and orig or f
 end })
 
+--- The coroutine of task t, as a hostile script reaches it (its user
+--- values, through the debug library).
+function support.task_coroutine(t)
+  for i = 1, 4 do
+    local v = debug.getuservalue(t, i)
+    if type(v) == "thread" then return v end
+  end
+end
+
 return support

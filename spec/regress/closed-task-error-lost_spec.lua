@@ -6,12 +6,7 @@ local corral = require "corral"
 local support = require "support"
 local raw_close = support.raw_coroutine.close
 
-local function coroutine_of(t)
-  for i = 1, 4 do
-    local v = debug.getuservalue(t, i)
-    if type(v) == "thread" then return v end
-  end
-end
+local coroutine_of = support.task_coroutine
 
 describe("regression: a task closed from outside", function()
   it("makes g:start raise the close message, not nil", function()

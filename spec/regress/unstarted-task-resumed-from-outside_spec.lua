@@ -10,12 +10,7 @@ local vrun = support.vrun
 
 local raw_resume = support.raw_coroutine.resume
 
-local function coroutine_of(t)
-  for i = 1, 4 do
-    local v = debug.getuservalue(t, i)
-    if type(v) == "thread" then return v end
-  end
-end
+local coroutine_of = support.task_coroutine
 
 describe("regression: resuming a task that has not started, from outside", function()
   for _, nargs in ipairs({ 0, 1, 3 }) do
