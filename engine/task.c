@@ -100,8 +100,18 @@ void cr__task_abort(cr_task_t *t) {
   if (abort && abort(t) == CR_ABORT_DONE) cr_task_wake(t, CR_ECANCELED);
 }
 
+/*
+** A join of its own group's children and a g:start wait refuse aborts (the
+** group owns the wake-up); a task whose continuation is gone leaves them
+** too, so that its binding can cancel and join what it opened. The group's
+** later wake-up finds the task no longer parked there.
+*/
 void cr_task_interrupt(cr_task_t *t) {
-  if (t->status == CR_TASK_WAITING) cr__task_abort(t);
+  if (t->status != CR_TASK_WAITING) return;
+  if (t->wait == CR_WAIT_CHILDREN || t->wait == CR_WAIT_START)
+    cr_task_wake(t, CR_ECANCELED);
+  else
+    cr__task_abort(t);
 }
 
 void cr_task_yield(cr_task_t *t) {
