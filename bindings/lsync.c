@@ -16,7 +16,22 @@
 #define LCR_CHAN "corral.Channel"
 
 typedef struct { cr_event_t ev; } lcr_Event;
-typedef struct { cr_sem_t sem; int is_lock; } lcr_Sem;
+/* owner_epoch: the run in which sem.owner was set. Task ids restart with
+** each run, so a holder id means that task only in that run. */
+typedef struct { cr_sem_t sem; int is_lock; unsigned owner_epoch; } lcr_Sem;
+
+/* Note the run after an engine call that may have given the sem a holder. */
+static void stamp(lua_State *L, lcr_Sem *s) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  if (E != NULL) s->owner_epoch = E->epoch;
+}
+
+/* The id of the lock's holder if E's run gave it, else 0 (none, or a
+** holder from an earlier run, which has ended). */
+uint64_t lcr_lock_holder(const cr_sem_t *sem, const lcr_Engine *E) {
+  const lcr_Sem *s = (const lcr_Sem *)sem;
+  return E != NULL && s->owner_epoch == E->epoch ? sem->owner : 0;
+}
 typedef struct { cr_chan_t ch; } lcr_Chan;
 
 static int delivered(lua_State *L, int status, lcr_Task **tp, const char *fn) {
@@ -106,7 +121,10 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   (void)ctx;
   if (delivered(L, status, &t, semcall(s, SEM_ACQUIRE))) return 0;
-  if (cr_sem_acquire(&s->sem, &t->t)) return 0;
+  if (cr_sem_acquire(&s->sem, &t->t)) {
+    stamp(L, s);
+    return 0;
+  }
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
 
@@ -123,12 +141,14 @@ static int sem_release(lua_State *L) {
     cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (s->sem.value > 0)
       return luaL_error(L, "lock:release: the lock is not held");
-    if (me != NULL && s->sem.owner != 0 && s->sem.owner != me->scope.id)
+    if (me != NULL && s->sem.owner != 0 &&
+        lcr_lock_holder(&s->sem, S->eng) != me->scope.id)
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }
   if (cr_sem_release(&s->sem) != 0)
     return luaL_error(L, "%s: not held", semcall(s, SEM_RELEASE));
+  stamp(L, s);                       /* handed to a waiter of this run */
   return 0;
 }
 
@@ -140,8 +160,11 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   /* A body that released the lock itself must not make with() hand it
   ** on a second time. */
   if (!s->is_lock || (s->sem.value == 0 && S->eng && S->eng->e.current &&
-                      s->sem.owner == S->eng->e.current->scope.id))
+                      lcr_lock_holder(&s->sem, S->eng) ==
+                        S->eng->e.current->scope.id)) {
     cr_sem_release(&s->sem);
+    stamp(L, s);
+  }
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   return lua_gettop(L) - 2;
 }
@@ -154,6 +177,7 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
   if (!delivered(L, status, &t, semcall(s, SEM_WITH))) {
     if (!cr_sem_acquire(&s->sem, &t->t))
       return lcr_yield(L, t, ctx, sem_with_k);
+    stamp(L, s);
   }
   return sem_with_body_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0,
                                        sem_with_body_k), 0);
@@ -176,21 +200,24 @@ static int sem_with(lua_State *L) {
 ** when a copy of coroutine.close takes the task's coroutine from under it.
 ** Then a lock the task still holds (handed to it while it waited, or held
 ** by its body) is released, so its waiters do not wait for ever. A lock
-** holder is known by task id, so this is exact. `<close>` on a lock
-** elsewhere does nothing either.
+** holder is known by task id, so this is exact. A `<close>` variable
+** holding a lock behaves the same: nothing on the task's own way out, the
+** release when the task's coroutine is closed from under it.
 */
 static int lock__close(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
   lcr_Engine *E = lcr_state(L)->eng;
   lcr_Task *t;
-  if (s == NULL || E == NULL || s->sem.value != 0 || s->sem.owner == 0)
+  if (s == NULL || s->sem.value != 0 || lcr_lock_holder(&s->sem, E) == 0)
     return 0;
   t = (lcr_Task *)E->e.current;
   if (t != NULL && lcr_taskco(t) == L) return 0;      /* its own way out */
   /* The holder, if it is the task whose coroutine is being closed. */
   t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
-  if (t != NULL && lcr_taskco(t) == L && !t->resuming)
+  if (t != NULL && lcr_taskco(t) == L && !t->resuming) {
     cr_sem_release(&s->sem);
+    stamp(L, s);
+  }
   return 0;
 }
 

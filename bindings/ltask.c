@@ -315,13 +315,16 @@ static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t) {
 
 /* Push a coroutine for a new task: an idle one, else a new one. [-0, +1, m] */
 static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
+  lua_State *co;
   if (E->npool == 0) return lua_newthread(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
   lua_rawgeti(L, -1, E->npool);
   lua_pushnil(L);
   lua_rawseti(L, -3, E->npool--);
   lua_remove(L, -2);
-  return lua_tothread(L, -1);
+  co = lua_tothread(L, -1);
+  lua_sethook(co, NULL, 0, 0);         /* set while it waited, if reachable */
+  return co;
 }
 
 static void task_finish(lcr_Engine *E, lcr_Task *t) {

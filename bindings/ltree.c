@@ -82,7 +82,7 @@ static const char *semaphore_fields(lua_State *L, lcr_Engine *E,
   cr_task_t *holder;
   if (sem->max != 1) return "semaphore";
   if (sem->owner == 0) return "lock";
-  holder = lcr_task_by_id(E, sem->owner);
+  holder = lcr_lock_holder(sem, E) ? lcr_task_by_id(E, sem->owner) : NULL;
   if (holder != NULL)
     set_taskname(L, "held_by", holder);
   else {
