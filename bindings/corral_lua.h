@@ -38,6 +38,16 @@ extern "C" {
 typedef struct corral_host_s corral_host_t;
 typedef struct corral_op_s corral_op_t;
 
+/*
+** registry[CORRAL_REUSE_COROUTINES] = true, read as each run starts, lets
+** corral reuse the coroutines of ended tasks for later ones (faster when
+** many short tasks come and go). Set it only where no code could have kept
+** the original coroutine.running from before require "corral" wrapped it:
+** a coroutine identity taken that way would pass to another task. The
+** corral command sets it before it loads anything.
+*/
+#define CORRAL_REUSE_COROUTINES "corral.reuse_coroutines"
+
 /* How a root ended (corral_host_status). */
 enum {
   CORRAL_OK = 0,        /* returned: corral_host_results pushes its values */

@@ -589,7 +589,7 @@ static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
 */
 int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
                     uv_loop_t *loop, cr_clock_t clock) {
-  int rc;
+  int rc, reuse;
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
   E->pool_ref = LUA_NOREF;
@@ -609,8 +609,14 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_createtable(L, LCR_POOL_MAX, 0);  /* sized: giving back never allocates */
-  E->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_getfield(L, LUA_REGISTRYINDEX, LCR_REUSE_KEY);
+  reuse = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (reuse) {
+    lua_createtable(L, LCR_POOL_MAX, 0); /* sized: giving back never allocates */
+    E->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    E->pool_max = LCR_POOL_MAX;
+  }
   return 0;
 }
 
@@ -914,6 +920,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_state_key); /* for the host API */
+
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, engine_meta, 1);

@@ -43,6 +43,9 @@ typedef struct lcr_State {
   size_t last_refs, last_records;
 } lcr_State;
 
+/* Registry key that turns the coroutine pool on (see corral_lua.h). */
+#define LCR_REUSE_KEY "corral.reuse_coroutines"
+
 struct lcr_Engine {
   cr_engine_t e;
   lcr_State *S;
@@ -56,7 +59,8 @@ struct lcr_Engine {
   int live_ref;           /* registry ref: live Cancelled -> its scope */
   int pinned_ref;         /* registry ref: entered scope/group userdata */
   int pool_ref;           /* registry ref: idle coroutines to reuse */
-  int npool;              /* how many (at most LCR_POOL_MAX) */
+  int npool;              /* how many (at most pool_max) */
+  int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
   unsigned deadlocked : 1;

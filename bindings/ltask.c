@@ -140,6 +140,8 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       t->outcome = CR_TASK_DONE;
       return lua_gettop(L) - 2;            /* results above msgh */
     }
+    if (status == LUA_OK || status == LUA_YIELD)
+      lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
@@ -289,9 +291,10 @@ static void keep_results(lua_State *L, lcr_Task *t) {
 }
 
 /*
-** The coroutine pool. A task that ended through task_main (done, or
-** cancelled) leaves an empty coroutine whose status is LUA_OK: a later
-** spawn may start another task on it, which saves creating a thread, its
+** The coroutine pool (on in the corral command, see LCR_REUSE_KEY). A
+** task that ended through task_main (done, or cancelled) leaves an empty
+** coroutine whose status is LUA_OK: a later spawn may start another task
+** on it, which saves creating a thread, its
 ** stack and its call frames, and collecting the old ones. It is only
 ** reused if nothing outside corral can hold it: coroutine.running() marks
 ** a task exposed (see lcorral.c). Hooks are cleared; a stack that grew is
@@ -300,7 +303,7 @@ static void keep_results(lua_State *L, lcr_Task *t) {
 */
 static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t) {
   lua_State *co = lcr_taskco(t);
-  if (co == NULL || t->exposed || t->dead || E->npool >= LCR_POOL_MAX ||
+  if (co == NULL || t->exposed || t->dead || E->npool >= E->pool_max ||
       lua_status(co) != LUA_OK || lua_gettop(co) != 0 ||
       (t->outcome != CR_TASK_DONE && t->outcome != CR_TASK_CANCELLED))
     return;

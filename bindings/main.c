@@ -21,6 +21,7 @@
 #include <lualib.h>
 #include <lauxlib.h>
 #include "corral.h"
+#include "corral_lua.h"
 #include "cli_lua.h"
 #include "trace_svg_lua.h"
 
@@ -172,6 +173,10 @@ static int pmain(lua_State *L) {
   /* As lua5.4 itself does (lua.c): generational mode, which suits many
   ** short-lived objects (tasks). */
   lua_gc(L, LUA_GCGEN, 0, 0);
+  /* corral is loaded before any script here, so nothing can hold the
+  ** unwrapped coroutine.running: ended tasks' coroutines may be reused. */
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, CORRAL_REUSE_COROUTINES);
   preload(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "corral.cli");
