@@ -32,6 +32,12 @@ uint64_t lcr_lock_holder(const cr_sem_t *sem, const lcr_Engine *E) {
   const lcr_Sem *s = (const lcr_Sem *)sem;
   return E != NULL && s->owner_epoch == E->epoch ? sem->owner : 0;
 }
+
+/* 1 if the running task of S's run holds the lock. */
+static int held_by_current(const lcr_State *S, const lcr_Sem *s) {
+  const cr_task_t *me = S->eng ? S->eng->e.current : NULL;
+  return me != NULL && lcr_lock_holder(&s->sem, S->eng) == me->scope.id;
+}
 typedef struct { cr_chan_t ch; } lcr_Chan;
 
 static int delivered(lua_State *L, int status, lcr_Task **tp, const char *fn) {
@@ -141,8 +147,7 @@ static int sem_release(lua_State *L) {
     cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (s->sem.value > 0)
       return luaL_error(L, "lock:release: the lock is not held");
-    if (me != NULL && s->sem.owner != 0 &&
-        lcr_lock_holder(&s->sem, S->eng) != me->scope.id)
+    if (me != NULL && s->sem.owner != 0 && !held_by_current(S, s))
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }
@@ -159,9 +164,7 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   /* A body that released the lock itself must not make with() hand it
   ** on a second time. */
-  if (!s->is_lock || (s->sem.value == 0 && S->eng && S->eng->e.current &&
-                      lcr_lock_holder(&s->sem, S->eng) ==
-                        S->eng->e.current->scope.id)) {
+  if (!s->is_lock || (s->sem.value == 0 && held_by_current(S, s))) {
     cr_sem_release(&s->sem);
     stamp(L, s);
   }
