@@ -154,9 +154,17 @@ end
 
 -- The task of one instance: wait out the backoff and the previous instance of its
 -- start, run fn(child) in a group of its own, then report the outcome (nil when it
--- was stopped before fn ran, or was cancelled when its shutdown grace ran out).
+-- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
+-- when fn cancelled its own task). The report is a <close>: a Cancelled that ends
+-- the instance's task (corral.current_task():cancel() in fn) still reaches the
+-- manager, which would otherwise count the child as running for ever.
 local function run_instance(sup, inst)
   local rec = inst.rec
+  local _ <close> = setmetatable({}, { __close = function(_, err)
+    inst.cancelled = err ~= nil and corral.is_cancelled(err)
+    leave(inst)
+    post(sup, { kind = "exit", inst = inst })
+  end })
   corral.group(function(cg)
     inst.group = cg
     if inst.stop_grace then cg:stop(inst.stop_grace) end
@@ -170,8 +178,6 @@ local function run_instance(sup, inst)
     begin(inst)
     inst.outcome = util.outcome(rec.fn, child)
   end, { name = rec.name })
-  leave(inst)
-  post(sup, { kind = "exit", inst = inst })
 end
 
 -- Start rec's new instance after `wait` seconds and after `prev` (the instance
@@ -260,9 +266,11 @@ local function affected(sup, rec)
   return table.move(sup.records, from, #sup.records, 1, {})
 end
 
-local function restart(sup, rec, err, traceback)
+-- Restart rec after its instance ended: failed (with err, which may be nil or
+-- false), or not (it returned, or cancelled its own task: how says which).
+local function restart(sup, rec, failed, err, traceback, how)
   local why = err
-  if why == nil then why = ("supervisor: child '%s' returned"):format(rec.name) end
+  if not failed then why = ("supervisor: child '%s' %s"):format(rec.name, how) end
   if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
   local wait, recs = backoff_wait(sup), affected(sup, rec)
   local others = {}
@@ -296,7 +304,11 @@ function handle.exit(sup, msg)
     if failed then report(sup, rec.name, out.err) end
     return
   end
-  restart(sup, rec, failed and out.err or nil, failed and out.traceback or nil)
+  if failed then
+    restart(sup, rec, true, out.err, out.traceback)
+  else
+    restart(sup, rec, false, nil, nil, inst.cancelled and "was cancelled" or "returned")
+  end
 end
 
 function handle.body_done(sup)
