@@ -13,7 +13,12 @@
 const char lcr_state_key = 0;
 
 lcr_State *lcr_state(lua_State *L) {
-  return (lcr_State *)lua_touserdata(L, lua_upvalueindex(1));
+  const int up = lua_upvalueindex(1);
+  lcr_State *S = lua_touserdata(L, up);
+  if (S == NULL || lua_rawlen(L, up) != sizeof *S || S->self != S)
+    luaL_error(L, "corral: a function of the module lost its state (its "
+                  "upvalue was replaced with debug.setupvalue)");
+  return S;
 }
 
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch) {
@@ -334,22 +339,34 @@ static int index_dispatch(lua_State *L) {
 }
 
 /* Remember the metatable of tname as hot type `which`. */
-void lcr_register_mt(lua_State *L, const char *tname, int which) {
+void lcr_register_mt(lua_State *L, const char *tname, int which,
+                     size_t size) {
   lcr_State *S = lua_touserdata(L, -1);          /* [..., state] */
   luaL_getmetatable(L, tname);
   S->mt[which] = lua_topointer(L, -1);
+  S->mt_size[which] = size;
   lua_pop(L, 1);
 }
 
-/* The userdata at idx if its metatable is that of `which`, else NULL. */
-void *lcr_testself(lua_State *L, int idx, int which) {
+/*
+** The userdata at idx if it is of type `which`, else NULL: its metatable,
+** and its size, so that one given another type's metatable (with
+** debug.setmetatable) is not read as that type. [-0, +0, -]
+*/
+void *lcr_testtype(lua_State *L, const lcr_State *S, int idx, int which) {
   void *p = lua_touserdata(L, idx);
   if (p != NULL && lua_getmetatable(L, idx)) {
     const void *mt = lua_topointer(L, -1);
     lua_pop(L, 1);
-    if (mt == lcr_state(L)->mt[which]) return p;
+    if (mt == S->mt[which] && lua_rawlen(L, idx) == S->mt_size[which])
+      return p;
   }
   return NULL;
+}
+
+/* The same, in a function of the module (its state is its upvalue). */
+void *lcr_testself(lua_State *L, int idx, int which) {
+  return lcr_testtype(L, lcr_state(L), idx, which);
 }
 
 /*
@@ -649,7 +666,9 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
 }
 
 static int engine__gc(lua_State *L) {
-  lcr_engine_teardown(L, luaL_checkudata(L, 1, LCR_ENGINE));
+  lcr_Engine *E = luaL_checkudata(L, 1, LCR_ENGINE);
+  luaL_argcheck(L, lua_rawlen(L, 1) == sizeof *E, 1, "not a corral engine");
+  lcr_engine_teardown(L, E);
   return 0;
 }
 
@@ -911,6 +930,7 @@ static int state__gc(lua_State *L) {
 LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_State *S = lua_newuserdatauv(L, sizeof *S, 0);      /* state */
   memset(S, 0, sizeof *S);
+  S->self = S;
   S->errors_ref = S->cancelled_mt_ref = LUA_NOREF;
   lua_newtable(L);
   lua_pushcfunction(L, state__gc);

@@ -35,6 +35,8 @@ typedef struct lcr_State {
   const void *cancelled_mt; /* the same, as a pointer for quick checks */
   const void *error_group_mt; /* the ErrorGroup metatable, as a pointer */
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
+  size_t mt_size[8];      /* and the sizes of their userdata */
+  const struct lcr_State *self; /* itself: tells it from other userdata */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
@@ -99,6 +101,10 @@ typedef struct lcr_Task {
                           ** never reused for another task */
   unsigned closed : 1;    /* its coroutine was closed from outside */
   unsigned in_on_error : 1; /* its body failed and its group's on_error runs */
+  unsigned ready_dropped : 1; /* g:start child: ready() came with the caller
+                          ** cancelled (cr_task_ready): no value */
+  unsigned fail_counted : 1; /* its failure is counted by its group: an error
+                          ** escaping afterwards is not a second failure */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
@@ -173,7 +179,9 @@ const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta);
-void lcr_register_mt(lua_State *L, const char *tname, int which);
+void lcr_register_mt(lua_State *L, const char *tname, int which,
+                     size_t size);
+void *lcr_testtype(lua_State *L, const lcr_State *S, int idx, int which);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
 int lcr_selferror(lua_State *L, int idx, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);
@@ -194,8 +202,9 @@ extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
 void lcr_pushtimeout(lua_State *L, double seconds);
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
-                        size_t dropped);
+                        const cr_group_t *g);
 void lcr_errors_new(lua_State *L);
+int lcr_errors_ok(lua_State *L, int idx);
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,
                     int name_idx, int tb_idx);
 extern const luaL_Reg lcr_error_funcs[];
@@ -203,7 +212,7 @@ extern const luaL_Reg lcr_error_funcs[];
 /* ltask.c */
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
-int lcr_pushgroupof(lua_State *L, int task);
+int lcr_pushgroupof(lua_State *L, const lcr_State *S, int task);
 void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
 lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
@@ -220,6 +229,7 @@ extern const char lcr_task_mt_key;
 /* lgroup.c */
 void lcr_open_group(lua_State *L);
 int lcr_record_failure(lua_State *L);
+void lcr_fail_group(lua_State *L, int gidx, int eidx, int tidx, int fatal);
 extern const luaL_Reg lcr_group_funcs[];
 
 /* lio.c */

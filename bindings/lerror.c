@@ -257,6 +257,19 @@ void lcr_errors_new(lua_State *L) {
   lua_setfield(L, -2, "tracebacks");
 }
 
+/* 1 if the value at idx is an errors list (lcr_errors_new): a group's
+** user value, which debug.setuservalue may have replaced. [-0, +0, -] */
+int lcr_errors_ok(lua_State *L, int idx) {
+  static const char *const keys[3] = {"errors", "tasks", "tracebacks"};
+  int i, ok = lua_type(L, idx) == LUA_TTABLE;
+  idx = lua_absindex(L, idx);
+  for (i = 0; ok && i < 3; i++) {
+    ok = lua_getfield(L, idx, keys[i]) == LUA_TTABLE;
+    lua_pop(L, 1);
+  }
+  return ok;
+}
+
 /* Append a failure to the list at errors_idx. [-0, +0, m] */
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
                     int tb_idx) {
@@ -283,14 +296,30 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
   }
 }
 
+/*
+** The ErrorGroup of group g from its errors list at errors_idx. A failure
+** the engine counted but that could not be listed (memory, or a debug hook
+** raising while it was recorded) counts as not kept, beside those beyond
+** max_errors; so does every failure when there is no list at all.
+*/
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
-                        size_t dropped) {
+                        const cr_group_t *g) {
+  lua_Integer listed = 0;
+  size_t lost;
   errors_idx = lua_absindex(L, errors_idx);
+  if (!lcr_errors_ok(L, errors_idx)) {
+    lcr_errors_new(L);
+    lua_replace(L, errors_idx);
+  }
+  if (lua_getfield(L, errors_idx, "tasks") == LUA_TTABLE)
+    listed = (lua_Integer)lua_rawlen(L, -1);
+  lua_pop(L, 1);
+  lost = g->nerrors > (size_t)listed ? g->nerrors - (size_t)listed : 0;
   pushstateerrors(L, S);
   lua_getfield(L, -1, "from_list");
   lua_remove(L, -2);
   lua_pushvalue(L, errors_idx);
-  lua_pushinteger(L, (lua_Integer)dropped);
+  lua_pushinteger(L, (lua_Integer)(g->dropped + lost));
   lua_call(L, 2, 1);
 }
 

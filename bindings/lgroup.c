@@ -35,7 +35,7 @@ static int group_finish(lua_State *L, lcr_Group *G) {
   switch (end) {
     case CR_END_FAILED:
       lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS);
-      lcr_pusherrorgroup(L, G->E->S, -1, G->g.dropped);
+      lcr_pusherrorgroup(L, G->E->S, -1, &G->g);
       return lua_error(L);
     case CR_END_PASSED:
       if (to != NULL) {
@@ -65,8 +65,11 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 
 /*
 ** Record a failure of group G by task: [G, err, task, fatal]. Called
-** protected: the group is still entered, so an error here (out of memory)
-** must not unwind past the join; the caller counts the failure anyway.
+** protected (lcr_fail_group). Everything that allocates comes before the
+** engine counts the failure, so an error here either leaves it uncounted
+** (the caller tries again, then counts it without its error) or, in the
+** last append only, counted but not listed (group_finish reports it as not
+** recorded).
 */
 int lcr_record_failure(lua_State *L) {
   lcr_Group *G = lua_touserdata(L, 1);
@@ -74,31 +77,57 @@ int lcr_record_failure(lua_State *L) {
   void *reason;
   if (lcr_unwinding(L, G->E, 2) == LCR_DEAD)
     lcr_deadcancel(L, 2, lcr_dead_msg);
-  reason = lcr_record(L, G->E, 0, &t->t);
-  if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason)) {
-    if (lua_getiuservalue(L, 1, LCR_GUV_ERRORS) == LUA_TNIL) {
-      lua_pop(L, 1);
-      lcr_errors_new(L);
-      lua_pushvalue(L, -1);
-      lua_setiuservalue(L, 1, LCR_GUV_ERRORS);
-    }
-    lcr_pushtaskname(L, t);
-    lcr_getextra(L, 3, "tb");
-    lcr_errors_add(L, -3, 2, -2, -1);
+  lua_getiuservalue(L, 1, LCR_GUV_ERRORS);                       /* 5 */
+  if (!lcr_errors_ok(L, -1)) {
+    lua_pop(L, 1);
+    lcr_errors_new(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, LCR_GUV_ERRORS);
   }
+  lcr_pushtaskname(L, t);                                        /* 6 */
+  lcr_getextra(L, 3, "tb");                                      /* 7 */
+  reason = lcr_record(L, G->E, 0, &t->t);
+  if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason))
+    lcr_errors_add(L, 5, 2, 6, 7);
   return 0;
+}
+
+/*
+** Group G (at gidx) failed by the task at tidx with the error at eidx.
+** The group is still entered, so nothing raised while recording (memory,
+** a debug hook) may unwind past its join: recorded protected, tried twice,
+** and a failure the engine still has not counted is counted without its
+** error, so the group fails either way. [-0, +0, m]
+*/
+void lcr_fail_group(lua_State *L, int gidx, int eidx, int tidx, int fatal) {
+  lcr_Group *G = lua_touserdata(L, gidx);
+  lcr_Task *t = lua_touserdata(L, tidx);
+  size_t seen = G->g.nerrors + G->g.dropped;
+  int top = lua_gettop(L), tries;
+  gidx = lua_absindex(L, gidx);
+  eidx = lua_absindex(L, eidx);
+  tidx = lua_absindex(L, tidx);
+  for (tries = 0; tries < 2; tries++) {
+    lcr_pushfunction(L, G->E->S, lcr_record_failure);
+    lua_pushvalue(L, gidx);
+    lua_pushvalue(L, eidx);
+    lua_pushvalue(L, tidx);
+    lua_pushboolean(L, fatal);
+    if (lua_pcall(L, 4, 0, 0) == LUA_OK) break;
+    lua_settop(L, top);
+    if (G->g.nerrors + G->g.dropped != seen) break;     /* counted */
+  }
+  if (G->g.nerrors + G->g.dropped == seen)
+    cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
+  lua_settop(L, top);
 }
 
 /* The body raised the error on top: a failure that cancels the children. */
 static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
   int err = lua_gettop(L);
-  lcr_pushfunction(L, lcr_taskengine(t)->S, lcr_record_failure);
-  lua_pushvalue(L, IDX_G);
-  lua_pushvalue(L, err);
   lcr_pushtask(L, lcr_taskengine(t), &t->t);   /* the running task: anchored */
-  lua_pushboolean(L, 1);
-  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
-    cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
+  lcr_fail_group(L, IDX_G, err, -1, 1);
+  lua_pop(L, 1);
   cr_group_body_done(&G->g, CR_END_FAILED);
 }
 
@@ -239,17 +268,23 @@ static int group_spawn(lua_State *L) {
 /*
 ** g:start's child runs under the caller's scope until it calls ready(), so
 ** cancelling the caller cancels it and start waits for it to finish
-** (Trio's nursery.start); ready() moves it under the group.
+** (Trio's nursery.start); ready() moves it under the group, unless the
+** caller is cancelled by then: the engine leaves it where it is (its value
+** is dropped, a second call still raises) and start raises the caller's
+** Cancelled once the child has finished.
 */
 static int ready(lua_State *L) {
   lcr_Task *c = lua_touserdata(L, lua_upvalueindex(2));
   if (c->ready_called)
     return luaL_error(L, "ready: called twice (the value of g:start can be "
                          "given only once)");
+  /* Too late (another task kept ready and the child has finished): start
+  ** reports how the child ended, not this value. */
+  if (!c->t.starting) return 0;
   lua_settop(L, 1);
   lcr_setextra(L, lua_upvalueindex(2), "ready");   /* may raise: flag after */
   c->ready_called = 1;
-  cr_task_ready(&c->t);
+  if (cr_task_ready(&c->t) == CR_ECANCELED) c->ready_dropped = 1;
   return 0;
 }
 
@@ -259,13 +294,19 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *w = lcr_checkblocking(L, "group:start");
   lcr_Task *c = lua_touserdata(L, 1);
   (void)status; (void)ctx;
-  if (c->ready_called) {
+  if (c->ready_called && !c->ready_dropped) {
     lcr_getextra(L, 1, "ready");
     return 1;
   }
-  if (c->outcome == CR_TASK_DONE)
+  if (c->outcome == CR_TASK_DONE) {
+    lcr_checkcancel(L, w);          /* a cancelled caller: its Cancelled */
+    if (c->ready_dropped)
+      return luaL_error(L, "group:start: the task called ready while the "
+                           "caller was cancelled (its value was dropped), "
+                           "then finished");
     return luaL_error(L, "group:start: the task finished without calling "
                          "ready");
+  }
   /* Cancelled by its own scope (t:cancel, or its group's cancel that
   ** reached it while starting): the caller raises its own Cancelled if
   ** it has one, else hears the news. */
@@ -421,5 +462,5 @@ const luaL_Reg lcr_group_funcs[] = {
 
 void lcr_open_group(lua_State *L) {
   lcr_register(L, LCR_GROUP, group_methods, group_meta);
-  lcr_register_mt(L, LCR_GROUP, LCR_MT_GROUP);
+  lcr_register_mt(L, LCR_GROUP, LCR_MT_GROUP, sizeof(lcr_Group));
 }

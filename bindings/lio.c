@@ -30,10 +30,10 @@
 typedef struct { cr_io_t *io; } lcr_Box;
 
 /* What a box holds: its metatable name and the word used in messages. */
-typedef struct { const char *tname, *what; } lcr_Kind;
-static const lcr_Kind K_STREAM = {LCR_STREAM, "stream"};
-static const lcr_Kind K_LISTENER = {LCR_LISTENER, "listener"};
-static const lcr_Kind K_PROCESS = {LCR_PROCESS, "process"};
+typedef struct { const char *tname, *what; int type; } lcr_Kind;
+static const lcr_Kind K_STREAM = {LCR_STREAM, "stream", CR_IO_STREAM};
+static const lcr_Kind K_LISTENER = {LCR_LISTENER, "listener", CR_IO_LISTENER};
+static const lcr_Kind K_PROCESS = {LCR_PROCESS, "process", CR_IO_PROCESS};
 
 /* --- boxes ------------------------------------------------------------ */
 
@@ -72,7 +72,11 @@ static void box_close(lcr_Box *b) {
 ** "bad argument #1 to 'close' (stream expected, got FILE*)". [-0, +0, v] */
 static lcr_Box *tobox(lua_State *L, int idx, const lcr_Kind *k) {
   lcr_Box *b = luaL_testudata(L, idx, k->tname);
-  if (b == NULL) lcr_selferror(L, idx, k->what);
+  /* the size and the object's own kind too: a userdata given this
+  ** metatable (debug.setmetatable) is not read as a box of this kind */
+  if (b == NULL || lua_rawlen(L, idx) != sizeof *b ||
+      (b->io != NULL && (b->io->data != b || b->io->type != k->type)))
+    lcr_selferror(L, idx, k->what);
   return b;
 }
 
@@ -908,7 +912,7 @@ static const luaL_Reg core_funcs[] = {
 /* Stack: [..., state, module]. */
 void lcr_open_io(lua_State *L) {
   lcr_register(L, LCR_STREAM, stream_methods, stream_meta);
-  lcr_register_mt(L, LCR_STREAM, LCR_MT_STREAM);
+  lcr_register_mt(L, LCR_STREAM, LCR_MT_STREAM, sizeof(lcr_Box));
   lcr_register(L, LCR_LISTENER, listener_methods, listener_meta);
   lcr_register(L, LCR_PROCESS, proc_methods, proc_meta);
   luaL_newmetatable(L, LCR_IOERROR);     /* filled in by lio.lua */

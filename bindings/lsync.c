@@ -277,6 +277,14 @@ static int closed_channel(lua_State *L) {
   return luaL_error(L, "channel:send: the channel is closed");
 }
 
+/* Push the ring of the channel at 1: its buffered items. Only
+** debug.setuservalue can take it away; then the channel fails loudly. */
+static void pushring(lua_State *L, const char *call) {
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+    luaL_error(L, "%s: the channel's buffer was replaced (debug.setuservalue)",
+               call);
+}
+
 /* [ch, v] */
 static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, chan_send_k);
@@ -293,7 +301,7 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
       give_to(L, 2, peer);
       return 0;
     case CR_CHAN_BUFFERED:
-      lua_getiuservalue(L, 1, 1);
+      pushring(L, "channel:send");
       lua_pushvalue(L, 2);
       lua_rawseti(L, -2, (lua_Integer)slot + 1);
       return 0;
@@ -329,7 +337,7 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
   }
   switch (cr_chan_recv(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_BUFFERED:
-      lua_getiuservalue(L, 1, 1);          /* 2: ring */
+      pushring(L, "channel:recv");         /* 2: ring */
       lua_rawgeti(L, 2, (lua_Integer)slot + 1);   /* 3: the value */
       lua_pushnil(L);
       lua_rawseti(L, 2, (lua_Integer)slot + 1);
@@ -427,8 +435,8 @@ void lcr_open_sync(lua_State *L) {
   lcr_register(L, LCR_LOCK, sem_methods, lock_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
-  lcr_register_mt(L, LCR_EVENT, LCR_MT_EVENT);
-  lcr_register_mt(L, LCR_LOCK, LCR_MT_LOCK);
-  lcr_register_mt(L, LCR_SEM, LCR_MT_SEM);
-  lcr_register_mt(L, LCR_CHAN, LCR_MT_CHAN);
+  lcr_register_mt(L, LCR_EVENT, LCR_MT_EVENT, sizeof(lcr_Event));
+  lcr_register_mt(L, LCR_LOCK, LCR_MT_LOCK, sizeof(lcr_Sem));
+  lcr_register_mt(L, LCR_SEM, LCR_MT_SEM, sizeof(lcr_Sem));
+  lcr_register_mt(L, LCR_CHAN, LCR_MT_CHAN, sizeof(lcr_Chan));
 }

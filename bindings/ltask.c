@@ -41,14 +41,27 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
   lua_pop(L, 1);
 }
 
-/* The group userdata of the task at idx (nil for a root task); returns
-** its type. [-0, +1, -] */
-int lcr_pushgroupof(lua_State *L, int task) {
-  if (lua_getiuservalue(L, task, LCR_UV_AUX) != LUA_TTABLE)
+/*
+** The group userdata of the task at idx (nil for a root task); returns
+** its type. AUX holds it, but debug.setuservalue can replace AUX: then a
+** task whose group is still entered finds it pinned, and otherwise it
+** has none. [-0, +1, -]
+*/
+int lcr_pushgroupof(lua_State *L, const lcr_State *S, int task) {
+  lcr_Task *t = lua_touserdata(L, task);
+  if (lua_getiuservalue(L, task, LCR_UV_AUX) == LUA_TTABLE) {
+    lua_getfield(L, -1, "group");
+    lua_remove(L, -2);
+  }
+  if (lua_isnil(L, -1) || lcr_testtype(L, S, -1, LCR_MT_GROUP))
     return lua_type(L, -1);
-  lua_getfield(L, -1, "group");
-  lua_remove(L, -2);
-  return lua_type(L, -1);
+  lua_pop(L, 1);
+  if (t->t.group != NULL && !t->t.finished &&
+      lcr_alive((lcr_State *)S, lcr_taskengine(t), t->epoch) &&
+      lcr_pushpinned(L, lcr_taskengine(t), &t->t.group->scope))
+    return LUA_TUSERDATA;
+  lua_pushnil(L);
+  return LUA_TNIL;
 }
 
 /* Name of a task userdata at idx, whether anchored or not. [-0, +1, m] */
@@ -87,16 +100,10 @@ void lcr_pushtaskname(lua_State *L, lcr_Task *t) {
 ** protected (memory may run out): if even that fails, the failure still
 ** counts. Stack: [task, msgh, err, group]. Leaves [task, msgh, err].
 */
-static int task_fail(lua_State *L, lcr_Task *t, int err, int fatal) {
-  lcr_Group *G = lua_touserdata(L, 4);
+static int task_fail(lua_State *L, int err, int fatal) {
   lua_settop(L, 5 > err ? 4 : err);
-  lcr_pushfunction(L, lcr_taskengine(t)->S, lcr_record_failure);
-  lua_pushvalue(L, 4);
-  lua_pushvalue(L, err);
-  lua_pushvalue(L, 1);
-  lua_pushboolean(L, fatal);
-  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
-    cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
+  lcr_fail_group(L, 4, err, 1, fatal);
+  lcr_cothread_task(L)->fail_counted = 1;   /* task_main_k: on its coroutine */
   lua_settop(L, 3);                      /* the task's own error stays */
   return 1;
 }
@@ -151,7 +158,12 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     /* A root task's error goes to run; one that g:start is still waiting
     ** for goes to that caller, and is not a failure of the group. */
     if (t->t.group == NULL || t->t.starting) return 1;
-    lcr_pushgroupof(L, 1);                                 /* 4 */
+    if (lcr_pushgroupof(L, lcr_taskengine(t)->S, 1) != LUA_TUSERDATA) {
+      cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);  /* counted */
+      t->fail_counted = 1;
+      lua_settop(L, 3);
+      return 1;
+    }                                                      /* 4 */
     if (status != LUA_ERRMEM &&
         lua_getiuservalue(L, 4, LCR_GUV_ONERROR) == LUA_TFUNCTION) {
       lua_pushvalue(L, 3);
@@ -160,7 +172,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       return task_main_k(L, lua_pcallk(L, 2, 1, 2, STAGE_ONERROR,
                                        task_main_k), STAGE_ONERROR);
     }
-    return task_fail(L, t, 3, status == LUA_ERRMEM);
+    return task_fail(L, 3, status == LUA_ERRMEM);
   }
   /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
   t->in_on_error = 0;
@@ -169,10 +181,10 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       lua_settop(L, 3);
       return 1;
     }
-    return task_fail(L, t, 3, 0);
+    return task_fail(L, 3, 0);
   }
-  if (lcr_iscancelled(L, 5)) return task_fail(L, t, 3, 0);
-  return task_fail(L, t, 5, status == LUA_ERRMEM);
+  if (lcr_iscancelled(L, 5)) return task_fail(L, 3, 0);
+  return task_fail(L, 5, status == LUA_ERRMEM);
 }
 
 /*
@@ -375,21 +387,15 @@ static void task_escaped(lcr_Engine *E, lcr_Task *t, int err) {
   lua_State *L = E->L;
   int top = lua_gettop(L);
   t->outcome = CR_TASK_FAILED;
-  if (t->t.group == NULL || t->t.starting) return;
+  if (t->t.group == NULL || t->t.starting || t->fail_counted) return;
   err = lua_absindex(L, err);
-  lcr_pushfunction(L, E->S, lcr_record_failure);
   if (!lcr_pushtask(L, E, &t->t) ||
-      lcr_pushgroupof(L, -1) != LUA_TUSERDATA) {
+      lcr_pushgroupof(L, E->S, -1) != LUA_TUSERDATA) {
     lua_settop(L, top);
     cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);
     return;
   }
-  lua_insert(L, -2);                   /* [f, group, task] */
-  lua_pushvalue(L, err);
-  lua_insert(L, -2);                   /* [f, group, err, task] */
-  lua_pushboolean(L, 1);
-  if (lua_pcall(L, 4, 0, 0) != LUA_OK)
-    cr_group_fail(t->t.group, 1, t->t.scope.id, NULL);
+  lcr_fail_group(L, -1, err, -2, 1);   /* [task, group] */
   lua_settop(L, top);
 }
 
@@ -418,7 +424,7 @@ static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
     if (!s->is_group || !((cr_group_t *)s)->nerrors) continue;
     if (lcr_pushpinned(L, E, s) &&
         lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE) {
-      lcr_pusherrorgroup(L, E->S, -1, ((cr_group_t *)s)->dropped);
+      lcr_pusherrorgroup(L, E->S, -1, (cr_group_t *)s);
       task_escaped(E, t, -1);
     }
     lua_settop(L, top);
@@ -659,7 +665,7 @@ static int task__index(lua_State *L) {
   } else if (strcmp(k, "id") == 0) {
     lua_pushinteger(L, (lua_Integer)t->t.scope.id);
   } else if (strcmp(k, "group") == 0) {
-    lcr_pushgroupof(L, 1);
+    lcr_pushgroupof(L, lcr_state(L), 1);
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }
@@ -711,7 +717,7 @@ static const luaL_Reg task_meta[] = {
 void lcr_open_task(lua_State *L) {
   lcr_State *S = lua_touserdata(L, -1);
   lcr_register(L, LCR_TASK, task_methods, task_meta);
-  lcr_register_mt(L, LCR_TASK, LCR_MT_TASK);
+  lcr_register_mt(L, LCR_TASK, LCR_MT_TASK, sizeof(lcr_Task));
   luaL_getmetatable(L, LCR_TASK);      /* for hooks, which have no state */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);

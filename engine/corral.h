@@ -555,8 +555,14 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t);
 ** abortable). Like a spawn, it is never refused for cancellation.
 */
 int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter);
-/* The child called ready(): move it under its group, wake the starter.
-** Returns CR_EINVAL if it was not starting (a second call). */
+/*
+** The child called ready(): move it under its group and wake the starter;
+** CR_EINVAL if it is not starting. CR_ECANCELED when the starter's scope
+** is cancelled: then nothing moves (as Trio's started() in a cancelled
+** nursery), the child stays under the starter's cancelled scope, whose
+** Cancelled its next cancellation point raises, and the starter wakes
+** when the child finishes.
+*/
 int cr_task_ready(cr_task_t *t);
 /*
 ** A failure of the group: `fatal` (the body, or out of memory) always

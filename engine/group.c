@@ -89,6 +89,9 @@ static cr_task_t *starter_of(cr_task_t *t) {
 int cr_task_ready(cr_task_t *t) {
   cr_task_t *w;
   if (!t->starting) return CR_EINVAL;
+  /* Moving a child out of a cancelled scope would let it escape the
+  ** cancel (and hand a value to a starter that is cancelled). */
+  if (cr_scope_absorber(t->scope.parent) != NULL) return CR_ECANCELED;
   t->starting = 0;
   w = starter_of(t);
   if (!t->finished && t->group) cr__task_reparent(t, &t->group->scope);

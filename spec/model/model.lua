@@ -556,8 +556,10 @@ local function start_abort() return "late" end
 -- g:start(fn, ...): the child runs under the caller's scope until it calls
 -- ready(v), so cancelling the caller cancels it. It is always spawned, even
 -- from a cancelled scope or into a cancelled group (it then runs to its
--- first cancellation point). start returns v; or raises "finished without
--- calling ready"; or, when the child's own scope absorbed its Cancelled
+-- first cancellation point). start returns v (but a ready(v) while the
+-- caller is cancelled is dropped: the child stays under the caller's
+-- cancelled scope); or raises the caller's Cancelled, or else "finished
+-- without calling ready", when the child returned; or, when the child's own scope absorbed its Cancelled
 -- (t:cancel, its group's cancel), the caller's own Cancelled if the caller
 -- is cancelled, else "cancelled before it called ready"; or the child's
 -- failure (not a failure of the group) or the Cancelled that passed the
@@ -569,9 +571,17 @@ function Scope:start(spec, ...)
   local c
   local function ready(v)
     if c.ready_called then error("ready: called twice (the value of g:start can be given only once)", 0) end
+    -- too late (the child finished): start reports how it ended instead
+    if not c.starting then return end
     c.ready_called = true
     c.ready_value = v
-    if not c.starting then return end
+    -- The caller is cancelled: nothing moves, the value is dropped, and
+    -- the child's next cancellation point raises the caller's Cancelled.
+    if absorber(c.scope.parent) then
+      cov("start: ready while the caller is cancelled")
+      c.ready_dropped = true
+      return
+    end
     c.starting = false
     local starter = c.starter
     c.starter = nil
@@ -585,11 +595,17 @@ function Scope:start(spec, ...)
   c.starter = w
   reparent(c, w.cur)
   park_in(w, c.waiters, start_abort)
-  if c.ready_called then
+  if c.ready_called and not c.ready_dropped then
     cov("start: ready")
     return c.ready_value
   end
   if c.outcome == "done" then
+    if absorber(w.cur) then cov("start: finished, the caller's Cancelled") end
+    check_cancel(w)
+    if c.ready_dropped then
+      cov("start: finished after a dropped ready")
+      error("group:start: the task called ready while the caller was cancelled (its value was dropped), then finished", 0)
+    end
     cov("start: finished without ready")
     error("group:start: the task finished without calling ready", 0)
   end

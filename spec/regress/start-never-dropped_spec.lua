@@ -64,17 +64,44 @@ describe("regression: g:start is never silently dropped", function()
     assert.same({ "setup", "cleanup" }, log.items)
   end)
 
-  it("a child that calls ready before its first cancellation point delivers its value (delivered wins)", function()
-    local got
+  -- The cancel came first, so nothing was delivered before it: ready()
+  -- leaves the child under the caller's cancelled scope (Trio's started()
+  -- in a cancelled nursery) and start raises the caller's Cancelled. Before,
+  -- start returned the value and the child escaped the cancel into its group.
+  it("a child that calls ready while its caller is cancelled does not escape the cancel", function()
+    local ok, err, log = nil, nil, {}
     vrun(function()
       corral.group(function(g)
         corral.scope(function(s)
           s:cancel()
-          got = g:start(function(ready) ready("early") end)
-          corral.checkpoint()
+          ok, err = pcall(g.start, g, function(ready)
+            ready("early")
+            log[#log + 1] = "ready returned"
+            corral.sleep(1)
+            log[#log + 1] = "escaped"
+          end)
+        end)
+      end)
+    end)
+    assert.is_false(ok)
+    assert.is_true(corral.is_cancelled(err))
+    assert.same({ "ready returned" }, log)
+  end)
+
+  it("a start value delivered before the caller's cancel is returned (delivered wins)", function()
+    local got, after
+    vrun(function()
+      corral.group(function(g)
+        corral.scope(function(s)
+          got = g:start(function(ready)
+            ready("early")
+            s:cancel()          -- the caller is cancelled after the hand-off
+          end)
+          after = select(2, pcall(corral.checkpoint))
         end)
       end)
     end)
     assert.equal("early", got)
+    assert.is_true(corral.is_cancelled(after))
   end)
 end)
