@@ -87,7 +87,7 @@ cr_engine_t *corral_host_engine(corral_host_t *h);
 /*
 ** Start a root task. corral_host_start takes the function and its nargs
 ** arguments from the top of corral_host_state(h)'s stack (popped, also on
-** failure). A chunk or file that does not compile ends at once with
+** failure; a negative nargs is CR_EINVAL and pops nothing). A chunk or file that does not compile ends at once with
 ** CORRAL_ERROR (the message as its error). A file's chunk gets
 ** argv[0..argc-1] as `...`. CR_EBUSY while a root runs.
 */

@@ -57,6 +57,7 @@ struct corral_host_s {
   int T_ref, root_ref, msg_ref, stop_ref, str_ref;
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
+  unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
   int status;
   hub_t *hub;
   uv_async_t async;
@@ -203,6 +204,18 @@ int corral_op_cancelled(const corral_op_t *op) {
   return atomic_load(&((corral_op_t *)op)->cancelled);
 }
 
+/* The host's cancel callback, as a callback: the host API refuses to step,
+** run or close the host from inside it (CR_EBUSY). */
+static int op_cancel(corral_op_t *op) {
+  corral_host_t *h = op->host;
+  unsigned was = h ? h->in_cb : 0;
+  int action;
+  if (h) h->in_cb = 1;
+  action = op->type->cancel(op);
+  if (h) h->in_cb = was;
+  return action;
+}
+
 /*
 ** A cancel reached the task waiting on op. A completion already made
 ** wins; else the host's cancel callback decides (once): abandon the op
@@ -214,7 +227,7 @@ static cr_abort_t op_abort(cr_task_t *t) {
   atomic_store(&op->cancelled, 1);
   if (!op->cancel_called) {
     op->cancel_called = 1;
-    op->action = op->type->cancel ? (unsigned char)op->type->cancel(op)
+    op->action = op->type->cancel ? (unsigned char)op_cancel(op)
                                   : CORRAL_OP_ABANDON;
   }
   if (op_completed(op) || op->action == CORRAL_OP_WAIT) return CR_ABORT_LATE;
@@ -328,23 +341,31 @@ int corral_op_complete_threadsafe(corral_op_t *op, int status) {
 ** freed now if completed and delivered, else when the host completes it.
 */
 static void ops_abandon(corral_host_t *h, int closing) {
-  cr_queue_t *q = h->ops.next, *next;
-  for (; q != &h->ops; q = next) {
-    corral_op_t *op = (corral_op_t *)((char *)q - offsetof(corral_op_t, link));
-    next = q->next;
+  cr_queue_t todo;
+  q_init(&todo);
+  if (h->ops.next != &h->ops) {           /* take the list: a cancel
+                                          ** callback may complete (and so
+                                          ** free) any op still in it */
+    todo.next = h->ops.next;
+    todo.prev = h->ops.prev;
+    todo.next->prev = todo.prev->next = &todo;
+    q_init(&h->ops);
+  }
+  while (todo.next != &todo) {
+    corral_op_t *op = (corral_op_t *)((char *)todo.next -
+                                      offsetof(corral_op_t, link));
+    q_remove(&op->link);
+    if (!closing) q_insert(&h->ops, &op->link);
     if (op->waiting) {
       op->waiting = 0;
       waiting_add(h, -1);
       atomic_store(&op->cancelled, 1);
-      if (!op->cancel_called && op->type->cancel) {
+      if (!op->cancel_called && op->type->cancel && !op_completed(op)) {
         op->cancel_called = 1;
-        op->type->cancel(op);
+        op_cancel(op);
       }
     }
-    if (closing) {
-      q_remove(&op->link);
-      op->host = NULL;
-    }
+    if (closing) op->host = NULL;
     op_release(op);
   }
 }
@@ -464,7 +485,7 @@ static void on_attach(cr_engine_t *e, int rc) {
 /* Driving the engine from inside one of its own tasks (an awaitable's C
 ** function calling back) would step it re-entrantly. */
 static int busy(corral_host_t *h) {
-  return h->attached || h->E.e.current != NULL;
+  return h->attached || h->in_cb || h->closing || h->E.e.current != NULL;
 }
 
 int corral_host_run(corral_host_t *h) {
@@ -563,26 +584,51 @@ static void forget_root(corral_host_t *h) {
   h->status = CORRAL_NONE;
 }
 
-/* The value on top of L is the error of a root that could not start. */
+/* Requests made while no root ran are dropped, not kept for the next. */
+static void drop_requests(hub_t *hub) {
+  char *reason;
+  uv_mutex_lock(&hub->mu);
+  hub->req = 0;
+  reason = hub->reason;
+  hub->reason = NULL;
+  uv_mutex_unlock(&hub->mu);
+  free(reason);
+}
+
+static int ref_k(lua_State *T) {
+  lua_pushinteger(T, luaL_ref(T, LUA_REGISTRYINDEX));
+  return 1;
+}
+
+/* The value on top of L is the error of a root that could not start. Kept
+** protected: with no memory left for it, the message is "not enough
+** memory". */
 static int start_failed(corral_host_t *h, lua_State *L) {
-  lua_xmove(L, h->T, 1);
-  h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+  lua_State *T = h->T;
+  lua_xmove(L, T, 1);
+  lua_pushcfunction(T, ref_k);
+  lua_insert(T, -2);
+  if (lua_pcall(T, 1, 1, 0) == LUA_OK)
+    h->msg_ref = (int)lua_tointeger(T, -1);
+  lua_pop(T, 1);
   h->status = CORRAL_ERROR;
   return CORRAL_ERROR;
 }
 
 int corral_host_start(corral_host_t *h, int nargs) {
   lua_State *L = h->L, *T = h->T;
-  if (nargs < 0 || lua_gettop(L) < nargs + 1 ||
-      lua_type(L, -nargs - 1) != LUA_TFUNCTION) {
-    lua_settop(L, nargs >= 0 && lua_gettop(L) > nargs ? -nargs - 2 : 0);
+  if (nargs < 0) return CR_EINVAL;         /* nothing to pop: none known */
+  if (lua_gettop(L) <= nargs || lua_type(L, -nargs - 1) != LUA_TFUNCTION) {
+    lua_settop(L, lua_gettop(L) > nargs ? -nargs - 2 : 0);
     return CR_EINVAL;
   }
-  if (h->status == CORRAL_RUNNING || !lua_checkstack(T, nargs + 3)) {
+  if (h->status == CORRAL_RUNNING || h->closing ||
+      !lua_checkstack(T, nargs + 3)) {
     lua_pop(L, nargs + 1);
     return CR_EBUSY;
   }
   forget_root(h);
+  drop_requests(h->hub);
   h->E.epoch = ++h->S->epoch;
   h->E.deadlocked = 0;
   lua_pushcfunction(T, start_k);
@@ -600,7 +646,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
 int corral_host_start_string(corral_host_t *h, const char *chunk,
                              const char *chunkname) {
   if (chunk == NULL) return CR_EINVAL;
-  if (h->status == CORRAL_RUNNING) return CR_EBUSY;
+  if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
   if (luaL_loadbufferx(h->L, chunk, strlen(chunk),
                        chunkname ? chunkname : "=(host)", NULL) != LUA_OK) {
     forget_root(h);
@@ -609,20 +655,33 @@ int corral_host_start_string(corral_host_t *h, const char *chunk,
   return corral_host_start(h, 0);
 }
 
+/* [path, argc, argv] -> the chunk and its arguments (protected: memory may
+** run out in the host's state). */
+static int load_file_k(lua_State *L) {
+  const char *path = lua_touserdata(L, 1);
+  int argc = (int)lua_tointeger(L, 2), i;
+  char **argv = lua_touserdata(L, 3);
+  lua_settop(L, 0);
+  if (luaL_loadfilex(L, path, NULL) != LUA_OK) return lua_error(L);
+  luaL_checkstack(L, argc + 1, "too many arguments");
+  for (i = 0; i < argc; i++) lua_pushstring(L, argv[i]);
+  return argc + 1;
+}
+
 int corral_host_start_file(corral_host_t *h, const char *path, int argc,
                            char **argv) {
-  int i;
+  lua_State *L = h->L;
   if (path == NULL || argc < 0 || (argc > 0 && argv == NULL)) return CR_EINVAL;
-  if (h->status == CORRAL_RUNNING) return CR_EBUSY;
-  if (luaL_loadfilex(h->L, path, NULL) != LUA_OK) {
+  if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
+  if (!lua_checkstack(L, 4)) return CR_ENOMEM;
+  lua_pushcfunction(L, load_file_k);
+  lua_pushlightuserdata(L, (void *)path);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  if (lua_pcall(L, 3, argc + 1, 0) != LUA_OK) {
     forget_root(h);
-    return start_failed(h, h->L);
+    return start_failed(h, L);
   }
-  if (!lua_checkstack(h->L, argc + 1)) {
-    lua_pop(h->L, 1);
-    return CR_ENOMEM;
-  }
-  for (i = 0; i < argc; i++) lua_pushstring(h->L, argv[i]);
   return corral_host_start(h, argc);
 }
 
@@ -864,11 +923,11 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
   lua_pushlightuserdata(h->L, h);
   lua_pushlightuserdata(h->L, o->loop);
   lua_pushinteger(h->L, o->virtual_clock != 0);
-  if (lua_pcall(h->L, 3, 0, 0) != LUA_OK) {
+  if ((rc = lua_pcall(h->L, 3, 0, 0)) != LUA_OK) {
     lua_pop(h->L, 1);
     host_unset(h);
     host_free(h);
-    return CR_EINVAL;
+    return rc == LUA_ERRMEM ? CR_ENOMEM : CR_EINVAL;
   }
   rc = uv_async_init(h->E.e.loop, &h->async, async_cb);
   if (rc) {
@@ -886,7 +945,9 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
 int corral_host_close(corral_host_t *h) {
   corral_op_t *list;
   if (h == NULL) return CR_EINVAL;
-  if (h->in_cb || h->E.e.current != NULL) return CR_EBUSY;
+  if (h->in_cb || h->closing || h->E.e.current != NULL) return CR_EBUSY;
+  h->closing = 1;           /* the loop runs below: a host callback it runs
+                            ** cannot re-enter the host */
   ops_abandon(h, 1);
   uv_mutex_lock(&h->hub->mu);
   h->hub->closed = 1;

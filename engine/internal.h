@@ -69,6 +69,7 @@ void cr__group_release(cr_task_t *t);
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
+void cr__proc_reap_all(cr_engine_t *e);
 cr_stream_t *cr__stream_new(cr_engine_t *e);
 int cr__stream_open_tcp(cr_stream_t *s);
 int cr__stream_open_pipe(cr_stream_t *s);

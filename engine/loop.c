@@ -115,8 +115,9 @@ int cr_engine_close(cr_engine_t *e) {
     rc = uv_loop_close(e->loop);
     if (rc) return rc;
   } else {
-    /* The host's loop: let our close callback run; host handles are
+    /* The host's loop: let our close callbacks run; host handles are
     ** left alone (uv_run NOWAIT only processes what is ready). */
+    cr__proc_reap_all(e);
     uv_run(e->loop, UV_RUN_NOWAIT);
   }
   cr__heap_free(e);

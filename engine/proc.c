@@ -6,9 +6,11 @@
 ** sends SIGKILL and the handle closes when the exit is reaped. No child
 ** outlives its owner as a zombie.
 */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include "internal.h"
 
 /* The pipes may outlive the process object (closed later by their own
@@ -53,6 +55,25 @@ static void proc_close(cr_io_t *io) {
     uv_close((uv_handle_t *)&p->proc, proc_close_cb);
   else
     uv_process_kill(&p->proc, SIGKILL);   /* exit_cb closes the handle */
+}
+
+/*
+** The engine closes on a loop that is not its own (a host's), which it may
+** not run until a killed child's exit is reaped: reap every killed child
+** here (SIGKILL cannot be caught, so the wait is short), so its handle
+** closes in this pass and nothing of it outlives the engine.
+*/
+void cr__proc_reap_all(cr_engine_t *e) {
+  cr_queue_t *q;
+  for (q = e->ios.next; q != &e->ios; q = q->next) {
+    cr_io_t *io = cr__queue_data(q, cr_io_t, link);
+    cr_proc_t *p = (cr_proc_t *)io;
+    int status;
+    if (io->type != CR_IO_PROCESS || !io->closing || p->exited) continue;
+    while (waitpid(p->proc.pid, &status, 0) == -1 && errno == EINTR) {}
+    p->exited = 1;
+    uv_close((uv_handle_t *)&p->proc, proc_close_cb);
+  }
 }
 
 int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {

@@ -1,0 +1,208 @@
+/*
+** test-host-hostile.c -- a careless embedder's host API calls, each of
+** which once crashed, hung or misbehaved (found by a hostile test):
+** a cancel callback that completes other ops while the host closes, host
+** calls from inside a cancel callback and from a host callback that close
+** runs, a child process left running on the host's own loop, a cancel made
+** while no root ran, a completion that beat the close, and start(-1).
+** Run under ASan by `make sanitize`, where a use-after-free fails it.
+*/
+#include <stdlib.h>
+#include "host_test.h"
+
+/* --- ops that never complete by themselves ------------------------------ */
+
+static corral_op_t *pending[8];
+static int npending, cancels;
+static corral_host_t *H;
+static int (*in_cancel)(corral_host_t *);
+static int in_cancel_rc;
+static int complete_in_cancel;   /* else the op leaks: a host completes
+                                 ** every op, abandoned or not */
+
+static int cancel_all(corral_op_t *op) {
+  int i;
+  (void)op;
+  for (i = 0; i < npending; i++) corral_op_complete(pending[i], UV_ECANCELED);
+  npending = 0;
+  return CORRAL_OP_ABANDON;
+}
+
+static int cancel_count(corral_op_t *op) {
+  cancels++;
+  if (in_cancel) in_cancel_rc = in_cancel(H);
+  if (complete_in_cancel) corral_op_complete(op, UV_ECANCELED);
+  return CORRAL_OP_ABANDON;
+}
+
+static const corral_op_type_t type_all = {"all", 0, NULL, cancel_all};
+static const corral_op_type_t type_one = {"one", 0, NULL, cancel_count};
+
+static int await_new(lua_State *L, const corral_op_type_t *type) {
+  corral_op_t *op = corral_op_new(L, type);
+  if (npending < 8) pending[npending++] = op;
+  return corral_op_await(L, op);
+}
+static int l_all(lua_State *L) { return await_new(L, &type_all); }
+static int l_one(lua_State *L) { return await_new(L, &type_one); }
+
+static corral_host_t *host_with_ops(corral_host_opts_t *o) {
+  corral_host_t *h;
+  if (corral_host_new(&h, o) != 0) return NULL;
+  lua_register(corral_host_state(h), "all", l_all);
+  lua_register(corral_host_state(h), "one", l_one);
+  npending = cancels = complete_in_cancel = 0;
+  in_cancel = NULL;
+  return h;
+}
+
+/* Closing runs A's cancel callback, which completes (and so frees) B, an
+** op already abandoned by a timeout: close went on with B freed. */
+static int test_cancel_callback_completes_others(void) {
+  corral_host_t *h = host_with_ops(NULL);
+  int i;
+  CHECK(h != NULL);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "c.group(function(g) g:spawn(all)\n"
+    "  g:spawn(function() c.move_on_after(0.01, one) end) end)", "=r") == 0);
+  for (i = 0; i < 100 && npending < 2; i++) corral_host_step(h);
+  CHECK(npending == 2);
+  for (i = 0; i < 50; i++) { corral_host_step(h); uv_sleep(1); }
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static int close_host(corral_host_t *h) { return corral_host_close(h); }
+static int run_host(corral_host_t *h) { return corral_host_run(h); }
+static int step_host(corral_host_t *h) { return corral_host_step(h); }
+
+/* A cancel callback reached from the stop timer (no task running) could
+** close the host under itself, or run it re-entrantly and hang. */
+static int test_host_calls_from_a_cancel_callback(void) {
+  int (*calls[3])(corral_host_t *) = {close_host, run_host, step_host};
+  int i;
+  for (i = 0; i < 3; i++) {
+    H = host_with_ops(NULL);
+    CHECK(H != NULL);
+    in_cancel = calls[i];
+    complete_in_cancel = 1;
+    CHECK(corral_host_start_string(H, "one()", "=r") == 0);
+    CHECK(corral_host_stop(H, 0.01, "bye") == 0);
+    CHECK(corral_host_run(H) == CORRAL_CANCELLED);
+    CHECK(cancels == 1 && in_cancel_rc == CR_EBUSY);
+    CHECK(corral_host_close(H) == 0);
+  }
+  return 0;
+}
+
+/* A completion made from a thread before the close (its async not run
+** yet) wins: the cancel callback must not run after it. */
+static int test_completion_before_close_wins(void) {
+  corral_host_t *h = host_with_ops(NULL);
+  CHECK(h != NULL);
+  CHECK(corral_host_start_string(h, "one()", "=r") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(npending == 1);
+  CHECK(corral_op_complete_threadsafe(pending[0], 0) == 0);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(cancels == 0);
+  return 0;
+}
+
+/* --- the host's own loop ----------------------------------------------- */
+
+/* A process a script left running was killed at close, but its handle
+** waited for the exit on the host's loop, pointing into the freed host. */
+static int test_process_left_running_on_the_hosts_loop(void) {
+  uv_loop_t loop;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  int i;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_start_string(h,
+    "require('corral').exec('/bin/sleep', {'5'})", "=r") == 0);
+  for (i = 0; i < 20 && corral_host_status(h) == CORRAL_RUNNING; i++)
+    corral_host_step(h);
+  CHECK(corral_host_status(h) == CORRAL_OK);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+static int idle_calls, idle_rc;
+static void idle_cb(uv_idle_t *idle) {
+  corral_host_t *h = idle->data;
+  if (idle_calls++ == 0) idle_rc = corral_host_close(h);
+  uv_idle_stop(idle);
+}
+
+/* Close runs the loop once, and so the host's own ready callbacks: one
+** that closed the host again hit a libuv assertion. */
+static int test_close_from_a_host_callback_it_runs(void) {
+  uv_loop_t loop;
+  uv_idle_t idle;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(uv_idle_init(&loop, &idle) == 0);
+  idle.data = h;
+  CHECK(uv_idle_start(&idle, idle_cb) == 0);
+  idle_calls = 0;
+  CHECK(corral_host_close(h) == 0);
+  CHECK(idle_calls == 0 || idle_rc == CR_EBUSY);
+  uv_close((uv_handle_t *)&idle, NULL);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+/* --- requests and arguments -------------------------------------------- */
+
+/* A cancel made while no root ran waited in the hub and killed the next
+** root ("Requests made while no root runs are dropped"). */
+static int test_cancel_with_no_root_is_dropped(void) {
+  corral_host_t *h;
+  char buf[64];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_cancel(h, "stale") == 0);
+  CHECK(corral_host_start_string(h,
+    "require('corral').sleep(0.01) return 'ok'", "=r") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "ok") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* start(-1) emptied the host's whole stack. */
+static int test_start_with_negative_nargs_keeps_the_stack(void) {
+  corral_host_t *h;
+  lua_State *L;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  lua_pushinteger(L, 1);
+  lua_pushinteger(L, 2);
+  CHECK(luaL_loadstring(L, "return 1") == 0);
+  CHECK(corral_host_start(h, -1) == CR_EINVAL);
+  CHECK(lua_gettop(L) == 3);
+  lua_settop(L, 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+int main(void) {
+  int failed = 0;
+  RUN(test_cancel_callback_completes_others);
+  RUN(test_host_calls_from_a_cancel_callback);
+  RUN(test_completion_before_close_wins);
+  RUN(test_process_left_running_on_the_hosts_loop);
+  RUN(test_close_from_a_host_callback_it_runs);
+  RUN(test_cancel_with_no_root_is_dropped);
+  RUN(test_start_with_negative_nargs_keeps_the_stack);
+  return failed != 0;
+}
