@@ -704,8 +704,10 @@ static void check_test_opts(lua_State *L, int clock, test_opts *o) {
     o->seed = lua_tointeger(L, -1);
   }
   if (lua_getfield(L, 2, "autojump_threshold") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0))
-      luaL_argerror(L, 2, "autojump_threshold must be a number >= 0");
+    /* math.huge would never jump: a sleeping run would wait for ever */
+    if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0) ||
+        lua_tonumber(L, -1) == HUGE_VAL)
+      luaL_argerror(L, 2, "autojump_threshold must be a finite number >= 0");
     if (!clock)
       luaL_argerror(L, 2, "autojump_threshold needs clock = \"virtual\"");
     o->autojump = lua_tonumber(L, -1);

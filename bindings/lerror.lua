@@ -14,12 +14,13 @@ local arg_error = core.arg_error
 
 local M = {}
 
--- tostring(v) that never raises.
+-- tostring(v) that never raises (also lio.lua's, through its core).
 local function safe(v)
   local ok, s = pcall(tostring, v)
   if ok and type(s) == 'string' then return s end
   return '(a ' .. type(v) .. ' value whose __tostring failed)'
 end
+M.describe = safe
 
 -- Cancelled -------------------------------------------------------------------
 
@@ -53,8 +54,16 @@ M.Timeout = Timeout
 local EG = {__name = 'corral.ErrorGroup'}
 EG.__index = EG
 local function is_eg(e) return getmetatable(e) == EG end
--- Count by task names: an error value may be nil, a name never is.
-local function count(e) return #e.tasks end
+-- Count by task names: an error value may be nil, a name never is. Its
+-- fields are plain and may have been edited: what is not a table is empty.
+local function count(e)
+  local tasks = rawget(e, 'tasks')
+  return type(tasks) == 'table' and #tasks or 0
+end
+local function field(e, k, i)
+  local t = rawget(e, k)
+  if type(t) == 'table' then return t[i] end
+end
 
 -- The ErrorGroup of a group's failure list {errors, tasks, tracebacks}, as
 -- it is (no copy: the group is done with it).
@@ -117,8 +126,8 @@ local function sub(e, keep)
   for i = 1, count(e) do
     if keep[i] then
       n = n + 1
-      if keep[i] == true then r.errors[n] = e.errors[i] else r.errors[n] = keep[i] end
-      r.tasks[n], r.tracebacks[n] = e.tasks[i], e.tracebacks[i]
+      if keep[i] == true then r.errors[n] = field(e, 'errors', i) else r.errors[n] = keep[i] end
+      r.tasks[n], r.tracebacks[n] = field(e, 'tasks', i), field(e, 'tracebacks', i)
     end
   end
   if n == 0 then return nil end
@@ -132,7 +141,7 @@ function EG:split(pred)
   end
   local yes, no = {}, {}
   for i = 1, count(self) do
-    local err = self.errors[i]
+    local err = field(self, 'errors', i)
     if is_eg(err) then
       local a, b = err:split(pred)
       yes[i], no[i] = a or nil, b or nil
@@ -143,7 +152,7 @@ end
 
 local function flatten(e, out, n)
   for i = 1, count(e) do
-    local err = e.errors[i]
+    local err = field(e, 'errors', i)
     if is_eg(err) then n = flatten(err, out, n)
     else n = n + 1; out[n] = err end
   end
@@ -160,41 +169,59 @@ end
 -- "ErrorGroup: n failures"; at the top, the count of the dropped ones.
 local function heading(e, top)
   local n = count(e)
-  local head = e.message ~= nil and safe(e.message)
+  local msg, dropped = rawget(e, 'message'), rawget(e, 'dropped')
+  local head = msg ~= nil and safe(msg)
     or string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')
-  if top and e.dropped and e.dropped > 0 then
-    head = head .. string.format(' (+%d dropped)', e.dropped)
+  if top and math.type(dropped) == 'integer' and dropped > 0 then
+    head = head .. string.format(' (+%d dropped)', dropped)
   end
   return head
 end
 
-local function render(e, lines, indent, tracebacks)
+-- Nesting deeper than this is summed up in one line (flatten() has it all).
+local MAX_DEPTH = 100
+
+-- A traceback starts with its error's message, which the line above it
+-- shows already: the part after it.
+local function trace_part(tb, msg)
+  if type(tb) ~= 'string' or tb == '' then return nil end
+  if tb:sub(1, #msg + 1) == msg .. '\n' then return tb:sub(#msg + 2) end
+  return (tb:gsub('^[^\n]*\n', ''))
+end
+
+-- The lines of e below its heading. `open` holds the groups being rendered
+-- (one inside itself would never end).
+local function render(e, lines, indent, tracebacks, open, depth)
   local n = count(e)
-  if indent == '' then lines[#lines + 1] = heading(e, true) end
+  open[e] = true
   for i = 1, n do
-    local err, last = e.errors[i], i == n
+    local err, last = field(e, 'errors', i), i == n
     local branch, cont = last and '`- ' or '|- ', last and '   ' or '|  '
-    local name = safe(e.tasks[i] or '?')
-    if is_eg(err) then
-      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. heading(err)
-      render(err, lines, indent .. cont, tracebacks)
+    local head = indent .. branch .. '[' .. safe(field(e, 'tasks', i) or '?') .. '] '
+    if is_eg(err) and open[err] then
+      lines[#lines + 1] = head .. '(this ErrorGroup again: it contains itself)'
+    elseif is_eg(err) and depth >= MAX_DEPTH then
+      lines[#lines + 1] = head .. heading(err) .. ' (nested too deep to show)'
+    elseif is_eg(err) then
+      lines[#lines + 1] = head .. heading(err)
+      render(err, lines, indent .. cont, tracebacks, open, depth + 1)
     else
-      local msg = safe(err):gsub('\n', '\n' .. indent .. cont)
-      lines[#lines + 1] = indent .. branch .. '[' .. name .. '] ' .. msg
-      local tb = e.tracebacks[i]
-      if tracebacks and tb and tb ~= '' then
-        tb = tb:gsub('^[^\n]*\n', '')
+      local text = safe(err)
+      lines[#lines + 1] = head .. text:gsub('\n', '\n' .. indent .. cont)
+      local tb = tracebacks and trace_part(field(e, 'tracebacks', i), text)
+      if tb and tb ~= '' then
         lines[#lines + 1] = indent .. cont .. '  ' ..
           tb:gsub('\n', '\n' .. indent .. cont .. '  ')
       end
     end
   end
+  open[e] = nil
   return lines
 end
 
 function EG:render(opts)
   local tb = type(opts) == 'table' and opts.tracebacks
-  return table.concat(render(self, {}, '', tb), '\n')
+  return table.concat(render(self, { heading(self, true) }, '', tb, {}, 1), '\n')
 end
 
 function EG.__tostring(e) return e:render() end

@@ -16,6 +16,7 @@
 */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include "lcorral.h"
 #include "lio_lua.h"
 
@@ -796,6 +797,10 @@ static int l_exec(lua_State *L) {
   exec_opts(L, &o);
   b = newbox(L, NULL, LCR_PROCESS, 3);
   rc = cr_proc_spawn(&E->e, &o, &p);
+  if (rc == UV_ENOENT && o.cwd && access(o.cwd, F_OK) != 0)  /* not the program */
+    return io_error(L, "exec", "spawn", rc,
+                    lua_pushfstring(L, "cwd %s: no such directory", o.cwd),
+                    "path", o.file);
   if (rc) return io_error(L, "exec", "spawn", rc, NULL, "path", o.file);
   box_attach(b, &p->io);
   for (i = 0; i < 3; i++) {
@@ -934,5 +939,10 @@ void lcr_open_io_lua(lua_State *L, int state, int module) {
   lua_pop(L, 1);
   luaL_getmetatable(L, LCR_IOERROR);
   lua_setfield(L, -2, "IoError");
+  lua_rawgeti(L, LUA_REGISTRYINDEX,
+              ((lcr_State *)lua_touserdata(L, state))->errors_ref);
+  lua_getfield(L, -1, "describe");
+  lua_setfield(L, -3, "describe");
+  lua_pop(L, 1);
   lua_call(L, 2, 0);
 }

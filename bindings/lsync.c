@@ -115,7 +115,8 @@ static int l_semaphore(lua_State *L) {
   lcr_Sem *s;
   luaL_argcheck(L, n >= 0, 1, "permits must be >= 0");
   s = lua_newuserdatauv(L, sizeof *s, 0);
-  cr_sem_init(&s->sem, (size_t)n, 0);
+  /* at most math.maxinteger permits, so s.value stays a Lua integer */
+  cr_sem_init(&s->sem, (size_t)n, (size_t)LUA_MAXINTEGER);
   s->is_lock = 0;
   luaL_setmetatable(L, LCR_SEM);
   return 1;
@@ -152,7 +153,10 @@ static int sem_release(lua_State *L) {
                            "task (only its holder may release it)");
   }
   if (cr_sem_release(&s->sem) != 0)
-    return luaL_error(L, "%s: not held", semcall(s, SEM_RELEASE));
+    return s->is_lock
+      ? luaL_error(L, "%s: not held", semcall(s, SEM_RELEASE))
+      : luaL_error(L, "%s: the semaphore already has math.maxinteger "
+                      "permits", semcall(s, SEM_RELEASE));
   stamp(L, s);                       /* handed to a waiter of this run */
   return 0;
 }

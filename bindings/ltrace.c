@@ -70,8 +70,13 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o) {
   o->limit = TRACE_DEFAULT_LIMIT;
   if (lua_isnoneornil(L, opts)) return;
   if (lua_getfield(L, opts, "trace") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING)
+    size_t n;
+    const char *path = lua_type(L, -1) == LUA_TSTRING
+                     ? lua_tolstring(L, -1, &n) : NULL;
+    if (path == NULL)
       luaL_argerror(L, opts, "trace must be a file name (a string)");
+    if (strlen(path) != n)
+      luaL_argerror(L, opts, "trace: the file name contains a NUL byte");
     o->trace = 1;
   }
   if (lua_getfield(L, opts, "trace_limit") != LUA_TNIL) {
@@ -133,11 +138,24 @@ static void set_str(lua_State *L, size_t slot, int which) {
 }
 
 /* The error a failing task raised, as text (msgh kept it). */
+/* The longest error text a trace event keeps: `trace_limit` bounds the
+** events, this their size (an error may be megabytes). */
+#define TRACE_ERROR_MAX 4096
+
 static void push_failure(lua_State *L, lcr_Engine *E, cr_task_t *t) {
   if (t && lcr_pushtask(L, E, t)) {
     lcr_getextra(L, -1, "tberr");
     if (!lua_isnil(L, -1)) {
-      luaL_tolstring(L, -1, NULL);
+      size_t n;
+      const char *s = luaL_tolstring(L, -1, &n);
+      if (n > TRACE_ERROR_MAX) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, s, TRACE_ERROR_MAX);
+        lua_pushfstring(L, "... (%I bytes in all)", (lua_Integer)n);
+        luaL_addvalue(&b);
+        luaL_pushresult(&b);
+      }
       return;
     }
   }

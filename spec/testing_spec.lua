@@ -459,8 +459,12 @@ describe("corral.run's autojump_threshold", function()
   end)
 
   it("rejects a bad threshold, and the real clock", function()
-    support.assert_arg_error(2, "run", "autojump_threshold must be a number >= 0", function()
+    support.assert_arg_error(2, "run", "autojump_threshold must be a finite number >= 0", function()
       corral.run(print, { clock = "virtual", autojump_threshold = -1 })
+    end)
+    -- math.huge never jumps: a run that sleeps waited for ever, unreported
+    support.assert_arg_error(2, "run", "autojump_threshold must be a finite number >= 0", function()
+      corral.run(print, { clock = "virtual", autojump_threshold = math.huge })
     end)
     support.assert_arg_error(2, "run", "needs clock = \"virtual\"", function()
       corral.run(print, { autojump_threshold = 1 })

@@ -21,7 +21,9 @@ local is = {}
 M.is = is
 
 local function is_number(v) return type(v) == "number" and v == v end
-local function is_whole(v) return is_number(v) and v % 1 == 0 and math.abs(v) < math.huge end
+-- A whole number that is also a Lua integer (1e308 and 2^63 are whole floats
+-- that corral.group's integer options cannot take).
+local function is_whole(v) return is_number(v) and math.tointeger(v) ~= nil end
 
 function is.number_ge(min)
   return function(v, what)
@@ -118,6 +120,13 @@ end
 
 -- Running a function and keeping its outcome -------------------------------
 
+-- tostring(v) that never raises (for reports of errors whose __tostring fails).
+function M.describe(v)
+  local ok, s = pcall(tostring, v)
+  if ok and type(s) == "string" then return s end
+  return "(a " .. type(v) .. " value whose __tostring failed)"
+end
+
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A Cancelled is
 -- not an outcome: it is raised again, unchanged, so cancellation goes on.
@@ -125,8 +134,7 @@ function M.outcome(fn, ...)
   local tb
   local function handler(e)
     if not corral.is_cancelled(e) then
-      local ok, text = pcall(tostring, e)
-      tb = debug.traceback(ok and text or "(error object)", 2)
+      tb = debug.traceback(M.describe(e), 2)
     end
     return e
   end

@@ -142,6 +142,15 @@ local function root_body(plan, argv)
   end
 end
 
+-- tostring(e) that never raises: an error value whose __tostring fails must
+-- not hide the error (the renderer in corral.errors does the same; this file
+-- is compiled into the command and loads no other module of corral's).
+local function describe(e)
+  local ok, s = pcall(tostring, e)
+  if ok and type(s) == "string" then return s end
+  return "(a " .. type(e) .. " error value whose __tostring failed)"
+end
+
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
   local tb
@@ -159,14 +168,14 @@ local function run(plan, argv, info)
   local ok, e = pcall(corral.run, root, plan.run_opts)
   if ok then return 0 end
   if corral.is_cancelled(e) and e.source == "signal" then
-    io.stderr:write(info.progname, ": interrupted by ", tostring(e.reason), "\n")
+    io.stderr:write(info.progname, ": interrupted by ", describe(e.reason), "\n")
     return e.reason == "SIGTERM" and 143 or 130
   end
   local msg
   if corral.is_error_group(e) then
     msg = e:render({ tracebacks = true })
   else
-    msg = tostring(e)
+    msg = describe(e)
     if tb then msg = msg .. "\n" .. tb end
   end
   io.stderr:write(info.progname, ": ", msg, "\n")
