@@ -35,7 +35,7 @@ typedef union {
 #endif
 #include <uv.h>
 
-#define CR_VERSION "0.2.0"
+#define CR_VERSION "0.2.1"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
