@@ -29,17 +29,22 @@ local OPTIONS = {
 -- The addresses in RFC 8305 order: families alternate, starting with the family
 -- of the first address; within a family the resolver's order is kept.
 function M.interleave(addrs)
-  local families, by_family = {}, {}
-  for _, a in ipairs(addrs) do
+  local families, by_family, n = {}, {}, 0
+  for i, a in ipairs(addrs) do           -- up to the first hole, if any
+    if type(a) ~= "table" or type(a.address) ~= "string" then
+      error(("happy_eyeballs: address #%d is not a table with an address string, got %s")
+        :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a)), 0)
+    end
     local f = a.family or "?"
     if not by_family[f] then
       by_family[f] = {}
       families[#families + 1] = f
     end
     table.insert(by_family[f], a)
+    n = n + 1
   end
   local out, round = {}, 1
-  while #out < #addrs do
+  while #out < n do
     for _, f in ipairs(families) do
       local a = by_family[f][round]
       if a then out[#out + 1] = a end

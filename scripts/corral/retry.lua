@@ -83,7 +83,12 @@ local function retry(fn, opts)
   local r = table.pack(pcall(corral.fail_at, deadline, attempts, fn, o, deadline, state))
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
-  if corral.is_timeout(err) then err.seconds, err.last_error = o.timeout, state.last end
+  -- The budget's own Timeout gets the budget and the last error; an
+  -- attempt's Timeout (its own fail_after, a nested retry) raised as the
+  -- last error goes out unchanged.
+  if corral.is_timeout(err) and not rawequal(err, state.last) then
+    err.seconds, err.last_error = o.timeout, state.last
+  end
   error(err, 0)
 end
 

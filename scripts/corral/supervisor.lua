@@ -357,7 +357,8 @@ local function close_inbox(sup)
   for i = sup.head, sup.tail do
     local msg = sup.inbox[i]
     if msg.reply then
-      msg.err = msg.kind .. ": the supervisor has stopped"
+      -- a stop of a supervisor that has stopped does nothing
+      if msg.kind ~= "stop" then msg.err = msg.kind .. ": the supervisor has stopped" end
       msg.reply:set()
     end
   end
@@ -408,7 +409,7 @@ function Sup:stop(grace)
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
-  if self.closed then return end
+  if self.closed then return end              -- stopped already: nothing to do
   request(self, { kind = "stop", grace = grace })
 end
 
@@ -433,12 +434,16 @@ end
 
 -- The body, run in the calling task: on an error the children are stopped
 -- gracefully before the error is raised as a group raises a body's error.
+-- The body's error is what is raised even when the stop cannot finish: a
+-- give-up or an outer cancel that interrupts it surfaces as a group's would
+-- (the give-up's ErrorGroup takes the body's failure too; an outer
+-- Cancelled raises at the caller's next cancellation point).
 local function run_body(sup, body)
   if not body then return post(sup, { kind = "body_done" }) end
   local r = util.outcome(body, sup)
   post(sup, { kind = "body_done" })
   if not r.ok then
-    sup:stop()
+    pcall(sup.stop, sup)
     error(r.err, 0)
   end
   return table.unpack(r, 1, r.n)

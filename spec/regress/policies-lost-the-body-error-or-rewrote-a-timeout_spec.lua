@@ -1,0 +1,62 @@
+-- Policies that lost or changed an error: supervisor.run's body error was
+-- replaced by "stop: the supervisor has stopped" when no child was left, or
+-- by a Cancelled when a give-up or an outer cancel interrupted the graceful
+-- stop; retry rewrote an attempt's own Timeout (seconds, last_error) as if
+-- its budget had run out; happy_eyeballs.interleave looped for ever on a
+-- list with a hole and raised an internal error for an entry that was not
+-- a table.
+local corral = require "corral"
+local support = require "support"
+local supervisor = require "corral.supervisor"
+local retry = require "corral.retry"
+local he = require "corral.happy_eyeballs"
+
+describe("regression: supervisor.run and its body's error", function()
+  it("raises the body's error when no child is left", function()
+    for _, spec in ipairs{ {}, { children = { { name = "t", restart = "temporary", fn = function() end } } } } do
+      local ok, e = pcall(support.vrun, function()
+        supervisor.run(spec, function() corral.sleep(1); error("the body's own error", 0) end)
+      end)
+      assert.is_false(ok)
+      assert.matches("the body's own error", tostring(e))
+      assert.is_nil(tostring(e):find("has stopped", 1, true))
+    end
+  end)
+
+  it("keeps the body's error when a give-up interrupts the stop, on every seed", function()
+    for seed = 1, 40 do
+      local ok, e = pcall(corral.run, function()
+        supervisor.run({ intensity = 0, children = {
+          { name = "a", fn = function() corral.sleep(1); error("a crash", 0) end } } },
+          function() corral.sleep(1); error("body boom", 0) end)
+      end, { clock = "virtual", seed = seed })
+      assert.is_false(ok)
+      assert.matches("body boom", tostring(e), 1, true)
+    end
+  end)
+end)
+
+describe("regression: retry and an attempt's own Timeout", function()
+  it("raises it unchanged, though a budget is set", function()
+    local inner
+    local ok, e = pcall(support.vrun, function()
+      retry(function()
+        local _, t = pcall(corral.fail_after, 1, corral.sleep, 5)
+        inner = t
+        error(t, 0)
+      end, { attempts = 2, delay = 0.5, timeout = 100 })
+    end)
+    assert.is_false(ok)
+    assert.is_true(rawequal(inner, e))
+    assert.equal(1, e.seconds)
+    assert.is_nil(e.last_error)
+  end)
+end)
+
+describe("regression: happy_eyeballs.interleave", function()
+  it("ends on a list with a hole, and names a bad entry", function()
+    assert.equal(1, #he.interleave({ { address = "x" }, nil, { address = "y" } }))
+    assert.error_matches(function() he.interleave({ "1.2.3.4" }) end,
+                         "address #1 is not a table with an address string")
+  end)
+end)
