@@ -937,6 +937,8 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_newtable(L);
   lua_pushcfunction(L, state__gc);
   lua_setfield(L, -2, "__gc");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
@@ -946,6 +948,10 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, engine_meta, 1);
+  /* getmetatable(engine).__gc(engine) would tear a running engine down:
+  ** the engine and the module state are corral's alone */
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lcr_open_errors(L, S);
   lcr_open_task(L);

@@ -430,11 +430,19 @@ static int group__newindex(lua_State *L) {
 
 static int group__tostring(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  lua_getiuservalue(L, 1, LCR_GUV_NAME);
-  lua_pushfstring(L, "corral.Group(%s, %d children%s)",
-                  lua_isnil(L, -1) ? "?" : lua_tostring(L, -1),
-                  (int)G->g.nchildren,
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "corral.Group(");
+  if (lua_getiuservalue(L, 1, LCR_GUV_NAME) == LUA_TSTRING)
+    luaL_addvalue(&b);                 /* whole: a name may hold a NUL */
+  else {
+    lua_pop(L, 1);
+    luaL_addchar(&b, '?');
+  }
+  lua_pushfstring(L, ", %d children%s)", (int)G->g.nchildren,
                   !group_alive(L, G) ? ", closed" : "");
+  luaL_addvalue(&b);
+  luaL_pushresult(&b);
   return 1;
 }
 

@@ -674,9 +674,16 @@ static int task__index(lua_State *L) {
 
 static int task__tostring(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "corral.Task(");
   pushname_ud(L, 1, t);
-  lua_pushfstring(L, "corral.Task(%s, %s)", lua_tostring(L, -1),
-                  status_names[t->t.status]);
+  luaL_tolstring(L, -1, NULL);         /* whole: a name may hold a NUL */
+  lua_remove(L, -2);
+  luaL_addvalue(&b);
+  lua_pushfstring(L, ", %s)", status_names[t->t.status]);
+  luaL_addvalue(&b);
+  luaL_pushresult(&b);
   return 1;
 }
 
