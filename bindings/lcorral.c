@@ -13,9 +13,10 @@
 const char lcr_state_key = 0;
 
 lcr_State *lcr_state(lua_State *L) {
-  const int up = lua_upvalueindex(1);
-  lcr_State *S = lua_touserdata(L, up);
-  if (S == NULL || lua_rawlen(L, up) != sizeof *S || S->self != S)
+  lcr_State *S = lua_touserdata(L, lua_upvalueindex(1));
+  /* Hot: one load. Another userdata in its place has other first bytes
+  ** (every userdata Lua code can reach is at least a pointer wide). */
+  if (S == NULL || S->self != S)
     luaL_error(L, "corral: a function of the module lost its state (its "
                   "upvalue was replaced with debug.setupvalue)");
   return S;

@@ -28,6 +28,8 @@ enum { LCR_MT_TASK, LCR_MT_CHAN, LCR_MT_SEM, LCR_MT_LOCK, LCR_MT_EVENT,
 
 /* Module state: one per lua_State universe that required corral. */
 typedef struct lcr_State {
+  const struct lcr_State *self; /* itself, first: tells it cheaply from
+                          ** another userdata put in its place */
   lcr_Engine *eng;        /* engine of the running corral.run, or NULL */
   unsigned epoch;         /* bumped by each run; stale objects compare */
   int errors_ref;         /* registry ref: table of error constructors */
@@ -36,7 +38,6 @@ typedef struct lcr_State {
   const void *error_group_mt; /* the ErrorGroup metatable, as a pointer */
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   size_t mt_size[8];      /* and the sizes of their userdata */
-  const struct lcr_State *self; /* itself: tells it from other userdata */
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
