@@ -193,6 +193,10 @@ static void pushsockaddr(lua_State *L, const struct sockaddr_storage *ss) {
 static const char *const read_calls[] = {
   "stream:read", "stream:read_line", "stream:read_exactly", "stream:lines"
 };
+/* How many frames up the user's call is: read is this C function; the
+** others are lio.lua helpers calling it (read_line and lines tail-call the
+** local read_line, which calls it). */
+static const int read_levels[] = {1, 2, 2, 2};
 
 /* The open stream at 1; by metatable pointer, read/write are hot. */
 static cr_stream_t *checkstream(lua_State *L, const char *call) {
@@ -250,9 +254,13 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushnil(L);
     return 1;
   }
-  if (rc == UV_EBUSY)
-    return luaL_error(L, "%s: another task is already reading this stream "
-                      "(one reader at a time)", call);
+  if (rc == UV_EBUSY) {
+    luaL_where(L, read_levels[ctx]);
+    lua_pushfstring(L, "%s: another task is already reading this stream "
+                    "(one reader at a time)", call);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
   return io_error(L, call, "read", rc, NULL, NULL, NULL);
 }
 
@@ -816,7 +824,6 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   static const char call[] = "process:wait";
   lcr_Task *t;
   cr_proc_t *p;
-  const char *sig;
   int rc = woke(L, status, &t, call);
   (void)ctx;
   if (rc == CR_ECLOSED)
@@ -827,9 +834,7 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc == 1) return lcr_yield(L, t, 0, proc_wait_k);
   if (rc < 0) return io_error(L, call, "wait", rc, NULL, NULL, NULL);
   lua_pushinteger(L, (lua_Integer)p->exit_status);
-  sig = p->term_signal ? signame(p->term_signal) : NULL;
-  if (sig) lua_pushstring(L, sig);
-  else if (p->term_signal) lua_pushinteger(L, p->term_signal);
+  if (p->term_signal) pushsigname(L, p->term_signal);  /* as corral.signal */
   else lua_pushnil(L);
   return 2;
 }

@@ -10,6 +10,8 @@
 ** C does only what Lua cannot: build the state, preload the modules, pass
 ** the command line, the version and whether stdin is a terminal.
 */
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,53 @@ static void arena_release(arena_t *a) {
   memset(a, 0, sizeof *a);
 }
 
+/*
+** Standard output closed by its reader (`corral gen.lua | head`): corral
+** ignores SIGPIPE so that sockets report EPIPE, so print would fail
+** silently for ever. Like lua, the command then dies of SIGPIPE (status
+** 141 in a shell) at the first print or io.write that hits it.
+*/
+static void stdout_gone(void) {
+  signal(SIGPIPE, SIG_DFL);
+  raise(SIGPIPE);
+}
+
+/* print, as Lua's own, and checked (see stdout_gone). */
+static int cli_print(lua_State *L) {
+  int n = lua_gettop(L), i;
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    const char *s = luaL_tolstring(L, i, &len);
+    if (i > 1) fwrite("\t", 1, 1, stdout);
+    fwrite(s, 1, len, stdout);
+    lua_pop(L, 1);
+  }
+  fwrite("\n", 1, 1, stdout);
+  if (fflush(stdout) != 0 && errno == EPIPE) stdout_gone();
+  return 0;
+}
+
+/* io.write (its original as upvalue 1), checked the same way. */
+static int cli_write(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) stdout_gone();
+  return lua_gettop(L);
+}
+
+static void check_stdout(lua_State *L) {
+  lua_pushcfunction(L, cli_print);
+  lua_setglobal(L, "print");
+  if (lua_getglobal(L, "io") == LUA_TTABLE) {
+    lua_getfield(L, -1, "write");
+    lua_pushcclosure(L, cli_write, 1);
+    lua_setfield(L, -2, "write");
+  }
+  lua_pop(L, 1);
+}
+
 /* package.preload["corral.cli"]: the embedded driver. */
 static int open_cli(lua_State *L) {
   if (luaL_loadbuffer(L, (const char *)cli_lua, cli_lua_len,
@@ -170,6 +219,7 @@ static int pmain(lua_State *L) {
   char **argv = lua_touserdata(L, 2);
   int i;
   luaL_openlibs(L);
+  check_stdout(L);
   /* As lua5.4 itself does (lua.c): generational mode, which suits many
   ** short-lived objects (tasks). */
   lua_gc(L, LUA_GCGEN, 0, 0);
