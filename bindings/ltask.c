@@ -598,7 +598,26 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 }
 
 /* [t, ...] -> true, results... or false, err of a finished task */
+/*
+** false and a Cancelled for a task that never ended by itself: abandoned at
+** a deadlock that cancelling could not end. It keeps no results (its
+** coroutine is where the run left it), so nothing of it is pushed.
+*/
+static int push_abandoned(lua_State *L) {
+  lua_pushboolean(L, 0);
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "deadlock");
+  lua_setfield(L, -2, "source");
+  lua_pushliteral(L, "the task was abandoned: blocked at a deadlock, even "
+                     "after cancelling");
+  lua_setfield(L, -2, "reason");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->cancelled_mt_ref);
+  lua_setmetatable(L, -2);
+  return 2;
+}
+
 static int push_outcome(lua_State *L, lcr_Task *t) {
+  if (t->outcome == CR_TASK_SCHEDULED) return push_abandoned(L);
   lua_pushboolean(L, t->outcome == CR_TASK_DONE);
   return 1 + lcr_pushresults(L, 1, t);
 }

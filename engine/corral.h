@@ -304,6 +304,12 @@ struct cr_engine_s {
   uv_loop_t own_loop;
   uv_timer_t uvtimer;     /* drives the deadline heap */
   uv_idle_t idle;         /* active while tasks are ready: never block */
+  uv_prepare_t io_keep;   /* active while a task waits on I/O: corral's
+                          ** own I/O handles are unreferenced, so an idle
+                          ** listener, stream or process never hides a
+                          ** deadlock */
+  size_t io_waits;        /* tasks parked on a read, write, connect,
+                          ** accept, resolve or process */
   unsigned long alloc_seen; /* libuv allocation failures already reported */
   cr_queue_t runq;
   cr_queue_t *woke_tail;  /* last task of the run queue's head section:

@@ -70,6 +70,10 @@ void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
 void cr__proc_reap_all(cr_engine_t *e);
+void cr__engine_io_wait(cr_engine_t *e, int delta);
+/* An I/O handle just opened: it keeps the loop alive only through the waits
+** of tasks on it (cr__engine_io_wait). */
+#define cr__io_unref(h) uv_unref((uv_handle_t *)(h))
 cr_stream_t *cr__stream_new(cr_engine_t *e);
 int cr__stream_open_tcp(cr_stream_t *s);
 int cr__stream_open_pipe(cr_stream_t *s);

@@ -86,6 +86,7 @@ cr_stream_t *cr__stream_new(cr_engine_t *e) {
 int cr__stream_open_tcp(cr_stream_t *s) {
   int rc = uv_tcp_init(s->io.engine->loop, &s->h.tcp);
   if (rc) return rc;
+  cr__io_unref(&s->h.tcp);
   s->h.handle.data = s;
   cr__io_init(s->io.engine, &s->io, CR_IO_STREAM, stream_close);
   return 0;
@@ -94,6 +95,7 @@ int cr__stream_open_tcp(cr_stream_t *s) {
 int cr__stream_open_pipe(cr_stream_t *s) {
   int rc = uv_pipe_init(s->io.engine->loop, &s->h.pipe, 0);
   if (rc) return rc;
+  cr__io_unref(&s->h.pipe);
   s->h.handle.data = s;
   cr__io_init(s->io.engine, &s->io, CR_IO_STREAM, stream_close);
   return 0;

@@ -78,6 +78,13 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
     rc = uv_idle_init(loop, &e->idle);
     if (rc) uv_close((uv_handle_t *)&e->uvtimer, NULL);
   }
+  if (rc == 0) {
+    rc = uv_prepare_init(loop, &e->io_keep);
+    if (rc) {
+      uv_close((uv_handle_t *)&e->uvtimer, NULL);
+      uv_close((uv_handle_t *)&e->idle, NULL);
+    }
+  }
   if (rc) {
     if (e->owns_loop) {
       uv_run(&e->own_loop, UV_RUN_NOWAIT);
@@ -87,9 +94,25 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   }
   e->uvtimer.data = e;
   e->idle.data = e;
+  e->io_keep.data = e;
   uv_unref((uv_handle_t *)&e->idle);
-  e->stats.handles += 2;
+  e->stats.handles += 3;
   return 0;
+}
+
+static void io_keep_cb(uv_prepare_t *h) { (void)h; }
+
+/*
+** A task starts or stops waiting on I/O. corral's I/O handles do not keep
+** the loop alive by themselves (cr__io_unref); these waits do, through one
+** prepare handle, so that a run whose tasks all wait on anything else is a
+** deadlock however many listeners, streams and processes are open.
+*/
+void cr__engine_io_wait(cr_engine_t *e, int delta) {
+  if (delta > 0 && e->io_waits++ == 0 && !e->closing)
+    uv_prepare_start(&e->io_keep, io_keep_cb);
+  else if (delta < 0 && e->io_waits > 0 && --e->io_waits == 0)
+    uv_prepare_stop(&e->io_keep);
 }
 
 static void handle_close_cb(uv_handle_t *h) {
@@ -104,6 +127,7 @@ int cr_engine_close(cr_engine_t *e) {
     cr__io_close_all(e);
     uv_close((uv_handle_t *)&e->uvtimer, handle_close_cb);
     uv_close((uv_handle_t *)&e->idle, handle_close_cb);
+    uv_close((uv_handle_t *)&e->io_keep, handle_close_cb);
     if (e->attach_init) {
       uv_close((uv_handle_t *)&e->prepare, handle_close_cb);
       uv_close((uv_handle_t *)&e->check, handle_close_cb);

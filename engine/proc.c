@@ -51,10 +51,12 @@ static void proc_close(cr_io_t *io) {
   for (i = 0; i < 3; i++)
     if (p->stdio[i]) cr_io_close(&p->stdio[i]->io);
   wake_waiters(p, CR_ECLOSED);   /* closed while waited on */
-  if (p->exited)
+  if (p->exited) {
     uv_close((uv_handle_t *)&p->proc, proc_close_cb);
-  else
+  } else {
     uv_process_kill(&p->proc, SIGKILL);   /* exit_cb closes the handle */
+    uv_ref((uv_handle_t *)&p->proc);      /* and the loop waits for it */
+  }
 }
 
 /*
@@ -126,6 +128,7 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
     cr_io_close(&p->io);
     return rc;
   }
+  cr__io_unref(&p->proc);
   p->pid = p->proc.pid;
   *out = p;
   return 0;

@@ -69,12 +69,23 @@ int cr_task_start_root(cr_task_t *t) {
   return 0;
 }
 
+static int is_io_wait(unsigned w) {
+  return w >= CR_WAIT_READ && w <= CR_WAIT_PROCESS;
+}
+
+/* Every change of t->wait: waits on I/O keep the loop alive (loop.c). */
+static void set_wait(cr_task_t *t, cr_wait_t wait) {
+  int was = is_io_wait(t->wait), now = is_io_wait(wait);
+  t->wait = wait;
+  if (was != now) cr__engine_io_wait(t->scope.engine, now ? 1 : -1);
+}
+
 void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
                      const void *obj) {
   t->status = CR_TASK_WAITING;
   t->abort = abort;
   t->wake_status = 0;
-  t->wait = wait;
+  set_wait(t, wait);
   t->wait_obj = obj;
   CR__EMIT(t->scope.engine, CR_EV_PARK, t, t->cur, 0, wait, obj);
 }
@@ -88,7 +99,7 @@ void cr_task_wake(cr_task_t *t, int status) {
   if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   t->abort = NULL;
   t->wake_status = status;
-  t->wait = CR_WAIT_NONE;
+  set_wait(t, CR_WAIT_NONE);
   t->wait_obj = NULL;
   CR__EMIT(t->scope.engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
@@ -174,7 +185,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->abort = NULL;
   t->starting = 0;
   t->cancel_like = NULL;
-  t->wait = CR_WAIT_NONE;
+  set_wait(t, CR_WAIT_NONE);
   if (t->queued) {
     cr__runq_remove(e, t);
     t->queued = 0;
@@ -226,7 +237,7 @@ void cr__task_orphan(cr_task_t *t) {
   cr_timer_stop(t->scope.engine, &t->scope.deadline);
   t->finished = 1;
   t->status = CR_TASK_CANCELLED;
-  t->wait = CR_WAIT_NONE;
+  set_wait(t, CR_WAIT_NONE);
   t->scope.engine->stats.tasks--;
 }
 

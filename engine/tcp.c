@@ -125,6 +125,7 @@ int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
     free(l);
     return rc;
   }
+  cr__io_unref(&l->tcp);
   l->tcp.data = l;
   cr__queue_init(&l->acceptors);
   cr__io_init(e, &l->io, CR_IO_LISTENER, listener_close);
