@@ -347,11 +347,38 @@ static void push_forest(lua_State *L, lcr_Engine *E) {
 /* --- text ---------------------------------------------------------------- */
 
 /* Append the value on top, converted with %s, to the buffer line. */
+/*
+** The value on top as one line of text (popped, pushed back escaped): a
+** name or reason is the program's, and a newline in it must not forge a
+** line of the tree, a NUL cut it, or an escape sequence reach a terminal.
+*/
+static void push_escaped(lua_State *L) {
+  size_t n, i;
+  const char *s = luaL_tolstring(L, -1, &n);
+  luaL_Buffer e;
+  luaL_buffinit(L, &e);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n') luaL_addstring(&e, "\\n");
+    else if (c == '\t') luaL_addstring(&e, "\\t");
+    else if (c < 0x20 || c == 0x7f) {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\%03u", (unsigned)c);
+      luaL_addstring(&e, esc);
+    } else {
+      luaL_addchar(&e, (char)c);
+    }
+  }
+  luaL_pushresult(&e);
+  lua_replace(L, -3);                  /* over the value */
+  lua_pop(L, 1);                       /* its tolstring */
+}
+
 static void add_field(lua_State *L, luaL_Buffer *b, int node, const char *k,
                       const char *fmt) {
   if (lua_getfield(L, node, k) != LUA_TNIL) {
-    lua_pushfstring(L, fmt, luaL_tolstring(L, -1, NULL));
-    lua_remove(L, -2);
+    push_escaped(L);                   /* no NUL left for %s to stop at */
+    lua_pushfstring(L, fmt, lua_tostring(L, -1));
     lua_remove(L, -2);
     luaL_addvalue(b);
   } else {

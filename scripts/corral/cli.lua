@@ -85,6 +85,13 @@ local function parse(argv)
     i = i + 1
   end
   plan.script = i <= #argv and i or nil
+  -- `corral --trace hi.lua` (the trace file forgotten) would read the script
+  -- from stdin and write the trace over hi.lua.
+  local trace = plan.run_opts.trace
+  if trace and not plan.script and trace:match("%.lua$") then
+    return nil, ("--trace %s: that looks like the script, and the trace would "
+      .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
+  end
   return plan
 end
 

@@ -138,10 +138,25 @@ local COLOR = { run = "#2e7d32", wait = "#90caf9", unwinding = "#ef6c00" }
 local W, LABEL, LANE, HEAD, TOP = 1200, 230, 14, 18, 46
 local CLANE = 3 * LANE             -- a collapsed group: a row per state
 
+-- Only characters XML 1.0 allows: a byte that is not UTF-8, a surrogate,
+-- U+FFFE or U+FFFF becomes U+FFFD (a trace holds names and errors as the
+-- program made them).
+local function xml_chars(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local n, bad = utf8.len(s, i)
+    if n then out[#out + 1] = s:sub(i); break end
+    out[#out + 1] = s:sub(i, bad - 1)
+    out[#out + 1] = "\u{FFFD}"
+    i = bad + 1
+  end
+  return (table.concat(out):gsub("\239\191[\190\191]", "\u{FFFD}"))
+end
+
 -- XML text: the five specials escaped, and the control bytes XML 1.0
 -- forbids (all below 0x20 but tab, LF and CR) replaced by "?".
 local function esc(s)
-  s = tostring(s):gsub("[%z\1-\8\11\12\14-\31]", "?")
+  s = xml_chars(tostring(s)):gsub("[%z\1-\8\11\12\14-\31]", "?")
   return (s:gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
@@ -239,7 +254,12 @@ local function lane(out, t, y, x_of, width)
     if s[3] == "wait" and s[4] and w > 60 then
       local text = s[4]
       local fit = math.floor((w - 6) / 5.2)
-      if #text > fit then text = text:sub(1, math.max(fit - 1, 1)) .. "…" end
+      local chars = utf8.len(text) or #text
+      if chars > fit then                -- cut between characters
+        local keep = math.max(fit - 1, 1)
+        local at = utf8.len(text) and utf8.offset(text, keep + 1) or keep + 1
+        text = text:sub(1, at - 1) .. "…"
+      end
       out[#out + 1] = fmt('<text x="%.1f" y="%.1f" class="w">%s</text>',
         LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(text))
     end
