@@ -1989,10 +1989,22 @@ static int do_op(htask *h) {
       return spawn_into(h, g, 1, (b >> 1) & 1);
     }
     case OP_READY: {
+      /* a starter that is cancelled by now: nothing moves (the child stays
+      ** under the starter's scope, whose cancel it feels), and a later
+      ** ready is judged again */
+      int dropped = h->start_mode && !h->ready && t->starting &&
+                    cr_scope_absorber(t->scope.parent) != NULL;
       int rc = cr_task_ready(t);
       if (!h->start_mode || h->ready) {
         CHECK(rc == CR_EINVAL, "ready of T%d, not starting: %s", h->idx,
               cr_err_name(rc));
+        return GO;
+      }
+      if (dropped) {
+        CHECK(rc == CR_ECANCELED, "ready of T%d under a cancelled starter: %s",
+              h->idx, cr_err_name(rc));
+        CHECK(t->starting && t->scope.parent != &t->group->scope,
+              "T%d moved by a ready under a cancelled starter", h->idx);
         return GO;
       }
       CHECK(rc == 0, "ready of starting T%d: %s", h->idx, cr_err_name(rc));
