@@ -63,8 +63,9 @@ struct corral_host_s {
   uv_async_t async;
   int async_open;
   cr_queue_t ops;
-  size_t nwaiting;          /* ops a task waits on: the async keeps the
-                            ** loop alive meanwhile */
+  size_t nwaiting;          /* ops a task waits on, and tasks in wait_stop:
+                            ** the async keeps the loop alive meanwhile */
+  int stop_waiters;         /* tasks parked in corral.host.wait_stop */
   corral_done_cb done;
   void *done_arg;
   cr_timer_t stop_timer;
@@ -116,6 +117,16 @@ static int op_completed(corral_op_t *op) {
 static void waiting_add(corral_host_t *h, int d) {
   if (d > 0 && h->nwaiting++ == 0) uv_ref((uv_handle_t *)&h->async);
   if (d < 0 && --h->nwaiting == 0) uv_unref((uv_handle_t *)&h->async);
+}
+
+/*
+** A task in wait_stop waits for the host, which may stop the root from any
+** thread: like a task waiting on an op, it keeps the host's async (and so
+** the loop) alive, instead of being a deadlock. Counted while parked.
+*/
+static void stop_waiting(corral_host_t *h, int d) {
+  h->stop_waiters += d;
+  waiting_add(h, d);
 }
 
 /* A completed op reaches the loop: wake its task, or free it if the task
@@ -390,6 +401,7 @@ static void root_done(corral_host_t *h) {
   }
   if (h->msg_ref != LUA_NOREF) st = CORRAL_ERROR;
   cr_timer_stop(&h->E.e, &h->stop_timer);
+  while (h->stop_waiters > 0) stop_waiting(h, -1);  /* never resumed */
   h->stopping = 0;
   h->status = st;
   if (h->attached) {
@@ -804,6 +816,7 @@ static int wait_stop_k(lua_State *L, int status, lua_KContext ctx) {
   corral_host_t *h = host_of(L);
   lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
   (void)status;
+  if (ctx) stop_waiting(h, -1);
   if (ctx && t->t.wake_status != 0) lcr_checkcancel(L, t);
   if (h->stop_ref == LUA_NOREF) lua_pushnil(L);
   else lua_rawgeti(L, LUA_REGISTRYINDEX, h->stop_ref);
@@ -817,6 +830,7 @@ static int l_wait_stop(lua_State *L) {
   lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
   lcr_checkcancel(L, t);
   if (cr_event_wait(&h->stop_event, &t->t)) return wait_stop_k(L, LUA_OK, 0);
+  stop_waiting(h, 1);
   return lcr_yield(L, t, 1, wait_stop_k);
 }
 

@@ -441,6 +441,17 @@ static void prepare_cb(uv_prepare_t *h) {
 }
 
 /*
+** Whether the host's loop stays alive once the handles being closed are
+** closed. uv_loop_alive counts those too, and they close later in this
+** same pass: a check that believed them would never run again (uv_run
+** returns), and a deadlock found with a stream or process just closed
+** would go unreported. The counters are uv_loop_t's public fields.
+*/
+static int loop_alive_after_closes(const uv_loop_t *loop) {
+  return loop->active_handles > 0 || loop->active_reqs.count > 0;
+}
+
+/*
 ** After the poll: run tasks woken by I/O. When none can run, wake the idle
 ** waiters, or jump the virtual clock, or report: no task left, or tasks
 ** that nothing can wake (nothing else keeps the loop alive).
@@ -466,7 +477,7 @@ static void check_cb(uv_check_t *h) {
     return;
   }
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
-  if (!uv_loop_alive(e->loop) && e->on_attach)
+  if (!loop_alive_after_closes(e->loop) && e->on_attach)
     e->on_attach(e, CR_EDEADLOCK);
 }
 

@@ -162,6 +162,60 @@ static int test_close_from_a_host_callback_it_runs(void) {
   return 0;
 }
 
+static int attached_done = -1;
+static void on_done(corral_host_t *h, int status, void *arg) {
+  (void)h; (void)arg;
+  attached_done = status;
+}
+
+/* Attached, a deadlock found just after a stream or listener was closed
+** went unreported: the closing handle made the loop look alive, then
+** closed in the same pass, and uv_run returned with the root running. */
+static int test_attached_deadlock_after_a_close(void) {
+  uv_loop_t loop;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_attach(h, on_done, NULL) == 0);
+  attached_done = -1;
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local l = c.tcp.listen('127.0.0.1', 0); l:close()\n"
+    "c.event():wait()", "=r") == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(attached_done == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+static void stop_later(void *arg) {
+  uv_sleep(50);
+  corral_host_stop(arg, 5.0, "please");
+}
+
+/* A root in corral.host.wait_stop() waits for the host, which may stop it
+** from any thread: it was reported as a deadlock instead. */
+static int test_wait_stop_is_not_a_deadlock(void) {
+  corral_host_t *h;
+  uv_thread_t th;
+  char buf[64];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local l = c.tcp.listen('127.0.0.1', 0)\n"   /* idle: keeps nothing alive */
+    "return c.host.wait_stop()", "=r") == 0);
+  CHECK(uv_thread_create(&th, stop_later, h) == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(uv_thread_join(&th) == 0);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "please") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* --- requests and arguments -------------------------------------------- */
 
 /* A cancel made while no root ran waited in the hub and killed the next
@@ -202,6 +256,8 @@ int main(void) {
   RUN(test_completion_before_close_wins);
   RUN(test_process_left_running_on_the_hosts_loop);
   RUN(test_close_from_a_host_callback_it_runs);
+  RUN(test_attached_deadlock_after_a_close);
+  RUN(test_wait_stop_is_not_a_deadlock);
   RUN(test_cancel_with_no_root_is_dropped);
   RUN(test_start_with_negative_nargs_keeps_the_stack);
   return failed != 0;
