@@ -1994,6 +1994,7 @@ static int do_op(htask *h) {
       ** ready is judged again */
       int dropped = h->start_mode && !h->ready && t->starting &&
                     cr_scope_absorber(t->scope.parent) != NULL;
+      const cr_scope_t *before = t->scope.parent;
       int rc = cr_task_ready(t);
       if (!h->start_mode || h->ready) {
         CHECK(rc == CR_EINVAL, "ready of T%d, not starting: %s", h->idx,
@@ -2003,7 +2004,7 @@ static int do_op(htask *h) {
       if (dropped) {
         CHECK(rc == CR_ECANCELED, "ready of T%d under a cancelled starter: %s",
               h->idx, cr_err_name(rc));
-        CHECK(t->starting && t->scope.parent != &t->group->scope,
+        CHECK(t->starting && t->scope.parent == before,
               "T%d moved by a ready under a cancelled starter", h->idx);
         return GO;
       }
