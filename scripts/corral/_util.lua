@@ -152,11 +152,18 @@ end
 -- ErrorGroup. With a limit, each child starts with a checkpoint: a child held
 -- back by the limit is started early by a cancel (see docs/api.md, "`limit` and
 -- cancellation"), and must then stop before its function runs.
+-- With opts.settle, a call that cancelled its own task is {ok = false, err =
+-- its Cancelled} like any other end (else its entry is nil).
 function M.run_all(n, call, opts)
   local results = {}
   corral.group(function(g)
     for i = 1, n do
       g:spawn({ function()
+        local _ <close> = opts.settle and setmetatable({}, { __close = function(_, e)
+          if e ~= nil and results[i] == nil then
+            results[i] = { ok = false, err = e, traceback = "" }
+          end
+        end }) or nil
         if opts.limit then corral.checkpoint() end
         results[i] = call(i)
       end, name = ("%s[%d]"):format(opts.name, i) })

@@ -70,6 +70,10 @@ local function attempt_all(order, port, o)
       local failed = corral.event()
       g:spawn({ function()
         local r = util.outcome(o.connect, a.address, port)
+        if r.ok and r[1] == nil then      -- no stream: not a winner
+          r = { ok = false, err = "happy_eyeballs.connect: connect returned no stream",
+                traceback = "" }
+        end
         if not r.ok then
           util.add_failure(failures, r.err, a.address, r.traceback)
           return failed:set()

@@ -60,3 +60,27 @@ describe("regression: happy_eyeballs.interleave", function()
                          "address #1 is not a table with an address string")
   end)
 end)
+
+describe("regression: gather settle and happy_eyeballs odd ends", function()
+  local gather = require "corral.gather"
+  it("settle reports a call that cancelled its own task, instead of a hole", function()
+    local r = support.vrun(function()
+      return gather({ function() return 1 end,
+                      function() corral.current_task():cancel("me"); corral.sleep(1) end },
+                    { settle = true })
+    end)
+    assert.is_true(r[1].ok)
+    assert.is_false(r[2].ok)
+    assert.is_true(corral.is_cancelled(r[2].err))
+  end)
+
+  it("a connect that returns no stream is a failed attempt, not a winner", function()
+    local got = support.vrun(function()
+      return he.connect("h", 80, { delay = 0.01,
+        resolve = function() return { { address = "a" }, { address = "b" } } end,
+        connect = function(addr) if addr == "a" then return nil end
+          return { close = function() end, addr = addr } end })
+    end)
+    assert.equal("b", got.addr)
+  end)
+end)
