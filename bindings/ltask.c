@@ -733,8 +733,17 @@ static int task__close(lua_State *L) {
   return 0;
 }
 
+/* t.x = v: a task's fields are read-only (name one at spawn). */
+static int task__newindex(lua_State *L) {
+  lcr_checktask(L, 1);
+  return luaL_error(L, "task: cannot set field '%s' (a task's fields are "
+                       "read-only; give the name at spawn: g:spawn{fn, "
+                       "name = ...})", luaL_tolstring(L, 2, NULL));
+}
+
 static const luaL_Reg task_meta[] = {
   {"__index", task__index},
+  {"__newindex", task__newindex},
   {"__tostring", task__tostring},
   {"__close", task__close},
   {NULL, NULL}
