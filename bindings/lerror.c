@@ -35,6 +35,11 @@ void lcr_export_errors(lua_State *L, lcr_State *S) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
   lua_getfield(L, -1, "new");
   lua_setfield(L, -3, "error_group");
+  /* corral._describe: tostring that never raises, for corral's own Lua
+  ** (lio.lua, the command, the policies) that reports errors; internal,
+  ** like corral._testing */
+  lua_getfield(L, -1, "describe");
+  lua_setfield(L, -3, "_describe");
   lua_pop(L, 1);
 }
 

@@ -944,10 +944,5 @@ void lcr_open_io_lua(lua_State *L, int state, int module) {
   lua_pop(L, 1);
   luaL_getmetatable(L, LCR_IOERROR);
   lua_setfield(L, -2, "IoError");
-  lua_rawgeti(L, LUA_REGISTRYINDEX,
-              ((lcr_State *)lua_touserdata(L, state))->errors_ref);
-  lua_getfield(L, -1, "describe");
-  lua_setfield(L, -3, "describe");
-  lua_pop(L, 1);
   lua_call(L, 2, 0);
 }

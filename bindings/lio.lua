@@ -3,8 +3,7 @@
 --   corral  the module table
 --   core    tcp_connect, tcp_listen, is_ip (C), stream_methods (the
 --           methods table of streams, with the C primitive _read) and
---           IoError (the metatable of I/O error values), describe
---           (tostring that never raises, from corral.errors)
+--           IoError (the metatable of I/O error values)
 local corral, core = ...
 
 local concat, format = table.concat, string.format
@@ -237,7 +236,7 @@ end
 
 local function default_on_error(err, peer)
   io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-    peer, (core.describe(err):gsub("\n", " "))))
+    peer, (corral._describe(err):gsub("\n", " "))))
 end
 
 -- One connection: handler(stream), then the stream is closed. A failure

@@ -121,11 +121,7 @@ end
 -- Running a function and keeping its outcome -------------------------------
 
 -- tostring(v) that never raises (for reports of errors whose __tostring fails).
-function M.describe(v)
-  local ok, s = pcall(tostring, v)
-  if ok and type(s) == "string" then return s end
-  return "(a " .. type(v) .. " value whose __tostring failed)"
-end
+M.describe = corral._describe
 
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A Cancelled is

@@ -150,13 +150,8 @@ local function root_body(plan, argv)
 end
 
 -- tostring(e) that never raises: an error value whose __tostring fails must
--- not hide the error (the renderer in corral.errors does the same; this file
--- is compiled into the command and loads no other module of corral's).
-local function describe(e)
-  local ok, s = pcall(tostring, e)
-  if ok and type(s) == "string" then return s end
-  return "(a " .. type(e) .. " error value whose __tostring failed)"
-end
+-- not hide the error.
+local describe = corral._describe
 
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
