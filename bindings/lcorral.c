@@ -539,13 +539,7 @@ static int raise_root_signal(lua_State *L, lcr_Engine *E) {
   if (root->outcome == CR_TASK_CANCELLED &&
       root->t.scope.cancel.source == CR_SRC_SIGNAL)
     return lua_error(L);                   /* its own Cancelled */
-  lua_createtable(L, 0, 2);
-  lua_pushliteral(L, "signal");
-  lua_setfield(L, -2, "source");
-  lua_pushstring(L, stop_signal_name(E->e.root_signal));
-  lua_setfield(L, -2, "reason");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
-  lua_setmetatable(L, -2);
+  lcr_pushbarecancelled(L, E->S, "signal", stop_signal_name(E->e.root_signal));
   return lua_error(L);
 }
 

@@ -202,6 +202,8 @@ void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
 void lcr_pushtimeout(lua_State *L, double seconds);
+void lcr_pushbarecancelled(lua_State *L, lcr_State *S, const char *source,
+                           const char *reason);
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
                         const cr_group_t *g);
 void lcr_errors_new(lua_State *L);

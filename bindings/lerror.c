@@ -43,6 +43,25 @@ void lcr_export_errors(lua_State *L, lcr_State *S) {
   lua_pop(L, 1);
 }
 
+/*
+** A Cancelled that belongs to no live scope (so none absorbs it): {source,
+** reason} with the Cancelled metatable, for a signal that ended a run, a
+** task abandoned at a deadlock, or a scope whose record could not be made.
+** reason may be NULL. [-0, +1, m]
+*/
+void lcr_pushbarecancelled(lua_State *L, lcr_State *S, const char *source,
+                           const char *reason) {
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, source);
+  lua_setfield(L, -2, "source");
+  if (reason) {
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->cancelled_mt_ref);
+  lua_setmetatable(L, -2);
+}
+
 static void pushstateerrors(lua_State *L, lcr_State *S) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
 }
@@ -160,11 +179,7 @@ void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
     /* No record (set_reason refused): an unidentified Cancelled, which
     ** no scope absorbs; nothing maps it to s. */
     lua_pop(L, 2);
-    lua_createtable(L, 0, 1);
-    lua_pushstring(L, cr_source_name(s->cancel.source));
-    lua_setfield(L, -2, "source");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
-    lua_setmetatable(L, -2);
+    lcr_pushbarecancelled(L, E->S, cr_source_name(s->cancel.source), NULL);
     return;
   }
   if (lua_rawgeti(L, -1, 3) != LUA_TTABLE) {            /* [records, rec, e] */

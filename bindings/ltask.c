@@ -605,14 +605,9 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 */
 static int push_abandoned(lua_State *L) {
   lua_pushboolean(L, 0);
-  lua_createtable(L, 0, 2);
-  lua_pushliteral(L, "deadlock");
-  lua_setfield(L, -2, "source");
-  lua_pushliteral(L, "the task was abandoned: blocked at a deadlock, even "
-                     "after cancelling");
-  lua_setfield(L, -2, "reason");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->cancelled_mt_ref);
-  lua_setmetatable(L, -2);
+  lcr_pushbarecancelled(L, lcr_state(L), "deadlock", "the task was "
+                        "abandoned: blocked at a deadlock, even after "
+                        "cancelling");
   return 2;
 }
 
