@@ -102,7 +102,9 @@ typedef enum {
   CR_END_NONE             /* internal: not decided */
 } cr_end_t;
 
-/* What a parked task waits on (for events, the task tree, the trace). */
+/* What a parked task waits on (for events, the task tree, the trace).
+** READ..PROCESS are the waits on I/O, kept together: a task parked on one
+** keeps the loop alive (task.c, is_io_wait). */
 typedef enum {
   CR_WAIT_NONE = 0, CR_WAIT_OTHER, CR_WAIT_SLEEP, CR_WAIT_YIELD,
   CR_WAIT_EVENT, CR_WAIT_SEM, CR_WAIT_SEND, CR_WAIT_RECV, CR_WAIT_JOIN,
