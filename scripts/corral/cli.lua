@@ -142,7 +142,11 @@ end
 local function root_body(plan, argv)
   for _, a in ipairs(plan.actions) do
     if a.kind == "e" then a.fn()
-    else _G[a.global] = require(a.mod) end
+    else
+      local ok, mod = pcall(require, a.mod)
+      if not ok then error(mod, 0) end          -- as lua says it: no position of ours
+      _G[a.global] = mod
+    end
   end
   if plan.chunk then
     return plan.chunk(table.unpack(argv, plan.script + 1, #argv))
@@ -152,6 +156,16 @@ end
 -- tostring(e) that never raises: an error value whose __tostring fails must
 -- not hide the error.
 local describe = corral._describe
+
+-- An error as lua prints it: a string or number as it is, a value with
+-- __tostring through it, anything else "(error object is a <type> value)".
+local function error_text(e)
+  local t = type(e)
+  if t == "string" or t == "number" then return tostring(e) end
+  local mt = debug.getmetatable(e)
+  if type(mt) == "table" and rawget(mt, "__tostring") ~= nil then return describe(e) end
+  return ("(error object is a %s value)"):format(t)
+end
 
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
@@ -177,7 +191,7 @@ local function run(plan, argv, info)
   if corral.is_error_group(e) then
     msg = e:render({ tracebacks = true })
   else
-    msg = describe(e)
+    msg = error_text(e)
     if tb then msg = msg .. "\n" .. tb end
   end
   io.stderr:write(info.progname, ": ", msg, "\n")
