@@ -45,7 +45,7 @@ local OPTIONS = {
   ["-v"] = { apply = function(plan) plan.version = true end },
   ["-h"] = { apply = function(plan) plan.help = true end },
   ["-W"] = { apply = function(plan) plan.warnings = true end },
-  ["-E"] = { apply = function(plan) plan.no_env = true end },
+  ["-E"] = { apply = function(plan) plan.no_env = true end },  -- LUA_INIT, LUA_PATH, LUA_CPATH
   ["--trace"] = { arg = true, apply = function(plan, v)
     plan.run_opts.trace = v
   end },
@@ -218,6 +218,9 @@ function M.main(argv, info)
     if info.stdin_is_tty then return usage_error(info, "no script given") end
     argv[#argv + 1] = "-"                      -- lua reads stdin here too
     plan.script = #argv
+  end
+  if plan.no_env and info.path_default then    -- -E: LUA_PATH ignored too, as lua
+    package.path, package.cpath = info.path_default, info.cpath_default
   end
   _G.arg = arg_table(argv, plan.script)
   if plan.warnings then warn("@on") end

@@ -28,3 +28,14 @@ describe("regression: the command's error text, as lua's", function()
     assert.truthy(out:find("^corral: module 'nosuchmod_xyz' not found"), out)
   end)
 end)
+
+-- -E ignored LUA_INIT only; lua's -E ignores LUA_PATH and LUA_CPATH too.
+describe("regression: the command's -E", function()
+  it("ignores LUA_PATH and LUA_CPATH, as lua's does", function()
+    local p = assert(io.popen("LUA_PATH='/nowhere/?.lua' LUA_CPATH='/nowhere/?.so' " .. BIN ..
+      " -E -e 'print(package.path:find(\"/nowhere\", 1, true), package.cpath:find(\"/nowhere\", 1, true))'"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("nil\tnil\n", out)
+  end)
+end)
