@@ -163,12 +163,23 @@ static int cli_print(lua_State *L) {
   return 0;
 }
 
-/* io.write (its original as upvalue 1), checked the same way. */
+/*
+** io.write (its original as upvalue 1), checked the same way. A bad
+** argument is reported as lua reports it, at the caller's line and naming
+** 'write' (called from here, the original cannot know its name).
+*/
 static int cli_write(lua_State *L) {
   int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
+  if (lua_pcall(L, n, LUA_MULTRET, 0) != LUA_OK) {
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      luaL_where(L, 1);
+      luaL_gsub(L, lua_tostring(L, -2), "to '?'", "to 'write'");
+      lua_concat(L, 2);
+    }
+    return lua_error(L);
+  }
   if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) stdout_gone();
   return lua_gettop(L);
 }

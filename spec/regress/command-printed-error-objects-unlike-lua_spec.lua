@@ -23,6 +23,11 @@ describe("regression: the command's error text, as lua's", function()
     assert.truthy(out:find("^corral: custom!"), out)
   end)
 
+  it("reports a bad io.write argument as lua does (the command checks io.write)", function()
+    local out = stderr_of("-e 'io.write({})'")
+    assert.truthy(out:find("^corral: %(command line%):1: bad argument #1 to 'write'"), out)
+  end)
+
   it("reports a missing -l module without a position of its own", function()
     local out = stderr_of("-l nosuchmod_xyz -e 'print(1)'")
     assert.truthy(out:find("^corral: module 'nosuchmod_xyz' not found"), out)
