@@ -331,6 +331,12 @@ struct cr_engine_s {
   size_t nrefs, refcap, free_ref; /* free_ref: first free entry + 1, or 0 */
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
+  /* The last cr_scope_absorber answer, for the next question about its
+  ** parent (unwinding a deep chain asks level after level): the absorber
+  ** of absorb_parent's chain, valid while cancel_gen is absorb_gen. */
+  const cr_scope_t *absorb_parent;
+  cr_scope_t *absorb_above;
+  uint64_t absorb_gen;
   uint64_t t0;            /* uv_hrtime() at init */
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;

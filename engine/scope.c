@@ -36,6 +36,8 @@ void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
 }
 
 void cr__scope_unlink(cr_scope_t *s) {
+  cr_engine_t *e = s->engine;
+  if (e->absorb_parent == s || e->absorb_above == s) e->absorb_parent = NULL;
   cr_timer_stop(s->engine, &s->deadline);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   /* Children that are still entered can only be task scopes of a group
@@ -45,6 +47,7 @@ void cr__scope_unlink(cr_scope_t *s) {
     cr_scope_t *c = cr__queue_data(cr__queue_head(&s->children), cr_scope_t,
                                    sibling);
     cr__queue_remove(&c->sibling);
+    if (e->absorb_parent == c) e->absorb_parent = NULL;
     c->parent = NULL;
     cr__queue_insert_tail(&s->engine->roots, &c->sibling);
   }
@@ -266,12 +269,32 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
     cr__scope_deliver(s);
 }
 
+/*
+** The outermost cancelled scope that s sees (up to the first shield), or
+** NULL. Unwinding a chain of nested groups asks this of each level in turn,
+** from the deepest up, each time of the parent of the scope asked before:
+** that answer follows from the last one, so a chain thousands deep unwinds
+** in linear time. Nothing that changes an answer (a cancel, a shield, a
+** reparented task) leaves cancel_gen alone, and an unlinked scope drops the
+** memo that names it (cr__scope_unlink).
+*/
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
-  cr_scope_t *absorber = NULL;
-  for (; s; s = s->parent) {
-    if (s->cancel_called) absorber = s;
-    if (s->shield) break;
+  cr_scope_t *absorber = NULL, *p;
+  cr_engine_t *e;
+  if (s == NULL) return NULL;
+  e = s->engine;
+  if (s == e->absorb_parent && e->absorb_gen == e->cancel_gen) {
+    absorber = e->absorb_above;
+  } else {
+    for (p = s; p; p = p->parent) {
+      if (p->cancel_called) absorber = p;
+      if (p->shield) break;
+    }
   }
+  /* s's own answer, for a question about its parent next */
+  e->absorb_parent = s->shield ? NULL : s->parent;
+  e->absorb_above = absorber == s ? NULL : absorber;
+  e->absorb_gen = e->cancel_gen;
   return absorber;
 }
 
