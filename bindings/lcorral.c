@@ -365,6 +365,13 @@ void *lcr_testtype(lua_State *L, const lcr_State *S, int idx, int which) {
   return NULL;
 }
 
+/* luaL_testudata, checking the size too, for the types named by metatable
+** name rather than by LCR_MT_* (scopes, I/O boxes). [-0, +0, -] */
+void *lcr_testudata(lua_State *L, int idx, const char *tname, size_t size) {
+  void *p = luaL_testudata(L, idx, tname);
+  return p != NULL && lua_rawlen(L, idx) == size ? p : NULL;
+}
+
 /* The same, in a function of the module (its state is its upvalue). */
 void *lcr_testself(lua_State *L, int idx, int which) {
   return lcr_testtype(L, lcr_state(L), idx, which);

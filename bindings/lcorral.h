@@ -183,6 +183,7 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 void lcr_register_mt(lua_State *L, const char *tname, int which,
                      size_t size);
 void *lcr_testtype(lua_State *L, const lcr_State *S, int idx, int which);
+void *lcr_testudata(lua_State *L, int idx, const char *tname, size_t size);
 void *lcr_checkself(lua_State *L, int idx, int which, const char *tname);
 int lcr_selferror(lua_State *L, int idx, const char *tname);
 void *lcr_testself(lua_State *L, int idx, int which);

@@ -72,10 +72,10 @@ static void box_close(lcr_Box *b) {
 /* The box at idx if it is of kind k, else a standard argument error:
 ** "bad argument #1 to 'close' (stream expected, got FILE*)". [-0, +0, v] */
 static lcr_Box *tobox(lua_State *L, int idx, const lcr_Kind *k) {
-  lcr_Box *b = luaL_testudata(L, idx, k->tname);
-  /* the size and the object's own kind too: a userdata given this
-  ** metatable (debug.setmetatable) is not read as a box of this kind */
-  if (b == NULL || lua_rawlen(L, idx) != sizeof *b ||
+  lcr_Box *b = lcr_testudata(L, idx, k->tname, sizeof *b);
+  /* the object's own kind too: a box given another kind's metatable
+  ** (debug.setmetatable) is not read as one of this kind */
+  if (b == NULL ||
       (b->io != NULL && (b->io->data != b || b->io->type != k->type)))
     lcr_selferror(L, idx, k->what);
   return b;

@@ -180,9 +180,8 @@ static int l_fail_at(lua_State *L) {
 /* --- Scope methods and fields ------------------------------------------ */
 
 static lcr_Scope *checkscope(lua_State *L) {
-  lcr_Scope *S = luaL_testudata(L, 1, LCR_SCOPE);
-  if (S == NULL || lua_rawlen(L, 1) != sizeof *S)
-    lcr_selferror(L, 1, LCR_SCOPE);
+  lcr_Scope *S = lcr_testudata(L, 1, LCR_SCOPE, sizeof *S);
+  if (S == NULL) lcr_selferror(L, 1, LCR_SCOPE);
   return S;
 }
 

@@ -38,7 +38,7 @@ void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
 void cr__scope_unlink(cr_scope_t *s) {
   cr_engine_t *e = s->engine;
   if (e->absorb_parent == s || e->absorb_above == s) e->absorb_parent = NULL;
-  cr_timer_stop(s->engine, &s->deadline);
+  cr_timer_stop(e, &s->deadline);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   /* Children that are still entered can only be task scopes of a group
   ** torn down by a broken host: they become roots rather than dangle, so
@@ -49,7 +49,7 @@ void cr__scope_unlink(cr_scope_t *s) {
     cr__queue_remove(&c->sibling);
     if (e->absorb_parent == c) e->absorb_parent = NULL;
     c->parent = NULL;
-    cr__queue_insert_tail(&s->engine->roots, &c->sibling);
+    cr__queue_insert_tail(&e->roots, &c->sibling);
   }
   s->entered = 0;
   s->exited = 1;

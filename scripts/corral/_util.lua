@@ -120,9 +120,6 @@ end
 
 -- Running a function and keeping its outcome -------------------------------
 
--- tostring(v) that never raises (for reports of errors whose __tostring fails).
-M.describe = corral._describe
-
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A Cancelled is
 -- not an outcome: it is raised again, unchanged, so cancellation goes on.
@@ -130,7 +127,7 @@ function M.outcome(fn, ...)
   local tb
   local function handler(e)
     if not corral.is_cancelled(e) then
-      tb = debug.traceback(M.describe(e), 2)
+      tb = debug.traceback(corral._describe(e), 2)
     end
     return e
   end

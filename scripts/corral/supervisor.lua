@@ -205,7 +205,7 @@ end
 -- Failures that restart nothing: on_failure(name, err), or a line on stderr.
 local function report(sup, name, err)
   if sup.spec.on_failure then return sup.spec.on_failure(name, err) end
-  io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, util.describe(err)))
+  io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, corral._describe(err)))
 end
 
 -- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)
