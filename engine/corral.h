@@ -83,9 +83,10 @@ const char *cr_source_name(cr_source_t src);
 ** did not take effect, or when the engine abandons the scope.
 */
 typedef struct {
-  cr_source_t source;
-  uint64_t origin;        /* id of the task that cancelled or failed, or 0 */
   void *reason;           /* the binding's handle, or NULL */
+  uint64_t origin : 56;   /* id of the task that cancelled or failed, or 0
+                          ** (ids count from 1 and never reach 2^56) */
+  uint64_t source : 8;    /* a cr_source_t */
 } cr_cancel_t;
 
 /*
@@ -219,6 +220,11 @@ struct cr_scope_s {
   unsigned entered : 1;       /* read-only: between enter and exit */
   unsigned exited : 1;        /* read-only: exit happened */
   unsigned is_group : 1;      /* read-only */
+  unsigned as_group : 1;      /* private: a task's own scope cancelled as
+                              ** its group was (see cr_scope_record) */
+  uint32_t clean_gen;     /* private, a task's own scope: the low 32 bits
+                          ** of cancel_gen when its task was last found not
+                          ** cancelled, or UINT32_MAX (cr_task_cancelled) */
   cr_timer_t deadline;    /* read-only: use cr_scope_set_deadline; a task's
                           ** own scope has no deadline: the timer serves the
                           ** task's sleeps (cr_task_sleep) */
@@ -255,11 +261,9 @@ struct cr_task_s {
   };
   void *xfer;             /* public: what an operation hands the task */
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
-  const cr_scope_t *cancel_like; /* private: see cr_scope_record */
   const void *wait_obj;   /* read-only: what it waits on, while parked */
   /* private */
   cr_abort_cb abort;      /* non-NULL while parked */
-  uint64_t clean_gen;     /* cancel_gen when last found not cancelled */
   cr_queue_t child_link;  /* link in group->children */
 };
 

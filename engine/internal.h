@@ -57,7 +57,8 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner);
 void cr__scope_link(cr_scope_t *s, cr_scope_t *parent);
 void cr__scope_unlink(cr_scope_t *s);
 void cr__scope_deliver(cr_scope_t *root);
-void cr__scope_cancel_as(cr_scope_t *s, const cr_scope_t *like);
+void cr__scope_cancel_as_group(cr_task_t *t);
+void cr__cancel_gen_bump(cr_engine_t *e);
 cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to);
 void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 

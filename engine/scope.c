@@ -21,7 +21,8 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
   s->cancel.origin = 0;
   s->cancel.reason = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
-  s->entered = s->exited = s->is_group = 0;
+  s->entered = s->exited = s->is_group = s->as_group = 0;
+  s->clean_gen = UINT32_MAX;
   cr_timer_init(&s->deadline, deadline_cb);
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);
@@ -105,7 +106,7 @@ cr_end_t cr_scope_leave(cr_scope_t *s, int unwinding, cr_scope_t **to) {
   if (!s->entered) return end;
   if (unwinding) end = judge(s, to);
   /* leaving a shield may expose an outer cancel: forget "clean" */
-  if (s->shield && s->owner) s->owner->clean_gen = UINT64_MAX;
+  if (s->shield && s->owner) s->owner->scope.clean_gen = UINT32_MAX;
   if (s->owner && s->owner->cur == s) s->owner->cur = s->parent;
   cr__scope_unlink(s);
   return end;
@@ -117,8 +118,8 @@ int cr_scope_live(const cr_scope_t *s) { return s->entered; }
 
 const cr_scope_t *cr_scope_record(const cr_scope_t *s) {
   const cr_task_t *t = s->owner;
-  if (t && s == &t->scope && t->cancel_like && s->cancel.reason == NULL)
-    return t->cancel_like;
+  if (s->as_group && s->cancel.reason == NULL && t->group)
+    return &t->group->scope;
   return s;
 }
 
@@ -180,7 +181,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   s->cancel.source = source;
   s->cancel.origin = origin;
   s->cancel.reason = reason;
-  e->cancel_gen++;
+  cr__cancel_gen_bump(e);
   /* (a task's own timer is its sleep, which a shield may keep going) */
   if (!s->owner || s != &s->owner->scope) cr_timer_stop(e, &s->deadline);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
@@ -192,16 +193,32 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
     cr_queue_t *q;
     for (q = g->children.next; q != &g->children; q = q->next) {
       cr_task_t *c = cr__queue_data(q, cr_task_t, child_link);
-      if (c->starting) cr__scope_cancel_as(&c->scope, s);
+      if (c->starting) cr__scope_cancel_as_group(c);
     }
   }
   return 1;
 }
 
-/* Cancel s as `like` was cancelled, sharing its record (g:start). */
-void cr__scope_cancel_as(cr_scope_t *s, const cr_scope_t *like) {
-  if (cr_scope_cancel(s, like->cancel.source, like->cancel.origin, NULL))
-    s->owner->cancel_like = like;
+/* Cancel t's own scope as its group was cancelled, sharing the group's
+** record (a g:start child below its starter's scope). */
+void cr__scope_cancel_as_group(cr_task_t *t) {
+  const cr_scope_t *like = &t->group->scope;
+  if (cr_scope_cancel(&t->scope, (cr_source_t)like->cancel.source,
+                      like->cancel.origin, NULL))
+    t->scope.as_group = 1;
+}
+
+/*
+** Every change that may make a task cancelled bumps cancel_gen. A task's
+** "not cancelled" memo keeps its low 32 bits; before they come round to a
+** value a memo may hold again, every memo is forgotten (a walk of the live
+** scopes, once per 2^32 bumps), and the sentinel value is skipped.
+*/
+void cr__cancel_gen_bump(cr_engine_t *e) {
+  cr_scope_t *s = NULL;
+  if ((uint32_t)++e->cancel_gen != UINT32_MAX) return;
+  while ((s = cr_scope_walk(e, NULL, s)) != NULL) s->clean_gen = UINT32_MAX;
+  e->cancel_gen++;
 }
 
 int cr_scope_set_reason(cr_scope_t *s, void *reason) {
@@ -223,7 +240,7 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
   if (s->shield == (unsigned)shield) return;
   s->shield = shield;
   if (!s->entered) return;             /* kept, no effect */
-  s->engine->cancel_gen++;
+  cr__cancel_gen_bump(s->engine);
   /* Dropping a shield may expose an outer cancellation. */
   if (!shield && s->entered && s->parent) {
     cr_scope_t *p;
@@ -254,7 +271,7 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
 void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
   cr_scope_t *s = &t->scope;
   if (!s->entered || s->parent == parent) return;
-  t->scope.engine->cancel_gen++;
+  cr__cancel_gen_bump(t->scope.engine);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   s->parent = parent;
   if (parent) cr__queue_insert_tail(&parent->children, &s->sibling);
@@ -262,7 +279,7 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
   ** cancel the group already had, as a later one reaches it. */
   if (t->group && parent != &t->group->scope &&
       t->group->scope.cancel_called)
-    cr__scope_cancel_as(s, &t->group->scope);
+    cr__scope_cancel_as_group(t);
   /* The new ancestors may be cancelled already: then everything below the
   ** task's scope that they can see is, the groups it opened included. */
   if (!s->shield && parent && cr_scope_absorber(parent))
@@ -314,9 +331,10 @@ cr_scope_t *cr_task_cancelled(cr_task_t *task) {
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
   cr_engine_t *e = task->scope.engine;
   cr_scope_t *s;
-  if (task->cur == NULL || task->clean_gen == e->cancel_gen) return NULL;
+  if (task->cur == NULL || task->scope.clean_gen == (uint32_t)e->cancel_gen)
+    return NULL;
   s = cr_scope_absorber(task->cur);
-  if (s == NULL) task->clean_gen = e->cancel_gen;
+  if (s == NULL) task->scope.clean_gen = (uint32_t)e->cancel_gen;
   return s;
 }
 

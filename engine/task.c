@@ -25,11 +25,9 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
   cr__queue_init(&t->waiters);
-  t->cancel_like = NULL;
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
   t->abort = NULL;
-  t->clean_gen = UINT64_MAX;
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = 0;
@@ -184,7 +182,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->status = status;
   t->abort = NULL;
   t->starting = 0;
-  t->cancel_like = NULL;
+  t->scope.as_group = 0;
   set_wait(t, CR_WAIT_NONE);
   if (t->queued) {
     cr__runq_remove(e, t);

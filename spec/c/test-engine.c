@@ -301,6 +301,29 @@ static int test_wait_idle(void) {
   return 0;
 }
 
+/* A task's "not cancelled" memo keeps 32 bits of the engine's cancel
+** generation: after 2^32 changes it must not be believed again. */
+static int test_clean_memo_wraps(void) {
+  cr_engine_t e;
+  ctask a = {0};
+  cr_scope_t s1;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  cr_task_start_root(&a.t);
+  CHECK(cr_scope_enter(&a.t, &s1, INFINITY, 0) == 0);
+  e.cancel_gen = 5;
+  CHECK(cr_task_cancelled_now(&a.t) == NULL);       /* memo: clean at 5 */
+  e.cancel_gen = ((uint64_t)1 << 32) - 2;            /* next bump wraps */
+  cr_scope_cancel(&s1, CR_SRC_EXPLICIT, 0, NULL);
+  CHECK((uint32_t)e.cancel_gen != UINT32_MAX);
+  e.cancel_gen = ((uint64_t)1 << 32) + 5;            /* 5 again, low bits */
+  CHECK(cr_task_cancelled_now(&a.t) == &s1);
+  cr_scope_exit(&s1);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"virtual sleep order", test_virtual_sleep_order},
@@ -311,6 +334,7 @@ int main(void) {
     {"deadlines fire in order", test_deadline_order},
     {"seeded order", test_seeded_order},
     {"wait idle", test_wait_idle},
+    {"clean memo survives the generation wrapping", test_clean_memo_wraps},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
