@@ -35,7 +35,7 @@ typedef union {
 #endif
 #include <uv.h>
 
-#define CR_VERSION "0.2.1"
+#define CR_VERSION "0.3.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
