@@ -136,6 +136,7 @@ typedef struct lcr_Group {
   int nres;
   unsigned interrupted : 1;   /* the body was unwound by a Cancelled */
   unsigned opened : 1;
+  unsigned exit_turned : 1;   /* its exit gave other tasks a turn (join_k) */
 } lcr_Group;
 
 /* Group user values */

@@ -52,12 +52,24 @@ static int group_finish(lua_State *L, lcr_Group *G) {
   }
 }
 
+/*
+** Leaving a group is a schedule point: when there is no child left to
+** wait for, the task still gives the others one turn (as Trio's nursery
+** does), so a loop of groups cannot starve them. It is not a cancellation
+** point: nothing is checked on the way back.
+*/
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, join_k);
   lcr_Group *G = lua_touserdata(L, IDX_G);
+  lcr_Task *t = (lcr_Task *)G->g.parent;
   (void)status; (void)ctx;
   if (cr_group_join(&G->g)) {
-    lcr_Task *t = (lcr_Task *)G->g.parent;
+    G->exit_turned = 1;
+    return lcr_yield(L, t, 0, join_k);
+  }
+  if (!G->exit_turned) {
+    G->exit_turned = 1;
+    cr_task_yield(&t->t);
     return lcr_yield(L, t, 0, join_k);
   }
   return group_finish(L, G);

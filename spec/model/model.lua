@@ -697,7 +697,14 @@ function M.group(body, opts)
     end
   end
   g.body_done = true
-  while g.nchildren > 0 do park(t, abort_refuse) end
+  -- Leaving is a schedule point, not a cancellation point: with no child left
+  -- to wait for, the task still gives the others one turn (and then waits for
+  -- any child spawned meanwhile).
+  local turned = false
+  while g.nchildren > 0 or not turned do
+    if g.nchildren > 0 then park(t, abort_refuse) else yield_now(t) end
+    turned = true
+  end
 
   -- Decided now that every child has finished: a Cancelled that reached the
   -- group (from the body, or a child whose own scope did not catch it) is
