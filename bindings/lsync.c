@@ -135,8 +135,16 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
 
+/* A lock is not re-entrant: its holder asking again would wait for itself
+** for ever, so it is told at once (as Trio and AnyIO do). */
+static void check_reentry(lua_State *L, lcr_Sem *s, int method) {
+  if (s->is_lock && s->sem.value == 0 && held_by_current(lcr_state(L), s))
+    luaL_error(L, "%s: the task already holds this lock (a lock is not "
+                  "re-entrant)", semcall(s, method));
+}
+
 static int sem_acquire(lua_State *L) {
-  checksem(L);
+  check_reentry(L, checksem(L), SEM_ACQUIRE);
   lua_settop(L, 1);
   return sem_acquire_k(L, LUA_OK, 0);
 }
@@ -194,6 +202,7 @@ static int sem_with(lua_State *L) {
   int nargs = lua_gettop(L) - 2;
   lcr_Sem *s = checksem(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  check_reentry(L, s, SEM_WITH);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);
   if (s->is_lock) lua_toclose(L, 1);   /* see lock__close */
