@@ -288,6 +288,11 @@ struct cr_group_s {
   cr_queue_t children;    /* private */
   cr_queue_t pending;     /* private: FIFO held back by limit */
   cr_queue_t stop_waiters;/* private: tasks in cr_group_wait_stopping */
+  /* private: what cr_scope_absorber answered for this group's scope while
+  ** cancel_gen was memo_gen, so that a walk up a deep chain of tasks and
+  ** groups stops at the first group it already knows */
+  cr_scope_t *memo_abs;
+  uint64_t memo_gen;
 };
 
 /* Counters for leak accounting: all zero once an engine is idle. */
@@ -341,6 +346,8 @@ struct cr_engine_s {
   const cr_scope_t *absorb_parent;
   cr_scope_t *absorb_above;
   uint64_t absorb_gen;
+  uint64_t absorb_steps;  /* scopes visited by cr_scope_absorber's walks
+                          ** (statistics: the C tests bound it) */
   uint64_t t0;            /* uv_hrtime() at init */
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;

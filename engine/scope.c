@@ -50,6 +50,7 @@ void cr__scope_unlink(cr_scope_t *s) {
     cr__queue_remove(&c->sibling);
     if (e->absorb_parent == c) e->absorb_parent = NULL;
     c->parent = NULL;
+    cr__cancel_gen_bump(e);            /* its chain changed: memos go */
     cr__queue_insert_tail(&e->roots, &c->sibling);
   }
   s->entered = 0;
@@ -295,19 +296,49 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
 ** reparented task) leaves cancel_gen alone, and an unlinked scope drops the
 ** memo that names it (cr__scope_unlink).
 */
+/*
+** The walk itself: up from s to the first shield or the root, or to the
+** first group that remembers its answer for the current cancel_gen (its
+** answer covers everything above it, and outranks anything below). Every
+** group passed on the way remembers its own answer: the outermost
+** cancelled scope found, for a group at or below it, else none. So a chain
+** of thousands of tasks and groups is walked once per change of
+** cancel_gen, not once per task.
+*/
+static cr_scope_t *walk_up(cr_engine_t *e, cr_scope_t *s) {
+  cr_scope_t *found = NULL, *p, *q, *end;
+  for (p = s; p; p = p->parent) {
+    e->absorb_steps++;
+    if (p->is_group && ((cr_group_t *)p)->memo_gen == e->cancel_gen) {
+      if (((cr_group_t *)p)->memo_abs) found = ((cr_group_t *)p)->memo_abs;
+      break;
+    }
+    if (p->cancel_called) found = p;
+    if (p->shield) {
+      p = p->parent;                   /* the shield itself is filled too */
+      break;
+    }
+  }
+  end = p;
+  for (q = s, p = found; q != end; q = q->parent) {
+    if (q->is_group) {
+      ((cr_group_t *)q)->memo_abs = p;
+      ((cr_group_t *)q)->memo_gen = e->cancel_gen;
+    }
+    if (q == p) p = NULL;              /* above the outermost: none */
+  }
+  return found;
+}
+
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
-  cr_scope_t *absorber = NULL, *p;
+  cr_scope_t *absorber;
   cr_engine_t *e;
   if (s == NULL) return NULL;
   e = s->engine;
-  if (s == e->absorb_parent && e->absorb_gen == e->cancel_gen) {
+  if (s == e->absorb_parent && e->absorb_gen == e->cancel_gen)
     absorber = e->absorb_above;
-  } else {
-    for (p = s; p; p = p->parent) {
-      if (p->cancel_called) absorber = p;
-      if (p->shield) break;
-    }
-  }
+  else
+    absorber = walk_up(e, s);
   /* s's own answer, for a question about its parent next */
   e->absorb_parent = s->shield ? NULL : s->parent;
   e->absorb_above = absorber == s ? NULL : absorber;

@@ -324,6 +324,65 @@ static int test_clean_memo_wraps(void) {
   return 0;
 }
 
+/* A chain of tasks, each opening a group that holds the next one, the
+** last one waiting for ever: cancelling the outermost group makes every
+** task ask whether it is cancelled, and each asks about a chain as long
+** as its depth. The walks must stay linear in the depth altogether. */
+#define CHAIN 2000
+typedef struct { cr_task_t t; cr_group_t g; int level, step; } link_task;
+static link_task chain[CHAIN + 1];
+
+static void link_run(cr_task_t *t) {
+  link_task *c = (link_task *)t;
+  cr_group_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.deadline = INFINITY;
+  if (c->step == 0) {
+    c->step = 1;
+    if (c->level > 0) {
+      link_task *next = &chain[c->level - 1];
+      cr_group_init(t, &c->g, &o);
+      next->level = c->level - 1;
+      cr_task_init(cr_task_engine(t), &next->t, link_run, NULL);
+      cr_group_spawn(&c->g, &next->t);
+    }
+    cr_task_park(t, cr_task_abort_unlink);   /* until cancelled */
+    return;
+  }
+  if (c->step == 1) {
+    c->step = 2;
+    if (cr_task_cancelled(t) == NULL) return;  /* (never) */
+    if (c->level > 0) cr_group_body_done(&c->g, CR_END_PASSED);
+  }
+  if (c->level > 0) {
+    if (cr_group_join(&c->g)) return;
+    cr_group_close(&c->g, NULL);
+  }
+  cr_task_unwind(t, NULL);
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+static int test_chain_cancel_linear(void) {
+  cr_engine_t e;
+  int i;
+  memset(chain, 0, sizeof chain);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  chain[CHAIN].level = CHAIN;
+  cr_task_init(&e, &chain[CHAIN].t, link_run, NULL);
+  cr_task_start_root(&chain[CHAIN].t);
+  while (cr_engine_step(&e, 0) == 1) {}
+  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  e.absorb_steps = 0;
+  cr_scope_cancel(&chain[CHAIN].g.scope, CR_SRC_EXPLICIT, 0, NULL);
+  CHECK(drain(&e) == 0);
+  for (i = 0; i <= CHAIN; i++) CHECK(chain[i].t.status == CR_TASK_CANCELLED);
+  /* quadratic would be about CHAIN * CHAIN; each scope is passed a few
+  ** times at most */
+  CHECK(e.absorb_steps < 20 * (uint64_t)CHAIN);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"virtual sleep order", test_virtual_sleep_order},
@@ -335,6 +394,8 @@ int main(void) {
     {"seeded order", test_seeded_order},
     {"wait idle", test_wait_idle},
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
+    {"cancelling a deep chain of tasks walks it in linear time",
+     test_chain_cancel_linear},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
