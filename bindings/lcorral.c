@@ -315,7 +315,7 @@ int lcr_msgh(lua_State *L) {
     lua_remove(L, -2);
   } else
     lcr_tostring(L, 1);
-  luaL_traceback(L, L, lua_tostring(L, -1), 1);
+  lcr_traceback(L, S, L, lua_tostring(L, -1), 1);
   lua_remove(L, -2);
   lcr_setextra(L, 2, "tb");
   lua_pushvalue(L, 1);

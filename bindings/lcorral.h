@@ -42,6 +42,8 @@ typedef struct lcr_State {
   int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
   int self_ref;           /* registry ref: this state (keeps it alive) */
+  int tbnames_ref;        /* registry ref: traceback names of C functions */
+  int tbnames_nloaded;    /* modules loaded when that cache was made */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;
@@ -203,6 +205,8 @@ int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
 void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
+void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
+                   const char *msg, int level);
 void lcr_pushtimeout(lua_State *L, double seconds);
 void lcr_pushbarecancelled(lua_State *L, lcr_State *S, const char *source,
                            const char *reason);

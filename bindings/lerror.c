@@ -27,6 +27,190 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   S->cancelled_mt = lua_topointer(L, -1);
   S->cancelled_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   S->errors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);                 /* the name cache, made at first use */
+  S->tbnames_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* --- tracebacks ----------------------------------------------------------- */
+
+/*
+** Every error that crosses a task, group, scope or lock:with boundary gets
+** a traceback, so it must be cheap. It reads like luaL_traceback's, but
+** only a C function is named by a search of the loaded modules (the one
+** name nothing else gives: "function 'error'", "function 'corral.sleep'");
+** a Lua function is named as its caller's code names it. luaL_traceback
+** searches every module for every frame, which cost 50-150 us an error;
+** here a C function's name (or its absence) is searched once and kept, in
+** a cache that starts afresh whenever the number of loaded modules changes.
+*/
+enum { TB_HEAD = 10, TB_TAIL = 11 };   /* frames kept around a long cut */
+
+/* Deepest valid level of L1 (a doubling, then a bisection). */
+static int last_level(lua_State *L1) {
+  lua_Debug ar;
+  int li = 1, le = 1;
+  while (lua_getstack(L1, le, &ar)) { li = le; le *= 2; }
+  while (li < le) {
+    int m = (li + le) / 2;
+    if (lua_getstack(L1, m, &ar)) li = m + 1; else le = m;
+  }
+  return le - 1;
+}
+
+/* [fn] -> ["mod.key"] if fn is package.loaded[mod][key] (or ["key"] for
+** _G, ["mod"] for a module that is fn itself); else [] and 0. Raw reads
+** only: no metamethod runs. [-1, +(0|1), m] */
+static int push_loaded_name(lua_State *L) {
+  int fn = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, fn + 1)) {                  /* [fn, loaded, m, mod] */
+      if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
+        lua_pushvalue(L, -2);
+        goto found;
+      }
+      if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {            /* [fn, loaded, m, mod, k, v] */
+          if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
+            if (strcmp(lua_tostring(L, -4), LUA_GNAME) == 0)
+              lua_pushvalue(L, -2);
+            else
+              lua_pushfstring(L, "%s.%s", lua_tostring(L, -4),
+                              lua_tostring(L, -2));
+            goto found;
+          }
+          lua_pop(L, 1);
+        }
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, fn - 1);
+  return 0;
+found:
+  lua_replace(L, fn);
+  lua_settop(L, fn);
+  return 1;
+}
+
+/* The name cache (function -> name or false, weak keys), afresh if the
+** number of loaded modules changed since it was made. [-0, +1, m] */
+static void push_name_cache(lua_State *L, lcr_State *S) {
+  int n = 0;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_istable(L, -1))
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) n++;
+  lua_pop(L, 1);
+  if (lua_rawgeti(L, LUA_REGISTRYINDEX, S->tbnames_ref) == LUA_TTABLE &&
+      n == S->tbnames_nloaded)
+    return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, S->tbnames_ref);
+  S->tbnames_nloaded = n;
+}
+
+/* [fn] -> [its name in a loaded module], through the cache at `cache`;
+** or [] and 0. [-1, +(0|1), m] */
+static int push_cfunc_name(lua_State *L, int cache) {
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, cache) != LUA_TNIL) {        /* [fn, name or false] */
+    lua_remove(L, -2);
+    if (lua_isstring(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, -1);                          /* [fn, fn] */
+  if (!push_loaded_name(L)) lua_pushboolean(L, 0);
+  lua_pushvalue(L, -2);
+  lua_pushvalue(L, -2);                          /* [fn, name, fn, name] */
+  lua_rawset(L, cache);
+  lua_remove(L, -2);                             /* [name or false] */
+  if (lua_isstring(L, -1)) return 1;
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* How the frame ar of L1 is named in a traceback. [-0, +1, m] */
+static void push_frame_name(lua_State *L, lua_State *L1, lua_Debug *ar,
+                            int cache) {
+  if (*ar->what == 'C' && lua_checkstack(L1, 1)) {
+    lua_getinfo(L1, "f", ar);
+    if (L1 != L) lua_xmove(L1, L, 1);
+    if (push_cfunc_name(L, cache)) {
+      lua_pushfstring(L, "function '%s'", lua_tostring(L, -1));
+      lua_remove(L, -2);
+      return;
+    }
+  }
+  if (*ar->namewhat == 'g')                        /* "global" */
+    lua_pushfstring(L, "function '%s'", ar->name);
+  else if (*ar->namewhat != '\0')
+    lua_pushfstring(L, "%s '%s'", ar->namewhat, ar->name);
+  else if (*ar->what == 'm')
+    lua_pushliteral(L, "main chunk");
+  else if (*ar->what != 'C')
+    lua_pushfstring(L, "function <%s:%d>", ar->short_src, ar->linedefined);
+  else
+    lua_pushliteral(L, "?");
+}
+
+/* msg (or none), "stack traceback:", then L1's frames from `level`, a
+** long stack cut in the middle. [-0, +1, m] */
+void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
+                   const char *msg, int level) {
+  luaL_Buffer b;
+  lua_Debug ar;
+  int last = last_level(L1), cache;
+  int shown = last - level > TB_HEAD + TB_TAIL ? TB_HEAD : -1;
+  push_name_cache(L, S);
+  cache = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  if (msg) {
+    luaL_addstring(&b, msg);
+    luaL_addchar(&b, '\n');
+  }
+  luaL_addstring(&b, "stack traceback:");
+  while (lua_getstack(L1, level++, &ar)) {
+    if (shown-- == 0) {
+      int n = last - level - TB_TAIL + 1;
+      lua_pushfstring(L, "\n\t...\t(skipping %d levels)", n);
+      luaL_addvalue(&b);
+      level += n;
+      continue;
+    }
+    lua_getinfo(L1, "Slnt", &ar);
+    if (ar.currentline <= 0)
+      lua_pushfstring(L, "\n\t%s: in ", ar.short_src);
+    else
+      lua_pushfstring(L, "\n\t%s:%d: in ", ar.short_src, ar.currentline);
+    luaL_addvalue(&b);
+    push_frame_name(L, L1, &ar, cache);
+    luaL_addvalue(&b);
+    if (ar.istailcall) luaL_addstring(&b, "\n\t(...tail calls...)");
+  }
+  luaL_pushresult(&b);
+  lua_remove(L, cache);
+}
+
+/* corral._traceback([msg [, level]]): debug.traceback for corral's own Lua
+** (the policies' outcomes), at lcr_traceback's cost. */
+static int l_traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL && !lua_isnoneornil(L, 1)) {
+    lua_pushvalue(L, 1);                 /* a non-string message: as is */
+    return 1;
+  }
+  lcr_traceback(L, lcr_state(L), L, msg, (int)luaL_optinteger(L, 2, 1));
+  return 1;
 }
 
 /* Stack: [..., module]. The Lua functions of lerror.lua that are the
@@ -365,5 +549,6 @@ const luaL_Reg lcr_error_funcs[] = {
   {"is_cancelled", l_is_cancelled},
   {"is_timeout", l_is_timeout},
   {"is_error_group", l_is_error_group},
+  {"_traceback", l_traceback},           /* internal, like _describe */
   {NULL, NULL}
 };

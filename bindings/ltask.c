@@ -658,10 +658,10 @@ static int task_traceback(lua_State *L) {
   }
   if (t->t.finished) return 0;
   if (t->t.status == CR_TASK_RUNNING && lcr_taskco(t) == L) {
-    luaL_traceback(L, L, NULL, 1);
+    lcr_traceback(L, lcr_state(L), L, NULL, 1);
     return 1;
   }
-  luaL_traceback(L, lcr_taskco(t), NULL, 0);
+  lcr_traceback(L, lcr_state(L), lcr_taskco(t), NULL, 0);
   return 1;
 }
 

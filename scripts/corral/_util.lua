@@ -127,7 +127,7 @@ function M.outcome(fn, ...)
   local tb
   local function handler(e)
     if not corral.is_cancelled(e) then
-      tb = debug.traceback(corral._describe(e), 2)
+      tb = corral._traceback(corral._describe(e), 2)
     end
     return e
   end
