@@ -748,3 +748,23 @@ describe("argument checks", function()
     end)
   end)
 end)
+
+describe("scopes nested in one task beyond Lua's C-call limit", function()
+  it("fail that task with 'C stack overflow', leaving nothing open", function()
+    local testing = require "corral.testing"
+    local depth, ok, err, after = 0, nil, nil, nil
+    testing.run(function()
+      local function nest(n)
+        depth = n
+        corral.scope(function() nest(n + 1) end)
+      end
+      ok, err = pcall(nest, 1)
+      corral.sleep(1)              -- the task goes on normally afterwards
+      after = corral.now()
+    end)
+    assert.is_false(ok)
+    assert.matches("stack overflow", tostring(err))
+    assert.is_true(depth > 100)
+    assert.equal(1, after)
+  end)
+end)
