@@ -487,6 +487,18 @@ static int l_now(lua_State *L) {
 static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
                          size_t *refs, size_t *records);
 
+/* Into the table on top: the handles by kind (streams, listeners,
+** processes) of the running engine, or 0 outside a run. */
+static void push_io_counts(lua_State *L, lcr_Engine *E) {
+  static const char *const names[] = {"streams", "listeners", "processes"};
+  static const int types[] = {CR_IO_STREAM, CR_IO_LISTENER, CR_IO_PROCESS};
+  int i;
+  for (i = 0; i < 3; i++) {
+    lua_pushinteger(L, E ? (lua_Integer)cr_io_count(&E->e, types[i]) : 0);
+    lua_setfield(L, -2, names[i]);
+  }
+}
+
 /*
 ** corral.debug_stats() -> {tasks, scopes, timers, handles, refs, records}:
 ** what the running engine has alive, or, outside a run, what the last run
@@ -497,7 +509,7 @@ static int l_debug_stats(lua_State *L) {
   cr_stats_t st = S->last;
   size_t refs = S->last_refs, records = S->last_records;
   if (S->eng) engine_stats(L, S->eng, &st, &refs, &records);
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 10);
   lua_pushinteger(L, (lua_Integer)st.tasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)st.scopes);
@@ -512,6 +524,7 @@ static int l_debug_stats(lua_State *L) {
   lua_setfield(L, -2, "records");
   lua_pushinteger(L, S->eng ? S->eng->npool : 0);
   lua_setfield(L, -2, "pooled");
+  push_io_counts(L, S->eng);
   return 1;
 }
 

@@ -121,7 +121,15 @@ end
 
 function EG.__len(e) return count(e) end
 
-local function sub(e, keep)
+-- The failures a group dropped (past max_errors), 0 if the field was edited.
+local function dropped_of(e)
+  local d = rawget(e, 'dropped')
+  return math.type(d) == 'integer' and d > 0 and d or 0
+end
+
+-- The part of e that `keep` selects, carrying `dropped` failures; nil when
+-- it would hold nothing at all.
+local function sub(e, keep, dropped)
   local r, n = {errors = {}, tasks = {}, tracebacks = {}}, 0
   for i = 1, count(e) do
     if keep[i] then
@@ -130,9 +138,9 @@ local function sub(e, keep)
       r.tasks[n], r.tracebacks[n] = field(e, 'tasks', i), field(e, 'tracebacks', i)
     end
   end
-  if n == 0 then return nil end
+  if n == 0 and dropped == 0 then return nil end
   return setmetatable({errors = r.errors, tasks = r.tasks,
-    tracebacks = r.tracebacks, dropped = 0, message = e.message}, EG)
+    tracebacks = r.tracebacks, dropped = dropped, message = e.message}, EG)
 end
 
 function EG:split(pred)
@@ -147,7 +155,9 @@ function EG:split(pred)
       yes[i], no[i] = a or nil, b or nil
     elseif pred(err) then yes[i] = true else no[i] = true end
   end
-  return sub(self, yes), sub(self, no)
+  -- Dropped failures were never seen, so no predicate matched them: they
+  -- stay with the rest, which a handler re-raises.
+  return sub(self, yes, 0), sub(self, no, dropped_of(self))
 end
 
 local function flatten(e, out, n)
@@ -165,14 +175,14 @@ function EG:flatten(out)
   return out
 end
 
--- The line that heads an ErrorGroup: its message if it has one, else
--- "ErrorGroup: n failures"; at the top, the count of the dropped ones.
-local function heading(e, top)
-  local n = count(e)
-  local msg, dropped = rawget(e, 'message'), rawget(e, 'dropped')
+-- The line that heads an ErrorGroup, at the top or nested: its message if
+-- it has one, else "ErrorGroup: n failures"; then the count of the dropped.
+local function heading(e)
+  local n, dropped = count(e), dropped_of(e)
+  local msg = rawget(e, 'message')
   local head = msg ~= nil and safe(msg)
     or string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')
-  if top and math.type(dropped) == 'integer' and dropped > 0 then
+  if dropped > 0 then
     head = head .. string.format(' (+%d dropped)', dropped)
   end
   return head
@@ -221,7 +231,7 @@ end
 
 function EG:render(opts)
   local tb = type(opts) == 'table' and opts.tracebacks
-  return table.concat(render(self, { heading(self, true) }, '', tb, {}, 1), '\n')
+  return table.concat(render(self, { heading(self) }, '', tb, {}, 1), '\n')
 end
 
 function EG.__tostring(e) return e:render() end

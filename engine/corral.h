@@ -761,6 +761,8 @@ void cr_io_close(cr_io_t *io);
 /* I/O objects whose close was asked but whose memory is not freed yet
 ** (a process waits to be reaped): for leak checks. */
 size_t cr_io_closing(const cr_engine_t *e);
+/* How many I/O objects of `type` (CR_IO_*) are open or closing. */
+size_t cr_io_count(const cr_engine_t *e, int type);
 /* Signal watchers the engine holds (one per signal number caught). */
 size_t cr_signal_watchers(const cr_engine_t *e);
 

@@ -296,6 +296,14 @@ int cr_stream_shutdown(cr_stream_t *s) {
   return 0;
 }
 
+size_t cr_io_count(const cr_engine_t *e, int type) {
+  const cr_queue_t *q;
+  size_t n = 0;
+  for (q = e->ios.next; q != &e->ios; q = q->next)
+    n += cr__queue_data(q, cr_io_t, link)->type == type;
+  return n;
+}
+
 size_t cr_io_closing(const cr_engine_t *e) {
   const cr_queue_t *q;
   size_t n = 0;

@@ -78,7 +78,7 @@ describe("testing.run", function()
     local err = support.raises(testing.run, function()
       return corral.tcp.listen("127.0.0.1", 0)     -- kept alive, not closed
     end)
-    support.assert_mentions(err, "testing.run: leaked 1 handle (TCP streams, listeners")
+    support.assert_mentions(err, "testing.run: leaked 1 handle (1 listener left open)")
   end)
 
   it("does not count what fn closed, even when libuv closes it later", function()

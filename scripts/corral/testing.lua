@@ -37,10 +37,36 @@ local KINDS = {
   { "tasks", "task", "tasks" },
   { "scopes", "cancel scope", "cancel scopes" },
   { "timers", "timer", "timers" },
-  { "handles", "handle", "handles", " (TCP streams, listeners, processes or signal watchers left open)" },
+  { "handles", "handle", "handles" },
   { "refs", "task reference", "task references" },
   { "records", "cancel record", "cancel records" },
 }
+
+-- The handles debug_stats() counts by kind; the rest are signal watchers.
+local HANDLE_KINDS = {
+  { "processes", "process", "processes" },
+  { "listeners", "listener", "listeners" },
+  { "streams", "TCP or pipe stream", "TCP or pipe streams" },
+}
+
+local function plural(n, one, many) return ("%d %s"):format(n, n == 1 and one or many) end
+
+-- What n leaked handles are: " (1 process, 3 TCP or pipe streams left open)".
+local function handle_kinds(n, now, base)
+  local parts, named = {}, 0
+  for _, k in ipairs(HANDLE_KINDS) do
+    local m = (now[k[1]] or 0) - (base and base[k[1]] or 0)
+    if m > 0 then
+      parts[#parts + 1] = plural(m, k[2], k[3])
+      named = named + m
+    end
+  end
+  if n > named then
+    parts[#parts + 1] = plural(n - named, "signal watcher or other handle",
+                               "signal watchers or other handles")
+  end
+  return " (" .. table.concat(parts, ", ") .. " left open)"
+end
 
 -- "1 handle (...), 2 streams" for every counter of `now` above `base`.
 local function describe_leaks(now, base, streams)
@@ -48,7 +74,8 @@ local function describe_leaks(now, base, streams)
   for _, k in ipairs(KINDS) do
     local n = now[k[1]] - (base and base[k[1]] or 0)
     if n > 0 then
-      parts[#parts + 1] = ("%d %s%s"):format(n, n == 1 and k[2] or k[3], k[4] or "")
+      parts[#parts + 1] = plural(n, k[2], k[3])
+        .. (k[1] == "handles" and handle_kinds(n, now, base) or "")
     end
   end
   if streams and streams > 0 then
@@ -162,9 +189,7 @@ end
 --- corral.run(fn, opts) on the virtual clock (unless opts.clock says
 --- otherwise), then raise "testing.run: leaked ..." if fn left anything
 --- alive. opts: as for corral.run (seed, autojump_threshold, ...).
-function testing.run(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
-  if opts ~= nil and type(opts) ~= "table" then argerror(2, "run", "table expected, got " .. type(opts)) end
+local function run_at(fn, opts, at)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
   local run = {}
@@ -173,15 +198,23 @@ function testing.run(fn, opts)
   local res = table.pack(pcall(corral.run, function()
     local base = stats()
     local r = table.pack(fn())
-    check_inside(fn, base, run)
+    check_inside(at, base, run)
     return table.unpack(r, 1, r.n)
   end, o))
   current_run = outer
   if res[1] then
     local what = describe_leaks(corral.debug_stats())
-    if what then error(where(fn) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
+    if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
   end
   return finish(table.unpack(res, 1, res.n))
+end
+
+-- (A leak is reported at the position of `at`: the user's function, also
+-- when each_seed wraps it.)
+function testing.run(fn, opts)
+  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, "run", "table expected, got " .. type(opts)) end
+  return run_at(fn, opts, fn)
 end
 
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
@@ -212,21 +245,30 @@ function testing.each_seed(seeds, fn, opts)
     argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds))
   end
   if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(3, "each_seed", "table expected, got " .. type(opts))
+  end
   for _, k in ipairs(list) do
     if math.type(k) ~= "integer" then
       argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k))
     end
     local o = copy(opts)
     o.seed = k
-    local ok, err = pcall(testing.run, function() return fn(k) end, o)
+    local ok, err = pcall(run_at, function() return fn(k) end, o, fn)
     if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end
   end
 end
 
 --- Block until every other task is blocked (other callers of this count as
 --- blocked), before the virtual clock moves. A cancellation point.
-function testing.wait_all_tasks_blocked()
-  return hooks.wait_all_tasks_blocked()
+function testing.wait_all_tasks_blocked(...)
+  if select("#", ...) > 0 then
+    argerror(1, "wait_all_tasks_blocked", "no argument expected (there is no "
+      .. "cushion: it returns once every other task is blocked)")
+  end
+  local ok, err = pcall(hooks.wait_all_tasks_blocked)
+  if not ok and not corral.is_cancelled(err) then error(err, 2) end  -- at the caller
+  if not ok then error(err, 0) end
 end
 
 --------------------------------------------------------------------------------
