@@ -160,18 +160,27 @@ function EG:split(pred)
   return sub(self, yes, 0), sub(self, no, dropped_of(self))
 end
 
-local function flatten(e, out, n)
-  for i = 1, count(e) do
-    local err = field(e, 'errors', i)
-    if is_eg(err) then n = flatten(err, out, n)
-    else n = n + 1; out[n] = err end
-  end
-  return n
-end
-
+-- Depth first with a stack of its own, so that any depth flattens; a group
+-- found inside itself is not entered again.
 function EG:flatten(out)
   out = out or {}
-  flatten(self, out, #out)
+  local n, groups, next_i, open, top = #out, { self }, { 1 }, { [self] = true }, 1
+  while top > 0 do
+    local g, i = groups[top], next_i[top]
+    if i > count(g) then
+      open[g], groups[top], top = nil, nil, top - 1
+    else
+      next_i[top] = i + 1
+      local err = field(g, 'errors', i)
+      if is_eg(err) and not open[err] then
+        top = top + 1
+        groups[top], next_i[top], open[err] = err, 1, true
+      elseif not is_eg(err) then
+        n = n + 1
+        out[n] = err
+      end
+    end
+  end
   return out
 end
 

@@ -70,3 +70,24 @@ describe("regression: an ErrorGroup's dropped failures", function()
     assert.is_nil(r)
   end)
 end)
+
+describe("regression: e:flatten() on extreme groups", function()
+  it("flattens groups nested far deeper than Lua's call depth", function()
+    local e = corral.error_group({ "leaf" }, { "t" })
+    local EG = getmetatable(e)           -- built by hand: error_group copies
+    for i = 1, 250000 do
+      e = setmetatable({ errors = { e, i }, tasks = { "g", "t" }, tracebacks = {},
+                         dropped = 0 }, EG)
+    end
+    local f = e:flatten()
+    assert.equal(250001, #f)
+    assert.equal("leaf", f[1])
+    assert.equal(250000, f[#f])
+  end)
+
+  it("ends on a group that contains itself, listing its leaves once", function()
+    local s = corral.error_group({ "a" }, { "t" })
+    s.errors[2], s.tasks[2] = s, "self"
+    assert.same({ "a" }, s:flatten())
+  end)
+end)
