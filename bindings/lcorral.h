@@ -43,7 +43,7 @@ typedef struct lcr_State {
   int msgh_ref;           /* registry ref: lcr_msgh closure */
   int self_ref;           /* registry ref: this state (keeps it alive) */
   int tbnames_ref;        /* registry ref: traceback names of C functions */
-  int tbnames_nloaded;    /* modules loaded when that cache was made */
+  uint64_t tbnames_print; /* package.loaded's fingerprint for that cache */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;

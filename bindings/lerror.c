@@ -41,7 +41,8 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
 ** a Lua function is named as its caller's code names it. luaL_traceback
 ** searches every module for every frame, which cost 50-150 us an error;
 ** here a C function's name (or its absence) is searched once and kept, in
-** a cache that starts afresh whenever the number of loaded modules changes.
+** a cache that starts afresh whenever package.loaded changes; a name kept
+** is used only while its module still holds the function there.
 */
 enum { TB_HEAD = 10, TB_TAIL = 11 };   /* frames kept around a long cut */
 
@@ -57,9 +58,26 @@ static int last_level(lua_State *L1) {
   return le - 1;
 }
 
-/* [fn] -> ["mod.key"] if fn is package.loaded[mod][key] (or ["key"] for
-** _G, ["mod"] for a module that is fn itself); else [] and 0. Raw reads
-** only: no metamethod runs. [-1, +(0|1), m] */
+/* [..., m, (k)] -> [..., {name, m, k}]: a found name and where it was
+** found, so that a later use can check it is still there. */
+static void found_entry(lua_State *L, int with_key) {
+  const char *m = lua_tostring(L, with_key ? -2 : -1);
+  lua_createtable(L, 3, 0);
+  if (!with_key)
+    lua_pushstring(L, m);
+  else if (strcmp(m, LUA_GNAME) == 0)
+    lua_pushvalue(L, -2);
+  else
+    lua_pushfstring(L, "%s.%s", m, lua_tostring(L, -2));
+  lua_rawseti(L, -2, 1);
+  lua_insert(L, with_key ? -3 : -2);
+  if (with_key) lua_rawseti(L, -3, 3);
+  lua_rawseti(L, -2, 2);
+}
+
+/* [fn] -> [entry] if fn is package.loaded[m][k] (or package.loaded[m]
+** itself); else [] and 0. Raw reads only: no metamethod runs.
+** [-1, +(0|1), m] */
 static int push_loaded_name(lua_State *L) {
   int fn = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -68,17 +86,16 @@ static int push_loaded_name(lua_State *L) {
     while (lua_next(L, fn + 1)) {                  /* [fn, loaded, m, mod] */
       if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
         lua_pushvalue(L, -2);
+        found_entry(L, 0);
         goto found;
       }
       if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {            /* [fn, loaded, m, mod, k, v] */
           if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fn)) {
-            if (strcmp(lua_tostring(L, -4), LUA_GNAME) == 0)
-              lua_pushvalue(L, -2);
-            else
-              lua_pushfstring(L, "%s.%s", lua_tostring(L, -4),
-                              lua_tostring(L, -2));
+            lua_pushvalue(L, -4);
+            lua_pushvalue(L, -3);
+            found_entry(L, 1);
             goto found;
           }
           lua_pop(L, 1);
@@ -95,16 +112,28 @@ found:
   return 1;
 }
 
-/* The name cache (function -> name or false, weak keys), afresh if the
-** number of loaded modules changed since it was made. [-0, +1, m] */
-static void push_name_cache(lua_State *L, lcr_State *S) {
-  int n = 0;
+/* A fingerprint of package.loaded: which values are loaded under which
+** names (not what the modules hold). */
+static uint64_t loaded_print(lua_State *L) {
+  uint64_t h = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_istable(L, -1))
-    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) n++;
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+      uint64_t k = (uint64_t)(uintptr_t)lua_topointer(L, -2);
+      uint64_t v = (uint64_t)(uintptr_t)lua_topointer(L, -1);
+      h += (k * 0x9E3779B97F4A7C15u) ^ (v + (h << 6) + (h >> 2));
+    }
   lua_pop(L, 1);
+  return h;
+}
+
+/* The name cache (function -> entry or false, weak keys), afresh whenever
+** the modules loaded (or their names) changed since it was made; a module
+** gaining a function later is not seen until then. [-0, +1, m] */
+static void push_name_cache(lua_State *L, lcr_State *S) {
+  uint64_t print = loaded_print(L);
   if (lua_rawgeti(L, LUA_REGISTRYINDEX, S->tbnames_ref) == LUA_TTABLE &&
-      n == S->tbnames_nloaded)
+      print == S->tbnames_print)
     return;
   lua_pop(L, 1);
   lua_newtable(L);
@@ -114,29 +143,61 @@ static void push_name_cache(lua_State *L, lcr_State *S) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, LUA_REGISTRYINDEX, S->tbnames_ref);
-  S->tbnames_nloaded = n;
+  S->tbnames_print = print;
+}
+
+/* [fn, entry] -> 1 if package.loaded still holds fn where entry found it. */
+static int entry_holds(lua_State *L) {
+  int ok;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_rawgeti(L, -2, 2);
+  ok = lua_istable(L, -2) && lua_type(L, -1) == LUA_TSTRING;
+  if (ok) lua_rawget(L, -2);                     /* [fn, e, loaded, mod] */
+  if (ok && lua_rawgeti(L, -3, 3) != LUA_TNIL) { /* [..., mod, k] */
+    ok = lua_istable(L, -2);
+    if (ok) {
+      lua_rawget(L, -2);                         /* [..., mod, mod[k]] */
+    } else {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+    }
+    lua_remove(L, -2);
+  } else if (ok) {
+    lua_pop(L, 1);
+  }
+  ok = ok && lua_rawequal(L, -1, -4);
+  lua_pop(L, 2);
+  return ok;
 }
 
 /* [fn] -> [its name in a loaded module], through the cache at `cache`;
-** or [] and 0. [-1, +(0|1), m] */
+** or [] and 0. A name found before is used only if its module still holds
+** fn there. [-1, +(0|1), m] */
 static int push_cfunc_name(lua_State *L, int cache) {
   lua_pushvalue(L, -1);
-  if (lua_rawget(L, cache) != LUA_TNIL) {        /* [fn, name or false] */
-    lua_remove(L, -2);
-    if (lua_isstring(L, -1)) return 1;
-    lua_pop(L, 1);
-    return 0;
+  switch (lua_rawget(L, cache)) {                /* [fn, entry or false] */
+    case LUA_TTABLE:
+      if (entry_holds(L)) goto named;
+      break;
+    case LUA_TBOOLEAN:
+      lua_pop(L, 2);
+      return 0;
   }
   lua_pop(L, 1);
   lua_pushvalue(L, -1);                          /* [fn, fn] */
   if (!push_loaded_name(L)) lua_pushboolean(L, 0);
   lua_pushvalue(L, -2);
-  lua_pushvalue(L, -2);                          /* [fn, name, fn, name] */
+  lua_pushvalue(L, -2);                          /* [fn, entry, fn, entry] */
   lua_rawset(L, cache);
-  lua_remove(L, -2);                             /* [name or false] */
-  if (lua_isstring(L, -1)) return 1;
-  lua_pop(L, 1);
-  return 0;
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 2);
+    return 0;
+  }
+named:
+  lua_rawgeti(L, -1, 1);
+  lua_replace(L, -3);
+  lua_pop(L, 1);                                 /* [name] */
+  return 1;
 }
 
 /* How the frame ar of L1 is named in a traceback. [-0, +1, m] */

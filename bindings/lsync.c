@@ -136,11 +136,14 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* A lock is not re-entrant: its holder asking again would wait for itself
-** for ever, so it is told at once (as Trio and AnyIO do). */
+** for ever, so it is told at once (as Trio and AnyIO do), after the
+** checks every blocking call makes (a cancelled holder gets Cancelled). */
 static void check_reentry(lua_State *L, lcr_Sem *s, int method) {
-  if (s->is_lock && s->sem.value == 0 && held_by_current(lcr_state(L), s))
+  if (s->is_lock && s->sem.value == 0 && held_by_current(lcr_state(L), s)) {
+    lcr_checkcancel(L, lcr_checkblocking(L, semcall(s, method)));
     luaL_error(L, "%s: the task already holds this lock (a lock is not "
                   "re-entrant)", semcall(s, method));
+  }
 }
 
 static int sem_acquire(lua_State *L) {

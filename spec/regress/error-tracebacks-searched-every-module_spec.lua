@@ -50,6 +50,22 @@ describe("regression: error tracebacks", function()
     assert.matches("in function 'mod_loaded_later%.go'", after)
   end)
 
+  it("follow a module replaced by another under a new name", function()
+    local sort, saved = table.sort, package.loaded.table
+    local function sort_frame()
+      local tb
+      xpcall(function() sort({ 2, 1 }, function() error("boom") end) end,
+             function(m) tb = corral._traceback(m, 2) end)
+      return tb:match("%[C%]: in (function '[%w%._]*sort')")
+    end
+    assert.equal("function 'table.sort'", sort_frame())
+    package.loaded.table = nil                 -- as many modules as before
+    package.loaded.spec_table = { sort = sort }
+    local renamed = sort_frame()
+    package.loaded.spec_table, package.loaded.table = nil, saved
+    assert.equal("function 'spec_table.sort'", renamed)
+  end)
+
   it("reach the policies: a settled failure carries its traceback", function()
     local gather = require "corral.gather"
     local r

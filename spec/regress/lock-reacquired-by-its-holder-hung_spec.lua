@@ -49,6 +49,24 @@ describe("regression: a lock re-acquired by its holder", function()
     assert.same({ "holder", "other" }, order)
   end)
 
+  it("still raises Cancelled first when the holder is cancelled", function()
+    local errs = {}
+    run(function()
+      local l = corral.lock()
+      l:acquire()
+      corral.scope(function(s)
+        s:cancel("stop")
+        errs[1] = select(2, pcall(l.acquire, l))
+        errs[2] = select(2, pcall(l.with, l, function() end))
+      end)
+      l:release()
+    end)
+    for i = 1, 2 do
+      assert.is_true(corral.is_cancelled(errs[i]))
+      assert.equal("stop", errs[i].reason)
+    end
+  end)
+
   it("is no error for a semaphore, which has no holder", function()
     run(function()
       local s = corral.semaphore(2)
