@@ -652,7 +652,9 @@ static int task_cancel(lua_State *L) {
 
 static int task_traceback(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
-  if (t->t.status == CR_TASK_FAILED) {
+  /* (inside its group's on_error, a failed task still runs: where it
+  ** failed is what is asked for) */
+  if (t->t.status == CR_TASK_FAILED || t->in_on_error) {
     lcr_getextra(L, 1, "tb");
     return 1;
   }
