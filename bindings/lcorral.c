@@ -264,6 +264,13 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   return lua_yieldk(L, 0, ctx, k);
 }
 
+/* cancel_point([name]): a cancellation point that never blocks (for calls
+** that have nothing to wait for, and for corral's own Lua). */
+int lcr_cancel_point(lua_State *L) {
+  lcr_checkcancel(L, lcr_checkblocking(L, luaL_optstring(L, 1, "cancel_point")));
+  return 0;
+}
+
 /* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
 void lcr_checkcancel(lua_State *L, lcr_Task *t) {
   cr_scope_t *s = cr_task_cancelled(&t->t);

@@ -178,6 +178,7 @@ int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
       return lcr_reyield((L), (ctx), (k)); \
   } while (0)
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
+int lcr_cancel_point(lua_State *L);
 int lcr_raise(lua_State *L, int err);
 const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);

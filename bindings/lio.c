@@ -264,9 +264,29 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   return io_error(L, call, "read", rc, NULL, NULL, NULL);
 }
 
+/*
+** A child's stdin pipe only carries data to it, its stdout and stderr only
+** from it: using one the other way is a mistake of the program (a plain
+** error), not an I/O failure of the child.
+*/
+static void check_direction(lua_State *L, cr_stream_t *s, int writing,
+                            const char *call, int level) {
+  if (s->h.handle.type != UV_NAMED_PIPE ||
+      (writing ? uv_is_writable(&s->h.stream) : uv_is_readable(&s->h.stream)))
+    return;
+  luaL_where(L, level);
+  lua_pushfstring(L, writing
+    ? "%s: this pipe only carries data from the child (its stdout or "
+      "stderr): read it instead"
+    : "%s: this pipe only carries data to the child (its stdin): write to "
+      "it instead", call);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
 static int stream_read(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, 65536);
-  checkstream(L, "stream:read");
+  check_direction(L, checkstream(L, "stream:read"), 0, "stream:read", 1);
   luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
@@ -280,7 +300,8 @@ static int stream_read_helper(lua_State *L) {
   lua_Integer delim = luaL_checkinteger(L, 3);
   lua_Integer which = luaL_checkinteger(L, 4);
   luaL_argcheck(L, which >= 0 && which < 4, 4, "unknown call");
-  checkstream(L, read_calls[which]);
+  check_direction(L, checkstream(L, read_calls[which]), 0, read_calls[which],
+                  read_levels[which]);
   luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
   luaL_argcheck(L, delim >= -1 && delim <= 255, 3, "not a byte");
   lua_settop(L, 3);
@@ -307,7 +328,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int stream_write(lua_State *L) {
-  checkstream(L, "stream:write");
+  check_direction(L, checkstream(L, "stream:write"), 1, "stream:write", 1);
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return stream_write_k(L, LUA_OK, 0);
@@ -731,7 +752,10 @@ static void exec_args(lua_State *L, cr_proc_opts_t *o) {
   v[0] = (char *)o->file;
   for (i = 1; i <= n; i++) {
     lua_geti(L, 2, i);
-    v[i] = anchor_cstring(L, 2, "each argument");
+    lua_pushfstring(L, "args[%I]", (lua_Integer)i);
+    lua_insert(L, -2);
+    v[i] = anchor_cstring(L, 2, lua_tostring(L, -2));
+    lua_pop(L, 1);
   }
   v[n + 1] = NULL;
   o->args = v;
@@ -883,6 +907,14 @@ static const luaL_Reg stream_methods[] = {
   {"shutdown", stream_shutdown}, {"close", stream_close},
   {"_read", stream_read_helper}, {NULL, NULL}
 };
+/* obj.x = v on a stream, listener or process: their fields are read-only
+** (the upvalue names the kind). */
+static int io__newindex(lua_State *L) {
+  return luaL_error(L, "%s: cannot set field '%s' (its fields are read-only)",
+                    lua_tostring(L, lua_upvalueindex(1)),
+                    luaL_tolstring(L, 2, NULL));
+}
+
 static const luaL_Reg stream_meta[] = {
   {"__index", stream__index}, {"__close", stream_close},
   {"__gc", stream_close}, {NULL, NULL}
@@ -916,15 +948,28 @@ static const luaL_Reg core_funcs[] = {
   {"is_ip", l_is_ip},
   {"is_stream", l_is_stream},
   {"running", l_running},
+  {"cancel_point", lcr_cancel_point},
   {NULL, NULL}
 };
 
 /* Stack: [..., state, module]. */
+/* The metatable tname gets __newindex = io__newindex naming `kind`. */
+static void set_newindex(lua_State *L, const char *tname, const char *kind) {
+  luaL_getmetatable(L, tname);
+  lua_pushstring(L, kind);
+  lua_pushcclosure(L, io__newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pop(L, 1);
+}
+
 void lcr_open_io(lua_State *L) {
   lcr_register(L, LCR_STREAM, stream_methods, stream_meta);
   lcr_register_mt(L, LCR_STREAM, LCR_MT_STREAM, sizeof(lcr_Box));
   lcr_register(L, LCR_LISTENER, listener_methods, listener_meta);
   lcr_register(L, LCR_PROCESS, proc_methods, proc_meta);
+  set_newindex(L, LCR_STREAM, "stream");
+  set_newindex(L, LCR_LISTENER, "listener");
+  set_newindex(L, LCR_PROCESS, "process");
   luaL_newmetatable(L, LCR_IOERROR);     /* filled in by lio.lua */
   lua_pop(L, 1);
 }

@@ -157,6 +157,7 @@ end
 function Stream.read_exactly(s, n)
   checkstream(s, "read_exactly")
   n = checkint(n, 1, "read_exactly", "n", 0)
+  if n == 0 then core.cancel_point("stream:read_exactly") end
   local parts, got = {}, 0
   while got < n do
     local chunk = rawread(s, n - got, -1, EXACTLY)
@@ -280,6 +281,9 @@ function tcp.serve(host, port, handler, opts)
   end
   opts = checkoptions(opts, 4, "serve",
                       { ready = true, on_error = true, backlog = true })
+  if opts.backlog ~= nil then
+    checkint(opts.backlog, 4, "serve", "backlog", 1, 65535)
+  end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       argerr(4, "serve", k .. " must be a function")

@@ -29,12 +29,6 @@ static int l_wait_idle(lua_State *L) {
   return wait_idle_k(L, LUA_OK, 0);
 }
 
-static int l_cancel_point(lua_State *L) {
-  lcr_Task *t = lcr_checkblocking(L, luaL_optstring(L, 1, "cancel_point"));
-  lcr_checkcancel(L, t);
-  return 0;
-}
-
 static int l_signal_watchers(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "testing.signal_watchers");
   lua_pushinteger(L, (lua_Integer)cr_signal_watchers(&E->e));
@@ -51,7 +45,7 @@ static const luaL_Reg testing_funcs[] = {
   {"closing_handles", l_closing_handles},
   {"signal_watchers", l_signal_watchers},
   {"wait_all_tasks_blocked", l_wait_idle},
-  {"cancel_point", l_cancel_point},
+  {"cancel_point", lcr_cancel_point},
   {NULL, NULL}
 };
 

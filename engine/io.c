@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "internal.h"
 
 #define READ_BUF 65536
@@ -118,10 +119,27 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
                    (unsigned)(READ_BUF - s->off - s->len));
 }
 
+/*
+** libuv reports the end of a stream without reading when the peer hung up
+** right after a partial read (POLLHUP), so a reset that came with the last
+** data would read as a clean end and a cut-off transfer as a whole one.
+** The socket's pending error tells them apart.
+*/
+static ssize_t eof_or_reset(uv_stream_t *st) {
+  uv_os_fd_t fd;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (st->type != UV_TCP || uv_fileno((uv_handle_t *)st, &fd) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
+    return UV_EOF;
+  return uv_translate_sys_error(err);
+}
+
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   cr_stream_t *s = st->data;
   (void)b;
   if (n == 0) return;                  /* EAGAIN: nothing yet */
+  if (n == UV_EOF) n = eof_or_reset(st);
   if (n > 0) {
     s->len += (size_t)n;
   } else {
