@@ -732,6 +732,7 @@ typedef struct cr_stream_s {
                           ** stream elsewhere (a process's stdio[i]),
                           ** cleared when the stream is freed */
   unsigned reading : 1, shut : 1, connected : 1;
+  unsigned reset : 1;     /* private: a cancelled write: close with a reset */
 } cr_stream_t;
 
 typedef struct cr_listener_s {
