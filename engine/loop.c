@@ -7,8 +7,10 @@
 ** budget bounds how long I/O can be starved by tasks that keep each other
 ** busy (a ping-pong never empties the queue).
 */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "internal.h"
 
 static void arm_uvtimer(cr_engine_t *e);
@@ -52,11 +54,30 @@ void cr__emit(cr_engine_t *e, cr_event_kind_t kind, cr_task_t *t,
   e->on_event(e, &ev);
 }
 
+/*
+** libuv takes the descriptors 0, 1 and 2 for the standard streams and
+** aborts if one of its own fds lands there (a program started with stdin,
+** stdout or stderr closed, as `cmd <&-` does): the lowest free fds are
+** filled with /dev/null first, until one above 2 comes back.
+*/
+static void reserve_stdio(void) {
+  for (;;) {
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;
+    if (fd > STDERR_FILENO) {
+      close(fd);
+      return;
+    }
+    fcntl(fd, F_SETFD, 0);               /* a standard stream is inherited */
+  }
+}
+
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   int rc;
   memset(e, 0, sizeof *e);
   e->alloc_seen = cr__alloc_failures();
   if (loop == NULL) {
+    reserve_stdio();
     rc = uv_loop_init(&e->own_loop);
     if (rc) return rc;
     loop = &e->own_loop;

@@ -19,7 +19,7 @@ Available options are:
   -v, --version  show version information
   -h, --help     show this help
   -W             turn warnings on
-  -E             ignore environment variables (LUA_INIT)
+  -E             ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)
   --trace file   write a Chrome trace-event timeline of the run to file
   --             stop handling options
   -              stop handling options and execute stdin
@@ -108,20 +108,23 @@ local function version_string(info)
     info.lua or _VERSION, info.libuv or "?")
 end
 
--- LUA_INIT_5_4 or LUA_INIT, as lua runs it: "@file" or a chunk.
-local function run_lua_init()
+-- LUA_INIT_5_4 or LUA_INIT compiled, as lua reads it: "@file" or a chunk;
+-- nil when neither is set; nil and the message when it does not compile.
+local function load_lua_init()
   local name, init = "LUA_INIT_5_4", os.getenv("LUA_INIT_5_4")
   if not init then name, init = "LUA_INIT", os.getenv("LUA_INIT") end
-  if not init then return end
-  local chunk, err
-  if init:sub(1, 1) == "@" then chunk, err = loadfile(init:sub(2))
-  else chunk, err = load(init, "=" .. name) end
-  if not chunk then error(err, 0) end
-  chunk()
+  if not init then return nil end
+  if init:sub(1, 1) == "@" then return loadfile(init:sub(2)) end
+  return load(init, "=" .. name)
 end
 
 -- Compile everything before anything runs: a syntax error costs nothing.
 local function compile(plan, argv)
+  if not plan.no_env then
+    local f, err = load_lua_init()
+    if err then return nil, err end
+    plan.init = f
+  end
   for _, a in ipairs(plan.actions) do
     if a.kind == "e" then
       local f, err = load(a.code, "=(command line)")
@@ -131,15 +134,27 @@ local function compile(plan, argv)
   end
   if plan.script then
     local path = argv[plan.script]
-    local f, err = loadfile(path ~= "-" and path or nil)
+    local stdin = path == "-" and argv[plan.script - 1] ~= "--"  -- "-- -": a file
+    local f, err = loadfile(not stdin and path or nil)
     if not f then return nil, err end
     plan.chunk = f
   end
   return true
 end
 
--- The root task: -l and -e in order, then the script with its arguments.
-local function root_body(plan, argv)
+-- The script's arguments, as lua takes them: from the global `arg` as it
+-- is when the script starts (an -e may have changed it).
+local function script_args()
+  local a = _G.arg
+  if type(a) ~= "table" then error("'arg' is not a table", 0) end
+  local n, args = #a, {}
+  for i = 1, n do args[i] = rawget(a, i) end
+  return args, n
+end
+
+-- What runs before the script: LUA_INIT, then -l and -e in order.
+local function prelude(plan)
+  if plan.init then plan.init() end
   for _, a in ipairs(plan.actions) do
     if a.kind == "e" then a.fn()
     else
@@ -147,9 +162,6 @@ local function root_body(plan, argv)
       if not ok then error(mod, 0) end          -- as lua says it: no position of ours
       _G[a.global] = mod
     end
-  end
-  if plan.chunk then
-    return plan.chunk(table.unpack(argv, plan.script + 1, #argv))
   end
 end
 
@@ -177,9 +189,13 @@ local function run(plan, argv, info)
     return e
   end
   local function root()
-    if not plan.no_env then run_lua_init() end
-    local r = table.pack(xpcall(root_body, handler, plan, argv))
-    if not r[1] then error(r[2], 0) end
+    local ok, err = xpcall(prelude, handler, plan)
+    if not ok then error(err, 0) end
+    if plan.chunk then
+      local args, n = script_args()     -- (no traceback for this one, as lua)
+      ok, err = xpcall(plan.chunk, handler, table.unpack(args, 1, n))
+      if not ok then error(err, 0) end
+    end
   end
   local ok, e = pcall(corral.run, root, plan.run_opts)
   if ok then return 0 end
@@ -214,7 +230,9 @@ function M.main(argv, info)
     io.stdout:write(version_string(info), "\n")
     if not plan.script and #plan.actions == 0 then return 0 end
   end
-  if not plan.script and #plan.actions == 0 then
+  local has_e = false
+  for _, a in ipairs(plan.actions) do has_e = has_e or a.kind == "e" end
+  if not plan.script and not has_e and not plan.version then  -- as lua: -l too
     if info.stdin_is_tty then return usage_error(info, "no script given") end
     argv[#argv + 1] = "-"                      -- lua reads stdin here too
     plan.script = #argv
