@@ -175,7 +175,12 @@ local function error_text(e)
   local t = type(e)
   if t == "string" or t == "number" then return tostring(e) end
   local mt = debug.getmetatable(e)
-  if type(mt) == "table" and rawget(mt, "__tostring") ~= nil then return describe(e) end
+  local ts = type(mt) == "table" and rawget(mt, "__tostring")
+  if ts ~= nil and ts ~= false then
+    local ok, s = pcall(ts, e)
+    if ok and type(s) == "string" then return s end     -- as lua: a string only
+    if not ok then return describe(e) end
+  end
   return ("(error object is a %s value)"):format(t)
 end
 

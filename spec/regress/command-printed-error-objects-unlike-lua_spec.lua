@@ -23,6 +23,11 @@ describe("regression: the command's error text, as lua's", function()
     assert.truthy(out:find("^corral: custom!"), out)
   end)
 
+  it("names the type when __tostring gives no string, as lua does", function()
+    local out = stderr_of([[-e 'error(setmetatable({}, {__tostring = function() return 42 end}))']])
+    assert.truthy(out:find("^corral: %(error object is a table value%)"), out)
+  end)
+
   it("reports a bad io.write argument as lua does (the command checks io.write)", function()
     local out = stderr_of("-e 'io.write({})'")
     assert.truthy(out:find("^corral: %(command line%):1: bad argument #1 to 'write'"), out)
