@@ -664,6 +664,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   int rc;
   if (!E->open) return;
   E->open = 0;
+  lcr_busy_remove(E);
   /* Release callbacks run on this thread from now on: the one that
   ** called run may be gone (a __gc). */
   E->L = L;
@@ -813,6 +814,7 @@ static int l_run(lua_State *L) {
     lcr_engine_teardown(L, E);
     return lcr_raise(L, rc);
   }
+  if (signals) lcr_busy_install(E);       /* a busy task hears them too */
   lua_pushcfunction(L, run_loop);
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);

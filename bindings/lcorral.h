@@ -68,6 +68,8 @@ struct lcr_Engine {
   int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
+  lua_State *volatile resuming_co; /* the coroutine being resumed, or NULL
+                          ** (read by lbusy.c's signal handler) */
   unsigned deadlocked : 1;
   unsigned open : 1;
 };
@@ -179,6 +181,11 @@ int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
   } while (0)
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 int lcr_cancel_point(lua_State *L);
+
+/* lbusy.c */
+void lcr_busy_install(lcr_Engine *E);
+void lcr_busy_remove(lcr_Engine *E);
+void lcr_busy_after_resume(lua_State *co);
 int lcr_raise(lua_State *L, int err);
 const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);

@@ -496,9 +496,12 @@ static void task_run(cr_task_t *ct) {
     return;
   }
   t->resuming = 1;
+  E->resuming_co = co;
   /* Not started yet: [task_main, task, fn, args...]; else nothing. */
   st = lua_resume(co, E->L, lua_status(co) == LUA_OK ? lua_gettop(co) - 1 : 0,
                   &nres);
+  E->resuming_co = NULL;
+  lcr_busy_after_resume(co);
   t->resuming = 0;
   if (st == LUA_YIELD) {
     lua_pop(co, nres);

@@ -334,6 +334,7 @@ struct cr_engine_s {
   cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */
   cr_signal_cb on_root_signal;
   int root_signal;        /* read-only: the signal that reached sigroot */
+  unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   cr_heap_ref_t *refs;    /* by timer->index: heap slot and timer */

@@ -165,6 +165,7 @@ static void signal_cb(uv_signal_t *h, int signum) {
   sigwatch *w = h->data;
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);
+  e->signals_seen++;
   if (stop && e->sigroot && e->root_signal) die_by(e, signum);
   if (!cr__queue_empty(&w->waiters)) {
     wake_all(w);

@@ -1,0 +1,157 @@
+/*
+** lbusy.c -- a stop signal (SIGINT, SIGTERM) that arrives while a task
+** computes without ever blocking.
+**
+** Under the root policy (corral.run{signals = true}, the corral command)
+** the engine hears such a signal from libuv, which only tells it when the
+** loop turns: a task that never yields would hold Ctrl-C up for ever. So,
+** like lua's own interpreter, the run also catches the signal itself (its
+** handler is chained in front of libuv's, which still gets every arrival)
+** and, when a task is running at that moment, sets a hook on that task's
+** coroutine. A task that leaves the CPU by itself within BUSY_GRACE
+** instructions hears the signal the usual way, at its own cancellation
+** point (the hook goes). Otherwise it is busy: the hook makes it give up
+** the CPU (checkpoints without the cancellation check) until the loop has
+** turned and libuv has delivered the signal, so that the policy applies as
+** ever (the root is cancelled, or the program's own corral.signal waiters
+** wake), then once more so that those waiters run; and then, as a
+** cancellation point at that instruction, raises the task's Cancelled if
+** the task is cancelled now (a shield still holds), giving the task's own
+** debug hook back.
+**
+** Signal dispositions are process-wide, so one run at a time does this:
+** the first that starts with the policy on, until it ends.
+*/
+#include <signal.h>
+#include <string.h>
+#include "lcorral.h"
+
+static void busy_hook(lua_State *L, lua_Debug *ar);
+
+static const int stop_signals[2] = {SIGINT, SIGTERM};
+static lcr_Engine *volatile busy_engine;     /* the run served, or NULL */
+static struct sigaction busy_prev[2];        /* libuv's handlers */
+/* Set by the handler, read by the hook: the coroutine hooked, the step
+** (1: give up the CPU, 2: until libuv has delivered the signal, 3: the
+** cancellation point) and the task's own hook, put back at step 3. */
+static lua_State *volatile busy_co;
+static volatile sig_atomic_t busy_step;
+static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
+static int busy_turns;                       /* step 2's gives so far */
+static int busy_yielded;                     /* the last yield was the hook's */
+
+/* Instructions a task may run after the signal before it counts as busy: a
+** task that yields by itself within them hears the signal the usual way,
+** at its own cancellation point. */
+#define BUSY_GRACE 1000000
+static lua_Hook busy_saved_hook;
+static int busy_saved_mask, busy_saved_count;
+
+static void chain(int i, int sig, siginfo_t *info, void *uc) {
+  const struct sigaction *p = &busy_prev[i];
+  if (p->sa_flags & SA_SIGINFO)
+    p->sa_sigaction(sig, info, uc);
+  else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
+    p->sa_handler(sig);
+}
+
+/* Async-signal-safe: reads, and lua_sethook (which lua's own interpreter
+** calls from its SIGINT handler). */
+static void busy_handler(int sig, siginfo_t *info, void *uc) {
+  lcr_Engine *E = busy_engine;
+  lua_State *co;
+  chain(sig == SIGTERM, sig, info, uc);
+  if (E == NULL || (co = E->resuming_co) == NULL) return;
+  if (busy_step != 0 && co == busy_co) return;     /* already on its way */
+  busy_saved_hook = lua_gethook(co);
+  busy_saved_mask = lua_gethookmask(co);
+  busy_saved_count = lua_gethookcount(co);
+  busy_co = co;
+  busy_seen = E->e.signals_seen;
+  busy_step = 1;
+  lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+}
+
+static void busy_hook(lua_State *L, lua_Debug *ar) {
+  lcr_Engine *E = busy_engine;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  (void)ar;
+  if (L != busy_co || t == NULL || lcr_taskco(t) != L) {
+    /* a coroutine made by the hooked task inherited the hook, or the run
+    ** is over: what the hooked task had is what this one would have */
+    lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
+    if (L == busy_co) busy_step = 0;
+    return;
+  }
+  /* Give up the CPU until libuv has delivered the arrival (the loop polls
+  ** once at least every CR__PASS_BUDGET resumes; bounded, should it never
+  ** come), then once more, so that what the delivery woke (a task of the
+  ** program in corral.signal) runs; then the cancellation point. */
+  if (busy_step != 3) {
+    if (!lua_isyieldable(L)) {           /* inside a C call: a bit later */
+      lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1000);
+      return;
+    }
+    busy_turns = busy_step == 1 ? 0 : busy_turns + 1;
+    busy_step = busy_step == 1 ||
+      (E->e.signals_seen == busy_seen && busy_turns < 100000) ? 2 : 3;
+    lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1);
+    t->parked = 1;
+    t->top = lua_gettop(L);
+    cr_task_yield(&t->t);
+    busy_yielded = 1;
+    lua_yield(L, 0);
+    return;
+  }
+  lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
+  busy_step = 0;
+  lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
+}
+
+/* After each resume of co: a task that left the CPU by itself (blocked,
+** yielded or ended) before the hook took it is not busy: the hook goes,
+** and the signal reaches it the usual way. */
+void lcr_busy_after_resume(lua_State *co) {
+  if (busy_step == 0 || co != busy_co) return;
+  if (busy_yielded) {
+    busy_yielded = 0;
+    return;
+  }
+  lua_sethook(co, busy_saved_hook, busy_saved_mask, busy_saved_count);
+  busy_step = 0;
+}
+
+/* From the start of E's run with the root policy on (its watchers, and so
+** libuv's handlers, installed). A run already served keeps it. */
+void lcr_busy_install(lcr_Engine *E) {
+  struct sigaction sa;
+  int i;
+  if (busy_engine != NULL) return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = busy_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (i = 0; i < 2; i++) {
+    if (sigaction(stop_signals[i], NULL, &busy_prev[i]) != 0) return;
+    if (busy_prev[i].sa_handler == SIG_DFL || busy_prev[i].sa_handler == SIG_IGN)
+      return;                            /* nobody to chain to: leave it */
+  }
+  busy_step = 0;
+  busy_yielded = 0;
+  busy_engine = E;
+  for (i = 0; i < 2; i++) sigaction(stop_signals[i], &sa, NULL);
+}
+
+/* Before E's watchers go: libuv's handlers back, the hook forgotten. */
+void lcr_busy_remove(lcr_Engine *E) {
+  struct sigaction cur;
+  int i;
+  if (busy_engine != E) return;
+  for (i = 0; i < 2; i++)
+    if (sigaction(stop_signals[i], NULL, &cur) == 0 &&
+        (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == busy_handler)
+      sigaction(stop_signals[i], &busy_prev[i], NULL);
+  busy_engine = NULL;          /* a hook still set finds no run: it goes */
+  busy_step = 0;
+  busy_co = NULL;
+}

@@ -1,0 +1,76 @@
+-- A task computing without ever blocking held Ctrl-C (and SIGTERM) up for
+-- ever: the engine hears signals from libuv, which tells it only when the
+-- loop turns. The run now also catches the signal itself, makes a task
+-- still busy a million instructions later give up the CPU so that the loop
+-- delivers it, and raises the task's Cancelled where it is, as lua's own
+-- interpreter interrupts a busy script. `timeout 5 corral script.lua` now stops a busy script.
+local converse = require "converse"
+
+local BUSY = [[
+  local corral = require "corral"
+  corral.group(function(g)
+    g:spawn(function()
+      local _ <close> = setmetatable({}, { __close = function(_, e)
+        print("cleanup: " .. tostring(e))
+      end })
+      print("ready")
+      io.stdout:flush()
+      local x = 0
+      while true do x = x + 1 end
+    end)
+  end)
+]]
+
+describe("regression: a busy task and a stop signal", function()
+  it("SIGINT interrupts it, its cleanup runs, and the command exits 130", function()
+    local r = converse.corral(BUSY, { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup: Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+    assert.equal("corral: interrupted by SIGINT\n", r.stderr)
+  end)
+
+  it("SIGTERM too: exit 143", function()
+    local r = converse.corral(BUSY, { { expect = "ready", send = "SIGTERM" } })
+    assert.equal(143, r.code)
+  end)
+
+  it("a program that waits for the signal gets it, and its handler runs", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      corral.group(function(g)
+        g:spawn(function()
+          corral.signal("SIGINT")
+          print("handled")
+          g:cancel("asked to stop")
+        end)
+        g:spawn(function()
+          corral.checkpoint()          -- the handler is waiting by now
+          print("ready")
+          io.stdout:flush()
+          local x = 0
+          while true do x = x + 1 end
+        end)
+      end)
+      print("stopped")
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "handled", "stopped" }, converse.lines(r.stdout))
+    assert.equal(0, r.code)
+  end)
+
+  it("a shield holds: the busy code finishes what it shields, then unwinds", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      corral.scope(function()
+        print("ready")
+        io.stdout:flush()
+        local x = 0
+        while x < 3e7 do x = x + 1 end
+        print("shielded work done")
+      end, { shield = true })
+      corral.checkpoint()
+      print("not reached")
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "shielded work done" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+end)
