@@ -96,11 +96,9 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
     busy_step = busy_step == 1 ||
       (E->e.signals_seen == busy_seen && busy_turns < 100000) ? 2 : 3;
     lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1);
-    t->parked = 1;
-    t->top = lua_gettop(L);
     cr_task_yield(&t->t);
     busy_yielded = 1;
-    lua_yield(L, 0);
+    lcr_yield(L, t, 0, NULL);            /* a hook yields with no values */
     return;
   }
   lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);

@@ -50,8 +50,8 @@ void cr__scope_unlink(cr_scope_t *s) {
     cr__queue_remove(&c->sibling);
     if (e->absorb_parent == c) e->absorb_parent = NULL;
     c->parent = NULL;
-    cr__cancel_gen_bump(e);            /* its chain changed: memos go */
     cr__queue_insert_tail(&e->roots, &c->sibling);
+    cr__cancel_gen_bump(e);            /* its chain changed: memos go */
   }
   s->entered = 0;
   s->exited = 1;
