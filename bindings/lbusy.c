@@ -39,6 +39,10 @@ static volatile sig_atomic_t busy_step;
 static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
 static int busy_turns;                       /* step 2's gives so far */
 static int busy_yielded;                     /* the last yield was the hook's */
+/* Arrivals since libuv last delivered one: the third kills at once, as a
+** third Ctrl-C always does, even when no task ever lets the loop turn. */
+static volatile unsigned long busy_mark;
+static volatile sig_atomic_t busy_undelivered;
 
 /* Instructions a task may run after the signal before it counts as busy: a
 ** task that yields by itself within them hears the signal the usual way,
@@ -57,11 +61,30 @@ static void chain(int i, int sig, siginfo_t *info, void *uc) {
 
 /* Async-signal-safe: reads, and lua_sethook (which lua's own interpreter
 ** calls from its SIGINT handler). */
+static void die_now(int sig) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, NULL);
+  raise(sig);                            /* delivered once the handler returns */
+}
+
 static void busy_handler(int sig, siginfo_t *info, void *uc) {
   lcr_Engine *E = busy_engine;
   lua_State *co;
   chain(sig == SIGTERM, sig, info, uc);
-  if (E == NULL || (co = E->resuming_co) == NULL) return;
+  if (E == NULL) return;
+  if (E->e.signals_seen != busy_mark) {
+    busy_mark = E->e.signals_seen;
+    busy_undelivered = 0;
+  }
+  if (++busy_undelivered >= 3) {
+    die_now(sig);
+    return;
+  }
+  E->e.poll_soon = 1;                    /* end the pass: let the loop turn */
+  if ((co = E->resuming_co) == NULL) return;
   if (busy_step != 0 && co == busy_co) return;     /* already on its way */
   busy_saved_hook = lua_gethook(co);
   busy_saved_mask = lua_gethookmask(co);
@@ -115,7 +138,8 @@ void lcr_busy_after_resume(lua_State *co) {
     busy_yielded = 0;
     return;
   }
-  lua_sethook(co, busy_saved_hook, busy_saved_mask, busy_saved_count);
+  if (lua_gethook(co) == busy_hook)      /* (a hook set since is kept) */
+    lua_sethook(co, busy_saved_hook, busy_saved_mask, busy_saved_count);
   busy_step = 0;
 }
 
@@ -136,6 +160,8 @@ void lcr_busy_install(lcr_Engine *E) {
   }
   busy_step = 0;
   busy_yielded = 0;
+  busy_mark = E->e.signals_seen;
+  busy_undelivered = 0;
   busy_engine = E;
   for (i = 0; i < 2; i++) sigaction(stop_signals[i], &sa, NULL);
 }

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 /*
 ** uv.h names pthread_rwlock_t, which glibc hides under strict ISO C
 ** (cc -std=c11 without _GNU_SOURCE or _POSIX_C_SOURCE). Declare the same
@@ -335,6 +336,9 @@ struct cr_engine_s {
   cr_signal_cb on_root_signal;
   int root_signal;        /* read-only: the signal that reached sigroot */
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
+  volatile sig_atomic_t poll_soon; /* public: set (from a signal handler,
+                          ** say) to end the current pass of tasks at the
+                          ** next switch and poll I/O */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   cr_heap_ref_t *refs;    /* by timer->index: heap slot and timer */

@@ -381,7 +381,8 @@ static int when_idle(cr_engine_t *e, int block) {
 
 static int run_ready(cr_engine_t *e) {
   int n = 0;
-  while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET) {
+  e->poll_soon = 0;
+  while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET && !e->poll_soon) {
     cr_task_t *t;
     if (e->tie_salt) next_in_batch(e);
     t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
@@ -434,7 +435,12 @@ int cr_engine_step(cr_engine_t *e, int block) {
     return e->stats.tasks ? CR_EDEADLOCK : 0;
   }
   cr_engine_poll_deadlines(e);
-  if (!cr__queue_empty(&e->runq)) return 1;
+  if (!cr__queue_empty(&e->runq)) {
+    /* Deadlines refilled the queue: poll I/O once all the same, or a run
+    ** whose timers always come due between passes would never read it. */
+    uv_run(e->loop, UV_RUN_NOWAIT);
+    return 1;
+  }
   if (when_idle(e, block)) return 1;
   arm_uvtimer(e);
   if (!uv_loop_alive(e->loop)) return e->stats.tasks ? CR_EDEADLOCK : 0;

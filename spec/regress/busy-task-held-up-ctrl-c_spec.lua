@@ -57,6 +57,29 @@ describe("regression: a busy task and a stop signal", function()
     assert.equal(0, r.code)
   end)
 
+  it("a run whose timers always come due between passes still hears the signal", function()
+    -- Each round a child computes for 2 ms while the body sleeps 1 ms: the
+    -- deadline is due again whenever the queue drains. I/O (the signal's
+    -- pipe) was never polled then.
+    local r = converse.corral([[
+      local corral = require "corral"
+      local ok, e = pcall(corral.group, function(g)
+        print("ready")
+        io.stdout:flush()
+        while true do
+          g:spawn(function()
+            local t0 = os.clock()
+            while os.clock() - t0 < 0.002 do end
+          end)
+          corral.sleep(0.001)
+        end
+      end)
+      print("group ended " .. tostring(e))
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "group ended Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
   it("a shield holds: the busy code finishes what it shields, then unwinds", function()
     local r = converse.corral([[
       local corral = require "corral"
