@@ -4,6 +4,7 @@
 */
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include "lcorral.h"
 
@@ -76,18 +77,28 @@ double lcr_checkseconds(lua_State *L, int arg) {
 ** themselves through lcr_argerror (exposed as corral.arg_error).
 */
 
+/* Raise "where: <fmt...>", where = the position at `level` as error()
+** counts them (a C helper adds none). [-0, +0, v] */
+int lcr_error_at(lua_State *L, int level, const char *fmt, ...) {
+  va_list ap;
+  luaL_where(L, level);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 /* "where: bad argument #arg to 'fname' (msg)", where = the position at
 ** `level`, as error() counts levels; arg 0 is a method's self, as
 ** luaL_argerror says: "calling 'fname' on bad self (msg)". [-0, +0, v] */
 int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
                  const char *msg) {
-  luaL_where(L, level);
   if (arg == 0)                          /* a method's self */
-    lua_pushfstring(L, "calling '%s' on bad self (%s)", fname, msg);
-  else
-    lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
-  lua_concat(L, 2);
-  return lua_error(L);
+    return lcr_error_at(L, level, "calling '%s' on bad self (%s)", fname,
+                        msg);
+  return lcr_error_at(L, level, "bad argument #%d to '%s' (%s)", arg,
+                      fname, msg);
 }
 
 /* 1 if the key on top is an option name: a string in `names`, an integer

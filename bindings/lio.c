@@ -254,13 +254,10 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushnil(L);
     return 1;
   }
-  if (rc == UV_EBUSY) {
-    luaL_where(L, read_levels[ctx]);
-    lua_pushfstring(L, "%s: another task is already reading this stream "
-                    "(one reader at a time)", call);
-    lua_concat(L, 2);
-    return lua_error(L);
-  }
+  if (rc == UV_EBUSY)
+    return lcr_error_at(L, read_levels[ctx], "%s: another task is "
+                        "already reading this stream (one reader at a time)",
+                        call);
   return io_error(L, call, "read", rc, NULL, NULL, NULL);
 }
 
@@ -274,14 +271,11 @@ static void check_direction(lua_State *L, cr_stream_t *s, int writing,
   if (s->h.handle.type != UV_NAMED_PIPE ||
       (writing ? uv_is_writable(&s->h.stream) : uv_is_readable(&s->h.stream)))
     return;
-  luaL_where(L, level);
-  lua_pushfstring(L, writing
+  lcr_error_at(L, level, writing
     ? "%s: this pipe only carries data from the child (its stdout or "
       "stderr): read it instead"
     : "%s: this pipe only carries data to the child (its stdin): write to "
       "it instead", call);
-  lua_concat(L, 2);
-  lua_error(L);
 }
 
 static int stream_read(lua_State *L) {
