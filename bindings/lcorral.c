@@ -690,6 +690,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
     cr_engine_abandon(&E->e);
     cr_engine_close(&E->e);
   }
+  if (E->anchors_ref != LUA_NOREF) lcr_release_tasks(L, E);
   luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);

@@ -55,7 +55,8 @@ struct lcr_Engine {
   cr_engine_t e;
   lcr_State *S;
   lua_State *L;           /* the thread that called corral.run */
-  int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref */
+  int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref;
+                          ** its coroutine at ref + 1 */
   int anchors_used;       /* highest slot of the anchors table ever used */
   int anchors_free;       /* first free slot (each holds the next), or 0 */
   struct lcr_Task *root;
@@ -75,13 +76,16 @@ struct lcr_Engine {
 };
 
 /*
-** Task userdata user values. AUX is the group's userdata (a child of a
-** group) or nil (a root task) until a rarely used field is set; then it is
-** a table holding them all: group, name, tb, tberr, ready (lcr_getextra).
+** The task userdata's one user value, AUX: the group's userdata (a child
+** of a group) or nil (a root task) until a rarely used field is set; then
+** a table holding them all: group, name, tb, tberr, ready, res (the
+** results of a finished task: see keep_results) and co (lcr_getextra).
+** The coroutine of a live task is not there: the anchors table holds it
+** next to the task (lcr_newchild), where debug.setuservalue cannot take it
+** from under the pointer t.data.
 */
 enum {
-  LCR_UV_CO = 1,          /* the coroutine */
-  LCR_UV_AUX,             /* group userdata, or the table of rare fields */
+  LCR_UV_AUX = 1,         /* group userdata, or the table of rare fields */
   LCR_TASK_NUV = LCR_UV_AUX
 };
 
@@ -164,6 +168,7 @@ void lcr_checkopts(lua_State *L, int arg, int npos,
 int lcr_arg_error(lua_State *L);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
+void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);

@@ -246,7 +246,10 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
     lua_pop(co, 1);
   }
   lua_pop(co, 1);
-  return t && lcr_taskco(t) == co ? t : NULL;
+  if (t == NULL) return NULL;
+  /* (the run of an abandoned task has ended: it let its coroutine go) */
+  return lcr_taskco(t) == co || (lcr_taskco(t) == NULL && t->ref > 0) ? t
+                                                                     : NULL;
 }
 
 /*
@@ -280,26 +283,25 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 }
 
 /*
-** The task's results (or error), the nres values on top of its coroutine,
-** move into the task (the coroutine's user value slot: nil, the one value,
-** or {v1, ..., vn}), and the coroutine is emptied: a resume or a close from
-** outside finds nothing to call or to free, and the coroutine can start
-** another task (pool_give) or go to the collector. [-0, +0, m]
+** The task's results (or error), the nres values on top of its coroutine
+** co, move into the task at idx (its extra field res: the one value, or
+** {v1, ..., vn}; nothing for none, which most tasks return), and the
+** coroutine is emptied: a resume or a close from outside finds nothing to
+** call or to free, and the coroutine can start another task (pool_give)
+** or go to the collector. [-0, +0, m]
 */
-static void keep_results(lua_State *L, lcr_Task *t) {
-  lua_State *co = lcr_taskco(t);
+static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
   int n = t->nres, i;
+  idx = lua_absindex(L, idx);
   if (n > 1) {
     lua_createtable(L, n, 0);
     lua_xmove(co, L, n);
     for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
   } else if (n == 1) {
     lua_xmove(co, L, 1);               /* one value (or an error): as is */
-  } else {
-    lua_pushnil(L);
   }
   lua_settop(co, 0);
-  lua_setiuservalue(L, -2, LCR_UV_CO);
+  if (n > 0) lcr_setextra(L, idx, "res");
 }
 
 /*
@@ -313,14 +315,13 @@ static void keep_results(lua_State *L, lcr_Task *t) {
 ** shrunk by the collector while the coroutine waits in the pool. The pool
 ** table is sized at the start of the run, so giving back never allocates.
 */
-static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t) {
-  lua_State *co = lcr_taskco(t);
+static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t,
+                      lua_State *co) {
   if (co == NULL || t->exposed || t->dead || E->npool >= E->pool_max ||
       lua_status(co) != LUA_OK || lua_gettop(co) != 0 ||
       (t->outcome != CR_TASK_DONE && t->outcome != CR_TASK_CANCELLED))
     return;
   lua_sethook(co, NULL, 0, 0);
-  t->t.data = NULL;                  /* the finished task lets it go */
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
   lua_pushthread(co);
   lua_xmove(co, L, 1);
@@ -342,22 +343,32 @@ static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
   return co;
 }
 
+/*
+** The task ended: its results move into it, its coroutine goes to the pool
+** or to the collector (t.data no longer points to it), and its pair of
+** anchor slots joins the free list. Both stay on the stack until then.
+*/
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
-  int anchored;
+  lua_State *co = lcr_taskco(t);
+  int ref = t->ref;
   cr_task_done(&t->t, t->outcome);
-  /* Its anchor slot joins the free list: the slot exists, so setting it
-  ** cannot allocate (nor fail). */
   lcr_pushanchors(L, E);
-  anchored = lcr_pushtask(L, E, &t->t);
-  lua_pushinteger(L, E->anchors_free);     /* its slot joins the free list */
-  lua_rawseti(L, -3, t->ref);
-  E->anchors_free = t->ref;
+  lua_rawgeti(L, -1, ref);                 /* the task */
+  lua_rawgeti(L, -2, ref + 1);             /* its coroutine */
+  t->t.data = NULL;                        /* the finished task lets it go */
+  if (lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
+    keep_results(L, -2, t, co);
+  pool_give(L, E, t, co);
+  /* The slots exist: setting them cannot allocate (nor fail). */
+  lua_pushinteger(L, E->anchors_free);
+  lua_rawseti(L, -4, ref);
+  lua_pushboolean(L, 0);                   /* not nil: the slot stays */
+  lua_rawseti(L, -4, ref + 1);
+  E->anchors_free = ref;
   t->ref = LUA_NOREF;
   E->nrefs--;
-  if (anchored && lua_checkstack(L, t->nres + 2)) keep_results(L, t);
-  lua_pop(L, 2);
-  pool_give(L, E, t);
+  lua_pop(L, 3);
 }
 
 /* Push the results (or the error) of a finished task whose userdata is
@@ -367,7 +378,7 @@ int lcr_pushresults(lua_State *L, int task, lcr_Task *t) {
   if (n == 0) return 0;
   task = lua_absindex(L, task);
   luaL_checkstack(L, n + 1, "too many results");
-  lua_getiuservalue(L, task, LCR_UV_CO);
+  lcr_getextra(L, task, "res");
   if (n == 1) return 1;                /* kept as is */
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
@@ -528,6 +539,31 @@ static void task_run(cr_task_t *ct) {
 }
 
 /*
+** Anchor the task and its coroutine ([task, co] on top; co popped) in a
+** pair of slots: a free pair (setting it cannot fail), else a new one,
+** counted once the table has grown. Returns the task's slot. [-1, +0, m]
+*/
+static int anchor(lua_State *L, lcr_Engine *E) {
+  int ref;
+  lcr_pushanchors(L, E);
+  lua_insert(L, -2);                     /* [task, anchors, co] */
+  if ((ref = E->anchors_free) != 0) {    /* both slots exist */
+    lua_rawgeti(L, -2, ref);
+    E->anchors_free = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_rawseti(L, -2, ref + 1);
+  } else {                     /* may raise: a pair left half set is reused */
+    ref = E->anchors_used + 1;
+    lua_rawseti(L, -2, ref + 1);
+  }
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, ref);
+  if (ref > E->anchors_used) E->anchors_used = ref + 1;
+  lua_pop(L, 1);
+  return ref;
+}
+
+/*
 ** A new task running fn(args...): fn at index fn, the nargs arguments on
 ** top of the stack. Pushes the Task; anchors it while it lives. The engine
 ** task is initialised last, once nothing can raise. [-0, +1, m]
@@ -553,8 +589,7 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   memset(t, 0, sizeof *t);             /* status 0: "scheduled" */
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_mt_ref);
   lua_setmetatable(L, -2);
-  co = pool_take(L, E);
-  lua_setiuservalue(L, -2, LCR_UV_CO);
+  co = pool_take(L, E);                  /* anchored with the task below */
   t->t.data = co;                 /* cr_task_init sets it too */
   *(lcr_Task **)lua_getextraspace(co) = t;    /* see lcr_cothread_task */
   t->t.scope.engine = &E->e;      /* cr_task_init sets it too: early for __gc */
@@ -562,38 +597,61 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   if (!lua_checkstack(co, nargs + 4))
     luaL_error(L, "too many arguments to a task");
   lua_rawgeti(L, LUA_REGISTRYINDEX, S->task_main_ref);
-  lua_pushvalue(L, -2);                         /* the task itself */
+  lua_pushvalue(L, -3);                         /* the task itself */
   lua_pushvalue(L, fn);
   for (i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
   lua_pushcfunction(L, start_guard);
   lua_xmove(L, co, nargs + 4);
   if (group) {
     lua_pushvalue(L, group);
-    lua_setiuservalue(L, -2, LCR_UV_AUX);
+    lua_setiuservalue(L, -3, LCR_UV_AUX);
   }
   if (name && !lua_isnil(L, name)) {
     lua_pushvalue(L, name);
-    lcr_setextra(L, -2, "name");
+    lcr_setextra(L, -3, "name");
   }
-  /* Anchor it: a free slot (setting it cannot fail), else a new one,
-  ** counted once the table has grown. */
-  lcr_pushanchors(L, E);
-  lua_pushvalue(L, -2);
-  if ((ref = E->anchors_free) != 0) {
-    lua_rawgeti(L, -2, ref);
-    E->anchors_free = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_rawseti(L, -2, ref);
-  } else {
-    ref = E->anchors_used + 1;
-    lua_rawseti(L, -2, ref);
-    E->anchors_used = ref;
-  }
+  ref = anchor(L, E);                    /* [task, co] -> [task] */
   t->ref = ref;
   E->nrefs++;
-  lua_pop(L, 1);
   cr_task_init(&E->e, &t->t, task_run, co);
   return t;
+}
+
+/* [anchors] The abandoned tasks keep their coroutines (t:traceback). */
+static int keep_abandoned(lua_State *L) {
+  lcr_Engine *E = lua_touserdata(L, 1);
+  int i;
+  for (i = 1; i < E->anchors_used; i += 2) {
+    if (lua_rawgeti(L, 2, i) == LUA_TUSERDATA &&
+        lua_rawgeti(L, 2, i + 1) == LUA_TTHREAD)
+      lcr_setextra(L, -2, "co");
+    lua_settop(L, 2);
+  }
+  return 0;
+}
+
+/*
+** The run ends with tasks still anchored (abandoned at a deadlock, or an
+** error escaped the scheduler): their coroutines are released with the
+** anchors, so no task may point to one any longer; each keeps it as an
+** extra field, memory permitting. [-0, +0, -]
+*/
+void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
+  int i;
+  if (E->nrefs == 0) return;
+  lcr_pushanchors(L, E);
+  for (i = 1; i < E->anchors_used; i += 2) {
+    if (lua_rawgeti(L, -1, i) == LUA_TUSERDATA) {
+      lcr_Task *t = lua_touserdata(L, -1);
+      if (t->ref == i) t->t.data = NULL;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushcfunction(L, keep_abandoned);
+  lua_pushlightuserdata(L, E);
+  lua_pushvalue(L, -3);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+  lua_pop(L, 1);
 }
 
 lcr_Task *lcr_checktask(lua_State *L, int idx) {
@@ -664,6 +722,12 @@ static int task_traceback(lua_State *L) {
   if (t->t.finished) return 0;
   if (t->t.status == CR_TASK_RUNNING && lcr_taskco(t) == L) {
     lcr_traceback(L, lcr_state(L), L, NULL, 1);
+    return 1;
+  }
+  if (lcr_taskco(t) == NULL) {        /* abandoned by a run that ended */
+    lcr_getextra(L, 1, "co");
+    if (!lua_isthread(L, -1)) return 0;
+    lcr_traceback(L, lcr_state(L), lua_tothread(L, -1), NULL, 0);
     return 1;
   }
   lcr_traceback(L, lcr_state(L), lcr_taskco(t), NULL, 0);

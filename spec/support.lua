@@ -195,12 +195,18 @@ support.raw_coroutine = setmetatable({}, { __index = function(_, k)
   return (ok and type(orig) == "function") and orig or f
 end })
 
---- The coroutine of task t, as a hostile script reaches it (its user
---- values, through the debug library).
+--- The coroutine of task t, as a hostile script reaches it through the
+--- debug library: corral anchors each live task, with its coroutine in the
+--- next slot, in a table of the registry.
 function support.task_coroutine(t)
-  for i = 1, 4 do
-    local v = debug.getuservalue(t, i)
-    if type(v) == "thread" then return v end
+  for _, tbl in pairs(debug.getregistry()) do
+    if type(tbl) == "table" then
+      for i, v in pairs(tbl) do
+        if v == t and math.type(i) == "integer" and type(tbl[i + 1]) == "thread" then
+          return tbl[i + 1]
+        end
+      end
+    end
   end
 end
 

@@ -69,7 +69,7 @@ describe("regression: coroutine operations on a finished or unstarted task's cor
     vrun(function()
       corral.group(function(g)
         local t = g:spawn(function(x) log:stamp("ran with " .. x) return x end, "arg")
-        local co = debug.getuservalue(t, 1)       -- the task's coroutine
+        local co = support.task_coroutine(t)
         assert.equal("thread", type(co))
         local ok, err = pcall(coroutine.resume, co, "foreign")
         assert.is_false(ok and err ~= false)
@@ -84,7 +84,7 @@ describe("regression: coroutine operations on a finished or unstarted task's cor
     local eg = support.error_group(vrun, function()
       corral.group(function(g)
         t = g:spawn(coroutine.yield)
-        local ok, err = pcall(coroutine.resume, debug.getuservalue(t, 1))
+        local ok, err = pcall(coroutine.resume, support.task_coroutine(t))
         assert.is_false(ok)
         assert.matches("belongs to a corral task", err)
       end)

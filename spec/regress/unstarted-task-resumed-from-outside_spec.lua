@@ -2,7 +2,7 @@
 -- coroutine of a task that had not started yet ran the task's body right
 -- there, outside the scheduler, with the resumer's arguments (or called the
 -- task's last argument as a function). The coroutine can be reached through
--- debug.getuservalue on the task, or as a reused coroutine that an earlier
+-- the debug library (the registry), or as a reused coroutine that an earlier
 -- task handed out. Now the resume raises and the task fails saying so.
 local corral = require "corral"
 local support = require "support"
