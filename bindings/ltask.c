@@ -284,11 +284,10 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 
 /*
 ** The task's results (or error), the nres values on top of its coroutine
-** co, move into the task at idx (its extra field res: the one value, or
-** {v1, ..., vn}; nothing for none, which most tasks return), and the
-** coroutine is emptied: a resume or a close from outside finds nothing to
-** call or to free, and the coroutine can start another task (pool_give)
-** or go to the collector. [-0, +0, m]
+** co, move into the task at idx (its RES user value: nil, the one value,
+** or {v1, ..., vn}), and the coroutine is emptied: a resume or a close
+** from outside finds nothing to call or to free, and the coroutine can
+** start another task (pool_give) or go to the collector. [-0, +0, m]
 */
 static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
   int n = t->nres, i;
@@ -301,7 +300,7 @@ static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
     lua_xmove(co, L, 1);               /* one value (or an error): as is */
   }
   lua_settop(co, 0);
-  if (n > 0) lcr_setextra(L, idx, "res");
+  if (n > 0) lua_setiuservalue(L, idx, LCR_UV_RES);
 }
 
 /*
@@ -378,7 +377,7 @@ int lcr_pushresults(lua_State *L, int task, lcr_Task *t) {
   if (n == 0) return 0;
   task = lua_absindex(L, task);
   luaL_checkstack(L, n + 1, "too many results");
-  lcr_getextra(L, task, "res");
+  lua_getiuservalue(L, task, LCR_UV_RES);
   if (n == 1) return 1;                /* kept as is */
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
