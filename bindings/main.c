@@ -138,17 +138,17 @@ static void arena_release(arena_t *a) {
 }
 
 /*
-** Standard output closed by its reader (`corral gen.lua | head`): corral
-** ignores SIGPIPE so that sockets report EPIPE, so print would fail
-** silently for ever. Like lua, the command then dies of SIGPIPE (status
-** 141 in a shell) at the first print or io.write that hits it.
+** A pipe closed by its reader (`corral gen.lua | head`): corral ignores
+** SIGPIPE so that sockets report EPIPE, so print would fail silently for
+** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
+** at the first print, write or flush of a Lua file that hits it.
 */
-static void stdout_gone(void) {
+static void pipe_gone(void) {
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
 }
 
-/* print, as Lua's own, and checked (see stdout_gone). */
+/* print, as Lua's own, and checked (see pipe_gone). */
 static int cli_print(lua_State *L) {
   int n = lua_gettop(L), i;
   for (i = 1; i <= n; i++) {
@@ -159,40 +159,84 @@ static int cli_print(lua_State *L) {
     lua_pop(L, 1);
   }
   fwrite("\n", 1, 1, stdout);
-  if (fflush(stdout) != 0 && errno == EPIPE) stdout_gone();
+  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone();
   return 0;
 }
 
 /*
-** io.write (its original as upvalue 1), checked the same way. A bad
-** argument is reported as lua reports it, at the caller's line and naming
-** 'write' (called from here, the original cannot know its name).
+** The error on top, raised by a library function called from here, as
+** luaL_argerror would have worded it had the user's call reached it
+** directly: at the caller's line, naming the function (upvalue 2), and
+** not counting self in a method call. [-1, +1, m]
 */
-static int cli_write(lua_State *L) {
+static void rename_argerror(lua_State *L) {
+  const char *msg = lua_tostring(L, -1), *p = strstr(msg, "bad argument #");
+  const char *name = lua_tostring(L, lua_upvalueindex(2));
+  lua_Debug ar;
+  int arg;
+  luaL_where(L, 1);
+  if (p != NULL && sscanf(p, "bad argument #%d to '?'", &arg) == 1 &&
+      (p = strstr(p, "to '?'")) != NULL) {
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+        ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0)
+      arg--;
+    if (arg == 0)
+      lua_pushfstring(L, "calling '%s' on bad self%s", name, p + 6);
+    else
+      lua_pushfstring(L, "bad argument #%d to '%s'%s", arg, name, p + 6);
+  } else {
+    lua_pushvalue(L, -2);
+  }
+  lua_concat(L, 2);
+  lua_remove(L, -2);
+}
+
+/*
+** io.write, io.flush, and the write and flush methods of files (the
+** original as upvalue 1, its name as 2), checked the same way. A bad
+** argument is reported as lua reports it, at the caller's line and naming
+** the function (called from here, the original cannot know its name).
+*/
+static int cli_checked(lua_State *L) {
   int n = lua_gettop(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   if (lua_pcall(L, n, LUA_MULTRET, 0) != LUA_OK) {
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      luaL_where(L, 1);
-      luaL_gsub(L, lua_tostring(L, -2), "to '?'", "to 'write'");
-      lua_concat(L, 2);
-    }
+    if (lua_type(L, -1) == LUA_TSTRING) rename_argerror(L);
     return lua_error(L);
   }
-  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) stdout_gone();
+  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) pipe_gone();
   return lua_gettop(L);
 }
 
+/* t[name] = cli_checked over t[name], when that is a function. */
+static void check_field(lua_State *L, int t, const char *name) {
+  t = lua_absindex(L, t);
+  if (lua_getfield(L, t, name) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, cli_checked, 2);
+  lua_setfield(L, t, name);
+}
+
 static void check_stdout(lua_State *L) {
+  int top = lua_gettop(L);
   lua_pushcfunction(L, cli_print);
   lua_setglobal(L, "print");
   if (lua_getglobal(L, "io") == LUA_TTABLE) {
-    lua_getfield(L, -1, "write");
-    lua_pushcclosure(L, cli_write, 1);
-    lua_setfield(L, -2, "write");
+    check_field(L, -1, "write");
+    check_field(L, -1, "flush");
   }
   lua_pop(L, 1);
+  /* the methods of every file: io.stdout:write(...) */
+  if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE &&
+      lua_getfield(L, -1, "__index") == LUA_TTABLE) {
+    check_field(L, -1, "write");
+    check_field(L, -1, "flush");
+  }
+  lua_settop(L, top);
 }
 
 /* package.preload["corral.cli"]: the embedded driver. */

@@ -152,16 +152,14 @@ local function script_args()
   return args, n
 end
 
--- What runs before the script: LUA_INIT, then -l and -e in order.
-local function prelude(plan)
-  if plan.init then plan.init() end
+-- What runs before the script: LUA_INIT, then -l and -e in order, each
+-- called as lua calls it (from C, so a chunk is "main chunk" in a
+-- traceback); protect(f, ...) raises f's error after taking its traceback.
+local function prelude(plan, protect)
+  if plan.init then protect(plan.init) end
   for _, a in ipairs(plan.actions) do
-    if a.kind == "e" then a.fn()
-    else
-      local ok, mod = pcall(require, a.mod)
-      if not ok then error(mod, 0) end          -- as lua says it: no position of ours
-      _G[a.global] = mod
-    end
+    if a.kind == "e" then protect(a.fn)
+    else _G[a.global] = protect(require, a.mod) end
   end
 end
 
@@ -184,22 +182,32 @@ local function error_text(e)
   return ("(error object is a %s value)"):format(t)
 end
 
+-- A traceback as lua prints it: the user's frames, then the C caller; none
+-- of this command's own (from the xpcall it calls the user's code with).
+local function user_traceback(tb)
+  local cut = tb:find("\n\t%[C%]: in function 'xpcall'\n\tcorral%.cli:")
+  return cut and tb:sub(1, cut) .. "\t[C]: in ?" or tb
+end
+
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
   local tb
   local function handler(e)
     if not corral.is_cancelled(e) and not corral.is_error_group(e) then
-      tb = debug.traceback(nil, 2)
+      tb = user_traceback(debug.traceback(nil, 2))
     end
     return e
   end
+  local function protect(f, ...)
+    local r = table.pack(xpcall(f, handler, ...))
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end
   local function root()
-    local ok, err = xpcall(prelude, handler, plan)
-    if not ok then error(err, 0) end
+    prelude(plan, protect)
     if plan.chunk then
       local args, n = script_args()     -- (no traceback for this one, as lua)
-      ok, err = xpcall(plan.chunk, handler, table.unpack(args, 1, n))
-      if not ok then error(err, 0) end
+      protect(plan.chunk, table.unpack(args, 1, n))
     end
   end
   local ok, e = pcall(corral.run, root, plan.run_opts)
