@@ -965,8 +965,20 @@ static int state__gc(lua_State *L) {
   return 0;
 }
 
+/* Registry key of the module table: one corral per Lua state. */
+static const char module_key = 0;
+
+/*
+** The module. Loaded again in the same Lua state (package.loaded.corral
+** set to nil, a test runner's reload), it is the same table with the same
+** state: a second state would take over the shared metatables, and every
+** object of the first would call into a state that has no run.
+*/
 LUAMOD_API int luaopen_corral(lua_State *L) {
-  lcr_State *S = lua_newuserdatauv(L, sizeof *S, 0);      /* state */
+  lcr_State *S;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key) == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
+  S = lua_newuserdatauv(L, sizeof *S, 0);                 /* state */
   memset(S, 0, sizeof *S);
   S->self = S;
   S->errors_ref = S->cancelled_mt_ref = LUA_NOREF;
@@ -1016,5 +1028,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_testing(L);
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &module_key);
   return 1;
 }

@@ -522,6 +522,14 @@ void lcr_errors_new(lua_State *L) {
   lua_setfield(L, -2, "tracebacks");
 }
 
+/* t[k] of the table at idx, raw: an errors list replaced with
+** debug.setuservalue may answer through metamethods. [-0, +1, -] */
+static int rawfield(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, k);
+  return lua_rawget(L, idx);
+}
+
 /* 1 if the value at idx is an errors list (lcr_errors_new): a group's
 ** user value, which debug.setuservalue may have replaced. [-0, +0, -] */
 int lcr_errors_ok(lua_State *L, int idx) {
@@ -529,7 +537,7 @@ int lcr_errors_ok(lua_State *L, int idx) {
   int i, ok = lua_type(L, idx) == LUA_TTABLE;
   idx = lua_absindex(L, idx);
   for (i = 0; ok && i < 3; i++) {
-    ok = lua_getfield(L, idx, keys[i]) == LUA_TTABLE;
+    ok = rawfield(L, idx, keys[i]) == LUA_TTABLE;
     lua_pop(L, 1);
   }
   return ok;
@@ -546,11 +554,17 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
   idx[1] = lua_absindex(L, name_idx);
   idx[2] = lua_absindex(L, tb_idx);
   /* counted by names: an error value may be nil, a name never is */
-  lua_getfield(L, errors_idx, "tasks");
+  if (rawfield(L, errors_idx, "tasks") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;                 /* not a list (lcr_errors_ok said it was) */
+  }
   n = (lua_Integer)lua_rawlen(L, -1) + 1;
   lua_pop(L, 1);
   for (i = 0; i < 3; i++) {
-    lua_getfield(L, errors_idx, keys[i]);
+    if (rawfield(L, errors_idx, keys[i]) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      continue;
+    }
     lua_pushvalue(L, idx[i]);
     if (i == 2 && lua_isnil(L, -1)) {
       lua_pop(L, 1);
@@ -576,7 +590,7 @@ void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
     lcr_errors_new(L);
     lua_replace(L, errors_idx);
   }
-  if (lua_getfield(L, errors_idx, "tasks") == LUA_TTABLE)
+  if (rawfield(L, errors_idx, "tasks") == LUA_TTABLE)
     listed = (lua_Integer)lua_rawlen(L, -1);
   lua_pop(L, 1);
   lost = g->nerrors > (size_t)listed ? g->nerrors - (size_t)listed : 0;

@@ -106,71 +106,89 @@ local function line_too_long(call, max, parts)
     format("line longer than %d bytes", max), { partial = concat(parts) }), 0)
 end
 
--- One line without its "\n" or "\r\n"; the last line may lack it; nil at
--- EOF. A line that fits in the stream's 64 kB buffer is taken from it
--- whole, so a cancelled call loses nothing.
-local function read_line(s, max, which)
-  local call = which == LINES and "stream:lines" or "stream:read_line"
-  local parts, n = {}, 0
-  while true do
-    local chunk = rawread(s, max + 2 - n, NL, which)
-    if chunk == nil then
-      if n == 0 then return nil end
-      if n > max then line_too_long(call, max, parts) end
-      return concat(parts)
-    end
-    parts[#parts + 1] = chunk
-    n = n + #chunk
-    if chunk:byte(-1) == NL then
-      local line = parts[2] and concat(parts) or chunk
-      line = line:sub(1, line:byte(-2) == CR and -3 or -2)
-      if #line > max then line_too_long(call, max, parts) end
-      return line
-    end
-    if n >= max + 2 then line_too_long(call, max, parts) end
-  end
-end
-
 local function checkmax(max, f)
   if max == nil then return MAX_LINE end
   return math.min(checkint(max, 1, f, "max", 1, nil, 3), 1 << 50)
 end
 
---- s:read_line([max]) -> the next line without its newline, or nil at EOF.
-function Stream.read_line(s, max)
-  checkstream(s, "read_line")
-  return read_line(s, checkmax(max, "read_line"), LINE)
-end
-
---- for line in s:lines([max]) do ... end
-function Stream.lines(s, max)
-  checkstream(s, "lines")
-  max = checkmax(max, "lines")
-  return function()
-    checkstream(s, "lines")
-    return read_line(s, max, LINES)
-  end
-end
-
---- s:read_exactly(n) -> exactly n bytes; raises an IoError (code "EOF",
---- e.partial = what was read) if the stream ends first.
-function Stream.read_exactly(s, n)
-  checkstream(s, "read_exactly")
-  n = checkint(n, 1, "read_exactly", "n", 0)
-  if n == 0 then core.cancel_point("stream:read_exactly") end
-  local parts, got = {}, 0
-  while got < n do
-    local chunk = rawread(s, n - got, -1, EXACTLY)
-    if chunk == nil then
-      error(io_error("stream:read_exactly", "read", "EOF",
-        format("end of file after %d of %d bytes", got, n),
-        { partial = concat(parts) }), 0)
+-- The line and exact readers of a kind of stream, over its primitive
+-- rawread(s, max, delim byte or -1, call) (1..max bytes, ending at delim if
+-- it comes first, or nil at end of file) and its check(s, f) of self: TCP
+-- and pipe streams', and corral.testing's in-memory streams, which must
+-- behave alike.
+local function readers(rawread, check)
+  -- One line without its "\n" or "\r\n"; the last line may lack it; nil
+  -- at EOF. A line the primitive has whole is taken whole, so a cancelled
+  -- call loses nothing.
+  local function read_line(s, max, which)
+    local call = which == LINES and "stream:lines" or "stream:read_line"
+    local parts, n = {}, 0
+    while true do
+      local chunk = rawread(s, max + 2 - n, NL, which)
+      if chunk == nil then
+        if n == 0 then return nil end
+        if n > max then line_too_long(call, max, parts) end
+        return concat(parts)
+      end
+      parts[#parts + 1] = chunk
+      n = n + #chunk
+      if chunk:byte(-1) == NL then
+        local line = parts[2] and concat(parts) or chunk
+        line = line:sub(1, line:byte(-2) == CR and -3 or -2)
+        if #line > max then line_too_long(call, max, parts) end
+        return line
+      end
+      if n >= max + 2 then line_too_long(call, max, parts) end
     end
-    parts[#parts + 1] = chunk
-    got = got + #chunk
   end
-  return parts[2] and concat(parts) or parts[1] or ""
+
+  local R = {}
+
+  --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
+  function R.read_line(s, max)
+    check(s, "read_line")
+    return read_line(s, checkmax(max, "read_line"), LINE)
+  end
+
+  --- for line in s:lines([max]) do ... end
+  function R.lines(s, max)
+    check(s, "lines")
+    max = checkmax(max, "lines")
+    return function()
+      check(s, "lines")
+      return read_line(s, max, LINES)
+    end
+  end
+
+  --- s:read_exactly(n) -> exactly n bytes; raises an IoError (code "EOF",
+  --- e.partial = what was read) if the stream ends first.
+  function R.read_exactly(s, n)
+    check(s, "read_exactly")
+    n = checkint(n, 1, "read_exactly", "n", 0)
+    if n == 0 then core.cancel_point("stream:read_exactly") end
+    local parts, got = {}, 0
+    while got < n do
+      local chunk = rawread(s, n - got, -1, EXACTLY)
+      if chunk == nil then
+        error(io_error("stream:read_exactly", "read", "EOF",
+          format("end of file after %d of %d bytes", got, n),
+          { partial = concat(parts) }), 0)
+      end
+      parts[#parts + 1] = chunk
+      got = got + #chunk
+    end
+    return parts[2] and concat(parts) or parts[1] or ""
+  end
+
+  return R
 end
+
+do
+  local R = readers(rawread, checkstream)
+  Stream.read_line, Stream.lines, Stream.read_exactly =
+    R.read_line, R.lines, R.read_exactly
+end
+corral._stream_readers = readers      -- internal: corral.testing's streams
 
 -- TCP --------------------------------------------------------------------
 

@@ -38,7 +38,10 @@ static int held_by_current(const lcr_State *S, const lcr_Sem *s) {
   const cr_task_t *me = S->eng ? S->eng->e.current : NULL;
   return me != NULL && lcr_lock_holder(&s->sem, S->eng) == me->scope.id;
 }
-typedef struct { cr_chan_t ch; } lcr_Chan;
+typedef struct {
+  cr_chan_t ch;
+  const void *ring;       /* its ring table: a replaced one is noticed */
+} lcr_Chan;
 
 static int delivered(lua_State *L, int status, lcr_Task **tp, const char *fn) {
   lcr_Task *t = lcr_checkblocking(L, fn);
@@ -263,6 +266,7 @@ static int l_channel(lua_State *L) {
   cr_chan_init(&c->ch, (size_t)cap);
   luaL_setmetatable(L, LCR_CHAN);
   lua_createtable(L, cap > 64 ? 64 : (int)cap, 0);   /* the ring */
+  c->ring = lua_topointer(L, -1);
   lua_setiuservalue(L, -2, 1);
   return 1;
 }
@@ -296,7 +300,9 @@ static int closed_channel(lua_State *L) {
 /* Push the ring of the channel at 1: its buffered items. Only
 ** debug.setuservalue can take it away; then the channel fails loudly. */
 static void pushring(lua_State *L, const char *call) {
-  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+  const lcr_Chan *c = lua_touserdata(L, 1);
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE ||
+      lua_topointer(L, -1) != c->ring)
     luaL_error(L, "%s: the channel's buffer was replaced (debug.setuservalue)",
                call);
 }

@@ -14,10 +14,12 @@ const char lcr_task_mt_key = 0;
 static int task_main_k(lua_State *L, int status, lua_KContext ctx);
 static int task_main(lua_State *L);
 
-/* A rarely used field of the task at idx (nil if unset). [-0, +1, -] */
+/* A rarely used field of the task at idx (nil if unset). Read raw: AUX
+** may have been replaced with debug.setuservalue. [-0, +1, -] */
 void lcr_getextra(lua_State *L, int task, const char *field) {
   if (lua_getiuservalue(L, task, LCR_UV_AUX) == LUA_TTABLE) {
-    lua_getfield(L, -1, field);
+    lua_pushstring(L, field);
+    lua_rawget(L, -2);
     lua_remove(L, -2);
   } else {
     lua_pop(L, 1);
@@ -32,33 +34,42 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
   if (lua_getiuservalue(L, task, LCR_UV_AUX) != LUA_TTABLE) {
     lua_createtable(L, 0, 4);
     lua_insert(L, -2);
-    lua_setfield(L, -2, "group");      /* the group, or nil */
+    lua_setfield(L, -2, "group");      /* the group, or nil: a new table */
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, task, LCR_UV_AUX);
   }
-  lua_insert(L, -2);
-  lua_setfield(L, -2, field);
+  lua_pushstring(L, field);
+  lua_rotate(L, -3, -1);               /* [table, field, value] */
+  lua_rawset(L, -3);
   lua_pop(L, 1);
 }
 
 /*
 ** The group userdata of the task at idx (nil for a root task); returns
-** its type. AUX holds it, but debug.setuservalue can replace AUX: then a
-** task whose group is still entered finds it pinned, and otherwise it
-** has none. [-0, +1, -]
+** its type. The engine says which group it is (t.group); AUX keeps its
+** userdata for after the group has exited. debug.setuservalue can replace
+** AUX: only the task's own group is taken from it; else a task still in
+** its group finds it pinned, and otherwise it has none. [-0, +1, -]
 */
 int lcr_pushgroupof(lua_State *L, const lcr_State *S, int task) {
   lcr_Task *t = lua_touserdata(L, task);
+  cr_group_t *g = t->t.group;
+  if (g == NULL) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
   if (lua_getiuservalue(L, task, LCR_UV_AUX) == LUA_TTABLE) {
-    lua_getfield(L, -1, "group");
+    lua_pushliteral(L, "group");
+    lua_rawget(L, -2);
     lua_remove(L, -2);
   }
-  if (lua_isnil(L, -1) || lcr_testtype(L, S, -1, LCR_MT_GROUP))
-    return lua_type(L, -1);
+  if (lcr_testtype(L, S, -1, LCR_MT_GROUP) &&
+      &((lcr_Group *)lua_touserdata(L, -1))->g == g)
+    return LUA_TUSERDATA;
   lua_pop(L, 1);
-  if (t->t.group != NULL && !t->t.finished &&
+  if (!t->t.finished &&
       lcr_alive((lcr_State *)S, lcr_taskengine(t), t->epoch) &&
-      lcr_pushpinned(L, lcr_taskengine(t), &t->t.group->scope))
+      lcr_pushpinned(L, lcr_taskengine(t), &g->scope))
     return LUA_TUSERDATA;
   lua_pushnil(L);
   return LUA_TNIL;

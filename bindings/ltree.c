@@ -522,7 +522,7 @@ void lcr_pushtree(lua_State *L, lcr_Engine *E) {
 /* corral.tree([opts]) -> text, or with {format = "table"} the root task's
 ** node: {kind, id, name, status, wait, where, cancelled, children, ...}. */
 static int l_tree(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "tree");
+  lcr_Engine *E = lcr_engine(L, "corral.tree");
   int table = 0;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);

@@ -701,7 +701,11 @@ describe("testing.stream_pair", function()
       a:close()
       b:read_exactly(5)
     end)
-    assert.equal("read_exactly: end of file after 3 of 5 bytes", err)
+    -- as on TCP streams: an IoError EOF holding what was read
+    assert.is_true(corral.is_io_error(err))
+    assert.equal("EOF", err.code)
+    assert.equal("abc", err.partial)
+    assert.equal("stream:read_exactly: end of file after 3 of 5 bytes (EOF)", tostring(err))
   end)
 
   it("rejects bad arguments and unknown options", function()

@@ -300,11 +300,13 @@ end
 local Stream = {}
 Stream.__index = Stream
 
-local function check_open(self, op)
+-- level as error() counts it: 3 (the default) blames the method's caller.
+local function check_open(self, op, level)
+  level = level or 3
   if getmetatable(self) ~= Stream then
-    argerror(1, op, "stream expected, got " .. type(self), 3)
+    argerror(1, op, "stream expected, got " .. type(self), level)
   end
-  if self.closed then error("attempt to use a closed stream", 3) end
+  if self.closed then error("attempt to use a closed stream", level) end
 end
 
 -- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
@@ -338,39 +340,45 @@ local function has_data(p) return #p.buf > 0 end
 --- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
 function Stream:read(max)
   if max == nil then max = 65536 end
-  if math.type(max) ~= "integer" or max < 1 then argerror(1, "read", "max must be >= 1") end
+  local m = math.tointeger(max)
+  if not m then
+    argerror(1, "read", type(max) == "number" and "number has no integer representation"
+                        or "number expected, got " .. type(max))
+  end
+  if m < 1 then argerror(1, "read", "max must be >= 1") end
   check_open(self, "read")
   local p = wait_readable(self, "read", has_data)
   if #p.buf == 0 then return nil end
-  return take(self, p, math.min(max, self._max_chunk, #p.buf))
+  return take(self, p, math.min(m, self._max_chunk, #p.buf))
 end
 
---- read_line() -> the next line without its "\n", or nil at end of file (a
---- last line without "\n" is returned whole).
-function Stream:read_line()
-  check_open(self, "read_line")
-  local p = wait_readable(self, "read_line", function(q) return q.buf:find("\n", 1, true) end)
-  local nl = p.buf:find("\n", 1, true)
-  if nl then return take(self, p, nl):sub(1, -2) end
-  if #p.buf == 0 then return nil end
-  return take(self, p, #p.buf)
-end
-
---- lines() -> an iterator over read_line().
-function Stream:lines()
-  check_open(self, "lines")
-  return function() return self:read_line() end
-end
-
---- read_exactly(n) -> n bytes; raises if end of file comes first.
-function Stream:read_exactly(n)
-  if math.type(n) ~= "integer" or n < 0 then argerror(1, "read_exactly", "n must be an integer >= 0") end
-  check_open(self, "read_exactly")
-  local p = wait_readable(self, "read_exactly", function(q) return #q.buf >= n end)
-  if #p.buf < n then
-    error(("read_exactly: end of file after %d of %d bytes"):format(#p.buf, n), 0)
+-- The primitive under read_line, lines and read_exactly (corral's own, as
+-- on TCP streams): 1..max bytes, ending at the byte delim (-1: none) if it
+-- comes first, or nil at end of file. It waits until it can take that
+-- whole, so a cancelled call consumes nothing.
+local CALLS = { "read_line", "read_exactly", "lines" }
+local function rawread(self, max, delim, which)
+  local d = delim >= 0 and string.char(delim) or nil
+  local function upto(q)
+    local i = d and q.buf:find(d, 1, true)
+    return i and i <= max and i or nil
   end
-  return take(self, p, n)
+  local p = wait_readable(self, CALLS[which], function(q)
+    return upto(q) or #q.buf >= max
+  end)
+  if #p.buf == 0 then return nil end
+  return take(self, p, upto(p) or math.min(max, #p.buf))
+end
+
+-- (one frame more than a method's own call: corral's reader calls it)
+local function check(self, op)
+  check_open(self, op, 4)
+  return nil
+end
+
+do
+  local R = corral._stream_readers(rawread, check)
+  Stream.read_line, Stream.lines, Stream.read_exactly = R.read_line, R.lines, R.read_exactly
 end
 
 --- write(data): all of data, or nothing if it raises. Blocks while the peer
