@@ -607,6 +607,16 @@ static int l_is_cancelled(lua_State *L) {
   return 1;
 }
 
+/* corral._cancel_live(e): e is the Cancelled of a scope still entered in
+** the running corral.run (one that goes on cancelling), not one re-raised
+** after its scope exited, which is an ordinary error (internal: the Lua
+** policies' outcomes). */
+static int l_cancel_live(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lua_pushboolean(L, E != NULL && lcr_unwinding(L, E, 1) == LCR_LIVE);
+  return 1;
+}
+
 static int call_errors(lua_State *L, const char *fname) {
   pusherrors(L);
   lua_getfield(L, -1, fname);
@@ -625,5 +635,6 @@ const luaL_Reg lcr_error_funcs[] = {
   {"is_timeout", l_is_timeout},
   {"is_error_group", l_is_error_group},
   {"_traceback", l_traceback},           /* internal, like _describe */
+  {"_cancel_live", l_cancel_live},       /* internal */
   {NULL, NULL}
 };

@@ -210,8 +210,10 @@ static int l_group(lua_State *L) {
     } else {
       lua_pop(L, 1);
     }
-    if (lua_getfield(L, 2, "name") != LUA_TNIL)
+    if (lua_getfield(L, 2, "name") != LUA_TNIL) {
+      lua_tostring(L, -1);               /* a number becomes its string */
       lua_setiuservalue(L, 3, LCR_GUV_NAME);
+    }
     else
       lua_pop(L, 1);
   }

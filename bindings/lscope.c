@@ -39,7 +39,9 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
       luaL_argerror(L, idx, "deadline must be a number and not NaN");
     if (d < *deadline) *deadline = d;
   }
-  lua_getfield(L, idx, "shield");
+  if (lua_getfield(L, idx, "shield") > LUA_TNIL &&
+      lua_type(L, -1) != LUA_TBOOLEAN)       /* shield = 0 would shield */
+    luaL_argerror(L, idx, "shield must be a boolean");
   *shield = lua_toboolean(L, -1);
   if (lua_getfield(L, idx, "name") > LUA_TNIL && !lua_isstring(L, -1))
     luaL_argerror(L, idx, "name must be a string");
@@ -128,8 +130,10 @@ static int l_scope(lua_State *L) {
   lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &deadline, &shield);
   lua_settop(L, 2);
   newscope(L, lcr_taskengine(t), KIND_SCOPE);                       /* 3 */
-  if (lua_istable(L, 2) && lua_getfield(L, 2, "name") != LUA_TNIL)
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "name") != LUA_TNIL) {
+    lua_tostring(L, -1);                 /* a number becomes its string */
     lua_setiuservalue(L, 3, 1);
+  }
   lua_settop(L, 3);
   lua_replace(L, 2);                                   /* [body, S] */
   lua_insert(L, 1);                                    /* [S, body] */
@@ -157,7 +161,7 @@ static int timeout_call(lua_State *L, const char *fname, int kind, int abs) {
   deadline = abs ? v : now + v;
   nargs = lua_gettop(L) - 2;
   S = newscope(L, lcr_taskengine(t), kind);
-  S->seconds = abs ? v - now : v;
+  S->seconds = abs ? (v > now ? v - now : 0) : v;   /* time allowed: >= 0 */
   lua_replace(L, 1);                                   /* [S, fn, args] */
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);                                    /* [S, msgh, fn..] */

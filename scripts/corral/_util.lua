@@ -120,20 +120,29 @@ end
 
 -- Running a function and keeping its outcome -------------------------------
 
+-- A Cancelled that goes on cancelling: its scope is still entered. One
+-- re-raised after its scope exited (a child re-raising what t:wait() said of
+-- a cancelled task) is an ordinary error, as the core treats it.
+local function live_cancel(e)
+  return corral.is_cancelled(e) and corral._cancel_live(e)
+end
+M.live_cancel = live_cancel
+
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
--- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A Cancelled is
--- not an outcome: it is raised again, unchanged, so cancellation goes on.
+-- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A live
+-- Cancelled is not an outcome: it is raised again, unchanged, so cancellation
+-- goes on.
 function M.outcome(fn, ...)
   local tb
   local function handler(e)
-    if not corral.is_cancelled(e) then
+    if not live_cancel(e) then
       tb = corral._traceback(corral._describe(e), 2)
     end
     return e
   end
   local r = table.pack(xpcall(fn, handler, ...))
   if r[1] then return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 }) end
-  if corral.is_cancelled(r[2]) then error(r[2], 0) end
+  if live_cancel(r[2]) then error(r[2], 0) end
   return { ok = false, err = r[2], traceback = tb or "" }
 end
 
