@@ -149,28 +149,33 @@ end
 -- Fan-out -------------------------------------------------------------------
 
 -- Run call(i) for i = 1..n, each in its own child "<opts.name>[i]" of one group
--- with opts.limit and opts.defer_errors, and return {call(1), ..., call(n)} (the
--- first result of each). A failure is the group's: it raises the group's
--- ErrorGroup. With a limit, each child starts with a checkpoint: a child held
--- back by the limit is started early by a cancel (see docs/api.md, "`limit` and
--- cancellation"), and must then stop before its function runs.
+-- with opts.defer_errors, and return {call(1), ..., call(n)} (the first result
+-- of each). A failure is the group's: it raises the group's ErrorGroup.
+-- With opts.limit, a child is spawned only once a slot is free, so at most
+-- `limit` coroutines exist at once (a group's limit would hold back tasks that
+-- already have theirs); a cancelled group spawns no more, and a child spawned
+-- just before the cancel stops at its first checkpoint, before its call.
 -- With opts.settle, a call that cancelled its own task is {ok = false, err =
 -- its Cancelled} like any other end (else its entry is nil).
 function M.run_all(n, call, opts)
   local results = {}
+  local slots = opts.limit and corral.semaphore(opts.limit)
+  local function child(i)
+    local _ <close> = setmetatable({}, { __close = function(_, e)
+      if slots then slots:release() end
+      if opts.settle and e ~= nil and results[i] == nil then
+        results[i] = { ok = false, err = e, traceback = "" }
+      end
+    end })
+    if slots then corral.checkpoint() end
+    results[i] = call(i)
+  end
   corral.group(function(g)
     for i = 1, n do
-      g:spawn({ function()
-        local _ <close> = opts.settle and setmetatable({}, { __close = function(_, e)
-          if e ~= nil and results[i] == nil then
-            results[i] = { ok = false, err = e, traceback = "" }
-          end
-        end }) or nil
-        if opts.limit then corral.checkpoint() end
-        results[i] = call(i)
-      end, name = ("%s[%d]"):format(opts.name, i) })
+      if slots then slots:acquire() end    -- a cancellation point
+      g:spawn({ child, name = ("%s[%d]"):format(opts.name, i) }, i)
     end
-  end, { name = opts.name, limit = opts.limit, defer_errors = opts.defer_errors })
+  end, { name = opts.name, defer_errors = opts.defer_errors })
   return results
 end
 
