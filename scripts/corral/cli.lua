@@ -39,7 +39,7 @@ local OPTIONS = {
     plan.actions[#plan.actions + 1] = { kind = "e", code = v }
   end },
   ["-l"] = { arg = true, apply = function(plan, v)
-    local g, mod = v:match("^([^=]+)=(.+)$")
+    local g, mod = v:match("^([^=]*)=(.*)$")      -- at the first "=", as lua
     plan.actions[#plan.actions + 1] = { kind = "l", global = g or v, mod = mod or v }
   end },
   ["-v"] = { apply = function(plan) plan.version = true end },

@@ -3,8 +3,9 @@
 -- aborted inside libuv (an fd of its loop landed on 0-2); `-l` alone kept it
 -- from reading the script from stdin; the script's arguments ignored what
 -- an -e had done to `arg`, and `arg` replaced by a non-table went unnoticed;
--- an error in LUA_INIT had no traceback; and `-- -` read stdin where lua
--- runs the file named "-".
+-- an error in LUA_INIT had no traceback; `-- -` read stdin where lua
+-- runs the file named "-"; and `-l =mod` or `-l g=` were taken whole as a
+-- module's name, where lua splits at the first "=".
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
 local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
@@ -66,5 +67,17 @@ describe("regression: the command against lua", function()
     os.remove(dir .. "/-")
     os.remove(dir)
     assert.equal("the file\n", out)
+  end)
+
+  it("splits -l at the first =, as lua does", function()
+    for _, a in ipairs({ "=string", "g=", "s=string", "t=table=x" }) do
+      local line = ([["%s" -l '%s' -e 'print(type(_G[""]), type(s), type(g), type(t))']])
+      local mine, mine_err, mine_code = sh(line:format("$B", a))
+      local lua, lua_err, lua_code = sh(line:format("lua5.4", a))
+      assert.equal(lua, mine, a)
+      assert.equal(lua_code, mine_code, a)
+      assert.equal((lua_err:gsub("^lua5.4: ", ""):match("^[^\n]*")),
+                   (mine_err:gsub("^[^:]*: ", "", 1):match("^[^\n]*")), a)
+    end
   end)
 end)
