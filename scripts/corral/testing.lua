@@ -274,9 +274,86 @@ end
 --------------------------------------------------------------------------------
 -- stream_pair: two connected in-memory streams
 
--- One direction: bytes written by one stream, read by the other.
+-- One direction: bytes written by one stream, read by the other. The bytes
+-- are a queue of the written strings, chunks[head..tail], the first `off`
+-- bytes of chunks[head] already read, `size` bytes in all: a write appends
+-- its string and a read copies only what it takes, so that moving N bytes
+-- costs O(N) however many are buffered (one string grown by `..` and cut by
+-- sub() copied the whole buffer on every call).
+-- The delimiter search resumes where it stopped: the `scan` bytes from the
+-- read position up to chunks[si], byte so + 1, hold no `sd` (see find_byte).
 local function new_pipe(cap)
-  return { buf = "", cap = cap, eof = false, broken = false, reading = false }
+  return { chunks = {}, head = 1, tail = 0, off = 0, size = 0,
+           sd = nil, si = 1, so = 0, scan = 0,
+           cap = cap, eof = false, broken = false, reading = false }
+end
+
+local function reset_scan(p) p.si, p.so, p.scan = p.head, p.off, 0 end
+
+-- Empty the queue (when pop emptied it, every chunk is gone already), and
+-- index from 1 again, so that head and tail stay small.
+local function clear(p)
+  if p.size > 0 then p.chunks = {} end
+  p.head, p.tail, p.off, p.size = 1, 0, 0, 0
+  reset_scan(p)
+end
+
+local function push(p, data)
+  if #data == 0 then return end      -- an empty chunk would stop pop
+  p.tail = p.tail + 1
+  p.chunks[p.tail] = data
+  p.size = p.size + #data
+end
+
+-- Up to n bytes from the first chunk, removed from the queue.
+local function pop_first(p, n)
+  local c, off = p.chunks[p.head], p.off
+  local k = math.min(#c - off, n)
+  local piece = (off == 0 and k == #c) and c or c:sub(off + 1, off + k)
+  if off + k == #c then
+    p.chunks[p.head] = nil
+    p.head, p.off = p.head + 1, 0
+  else
+    p.off = off + k
+  end
+  p.size = p.size - k
+  return piece
+end
+
+-- The first n bytes (1 <= n <= p.size), removed from the queue.
+local function pop(p, n)
+  local data = pop_first(p, n)
+  if #data < n then
+    local parts = { data }
+    local got = #data
+    while got < n do
+      parts[#parts + 1] = pop_first(p, n - got)
+      got = got + #parts[#parts]
+    end
+    data = table.concat(parts)
+  end
+  -- Bytes searched and not taken stay searched: the search never rescans.
+  if n <= p.scan then p.scan = p.scan - n else reset_scan(p) end
+  if p.size == 0 then clear(p) end
+  return data
+end
+
+-- Position (from the read position, 1-based) of the first byte d, or nil.
+-- Only bytes no earlier call searched are searched, so waking up for each
+-- small write while a long line arrives costs O(that write), not O(line).
+local function find_byte(p, d)
+  if p.sd ~= d then p.sd = d; reset_scan(p) end
+  while p.si <= p.tail do
+    local c = p.chunks[p.si]
+    local i = c:find(d, p.so + 1, true)
+    if i then                          -- stop before it: found again at once
+      p.scan, p.so = p.scan + (i - 1 - p.so), i - 1
+      return p.scan + 1
+    end
+    p.scan = p.scan + #c - p.so
+    p.si, p.so = p.si + 1, 0
+  end
+  return nil
 end
 
 -- Wait until notify(p, field); a cancellation point (raises Cancelled).
@@ -329,13 +406,12 @@ local function wait_readable(self, op, ready)
 end
 
 local function take(self, p, n)
-  local data = p.buf:sub(1, n)
-  p.buf = p.buf:sub(n + 1)
+  local data = pop(p, n)
   notify(p, "wwait")
   return data
 end
 
-local function has_data(p) return #p.buf > 0 end
+local function has_data(p) return p.size > 0 end
 
 --- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
 function Stream:read(max)
@@ -348,8 +424,8 @@ function Stream:read(max)
   if m < 1 then argerror(1, "read", "max must be >= 1") end
   check_open(self, "read")
   local p = wait_readable(self, "read", has_data)
-  if #p.buf == 0 then return nil end
-  return take(self, p, math.min(m, self._max_chunk, #p.buf))
+  if p.size == 0 then return nil end
+  return take(self, p, math.min(m, self._max_chunk, p.size))
 end
 
 -- The primitive under read_line, lines and read_exactly (corral's own, as
@@ -360,14 +436,14 @@ local CALLS = { "read_line", "read_exactly", "lines" }
 local function rawread(self, max, delim, which)
   local d = delim >= 0 and string.char(delim) or nil
   local function upto(q)
-    local i = d and q.buf:find(d, 1, true)
+    local i = d and find_byte(q, d)
     return i and i <= max and i or nil
   end
   local p = wait_readable(self, CALLS[which], function(q)
-    return upto(q) or #q.buf >= max
+    return upto(q) or q.size >= max
   end)
-  if #p.buf == 0 then return nil end
-  return take(self, p, upto(p) or math.min(max, #p.buf))
+  if p.size == 0 then return nil end
+  return take(self, p, upto(p) or math.min(max, p.size))
 end
 
 -- (one frame more than a method's own call: corral's reader calls it)
@@ -392,10 +468,10 @@ function Stream:write(data)
   while true do
     if self.closed then error("write: closed while in use", 0) end
     if self._shut or p.broken then error("write: broken pipe (EPIPE)", 0) end
-    if #p.buf < p.cap then break end
+    if p.size < p.cap then break end
     wait_on(p, "wwait")
   end
-  p.buf = p.buf .. data
+  push(p, data)
   notify(p, "rwait")
 end
 
@@ -418,7 +494,7 @@ function Stream:close()
   local out, inp = self._out, self._in
   out.eof = true
   inp.broken = true
-  inp.buf = ""
+  clear(inp)
   for _, p in ipairs({ out, inp }) do
     notify(p, "rwait")
     notify(p, "wwait")
