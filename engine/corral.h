@@ -284,6 +284,8 @@ struct cr_group_s {
   unsigned body_done : 1; /* read-only */
   unsigned unwound : 1;   /* read-only: a Cancelled reached the group, from
                           ** the body or a child, not caught below it */
+  uint32_t nstarting;     /* private: children still starting (g:start): a
+                          ** cancel walks the children only when some are */
   cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
   cr_cancel_t stop_cancel;/* private: the record used when the grace ends */
   cr_queue_t children;    /* private */

@@ -22,6 +22,7 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->limit = o->limit;
   g->max_errors = o->max_errors ? o->max_errors : CR__DEFAULT_MAX_ERRORS;
   g->nerrors = g->dropped = 0;
+  g->nstarting = 0;
   g->defer_errors = o->defer_errors ? 1 : 0;
   g->stopping = g->closed = g->body_done = g->unwound = 0;
   g->stop_cancel.source = CR_SRC_STOP;
@@ -71,10 +72,19 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   int rc = cr_group_spawn(g, t);
   if (rc) return rc;
   t->starting = 1;
+  g->nstarting++;
   cr__task_reparent(t, starter->cur);
   cr__queue_insert_tail(&t->waiters, &starter->wait_link);
   cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
   return 0;
+}
+
+/* t is no longer starting (ready, or it ended): its group's count of
+** starting children follows. */
+void cr__task_started(cr_task_t *t) {
+  if (!t->starting) return;
+  t->starting = 0;
+  if (t->group) t->group->nstarting--;
 }
 
 /* The task parked in g:start for t: among t's joiners, the one that
@@ -94,7 +104,7 @@ int cr_task_ready(cr_task_t *t) {
   /* Moving a child out of a cancelled scope would let it escape the
   ** cancel (and hand a value to a starter that is cancelled). */
   if (cr_scope_absorber(t->scope.parent) != NULL) return CR_ECANCELED;
-  t->starting = 0;
+  cr__task_started(t);
   w = starter_of(t);
   if (!t->finished && t->group) cr__task_reparent(t, &t->group->scope);
   if (w) cr_task_wake(w, 0);

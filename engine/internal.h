@@ -64,6 +64,7 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 
 /* group.c */
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
+void cr__task_started(cr_task_t *t);
 void cr__group_release(cr_task_t *t);
 
 /* io.c */

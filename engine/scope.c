@@ -187,9 +187,10 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   if (!s->owner || s != &s->owner->scope) cr_timer_stop(e, &s->deadline);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
   if (s->entered) cr__scope_deliver(s);
-  if (s->is_group) {
+  if (s->is_group && ((cr_group_t *)s)->nstarting > 0) {
     /* A child still starting (g:start) hangs below its starter's scope,
-    ** not below the group's: reach it explicitly. */
+    ** not below the group's: reach it explicitly (a walk of the children,
+    ** only while some are starting: it touches every child's record). */
     cr_group_t *g = (cr_group_t *)s;
     cr_queue_t *q;
     for (q = g->children.next; q != &g->children; q = q->next) {

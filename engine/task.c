@@ -181,7 +181,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->finished = 1;
   t->status = status;
   t->abort = NULL;
-  t->starting = 0;
+  cr__task_started(t);
   t->scope.as_group = 0;
   set_wait(t, CR_WAIT_NONE);
   if (t->queued) {
@@ -230,6 +230,7 @@ void cr__task_orphan(cr_task_t *t) {
     cr__queue_remove(&t->runq);
   t->queued = t->pending = 0;
   if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
+  cr__task_started(t);
   while (!cr__queue_empty(&t->waiters))
     cr__queue_remove(cr__queue_head(&t->waiters));
   cr_timer_stop(t->scope.engine, &t->scope.deadline);
