@@ -21,11 +21,13 @@
 -- An instance never blocks after its function ended, so the manager can always
 -- wait for one it stops.
 --
--- Children start one at a time, in start order, as OTP's do: the instances of one
--- start (the initial children, or the children a restart takes along) form a chain,
--- and each calls its fn only once the one before it has begun (called its fn); one
--- stopped before it began leaves the chain. The body runs once every initial child
--- has begun, and sup:add and sup:restart return once the new instance has begun.
+-- Children start one at a time, in start order, as OTP's do: every start (the
+-- initial children, those a restart takes along, sup:add, sup:restart) puts its
+-- instances at the end of one chain, and each calls its fn only once the one
+-- before it has begun (called its fn); one stopped before it began leaves the
+-- chain. The body runs once every initial child has begun, and sup:add and
+-- sup:restart return once the child has begun, counting begins per child: the
+-- instance first started may be stopped before it begins and replaced.
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -105,12 +107,12 @@ local function next_message(sup)
   return msg
 end
 
--- Records (one per child spec) and instances (one per start) -----------------
+-- Records (one per child spec) ---------------------------------------------
 
 local function new_record(c)
   return {
     name = c.name, fn = c.fn, restart = c.restart or "permanent",
-    shutdown = c.shutdown or 5, restarts = 0, status = "running",
+    shutdown = c.shutdown or 5, restarts = 0, status = "running", begins = 0,
   }
 end
 
@@ -122,8 +124,70 @@ local function find(sup, name)
   for _, r in ipairs(sup.records) do if r.name == name then return r end end
 end
 
+-- Wake whoever waits in wait_started for rec.
+local function notify(rec)
+  local ev = rec.changed
+  if ev then rec.changed = nil; ev:set() end
+end
+
+-- Wait until more than `since` instances of rec have begun (called their fn),
+-- or rec has ended for good. A waiter counts begins rather than waiting on one
+-- instance, because the instance it would wait on may be stopped before it
+-- begins (by a restart that takes it along) and replaced by another.
+local function wait_started(rec, since)
+  while rec.begins <= since and not rec.gone do
+    rec.changed = rec.changed or corral.event()
+    rec.changed:wait()
+  end
+end
+
+-- rec has ended for good: it leaves the list, and its waiters are told.
 local function forget(sup, rec)
   table.remove(sup.records, index_of(sup, rec))
+  rec.gone = true
+  notify(rec)
+end
+
+-- The records from `from` (default: the first) to the last, in start order.
+local function records_from(sup, from)
+  local i = from and index_of(sup, from) or 1
+  return table.move(sup.records, i, #sup.records, 1, {})
+end
+
+-- The chain of instances (one per start) --------------------------------------
+--
+-- Children start one at a time, in start order: the instances started and not
+-- yet begun form one chain (inst.prev / inst.next, sup.pending its tail), in
+-- the order their fns must be called. Only the head may begin (its `go` is
+-- set); when it begins or leaves (it was stopped first), the next one may go.
+-- Every start joins it, sup:add and sup:restart too, so that none overtakes a
+-- restart that is waiting out its backoff.
+
+local function new_instance(rec, wait)
+  return { rec = rec, wait = wait or 0, go = corral.event() }
+end
+
+local function link(sup, inst)
+  inst.prev, inst.linked = sup.pending, true
+  if inst.prev then inst.prev.next = inst else inst.go:set() end
+  sup.pending = inst
+end
+
+-- inst takes old's place in the chain (a manual restart of a child that has
+-- not begun keeps its turn); old leaves it.
+local function replace(sup, old, inst)
+  inst.prev, inst.next, inst.linked = old.prev, old.next, true
+  if inst.prev then inst.prev.next = inst else inst.go:set() end
+  if inst.next then inst.next.prev = inst else sup.pending = inst end
+  old.prev, old.next, old.linked = nil, nil, false
+end
+
+local function unlink(sup, inst)
+  if not inst.linked then return end
+  local prev, nxt = inst.prev, inst.next
+  if prev then prev.next = nxt elseif nxt then nxt.go:set() end
+  if nxt then nxt.prev = prev else sup.pending = prev end
+  inst.prev, inst.next, inst.linked = nil, nil, false
 end
 
 -- What a child's fn receives.
@@ -132,28 +196,17 @@ Child.__index = Child
 
 function Child:wait_stopping() return self._inst.group:wait_stopping() end
 
--- inst is about to call its fn: the next instance of its start may begin. Setting
--- events does not yield, so inst's fn runs up to its first yield before the next
--- instance's fn is called.
-local function begin(inst)
-  inst.begun:set()
-  if inst.next then inst.next.go:set() end
+-- inst is about to call its fn: the next instance in the chain may begin.
+-- Setting events does not yield, so inst's fn runs up to its first yield
+-- before the next instance's fn (or a waiter of wait_started) runs.
+local function begin(sup, inst)
+  unlink(sup, inst)
+  inst.rec.begins = inst.rec.begins + 1
+  notify(inst.rec)
 end
 
--- inst has ended. If it never called its fn (it was stopped first), it leaves the
--- chain: the next instance now waits for the one before inst, if that one has
--- not begun either, so a removed child never lets a later one start early.
-local function leave(inst)
-  if inst.begun:is_set() then return end
-  inst.begun:set()
-  local prev, nxt = inst.prev, inst.next
-  if nxt then nxt.prev = prev end
-  if prev and not prev.begun:is_set() then prev.next = nxt
-  elseif nxt then nxt.go:set() end
-end
-
--- The task of one instance: wait out the backoff and the previous instance of its
--- start, run fn(child) in a group of its own, then report the outcome (nil when it
+-- The task of one instance: wait out the backoff and its turn in the chain,
+-- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
 -- when fn cancelled its own task). The report is a <close>: a Cancelled that ends
 -- the instance's task (corral.current_task():cancel() in fn) still reaches the
@@ -162,7 +215,7 @@ local function run_instance(sup, inst)
   local rec = inst.rec
   local _ <close> = setmetatable({}, { __close = function(_, err)
     inst.cancelled = err ~= nil and corral.is_cancelled(err)
-    leave(inst)
+    unlink(sup, inst)                         -- stopped before it began
     post(sup, { kind = "exit", inst = inst })
   end })
   corral.group(function(cg)
@@ -175,31 +228,23 @@ local function run_instance(sup, inst)
     if cg.stopping then return end
     if not inst.stopping then rec.status = "running" end
     local child = setmetatable({ name = rec.name, restarts = rec.restarts, _inst = inst }, Child)
-    begin(inst)
+    begin(sup, inst)
     inst.outcome = util.outcome(rec.fn, child)
   end, { name = rec.name })
 end
 
--- Start rec's new instance after `wait` seconds and after `prev` (the instance
--- before it in the same start, if any) has begun. Returns the instance.
-local function start(sup, rec, wait, prev)
-  local inst = { rec = rec, wait = wait or 0, begun = corral.event(), go = corral.event() }
-  if prev and not prev.begun:is_set() then
-    prev.next, inst.prev = inst, prev
-  else
-    inst.go:set()
-  end
+-- Spawn the task of inst, which is in the chain already.
+local function launch(sup, inst)
+  local rec = inst.rec
   rec.inst, rec.status = inst, inst.wait > 0 and "restarting" or "running"
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
-  return inst
 end
 
--- Start these records, one at a time in this order, after `wait` seconds. Returns
--- the last instance started.
-local function start_all(sup, recs, wait)
-  local prev
-  for _, r in ipairs(recs) do prev = start(sup, r, wait, prev) end
-  return prev
+-- Start rec's new instance after `wait` seconds, at the end of the chain.
+local function start(sup, rec, wait)
+  local inst = new_instance(rec, wait)
+  link(sup, inst)
+  launch(sup, inst)
 end
 
 -- Failures that restart nothing: on_failure(name, err), or a line on stderr.
@@ -229,6 +274,14 @@ local function stop_reversed(sup, recs, cap)
   for i = #recs, 1, -1 do stop(sup, recs[i], cap) end
 end
 
+-- Stop every child, in reverse order, and forget them all: the supervisor is done.
+local function stop_all(sup, cap)
+  local recs = records_from(sup)
+  stop_reversed(sup, recs, cap)
+  for _, r in ipairs(recs) do forget(sup, r) end
+  sup.done = true
+end
+
 -- Restarts -------------------------------------------------------------------
 
 -- Record a restart at now and drop those more than `period` ago (one exactly
@@ -253,8 +306,7 @@ local function give_up(sup)
   sup.gave_up = util.error_group(failures,
     ("supervisor: restart intensity exceeded (%d restarts in %g s)")
       :format(#sup.window, sup.spec.period))
-  stop_reversed(sup, sup.records)
-  sup.records, sup.done = {}, true
+  stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
 
@@ -262,8 +314,7 @@ end
 local function affected(sup, rec)
   local strategy = sup.spec.strategy
   if strategy == "one_for_one" then return { rec } end
-  local from = strategy == "one_for_all" and 1 or index_of(sup, rec)
-  return table.move(sup.records, from, #sup.records, 1, {})
+  return records_from(sup, strategy == "rest_for_one" and rec or nil)
 end
 
 -- Restart rec after its instance ended: failed (with err, which may be nil or
@@ -277,16 +328,14 @@ local function restart(sup, rec, failed, err, traceback, how)
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   stop_reversed(sup, others)
   if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
-  local again = {}
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
       forget(sup, r)
     else
       r.restarts = r.restarts + 1
-      again[#again + 1] = r
+      start(sup, r, wait)
     end
   end
-  start_all(sup, again, wait)
 end
 
 -- The manager's messages ----------------------------------------------------
@@ -322,33 +371,43 @@ function handle.add(sup, msg)
   end
   local rec = new_record(msg.child)
   sup.records[#sup.records + 1] = rec
-  msg.inst = start(sup, rec, 0)
+  start(sup, rec, 0)
+  msg.rec, msg.since = rec, 0
 end
 
-local function named(sup, msg, fname)
+local function named(sup, msg)
   local rec = find(sup, msg.name)
-  if not rec then msg.err = ("%s: no child named '%s'"):format(fname, tostring(msg.name)) end
+  if not rec then msg.err = ("%s: no child named '%s'"):format(msg.kind, msg.name) end
   return rec
 end
 
 function handle.remove(sup, msg)
-  local rec = named(sup, msg, "remove")
+  local rec = named(sup, msg)
   if not rec then return end
   stop(sup, rec)
   forget(sup, rec)
 end
 
+-- The new instance is in the chain before the old one is stopped, so that it
+-- takes the old one's turn if that had not begun (it waits out no backoff).
 function handle.restart(sup, msg)
-  local rec = named(sup, msg, "restart")
+  local rec = named(sup, msg)
   if not rec then return end
+  local old, inst = rec.inst, new_instance(rec, 0)
+  if old and old.linked then replace(sup, old, inst) else link(sup, inst) end
   stop(sup, rec)
   rec.restarts = rec.restarts + 1
-  msg.inst = start(sup, rec, 0)
+  msg.rec, msg.since = rec, rec.begins
+  launch(sup, inst)
 end
 
 function handle.stop(sup, msg)
-  stop_reversed(sup, sup.records, msg.grace)
-  sup.records, sup.done = {}, true
+  stop_all(sup, msg.grace)
+end
+
+-- What a request to a supervisor that has stopped raises.
+local function has_stopped(kind)
+  return kind .. ": the supervisor has stopped"
 end
 
 -- Once the manager has ended, nothing waits for an answer in vain.
@@ -358,7 +417,7 @@ local function close_inbox(sup)
     local msg = sup.inbox[i]
     if msg.reply then
       -- a stop of a supervisor that has stopped does nothing
-      if msg.kind ~= "stop" then msg.err = msg.kind .. ": the supervisor has stopped" end
+      if msg.kind ~= "stop" then msg.err = has_stopped(msg.kind) end
       msg.reply:set()
     end
   end
@@ -381,7 +440,7 @@ Sup.__index = Sup
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
 local function request(sup, msg)
-  if sup.closed then error(msg.kind .. ": the supervisor has stopped", 3) end
+  if sup.closed then error(has_stopped(msg.kind), 3) end
   msg.reply = corral.event()
   post(sup, msg)
   msg.reply:wait()
@@ -392,7 +451,8 @@ end
 function Sup:add(child)
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
-  request(self, { kind = "add", child = child }).inst.begun:wait()
+  local msg = request(self, { kind = "add", child = child })
+  wait_started(msg.rec, msg.since)
 end
 
 function Sup:remove(name)
@@ -402,7 +462,8 @@ end
 
 function Sup:restart(name)
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
-  request(self, { kind = "restart", name = name }).inst.begun:wait()
+  local msg = request(self, { kind = "restart", name = name })
+  wait_started(msg.rec, msg.since)
 end
 
 function Sup:stop(grace)
@@ -457,9 +518,11 @@ function M.run(spec, body)
   local sup = new_supervisor(spec)
   local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
-    local last = start_all(sup, sup.records, 0)
+    local initial = records_from(sup)
+    for _, r in ipairs(initial) do start(sup, r, 0) end
     g:spawn({ function() manage(sup) end, name = sup.name })
-    if last then last.begun:wait() end      -- every child has begun
+    -- every child has begun (or ended for good without beginning)
+    for _, r in ipairs(initial) do wait_started(r, 0) end
     return run_body(sup, body)
   end, { name = sup.name }))
   if sup.gave_up then

@@ -330,6 +330,57 @@ describe("supervisor.run", function()
         }, log.items)
       end)
     end)
+    it("does not hold the body for a temporary child forgotten before it began", function()
+      testing.each_seed(50, function()
+        local log = support.log()
+        supervisor.run({
+          strategy = "one_for_all", on_failure = function() end,
+          children = {
+            { name = "a", fn = function(child)
+              log:stamp("a start")
+              if child.restarts == 0 then error("init failed", 0) end
+              child:wait_stopping()
+            end },
+            { name = "b", fn = polite(log, "b") },
+            { name = "t", restart = "temporary", fn = polite(log, "t") },
+          },
+        }, function(sup)
+          log:stamp("body")
+          local started = {}
+          for _, item in ipairs(log.items) do
+            local name = item:match("^(%a) start")
+            if name then started[name] = true end
+          end
+          for _, c in ipairs(sup:children()) do
+            assert.truthy(started[c.name], c.name .. " had not started")
+          end
+          sup:stop()
+        end)
+      end)
+    end)
+
+    it("gives a child restarted by hand during a backoff the turn it had", function()
+      local log = support.log()
+      vrun(function()
+        supervisor.run({
+          strategy = "rest_for_one", backoff = { delay = 1 },
+          children = {
+            { name = "a", fn = crasher(log, "a", 1) },
+            { name = "b", fn = polite(log, "b") },
+            { name = "c", fn = polite(log, "c") },
+          },
+        }, function(sup)
+          corral.sleep(1.5)                 -- a failed at 1: a, b, c restart at 2
+          sup:restart("b")                  -- b waits for a, as it did
+          corral.sleep(0.5)
+          sup:stop(0)
+        end)
+      end)
+      assert.same({
+        "a start@0", "b start@0", "c start@0", "c stop@1", "b stop@1",
+        "a start@2", "b start@2", "c start@2", "c stop@2.5", "b stop@2.5",
+      }, log.items)
+    end)
   end)
 
   describe("backoff", function()
