@@ -108,6 +108,10 @@ local function next_message(sup)
 end
 
 -- Records (one per child spec) ---------------------------------------------
+--
+-- The records are kept in start order in a doubly linked list (sup.first ..
+-- sup.last, rec.prev_rec / rec.next_rec) with a name -> record map beside it,
+-- so that add and remove cost O(1) however many children there are.
 
 local function new_record(c)
   return {
@@ -116,12 +120,10 @@ local function new_record(c)
   }
 end
 
-local function index_of(sup, rec)
-  for i, r in ipairs(sup.records) do if r == rec then return i end end
-end
-
-local function find(sup, name)
-  for _, r in ipairs(sup.records) do if r.name == name then return r end end
+local function append(sup, rec)
+  rec.prev_rec = sup.last
+  if sup.last then sup.last.next_rec = rec else sup.first = rec end
+  sup.last, sup.by_name[rec.name], sup.count = rec, rec, sup.count + 1
 end
 
 -- Wake whoever waits in wait_started for rec.
@@ -143,15 +145,18 @@ end
 
 -- rec has ended for good: it leaves the list, and its waiters are told.
 local function forget(sup, rec)
-  table.remove(sup.records, index_of(sup, rec))
-  rec.gone = true
+  local p, n = rec.prev_rec, rec.next_rec
+  if p then p.next_rec = n else sup.first = n end
+  if n then n.prev_rec = p else sup.last = p end
+  sup.by_name[rec.name], sup.count, rec.gone = nil, sup.count - 1, true
   notify(rec)
 end
 
 -- The records from `from` (default: the first) to the last, in start order.
 local function records_from(sup, from)
-  local i = from and index_of(sup, from) or 1
-  return table.move(sup.records, i, #sup.records, 1, {})
+  local list, r = {}, from or sup.first
+  while r do list[#list + 1], r = r, r.next_rec end
+  return list
 end
 
 -- The chain of instances (one per start) --------------------------------------
@@ -284,28 +289,35 @@ end
 
 -- Restarts -------------------------------------------------------------------
 
+-- The intensity window is a deque (w.first .. w.last), so pruning it costs
+-- O(1) per restart dropped rather than a shift of the whole window.
+local function window_size(w) return w.last - w.first + 1 end
+
 -- Record a restart at now and drop those more than `period` ago (one exactly
 -- `period` ago still counts). True when the intensity is exceeded.
 local function count_restart(sup, name, err, traceback)
   local now, w = corral.now(), sup.window
-  w[#w + 1] = { t = now, name = name, err = err, traceback = traceback }
-  while #w > 0 and now - w[1].t > sup.spec.period + 1e-9 do table.remove(w, 1) end
-  return #w > sup.spec.intensity
+  w.last = w.last + 1
+  w[w.last] = { t = now, name = name, err = err, traceback = traceback }
+  while now - w[w.first].t > sup.spec.period + 1e-9 do
+    w[w.first], w.first = nil, w.first + 1
+  end
+  return window_size(w) > sup.spec.intensity
 end
 
 local function backoff_wait(sup)
   local b = sup.spec.backoff
   if not b then return 0 end
   local delay, factor, max = b.delay or 0.1, b.factor or 2, b.max_delay or 10
-  return math.min(delay * factor ^ (#sup.window - 1), max)
+  return math.min(delay * factor ^ (window_size(sup.window) - 1), max)
 end
 
 local function give_up(sup)
-  local failures = util.failures()
-  for _, r in ipairs(sup.window) do util.add_failure(failures, r.err, r.name, r.traceback) end
+  local failures, w = util.failures(), sup.window
+  for i = w.first, w.last do util.add_failure(failures, w[i].err, w[i].name, w[i].traceback) end
   sup.gave_up = util.error_group(failures,
     ("supervisor: restart intensity exceeded (%d restarts in %g s)")
-      :format(#sup.window, sup.spec.period))
+      :format(window_size(w), sup.spec.period))
   stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
@@ -365,18 +377,18 @@ function handle.body_done(sup)
 end
 
 function handle.add(sup, msg)
-  if find(sup, msg.child.name) then
+  if sup.by_name[msg.child.name] then
     msg.err = ("add: a child named '%s' already exists"):format(msg.child.name)
     return
   end
   local rec = new_record(msg.child)
-  sup.records[#sup.records + 1] = rec
+  append(sup, rec)
   start(sup, rec, 0)
   msg.rec, msg.since = rec, 0
 end
 
 local function named(sup, msg)
-  local rec = find(sup, msg.name)
+  local rec = sup.by_name[msg.name]
   if not rec then msg.err = ("%s: no child named '%s'"):format(msg.kind, msg.name) end
   return rec
 end
@@ -425,7 +437,7 @@ end
 
 local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
-  while not sup.done and not (sup.body_done and #sup.records == 0) do
+  while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
     handle[msg.kind](sup, msg)
     if msg.reply then msg.reply:set() end
@@ -475,9 +487,10 @@ function Sup:stop(grace)
 end
 
 function Sup:children()
-  local list = {}
-  for i, r in ipairs(self.records) do
-    list[i] = { name = r.name, status = r.status, restarts = r.restarts }
+  local list, r = {}, self.first
+  while r do
+    list[#list + 1] = { name = r.name, status = r.status, restarts = r.restarts }
+    r = r.next_rec
   end
   return list
 end
@@ -486,10 +499,11 @@ end
 
 local function new_supervisor(spec)
   local sup = setmetatable({
-    spec = spec, name = spec.name, records = {}, window = {},
+    spec = spec, name = spec.name, by_name = {}, count = 0,
+    window = { first = 1, last = 0 },
     inbox = {}, head = 1, tail = 0, wake = corral.event(),
   }, Sup)
-  for i, c in ipairs(spec.children or {}) do sup.records[i] = new_record(c) end
+  for _, c in ipairs(spec.children or {}) do append(sup, new_record(c)) end
   return sup
 end
 

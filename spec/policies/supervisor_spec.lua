@@ -381,6 +381,24 @@ describe("supervisor.run", function()
         "a start@2", "b start@2", "c start@2", "c stop@2.5", "b stop@2.5",
       }, log.items)
     end)
+
+    it("keeps start order through removes and adds", function()
+      local log = support.log()
+      vrun(function()
+        supervisor.run({ strategy = "rest_for_one" }, function(sup)
+          for _, n in ipairs({ "p", "q", "r", "s" }) do sup:add({ name = n, fn = polite(log, n) }) end
+          sup:remove("p")
+          sup:remove("r")
+          sup:add({ name = "p", fn = polite(log, "p") })
+          local names = {}
+          for i, c in ipairs(sup:children()) do names[i] = c.name end
+          assert.same({ "q", "s", "p" }, names)
+          sup:stop()
+        end)
+      end)
+      assert.same({ "p start@0", "q start@0", "r start@0", "s start@0", "p stop@0", "r stop@0",
+        "p start@0", "p stop@0", "s stop@0", "q stop@0" }, log.items)
+    end)
   end)
 
   describe("backoff", function()
