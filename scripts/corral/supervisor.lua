@@ -10,7 +10,8 @@
 -- (if any) has returned and no child is left to run, or after sup:stop(). More than
 -- `intensity` restarts within `period` seconds make it give up: it stops the other
 -- children and raises an ErrorGroup of the failures inside the window, with
--- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)".
+-- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)"
+-- ("1 restart" when intensity is 0).
 -- See docs/policies.md for every option and the choices made.
 --
 -- How it works: each child instance is a task of the supervisor's group that runs
@@ -315,9 +316,10 @@ end
 local function give_up(sup)
   local failures, w = util.failures(), sup.window
   for i = w.first, w.last do util.add_failure(failures, w[i].err, w[i].name, w[i].traceback) end
+  local n = window_size(w)
   sup.gave_up = util.error_group(failures,
-    ("supervisor: restart intensity exceeded (%d restarts in %g s)")
-      :format(window_size(w), sup.spec.period))
+    ("supervisor: restart intensity exceeded (%d %s in %g s)")
+      :format(n, n == 1 and "restart" or "restarts", sup.spec.period))
   stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
@@ -378,7 +380,7 @@ end
 
 function handle.add(sup, msg)
   if sup.by_name[msg.child.name] then
-    msg.err = ("add: a child named '%s' already exists"):format(msg.child.name)
+    msg.err = ("supervisor:add: a child named '%s' already exists"):format(msg.child.name)
     return
   end
   local rec = new_record(msg.child)
@@ -389,7 +391,7 @@ end
 
 local function named(sup, msg)
   local rec = sup.by_name[msg.name]
-  if not rec then msg.err = ("%s: no child named '%s'"):format(msg.kind, msg.name) end
+  if not rec then msg.err = ("supervisor:%s: no child named '%s'"):format(msg.kind, msg.name) end
   return rec
 end
 
@@ -419,7 +421,7 @@ end
 
 -- What a request to a supervisor that has stopped raises.
 local function has_stopped(kind)
-  return kind .. ": the supervisor has stopped"
+  return ("supervisor:%s: the supervisor has stopped"):format(kind)
 end
 
 -- Once the manager has ended, nothing waits for an answer in vain.
@@ -446,8 +448,23 @@ end
 
 -- The supervisor object given to the body -----------------------------------
 
-local Sup = {}
+local Sup = { __name = "corral.Supervisor" }
 Sup.__index = Sup
+
+-- Raise, at the caller of the method `fname`, when self is not a supervisor,
+-- as the core's methods do; a call with a dot (sup.stop()) is told so, since
+-- the mistake is the dot, not the argument.
+local function check_self(self, fname)
+  if getmetatable(self) == Sup then return end
+  local mt = getmetatable(self)
+  local got = type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(self)
+  local msg = "corral.Supervisor expected, got " .. got
+  local how = debug.getinfo(2, "n")
+  if not (how and how.namewhat == "method") then
+    msg = ("%s; call a method with a colon: obj:%s(...)"):format(msg, fname)
+  end
+  util.arg_error(1, fname, msg, 3)
+end
 
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
@@ -461,6 +478,7 @@ local function request(sup, msg)
 end
 
 function Sup:add(child)
+  check_self(self, "add")
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
   local msg = request(self, { kind = "add", child = child })
@@ -468,17 +486,20 @@ function Sup:add(child)
 end
 
 function Sup:remove(name)
+  check_self(self, "remove")
   if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. type(name), 2) end
   request(self, { kind = "remove", name = name })
 end
 
 function Sup:restart(name)
+  check_self(self, "restart")
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
   local msg = request(self, { kind = "restart", name = name })
   wait_started(msg.rec, msg.since)
 end
 
 function Sup:stop(grace)
+  check_self(self, "stop")
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
@@ -487,6 +508,7 @@ function Sup:stop(grace)
 end
 
 function Sup:children()
+  check_self(self, "children")
   local list, r = {}, self.first
   while r do
     list[#list + 1] = { name = r.name, status = r.status, restarts = r.restarts }

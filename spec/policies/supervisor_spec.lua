@@ -94,7 +94,7 @@ describe("supervisor.run", function()
           intensity = 0, children = { { name = "w", fn = crasher(support.log(), "w", 2) } },
         })
       end)
-      assert.equal("supervisor: restart intensity exceeded (1 restarts in 5 s)", eg.message)
+      assert.equal("supervisor: restart intensity exceeded (1 restart in 5 s)", eg.message)
       assert.same({ "w crash 0" }, eg.errors)
     end)
 
