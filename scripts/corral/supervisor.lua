@@ -167,7 +167,10 @@ end
 -- the order their fns must be called. Only the head may begin (its `go` is
 -- set); when it begins or leaves (it was stopped first), the next one may go.
 -- Every start joins it, sup:add and sup:restart too, so that none overtakes a
--- restart that is waiting out its backoff.
+-- one_for_all or rest_for_one restart that is waiting out its backoff. A
+-- one_for_one restart joins it once its backoff is over: it restarts one child,
+-- which no later start depends on, and a child crashing in a loop with a long
+-- backoff must not hold up sup:add.
 
 local function new_instance(rec, wait)
   return { rec = rec, wait = wait or 0, go = corral.event() }
@@ -230,6 +233,7 @@ local function run_instance(sup, inst)
     if inst.wait > 0 and not cg.stopping then
       corral.move_on_after(inst.wait, cg.wait_stopping, cg)
     end
+    if inst.late and not inst.linked and not cg.stopping then link(sup, inst) end
     if not cg.stopping then inst.go:wait() end   -- stop() sets go too
     if cg.stopping then return end
     if not inst.stopping then rec.status = "running" end
@@ -246,10 +250,12 @@ local function launch(sup, inst)
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
 end
 
--- Start rec's new instance after `wait` seconds, at the end of the chain.
+-- Start rec's new instance after `wait` seconds, at the end of the chain
+-- (a one_for_one restart: at its end once the wait is over).
 local function start(sup, rec, wait)
   local inst = new_instance(rec, wait)
-  link(sup, inst)
+  inst.late = wait > 0 and sup.spec.strategy == "one_for_one"
+  if not inst.late then link(sup, inst) end
   launch(sup, inst)
 end
 
