@@ -134,6 +134,25 @@ static int io_error(lua_State *L, const char *call, const char *op, int rc,
   return lua_error(L);
 }
 
+/*
+** The peer of the TCP stream at index 1 ("127.0.0.1:80"), kept in its user
+** value when it connected or was accepted: after a reset the socket no
+** longer knows it. NULL for a pipe. [-0, +1, -]
+*/
+static const char *stream_where(lua_State *L) {
+  if (lua_getiuservalue(L, 1, 1) != LUA_TSTRING) return NULL;
+  return lua_tostring(L, -1);
+}
+
+/* An IoError of an operation on the stream at index 1, with the peer's
+** address when it has one (not when the stream was closed under it: that
+** is about this end). */
+static int stream_error(lua_State *L, const char *call, const char *op,
+                        int rc) {
+  const char *where = rc == CR_ECLOSED ? NULL : stream_where(L);
+  return io_error(L, call, op, rc, NULL, where ? "address" : NULL, where);
+}
+
 /* The short form, for calls that are named by their operation. */
 static int ioerror(lua_State *L, const char *op, int rc) {
   return io_error(L, op, op, rc, NULL, NULL, NULL);
@@ -234,7 +253,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   const char *p;
   size_t n, take;
   int rc = woke(L, status, &t, call);
-  if (rc < 0) return io_error(L, call, "read", rc, NULL, NULL, NULL);
+  if (rc < 0) return stream_error(L, call, "read", rc);
   s = checkstream(L, call);
   rc = cr_stream_read(s, &t->t, &p, &n);
   if (rc == 0) {
@@ -258,7 +277,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     return lcr_error_at(L, read_levels[ctx], "%s: another task is "
                         "already reading this stream (one reader at a time)",
                         call);
-  return io_error(L, call, "read", rc, NULL, NULL, NULL);
+  return stream_error(L, call, "read", rc);
 }
 
 /*
@@ -312,12 +331,12 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   int rc = woke(L, status, &t, "stream:write");
   (void)ctx;
   if (rc == 0) return 0;
-  if (rc < 0) return io_error(L, "stream:write", "write", rc, 0, 0, 0);
+  if (rc < 0) return stream_error(L, "stream:write", "write", rc);
   s = checkstream(L, "stream:write");
   data = lua_tolstring(L, 2, &len);
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
-  if (rc < 0) return io_error(L, "stream:write", "write", rc, 0, 0, 0);
+  if (rc < 0) return stream_error(L, "stream:write", "write", rc);
   return 0;
 }
 
@@ -330,8 +349,7 @@ static int stream_write(lua_State *L) {
 
 static int stream_shutdown(lua_State *L) {
   int rc = cr_stream_shutdown(checkstream(L, "stream:shutdown"));
-  if (rc < 0)
-    return io_error(L, "stream:shutdown", "shutdown", rc, 0, 0, 0);
+  if (rc < 0) return stream_error(L, "stream:shutdown", "shutdown", rc);
   return 0;
 }
 
@@ -372,6 +390,24 @@ static const char *fmtaddr(lua_State *L, const char *ip, lua_Integer port) {
   return lua_pushfstring(L, "%s:%I", ip, port);
 }
 
+/* "ip:port" of the peer of TCP stream s, or nil. [-0, +1, m] */
+static void push_peer(lua_State *L, cr_stream_t *s) {
+  struct sockaddr_storage ss;
+  int len = (int)sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (uv_tcp_getpeername(&s->h.tcp, (struct sockaddr *)&ss, &len) != 0 ||
+      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    lua_pushnil(L);
+    return;
+  }
+  pushsockaddr(L, &ss);
+  lua_getfield(L, -1, "address");
+  lua_getfield(L, -2, "port");
+  fmtaddr(L, lua_tostring(L, -2), lua_tointeger(L, -1));
+  lua_replace(L, -4);
+  lua_pop(L, 2);
+}
+
 static int checkaddr(lua_State *L, int iarg, int parg,
                      struct sockaddr_storage *ss) {
   const char *ip = checkcstring(L, iarg, "host");
@@ -395,7 +431,11 @@ static int tcp_connect_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Box *b = lua_touserdata(L, 3);
   int rc = woke(L, status, &t, "corral.tcp.connect");
   (void)ctx;
-  if (rc == 0 && b->io) return 1;
+  if (rc == 0 && b->io) {
+    fmtaddr(L, lua_tostring(L, 1), lua_tointeger(L, 2));
+    lua_setiuservalue(L, 3, 1);          /* its peer, for its errors */
+    return 1;
+  }
   box_close(b);
   /* no longer cancelled after an abort closed the socket: report it */
   return connect_error(L, rc < 0 ? rc : UV_ECANCELED);
@@ -411,7 +451,7 @@ static int l_tcp_connect(lua_State *L) {
   t = lcr_checkblocking(L, "corral.tcp.connect");
   lcr_checkcancel(L, t);
   lua_settop(L, 2);
-  b = newbox(L, NULL, LCR_STREAM, 0);                    /* 3 */
+  b = newbox(L, NULL, LCR_STREAM, 1);                    /* 3 */
   rc = cr_tcp_connect(&lcr_taskengine(t)->e, &t->t, (struct sockaddr *)&ss, &s);
   if (s) box_attach(b, &s->io);
   if (rc == 1) return lcr_yield(L, t, 0, tcp_connect_k);
@@ -455,7 +495,9 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
     if (rc == 1) return lcr_yield(L, t, 0, listener_accept_k);
     if (rc < 0) return io_error(L, call, "accept", rc, NULL, NULL, NULL);
   }
-  newbox(L, &s->io, LCR_STREAM, 0);
+  newbox(L, &s->io, LCR_STREAM, 1);
+  push_peer(L, s);
+  lua_setiuservalue(L, -2, 1);           /* its peer, for its errors */
   return 1;
 }
 
