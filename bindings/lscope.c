@@ -204,7 +204,7 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
   else if (strcmp(k, "shield") == 0)
     lua_pushboolean(L, s->shield);
   else if (strcmp(k, "cancel_called") == 0)
-    lua_pushboolean(L, s->cancel_called);
+    lua_pushboolean(L, cr_scope_cancel_called(s));
   else if (strcmp(k, "cancel_caught") == 0)
     lua_pushboolean(L, s->cancel_caught);
   else

@@ -494,6 +494,10 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
 int cr_scope_set_reason(cr_scope_t *s, void *reason);
 void cr_scope_set_shield(cr_scope_t *s, int shield);
 int cr_scope_set_deadline(cr_scope_t *s, double deadline);
+/* s->cancel_called, once a deadline that has passed but whose timer the
+** loop has not run yet (a task computing since) has fired: a reader of the
+** flag sees the deadline as it is, as Trio's cancel_called does. */
+int cr_scope_cancel_called(cr_scope_t *s);
 /*
 ** The scope that a Cancelled raised in `task` now would be absorbed by: the
 ** outermost cancelled scope the task can see (a shield hides what is

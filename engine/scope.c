@@ -270,6 +270,14 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   return cr_timer_start(e, &s->deadline, deadline);
 }
 
+int cr_scope_cancel_called(cr_scope_t *s) {
+  if (!s->cancel_called && s->entered && cr_timer_armed(&s->deadline) &&
+      !(s->owner && s == &s->owner->scope) &&   /* (a task's: its sleep) */
+      s->deadline.when <= cr_now(s->engine))
+    cr_scope_cancel(s, CR_SRC_DEADLINE, 0, NULL);
+  return s->cancel_called;
+}
+
 void cr__task_reparent(cr_task_t *t, cr_scope_t *parent) {
   cr_scope_t *s = &t->scope;
   if (!s->entered || s->parent == parent) return;
