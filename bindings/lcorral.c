@@ -451,19 +451,38 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
 
 /* --- time ------------------------------------------------------------- */
 
+static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, checkpoint_k);
+  (void)status; (void)ctx;
+  lcr_checkcancel(L, lcr_cothread_task(L));
+  return 0;
+}
+
+/*
+** A schedule point, then a cancellation point, as Trio's checkpoint: the
+** task goes to the back of the run queue even when it is cancelled, so a
+** loop that swallows its Cancelled (or runs expired timeouts) still lets
+** every other task run; the cancel is read when it runs again.
+*/
+static int checkpoint(lua_State *L, lcr_Task *t) {
+  cr_task_yield(&t->t);
+  return lcr_yield(L, t, 0, checkpoint_k);
+}
+
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, sleep_k);
   lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   double when = lua_tonumber(L, (int)ctx);
+  int rc;
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
-  lcr_checkcancel(L, t);
   if (when <= cr_now(&lcr_taskengine(t)->e)) {
-    if (status == LUA_YIELD) return 0;   /* woke late: the time has come */
-    cr_task_yield(&t->t);                /* sleep(0): a checkpoint */
-  } else {
-    int rc = cr_task_sleep(&t->t, when);
-    if (rc) return lcr_raise(L, rc);
+    if (status != LUA_YIELD) return checkpoint(L, t);   /* sleep(0) */
+    lcr_checkcancel(L, t);               /* woke late: the time has come */
+    return 0;
   }
+  lcr_checkcancel(L, t);
+  rc = cr_task_sleep(&t->t, when);
+  if (rc) return lcr_raise(L, rc);
   return lcr_yield(L, t, ctx, sleep_k);
 }
 
@@ -483,17 +502,8 @@ static int l_sleep_until(lua_State *L) {
   return sleep_k(L, LUA_OK, 1);
 }
 
-static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
-  LCR_ENGINE_ONLY(L, status, ctx, checkpoint_k);
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
 static int l_checkpoint(lua_State *L) {
-  lcr_Task *t = lcr_checkblocking(L, "corral.checkpoint");
-  lcr_checkcancel(L, t);
-  cr_task_yield(&t->t);
-  return lcr_yield(L, t, 0, checkpoint_k);
+  return checkpoint(L, lcr_checkblocking(L, "corral.checkpoint"));
 }
 
 static int l_now(lua_State *L) {

@@ -800,11 +800,8 @@ end
 -- A time at or before now is a checkpoint; else park until the timer fires.
 function sleep_until(when)
   local t = E.current
+  if when <= E.now then return M.checkpoint() end
   check_cancel(t)
-  if when <= E.now then
-    yield_now(t)
-    return
-  end
   while true do
     timer_start(t.timer, when)
     park(t, sleep_abort)
@@ -814,10 +811,11 @@ function sleep_until(when)
   end
 end
 
+-- A schedule point first, then the cancellation check (as Trio's).
 function M.checkpoint()
   local t = E.current
-  check_cancel(t)
   yield_now(t)
+  check_cancel(t)
 end
 
 -- --- events and locks (docs/api.md, as far as cancellation relies on them) -------
