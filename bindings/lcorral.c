@@ -975,18 +975,21 @@ static int state__gc(lua_State *L) {
   return 0;
 }
 
-/* Registry key of the module table: one corral per Lua state. */
-static const char module_key = 0;
+/* Registry field of the module table: one corral per Lua state. A string,
+** not an address: a second copy of corral's code in the process (corral.so
+** required in a state a host made with libcorral) must find it too. */
+#define MODULE_KEY "corral:module"
 
 /*
 ** The module. Loaded again in the same Lua state (package.loaded.corral
-** set to nil, a test runner's reload), it is the same table with the same
-** state: a second state would take over the shared metatables, and every
-** object of the first would call into a state that has no run.
+** set to nil, a test runner's reload, or corral.so found on the path in a
+** host's state), it is the same table with the same state: a second state
+** would take over the shared metatables, and every object of the first
+** would call into a state that has no run.
 */
 LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_State *S;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &module_key) == LUA_TTABLE) return 1;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, MODULE_KEY) == LUA_TTABLE) return 1;
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);                 /* state */
   memset(S, 0, sizeof *S);
@@ -1039,6 +1042,6 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &module_key);
+  lua_setfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
   return 1;
 }

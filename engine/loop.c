@@ -459,12 +459,25 @@ static void attached_pass(cr_engine_t *e) {
   if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
 }
 
+/*
+** Whether check_cb has work though nothing is ready: report the end (the
+** root may have finished in this very pass), wake idle waiters, or move
+** the virtual clock. The poll must not block then: the host's own handles
+** (a signal watcher, an idle listener) may keep it waiting for ever.
+*/
+static int check_has_work(const cr_engine_t *e) {
+  return (e->stats.tasks == 0 && e->on_attach != NULL) ||
+         !cr__queue_empty(&e->idlers) ||
+         (e->clock == CR_CLOCK_VIRTUAL && e->nheap > 0);
+}
+
 /* Before the poll: run tasks woken by timers and pending callbacks, and
 ** arm the timer for the next deadline so the poll wakes up for it. */
 static void prepare_cb(uv_prepare_t *h) {
   cr_engine_t *e = h->data;
   attached_pass(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
+  if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
 }
 
 /*

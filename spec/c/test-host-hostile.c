@@ -249,6 +249,34 @@ static int test_start_with_negative_nargs_keeps_the_stack(void) {
   return 0;
 }
 
+/*
+** In a host's state, require "corral" again after package.loaded.corral =
+** nil found corral.so on package.cpath (the tests' LUA_CPATH has it) and
+** loaded a second, independent corral: its corral.run ran nested inside
+** the host's root. The module is one per Lua state, whichever copy of
+** corral's code loads it.
+*/
+static int test_rerequire_in_a_host_is_the_same_module(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "package.cpath = (os.getenv('LUA_CPATH') or '') .. ';' .. package.cpath\n"
+    "local a = require 'corral'\n"
+    "package.loaded.corral = nil\n"
+    "local b = require 'corral'\n"
+    "local ok, err = pcall(b.run, function() end)\n"
+    "return tostring(a == b) .. ' ' .. tostring(ok) .. ' ' .. tostring(err)",
+    "=rerequire") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  host_result(h, buf, sizeof buf);
+  if (strncmp(buf, "true false", 10) != 0) fprintf(stderr, "got: %s\n", buf);
+  CHECK(strncmp(buf, "true false", 10) == 0);
+  CHECK(strstr(buf, "cannot be called inside a running task") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
@@ -260,5 +288,6 @@ int main(void) {
   RUN(test_wait_stop_is_not_a_deadlock);
   RUN(test_cancel_with_no_root_is_dropped);
   RUN(test_start_with_negative_nargs_keeps_the_stack);
+  RUN(test_rerequire_in_a_host_is_the_same_module);
   return failed != 0;
 }

@@ -3,6 +3,7 @@
 ** attached to the host's own uv_run, stepped), outcomes, and teardown.
 */
 #include <poll.h>
+#include <signal.h>
 #include "host_test.h"
 
 static int test_run_results(void) {
@@ -159,6 +160,83 @@ static int test_attach_host_handle_untouched(void) {
   return 0;
 }
 
+/*
+** Attached with a host handle that keeps the loop alive and never fires (a
+** signal watcher): a root that ended in the pass before the poll was not
+** reported, and uv_run blocked for ever in the poll. A watchdog timer ends
+** the test if on_done does not come.
+*/
+typedef struct {
+  uv_signal_t sig;
+  uv_timer_t watchdog;
+  uv_prepare_t probe;   /* after corral's prepare: how long the poll may block */
+  int done, status, timed_out, max_timeout;
+} quiet_host;
+
+static void quiet_close(quiet_host *q) {
+  uv_close((uv_handle_t *)&q->sig, NULL);
+  uv_close((uv_handle_t *)&q->watchdog, NULL);
+  uv_close((uv_handle_t *)&q->probe, NULL);
+}
+
+static void quiet_probe(uv_prepare_t *p) {
+  quiet_host *q = p->data;
+  int t = uv_backend_timeout(p->loop);
+  if (!q->done && t > q->max_timeout) q->max_timeout = t;
+}
+
+static void quiet_done(corral_host_t *h, int status, void *arg) {
+  quiet_host *q = arg;
+  (void)h;
+  q->done++;
+  q->status = status;
+  quiet_close(q);
+}
+
+static void quiet_watchdog(uv_timer_t *t) {
+  quiet_host *q = t->data;
+  q->timed_out = 1;
+  quiet_close(q);
+}
+
+static void quiet_sig(uv_signal_t *s, int n) { (void)s; (void)n; }
+
+static int test_attach_quiet_host_handle(void) {
+  static const char *const roots[] = {
+    "return 1", "require('corral').checkpoint()", "require('corral').sleep(0.01)",
+  };
+  size_t i;
+  for (i = 0; i < sizeof roots / sizeof *roots; i++) {
+    uv_loop_t loop;
+    quiet_host q;
+    corral_host_t *h;
+    corral_host_opts_t o = {NULL, NULL, 0};
+    memset(&q, 0, sizeof q);
+    CHECK(uv_loop_init(&loop) == 0);
+    o.loop = &loop;
+    uv_signal_init(&loop, &q.sig);
+    uv_signal_start(&q.sig, quiet_sig, SIGTERM);
+    uv_timer_init(&loop, &q.watchdog);
+    q.watchdog.data = &q;
+    uv_timer_start(&q.watchdog, quiet_watchdog, 5000, 0);
+    CHECK(corral_host_new(&h, &o) == 0);
+    CHECK(corral_host_attach(h, quiet_done, &q) == 0);
+    uv_prepare_init(&loop, &q.probe);
+    q.probe.data = &q;
+    uv_prepare_start(&q.probe, quiet_probe);
+    CHECK(corral_host_start_string(h, roots[i], "=quiet") == 0);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+    CHECK(!q.timed_out);
+    /* the poll never waits on the watchdog: corral's end is reported
+    ** without it (the sleep's own 10 ms aside) */
+    CHECK(q.max_timeout <= 10);
+    CHECK(q.done == 1 && q.status == CORRAL_OK);
+    CHECK(corral_host_close(h) == 0);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+  return 0;
+}
+
 /* --- stepped from a loop that is not libuv -------------------------------- */
 
 static int test_step(void) {
@@ -274,6 +352,7 @@ int main(void) {
   RUN(test_existing_state);
   RUN(test_attach);
   RUN(test_attach_host_handle_untouched);
+  RUN(test_attach_quiet_host_handle);
   RUN(test_step);
   RUN(test_deadlock);
   RUN(test_close_while_running);
