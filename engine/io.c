@@ -138,6 +138,9 @@ static ssize_t eof_or_reset(uv_stream_t *st) {
   if (st->type != UV_TCP || uv_fileno((uv_handle_t *)st, &fd) != 0 ||
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
     return UV_EOF;
+  /* Linux says EPIPE for a reset that came after the peer's FIN (a write
+  ** of ours into a connection it had closed): a reset all the same. */
+  if (err == EPIPE) err = ECONNRESET;
   return uv_translate_sys_error(err);
 }
 
