@@ -80,7 +80,7 @@ struct lcr_Engine {
 ** one value, or {v1, ..., vn}: see keep_results). AUX is the group's
 ** userdata (a child of a group) or nil (a root task) until a rarely used
 ** field is set; then a table holding them all: group, name, tb, tberr,
-** ready, co (lcr_getextra). The coroutine of a live task is in neither:
+** ready (lcr_getextra). The coroutine of a live task is in neither:
 ** the anchors table holds it next to the task (lcr_newchild), where
 ** debug.setuservalue cannot take it from under the pointer t.data.
 */

@@ -627,24 +627,11 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   return t;
 }
 
-/* [anchors] The abandoned tasks keep their coroutines (t:traceback). */
-static int keep_abandoned(lua_State *L) {
-  lcr_Engine *E = lua_touserdata(L, 1);
-  int i;
-  for (i = 1; i < E->anchors_used; i += 2) {
-    if (lua_rawgeti(L, 2, i) == LUA_TUSERDATA &&
-        lua_rawgeti(L, 2, i + 1) == LUA_TTHREAD)
-      lcr_setextra(L, -2, "co");
-    lua_settop(L, 2);
-  }
-  return 0;
-}
-
 /*
 ** The run ends with tasks still anchored (abandoned at a deadlock, or an
 ** error escaped the scheduler): their coroutines are released with the
-** anchors, so no task may point to one any longer; each keeps it as an
-** extra field, memory permitting. [-0, +0, -]
+** anchors, so no task may point to one any longer. (They ended cancelled:
+** t:traceback() has nothing to show.) [-0, +0, -]
 */
 void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
   int i;
@@ -657,10 +644,6 @@ void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
     }
     lua_pop(L, 1);
   }
-  lua_pushcfunction(L, keep_abandoned);
-  lua_pushlightuserdata(L, E);
-  lua_pushvalue(L, -3);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
   lua_pop(L, 1);
 }
 
@@ -734,12 +717,7 @@ static int task_traceback(lua_State *L) {
     lcr_traceback(L, lcr_state(L), L, NULL, 1);
     return 1;
   }
-  if (lcr_taskco(t) == NULL) {        /* abandoned by a run that ended */
-    lcr_getextra(L, 1, "co");
-    if (!lua_isthread(L, -1)) return 0;
-    lcr_traceback(L, lcr_state(L), lua_tothread(L, -1), NULL, 0);
-    return 1;
-  }
+  if (lcr_taskco(t) == NULL) return 0;   /* its run let its coroutine go */
   lcr_traceback(L, lcr_state(L), lcr_taskco(t), NULL, 0);
   return 1;
 }

@@ -61,4 +61,21 @@ describe("regression: a task's user values replaced with the debug library", fun
       assert.same({ true, "r", 2 }, { t:wait() })
     end)
   end)
+
+  it("an abandoned task can still be asked after its run, through collections", function()
+    local t
+    local ok = pcall(corral.run, function()
+      corral.group(function(g)
+        t = g:spawn(function()
+          corral.scope(function() corral.event():wait() end, { shield = true })
+        end)
+      end)
+    end, { clock = "virtual" })
+    assert.is_false(ok)                      -- a deadlock nothing could unwind
+    collectgarbage()
+    collectgarbage()
+    assert.equal("cancelled", t.status)      -- abandoned
+    assert.is_nil(t:traceback())
+    assert.matches("outside corral.run", select(2, pcall(t.wait, t)))
+  end)
 end)
