@@ -189,6 +189,7 @@ do
     R.read_line, R.lines, R.read_exactly
 end
 corral._stream_readers = readers      -- internal: corral.testing's streams
+corral._io_error = io_error            -- internal: the same errors there
 
 -- TCP --------------------------------------------------------------------
 
@@ -258,9 +259,13 @@ local function default_on_error(err, peer)
     peer, (corral._describe(err):gsub("\n", " "))))
 end
 
--- One connection: handler(stream), then the stream is closed. A failure
--- is reported, not raised, so it never reaches the server's group.
-local function serve_one(handler, on_error, s, peer)
+-- One connection: handler(stream), then the stream is closed (and its slot
+-- given back, with a limit). A failure is reported, not raised, so it never
+-- reaches the server's group.
+local function serve_one(handler, on_error, s, peer, slots)
+  local _ <close> = slots and setmetatable({}, { __close = function()
+    slots:release()
+  end }) or nil
   local stream <close> = s
   local ok, err = pcall(handler, stream)
   if ok then return end
@@ -268,29 +273,34 @@ local function serve_one(handler, on_error, s, peer)
   on_error(err, peer)
 end
 
--- The accept loop: returns once the listener was closed by a stop.
-local function accept_loop(l, conns, handler, on_error, stopped)
+-- The accept loop, until a stop cancels it. With a limit it takes a slot
+-- before it accepts, so a full server leaves new connections in the
+-- listener's backlog.
+local function accept_loop(l, conns, handler, on_error, slots)
   while true do
+    if slots then slots:acquire() end
     local ok, s = pcall(l.accept, l)
     if ok then
       local peer = peer_name(s)
       conns:spawn({ serve_one, name = "serve " .. peer },
-                  handler, on_error, s, peer)
-    elseif stopped() and corral.is_io_error(s) then
-      return
-    elseif corral.is_io_error(s) and TRANSIENT[s.code] then
-      corral.sleep(BACKOFF)            -- out of fds: let handlers finish
+                  handler, on_error, s, peer, slots)
     else
-      error(s, 0)
+      if slots then slots:release() end
+      if corral.is_io_error(s) and TRANSIENT[s.code] then
+        corral.sleep(BACKOFF)          -- out of fds: let handlers finish
+      else
+        error(s, 0)
+      end
     end
   end
 end
 
 --- tcp.serve(host, port, handler [, opts]): accept connections and run
 --- handler(stream) for each in a group of its own, until the group of the
---- calling task is stopped (then: stop accepting, close the listener, let
---- handlers finish) or cancelled. opts: ready(port), on_error(err, peer),
---- backlog.
+--- calling task is stopped (then: stop accepting, close the listener, stop
+--- the handlers' group too, so that they see `stopping`, and let them
+--- finish) or cancelled. opts: ready(port), on_error(err, peer), backlog,
+--- limit (connections handled at once).
 function tcp.serve(host, port, handler, opts)
   checkhost(host, "serve")
   checkint(port, 2, "serve", "port", 0, 65535)
@@ -298,28 +308,34 @@ function tcp.serve(host, port, handler, opts)
     argerr(3, "serve", "function expected, got " .. type(handler))
   end
   opts = checkoptions(opts, 4, "serve",
-                      { ready = true, on_error = true, backlog = true })
+                      { ready = true, on_error = true, backlog = true, limit = true })
   if opts.backlog ~= nil then
     checkint(opts.backlog, 4, "serve", "backlog", 1, 65535)
   end
+  if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1) end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       argerr(4, "serve", k .. " must be a function")
     end
   end
   local on_error = opts.on_error or default_on_error
+  local slots = opts.limit and corral.semaphore(opts.limit)
   local l <close> = tcp.listen(host, port, { backlog = opts.backlog })
   local me = corral.current_task()
-  local outer, stopping = me and me.group, false
+  local outer = me and me.group
   corral.group(function(conns)
-    local watcher = outer and conns:spawn({ function()
-      outer:wait_stopping()
-      stopping = true
-      l:close()                        -- wakes the accept loop
-    end, name = "serve: stop watcher" })
-    if opts.ready then opts.ready(l.port) end
-    accept_loop(l, conns, handler, on_error, function() return stopping end)
-    if watcher then watcher:cancel() end
+    corral.scope(function(accepting)
+      local watcher = outer and conns:spawn({ function()
+        outer:wait_stopping()
+        conns:stop(math.huge)          -- handlers see it (the outer grace ends it)
+        accepting:cancel("serve: stopping")
+        l:close()
+      end, name = "serve: stop watcher" })
+      if opts.ready then opts.ready(l.port) end
+      local ok, err = pcall(accept_loop, l, conns, handler, on_error, slots)
+      if watcher then watcher:cancel() end
+      if not ok then error(err, 0) end
+    end)
   end, { name = "serve " .. host .. ":" .. l.port })
 end
 

@@ -177,6 +177,8 @@ local function error_text(e)
   if ts ~= nil and ts ~= false then
     local ok, s = pcall(ts, e)
     if ok and type(s) == "string" then return s end     -- as lua: a string only
+    -- (lua prints the error of a __tostring that raises, which hides
+    -- where the real error came from: this names it, with its traceback)
     if not ok then return describe(e) end
   end
   return ("(error object is a %s value)"):format(t)
@@ -189,13 +191,101 @@ local function user_traceback(tb)
   return cut and tb:sub(1, cut) .. "\t[C]: in ?" or tb
 end
 
+-- The frame lines of a traceback (a tail-call note stays with its frame).
+local function frame_lines(tb)
+  local list = {}
+  for line in tb:gmatch("\n\t([^\n]*)") do
+    if line == "(...tail calls...)" and #list > 0 then
+      list[#list] = list[#list] .. "\n\t" .. line
+    elseif not line:find("^%.%.%.\t%(skipping") then
+      list[#list + 1] = line
+    end
+  end
+  return list
+end
+
+-- The deepest level that exists, as the caller counts levels, from `from`
+-- which does (a level is found in time proportional to it: a search, so
+-- that a stack overflow's 200,000 levels stay cheap).
+local function deepest(from)
+  local function exists(n) return debug.getinfo(n + 2, "l") ~= nil end
+  local lo, hi = from, from + 1
+  while exists(hi) do lo, hi = hi, hi * 2 end
+  while hi - lo > 1 do
+    local mid = (lo + hi) // 2
+    if exists(mid) then lo = mid else hi = mid end
+  end
+  return lo
+end
+
+-- How many levels from `level` (as debug.getinfo counts them in the caller)
+-- are the user's: down to the xpcall this command called them with, which
+-- is among the last few levels.
+local function user_levels(level)
+  level = level + 1                      -- (this function's own frame)
+  local last = deepest(level)
+  for n = last, math.max(level, last - 16), -1 do
+    local info = debug.getinfo(n, "Sf")
+    local below = debug.getinfo(n + 1, "S")
+    if info.func == xpcall and below and below.source == "=corral.cli" then
+      return n - level
+    end
+  end
+  return nil
+end
+
+-- lua's traceback of the user's frames from `level` of the caller, its
+-- long-stack cut included: past 22 levels lua shows the first 10 and the
+-- last 11 of its own stack, which ends in one C level; this one ends in the
+-- command's frames, so the last levels are taken further up.
+local function lua_traceback(level)
+  local u = user_levels(level + 1)
+  local tb = debug.traceback(nil, level + 1)
+  if not u or u + 1 <= 22 then return user_traceback(tb) end
+  local head = frame_lines(tb)
+  local tail = frame_lines(debug.traceback(nil, level + 1 + u - 10))
+  local out = { "stack traceback:" }
+  for i = 1, 10 do out[#out + 1] = head[i] end
+  -- (lua's count: one less than it leaves out)
+  out[#out + 1] = ("...\t(skipping %d levels)"):format(u + 1 - 22)
+  for i = 1, 10 do out[#out + 1] = tail[i] end
+  out[#out + 1] = "[C]: in ?"
+  return table.concat(out, "\n\t")
+end
+
+-- The same cut in every traceback of an ErrorGroup and of those nested in
+-- it (the root task's failures were taken below the command's frames).
+local function user_tracebacks(eg, seen)
+  seen = seen or {}
+  if seen[eg] then return end
+  seen[eg] = true
+  local tbs, errs = rawget(eg, "tracebacks"), rawget(eg, "errors")
+  if type(tbs) == "table" then
+    for i, t in pairs(tbs) do
+      if type(t) == "string" then tbs[i] = user_traceback(t) end
+    end
+  end
+  if type(errs) == "table" then
+    for _, e in pairs(errs) do
+      if corral.is_error_group(e) then user_tracebacks(e, seen) end
+    end
+  end
+end
+
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
   local tb
   local function handler(e)
-    if not corral.is_cancelled(e) and not corral.is_error_group(e) then
-      tb = user_traceback(debug.traceback(nil, 2))
+    if corral.is_cancelled(e) or corral.is_error_group(e) then return e end
+    -- as lua's own handler: a value whose __tostring gives a string is
+    -- printed as that string alone, without a traceback
+    local mt = type(e) ~= "string" and type(e) ~= "number" and debug.getmetatable(e)
+    local ts = type(mt) == "table" and rawget(mt, "__tostring")
+    if ts then
+      local ok, text = pcall(ts, e)
+      if ok and type(text) == "string" then return e end
     end
+    tb = lua_traceback(2)
     return e
   end
   local function protect(f, ...)
@@ -218,6 +308,7 @@ local function run(plan, argv, info)
   end
   local msg
   if corral.is_error_group(e) then
+    user_tracebacks(e)
     msg = e:render({ tracebacks = true })
   else
     msg = error_text(e)

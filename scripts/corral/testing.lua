@@ -383,7 +383,14 @@ local function check_open(self, op, level)
   if getmetatable(self) ~= Stream then
     argerror(1, op, "stream expected, got " .. type(self), level)
   end
-  if self.closed then error("attempt to use a closed stream", level) end
+  if self.closed then error(("stream:%s: attempt to use a closed stream"):format(op), level) end
+end
+
+-- The errors of TCP streams (IoErrors), so that code handling them behaves
+-- in its specs as in production.
+local io_error = corral._io_error
+local function closed_in_use(op, kind)
+  return io_error("stream:" .. op, kind, "ECLOSED", "closed while in use")
 end
 
 -- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
@@ -391,7 +398,10 @@ end
 local function wait_readable(self, op, ready)
   local p = self._in
   hooks.cancel_point("stream:" .. op)
-  if p.reading then error(op .. ": resource busy or locked (EBUSY)", 0) end
+  if p.reading then
+    error(("stream:%s: another task is already reading this stream (one reader at a time)")
+          :format(op), 0)
+  end
   p.reading = true
   while not ready(p) and not p.eof and not self.closed do
     local ok, err = pcall(wait_on, p, "rwait")
@@ -401,7 +411,7 @@ local function wait_readable(self, op, ready)
     end
   end
   p.reading = false
-  if self.closed then error(op .. ": closed while in use", 0) end
+  if self.closed then error(closed_in_use(op, "read"), 0) end
   return p
 end
 
@@ -431,7 +441,9 @@ end
 -- The primitive under read_line, lines and read_exactly (corral's own, as
 -- on TCP streams): 1..max bytes, ending at the byte delim (-1: none) if it
 -- comes first, or nil at end of file. It waits until it can take that
--- whole, so a cancelled call consumes nothing.
+-- whole, so a cancelled call consumes nothing, up to what the buffer holds:
+-- past that (max beyond `buffer`), it takes the full buffer, as a TCP
+-- stream takes its 64 kB, or the writer could never go on.
 local CALLS = { "read_line", "read_exactly", "lines" }
 local function rawread(self, max, delim, which)
   local d = delim >= 0 and string.char(delim) or nil
@@ -440,7 +452,7 @@ local function rawread(self, max, delim, which)
     return i and i <= max and i or nil
   end
   local p = wait_readable(self, CALLS[which], function(q)
-    return upto(q) or q.size >= max
+    return upto(q) or q.size >= math.min(max, q.cap)
   end)
   if p.size == 0 then return nil end
   return take(self, p, upto(p) or math.min(max, p.size))
@@ -466,8 +478,10 @@ function Stream:write(data)
   local p = self._out
   hooks.cancel_point("stream:write")
   while true do
-    if self.closed then error("write: closed while in use", 0) end
-    if self._shut or p.broken then error("write: broken pipe (EPIPE)", 0) end
+    if self.closed then error(closed_in_use("write", "write"), 0) end
+    if self._shut or p.broken then
+      error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
+    end
     if p.size < p.cap then break end
     wait_on(p, "wwait")
   end

@@ -25,7 +25,17 @@ describe("regression: the command's tracebacks against lua's", function()
   end)
   teardown(function() os.remove(script) end)
 
+  -- a chain of n calls to a function that raises
+  local function deep(n)
+    return ([[-e "local t = {} for i = 1, %d do t[i] = function() t[i + 1]() end end ]] ..
+            [[t[%d] = function() error('deep') end t[1]()"]]):format(n, n + 1)
+  end
+
   for _, case in ipairs({
+    { "a stack too deep to show whole (lua cuts it)", deep(30) },
+    { "a stack just deep enough to cut", deep(21) },
+    { "an error object with __tostring (no traceback)",
+      [[-e "error(setmetatable({}, {__tostring = function() return 'custom' end}))"]] },
     { "an -e chunk", [[-e "error('x')"]] },
     { "a script's nested functions", q(script) },
     { "a module that -l cannot find", "-l corral_no_such_module" },
@@ -39,4 +49,32 @@ describe("regression: the command's tracebacks against lua's", function()
       assert.no_match("corral%.cli", mine)
     end)
   end
+
+  it("shows none of its frames in an ErrorGroup's tracebacks either", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("local corral = require 'corral'\n",
+            "corral.group(function(g)\n",
+            "  g:spawn(function() corral.sleep(1) end)\n",
+            "  corral.group(function() error('inner body failed') end)\n",
+            "end)\n")
+    f:close()
+    local err, code = stderr_of(BIN, q(path))
+    os.remove(path)
+    assert.equal(1, code)
+    assert.matches("inner body failed", err)
+    assert.matches("in main chunk\n%s*%[C%]: in %?", err)
+    assert.no_match("corral%.cli", err)
+    assert.no_match("xpcall", err)
+  end)
+
+  it("names an error whose __tostring raises, with where it was raised", function()
+    -- (lua prints the __tostring's own error there: the one place the
+    -- command differs, so that the real error's origin is not hidden)
+    local err, code = stderr_of(BIN,
+      [[-e "error(setmetatable({}, {__tostring = function() error('ts fails') end}))"]])
+    assert.equal(1, code)
+    assert.matches("__tostring failed", err)
+    assert.matches("stack traceback:\n\t%[C%]: in function 'error'\n\t%(command line%):1: in main chunk\n\t%[C%]: in %?", err)
+  end)
 end)
