@@ -302,6 +302,26 @@ static int ready(lua_State *L) {
   return 0;
 }
 
+/*
+** The child's failure, on top, is raised in the caller w: the traceback
+** its failure is reported with (when the caller's group records it) is
+** where the child failed, not where start raised it. [-0, +0, m]
+*/
+static void keep_child_traceback(lua_State *L, lcr_Task *w, int child) {
+  int err = lua_gettop(L);
+  lcr_getextra(L, child, "tb");
+  if (lua_type(L, -1) != LUA_TSTRING ||
+      !lcr_pushtask(L, lcr_taskengine(w), &w->t)) {
+    lua_settop(L, err);
+    return;
+  }
+  lua_insert(L, -2);                     /* [err, w, tb] */
+  lcr_setextra(L, -2, "tb");
+  lua_pushvalue(L, err);
+  lcr_setextra(L, -2, "tberr");          /* its msgh keeps that traceback */
+  lua_settop(L, err);
+}
+
 /* [child] once the child called ready() or finished */
 static int start_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, start_k);
@@ -331,6 +351,7 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (lcr_pushresults(L, 1, c) == 0)  /* its failure, or the caller's */
     lua_pushnil(L);                   /* Cancelled: raised here */
+  if (c->outcome == CR_TASK_FAILED) keep_child_traceback(L, w, 1);
   return lua_error(L);
 }
 

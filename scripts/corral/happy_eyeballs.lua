@@ -103,8 +103,9 @@ function M.connect(host, port, opts)
   end
   local winner, failures = attempt_all(M.interleave(addrs), port, o)
   if winner then return winner end
-  error(util.error_group(failures, ("happy_eyeballs.connect: all %d attempts to connect to %s port %d failed")
-    :format(#failures.tasks, host, port)), 0)
+  local n = #failures.tasks
+  error(util.error_group(failures, ("happy_eyeballs.connect: %s to connect to %s port %d failed")
+    :format(n == 1 and "the attempt" or ("all %d attempts"):format(n), host, port)), 0)
 end
 
 return M
