@@ -961,6 +961,7 @@ static const luaL_Reg corral_funcs[] = {
   {"debug_stats", l_debug_stats},
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
+  {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {NULL, NULL}
 };
 

@@ -294,5 +294,6 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o);
 int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
                     const lcr_DebugOpts *o);
 void lcr_debug_finish(lua_State *L, lcr_Engine *E);
+int lcr_trace_flush(lua_State *L);
 
 #endif

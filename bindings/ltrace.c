@@ -460,3 +460,12 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   if (D->signum) uv_close((uv_handle_t *)&D->sig, debug_close_cb);
   else luaL_unref(L, LUA_REGISTRYINDEX, D->ref);
 }
+
+/* corral._trace_flush(): write the running run's trace now (internal: the
+** command calls it before os.exit, which ends the process without ending
+** the run). Tracing stops there. */
+int lcr_trace_flush(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  if (E != NULL) lcr_debug_finish(L, E);
+  return 0;
+}

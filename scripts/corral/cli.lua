@@ -300,6 +300,14 @@ local function run(plan, argv, info)
       protect(plan.chunk, table.unpack(args, 1, n))
     end
   end
+  if plan.run_opts.trace then
+    -- os.exit ends the process without ending the run: write the trace first
+    local exit = os.exit
+    os.exit = function(...)
+      corral._trace_flush()
+      return exit(...)
+    end
+  end
   local ok, e = pcall(corral.run, root, plan.run_opts)
   if ok then return 0 end
   if corral.is_cancelled(e) and e.source == "signal" then

@@ -74,6 +74,7 @@ local function decode(s)
     elseif s:find("^false", pos) then pos = pos + 5; return false
     elseif s:find("^null", pos) then pos = pos + 4; return nil
     end
+    if pos > #s then fail("unexpected end of input (an empty or cut-off file?)") end
     local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
     if not num or num == "" then fail("unexpected character") end
     pos = pos + #num
@@ -402,7 +403,9 @@ function M.main(args, progname)
   f:close()
   local ok, svg = pcall(M.render, text, { title = "corral trace: " .. path })
   if not ok then
-    io.stderr:write(progname, ": trace-svg: ", tostring(svg), "\n")
+    local msg = tostring(svg)
+    if not msg:find("^trace%-svg: ") then msg = "trace-svg: " .. msg end
+    io.stderr:write(progname, ": ", msg, "\n")
     return 1
   end
   io.stdout:write(svg)
