@@ -289,8 +289,13 @@ static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
     lua_setfield(L, -2, "shield");
   }
   if (s->is_group && ((cr_group_t *)s)->stopping) {
+    double ends = cr_group_stop_deadline((cr_group_t *)s);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "stopping");
+    if (isfinite(ends)) {                /* when the grace cancels */
+      lua_pushnumber(L, ends - now);
+      lua_setfield(L, -2, "grace");
+    }
   }
 }
 
@@ -412,6 +417,14 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
     any = 1;
   }
   lua_pop(L, 1);
+  if (lua_getfield(L, node, "grace") == LUA_TNUMBER) {
+    lua_pushfstring(L, ", grace ends in %ss", push_secs(L, lua_tonumber(L, -1)));
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+  } else {
+    lua_pop(L, 1);
+  }
   if (lua_getfield(L, node, "shield") == LUA_TBOOLEAN) {
     luaL_addstring(b, any ? "; shield" : " (shield");
     any = 1;

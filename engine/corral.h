@@ -624,6 +624,9 @@ cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to);
 ** the grace ends carries origin and reason (taken over). */
 int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
                   void *reason);
+/* When a stop's grace ends (the group is then cancelled), on the engine
+** clock; INFINITY when no grace is running. */
+double cr_group_stop_deadline(const cr_group_t *g);
 /* Park `t` until the group is stopping (returns 1 if it already is). */
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
 /* Children not yet finished, in spawn order: pass NULL for the first. */

@@ -6,6 +6,7 @@
 ** scope hangs below it, so cancelling the group reaches every child, and a
 ** child's t:cancel() reaches only that child.
 */
+#include <math.h>
 #include "internal.h"
 
 static void stop_cb(cr_timer_t *t);
@@ -233,6 +234,10 @@ int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
       return cr_timer_start(e, &g->stop_timer, when);
   }
   return 0;
+}
+
+double cr_group_stop_deadline(const cr_group_t *g) {
+  return cr_timer_armed(&g->stop_timer) ? g->stop_timer.when : INFINITY;
 }
 
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t) {
