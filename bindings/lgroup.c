@@ -305,10 +305,19 @@ static int ready(lua_State *L) {
 /*
 ** The child's failure, on top, is raised in the caller w: the traceback
 ** its failure is reported with (when the caller's group records it) is
-** where the child failed, not where start raised it. [-0, +0, m]
+** where the child failed, not where start raised it. Only for an error
+** that is an object: the caller knows it by identity, and a string equal
+** to one it raises later (a caught "timeout", then its own) must not take
+** the child's traceback along. [-0, +0, m]
 */
 static void keep_child_traceback(lua_State *L, lcr_Task *w, int child) {
   int err = lua_gettop(L);
+  switch (lua_type(L, err)) {
+    case LUA_TTABLE: case LUA_TUSERDATA: case LUA_TFUNCTION: case LUA_TTHREAD:
+      break;
+    default:
+      return;
+  }
   lcr_getextra(L, child, "tb");
   if (lua_type(L, -1) != LUA_TSTRING ||
       !lcr_pushtask(L, lcr_taskengine(w), &w->t)) {

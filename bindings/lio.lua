@@ -269,7 +269,8 @@ local function serve_one(handler, on_error, s, peer, slots)
   local stream <close> = s
   local ok, err = pcall(handler, stream)
   if ok then return end
-  if corral.is_cancelled(err) then error(err, 0) end
+  -- (a Cancelled whose scope has exited is an ordinary failure)
+  if corral.is_cancelled(err) and corral._cancel_live(err) then error(err, 0) end
   on_error(err, peer)
 end
 
@@ -282,8 +283,14 @@ local function accept_loop(l, conns, handler, on_error, slots)
     local ok, s = pcall(l.accept, l)
     if ok then
       local peer = peer_name(s)
-      conns:spawn({ serve_one, name = "serve " .. peer },
-                  handler, on_error, s, peer, slots)
+      local spawned, err = pcall(conns.spawn, conns, { serve_one, name = "serve " .. peer },
+                                 handler, on_error, s, peer, slots)
+      if not spawned then              -- the handlers' group stopped meanwhile
+        s:close()
+        if slots then slots:release() end
+        if conns.stopping then return end
+        error(err, 0)
+      end
     else
       if slots then slots:release() end
       if corral.is_io_error(s) and TRANSIENT[s.code] then
@@ -325,15 +332,22 @@ function tcp.serve(host, port, handler, opts)
   local outer = me and me.group
   corral.group(function(conns)
     corral.scope(function(accepting)
-      local watcher = outer and conns:spawn({ function()
-        outer:wait_stopping()
-        conns:stop(math.huge)          -- handlers see it (the outer grace ends it)
-        accepting:cancel("serve: stopping")
-        l:close()
-      end, name = "serve: stop watcher" })
+      -- A stop of the caller's group stops the handlers' group (they see
+      -- it); a stop of that group, by it or by a handler, ends accepting.
+      local watchers = {
+        outer and conns:spawn({ function()
+          outer:wait_stopping()
+          conns:stop(math.huge)        -- the outer grace ends it
+        end, name = "serve: stop watcher" }),
+        conns:spawn({ function()
+          conns:wait_stopping()
+          accepting:cancel("serve: stopping")
+          l:close()
+        end, name = "serve: accept stopper" }),
+      }
       if opts.ready then opts.ready(l.port) end
       local ok, err = pcall(accept_loop, l, conns, handler, on_error, slots)
-      if watcher then watcher:cancel() end
+      for _, w in pairs(watchers) do w:cancel() end
       if not ok then error(err, 0) end
     end)
   end, { name = "serve " .. host .. ":" .. l.port })

@@ -14,7 +14,8 @@
 /* Seconds with three decimals (lua_pushfstring has no precision). */
 static const char *push_secs(lua_State *L, double s) {
   char buf[64];
-  snprintf(buf, sizeof buf, "%.3f", s);
+  /* (%.3f of 1e300 would not fit: past a billion seconds, %g) */
+  snprintf(buf, sizeof buf, fabs(s) < 1e9 ? "%.3f" : "%g", s);
   return lua_pushstring(L, buf);
 }
 
@@ -292,7 +293,7 @@ static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
     double ends = cr_group_stop_deadline((cr_group_t *)s);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "stopping");
-    if (isfinite(ends)) {                /* when the grace cancels */
+    if (isfinite(ends) && !s->cancel_called) {   /* when the grace cancels */
       lua_pushnumber(L, ends - now);
       lua_setfield(L, -2, "grace");
     }

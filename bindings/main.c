@@ -221,6 +221,26 @@ static void check_field(lua_State *L, int t, const char *name) {
   lua_setfield(L, t, name);
 }
 
+/*
+** os.exit (the original as upvalue 1), which ends the process without
+** ending the run: a trace being written (--trace) is written first. Its
+** arguments are checked first, as os.exit checks them, so that a bad one
+** raises at the caller's line and the trace goes on.
+*/
+static int cli_exit(lua_State *L) {
+  int n = lua_gettop(L);
+  if (!lua_isboolean(L, 1)) luaL_optinteger(L, 1, EXIT_SUCCESS);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "corral") == LUA_TTABLE &&
+      lua_getfield(L, -1, "_trace_flush") == LUA_TFUNCTION)
+    lua_pcall(L, 0, 0, 0);                /* (a failure is reported there) */
+  lua_settop(L, n);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, 0);
+  return 0;
+}
+
 static void check_stdout(lua_State *L) {
   int top = lua_gettop(L);
   lua_pushcfunction(L, cli_print);
@@ -230,6 +250,12 @@ static void check_stdout(lua_State *L) {
     check_field(L, -1, "flush");
   }
   lua_pop(L, 1);
+  if (lua_getglobal(L, "os") == LUA_TTABLE &&
+      lua_getfield(L, -1, "exit") == LUA_TFUNCTION) {
+    lua_pushcclosure(L, cli_exit, 1);
+    lua_setfield(L, -2, "exit");
+  }
+  lua_settop(L, top);
   /* the methods of every file: io.stdout:write(...) */
   if (luaL_getmetatable(L, LUA_FILEHANDLE) == LUA_TTABLE &&
       lua_getfield(L, -1, "__index") == LUA_TTABLE) {

@@ -234,21 +234,35 @@ local function user_levels(level)
   return nil
 end
 
+-- n frame lines of the user's levels from..from+n-1, where user level 0 is
+-- level `abs` as the caller counts them. debug.traceback cuts a long stack
+-- after its first 10 levels, so they are read 10 at a time.
+local function user_frames(abs, from, n)
+  local out = {}
+  while #out < n do
+    local lines = frame_lines(debug.traceback(nil, abs + 1 + from + #out))
+    for i = 1, math.min(10, n - #out) do out[#out + 1] = lines[i] end
+  end
+  return out
+end
+
 -- lua's traceback of the user's frames from `level` of the caller, its
--- long-stack cut included: past 22 levels lua shows the first 10 and the
--- last 11 of its own stack, which ends in one C level; this one ends in the
--- command's frames, so the last levels are taken further up.
+-- long-stack cut included: lua's own stack ends in one C level, and past 22
+-- levels lua shows the first 10 and the last 11 (its count of the rest is
+-- one short); this stack ends in the command's frames instead.
 local function lua_traceback(level)
-  local u = user_levels(level + 1)
-  local tb = debug.traceback(nil, level + 1)
-  if not u or u + 1 <= 22 then return user_traceback(tb) end
-  local head = frame_lines(tb)
-  local tail = frame_lines(debug.traceback(nil, level + 1 + u - 10))
+  local abs = level + 1                  -- the user's first level, here
+  local u = user_levels(abs)
+  if not u then return user_traceback(debug.traceback(nil, abs)) end
   local out = { "stack traceback:" }
-  for i = 1, 10 do out[#out + 1] = head[i] end
-  -- (lua's count: one less than it leaves out)
-  out[#out + 1] = ("...\t(skipping %d levels)"):format(u + 1 - 22)
-  for i = 1, 10 do out[#out + 1] = tail[i] end
+  local function add(list) for _, f in ipairs(list) do out[#out + 1] = f end end
+  if u + 1 <= 22 then
+    add(user_frames(abs, 0, u))
+  else
+    add(user_frames(abs, 0, 10))
+    out[#out + 1] = ("...\t(skipping %d levels)"):format(u + 1 - 22)
+    add(user_frames(abs, u - 10, 10))
+  end
   out[#out + 1] = "[C]: in ?"
   return table.concat(out, "\n\t")
 end
@@ -298,14 +312,6 @@ local function run(plan, argv, info)
     if plan.chunk then
       local args, n = script_args()     -- (no traceback for this one, as lua)
       protect(plan.chunk, table.unpack(args, 1, n))
-    end
-  end
-  if plan.run_opts.trace then
-    -- os.exit ends the process without ending the run: write the trace first
-    local exit = os.exit
-    os.exit = function(...)
-      corral._trace_flush()
-      return exit(...)
     end
   end
   local ok, e = pcall(corral.run, root, plan.run_opts)

@@ -34,6 +34,8 @@ describe("regression: the command's tracebacks against lua's", function()
   for _, case in ipairs({
     { "a stack too deep to show whole (lua cuts it)", deep(30) },
     { "a stack just deep enough to cut", deep(21) },
+    { "a stack lua shows whole that the driver's frames would cut", deep(17) },
+    { "another one", deep(19) },
     { "an error object with __tostring (no traceback)",
       [[-e "error(setmetatable({}, {__tostring = function() return 'custom' end}))"]] },
     { "an -e chunk", [[-e "error('x')"]] },
