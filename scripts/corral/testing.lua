@@ -393,6 +393,15 @@ local function closed_in_use(op, kind)
   return io_error("stream:" .. op, kind, "ECLOSED", "closed while in use")
 end
 
+-- The end of what the peer sent: nil, or the reset of a peer that closed
+-- with bytes unread.
+local function at_end(p, op)
+  if p.reset then
+    error(io_error("stream:" .. op, "read", "ECONNRESET", "connection reset by peer"), 0)
+  end
+  return nil
+end
+
 -- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
 -- Returns the pipe, or raises (Cancelled, closed while in use).
 local function wait_readable(self, op, ready)
@@ -434,7 +443,7 @@ function Stream:read(max)
   if m < 1 then argerror(1, "read", "max must be >= 1") end
   check_open(self, "read")
   local p = wait_readable(self, "read", has_data)
-  if p.size == 0 then return nil end
+  if p.size == 0 then return at_end(p, "read") end
   return take(self, p, math.min(m, self._max_chunk, p.size))
 end
 
@@ -454,7 +463,7 @@ local function rawread(self, max, delim, which)
   local p = wait_readable(self, CALLS[which], function(q)
     return upto(q) or q.size >= math.min(max, q.cap)
   end)
-  if p.size == 0 then return nil end
+  if p.size == 0 then return at_end(p, CALLS[which]) end
   return take(self, p, upto(p) or math.min(max, p.size))
 end
 
@@ -507,6 +516,9 @@ function Stream:close()
   live_streams[self] = nil
   local out, inp = self._out, self._in
   out.eof = true
+  -- closed with bytes unread: TCP resets the connection, and the peer reads
+  -- what it has, then ECONNRESET instead of the end
+  if inp.size > 0 then out.reset = true end
   inp.broken = true
   clear(inp)
   for _, p in ipairs({ out, inp }) do

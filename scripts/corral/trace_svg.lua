@@ -107,11 +107,23 @@ local function model(trace)
     end
     return t
   end
-  for _, e in ipairs(events) do
-    if e.ph == "M" and e.name == "process_name" then group(e.pid).name = e.args.name
-    elseif e.ph == "M" and e.name == "thread_name" then task(e.pid, e.tid).name = e.args.name
+  -- An event without the fields it needs (another tool's, a hand-edited
+  -- file) is not drawn: a trace-event file is allowed other kinds.
+  local function usable(e)
+    if type(e) ~= "table" or type(e.pid) ~= "number" then return false end
+    if e.ph == "M" then return type(e.tid) == "number" or e.name == "process_name" end
+    return type(e.tid) == "number" and type(e.ts) == "number" and e.ts == e.ts
+  end
+  for _, e in ipairs(type(events) == "table" and events or {}) do
+    if not usable(e) then -- skip it
+    elseif e.ph == "M" and e.name == "process_name" then
+      group(e.pid).name = type(e.args) == "table" and tostring(e.args.name) or group(e.pid).name
+    elseif e.ph == "M" and e.name == "thread_name" then
+      local t = task(e.pid, e.tid)
+      t.name = type(e.args) == "table" and tostring(e.args.name) or t.name
     elseif e.ph == "X" then
       local t = task(e.pid, e.tid)
+      if type(e.dur) ~= "number" then e.dur = 0 end
       t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, e.name }
       t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts + (e.dur or 0))
     elseif e.ph == "i" then

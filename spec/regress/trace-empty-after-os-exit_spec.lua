@@ -41,4 +41,20 @@ describe("regression: the trace of a script that calls os.exit", function()
     assert.matches("^[^:]*: trace%-svg: bad JSON at byte 1: unexpected end of input", err)
     assert.is_nil(err:find("trace-svg: trace-svg", 1, true))
   end)
+
+  it("trace-svg draws what it can of events missing their fields", function()
+    -- (an event without tid raised "attempt to concatenate a nil value")
+    for _, json in ipairs({
+      '{"traceEvents":[{"ph":"X","pid":1,"ts":1}]}',
+      '{"traceEvents":[{"ph":"X","pid":1,"tid":1,"ts":1,"dur":"x"}]}',
+      '[{"ph":"M","name":"thread_name","pid":1,"tid":1}]',
+      '{"traceEvents":5}', '[1,2,"x"]',
+    }) do
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w")); f:write(json); f:close()
+      local code, err = sh(("%s trace-svg %s >/dev/null"):format(q(BIN), q(path)))
+      os.remove(path)
+      assert.equal(0, code, json .. ": " .. err)
+    end
+  end)
 end)
