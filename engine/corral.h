@@ -373,6 +373,7 @@ struct cr_engine_s {
   cr_attach_cb on_attach;
   unsigned attach_init : 1;
   unsigned attached : 1;
+  unsigned end_seen : 1;  /* private: the check reported "no task left" */
 };
 
 /* --- engine ---------------------------------------------------------- */

@@ -466,7 +466,7 @@ static void attached_pass(cr_engine_t *e) {
 ** (a signal watcher, an idle listener) may keep it waiting for ever.
 */
 static int check_has_work(const cr_engine_t *e) {
-  return (e->stats.tasks == 0 && e->on_attach != NULL) ||
+  return (e->stats.tasks == 0 && e->on_attach != NULL && !e->end_seen) ||
          !cr__queue_empty(&e->idlers) ||
          (e->clock == CR_CLOCK_VIRTUAL && e->nheap > 0);
 }
@@ -502,6 +502,8 @@ static void check_cb(uv_check_t *h) {
   attached_pass(e);
   if (!cr__queue_empty(&e->runq)) return;
   if (e->stats.tasks == 0) {
+    e->end_seen = 1;                   /* (once: a host that stays attached
+                                       ** is not woken again for it) */
     if (e->on_attach) e->on_attach(e, 0);
     return;
   }
@@ -542,6 +544,7 @@ int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb) {
   if (e->closing) return CR_EINVAL;
   if (!e->attach_init && (rc = attach_init(e)) != 0) return rc;
   e->on_attach = cb;
+  e->end_seen = 0;
   if (e->attached) return 0;
   uv_prepare_start(&e->prepare, prepare_cb);
   uv_check_start(&e->check, check_cb);

@@ -32,6 +32,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = 0;
   e->stats.tasks++;
+  e->end_seen = 0;                 /* an attached host's next end is news */
 }
 
 /*

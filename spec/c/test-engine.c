@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
 #include "corral.h"
 
@@ -383,8 +384,57 @@ static int test_chain_cancel_linear(void) {
   return 0;
 }
 
+/*
+** Attached to a host's loop: the end of the last task is reported without
+** a wake-up from elsewhere (the poll does not block on the host's quiet
+** handle), and only once: a host that stays attached after hearing it is
+** not kept spinning (the poll may block again).
+*/
+static int end_reports;
+static void count_end(cr_engine_t *e, int status) {
+  (void)e;
+  if (status == 0) end_reports++;
+}
+static void quiet_cb(uv_signal_t *s, int n) { (void)s; (void)n; }
+/* After corral's prepare (started later, so run first): the poll's timeout. */
+static int poll_timeout;
+static void probe_cb(uv_prepare_t *p) { poll_timeout = uv_backend_timeout(p->loop); }
+
+static int test_attached_end_once(void) {
+  uv_loop_t loop;
+  uv_signal_t sig;
+  uv_prepare_t probe;
+  cr_engine_t e;
+  ctask a = {0};
+  int i;
+  CHECK(uv_loop_init(&loop) == 0);
+  uv_signal_init(&loop, &sig);
+  uv_signal_start(&sig, quiet_cb, SIGUSR2);          /* keeps the loop alive */
+  uv_prepare_init(&loop, &probe);
+  uv_prepare_start(&probe, probe_cb);
+  uv_unref((uv_handle_t *)&probe);
+  CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
+  end_reports = 0;
+  CHECK(cr_engine_attach(&e, count_end) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  CHECK(cr_task_start_root(&a.t) == 0);              /* ends at once */
+  for (i = 0; i < 5 && end_reports == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+  CHECK(end_reports >= 1);
+  uv_run(&loop, UV_RUN_NOWAIT);                      /* once more, attached */
+  CHECK(poll_timeout != 0);                          /* it may block: no spin */
+  cr_engine_detach(&e);
+  uv_close((uv_handle_t *)&sig, NULL);    /* (close runs the loop to its end) */
+  uv_close((uv_handle_t *)&probe, NULL);
+  CHECK(cr_engine_close(&e) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
+    {"an attached engine reports its end once, without a wake-up",
+     test_attached_end_once},
     {"virtual sleep order", test_virtual_sleep_order},
     {"cancel wakes a parked task", test_cancel_wakes_parked},
     {"group limit and FIFO", test_group_limit_and_order},
