@@ -374,6 +374,7 @@ struct cr_engine_s {
   unsigned attach_init : 1;
   unsigned attached : 1;
   unsigned end_seen : 1;  /* private: the check reported "no task left" */
+  unsigned driving : 1;   /* private: inside cr_engine_step */
 };
 
 /* --- engine ---------------------------------------------------------- */

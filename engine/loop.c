@@ -38,6 +38,11 @@ static void uvtimer_cb(uv_timer_t *h) {
 static void idle_cb(uv_idle_t *h) { (void)h; }
 
 void cr__engine_ready(cr_engine_t *e) {
+  /* Only while something runs what is ready: the prepare and check of an
+  ** attached engine, or cr_engine_step. Otherwise (a host that steps the
+  ** engine later, or a detached one) an active idle handle would keep the
+  ** host's own poll from ever blocking: a spin. */
+  if (!e->attached && !e->driving) return;
   if (!uv_is_active((uv_handle_t *)&e->idle))
     uv_idle_start(&e->idle, idle_cb);
 }
@@ -401,7 +406,20 @@ static int run_ready(cr_engine_t *e) {
   return n;
 }
 
+static int step(cr_engine_t *e, int block);
+
+/* One pass (see corral.h). The idle handle serves the pass's polls only. */
 int cr_engine_step(cr_engine_t *e, int block) {
+  int rc;
+  e->driving = 1;
+  if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
+  rc = step(e, block);
+  e->driving = 0;
+  if (!e->attached) uv_idle_stop(&e->idle);
+  return rc;
+}
+
+static int step(cr_engine_t *e, int block) {
   if (e->alloc_seen != cr__alloc_failures()) {
     e->alloc_seen = cr__alloc_failures();   /* libuv ran out of memory */
     return CR_ENOMEM;
@@ -502,9 +520,12 @@ static void check_cb(uv_check_t *h) {
   attached_pass(e);
   if (!cr__queue_empty(&e->runq)) return;
   if (e->stats.tasks == 0) {
-    e->end_seen = 1;                   /* (once: a host that stays attached
-                                       ** is not woken again for it) */
-    if (e->on_attach) e->on_attach(e, 0);
+    /* reported once per end: a host that stays attached is neither woken
+    ** nor told again */
+    if (!e->end_seen && e->on_attach) {
+      e->end_seen = 1;
+      e->on_attach(e, 0);
+    }
     return;
   }
   if (!cr__queue_empty(&e->idlers)) {
@@ -550,8 +571,8 @@ int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb) {
   uv_check_start(&e->check, check_cb);
   /* A ready task keeps the host's uv_run going. */
   uv_ref((uv_handle_t *)&e->idle);
-  if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
   e->attached = 1;
+  if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
   return 0;
 }
 
@@ -561,6 +582,7 @@ void cr_engine_detach(cr_engine_t *e) {
   e->on_attach = NULL;
   uv_prepare_stop(&e->prepare);
   uv_check_stop(&e->check);
+  uv_idle_stop(&e->idle);                /* nobody runs what is ready now */
   uv_unref((uv_handle_t *)&e->idle);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);   /* stops it if idle */
 }

@@ -419,9 +419,11 @@ static int test_attached_end_once(void) {
   cr_task_init(&e, &a.t, ctask_run, NULL);
   CHECK(cr_task_start_root(&a.t) == 0);              /* ends at once */
   for (i = 0; i < 5 && end_reports == 0; i++) uv_run(&loop, UV_RUN_ONCE);
-  CHECK(end_reports >= 1);
-  uv_run(&loop, UV_RUN_NOWAIT);                      /* once more, attached */
+  CHECK(end_reports == 1);
+  uv_run(&loop, UV_RUN_NOWAIT);                      /* more passes, attached */
+  uv_run(&loop, UV_RUN_NOWAIT);
   CHECK(poll_timeout != 0);                          /* it may block: no spin */
+  CHECK(end_reports == 1);                           /* and is told once */
   cr_engine_detach(&e);
   uv_close((uv_handle_t *)&sig, NULL);    /* (close runs the loop to its end) */
   uv_close((uv_handle_t *)&probe, NULL);
@@ -431,8 +433,54 @@ static int test_attached_end_once(void) {
   return 0;
 }
 
+/*
+** An engine on a host's loop that is not attached (the host steps it, or
+** has not attached yet): a task woken by its deadline while the host runs
+** its own loop started the idle handle, so the host's poll never blocked
+** again (100 % CPU) until the host stepped or attached. Only a step or an
+** attachment starts it now.
+*/
+static void host_tick(uv_timer_t *t) { (void)t; }
+
+static int test_unattached_wakeup_no_spin(void) {
+  uv_loop_t loop;
+  uv_signal_t sig;
+  uv_prepare_t probe;
+  uv_timer_t tick;
+  cr_engine_t e;
+  ctask a = {0};
+  CHECK(uv_loop_init(&loop) == 0);
+  uv_signal_init(&loop, &sig);
+  uv_signal_start(&sig, quiet_cb, SIGUSR2);          /* keeps the loop alive */
+  uv_prepare_init(&loop, &probe);
+  uv_prepare_start(&probe, probe_cb);
+  uv_unref((uv_handle_t *)&probe);
+  CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
+  cr_task_init(&e, &a.t, ctask_run, NULL);
+  a.naps = 1; a.dur = 0.005;
+  CHECK(cr_task_start_root(&a.t) == 0);
+  CHECK(cr_engine_step(&e, 0) == 1);                 /* it runs, then sleeps */
+  uv_timer_init(&loop, &tick);
+  uv_timer_start(&tick, host_tick, 30, 0);           /* the host's own wake-up */
+  uv_run(&loop, UV_RUN_ONCE);                        /* the deadline passes */
+  poll_timeout = 0;
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(poll_timeout != 0);                          /* the host may block */
+  while (cr_engine_step(&e, 1) == 1) {}              /* the host steps it */
+  CHECK(a.nwoke == 1);
+  uv_close((uv_handle_t *)&sig, NULL);
+  uv_close((uv_handle_t *)&probe, NULL);
+  uv_close((uv_handle_t *)&tick, NULL);
+  CHECK(cr_engine_close(&e) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
+    {"an unattached engine's wake-up does not spin the host's loop",
+     test_unattached_wakeup_no_spin},
     {"an attached engine reports its end once, without a wake-up",
      test_attached_end_once},
     {"virtual sleep order", test_virtual_sleep_order},
