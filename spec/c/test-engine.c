@@ -400,6 +400,18 @@ static void quiet_cb(uv_signal_t *s, int n) { (void)s; (void)n; }
 static int poll_timeout;
 static void probe_cb(uv_prepare_t *p) { poll_timeout = uv_backend_timeout(p->loop); }
 
+/* A host's loop that a quiet handle keeps alive, with the probe, started
+** before any engine's prepare (so it runs after it). */
+static int quiet_host_loop(uv_loop_t *loop, uv_signal_t *sig, uv_prepare_t *probe) {
+  if (uv_loop_init(loop) != 0) return -1;
+  uv_signal_init(loop, sig);
+  uv_signal_start(sig, quiet_cb, SIGUSR2);
+  uv_prepare_init(loop, probe);
+  uv_prepare_start(probe, probe_cb);
+  uv_unref((uv_handle_t *)probe);
+  return 0;
+}
+
 static int test_attached_end_once(void) {
   uv_loop_t loop;
   uv_signal_t sig;
@@ -407,12 +419,7 @@ static int test_attached_end_once(void) {
   cr_engine_t e;
   ctask a = {0};
   int i;
-  CHECK(uv_loop_init(&loop) == 0);
-  uv_signal_init(&loop, &sig);
-  uv_signal_start(&sig, quiet_cb, SIGUSR2);          /* keeps the loop alive */
-  uv_prepare_init(&loop, &probe);
-  uv_prepare_start(&probe, probe_cb);
-  uv_unref((uv_handle_t *)&probe);
+  CHECK(quiet_host_loop(&loop, &sig, &probe) == 0);
   CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
   end_reports = 0;
   CHECK(cr_engine_attach(&e, count_end) == 0);
@@ -449,12 +456,7 @@ static int test_unattached_wakeup_no_spin(void) {
   uv_timer_t tick;
   cr_engine_t e;
   ctask a = {0};
-  CHECK(uv_loop_init(&loop) == 0);
-  uv_signal_init(&loop, &sig);
-  uv_signal_start(&sig, quiet_cb, SIGUSR2);          /* keeps the loop alive */
-  uv_prepare_init(&loop, &probe);
-  uv_prepare_start(&probe, probe_cb);
-  uv_unref((uv_handle_t *)&probe);
+  CHECK(quiet_host_loop(&loop, &sig, &probe) == 0);
   CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
   cr_task_init(&e, &a.t, ctask_run, NULL);
   a.naps = 1; a.dur = 0.005;
