@@ -325,7 +325,7 @@ local function run(plan, argv, info)
     user_tracebacks(e)
     msg = e:render({ tracebacks = true })
   else
-    msg = error_text(e)
+    msg = error_text(e):match("^[^%z]*")   -- as lua: up to a NUL byte
     if tb then msg = msg .. "\n" .. tb end
   end
   io.stderr:write(info.progname, ": ", msg, "\n")

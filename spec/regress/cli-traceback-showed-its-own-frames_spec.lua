@@ -39,6 +39,7 @@ describe("regression: the command's tracebacks against lua's", function()
     { "an error object with __tostring (no traceback)",
       [[-e "error(setmetatable({}, {__tostring = function() return 'custom' end}))"]] },
     { "an -e chunk", [[-e "error('x')"]] },
+    { "a message with a NUL byte (lua prints up to it)", [[-e "error('a\0b')"]] },
     { "a script's nested functions", q(script) },
     { "a module that -l cannot find", "-l corral_no_such_module" },
     { "a second -e after a good one", [[-e "y = 1" -e "local t = nil; t.x = 1"]] },
