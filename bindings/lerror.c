@@ -607,10 +607,10 @@ static int l_is_cancelled(lua_State *L) {
   return 1;
 }
 
-/* corral._cancel_live(e): e is the Cancelled of a scope still entered in
-** the running corral.run (one that goes on cancelling), not one re-raised
-** after its scope exited, which is an ordinary error (internal: the Lua
-** policies' outcomes). */
+/* corral._cancel_live(e): e is a Cancelled (false for anything else) of a
+** scope still entered in the running corral.run (one that goes on
+** cancelling), not one re-raised after its scope exited, which is an
+** ordinary error (internal: the Lua policies' outcomes, tcp.serve). */
 static int l_cancel_live(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
   lua_pushboolean(L, E != NULL && lcr_unwinding(L, E, 1) == LCR_LIVE);

@@ -270,7 +270,7 @@ local function serve_one(handler, on_error, s, peer, slots)
   local ok, err = pcall(handler, stream)
   if ok then return end
   -- (a Cancelled whose scope has exited is an ordinary failure)
-  if corral.is_cancelled(err) and corral._cancel_live(err) then error(err, 0) end
+  if corral._cancel_live(err) then error(err, 0) end
   on_error(err, peer)
 end
 

@@ -123,10 +123,7 @@ end
 -- A Cancelled that goes on cancelling: its scope is still entered. One
 -- re-raised after its scope exited (a child re-raising what t:wait() said of
 -- a cancelled task) is an ordinary error, as the core treats it.
-local function live_cancel(e)
-  return corral.is_cancelled(e) and corral._cancel_live(e)
-end
-M.live_cancel = live_cancel
+local live_cancel = corral._cancel_live  -- (false for any other value)
 
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A live
