@@ -316,7 +316,7 @@ int lcr_raise(lua_State *L, int err) {
 int lcr_msgh(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lcr_Engine *E = S->eng;
-  if (E == NULL || E->e.current == NULL || lcr_iscancelled(L, 1)) return 1;
+  if (E == NULL || E->e.current == NULL || lcr_iscancelled(L, S, 1)) return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
   lcr_getextra(L, 2, "tberr");
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
@@ -469,9 +469,10 @@ static int checkpoint(lua_State *L, lcr_Task *t) {
   return lcr_yield(L, t, 0, checkpoint_k);
 }
 
+/* On the task's coroutine: l_sleep checked it, or the engine resumed it. */
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, sleep_k);
-  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
+  lcr_Task *t = lcr_cothread_task(L);
   double when = lua_tonumber(L, (int)ctx);
   int rc;
   if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
@@ -652,7 +653,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   int rc, reuse;
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
-  E->pool_ref = LUA_NOREF;
+  E->pool_ref = E->lastc_ref = LUA_NOREF;
   rc = cr_engine_init(&E->e, loop, clock);
   if (rc) return rc;
   E->open = 1;
@@ -669,6 +670,8 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);                 /* a slot, not LUA_REFNIL */
+  E->lastc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, LUA_REGISTRYINDEX, LCR_REUSE_KEY);
   reuse = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -705,6 +708,9 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->pinned_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->lastc_ref);
+  E->lastc_handle = NULL;
+  E->lastc = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, E->pool_ref);
   E->npool = 0;
   if (E->S->eng == E) E->S->eng = NULL;
@@ -814,7 +820,7 @@ static int l_run(lua_State *L) {
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
   memset(E, 0, sizeof *E);
   E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
-  E->pool_ref = LUA_NOREF;
+  E->pool_ref = E->lastc_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
   cr_alloc_refill();        /* the guard's reserve, if the process holds it */
   rc = lcr_engine_open(L, S, E, NULL,

@@ -62,6 +62,11 @@ struct lcr_Engine {
   struct lcr_Task *root;
   size_t nrefs;           /* tasks anchored (debug_stats "refs") */
   int records_ref;        /* registry ref: cancel records, by handle */
+  int lastc_ref;          /* registry ref: the Cancelled pushed last, or
+                          ** nil (lerror.c: lcr_pushcancelled's cache) */
+  void *lastc_handle;     /* the record it belongs to, or NULL */
+  const void *lastc;      /* that Cancelled, as a pointer; live while
+                          ** its record is (lcr_release clears both) */
   int live_ref;           /* registry ref: live Cancelled -> its scope */
   int pinned_ref;         /* registry ref: entered scope/group userdata */
   int pool_ref;           /* registry ref: idle coroutines to reuse */
@@ -212,7 +217,7 @@ void lcr_export_errors(lua_State *L, lcr_State *S);
 void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
 void lcr_release(cr_engine_t *e, void *handle);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);
-int lcr_iscancelled(lua_State *L, int idx);
+int lcr_iscancelled(lua_State *L, lcr_State *S, int idx);
 int lcr_is_error_group(lua_State *L, lcr_State *S, int idx);
 /* What the error at idx is to a scope it unwinds. */
 enum { LCR_PLAIN = 0, LCR_LIVE, LCR_DEAD };

@@ -26,6 +26,9 @@ M.describe = safe
 
 local Cancelled = {__name = 'corral.Cancelled'}
 Cancelled.__index = Cancelled
+-- Protected: a Cancelled stays one (corral checks the values it raised by
+-- identity while their cancel lives), and getmetatable still answers it.
+Cancelled.__metatable = Cancelled
 function Cancelled.__tostring(e)
   local s = 'Cancelled'
   if e.reason ~= nil then s = s .. ': ' .. safe(e.reason) end

@@ -194,7 +194,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     }
     return task_fail(L, 3, 0);
   }
-  if (lcr_iscancelled(L, 5)) return task_fail(L, 3, 0);
+  if (lcr_iscancelled(L, lcr_taskengine(t)->S, 5)) return task_fail(L, 3, 0);
   return task_fail(L, 5, status == LUA_ERRMEM);
 }
 

@@ -36,6 +36,22 @@ describe("Cancelled", function()
     assert.is_false(corral.is_timeout(c))
   end)
 
+  it("keeps its metatable: getmetatable answers it, setmetatable raises", function()
+    local c
+    vrun(function()
+      corral.scope(function(s)
+        s:cancel()
+        c = support.raises(corral.checkpoint)
+      end)
+    end)
+    local mt = getmetatable(c)
+    assert.is_table(mt)
+    assert.equal("corral.Cancelled", mt.__name)
+    assert.has_error(function() setmetatable(c, nil) end,
+                     "cannot change a protected metatable")
+    assert.is_true(corral.is_cancelled(c))
+  end)
+
   it("tostring starts with 'Cancelled' and carries the reason", function()
     local with, without
     vrun(function()

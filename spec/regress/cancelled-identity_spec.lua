@@ -29,6 +29,31 @@ describe("regression: Cancelled identity", function()
     assert.matches("first", eg.errors[1])
   end)
 
+  it("one raised last, kept past its scope, stays dead when the next cancel reuses its record's slot", function()
+    -- corral remembers the Cancelled it pushed last (a cancel of many tasks
+    -- raises one value many times); the memory must die with its scope.
+    local eg = support.error_group(vrun, function()
+      local kept, again
+      for i = 1, 3 do
+        corral.scope(function(s)
+          s:cancel("round " .. i)
+          local ok, e = pcall(corral.checkpoint)
+          if i == 1 then kept = e else again = e end
+          if i == 3 then
+            assert.is_true(corral._cancel_live(again))
+            assert.is_false(corral._cancel_live(kept))
+            corral.group(function(g)
+              g:spawn(function() error(kept, 0) end)
+            end)
+          end
+        end)
+      end
+    end)
+    assert.equal(1, #eg)
+    assert.matches("raised outside the scope it cancelled", eg.errors[1])
+    assert.matches("round 1", eg.errors[1])
+  end)
+
   it("a Cancelled kept from an earlier run is an ordinary error in the next one", function()
     local kept
     vrun(function()
