@@ -42,6 +42,27 @@ static inline int cr__task_waiting_in_list(const cr_task_t *t) {
 }
 
 /* Unlink a queued task from the engine's run queue. */
+/*
+** Memory hints. Big batches (a cancel of 100,000 tasks, the run queue it
+** fills) walk linked records that no cache holds: each step's miss waits
+** for the last. Asking for the next record while this one is handled lets
+** those misses overlap. A hint never faults, whatever the address.
+*/
+#if defined(__GNUC__) || defined(__clang__)
+#define CR__PREFETCH(p) __builtin_prefetch((const void *)(p), 1, 0)
+#else
+#define CR__PREFETCH(p) ((void)(p))
+#endif
+static inline void cr__prefetch_span(const void *p, size_t n) {
+  const char *c = (const char *)p;
+  size_t i;
+  for (i = 0; i < n; i += 64) CR__PREFETCH(c + i);
+  CR__PREFETCH(c + n - 1);
+}
+static inline void cr__prefetch_task(const cr_task_t *t) {
+  cr__prefetch_span(t, sizeof *t);
+}
+
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;
   cr__queue_remove(&t->runq);
