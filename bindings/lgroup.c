@@ -14,8 +14,12 @@ static lcr_Group *checkgroup(lua_State *L, int idx) {
   return lcr_checkself(L, idx, LCR_MT_GROUP, LCR_GROUP);
 }
 
+static int group_alive_in(lcr_State *S, const lcr_Group *G) {
+  return G->opened && !G->g.closed && lcr_alive(S, G->E, G->epoch);
+}
+
 static int group_alive(lua_State *L, lcr_Group *G) {
-  return G->opened && !G->g.closed && lcr_alive(lcr_state(L), G->E, G->epoch);
+  return group_alive_in(lcr_state(L), G);
 }
 
 /* Layout while the group lives: [1 body][2 opts][3 G][4 msgh][results] */
@@ -239,7 +243,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   const char *call = starter ? "group:start" : "group:spawn";
   lcr_Task *t;
   int nargs, rc;
-  if (!group_alive(L, G))
+  if (!group_alive_in(lcr_engine(L, call)->S, G))
     luaL_error(L, "%s: the group is closed (it has exited: spawn into a "
                "group that is still running)", call);
   if (G->g.stopping)
@@ -273,9 +277,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
 }
 
 static int group_spawn(lua_State *L) {
-  lcr_Group *G = checkgroup(L, 1);
-  lcr_engine(L, "group:spawn");
-  spawn(L, G, NULL);
+  spawn(L, checkgroup(L, 1), NULL);      /* spawn checks the run */
   return 1;
 }
 
