@@ -1,7 +1,8 @@
 -- lerror.lua: the Lua half of corral's error values (Cancelled, Timeout,
 -- ErrorGroup), compiled into corral.so (see cmake/Embed.cmake) and run once
 -- per require "corral" by bindings/lerror.c, with:
---   core  arg_error (corral.arg_error, before the module table exists)
+--   core  arg_error (corral.arg_error, before the module table exists) and
+--         rawmt (the metatable of a value, ignoring __metatable)
 -- It returns the table the C side keeps: the metatables, timeout(seconds),
 -- from_list(list, dropped) (the failures a group collected), new (the public
 -- corral.error_group), is_error_group and is_timeout.
@@ -11,6 +12,9 @@
 -- ergonomics (split, flatten, the rendered tree) are here.
 local core = ...
 local arg_error = core.arg_error
+-- The metatable a value really has: getmetatable answers a __metatable
+-- field instead, which any table can set to pass for an ErrorGroup.
+local rawmt = core.rawmt
 
 local M = {}
 
@@ -56,7 +60,7 @@ M.Timeout = Timeout
 
 local EG = {__name = 'corral.ErrorGroup'}
 EG.__index = EG
-local function is_eg(e) return getmetatable(e) == EG end
+local function is_eg(e) return type(e) == 'table' and rawmt(e) == EG end
 -- Count by task names: an error value may be nil, a name never is. Its
 -- fields are plain and may have been edited: what is not a table is empty.
 local function count(e)
@@ -250,6 +254,6 @@ function EG.__tostring(e) return e:render() end
 
 M.ErrorGroup = EG
 M.is_error_group = is_eg
-function M.is_timeout(e) return getmetatable(e) == Timeout end
+function M.is_timeout(e) return type(e) == 'table' and rawmt(e) == Timeout end
 
 return M

@@ -194,7 +194,13 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     }
     return task_fail(L, 3, 0);
   }
-  if (lcr_iscancelled(L, lcr_taskengine(t)->S, 5)) return task_fail(L, 3, 0);
+  /* Cancelled while it blocked: the original failure stays. A dead or
+  ** forged Cancelled is an ordinary error, and replaces it. */
+  switch (lcr_unwinding(L, lcr_taskengine(t), 5)) {
+    case LCR_LIVE: return task_fail(L, 3, 0);
+    case LCR_DEAD: lcr_deadcancel(L, 5, lcr_dead_msg); break;
+    default: break;
+  }
   return task_fail(L, 5, status == LUA_ERRMEM);
 }
 
