@@ -23,7 +23,8 @@
 **   corral_host_close      every handle closed, every reference dropped
 **
 ** Integer results: 0 or a CORRAL_* status on success, a negative cr_errno_t
-** or libuv code (cr_strerror) on misuse.
+** or libuv code (cr_strerror) on misuse. A NULL host or op is CR_EINVAL
+** (NULL from the functions that return pointers), never a crash.
 */
 #ifndef CORRAL_LUA_H
 #define CORRAL_LUA_H
@@ -102,8 +103,11 @@ int corral_host_run(corral_host_t *h);
 /*
 ** Run inside the host's own uv_run(loop, UV_RUN_DEFAULT): prepare and
 ** check handles run the tasks, the loop never blocks while one is ready,
-** and `cb` gets the outcome of each root started while attached. The
-** loop stays alive while tasks can still be woken.
+** and `cb` gets the outcome of each root started while attached (a chunk
+** that does not load never starts: corral_host_start* returns
+** CORRAL_ERROR and `cb` is not called). The loop stays alive while tasks
+** can still be woken; a deadlock ends the root (CORRAL_ERROR), also one
+** that cancelling cannot break.
 */
 int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg);
 /* One step that never blocks: CORRAL_RUNNING or the root's status. */
@@ -188,7 +192,9 @@ int corral_op_complete_threadsafe(corral_op_t *op, int status);
 /* Any thread: 1 once the waiting task was cancelled. */
 int corral_op_cancelled(const corral_op_t *op);
 
-/* The module's entry point (package.preload or luaL_requiref). */
+/* The module's entry point (package.preload or luaL_requiref).
+** corral_host_new puts it in its state's package.preload (unless one is
+** there), so the module loads again without corral.so on package.cpath. */
 int luaopen_corral(lua_State *L);
 
 #ifdef __cplusplus

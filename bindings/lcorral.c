@@ -812,6 +812,10 @@ static int l_run(lua_State *L) {
   }
   check_test_opts(L, clock, &topts);
   lcr_debug_opts(L, 2, &dopts);
+  if (S->eng != NULL && S->eng->hosted && S->eng->e.current == NULL)
+    return luaL_error(L, "corral.run: this state's corral belongs to a C "
+                         "host, which starts root tasks itself "
+                         "(corral_host_start)");
   if (S->eng != NULL)
     return luaL_error(L, "corral.run: cannot be called inside a running "
                          "task (spawn a task or open a group instead)");

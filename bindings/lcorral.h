@@ -78,6 +78,7 @@ struct lcr_Engine {
                           ** (read by lbusy.c's signal handler) */
   unsigned deadlocked : 1;
   unsigned open : 1;
+  unsigned hosted : 1;    /* a C host's engine (lhost.c) */
 };
 
 /*

@@ -205,13 +205,14 @@ corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type) {
   return op;
 }
 
-void *corral_op_data(corral_op_t *op) { return op->data; }
+void *corral_op_data(corral_op_t *op) { return op ? op->data : NULL; }
 
 uv_loop_t *corral_op_loop(corral_op_t *op) {
-  return op->host ? op->host->E.e.loop : NULL;
+  return op && op->host ? op->host->E.e.loop : NULL;
 }
 
 int corral_op_cancelled(const corral_op_t *op) {
+  if (op == NULL) return CR_EINVAL;
   return atomic_load(&((corral_op_t *)op)->cancelled);
 }
 
@@ -291,7 +292,9 @@ static int await_k(lua_State *L, int status, lua_KContext ctx) {
 
 int corral_op_await(lua_State *L, corral_op_t *op) {
   corral_host_t *h = host_of(L);
-  lcr_Task *t = host_task(L, h, op_name(op->type));
+  lcr_Task *t;
+  if (op == NULL) return luaL_error(L, "corral_op_await: op is NULL");
+  t = host_task(L, h, op_name(op->type));
   if (op->delivered) return op_finish(L, t, op);
   op->task = t;
   op->waiting = 1;
@@ -307,6 +310,7 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
 
 int corral_op_complete(corral_op_t *op, int status) {
   int closed, released;
+  if (op == NULL) return CR_EINVAL;
   uv_mutex_lock(&op->hub->mu);
   if (op->completed) {
     uv_mutex_unlock(&op->hub->mu);
@@ -325,8 +329,10 @@ int corral_op_complete(corral_op_t *op, int status) {
 }
 
 int corral_op_complete_threadsafe(corral_op_t *op, int status) {
-  hub_t *hub = op->hub;
+  hub_t *hub;
   int free_now = 0;
+  if (op == NULL) return CR_EINVAL;
+  hub = op->hub;
   uv_mutex_lock(&hub->mu);
   if (op->completed) {
     uv_mutex_unlock(&hub->mu);
@@ -435,7 +441,10 @@ static void deadlock(corral_host_t *h) {
     cr_scope_cancel(&h->root->t.scope, CR_SRC_DEADLOCK, 0,
                     lcr_record(T, E, -1, NULL));
     lua_pop(T, 1);
-    return;
+    /* The cancel woke a task: its cleanup runs. Woke none (every task
+    ** waits under a shield): nothing would report the deadlock again
+    ** (attached, the host's uv_run simply returns), so give up now. */
+    if (cr_engine_has_ready(&E->e)) return;
   }
   lua_pushliteral(T, "corral: deadlock: every task is blocked and nothing "
                      "can wake them (even after cancelling)");
@@ -501,18 +510,21 @@ static int busy(corral_host_t *h) {
 }
 
 int corral_host_run(corral_host_t *h) {
+  if (h == NULL) return CR_EINVAL;
   if (busy(h)) return CR_EBUSY;
   if (h->status == CORRAL_RUNNING) protected(h, drive_k, 1);
   return h->status;
 }
 
 int corral_host_step(corral_host_t *h) {
+  if (h == NULL) return CR_EINVAL;
   if (busy(h)) return CR_EBUSY;
   if (h->status == CORRAL_RUNNING) protected(h, drive_k, 0);
   return h->status;
 }
 
 int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg) {
+  if (h == NULL) return CR_EINVAL;
   if (busy(h)) return CR_EBUSY;
   h->done = cb;
   h->done_arg = arg;
@@ -521,20 +533,29 @@ int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg) {
   return 0;
 }
 
-int corral_host_fd(corral_host_t *h) { return cr_engine_backend_fd(&h->E.e); }
+int corral_host_fd(corral_host_t *h) {
+  return h ? cr_engine_backend_fd(&h->E.e) : CR_EINVAL;
+}
 
 int corral_host_timeout(corral_host_t *h) {
+  if (h == NULL) return CR_EINVAL;
   return h->status == CORRAL_RUNNING ? cr_engine_timeout(&h->E.e) : -1;
 }
 
-int corral_host_status(corral_host_t *h) { return h->status; }
-lua_State *corral_host_state(corral_host_t *h) { return h->L; }
-uv_loop_t *corral_host_loop(corral_host_t *h) { return h->E.e.loop; }
-cr_engine_t *corral_host_engine(corral_host_t *h) { return &h->E.e; }
+int corral_host_status(corral_host_t *h) { return h ? h->status : CR_EINVAL; }
+lua_State *corral_host_state(corral_host_t *h) { return h ? h->L : NULL; }
+uv_loop_t *corral_host_loop(corral_host_t *h) {
+  return h ? h->E.e.loop : NULL;
+}
+cr_engine_t *corral_host_engine(corral_host_t *h) {
+  return h ? &h->E.e : NULL;
+}
 
 int corral_host_results(corral_host_t *h, lua_State *L) {
-  lcr_Task *r = h->root;
+  lcr_Task *r;
   int n;
+  if (h == NULL || L == NULL) return CR_EINVAL;
+  r = h->root;
   if (h->status == CORRAL_NONE || h->status == CORRAL_RUNNING) return 0;
   if (h->msg_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->msg_ref);
@@ -557,7 +578,9 @@ static int message_k(lua_State *T) {
 }
 
 const char *corral_host_message(corral_host_t *h) {
-  lua_State *T = h->T;
+  lua_State *T;
+  if (h == NULL) return NULL;
+  T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
@@ -628,8 +651,10 @@ static int start_failed(corral_host_t *h, lua_State *L) {
 }
 
 int corral_host_start(corral_host_t *h, int nargs) {
-  lua_State *L = h->L, *T = h->T;
-  if (nargs < 0) return CR_EINVAL;         /* nothing to pop: none known */
+  lua_State *L, *T;
+  if (h == NULL || nargs < 0) return CR_EINVAL;   /* nothing popped */
+  L = h->L;
+  T = h->T;         /* nothing to pop: none known */
   if (lua_gettop(L) <= nargs || lua_type(L, -nargs - 1) != LUA_TFUNCTION) {
     lua_settop(L, lua_gettop(L) > nargs ? -nargs - 2 : 0);
     return CR_EINVAL;
@@ -657,7 +682,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
 
 int corral_host_start_string(corral_host_t *h, const char *chunk,
                              const char *chunkname) {
-  if (chunk == NULL) return CR_EINVAL;
+  if (h == NULL || chunk == NULL) return CR_EINVAL;
   if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
   if (luaL_loadbufferx(h->L, chunk, strlen(chunk),
                        chunkname ? chunkname : "=(host)", NULL) != LUA_OK) {
@@ -682,8 +707,10 @@ static int load_file_k(lua_State *L) {
 
 int corral_host_start_file(corral_host_t *h, const char *path, int argc,
                            char **argv) {
-  lua_State *L = h->L;
-  if (path == NULL || argc < 0 || (argc > 0 && argv == NULL)) return CR_EINVAL;
+  lua_State *L;
+  if (h == NULL || path == NULL || argc < 0 || (argc > 0 && argv == NULL))
+    return CR_EINVAL;
+  L = h->L;
   if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
   if (!lua_checkstack(L, 4)) return CR_ENOMEM;
   lua_pushcfunction(L, load_file_k);
@@ -773,8 +800,10 @@ static void async_cb(uv_async_t *a) {
 
 static int host_request(corral_host_t *h, int req, double grace,
                         const char *reason) {
-  hub_t *hub = h->hub;
+  hub_t *hub;
   char *copy = NULL;
+  if (h == NULL) return CR_EINVAL;
+  hub = h->hub;
   if (reason != NULL) {
     size_t n = strlen(reason) + 1;
     if ((copy = malloc(n)) == NULL) return CR_ENOMEM;
@@ -849,6 +878,20 @@ static const luaL_Reg host_funcs[] = {
 
 /* --- create and close ---------------------------------------------------- */
 
+/* package.preload.corral, unless the state has its own: without
+** corral.so on package.cpath, package.loaded.corral = nil then require
+** finds the module again (the same one: it is one per state). */
+static void preload_corral(lua_State *L) {
+  int top = lua_gettop(L);
+  if (lua_getglobal(L, "package") == LUA_TTABLE &&
+      lua_getfield(L, -1, "preload") == LUA_TTABLE &&
+      lua_getfield(L, -1, "corral") == LUA_TNIL) {
+    lua_pushcfunction(L, luaopen_corral);
+    lua_setfield(L, -3, "corral");
+  }
+  lua_settop(L, top);
+}
+
 /* [h, loop, clock]: the module, our thread, the engine. */
 static int setup_k(lua_State *L) {
   corral_host_t *h = lua_touserdata(L, 1);
@@ -856,6 +899,7 @@ static int setup_k(lua_State *L) {
   int rc, clock = (int)lua_tointeger(L, 3);
   if (h->own_state) luaL_openlibs(L);
   luaL_requiref(L, "corral", luaopen_corral, 0);            /* 4 */
+  preload_corral(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
   h->S = lua_touserdata(L, -1);
   if (h->S == NULL || h->S->eng != NULL)
@@ -871,6 +915,7 @@ static int setup_k(lua_State *L) {
                        clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
   if (rc) return luaL_error(L, "corral_host_new: %s", cr_strerror(rc));
   h->E.S->eng = &h->E;
+  h->E.hosted = 1;
   return 0;
 }
 

@@ -423,6 +423,9 @@ void cr_engine_detach(cr_engine_t *e);
 */
 int cr_engine_timeout(cr_engine_t *e);
 int cr_engine_backend_fd(cr_engine_t *e);
+/* 1 while a task is ready to run (spawned, woken, yielded, or an idle
+** waiter to wake), else 0: whether a cancel just made found anyone. */
+int cr_engine_has_ready(const cr_engine_t *e);
 
 /*
 ** Testing hooks.

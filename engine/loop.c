@@ -611,6 +611,10 @@ int cr_engine_timeout(cr_engine_t *e) {
 
 int cr_engine_backend_fd(cr_engine_t *e) { return uv_backend_fd(e->loop); }
 
+int cr_engine_has_ready(const cr_engine_t *e) {
+  return !cr__queue_empty(&e->runq) || !cr__queue_empty(&e->idlers);
+}
+
 /* --- abandon ---------------------------------------------------------- */
 
 /* A leaf of the scope tree goes: its task (if it is a task's own scope)

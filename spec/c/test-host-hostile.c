@@ -277,6 +277,87 @@ static int test_rerequire_in_a_host_is_the_same_module(void) {
   return 0;
 }
 
+/* Without corral.so on package.cpath (a host's usual case), loading the
+** module again failed: "module 'corral' not found". It is preloaded. */
+static int test_rerequire_without_cpath(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "package.cpath = ''\n"
+    "local a = require 'corral'\n"
+    "package.loaded.corral = nil\n"
+    "local b = require 'corral'\n"
+    "return tostring(a == b)", "=reload") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "true") == 0);
+  /* corral.run outside the root, in the host's state, says why not */
+  CHECK(luaL_dostring(corral_host_state(h),
+                      "require('corral').run(function() end)") != 0);
+  CHECK(strstr(lua_tostring(corral_host_state(h), -1), "C host") != NULL);
+  lua_pop(corral_host_state(h), 1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* Attached, a deadlock the cancel could not break (every task waits under
+** a shield) was never reported: the cancel woke nothing, so no pass found
+** the deadlock again; uv_run returned with the root "running" for ever. */
+static int test_attached_unbreakable_deadlock(void) {
+  uv_loop_t loop;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_attach(h, on_done, NULL) == 0);
+  attached_done = -1;
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "c.scope(function() c.event():wait() end, {shield = true})", "=r") == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(attached_done == CORRAL_ERROR);
+  CHECK(corral_host_status(h) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "corral: deadlock") != NULL);
+  CHECK(strstr(corral_host_message(h), "even after cancelling") != NULL);
+  CHECK(corral_host_start_string(h, "return 1", "=next") == 0);  /* not stuck */
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(attached_done == CORRAL_OK);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+/* A NULL host or op crashed nearly every call; misuse is a code. */
+static int test_null_handles(void) {
+  corral_host_t *h;
+  CHECK(corral_host_status(NULL) == CR_EINVAL);
+  CHECK(corral_host_step(NULL) == CR_EINVAL);
+  CHECK(corral_host_run(NULL) == CR_EINVAL);
+  CHECK(corral_host_attach(NULL, NULL, NULL) == CR_EINVAL);
+  CHECK(corral_host_cancel(NULL, "x") == CR_EINVAL);
+  CHECK(corral_host_stop(NULL, 1, "x") == CR_EINVAL);
+  CHECK(corral_host_fd(NULL) == CR_EINVAL);
+  CHECK(corral_host_timeout(NULL) == CR_EINVAL);
+  CHECK(corral_host_start(NULL, 0) == CR_EINVAL);
+  CHECK(corral_host_start_string(NULL, "return 1", NULL) == CR_EINVAL);
+  CHECK(corral_host_start_file(NULL, "x.lua", 0, NULL) == CR_EINVAL);
+  CHECK(corral_host_message(NULL) == NULL);
+  CHECK(corral_host_state(NULL) == NULL);
+  CHECK(corral_host_loop(NULL) == NULL);
+  CHECK(corral_host_engine(NULL) == NULL);
+  CHECK(corral_op_complete(NULL, 0) == CR_EINVAL);
+  CHECK(corral_op_complete_threadsafe(NULL, 0) == CR_EINVAL);
+  CHECK(corral_op_cancelled(NULL) == CR_EINVAL);
+  CHECK(corral_op_data(NULL) == NULL);
+  CHECK(corral_op_loop(NULL) == NULL);
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_results(NULL, corral_host_state(h)) == CR_EINVAL);
+  CHECK(corral_host_results(h, NULL) == CR_EINVAL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
@@ -285,6 +366,9 @@ int main(void) {
   RUN(test_process_left_running_on_the_hosts_loop);
   RUN(test_close_from_a_host_callback_it_runs);
   RUN(test_attached_deadlock_after_a_close);
+  RUN(test_attached_unbreakable_deadlock);
+  RUN(test_rerequire_without_cpath);
+  RUN(test_null_handles);
   RUN(test_wait_stop_is_not_a_deadlock);
   RUN(test_cancel_with_no_root_is_dropped);
   RUN(test_start_with_negative_nargs_keeps_the_stack);
