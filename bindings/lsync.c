@@ -91,9 +91,12 @@ static int event_wait(lua_State *L) {
 
 /* --- Lock and Semaphore ------------------------------------------------ */
 
+/* Locks and semaphores share their methods: self may be either. */
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
-  return s ? s : lcr_checkself(L, 1, LCR_MT_SEM, LCR_SEM);
+  if (s == NULL) s = lcr_testself(L, 1, LCR_MT_SEM);
+  if (s == NULL) lcr_selferror(L, 1, "corral.Lock or corral.Semaphore");
+  return s;
 }
 
 /* A method of a lock or semaphore as the user called it. */
@@ -216,15 +219,14 @@ static int sem_with(lua_State *L) {
 }
 
 /*
-** __close of a lock. lock:with marks the lock to-be-closed in its own
-** frame, so this runs when that frame goes: on the task's own way out
-** (with() has released it already, or never got it: nothing to do), or
-** when a copy of coroutine.close takes the task's coroutine from under it.
-** Then a lock the task still holds (handed to it while it waited, or held
-** by its body) is released, so its waiters do not wait for ever. A lock
-** holder is known by task id, so this is exact. A `<close>` variable
-** holding a lock behaves the same: nothing on the task's own way out, the
-** release when the task's coroutine is closed from under it.
+** __close of a lock: a `<close>` variable holding it, or lock:with, which
+** marks the lock to-be-closed in its own frame. Whenever such a frame goes
+** (the block's normal end, an error, a cancel, or a copy of coroutine.close
+** taking the task's coroutine from under it), a lock still held by the
+** task whose frame it is gets released, so its waiters do not wait for
+** ever. with() has released it already on its own way out, so nothing is
+** released twice; a lock another task holds now is left alone. The holder
+** is known by task id, so this is exact.
 */
 static int lock__close(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
@@ -232,11 +234,8 @@ static int lock__close(lua_State *L) {
   lcr_Task *t;
   if (s == NULL || s->sem.value != 0 || lcr_lock_holder(&s->sem, E) == 0)
     return 0;
-  t = (lcr_Task *)E->e.current;
-  if (t != NULL && lcr_taskco(t) == L) return 0;      /* its own way out */
-  /* The holder, if it is the task whose coroutine is being closed. */
   t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
-  if (t != NULL && lcr_taskco(t) == L && !t->resuming) {
+  if (t != NULL && lcr_taskco(t) == L) {
     cr_sem_release(&s->sem);
     stamp(L, s);
   }
