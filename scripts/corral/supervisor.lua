@@ -214,6 +214,17 @@ local function begin(sup, inst)
   notify(inst.rec)
 end
 
+-- A failure no policy dealt with is kept for supervisor.run to raise, as a
+-- group raises its children's: one of an instance that ended once the manager
+-- had ended (an outer cancellation, a hook that raised), or whose end the
+-- manager had not taken (inst.taken) when it ended.
+local function lose(sup, inst)
+  local out = inst.outcome
+  if out and not out.ok and not inst.taken then
+    util.add_failure(sup.lost, out.err, inst.rec.name, out.traceback)
+  end
+end
+
 -- The task of one instance: wait out the backoff and its turn in the chain,
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
@@ -225,6 +236,7 @@ local function run_instance(sup, inst)
   local _ <close> = setmetatable({}, { __close = function(_, err)
     inst.cancelled = err ~= nil and corral.is_cancelled(err)
     unlink(sup, inst)                         -- stopped before it began
+    if sup.closed then return lose(sup, inst) end
     post(sup, { kind = "exit", inst = inst })
   end })
   corral.group(function(cg)
@@ -259,9 +271,21 @@ local function start(sup, rec, wait)
   launch(sup, inst)
 end
 
+-- Call hook(...) for child `name`, which ended with `err` (a failure when
+-- `failed`). If the hook raises, its error fails the manager, and the child's
+-- failure it was given is kept for supervisor.run to raise (see lose).
+local function call_hook(sup, hook, failed, name, err, traceback, ...)
+  local guard <close> = setmetatable({}, { __close = function(g)
+    if failed and not g.returned then util.add_failure(sup.lost, err, name, traceback) end
+  end })
+  hook(...)
+  guard.returned = true
+end
+
 -- Failures that restart nothing: on_failure(name, err), or a line on stderr.
-local function report(sup, name, err)
-  if sup.spec.on_failure then return sup.spec.on_failure(name, err) end
+local function report(sup, name, err, traceback)
+  local hook = sup.spec.on_failure
+  if hook then return call_hook(sup, hook, true, name, err, traceback, name, err) end
   io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, corral._describe(err)))
 end
 
@@ -276,9 +300,9 @@ local function stop(sup, rec, cap)
   if inst.group then inst.group:stop(grace) else inst.stop_grace = grace end
   inst.go:set()                             -- it need not wait for its turn to end
   inst.task:wait()
-  rec.inst = nil
+  rec.inst, inst.taken = nil, true
   local out = inst.outcome
-  if out and not out.ok then report(sup, rec.name, out.err) end
+  if out and not out.ok then report(sup, rec.name, out.err, out.traceback) end
 end
 
 -- Stop these records' instances in reverse order, one at a time.
@@ -347,7 +371,8 @@ local function restart(sup, rec, failed, err, traceback, how)
   local others = {}
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   stop_reversed(sup, others)
-  if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
+  local hook = sup.spec.on_restart
+  if hook then call_hook(sup, hook, failed, rec.name, err, traceback, rec.name, err, rec.restarts + 1) end
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
       forget(sup, r)
@@ -367,10 +392,10 @@ function handle.exit(sup, msg)
   local rec, out = inst.rec, inst.outcome
   local failed = out and not out.ok
   if inst.stopping then return end         -- stop() has dealt with it
-  rec.inst = nil
+  rec.inst, inst.taken = nil, true
   if rec.restart == "temporary" or (rec.restart == "transient" and not failed) then
     forget(sup, rec)
-    if failed then report(sup, rec.name, out.err) end
+    if failed then report(sup, rec.name, out.err, out.traceback) end
     return
   end
   if failed then
@@ -430,11 +455,13 @@ local function has_stopped(kind)
   return ("supervisor:%s: the supervisor has stopped"):format(kind)
 end
 
--- Once the manager has ended, nothing waits for an answer in vain.
+-- Once the manager has ended, nothing waits for an answer in vain, and the
+-- failures it did not take are kept (see lose).
 local function close_inbox(sup)
   sup.closed = true
   for i = sup.head, sup.tail do
     local msg = sup.inbox[i]
+    if msg.kind == "exit" then lose(sup, msg.inst) end
     if msg.reply then
       -- a stop of a supervisor that has stopped does nothing
       if msg.kind ~= "stop" then msg.err = has_stopped(msg.kind) end
@@ -529,7 +556,7 @@ local function new_supervisor(spec)
   local sup = setmetatable({
     spec = spec, name = spec.name, by_name = {}, count = 0,
     window = { first = 1, last = 0 },
-    inbox = {}, head = 1, tail = 0, wake = corral.event(),
+    inbox = {}, head = 1, tail = 0, wake = corral.event(), lost = util.failures(),
   }, Sup)
   for _, c in ipairs(spec.children or {}) do append(sup, new_record(c)) end
   return sup
@@ -552,13 +579,37 @@ local function run_body(sup, body)
   return table.unpack(r, 1, r.n)
 end
 
+-- What supervisor.run raises or returns, given its group's pcall `r`: the
+-- give-up's ErrorGroup, or the group's; failures no policy dealt with (see
+-- lose) are added to it, or make an ErrorGroup of their own when the group
+-- was cancelled from outside (the Cancelled goes on at the caller's next
+-- cancellation point, as for a group whose child failed while cancelled).
+local function conclude(sup, r)
+  local eg, lost, failed, err = sup.gave_up, sup.lost, not r[1], r[2]
+  local other = failed and not corral.is_cancelled(err)   -- a failure to raise
+  if not eg and #lost.tasks > 0 then
+    if other and corral.is_error_group(err) then
+      eg, other = err, false
+    else
+      eg = util.error_group(util.failures())
+    end
+  end
+  if not eg then
+    if failed then error(err, 0) end
+    return table.unpack(r, 2, r.n)
+  end
+  if other then util.add_failure(eg, err, sup.name, "") end
+  for i = 1, #lost.tasks do util.add_failure(eg, lost.errors[i], lost.tasks[i], lost.tracebacks[i]) end
+  error(eg, 0)
+end
+
 function M.run(spec, body)
   spec = util.options("supervisor.run", 1, spec, SPEC, DEFAULTS)
   if body ~= nil and type(body) ~= "function" then
     util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
   end
   local sup = new_supervisor(spec)
-  local r = table.pack(pcall(corral.group, function(g)
+  return conclude(sup, table.pack(pcall(corral.group, function(g)
     sup.group = g
     local initial = records_from(sup)
     for _, r in ipairs(initial) do start(sup, r, 0) end
@@ -566,15 +617,7 @@ function M.run(spec, body)
     -- every child has begun (or ended for good without beginning)
     for _, r in ipairs(initial) do wait_started(r, 0) end
     return run_body(sup, body)
-  end, { name = sup.name }))
-  if sup.gave_up then
-    if not r[1] and not corral.is_cancelled(r[2]) then
-      util.add_failure(sup.gave_up, r[2], sup.name, "")
-    end
-    error(sup.gave_up, 0)
-  end
-  if not r[1] then error(r[2], 0) end
-  return table.unpack(r, 2, r.n)
+  end, { name = sup.name })))
 end
 
 return M
