@@ -160,6 +160,10 @@ local function records_from(sup, from)
   return list
 end
 
+local function forget_all(sup)
+  for _, r in ipairs(records_from(sup)) do forget(sup, r) end
+end
+
 -- The chain of instances (one per start) --------------------------------------
 --
 -- Children start one at a time, in start order: the instances started and not
@@ -225,6 +229,20 @@ local function lose(sup, inst)
   end
 end
 
+-- inst ended by itself: until the manager takes its end (it may be busy
+-- stopping another child), rec shows what comes next, as handle.exit decides
+-- it: "restarting", or ended for good (rec.ended: sup:children() skips it).
+local function show_ended(inst)
+  local rec = inst.rec
+  if inst.stopping or rec.inst ~= inst then return end
+  local failed = inst.outcome ~= nil and not inst.outcome.ok
+  if rec.restart == "permanent" or (rec.restart == "transient" and failed) then
+    rec.status = "restarting"
+  else
+    rec.ended = true
+  end
+end
+
 -- The task of one instance: wait out the backoff and its turn in the chain,
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
@@ -237,6 +255,7 @@ local function run_instance(sup, inst)
     inst.cancelled = err ~= nil and corral.is_cancelled(err)
     unlink(sup, inst)                         -- stopped before it began
     if sup.closed then return lose(sup, inst) end
+    show_ended(inst)
     post(sup, { kind = "exit", inst = inst })
   end })
   corral.group(function(cg)
@@ -258,7 +277,7 @@ end
 -- Spawn the task of inst, which is in the chain already.
 local function launch(sup, inst)
   local rec = inst.rec
-  rec.inst, rec.status = inst, inst.wait > 0 and "restarting" or "running"
+  rec.inst, rec.status, rec.ended = inst, inst.wait > 0 and "restarting" or "running", nil
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
 end
 
@@ -312,9 +331,8 @@ end
 
 -- Stop every child, in reverse order, and forget them all: the supervisor is done.
 local function stop_all(sup, cap)
-  local recs = records_from(sup)
-  stop_reversed(sup, recs, cap)
-  for _, r in ipairs(recs) do forget(sup, r) end
+  stop_reversed(sup, records_from(sup), cap)
+  forget_all(sup)
   sup.done = true
 end
 
@@ -544,7 +562,9 @@ function Sup:children()
   check_self(self, "children")
   local list, r = {}, self.first
   while r do
-    list[#list + 1] = { name = r.name, status = r.status, restarts = r.restarts }
+    if not r.ended then
+      list[#list + 1] = { name = r.name, status = r.status, restarts = r.restarts }
+    end
     r = r.next_rec
   end
   return list
@@ -609,7 +629,7 @@ function M.run(spec, body)
     util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
   end
   local sup = new_supervisor(spec)
-  return conclude(sup, table.pack(pcall(corral.group, function(g)
+  local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
     local initial = records_from(sup)
     for _, r in ipairs(initial) do start(sup, r, 0) end
@@ -617,7 +637,11 @@ function M.run(spec, body)
     -- every child has begun (or ended for good without beginning)
     for _, r in ipairs(initial) do wait_started(r, 0) end
     return run_body(sup, body)
-  end, { name = sup.name })))
+  end, { name = sup.name }))
+  -- every child has ended, and the manager too: those it left (cancelled, or
+  -- failed) are forgotten, and whoever waits for one to start is woken
+  forget_all(sup)
+  return conclude(sup, r)
 end
 
 return M
