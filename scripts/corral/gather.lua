@@ -25,6 +25,7 @@ local OPTIONS = {
 local function gather(fns, opts)
   util.functions("gather", 1, fns, true)
   opts = util.options("gather", 2, opts, OPTIONS, { name = "gather" })
+  util.need_run("gather")
   local call
   if opts.settle then
     call = function(i) return util.outcome(fns[i]) end

@@ -97,6 +97,7 @@ function M.connect(host, port, opts)
   end
   local o = util.options("happy_eyeballs.connect", 3, opts, OPTIONS,
     { delay = 0.25, resolve = corral.resolve, connect = corral.tcp.connect })
+  util.need_run("happy_eyeballs.connect")
   local addrs = o.resolve(host)
   if type(addrs) ~= "table" or #addrs == 0 then
     error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)

@@ -23,6 +23,7 @@ local function map(fn, items, opts)
     util.arg_error(2, "map", "list expected, got " .. type(items), 2)
   end
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
+  util.need_run("map")
   return util.run_all(#items, function(i) return (fn(items[i])) end, opts)
 end
 

@@ -16,6 +16,7 @@ local OPTIONS = { name = util.is.type("string") }
 local function race(fns, opts)
   util.functions("race", 1, fns)
   opts = util.options("race", 2, opts, OPTIONS, { name = "race" })
+  util.need_run("race")
   local winner, failures = nil, util.failures()
 
   local function branch(g, i)

@@ -647,6 +647,7 @@ function M.run(spec, body)
   if body ~= nil and type(body) ~= "function" then
     util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
   end
+  util.need_run("supervisor.run")
   local sup = new_supervisor(spec)
   local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
