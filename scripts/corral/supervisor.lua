@@ -109,6 +109,30 @@ local SPEC = {
 
 local DEFAULTS = { strategy = "one_for_one", intensity = 3, period = 5, name = "supervisor" }
 
+-- Handles (sup, child) -------------------------------------------------------
+
+-- Raise, at the caller of the method `fname`, when self is not a handle of
+-- kind `mt` that this module made (a key of `made`), as the core's methods
+-- do; a call with a dot (sup.stop()) is told so, since the mistake is the dot,
+-- not the argument. A table given the metatable by hand is not one.
+local function check_self(self, fname, mt, made)
+  if made[self] ~= nil then return end
+  local kind = getmetatable(self)
+  local msg
+  if kind == mt then
+    msg = ("%s expected, got a table supervisor.run did not make (it only has its metatable)")
+      :format(mt.__name)
+  else
+    local got = type(kind) == "table" and type(kind.__name) == "string" and kind.__name or type(self)
+    msg = ("%s expected, got %s"):format(mt.__name, got)
+    local how = debug.getinfo(2, "n")
+    if not (how and how.namewhat == "method") then
+      msg = ("%s; call a method with a colon: obj:%s(...)"):format(msg, fname)
+    end
+  end
+  util.arg_error(1, fname, msg, 3)
+end
+
 -- The inbox: an unbounded queue the manager waits on -------------------------
 
 local function post(sup, msg)
@@ -223,10 +247,14 @@ local function unlink(sup, inst)
 end
 
 -- What a child's fn receives.
-local Child = {}
+local Child = { __name = "corral.SupervisorChild" }
 Child.__index = Child
+local instance_of = setmetatable({}, { __mode = "k" })   -- child -> its instance
 
-function Child:wait_stopping() return self._inst.group:wait_stopping() end
+function Child:wait_stopping()
+  check_self(self, "wait_stopping", Child, instance_of)
+  return instance_of[self].group:wait_stopping()
+end
 
 -- inst is about to call its fn: the next instance in the chain may begin.
 -- Setting events does not yield, so inst's fn runs up to its first yield
@@ -287,7 +315,8 @@ local function run_instance(sup, inst)
     if not cg.stopping then inst.go:wait() end   -- stop() sets go too
     if cg.stopping then return end
     if not inst.stopping then rec.status = "running" end
-    local child = setmetatable({ name = rec.name, restarts = rec.restarts, _inst = inst }, Child)
+    local child = setmetatable({ name = rec.name, restarts = rec.restarts }, Child)
+    instance_of[child] = inst
     begin(sup, inst)
     inst.outcome = util.outcome(rec.fn, child)
   end, { name = rec.name })
@@ -520,21 +549,7 @@ end
 
 local Sup = { __name = "corral.Supervisor" }
 Sup.__index = Sup
-
--- Raise, at the caller of the method `fname`, when self is not a supervisor,
--- as the core's methods do; a call with a dot (sup.stop()) is told so, since
--- the mistake is the dot, not the argument.
-local function check_self(self, fname)
-  if getmetatable(self) == Sup then return end
-  local mt = getmetatable(self)
-  local got = type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(self)
-  local msg = "corral.Supervisor expected, got " .. got
-  local how = debug.getinfo(2, "n")
-  if not (how and how.namewhat == "method") then
-    msg = ("%s; call a method with a colon: obj:%s(...)"):format(msg, fname)
-  end
-  util.arg_error(1, fname, msg, 3)
-end
+local sups = setmetatable({}, { __mode = "k" })   -- those supervisor.run made
 
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
@@ -548,7 +563,7 @@ local function request(sup, msg)
 end
 
 function Sup:add(child)
-  check_self(self, "add")
+  check_self(self, "add", Sup, sups)
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
   local msg = request(self, { kind = "add", child = child })
@@ -556,20 +571,20 @@ function Sup:add(child)
 end
 
 function Sup:remove(name)
-  check_self(self, "remove")
+  check_self(self, "remove", Sup, sups)
   if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. type(name), 2) end
   request(self, { kind = "remove", name = name })
 end
 
 function Sup:restart(name)
-  check_self(self, "restart")
+  check_self(self, "restart", Sup, sups)
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
   local msg = request(self, { kind = "restart", name = name })
   wait_started(msg.rec, msg.since)
 end
 
 function Sup:stop(grace)
-  check_self(self, "stop")
+  check_self(self, "stop", Sup, sups)
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
@@ -578,7 +593,7 @@ function Sup:stop(grace)
 end
 
 function Sup:children()
-  check_self(self, "children")
+  check_self(self, "children", Sup, sups)
   local list, r = {}, self.first
   while r do
     if not r.ended then
@@ -597,6 +612,7 @@ local function new_supervisor(spec)
     window = { first = 1, last = 0 },
     inbox = {}, head = 1, tail = 0, wake = corral.event(), lost = util.failures(),
   }, Sup)
+  sups[sup] = true
   for _, c in ipairs(spec.children or {}) do append(sup, new_record(c)) end
   return sup
 end
