@@ -11,7 +11,7 @@
 -- `intensity` restarts within `period` seconds make it give up: it stops the other
 -- children and raises an ErrorGroup of the failures inside the window, with
 -- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)"
--- ("1 restart" when intensity is 0).
+-- ("1 restart" when intensity is 0; "since it started" when period is math.huge).
 -- See docs/policies.md for every option and the choices made.
 --
 -- How it works: each child instance is a task of the supervisor's group that runs
@@ -409,13 +409,24 @@ local function backoff_wait(sup)
   return math.min(delay * factor ^ (window_size(sup.window) - 1), max)
 end
 
+-- The period in the give-up message: "in 5 s", "in 1000000 s", "in 0.333 s",
+-- "in 2.5 s", and "since it started" for math.huge (every restart counts).
+local function period_text(p)
+  if p == math.huge then return "since it started" end
+  local i = math.tointeger(p)
+  if i and i < 1e15 then return ("in %d s"):format(i) end
+  local text = ("%.3g"):format(p)                 -- 0.333, 1e+20
+  if p >= 1 and p < 1e15 then text = ("%.2f"):format(p):gsub("%.?0+$", "") end  -- 2.5
+  return ("in %s s"):format(text)
+end
+
 local function give_up(sup)
   local failures, w = util.failures(), sup.window
   for i = w.first, w.last do util.add_failure(failures, w[i].err, w[i].name, w[i].traceback) end
   local n = window_size(w)
   sup.gave_up = util.error_group(failures,
-    ("supervisor: restart intensity exceeded (%d %s in %g s)")
-      :format(n, n == 1 and "restart" or "restarts", sup.spec.period))
+    ("supervisor: restart intensity exceeded (%d %s %s)")
+      :format(n, n == 1 and "restart" or "restarts", period_text(sup.spec.period)))
   stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
