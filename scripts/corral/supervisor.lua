@@ -338,21 +338,25 @@ local function start(sup, rec, wait)
   launch(sup, inst)
 end
 
--- Call hook(...) for child `name`, which ended with `err` (a failure when
--- `failed`). If the hook raises, its error fails the manager, and the child's
--- failure it was given is kept for supervisor.run to raise (see lose).
-local function call_hook(sup, hook, failed, name, err, traceback, ...)
-  local guard <close> = setmetatable({}, { __close = function(g)
-    if failed and not g.returned then util.add_failure(sup.lost, err, name, traceback) end
+-- A <close> value for the block that deals with child `name`'s end (a failure
+-- `err` when `failed`): unless the block sets guard.done, because it raised (a
+-- hook's error, or the manager's Cancelled while it stopped other children),
+-- the failure is kept for supervisor.run to raise (see lose).
+local function unless_done(sup, failed, name, err, traceback)
+  return setmetatable({}, { __close = function(g)
+    if failed and not g.done then util.add_failure(sup.lost, err, name, traceback) end
   end })
-  hook(...)
-  guard.returned = true
 end
 
 -- Failures that restart nothing: on_failure(name, err), or a line on stderr.
 local function report(sup, name, err, traceback)
   local hook = sup.spec.on_failure
-  if hook then return call_hook(sup, hook, true, name, err, traceback, name, err) end
+  if hook then
+    local guard <close> = unless_done(sup, true, name, err, traceback)
+    hook(name, err)
+    guard.done = true
+    return
+  end
   io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, corral._describe(err)))
 end
 
@@ -447,9 +451,10 @@ local function restart(sup, rec, failed, err, traceback, how)
   local wait, recs = backoff_wait(sup), affected(sup, rec)
   local others = {}
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
+  local guard <close> = unless_done(sup, failed, rec.name, err, traceback)
   stop_reversed(sup, others)
-  local hook = sup.spec.on_restart
-  if hook then call_hook(sup, hook, failed, rec.name, err, traceback, rec.name, err, rec.restarts + 1) end
+  if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
+  guard.done = true
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
       forget(sup, r)

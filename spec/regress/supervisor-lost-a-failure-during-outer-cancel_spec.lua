@@ -4,8 +4,10 @@
 -- was raised, where a plain group raises "[a] cleanup failed". The same loss
 -- happened when on_restart or on_failure raised: only the hook's error came
 -- out, not the child's failure it was given, nor a failure of a child while
--- the hook's error cancelled it. Such failures are now raised in the
--- ErrorGroup of supervisor.run, after the supervisor's own.
+-- the hook's error cancelled it; and to a failure whose one_for_all restart
+-- an outer cancellation interrupted while it stopped the other children.
+-- Such failures are now raised in the ErrorGroup of supervisor.run, after
+-- the supervisor's own.
 local corral = require "corral"
 local support = require "support"
 local supervisor = require "corral.supervisor"
@@ -49,6 +51,21 @@ describe("regression: supervisor.run under an outer cancellation", function()
     end)
     assert.same({ "cleanup failed" }, eg.errors)
     assert.same({}, seen)
+  end)
+end)
+
+describe("regression: an outer cancellation during a restart", function()
+  it("raises the failure whose restart it interrupted", function()
+    local eg = support.vrun(function()
+      return support.error_group(corral.move_on_after, 3, function()
+        supervisor.run({ strategy = "one_for_all", children = {
+          { name = "a", shutdown = 10, fn = function() corral.sleep(math.huge) end }, -- 10 s to stop
+          { name = "x", fn = function(c) if c.restarts == 0 then crashes_at_1() end; c:wait_stopping() end },
+        } })
+      end)
+    end)
+    assert.same({ "x crashed" }, eg.errors)
+    assert.same({ "x" }, eg.tasks)
   end)
 end)
 
