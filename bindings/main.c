@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 #include <uv.h>
 #include <lua.h>
@@ -24,6 +23,7 @@
 #include <lauxlib.h>
 #include "corral.h"
 #include "corral_lua.h"
+#include "arena.h"
 #include "cli_lua.h"
 #include "trace_svg_lua.h"
 
@@ -32,110 +32,6 @@
 #endif
 
 LUAMOD_API int luaopen_corral(lua_State *L);
-
-/*
-** The command's allocator: a Lua state of many small, short-lived objects
-** (a task is a coroutine, its stack, a few call frames and a userdata).
-** Blocks of at most ARENA_MAX bytes come from one reserved range of
-** address space, in 16-byte size classes: no per-block header, a freed
-** block is reused before a fresh page is touched.
-** Larger blocks, and every block once the range is used up, go to the C
-** library; a block belongs to the arena iff its address is in the range,
-** so the two never mix up. CORRAL_MALLOC=huge asks for transparent huge
-** pages on the range (one fault per 2 MiB; on the bench machine, whose
-** kernel compacts memory on such faults, it cost more system time than it
-** saved). Failure is Lua's ordinary "not enough memory":
-** a shrink never fails (Lua relies on that), a block that cannot move
-** stays where it is. CORRAL_MALLOC=system turns the arena off (and
-** `require "corral"` in a stock lua5.4 always keeps the user's allocator).
-*/
-#define ARENA_MAX 1024
-#define ARENA_RESERVE ((size_t)1 << 36)   /* 64 GiB of address space */
-
-typedef struct {
-  char *base, *cur, *end;                 /* the range; cur: next fresh */
-  void *free[ARENA_MAX / 16 + 1];         /* a list per class (1..32) */
-} arena_t;
-
-static size_t arena_class(size_t n) { return (n + 15) >> 4; }
-
-static int in_arena(const arena_t *a, const void *p) {
-  return (const char *)p >= a->base && (const char *)p < a->end;
-}
-
-static void *arena_get(arena_t *a, size_t n) {
-  size_t c = arena_class(n);
-  void *p = a->free[c];
-  if (p != NULL) {
-    a->free[c] = *(void **)p;
-    return p;
-  }
-  if ((size_t)(a->end - a->cur) < (c << 4)) return malloc(n);
-  p = a->cur;
-  a->cur += c << 4;
-  return p;
-}
-
-static void arena_put(arena_t *a, void *p, size_t n) {
-  size_t c = arena_class(n);
-  *(void **)p = a->free[c];
-  a->free[c] = p;
-}
-
-static void *arena_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  arena_t *a = ud;
-  void *p;
-  if (ptr == NULL) {                      /* osize is a type tag */
-    if (nsize == 0) return NULL;
-    return nsize <= ARENA_MAX ? arena_get(a, nsize) : malloc(nsize);
-  }
-  if (!in_arena(a, ptr)) {
-    if (nsize == 0) {
-      free(ptr);
-      return NULL;
-    }
-    p = realloc(ptr, nsize);
-    return p == NULL && nsize <= osize ? ptr : p;
-  }
-  if (nsize == 0) {
-    arena_put(a, ptr, osize);
-    return NULL;
-  }
-  if (nsize <= ARENA_MAX && arena_class(nsize) == arena_class(osize))
-    return ptr;
-  p = nsize <= ARENA_MAX ? arena_get(a, nsize) : malloc(nsize);
-  if (p == NULL) return nsize <= osize ? ptr : NULL;
-  memcpy(p, ptr, nsize < osize ? nsize : osize);
-  arena_put(a, ptr, osize);
-  return p;
-}
-
-/* Give the state the arena a (main's, which outlives the state); blocks
-** the C library allocated before stay the C library's (the address says
-** whose a block is). */
-static void arena_install(lua_State *L, arena_t *a) {
-  const char *opt = getenv("CORRAL_MALLOC");
-  void *base;
-  if (opt != NULL && strcmp(opt, "system") == 0) return;
-#if defined(__SANITIZE_ADDRESS__)
-  return;                                 /* let ASan see every block */
-#endif
-  base = mmap(NULL, ARENA_RESERVE, PROT_READ | PROT_WRITE,
-              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) return;         /* e.g. ulimit -v: the C library */
-#ifdef MADV_HUGEPAGE
-  if (opt != NULL && strcmp(opt, "huge") == 0)
-    madvise(base, ARENA_RESERVE, MADV_HUGEPAGE);
-#endif
-  a->base = a->cur = base;
-  a->end = a->base + ARENA_RESERVE;
-  lua_setallocf(L, arena_alloc, a);
-}
-
-static void arena_release(arena_t *a) {
-  if (a->base != NULL) munmap(a->base, ARENA_RESERVE);
-  memset(a, 0, sizeof *a);
-}
 
 /*
 ** A pipe closed by its reader (`corral gen.lua | head`): corral ignores

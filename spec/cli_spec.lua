@@ -155,6 +155,36 @@ describe("the corral command", function()
     end)
   end
 
+  it("runs the same under every CORRAL_MALLOC (arena with its page helper, arena, huge, system)", function()
+    -- a burst of spawns that grows the arena by megabytes, a child process
+    -- (forked beside the helper thread), then freed blocks reused
+    local script = [[
+      local corral = require "corral"
+      local f = io.open("/proc/self/status")
+      local threads = f and f:read("a"):match("Threads:%s*(%d+)") or "?"
+      if f then f:close() end
+      local n = 0
+      for round = 1, 2 do
+        corral.group(function(g)
+          for i = 1, 20000 do g:spawn(function() corral.checkpoint(); n = n + 1 end) end
+        end)
+      end
+      local p = corral.exec("/bin/echo", { "child" })
+      local out = p.stdout:read_line()
+      assert(p:wait() == 0)
+      print(n, out, threads)
+    ]]
+    local threads = { [""] = "2", arena = "1", huge = "2", system = "1" }
+    if (os.getenv("LD_PRELOAD") or ""):find("asan") then
+      threads[""], threads.huge = "1", "1"     -- ASan builds keep malloc
+    end
+    for _, mode in ipairs({ "", "arena", "huge", "system" }) do
+      local r = converse.run({ "/usr/bin/env", "CORRAL_MALLOC=" .. mode, BIN, "-e", script })
+      assert.equal(0, r.code, mode .. ": " .. r.stderr)
+      assert.equal("40000\tchild\t" .. threads[mode] .. "\n", r.stdout, mode)
+    end
+  end)
+
   it("is a self-contained binary: it runs with no corral.so or Lua path around", function()
     local r = converse.run({ "/usr/bin/env", "-i", BIN, "-e",
       "print(require('corral')._VERSION, require('corral.cli') ~= nil)" })
