@@ -32,7 +32,7 @@
 
 #define ARENA_RESERVE ((size_t)1 << 36)   /* 64 GiB of address space */
 #define PREFAULT_AHEAD ((size_t)512 << 10)
-#define PREFAULT_STEP ((size_t)64 << 10)  /* ask again after this much */
+#define PREFAULT_STEP ((size_t)32 << 10)  /* ask again after this much */
 #define PAGE_DOWN(p) ((char *)((uintptr_t)(p) & ~(uintptr_t)4095))
 
 static size_t arena_class(size_t n) { return (n + 15) >> 4; }
