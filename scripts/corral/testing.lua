@@ -374,16 +374,60 @@ local function notify(p, field)
   end
 end
 
-local Stream = {}
-Stream.__index = Stream
+-- A stream is an empty table: its state lives in `state`, so that, as on a
+-- TCP stream, its fields (s.closed) can be read and not set.
+local Stream, methods = {}, {}
+local state = setmetatable({}, { __mode = "k" })   -- stream -> its state
 
--- level as error() counts it: 3 (the default) blames the method's caller.
+function Stream.__index(s, k)
+  if k == "closed" then return state[s].closed end
+  return methods[k]
+end
+
+function Stream.__newindex(_, k)
+  error(("stream: cannot set field '%s' (its fields are read-only)"):format(tostring(k)), 2)
+end
+
+-- The state of self, a stream; level as error() counts it: 3 (the
+-- default) blames the method's caller.
+local function state_of(self, op, level)
+  local st = getmetatable(self) == Stream and state[self]
+  if not st then argerror(1, op, "stream expected, got " .. type(self), level or 3) end
+  return st
+end
+
+-- The state of self, a stream not closed.
 local function check_open(self, op, level)
   level = level or 3
-  if getmetatable(self) ~= Stream then
-    argerror(1, op, "stream expected, got " .. type(self), level)
+  local st = state_of(self, op, level + 1)
+  if st.closed then error(("stream:%s: attempt to use a closed stream"):format(op), level) end
+  return st
+end
+
+-- This file's chunk name: its frames are never the user's.
+local SELF = debug.getinfo(1, "S").source
+
+-- Raise msg at the first frame that is neither this file's nor corral's own
+-- embedded Lua (whose chunk names start "=corral."): the line of the user's
+-- stream call, however many of our frames (and corral's readers) are between.
+local function raise_at_user(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info or (info.source ~= SELF and info.source:sub(1, 8) ~= "=corral.") then break end
+    level = level + 1
   end
-  if self.closed then error(("stream:%s: attempt to use a closed stream"):format(op), level) end
+  error(msg, level)
+end
+
+-- corral's cancellation point for a stream call. Outside corral.run it
+-- raises "stream:<op>: called outside corral.run" at the user's line, as a
+-- TCP stream's calls do; a Cancelled goes on unchanged.
+local function cancel_point(op)
+  local ok, err = pcall(hooks.cancel_point, "stream:" .. op)
+  if ok then return end
+  if type(err) == "string" then raise_at_user(err) end
+  error(err, 0)
 end
 
 -- The errors of TCP streams (IoErrors), so that code handling them behaves
@@ -404,15 +448,15 @@ end
 
 -- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
 -- Returns the pipe, or raises (Cancelled, closed while in use).
-local function wait_readable(self, op, ready)
-  local p = self._in
-  hooks.cancel_point("stream:" .. op)
+local function wait_readable(st, op, ready)
+  local p = st._in
+  cancel_point(op)
   if p.reading then
     error(("stream:%s: another task is already reading this stream (one reader at a time)")
           :format(op), 0)
   end
   p.reading = true
-  while not ready(p) and not p.eof and not self.closed do
+  while not ready(p) and not p.eof and not st.closed do
     local ok, err = pcall(wait_on, p, "rwait")
     if not ok then
       p.reading = false
@@ -420,11 +464,11 @@ local function wait_readable(self, op, ready)
     end
   end
   p.reading = false
-  if self.closed then error(closed_in_use(op, "read"), 0) end
+  if st.closed then error(closed_in_use(op, "read"), 0) end
   return p
 end
 
-local function take(self, p, n)
+local function take(p, n)
   local data = pop(p, n)
   notify(p, "wwait")
   return data
@@ -433,7 +477,7 @@ end
 local function has_data(p) return p.size > 0 end
 
 --- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
-function Stream:read(max)
+function methods:read(max)
   if max == nil then max = 65536 end
   local m = math.tointeger(max)
   if not m then
@@ -441,10 +485,10 @@ function Stream:read(max)
                         or "number expected, got " .. type(max))
   end
   if m < 1 then argerror(1, "read", "max must be >= 1") end
-  check_open(self, "read")
-  local p = wait_readable(self, "read", has_data)
+  local st = check_open(self, "read")
+  local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
-  return take(self, p, math.min(m, self._max_chunk, p.size))
+  return take(p, math.min(m, st._max_chunk, p.size))
 end
 
 -- The primitive under read_line, lines and read_exactly (corral's own, as
@@ -460,11 +504,11 @@ local function rawread(self, max, delim, which)
     local i = d and find_byte(q, d)
     return i and i <= max and i or nil
   end
-  local p = wait_readable(self, CALLS[which], function(q)
+  local p = wait_readable(state[self], CALLS[which], function(q)
     return upto(q) or q.size >= math.min(max, q.cap)
   end)
   if p.size == 0 then return at_end(p, CALLS[which]) end
-  return take(self, p, upto(p) or math.min(max, p.size))
+  return take(p, upto(p) or math.min(max, p.size))
 end
 
 -- (one frame more than a method's own call: corral's reader calls it)
@@ -475,20 +519,20 @@ end
 
 do
   local R = corral._stream_readers(rawread, check)
-  Stream.read_line, Stream.lines, Stream.read_exactly = R.read_line, R.lines, R.read_exactly
+  methods.read_line, methods.lines, methods.read_exactly = R.read_line, R.lines, R.read_exactly
 end
 
 --- write(data): all of data, or nothing if it raises. Blocks while the peer
 --- has `buffer` bytes or more unread (backpressure).
-function Stream:write(data)
+function methods:write(data)
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then argerror(1, "write", "string expected, got " .. type(data)) end
-  check_open(self, "write")
-  local p = self._out
-  hooks.cancel_point("stream:write")
+  local st = check_open(self, "write")
+  local p = st._out
+  cancel_point("write")
   while true do
-    if self.closed then error(closed_in_use("write", "write"), 0) end
-    if self._shut or p.broken then
+    if st.closed then error(closed_in_use("write", "write"), 0) end
+    if st._shut or p.broken then
       error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
     end
     if p.size < p.cap then break end
@@ -499,22 +543,23 @@ function Stream:write(data)
 end
 
 --- shutdown(): end of file for the peer once it has read what was written.
-function Stream:shutdown()
-  check_open(self, "shutdown")
-  if self._shut then return end
-  self._shut = true
-  self._out.eof = true
-  notify(self._out, "rwait")
-  notify(self._out, "wwait")
+function methods:shutdown()
+  local st = check_open(self, "shutdown")
+  if st._shut then return end
+  st._shut = true
+  st._out.eof = true
+  notify(st._out, "rwait")
+  notify(st._out, "wwait")
 end
 
 --- close(): idempotent. The peer reads what was written, then end of file;
 --- its writes raise EPIPE. Tasks blocked on this stream wake with an error.
-function Stream:close()
-  if self.closed then return end
-  self.closed = true
+function methods:close()
+  local st = state_of(self, "close")
+  if st.closed then return end
+  st.closed = true
   live_streams[self] = nil
-  local out, inp = self._out, self._in
+  local out, inp = st._out, st._in
   out.eof = true
   -- closed with bytes unread: TCP resets the connection, and the peer reads
   -- what it has, then ECONNRESET instead of the end
@@ -527,10 +572,11 @@ function Stream:close()
   end
 end
 
-Stream.__close = Stream.close
+Stream.__close = methods.close
 
 function Stream:__tostring()
-  return ("testing.Stream(%s%s)"):format(self._name, self.closed and ", closed" or "")
+  local st = state[self]
+  return ("testing.Stream(%s%s)"):format(st._name, st.closed and ", closed" or "")
 end
 
 --- stream_pair([opts]) -> a, b: what a writes, b reads, and the other way
@@ -551,8 +597,9 @@ function testing.stream_pair(opts)
   local cap = opts.buffer or 65536
   local ab, ba = new_pipe(cap), new_pipe(cap)
   local chunk = opts.max_chunk or math.huge
-  local a = setmetatable({ _in = ba, _out = ab, _max_chunk = chunk, _name = "a", closed = false }, Stream)
-  local b = setmetatable({ _in = ab, _out = ba, _max_chunk = chunk, _name = "b", closed = false }, Stream)
+  local a, b = setmetatable({}, Stream), setmetatable({}, Stream)
+  state[a] = { _in = ba, _out = ab, _max_chunk = chunk, _name = "a", closed = false }
+  state[b] = { _in = ab, _out = ba, _max_chunk = chunk, _name = "b", closed = false }
   if current_run then
     live_streams[a] = current_run
     live_streams[b] = current_run
