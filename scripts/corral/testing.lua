@@ -134,10 +134,16 @@ end
 
 -- busted marks its assertion failures with a metatable whose __type is
 -- "failure" (luassert's `error` is busted.fail under busted).
-local function is_failure(e)
+local function busted_type(e)
   local mt = type(e) == "table" and getmetatable(e)
-  return type(mt) == "table" and mt.__type == "failure"
+  return type(mt) == "table" and mt.__type or nil
 end
+
+local function is_failure(e) return busted_type(e) == "failure" end
+
+-- busted's pending("...") raises a value whose metatable's __type is
+-- "pending": busted reports the test as pending only if it gets that value.
+local function is_pending(e) return busted_type(e) == "pending" end
 
 -- Every leaf of an ErrorGroup, depth first, with the task it failed in.
 local function leaves(eg, out)
@@ -153,8 +159,19 @@ end
 
 local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
 
+-- The first leaf that is a busted pending, if every leaf is one (a pending
+-- beside a real error must not hide that error).
+local function only_pending(all, dropped)
+  if dropped > 0 then return nil end
+  for _, leaf in ipairs(all) do
+    if not is_pending(leaf.err) then return nil end
+  end
+  return all[1] and all[1].err
+end
+
 -- An ErrorGroup holding a busted failure becomes that failure (the first),
 -- whose message names its task and lists every other failure of the group.
+-- One holding nothing but busted pendings becomes the first of them.
 local function unwrap(err)
   if not corral.is_error_group(err) then return err end
   local all = leaves(err, {})
@@ -162,7 +179,7 @@ local function unwrap(err)
   for i, leaf in ipairs(all) do
     if is_failure(leaf.err) then first = i; break end
   end
-  if not first then return err end
+  if not first then return only_pending(all, err.dropped) or err end
   local msg = { tostring(all[first].err.message), "(failed in task " .. tostring(all[first].task) .. ")" }
   if #all > 1 or err.dropped > 0 then
     msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + err.dropped)
@@ -217,14 +234,24 @@ function testing.run(fn, opts)
   return run_at(fn, opts, fn)
 end
 
---- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
-function testing.async(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. type(fn)) end
-  return function() return testing.run(fn, opts) end
+-- err as text for busted, which puts the line that raised it (here, in
+-- testing.lua) before any message that does not start with a position:
+-- one that has none starts with fn's position instead, and an ErrorGroup
+-- shows its tasks' tracebacks (busted's own trace would be the kit's).
+local function with_position(err, fn)
+  if type(err) == "string" and err:find("^[^\n]-:%d+: ") then return err end
+  local ok, text
+  if corral.is_error_group(err) then
+    ok, text = pcall(err.render, err, { tracebacks = true })
+  else
+    ok, text = pcall(tostring, err)
+  end
+  if not ok or type(text) ~= "string" then text = "(a " .. type(err) .. " value)" end
+  return where(fn) .. text
 end
 
 local function failure_with(err, prefix)
-  if is_failure(err) then
+  if is_failure(err) or is_pending(err) then
     local f = copy(err)
     f.message = prefix .. tostring(err.message)
     return setmetatable(f, getmetatable(err))
@@ -232,26 +259,55 @@ local function failure_with(err, prefix)
   return prefix .. tostring(err)
 end
 
+--- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
+--- An error that is neither a busted failure nor a pending reaches busted
+--- as text (with_position).
+function testing.async(fn, opts)
+  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. type(fn)) end
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, "async", "table expected, got " .. type(opts)) end
+  return function()
+    local res = table.pack(pcall(run_at, fn, opts, fn))
+    if res[1] then return table.unpack(res, 2, res.n) end
+    local err = res[2]
+    if is_failure(err) then error(err, 0) end
+    if is_pending(err) then error(failure_with(err, where(fn)), 0) end
+    error(with_position(err, fn), 0)
+  end
+end
+
+
+-- The seeds each_seed runs: 1..seeds for a count, else the list, every one
+-- checked before any runs. (Errors blame each_seed's caller: level 3.)
+local function seed_list(seeds)
+  if type(seeds) == "number" then
+    if math.type(seeds) ~= "integer" then
+      argerror(1, "each_seed", "count must be an integer, got " .. tostring(seeds), 3)
+    end
+    if seeds < 0 then argerror(1, "each_seed", "count must be >= 0", 3) end
+    local list = {}
+    for k = 1, seeds do list[k] = k end
+    return list
+  elseif type(seeds) ~= "table" then
+    argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds), 3)
+  end
+  for _, k in ipairs(seeds) do
+    if math.type(k) ~= "integer" then
+      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k), 3)
+    end
+  end
+  return seeds
+end
+
 --- testing.run(function() return fn(k) end, opts + {seed = k}) for k = 1..seeds
 --- (a count) or each k of a list; the first failure raises
 --- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
 function testing.each_seed(seeds, fn, opts)
-  local list = seeds
-  if math.type(seeds) == "integer" then
-    if seeds < 0 then argerror(1, "each_seed", "count must be >= 0") end
-    list = {}
-    for k = 1, seeds do list[k] = k end
-  elseif type(seeds) ~= "table" then
-    argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds))
-  end
+  local list = seed_list(seeds)
   if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
   if opts ~= nil and type(opts) ~= "table" then
     argerror(3, "each_seed", "table expected, got " .. type(opts))
   end
   for _, k in ipairs(list) do
-    if math.type(k) ~= "integer" then
-      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k))
-    end
     local o = copy(opts)
     o.seed = k
     local ok, err = pcall(run_at, function() return fn(k) end, o, fn)
