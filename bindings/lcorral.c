@@ -275,10 +275,15 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   return lua_yieldk(L, 0, ctx, k);
 }
 
-/* cancel_point([name]): a cancellation point that never blocks (for calls
-** that have nothing to wait for, and for corral's own Lua). */
+/* cancel_point([name [, level]]): a cancellation point that never blocks
+** (for calls that have nothing to wait for, and for corral's own Lua,
+** whose helpers pass the level of their user's call for the errors). */
 int lcr_cancel_point(lua_State *L) {
-  lcr_checkcancel(L, lcr_checkblocking(L, luaL_optstring(L, 1, "cancel_point")));
+  const char *name = luaL_optstring(L, 1, "cancel_point");
+  int level = (int)luaL_optinteger(L, 2, 1);
+  if (lcr_state(L)->eng == NULL)
+    return lcr_error_at(L, level, "%s: called outside corral.run", name);
+  lcr_checkcancel(L, lcr_checkblocking(L, name));
   return 0;
 }
 

@@ -165,7 +165,7 @@ local function readers(rawread, check)
   function R.read_exactly(s, n)
     check(s, "read_exactly")
     n = checkint(n, 1, "read_exactly", "n", 0)
-    if n == 0 then core.cancel_point("stream:read_exactly") end
+    if n == 0 then core.cancel_point("stream:read_exactly", 2) end
     local parts, got = {}, 0
     while got < n do
       local chunk = rawread(s, n - got, -1, EXACTLY)
