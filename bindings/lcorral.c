@@ -733,12 +733,20 @@ static int engine__gc(lua_State *L) {
 ** like Node and most event loops, corral ignores SIGPIPE (process-wide,
 ** once, and only if nobody installed a handler).
 */
+/*
+** A write to a socket or pipe whose reader has gone must fail with EPIPE,
+** not kill the process. A handler that does nothing does that as SIG_IGN
+** would, and unlike SIG_IGN it is not inherited: a program started by
+** io.popen or os.execute gets the default SIGPIPE, as under lua.
+*/
+static void sigpipe_caught(int signum) { (void)signum; }
+
 static void ignore_sigpipe(void) {
   struct sigaction sa;
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-    sa.sa_handler = SIG_IGN;
+    sa.sa_handler = sigpipe_caught;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGPIPE, &sa, NULL);
   }
 }

@@ -34,7 +34,7 @@
 LUAMOD_API int luaopen_corral(lua_State *L);
 
 /*
-** A pipe closed by its reader (`corral gen.lua | head`): corral ignores
+** A pipe closed by its reader (`corral gen.lua | head`): corral catches
 ** SIGPIPE so that sockets report EPIPE, so print would fail silently for
 ** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
 ** at the first print, write or flush of a Lua file that hits it.
