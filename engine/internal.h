@@ -53,14 +53,18 @@ static inline int cr__task_waiting_in_list(const cr_task_t *t) {
 #else
 #define CR__PREFETCH(p) ((void)(p))
 #endif
-static inline void cr__prefetch_span(const void *p, size_t n) {
-  const char *c = (const char *)p;
+/* Addresses are computed as integers: the span may be NULL, or not an
+** object at all (a list head taken for a task), which is fine for a hint
+** but not for pointer arithmetic. */
+static inline void cr__prefetch_span(uintptr_t a, size_t n) {
   size_t i;
-  for (i = 0; i < n; i += 64) CR__PREFETCH(c + i);
-  CR__PREFETCH(c + n - 1);
+  if (a == 0) return;
+  for (i = 0; i < n; i += 64) CR__PREFETCH((const void *)(a + i));
+  CR__PREFETCH((const void *)(a + n - 1));
 }
-static inline void cr__prefetch_task(const cr_task_t *t) {
-  cr__prefetch_span(t, sizeof *t);
+/* The task whose link `field` (at byte offset off) is at link. */
+static inline void cr__prefetch_task_at(const void *link, size_t off) {
+  cr__prefetch_span((uintptr_t)link - off, sizeof(cr_task_t));
 }
 
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {

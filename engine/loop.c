@@ -390,9 +390,9 @@ static void prefetch_ahead(cr_engine_t *e, const cr_task_t *t) {
   const cr_queue_t *q = t->runq.next;
   if (q == &e->runq) return;
   t = cr__queue_data(q, cr_task_t, runq);
-  cr__prefetch_span(t->data, 192);
+  cr__prefetch_span((uintptr_t)t->data, 192);
   if (t->runq.next != &e->runq)
-    cr__prefetch_task(cr__queue_data(t->runq.next, cr_task_t, runq));
+    cr__prefetch_task_at(t->runq.next, offsetof(cr_task_t, runq));
 }
 
 static int run_ready(cr_engine_t *e) {

@@ -142,9 +142,9 @@ void cr__scope_deliver(cr_scope_t *root) {
   for (;;) {
     cr_task_t *t = s->owner;
     /* the next sibling is most often the next child task's own scope */
-    cr__prefetch_task(cr__queue_data(
-        cr__queue_data(s->sibling.next, cr_scope_t, sibling), cr_task_t,
-        scope));
+    cr__prefetch_task_at(s->sibling.next,
+                         offsetof(cr_task_t, scope) +
+                         offsetof(cr_scope_t, sibling));
     if (t && t->cur == s && t->status == CR_TASK_WAITING && t->abort)
       cr__task_abort(t);
     else if (t && t->pending && s == &t->scope)
