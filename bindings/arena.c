@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "arena.h"
 
 #define ARENA_RESERVE ((size_t)1 << 36)   /* 64 GiB of address space */
@@ -132,6 +133,7 @@ static void start_helper(arena_t *a) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   a->helping = uv_thread_create(&a->thread, helper_main, a) == 0;
+  a->pid = (long)getpid();
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!a->helping) {
     uv_sem_destroy(&a->sem);
@@ -160,8 +162,9 @@ void arena_install(lua_State *L, arena_t *a) {
   if (opt == NULL || strcmp(opt, "arena") != 0) start_helper(a);
 }
 
+/* A child of fork (luaposix, say) has the arena but not the thread. */
 void arena_release(arena_t *a) {
-  if (a->helping) {
+  if (a->helping && a->pid == (long)getpid()) {
     atomic_store(&a->stop, 1);
     uv_sem_post(&a->sem);
     uv_thread_join(&a->thread);

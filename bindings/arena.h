@@ -23,6 +23,7 @@ typedef struct {
   uv_sem_t sem;
   uv_thread_t thread;
   int helping;                            /* the thread runs */
+  long pid;                               /* in this process (not a fork) */
 } arena_t;
 
 /* Make a (zeroed, living as long as the state) L's allocator, as the

@@ -737,7 +737,10 @@ static int engine__gc(lua_State *L) {
 ** A write to a socket or pipe whose reader has gone must fail with EPIPE,
 ** not kill the process. A handler that does nothing does that as SIG_IGN
 ** would, and unlike SIG_IGN it is not inherited: a program started by
-** io.popen or os.execute gets the default SIGPIPE, as under lua.
+** io.popen or os.execute gets the default SIGPIPE, as under lua. The
+** handler is code of this library, which is linked -z nodelete: lua_close
+** unloading corral.so leaves it mapped (else a later EPIPE, say exit()
+** flushing stdout into a closed pipe, would jump into unmapped memory).
 */
 static void sigpipe_caught(int signum) { (void)signum; }
 

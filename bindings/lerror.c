@@ -362,11 +362,17 @@ void lcr_release(cr_engine_t *e, void *handle) {
   lcr_Engine *E = (lcr_Engine *)e;
   lua_State *L = E->L;
   int top = lua_gettop(L), ref = (int)(intptr_t)handle;
-  if (handle == E->lastc_handle) {      /* the cached Cancelled dies too */
+  int handle_was_cached = handle == E->lastc_handle &&
+                          E->lastc_ref != LUA_NOREF;
+  if (handle_was_cached) {              /* the cached Cancelled dies too */
     E->lastc_handle = NULL;
     E->lastc = NULL;
   }
   if (!lua_checkstack(L, 4)) return;     /* keep the ref: a harmless leak */
+  if (handle_was_cached) {              /* let it go (the slot exists) */
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, LUA_REGISTRYINDEX, E->lastc_ref);
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
   if (lua_rawgeti(L, -1, ref) == LUA_TTABLE &&
       lua_rawgeti(L, -1, 3) == LUA_TTABLE) {

@@ -234,7 +234,12 @@ static int lock__close(lua_State *L) {
   lcr_Task *t;
   if (s == NULL || s->sem.value != 0 || lcr_lock_holder(&s->sem, E) == 0)
     return 0;
-  t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
+  t = (lcr_Task *)E->e.current;
+  if (t != NULL && lcr_taskco(t) == L) {       /* the task's own way out */
+    if (s->sem.owner != t->t.scope.id) return 0;  /* handed on already */
+  } else {                      /* closed from outside: find the holder */
+    t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
+  }
   if (t != NULL && lcr_taskco(t) == L) {
     cr_sem_release(&s->sem);
     stamp(L, s);

@@ -168,18 +168,24 @@ static void on_done(corral_host_t *h, int status, void *arg) {
   attached_done = status;
 }
 
+/* A host attached to a loop of the test's own, on_done recording. */
+static int new_attached(uv_loop_t *loop, corral_host_t **h) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  CHECK(uv_loop_init(loop) == 0);
+  o.loop = loop;
+  CHECK(corral_host_new(h, &o) == 0);
+  CHECK(corral_host_attach(*h, on_done, NULL) == 0);
+  attached_done = -1;
+  return 0;
+}
+
 /* Attached, a deadlock found just after a stream or listener was closed
 ** went unreported: the closing handle made the loop look alive, then
 ** closed in the same pass, and uv_run returned with the root running. */
 static int test_attached_deadlock_after_a_close(void) {
   uv_loop_t loop;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
-  CHECK(corral_host_attach(h, on_done, NULL) == 0);
-  attached_done = -1;
+  CHECK(new_attached(&loop, &h) == 0);
   CHECK(corral_host_start_string(h,
     "local c = require 'corral'\n"
     "local l = c.tcp.listen('127.0.0.1', 0); l:close()\n"
@@ -305,13 +311,8 @@ static int test_rerequire_without_cpath(void) {
 ** the deadlock again; uv_run returned with the root "running" for ever. */
 static int test_attached_unbreakable_deadlock(void) {
   uv_loop_t loop;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
-  CHECK(corral_host_attach(h, on_done, NULL) == 0);
-  attached_done = -1;
+  CHECK(new_attached(&loop, &h) == 0);
   CHECK(corral_host_start_string(h,
     "local c = require 'corral'\n"
     "c.scope(function() c.event():wait() end, {shield = true})", "=r") == 0);
