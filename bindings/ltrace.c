@@ -70,7 +70,7 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o) {
   o->limit = TRACE_DEFAULT_LIMIT;
   if (lua_isnoneornil(L, opts)) return;
   if (lua_getfield(L, opts, "trace") != LUA_TNIL) {
-    size_t n;
+    size_t n = 0;
     const char *path = lua_type(L, -1) == LUA_TSTRING
                      ? lua_tolstring(L, -1, &n) : NULL;
     if (path == NULL)
