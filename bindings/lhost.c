@@ -654,7 +654,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
   lua_State *L, *T;
   if (h == NULL || nargs < 0) return CR_EINVAL;   /* nothing popped */
   L = h->L;
-  T = h->T;         /* nothing to pop: none known */
+  T = h->T;
   if (lua_gettop(L) <= nargs || lua_type(L, -nargs - 1) != LUA_TFUNCTION) {
     lua_settop(L, lua_gettop(L) > nargs ? -nargs - 2 : 0);
     return CR_EINVAL;

@@ -41,7 +41,6 @@ static inline int cr__task_waiting_in_list(const cr_task_t *t) {
   return !t->queued && !t->pending && cr__queue_linked(&t->wait_link);
 }
 
-/* Unlink a queued task from the engine's run queue. */
 /*
 ** Memory hints. Big batches (a cancel of 100,000 tasks, the run queue it
 ** fills) walk linked records that no cache holds: each step's miss waits
@@ -62,11 +61,12 @@ static inline void cr__prefetch_span(uintptr_t a, size_t n) {
   for (i = 0; i < n; i += 64) CR__PREFETCH((const void *)(a + i));
   CR__PREFETCH((const void *)(a + n - 1));
 }
-/* The task whose link `field` (at byte offset off) is at link. */
+/* The task one of whose links, at byte offset off in it, is at link. */
 static inline void cr__prefetch_task_at(const void *link, size_t off) {
   cr__prefetch_span((uintptr_t)link - off, sizeof(cr_task_t));
 }
 
+/* Unlink a queued task from the engine's run queue. */
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;
   cr__queue_remove(&t->runq);

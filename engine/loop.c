@@ -600,7 +600,7 @@ void cr_engine_detach(cr_engine_t *e) {
 }
 
 int cr_engine_timeout(cr_engine_t *e) {
-  if (!cr__queue_empty(&e->runq) || !cr__queue_empty(&e->idlers)) return 0;
+  if (cr_engine_has_ready(e)) return 0;
   if (e->clock == CR_CLOCK_VIRTUAL) {
     if (cr__heap_top(e) != NULL) return 0;
   } else {
