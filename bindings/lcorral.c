@@ -729,13 +729,10 @@ static int engine__gc(lua_State *L) {
 }
 
 /*
-** A write to a peer that has gone must raise EPIPE, not kill the process:
-** like Node and most event loops, corral ignores SIGPIPE (process-wide,
-** once, and only if nobody installed a handler).
-*/
-/*
 ** A write to a socket or pipe whose reader has gone must fail with EPIPE,
-** not kill the process. A handler that does nothing does that as SIG_IGN
+** not kill the process, as in Node and most event loops: process-wide,
+** once, and only if nobody installed a handler. A handler that does
+** nothing does that as SIG_IGN
 ** would, and unlike SIG_IGN it is not inherited: a program started by
 ** io.popen or os.execute gets the default SIGPIPE, as under lua. The
 ** handler is code of this library, which is linked -z nodelete: lua_close
