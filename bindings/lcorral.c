@@ -621,7 +621,7 @@ static int run_loop(lua_State *L) {
   return 0;
 }
 
-static void ignore_sigpipe(void);
+static void catch_sigpipe(void);
 
 /* Entries of the table at idx that hold a value of type `type`. */
 static size_t count_entries(lua_State *L, int idx, int type) {
@@ -662,7 +662,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   rc = cr_engine_init(&E->e, loop, clock);
   if (rc) return rc;
   E->open = 1;
-  ignore_sigpipe();
+  catch_sigpipe();
   E->S = S;
   E->L = L;
   E->epoch = ++S->epoch;
@@ -741,7 +741,7 @@ static int engine__gc(lua_State *L) {
 */
 static void sigpipe_caught(int signum) { (void)signum; }
 
-static void ignore_sigpipe(void) {
+static void catch_sigpipe(void) {
   struct sigaction sa;
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
     sa.sa_handler = sigpipe_caught;
