@@ -44,21 +44,36 @@ lcr_Engine *lcr_engine(lua_State *L, const char *call) {
 ** task. [-0, +0, v]
 */
 lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
-  lcr_Engine *E = lcr_engine(L, call);
-  lcr_Task *t = (lcr_Task *)E->e.current;
+  return lcr_checkblocking_at(L, call, 1);
+}
+
+/* The same, with the errors at `level` (corral's own Lua passes its
+** user's). [-0, +0, v] */
+lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  if (E == NULL) lcr_error_at(L, level, "%s: called outside corral.run", call);
   if (t == NULL || lcr_taskco(t) != L)
-    luaL_error(L, "%s: called from a coroutine that corral does not run (a "
-               "blocking call inside your own coroutine, e.g. a "
-               "coroutine.wrap generator, cannot be suspended by corral)",
-               call);
+    lcr_error_at(L, level, "%s: called from a coroutine that corral does not "
+                 "run (a blocking call inside your own coroutine, e.g. a "
+                 "coroutine.wrap generator, cannot be suspended by corral)",
+                 call);
   /* Checked before anything touches the engine: a task parked by a call
   ** that then cannot yield would run on while the engine thinks it waits. */
   if (!lua_isyieldable(L))
-    luaL_error(L, "%s: cannot block here: the task is inside a C function "
-               "that called back into Lua (a table.sort comparator, a "
-               "string.gsub callback, a metamethod, a __gc), which cannot "
-               "be suspended", call);
+    lcr_error_at(L, level, "%s: cannot block here: the task is inside a C "
+                 "function that called back into Lua (a table.sort "
+                 "comparator, a string.gsub callback, a metamethod, a "
+                 "__gc), which cannot be suspended", call);
   return t;
+}
+
+/* corral._check_blocking(name, level): whether the caller may block, as
+** a blocking call checks it, for corral's Lua policies (errors at level). */
+static int l_check_blocking(lua_State *L) {
+  lcr_checkblocking_at(L, luaL_checkstring(L, 1),
+                       (int)luaL_optinteger(L, 2, 1));
+  return 0;
 }
 
 /* Seconds: a number >= 0 and not NaN. [-0, +0, v] */
@@ -281,9 +296,7 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
 int lcr_cancel_point(lua_State *L) {
   const char *name = luaL_optstring(L, 1, "cancel_point");
   int level = (int)luaL_optinteger(L, 2, 1);
-  if (lcr_state(L)->eng == NULL)
-    return lcr_error_at(L, level, "%s: called outside corral.run", name);
-  lcr_checkcancel(L, lcr_checkblocking(L, name));
+  lcr_checkcancel(L, lcr_checkblocking_at(L, name, level));
   return 0;
 }
 
@@ -985,6 +998,7 @@ static const luaL_Reg corral_funcs[] = {
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
+  {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {NULL, NULL}
 };
 

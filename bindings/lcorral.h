@@ -166,6 +166,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E);
 lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
+lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);
 double lcr_checkseconds(lua_State *L, int arg);
 int lcr_error_at(lua_State *L, int level, const char *fmt, ...);
 int lcr_argerror(lua_State *L, int level, int arg, const char *fname,

@@ -118,15 +118,14 @@ function M.functions(fname, argn, list, empty_ok)
   return list
 end
 
--- Raise "fname: called outside corral.run" at the caller of the public
+-- Raise "fname: called outside corral.run" (or from a coroutine corral
+-- does not run, or where a task cannot block) at the caller of the public
 -- function, as the core names its own calls, rather than let the error of
 -- corral.group or another call inside name that call and point into the
 -- policy's file. Called directly by the public function, after its
 -- argument checks (the core checks arguments first too).
 function M.need_run(fname)
-  if not pcall(corral.now) then
-    error(fname .. ": called outside corral.run", 3)
-  end
+  corral._check_blocking(fname, 3)
 end
 
 -- Running a function and keeping its outcome -------------------------------

@@ -70,7 +70,7 @@ local function attempt_all(order, port, o)
       local failed = corral.event()
       g:spawn({ function()
         local r = util.outcome(o.connect, a.address, port)
-        if r.ok and r[1] == nil then      -- no stream: not a winner
+        if r.ok and not r[1] then         -- no stream (nil, false): not a winner
           r = { ok = false, err = "happy_eyeballs.connect: connect returned no stream",
                 traceback = "" }
         end

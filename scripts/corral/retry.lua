@@ -66,7 +66,9 @@ local function attempts(fn, o, deadline, state)
       error(err, 0)
     end
     local w = wait_after(o, attempt)
-    if corral.now() + w >= deadline then error(err, 0) end
+    if deadline < math.huge and corral.now() + w >= deadline then
+      error(err, 0)                        -- no budget left for the wait
+    end
     if o.on_retry then o.on_retry(err, attempt, w) end
     corral.sleep(w)
   end
@@ -77,6 +79,7 @@ local function retry(fn, opts)
     util.arg_error(1, "retry", "function expected, got " .. type(fn), 2)
   end
   local o = util.options("retry", 2, opts, OPTIONS, DEFAULTS)
+  util.need_run("retry")
   local state = {}
   if not o.timeout then return attempts(fn, o, math.huge, state) end
   local deadline = corral.now() + o.timeout
