@@ -32,8 +32,14 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch) {
 ** ("corral.now", "group:spawn"). [-0, +0, v]
 */
 lcr_Engine *lcr_engine(lua_State *L, const char *call) {
+  return lcr_engine_at(L, call, 1);
+}
+
+/* The same, with the error at `level`. [-0, +0, v] */
+lcr_Engine *lcr_engine_at(lua_State *L, const char *call, int level) {
   lcr_State *S = lcr_state(L);
-  if (S->eng == NULL) luaL_error(L, "%s: called outside corral.run", call);
+  if (S->eng == NULL)
+    lcr_error_at(L, level, "%s: called outside corral.run", call);
   return S->eng;
 }
 
@@ -50,9 +56,7 @@ lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
 /* The same, with the errors at `level` (corral's own Lua passes its
 ** user's). [-0, +0, v] */
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
-  lcr_Engine *E = lcr_state(L)->eng;
-  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
-  if (E == NULL) lcr_error_at(L, level, "%s: called outside corral.run", call);
+  lcr_Task *t = (lcr_Task *)lcr_engine_at(L, call, level)->e.current;
   if (t == NULL || lcr_taskco(t) != L)
     lcr_error_at(L, level, "%s: called from a coroutine that corral does not "
                  "run (a blocking call inside your own coroutine, e.g. a "

@@ -165,6 +165,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
 void lcr_engine_teardown(lua_State *L, lcr_Engine *E);
 lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
+lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);
 double lcr_checkseconds(lua_State *L, int arg);
