@@ -40,12 +40,13 @@ typedef struct corral_host_s corral_host_t;
 typedef struct corral_op_s corral_op_t;
 
 /*
-** registry[CORRAL_REUSE_COROUTINES] = true, read as each run starts, lets
-** corral reuse the coroutines of ended tasks for later ones (faster when
-** many short tasks come and go). Set it only where no code could have kept
-** the original coroutine.running from before require "corral" wrapped it:
-** a coroutine identity taken that way would pass to another task. The
-** corral command sets it before it loads anything.
+** registry[CORRAL_REUSE_COROUTINES], read as each run starts, decides
+** whether corral reuses the coroutines of ended tasks for later ones
+** (faster when many short tasks come and go): true on, false off. Unset,
+** it is on unless, when corral was loaded, a copy of the original
+** coroutine.running from before require "corral" wrapped it was reachable
+** in the state: a coroutine identity taken that way would pass to another
+** task. The corral command sets it to true before it loads anything.
 */
 #define CORRAL_REUSE_COROUTINES "corral.reuse_coroutines"
 

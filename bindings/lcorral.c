@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <lualib.h>
 #include "lcorral.h"
 
 /* --- shared helpers --------------------------------------------------- */
@@ -695,7 +696,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   lua_pushboolean(L, 0);                 /* a slot, not LUA_REFNIL */
   E->lastc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, LUA_REGISTRYINDEX, LCR_REUSE_KEY);
-  reuse = lua_toboolean(L, -1);
+  reuse = lua_isnil(L, -1) ? S->reuse_safe : lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (reuse) {
     lua_createtable(L, LCR_POOL_MAX, 0); /* sized: giving back never allocates */
@@ -953,15 +954,41 @@ static int coroutine_running(lua_State *L) {
   return 2;
 }
 
-/* coroutine.running becomes coroutine_running (unless it already is). */
+/* Objects the search for copies of coroutine.running may look at before
+** it gives up (and leaves the pool off): a few milliseconds. */
+#define SCAN_BUDGET 200000
+
+/*
+** The original coroutine.running, from a fresh coroutine library (the
+** global one may have been replaced already). [-0, +0, m]
+*/
+static lua_CFunction original_running(lua_State *L) {
+  lua_CFunction f;
+  luaopen_coroutine(L);
+  lua_getfield(L, -1, "running");
+  f = lua_tocfunction(L, -1);
+  lua_pop(L, 2);
+  return f;
+}
+
+/*
+** coroutine.running becomes coroutine_running (unless it already is).
+** Then, if no copy of the original is left anywhere the state can reach,
+** the coroutines of ended tasks may be reused (S->reuse_safe): a copy
+** would hand out a coroutine without marking its task exposed.
+*/
 static void wrap_running(lua_State *L, int state) {
-  if (lua_getfield(L, -1, "running") == LUA_TFUNCTION &&
-      lua_tocfunction(L, -1) != coroutine_running) {
+  lcr_State *S = lua_touserdata(L, state);
+  int wrap = lua_getfield(L, -1, "running") == LUA_TFUNCTION &&
+             lua_tocfunction(L, -1) != coroutine_running;
+  lua_pop(L, 1);                       /* (a copy on the stack is a copy) */
+  if (wrap) {
     lua_pushvalue(L, state);
     lua_pushcclosure(L, coroutine_running, 1);
-    lua_setfield(L, -3, "running");
+    lua_setfield(L, -2, "running");
+    S->reuse_safe = !lcr_reaches_cfunction(L, original_running(L),
+                                           SCAN_BUDGET);
   }
-  lua_pop(L, 1);
 }
 
 static void guard_coroutine_lib(lua_State *L, int state) {

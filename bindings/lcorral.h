@@ -44,11 +44,15 @@ typedef struct lcr_State {
   int self_ref;           /* registry ref: this state (keeps it alive) */
   int tbnames_ref;        /* registry ref: traceback names of C functions */
   uint64_t tbnames_print; /* package.loaded's fingerprint for that cache */
+  int reuse_safe;         /* no copy of the original coroutine.running
+                          ** was reachable when it was wrapped: the pool
+                          ** may be on (see LCR_REUSE_KEY) */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;
 
-/* Registry key that turns the coroutine pool on (see corral_lua.h). */
+/* Registry key that turns the coroutine pool on (true) or off (false);
+** unset, the pool is on if S->reuse_safe (see corral_lua.h). */
 #define LCR_REUSE_KEY "corral.reuse_coroutines"
 
 struct lcr_Engine {
@@ -303,5 +307,8 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
                     const lcr_DebugOpts *o);
 void lcr_debug_finish(lua_State *L, lcr_Engine *E);
 int lcr_trace_flush(lua_State *L);
+
+/* lscan.c */
+int lcr_reaches_cfunction(lua_State *L, lua_CFunction f, long budget);
 
 #endif

@@ -321,15 +321,16 @@ static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
 }
 
 /*
-** The coroutine pool (on in the corral command, see LCR_REUSE_KEY). A
-** task that ended through task_main (done, or cancelled) leaves an empty
+** The coroutine pool (see LCR_REUSE_KEY: on unless a copy of the original
+** coroutine.running was reachable when corral was loaded, lscan.c). A task
+** that ended through task_main (done, or cancelled) leaves an empty
 ** coroutine whose status is LUA_OK: a later spawn may start another task
-** on it, which saves creating a thread, its
-** stack and its call frames, and collecting the old ones. It is only
-** reused if nothing outside corral can hold it: coroutine.running() marks
-** a task exposed (see lcorral.c). Hooks are cleared; a stack that grew is
-** shrunk by the collector while the coroutine waits in the pool. The pool
-** table is sized at the start of the run, so giving back never allocates.
+** on it, which saves creating a thread, its stack and its call frames, and
+** collecting the old ones. It is only reused if nothing outside corral can
+** hold it: coroutine.running() marks a task exposed (see lcorral.c). Hooks
+** are cleared; a stack that grew is shrunk by the collector while the
+** coroutine waits in the pool. The pool table is sized at the start of the
+** run, so giving back never allocates.
 */
 static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t,
                       lua_State *co) {

@@ -210,4 +210,19 @@ function support.task_coroutine(t)
   end
 end
 
+--- What the Lua program src writes (stdout and stderr) when a fresh lua5.4
+--- runs it: for what depends on the state corral is loaded into (busted's
+--- helper loads it before any spec).
+function support.lua_output(src)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(src)
+  f:close()
+  local p = assert(io.popen("lua5.4 " .. path .. " 2>&1"))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out
+end
+
 return support

@@ -1,0 +1,162 @@
+/*
+** lscan.c -- does any value the Lua state can still reach hold a given C
+** function? Used once, when corral wraps coroutine.running: a copy of the
+** original kept from before (a module's `local running =
+** coroutine.running`) would see a pooled coroutine pass from one task to
+** the next, so the pool stays off if one is found (see ltask.c, pool_give).
+**
+** The walk starts at the registry (which holds the globals, package.loaded,
+** the main thread and every luaL_ref) and at the frames of the running
+** thread, and follows table keys, values and metatables, function upvalues,
+** userdata metatables and user values, and every slot of every frame of
+** every coroutine. Objects are visited once (a table of seen objects); an
+** explicit work list, not C recursion, holds what is still to visit. The
+** walk gives up after `budget` objects and then answers "found": not knowing
+** counts as unsafe.
+*/
+#include "lcorral.h"
+
+typedef struct {
+  lua_State *L;
+  lua_CFunction f;
+  int seen, work;        /* stack indices: seen set, work list */
+  lua_Integer nwork;
+  long left;             /* objects still allowed */
+  int found;
+} Scan;
+
+/* Pops the value on top; notes it if it is f, queues it if it is new. */
+static void visit(Scan *s) {
+  lua_State *L = s->L;
+  int tt = lua_type(L, -1);
+  if (tt == LUA_TFUNCTION && lua_tocfunction(L, -1) == s->f) s->found = 1;
+  if (s->found || (tt != LUA_TTABLE && tt != LUA_TFUNCTION &&
+                   tt != LUA_TUSERDATA && tt != LUA_TTHREAD)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, s->seen) != LUA_TNIL || --s->left < 0) {
+    if (s->left < 0) s->found = 1;       /* too much to look at: unsafe */
+    lua_pop(L, 2);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, -1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, s->seen);
+  lua_rawseti(L, s->work, ++s->nwork);
+}
+
+/* Every slot of every frame of thread co (its locals, temporaries and
+** functions); a coroutine not started yet has its function and arguments
+** in the base frame. co may be L itself. */
+static void visit_thread(Scan *s, lua_State *co) {
+  lua_State *L = s->L;
+  lua_Debug ar;
+  int level, n;
+  if (co != L && !lua_checkstack(co, 2)) return;
+  for (level = 0; lua_getstack(co, level, &ar); level++) {
+    for (n = 1; lua_getlocal(co, &ar, n) != NULL; n++) {
+      if (co != L) lua_xmove(co, L, 1);
+      visit(s);
+    }
+    for (n = -1; lua_getlocal(co, &ar, n) != NULL; n--) {
+      if (co != L) lua_xmove(co, L, 1);
+      visit(s);
+    }
+    lua_getinfo(co, "f", &ar);
+    if (co != L) lua_xmove(co, L, 1);
+    visit(s);
+  }
+  if (co != L && level == 0)
+    for (n = 1; n <= lua_gettop(co); n++) {
+      lua_pushvalue(co, n);
+      lua_xmove(co, L, 1);
+      visit(s);
+    }
+}
+
+/* The metatables of the types whose values share one (debug.setmetatable
+** on a number, a string...): the registry does not hold them. */
+static void visit_basic_metatables(Scan *s) {
+  lua_State *L = s->L;
+  int i;
+  for (i = 0; i < 5; i++) {
+    switch (i) {
+      case 0: lua_pushnil(L); break;
+      case 1: lua_pushboolean(L, 0); break;
+      case 2: lua_pushinteger(L, 0); break;
+      case 3: lua_pushliteral(L, ""); break;
+      default: lua_pushlightuserdata(L, NULL); break;
+    }
+    if (lua_getmetatable(L, -1)) visit(s);
+    lua_pop(L, 1);
+  }
+}
+
+/* Queue what the object on top refers to; pops it. */
+static void expand(Scan *s) {
+  lua_State *L = s->L;
+  int i, o = lua_gettop(L);
+  switch (lua_type(L, o)) {
+    case LUA_TTABLE:
+      lua_pushnil(L);
+      while (lua_next(L, o)) {
+        lua_pushvalue(L, -2);
+        visit(s);                               /* the key */
+        visit(s);                               /* the value */
+      }
+      break;
+    case LUA_TFUNCTION:
+      for (i = 1; lua_getupvalue(L, o, i) != NULL; i++) visit(s);
+      break;
+    case LUA_TUSERDATA:
+      for (i = 1; lua_getiuservalue(L, o, i) != LUA_TNONE; i++) visit(s);
+      lua_pop(L, 1);
+      break;
+    case LUA_TTHREAD:
+      visit_thread(s, lua_tothread(L, o));
+      break;
+  }
+  if (lua_getmetatable(L, o)) visit(s);
+  lua_settop(L, o - 1);
+}
+
+/*
+** 1 if a value reachable in L's state is the C function f (or the walk
+** gave up after budget objects), else 0. Memory errors propagate.
+** [-0, +0, m]
+*/
+int lcr_reaches_cfunction(lua_State *L, lua_CFunction f, long budget) {
+  Scan s;
+  int top = lua_gettop(L);
+  luaL_checkstack(L, 8, NULL);
+  lua_newtable(L);
+  lua_newtable(L);
+  s.L = L;
+  s.f = f;
+  s.seen = top + 1;
+  s.work = top + 2;
+  s.nwork = 0;
+  s.left = budget;
+  s.found = 0;
+  lua_pushvalue(L, s.seen);                 /* neither list is walked */
+  lua_pushboolean(L, 1);
+  lua_rawset(L, s.seen);
+  lua_pushvalue(L, s.work);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, s.seen);
+  lua_pushvalue(L, LUA_REGISTRYINDEX);
+  visit(&s);
+  visit_basic_metatables(&s);
+  visit_thread(&s, L);
+  while (!s.found && s.nwork > 0) {
+    lua_rawgeti(L, s.work, s.nwork);
+    lua_pushnil(L);
+    lua_rawseti(L, s.work, s.nwork--);
+    expand(&s);
+  }
+  lua_settop(L, top);
+  return s.found;
+}
