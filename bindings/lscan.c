@@ -11,8 +11,8 @@
 ** userdata metatables and user values, and every slot of every frame of
 ** every coroutine. Objects are visited once (a table of seen objects); an
 ** explicit work list, not C recursion, holds what is still to visit. The
-** walk gives up after `budget` objects and then answers "found": not knowing
-** counts as unsafe.
+** walk runs protected and gives up after `budget` objects; either way (out
+** of memory, too much to see) it answers "found": not knowing is unsafe.
 */
 #include "lcorral.h"
 
@@ -55,7 +55,10 @@ static void visit_thread(Scan *s, lua_State *co) {
   lua_State *L = s->L;
   lua_Debug ar;
   int level, n;
-  if (co != L && !lua_checkstack(co, 2)) return;
+  if (co != L && !lua_checkstack(co, 2)) {
+    s->found = 1;                        /* cannot look: unsafe */
+    return;
+  }
   for (level = 0; lua_getstack(co, level, &ar); level++) {
     for (n = 1; lua_getlocal(co, &ar, n) != NULL; n++) {
       if (co != L) lua_xmove(co, L, 1);
@@ -123,40 +126,51 @@ static void expand(Scan *s) {
   lua_settop(L, o - 1);
 }
 
-/*
-** 1 if a value reachable in L's state is the C function f (or the walk
-** gave up after budget objects), else 0. Memory errors propagate.
-** [-0, +0, m]
-*/
-int lcr_reaches_cfunction(lua_State *L, lua_CFunction f, long budget) {
-  Scan s;
-  int top = lua_gettop(L);
+/* The walk, protected: [Scan] -> [Scan, seen, work, ...]. */
+static int scan_main(lua_State *L) {
+  Scan *s = lua_touserdata(L, 1);
   luaL_checkstack(L, 8, NULL);
   lua_newtable(L);
   lua_newtable(L);
-  s.L = L;
+  s->L = L;
+  s->seen = 2;
+  s->work = 3;
+  lua_pushvalue(L, s->seen);                /* neither list is walked */
+  lua_pushboolean(L, 1);
+  lua_rawset(L, s->seen);
+  lua_pushvalue(L, s->work);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, s->seen);
+  lua_pushvalue(L, LUA_REGISTRYINDEX);
+  visit(s);
+  visit_basic_metatables(s);
+  visit_thread(s, L);
+  while (!s->found && s->nwork > 0) {
+    lua_rawgeti(L, s->work, s->nwork);
+    lua_pushnil(L);
+    lua_rawseti(L, s->work, s->nwork--);
+    expand(s);
+  }
+  return 0;
+}
+
+/*
+** 1 if a value reachable in L's state is the C function f, or the walk
+** could not tell (it gave up after budget objects, or memory ran out);
+** else 0. [-0, +0, -]
+*/
+int lcr_reaches_cfunction(lua_State *L, lua_CFunction f, long budget) {
+  Scan s;
   s.f = f;
-  s.seen = top + 1;
-  s.work = top + 2;
   s.nwork = 0;
   s.left = budget;
   s.found = 0;
-  lua_pushvalue(L, s.seen);                 /* neither list is walked */
-  lua_pushboolean(L, 1);
-  lua_rawset(L, s.seen);
-  lua_pushvalue(L, s.work);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, s.seen);
-  lua_pushvalue(L, LUA_REGISTRYINDEX);
-  visit(&s);
-  visit_basic_metatables(&s);
-  visit_thread(&s, L);
-  while (!s.found && s.nwork > 0) {
-    lua_rawgeti(L, s.work, s.nwork);
-    lua_pushnil(L);
-    lua_rawseti(L, s.work, s.nwork--);
-    expand(&s);
+  if (!lua_checkstack(L, 2)) return 1;
+  lua_pushcfunction(L, scan_main);
+  lua_pushlightuserdata(L, &s);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return 1;
   }
-  lua_settop(L, top);
   return s.found;
 }
