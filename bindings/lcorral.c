@@ -814,10 +814,12 @@ static int deadlock_error(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
+/* corral.run's options (also corral._run_options, for corral.testing). */
+static const char *const run_opts[] = {"clock", "signals", "trace",
+  "trace_limit", "seed", "autojump_threshold", "debug_signal", NULL};
+
 static int l_run(lua_State *L) {
   static const char *const clocks[] = {"real", "virtual", NULL};
-  static const char *const run_opts[] = {"clock", "signals", "trace",
-    "trace_limit", "seed", "autojump_threshold", "debug_signal", NULL};
   lcr_State *S = lcr_state(L);
   lcr_Engine *E;
   lcr_Task *root;
@@ -1016,6 +1018,16 @@ static void guard_coroutine_lib(lua_State *L, int state) {
   lua_pop(L, 1);
 }
 
+/* The set {name = true} of corral.run's options. [-0, +1, m] */
+static void push_run_options(lua_State *L) {
+  int i;
+  lua_newtable(L);
+  for (i = 0; run_opts[i]; i++) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, run_opts[i]);
+  }
+}
+
 /* --- module ----------------------------------------------------------- */
 
 static const luaL_Reg corral_funcs[] = {
@@ -1110,6 +1122,8 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_testing(L);
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
+  push_run_options(L);
+  lua_setfield(L, -2, "_run_options");     /* internal: corral.testing */
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, MODULE_KEY);
   return 1;

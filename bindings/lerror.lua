@@ -168,7 +168,8 @@ function EG:split(pred)
 end
 
 -- Depth first with a stack of its own, so that any depth flattens; a group
--- found inside itself is not entered again.
+-- found inside itself is not entered again. A failure whose error value
+-- was nil leaves a hole, as in e.errors (a plain list has no room for n).
 function EG:flatten(out)
   out = out or {}
   local n, groups, next_i, open, top = #out, { self }, { 1 }, { [self] = true }, 1
@@ -246,7 +247,15 @@ local function render(e, lines, indent, tracebacks, open, depth)
 end
 
 function EG:render(opts)
-  local tb = type(opts) == 'table' and opts.tracebacks
+  if opts ~= nil and type(opts) ~= 'table' then
+    arg_error(1, 'render', 'table expected, got ' .. type(opts))
+  end
+  for k in pairs(opts or {}) do
+    if k ~= 'tracebacks' then
+      arg_error(1, 'render', "unknown option '" .. safe(k) .. "'")
+    end
+  end
+  local tb = opts ~= nil and opts.tracebacks
   return table.concat(render(self, { heading(self) }, '', tb, {}, 1), '\n')
 end
 

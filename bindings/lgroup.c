@@ -204,7 +204,9 @@ static int l_group(lua_State *L) {
   if (lua_istable(L, 2)) {
     o.limit = optcount(L, 2, "limit");
     o.max_errors = optcount(L, 2, "max_errors");
-    lua_getfield(L, 2, "defer_errors");
+    if (lua_getfield(L, 2, "defer_errors") != LUA_TNIL &&
+        !lua_isboolean(L, -1))          /* "false" would defer */
+      luaL_argerror(L, 2, "defer_errors must be a boolean");
     o.defer_errors = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, 2, "on_error") != LUA_TNIL) {
@@ -215,7 +217,8 @@ static int l_group(lua_State *L) {
       lua_pop(L, 1);
     }
     if (lua_getfield(L, 2, "name") != LUA_TNIL) {
-      lua_tostring(L, -1);               /* a number becomes its string */
+      if (lua_tostring(L, -1) == NULL)   /* a number becomes its string */
+        luaL_argerror(L, 2, "name must be a string");
       lua_setiuservalue(L, 3, LCR_GUV_NAME);
     }
     else

@@ -893,9 +893,15 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc == 1) rc = cr_proc_wait(p, &t->t);
   if (rc == 1) return lcr_yield(L, t, 0, proc_wait_k);
   if (rc < 0) return io_error(L, call, "wait", rc, NULL, NULL, NULL);
-  lua_pushinteger(L, (lua_Integer)p->exit_status);
-  if (p->term_signal) pushsigname(L, p->term_signal);  /* as corral.signal */
-  else lua_pushnil(L);
+  /* Killed: 128 + the signal, as a shell reports it (libuv says 0, which
+  ** `p:wait() == 0` would take for success), and its name. */
+  if (p->term_signal) {
+    lua_pushinteger(L, 128 + (lua_Integer)p->term_signal);
+    pushsigname(L, p->term_signal);                /* as corral.signal */
+  } else {
+    lua_pushinteger(L, (lua_Integer)p->exit_status);
+    lua_pushnil(L);
+  }
   return 2;
 }
 

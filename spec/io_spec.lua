@@ -822,7 +822,7 @@ describe("corral.exec", function()
     assert.same({ { n = 2, 0, nil }, { n = 2, 3, nil } }, r)
   end)
 
-  it("kill then wait returns 0 and the signal's name (SIGTERM by default, by number, by short name)", function()
+  it("kill then wait returns 128 + the signal and its name (SIGTERM by default, by number, by short name)", function()
     local r = {}
     run_checked(function()
       for i, sig in ipairs({ false, 9, "USR1", "SIGINT" }) do
@@ -832,7 +832,7 @@ describe("corral.exec", function()
       end
     end)
     assert.same({
-      { n = 2, 0, "SIGTERM" }, { n = 2, 0, "SIGKILL" }, { n = 2, 0, "SIGUSR1" }, { n = 2, 0, "SIGINT" },
+      { n = 2, 143, "SIGTERM" }, { n = 2, 137, "SIGKILL" }, { n = 2, 138, "SIGUSR1" }, { n = 2, 130, "SIGINT" },
     }, r)
   end)
 
@@ -850,7 +850,7 @@ describe("corral.exec", function()
       end)
       r[4] = table.pack(p:wait())
     end)
-    for i = 1, 4 do assert.same({ n = 2, 0, "SIGTERM" }, r[i]) end
+    for i = 1, 4 do assert.same({ n = 2, 143, "SIGTERM" }, r[i]) end
   end)
 
   it("killing a process that has exited does nothing", function()

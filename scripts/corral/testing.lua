@@ -226,11 +226,20 @@ local function run_at(fn, opts, at)
   return finish(table.unpack(res, 1, res.n))
 end
 
+-- opts (argument n of fname) must be nil or a table of corral.run's options:
+-- checked at the call, as corral.run would, but naming the kit's function.
+local function check_run_opts(opts, n, fname)
+  if opts == nil then return end
+  if type(opts) ~= "table" then argerror(n, fname, "table expected, got " .. type(opts), 3) end
+  local unknown = corral.check_options(opts, corral._run_options)
+  if unknown then argerror(n, fname, unknown, 3) end
+end
+
 -- (A leak is reported at the position of `at`: the user's function, also
 -- when each_seed wraps it.)
 function testing.run(fn, opts)
   if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
-  if opts ~= nil and type(opts) ~= "table" then argerror(2, "run", "table expected, got " .. type(opts)) end
+  check_run_opts(opts, 2, "run")
   return run_at(fn, opts, fn)
 end
 
@@ -264,7 +273,7 @@ end
 --- as text (with_position).
 function testing.async(fn, opts)
   if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. type(fn)) end
-  if opts ~= nil and type(opts) ~= "table" then argerror(2, "async", "table expected, got " .. type(opts)) end
+  check_run_opts(opts, 2, "async")
   return function()
     local res = table.pack(pcall(run_at, fn, opts, fn))
     if res[1] then return table.unpack(res, 2, res.n) end
@@ -304,9 +313,7 @@ end
 function testing.each_seed(seeds, fn, opts)
   local list = seed_list(seeds)
   if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
-  if opts ~= nil and type(opts) ~= "table" then
-    argerror(3, "each_seed", "table expected, got " .. type(opts))
-  end
+  check_run_opts(opts, 3, "each_seed")
   for _, k in ipairs(list) do
     local o = copy(opts)
     o.seed = k
