@@ -956,6 +956,16 @@ static int coroutine_running(lua_State *L) {
   return 2;
 }
 
+/*
+** A wrapper on top of the stack that an earlier require installed, and that
+** failed before it finished (memory): its state upvalue becomes this
+** state, the one the module now uses. [-0, +0, -]
+*/
+static void ours_now(lua_State *L, int state) {
+  lua_pushvalue(L, state);
+  if (lua_setupvalue(L, -2, 1) == NULL) lua_pop(L, 1);
+}
+
 /* Objects the search for copies of coroutine.running may look at before
 ** it gives up (and leaves the pool off): a few milliseconds. */
 #define SCAN_BUDGET 200000
@@ -981,16 +991,20 @@ static lua_CFunction original_running(lua_State *L) {
 */
 static void wrap_running(lua_State *L, int state) {
   lcr_State *S = lua_touserdata(L, state);
-  int wrap = lua_getfield(L, -1, "running") == LUA_TFUNCTION &&
-             lua_tocfunction(L, -1) != coroutine_running;
-  lua_pop(L, 1);                       /* (a copy on the stack is a copy) */
-  if (wrap) {
+  if (lua_getfield(L, -1, "running") != LUA_TFUNCTION) {
+    lua_pop(L, 1);                     /* none: cannot tell, pool stays off */
+    return;
+  }
+  if (lua_tocfunction(L, -1) == coroutine_running) {
+    ours_now(L, state);                /* a require that failed half way */
+    lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);                     /* (a copy on the stack is a copy) */
     lua_pushvalue(L, state);
     lua_pushcclosure(L, coroutine_running, 1);
     lua_setfield(L, -2, "running");
-    S->reuse_safe = !lcr_reaches_cfunction(L, original_running(L),
-                                           SCAN_BUDGET);
   }
+  S->reuse_safe = !lcr_reaches_cfunction(L, original_running(L), SCAN_BUDGET);
 }
 
 static void guard_coroutine_lib(lua_State *L, int state) {
@@ -1004,6 +1018,7 @@ static void guard_coroutine_lib(lua_State *L, int state) {
   for (i = 0; i < 2; i++) {
     if (lua_getfield(L, -1, names[i][0]) != LUA_TFUNCTION ||
         lua_tocfunction(L, -1) == coroutine_guard) {
+      if (lua_tocfunction(L, -1) == coroutine_guard) ours_now(L, state);
       lua_pop(L, 1);                 /* absent, or already ours */
       continue;
     }

@@ -10,11 +10,17 @@
 ** thread, and follows table keys, values and metatables, function upvalues,
 ** userdata metatables and user values, and every slot of every frame of
 ** every coroutine. Objects are visited once (a table of seen objects); an
-** explicit work list, not C recursion, holds what is still to visit. The
-** walk runs protected and gives up after `budget` objects; either way (out
-** of memory, too much to see) it answers "found": not knowing is unsafe.
+** explicit work list, not C recursion, holds what is still to visit. A full
+** collection first lets pending finalizers run, which could hand a copy
+** back from garbage. Every value looked at (and every frame lua_getstack
+** walks past) costs a unit of `budget`; the walk runs protected. Out of
+** budget or memory, or on a heap over SCAN_MAX_KB, it answers "found":
+** not knowing is unsafe.
 */
 #include "lcorral.h"
+
+/* Heaps larger than this (in kB) are not searched: unsafe. */
+#define SCAN_MAX_KB (64 * 1024)
 
 typedef struct {
   lua_State *L;
@@ -25,19 +31,26 @@ typedef struct {
   int found;
 } Scan;
 
-/* Pops the value on top; notes it if it is f, queues it if it is new. */
+/* Spend `units` of the budget; 0 (and "found": unsafe) once it is gone. */
+static int charge(Scan *s, long units) {
+  s->left -= units;
+  if (s->left < 0) s->found = 1;
+  return !s->found;
+}
+
+/* Pops the value on top; notes it if it is f, queues it if it is new.
+** Every value costs a unit, new or not, object or not. */
 static void visit(Scan *s) {
   lua_State *L = s->L;
   int tt = lua_type(L, -1);
   if (tt == LUA_TFUNCTION && lua_tocfunction(L, -1) == s->f) s->found = 1;
-  if (s->found || (tt != LUA_TTABLE && tt != LUA_TFUNCTION &&
-                   tt != LUA_TUSERDATA && tt != LUA_TTHREAD)) {
+  if (!charge(s, 1) || (tt != LUA_TTABLE && tt != LUA_TFUNCTION &&
+                        tt != LUA_TUSERDATA && tt != LUA_TTHREAD)) {
     lua_pop(L, 1);
     return;
   }
   lua_pushvalue(L, -1);
-  if (lua_rawget(L, s->seen) != LUA_TNIL || --s->left < 0) {
-    if (s->left < 0) s->found = 1;       /* too much to look at: unsafe */
+  if (lua_rawget(L, s->seen) != LUA_TNIL) {
     lua_pop(L, 2);
     return;
   }
@@ -59,7 +72,8 @@ static void visit_thread(Scan *s, lua_State *co) {
     s->found = 1;                        /* cannot look: unsafe */
     return;
   }
-  for (level = 0; lua_getstack(co, level, &ar); level++) {
+  /* lua_getstack walks `level` frames each time: charged as much */
+  for (level = 0; charge(s, level) && lua_getstack(co, level, &ar); level++) {
     for (n = 1; lua_getlocal(co, &ar, n) != NULL; n++) {
       if (co != L) lua_xmove(co, L, 1);
       visit(s);
@@ -105,7 +119,7 @@ static void expand(Scan *s) {
   switch (lua_type(L, o)) {
     case LUA_TTABLE:
       lua_pushnil(L);
-      while (lua_next(L, o)) {
+      while (!s->found && lua_next(L, o)) {
         lua_pushvalue(L, -2);
         visit(s);                               /* the key */
         visit(s);                               /* the value */
@@ -129,6 +143,16 @@ static void expand(Scan *s) {
 /* The walk, protected: [Scan] -> [Scan, seen, work, ...]. */
 static int scan_main(lua_State *L) {
   Scan *s = lua_touserdata(L, 1);
+  /* A heap this large would not be searched within the budget anyway:
+  ** do not pay for collecting it. */
+  if (lua_gc(L, LUA_GCCOUNT) > SCAN_MAX_KB) {
+    s->found = 1;
+    return 0;
+  }
+  /* A finalizer may hand a copy back from an object that is garbage now:
+  ** let every pending one run first (and those their run leaves). */
+  lua_gc(L, LUA_GCCOLLECT);
+  lua_gc(L, LUA_GCCOLLECT);
   luaL_checkstack(L, 8, NULL);
   lua_newtable(L);
   lua_newtable(L);

@@ -63,6 +63,30 @@ describe("the coroutine pool under require", function()
       "local t = {} for i = 1, 250000 do t[i] = {} end _G.big = t"))
   end)
 
+  it("is off when only an object waiting for its finalizer holds it", function()
+    -- the finalizer would hand the copy out after the search: corral lets
+    -- pending finalizers run first, and then finds it
+    assert.equal("0", run_lua([[
+      _G.big = {} for i = 1, 100000 do big[i] = {} end
+      do
+        local running = coroutine.running
+        setmetatable({}, {__gc = function() _G.kept = running end})
+      end]]))
+  end)
+
+  it("gives up at once, pool off, when required from very deep in the stack", function()
+    assert.equal("0 fast", support.lua_output([[
+      local t0 = os.clock()
+      local function rec(n) if n == 0 then require "corral" else rec(n - 1) end end
+      rec(40000)
+      local took = os.clock() - t0
+      local corral = require "corral"
+      corral.run(function()
+        corral.group(function(g) for _ = 1, 10 do g:spawn(corral.checkpoint) end end)
+        io.write(corral.debug_stats().pooled, took < 1 and " fast" or " slow")
+      end)]]))
+  end)
+
   it("follows the registry key when a host sets it", function()
     assert.equal("0", run_lua(
       "debug.getregistry()['corral.reuse_coroutines'] = false"))
