@@ -363,14 +363,17 @@ end
 -- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)
 -- and wait until it has ended. A failure of the instance (while it wound down, or
 -- just before) restarts nothing: it is reported. Its exit message is then ignored.
+-- A sup:stop(grace) requested meanwhile caps the grace too (cut_grace).
 local function stop(sup, rec, cap)
   local inst = rec.inst
   if not inst then return end
   inst.stopping, rec.status = true, "stopping"
-  local grace = math.min(rec.shutdown, cap or math.huge)
+  local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
   if inst.group then inst.group:stop(grace) else inst.stop_grace = grace end
   inst.go:set()                             -- it need not wait for its turn to end
+  sup.winding = inst
   inst.task:wait()
+  sup.winding = nil
   rec.inst, inst.taken = nil, true
   local out = inst.outcome
   if out and not out.ok then report(sup, rec.name, out.err, out.traceback) end
@@ -445,6 +448,10 @@ end
 -- Restart rec after its instance ended: failed (with err, which may be nil or
 -- false), or not (it returned, or cancelled its own task: how says which).
 local function restart(sup, rec, failed, err, traceback, how)
+  if sup.stop_cap then                     -- sup:stop() is coming: no restart
+    if failed then report(sup, rec.name, err, traceback) end
+    return
+  end
   local why = err
   if not failed then why = ("supervisor: child '%s' %s"):format(rec.name, how) end
   if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
@@ -453,6 +460,11 @@ local function restart(sup, rec, failed, err, traceback, how)
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   local guard <close> = unless_done(sup, failed, rec.name, err, traceback)
   stop_reversed(sup, others)
+  if sup.stop_cap then                     -- stopped meanwhile: start nothing
+    if failed then report(sup, rec.name, err, traceback) end
+    guard.done = true
+    return
+  end
   if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
   guard.done = true
   for _, r in ipairs(recs) do
@@ -599,12 +611,24 @@ function Sup:restart(name)
   wait_started(msg.rec, msg.since)
 end
 
+-- A stop is the last request that matters: whatever the manager is doing
+-- when it is asked (winding a child down for a restart, say) takes at most
+-- `grace` more, and no restart starts a child after it (see restart).
+local function cut_grace(sup, grace)
+  sup.stop_cap = math.min(sup.stop_cap or math.huge, grace)
+  local inst = sup.winding
+  if inst and inst.group then
+    inst.group:stop(math.min(inst.rec.shutdown, sup.stop_cap))
+  end
+end
+
 function Sup:stop(grace)
   check_self(self, "stop", Sup, sups)
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
   if self.closed then return end              -- stopped already: nothing to do
+  cut_grace(self, grace or math.huge)
   request(self, { kind = "stop", grace = grace })
 end
 
