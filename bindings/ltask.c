@@ -280,10 +280,33 @@ static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);
   t = lcr_cotask(L, lua_topointer(L, -1));
   lua_pop(L, 1);
-  if (t) t->bare_yield = 0;
-  luaL_where(L, 0);                    /* the line that yielded */
+  lua_pushnil(L);
+  if (t) {
+    t->bare_yield = 0;
+    if (lcr_pushtask(L, lcr_taskengine(t), &t->t))
+      lcr_getextra(L, -1, "yield_where");     /* noted by note_bare_yield */
+    lua_remove(L, -2);
+  }
+  if (!lua_isstring(L, -1)) luaL_where(L, 0);  /* the line after it */
   lua_pushfstring(L, "%s%s", lua_tostring(L, -1), bare_yield_msg);
   lua_error(L);
+}
+
+/*
+** A bare coroutine.yield of t's just came back to the scheduler: note
+** where it was called (the hook that raises runs on the next instruction,
+** which may be on a later line), and arrange for the hook. [-0, +0, m]
+*/
+static void note_bare_yield(lcr_Engine *E, lcr_Task *t, lua_State *co) {
+  lua_State *L = E->L;
+  if (lcr_pushtask(L, E, &t->t) && lua_checkstack(co, 1)) {
+    luaL_where(co, 1);                         /* the caller of yield */
+    lua_xmove(co, L, 1);
+    lcr_setextra(L, -2, "yield_where");
+  }
+  lua_pop(L, 1);
+  t->bare_yield = 1;
+  lua_sethook(co, bare_yield_hook, LUA_MASKCOUNT, 1);
 }
 
 /*
@@ -535,8 +558,7 @@ static void task_run(cr_task_t *ct) {
     lua_pop(co, nres);
     if (t->parked) return;
     /* A yield corral did not ask for: resume it at once and fail there. */
-    t->bare_yield = 1;
-    lua_sethook(co, bare_yield_hook, LUA_MASKCOUNT, 1);
+    note_bare_yield(E, t, co);
     cr_task_yield(ct);
     return;
   }
