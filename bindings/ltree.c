@@ -193,10 +193,25 @@ void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now) {
   lua_setfield(L, -2, "text");
 }
 
-/* 1 if ar is a frame of the user's code: Lua, not corral's embedded Lua. */
+/* 1 if the chunk is corral's: its embedded Lua ("=corral.x") or one of
+** its modules (require "corral.x": a file .../corral/x.lua). */
+static int corral_chunk(const char *source) {
+  const char *slash;
+  if (strncmp(source, "=corral.", 8) == 0) return 1;
+  if (source[0] != '@') return 0;
+  slash = strrchr(source, '/');
+  return slash != NULL && slash - source >= 7 &&
+         strncmp(slash - 7, "/corral", 7) == 0 &&
+         strchr(slash + 1, '.') != NULL &&
+         strcmp(strchr(slash + 1, '.'), ".lua") == 0;
+}
+
+/* 2 if ar is a frame of the user's code, 1 of corral's own Lua, 0 of C;
+** -1 past the last frame. */
 static int user_frame(lua_State *co, int level, lua_Debug *ar) {
   if (!lua_getstack(co, level, ar) || !lua_getinfo(co, "Sl", ar)) return -1;
-  return ar->currentline > 0 && strncmp(ar->source, "=corral.", 8) != 0;
+  if (ar->currentline <= 0) return 0;
+  return corral_chunk(ar->source) ? 1 : 2;
 }
 
 /*
@@ -206,17 +221,24 @@ static int user_frame(lua_State *co, int level, lua_Debug *ar) {
 */
 static void push_where(lua_State *L, lcr_Task *t) {
   lua_Debug ar;
-  int level, r;
+  int level, r, lib_level = 0;
   lua_State *co = lcr_taskco(t);
   if (co == NULL) {                    /* finished: its coroutine moved on */
     lua_pushnil(L);
     return;
   }
   for (level = 0; (r = user_frame(co, level, &ar)) >= 0; level++) {
-    if (r) {
+    if (r == 2) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
       return;
     }
+    if (r == 1 && !lib_level) lib_level = level + 1;
+  }
+  /* No user code on it (a policy's own task): corral's innermost line. */
+  if (lib_level && user_frame(co, lib_level - 1, &ar) == 1 &&
+      ar.source[0] == '@') {
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    return;
   }
   if (lua_status(co) == LUA_OK && lua_gettop(co) >= 3 &&
       lua_isfunction(co, 3)) {
