@@ -71,13 +71,16 @@ static void wake_if(cr_task_t **slot, int status) {
   }
 }
 
-/* A TCP stream whose write was cancelled ends with a reset, so that the
-** peer sees an aborted transfer (ECONNRESET), not a clean end of a cut-off
-** one. (Not after a shutdown, which libuv refuses: then a plain close.) */
+/* A TCP stream whose write was cancelled, or closed while bytes of a write
+** still wait to go out, ends with a reset, so that the peer sees an aborted
+** transfer (ECONNRESET), not a clean end of a cut-off one. (Not after a
+** shutdown, which libuv refuses: then a plain close.) */
 static void stream_close(cr_io_t *io) {
   cr_stream_t *s = (cr_stream_t *)io;
   wake_if(&s->reader, CR_ECLOSED);
   wake_if(&s->connector, CR_ECLOSED);
+  if (s->h.handle.type == UV_TCP && s->h.stream.write_queue_size > 0)
+    s->reset = 1;                      /* a write would be cut off */
   if (s->reset && s->h.handle.type == UV_TCP &&
       uv_tcp_close_reset(&s->h.tcp, stream_close_cb) == 0)
     return;
