@@ -460,12 +460,14 @@ local function restart(sup, rec, failed, err, traceback, how)
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   local guard <close> = unless_done(sup, failed, rec.name, err, traceback)
   stop_reversed(sup, others)
+  if sup.spec.on_restart and not sup.stop_cap then
+    sup.spec.on_restart(rec.name, err, rec.restarts + 1)
+  end
   if sup.stop_cap then                     -- stopped meanwhile: start nothing
     if failed then report(sup, rec.name, err, traceback) end
     guard.done = true
     return
   end
-  if sup.spec.on_restart then sup.spec.on_restart(rec.name, err, rec.restarts + 1) end
   guard.done = true
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
@@ -503,7 +505,16 @@ function handle.body_done(sup)
   sup.body_done = true
 end
 
+-- What add and restart say once a stop has been asked for (see restart).
+local function is_stopping(kind)
+  return ("supervisor:%s: the supervisor is stopping"):format(kind)
+end
+
 function handle.add(sup, msg)
+  if sup.stop_cap then
+    msg.err = is_stopping("add")
+    return
+  end
   if sup.by_name[msg.child.name] then
     msg.err = ("supervisor:add: a child named '%s' already exists"):format(msg.child.name)
     return
@@ -532,6 +543,10 @@ end
 function handle.restart(sup, msg)
   local rec = named(sup, msg)
   if not rec then return end
+  if sup.stop_cap then
+    msg.err = is_stopping("restart")
+    return
+  end
   local old, inst = rec.inst, new_instance(rec, 0)
   if old and old.linked then replace(sup, old, inst) else link(sup, inst) end
   stop(sup, rec)
@@ -570,6 +585,7 @@ local function manage(sup)
     local msg = next_message(sup)
     handle[msg.kind](sup, msg)
     if msg.reply then msg.reply:set() end
+    if sup.stop_asked and not sup.done then stop_all(sup) end   -- by a hook
   end
 end
 
@@ -583,6 +599,10 @@ local sups = setmetatable({}, { __mode = "k" })   -- those supervisor.run made
 -- errors at the caller of the method.
 local function request(sup, msg)
   if sup.closed then error(has_stopped(msg.kind), 3) end
+  if corral.current_task() == sup.manager then
+    error(("supervisor:%s: called from on_restart or on_failure, which the "
+      .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
+  end
   msg.reply = corral.event()
   post(sup, msg)
   msg.reply:wait()
@@ -629,6 +649,10 @@ function Sup:stop(grace)
   end
   if self.closed then return end              -- stopped already: nothing to do
   cut_grace(self, grace or math.huge)
+  if corral.current_task() == self.manager then
+    self.stop_asked = true                    -- from a hook: once it returns
+    return
+  end
   request(self, { kind = "stop", grace = grace })
 end
 
@@ -709,7 +733,7 @@ function M.run(spec, body)
     sup.group = g
     local initial = records_from(sup)
     for _, r in ipairs(initial) do start(sup, r, 0) end
-    g:spawn({ function() manage(sup) end, name = sup.name })
+    sup.manager = g:spawn({ function() manage(sup) end, name = sup.name })
     -- every child has begun (or ended for good without beginning)
     for _, r in ipairs(initial) do wait_started(r, 0) end
     return run_body(sup, body)

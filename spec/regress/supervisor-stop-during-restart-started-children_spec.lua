@@ -66,4 +66,93 @@ describe("regression: sup:stop() during a restart", function()
     assert.same({ 3 }, ended)
     assert.same({ 3, 3 }, returned)
   end)
+
+  it("a stop asked from an on_restart hook takes effect instead of hanging", function()
+    local S, stopped_at, starts = nil, nil, 0
+    support.vrun(function()
+      supervisor.run({
+        children = {
+          { name = "a", fn = function() starts = starts + 1; corral.sleep(1); error("x") end },
+          { name = "b", fn = function() corral.sleep(math.huge) end },
+        },
+        on_restart = function() S:stop(0) end,
+        on_failure = function() end,
+      }, function(sup)
+        S = sup
+        corral.sleep(5)
+      end)
+      stopped_at = corral.now()
+    end)
+    assert.equal(5, stopped_at)            -- the body's end, not a deadlock
+    assert.equal(1, starts)
+  end)
+
+  it("a stop asked while on_restart blocks starts nothing after the hook", function()
+    local starts, log = 0, {}
+    support.vrun(function()
+      supervisor.run({
+        strategy = "one_for_all",
+        children = {
+          { name = "a", fn = function() starts = starts + 1; corral.sleep(1); error("x") end },
+          { name = "b", shutdown = 0, fn = function() corral.sleep(math.huge) end },
+        },
+        on_restart = function() corral.sleep(1); log[#log + 1] = "hook@" .. corral.now() end,
+        on_failure = function(name) log[#log + 1] = "failed " .. name end,
+      }, function(sup)
+        corral.sleep(1.5)
+        sup:stop(0)
+        log[#log + 1] = "stopped@" .. corral.now()
+      end)
+    end)
+    assert.equal(1, starts)
+    assert.same({ "hook@2.0", "failed a", "stopped@2.0" }, log)
+  end)
+
+  it("add and restart asked before a stop but handled after it raise", function()
+    local errs = {}
+    support.vrun(function()
+      supervisor.run({
+        strategy = "one_for_all",
+        children = {
+          { name = "a", shutdown = 1, fn = function() corral.sleep(math.huge) end },
+          { name = "f", fn = function() corral.sleep(3); error("x") end },
+        },
+        on_failure = function() end,
+      }, function(sup)
+        corral.group(function(g)
+          g:spawn(function()                 -- the restart winds a down from 3 to 4
+            corral.sleep(3.2)
+            errs.add = select(2, pcall(sup.add, sup, { name = "c", fn = function() end }))
+          end)
+          g:spawn(function()
+            corral.sleep(3.3)
+            errs.restart = select(2, pcall(sup.restart, sup, "a"))
+          end)
+          g:spawn(function() corral.sleep(3.4); sup:stop() end)
+        end)
+      end)
+    end)
+    assert.truthy(tostring(errs.add):find("supervisor:add: the supervisor is stopping", 1, true), tostring(errs.add))
+    assert.truthy(tostring(errs.restart):find("supervisor:restart: the supervisor is stopping", 1, true),
+                  tostring(errs.restart))
+  end)
+
+  it("a request made from a hook says why it cannot wait", function()
+    local err
+    support.vrun(function()
+      supervisor.run({
+        children = {
+          { name = "a", fn = function() corral.sleep(math.huge) end },
+          { name = "f", fn = function() corral.sleep(1); error("x") end, restart = "transient" },
+        },
+        on_restart = function() err = select(2, pcall(function() err = err.sup:remove("a") end)) end,
+      }, function(sup)
+        err = { sup = sup }
+        corral.sleep(1.5)
+        sup:stop()
+      end)
+    end)
+    assert.truthy(tostring(err):find("supervisor:remove: called from on_restart or on_failure", 1, true),
+                  tostring(err))
+  end)
 end)
