@@ -190,7 +190,8 @@ int corral_op_await(lua_State *L, corral_op_t *op);
 int corral_op_complete(corral_op_t *op, int status);
 /* Any thread. */
 int corral_op_complete_threadsafe(corral_op_t *op, int status);
-/* Any thread: 1 once the waiting task was cancelled. */
+/* Any thread: 1 once the waiting task was cancelled, else 0; a NULL op
+** gives CR_EINVAL (negative), so test `corral_op_cancelled(op) > 0`. */
 int corral_op_cancelled(const corral_op_t *op);
 
 /* The module's entry point (package.preload or luaL_requiref).
