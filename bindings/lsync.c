@@ -164,8 +164,11 @@ static int sem_release(lua_State *L) {
     lcr_State *S = lcr_state(L);
     if (s->sem.value > 0)
       return luaL_error(L, "lock:release: the lock is not held");
-    /* outside any task (after its run, say) nobody holds it either */
-    if (s->sem.owner != 0 && !held_by_current(S, s))
+    /* Outside any run nobody holds it any more (a task of an ended run
+    ** kept it): releasing it there is how it is freed. Inside a run,
+    ** only its holder may, even if that holder is gone. */
+    cr_task_t *me = S->eng ? S->eng->e.current : NULL;
+    if (me != NULL && s->sem.owner != 0 && !held_by_current(S, s))
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }

@@ -33,4 +33,13 @@ describe("regression: a bare coroutine.yield", function()
     end)
     assert.equal(here + 3, line)
   end)
+
+  it("is reported at the line of the pcall around it", function()
+    local here = debug.getinfo(1, "l").currentline
+    local line = yield_line_of(function()
+      local ok = pcall(coroutine.yield)    -- here + 2
+      return ok
+    end)
+    assert.equal(here + 2, line)
+  end)
 end)

@@ -7,13 +7,14 @@ local supervisor = require "corral.supervisor"
 local support = require "support"
 
 local function scenario(grace)
-  local log, starts = {}, 0
+  local log, starts, hooks = {}, 0, 0
   local function note(s) log[#log + 1] = ("%s@%g"):format(s, corral.now()) end
   local failures = {}
   support.vrun(function()
     supervisor.run({
       strategy = "one_for_all",
       on_failure = function(name, err) failures[#failures + 1] = name end,
+      on_restart = function() hooks = hooks + 1 end,
       children = {
         { name = "a", fn = function()
             starts = starts + 1
@@ -29,14 +30,15 @@ local function scenario(grace)
       note("stopped")
     end)
   end)
-  return table.concat(log, " "), starts, failures
+  return table.concat(log, " "), starts, failures, hooks
 end
 
 describe("regression: sup:stop() during a restart", function()
   it("cuts the grace of the child being wound down and starts nothing new", function()
-    local log, starts, failures = scenario(0)
+    local log, starts, failures, hooks = scenario(0)
     assert.equal("stop@5 a-end@5 stopped@5", log)
     assert.equal(1, starts)
+    assert.equal(0, hooks)               -- no restart happened: no on_restart
     assert.same({ "b" }, failures)       -- not restarted: reported
   end)
 
@@ -154,5 +156,39 @@ describe("regression: sup:stop() during a restart", function()
     end)
     assert.truthy(tostring(err):find("supervisor:remove: called from on_restart or on_failure", 1, true),
                   tostring(err))
+  end)
+
+  it("a stop asked while a manual restart winds down starts nothing, nor restarts a child that failed meanwhile", function()
+    local starts, failed, hooks, err = { a = 0, y = 0 }, {}, 0, nil
+    support.vrun(function()
+      supervisor.run({
+        intensity = 0,                     -- y's restart would give up
+        children = {
+          { name = "a", shutdown = 2, fn = function()
+              starts.a = starts.a + 1
+              corral.sleep(math.huge)
+            end },
+          { name = "y", fn = function()
+              starts.y = starts.y + 1
+              corral.sleep(1.5)
+              error("y fails")
+            end },
+        },
+        on_restart = function() hooks = hooks + 1 end,
+        on_failure = function(name) failed[#failed + 1] = name end,
+      }, function(sup)
+        corral.group(function(g)
+          g:spawn(function()
+            corral.sleep(1)
+            err = select(2, pcall(sup.restart, sup, "a"))   -- a winds down until 3
+          end)
+          g:spawn(function() corral.sleep(2); sup:stop() end)
+        end)
+      end)
+    end)
+    assert.same({ a = 1, y = 1 }, starts)
+    assert.same({ "y" }, failed)
+    assert.equal(0, hooks)
+    assert.truthy(tostring(err):find("supervisor:restart: the supervisor is stopping", 1, true), tostring(err))
   end)
 end)
