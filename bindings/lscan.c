@@ -14,13 +14,16 @@
 ** collection first lets pending finalizers run, which could hand a copy
 ** back from garbage. Every value looked at (and every frame lua_getstack
 ** walks past) costs a unit of `budget`; the walk runs protected. Out of
-** budget or memory, or on a heap over SCAN_MAX_KB, it answers "found":
-** not knowing is unsafe.
+** budget or memory, or on a heap over SCAN_MAX_KB (which the budget would
+** not cover anyway), it answers "found": not knowing is unsafe. Beyond it:
+** a finalizer that re-arms itself at every cycle (it is never reachable,
+** and may hand a copy out later), and values a C host keeps on a thread
+** below its first call (see docs/api.md: such a host sets the key).
 */
 #include "lcorral.h"
 
 /* Heaps larger than this (in kB) are not searched: unsafe. */
-#define SCAN_MAX_KB (64 * 1024)
+#define SCAN_MAX_KB (16 * 1024)
 
 typedef struct {
   lua_State *L;
@@ -61,36 +64,34 @@ static void visit(Scan *s) {
   lua_rawseti(L, s->work, ++s->nwork);
 }
 
+/* Visit the value on top of co (co may be L itself). */
+static void visit_from(Scan *s, lua_State *co) {
+  if (co != s->L) lua_xmove(co, s->L, 1);
+  visit(s);
+}
+
 /* Every slot of every frame of thread co (its locals, temporaries and
 ** functions); a coroutine not started yet has its function and arguments
-** in the base frame. co may be L itself. */
+** in the base frame. co may be L itself. (Values a C host keeps on a
+** thread below its first call are out of reach of the API.) */
 static void visit_thread(Scan *s, lua_State *co) {
-  lua_State *L = s->L;
   lua_Debug ar;
   int level, n;
-  if (co != L && !lua_checkstack(co, 2)) {
+  if (co != s->L && !lua_checkstack(co, 2)) {
     s->found = 1;                        /* cannot look: unsafe */
     return;
   }
   /* lua_getstack walks `level` frames each time: charged as much */
   for (level = 0; charge(s, level) && lua_getstack(co, level, &ar); level++) {
-    for (n = 1; lua_getlocal(co, &ar, n) != NULL; n++) {
-      if (co != L) lua_xmove(co, L, 1);
-      visit(s);
-    }
-    for (n = -1; lua_getlocal(co, &ar, n) != NULL; n--) {
-      if (co != L) lua_xmove(co, L, 1);
-      visit(s);
-    }
+    for (n = 1; lua_getlocal(co, &ar, n) != NULL; n++) visit_from(s, co);
+    for (n = -1; lua_getlocal(co, &ar, n) != NULL; n--) visit_from(s, co);
     lua_getinfo(co, "f", &ar);
-    if (co != L) lua_xmove(co, L, 1);
-    visit(s);
+    visit_from(s, co);
   }
-  if (co != L && level == 0)
+  if (co != s->L && level == 0)
     for (n = 1; n <= lua_gettop(co); n++) {
       lua_pushvalue(co, n);
-      lua_xmove(co, L, 1);
-      visit(s);
+      visit_from(s, co);
     }
 }
 

@@ -287,24 +287,50 @@ static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
       lcr_getextra(L, -1, "yield_where");     /* noted by note_bare_yield */
     lua_remove(L, -2);
   }
-  if (!lua_isstring(L, -1)) luaL_where(L, 0);  /* the line after it */
+  if (!lua_isstring(L, -1) || lua_rawlen(L, -1) == 0)
+    luaL_where(L, 0);                          /* the line after it */
   lua_pushfstring(L, "%s%s", lua_tostring(L, -1), bare_yield_msg);
   lua_error(L);
 }
 
 /*
+** "file:line: " of the innermost Lua frame of co from level 1 up (the
+** caller of coroutine.yield, or of the pcall around it), pushed on L; the
+** empty string if there is none. Protected: [lcr_Task, co]. [-0, +0, m]
+*/
+static int note_where(lua_State *L) {
+  lcr_Task *t = lua_touserdata(L, 1);
+  lua_State *co = lua_tothread(L, 2);
+  lua_Debug ar;
+  int level;
+  lua_pushliteral(L, "");
+  for (level = 1; lua_getstack(co, level, &ar); level++)
+    if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      break;
+    }
+  if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {
+    lua_rotate(L, -2, 1);                      /* [task, where] */
+    lcr_setextra(L, -2, "yield_where");
+  }
+  return 0;
+}
+
+/*
 ** A bare coroutine.yield of t's just came back to the scheduler: note
 ** where it was called (the hook that raises runs on the next instruction,
-** which may be on a later line), and arrange for the hook. [-0, +0, m]
+** which may be on a later line), and arrange for the hook. The note is
+** best effort: memory running out only loses it. [-0, +0, -]
 */
 static void note_bare_yield(lcr_Engine *E, lcr_Task *t, lua_State *co) {
   lua_State *L = E->L;
-  if (lcr_pushtask(L, E, &t->t) && lua_checkstack(co, 1)) {
-    luaL_where(co, 1);                         /* the caller of yield */
+  if (lua_checkstack(L, 3)) {
+    lua_pushcfunction(L, note_where);
+    lua_pushlightuserdata(L, t);
+    lua_pushthread(co);
     lua_xmove(co, L, 1);
-    lcr_setextra(L, -2, "yield_where");
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   t->bare_yield = 1;
   lua_sethook(co, bare_yield_hook, LUA_MASKCOUNT, 1);
 }

@@ -194,16 +194,18 @@ void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now) {
 }
 
 /* 1 if the chunk is corral's: its embedded Lua ("=corral.x") or one of
-** its modules (require "corral.x": a file .../corral/x.lua). */
+** its modules (require "corral.x": a file .../corral/x.lua, or
+** corral/x.lua from a relative path). */
 static int corral_chunk(const char *source) {
-  const char *slash;
+  const char *slash, *dot;
   if (strncmp(source, "=corral.", 8) == 0) return 1;
   if (source[0] != '@') return 0;
   slash = strrchr(source, '/');
-  return slash != NULL && slash - source >= 7 &&
-         strncmp(slash - 7, "/corral", 7) == 0 &&
-         strchr(slash + 1, '.') != NULL &&
-         strcmp(strchr(slash + 1, '.'), ".lua") == 0;
+  if (slash == NULL) return 0;
+  dot = strchr(slash + 1, '.');
+  if (dot == NULL || strcmp(dot, ".lua") != 0) return 0;
+  return (slash - source >= 7 && strncmp(slash - 7, "/corral", 7) == 0) ||
+         (slash - source == 7 && strncmp(source, "@corral", 7) == 0);
 }
 
 /* 2 if ar is a frame of the user's code, 1 of corral's own Lua, 0 of C;
@@ -232,11 +234,10 @@ static void push_where(lua_State *L, lcr_Task *t) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
       return;
     }
-    if (r == 1 && !lib_level) lib_level = level + 1;
+    if (r == 1 && !lib_level && ar.source[0] == '@') lib_level = level + 1;
   }
   /* No user code on it (a policy's own task): corral's innermost line. */
-  if (lib_level && user_frame(co, lib_level - 1, &ar) == 1 &&
-      ar.source[0] == '@') {
+  if (lib_level && user_frame(co, lib_level - 1, &ar) == 1) {
     lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
     return;
   }

@@ -369,7 +369,8 @@ local function stop(sup, rec, cap)
   if not inst then return end
   inst.stopping, rec.status = true, "stopping"
   local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
-  if inst.group then inst.group:stop(grace) else inst.stop_grace = grace end
+  inst.stop_grace = grace
+  if inst.group then inst.group:stop(grace) end
   inst.go:set()                             -- it need not wait for its turn to end
   sup.winding = inst
   inst.task:wait()
@@ -445,13 +446,18 @@ local function affected(sup, rec)
   return records_from(sup, strategy == "rest_for_one" and rec or nil)
 end
 
+-- A restart that a stop overtook starts nothing: the failure it was for is
+-- reported (as one while the child wound down would be). True if so.
+local function overtaken(sup, rec, failed, err, traceback)
+  if not sup.stop_cap then return false end
+  if failed then report(sup, rec.name, err, traceback) end
+  return true
+end
+
 -- Restart rec after its instance ended: failed (with err, which may be nil or
 -- false), or not (it returned, or cancelled its own task: how says which).
 local function restart(sup, rec, failed, err, traceback, how)
-  if sup.stop_cap then                     -- sup:stop() is coming: no restart
-    if failed then report(sup, rec.name, err, traceback) end
-    return
-  end
+  if overtaken(sup, rec, failed, err, traceback) then return end
   local why = err
   if not failed then why = ("supervisor: child '%s' %s"):format(rec.name, how) end
   if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
@@ -463,12 +469,9 @@ local function restart(sup, rec, failed, err, traceback, how)
   if sup.spec.on_restart and not sup.stop_cap then
     sup.spec.on_restart(rec.name, err, rec.restarts + 1)
   end
-  if sup.stop_cap then                     -- stopped meanwhile: start nothing
-    if failed then report(sup, rec.name, err, traceback) end
-    guard.done = true
-    return
-  end
-  guard.done = true
+  local stopped = overtaken(sup, rec, failed, err, traceback)   -- meanwhile
+  guard.done = true                        -- (a raising hook leaves it undone)
+  if stopped then return end
   for _, r in ipairs(recs) do
     if r ~= rec and r.restart == "temporary" then
       forget(sup, r)
@@ -550,6 +553,11 @@ function handle.restart(sup, msg)
   local old, inst = rec.inst, new_instance(rec, 0)
   if old and old.linked then replace(sup, old, inst) else link(sup, inst) end
   stop(sup, rec)
+  if sup.stop_cap then                     -- asked while the old one wound down
+    unlink(sup, inst)
+    msg.err = is_stopping("restart")
+    return
+  end
   rec.restarts = rec.restarts + 1
   msg.rec, msg.since = rec, rec.begins
   launch(sup, inst)
@@ -595,11 +603,16 @@ local Sup = { __name = "corral.Supervisor" }
 Sup.__index = Sup
 local sups = setmetatable({}, { __mode = "k" })   -- those supervisor.run made
 
+-- Whether the running task is sup's manager (a hook it runs is calling).
+local function in_manager(sup)
+  return corral.current_task() == sup.manager
+end
+
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
 local function request(sup, msg)
   if sup.closed then error(has_stopped(msg.kind), 3) end
-  if corral.current_task() == sup.manager then
+  if in_manager(sup) then
     error(("supervisor:%s: called from on_restart or on_failure, which the "
       .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
   end
@@ -637,8 +650,9 @@ end
 local function cut_grace(sup, grace)
   sup.stop_cap = math.min(sup.stop_cap or math.huge, grace)
   local inst = sup.winding
-  if inst and inst.group then
-    inst.group:stop(math.min(inst.rec.shutdown, sup.stop_cap))
+  if inst and inst.group and sup.stop_cap < inst.stop_grace then
+    inst.stop_grace = sup.stop_cap           -- (a stop that shortens nothing
+    inst.group:stop(sup.stop_cap)            -- would take the origin over)
   end
 end
 
@@ -649,7 +663,7 @@ function Sup:stop(grace)
   end
   if self.closed then return end              -- stopped already: nothing to do
   cut_grace(self, grace or math.huge)
-  if corral.current_task() == self.manager then
+  if in_manager(self) then
     self.stop_asked = true                    -- from a hook: once it returns
     return
   end

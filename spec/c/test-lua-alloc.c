@@ -175,6 +175,72 @@ static int attempt(const char *code, size_t fail_at, size_t *count,
   return 0;
 }
 
+/*
+** require "corral" itself under allocation failure: whatever fails, a later
+** require must give a module whose coroutine.running marks the task that
+** asks (a half-done require once left the wrapper on the dead attempt's
+** state), so a reused coroutine never carries one task's data to the next,
+** with the pool forced on (key = 1) or left to corral's search (key = -1).
+*/
+static const char identity_check[] =
+  "local corral = require 'corral'\n"
+  "local data, out = setmetatable({}, {__mode = 'k'}), 'ok'\n"
+  "corral.run(function()\n"
+  "  corral.group(function(g)\n"
+  "    g:spawn(function() data[coroutine.running()] = 'A' end) end)\n"
+  "  corral.group(function(g) for _ = 1, 3 do\n"
+  "    g:spawn(function() if data[coroutine.running()] then out = 'leak' end end)\n"
+  "  end end)\n"
+  "end, {clock = 'virtual'})\n"
+  "assert(out == 'ok', 'a task saw another task\\'s coroutine')\n";
+
+static int attempt_require(size_t fail_at, int key, size_t *count) {
+  arena a = {0, 0, 0};
+  lua_State *L = lua_newstate(l_alloc, &a);
+  int ok;
+  if (L == NULL) return 1;
+  luaL_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_corral);
+  lua_setfield(L, -2, "corral");
+  lua_pop(L, 1);
+  if (key >= 0) {
+    lua_pushboolean(L, key);
+    lua_setfield(L, LUA_REGISTRYINDEX, "corral.reuse_coroutines");
+  }
+  a.count = 0;
+  a.fail_at = fail_at;
+  (void)luaL_dostring(L, "require 'corral'");
+  *count = a.count;
+  a.fail_at = 0;
+  lua_settop(L, 0);
+  ok = luaL_dostring(L, identity_check) == LUA_OK;
+  if (!ok)
+    fprintf(stderr, "after failing allocation %zu of require (key %d): %s\n",
+            fail_at, key, lua_tostring(L, -1));
+  lua_close(L);
+  if (ok && a.blocks != 0) {
+    fprintf(stderr, "after failing allocation %zu of require: %ld blocks "
+            "leaked\n", fail_at, a.blocks);
+    ok = 0;
+  }
+  return !ok;
+}
+
+/* Every failure point of require, for both keys; 1 if any went wrong. */
+static int require_under_failure(size_t stride, size_t *points) {
+  int key, bad = 0;
+  for (key = -1; key <= 1; key += 2) {
+    size_t n, total, c;
+    if (attempt_require(0, key, &total)) return 1;
+    for (n = 1; n <= total + 1 && !bad; n += stride, (*points)++)
+      bad = attempt_require(n, key, &c);
+    printf("%s require (key %d, %zu allocation points)\n", bad ? "FAIL" : "ok  ",
+           key, total);
+  }
+  return bad;
+}
+
 int main(void) {
   size_t i, n, total, points = 0, stride = 1;
   int failed_tests = 0, failed;
@@ -204,8 +270,9 @@ int main(void) {
            name, total);
     failed_tests += bad;
   }
+  failed_tests += require_under_failure(stride, &points);
   printf("allocation points tried: %zu\n", points);
-  n = sizeof scenarios / sizeof scenarios[0] + 1;
+  n = sizeof scenarios / sizeof scenarios[0] + 2;
   printf("%zu passed, %d failed\n", n - (size_t)failed_tests, failed_tests);
   return failed_tests != 0;
 }
