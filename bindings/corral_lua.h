@@ -46,7 +46,9 @@ typedef struct corral_op_s corral_op_t;
 ** it is on unless, when corral was loaded, a copy of the original
 ** coroutine.running from before require "corral" wrapped it was reachable
 ** in the state: a coroutine identity taken that way would pass to another
-** task. The corral command sets it to true before it loads anything.
+** task (a key set when corral was loaded spares that search; unset later,
+** the pool is off). The corral command sets it to true before it loads
+** anything.
 */
 #define CORRAL_REUSE_COROUTINES "corral.reuse_coroutines"
 

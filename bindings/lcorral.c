@@ -1004,7 +1004,12 @@ static void wrap_running(lua_State *L, int state) {
     lua_pushcclosure(L, coroutine_running, 1);
     lua_setfield(L, -2, "running");
   }
-  S->reuse_safe = !lcr_reaches_cfunction(L, original_running(L), SCAN_BUDGET);
+  /* A host (the corral command) that has decided already needs no search;
+  ** unsetting its key later leaves the pool off. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LCR_REUSE_KEY) == LUA_TNIL)
+    S->reuse_safe = !lcr_reaches_cfunction(L, original_running(L),
+                                           SCAN_BUDGET);
+  lua_pop(L, 1);
 }
 
 static void guard_coroutine_lib(lua_State *L, int state) {
