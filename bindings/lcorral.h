@@ -153,6 +153,8 @@ typedef struct lcr_Group {
   lcr_Engine *E;
   unsigned epoch;
   int nres;
+  lua_Integer fail_seq;   /* failures numbered as they happen (the order
+                          ** of its ErrorGroup: lcr_errors_add) */
   unsigned interrupted : 1;   /* the body was unwound by a Cancelled */
   unsigned opened : 1;
   unsigned exit_turned : 1;   /* its exit gave other tasks a turn (join_k) */
@@ -242,7 +244,7 @@ void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
 void lcr_errors_new(lua_State *L);
 int lcr_errors_ok(lua_State *L, int idx);
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,
-                    int name_idx, int tb_idx);
+                    int name_idx, int tb_idx, lua_Integer seq);
 extern const luaL_Reg lcr_error_funcs[];
 
 /* ltask.c */

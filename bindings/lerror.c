@@ -558,13 +558,15 @@ void lcr_pushtimeout(lua_State *L, double seconds) {
 
 /* A fresh failure list {errors, tasks, tracebacks}. [-0, +1, m] */
 void lcr_errors_new(lua_State *L) {
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_newtable(L);
   lua_setfield(L, -2, "errors");
   lua_newtable(L);
   lua_setfield(L, -2, "tasks");
   lua_newtable(L);
   lua_setfield(L, -2, "tracebacks");
+  lua_newtable(L);
+  lua_setfield(L, -2, "seqs");          /* when each failed: the order */
 }
 
 /* t[k] of the table at idx, raw: an errors list replaced with
@@ -588,36 +590,67 @@ int lcr_errors_ok(lua_State *L, int idx) {
   return ok;
 }
 
-/* Append a failure to the list at errors_idx. [-0, +0, m] */
+/* Where a failure numbered seq goes in a list of n: after every one that
+** failed before it (usually at the end; earlier when an on_error handler
+** held a failure back while later ones were recorded). [-0, +0, -] */
+static lua_Integer seq_position(lua_State *L, int errors_idx, lua_Integer n,
+                                lua_Integer seq) {
+  lua_Integer pos = n + 1;
+  int top = lua_gettop(L), later = 1;
+  if (rawfield(L, errors_idx, "seqs") == LUA_TTABLE)
+    for (; pos > 1 && later; pos -= later) {
+      later = lua_rawgeti(L, top + 1, pos - 1) == LUA_TNUMBER &&
+              lua_tointeger(L, -1) > seq;
+      lua_pop(L, 1);
+    }
+  lua_settop(L, top);
+  return pos;
+}
+
+/* Put the value at v in list[pos], moving list[pos..n] up one. */
+static void insert_at(lua_State *L, int list, lua_Integer n, lua_Integer pos,
+                      int v) {
+  lua_Integer k;
+  for (k = n; k >= pos; k--) {
+    lua_rawgeti(L, list, k);
+    lua_rawseti(L, list, k + 1);
+  }
+  lua_pushvalue(L, v);
+  lua_rawseti(L, list, pos);
+}
+
+/* Add failure number seq to the list at errors_idx, in the order the
+** failures happened. [-0, +0, m] */
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
-                    int tb_idx) {
-  static const char *const keys[3] = {"errors", "tasks", "tracebacks"};
-  int idx[3], i;
-  lua_Integer n;
+                    int tb_idx, lua_Integer seq) {
+  static const char *const keys[4] = {"errors", "tasks", "tracebacks", "seqs"};
+  int idx[4], i;
+  lua_Integer n, pos;
   errors_idx = lua_absindex(L, errors_idx);
   idx[0] = lua_absindex(L, err_idx);
   idx[1] = lua_absindex(L, name_idx);
-  idx[2] = lua_absindex(L, tb_idx);
+  lua_pushvalue(L, tb_idx);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  idx[2] = lua_gettop(L);
+  lua_pushinteger(L, seq);
+  idx[3] = lua_gettop(L);
   /* counted by names: an error value may be nil, a name never is */
   if (rawfield(L, errors_idx, "tasks") != LUA_TTABLE) {
-    lua_pop(L, 1);
+    lua_pop(L, 3);
     return;                 /* not a list (lcr_errors_ok said it was) */
   }
-  n = (lua_Integer)lua_rawlen(L, -1) + 1;
+  n = (lua_Integer)lua_rawlen(L, -1);
   lua_pop(L, 1);
-  for (i = 0; i < 3; i++) {
-    if (rawfield(L, errors_idx, keys[i]) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      continue;
-    }
-    lua_pushvalue(L, idx[i]);
-    if (i == 2 && lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushliteral(L, "");
-    }
-    lua_rawseti(L, -2, n);
+  pos = seq_position(L, errors_idx, n, seq);
+  for (i = 0; i < 4; i++) {
+    if (rawfield(L, errors_idx, keys[i]) == LUA_TTABLE)
+      insert_at(L, lua_gettop(L), n, pos, idx[i]);
     lua_pop(L, 1);
   }
+  lua_pop(L, 2);
 }
 
 /*

@@ -102,9 +102,11 @@ int lcr_record_failure(lua_State *L) {
   }
   lcr_pushtaskname(L, t);                                        /* 6 */
   lcr_getextra(L, 3, "tb");                                      /* 7 */
+  lcr_getextra(L, 3, "fail_seq");     /* numbered before its on_error: 8 */
   reason = lcr_record(L, G->E, 0, &t->t);
   if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason))
-    lcr_errors_add(L, 5, 2, 6, 7);
+    lcr_errors_add(L, 5, 2, 6, 7, lua_isinteger(L, 8) ? lua_tointeger(L, 8)
+                                                      : ++G->fail_seq);
   return 0;
 }
 

@@ -177,6 +177,10 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     }                                                      /* 4 */
     if (status != LUA_ERRMEM &&
         lua_getiuservalue(L, 4, LCR_GUV_ONERROR) == LUA_TFUNCTION) {
+      /* numbered now: its place among the group's failures is when it
+      ** failed, however long on_error takes */
+      lua_pushinteger(L, ++((lcr_Group *)lua_touserdata(L, 4))->fail_seq);
+      lcr_setextra(L, 1, "fail_seq");
       lua_pushvalue(L, 3);
       lua_pushvalue(L, 1);
       t->in_on_error = 1;
