@@ -453,11 +453,26 @@ end
 
 -- Record a failure of group g (error err, raised in the task named `who`).
 -- fatal: the body's own error, which always cancels.
-local function group_fail(g, err, who, fatal)
+-- Failures are numbered when they happen (before an on_error handler runs,
+-- which may block) and listed in that order, whenever they are recorded.
+local function fail_seq(g)
+  g.fail_seq = (g.fail_seq or 0) + 1
+  return g.fail_seq
+end
+
+local function group_fail(g, err, who, fatal, seq)
+  seq = seq or fail_seq(g)
   if g.nerrors < g.max_errors then
     g.nerrors = g.nerrors + 1
-    g.errs[#g.errs + 1] = err
-    g.errtasks[#g.errtasks + 1] = who
+    g.errseqs = g.errseqs or {}
+    local n = #g.errtasks
+    local pos = n + 1
+    while pos > 1 and g.errseqs[pos - 1] > seq do pos = pos - 1 end
+    for k = n, pos, -1 do
+      g.errs[k + 1], g.errtasks[k + 1], g.errseqs[k + 1] =
+        g.errs[k], g.errtasks[k], g.errseqs[k]
+    end
+    g.errs[pos], g.errtasks[pos], g.errseqs[pos] = err, who, seq
   else
     g.dropped = g.dropped + 1
   end
@@ -938,14 +953,15 @@ local function task_main(t)
     -- on_error(err, task) runs in this task; true = handled (not collected,
     -- cancels nothing); an error in it is a failure of the group instead; a
     -- Cancelled in it leaves the original failure.
+    local seq = fail_seq(g)
     local h = pack(pcall(g.on_error, e, t))
     if h[1] then
       if h[2] then return end
-      group_fail(g, e, t.name, false)
+      group_fail(g, e, t.name, false, seq)
     elseif M.is_cancelled(h[2]) then
-      group_fail(g, e, t.name, false)
+      group_fail(g, e, t.name, false, seq)
     else
-      group_fail(g, h[2], t.name, false)
+      group_fail(g, h[2], t.name, false, seq)
     end
     return
   end
