@@ -966,8 +966,8 @@ static void ours_now(lua_State *L, int state) {
   if (lua_setupvalue(L, -2, 1) == NULL) lua_pop(L, 1);
 }
 
-/* Objects the search for copies of coroutine.running may look at before
-** it gives up (and leaves the pool off): a few milliseconds. */
+/* Values (and stack frames) the search for copies of coroutine.running may
+** look at before it gives up and leaves the pool off: a few milliseconds. */
 #define SCAN_BUDGET 200000
 
 /*

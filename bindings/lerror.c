@@ -556,7 +556,7 @@ void lcr_pushtimeout(lua_State *L, double seconds) {
   lua_call(L, 1, 1);
 }
 
-/* A fresh failure list {errors, tasks, tracebacks}. [-0, +1, m] */
+/* A fresh failure list {errors, tasks, tracebacks, seqs}. [-0, +1, m] */
 void lcr_errors_new(lua_State *L) {
   lua_createtable(L, 0, 4);
   lua_newtable(L);

@@ -162,12 +162,12 @@ static int sem_release(lua_State *L) {
   lcr_Sem *s = checksem(L);
   if (s->is_lock) {
     lcr_State *S = lcr_state(L);
+    cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (s->sem.value > 0)
       return luaL_error(L, "lock:release: the lock is not held");
     /* Outside any run nobody holds it any more (a task of an ended run
     ** kept it): releasing it there is how it is freed. Inside a run,
     ** only its holder may, even if that holder is gone. */
-    cr_task_t *me = S->eng ? S->eng->e.current : NULL;
     if (me != NULL && s->sem.owner != 0 && !held_by_current(S, s))
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");

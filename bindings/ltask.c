@@ -298,9 +298,9 @@ static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
 }
 
 /*
-** "file:line: " of the innermost Lua frame of co from level 1 up (the
-** caller of coroutine.yield, or of the pcall around it), pushed on L; the
-** empty string if there is none. Protected: [lcr_Task, co]. [-0, +0, m]
+** Note "file:line: " of the innermost Lua frame of co from level 1 up (the
+** caller of coroutine.yield, or of the pcall around it; "" if none) as
+** the task's "yield_where". Called protected: [lcr_Task, co]. [-0, +0, m]
 */
 static int note_where(lua_State *L) {
   lcr_Task *t = lua_touserdata(L, 1);
