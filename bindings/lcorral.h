@@ -244,7 +244,7 @@ void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
 void lcr_errors_new(lua_State *L);
 int lcr_errors_ok(lua_State *L, int idx);
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,
-                    int name_idx, int tb_idx, lua_Integer seq);
+                    int name_idx, int tb_idx, lua_Integer seq, int full);
 extern const luaL_Reg lcr_error_funcs[];
 
 /* ltask.c */

@@ -607,11 +607,13 @@ static lua_Integer seq_position(lua_State *L, int errors_idx, lua_Integer n,
   return pos;
 }
 
-/* Put the value at v in list[pos], moving list[pos..n] up one. */
-static void insert_at(lua_State *L, int list, lua_Integer n, lua_Integer pos,
-                      int v) {
+/* Put the value at v in list[pos], moving list[pos..last - 1] up one
+** (what was at last goes: it is replaced, or dropped). Every index it
+** writes exists already, so it allocates nothing. */
+static void insert_at(lua_State *L, int list, lua_Integer last,
+                      lua_Integer pos, int v) {
   lua_Integer k;
-  for (k = n; k >= pos; k--) {
+  for (k = last - 1; k >= pos; k--) {
     lua_rawgeti(L, list, k);
     lua_rawseti(L, list, k + 1);
   }
@@ -619,11 +621,34 @@ static void insert_at(lua_State *L, int list, lua_Integer n, lua_Integer pos,
   lua_rawseti(L, list, pos);
 }
 
-/* Add failure number seq to the list at errors_idx, in the order the
-** failures happened. [-0, +0, m] */
+static const char *const list_keys[4] = {"errors", "tasks", "tracebacks",
+                                         "seqs"};
+
+/* Make room for entry n + 1 in every list of the failure list at idx
+** before any of them changes: memory running out here leaves them as they
+** were (a slot set and cleared again keeps its room). [-0, +0, m] */
+static void reserve(lua_State *L, int idx, lua_Integer n) {
+  int i;
+  for (i = 0; i < 4; i++) {
+    if (rawfield(L, idx, list_keys[i]) == LUA_TTABLE) {
+      lua_pushboolean(L, 1);
+      lua_rawseti(L, -2, n + 1);
+      lua_pushnil(L);
+      lua_rawseti(L, -2, n + 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/*
+** Add failure number seq to the failure list at errors_idx, in the order
+** the failures happened. When the group keeps no more (`full`: max_errors
+** reached), one that failed before the last kept takes its place, which is
+** dropped instead: the first max_errors failures are the ones kept.
+** [-0, +0, m]
+*/
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
-                    int tb_idx, lua_Integer seq) {
-  static const char *const keys[4] = {"errors", "tasks", "tracebacks", "seqs"};
+                    int tb_idx, lua_Integer seq, int full) {
   int idx[4], i;
   lua_Integer n, pos;
   errors_idx = lua_absindex(L, errors_idx);
@@ -638,17 +663,17 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
   lua_pushinteger(L, seq);
   idx[3] = lua_gettop(L);
   /* counted by names: an error value may be nil, a name never is */
-  if (rawfield(L, errors_idx, "tasks") != LUA_TTABLE) {
-    lua_pop(L, 3);
-    return;                 /* not a list (lcr_errors_ok said it was) */
-  }
-  n = (lua_Integer)lua_rawlen(L, -1);
+  n = rawfield(L, errors_idx, "tasks") == LUA_TTABLE
+        ? (lua_Integer)lua_rawlen(L, -1) : -1;
   lua_pop(L, 1);
-  pos = seq_position(L, errors_idx, n, seq);
-  for (i = 0; i < 4; i++) {
-    if (rawfield(L, errors_idx, keys[i]) == LUA_TTABLE)
-      insert_at(L, lua_gettop(L), n, pos, idx[i]);
-    lua_pop(L, 1);
+  pos = n < 0 ? 0 : seq_position(L, errors_idx, n, seq);
+  if (pos > 0 && (!full || pos <= n)) {
+    if (!full) reserve(L, errors_idx, n);
+    for (i = 0; i < 4; i++) {
+      if (rawfield(L, errors_idx, list_keys[i]) == LUA_TTABLE)
+        insert_at(L, lua_gettop(L), full ? n : n + 1, pos, idx[i]);
+      lua_pop(L, 1);
+    }
   }
   lua_pop(L, 2);
 }

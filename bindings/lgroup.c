@@ -83,14 +83,16 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 ** Record a failure of group G by task: [G, err, task, fatal]. Called
 ** protected (lcr_fail_group). Everything that allocates comes before the
 ** engine counts the failure, so an error here either leaves it uncounted
-** (the caller tries again, then counts it without its error) or, in the
-** last append only, counted but not listed (group_finish reports it as not
-** recorded).
+** (the caller tries again, then counts it without its error) or, when the
+** list cannot grow (lcr_errors_add reserves room before it moves anything),
+** counted but not listed (group_finish reports it as not recorded).
 */
 int lcr_record_failure(lua_State *L) {
   lcr_Group *G = lua_touserdata(L, 1);
   lcr_Task *t = lua_touserdata(L, 3);
   void *reason;
+  lua_Integer seq;
+  int kept;
   if (lcr_unwinding(L, G->E, 2) == LCR_DEAD)
     lcr_deadcancel(L, 2, lcr_dead_msg);
   lua_getiuservalue(L, 1, LCR_GUV_ERRORS);                       /* 5 */
@@ -103,10 +105,13 @@ int lcr_record_failure(lua_State *L) {
   lcr_pushtaskname(L, t);                                        /* 6 */
   lcr_getextra(L, 3, "tb");                                      /* 7 */
   lcr_getextra(L, 3, "fail_seq");     /* numbered before its on_error: 8 */
+  /* (only a child of G: a body failing inside an outer group's on_error
+  ** carries that group's number) */
+  seq = t->t.group == &G->g && lua_isinteger(L, 8) ? lua_tointeger(L, 8)
+                                                   : ++G->fail_seq;
   reason = lcr_record(L, G->E, 0, &t->t);
-  if (cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason))
-    lcr_errors_add(L, 5, 2, 6, 7, lua_isinteger(L, 8) ? lua_tointeger(L, 8)
-                                                      : ++G->fail_seq);
+  kept = cr_group_fail(&G->g, lua_toboolean(L, 4), t->t.scope.id, reason);
+  lcr_errors_add(L, 5, 2, 6, 7, seq, !kept);
   return 0;
 }
 

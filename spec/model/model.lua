@@ -460,21 +460,22 @@ local function fail_seq(g)
   return g.fail_seq
 end
 
+-- Past max_errors, one that failed before the last kept takes its place
+-- (which is dropped instead): the first max_errors failures are kept.
 local function group_fail(g, err, who, fatal, seq)
   seq = seq or fail_seq(g)
-  if g.nerrors < g.max_errors then
-    g.nerrors = g.nerrors + 1
-    g.errseqs = g.errseqs or {}
-    local n = #g.errtasks
-    local pos = n + 1
-    while pos > 1 and g.errseqs[pos - 1] > seq do pos = pos - 1 end
-    for k = n, pos, -1 do
+  g.errseqs = g.errseqs or {}
+  local n = #g.errtasks
+  local pos = n + 1
+  while pos > 1 and g.errseqs[pos - 1] > seq do pos = pos - 1 end
+  local full = g.nerrors >= g.max_errors
+  if full then g.dropped = g.dropped + 1 else g.nerrors = g.nerrors + 1 end
+  if not full or pos <= n then
+    for k = (full and n or n + 1) - 1, pos, -1 do
       g.errs[k + 1], g.errtasks[k + 1], g.errseqs[k + 1] =
         g.errs[k], g.errtasks[k], g.errseqs[k]
     end
     g.errs[pos], g.errtasks[pos], g.errseqs[pos] = err, who, seq
-  else
-    g.dropped = g.dropped + 1
   end
   if fatal or not g.defer then cancel(g, "failure", { origin = who }) end
 end

@@ -41,4 +41,40 @@ describe("regression: an on_error handler that blocks", function()
     end, 2, { E1 = true })
     assert.equal("E1,E2", errors)
   end)
+
+  it("keeps the first max_errors failures in the order they happened", function()
+    local eg
+    support.vrun(function()
+      eg = select(2, pcall(corral.group, function(g)
+        for i = 1, 4 do
+          g:spawn({ function() corral.sleep(i / 10); error("E" .. i, 0) end, name = "t" .. i })
+        end
+      end, { defer_errors = true, max_errors = 1, on_error = function(err)
+        if err == "E1" then corral.sleep(1) end
+      end }))
+    end)
+    assert.same({ "E1" }, eg.errors)
+    assert.same({ "t1" }, eg.tasks)
+    assert.equal(3, eg.dropped)
+  end)
+
+  it("numbers a group body's failure with its own group, inside another group's on_error", function()
+    local tasks, errors
+    support.vrun(function()
+      pcall(corral.group, function(g)
+        g:spawn(function() error("Q", 0) end)            -- the outer group's #1
+        g:spawn({ function() corral.sleep(0.1); error("P", 0) end, name = "P" })
+      end, { on_error = function(err)
+        if err == "Q" then return true end
+        local _, e = pcall(corral.group, function(h)
+          h:spawn({ function() pcall(corral.sleep, 10); error("cleanup", 0) end, name = "c" })
+          corral.sleep(0.1)
+          error("body", 0)
+        end)
+        tasks, errors = table.concat(e.tasks, ","), table.concat(e.errors, ",")
+      end })
+    end)
+    assert.equal("body,cleanup", errors)
+    assert.equal("P,c", tasks)
+  end)
 end)
