@@ -556,17 +556,20 @@ void lcr_pushtimeout(lua_State *L, double seconds) {
   lua_call(L, 1, 1);
 }
 
+/* The lists of a failure list, in step: entry i of each is failure i.
+** seqs (when each failed: the order) may be missing from a list that
+** debug.setuservalue put in place; the other three may not. */
+static const char *const list_keys[4] = {"errors", "tasks", "tracebacks",
+                                         "seqs"};
+
 /* A fresh failure list {errors, tasks, tracebacks, seqs}. [-0, +1, m] */
 void lcr_errors_new(lua_State *L) {
+  int i;
   lua_createtable(L, 0, 4);
-  lua_newtable(L);
-  lua_setfield(L, -2, "errors");
-  lua_newtable(L);
-  lua_setfield(L, -2, "tasks");
-  lua_newtable(L);
-  lua_setfield(L, -2, "tracebacks");
-  lua_newtable(L);
-  lua_setfield(L, -2, "seqs");          /* when each failed: the order */
+  for (i = 0; i < 4; i++) {
+    lua_newtable(L);
+    lua_setfield(L, -2, list_keys[i]);
+  }
 }
 
 /* t[k] of the table at idx, raw: an errors list replaced with
@@ -580,11 +583,10 @@ static int rawfield(lua_State *L, int idx, const char *k) {
 /* 1 if the value at idx is an errors list (lcr_errors_new): a group's
 ** user value, which debug.setuservalue may have replaced. [-0, +0, -] */
 int lcr_errors_ok(lua_State *L, int idx) {
-  static const char *const keys[3] = {"errors", "tasks", "tracebacks"};
   int i, ok = lua_type(L, idx) == LUA_TTABLE;
   idx = lua_absindex(L, idx);
-  for (i = 0; ok && i < 3; i++) {
-    ok = rawfield(L, idx, keys[i]) == LUA_TTABLE;
+  for (i = 0; ok && i < 3; i++) {            /* (seqs is optional) */
+    ok = rawfield(L, idx, list_keys[i]) == LUA_TTABLE;
     lua_pop(L, 1);
   }
   return ok;
@@ -620,9 +622,6 @@ static void insert_at(lua_State *L, int list, lua_Integer last,
   lua_pushvalue(L, v);
   lua_rawseti(L, list, pos);
 }
-
-static const char *const list_keys[4] = {"errors", "tasks", "tracebacks",
-                                         "seqs"};
 
 /* Make room for entry n + 1 in every list of the failure list at idx
 ** before any of them changes: memory running out here leaves them as they

@@ -30,7 +30,7 @@ typedef struct {
   lua_CFunction f;
   int seen, work;        /* stack indices: seen set, work list */
   lua_Integer nwork;
-  long left;             /* objects still allowed */
+  long left;             /* budget units still allowed */
   int found;
 } Scan;
 
