@@ -150,9 +150,28 @@ static int ended_cancelled(lua_State *L, lcr_Task *t) {
   }
 }
 
+/*
+** task_main's first two slots hold the task and the message handler, and
+** debug.setlocal can write there while the body runs: they are put back
+** before anything reads them. The task itself is found through the
+** coroutine's extra space, which no Lua code reaches. [-0, +0, -]
+*/
+static lcr_Task *own_frame(lua_State *L, int msgh) {
+  lcr_Task *t = lcr_cothread_task(L);
+  if (lua_touserdata(L, 1) != t) {
+    lcr_pushtask(L, lcr_taskengine(t), &t->t);
+    lua_replace(L, 1);
+  }
+  if (msgh) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+    lua_replace(L, 2);
+  }
+  return t;
+}
+
 /* Stack: [task, msgh, results or err, (group, on_error's result)] */
 static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = lua_touserdata(L, 1);
+  lcr_Task *t = own_frame(L, ctx == STAGE_ONERROR);
   if (ctx == STAGE_BODY) {
     if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
       t->outcome = CR_TASK_DONE;
@@ -161,6 +180,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     if (status == LUA_OK || status == LUA_YIELD)
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
+    own_frame(L, 1);
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
       return 1;

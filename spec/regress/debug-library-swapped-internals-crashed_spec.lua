@@ -3,7 +3,9 @@
 -- the C structures they no longer were, a userdata given another corral
 -- type's metatable (debug.setmetatable) passed that type's check, and a
 -- module function whose state upvalue was replaced (debug.setupvalue) read
--- through it. Each is now checked where it is used: a clear error, or the
+-- through it, and the task and message handler in the outermost frame of a
+-- task's coroutine (debug.setlocal on that C frame) were read as they were
+-- left. Each is now checked where it is used: a clear error, or the
 -- failure reported as if nothing had happened.
 local corral = require "corral"
 local support = require "support"
@@ -91,5 +93,44 @@ describe("regression: corral internals swapped with the debug library", function
       assert.matches("lost its state", err)
     end
     assert.is_number(support.vrun(function() return corral.now() end))
+  end)
+
+  -- The outermost frame of a task's coroutine, written with debug.setlocal
+  -- while the task waits: slot 1 (the task) and slot 2 (its message handler).
+  local function clobbered(slot, value, body)
+    return support.vrun(function()
+      return pcall(corral.group, function(g)
+        local co
+        local t = g:spawn(function()
+          co = coroutine.running()
+          corral.sleep(1)
+          return body()
+        end)
+        while not co do corral.checkpoint() end
+        local level = 0
+        while debug.getinfo(co, level + 1, "l") do level = level + 1 end
+        assert.equal("(C temporary)", debug.setlocal(co, level, slot, value))
+        collectgarbage()
+        return t
+      end)
+    end)
+  end
+
+  it("a task whose outermost frame was written to ends as it would have", function()
+    for _, v in ipairs{ false, 7, corral.channel(), {} } do
+      local ok, t = clobbered(1, v, function() return "fine" end)
+      assert.is_true(ok)
+      assert.same({ true, "fine" }, { support.vrun(function() return t:wait() end) })
+      local ok2, err = clobbered(1, v, function() error("boom", 0) end)
+      assert.is_false(ok2)
+      assert.is_true(corral.is_error_group(err))
+      assert.equal("boom", err.errors[1])
+      -- Without its message handler Lua itself says "error in error
+      -- handling"; the task still fails, and its group says so.
+      local ok3, err3 = clobbered(2, v, function() error("bang", 0) end)
+      assert.is_false(ok3)
+      assert.is_true(corral.is_error_group(err3))
+      assert.is_string(err3.errors[1])
+    end
   end)
 end)
