@@ -200,10 +200,45 @@ function M.add_failure(list, err, name, traceback)
   list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
 end
 
+-- Empty `list` in place (a policy that has its result forgets the failures
+-- on the way, and group_keeping must not raise them).
+function M.drop_failures(list)
+  list.errors, list.tasks, list.tracebacks, list.cancelled = {}, {}, {}, nil
+end
+
 -- An ErrorGroup of the failures in `list` (see failures()), headed by
 -- `message` if given (corral.error_group).
 function M.error_group(list, message)
   return corral.error_group(list.errors, list.tasks, list.tracebacks, message)
+end
+
+-- A branch of a policy failed (see add_failure): when its task is cancelled
+-- (it turned its Cancelled into that error while it was cancelled from
+-- outside, or while its cleanup ran), the failure must be raised even though
+-- the policy ends without deciding on it (see group_keeping).
+function M.add_branch_failure(list, err, name, traceback)
+  M.add_failure(list, err, name, traceback)
+  if not pcall(corral.checkpoint) then list.cancelled = true end
+end
+
+-- corral.group(body, opts) for a policy that keeps its branches' failures in
+-- `list` itself rather than letting them fail the group. When the group
+-- raises all the same (an outer cancel, its body's error) and a branch
+-- failed while it was cancelled (add_branch_failure), the failures are not
+-- lost: the group's ErrorGroup takes them, or they make one, which a plain
+-- error joins. An outer Cancelled then goes on at the caller's next
+-- cancellation point, as for a group whose child failed while it was
+-- cancelled. Failures from before the cancel were the policy's to decide on:
+-- the Cancelled is raised as it is.
+function M.group_keeping(list, body, opts)
+  local r = table.pack(pcall(corral.group, body, opts))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  local err = r[2]
+  if #list.tasks == 0 or not list.cancelled then error(err, 0) end
+  local eg = corral.is_error_group(err) and err or M.error_group(M.failures())
+  if eg ~= err and not corral.is_cancelled(err) then M.add_failure(eg, err, opts.name, "") end
+  for i = 1, #list.tasks do M.add_failure(eg, list.errors[i], list.tasks[i], list.tracebacks[i]) end
+  error(eg, 0)
 end
 
 return M

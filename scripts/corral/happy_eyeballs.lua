@@ -65,7 +65,7 @@ local function attempt_all(order, port, o)
   local _ <close> = setmetatable({}, { __close = function(_, err)
     if err ~= nil then close_quietly(winner) end      -- raising: nobody gets it
   end })
-  corral.group(function(g)
+  util.group_keeping(failures, function(g)
     for _, a in ipairs(order) do
       local failed = corral.event()
       g:spawn({ function()
@@ -75,11 +75,12 @@ local function attempt_all(order, port, o)
                 traceback = "" }
         end
         if not r.ok then
-          util.add_failure(failures, r.err, a.address, r.traceback)
+          if not winner then util.add_branch_failure(failures, r.err, a.address, r.traceback) end
           return failed:set()
         end
         if winner then return close_quietly(r[1]) end
         winner = r[1]
+        util.drop_failures(failures)      -- the earlier attempts' failures are dropped
         g:cancel("happy_eyeballs: connected to " .. a.address)
       end, name = a.address })
       corral.move_on_after(o.delay, failed.wait, failed)
@@ -92,7 +93,8 @@ function M.connect(host, port, opts)
   if type(host) ~= "string" then
     util.arg_error(1, "happy_eyeballs.connect", "string expected, got " .. type(host), 2)
   end
-  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+  port = type(port) == "number" and math.tointeger(port)   -- 80.0 too, as tcp.connect
+  if not port or port < 0 or port > 65535 then
     util.arg_error(2, "happy_eyeballs.connect", "port must be an integer in 0..65535", 2)
   end
   local o = util.options("happy_eyeballs.connect", 3, opts, OPTIONS,

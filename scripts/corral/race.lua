@@ -7,7 +7,11 @@
 -- results of the first one to return. The others are cancelled and awaited before
 -- race returns. A failure does not win: when every function fails, race raises an
 -- ErrorGroup of the failures in order of failure, eg.tasks[k] naming the branch
--- ("race[i]", or "<opts.name>[i]").
+-- ("race[i]", or "<opts.name>[i]"). A failure after another branch has won is
+-- dropped. Cancelled from outside, race raises the Cancelled, unless a branch
+-- failed while it was being cancelled (its cleanup raised): then the failures
+-- are raised in an ErrorGroup, and the Cancelled goes on at the next
+-- cancellation point.
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -23,15 +27,19 @@ local function race(fns, opts)
     local name = ("%s[%d]"):format(opts.name, i)
     g:spawn({ function()
       local r = util.outcome(fns[i])
-      if not r.ok then return util.add_failure(failures, r.err, name, r.traceback) end
+      if not r.ok then
+        if winner then return end        -- a loser's failure: dropped
+        return util.add_branch_failure(failures, r.err, name, r.traceback)
+      end
       if winner then return end          -- a later finisher is a loser
       winner = { i, table.unpack(r, 1, r.n) }
       winner.n = r.n + 1
+      util.drop_failures(failures)       -- the losers' failures are dropped
       g:cancel(name .. " won")
     end, name = name })
   end
 
-  corral.group(function(g)
+  util.group_keeping(failures, function(g)
     for i = 1, #fns do branch(g, i) end
   end, { name = opts.name })
 

@@ -14,7 +14,8 @@
 -- budget ends during an attempt, the attempt is cancelled and retry raises a
 -- Timeout (corral.is_timeout), whose `last_error` holds the latest error an
 -- attempt raised, if any; when the next wait would reach the end of the budget,
--- the last error is raised at once.
+-- the last error is raised at once. Cancelled from outside, retry raises the
+-- attempt's error as it is, without a retry (nor retry_if or on_retry).
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -62,6 +63,10 @@ local function attempts(fn, o, deadline, state)
     local err = r.err
     state.last = err
     if corral.now() >= deadline then corral.checkpoint() end  -- raises: the budget is spent
+    -- Cancelled from outside: no retry can follow, so neither retry_if nor
+    -- on_retry hears of one; the attempt's error (it turned its Cancelled
+    -- into that error) goes on, and the Cancelled at the next checkpoint.
+    if not pcall(corral.checkpoint) then error(err, 0) end
     if attempt >= o.attempts or (o.retry_if and not o.retry_if(err, attempt)) then
       error(err, 0)
     end

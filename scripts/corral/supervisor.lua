@@ -99,7 +99,7 @@ end
 local SPEC = {
   strategy = is.one_of({ "one_for_one", "one_for_all", "rest_for_one" }),
   intensity = is.integer_ge(0),
-  period = is.number_ge(0),
+  period = is.number_gt(0),
   backoff = backoff_complaint,
   on_restart = is.type("function"),
   on_failure = is.type("function"),
@@ -369,6 +369,9 @@ local function stop(sup, rec, cap)
   if not inst then return end
   inst.stopping, rec.status = true, "stopping"
   local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
+  -- A child's own fn that asked for this (its restart, its removal, a stop)
+  -- waits for the answer: it ends at once rather than after its grace.
+  if inst.task == sup.asker then grace = 0 end
   inst.stop_grace = grace
   if inst.group then inst.group:stop(grace) end
   inst.go:set()                             -- it need not wait for its turn to end
@@ -591,7 +594,9 @@ local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
+    sup.asker = msg.from
     handle[msg.kind](sup, msg)
+    sup.asker = nil
     if msg.reply then msg.reply:set() end
     if sup.stop_asked and not sup.done then stop_all(sup) end   -- by a hook
   end
@@ -616,19 +621,29 @@ local function request(sup, msg)
     error(("supervisor:%s: called from on_restart or on_failure, which the "
       .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
   end
-  msg.reply = corral.event()
+  msg.reply, msg.from = corral.event(), corral.current_task()
   post(sup, msg)
   msg.reply:wait()
   if msg.err then error(msg.err, 3) end
   return msg
 end
 
+-- Wait until the child of an add or a restart has begun. One that ended for
+-- good without beginning was stopped by a restart (a temporary child: the
+-- call returns) or by a stop or a give-up that overtook the request, which
+-- raises as if the request had come after it.
+local function await_begin(sup, msg)
+  wait_started(msg.rec, msg.since)
+  if msg.rec.begins > msg.since then return end
+  if sup.stop_cap then error(is_stopping(msg.kind), 3) end
+  if sup.done or sup.closed then error(has_stopped(msg.kind), 3) end
+end
+
 function Sup:add(child)
   check_self(self, "add", Sup, sups)
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
-  local msg = request(self, { kind = "add", child = child })
-  wait_started(msg.rec, msg.since)
+  await_begin(self, request(self, { kind = "add", child = child }))
 end
 
 function Sup:remove(name)
@@ -640,8 +655,7 @@ end
 function Sup:restart(name)
   check_self(self, "restart", Sup, sups)
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
-  local msg = request(self, { kind = "restart", name = name })
-  wait_started(msg.rec, msg.since)
+  await_begin(self, request(self, { kind = "restart", name = name }))
 end
 
 -- A stop is the last request that matters: whatever the manager is doing
