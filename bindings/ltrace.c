@@ -133,29 +133,41 @@ typedef struct {
   size_t slot;
 } str_job;
 
+/* The longest text a trace event keeps (an error, a reason, a name, what a
+** task waits on): `trace_limit` bounds the events, this their size (a
+** string may be megabytes, and a cancel's reason goes into the event of
+** every task it reaches). */
+#define TRACE_TEXT_MAX 4096
+
+/* The string on top cut to TRACE_TEXT_MAX bytes, saying how long it was;
+** any other value is left as it is. [-1, +1, m] */
+static void cut_text(lua_State *L) {
+  size_t n;
+  const char *s;
+  if (lua_type(L, -1) != LUA_TSTRING) return;
+  s = lua_tolstring(L, -1, &n);
+  if (n > TRACE_TEXT_MAX) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, s, TRACE_TEXT_MAX);
+    lua_pushfstring(L, "... (%I bytes in all)", (lua_Integer)n);
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+  }
+}
+
 static void set_str(lua_State *L, size_t slot, int which) {
+  cut_text(L);
   lua_rawseti(L, 2, (lua_Integer)(2 * slot + (size_t)which));
 }
 
 /* The error a failing task raised, as text (msgh kept it). */
-/* The longest error text a trace event keeps: `trace_limit` bounds the
-** events, this their size (an error may be megabytes). */
-#define TRACE_ERROR_MAX 4096
-
 static void push_failure(lua_State *L, lcr_Engine *E, cr_task_t *t) {
   if (t && lcr_pushtask(L, E, t)) {
     lcr_getextra(L, -1, "tberr");
     if (!lua_isnil(L, -1)) {
-      size_t n;
-      const char *s = luaL_tolstring(L, -1, &n);
-      if (n > TRACE_ERROR_MAX) {
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        luaL_addlstring(&b, s, TRACE_ERROR_MAX);
-        lua_pushfstring(L, "... (%I bytes in all)", (lua_Integer)n);
-        luaL_addvalue(&b);
-        luaL_pushresult(&b);
-      }
+      luaL_tolstring(L, -1, NULL);
       return;
     }
   }
@@ -363,9 +375,11 @@ static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *root,
     int top = lua_gettop(L);
     if (s->owner && s == &s->owner->scope) {
       lcr_pushtaskname(L, (lcr_Task *)s->owner);
+      cut_text(L);
       lua_rawseti(L, names, (lua_Integer)s->id);
     } else if (s->is_group && lcr_pushpinned(L, E, s)) {
       lua_getiuservalue(L, -1, 1);
+      cut_text(L);
       lua_rawseti(L, names, (lua_Integer)s->id);
     }
     lua_settop(L, top);

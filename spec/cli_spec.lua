@@ -397,6 +397,17 @@ describe("the corral command's options, as lua's", function()
     assert.equal("from stdin\n", r.stdout)
   end)
 
+  it("-- with no script reads stdin too, with arg as lua makes it (regression)", function()
+    -- It read a file named "-", since "-- -" names one.
+    local code = "print(arg[0] == arg[-1] or arg[0], #arg, arg[1], select('#', ...))"
+    local r = cli({ "--" }, code)
+    assert.equal(0, r.code)
+    assert.matches("^%S+\t1\t%-%-\t0\n$", r.stdout)
+    r = cli({}, code)
+    assert.equal(0, r.code)
+    assert.matches("^%S+\t0\tnil\t0\n$", r.stdout)
+  end)
+
   it("an unknown option or a missing argument prints the usage on stderr and exits 2", function()
     for _, case in ipairs({ { { "--frobnicate" }, "unrecognized option '--frobnicate'" },
                             { { "-x", "script.lua" }, "unrecognized option '-x'" },

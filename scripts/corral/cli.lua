@@ -134,7 +134,9 @@ local function compile(plan, argv)
   end
   if plan.script then
     local path = argv[plan.script]
-    local stdin = path == "-" and argv[plan.script - 1] ~= "--"  -- "-- -": a file
+    -- "-- -" names a file called "-", but a "-" added for want of a script
+    -- ("corral --" too) is stdin
+    local stdin = plan.stdin or (path == "-" and argv[plan.script - 1] ~= "--")
     local f, err = loadfile(not stdin and path or nil)
     if not f then return nil, err end
     plan.chunk = f
@@ -309,7 +311,9 @@ local function run(plan, argv, info)
   end
   local function root()
     prelude(plan, protect)
-    if plan.chunk then
+    if plan.chunk and plan.stdin then
+      protect(plan.chunk)
+    elseif plan.chunk then
       local args, n = script_args()     -- (no traceback for this one, as lua)
       protect(plan.chunk, table.unpack(args, 1, n))
     end
@@ -353,12 +357,17 @@ function M.main(argv, info)
   if not plan.script and not has_e and not plan.version then  -- as lua: -l too
     if info.stdin_is_tty then return usage_error(info, "no script given") end
     argv[#argv + 1] = "-"                      -- lua reads stdin here too
-    plan.script = #argv
+    plan.script, plan.stdin = #argv, true
   end
   if plan.no_env and info.path_default then    -- -E: LUA_PATH ignored too, as lua
     package.path, package.cpath = info.path_default, info.cpath_default
   end
-  _G.arg = arg_table(argv, plan.script)
+  if plan.stdin then                           -- no script: as lua, arg[0] is
+    _G.arg = arg_table(argv)                   -- the program, and the chunk
+    _G.arg[#argv] = nil                        -- gets no arguments
+  else
+    _G.arg = arg_table(argv, plan.script)
+  end
   if plan.warnings then warn("@on") end
   local ok, cerr = compile(plan, argv)
   if not ok then

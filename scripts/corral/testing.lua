@@ -146,12 +146,18 @@ local function is_failure(e) return busted_type(e) == "failure" end
 local function is_pending(e) return busted_type(e) == "pending" end
 
 -- Every leaf of an ErrorGroup, depth first, with the task it failed in.
-local function leaves(eg, out)
-  for i, e in ipairs(eg.errors) do
-    if corral.is_error_group(e) then
-      leaves(e, out)
-    else
+-- Every failure inside ErrorGroup eg, nested groups flattened, in order. A
+-- group's list may hold nil (a task that raised nil): it is walked up to
+-- #eg, its count. A group found inside itself is not entered again.
+local function leaves(eg, out, seen)
+  seen = seen or {}
+  seen[eg] = true
+  for i = 1, #eg do
+    local e = eg.errors[i]
+    if not corral.is_error_group(e) then
       out[#out + 1] = { err = e, task = eg.tasks[i] }
+    elseif not seen[e] then
+      leaves(e, out, seen)
     end
   end
   return out
@@ -287,15 +293,18 @@ end
 
 -- The seeds each_seed runs: 1..seeds for a count, else the list, every one
 -- checked before any runs. (Errors blame each_seed's caller: level 3.)
-local function seed_list(seeds)
+-- The seeds to run: an iterator over 1..count (a count can be as large as
+-- one likes: nothing is built before the first seed runs), or over a list.
+local function seed_iter(seeds)
   if type(seeds) == "number" then
     if math.type(seeds) ~= "integer" then
       argerror(1, "each_seed", "count must be an integer, got " .. tostring(seeds), 3)
     end
     if seeds < 0 then argerror(1, "each_seed", "count must be >= 0", 3) end
-    local list = {}
-    for k = 1, seeds do list[k] = k end
-    return list
+    local k = 0
+    return function()
+      if k < seeds then k = k + 1; return k end
+    end
   elseif type(seeds) ~= "table" then
     argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds), 3)
   end
@@ -304,17 +313,21 @@ local function seed_list(seeds)
       argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k), 3)
     end
   end
-  return seeds
+  local i = 0
+  return function()
+    i = i + 1
+    return seeds[i]
+  end
 end
 
 --- testing.run(function() return fn(k) end, opts + {seed = k}) for k = 1..seeds
 --- (a count) or each k of a list; the first failure raises
 --- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
 function testing.each_seed(seeds, fn, opts)
-  local list = seed_list(seeds)
+  local next_seed = seed_iter(seeds)
   if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
   check_run_opts(opts, 3, "each_seed")
-  for _, k in ipairs(list) do
+  for k in next_seed do
     local o = copy(opts)
     o.seed = k
     local ok, err = pcall(run_at, function() return fn(k) end, o, fn)
