@@ -8,6 +8,7 @@
 ** was handed over, and the next cancellation point raises instead.
 */
 #include <string.h>
+#include <math.h>
 #include "lcorral.h"
 
 #define LCR_EVENT "corral.Event"
@@ -265,8 +266,12 @@ static int sem__index(lua_State *L) {
 
 /* --- Channel ----------------------------------------------------------- */
 
+/* A capacity of math.huge: no bound (math.maxinteger slots). */
+#define CHAN_UNBOUNDED LUA_MAXINTEGER
+
 static int l_channel(lua_State *L) {
-  lua_Integer cap = luaL_optinteger(L, 1, 0);
+  lua_Integer cap = lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) == HUGE_VAL
+                      ? CHAN_UNBOUNDED : luaL_optinteger(L, 1, 0);
   lcr_Chan *c;
   luaL_argcheck(L, cap >= 0, 1, "capacity must be >= 0");
   c = lua_newuserdatauv(L, sizeof *c, 1);
@@ -415,7 +420,10 @@ static int chan__index(lua_State *L) {
   if (strcmp(k, "closed") == 0) {
     lua_pushboolean(L, c->ch.closed);
   } else if (strcmp(k, "capacity") == 0) {
-    lua_pushinteger(L, (lua_Integer)c->ch.cap);
+    if (c->ch.cap == (size_t)CHAN_UNBOUNDED)
+      lua_pushnumber(L, HUGE_VAL);
+    else
+      lua_pushinteger(L, (lua_Integer)c->ch.cap);
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }

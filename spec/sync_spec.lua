@@ -715,6 +715,19 @@ describe("corral.channel", function()
     support.assert_arg_error(1, "channel", nil, function() corral.channel(-1) end)
   end)
 
+  it("takes math.huge for a capacity: an unbounded channel whose send never blocks", function()
+    local got = vrun(function()
+      local ch = corral.channel(math.huge)
+      for i = 1, 3000 do ch:send(i) end         -- no receiver: nothing blocks
+      local sum = 0
+      for _ = 1, 1000 do sum = sum + ch:recv() end
+      for i = 1, 1000 do ch:send(i) end         -- the ring wraps past what left
+      while #ch > 0 do sum = sum + ch:recv() end
+      return { ch.capacity, sum, corral.now() }
+    end)
+    assert.same({ math.huge, 3000 * 3001 // 2 + 1000 * 1001 // 2, 0 }, got)
+  end)
+
   it("send(nil) raises a bad argument error and sends nothing", function()
     local len
     vrun(function()
