@@ -185,6 +185,7 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 void lcr_pushanchors(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
+int lcr_one_line(lua_State *L);           /* ltree.c */
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);

@@ -22,11 +22,13 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
   lua_pushcfunction(L, rawmt);
   lua_setfield(L, -2, "rawmt");
+  lua_pushcfunction(L, lcr_one_line);
+  lua_setfield(L, -2, "one_line");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "ErrorGroup");
   S->error_group_mt = lua_topointer(L, -1);  /* kept alive by errors_ref */

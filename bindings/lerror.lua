@@ -1,8 +1,10 @@
 -- lerror.lua: the Lua half of corral's error values (Cancelled, Timeout,
 -- ErrorGroup), compiled into corral.so (see cmake/Embed.cmake) and run once
 -- per require "corral" by bindings/lerror.c, with:
---   core  arg_error (corral.arg_error, before the module table exists) and
---         rawmt (the metatable of a value, ignoring __metatable)
+--   core  arg_error (corral.arg_error, before the module table exists),
+--         rawmt (the metatable of a value, ignoring __metatable) and
+--         one_line (a value as one line of text, escaped as the task tree
+--         shows names)
 -- It returns the table the C side keeps: the metatables, timeout(seconds),
 -- from_list(list, dropped) (the failures a group collected), new (the public
 -- corral.error_group), is_error_group and is_timeout.
@@ -15,6 +17,9 @@ local arg_error = core.arg_error
 -- The metatable a value really has: getmetatable answers a __metatable
 -- field instead, which any table can set to pass for an ErrorGroup.
 local rawmt = core.rawmt
+-- A task name in a rendered group: escaped, so that a newline in it cannot
+-- forge a line of the tree, nor an escape sequence reach a terminal.
+local one_line = core.one_line
 
 local M = {}
 
@@ -224,7 +229,7 @@ local function render(e, lines, indent, tracebacks, open, depth)
   for i = 1, n do
     local err, last = field(e, 'errors', i), i == n
     local branch, cont = last and '`- ' or '|- ', last and '   ' or '|  '
-    local head = indent .. branch .. '[' .. safe(field(e, 'tasks', i) or '?') .. '] '
+    local head = indent .. branch .. '[' .. one_line(safe(field(e, 'tasks', i) or '?')) .. '] '
     if is_eg(err) and open[err] then
       lines[#lines + 1] = head .. '(this ErrorGroup again: it contains itself)'
     elseif is_eg(err) and depth >= MAX_DEPTH then

@@ -403,6 +403,14 @@ static void push_escaped(lua_State *L) {
   lua_pop(L, 1);                       /* its tolstring */
 }
 
+/* one_line(v): v as one line of text, escaped as the tree escapes a name
+** (lerror.lua's render takes task names through it). */
+int lcr_one_line(lua_State *L) {
+  lua_settop(L, 1);
+  push_escaped(L);
+  return 1;
+}
+
 static void add_field(lua_State *L, luaL_Buffer *b, int node, const char *k,
                       const char *fmt) {
   if (lua_getfield(L, node, k) != LUA_TNIL) {
