@@ -63,14 +63,19 @@ lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
                  "run (a blocking call inside your own coroutine, e.g. a "
                  "coroutine.wrap generator, cannot be suspended by corral)",
                  call);
-  /* Checked before anything touches the engine: a task parked by a call
-  ** that then cannot yield would run on while the engine thinks it waits. */
+  lcr_checkyieldable(L, call, level);
+  return t;
+}
+
+/* Checked before anything touches the engine: a task parked by a call that
+** then cannot yield would run on while the engine thinks it waits, and a
+** wake-up would later find it elsewhere (or gone). [-0, +0, v] */
+void lcr_checkyieldable(lua_State *L, const char *call, int level) {
   if (!lua_isyieldable(L))
     lcr_error_at(L, level, "%s: cannot block here: the task is inside a C "
                  "function that called back into Lua (a table.sort "
                  "comparator, a string.gsub callback, a metamethod, a "
                  "__gc), which cannot be suspended", call);
-  return t;
 }
 
 /* corral._check_blocking(name, level): whether the caller may block, as

@@ -174,6 +174,7 @@ lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);
+void lcr_checkyieldable(lua_State *L, const char *call, int level);
 double lcr_checkseconds(lua_State *L, int arg);
 int lcr_error_at(lua_State *L, int level, const char *fmt, ...);
 int lcr_argerror(lua_State *L, int level, int arg, const char *fname,

@@ -11,6 +11,7 @@
 ** finds it.
 */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lualib.h>
@@ -58,6 +59,9 @@ struct corral_host_s {
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
+  unsigned driving : 1;     /* in corral_host_run or _step: a callback of
+                            ** the host's that the loop runs meanwhile
+                            ** must not drive, attach or close it */
   int status;
   hub_t *hub;
   uv_async_t async;
@@ -176,6 +180,7 @@ static lcr_Task *host_task(lua_State *L, corral_host_t *h, const char *fn) {
     luaL_error(L, "%s: called outside a corral task (it blocks: call it "
                "from a task of the host's root, not from a coroutine of "
                "your own)", fn);
+  lcr_checkyieldable(L, fn, 1);
   return t;
 }
 
@@ -189,7 +194,8 @@ corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type) {
   corral_op_t *op;
   if (type == NULL) luaL_error(L, "corral_op_new: type is NULL");
   lcr_checkcancel(L, t);
-  op = calloc(1, sizeof *op + type->size);
+  op = type->size <= SIZE_MAX - sizeof *op ? calloc(1, sizeof *op + type->size)
+                                           : NULL;
   if (op == NULL) {
     lua_pushliteral(L, "not enough memory");
     lua_error(L);
@@ -264,7 +270,10 @@ static int results_k(lua_State *L) {
 /* The op was delivered to the task: its results, or its error. */
 static int op_finish(lua_State *L, lcr_Task *t, corral_op_t *op) {
   int top, rc;
-  if (op->status != 0 && cr_task_cancelled(&t->t)) {
+  /* An error completion the host made because of the cancel (its cancel
+  ** callback ran and said wait) is the cancel's; one delivered before any
+  ** cancel reached the op wins, as a result does. */
+  if (op->status != 0 && op->cancel_called && cr_task_cancelled(&t->t)) {
     op_release(op);         /* the host gave up because of the cancel */
     lcr_checkcancel(L, t);
   }
@@ -506,22 +515,25 @@ static void on_attach(cr_engine_t *e, int rc) {
 /* Driving the engine from inside one of its own tasks (an awaitable's C
 ** function calling back) would step it re-entrantly. */
 static int busy(corral_host_t *h) {
-  return h->attached || h->in_cb || h->closing || h->E.e.current != NULL;
+  return h->attached || h->in_cb || h->closing || h->driving ||
+         h->E.e.current != NULL;
 }
 
-int corral_host_run(corral_host_t *h) {
+/* Run or step the engine: block = run to the end, else one pass. */
+static int drive(corral_host_t *h, int block) {
   if (h == NULL) return CR_EINVAL;
   if (busy(h)) return CR_EBUSY;
-  if (h->status == CORRAL_RUNNING) protected(h, drive_k, 1);
+  if (h->status == CORRAL_RUNNING) {
+    h->driving = 1;
+    protected(h, drive_k, block);
+    h->driving = 0;
+  }
   return h->status;
 }
 
-int corral_host_step(corral_host_t *h) {
-  if (h == NULL) return CR_EINVAL;
-  if (busy(h)) return CR_EBUSY;
-  if (h->status == CORRAL_RUNNING) protected(h, drive_k, 0);
-  return h->status;
-}
+int corral_host_run(corral_host_t *h) { return drive(h, 1); }
+
+int corral_host_step(corral_host_t *h) { return drive(h, 0); }
 
 int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg) {
   if (h == NULL) return CR_EINVAL;
@@ -561,7 +573,8 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->msg_ref);
     return 1;
   }
-  if (!lua_checkstack(L, r->nres + 2)) return 0;
+  /* (a start that failed with memory too short to keep its error) */
+  if (r == NULL || !lua_checkstack(L, r->nres + 2)) return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->root_ref);
   n = lcr_pushresults(L, -1, r);
   lua_remove(L, -n - 1);
@@ -571,7 +584,10 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
 static int message_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   lua_settop(T, 0);
-  if (corral_host_results(h, T) < 1) lua_pushnil(T);
+  if (h->root == NULL && h->msg_ref == LUA_NOREF)   /* see corral_host_results */
+    lua_pushliteral(T, "not enough memory (to keep the error of the start)");
+  else if (corral_host_results(h, T) < 1)
+    lua_pushnil(T);
   lua_settop(T, 1);
   lcr_tostring(T, 1);
   return 1;
@@ -582,6 +598,13 @@ const char *corral_host_message(corral_host_t *h) {
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
+  if (h->str_ref != LUA_NOREF) {      /* made already: the same string */
+    const char *s;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, h->str_ref);
+    s = lua_tostring(T, -1);            /* kept alive by str_ref */
+    lua_pop(T, 1);
+    return s;
+  }
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
   if (lua_pcall(T, 1, 1, 0) != LUA_OK || !lua_isstring(T, -1)) {
@@ -1004,7 +1027,8 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
 int corral_host_close(corral_host_t *h) {
   corral_op_t *list;
   if (h == NULL) return CR_EINVAL;
-  if (h->in_cb || h->closing || h->E.e.current != NULL) return CR_EBUSY;
+  if (h->in_cb || h->closing || h->driving || h->E.e.current != NULL)
+    return CR_EBUSY;
   h->closing = 1;           /* the loop runs below: a host callback it runs
                             ** cannot re-enter the host */
   ops_abandon(h, 1);

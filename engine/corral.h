@@ -332,6 +332,7 @@ struct cr_engine_s {
   double uv_when;         /* deadline the uv timer is armed for, or NAN */
   unsigned firing : 1;    /* inside cr__timers_fire's callbacks */
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
+  cr_queue_t resolves;    /* private: name lookups in libuv's thread pool */
   cr_queue_t sigwatchers; /* one per signal number waited on */
   cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
   cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */

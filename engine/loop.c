@@ -94,6 +94,7 @@ int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock) {
   e->woke_tail = &e->runq;
   e->uv_when = NAN;
   cr__queue_init(&e->ios);
+  cr__queue_init(&e->resolves);
   cr__queue_init(&e->sigwatchers);
   cr__queue_init(&e->roots);
   cr__queue_init(&e->idlers);
@@ -169,6 +170,7 @@ int cr_engine_close(cr_engine_t *e) {
     ** left alone (uv_run NOWAIT only processes what is ready). */
     cr__proc_reap_all(e);
     uv_run(e->loop, UV_RUN_NOWAIT);
+    cr__resolve_detach_all(e);  /* lookups still running end on their own */
   }
   cr__heap_free(e);
   free(e->batch);

@@ -157,16 +157,37 @@ int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out) {
 
 /* --- name resolution ----------------------------------------------------- */
 
+/* A lookup is in its engine's `resolves` list until it ends, or until the
+** engine closes on a loop it does not own while the lookup still runs in
+** the thread pool (uv_cancel cannot stop it then): it is detached (e and
+** task NULL), and its callback, which the host's loop runs later, touches
+** nothing but the request. */
 typedef struct {
   uv_getaddrinfo_t req;
-  cr_engine_t *e;
+  cr_engine_t *e;         /* NULL once detached */
   cr_task_t *task;        /* NULL once the task stopped waiting */
+  cr_queue_t link;        /* in e->resolves */
 } resolve_req;
+
+static void resolve_forget(resolve_req *r) {
+  cr__queue_remove(&r->link);
+  r->e->stats.handles--;
+  r->e = NULL;
+}
+
+void cr__resolve_detach_all(cr_engine_t *e) {
+  while (!cr__queue_empty(&e->resolves)) {
+    resolve_req *r = cr__queue_data(cr__queue_head(&e->resolves),
+                                    resolve_req, link);
+    r->task = NULL;
+    resolve_forget(r);
+  }
+}
 
 static void resolve_cb(uv_getaddrinfo_t *req, int status,
                        struct addrinfo *res) {
   resolve_req *r = (resolve_req *)req;
-  r->e->stats.handles--;
+  if (r->e) resolve_forget(r);
   if (r->task) {
     r->task->xfer = status == 0 ? res : NULL;
     cr_task_wake(r->task, status);
@@ -202,6 +223,7 @@ int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
     return rc;
   }
   e->stats.handles++;
+  cr__queue_insert_tail(&e->resolves, &r->link);
   t->xfer = r;
   cr_task_park_on(t, resolve_abort, CR_WAIT_RESOLVE, r);
   return 1;

@@ -1,0 +1,266 @@
+/*
+** test-host-misuse.c -- host API misuse that a hostile pass turned into a
+** use-after-free, a NULL dereference, an overflow or a lost error: an
+** awaitable called where its task cannot yield, a close while a name lookup
+** runs in libuv's thread pool, corral_host_message called twice, results
+** after a start that ran out of memory, host calls from the host's own
+** callback while corral_host_run drives the loop, an op type of absurd
+** size, and an error completion delivered before a cancel. Run under ASan
+** by `make sanitize`, where a use-after-free fails it.
+*/
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include "host_test.h"
+
+/* A resolver that takes 200 ms (it stands in for a slow DNS server): the
+** lookup is still running in the thread pool when the host closes. */
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res) {
+  int (*real)(const char *, const char *, const struct addrinfo *,
+              struct addrinfo **);
+  *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+  uv_sleep(200);
+  return real(node, service, hints, res);
+}
+
+/* --- an awaitable that completes itself after 1 ms ---------------------- */
+
+static void fire(uv_timer_t *t) {
+  corral_op_complete(t->data, 0);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static const corral_op_type_t type_job = {"job", sizeof(uv_timer_t), NULL,
+                                          NULL};
+
+static int l_job(lua_State *L) {
+  corral_op_t *op = corral_op_new(L, &type_job);
+  uv_timer_t *t = corral_op_data(op);
+  uv_timer_init(corral_op_loop(op), t);
+  t->data = op;
+  uv_timer_start(t, fire, 1, 0);
+  return corral_op_await(L, op);
+}
+
+/* Called from a table.sort comparator the task could not yield: it was
+** parked all the same, ran on, and the completion later woke the freed
+** task (or another wait of it). It raises now, before any op exists. */
+static int test_awaitable_where_the_task_cannot_yield(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  lua_register(corral_host_state(h), "job", l_job);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local ok, err = pcall(table.sort, {3, 2, 1}, function(a, b)\n"
+    "  job() return a < b end)\n"
+    "local ev = c.event()\n"
+    "local woke = c.move_on_after(0.05, ev.wait, ev)\n"
+    "return tostring(err) .. ' / woke=' .. tostring(woke)", "=t") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  host_result(h, buf, sizeof buf);
+  CHECK(strstr(buf, "job: cannot block here") != NULL);
+  CHECK(strstr(buf, "woke=false") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* Closed on the host's own loop while corral.resolve ran in the thread
+** pool: the lookup's callback ran later, on the host's uv_run, into the
+** freed engine. */
+static int test_close_while_a_lookup_runs(void) {
+  uv_loop_t loop;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  int i;
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_start_string(h,
+    "require('corral').resolve('localhost')", "=r") == 0);
+  for (i = 0; i < 3; i++) corral_host_step(h);
+  uv_sleep(50);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);   /* the lookup ends here */
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+/* A second call freed the string the first returned. */
+static int test_message_twice(void) {
+  corral_host_t *h;
+  const char *m1, *m2;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  /* (an error object: each message is a new string, long, not interned) */
+  CHECK(corral_host_start_string(h, "error(setmetatable({}, {__tostring ="
+    " function() return ('boom '):rep(20) end}))", "=m") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  m1 = corral_host_message(h);
+  m2 = corral_host_message(h);
+  lua_gc(corral_host_state(h), LUA_GCCOLLECT, 0);
+  CHECK(m1 != NULL && m1 == m2);
+  CHECK(strncmp(m1, "boom boom ", 10) == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* An allocator that fails once `fail` is set. */
+static int fail;
+static void *failing_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  return fail && nsize > osize ? NULL : realloc(p, nsize);
+}
+
+/* The start failed with memory too short even to keep its error: results
+** read the missing root. */
+static int test_results_after_a_start_out_of_memory(void) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  lua_State *L;
+  const char *m;
+  o.L = lua_newstate(failing_alloc, NULL);
+  CHECK(o.L != NULL);
+  luaL_openlibs(o.L);
+  CHECK(corral_host_new(&h, &o) == 0);
+  L = corral_host_state(h);
+  fail = 1;
+  CHECK(corral_host_start_string(h, "return 1", "=s") == CORRAL_ERROR);
+  fail = 0;
+  CHECK(corral_host_results(h, L) >= 0);
+  lua_settop(L, 0);
+  m = corral_host_message(h);
+  CHECK(m != NULL && strstr(m, "memory") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(o.L);
+  return 0;
+}
+
+/* --- host calls from the host's own callback, during corral_host_run ---- */
+
+static corral_host_t *H;
+static int which, in_timer_rc;
+
+static void host_timer(uv_timer_t *t) {
+  in_timer_rc = which == 0 ? corral_host_close(H)
+              : which == 1 ? corral_host_step(H)
+              : which == 2 ? corral_host_run(H)
+                           : corral_host_attach(H, NULL, NULL);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+/* The close freed the engine corral_host_run was driving; step and run
+** re-entered uv_run, which libuv does not allow. */
+static int test_host_calls_while_run_drives_the_loop(void) {
+  for (which = 0; which < 4; which++) {
+    uv_loop_t loop;
+    uv_timer_t t;
+    corral_host_opts_t o = {NULL, NULL, 0};
+    CHECK(uv_loop_init(&loop) == 0);
+    o.loop = &loop;
+    CHECK(corral_host_new(&H, &o) == 0);
+    CHECK(uv_timer_init(&loop, &t) == 0);
+    CHECK(uv_timer_start(&t, host_timer, 5, 0) == 0);
+    CHECK(corral_host_start_string(H,
+      "require('corral').sleep(0.05) return 1", "=r") == 0);
+    in_timer_rc = 1;
+    CHECK(corral_host_run(H) == CORRAL_OK);
+    CHECK(in_timer_rc == CR_EBUSY);
+    CHECK(corral_host_close(H) == 0);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+  return 0;
+}
+
+/* --- op types -------------------------------------------------------------- */
+
+static const corral_op_type_t type_huge = {"huge", SIZE_MAX - 15, NULL, NULL};
+static int l_huge(lua_State *L) {
+  return corral_op_await(L, corral_op_new(L, &type_huge));
+}
+
+/* sizeof(op) + SIZE_MAX - 15 wrapped to a tiny block, then written past. */
+static int test_op_of_absurd_size(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  lua_register(corral_host_state(h), "huge", l_huge);
+  CHECK(corral_host_start_string(h,
+    "return select(2, pcall(huge))", "=h") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strstr(host_result(h, buf, sizeof buf), "not enough memory") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static corral_op_t *last_op;
+static int results_calls;
+static int job_results(lua_State *L, corral_op_t *op, int status) {
+  (void)op;
+  results_calls++;
+  if (status) return luaL_error(L, "job failed: %s", uv_strerror(status));
+  lua_pushliteral(L, "data");
+  return 1;
+}
+static const corral_op_type_t type_held = {"held", 0, job_results, NULL};
+static int l_held(lua_State *L) {
+  last_op = corral_op_new(L, &type_held);
+  return corral_op_await(L, last_op);
+}
+static int l_finish(lua_State *L) {
+  corral_op_complete(last_op, (int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+/* An error completion delivered before a cancel was replaced by the
+** Cancelled: the results callback was skipped and the error lost. A
+** delivered completion wins, an error as a result. */
+static int test_error_completion_before_a_cancel_wins(void) {
+  corral_host_t *h;
+  lua_State *L;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  lua_register(L, "held", l_held);
+  lua_register(L, "finish", l_finish);
+  lua_pushinteger(L, UV_EIO);
+  lua_setglobal(L, "EIO");
+  CHECK(corral_host_start_string(h,
+    "local c, out = require 'corral'\n"
+    "c.group(function(g)\n"
+    "  local S\n"
+    "  g:spawn(function() c.scope(function(s) S = s\n"
+    "    local ok, v = pcall(held); out = tostring(v)\n"
+    "    c.checkpoint() end) end)\n"
+    "  g:spawn(function() c.checkpoint(); finish(EIO); S:cancel() end)\n"
+    "end)\n"
+    "return out", "=e") == 0);
+  results_calls = 0;
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strstr(host_result(h, buf, sizeof buf), "job failed") != NULL);
+  CHECK(results_calls == 1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+int main(void) {
+  int failed = 0;
+  RUN(test_awaitable_where_the_task_cannot_yield);
+  RUN(test_close_while_a_lookup_runs);
+  RUN(test_message_twice);
+  RUN(test_results_after_a_start_out_of_memory);
+  RUN(test_host_calls_while_run_drives_the_loop);
+  RUN(test_op_of_absurd_size);
+  RUN(test_error_completion_before_a_cancel_wins);
+  return failed != 0;
+}
