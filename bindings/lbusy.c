@@ -75,6 +75,13 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   lua_State *co;
   chain(sig == SIGTERM, sig, info, uc);
   if (E == NULL) return;
+  /* The root is unwinding from a signal already: one more kills (rule 3),
+  ** whether or not a busy task, or a generator it resumes, lets the loop
+  ** turn to see it. */
+  if (E->e.sigroot != NULL && E->e.root_signal != 0) {
+    die_now(sig);
+    return;
+  }
   if (E->e.signals_seen != busy_mark) {
     busy_mark = E->e.signals_seen;
     busy_undelivered = 0;

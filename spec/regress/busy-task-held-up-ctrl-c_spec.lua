@@ -96,4 +96,23 @@ describe("regression: a busy task and a stop signal", function()
     assert.same({ "ready", "shielded work done" }, converse.lines(r.stdout))
     assert.equal(130, r.code)
   end)
+
+  -- The unwinding ran a cleanup busy in a generator, whose coroutine the
+  -- hook cannot reach: the second Ctrl-C was never seen by the loop, and it
+  -- took two more (three unseen) to kill. One more kills, as rule 3 says.
+  it("a cleanup busy in a generator dies at the second Ctrl-C (regression)", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      local _ <close> = setmetatable({}, { __close = function()
+        print("cleanup starts")
+        io.stdout:flush()
+        coroutine.wrap(function() local x = 0; while true do x = x + 1 end end)()
+      end })
+      print("ready")
+      io.stdout:flush()
+      corral.sleep(10)
+    ]], { { expect = "ready", send = "SIGINT" }, { expect = "cleanup starts", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup starts" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
 end)
