@@ -168,8 +168,11 @@ static int sem_release(lua_State *L) {
       return luaL_error(L, "lock:release: the lock is not held");
     /* Outside any run nobody holds it any more (a task of an ended run
     ** kept it): releasing it there is how it is freed. Inside a run,
-    ** only its holder may, even if that holder is gone. */
-    if (me != NULL && s->sem.owner != 0 && !held_by_current(S, s))
+    ** only its holder may, even if that holder is gone; and outside a task
+    ** while the holder's run goes on (a host's code between two steps, or
+    ** in its own callbacks), nobody may. */
+    if (s->sem.owner != 0 && !held_by_current(S, s) &&
+        (me != NULL || lcr_alive(S, S->eng, s->owner_epoch)))
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }

@@ -147,6 +147,12 @@ static void handle_close_cb(uv_handle_t *h) {
   e->stats.handles--;
 }
 
+/* A handle still open on the engine's own loop once its own are closed. */
+static void close_stray(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
 int cr_engine_close(cr_engine_t *e) {
   if (e->stats.tasks || e->stats.scopes || e->nheap) return CR_EBUSY;
   if (!e->closing) {
@@ -162,6 +168,13 @@ int cr_engine_close(cr_engine_t *e) {
   }
   if (e->owns_loop) {
     int rc;
+    /* Ours first: their closes, then what still runs (a lookup in the
+    ** thread pool). Then what someone else left on our loop (a host's
+    ** timer on corral_host_loop): closed too, or the loop could neither
+    ** stop nor close. */
+    uv_run(e->loop, UV_RUN_NOWAIT);
+    while (e->stats.handles > 0) uv_run(e->loop, UV_RUN_ONCE);
+    uv_walk(e->loop, close_stray, NULL);
     uv_run(e->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(e->loop);
     if (rc) return rc;
@@ -507,6 +520,7 @@ static int check_has_work(const cr_engine_t *e) {
 ** arm the timer for the next deadline so the poll wakes up for it. */
 static void prepare_cb(uv_prepare_t *h) {
   cr_engine_t *e = h->data;
+  if (e->current != NULL) return;      /* a task ran uv_run itself: not ours */
   attached_pass(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
@@ -531,6 +545,9 @@ static int loop_alive_after_closes(const uv_loop_t *loop) {
 static void check_cb(uv_check_t *h) {
   cr_engine_t *e = h->data;
   cr_timer_t *t;
+  /* A task is running: a C function it called turned the loop itself
+  ** (libuv forbids it; it is still no deadlock, nor a pass to run). */
+  if (e->current != NULL) return;
   attached_pass(e);
   if (!cr__queue_empty(&e->runq)) return;
   if (e->stats.tasks == 0) {
@@ -607,6 +624,9 @@ int cr_engine_timeout(cr_engine_t *e) {
     if (cr__heap_top(e) != NULL) return 0;
   } else {
     arm_uvtimer(e);
+    /* The host may have spent time outside the loop since it last turned:
+    ** the timeout counts from now, not from the loop's cached time. */
+    uv_update_time(e->loop);
   }
   return uv_backend_timeout(e->loop);
 }

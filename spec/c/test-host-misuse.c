@@ -5,8 +5,11 @@
 ** runs in libuv's thread pool, corral_host_message called twice, results
 ** after a start that ran out of memory, host calls from the host's own
 ** callback while corral_host_run drives the loop, an op type of absurd
-** size, and an error completion delivered before a cancel. Run under ASan
-** by `make sanitize`, where a use-after-free fails it.
+** size, an error completion delivered before a cancel, the timeout of a
+** stepped host, a lock released by host code between steps, a task that
+** turns an attached loop itself, and a host's timer left on corral's own
+** loop at close. Run under ASan by `make sanitize`, where a use-after-free
+** fails it.
 */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -253,6 +256,113 @@ static int test_error_completion_before_a_cancel_wins(void) {
   return 0;
 }
 
+/* The timeout counted from the loop's cached time: a host that spent time
+** outside it since the last step was told to wait the whole deadline. */
+static int test_timeout_counts_from_now(void) {
+  corral_host_t *h;
+  int t0, t1;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h, "require('corral').sleep(0.2)", "=s") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  t0 = corral_host_timeout(h);
+  uv_sleep(120);
+  t1 = corral_host_timeout(h);
+  CHECK(t0 > 150 && t1 <= t0 - 100);
+  uv_sleep(120);
+  CHECK(corral_host_timeout(h) == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* Host code between two steps released a lock a task of the running root
+** held: two tasks were inside at once. */
+static int test_host_cannot_release_a_live_tasks_lock(void) {
+  corral_host_t *h;
+  lua_State *L;
+  char buf[256];
+  int i, st;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "LK = c.lock()\n"
+    "LK:acquire(); c.sleep(0.01); LK:release()\n"
+    "return 'released by its holder'", "=lock") == 0);
+  for (i = 0; i < 3; i++) corral_host_step(h);
+  CHECK(luaL_dostring(L, "LK:release()") != LUA_OK);
+  CHECK(strstr(lua_tostring(L, -1), "held by another task") != NULL);
+  lua_settop(L, 0);
+  while ((st = corral_host_step(h)) == CORRAL_RUNNING) uv_sleep(1);
+  CHECK(st == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "released by its holder") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static uv_loop_t pump_loop;
+static int l_pump(lua_State *L) {
+  (void)L;
+  uv_run(&pump_loop, UV_RUN_NOWAIT);   /* what libuv forbids in a callback */
+  return 0;
+}
+static int pump_done = -1;
+static void on_pump_done(corral_host_t *h, int status, void *arg) {
+  (void)h;
+  (void)arg;
+  pump_done = status;
+}
+
+/* Attached, a task's C function that turned the loop itself ran corral's
+** check callback inside the task: no task was ready, and it reported a
+** deadlock with a task still on the C stack. */
+static int test_attached_task_that_turns_the_loop(void) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  char buf[64];
+  CHECK(uv_loop_init(&pump_loop) == 0);
+  o.loop = &pump_loop;
+  CHECK(corral_host_new(&h, &o) == 0);
+  lua_register(corral_host_state(h), "pump", l_pump);
+  CHECK(corral_host_attach(h, on_pump_done, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c, n = require 'corral', 0\n"
+    "c.group(function(g)\n"
+    "  for i = 1, 4 do g:spawn(function()\n"
+    "    for k = 1, 50 do n = n + 1; c.checkpoint() end end) end\n"
+    "  g:spawn(function() for k = 1, 20 do pump(); c.checkpoint() end end)\n"
+    "end)\n"
+    "return n", "=pump") == 0);
+  CHECK(uv_run(&pump_loop, UV_RUN_DEFAULT) == 0);
+  CHECK(pump_done == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "200") == 0);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_loop_close(&pump_loop) == 0);
+  return 0;
+}
+
+static int beats;
+static void beat(uv_timer_t *t) {
+  (void)t;
+  beats++;
+}
+
+/* On corral's own loop, a host's repeating timer left running kept the
+** close in uv_run for ever (and one left stopped made the loop's close fail,
+** after which the loop was freed under it). The close closes it too. */
+static int test_close_with_a_host_timer_on_corrals_loop(void) {
+  corral_host_t *h;
+  uv_timer_t hb;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(uv_timer_init(corral_host_loop(h), &hb) == 0);
+  CHECK(uv_timer_start(&hb, beat, 5, 5) == 0);
+  CHECK(corral_host_start_string(h,
+    "require('corral').sleep(0.03) return 1", "=r") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(beats > 0);
+  CHECK(corral_host_close(h) == 0);          /* returns: hb is closed */
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_awaitable_where_the_task_cannot_yield);
@@ -262,5 +372,9 @@ int main(void) {
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
   RUN(test_error_completion_before_a_cancel_wins);
+  RUN(test_timeout_counts_from_now);
+  RUN(test_host_cannot_release_a_live_tasks_lock);
+  RUN(test_attached_task_that_turns_the_loop);
+  RUN(test_close_with_a_host_timer_on_corrals_loop);
   return failed != 0;
 }
