@@ -86,6 +86,17 @@ static int l_check_blocking(lua_State *L) {
   return 0;
 }
 
+/* corral._check_cancel(): raises the running task's Cancelled if it is
+** cancelled now, without giving up the CPU (a policy asking whether an
+** error it caught was raised while its task was cancelled). Outside a
+** task, nothing. */
+static int l_check_cancel(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  if (t != NULL && lcr_taskco(t) == L) lcr_checkcancel(L, t);
+  return 0;
+}
+
 /* Seconds: a number >= 0 and not NaN. [-0, +0, v] */
 double lcr_checkseconds(lua_State *L, int arg) {
   double s = luaL_checknumber(L, arg);
@@ -1067,6 +1078,7 @@ static const luaL_Reg corral_funcs[] = {
   {"arg_error", lcr_arg_error},
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
+  {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
   {NULL, NULL}
 };
 

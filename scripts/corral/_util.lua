@@ -163,9 +163,11 @@ end
 -- already have theirs); a cancelled group spawns no more, and a child spawned
 -- just before the cancel stops at its first checkpoint, before its call.
 -- With opts.settle, a call that cancelled its own task is {ok = false, err =
--- its Cancelled} like any other end (else its entry is nil).
+-- its Cancelled} like any other end (else its entry is nil), and a failure
+-- raised while the group was cancelled from outside is raised with the
+-- group's Cancelled rather than lost with the results (group_keeping).
 function M.run_all(n, call, opts)
-  local results = {}
+  local results, failed = {}, M.failures()
   local slots = opts.limit and corral.semaphore(opts.limit)
   local function child(i)
     local _ <close> = setmetatable({}, { __close = function(_, e)
@@ -175,9 +177,13 @@ function M.run_all(n, call, opts)
       end
     end })
     if slots then corral.checkpoint() end
-    results[i] = call(i)
+    local r = call(i)
+    results[i] = r
+    if opts.settle and not r.ok then    -- raised while cancelled: not lost
+      M.add_branch_failure(failed, r.err, ("%s[%d]"):format(opts.name, i), r.traceback)
+    end
   end
-  corral.group(function(g)
+  M.group_keeping(failed, function(g)
     for i = 1, n do
       if slots then slots:acquire() end    -- a cancellation point
       g:spawn({ child, name = ("%s[%d]"):format(opts.name, i) }, i)
@@ -200,25 +206,48 @@ function M.add_failure(list, err, name, traceback)
   list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
 end
 
--- Empty `list` in place (a policy that has its result forgets the failures
--- on the way, and group_keeping must not raise them).
-function M.drop_failures(list)
-  list.errors, list.tasks, list.tracebacks, list.cancelled = {}, {}, {}, nil
-end
-
 -- An ErrorGroup of the failures in `list` (see failures()), headed by
 -- `message` if given (corral.error_group).
 function M.error_group(list, message)
   return corral.error_group(list.errors, list.tasks, list.tracebacks, message)
 end
 
--- A branch of a policy failed (see add_failure): when its task is cancelled
+-- Whether the running task is cancelled now: the check a cancellation point
+-- makes, without giving up the CPU (so a cancel that comes later is not
+-- taken for one that was there when an error was raised).
+function M.cancelled_now()
+  return not pcall(corral._check_cancel)
+end
+
+-- A branch of a policy failed (see add_failure). When its task is cancelled
 -- (it turned its Cancelled into that error while it was cancelled from
--- outside, or while its cleanup ran), the failure must be raised even though
--- the policy ends without deciding on it (see group_keeping).
+-- outside, or while its cleanup ran), the failure is one the policy may not
+-- drop: it is noted in list.under, and raise_kept raises it (see also
+-- group_keeping).
 function M.add_branch_failure(list, err, name, traceback)
   M.add_failure(list, err, name, traceback)
-  if not pcall(corral.checkpoint) then list.cancelled = true end
+  if M.cancelled_now() then
+    list.under = list.under or {}
+    list.under[#list.under + 1] = #list.tasks
+  end
+end
+
+-- The policy has its result (a branch won): the failures it may drop go,
+-- those noted by add_branch_failure stay.
+function M.drop_failures(list)
+  local kept = M.failures()
+  for _, i in ipairs(list.under or {}) do
+    M.add_failure(kept, list.errors[i], list.tasks[i], list.tracebacks[i])
+  end
+  list.errors, list.tasks, list.tracebacks = kept.errors, kept.tasks, kept.tracebacks
+  list.under = #kept.tasks > 0 and {} or nil
+  for i = 1, #kept.tasks do list.under[i] = i end
+end
+
+-- Raise the failures in `list` as an ErrorGroup if one of them may not be
+-- dropped (add_branch_failure), even though the policy has its result.
+function M.raise_kept(list)
+  if list.under and #list.under > 0 then error(M.error_group(list), 0) end
 end
 
 -- corral.group(body, opts) for a policy that keeps its branches' failures in
@@ -234,7 +263,7 @@ function M.group_keeping(list, body, opts)
   local r = table.pack(pcall(corral.group, body, opts))
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
-  if #list.tasks == 0 or not list.cancelled then error(err, 0) end
+  if not (list.under and #list.under > 0) then error(err, 0) end
   local eg = corral.is_error_group(err) and err or M.error_group(M.failures())
   if eg ~= err and not corral.is_cancelled(err) then M.add_failure(eg, err, opts.name, "") end
   for i = 1, #list.tasks do M.add_failure(eg, list.errors[i], list.tasks[i], list.tracebacks[i]) end

@@ -86,6 +86,7 @@ local function attempt_all(order, port, o)
       corral.move_on_after(o.delay, failed.wait, failed)
     end
   end, { name = "happy_eyeballs" })
+  util.raise_kept(failures)       -- failed while cancelled: raised, winner closed
   return winner, failures
 end
 

@@ -10,8 +10,8 @@
 -- ("race[i]", or "<opts.name>[i]"). A failure after another branch has won is
 -- dropped. Cancelled from outside, race raises the Cancelled, unless a branch
 -- failed while it was being cancelled (its cleanup raised): then the failures
--- are raised in an ErrorGroup, and the Cancelled goes on at the next
--- cancellation point.
+-- are raised in an ErrorGroup (even if another branch won meanwhile), and the
+-- Cancelled goes on at the next cancellation point.
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -42,6 +42,7 @@ local function race(fns, opts)
   util.group_keeping(failures, function(g)
     for i = 1, #fns do branch(g, i) end
   end, { name = opts.name })
+  util.raise_kept(failures)              -- failed while cancelled: not dropped
 
   if winner then return table.unpack(winner, 1, winner.n) end
   if #failures.tasks > 0 then error(util.error_group(failures), 0) end

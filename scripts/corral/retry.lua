@@ -65,8 +65,10 @@ local function attempts(fn, o, deadline, state)
     if corral.now() >= deadline then corral.checkpoint() end  -- raises: the budget is spent
     -- Cancelled from outside: no retry can follow, so neither retry_if nor
     -- on_retry hears of one; the attempt's error (it turned its Cancelled
-    -- into that error) goes on, and the Cancelled at the next checkpoint.
-    if not pcall(corral.checkpoint) then error(err, 0) end
+    -- into that error) goes on, and the Cancelled at the next checkpoint. (The
+-- check does not give up the CPU: a cancel that comes later is not one this
+-- error was raised under.)
+    if util.cancelled_now() then error(err, 0) end
     if attempt >= o.attempts or (o.retry_if and not o.retry_if(err, attempt)) then
       error(err, 0)
     end

@@ -476,7 +476,8 @@ local function restart(sup, rec, failed, err, traceback, how)
   guard.done = true                        -- (a raising hook leaves it undone)
   if stopped then return end
   for _, r in ipairs(recs) do
-    if r ~= rec and r.restart == "temporary" then
+    -- (ended: for good, its end not taken yet: a transient that returned)
+    if r ~= rec and (r.restart == "temporary" or r.ended) then
       forget(sup, r)
     else
       r.restarts = r.restarts + 1
@@ -533,6 +534,7 @@ end
 
 local function named(sup, msg)
   local rec = sup.by_name[msg.name]
+  if rec and rec.ended then rec = nil end   -- ended for good (children() agrees)
   if not rec then msg.err = ("supervisor:%s: no child named '%s'"):format(msg.kind, msg.name) end
   return rec
 end
@@ -621,6 +623,9 @@ local function request(sup, msg)
     error(("supervisor:%s: called from on_restart or on_failure, which the "
       .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
   end
+  -- A cancelled caller's request is not made: the call raises its
+  -- Cancelled, as a blocking call does, and nothing happened.
+  corral._check_cancel()
   msg.reply, msg.from = corral.event(), corral.current_task()
   post(sup, msg)
   msg.reply:wait()
@@ -676,6 +681,7 @@ function Sup:stop(grace)
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
   if self.closed then return end              -- stopped already: nothing to do
+  if not in_manager(self) then corral._check_cancel() end   -- as request
   cut_grace(self, grace or math.huge)
   if in_manager(self) then
     self.stop_asked = true                    -- from a hook: once it returns

@@ -4,7 +4,10 @@
 -- list they only raise when no branch wins, and retry called on_retry for a
 -- retry that could not happen, then raised the Cancelled. The failure is now
 -- raised (an ErrorGroup for race and happy_eyeballs, the attempt's error for
--- retry), as a group raises a child's error while it is cancelled.
+-- retry), as a group raises a child's error while it is cancelled. A second
+-- pass found the same loss when another branch then won (race,
+-- happy_eyeballs) and in gather{settle = true}, and a failure from just
+-- before the cancel taken for one during it (the check gave up the CPU).
 local corral = require "corral"
 local support = require "support"
 local race = require "corral.race"
@@ -69,5 +72,76 @@ describe("regression: a failure during an outer cancel", function()
       }))
     end)
     assert.same({ "port integer" }, err.errors)
+  end)
+
+  -- An outer cancel at 0.5 s; the first branch's cleanup raises then, the
+  -- second finishes a shielded second later and returns.
+  local function win_after_fail(policy)
+    return support.vrun(function()
+      local r
+      corral.group(function(g)
+        g:spawn(function() corral.sleep(0.5); g:cancel("outer") end)
+        r = table.pack(pcall(policy))
+      end)
+      return r
+    end)
+  end
+  local function shielded(v)
+    return function()
+      corral.scope(function() corral.sleep(1) end, { shield = true })
+      return v
+    end
+  end
+
+  it("race raises it even when another branch wins afterwards", function()
+    local r = win_after_fail(function()
+      return race({ fails_in_cleanup("cleanup failed"), shielded("b") })
+    end)
+    assert.is_false(r[1])
+    assert.same({ "cleanup failed" }, r[2].errors)
+  end)
+
+  it("happy_eyeballs raises it and closes the stream that won afterwards", function()
+    local closed = false
+    local r = win_after_fail(function()
+      return he.connect("h", 80, {
+        delay = 0.1,
+        resolve = function()
+          return { { address = "A", family = "inet" }, { address = "B", family = "inet6" } }
+        end,
+        connect = function(a)
+          if a == "A" then return fails_in_cleanup("A failed")() end
+          return shielded({ close = function() closed = true end })()
+        end,
+      })
+    end)
+    assert.is_false(r[1])
+    assert.same({ "A failed" }, r[2].errors)
+    assert.is_true(closed)
+  end)
+
+  it("gather{settle = true} raises it rather than drop it with the results", function()
+    local gather = require "corral.gather"
+    local r = win_after_fail(function()
+      return gather({ fails_in_cleanup("cleanup failed"), function() corral.sleep(10) end },
+                    { settle = true })
+    end)
+    assert.is_false(r[1])
+    assert.same({ "cleanup failed" }, r[2].errors)
+  end)
+
+  it("a failure just before the cancel is not taken for one during it", function()
+    local r = support.vrun(function()
+      local failed, out = corral.event(), nil
+      corral.group(function(g)
+        g:spawn(function() failed:wait(); g:cancel("after the failure") end)
+        out = table.pack(pcall(race, {
+          function() corral.sleep(1); failed:set(); error("before the cancel", 0) end,
+          function() corral.sleep(10) end }))
+      end)
+      return out
+    end)
+    assert.is_false(r[1])
+    assert.is_true(corral.is_cancelled(r[2]))
   end)
 end)

@@ -4,7 +4,10 @@
 -- its own restart (or removal, or the supervisor's stop) waited out its own
 -- shutdown grace, since it sat in the request and never saw wait_stopping.
 -- A period of 0 was taken: on the real clock no two restarts fall in the same
--- instant, so a crashing child restarted for ever.
+-- instant, so a crashing child restarted for ever. A second pass: a request
+-- from a cancelled caller raised its Cancelled yet took effect, and a
+-- transient child that had returned (its end not yet taken) was started
+-- again by a one_for_all restart.
 local corral = require "corral"
 local supervisor = require "corral.supervisor"
 local support = require "support"
@@ -82,5 +85,46 @@ describe("regression: a period of 0", function()
         supervisor.run({ period = 0, children = {} })
       end)
     end)
+  end)
+end)
+
+describe("regression: a supervisor and children that ended or callers that gave up", function()
+  it("a request from a cancelled caller is not made", function()
+    local said, children = {}, nil
+    support.vrun(function()
+      supervisor.run({ children = { { name = "a", fn = function(c) c:wait_stopping() end } } },
+        function(sup)
+          corral.scope(function(s)
+            s:cancel("gave up")
+            said[1] = pcall(sup.add, sup, { name = "b", fn = function(c) c:wait_stopping() end })
+            said[2] = pcall(sup.remove, sup, "a")
+            said[3] = pcall(sup.stop, sup)
+          end)
+          corral.sleep(1)                 -- the manager takes whatever was asked
+          children = sup:children()
+          sup:stop()
+        end)
+    end)
+    assert.same({ false, false, false }, said)
+    assert.same({ { name = "a", status = "running", restarts = 0 } }, children)
+  end)
+
+  it("a transient child that returned is not started again by a one_for_all restart", function()
+    local starts = 0
+    support.vrun(function()
+      supervisor.run({ strategy = "one_for_all", children = {
+        { name = "x", shutdown = 2, fn = function(c) c:wait_stopping(); corral.sleep(10) end },
+        { name = "t", restart = "transient", fn = function()
+            starts = starts + 1
+            if starts == 1 then corral.sleep(1.5) return end
+            corral.sleep(100)
+          end },
+        { name = "f", fn = function(c)
+            if c.restarts == 0 then corral.sleep(1); error("f failed") end
+            corral.sleep(100)
+          end },
+      } }, function(sup) corral.sleep(0.5); sup:restart("x"); corral.sleep(5); sup:stop() end)
+    end)
+    assert.equal(1, starts)
   end)
 end)
