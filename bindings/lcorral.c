@@ -67,15 +67,12 @@ lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
   return t;
 }
 
-/* Checked before anything touches the engine: a task parked by a call that
-** then cannot yield would run on while the engine thinks it waits, and a
-** wake-up would later find it elsewhere (or gone). [-0, +0, v] */
-void lcr_checkyieldable(lua_State *L, const char *call, int level) {
-  if (!lua_isyieldable(L))
-    lcr_error_at(L, level, "%s: cannot block here: the task is inside a C "
-                 "function that called back into Lua (a table.sort "
-                 "comparator, a string.gsub callback, a metamethod, a "
-                 "__gc), which cannot be suspended", call);
+/* The error of lcr_checkyieldable (lcorral.h). [-0, +0, v] */
+int lcr_notyieldable(lua_State *L, const char *call, int level) {
+  return lcr_error_at(L, level, "%s: cannot block here: the task is inside "
+                      "a C function that called back into Lua (a table.sort "
+                      "comparator, a string.gsub callback, a metamethod, a "
+                      "__gc), which cannot be suspended", call);
 }
 
 /* corral._check_blocking(name, level): whether the caller may block, as

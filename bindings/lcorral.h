@@ -174,7 +174,14 @@ lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);
-void lcr_checkyieldable(lua_State *L, const char *call, int level);
+int lcr_notyieldable(lua_State *L, const char *call, int level);
+/* Checked before anything touches the engine: a task parked by a call that
+** then cannot yield would run on while the engine thinks it waits, and a
+** wake-up would later find it elsewhere (or gone). [-0, +0, v] */
+static inline void lcr_checkyieldable(lua_State *L, const char *call,
+                                      int level) {
+  if (!lua_isyieldable(L)) lcr_notyieldable(L, call, level);
+}
 double lcr_checkseconds(lua_State *L, int arg);
 int lcr_error_at(lua_State *L, int level, const char *fmt, ...);
 int lcr_argerror(lua_State *L, int level, int arg, const char *fname,

@@ -162,7 +162,7 @@ static lcr_Task *own_frame(lua_State *L, int msgh) {
     lcr_pushtask(L, lcr_taskengine(t), &t->t);
     lua_replace(L, 1);
   }
-  if (msgh) {
+  if (msgh && lua_tocfunction(L, 2) != lcr_msgh) {   /* (the hot path: no) */
     lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
     lua_replace(L, 2);
   }
@@ -171,7 +171,8 @@ static lcr_Task *own_frame(lua_State *L, int msgh) {
 
 /* Stack: [task, msgh, results or err, (group, on_error's result)] */
 static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
-  lcr_Task *t = own_frame(L, ctx == STAGE_ONERROR);
+  int failing = ctx == STAGE_ONERROR || (status != LUA_OK && status != LUA_YIELD);
+  lcr_Task *t = own_frame(L, failing);
   if (ctx == STAGE_BODY) {
     if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
       t->outcome = CR_TASK_DONE;
@@ -180,7 +181,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
     if (status == LUA_OK || status == LUA_YIELD)
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
-    own_frame(L, 1);
+    if (!failing) own_frame(L, 1);         /* a bare yield's error */
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
       return 1;
