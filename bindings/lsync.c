@@ -169,10 +169,10 @@ static int sem_release(lua_State *L) {
     /* Outside any run nobody holds it any more (a task of an ended run
     ** kept it): releasing it there is how it is freed. Inside a run,
     ** only its holder may, even if that holder is gone; and outside a task
-    ** while the holder's run goes on (a host's code between two steps, or
-    ** in its own callbacks), nobody may. */
+    ** while a run goes on (a host's code between two steps or in its own
+    ** callbacks, a __gc between two resumes), nobody may. */
     if (s->sem.owner != 0 && !held_by_current(S, s) &&
-        (me != NULL || lcr_alive(S, S->eng, s->owner_epoch)))
+        (me != NULL || (S->eng != NULL && S->eng->e.stats.tasks > 0)))
       return luaL_error(L, "lock:release: the lock is held by another "
                            "task (only its holder may release it)");
   }

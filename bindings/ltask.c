@@ -158,7 +158,7 @@ static int ended_cancelled(lua_State *L, lcr_Task *t) {
 */
 static lcr_Task *own_frame(lua_State *L, int msgh) {
   lcr_Task *t = lcr_cothread_task(L);
-  if (lua_touserdata(L, 1) != t) {
+  if (lua_touserdata(L, 1) != t && lua_checkstack(L, 2)) {
     lcr_pushtask(L, lcr_taskengine(t), &t->t);
     lua_replace(L, 1);
   }

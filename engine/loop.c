@@ -173,7 +173,9 @@ int cr_engine_close(cr_engine_t *e) {
     ** timer on corral_host_loop): closed too, or the loop could neither
     ** stop nor close. */
     uv_run(e->loop, UV_RUN_NOWAIT);
-    while (e->stats.handles > 0) uv_run(e->loop, UV_RUN_ONCE);
+    cr__resolve_detach_all(e);   /* (a task abandoned in one is gone) */
+    while (e->stats.handles > 0 && uv_loop_alive(e->loop))
+      uv_run(e->loop, UV_RUN_ONCE);
     uv_walk(e->loop, close_stray, NULL);
     uv_run(e->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(e->loop);

@@ -245,9 +245,14 @@ function M.drop_failures(list)
 end
 
 -- Raise the failures in `list` as an ErrorGroup if one of them may not be
--- dropped (add_branch_failure), even though the policy has its result.
+-- dropped (add_branch_failure), even though the policy has its result. Asked
+-- in the policy's caller once its group has ended: only a cancel from
+-- outside the policy counts (a branch that cancelled its own task and then
+-- failed was the policy's to weigh).
 function M.raise_kept(list)
-  if list.under and #list.under > 0 then error(M.error_group(list), 0) end
+  if list.under and #list.under > 0 and M.cancelled_now() then
+    error(M.error_group(list), 0)
+  end
 end
 
 -- corral.group(body, opts) for a policy that keeps its branches' failures in

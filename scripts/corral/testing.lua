@@ -148,18 +148,20 @@ local function is_pending(e) return busted_type(e) == "pending" end
 -- Every leaf of an ErrorGroup, depth first, with the task it failed in.
 -- Every failure inside ErrorGroup eg, nested groups flattened, in order. A
 -- group's list may hold nil (a task that raised nil): it is walked up to
--- #eg, its count. A group found inside itself is not entered again.
-local function leaves(eg, out, seen)
-  seen = seen or {}
-  seen[eg] = true
+-- #eg, its count. A group found inside itself is not entered again (one
+-- that appears twice side by side is, as e:flatten() does).
+local function leaves(eg, out, open)
+  open = open or {}
+  open[eg] = true
   for i = 1, #eg do
     local e = eg.errors[i]
     if not corral.is_error_group(e) then
       out[#out + 1] = { err = e, task = eg.tasks[i] }
-    elseif not seen[e] then
-      leaves(e, out, seen)
+    elseif not open[e] then
+      leaves(e, out, open)
     end
   end
+  open[eg] = nil
   return out
 end
 

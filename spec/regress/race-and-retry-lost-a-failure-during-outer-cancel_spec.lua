@@ -144,4 +144,13 @@ describe("regression: a failure during an outer cancel", function()
     assert.is_false(r[1])
     assert.is_true(corral.is_cancelled(r[2]))
   end)
+
+  it("a branch that cancelled its own task and then failed does not beat the winner", function()
+    local r = support.vrun(function()
+      return table.pack(pcall(race, {
+        function() corral.current_task():cancel("self"); error("boom", 0) end,
+        function() corral.sleep(0.01); return "b" end }))
+    end)
+    assert.same({ n = 3, true, 2, "b" }, r)
+  end)
 end)
