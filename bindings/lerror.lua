@@ -67,10 +67,11 @@ local EG = {__name = 'corral.ErrorGroup'}
 EG.__index = EG
 local function is_eg(e) return type(e) == 'table' and rawmt(e) == EG end
 -- Count by task names: an error value may be nil, a name never is. Its
--- fields are plain and may have been edited: what is not a table is empty.
+-- fields are plain and may have been edited: what is not a table is empty,
+-- and a __len given to it is not asked (raw length).
 local function count(e)
   local tasks = rawget(e, 'tasks')
-  return type(tasks) == 'table' and #tasks or 0
+  return type(tasks) == 'table' and rawlen(tasks) or 0
 end
 local function field(e, k, i)
   local t = rawget(e, k)
@@ -88,7 +89,7 @@ end
 -- outside 1..n (n = #tasks), or a value that is not a string when `strings`
 -- is set; nil if there is none.
 local function bad_entries(t, what, n, strings)
-  for k, v in pairs(t) do
+  for k, v in next, t do                 -- (raw: no __pairs is called)
     if math.type(k) ~= 'integer' or k < 1 or k > n then
       return ('%s[%s] has no task name (#tasks is %d)'):format(what, safe(k), n)
     elseif strings and type(v) ~= 'string' then
@@ -117,7 +118,7 @@ function M.new(errors, tasks, tracebacks, message)
   if message ~= nil and type(message) ~= 'string' then
     arg_error(4, 'error_group', 'string expected, got ' .. type(message))
   end
-  local n = #tasks
+  local n = rawlen(tasks)                -- (no __len is asked)
   local bad = bad_entries(tasks, 'tasks', n, true)
   if bad then arg_error(2, 'error_group', bad) end
   bad = bad_entries(errors, 'errors', n, false)

@@ -8,6 +8,7 @@
 ** was handed over, and the next cancellation point raises instead.
 */
 #include <string.h>
+#include <ctype.h>
 #include <math.h>
 #include "lcorral.h"
 
@@ -453,14 +454,36 @@ static const luaL_Reg chan_methods[] = {
   {"send", chan_send}, {"recv", chan_recv}, {"close", chan_close},
   {"iter", chan_iter}, {NULL, NULL}
 };
-static const luaL_Reg sem_meta[] = { {"__index", sem__index}, {NULL, NULL} };
+/* x.k = v on an event, a lock, a semaphore or a channel: their fields are
+** read-only ("channel: cannot set field 'capacity' ..."). */
+static int sync__newindex(lua_State *L) {
+  char kind[16] = "object";              /* "channel" of "corral.Channel" */
+  if (luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) {
+    const char *name = lua_tostring(L, -1);
+    size_t i;
+    if (strncmp(name, "corral.", 7) == 0) name += 7;
+    for (i = 0; name[i] != '\0' && i < sizeof kind - 1; i++)
+      kind[i] = (char)tolower((unsigned char)name[i]);
+    kind[i] = '\0';
+  }
+  return luaL_error(L, "%s: cannot set field '%s' (its fields are read-only)",
+                    kind, luaL_tolstring(L, 2, NULL));
+}
+
+static const luaL_Reg sem_meta[] = {
+  {"__index", sem__index}, {"__newindex", sync__newindex}, {NULL, NULL}
+};
 static const luaL_Reg lock_meta[] = {
-  {"__index", sem__index}, {"__close", lock__close}, {NULL, NULL}
+  {"__index", sem__index}, {"__newindex", sync__newindex},
+  {"__close", lock__close}, {NULL, NULL}
 };
 static const luaL_Reg chan_meta[] = {
-  {"__index", chan__index}, {"__len", chan__len}, {NULL, NULL}
+  {"__index", chan__index}, {"__newindex", sync__newindex},
+  {"__len", chan__len}, {NULL, NULL}
 };
-static const luaL_Reg no_meta[] = { {NULL, NULL} };
+static const luaL_Reg event_meta[] = {
+  {"__newindex", sync__newindex}, {NULL, NULL}
+};
 
 const luaL_Reg lcr_sync_funcs[] = {
   {"event", l_event},
@@ -471,7 +494,7 @@ const luaL_Reg lcr_sync_funcs[] = {
 };
 
 void lcr_open_sync(lua_State *L) {
-  lcr_register(L, LCR_EVENT, event_methods, no_meta);
+  lcr_register(L, LCR_EVENT, event_methods, event_meta);
   lcr_register(L, LCR_LOCK, sem_methods, lock_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
