@@ -28,4 +28,12 @@ static inline const char *host_result(corral_host_t *h, char *buf, size_t n) {
   return buf;
 }
 
+/* A host on a loop of the test's own (initialised here): 0, or -1. */
+static inline int host_on_loop(uv_loop_t *loop, corral_host_t **h) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  if (uv_loop_init(loop) != 0) return -1;
+  o.loop = loop;
+  return corral_host_new(h, &o) == 0 ? 0 : -1;
+}
+
 #endif

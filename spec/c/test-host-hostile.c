@@ -116,12 +116,9 @@ static int test_completion_before_close_wins(void) {
 ** waited for the exit on the host's loop, pointing into the freed host. */
 static int test_process_left_running_on_the_hosts_loop(void) {
   uv_loop_t loop;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
   int i;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(host_on_loop(&loop, &h) == 0);
   CHECK(corral_host_start_string(h,
     "require('corral').exec('/bin/sleep', {'5'})", "=r") == 0);
   for (i = 0; i < 20 && corral_host_status(h) == CORRAL_RUNNING; i++)
@@ -145,11 +142,8 @@ static void idle_cb(uv_idle_t *idle) {
 static int test_close_from_a_host_callback_it_runs(void) {
   uv_loop_t loop;
   uv_idle_t idle;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(host_on_loop(&loop, &h) == 0);
   CHECK(uv_idle_init(&loop, &idle) == 0);
   idle.data = h;
   CHECK(uv_idle_start(&idle, idle_cb) == 0);
@@ -170,10 +164,7 @@ static void on_done(corral_host_t *h, int status, void *arg) {
 
 /* A host attached to a loop of the test's own, on_done recording. */
 static int new_attached(uv_loop_t *loop, corral_host_t **h) {
-  corral_host_opts_t o = {NULL, NULL, 0};
-  CHECK(uv_loop_init(loop) == 0);
-  o.loop = loop;
-  CHECK(corral_host_new(h, &o) == 0);
+  CHECK(host_on_loop(loop, h) == 0);
   CHECK(corral_host_attach(*h, on_done, NULL) == 0);
   attached_done = -1;
   return 0;

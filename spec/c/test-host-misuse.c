@@ -78,12 +78,9 @@ static int test_awaitable_where_the_task_cannot_yield(void) {
 ** freed engine. */
 static int test_close_while_a_lookup_runs(void) {
   uv_loop_t loop;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
   int i;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(host_on_loop(&loop, &h) == 0);
   CHECK(corral_host_start_string(h,
     "require('corral').resolve('localhost')", "=r") == 0);
   for (i = 0; i < 3; i++) corral_host_step(h);
@@ -167,10 +164,7 @@ static int test_host_calls_while_run_drives_the_loop(void) {
   for (which = 0; which < 4; which++) {
     uv_loop_t loop;
     uv_timer_t t;
-    corral_host_opts_t o = {NULL, NULL, 0};
-    CHECK(uv_loop_init(&loop) == 0);
-    o.loop = &loop;
-    CHECK(corral_host_new(&H, &o) == 0);
+    CHECK(host_on_loop(&loop, &H) == 0);
     CHECK(uv_timer_init(&loop, &t) == 0);
     CHECK(uv_timer_start(&t, host_timer, 5, 0) == 0);
     CHECK(corral_host_start_string(H,
@@ -327,12 +321,9 @@ static void on_pump_done(corral_host_t *h, int status, void *arg) {
 ** check callback inside the task: no task was ready, and it reported a
 ** deadlock with a task still on the C stack. */
 static int test_attached_task_that_turns_the_loop(void) {
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
   char buf[64];
-  CHECK(uv_loop_init(&pump_loop) == 0);
-  o.loop = &pump_loop;
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(host_on_loop(&pump_loop, &h) == 0);
   lua_register(corral_host_state(h), "pump", l_pump);
   CHECK(corral_host_attach(h, on_pump_done, NULL) == 0);
   CHECK(corral_host_start_string(h,

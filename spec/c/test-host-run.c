@@ -308,11 +308,8 @@ static int test_close_while_running(void) {
 /* The same on a host's loop, attached, from outside uv_run. */
 static int test_close_attached_while_running(void) {
   uv_loop_t loop;
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  CHECK(uv_loop_init(&loop) == 0);
-  o.loop = &loop;
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(host_on_loop(&loop, &h) == 0);
   CHECK(corral_host_attach(h, NULL, NULL) == 0);
   CHECK(corral_host_start_string(h,
     "local corral = require 'corral'\n"
