@@ -269,10 +269,21 @@ function M.group_keeping(list, body, opts)
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
   if not (list.under and #list.under > 0) then error(err, 0) end
-  local eg = corral.is_error_group(err) and err or M.error_group(M.failures())
-  if eg ~= err and not corral.is_cancelled(err) then M.add_failure(eg, err, opts.name, "") end
+  error(M.with_failures(nil, true, err, opts.name, list), 0)
+end
+
+-- The ErrorGroup to raise for a group that ended (`failed`: raising err,
+-- which may be nil or false) together with the failures in `list` that a
+-- policy kept itself: `base` if given, else err if it is an ErrorGroup, else
+-- a new one, which err joins (filed under `name`) unless it is a Cancelled
+-- (that goes on at the caller's next cancellation point).
+function M.with_failures(base, failed, err, name, list)
+  local eg = base or (failed and corral.is_error_group(err) and err) or M.error_group(M.failures())
+  if failed and eg ~= err and not corral.is_cancelled(err) then
+    M.add_failure(eg, err, name, "")
+  end
   for i = 1, #list.tasks do M.add_failure(eg, list.errors[i], list.tasks[i], list.tracebacks[i]) end
-  error(eg, 0)
+  return eg
 end
 
 return M

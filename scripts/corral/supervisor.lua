@@ -738,22 +738,11 @@ end
 -- was cancelled from outside (the Cancelled goes on at the caller's next
 -- cancellation point, as for a group whose child failed while cancelled).
 local function conclude(sup, r)
-  local eg, lost, failed, err = sup.gave_up, sup.lost, not r[1], r[2]
-  local other = failed and not corral.is_cancelled(err)   -- a failure to raise
-  if not eg and #lost.tasks > 0 then
-    if other and corral.is_error_group(err) then
-      eg, other = err, false
-    else
-      eg = util.error_group(util.failures())
-    end
+  if sup.gave_up or #sup.lost.tasks > 0 then
+    error(util.with_failures(sup.gave_up, not r[1], r[2], sup.name, sup.lost), 0)
   end
-  if not eg then
-    if failed then error(err, 0) end
-    return table.unpack(r, 2, r.n)
-  end
-  if other then util.add_failure(eg, err, sup.name, "") end
-  for i = 1, #lost.tasks do util.add_failure(eg, lost.errors[i], lost.tasks[i], lost.tracebacks[i]) end
-  error(eg, 0)
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
 end
 
 function M.run(spec, body)
