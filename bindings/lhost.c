@@ -512,12 +512,18 @@ static void on_attach(cr_engine_t *e, int rc) {
   protected(h, attached_k, rc);
 }
 
-/* Driving the engine from inside one of its own tasks (an awaitable's C
-** function calling back) would step it re-entrantly. */
-static int busy(corral_host_t *h) {
-  return h->attached || h->in_cb || h->closing || h->driving ||
-         h->E.e.current != NULL;
+/* Whether a host call comes from inside the engine's own work: one of its
+** tasks (an awaitable's C function calling back), a corral callback, a
+** close under way, or a host callback that run or step is driving. Driving
+** or closing the engine from there would re-enter it, or free it under
+** the code that runs it. */
+static int inside(corral_host_t *h) {
+  return h->in_cb || h->closing || h->driving || h->E.e.current != NULL;
 }
+
+/* Run, step and attach also refuse while attached: the host's loop drives
+** the engine then. */
+static int busy(corral_host_t *h) { return h->attached || inside(h); }
 
 /* Run or step the engine: block = run to the end, else one pass. */
 static int drive(corral_host_t *h, int block) {
@@ -1027,8 +1033,7 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
 int corral_host_close(corral_host_t *h) {
   corral_op_t *list;
   if (h == NULL) return CR_EINVAL;
-  if (h->in_cb || h->closing || h->driving || h->E.e.current != NULL)
-    return CR_EBUSY;
+  if (inside(h)) return CR_EBUSY;     /* attached is fine: it detaches */
   h->closing = 1;           /* the loop runs below: a host callback it runs
                             ** cannot re-enter the host */
   ops_abandon(h, 1);
