@@ -698,6 +698,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   E->L = L;
   E->epoch = ++S->epoch;
   E->e.release = lcr_release;
+  E->e.run = lcr_task_run;
   lua_newtable(L);
   E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);

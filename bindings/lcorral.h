@@ -234,6 +234,8 @@ void lcr_open_errors(lua_State *L, lcr_State *S);
 void lcr_export_errors(lua_State *L, lcr_State *S);
 void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin);
 void lcr_release(cr_engine_t *e, void *handle);
+/* The engine's run callback: resume a task's coroutine (ltask.c). */
+void lcr_task_run(cr_task_t *ct);
 void lcr_pushcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 int lcr_iscancelled(lua_State *L, lcr_State *S, int idx);
 int lcr_is_error_group(lua_State *L, lcr_State *S, int idx);

@@ -235,7 +235,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
 ** arguments; a resume from outside (a copy of coroutine.resume) calls the
 ** value just below its own arguments instead, which is start_guard: it
 ** raises there, so nothing of the task runs outside the scheduler, and the
-** task then fails saying so (task_run).
+** task then fails saying so (lcr_task_run).
 */
 static int start_guard(lua_State *L) {
   return luaL_error(L, "a corral task's coroutine was started from "
@@ -585,7 +585,7 @@ static void task_closed(lcr_Engine *E, lcr_Task *t) {
 }
 
 /* The engine's resume callback. */
-static void task_run(cr_task_t *ct) {
+void lcr_task_run(cr_task_t *ct) {
   lcr_Task *t = (lcr_Task *)ct;
   lcr_Engine *E = lcr_taskengine(t);
   lua_State *co = lcr_taskco(t);
@@ -703,7 +703,7 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   ref = anchor(L, E);                    /* [task, co] -> [task] */
   t->ref = ref;
   E->nrefs++;
-  cr_task_init(&E->e, &t->t, task_run, co);
+  cr_task_init(&E->e, &t->t, co);
   return t;
 }
 
@@ -851,7 +851,7 @@ static const luaL_Reg task_methods[] = {
 ** (the scheduler is resuming it: nothing to do), or when a copy of
 ** coroutine.close takes the coroutine from under a parked task. Then the
 ** task's wait is aborted at once, so no channel, lock or event hands
-** anything to a body that is gone, and task_run fails the task. A
+** anything to a body that is gone, and lcr_task_run fails the task. A
 ** `<close>` on a task handle elsewhere does nothing.
 */
 static int task__close(lua_State *L) {

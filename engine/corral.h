@@ -235,7 +235,9 @@ struct cr_scope_s {
 };
 
 /*
-** A task: a continuation the engine resumes by calling `run`. The binding
+** A task: a continuation the engine resumes by calling its engine's `run`
+** (one callback per engine, not per task: a host with several kinds of task
+** tells them apart by `data`). The binding
 ** parks it (cr_task_park) before giving control back and the engine or an
 ** operation wakes it (cr_task_wake).
 */
@@ -254,7 +256,6 @@ struct cr_task_s {
                           ** its id is the task's id, its engine the task's
                           ** (cr_task_engine) */
   cr_scope_t *cur;        /* read-only: innermost scope the task is in */
-  cr_task_cb run;         /* public: resumes the continuation */
   union {                 /* a task is in one list at a time: */
     cr_queue_t wait_link; /* public: the wait list it parks on, or */
     cr_queue_t runq;      /* private: the run queue, or its group's pending
@@ -313,6 +314,8 @@ struct cr_engine_s {
   cr_clock_t clock;       /* read-only */
   cr_release_cb release;  /* public: takes back cancel reasons (may be NULL) */
   cr_event_cb on_event;   /* public: engine events, or NULL (one branch) */
+  cr_task_cb run;         /* public: resumes a task's continuation; set it
+                          ** before the first task runs */
   cr_stats_t stats;       /* read-only */
   /* private */
   uv_loop_t own_loop;
@@ -537,7 +540,7 @@ cr_scope_t *cr_scope_walk(cr_engine_t *e, cr_scope_t *root, cr_scope_t *s);
 
 /* --- tasks ----------------------------------------------------------- */
 
-void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data);
+void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data);
 /* The engine a task belongs to (its own scope's). */
 static inline cr_engine_t *cr_task_engine(const cr_task_t *t) {
   return t->scope.engine;

@@ -425,7 +425,7 @@ static int run_ready(cr_engine_t *e) {
     t->status = CR_TASK_RUNNING;
     e->current = t;
     CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);
-    t->run(t);
+    e->run(t);
     CR__EMIT(e, CR_EV_SUSPEND, t, NULL, (int)t->status, t->wait,
              t->wait_obj);
     e->current = NULL;

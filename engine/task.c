@@ -13,7 +13,7 @@
 
 static void sleep_cb(cr_timer_t *timer);
 
-void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
+void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->data = data;
   t->scope.engine = e;
   t->group = NULL;
@@ -21,7 +21,6 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, cr_task_cb run, void *data) {
   t->wake_status = 0;
   cr__scope_init(e, &t->scope, t);
   t->cur = NULL;
-  t->run = run;
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
   cr__queue_init(&t->waiters);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <netdb.h>
-#include "corral.h"
+#include "ctask.h"
 
 #define CHECK(c) do { if (!(c)) { \
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
@@ -39,7 +39,7 @@ int main(void) {
   memset(&r, 0, sizeof r);
   cr_alloc_guard_libuv();
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
-  cr_task_init(&e, &r.t, resolve_run, NULL);
+  TASK_INIT(&e, &r.t, resolve_run);
   cr_task_start_root(&r.t);
   while ((rc = cr_engine_step(&e, 1)) != 0) {
     if (rc == CR_ENOMEM) enomem++;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <string.h>
-#include "corral.h"
+#include "ctask.h"
 
 #define CHECK(c) do { if (!(c)) { \
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
@@ -56,8 +56,8 @@ static int test_virtual_sleep_order(void) {
   cr_engine_t e;
   ctask a = {0}, b = {0};
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
-  cr_task_init(&e, &b.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
+  TASK_INIT(&e, &b.t, ctask_run);
   a.naps = 2; a.dur = 3; a.log = 'a';
   b.naps = 1; b.dur = 5; b.log = 'b';
   cr_task_start_root(&a.t);
@@ -76,7 +76,7 @@ static int test_cancel_wakes_parked(void) {
   cr_engine_t e;
   ctask a = {0};
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   a.naps = 1; a.dur = INFINITY; a.log = 'a';
   cr_task_start_root(&a.t);
   CHECK(cr_engine_step(&e, 0) == CR_EDEADLOCK);  /* parked forever */
@@ -109,7 +109,7 @@ static void gtask_run(cr_task_t *t) {
 
     cr_group_init(t, &b->g, &b->o);
     for (i = 0; i < b->nkids; i++) {
-      cr_task_init(cr_task_engine(t), &b->kids[i].t, ctask_run, NULL);
+      TASK_INIT(cr_task_engine(t), &b->kids[i].t, ctask_run);
       cr_group_spawn(&b->g, &b->kids[i].t);
     }
     if (b->stop_grace >= 0) cr_group_stop(&b->g, b->stop_grace, 0, NULL);
@@ -128,6 +128,8 @@ static void kid_run(cr_task_t *t) {
   ctask_run(t);
 }
 
+static const ctask_fn kid_fn = {kid_run};
+
 static int test_group_limit_and_order(void) {
   cr_engine_t e;
   gtask b;
@@ -143,12 +145,12 @@ static int test_group_limit_and_order(void) {
     b.kids[i].dur = 1;
     b.kids[i].log = (char)('0' + i);
   }
-  cr_task_init(&e, &b.t, gtask_run, NULL);
+  TASK_INIT(&e, &b.t, gtask_run);
   cr_task_start_root(&b.t);
   ntrace = 0;
   /* swap in the limit-watching run callback after spawn */
   CHECK(cr_engine_step(&e, 1) == 1);
-  for (i = 0; i < 5; i++) b.kids[i].t.run = kid_run;
+  for (i = 0; i < 5; i++) b.kids[i].t.data = (void *)&kid_fn;
   CHECK(drain(&e) == 0);
   CHECK(b.max_running == 2);
   CHECK(ntrace == 10 && memcmp(trace, "0101232344", 10) == 0);
@@ -168,7 +170,7 @@ static int test_stop_grace_cancels(void) {
   b.stop_grace = 2;
   b.kids[0].naps = 1; b.kids[0].dur = 1; b.kids[0].log = 'q';
   b.kids[1].naps = 1; b.kids[1].dur = 100; b.kids[1].log = 's';
-  cr_task_init(&e, &b.t, gtask_run, NULL);
+  TASK_INIT(&e, &b.t, gtask_run);
   cr_task_start_root(&b.t);
   CHECK(drain(&e) == 0);
   CHECK(!b.kids[0].cancelled && b.kids[0].t.status == CR_TASK_DONE);
@@ -185,7 +187,7 @@ static int test_shield_hides_outer(void) {
   ctask a = {0};
   cr_scope_t inner;
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   cr_task_start_root(&a.t);
   CHECK(cr_scope_enter(&a.t, &inner, INFINITY, 1) == 0);
   cr_scope_cancel(&a.t.scope, CR_SRC_EXPLICIT, 0, NULL);
@@ -204,7 +206,7 @@ static int test_deadline_order(void) {
   ctask a = {0};
   cr_scope_t s1, s2;
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   cr_task_start_root(&a.t);
   CHECK(cr_scope_enter(&a.t, &s1, 5, 0) == 0);
   CHECK(cr_scope_enter(&a.t, &s2, 2, 0) == 0);
@@ -235,7 +237,7 @@ static int run_naps(int seeded, uint64_t seed, char out[16]) {
   if (seeded) cr_engine_seed(&e, seed);
   ntrace = 0;
   for (i = 0; i < 5; i++) {
-    cr_task_init(&e, &c[i].t, ctask_run, NULL);
+    TASK_INIT(&e, &c[i].t, ctask_run);
     c[i].naps = 1; c[i].dur = 1; c[i].log = (char)('a' + i);
     cr_task_start_root(&c[i].t);
   }
@@ -286,10 +288,10 @@ static int test_wait_idle(void) {
   idler w = {0};
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
   ntrace = 0;
-  cr_task_init(&e, &w.t, idler_run, NULL);
-  cr_task_init(&e, &sleeper.t, ctask_run, NULL);
+  TASK_INIT(&e, &w.t, idler_run);
+  TASK_INIT(&e, &sleeper.t, ctask_run);
   sleeper.naps = 1; sleeper.dur = 5; sleeper.log = 's';
-  cr_task_init(&e, &busy.t, ctask_run, NULL);
+  TASK_INIT(&e, &busy.t, ctask_run);
   busy.naps = 0; busy.log = 'b';
   cr_task_start_root(&w.t);
   cr_task_start_root(&sleeper.t);
@@ -309,7 +311,7 @@ static int test_clean_memo_wraps(void) {
   ctask a = {0};
   cr_scope_t s1;
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   cr_task_start_root(&a.t);
   CHECK(cr_scope_enter(&a.t, &s1, INFINITY, 0) == 0);
   e.cancel_gen = 5;
@@ -344,7 +346,7 @@ static void link_run(cr_task_t *t) {
       link_task *next = &chain[c->level - 1];
       cr_group_init(t, &c->g, &o);
       next->level = c->level - 1;
-      cr_task_init(cr_task_engine(t), &next->t, link_run, NULL);
+      TASK_INIT(cr_task_engine(t), &next->t, link_run);
       cr_group_spawn(&c->g, &next->t);
     }
     cr_task_park(t, cr_task_abort_unlink);   /* until cancelled */
@@ -369,7 +371,7 @@ static int test_chain_cancel_linear(void) {
   memset(chain, 0, sizeof chain);
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
   chain[CHAIN].level = CHAIN;
-  cr_task_init(&e, &chain[CHAIN].t, link_run, NULL);
+  TASK_INIT(&e, &chain[CHAIN].t, link_run);
   cr_task_start_root(&chain[CHAIN].t);
   while (cr_engine_step(&e, 0) == 1) {}
   CHECK(chain[0].t.status == CR_TASK_WAITING);
@@ -423,7 +425,7 @@ static int test_attached_end_once(void) {
   CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
   end_reports = 0;
   CHECK(cr_engine_attach(&e, count_end) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   CHECK(cr_task_start_root(&a.t) == 0);              /* ends at once */
   for (i = 0; i < 5 && end_reports == 0; i++) uv_run(&loop, UV_RUN_ONCE);
   CHECK(end_reports == 1);
@@ -458,7 +460,7 @@ static int test_unattached_wakeup_no_spin(void) {
   ctask a = {0};
   CHECK(quiet_host_loop(&loop, &sig, &probe) == 0);
   CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
-  cr_task_init(&e, &a.t, ctask_run, NULL);
+  TASK_INIT(&e, &a.t, ctask_run);
   a.naps = 1; a.dur = 0.005;
   CHECK(cr_task_start_root(&a.t) == 0);
   CHECK(cr_engine_step(&e, 0) == 1);                 /* it runs, then sleeps */

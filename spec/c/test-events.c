@@ -5,7 +5,7 @@
 */
 #include <stdio.h>
 #include <string.h>
-#include "corral.h"
+#include "ctask.h"
 
 #define CHECK(c) do { if (!(c)) { \
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
@@ -97,8 +97,8 @@ int main(void) {
   e.data = &w;
   e.on_event = on_event;
   e.release = on_release;
-  cr_task_init(&e, &root.t, root_run, NULL);
-  cr_task_init(&e, &child.t, child_run, NULL);
+  TASK_INIT(&e, &root.t, root_run);
+  TASK_INIT(&e, &child.t, child_run);
   root.name = 'R';
   child.name = 'C';
   cr_task_start_root(&root.t);

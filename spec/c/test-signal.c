@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "corral.h"
+#include "ctask.h"
 
 #define CHECK(c) do { if (!(c)) { \
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
@@ -85,7 +85,7 @@ static int test_invalid(void) {
   cr_engine_t e;
   stask s = {0};
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  cr_task_init(&e, &s.t, wait_then_block, NULL);
+  TASK_INIT(&e, &s.t, wait_then_block);
   CHECK(cr_signal_wait(&e, &s.t, 0) == CR_EINVAL);
   CHECK(cr_signal_wait(&e, &s.t, -3) == CR_EINVAL);
   CHECK(cr_signal_wait(&e, &s.t, NSIG) == CR_EINVAL);
@@ -107,7 +107,7 @@ static int idle_watcher(cr_clock_t clock) {
   size_t base;
   CHECK(cr_engine_init(&e, NULL, clock) == 0);
   base = e.stats.handles;                      /* the engine's own */
-  cr_task_init(&e, &s.t, wait_then_block, NULL);
+  TASK_INIT(&e, &s.t, wait_then_block);
   s.sig = SIGUSR1;
   cr_task_start_root(&s.t);
   CHECK(drain(&e) == CR_EDEADLOCK);
@@ -129,7 +129,7 @@ static int test_root_cancelled(void) {
   stask s = {0};
   ncb = cb_sig = 0;
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
-  cr_task_init(&e, &s.t, raise_then_sleep, NULL);
+  TASK_INIT(&e, &s.t, raise_then_sleep);
   s.sig = SIGTERM;
   cr_task_start_root(&s.t);
   CHECK(cr_signal_root(&e, &s.t, on_root) == 0);
@@ -147,7 +147,7 @@ static int test_waiter_wins(void) {
   stask s = {0};
   ncb = 0;
   CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
-  cr_task_init(&e, &s.t, wait_then_block, NULL);
+  TASK_INIT(&e, &s.t, wait_then_block);
   s.sig = SIGINT;
   cr_task_start_root(&s.t);
   CHECK(cr_signal_root(&e, &s.t, on_root) == 0);
@@ -176,7 +176,7 @@ static int test_second_kills(void) {
     uv_signal_init(e.loop, &host);
     uv_signal_start(&host, noop_cb, SIGINT);
     uv_unref((uv_handle_t *)&host);
-    cr_task_init(&e, &s.t, raise_twice, NULL);
+    TASK_INIT(&e, &s.t, raise_twice);
     cr_task_start_root(&s.t);
     cr_signal_root(&e, &s.t, on_root);
     drain(&e);
