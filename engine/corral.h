@@ -112,7 +112,8 @@ typedef enum {
   CR_WAIT_EVENT, CR_WAIT_SEM, CR_WAIT_SEND, CR_WAIT_RECV, CR_WAIT_JOIN,
   CR_WAIT_START, CR_WAIT_CHILDREN, CR_WAIT_STOPPING, CR_WAIT_READ,
   CR_WAIT_WRITE, CR_WAIT_CONNECT, CR_WAIT_ACCEPT, CR_WAIT_RESOLVE,
-  CR_WAIT_PROCESS, CR_WAIT_SIGNAL, CR_WAIT_HOST
+  CR_WAIT_PROCESS, CR_WAIT_SIGNAL, CR_WAIT_HOST,
+  CR_WAIT__COUNT          /* not a wait: how many kinds there are */
 } cr_wait_t;
 
 const char *cr_wait_name(cr_wait_t w);
@@ -265,7 +266,6 @@ struct cr_task_s {
   cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
   const void *wait_obj;   /* read-only: what it waits on, while parked */
   /* private */
-  cr_abort_cb abort;      /* non-NULL while parked */
   cr_queue_t child_link;  /* link in group->children */
 };
 
@@ -316,6 +316,9 @@ struct cr_engine_s {
   cr_event_cb on_event;   /* public: engine events, or NULL (one branch) */
   cr_task_cb run;         /* public: resumes a task's continuation; set it
                           ** before the first task runs */
+  /* private: the abort callback of each kind of wait (cr_task_park_on),
+  ** asked when a cancel reaches a task parked on that kind */
+  cr_abort_cb aborts[CR_WAIT__COUNT];
   cr_stats_t stats;       /* read-only */
   /* private */
   uv_loop_t own_loop;
@@ -547,7 +550,12 @@ static inline cr_engine_t *cr_task_engine(const cr_task_t *t) {
 }
 /* Start a root task (no group): it runs on a later step. */
 int cr_task_start_root(cr_task_t *t);
-/* Park the running task; `abort` is asked when a cancel reaches it. */
+/*
+** Park the running task; `abort` is asked when a cancel reaches it. The
+** engine keeps one abort callback per kind of wait, not one per task:
+** every park of one kind (CR_WAIT_OTHER for cr_task_park) in an engine
+** must pass the same callback.
+*/
 void cr_task_park(cr_task_t *t, cr_abort_cb abort);
 /* The same, saying what it waits on (events, tree, trace). */
 void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,

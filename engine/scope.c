@@ -145,7 +145,7 @@ void cr__scope_deliver(cr_scope_t *root) {
     cr__prefetch_task_at(s->sibling.next,
                          offsetof(cr_task_t, scope) +
                          offsetof(cr_scope_t, sibling));
-    if (t && t->cur == s && t->status == CR_TASK_WAITING && t->abort)
+    if (t && t->cur == s && t->status == CR_TASK_WAITING)
       cr__task_abort(t);
     else if (t && t->pending && s == &t->scope)
       cr__group_release(t);          /* held back by a limit: run it now */

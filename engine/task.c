@@ -26,7 +26,6 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   cr__queue_init(&t->waiters);
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
-  t->abort = NULL;
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = 0;
@@ -81,7 +80,7 @@ static void set_wait(cr_task_t *t, cr_wait_t wait) {
 void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
                      const void *obj) {
   t->status = CR_TASK_WAITING;
-  t->abort = abort;
+  t->scope.engine->aborts[wait] = abort;
   t->wake_status = 0;
   set_wait(t, wait);
   t->wait_obj = obj;
@@ -95,7 +94,6 @@ void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
 void cr_task_wake(cr_task_t *t, int status) {
   if (t->status != CR_TASK_WAITING) return;
   if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
-  t->abort = NULL;
   t->wake_status = status;
   set_wait(t, CR_WAIT_NONE);
   t->wait_obj = NULL;
@@ -105,7 +103,9 @@ void cr_task_wake(cr_task_t *t, int status) {
 
 /* Called by scope delivery for a parked task inside a cancelled scope. */
 void cr__task_abort(cr_task_t *t) {
-  cr_abort_cb abort = t->abort;
+  cr_abort_cb abort;
+  if (t->status != CR_TASK_WAITING) return;
+  abort = t->scope.engine->aborts[t->wait];
   if (abort && abort(t) == CR_ABORT_DONE) cr_task_wake(t, CR_ECANCELED);
 }
 
@@ -124,7 +124,6 @@ void cr_task_interrupt(cr_task_t *t) {
 }
 
 void cr_task_yield(cr_task_t *t) {
-  t->abort = NULL;
   t->wake_status = 0;
   cr__task_schedule(t);
 }
@@ -180,7 +179,6 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   if (t->finished) return;
   t->finished = 1;
   t->status = status;
-  t->abort = NULL;
   cr__task_started(t);
   t->scope.as_group = 0;
   set_wait(t, CR_WAIT_NONE);
@@ -222,7 +220,6 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
 void cr__task_orphan(cr_task_t *t) {
   if (t->finished) return;
   t->orphan = 1;
-  t->abort = NULL;
   if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   if (t->queued)
     cr__runq_remove(t->scope.engine, t);
