@@ -263,7 +263,9 @@ struct cr_task_s {
                           ** queue (queued or pending set) */
   };
   void *xfer;             /* public: what an operation hands the task */
-  cr_queue_t waiters;     /* private: tasks parked in cr_task_join on it */
+  cr_queue_t *waiters;    /* private: the first of the tasks parked in
+                          ** cr_task_join on it or g:start for it, whose
+                          ** wait_links form a ring with no head node */
   const void *wait_obj;   /* read-only: what it waits on, while parked */
   /* private */
   cr_queue_t child_link;  /* link in group->children */

@@ -75,7 +75,7 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   t->starting = 1;
   g->nstarting++;
   cr__task_reparent(t, starter->cur);
-  cr__queue_insert_tail(&t->waiters, &starter->wait_link);
+  cr__task_add_joiner(t, starter);
   cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
   return 0;
 }
@@ -91,11 +91,13 @@ void cr__task_started(cr_task_t *t) {
 /* The task parked in g:start for t: among t's joiners, the one that
 ** waits to start it (t:wait joiners wait on it too). */
 static cr_task_t *starter_of(cr_task_t *t) {
-  cr_queue_t *q;
-  for (q = t->waiters.next; q != &t->waiters; q = q->next) {
+  cr_queue_t *q = t->waiters;
+  if (q == NULL) return NULL;
+  do {
     cr_task_t *w = cr__queue_data(q, cr_task_t, wait_link);
     if (w->wait == CR_WAIT_START && w->wait_obj == t) return w;
-  }
+    q = q->next;
+  } while (q != t->waiters);
   return NULL;
 }
 

@@ -76,6 +76,8 @@ static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
 void cr__task_schedule(cr_task_t *t);
 void cr__task_abort(cr_task_t *t);
 void cr__task_orphan(cr_task_t *t);
+/* Put w in target's ring of joiners (before parking it on target). */
+void cr__task_add_joiner(cr_task_t *target, cr_task_t *w);
 
 /* scope.c */
 void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner);

@@ -23,7 +23,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->cur = NULL;
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
-  cr__queue_init(&t->waiters);
+  t->waiters = NULL;
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
   cr__queue_init(&t->child_link);
@@ -31,6 +31,48 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->starting = t->orphan = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
+}
+
+/*
+** A task's joiners (cr_task_join, g:start) are a ring of their wait_links
+** that t->waiters enters, so that an idle task keeps one pointer for them.
+** A joiner alone in the ring points at itself, as an unlinked node does:
+** the ring's entry tells the two apart.
+*/
+static void ring_add(cr_task_t *target, cr_task_t *w) {
+  cr_queue_t *first = target->waiters;
+  if (first == NULL) {
+    cr__queue_init(&w->wait_link);
+    target->waiters = &w->wait_link;
+  } else {
+    cr__queue_insert_tail(first, &w->wait_link);
+  }
+}
+
+static int is_join_wait(const cr_task_t *w) {
+  return w->status == CR_TASK_WAITING &&
+         (w->wait == CR_WAIT_JOIN || w->wait == CR_WAIT_START);
+}
+
+static void ring_remove(cr_task_t *target, cr_task_t *w) {
+  cr_queue_t *n = &w->wait_link;
+  if (target->waiters == n)
+    target->waiters = n->next == n ? NULL : n->next;
+  else if (!cr__queue_linked(n))
+    return;                            /* not in the ring (any more) */
+  cr__queue_remove(n);
+}
+
+void cr__task_add_joiner(cr_task_t *target, cr_task_t *w) {
+  ring_add(target, w);
+}
+
+/* Take a parked task out of whatever list its wait put it in. */
+static void unlink_wait(cr_task_t *t) {
+  if (is_join_wait(t))
+    ring_remove((cr_task_t *)t->wait_obj, t);
+  else if (cr__task_waiting_in_list(t))
+    cr__queue_remove(&t->wait_link);
 }
 
 /*
@@ -93,7 +135,7 @@ void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
 
 void cr_task_wake(cr_task_t *t, int status) {
   if (t->status != CR_TASK_WAITING) return;
-  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
+  unlink_wait(t);
   t->wake_status = status;
   set_wait(t, CR_WAIT_NONE);
   t->wait_obj = NULL;
@@ -130,7 +172,7 @@ void cr_task_yield(cr_task_t *t) {
 
 /* The abort of every wait that is only a link in a list. */
 cr_abort_t cr_task_abort_unlink(cr_task_t *t) {
-  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
+  unlink_wait(t);
   return CR_ABORT_DONE;
 }
 
@@ -139,7 +181,7 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
     cr_task_yield(t);
     return;
   }
-  cr__queue_insert_tail(&target->waiters, &t->wait_link);
+  ring_add(target, t);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_JOIN, target);
 }
 
@@ -178,6 +220,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   cr_engine_t *e = t->scope.engine;
   if (t->finished) return;
   t->finished = 1;
+  unlink_wait(t);
   t->status = status;
   cr__task_started(t);
   t->scope.as_group = 0;
@@ -186,7 +229,6 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     cr__runq_remove(e, t);
     t->queued = 0;
   }
-  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
   cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) {
@@ -200,10 +242,9 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   else
     t->scope.exited = 1;     /* never started (a refused spawn): no cancel */
   t->cur = NULL;
-  while (!cr__queue_empty(&t->waiters)) {
-    cr_task_t *w = cr__queue_data(cr__queue_head(&t->waiters), cr_task_t,
-                                  wait_link);
-    cr__queue_remove(&w->wait_link);
+  while (t->waiters != NULL) {
+    cr_task_t *w = cr__queue_data(t->waiters, cr_task_t, wait_link);
+    ring_remove(t, w);
     cr_task_wake(w, 0);
   }
   e->stats.tasks--;
@@ -220,7 +261,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
 void cr__task_orphan(cr_task_t *t) {
   if (t->finished) return;
   t->orphan = 1;
-  if (cr__task_waiting_in_list(t)) cr__queue_remove(&t->wait_link);
+  unlink_wait(t);
   if (t->queued)
     cr__runq_remove(t->scope.engine, t);
   else if (t->pending)
@@ -228,8 +269,8 @@ void cr__task_orphan(cr_task_t *t) {
   t->queued = t->pending = 0;
   if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
   cr__task_started(t);
-  while (!cr__queue_empty(&t->waiters))
-    cr__queue_remove(cr__queue_head(&t->waiters));
+  while (t->waiters != NULL)
+    ring_remove(t, cr__queue_data(t->waiters, cr_task_t, wait_link));
   cr_timer_stop(t->scope.engine, &t->scope.deadline);
   t->finished = 1;
   t->status = CR_TASK_CANCELLED;
