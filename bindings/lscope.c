@@ -200,7 +200,7 @@ static int scope_cancel(lua_State *L) {
 /* Fields every scope-like object shares; 0 if `k` is not one. */
 int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
   if (strcmp(k, "deadline") == 0)
-    lua_pushnumber(L, s->deadline.when);
+    lua_pushnumber(L, cr_scope_deadline(s));
   else if (strcmp(k, "shield") == 0)
     lua_pushboolean(L, s->shield);
   else if (strcmp(k, "cancel_called") == 0)

@@ -89,8 +89,7 @@ static void pushname_ud(lua_State *L, int idx, lcr_Task *t) {
 cr_task_t *lcr_task_by_id(lcr_Engine *E, uint64_t id) {
   cr_scope_t *s = NULL;
   while ((s = cr_scope_walk(&E->e, NULL, s)) != NULL)
-    if (s->owner != NULL && s == &s->owner->scope && s->id == id)
-      return s->owner;
+    if (s->is_task && s->id == id) return cr_scope_owner(s);
   return NULL;
 }
 

@@ -236,8 +236,8 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
 static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
   cr_scope_t *s = NULL;                /* no recursion: any depth */
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
-    if (s->owner && s == &s->owner->scope && !s->owner->finished) {
-      trace_rec *r = next_rec(D, TR_TARGET, s->owner);
+    if (s->is_task && !cr_scope_owner(s)->finished) {
+      trace_rec *r = next_rec(D, TR_TARGET, cr_scope_owner(s));
       r->arg = seq;
     }
   }
@@ -246,7 +246,7 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
 static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
   lcr_Debug *D = ((lcr_Engine *)e)->dbg;
   uint64_t seq = D->n;
-  cr_task_t *t = ev->task;
+  cr_task_t *t = ev->task, *owner;
   trace_rec *r = next_rec(D, ev->kind, t);
   r->status = (signed char)(ev->status < 0 ? -1 : ev->status);
   r->wait = (unsigned char)ev->wait;
@@ -254,8 +254,8 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
     case CR_EV_SPAWN:           /* arg: parent task, arg2: its pid, */
       r->arg = e->current ? e->current->scope.id : 0;   /* num: the task */
       r->arg2 = pid_of(e->current);      /* running the group's body */
-      if (ev->scope && ev->scope->owner)
-        r->num = (double)ev->scope->owner->scope.id;
+      if (ev->scope && cr_scope_owner(ev->scope))
+        r->num = (double)cr_scope_owner(ev->scope)->scope.id;
       break;
     case CR_EV_RUN:
       r->flags = cr_task_cancelled_now(t) != NULL;
@@ -266,8 +266,9 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
     case CR_EV_CANCEL:          /* arg: the scope, arg2: its owner task */
       r->status = (signed char)ev->scope->cancel.source;
       r->arg = ev->scope->id;
-      r->arg2 = ev->scope->owner ? ev->scope->owner->scope.id : 0;
-      r->num = (double)pid_of(ev->scope->owner);
+      owner = cr_scope_owner(ev->scope);
+      r->arg2 = owner ? owner->scope.id : 0;
+      r->num = (double)pid_of(owner);
       break;
     case CR_EV_FAIL:
       r->arg = ev->scope ? ev->scope->id : 0;
@@ -373,8 +374,8 @@ static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *root,
   luaL_checkstack(L, 4, "corral: tracing");
   while ((s = cr_scope_walk(&E->e, root, s)) != NULL) {
     int top = lua_gettop(L);
-    if (s->owner && s == &s->owner->scope) {
-      lcr_pushtaskname(L, (lcr_Task *)s->owner);
+    if (s->is_task) {
+      lcr_pushtaskname(L, (lcr_Task *)cr_scope_owner(s));
       cut_text(L);
       lua_rawseti(L, names, (lua_Integer)s->id);
     } else if (s->is_group && lcr_pushpinned(L, E, s)) {

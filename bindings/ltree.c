@@ -24,7 +24,7 @@ static const char *const status_names[] = {
 };
 
 static int is_task_scope(const cr_scope_t *s) {
-  return s->owner != NULL && s == &s->owner->scope;
+  return s->is_task;
 }
 
 /* A signal's name, for what a task waits on and the debug signal. */
@@ -278,7 +278,7 @@ static void node_common(lua_State *L, lcr_Engine *E, cr_scope_t *s,
   lua_setfield(L, -2, "kind");
   lua_pushinteger(L, (lua_Integer)s->id);
   lua_setfield(L, -2, "id");
-  if (is_task_scope(s)) lcr_pushtaskname(L, (lcr_Task *)s->owner);
+  if (is_task_scope(s)) lcr_pushtaskname(L, (lcr_Task *)cr_scope_owner(s));
   else push_scopename(L, E, s);
   lua_setfield(L, -2, "name");
   if (s->cancel_called) {
@@ -304,8 +304,8 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
 }
 
 static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
-  if (isfinite(s->deadline.when)) {
-    lua_pushnumber(L, s->deadline.when - now);
+  if (isfinite(cr_scope_deadline(s))) {
+    lua_pushnumber(L, cr_scope_deadline(s) - now);
     lua_setfield(L, -2, "deadline");
   }
   if (s->shield) {
@@ -335,7 +335,7 @@ static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
   lua_createtable(L, 0, 10);
   if (is_task_scope(s)) {
     node_common(L, E, s, "task");
-    task_fields(L, E, s->owner, now);
+    task_fields(L, E, cr_scope_owner(s), now);
   } else {
     node_common(L, E, s, s->is_group ? "group" : "scope");
     scope_fields(L, s, now);

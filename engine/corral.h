@@ -18,6 +18,7 @@
 #ifndef CORRAL_H
 #define CORRAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
@@ -209,11 +210,16 @@ struct cr_timer_s {
 ** tasks: a child task's own scope has its group's scope as parent.
 ** Invariant: a scope is in its parent's `children` list exactly while it is
 ** entered (between cr_scope_enter and cr_scope_exit).
+**
+** A task's own scope is only the head of the struct, up to owner_: a task
+** needs no owner (it is the owner: cr_scope_owner) and no deadline, and
+** its own fields take the place of the tail (see cr_task_s). So owner_ and
+** deadline_ are never read through a scope that may be a task's: ask
+** cr_scope_owner and cr_scope_deadline.
 */
 struct cr_scope_s {
   cr_engine_t *engine;    /* read-only */
   cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
-  cr_task_t *owner;       /* read-only: the task in whose stack it lives */
   uint64_t id;            /* read-only: unique per engine, never reused */
   cr_cancel_t cancel;     /* read-only: why cancel_called became true */
   unsigned cancel_called : 1; /* read-only: its own cancel fired; never reset */
@@ -222,18 +228,22 @@ struct cr_scope_s {
   unsigned entered : 1;       /* read-only: between enter and exit */
   unsigned exited : 1;        /* read-only: exit happened */
   unsigned is_group : 1;      /* read-only */
+  unsigned is_task : 1;       /* read-only: a task's own scope */
   unsigned as_group : 1;      /* private: a task's own scope cancelled as
                               ** its group was (see cr_scope_record) */
   uint32_t clean_gen;     /* private, a task's own scope: the low 32 bits
                           ** of cancel_gen when its task was last found not
                           ** cancelled, or UINT32_MAX (cr_task_cancelled) */
-  cr_timer_t deadline;    /* read-only: use cr_scope_set_deadline; a task's
-                          ** own scope has no deadline: the timer serves the
-                          ** task's sleeps (cr_task_sleep) */
   /* private */
   cr_queue_t children;    /* entered child scopes */
   cr_queue_t sibling;     /* link in parent->children */
+  /* private, and absent from a task's own scope: */
+  cr_task_t *owner_;      /* the task in whose stack it lives */
+  cr_timer_t deadline_;   /* cr_scope_set_deadline's timer */
 };
+
+/* The size of a task's own scope: the head of cr_scope_s. */
+#define CR__SCOPE_HEAD offsetof(struct cr_scope_s, owner_)
 
 /*
 ** A task: a continuation the engine resumes by calling its engine's `run`
@@ -241,6 +251,11 @@ struct cr_scope_s {
 ** tells them apart by `data`). The binding
 ** parks it (cr_task_park) before giving control back and the engine or an
 ** operation wakes it (cr_task_wake).
+**
+** An idle task is most of what a program with many tasks holds, so its
+** record is packed: its own scope is a scope's head only (the task's other
+** fields overlay the tail), and while it sleeps its alarm overlays its wait
+** link and xfer, which a sleeping task does not use.
 */
 struct cr_task_s {
   void *data;             /* public */
@@ -253,23 +268,45 @@ struct cr_task_s {
   unsigned starting : 1;  /* read-only: g:start child before ready() */
   unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
   unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
-  cr_scope_t scope;       /* read-only: the task's own scope (t:cancel);
-                          ** its id is the task's id, its engine the task's
-                          ** (cr_task_engine) */
-  cr_scope_t *cur;        /* read-only: innermost scope the task is in */
-  union {                 /* a task is in one list at a time: */
-    cr_queue_t wait_link; /* public: the wait list it parks on, or */
-    cr_queue_t runq;      /* private: the run queue, or its group's pending
-                          ** queue (queued or pending set) */
-  };
-  void *xfer;             /* public: what an operation hands the task */
-  cr_queue_t *waiters;    /* private: the first of the tasks parked in
+  unsigned alarm_on : 1;  /* private: sleeping, `alarm` in use */
+  union {
+    cr_scope_t scope;     /* read-only: the task's own scope (t:cancel), up
+                          ** to CR__SCOPE_HEAD; its id is the task's id, its
+                          ** engine the task's (cr_task_engine) */
+    struct {
+      char scope_head_[CR__SCOPE_HEAD];
+      cr_scope_t *cur;    /* read-only: innermost scope the task is in */
+      union {
+        struct {
+          union {         /* a task is in one list at a time: */
+            cr_queue_t wait_link; /* public: the wait list it parks on, or */
+            cr_queue_t runq;  /* private: the run queue, or its group's
+                              ** pending queue (queued or pending set) */
+          };
+          void *xfer;     /* public: what an operation hands the task */
+        };
+        cr_timer_t alarm; /* private: cr_task_sleep's (alarm_on) */
+      };
+      cr_queue_t *waiters; /* private: the first of the tasks parked in
                           ** cr_task_join on it or g:start for it, whose
                           ** wait_links form a ring with no head node */
-  const void *wait_obj;   /* read-only: what it waits on, while parked */
-  /* private */
-  cr_queue_t child_link;  /* link in group->children */
+      const void *wait_obj; /* read-only: what it waits on, while parked */
+      cr_queue_t child_link; /* private: link in group->children */
+    };
+  };
 };
+
+/* The task in whose stack scope s lives (for a task's own scope, that
+** task). */
+static inline cr_task_t *cr_scope_owner(const cr_scope_t *s) {
+  return s->is_task ? (cr_task_t *)((char *)s - offsetof(cr_task_t, scope))
+                    : s->owner_;
+}
+
+/* When s's deadline falls (INFINITY: none; a task's own scope has none). */
+static inline double cr_scope_deadline(const cr_scope_t *s) {
+  return s->is_task ? INFINITY : s->deadline_.when;
+}
 
 /* A task group: a scope plus the children it joins. */
 struct cr_group_s {

@@ -38,7 +38,8 @@ static inline void cr__release(cr_engine_t *e, void *reason) {
 /* 1 if the task is in a wait list: its link is shared with the run queue
 ** and the pending queue, which the queued and pending bits say. */
 static inline int cr__task_waiting_in_list(const cr_task_t *t) {
-  return !t->queued && !t->pending && cr__queue_linked(&t->wait_link);
+  return !t->queued && !t->pending && !t->alarm_on &&
+         cr__queue_linked(&t->wait_link);
 }
 
 /*
@@ -80,7 +81,7 @@ void cr__task_orphan(cr_task_t *t);
 void cr__task_add_joiner(cr_task_t *target, cr_task_t *w);
 
 /* scope.c */
-void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner);
+void cr__scope_init(cr_engine_t *e, cr_scope_t *s, int is_task);
 void cr__scope_link(cr_scope_t *s, cr_scope_t *parent);
 void cr__scope_unlink(cr_scope_t *s);
 void cr__scope_deliver(cr_scope_t *root);

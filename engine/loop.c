@@ -645,7 +645,7 @@ int cr_engine_has_ready(const cr_engine_t *e) {
 ** is orphaned, a group's stop is forgotten, the scope is unlinked. */
 static void abandon_scope(cr_scope_t *s) {
   cr_engine_t *e = s->engine;
-  cr_task_t *owner = s->owner;
+  cr_task_t *owner = cr_scope_owner(s);
   if (s->is_group) {
     cr_group_t *g = (cr_group_t *)s;
     void *reason = g->stop_cancel.reason;
@@ -654,9 +654,8 @@ static void abandon_scope(cr_scope_t *s) {
     cr__release(e, reason);
     g->closed = 1;
   }
-  cr_timer_stop(e, &s->deadline);
   if (owner && owner->cur == s) owner->cur = s->parent;
-  if (owner && s == &owner->scope) cr__task_orphan(owner);
+  if (s->is_task) cr__task_orphan(owner);
   cr__scope_unlink(s);
 }
 

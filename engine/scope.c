@@ -12,18 +12,18 @@
 
 static void deadline_cb(cr_timer_t *t);
 
-void cr__scope_init(cr_engine_t *e, cr_scope_t *s, cr_task_t *owner) {
+/* The head of a scope, all a task's own scope has (is_task says which). */
+void cr__scope_init(cr_engine_t *e, cr_scope_t *s, int is_task) {
   s->engine = e;
   s->parent = NULL;
-  s->owner = owner;
   s->id = e->next_id++;
   s->cancel.source = CR_SRC_NONE;
   s->cancel.origin = 0;
   s->cancel.reason = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
   s->entered = s->exited = s->is_group = s->as_group = 0;
+  s->is_task = is_task ? 1 : 0;
   s->clean_gen = UINT32_MAX;
-  cr_timer_init(&s->deadline, deadline_cb);
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);
 }
@@ -39,7 +39,7 @@ void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
 void cr__scope_unlink(cr_scope_t *s) {
   cr_engine_t *e = s->engine;
   if (e->absorb_parent == s || e->absorb_above == s) e->absorb_parent = NULL;
-  cr_timer_stop(e, &s->deadline);
+  if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   /* Children that are still entered can only be task scopes of a group
   ** torn down by a broken host: they become roots rather than dangle, so
@@ -67,7 +67,9 @@ void cr__scope_unlink(cr_scope_t *s) {
 int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
                    int shield) {
   int rc;
-  cr__scope_init(task->scope.engine, s, task);
+  cr__scope_init(task->scope.engine, s, 0);
+  s->owner_ = task;
+  cr_timer_init(&s->deadline_, deadline_cb);
   s->shield = shield ? 1 : 0;
   cr__scope_link(s, task->cur);
   task->cur = s;
@@ -102,13 +104,15 @@ static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
 cr_end_t cr_scope_leave(cr_scope_t *s, int unwinding, cr_scope_t **to) {
   cr_end_t end = CR_END_NORMAL;
   cr_scope_t *dummy;
+  cr_task_t *owner;
   if (to == NULL) to = &dummy;
   *to = NULL;
   if (!s->entered) return end;
   if (unwinding) end = judge(s, to);
   /* leaving a shield may expose an outer cancel: forget "clean" */
-  if (s->shield && s->owner) s->owner->scope.clean_gen = UINT32_MAX;
-  if (s->owner && s->owner->cur == s) s->owner->cur = s->parent;
+  owner = cr_scope_owner(s);
+  if (s->shield && owner) owner->scope.clean_gen = UINT32_MAX;
+  if (owner && owner->cur == s) owner->cur = s->parent;
   cr__scope_unlink(s);
   return end;
 }
@@ -118,7 +122,7 @@ void cr_scope_exit(cr_scope_t *s) { cr_scope_leave(s, 0, NULL); }
 int cr_scope_live(const cr_scope_t *s) { return s->entered; }
 
 const cr_scope_t *cr_scope_record(const cr_scope_t *s) {
-  const cr_task_t *t = s->owner;
+  const cr_task_t *t = cr_scope_owner(s);
   if (s->as_group && s->cancel.reason == NULL && t->group)
     return &t->group->scope;
   return s;
@@ -140,7 +144,7 @@ cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to) {
 void cr__scope_deliver(cr_scope_t *root) {
   cr_scope_t *s = root;
   for (;;) {
-    cr_task_t *t = s->owner;
+    cr_task_t *t = cr_scope_owner(s);
     /* the next sibling is most often the next child task's own scope */
     cr__prefetch_task_at(s->sibling.next,
                          offsetof(cr_task_t, scope) +
@@ -187,8 +191,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   s->cancel.origin = origin;
   s->cancel.reason = reason;
   cr__cancel_gen_bump(e);
-  /* (a task's own timer is its sleep, which a shield may keep going) */
-  if (!s->owner || s != &s->owner->scope) cr_timer_stop(e, &s->deadline);
+  if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
   if (s->entered) cr__scope_deliver(s);
   if (s->is_group && ((cr_group_t *)s)->nstarting > 0) {
@@ -237,7 +240,7 @@ int cr_scope_set_reason(cr_scope_t *s, void *reason) {
 }
 
 static void deadline_cb(cr_timer_t *t) {
-  cr_scope_cancel(cr__queue_data(t, cr_scope_t, deadline), CR_SRC_DEADLINE,
+  cr_scope_cancel(cr__queue_data(t, cr_scope_t, deadline_), CR_SRC_DEADLINE,
                   0, NULL);
 }
 
@@ -259,25 +262,24 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
 
 int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   cr_engine_t *e = s->engine;
-  if (s->owner && s == &s->owner->scope)
-    return isinf(deadline) && deadline > 0 ? 0 : CR_EINVAL;
+  if (s->is_task) return isinf(deadline) && deadline > 0 ? 0 : CR_EINVAL;
   if (s->cancel_called || !s->entered) {
-    s->deadline.when = deadline;       /* kept, no effect */
+    s->deadline_.when = deadline;      /* kept, no effect */
     return 0;
   }
   if (deadline <= cr_now(e)) {
-    s->deadline.when = deadline;
-    cr_timer_stop(e, &s->deadline);
+    s->deadline_.when = deadline;
+    cr_timer_stop(e, &s->deadline_);
     cr_scope_cancel(s, CR_SRC_DEADLINE, 0, NULL);
     return 0;
   }
-  return cr_timer_start(e, &s->deadline, deadline);
+  return cr_timer_start(e, &s->deadline_, deadline);
 }
 
 int cr_scope_cancel_called(cr_scope_t *s) {
-  if (!s->cancel_called && s->entered && cr_timer_armed(&s->deadline) &&
-      !(s->owner && s == &s->owner->scope) &&   /* (a task's: its sleep) */
-      s->deadline.when <= cr_now(s->engine))
+  if (!s->cancel_called && s->entered && !s->is_task &&
+      cr_timer_armed(&s->deadline_) &&
+      s->deadline_.when <= cr_now(s->engine))
     cr_scope_cancel(s, CR_SRC_DEADLINE, 0, NULL);
   return s->cancel_called;
 }

@@ -19,7 +19,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->group = NULL;
   t->status = CR_TASK_SCHEDULED;
   t->wake_status = 0;
-  cr__scope_init(e, &t->scope, t);
+  cr__scope_init(e, &t->scope, 1);
   t->cur = NULL;
   cr__queue_init(&t->wait_link);
   t->xfer = NULL;
@@ -28,7 +28,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait = CR_WAIT_NONE;
   cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
-  t->starting = t->orphan = 0;
+  t->starting = t->orphan = t->alarm_on = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -67,9 +67,21 @@ void cr__task_add_joiner(cr_task_t *target, cr_task_t *w) {
   ring_add(target, w);
 }
 
-/* Take a parked task out of whatever list its wait put it in. */
+/* A sleep is over: the alarm gives its place back to the wait link (not
+** in a list) and xfer (nothing handed). */
+static void alarm_off(cr_task_t *t) {
+  cr_timer_stop(t->scope.engine, &t->alarm);
+  t->alarm_on = 0;
+  cr__queue_init(&t->wait_link);
+  t->xfer = NULL;
+}
+
+/* Take a parked task out of whatever list (or the heap) its wait put it
+** in. */
 static void unlink_wait(cr_task_t *t) {
-  if (is_join_wait(t))
+  if (t->alarm_on)
+    alarm_off(t);
+  else if (is_join_wait(t))
     ring_remove((cr_task_t *)t->wait_obj, t);
   else if (cr__task_waiting_in_list(t))
     cr__queue_remove(&t->wait_link);
@@ -186,22 +198,22 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
 }
 
 static void sleep_cb(cr_timer_t *timer) {
-  cr_task_wake(cr__queue_data(timer, cr_task_t, scope.deadline), 0);
+  cr_task_wake(cr__queue_data(timer, cr_task_t, alarm), 0);
 }
 
-/* A task's own scope never has a deadline, so its timer is the task's
-** alarm clock. */
-static cr_abort_t sleep_abort(cr_task_t *t) {
-  cr_timer_stop(t->scope.engine, &t->scope.deadline);
-  return CR_ABORT_DONE;
-}
-
+/* The alarm overlays the wait link and xfer, which a sleep leaves unused:
+** unlink_wait gives them back, whether the alarm rang or the sleep was
+** aborted (cr_task_abort_unlink) or cut short by the task's end. */
 int cr_task_sleep(cr_task_t *t, double when) {
   int rc;
-  t->scope.deadline.cb = sleep_cb;
-  rc = cr_timer_start(t->scope.engine, &t->scope.deadline, when);
-  if (rc) return rc;
-  cr_task_park_on(t, sleep_abort, CR_WAIT_SLEEP, &t->scope.deadline);
+  t->alarm_on = 1;
+  cr_timer_init(&t->alarm, sleep_cb);
+  rc = cr_timer_start(t->scope.engine, &t->alarm, when);
+  if (rc) {
+    alarm_off(t);
+    return rc;
+  }
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SLEEP, &t->alarm);
   return 0;
 }
 
@@ -229,7 +241,6 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     cr__runq_remove(e, t);
     t->queued = 0;
   }
-  cr_timer_stop(e, &t->scope.deadline);
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) {
     if (t->cur->is_group)        /* closed: no spawn, its stop forgotten */
@@ -271,7 +282,6 @@ void cr__task_orphan(cr_task_t *t) {
   cr__task_started(t);
   while (t->waiters != NULL)
     ring_remove(t, cr__queue_data(t->waiters, cr_task_t, wait_link));
-  cr_timer_stop(t->scope.engine, &t->scope.deadline);
   t->finished = 1;
   t->status = CR_TASK_CANCELLED;
   set_wait(t, CR_WAIT_NONE);
