@@ -220,8 +220,8 @@ struct cr_timer_s {
 struct cr_scope_s {
   cr_engine_t *engine;    /* read-only */
   cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
-  uint64_t id;            /* read-only: unique per engine, never reused */
-  cr_cancel_t cancel;     /* read-only: why cancel_called became true */
+  uint64_t id : 56;       /* read-only: unique per engine, never reused
+                          ** (ids count from 1 and never reach 2^56) */
   unsigned cancel_called : 1; /* read-only: its own cancel fired; never reset */
   unsigned cancel_caught : 1; /* public: a Cancelled for it was absorbed */
   unsigned shield : 1;        /* read-only: use cr_scope_set_shield */
@@ -231,9 +231,7 @@ struct cr_scope_s {
   unsigned is_task : 1;       /* read-only: a task's own scope */
   unsigned as_group : 1;      /* private: a task's own scope cancelled as
                               ** its group was (see cr_scope_record) */
-  uint32_t clean_gen;     /* private, a task's own scope: the low 32 bits
-                          ** of cancel_gen when its task was last found not
-                          ** cancelled, or UINT32_MAX (cr_task_cancelled) */
+  cr_cancel_t cancel;     /* read-only: why cancel_called became true */
   /* private */
   cr_queue_t children;    /* entered child scopes */
   cr_queue_t sibling;     /* link in parent->children */
@@ -260,7 +258,8 @@ struct cr_scope_s {
 struct cr_task_s {
   void *data;             /* public */
   cr_group_t *group;      /* read-only: NULL for a root task */
-  int wake_status;        /* read-only: 0 delivered, CR_ECANCELED aborted */
+  int wake_status : 16;   /* read-only: 0 delivered, CR_ECANCELED aborted,
+                          ** or another CR_E* or UV_* code */
   unsigned status : 3;    /* read-only: a cr_task_status_t */
   unsigned queued : 1;    /* private: in the run queue */
   unsigned pending : 1;   /* private: held back by the group's limit */
@@ -269,6 +268,9 @@ struct cr_task_s {
   unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
   unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
   unsigned alarm_on : 1;  /* private: sleeping, `alarm` in use */
+  uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
+                          ** the task was last found not cancelled, or
+                          ** UINT32_MAX (cr_task_cancelled) */
   union {
     cr_scope_t scope;     /* read-only: the task's own scope (t:cancel), up
                           ** to CR__SCOPE_HEAD; its id is the task's id, its

@@ -23,7 +23,6 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, int is_task) {
   s->cancel_called = s->cancel_caught = s->shield = 0;
   s->entered = s->exited = s->is_group = s->as_group = 0;
   s->is_task = is_task ? 1 : 0;
-  s->clean_gen = UINT32_MAX;
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);
 }
@@ -111,7 +110,7 @@ cr_end_t cr_scope_leave(cr_scope_t *s, int unwinding, cr_scope_t **to) {
   if (unwinding) end = judge(s, to);
   /* leaving a shield may expose an outer cancel: forget "clean" */
   owner = cr_scope_owner(s);
-  if (s->shield && owner) owner->scope.clean_gen = UINT32_MAX;
+  if (s->shield && owner) owner->clean_gen = UINT32_MAX;
   if (owner && owner->cur == s) owner->cur = s->parent;
   cr__scope_unlink(s);
   return end;
@@ -226,7 +225,8 @@ void cr__scope_cancel_as_group(cr_task_t *t) {
 void cr__cancel_gen_bump(cr_engine_t *e) {
   cr_scope_t *s = NULL;
   if ((uint32_t)++e->cancel_gen != UINT32_MAX) return;
-  while ((s = cr_scope_walk(e, NULL, s)) != NULL) s->clean_gen = UINT32_MAX;
+  while ((s = cr_scope_walk(e, NULL, s)) != NULL)
+    if (s->is_task) cr_scope_owner(s)->clean_gen = UINT32_MAX;
   e->cancel_gen++;
 }
 
@@ -377,10 +377,10 @@ cr_scope_t *cr_task_cancelled(cr_task_t *task) {
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
   cr_engine_t *e = task->scope.engine;
   cr_scope_t *s;
-  if (task->cur == NULL || task->scope.clean_gen == (uint32_t)e->cancel_gen)
+  if (task->cur == NULL || task->clean_gen == (uint32_t)e->cancel_gen)
     return NULL;
   s = cr_scope_absorber(task->cur);
-  if (s == NULL) task->scope.clean_gen = (uint32_t)e->cancel_gen;
+  if (s == NULL) task->clean_gen = (uint32_t)e->cancel_gen;
   return s;
 }
 

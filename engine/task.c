@@ -19,6 +19,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->group = NULL;
   t->status = CR_TASK_SCHEDULED;
   t->wake_status = 0;
+  t->clean_gen = UINT32_MAX;
   cr__scope_init(e, &t->scope, 1);
   t->cur = NULL;
   cr__queue_init(&t->wait_link);
@@ -145,8 +146,13 @@ void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
   cr_task_park_on(t, abort, CR_WAIT_OTHER, NULL);
 }
 
+/* The codes a task can be woken with fit its 16 bits of wake_status. */
+_Static_assert(CR__ERRBASE >= INT16_MIN && UV_EOF >= INT16_MIN,
+               "wake codes fit in 16 bits");
+
 void cr_task_wake(cr_task_t *t, int status) {
   if (t->status != CR_TASK_WAITING) return;
+  if (status < INT16_MIN || status > INT16_MAX) status = CR_EINVAL;
   unlink_wait(t);
   t->wake_status = status;
   set_wait(t, CR_WAIT_NONE);
