@@ -86,16 +86,17 @@ struct lcr_Engine {
 };
 
 /*
-** A task userdata has one user value, AUX: the group's userdata (a child
-** of a group) or nil (a root task) until a rarely used field is set; then
-** a table holding them all: group, name, tb, tberr, ready, and a finished
-** task's results (lcr_getextra; see keep_results). The coroutine of a live
-** task is not there: the anchors table holds it next to the task
-** (lcr_newchild), where debug.setuservalue cannot take it from under the
-** pointer t.data. (One user value, not two: 16 bytes per task.)
+** Task userdata user values. RES holds a finished task's results (nil, the
+** one value, or {v1, ..., vn}: see keep_results). AUX is the group's
+** userdata (a child of a group) or nil (a root task) until a rarely used
+** field is set; then a table holding them all: group, name, tb, tberr,
+** ready (lcr_getextra). The coroutine of a live task is in neither:
+** the anchors table holds it next to the task (lcr_newchild), where
+** debug.setuservalue cannot take it from under the pointer t.data.
 */
 enum {
-  LCR_UV_AUX = 1,         /* group userdata, or the table of rare fields */
+  LCR_UV_RES = 1,         /* a finished task's results */
+  LCR_UV_AUX,             /* group userdata, or the table of rare fields */
   LCR_TASK_NUV = LCR_UV_AUX
 };
 

@@ -32,7 +32,7 @@ void lcr_getextra(lua_State *L, int task, const char *field) {
 void lcr_setextra(lua_State *L, int task, const char *field) {
   task = lua_absindex(L, task);
   if (lua_getiuservalue(L, task, LCR_UV_AUX) != LUA_TTABLE) {
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 4);
     lua_insert(L, -2);
     lua_setfield(L, -2, "group");      /* the group, or nil: a new table */
     lua_pushvalue(L, -1);
@@ -374,7 +374,7 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 
 /*
 ** The task's results (or error), the nres values on top of its coroutine
-** co, move into the task at idx (its rare field "results": the one value,
+** co, move into the task at idx (its RES user value: nil, the one value,
 ** or {v1, ..., vn}), and the coroutine is emptied: a resume or a close
 ** from outside finds nothing to call or to free, and the coroutine can
 ** start another task (pool_give) or go to the collector. [-0, +0, m]
@@ -390,7 +390,7 @@ static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
     lua_xmove(co, L, 1);               /* one value (or an error): as is */
   }
   lua_settop(co, 0);
-  if (n > 0) lcr_setextra(L, idx, "results");
+  if (n > 0) lua_setiuservalue(L, idx, LCR_UV_RES);
 }
 
 /*
@@ -447,7 +447,7 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_rawgeti(L, -1, ref);                 /* the task */
   lua_rawgeti(L, -2, ref + 1);             /* its coroutine */
   t->t.data = NULL;                        /* the finished task lets it go */
-  if (lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 4))
+  if (lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
     keep_results(L, -2, t, co);
   pool_give(L, E, t, co);
   /* The slots exist: setting them cannot allocate (nor fail). */
@@ -468,7 +468,7 @@ int lcr_pushresults(lua_State *L, int task, lcr_Task *t) {
   if (n == 0) return 0;
   task = lua_absindex(L, task);
   luaL_checkstack(L, n + 1, "too many results");
-  lcr_getextra(L, task, "results");
+  lua_getiuservalue(L, task, LCR_UV_RES);
   if (n == 1) return 1;                /* kept as is */
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);

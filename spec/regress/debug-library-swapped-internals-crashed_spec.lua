@@ -25,7 +25,7 @@ describe("regression: corral internals swapped with the debug library", function
   it("a task's group slot replaced: its failure is still its group's", function()
     for _, v in ipairs{ corral.channel(), io.stdout, { group = corral.channel() }, 5, false } do
       local err = failing_group(function(_, t)
-        assert.equal(t, debug.setuservalue(t, v, 1))   -- the group's slot
+        assert.equal(t, debug.setuservalue(t, v, 2))   -- the group's slot
       end)
       assert.is_true(corral.is_error_group(err))
       assert.equal("boom", err.errors[1])
