@@ -293,7 +293,6 @@ struct cr_task_s {
                           ** cr_task_join on it or g:start for it, whose
                           ** wait_links form a ring with no head node */
       const void *wait_obj; /* read-only: what it waits on, while parked */
-      cr_queue_t child_link; /* private: link in group->children */
     };
   };
 };
@@ -330,7 +329,6 @@ struct cr_group_s {
                           ** cancel walks the children only when some are */
   cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
   cr_cancel_t stop_cancel;/* private: the record used when the grace ends */
-  cr_queue_t children;    /* private */
   cr_queue_t pending;     /* private: FIFO held back by limit */
   cr_queue_t stop_waiters;/* private: tasks in cr_group_wait_stopping */
   /* private: what cr_scope_absorber answered for this group's scope while
@@ -687,7 +685,13 @@ int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
 double cr_group_stop_deadline(const cr_group_t *g);
 /* Park `t` until the group is stopping (returns 1 if it already is). */
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
-/* Children not yet finished, in spawn order: pass NULL for the first. */
+/*
+** Children not yet finished: pass NULL for the first. Those below the
+** group's scope come first, in the order they joined it (spawn order, or
+** for a g:start child the moment it called ready), then those still
+** starting below their starters' scopes (found by a walk of every scope,
+** only while some are starting).
+*/
 cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev);
 
 /* --- synchronisation (sync.c, chan.c) ---------------------------------

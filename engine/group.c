@@ -30,7 +30,6 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->stop_cancel.origin = 0;
   g->stop_cancel.reason = NULL;
   cr_timer_init(&g->stop_timer, stop_cb);
-  cr__queue_init(&g->children);
   cr__queue_init(&g->pending);
   cr__queue_init(&g->stop_waiters);
   g->memo_abs = NULL;
@@ -47,7 +46,6 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   t->group = g;
   cr__scope_link(&t->scope, &g->scope);
   t->cur = &t->scope;
-  cr__queue_insert_tail(&g->children, &t->child_link);
   g->nchildren++;
   CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
   if (g->limit && g->nrunning >= g->limit) {
@@ -129,7 +127,6 @@ void cr__group_release(cr_task_t *t) {
 }
 
 void cr__group_child_done(cr_group_t *g, cr_task_t *t) {
-  cr__queue_remove(&t->child_link);
   g->nchildren--;
   if (t->pending) {
     /* finished while still held back (cannot happen today, kept safe) */
@@ -250,7 +247,34 @@ int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t) {
   return 0;
 }
 
+/*
+** A group keeps no list of its children: each child's own scope is in the
+** group scope's children (next to the scopes its body entered, and to
+** g:start children of other groups started from the body), except while a
+** g:start child is starting: then it hangs below its starter's scope.
+*/
+static int is_child_of(const cr_scope_t *s, const cr_group_t *g) {
+  return s->is_task && !cr_scope_owner(s)->finished &&
+         cr_scope_owner(s)->group == g;
+}
+
+/* The next child of g still starting elsewhere, after scope s (NULL: from
+** the first scope of the engine). */
+static cr_task_t *next_starting(cr_group_t *g, cr_scope_t *s) {
+  cr_engine_t *e = g->scope.engine;
+  if (g->nstarting == 0) return NULL;
+  while ((s = cr_scope_walk(e, NULL, s)) != NULL)
+    if (is_child_of(s, g) && cr_scope_owner(s)->starting &&
+        s->parent != &g->scope)
+      return cr_scope_owner(s);
+  return NULL;
+}
+
 cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev) {
-  cr_queue_t *q = prev ? prev->child_link.next : g->children.next;
-  return q == &g->children ? NULL : cr__queue_data(q, cr_task_t, child_link);
+  cr_scope_t *s = prev ? &prev->scope : NULL;
+  if (prev && prev->scope.parent != &g->scope)
+    return next_starting(g, s);
+  while ((s = cr_scope_next_child(g->scope.engine, &g->scope, s)) != NULL)
+    if (is_child_of(s, g)) return cr_scope_owner(s);
+  return next_starting(g, NULL);
 }

@@ -196,13 +196,12 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   if (s->is_group && ((cr_group_t *)s)->nstarting > 0) {
     /* A child still starting (g:start) hangs below its starter's scope,
     ** not below the group's: reach it explicitly (a walk of the children,
-    ** only while some are starting: it touches every child's record). */
+    ** only while some are starting). A cancel changes no scope's place,
+    ** so the walk goes on from where it was. */
     cr_group_t *g = (cr_group_t *)s;
-    cr_queue_t *q;
-    for (q = g->children.next; q != &g->children; q = q->next) {
-      cr_task_t *c = cr__queue_data(q, cr_task_t, child_link);
+    cr_task_t *c;
+    for (c = cr_group_next_child(g, NULL); c; c = cr_group_next_child(g, c))
       if (c->starting) cr__scope_cancel_as_group(c);
-    }
   }
   return 1;
 }

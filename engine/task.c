@@ -27,7 +27,6 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->waiters = NULL;
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
-  cr__queue_init(&t->child_link);
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = 0;
   e->stats.tasks++;
@@ -284,7 +283,6 @@ void cr__task_orphan(cr_task_t *t) {
   else if (t->pending)
     cr__queue_remove(&t->runq);
   t->queued = t->pending = 0;
-  if (cr__queue_linked(&t->child_link)) cr__queue_remove(&t->child_link);
   cr__task_started(t);
   while (t->waiters != NULL)
     ring_remove(t, cr__queue_data(t->waiters, cr_task_t, wait_link));

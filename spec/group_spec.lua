@@ -1011,6 +1011,62 @@ describe("corral.group", function()
       assert.same({ "long" }, during)
       assert.same({}, after)
     end)
+
+    -- A group keeps no list of its own: a child still starting hangs below
+    -- its starter's scope, and a child of another group started from this
+    -- group's body hangs below this group's scope.
+    it("lists a g:start child while it starts, once, and not another group's child", function()
+      local function names(list)
+        local out = {}
+        for _, t in ipairs(list) do out[#out + 1] = t.name end
+        return support.sorted(out)
+      end
+      local mid, late
+      local function starting(name)
+        return { function(ready) corral.sleep(2); ready(); corral.sleep(5) end, name = name }
+      end
+      vrun(function()
+        corral.group(function(other)
+          corral.group(function(g)
+            g:spawn({ function() corral.sleep(5) end, name = "plain" })
+            g:spawn({ function()
+              corral.sleep(1)
+              mid = names(g:tasks())
+              corral.sleep(2)
+              late = names(g:tasks())
+            end, name = "observer" })
+            other:spawn(function() g:start(starting("from outside")) end)
+            g:spawn({ function() g:start(starting("from inside")) end, name = "starter" })
+            other:start(starting("other's"))  -- below g's scope while it starts
+            corral.sleep(2)
+            g:cancel()
+          end)
+          other:cancel()
+        end)
+      end)
+      assert.same({ "from inside", "from outside", "observer", "plain", "starter" }, mid)
+      assert.same({ "from inside", "from outside", "observer", "plain" }, late)
+    end)
+
+    it("a group's cancel reaches its children still starting below another task's scope", function()
+      local reached = false
+      vrun(function()
+        corral.group(function(other)
+          corral.group(function(g)
+            other:spawn(function()
+              pcall(g.start, g, function(ready)
+                local ok = pcall(corral.sleep, 10)
+                reached = not ok
+                ready()
+              end)
+            end)
+            corral.sleep(1)
+            g:cancel()
+          end)
+        end)
+      end)
+      assert.is_true(reached)
+    end)
   end)
 
   describe("as a cancel scope", function()
