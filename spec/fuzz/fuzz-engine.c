@@ -655,8 +655,8 @@ static void cancel_event(cr_engine_t *e, const cr_engine_event_t *ev) {
     }
   } else if (rec->source == CR_SRC_DEADLINE) {
     CHECK(ts == NULL, "a deadline cancelled task scope %s", lab);
-    CHECK(now >= s->deadline.when, "%s: deadline %g fired at %g", lab,
-          s->deadline.when, now);
+    CHECK(now >= cr_scope_deadline(s), "%s: deadline %g fired at %g", lab,
+          cr_scope_deadline(s), now);
     CHECK(rec->origin == 0, "deadline of %s has origin %llu", lab,
           (unsigned long long)rec->origin);
     hd = -1;
@@ -938,7 +938,7 @@ static void audit(const char *where) {
     for (j = 0; j < h->nfr; j++) {
       cr_scope_t *s = frame_scope(h, j);
       if (s == NULL) continue;
-      CHECK(s->owner == t && MI(s)->entered,
+      CHECK(cr_scope_owner(s) == t && MI(s)->entered,
             "T%d's frame %d is not an entered scope of its own", i, j);
     }
     if (h->running) {
@@ -988,12 +988,13 @@ static void audit(const char *where) {
     snprintf(b1, sizeof b1, "S%d", i);
     check_scope(s, &w->scope[i].m, b1);
     /* the clock only jumps to the earliest deadline: none is left behind */
-    CHECK(!cr_timer_armed(&s->deadline) || s->deadline.when >= now,
-          "S%d's deadline %g still armed at %g", i, s->deadline.when, now);
+    CHECK(!cr_timer_armed(&s->deadline_) || s->deadline_.when >= now,
+          "S%d's deadline %g still armed at %g", i, s->deadline_.when, now);
   }
   for (i = 0; i < w->ntasks; i++) {
-    cr_timer_t *tm = &w->task[i].t.scope.deadline;
-    CHECK(w->task[i].finished || !cr_timer_armed(tm) || tm->when >= now,
+    cr_timer_t *tm = &w->task[i].t.alarm;
+    CHECK(w->task[i].finished || !w->task[i].t.alarm_on ||
+          !cr_timer_armed(tm) || tm->when >= now,
           "T%d's sleep until %g still armed at %g", i, tm->when, now);
   }
   for (i = 0; i < w->ngroups; i++) {
@@ -1001,8 +1002,9 @@ static void audit(const char *where) {
     cr_group_t *g = &hg->g;
     snprintf(b1, sizeof b1, "G%d", i);
     check_scope(&g->scope, &hg->m, b1);
-    CHECK(!cr_timer_armed(&g->scope.deadline) || g->scope.deadline.when >= now,
-          "G%d's deadline %g still armed at %g", i, g->scope.deadline.when, now);
+    CHECK(!cr_timer_armed(&g->scope.deadline_) ||
+          g->scope.deadline_.when >= now, "G%d's deadline %g still armed at %g",
+          i, g->scope.deadline_.when, now);
     CHECK(g->nchildren == (size_t)hg->nlive, "G%d counts %zu children, "
           "harness %d", i, g->nchildren, hg->nlive);
     CHECK(g->nrunning <= g->nchildren, "G%d runs more than it has", i);
@@ -1199,7 +1201,7 @@ static void take_from_sender(htask *o, int c) {
 
 static cr_wait_t cr_wait_of(htask *h, int kind, int obj, const void **o) {
   switch (kind) {
-    case W_SLEEP: *o = &h->t.scope.deadline; return CR_WAIT_SLEEP;
+    case W_SLEEP: *o = &h->t.alarm; return CR_WAIT_SLEEP;
     case W_JOIN: *o = &W->task[obj].t; return CR_WAIT_JOIN;
     case W_EVENT: *o = &W->ev[obj]; return CR_WAIT_EVENT;
     case W_SEM: *o = &W->sem[obj]; return CR_WAIT_SEM;
@@ -1859,7 +1861,7 @@ static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
   held = g->limit && g->nrunning >= g->limit;
   if ((c = new_task()) == NULL) return GO;
   poison(&c->t, sizeof c->t);
-  cr_task_init(&W->e, &c->t, task_run, NULL);
+  cr_task_init(&W->e, &c->t, NULL);
   c->m.parent = start ? h->t.cur : &g->scope;
   c->m.entered = 1;
   if (start) {
@@ -2097,18 +2099,22 @@ static int do_op(htask *h) {
       double when = now + deadlines[take() % 8];
       int live;
       if (b % 5 == 4) {
-        /* a task's own scope takes no deadline: its timer is the sleep */
+        /* a task's own scope takes no deadline, and a sleep's alarm is
+        ** left alone */
         htask *o = &W->task[(b / 5) % W->ntasks];
-        int armed = cr_timer_armed(&o->t.scope.deadline);
-        double was = o->t.scope.deadline.when;
+        int on = o->t.alarm_on;
+        int armed = on && cr_timer_armed(&o->t.alarm);
+        double was = on ? o->t.alarm.when : 0;
         int expect = isinf(when) && when > 0 ? 0 : CR_EINVAL;
         int rc = cr_scope_set_deadline(&o->t.scope, when);
         trace("  T%d.scope.deadline = %g -> %s", o->idx, when,
               rc ? cr_err_name(rc) : "ok");
         CHECK(rc == expect, "deadline on T%d's own scope: %s", o->idx,
               cr_err_name(rc));
-        CHECK(cr_timer_armed(&o->t.scope.deadline) == armed &&
-              o->t.scope.deadline.when == was,
+        CHECK(o->t.alarm_on == on &&
+              (!on || (cr_timer_armed(&o->t.alarm) == armed &&
+                       o->t.alarm.when == was)) &&
+              cr_scope_deadline(&o->t.scope) == INFINITY,
               "deadline on T%d's own scope disturbed its sleep", o->idx);
         return GO;
       }
@@ -2250,9 +2256,8 @@ static void task_run(cr_task_t *ct) {
         W->ev_run == ct, "T%d resumed in status %d", h->idx, (int)ct->status);
   CHECK(ct->wait_link.next == &ct->wait_link, "T%d resumed still linked in "
         "a wait list", h->idx);
-  /* a task's own scope's timer is its sleep (task.c) */
-  CHECK(!cr_timer_armed(&ct->scope.deadline), "T%d resumed with its sleep "
-        "timer armed", h->idx);
+  /* its sleep is over (task.c) */
+  CHECK(!ct->alarm_on, "T%d resumed with its sleep's alarm on", h->idx);
   h->running = 1;
   audit("resume");
   if (!h->started) {
@@ -2304,9 +2309,17 @@ static void probe_run(cr_task_t *t) {
   CHECK(0, "the probe task was resumed");
 }
 
+/* The engine's one run callback. */
+static void any_run(cr_task_t *t) {
+  if (t == &W->probe)
+    probe_run(t);
+  else
+    task_run(t);
+}
+
 static void probe_init(void) {
   poison(&W->probe, sizeof W->probe);
-  cr_task_init(&W->e, &W->probe, probe_run, NULL);
+  cr_task_init(&W->e, &W->probe, NULL);
   W->probe_parked = 0;
   W->probe_live = 1;
 }
@@ -2562,6 +2575,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w->abandon_on_deadlock = (h0 >> 5) & 1;
   poison(&w->e, sizeof w->e);
   CHECK(cr_engine_init(&w->e, NULL, CR_CLOCK_VIRTUAL) == 0, "engine init");
+  w->e.run = any_run;
   if ((h0 >> 6) & 1) {   /* schedule fuzzing: ready tasks, deadline ties */
     uint64_t seed = 0;
     for (i = 0; i < (int)size; i++) seed = seed * 131 + data[i];
@@ -2592,7 +2606,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (i = 0; i < w->nroots; i++) {
     htask *h = new_task();
     poison(&h->t, sizeof h->t);
-    cr_task_init(&w->e, &h->t, task_run, NULL);
+    cr_task_init(&w->e, &h->t, NULL);
     h->m.parent = NULL;
     h->m.entered = 1;
     w->call.spawn = &h->t;
