@@ -6,6 +6,7 @@
 ** task parks until the children have finished (join_k), and only then does
 ** the group decide what to return or raise.
 */
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 #include "lcorral.h"
@@ -443,19 +444,33 @@ static int group_wait_stopping(lua_State *L) {
   return stopping_k(L, LUA_OK, 0);
 }
 
+static int by_id(const void *a, const void *b) {
+  uint64_t x = (*(cr_task_t *const *)a)->scope.id;
+  uint64_t y = (*(cr_task_t *const *)b)->scope.id;
+  return (x > y) - (x < y);
+}
+
+/* g:tasks(): the children not yet finished, in spawn order (ids grow with
+** each spawn; the engine lists them in the order of its scope tree). */
 static int group_tasks(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  cr_task_t *t;
-  lua_Integer i = 0;
-  lua_newtable(L);
+  cr_task_t *t, **v;
+  size_t n = 0, i;
+  lua_settop(L, 1);
+  lua_newtable(L);                                         /* 2 */
   if (!group_alive(L, G)) return 1;
-  for (t = cr_group_next_child(&G->g, NULL); t != NULL;
-       t = cr_group_next_child(&G->g, t)) {
-    if (lcr_pushtask(L, G->E, t))
-      lua_rawseti(L, -2, ++i);
+  v = lua_newuserdatauv(L, (G->g.nchildren + 1) * sizeof *v, 0);  /* 3 */
+  for (t = cr_group_next_child(&G->g, NULL); t != NULL && n <= G->g.nchildren;
+       t = cr_group_next_child(&G->g, t))
+    v[n++] = t;
+  qsort(v, n, sizeof *v, by_id);
+  for (i = 0; i < n; i++) {
+    if (lcr_pushtask(L, G->E, v[i]))
+      lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
     else
       lua_pop(L, 1);
   }
+  lua_settop(L, 2);
   return 1;
 }
 

@@ -113,7 +113,7 @@ typedef enum {
   CR_WAIT_EVENT, CR_WAIT_SEM, CR_WAIT_SEND, CR_WAIT_RECV, CR_WAIT_JOIN,
   CR_WAIT_START, CR_WAIT_CHILDREN, CR_WAIT_STOPPING, CR_WAIT_READ,
   CR_WAIT_WRITE, CR_WAIT_CONNECT, CR_WAIT_ACCEPT, CR_WAIT_RESOLVE,
-  CR_WAIT_PROCESS, CR_WAIT_SIGNAL, CR_WAIT_HOST,
+  CR_WAIT_PROCESS, CR_WAIT_SIGNAL, CR_WAIT_HOST, CR_WAIT_IDLE,
   CR_WAIT__COUNT          /* not a wait: how many kinds there are */
 } cr_wait_t;
 
@@ -325,8 +325,11 @@ struct cr_group_s {
   unsigned body_done : 1; /* read-only */
   unsigned unwound : 1;   /* read-only: a Cancelled reached the group, from
                           ** the body or a child, not caught below it */
-  uint32_t nstarting;     /* private: children still starting (g:start): a
-                          ** cancel walks the children only when some are */
+  uint32_t nstarting;     /* private: children still starting (g:start) */
+  uint32_t starting_cap;  /* private: room in `starting` */
+  cr_task_t **starting;   /* private: those children (they hang below their
+                          ** starters' scopes, out of the group's subtree),
+                          ** NULL when there are none */
   cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
   cr_cancel_t stop_cancel;/* private: the record used when the grace ends */
   cr_queue_t pending;     /* private: FIFO held back by limit */
@@ -593,7 +596,7 @@ int cr_task_start_root(cr_task_t *t);
 ** Park the running task; `abort` is asked when a cancel reaches it. The
 ** engine keeps one abort callback per kind of wait, not one per task:
 ** every park of one kind (CR_WAIT_OTHER for cr_task_park) in an engine
-** must pass the same callback.
+** must pass the same callback. (cr_task_wait_idle has a kind of its own.)
 */
 void cr_task_park(cr_task_t *t, cr_abort_cb abort);
 /* The same, saying what it waits on (events, tree, trace). */
@@ -689,8 +692,7 @@ int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t);
 ** Children not yet finished: pass NULL for the first. Those below the
 ** group's scope come first, in the order they joined it (spawn order, or
 ** for a g:start child the moment it called ready), then those still
-** starting below their starters' scopes (found by a walk of every scope,
-** only while some are starting).
+** starting below their starters' scopes. Sort by scope.id for spawn order.
 */
 cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev);
 

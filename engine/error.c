@@ -36,7 +36,7 @@ const char *cr_wait_name(cr_wait_t w) {
   static const char *const names[] = {
     "none", "other", "sleep", "checkpoint", "event", "semaphore", "send",
     "recv", "join", "start", "children", "stopping", "read", "write",
-    "connect", "accept", "resolve", "process", "signal", "host"
+    "connect", "accept", "resolve", "process", "signal", "host", "idle"
   };
   if ((unsigned)w < sizeof names / sizeof names[0]) return names[w];
   return "unknown";

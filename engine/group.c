@@ -6,6 +6,7 @@
 ** scope hangs below it, so cancelling the group reaches every child, and a
 ** child's t:cancel() reaches only that child.
 */
+#include <stdlib.h>
 #include <math.h>
 #include "internal.h"
 
@@ -23,7 +24,8 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->limit = o->limit;
   g->max_errors = o->max_errors ? o->max_errors : CR__DEFAULT_MAX_ERRORS;
   g->nerrors = g->dropped = 0;
-  g->nstarting = 0;
+  g->nstarting = g->starting_cap = 0;
+  g->starting = NULL;
   g->defer_errors = o->defer_errors ? 1 : 0;
   g->stopping = g->closed = g->body_done = g->unwound = 0;
   g->stop_cancel.source = CR_SRC_STOP;
@@ -67,11 +69,41 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
 ** child's join list; a cancel does not abort that wait, it reaches the
 ** child, whose end wakes the starter.
 */
+/* Room for one more starting child: an array that grows by doubling and
+** goes when the last one is started (cr__task_started). */
+static int starting_reserve(cr_group_t *g) {
+  cr_task_t **v;
+  uint32_t cap;
+  if (g->nstarting < g->starting_cap) return 0;
+  cap = g->starting_cap ? 2 * g->starting_cap : 4;
+  if (cap <= g->starting_cap) return CR_ENOMEM;
+  v = realloc(g->starting, cap * sizeof *v);
+  if (v == NULL) return CR_ENOMEM;
+  g->starting = v;
+  g->starting_cap = cap;
+  return 0;
+}
+
+static void starting_remove(cr_group_t *g, cr_task_t *t) {
+  uint32_t i;
+  for (i = 0; i < g->nstarting; i++)
+    if (g->starting[i] == t) {
+      g->starting[i] = g->starting[--g->nstarting];
+      break;
+    }
+  if (g->nstarting == 0) {
+    free(g->starting);
+    g->starting = NULL;
+    g->starting_cap = 0;
+  }
+}
+
 int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
-  int rc = cr_group_spawn(g, t);
+  int rc = starting_reserve(g);
+  if (rc == 0) rc = cr_group_spawn(g, t);
   if (rc) return rc;
   t->starting = 1;
-  g->nstarting++;
+  g->starting[g->nstarting++] = t;
   cr__task_reparent(t, starter->cur);
   cr__task_add_joiner(t, starter);
   cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
@@ -83,7 +115,20 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
 void cr__task_started(cr_task_t *t) {
   if (!t->starting) return;
   t->starting = 0;
-  if (t->group) t->group->nstarting--;
+  if (t->group) starting_remove(t->group, t);
+}
+
+/*
+** t's starter stops waiting for it without its ready (the starter's
+** continuation is gone, cr_task_interrupt), and is about to leave the
+** scopes t hangs below. As a cancel of the starter would, t is cancelled;
+** it moves below its group's scope, which joins it, rather than outlive
+** those scopes as a root.
+*/
+void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
+  if (!t->starting || t->finished || t->group == NULL) return;
+  cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, starter->scope.id, NULL);
+  cr__task_reparent(t, &t->group->scope);
 }
 
 /* The task parked in g:start for t: among t's joiners, the one that
@@ -258,23 +303,22 @@ static int is_child_of(const cr_scope_t *s, const cr_group_t *g) {
          cr_scope_owner(s)->group == g;
 }
 
-/* The next child of g still starting elsewhere, after scope s (NULL: from
-** the first scope of the engine). */
-static cr_task_t *next_starting(cr_group_t *g, cr_scope_t *s) {
-  cr_engine_t *e = g->scope.engine;
-  if (g->nstarting == 0) return NULL;
-  while ((s = cr_scope_walk(e, NULL, s)) != NULL)
-    if (is_child_of(s, g) && cr_scope_owner(s)->starting &&
-        s->parent != &g->scope)
-      return cr_scope_owner(s);
+/* The next child of g still starting below another scope than g's, after
+** the one at index i - 1 of g->starting. */
+static cr_task_t *next_starting(cr_group_t *g, uint32_t i) {
+  for (; i < g->nstarting; i++)
+    if (g->starting[i]->scope.parent != &g->scope) return g->starting[i];
   return NULL;
 }
 
 cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev) {
   cr_scope_t *s = prev ? &prev->scope : NULL;
-  if (prev && prev->scope.parent != &g->scope)
-    return next_starting(g, s);
+  uint32_t i;
+  if (prev && prev->scope.parent != &g->scope) {
+    for (i = 0; i < g->nstarting && g->starting[i] != prev; i++) {}
+    return next_starting(g, i + 1);
+  }
   while ((s = cr_scope_next_child(g->scope.engine, &g->scope, s)) != NULL)
     if (is_child_of(s, g)) return cr_scope_owner(s);
-  return next_starting(g, NULL);
+  return next_starting(g, 0);
 }

@@ -94,6 +94,7 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
 void cr__task_started(cr_task_t *t);
 void cr__group_release(cr_task_t *t);
+void cr__start_forsaken(cr_task_t *t, cr_task_t *starter);
 
 /* io.c */
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);

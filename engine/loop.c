@@ -351,7 +351,7 @@ static void ran_tasks(cr_engine_t *e) {
 
 void cr_task_wait_idle(cr_task_t *t) {
   cr__queue_insert_tail(&t->scope.engine->idlers, &t->wait_link);
-  cr_task_park(t, cr_task_abort_unlink);
+  cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_IDLE, NULL);
 }
 
 /* Virtual clock with a threshold: wait for real I/O until every task has

@@ -195,13 +195,12 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   if (s->entered) cr__scope_deliver(s);
   if (s->is_group && ((cr_group_t *)s)->nstarting > 0) {
     /* A child still starting (g:start) hangs below its starter's scope,
-    ** not below the group's: reach it explicitly (a walk of the children,
-    ** only while some are starting). A cancel changes no scope's place,
-    ** so the walk goes on from where it was. */
+    ** not below the group's: reach it explicitly. A cancel starts none
+    ** (that takes the child's ready or end), so the array holds still. */
     cr_group_t *g = (cr_group_t *)s;
-    cr_task_t *c;
-    for (c = cr_group_next_child(g, NULL); c; c = cr_group_next_child(g, c))
-      if (c->starting) cr__scope_cancel_as_group(c);
+    uint32_t i;
+    for (i = 0; i < g->nstarting; i++)
+      cr__scope_cancel_as_group(g->starting[i]);
   }
   return 1;
 }

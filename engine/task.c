@@ -176,6 +176,8 @@ void cr__task_abort(cr_task_t *t) {
 */
 void cr_task_interrupt(cr_task_t *t) {
   if (t->status != CR_TASK_WAITING) return;
+  if (t->wait == CR_WAIT_START)
+    cr__start_forsaken((cr_task_t *)t->wait_obj, t);
   if (t->wait == CR_WAIT_CHILDREN || t->wait == CR_WAIT_START)
     cr_task_wake(t, CR_ECANCELED);
   else

@@ -481,6 +481,68 @@ static int test_unattached_wakeup_no_spin(void) {
   return 0;
 }
 
+/* The engine keeps one abort callback per kind of wait: cr_task_wait_idle
+** parked as CR_WAIT_OTHER too, and took the place of a host's own
+** cr_task_park callback, which a cancel then never called. */
+typedef struct { cr_task_t t; int step; int woke; } parker;
+static int park_abort_calls;
+
+static cr_abort_t count_abort(cr_task_t *t) {
+  (void)t;
+  park_abort_calls++;
+  return CR_ABORT_DONE;
+}
+
+static void parker_run(cr_task_t *t) {         /* parks as "an operation" */
+  parker *p = (parker *)t;
+  if (p->step++ == 0) {
+    cr_task_park(t, count_abort);
+    return;
+  }
+  p->woke = t->wake_status;
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+static void idler_then_done(cr_task_t *t) {
+  parker *p = (parker *)t;
+  if (p->step++ == 0) {
+    cr_task_wait_idle(t);
+    return;
+  }
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+/* Runs after a and b have parked: cancels a while b waits for idle. */
+static parker *cancel_target, *idle_waiter;
+static int waits_seen;
+static void canceller_run(cr_task_t *t) {
+  waits_seen = cancel_target->t.wait == CR_WAIT_OTHER &&
+               idle_waiter->t.wait == CR_WAIT_IDLE;
+  cr_scope_cancel(&cancel_target->t.scope, CR_SRC_EXPLICIT, 0, NULL);
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static int test_wait_idle_keeps_park_abort(void) {
+  cr_engine_t e;
+  parker a = {0}, b = {0}, c = {0};
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &a.t, parker_run);
+  TASK_INIT(&e, &b.t, idler_then_done);
+  TASK_INIT(&e, &c.t, canceller_run);
+  cancel_target = &a;
+  idle_waiter = &b;
+  cr_task_start_root(&a.t);
+  cr_task_start_root(&b.t);
+  cr_task_start_root(&c.t);
+  park_abort_calls = 0;
+  CHECK(drain(&e) == 0);
+  CHECK(waits_seen);
+  CHECK(park_abort_calls == 1);
+  CHECK(a.woke == CR_ECANCELED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"an unattached engine's wake-up does not spin the host's loop",
@@ -495,6 +557,7 @@ int main(void) {
     {"deadlines fire in order", test_deadline_order},
     {"seeded order", test_seeded_order},
     {"wait idle", test_wait_idle},
+    {"wait idle keeps a park's own abort", test_wait_idle_keeps_park_abort},
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
     {"cancelling a deep chain of tasks walks it in linear time",
      test_chain_cancel_linear},
