@@ -280,7 +280,8 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
-  if (rc) {           /* cannot happen: checked above; stay consistent */
+  if (rc) {           /* closed or stopping was checked above: out of
+                      ** memory for g's array of starting children */
     cr_task_done(&t->t, CR_TASK_CANCELLED);
     return (lcr_Task *)(intptr_t)lcr_raise(L, rc);
   }

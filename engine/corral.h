@@ -258,7 +258,7 @@ struct cr_scope_s {
 struct cr_task_s {
   void *data;             /* public */
   cr_group_t *group;      /* read-only: NULL for a root task */
-  int wake_status : 16;   /* read-only: 0 delivered, CR_ECANCELED aborted,
+  signed int wake_status : 16; /* read-only: 0 delivered, CR_ECANCELED aborted,
                           ** or another CR_E* or UV_* code */
   unsigned status : 3;    /* read-only: a cr_task_status_t */
   unsigned queued : 1;    /* private: in the run queue */
@@ -326,10 +326,11 @@ struct cr_group_s {
   unsigned unwound : 1;   /* read-only: a Cancelled reached the group, from
                           ** the body or a child, not caught below it */
   uint32_t nstarting;     /* private: children still starting (g:start) */
+  uint32_t starting_len;  /* private: slots used in `starting`, holes too */
   uint32_t starting_cap;  /* private: room in `starting` */
-  cr_task_t **starting;   /* private: those children (they hang below their
-                          ** starters' scopes, out of the group's subtree),
-                          ** NULL when there are none */
+  struct cr__start_slot_s *starting; /* private: those children by id (they
+                          ** hang below their starters' scopes, out of the
+                          ** group's subtree: group.c), NULL if none */
   cr_timer_t stop_timer;  /* private: grace of cr_group_stop */
   cr_cancel_t stop_cancel;/* private: the record used when the grace ends */
   cr_queue_t pending;     /* private: FIFO held back by limit */

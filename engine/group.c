@@ -7,6 +7,7 @@
 ** child's t:cancel() reaches only that child.
 */
 #include <stdlib.h>
+#include <string.h>
 #include <math.h>
 #include "internal.h"
 
@@ -69,12 +70,53 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
 ** child's join list; a cancel does not abort that wait, it reaches the
 ** child, whose end wakes the starter.
 */
-/* Room for one more starting child: an array that grows by doubling and
-** goes when the last one is started (cr__task_started). */
+/*
+** A group's children still starting (g:start) hang below their starters'
+** scopes, out of the group's subtree, so the group keeps them: an array
+** ordered by id (spawn order), in which a child that has started leaves a
+** hole (its id kept, so the order still finds the others) until holes are
+** half of it. Adding is O(1), finding O(log n); the array goes when the
+** last child has started. A cancel of the group starts none of them, so
+** the array holds still under cr__group_cancel_starting.
+*/
+struct cr__start_slot_s {
+  uint64_t id;
+  cr_task_t *task;          /* NULL: a hole */
+};
+
+/* The first slot whose id is at least id. */
+static uint32_t starting_find(const cr_group_t *g, uint64_t id) {
+  uint32_t lo = 0, hi = g->starting_len;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (g->starting[mid].id < id) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+static void starting_compact(cr_group_t *g) {
+  uint32_t i, j = 0;
+  for (i = 0; i < g->starting_len; i++)
+    if (g->starting[i].task) g->starting[j++] = g->starting[i];
+  g->starting_len = j;
+}
+
+static void starting_free_if_empty(cr_group_t *g) {
+  if (g->nstarting > 0) return;
+  free(g->starting);
+  g->starting = NULL;
+  g->starting_len = g->starting_cap = 0;
+}
+
+/* Room for one more slot: holes given back, or the array doubled. */
 static int starting_reserve(cr_group_t *g) {
-  cr_task_t **v;
+  struct cr__start_slot_s *v;
   uint32_t cap;
-  if (g->nstarting < g->starting_cap) return 0;
+  if (g->starting_len < g->starting_cap) return 0;
+  if (g->nstarting < g->starting_len) {
+    starting_compact(g);
+    return 0;
+  }
   cap = g->starting_cap ? 2 * g->starting_cap : 4;
   if (cap <= g->starting_cap) return CR_ENOMEM;
   v = realloc(g->starting, cap * sizeof *v);
@@ -84,26 +126,47 @@ static int starting_reserve(cr_group_t *g) {
   return 0;
 }
 
-static void starting_remove(cr_group_t *g, cr_task_t *t) {
-  uint32_t i;
-  for (i = 0; i < g->nstarting; i++)
-    if (g->starting[i] == t) {
-      g->starting[i] = g->starting[--g->nstarting];
-      break;
-    }
-  if (g->nstarting == 0) {
-    free(g->starting);
-    g->starting = NULL;
-    g->starting_cap = 0;
+/* After starting_reserve. Ids grow with each cr_task_init, so a child
+** goes at the end unless a host started its tasks out of order. */
+static void starting_add(cr_group_t *g, cr_task_t *t) {
+  uint32_t i = g->starting_len;
+  if (i > 0 && g->starting[i - 1].id > t->scope.id) {
+    i = starting_find(g, t->scope.id);
+    memmove(&g->starting[i + 1], &g->starting[i],
+            (g->starting_len - i) * sizeof g->starting[0]);
   }
+  g->starting[i].id = t->scope.id;
+  g->starting[i].task = t;
+  g->starting_len++;
+  g->nstarting++;
+}
+
+static void starting_remove(cr_group_t *g, cr_task_t *t) {
+  uint32_t i = starting_find(g, t->scope.id);
+  if (i < g->starting_len && g->starting[i].task == t) {
+    g->starting[i].task = NULL;
+    g->nstarting--;
+  }
+  if (2 * (g->starting_len - g->nstarting) > g->starting_len)
+    starting_compact(g);
+  starting_free_if_empty(g);
+}
+
+void cr__group_cancel_starting(cr_group_t *g) {
+  uint32_t i;
+  for (i = 0; i < g->starting_len; i++)
+    if (g->starting[i].task) cr__scope_cancel_as_group(g->starting[i].task);
 }
 
 int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   int rc = starting_reserve(g);
   if (rc == 0) rc = cr_group_spawn(g, t);
-  if (rc) return rc;
+  if (rc) {
+    starting_free_if_empty(g);         /* refused: nothing is starting */
+    return rc;
+  }
   t->starting = 1;
-  g->starting[g->nstarting++] = t;
+  starting_add(g, t);
   cr__task_reparent(t, starter->cur);
   cr__task_add_joiner(t, starter);
   cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
@@ -129,6 +192,8 @@ void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
   if (!t->starting || t->finished || t->group == NULL) return;
   cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, starter->scope.id, NULL);
   cr__task_reparent(t, &t->group->scope);
+  cr__task_started(t);        /* its group's child now: a failure is the
+                              ** group's, and a later ready() is dropped */
 }
 
 /* The task parked in g:start for t: among t's joiners, the one that
@@ -303,20 +368,22 @@ static int is_child_of(const cr_scope_t *s, const cr_group_t *g) {
          cr_scope_owner(s)->group == g;
 }
 
-/* The next child of g still starting below another scope than g's, after
-** the one at index i - 1 of g->starting. */
+/* The first child of g still starting below another scope than g's, from
+** slot i of g->starting. */
 static cr_task_t *next_starting(cr_group_t *g, uint32_t i) {
-  for (; i < g->nstarting; i++)
-    if (g->starting[i]->scope.parent != &g->scope) return g->starting[i];
+  for (; i < g->starting_len; i++) {
+    cr_task_t *c = g->starting[i].task;
+    if (c && c->scope.parent != &g->scope) return c;
+  }
   return NULL;
 }
 
 cr_task_t *cr_group_next_child(cr_group_t *g, cr_task_t *prev) {
   cr_scope_t *s = prev ? &prev->scope : NULL;
-  uint32_t i;
   if (prev && prev->scope.parent != &g->scope) {
-    for (i = 0; i < g->nstarting && g->starting[i] != prev; i++) {}
-    return next_starting(g, i + 1);
+    uint32_t i = starting_find(g, prev->scope.id);
+    if (i < g->starting_len && g->starting[i].id == prev->scope.id) i++;
+    return next_starting(g, i);
   }
   while ((s = cr_scope_next_child(g->scope.engine, &g->scope, s)) != NULL)
     if (is_child_of(s, g)) return cr_scope_owner(s);

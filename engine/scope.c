@@ -197,10 +197,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
     /* A child still starting (g:start) hangs below its starter's scope,
     ** not below the group's: reach it explicitly. A cancel starts none
     ** (that takes the child's ready or end), so the array holds still. */
-    cr_group_t *g = (cr_group_t *)s;
-    uint32_t i;
-    for (i = 0; i < g->nstarting; i++)
-      cr__scope_cancel_as_group(g->starting[i]);
+    cr__group_cancel_starting((cr_group_t *)s);
   }
   return 1;
 }

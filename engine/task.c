@@ -133,6 +133,7 @@ static void set_wait(cr_task_t *t, cr_wait_t wait) {
 
 void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
                      const void *obj) {
+  if ((unsigned)wait >= CR_WAIT__COUNT) wait = CR_WAIT_OTHER;  /* misuse */
   t->status = CR_TASK_WAITING;
   t->scope.engine->aborts[wait] = abort;
   t->wake_status = 0;

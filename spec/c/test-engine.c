@@ -543,6 +543,59 @@ static int test_wait_idle_keeps_park_abort(void) {
   return 0;
 }
 
+/* A g:start refused (the group is stopping) kept the array it had made
+** for its starting children: nothing freed it (ASan's leak check saw). And
+** a park on a wait kind out of range wrote past the engine's table of
+** abort callbacks. */
+typedef struct { cr_task_t t; cr_group_t g; cr_task_t kid; int step;
+                 int start_rc, leftover, wait_seen; } refuser;
+static int range_aborts;
+
+static cr_abort_t range_abort(cr_task_t *t) {
+  (void)t;
+  range_aborts++;
+  return CR_ABORT_DONE;
+}
+
+static void refuser_run(cr_task_t *t) {
+  refuser *r = (refuser *)t;
+  cr_group_opts_t o = {0};
+  o.deadline = INFINITY;
+  if (r->step++ == 0) {
+    cr_group_init(t, &r->g, &o);
+    cr_group_stop(&r->g, 0, 0, NULL);
+    TASK_INIT(cr_task_engine(t), &r->kid, ctask_run);
+    r->start_rc = cr_group_start(&r->g, &r->kid, t);
+    r->leftover = r->g.starting != NULL;
+    cr_task_done(&r->kid, CR_TASK_CANCELLED);   /* never spawned */
+    cr_group_body_done(&r->g, CR_END_NORMAL);
+    cr_group_close(&r->g, NULL);
+    cr_task_park_on(t, range_abort, CR_WAIT__COUNT, NULL);
+    r->wait_seen = t->wait;
+    return;
+  }
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+static int test_refused_start_and_bad_wait(void) {
+  cr_engine_t e;
+  refuser r;
+  memset(&r, 0, sizeof r);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &r.t, refuser_run);
+  cr_task_start_root(&r.t);
+  range_aborts = 0;
+  CHECK(cr_engine_step(&e, 0) == CR_EDEADLOCK);
+  CHECK(r.start_rc == CR_ESTOPPING && !r.leftover);
+  CHECK(r.wait_seen == CR_WAIT_OTHER);
+  CHECK(e.stats.tasks == 1);
+  CHECK(cr_scope_cancel(&r.t.scope, CR_SRC_EXPLICIT, 0, NULL) == 1);
+  CHECK(range_aborts == 1);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"an unattached engine's wake-up does not spin the host's loop",
@@ -558,6 +611,8 @@ int main(void) {
     {"seeded order", test_seeded_order},
     {"wait idle", test_wait_idle},
     {"wait idle keeps a park's own abort", test_wait_idle_keeps_park_abort},
+    {"a refused start keeps no array; a bad wait kind is 'other'",
+     test_refused_start_and_bad_wait},
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
     {"cancelling a deep chain of tasks walks it in linear time",
      test_chain_cancel_linear},

@@ -4,6 +4,8 @@
 -- it became a second root of the run, never cancelled (the group around the
 -- starter defers errors, so the starter's failure cancelled nothing). It is
 -- cancelled now, as a cancel of its starter would, and its own group joins it.
+-- A first version left it marked as starting: a failure after the cancel went
+-- to the starter, which was gone, and no group reported it.
 local corral = require "corral"
 local support = require "support"
 local raw_close = support.raw_coroutine.close
@@ -43,5 +45,29 @@ describe("regression: a starter closed from outside", function()
     assert.equal(0.11, child_ended)
     assert.equal(1, roots)
     assert.equal(0, listed)             -- its group saw it end
+  end)
+
+  it("leaves the child's later failure to the child's group", function()
+    local child
+    local ok, err = pcall(support.vrun, function()
+      corral.group(function(g)
+        pcall(corral.group, function(h)
+          local starter = h:spawn(function()
+            g:start({ function()
+              child = corral.current_task()
+              corral.scope(function() corral.sleep(0.2) end, { shield = true })
+              error("failed after its starter was closed", 0)
+            end, name = "child" })
+          end)
+          corral.sleep(0.1)
+          raw_close(coroutine_of(starter))
+        end)
+      end)
+    end)
+    assert.equal("failed", child.status)
+    assert.is_false(ok)
+    assert.is_true(corral.is_error_group(err))
+    assert.same({ "failed after its starter was closed" }, err.errors)
+    assert.same({ "child" }, err.tasks)
   end)
 end)
