@@ -25,7 +25,7 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->limit = o->limit;
   g->max_errors = o->max_errors ? o->max_errors : CR__DEFAULT_MAX_ERRORS;
   g->nerrors = g->dropped = 0;
-  g->nstarting = g->starting_cap = 0;
+  g->nstarting = g->starting_len = g->starting_cap = 0;
   g->starting = NULL;
   g->defer_errors = o->defer_errors ? 1 : 0;
   g->stopping = g->closed = g->body_done = g->unwound = 0;
