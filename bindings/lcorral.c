@@ -2,6 +2,7 @@
 ** lcorral.c -- the corral Lua module: luaopen_corral, corral.run, time and
 ** the helpers every binding file shares.
 */
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -217,20 +218,55 @@ int lcr_arg_error(lua_State *L) {
                       fname, msg);
 }
 
-/* [-0, +1, -] */
-void lcr_pushanchors(lua_State *L, lcr_Engine *E) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchors_ref);
+/*
+** The anchors are pages of LCR_ANCHOR_PAGE slots, each made whole when its
+** first pair is taken (anchor, ltask.c): setting a slot never allocates,
+** and a task costs its two slots, not the slack of one table that doubles
+** as it grows. Each page has a registry ref of its own, so a slot is one
+** lookup away. Push the page that holds slot ref (a slot in use, or one
+** freed since); returns ref's index in it. [-0, +1, -]
+*/
+int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchor_pages[(ref - 1) / LCR_ANCHOR_PAGE]);
+  return (ref - 1) % LCR_ANCHOR_PAGE + 1;
+}
+
+/* Room for the ref of one more page: the array, doubled, replaces the one
+** anchored at anchors_ref. [-0, +0, m] */
+void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E) {
+  int cap, *v;
+  if (E->npages < E->pages_cap) return;
+  if (E->pages_cap > INT_MAX / 2 / (int)sizeof *v) luaL_error(L, "too many tasks");
+  cap = E->pages_cap ? 2 * E->pages_cap : 16;
+  v = lua_newuserdatauv(L, (size_t)cap * sizeof *v, 0);
+  if (E->npages) memcpy(v, E->anchor_pages, (size_t)E->npages * sizeof *v);
+  if (E->anchors_ref == LUA_NOREF)
+    E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_rawseti(L, LUA_REGISTRYINDEX, E->anchors_ref);
+  E->anchor_pages = v;
+  E->pages_cap = cap;
+}
+
+/* The run's anchors go: each page's ref, and the array's. [-0, +0, -] */
+static void release_anchors(lua_State *L, lcr_Engine *E) {
+  int p;
+  for (p = 0; p < E->npages; p++)
+    luaL_unref(L, LUA_REGISTRYINDEX, E->anchor_pages[p]);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
+  E->anchors_ref = LUA_NOREF;
+  E->anchor_pages = NULL;
+  E->npages = E->pages_cap = 0;
 }
 
 /* Push the userdata of a live task; nil if it is not anchored. [-0, +1, -] */
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
   lcr_Task *lt = (lcr_Task *)t;
-  if (lt->ref <= 0) {
+  if (lt->ref <= 0 || E->anchor_pages == NULL) {    /* (the run is over) */
     lua_pushnil(L);
     return 0;
   }
-  lcr_pushanchors(L, E);
-  lua_rawgeti(L, -1, lt->ref);
+  lua_rawgeti(L, -1, lcr_pushanchors(L, E, lt->ref));
   lua_remove(L, -2);
   return 1;
 }
@@ -699,8 +735,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   E->epoch = ++S->epoch;
   E->e.release = lcr_release;
   E->e.run = lcr_task_run;
-  lua_newtable(L);
-  E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lcr_anchor_pages_reserve(L, E);
   lua_newtable(L);
   E->records_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
@@ -741,7 +776,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
     cr_engine_close(&E->e);
   }
   if (E->anchors_ref != LUA_NOREF) lcr_release_tasks(L, E);
-  luaL_unref(L, LUA_REGISTRYINDEX, E->anchors_ref);
+  release_anchors(L, E);
   luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->pinned_ref);

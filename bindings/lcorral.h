@@ -59,8 +59,12 @@ struct lcr_Engine {
   cr_engine_t e;
   lcr_State *S;
   lua_State *L;           /* the thread that called corral.run */
-  int anchors_ref;        /* registry ref: live tasks, by lcr_Task.ref;
-                          ** its coroutine at ref + 1 */
+  int anchors_ref;        /* registry ref: a userdata, the array of the
+                          ** registry refs of the anchors' pages (live
+                          ** tasks by lcr_Task.ref, its coroutine at ref +
+                          ** 1, LCR_ANCHOR_PAGE slots a page: ltask.c) */
+  int *anchor_pages;      /* that array, npages used of pages_cap */
+  int npages, pages_cap;
   int anchors_used;       /* highest slot of the anchors table ever used */
   int anchors_free;       /* first free slot (each holds the next), or 0 */
   struct lcr_Task *root;
@@ -190,7 +194,10 @@ void lcr_checkopts(lua_State *L, int arg, int npos,
                    const char *const names[]);
 int lcr_arg_error(lua_State *L);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
-void lcr_pushanchors(lua_State *L, lcr_Engine *E);
+/* Slots per page of the anchors: even, so that a task's pair shares one. */
+#define LCR_ANCHOR_PAGE 4096
+int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref);
+void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */

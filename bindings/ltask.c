@@ -441,20 +441,20 @@ static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
   lua_State *L = E->L;
   lua_State *co = lcr_taskco(t);
-  int ref = t->ref;
+  int ref = t->ref, i;
   cr_task_done(&t->t, t->outcome);
-  lcr_pushanchors(L, E);
-  lua_rawgeti(L, -1, ref);                 /* the task */
-  lua_rawgeti(L, -2, ref + 1);             /* its coroutine */
+  i = lcr_pushanchors(L, E, ref);
+  lua_rawgeti(L, -1, i);                   /* the task */
+  lua_rawgeti(L, -2, i + 1);               /* its coroutine */
   t->t.data = NULL;                        /* the finished task lets it go */
   if (lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
     keep_results(L, -2, t, co);
   pool_give(L, E, t, co);
   /* The slots exist: setting them cannot allocate (nor fail). */
   lua_pushinteger(L, E->anchors_free);
-  lua_rawseti(L, -4, ref);
+  lua_rawseti(L, -4, i);
   lua_pushboolean(L, 0);                   /* not nil: the slot stays */
-  lua_rawseti(L, -4, ref + 1);
+  lua_rawseti(L, -4, i + 1);
   E->anchors_free = ref;
   t->ref = LUA_NOREF;
   E->nrefs--;
@@ -627,27 +627,40 @@ void lcr_task_run(cr_task_t *ct) {
   task_finish(E, t);
 }
 
+/* Push the page for a new pair at slot ref: the next page, made whole, if
+** ref is its first slot. [-0, +1, m] */
+static int push_new_page(lua_State *L, lcr_Engine *E, int ref) {
+  if ((ref - 1) % LCR_ANCHOR_PAGE != 0) return lcr_pushanchors(L, E, ref);
+  lcr_anchor_pages_reserve(L, E);
+  lua_createtable(L, LCR_ANCHOR_PAGE, 0);
+  lua_pushvalue(L, -1);
+  E->anchor_pages[E->npages] = luaL_ref(L, LUA_REGISTRYINDEX);
+  E->npages++;
+  return 1;
+}
+
 /*
 ** Anchor the task and its coroutine ([task, co] on top; co popped) in a
-** pair of slots: a free pair (setting it cannot fail), else a new one,
-** counted once the table has grown. Returns the task's slot. [-1, +0, m]
+** pair of slots: a free pair, else the next one, counted once its page
+** exists. Setting a slot of a page cannot fail. Returns the task's slot.
+** [-1, +0, m]
 */
 static int anchor(lua_State *L, lcr_Engine *E) {
-  int ref;
-  lcr_pushanchors(L, E);
-  lua_insert(L, -2);                     /* [task, anchors, co] */
+  int ref, i;
   if ((ref = E->anchors_free) != 0) {    /* both slots exist */
-    lua_rawgeti(L, -2, ref);
+    i = lcr_pushanchors(L, E, ref);
+    lua_rawgeti(L, -1, i);
     E->anchors_free = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_rawseti(L, -2, ref + 1);
-  } else {                     /* may raise: a pair left half set is reused */
+  } else {
     ref = E->anchors_used + 1;
-    lua_rawseti(L, -2, ref + 1);
+    i = push_new_page(L, E, ref);        /* may raise: nothing taken yet */
+    E->anchors_used = ref + 1;
   }
+  lua_insert(L, -2);                     /* [task, page, co] */
+  lua_rawseti(L, -2, i + 1);
   lua_pushvalue(L, -2);
-  lua_rawseti(L, -2, ref);
-  if (ref > E->anchors_used) E->anchors_used = ref + 1;
+  lua_rawseti(L, -2, i);
   lua_pop(L, 1);
   return ref;
 }
@@ -713,17 +726,15 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
 ** t:traceback() has nothing to show.) [-0, +0, -]
 */
 void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
-  int i;
+  int ref;
   if (E->nrefs == 0) return;
-  lcr_pushanchors(L, E);
-  for (i = 1; i < E->anchors_used; i += 2) {
-    if (lua_rawgeti(L, -1, i) == LUA_TUSERDATA) {
+  for (ref = 1; ref < E->anchors_used; ref += 2) {
+    if (lua_rawgeti(L, -1, lcr_pushanchors(L, E, ref)) == LUA_TUSERDATA) {
       lcr_Task *t = lua_touserdata(L, -1);
-      if (t->ref == i) t->t.data = NULL;
+      if (t->ref == ref) t->t.data = NULL;
     }
-    lua_pop(L, 1);
+    lua_pop(L, 2);
   }
-  lua_pop(L, 1);
 }
 
 lcr_Task *lcr_checktask(lua_State *L, int idx) {

@@ -197,14 +197,23 @@ end })
 
 --- The coroutine of task t, as a hostile script reaches it through the
 --- debug library: corral anchors each live task, with its coroutine in the
---- next slot, in a table of the registry.
+--- next slot, in pages of a table of the registry.
+local function pair_in(tbl, t)
+  for i, v in pairs(tbl) do
+    if v == t and math.type(i) == "integer" and type(tbl[i + 1]) == "thread" then
+      return tbl[i + 1]
+    end
+  end
+end
+
 function support.task_coroutine(t)
   for _, tbl in pairs(debug.getregistry()) do
     if type(tbl) == "table" then
-      for i, v in pairs(tbl) do
-        if v == t and math.type(i) == "integer" and type(tbl[i + 1]) == "thread" then
-          return tbl[i + 1]
-        end
+      local co = pair_in(tbl, t)
+      if co then return co end
+      for _, page in pairs(tbl) do           -- the anchors come in pages
+        co = type(page) == "table" and pair_in(page, t)
+        if co then return co end
       end
     end
   end
