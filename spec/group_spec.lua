@@ -991,11 +991,7 @@ describe("corral.group", function()
   describe("tasks()", function()
     it("lists the children not yet finished, including those spawned but not started", function()
       local before, during, after
-      local function names(list)
-        local out = {}
-        for _, t in ipairs(list) do out[#out + 1] = t.name end
-        return support.sorted(out)
-      end
+      local function names(list) return support.sorted(support.task_names(list)) end
       vrun(function()
         corral.group(function(g)
           g:spawn({ function() corral.sleep(1) end, name = "short" })
@@ -1016,11 +1012,7 @@ describe("corral.group", function()
     -- its starter's scope, and a child of another group started from this
     -- group's body hangs below this group's scope.
     it("lists a g:start child while it starts, once, and not another group's child", function()
-      local function names(list)
-        local out = {}
-        for _, t in ipairs(list) do out[#out + 1] = t.name end
-        return support.sorted(out)
-      end
+      local function names(list) return support.sorted(support.task_names(list)) end
       local mid, late
       local function starting(name)
         return { function(ready) corral.sleep(2); ready(); corral.sleep(5) end, name = name }

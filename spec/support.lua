@@ -79,6 +79,13 @@ function support.sorted(list)
   return copy
 end
 
+--- The names of a list of tasks (g:tasks()), in its order.
+function support.task_names(tasks)
+  local out = {}
+  for i, t in ipairs(tasks) do out[i] = t.name end
+  return out
+end
+
 --- A value for a `<close>` variable: its __close calls fn(err), err being the error
 --- the block is exiting with (nil on a normal exit).
 function support.closer(fn)

@@ -7,11 +7,7 @@ local support = require "support"
 
 describe("regression: g:tasks() with a g:start child", function()
   it("keeps spawn order while it starts and after its ready", function()
-    local function names(list)
-      local out = {}
-      for _, t in ipairs(list) do out[#out + 1] = t.name end
-      return table.concat(out, ",")
-    end
+    local function names(list) return table.concat(support.task_names(list), ",") end
     local starting, started
     support.vrun(function()
       corral.group(function(g)
