@@ -950,8 +950,7 @@ describe("corral.group", function()
           for i = 1, 3 do ts[i] = g:spawn({ function() corral.sleep(1) end, name = "t" .. i }) end
           corral.sleep(0.5)
           for i = 1, 3 do statuses[i] = ts[i].status end
-          listed = {}
-          for _, t in ipairs(g:tasks()) do listed[#listed + 1] = t.name end
+          listed = support.task_names(g:tasks())
         end, { limit = 1 })
       end)
       assert.same({ "waiting", "scheduled", "scheduled" }, statuses)
