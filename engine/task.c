@@ -39,7 +39,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
 ** A joiner alone in the ring points at itself, as an unlinked node does:
 ** the ring's entry tells the two apart.
 */
-static void ring_add(cr_task_t *target, cr_task_t *w) {
+void cr__task_add_joiner(cr_task_t *target, cr_task_t *w) {
   cr_queue_t *first = target->waiters;
   if (first == NULL) {
     cr__queue_init(&w->wait_link);
@@ -61,10 +61,6 @@ static void ring_remove(cr_task_t *target, cr_task_t *w) {
   else if (!cr__queue_linked(n))
     return;                            /* not in the ring (any more) */
   cr__queue_remove(n);
-}
-
-void cr__task_add_joiner(cr_task_t *target, cr_task_t *w) {
-  ring_add(target, w);
 }
 
 /* A sleep is over: the alarm gives its place back to the wait link (not
@@ -201,7 +197,7 @@ void cr_task_join(cr_task_t *t, cr_task_t *target) {
     cr_task_yield(t);
     return;
   }
-  ring_add(target, t);
+  cr__task_add_joiner(target, t);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_JOIN, target);
 }
 
