@@ -227,7 +227,8 @@ int lcr_arg_error(lua_State *L) {
 ** freed since); returns ref's index in it. [-0, +1, -]
 */
 int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->anchor_pages[(ref - 1) / LCR_ANCHOR_PAGE]);
+  int page = E->anchor_pages[(ref - 1) / LCR_ANCHOR_PAGE];
+  lua_rawgeti(L, LUA_REGISTRYINDEX, page);
   return (ref - 1) % LCR_ANCHOR_PAGE + 1;
 }
 
@@ -236,7 +237,8 @@ int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref) {
 void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E) {
   int cap, *v;
   if (E->npages < E->pages_cap) return;
-  if (E->pages_cap > INT_MAX / 2 / (int)sizeof *v) luaL_error(L, "too many tasks");
+  if (E->pages_cap > INT_MAX / 2 / (int)sizeof *v)
+    luaL_error(L, "too many tasks");
   cap = E->pages_cap ? 2 * E->pages_cap : 16;
   v = lua_newuserdatauv(L, (size_t)cap * sizeof *v, 0);
   if (E->npages) memcpy(v, E->anchor_pages, (size_t)E->npages * sizeof *v);

@@ -253,7 +253,8 @@ void cr__group_child_done(cr_group_t *g, cr_task_t *t) {
     g->nrunning++;
     cr__task_schedule(n);
   }
-  if (g->nchildren == 0 && g->body_done && g->parent->status == CR_TASK_WAITING &&
+  if (g->nchildren == 0 && g->body_done &&
+      g->parent->status == CR_TASK_WAITING &&
       g->parent->wait == CR_WAIT_CHILDREN && g->parent->wait_obj == g)
     cr_task_wake(g->parent, 0);
 }
