@@ -232,22 +232,31 @@ int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref) {
   return (ref - 1) % LCR_ANCHOR_PAGE + 1;
 }
 
-/* Room for the ref of one more page: the array, doubled, replaces the one
-** anchored at anchors_ref. [-0, +0, m] */
+/*
+** Room for the ref of one more page: the array, doubled, replaces the one
+** anchored at anchors_ref. Making it may run a step of the collector, and
+** a finalizer that spawns tasks may add pages meanwhile: the array is
+** filled from what is there once it exists, or dropped if outgrown.
+** [-0, +0, m]
+*/
 void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E) {
-  int cap, *v;
-  if (E->npages < E->pages_cap) return;
-  if (E->pages_cap > INT_MAX / 2 / (int)sizeof *v)
-    luaL_error(L, "too many tasks");
-  cap = E->pages_cap ? 2 * E->pages_cap : 16;
-  v = lua_newuserdatauv(L, (size_t)cap * sizeof *v, 0);
-  if (E->npages) memcpy(v, E->anchor_pages, (size_t)E->npages * sizeof *v);
-  if (E->anchors_ref == LUA_NOREF)
-    E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  else
-    lua_rawseti(L, LUA_REGISTRYINDEX, E->anchors_ref);
-  E->anchor_pages = v;
-  E->pages_cap = cap;
+  while (E->npages >= E->pages_cap) {
+    int cap = E->pages_cap ? 2 * E->pages_cap : 16, *v;
+    if (E->pages_cap > INT_MAX / 4 / (int)sizeof *v)
+      luaL_error(L, "too many tasks");
+    v = lua_newuserdatauv(L, (size_t)cap * sizeof *v, 0);
+    if (E->pages_cap >= cap) {         /* a finalizer grew it already */
+      lua_pop(L, 1);
+      continue;
+    }
+    if (E->npages) memcpy(v, E->anchor_pages, (size_t)E->npages * sizeof *v);
+    if (E->anchors_ref == LUA_NOREF)   /* (raw sets run no collector step) */
+      E->anchors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+      lua_rawseti(L, LUA_REGISTRYINDEX, E->anchors_ref);
+    E->anchor_pages = v;
+    E->pages_cap = cap;
+  }
 }
 
 /* The run's anchors go: each page's ref, and the array's. [-0, +0, -] */

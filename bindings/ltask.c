@@ -627,16 +627,21 @@ void lcr_task_run(cr_task_t *ct) {
   task_finish(E, t);
 }
 
-/* Push the page for a new pair at slot ref: the next page, made whole, if
-** ref is its first slot. [-0, +1, m] */
-static int push_new_page(lua_State *L, lcr_Engine *E, int ref) {
-  if ((ref - 1) % LCR_ANCHOR_PAGE != 0) return lcr_pushanchors(L, E, ref);
+/*
+** One more page of anchors, made whole. Making it may run a step of the
+** collector, and a finalizer may spawn tasks that take pairs and pages
+** meanwhile: the page joins only if there is room for it then (luaL_ref
+** runs no step). [-0, +0, m]
+*/
+static void add_page(lua_State *L, lcr_Engine *E) {
   lcr_anchor_pages_reserve(L, E);
   lua_createtable(L, LCR_ANCHOR_PAGE, 0);
-  lua_pushvalue(L, -1);
-  E->anchor_pages[E->npages] = luaL_ref(L, LUA_REGISTRYINDEX);
-  E->npages++;
-  return 1;
+  if (E->npages < E->pages_cap) {
+    int r = luaL_ref(L, LUA_REGISTRYINDEX);
+    E->anchor_pages[E->npages++] = r;
+  } else {
+    lua_pop(L, 1);
+  }
 }
 
 /*
@@ -653,9 +658,12 @@ static int anchor(lua_State *L, lcr_Engine *E) {
     E->anchors_free = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
   } else {
-    ref = E->anchors_used + 1;
-    i = push_new_page(L, E, ref);        /* may raise: nothing taken yet */
+    /* The next pair, once its page exists: making a page may run a
+    ** finalizer that spawns, and takes pairs, so the pair is read again. */
+    while ((ref = E->anchors_used + 1) > E->npages * LCR_ANCHOR_PAGE)
+      add_page(L, E);                    /* may raise: nothing taken yet */
     E->anchors_used = ref + 1;
+    i = lcr_pushanchors(L, E, ref);
   }
   lua_insert(L, -2);                     /* [task, page, co] */
   lua_rawseti(L, -2, i + 1);
