@@ -653,9 +653,14 @@ static void add_page(lua_State *L, lcr_Engine *E) {
 static int anchor(lua_State *L, lcr_Engine *E) {
   int ref, i;
   if ((ref = E->anchors_free) != 0) {    /* both slots exist */
+    lua_Integer next;
     i = lcr_pushanchors(L, E, ref);
     lua_rawgeti(L, -1, i);
-    E->anchors_free = (int)lua_tointeger(L, -1);
+    next = lua_tointeger(L, -1);
+    /* a slot is only ever set by corral; one changed through the debug
+    ** library ends the free list rather than point outside the pages */
+    E->anchors_free = next > 0 && next < E->anchors_used && next % 2 == 1
+                    ? (int)next : 0;
     lua_pop(L, 1);
   } else {
     /* The next pair, once its page exists: making a page may run a
