@@ -457,6 +457,7 @@ static int group_tasks(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   cr_task_t *t, **v;
   size_t n = 0, i;
+  lua_Integer k = 0;
   lua_settop(L, 1);
   lua_newtable(L);                                         /* 2 */
   if (!group_alive(L, G)) return 1;
@@ -467,7 +468,7 @@ static int group_tasks(lua_State *L) {
   qsort(v, n, sizeof *v, by_id);
   for (i = 0; i < n; i++) {
     if (lcr_pushtask(L, G->E, v[i]))
-      lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+      lua_rawseti(L, 2, ++k);
     else
       lua_pop(L, 1);
   }

@@ -23,10 +23,6 @@ static const char *const status_names[] = {
   "scheduled", "running", "waiting", "done", "failed", "cancelled"
 };
 
-static int is_task_scope(const cr_scope_t *s) {
-  return s->is_task;
-}
-
 /* A signal's name, for what a task waits on and the debug signal. */
 const char *lcr_signame(int signum) {
   static const struct { int num; const char *name; } names[] = {
@@ -278,7 +274,7 @@ static void node_common(lua_State *L, lcr_Engine *E, cr_scope_t *s,
   lua_setfield(L, -2, "kind");
   lua_pushinteger(L, (lua_Integer)s->id);
   lua_setfield(L, -2, "id");
-  if (is_task_scope(s)) lcr_pushtaskname(L, (lcr_Task *)cr_scope_owner(s));
+  if (s->is_task) lcr_pushtaskname(L, (lcr_Task *)cr_scope_owner(s));
   else push_scopename(L, E, s);
   lua_setfield(L, -2, "name");
   if (s->cancel_called) {
@@ -333,7 +329,7 @@ static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
   int n = 0;
   luaL_checkstack(L, 8, "corral.tree: scopes nested too deep");
   lua_createtable(L, 0, 10);
-  if (is_task_scope(s)) {
+  if (s->is_task) {
     node_common(L, E, s, "task");
     task_fields(L, E, cr_scope_owner(s), now);
   } else {
