@@ -359,6 +359,33 @@ describe("supervisor.run", function()
       end)
     end)
 
+    it("returns from sup:restart when a restart forgot the temporary child before it began", function()
+      local starts, ok, err = 0, nil, nil
+      vrun(function()
+        supervisor.run({
+          strategy = "one_for_all", on_failure = function() end,
+          children = {
+            { name = "x", restart = "temporary", shutdown = 1,
+              fn = function() starts = starts + 1; corral.sleep(100) end },
+            { name = "a", fn = function(child)
+              if child.restarts == 0 then corral.sleep(0.5); error("a fails", 0) end
+              child:wait_stopping()
+            end },
+          },
+        }, function(sup)
+          -- x winds down for 1 s; a fails meanwhile and its one_for_all
+          -- restart stops the new x before it begins, and forgets it
+          ok, err = pcall(sup.restart, sup, "x")
+          for _, c in ipairs(sup:children()) do
+            assert.are_not.equal("x", c.name)
+          end
+          sup:stop()
+        end)
+      end)
+      assert.is_true(ok, tostring(err))
+      assert.equal(1, starts)
+    end)
+
     it("gives a child restarted by hand during a backoff the turn it had", function()
       local log = support.log()
       vrun(function()
