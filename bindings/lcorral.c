@@ -506,6 +506,22 @@ void *lcr_checkself(lua_State *L, int idx, int which, const char *tname) {
   return p;
 }
 
+/*
+** package.loaded[tname] = the methods table on top, unless that name is
+** taken. Lua names a function it cannot name from the calling code (one
+** called through pcall, a traceback's C frame) by searching
+** package.loaded two levels deep: so pcall(g.spawn, g, 5) reports "bad
+** argument #2 to 'corral.Group.spawn'", not "to '?'". [-0, +0, m]
+*/
+static void name_methods(lua_State *L, const char *tname) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, tname) == LUA_TNIL) {
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -3, tname);
+  }
+  lua_pop(L, 2);
+}
+
 /* Stack: [..., state]. Leaves it as it was. */
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta) {
@@ -518,6 +534,7 @@ void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
   luaL_setfuncs(L, methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, "__methods");
+  name_methods(L, tname);
   if (lua_getfield(L, -2, "__index") == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
     lua_CFunction fields = lua_tocfunction(L, -1);
     lua_pop(L, 1);
