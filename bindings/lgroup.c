@@ -265,7 +265,10 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
     lcr_checkopts(L, 2, 1, names);
     lua_rawgeti(L, 2, 1);
     if (!lua_isfunction(L, -1))
-      luaL_argerror(L, 2, "table must hold the function at [1]");
+      luaL_argerror(L, 2, luaL_getmetafield(L, 2, "__call") != LUA_TNIL
+                    ? "function expected, got a callable table; wrap it in "
+                      "a function"
+                    : "table must hold the function at [1]");
     lua_getfield(L, 2, "name");
     if (!lua_isnil(L, -1) && !lua_isstring(L, -1))
       luaL_argerror(L, 2, "name must be a string");
@@ -508,11 +511,13 @@ static int group__tostring(lua_State *L) {
   luaL_addstring(&b, "corral.Group(");
   if (lua_getiuservalue(L, 1, LCR_GUV_NAME) == LUA_TSTRING)
     luaL_addvalue(&b);                 /* whole: a name may hold a NUL */
-  else {
+  else {                               /* unnamed: its id, as in the tree */
     lua_pop(L, 1);
-    luaL_addchar(&b, '?');
+    lua_pushfstring(L, "#%I", (lua_Integer)G->g.scope.id);
+    luaL_addvalue(&b);
   }
-  lua_pushfstring(L, ", %d children%s)", (int)G->g.nchildren,
+  lua_pushfstring(L, ", %d %s%s)", (int)G->g.nchildren,
+                  G->g.nchildren == 1 ? "child" : "children",
                   !group_alive(L, G) ? ", closed" : "");
   luaL_addvalue(&b);
   luaL_pushresult(&b);

@@ -291,6 +291,10 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
     lcr_pushwait(L, E, t, now);
     lua_setfield(L, -2, "wait");
   }
+  if (cr_task_held(t) && t->group != NULL) {
+    lua_pushinteger(L, (lua_Integer)t->group->limit);
+    lua_setfield(L, -2, "held");
+  }
   push_where(L, (lcr_Task *)t);
   lua_setfield(L, -2, "where");
   if (cr_task_cancelled_now(t)) {
@@ -479,6 +483,7 @@ static void push_line(lua_State *L, int node) {
   add_field(L, &b, node, "name", " %s");
   add_field(L, &b, node, "id", " #%s");
   add_field(L, &b, node, "status", " %s");
+  add_field(L, &b, node, "held", ", waiting for a slot of its group (limit %s)");
   if (lua_getfield(L, node, "wait") == LUA_TTABLE) {
     lua_getfield(L, -1, "text");
     lua_pushfstring(L, " on %s", lua_tostring(L, -1));

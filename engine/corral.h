@@ -304,6 +304,10 @@ static inline cr_task_t *cr_scope_owner(const cr_scope_t *s) {
                     : s->owner_;
 }
 
+/* Whether t, spawned into a group with a `limit`, waits for a free slot
+** before it starts (its status is CR_TASK_SCHEDULED meanwhile). */
+static inline int cr_task_held(const cr_task_t *t) { return t->pending; }
+
 /* When s's deadline falls (INFINITY: none; a task's own scope has none). */
 static inline double cr_scope_deadline(const cr_scope_t *s) {
   return s->is_task ? INFINITY : s->deadline_.when;

@@ -1124,5 +1124,39 @@ describe("corral.group", function()
         end)
       end)
     end)
+
+    it("spawn and start say a callable table is not a function", function()
+      local callable = setmetatable({}, { __call = function() end })
+      vrun(function()
+        corral.group(function(g)
+          support.assert_arg_error(1, "spawn", "function expected, got a callable table; wrap it in a function",
+            function() g:spawn(callable) end)
+          support.assert_arg_error(1, "start", "function expected, got a callable table",
+            function() g:start(callable) end)
+          support.assert_arg_error(1, "spawn", "table must hold the function at [1]",
+            function() g:spawn({}) end)
+        end)
+      end)
+    end)
+  end)
+
+  describe("tostring", function()
+    it("names the group, or gives its id as the tree does, and counts its children", function()
+      local unnamed, named, id
+      vrun(function()
+        corral.group(function(g)
+          unnamed = g
+          id = corral.tree({ format = "table" }).children[1].id   -- the tree's "group #id"
+          assert.equal(("corral.Group(#%d, 0 children)"):format(id), tostring(g))
+          g:spawn(function() corral.sleep(1) end)
+          assert.equal(("corral.Group(#%d, 1 child)"):format(id), tostring(g))
+          g:spawn(function() corral.sleep(1) end)
+          assert.equal(("corral.Group(#%d, 2 children)"):format(id), tostring(g))
+        end)
+        corral.group(function(g) named = g end, { name = "crew" })
+      end)
+      assert.equal(("corral.Group(#%d, 0 children, closed)"):format(id), tostring(unnamed))
+      assert.equal("corral.Group(crew, 0 children, closed)", tostring(named))
+    end)
   end)
 end)

@@ -177,6 +177,32 @@ describe("the deadlock report", function()
     assert.falsy(err:find("unwinding", 1, true))     -- captured before the cancel
     assert.is_true(d1 > d0)
   end)
+
+  it("says a g:start child waits for a slot its starter holds (limit = 1)", function()
+    local held
+    local ok, err = pcall(corral.run, function()
+      corral.group(function(g)
+        g:spawn({ function()
+          g:spawn(function() end)            -- queued behind the starter too
+          g:start({ function(ready) ready() end, name = "inner" })
+        end, name = "outer" })
+        corral.sleep(1)                          -- once every task is blocked
+        held = corral.tree({ format = "table" }).children[1].children
+      end, { limit = 1 })
+    end, { clock = "virtual" })
+    assert.is_false(ok)
+    assert.matches("^corral.run: deadlock", err)
+    local l = find_line(err, "task inner #")
+    assert.truthy(l:find("scheduled, waiting for a slot of its group (limit 1)", 1, true), l)
+    l = find_line(err, "task outer #")
+    assert.truthy(l:find("waiting on g:start of inner", 1, true), l)
+    assert.falsy(find_line(err, "task outer #"):find("slot", 1, true))
+    assert.equal(2, #held)                     -- outer, and the plain spawn
+    assert.equal("waiting", held[1].status)   -- in g:start
+    assert.is_nil(held[1].held)
+    assert.equal("scheduled", held[2].status)
+    assert.equal(1, held[2].held)
+  end)
 end)
 
 -- --- the trace ----------------------------------------------------------
