@@ -857,10 +857,11 @@ static void check_test_opts(lua_State *L, int clock, test_opts *o) {
   memset(o, 0, sizeof *o);
   if (lua_isnoneornil(L, 2)) return;
   if (lua_getfield(L, 2, "seed") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1))
+    int isnum;                         /* 7.0 is 7, as limit takes it */
+    o->seed = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || lua_type(L, -1) != LUA_TNUMBER)      /* not "7" */
       luaL_argerror(L, 2, "seed must be an integer");
     o->seeded = 1;
-    o->seed = lua_tointeger(L, -1);
   }
   if (lua_getfield(L, 2, "autojump_threshold") != LUA_TNIL) {
     /* math.huge would never jump: a sleeping run would wait for ever */

@@ -162,6 +162,8 @@ typedef struct lcr_Group {
   unsigned interrupted : 1;   /* the body was unwound by a Cancelled */
   unsigned opened : 1;
   unsigned exit_turned : 1;   /* its exit gave other tasks a turn (join_k) */
+  unsigned lost_memory : 1;   /* a failure went uncounted for lack of memory:
+                              ** its ErrorGroup lists "not enough memory" */
 } lcr_Group;
 
 /* Group user values */
@@ -258,7 +260,7 @@ void lcr_pushtimeout(lua_State *L, double seconds);
 void lcr_pushbarecancelled(lua_State *L, lcr_State *S, const char *source,
                            const char *reason);
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
-                        const cr_group_t *g);
+                        const lcr_Group *G);
 void lcr_errors_new(lua_State *L);
 int lcr_errors_ok(lua_State *L, int idx);
 void lcr_errors_add(lua_State *L, int errors_idx, int err_idx,

@@ -680,13 +680,34 @@ void lcr_errors_add(lua_State *L, int errors_idx, int err_idx, int name_idx,
 }
 
 /*
-** The ErrorGroup of group g from its errors list at errors_idx. A failure
+** Failures G counted but could not list because memory ran out are listed
+** now, when the group ends and its children's memory is free again, as
+** "not enough memory" (the string Lua keeps for that error), so the
+** ErrorGroup does not read "0 failures"; their task names were lost with
+** them: "(name lost)". Memory running out here still raises that error. [-0, +0, m]
+*/
+static void list_lost(lua_State *L, int errors_idx, size_t lost,
+                      lua_Integer seq) {
+  int name, tb;
+  lua_pushliteral(L, "(name lost)");
+  name = lua_gettop(L);
+  lua_pushliteral(L, "");
+  tb = lua_gettop(L);
+  lua_pushliteral(L, "not enough memory");
+  while (lost-- > 0) lcr_errors_add(L, errors_idx, -1, name, tb, ++seq, 0);
+  lua_pop(L, 3);
+}
+
+/*
+** The ErrorGroup of group G from its errors list at errors_idx. A failure
 ** the engine counted but that could not be listed (memory, or a debug hook
 ** raising while it was recorded) counts as not kept, beside those beyond
-** max_errors; so does every failure when there is no list at all.
+** max_errors; so does every failure when there is no list at all. When
+** memory was what ran out, those are listed (list_lost).
 */
 void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
-                        const cr_group_t *g) {
+                        const lcr_Group *G) {
+  const cr_group_t *g = &G->g;
   lua_Integer listed = 0;
   size_t lost;
   errors_idx = lua_absindex(L, errors_idx);
@@ -698,6 +719,10 @@ void lcr_pusherrorgroup(lua_State *L, lcr_State *S, int errors_idx,
     listed = (lua_Integer)lua_rawlen(L, -1);
   lua_pop(L, 1);
   lost = g->nerrors > (size_t)listed ? g->nerrors - (size_t)listed : 0;
+  if (lost > 0 && G->lost_memory) {
+    list_lost(L, errors_idx, lost, G->fail_seq);
+    lost = 0;
+  }
   pushstateerrors(L, S);
   lua_getfield(L, -1, "from_list");
   lua_remove(L, -2);

@@ -17,6 +17,7 @@ local arg_error = core.arg_error
 -- The metatable a value really has: getmetatable answers a __metatable
 -- field instead, which any table can set to pass for an ErrorGroup.
 local rawmt = core.rawmt
+local getinfo = debug and debug.getinfo
 -- A task name in a rendered group: escaped, so that a newline in it cannot
 -- forge a line of the tree, nor an escape sequence reach a terminal.
 local one_line = core.one_line
@@ -156,7 +157,23 @@ local function sub(e, keep, dropped)
     tracebacks = r.tracebacks, dropped = dropped, message = e.message}, EG)
 end
 
+-- Raise, at the caller of the method fname, when self is no ErrorGroup; a
+-- call with a dot (e.split(pred)) is told that the dot is the mistake.
+local function check_eg(self, fname)
+  if is_eg(self) then return end
+  local mt = rawmt(self)
+  local got = type(mt) == 'table' and type(rawget(mt, '__name')) == 'string'
+    and rawget(mt, '__name') or type(self)
+  local msg = 'corral.ErrorGroup expected, got ' .. got
+  local how = getinfo and getinfo(2, 'n')     -- how the method was called
+  if not (how and how.namewhat == 'method') then
+    msg = msg .. '; call a method with a colon: e:' .. fname .. '(...)'
+  end
+  arg_error(1, fname, msg, 3)
+end
+
 function EG:split(pred)
+  check_eg(self, 'split')
   if type(pred) ~= 'function' then
     arg_error(1, 'split', 'function expected, got ' .. type(pred))
   end
@@ -176,8 +193,9 @@ end
 -- Depth first with a stack of its own, so that any depth flattens; a group
 -- found inside itself is not entered again. A failure whose error value
 -- was nil leaves a hole, as in e.errors (a plain list has no room for n).
-function EG:flatten(out)
-  out = out or {}
+function EG:flatten()
+  check_eg(self, 'flatten')
+  local out = {}
   local n, groups, next_i, open, top = #out, { self }, { 1 }, { [self] = true }, 1
   while top > 0 do
     local g, i = groups[top], next_i[top]
@@ -253,6 +271,7 @@ local function render(e, lines, indent, tracebacks, open, depth)
 end
 
 function EG:render(opts)
+  check_eg(self, 'render')
   if opts ~= nil and type(opts) ~= 'table' then
     arg_error(1, 'render', 'table expected, got ' .. type(opts))
   end

@@ -40,7 +40,7 @@ static int group_finish(lua_State *L, lcr_Group *G) {
   switch (end) {
     case CR_END_FAILED:
       lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS);
-      lcr_pusherrorgroup(L, G->E->S, -1, &G->g);
+      lcr_pusherrorgroup(L, G->E->S, -1, G);
       return lua_error(L);
     case CR_END_PASSED:
       if (to != NULL) {
@@ -127,7 +127,7 @@ void lcr_fail_group(lua_State *L, int gidx, int eidx, int tidx, int fatal) {
   lcr_Group *G = lua_touserdata(L, gidx);
   lcr_Task *t = lua_touserdata(L, tidx);
   size_t seen = G->g.nerrors + G->g.dropped;
-  int top = lua_gettop(L), tries;
+  int top = lua_gettop(L), tries, status = LUA_OK;
   gidx = lua_absindex(L, gidx);
   eidx = lua_absindex(L, eidx);
   tidx = lua_absindex(L, tidx);
@@ -137,10 +137,11 @@ void lcr_fail_group(lua_State *L, int gidx, int eidx, int tidx, int fatal) {
     lua_pushvalue(L, eidx);
     lua_pushvalue(L, tidx);
     lua_pushboolean(L, fatal);
-    if (lua_pcall(L, 4, 0, 0) == LUA_OK) break;
+    if ((status = lua_pcall(L, 4, 0, 0)) == LUA_OK) break;
     lua_settop(L, top);
     if (G->g.nerrors + G->g.dropped != seen) break;     /* counted */
   }
+  if (status == LUA_ERRMEM) G->lost_memory = 1;
   if (G->g.nerrors + G->g.dropped == seen)
     cr_group_fail(&G->g, 1, t->t.scope.id, NULL);
   lua_settop(L, top);

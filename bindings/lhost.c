@@ -46,6 +46,7 @@ struct corral_op_s {
   unsigned char completed, released;
   /* loop thread: */
   unsigned char delivered, waiting, cancel_called, action;
+  unsigned char awaited;    /* corral_op_await took it (once per op) */
   atomic_int cancelled;
   union { max_align_t a; void *p; } data[];
 };
@@ -304,6 +305,10 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
   lcr_Task *t;
   if (op == NULL) return luaL_error(L, "corral_op_await: op is NULL");
   t = host_task(L, h, op_name(op->type));
+  if (op->awaited)          /* its first waiter would never be woken */
+    return luaL_error(L, "%s: this op is already awaited (corral_op_await "
+                      "takes each op once)", op_name(op->type));
+  op->awaited = 1;
   if (op->delivered) return op_finish(L, t, op);
   op->task = t;
   op->waiting = 1;

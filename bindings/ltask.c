@@ -525,7 +525,7 @@ static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
     if (!s->is_group || !((cr_group_t *)s)->nerrors) continue;
     if (lcr_pushpinned(L, E, s) &&
         lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE) {
-      lcr_pusherrorgroup(L, E->S, -1, (cr_group_t *)s);
+      lcr_pusherrorgroup(L, E->S, -1, (lcr_Group *)s);   /* its first member */
       task_escaped(E, t, -1);
     }
     lua_settop(L, top);

@@ -23,6 +23,7 @@
 #include "ltrace_lua.h"
 
 #define TRACE_DEFAULT_LIMIT 100000
+#define TRACE_FIRST_RING 4096     /* records allocated at the start */
 enum { TR_TARGET = 8 };   /* a cancel reaches task tid (arg: its seq) */
 
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct lcr_Debug {
   FILE *file;
   trace_rec *ring;
   size_t limit;
+  size_t cap;             /* records allocated: the ring grows to limit */
   uint64_t n;             /* events recorded since the start */
   double last_ts;
   int signum;
@@ -51,8 +53,9 @@ typedef struct lcr_Debug {
 
 static int signum_of(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
-    lua_Integer n = lua_isinteger(L, idx) ? lua_tointeger(L, idx) : 0;
-    return n > 0 && n < NSIG ? (int)n : 0;   /* no truncation to a valid one */
+    int isnum;     /* 10.0 is 10; 10.5 is none (no truncation to one) */
+    lua_Integer n = lua_tointegerx(L, idx, &isnum);
+    return isnum && n > 0 && n < NSIG ? (int)n : 0;
   }
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
@@ -80,9 +83,10 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o) {
     o->trace = 1;
   }
   if (lua_getfield(L, opts, "trace_limit") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+    int isnum;
+    o->limit = lua_tointegerx(L, -1, &isnum);
+    if (!isnum || o->limit < 1 || lua_type(L, -1) != LUA_TNUMBER)
       luaL_argerror(L, opts, "trace_limit must be an integer >= 1");
-    o->limit = lua_tointeger(L, -1);
   }
   if (lua_getfield(L, opts, "debug_signal") != LUA_TNIL) {
     o->signum = signum_of(L, -1);
@@ -101,11 +105,33 @@ static uint64_t pid_of(const cr_task_t *t) {
   return t->group ? t->group->scope.id : t->scope.id;
 }
 
+/*
+** Room for record n: the ring doubles until it holds `limit` records, so a
+** large trace_limit, a bound, costs only what a run records. When memory
+** runs out, the ring keeps the records it has: the limit becomes that. */
+static void ring_room(lcr_Debug *D) {
+  size_t cap;
+  trace_rec *r;
+  if (D->n < D->cap || D->cap >= D->limit) return;
+  cap = D->cap > D->limit / 2 ? D->limit : 2 * D->cap;
+  r = cap > SIZE_MAX / sizeof *r ? NULL : realloc(D->ring, cap * sizeof *r);
+  if (r == NULL) {
+    D->limit = D->cap;
+    return;
+  }
+  D->ring = r;
+  D->cap = cap;
+}
+
 /* The next record, for task t; its slot's strings cleared. */
 static trace_rec *next_rec(lcr_Debug *D, int kind, const cr_task_t *t) {
-  size_t slot = (size_t)(D->n % D->limit);
-  trace_rec *r = &D->ring[slot];
-  double ts = cr_now(&D->E->e) * 1e6;
+  size_t slot;
+  trace_rec *r;
+  double ts;
+  ring_room(D);
+  slot = (size_t)(D->n % D->limit);
+  r = &D->ring[slot];
+  ts = cr_now(&D->E->e) * 1e6;
   if (D->n >= D->limit) {                /* reusing: forget its strings */
     lua_State *L = D->E->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
@@ -329,9 +355,9 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
     return 1;
   }
   lua_pop(L, 1);
-  D->limit = (size_t)limit;
-  D->ring = (uint64_t)limit > SIZE_MAX / sizeof *D->ring
-              ? NULL : malloc(D->limit * sizeof *D->ring);
+  D->limit = (uint64_t)limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
+  D->cap = D->limit < TRACE_FIRST_RING ? D->limit : TRACE_FIRST_RING;
+  D->ring = malloc(D->cap * sizeof *D->ring);
   if (D->ring == NULL) {
     lua_pushliteral(L, "corral.run: not enough memory for trace_limit");
     return 1;

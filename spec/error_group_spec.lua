@@ -84,6 +84,21 @@ describe("corral.error_group", function()
       message(function() E({}, {}):split() end))
   end)
 
+  it("checks self in split, flatten and render (a dot instead of a colon is named)", function()
+    local e = corral.error_group({ "a" }, { "t" })
+    assert.equal("bad argument #1 to 'split' (corral.ErrorGroup expected, got table; "
+      .. "call a method with a colon: e:split(...))", message(function() e.split({}, print) end))
+    assert.equal("bad argument #1 to 'flatten' (corral.ErrorGroup expected, got string; "
+      .. "call a method with a colon: e:flatten(...))", message(function() e.flatten("x") end))
+    assert.equal("bad argument #1 to 'render' (corral.ErrorGroup expected, got corral.Timeout; "
+      .. "call a method with a colon: e:render(...))",
+      message(function() e.render(select(2, pcall(corral.run, function()
+        corral.fail_after(0, corral.checkpoint) end, { clock = "virtual" }))) end))
+    local t = setmetatable({}, getmetatable(e))   -- the metatable alone is enough
+    assert.equal("ErrorGroup: 0 failures", t:render())
+    assert.same({ "a" }, e:flatten(print))        -- no hidden second parameter
+  end)
+
   it("is what the policies raise: race's failures", function()
     local race = require "corral.race"
     local eg = support.error_group(support.vrun, function()

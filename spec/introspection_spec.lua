@@ -342,6 +342,21 @@ describe("run{trace = path}", function()
     assert.equal(1, exits)           -- the newest events are kept
   end)
 
+  it("keeps every event under a huge trace_limit, which is a bound, not an allocation", function()
+    local text = traced_run(function()
+      corral.group(function(g)
+        for _ = 1, 1200 do g:spawn(corral.checkpoint) end
+      end)
+    end, { trace_limit = 2 ^ 31 - 1 })    -- a whole float, as limit takes it
+    local t = decode(text)
+    assert.equal(2 ^ 31 - 1, t.otherData.trace_limit)
+    assert.equal(0, t.otherData.dropped_events)
+    assert.is_true(t.otherData.events > 4096)      -- past the first ring
+    local spawns = 0
+    for _, e in ipairs(t.traceEvents) do if e.cat == "spawn" then spawns = spawns + 1 end end
+    assert.equal(1201, spawns)                   -- and the root
+  end)
+
   it("is written when the run fails, and checks its options", function()
     local text, ok, err = traced_run(function() error("broken", 0) end)
     assert.is_false(ok)

@@ -346,6 +346,12 @@ describe("corral.run's seed", function()
       corral.run(print, { seed = "1" })
     end)
   end)
+
+  it("takes a whole float as the integer it is", function()
+    local a = corral.run(function() return corral.tree({ format = "table" }).id end,
+      { clock = "virtual", seed = 7.0 })
+    assert.equal(1, a)
+  end)
 end)
 
 describe("testing.wait_all_tasks_blocked", function()

@@ -5,7 +5,8 @@
 ** runs in libuv's thread pool, corral_host_message called twice, results
 ** after a start that ran out of memory, host calls from the host's own
 ** callback while corral_host_run drives the loop, an op type of absurd
-** size, an error completion delivered before a cancel, the timeout of a
+** size, an error completion delivered before a cancel, an op awaited by a
+** second task while the first still waits on it, the timeout of a
 ** stepped host, a lock released by host code between steps, a task that
 ** turns an attached loop itself, and a host's timer left on corral's own
 ** loop at close. Run under ASan by `make sanitize`, where a use-after-free
@@ -250,6 +251,41 @@ static int test_error_completion_before_a_cancel_wins(void) {
   return 0;
 }
 
+static int l_await_last(lua_State *L) { return corral_op_await(L, last_op); }
+
+/* A second task awaiting an op the first still waited on took the op over:
+** the first was never woken, and the host's count of waits never went back
+** to zero, so the run hung instead of ending. It raises now. */
+static int test_op_awaited_twice(void) {
+  corral_host_t *h;
+  lua_State *L;
+  char buf[256];
+  corral_host_opts_t o = {NULL, NULL, 1};        /* the virtual clock */
+  CHECK(corral_host_new(&h, &o) == 0);
+  L = corral_host_state(h);
+  lua_register(L, "held", l_held);
+  lua_register(L, "await_last", l_await_last);
+  lua_register(L, "finish", l_finish);
+  CHECK(corral_host_start_string(h,
+    "local c, first, second = require 'corral'\n"
+    "c.group(function(g)\n"
+    "  g:spawn(function() first = held() end)\n"
+    "  c.sleep(0.1)\n"
+    "  g:spawn(function() second = select(2, pcall(await_last)) end)\n"
+    "  c.sleep(0.1)\n"
+    "  finish(0)\n"
+    "end)\n"
+    "return first .. ' | ' .. second", "=t") == 0);
+  results_calls = 0;
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  host_result(h, buf, sizeof buf);
+  CHECK(strncmp(buf, "data | ", 7) == 0);
+  CHECK(strstr(buf, "held: this op is already awaited") != NULL);
+  CHECK(results_calls == 1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* The timeout counted from the loop's cached time: a host that spent time
 ** outside it since the last step was told to wait the whole deadline. */
 static int test_timeout_counts_from_now(void) {
@@ -374,6 +410,7 @@ int main(void) {
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
   RUN(test_error_completion_before_a_cancel_wins);
+  RUN(test_op_awaited_twice);
   RUN(test_timeout_counts_from_now);
   RUN(test_host_cannot_release_a_live_tasks_lock);
   RUN(test_attached_task_that_turns_the_loop);
