@@ -23,6 +23,7 @@
 ** the first that starts with the policy on, until it ends.
 */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include "lcorral.h"
 
@@ -185,4 +186,106 @@ void lcr_busy_remove(lcr_Engine *E) {
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
   busy_step = 0;
   busy_co = NULL;
+}
+
+/* --- lua's own Ctrl-C, without the root policy ---------------------------
+**
+** lua's interpreter catches SIGINT while it runs a script: its handler sets
+** a hook on the main thread that raises "interrupted!" at the next Lua
+** instruction there. During corral.run the main thread runs no Lua code
+** until the run ends (its tasks run on their own coroutines) and the loop
+** sleeps through the signal, so Ctrl-C did nothing. So a run without the
+** root policy, started while SIGINT has a handler (not the default, not
+** ignored), puts one of its own in front: it calls that handler, then
+** wakes the loop. There, if the handler hooked the main thread (it asked
+** Lua code to stop), the hook is taken off again and the root is cancelled
+** as the root policy would (source "signal", reason "SIGINT"): every
+** cleanup runs, and run raises that Cancelled. Any other handler (a host's
+** that sets a flag) is only called, as before. lua's handler also puts the
+** default action back, so a second Ctrl-C kills the process, as in lua.
+** When the run ends, the handler it found is back (unless another one was
+** installed meanwhile). One run at a time, as for the root policy.
+*/
+
+typedef struct {
+  uv_async_t a;
+  lcr_Engine *E;
+  cr_signal_cb cb;
+} intr_waker;
+
+static intr_waker *volatile intr_w;       /* the run served, or NULL */
+static struct sigaction intr_prev;        /* the handler found */
+static lua_State *intr_main;              /* the main thread, and its hook */
+static lua_Hook intr_hook;
+static int intr_mask, intr_count;
+
+static void intr_handler(int sig, siginfo_t *info, void *uc) {
+  intr_waker *w = intr_w;
+  if (intr_prev.sa_flags & SA_SIGINFO)
+    intr_prev.sa_sigaction(sig, info, uc);
+  else
+    intr_prev.sa_handler(sig);
+  if (w == NULL) return;
+  w->E->e.poll_soon = 1;                 /* end the pass: let the loop turn */
+  uv_async_send(&w->a);                  /* async-signal-safe */
+}
+
+static void intr_cb(uv_async_t *a) {
+  intr_waker *w = a->data;
+  lcr_Engine *E = w->E;
+  if (lua_gethook(intr_main) == intr_hook &&
+      lua_gethookmask(intr_main) == intr_mask &&
+      lua_gethookcount(intr_main) == intr_count)
+    return;                              /* the handler asked nothing of Lua */
+  lua_sethook(intr_main, intr_hook, intr_mask, intr_count);
+  if (E->root != NULL && !E->root->t.finished)
+    cr_signal_interrupt(&E->e, &E->root->t, SIGINT, w->cb);
+}
+
+static void intr_close_cb(uv_handle_t *h) { free(h->data); }
+
+/* From the start of E's run without the root policy (L: the thread that
+** called run). cb records the reason, as for the root policy. */
+void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
+  struct sigaction sa;
+  intr_waker *w;
+  if (intr_w != NULL || busy_engine != NULL) return;
+  if (sigaction(SIGINT, NULL, &intr_prev) != 0 ||
+      (!(intr_prev.sa_flags & SA_SIGINFO) &&
+       (intr_prev.sa_handler == SIG_DFL || intr_prev.sa_handler == SIG_IGN)))
+    return;                              /* the default action, as ever */
+  if ((w = malloc(sizeof *w)) == NULL) return;
+  if (uv_async_init(E->e.loop, &w->a, intr_cb) != 0) {
+    free(w);
+    return;
+  }
+  uv_unref((uv_handle_t *)&w->a);        /* never keeps the run alive */
+  w->a.data = w;
+  w->E = E;
+  w->cb = cb;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  intr_main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  intr_hook = lua_gethook(intr_main);
+  intr_mask = lua_gethookmask(intr_main);
+  intr_count = lua_gethookcount(intr_main);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = intr_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  intr_w = w;
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* Before E's loop closes: the handler found put back, the waker closed. */
+void lcr_intr_remove(lcr_Engine *E) {
+  intr_waker *w = intr_w;
+  struct sigaction cur;
+  if (w == NULL || w->E != E) return;
+  intr_w = NULL;
+  if (sigaction(SIGINT, NULL, &cur) == 0 &&
+      (((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == intr_handler) ||
+       (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)))
+    sigaction(SIGINT, &intr_prev, NULL);
+  uv_close((uv_handle_t *)&w->a, intr_close_cb);
 }

@@ -789,6 +789,7 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   if (!E->open) return;
   E->open = 0;
   lcr_busy_remove(E);
+  lcr_intr_remove(E);
   /* Release callbacks run on this thread from now on: the one that
   ** called run may be gone (a __gc). */
   E->L = L;
@@ -958,6 +959,7 @@ static int l_run(lua_State *L) {
     return lcr_raise(L, rc);
   }
   if (signals) lcr_busy_install(E);       /* a busy task hears them too */
+  else lcr_intr_install(E, L, root_signal_cb);   /* lua's own Ctrl-C */
   lua_pushcfunction(L, run_loop);
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);

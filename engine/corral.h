@@ -920,6 +920,14 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 ** sees each arrival, and the kill ends them all.
 */
 int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
+/*
+** Cancel root as the root policy's first SIGINT or SIGTERM does, for a
+** stop signal the caller heard some other way (a host's own handler): the
+** policy's rules hold from then on (a later SIGINT or SIGTERM that a
+** watcher of this engine delivers kills), but no watcher is started.
+*/
+void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
+                         cr_signal_cb cb);
 /* The signal number a task parked in cr_signal_wait waits for: pass its
 ** wait_obj (CR_WAIT_SIGNAL). */
 int cr_signal_waited(const void *wait_obj);

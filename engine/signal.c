@@ -221,6 +221,15 @@ int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
   return rc;
 }
 
+void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
+                         cr_signal_cb cb) {
+  if (e->sigroot == NULL) {
+    e->sigroot = root;
+    e->on_root_signal = cb;
+  }
+  cancel_root(e, signum);
+}
+
 size_t cr_signal_watchers(const cr_engine_t *e) {
   const cr_queue_t *q;
   size_t n = 0;

@@ -345,6 +345,66 @@ describe("Ctrl-C under the corral command", function()
   end)
 end)
 
+-- lua's own interpreter catches SIGINT with a hook on its main thread, which
+-- runs no Lua code while corral.run drives the tasks: Ctrl-C did nothing
+-- until the run ended. A run without signals = true now hears it too.
+describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
+  local function lua_script(script, steps)
+    local path = converse.tmpfile(script)
+    local r = converse.run({ "/usr/bin/env", "LUA_CPATH=" .. package.cpath,
+      "LUA_PATH=" .. package.path, "lua5.4", path }, steps)
+    os.remove(path)
+    return r
+  end
+
+  local SERVER = [[
+    local corral = require "corral"
+    io.stdout:setvbuf("no")
+    local ok, e = pcall(corral.run, function()
+      corral.group(function(g)
+        g:spawn(function()
+          local _ <close> = setmetatable({}, { __close = function(_, err)
+            print("cleanup: " .. tostring(err))
+            if corral.is_cancelled(err) then corral.sleep(0) end
+          end })
+          print("ready")
+          corral.sleep(3600)
+        end)
+      end)
+    end)
+    print("run: " .. tostring(ok) .. " " .. tostring(e))
+    print("after")
+    while true do end                  -- lua's own Ctrl-C is back for this
+  ]]
+
+  it("cancels the run: every cleanup runs, run raises the SIGINT's Cancelled, and lua's handler is back", function()
+    local r = lua_script(SERVER, { { expect = "ready", send = "SIGINT" },
+                                   { expect = "after", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup: Cancelled: SIGINT (source=signal)",
+                  "run: false Cancelled: SIGINT (source=signal)", "after" },
+                converse.lines(r.stdout))
+    assert.equal(1, r.code)                 -- lua's "interrupted!"
+    assert.truthy(r.stderr:find("interrupted!", 1, true), r.stderr)
+  end)
+
+  it("one more SIGINT while the run unwinds kills the process, as in lua", function()
+    local r = lua_script([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      corral.run(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print("unwinding")
+          corral.scope(function() corral.sleep(3600) end, { shield = true })
+        end })
+        print("ready")
+        corral.sleep(3600)
+      end)
+    ]], { { expect = "ready", send = "SIGINT" }, { expect = "unwinding", send = "SIGINT" } })
+    assert.equal("SIGINT", r.signal)
+    assert.same({ "ready", "unwinding" }, converse.lines(r.stdout))
+  end)
+end)
+
 describe("the corral command's options, as lua's", function()
   local function cli(args, stdin)
     return converse.run({ BIN, table.unpack(args) }, nil, stdin)
