@@ -872,8 +872,16 @@ static int l_exec(lua_State *L) {
   if (rc) return io_error(L, "exec", "spawn", rc, NULL, "path", o.file);
   box_attach(b, &p->io);
   for (i = 0; i < 3; i++) {
-    if (p->stdio[i]) newbox(L, &p->stdio[i]->io, LCR_STREAM, 0);
-    else lua_pushnil(L);
+    if (p->stdio[i]) {
+      /* a pipe keeps its process: the collector closes a process (and
+      ** kills the child) only once its pipes are unreachable too, so
+      ** `for l in corral.exec(...).stdout:lines()` reads to the end */
+      newbox(L, &p->stdio[i]->io, LCR_STREAM, 1);
+      lua_pushvalue(L, -2);
+      lua_setiuservalue(L, -2, 1);
+    } else {
+      lua_pushnil(L);
+    }
     lua_setiuservalue(L, -2, i + 1);
   }
   return 1;

@@ -816,6 +816,7 @@ typedef struct cr_stream_s {
                           ** cleared when the stream is freed */
   unsigned reading : 1, shut : 1, connected : 1;
   unsigned reset : 1;     /* private: a cancelled write: close with a reset */
+  unsigned write_reset : 1; /* private: a write saw the peer reset */
 } cr_stream_t;
 
 typedef struct cr_listener_s {

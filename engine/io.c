@@ -132,12 +132,14 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
 ** libuv reports the end of a stream without reading when the peer hung up
 ** right after a partial read (POLLHUP), so a reset that came with the last
 ** data would read as a clean end and a cut-off transfer as a whole one.
-** The socket's pending error tells them apart.
+** The socket's pending error tells them apart, unless a write took it
+** first (write_failed): then the stream remembers the reset.
 */
 static ssize_t eof_or_reset(uv_stream_t *st) {
   uv_os_fd_t fd;
   int err = 0;
   socklen_t len = sizeof err;
+  if (((cr_stream_t *)st->data)->write_reset) return UV_ECONNRESET;
   if (st->type != UV_TCP || uv_fileno((uv_handle_t *)st, &fd) != 0 ||
       getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0)
     return UV_EOF;
@@ -217,8 +219,17 @@ typedef struct {
   char data[];
 } write_req;
 
+/* A write's error, kept when it says the peer reset the connection: the
+** socket's pending error is consumed by it, and a read that then meets the
+** end of the stream must still say reset, not a clean end. */
+static int write_failed(cr_stream_t *s, int rc) {
+  if (rc == UV_ECONNRESET || rc == UV_EPIPE) s->write_reset = 1;
+  return rc;
+}
+
 static void write_cb(uv_write_t *req, int status) {
   write_req *r = (write_req *)req;
+  write_failed(r->s, status);
   r->s->writes--;
   if (r->task) {
     r->task->xfer = NULL;
@@ -297,7 +308,8 @@ int cr_stream_write(cr_stream_t *s, cr_task_t *t, const char *data,
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)first);
     int rc = uv_try_write(&s->h.stream, &b, 1);
     if (rc > 0 && (size_t)rc == len) return 0;
-    if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS) return rc;
+    if (rc < 0 && rc != UV_EAGAIN && rc != UV_ENOSYS)
+      return write_failed(s, rc);
     if (rc > 0) {
       data += rc;
       len -= (size_t)rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "internal.h"
 
 /* The pipes may outlive the process object (closed later by their own
@@ -78,11 +79,35 @@ void cr__proc_reap_all(cr_engine_t *e) {
   }
 }
 
+/*
+** A child's stdout and stderr are real pipes, not the socket pair that
+** UV_CREATE_PIPE makes: a child that writes into a pipe whose reader has
+** closed dies of SIGPIPE, as under a shell (`yes | head`), where a socket
+** with unread data would answer a reset (ECONNRESET) that the child would
+** report as an error of its own. Our end is s (nonblocking, as libuv opens
+** it); the child's is *child_fd, blocking, which the caller closes once the
+** child has it. (Its stdin stays a socket pair: shutdown() on a pipe would
+** not end the child's input.)
+*/
+static int output_pipe(cr_stream_t *s, int *child_fd) {
+  uv_file fds[2];
+  int rc = uv_pipe(fds, 0, 0);         /* both close on exec */
+  if (rc) return rc;
+  rc = uv_pipe_open(&s->h.pipe, fds[0]);
+  if (rc) {
+    close(fds[0]);
+    close(fds[1]);
+    return rc;
+  }
+  *child_fd = fds[1];
+  return 0;
+}
+
 int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
   cr_proc_t *p = calloc(1, sizeof *p);
   uv_process_options_t opts;
   uv_stdio_container_t stdio[3];
-  int i, rc = 0;
+  int i, rc = 0, child_fd[3] = {-1, -1, -1};
   *out = NULL;
   if (p == NULL) return CR_ENOMEM;
   cr__queue_init(&p->waiters);
@@ -95,9 +120,14 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
       if (rc) { free(s); break; }
       p->stdio[i] = s;
       s->owner_slot = &p->stdio[i];
-      stdio[i].flags = UV_CREATE_PIPE |
-                       (i == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
-      stdio[i].data.stream = &s->h.stream;
+      if (i == 0) {
+        stdio[i].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+        stdio[i].data.stream = &s->h.stream;
+      } else {
+        rc = output_pipe(s, &child_fd[i]);
+        stdio[i].flags = UV_INHERIT_FD;
+        stdio[i].data.fd = child_fd[i];
+      }
     } else {
       stdio[i].flags = UV_INHERIT_FD;
       stdio[i].data.fd = i;
@@ -112,6 +142,8 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
   opts.stdio_count = 3;
   opts.stdio = stdio;
   if (rc == 0) rc = uv_spawn(e->loop, &p->proc, &opts);
+  for (i = 1; i < 3; i++)              /* the child has them, or failed */
+    if (child_fd[i] >= 0) close(child_fd[i]);
   /* uv_spawn leaves the handle initialised even when it fails. */
   cr__io_init(e, &p->io, CR_IO_PROCESS, proc_close);
   if (rc) {

@@ -716,6 +716,25 @@ describe("TCP errors", function()
     assert.equal("ECONNRESET", err.code)
   end)
 
+  it("a read after a write saw the reset still says reset, not a clean end (the write consumed the socket's error)", function()
+    local werr, rerr
+    run_checked(function()
+      with_pair(function(c, s)
+        c:write("unread request")
+        corral.sleep(0.05)
+        s:close()                         -- with unread data: a reset
+        corral.sleep(0.05)
+        werr = support.raises(function()
+          for _ = 1, 100 do c:write(string.rep("x", 1000)); corral.sleep(0.001) end
+        end)
+        rerr = support.raises(c.read, c)
+      end)
+    end, "real")
+    assert.equal("ECONNRESET", werr.code)
+    assert.equal("ECONNRESET", rerr.code)
+    assert.matches("^stream:read 127%.0%.0%.1:%d+: connection reset by peer", tostring(rerr))
+  end)
+
   it("writing to a connection the peer closed raises an error instead of killing the process with SIGPIPE", function()
     local code, sig, out = run_lua_child([[
       local corral = require "corral"
@@ -773,6 +792,34 @@ end)
 
 describe("corral.exec", function()
   local LINES = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.001; done"
+
+  it("a child writing into a stdout the parent closed dies of SIGPIPE, as under a shell (not ECONNRESET)", function()
+    local code, sig, err
+    run_checked(function()
+      local p <close> = corral.exec("/usr/bin/yes", {}, { stderr = "pipe" })
+      assert.truthy(p.stdout:read())         -- it is writing, and more is waiting
+      p.stdout:close()
+      code, sig = p:wait()
+      err = p.stderr:read()
+    end, "real")
+    assert.same({ 141, "SIGPIPE" }, { code, sig })
+    assert.is_nil(err)                       -- nothing like "Connection reset by peer"
+  end)
+
+  it("keeps a process whose only reference is its stdout being read (the collector killed the child)", function()
+    local n = 0
+    run_checked(function()
+      local out = corral.exec("/usr/bin/seq", { "1", "20000" }).stdout
+      for _ in out:lines() do
+        n = n + 1
+        if n % 1000 == 0 then collectgarbage() end
+      end
+      out = nil
+      collectgarbage()                     -- unreachable now: closed, fds freed
+      collectgarbage()
+    end, "real")
+    assert.equal(20000, n)
+  end)
 
   it("a child's output read line by line until another task cancels the group: child reaped, no fd left", function()
     local pid, lines = nil, {}
