@@ -16,6 +16,7 @@
 */
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "lcorral.h"
 #include "lio_lua.h"
@@ -348,7 +349,13 @@ static int stream_write(lua_State *L) {
 }
 
 static int stream_shutdown(lua_State *L) {
-  int rc = cr_stream_shutdown(checkstream(L, "stream:shutdown"));
+  cr_stream_t *s = checkstream(L, "stream:shutdown");
+  int rc;
+  if (s->h.handle.type == UV_NAMED_PIPE && !uv_is_writable(&s->h.stream))
+    lcr_error_at(L, 1, "stream:shutdown: this pipe only carries data from "
+                 "the child (its stdout or stderr): it has no sending side "
+                 "to shut down (close it to stop reading)");
+  rc = cr_stream_shutdown(s);
   if (rc < 0) return stream_error(L, "stream:shutdown", "shutdown", rc);
   return 0;
 }
@@ -849,6 +856,11 @@ static void exec_opts(lua_State *L, cr_proc_opts_t *o) {
   lua_pop(L, 1);
 }
 
+static int is_directory(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int l_exec(lua_State *L) {
   lcr_Engine *E;
   cr_proc_opts_t o;
@@ -865,9 +877,11 @@ static int l_exec(lua_State *L) {
   exec_opts(L, &o);
   b = newbox(L, NULL, LCR_PROCESS, 3);
   rc = cr_proc_spawn(&E->e, &o, &p);
-  if (rc == UV_ENOENT && o.cwd && access(o.cwd, F_OK) != 0)  /* not the program */
-    return io_error(L, "exec", "spawn", rc,
-                    lua_pushfstring(L, "cwd %s: no such directory", o.cwd),
+  if ((rc == UV_ENOENT || rc == UV_ENOTDIR) && o.cwd &&
+      !is_directory(o.cwd))                       /* not the program */
+    return io_error(L, "exec", "spawn", rc, lua_pushfstring(L,
+                    "cwd %s: %s", o.cwd, access(o.cwd, F_OK) != 0
+                    ? "no such directory" : "not a directory"),
                     "path", o.file);
   if (rc) return io_error(L, "exec", "spawn", rc, NULL, "path", o.file);
   box_attach(b, &p->io);
@@ -952,10 +966,19 @@ static int proc__index(lua_State *L) {
 
 /* --- registration ------------------------------------------------------- */
 
+/* s:_where() -> its peer ("127.0.0.1:80"), or nil for a pipe: the address
+** of the Lua helpers' errors (lio.lua). */
+static int stream_where_helper(lua_State *L) {
+  tobox(L, 1, &K_STREAM);
+  if (stream_where(L) == NULL) lua_pushnil(L);
+  return 1;
+}
+
 static const luaL_Reg stream_methods[] = {
   {"read", stream_read}, {"write", stream_write},
   {"shutdown", stream_shutdown}, {"close", stream_close},
-  {"_read", stream_read_helper}, {NULL, NULL}
+  {"_read", stream_read_helper}, {"_where", stream_where_helper},
+  {NULL, NULL}
 };
 /* obj.x = v on a stream, listener or process: their fields are read-only
 ** (the upvalue names the kind). */

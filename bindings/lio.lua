@@ -96,14 +96,16 @@ end
 
 local Stream = core.stream_methods
 local rawread = Stream._read              -- (s, max, delim byte, call)
-Stream._read = nil
+local where = Stream._where               -- (s) -> its peer, or nil
+Stream._read, Stream._where = nil, nil
 local LINE, EXACTLY, LINES = 1, 2, 3      -- the calls, for error messages
 local NL, CR = 10, 13
 local MAX_LINE = 65536
 
-local function line_too_long(call, max, parts)
+local function line_too_long(call, max, parts, address)
   error(io_error(call, "read", "EMSGSIZE",
-    format("line longer than %d bytes", max), { partial = concat(parts) }), 0)
+    format("line longer than %d bytes", max),
+    { partial = concat(parts), address = address }), 0)
 end
 
 local function checkmax(max, f)
@@ -115,8 +117,10 @@ end
 -- rawread(s, max, delim byte or -1, call) (1..max bytes, ending at delim if
 -- it comes first, or nil at end of file) and its check(s, f) of self: TCP
 -- and pipe streams', and corral.testing's in-memory streams, which must
--- behave alike.
-local function readers(rawread, check)
+-- behave alike. where(s), if given, is the address of a stream's errors.
+local function readers(rawread, check, where)
+  local function address(s) return where and where(s) or nil end
+
   -- One line without its "\n" or "\r\n"; the last line may lack it; nil
   -- at EOF. A line the primitive has whole is taken whole, so a cancelled
   -- call loses nothing.
@@ -127,7 +131,7 @@ local function readers(rawread, check)
       local chunk = rawread(s, max + 2 - n, NL, which)
       if chunk == nil then
         if n == 0 then return nil end
-        if n > max then line_too_long(call, max, parts) end
+        if n > max then line_too_long(call, max, parts, address(s)) end
         return concat(parts)
       end
       parts[#parts + 1] = chunk
@@ -135,10 +139,10 @@ local function readers(rawread, check)
       if chunk:byte(-1) == NL then
         local line = parts[2] and concat(parts) or chunk
         line = line:sub(1, line:byte(-2) == CR and -3 or -2)
-        if #line > max then line_too_long(call, max, parts) end
+        if #line > max then line_too_long(call, max, parts, address(s)) end
         return line
       end
-      if n >= max + 2 then line_too_long(call, max, parts) end
+      if n >= max + 2 then line_too_long(call, max, parts, address(s)) end
     end
   end
 
@@ -172,7 +176,7 @@ local function readers(rawread, check)
       if chunk == nil then
         error(io_error("stream:read_exactly", "read", "EOF",
           format("end of file after %d of %d bytes", got, n),
-          { partial = concat(parts) }), 0)
+          { partial = concat(parts), address = address(s) }), 0)
       end
       parts[#parts + 1] = chunk
       got = got + #chunk
@@ -184,7 +188,7 @@ local function readers(rawread, check)
 end
 
 do
-  local R = readers(rawread, checkstream)
+  local R = readers(rawread, checkstream, where)
   Stream.read_line, Stream.lines, Stream.read_exactly =
     R.read_line, R.lines, R.read_exactly
 end

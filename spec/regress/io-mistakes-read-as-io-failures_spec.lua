@@ -1,6 +1,7 @@
 -- Mistakes of the program that the I/O layer reported badly: reading a
 -- child's stdin pipe (or writing its stdout) raised an IoError (ENOTCONN,
--- EPIPE) as if the child had died; tcp.serve{backlog = 0} blamed argument
+-- EPIPE) as if the child had died, and shutting its stdout down raised
+-- ENOTCONN; tcp.serve{backlog = 0} blamed argument
 -- #3 of 'listen' at a line of corral's own code; listener.port = 5 said
 -- "attempt to index"; exec named a NUL byte in "each argument"; and
 -- read_exactly(0) in a cancelled scope returned "" where every other
@@ -22,6 +23,10 @@ describe("regression: I/O mistakes", function()
       assert.matches("stream:write: this pipe only carries data from the child", err)
       ok, err = pcall(p.stdin.read_line, p.stdin)
       assert.matches("stream:read_line: this pipe only carries data to the child", err)
+      ok, err = pcall(p.stdout.shutdown, p.stdout)    -- was an IoError about sockets (ENOTCONN)
+      assert.is_false(ok)
+      assert.is_false(corral.is_io_error(err))
+      assert.matches("stream:shutdown: this pipe only carries data from the child", err)
       p.stdin:write("still fine\n")            -- the right way still works
       p.stdin:close()
       assert.equal("still fine", p.stdout:read_line())
