@@ -399,21 +399,40 @@ function M.render(json, opts)
 end
 
 -- corral trace-svg FILE: the command's entry point; returns an exit status.
+local function usage(progname, out)
+  out:write("usage: ", progname, " trace-svg trace.json > trace.svg\n",
+            "       (trace.json: a file written by --trace or run{trace = ...};\n",
+            "        - reads it from stdin)\n")
+end
+
+-- The trace's text, from the file at path or, for "-", from stdin.
+local function slurp(path)
+  if path == "-" then return io.stdin:read("a") end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 function M.main(args, progname)
   progname = progname or "corral"
   local path = args[1]
+  if path == "-h" or path == "--help" then
+    usage(progname, io.stdout)
+    return 0
+  end
   if not path or args[2] then
-    io.stderr:write("usage: ", progname, " trace-svg trace.json > trace.svg\n")
+    usage(progname, io.stderr)
     return 2
   end
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = slurp(path)
+  if not text then
     io.stderr:write(progname, ": trace-svg: ", err, "\n")
     return 1
   end
-  local text = f:read("a")
-  f:close()
-  local ok, svg = pcall(M.render, text, { title = "corral trace: " .. path })
+  local ok, svg = pcall(M.render, text, { title = "corral trace: " ..
+                                                  (path == "-" and "stdin" or path) })
   if not ok then
     local msg = tostring(svg)
     if not msg:find("^trace%-svg: ") then msg = "trace-svg: " .. msg end
