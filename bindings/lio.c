@@ -577,7 +577,7 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int l_resolve(lua_State *L) {
-  checkcstring(L, 1, "host");
+  luaL_argcheck(L, *checkcstring(L, 1, "host") != '\0', 1, "host is empty");
   lua_settop(L, 1);
   return resolve_k(L, LUA_OK, 0);
 }

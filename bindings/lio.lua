@@ -61,6 +61,8 @@ local function checkhost(host, f)
     argerr(1, f, "string expected, got " .. type(host), 3)
   elseif host:find("\0", 1, true) then
     argerr(1, f, "host contains a NUL byte", 3)
+  elseif host == "" then     -- (the resolver's EINVAL named no host at all)
+    argerr(1, f, 'host is empty: give an address ("127.0.0.1", "::") or a name', 3)
   end
 end
 

@@ -34,6 +34,20 @@ describe("regression: I/O mistakes", function()
     end)
   end)
 
+  it("refuse an empty host name as a bad argument (the resolver said 'resolve : invalid argument')", function()
+    run(function()
+      for _, f in ipairs({ "listen", "connect", "serve" }) do
+        local ok, err = pcall(corral.tcp[f], "", 80, print)
+        assert.is_false(ok)
+        assert.equal("bad argument #1 to '" .. f .. "' (host is empty: give an address "
+          .. '("127.0.0.1", "::") or a name)', err)
+      end
+      local ok, err = pcall(corral.resolve, "")
+      assert.is_false(ok)
+      assert.equal("bad argument #1 to 'corral.resolve' (host is empty)", err)
+    end)
+  end)
+
   it("blame serve's own argument for a bad backlog", function()
     run(function()
       local ok, err = pcall(corral.tcp.serve, "127.0.0.1", 0, print, { backlog = 0 })
