@@ -214,6 +214,7 @@ typedef struct {
 } intr_waker;
 
 static intr_waker *volatile intr_w;       /* the run served, or NULL */
+static volatile sig_atomic_t intr_arrived; /* since the run last looked */
 static struct sigaction intr_prev;        /* the handler found */
 static lua_State *intr_main;              /* the main thread, and its hook */
 static lua_Hook intr_hook;
@@ -226,13 +227,15 @@ static void intr_handler(int sig, siginfo_t *info, void *uc) {
   else
     intr_prev.sa_handler(sig);
   if (w == NULL) return;
-  w->E->e.poll_soon = 1;                 /* end the pass: let the loop turn */
-  uv_async_send(&w->a);                  /* async-signal-safe */
+  intr_arrived = 1;
+  w->E->e.poll_soon = 1;                 /* end the pass: the run looks */
+  uv_async_send(&w->a);                  /* wakes a poll that blocks */
 }
 
-static void intr_cb(uv_async_t *a) {
-  intr_waker *w = a->data;
+/* A SIGINT came: if the handler asked Lua code to stop, cancel the root. */
+static void intr_hear(intr_waker *w) {
   lcr_Engine *E = w->E;
+  intr_arrived = 0;
   if (lua_gethook(intr_main) == intr_hook &&
       lua_gethookmask(intr_main) == intr_mask &&
       lua_gethookcount(intr_main) == intr_count)
@@ -240,6 +243,15 @@ static void intr_cb(uv_async_t *a) {
   lua_sethook(intr_main, intr_hook, intr_mask, intr_count);
   if (E->root != NULL && !E->root->t.finished)
     cr_signal_interrupt(&E->e, &E->root->t, SIGINT, w->cb);
+}
+
+static void intr_cb(uv_async_t *a) { intr_hear(a->data); }
+
+/* After each step of E's run: a run whose tasks never block (they loop on
+** checkpoint) polls nothing, so the waker alone would never be heard. */
+void lcr_intr_check(lcr_Engine *E) {
+  intr_waker *w = intr_w;
+  if (intr_arrived && w != NULL && w->E == E) intr_hear(w);
 }
 
 static void intr_close_cb(uv_handle_t *h) { free(h->data); }
@@ -263,6 +275,7 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   w->a.data = w;
   w->E = E;
   w->cb = cb;
+  intr_arrived = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   intr_main = lua_tothread(L, -1);
   lua_pop(L, 1);

@@ -522,6 +522,22 @@ static void name_methods(lua_State *L, const char *tname) {
   lua_pop(L, 2);
 }
 
+/* The module loaded again after package.loaded was cleared: its types'
+** method tables go back into package.loaded (name_methods), found as the
+** registry's metatables named "corral.*" that have __methods. [-0, +0, m] */
+static void rename_methods(lua_State *L) {
+  lua_pushnil(L);
+  while (lua_next(L, LUA_REGISTRYINDEX)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1) &&
+        strncmp(lua_tostring(L, -2), "corral.", 7) == 0) {
+      if (lua_getfield(L, -1, "__methods") == LUA_TTABLE)
+        name_methods(L, lua_tostring(L, -3));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
 /* Stack: [..., state]. Leaves it as it was. */
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta) {
@@ -698,6 +714,7 @@ static int run_loop(lua_State *L) {
   lcr_Task *root = lua_touserdata(L, 2);
   while (!root->t.finished) {
     int rc = cr_engine_step(&E->e, 1);
+    lcr_intr_check(E);                   /* lua's Ctrl-C (lbusy.c) */
     if (rc == CR_EDEADLOCK) {
       if (E->deadlocked) break;
       /* Nothing can ever wake these tasks: unwind them so that every
@@ -1171,7 +1188,10 @@ static int state__gc(lua_State *L) {
 */
 LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_State *S;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, MODULE_KEY) == LUA_TTABLE) return 1;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, MODULE_KEY) == LUA_TTABLE) {
+    rename_methods(L);
+    return 1;
+  }
   lua_pop(L, 1);
   S = lua_newuserdatauv(L, sizeof *S, 0);                 /* state */
   memset(S, 0, sizeof *S);

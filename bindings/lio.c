@@ -288,8 +288,10 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
 */
 static void check_direction(lua_State *L, cr_stream_t *s, int writing,
                             const char *call, int level) {
+  /* readable: the child's stdout or stderr; stdin never is (and is not
+  ** writable either once shut down: that flag cannot tell them apart) */
   if (s->h.handle.type != UV_NAMED_PIPE ||
-      (writing ? uv_is_writable(&s->h.stream) : uv_is_readable(&s->h.stream)))
+      (writing ? !uv_is_readable(&s->h.stream) : uv_is_readable(&s->h.stream)))
     return;
   lcr_error_at(L, level, writing
     ? "%s: this pipe only carries data from the child (its stdout or "
@@ -351,7 +353,7 @@ static int stream_write(lua_State *L) {
 static int stream_shutdown(lua_State *L) {
   cr_stream_t *s = checkstream(L, "stream:shutdown");
   int rc;
-  if (s->h.handle.type == UV_NAMED_PIPE && !uv_is_writable(&s->h.stream))
+  if (s->h.handle.type == UV_NAMED_PIPE && uv_is_readable(&s->h.stream))
     lcr_error_at(L, 1, "stream:shutdown: this pipe only carries data from "
                  "the child (its stdout or stderr): it has no sending side "
                  "to shut down (close it to stop reading)");

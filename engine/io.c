@@ -221,9 +221,11 @@ typedef struct {
 
 /* A write's error, kept when it says the peer reset the connection: the
 ** socket's pending error is consumed by it, and a read that then meets the
-** end of the stream must still say reset, not a clean end. */
+** end of the stream must still say reset, not a clean end. (EPIPE after
+** our own shutdown is ours, not the peer's.) */
 static int write_failed(cr_stream_t *s, int rc) {
-  if (rc == UV_ECONNRESET || rc == UV_EPIPE) s->write_reset = 1;
+  if (rc == UV_ECONNRESET || (rc == UV_EPIPE && !s->shut))
+    s->write_reset = 1;
   return rc;
 }
 

@@ -22,9 +22,10 @@
 **
 ** Signal dispositions are process-wide. libuv installs one handler per
 ** signal for the whole process and hands each arrival to every watcher of
-** every loop, so two engines that watch a signal both see it; the default
-** disposition comes back once the last watcher in the process stops. The
-** kill below does not wait for that: it ends the process for everyone.
+** every loop, so two engines that watch a signal both see it; once the
+** last watcher in the process stops, the disposition from before the first
+** comes back (sigwatch_stop). The kill below does not wait for that: it
+** ends the process for everyone.
 */
 #include <signal.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ typedef struct {
   unsigned root : 1;      /* SIGINT/SIGTERM under the root policy */
   cr_queue_t waiters;
   cr_queue_t link;
+  struct sigaction prev;  /* the disposition before libuv's handler */
 } sigwatch;
 
 static void signal_cb(uv_signal_t *h, int signum);
@@ -57,15 +59,40 @@ static int catchable(int signum) {
 }
 
 /*
+** Start and stop a watcher. libuv puts SIG_DFL back when the last watcher
+** of a signal in the process stops, whatever the process had before (lua's
+** own SIGINT handler, a host's): that is what comes back instead, so that
+** waiting for SIGINT once does not turn the next Ctrl-C into a kill.
+*/
+static int sigwatch_start(sigwatch *w) {
+  if (uv_is_active((uv_handle_t *)&w->h)) return 0;
+  if (sigaction(w->signum, NULL, &w->prev) != 0) w->prev.sa_handler = SIG_DFL;
+  return uv_signal_start(&w->h, signal_cb, w->signum);
+}
+
+static void sigwatch_stop(sigwatch *w) {
+  struct sigaction cur;
+  if (!uv_is_active((uv_handle_t *)&w->h)) return;
+  uv_signal_stop(&w->h);
+  if (!(w->prev.sa_flags & SA_SIGINFO) && w->prev.sa_handler == SIG_DFL)
+    return;
+  if (sigaction(w->signum, NULL, &cur) == 0 &&
+      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+    sigaction(w->signum, &w->prev, NULL);   /* libuv let go of it */
+}
+
+/*
 ** Start, stop, ref or unref w after its waiters or its root flag changed:
 ** referenced while waited on; a stop signal nobody handles is stopped.
 */
 static int sigwatch_update(sigwatch *w) {
   int waited = !cr__queue_empty(&w->waiters);
-  if (!waited && !w->root && is_stop_signal(w->signum))
-    return uv_signal_stop(&w->h);
+  if (!waited && !w->root && is_stop_signal(w->signum)) {
+    sigwatch_stop(w);
+    return 0;
+  }
   if (!uv_is_active((uv_handle_t *)&w->h)) {
-    int rc = uv_signal_start(&w->h, signal_cb, w->signum);
+    int rc = sigwatch_start(w);
     if (rc) return rc;
   }
   if (waited || w->root) uv_ref((uv_handle_t *)&w->h);
@@ -86,6 +113,7 @@ void cr__signal_close_all(cr_engine_t *e) {
     sigwatch *w = cr__queue_data(cr__queue_head(&e->sigwatchers), sigwatch,
                                  link);
     cr__queue_remove(&w->link);
+    sigwatch_stop(w);
     uv_close((uv_handle_t *)&w->h, sigwatch_close_cb);
   }
 }

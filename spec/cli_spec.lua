@@ -387,6 +387,41 @@ describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
     assert.truthy(r.stderr:find("interrupted!", 1, true), r.stderr)
   end)
 
+  it("is heard while the tasks only loop on checkpoint (the loop polled nothing)", function()
+    local r = lua_script([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      print(select(2, pcall(corral.run, function()
+        corral.group(function(g)
+          g:spawn(corral.sleep, 3600)
+          print("ready")
+          while true do corral.checkpoint() end
+        end)
+      end)))
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.equal(0, r.code, r.stderr)
+    assert.same({ "ready", "Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+  end)
+
+  it("still cancels the run after a task waited for SIGINT (libuv had put the default action back)", function()
+    local r = lua_script([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      print(select(2, pcall(corral.run, function()
+        corral.group(function(g)
+          g:spawn(corral.signal, "SIGINT")     -- the program's own, this one
+          g:spawn(print, "waiting")            -- once the waiter is parked
+        end)
+        local _ <close> = setmetatable({}, { __close = function() print("cleanup") end })
+        print("ready")
+        corral.sleep(3600)
+      end)))
+    ]], { { expect = "waiting", send = "SIGINT" }, { expect = "ready", send = "SIGINT" } })
+    assert.equal(0, r.code, r.stderr)
+    assert.same({ "waiting", "ready", "cleanup", "Cancelled: SIGINT (source=signal)" },
+                converse.lines(r.stdout))
+  end)
+
   it("one more SIGINT while the run unwinds kills the process, as in lua", function()
     local r = lua_script([[
       local corral = require "corral"

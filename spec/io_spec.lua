@@ -735,6 +735,20 @@ describe("TCP errors", function()
     assert.matches("^stream:read 127%.0%.0%.1:%d+: connection reset by peer", tostring(rerr))
   end)
 
+  it("a write that fails after our own shutdown leaves the peer's clean end a clean end", function()
+    local got
+    run_checked(function()
+      with_pair(function(c, s)
+        c:shutdown()
+        assert.equal("EPIPE", support.raises(c.write, c, "late").code)
+        s:write("reply")
+        s:shutdown()
+        got = { c:read(), c:read() }
+      end)
+    end, "real")
+    assert.same({ "reply" }, got)          -- then nil: no ECONNRESET
+  end)
+
   it("writing to a connection the peer closed raises an error instead of killing the process with SIGPIPE", function()
     local code, sig, out = run_lua_child([[
       local corral = require "corral"

@@ -187,6 +187,10 @@ describe("other mistakes", function()
       end)
     end)
     assert.equal(corral.channel(1).send, package.loaded["corral.Channel"].send)
+    package.loaded["corral.Channel"] = nil     -- loaded again: named again
+    package.loaded.corral = nil
+    assert.equal(corral, require("corral"))
+    assert.equal(corral.channel(1).send, package.loaded["corral.Channel"].send)
   end)
 
   it("writing a field that is not writable names the object", function()

@@ -410,15 +410,16 @@ local function slurp(path)
   if path == "-" then return io.stdin:read("a") end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local text = f:read("a")
+  local text, rerr = f:read("a")         -- nil for a directory
   f:close()
+  if text == nil then return nil, path .. ": " .. tostring(rerr) end
   return text
 end
 
 function M.main(args, progname)
   progname = progname or "corral"
   local path = args[1]
-  if path == "-h" or path == "--help" then
+  if (path == "-h" or path == "--help") and not args[2] then
     usage(progname, io.stdout)
     return 0
   end

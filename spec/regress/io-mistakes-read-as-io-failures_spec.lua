@@ -28,6 +28,11 @@ describe("regression: I/O mistakes", function()
       assert.is_false(corral.is_io_error(err))
       assert.matches("stream:shutdown: this pipe only carries data from the child", err)
       p.stdin:write("still fine\n")            -- the right way still works
+      p.stdin:shutdown()
+      p.stdin:shutdown()                       -- twice is harmless, as on TCP
+      ok, err = pcall(p.stdin.write, p.stdin, "x")
+      assert.is_false(ok)                      -- not "its stdout or stderr"
+      assert.equal("EPIPE", err.code)
       p.stdin:close()
       assert.equal("still fine", p.stdout:read_line())
       assert.equal(0, p:wait())
