@@ -72,8 +72,9 @@ lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
 int lcr_notyieldable(lua_State *L, const char *call, int level) {
   return lcr_error_at(L, level, "%s: cannot block here: the task is inside "
                       "a C function that called back into Lua (a table.sort "
-                      "comparator, a string.gsub callback, a metamethod, a "
-                      "__gc), which cannot be suspended", call);
+                      "comparator, a string.gsub callback, a __tostring "
+                      "called by tostring, a __gc), which cannot be "
+                      "suspended", call);
 }
 
 /* corral._check_blocking(name, level): whether the caller may block, as

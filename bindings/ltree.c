@@ -571,15 +571,9 @@ static int l_tree(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "corral.tree");
   int table = 0;
   if (!lua_isnoneornil(L, 1)) {
+    static const char *const names[] = {"format", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-      if (strcmp(k, "format") != 0)
-        return luaL_error(L, "corral.tree: unknown option '%s'",
-                          luaL_tolstring(L, -2, NULL));
-      lua_pop(L, 1);
-    }
+    lcr_checkopts(L, 1, 0, names);     /* as every options table */
     lua_getfield(L, 1, "format");
     if (!lua_isnil(L, -1)) {
       const char *f = lua_tostring(L, -1);

@@ -214,13 +214,15 @@ static int pmain(lua_State *L) {
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i);
   }
-  lua_createtable(L, 0, 7);                    /* info */
+  lua_createtable(L, 0, 8);                    /* info */
   lua_pushliteral(L, LUA_PATH_DEFAULT);        /* what -E resets to, as lua */
   lua_setfield(L, -2, "path_default");
   lua_pushliteral(L, LUA_CPATH_DEFAULT);
   lua_setfield(L, -2, "cpath_default");
   lua_pushliteral(L, "corral");                /* for messages */
   lua_setfield(L, -2, "progname");
+  lua_pushliteral(L, CORRAL_LUADIR);           /* where make install puts */
+  lua_setfield(L, -2, "luadir");               /* scripts/corral/ */
   lua_pushliteral(L, CORRAL_VERSION_STRING);
   lua_setfield(L, -2, "version");
   lua_pushstring(L, uv_version_string());

@@ -3,7 +3,8 @@
 --     script: it runs under the corral command and prints exactly its `--> `
 --     lines (one per output line, in order; a bare `-->` is an empty line),
 --     exits 0 and writes nothing to stderr.
---   * Every relative link of those pages names a file of the repository.
+--   * Every relative link of those pages names a file of the repository, and
+--     its #anchor, if any, a heading of that file.
 --   * No page names a path outside the repository.
 local BIN = assert(os.getenv("CORRAL_BIN"), "CORRAL_BIN is set by ctest")
 
@@ -18,6 +19,23 @@ local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
   return f ~= nil
+end
+
+-- The anchors of a page's headings, as GitHub makes them: lower case, marks
+-- other than "-" and "_" dropped, spaces made "-"; a repeated one gets "-1", ...
+-- (headings inside fenced code are not headings).
+local function anchors(text)
+  local set, seen, fenced = {}, {}, false
+  for line in text:gmatch("[^\n]*") do
+    if line:match("^```") then fenced = not fenced
+    elseif not fenced and line:match("^#+ ") then
+      local a = line:gsub("^#+ ", ""):lower():gsub("[^%w%- _]", ""):gsub(" ", "-")
+      local n = seen[a]
+      seen[a] = (n or -1) + 1
+      set[n and (a .. "-" .. (n + 1)) or a] = true
+    end
+  end
+  return set
 end
 
 local function pages()
@@ -83,6 +101,17 @@ describe("the documentation", function()
       for target in text:gmatch("%]%(([^)#%s]+)[^)]*%)") do
         if not target:match("^%a+:") then
           assert(exists(dir .. "/" .. target), page .. " links to a missing " .. target)
+        end
+      end
+    end)
+
+    it(page .. ": every #anchor of a link names a heading of its page", function()
+      local dir = page:match("^(.*)/") or "."
+      for file, anchor in text:gmatch("%]%(([^)#%s]*)#([^)%s]+)%)") do
+        if not file:match("^%a+:") then
+          local target = file == "" and page or dir .. "/" .. file
+          assert(anchors(read(target))[anchor],
+            page .. " links to #" .. anchor .. ", which " .. target .. " has no heading for")
         end
       end
     end)

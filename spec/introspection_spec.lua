@@ -129,7 +129,7 @@ describe("corral.tree", function()
   it("rejects unknown options and formats, and calls outside a run", function()
     corral.run(function()
       assert.error_matches(function() corral.tree({ fromat = "table" }) end,
-        "corral.tree: unknown option 'fromat'", 1, true)
+        "bad argument #1 to 'tree' (unknown option 'fromat')", 1, true)
       assert.error_matches(function() corral.tree({ format = "xml" }) end,
         'format must be "text" or "table"', 1, true)
     end, { clock = "virtual" })
@@ -398,6 +398,11 @@ local function check_xml(svg)
 end
 
 describe("corral trace-svg", function()
+  it("rejects an unknown option as every options table does", function()
+    assert.error_matches(function() trace_svg.render("{}", { widht = 800 }) end,
+      "bad argument #2 to 'render' (unknown option 'widht')", 1, true)
+  end)
+
   it("renders a well-formed SVG that names every task", function()
     local text = traced_run(function() pcall(busy_program) end)
     local svg = trace_svg.render(text)

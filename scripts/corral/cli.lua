@@ -362,6 +362,12 @@ function M.main(argv, info)
   if plan.no_env and info.path_default then    -- -E: LUA_PATH ignored too, as lua
     package.path, package.cpath = info.path_default, info.cpath_default
   end
+  -- The policies installed beside the command (make install PREFIX=~/.local):
+  -- found without a LUA_PATH, after whatever the path already holds.
+  local dir = info.luadir
+  if dir and not package.path:find(dir .. "/?.lua", 1, true) then
+    package.path = package.path .. ";" .. dir .. "/?.lua;" .. dir .. "/?/init.lua"
+  end
   if plan.stdin then                           -- no script: as lua, arg[0] is
     _G.arg = arg_table(argv)                   -- the program, and the chunk
     _G.arg[#argv] = nil                        -- gets no arguments

@@ -354,7 +354,7 @@ function M.render(json, opts)
   opts = opts or {}
   for k in pairs(opts) do
     if k ~= "max_lanes" and k ~= "width" and k ~= "title" then
-      error(fmt("trace_svg.render: unknown option '%s'", tostring(k)), 2)
+      error(fmt("bad argument #2 to 'render' (unknown option '%s')", tostring(k)), 2)
     end
   end
   local trace = type(json) == "string" and decode(json) or json

@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make install` from a fresh copy of the checkout into a DESTDIR, with a
 # PREFIX: the command, the module, the Lua files, the headers, the libraries,
-# corral.pc and the man page ship; a C host builds against the copy with
+# corral.pc and the man page ship; the command's package.path has the
+# prefix's Lua directory; a C host builds against the copy with
 # nothing but pkg-config; `make uninstall` then leaves nothing.
 #   make.sh SRC BUILD
 set -eu
@@ -37,6 +38,10 @@ lib=$(dirname "$(dirname "$pc")")
 ls "$lib"/libcorral.so "$lib"/libcorral.a >/dev/null
 version=$(sed -n 's/^#define CR_VERSION "\(.*\)"$/\1/p' engine/corral.h)
 "$p/bin/corral" --version | grep -q "^corral $version "
+# the command finds the policies it installed, whatever the prefix: no LUA_PATH
+env -u LUA_PATH -u LUA_PATH_5_4 "$p/bin/corral" -e 'print(package.path)' |
+  grep -qF '/opt/corral/share/lua/5.4/?.lua' || {
+  echo "the installed command's package.path lacks /opt/corral/share/lua/5.4"; exit 1; }
 out=$(LUA_CPATH="$p/lib/lua/5.4/?.so" LUA_PATH="$p/share/lua/5.4/?.lua" lua5.4 -e \
   'print(require("corral")._VERSION, require("corral.supervisor") ~= nil)')
 [ "$out" = "$version	true" ] || { echo "lua5.4 printed: $out"; exit 1; }
