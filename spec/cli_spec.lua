@@ -349,14 +349,6 @@ end)
 -- runs no Lua code while corral.run drives the tasks: Ctrl-C did nothing
 -- until the run ended. A run without signals = true now hears it too.
 describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
-  local function lua_script(script, steps)
-    local path = converse.tmpfile(script)
-    local r = converse.run({ "/usr/bin/env", "LUA_CPATH=" .. package.cpath,
-      "LUA_PATH=" .. package.path, "lua5.4", path }, steps)
-    os.remove(path)
-    return r
-  end
-
   local SERVER = [[
     local corral = require "corral"
     io.stdout:setvbuf("no")
@@ -378,7 +370,7 @@ describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
   ]]
 
   it("cancels the run: every cleanup runs, run raises the SIGINT's Cancelled, and lua's handler is back", function()
-    local r = lua_script(SERVER, { { expect = "ready", send = "SIGINT" },
+    local r = converse.lua(SERVER, { { expect = "ready", send = "SIGINT" },
                                    { expect = "after", send = "SIGINT" } })
     assert.same({ "ready", "cleanup: Cancelled: SIGINT (source=signal)",
                   "run: false Cancelled: SIGINT (source=signal)", "after" },
@@ -388,7 +380,7 @@ describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
   end)
 
   it("is heard while the tasks only loop on checkpoint (the loop polled nothing)", function()
-    local r = lua_script([[
+    local r = converse.lua([[
       local corral = require "corral"
       io.stdout:setvbuf("no")
       print(select(2, pcall(corral.run, function()
@@ -404,7 +396,7 @@ describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
   end)
 
   it("still cancels the run after a task waited for SIGINT (libuv had put the default action back)", function()
-    local r = lua_script([[
+    local r = converse.lua([[
       local corral = require "corral"
       io.stdout:setvbuf("no")
       print(select(2, pcall(corral.run, function()
@@ -423,7 +415,7 @@ describe("Ctrl-C under stock lua5.4, corral.run without signals", function()
   end)
 
   it("one more SIGINT while the run unwinds kills the process, as in lua", function()
-    local r = lua_script([[
+    local r = converse.lua([[
       local corral = require "corral"
       io.stdout:setvbuf("no")
       corral.run(function()

@@ -93,6 +93,15 @@ function converse.corral(script, steps, ...)
   return r
 end
 
+--- Run `lua5.4 <script>` (the script given as text), as a user of
+--- `require "corral"` would: stock lua's own SIGINT handler is in place.
+function converse.lua(script, steps)
+  local path = converse.tmpfile(script)
+  local r = converse.run({ "lua5.4", path }, steps)
+  os.remove(path)
+  return r
+end
+
 --- Lines of a text, as a list.
 function converse.lines(text)
   local out = {}

@@ -11,9 +11,7 @@
 local corral = require "corral"
 local converse = require "converse"
 
-local function lua_child(chunk, steps)
-  return converse.run({ "lua5.4", "-e", chunk }, steps)
-end
+local lua_child = converse.lua
 
 local RUN_WITH_SIGNALS = [[
 local corral = require "corral"
