@@ -52,11 +52,19 @@ static volatile sig_atomic_t busy_undelivered;
 static lua_Hook busy_saved_hook;
 static int busy_saved_mask, busy_saved_count;
 
-static void chain(int i, int sig, siginfo_t *info, void *uc) {
-  const struct sigaction *p = &busy_prev[i];
+/* Whether a disposition is a function to call (not the default, not
+** ignored). */
+static int is_handler(const struct sigaction *p) {
+  return (p->sa_flags & SA_SIGINFO) ||
+         (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
+}
+
+/* Call the handler that was in place before ours, if it is one. */
+static void chain(const struct sigaction *p, int sig, siginfo_t *info,
+                  void *uc) {
   if (p->sa_flags & SA_SIGINFO)
     p->sa_sigaction(sig, info, uc);
-  else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN)
+  else if (is_handler(p))
     p->sa_handler(sig);
 }
 
@@ -74,7 +82,7 @@ static void die_now(int sig) {
 static void busy_handler(int sig, siginfo_t *info, void *uc) {
   lcr_Engine *E = busy_engine;
   lua_State *co;
-  chain(sig == SIGTERM, sig, info, uc);
+  chain(&busy_prev[sig == SIGTERM], sig, info, uc);
   if (E == NULL) return;
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
@@ -163,7 +171,7 @@ void lcr_busy_install(lcr_Engine *E) {
   sigemptyset(&sa.sa_mask);
   for (i = 0; i < 2; i++) {
     if (sigaction(stop_signals[i], NULL, &busy_prev[i]) != 0) return;
-    if (busy_prev[i].sa_handler == SIG_DFL || busy_prev[i].sa_handler == SIG_IGN)
+    if (!is_handler(&busy_prev[i]))
       return;                            /* nobody to chain to: leave it */
   }
   busy_step = 0;
@@ -222,10 +230,7 @@ static int intr_mask, intr_count;
 
 static void intr_handler(int sig, siginfo_t *info, void *uc) {
   intr_waker *w = intr_w;
-  if (intr_prev.sa_flags & SA_SIGINFO)
-    intr_prev.sa_sigaction(sig, info, uc);
-  else
-    intr_prev.sa_handler(sig);
+  chain(&intr_prev, sig, info, uc);
   if (w == NULL) return;
   intr_arrived = 1;
   w->E->e.poll_soon = 1;                 /* end the pass: the run looks */
@@ -262,9 +267,7 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   struct sigaction sa;
   intr_waker *w;
   if (intr_w != NULL || busy_engine != NULL) return;
-  if (sigaction(SIGINT, NULL, &intr_prev) != 0 ||
-      (!(intr_prev.sa_flags & SA_SIGINFO) &&
-       (intr_prev.sa_handler == SIG_DFL || intr_prev.sa_handler == SIG_IGN)))
+  if (sigaction(SIGINT, NULL, &intr_prev) != 0 || !is_handler(&intr_prev))
     return;                              /* the default action, as ever */
   if ((w = malloc(sizeof *w)) == NULL) return;
   if (uv_async_init(E->e.loop, &w->a, intr_cb) != 0) {
