@@ -66,7 +66,10 @@ static int catchable(int signum) {
 */
 static int sigwatch_start(sigwatch *w) {
   if (uv_is_active((uv_handle_t *)&w->h)) return 0;
-  if (sigaction(w->signum, NULL, &w->prev) != 0) w->prev.sa_handler = SIG_DFL;
+  if (sigaction(w->signum, NULL, &w->prev) != 0) {
+    memset(&w->prev, 0, sizeof w->prev);
+    w->prev.sa_handler = SIG_DFL;      /* nothing to give back */
+  }
   return uv_signal_start(&w->h, signal_cb, w->signum);
 }
 
@@ -86,15 +89,12 @@ static void sigwatch_stop(sigwatch *w) {
 ** referenced while waited on; a stop signal nobody handles is stopped.
 */
 static int sigwatch_update(sigwatch *w) {
-  int waited = !cr__queue_empty(&w->waiters);
+  int waited = !cr__queue_empty(&w->waiters), rc;
   if (!waited && !w->root && is_stop_signal(w->signum)) {
     sigwatch_stop(w);
     return 0;
   }
-  if (!uv_is_active((uv_handle_t *)&w->h)) {
-    int rc = sigwatch_start(w);
-    if (rc) return rc;
-  }
+  if ((rc = sigwatch_start(w)) != 0) return rc;   /* (if not started) */
   if (waited || w->root) uv_ref((uv_handle_t *)&w->h);
   else uv_unref((uv_handle_t *)&w->h);
   return 0;
