@@ -598,7 +598,9 @@ static inline cr_engine_t *cr_task_engine(const cr_task_t *t) {
 /* Start a root task (no group): it runs on a later step. */
 int cr_task_start_root(cr_task_t *t);
 /*
-** Park the running task; `abort` is asked when a cancel reaches it. The
+** Park the running task; `abort` is asked when a cancel reaches it, at
+** once if the task is inside a cancelled scope already (its wait-list
+** links must be in place before the call: it is the last step). The
 ** engine keeps one abort callback per kind of wait, not one per task:
 ** every park of one kind (CR_WAIT_OTHER for cr_task_park) in an engine
 ** must pass the same callback. (cr_task_wait_idle has a kind of its own.)

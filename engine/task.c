@@ -136,6 +136,10 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
   set_wait(t, wait);
   t->wait_obj = obj;
   CR__EMIT(t->scope.engine, CR_EV_PARK, t, t->cur, 0, wait, obj);
+  /* Level-triggered: a task that parks inside a cancelled scope (one gone
+  ** back to waiting after a wake-up that brought too little, say) has its
+  ** wait aborted at once, as if the cancel had come while it waited. */
+  if (cr_task_cancelled_now(t) != NULL) cr__task_abort(t);
 }
 
 void cr_task_park(cr_task_t *t, cr_abort_cb abort) {

@@ -149,6 +149,23 @@ function support.assert_arg_error(n, fname, keyword, f)
   return err
 end
 
+--- A connected pair of TCP streams on the loopback, from listener l: the
+--- accepted (server) end first, then the client's.
+function support.tcp_pair(l)
+  local c = corral.tcp.connect("127.0.0.1", l.port)
+  return l:accept(), c
+end
+
+--- Return once task t, blocked, has been woken (by data just written, say)
+--- and before it runs: in FIFO order (specs tagged #fifo) the waker sees it.
+function support.until_woken(t)
+  for _ = 1, 10000 do
+    if t.status ~= "waiting" then return end
+    corral.checkpoint()
+  end
+  error("the task was never woken")
+end
+
 --- The file descriptors this process has open, as a sorted list of numbers, for
 --- leak checks: compare the lists before and after. It probes /proc/self/fdinfo/<n>
 --- instead of running `ls`, so it starts no process and opens no pipe of its own.

@@ -596,6 +596,42 @@ static int test_refused_start_and_bad_wait(void) {
   return 0;
 }
 
+/* A task that parked inside a cancelled scope (one gone back to waiting
+** after a wake-up that brought too little) stayed parked: nothing aborted
+** its wait again. Parking there now aborts it at once. */
+static int park_abort_seen_waiting;
+
+static cr_abort_t waiting_abort(cr_task_t *t) {
+  park_abort_seen_waiting = t->status == CR_TASK_WAITING;
+  return count_abort(t);
+}
+
+static void self_cancel_then_park(cr_task_t *t) {
+  parker *p = (parker *)t;
+  if (p->step++ == 0) {
+    cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, 0, NULL);
+    cr_task_park(t, waiting_abort);
+    return;
+  }
+  p->woke = t->wake_status;
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+static int test_park_in_cancelled_scope(void) {
+  cr_engine_t e;
+  parker a = {0};
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &a.t, self_cancel_then_park);
+  cr_task_start_root(&a.t);
+  park_abort_calls = park_abort_seen_waiting = 0;
+  CHECK(drain(&e) == 0);
+  CHECK(park_abort_calls == 1);
+  CHECK(park_abort_seen_waiting);
+  CHECK(a.woke == CR_ECANCELED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"an unattached engine's wake-up does not spin the host's loop",
@@ -611,6 +647,8 @@ int main(void) {
     {"seeded order", test_seeded_order},
     {"wait idle", test_wait_idle},
     {"wait idle keeps a park's own abort", test_wait_idle_keeps_park_abort},
+    {"a park inside a cancelled scope is aborted at once",
+     test_park_in_cancelled_scope},
     {"a refused start keeps no array; a bad wait kind is 'other'",
      test_refused_start_and_bad_wait},
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
