@@ -174,6 +174,16 @@ static int woke(lua_State *L, int status, lcr_Task **tp, const char *call) {
   return t->t.wake_status;
 }
 
+/*
+** Whether the handle at 1 was closed while its call waited (by another
+** task, or by a write's own abort that a shield then hid): an I/O failure
+** of that call, not the program's use of a closed handle.
+*/
+static int closed_while_waiting(lua_State *L, int status) {
+  const lcr_Box *b = lua_touserdata(L, 1);
+  return status == LUA_YIELD && (b->io == NULL || b->io->closing);
+}
+
 /* A string argument without embedded NUL (a C API would see a shorter
 ** one). [-0, +0, v] */
 static const char *checkcstring(lua_State *L, int arg, const char *what) {
@@ -255,6 +265,8 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   size_t n, take;
   int rc = woke(L, status, &t, call);
   if (rc < 0) return stream_error(L, call, "read", rc);
+  if (closed_while_waiting(L, status))
+    return stream_error(L, call, "read", CR_ECLOSED);
   s = checkstream(L, call);
   rc = cr_stream_read(s, &t->t, &p, &n);
   if (rc == 0) {
@@ -303,7 +315,7 @@ static void check_direction(lua_State *L, cr_stream_t *s, int writing,
 static int stream_read(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 2, 65536);
   check_direction(L, checkstream(L, "stream:read"), 0, "stream:read", 1);
-  luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
+  luaL_argcheck(L, max >= 1, 2, "max must be an integer >= 1");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
   lua_pushinteger(L, -1);
@@ -318,7 +330,7 @@ static int stream_read_helper(lua_State *L) {
   luaL_argcheck(L, which >= 0 && which < 4, 4, "unknown call");
   check_direction(L, checkstream(L, read_calls[which]), 0, read_calls[which],
                   read_levels[which]);
-  luaL_argcheck(L, max >= 1, 2, "max must be >= 1");
+  luaL_argcheck(L, max >= 1, 2, "max must be an integer >= 1");
   luaL_argcheck(L, delim >= -1 && delim <= 255, 3, "not a byte");
   lua_settop(L, 3);
   return stream_read_k(L, LUA_OK, (lua_KContext)which);
@@ -335,6 +347,8 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (rc == 0) return 0;
   if (rc < 0) return stream_error(L, "stream:write", "write", rc);
+  if (closed_while_waiting(L, status))       /* the write's own abort */
+    return stream_error(L, "stream:write", "write", UV_ECANCELED);
   s = checkstream(L, "stream:write");
   data = lua_tolstring(L, 2, &len);
   rc = cr_stream_write(s, &t->t, data, len);
@@ -497,8 +511,9 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc == 0) {
     s = t->t.xfer;
     t->t.xfer = NULL;
-  } else if (rc < 0) {
-    return io_error(L, call, "accept", rc, NULL, NULL, NULL);
+  } else if (rc < 0 || closed_while_waiting(L, status)) {
+    return io_error(L, call, "accept", rc < 0 ? rc : CR_ECLOSED, NULL, NULL,
+                    NULL);
   } else {
     rc = cr_tcp_accept(checkopen(L, &K_LISTENER, call), &t->t, &s);
     if (rc == 1) return lcr_yield(L, t, 0, listener_accept_k);

@@ -106,7 +106,7 @@ local MAX_LINE = 65536
 
 local function line_too_long(call, max, parts, address)
   error(io_error(call, "read", "EMSGSIZE",
-    format("line longer than %d bytes", max),
+    format("line longer than %d byte%s", max, max == 1 and "" or "s"),
     { partial = concat(parts), address = address }), 0)
 end
 

@@ -729,7 +729,7 @@ describe("testing.stream_pair", function()
       local a, b = testing.stream_pair()
       local _ <close> = a
       local _ <close> = b
-      support.assert_arg_error(1, "read", "max must be >= 1", function() a:read(0) end)
+      support.assert_arg_error(1, "read", "max must be an integer >= 1", function() a:read(0) end)
       support.assert_arg_error(1, "write", "string expected", function() a:write({}) end)
     end)
     support.assert_arg_error(1, "stream_pair", "max_chunk must be an integer >= 1", function()

@@ -562,7 +562,7 @@ function methods:read(max)
     argerror(1, "read", type(max) == "number" and "number has no integer representation"
                         or "number expected, got " .. type(max))
   end
-  if m < 1 then argerror(1, "read", "max must be >= 1") end
+  if m < 1 then argerror(1, "read", "max must be an integer >= 1") end
   local st = check_open(self, "read")
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
