@@ -290,6 +290,23 @@ local function show_ended(inst)
   end
 end
 
+-- fn(child) in a task of the instance's group, so that what asks for the
+-- group of its task (corral.tcp.serve, a handler's wait_stopping) finds the
+-- group the supervisor stops. The Cancelled that ends it when fn cancelled
+-- its own task is noted: that group absorbs it.
+local function run_fn(sup, inst)
+  local rec = inst.rec
+  local _ <close> = setmetatable({}, { __close = function(_, err)
+    inst.cancelled = err ~= nil and corral.is_cancelled(err)
+  end })
+  if inst.group.stopping then return end
+  if not inst.stopping then rec.status = "running" end
+  local child = setmetatable({ name = rec.name, restarts = rec.restarts }, Child)
+  instance_of[child] = inst
+  begin(sup, inst)
+  inst.outcome = util.outcome(rec.fn, child)
+end
+
 -- The task of one instance: wait out the backoff and its turn in the chain,
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
@@ -299,7 +316,7 @@ end
 local function run_instance(sup, inst)
   local rec = inst.rec
   local _ <close> = setmetatable({}, { __close = function(_, err)
-    inst.cancelled = err ~= nil and corral.is_cancelled(err)
+    inst.cancelled = inst.cancelled or (err ~= nil and corral.is_cancelled(err))
     unlink(sup, inst)                         -- stopped before it began
     if sup.closed then return lose(sup, inst) end
     show_ended(inst)
@@ -314,11 +331,7 @@ local function run_instance(sup, inst)
     if inst.late and not inst.linked and not cg.stopping then link(sup, inst) end
     if not cg.stopping then inst.go:wait() end   -- stop() sets go too
     if cg.stopping then return end
-    if not inst.stopping then rec.status = "running" end
-    local child = setmetatable({ name = rec.name, restarts = rec.restarts }, Child)
-    instance_of[child] = inst
-    begin(sup, inst)
-    inst.outcome = util.outcome(rec.fn, child)
+    inst.fn_task = cg:spawn({ run_fn, name = rec.name }, sup, inst)
   end, { name = rec.name })
 end
 
@@ -371,7 +384,9 @@ local function stop(sup, rec, cap)
   local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
   -- A child's own fn that asked for this (its restart, its removal, a stop)
   -- waits for the answer: it ends at once rather than after its grace.
-  if inst.task == sup.asker then grace = 0 end
+  if sup.asker and (sup.asker == inst.task or sup.asker == inst.fn_task) then
+    grace = 0
+  end
   inst.stop_grace = grace
   if inst.group then inst.group:stop(grace) end
   inst.go:set()                             -- it need not wait for its turn to end
