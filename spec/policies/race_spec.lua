@@ -150,6 +150,30 @@ describe("race", function()
     assert.equal("enough", err.reason)
   end)
 
+
+  it("raises an outer Cancelled that comes after the win, dropping the winner's results", function()
+    local raised, handed, closed = vrun(function()
+      local handed, closed
+      local ok = corral.move_on_after(1.5, function()
+        -- The documented way not to leak it: the branch hands it over itself.
+        local _ <close> = setmetatable({}, { __close = function() closed = handed end })
+        race({
+          function() corral.sleep(1); handed = "conn"; return handed end,
+          function()
+            local _ <close> = setmetatable({}, { __close = function()
+              corral.scope(function() corral.sleep(2) end, { shield = true })
+            end })
+            corral.sleep(10)
+          end,
+        })
+        error("race returned after the outer deadline")
+      end)
+      return not ok, handed, closed
+    end)
+    assert.is_true(raised)
+    assert.equal("conn", handed)
+    assert.equal("conn", closed)
+  end)
   it("rejects bad arguments and unknown options", function()
     vrun(function()
       support.assert_arg_error(1, "race", "list of functions expected", function() race(42) end)
