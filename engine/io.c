@@ -72,21 +72,21 @@ static void wake_if(cr_task_t **slot, int status) {
 }
 
 /*
-** A TCP stream closed while the connection is cut short ends with a reset,
-** so that the peer sees an aborted transfer (ECONNRESET), not a clean end:
-** a write was cancelled, bytes of a write still wait to go out, or bytes
-** the peer sent were never read (the kernel resets a socket closed with
-** unread data; ours may sit in the read-ahead buffer instead). libuv's
-** close_reset refuses after a shutdown, whose FIN may still be queued
-** behind the cut-off write: the same SO_LINGER {1, 0} is set by hand then.
+** A TCP stream closed while a transfer is cut short ends with a reset, so
+** that the peer sees an aborted transfer (ECONNRESET), not a clean end of
+** a cut-off one: a write was cancelled, or bytes of a write still wait to
+** go out. libuv's close_reset refuses after a shutdown, whose FIN may
+** still be queued behind the cut-off write: the same SO_LINGER {1, 0} is
+** set by hand then. Bytes the peer sent that sit unread in the read-ahead
+** buffer do not reset: corral took them from the kernel, as a program's
+** recv would have, and a reset would throw away the reply still queued.
 */
 static void stream_close(cr_io_t *io) {
   cr_stream_t *s = (cr_stream_t *)io;
   wake_if(&s->reader, CR_ECLOSED);
   wake_if(&s->connector, CR_ECLOSED);
-  if (s->h.handle.type == UV_TCP &&
-      (s->h.stream.write_queue_size > 0 || s->len > 0))
-    s->reset = 1;
+  if (s->h.handle.type == UV_TCP && s->h.stream.write_queue_size > 0)
+    s->reset = 1;                      /* a write would be cut off */
   if (s->reset && s->h.handle.type == UV_TCP) {
     uv_os_fd_t fd;
     struct linger l = {1, 0};

@@ -515,6 +515,9 @@ local function closed_in_use(op, kind)
   return io_error("stream:" .. op, kind, "ECLOSED", "closed while in use")
 end
 
+-- What a TCP stream reads ahead into its own buffer once it has read.
+local READ_AHEAD = 65536
+
 -- The end of what the peer sent: nil, or the reset of a peer that closed
 -- with bytes unread.
 local function at_end(p, op)
@@ -533,7 +536,7 @@ local function wait_readable(st, op, ready)
     error(("stream:%s: another task is already reading this stream (one reader at a time)")
           :format(op), 0)
   end
-  p.reading = true
+  p.reading, p.read_started = true, true
   while not ready(p) and not p.eof and not st.closed do
     local ok, err = pcall(wait_on, p, "rwait")
     if not ok then
@@ -639,9 +642,13 @@ function methods:close()
   live_streams[self] = nil
   local out, inp = st._out, st._in
   out.eof = true
-  -- closed with bytes unread: TCP resets the connection, and the peer reads
+  -- closed with bytes unread that a TCP stream would still have left in the
+  -- kernel (it never read, so corral never read ahead; or more than its 64 kB
+  -- read-ahead holds): the kernel resets the connection, and the peer reads
   -- what it has, then ECONNRESET instead of the end
-  if inp.size > 0 then out.reset = true end
+  if inp.size > 0 and (not inp.read_started or inp.size > READ_AHEAD) then
+    out.reset = true
+  end
   inp.broken = true
   clear(inp)
   for _, p in ipairs({ out, inp }) do
