@@ -310,7 +310,8 @@ end
 -- The task of one instance: wait out the backoff and its turn in the chain,
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
--- when fn cancelled its own task). The report is a <close>: a Cancelled that ends
+-- when fn cancelled its own task). A failure of another task in that group
+-- (one fn spawned there) is the child's failure when fn had none. The report is a <close>: a Cancelled that ends
 -- the instance's task (corral.current_task():cancel() in fn) still reaches the
 -- manager, which would otherwise count the child as running for ever.
 local function run_instance(sup, inst)
@@ -322,7 +323,7 @@ local function run_instance(sup, inst)
     show_ended(inst)
     post(sup, { kind = "exit", inst = inst })
   end })
-  corral.group(function(cg)
+  local out = util.outcome(corral.group, function(cg)
     inst.group = cg
     if inst.stop_grace then cg:stop(inst.stop_grace) end
     if inst.wait > 0 and not cg.stopping then
@@ -333,6 +334,9 @@ local function run_instance(sup, inst)
     if cg.stopping then return end
     inst.fn_task = cg:spawn({ run_fn, name = rec.name }, sup, inst)
   end, { name = rec.name })
+  if not out.ok and (inst.outcome == nil or inst.outcome.ok) then
+    inst.outcome, inst.cancelled = out, false
+  end
 end
 
 -- Spawn the task of inst, which is in the chain already.
