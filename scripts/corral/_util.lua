@@ -199,17 +199,30 @@ function M.failures()
   return { errors = {}, tasks = {}, tracebacks = {} }
 end
 
--- Append one failure (err, the name it is filed under, its traceback or nil).
--- Counted by names: an error value may be nil, a name never is.
+-- The failures a list keeps, as a group keeps by default (max_errors): a
+-- race of a million failing branches holds a thousand, and counts the rest.
+local MAX_FAILURES = 1000
+
+-- Append one failure (err, the name it is filed under, its traceback or nil),
+-- or count it in list.dropped once MAX_FAILURES are kept (false then). The
+-- list may be an ErrorGroup. Counted by names: an error value may be nil, a
+-- name never is.
 function M.add_failure(list, err, name, traceback)
   local n = #list.tasks + 1
+  if n > MAX_FAILURES then
+    list.dropped = (list.dropped or 0) + 1
+    return false
+  end
   list.errors[n], list.tasks[n], list.tracebacks[n] = err, name, traceback or ""
+  return true
 end
 
 -- An ErrorGroup of the failures in `list` (see failures()), headed by
 -- `message` if given (corral.error_group).
 function M.error_group(list, message)
-  return corral.error_group(list.errors, list.tasks, list.tracebacks, message)
+  local eg = corral.error_group(list.errors, list.tasks, list.tracebacks, message)
+  eg.dropped = list.dropped or 0
+  return eg
 end
 
 -- Whether the running task is cancelled now: the check a cancellation point
@@ -225,11 +238,17 @@ end
 -- drop: it is noted in list.under, and raise_kept raises it (see also
 -- group_keeping).
 function M.add_branch_failure(list, err, name, traceback)
-  M.add_failure(list, err, name, traceback)
+  local kept = M.add_failure(list, err, name, traceback)
   if M.cancelled_now() then
     list.under = list.under or {}
-    list.under[#list.under + 1] = #list.tasks
+    if kept then list.under[#list.under + 1] = #list.tasks
+    else list.under_dropped = (list.under_dropped or 0) + 1 end
   end
+end
+
+-- Whether `list` holds a failure the policy may not drop.
+local function has_kept(list)
+  return list.under ~= nil and (#list.under > 0 or (list.under_dropped or 0) > 0)
 end
 
 -- The policy has its result (a branch won): the failures it may drop go,
@@ -240,7 +259,8 @@ function M.drop_failures(list)
     M.add_failure(kept, list.errors[i], list.tasks[i], list.tracebacks[i])
   end
   list.errors, list.tasks, list.tracebacks = kept.errors, kept.tasks, kept.tracebacks
-  list.under = #kept.tasks > 0 and {} or nil
+  list.dropped = list.under_dropped
+  list.under = has_kept(list) and {} or nil
   for i = 1, #kept.tasks do list.under[i] = i end
 end
 
@@ -250,7 +270,7 @@ end
 -- outside the policy counts (a branch that cancelled its own task and then
 -- failed was the policy's to weigh).
 function M.raise_kept(list)
-  if list.under and #list.under > 0 and M.cancelled_now() then
+  if has_kept(list) and M.cancelled_now() then
     error(M.error_group(list), 0)
   end
 end
@@ -268,7 +288,7 @@ function M.group_keeping(list, body, opts)
   local r = table.pack(pcall(corral.group, body, opts))
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
-  if not (list.under and #list.under > 0) then error(err, 0) end
+  if not has_kept(list) then error(err, 0) end
   error(M.with_failures(nil, true, err, opts.name, list), 0)
 end
 
@@ -283,6 +303,7 @@ function M.with_failures(base, failed, err, name, list)
     M.add_failure(eg, err, name, "")
   end
   for i = 1, #list.tasks do M.add_failure(eg, list.errors[i], list.tasks[i], list.tracebacks[i]) end
+  eg.dropped = eg.dropped + (list.dropped or 0)
   return eg
 end
 

@@ -114,6 +114,18 @@ describe("race", function()
     assert.truthy(eg.tracebacks[2]:find("stack traceback", 1, true))
   end)
 
+  it("keeps the first 1000 failures and counts the rest, as a group does", function()
+    local eg = support.error_group(vrun, function()
+      local fns = {}
+      for i = 1, 1500 do fns[i] = fail_after(i / 1e4, "f" .. i) end
+      race(fns)
+    end)
+    assert.equal(1000, #eg.errors)
+    assert.equal(500, eg.dropped)
+    assert.equal("f1", eg.errors[1])
+    assert.equal("f1000", eg.errors[1000])
+  end)
+
   it("names the branches after opts.name", function()
     local eg = vrun(function()
       return support.error_group(race, { fail_after(0, "x") }, { name = "fetch" })
