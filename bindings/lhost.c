@@ -313,12 +313,11 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
   op->task = t;
   op->waiting = 1;
   waiting_add(h, 1);
+  /* A task cancelled already has its wait aborted by the park itself; a
+  ** deadline that passed since corral_op_new but has not fired yet is
+  ** fired here, and its cancel aborts the wait as any cancel does. */
   cr_task_park_on(&t->t, op_abort, CR_WAIT_HOST, op);
-  /* Cancelled since corral_op_new (a deadline that passed meanwhile is
-  ** fired by cr_task_cancelled, which may abort the wait itself). */
-  if (cr_task_cancelled(&t->t) && t->t.status == CR_TASK_WAITING &&
-      op_abort(&t->t) == CR_ABORT_DONE)
-    cr_task_wake(&t->t, CR_ECANCELED);
+  cr_engine_poll_deadlines(cr_task_engine(&t->t));
   return lcr_yield(L, t, (lua_KContext)op, await_k);
 }
 
