@@ -62,7 +62,11 @@ local function attempts(fn, o, deadline, state)
     if r.ok then return table.unpack(r, 1, r.n) end
     local err = r.err
     state.last = err
-    if corral.now() >= deadline then corral.checkpoint() end  -- raises: the budget is spent
+    if corral.now() >= deadline then       -- raises: the budget is spent
+      state.spent = true                    -- (or an outer scope's too: retry)
+      corral.checkpoint()
+      state.spent = nil
+    end
     -- Cancelled from outside: no retry can follow, so neither retry_if nor
     -- on_retry hears of one; the attempt's error (it turned its Cancelled
     -- into that error) goes on, and the Cancelled at the next checkpoint. (The
@@ -93,6 +97,10 @@ local function retry(fn, opts)
   local r = table.pack(pcall(corral.fail_at, deadline, attempts, fn, o, deadline, state))
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
+  -- The budget ended together with a cancel from outside, whose scope took
+  -- the Cancelled: as for any cancel from outside, the attempt's error goes
+  -- on as it is, and the Cancelled comes back at the next cancellation point.
+  if state.spent and corral.is_cancelled(err) then error(state.last, 0) end
   -- The budget's own Timeout gets the budget and the last error; an
   -- attempt's Timeout (its own fail_after, a nested retry) raised as the
   -- last error goes out unchanged.
