@@ -611,10 +611,20 @@ local function close_inbox(sup)
   end
 end
 
+-- Every initial child has begun (or ended for good without beginning).
+local function initial_begun(sup)
+  for _, r in ipairs(sup.initial) do wait_started(r, 0) end
+  sup.initial = {}
+end
+
 local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
+    -- As OTP takes exits only once init has started every child: a child that
+    -- ended at once is restarted after the later ones have begun, so that a
+    -- one_for_all restart cannot stop them before they ever run, for ever.
+    if msg.kind == "exit" then initial_begun(sup) end
     sup.asker = msg.from
     handle[msg.kind](sup, msg)
     sup.asker = nil
@@ -773,11 +783,10 @@ function M.run(spec, body)
   local sup = new_supervisor(spec)
   local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
-    local initial = records_from(sup)
-    for _, r in ipairs(initial) do start(sup, r, 0) end
+    sup.initial = records_from(sup)
+    for _, r in ipairs(sup.initial) do start(sup, r, 0) end
     sup.manager = g:spawn({ function() manage(sup) end, name = sup.name })
-    -- every child has begun (or ended for good without beginning)
-    for _, r in ipairs(initial) do wait_started(r, 0) end
+    initial_begun(sup)
     return run_body(sup, body)
   end, { name = sup.name }))
   -- every child has ended, and the manager too: those it left (cancelled, or
