@@ -141,11 +141,19 @@ local function post(sup, msg)
   sup.wake:set()
 end
 
+local initial_begun     -- (below: it waits on the records)
+
 local function next_message(sup)
   while sup.head > sup.tail do
     sup.wake:wait()
     sup.wake = corral.event()
   end
+  -- As OTP takes exits only once init has started every child: a child that
+  -- ended at once is restarted after the later ones have begun, so that a
+  -- one_for_all restart cannot stop them before they ever run, for ever.
+  -- The exit stays in the inbox meanwhile: a manager cancelled while it
+  -- waits leaves it to close_inbox, which keeps its failure.
+  if sup.inbox[sup.head].kind == "exit" then initial_begun(sup) end
   local msg = sup.inbox[sup.head]
   sup.inbox[sup.head], sup.head = nil, sup.head + 1
   return msg
@@ -612,7 +620,7 @@ local function close_inbox(sup)
 end
 
 -- Every initial child has begun (or ended for good without beginning).
-local function initial_begun(sup)
+function initial_begun(sup)
   for _, r in ipairs(sup.initial) do wait_started(r, 0) end
   sup.initial = {}
 end
@@ -621,10 +629,6 @@ local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
-    -- As OTP takes exits only once init has started every child: a child that
-    -- ended at once is restarted after the later ones have begun, so that a
-    -- one_for_all restart cannot stop them before they ever run, for ever.
-    if msg.kind == "exit" then initial_begun(sup) end
     sup.asker = msg.from
     handle[msg.kind](sup, msg)
     sup.asker = nil
