@@ -19,6 +19,7 @@
 #   make test-seeds  every spec (but model, cli, soak) under SEEDS schedules
 #                  (corral.run's seed; default 50); make test runs 2 of them
 #   make fuzz      tools/fuzz.lua SEEDS: engine vs reference model
+#   make fuzz-mix  tools/fuzz-mix.lua SEEDS: mixed features, invariants
 #   make fuzz-c    libFuzzer over the engine C API, FUZZ_SECONDS
 #   make install   a Release build of its own in build-release/ (no tests, no
 #                  busted, no -Werror, no apt), then cmake --install it
@@ -118,6 +119,10 @@ START ?= 1
 fuzz: all
 	lua5.4 tools/fuzz.lua $(SEEDS) $(START)
 
+# Random programs mixing every feature, checked for lost errors and leaks.
+fuzz-mix: all
+	lua5.4 tools/fuzz-mix.lua $(SEEDS) $(START)
+
 # libFuzzer over the engine's C API (clang), FUZZ_SECONDS long. To fuzz past
 # a known engine bug: FUZZ_ENGINE_AVOID=unspawned (see spec/fuzz/fuzz-engine.c).
 FUZZ_SECONDS ?= 180
@@ -143,7 +148,7 @@ clean:
 distclean:
 	rm -rf build build-sanitize build-tsan build-release build.luarocks
 
-.PHONY: all deps test test-seeds sanitize tsan valgrind demo trace-demo bench soak fuzz fuzz-c install \
+.PHONY: all deps test test-seeds sanitize tsan valgrind demo trace-demo bench soak fuzz fuzz-mix fuzz-c install \
   uninstall clean distclean
 
 # The README's picture: the demo's trace drawn by `corral trace-svg`.

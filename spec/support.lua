@@ -156,6 +156,18 @@ function support.tcp_pair(l)
   return l:accept(), c
 end
 
+--- corral.run(fn(server, client)) over a fresh loopback connection, whose
+--- ends and listener are closed when fn returns (fn may close them first).
+function support.with_tcp_pair(fn)
+  return corral.run(function()
+    local l <close> = corral.tcp.listen("127.0.0.1", 0)
+    local srv, c = support.tcp_pair(l)
+    local _s <close> = srv
+    local _c <close> = c
+    return fn(srv, c)
+  end)
+end
+
 --- Return once task t, blocked, has been woken (by data just written, say)
 --- and before it runs: in FIFO order (specs tagged #fifo) the waker sees it.
 function support.until_woken(t)

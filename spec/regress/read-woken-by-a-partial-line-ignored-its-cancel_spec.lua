@@ -21,11 +21,7 @@ describe("regression: a read woken by too little data", function()
   for name, read in pairs(reads) do
     it("raises the cancel that came before it ran again (" .. name .. ") #fifo", function()
       local outcome
-      corral.run(function()
-        local l <close> = corral.tcp.listen("127.0.0.1", 0)
-        local srv, c = support.tcp_pair(l)
-        local _srv <close> = srv
-        local _c <close> = c
+      support.with_tcp_pair(function(srv, c)
         corral.group(function(g)
           local scope
           local reader = g:spawn(function()

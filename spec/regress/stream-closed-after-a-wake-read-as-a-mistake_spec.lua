@@ -12,10 +12,7 @@ describe("regression: a stream closed while its call waited", function()
   for _, m in ipairs({ "read", "read_line", "read_exactly" }) do
     it("wakes " .. m .. " with ECLOSED even after data woke it #fifo", function()
       local err
-      corral.run(function()
-        local l <close> = corral.tcp.listen("127.0.0.1", 0)
-        local srv, c = support.tcp_pair(l)
-        local _c <close> = c
+      support.with_tcp_pair(function(srv, c)
         corral.group(function(g)
           local reader = g:spawn(function()
             local _, e = pcall(srv[m], srv, 10)
@@ -35,11 +32,7 @@ describe("regression: a stream closed while its call waited", function()
 
   it("raises ECANCELED from a write whose abort a shield hid", function()
     local err
-    corral.run(function()
-      local l <close> = corral.tcp.listen("127.0.0.1", 0)
-      local srv, c = support.tcp_pair(l)
-      local _srv <close> = srv
-      local _c <close> = c
+    support.with_tcp_pair(function(srv, c)
       corral.group(function(g)
         local inner
         corral.scope(function(outer)

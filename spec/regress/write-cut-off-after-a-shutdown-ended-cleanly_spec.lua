@@ -18,11 +18,7 @@ describe("regression: a connection cut short", function()
   for _, how in ipairs({ "cancel", "close" }) do
     it("resets after a shutdown queued behind the write (" .. how .. ")", function()
       local seen
-      corral.run(function()
-        local l <close> = corral.tcp.listen("127.0.0.1", 0)
-        local srv, c = support.tcp_pair(l)
-        local _srv <close> = srv
-        local _c <close> = c
+      support.with_tcp_pair(function(srv, c)
         corral.group(function(g)
           g:spawn(function()
             local big = string.rep("x", 32 << 20)
