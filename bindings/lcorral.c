@@ -219,6 +219,65 @@ int lcr_arg_error(lua_State *L) {
                       fname, msg);
 }
 
+/* Push "mod.name" for the function at fidx if package.loaded[mod][name] is
+** it (as Lua names a function called through pcall); 0 if none. [-0, +(0|1), m] */
+static int push_loaded_name(lua_State *L, int fidx) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {                  /* loaded, mod, module */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {              /* ..., module, key, value */
+        if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, fidx)) {
+          lua_pushfstring(L, "%s.%s", lua_tostring(L, -4), lua_tostring(L, -2));
+          lua_replace(L, -6);                /* over the loaded table */
+          lua_pop(L, 4);
+          return 1;
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/*
+** corral._method_error(arg, msg, level [, self]): raise for argument arg
+** (self = 1) of the Lua function `level` frames up (1 = the caller) what
+** luaL_argerror says of a C function's: counted as the user called it (a
+** method call does not count self, and a bad self reads "calling 'f' on
+** bad self"), named as the call named it, or by package.loaded under
+** pcall ('corral.Stream.read_line'); a bad `self` of a call with a dot
+** gets the colon hint. The Lua halves of methods (lio.lua) use it.
+*/
+static int l_method_error(lua_State *L) {
+  lua_Integer arg = luaL_checkinteger(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  int level = (int)luaL_checkinteger(L, 3), self = lua_toboolean(L, 4);
+  const char *name = "?";
+  lua_Debug ar;
+  int fidx;
+  if (level < 1 || level > 1000 || !lua_getstack(L, level, &ar) ||
+      !lua_getinfo(L, "nf", &ar))
+    return luaL_error(L, "bad argument #%d (%s)", (int)arg, msg);
+  fidx = lua_gettop(L);                      /* the function */
+  if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0) {
+    if (--arg == 0)
+      return lcr_error_at(L, level + 1, "calling '%s' on bad self (%s)",
+                          ar.name, msg);
+  } else if (self && arg == 1 && ar.name != NULL) {
+    msg = lua_pushfstring(L, "%s; call a method with a colon: obj:%s(...)",
+                          msg, ar.name);
+  }
+  if (ar.name != NULL) name = ar.name;
+  else if (push_loaded_name(L, fidx))
+    name = lua_tostring(L, -1);
+  return lcr_error_at(L, level + 1, "bad argument #%d to '%s' (%s)",
+                      (int)arg, name, msg);
+}
+
 /*
 ** The anchors are pages of LCR_ANCHOR_PAGE slots, each made whole when its
 ** first pair is taken (anchor, ltask.c): setting a slot never allocates,
@@ -1158,6 +1217,7 @@ static const luaL_Reg corral_funcs[] = {
   {"debug_stats", l_debug_stats},
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
+  {"_method_error", l_method_error},     /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */

@@ -39,6 +39,11 @@ end
 -- argerr(n, f, msg [, level]): "bad argument #n to 'f' (msg)"; level as
 -- error() counts, 2 (the default) = the caller of the function calling it.
 local argerr = corral.arg_error
+-- method_error(n, msg, level [, self]): the same for argument n (self = 1)
+-- of the method `level` frames up, named and counted as the user called it
+-- (s:read_line(0) says #1, pcall(s.read_line, s, 0) #2 to
+-- 'corral.Stream.read_line'), as the C methods' errors are.
+local method_error = corral._method_error
 
 -- An integer in lo..hi (an integral float is accepted, as Lua's own
 -- functions do), or an argument error saying what it must be.
@@ -89,7 +94,7 @@ end
 
 local function checkstream(s, f, level)
   if not core.is_stream(s) then
-    argerr(0, f, "stream expected, got " .. typename(s), (level or 2) + 1)
+    method_error(1, "stream expected, got " .. typename(s), (level or 2), true)
   elseif s.closed then
     error(format("stream:%s: attempt to use a closed stream", f),
           (level or 2) + 1)
@@ -110,9 +115,19 @@ local function line_too_long(call, max, parts, address)
     { partial = concat(parts), address = address }), 0)
 end
 
-local function checkmax(max, f)
+-- Argument n (self = 1) of the method `level` frames up (1 = the caller):
+-- an integer >= lo.
+local function checkcount(v, n, what, lo, level)
+  local i = math.tointeger(v)
+  if not i or i < lo then
+    method_error(n, format("%s must be an integer >= %d", what, lo), level + 1)
+  end
+  return i
+end
+
+local function checkmax(max)
   if max == nil then return MAX_LINE end
-  return math.min(checkint(max, 1, f, "max", 1, nil, 3), 1 << 50)
+  return math.min(checkcount(max, 2, "max", 1, 2), 1 << 50)
 end
 
 -- The line and exact readers of a kind of stream, over its primitive
@@ -153,13 +168,13 @@ local function readers(rawread, check, where)
   --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
   function R.read_line(s, max)
     check(s, "read_line")
-    return read_line(s, checkmax(max, "read_line"), LINE)
+    return read_line(s, checkmax(max), LINE)
   end
 
   --- for line in s:lines([max]) do ... end
   function R.lines(s, max)
     check(s, "lines")
-    max = checkmax(max, "lines")
+    max = checkmax(max)
     return function()
       check(s, "lines")
       return read_line(s, max, LINES)
@@ -170,7 +185,7 @@ local function readers(rawread, check, where)
   --- e.partial = what was read) if the stream ends first.
   function R.read_exactly(s, n)
     check(s, "read_exactly")
-    n = checkint(n, 1, "read_exactly", "n", 0)
+    n = checkcount(n, 2, "n", 0, 1)
     if n == 0 then core.cancel_point("stream:read_exactly", 2) end
     local parts, got = {}, 0
     while got < n do

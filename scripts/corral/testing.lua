@@ -22,6 +22,7 @@ local current_run       -- a table standing for the testing.run in progress
 
 -- "bad argument #n to 'fname' (msg)", blaming the caller's caller (level 2)
 local argerror = corral.arg_error
+local method_error = corral._method_error   -- (see bindings/lio.lua)
 
 local function copy(t)
   local c = {}
@@ -470,7 +471,7 @@ end
 -- default) blames the method's caller.
 local function state_of(self, op, level)
   local st = getmetatable(self) == Stream and state[self]
-  if not st then argerror(1, op, "stream expected, got " .. type(self), level or 3) end
+  if not st then method_error(1, "stream expected, got " .. type(self), (level or 3) - 1, true) end
   return st
 end
 
@@ -562,10 +563,10 @@ function methods:read(max)
   if max == nil then max = 65536 end
   local m = math.tointeger(max)
   if not m then
-    argerror(1, "read", type(max) == "number" and "number has no integer representation"
-                        or "number expected, got " .. type(max))
+    method_error(2, type(max) == "number" and "number has no integer representation"
+                    or "number expected, got " .. type(max), 1)
   end
-  if m < 1 then argerror(1, "read", "max must be an integer >= 1") end
+  if m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local st = check_open(self, "read")
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
@@ -607,7 +608,7 @@ end
 --- has `buffer` bytes or more unread (backpressure).
 function methods:write(data)
   if type(data) == "number" then data = tostring(data) end
-  if type(data) ~= "string" then argerror(1, "write", "string expected, got " .. type(data)) end
+  if type(data) ~= "string" then method_error(2, "string expected, got " .. type(data), 1) end
   local st = check_open(self, "write")
   local p = st._out
   cancel_point("write")

@@ -8,17 +8,23 @@ local support = require "support"
 local vrun = support.vrun
 
 describe("I/O errors name the call the user made", function()
-  it("stream helpers given a bad self say so in Lua's words", function()
+  it("stream helpers given a bad self say so in Lua's words, as the C methods do", function()
     vrun(function()
       local ev = corral.event()
       local l <close> = corral.tcp.listen("127.0.0.1", 0)
       local c <close> = corral.tcp.connect("127.0.0.1", l.port)
       for _, name in ipairs({ "read_line", "lines", "read_exactly" }) do
-        local ok, err = pcall(c[name], ev, 1)
+        local ok, err = pcall(c[name], ev, 1)       -- no call name: pcall's
         assert.is_false(ok)
-        assert.equal(("calling '%s' on bad self (stream expected, got corral.Event)"):format(name),
+        assert.equal(("bad argument #1 to 'corral.Stream.%s' (stream expected, got corral.Event)"):format(name),
           err:gsub("^[^:]*:%d+: ", ""))
+        assert.equal(select(2, pcall(c.read, ev, 1)):gsub("%.read'", "." .. name .. "'"), err)
       end
+      local fake = { read_line = c.read_line }       -- a method call, bad self
+      local ok, err = pcall(function() local r = fake:read_line(1); return r end)
+      assert.is_false(ok)
+      assert.equal("calling 'read_line' on bad self (stream expected, got table)",
+        err:gsub("^[^:]*:%d+: ", ""))
     end)
   end)
 

@@ -37,7 +37,9 @@ describe("regression: stream_pair reads lines as TCP streams do", function()
   for _, case in ipairs({
     { "a\r\n", function(s) return s:read_line() end },
     { "hello\n", function(s) return s:read_line(3) end },
-    { "hello\n", function(s) return s:read_line(-1) end },
+    -- (not a tail call: one loses the call's name, which Lua then looks up
+    -- in package.loaded, where only the TCP stream's methods are)
+    { "hello\n", function(s) local r = s:read_line(-1); return r end },
     { "hello\n", function(s) for l in s:lines(2) do return l end end },
     { "hello", function(s) return s:read(2^53) end },
     { "hello", function(s) return s:read(1.0) end },
