@@ -271,8 +271,8 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
                       "a function"
                     : "table must hold the function at [1]");
     lua_getfield(L, 2, "name");
-    if (!lua_isnil(L, -1) && !lua_isstring(L, -1))
-      luaL_argerror(L, 2, "name must be a string");
+    if (!lua_isnil(L, -1) && lua_tostring(L, -1) == NULL)  /* a number */
+      luaL_argerror(L, 2, "name must be a string");        /* becomes its string */
     lua_rotate(L, 2, 2);              /* [G, fn, name, tbl, args...] */
     lua_remove(L, 4);
   } else {
