@@ -605,6 +605,7 @@ static int message_k(lua_State *T) {
 
 const char *corral_host_message(corral_host_t *h) {
   lua_State *T;
+  int rc;
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
@@ -617,9 +618,11 @@ const char *corral_host_message(corral_host_t *h) {
   }
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
-  if (lua_pcall(T, 1, 1, 0) != LUA_OK || !lua_isstring(T, -1)) {
-    lua_pop(T, 1);
-    return "(error object is not a string)";
+  rc = lua_pcall(T, 1, 1, 0);
+  if (rc != LUA_OK || !lua_isstring(T, -1)) {
+    lua_pop(T, 1);                      /* not kept: asked again, it is made */
+    return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
+                            : "(error object is not a string)";
   }
   unref(T, &h->str_ref);
   lua_pushvalue(T, -1);
@@ -1016,7 +1019,9 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
   lua_pushlightuserdata(h->L, o->loop);
   lua_pushinteger(h->L, o->virtual_clock != 0);
   if ((rc = lua_pcall(h->L, 3, 0, 0)) != LUA_OK) {
-    lua_pop(h->L, 1);
+    /* The reason stays on the host's own state's stack, for the host to
+    ** read (a state of corral's own is closed with it). */
+    if (h->own_state) lua_pop(h->L, 1);
     host_unset(h);
     host_free(h);
     return rc == LUA_ERRMEM ? CR_ENOMEM : CR_EINVAL;

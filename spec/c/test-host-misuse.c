@@ -146,6 +146,29 @@ static int test_results_after_a_start_out_of_memory(void) {
   return 0;
 }
 
+/* The message made while memory ran out said "(error object is not a
+** string)" of a string error; it says memory now, and is made next time. */
+static int test_message_out_of_memory(void) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  const char *m;
+  o.L = lua_newstate(failing_alloc, NULL);
+  CHECK(o.L != NULL);
+  luaL_openlibs(o.L);
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_start_string(h, "error('boom', 0)", "=m") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  fail = 1;
+  m = corral_host_message(h);
+  fail = 0;
+  CHECK(m != NULL && strstr(m, "not enough memory") != NULL);
+  m = corral_host_message(h);
+  CHECK(m != NULL && strcmp(m, "boom") == 0);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(o.L);
+  return 0;
+}
+
 /* --- host calls from the host's own callback, during corral_host_run ---- */
 
 static corral_host_t *H;
@@ -407,6 +430,7 @@ int main(void) {
   RUN(test_close_while_a_lookup_runs);
   RUN(test_message_twice);
   RUN(test_results_after_a_start_out_of_memory);
+  RUN(test_message_out_of_memory);
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
   RUN(test_error_completion_before_a_cancel_wins);

@@ -60,6 +60,9 @@ static int test_existing_state(void) {
   o.L = L;
   CHECK(corral_host_new(&h, &o) == 0);
   CHECK(corral_host_new(&h2, &o) == CR_EINVAL && h2 == NULL); /* one at a time */
+  CHECK(lua_gettop(L) == 1);                 /* why, left on the host's stack */
+  CHECK(strstr(lua_tostring(L, -1), "this state already runs corral") != NULL);
+  lua_pop(L, 1);
   CHECK(corral_host_start_string(h,
     "local c = require 'corral'; c.sleep(3600); return c.now()", "=vt") == 0);
   CHECK(corral_host_run(h) == CORRAL_OK);               /* virtual clock */
