@@ -60,6 +60,7 @@ struct corral_host_s {
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
+  cr_pass_fn pass;          /* attached: the engine's pass, for pass_k */
   unsigned driving : 1;     /* in corral_host_run or _step: a callback of
                             ** the host's that the loop runs meanwhile
                             ** must not drive, attach or close it */
@@ -507,6 +508,22 @@ static void protected(corral_host_t *h, lua_CFunction f, int arg) {
   }
 }
 
+/* [h, 0]: the attached engine's pass over its ready tasks. */
+static int pass_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  h->pass(&h->E.e);
+  return 0;
+}
+
+/* Attached, each pass runs protected as corral_host_run's steps do: memory
+** that runs out in a task's bookkeeping gives up on the root instead of
+** reaching Lua's panic handler through the host's loop. */
+static void host_guard(cr_engine_t *e, cr_pass_fn pass) {
+  corral_host_t *h = (corral_host_t *)e;
+  h->pass = pass;
+  protected(h, pass_k, 0);
+}
+
 static void on_attach(cr_engine_t *e, int rc) {
   corral_host_t *h = (corral_host_t *)e;
   if (h->status != CORRAL_RUNNING) {
@@ -952,6 +969,7 @@ static int setup_k(lua_State *L) {
   if (rc) return luaL_error(L, "corral_host_new: %s", cr_strerror(rc));
   h->E.S->eng = &h->E;
   h->E.hosted = 1;
+  h->E.e.guard = host_guard;
   return 0;
 }
 

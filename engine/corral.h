@@ -194,6 +194,9 @@ typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
 typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
 typedef void (*cr_attach_cb)(cr_engine_t *e, int status);
+/* An engine's pass over its ready tasks, and what runs it (cr_engine_t.guard). */
+typedef void (*cr_pass_fn)(cr_engine_t *e);
+typedef void (*cr_guard_cb)(cr_engine_t *e, cr_pass_fn pass);
 
 /* A deadline kept in the engine's heap. One uv_timer drives them all.
 ** It is embedded in its owner, which the callback finds by offsetof. */
@@ -363,6 +366,10 @@ struct cr_engine_s {
   cr_event_cb on_event;   /* public: engine events, or NULL (one branch) */
   cr_task_cb run;         /* public: resumes a task's continuation; set it
                           ** before the first task runs */
+  cr_guard_cb guard;      /* public, or NULL: attached, each pass over the
+                          ** ready tasks (from a callback of the host's
+                          ** loop) is run as guard(e, pass), which must call
+                          ** pass(e): a binding's protected call */
   /* private: the abort callback of each kind of wait (cr_task_park_on),
   ** asked when a cancel reaches a task parked on that kind */
   cr_abort_cb aborts[CR_WAIT__COUNT];

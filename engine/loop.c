@@ -506,6 +506,16 @@ static void attached_pass(cr_engine_t *e) {
   if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
 }
 
+/* The pass, inside the binding's guard when it has one (a protected call:
+** a binding that runs out of memory in a task's bookkeeping cannot raise
+** through libuv's callback). */
+static void guarded_pass(cr_engine_t *e) {
+  if (e->guard != NULL)
+    e->guard(e, attached_pass);
+  else
+    attached_pass(e);
+}
+
 /*
 ** Whether check_cb has work though nothing is ready: report the end (the
 ** root may have finished in this very pass), wake idle waiters, or move
@@ -523,7 +533,7 @@ static int check_has_work(const cr_engine_t *e) {
 static void prepare_cb(uv_prepare_t *h) {
   cr_engine_t *e = h->data;
   if (e->current != NULL) return;      /* a task ran uv_run itself: not ours */
-  attached_pass(e);
+  guarded_pass(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
 }
@@ -550,7 +560,7 @@ static void check_cb(uv_check_t *h) {
   /* A task is running: a C function it called turned the loop itself
   ** (libuv forbids it; it is still no deadlock, nor a pass to run). */
   if (e->current != NULL) return;
-  attached_pass(e);
+  guarded_pass(e);
   if (!cr__queue_empty(&e->runq)) return;
   if (e->stats.tasks == 0) {
     /* reported once per end: a host that stays attached is neither woken

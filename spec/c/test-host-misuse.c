@@ -169,6 +169,72 @@ static int test_message_out_of_memory(void) {
   return 0;
 }
 
+/* Attached, memory that ran out in a task's bookkeeping (a failure being
+** recorded for its group) raised through the host's loop callback into
+** Lua's panic handler: the process aborted. Each attached pass is
+** protected now, as corral_host_run's steps are. Every allocation from
+** the n-th on fails, for every n the run makes. */
+static long budget_left = -1;          /* -1: no limit */
+static long budget_used;
+static int counting;
+static void *budget_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  if (nsize > osize && counting) {
+    if (budget_left >= 0 && budget_used >= budget_left) return NULL;
+    budget_used++;
+  }
+  return realloc(p, nsize);
+}
+
+static void attached_done(corral_host_t *h, int status, void *arg) {
+  (void)h;
+  *(int *)arg = status;
+}
+
+/* One attached run with n allocations allowed after the start (-1: all):
+** how many it made. */
+static long attached_run(long n) {
+  static const char script[] =
+    "local c = require 'corral'\n"
+    "c.group(function(g)\n"
+    "  for i = 1, 4 do g:spawn(function() c.sleep(0); error('f' .. i) end) end\n"
+    "end)";
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  uv_loop_t loop;
+  int status = -1;
+  o.L = lua_newstate(budget_alloc, NULL);
+  luaL_openlibs(o.L);
+  uv_loop_init(&loop);
+  o.loop = &loop;
+  if (corral_host_new(&h, &o) == 0) {
+    if (corral_host_start_string(h, script, "=oom") == 0 &&
+        corral_host_attach(h, attached_done, &status) == 0) {
+      budget_used = 0;
+      budget_left = n;
+      counting = 1;
+      uv_run(&loop, UV_RUN_DEFAULT);
+      counting = 0;
+    }
+    corral_host_close(h);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  lua_close(o.L);
+  return budget_used;
+}
+
+static int test_attached_out_of_memory(void) {
+  long n, total = attached_run(-1);
+  CHECK(total > 0);
+  for (n = 0; n <= total; n++) attached_run(n);   /* aborted before */
+  return 0;
+}
+
 /* --- host calls from the host's own callback, during corral_host_run ---- */
 
 static corral_host_t *H;
@@ -431,6 +497,7 @@ int main(void) {
   RUN(test_message_twice);
   RUN(test_results_after_a_start_out_of_memory);
   RUN(test_message_out_of_memory);
+  RUN(test_attached_out_of_memory);
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
   RUN(test_error_completion_before_a_cancel_wins);
