@@ -9,7 +9,8 @@
 -- 1 if any seed had one. `v` prints every seed's outcome, `vv` its program too.
 -- Environment: CORRAL_BUILD=dir loads corral.so from dir instead of build/;
 -- FUZZ_ONLY=group,scope,... limits the kinds of compound statements;
--- FUZZ_SHOW=1 prints each program before it runs.
+-- FUZZ_SHOW=1 prints each program before it runs; FUZZ_W_IO=2 FUZZ_W_SIG=1
+-- add real TCP, child processes and signals (see spec/mix/fuzz.lua).
 local here = (arg and arg[0] or ""):match("^(.*)[/\\][^/\\]*$") or "."
 local root = here .. "/.."
 package.path = root .. "/spec/?.lua;" .. root .. "/scripts/?.lua;" .. package.path

@@ -6,12 +6,21 @@
 -- cancels from other tasks; g:start, t:cancel, t:wait; channels of every
 -- capacity; locks, semaphores, events; testing.stream_pair; race, gather,
 -- map, retry and supervisor; errors of every kind, pcall-swallowed cancels,
--- <close> handlers that block or raise) and runs it under testing.run with
--- that seed (virtual clock, seeded schedule, leak check). Then: no Cancelled
--- escapes the run, no error is lost (caught, in the final ErrorGroup tree,
--- or seen by a hook; only the documented drops are exempt), string errors
--- keep the user's position, every <close> handler ran once, every task
--- ended, channels conserve their values, locks and semaphores are back.
+-- <close> handlers that block or raise; waits that nothing can end, so that
+-- the run reports a deadlock) and runs it under testing.run with that seed
+-- (virtual clock, seeded schedule, leak check). Then: no Cancelled escapes
+-- the run, a deadlock is reported (never a hang) and only where a wait could
+-- not end, no error is lost (caught, in the final ErrorGroup tree, or seen
+-- by a hook; only the documented drops are exempt), string errors keep the
+-- user's position, every <close> handler ran once, every task ended,
+-- channels conserve their values, locks and semaphores are back, and
+-- corral.debug_stats() is all zero after the run.
+--
+-- Real I/O is off unless asked for (it spawns processes and signals this
+-- process): FUZZ_W_IO=2 adds loopback TCP and child processes, FUZZ_W_SIG=1
+-- SIGUSR1 waits, and with them the process's fds and children are checked
+-- after each run (every FUZZ_OSCHECK-th). FUZZ_W_DL weighs the deadlocks
+-- (3); FUZZ_PROGRESS=file keeps the current seed there, to find a hang.
 --
 -- M.run(first, last [, verbose]) -> number of seeds with problems, stats,
 -- report lines. tools/fuzz-mix.lua runs it from the command line (and under
@@ -26,6 +35,10 @@ local retry = require "corral.retry"
 local supervisor = require "corral.supervisor"
 
 local M = {}
+local PROGRESS = os.getenv("FUZZ_PROGRESS") and io.open(os.getenv("FUZZ_PROGRESS"), "w")
+local W_IO = tonumber(os.getenv("FUZZ_W_IO") or "") or 0
+local W_SIG = tonumber(os.getenv("FUZZ_W_SIG") or "") or 0
+local REAL_IO = W_IO > 0 or W_SIG > 0     -- real sockets, processes, signals
 local ONLY = os.getenv("FUZZ_ONLY")      -- comma list of node kinds to allow
 -- under the corral command the script is already the root task (real clock):
 -- run each program in the root, with every time scaled down
@@ -47,7 +60,11 @@ local KINDS = {
   { "swallow", 3 }, { "close", 3 }, { "chan", 3 }, { "sync", 2 }, { "stream", 2 },
   { "race", 2 }, { "gather", 2 }, { "map", 1 }, { "retry", 2 }, { "super", 1 },
   { "taskcancel", 2 }, { "start", 2 }, { "pcall", 2 },
+  -- extensions (repro/fuzz.lua): deadlocks and real I/O
+  { "deadlock", tonumber(os.getenv("FUZZ_W_DL") or "") or (CLI and 0 or 3) }, { "tcp", W_IO },
+  { "proc", W_IO }, { "sig", W_SIG },
 }
+local IOKIND = { tcp = true, proc = true, sig = true }
 local allowed
 if ONLY then
   allowed = {}
@@ -55,6 +72,7 @@ if ONLY then
 end
 
 local gen_block
+GEN_NOBLOCK = 0
 local function weighted(r, depth)
   local total, list = 0, {}
   for _, k in ipairs(KINDS) do
@@ -62,6 +80,9 @@ local function weighted(r, depth)
     local compound = not (k[1] == "sleep" or k[1] == "checkpoint" or k[1] == "raise")
     if depth >= 4 and compound then w = 0 end
     if allowed and compound and not allowed[k[1]] then w = 0 end
+    -- a deadlock inside real I/O's own code can hang for ever (a task in
+    -- accept or p:wait keeps the run alive): documented, so not generated
+    if k[1] == "deadlock" and GEN_NOBLOCK > 0 then w = 0 end
     if w > 0 then total = total + w; list[#list + 1] = { k[1], w } end
   end
   local x = r:next() % total
@@ -72,10 +93,12 @@ local function weighted(r, depth)
 end
 
 local budget
+local gen_has = {}
 local function gen_stmt(r, depth)
   budget = budget - 1
   local k = budget > 0 and weighted(r, depth) or r:pick({ "sleep", "checkpoint", "raise" })
   local s = { k = k }
+  gen_has[k] = true
   if k == "sleep" then s.t = r:pick(SLEEPS)
   elseif k == "raise" then s.ek = r:pick(ERRKINDS); s.p = r:int(3) == 1 -- p: only sometimes
   elseif k == "group" then
@@ -152,6 +175,45 @@ local function gen_stmt(r, depth)
     s.post = gen_block(r, depth + 1, 1)
     s.noready = r:chance(0.15)
     s.cancel_after = r:chance(0.3) and r:pick(SLEEPS) or nil
+  elseif k == "deadlock" then
+    s.how = r:pick({ "recv", "recv", "send", "event", "sem", "lock_cycle", "lock_cycle",
+      "wait_cycle", "wait_parent", "iter", "shielded" })
+    if s.how == "shielded" and not r:chance(0.3) then s.how = "event" end
+    s.cap = r:pick({ 0, 1, math.huge })
+    s.in_child = r:chance(0.5)
+    s.lockclose = r:chance(0.5)
+    s.idle = r:pick({ "none", "none", "listener", "stream", "process", "signal", "pipe" })
+    if not REAL_IO then s.idle = "none" end   -- (the draw keeps the seeds' other choices)
+    s.pre_raise = r:chance(0.3) and r:pick(ERRKINDS) or nil
+    s.close_how = r:pick({ "plain", "plain", "block", "raise", "block_raise" })
+    s.ek = r:pick(ERRKINDS)
+    s.body = gen_block(r, depth + 1, 1)
+  elseif k == "tcp" then
+    GEN_NOBLOCK = GEN_NOBLOCK + 1
+    s.server = r:pick({ "echo", "echo", "echo", "close_early", "silent", "write_close" })
+    s.n = r:int(4); s.size = r:pick({ 0, 10, 70000 })
+    s.end_how = r:pick({ "shutdown", "close", "none" })
+    s.timeout = r:chance(0.3) and r:pick(TIMES) or nil
+    s.cancel_after = r:chance(0.3) and r:pick(SLEEPS) or nil
+    s.body = gen_block(r, depth + 1, 1)
+    GEN_NOBLOCK = GEN_NOBLOCK - 1
+  elseif k == "proc" then
+    GEN_NOBLOCK = GEN_NOBLOCK + 1
+    s.mode = r:pick({ "cat", "cat", "exit3", "sleep_deadline", "kill", "lines_deadline", "close_wait" })
+    s.n = r:int(4)
+    s.t = r:pick({ 0, 0.5, 1, 2 })
+    s.kill = r:pick({ false, "SIGTERM", "SIGKILL", "SIGINT" })
+    s.cancel_after = r:chance(0.3) and r:pick(SLEEPS) or nil
+    s.explicit_close = r:chance(0.3)
+    s.body = gen_block(r, depth + 1, 1)
+    GEN_NOBLOCK = GEN_NOBLOCK - 1
+  elseif k == "sig" then
+    GEN_NOBLOCK = GEN_NOBLOCK + 1
+    s.via = r:pick({ "os", "child" })
+    s.waiters = r:int(2)
+    s.cancel_after = r:chance(0.3) and r:pick(SLEEPS) or nil
+    s.body = gen_block(r, depth + 1, 1)
+    GEN_NOBLOCK = GEN_NOBLOCK - 1
   end
   return s
 end
@@ -165,7 +227,14 @@ end
 local function gen_program(seed)
   local r = rng(seed)
   budget = 8 + r:int(22)
-  return gen_block(r, 1, 4)
+  gen_has = {}
+  GEN_NOBLOCK = 0
+  local prog = gen_block(r, 1, 4)
+  local io = gen_has.tcp or gen_has.proc or gen_has.sig or (REAL_IO and gen_has.deadlock)
+  -- real I/O under the virtual clock: let I/O that completes quickly be seen
+  -- before the clock jumps (testing.md, "Real I/O with autojump_threshold")
+  local thr = io and r:pick({ 0, 0, 0.0005, 0.002 }) or nil
+  return prog, { io = io, thr = thr, has = gen_has }
 end
 
 -- ---------------------------------------------------------------- state
@@ -175,6 +244,7 @@ local function reset()
     raised = {}, observed = {}, lossy = {}, nextid = 0,
     closes = {}, tasks = {}, sends = {}, recvs = {}, buffered = {}, sendfail = {},
     problems = {}, locks = {}, sems = {}, streams = {},
+    dl_seen = false, dl_blocked = 0, abandon = false, io = {}, ioerrs = {},
   }
 end
 local function problem(fmt, ...) R.problems[#R.problems + 1] = string.format(fmt, ...) end
@@ -539,14 +609,355 @@ function X.start(s, ctx)
   end)
 end
 
+-- ---------------------------------------------------------------- extensions
+-- real I/O: IoErrors that the peer's behaviour makes legitimate
+local IOTOL = { ECONNRESET = true, EPIPE = true, ECLOSED = true, EOF = true, ECANCELED = true }
+local function iotol(fn, ...)
+  local ok, e = pcall(fn, ...)
+  if ok then return true end
+  if corral.is_io_error(e) and IOTOL[e.code] then
+    R.ioerrs[#R.ioerrs + 1] = e.code
+    return false, e
+  end
+  error(e, 0)
+end
+local function io_track(o, what) R.io[#R.io + 1] = { o, what }; return o end
+
+local function allowed_group_err(err)
+  -- a group around I/O may fail with tolerated IoErrors only
+  if corral.is_error_group(err) then
+    for i = 1, #err.tasks do
+      local e = err.errors[i]
+      if not (corral.is_io_error(e) and IOTOL[e.code]) then return false end
+    end
+    return true
+  end
+  return false
+end
+
+-- deadlocks: every way a program can block for ever; the run must report it
+function X.deadlock(s, ctx)
+  local id = #R.closes + 1
+  R.closes[id] = 0
+  local h <close> = setmetatable({}, { __close = function(_, err)
+    R.closes[id] = R.closes[id] + 1
+    if err ~= nil then observe(err) end
+    -- cleanups that block or raise while the deadlock unwinds
+    if s.close_how == "block" or s.close_how == "block_raise" then
+      corral.scope(function() SLEEP(0.5) end, { shield = true })
+    end
+    if s.close_how == "raise" or s.close_how == "block_raise" then raise(s.ek, ctx) end
+  end })
+  local function block(fn)
+    R.dl_blocked = R.dl_blocked + 1
+    local ok, e = pcall(fn)
+    if not ok then
+      if corral.is_cancelled(e) and e.source == "deadlock" then R.dl_seen = true end
+      error(e, 0)
+    end
+    problem("deadlock %s: the blocking call returned %s", s.how, tostring(e))
+  end
+  local function blocker()
+    -- an idle listener, stream, process or signal watcher never hides a deadlock
+    local idle = {}
+    local _ <close> = setmetatable({}, { __close = function() for _, o in ipairs(idle) do o:close() end end })
+    if s.idle == "listener" then
+      idle[1] = io_track(corral.tcp.listen("127.0.0.1", 0), "idle listener")
+    elseif s.idle == "stream" then
+      local l = io_track(corral.tcp.listen("127.0.0.1", 0), "idle listener"); idle[1] = l
+      idle[2] = io_track(corral.tcp.connect("127.0.0.1", l.port), "idle client")
+      idle[3] = io_track(l:accept(), "idle accepted")
+    elseif s.idle == "process" then
+      idle[1] = io_track(corral.exec("/bin/cat"), "idle process")
+    elseif s.idle == "pipe" then
+      local p = io_track(corral.exec("/bin/sh", { "-c", "exec sleep 5" }), "idle process"); idle[1] = p
+      -- a read that timed out leaves the pipe idle
+      corral.move_on_after(T(0.5), p.stdout.read, p.stdout)
+    elseif s.idle == "signal" then
+      corral.move_on_after(T(0.5), corral.signal, "SIGUSR2")
+    end
+    exec_block(s.body, ctx)
+    if s.how == "recv" then
+      local ch = corral.channel(s.cap); block(function() return ch:recv() end)
+    elseif s.how == "iter" then
+      local ch = corral.channel(s.cap); block(function() for v in ch:iter() do return v end return "end" end)
+    elseif s.how == "send" then
+      local ch = corral.channel(0); block(function() ch:send("dl"); return "sent" end)
+    elseif s.how == "event" then
+      local e = corral.event(); block(function() e:wait(); return "set" end)
+    elseif s.how == "sem" then
+      local sm = corral.semaphore(0); R.sems[#R.sems + 1] = { sm, 0 }
+      block(function() sm:acquire(); return "acquired" end)
+    elseif s.how == "shielded" then
+      R.abandon = true
+      local e = corral.event()
+      corral.scope(function() block(function() e:wait(); return "set" end) end, { shield = true })
+    elseif s.how == "lock_cycle" then
+      -- a holds the lock and waits for b; b waits for the lock
+      local l = corral.lock()
+      R.locks[#R.locks + 1] = l
+      local held = corral.event()
+      corral.group(function(g)
+        local tb
+        track(g:spawn(function()
+          if s.lockclose then
+            l:acquire()
+            local _ <close> = l
+            held:set()
+            corral.checkpoint()
+            block(function() return tb:wait() end)
+          else
+            l:with(function()
+              held:set()
+              corral.checkpoint()
+              block(function() return tb:wait() end)
+            end)
+          end
+        end))
+        tb = track(g:spawn(function()
+          held:wait()
+          block(function() l:with(function() end); return "locked" end)
+        end))
+      end)
+    elseif s.how == "wait_cycle" then
+      corral.group(function(g)
+        local ta, tb
+        ta = track(g:spawn(function() corral.checkpoint(); block(function() return tb:wait() end) end))
+        tb = track(g:spawn(function() corral.checkpoint(); block(function() return ta:wait() end) end))
+      end)
+    elseif s.how == "wait_parent" then
+      corral.group(function(g)
+        local me = corral.current_task()
+        local t = track(g:spawn(function() block(function() return me:wait() end) end))
+        block(function() return t:wait() end)
+      end)
+    end
+  end
+  if s.pre_raise then
+    -- an error raised before the deadlock, held by a group that defers it
+    corral.group(function(g)
+      track(g:spawn(function() SLEEP(0.5); raise(s.pre_raise, ctx) end))
+      track(g:spawn(blocker))
+    end, { defer_errors = true })
+  elseif s.in_child then
+    corral.group(function(g)
+      track(g:spawn(blocker))
+      SLEEP(0.5)
+    end)
+  else
+    blocker()
+  end
+end
+
+function X.tcp(s, ctx)
+  local l <close> = io_track(corral.tcp.listen("127.0.0.1", 0), "listener")
+  local ok, err = pcall(corral.group, function(g)
+    local server = track(g:spawn(function()
+      iotol(function()
+        local c <close> = io_track(l:accept(), "accepted")
+        if s.server == "echo" then
+          for line in c:lines(1 << 20) do c:write(line .. "\n") end
+        elseif s.server == "close_early" then
+          c:read_line(1 << 20); c:close()
+        elseif s.server == "silent" then
+          while c:read() do end
+        elseif s.server == "write_close" then
+          c:write("hello\n"); c:shutdown()
+          while c:read() do end
+        end
+      end)
+    end))
+    if s.cancel_after then
+      track(g:spawn(function() SLEEP(s.cancel_after); g:cancel("tcp") end))
+    end
+    local function client()
+      local c <close> = io_track(corral.tcp.connect("127.0.0.1", l.port), "client")
+      for i = 1, s.n do
+        local line = ("L%d-"):format(i) .. string.rep("x", s.size)
+        c:write(line .. "\n")
+        if s.server == "echo" then
+          local got = c:read_line(1 << 20)
+          if got == nil then problem("tcp: echo server ended early") break end
+          if got ~= line then problem("tcp: echo gave %q for %q", got:sub(1, 40), line:sub(1, 40)) end
+        end
+        if i == 1 then exec_block(s.body, ctx) end
+      end
+      if s.server == "write_close" then
+        local got = c:read_line()
+        if got ~= nil and got ~= "hello" then problem("tcp: got %q, not hello", got) end
+      end
+      if s.end_how == "shutdown" then
+        c:shutdown()
+        while c:read() do end
+      elseif s.end_how == "close" then
+        c:close()
+      end
+    end
+    if s.timeout then corral.move_on_after(T(s.timeout), iotol, client) else iotol(client) end
+    corral.move_on_after(T(1), server.wait, server)
+    g:cancel()
+  end)
+  if not ok and not allowed_group_err(err) then error(err, 0) end
+end
+
+local PID
+do
+  local f = io.open("/proc/self/stat"); PID = f:read("*l"):match("^(%d+)"); f:close()
+end
+M.PID = PID
+local SIGNUM = { SIGTERM = 15, SIGKILL = 9, SIGINT = 2 }
+
+function X.proc(s, ctx)
+  local ok, err = pcall(corral.group, function(g)
+    if s.cancel_after then
+      track(g:spawn(function() SLEEP(s.cancel_after); g:cancel("proc") end))
+    end
+    if s.mode == "cat" then
+      local p <close> = io_track(corral.exec("/bin/cat"), "process")
+      local lines = {}
+      for i = 1, s.n do lines[i] = ("line %d"):format(i) end
+      track(g:spawn(function()
+        iotol(function()
+          for i = 1, s.n do p.stdin:write(lines[i] .. "\n"); if i == 1 then exec_block(s.body, ctx) end end
+          p.stdin:shutdown()
+        end)
+      end))
+      local got = {}
+      iotol(function() for line in p.stdout:lines() do got[#got + 1] = line end end)
+      for i, v in ipairs(got) do
+        if v ~= lines[i] then problem("cat: line %d is %q", i, v) end
+      end
+      local code, sig = p:wait()
+      if #got == s.n and code ~= 0 then problem("cat: exit %s %s", tostring(code), tostring(sig)) end
+      if s.explicit_close then p:close() end
+    elseif s.mode == "exit3" then
+      local p <close> = io_track(corral.exec("/bin/sh", { "-c", "exit 3" }), "process")
+      exec_block(s.body, ctx)
+      local code, sig = p:wait()
+      if code ~= 3 or sig ~= nil then problem("exit3: wait gave %s %s", tostring(code), tostring(sig)) end
+    elseif s.mode == "sleep_deadline" or s.mode == "kill" then
+      local p <close> = io_track(corral.exec("/bin/sleep", { "5" }), "process")
+      local t0 = os.time()
+      if s.mode == "sleep_deadline" then
+        local done = corral.move_on_after(T(s.t), function() exec_block(s.body, ctx); p:wait() end)
+        if done and os.time() - t0 < 4 then problem("sleep 5: wait returned after %ds", os.time() - t0) end
+      else
+        exec_block(s.body, ctx)
+      end
+      if s.kill then
+        p:kill(s.kill)
+        local code, sig = p:wait()
+        if code ~= 128 + SIGNUM[s.kill] or sig ~= s.kill then
+          problem("kill %s: wait gave %s %s", s.kill, tostring(code), tostring(sig))
+        end
+      end
+      if s.explicit_close then p:close() end
+    elseif s.mode == "lines_deadline" then
+      local p <close> = io_track(corral.exec("/bin/sh", { "-c", "echo a; echo b; exec sleep 5" }), "process")
+      local got = {}
+      corral.move_on_after(T(s.t), function()
+        iotol(function() for line in p.stdout:lines() do got[#got + 1] = line; exec_block(s.body, ctx) end end)
+      end)
+      if got[1] and got[1] ~= "a" or got[2] and got[2] ~= "b" or got[3] then problem("lines: got %s", table.concat(got, ",")) end
+    elseif s.mode == "close_wait" then
+      local p <close> = io_track(corral.exec("/bin/sleep", { "5" }), "process")
+      local w = track(g:spawn(function()
+        local wok, e = pcall(p.wait, p)
+        if wok then problem("close_wait: wait returned %s", tostring(e))
+        elseif not (corral.is_io_error(e) and e.code == "ECLOSED") and not corral.is_cancelled(e) then
+          error(e, 0)
+        end
+      end))
+      exec_block(s.body, ctx)
+      corral.checkpoint()
+      p:close()
+      w:wait()
+    end
+    g:cancel()
+  end)
+  if not ok and not allowed_group_err(err) then error(err, 0) end
+end
+
+function X.sig(s, ctx)
+  local ok, err = pcall(corral.group, function(g)
+    local waiters = {}
+    for i = 1, s.waiters do
+      waiters[i] = track(g:spawn(function()
+        local name = corral.signal("SIGUSR1")
+        if name ~= "SIGUSR1" then problem("signal returned %s", tostring(name)) end
+        R.sig_got = (R.sig_got or 0) + 1
+      end))
+    end
+    if s.cancel_after then
+      track(g:spawn(function() SLEEP(s.cancel_after); g:cancel("sig") end))
+    end
+    exec_block(s.body, ctx)
+    -- send only while a waiter is in corral.signal: before the first wait of
+    -- the run SIGUSR1 still has its default action (it would kill us)
+    for _ = 1, 50 do
+      local waiting = false
+      for _, w in ipairs(waiters) do if w.status == "waiting" then waiting = true end end
+      if waiting then
+        R.sig_sent = (R.sig_sent or 0) + 1
+        if s.via == "os" then
+          os.execute("kill -USR1 " .. PID)
+        else
+          local p <close> = io_track(corral.exec("/bin/kill", { "-USR1", PID }), "process")
+          local code = p:wait()
+          if code ~= 0 then problem("kill child exit %s", tostring(code)) end
+        end
+        break
+      end
+      local all_done = true
+      for _, w in ipairs(waiters) do if w.status == "scheduled" or w.status == "running" or w.status == "waiting" then all_done = false end end
+      if all_done then break end
+      corral.checkpoint()
+    end
+    for _, w in ipairs(waiters) do
+      corral.move_on_after(T(1), w.wait, w)
+    end
+    g:cancel()
+  end)
+  if not ok then error(err, 0) end
+end
+
 function exec_block(b, ctx)
   for _, s in ipairs(b) do X[s.k](s, ctx) end
 end
 
 -- ---------------------------------------------------------------- checks
-local function check(seed, prog)
+-- fds and children of this process, seen from outside (a shell)
+local function os_state()
+  local f = io.popen("echo $$; readlink /proc/$$/fd/1; ls -l /proc/" .. M.PID .. "/fd | awk 'NR>1{print $9,$11}'; echo ==; ps --ppid " .. M.PID .. " -o pid=,stat=,comm=")
+  local out = f:read("a"); f:close()
+  local sh, me, fds, rest = out:match("^(%d+)\n([^\n]*)\n(.-)==\n(.*)$")
+  local set, n = {}, 0
+  for line in fds:gmatch("[^\n]+") do
+    local fd, target = line:match("^(%d+) (.*)$")
+    if fd and target ~= me then set[fd] = target; n = n + 1 end
+  end
+  local kids = {}
+  for line in rest:gmatch("[^\n]+") do
+    local pid, st, comm = line:match("^%s*(%d+)%s+(%S+)%s+(.*)$")
+    if pid and pid ~= sh then kids[#kids + 1] = pid .. " " .. st .. " " .. comm end
+  end
+  return set, kids, n
+end
+M.os_state = os_state
+local base_fd
+local io_seen = 0
+local OSCHECK = tonumber(os.getenv("FUZZ_OSCHECK") or 1)
+-- libuv creates its process-wide signal lock pipe at the first signal watch:
+-- do that before the first baseline
+local function prime()
+  corral.run(function() corral.move_on_after(0.001, corral.signal, "SIGUSR2") end)
+end
+
+local function check(seed, prog, meta)
   reset()
   chan_id = 0
+  meta = meta or {}
+  if meta.io and not base_fd then prime(); base_fd = os_state() end
   local ok, err
   if CLI then
     ok, err = pcall(corral.group, function() exec_block(prog, { g = nil, lossy = false }) end)
@@ -554,9 +965,31 @@ local function check(seed, prog)
   else
     ok, err = pcall(testing.run, function()
       exec_block(prog, { g = nil, lossy = false })
-    end, { seed = seed })
+    end, { seed = seed, autojump_threshold = meta.thr })
   end
   local deadlock = not ok and type(err) == "string" and err:find("deadlock")
+  local abandoned = deadlock and err:find("even after cancelling")
+  if abandoned and not R.abandon then problem("tasks abandoned (still blocked after the deadlock cancel) without a shielded wait") end
+  if R.dl_seen and ok then problem("a task saw the deadlock's Cancelled but the run returned normally") end
+  if deadlock and R.dl_blocked == 0 then problem("deadlock reported but no deadlock node blocked") end
+  -- after the run (also a failed one) nothing of the engine may stay alive
+  local st = CLI and {} or corral.debug_stats()   -- (the command's run goes on)
+  for _, k in ipairs({ "tasks", "timers", "handles", "processes", "streams", "listeners", "scopes", "refs" }) do
+    if (st[k] or 0) ~= 0 and not abandoned then problem("after the run: debug_stats().%s = %d", k, st[k]) end
+  end
+  for _, o in ipairs(R.io) do
+    if not o[1].closed then problem("%s left open after the run", o[2]) end
+  end
+  io_seen = io_seen + (meta.io and 1 or 0)
+  if meta.io and io_seen % OSCHECK == 0 then
+    -- every OSCHECK seeds with I/O (a leak accumulates, so it is seen late but seen)
+    local fds, kids = os_state()
+    local diff = {}
+    for fd, t in pairs(fds) do if base_fd[fd] ~= t then diff[#diff + 1] = "+" .. fd .. "=" .. t end end
+    for fd, t in pairs(base_fd) do if fds[fd] ~= t then diff[#diff + 1] = "-" .. fd .. "=" .. t end end
+    if #diff > 0 then problem("fds changed: %s", table.concat(diff, " ")); base_fd = fds end
+    if #kids > 0 then problem("children left: %s", table.concat(kids, "; ")) end
+  end
   local leak = not ok and type(err) == "string" and err:find("leaked")
   if leak then problem("leak: %s", err) end
   if not ok then observe(err) end
@@ -568,7 +1001,7 @@ local function check(seed, prog)
   end
   -- errors not lost
   for id, ek in pairs(R.raised) do
-    if not R.observed[id] and not R.lossy[id] and not deadlock then
+    if not R.observed[id] and not R.lossy[id] and not abandoned then
       problem("error E#%d (%s) lost", id, ek)
     end
   end
@@ -588,13 +1021,13 @@ local function check(seed, prog)
   end
   if not ok then scan(err) end
   for id, n in ipairs(R.closes) do
-    if n ~= 1 and not deadlock then problem("close handler %d ran %d times", id, n) end
+    if n ~= 1 and not abandoned then problem("close handler %d ran %d times%s", id, n, deadlock and " (deadlock)" or "") end
   end
   for _, t in ipairs(R.tasks) do
     local st = t.status
     if st ~= "done" and st ~= "failed" and st ~= "cancelled" then problem("task %s left %s", tostring(t), st) end
   end
-  if not deadlock then
+  if not abandoned then
     for v, n in pairs(R.sends) do
       local got = (R.recvs[v] or 0) + (R.buffered[v] or 0)
       if got ~= n then problem("chan value %s sent %d, received %d (+buffered %d)", v, n, R.recvs[v] or 0, R.buffered[v] or 0) end
@@ -640,9 +1073,12 @@ function M.run(first, last, verbose)
   local bad, stats, lines = 0, { ok = 0, err = 0, deadlock = 0 }, {}
   local function say(s) lines[#lines + 1] = s end
   for seed = first, last do
-    local prog = gen_program(seed)
+    local prog, meta = gen_program(seed)
+    if PROGRESS then PROGRESS:seek("set"); PROGRESS:write(("%d      \n"):format(seed)); PROGRESS:flush() end
     if os.getenv("FUZZ_SHOW") then print(table.concat(show(prog, "    "), "\n")); io.stdout:flush() end
-    local ok, err, dl = check(seed, prog)
+    local ok, err, dl = check(seed, prog, meta)
+    stats.io = (stats.io or 0) + (meta.io and 1 or 0)
+    for k in pairs(meta.has) do stats["has_" .. k] = (stats["has_" .. k] or 0) + 1 end
     if ok then stats.ok = stats.ok + 1 elseif dl then stats.deadlock = stats.deadlock + 1 else stats.err = stats.err + 1 end
     if #R.problems > 0 or verbose then
       if #R.problems > 0 then bad = bad + 1 end
@@ -654,6 +1090,8 @@ function M.run(first, last, verbose)
   end
   say(("seeds %d..%d: %d with problems; returned %d, raised %d, deadlock %d"):format(first, last, bad,
     stats.ok, stats.err, stats.deadlock))
+  say(("  with io %d; deadlock nodes %d, tcp %d, proc %d, sig %d"):format(stats.io or 0, stats.has_deadlock or 0,
+    stats.has_tcp or 0, stats.has_proc or 0, stats.has_sig or 0))
   return bad, stats, lines
 end
 
