@@ -11,6 +11,7 @@
 -- MODEL_SEEDS=n and MODEL_SEED_START=s (environment) change the seed range;
 -- tools/fuzz.lua runs many more seeds outside busted.
 local corral = require "corral"
+local support = require "support"
 local model = require "model.model"
 local gen = require "model.gen"
 local interp = require "model.interp"
@@ -22,15 +23,7 @@ local START = tonumber(os.getenv("MODEL_SEED_START") or "") or 1
 -- here is the same (gen.check reads corral.debug_stats after every engine run)
 -- except after a second deadlock, where the engine abandons the tasks it can
 -- never wake by design; so the engine runs with the unwrapped corral.run.
-local function unwrapped(f)
-  for i = 1, 50 do
-    local name, v = debug.getupvalue(f, i)
-    if not name then break end
-    if name == "run" and type(v) == "function" then return v end
-  end
-  return f
-end
-local engine = setmetatable({ run = unwrapped(corral.run) }, { __index = corral })
+local engine = setmetatable({ run = support.unwrapped_run() }, { __index = corral })
 
 local function agree(prog)
   local ok, a, b = gen.check(prog, engine, model)

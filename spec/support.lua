@@ -149,6 +149,19 @@ function support.assert_arg_error(n, fname, keyword, f)
   return err
 end
 
+--- corral.run without the leak check spec/helpers.lua wraps it in (which
+--- raises), for specs that check the counters themselves and accept a run
+--- that abandoned tasks by design (a deadlock no cancel could end).
+function support.unwrapped_run()
+  local f = corral.run
+  for i = 1, 50 do
+    local name, v = debug.getupvalue(f, i)
+    if not name then break end
+    if name == "run" and type(v) == "function" then return v end
+  end
+  return f
+end
+
 --- A connected pair of TCP streams on the loopback, from listener l: the
 --- accepted (server) end first, then the client's.
 function support.tcp_pair(l)
