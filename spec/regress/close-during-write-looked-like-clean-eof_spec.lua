@@ -19,13 +19,17 @@ describe("regression: closing a stream while a write is under way", function()
           end
         end)
         local c = corral.tcp.connect("127.0.0.1", l.port)
-        g:spawn(function()
+        local writer = g:spawn(function()
           local ok, err = pcall(function()
             while true do c:write(string.rep("y", 1 << 22)) end
           end)
           writer_err = not ok and err
         end)
         corral.sleep(0.05)
+        -- under way: parked in a write (between two writes, woken by the
+        -- last one's end, a close is a clean end and the next write the
+        -- program's mistake; a loaded machine once closed there)
+        while writer.status ~= "waiting" do corral.checkpoint() end
         c:close()
       end)
     end)
