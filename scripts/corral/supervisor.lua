@@ -141,19 +141,30 @@ local function post(sup, msg)
   sup.wake:set()
 end
 
-local initial_begun     -- (below: it waits on the records)
+-- Until every instance started (initial, restarted, added) has begun or
+-- left the chain (unlink sets sup.drained then).
+local function chain_begun(sup)
+  while sup.pending do
+    sup.drained = sup.drained or corral.event()
+    sup.drained:wait()
+  end
+end
 
 local function next_message(sup)
   while sup.head > sup.tail do
     sup.wake:wait()
     sup.wake = corral.event()
   end
-  -- As OTP takes exits only once init has started every child: a child that
-  -- ended at once is restarted after the later ones have begun, so that a
-  -- one_for_all restart cannot stop them before they ever run, for ever.
-  -- The exit stays in the inbox meanwhile: a manager cancelled while it
-  -- waits leaves it to close_inbox, which keeps its failure.
-  if sup.inbox[sup.head].kind == "exit" then initial_begun(sup) end
+  -- As OTP takes an exit only once init, or the restart before it, has
+  -- started its children: a child that ended at once is restarted after
+  -- the starts before its exit have begun, so that a one_for_all restart
+  -- cannot stop a later child (an initial one, one sup:add is waiting
+  -- for) before it ever runs, for ever. (The end of an instance the manager
+  -- stopped itself needs no turn.) The exit stays in the inbox
+  -- meanwhile: a manager cancelled while it waits leaves it to
+  -- close_inbox, which keeps its failure.
+  local head = sup.inbox[sup.head]
+  if head.kind == "exit" and not head.inst.stopping then chain_begun(sup) end
   local msg = sup.inbox[sup.head]
   sup.inbox[sup.head], sup.head = nil, sup.head + 1
   return msg
@@ -252,6 +263,11 @@ local function unlink(sup, inst)
   if prev then prev.next = nxt elseif nxt then nxt.go:set() end
   if nxt then nxt.prev = prev else sup.pending = prev end
   inst.prev, inst.next, inst.linked = nil, nil, false
+  if sup.pending == nil and sup.drained then
+    local ev = sup.drained
+    sup.drained = nil
+    ev:set()
+  end
 end
 
 -- What a child's fn receives.
@@ -313,6 +329,28 @@ local function run_fn(sup, inst)
   instance_of[child] = inst
   begin(sup, inst)
   inst.outcome = util.outcome(rec.fn, child)
+  -- failed: the tasks it spawned in the group end with it, as a failing
+  -- group body's children do (returned, the child lasts until they end)
+  if not inst.outcome.ok then inst.group:cancel() end
+end
+
+-- The child's outcome once its group raised `out` (the failures of tasks fn
+-- spawned there): that failure, or, when fn failed too, one ErrorGroup of
+-- both, fn's first (filed under the child's name).
+local function both(inst, out)
+  local own, eg = inst.outcome, out.err
+  if own == nil or own.ok then return out end
+  local list = util.failures()
+  util.add_failure(list, own.err, inst.rec.name, own.traceback)
+  if corral.is_error_group(eg) then
+    for i = 1, #eg.tasks do
+      util.add_failure(list, eg.errors[i], eg.tasks[i], eg.tracebacks[i])
+    end
+    list.dropped = (list.dropped or 0) + eg.dropped
+  else
+    util.add_failure(list, eg, inst.rec.name, out.traceback)
+  end
+  return { ok = false, err = util.error_group(list), traceback = own.traceback }
 end
 
 -- The task of one instance: wait out the backoff and its turn in the chain,
@@ -342,9 +380,7 @@ local function run_instance(sup, inst)
     if cg.stopping then return end
     inst.fn_task = cg:spawn({ run_fn, name = rec.name }, sup, inst)
   end, { name = rec.name })
-  if not out.ok and (inst.outcome == nil or inst.outcome.ok) then
-    inst.outcome, inst.cancelled = out, false
-  end
+  if not out.ok then inst.outcome, inst.cancelled = both(inst, out), false end
 end
 
 -- Spawn the task of inst, which is in the chain already.
@@ -619,11 +655,6 @@ local function close_inbox(sup)
   end
 end
 
--- Every initial child has begun (or ended for good without beginning).
-function initial_begun(sup)
-  for _, r in ipairs(sup.initial) do wait_started(r, 0) end
-  sup.initial = {}
-end
 
 local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
@@ -787,10 +818,11 @@ function M.run(spec, body)
   local sup = new_supervisor(spec)
   local r = table.pack(pcall(corral.group, function(g)
     sup.group = g
-    sup.initial = records_from(sup)
-    for _, r in ipairs(sup.initial) do start(sup, r, 0) end
+    local initial = records_from(sup)
+    for _, r in ipairs(initial) do start(sup, r, 0) end
     sup.manager = g:spawn({ function() manage(sup) end, name = sup.name })
-    initial_begun(sup)
+    -- every child has begun (or ended for good without beginning)
+    for _, r in ipairs(initial) do wait_started(r, 0) end
     return run_body(sup, body)
   end, { name = sup.name }))
   -- every child has ended, and the manager too: those it left (cancelled, or

@@ -48,7 +48,7 @@ describe("regression: a request handled just before a one_for_all restart", func
     assert.matches("^y start#%d@" .. t .. "$", log.items[n - 1])
   end)
 
-  it("sup:restart returns once the child has started again (after the backoff)", function()
+  it("sup:restart returns once the child has started again", function()
     local log = support.log()
     support.vrun(function()
       when_a_fails(log, function(sup)
@@ -56,6 +56,9 @@ describe("regression: a request handled just before a one_for_all restart", func
         log:stamp("restart returned")
       end)
     end)
-    assert.same({ "x start#0@0", "x start#2@2", "restart returned@2" }, log.items)
+    -- As in OTP, the restart asked for first starts x before a's exit is
+    -- taken (an exit waits for the starts before it to begin), so x starts
+    -- at once; a's one_for_all restart would stop it again, after the stop.
+    assert.same({ "x start#0@0", "x start#1@1", "restart returned@1" }, log.items)
   end)
 end)
