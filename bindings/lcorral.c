@@ -219,6 +219,19 @@ int lcr_arg_error(lua_State *L) {
                       fname, msg);
 }
 
+/* Whether the call at ar named its function as an expression of the
+** caller (obj.f, f, t.f): a call with a dot, not a method call (obj:f), a
+** metamethod, a hook or an iterator. */
+static int dot_call(const lua_Debug *ar) {
+  static const char *const kinds[] = {"global", "local", "field", "upvalue",
+                                      "constant"};
+  size_t i;
+  if (ar->name == NULL || ar->namewhat == NULL) return 0;
+  for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (strcmp(ar->namewhat, kinds[i]) == 0) return 1;
+  return 0;
+}
+
 /* Push "mod.name" for the function at fidx if package.loaded[mod][name] is
 ** it (as Lua names a function called through pcall); 0 if none. [-0, +(0|1), m] */
 static int push_loaded_name(lua_State *L, int fidx) {
@@ -267,7 +280,7 @@ static int l_method_error(lua_State *L) {
     if (--arg == 0)
       return lcr_error_at(L, level + 1, "calling '%s' on bad self (%s)",
                           ar.name, msg);
-  } else if (self && arg == 1 && ar.name != NULL) {
+  } else if (self && arg == 1 && dot_call(&ar)) {
     msg = lua_pushfstring(L, "%s; call a method with a colon: obj:%s(...)",
                           msg, ar.name);
   }
@@ -543,15 +556,27 @@ void *lcr_testself(lua_State *L, int idx, int which) {
 ** words it. A method called with a dot (g.spawn(fn)) gets a hint: the
 ** mistake is the dot, not the argument. [-0, +0, v]
 */
+/* The name of the value at idx as luaL_typeerror says it: its metatable's
+** __name (a string), else its type, or "no value". [-0, +1, -] */
+static const char *push_typename(lua_State *L, int idx) {
+  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  return lua_pushstring(L, lua_isnone(L, idx) ? "no value"
+                                              : luaL_typename(L, idx));
+}
+
+/* corral._typename(v): push_typename, for the Lua halves' messages. */
+static int l_typename(lua_State *L) {
+  lua_settop(L, 1);
+  push_typename(L, 1);
+  return 1;
+}
+
 int lcr_selferror(lua_State *L, int idx, const char *tname) {
   lua_Debug ar;
-  const char *got;
-  if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
-    got = lua_tostring(L, -1);
-  else
-    got = lua_isnone(L, idx) ? "no value" : luaL_typename(L, idx);
+  const char *got = push_typename(L, idx);
   if (idx == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
-      ar.name != NULL && strcmp(ar.namewhat, "method") != 0)
+      dot_call(&ar))
     return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s; "
                          "call a method with a colon: obj:%s(...)", tname,
                          got, ar.name));
@@ -1218,6 +1243,7 @@ static const luaL_Reg corral_funcs[] = {
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
   {"_method_error", l_method_error},     /* internal: lio.lua, testing */
+  {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */

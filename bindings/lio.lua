@@ -86,11 +86,7 @@ end
 -- Stream helpers ----------------------------------------------------------
 
 -- A method's self must be a stream: Lua's own wording for a bad self.
-local function typename(v)
-  local mt = getmetatable(v)
-  local name = type(mt) == "table" and rawget(mt, "__name")
-  return type(name) == "string" and name or type(v)
-end
+local typename = corral._typename           -- (__name, as Lua's errors say)
 
 local function checkstream(s, f, level)
   if not core.is_stream(s) then

@@ -455,8 +455,13 @@ end
 
 -- A stream is an empty table: its state lives in `state`, so that, as on a
 -- TCP stream, its fields (s.closed) can be read and not set.
-local Stream, methods = {}, {}
+local Stream, methods = { __name = "corral.testing.Stream" }, {}
 local state = setmetatable({}, { __mode = "k" })   -- stream -> its state
+-- Named as Lua names a method called where the caller gives it no name
+-- (through pcall): 'corral.testing.Stream.read', as the C types' methods are.
+if package.loaded["corral.testing.Stream"] == nil then
+  package.loaded["corral.testing.Stream"] = methods
+end
 
 function Stream.__index(s, k)
   if k == "closed" then return state[s].closed end
@@ -471,7 +476,9 @@ end
 -- default) blames the method's caller.
 local function state_of(self, op, level)
   local st = getmetatable(self) == Stream and state[self]
-  if not st then method_error(1, "stream expected, got " .. type(self), (level or 3) - 1, true) end
+  if not st then
+    method_error(1, "stream expected, got " .. corral._typename(self), (level or 3) - 1, true)
+  end
   return st
 end
 
@@ -607,9 +614,9 @@ end
 --- write(data): all of data, or nothing if it raises. Blocks while the peer
 --- has `buffer` bytes or more unread (backpressure).
 function methods:write(data)
+  local st = check_open(self, "write")       -- self first, as the C methods
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then method_error(2, "string expected, got " .. type(data), 1) end
-  local st = check_open(self, "write")
   local p = st._out
   cancel_point("write")
   while true do

@@ -31,6 +31,23 @@ describe("regression: the Lua halves of the stream methods", function()
     end)
   end)
 
+  it("in memory too: self checked first, named by its type, other types by __name", function()
+    support.vrun(function()
+      local a, b = testing.stream_pair()
+      assert.equal("bad argument #1 to 'write' (stream expected, got string; "
+        .. "call a method with a colon: obj:write(...))",
+        said(function() local r = b.write("hi"); return r end))
+      local ok, err = pcall(a.read_line, a, 0)
+      assert.is_false(ok)
+      assert.equal("bad argument #2 to 'corral.testing.Stream.read_line' "
+        .. "(max must be an integer >= 1)", err)
+      assert.equal("bad argument #1 to 'read' (stream expected, got corral.Event; "
+        .. "call a method with a colon: obj:read(...))",
+        said(function() local r = a.read(corral.event()); return r end))
+      a:close(); b:close()
+    end)
+  end)
+
   it("count self and name the type under pcall, as the C methods do", function()
     support.with_tcp_pair(function(_, c)
       local ok, err = pcall(c.read_exactly, c, -1)
