@@ -110,16 +110,20 @@ static int test_message_twice(void) {
   return 0;
 }
 
-/* An allocator that fails once `fail` is set. */
-static int fail;
-static void *failing_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+/* An allocator whose growing allocations fail once `budget` of them have
+** been made since `used` was last reset (budget -1: never). */
+static long budget = -1, used;
+static void *budget_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   (void)ud;
-  (void)osize;
   if (nsize == 0) {
     free(p);
     return NULL;
   }
-  return fail && nsize > osize ? NULL : realloc(p, nsize);
+  if (nsize > osize) {
+    if (budget >= 0 && used >= budget) return NULL;
+    used++;
+  }
+  return realloc(p, nsize);
 }
 
 /* The start failed with memory too short even to keep its error: results
@@ -129,14 +133,14 @@ static int test_results_after_a_start_out_of_memory(void) {
   corral_host_t *h;
   lua_State *L;
   const char *m;
-  o.L = lua_newstate(failing_alloc, NULL);
+  o.L = lua_newstate(budget_alloc, NULL);
   CHECK(o.L != NULL);
   luaL_openlibs(o.L);
   CHECK(corral_host_new(&h, &o) == 0);
   L = corral_host_state(h);
-  fail = 1;
+  budget = 0;                                 /* fail from now on */
   CHECK(corral_host_start_string(h, "return 1", "=s") == CORRAL_ERROR);
-  fail = 0;
+  budget = -1;
   CHECK(corral_host_results(h, L) >= 0);
   lua_settop(L, 0);
   m = corral_host_message(h);
@@ -152,15 +156,15 @@ static int test_message_out_of_memory(void) {
   corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
   const char *m;
-  o.L = lua_newstate(failing_alloc, NULL);
+  o.L = lua_newstate(budget_alloc, NULL);
   CHECK(o.L != NULL);
   luaL_openlibs(o.L);
   CHECK(corral_host_new(&h, &o) == 0);
   CHECK(corral_host_start_string(h, "error('boom', 0)", "=m") == 0);
   CHECK(corral_host_run(h) == CORRAL_ERROR);
-  fail = 1;
+  budget = 0;                                 /* fail from now on */
   m = corral_host_message(h);
-  fail = 0;
+  budget = -1;
   CHECK(m != NULL && strstr(m, "not enough memory") != NULL);
   m = corral_host_message(h);
   CHECK(m != NULL && strcmp(m, "boom") == 0);
@@ -174,22 +178,6 @@ static int test_message_out_of_memory(void) {
 ** Lua's panic handler: the process aborted. Each attached pass is
 ** protected now, as corral_host_run's steps are. Every allocation from
 ** the n-th on fails, for every n the run makes. */
-static long budget_left = -1;          /* -1: no limit */
-static long budget_used;
-static int counting;
-static void *budget_alloc(void *ud, void *p, size_t osize, size_t nsize) {
-  (void)ud;
-  if (nsize == 0) {
-    free(p);
-    return NULL;
-  }
-  if (nsize > osize && counting) {
-    if (budget_left >= 0 && budget_used >= budget_left) return NULL;
-    budget_used++;
-  }
-  return realloc(p, nsize);
-}
-
 static void attached_done(corral_host_t *h, int status, void *arg) {
   (void)h;
   *(int *)arg = status;
@@ -207,6 +195,7 @@ static long attached_run(long n) {
   corral_host_t *h;
   uv_loop_t loop;
   int status = -1;
+  long made = 0;
   o.L = lua_newstate(budget_alloc, NULL);
   luaL_openlibs(o.L);
   uv_loop_init(&loop);
@@ -214,18 +203,18 @@ static long attached_run(long n) {
   if (corral_host_new(&h, &o) == 0) {
     if (corral_host_start_string(h, script, "=oom") == 0 &&
         corral_host_attach(h, attached_done, &status) == 0) {
-      budget_used = 0;
-      budget_left = n;
-      counting = 1;
+      used = 0;
+      budget = n;
       uv_run(&loop, UV_RUN_DEFAULT);
-      counting = 0;
+      budget = -1;
+      made = used;
     }
     corral_host_close(h);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   lua_close(o.L);
-  return budget_used;
+  return made;
 }
 
 static int test_attached_out_of_memory(void) {
