@@ -302,9 +302,17 @@ function M.with_failures(base, failed, err, name, list)
   if failed and eg ~= err and not corral.is_cancelled(err) then
     M.add_failure(eg, err, name, "")
   end
-  for i = 1, #list.tasks do M.add_failure(eg, list.errors[i], list.tasks[i], list.tracebacks[i]) end
-  eg.dropped = eg.dropped + (list.dropped or 0)
+  M.add_all(eg, list)
   return eg
+end
+
+-- Append every failure of `from` (a list or an ErrorGroup) to `to`, and
+-- count its dropped ones there too.
+function M.add_all(to, from)
+  for i = 1, #from.tasks do
+    M.add_failure(to, from.errors[i], from.tasks[i], from.tracebacks[i])
+  end
+  to.dropped = (to.dropped or 0) + (from.dropped or 0)
 end
 
 return M

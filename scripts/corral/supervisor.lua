@@ -144,9 +144,18 @@ end
 -- Until every instance started (initial, restarted, added) has begun or
 -- left the chain (unlink sets sup.drained then).
 local function chain_begun(sup)
-  while sup.pending do
+  while sup.pending and not sup.stop_cap do   -- a stop starts nothing more
     sup.drained = sup.drained or corral.event()
     sup.drained:wait()
+  end
+end
+
+-- End a chain_begun wait: the chain drained, or a stop was asked.
+local function drained(sup)
+  local ev = sup.drained
+  if ev then
+    sup.drained = nil
+    ev:set()
   end
 end
 
@@ -263,11 +272,7 @@ local function unlink(sup, inst)
   if prev then prev.next = nxt elseif nxt then nxt.go:set() end
   if nxt then nxt.prev = prev else sup.pending = prev end
   inst.prev, inst.next, inst.linked = nil, nil, false
-  if sup.pending == nil and sup.drained then
-    local ev = sup.drained
-    sup.drained = nil
-    ev:set()
-  end
+  if sup.pending == nil then drained(sup) end
 end
 
 -- What a child's fn receives.
@@ -323,7 +328,7 @@ local function run_fn(sup, inst)
   local _ <close> = setmetatable({}, { __close = function(_, err)
     inst.cancelled = err ~= nil and corral.is_cancelled(err)
   end })
-  if inst.group.stopping then return end
+  if inst.group.stopping or sup.stop_cap then return end   -- (see run_instance)
   if not inst.stopping then rec.status = "running" end
   local child = setmetatable({ name = rec.name, restarts = rec.restarts }, Child)
   instance_of[child] = inst
@@ -343,10 +348,7 @@ local function both(inst, out)
   local list = util.failures()
   util.add_failure(list, own.err, inst.rec.name, own.traceback)
   if corral.is_error_group(eg) then
-    for i = 1, #eg.tasks do
-      util.add_failure(list, eg.errors[i], eg.tasks[i], eg.tracebacks[i])
-    end
-    list.dropped = (list.dropped or 0) + eg.dropped
+    util.add_all(list, eg)
   else
     util.add_failure(list, eg, inst.rec.name, out.traceback)
   end
@@ -357,7 +359,8 @@ end
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
 -- when fn cancelled its own task). A failure of another task in that group
--- (one fn spawned there) is the child's failure when fn had none. The report is a <close>: a Cancelled that ends
+-- (one fn spawned there) is the child's failure too (both). The report is a
+-- <close>: a Cancelled that ends
 -- the instance's task (corral.current_task():cancel() in fn) still reaches the
 -- manager, which would otherwise count the child as running for ever.
 local function run_instance(sup, inst)
@@ -377,7 +380,8 @@ local function run_instance(sup, inst)
     end
     if inst.late and not inst.linked and not cg.stopping then link(sup, inst) end
     if not cg.stopping then inst.go:wait() end   -- stop() sets go too
-    if cg.stopping then return end
+    -- a stop asked meanwhile, not yet handled, starts nothing either
+    if cg.stopping or sup.stop_cap then return end
     inst.fn_task = cg:spawn({ run_fn, name = rec.name }, sup, inst)
   end, { name = rec.name })
   if not out.ok then inst.outcome, inst.cancelled = both(inst, out), false end
@@ -535,9 +539,9 @@ local function restart(sup, rec, failed, err, traceback, how)
   if sup.spec.on_restart and not sup.stop_cap then
     sup.spec.on_restart(rec.name, err, rec.restarts + 1)
   end
-  local stopped = overtaken(sup, rec, failed, err, traceback)   -- meanwhile
   guard.done = true                        -- (a raising hook leaves it undone)
-  if stopped then return end
+  -- a stop came meanwhile: report keeps the failure itself if on_failure raises
+  if overtaken(sup, rec, failed, err, traceback) then return end
   for _, r in ipairs(recs) do
     -- (ended: for good, its end not taken yet: a transient that returned)
     if r ~= rec and (r.restart == "temporary" or r.ended) then
@@ -655,7 +659,6 @@ local function close_inbox(sup)
   end
 end
 
-
 local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
@@ -732,6 +735,7 @@ end
 -- `grace` more, and no restart starts a child after it (see restart).
 local function cut_grace(sup, grace)
   sup.stop_cap = math.min(sup.stop_cap or math.huge, grace)
+  drained(sup)                               -- a manager waiting for starts
   local inst = sup.winding
   if inst and inst.group and sup.stop_cap < inst.stop_grace then
     inst.stop_grace = sup.stop_cap           -- (a stop that shortens nothing
