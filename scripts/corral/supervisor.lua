@@ -143,8 +143,11 @@ end
 
 -- Until every instance started (initial, restarted, added) has begun or
 -- left the chain (unlink sets sup.drained then).
+-- A stop starts nothing more, and a request behind the exit (a remove of a
+-- child still in its backoff, an add) is handled without waiting for the
+-- backoff: the exit goes first, then the request, in order.
 local function chain_begun(sup)
-  while sup.pending and not sup.stop_cap do   -- a stop starts nothing more
+  while sup.pending and not sup.stop_cap and (sup.requests or 0) == 0 do
     sup.drained = sup.drained or corral.event()
     sup.drained:wait()
   end
@@ -176,6 +179,7 @@ local function next_message(sup)
   if head.kind == "exit" and not head.inst.stopping then chain_begun(sup) end
   local msg = sup.inbox[sup.head]
   sup.inbox[sup.head], sup.head = nil, sup.head + 1
+  if msg.reply then sup.requests = sup.requests - 1 end
   return msg
 end
 
@@ -694,7 +698,9 @@ local function request(sup, msg)
   -- Cancelled, as a blocking call does, and nothing happened.
   corral._check_cancel()
   msg.reply, msg.from = corral.event(), corral.current_task()
+  sup.requests = (sup.requests or 0) + 1
   post(sup, msg)
+  drained(sup)                               -- a manager waiting for starts
   msg.reply:wait()
   if msg.err then error(msg.err, 3) end
   return msg

@@ -2,8 +2,10 @@
 -- waited for a restart's children to begin (they were waiting out their
 -- backoff) was read only after the backoff, and those children's fns ran
 -- after the stop; a one_for_one restart waiting out its backoff while the
--- manager was busy ran its fn after a stop asked meanwhile; and a failure
--- whose restart a stop overtook was kept twice when on_failure raised.
+-- manager was busy ran its fn after a stop asked meanwhile; a failure
+-- whose restart a stop overtook was kept twice when on_failure raised; and
+-- a remove of a child in its backoff, behind such an exit, waited out the
+-- backoff, and the child's fn ran before it was removed.
 local corral = require "corral"
 local supervisor = require "corral.supervisor"
 local support = require "support"
@@ -68,6 +70,40 @@ describe("regression: a supervisor stopped during a restart's backoff", function
       end)
     end)
     assert.equal(0, late)
+  end)
+
+  it("handles a remove behind an exit that waits for the backoff, at once", function()
+    local late, took = 0, nil
+    local removed = false
+    support.vrun(function()
+      supervisor.run({
+        strategy = "rest_for_one", intensity = 10, backoff = { delay = 1 },
+        on_failure = function() end,
+        children = {
+          { name = "A", fn = function(c)
+            if c.restarts == 0 then corral.sleep(0.5); error("A", 0) end
+            c:wait_stopping()
+          end },
+          { name = "B", fn = function(c)
+            if c.restarts == 0 then corral.sleep(0.1); error("B", 0) end
+            c:wait_stopping()
+          end },
+          { name = "C", fn = function(c)
+            if removed then late = late + 1 end
+            c:wait_stopping()
+          end },
+        },
+      }, function(sup)
+        corral.sleep(0.6)
+        removed = true
+        local t0 = corral.now()
+        sup:remove("C")
+        took = corral.now() - t0
+        sup:stop()
+      end)
+    end)
+    assert.equal(0, late)
+    assert.equal(0, took)
   end)
 
   it("keeps a failure once when on_failure raises for it after a stop overtook its restart", function()
