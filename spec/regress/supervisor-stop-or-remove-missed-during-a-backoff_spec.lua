@@ -10,37 +10,44 @@ local corral = require "corral"
 local supervisor = require "corral.supervisor"
 local support = require "support"
 
+-- rest_for_one with a 1 s backoff: B fails at 0.1, so B and C wait out
+-- their backoff until 1.1; A fails at 0.5, and its exit waits for them. At
+-- 0.6 the body calls ask(sup). Returns how many fns began after that, and
+-- how long ask took.
+local function asked_during_backoff(ask)
+  local late, took, asked = 0, nil, false
+  local function count() if asked then late = late + 1 end end
+  support.vrun(function()
+    supervisor.run({
+      strategy = "rest_for_one", intensity = 10, backoff = { delay = 1 },
+      on_failure = function() end,
+      children = {
+        { name = "A", fn = function(c)
+          if c.restarts == 0 then corral.sleep(0.5); error("A", 0) end
+          c:wait_stopping()
+        end },
+        { name = "B", fn = function(c)
+          count()
+          if c.restarts == 0 then corral.sleep(0.1); error("B", 0) end
+          c:wait_stopping()
+        end },
+        { name = "C", fn = function(c) count(); c:wait_stopping() end },
+      },
+    }, function(sup)
+      corral.sleep(0.6)
+      asked = true
+      local t0 = corral.now()
+      ask(sup)
+      took = corral.now() - t0
+      sup:stop()
+    end)
+  end)
+  return late, took
+end
+
 describe("regression: a supervisor stopped during a restart's backoff", function()
   it("stops at once, starting nothing, while an exit waits for the backoff", function()
-    local late, took = 0, nil
-    local stopped = false
-    support.vrun(function()
-      supervisor.run({
-        strategy = "rest_for_one", intensity = 10, backoff = { delay = 1 },
-        on_failure = function() end,
-        children = {
-          { name = "A", fn = function(c)
-            if c.restarts == 0 then corral.sleep(0.5); error("A", 0) end
-            c:wait_stopping()
-          end },
-          { name = "B", fn = function(c)
-            if stopped then late = late + 1 end
-            if c.restarts == 0 then corral.sleep(0.1); error("B", 0) end
-            c:wait_stopping()
-          end },
-          { name = "C", fn = function(c)
-            if stopped then late = late + 1 end
-            c:wait_stopping()
-          end },
-        },
-      }, function(sup)
-        corral.sleep(0.6)          -- B and C wait out their backoff; A's exit waits
-        stopped = true
-        local t0 = corral.now()
-        sup:stop()
-        took = corral.now() - t0
-      end)
-    end)
+    local late, took = asked_during_backoff(function(sup) sup:stop() end)
     assert.equal(0, late)
     assert.equal(0, took)
   end)
@@ -73,35 +80,7 @@ describe("regression: a supervisor stopped during a restart's backoff", function
   end)
 
   it("handles a remove behind an exit that waits for the backoff, at once", function()
-    local late, took = 0, nil
-    local removed = false
-    support.vrun(function()
-      supervisor.run({
-        strategy = "rest_for_one", intensity = 10, backoff = { delay = 1 },
-        on_failure = function() end,
-        children = {
-          { name = "A", fn = function(c)
-            if c.restarts == 0 then corral.sleep(0.5); error("A", 0) end
-            c:wait_stopping()
-          end },
-          { name = "B", fn = function(c)
-            if c.restarts == 0 then corral.sleep(0.1); error("B", 0) end
-            c:wait_stopping()
-          end },
-          { name = "C", fn = function(c)
-            if removed then late = late + 1 end
-            c:wait_stopping()
-          end },
-        },
-      }, function(sup)
-        corral.sleep(0.6)
-        removed = true
-        local t0 = corral.now()
-        sup:remove("C")
-        took = corral.now() - t0
-        sup:stop()
-      end)
-    end)
+    local late, took = asked_during_backoff(function(sup) sup:remove("C") end)
     assert.equal(0, late)
     assert.equal(0, took)
   end)
