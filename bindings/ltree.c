@@ -72,20 +72,22 @@ static void set_taskname(lua_State *L, const char *k, const cr_task_t *target) {
   lua_setfield(L, -2, k);
 }
 
-/* The fields of a sem wait: a lock (held_by: its holder's name, or
-** "task-<id> (ended)" for a holder that ended holding it) or a semaphore. */
+/* The fields of a sem wait: a lock (held_by: its holder's name,
+** "task-<id> (ended)" for a holder of this run that ended holding it, or
+** "a task of an earlier run": ids restart with each run, so that one's
+** would name another task) or a semaphore. */
 static const char *semaphore_fields(lua_State *L, lcr_Engine *E,
                                     const cr_sem_t *sem) {
   cr_task_t *holder;
   if (sem->max != 1) return "semaphore";
   if (sem->owner == 0) return "lock";
-  holder = lcr_lock_holder(sem, E) ? lcr_task_by_id(E, sem->owner) : NULL;
-  if (holder != NULL)
-    set_taskname(L, "held_by", holder);
-  else {
+  if (lcr_lock_holder(sem, E) == 0)
+    lua_pushliteral(L, "a task of an earlier run");
+  else if ((holder = lcr_task_by_id(E, sem->owner)) != NULL)
+    lcr_pushtaskname(L, (lcr_Task *)holder);
+  else
     lua_pushfstring(L, "task-%I (ended)", (lua_Integer)sem->owner);
-    lua_setfield(L, -2, "held_by");
-  }
+  lua_setfield(L, -2, "held_by");
   return "lock";
 }
 
