@@ -533,7 +533,10 @@ end
 local function restart(sup, rec, failed, err, traceback, how)
   if overtaken(sup, rec, failed, err, traceback) then return end
   local why = err
-  if not failed then why = ("supervisor: child '%s' %s"):format(rec.name, how) end
+  if not failed then
+    why = ("supervisor: child '%s' %s (a permanent child is restarted whenever "
+      .. "it ends; restart = \"transient\" restarts it only after a failure)"):format(rec.name, how)
+  end
   if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
   local wait, recs = backoff_wait(sup), affected(sup, rec)
   local others = {}

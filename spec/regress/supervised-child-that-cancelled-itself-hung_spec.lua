@@ -35,6 +35,8 @@ describe("regression: a supervised child that cancelled its own task", function(
     assert.is_false(ok)
     assert.equal(3, starts.n)                    -- the start, then 2 restarts
     assert.same({ "nil", "nil" }, seen)
-    assert.equal("supervisor: child 'w' was cancelled", eg.errors[1])
+    assert.equal("supervisor: child 'w' was cancelled (a permanent child is restarted "
+      .. "whenever it ends; restart = \"transient\" restarts it only after a failure)",
+      eg.errors[1])
   end)
 end)
