@@ -126,17 +126,27 @@ static void *budget_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   return realloc(p, nsize);
 }
 
+/* A host on a state of budget_alloc's, with the standard libraries: the
+** state, or NULL. */
+static lua_State *budget_host(corral_host_t **h) {
+  corral_host_opts_t o = {NULL, NULL, 0};
+  o.L = lua_newstate(budget_alloc, NULL);
+  if (o.L == NULL) return NULL;
+  luaL_openlibs(o.L);
+  if (corral_host_new(h, &o) != 0) {
+    lua_close(o.L);
+    return NULL;
+  }
+  return o.L;
+}
+
 /* The start failed with memory too short even to keep its error: results
 ** read the missing root. */
 static int test_results_after_a_start_out_of_memory(void) {
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  lua_State *L;
+  lua_State *L, *own = budget_host(&h);
   const char *m;
-  o.L = lua_newstate(budget_alloc, NULL);
-  CHECK(o.L != NULL);
-  luaL_openlibs(o.L);
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(own != NULL);
   L = corral_host_state(h);
   budget = 0;                                 /* fail from now on */
   CHECK(corral_host_start_string(h, "return 1", "=s") == CORRAL_ERROR);
@@ -146,20 +156,17 @@ static int test_results_after_a_start_out_of_memory(void) {
   m = corral_host_message(h);
   CHECK(m != NULL && strstr(m, "memory") != NULL);
   CHECK(corral_host_close(h) == 0);
-  lua_close(o.L);
+  lua_close(own);
   return 0;
 }
 
 /* The message made while memory ran out said "(error object is not a
 ** string)" of a string error; it says memory now, and is made next time. */
 static int test_message_out_of_memory(void) {
-  corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
+  lua_State *own = budget_host(&h);
   const char *m;
-  o.L = lua_newstate(budget_alloc, NULL);
-  CHECK(o.L != NULL);
-  luaL_openlibs(o.L);
-  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(own != NULL);
   CHECK(corral_host_start_string(h, "error('boom', 0)", "=m") == 0);
   CHECK(corral_host_run(h) == CORRAL_ERROR);
   budget = 0;                                 /* fail from now on */
@@ -169,7 +176,7 @@ static int test_message_out_of_memory(void) {
   m = corral_host_message(h);
   CHECK(m != NULL && strcmp(m, "boom") == 0);
   CHECK(corral_host_close(h) == 0);
-  lua_close(o.L);
+  lua_close(own);
   return 0;
 }
 
