@@ -72,9 +72,9 @@ if ONLY then
 end
 
 local gen_block
-GEN_NOBLOCK = 0
+local GEN_NOBLOCK = 0   -- > 0 inside real I/O's own code (see weighted)
 local function weighted(r, depth)
-  local total, list = 0, {}
+  local list = {}
   for _, k in ipairs(KINDS) do
     local w = k[2]
     local compound = not (k[1] == "sleep" or k[1] == "checkpoint" or k[1] == "raise")
@@ -83,13 +83,9 @@ local function weighted(r, depth)
     -- a deadlock inside real I/O's own code can hang for ever (a task in
     -- accept or p:wait keeps the run alive): documented, so not generated
     if k[1] == "deadlock" and GEN_NOBLOCK > 0 then w = 0 end
-    if w > 0 then total = total + w; list[#list + 1] = { k[1], w } end
+    if w > 0 then list[#list + 1] = { k[1], w } end
   end
-  local x = r:next() % total
-  for _, c in ipairs(list) do
-    if x < c[2] then return c[1] end
-    x = x - c[2]
-  end
+  return r:weighted(list)
 end
 
 local budget
