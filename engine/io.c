@@ -75,11 +75,12 @@ static void wake_if(cr_task_t **slot, int status) {
 ** A TCP stream closed while a transfer is cut short ends with a reset, so
 ** that the peer sees an aborted transfer (ECONNRESET), not a clean end of
 ** a cut-off one: a write was cancelled, or bytes of a write still wait to
-** go out. libuv's close_reset refuses after a shutdown, whose FIN may
-** still be queued behind the cut-off write: the same SO_LINGER {1, 0} is
-** set by hand then. Bytes the peer sent that sit unread in the read-ahead
-** buffer do not reset: corral took them from the kernel, as a program's
-** recv would have, and a reset would throw away the reply still queued.
+** go out. The reset is SO_LINGER {1, 0} before the close, set by hand as
+** uv_tcp_close_reset would: that one refuses after a shutdown, whose FIN
+** may still be queued behind the cut-off write. Bytes the peer sent that
+** sit unread in the read-ahead buffer do not reset: corral took them from
+** the kernel, as a program's recv would have, and a reset would throw away
+** the reply still queued.
 */
 static void stream_close(cr_io_t *io) {
   cr_stream_t *s = (cr_stream_t *)io;
@@ -90,7 +91,6 @@ static void stream_close(cr_io_t *io) {
   if (s->reset && s->h.handle.type == UV_TCP) {
     uv_os_fd_t fd;
     struct linger l = {1, 0};
-    if (uv_tcp_close_reset(&s->h.tcp, stream_close_cb) == 0) return;
     if (uv_fileno(&s->h.handle, &fd) == 0)
       (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
