@@ -438,13 +438,22 @@ int lcr_cancel_point(lua_State *L) {
   return 0;
 }
 
-/* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
-void lcr_checkcancel(lua_State *L, lcr_Task *t) {
-  cr_scope_t *s = cr_task_cancelled(&t->t);
+/* Cancelled from scope s, if there is one. [-0, +0, v] */
+static void raise_cancelled(lua_State *L, lcr_Task *t, cr_scope_t *s) {
   if (s != NULL) {
     lcr_pushcancelled(L, lcr_taskengine(t), s);
     lua_error(L);
   }
+}
+
+/* Raise Cancelled if the task is inside a cancelled scope. [-0, +0, v] */
+void lcr_checkcancel(lua_State *L, lcr_Task *t) {
+  raise_cancelled(L, t, cr_task_cancelled(&t->t));
+}
+
+/* The same with the clock just read at `now`. [-0, +0, v] */
+void lcr_checkcancel_at(lua_State *L, lcr_Task *t, double now) {
+  raise_cancelled(L, t, cr_task_cancelled_at(&t->t, now));
 }
 
 /* The portable name of an error code, never a C enum name: "ECONNREFUSED",
@@ -670,38 +679,53 @@ static int checkpoint(lua_State *L, lcr_Task *t) {
   return lcr_yield(L, t, 0, checkpoint_k);
 }
 
-/* On the task's coroutine: l_sleep checked it, or the engine resumed it. */
-static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
-  LCR_ENGINE_ONLY(L, status, ctx, sleep_k);
-  lcr_Task *t = lcr_cothread_task(L);
+static int sleep_k(lua_State *L, int status, lua_KContext ctx);
+
+/*
+** The sleep until the deadline at ctx, with the clock read at `now`: a
+** first call (sleep(0) is a checkpoint) or a wake-up. One clock reading
+** serves the deadline, the comparison and the cancellation point.
+*/
+static int sleep_from(lua_State *L, lcr_Task *t, lua_KContext ctx,
+                      double now, int woke) {
   double when = lua_tonumber(L, (int)ctx);
   int rc;
-  if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
-  if (when <= cr_now(&lcr_taskengine(t)->e)) {
-    if (status != LUA_YIELD) return checkpoint(L, t);   /* sleep(0) */
-    lcr_checkcancel(L, t);               /* woke late: the time has come */
+  if (when <= now) {
+    if (!woke) return checkpoint(L, t);  /* sleep(0) */
+    lcr_checkcancel_at(L, t, now);       /* woke late: the time has come */
     return 0;
   }
-  lcr_checkcancel(L, t);
+  lcr_checkcancel_at(L, t, now);
   rc = cr_task_sleep(&t->t, when);
   if (rc) return lcr_raise(L, rc);
   return lcr_yield(L, t, ctx, sleep_k);
 }
 
+/* On the task's coroutine: the engine resumed it. */
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, sleep_k);
+  lcr_Task *t = lcr_cothread_task(L);
+  if (status == LUA_YIELD && t->t.wake_status == 0) return 0;
+  return sleep_from(L, t, ctx, cr_now(&lcr_taskengine(t)->e),
+                    status == LUA_YIELD);
+}
+
 static int l_sleep(lua_State *L) {
-  double s = lcr_checkseconds(L, 1);
+  double s = lcr_checkseconds(L, 1), now;
   lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
   lua_settop(L, 0);
-  lua_pushnumber(L, cr_now(&lcr_taskengine(t)->e) + s);
-  return sleep_k(L, LUA_OK, 1);
+  now = cr_now(&lcr_taskengine(t)->e);
+  lua_pushnumber(L, now + s);
+  return sleep_from(L, t, 1, now, 0);
 }
 
 static int l_sleep_until(lua_State *L) {
   double when = luaL_checknumber(L, 1);
+  lcr_Task *t;
   if (when != when) luaL_argerror(L, 1, "time must not be NaN");
-  lcr_checkblocking(L, "corral.sleep_until");
+  t = lcr_checkblocking(L, "corral.sleep_until");
   lua_settop(L, 1);
-  return sleep_k(L, LUA_OK, 1);
+  return sleep_from(L, t, 1, cr_now(&lcr_taskengine(t)->e), 0);
 }
 
 static int l_checkpoint(lua_State *L) {

@@ -219,6 +219,7 @@ int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
       return lcr_reyield((L), (ctx), (k)); \
   } while (0)
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
+void lcr_checkcancel_at(lua_State *L, lcr_Task *t, double now);
 int lcr_cancel_point(lua_State *L);
 
 /* lbusy.c */

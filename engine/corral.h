@@ -570,6 +570,10 @@ int cr_scope_cancel_called(cr_scope_t *s);
 ** outside it), or NULL if the task is not cancelled.
 */
 cr_scope_t *cr_task_cancelled(cr_task_t *task);
+/* The same, firing the deadlines due at `now`, a reading of cr_now the
+** caller has just made (a sleep computing its deadline): one clock read
+** less per blocking call. */
+cr_scope_t *cr_task_cancelled_at(cr_task_t *task, double now);
 /* The same without firing due deadlines first (for observers: the task
 ** tree, a tracer), cheap when nothing was cancelled since the last ask. */
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task);

@@ -124,6 +124,7 @@ unsigned long cr__alloc_failures(void);
 /* loop.c */
 void cr__engine_ready(cr_engine_t *e);
 void cr__timers_fire(cr_engine_t *e, double now);
+void cr__poll_deadlines_at(cr_engine_t *e, double now);
 uint64_t cr__tie_key(cr_engine_t *e, uint64_t seq);
 
 #endif

@@ -244,11 +244,14 @@ void cr__timers_fire(cr_engine_t *e, double now) {
 }
 
 void cr_engine_poll_deadlines(cr_engine_t *e) {
-  cr_timer_t *t = cr__heap_top(e);
-  if (t != NULL && e->clock == CR_CLOCK_REAL) {
-    double now = cr_now(e);
-    if (t->when <= now) cr__timers_fire(e, now);
-  }
+  if (e->nheap && e->clock == CR_CLOCK_REAL) cr__poll_deadlines_at(e, cr_now(e));
+}
+
+/* The same with the clock read by the caller (a sleep read it already).
+** The slot holds the earliest deadline: the timer itself is not touched. */
+void cr__poll_deadlines_at(cr_engine_t *e, double now) {
+  if (e->nheap && e->clock == CR_CLOCK_REAL && e->heap[0].when <= now)
+    cr__timers_fire(e, now);
 }
 
 /*

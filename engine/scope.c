@@ -369,6 +369,11 @@ cr_scope_t *cr_task_cancelled(cr_task_t *task) {
   return cr_task_cancelled_now(task);
 }
 
+cr_scope_t *cr_task_cancelled_at(cr_task_t *task, double now) {
+  cr__poll_deadlines_at(task->scope.engine, now);
+  return cr_task_cancelled_now(task);
+}
+
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
   cr_engine_t *e = task->scope.engine;
   cr_scope_t *s;
