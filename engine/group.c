@@ -213,7 +213,10 @@ int cr_task_ready(cr_task_t *t) {
   cr_task_t *w;
   if (!t->starting) return CR_EINVAL;
   /* Moving a child out of a cancelled scope would let it escape the
-  ** cancel (and hand a value to a starter that is cancelled). */
+  ** cancel (and hand a value to a starter that is cancelled). A deadline
+  ** that passed while the caller or the child computed counts: the clock
+  ** is read here, as at a cancellation point. */
+  cr_engine_poll_deadlines(t->scope.engine);
   if (cr_scope_absorber(t->scope.parent) != NULL) return CR_ECANCELED;
   cr__task_started(t);
   w = starter_of(t);
