@@ -296,6 +296,10 @@ void lcr_export_errors(lua_State *L, lcr_State *S) {
   lua_getfield(L, -1, "describe");
   lua_setfield(L, -3, "_describe");
   lua_pop(L, 1);
+  /* corral._one_line: a name as one line of text, escaped as the tree and
+  ** an ErrorGroup show it (the policies' own lines on stderr) */
+  lua_pushcfunction(L, lcr_one_line);
+  lua_setfield(L, -2, "_one_line");
 }
 
 /*

@@ -101,12 +101,43 @@ function M.options(fname, argn, opts, spec, defaults)
   return out
 end
 
+-- The complaint about a key of `list` outside 1..n (n its number of keys),
+-- which a loop over 1..#list would never see, or nil: a typo such as
+-- {f, x = g} must not drop g silently. `what` names the list.
+function M.list_complaint(list, what)
+  local n = 0
+  for _ in pairs(list) do n = n + 1 end
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 then
+      local shown = type(k) == "string" and ("'%s'"):format(k) or ("[%s]"):format(tostring(k))
+      return ("%s must be a list, got key %s"):format(what, shown)
+    elseif k > n then
+      local hole = 1
+      while list[hole] ~= nil do hole = hole + 1 end
+      return ("%s must be a list without holes, got %s[%d] but no %s[%d]"):format(what, what, k, what, hole)
+    end
+  end
+end
+
+-- Check that `list` (argument #argn of fname) is a list (see list_complaint;
+-- `what` names it). Called directly by the public function.
+function M.list(fname, argn, list, what)
+  if type(list) ~= "table" then
+    M.arg_error(argn, fname, "list expected, got " .. type(list), 3)
+  end
+  local complaint = M.list_complaint(list, what)
+  if complaint then M.arg_error(argn, fname, complaint, 3) end
+  return list
+end
+
 -- Check that `list` (argument #argn of fname) is a non-empty sequence of
 -- functions (`empty_ok` allows {}). Called directly by the public function.
 function M.functions(fname, argn, list, empty_ok)
   if type(list) ~= "table" then
     M.arg_error(argn, fname, "list of functions expected, got " .. type(list), 3)
   end
+  local complaint = M.list_complaint(list, "fns")
+  if complaint then M.arg_error(argn, fname, complaint, 3) end
   if #list == 0 and not empty_ok then
     M.arg_error(argn, fname, "list of functions is empty", 3)
   end
@@ -189,6 +220,9 @@ function M.run_all(n, call, opts)
       g:spawn({ child, name = ("%s[%d]"):format(opts.name, i) }, i)
     end
   end, { name = opts.name, defer_errors = opts.defer_errors })
+  -- The group returned (no call left to carry the outer cancel): a call
+  -- that failed while it was cancelled from outside is raised all the same.
+  M.raise_kept(failed)
   return results
 end
 

@@ -27,13 +27,14 @@ local OPTIONS = {
 }
 
 -- The addresses in RFC 8305 order: families alternate, starting with the family
--- of the first address; within a family the resolver's order is kept.
-function M.interleave(addrs)
+-- of the first address; within a family the resolver's order is kept. Or nil
+-- and what is wrong with an address.
+local function rfc_order(addrs)
   local families, by_family, n = {}, {}, 0
   for i, a in ipairs(addrs) do           -- up to the first hole, if any
     if type(a) ~= "table" or type(a.address) ~= "string" then
-      error(("happy_eyeballs: address #%d is not a table with an address string, got %s")
-        :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a)), 0)
+      return nil, ("address #%d is not a table with an address string, got %s")
+        :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a))
     end
     local f = a.family or "?"
     if not by_family[f] then
@@ -51,6 +52,15 @@ function M.interleave(addrs)
     end
     round = round + 1
   end
+  return out
+end
+
+function M.interleave(addrs)
+  if type(addrs) ~= "table" then
+    util.arg_error(1, "happy_eyeballs.interleave", "table expected, got " .. type(addrs), 2)
+  end
+  local out, complaint = rfc_order(addrs)
+  if not out then util.arg_error(1, "happy_eyeballs.interleave", complaint, 2) end
   return out
 end
 
@@ -105,9 +115,13 @@ function M.connect(host, port, opts)
   if type(addrs) ~= "table" or #addrs == 0 then
     error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
   end
-  local winner, failures = attempt_all(M.interleave(addrs), port, o)
+  local ordered, complaint = rfc_order(addrs)
+  if not ordered then
+    error(("happy_eyeballs.connect: the resolver's %s"):format(complaint), 0)
+  end
+  local winner, failures = attempt_all(ordered, port, o)
   if winner then return winner end
-  local n = #failures.tasks
+  local n = #failures.tasks + (failures.dropped or 0)   -- every attempt made
   error(util.error_group(failures, ("happy_eyeballs.connect: %s to connect to %s port %d failed")
     :format(n == 1 and "the attempt" or ("all %d attempts"):format(n), host, port)), 0)
 end

@@ -19,9 +19,7 @@ local function map(fn, items, opts)
   if type(fn) ~= "function" then
     util.arg_error(1, "map", "function expected, got " .. type(fn), 2)
   end
-  if type(items) ~= "table" then
-    util.arg_error(2, "map", "list expected, got " .. type(items), 2)
-  end
+  util.list("map", 2, items, "items")
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
   util.need_run("map")
   return util.run_all(#items, function(i) return (fn(items[i])) end, opts)

@@ -59,26 +59,9 @@ local function child_complaint(c, what)
   if c.fn == nil then return what .. ".fn must be a function, got nil" end
 end
 
--- The complaint about a key of `list` outside 1..n (n its number of keys),
--- which no loop over the children would see, or nil.
-local function list_key_complaint(list, what)
-  local n = 0
-  for _ in pairs(list) do n = n + 1 end
-  for k in pairs(list) do
-    if math.type(k) ~= "integer" or k < 1 then
-      local shown = type(k) == "string" and ("'%s'"):format(k) or ("[%s]"):format(tostring(k))
-      return ("%s must be a list, got key %s"):format(what, shown)
-    elseif k > n then
-      local hole = 1
-      while list[hole] ~= nil do hole = hole + 1 end
-      return ("%s must be a list without holes, got %s[%d] but no %s[%d]"):format(what, what, k, what, hole)
-    end
-  end
-end
-
 local function children_complaint(list, what)
   if type(list) ~= "table" then return ("%s must be a list, got %s"):format(what, type(list)) end
-  local bad = list_key_complaint(list, what)
+  local bad = util.list_complaint(list, what)
   if bad then return bad end
   local seen = {}
   for i = 1, #list do
@@ -426,7 +409,9 @@ local function report(sup, name, err, traceback)
     guard.done = true
     return
   end
-  io.stderr:write(("%s: child '%s' failed: %s\n"):format(sup.name, name, corral._describe(err)))
+  -- names escaped: a newline in one cannot forge a line of the log
+  io.stderr:write(("%s: child '%s' failed: %s\n"):format(corral._one_line(sup.name),
+    corral._one_line(name), corral._describe(err)))
 end
 
 -- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)
@@ -823,6 +808,9 @@ local function conclude(sup, r)
 end
 
 function M.run(spec, body)
+  if spec == nil then         -- options() would take nil for "no options"
+    util.arg_error(1, "supervisor.run", "table expected, got nil", 2)
+  end
   spec = util.options("supervisor.run", 1, spec, SPEC, DEFAULTS)
   if body ~= nil and type(body) ~= "function" then
     util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
