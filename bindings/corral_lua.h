@@ -57,7 +57,8 @@ enum {
   CORRAL_OK = 0,        /* returned: corral_host_results pushes its values */
   CORRAL_ERROR = 1,     /* raised (or failed to load): the error value */
   CORRAL_CANCELLED = 2, /* ended by a Cancelled that reached the root (a
-                        ** host cancel or stop, a deadlock): that Cancelled */
+                        ** host cancel, a stop's grace): that Cancelled; a
+                        ** deadlock is CORRAL_ERROR ("corral: deadlock") */
   CORRAL_RUNNING = 3,   /* started, not finished */
   CORRAL_NONE = 4       /* no root was started yet */
 };
@@ -121,7 +122,8 @@ int corral_host_timeout(corral_host_t *h);
 
 int corral_host_status(corral_host_t *h);
 /* Push the last root's results (or its error) on L, a thread of the
-** host's state; returns how many. */
+** host's state; returns how many, or CR_ENOMEM (negative, nothing pushed)
+** when they do not fit on L's stack. */
 int corral_host_results(corral_host_t *h, lua_State *L);
 /* The last root's error as text (an ErrorGroup as its tree), or NULL.
 ** Valid until the next start or close. */

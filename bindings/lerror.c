@@ -532,12 +532,17 @@ static int tostring_p(lua_State *L) {
   return 1;
 }
 
-/* tostring(v at idx) that never raises but for memory. [-0, +1, m] */
+/* tostring(v at idx) that never raises but for memory: a __tostring that
+** ran out of it is not a broken __tostring (a text made then would be kept
+** in place of the real one). [-0, +1, m] */
 void lcr_tostring(lua_State *L, int idx) {
+  int rc;
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, tostring_p);
   lua_pushvalue(L, idx);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isstring(L, -1)) {
+  rc = lua_pcall(L, 1, 1, 0);
+  if (rc == LUA_ERRMEM) lua_error(L);
+  if (rc != LUA_OK || !lua_isstring(L, -1)) {
     lua_pop(L, 1);
     lua_pushfstring(L, "(a %s value whose __tostring failed)",
                     luaL_typename(L, idx));

@@ -25,9 +25,14 @@ local one_line = core.one_line
 local M = {}
 
 -- tostring(v) that never raises (also lio.lua's, through its core).
+-- (Out of memory is not a failed __tostring: it is raised on, so that a
+-- text made while memory was short is not kept in place of the real one.)
+local MEMERR = 'not enough memory'    -- Lua's own message for it
+
 local function safe(v)
   local ok, s = pcall(tostring, v)
   if ok and type(s) == 'string' then return s end
+  if s == MEMERR then error(s, 0) end
   return '(a ' .. type(v) .. ' value whose __tostring failed)'
 end
 M.describe = safe

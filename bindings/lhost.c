@@ -601,7 +601,8 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
     return 1;
   }
   /* (a start that failed with memory too short to keep its error) */
-  if (r == NULL || !lua_checkstack(L, r->nres + 2)) return 0;
+  if (r == NULL) return 0;
+  if (!lua_checkstack(L, r->nres + 2)) return CR_ENOMEM;  /* do not fit */
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->root_ref);
   n = lcr_pushresults(L, -1, r);
   lua_remove(L, -n - 1);
@@ -637,9 +638,13 @@ const char *corral_host_message(corral_host_t *h) {
   lua_pushlightuserdata(T, h);
   rc = lua_pcall(T, 1, 1, 0);
   if (rc != LUA_OK || !lua_isstring(T, -1)) {
+    /* (lerror.lua raises Lua's own memory message on as an ordinary error) */
+    int mem = rc == LUA_ERRMEM ||
+              (lua_isstring(T, -1) && strcmp(lua_tostring(T, -1),
+                                             "not enough memory") == 0);
     lua_pop(T, 1);                      /* not kept: asked again, it is made */
-    return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
-                            : "(error object is not a string)";
+    return mem ? "not enough memory (to describe the error)"
+               : "(error object is not a string)";
   }
   unref(T, &h->str_ref);
   lua_pushvalue(T, -1);

@@ -180,6 +180,104 @@ static int test_message_out_of_memory(void) {
   return 0;
 }
 
+/* An allocator whose growing allocation number `fail_at` (counted from
+** when `counted` was reset), and Lua's emergency-collection retry of it,
+** fail; every other one succeeds (fail_at -1: none fails). */
+static long fail_at = -1, counted;
+static void *once_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_at >= 0 && nsize > (p ? osize : 0)) {
+    long c = counted++;
+    if (c == fail_at || c == fail_at + 1) return NULL;
+  }
+  return realloc(p, nsize);
+}
+
+/* One root ended by `script` (and a host cancel when `cancel`), its
+** message made while allocation k fails once: the next message is the
+** real one, whose first bytes are `want`. *done once none failed. */
+static int message_after_one_failure(long k, const char *script, int cancel,
+                                     const char *want, int *done) {
+  lua_State *L = lua_newstate(once_alloc, NULL);
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  const char *m;
+  CHECK(L != NULL);
+  o.L = L;
+  luaL_openlibs(L);
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_start_string(h, script, "=root") == 0);
+  if (cancel) {
+    corral_host_step(h);
+    CHECK(corral_host_cancel(h, "shutting down") == 0);
+  }
+  corral_host_run(h);
+  counted = 0;
+  fail_at = k;
+  m = corral_host_message(h);
+  fail_at = -1;
+  *done = counted <= k;
+  CHECK(m != NULL);
+  m = corral_host_message(h);
+  if (!(m != NULL && strncmp(m, want, strlen(want)) == 0))
+    fprintf(stderr, "allocation %ld failed once: then \"%s\"\n", k,
+            m ? m : "(NULL)");
+  CHECK(m != NULL && strncmp(m, want, strlen(want)) == 0);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(L);
+  return 0;
+}
+
+/* A __tostring (a Cancelled's, an ErrorGroup's tree) that ran out of
+** memory once was taken for a broken one: "(a table value whose
+** __tostring failed)" became the message, kept for good. Memory errors
+** go on now, so the message is made again at the next call. */
+static int test_message_after_one_allocation_failed(void) {
+  static const char group[] =
+    "local c = require 'corral'\n"
+    "c.group(function(g)\n"
+    "  g:spawn(function() error('child A') end)\n"
+    "  g:spawn(function() error('child B') end)\n"
+    "end)";
+  long k;
+  int done = 0;
+  for (k = 0; !done; k++)
+    CHECK(message_after_one_failure(k, group, 0, "ErrorGroup: 2 failures",
+                                    &done) == 0);
+  for (k = 0, done = 0; !done; k++)
+    CHECK(message_after_one_failure(k, "require('corral').sleep(10)", 1,
+                                    "Cancelled: shutting down", &done) == 0);
+  return 0;
+}
+
+/* Results that did not fit on the caller's stack gave 0, as a root that
+** returned nothing does: the host could not tell. CR_ENOMEM now. */
+static int test_results_that_do_not_fit(void) {
+  corral_host_t *h;
+  lua_State *L;
+  int i;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h, "local t = {} for i = 1, 999000 do "
+                                 "t[i] = i end return table.unpack(t)",
+                                 "=m") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(lua_checkstack(L, 20000));
+  for (i = 0; i < 20000; i++) lua_pushinteger(L, i);
+  CHECK(corral_host_results(h, L) == CR_ENOMEM);
+  CHECK(lua_gettop(L) == 20000);             /* nothing pushed */
+  lua_settop(L, 0);
+  CHECK(corral_host_results(h, L) == 999000);
+  CHECK(lua_tointeger(L, -1) == 999000);
+  lua_settop(L, 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* Attached, memory that ran out in a task's bookkeeping (a failure being
 ** recorded for its group) raised through the host's loop callback into
 ** Lua's panic handler: the process aborted. Each attached pass is
@@ -493,6 +591,8 @@ int main(void) {
   RUN(test_message_twice);
   RUN(test_results_after_a_start_out_of_memory);
   RUN(test_message_out_of_memory);
+  RUN(test_message_after_one_allocation_failed);
+  RUN(test_results_that_do_not_fit);
   RUN(test_attached_out_of_memory);
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
