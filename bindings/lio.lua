@@ -134,6 +134,21 @@ end
 local function readers(rawread, check, where)
   local function address(s) return where and where(s) or nil end
 
+  -- rawread for a call that holds `parts` already (a line or a count longer
+  -- than the read-ahead buffer, or bytes the primitive gave up before the
+  -- stream failed): an I/O error that ends the call carries them in
+  -- e.partial, as the end of the stream does, so no byte is lost. (The
+  -- first read of a call is the hot path: rawread itself, called straight
+  -- from the reader, so that its errors name the user's line.)
+  local function more(s, n, delim, which, parts)
+    local ok, chunk = pcall(rawread, s, n, delim, which)
+    if ok then return chunk end
+    if getmetatable(chunk) == IoError and chunk.partial == nil then
+      chunk.partial = concat(parts)
+    end
+    error(chunk, 0)
+  end
+
   -- One line without its "\n" or "\r\n"; the last line may lack it; nil
   -- at EOF. A line the primitive has whole is taken whole, so a cancelled
   -- call loses nothing.
@@ -141,7 +156,9 @@ local function readers(rawread, check, where)
     local call = which == LINES and "stream:lines" or "stream:read_line"
     local parts, n = {}, 0
     while true do
-      local chunk = rawread(s, max + 2 - n, NL, which)
+      local chunk
+      if n == 0 then chunk = rawread(s, max + 2, NL, which)
+      else chunk = more(s, max + 2 - n, NL, which, parts) end
       if chunk == nil then
         if n == 0 then return nil end
         if n > max then line_too_long(call, max, parts, address(s)) end
@@ -185,7 +202,9 @@ local function readers(rawread, check, where)
     if n == 0 then core.cancel_point("stream:read_exactly", 2) end
     local parts, got = {}, 0
     while got < n do
-      local chunk = rawread(s, n - got, -1, EXACTLY)
+      local chunk
+      if got == 0 then chunk = rawread(s, n, -1, EXACTLY)
+      else chunk = more(s, n - got, -1, EXACTLY, parts) end
       if chunk == nil then
         error(io_error("stream:read_exactly", "read", "EOF",
           format("end of file after %d of %d bytes", got, n),
@@ -210,11 +229,17 @@ corral._io_error = io_error            -- internal: the same errors there
 
 -- TCP --------------------------------------------------------------------
 
-local function addresses(host)
+-- The addresses of host for the call `f` ("connect"): a failure to resolve
+-- it is that call's (e.call = f, e.op = "resolve"), as exec's is "exec".
+local function addresses(host, f)
   if core.is_ip(host) then return { { address = host } } end
-  local list = corral.resolve(host)
+  local ok, list = pcall(corral.resolve, host)
+  if not ok then
+    if corral.is_io_error(list) then list.call = f end
+    error(list, 0)
+  end
   if #list == 0 then
-    error(io_error("resolve", "resolve", "EAI_NONAME", "no address",
+    error(io_error(f, "resolve", "EAI_NONAME", "no address",
                    { address = host }), 0)
   end
   return list
@@ -226,6 +251,7 @@ local tcp = {}
 --- of host in turn.
 function tcp.connect(host, port, opts)
   checkhost(host, "connect")
+  corral._check_blocking("corral.tcp.connect", 2)   -- at the caller's line
   checkint(port, 2, "connect", "port", 0, 65535)
   opts = checkoptions(opts, 3, "connect", { timeout = true })
   local timeout = opts.timeout
@@ -234,7 +260,7 @@ function tcp.connect(host, port, opts)
   end
   local function go()
     local last
-    for _, a in ipairs(addresses(host)) do
+    for _, a in ipairs(addresses(host, "connect")) do
       local ok, s = pcall(core.tcp_connect, a.address, port)
       if ok then return s end
       if not corral.is_io_error(s) then error(s, 0) end
@@ -244,6 +270,15 @@ function tcp.connect(host, port, opts)
   end
   if timeout then return corral.fail_after(timeout, go) end
   return go()
+end
+
+-- A listener on host:port for the call f ("listen", "serve"): its
+-- failures, resolving host included, are f's (e.call).
+local function listen_as(f, host, port, backlog)
+  local ok, l = pcall(core.tcp_listen, addresses(host, f)[1].address, port, backlog)
+  if ok then return l end
+  if corral.is_io_error(l) then l.call = f end
+  error(l, 0)
 end
 
 --- tcp.listen(host, port [, {backlog = n}]) -> listener (port 0 picks a
@@ -256,7 +291,7 @@ function tcp.listen(host, port, opts)
   if opts.backlog ~= nil then
     backlog = checkint(opts.backlog, 3, "listen", "backlog", 1, 65535)
   end
-  return core.tcp_listen(addresses(host)[1].address, port, backlog)
+  return listen_as("listen", host, port, backlog)
 end
 
 -- Accept errors that mean "no resources right now": back off and retry.
@@ -344,7 +379,7 @@ function tcp.serve(host, port, handler, opts)
   end
   local on_error = opts.on_error or default_on_error
   local slots = opts.limit and corral.semaphore(opts.limit)
-  local l <close> = tcp.listen(host, port, { backlog = opts.backlog })
+  local l <close> = listen_as("serve", host, port, opts.backlog or 511)
   local me = corral.current_task()
   local outer = me and me.group
   corral.group(function(conns)

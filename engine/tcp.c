@@ -71,9 +71,24 @@ static void wake_acceptors(cr_listener_t *l, int status) {
   }
 }
 
+static int accept_one(cr_listener_t *l, cr_stream_t **out);
+
+/*
+** libuv accepts one connection ahead of uv_accept and holds its fd: left
+** to the listener's close, that one would end cleanly while the rest of
+** the backlog is reset by the kernel. It is taken and reset too, so every
+** connection nobody accepted is refused alike (and no fd outlives the
+** listener's close).
+*/
 static void listener_close(cr_io_t *io) {
   cr_listener_t *l = (cr_listener_t *)io;
+  cr_stream_t *s;
   wake_acceptors(l, CR_ECLOSED);
+  if (l->pending > 0 && accept_one(l, &s) == 0) {
+    l->pending = 0;
+    s->reset = 1;
+    cr_io_close(&s->io);
+  }
   uv_close((uv_handle_t *)&l->tcp, listener_close_cb);
 }
 

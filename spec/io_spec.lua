@@ -655,12 +655,40 @@ describe("TCP errors", function()
     support.assert_mentions(err, "connect 127.0.0.1:", ": connection refused (ECONNREFUSED)")
   end)
 
-  it("connecting to an unknown host raises the resolver's error", function()
+  it("connecting to an unknown host raises the resolver's error, as connect's", function()
     local err
     run_checked(function()
       err = support.raises(corral.tcp.connect, "no-such-host.invalid", 80)
     end)
-    support.assert_mentions(err, "resolve no-such-host.invalid: unknown node or service (EAI_NONAME)")
+    support.assert_mentions(err, "connect no-such-host.invalid: unknown node or service (EAI_NONAME)")
+    assert.equal("connect", err.call)
+    assert.equal("resolve", err.op)
+  end)
+
+  it("listen and serve on an unknown host name the call too", function()
+    local errs = {}
+    run_checked(function()
+      errs.listen = support.raises(corral.tcp.listen, "no-such-host.invalid", 0)
+      errs.serve = support.raises(corral.tcp.serve, "no-such-host.invalid", 0, print)
+    end)
+    for call, err in pairs(errs) do
+      assert.equal(call, err.call)
+      assert.equal("resolve", err.op)
+      assert.equal("EAI_NONAME", err.code)
+    end
+  end)
+
+  it("a listen or serve that cannot bind names the call", function()
+    local errs = {}
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      errs.listen = support.raises(corral.tcp.listen, "127.0.0.1", l.port)
+      errs.serve = support.raises(corral.tcp.serve, "127.0.0.1", l.port, print)
+    end)
+    for call, err in pairs(errs) do
+      assert.equal(call, err.call)
+      assert.equal("EADDRINUSE", err.code)
+    end
   end)
 
   it("rejects ports that are not integers in 0..65535 (-1, 70000, 1.5) in connect and listen", function()
