@@ -37,6 +37,7 @@ static struct sigaction busy_prev[2];        /* libuv's handlers */
 ** cancellation point) and the task's own hook, put back at step 3. */
 static lua_State *volatile busy_co;
 static volatile sig_atomic_t busy_step;
+static volatile sig_atomic_t busy_sig;       /* the last arrival's number */
 static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
 static int busy_turns;                       /* step 2's gives so far */
 static int busy_yielded;                     /* the last yield was the hook's */
@@ -86,8 +87,10 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   if (E == NULL) return;
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
-  ** turn to see it. */
-  if (E->e.sigroot != NULL && E->e.root_signal != 0) {
+  ** turn to see it. (Not before a task ran since that signal: arrivals in
+  ** one burst are one.) */
+  if (E->e.sigroot != NULL && E->e.root_signal != 0 &&
+      !E->e.root_signal_fresh) {
     die_now(sig);
     return;
   }
@@ -100,6 +103,7 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
     return;
   }
   E->e.poll_soon = 1;                    /* end the pass: let the loop turn */
+  busy_sig = sig;
   if ((co = E->resuming_co) == NULL) return;
   if (busy_step != 0 && co == busy_co) return;     /* already on its way */
   busy_saved_hook = lua_gethook(co);
@@ -109,6 +113,22 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   busy_seen = E->e.signals_seen;
   busy_step = 1;
   lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+}
+
+/*
+** The hooked task is busy inside a C call (a sort's comparator, a gsub
+** callback, a module's main chunk run by require): it cannot give up the
+** CPU, so the loop cannot turn to deliver the signal. It is delivered here
+** instead, as libuv would (its own delivery of it is skipped), and this
+** instruction is the cancellation point: the Cancelled goes up through the
+** C call as any error does.
+*/
+static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
+  if (E->e.signals_seen == busy_seen)    /* libuv has not delivered it */
+    (void)cr_signal_deliver(&E->e, busy_sig);
+  lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
+  busy_step = 0;
+  lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
 }
 
 static void busy_hook(lua_State *L, lua_Debug *ar) {
@@ -127,8 +147,8 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
   ** come), then once more, so that what the delivery woke (a task of the
   ** program in corral.signal) runs; then the cancellation point. */
   if (busy_step != 3) {
-    if (!lua_isyieldable(L)) {           /* inside a C call: a bit later */
-      lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1000);
+    if (!lua_isyieldable(L)) {           /* inside a C call */
+      busy_in_c_call(E, L, t);
       return;
     }
     busy_turns = busy_step == 1 ? 0 : busy_turns + 1;
@@ -246,7 +266,9 @@ static void intr_hear(intr_waker *w) {
       lua_gethookcount(intr_main) == intr_count)
     return;                              /* the handler asked nothing of Lua */
   lua_sethook(intr_main, intr_hook, intr_mask, intr_count);
-  if (E->root != NULL && !E->root->t.finished)
+  /* (a root that finished meanwhile is not cancelled, but run raises the
+  ** signal all the same: it came before run returned) */
+  if (E->root != NULL)
     cr_signal_interrupt(&E->e, &E->root->t, SIGINT, w->cb);
 }
 

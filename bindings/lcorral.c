@@ -839,6 +839,12 @@ static int run_loop(lua_State *L) {
       return lcr_raise(L, rc);
     }
   }
+  /* A stop signal that came in the root's last stretch (computing, or in a
+  ** C call, with no turn of the loop since) is delivered now: run raises
+  ** it, as for one that reached the root on its way, rather than end a
+  ** SIGTERM'd process as a success. */
+  if (E->e.sigroot != NULL) uv_run(E->e.loop, UV_RUN_NOWAIT);
+  lcr_intr_check(E);
   return 0;
 }
 

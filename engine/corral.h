@@ -398,7 +398,12 @@ struct cr_engine_s {
   cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */
   cr_signal_cb on_root_signal;
   int root_signal;        /* read-only: the signal that reached sigroot */
+  /* read-only: 1 from the moment a signal cancelled sigroot until a task
+  ** runs: arrivals delivered meanwhile came before the unwinding began */
+  volatile sig_atomic_t root_signal_fresh;
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
+  /* private: arrivals cr_signal_deliver handed over before libuv did */
+  unsigned delivered_early[2];
   volatile sig_atomic_t poll_soon; /* public: set (from a signal handler,
                           ** say) to end the current pass of tasks at the
                           ** next switch and poll I/O */
@@ -934,6 +939,15 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 ** sees each arrival, and the kill ends them all.
 */
 int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
+/*
+** Deliver an arrival of SIGINT or SIGTERM that a watcher of this engine
+** will deliver later, now, as that watcher would (wake its waiters, or
+** cancel the root, or kill by rule 3); the watcher's own delivery of it is
+** then skipped. For a binding that heard the arrival from its own handler
+** while the loop cannot turn (a task busy inside a C call). CR_EINVAL if
+** no watcher of signum is active.
+*/
+int cr_signal_deliver(cr_engine_t *e, int signum);
 /*
 ** Cancel root as the root policy's first SIGINT or SIGTERM does, for a
 ** stop signal the caller heard some other way (a host's own handler): the

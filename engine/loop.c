@@ -427,6 +427,7 @@ static int run_ready(cr_engine_t *e) {
     t->queued = 0;
     t->status = CR_TASK_RUNNING;
     e->current = t;
+    e->root_signal_fresh = 0;            /* (the unwinding has begun) */
     CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);
     e->run(t);
     CR__EMIT(e, CR_EV_SUSPEND, t, NULL, (int)t->status, t->wait,

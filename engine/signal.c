@@ -184,17 +184,24 @@ static void wake_all(sigwatch *w) {
 static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
   e->root_signal = signum;
+  e->root_signal_fresh = 1;              /* until a task runs (loop.c) */
   if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
       e->on_root_signal)
     e->on_root_signal(e, signum);
 }
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  sigwatch *w = h->data;
+/* What an arrival of signum does (rule 3 of the root policy): one more
+** stop signal once the root unwinds from one kills; before that (the
+** arrivals came in one burst, before any task ran) it is taken as the
+** same one. */
+static void deliver(sigwatch *w, int signum) {
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);
   e->signals_seen++;
-  if (stop && e->sigroot && e->root_signal) die_by(e, signum);
+  if (stop && e->sigroot && e->root_signal) {
+    if (!e->root_signal_fresh) die_by(e, signum);
+    return;
+  }
   if (!cr__queue_empty(&w->waiters)) {
     wake_all(w);
     sigwatch_update(w);
@@ -203,6 +210,32 @@ static void signal_cb(uv_signal_t *h, int signum) {
   if (!stop) return;                       /* nobody waits: dropped */
   if (e->sigroot == NULL) die_by(e, signum);
   cancel_root(e, signum);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  sigwatch *w = h->data;
+  cr_engine_t *e = w->e;
+  unsigned *early = is_stop_signal(signum)
+                  ? &e->delivered_early[signum == SIGTERM] : NULL;
+  if (early && *early > 0) {             /* cr_signal_deliver did it */
+    (*early)--;
+    return;
+  }
+  deliver(w, signum);
+}
+
+int cr_signal_deliver(cr_engine_t *e, int signum) {
+  cr_queue_t *q;
+  if (!is_stop_signal(signum)) return CR_EINVAL;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
+    sigwatch *w = cr__queue_data(q, sigwatch, link);
+    if (w->signum == signum && uv_is_active((uv_handle_t *)&w->h)) {
+      e->delivered_early[signum == SIGTERM]++;
+      deliver(w, signum);
+      return 0;
+    }
+  }
+  return CR_EINVAL;
 }
 
 static cr_abort_t signal_abort(cr_task_t *t) {

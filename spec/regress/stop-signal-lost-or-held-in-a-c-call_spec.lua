@@ -1,0 +1,77 @@
+-- Three ways the `corral` command mishandled SIGINT/SIGTERM:
+-- * One that came while the root was in a C call (a pipe's read), after
+--   which the root returned without a cancellation point, was never
+--   delivered: the run ended before the loop turned, and the command
+--   exited 0. A SIGTERM from a process manager read as a success. run now
+--   delivers what came before it returns, and raises it.
+-- * A task busy in Lua code called from C (a gsub callback, a sort's
+--   comparator) could not give up the CPU for the loop to deliver the
+--   signal: the first Ctrl-C did nothing and `timeout` could not stop it.
+--   The signal is delivered where the task is, and the Cancelled raised
+--   there goes up through the C call.
+-- * Two arrivals in one burst, before the loop saw the first, killed the
+--   process before any cleanup: the second was taken for "one more during
+--   the unwinding". Arrivals before any task ran again are one.
+local converse = require "converse"
+
+describe("regression: a stop signal and the command", function()
+  it("is not lost when the root ends without a cancellation point after it", function()
+    local r = converse.corral([[
+      print("ready")
+      io.stdout:flush()
+      local p = io.popen("sleep 1")      -- a C call: the signal comes meanwhile
+      p:read("a")
+      p:close()
+      print("returning")
+    ]], { { expect = "ready", send = "SIGTERM" } })
+    assert.same({ "ready", "returning" }, converse.lines(r.stdout))
+    assert.equal(143, r.code)
+    assert.equal("corral: interrupted by SIGTERM\n", r.stderr)
+  end)
+
+  it("is not lost under lua5.4 either: run raises it", function()
+    local r = converse.lua([[
+      local corral = require "corral"
+      print(pcall(corral.run, function()
+        print("ready")
+        io.stdout:flush()
+        local p = io.popen("sleep 1")
+        p:read("a")
+        p:close()
+      end))
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "false\tCancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+  end)
+
+  it("interrupts a task busy inside a C call", function()
+    local r = converse.corral([[
+      local _ <close> = setmetatable({}, { __close = function(_, e)
+        print("cleanup: " .. tostring(e))
+      end })
+      print("ready")
+      io.stdout:flush()
+      string.gsub("x", ".", function() while true do end end)
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup: Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
+  it("takes two arrivals in one burst as one: the cleanup runs", function()
+    local r = converse.corral([[
+      local _ <close> = setmetatable({}, { __close = function(_, e)
+        print("cleanup: " .. tostring(e))
+      end })
+      local pid = io.open("/proc/self/stat"):read("n")
+      local function sigint() io.popen("kill -INT " .. pid):close() end
+      sigint()
+      while debug.gethook() == nil do end  -- the run's handler has heard it
+      sigint()                             -- the loop has not seen either
+      print("busy")
+      io.stdout:flush()
+      local x = 0
+      while true do x = x + 1 end
+    ]], {})
+    assert.same({ "busy", "cleanup: Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+end)
