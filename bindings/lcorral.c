@@ -481,7 +481,13 @@ int lcr_raise(lua_State *L, int err) {
 int lcr_msgh(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lcr_Engine *E = S->eng;
-  if (E == NULL || E->e.current == NULL || lcr_iscancelled(L, S, 1)) return 1;
+  if (E == NULL || E->e.current == NULL) return 1;
+  /* A Cancelled that a cancelled scope around the task will absorb needs
+  ** no traceback (the hot path of a cancel); a stale one, or one raised
+  ** where nothing is cancelled, becomes the task's failure: it gets one. */
+  if (lcr_iscancelled(L, S, 1) && lcr_unwinding(L, E, 1) == LCR_LIVE &&
+      cr_task_cancelled_now(E->e.current) != NULL)
+    return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
   lcr_getextra(L, 2, "tberr");
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
@@ -493,8 +499,8 @@ int lcr_msgh(lua_State *L) {
   if (lcr_is_error_group(L, S, 1)) {
     lua_pushliteral(L, "tasks");
     lua_rawget(L, 1);                    /* raw: no metamethod here */
-    lua_pushfstring(L, "ErrorGroup (%d failures)",
-                    lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0);
+    int n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+    lua_pushfstring(L, "ErrorGroup: %d failure%s", n, n == 1 ? "" : "s");
     lua_remove(L, -2);
   } else
     lcr_tostring(L, 1);

@@ -126,6 +126,10 @@ function M.new(errors, tasks, tracebacks, message)
   end
   local n = rawlen(tasks)                -- (no __len is asked)
   local bad = bad_entries(tasks, 'tasks', n, true)
+  for i = 1, n do                        -- a hole inside the border
+    if bad then break end
+    if rawget(tasks, i) == nil then bad = ('tasks[%d] must be a string, got nil'):format(i) end
+  end
   if bad then arg_error(2, 'error_group', bad) end
   bad = bad_entries(errors, 'errors', n, false)
   if bad then arg_error(1, 'error_group', bad) end
@@ -177,22 +181,32 @@ local function check_eg(self, fname)
   arg_error(1, fname, msg, 3)
 end
 
+-- split of e, inside the groups `open` (e's path from the top): a group
+-- found inside itself is not entered again, as flatten does.
+local function split_in(e, pred, open)
+  local yes, no = {}, {}
+  open[e] = true
+  for i = 1, count(e) do
+    local err = field(e, 'errors', i)
+    if is_eg(err) then
+      if not open[err] then
+        local a, b = split_in(err, pred, open)
+        yes[i], no[i] = a or nil, b or nil
+      end
+    elseif pred(err) then yes[i] = true else no[i] = true end
+  end
+  open[e] = nil
+  -- Dropped failures were never seen, so no predicate matched them: they
+  -- stay with the rest, which a handler re-raises.
+  return sub(e, yes, 0), sub(e, no, dropped_of(e))
+end
+
 function EG:split(pred)
   check_eg(self, 'split')
   if type(pred) ~= 'function' then
     arg_error(1, 'split', 'function expected, got ' .. type(pred))
   end
-  local yes, no = {}, {}
-  for i = 1, count(self) do
-    local err = field(self, 'errors', i)
-    if is_eg(err) then
-      local a, b = err:split(pred)
-      yes[i], no[i] = a or nil, b or nil
-    elseif pred(err) then yes[i] = true else no[i] = true end
-  end
-  -- Dropped failures were never seen, so no predicate matched them: they
-  -- stay with the rest, which a handler re-raises.
-  return sub(self, yes, 0), sub(self, no, dropped_of(self))
+  return split_in(self, pred, {})
 end
 
 -- Depth first with a stack of its own, so that any depth flattens; a group

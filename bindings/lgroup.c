@@ -184,8 +184,8 @@ static size_t optcount(lua_State *L, int idx, const char *field) {
     lua_pop(L, 1);
     return 0;
   }
-  n = lua_tointegerx(L, -1, &isnum);
-  if (!isnum || n < 1)
+  n = lua_tointegerx(L, -1, &isnum);     /* a number, not a numeral */
+  if (!isnum || n < 1 || lua_type(L, -1) != LUA_TNUMBER)
     luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1",
                                           field));
   lua_pop(L, 1);

@@ -246,9 +246,19 @@ end
 
 -- (A leak is reported at the position of `at`: the user's function, also
 -- when each_seed wraps it.)
+-- A run cannot start inside a task: say so at the caller of fname (corral.run
+-- raised through the kit's pcall would have no position).
+local function outside_tasks(fname)
+  if pcall(corral.current_task) then
+    error(("testing.%s: cannot be called inside a running task (spawn a task or "
+           .. "open a group instead)"):format(fname), 3)
+  end
+end
+
 function testing.run(fn, opts)
   if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
   check_run_opts(opts, 2, "run")
+  outside_tasks("run")
   return run_at(fn, opts, fn)
 end
 
