@@ -209,6 +209,11 @@ static int make_strings(lua_State *L) {
     case CR_EV_SPAWN: case CR_EV_DONE:
       lcr_pushtaskname(L, (lcr_Task *)ev->task);
       set_str(L, j->slot, 1);
+      if (ev->kind == CR_EV_DONE && ev->status == CR_TASK_FAILED) {
+        push_failure(L, E, ev->task);    /* (a failure no group recorded
+                                         ** has had no error mark yet) */
+        set_str(L, j->slot, 2);
+      }
       if (ev->kind == CR_EV_SPAWN && ev->scope) {
         if (lcr_pushpinned(L, E, ev->scope)) {
           lua_getiuservalue(L, -1, 1);
@@ -258,9 +263,17 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
 }
 
-/* A cancel reaches every task below scope s: one TR_TARGET each. */
+/* A cancel reaches every task below scope s: one TR_TARGET each; and the
+** task in whose stack s lives (a scope's opener, a group's body), unless
+** that task cancelled it (its track has the cancel mark) or nobody did (a
+** deadline: the mark is drawn on its track). */
 static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
   cr_scope_t *s = NULL;                /* no recursion: any depth */
+  cr_task_t *owner = cr_scope_owner(root), *by = D->E->e.current;
+  if (!root->is_task && owner && by && owner != by && !owner->finished) {
+    trace_rec *r = next_rec(D, TR_TARGET, owner);
+    r->arg = seq;
+  }
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
     if (s->is_task && !cr_scope_owner(s)->finished) {
       trace_rec *r = next_rec(D, TR_TARGET, cr_scope_owner(s));

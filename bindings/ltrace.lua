@@ -198,11 +198,15 @@ handlers[TARGET] = function(i, ts, tid, pid)
   if c.flow then pend(tid, c) end
 end
 
+local errored = {}                -- tid -> it has its error mark
+
+local function error_mark(ts, pid, tid, text)
+  errored[tid] = true
+  event("i", "error", "error", ts, pid, tid, ',"s":"t"', { error = text or "?" })
+end
+
 handlers[FAIL] = function(i, ts, tid, pid)
-  if tid ~= 0 then
-    event("i", "error", "error", ts, pid, tid, ',"s":"t"',
-      { error = s1(i) or "?" })
-  end
+  if tid ~= 0 then error_mark(ts, pid, tid, s1(i)) end
 end
 
 handlers[DONE] = function(i, ts, tid, pid)
@@ -212,6 +216,9 @@ handlers[DONE] = function(i, ts, tid, pid)
   incoming[tid] = nil
   exited[tid] = true
   local how = ENDS[C.status[i]] or "done"
+  -- a failure no group recorded (the root's, a start child's before ready,
+  -- one on_error handled) is marked where the task ends
+  if how == "failed" and not errored[tid] then error_mark(ts, pid, tid, s2(i)) end
   event("i", "exit (" .. how .. ")", "exit", ts, pid, tid, ',"s":"t"',
     { status = how })
 end
