@@ -136,6 +136,18 @@ int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
                       fname, msg);
 }
 
+/* The string at idx as C text, or NULL if it is no string or holds a NUL
+** byte: compared with strcmp, "virtual\0x" would pass for "virtual". Every
+** name a caller matches (option keys, modes, signal names) goes through
+** it. [-0, +0, -] */
+const char *lcr_tocname(lua_State *L, int idx) {
+  size_t len;
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  s = lua_tolstring(L, idx, &len);
+  return strlen(s) == len ? s : NULL;
+}
+
 /* 1 if the key on top is an option name: a string in `names`, an integer
 ** in 1..npos, or, when names is NULL, a key of the table at `set`. */
 static int option_known(lua_State *L, const char *const names[], int npos,
@@ -149,7 +161,7 @@ static int option_known(lua_State *L, const char *const names[], int npos,
   }
   if (lua_isinteger(L, -1))
     return lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= npos;
-  if (lua_type(L, -1) != LUA_TSTRING) return 0;
+  if (lcr_tocname(L, -1) == NULL) return 0;
   for (i = 0; names[i]; i++)
     if (strcmp(lua_tostring(L, -1), names[i]) == 0) return 1;
   return 0;
@@ -171,9 +183,11 @@ static int unknown_option(lua_State *L, int idx, const char *const names[],
     lua_pop(L, 1);
     if (option_known(L, names, npos, set)) continue;
     top = lua_gettop(L);                   /* the key */
-    if (lua_type(L, top) == LUA_TSTRING)
-      lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, top));
-    else
+    if (lua_type(L, top) == LUA_TSTRING) {
+      lua_pushvalue(L, top);
+      lcr_escape_top(L);                 /* a NUL, a newline: shown */
+      lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, -1));
+    } else
       lua_pushfstring(L, "%s[%s]", prefix, luaL_tolstring(L, top, NULL));
     lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
     lua_replace(L, top);
@@ -1048,7 +1062,7 @@ static int l_run(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) {
     lua_getfield(L, 2, "clock");
     if (!lua_isnil(L, -1)) {
-      const char *c = lua_tostring(L, -1);
+      const char *c = lcr_tocname(L, -1);
       int i;
       for (i = 0; clocks[i] && (!c || strcmp(c, clocks[i])); i++) {}
       if (!clocks[i])

@@ -203,6 +203,8 @@ void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */
+void lcr_escape_top(lua_State *L);        /* ltree.c: the value on top, escaped */
+const char *lcr_tocname(lua_State *L, int idx);
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);

@@ -79,9 +79,9 @@ local function count(e)
   local tasks = rawget(e, 'tasks')
   return type(tasks) == 'table' and rawlen(tasks) or 0
 end
-local function field(e, k, i)
-  local t = rawget(e, k)
-  if type(t) == 'table' then return t[i] end
+local function field(e, k, i)         -- (raw: an edited list's __index
+  local t = rawget(e, k)                 -- cannot make rendering raise)
+  if type(t) == 'table' then return rawget(t, i) end
 end
 
 -- The ErrorGroup of a group's failure list {errors, tasks, tracebacks}, as

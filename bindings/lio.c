@@ -730,7 +730,8 @@ static int checksignal(lua_State *L, int arg) {
   }
   if (lua_type(L, arg) != LUA_TSTRING)
     return luaL_typeerror(L, arg, "signal name or number");
-  name = lua_tostring(L, arg);
+  if ((name = lcr_tocname(L, arg)) == NULL)
+    return luaL_argerror(L, arg, "signal name contains a NUL byte");
   bare = strncmp(name, "SIG", 3) == 0 ? name + 3 : name;
   for (i = 0; signames[i].name; i++)
     if (strcmp(bare, signames[i].name + 3) == 0) return signames[i].num;
@@ -859,8 +860,8 @@ static void exec_opts(lua_State *L, cr_proc_opts_t *o) {
     lua_pop(L, 1);
   for (i = 0; i < 3; i++) {
     if (lua_getfield(L, 3, names[i + 2]) != LUA_TNIL) {
-      const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                     : "";
+      const char *m = lcr_tocname(L, -1);
+      if (m == NULL) m = "";
       if (strcmp(m, "inherit") == 0) o->pipe[i] = 0;
       else if (strcmp(m, "pipe") != 0)
         luaL_argerror(L, 3, lua_pushfstring(L, "%s must be \"pipe\" or "

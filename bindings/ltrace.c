@@ -57,7 +57,7 @@ static int signum_of(lua_State *L, int idx) {
     lua_Integer n = lua_tointegerx(L, idx, &isnum);
     return isnum && n > 0 && n < NSIG ? (int)n : 0;
   }
-  if (lua_type(L, idx) == LUA_TSTRING) {
+  if (lcr_tocname(L, idx) != NULL) {
     const char *s = lua_tostring(L, idx);
     if (strcmp(s, "SIGUSR1") == 0) return SIGUSR1;
     if (strcmp(s, "SIGUSR2") == 0) return SIGUSR2;

@@ -140,7 +140,8 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
   }
 }
 
-/* One line of text for a wait table on top: pushes it. [-0, +1, m] */
+/* One line of text for a wait table on top: pushes it; the names in it
+** escaped as the tree's own names are. [-0, +1, m] */
 static void push_waittext(lua_State *L, int w) {
   luaL_Buffer b;
   static const char *const extra[][2] = {
@@ -155,6 +156,7 @@ static void push_waittext(lua_State *L, int w) {
   luaL_addvalue(&b);
   for (i = 0; i < sizeof extra / sizeof extra[0]; i++) {
     if (lua_getfield(L, w, extra[i][0]) != LUA_TNIL) {
+      lcr_escape_top(L);                   /* no NUL left for %s to stop at */
       lua_pushfstring(L, extra[i][1], lua_tostring(L, -1));
       lua_remove(L, -2);
       luaL_addvalue(&b);
@@ -383,7 +385,7 @@ static void push_forest(lua_State *L, lcr_Engine *E) {
 ** name or reason is the program's, and a newline in it must not forge a
 ** line of the tree, a NUL cut it, or an escape sequence reach a terminal.
 */
-static void push_escaped(lua_State *L) {
+void lcr_escape_top(lua_State *L) {
   size_t n, i;
   const char *s = luaL_tolstring(L, -1, &n);
   luaL_Buffer e;
@@ -409,14 +411,14 @@ static void push_escaped(lua_State *L) {
 ** (lerror.lua's render takes task names through it). */
 int lcr_one_line(lua_State *L) {
   lua_settop(L, 1);
-  push_escaped(L);
+  lcr_escape_top(L);
   return 1;
 }
 
 static void add_field(lua_State *L, luaL_Buffer *b, int node, const char *k,
                       const char *fmt) {
   if (lua_getfield(L, node, k) != LUA_TNIL) {
-    push_escaped(L);                   /* no NUL left for %s to stop at */
+    lcr_escape_top(L);                   /* no NUL left for %s to stop at */
     lua_pushfstring(L, fmt, lua_tostring(L, -1));
     lua_remove(L, -2);
     luaL_addvalue(b);
@@ -578,7 +580,7 @@ static int l_tree(lua_State *L) {
     lcr_checkopts(L, 1, 0, names);     /* as every options table */
     lua_getfield(L, 1, "format");
     if (!lua_isnil(L, -1)) {
-      const char *f = lua_tostring(L, -1);
+      const char *f = lcr_tocname(L, -1);
       table = f && strcmp(f, "table") == 0;
       if (!table && (!f || strcmp(f, "text") != 0))
         luaL_argerror(L, 1, "format must be \"text\" or \"table\"");

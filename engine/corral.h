@@ -425,6 +425,7 @@ struct cr_engine_s {
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;
   unsigned closing : 1;
+  unsigned closed : 1;    /* cr_engine_close succeeded: only close again */
   /* testing hooks (loop.c): schedule fuzzing, idle waiters, autojump */
   uint64_t rng;           /* PRNG state; 0 = unseeded (FIFO) */
   uint64_t tie_salt;      /* deadline tie order when seeded, else 0 */
@@ -447,7 +448,9 @@ struct cr_engine_s {
 
 /* Init on `loop`, or on a loop of its own when loop is NULL. */
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock);
-/* CR_EBUSY while tasks or scopes live; closes handles, runs loop to end. */
+/* CR_EBUSY while tasks, scopes or armed timers live; closes handles, runs
+** loop to end. Once it succeeded, closing again returns 0 and does
+** nothing; stepping returns CR_EINVAL, and no root can start. */
 int cr_engine_close(cr_engine_t *e);
 /*
 ** Give up on every task still alive (a run that ended in a deadlock, or
@@ -527,7 +530,14 @@ void cr_alloc_unguard_libuv(void);
 void cr_alloc_refill(void);
 void cr_alloc_fail_next(int n);
 
-/* --- timers ---------------------------------------------------------- */
+/* --- timers ----------------------------------------------------------
+**
+** The binding's own: they fire while the engine's tasks run (a step with
+** no task left returns 0 at once, whatever is armed), and an armed one
+** makes cr_engine_close return CR_EBUSY: stop it first. A NaN `when` (in
+** cr_timer_start, cr_task_sleep, cr_scope_set_deadline, a scope's or a
+** group's deadline) is CR_EINVAL; +INFINITY never fires and is not armed.
+*/
 
 void cr_timer_init(cr_timer_t *t, cr_timer_cb cb);
 int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when);
@@ -611,7 +621,8 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data);
 static inline cr_engine_t *cr_task_engine(const cr_task_t *t) {
   return t->scope.engine;
 }
-/* Start a root task (no group): it runs on a later step. */
+/* Start a root task (no group): it runs on a later step. CR_EINVAL once
+** the engine is closing or closed. */
 int cr_task_start_root(cr_task_t *t);
 /*
 ** Park the running task; `abort` is asked when a cancel reaches it, at
@@ -649,7 +660,9 @@ int cr_task_sleep(cr_task_t *t, double when);
 ** report it as a failure). Call cr_task_done afterwards.
 */
 cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to);
-/* The task finished with `status` (DONE, FAILED or CANCELLED). */
+/* The task finished with `status` (DONE, FAILED or CANCELLED). Called
+** from the task's own run callback, its record must stay valid until that
+** callback has returned: the engine reads it then (the SUSPEND event). */
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 
 /* --- groups ---------------------------------------------------------- */

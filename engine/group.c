@@ -50,7 +50,6 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   cr__scope_link(&t->scope, &g->scope);
   t->cur = &t->scope;
   g->nchildren++;
-  CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;
@@ -60,6 +59,9 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
     cr__task_schedule(t);
   }
   if (t->pending && cr_scope_absorber(&g->scope)) cr__group_release(t);
+  /* Emitted once the task is where it belongs: a listener that calls back
+  ** into the engine (abandons it, say) finds it queued. */
+  CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
   return 0;
 }
 

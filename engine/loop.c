@@ -154,6 +154,7 @@ static void close_stray(uv_handle_t *h, void *arg) {
 }
 
 int cr_engine_close(cr_engine_t *e) {
+  if (e->closed) return 0;               /* closed already: nothing left */
   if (e->stats.tasks || e->stats.scopes || e->nheap) return CR_EBUSY;
   if (!e->closing) {
     e->closing = 1;
@@ -191,7 +192,9 @@ int cr_engine_close(cr_engine_t *e) {
   free(e->batch);
   e->batch = NULL;
   e->batchcap = 0;
-  return e->stats.handles ? CR_EBUSY : 0;
+  if (e->stats.handles) return CR_EBUSY;
+  e->closed = 1;
+  return 0;
 }
 
 double cr_now(cr_engine_t *e) {
@@ -211,6 +214,7 @@ int cr_timer_armed(const cr_timer_t *t) { return t->index != CR__NOT_ARMED; }
 
 int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when) {
   int rc;
+  if (when != when) return CR_EINVAL;    /* NaN: never due, nor not due */
   if (cr_timer_armed(t)) cr_timer_stop(e, t);
   t->when = when;
   if (isinf(when) && when > 0) return 0;   /* never fires: not armed */
@@ -444,6 +448,7 @@ static int step(cr_engine_t *e, int block);
 /* One pass (see corral.h). The idle handle serves the pass's polls only. */
 int cr_engine_step(cr_engine_t *e, int block) {
   int rc;
+  if (e->closed) return CR_EINVAL;
   e->driving = 1;
   if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
   rc = step(e, block);

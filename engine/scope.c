@@ -257,6 +257,7 @@ void cr_scope_set_shield(cr_scope_t *s, int shield) {
 
 int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
   cr_engine_t *e = s->engine;
+  if (deadline != deadline) return CR_EINVAL;             /* NaN */
   if (s->is_task) return isinf(deadline) && deadline > 0 ? 0 : CR_EINVAL;
   if (s->cancel_called || !s->entered) {
     s->deadline_.when = deadline;      /* kept, no effect */

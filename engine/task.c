@@ -109,10 +109,11 @@ void cr__task_schedule(cr_task_t *t) {
 }
 
 int cr_task_start_root(cr_task_t *t) {
+  if (t->scope.engine->closing) return CR_EINVAL;   /* (closed, or closing) */
   cr__scope_link(&t->scope, NULL);
   t->cur = &t->scope;
+  cr__task_schedule(t);          /* (then the event: see cr_group_spawn) */
   CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, NULL, 0, CR_WAIT_NONE, NULL);
-  cr__task_schedule(t);
   return 0;
 }
 
@@ -157,8 +158,10 @@ void cr_task_wake(cr_task_t *t, int status) {
   t->wake_status = status;
   set_wait(t, CR_WAIT_NONE);
   t->wait_obj = NULL;
-  CR__EMIT(t->scope.engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
   cr__task_schedule(t);
+  /* Once it is queued: a listener that wakes or abandons from here finds
+  ** it scheduled, not still waiting. */
+  CR__EMIT(t->scope.engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
 }
 
 /* Called by scope delivery for a parked task inside a cancelled scope. */

@@ -632,6 +632,81 @@ static int test_park_in_cancelled_scope(void) {
   return 0;
 }
 
+/* A NaN deadline was accepted, sat on top of the heap never due, and no
+** other deadline fired again (a spin on the virtual clock, a hang on the
+** real one). It is CR_EINVAL, and the task goes on to sleep on time. */
+static int nan_rcs[3];
+
+static void nan_then_sleep(cr_task_t *t) {
+  ctask *c = (ctask *)t;
+  cr_scope_t s;
+  if (c->step == 0) {
+    nan_rcs[0] = cr_task_sleep(t, NAN);
+    nan_rcs[1] = cr_scope_enter(t, &s, NAN, 0);
+    nan_rcs[2] = cr_scope_set_deadline(&t->scope, NAN);
+  }
+  ctask_run(t);
+}
+
+static int test_nan_deadline_refused(void) {
+  cr_engine_t e;
+  ctask b;
+  memset(&b, 0, sizeof b);
+  b.naps = 1;
+  b.dur = 0.2;
+  b.log = 'b';
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &b.t, nan_then_sleep);
+  cr_task_start_root(&b.t);
+  CHECK(drain(&e) == 0);
+  CHECK(nan_rcs[0] == CR_EINVAL && nan_rcs[1] == CR_EINVAL &&
+        nan_rcs[2] == CR_EINVAL);
+  CHECK(b.nwoke == 1 && b.woke[0] == 0.2);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/* A WAKE listener that abandoned the engine found the task still waiting:
+** it was queued afterwards and resumed, abandoned. Events come once the
+** task is where it belongs. */
+static void abandon_on_wake(cr_engine_t *e, const cr_engine_event_t *ev) {
+  if (ev->kind == CR_EV_WAKE) cr_engine_abandon(e);
+}
+
+static int test_listener_abandons_at_a_wake(void) {
+  cr_engine_t e;
+  ctask a;
+  memset(&a, 0, sizeof a);
+  a.naps = 2;
+  a.dur = 1;
+  a.log = 'a';
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &a.t, ctask_run);
+  cr_task_start_root(&a.t);
+  e.on_event = abandon_on_wake;
+  CHECK(drain(&e) == 0);
+  CHECK(a.nwoke == 0);                   /* never resumed after the wake */
+  CHECK(a.t.status == CR_TASK_CANCELLED && a.t.finished);
+  e.on_event = NULL;
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/* A second close crashed in uv_walk, and a root started on a closed
+** engine crashed the next step. */
+static int test_closed_engine_refuses(void) {
+  cr_engine_t e;
+  ctask a;
+  memset(&a, 0, sizeof a);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(cr_engine_step(&e, 0) == CR_EINVAL);
+  TASK_INIT(&e, &a.t, ctask_run);
+  CHECK(cr_task_start_root(&a.t) == CR_EINVAL);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"an unattached engine's wake-up does not spin the host's loop",
@@ -654,6 +729,11 @@ int main(void) {
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
     {"cancelling a deep chain of tasks walks it in linear time",
      test_chain_cancel_linear},
+    {"a NaN deadline is refused", test_nan_deadline_refused},
+    {"a listener that abandons at a wake finds the task queued",
+     test_listener_abandons_at_a_wake},
+    {"a closed engine closes again and refuses the rest",
+     test_closed_engine_refuses},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
