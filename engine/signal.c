@@ -40,8 +40,27 @@ typedef struct {
   unsigned root : 1;      /* SIGINT/SIGTERM under the root policy */
   cr_queue_t waiters;
   cr_queue_t link;
-  struct sigaction prev;  /* the disposition before libuv's handler */
 } sigwatch;
+
+/*
+** The disposition each signal had before the first watcher in the process
+** started, and how many of corral's watchers of it are active, across
+** engines: dispositions are the process's, not an engine's, so this is the
+** one state engines share (under a lock: two engines may run in two
+** threads). Kept per watcher, the one that stopped last put back what it
+** had found, libuv's own handler when another engine's watcher ran then,
+** and the signal was swallowed for good.
+*/
+static struct {
+  uv_once_t once;
+  uv_mutex_t lock;
+  unsigned active[NSIG];
+  struct sigaction before[NSIG];
+} dispositions = {UV_ONCE_INIT};
+
+static void dispositions_init(void) {
+  if (uv_mutex_init(&dispositions.lock) != 0) abort();
+}
 
 static void signal_cb(uv_signal_t *h, int signum);
 
@@ -65,23 +84,33 @@ static int catchable(int signum) {
 ** waiting for SIGINT once does not turn the next Ctrl-C into a kill.
 */
 static int sigwatch_start(sigwatch *w) {
+  struct sigaction *before = &dispositions.before[w->signum];
+  int rc;
   if (uv_is_active((uv_handle_t *)&w->h)) return 0;
-  if (sigaction(w->signum, NULL, &w->prev) != 0) {
-    memset(&w->prev, 0, sizeof w->prev);
-    w->prev.sa_handler = SIG_DFL;      /* nothing to give back */
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
+  if (dispositions.active[w->signum] == 0 &&
+      sigaction(w->signum, NULL, before) != 0) {
+    memset(before, 0, sizeof *before);
+    before->sa_handler = SIG_DFL;      /* nothing to give back */
   }
-  return uv_signal_start(&w->h, signal_cb, w->signum);
+  rc = uv_signal_start(&w->h, signal_cb, w->signum);
+  if (rc == 0) dispositions.active[w->signum]++;
+  uv_mutex_unlock(&dispositions.lock);
+  return rc;
 }
 
 static void sigwatch_stop(sigwatch *w) {
-  struct sigaction cur;
+  struct sigaction cur, *before = &dispositions.before[w->signum];
   if (!uv_is_active((uv_handle_t *)&w->h)) return;
+  uv_mutex_lock(&dispositions.lock);
   uv_signal_stop(&w->h);
-  if (!(w->prev.sa_flags & SA_SIGINFO) && w->prev.sa_handler == SIG_DFL)
-    return;
-  if (sigaction(w->signum, NULL, &cur) == 0 &&
+  if (--dispositions.active[w->signum] == 0 &&
+      ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
+      sigaction(w->signum, NULL, &cur) == 0 &&
       !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
-    sigaction(w->signum, &w->prev, NULL);   /* libuv let go of it */
+    sigaction(w->signum, before, NULL);     /* libuv let go of it */
+  uv_mutex_unlock(&dispositions.lock);
 }
 
 /*

@@ -188,6 +188,55 @@ static int test_second_kills(void) {
   return 0;
 }
 
+/* Two engines each waited for SIGUSR1 once, a host handler in place: the
+** one that stopped last put back what it had found when it started,
+** libuv's handler (the other engine's watcher ran then), and SIGUSR1 was
+** swallowed for good. What was there before the first comes back now. */
+static volatile sig_atomic_t host_hits;
+static void host_handler(int sig) { (void)sig; host_hits++; }
+
+static void wait_usr1(cr_task_t *t) {
+  stask *s = (stask *)t;
+  if (s->step++ == 0 && cr_signal_wait(cr_task_engine(t), t, SIGUSR1) == 1)
+    return;
+  finish(t);
+}
+
+static int test_two_engines_give_the_handler_back(void) {
+  cr_engine_t a, b;
+  stask wa, wb;
+  struct sigaction sa, now, saved;
+  int i;
+  memset(&wa, 0, sizeof wa);
+  memset(&wb, 0, sizeof wb);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = host_handler;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGUSR1, &sa, &saved) == 0);
+  CHECK(cr_engine_init(&a, NULL, CR_CLOCK_REAL) == 0);
+  CHECK(cr_engine_init(&b, NULL, CR_CLOCK_REAL) == 0);
+  TASK_INIT(&a, &wa.t, wait_usr1);
+  TASK_INIT(&b, &wb.t, wait_usr1);
+  cr_task_start_root(&wa.t);
+  cr_task_start_root(&wb.t);
+  CHECK(cr_engine_step(&a, 0) == 1 && cr_engine_step(&b, 0) == 1);
+  raise(SIGUSR1);
+  for (i = 0; i < 1000 && !(wa.t.finished && wb.t.finished); i++) {
+    cr_engine_step(&a, 0);
+    cr_engine_step(&b, 0);
+    usleep(1000);
+  }
+  CHECK(wa.t.finished && wb.t.finished && host_hits == 0);
+  CHECK(cr_engine_close(&a) == 0);        /* the first started closes first */
+  CHECK(cr_engine_close(&b) == 0);
+  CHECK(sigaction(SIGUSR1, NULL, &now) == 0);
+  CHECK(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == host_handler);
+  raise(SIGUSR1);
+  CHECK(host_hits == 1);
+  sigaction(SIGUSR1, &saved, NULL);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"invalid signal numbers", test_invalid},
@@ -196,6 +245,8 @@ int main(void) {
     {"root cancelled by a signal nobody waits for", test_root_cancelled},
     {"a waiter takes the signal, nothing cancelled", test_waiter_wins},
     {"a second signal kills by the default action", test_second_kills},
+    {"two engines give the host's handler back",
+     test_two_engines_give_the_handler_back},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
