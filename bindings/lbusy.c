@@ -126,6 +126,7 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
 static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
   if (E->e.signals_seen == busy_seen)    /* libuv has not delivered it */
     (void)cr_signal_deliver(&E->e, busy_sig);
+  E->e.root_signal_fresh = 0;            /* the unwinding begins here */
   lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
   busy_step = 0;
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */

@@ -205,6 +205,9 @@ int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */
 void lcr_escape_top(lua_State *L);        /* ltree.c: the value on top, escaped */
 const char *lcr_tocname(lua_State *L, int idx);
+/* What a value's text reads when memory ran out while it was made: kept
+** nowhere for good (corral_host_message makes it again next time). */
+#define LCR_NOMEM_TEXT "(not enough memory to describe it)"
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);

@@ -22,13 +22,15 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 5);
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
   lua_pushcfunction(L, rawmt);
   lua_setfield(L, -2, "rawmt");
   lua_pushcfunction(L, lcr_one_line);
   lua_setfield(L, -2, "one_line");
+  lua_pushliteral(L, LCR_NOMEM_TEXT);
+  lua_setfield(L, -2, "nomem_text");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "ErrorGroup");
   S->error_group_mt = lua_topointer(L, -1);  /* kept alive by errors_ref */
@@ -532,16 +534,21 @@ static int tostring_p(lua_State *L) {
   return 1;
 }
 
-/* tostring(v at idx) that never raises but for memory: a __tostring that
-** ran out of it is not a broken __tostring (a text made then would be kept
-** in place of the real one). [-0, +1, m] */
+/* tostring(v at idx) that never raises but for memory. A __tostring that
+** ran out of memory is not a broken one: its text says so (LCR_NOMEM_TEXT),
+** so that a message made then is not kept in place of the real one; a
+** message handler keeps the error it was given. [-0, +1, m] */
 void lcr_tostring(lua_State *L, int idx) {
   int rc;
   idx = lua_absindex(L, idx);
   lua_pushcfunction(L, tostring_p);
   lua_pushvalue(L, idx);
   rc = lua_pcall(L, 1, 1, 0);
-  if (rc == LUA_ERRMEM) lua_error(L);
+  if (rc == LUA_ERRMEM) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, LCR_NOMEM_TEXT);
+    return;
+  }
   if (rc != LUA_OK || !lua_isstring(L, -1)) {
     lua_pop(L, 1);
     lua_pushfstring(L, "(a %s value whose __tostring failed)",

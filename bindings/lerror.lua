@@ -25,14 +25,15 @@ local one_line = core.one_line
 local M = {}
 
 -- tostring(v) that never raises (also lio.lua's, through its core).
--- (Out of memory is not a failed __tostring: it is raised on, so that a
--- text made while memory was short is not kept in place of the real one.)
+-- (Out of memory is not a failed __tostring: the text says so, and a C
+-- host's message made then is not kept for good.)
 local MEMERR = 'not enough memory'    -- Lua's own message for it
+local NOMEM_TEXT = core.nomem_text
 
 local function safe(v)
   local ok, s = pcall(tostring, v)
   if ok and type(s) == 'string' then return s end
-  if s == MEMERR then error(s, 0) end
+  if s == MEMERR then return NOMEM_TEXT end
   return '(a ' .. type(v) .. ' value whose __tostring failed)'
 end
 M.describe = safe

@@ -638,13 +638,13 @@ const char *corral_host_message(corral_host_t *h) {
   lua_pushlightuserdata(T, h);
   rc = lua_pcall(T, 1, 1, 0);
   if (rc != LUA_OK || !lua_isstring(T, -1)) {
-    /* (lerror.lua raises Lua's own memory message on as an ordinary error) */
-    int mem = rc == LUA_ERRMEM ||
-              (lua_isstring(T, -1) && strcmp(lua_tostring(T, -1),
-                                             "not enough memory") == 0);
     lua_pop(T, 1);                      /* not kept: asked again, it is made */
-    return mem ? "not enough memory (to describe the error)"
-               : "(error object is not a string)";
+    return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
+                            : "(error object is not a string)";
+  }
+  if (strstr(lua_tostring(T, -1), LCR_NOMEM_TEXT) != NULL) {
+    lua_pop(T, 1);                      /* part of it could not be made */
+    return "not enough memory (to describe the error)";
   }
   unref(T, &h->str_ref);
   lua_pushvalue(T, -1);

@@ -34,6 +34,16 @@ local function io_error(call, op, code, message, fields)
   return setmetatable(e, IoError)
 end
 
+-- f(...)'s one result; an IoError it raises gets e[k] = v first (the call
+-- it belongs to, the bytes a reader had taken), anything else goes on as
+-- it came.
+local function marking(k, v, f, ...)
+  local ok, r = pcall(f, ...)
+  if ok then return r end
+  if getmetatable(r) == IoError then r[k] = v end
+  error(r, 0)
+end
+
 -- Argument checks -------------------------------------------------------
 
 -- argerr(n, f, msg [, level]): "bad argument #n to 'f' (msg)"; level as
@@ -141,12 +151,7 @@ local function readers(rawread, check, where)
   -- first read of a call is the hot path: rawread itself, called straight
   -- from the reader, so that its errors name the user's line.)
   local function more(s, n, delim, which, parts)
-    local ok, chunk = pcall(rawread, s, n, delim, which)
-    if ok then return chunk end
-    if getmetatable(chunk) == IoError and chunk.partial == nil then
-      chunk.partial = concat(parts)
-    end
-    error(chunk, 0)
+    return marking("partial", concat(parts), rawread, s, n, delim, which)
   end
 
   -- One line without its "\n" or "\r\n"; the last line may lack it; nil
@@ -233,11 +238,7 @@ corral._io_error = io_error            -- internal: the same errors there
 -- it is that call's (e.call = f, e.op = "resolve"), as exec's is "exec".
 local function addresses(host, f)
   if core.is_ip(host) then return { { address = host } } end
-  local ok, list = pcall(corral.resolve, host)
-  if not ok then
-    if corral.is_io_error(list) then list.call = f end
-    error(list, 0)
-  end
+  local list = marking("call", f, corral.resolve, host)
   if #list == 0 then
     error(io_error(f, "resolve", "EAI_NONAME", "no address",
                    { address = host }), 0)
@@ -275,10 +276,7 @@ end
 -- A listener on host:port for the call f ("listen", "serve"): its
 -- failures, resolving host included, are f's (e.call).
 local function listen_as(f, host, port, backlog)
-  local ok, l = pcall(core.tcp_listen, addresses(host, f)[1].address, port, backlog)
-  if ok then return l end
-  if corral.is_io_error(l) then l.call = f end
-  error(l, 0)
+  return marking("call", f, core.tcp_listen, addresses(host, f)[1].address, port, backlog)
 end
 
 --- tcp.listen(host, port [, {backlog = n}]) -> listener (port 0 picks a

@@ -264,13 +264,17 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
 }
 
 /* A cancel reaches every task below scope s: one TR_TARGET each; and the
-** task in whose stack s lives (a scope's opener, a group's body), unless
-** that task cancelled it (its track has the cancel mark) or nobody did (a
-** deadline: the mark is drawn on its track). */
+** task in whose stack s lives (a scope's opener, a group's body) when
+** another task cancelled it, explicitly or by failing (a deadline, a
+** stop's grace or a signal has no canceller: whichever task runs when it
+** fires is not one; the mark is drawn on the owner's track). */
 static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
   cr_scope_t *s = NULL;                /* no recursion: any depth */
   cr_task_t *owner = cr_scope_owner(root), *by = D->E->e.current;
-  if (!root->is_task && owner && by && owner != by && !owner->finished) {
+  int by_task = root->cancel.source == CR_SRC_EXPLICIT ||
+                root->cancel.source == CR_SRC_FAILURE;
+  if (!root->is_task && by_task && owner && by && owner != by &&
+      !owner->finished) {
     trace_rec *r = next_rec(D, TR_TARGET, owner);
     r->arg = seq;
   }

@@ -397,9 +397,11 @@ struct cr_engine_s {
   cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
   cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */
   cr_signal_cb on_root_signal;
-  int root_signal;        /* read-only: the signal that reached sigroot */
-  /* read-only: 1 from the moment a signal cancelled sigroot until a task
-  ** runs: arrivals delivered meanwhile came before the unwinding began */
+  /* read-only: the signal that reached sigroot (a signal handler reads it) */
+  volatile sig_atomic_t root_signal;
+  /* read-only: 1 from the moment a signal cancelled sigroot until the next
+  ** pass of tasks begins: arrivals delivered in the same batch came before
+  ** the unwinding began, and count as that one */
   volatile sig_atomic_t root_signal_fresh;
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */

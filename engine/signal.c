@@ -212,17 +212,17 @@ static void wake_all(sigwatch *w) {
 
 static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
-  e->root_signal = signum;
-  e->root_signal_fresh = 1;              /* until a task runs (loop.c) */
+  e->root_signal_fresh = 1;              /* first: a handler may look now */
+  e->root_signal = signum;               /* (both volatile: in this order) */
   if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
       e->on_root_signal)
     e->on_root_signal(e, signum);
 }
 
 /* What an arrival of signum does (rule 3 of the root policy): one more
-** stop signal once the root unwinds from one kills; before that (the
-** arrivals came in one burst, before any task ran) it is taken as the
-** same one. */
+** stop signal once the root unwinds from one kills; one delivered in the
+** same batch as that one (the arrivals came in one burst) is taken as the
+** same. */
 static void deliver(sigwatch *w, int signum) {
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);

@@ -208,9 +208,9 @@ int main(int argc, char **argv) {
   if (rc == 0) uv_thread_join(&a.watchdog);
   if (a.status == CORRAL_OK) {
     lua_State *L = corral_host_state(a.host);
-    int n = corral_host_results(a.host, L);
-    fprintf(stderr, "[host] %s file(s) hashed\n", n ? lua_tostring(L, -n) : "?");
-    lua_pop(L, n);
+    int n = corral_host_results(a.host, L);       /* < 0: did not fit */
+    fprintf(stderr, "[host] %s file(s) hashed\n", n > 0 ? lua_tostring(L, -n) : "?");
+    if (n > 0) lua_pop(L, n);
   }
   corral_host_close(a.host);
   uv_loop_close(&a.loop);

@@ -249,7 +249,8 @@ end
 -- A run cannot start inside a task: say so at the caller of fname (corral.run
 -- raised through the kit's pcall would have no position).
 local function outside_tasks(fname)
-  if pcall(corral.current_task) then
+  local ok, task = pcall(corral.current_task)
+  if ok and task ~= nil then
     error(("testing.%s: cannot be called inside a running task (spawn a task or "
            .. "open a group instead)"):format(fname), 3)
   end

@@ -109,10 +109,13 @@ local function model(trace)
   end
   -- An event without the fields it needs (another tool's, a hand-edited
   -- file) is not drawn: a trace-event file is allowed other kinds.
+  -- A time is a finite number of microseconds a double can still add to
+  -- (2^53): huge or negative-huge ones would make the scale NaN.
+  local function time(v) return type(v) == "number" and v == v and math.abs(v) < 2^53 end
   local function usable(e)
     if type(e) ~= "table" or type(e.pid) ~= "number" then return false end
     if e.ph == "M" then return type(e.tid) == "number" or e.name == "process_name" end
-    return type(e.tid) == "number" and type(e.ts) == "number" and e.ts == e.ts
+    return type(e.tid) == "number" and time(e.ts)
   end
   for _, e in ipairs(type(events) == "table" and events or {}) do
     if not usable(e) then -- skip it
@@ -123,7 +126,7 @@ local function model(trace)
       t.name = type(e.args) == "table" and tostring(e.args.name) or t.name
     elseif e.ph == "X" then
       local t = task(e.pid, e.tid)
-      if type(e.dur) ~= "number" then e.dur = 0 end
+      if not time(e.dur) or e.dur < 0 then e.dur = 0 end
       t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, e.name }
       t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts + (e.dur or 0))
     elseif e.ph == "i" then
@@ -138,7 +141,7 @@ local function model(trace)
     list[#list + 1] = g
   end
   table.sort(list, function(a, b) return a.pid < b.pid end)
-  if t0 > t1 then t0, t1 = 0, 1 end
+  if t0 > t1 then t0, t1 = 0, 1 end      -- nothing it can place: an empty picture
   -- a span too small to divide (0, subnormal) or not finite: one unit
   local span = t1 - t0
   if not (span >= 1e-6 and span < math.huge) then t1 = t0 + 1 end
@@ -386,10 +389,11 @@ function M.render(json, opts)
     fmt('<rect width="100%%" height="100%%" fill="#fff"/>'),
     fmt('<text x="8" y="16" class="h">%s</text>', esc(opts.title or "corral trace")),
   }
-  local other = trace.otherData or {}
-  if (other.dropped_events or 0) > 0 then
-    out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped (trace_limit %d)</text>',
-      LABEL, other.dropped_events, other.trace_limit or 0)
+  local other = type(trace.otherData) == "table" and trace.otherData or {}
+  local dropped = math.tointeger(other.dropped_events) or 0
+  if dropped > 0 then
+    out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped (trace_limit %s)</text>',
+      LABEL, dropped, math.tointeger(other.trace_limit) or "?")
   end
   axis(out, t0, t1, width, height)
   for _, s in ipairs(body) do out[#out + 1] = s end

@@ -56,6 +56,42 @@ describe("regression: a stop signal and the command", function()
     assert.equal(130, r.code)
   end)
 
+  it("still kills at the next arrival while a shielded cleanup blocks", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      corral.group(function(g)
+        g:spawn(function()
+          local _ <close> = setmetatable({}, { __close = function()
+            print("child unwound")
+            io.stdout:flush()
+          end })
+          corral.sleep(30)
+        end)
+        print("ready")
+        io.stdout:flush()
+        corral.scope(function() corral.sleep(30) end, { shield = true })
+      end)
+    ]], { { expect = "ready", send = "SIGINT" }, { expect = "child unwound", send = "SIGINT" } })
+    assert.same({ "ready", "child unwound" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
+  it("kills at the next arrival after one delivered inside a C call", function()
+    local r = converse.corral([[
+      local t = {}
+      for i = 1, 100 do t[i] = i end
+      print("ready")
+      io.stdout:flush()
+      local said
+      while true do                        -- swallows every Cancelled
+        local ok = pcall(table.sort, t, function(a, b) while true do end end)
+        if not ok and not said then said = true; print("caught"); io.stdout:flush() end
+      end
+    ]], { { expect = "ready", send = "SIGINT" }, { expect = "caught", send = "SIGINT" } })
+    assert.same({ "ready", "caught" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
   it("takes two arrivals in one burst as one: the cleanup runs", function()
     local r = converse.corral([[
       local _ <close> = setmetatable({}, { __close = function(_, e)
