@@ -37,7 +37,9 @@ static struct sigaction busy_prev[2];        /* libuv's handlers */
 ** cancellation point) and the task's own hook, put back at step 3. */
 static lua_State *volatile busy_co;
 static volatile sig_atomic_t busy_step;
-static volatile sig_atomic_t busy_sig;       /* the last arrival's number */
+/* Arrivals of SIGINT, SIGTERM since libuv last delivered one, by signal:
+** what busy_in_c_call delivers itself when the loop cannot turn. */
+static volatile sig_atomic_t busy_pending[2];
 static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
 static int busy_turns;                       /* step 2's gives so far */
 static int busy_yielded;                     /* the last yield was the hook's */
@@ -97,13 +99,14 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   if (E->e.signals_seen != busy_mark) {
     busy_mark = E->e.signals_seen;
     busy_undelivered = 0;
+    busy_pending[0] = busy_pending[1] = 0;
   }
   if (++busy_undelivered >= 3) {
     die_now(sig);
     return;
   }
   E->e.poll_soon = 1;                    /* end the pass: let the loop turn */
-  busy_sig = sig;
+  busy_pending[sig == SIGTERM]++;
   if ((co = E->resuming_co) == NULL) return;
   if (busy_step != 0 && co == busy_co) return;     /* already on its way */
   busy_saved_hook = lua_gethook(co);
@@ -124,8 +127,18 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
 ** C call as any error does.
 */
 static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
-  if (E->e.signals_seen == busy_seen)    /* libuv has not delivered it */
-    (void)cr_signal_deliver(&E->e, busy_sig);
+  if (E->e.signals_seen == busy_seen) {  /* libuv has delivered none */
+    sigset_t stops, old;
+    int i;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stops, &old);   /* the counts hold still */
+    for (i = 0; i < 2; i++)              /* each arrival, as libuv would: */
+      for (; busy_pending[i] > 0; busy_pending[i]--)   /* a waiter woken, */
+        (void)cr_signal_deliver(&E->e, i ? SIGTERM : SIGINT);  /* then... */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
   E->e.root_signal_fresh = 0;            /* the unwinding begins here */
   lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
   busy_step = 0;
@@ -199,6 +212,7 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_yielded = 0;
   busy_mark = E->e.signals_seen;
   busy_undelivered = 0;
+  busy_pending[0] = busy_pending[1] = 0;
   busy_engine = E;
   for (i = 0; i < 2; i++) sigaction(stop_signals[i], &sa, NULL);
 }

@@ -92,6 +92,34 @@ describe("regression: a stop signal and the command", function()
     assert.equal(130, r.code)
   end)
 
+  it("delivers every arrival a task busy in a C call held: a waiter's, then the root's", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      local pid = io.open("/proc/self/stat"):read("n")
+      corral.group(function(g)
+        g:spawn(function()
+          corral.signal("SIGINT")
+          print("waiter woke")
+          io.stdout:flush()
+        end)
+        g:spawn(function()
+          local _ <close> = setmetatable({}, { __close = function(_, e)
+            print("busy cleanup: " .. tostring(e))
+          end })
+          corral.sleep(0.01)
+          table.sort({ 3, 2, 1 }, function()
+            io.popen("kill -INT " .. pid):close()
+            io.popen("kill -INT " .. pid):close()
+            while true do end
+          end)
+        end)
+      end)
+    ]], {})
+    assert.same({ "busy cleanup: Cancelled: SIGINT (source=signal)", "waiter woke" },
+                converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
   it("takes two arrivals in one burst as one: the cleanup runs", function()
     local r = converse.corral([[
       local _ <close> = setmetatable({}, { __close = function(_, e)
