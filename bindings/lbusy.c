@@ -92,7 +92,7 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   ** turn to see it. (Not before a task ran since that signal: arrivals in
   ** one burst are one.) */
   if (E->e.sigroot != NULL && E->e.root_signal != 0 &&
-      !E->e.root_signal_fresh) {
+      !E->e.signal_burst) {
     die_now(sig);
     return;
   }
@@ -134,12 +134,20 @@ static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
     sigaddset(&stops, SIGINT);
     sigaddset(&stops, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stops, &old);   /* the counts hold still */
-    for (i = 0; i < 2; i++)              /* each arrival, as libuv would: */
-      for (; busy_pending[i] > 0; busy_pending[i]--)   /* a waiter woken, */
-        (void)cr_signal_deliver(&E->e, i ? SIGTERM : SIGINT);  /* then... */
+    /* Each arrival, as if the loop had turned between them (they were
+    ** held up, not sent as one): a waiter woken, then the root cancelled.
+    ** Once the root is cancelled the rest were unseen before its unwinding
+    ** began: part of that one, not "one more during the unwinding". */
+    for (i = 0; i < 2; i++)
+      for (; busy_pending[i] > 0; busy_pending[i]--) {
+        int sig = i ? SIGTERM : SIGINT;
+        E->e.signal_burst = 0;
+        if (E->e.root_signal) (void)cr_signal_absorb(&E->e, sig);
+        else (void)cr_signal_deliver(&E->e, sig);
+      }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
-  E->e.root_signal_fresh = 0;            /* the unwinding begins here */
+  E->e.signal_burst = 0;                 /* the unwinding begins here */
   lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
   busy_step = 0;
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */

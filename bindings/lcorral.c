@@ -492,6 +492,34 @@ int lcr_raise(lua_State *L, int err) {
 ** it beside the task. A Cancelled needs none (it is not a failure), and an
 ** error re-raised unchanged keeps its first traceback. [-1, +1, m]
 */
+/*
+** [err, task, S]: the task's traceback of err, kept with it (tb, tberr).
+** A copy is converted, protected: the raw error stays as it was, and a
+** __tostring that raises cannot replace it. An ErrorGroup is named by its
+** first line only: rendering the whole tree at every level of a chain of
+** nested groups would cost time and memory cubic in its depth.
+*/
+static int keep_traceback(lua_State *L) {
+  lcr_State *S = lua_touserdata(L, 3);
+  lua_settop(L, 2);
+  if (lcr_is_error_group(L, S, 1)) {
+    int n;
+    lua_pushliteral(L, "tasks");
+    lua_rawget(L, 1);                    /* raw: no metamethod here */
+    n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+    lua_pushfstring(L, "ErrorGroup: %d failure%s", n, n == 1 ? "" : "s");
+    lua_remove(L, -2);
+  } else
+    lcr_tostring(L, 1);
+  /* level 2: the function that raised (1 is the message handler) */
+  lcr_traceback(L, S, L, lua_tostring(L, -1), 2);
+  lua_remove(L, -2);
+  lcr_setextra(L, 2, "tb");
+  lua_pushvalue(L, 1);
+  lcr_setextra(L, 2, "tberr");
+  return 0;
+}
+
 int lcr_msgh(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lcr_Engine *E = S->eng;
@@ -506,23 +534,14 @@ int lcr_msgh(lua_State *L) {
   lcr_getextra(L, 2, "tberr");
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
-  /* A copy is converted, protected: the raw error stays as it was, and a
-  ** __tostring that raises cannot replace it. An ErrorGroup is named by
-  ** its first line only: rendering the whole tree at every level of a
-  ** chain of nested groups would cost time and memory cubic in its depth. */
-  if (lcr_is_error_group(L, S, 1)) {
-    lua_pushliteral(L, "tasks");
-    lua_rawget(L, 1);                    /* raw: no metamethod here */
-    int n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
-    lua_pushfstring(L, "ErrorGroup: %d failure%s", n, n == 1 ? "" : "s");
-    lua_remove(L, -2);
-  } else
-    lcr_tostring(L, 1);
-  lcr_traceback(L, S, L, lua_tostring(L, -1), 1);
-  lua_remove(L, -2);
-  lcr_setextra(L, 2, "tb");
-  lua_pushvalue(L, 1);
-  lcr_setextra(L, 2, "tberr");
+  /* Protected: memory that runs out while the traceback is made leaves
+  ** the task without one, and the error as it was. */
+  lua_pushcfunction(L, keep_traceback);
+  lua_insert(L, 1);                      /* [keep, err, task] */
+  lua_pushvalue(L, 2);
+  lua_insert(L, 1);                      /* [err, keep, err, task] */
+  lua_pushlightuserdata(L, S);
+  (void)lua_pcall(L, 3, 0, 0);
   lua_settop(L, 1);
   return 1;
 }

@@ -297,7 +297,7 @@ function EG:render(opts)
   end
   for k in pairs(opts or {}) do
     if k ~= 'tracebacks' then
-      arg_error(1, 'render', "unknown option '" .. safe(k) .. "'")
+      arg_error(1, 'render', "unknown option '" .. one_line(safe(k)) .. "'")
     end
   end
   local tb = opts ~= nil and opts.tracebacks

@@ -305,8 +305,11 @@ local function peer_name(s)
 end
 
 local function default_on_error(err, peer)
-  io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-    peer, (corral._describe(err):gsub("\n", " "))))
+  -- protected: a line that cannot be made (memory) must not stop the server
+  pcall(function()
+    io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
+      peer, (corral._describe(err):gsub("\n", " "))))
+  end)
 end
 
 -- One connection: handler(stream), then the stream is closed (and its slot

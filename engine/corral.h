@@ -399,10 +399,10 @@ struct cr_engine_s {
   cr_signal_cb on_root_signal;
   /* read-only: the signal that reached sigroot (a signal handler reads it) */
   volatile sig_atomic_t root_signal;
-  /* read-only: 1 from the moment a signal cancelled sigroot until the next
-  ** pass of tasks begins: arrivals delivered in the same batch came before
-  ** the unwinding began, and count as that one */
-  volatile sig_atomic_t root_signal_fresh;
+  /* read-only: 1 from the moment a SIGINT or SIGTERM was delivered (its
+  ** waiters woken, or sigroot cancelled) until the next pass of tasks
+  ** begins: stop signals delivered in the same batch count as that one */
+  volatile sig_atomic_t signal_burst;
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */
   unsigned delivered_early[2];
@@ -963,6 +963,10 @@ int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
 ** no watcher of signum is active.
 */
 int cr_signal_deliver(cr_engine_t *e, int signum);
+/* The same for an arrival that is to change nothing (held with one that
+** was just delivered, it is part of that one): counted as delivered, and
+** the watcher's own delivery of it skipped. */
+int cr_signal_absorb(cr_engine_t *e, int signum);
 /*
 ** Cancel root as the root policy's first SIGINT or SIGTERM does, for a
 ** stop signal the caller heard some other way (a host's own handler): the

@@ -422,7 +422,7 @@ static void prefetch_ahead(cr_engine_t *e, const cr_task_t *t) {
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   e->poll_soon = 0;
-  e->root_signal_fresh = 0;      /* a new pass: the burst, if any, is over */
+  e->signal_burst = 0;           /* a new pass: the burst, if any, is over */
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET && !e->poll_soon) {
     cr_task_t *t;
     if (e->tie_salt) next_in_batch(e);

@@ -212,28 +212,29 @@ static void wake_all(sigwatch *w) {
 
 static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
-  e->root_signal_fresh = 1;              /* first: a handler may look now */
+  e->signal_burst = 1;                   /* first: a handler may look now */
   e->root_signal = signum;               /* (both volatile: in this order) */
   if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
       e->on_root_signal)
     e->on_root_signal(e, signum);
 }
 
-/* What an arrival of signum does (rule 3 of the root policy): one more
-** stop signal once the root unwinds from one kills; one delivered in the
-** same batch as that one (the arrivals came in one burst) is taken as the
-** same. */
+/* What an arrival of signum does (the root policy's rules): it wakes the
+** waiters, or cancels the root, or (one more once the root unwinds from
+** one) kills. A stop signal delivered in the same batch as one that did any
+** of that is taken as the same arrival: `timeout` sends its SIGTERM to the
+** child and to its process group, two arrivals a moment apart, and a
+** graceful handler must not see the second as a second Ctrl-C. */
 static void deliver(sigwatch *w, int signum) {
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);
   e->signals_seen++;
-  if (stop && e->sigroot && e->root_signal) {
-    if (!e->root_signal_fresh) die_by(e, signum);
-    return;
-  }
+  if (stop && e->signal_burst) return;   /* the same burst */
+  if (stop && e->sigroot && e->root_signal) die_by(e, signum);
   if (!cr__queue_empty(&w->waiters)) {
     wake_all(w);
     sigwatch_update(w);
+    if (stop) e->signal_burst = 1;
     return;
   }
   if (!stop) return;                       /* nobody waits: dropped */
@@ -253,18 +254,30 @@ static void signal_cb(uv_signal_t *h, int signum) {
   deliver(w, signum);
 }
 
-int cr_signal_deliver(cr_engine_t *e, int signum) {
+/* The active watcher of stop signal signum, or NULL. */
+static sigwatch *stop_watcher(cr_engine_t *e, int signum) {
   cr_queue_t *q;
-  if (!is_stop_signal(signum)) return CR_EINVAL;
+  if (!is_stop_signal(signum)) return NULL;
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
-    if (w->signum == signum && uv_is_active((uv_handle_t *)&w->h)) {
-      e->delivered_early[signum == SIGTERM]++;
-      deliver(w, signum);
-      return 0;
-    }
+    if (w->signum == signum && uv_is_active((uv_handle_t *)&w->h)) return w;
   }
-  return CR_EINVAL;
+  return NULL;
+}
+
+int cr_signal_deliver(cr_engine_t *e, int signum) {
+  sigwatch *w = stop_watcher(e, signum);
+  if (w == NULL) return CR_EINVAL;
+  e->delivered_early[signum == SIGTERM]++;
+  deliver(w, signum);
+  return 0;
+}
+
+int cr_signal_absorb(cr_engine_t *e, int signum) {
+  if (stop_watcher(e, signum) == NULL) return CR_EINVAL;
+  e->delivered_early[signum == SIGTERM]++;
+  e->signals_seen++;
+  return 0;
 }
 
 static cr_abort_t signal_abort(cr_task_t *t) {

@@ -173,8 +173,9 @@ local live_cancel = corral._cancel_live  -- (false for any other value)
 function M.outcome(fn, ...)
   local tb
   local function handler(e)
-    if not live_cancel(e) then
-      tb = corral._traceback(corral._describe(e), 2)
+    if not live_cancel(e) then     -- (out of memory here: no traceback, e kept)
+      local ok, t = pcall(corral._traceback, corral._describe(e), 3)
+      if ok then tb = t end
     end
     return e
   end

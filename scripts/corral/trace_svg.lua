@@ -353,13 +353,28 @@ local function legend(out, y)
     '<text x="%d" y="%d" class="g">error</text>', x, y + 2, x + 12, y + 9)
 end
 
-function M.render(json, opts)
-  opts = opts or {}
+-- opts' keys and values (argument #2 of render), or the complaint.
+local function bad_option(opts)
   for k in pairs(opts) do
     if k ~= "max_lanes" and k ~= "width" and k ~= "title" then
-      error(fmt("bad argument #2 to 'render' (unknown option '%s')", tostring(k)), 2)
+      local shown = tostring(k):gsub("[%c\127]", function(c) return fmt("\\%03d", c:byte()) end)
+      return fmt("unknown option '%s'", shown)        -- (a NUL shows)
     end
   end
+  local w, m = opts.width, opts.max_lanes
+  if w ~= nil and not (math.type(w) == "integer" and w >= 400 and w <= 100000) then
+    return "width must be an integer in 400..100000"
+  elseif m ~= nil and not (math.type(m) == "integer" and m >= 1) then
+    return "max_lanes must be an integer >= 1"
+  elseif opts.title ~= nil and type(opts.title) ~= "string" then
+    return "title must be a string"
+  end
+end
+
+function M.render(json, opts)
+  opts = opts or {}
+  local bad = type(opts) ~= "table" and "table expected, got " .. type(opts) or bad_option(opts)
+  if bad then error(fmt("bad argument #2 to 'render' (%s)", bad), 2) end
   local trace = type(json) == "string" and decode(json) or json
   local groups, t0, t1 = model(trace)
   local max_lanes = opts.max_lanes or 24

@@ -120,6 +120,27 @@ describe("regression: a stop signal and the command", function()
     assert.equal(130, r.code)
   end)
 
+  it("takes two arrivals held by a C call as one when they cancel the root", function()
+    local r = converse.corral([[
+      local pid = io.open("/proc/self/stat"):read("n")
+      local first = true
+      local ok, e = pcall(table.sort, { 3, 2, 1, 5, 4 }, function(a, b)
+        if first then
+          first = false
+          io.popen("kill -INT " .. pid):close()
+          io.popen("kill -INT " .. pid):close()
+        end
+        local x = 0
+        for _ = 1, 3000000 do x = x + 1 end  -- past the hook's grace
+        return a < b
+      end)
+      print("sort raised: " .. tostring(e))
+    ]], {})
+    assert.same({ "sort raised: Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+    assert.equal("corral: interrupted by SIGINT\n", r.stderr)
+  end)
+
   it("takes two arrivals in one burst as one: the cleanup runs", function()
     local r = converse.corral([[
       local _ <close> = setmetatable({}, { __close = function(_, e)

@@ -15,4 +15,14 @@ describe("regression: trace-svg on malformed traces", function()
     assert.is_nil(svg:find("nan", 1, true))
   end)
 
+  it("checks its options' values and shows a key's NUL", function()
+    for opts, want in pairs({ [{ width = 0 / 0 }] = "width must be an integer in 400..100000",
+                              [{ max_lanes = 0 }] = "max_lanes must be an integer >= 1",
+                              [{ ["w\0x"] = 1 }] = "unknown option 'w\\000x'" }) do
+      local ok, err = pcall(trace_svg.render, "{}", opts)
+      assert.is_false(ok)
+      assert.equal("bad argument #2 to 'render' (" .. want .. ")", err)
+    end
+  end)
+
 end)
