@@ -4,7 +4,8 @@ local clients = {}                            -- stream -> name
 
 corral.group(function(g)
   g:spawn(corral.tcp.serve, "127.0.0.1", tonumber(arg and arg[1]) or 7000, function(s)
-    local name = s.peer.address .. ":" .. s.peer.port
+    local peer = s.peer                       -- nil if it reset before the accept
+    local name = peer and peer.address .. ":" .. peer.port or "?"
     clients[s] = name
     local _ <close> = setmetatable({}, {__close = function() clients[s] = nil end})
     for line in s:lines() do
