@@ -37,9 +37,13 @@ static struct sigaction busy_prev[2];        /* libuv's handlers */
 ** cancellation point) and the task's own hook, put back at step 3. */
 static lua_State *volatile busy_co;
 static volatile sig_atomic_t busy_step;
-/* Arrivals of SIGINT, SIGTERM since libuv last delivered one, by signal:
-** what busy_in_c_call delivers itself when the loop cannot turn. */
-static volatile sig_atomic_t busy_pending[2];
+/* The arrivals since libuv last delivered one, in order (SIGINT, SIGTERM;
+** the third kills): what busy_in_c_call delivers itself when the loop
+** cannot turn. */
+static volatile sig_atomic_t busy_seq[3], busy_nseq;
+/* An arrival came while no task ran (between passes, while timers fired):
+** the next task resumed is hooked as the running one would have been. */
+static volatile sig_atomic_t busy_unhooked;
 static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
 static int busy_turns;                       /* step 2's gives so far */
 static int busy_yielded;                     /* the last yield was the hook's */
@@ -82,6 +86,16 @@ static void die_now(int sig) {
   raise(sig);                            /* delivered once the handler returns */
 }
 
+/* Hook co: the arrival's grace starts (busy_seen was set by the caller). */
+static void hook_task(lua_State *co) {
+  busy_saved_hook = lua_gethook(co);
+  busy_saved_mask = lua_gethookmask(co);
+  busy_saved_count = lua_gethookcount(co);
+  busy_co = co;
+  busy_step = 1;
+  lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+}
+
 static void busy_handler(int sig, siginfo_t *info, void *uc) {
   lcr_Engine *E = busy_engine;
   lua_State *co;
@@ -92,30 +106,38 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   ** turn to see it. (Not before a task ran since that signal: arrivals in
   ** one burst are one.) */
   if (E->e.sigroot != NULL && E->e.root_signal != 0 &&
-      !E->e.signal_burst) {
+      !(E->e.signal_burst & CR_BURST_ROOT)) {
     die_now(sig);
     return;
   }
   if (E->e.signals_seen != busy_mark) {
     busy_mark = E->e.signals_seen;
     busy_undelivered = 0;
-    busy_pending[0] = busy_pending[1] = 0;
+    busy_nseq = 0;
   }
   if (++busy_undelivered >= 3) {
     die_now(sig);
     return;
   }
   E->e.poll_soon = 1;                    /* end the pass: let the loop turn */
-  busy_pending[sig == SIGTERM]++;
-  if ((co = E->resuming_co) == NULL) return;
+  busy_seq[busy_nseq] = sig;
+  busy_nseq = busy_nseq + 1;
+  if ((co = E->resuming_co) == NULL) {   /* between passes */
+    busy_seen = E->e.signals_seen;
+    busy_unhooked = 1;
+    return;
+  }
   if (busy_step != 0 && co == busy_co) return;     /* already on its way */
-  busy_saved_hook = lua_gethook(co);
-  busy_saved_mask = lua_gethookmask(co);
-  busy_saved_count = lua_gethookcount(co);
-  busy_co = co;
   busy_seen = E->e.signals_seen;
-  busy_step = 1;
-  lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+  hook_task(co);
+}
+
+/* Before each resume: a task resumed after an arrival that found none
+** running is hooked as that one would have been. */
+void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
+  if (!busy_unhooked || busy_engine != E) return;
+  busy_unhooked = 0;
+  if (busy_step == 0) hook_task(co);
 }
 
 /*
@@ -134,17 +156,17 @@ static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
     sigaddset(&stops, SIGINT);
     sigaddset(&stops, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stops, &old);   /* the counts hold still */
-    /* Each arrival, as if the loop had turned between them (they were
-    ** held up, not sent as one): a waiter woken, then the root cancelled.
-    ** Once the root is cancelled the rest were unseen before its unwinding
-    ** began: part of that one, not "one more during the unwinding". */
-    for (i = 0; i < 2; i++)
-      for (; busy_pending[i] > 0; busy_pending[i]--) {
-        int sig = i ? SIGTERM : SIGINT;
-        E->e.signal_burst = 0;
-        if (E->e.root_signal) (void)cr_signal_absorb(&E->e, sig);
-        else (void)cr_signal_deliver(&E->e, sig);
-      }
+    /* Each arrival in order, as if the loop had turned between them (they
+    ** were held up, not sent as one): a waiter woken, then the root
+    ** cancelled. Once the root is cancelled the rest were unseen before its
+    ** unwinding began: part of that one, not "one more during it". */
+    for (i = 0; i < busy_nseq; i++) {
+      int sig = busy_seq[i];
+      E->e.signal_burst = 0;
+      if (E->e.root_signal) (void)cr_signal_absorb(&E->e, sig);
+      else (void)cr_signal_deliver(&E->e, sig);
+    }
+    busy_nseq = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   E->e.signal_burst = 0;                 /* the unwinding begins here */
@@ -220,7 +242,8 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_yielded = 0;
   busy_mark = E->e.signals_seen;
   busy_undelivered = 0;
-  busy_pending[0] = busy_pending[1] = 0;
+  busy_nseq = 0;
+  busy_unhooked = 0;
   busy_engine = E;
   for (i = 0; i < 2; i++) sigaction(stop_signals[i], &sa, NULL);
 }

@@ -965,6 +965,9 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   ** called run may be gone (a __gc). */
   E->L = L;
   lcr_debug_finish(L, E);               /* writes the trace, if any */
+  /* Arrivals while the trace was written are delivered too (run then
+  ** raises them), or closing the watchers would drop them. */
+  if (E->e.sigroot != NULL) uv_run(E->e.loop, UV_RUN_NOWAIT);
   rc = cr_engine_close(&E->e);
   engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
   if (rc == CR_EBUSY) {

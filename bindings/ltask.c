@@ -598,6 +598,7 @@ void lcr_task_run(cr_task_t *ct) {
   }
   t->resuming = 1;
   E->resuming_co = co;
+  lcr_busy_before_resume(E, co);
   /* Not started yet: [task_main, task, fn, args...]; else nothing. */
   st = lua_resume(co, E->L, lua_status(co) == LUA_OK ? lua_gettop(co) - 1 : 0,
                   &nres);

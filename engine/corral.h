@@ -166,6 +166,11 @@ typedef struct {
   const void *obj;
 } cr_engine_event_t;
 
+/* cr_engine_t.signal_burst */
+#define CR_BURST_SIGINT 1
+#define CR_BURST_SIGTERM 2
+#define CR_BURST_ROOT 4
+
 /* Intrusive doubly-linked list node; the head is a sentinel node. */
 typedef struct cr_queue_s {
   struct cr_queue_s *next;
@@ -399,9 +404,11 @@ struct cr_engine_s {
   cr_signal_cb on_root_signal;
   /* read-only: the signal that reached sigroot (a signal handler reads it) */
   volatile sig_atomic_t root_signal;
-  /* read-only: 1 from the moment a SIGINT or SIGTERM was delivered (its
-  ** waiters woken, or sigroot cancelled) until the next pass of tasks
-  ** begins: stop signals delivered in the same batch count as that one */
+  /* read-only, CR_BURST_* bits: what SIGINT and SIGTERM did since the
+  ** current pass of tasks began (set when one woke its waiters or cancelled
+  ** sigroot, cleared when the next pass begins). The same signal delivered
+  ** again in that batch is the same arrival; any stop signal after the root
+  ** was cancelled in it is part of that cancel, not one more. */
   volatile sig_atomic_t signal_burst;
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */

@@ -210,10 +210,14 @@ static void wake_all(sigwatch *w) {
   }
 }
 
+static int burst_bit(int signum) {
+  return signum == SIGTERM ? CR_BURST_SIGTERM : CR_BURST_SIGINT;
+}
+
 static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
-  e->signal_burst = 1;                   /* first: a handler may look now */
-  e->root_signal = signum;               /* (both volatile: in this order) */
+  e->signal_burst |= burst_bit(signum) | CR_BURST_ROOT;   /* first: a */
+  e->root_signal = signum;     /* handler may look now (both volatile) */
   if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
       e->on_root_signal)
     e->on_root_signal(e, signum);
@@ -229,12 +233,15 @@ static void deliver(sigwatch *w, int signum) {
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);
   e->signals_seen++;
-  if (stop && e->signal_burst) return;   /* the same burst */
-  if (stop && e->sigroot && e->root_signal) die_by(e, signum);
+  if (stop && (e->signal_burst & burst_bit(signum))) return;  /* again */
+  if (stop && e->sigroot && e->root_signal) {
+    if (e->signal_burst & CR_BURST_ROOT) return;   /* part of the cancel */
+    die_by(e, signum);
+  }
   if (!cr__queue_empty(&w->waiters)) {
     wake_all(w);
     sigwatch_update(w);
-    if (stop) e->signal_burst = 1;
+    if (stop) e->signal_burst |= burst_bit(signum);
     return;
   }
   if (!stop) return;                       /* nobody waits: dropped */

@@ -141,6 +141,38 @@ describe("regression: a stop signal and the command", function()
     assert.equal("corral: interrupted by SIGINT\n", r.stderr)
   end)
 
+  it("wakes each signal's waiters when SIGTERM and SIGINT come in one turn", function()
+    local r = converse.corral([[
+      local corral = require "corral"
+      local pid = io.open("/proc/self/stat"):read("n")
+      corral.group(function(g)
+        g:spawn(function() corral.signal("SIGTERM"); print("TERM waiter woke") end)
+        g:spawn(function() corral.signal("SIGINT"); print("INT waiter woke") end)
+        corral.sleep(0.01)
+        io.popen("kill -TERM " .. pid .. "; kill -INT " .. pid):close()
+      end)
+      print("done")
+    ]], {})
+    local lines = converse.lines(r.stdout)
+    table.sort(lines)
+    assert.same({ "INT waiter woke", "TERM waiter woke", "done" }, lines)
+    assert.equal(0, r.code)
+  end)
+
+  it("delivers a signal that came while the trace was written: run raises it", function()
+    local path = os.tmpname()
+    local r = converse.lua(([[
+      local corral = require "corral"
+      local pid = io.open("/proc/self/stat"):read("n")
+      print(pcall(corral.run, function()
+        for _ = 1, 100000 do corral.sleep(0) end   -- a long trace to write
+        io.popen("sleep 0.05; kill -INT " .. pid)   -- lands while it is written
+      end, { signals = true, trace = %q, trace_limit = 10000000 }))
+    ]]):format(path), {})
+    os.remove(path)
+    assert.same({ "false\tCancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
+  end)
+
   it("takes two arrivals in one burst as one: the cleanup runs", function()
     local r = converse.corral([[
       local _ <close> = setmetatable({}, { __close = function(_, e)
