@@ -103,8 +103,8 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
   if (E == NULL) return;
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
-  ** turn to see it. (Not before a task ran since that signal: arrivals in
-  ** one burst are one.) */
+  ** turn to see it. (Not in the turn of the loop that cancelled it: an
+  ** arrival then is part of that cancel.) */
   if (E->e.sigroot != NULL && E->e.root_signal != 0 &&
       !(E->e.signal_burst & CR_BURST_ROOT)) {
     die_now(sig);

@@ -225,10 +225,11 @@ static void cancel_root(cr_engine_t *e, int signum) {
 
 /* What an arrival of signum does (the root policy's rules): it wakes the
 ** waiters, or cancels the root, or (one more once the root unwinds from
-** one) kills. A stop signal delivered in the same batch as one that did any
-** of that is taken as the same arrival: `timeout` sends its SIGTERM to the
+** one) kills. Within one batch of deliveries (signal_burst), the same stop
+** signal again is the same arrival (`timeout` sends its SIGTERM to the
 ** child and to its process group, two arrivals a moment apart, and a
-** graceful handler must not see the second as a second Ctrl-C. */
+** graceful handler must not take the second for a second Ctrl-C), and any
+** stop signal after the root was cancelled is part of that cancel. */
 static void deliver(sigwatch *w, int signum) {
   cr_engine_t *e = w->e;
   int stop = is_stop_signal(signum);
