@@ -959,15 +959,16 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   int rc;
   if (!E->open) return;
   E->open = 0;
-  lcr_busy_remove(E);
   lcr_intr_remove(E);
   /* Release callbacks run on this thread from now on: the one that
   ** called run may be gone (a __gc). */
   E->L = L;
   lcr_debug_finish(L, E);               /* writes the trace, if any */
   /* Arrivals while the trace was written are delivered too (run then
-  ** raises them), or closing the watchers would drop them. */
+  ** raises them), or closing the watchers would drop them; until then the
+  ** run's own handler counts them (the third kills, as ever). */
   if (E->e.sigroot != NULL) uv_run(E->e.loop, UV_RUN_NOWAIT);
+  lcr_busy_remove(E);
   rc = cr_engine_close(&E->e);
   engine_stats(L, E, &E->S->last, &E->S->last_refs, &E->S->last_records);
   if (rc == CR_EBUSY) {
