@@ -35,12 +35,15 @@ local function io_error(call, op, code, message, fields)
 end
 
 -- f(...)'s one result; an IoError it raises gets e[k] = v first (the call
--- it belongs to, the bytes a reader had taken), anything else goes on as
--- it came.
+-- it belongs to, the bytes a reader had taken: v may be a function making
+-- the value, called only then), anything else goes on as it came.
 local function marking(k, v, f, ...)
   local ok, r = pcall(f, ...)
   if ok then return r end
-  if getmetatable(r) == IoError then r[k] = v end
+  if getmetatable(r) == IoError then
+    if type(v) == "function" then v = v() end
+    r[k] = v
+  end
   error(r, 0)
 end
 
@@ -151,7 +154,8 @@ local function readers(rawread, check, where)
   -- first read of a call is the hot path: rawread itself, called straight
   -- from the reader, so that its errors name the user's line.)
   local function more(s, n, delim, which, parts)
-    return marking("partial", concat(parts), rawread, s, n, delim, which)
+    return marking("partial", function() return concat(parts) end,
+                   rawread, s, n, delim, which)
   end
 
   -- One line without its "\n" or "\r\n"; the last line may lack it; nil
