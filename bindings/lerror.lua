@@ -127,9 +127,11 @@ function M.new(errors, tasks, tracebacks, message)
   end
   local n = rawlen(tasks)                -- (no __len is asked)
   local bad = bad_entries(tasks, 'tasks', n, true)
-  for i = 1, n do                        -- a hole inside the border
-    if bad then break end
-    if rawget(tasks, i) == nil then bad = ('tasks[%d] must be a string, got nil'):format(i) end
+  for i = 1, bad == nil and n or 0 do    -- a hole inside the border
+    if rawget(tasks, i) == nil then
+      bad = ('tasks[%d] must be a string, got nil'):format(i)
+      break
+    end
   end
   if bad then arg_error(2, 'error_group', bad) end
   bad = bad_entries(errors, 'errors', n, false)
