@@ -29,7 +29,9 @@
 /* At most this many arguments to corral.exec (Linux takes far fewer). */
 #define MAX_EXEC_ARGS (1 << 20)
 
-typedef struct { cr_io_t *io; } lcr_Box;
+/* skip_line: a stream's read_line met a line longer than its max; the
+** rest of that line is still unread (see skip_rest_of_line). */
+typedef struct { cr_io_t *io; int skip_line; } lcr_Box;
 
 /* What a box holds: its metatable name and the word used in messages. */
 typedef struct { const char *tname, *what; int type; } lcr_Kind;
@@ -55,6 +57,7 @@ static lcr_Box *newbox(lua_State *L, cr_io_t *io, const char *tname,
                        int nuv) {
   lcr_Box *b = lua_newuserdatauv(L, sizeof *b, nuv);
   b->io = NULL;
+  b->skip_line = 0;
   luaL_setmetatable(L, tname);
   if (io) box_attach(b, io);
   return b;
@@ -223,18 +226,23 @@ static void pushsockaddr(lua_State *L, const struct sockaddr_storage *ss) {
 static const char *const read_calls[] = {
   "stream:read", "stream:read_line", "stream:read_exactly", "stream:lines"
 };
+enum { READ_PLAIN, READ_LINE, READ_EXACTLY, READ_LINES };
 /* How many frames up the user's call is: read is this C function; the
 ** others are lio.lua helpers calling it (read_line and lines tail-call the
 ** local read_line, which calls it). */
 static const int read_levels[] = {1, 2, 2, 2};
 
 /* The open stream at 1; by metatable pointer, read/write are hot. */
-static cr_stream_t *checkstream(lua_State *L, const char *call) {
+static lcr_Box *checkstreambox(lua_State *L, const char *call) {
   lcr_Box *b = lcr_testself(L, 1, LCR_MT_STREAM);
   if (b == NULL) b = tobox(L, 1, &K_STREAM);
   if (b->io == NULL || b->io->closing)
     luaL_error(L, "%s: attempt to use a closed stream", call);
-  return (cr_stream_t *)b->io;
+  return b;
+}
+
+static cr_stream_t *checkstream(lua_State *L, const char *call) {
+  return (cr_stream_t *)checkstreambox(L, call)->io;
 }
 
 /*
@@ -255,11 +263,35 @@ static size_t read_take(const char *p, size_t n, size_t max, int delim,
   return whole ? 0 : n;
 }
 
+/*
+** After read_line met a line longer than its max (EMSGSIZE), the next
+** read_line or lines drops the rest of that line, through its "\n", and
+** reads the line after it: a peer cannot smuggle the tail of an over-long
+** line in as a line of its own. read and read_exactly take bytes as they
+** come, and end the skip. Drops what is buffered of the line: 0 and the
+** buffer once its end was dropped, else what cr_stream_read says.
+*/
+static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
+                             const char **p, size_t *n) {
+  cr_stream_t *s = (cr_stream_t *)b->io;
+  int rc = cr_stream_read(s, t, p, n);
+  if (which == READ_PLAIN || which == READ_EXACTLY) b->skip_line = 0;
+  while (rc == 0 && b->skip_line) {
+    const char *nl = memchr(*p, '\n', *n);
+    if (nl) b->skip_line = 0;
+    cr_stream_consume(s, nl ? (size_t)(nl - *p) + 1 : *n);
+    rc = cr_stream_read(s, t, p, n);
+  }
+  if (rc == UV_EOF) b->skip_line = 0;
+  return rc;
+}
+
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
 static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, stream_read_k);
   const char *call = read_calls[ctx];
   lcr_Task *t;
+  lcr_Box *b;
   cr_stream_t *s;
   const char *p;
   size_t n, take;
@@ -267,8 +299,9 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc < 0) return stream_error(L, call, "read", rc);
   if (closed_while_waiting(L, status))
     return stream_error(L, call, "read", CR_ECLOSED);
-  s = checkstream(L, call);
-  rc = cr_stream_read(s, &t->t, &p, &n);
+  b = checkstreambox(L, call);
+  s = (cr_stream_t *)b->io;
+  rc = skip_rest_of_line(b, &t->t, (int)ctx, &p, &n);
   if (rc == 0) {
     take = read_take(p, n, (size_t)lua_tointeger(L, 2),
                      (int)lua_tointeger(L, 3), ctx != 0);
@@ -992,10 +1025,17 @@ static int stream_where_helper(lua_State *L) {
   return 1;
 }
 
+/* s:_skip_line(): read_line left the rest of an over-long line unread. */
+static int stream_skip_line_helper(lua_State *L) {
+  tobox(L, 1, &K_STREAM)->skip_line = 1;
+  return 0;
+}
+
 static const luaL_Reg stream_methods[] = {
   {"read", stream_read}, {"write", stream_write},
   {"shutdown", stream_shutdown}, {"close", stream_close},
   {"_read", stream_read_helper}, {"_where", stream_where_helper},
+  {"_skip_line", stream_skip_line_helper},
   {NULL, NULL}
 };
 /* obj.x = v on a stream, listener or process: their fields are read-only

@@ -113,7 +113,8 @@ end
 local Stream = core.stream_methods
 local rawread = Stream._read              -- (s, max, delim byte, call)
 local where = Stream._where               -- (s) -> its peer, or nil
-Stream._read, Stream._where = nil, nil
+local skip_line = Stream._skip_line       -- (s): see line_too_long
+Stream._read, Stream._where, Stream._skip_line = nil, nil, nil
 local LINE, EXACTLY, LINES = 1, 2, 3      -- the calls, for error messages
 local NL, CR = 10, 13
 local MAX_LINE = 65536
@@ -143,8 +144,12 @@ end
 -- rawread(s, max, delim byte or -1, call) (1..max bytes, ending at delim if
 -- it comes first, or nil at end of file) and its check(s, f) of self: TCP
 -- and pipe streams', and corral.testing's in-memory streams, which must
--- behave alike. where(s), if given, is the address of a stream's errors.
-local function readers(rawread, check, where)
+-- behave alike. skip_line(s) says a line too long for read_line's max was
+-- cut off before its "\n": the primitive then drops the rest of that line
+-- at the next read_line or lines (a read or read_exactly in between takes
+-- it as bytes instead). where(s), if given, is the address of a stream's
+-- errors.
+local function readers(rawread, check, skip_line, where)
   local function address(s) return where and where(s) or nil end
 
   -- rawread for a call that holds `parts` already (a line or a count longer
@@ -158,6 +163,16 @@ local function readers(rawread, check, where)
                    rawread, s, n, delim, which)
   end
 
+  -- The rest of a line longer than the buffer, part of which was consumed:
+  -- a call cut off here (cancelled, or failed) leaves the rest of that line
+  -- to be dropped by the next read_line, as a line too long for max does.
+  local function more_of_line(s, n, which, parts)
+    local ok, r = pcall(more, s, n, NL, which, parts)
+    if ok then return r end
+    skip_line(s)
+    error(r, 0)
+  end
+
   -- One line without its "\n" or "\r\n"; the last line may lack it; nil
   -- at EOF. A line the primitive has whole is taken whole, so a cancelled
   -- call loses nothing.
@@ -167,7 +182,7 @@ local function readers(rawread, check, where)
     while true do
       local chunk
       if n == 0 then chunk = rawread(s, max + 2, NL, which)
-      else chunk = more(s, max + 2 - n, NL, which, parts) end
+      else chunk = more_of_line(s, max + 2 - n, which, parts) end
       if chunk == nil then
         if n == 0 then return nil end
         if n > max then line_too_long(call, max, parts, address(s)) end
@@ -181,7 +196,10 @@ local function readers(rawread, check, where)
         if #line > max then line_too_long(call, max, parts, address(s)) end
         return line
       end
-      if n >= max + 2 then line_too_long(call, max, parts, address(s)) end
+      if n >= max + 2 then
+        skip_line(s)
+        line_too_long(call, max, parts, address(s))
+      end
     end
   end
 
@@ -229,7 +247,7 @@ local function readers(rawread, check, where)
 end
 
 do
-  local R = readers(rawread, checkstream, where)
+  local R = readers(rawread, checkstream, skip_line, where)
   Stream.read_line, Stream.lines, Stream.read_exactly =
     R.read_line, R.lines, R.read_exactly
 end

@@ -1280,6 +1280,75 @@ describe("stream helpers", function()
     assert.equal("ok", after)
   end)
 
+  it("after EMSGSIZE the next read_line skips the rest of the over-long line, not reading its tail as a line", function()
+    local got, e = {}, nil
+    with_input("NOTE xxxxxxxxxx FLUSHALL\nGET k\nabcdefghij\r\nlast\n", function(s)
+      e = support.raises(s.read_line, s, 8)
+      got[1] = s:read_line(8)
+      local e2 = support.raises(s.read_line, s, 8)      -- cut at "\r": "\n" left
+      got[2] = e2.partial
+      got[3] = s:read_line(8)
+      got[4] = s:read_line(8) or "<nil>"
+    end)
+    assert.equal("EMSGSIZE", e.code)
+    assert.equal("NOTE xxxxx", e.partial)                 -- max + 2 bytes consumed
+    assert.same({ "GET k", "abcdefghij", "last", "<nil>" }, got)
+  end)
+
+  it("after EMSGSIZE a read or read_exactly takes the rest of the line as bytes, and ends the skip", function()
+    local got = {}
+    with_input("0123456789tail\nnext\n0123456789rest\nnext2\n", function(s)
+      support.raises(s.read_line, s, 8)
+      got[1] = s:read_exactly(4)
+      got[2] = s:read_line(8)                              -- "\n": an empty line
+      got[3] = s:read_line(8)
+      support.raises(s.read_line, s, 8)
+      got[4] = s:read(100)
+      got[5] = s:read_line(8) or "<nil>"
+    end)
+    assert.same({ "tail", "", "next", "rest\nnext2\n", "<nil>" }, got)
+  end)
+
+  it("the skip after EMSGSIZE waits for the line's end across reads, and ends at EOF", function()
+    local got = {}
+    vrun(function()
+      with_pair(function(c, s)
+        corral.group(function(g)
+          g:spawn(function()
+            c:write("0123456789"); corral.sleep(1)
+            c:write("still the same line"); corral.sleep(1)
+            c:write(" end\nnext\n0123456789 unterminated")
+            c:shutdown()
+          end)
+          support.raises(s.read_line, s, 8)
+          got[1] = s:read_line(8)
+          got[2] = corral.now()
+          support.raises(s.read_line, s, 8)
+          got[3] = s:read_line(8) or "<nil>"
+        end)
+      end)
+    end)
+    assert.same({ "next", 2, "<nil>" }, got)
+  end)
+
+  it("a read_line cancelled after consuming part of a line longer than the buffer skips the rest of it next time", function()
+    local got
+    local long = string.rep("x", 100000)
+    vrun(function()
+      with_pair(function(c, s)
+        corral.group(function(g)
+          g:spawn(function()
+            c:write(long); corral.sleep(2)
+            c:write("yyyy\nafter\n")
+          end)
+          assert.is_false(corral.move_on_after(1, s.read_line, s, 200000))
+          got = s:read_line()
+        end)
+      end)
+    end)
+    assert.equal("after", got)
+  end)
+
   it("a line of exactly max bytes ending in \\r\\n is accepted; lines longer than the buffer work", function()
     local got
     local long = string.rep("x", 200000)

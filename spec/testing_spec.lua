@@ -681,6 +681,31 @@ describe("testing.stream_pair", function()
                   "first got x" }, log.items)
   end)
 
+  it("after EMSGSIZE the next read_line skips the rest of the over-long line, as on TCP", function()
+    local got = testing.run(function()
+      local a, b = testing.stream_pair({ max_chunk = 3 })
+      local _ <close> = a
+      local _ <close> = b
+      return corral.group(function(g)
+        g:spawn(function()
+          a:write("NOTE xxxxxxxxxx"); corral.sleep(1)
+          a:write(" FLUSHALL\nGET k\n0123456789tail\nnext\n"); a:shutdown()
+        end)
+        local r = {}
+        r[1] = support.raises(b.read_line, b, 8).partial
+        r[2] = b:read_line(8)
+        r[3] = corral.now()
+        support.raises(b.read_line, b, 8)
+        r[4] = b:read_exactly(4)                         -- takes the tail, ends the skip
+        r[5] = b:read_line(8)
+        r[6] = b:read_line(8)
+        r[7] = b:read_line(8) or "<nil>"
+        return r
+      end)
+    end)
+    assert.same({ "NOTE xxxxx", "GET k", 1, "tail", "", "next", "<nil>" }, got)
+  end)
+
   it("reads lines and exact sizes", function()
     local got = testing.run(function()
       local a, b = testing.stream_pair({ max_chunk = 1 })

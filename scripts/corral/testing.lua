@@ -586,6 +586,7 @@ function methods:read(max)
   end
   if m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local st = check_open(self, "read")
+  st._skip_line = nil                    -- the bytes come as they are
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
   return take(p, math.min(m, st._max_chunk, p.size))
@@ -598,13 +599,30 @@ end
 -- past that (max beyond `buffer`), it takes the full buffer, as a TCP
 -- stream takes its 64 kB, or the writer could never go on.
 local CALLS = { "read_line", "read_exactly", "lines" }
+
+-- The rest of a line too long for read_line's max (see skip_line), dropped
+-- through its "\n" by the next read_line or lines; false at end of file.
+local function skip_rest_of_line(st, which)
+  if which == 2 then st._skip_line = nil end
+  while st._skip_line do
+    local p = wait_readable(st, CALLS[which], has_data)
+    if p.size == 0 then st._skip_line = nil; return false end
+    local i = find_byte(p, "\n")
+    if i then st._skip_line = nil end
+    take(p, i or p.size)
+  end
+  return true
+end
+
 local function rawread(self, max, delim, which)
+  local st = state[self]
+  if not skip_rest_of_line(st, which) then return at_end(st._in, CALLS[which]) end
   local d = delim >= 0 and string.char(delim) or nil
   local function upto(q)
     local i = d and find_byte(q, d)
     return i and i <= max and i or nil
   end
-  local p = wait_readable(state[self], CALLS[which], function(q)
+  local p = wait_readable(st, CALLS[which], function(q)
     return upto(q) or q.size >= math.min(max, q.cap)
   end)
   if p.size == 0 then return at_end(p, CALLS[which]) end
@@ -617,8 +635,11 @@ local function check(self, op)
   return nil
 end
 
+-- read_line left the rest of an over-long line unread.
+local function skip_line(self) state[self]._skip_line = true end
+
 do
-  local R = corral._stream_readers(rawread, check)
+  local R = corral._stream_readers(rawread, check, skip_line)
   methods.read_line, methods.lines, methods.read_exactly = R.read_line, R.lines, R.read_exactly
 end
 
