@@ -285,6 +285,8 @@ void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);
 lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
                        int group, int name);
+/* A task made that its group refused: it ends cancelled, unanchored. */
+void lcr_drop_task(lua_State *L, lcr_Task *t);
 lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
 int lcr_bare_yield(lua_State *L, lcr_Task *t);

@@ -249,18 +249,23 @@ static int l_group(lua_State *L) {
 
 /* --- spawn and start ---------------------------------------------------- */
 
-/* [G, fn or {fn, name=}, args...] → pushes the new Task, spawned, or
-** started for `starter` (g:start). */
-static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
-  const char *call = starter ? "group:start" : "group:spawn";
-  lcr_Task *t;
-  int nargs, rc;
+/* Raise if g takes no new task: it has exited, or it is stopping. */
+static void check_spawnable(lua_State *L, lcr_Group *G, const char *call) {
   if (!group_alive_in(lcr_engine(L, call)->S, G))
     luaL_error(L, "%s: the group is closed (it has exited: spawn into a "
                "group that is still running)", call);
   if (G->g.stopping)
     luaL_error(L, "%s: the group is stopping (g:stop was called: it starts "
                "no new task)", call);
+}
+
+/* [G, fn or {fn, name=}, args...] → pushes the new Task, spawned, or
+** started for `starter` (g:start). */
+static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
+  const char *call = starter ? "group:start" : "group:spawn";
+  lcr_Task *t;
+  int nargs, rc;
+  check_spawnable(L, G, call);
   if (lua_istable(L, 2)) {
     static const char *const names[] = {"name", NULL};
     lcr_checkopts(L, 2, 1, names);
@@ -284,9 +289,10 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
-  if (rc) {           /* closed or stopping was checked above: out of
-                      ** memory for g's array of starting children */
-    cr_task_done(&t->t, CR_TASK_CANCELLED);
+  if (rc) {           /* a finalizer, run while the task was made, stopped
+                      ** g; else out of memory for g's starting children */
+    lcr_drop_task(L, t);
+    check_spawnable(L, G, call);
     return (lcr_Task *)(intptr_t)lcr_raise(L, rc);
   }
   return t;
@@ -460,13 +466,20 @@ static int by_id(const void *a, const void *b) {
 static int group_tasks(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   cr_task_t *t, **v;
-  size_t n = 0, i;
+  size_t n = 0, i, cap;
   lua_Integer k = 0;
   lua_settop(L, 1);
   lua_newtable(L);                                         /* 2 */
   if (!group_alive(L, G)) return 1;
-  v = lua_newuserdatauv(L, (G->g.nchildren + 1) * sizeof *v, 0);  /* 3 */
-  for (t = cr_group_next_child(&G->g, NULL); t != NULL && n <= G->g.nchildren;
+  /* Allocating may run finalizers that spawn into g: sized again until
+  ** the count held still (nothing allocates between that and the fill). */
+  for (;;) {
+    cap = G->g.nchildren;
+    v = lua_newuserdatauv(L, (cap + 1) * sizeof *v, 0);    /* 3 */
+    if (G->g.nchildren <= cap) break;
+    lua_pop(L, 1);
+  }
+  for (t = cr_group_next_child(&G->g, NULL); t != NULL && n < cap;
        t = cr_group_next_child(&G->g, t))
     v[n++] = t;
   qsort(v, n, sizeof *v, by_id);

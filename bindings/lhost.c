@@ -64,6 +64,8 @@ struct corral_host_s {
   unsigned driving : 1;     /* in corral_host_run or _step: a callback of
                             ** the host's that the loop runs meanwhile
                             ** must not drive, attach or close it */
+  unsigned describing : 1;  /* corral_host_message runs the error's
+                            ** __tostring: the root's outcome must stay */
   int status;
   hub_t *hub;
   uv_async_t async;
@@ -624,6 +626,7 @@ static int message_k(lua_State *T) {
 const char *corral_host_message(corral_host_t *h) {
   lua_State *T;
   int rc;
+  unsigned was;
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
@@ -634,9 +637,17 @@ const char *corral_host_message(corral_host_t *h) {
     lua_pop(T, 1);
     return s;
   }
+  if (h->describing) return NULL;      /* asked again from its __tostring */
+  /* The error's __tostring is the script's code: a host call it makes is
+  ** one from inside a callback (run, step and close refuse), and no start
+  ** may replace the outcome being described. */
+  was = h->in_cb;
+  h->in_cb = h->describing = 1;
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
   rc = lua_pcall(T, 1, 1, 0);
+  h->in_cb = was;
+  h->describing = 0;
   if (rc != LUA_OK || !lua_isstring(T, -1)) {
     lua_pop(T, 1);                      /* not kept: asked again, it is made */
     return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
@@ -665,6 +676,12 @@ static int start_k(lua_State *T) {
   h->root = lcr_newtask(T, &h->E, 2, nargs);
   h->root_ref = luaL_ref(T, LUA_REGISTRYINDEX);
   return 0;
+}
+
+/* A root runs, the host closes, or the last root's error is being made
+** into text (by a __tostring that may call the host): no start now. */
+static int cannot_start(const corral_host_t *h) {
+  return h->status == CORRAL_RUNNING || h->closing || h->describing;
 }
 
 /* Forget the last root's outcome. */
@@ -717,8 +734,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
     lua_settop(L, lua_gettop(L) > nargs ? -nargs - 2 : 0);
     return CR_EINVAL;
   }
-  if (h->status == CORRAL_RUNNING || h->closing ||
-      !lua_checkstack(T, nargs + 3)) {
+  if (cannot_start(h) || !lua_checkstack(T, nargs + 3)) {
     lua_pop(L, nargs + 1);
     return CR_EBUSY;
   }
@@ -741,7 +757,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
 int corral_host_start_string(corral_host_t *h, const char *chunk,
                              const char *chunkname) {
   if (h == NULL || chunk == NULL) return CR_EINVAL;
-  if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
+  if (cannot_start(h)) return CR_EBUSY;
   if (luaL_loadbufferx(h->L, chunk, strlen(chunk),
                        chunkname ? chunkname : "=(host)", NULL) != LUA_OK) {
     forget_root(h);
@@ -769,7 +785,7 @@ int corral_host_start_file(corral_host_t *h, const char *path, int argc,
   if (h == NULL || path == NULL || argc < 0 || (argc > 0 && argv == NULL))
     return CR_EINVAL;
   L = h->L;
-  if (h->status == CORRAL_RUNNING || h->closing) return CR_EBUSY;
+  if (cannot_start(h)) return CR_EBUSY;
   if (!lua_checkstack(L, 4)) return CR_ENOMEM;
   lua_pushcfunction(L, load_file_k);
   lua_pushlightuserdata(L, (void *)path);
@@ -802,13 +818,19 @@ static void stop_timer_cb(cr_timer_t *timer) {
             cancel_k, 0);
 }
 
+/* [reason (a C string, or NULL)] -> it as a Lua string, or nil */
+static int push_reason_k(lua_State *T) {
+  lua_pushstring(T, lua_touserdata(T, 1));
+  return 1;
+}
+
 /* A request reached the loop thread: keep its reason, then cancel now or
 ** start the grace (the earliest grace wins). [-0, +0, m] */
 static int request_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   hub_t *hub = h->hub;
   double grace;
-  int req;
+  int req, rc;
   char *reason;
   uv_mutex_lock(&hub->mu);          /* nothing in here may raise */
   req = hub->req;
@@ -817,8 +839,11 @@ static int request_k(lua_State *T) {
   reason = hub->reason;
   hub->reason = NULL;
   uv_mutex_unlock(&hub->mu);
-  lua_pushstring(T, reason);        /* may raise (memory): lock released */
+  lua_pushcfunction(T, push_reason_k);  /* may raise (memory): freed first */
+  lua_pushlightuserdata(T, reason);
+  rc = lua_pcall(T, 1, 1, 0);
   free(reason);
+  if (rc != LUA_OK) return lua_error(T);
   if (req == 0 || h->status != CORRAL_RUNNING) return 0;
   if (h->stop_ref == LUA_NOREF || req == REQ_CANCEL) {
     unref(T, &h->stop_ref);

@@ -272,6 +272,8 @@ static int sem__index(lua_State *L) {
 
 /* A capacity of math.huge: no bound (math.maxinteger slots). */
 #define CHAN_UNBOUNDED LUA_MAXINTEGER
+/* Slots of the ring made with it: storing into them never allocates. */
+#define RING_MADE 64
 
 static int l_channel(lua_State *L) {
   lua_Integer cap = lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) == HUGE_VAL
@@ -281,7 +283,7 @@ static int l_channel(lua_State *L) {
   c = lua_newuserdatauv(L, sizeof *c, 1);
   cr_chan_init(&c->ch, (size_t)cap);
   luaL_setmetatable(L, LCR_CHAN);
-  lua_createtable(L, cap > 64 ? 64 : (int)cap, 0);   /* the ring */
+  lua_createtable(L, cap > RING_MADE ? RING_MADE : (int)cap, 0);  /* ring */
   c->ring = lua_topointer(L, -1);
   lua_setiuservalue(L, -2, 1);
   return 1;
@@ -323,6 +325,21 @@ static void pushring(lua_State *L, const char *call) {
                call);
 }
 
+/*
+** Past the slots the ring was made with, storing a value may allocate, and
+** fail: the slot the send will fill gets a placeholder first, while
+** nothing is committed (a raw set runs no finalizer, so no Lua code can
+** send or receive in between), and the value then replaces it in place.
+*/
+static void make_room(lua_State *L, lcr_Chan *c) {
+  size_t slot;
+  if (c->ch.cap <= RING_MADE || !cr_chan_next_slot(&c->ch, &slot)) return;
+  pushring(L, "channel:send");
+  lua_pushboolean(L, 0);
+  lua_rawseti(L, -2, (lua_Integer)slot + 1);     /* may raise: no harm */
+  lua_pop(L, 1);
+}
+
 /* [ch, v] */
 static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, chan_send_k);
@@ -334,6 +351,7 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   if (d > 0) return 0;                     /* a receiver took it */
   if (d < 0) return closed_channel(L);
+  make_room(L, c);
   switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
     case CR_CHAN_HANDOFF:
       give_to(L, 2, peer);

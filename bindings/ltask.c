@@ -438,8 +438,7 @@ static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
 ** or to the collector (t.data no longer points to it), and its pair of
 ** anchor slots joins the free list. Both stay on the stack until then.
 */
-static void task_finish(lcr_Engine *E, lcr_Task *t) {
-  lua_State *L = E->L;
+static void task_release(lua_State *L, lcr_Engine *E, lcr_Task *t) {
   lua_State *co = lcr_taskco(t);
   int ref = t->ref, i;
   cr_task_done(&t->t, t->outcome);
@@ -459,6 +458,22 @@ static void task_finish(lcr_Engine *E, lcr_Task *t) {
   t->ref = LUA_NOREF;
   E->nrefs--;
   lua_pop(L, 3);
+}
+
+static void task_finish(lcr_Engine *E, lcr_Task *t) {
+  task_release(E->L, E, t);
+}
+
+/*
+** A task made (lcr_newchild) that its group then refused: a finalizer run
+** while it was made stopped the group, or memory ran out. It ends
+** cancelled without having run, and lets its anchors go; its coroutine,
+** which holds its body, is never reused. [-0, +0, -]
+*/
+void lcr_drop_task(lua_State *L, lcr_Task *t) {
+  t->outcome = CR_TASK_CANCELLED;
+  t->dead = 1;
+  task_release(L, lcr_taskengine(t), t);
 }
 
 /* Push the results (or the error) of a finished task whose userdata is

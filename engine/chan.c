@@ -39,6 +39,13 @@ cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
   return CR_CHAN_PARKED;
 }
 
+int cr_chan_next_slot(const cr_chan_t *c, size_t *slot) {
+  if (c->closed || !cr__queue_empty(&c->receivers) || c->count >= c->cap)
+    return 0;
+  *slot = (c->head + c->count) % c->cap;
+  return 1;
+}
+
 cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
                               size_t *slot) {
   if (c->count > 0) {

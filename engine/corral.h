@@ -798,6 +798,11 @@ void cr_chan_init(cr_chan_t *c, size_t cap);
 ** slot (*slot), else t parks. Closed: CR_CHAN_CLOSED. */
 cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
                               size_t *slot);
+/* 1 and the slot (*slot) a send would fill if made now (no receiver waits,
+** there is room, open), else 0. Nothing changes: a host whose store of a
+** value may fail (it allocates) makes room there first, then sends, so a
+** counted slot never lacks its value. */
+int cr_chan_next_slot(const cr_chan_t *c, size_t *slot);
 /* Receive by t: the oldest buffered value (*slot), or straight from a
 ** waiting sender (*peer, woken), or closed, or t parks. After BUFFERED,
 ** call cr_chan_refill to move a waiting sender's value into the freed

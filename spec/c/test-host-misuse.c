@@ -254,6 +254,41 @@ static int test_message_after_one_allocation_failed(void) {
   return 0;
 }
 
+/* A stop's reason, copied by corral_host_stop, was leaked when memory ran
+** out while the loop thread made it a Lua string (found by LeakSanitizer
+** under `make sanitize`). Every allocation of the step that delivers the
+** request fails once in turn; the root still ends, with the reason or
+** "not enough memory". */
+static int test_stop_reason_when_memory_runs_out(void) {
+  long k;
+  int done = 0;
+  for (k = 0; !done; k++) {
+    lua_State *L = lua_newstate(once_alloc, NULL);
+    corral_host_opts_t o = {NULL, NULL, 0};
+    corral_host_t *h;
+    int st;
+    CHECK(L != NULL);
+    o.L = L;
+    luaL_openlibs(L);
+    CHECK(corral_host_new(&h, &o) == 0);
+    CHECK(corral_host_start_string(h,
+      "return require('corral').host.wait_stop()", "=root") == 0);
+    CHECK(corral_host_step(h) == CORRAL_RUNNING);       /* waits for it */
+    CHECK(corral_host_stop(h, 0, "a reason long enough for a fresh string")
+          == 0);
+    counted = 0;
+    fail_at = k;
+    st = corral_host_step(h);                 /* the request arrives */
+    fail_at = -1;
+    done = counted <= k;
+    if (st == CORRAL_RUNNING) st = corral_host_run(h);
+    CHECK(st == CORRAL_OK || st == CORRAL_ERROR || st == CORRAL_CANCELLED);
+    CHECK(corral_host_close(h) == 0);
+    lua_close(L);
+  }
+  return 0;
+}
+
 /* Results that did not fit on the caller's stack gave 0, as a root that
 ** returned nothing does: the host could not tell. CR_ENOMEM now. */
 static int test_results_that_do_not_fit(void) {
@@ -602,5 +637,6 @@ int main(void) {
   RUN(test_host_cannot_release_a_live_tasks_lock);
   RUN(test_attached_task_that_turns_the_loop);
   RUN(test_close_with_a_host_timer_on_corrals_loop);
+  RUN(test_stop_reason_when_memory_runs_out);
   return failed != 0;
 }
