@@ -232,7 +232,10 @@ void lcr_busy_install(lcr_Engine *E) {
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = busy_handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
+  /* Every signal waits while it runs, as while libuv's own handler (which
+  ** it calls) runs: that one is not re-entrant, and a SIGCHLD landing in
+  ** it from there waited for ever on the lock it held. */
+  sigfillset(&sa.sa_mask);
   for (i = 0; i < 2; i++) {
     if (sigaction(stop_signals[i], NULL, &busy_prev[i]) != 0) return;
     if (!is_handler(&busy_prev[i]))
@@ -356,7 +359,7 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = intr_handler;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&sa.sa_mask);
+  sigfillset(&sa.sa_mask);               /* as busy_handler's */
   intr_w = w;
   sigaction(SIGINT, &sa, NULL);
 }

@@ -354,7 +354,7 @@ static int start_signal(lcr_Debug *D, int signum) {
   if (rc) return rc;
   D->sig.data = D;
   D->signum = signum;
-  rc = uv_signal_start(&D->sig, debug_signal_cb, signum);
+  rc = cr_signal_start(&D->sig, debug_signal_cb, signum);  /* counted */
   uv_unref((uv_handle_t *)&D->sig);     /* never keeps the run alive */
   return rc;
 }
@@ -515,7 +515,10 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   free(D->ring);
   D->ring = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, D->strs_ref);
-  if (D->signum) uv_close((uv_handle_t *)&D->sig, debug_close_cb);
+  if (D->signum) {
+    cr_signal_stop(&D->sig);             /* what the signal had comes back */
+    uv_close((uv_handle_t *)&D->sig, debug_close_cb);
+  }
   else luaL_unref(L, LUA_REGISTRYINDEX, D->ref);
 }
 

@@ -945,6 +945,14 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out);
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t);
 int cr_proc_kill(cr_proc_t *p, int signum);
 
+/* Start or stop a libuv signal watcher of the host's own (any loop) as
+** corral starts its own: counted across the process, so that once the
+** last of them stops the signal gets back what it had before the first
+** (libuv alone would leave SIG_DFL, or its own handler when corral's
+** watchers and the host's stop in another order). 0 or a libuv error. */
+int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum);
+void cr_signal_stop(uv_signal_t *h);
+
 /*
 ** Signals (signal.c). Park t until signal signum arrives (returns 1), or
 ** an error: CR_EINVAL for a number the platform has no signal for, or

@@ -77,41 +77,69 @@ static int catchable(int signum) {
   return sigaction(signum, NULL, &sa) == 0;  /* EINVAL for reserved ones */
 }
 
+/* Whether two dispositions call the same function. */
+static int same_handler(const struct sigaction *a, const struct sigaction *b) {
+  if ((a->sa_flags & SA_SIGINFO) != (b->sa_flags & SA_SIGINFO)) return 0;
+  return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction == b->sa_sigaction
+                                    : a->sa_handler == b->sa_handler;
+}
+
 /*
-** Start and stop a watcher. libuv puts SIG_DFL back when the last watcher
-** of a signal in the process stops, whatever the process had before (lua's
-** own SIGINT handler, a host's): that is what comes back instead, so that
-** waiting for SIGINT once does not turn the next Ctrl-C into a kill.
+** Start and stop a watcher, corral's or a host's. libuv puts SIG_DFL back
+** when the last watcher of a signal in the process stops, whatever the
+** process had before (lua's own SIGINT handler, a host's, an inherited
+** SIG_IGN): that is what comes back instead, so that waiting for SIGINT
+** once does not turn the next Ctrl-C into a kill. A watcher that is not
+** counted here (libuv's own, for its child processes) may hold the signal
+** already: what came before it was not seen, so nothing is put back then.
 */
-static int sigwatch_start(sigwatch *w) {
-  struct sigaction *before = &dispositions.before[w->signum];
-  int rc;
-  if (uv_is_active((uv_handle_t *)&w->h)) return 0;
+int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
+  struct sigaction now, *before;
+  int rc, first;
+  if (signum <= 0 || signum >= NSIG) return UV_EINVAL;
+  if (uv_is_active((uv_handle_t *)h)) return 0;
+  before = &dispositions.before[signum];
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
-  if (dispositions.active[w->signum] == 0 &&
-      sigaction(w->signum, NULL, before) != 0) {
+  first = dispositions.active[signum] == 0;
+  if (first && sigaction(signum, NULL, before) != 0) {
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;      /* nothing to give back */
   }
-  rc = uv_signal_start(&w->h, signal_cb, w->signum);
-  if (rc == 0) dispositions.active[w->signum]++;
+  rc = uv_signal_start(h, cb, signum);
+  if (rc == 0) {
+    dispositions.active[signum]++;
+    if (first && sigaction(signum, NULL, &now) == 0 &&
+        same_handler(&now, before)) {  /* libuv's handler was there */
+      memset(before, 0, sizeof *before);
+      before->sa_handler = SIG_DFL;
+    }
+  }
   uv_mutex_unlock(&dispositions.lock);
   return rc;
 }
 
-static void sigwatch_stop(sigwatch *w) {
-  struct sigaction cur, *before = &dispositions.before[w->signum];
-  if (!uv_is_active((uv_handle_t *)&w->h)) return;
+void cr_signal_stop(uv_signal_t *h) {
+  struct sigaction cur, *before;
+  int signum = h->signum;
+  if (!uv_is_active((uv_handle_t *)h) || signum <= 0 || signum >= NSIG)
+    return;
+  before = &dispositions.before[signum];
   uv_mutex_lock(&dispositions.lock);
-  uv_signal_stop(&w->h);
-  if (--dispositions.active[w->signum] == 0 &&
+  uv_signal_stop(h);
+  if (--dispositions.active[signum] == 0 &&
       ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
-      sigaction(w->signum, NULL, &cur) == 0 &&
+      sigaction(signum, NULL, &cur) == 0 &&
       !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
-    sigaction(w->signum, before, NULL);     /* libuv let go of it */
+    sigaction(signum, before, NULL);       /* libuv let go of it */
   uv_mutex_unlock(&dispositions.lock);
 }
+
+static int sigwatch_start(sigwatch *w) {
+  return cr_signal_start(&w->h, signal_cb, w->signum);
+}
+
+static void sigwatch_stop(sigwatch *w) { cr_signal_stop(&w->h); }
 
 /*
 ** Start, stop, ref or unref w after its waiters or its root flag changed:

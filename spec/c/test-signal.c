@@ -237,6 +237,61 @@ static int test_two_engines_give_the_handler_back(void) {
   return 0;
 }
 
+/* What a disposition is: 'd'efault, 'i'gnored, or 'h'andled. */
+static char disposition(int sig) {
+  struct sigaction sa;
+  if (sigaction(sig, NULL, &sa) != 0) return '?';
+  if (sa.sa_flags & SA_SIGINFO) return 'h';
+  return sa.sa_handler == SIG_DFL ? 'd' : sa.sa_handler == SIG_IGN ? 'i' : 'h';
+}
+
+/*
+** A host's own watchers, started with cr_signal_start, are counted with
+** corral's: whichever stops last, the signal gets back what it had before
+** the first (here SIG_IGN). A watcher started behind corral's back (as
+** libuv starts its own for child processes) may hold the signal first:
+** libuv's handler is then never what comes back (it swallowed every later
+** arrival); the default is.
+*/
+static int test_host_watchers_are_counted(void) {
+  uv_loop_t loop;
+  uv_signal_t a, b, plain;
+  struct sigaction ign, old;
+  int order;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(uv_signal_init(&loop, &a) == 0 && uv_signal_init(&loop, &b) == 0);
+  CHECK(uv_signal_init(&loop, &plain) == 0);
+  CHECK(sigaction(SIGUSR2, &ign, &old) == 0);
+  for (order = 0; order < 2; order++) {
+    CHECK(cr_signal_start(&a, NULL, SIGUSR2) == 0);
+    CHECK(cr_signal_start(&b, NULL, SIGUSR2) == 0);
+    CHECK(disposition(SIGUSR2) == 'h');
+    cr_signal_stop(order ? &a : &b);
+    CHECK(disposition(SIGUSR2) == 'h');
+    cr_signal_stop(order ? &b : &a);
+    CHECK(disposition(SIGUSR2) == 'i');
+  }
+  for (order = 0; order < 2; order++) {
+    CHECK(uv_signal_start(&plain, NULL, SIGUSR2) == 0);  /* not counted */
+    CHECK(cr_signal_start(&a, NULL, SIGUSR2) == 0);
+    if (order) uv_signal_stop(&plain);
+    cr_signal_stop(&a);
+    if (!order) uv_signal_stop(&plain);
+    CHECK(disposition(SIGUSR2) == 'd');
+    CHECK(sigaction(SIGUSR2, &ign, NULL) == 0);
+  }
+  CHECK(cr_signal_start(&a, NULL, 0) == UV_EINVAL);
+  uv_close((uv_handle_t *)&a, NULL);
+  uv_close((uv_handle_t *)&b, NULL);
+  uv_close((uv_handle_t *)&plain, NULL);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0 && uv_loop_close(&loop) == 0);
+  sigaction(SIGUSR2, &old, NULL);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"invalid signal numbers", test_invalid},
@@ -247,6 +302,8 @@ int main(void) {
     {"a second signal kills by the default action", test_second_kills},
     {"two engines give the host's handler back",
      test_two_engines_give_the_handler_back},
+    {"a host's watchers are counted; libuv's handler never comes back",
+     test_host_watchers_are_counted},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
