@@ -276,6 +276,8 @@ struct cr_task_s {
   unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
   unsigned orphan : 1;    /* private: abandoned by cr_engine_abandon */
   unsigned alarm_on : 1;  /* private: sleeping, `alarm` in use */
+  unsigned saw_cancel : 1; /* private: found cancelled once: a Cancelled it
+                          ** unwinds passes a shield set since (judge) */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */

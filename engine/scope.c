@@ -81,6 +81,27 @@ int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
 }
 
 /*
+** The scope that catches a Cancelled going on outward from p (Trio's rule
+** at each scope it leaves: one that is cancelled, with no cancelled scope
+** visible outside it): the outermost cancelled scope visible from the
+** first scope on the way that sees one. A shield set since the cancel (on
+** a group whose child unwinds, say) hides that cancel from new checkpoints,
+** not from a Cancelled already on its way out: the walk goes on past it.
+** NULL: nothing outside catches it. (Only for a task that was found
+** cancelled: one that never was and raises a Cancelled it was handed
+** fails, where no cancel is visible to it.)
+*/
+static cr_scope_t *catcher(cr_scope_t *p) {
+  while (p != NULL) {
+    cr_scope_t *found = cr_scope_absorber(p);
+    if (found != NULL) return found;
+    while (p != NULL && !p->shield) p = p->parent;   /* where it stopped */
+    if (p != NULL) p = p->parent;
+  }
+  return NULL;
+}
+
+/*
 ** Where a Cancelled that reaches s's exit now ends (Trio's rule, decided
 ** at exit, not when it was raised): s catches it if s is cancelled and no
 ** cancelled scope outside s is visible; otherwise it goes on to whichever
@@ -90,13 +111,20 @@ int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,
 */
 static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
   cr_scope_t *outer = s->shield ? NULL : cr_scope_absorber(s->parent);
+  cr_task_t *owner;
   *to = NULL;
   if (s->cancel_called && outer == NULL) {
     s->cancel_caught = 1;
     return CR_END_ABSORBED;
   }
-  /* Not ours: it goes on (past a shield too, as an exception would). */
-  *to = outer ? outer : cr_scope_absorber(s->parent);
+  /* Not ours: it goes on (past a shield too, as an exception would). A
+  ** task never found cancelled that unwinds a Cancelled (one it was handed)
+  ** has it caught only where it can see a cancel: else it fails. */
+  owner = cr_scope_owner(s);
+  if (outer == NULL)
+    outer = owner && owner->saw_cancel ? catcher(s->parent)
+                                       : cr_scope_absorber(s->parent);
+  *to = outer;
   return CR_END_PASSED;
 }
 
@@ -382,6 +410,7 @@ cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
     return NULL;
   s = cr_scope_absorber(task->cur);
   if (s == NULL) task->clean_gen = (uint32_t)e->cancel_gen;
+  else task->saw_cancel = 1;
   return s;
 }
 

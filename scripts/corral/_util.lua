@@ -267,6 +267,12 @@ function M.cancelled_now()
   return not pcall(corral._check_cancel)
 end
 
+-- Raise the caller's Cancelled if it is cancelled now, without giving up the
+-- CPU: a policy whose group returned while an outer cancel was under way
+-- (its losers swallowed their Cancelled, or failed, and so the group had
+-- nothing to raise) ends with that Cancelled, as its docs promise.
+M.check_cancel = corral._check_cancel
+
 -- A branch of a policy failed (see add_failure). When its task is cancelled
 -- (it turned its Cancelled into that error while it was cancelled from
 -- outside, or while its cleanup ran), the failure is one the policy may not

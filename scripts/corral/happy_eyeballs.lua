@@ -97,6 +97,7 @@ local function attempt_all(order, port, o)
     end
   end, { name = "happy_eyeballs" })
   util.raise_kept(failures)       -- failed while cancelled: raised, winner closed
+  util.check_cancel()             -- cancelled from outside: the same
   return winner, failures
 end
 

@@ -43,6 +43,7 @@ local function race(fns, opts)
     for i = 1, #fns do branch(g, i) end
   end, { name = opts.name })
   util.raise_kept(failures)              -- failed while cancelled: not dropped
+  util.check_cancel()                    -- cancelled from outside meanwhile
 
   if winner then return table.unpack(winner, 1, winner.n) end
   if #failures.tasks > 0 then error(util.error_group(failures), 0) end
