@@ -277,6 +277,7 @@ end
 -- before the next instance's fn (or a waiter of wait_started) runs.
 local function begin(sup, inst)
   unlink(sup, inst)
+  inst.began = true
   inst.rec.begins = inst.rec.begins + 1
   notify(inst.rec)
 end
@@ -284,11 +285,15 @@ end
 -- A failure no policy dealt with is kept for supervisor.run to raise, as a
 -- group raises its children's: one of an instance that ended once the manager
 -- had ended (an outer cancellation, a hook that raised), or whose end the
--- manager had not taken (inst.taken) when it ended.
+-- manager had not taken (inst.taken) when it ended; and the failure a restart
+-- was for (inst.cause) when that restart was cut short before fn began (in
+-- its backoff, say) by anything but a stop, which the docs let drop it.
 local function lose(sup, inst)
   local out = inst.outcome
   if out and not out.ok and not inst.taken then
     util.add_failure(sup.lost, out.err, inst.rec.name, out.traceback)
+  elseif not out and inst.cause and not inst.began and not inst.stopping then
+    util.add_failure(sup.lost, inst.cause.err, inst.rec.name, inst.cause.traceback)
   end
 end
 
@@ -382,9 +387,11 @@ local function launch(sup, inst)
 end
 
 -- Start rec's new instance after `wait` seconds, at the end of the chain
--- (a one_for_one restart: at its end once the wait is over).
-local function start(sup, rec, wait)
+-- (a one_for_one restart: at its end once the wait is over); `cause`, the
+-- failure the restart is for, if any (see lose).
+local function start(sup, rec, wait, cause)
   local inst = new_instance(rec, wait)
+  inst.cause = cause
   inst.late = wait > 0 and sup.spec.strategy == "one_for_one"
   if not inst.late then link(sup, inst) end
   launch(sup, inst)
@@ -540,7 +547,8 @@ local function restart(sup, rec, failed, err, traceback, how)
       forget(sup, r)
     else
       r.restarts = r.restarts + 1
-      start(sup, r, wait)
+      start(sup, r, wait, r == rec and failed
+        and { err = err, traceback = traceback } or nil)
     end
   end
 end
@@ -622,7 +630,13 @@ function handle.restart(sup, msg)
     msg.err = is_stopping("restart")
     return
   end
-  rec.restarts = rec.restarts + 1
+  -- One that had not begun (a restart still waiting) is replaced: the new
+  -- instance takes its place, its count and the failure it was for.
+  if old and not old.began then
+    inst.cause = old.cause
+  else
+    rec.restarts = rec.restarts + 1
+  end
   msg.rec, msg.since = rec, rec.begins
   launch(sup, inst)
 end
