@@ -133,11 +133,14 @@ static void busy_handler(int sig, siginfo_t *info, void *uc) {
 }
 
 /* Before each resume: a task resumed after an arrival that found none
-** running is hooked as that one would have been. */
+** running is hooked as that one would have been, unless libuv delivered
+** the arrival meanwhile (the loop turned): it went the usual way then, and
+** the task resumed may be the root starting its cleanup, which the hook's
+** cancellation point would cut short. */
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
   if (!busy_unhooked || busy_engine != E) return;
   busy_unhooked = 0;
-  if (busy_step == 0) hook_task(co);
+  if (busy_step == 0 && E->e.signals_seen == busy_seen) hook_task(co);
 }
 
 /*

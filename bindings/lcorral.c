@@ -58,7 +58,10 @@ lcr_Task *lcr_checkblocking(lua_State *L, const char *call) {
 /* The same, with the errors at `level` (corral's own Lua passes its
 ** user's). [-0, +0, v] */
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
-  lcr_Task *t = (lcr_Task *)lcr_engine_at(L, call, level)->e.current;
+  lcr_Engine *E = lcr_engine_at(L, call, level);
+  lcr_Task *t = (lcr_Task *)E->e.current;
+  if (t == NULL && E->e.stats.tasks == 0)   /* a host's state between roots */
+    lcr_error_at(L, level, "%s: called outside corral.run", call);
   if (t == NULL || lcr_taskco(t) != L)
     lcr_error_at(L, level, "%s: called from a coroutine that corral does not "
                  "run (a blocking call inside your own coroutine, e.g. a "

@@ -25,8 +25,9 @@ typedef struct hub_s {
   uv_mutex_t mu;
   int refs;                 /* the host + every op alive */
   int closed;               /* the host is closing: nothing is delivered */
+  int refusing;             /* corral_host_close began: no cancel or stop */
   corral_op_t *posted;      /* completed from other threads (LIFO) */
-  int req;                  /* 0, or REQ_CANCEL / REQ_STOP */
+  int req;                  /* a mask of REQ_CANCEL, REQ_STOP (merged) */
   double grace;
   char *reason;
   uv_async_t *async;
@@ -845,15 +846,17 @@ static int request_k(lua_State *T) {
   free(reason);
   if (rc != LUA_OK) return lua_error(T);
   if (req == 0 || h->status != CORRAL_RUNNING) return 0;
-  if (h->stop_ref == LUA_NOREF || req == REQ_CANCEL) {
+  if (h->stop_ref == LUA_NOREF || (req & REQ_CANCEL)) {
     unref(T, &h->stop_ref);
     h->stop_ref = luaL_ref(T, LUA_REGISTRYINDEX);
   }
-  if (req == REQ_CANCEL || grace <= 0) return cancel_k(T);
-  if (!h->stopping) {
+  /* A stop is a stop also with no grace, or merged with a cancel that came
+  ** before the loop heard of it: wait_stop returns, stopping() is true. */
+  if ((req & REQ_STOP) && !h->stopping) {
     h->stopping = 1;
     cr_event_set(&h->stop_event);
   }
+  if ((req & REQ_CANCEL) || grace <= 0) return cancel_k(T);
   grace += cr_now(&h->E.e);
   if (!cr_timer_armed(&h->stop_timer) || grace < h->stop_timer.when)
     cr_timer_start(&h->E.e, &h->stop_timer, grace);
@@ -893,19 +896,23 @@ static int host_request(corral_host_t *h, int req, double grace,
     memcpy(copy, reason, n);
   }
   uv_mutex_lock(&hub->mu);
-  if (hub->closed) {
+  if (hub->closed || hub->refusing) {
     uv_mutex_unlock(&hub->mu);
     free(copy);
     return CR_ECLOSED;
   }
-  if (hub->req == 0 || req == REQ_CANCEL ||
-      (hub->req == REQ_STOP && grace < hub->grace)) {
-    hub->req = req;
-    hub->grace = grace;
+  /* Requests the loop has not heard of yet are merged: a cancel and a stop
+  ** both take effect; the reason is the cancel's, else the earliest
+  ** grace's (the one that will cancel). */
+  if (!(hub->req & REQ_CANCEL) &&
+      (req == REQ_CANCEL || !(hub->req & REQ_STOP) || grace < hub->grace)) {
     free(hub->reason);
     hub->reason = copy;
     copy = NULL;
   }
+  if (req == REQ_STOP && (!(hub->req & REQ_STOP) || grace < hub->grace))
+    hub->grace = grace;
+  hub->req |= req;
   uv_async_send(hub->async);
   uv_mutex_unlock(&hub->mu);
   free(copy);
@@ -1093,6 +1100,11 @@ int corral_host_close(corral_host_t *h) {
   if (inside(h)) return CR_EBUSY;     /* attached is fine: it detaches */
   h->closing = 1;           /* the loop runs below: a host callback it runs
                             ** cannot re-enter the host */
+  /* A cancel or stop from now on (an op's cancel callback's, another
+  ** thread's) is refused, not taken and then dropped. */
+  uv_mutex_lock(&h->hub->mu);
+  h->hub->refusing = 1;
+  uv_mutex_unlock(&h->hub->mu);
   ops_abandon(h, 1);
   uv_mutex_lock(&h->hub->mu);
   h->hub->closed = 1;

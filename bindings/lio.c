@@ -268,14 +268,15 @@ static size_t read_take(const char *p, size_t n, size_t max, int delim,
 ** read_line or lines drops the rest of that line, through its "\n", and
 ** reads the line after it: a peer cannot smuggle the tail of an over-long
 ** line in as a line of its own. read and read_exactly take bytes as they
-** come, and end the skip. Drops what is buffered of the line: 0 and the
-** buffer once its end was dropped, else what cr_stream_read says.
+** come, and end the skip once they take some (stream_read_k). Drops what is
+** buffered of the line: 0 and the buffer once its end was dropped, else
+** what cr_stream_read says.
 */
 static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
                              const char **p, size_t *n) {
   cr_stream_t *s = (cr_stream_t *)b->io;
   int rc = cr_stream_read(s, t, p, n);
-  if (which == READ_PLAIN || which == READ_EXACTLY) b->skip_line = 0;
+  if (which == READ_PLAIN || which == READ_EXACTLY) return rc;
   while (rc == 0 && b->skip_line) {
     const char *nl = memchr(*p, '\n', *n);
     if (nl) b->skip_line = 0;
@@ -312,6 +313,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     }
     lua_pushlstring(L, p, take);
     cr_stream_consume(s, take);
+    b->skip_line = 0;                /* bytes taken: the skip is over */
     return 1;
   }
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);

@@ -437,6 +437,8 @@ struct cr_engine_s {
   unsigned owns_loop : 1;
   unsigned closing : 1;
   unsigned closed : 1;    /* cr_engine_close succeeded: only close again */
+  unsigned chld : 2;      /* private: 1 once it spawned a process (libuv
+                          ** then watches SIGCHLD), 2 once that was seen */
   /* testing hooks (loop.c): schedule fuzzing, idle waiters, autojump */
   uint64_t rng;           /* PRNG state; 0 = unseeded (FIFO) */
   uint64_t tie_salt;      /* deadline tie order when seeded, else 0 */
@@ -951,7 +953,11 @@ int cr_proc_kill(cr_proc_t *p, int signum);
 ** corral starts its own: counted across the process, so that once the
 ** last of them stops the signal gets back what it had before the first
 ** (libuv alone would leave SIG_DFL, or its own handler when corral's
-** watchers and the host's stop in another order). 0 or a libuv error. */
+** watchers and the host's stop in another order). 0 or a libuv error.
+** Starting a counted watcher again moves it (new callback, new signal);
+** cr_signal_stop of one never counted is a plain uv_signal_stop. Stop a
+** counted watcher before closing it (cr_engine_close does, for those left
+** on its own loop). */
 int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum);
 void cr_signal_stop(uv_signal_t *h);
 

@@ -117,6 +117,9 @@ void cr__fill_bufs(uv_buf_t *bufs, char *data, size_t len, size_t chunk);
 
 /* signal.c */
 void cr__signal_close_all(cr_engine_t *e);
+void cr__signal_spawning(cr_engine_t *e);
+void cr__signal_spawned(cr_engine_t *e);
+void cr__signal_loop_closed(cr_engine_t *e);
 
 /* alloc.c */
 unsigned long cr__alloc_failures(void);

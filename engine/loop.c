@@ -147,10 +147,14 @@ static void handle_close_cb(uv_handle_t *h) {
   e->stats.handles--;
 }
 
-/* A handle still open on the engine's own loop once its own are closed. */
+/* A handle still open on the engine's own loop once its own are closed. A
+** host's signal watcher started with cr_signal_start is uncounted first,
+** so that its signal gets back what it had before. */
 static void close_stray(uv_handle_t *h, void *arg) {
   (void)arg;
-  if (!uv_is_closing(h)) uv_close(h, NULL);
+  if (uv_is_closing(h)) return;
+  if (h->type == UV_SIGNAL) cr_signal_stop((uv_signal_t *)h);
+  uv_close(h, NULL);
 }
 
 int cr_engine_close(cr_engine_t *e) {
@@ -181,12 +185,14 @@ int cr_engine_close(cr_engine_t *e) {
     uv_run(e->loop, UV_RUN_DEFAULT);
     rc = uv_loop_close(e->loop);
     if (rc) return rc;
+    cr__signal_loop_closed(e);   /* libuv's SIGCHLD watcher is gone now */
   } else {
     /* The host's loop: let our close callbacks run; host handles are
     ** left alone (uv_run NOWAIT only processes what is ready). */
     cr__proc_reap_all(e);
     uv_run(e->loop, UV_RUN_NOWAIT);
     cr__resolve_detach_all(e);  /* lookups still running end on their own */
+    cr__signal_loop_closed(e);  /* (the host's loop keeps libuv's watcher) */
   }
   cr__heap_free(e);
   free(e->batch);

@@ -141,7 +141,11 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
   opts.exit_cb = exit_cb;
   opts.stdio_count = 3;
   opts.stdio = stdio;
-  if (rc == 0) rc = uv_spawn(e->loop, &p->proc, &opts);
+  if (rc == 0) {
+    cr__signal_spawning(e);            /* SIGCHLD's disposition, kept */
+    rc = uv_spawn(e->loop, &p->proc, &opts);
+    if (rc == 0) cr__signal_spawned(e);
+  }
   for (i = 1; i < 3; i++)              /* the child has them, or failed */
     if (child_fd[i] >= 0) close(child_fd[i]);
   /* uv_spawn leaves the handle initialised even when it fails. */

@@ -51,11 +51,20 @@ typedef struct {
 ** had found, libuv's own handler when another engine's watcher ran then,
 ** and the signal was swallowed for good.
 */
+typedef struct {
+  uv_signal_t *h;
+  int signum;
+} counted_watch;
+
 static struct {
   uv_once_t once;
   uv_mutex_t lock;
   unsigned active[NSIG];
   struct sigaction before[NSIG];
+  counted_watch *counted;       /* the watchers counted in `active`, so that */
+  size_t ncounted, cap;         /* a restart or a close uncounts the right one */
+  unsigned spawners;            /* engines whose loop libuv watches SIGCHLD on */
+  struct sigaction chld_before; /* SIGCHLD's disposition before the first */
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -93,45 +102,152 @@ static int same_handler(const struct sigaction *a, const struct sigaction *b) {
 ** counted here (libuv's own, for its child processes) may hold the signal
 ** already: what came before it was not seen, so nothing is put back then.
 */
-int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
-  struct sigaction now, *before;
-  int rc, first;
-  if (signum <= 0 || signum >= NSIG) return UV_EINVAL;
-  if (uv_is_active((uv_handle_t *)h)) return 0;
-  before = &dispositions.before[signum];
-  uv_once(&dispositions.once, dispositions_init);
-  uv_mutex_lock(&dispositions.lock);
-  first = dispositions.active[signum] == 0;
+static void uncount(size_t i, int stop);
+
+/* The index of h among the counted watchers, or ncounted. An entry whose
+** handle no longer watches its signal (closed without cr_signal_stop, its
+** memory since reused) is dropped as that stop would have. (Locked.) */
+static size_t counted_find(uv_signal_t *h) {
+  size_t i;
+  for (i = 0; i < dispositions.ncounted; i++) {
+    counted_watch *c = &dispositions.counted[i];
+    if (c->h != h) continue;
+    if (uv_is_active((uv_handle_t *)h) && h->signum == c->signum) return i;
+    uncount(i, 0);
+    break;
+  }
+  return dispositions.ncounted;
+}
+
+/* Forget counted watcher i (stopping it when `stop`); the last of its
+** signal gives back what the signal had before the first. (Locked.) */
+static void uncount(size_t i, int stop) {
+  counted_watch c = dispositions.counted[i];
+  struct sigaction cur, *before = &dispositions.before[c.signum];
+  dispositions.counted[i] = dispositions.counted[--dispositions.ncounted];
+  if (dispositions.ncounted == 0) {
+    free(dispositions.counted);
+    dispositions.counted = NULL;
+    dispositions.cap = 0;
+  }
+  if (stop) uv_signal_stop(c.h);
+  if (--dispositions.active[c.signum] == 0 &&
+      ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
+      sigaction(c.signum, NULL, &cur) == 0 &&
+      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+    sigaction(c.signum, before, NULL);     /* libuv let go of it */
+}
+
+/* Room for one more counted watcher: 0 or UV_ENOMEM. (Locked.) */
+static int counted_room(void) {
+  counted_watch *v;
+  size_t cap;
+  if (dispositions.ncounted < dispositions.cap) return 0;
+  cap = dispositions.cap ? 2 * dispositions.cap : 8;
+  v = realloc(dispositions.counted, cap * sizeof *v);
+  if (v == NULL) return UV_ENOMEM;
+  dispositions.counted = v;
+  dispositions.cap = cap;
+  return 0;
+}
+
+/* Start h, counted (locked): what the signal had is kept by the first. */
+static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
+  struct sigaction now, *before = &dispositions.before[signum];
+  int rc, first = dispositions.active[signum] == 0;
+  if ((rc = counted_room()) != 0) return rc;
   if (first && sigaction(signum, NULL, before) != 0) {
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;      /* nothing to give back */
   }
-  rc = uv_signal_start(h, cb, signum);
-  if (rc == 0) {
-    dispositions.active[signum]++;
-    if (first && sigaction(signum, NULL, &now) == 0 &&
-        same_handler(&now, before)) {  /* libuv's handler was there */
-      memset(before, 0, sizeof *before);
-      before->sa_handler = SIG_DFL;
-    }
+  if ((rc = uv_signal_start(h, cb, signum)) != 0) return rc;
+  dispositions.active[signum]++;
+  dispositions.counted[dispositions.ncounted].h = h;
+  dispositions.counted[dispositions.ncounted++].signum = signum;
+  if (first && sigaction(signum, NULL, &now) == 0 &&
+      same_handler(&now, before)) {    /* libuv's handler was there */
+    memset(before, 0, sizeof *before);
+    before->sa_handler = SIG_DFL;
   }
+  return 0;
+}
+
+int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
+  size_t i;
+  int rc;
+  if (signum <= 0 || signum >= NSIG) return UV_EINVAL;
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
+  i = counted_find(h);
+  if (i < dispositions.ncounted) {     /* a restart, as uv_signal_start's */
+    if (h->signum == signum && h->signal_cb == cb) {
+      uv_mutex_unlock(&dispositions.lock);
+      return 0;
+    }
+    uncount(i, 1);
+  }
+  rc = count_start(h, cb, signum);
   uv_mutex_unlock(&dispositions.lock);
   return rc;
 }
 
 void cr_signal_stop(uv_signal_t *h) {
-  struct sigaction cur, *before;
-  int signum = h->signum;
-  if (!uv_is_active((uv_handle_t *)h) || signum <= 0 || signum >= NSIG)
-    return;
-  before = &dispositions.before[signum];
+  size_t i;
+  uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
-  uv_signal_stop(h);
-  if (--dispositions.active[signum] == 0 &&
+  i = counted_find(h);
+  if (i < dispositions.ncounted) uncount(i, 1);
+  else uv_signal_stop(h);              /* not counted: a plain stop */
+  uv_mutex_unlock(&dispositions.lock);
+}
+
+/*
+** libuv watches SIGCHLD for a loop's child processes from its first spawn
+** until the loop closes, outside the count, and then leaves SIG_DFL: a
+** host's handler, or an inherited SIG_IGN, was lost after any run that ran
+** a process. What SIGCHLD had before the first engine's first spawn comes
+** back once the last of their loops is closed (a host's own loop is closed
+** by the host, after corral: libuv has the last word there).
+*/
+void cr__signal_spawning(cr_engine_t *e) {
+  if (e->chld) return;
+  e->chld = 1;
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
+  if (dispositions.spawners++ == 0) {
+    if (dispositions.active[SIGCHLD] > 0)        /* a counted watcher's */
+      dispositions.chld_before = dispositions.before[SIGCHLD];
+    else if (sigaction(SIGCHLD, NULL, &dispositions.chld_before) != 0)
+      dispositions.chld_before.sa_handler = SIG_DFL;
+  }
+  uv_mutex_unlock(&dispositions.lock);
+}
+
+/* After the first spawn: if libuv's handler was in place already (another
+** loop's processes), what came before it is not known. */
+void cr__signal_spawned(cr_engine_t *e) {
+  struct sigaction now;
+  if (e->chld != 1) return;
+  e->chld = 2;
+  uv_mutex_lock(&dispositions.lock);
+  if (dispositions.spawners == 1 && sigaction(SIGCHLD, NULL, &now) == 0 &&
+      same_handler(&now, &dispositions.chld_before)) {
+    memset(&dispositions.chld_before, 0, sizeof dispositions.chld_before);
+    dispositions.chld_before.sa_handler = SIG_DFL;
+  }
+  uv_mutex_unlock(&dispositions.lock);
+}
+
+void cr__signal_loop_closed(cr_engine_t *e) {
+  struct sigaction cur, *before = &dispositions.chld_before;
+  if (!e->chld) return;
+  e->chld = 0;
+  uv_mutex_lock(&dispositions.lock);
+  if (--dispositions.spawners == 0 && dispositions.active[SIGCHLD] == 0 &&
       ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
-      sigaction(signum, NULL, &cur) == 0 &&
+      sigaction(SIGCHLD, NULL, &cur) == 0 &&
       !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
-    sigaction(signum, before, NULL);       /* libuv let go of it */
+    sigaction(SIGCHLD, before, NULL);      /* libuv let go of it */
   uv_mutex_unlock(&dispositions.lock);
 }
 

@@ -1309,6 +1309,21 @@ describe("stream helpers", function()
     assert.same({ "tail", "", "next", "rest\nnext2\n", "<nil>" }, got)
   end)
 
+  it("a read or read_exactly cancelled before it took a byte leaves the skip after EMSGSIZE", function()
+    local got = {}
+    vrun(function()
+      with_pair(function(c, s)
+        c:write("abcdefgh")
+        support.raises(s.read_line, s, 3)                 -- took "abcde"
+        got[1] = corral.move_on_after(0, s.read, s, 1)    -- cancelled at once
+        got[2] = corral.move_on_after(0.05, s.read_exactly, s, 5)  -- "fgh": waits
+        c:write("ij\nnext\n")
+        got[3] = s:read_line()
+      end)
+    end)
+    assert.same({ false, false, "next" }, got)
+  end)
+
   it("the skip after EMSGSIZE waits for the line's end across reads, and ends at EOF", function()
     local got = {}
     vrun(function()

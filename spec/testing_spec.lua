@@ -706,6 +706,22 @@ describe("testing.stream_pair", function()
     assert.same({ "NOTE xxxxx", "GET k", 1, "tail", "", "next", "<nil>" }, got)
   end)
 
+  it("a read or read_exactly cancelled before it took a byte leaves the skip, as on TCP", function()
+    local got = testing.run(function()
+      local a, b = testing.stream_pair()
+      local _ <close> = a
+      local _ <close> = b
+      a:write("abcdefgh")
+      support.raises(b.read_line, b, 3)
+      local r = { corral.move_on_after(0, b.read, b, 1),
+                  corral.move_on_after(0.05, b.read_exactly, b, 5) }
+      a:write("ij\nnext\n")
+      r[3] = b:read_line()
+      return r
+    end)
+    assert.same({ false, false, "next" }, got)
+  end)
+
   it("reads lines and exact sizes", function()
     local got = testing.run(function()
       local a, b = testing.stream_pair({ max_chunk = 1 })

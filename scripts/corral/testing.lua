@@ -586,9 +586,9 @@ function methods:read(max)
   end
   if m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local st = check_open(self, "read")
-  st._skip_line = nil                    -- the bytes come as they are
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
+  st._skip_line = nil                    -- bytes taken as they come
   return take(p, math.min(m, st._max_chunk, p.size))
 end
 
@@ -603,7 +603,7 @@ local CALLS = { "read_line", "read_exactly", "lines" }
 -- The rest of a line too long for read_line's max (see skip_line), dropped
 -- through its "\n" by the next read_line or lines; false at end of file.
 local function skip_rest_of_line(st, which)
-  if which == 2 then st._skip_line = nil end
+  if which == 2 then return true end     -- read_exactly: bytes as they come
   while st._skip_line do
     local p = wait_readable(st, CALLS[which], has_data)
     if p.size == 0 then st._skip_line = nil; return false end
@@ -626,6 +626,7 @@ local function rawread(self, max, delim, which)
     return upto(q) or q.size >= math.min(max, q.cap)
   end)
   if p.size == 0 then return at_end(p, CALLS[which]) end
+  st._skip_line = nil                    -- bytes taken: the skip is over
   return take(p, upto(p) or math.min(max, p.size))
 end
 

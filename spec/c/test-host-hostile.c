@@ -215,6 +215,65 @@ static int test_wait_stop_is_not_a_deadlock(void) {
 
 /* --- requests and arguments -------------------------------------------- */
 
+static int cancel_host(corral_host_t *h) { return corral_host_cancel(h, "x"); }
+static int stop_host(corral_host_t *h) { return corral_host_stop(h, 1, "x"); }
+
+/* A cancel or stop made while corral_host_close ran (from an op's cancel
+** callback it calls) returned 0, and was dropped: CR_ECLOSED, as the docs
+** say of any request once the close has begun. */
+static int test_requests_during_close(void) {
+  int (*calls[2])(corral_host_t *) = {cancel_host, stop_host};
+  int i;
+  for (i = 0; i < 2; i++) {
+    H = host_with_ops(NULL);
+    CHECK(H != NULL);
+    in_cancel = calls[i];
+    complete_in_cancel = 1;
+    CHECK(corral_host_start_string(H, "one()", "=r") == 0);
+    CHECK(corral_host_step(H) == CORRAL_RUNNING);
+    CHECK(corral_host_close(H) == 0);
+    CHECK(cancels == 1 && in_cancel_rc == CR_ECLOSED);
+  }
+  return 0;
+}
+
+/*
+** A stop with no grace (<= 0) was a plain cancel: wait_stop() never
+** returned and stopping() stayed false, so a shielded task waiting for the
+** stop waited out its own timeout. A stop and a cancel merged before the
+** loop heard of them lost the stop the same way.
+*/
+static int stop_seen(int cancel_too, double grace, char *buf, size_t n) {
+  corral_host_t *h;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local r\n"
+    "c.scope(function()\n"
+    "  local ok, why = c.move_on_after(1, c.host.wait_stop)\n"
+    "  r = tostring(why) .. ' ' .. tostring(c.host.stopping())\n"
+    "end, {shield = true})\n"
+    "return r", "=r") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(corral_host_stop(h, grace, "bye") == 0);
+  if (cancel_too) CHECK(corral_host_cancel(h, "now") == 0);
+  corral_host_run(h);
+  host_result(h, buf, n);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static int test_stop_without_grace_is_a_stop(void) {
+  char buf[64];
+  CHECK(stop_seen(0, 0, buf, sizeof buf) == 0);
+  if (strcmp(buf, "bye true") != 0) fprintf(stderr, "  got '%s'\n", buf);
+  CHECK(strcmp(buf, "bye true") == 0);
+  CHECK(stop_seen(1, 5, buf, sizeof buf) == 0);
+  if (strcmp(buf, "now true") != 0) fprintf(stderr, "  got '%s'\n", buf);
+  CHECK(strcmp(buf, "now true") == 0);
+  return 0;
+}
+
 /* A cancel made while no root ran waited in the hub and killed the next
 ** root ("Requests made while no root runs are dropped"). */
 static int test_cancel_with_no_root_is_dropped(void) {
@@ -353,6 +412,8 @@ static int test_null_handles(void) {
 int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
+  RUN(test_requests_during_close);
+  RUN(test_stop_without_grace_is_a_stop);
   RUN(test_host_calls_from_a_cancel_callback);
   RUN(test_completion_before_close_wins);
   RUN(test_process_left_running_on_the_hosts_loop);

@@ -289,6 +289,30 @@ static int test_stop_reason_when_memory_runs_out(void) {
   return 0;
 }
 
+/* A blocking call made in the host's state between roots blamed "a
+** coroutine that corral does not run" (a coroutine.wrap generator); it is
+** outside any run: the message says so, as outside corral.run. */
+static int test_blocking_call_between_roots(void) {
+  corral_host_t *h;
+  lua_State *L;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h, "return 1", "=r") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(luaL_dostring(L, "local c = require 'corral'\n"
+    "local ok, e = pcall(c.sleep, 1)\n"
+    "local ok2, e2 = pcall(c.channel(1).recv, c.channel(1))\n"
+    "return e .. '|' .. e2") == LUA_OK);
+  if (strcmp(lua_tostring(L, -1), "corral.sleep: called outside corral.run|"
+             "channel:recv: called outside corral.run") != 0)
+    fprintf(stderr, "  %s\n", lua_tostring(L, -1));
+  CHECK(strcmp(lua_tostring(L, -1), "corral.sleep: called outside corral.run|"
+               "channel:recv: called outside corral.run") == 0);
+  lua_pop(L, 1);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* Results that did not fit on the caller's stack gave 0, as a root that
 ** returned nothing does: the host could not tell. CR_ENOMEM now. */
 static int test_results_that_do_not_fit(void) {
@@ -638,5 +662,6 @@ int main(void) {
   RUN(test_attached_task_that_turns_the_loop);
   RUN(test_close_with_a_host_timer_on_corrals_loop);
   RUN(test_stop_reason_when_memory_runs_out);
+  RUN(test_blocking_call_between_roots);
   return failed != 0;
 }

@@ -292,6 +292,74 @@ static int test_host_watchers_are_counted(void) {
   return 0;
 }
 
+static int restarted_cb;
+static void count_cb(uv_signal_t *h, int signum) {
+  (void)h;
+  restarted_cb = signum;
+}
+
+/*
+** cr_signal_start on a watcher it counts already restarts it, as
+** uv_signal_start does, with the new callback and signal (it kept the old
+** ones, so the new signal then killed the process). And a host's counted
+** watcher that the engine closes on its own loop (cr_engine_close) is
+** uncounted: the handler from before comes back (it stayed counted, and the
+** signal default for good).
+*/
+static int test_counted_restart_and_close(void) {
+  cr_engine_t e;
+  uv_signal_t w;
+  struct sigaction mine, old1, old2;
+  memset(&mine, 0, sizeof mine);
+  mine.sa_handler = SIG_IGN;
+  sigemptyset(&mine.sa_mask);
+  CHECK(sigaction(SIGUSR1, &mine, &old1) == 0);
+  CHECK(sigaction(SIGUSR2, &mine, &old2) == 0);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  CHECK(uv_signal_init(e.loop, &w) == 0);
+  CHECK(cr_signal_start(&w, count_cb, SIGUSR1) == 0);
+  CHECK(cr_signal_start(&w, count_cb, SIGUSR2) == 0);   /* moves it */
+  CHECK(w.signum == SIGUSR2);
+  CHECK(disposition(SIGUSR1) == 'i');                   /* given back */
+  CHECK(disposition(SIGUSR2) == 'h');
+  raise(SIGUSR2);
+  while (restarted_cb == 0) uv_run(e.loop, UV_RUN_ONCE);
+  CHECK(restarted_cb == SIGUSR2);
+  CHECK(cr_engine_close(&e) == 0);                      /* closes w too */
+  CHECK(disposition(SIGUSR2) == 'i');
+  sigaction(SIGUSR1, &old1, NULL);
+  sigaction(SIGUSR2, &old2, NULL);
+  return 0;
+}
+
+/*
+** libuv watches SIGCHLD from a loop's first process until the loop closes,
+** outside corral's count, and then leaves SIG_DFL: an inherited SIG_IGN
+** (or a host's handler) was lost after any run that ran a process. It
+** comes back when the engine's loop closes.
+*/
+static int test_sigchld_comes_back_after_a_process(void) {
+  cr_engine_t e;
+  cr_proc_t *p;
+  char *args[] = {"/bin/true", NULL};
+  cr_proc_opts_t o;
+  struct sigaction ign, old;
+  memset(&o, 0, sizeof o);
+  o.file = "/bin/true";
+  o.args = args;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  CHECK(sigaction(SIGCHLD, &ign, &old) == 0);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  CHECK(cr_proc_spawn(&e, &o, &p) == 0);
+  CHECK(disposition(SIGCHLD) == 'h');                   /* libuv's */
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(disposition(SIGCHLD) == 'i');
+  sigaction(SIGCHLD, &old, NULL);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"invalid signal numbers", test_invalid},
@@ -304,6 +372,10 @@ int main(void) {
      test_two_engines_give_the_handler_back},
     {"a host's watchers are counted; libuv's handler never comes back",
      test_host_watchers_are_counted},
+    {"a counted watcher restarts, and is uncounted when the engine closes it",
+     test_counted_restart_and_close},
+    {"SIGCHLD gets back what it had once a loop that ran a process closes",
+     test_sigchld_comes_back_after_a_process},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {

@@ -57,6 +57,29 @@ describe("regression: a busy task and a stop signal", function()
     assert.equal(0, r.code)
   end)
 
+  it("one SIGINT while nothing runs does not cut the root's busy cleanup short", function()
+    -- The arrival found no task running, so the next task resumed was
+    -- hooked as a busy one: that was the root, cancelled meanwhile by the
+    -- same signal (libuv had delivered it), starting a cleanup that
+    -- computes; the hook raised its Cancelled inside that cleanup. Only an
+    -- arrival libuv has not delivered by the next resume hooks it now.
+    local r = converse.corral([[
+      local corral = require "corral"
+      local _ <close> = setmetatable({}, { __close = function()
+        local ok, e = pcall(function()
+          local x = 0
+          for i = 1, 20000000 do x = x + i end     -- well past the hook's grace
+        end)
+        print("cleanup finished: " .. tostring(ok) .. " " .. tostring(e))
+      end })
+      print("ready")
+      io.stdout:flush()
+      corral.sleep(10)
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup finished: true nil" }, converse.lines(r.stdout))
+    assert.equal(130, r.code)
+  end)
+
   it("a run whose timers always come due between passes still hears the signal", function()
     -- Each round a child computes for 2 ms while the body sleeps 1 ms: the
     -- deadline is due again whenever the queue drains. I/O (the signal's
