@@ -488,10 +488,12 @@ void cr_engine_poll_deadlines(cr_engine_t *e);
 /*
 ** Attach the engine to its loop: the host keeps calling uv_run(loop,
 ** UV_RUN_DEFAULT) and the tasks run inside it, from a prepare and a check
-** handle (both unreferenced); while a task is ready the loop polls without
-** blocking and stays alive. `cb` (may be NULL) is called from the check
-** handle once no task is left (status 0), or when tasks live but nothing
-** can wake them (status CR_EDEADLOCK: nothing else keeps the loop alive).
+** handle; while a task is ready the loop polls without blocking. While
+** tasks live the check handle is referenced, so the loop stays alive for
+** it. `cb` (may be NULL) is called from the check handle once no task is
+** left (status 0), or when tasks live but nothing can wake them (status
+** CR_EDEADLOCK: nothing but attached engines' check handles keeps the loop
+** alive).
 ** Never call cr_engine_step while attached. cr_engine_detach stops the
 ** handles; cr_engine_close closes them.
 */

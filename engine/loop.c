@@ -391,6 +391,55 @@ static int autojump_wait(cr_engine_t *e, int block) {
 }
 
 /*
+** The sentinel: an attached engine's check handle is referenced while the
+** engine has tasks, so the loop stays alive for corral's check. Without
+** it, a host that stopped its own last handle between two uv_run calls
+** left a loop with nothing alive: uv_run returned at once, no callback
+** ran, and a deadlock (or a cancel the host asked for) was never seen.
+*/
+static void sync_sentinel(cr_engine_t *e) {
+  uv_handle_t *h = (uv_handle_t *)&e->check;
+  int want = e->attached && e->stats.tasks > 0 && !e->closing;
+  if (!e->attach_init) return;
+  if (want && !uv_has_ref(h)) uv_ref(h);
+  else if (!want && uv_has_ref(h)) uv_unref(h);
+}
+
+static void check_cb(uv_check_t *h);
+
+/* Counts the referenced sentinels of attached engines (any engine on the
+** loop: libuv's check_cb field tells corral's apart). */
+static void count_sentinel(uv_handle_t *h, void *arg) {
+  if (h->type == UV_CHECK && ((uv_check_t *)h)->check_cb == check_cb &&
+      uv_is_active(h) && uv_has_ref(h))
+    (*(unsigned *)arg)++;
+}
+
+/*
+** Whether nothing keeps e's loop alive but the sentinels: no deadline or
+** I/O wait of e's, no request, no other active referenced handle (a
+** host's, another engine's waker, e's signal watchers and host ops). The
+** walk is made only when e itself has no deadline or I/O to wait for.
+** Handles being closed do not count: they close in this very pass.
+*/
+static int only_sentinels(cr_engine_t *e) {
+  uv_loop_t *loop = e->loop;
+  unsigned n = 0;
+  if (e->nheap > 0 || e->io_waits > 0 || loop->active_reqs.count > 0)
+    return 0;
+  if (loop->active_handles == 0) return 1;
+  uv_walk(loop, count_sentinel, &n);
+  return loop->active_handles <= n;
+}
+
+/* Whether the loop is alive for a stepped engine: uv_loop_alive, less the
+** sentinels of attached engines that share the loop. */
+static int loop_alive(cr_engine_t *e) {
+  if (!uv_loop_alive(e->loop)) return 0;
+  return e->loop->active_handles == 0 || !only_sentinels(e);
+}
+
+/*
 ** No task can run. Wake the tasks in cr_task_wait_idle (on the real clock
 ** once ready I/O has been collected), or hold the virtual clock for
 ** autojump. 1: the step returns now, instead of jumping or blocking.
@@ -490,7 +539,7 @@ static int step(cr_engine_t *e, int block) {
       cr__timers_fire(e, e->vnow);
       return 1;
     }
-    if (uv_loop_alive(e->loop)) {
+    if (loop_alive(e)) {
       if (block) uv_run(e->loop, UV_RUN_ONCE);
       return 1;
     }
@@ -505,7 +554,7 @@ static int step(cr_engine_t *e, int block) {
   }
   if (when_idle(e, block)) return 1;
   arm_uvtimer(e);
-  if (!uv_loop_alive(e->loop)) return e->stats.tasks ? CR_EDEADLOCK : 0;
+  if (!loop_alive(e)) return e->stats.tasks ? CR_EDEADLOCK : 0;
   uv_run(e->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   cr_engine_poll_deadlines(e);
   return 1;
@@ -537,10 +586,11 @@ static void guarded_pass(cr_engine_t *e) {
 ** the virtual clock. The poll must not block then: the host's own handles
 ** (a signal watcher, an idle listener) may keep it waiting for ever.
 */
-static int check_has_work(const cr_engine_t *e) {
+static int check_has_work(cr_engine_t *e) {
   return (e->stats.tasks == 0 && e->on_attach != NULL && !e->end_seen) ||
          !cr__queue_empty(&e->idlers) ||
-         (e->clock == CR_CLOCK_VIRTUAL && e->nheap > 0);
+         (e->clock == CR_CLOCK_VIRTUAL && e->nheap > 0) ||
+         (e->stats.tasks > 0 && e->on_attach != NULL && only_sentinels(e));
 }
 
 /* Before the poll: run tasks woken by timers and pending callbacks, and
@@ -549,19 +599,9 @@ static void prepare_cb(uv_prepare_t *h) {
   cr_engine_t *e = h->data;
   if (e->current != NULL) return;      /* a task ran uv_run itself: not ours */
   guarded_pass(e);
+  sync_sentinel(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
-}
-
-/*
-** Whether the host's loop stays alive once the handles being closed are
-** closed. uv_loop_alive counts those too, and they close later in this
-** same pass: a check that believed them would never run again (uv_run
-** returns), and a deadlock found with a stream or process just closed
-** would go unreported. The counters are uv_loop_t's public fields.
-*/
-static int loop_alive_after_closes(const uv_loop_t *loop) {
-  return loop->active_handles > 0 || loop->active_reqs.count > 0;
 }
 
 /*
@@ -576,6 +616,7 @@ static void check_cb(uv_check_t *h) {
   ** (libuv forbids it; it is still no deadlock, nor a pass to run). */
   if (e->current != NULL) return;
   guarded_pass(e);
+  sync_sentinel(e);
   if (!cr__queue_empty(&e->runq)) return;
   if (e->stats.tasks == 0) {
     /* reported once per end: a host that stays attached is neither woken
@@ -598,8 +639,10 @@ static void check_cb(uv_check_t *h) {
     return;
   }
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
-  if (!loop_alive_after_closes(e->loop) && e->on_attach)
+  if (only_sentinels(e) && e->on_attach) {
     e->on_attach(e, CR_EDEADLOCK);
+    sync_sentinel(e);                  /* (given up on: no task left) */
+  }
 }
 
 static int attach_init(cr_engine_t *e) {
@@ -624,12 +667,16 @@ int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb) {
   if (!e->attach_init && (rc = attach_init(e)) != 0) return rc;
   e->on_attach = cb;
   e->end_seen = 0;
-  if (e->attached) return 0;
+  if (e->attached) {
+    sync_sentinel(e);                    /* (a new root: tasks again) */
+    return 0;
+  }
   uv_prepare_start(&e->prepare, prepare_cb);
   uv_check_start(&e->check, check_cb);
   /* A ready task keeps the host's uv_run going. */
   uv_ref((uv_handle_t *)&e->idle);
   e->attached = 1;
+  sync_sentinel(e);
   if (!cr__queue_empty(&e->runq)) cr__engine_ready(e);
   return 0;
 }
@@ -640,6 +687,7 @@ void cr_engine_detach(cr_engine_t *e) {
   e->on_attach = NULL;
   uv_prepare_stop(&e->prepare);
   uv_check_stop(&e->check);
+  sync_sentinel(e);
   uv_idle_stop(&e->idle);                /* nobody runs what is ready now */
   uv_unref((uv_handle_t *)&e->idle);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);   /* stops it if idle */

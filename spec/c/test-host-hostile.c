@@ -189,6 +189,75 @@ static int test_attached_deadlock_after_a_close(void) {
   return 0;
 }
 
+static int beats;
+static void beat(uv_timer_t *t) { if (++beats == 3) uv_stop(t->loop); }
+
+/*
+** Attached, with a timer of the host's keeping the loop alive: a deadlock
+** is no deadlock yet. The host then stopped its timer between two uv_run
+** calls: the next uv_run found nothing alive and returned at once, no
+** callback ran, and the root stayed CORRAL_RUNNING for good (a host that
+** loops on uv_run spun); a cancel asked then was never heard either. The
+** engine's check handle keeps the loop alive while it has tasks now, and
+** sees that nothing else does.
+*/
+static int test_attached_deadlock_after_the_host_stops_its_timer(void) {
+  uv_loop_t loop;
+  uv_timer_t t;
+  corral_host_t *h;
+  CHECK(new_attached(&loop, &h) == 0);
+  CHECK(uv_timer_init(&loop, &t) == 0);
+  CHECK(uv_timer_start(&t, beat, 1, 1) == 0);
+  CHECK(corral_host_start_string(h, "require('corral').event():wait()",
+                                 "=r") == 0);
+  beats = 0;
+  uv_run(&loop, UV_RUN_DEFAULT);         /* the timer's uv_stop ends it */
+  CHECK(attached_done == -1 && corral_host_status(h) == CORRAL_RUNNING);
+  uv_timer_stop(&t);                     /* outside any callback */
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(attached_done == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+static int done_a = -1, done_b = -1;
+static void on_done_a(corral_host_t *h, int st, void *arg) { (void)h; (void)arg; done_a = st; }
+static void on_done_b(corral_host_t *h, int st, void *arg) { (void)h; (void)arg; done_b = st; }
+
+/* Two hosts attached to one loop: each one's sentinel must not hide the
+** other's deadlock, and one that sleeps keeps the other waiting only until
+** it ends. */
+static int test_two_attached_hosts_on_one_loop(void) {
+  uv_loop_t loop;
+  corral_host_t *a, *b;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  CHECK(uv_loop_init(&loop) == 0);
+  o.loop = &loop;
+  CHECK(corral_host_new(&a, &o) == 0 && corral_host_new(&b, &o) == 0);
+  CHECK(corral_host_attach(a, on_done_a, NULL) == 0);
+  CHECK(corral_host_attach(b, on_done_b, NULL) == 0);
+  CHECK(corral_host_start_string(a, "require('corral').event():wait()",
+                                 "=a") == 0);
+  CHECK(corral_host_start_string(b, "require('corral').sleep(0.05)",
+                                 "=b") == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(done_a == CORRAL_ERROR && done_b == CORRAL_OK);
+  done_a = done_b = -1;
+  CHECK(corral_host_start_string(a, "require('corral').event():wait()",
+                                 "=a") == 0);
+  CHECK(corral_host_start_string(b, "require('corral').event():wait()",
+                                 "=b") == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(done_a == CORRAL_ERROR && done_b == CORRAL_ERROR);
+  CHECK(corral_host_close(a) == 0 && corral_host_close(b) == 0);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 static void stop_later(void *arg) {
   uv_sleep(50);
   corral_host_stop(arg, 5.0, "please");
@@ -413,6 +482,8 @@ int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
   RUN(test_requests_during_close);
+  RUN(test_attached_deadlock_after_the_host_stops_its_timer);
+  RUN(test_two_attached_hosts_on_one_loop);
   RUN(test_stop_without_grace_is_a_stop);
   RUN(test_host_calls_from_a_cancel_callback);
   RUN(test_completion_before_close_wins);
