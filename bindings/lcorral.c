@@ -46,6 +46,25 @@ lcr_Engine *lcr_engine_at(lua_State *L, const char *call, int level) {
 }
 
 /*
+** Call f (its nargs arguments on top; nres results) with the collector
+** stopped, so that no __gc finalizer runs inside the allocations it makes:
+** a C walk of the engine's scopes that builds Lua values as it goes (the
+** task tree, the trace's names) then finds them as they were, not
+** reparented (a g:start child's ready) or entered under its feet by a
+** finalizer. The collector runs again after, also when f raises (the
+** error goes on); one the program stopped stays stopped. [-nargs, +nres, e]
+*/
+void lcr_call_still(lua_State *L, lua_CFunction f, int nargs, int nres) {
+  int running = lua_gc(L, LUA_GCISRUNNING), st;
+  lua_pushcfunction(L, f);
+  lua_insert(L, -nargs - 1);
+  if (running) lua_gc(L, LUA_GCSTOP);
+  st = lua_pcall(L, nargs, nres, 0);
+  if (running) lua_gc(L, LUA_GCRESTART);
+  if (st != LUA_OK) lua_error(L);
+}
+
+/*
 ** The task that may block in `call` ("corral.sleep", "event:wait"), or an
 ** error naming the mistake: a blocking call is only legal on the coroutine
 ** the engine resumed, not inside a coroutine the user created within a

@@ -177,6 +177,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
 void lcr_engine_teardown(lua_State *L, lcr_Engine *E);
 lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
+void lcr_call_still(lua_State *L, lua_CFunction f, int nargs, int nres);
 lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);

@@ -311,6 +311,12 @@ static int group_spawn(lua_State *L) {
 ** is dropped, a second call still raises) and start raises the caller's
 ** Cancelled once the child has finished.
 */
+/* [task, value]: the value a start's child handed over, kept in it. */
+static int keep_ready(lua_State *L) {
+  lcr_setextra(L, 1, "ready");
+  return 0;
+}
+
 static int ready(lua_State *L) {
   lcr_Task *c = lua_touserdata(L, lua_upvalueindex(2));
   if (c->ready_called)
@@ -320,8 +326,17 @@ static int ready(lua_State *L) {
   ** reports how the child ended, not this value. */
   if (!c->t.starting) return 0;
   lua_settop(L, 1);
-  lcr_setextra(L, lua_upvalueindex(2), "ready");   /* may raise: flag after */
+  /* The flag first: a finalizer that the allocation below runs, and that
+  ** calls ready again, gets "called twice". Storing the value may run out
+  ** of memory: the flag is taken back then, and the error goes on. */
   c->ready_called = 1;
+  lua_pushcfunction(L, keep_ready);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, 1);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    c->ready_called = 0;
+    return lua_error(L);
+  }
   if (cr_task_ready(&c->t) == CR_ECANCELED) c->ready_dropped = 1;
   return 0;
 }

@@ -382,14 +382,17 @@ int lcr_bare_yield(lua_State *L, lcr_Task *t) {
 static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
   int n = t->nres, i;
   idx = lua_absindex(L, idx);
+  if (n > lua_gettop(co)) n = t->nres = lua_gettop(co);   /* (defensive) */
+  /* Off the coroutine first, without allocating: a finalizer that the
+  ** table's allocation runs finds it empty (a foreign close of it, not
+  ** knowing it for a task's any more, then resets nothing of ours). */
+  lua_xmove(co, L, n);
+  lua_settop(co, 0);
   if (n > 1) {
     lua_createtable(L, n, 0);
-    lua_xmove(co, L, n);
+    lua_rotate(L, -n - 1, 1);          /* [table, v1, ..., vn] */
     for (i = n; i >= 1; i--) lua_rawseti(L, -1 - i, i);
-  } else if (n == 1) {
-    lua_xmove(co, L, 1);               /* one value (or an error): as is */
   }
-  lua_settop(co, 0);
   if (n > 0) lua_setiuservalue(L, idx, LCR_UV_RES);
 }
 
@@ -441,13 +444,15 @@ static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
 static void task_release(lua_State *L, lcr_Engine *E, lcr_Task *t) {
   lua_State *co = lcr_taskco(t);
   int ref = t->ref, i;
-  cr_task_done(&t->t, t->outcome);
   i = lcr_pushanchors(L, E, ref);
   lua_rawgeti(L, -1, i);                   /* the task */
   lua_rawgeti(L, -2, i + 1);               /* its coroutine */
-  t->t.data = NULL;                        /* the finished task lets it go */
-  if (lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
+  /* The results first, before anything allocates (the engine's DONE event
+  ** may record names): see keep_results. */
+  if (co != NULL && lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
     keep_results(L, -2, t, co);
+  cr_task_done(&t->t, t->outcome);
+  t->t.data = NULL;                        /* the finished task lets it go */
   pool_give(L, E, t, co);
   /* The slots exist: setting them cannot allocate (nor fail). */
   lua_pushinteger(L, E->anchors_free);

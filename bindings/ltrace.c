@@ -430,6 +430,12 @@ static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *root,
   }
 }
 
+/* [E, names] -> push_live_names with the collector stopped. */
+static int live_names_k(lua_State *L) {
+  push_live_names(L, lua_touserdata(L, 1), NULL, 2);
+  return 0;
+}
+
 /* The kept records as columns, oldest first, into the table on top. */
 static void push_columns(lua_State *L, lcr_Debug *D) {
   static const char *const cols[] = {"ts", "kind", "tid", "pid", "arg",
@@ -478,7 +484,9 @@ static int write_trace(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
   lua_setfield(L, -2, "strs");
   lua_newtable(L);
-  push_live_names(L, E, NULL, lua_gettop(L));
+  lua_pushlightuserdata(L, E);
+  lua_pushvalue(L, -2);
+  lcr_call_still(L, live_names_k, 2, 0);   /* the walk allocates */
   lua_setfield(L, -2, "names");
   lua_pushinteger(L, (lua_Integer)(D->n > D->limit ? D->n - D->limit : 0));
   lua_setfield(L, -2, "dropped");

@@ -377,6 +377,18 @@ static void push_forest(lua_State *L, lcr_Engine *E) {
   lua_setfield(L, -2, "roots");
 }
 
+static int forest_k(lua_State *L) {
+  push_forest(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* push_forest with the collector stopped (lcr_call_still): the walk
+** allocates as it goes. [-0, +1, m] */
+static void push_forest_still(lua_State *L, lcr_Engine *E) {
+  lua_pushlightuserdata(L, E);
+  lcr_call_still(L, forest_k, 1, 1);
+}
+
 /* --- text ---------------------------------------------------------------- */
 
 /* Append the value on top, converted with %s, to the buffer line. */
@@ -564,7 +576,7 @@ static void push_text(lua_State *L, int forest) {
 
 /* The tree of the running engine as text. [-0, +1, m] */
 void lcr_pushtree(lua_State *L, lcr_Engine *E) {
-  push_forest(L, E);
+  push_forest_still(L, E);
   push_text(L, -1);
   lua_remove(L, -2);
 }
@@ -586,7 +598,7 @@ static int l_tree(lua_State *L) {
         luaL_argerror(L, 1, "format must be \"text\" or \"table\"");
     }
   }
-  push_forest(L, E);
+  push_forest_still(L, E);
   if (!table) {
     push_text(L, -1);
     return 1;

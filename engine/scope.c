@@ -111,19 +111,23 @@ static cr_scope_t *catcher(cr_scope_t *p) {
 */
 static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
   cr_scope_t *outer = s->shield ? NULL : cr_scope_absorber(s->parent);
-  cr_task_t *owner;
+  cr_task_t *owner = cr_scope_owner(s);
   *to = NULL;
   if (s->cancel_called && outer == NULL) {
     s->cancel_caught = 1;
+    if (owner) owner->saw_cancel = 0;  /* caught: none on its way out now */
     return CR_END_ABSORBED;
   }
-  /* Not ours: it goes on (past a shield too, as an exception would). A
-  ** task never found cancelled that unwinds a Cancelled (one it was handed)
-  ** has it caught only where it can see a cancel: else it fails. */
-  owner = cr_scope_owner(s);
+  /* Not ours: it goes on (past a shield too, as an exception would), when
+  ** it is one corral delivered: the owner was found cancelled, or a child
+  ** of the group s passed one out through it. A task never found cancelled
+  ** that unwinds a Cancelled it was handed has it caught only where it can
+  ** see a cancel: else it fails. */
   if (outer == NULL)
-    outer = owner && owner->saw_cancel ? catcher(s->parent)
-                                       : cr_scope_absorber(s->parent);
+    outer = (owner && owner->saw_cancel) ||
+            (s->is_group && ((cr_group_t *)s)->unwound)
+              ? catcher(s->parent) : cr_scope_absorber(s->parent);
+  if (outer != NULL && owner) owner->saw_cancel = 1;   /* on its way out */
   *to = outer;
   return CR_END_PASSED;
 }

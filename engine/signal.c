@@ -155,8 +155,13 @@ static int counted_room(void) {
 static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   struct sigaction now, *before = &dispositions.before[signum];
   int rc, first = dispositions.active[signum] == 0;
+  /* SIGCHLD while a loop watches it for its processes: libuv's handler is
+  ** there, and what came before it was kept at the first spawn. */
+  int chld = signum == SIGCHLD && dispositions.spawners > 0;
   if ((rc = counted_room()) != 0) return rc;
-  if (first && sigaction(signum, NULL, before) != 0) {
+  if (first && chld) {
+    *before = dispositions.chld_before;
+  } else if (first && sigaction(signum, NULL, before) != 0) {
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;      /* nothing to give back */
   }
@@ -164,7 +169,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   dispositions.active[signum]++;
   dispositions.counted[dispositions.ncounted].h = h;
   dispositions.counted[dispositions.ncounted++].signum = signum;
-  if (first && sigaction(signum, NULL, &now) == 0 &&
+  if (first && !chld && sigaction(signum, NULL, &now) == 0 &&
       same_handler(&now, before)) {    /* libuv's handler was there */
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;

@@ -28,7 +28,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
-  t->starting = t->orphan = t->alarm_on = 0;
+  t->starting = t->orphan = t->alarm_on = t->saw_cancel = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }

@@ -707,6 +707,61 @@ static int test_closed_engine_refuses(void) {
   return 0;
 }
 
+/*
+** A Cancelled passes a shield only when corral delivered it (the task was
+** found cancelled, or a child passed it out through the group): a task a
+** shield hides the cancel from, unwinding one it was handed, has it caught
+** nowhere. A task record reused after cr_task_done started with the last
+** task's mark: cr_task_init clears it.
+*/
+static int reuse_phase;
+static cr_scope_t *reuse_to;
+
+static void reuse_run(cr_task_t *t) {
+  cr_scope_t o, s1, s2;
+  if (reuse_phase == 1) {          /* found cancelled, never caught it */
+    cr_scope_enter(t, &o, INFINITY, 0);
+    cr_scope_cancel(&o, CR_SRC_EXPLICIT, 0, NULL);
+    (void)cr_task_cancelled(t);
+    cr_scope_exit(&o);
+  } else {                         /* O > S1 (shield) > S2, O cancelled */
+    cr_scope_enter(t, &o, INFINITY, 0);
+    cr_scope_enter(t, &s1, INFINITY, 1);
+    cr_scope_cancel(&o, CR_SRC_EXPLICIT, 0, NULL);
+    cr_scope_enter(t, &s2, INFINITY, 0);
+    (void)cr_task_cancelled(t);    /* not cancelled: S1 hides O */
+    cr_scope_leave(&s2, 1, &reuse_to);
+    cr_scope_exit(&s1);
+    cr_scope_exit(&o);
+  }
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static int reuse_go(cr_engine_t *e, cr_task_t *t, int phase) {
+  reuse_phase = phase;
+  reuse_to = (cr_scope_t *)(void *)e;   /* a sentinel: set by the run */
+  cr_task_init(e, t, NULL);
+  CHECK(cr_task_start_root(t) == 0);
+  while (cr_engine_step(e, 1) == 1) {}
+  return 0;
+}
+
+static int test_handed_cancel_and_reused_record(void) {
+  cr_engine_t e;
+  cr_task_t fresh, reused;
+  memset(&fresh, 0, sizeof fresh);
+  memset(&reused, 0, sizeof reused);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  e.run = reuse_run;
+  CHECK(reuse_go(&e, &fresh, 2) == 0);
+  CHECK(reuse_to == NULL);         /* caught nowhere: the task fails */
+  CHECK(reuse_go(&e, &reused, 1) == 0);
+  CHECK(reuse_go(&e, &reused, 2) == 0);
+  CHECK(reuse_to == NULL);         /* the same for the reused record */
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 /* The slot a send would fill, told before it commits anything: a host
 ** whose store may fail makes room there first (a Lua channel's ring past
 ** its first 64 slots), so that no counted slot ever lacks its value. */
@@ -761,6 +816,8 @@ int main(void) {
      test_closed_engine_refuses},
     {"a channel tells the slot a send would fill, committing nothing",
      test_chan_next_slot},
+    {"a handed Cancelled does not pass a shield; a reused record forgets",
+     test_handed_cancel_and_reused_record},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {

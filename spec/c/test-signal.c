@@ -356,6 +356,23 @@ static int test_sigchld_comes_back_after_a_process(void) {
   CHECK(disposition(SIGCHLD) == 'h');                   /* libuv's */
   CHECK(cr_engine_close(&e) == 0);
   CHECK(disposition(SIGCHLD) == 'i');
+  /* A counted SIGCHLD watcher started after the spawn (libuv's handler in
+  ** place) and stopped after the loop closed: it took libuv's handler for
+  ** what was there before and gave back SIG_DFL. */
+  {
+    uv_loop_t loop;
+    uv_signal_t w;
+    CHECK(uv_loop_init(&loop) == 0 && uv_signal_init(&loop, &w) == 0);
+    CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+    CHECK(cr_proc_spawn(&e, &o, &p) == 0);
+    CHECK(cr_signal_start(&w, count_cb, SIGCHLD) == 0);
+    CHECK(cr_engine_close(&e) == 0);
+    CHECK(disposition(SIGCHLD) == 'h');                 /* w's */
+    cr_signal_stop(&w);
+    CHECK(disposition(SIGCHLD) == 'i');
+    uv_close((uv_handle_t *)&w, NULL);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0 && uv_loop_close(&loop) == 0);
+  }
   sigaction(SIGCHLD, &old, NULL);
   return 0;
 }

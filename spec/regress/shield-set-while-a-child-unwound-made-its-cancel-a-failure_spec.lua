@@ -75,4 +75,58 @@ describe("regression: a shield set while a child unwinds an outer cancel", funct
     end)
     assert.same({ "between", "child", "deadline" }, ends)
   end)
+
+  -- (a review of the first fix) The group a child passed the Cancelled out
+  -- through decided for itself with the rule of a task that never saw a
+  -- cancel (its body's task had only waited at the join): the shield
+  -- stopped its search, and the group returned as if nothing happened.
+  it("further out: the group passes the child's Cancelled on to the cancelled scope", function()
+    local after_group, r = false, nil
+    support.vrun(function()
+      r = corral.move_on_after(0.1, function()
+        local s2
+        corral.scope(function(scope)
+          s2 = scope
+          corral.group(function(g)
+            g:spawn(function()
+              local _, e = pcall(corral.sleep, math.huge)
+              s2.shield = true
+              error(e, 0)
+            end)
+          end)
+          after_group = true
+        end)
+        return "body returned"
+      end)
+    end)
+    assert.is_false(after_group)
+    assert.is_false(r)
+  end)
+
+  -- A task that once had a cancel of its own caught (a move_on_after), and
+  -- later raised a Cancelled it was handed, was believed to unwind one it
+  -- had been delivered: the mark is cleared when its Cancelled is caught.
+  for _, history in ipairs({ false, true }) do
+    it("a handed Cancelled still fails a task a shield hid the cancel from"
+       .. (history and ", after a cancel of its own was caught" or ""), function()
+      local eg = support.error_group(support.vrun, function()
+        local ch = corral.channel(1)
+        corral.move_on_after(0.1, function()
+          corral.group(function(outer)
+            outer:spawn(function()
+              local _, c = pcall(corral.sleep, math.huge)
+              corral.scope(function() ch:send(c) end, { shield = true })
+            end)
+            corral.group(function(g)
+              g:spawn(function()
+                if history then corral.move_on_after(0, corral.sleep, 1) end
+                error(ch:recv(), 0)
+              end)
+            end, { shield = true })
+          end)
+        end)
+      end)
+      assert.matches("no cancelled scope encloses", tostring(eg))
+    end)
+  end
 end)
