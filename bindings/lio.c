@@ -233,16 +233,17 @@ enum { READ_PLAIN, READ_LINE, READ_EXACTLY, READ_LINES };
 static const int read_levels[] = {1, 2, 2, 2};
 
 /* The open stream at 1; by metatable pointer, read/write are hot. */
-static lcr_Box *checkstreambox(lua_State *L, const char *call) {
+/* (the error at `level`, as lcr_error_at counts: the user's line) */
+static lcr_Box *checkstreambox(lua_State *L, const char *call, int level) {
   lcr_Box *b = lcr_testself(L, 1, LCR_MT_STREAM);
   if (b == NULL) b = tobox(L, 1, &K_STREAM);
   if (b->io == NULL || b->io->closing)
-    luaL_error(L, "%s: attempt to use a closed stream", call);
+    lcr_error_at(L, level, "%s: attempt to use a closed stream", call);
   return b;
 }
 
 static cr_stream_t *checkstream(lua_State *L, const char *call) {
-  return (cr_stream_t *)checkstreambox(L, call)->io;
+  return (cr_stream_t *)checkstreambox(L, call, 1)->io;
 }
 
 /*
@@ -300,7 +301,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc < 0) return stream_error(L, call, "read", rc);
   if (closed_while_waiting(L, status))
     return stream_error(L, call, "read", CR_ECLOSED);
-  b = checkstreambox(L, call);
+  b = checkstreambox(L, call, read_levels[ctx]);   /* (closed meanwhile) */
   s = (cr_stream_t *)b->io;
   rc = skip_rest_of_line(b, &t->t, (int)ctx, &p, &n);
   if (rc == 0) {
@@ -363,7 +364,8 @@ static int stream_read_helper(lua_State *L) {
   lua_Integer delim = luaL_checkinteger(L, 3);
   lua_Integer which = luaL_checkinteger(L, 4);
   luaL_argcheck(L, which >= 0 && which < 4, 4, "unknown call");
-  check_direction(L, checkstream(L, read_calls[which]), 0, read_calls[which],
+  check_direction(L, (cr_stream_t *)checkstreambox(L, read_calls[which],
+                  read_levels[which])->io, 0, read_calls[which],
                   read_levels[which]);
   luaL_argcheck(L, max >= 1, 2, "max must be an integer >= 1");
   luaL_argcheck(L, delim >= -1 && delim <= 255, 3, "not a byte");

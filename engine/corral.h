@@ -454,6 +454,9 @@ struct cr_engine_s {
   unsigned attach_init : 1;
   unsigned attached : 1;
   unsigned end_seen : 1;  /* private: the check reported "no task left" */
+  unsigned stuck_seen : 1; /* private: it reported a deadlock that the
+                          ** callback did not end: not again, nor kept
+                          ** alive, until a task is scheduled */
   unsigned driving : 1;   /* private: inside cr_engine_step */
 };
 

@@ -399,7 +399,11 @@ static int autojump_wait(cr_engine_t *e, int block) {
 */
 static void sync_sentinel(cr_engine_t *e) {
   uv_handle_t *h = (uv_handle_t *)&e->check;
-  int want = e->attached && e->stats.tasks > 0 && !e->closing;
+  /* (none for no callback, nobody would hear; nor once a deadlock was
+  ** reported that the callback left as it was: it would be reported for
+  ** ever, at once each time) */
+  int want = e->attached && e->on_attach != NULL && e->stats.tasks > 0 &&
+             !e->stuck_seen && !e->closing;
   if (!e->attach_init) return;
   if (want && !uv_has_ref(h)) uv_ref(h);
   else if (!want && uv_has_ref(h)) uv_unref(h);
@@ -590,7 +594,8 @@ static int check_has_work(cr_engine_t *e) {
   return (e->stats.tasks == 0 && e->on_attach != NULL && !e->end_seen) ||
          !cr__queue_empty(&e->idlers) ||
          (e->clock == CR_CLOCK_VIRTUAL && e->nheap > 0) ||
-         (e->stats.tasks > 0 && e->on_attach != NULL && only_sentinels(e));
+         (e->stats.tasks > 0 && e->on_attach != NULL && !e->stuck_seen &&
+          only_sentinels(e));
 }
 
 /* Before the poll: run tasks woken by timers and pending callbacks, and
@@ -639,9 +644,12 @@ static void check_cb(uv_check_t *h) {
     return;
   }
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
-  if (only_sentinels(e) && e->on_attach) {
+  if (e->on_attach && !e->stuck_seen && only_sentinels(e)) {
     e->on_attach(e, CR_EDEADLOCK);
-    sync_sentinel(e);                  /* (given up on: no task left) */
+    /* the callback gave up on them (no task left), or woke one, or did
+    ** neither: then once is enough */
+    if (e->stats.tasks > 0 && cr__queue_empty(&e->runq)) e->stuck_seen = 1;
+    sync_sentinel(e);
   }
 }
 
@@ -666,7 +674,7 @@ int cr_engine_attach(cr_engine_t *e, cr_attach_cb cb) {
   if (e->closing) return CR_EINVAL;
   if (!e->attach_init && (rc = attach_init(e)) != 0) return rc;
   e->on_attach = cb;
-  e->end_seen = 0;
+  e->end_seen = e->stuck_seen = 0;
   if (e->attached) {
     sync_sentinel(e);                    /* (a new root: tasks again) */
     return 0;

@@ -94,6 +94,7 @@ void cr__task_schedule(cr_task_t *t) {
   if (t->queued) return;
   t->queued = 1;
   t->status = CR_TASK_SCHEDULED;
+  e->stuck_seen = 0;                   /* something moved: news again */
   if (cr__queue_empty(&e->runq)) cr__engine_ready(e);
   if (e->firing) {
     cr_queue_t *at = e->woke_tail;

@@ -78,7 +78,8 @@ end
 function M.check_table(t, spec, prefix)
   local unknown = corral.check_options(t, spec, prefix)
   if unknown then return unknown end
-  for k, v in pairs(t) do
+  -- raw, as check_options walks it: a __pairs cannot show other keys
+  for k, v in next, t do
     local complaint = spec[k](v, prefix and prefix .. "." .. k or k)
     if complaint then return complaint end
   end
@@ -97,7 +98,7 @@ function M.options(fname, argn, opts, spec, defaults)
   end
   local complaint = M.check_table(opts, spec)
   if complaint then M.arg_error(argn, fname, complaint, 3) end
-  for k, v in pairs(opts) do out[k] = v end
+  for k, v in next, opts do out[k] = v end
   return out
 end
 
@@ -106,8 +107,8 @@ end
 -- {f, x = g} must not drop g silently. `what` names the list.
 function M.list_complaint(list, what)
   local n = 0
-  for _ in pairs(list) do n = n + 1 end
-  for k in pairs(list) do
+  for _ in next, list do n = n + 1 end   -- raw: a __pairs shows nothing else
+  for k in next, list do
     if math.type(k) ~= "integer" or k < 1 then
       local shown = type(k) == "string" and ("'%s'"):format(k) or ("[%s]"):format(tostring(k))
       return ("%s must be a list, got key %s"):format(what, shown)

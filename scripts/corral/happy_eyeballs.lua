@@ -31,7 +31,9 @@ local OPTIONS = {
 -- and what is wrong with an address.
 local function rfc_order(addrs)
   local families, by_family, n = {}, {}, 0
-  for i, a in ipairs(addrs) do           -- up to the first hole, if any
+  local complaint = util.list_complaint(addrs, "addresses")  -- a hole, a key
+  if complaint then return nil, complaint end
+  for i, a in ipairs(addrs) do
     if type(a) ~= "table" or type(a.address) ~= "string" then
       return nil, ("address #%d is not a table with an address string, got %s")
         :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a))
@@ -113,7 +115,7 @@ function M.connect(host, port, opts)
     { delay = 0.25, resolve = corral.resolve, connect = corral.tcp.connect })
   util.need_run("happy_eyeballs.connect")
   local addrs = o.resolve(host)
-  if type(addrs) ~= "table" or #addrs == 0 then
+  if type(addrs) ~= "table" or next(addrs) == nil then   -- (raw: no __len)
     error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
   end
   local ordered, complaint = rfc_order(addrs)

@@ -450,13 +450,19 @@ end
 local function wait_on(p, field)
   local ev = p[field]
   if not ev then
+    -- Making the event may run a finalizer that closes the stream (or
+    -- writes, or reads): a notify then finds no event to set, and this
+    -- wait would last for ever. It counts, so the caller looks again.
+    local seen = p.notes
     ev = corral.event()
+    if p.notes ~= seen then return end
     p[field] = ev
   end
   ev:wait()
 end
 
 local function notify(p, field)
+  p.notes = (p.notes or 0) + 1
   local ev = p[field]
   if ev then
     p[field] = nil
@@ -715,7 +721,7 @@ function testing.stream_pair(opts)
   opts = opts or {}
   local unknown = corral.check_options(opts, { max_chunk = true, buffer = true })
   if unknown then argerror(1, "stream_pair", unknown) end
-  for k, v in pairs(opts) do
+  for k, v in next, opts do            -- raw, as check_options
     if math.type(v) ~= "integer" or v < 1 then
       argerror(1, "stream_pair", k .. " must be an integer >= 1")
     end

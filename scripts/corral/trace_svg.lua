@@ -355,7 +355,7 @@ end
 
 -- opts' keys and values (argument #2 of render), or the complaint.
 local function bad_option(opts)
-  for k in pairs(opts) do
+  for k in next, opts do                -- raw: a __pairs shows nothing else
     if k ~= "max_lanes" and k ~= "width" and k ~= "title" then
       local shown = tostring(k):gsub("[%c\127]", function(c) return fmt("\\%03d", c:byte()) end)
       return fmt("unknown option '%s'", shown)        -- (a NUL shows)

@@ -442,6 +442,45 @@ static int test_attached_end_once(void) {
   return 0;
 }
 
+static int stuck_reports;
+static void count_stuck(cr_engine_t *e, int status) {
+  (void)e;
+  if (status == CR_EDEADLOCK) stuck_reports++;
+}
+
+static void park_forever(cr_task_t *t) { cr_task_park(t, NULL); }
+
+/*
+** Attached, a deadlock the callback leaves as it was (it only logs) was
+** reported again at once on every pass, the check handle keeping the loop
+** alive: 100 % CPU, and uv_run never returned. With no callback, uv_run
+** blocked for good. Reported once now, and then the loop may end.
+*/
+static int test_attached_deadlock_left_alone(void) {
+  uv_loop_t loop;
+  cr_engine_t e;
+  cr_task_t t;
+  int cb;
+  for (cb = 0; cb < 2; cb++) {
+    memset(&t, 0, sizeof t);
+    CHECK(uv_loop_init(&loop) == 0);
+    CHECK(cr_engine_init(&e, &loop, CR_CLOCK_REAL) == 0);
+    e.run = park_forever;
+    stuck_reports = 0;
+    CHECK(cr_engine_attach(&e, cb ? count_stuck : NULL) == 0);
+    cr_task_init(&e, &t, NULL);
+    CHECK(cr_task_start_root(&t) == 0);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);        /* returns */
+    CHECK(stuck_reports == cb);                       /* told once */
+    cr_engine_abandon(&e);
+    cr_engine_detach(&e);
+    CHECK(cr_engine_close(&e) == 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+  return 0;
+}
+
 /*
 ** An engine on a host's loop that is not attached (the host steps it, or
 ** has not attached yet): a task woken by its deadline while the host runs
@@ -793,6 +832,8 @@ int main(void) {
      test_unattached_wakeup_no_spin},
     {"an attached engine reports its end once, without a wake-up",
      test_attached_end_once},
+    {"an attached deadlock the callback leaves alone is reported once",
+     test_attached_deadlock_left_alone},
     {"virtual sleep order", test_virtual_sleep_order},
     {"cancel wakes a parked task", test_cancel_wakes_parked},
     {"group limit and FIFO", test_group_limit_and_order},
