@@ -173,7 +173,7 @@ handlers[WAKE] = function(i, ts, tid)
 end
 
 handlers[CANCEL] = function(i, ts, tid, pid)
-  local args = { source = SOURCES[C.status[i]] or "?", scope = C.arg[i] }
+  local args = { source = SOURCES[C.status[i]] or "?", scope = "#" .. C.arg[i] }
   if s1(i) then args.reason = s1(i) end
   if s2(i) then args.scope = s2(i) .. " #" .. C.arg[i] end
   if tid ~= 0 then args.origin = names[tid] end
@@ -185,14 +185,14 @@ handlers[CANCEL] = function(i, ts, tid, pid)
       ',"s":"t"', args)
   end
   cancels[C.seq[i]] = { name = "cancel", ts = ts, pid = pid, tid = tid,
-    args = args, flow = tid ~= 0 and running[tid] ~= nil }
+    marked = on_tid, args = args, flow = tid ~= 0 and running[tid] ~= nil }
 end
 
 -- The cancel reached task tid: a mark on its track, and a flow from the
 -- canceller (if a task) to the task's next run.
 handlers[TARGET] = function(i, ts, tid, pid)
   local c = cancels[C.arg[i]]
-  if not c or c.tid == tid then return end
+  if not c or c.tid == tid or c.marked == tid then return end  -- (its cancel)
   event("i", "cancelled (" .. c.args.source .. ")", "cancelled", ts, pid, tid,
     ',"s":"t"', c.args)
   if c.flow then pend(tid, c) end
@@ -218,7 +218,10 @@ handlers[DONE] = function(i, ts, tid, pid)
   local how = ENDS[C.status[i]] or "done"
   -- a failure no group recorded (the root's, a start child's before ready,
   -- one on_error handled) is marked where the task ends
-  if how == "failed" and not errored[tid] then error_mark(ts, pid, tid, s2(i)) end
+  if how == "failed" and not errored[tid] then
+    error_mark(ts, pid, tid, s2(i))
+    ts = ts + 0.001                  -- 1 ns later: the order shows
+  end
   event("i", "exit (" .. how .. ")", "exit", ts, pid, tid, ',"s":"t"',
     { status = how })
 end

@@ -361,10 +361,11 @@ local function bad_option(opts)
       return fmt("unknown option '%s'", shown)        -- (a NUL shows)
     end
   end
-  local w, m = opts.width, opts.max_lanes
-  if w ~= nil and not (math.type(w) == "integer" and w >= 400 and w <= 100000) then
+  -- (an integral float is taken, as corral's own options take it)
+  local w, m = math.tointeger(opts.width), math.tointeger(opts.max_lanes)
+  if opts.width ~= nil and not (w and w >= 400 and w <= 100000) then
     return "width must be an integer in 400..100000"
-  elseif m ~= nil and not (math.type(m) == "integer" and m >= 1) then
+  elseif opts.max_lanes ~= nil and not (m and m >= 1) then
     return "max_lanes must be an integer >= 1"
   elseif opts.title ~= nil and type(opts.title) ~= "string" then
     return "title must be a string"
@@ -375,10 +376,13 @@ function M.render(json, opts)
   opts = opts or {}
   local bad = type(opts) ~= "table" and "table expected, got " .. type(opts) or bad_option(opts)
   if bad then error(fmt("bad argument #2 to 'render' (%s)", bad), 2) end
+  if type(json) ~= "string" and type(json) ~= "table" then
+    error(fmt("bad argument #1 to 'render' (trace text expected, got %s)", type(json)), 2)
+  end
   local trace = type(json) == "string" and decode(json) or json
   local groups, t0, t1 = model(trace)
-  local max_lanes = opts.max_lanes or 24
-  local width = (opts.width or W) - LABEL - 20
+  local max_lanes = math.tointeger(opts.max_lanes) or 24
+  local width = (math.tointeger(opts.width) or W) - LABEL - 20
   local function x_of(ts) return (ts - t0) / (t1 - t0) * width end
   local body, y = {}, TOP
   for _, g in ipairs(groups) do
