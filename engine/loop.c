@@ -571,7 +571,6 @@ static int step(cr_engine_t *e, int block) {
 static void attached_pass(cr_engine_t *e) {
   run_ready(e);
   cr_engine_poll_deadlines(e);
-  if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
 }
 
 /* The pass, inside the binding's guard when it has one (a protected call:
@@ -623,6 +622,11 @@ static void check_cb(uv_check_t *h) {
   guarded_pass(e);
   sync_sentinel(e);
   if (!cr__queue_empty(&e->runq)) return;
+  /* Nothing ready: the poll may block from the next pass on. (Not in the
+  ** prepare: another engine on the loop may have decided, in its own
+  ** prepare just before, that this pass's poll would not block, and then
+  ** its check, which looks for a deadlock, would never come.) */
+  uv_idle_stop(&e->idle);
   if (e->stats.tasks == 0) {
     /* reported once per end: a host that stays attached is neither woken
     ** nor told again */
@@ -646,9 +650,11 @@ static void check_cb(uv_check_t *h) {
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (e->on_attach && !e->stuck_seen && only_sentinels(e)) {
     e->on_attach(e, CR_EDEADLOCK);
-    /* the callback gave up on them (no task left), or woke one, or did
-    ** neither: then once is enough */
-    if (e->stats.tasks > 0 && cr__queue_empty(&e->runq)) e->stuck_seen = 1;
+    /* the callback gave up on them (no task left), woke one, armed a
+    ** deadline, or did none of these: then once is enough */
+    if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
+    if (e->stats.tasks > 0 && cr__queue_empty(&e->runq) && only_sentinels(e))
+      e->stuck_seen = 1;
     sync_sentinel(e);
   }
 }

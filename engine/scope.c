@@ -397,14 +397,23 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
 ** (cr_scope_exit forgets the task's clean mark), and a lowered shield or a
 ** reparented task bumps it.
 */
+/* The task asks for itself (to raise its Cancelled, or to end a wait): a
+** Cancelled it then unwinds is one corral delivered (saw_cancel, judge).
+** Observers (the task tree, a tracer) ask with cr_task_cancelled_now,
+** which marks nothing. */
+static cr_scope_t *asked(cr_task_t *task, cr_scope_t *s) {
+  if (s != NULL) task->saw_cancel = 1;
+  return s;
+}
+
 cr_scope_t *cr_task_cancelled(cr_task_t *task) {
   cr_engine_poll_deadlines(task->scope.engine);
-  return cr_task_cancelled_now(task);
+  return asked(task, cr_task_cancelled_now(task));
 }
 
 cr_scope_t *cr_task_cancelled_at(cr_task_t *task, double now) {
   cr__poll_deadlines_at(task->scope.engine, now);
-  return cr_task_cancelled_now(task);
+  return asked(task, cr_task_cancelled_now(task));
 }
 
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
@@ -414,7 +423,6 @@ cr_scope_t *cr_task_cancelled_now(cr_task_t *task) {
     return NULL;
   s = cr_scope_absorber(task->cur);
   if (s == NULL) task->clean_gen = (uint32_t)e->cancel_gen;
-  else task->saw_cancel = 1;
   return s;
 }
 

@@ -141,7 +141,10 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
   /* Level-triggered: a task that parks inside a cancelled scope (one gone
   ** back to waiting after a wake-up that brought too little, say) has its
   ** wait aborted at once, as if the cancel had come while it waited. */
-  if (cr_task_cancelled_now(t) != NULL) cr__task_abort(t);
+  if (cr_task_cancelled_now(t) != NULL) {
+    t->saw_cancel = 1;               /* its own wait: it raises the Cancelled */
+    cr__task_abort(t);
+  }
 }
 
 void cr_task_park(cr_task_t *t, cr_abort_cb abort) {

@@ -481,6 +481,76 @@ static int test_attached_deadlock_left_alone(void) {
   return 0;
 }
 
+static cr_timer_t rescue;
+static cr_task_t *stuck_task;
+static void rescue_cb(cr_timer_t *tm) { (void)tm; cr_task_wake(stuck_task, 0); }
+static int ends_seen;
+static void arm_rescue(cr_engine_t *e, int status) {
+  if (status == 0) ends_seen++;
+  if (status != CR_EDEADLOCK) return;
+  stuck_reports++;
+  cr_timer_start(e, &rescue, cr_now(e) + 0.01);
+}
+static int rescue_runs;
+static void park_then_end(cr_task_t *t) {
+  if (rescue_runs++ > 0) {         /* woken by the rescue */
+    cr_task_done(t, CR_TASK_DONE);
+    return;
+  }
+  cr_task_park(t, NULL);
+}
+
+/*
+** Two more ways the check handle kept the loop alive and then never ran:
+** an engine attached with no callback, before one with a callback, ran its
+** last ready task in the prepare and stopped its idle handle there, after
+** the other had decided the poll would not block (it then blocked for ever);
+** and a deadline the deadlock callback armed was never run (the engine took
+** the deadlock as left alone, and nothing kept the loop alive).
+*/
+static int test_attached_deadlock_two_engines_and_a_rescue(void) {
+  uv_loop_t loop;
+  cr_engine_t a, b;
+  cr_task_t ta, tb;
+  memset(&ta, 0, sizeof ta);
+  memset(&tb, 0, sizeof tb);
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(cr_engine_init(&a, &loop, CR_CLOCK_REAL) == 0);
+  CHECK(cr_engine_init(&b, &loop, CR_CLOCK_REAL) == 0);
+  a.run = ctask_run;                 /* ends on its first run */
+  b.run = park_forever;
+  CHECK(cr_engine_attach(&a, NULL) == 0);
+  CHECK(cr_engine_attach(&b, count_stuck) == 0);
+  stuck_reports = 0;
+  { ctask c = {0}; ta = c.t; }
+  cr_task_init(&a, &ta, NULL);
+  cr_task_init(&b, &tb, NULL);
+  CHECK(cr_task_start_root(&ta) == 0 && cr_task_start_root(&tb) == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);   /* returns: it was told */
+  CHECK(stuck_reports == 1);
+  cr_engine_abandon(&b);
+  cr_engine_detach(&a);
+  cr_engine_detach(&b);
+  CHECK(cr_engine_close(&a) == 0 && cr_engine_close(&b) == 0);
+  /* the rescue: a deadline armed by the callback wakes the task */
+  CHECK(cr_engine_init(&b, &loop, CR_CLOCK_REAL) == 0);
+  memset(&tb, 0, sizeof tb);
+  b.run = park_then_end;
+  cr_timer_init(&rescue, rescue_cb);
+  stuck_task = &tb;
+  stuck_reports = ends_seen = rescue_runs = 0;
+  CHECK(cr_engine_attach(&b, arm_rescue) == 0);
+  cr_task_init(&b, &tb, NULL);
+  CHECK(cr_task_start_root(&tb) == 0);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(stuck_reports == 1 && ends_seen == 1 && b.stats.tasks == 0);
+  cr_engine_detach(&b);
+  CHECK(cr_engine_close(&b) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 /*
 ** An engine on a host's loop that is not attached (the host steps it, or
 ** has not attached yet): a task woken by its deadline while the host runs
@@ -763,6 +833,17 @@ static void reuse_run(cr_task_t *t) {
     cr_scope_cancel(&o, CR_SRC_EXPLICIT, 0, NULL);
     (void)cr_task_cancelled(t);
     cr_scope_exit(&o);
+  } else if (reuse_phase == 3) {  /* O > S1 > S2: O cancelled, S1 shielded
+                                   ** after; an observer looked meanwhile */
+    cr_scope_enter(t, &o, INFINITY, 0);
+    cr_scope_enter(t, &s1, INFINITY, 0);
+    cr_scope_enter(t, &s2, INFINITY, 0);
+    cr_scope_cancel(&o, CR_SRC_EXPLICIT, 0, NULL);
+    (void)cr_task_cancelled_now(t);    /* the tree or a tracer: marks nothing */
+    cr_scope_set_shield(&s1, 1);
+    cr_scope_leave(&s2, 1, &reuse_to);   /* a Cancelled it was handed */
+    cr_scope_exit(&s1);
+    cr_scope_exit(&o);
   } else {                         /* O > S1 (shield) > S2, O cancelled */
     cr_scope_enter(t, &o, INFINITY, 0);
     cr_scope_enter(t, &s1, INFINITY, 1);
@@ -797,6 +878,8 @@ static int test_handed_cancel_and_reused_record(void) {
   CHECK(reuse_go(&e, &reused, 1) == 0);
   CHECK(reuse_go(&e, &reused, 2) == 0);
   CHECK(reuse_to == NULL);         /* the same for the reused record */
+  CHECK(reuse_go(&e, &fresh, 3) == 0);
+  CHECK(reuse_to == NULL);         /* an observer's look changed nothing */
   CHECK(cr_engine_close(&e) == 0);
   return 0;
 }
@@ -834,6 +917,8 @@ int main(void) {
      test_attached_end_once},
     {"an attached deadlock the callback leaves alone is reported once",
      test_attached_deadlock_left_alone},
+    {"attached deadlocks: an engine with no callback first; a rescue deadline",
+     test_attached_deadlock_two_engines_and_a_rescue},
     {"virtual sleep order", test_virtual_sleep_order},
     {"cancel wakes a parked task", test_cancel_wakes_parked},
     {"group limit and FIFO", test_group_limit_and_order},
