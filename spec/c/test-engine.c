@@ -511,21 +511,21 @@ static void park_then_end(cr_task_t *t) {
 static int test_attached_deadlock_two_engines_and_a_rescue(void) {
   uv_loop_t loop;
   cr_engine_t a, b;
-  cr_task_t ta, tb;
-  memset(&ta, 0, sizeof ta);
+  ctask ca;                          /* ctask_run's: it ends on its first run */
+  cr_task_t tb;
+  memset(&ca, 0, sizeof ca);
   memset(&tb, 0, sizeof tb);
   CHECK(uv_loop_init(&loop) == 0);
   CHECK(cr_engine_init(&a, &loop, CR_CLOCK_REAL) == 0);
   CHECK(cr_engine_init(&b, &loop, CR_CLOCK_REAL) == 0);
-  a.run = ctask_run;                 /* ends on its first run */
+  a.run = ctask_run;
   b.run = park_forever;
   CHECK(cr_engine_attach(&a, NULL) == 0);
   CHECK(cr_engine_attach(&b, count_stuck) == 0);
   stuck_reports = 0;
-  { ctask c = {0}; ta = c.t; }
-  cr_task_init(&a, &ta, NULL);
+  cr_task_init(&a, &ca.t, NULL);
   cr_task_init(&b, &tb, NULL);
-  CHECK(cr_task_start_root(&ta) == 0 && cr_task_start_root(&tb) == 0);
+  CHECK(cr_task_start_root(&ca.t) == 0 && cr_task_start_root(&tb) == 0);
   CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);   /* returns: it was told */
   CHECK(stuck_reports == 1);
   cr_engine_abandon(&b);
