@@ -650,6 +650,7 @@ static void check_cb(uv_check_t *h) {
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (e->on_attach && !e->stuck_seen && only_sentinels(e)) {
     e->on_attach(e, CR_EDEADLOCK);
+    if (e->closing || !e->attached) return;   /* closed or detached there */
     /* the callback gave up on them (no task left), woke one, armed a
     ** deadline, or did none of these: then once is enough */
     if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
