@@ -633,6 +633,13 @@ static void check_cb(uv_check_t *h) {
     if (!e->end_seen && e->on_attach) {
       e->end_seen = 1;
       e->on_attach(e, 0);
+      if (e->closing || !e->attached) return;
+    }
+    /* the virtual clock still moves for a deadline armed with no task (it
+    ** made the poll not block, and was never fired: a spin) */
+    if (e->clock == CR_CLOCK_VIRTUAL && (t = cr__heap_top(e)) != NULL) {
+      if (t->when > e->vnow) e->vnow = t->when;
+      cr__timers_fire(e, e->vnow);
     }
     return;
   }

@@ -551,6 +551,43 @@ static int test_attached_deadlock_two_engines_and_a_rescue(void) {
   return 0;
 }
 
+static int vfired, host_turns;
+static void vfire(cr_timer_t *tm) { (void)tm; vfired++; }
+static void host_turn(uv_prepare_t *p) { (void)p; host_turns++; }
+static void host_done(uv_timer_t *t) { uv_close((uv_handle_t *)t, NULL); }
+
+/* Attached on the virtual clock with a deadline armed and no task: the
+** poll was kept from blocking for the clock's jump, which check_cb never
+** made (it returned at "no task left"): the host's loop spun, and the
+** deadline never fired. */
+static int test_attached_virtual_deadline_without_tasks(void) {
+  uv_loop_t loop;
+  uv_timer_t host;
+  uv_prepare_t turns;
+  cr_engine_t e;
+  cr_timer_t tm;
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(cr_engine_init(&e, &loop, CR_CLOCK_VIRTUAL) == 0);
+  CHECK(cr_engine_attach(&e, count_end) == 0);
+  cr_timer_init(&tm, vfire);
+  vfired = host_turns = 0;
+  CHECK(cr_timer_start(&e, &tm, 5.0) == 0);
+  CHECK(uv_timer_init(&loop, &host) == 0);             /* keeps it alive */
+  CHECK(uv_timer_start(&host, host_done, 20, 0) == 0);
+  CHECK(uv_prepare_init(&loop, &turns) == 0);
+  CHECK(uv_prepare_start(&turns, host_turn) == 0);
+  uv_unref((uv_handle_t *)&turns);
+  CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+  CHECK(vfired == 1);
+  CHECK(host_turns < 100);                             /* no spin */
+  uv_close((uv_handle_t *)&turns, NULL);
+  cr_engine_detach(&e);
+  CHECK(cr_engine_close(&e) == 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 /*
 ** An engine on a host's loop that is not attached (the host steps it, or
 ** has not attached yet): a task woken by its deadline while the host runs
@@ -919,6 +956,8 @@ int main(void) {
      test_attached_deadlock_left_alone},
     {"attached deadlocks: an engine with no callback first; a rescue deadline",
      test_attached_deadlock_two_engines_and_a_rescue},
+    {"an attached virtual clock fires a deadline armed with no task",
+     test_attached_virtual_deadline_without_tasks},
     {"virtual sleep order", test_virtual_sleep_order},
     {"cancel wakes a parked task", test_cancel_wakes_parked},
     {"group limit and FIFO", test_group_limit_and_order},
