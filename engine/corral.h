@@ -522,7 +522,9 @@ int cr_engine_has_ready(const cr_engine_t *e);
 ** the same order. Never called: FIFO, and deadline ties in arming order.
 ** cr_engine_set_autojump: virtual clock only; the clock jumps to the next
 ** deadline only once every task has been blocked for `seconds` of real
-** time, so real I/O can complete first (0, the default: at once).
+** time, so real I/O can complete first (0, the default: at once). For an
+** engine driven by cr_engine_step (corral.run's): an attached engine's
+** clock still jumps at once.
 ** cr_task_wait_idle: park `t` until no task can run (tasks parked here
 ** count as blocked): before the virtual clock jumps, or before the step
 ** would block in the poll. Cancelling the wait unlinks it.
