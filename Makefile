@@ -44,8 +44,7 @@ MAKEFLAGS += --no-print-directory
 # plain cmake build and make install do not.
 CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DCORRAL_WERROR=ON \
   $(CMAKE_EXTRA_FLAGS)
-RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF -DCORRAL_WERROR=OFF \
-  $(if $(PREFIX),-DCMAKE_INSTALL_PREFIX='$(PREFIX)')
+RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release -DCORRAL_TESTS=OFF -DCORRAL_WERROR=OFF
 
 # TEST_FILE (a path) -> ctest name: spec/c/test-x.c -> c/x, spec/a_spec.lua -> spec/a
 test_name = $(patsubst spec/%_spec.lua,spec/%,$(patsubst spec/c/test-%.c,c/%,$(TEST_FILE:./%=%)))
@@ -135,9 +134,13 @@ build-release/.ran-cmake:
 	cmake -S . -B build-release $(RELEASE_FLAGS)
 	touch $@
 
+# The prefix is configured on every install, not only the first: the
+# command has its modules' directory compiled in, so a second install
+# elsewhere (PREFIX=$$HOME/.local after /usr/local) must rebuild it.
 install: build-release/.ran-cmake
+	cmake -S . -B build-release -DCMAKE_INSTALL_PREFIX='$(or $(PREFIX),/usr/local)'
 	cmake --build build-release -j$(JOBS)
-	cmake --install build-release $(if $(PREFIX),--prefix '$(PREFIX)')
+	cmake --install build-release
 
 uninstall:
 	@tools/uninstall.sh build-release/install_manifest.txt

@@ -56,5 +56,15 @@ n=$(find "$dest" -type f | wc -l)
 make uninstall DESTDIR="$dest" PREFIX=/opt/corral
 left=$(find "$dest" -mindepth 1 | wc -l)
 [ "$left" -eq 0 ] || { echo "left after make uninstall:"; find "$dest"; exit 1; }
+# A second install elsewhere from the same checkout: the command is rebuilt
+# for the new prefix (it kept the first one's modules directory).
+make install DESTDIR="$dest" PREFIX=/opt/corral2 JOBS=1 >"$tmp/install2.log" 2>&1 || {
+  cat "$tmp/install2.log"; echo "second make install failed"; exit 1; }
+env -u LUA_PATH -u LUA_PATH_5_4 "$dest/opt/corral2/bin/corral" -e 'print(package.path)' |
+  grep -qF '/opt/corral2/share/lua/5.4/?.lua' || {
+  echo "a second install's command looks under the first prefix"; exit 1; }
+make uninstall DESTDIR="$dest" PREFIX=/opt/corral2
+left=$(find "$dest" -mindepth 1 -type f | wc -l)
+[ "$left" -eq 0 ] || { echo "left after the second make uninstall:"; find "$dest"; exit 1; }
 echo "make install: $n files under $dest; make uninstall: nothing left"
 rm -rf "$tmp"
