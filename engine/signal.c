@@ -119,11 +119,20 @@ static size_t counted_find(uv_signal_t *h) {
   return dispositions.ncounted;
 }
 
+/* Once libuv has let go of signum (SIG_DFL now), put back `before`, when
+** that was more than the default. (Locked.) */
+static void give_back(int signum, const struct sigaction *before) {
+  struct sigaction cur;
+  if (((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
+      sigaction(signum, NULL, &cur) == 0 &&
+      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+    sigaction(signum, before, NULL);
+}
+
 /* Forget counted watcher i (stopping it when `stop`); the last of its
 ** signal gives back what the signal had before the first. (Locked.) */
 static void uncount(size_t i, int stop) {
   counted_watch c = dispositions.counted[i];
-  struct sigaction cur, *before = &dispositions.before[c.signum];
   dispositions.counted[i] = dispositions.counted[--dispositions.ncounted];
   if (dispositions.ncounted == 0) {
     free(dispositions.counted);
@@ -131,11 +140,8 @@ static void uncount(size_t i, int stop) {
     dispositions.cap = 0;
   }
   if (stop) uv_signal_stop(c.h);
-  if (--dispositions.active[c.signum] == 0 &&
-      ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
-      sigaction(c.signum, NULL, &cur) == 0 &&
-      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
-    sigaction(c.signum, before, NULL);     /* libuv let go of it */
+  if (--dispositions.active[c.signum] == 0)
+    give_back(c.signum, &dispositions.before[c.signum]);
 }
 
 /* Room for one more counted watcher: 0 or UV_ENOMEM. (Locked.) */
@@ -244,15 +250,11 @@ void cr__signal_spawned(cr_engine_t *e) {
 }
 
 void cr__signal_loop_closed(cr_engine_t *e) {
-  struct sigaction cur, *before = &dispositions.chld_before;
   if (!e->chld) return;
   e->chld = 0;
   uv_mutex_lock(&dispositions.lock);
-  if (--dispositions.spawners == 0 && dispositions.active[SIGCHLD] == 0 &&
-      ((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
-      sigaction(SIGCHLD, NULL, &cur) == 0 &&
-      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
-    sigaction(SIGCHLD, before, NULL);      /* libuv let go of it */
+  if (--dispositions.spawners == 0 && dispositions.active[SIGCHLD] == 0)
+    give_back(SIGCHLD, &dispositions.chld_before);
   uv_mutex_unlock(&dispositions.lock);
 }
 
