@@ -642,9 +642,26 @@ static int l_typename(lua_State *L) {
   return 1;
 }
 
+/* 1 if got is one of the names in tname ("A" or "A or B"). */
+static int names_type(const char *tname, const char *got) {
+  size_t n = strlen(got);
+  for (;;) {
+    const char *sep = strstr(tname, " or ");
+    size_t len = sep ? (size_t)(sep - tname) : strlen(tname);
+    if (len == n && memcmp(tname, got, n) == 0) return 1;
+    if (sep == NULL) return 0;
+    tname = sep + 4;
+  }
+}
+
 int lcr_selferror(lua_State *L, int idx, const char *tname) {
   lua_Debug ar;
   const char *got = push_typename(L, idx);
+  /* the expected type's metatable on another value (debug.setmetatable):
+  ** "expected corral.Lock, got corral.Lock" would say nothing */
+  if (names_type(tname, got))
+    got = lua_pushfstring(L, "a %s with the metatable of %s",
+                          luaL_typename(L, idx), got);
   if (idx == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
       dot_call(&ar))
     return luaL_argerror(L, idx, lua_pushfstring(L, "%s expected, got %s; "

@@ -160,6 +160,32 @@ static int sem_acquire(lua_State *L) {
   return sem_acquire_k(L, LUA_OK, 0);
 }
 
+/*
+** s:try_acquire() -> true if a permit was free (now taken), else false.
+** Never blocks, so not a cancellation point. A lock is held by a task, so
+** its try_acquire is made in one (a coroutine of the user's inside it
+** counts as that task), and its holder asking again is told, as acquire
+** tells it; a semaphore's may be made anywhere.
+*/
+static int sem_try_acquire(lua_State *L) {
+  lcr_Sem *s = checksem(L);
+  lcr_State *S = lcr_state(L);
+  cr_task_t *me = S->eng ? S->eng->e.current : NULL;
+  if (s->is_lock && me == NULL)
+    return luaL_error(L, "lock:try_acquire: called outside a corral task "
+                         "(a lock is held by a task)");
+  if (s->is_lock && s->sem.value == 0 && held_by_current(S, s))
+    return luaL_error(L, "lock:try_acquire: the task already holds this "
+                         "lock (a lock is not re-entrant)");
+  if (!cr_sem_try_acquire(&s->sem, me ? me->scope.id : 0)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  stamp(L, s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int sem_release(lua_State *L) {
   lcr_Sem *s = checksem(L);
   if (s->is_lock) {
@@ -311,8 +337,8 @@ static void give_to(lua_State *L, int v, cr_task_t *peer) { /* [-0, +0, -] */
   p->top++;               /* delivered: a foreign resume must not drop it */
 }
 
-static int closed_channel(lua_State *L) {
-  return luaL_error(L, "channel:send: the channel is closed");
+static int closed_channel(lua_State *L, const char *call) {
+  return luaL_error(L, "%s: the channel is closed", call);
 }
 
 /* Push the ring of the channel at 1: its buffered items. Only
@@ -331,13 +357,33 @@ static void pushring(lua_State *L, const char *call) {
 ** nothing is committed (a raw set runs no finalizer, so no Lua code can
 ** send or receive in between), and the value then replaces it in place.
 */
-static void make_room(lua_State *L, lcr_Chan *c) {
+static void make_room(lua_State *L, lcr_Chan *c) {          /* [ring] */
   size_t slot;
   if (c->ch.cap <= RING_MADE || !cr_chan_next_slot(&c->ch, &slot)) return;
-  pushring(L, "channel:send");
   lua_pushboolean(L, 0);
   lua_rawseti(L, -2, (lua_Integer)slot + 1);     /* may raise: no harm */
-  lua_pop(L, 1);
+}
+
+/*
+** Send the value at 2 now, if it can go: to the longest waiting receiver,
+** or into the buffer. Returns the engine's answer; t NULL (a try) never
+** parks. The ring is checked before anything is committed. */
+static cr_chan_result_t send_now(lua_State *L, lcr_Chan *c, cr_task_t *t,
+                                 const char *call) {
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  cr_chan_result_t r;
+  pushring(L, call);
+  make_room(L, c);
+  r = cr_chan_send(&c->ch, t, &peer, &slot);
+  if (r == CR_CHAN_HANDOFF) {
+    give_to(L, 2, peer);
+  } else if (r == CR_CHAN_BUFFERED) {
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, (lua_Integer)slot + 1);
+  }
+  lua_pop(L, 1);                           /* the ring */
+  return r;
 }
 
 /* [ch, v] */
@@ -345,36 +391,73 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, chan_send_k);
   lcr_Chan *c = lua_touserdata(L, 1);
   lcr_Task *t;
-  cr_task_t *peer = NULL;
-  size_t slot = 0;
   int d = delivered(L, status, &t, "channel:send");
   (void)ctx;
   if (d > 0) return 0;                     /* a receiver took it */
-  if (d < 0) return closed_channel(L);
-  make_room(L, c);
-  switch (cr_chan_send(&c->ch, &t->t, &peer, &slot)) {
-    case CR_CHAN_HANDOFF:
-      give_to(L, 2, peer);
-      return 0;
-    case CR_CHAN_BUFFERED:
-      pushring(L, "channel:send");
-      lua_pushvalue(L, 2);
-      lua_rawseti(L, -2, (lua_Integer)slot + 1);
-      return 0;
+  if (d < 0) return closed_channel(L, "channel:send");
+  switch (send_now(L, c, &t->t, "channel:send")) {
     case CR_CHAN_CLOSED:
-      return closed_channel(L);
+      return closed_channel(L, "channel:send");
     case CR_CHAN_PARKED:
-    default:
       lua_settop(L, 2);                    /* a receiver takes index 2 */
       return lcr_yield(L, t, 0, chan_send_k);
+    default:
+      return 0;                            /* handed over, or buffered */
   }
+}
+
+/* The value at 2 of a send or try_send. */
+static void checkvalue(lua_State *L) {
+  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "cannot send nil");
+  lua_settop(L, 2);
 }
 
 static int chan_send(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
-  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2, "cannot send nil");
-  lua_settop(L, 2);
+  checkvalue(L);
   return chan_send_k(L, LUA_OK, 0);
+}
+
+/* ch:try_send(v) -> true, or false where send would block. Never blocks,
+** so not a cancellation point; callable outside a task too. */
+static int chan_try_send(lua_State *L) {
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
+  cr_chan_result_t r;
+  checkvalue(L);
+  r = send_now(L, c, NULL, "channel:try_send");
+  if (r == CR_CHAN_CLOSED) return closed_channel(L, "channel:try_send");
+  lua_pushboolean(L, r != CR_CHAN_WOULDBLOCK);
+  return 1;
+}
+
+/*
+** Receive now, if a value is there: pushes the oldest buffered one (a
+** waiting sender's value then fills the freed slot) or a waiting sender's,
+** else nothing. Returns the engine's answer; t NULL (a try) never parks.
+*/
+static cr_chan_result_t recv_now(lua_State *L, lcr_Chan *c, cr_task_t *t,
+                                 const char *call) {
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  cr_chan_result_t r;
+  pushring(L, call);
+  r = cr_chan_recv(&c->ch, t, &peer, &slot);
+  if (r == CR_CHAN_BUFFERED) {
+    lua_rawgeti(L, -1, (lua_Integer)slot + 1);    /* [ring, v] */
+    lua_pushnil(L);
+    lua_rawseti(L, -3, (lua_Integer)slot + 1);
+    if (cr_chan_refill(&c->ch, &peer, &slot)) {
+      take_from(L, peer);
+      lua_rawseti(L, -3, (lua_Integer)slot + 1);
+    }
+  } else if (r == CR_CHAN_HANDOFF) {
+    take_from(L, peer);
+  } else {
+    lua_pop(L, 1);                         /* the ring; no value */
+    return r;
+  }
+  lua_remove(L, -2);                       /* the ring */
+  return r;
 }
 
 /* [ch] */
@@ -382,8 +465,6 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, chan_recv_k);
   lcr_Chan *c = lua_touserdata(L, 1);
   lcr_Task *t;
-  cr_task_t *peer = NULL;
-  size_t slot = 0;
   int d = delivered(L, status, &t, "channel:recv");
   (void)ctx;
   if (d > 0) return 1;                     /* the sender pushed it */
@@ -391,27 +472,15 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushnil(L);
     return 1;
   }
-  switch (cr_chan_recv(&c->ch, &t->t, &peer, &slot)) {
-    case CR_CHAN_BUFFERED:
-      pushring(L, "channel:recv");         /* 2: ring */
-      lua_rawgeti(L, 2, (lua_Integer)slot + 1);   /* 3: the value */
-      lua_pushnil(L);
-      lua_rawseti(L, 2, (lua_Integer)slot + 1);
-      if (cr_chan_refill(&c->ch, &peer, &slot)) {
-        take_from(L, peer);
-        lua_rawseti(L, 2, (lua_Integer)slot + 1);
-      }
-      return 1;
-    case CR_CHAN_HANDOFF:
-      take_from(L, peer);
-      return 1;
+  switch (recv_now(L, c, &t->t, "channel:recv")) {
     case CR_CHAN_CLOSED:
       lua_pushnil(L);
       return 1;
     case CR_CHAN_PARKED:
-    default:
       lua_settop(L, 1);                    /* a sender pushes index 2 */
       return lcr_yield(L, t, 0, chan_recv_k);
+    default:
+      return 1;                            /* the value, on top */
   }
 }
 
@@ -421,19 +490,49 @@ static int chan_recv(lua_State *L) {
   return chan_recv_k(L, LUA_OK, 0);
 }
 
+/* ch:try_recv() -> the oldest value, or nil, "empty" where recv would
+** block, or nil, "closed" once closed and drained. Never blocks. */
+static int chan_try_recv(lua_State *L) {
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
+  lua_settop(L, 1);
+  switch (recv_now(L, c, NULL, "channel:try_recv")) {
+    case CR_CHAN_CLOSED:
+      lua_pushnil(L);
+      lua_pushliteral(L, "closed");
+      return 2;
+    case CR_CHAN_WOULDBLOCK:
+      lua_pushnil(L);
+      lua_pushliteral(L, "empty");
+      return 2;
+    default:
+      return 1;
+  }
+}
+
 static int chan_close(lua_State *L) {
   lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   cr_chan_close(&c->ch);
   return 0;
 }
 
+/* The iterator of ch:iter(): recv on the channel it closes over (its
+** second upvalue; the first is the module's state, as in every function
+** of the module), whatever the generic for passes it. */
+static int chan_next(lua_State *L) {
+  lua_settop(L, 0);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  return chan_recv_k(L, LUA_OK, 0);
+}
+
+/* ch:iter() -> a function returning the next value (nil once closed and
+** drained): for v in ch:iter() do ... end, or called directly. */
 static int chan_iter(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "__methods");
-  lua_getfield(L, -1, "recv");
-  lua_pushvalue(L, 1);
-  return 2;
+  lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_pushcclosure(L, chan_next, 2);
+  return 1;
 }
 
 static int chan__index(lua_State *L) {
@@ -466,11 +565,13 @@ static const luaL_Reg event_methods[] = {
 };
 static const luaL_Reg sem_methods[] = {
   {"acquire", sem_acquire}, {"release", sem_release}, {"with", sem_with},
+  {"try_acquire", sem_try_acquire},
   {NULL, NULL}
 };
 static const luaL_Reg chan_methods[] = {
-  {"send", chan_send}, {"recv", chan_recv}, {"close", chan_close},
-  {"iter", chan_iter}, {NULL, NULL}
+  {"send", chan_send}, {"recv", chan_recv}, {"try_send", chan_try_send},
+  {"try_recv", chan_try_recv}, {"close", chan_close}, {"iter", chan_iter},
+  {NULL, NULL}
 };
 /* x.k = v on an event, a lock, a semaphore or a channel: their fields are
 ** read-only ("channel: cannot set field 'capacity' ..."). */

@@ -34,6 +34,7 @@ cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
     *slot = (c->head + c->count++) % c->cap;
     return CR_CHAN_BUFFERED;
   }
+  if (t == NULL) return CR_CHAN_WOULDBLOCK;
   cr__queue_insert_tail(&c->senders, &t->wait_link);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEND, c);
   return CR_CHAN_PARKED;
@@ -60,6 +61,7 @@ cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
     return CR_CHAN_HANDOFF;
   }
   if (c->closed) return CR_CHAN_CLOSED;
+  if (t == NULL) return CR_CHAN_WOULDBLOCK;
   cr__queue_insert_tail(&c->receivers, &t->wait_link);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_RECV, c);
   return CR_CHAN_PARKED;

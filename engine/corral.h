@@ -37,7 +37,7 @@ typedef union {
 #endif
 #include <uv.h>
 
-#define CR_VERSION "0.11.0"
+#define CR_VERSION "0.12.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
@@ -783,6 +783,10 @@ typedef struct {
 void cr_sem_init(cr_sem_t *s, size_t value, size_t max);
 /* 1 if acquired now, else parks t (FIFO) and returns 0. */
 int cr_sem_acquire(cr_sem_t *s, cr_task_t *t);
+/* 1 if a permit was free and is now taken, owner (a task id, or 0) its
+** holder; else 0, and nothing changes (a waiter is never overtaken: a
+** permit is only free while nobody waits). */
+int cr_sem_try_acquire(cr_sem_t *s, uint64_t owner);
 /* Hand the permit to the longest waiter, or keep it. CR_EINVAL if that
 ** would exceed max (releasing a lock that is not held). */
 int cr_sem_release(cr_sem_t *s);
@@ -801,12 +805,14 @@ typedef enum {
   CR_CHAN_PARKED = 0,     /* the task waits; keep its value (send) */
   CR_CHAN_BUFFERED,       /* send: store at *slot; recv: take from *slot */
   CR_CHAN_HANDOFF,        /* straight to/from the waiting task *peer */
-  CR_CHAN_CLOSED          /* recv: closed and drained; send: CR_ECLOSED */
+  CR_CHAN_CLOSED,         /* recv: closed and drained; send: CR_ECLOSED */
+  CR_CHAN_WOULDBLOCK      /* t was NULL (a try): it would have parked */
 } cr_chan_result_t;
 
 void cr_chan_init(cr_chan_t *c, size_t cap);
 /* Send by t: a waiting receiver (*peer, woken) gets the value, else a free
-** slot (*slot), else t parks. Closed: CR_CHAN_CLOSED. */
+** slot (*slot), else t parks. Closed: CR_CHAN_CLOSED. With t NULL, a try
+** (from a task or not): CR_CHAN_WOULDBLOCK where t would have parked. */
 cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
                               size_t *slot);
 /* 1 and the slot (*slot) a send would fill if made now (no receiver waits,
@@ -815,9 +821,9 @@ cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
 ** counted slot never lacks its value. */
 int cr_chan_next_slot(const cr_chan_t *c, size_t *slot);
 /* Receive by t: the oldest buffered value (*slot), or straight from a
-** waiting sender (*peer, woken), or closed, or t parks. After BUFFERED,
-** call cr_chan_refill to move a waiting sender's value into the freed
-** slot. */
+** waiting sender (*peer, woken), or closed, or t parks (t NULL: a try,
+** CR_CHAN_WOULDBLOCK). After BUFFERED, call cr_chan_refill to move a
+** waiting sender's value into the freed slot. */
 cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
                               size_t *slot);
 /* After a buffered receive: 1 if *peer (woken) must store its value at

@@ -34,13 +34,16 @@ void cr_sem_init(cr_sem_t *s, size_t value, size_t max) {
   cr__queue_init(&s->waiters);
 }
 
-int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
+int cr_sem_try_acquire(cr_sem_t *s, uint64_t owner) {
   /* Invariant: value > 0 only while nobody waits (release hands off). */
-  if (s->value > 0) {
-    s->value--;
-    s->owner = t->scope.id;
-    return 1;
-  }
+  if (s->value == 0) return 0;
+  s->value--;
+  s->owner = owner;
+  return 1;
+}
+
+int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
+  if (cr_sem_try_acquire(s, t->scope.id)) return 1;
   cr__queue_insert_tail(&s->waiters, &t->wait_link);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEM, s);
   return 0;

@@ -946,6 +946,34 @@ static int test_chan_next_slot(void) {
   return 0;
 }
 
+/* A try (no task): the engine answers what a send or receive would do now,
+** or CR_CHAN_WOULDBLOCK where a task would park, and queues nothing; a
+** semaphore's try takes a free permit or changes nothing. */
+static int test_chan_and_sem_tries(void) {
+  cr_chan_t c, r;
+  cr_sem_t s;
+  cr_task_t *peer = NULL;
+  size_t slot = 99;
+  cr_chan_init(&c, 1);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_WOULDBLOCK);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_WOULDBLOCK);
+  CHECK(c.count == 1 && c.senders.next == &c.senders);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED);
+  cr_chan_close(&c);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_CLOSED);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_CLOSED);
+  cr_chan_init(&r, 0);
+  CHECK(cr_chan_send(&r, NULL, &peer, &slot) == CR_CHAN_WOULDBLOCK);
+  CHECK(cr_chan_recv(&r, NULL, &peer, &slot) == CR_CHAN_WOULDBLOCK);
+  CHECK(r.senders.next == &r.senders && r.receivers.next == &r.receivers);
+  cr_sem_init(&s, 1, 1);
+  CHECK(cr_sem_try_acquire(&s, 7) == 1 && s.value == 0 && s.owner == 7);
+  CHECK(cr_sem_try_acquire(&s, 8) == 0 && s.owner == 7);
+  CHECK(cr_sem_release(&s) == 0 && s.value == 1);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"an unattached engine's wake-up does not spin the host's loop",
@@ -981,6 +1009,8 @@ int main(void) {
      test_closed_engine_refuses},
     {"a channel tells the slot a send would fill, committing nothing",
      test_chan_next_slot},
+    {"tries on a channel and a semaphore never queue",
+     test_chan_and_sem_tries},
     {"a handed Cancelled does not pass a shield; a reused record forgets",
      test_handed_cancel_and_reused_record},
   };

@@ -1,0 +1,23 @@
+-- Regression: a value given a corral type's metatable with debug.setmetatable
+-- (a file handle with a lock's) was refused as self with "corral.Lock or
+-- corral.Semaphore expected, got corral.Lock", a message that contradicts
+-- itself. The message now says what the value is.
+local corral = require "corral"
+
+describe("regression: a forged self", function()
+  it("is named as a value with that type's metatable", function()
+    local mt = getmetatable(io.stdout)
+    debug.setmetatable(io.stdout, getmetatable(corral.lock()))
+    local ok, err = pcall(function() return io.stdout:acquire() end)
+    debug.setmetatable(io.stdout, mt)
+    assert.is_false(ok)
+    assert.matches("corral.Lock or corral.Semaphore expected, got a userdata with the "
+                   .. "metatable of corral.Lock", err, 1, true)
+  end)
+
+  it("leaves the message of a plain wrong type as it was", function()
+    local ok, err = pcall(corral.channel().send, corral.lock(), 1)
+    assert.is_false(ok)
+    assert.matches("corral.Channel expected, got corral.Lock)", err, 1, true)
+  end)
+end)
