@@ -93,6 +93,14 @@ static int event_wait(lua_State *L) {
 
 /* --- Lock and Semaphore ------------------------------------------------ */
 
+static int event__index(lua_State *L) {
+  lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
+  const char *k = luaL_checkstring(L, 2);
+  if (strcmp(k, "waiting") != 0) return 0;   /* (methods came first) */
+  lua_pushinteger(L, (lua_Integer)cr_event_waiting(&e->ev));
+  return 1;
+}
+
 /* Locks and semaphores share their methods: self may be either. */
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
@@ -288,6 +296,8 @@ static int sem__index(lua_State *L) {
     lua_pushinteger(L, (lua_Integer)s->sem.value);
   } else if (strcmp(k, "locked") == 0) {
     lua_pushboolean(L, s->sem.value == 0);
+  } else if (strcmp(k, "waiting") == 0) {
+    lua_pushinteger(L, (lua_Integer)cr_sem_waiting(&s->sem));
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }
@@ -540,6 +550,10 @@ static int chan__index(lua_State *L) {
   const char *k = luaL_checkstring(L, 2);
   if (strcmp(k, "closed") == 0) {
     lua_pushboolean(L, c->ch.closed);
+  } else if (strcmp(k, "senders_waiting") == 0) {
+    lua_pushinteger(L, (lua_Integer)cr_chan_senders_waiting(&c->ch));
+  } else if (strcmp(k, "receivers_waiting") == 0) {
+    lua_pushinteger(L, (lua_Integer)cr_chan_receivers_waiting(&c->ch));
   } else if (strcmp(k, "capacity") == 0) {
     if (c->ch.cap == (size_t)CHAN_UNBOUNDED)
       lua_pushnumber(L, HUGE_VAL);
@@ -601,7 +615,7 @@ static const luaL_Reg chan_meta[] = {
   {"__len", chan__len}, {NULL, NULL}
 };
 static const luaL_Reg event_meta[] = {
-  {"__newindex", sync__newindex}, {NULL, NULL}
+  {"__index", event__index}, {"__newindex", sync__newindex}, {NULL, NULL}
 };
 
 const luaL_Reg lcr_sync_funcs[] = {

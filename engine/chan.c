@@ -83,3 +83,11 @@ void cr_chan_close(cr_chan_t *c) {
   while (!cr__queue_empty(&c->receivers))
     cr_task_wake(pop_waiter(&c->receivers), CR_ECLOSED);
 }
+
+size_t cr_chan_senders_waiting(const cr_chan_t *c) {
+  return cr__queue_count(&c->senders);
+}
+
+size_t cr_chan_receivers_waiting(const cr_chan_t *c) {
+  return cr__queue_count(&c->receivers);
+}

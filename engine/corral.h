@@ -770,6 +770,8 @@ void cr_event_init(cr_event_t *ev);
 int cr_event_wait(cr_event_t *ev, cr_task_t *t);
 /* Set it and wake every waiter. */
 void cr_event_set(cr_event_t *ev);
+/* How many tasks wait on it (counted: O(n), for introspection). */
+size_t cr_event_waiting(const cr_event_t *ev);
 
 typedef struct {
   size_t value;           /* read-only: permits available */
@@ -791,6 +793,8 @@ int cr_sem_try_acquire(cr_sem_t *s, uint64_t owner);
 ** would exceed max (releasing a lock that is not held). */
 int cr_sem_release(cr_sem_t *s);
 int cr_sem_has_waiters(const cr_sem_t *s);
+/* How many tasks wait for a permit (counted: O(n), for introspection). */
+size_t cr_sem_waiting(const cr_sem_t *s);
 
 typedef struct {
   size_t cap;             /* read-only: 0 = rendezvous */
@@ -832,6 +836,9 @@ int cr_chan_refill(cr_chan_t *c, cr_task_t **peer, size_t *slot);
 /* Close: receivers wake with CR_ECLOSED once drained, senders with
 ** CR_ECLOSED at once. */
 void cr_chan_close(cr_chan_t *c);
+/* How many tasks wait to send, and to receive (counted: O(n)). */
+size_t cr_chan_senders_waiting(const cr_chan_t *c);
+size_t cr_chan_receivers_waiting(const cr_chan_t *c);
 
 /* --- I/O (io.c, tcp.c, proc.c, signal.c) --------------------------------
 **

@@ -35,4 +35,12 @@ static inline void cr__queue_remove(cr_queue_t *n) {
 
 static inline cr_queue_t *cr__queue_head(const cr_queue_t *h) { return h->next; }
 
+/* The number of nodes in the list headed by h (O(n): for introspection). */
+static inline size_t cr__queue_count(const cr_queue_t *h) {
+  size_t n = 0;
+  const cr_queue_t *q;
+  for (q = h->next; q != h; q = q->next) n++;
+  return n;
+}
+
 #endif

@@ -63,3 +63,9 @@ int cr_sem_release(cr_sem_t *s) {
 }
 
 int cr_sem_has_waiters(const cr_sem_t *s) { return !cr__queue_empty(&s->waiters); }
+
+size_t cr_sem_waiting(const cr_sem_t *s) { return cr__queue_count(&s->waiters); }
+
+size_t cr_event_waiting(const cr_event_t *ev) {
+  return cr__queue_count(&ev->waiters);
+}

@@ -1387,3 +1387,50 @@ describe("the non-blocking tries", function()
     end)
   end)
 end)
+
+-- The waiting counts (Trio's statistics(): tasks_waiting, tasks_waiting_send, ...).
+describe("the waiting counts", function()
+  it("count the tasks parked on an event, a lock, a semaphore and a channel's two ends", function()
+    local seen = {}
+    vrun(function()
+      local e, l, s = corral.event(), corral.lock(), corral.semaphore(0)
+      local out, inn = corral.channel(0), corral.channel(1)
+      local function counts()
+        return { e.waiting, l.waiting, s.waiting, out.senders_waiting,
+                 out.receivers_waiting, inn.senders_waiting, inn.receivers_waiting }
+      end
+      seen[1] = counts()
+      l:acquire()
+      corral.group(function(g)
+        for _ = 1, 3 do g:spawn(function() e:wait() end) end
+        for _ = 1, 2 do g:spawn(function() l:with(function() end) end) end
+        g:spawn(function() s:acquire() end)
+        for i = 1, 2 do g:spawn(function() out:send(i) end) end
+        g:spawn(function() inn:recv() end)
+        corral.sleep(1)
+        seen[2] = counts()
+        -- a cancelled waiter is no longer counted
+        corral.move_on_after(1, function() e:wait() end)
+        seen[3] = counts()
+        e:set()
+        l:release()
+        s:release()
+        out:recv()
+        out:recv()
+        inn:send("x")
+        corral.sleep(1)
+        seen[4] = counts()
+      end)
+    end)
+    assert.same({ 0, 0, 0, 0, 0, 0, 0 }, seen[1])
+    assert.same({ 3, 2, 1, 2, 0, 0, 1 }, seen[2])
+    assert.same({ 3, 2, 1, 2, 0, 0, 1 }, seen[3])
+    assert.same({ 0, 0, 0, 0, 0, 0, 0 }, seen[4])
+  end)
+
+  it("are read-only fields", function()
+    local ch = corral.channel()
+    assert.error_matches(function() ch.senders_waiting = 1 end, "read-only", 1, true)
+    assert.error_matches(function() corral.event().waiting = 1 end, "read-only", 1, true)
+  end)
+end)

@@ -971,6 +971,8 @@ static int test_chan_and_sem_tries(void) {
   CHECK(cr_sem_try_acquire(&s, 7) == 1 && s.value == 0 && s.owner == 7);
   CHECK(cr_sem_try_acquire(&s, 8) == 0 && s.owner == 7);
   CHECK(cr_sem_release(&s) == 0 && s.value == 1);
+  CHECK(cr_sem_waiting(&s) == 0 && cr_chan_senders_waiting(&r) == 0 &&
+        cr_chan_receivers_waiting(&r) == 0);
   return 0;
 }
 
