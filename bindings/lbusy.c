@@ -23,6 +23,7 @@
 ** the first that starts with the policy on, until it ends.
 */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "lcorral.h"
@@ -30,20 +31,25 @@
 static void busy_hook(lua_State *L, lua_Debug *ar);
 
 static const int stop_signals[2] = {SIGINT, SIGTERM};
-static lcr_Engine *volatile busy_engine;     /* the run served, or NULL */
-static struct sigaction busy_prev[2];        /* libuv's handlers */
+/* Read on every resume of every run in the process (and by handlers, in
+** any thread): atomic, so that runs in other threads read them safely. */
+static lcr_Engine *_Atomic busy_engine;      /* the run served, or NULL */
+/* Handlers running now: a run that stops being served waits for them to
+** be done with it before its engine or waker may go (any thread may be
+** running one). */
+static atomic_int busy_inflight, intr_inflight;
 /* Set by the handler, read by the hook: the coroutine hooked, the step
 ** (1: give up the CPU, 2: until libuv has delivered the signal, 3: the
 ** cancellation point) and the task's own hook, put back at step 3. */
-static lua_State *volatile busy_co;
-static volatile sig_atomic_t busy_step;
+static lua_State *_Atomic busy_co;
+static atomic_int busy_step;
 /* The arrivals since libuv last delivered one, in order (SIGINT, SIGTERM;
 ** the third kills): what busy_in_c_call delivers itself when the loop
 ** cannot turn. */
 static volatile sig_atomic_t busy_seq[3], busy_nseq;
 /* An arrival came while no task ran (between passes, while timers fired):
 ** the next task resumed is hooked as the running one would have been. */
-static volatile sig_atomic_t busy_unhooked;
+static atomic_int busy_unhooked;
 static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
 static int busy_turns;                       /* step 2's gives so far */
 static int busy_yielded;                     /* the last yield was the hook's */
@@ -59,20 +65,10 @@ static volatile sig_atomic_t busy_undelivered;
 static lua_Hook busy_saved_hook;
 static int busy_saved_mask, busy_saved_count;
 
-/* Whether a disposition is a function to call (not the default, not
-** ignored). */
-static int is_handler(const struct sigaction *p) {
-  return (p->sa_flags & SA_SIGINFO) ||
-         (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
-}
-
-/* Call the handler that was in place before ours, if it is one. */
-static void chain(const struct sigaction *p, int sig, siginfo_t *info,
-                  void *uc) {
-  if (p->sa_flags & SA_SIGINFO)
-    p->sa_sigaction(sig, info, uc);
-  else if (is_handler(p))
-    p->sa_handler(sig);
+/* Wait until no handler holds what counter counts (a handler that
+** interrupted this thread has returned already). */
+static void wait_handlers(atomic_int *counter) {
+  while (atomic_load(counter) > 0) uv_sleep(0);
 }
 
 /* Async-signal-safe: reads, and lua_sethook (which lua's own interpreter
@@ -96,11 +92,18 @@ static void hook_task(lua_State *co) {
   lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
 }
 
-static void busy_handler(int sig, siginfo_t *info, void *uc) {
-  lcr_Engine *E = busy_engine;
+static void busy_arrival(int sig, lcr_Engine *E);
+
+/* After libuv's handler (cr_signal_front calls that first). */
+static void busy_handler(int sig) {
+  lcr_Engine *E;
+  atomic_fetch_add(&busy_inflight, 1);
+  if ((E = busy_engine) != NULL) busy_arrival(sig, E);
+  atomic_fetch_sub(&busy_inflight, 1);
+}
+
+static void busy_arrival(int sig, lcr_Engine *E) {
   lua_State *co;
-  chain(&busy_prev[sig == SIGTERM], sig, info, uc);
-  if (E == NULL) return;
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
   ** turn to see it. (Not in the turn of the loop that cancelled it: an
@@ -226,23 +229,19 @@ void lcr_busy_after_resume(lua_State *co) {
   busy_step = 0;
 }
 
-/* From the start of E's run with the root policy on (its watchers, and so
-** libuv's handlers, installed). A run already served keeps it. */
+/*
+** From the start of E's run with the root policy on (its watchers, and so
+** libuv's handlers, installed): the handler goes in front of both stop
+** signals (cr_signal_front, which keeps it there as libuv's watchers of
+** any engine start and stop, and every signal waits while it runs, as
+** while libuv's own handler, which it calls, runs: that one is not
+** re-entrant). One run in the process at a time: the first to claim both.
+*/
 void lcr_busy_install(lcr_Engine *E) {
-  struct sigaction sa;
-  int i;
-  if (busy_engine != NULL) return;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = busy_handler;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  /* Every signal waits while it runs, as while libuv's own handler (which
-  ** it calls) runs: that one is not re-entrant, and a SIGCHLD landing in
-  ** it from there waited for ever on the lock it held. */
-  sigfillset(&sa.sa_mask);
-  for (i = 0; i < 2; i++) {
-    if (sigaction(stop_signals[i], NULL, &busy_prev[i]) != 0) return;
-    if (!is_handler(&busy_prev[i]))
-      return;                            /* nobody to chain to: leave it */
+  if (cr_signal_front(SIGINT, busy_handler, 1) != 0) return;
+  if (cr_signal_front(SIGTERM, busy_handler, 1) != 0) {
+    cr_signal_unfront(SIGINT, busy_handler, 0);
+    return;
   }
   busy_step = 0;
   busy_yielded = 0;
@@ -251,19 +250,15 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_nseq = 0;
   busy_unhooked = 0;
   busy_engine = E;
-  for (i = 0; i < 2; i++) sigaction(stop_signals[i], &sa, NULL);
 }
 
-/* Before E's watchers go: libuv's handlers back, the hook forgotten. */
+/* Before E's watchers go: the handler out of the way, the hook forgotten. */
 void lcr_busy_remove(lcr_Engine *E) {
-  struct sigaction cur;
   int i;
   if (busy_engine != E) return;
-  for (i = 0; i < 2; i++)
-    if (sigaction(stop_signals[i], NULL, &cur) == 0 &&
-        (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == busy_handler)
-      sigaction(stop_signals[i], &busy_prev[i], NULL);
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
+  wait_handlers(&busy_inflight);
+  for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
   busy_step = 0;
   busy_co = NULL;
 }
@@ -293,20 +288,26 @@ typedef struct {
   cr_signal_cb cb;
 } intr_waker;
 
-static intr_waker *volatile intr_w;       /* the run served, or NULL */
-static volatile sig_atomic_t intr_arrived; /* since the run last looked */
-static struct sigaction intr_prev;        /* the handler found */
+static intr_waker *_Atomic intr_w;        /* the run served, or NULL */
+/* Its engine, compared (never followed) by the other runs' checks: their
+** threads must not read the waker, which the served run's thread frees. */
+static lcr_Engine *_Atomic intr_engine;
+static atomic_int intr_arrived;           /* since the run last looked */
 static lua_State *intr_main;              /* the main thread, and its hook */
 static lua_Hook intr_hook;
 static int intr_mask, intr_count;
 
-static void intr_handler(int sig, siginfo_t *info, void *uc) {
-  intr_waker *w = intr_w;
-  chain(&intr_prev, sig, info, uc);
-  if (w == NULL) return;
-  intr_arrived = 1;
-  w->E->e.poll_soon = 1;                 /* end the pass: the run looks */
-  uv_async_send(&w->a);                  /* wakes a poll that blocks */
+/* After the handler found (cr_signal_front calls that first). */
+static void intr_handler(int sig) {
+  intr_waker *w;
+  (void)sig;
+  atomic_fetch_add(&intr_inflight, 1);
+  if ((w = intr_w) != NULL) {
+    intr_arrived = 1;
+    w->E->e.poll_soon = 1;               /* end the pass: the run looks */
+    uv_async_send(&w->a);                /* wakes a poll that blocks */
+  }
+  atomic_fetch_sub(&intr_inflight, 1);
 }
 
 /* A SIGINT came: if the handler asked Lua code to stop, cancel the root. */
@@ -329,8 +330,7 @@ static void intr_cb(uv_async_t *a) { intr_hear(a->data); }
 /* After each step of E's run: a run whose tasks never block (they loop on
 ** checkpoint) polls nothing, so the waker alone would never be heard. */
 void lcr_intr_check(lcr_Engine *E) {
-  intr_waker *w = intr_w;
-  if (intr_arrived && w != NULL && w->E == E) intr_hear(w);
+  if (intr_arrived && intr_engine == E) intr_hear(intr_w);
 }
 
 static void intr_close_cb(uv_handle_t *h) { free(h->data); }
@@ -338,11 +338,7 @@ static void intr_close_cb(uv_handle_t *h) { free(h->data); }
 /* From the start of E's run without the root policy (L: the thread that
 ** called run). cb records the reason, as for the root policy. */
 void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
-  struct sigaction sa;
   intr_waker *w;
-  if (intr_w != NULL || busy_engine != NULL) return;
-  if (sigaction(SIGINT, NULL, &intr_prev) != 0 || !is_handler(&intr_prev))
-    return;                              /* the default action, as ever */
   if ((w = malloc(sizeof *w)) == NULL) return;
   if (uv_async_init(E->e.loop, &w->a, intr_cb) != 0) {
     free(w);
@@ -352,6 +348,12 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   w->a.data = w;
   w->E = E;
   w->cb = cb;
+  /* In front of SIGINT if it has a handler (or the default action stays,
+  ** as ever) and no other run holds it (one run at a time). */
+  if (cr_signal_front(SIGINT, intr_handler, 1) != 0) {
+    uv_close((uv_handle_t *)&w->a, intr_close_cb);
+    return;
+  }
   intr_arrived = 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   intr_main = lua_tothread(L, -1);
@@ -359,23 +361,19 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   intr_hook = lua_gethook(intr_main);
   intr_mask = lua_gethookmask(intr_main);
   intr_count = lua_gethookcount(intr_main);
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = intr_handler;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&sa.sa_mask);               /* as busy_handler's */
   intr_w = w;
-  sigaction(SIGINT, &sa, NULL);
+  intr_engine = E;
 }
 
-/* Before E's loop closes: the handler found put back, the waker closed. */
+/* Before E's loop closes: the handler found put back (also when lua's own
+** handler, which it called, left SIG_DFL), the waker closed. */
 void lcr_intr_remove(lcr_Engine *E) {
-  intr_waker *w = intr_w;
-  struct sigaction cur;
-  if (w == NULL || w->E != E) return;
+  intr_waker *w;
+  if (intr_engine != E) return;
+  w = intr_w;
   intr_w = NULL;
-  if (sigaction(SIGINT, NULL, &cur) == 0 &&
-      (((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == intr_handler) ||
-       (!(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)))
-    sigaction(SIGINT, &intr_prev, NULL);
+  intr_engine = NULL;
+  wait_handlers(&intr_inflight);
+  cr_signal_unfront(SIGINT, intr_handler, 1);
   uv_close((uv_handle_t *)&w->a, intr_close_cb);
 }

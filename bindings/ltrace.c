@@ -365,7 +365,7 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   const char *path;
   lua_getfield(L, opts, "trace");
   path = lua_tostring(L, -1);
-  D->file = fopen(path, "w");
+  D->file = fopen(path, "we");          /* close-on-exec: not a child's */
   if (D->file == NULL) {
     lua_pushfstring(L, "corral.run: cannot open trace file '%s': %s", path,
                     strerror(errno));

@@ -982,6 +982,27 @@ int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum);
 void cr_signal_stop(uv_signal_t *h);
 
 /*
+** A function in front of a signal's disposition, process-wide (the Lua
+** binding's Ctrl-C for a task that never blocks, and for lua's own
+** interpreter): while set, corral's handler is the disposition, put back
+** in front each time libuv changes it as watchers start and stop. Each
+** arrival goes first to what is underneath: libuv's handler while a
+** counted watcher of the signal is active, else what the process had
+** before corral held the signal (its handler is called; SIG_DFL's default
+** action is taken; SIG_IGN ignores); then fn(signum) is called, in the
+** signal handler (async-signal-safe code only). One per signal: CR_EBUSY
+** when another is set; with need_handler, CR_EINVAL (nothing set) when
+** nothing underneath is a handler. cr_signal_unfront puts back what is
+** underneath, unless the program set another disposition meanwhile (with
+** dfl_is_ours, SIG_DFL does not count as one: a chained handler may have
+** set it); once neither a front nor a counted watcher holds the signal,
+** it has what it had before either.
+*/
+typedef void (*cr_signal_front_fn)(int signum);
+int cr_signal_front(int signum, cr_signal_front_fn fn, int need_handler);
+void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours);
+
+/*
 ** Signals (signal.c). Park t until signal signum arrives (returns 1), or
 ** an error: CR_EINVAL for a number the platform has no signal for, or
 ** SIGKILL/SIGSTOP. Every waiter wakes on each arrival; an arrival while

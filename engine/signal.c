@@ -65,6 +65,9 @@ static struct {
   size_t ncounted, cap;         /* a restart or a close uncounts the right one */
   unsigned spawners;            /* engines whose loop libuv watches SIGCHLD on */
   struct sigaction chld_before; /* SIGCHLD's disposition before the first */
+  cr_signal_front_fn front[NSIG]; /* cr_signal_front's handler, or NULL */
+  struct sigaction libuv;       /* libuv's handler, once seen in place */
+  int libuv_known;
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -84,6 +87,46 @@ static int catchable(int signum) {
       signum == SIGSTOP)
     return 0;
   return sigaction(signum, NULL, &sa) == 0;  /* EINVAL for reserved ones */
+}
+
+/* Whether a disposition is a function to call (not SIG_DFL or SIG_IGN). */
+static int is_handler(const struct sigaction *p) {
+  return (p->sa_flags & SA_SIGINFO) ||
+         (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
+}
+
+/* Whether corral holds signum: a counted watcher, or a front. (Locked.) */
+static int in_use(int signum) {
+  return dispositions.active[signum] > 0 || dispositions.front[signum];
+}
+
+static void front_handler(int signum, siginfo_t *info, void *uc);
+
+/* Whether the disposition sa is the front's. */
+static int is_front(const struct sigaction *sa) {
+  return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == front_handler;
+}
+
+/* Make the front signum's disposition. (Locked.) */
+static void put_front(int signum) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = front_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);     /* as libuv's own, which it calls */
+  sigaction(signum, &sa, NULL);
+}
+
+/* While a counted watcher of signum is active, the handler in place that
+** is not the front is libuv's: remembered, for cr_signal_chain and for
+** cr_signal_unfront to put back. (Locked.) */
+static void note_libuv(int signum) {
+  struct sigaction now;
+  if (dispositions.active[signum] == 0 || sigaction(signum, NULL, &now) != 0 ||
+      is_front(&now) || !is_handler(&now))
+    return;
+  dispositions.libuv = now;
+  dispositions.libuv_known = 1;
 }
 
 /* Whether two dispositions call the same function. */
@@ -140,7 +183,10 @@ static void uncount(size_t i, int stop) {
     dispositions.cap = 0;
   }
   if (stop) uv_signal_stop(c.h);
-  if (--dispositions.active[c.signum] == 0)
+  if (--dispositions.active[c.signum] > 0) return;
+  if (dispositions.front[c.signum])
+    put_front(c.signum);               /* libuv may have put SIG_DFL */
+  else
     give_back(c.signum, &dispositions.before[c.signum]);
 }
 
@@ -160,7 +206,7 @@ static int counted_room(void) {
 /* Start h, counted (locked): what the signal had is kept by the first. */
 static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   struct sigaction now, *before = &dispositions.before[signum];
-  int rc, first = dispositions.active[signum] == 0;
+  int rc, first = !in_use(signum);     /* a front keeps what it found */
   /* SIGCHLD while a loop watches it for its processes: libuv's handler is
   ** there, and what came before it was kept at the first spawn. */
   int chld = signum == SIGCHLD && dispositions.spawners > 0;
@@ -179,6 +225,12 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
       same_handler(&now, before)) {    /* libuv's handler was there */
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;
+  }
+  if (dispositions.front[signum]) {    /* libuv put its own in front */
+    note_libuv(signum);
+    put_front(signum);
+  } else {
+    note_libuv(signum);
   }
   return 0;
 }
@@ -210,6 +262,94 @@ void cr_signal_stop(uv_signal_t *h) {
   if (i < dispositions.ncounted) uncount(i, 1);
   else uv_signal_stop(h);              /* not counted: a plain stop */
   uv_mutex_unlock(&dispositions.lock);
+}
+
+/*
+** A front: the disposition of signum while it is set, whatever libuv does
+** as watchers start and stop (it is put back in front after each). Each
+** arrival goes first to what is underneath (chain), then to the front's
+** function. What signum had before corral held it comes back once neither
+** a front nor a counted watcher holds it. One front per signal in the
+** process, whichever engine's run sets it.
+*/
+int cr_signal_front(int signum, cr_signal_front_fn fn, int need_handler) {
+  struct sigaction *before = &dispositions.before[signum];
+  if (signum <= 0 || signum >= NSIG || fn == NULL) return CR_EINVAL;
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
+  if (dispositions.front[signum] != NULL) {
+    uv_mutex_unlock(&dispositions.lock);
+    return CR_EBUSY;
+  }
+  if (dispositions.active[signum] > 0) {
+    note_libuv(signum);
+  } else if (sigaction(signum, NULL, before) != 0) {
+    memset(before, 0, sizeof *before);
+    before->sa_handler = SIG_DFL;
+  }
+  if (need_handler && !is_handler(before) &&
+      !(dispositions.active[signum] > 0 && dispositions.libuv_known)) {
+    uv_mutex_unlock(&dispositions.lock);
+    return CR_EINVAL;                    /* nothing underneath to call */
+  }
+  dispositions.front[signum] = fn;
+  put_front(signum);
+  uv_mutex_unlock(&dispositions.lock);
+  return 0;
+}
+
+void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours) {
+  struct sigaction cur;
+  int ours;
+  if (signum <= 0 || signum >= NSIG) return;
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
+  if (dispositions.front[signum] != fn || fn == NULL) {
+    uv_mutex_unlock(&dispositions.lock);
+    return;
+  }
+  dispositions.front[signum] = NULL;
+  /* Put back what is underneath, unless another disposition was set
+  ** meanwhile (SIG_DFL counts as the front's when dfl_is_ours: lua's own
+  ** SIGINT handler, which the front calls, puts it there). */
+  ours = sigaction(signum, NULL, &cur) == 0 &&
+         (is_front(&cur) || (dfl_is_ours && !is_handler(&cur) &&
+                             cur.sa_handler == SIG_DFL));
+  if (ours && dispositions.active[signum] > 0 && dispositions.libuv_known)
+    sigaction(signum, &dispositions.libuv, NULL);
+  else if (ours && dispositions.active[signum] == 0)
+    sigaction(signum, &dispositions.before[signum], NULL);
+  uv_mutex_unlock(&dispositions.lock);
+}
+
+/* What is underneath the front: libuv's handler while a counted watcher
+** of signum is active, else what the process had before corral held it.
+** Async-signal-safe (no lock: the records read are written before the
+** front is installed, and at the starts and stops of watchers, out of any
+** handler's reach but for a race of instants). */
+static void chain(int signum, siginfo_t *info, void *uc) {
+  const struct sigaction *p =
+    dispositions.active[signum] > 0 && dispositions.libuv_known
+      ? &dispositions.libuv : &dispositions.before[signum];
+  if (p->sa_flags & SA_SIGINFO) {
+    if (p->sa_sigaction != front_handler) p->sa_sigaction(signum, info, uc);
+  } else if (p->sa_handler == SIG_DFL) {
+    struct sigaction dfl;              /* the default action, as if the */
+    memset(&dfl, 0, sizeof dfl);       /* front had never been there */
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signum, &dfl, NULL);
+    raise(signum);                     /* delivered once the handler returns */
+  } else if (p->sa_handler != SIG_IGN) {
+    p->sa_handler(signum);
+  }
+}
+
+static void front_handler(int signum, siginfo_t *info, void *uc) {
+  cr_signal_front_fn fn;
+  if (signum <= 0 || signum >= NSIG) return;
+  chain(signum, info, uc);
+  if ((fn = dispositions.front[signum]) != NULL) fn(signum);
 }
 
 /*

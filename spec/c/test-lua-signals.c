@@ -9,13 +9,22 @@
 ** Ctrl-C) that landed in it from there waited for ever on the lock it held
 ** (the process hung, and no later signal could end it). They block every
 ** signal while they run now, as libuv's own handler does.
+**
+** Runs in two threads whose lifetimes overlap: each saved what the other
+** had put in place and put it back after the other had gone. A stale
+** corral handler was put back, and the next run chained to itself (one
+** Ctrl-C overflowed the stack); or libuv's handler stayed with no watcher
+** left (Ctrl-C did nothing for the rest of the process). The engine now
+** keeps one record per signal (cr_signal_front).
 */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <lua.h>
 #include <lualib.h>
 #include <lauxlib.h>
+#include <uv.h>
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
@@ -38,6 +47,26 @@ static int l_masked(lua_State *L) {
 
 static void dummy(int sig) { (void)sig; }
 
+/* Steps of two runs in two threads: post(i) and wait(i) from Lua (the
+** wait blocks the thread, run and all: that is the point). */
+static uv_sem_t steps[4];
+
+static int l_post(lua_State *L) {
+  uv_sem_post(&steps[luaL_checkinteger(L, 1)]);
+  return 0;
+}
+
+static int l_wait(lua_State *L) {
+  uv_sem_wait(&steps[luaL_checkinteger(L, 1)]);
+  return 0;
+}
+
+static int l_sigint(lua_State *L) {
+  (void)L;
+  kill(getpid(), SIGINT);
+  return 0;
+}
+
 static int run(const char *code, const char *want) {
   lua_State *L = luaL_newstate();
   int ok;
@@ -45,6 +74,9 @@ static int run(const char *code, const char *want) {
   luaL_requiref(L, "corral", luaopen_corral, 0);
   lua_pop(L, 1);
   lua_register(L, "masked", l_masked);
+  lua_register(L, "post", l_post);
+  lua_register(L, "wait", l_wait);
+  lua_register(L, "sigint", l_sigint);
   ok = luaL_dostring(L, code) == LUA_OK;
   if (!ok) fprintf(stderr, "  %s\n", lua_tostring(L, -1));
   CHECK(ok);
@@ -86,6 +118,110 @@ static int test_interrupt_handler_blocks_every_signal(void) {
   return rc;
 }
 
+/*
+** Two runs whose lifetimes overlap, in two threads: "first" starts, then
+** "second", then the first ends, then the second.
+*/
+static const char *first_code, *second_code;
+static int first_rc, second_rc;
+
+static void first_thread(void *arg) {
+  (void)arg;
+  first_rc = run(first_code, "done");
+  uv_sem_post(&steps[2]);                /* the first run is over */
+}
+
+static void second_thread(void *arg) {
+  (void)arg;
+  second_rc = run(second_code, "done");
+}
+
+static int overlap(const char *first, const char *second) {
+  uv_thread_t a, b;
+  int i;
+  for (i = 0; i < 4; i++) CHECK(uv_sem_init(&steps[i], 0) == 0);
+  first_code = first;
+  second_code = second;
+  CHECK(uv_thread_create(&a, first_thread, NULL) == 0);
+  CHECK(uv_thread_create(&b, second_thread, NULL) == 0);
+  uv_thread_join(&a);
+  uv_thread_join(&b);
+  for (i = 0; i < 4; i++) uv_sem_destroy(&steps[i]);
+  CHECK(first_rc == 0 && second_rc == 0);
+  return 0;
+}
+
+static volatile sig_atomic_t hits;
+static void count_hit(int sig) { (void)sig; hits++; }
+
+/* The program's own SIGINT handler. The first run (no root policy) puts
+** its handler in front; the second waits in corral.signal("SIGINT") until
+** the first has ended. Then the program's handler is back, and a third
+** run's Ctrl-C calls it once (it chained to itself for ever). */
+static int test_overlapping_runs_keep_the_programs_handler(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_hit;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  hits = 0;
+  CHECK(overlap(
+    "local corral = require 'corral'\n"
+    "corral.run(function() post(0); wait(1) end)\n"
+    "return 'done'\n",
+    "local corral = require 'corral'\n"
+    "wait(0)\n"
+    "corral.run(function()\n"
+    "  corral.group(function(g)\n"
+    "    g:spawn(corral.signal, 'SIGINT')\n"
+    "    corral.sleep(0)          -- its watcher starts\n"
+    "    post(1); wait(2)         -- the first run ends meanwhile\n"
+    "    g:cancel()\n"
+    "  end)\n"
+    "end)\n"
+    "return 'done'\n") == 0);
+  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == count_hit);
+  CHECK(run("local corral = require 'corral'\n"
+            "corral.run(function() sigint(); corral.sleep(0.01) end)\n"
+            "return 'done'\n", "done") == 0);
+  CHECK(hits == 1);
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
+/* SIGINT has the default action. The first run waits in
+** corral.signal("SIGINT") (libuv's handler in place) while the second
+** starts and puts its handler in front; the first ends, then the second.
+** Then SIGINT has the default action again (libuv's handler stayed, with
+** no watcher left: Ctrl-C did nothing for the rest of the process). */
+static int test_overlapping_runs_give_back_the_default(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  CHECK(overlap(
+    "local corral = require 'corral'\n"
+    "corral.run(function()\n"
+    "  corral.group(function(g)\n"
+    "    g:spawn(corral.signal, 'SIGINT')\n"
+    "    corral.sleep(0)\n"
+    "    post(0); wait(1)\n"
+    "    g:cancel()\n"
+    "  end)\n"
+    "end)\n"
+    "return 'done'\n",
+    "local corral = require 'corral'\n"
+    "wait(0)\n"
+    "corral.run(function() post(1); wait(2) end)\n"
+    "return 'done'\n") == 0);
+  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == SIG_DFL);
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
 int main(void) {
   int failed = 0, i;
   struct { const char *name; int (*fn)(void); } tests[] = {
@@ -93,6 +229,10 @@ int main(void) {
      test_busy_handler_blocks_every_signal},
     {"the run's own SIGINT handler blocks every signal while it runs",
      test_interrupt_handler_blocks_every_signal},
+    {"overlapping runs in two threads keep the program's SIGINT handler",
+     test_overlapping_runs_keep_the_programs_handler},
+    {"overlapping runs in two threads give SIGINT its default action back",
+     test_overlapping_runs_give_back_the_default},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();
