@@ -29,7 +29,8 @@ typedef struct hub_s {
   corral_op_t *posted;      /* completed from other threads (LIFO) */
   int req;                  /* a mask of REQ_CANCEL, REQ_STOP (merged) */
   double grace;
-  char *reason;
+  char *stop_reason;        /* the earliest grace's stop's */
+  char *cancel_reason;      /* the first cancel's */
   uv_async_t *async;
 } hub_t;
 
@@ -58,6 +59,7 @@ struct corral_host_s {
   lua_State *L;             /* the host's state */
   lua_State *T;             /* ours: engine callbacks use its stack */
   int T_ref, root_ref, msg_ref, stop_ref, str_ref;
+  int cancel_ref;           /* the cancel's reason (else the stop's cancels) */
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
@@ -103,7 +105,8 @@ static void hub_unref(hub_t *hub) {
   uv_mutex_unlock(&hub->mu);
   if (!last) return;
   uv_mutex_destroy(&hub->mu);
-  free(hub->reason);
+  free(hub->stop_reason);
+  free(hub->cancel_reason);
   free(hub);
 }
 
@@ -691,19 +694,22 @@ static void forget_root(corral_host_t *h) {
   unref(h->T, &h->msg_ref);
   unref(h->T, &h->str_ref);
   unref(h->T, &h->stop_ref);
+  unref(h->T, &h->cancel_ref);
   h->root = NULL;
   h->status = CORRAL_NONE;
 }
 
 /* Requests made while no root ran are dropped, not kept for the next. */
 static void drop_requests(hub_t *hub) {
-  char *reason;
+  char *stop, *cancel;
   uv_mutex_lock(&hub->mu);
   hub->req = 0;
-  reason = hub->reason;
-  hub->reason = NULL;
+  stop = hub->stop_reason;
+  cancel = hub->cancel_reason;
+  hub->stop_reason = hub->cancel_reason = NULL;
   uv_mutex_unlock(&hub->mu);
-  free(reason);
+  free(stop);
+  free(cancel);
 }
 
 static int ref_k(lua_State *T) {
@@ -807,7 +813,8 @@ static int cancel_k(lua_State *T) {
   cr_scope_t *s = &h->root->t.scope;
   if (h->status != CORRAL_RUNNING || s->cancel_called || !cr_scope_live(s))
     return 0;
-  if (h->stop_ref != LUA_NOREF) lua_rawgeti(T, LUA_REGISTRYINDEX, h->stop_ref);
+  int ref = h->cancel_ref != LUA_NOREF ? h->cancel_ref : h->stop_ref;
+  if (ref != LUA_NOREF) lua_rawgeti(T, LUA_REGISTRYINDEX, ref);
   else lua_pushnil(T);
   cr_scope_cancel(s, CR_SRC_HOST, 0, lcr_record(T, &h->E, -1, NULL));
   return 0;
@@ -819,10 +826,19 @@ static void stop_timer_cb(cr_timer_t *timer) {
             cancel_k, 0);
 }
 
-/* [reason (a C string, or NULL)] -> it as a Lua string, or nil */
-static int push_reason_k(lua_State *T) {
+/* [stop's, cancel's reason (C strings, or NULL)] -> them as Lua strings,
+** or nils */
+static int push_reasons_k(lua_State *T) {
   lua_pushstring(T, lua_touserdata(T, 1));
-  return 1;
+  lua_pushstring(T, lua_touserdata(T, 2));
+  return 2;
+}
+
+/* Keep the value on top of T at *ref, unless one is kept there already;
+** pops it. [-1, +0, m] */
+static void keep_first(lua_State *T, int *ref) {
+  if (*ref == LUA_NOREF) *ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  else lua_pop(T, 1);
 }
 
 /* A request reached the loop thread: keep its reason, then cancel now or
@@ -832,24 +848,29 @@ static int request_k(lua_State *T) {
   hub_t *hub = h->hub;
   double grace;
   int req, rc;
-  char *reason;
+  char *stop, *cancel;
   uv_mutex_lock(&hub->mu);          /* nothing in here may raise */
   req = hub->req;
   grace = hub->grace;
   hub->req = 0;
-  reason = hub->reason;
-  hub->reason = NULL;
+  stop = hub->stop_reason;
+  cancel = hub->cancel_reason;
+  hub->stop_reason = hub->cancel_reason = NULL;
   uv_mutex_unlock(&hub->mu);
-  lua_pushcfunction(T, push_reason_k);  /* may raise (memory): freed first */
-  lua_pushlightuserdata(T, reason);
-  rc = lua_pcall(T, 1, 1, 0);
-  free(reason);
+  lua_pushcfunction(T, push_reasons_k);  /* may raise (memory): freed first */
+  lua_pushlightuserdata(T, stop);
+  lua_pushlightuserdata(T, cancel);
+  rc = lua_pcall(T, 2, 2, 0);
+  free(stop);
+  free(cancel);
   if (rc != LUA_OK) return lua_error(T);
   if (req == 0 || h->status != CORRAL_RUNNING) return 0;
-  if (h->stop_ref == LUA_NOREF || (req & REQ_CANCEL)) {
-    unref(T, &h->stop_ref);
-    h->stop_ref = luaL_ref(T, LUA_REGISTRYINDEX);
-  }
+  /* wait_stop gives the first stop's reason; a cancel's reason is the
+  ** Cancelled's (a stop's grace that ends cancels with the stop's). */
+  if (req & REQ_CANCEL) keep_first(T, &h->cancel_ref);
+  else lua_pop(T, 1);
+  if (req & REQ_STOP) keep_first(T, &h->stop_ref);
+  else lua_pop(T, 1);
   /* A stop is a stop also with no grace, or merged with a cancel that came
   ** before the loop heard of it: wait_stop returns, stopping() is true. */
   if ((req & REQ_STOP) && !h->stopping) {
@@ -902,16 +923,18 @@ static int host_request(corral_host_t *h, int req, double grace,
     return CR_ECLOSED;
   }
   /* Requests the loop has not heard of yet are merged: a cancel and a stop
-  ** both take effect; the reason is the cancel's, else the earliest
-  ** grace's (the one that will cancel). */
-  if (!(hub->req & REQ_CANCEL) &&
-      (req == REQ_CANCEL || !(hub->req & REQ_STOP) || grace < hub->grace)) {
-    free(hub->reason);
-    hub->reason = copy;
+  ** both take effect, each with its reason: the first cancel's, and the
+  ** earliest grace's stop's (the one that will cancel). */
+  if (req == REQ_CANCEL && !(hub->req & REQ_CANCEL)) {
+    hub->cancel_reason = copy;
     copy = NULL;
   }
-  if (req == REQ_STOP && (!(hub->req & REQ_STOP) || grace < hub->grace))
+  if (req == REQ_STOP && (!(hub->req & REQ_STOP) || grace < hub->grace)) {
+    free(hub->stop_reason);
+    hub->stop_reason = copy;
+    copy = NULL;
     hub->grace = grace;
+  }
   hub->req |= req;
   uv_async_send(hub->async);
   uv_mutex_unlock(&hub->mu);
@@ -1045,6 +1068,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   hub->async = &h->async;
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
+  h->cancel_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);
   cr_timer_init(&h->stop_timer, stop_timer_cb);
