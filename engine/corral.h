@@ -278,6 +278,7 @@ struct cr_task_s {
   unsigned alarm_on : 1;  /* private: sleeping, `alarm` in use */
   unsigned saw_cancel : 1; /* private: found cancelled once: a Cancelled it
                           ** unwinds passes a shield set since (judge) */
+  unsigned in_head : 1;   /* private: in the run queue's head section */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
@@ -398,6 +399,9 @@ struct cr_engine_s {
                           ** rest (spawned ones); &runq when there is none */
   double uv_when;         /* deadline the uv timer is armed for, or NAN */
   unsigned firing : 1;    /* inside cr__timers_fire's callbacks */
+  unsigned turn_rest : 1; /* the rest's turn, not the head section's */
+  size_t nready, nhead;   /* tasks in the run queue; in its head section */
+  size_t turn_left, head_ran; /* picks left in this turn; the head's last */
   cr_queue_t ios;         /* open I/O objects, closed by cr_engine_close */
   cr_queue_t resolves;    /* private: name lookups in libuv's thread pool */
   cr_queue_t sigwatchers; /* one per signal number waited on */

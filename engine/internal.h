@@ -71,6 +71,11 @@ static inline void cr__prefetch_task_at(const void *link, size_t off) {
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;
   cr__queue_remove(&t->runq);
+  e->nready--;
+  if (t->in_head) {
+    t->in_head = 0;
+    e->nhead--;
+  }
 }
 
 /* task.c */

@@ -344,8 +344,10 @@ static void shuffle_runq(cr_engine_t *e) {
   for (i = 0; i < n; i++) {
     cr__queue_remove(&e->batch[i]->runq);
     cr__queue_insert_tail(&e->runq, &e->batch[i]->runq);
+    e->batch[i]->in_head = 0;
   }
   e->woke_tail = &e->runq;   /* the woken are in the batch, shuffled too */
+  e->nhead = 0;
 }
 
 static void next_in_batch(cr_engine_t *e) {
@@ -478,6 +480,40 @@ static void prefetch_ahead(cr_engine_t *e, const cr_task_t *t) {
     cr__prefetch_task_at(t->runq.next, offsetof(cr_task_t, runq));
 }
 
+/*
+** The next task to run. Tasks woken by a deadline (the head section) go
+** first, so that none is late behind thousands of tasks spawned before it
+** came due. But while other tasks wait too, the two sections take turns:
+** the head's turn is the tasks in it when the turn begins, the rest's as
+** many of its own (one at least). Deadlines that keep coming due (many
+** short timeouts in a loop, more than one turn of them takes) would
+** otherwise keep every other task, I/O's and new ones included, from ever
+** running. On the virtual clock, deadlines fire only when nothing can run,
+** so a head section is always drained before the rest runs, as before.
+*/
+static cr_task_t *next_ready(cr_engine_t *e) {
+  cr_queue_t *q = cr__queue_head(&e->runq);
+  size_t rest = e->nready - e->nhead;
+  if (e->nhead == 0 || rest == 0) {      /* one section: its order */
+    e->turn_left = e->head_ran = 0;
+    e->turn_rest = 0;
+    return cr__queue_data(q, cr_task_t, runq);
+  }
+  if (e->turn_left == 0) {               /* a turn ends: the other's */
+    e->turn_rest = !e->turn_rest && e->head_ran > 0;
+    if (e->turn_rest) {
+      e->turn_left = rest < e->head_ran ? rest : e->head_ran;
+    } else {
+      e->turn_left = e->nhead;
+      e->head_ran = 0;
+    }
+  }
+  e->turn_left--;
+  if (e->turn_rest) q = e->woke_tail->next;
+  else e->head_ran++;
+  return cr__queue_data(q, cr_task_t, runq);
+}
+
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   e->poll_soon = 0;
@@ -485,7 +521,7 @@ static int run_ready(cr_engine_t *e) {
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET && !e->poll_soon) {
     cr_task_t *t;
     if (e->tie_salt) next_in_batch(e);
-    t = cr__queue_data(cr__queue_head(&e->runq), cr_task_t, runq);
+    t = next_ready(e);
     prefetch_ahead(e, t);
     cr__runq_remove(e, t);
     t->queued = 0;

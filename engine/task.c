@@ -28,7 +28,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait_obj = NULL;
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
-  t->starting = t->orphan = t->alarm_on = t->saw_cancel = 0;
+  t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -103,10 +103,13 @@ void cr__task_schedule(cr_task_t *t) {
     at->next->prev = &t->runq;
     at->next = &t->runq;
     e->woke_tail = &t->runq;
+    t->in_head = 1;
+    e->nhead++;
     if (e->batch_left) e->batch_left++;
   } else {
     cr__queue_insert_tail(&e->runq, &t->runq);
   }
+  e->nready++;
 }
 
 int cr_task_start_root(cr_task_t *t) {
