@@ -262,6 +262,25 @@ local function trace_part(tb, msg)
   return (tb:gsub('^[^\n]*\n', ''))
 end
 
+-- How many of the failures of a group nested too deep to show are shown.
+local DEEP_SHOWN = 3
+
+-- The failures of err, a group nested too deep to show, flattened: the
+-- first DEEP_SHOWN of them under its line, so that what went wrong at the
+-- bottom (a "C stack overflow" of groups nested in one task) is not hidden.
+local function too_deep(err, lines, indent)
+  local leaves = err:flatten()
+  local n = #leaves
+  for i = 1, math.min(n, DEEP_SHOWN) do
+    local last = i == n
+    local text = one_line(safe(leaves[i]))
+    lines[#lines + 1] = indent .. (last and '`- ' or '|- ') .. text
+  end
+  if n > DEEP_SHOWN then
+    lines[#lines + 1] = indent .. string.format('`- (and %d more)', n - DEEP_SHOWN)
+  end
+end
+
 -- The lines of e below its heading. `open` holds the groups being rendered
 -- (one inside itself would never end).
 local function render(e, lines, indent, tracebacks, open, depth)
@@ -274,7 +293,9 @@ local function render(e, lines, indent, tracebacks, open, depth)
     if is_eg(err) and open[err] then
       lines[#lines + 1] = head .. '(this ErrorGroup again: it contains itself)'
     elseif is_eg(err) and depth >= MAX_DEPTH then
-      lines[#lines + 1] = head .. heading(err) .. ' (nested too deep to show)'
+      lines[#lines + 1] = head .. heading(err) ..
+        ' (nested too deep to show; its failures, flattened:)'
+      too_deep(err, lines, indent .. cont)
     elseif is_eg(err) then
       lines[#lines + 1] = head .. heading(err)
       render(err, lines, indent .. cont, tracebacks, open, depth + 1)

@@ -238,6 +238,7 @@ end
 -- The failures a list keeps, as a group keeps by default (max_errors): a
 -- race of a million failing branches holds a thousand, and counts the rest.
 local MAX_FAILURES = 1000
+M.MAX_FAILURES = MAX_FAILURES
 
 -- Append one failure (err, the name it is filed under, its traceback or nil),
 -- or count it in list.dropped once MAX_FAILURES are kept (false then). The

@@ -464,14 +464,23 @@ end
 -- O(1) per restart dropped rather than a shift of the whole window.
 local function window_size(w) return w.last - w.first + 1 end
 
+-- The failures of the window that a give-up reports: the newest (the older
+-- are counted as dropped), as many as a list of failures keeps.
+local KEPT_FAILURES = util.MAX_FAILURES
+
 -- Record a restart at now and drop those more than `period` ago (one exactly
--- `period` ago still counts). True when the intensity is exceeded.
+-- `period` ago still counts). True when the intensity is exceeded. Its time
+-- goes in w.t; its failure in w.info while it is among the newest
+-- KEPT_FAILURES, so that a window as wide as a large intensity holds
+-- numbers, not every error and traceback.
 local function count_restart(sup, name, err, traceback)
   local now, w = corral.now(), sup.window
   w.last = w.last + 1
-  w[w.last] = { t = now, name = name, err = err, traceback = traceback }
-  while now - w[w.first].t > sup.spec.period + 1e-9 do
-    w[w.first], w.first = nil, w.first + 1
+  w.t[w.last] = now
+  w.info[w.last] = { name = name, err = err, traceback = traceback }
+  w.info[w.last - KEPT_FAILURES] = nil
+  while now - w.t[w.first] > sup.spec.period + 1e-9 do
+    w.t[w.first], w.info[w.first], w.first = nil, nil, w.first + 1
   end
   return window_size(w) > sup.spec.intensity
 end
@@ -496,7 +505,12 @@ end
 
 local function give_up(sup)
   local failures, w = util.failures(), sup.window
-  for i = w.first, w.last do util.add_failure(failures, w[i].err, w[i].name, w[i].traceback) end
+  local from = math.max(w.first, w.last - KEPT_FAILURES + 1)
+  for i = from, w.last do
+    local f = w.info[i]
+    util.add_failure(failures, f.err, f.name, f.traceback)
+  end
+  failures.dropped = from - w.first       -- the older ones, counted
   local n = window_size(w)
   sup.gave_up = util.error_group(failures,
     ("supervisor: restart intensity exceeded (%d %s %s)")
@@ -783,7 +797,7 @@ end
 local function new_supervisor(spec)
   local sup = setmetatable({
     spec = spec, name = spec.name, by_name = {}, count = 0,
-    window = { first = 1, last = 0 },
+    window = { first = 1, last = 0, t = {}, info = {} },
     inbox = {}, head = 1, tail = 0, wake = corral.event(), lost = util.failures(),
   }, Sup)
   sups[sup] = true
