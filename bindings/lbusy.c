@@ -122,7 +122,7 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     die_now(sig);
     return;
   }
-  E->e.poll_soon = 1;                    /* end the pass: let the loop turn */
+  __atomic_store_n(&E->e.poll_soon, 1, __ATOMIC_RELAXED);   /* end the pass */
   busy_seq[busy_nseq] = sig;
   busy_nseq = busy_nseq + 1;
   if ((co = E->resuming_co) == NULL) {   /* between passes */
@@ -258,9 +258,9 @@ void lcr_busy_remove(lcr_Engine *E) {
   if (busy_engine != E) return;
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
   wait_handlers(&busy_inflight);
-  for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
-  busy_step = 0;
+  busy_step = 0;               /* before another run may take the front */
   busy_co = NULL;
+  for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
 }
 
 /* --- lua's own Ctrl-C, without the root policy ---------------------------
@@ -286,6 +286,9 @@ typedef struct {
   uv_async_t a;
   lcr_Engine *E;
   cr_signal_cb cb;
+  lua_State *main;        /* the main thread, and its hook at the start */
+  lua_Hook hook;
+  int mask, count;
 } intr_waker;
 
 static intr_waker *_Atomic intr_w;        /* the run served, or NULL */
@@ -293,9 +296,6 @@ static intr_waker *_Atomic intr_w;        /* the run served, or NULL */
 ** threads must not read the waker, which the served run's thread frees. */
 static lcr_Engine *_Atomic intr_engine;
 static atomic_int intr_arrived;           /* since the run last looked */
-static lua_State *intr_main;              /* the main thread, and its hook */
-static lua_Hook intr_hook;
-static int intr_mask, intr_count;
 
 /* After the handler found (cr_signal_front calls that first). */
 static void intr_handler(int sig) {
@@ -304,7 +304,7 @@ static void intr_handler(int sig) {
   atomic_fetch_add(&intr_inflight, 1);
   if ((w = intr_w) != NULL) {
     intr_arrived = 1;
-    w->E->e.poll_soon = 1;               /* end the pass: the run looks */
+    __atomic_store_n(&w->E->e.poll_soon, 1, __ATOMIC_RELAXED);  /* the run looks */
     uv_async_send(&w->a);                /* wakes a poll that blocks */
   }
   atomic_fetch_sub(&intr_inflight, 1);
@@ -314,11 +314,11 @@ static void intr_handler(int sig) {
 static void intr_hear(intr_waker *w) {
   lcr_Engine *E = w->E;
   intr_arrived = 0;
-  if (lua_gethook(intr_main) == intr_hook &&
-      lua_gethookmask(intr_main) == intr_mask &&
-      lua_gethookcount(intr_main) == intr_count)
+  if (lua_gethook(w->main) == w->hook &&
+      lua_gethookmask(w->main) == w->mask &&
+      lua_gethookcount(w->main) == w->count)
     return;                              /* the handler asked nothing of Lua */
-  lua_sethook(intr_main, intr_hook, intr_mask, intr_count);
+  lua_sethook(w->main, w->hook, w->mask, w->count);
   /* (a root that finished meanwhile is not cancelled, but run raises the
   ** signal all the same: it came before run returned) */
   if (E->root != NULL)
@@ -348,19 +348,20 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   w->a.data = w;
   w->E = E;
   w->cb = cb;
+  /* The main thread's hook before the handler can run (it may set one) */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  w->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  w->hook = lua_gethook(w->main);
+  w->mask = lua_gethookmask(w->main);
+  w->count = lua_gethookcount(w->main);
   /* In front of SIGINT if it has a handler (or the default action stays,
-  ** as ever) and no other run holds it (one run at a time). */
+  ** as ever) and no other run's is there (one run at a time). */
   if (cr_signal_front(SIGINT, intr_handler, 1) != 0) {
     uv_close((uv_handle_t *)&w->a, intr_close_cb);
     return;
   }
   intr_arrived = 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  intr_main = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  intr_hook = lua_gethook(intr_main);
-  intr_mask = lua_gethookmask(intr_main);
-  intr_count = lua_gethookcount(intr_main);
   intr_w = w;
   intr_engine = E;
 }

@@ -29,12 +29,14 @@ typedef struct hub_s {
   corral_op_t *posted;      /* completed from other threads (LIFO) */
   int req;                  /* a mask of REQ_CANCEL, REQ_STOP (merged) */
   double grace;
-  char *stop_reason;        /* the earliest grace's stop's */
-  char *cancel_reason;      /* the first cancel's */
+  /* Reasons (C strings, or NULL): the first stop's, the earliest grace's
+  ** stop's when another (NULL: the first's), the first cancel's. */
+  char *reasons[3];
   uv_async_t *async;
 } hub_t;
 
 enum { REQ_CANCEL = 1, REQ_STOP = 2 };
+enum { R_STOP, R_GRACE, R_CANCEL };
 
 struct corral_op_s {
   hub_t *hub;
@@ -59,7 +61,8 @@ struct corral_host_s {
   lua_State *L;             /* the host's state */
   lua_State *T;             /* ours: engine callbacks use its stack */
   int T_ref, root_ref, msg_ref, stop_ref, str_ref;
-  int cancel_ref;           /* the cancel's reason (else the stop's cancels) */
+  int cancel_ref;           /* the cancel's reason, for the Cancelled */
+  int grace_ref;            /* else the reason of the stop ending first */
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
@@ -99,14 +102,13 @@ static void q_remove(cr_queue_t *q) {
 }
 
 static void hub_unref(hub_t *hub) {
-  int last;
+  int last, i;
   uv_mutex_lock(&hub->mu);
   last = --hub->refs == 0;
   uv_mutex_unlock(&hub->mu);
   if (!last) return;
   uv_mutex_destroy(&hub->mu);
-  free(hub->stop_reason);
-  free(hub->cancel_reason);
+  for (i = 0; i < 3; i++) free(hub->reasons[i]);
   free(hub);
 }
 
@@ -695,21 +697,29 @@ static void forget_root(corral_host_t *h) {
   unref(h->T, &h->str_ref);
   unref(h->T, &h->stop_ref);
   unref(h->T, &h->cancel_ref);
+  unref(h->T, &h->grace_ref);
   h->root = NULL;
   h->status = CORRAL_NONE;
 }
 
+/* Move the hub's reasons to r. (Locked.) */
+static void take_reasons(hub_t *hub, char *r[3]) {
+  int i;
+  for (i = 0; i < 3; i++) {
+    r[i] = hub->reasons[i];
+    hub->reasons[i] = NULL;
+  }
+}
+
 /* Requests made while no root ran are dropped, not kept for the next. */
 static void drop_requests(hub_t *hub) {
-  char *stop, *cancel;
+  char *r[3];
+  int i;
   uv_mutex_lock(&hub->mu);
   hub->req = 0;
-  stop = hub->stop_reason;
-  cancel = hub->cancel_reason;
-  hub->stop_reason = hub->cancel_reason = NULL;
+  take_reasons(hub, r);
   uv_mutex_unlock(&hub->mu);
-  free(stop);
-  free(cancel);
+  for (i = 0; i < 3; i++) free(r[i]);
 }
 
 static int ref_k(lua_State *T) {
@@ -813,7 +823,7 @@ static int cancel_k(lua_State *T) {
   cr_scope_t *s = &h->root->t.scope;
   if (h->status != CORRAL_RUNNING || s->cancel_called || !cr_scope_live(s))
     return 0;
-  int ref = h->cancel_ref != LUA_NOREF ? h->cancel_ref : h->stop_ref;
+  int ref = h->cancel_ref != LUA_NOREF ? h->cancel_ref : h->grace_ref;
   if (ref != LUA_NOREF) lua_rawgeti(T, LUA_REGISTRYINDEX, ref);
   else lua_pushnil(T);
   cr_scope_cancel(s, CR_SRC_HOST, 0, lcr_record(T, &h->E, -1, NULL));
@@ -826,12 +836,14 @@ static void stop_timer_cb(cr_timer_t *timer) {
             cancel_k, 0);
 }
 
-/* [stop's, cancel's reason (C strings, or NULL)] -> them as Lua strings,
-** or nils */
+/* [the hub's three reasons, as light userdata] -> them as Lua strings, or
+** nils (the earliest grace's: the first stop's when NULL) */
 static int push_reasons_k(lua_State *T) {
   lua_pushstring(T, lua_touserdata(T, 1));
-  lua_pushstring(T, lua_touserdata(T, 2));
-  return 2;
+  if (lua_touserdata(T, 2) != NULL) lua_pushstring(T, lua_touserdata(T, 2));
+  else lua_pushvalue(T, -1);
+  lua_pushstring(T, lua_touserdata(T, 3));
+  return 3;
 }
 
 /* Keep the value on top of T at *ref, unless one is kept there already;
@@ -841,47 +853,55 @@ static void keep_first(lua_State *T, int *ref) {
   else lua_pop(T, 1);
 }
 
-/* A request reached the loop thread: keep its reason, then cancel now or
-** start the grace (the earliest grace wins). [-0, +0, m] */
+/* A stop's grace, its reason on top of T (popped): the earliest grace
+** wins, and its reason with it; cancel now if it is over (or `now`). */
+static int stop_grace(lua_State *T, corral_host_t *h, double grace, int now) {
+  double when = grace + cr_now(&h->E.e);
+  if (grace <= 0 || !cr_timer_armed(&h->stop_timer) ||
+      when < h->stop_timer.when) {
+    unref(T, &h->grace_ref);
+    h->grace_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+    if (grace > 0 && !now) cr_timer_start(&h->E.e, &h->stop_timer, when);
+  } else {
+    lua_pop(T, 1);
+  }
+  return now || grace <= 0 ? cancel_k(T) : 0;
+}
+
+/* A request reached the loop thread: keep its reasons, then cancel now or
+** start the grace. [-0, +0, m] */
 static int request_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   hub_t *hub = h->hub;
   double grace;
-  int req, rc;
-  char *stop, *cancel;
+  int req, rc, i;
+  char *r[3];
   uv_mutex_lock(&hub->mu);          /* nothing in here may raise */
   req = hub->req;
   grace = hub->grace;
   hub->req = 0;
-  stop = hub->stop_reason;
-  cancel = hub->cancel_reason;
-  hub->stop_reason = hub->cancel_reason = NULL;
+  take_reasons(hub, r);
   uv_mutex_unlock(&hub->mu);
   lua_pushcfunction(T, push_reasons_k);  /* may raise (memory): freed first */
-  lua_pushlightuserdata(T, stop);
-  lua_pushlightuserdata(T, cancel);
-  rc = lua_pcall(T, 2, 2, 0);
-  free(stop);
-  free(cancel);
+  for (i = 0; i < 3; i++) lua_pushlightuserdata(T, r[i]);
+  rc = lua_pcall(T, 3, 3, 0);
+  for (i = 0; i < 3; i++) free(r[i]);
   if (rc != LUA_OK) return lua_error(T);
   if (req == 0 || h->status != CORRAL_RUNNING) return 0;
-  /* wait_stop gives the first stop's reason; a cancel's reason is the
-  ** Cancelled's (a stop's grace that ends cancels with the stop's). */
+  /* The Cancelled's reason is the first cancel's, else that of the stop
+  ** whose grace ends first; wait_stop gives the first stop's. */
   if (req & REQ_CANCEL) keep_first(T, &h->cancel_ref);
-  else lua_pop(T, 1);
-  if (req & REQ_STOP) keep_first(T, &h->stop_ref);
-  else lua_pop(T, 1);
+  else lua_pop(T, 1);                    /* [first stop's, grace's reason] */
+  if (!(req & REQ_STOP)) return cancel_k(T);
+  lua_insert(T, -2);
+  keep_first(T, &h->stop_ref);           /* [grace's reason] */
   /* A stop is a stop also with no grace, or merged with a cancel that came
   ** before the loop heard of it: wait_stop returns, stopping() is true. */
-  if ((req & REQ_STOP) && !h->stopping) {
+  if (!h->stopping) {
     h->stopping = 1;
     cr_event_set(&h->stop_event);
   }
-  if ((req & REQ_CANCEL) || grace <= 0) return cancel_k(T);
-  grace += cr_now(&h->E.e);
-  if (!cr_timer_armed(&h->stop_timer) || grace < h->stop_timer.when)
-    cr_timer_start(&h->E.e, &h->stop_timer, grace);
-  return 0;
+  return stop_grace(T, h, grace, req & REQ_CANCEL);
 }
 
 static void async_cb(uv_async_t *a) {
@@ -923,15 +943,18 @@ static int host_request(corral_host_t *h, int req, double grace,
     return CR_ECLOSED;
   }
   /* Requests the loop has not heard of yet are merged: a cancel and a stop
-  ** both take effect, each with its reason: the first cancel's, and the
-  ** earliest grace's stop's (the one that will cancel). */
+  ** both take effect, each with its reasons: the first cancel's, the first
+  ** stop's, and the earliest grace's stop's (the one that will cancel). */
   if (req == REQ_CANCEL && !(hub->req & REQ_CANCEL)) {
-    hub->cancel_reason = copy;
+    hub->reasons[R_CANCEL] = copy;
     copy = NULL;
-  }
-  if (req == REQ_STOP && (!(hub->req & REQ_STOP) || grace < hub->grace)) {
-    free(hub->stop_reason);
-    hub->stop_reason = copy;
+  } else if (req == REQ_STOP && !(hub->req & REQ_STOP)) {
+    hub->reasons[R_STOP] = copy;
+    copy = NULL;
+    hub->grace = grace;
+  } else if (req == REQ_STOP && grace < hub->grace) {
+    free(hub->reasons[R_GRACE]);
+    hub->reasons[R_GRACE] = copy;
     copy = NULL;
     hub->grace = grace;
   }
@@ -1068,7 +1091,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   hub->async = &h->async;
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
-  h->cancel_ref = LUA_NOREF;
+  h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);
   cr_timer_init(&h->stop_timer, stop_timer_cb);

@@ -95,8 +95,9 @@ static int event_wait(lua_State *L) {
 
 static int event__index(lua_State *L) {
   lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
-  const char *k = luaL_checkstring(L, 2);
-  if (strcmp(k, "waiting") != 0) return 0;   /* (methods came first) */
+  const char *k = lua_tostring(L, 2);
+  /* (methods came first; any other key is nil, as it was) */
+  if (lua_type(L, 2) != LUA_TSTRING || strcmp(k, "waiting") != 0) return 0;
   lua_pushinteger(L, (lua_Integer)cr_event_waiting(&e->ev));
   return 1;
 }

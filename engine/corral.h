@@ -421,7 +421,8 @@ struct cr_engine_s {
   unsigned delivered_early[2];
   volatile sig_atomic_t poll_soon; /* public: set (from a signal handler,
                           ** say) to end the current pass of tasks at the
-                          ** next switch and poll I/O */
+                          ** next switch and poll I/O; from another thread,
+                          ** with an atomic store (__atomic_store_n) */
   cr_heap_slot_t *heap;   /* 4-ary min-heap of armed timers */
   size_t nheap, heapcap;
   cr_heap_ref_t *refs;    /* by timer->index: heap slot and timer */
@@ -994,13 +995,14 @@ void cr_signal_stop(uv_signal_t *h);
 ** counted watcher of the signal is active, else what the process had
 ** before corral held the signal (its handler is called; SIG_DFL's default
 ** action is taken; SIG_IGN ignores); then fn(signum) is called, in the
-** signal handler (async-signal-safe code only). One per signal: CR_EBUSY
-** when another is set; with need_handler, CR_EINVAL (nothing set) when
-** nothing underneath is a handler. cr_signal_unfront puts back what is
-** underneath, unless the program set another disposition meanwhile (with
-** dfl_is_ours, SIG_DFL does not count as one: a chained handler may have
-** set it); once neither a front nor a counted watcher holds the signal,
-** it has what it had before either.
+** signal handler (async-signal-safe code only). Two functions per signal
+** at most, each once: CR_EBUSY otherwise; with need_handler, CR_EINVAL
+** (nothing set) when nothing underneath is a handler. cr_signal_unfront
+** takes fn out; after the last, what is underneath is put back, unless the
+** program set another disposition meanwhile (with dfl_is_ours, SIG_DFL
+** does not count as one: a chained handler may have set it); once neither
+** a front nor a counted watcher holds the signal, it has what it had
+** before either.
 */
 typedef void (*cr_signal_front_fn)(int signum);
 int cr_signal_front(int signum, cr_signal_front_fn fn, int need_handler);

@@ -28,6 +28,7 @@
 ** ends the process for everyone.
 */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,6 +57,8 @@ typedef struct {
   int signum;
 } counted_watch;
 
+#define CR__FRONTS 2          /* functions in front of one signal, at most */
+
 static struct {
   uv_once_t once;
   uv_mutex_t lock;
@@ -65,9 +68,12 @@ static struct {
   size_t ncounted, cap;         /* a restart or a close uncounts the right one */
   unsigned spawners;            /* engines whose loop libuv watches SIGCHLD on */
   struct sigaction chld_before; /* SIGCHLD's disposition before the first */
-  cr_signal_front_fn front[NSIG]; /* cr_signal_front's handler, or NULL */
-  struct sigaction libuv;       /* libuv's handler, once seen in place */
-  int libuv_known;
+  /* The fronts (cr_signal_front) and what they sit on, read by the front's
+  ** handler in any thread without the lock: the functions are atomic, and
+  ** `under` is written to the copy not in use, then published by `under_i`. */
+  _Atomic(cr_signal_front_fn) front[NSIG][CR__FRONTS];
+  struct sigaction under[NSIG][2];
+  atomic_int under_i[NSIG];
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -95,9 +101,17 @@ static int is_handler(const struct sigaction *p) {
          (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
 }
 
+/* Whether a front holds signum. (Locked.) */
+static int has_front(int signum) {
+  int k;
+  for (k = 0; k < CR__FRONTS; k++)
+    if (atomic_load(&dispositions.front[signum][k]) != NULL) return 1;
+  return 0;
+}
+
 /* Whether corral holds signum: a counted watcher, or a front. (Locked.) */
 static int in_use(int signum) {
-  return dispositions.active[signum] > 0 || dispositions.front[signum];
+  return dispositions.active[signum] > 0 || has_front(signum);
 }
 
 static void front_handler(int signum, siginfo_t *info, void *uc);
@@ -117,16 +131,31 @@ static void put_front(int signum) {
   sigaction(signum, &sa, NULL);
 }
 
-/* While a counted watcher of signum is active, the handler in place that
-** is not the front is libuv's: remembered, for cr_signal_chain and for
-** cr_signal_unfront to put back. (Locked.) */
-static void note_libuv(int signum) {
+/* What the front of signum sits on, for its handler. (Locked.) */
+static const struct sigaction *under(int signum) {
+  return &dispositions.under[signum][atomic_load(&dispositions.under_i[signum])];
+}
+
+/* The front of signum sits on sa now (never on itself). (Locked.) */
+static void set_under(int signum, const struct sigaction *sa) {
+  int i = !atomic_load(&dispositions.under_i[signum]);
+  if (is_front(sa)) return;
+  dispositions.under[signum][i] = *sa;
+  atomic_store(&dispositions.under_i[signum], i);
+}
+
+/* After libuv may have changed signum's disposition (a watcher started or
+** stopped) while a front holds it: what libuv put there goes under the
+** front (SIG_DFL once it let go: then what the process had), and the front
+** goes back on top. (Locked.) */
+static void refront(int signum) {
   struct sigaction now;
-  if (dispositions.active[signum] == 0 || sigaction(signum, NULL, &now) != 0 ||
-      is_front(&now) || !is_handler(&now))
+  if (!has_front(signum) || sigaction(signum, NULL, &now) != 0 ||
+      is_front(&now))
     return;
-  dispositions.libuv = now;
-  dispositions.libuv_known = 1;
+  set_under(signum, !is_handler(&now) && now.sa_handler == SIG_DFL
+                      ? &dispositions.before[signum] : &now);
+  put_front(signum);
 }
 
 /* Whether two dispositions call the same function. */
@@ -184,8 +213,8 @@ static void uncount(size_t i, int stop) {
   }
   if (stop) uv_signal_stop(c.h);
   if (--dispositions.active[c.signum] > 0) return;
-  if (dispositions.front[c.signum])
-    put_front(c.signum);               /* libuv may have put SIG_DFL */
+  if (has_front(c.signum))
+    refront(c.signum);                 /* libuv may have put SIG_DFL */
   else
     give_back(c.signum, &dispositions.before[c.signum]);
 }
@@ -226,12 +255,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;
   }
-  if (dispositions.front[signum]) {    /* libuv put its own in front */
-    note_libuv(signum);
-    put_front(signum);
-  } else {
-    note_libuv(signum);
-  }
+  refront(signum);                     /* libuv may have put its own */
   return 0;
 }
 
@@ -266,90 +290,96 @@ void cr_signal_stop(uv_signal_t *h) {
 
 /*
 ** A front: the disposition of signum while it is set, whatever libuv does
-** as watchers start and stop (it is put back in front after each). Each
-** arrival goes first to what is underneath (chain), then to the front's
-** function. What signum had before corral held it comes back once neither
-** a front nor a counted watcher holds it. One front per signal in the
-** process, whichever engine's run sets it.
+** as watchers start and stop (it is put back on top after each). Each
+** arrival goes first to what the front sits on (chain), then to its
+** functions. What signum had before corral held it comes back once neither
+** a front nor a counted watcher holds it. Up to CR__FRONTS functions per
+** signal in the process, whichever engines' runs set them.
 */
+static int front_slot(int signum, cr_signal_front_fn fn) {
+  int k;
+  for (k = 0; k < CR__FRONTS; k++)
+    if (atomic_load(&dispositions.front[signum][k]) == fn) return k;
+  return -1;
+}
+
+/* (Locked.) */
+static int front_add(int signum, cr_signal_front_fn fn, int need_handler) {
+  struct sigaction cur;
+  int k = front_slot(signum, NULL);
+  if (k < 0 || front_slot(signum, fn) >= 0) return CR_EBUSY;
+  if (!has_front(signum)) {
+    if (sigaction(signum, NULL, &cur) != 0) {
+      memset(&cur, 0, sizeof cur);
+      cur.sa_handler = SIG_DFL;
+    }
+    if (!in_use(signum)) dispositions.before[signum] = cur;
+    set_under(signum, &cur);
+  }
+  if (need_handler && !is_handler(under(signum)))
+    return CR_EINVAL;                    /* nothing underneath to call */
+  atomic_store(&dispositions.front[signum][k], fn);
+  put_front(signum);
+  return 0;
+}
+
 int cr_signal_front(int signum, cr_signal_front_fn fn, int need_handler) {
-  struct sigaction *before = &dispositions.before[signum];
+  int rc;
   if (signum <= 0 || signum >= NSIG || fn == NULL) return CR_EINVAL;
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
-  if (dispositions.front[signum] != NULL) {
-    uv_mutex_unlock(&dispositions.lock);
-    return CR_EBUSY;
-  }
-  if (dispositions.active[signum] > 0) {
-    note_libuv(signum);
-  } else if (sigaction(signum, NULL, before) != 0) {
-    memset(before, 0, sizeof *before);
-    before->sa_handler = SIG_DFL;
-  }
-  if (need_handler && !is_handler(before) &&
-      !(dispositions.active[signum] > 0 && dispositions.libuv_known)) {
-    uv_mutex_unlock(&dispositions.lock);
-    return CR_EINVAL;                    /* nothing underneath to call */
-  }
-  dispositions.front[signum] = fn;
-  put_front(signum);
+  rc = front_add(signum, fn, need_handler);
   uv_mutex_unlock(&dispositions.lock);
-  return 0;
+  return rc;
 }
 
 void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours) {
   struct sigaction cur;
-  int ours;
-  if (signum <= 0 || signum >= NSIG) return;
+  int k;
+  if (signum <= 0 || signum >= NSIG || fn == NULL) return;
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
-  if (dispositions.front[signum] != fn || fn == NULL) {
-    uv_mutex_unlock(&dispositions.lock);
-    return;
+  if ((k = front_slot(signum, fn)) >= 0) {
+    atomic_store(&dispositions.front[signum][k], NULL);
+    /* The last: what it sits on goes back, unless another disposition was
+    ** set meanwhile (SIG_DFL counts as the front's when dfl_is_ours: lua's
+    ** own SIGINT handler, which the front calls, puts it there). */
+    if (!has_front(signum) && sigaction(signum, NULL, &cur) == 0 &&
+        (is_front(&cur) || (dfl_is_ours && !is_handler(&cur) &&
+                            cur.sa_handler == SIG_DFL)))
+      sigaction(signum, under(signum), NULL);
   }
-  dispositions.front[signum] = NULL;
-  /* Put back what is underneath, unless another disposition was set
-  ** meanwhile (SIG_DFL counts as the front's when dfl_is_ours: lua's own
-  ** SIGINT handler, which the front calls, puts it there). */
-  ours = sigaction(signum, NULL, &cur) == 0 &&
-         (is_front(&cur) || (dfl_is_ours && !is_handler(&cur) &&
-                             cur.sa_handler == SIG_DFL));
-  if (ours && dispositions.active[signum] > 0 && dispositions.libuv_known)
-    sigaction(signum, &dispositions.libuv, NULL);
-  else if (ours && dispositions.active[signum] == 0)
-    sigaction(signum, &dispositions.before[signum], NULL);
   uv_mutex_unlock(&dispositions.lock);
 }
 
-/* What is underneath the front: libuv's handler while a counted watcher
-** of signum is active, else what the process had before corral held it.
-** Async-signal-safe (no lock: the records read are written before the
-** front is installed, and at the starts and stops of watchers, out of any
-** handler's reach but for a race of instants). */
+/* What the front sits on gets the arrival: its handler is called, SIG_DFL's
+** default action taken, SIG_IGN ignores. Async-signal-safe: no lock (see
+** `under`). */
 static void chain(int signum, siginfo_t *info, void *uc) {
-  const struct sigaction *p =
-    dispositions.active[signum] > 0 && dispositions.libuv_known
-      ? &dispositions.libuv : &dispositions.before[signum];
-  if (p->sa_flags & SA_SIGINFO) {
-    if (p->sa_sigaction != front_handler) p->sa_sigaction(signum, info, uc);
-  } else if (p->sa_handler == SIG_DFL) {
+  int i = atomic_load(&dispositions.under_i[signum]);
+  struct sigaction p = dispositions.under[signum][i];
+  if (p.sa_flags & SA_SIGINFO) {
+    if (p.sa_sigaction != front_handler) p.sa_sigaction(signum, info, uc);
+  } else if (p.sa_handler == SIG_DFL) {
     struct sigaction dfl;              /* the default action, as if the */
     memset(&dfl, 0, sizeof dfl);       /* front had never been there */
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(signum, &dfl, NULL);
     raise(signum);                     /* delivered once the handler returns */
-  } else if (p->sa_handler != SIG_IGN) {
-    p->sa_handler(signum);
+  } else if (p.sa_handler != SIG_IGN) {
+    p.sa_handler(signum);
   }
 }
 
 static void front_handler(int signum, siginfo_t *info, void *uc) {
-  cr_signal_front_fn fn;
+  int k;
   if (signum <= 0 || signum >= NSIG) return;
   chain(signum, info, uc);
-  if ((fn = dispositions.front[signum]) != NULL) fn(signum);
+  for (k = 0; k < CR__FRONTS; k++) {
+    cr_signal_front_fn fn = atomic_load(&dispositions.front[signum][k]);
+    if (fn != NULL) fn(signum);
+  }
 }
 
 /*

@@ -346,6 +346,41 @@ static int test_stop_without_grace_is_a_stop(void) {
   return 0;
 }
 
+/* Two stops: wait_stop gave the earliest grace's reason when the loop
+** heard of both at once, the first's when apart; the Cancelled, when the
+** second's shorter grace ended, carried the first's reason when apart.
+** Now wait_stop gives the first stop's, the Cancelled the reason of the
+** stop whose grace ended. */
+static int two_stops(int apart, char *buf, size_t n) {
+  corral_host_t *h;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local why\n"
+    "c.scope(function() why = c.host.wait_stop() end, {shield = true})\n"
+    "local ok, e = pcall(c.sleep, 100)\n"
+    "return tostring(why) .. ' ' .. tostring(not ok and e.reason)", "=r") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(corral_host_stop(h, 10, "a") == 0);
+  if (apart) CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(corral_host_stop(h, 0.01, "b") == 0);
+  corral_host_run(h);
+  host_result(h, buf, n);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static int test_two_stops_keep_their_reasons(void) {
+  char buf[64];
+  int apart;
+  for (apart = 0; apart < 2; apart++) {
+    CHECK(two_stops(apart, buf, sizeof buf) == 0);
+    if (strcmp(buf, "a b") != 0) fprintf(stderr, "  got '%s'\n", buf);
+    CHECK(strcmp(buf, "a b") == 0);
+  }
+  return 0;
+}
+
 /* A cancel made while no root ran waited in the hub and killed the next
 ** root ("Requests made while no root runs are dropped"). */
 static int test_cancel_with_no_root_is_dropped(void) {
@@ -497,6 +532,7 @@ int main(void) {
   RUN(test_rerequire_without_cpath);
   RUN(test_null_handles);
   RUN(test_wait_stop_is_not_a_deadlock);
+  RUN(test_two_stops_keep_their_reasons);
   RUN(test_cancel_with_no_root_is_dropped);
   RUN(test_start_with_negative_nargs_keeps_the_stack);
   RUN(test_rerequire_in_a_host_is_the_same_module);

@@ -222,9 +222,88 @@ static int test_overlapping_runs_give_back_the_default(void) {
   return 0;
 }
 
+/* A run without the root policy holds lua's Ctrl-C (the program's SIGINT
+** handler under it) while a run in another thread starts with the root
+** policy and a task that never blocks: one Ctrl-C still interrupts that
+** task (the second run got no busy-task handler at all, and its task ran
+** on through every Ctrl-C). */
+static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_hit;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  CHECK(overlap(
+    "local corral = require 'corral'\n"
+    "corral.run(function() post(0); wait(1) end)\n"
+    "return 'done'\n",
+    "local corral = require 'corral'\n"
+    "wait(0)\n"
+    "local ok, e = pcall(corral.run, function()\n"
+    "  sigint()\n"
+    "  for _ = 1, 1e9 do end             -- busy: never blocks\n"
+    "  return 'finished'\n"
+    "end, {signals = true})\n"
+    "post(1)\n"
+    "return not ok and e.source == 'signal' and 'done' or tostring(e)\n")
+    == 0);
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
+static int host_heard;
+static void host_cb(uv_signal_t *h, int sig) { (void)h; (void)sig; host_heard++; }
+
+/* A program's own libuv watcher of SIGINT, started with uv_signal_start
+** (not counted by corral). The first run puts its handler in front of
+** libuv's; the second waits in corral.signal("SIGINT") until the first has
+** ended. Then libuv's handler is SIGINT's again, and a third run's Ctrl-C
+** reaches the program's watcher (corral's front was left in place over
+** nothing, chaining to itself: the watcher heard nothing ever again). */
+static int test_overlapping_runs_keep_a_programs_libuv_watcher(void) {
+  uv_loop_t loop;
+  uv_signal_t w;
+  struct sigaction libuv, sa;
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(uv_signal_init(&loop, &w) == 0);
+  CHECK(uv_signal_start(&w, host_cb, SIGINT) == 0);
+  CHECK(sigaction(SIGINT, NULL, &libuv) == 0);
+  CHECK(overlap(
+    "local corral = require 'corral'\n"
+    "corral.run(function() post(0); wait(1) end)\n"
+    "return 'done'\n",
+    "local corral = require 'corral'\n"
+    "wait(0)\n"
+    "corral.run(function()\n"
+    "  corral.group(function(g)\n"
+    "    g:spawn(corral.signal, 'SIGINT')\n"
+    "    corral.sleep(0)\n"
+    "    post(1); wait(2)\n"
+    "    g:cancel()\n"
+    "  end)\n"
+    "end)\n"
+    "return 'done'\n") == 0);
+  CHECK(sigaction(SIGINT, NULL, &sa) == 0 &&
+        (sa.sa_flags & SA_SIGINFO) == (libuv.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == libuv.sa_handler);
+  host_heard = 0;
+  CHECK(run("local corral = require 'corral'\n"
+            "corral.run(function() sigint(); corral.sleep(0.01) end)\n"
+            "return 'done'\n", "done") == 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(host_heard == 1);
+  uv_close((uv_handle_t *)&w, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0, i;
   struct { const char *name; int (*fn)(void); } tests[] = {
+    /* (first: no watcher of corral's has run in this process yet) */
+    {"overlapping runs in two threads keep a program's own libuv watcher",
+     test_overlapping_runs_keep_a_programs_libuv_watcher},
     {"the busy-task Ctrl-C handler blocks every signal while it runs",
      test_busy_handler_blocks_every_signal},
     {"the run's own SIGINT handler blocks every signal while it runs",
@@ -233,6 +312,8 @@ int main(void) {
      test_overlapping_runs_keep_the_programs_handler},
     {"overlapping runs in two threads give SIGINT its default action back",
      test_overlapping_runs_give_back_the_default},
+    {"a busy task hears Ctrl-C beside another thread's run",
+     test_a_busy_task_hears_ctrl_c_beside_another_run},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();
