@@ -105,7 +105,11 @@ static int event__index(lua_State *L) {
 /* Locks and semaphores share their methods: self may be either. */
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
-  if (s == NULL) s = lcr_testself(L, 1, LCR_MT_SEM);
+  /* (the two have one size: a semaphore given a lock's metatable, or the
+  ** other way round, is told by what it was made as) */
+  if (s != NULL && !s->is_lock) s = NULL;
+  if (s == NULL && (s = lcr_testself(L, 1, LCR_MT_SEM)) != NULL && s->is_lock)
+    s = NULL;
   if (s == NULL) lcr_selferror(L, 1, "corral.Lock or corral.Semaphore");
   return s;
 }
@@ -275,7 +279,8 @@ static int lock__close(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
   lcr_Engine *E = lcr_state(L)->eng;
   lcr_Task *t;
-  if (s == NULL || s->sem.value != 0 || lcr_lock_holder(&s->sem, E) == 0)
+  if (s == NULL || !s->is_lock || s->sem.value != 0 ||
+      lcr_lock_holder(&s->sem, E) == 0)
     return 0;
   t = (lcr_Task *)E->e.current;
   if (t != NULL && lcr_taskco(t) == L) {       /* the task's own way out */

@@ -13,6 +13,8 @@
 
 /* Resumes per scheduler pass before I/O is polled once (see loop.c). */
 #define CR__PASS_BUDGET 4096
+/* Resumes between two readings of the clock within a pass (a power of 2) */
+#define CR__DEADLINE_EVERY 64
 
 /* heap.c */
 int cr__heap_push(cr_engine_t *e, cr_timer_t *t, uint64_t seq);

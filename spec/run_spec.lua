@@ -232,6 +232,31 @@ describe("the real clock", function()
     assert.is_true(seen ~= nil and seen < N,
                    "the sleeper ran after " .. tostring(seen) .. " of " .. N)
   end)
+
+  -- Regression: the clock was read only at cancellation points and between
+  -- passes of 4096 resumes, so a deadline that came due while spawned tasks
+  -- ran without reaching one (they compute and return) waited for all of them.
+  it("wakes a sleeper whose deadline comes due among tasks that never reach a cancellation point", function()
+    local N, started, seen = 2000, 0, nil
+    corral.run(function()
+      corral.group(function(g)
+        g:spawn(function()
+          corral.sleep(0.002)
+          seen = started
+        end)
+        corral.checkpoint()                -- the sleeper is asleep
+        for _ = 1, N do
+          g:spawn(function()
+            local c0 = os.clock()
+            while os.clock() - c0 < 2e-5 do end
+            started = started + 1
+          end)
+        end
+      end)
+    end)
+    assert.is_true(seen ~= nil and seen < N / 2,
+                   "the sleeper ran after " .. tostring(seen) .. " of " .. N)
+  end)
 end)
 
 describe("argument checks", function()

@@ -1,7 +1,8 @@
 -- Regression: a value given a corral type's metatable with debug.setmetatable
 -- (a file handle with a lock's) was refused as self with "corral.Lock or
 -- corral.Semaphore expected, got corral.Lock", a message that contradicts
--- itself. The message now says what the value is.
+-- itself. The message now says what the value is. A semaphore given a lock's
+-- metatable (the two have one size) was even taken for a lock.
 local corral = require "corral"
 
 describe("regression: a forged self", function()
@@ -13,6 +14,20 @@ describe("regression: a forged self", function()
     assert.is_false(ok)
     assert.matches("corral.Lock or corral.Semaphore expected, got a userdata with the "
                    .. "metatable of corral.Lock", err, 1, true)
+  end)
+
+  it("is refused between a lock and a semaphore, which have one size", function()
+    local lock_mt = getmetatable(corral.lock())
+    local s = corral.semaphore(3)
+    debug.setmetatable(s, lock_mt)
+    local ok, err = pcall(function() return s.value end)
+    assert.is_false(ok)
+    assert.matches("with the metatable of corral.Lock", err, 1, true)
+    local l = corral.lock()
+    debug.setmetatable(l, getmetatable(corral.semaphore(1)))
+    ok, err = pcall(function() return l.locked end)
+    assert.is_false(ok)
+    assert.matches("with the metatable of corral.Semaphore", err, 1, true)
   end)
 
   it("leaves the message of a plain wrong type as it was", function()
