@@ -72,8 +72,14 @@ static struct {
   ** handler in any thread without the lock: the functions are atomic, and
   ** `under` is written to the copy not in use, then published by `under_i`. */
   _Atomic(cr_signal_front_fn) front[NSIG][CR__FRONTS];
+  unsigned char needs[NSIG][CR__FRONTS]; /* set with need_handler */
   struct sigaction under[NSIG][2];
   atomic_int under_i[NSIG];
+  /* The program (or a handler the front called: lua's) set a disposition
+  ** of its own over the front: it is the program's choice from then on, and
+  ** comes back after libuv's watchers, instead of the front. */
+  unsigned char displaced[NSIG];
+  struct sigaction program[NSIG];
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -121,14 +127,58 @@ static int is_front(const struct sigaction *sa) {
   return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == front_handler;
 }
 
-/* Make the front signum's disposition. (Locked.) */
+static const struct sigaction *under(int signum);
+
+/* Whether every front of signum asked for a handler underneath. (Locked.) */
+static int fronts_need_handler(int signum) {
+  int k;
+  for (k = 0; k < CR__FRONTS; k++)
+    if (atomic_load(&dispositions.front[signum][k]) != NULL &&
+        !dispositions.needs[signum][k])
+      return 0;
+  return 1;
+}
+
+/* Whether the front of signum stands aside: nothing underneath to call
+** (SIG_IGN, SIG_DFL) and no front that wants the arrivals all the same;
+** what is underneath is the disposition then, as if corral were not
+** there. (Locked.) */
+static int parked(int signum) {
+  return !is_handler(under(signum)) && fronts_need_handler(signum);
+}
+
+/* Make the front signum's disposition (or what it sits on, when it stands
+** aside). It restarts interrupted calls as what it sits on does. (Locked.) */
 static void put_front(int signum) {
   struct sigaction sa;
+  if (parked(signum)) {
+    sigaction(signum, under(signum), NULL);
+    return;
+  }
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = front_handler;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sa.sa_flags = SA_SIGINFO | (under(signum)->sa_flags & SA_RESTART);
   sigfillset(&sa.sa_mask);     /* as libuv's own, which it calls */
   sigaction(signum, &sa, NULL);
+}
+
+/* Whether sa is what the front of signum has put in place. (Locked.) */
+static int front_in_place(int signum, const struct sigaction *sa) {
+  if (parked(signum))
+    return (sa->sa_flags & SA_SIGINFO) == (under(signum)->sa_flags & SA_SIGINFO)
+           && sa->sa_handler == under(signum)->sa_handler;
+  return is_front(sa);
+}
+
+/* Before libuv changes signum's disposition (a watcher starts or stops):
+** a disposition the program set over the front is noted as its own. */
+static void note_displaced(int signum) {
+  struct sigaction cur;
+  if (!has_front(signum) || dispositions.displaced[signum] ||
+      sigaction(signum, NULL, &cur) != 0 || front_in_place(signum, &cur))
+    return;
+  dispositions.displaced[signum] = 1;
+  dispositions.program[signum] = cur;
 }
 
 /* What the front of signum sits on, for its handler. (Locked.) */
@@ -151,8 +201,14 @@ static void set_under(int signum, const struct sigaction *sa) {
 static void refront(int signum) {
   struct sigaction now;
   if (!has_front(signum) || sigaction(signum, NULL, &now) != 0 ||
-      is_front(&now))
+      front_in_place(signum, &now))
     return;
+  if (dispositions.displaced[signum]) {  /* the program's choice stays */
+    if (dispositions.active[signum] == 0 && !is_handler(&now) &&
+        now.sa_handler == SIG_DFL)       /* libuv let go */
+      sigaction(signum, &dispositions.program[signum], NULL);
+    return;
+  }
   set_under(signum, !is_handler(&now) && now.sa_handler == SIG_DFL
                       ? &dispositions.before[signum] : &now);
   put_front(signum);
@@ -211,7 +267,10 @@ static void uncount(size_t i, int stop) {
     dispositions.counted = NULL;
     dispositions.cap = 0;
   }
-  if (stop) uv_signal_stop(c.h);
+  if (stop) {
+    note_displaced(c.signum);
+    uv_signal_stop(c.h);
+  }
   if (--dispositions.active[c.signum] > 0) return;
   if (has_front(c.signum))
     refront(c.signum);                 /* libuv may have put SIG_DFL */
@@ -246,6 +305,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
     memset(before, 0, sizeof *before);
     before->sa_handler = SIG_DFL;      /* nothing to give back */
   }
+  note_displaced(signum);
   if ((rc = uv_signal_start(h, cb, signum)) != 0) return rc;
   dispositions.active[signum]++;
   dispositions.counted[dispositions.ncounted].h = h;
@@ -278,13 +338,41 @@ int cr_signal_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   return rc;
 }
 
+/*
+** A watcher corral never counted stops (a plain uv_signal_stop). If it was
+** libuv's last of its signal, libuv put SIG_DFL back, and its handler,
+** which a front may sit on or have taken for what the process had, is
+** gone: the default action takes its place there, and the front goes back
+** on top. (Locked.)
+*/
+static void plain_stop(uv_signal_t *h) {
+  struct sigaction lib, now, dfl;
+  int signum = h->signum;
+  int known = signum > 0 && signum < NSIG && uv_is_active((uv_handle_t *)h) &&
+              sigaction(signum, NULL, &lib) == 0;
+  uv_signal_stop(h);
+  if (!known || !has_front(signum)) return;
+  if (is_front(&lib)) lib = *under(signum);   /* the handler libuv had */
+  if (!is_handler(&lib)) return;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  /* (what the process had before corral held it is not known then) */
+  if (same_handler(&dispositions.before[signum], &lib))
+    dispositions.before[signum] = dfl;
+  if (sigaction(signum, NULL, &now) != 0 || is_handler(&now) ||
+      now.sa_handler != SIG_DFL)
+    return;                              /* libuv still holds it */
+  if (same_handler(under(signum), &lib)) set_under(signum, &dfl);
+  put_front(signum);
+}
+
 void cr_signal_stop(uv_signal_t *h) {
   size_t i;
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
   i = counted_find(h);
   if (i < dispositions.ncounted) uncount(i, 1);
-  else uv_signal_stop(h);              /* not counted: a plain stop */
+  else plain_stop(h);                  /* not counted */
   uv_mutex_unlock(&dispositions.lock);
 }
 
@@ -307,8 +395,10 @@ static int front_slot(int signum, cr_signal_front_fn fn) {
 static int front_add(int signum, cr_signal_front_fn fn, int need_handler) {
   struct sigaction cur;
   int k = front_slot(signum, NULL);
+  if (signum == SIGKILL || signum == SIGSTOP) return CR_EINVAL;
   if (k < 0 || front_slot(signum, fn) >= 0) return CR_EBUSY;
   if (!has_front(signum)) {
+    dispositions.displaced[signum] = 0;
     if (sigaction(signum, NULL, &cur) != 0) {
       memset(&cur, 0, sizeof cur);
       cur.sa_handler = SIG_DFL;
@@ -318,6 +408,7 @@ static int front_add(int signum, cr_signal_front_fn fn, int need_handler) {
   }
   if (need_handler && !is_handler(under(signum)))
     return CR_EINVAL;                    /* nothing underneath to call */
+  dispositions.needs[signum][k] = need_handler != 0;
   atomic_store(&dispositions.front[signum][k], fn);
   put_front(signum);
   return 0;
@@ -340,16 +431,39 @@ void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours) {
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
   if ((k = front_slot(signum, fn)) >= 0) {
-    atomic_store(&dispositions.front[signum][k], NULL);
     /* The last: what it sits on goes back, unless another disposition was
     ** set meanwhile (SIG_DFL counts as the front's when dfl_is_ours: lua's
     ** own SIGINT handler, which the front calls, puts it there). */
-    if (!has_front(signum) && sigaction(signum, NULL, &cur) == 0 &&
-        (is_front(&cur) || (dfl_is_ours && !is_handler(&cur) &&
-                            cur.sa_handler == SIG_DFL)))
+    int ours = sigaction(signum, NULL, &cur) == 0 &&
+               (front_in_place(signum, &cur) ||
+                (dfl_is_ours && !is_handler(&cur) && cur.sa_handler == SIG_DFL));
+    atomic_store(&dispositions.front[signum][k], NULL);
+    if (!has_front(signum) && ours)
       sigaction(signum, under(signum), NULL);
   }
   uv_mutex_unlock(&dispositions.lock);
+}
+
+/* The default action of signum, as if the front had never been there:
+** nothing for those ignored by default, a stop for the stop signals, else
+** the signal again with SIG_DFL (the process ends once the handler
+** returns). Async-signal-safe. */
+static void default_action(int signum) {
+  struct sigaction dfl;
+  switch (signum) {
+    case SIGCHLD: case SIGURG: case SIGWINCH: case SIGCONT:
+      return;
+    case SIGTSTP: case SIGTTIN: case SIGTTOU:
+      raise(SIGSTOP);
+      return;
+    default:
+      break;
+  }
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(signum, &dfl, NULL);
+  raise(signum);
 }
 
 /* What the front sits on gets the arrival: its handler is called, SIG_DFL's
@@ -358,15 +472,16 @@ void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours) {
 static void chain(int signum, siginfo_t *info, void *uc) {
   int i = atomic_load(&dispositions.under_i[signum]);
   struct sigaction p = dispositions.under[signum][i];
+  if (p.sa_flags & SA_RESETHAND) {     /* a one-shot handler: DFL after */
+    struct sigaction *next = &dispositions.under[signum][!i];
+    memset(next, 0, sizeof *next);
+    next->sa_handler = SIG_DFL;
+    atomic_store(&dispositions.under_i[signum], !i);
+  }
   if (p.sa_flags & SA_SIGINFO) {
     if (p.sa_sigaction != front_handler) p.sa_sigaction(signum, info, uc);
   } else if (p.sa_handler == SIG_DFL) {
-    struct sigaction dfl;              /* the default action, as if the */
-    memset(&dfl, 0, sizeof dfl);       /* front had never been there */
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(signum, &dfl, NULL);
-    raise(signum);                     /* delivered once the handler returns */
+    default_action(signum);
   } else if (p.sa_handler != SIG_IGN) {
     p.sa_handler(signum);
   }

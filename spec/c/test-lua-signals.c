@@ -25,6 +25,7 @@
 #include <lualib.h>
 #include <lauxlib.h>
 #include <uv.h>
+#include "corral.h"
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
@@ -46,6 +47,7 @@ static int l_masked(lua_State *L) {
 }
 
 static void dummy(int sig) { (void)sig; }
+static void host_cb_none(uv_signal_t *h, int sig) { (void)h; (void)sig; }
 
 /* Steps of two runs in two threads: post(i) and wait(i) from Lua (the
 ** wait blocks the thread, run and all: that is the point). */
@@ -67,6 +69,34 @@ static int l_sigint(lua_State *L) {
   return 0;
 }
 
+static uv_signal_t *raw_watcher;       /* a program's own, not counted */
+
+/* set_ign(): the program ignores SIGINT from now on */
+static int l_set_ign(lua_State *L) {
+  struct sigaction sa;
+  (void)L;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  return 0;
+}
+
+/* stop_raw(): the program stops its own libuv watcher */
+static int l_stop_raw(lua_State *L) {
+  (void)L;
+  cr_signal_stop(raw_watcher);
+  return 0;
+}
+
+/* restarts(): whether SIGINT's disposition restarts interrupted calls */
+static int l_restarts(lua_State *L) {
+  struct sigaction sa;
+  sigaction(SIGINT, NULL, &sa);
+  lua_pushboolean(L, (sa.sa_flags & SA_RESTART) != 0);
+  return 1;
+}
+
 static int run(const char *code, const char *want) {
   lua_State *L = luaL_newstate();
   int ok;
@@ -77,6 +107,9 @@ static int run(const char *code, const char *want) {
   lua_register(L, "post", l_post);
   lua_register(L, "wait", l_wait);
   lua_register(L, "sigint", l_sigint);
+  lua_register(L, "set_ign", l_set_ign);
+  lua_register(L, "stop_raw", l_stop_raw);
+  lua_register(L, "restarts", l_restarts);
   ok = luaL_dostring(L, code) == LUA_OK;
   if (!ok) fprintf(stderr, "  %s\n", lua_tostring(L, -1));
   CHECK(ok);
@@ -251,6 +284,60 @@ static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
   return 0;
 }
 
+/* The program's own SIGINT handler, without SA_RESTART. During a run
+** (its handler in front), the handler in front restarts calls as the
+** program's does (it added SA_RESTART, and a read the program expected to
+** end with EINTR went on); the program then ignores SIGINT, and a task's
+** corral.signal wait starts and stops libuv's watcher: the program's
+** SIG_IGN stays (the front came back over it, and the run then put the
+** program's first handler back). */
+static int test_the_front_keeps_the_programs_choices(void) {
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_hit;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  CHECK(run("local corral = require 'corral'\n"
+            "return corral.run(function()\n"
+            "  local r = tostring(restarts())\n"
+            "  set_ign()\n"
+            "  corral.move_on_after(0.01, corral.signal, 'SIGINT')\n"
+            "  return r\n"
+            "end)\n", "false") == 0);
+  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == SIG_IGN);
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
+/* A program's own libuv watcher of SIGINT (not counted), started with SIGINT
+** at its default action, is stopped during a run that has its handler in
+** front: SIGINT has its default action after the run (libuv's handler
+** stayed, with no watcher left, and swallowed every Ctrl-C). */
+static int test_a_programs_watcher_stopped_during_a_run(void) {
+  uv_loop_t loop;
+  uv_signal_t w;
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  CHECK(uv_loop_init(&loop) == 0);
+  CHECK(uv_signal_init(&loop, &w) == 0);
+  CHECK(uv_signal_start(&w, host_cb_none, SIGINT) == 0);
+  raw_watcher = &w;
+  CHECK(run("local corral = require 'corral'\n"
+            "corral.run(function() corral.sleep(0); stop_raw(); corral.sleep(0) end)\n"
+            "return 'done'\n", "done") == 0);
+  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+        sa.sa_handler == SIG_DFL);
+  uv_close((uv_handle_t *)&w, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
 static int host_heard;
 static void host_cb(uv_signal_t *h, int sig) { (void)h; (void)sig; host_heard++; }
 
@@ -304,6 +391,8 @@ int main(void) {
     /* (first: no watcher of corral's has run in this process yet) */
     {"overlapping runs in two threads keep a program's own libuv watcher",
      test_overlapping_runs_keep_a_programs_libuv_watcher},
+    {"a program's own watcher stopped during a run leaves the default action",
+     test_a_programs_watcher_stopped_during_a_run},
     {"the busy-task Ctrl-C handler blocks every signal while it runs",
      test_busy_handler_blocks_every_signal},
     {"the run's own SIGINT handler blocks every signal while it runs",
@@ -314,6 +403,8 @@ int main(void) {
      test_overlapping_runs_give_back_the_default},
     {"a busy task hears Ctrl-C beside another thread's run",
      test_a_busy_task_hears_ctrl_c_beside_another_run},
+    {"the handler in front keeps the program's choices",
+     test_the_front_keeps_the_programs_choices},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();
