@@ -151,6 +151,43 @@ static int test_interrupt_handler_blocks_every_signal(void) {
   return rc;
 }
 
+/* SIGINT's disposition set to handler h (SIG_DFL, or a function); the one
+** it had into *old. */
+static int set_sigint(void (*h)(int), struct sigaction *old) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = h;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGINT, &sa, old);
+}
+
+/* Whether SIGINT's disposition is the plain handler h (or SIG_DFL, SIG_IGN). */
+static int sigint_is(void (*h)(int)) {
+  struct sigaction sa;
+  return sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+         sa.sa_handler == h;
+}
+
+/* The two runs of most overlaps: a plain one that starts first and holds
+** on (steps 0, 1), and one that waits in corral.signal("SIGINT") around
+** the other's end (steps 0, 1, 2: see overlap). */
+#define HOLDING_RUN \
+  "local corral = require 'corral'\n" \
+  "corral.run(function() post(0); wait(1) end)\n" \
+  "return 'done'\n"
+#define WAITING_RUN(before, between) \
+  "local corral = require 'corral'\n" \
+  before \
+  "corral.run(function()\n" \
+  "  corral.group(function(g)\n" \
+  "    g:spawn(corral.signal, 'SIGINT')\n" \
+  "    corral.sleep(0)          -- its watcher starts\n" \
+  between \
+  "    g:cancel()\n" \
+  "  end)\n" \
+  "end)\n" \
+  "return 'done'\n"
+
 /*
 ** Two runs whose lifetimes overlap, in two threads: "first" starts, then
 ** "second", then the first ends, then the second.
@@ -192,29 +229,15 @@ static void count_hit(int sig) { (void)sig; hits++; }
 ** the first has ended. Then the program's handler is back, and a third
 ** run's Ctrl-C calls it once (it chained to itself for ever). */
 static int test_overlapping_runs_keep_the_programs_handler(void) {
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = count_hit;
-  sigemptyset(&sa.sa_mask);
-  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  struct sigaction old;
+  CHECK(set_sigint(count_hit, &old) == 0);
   hits = 0;
   CHECK(overlap(
-    "local corral = require 'corral'\n"
-    "corral.run(function() post(0); wait(1) end)\n"
-    "return 'done'\n",
-    "local corral = require 'corral'\n"
-    "wait(0)\n"
-    "corral.run(function()\n"
-    "  corral.group(function(g)\n"
-    "    g:spawn(corral.signal, 'SIGINT')\n"
-    "    corral.sleep(0)          -- its watcher starts\n"
-    "    post(1); wait(2)         -- the first run ends meanwhile\n"
-    "    g:cancel()\n"
-    "  end)\n"
-    "end)\n"
-    "return 'done'\n") == 0);
-  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
-        sa.sa_handler == count_hit);
+    HOLDING_RUN,
+    WAITING_RUN("wait(0)\n",
+                "    post(1); wait(2)         -- the first run ends meanwhile\n"))
+    == 0);
+  CHECK(sigint_is(count_hit));
   CHECK(run("local corral = require 'corral'\n"
             "corral.run(function() sigint(); corral.sleep(0.01) end)\n"
             "return 'done'\n", "done") == 0);
@@ -229,28 +252,15 @@ static int test_overlapping_runs_keep_the_programs_handler(void) {
 ** Then SIGINT has the default action again (libuv's handler stayed, with
 ** no watcher left: Ctrl-C did nothing for the rest of the process). */
 static int test_overlapping_runs_give_back_the_default(void) {
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
-  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  struct sigaction old;
+  CHECK(set_sigint(SIG_DFL, &old) == 0);
   CHECK(overlap(
-    "local corral = require 'corral'\n"
-    "corral.run(function()\n"
-    "  corral.group(function(g)\n"
-    "    g:spawn(corral.signal, 'SIGINT')\n"
-    "    corral.sleep(0)\n"
-    "    post(0); wait(1)\n"
-    "    g:cancel()\n"
-    "  end)\n"
-    "end)\n"
-    "return 'done'\n",
+    WAITING_RUN("", "    post(0); wait(1)\n"),
     "local corral = require 'corral'\n"
     "wait(0)\n"
     "corral.run(function() post(1); wait(2) end)\n"
     "return 'done'\n") == 0);
-  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
-        sa.sa_handler == SIG_DFL);
+  CHECK(sigint_is(SIG_DFL));
   sigaction(SIGINT, &old, NULL);
   return 0;
 }
@@ -261,15 +271,10 @@ static int test_overlapping_runs_give_back_the_default(void) {
 ** task (the second run got no busy-task handler at all, and its task ran
 ** on through every Ctrl-C). */
 static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = count_hit;
-  sigemptyset(&sa.sa_mask);
-  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  struct sigaction old;
+  CHECK(set_sigint(count_hit, &old) == 0);
   CHECK(overlap(
-    "local corral = require 'corral'\n"
-    "corral.run(function() post(0); wait(1) end)\n"
-    "return 'done'\n",
+    HOLDING_RUN,
     "local corral = require 'corral'\n"
     "wait(0)\n"
     "local ok, e = pcall(corral.run, function()\n"
@@ -292,11 +297,8 @@ static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
 ** SIG_IGN stays (the front came back over it, and the run then put the
 ** program's first handler back). */
 static int test_the_front_keeps_the_programs_choices(void) {
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = count_hit;
-  sigemptyset(&sa.sa_mask);
-  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  struct sigaction old;
+  CHECK(set_sigint(count_hit, &old) == 0);
   CHECK(run("local corral = require 'corral'\n"
             "return corral.run(function()\n"
             "  local r = tostring(restarts())\n"
@@ -304,8 +306,7 @@ static int test_the_front_keeps_the_programs_choices(void) {
             "  corral.move_on_after(0.01, corral.signal, 'SIGINT')\n"
             "  return r\n"
             "end)\n", "false") == 0);
-  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
-        sa.sa_handler == SIG_IGN);
+  CHECK(sigint_is(SIG_IGN));
   sigaction(SIGINT, &old, NULL);
   return 0;
 }
@@ -317,11 +318,8 @@ static int test_the_front_keeps_the_programs_choices(void) {
 static int test_a_programs_watcher_stopped_during_a_run(void) {
   uv_loop_t loop;
   uv_signal_t w;
-  struct sigaction sa, old;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
-  CHECK(sigaction(SIGINT, &sa, &old) == 0);
+  struct sigaction old;
+  CHECK(set_sigint(SIG_DFL, &old) == 0);
   CHECK(uv_loop_init(&loop) == 0);
   CHECK(uv_signal_init(&loop, &w) == 0);
   CHECK(uv_signal_start(&w, host_cb_none, SIGINT) == 0);
@@ -329,8 +327,7 @@ static int test_a_programs_watcher_stopped_during_a_run(void) {
   CHECK(run("local corral = require 'corral'\n"
             "corral.run(function() corral.sleep(0); stop_raw(); corral.sleep(0) end)\n"
             "return 'done'\n", "done") == 0);
-  CHECK(sigaction(SIGINT, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
-        sa.sa_handler == SIG_DFL);
+  CHECK(sigint_is(SIG_DFL));
   uv_close((uv_handle_t *)&w, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
@@ -356,9 +353,7 @@ static int test_overlapping_runs_keep_a_programs_libuv_watcher(void) {
   CHECK(uv_signal_start(&w, host_cb, SIGINT) == 0);
   CHECK(sigaction(SIGINT, NULL, &libuv) == 0);
   CHECK(overlap(
-    "local corral = require 'corral'\n"
-    "corral.run(function() post(0); wait(1) end)\n"
-    "return 'done'\n",
+    HOLDING_RUN,
     "local corral = require 'corral'\n"
     "wait(0)\n"
     "corral.run(function()\n"
