@@ -289,6 +289,8 @@ typedef struct {
   lua_State *main;        /* the main thread, and its hook at the start */
   lua_Hook hook;
   int mask, count;
+  int lua_asked;          /* lua's handler asked Lua code to stop (and so
+                          ** put SIG_DFL back itself) */
 } intr_waker;
 
 static intr_waker *_Atomic intr_w;        /* the run served, or NULL */
@@ -319,6 +321,7 @@ static void intr_hear(intr_waker *w) {
       lua_gethookcount(w->main) == w->count)
     return;                              /* the handler asked nothing of Lua */
   lua_sethook(w->main, w->hook, w->mask, w->count);
+  w->lua_asked = 1;
   /* (a root that finished meanwhile is not cancelled, but run raises the
   ** signal all the same: it came before run returned) */
   if (E->root != NULL)
@@ -355,6 +358,7 @@ void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
   w->hook = lua_gethook(w->main);
   w->mask = lua_gethookmask(w->main);
   w->count = lua_gethookcount(w->main);
+  w->lua_asked = 0;
   /* In front of SIGINT if it has a handler (or the default action stays,
   ** as ever) and no other run's is there (one run at a time). */
   if (cr_signal_front(SIGINT, intr_handler, 1) != 0) {
@@ -375,6 +379,7 @@ void lcr_intr_remove(lcr_Engine *E) {
   intr_w = NULL;
   intr_engine = NULL;
   wait_handlers(&intr_inflight);
-  cr_signal_unfront(SIGINT, intr_handler, 1);
+  /* SIG_DFL there is the front's doing only if lua's handler put it */
+  cr_signal_unfront(SIGINT, intr_handler, w->lua_asked);
   uv_close((uv_handle_t *)&w->a, intr_close_cb);
 }

@@ -80,6 +80,8 @@ static struct {
   ** comes back after libuv's watchers, instead of the front. */
   unsigned char displaced[NSIG];
   struct sigaction program[NSIG];
+  struct sigaction lib[NSIG];   /* libuv's handler, as put there since */
+  unsigned char lib_known[NSIG];
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -105,6 +107,13 @@ static int catchable(int signum) {
 static int is_handler(const struct sigaction *p) {
   return (p->sa_flags & SA_SIGINFO) ||
          (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
+}
+
+/* Whether two dispositions call the same function. */
+static int same_handler(const struct sigaction *a, const struct sigaction *b) {
+  if ((a->sa_flags & SA_SIGINFO) != (b->sa_flags & SA_SIGINFO)) return 0;
+  return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction == b->sa_sigaction
+                                    : a->sa_handler == b->sa_handler;
 }
 
 /* Whether a front holds signum. (Locked.) */
@@ -164,21 +173,34 @@ static void put_front(int signum) {
 
 /* Whether sa is what the front of signum has put in place. (Locked.) */
 static int front_in_place(int signum, const struct sigaction *sa) {
-  if (parked(signum))
-    return (sa->sa_flags & SA_SIGINFO) == (under(signum)->sa_flags & SA_SIGINFO)
-           && sa->sa_handler == under(signum)->sa_handler;
-  return is_front(sa);
+  if (is_front(sa)) return 1;
+  return parked(signum) && same_handler(sa, under(signum));
 }
 
 /* Before libuv changes signum's disposition (a watcher starts or stops):
 ** a disposition the program set over the front is noted as its own. */
 static void note_displaced(int signum) {
   struct sigaction cur;
-  if (!has_front(signum) || dispositions.displaced[signum] ||
-      sigaction(signum, NULL, &cur) != 0 || front_in_place(signum, &cur))
+  if (!has_front(signum) || sigaction(signum, NULL, &cur) != 0 ||
+      front_in_place(signum, &cur))
+    return;
+  /* (libuv's own, put there by a watcher's start, is not a choice) */
+  if (dispositions.displaced[signum] && dispositions.lib_known[signum] &&
+      same_handler(&cur, &dispositions.lib[signum]))
     return;
   dispositions.displaced[signum] = 1;
   dispositions.program[signum] = cur;
+}
+
+/* After a watcher of signum started while the program's choice stands:
+** what is there now, if it changed, is libuv's handler. (Locked.) */
+static void note_lib(int signum) {
+  struct sigaction now;
+  if (!dispositions.displaced[signum] || sigaction(signum, NULL, &now) != 0 ||
+      same_handler(&now, &dispositions.program[signum]))
+    return;
+  dispositions.lib[signum] = now;
+  dispositions.lib_known[signum] = 1;
 }
 
 /* What the front of signum sits on, for its handler. (Locked.) */
@@ -205,8 +227,10 @@ static void refront(int signum) {
     return;
   if (dispositions.displaced[signum]) {  /* the program's choice stays */
     if (dispositions.active[signum] == 0 && !is_handler(&now) &&
-        now.sa_handler == SIG_DFL)       /* libuv let go */
+        now.sa_handler == SIG_DFL) {     /* libuv let go */
       sigaction(signum, &dispositions.program[signum], NULL);
+      set_under(signum, &dispositions.before[signum]);
+    }
     return;
   }
   set_under(signum, !is_handler(&now) && now.sa_handler == SIG_DFL
@@ -214,12 +238,6 @@ static void refront(int signum) {
   put_front(signum);
 }
 
-/* Whether two dispositions call the same function. */
-static int same_handler(const struct sigaction *a, const struct sigaction *b) {
-  if ((a->sa_flags & SA_SIGINFO) != (b->sa_flags & SA_SIGINFO)) return 0;
-  return (a->sa_flags & SA_SIGINFO) ? a->sa_sigaction == b->sa_sigaction
-                                    : a->sa_handler == b->sa_handler;
-}
 
 /*
 ** Start and stop a watcher, corral's or a host's. libuv puts SIG_DFL back
@@ -307,6 +325,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   }
   note_displaced(signum);
   if ((rc = uv_signal_start(h, cb, signum)) != 0) return rc;
+  note_lib(signum);
   dispositions.active[signum]++;
   dispositions.counted[dispositions.ncounted].h = h;
   dispositions.counted[dispositions.ncounted++].signum = signum;
@@ -398,7 +417,7 @@ static int front_add(int signum, cr_signal_front_fn fn, int need_handler) {
   if (signum == SIGKILL || signum == SIGSTOP) return CR_EINVAL;
   if (k < 0 || front_slot(signum, fn) >= 0) return CR_EBUSY;
   if (!has_front(signum)) {
-    dispositions.displaced[signum] = 0;
+    dispositions.displaced[signum] = dispositions.lib_known[signum] = 0;
     if (sigaction(signum, NULL, &cur) != 0) {
       memset(&cur, 0, sizeof cur);
       cur.sa_handler = SIG_DFL;

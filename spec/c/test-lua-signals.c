@@ -71,12 +71,16 @@ static int l_sigint(lua_State *L) {
 
 static uv_signal_t *raw_watcher;       /* a program's own, not counted */
 
-/* set_ign(): the program ignores SIGINT from now on */
-static int l_set_ign(lua_State *L) {
+static volatile sig_atomic_t hits2;
+static void count_hit2(int sig) { (void)sig; hits2++; }
+
+/* set(what): the program sets SIGINT's disposition ("ign", "dfl", "own2") */
+static int l_set(lua_State *L) {
+  const char *what = luaL_checkstring(L, 1);
   struct sigaction sa;
-  (void)L;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_IGN;
+  sa.sa_handler = strcmp(what, "ign") == 0 ? SIG_IGN
+                : strcmp(what, "dfl") == 0 ? SIG_DFL : count_hit2;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   return 0;
@@ -107,7 +111,7 @@ static int run(const char *code, const char *want) {
   lua_register(L, "post", l_post);
   lua_register(L, "wait", l_wait);
   lua_register(L, "sigint", l_sigint);
-  lua_register(L, "set_ign", l_set_ign);
+  lua_register(L, "set", l_set);
   lua_register(L, "stop_raw", l_stop_raw);
   lua_register(L, "restarts", l_restarts);
   ok = luaL_dostring(L, code) == LUA_OK;
@@ -302,11 +306,38 @@ static int test_the_front_keeps_the_programs_choices(void) {
   CHECK(run("local corral = require 'corral'\n"
             "return corral.run(function()\n"
             "  local r = tostring(restarts())\n"
-            "  set_ign()\n"
+            "  set('ign')\n"
             "  corral.move_on_after(0.01, corral.signal, 'SIGINT')\n"
             "  return r\n"
             "end)\n", "false") == 0);
   CHECK(sigint_is(SIG_IGN));
+  /* a second choice is the one kept; SIG_DFL too is a choice (libuv's
+  ** handler was put back over it, and swallowed Ctrl-C for good) */
+  CHECK(set_sigint(count_hit, NULL) == 0);
+  CHECK(run("local corral = require 'corral'\n"
+            "corral.run(function()\n"
+            "  set('own2')\n"
+            "  corral.move_on_after(0.01, corral.signal, 'SIGINT')\n"
+            "  set('dfl')\n"
+            "  corral.move_on_after(0.01, corral.signal, 'SIGINT')\n"
+            "end)\n"
+            "return 'done'\n", "done") == 0);
+  CHECK(sigint_is(SIG_DFL));
+  /* a one-shot handler is called once, and then the default action is
+  ** SIGINT's, also after the run (the handler in front stayed) */
+  {
+    struct sigaction once;
+    memset(&once, 0, sizeof once);
+    once.sa_handler = count_hit;
+    once.sa_flags = SA_RESETHAND;
+    sigemptyset(&once.sa_mask);
+    CHECK(sigaction(SIGINT, &once, NULL) == 0);
+  }
+  hits = 0;
+  CHECK(run("local corral = require 'corral'\n"
+            "corral.run(function() sigint(); corral.sleep(0.01) end)\n"
+            "return 'done'\n", "done") == 0);
+  CHECK(hits == 1 && sigint_is(SIG_DFL));
   sigaction(SIGINT, &old, NULL);
   return 0;
 }
