@@ -238,7 +238,6 @@ static void refront(int signum) {
   put_front(signum);
 }
 
-
 /*
 ** Start and stop a watcher, corral's or a host's. libuv puts SIG_DFL back
 ** when the last watcher of a signal in the process stops, whatever the
