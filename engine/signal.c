@@ -103,6 +103,19 @@ static int catchable(int signum) {
   return sigaction(signum, NULL, &sa) == 0;  /* EINVAL for reserved ones */
 }
 
+/* sa made the default action, with no flags and an empty mask.
+** Async-signal-safe. */
+static void make_dfl(struct sigaction *sa) {
+  memset(sa, 0, sizeof *sa);
+  sa->sa_handler = SIG_DFL;
+  sigemptyset(&sa->sa_mask);
+}
+
+/* Whether a disposition is the default action. */
+static int is_dfl(const struct sigaction *sa) {
+  return !(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL;
+}
+
 /* Whether a disposition is a function to call (not SIG_DFL or SIG_IGN). */
 static int is_handler(const struct sigaction *p) {
   return (p->sa_flags & SA_SIGINFO) ||
@@ -226,15 +239,13 @@ static void refront(int signum) {
       front_in_place(signum, &now))
     return;
   if (dispositions.displaced[signum]) {  /* the program's choice stays */
-    if (dispositions.active[signum] == 0 && !is_handler(&now) &&
-        now.sa_handler == SIG_DFL) {     /* libuv let go */
+    if (dispositions.active[signum] == 0 && is_dfl(&now)) {  /* libuv let go */
       sigaction(signum, &dispositions.program[signum], NULL);
       set_under(signum, &dispositions.before[signum]);
     }
     return;
   }
-  set_under(signum, !is_handler(&now) && now.sa_handler == SIG_DFL
-                      ? &dispositions.before[signum] : &now);
+  set_under(signum, is_dfl(&now) ? &dispositions.before[signum] : &now);
   put_front(signum);
 }
 
@@ -268,9 +279,7 @@ static size_t counted_find(uv_signal_t *h) {
 ** that was more than the default. (Locked.) */
 static void give_back(int signum, const struct sigaction *before) {
   struct sigaction cur;
-  if (((before->sa_flags & SA_SIGINFO) || before->sa_handler != SIG_DFL) &&
-      sigaction(signum, NULL, &cur) == 0 &&
-      !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL)
+  if (!is_dfl(before) && sigaction(signum, NULL, &cur) == 0 && is_dfl(&cur))
     sigaction(signum, before, NULL);
 }
 
@@ -319,8 +328,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   if (first && chld) {
     *before = dispositions.chld_before;
   } else if (first && sigaction(signum, NULL, before) != 0) {
-    memset(before, 0, sizeof *before);
-    before->sa_handler = SIG_DFL;      /* nothing to give back */
+    make_dfl(before);                  /* nothing to give back */
   }
   note_displaced(signum);
   if ((rc = uv_signal_start(h, cb, signum)) != 0) return rc;
@@ -329,10 +337,8 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   dispositions.counted[dispositions.ncounted].h = h;
   dispositions.counted[dispositions.ncounted++].signum = signum;
   if (first && !chld && sigaction(signum, NULL, &now) == 0 &&
-      same_handler(&now, before)) {    /* libuv's handler was there */
-    memset(before, 0, sizeof *before);
-    before->sa_handler = SIG_DFL;
-  }
+      same_handler(&now, before))      /* libuv's handler was there */
+    make_dfl(before);
   refront(signum);                     /* libuv may have put its own */
   return 0;
 }
@@ -372,13 +378,11 @@ static void plain_stop(uv_signal_t *h) {
   if (!known || !has_front(signum)) return;
   if (is_front(&lib)) lib = *under(signum);   /* the handler libuv had */
   if (!is_handler(&lib)) return;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
+  make_dfl(&dfl);
   /* (what the process had before corral held it is not known then) */
   if (same_handler(&dispositions.before[signum], &lib))
     dispositions.before[signum] = dfl;
-  if (sigaction(signum, NULL, &now) != 0 || is_handler(&now) ||
-      now.sa_handler != SIG_DFL)
+  if (sigaction(signum, NULL, &now) != 0 || !is_dfl(&now))
     return;                              /* libuv still holds it */
   if (same_handler(under(signum), &lib)) set_under(signum, &dfl);
   put_front(signum);
@@ -417,10 +421,7 @@ static int front_add(int signum, cr_signal_front_fn fn, int need_handler) {
   if (k < 0 || front_slot(signum, fn) >= 0) return CR_EBUSY;
   if (!has_front(signum)) {
     dispositions.displaced[signum] = dispositions.lib_known[signum] = 0;
-    if (sigaction(signum, NULL, &cur) != 0) {
-      memset(&cur, 0, sizeof cur);
-      cur.sa_handler = SIG_DFL;
-    }
+    if (sigaction(signum, NULL, &cur) != 0) make_dfl(&cur);
     if (!in_use(signum)) dispositions.before[signum] = cur;
     set_under(signum, &cur);
   }
@@ -454,7 +455,7 @@ void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours) {
     ** own SIGINT handler, which the front calls, puts it there). */
     int ours = sigaction(signum, NULL, &cur) == 0 &&
                (front_in_place(signum, &cur) ||
-                (dfl_is_ours && !is_handler(&cur) && cur.sa_handler == SIG_DFL));
+                (dfl_is_ours && is_dfl(&cur)));
     atomic_store(&dispositions.front[signum][k], NULL);
     if (!has_front(signum) && ours)
       sigaction(signum, under(signum), NULL);
@@ -477,9 +478,7 @@ static void default_action(int signum) {
     default:
       break;
   }
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
+  make_dfl(&dfl);
   sigaction(signum, &dfl, NULL);
   raise(signum);
 }
@@ -491,14 +490,12 @@ static void chain(int signum, siginfo_t *info, void *uc) {
   int i = atomic_load(&dispositions.under_i[signum]);
   struct sigaction p = dispositions.under[signum][i];
   if (p.sa_flags & SA_RESETHAND) {     /* a one-shot handler: DFL after */
-    struct sigaction *next = &dispositions.under[signum][!i];
-    memset(next, 0, sizeof *next);
-    next->sa_handler = SIG_DFL;
+    make_dfl(&dispositions.under[signum][!i]);
     atomic_store(&dispositions.under_i[signum], !i);
   }
   if (p.sa_flags & SA_SIGINFO) {
     if (p.sa_sigaction != front_handler) p.sa_sigaction(signum, info, uc);
-  } else if (p.sa_handler == SIG_DFL) {
+  } else if (is_dfl(&p)) {
     default_action(signum);
   } else if (p.sa_handler != SIG_IGN) {
     p.sa_handler(signum);
@@ -532,7 +529,7 @@ void cr__signal_spawning(cr_engine_t *e) {
     if (dispositions.active[SIGCHLD] > 0)        /* a counted watcher's */
       dispositions.chld_before = dispositions.before[SIGCHLD];
     else if (sigaction(SIGCHLD, NULL, &dispositions.chld_before) != 0)
-      dispositions.chld_before.sa_handler = SIG_DFL;
+      make_dfl(&dispositions.chld_before);
   }
   uv_mutex_unlock(&dispositions.lock);
 }
@@ -545,10 +542,8 @@ void cr__signal_spawned(cr_engine_t *e) {
   e->chld = 2;
   uv_mutex_lock(&dispositions.lock);
   if (dispositions.spawners == 1 && sigaction(SIGCHLD, NULL, &now) == 0 &&
-      same_handler(&now, &dispositions.chld_before)) {
-    memset(&dispositions.chld_before, 0, sizeof dispositions.chld_before);
-    dispositions.chld_before.sa_handler = SIG_DFL;
-  }
+      same_handler(&now, &dispositions.chld_before))
+    make_dfl(&dispositions.chld_before);
   uv_mutex_unlock(&dispositions.lock);
 }
 
@@ -643,9 +638,7 @@ static void die_by(cr_engine_t *e, int signum) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
     if (w->signum == signum) uv_signal_stop(&w->h);
   }
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
+  make_dfl(&sa);
   sigaction(signum, &sa, NULL);
   sigemptyset(&set);
   sigaddset(&set, signum);
