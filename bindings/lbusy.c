@@ -285,7 +285,7 @@ void lcr_busy_remove(lcr_Engine *E) {
 typedef struct {
   uv_async_t a;
   lcr_Engine *E;
-  cr_signal_cb cb;
+  cr_reason_cb cb;
   lua_State *main;        /* the main thread, and its hook at the start */
   lua_Hook hook;
   int mask, count;
@@ -340,7 +340,7 @@ static void intr_close_cb(uv_handle_t *h) { free(h->data); }
 
 /* From the start of E's run without the root policy (L: the thread that
 ** called run). cb records the reason, as for the root policy. */
-void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_signal_cb cb) {
+void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_reason_cb cb) {
   intr_waker *w;
   if ((w = malloc(sizeof *w)) == NULL) return;
   if (uv_async_init(E->e.loop, &w->a, intr_cb) != 0) {

@@ -873,13 +873,15 @@ static const char *stop_signal_name(int signum) {
   return signum == SIGINT ? "SIGINT" : "SIGTERM";
 }
 
-/* The engine cancelled the root on SIGINT/SIGTERM: record the reason. */
-static void root_signal_cb(cr_engine_t *e, int signum) {
+/* The engine cancels the root on SIGINT/SIGTERM: the reason, recorded. */
+static void *root_signal_cb(cr_engine_t *e, int signum) {
   lcr_Engine *E = (lcr_Engine *)e;
   lua_State *L = E->L;
+  void *reason;
   lua_pushstring(L, stop_signal_name(signum));
-  cr_scope_set_reason(&E->root->t.scope, lcr_record(L, E, -1, NULL));
+  reason = lcr_record(L, E, -1, NULL);
   lua_pop(L, 1);
+  return reason;
 }
 
 /*

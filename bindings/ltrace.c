@@ -39,6 +39,10 @@ typedef struct lcr_Debug {
   lcr_Engine *E;
   int ref;                /* registry: this userdata, while in use */
   int strs_ref;           /* registry: strings by 2*slot+1 and 2*slot+2 */
+  int gone_ref;           /* registry: groups whose spawn records were
+                          ** dropped: [pid] = name or false, [-pid] = owner */
+  size_t ngone;           /* groups in it */
+  double start_ts;        /* when the run started, as ts */
   FILE *file;
   trace_rec *ring;
   size_t limit;
@@ -123,6 +127,66 @@ static void ring_room(lcr_Debug *D) {
   D->cap = cap;
 }
 
+/*
+** Past 2 * limit + 1024 groups in the side table, keep only those a kept
+** record still names: a long run of many short groups stays bounded, and
+** the work is amortised over the groups added since the last prune.
+** [gone] -> [gone'] */
+static void prune_gone(lua_State *L, lcr_Debug *D) {
+  uint64_t i;                  /* from the oldest kept (not the one dropped) */
+  int top;
+  lua_newtable(L);
+  top = lua_gettop(L);
+  D->ngone = 0;
+  for (i = D->n - D->limit + 1; i < D->n; i++) {
+    lua_Integer pid = (lua_Integer)D->ring[i % D->limit].pid;
+    if (lua_rawgeti(L, top, pid) == LUA_TNIL &&       /* not copied yet */
+        lua_rawgeti(L, top - 1, pid) != LUA_TNIL) {
+      lua_rawseti(L, top, pid);
+      lua_rawgeti(L, top - 1, -pid);
+      lua_rawseti(L, top, -pid);
+      D->ngone++;
+    }
+    lua_settop(L, top);
+  }
+  lua_replace(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, LUA_REGISTRYINDEX, D->gone_ref);
+}
+
+/* [D, rec] A SPAWN record about to be dropped: its group's name (or false)
+** and body owner go to the side table, for kept records that name the
+** group (the trace's process names). */
+static int keep_gone_k(lua_State *L) {
+  lcr_Debug *D = lua_touserdata(L, 1);
+  const trace_rec *r = lua_touserdata(L, 2);
+  lua_Integer pid = (lua_Integer)r->pid;
+  size_t slot = (size_t)((const trace_rec *)r - D->ring);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->gone_ref);               /* 3 */
+  if (D->ngone >= 2 * D->limit + 1024) prune_gone(L, D);
+  if (lua_rawgeti(L, 3, pid) == LUA_TNIL) D->ngone++;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
+  if (lua_rawgeti(L, -1, (lua_Integer)(2 * slot + 2)) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);                 /* a group given no name */
+  }
+  lua_rawseti(L, 3, pid);
+  lua_pushinteger(L, (lua_Integer)r->num);
+  lua_rawseti(L, 3, -pid);
+  return 0;
+}
+
+static void keep_gone(lcr_Debug *D, const trace_rec *r) {
+  lua_State *L = D->E->L;
+  if (r->kind != CR_EV_SPAWN || r->pid == r->tid || r->pid == 0 ||
+      !lua_checkstack(L, 6))
+    return;
+  lua_pushcfunction(L, keep_gone_k);
+  lua_pushlightuserdata(L, D);
+  lua_pushlightuserdata(L, (void *)r);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);   /* then unnamed */
+}
+
 /* The next record, for task t; its slot's strings cleared. */
 static trace_rec *next_rec(lcr_Debug *D, int kind, const cr_task_t *t) {
   size_t slot;
@@ -134,6 +198,7 @@ static trace_rec *next_rec(lcr_Debug *D, int kind, const cr_task_t *t) {
   ts = cr_now(&D->E->e) * 1e6;
   if (D->n >= D->limit) {                /* reusing: forget its strings */
     lua_State *L = D->E->L;
+    keep_gone(D, r);
     lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
     lua_pushnil(L);
     lua_rawseti(L, -2, (lua_Integer)(2 * slot + 1));
@@ -381,6 +446,9 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   }
   lua_newtable(L);
   D->strs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  D->gone_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  D->start_ts = cr_now(&D->E->e) * 1e6;
   D->E->e.on_event = on_event;
   return 0;
 }
@@ -397,7 +465,7 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
   D = lua_newuserdatauv(L, sizeof *D, 0);
   memset(D, 0, sizeof *D);
   D->E = E;
-  D->strs_ref = LUA_NOREF;
+  D->strs_ref = D->gone_ref = LUA_NOREF;
   D->last_ts = -1;
   D->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   E->dbg = D;
@@ -483,6 +551,10 @@ static int write_trace(lua_State *L) {
   push_columns(L, D);
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
   lua_setfield(L, -2, "strs");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->gone_ref);
+  lua_setfield(L, -2, "gone");
+  lua_pushnumber(L, D->start_ts);
+  lua_setfield(L, -2, "start");
   lua_newtable(L);
   lua_pushlightuserdata(L, E);
   lua_pushvalue(L, -2);
@@ -523,6 +595,7 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   free(D->ring);
   D->ring = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, D->strs_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, D->gone_ref);
   if (D->signum) {
     cr_signal_stop(&D->sig);             /* what the signal had comes back */
     uv_close((uv_handle_t *)&D->sig, debug_close_cb);

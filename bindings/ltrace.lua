@@ -4,7 +4,13 @@
 -- Called as chunk(data, write): data holds the records as columns (ts in
 -- microseconds, kind, tid, pid, arg, arg2, num, status, wait, flags, seq),
 -- strs (strings by ring slot), names ({[id] = name} of what is alive now),
+-- gone (groups whose spawn records were dropped: [pid] = name or false,
+-- [-pid] = the task running the body), start (the run's start, as ts),
 -- dropped, limit and clock; write(s) appends to the file.
+--
+-- When older records were dropped, a task whose first kept record is not
+-- its spawn was already alive: its first slice starts at the first kept
+-- record, waiting (its first record is a run or a wake) or running.
 --
 -- Tracks: a process per group (pid = the group's scope id; the root task's
 -- own pid is its id, named "run"), a thread per task (tid = its id).
@@ -226,10 +232,24 @@ handlers[DONE] = function(i, ts, tid, pid)
     { status = how })
 end
 
+-- What task tid was doing before its first kept record (older ones dropped).
+local seen, window = {}, n > 0 and C.ts[1] or 0
+local function before_window(kind, tid)
+  seen[tid] = true
+  if data.dropped == 0 or kind == SPAWN or kind == TARGET then return end
+  if kind == RUN or kind == WAKE then
+    waiting[tid] = { ts = window, name = "wait (began before the kept events)",
+      cat = "wait" }
+  elseif kind ~= CANCEL then
+    running[tid] = { ts = window, name = "run", cat = "run" }
+  end
+end
+
 write('{"traceEvents":[')
 for i = 1, n do
   local tid, pid = C.tid[i], C.pid[i]
   if tid ~= 0 then pids[tid] = pids[tid] or pid end
+  if tid ~= 0 and not seen[tid] then before_window(C.kind[i], tid) end
   handlers[C.kind[i]](i, C.ts[i], tid, pids[tid] or pid)
 end
 for tid in pairs(running) do close_slice(running, tid, last_ts) end
@@ -251,11 +271,12 @@ for tid, pid in pairs(pids) do
     pid, tid, tid))
   if not seen_pid[pid] then
     seen_pid[pid] = true
-    local g = gnames[pid] or data.names[pid]
+    local g = gnames[pid] or data.names[pid] or data.gone[pid]
     if pids[pid] == pid then g = "run"          -- a root task's own track
     elseif g then g = "group " .. g .. " #" .. pid
     else g = "group #" .. pid end
-    local owner = gowners[pid]
+    local owner = gowners[pid] or data.gone[-pid]
+    if owner == 0 then owner = nil end
     if owner and pids[pid] ~= pid then
       g = g .. " in " .. (names[owner] or ("task-" .. owner))
     end
@@ -267,5 +288,5 @@ for tid, pid in pairs(pids) do
 end
 write(concat(out, "", 1, nout))
 write(fmt('\n],\n"displayTimeUnit":"ms",\n"otherData":{"generator":"corral",' ..
-  '"clock":%s,"trace_limit":%d,"dropped_events":%d,"events":%d}}\n',
-  str(data.clock), limit, data.dropped, n))
+  '"clock":%s,"trace_limit":%d,"dropped_events":%d,"events":%d,' ..
+  '"start_ts":%s}}\n', str(data.clock), limit, data.dropped, n, num(data.start)))

@@ -397,21 +397,60 @@ static void push_forest_still(lua_State *L, lcr_Engine *E) {
 ** name or reason is the program's, and a newline in it must not forge a
 ** line of the tree, a NUL cut it, or an escape sequence reach a terminal.
 */
+/*
+** The length of the valid UTF-8 sequence of a code point above U+007F at s
+** (n bytes left), with *cp set; 0 if the bytes there are not one.
+*/
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp) {
+  size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0, i;
+  static const unsigned long least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (len == 0 || len > n || s[0] > 0xf4) return 0;
+  *cp = s[0] & (0x3f >> (len - 1));
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    *cp = (*cp << 6) | (s[i] & 0x3f);
+  }
+  if (*cp < least[len] || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+    return 0;
+  return len;
+}
+
+/* A code point a terminal or a text renderer obeys rather than shows: C1
+** controls, the line and paragraph separators, the bidi controls. */
+static int unprintable(unsigned long cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static void add_escaped(luaL_Buffer *e, const unsigned char *s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++) {
+    char esc[8];
+    snprintf(esc, sizeof esc, "\\%03u", (unsigned)s[i]);
+    luaL_addstring(e, esc);
+  }
+}
+
 void lcr_escape_top(lua_State *L) {
-  size_t n, i;
-  const char *s = luaL_tolstring(L, -1, &n);
+  size_t n, i, len;
+  const unsigned char *s = (const unsigned char *)luaL_tolstring(L, -1, &n);
+  unsigned long cp;
   luaL_Buffer e;
   luaL_buffinit(L, &e);
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+  for (i = 0; i < n; i += len) {
+    unsigned char c = s[i];
+    len = 1;
     if (c == '\n') luaL_addstring(&e, "\\n");
     else if (c == '\t') luaL_addstring(&e, "\\t");
-    else if (c < 0x20 || c == 0x7f) {
-      char esc[8];
-      snprintf(esc, sizeof esc, "\\%03u", (unsigned)c);
-      luaL_addstring(&e, esc);
+    else if (c < 0x20 || c == 0x7f) add_escaped(&e, s + i, 1);
+    else if (c < 0x80) luaL_addchar(&e, (char)c);
+    else if ((len = utf8_seq(s + i, n - i, &cp)) == 0) {
+      len = 1;                           /* a byte of no character */
+      add_escaped(&e, s + i, 1);
+    } else if (unprintable(cp)) {
+      add_escaped(&e, s + i, len);
     } else {
-      luaL_addchar(&e, (char)c);
+      luaL_addlstring(&e, (const char *)s + i, len);
     }
   }
   luaL_pushresult(&e);

@@ -198,6 +198,10 @@ typedef cr_abort_t (*cr_abort_cb)(cr_task_t *task);
 typedef void (*cr_release_cb)(cr_engine_t *e, void *reason);
 typedef void (*cr_event_cb)(cr_engine_t *e, const cr_engine_event_t *ev);
 typedef void (*cr_signal_cb)(cr_engine_t *e, int signum);
+/* The reason (a record for cr_scope_cancel, or NULL) the root policy cancels
+** the root with, for signum: asked before the cancel, so that the engine's
+** CR_EV_CANCEL event carries it. */
+typedef void *(*cr_reason_cb)(cr_engine_t *e, int signum);
 typedef void (*cr_attach_cb)(cr_engine_t *e, int status);
 /* An engine's pass over its ready tasks, and what runs it (cr_engine_t.guard). */
 typedef void (*cr_pass_fn)(cr_engine_t *e);
@@ -407,7 +411,7 @@ struct cr_engine_s {
   cr_queue_t sigwatchers; /* one per signal number waited on */
   cr_queue_t roots;       /* scopes of root tasks (their sibling links) */
   cr_task_t *sigroot;     /* SIGINT/SIGTERM cancel it (cr_signal_root) */
-  cr_signal_cb on_root_signal;
+  cr_reason_cb on_root_signal;
   /* read-only: the signal that reached sigroot (a signal handler reads it) */
   volatile sig_atomic_t root_signal;
   /* read-only, CR_BURST_* bits: what SIGINT and SIGTERM did since the
@@ -1020,15 +1024,16 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 /*
 ** The root policy for SIGINT and SIGTERM. While a task waits for the
 ** signal, it only wakes the waiters. Otherwise the first one cancels
-** root's scope with CR_SRC_SIGNAL, sets e->root_signal and calls cb (may be
-** NULL; not called if the scope was already cancelled or exited), and any
+** root's scope with CR_SRC_SIGNAL and the reason cb gives (cb may be NULL;
+** not called if the scope was already cancelled or exited), after setting
+** e->root_signal, and any
 ** later SIGINT or SIGTERM kills the process with its default action.
 ** These watchers keep the loop alive: the run waits for a signal instead
 ** of reporting a deadlock. root == NULL turns the policy off. root must stay valid while it is on.
 ** Signal dispositions are process-wide: every engine watching a signal
 ** sees each arrival, and the kill ends them all.
 */
-int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb);
+int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_reason_cb cb);
 /*
 ** Deliver an arrival of SIGINT or SIGTERM that a watcher of this engine
 ** will deliver later, now, as that watcher would (wake its waiters, or
@@ -1049,7 +1054,7 @@ int cr_signal_absorb(cr_engine_t *e, int signum);
 ** watcher of this engine delivers kills), but no watcher is started.
 */
 void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
-                         cr_signal_cb cb);
+                         cr_reason_cb cb);
 /* The signal number a task parked in cr_signal_wait waits for: pass its
 ** wait_obj (CR_WAIT_SIGNAL). */
 int cr_signal_waited(const void *wait_obj);

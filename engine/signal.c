@@ -665,9 +665,9 @@ static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
   e->signal_burst |= burst_bit(signum) | CR_BURST_ROOT;   /* first: a */
   e->root_signal = signum;     /* handler may look now (both volatile) */
-  if (!root->finished && cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0, NULL) &&
-      e->on_root_signal)
-    e->on_root_signal(e, signum);
+  if (!root->finished && !root->scope.cancel_called && !root->scope.exited)
+    cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0,
+                    e->on_root_signal ? e->on_root_signal(e, signum) : NULL);
 }
 
 /* What an arrival of signum does (the root policy's rules): it wakes the
@@ -761,7 +761,7 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
   return 1;
 }
 
-int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
+int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_reason_cb cb) {
   static const int stops[2] = {SIGINT, SIGTERM};
   int i, rc = 0;
   e->sigroot = root;
@@ -780,7 +780,7 @@ int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_signal_cb cb) {
 }
 
 void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
-                         cr_signal_cb cb) {
+                         cr_reason_cb cb) {
   if (e->sigroot == NULL) {
     e->sigroot = root;
     e->on_root_signal = cb;

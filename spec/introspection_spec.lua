@@ -342,6 +342,84 @@ describe("run{trace = path}", function()
     assert.equal(1, exits)           -- the newest events are kept
   end)
 
+  -- What broke: with the oldest events dropped, a named group that had ended
+  -- was written as "group #2" (its name and owner rode only on the dropped
+  -- spawn), the task waiting the whole window had an empty track, and the
+  -- SVG drew 6 s -> 7 s over an axis from 0 to 1 s.
+  it("keeps group names, earlier waits and the run's time when older events are dropped", function()
+    local text = traced_run(function()
+      corral.group(function(g)
+        g:spawn({ function()
+          corral.sleep(6)
+          for _ = 1, 20 do corral.checkpoint() end
+          corral.sleep(1)
+        end, name = "worker" })
+      end, { name = "pool" })
+    end, { trace_limit = 30 })
+    local t = decode(text)
+    assert.is_true(t.otherData.dropped_events > 0)
+    assert.equal(0, t.otherData.start_ts)
+    local processes, first = {}, math.huge
+    for _, e in ipairs(t.traceEvents) do
+      if e.ph == "M" and e.name == "process_name" then processes[e.pid] = e.args.name end
+      if e.ph ~= "M" then first = math.min(first, e.ts) end
+    end
+    assert.is_true(first >= 6e6)
+    local pool
+    for _, name in pairs(processes) do if name:find("^group pool") then pool = name end end
+    assert.matches("^group pool #%d+ in task%-1$", pool)
+    local by = slices_by_track(t.traceEvents)
+    local root = by["1/1"]
+    assert.truthy(root, "the root's track")
+    assert.equal("wait (began before the kept events)", root[1].name)
+    assert.near(first, root[1].ts, 1e-6)
+    local svg = trace_svg.render(text)
+    assert.truthy(svg:find("the picture starts 6s into the run", 1, true))
+    assert.truthy(svg:find(">6.5s<", 1, true))
+    assert.is_nil(svg:find(">500ms<", 1, true))
+  end)
+
+  it("names the groups of the kept events after many groups came and went", function()
+    local text = traced_run(function()
+      for i = 1, 3000 do
+        corral.group(function(g) g:spawn(corral.checkpoint) end, { name = "g" .. i })
+      end
+    end, { trace_limit = 50 })
+    local t = decode(text)
+    local named = 0
+    for _, e in ipairs(t.traceEvents) do
+      if e.ph == "M" and e.name == "process_name" and e.args.name ~= "run" then
+        assert.matches("^group g%d+ #%d+ in task%-1$", e.args.name)
+        named = named + 1
+      end
+    end
+    assert.is_true(named >= 5)
+  end)
+
+  -- What broke: the root's cancel on SIGINT was emitted before its reason
+  -- was set, so the trace's cancel marks had none.
+  it("gives a signal's cancel its reason", function()
+    local pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+    local path = os.tmpname()
+    local ok, err = pcall(corral.run, function()
+      corral.exec("/bin/kill", { "-INT", pid }):wait()
+      corral.sleep(10)
+    end, { signals = true, trace = path })
+    local t = decode(slurp(path))
+    os.remove(path)
+    assert.is_false(ok)
+    assert.equal("SIGINT", err.reason)
+    local marks = 0
+    for _, e in ipairs(t.traceEvents) do
+      if e.cat == "cancel" then
+        assert.equal("signal", e.args.source)
+        assert.equal("SIGINT", e.args.reason)
+        marks = marks + 1
+      end
+    end
+    assert.equal(1, marks)
+  end)
+
   it("keeps every event under a huge trace_limit, which is a bound, not an allocation", function()
     local text = traced_run(function()
       corral.group(function(g)

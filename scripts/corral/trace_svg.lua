@@ -169,10 +169,16 @@ local function xml_chars(s)
   return (table.concat(out):gsub("\239\191[\190\191]", "\u{FFFD}"))
 end
 
+-- Characters a renderer obeys rather than shows (as the task tree escapes
+-- them): C1 controls, line and paragraph separators, bidi controls.
+local OBEYED = { "\194[\128-\159]", "\226\128[\142\143\168-\174]", "\226\129[\166-\169]" }
+
 -- XML text: the five specials escaped, and the control bytes XML 1.0
--- forbids (all below 0x20 but tab, LF and CR) replaced by "?".
+-- forbids (all below 0x20 but tab, LF and CR) replaced by "?", as are the
+-- characters of OBEYED (a right-to-left override would reverse a label).
 local function esc(s)
   s = xml_chars(tostring(s)):gsub("[%z\1-\8\11\12\14-\31]", "?")
+  for _, p in ipairs(OBEYED) do s = s:gsub(p, "?") end
   return (s:gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
@@ -319,14 +325,16 @@ local function collapsed(out, g, y, x_of, width)
   out[#out + 1] = "</g>"
 end
 
-local function axis(out, t0, t1, width, height)
+-- Ticks over [t0, t1], labelled with the time since origin (the run's
+-- start; later than it when older events were dropped).
+local function axis(out, t0, t1, width, height, origin)
   local span = t1 - t0
   local step = tick_step(span, 10)
   out[#out + 1] = fmt('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>',
     LABEL, TOP - 4, LABEL + width, TOP - 4)
-  local k = 0
-  while k * step <= span + 1e-9 do
-    local x = LABEL + k * step / span * width
+  local k = math.ceil((t0 - origin) / step - 1e-9)
+  while k * step <= t1 - origin + 1e-9 do
+    local x = LABEL + (origin + k * step - t0) / span * width
     out[#out + 1] = fmt('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e0e0e0"/>',
       x, TOP - 4, x, height - 30)
     out[#out + 1] = fmt('<text x="%.1f" y="%d" class="t">%s</text>', x, TOP - 8, time_label(k * step))
@@ -410,11 +418,14 @@ function M.render(json, opts)
   }
   local other = type(trace.otherData) == "table" and trace.otherData or {}
   local dropped = math.tointeger(other.dropped_events) or 0
+  local origin = type(other.start_ts) == "number" and other.start_ts <= t0 and
+    t0 - other.start_ts < 1e15 and other.start_ts or t0
   if dropped > 0 then
-    out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped (trace_limit %s)</text>',
-      LABEL, dropped, math.tointeger(other.trace_limit) or "?")
+    out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped ' ..
+      '(trace_limit %s): the picture starts %s into the run</text>',
+      LABEL, dropped, math.tointeger(other.trace_limit) or "?", time_label(t0 - origin))
   end
-  axis(out, t0, t1, width, height)
+  axis(out, t0, t1, width, height, origin)
   for _, s in ipairs(body) do out[#out + 1] = s end
   legend(out, height - 22)
   out[#out + 1] = "</svg>\n"

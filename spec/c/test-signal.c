@@ -23,10 +23,11 @@ typedef struct {
 } stask;
 
 static int ncb, cb_sig;
-static void on_root(cr_engine_t *e, int signum) {
+static void *on_root(cr_engine_t *e, int signum) {
   (void)e;
   ncb++;
   cb_sig = signum;
+  return NULL;
 }
 
 static void finish(cr_task_t *t) {
