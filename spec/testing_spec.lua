@@ -276,6 +276,24 @@ describe("testing.each_seed", function()
     support.assert_arg_error(1, "each_seed", "integers", function() testing.each_seed({ 1.5 }, print) end)
     support.assert_arg_error(2, "each_seed", "function expected", function() testing.each_seed(1) end)
   end)
+
+  -- What broke: a list with a hole ran the seeds before it and skipped the
+  -- rest without a word, and a call inside a run failed as "seed = 1: ...",
+  -- as if seed 1 had found a bug.
+  it("refuses a hole in its list, and a call inside a run, before any seed runs", function()
+    local ran = 0
+    support.assert_arg_error(1, "each_seed", "integers, got nil", function()
+      testing.each_seed({ 1, nil, 3 }, function() ran = ran + 1 end)
+    end)
+    assert.equal(0, ran)
+    local ok, err = pcall(testing.run, function()
+      testing.each_seed(3, function() ran = ran + 1 end)
+    end)
+    assert.is_false(ok)
+    assert.matches("testing.each_seed: cannot be called inside a running task", err, 1, true)
+    assert.is_nil(err:find("seed = ", 1, true))
+    assert.equal(0, ran)
+  end)
 end)
 
 describe("corral.run's seed", function()

@@ -322,15 +322,15 @@ local function seed_iter(seeds)
   elseif type(seeds) ~= "table" then
     argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds), 3)
   end
-  for _, k in ipairs(seeds) do
-    if math.type(k) ~= "integer" then
-      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(k), 3)
+  local n = #seeds                   -- a hole is a bad seed, not the end
+  for i = 1, n do
+    if math.type(seeds[i]) ~= "integer" then
+      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(seeds[i]), 3)
     end
   end
   local i = 0
   return function()
-    i = i + 1
-    return seeds[i]
+    if i < n then i = i + 1; return seeds[i] end
   end
 end
 
@@ -341,6 +341,9 @@ function testing.each_seed(seeds, fn, opts)
   local next_seed = seed_iter(seeds)
   if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
   check_run_opts(opts, 3, "each_seed")
+  if pcall(corral.current_task) then       -- not a failure of seed 1
+    error("testing.each_seed: cannot be called inside a running task", 2)
+  end
   for k in next_seed do
     local o = copy(opts)
     o.seed = k
