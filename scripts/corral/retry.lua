@@ -49,7 +49,9 @@ local function wait_after(o, k)
   if type(r) ~= "number" or not (r >= 0 and r < 1) then
     error(("retry: opts.random must return a number in [0, 1), got %s"):format(tostring(r)), 0)
   end
-  return w * (1 - o.jitter) + w * o.jitter * r
+  local j = w * (1 - o.jitter) + w * o.jitter * r
+  if j ~= j then return w end          -- w = inf: inf * 0 is NaN; forever stays
+  return j
 end
 
 -- The attempts, under a budget ending at `deadline` (math.huge for none).

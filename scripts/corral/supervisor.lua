@@ -55,8 +55,8 @@ local function child_complaint(c, what)
   if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, type(c)) end
   local bad = util.check_table(c, CHILD, what)
   if bad then return bad end
-  if c.name == nil then return what .. ".name must be a string, got nil" end
-  if c.fn == nil then return what .. ".fn must be a function, got nil" end
+  if rawget(c, "name") == nil then return what .. ".name must be a string, got nil" end
+  if rawget(c, "fn") == nil then return what .. ".fn must be a function, got nil" end
 end
 
 local function children_complaint(list, what)
@@ -64,13 +64,15 @@ local function children_complaint(list, what)
   local bad = util.list_complaint(list, what)
   if bad then return bad end
   local seen = {}
-  for i = 1, #list do
-    local bad = child_complaint(list[i], ("%s[%d]"):format(what, i))
+  for i = 1, rawlen(list) do               -- raw, as its keys were checked
+    local c = rawget(list, i)
+    local bad = child_complaint(c, ("%s[%d]"):format(what, i))
     if bad then return bad end
-    if seen[list[i].name] then
-      return ("%s[%d].name '%s' is used twice"):format(what, i, list[i].name)
+    local name = rawget(c, "name")
+    if seen[name] then
+      return ("%s[%d].name '%s' is used twice"):format(what, i, name)
     end
-    seen[list[i].name] = true
+    seen[name] = true
   end
 end
 
@@ -172,10 +174,11 @@ end
 -- sup.last, rec.prev_rec / rec.next_rec) with a name -> record map beside it,
 -- so that add and remove cost O(1) however many children there are.
 
-local function new_record(c)
+local function new_record(c)                 -- raw, as its keys were checked
   return {
-    name = c.name, fn = c.fn, restart = c.restart or "permanent",
-    shutdown = c.shutdown or 5, restarts = 0, status = "running", begins = 0,
+    name = rawget(c, "name"), fn = rawget(c, "fn"),
+    restart = rawget(c, "restart") or "permanent",
+    shutdown = rawget(c, "shutdown") or 5, restarts = 0, status = "running", begins = 0,
   }
 end
 
@@ -801,7 +804,8 @@ local function new_supervisor(spec)
     inbox = {}, head = 1, tail = 0, wake = corral.event(), lost = util.failures(),
   }, Sup)
   sups[sup] = true
-  for _, c in ipairs(spec.children or {}) do append(sup, new_record(c)) end
+  local children = spec.children or {}
+  for i = 1, rawlen(children) do append(sup, new_record(rawget(children, i))) end
   return sup
 end
 

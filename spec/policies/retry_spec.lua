@@ -89,6 +89,23 @@ describe("retry", function()
     assert.same({ 1, 3, 7 }, waits)      -- 2*0.5+0, 4*0.5+4*0.5*0.5, 8*0.5+8*0.5*0.75
   end)
 
+  -- What broke: an infinite wait jittered to inf * 0 = NaN, which sleep
+  -- refused, and that error replaced the attempt's.
+  it("keeps an infinite wait infinite under jitter, until an outer cancel", function()
+    local waits = {}
+    local ok, err = pcall(vrun, function()
+      corral.move_on_after(1000, retry, flaky(3), {
+        attempts = 3, delay = math.huge, max_delay = math.huge, jitter = 0.5,
+        random = function() return 0 end,
+        on_retry = function(_, _, w) waits[#waits + 1] = w end,
+      })
+      return corral.now()
+    end)
+    assert.is_true(ok, err)
+    assert.equal(1000, err)
+    assert.same({ math.huge }, waits)
+  end)
+
   it("rejects a random function that leaves [0, 1)", function()
     local err = vrun(function()
       return support.raises(retry, flaky(1), { jitter = 1, random = function() return 1 end })

@@ -585,6 +585,27 @@ describe("supervisor.run", function()
     assert.same({ "n/0", "n/1", "n/2" }, seen)
   end)
 
+  -- What broke: the keys of the children list were checked raw (a proxy
+  -- list looked empty) but then read through __index, so a child that was
+  -- not there started, and one whose __index raised made run raise that.
+  it("reads its children raw, as it checks them", function()
+    local proxy = function(t) return setmetatable({}, { __index = t }) end
+    local started = {}
+    vrun(function()
+      supervisor.run({ children = proxy({ { name = "a", restart = "temporary",
+        fn = function() started[#started + 1] = "a" end } }) })
+      supervisor.run({ children = setmetatable({}, { __index = function() error("read", 0) end }) })
+      local ok, err = pcall(supervisor.run, { children = { setmetatable({ name = "b", fn = function()
+        started[#started + 1] = "b"
+        corral.sleep(1)
+        error("again")
+      end }, { __index = { restart = "temporary" } }) } })
+      assert.is_false(ok)                  -- b is permanent: restarted until it gives up
+      assert.matches("restart intensity exceeded", tostring(err))
+    end)
+    assert.same({ "b", "b", "b", "b" }, started)
+  end)
+
   it("rejects bad specs and unknown options", function()
     vrun(function()
       local run = supervisor.run
