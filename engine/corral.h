@@ -37,7 +37,7 @@ typedef union {
 #endif
 #include <uv.h>
 
-#define CR_VERSION "0.12.0"
+#define CR_VERSION "0.13.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
