@@ -127,28 +127,34 @@ static void ring_room(lcr_Debug *D) {
   D->cap = cap;
 }
 
+/* [old, new] Copy group pid's entry from old to new, once. */
+static void copy_gone(lua_State *L, lcr_Debug *D, int top, lua_Integer pid) {
+  if (lua_rawgeti(L, top, pid) == LUA_TNIL &&         /* not copied yet */
+      lua_rawgeti(L, top - 1, pid) != LUA_TNIL) {
+    lua_rawseti(L, top, pid);
+    lua_rawgeti(L, top - 1, -pid);
+    lua_rawseti(L, top, -pid);
+    D->ngone++;
+  }
+  lua_settop(L, top);
+}
+
 /*
 ** Past 2 * limit + 1024 groups in the side table, keep only those a kept
-** record still names: a long run of many short groups stays bounded, and
-** the work is amortised over the groups added since the last prune.
-** [gone] -> [gone'] */
+** record names or that are still open (a later record may name them): a
+** long run of many short groups stays bounded, and the work is amortised
+** over the groups added since the last prune. [gone] -> [gone'] */
 static void prune_gone(lua_State *L, lcr_Debug *D) {
   uint64_t i;                  /* from the oldest kept (not the one dropped) */
+  cr_scope_t *s = NULL;
   int top;
   lua_newtable(L);
   top = lua_gettop(L);
   D->ngone = 0;
-  for (i = D->n - D->limit + 1; i < D->n; i++) {
-    lua_Integer pid = (lua_Integer)D->ring[i % D->limit].pid;
-    if (lua_rawgeti(L, top, pid) == LUA_TNIL &&       /* not copied yet */
-        lua_rawgeti(L, top - 1, pid) != LUA_TNIL) {
-      lua_rawseti(L, top, pid);
-      lua_rawgeti(L, top - 1, -pid);
-      lua_rawseti(L, top, -pid);
-      D->ngone++;
-    }
-    lua_settop(L, top);
-  }
+  for (i = D->n - D->limit + 1; i < D->n; i++)
+    copy_gone(L, D, top, (lua_Integer)D->ring[i % D->limit].pid);
+  while ((s = cr_scope_walk(&D->E->e, NULL, s)) != NULL)  /* open groups */
+    if (s->is_group) copy_gone(L, D, top, (lua_Integer)s->id);
   lua_replace(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, LUA_REGISTRYINDEX, D->gone_ref);

@@ -37,15 +37,17 @@ local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r",
   ["\t"] = "\\t" }
 -- Valid UTF-8 only: any byte that does not start a valid sequence becomes
 -- U+FFFD, so the file is JSON whatever names, reasons and errors held.
+-- (A character's length comes from its code point: utf8.offset would skip
+-- stray continuation bytes after it, and copy them.)
 local function utf8_clean(s)
   if utf8.len(s) then return s end
   local parts, i, n = {}, 1, #s
   while i <= n do
-    local ok, len = pcall(utf8.len, s, i, i)
-    if ok and len == 1 then
-      local j = utf8.offset(s, 2, i)
-      parts[#parts + 1] = s:sub(i, j - 1)
-      i = j
+    local ok, cp = pcall(utf8.codepoint, s, i)
+    if ok then
+      local len = cp < 0x80 and 1 or cp < 0x800 and 2 or cp < 0x10000 and 3 or 4
+      parts[#parts + 1] = s:sub(i, i + len - 1)
+      i = i + len
     else
       parts[#parts + 1] = "\u{FFFD}"
       i = i + 1
@@ -234,14 +236,16 @@ end
 
 -- What task tid was doing before its first kept record (older ones dropped).
 local seen, window = {}, n > 0 and C.ts[1] or 0
+-- (A cancel reaching it says nothing of that: the next record decides.)
 local function before_window(kind, tid)
+  if kind == TARGET then return end
   seen[tid] = true
-  if data.dropped == 0 or kind == SPAWN or kind == TARGET then return end
+  if data.dropped == 0 or kind == SPAWN then return end
   if kind == RUN or kind == WAKE then
     waiting[tid] = { ts = window, name = "wait (began before the kept events)",
       cat = "wait" }
-  elseif kind ~= CANCEL then
-    running[tid] = { ts = window, name = "run", cat = "run" }
+  else                                   -- it suspends, parks, fails, ends,
+    running[tid] = { ts = window, name = "run", cat = "run" }   -- or cancels
   end
 end
 

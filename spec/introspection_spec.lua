@@ -396,6 +396,65 @@ describe("run{trace = path}", function()
     assert.is_true(named >= 5)
   end)
 
+  -- What broke (found verifying the above): the side table was pruned to the
+  -- groups the ring named at that moment, so a long-lived group whose events
+  -- were all dropped lost its name for good; a task whose first kept record
+  -- was a cancel reaching it still had an empty lane; and a stray UTF-8
+  -- continuation byte after a valid character made the file invalid JSON.
+  it("keeps open groups' names through prunes, and lanes and JSON whole", function()
+    local text = traced_run(function()
+      corral.group(function(outer)
+        outer:spawn({ function()
+          corral.group(function(g)
+            g:spawn({ function() corral.sleep(10) end, name = "sleeper" })
+          end, { name = "LONG" })
+        end, name = "long-owner" })
+        outer:spawn({ function()
+          for _ = 1, 1500 do corral.group(function(g) g:spawn(function() end) end) end
+        end, name = "churner" })
+        outer:spawn({ function() corral.sleep(100) end, name = "a\x80b" })
+        corral.sleep(20)
+        outer:cancel("enough")
+      end)
+    end, { trace_limit = 100 })
+    local t = decode(text)            -- dkjson refuses invalid UTF-8 too
+    local processes, threads = {}, {}
+    for _, e in ipairs(t.traceEvents) do
+      if e.ph == "M" and e.name == "process_name" then processes[#processes + 1] = e.args.name end
+      if e.ph == "M" and e.name == "thread_name" then threads[e.args.name:match("^(.-) #")] = e end
+    end
+    local long = false
+    for _, name in ipairs(processes) do
+      if name:find("^group LONG #%d+ in long%-owner$") then long = true end
+    end
+    assert.is_true(long, table.concat(processes, "; "))
+    local odd = threads["a\u{FFFD}b"]
+    assert.truthy(odd, "the task with the stray byte")
+    local slices = slices_by_track(t.traceEvents)[odd.pid .. "/" .. odd.tid]
+    assert.truthy(slices, "its lane")
+    assert.equal("wait (began before the kept events)", slices[1].name)
+  end)
+
+  it("draws an axis that ends and whose labels differ, whatever start_ts says", function()
+    local function svg_of(other, events)
+      other.dropped_events = 5
+      return trace_svg.render(json.encode({ traceEvents = events, otherData = other }))
+    end
+    local tiny = { { ph = "X", name = "run", cat = "run", ts = 0, dur = 0.000002, pid = 2, tid = 3 } }
+    local svg = svg_of({ start_ts = -9e14 }, tiny)           -- ended before: never
+    assert.is_nil(svg:find("into the run", 1, true))
+    local late = { { ph = "X", name = "run", cat = "run", ts = 7200e6, dur = 10e3, pid = 2, tid = 3 } }
+    svg = svg_of({ start_ts = 0 }, late)
+    local labels, seen = 0, {}
+    for l in svg:gmatch('class="t">([^<]*)<') do
+      assert.is_nil(seen[l], "two ticks labelled " .. l)
+      seen[l], labels = true, labels + 1
+    end
+    assert.is_true(labels >= 5)
+    assert.truthy(seen["7200.002s"], "ticks 2 ms apart, 2 h into the run")
+    assert.truthy(svg:find("the picture starts 7200s into the run", 1, true))
+  end)
+
   -- What broke: the root's cancel on SIGINT was emitted before its reason
   -- was set, so the trace's cancel marks had none.
   it("gives a signal's cancel its reason", function()

@@ -282,9 +282,16 @@ describe("testing.each_seed", function()
   -- as if seed 1 had found a bug.
   it("refuses a hole in its list, and a call inside a run, before any seed runs", function()
     local ran = 0
-    support.assert_arg_error(1, "each_seed", "integers, got nil", function()
-      testing.each_seed({ 1, nil, 3 }, function() ran = ran + 1 end)
-    end)
+    local gap = { 1, 2, 3 }
+    gap[5] = 5
+    for _, case in ipairs({ { { 1, nil, 3 }, "without holes, got seeds[3] but no seeds[2]" },
+        { gap, "without holes, got seeds[5] but no seeds[4]" },
+        { { [2] = 2 }, "without holes, got seeds[2] but no seeds[1]" },
+        { { 1, 2, x = 3 }, "must be a list, got key 'x'" } }) do
+      support.assert_arg_error(1, "each_seed", case[2], function()
+        testing.each_seed(case[1], function() ran = ran + 1 end)
+      end)
+    end
     assert.equal(0, ran)
     local ok, err = pcall(testing.run, function()
       testing.each_seed(3, function() ran = ran + 1 end)

@@ -113,8 +113,8 @@ function M.list_complaint(list, what)
       local shown = type(k) == "string" and ("'%s'"):format(k) or ("[%s]"):format(tostring(k))
       return ("%s must be a list, got key %s"):format(what, shown)
     elseif k > n then
-      local hole = 1
-      while list[hole] ~= nil do hole = hole + 1 end
+      local hole = 1                      -- raw: an __index must not hide it
+      while rawget(list, hole) ~= nil do hole = hole + 1 end
       return ("%s must be a list without holes, got %s[%d] but no %s[%d]"):format(what, what, k, what, hole)
     end
   end

@@ -12,6 +12,7 @@
 -- that assertion's failure (message, file and line), not as an ErrorGroup.
 
 local corral = require "corral"
+local util = require "corral._util"
 local hooks = corral._testing
 
 local testing = {}
@@ -322,15 +323,18 @@ local function seed_iter(seeds)
   elseif type(seeds) ~= "table" then
     argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds), 3)
   end
-  local n = #seeds                   -- a hole is a bad seed, not the end
+  -- a list as the policies take one: keys 1..n, counted raw, no hole
+  local bad = util.list_complaint(seeds, "seeds")
+  if bad then argerror(1, "each_seed", bad, 3) end
+  local n = rawlen(seeds)
   for i = 1, n do
-    if math.type(seeds[i]) ~= "integer" then
-      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(seeds[i]), 3)
+    if math.type(rawget(seeds, i)) ~= "integer" then
+      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(rawget(seeds, i)), 3)
     end
   end
   local i = 0
   return function()
-    if i < n then i = i + 1; return seeds[i] end
+    if i < n then i = i + 1; return rawget(seeds, i) end
   end
 end
 

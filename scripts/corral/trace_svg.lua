@@ -325,6 +325,16 @@ local function collapsed(out, g, y, x_of, width)
   out[#out + 1] = "</g>"
 end
 
+-- A tick's label: `us` in the unit of `top` (the largest label), with as
+-- many decimals as `step` needs, so that ticks far into a run differ.
+local function tick_label(us, step, top)
+  if us == 0 then return "0" end
+  local scale, unit = 1, "µs"
+  if top >= 1e6 then scale, unit = 1e6, "s" elseif top >= 1e3 then scale, unit = 1e3, "ms" end
+  local decimals = math.max(0, math.ceil(-math.log(step / scale, 10) - 1e-9))
+  return fmt("%." .. math.min(decimals, 12) .. "f%s", us / scale, unit)
+end
+
 -- Ticks over [t0, t1], labelled with the time since origin (the run's
 -- start; later than it when older events were dropped).
 local function axis(out, t0, t1, width, height, origin)
@@ -332,13 +342,17 @@ local function axis(out, t0, t1, width, height, origin)
   local step = tick_step(span, 10)
   out[#out + 1] = fmt('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#444"/>',
     LABEL, TOP - 4, LABEL + width, TOP - 4)
-  local k = math.ceil((t0 - origin) / step - 1e-9)
-  while k * step <= t1 - origin + 1e-9 do
-    local x = LABEL + (origin + k * step - t0) / span * width
+  -- (a tick a hair before t0, as 0 is before a run's first event, is drawn
+  -- at t0)
+  local k = math.ceil((t0 - origin) / step - 1e-3)
+  local ticks = 0
+  while k * step <= t1 - origin + 1e-9 and ticks < 100 do
+    local x = LABEL + math.max(0, (origin + k * step - t0) / span * width)
     out[#out + 1] = fmt('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e0e0e0"/>',
       x, TOP - 4, x, height - 30)
-    out[#out + 1] = fmt('<text x="%.1f" y="%d" class="t">%s</text>', x, TOP - 8, time_label(k * step))
-    k = k + 1
+    out[#out + 1] = fmt('<text x="%.1f" y="%d" class="t">%s</text>', x, TOP - 8,
+      tick_label(k * step, step, t1 - origin))
+    k, ticks = k + 1, ticks + 1
   end
 end
 
@@ -418,12 +432,15 @@ function M.render(json, opts)
   }
   local other = type(trace.otherData) == "table" and trace.otherData or {}
   local dropped = math.tointeger(other.dropped_events) or 0
-  local origin = type(other.start_ts) == "number" and other.start_ts <= t0 and
-    t0 - other.start_ts < 1e15 and other.start_ts or t0
+  -- (a start so far before t0 that tick numbers would lose their units is
+  -- not one a run wrote: the picture then counts from t0)
+  local known = type(other.start_ts) == "number" and other.start_ts <= t0 and
+    (t0 - other.start_ts) / tick_step(t1 - t0, 10) < 2 ^ 40
+  local origin = known and other.start_ts or t0
   if dropped > 0 then
     out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped ' ..
-      '(trace_limit %s): the picture starts %s into the run</text>',
-      LABEL, dropped, math.tointeger(other.trace_limit) or "?", time_label(t0 - origin))
+      '(trace_limit %s)%s</text>', LABEL, dropped, math.tointeger(other.trace_limit) or "?",
+      known and (": the picture starts " .. time_label(t0 - origin) .. " into the run") or "")
   end
   axis(out, t0, t1, width, height, origin)
   for _, s in ipairs(body) do out[#out + 1] = s end

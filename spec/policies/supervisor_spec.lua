@@ -604,6 +604,15 @@ describe("supervisor.run", function()
       assert.matches("restart intensity exceeded", tostring(err))
     end)
     assert.same({ "b", "b", "b", "b" }, started)
+    -- and looks for a hole raw: an __index that never gives nil hung it
+    local c = { name = "c", fn = print }
+    vrun(function()
+      support.assert_arg_error(1, "supervisor.run", "without holes, got children[3] but no children[2]",
+        function()
+          supervisor.run({ children = setmetatable({ c, nil, { name = "d", fn = print } },
+            { __index = function() return c end }) })
+        end)
+    end)
   end)
 
   it("rejects bad specs and unknown options", function()
