@@ -39,7 +39,19 @@ LUAMOD_API int luaopen_corral(lua_State *L);
 ** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
 ** at the first print, write or flush of a Lua file that hits it.
 */
-static void pipe_gone(void) {
+/* A trace being written (--trace) is written now: the process is about to
+** end without ending the run (os.exit, or a reader gone). */
+static void flush_trace(lua_State *L) {
+  int top = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "corral") == LUA_TTABLE &&
+      lua_getfield(L, -1, "_trace_flush") == LUA_TFUNCTION)
+    lua_pcall(L, 0, 0, 0);                /* (a failure is reported there) */
+  lua_settop(L, top);
+}
+
+static void pipe_gone(lua_State *L) {
+  if (L != NULL) flush_trace(L);
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
 }
@@ -55,7 +67,7 @@ static int cli_print(lua_State *L) {
     lua_pop(L, 1);
   }
   fwrite("\n", 1, 1, stdout);
-  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone();
+  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone(L);
   return 0;
 }
 
@@ -101,7 +113,7 @@ static int cli_checked(lua_State *L) {
     if (lua_type(L, -1) == LUA_TSTRING) rename_argerror(L);
     return lua_error(L);
   }
-  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) pipe_gone();
+  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) pipe_gone(L);
   return lua_gettop(L);
 }
 
@@ -126,11 +138,10 @@ static void check_field(lua_State *L, int t, const char *name) {
 static int cli_exit(lua_State *L) {
   int n = lua_gettop(L);
   if (!lua_isboolean(L, 1)) luaL_optinteger(L, 1, EXIT_SUCCESS);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (lua_getfield(L, -1, "corral") == LUA_TTABLE &&
-      lua_getfield(L, -1, "_trace_flush") == LUA_TFUNCTION)
-    lua_pcall(L, 0, 0, 0);                /* (a failure is reported there) */
-  lua_settop(L, n);
+  flush_trace(L);
+  /* what is still buffered for a reader that has gone: as lua, whose exit
+  ** flushes into the default SIGPIPE, the process dies of it */
+  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone(NULL);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, n, 0);
@@ -190,6 +201,33 @@ static void preload(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/*
+** Where the installed scripts/corral/ is: beside the command (its bin dir,
+** then CORRAL_LUADIR_REL) when it holds corral/race.lua there, so that an
+** install moved or made with `cmake --install --prefix` still finds its
+** own; else the dir configured at build time. [-0, +1, m]
+*/
+static void push_luadir(lua_State *L) {
+#ifdef CORRAL_LUADIR_REL
+  char exe[4096], probe[4096 + 64];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  char *slash;
+  if (n > 0) {
+    exe[n] = '\0';
+    if ((slash = strrchr(exe, '/')) != NULL) {
+      *slash = '\0';
+      snprintf(probe, sizeof probe, "%s/%s/corral/race.lua", exe,
+               CORRAL_LUADIR_REL);
+      if (access(probe, R_OK) == 0) {
+        lua_pushfstring(L, "%s/%s", exe, CORRAL_LUADIR_REL);
+        return;
+      }
+    }
+  }
+#endif
+  lua_pushliteral(L, CORRAL_LUADIR);
+}
+
 /* require("corral.cli").main(argv, info) -> exit status. */
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -221,7 +259,7 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "cpath_default");
   lua_pushliteral(L, "corral");                /* for messages */
   lua_setfield(L, -2, "progname");
-  lua_pushliteral(L, CORRAL_LUADIR);           /* where make install puts */
+  push_luadir(L);                              /* where make install puts */
   lua_setfield(L, -2, "luadir");               /* scripts/corral/ */
   lua_pushliteral(L, CORRAL_VERSION_STRING);
   lua_setfield(L, -2, "version");
@@ -263,5 +301,6 @@ int main(int argc, char **argv) {
   }
   lua_close(L);
   arena_release(&arena);
+  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone(NULL);   /* as lua */
   return code;
 }

@@ -37,6 +37,10 @@ typedef union {
 #endif
 #include <uv.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CR_VERSION "0.13.0"
 
 /*
@@ -1058,5 +1062,9 @@ void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
 /* The signal number a task parked in cr_signal_wait waits for: pass its
 ** wait_obj (CR_WAIT_SIGNAL). */
 int cr_signal_waited(const void *wait_obj);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,4 +16,10 @@ echo "pkg-config --cflags --libs corral: $flags"
 libdir=$(pkg-config --variable=libdir corral)
 LD_LIBRARY_PATH="$libdir" "$dest/hashhost" --time-limit 10 "$src/examples/host/hash.lua"
 echo "installed host: ok"
+# The command finds its installed modules beside itself, wherever the
+# tree was installed or moved (here: under DESTDIR, not the prefix it was
+# configured with), with no LUA_PATH.
+env -u LUA_PATH -u LUA_PATH_5_4 -u LUA_CPATH -u LUA_CPATH_5_4 \
+  "$dest/usr/local/bin/corral" -e 'assert(require("corral.race")); assert(require("corral.supervisor"))'
+echo "installed command finds its modules: ok"
 rm -rf "$dest"

@@ -38,10 +38,12 @@ lib=$(dirname "$(dirname "$pc")")
 ls "$lib"/libcorral.so "$lib"/libcorral.a >/dev/null
 version=$(sed -n 's/^#define CR_VERSION "\(.*\)"$/\1/p' engine/corral.h)
 "$p/bin/corral" --version | grep -q "^corral $version "
-# the command finds the policies it installed, whatever the prefix: no LUA_PATH
+# the command finds the policies it installed, whatever the prefix: no
+# LUA_PATH; beside itself (here, under DESTDIR), else the configured dir
 env -u LUA_PATH -u LUA_PATH_5_4 "$p/bin/corral" -e 'print(package.path)' |
-  grep -qF '/opt/corral/share/lua/5.4/?.lua' || {
-  echo "the installed command's package.path lacks /opt/corral/share/lua/5.4"; exit 1; }
+  grep -qF -e "$p/bin/../share/lua/5.4/?.lua" -e '/opt/corral/share/lua/5.4/?.lua' || {
+  echo "the installed command's package.path lacks its share/lua/5.4"; exit 1; }
+env -u LUA_PATH -u LUA_PATH_5_4 "$p/bin/corral" -e 'assert(require("corral.supervisor"))'
 out=$(LUA_CPATH="$p/lib/lua/5.4/?.so" LUA_PATH="$p/share/lua/5.4/?.lua" lua5.4 -e \
   'print(require("corral")._VERSION, require("corral.supervisor") ~= nil)')
 [ "$out" = "$version	true" ] || { echo "lua5.4 printed: $out"; exit 1; }
@@ -61,7 +63,8 @@ left=$(find "$dest" -mindepth 1 | wc -l)
 make install DESTDIR="$dest" PREFIX=/opt/corral2 JOBS=1 >"$tmp/install2.log" 2>&1 || {
   cat "$tmp/install2.log"; echo "second make install failed"; exit 1; }
 env -u LUA_PATH -u LUA_PATH_5_4 "$dest/opt/corral2/bin/corral" -e 'print(package.path)' |
-  grep -qF '/opt/corral2/share/lua/5.4/?.lua' || {
+  grep -qF -e "$dest/opt/corral2/bin/../share/lua/5.4/?.lua" \
+    -e '/opt/corral2/share/lua/5.4/?.lua' || {
   echo "a second install's command looks under the first prefix"; exit 1; }
 make uninstall DESTDIR="$dest" PREFIX=/opt/corral2
 left=$(find "$dest" -mindepth 1 -type f | wc -l)
