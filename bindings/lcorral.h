@@ -202,8 +202,6 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref);
 void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
-/* lhost.c: task t of a host's engine ended (its ops never awaited go). */
-void lcr_host_task_end(lcr_Engine *E, struct lcr_Task *t);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */
 void lcr_escape_top(lua_State *L);        /* ltree.c: the value on top, escaped */

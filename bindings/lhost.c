@@ -44,8 +44,6 @@ struct corral_op_s {
   const corral_op_type_t *type;
   lcr_Task *task;           /* parked on it */
   cr_queue_t link;          /* in host->ops while the host lives */
-  cr_queue_t fresh;         /* in host->fresh until awaited */
-  lcr_Task *maker;          /* the task that made it, until awaited */
   corral_op_t *next;        /* in hub->posted */
   /* under hub->mu: */
   int status;
@@ -79,7 +77,6 @@ struct corral_host_s {
   uv_async_t async;
   int async_open;
   cr_queue_t ops;
-  cr_queue_t fresh;         /* ops made and not yet awaited (a few at most) */
   size_t nwaiting;          /* ops a task waits on, and tasks in wait_stop:
                             ** the async keeps the loop alive meanwhile */
   int stop_waiters;         /* tasks parked in corral.host.wait_stop */
@@ -118,7 +115,6 @@ static void hub_unref(hub_t *hub) {
 static void op_free(corral_op_t *op) {
   hub_t *hub = op->hub;
   q_remove(&op->link);
-  q_remove(&op->fresh);
   free(op);
   hub_unref(hub);
 }
@@ -222,30 +218,7 @@ corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type) {
   h->hub->refs++;
   uv_mutex_unlock(&h->hub->mu);
   q_insert(&h->ops, &op->link);
-  q_insert(&h->fresh, &op->fresh);
-  op->maker = t;
   return op;
-}
-
-/*
-** Task t ended: an op it made and never awaited (an error between
-** corral_op_new and corral_op_await) can be awaited by no one now. The
-** task is done with it: it is freed once the host completes it, instead
-** of living as long as the host. (The list holds only ops between those
-** two calls, which normally follow each other: it is short.)
-*/
-void lcr_host_task_end(lcr_Engine *E, lcr_Task *t) {
-  corral_host_t *h = (corral_host_t *)E;
-  cr_queue_t *q = h->fresh.next;
-  while (q != &h->fresh) {
-    corral_op_t *op = (corral_op_t *)((char *)q - offsetof(corral_op_t, fresh));
-    q = q->next;
-    if (op->maker != t) continue;
-    q_remove(&op->fresh);
-    op->maker = NULL;
-    op->awaited = 1;
-    op_release(op);
-  }
 }
 
 void *corral_op_data(corral_op_t *op) { return op ? op->data : NULL; }
@@ -345,8 +318,6 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
     return luaL_error(L, "%s: this op is already awaited (corral_op_await "
                       "takes each op once)", op_name(op->type));
   op->awaited = 1;
-  q_remove(&op->fresh);
-  op->maker = NULL;
   if (op->delivered) return op_finish(L, t, op);
   op->task = t;
   op->waiting = 1;
@@ -424,7 +395,6 @@ static void ops_abandon(corral_host_t *h, int closing) {
                                       offsetof(corral_op_t, link));
     q_remove(&op->link);
     if (!closing) q_insert(&h->ops, &op->link);
-    else q_remove(&op->fresh);           /* the list goes with the host */
     if (op->waiting) {
       op->waiting = 0;
       waiting_add(h, -1);
@@ -1124,7 +1094,6 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);
-  q_init(&h->fresh);
   cr_timer_init(&h->stop_timer, stop_timer_cb);
   cr_event_init(&h->stop_event);
   h->L = o->L;

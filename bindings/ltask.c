@@ -466,7 +466,6 @@ static void task_release(lua_State *L, lcr_Engine *E, lcr_Task *t) {
 }
 
 static void task_finish(lcr_Engine *E, lcr_Task *t) {
-  if (E->hosted) lcr_host_task_end(E, t);   /* ops it made, never awaited */
   task_release(E->L, E, t);
 }
 

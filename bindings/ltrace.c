@@ -42,6 +42,7 @@ typedef struct lcr_Debug {
   int gone_ref;           /* registry: groups whose spawn records were
                           ** dropped: [pid] = name or false, [-pid] = owner */
   size_t ngone;           /* groups in it */
+  size_t prune_at;        /* prune it when ngone reaches this */
   double start_ts;        /* when the run started, as ts */
   FILE *file;
   trace_rec *ring;
@@ -140,10 +141,12 @@ static void copy_gone(lua_State *L, lcr_Debug *D, int top, lua_Integer pid) {
 }
 
 /*
-** Past 2 * limit + 1024 groups in the side table, keep only those a kept
-** record names or that are still open (a later record may name them): a
-** long run of many short groups stays bounded, and the work is amortised
-** over the groups added since the last prune. [gone] -> [gone'] */
+** At prune_at groups in the side table, keep only those a kept record
+** names or that are still open (a later record may name them): a long run
+** of many short groups stays bounded. The next prune waits until as many
+** groups again were added as were kept, plus 2 * limit + 1024, so the
+** work (the ring and the open scopes) is amortised over the groups added
+** since, however many stay open. [gone] -> [gone'] */
 static void prune_gone(lua_State *L, lcr_Debug *D) {
   uint64_t i;                  /* from the oldest kept (not the one dropped) */
   cr_scope_t *s = NULL;
@@ -155,6 +158,7 @@ static void prune_gone(lua_State *L, lcr_Debug *D) {
     copy_gone(L, D, top, (lua_Integer)D->ring[i % D->limit].pid);
   while ((s = cr_scope_walk(&D->E->e, NULL, s)) != NULL)  /* open groups */
     if (s->is_group) copy_gone(L, D, top, (lua_Integer)s->id);
+  D->prune_at = 2 * D->ngone + 2 * D->limit + 1024;
   lua_replace(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, LUA_REGISTRYINDEX, D->gone_ref);
@@ -169,7 +173,7 @@ static int keep_gone_k(lua_State *L) {
   lua_Integer pid = (lua_Integer)r->pid;
   size_t slot = (size_t)((const trace_rec *)r - D->ring);
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->gone_ref);               /* 3 */
-  if (D->ngone >= 2 * D->limit + 1024) prune_gone(L, D);
+  if (D->ngone >= D->prune_at) prune_gone(L, D);
   if (lua_rawgeti(L, 3, pid) == LUA_TNIL) D->ngone++;
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
   if (lua_rawgeti(L, -1, (lua_Integer)(2 * slot + 2)) != LUA_TSTRING) {
@@ -454,6 +458,7 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   D->strs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   D->gone_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  D->prune_at = 2 * D->limit + 1024;
   D->start_ts = cr_now(&D->E->e) * 1e6;
   D->E->e.on_event = on_event;
   return 0;

@@ -3,8 +3,6 @@
 ** from worker threads; cancelled before, during and after completion,
 ** with either cancel policy; a delivered completion wins.
 */
-#include <malloc.h>
-#include <stdlib.h>
 #include "host_test.h"
 
 #define NSLOTS 8
@@ -111,35 +109,13 @@ static int l_thread(lua_State *L) {
   return corral_op_await(L, op);
 }
 
-/* test.abandoned(ms): a 64 kB op completed by a timer, left behind by an
-** error before corral_op_await (the mistake the docs warn about). */
-static const corral_op_type_t type_big = {"bigop", 1 << 16, NULL, NULL};
-
-static int l_abandoned(lua_State *L) {
-  int ms = (int)luaL_checkinteger(L, 1);
-  corral_op_t *op = corral_op_new(L, &type_big);
-  top_t *t = corral_op_data(op);
-  t->op = op;
-  uv_timer_init(corral_op_loop(op), &t->timer);
-  t->timer.data = t;
-  uv_timer_start(&t->timer, timer_fired, (uint64_t)ms, 0);
-  return luaL_error(L, "bad argument after corral_op_new");
-}
-
-/* test.inuse(): bytes malloc has handed out now. */
-static int l_inuse(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)mallinfo2().uordblks);
-  return 1;
-}
-
 static void join_threads(void) {
   while (nthreads > 0) uv_thread_join(&threads[--nthreads]);
 }
 
 static int luaopen_test(lua_State *L) {
   static const luaL_Reg f[] = {{"manual", l_manual}, {"complete", l_complete},
-    {"timer", l_timer}, {"thread", l_thread}, {"abandoned", l_abandoned},
-    {"inuse", l_inuse}, {NULL, NULL}};
+    {"timer", l_timer}, {"thread", l_thread}, {NULL, NULL}};
   luaL_newlib(L, f);
   return 1;
 }
@@ -318,23 +294,6 @@ static int test_complete_before_await(void) {
   return 0;
 }
 
-/* What broke: an op that an error left behind between corral_op_new and
-** corral_op_await lived as long as the host, completed or not: a host
-** that runs for days leaked one per such error. It goes once its task has
-** ended and the host has completed it. */
-static int test_abandoned_op_freed_when_its_task_ends(void) {
-  char buf[64];
-  CHECK(run(PRELUDE
-    "local before = test.inuse()\n"
-    "corral.group(function(g)\n"
-    "  for _ = 1, 200 do g:spawn(function() pcall(test.abandoned, 0) end) end\n"
-    "end)\n"
-    "corral.sleep(0.05)\n"
-    "return (test.inuse() - before) // 1024", buf, sizeof buf) == CORRAL_OK);
-  CHECK(atoi(buf) < 2048);     /* 200 ops of 64 kB would be 12800 kB */
-  return 0;
-}
-
 int main(void) {
   int failed = 0;
   RUN(test_loop_thread);
@@ -345,6 +304,5 @@ int main(void) {
   RUN(test_cancel_during_wait);
   RUN(test_cancel_after_completion);
   RUN(test_complete_before_await);
-  RUN(test_abandoned_op_freed_when_its_task_ends);
   return failed != 0;
 }
