@@ -418,7 +418,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp) {
 /* A code point a terminal or a text renderer obeys rather than shows: C1
 ** controls, the line and paragraph separators, the bidi controls. */
 static int unprintable(unsigned long cp) {
-  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x61c || cp == 0x200e || cp == 0x200f ||
          (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 

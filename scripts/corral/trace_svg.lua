@@ -171,7 +171,7 @@ end
 
 -- Characters a renderer obeys rather than shows (as the task tree escapes
 -- them): C1 controls, line and paragraph separators, bidi controls.
-local OBEYED = { "\194[\128-\159]", "\226\128[\142\143\168-\174]", "\226\129[\166-\169]" }
+local OBEYED = { "\194[\128-\159]", "\216\156", "\226\128[\142\143\168-\174]", "\226\129[\166-\169]" }
 
 -- XML text: the five specials escaped, and the control bytes XML 1.0
 -- forbids (all below 0x20 but tab, LF and CR) replaced by "?", as are the

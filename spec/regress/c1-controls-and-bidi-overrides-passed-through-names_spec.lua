@@ -7,7 +7,7 @@ local corral = require "corral"
 local trace_svg = require "corral.trace_svg"
 
 local NAMES = { "csi\x9b2J", "c1\u{9b}x", "nel\u{85}", "bidi\u{202e}evil",
-  "iso\u{2067}x", "lsep\u{2028}x", "bad\xff", "caf\u{e9} \u{1F600}" }
+  "iso\u{2067}x", "lsep\u{2028}x", "alm\u{61c}x", "bad\xff", "caf\u{e9} \u{1F600}" }
 
 describe("regression: C1 controls and bidi overrides in names", function()
   it("are escaped byte by byte in the tree, and valid UTF-8 is kept", function()
@@ -22,10 +22,10 @@ describe("regression: C1 controls and bidi overrides in names", function()
     end, { clock = "virtual" })
     for _, expect in ipairs({ "task csi\\1552J #", "task c1\\194\\155x #", "task nel\\194\\133 #",
         "task bidi\\226\\128\\174evil #", "task iso\\226\\129\\167x #",
-        "task lsep\\226\\128\\168x #", "task bad\\255 #", "task caf\u{e9} \u{1F600} #" }) do
+        "task lsep\\226\\128\\168x #", "task alm\\216\\156x #", "task bad\\255 #", "task caf\u{e9} \u{1F600} #" }) do
       assert.truthy(text:find(expect, 1, true), expect .. " in:\n" .. text)
     end
-    for _, raw in ipairs({ "\x9b", "\u{9b}", "\u{85}", "\u{202e}", "\u{2067}", "\u{2028}", "\xff" }) do
+    for _, raw in ipairs({ "\x9b", "\u{9b}", "\u{85}", "\u{202e}", "\u{2067}", "\u{2028}", "\u{61c}", "\xff" }) do
       assert.is_nil(text:find(raw, 1, true))
     end
   end)
