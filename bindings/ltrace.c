@@ -144,21 +144,25 @@ static void copy_gone(lua_State *L, lcr_Debug *D, int top, lua_Integer pid) {
 ** At prune_at groups in the side table, keep only those a kept record
 ** names or that are still open (a later record may name them): a long run
 ** of many short groups stays bounded. The next prune waits until as many
-** groups again were added as were kept, plus 2 * limit + 1024, so the
-** work (the ring and the open scopes) is amortised over the groups added
-** since, however many stay open. [gone] -> [gone'] */
+** groups again were added as were kept and as scopes were walked, plus
+** 2 * limit + 1024, so the work (the ring and the open scopes) is
+** amortised over the groups added since, however many tasks and groups
+** stay open. [gone] -> [gone'] */
 static void prune_gone(lua_State *L, lcr_Debug *D) {
   uint64_t i;                  /* from the oldest kept (not the one dropped) */
   cr_scope_t *s = NULL;
+  size_t walked = 0;
   int top;
   lua_newtable(L);
   top = lua_gettop(L);
   D->ngone = 0;
   for (i = D->n - D->limit + 1; i < D->n; i++)
     copy_gone(L, D, top, (lua_Integer)D->ring[i % D->limit].pid);
-  while ((s = cr_scope_walk(&D->E->e, NULL, s)) != NULL)  /* open groups */
+  while ((s = cr_scope_walk(&D->E->e, NULL, s)) != NULL) {  /* open groups */
+    walked++;
     if (s->is_group) copy_gone(L, D, top, (lua_Integer)s->id);
-  D->prune_at = 2 * D->ngone + 2 * D->limit + 1024;
+  }
+  D->prune_at = 2 * D->ngone + walked + 2 * D->limit + 1024;
   lua_replace(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, LUA_REGISTRYINDEX, D->gone_ref);
@@ -591,9 +595,16 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   E->dbg = NULL;
   E->e.on_event = NULL;
   if (D->file) {
+    /* The collector stopped: a finalizer that ran inside the writing (and
+    ** printed into a gone reader, or called os.exit) would end the process
+    ** with the file half written. */
+    int running = lua_gc(L, LUA_GCISRUNNING), st;
     lua_pushcfunction(L, write_trace);
     lua_pushlightuserdata(L, D);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    if (running) lua_gc(L, LUA_GCSTOP);
+    st = lua_pcall(L, 1, 0, 0);
+    if (running) lua_gc(L, LUA_GCRESTART);
+    if (st != LUA_OK) {
       fprintf(stderr, "corral.run: the trace was not written: %s\n",
               lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);

@@ -11,6 +11,7 @@
 ** the command line, the version and whether stdin is a terminal.
 */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,10 +51,26 @@ static void flush_trace(lua_State *L) {
   lua_settop(L, top);
 }
 
+/* (With SIGPIPE blocked, lua's write just fails with EPIPE and goes on:
+** so does the command's, trace and all.) */
 static void pipe_gone(lua_State *L) {
-  if (L != NULL) flush_trace(L);
+  sigset_t now;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &now) == 0 && sigismember(&now, SIGPIPE))
+    return;
+  flush_trace(L);
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
+}
+
+/*
+** The run is over (the script ended, or os.exit): SIGPIPE gets back what
+** the process had before corral caught it, so that what Lua still flushes
+** (stdout's buffer, files closed by lua_close or exit, io.popen pipes)
+** meets a reader that has gone as under lua: SIGPIPE (141), or EPIPE when
+** it was ignored. [upvalue or argument: the saved disposition]
+*/
+static void pipe_restore(const struct sigaction *before) {
+  if (before != NULL) sigaction(SIGPIPE, before, NULL);
 }
 
 /* print, as Lua's own, and checked (see pipe_gone). */
@@ -139,27 +156,27 @@ static int cli_exit(lua_State *L) {
   int n = lua_gettop(L);
   if (!lua_isboolean(L, 1)) luaL_optinteger(L, 1, EXIT_SUCCESS);
   flush_trace(L);
-  /* what is still buffered for a reader that has gone: as lua, whose exit
-  ** flushes into the default SIGPIPE, the process dies of it */
-  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone(NULL);
+  pipe_restore(lua_touserdata(L, lua_upvalueindex(2)));
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, n, 0);
   return 0;
 }
 
-static void check_stdout(lua_State *L) {
+static void check_stdout(lua_State *L, struct sigaction *pipe_before) {
   int top = lua_gettop(L);
   lua_pushcfunction(L, cli_print);
   lua_setglobal(L, "print");
   if (lua_getglobal(L, "io") == LUA_TTABLE) {
     check_field(L, -1, "write");
     check_field(L, -1, "flush");
+    check_field(L, -1, "close");     /* an io.popen pipe flushes there */
   }
   lua_pop(L, 1);
   if (lua_getglobal(L, "os") == LUA_TTABLE &&
       lua_getfield(L, -1, "exit") == LUA_TFUNCTION) {
-    lua_pushcclosure(L, cli_exit, 1);
+    lua_pushlightuserdata(L, pipe_before);
+    lua_pushcclosure(L, cli_exit, 2);
     lua_setfield(L, -2, "exit");
   }
   lua_settop(L, top);
@@ -168,6 +185,7 @@ static void check_stdout(lua_State *L) {
       lua_getfield(L, -1, "__index") == LUA_TTABLE) {
     check_field(L, -1, "write");
     check_field(L, -1, "flush");
+    check_field(L, -1, "close");
   }
   lua_settop(L, top);
 }
@@ -234,7 +252,7 @@ static int pmain(lua_State *L) {
   char **argv = lua_touserdata(L, 2);
   int i;
   luaL_openlibs(L);
-  check_stdout(L);
+  check_stdout(L, lua_touserdata(L, 3));
   /* As lua5.4 itself does (lua.c): generational mode, which suits many
   ** short-lived objects (tasks). */
   lua_gc(L, LUA_GCGEN, 0, 0);
@@ -275,6 +293,7 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   arena_t arena = {0};                    /* lives as long as the state */
+  struct sigaction pipe_before;           /* SIGPIPE before corral's */
   lua_State *L;
   int status, code;
   /* The command owns its process, so it may route libuv's allocations
@@ -282,6 +301,8 @@ int main(int argc, char **argv) {
   ** module loaded into someone else's process may not: libuv's allocator
   ** is process-wide. */
   cr_alloc_guard_libuv();
+  memset(&pipe_before, 0, sizeof pipe_before);    /* (SIG_DFL if unknown) */
+  sigaction(SIGPIPE, NULL, &pipe_before);
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "corral: not enough memory\n");
@@ -291,7 +312,8 @@ int main(int argc, char **argv) {
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
-  status = lua_pcall(L, 2, 1, 0);
+  lua_pushlightuserdata(L, &pipe_before);
+  status = lua_pcall(L, 3, 1, 0);
   if (status != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "corral: %s\n", msg ? msg : "(error object is not a string)");
@@ -299,8 +321,8 @@ int main(int argc, char **argv) {
   } else {
     code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 1;
   }
+  pipe_restore(&pipe_before);             /* what lua_close flushes: as lua */
   lua_close(L);
   arena_release(&arena);
-  if (fflush(stdout) != 0 && errno == EPIPE) pipe_gone(NULL);   /* as lua */
   return code;
 }

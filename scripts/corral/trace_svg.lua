@@ -491,7 +491,12 @@ function M.main(args, progname)
     io.stderr:write(progname, ": ", msg, "\n")
     return 1
   end
-  io.stdout:write(svg)
+  local done, werr = io.stdout:write(svg)
+  if done then done, werr = io.stdout:flush() end
+  if not done then                       -- a full disk, a closed stdout
+    io.stderr:write(progname, ": trace-svg: cannot write the SVG: ", tostring(werr), "\n")
+    return 1
+  end
   return 0
 end
 
