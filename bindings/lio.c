@@ -166,7 +166,10 @@ static int ioerror(lua_State *L, const char *op, int rc) {
 ** Where a blocking call stands after (re)entry: 1 = try the operation now
 ** (first entry, or an aborted wait whose task is no longer cancelled),
 ** 0 = the operation completed, < 0 = it failed with that code.
-** Raises Cancelled when the task is cancelled and nothing was delivered.
+** Raises Cancelled when the task is cancelled and nothing was delivered:
+** also when it was woken by its stream closing under it (ECLOSED), which
+** a cancelled sibling's write does to a stream both use (the close comes
+** of the same cancel, whichever task it reached first).
 */
 static int woke(lua_State *L, int status, lcr_Task **tp, const char *call) {
   lcr_Task *t = *tp = lcr_checkblocking(L, call);
@@ -174,6 +177,7 @@ static int woke(lua_State *L, int status, lcr_Task **tp, const char *call) {
     lcr_checkcancel(L, t);
     return 1;
   }
+  if (t->t.wake_status == CR_ECLOSED) lcr_checkcancel(L, t);
   return t->t.wake_status;
 }
 

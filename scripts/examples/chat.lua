@@ -1,20 +1,37 @@
 -- chat.lua: a chat server on corral.tcp.serve; Ctrl-C drains it gracefully.
+-- Each client has an outbox of 64 lines and a writer task of its own: a client
+-- that stops reading loses lines, instead of stalling everyone who talks.
 local corral = require "corral"
-local clients = {}                            -- stream -> name
+local outboxes = {}                           -- stream -> channel of lines
+
+local function post(box, line)                -- never waits; a full box drops it
+  pcall(box.try_send, box, line)              -- (and a closed one raises)
+end
 
 corral.group(function(g)
   g:spawn(corral.tcp.serve, "127.0.0.1", tonumber(arg and arg[1]) or 7000, function(s)
     local peer = s.peer                       -- nil if it reset before the accept
     local name = peer and peer.address .. ":" .. peer.port or "?"
-    clients[s] = name
-    local _ <close> = setmetatable({}, {__close = function() clients[s] = nil end})
-    for line in s:lines() do
-      for c in pairs(clients) do
-        if c ~= s then pcall(c.write, c, name .. ": " .. line .. "\n") end
+    local box = corral.channel(64)
+    corral.group(function(conn)
+      conn:spawn(function()                   -- the writer, in order; a client
+        for line in box:iter() do             -- gone ends it quietly
+          if not pcall(s.write, s, line) then return end
+        end
+      end)
+      outboxes[s] = box
+      local _ <close> = setmetatable({}, {__close = function()
+        outboxes[s] = nil
+        box:close()                           -- the writer sends what is left
+      end})
+      for line in s:lines() do
+        for c, b in pairs(outboxes) do
+          if c ~= s then post(b, name .. ": " .. line .. "\n") end
+        end
       end
-    end
+    end)
   end, {ready = function(port) print("chat on port " .. port) end})
   corral.signal("SIGINT")                     -- Ctrl-C: drain instead of dying
-  for c in pairs(clients) do pcall(c.write, c, "server: closing in 5 s\n") end
+  for _, b in pairs(outboxes) do post(b, "server: closing in 5 s\n") end
   g:stop(5)                                   -- no new clients; 5 s to say goodbye
 end)
