@@ -303,8 +303,10 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   size_t n, take;
   int rc = woke(L, status, &t, call);
   if (rc < 0) return stream_error(L, call, "read", rc);
-  if (closed_while_waiting(L, status))
+  if (closed_while_waiting(L, status)) {    /* data or not: lost with it */
+    lcr_checkcancel(L, t);                  /* (see woke) */
     return stream_error(L, call, "read", CR_ECLOSED);
+  }
   b = checkstreambox(L, call, read_levels[ctx]);   /* (closed meanwhile) */
   s = (cr_stream_t *)b->io;
   rc = skip_rest_of_line(b, &t->t, (int)ctx, &p, &n);
@@ -553,6 +555,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
     s = t->t.xfer;
     t->t.xfer = NULL;
   } else if (rc < 0 || closed_while_waiting(L, status)) {
+    lcr_checkcancel(L, t);                  /* (see woke) */
     return io_error(L, call, "accept", rc < 0 ? rc : CR_ECLOSED, NULL, NULL,
                     NULL);
   } else {

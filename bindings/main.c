@@ -51,12 +51,15 @@ static void flush_trace(lua_State *L) {
   lua_settop(L, top);
 }
 
-/* (With SIGPIPE blocked, lua's write just fails with EPIPE and goes on:
-** so does the command's, trace and all.) */
+/* (With SIGPIPE blocked or ignored, lua's write just fails with EPIPE and
+** goes on: so does the command's, trace and all.) */
 static void pipe_gone(lua_State *L) {
   sigset_t now;
+  struct sigaction sa;
   if (pthread_sigmask(SIG_BLOCK, NULL, &now) == 0 && sigismember(&now, SIGPIPE))
     return;
+  /* ignored when the process started (corral then leaves it so): EPIPE */
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) return;
   flush_trace(L);
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
@@ -116,6 +119,14 @@ static void rename_argerror(lua_State *L) {
   lua_remove(L, -2);
 }
 
+/* The results at 1.. say EPIPE: nil, a message, 32; not the nil, "exit",
+** 32 of an io.popen child's close that exited with 32. */
+static int broken_pipe(lua_State *L) {
+  const char *what = lua_tostring(L, 2);
+  return lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE && what != NULL &&
+         strcmp(what, "exit") != 0 && strcmp(what, "signal") != 0;
+}
+
 /*
 ** io.write, io.flush, and the write and flush methods of files (the
 ** original as upvalue 1, its name as 2), checked the same way. A bad
@@ -130,7 +141,7 @@ static int cli_checked(lua_State *L) {
     if (lua_type(L, -1) == LUA_TSTRING) rename_argerror(L);
     return lua_error(L);
   }
-  if (lua_isnil(L, 1) && lua_tointeger(L, 3) == EPIPE) pipe_gone(L);
+  if (broken_pipe(L)) pipe_gone(L);
   return lua_gettop(L);
 }
 
