@@ -34,12 +34,6 @@
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
-/*
-** A pipe closed by its reader (`corral gen.lua | head`): corral catches
-** SIGPIPE so that sockets report EPIPE, so print would fail silently for
-** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
-** at the first print, write or flush of a Lua file that hits it.
-*/
 /* A trace being written (--trace) is written now: the process is about to
 ** end without ending the run (os.exit, or a reader gone). */
 static void flush_trace(lua_State *L) {
@@ -51,8 +45,14 @@ static void flush_trace(lua_State *L) {
   lua_settop(L, top);
 }
 
-/* (With SIGPIPE blocked or ignored, lua's write just fails with EPIPE and
-** goes on: so does the command's, trace and all.) */
+/*
+** A pipe closed by its reader (`corral gen.lua | head`): corral catches
+** SIGPIPE so that sockets report EPIPE, so print would fail silently for
+** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
+** at the first print, write or flush of a Lua file that hits it.
+** (With SIGPIPE blocked or ignored, lua's write just fails with EPIPE and
+** goes on: so does the command's, trace and all.)
+*/
 static void pipe_gone(lua_State *L) {
   sigset_t now;
   struct sigaction sa;
