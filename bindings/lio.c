@@ -963,6 +963,19 @@ static int l_exec(lua_State *L) {
   return 1;
 }
 
+/* Killed: 128 + the signal, as a shell reports it (libuv says 0, which
+** `p:wait() == 0` would take for success), and its name. */
+static int push_exit(lua_State *L, int code, int sig) {
+  if (sig) {
+    lua_pushinteger(L, 128 + (lua_Integer)sig);
+    pushsigname(L, sig);                            /* as corral.signal */
+  } else {
+    lua_pushinteger(L, (lua_Integer)code);
+    lua_pushnil(L);
+  }
+  return 2;
+}
+
 static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, proc_wait_k);
   static const char call[] = "process:wait";
@@ -973,20 +986,17 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
   if (rc == CR_ECLOSED)
     return io_error(L, call, "wait", rc, "the process was closed while "
                     "waited on", NULL, NULL);
+  if (rc == 0 && t->t.xfer != NULL) {    /* delivered: even if another
+                                         ** waiter closed it since */
+    const void *x = t->t.xfer;
+    t->t.xfer = NULL;
+    return push_exit(L, cr_proc_outcome_status(x), cr_proc_outcome_signal(x));
+  }
   p = checkopen(L, &K_PROCESS, call);
   if (rc == 1) rc = cr_proc_wait(p, &t->t);
   if (rc == 1) return lcr_yield(L, t, 0, proc_wait_k);
   if (rc < 0) return io_error(L, call, "wait", rc, NULL, NULL, NULL);
-  /* Killed: 128 + the signal, as a shell reports it (libuv says 0, which
-  ** `p:wait() == 0` would take for success), and its name. */
-  if (p->term_signal) {
-    lua_pushinteger(L, 128 + (lua_Integer)p->term_signal);
-    pushsigname(L, p->term_signal);                /* as corral.signal */
-  } else {
-    lua_pushinteger(L, (lua_Integer)p->exit_status);
-    lua_pushnil(L);
-  }
-  return 2;
+  return push_exit(L, (int)p->exit_status, p->term_signal);
 }
 
 static int proc_wait(lua_State *L) {

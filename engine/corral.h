@@ -978,8 +978,20 @@ typedef struct {
 int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out);
 /* 0 when it has exited, 1 when t parked until it does (it wakes with 0,
 ** or CR_ECLOSED if the process object is closed first), CR_ECLOSED when
-** it is being closed. */
+** it is being closed. A wait woken with 0 also finds the outcome in
+** t->xfer (non-NULL), readable with cr_proc_outcome_status/_signal even
+** once another waiter has closed the process. */
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t);
+static inline void *cr__proc_outcome(int64_t status, int signum) {
+  return (void *)(uintptr_t)(0x10000u | ((uintptr_t)(signum & 0x7f) << 8) |
+                             ((uintptr_t)status & 0xff));
+}
+static inline int cr_proc_outcome_status(const void *x) {
+  return (int)((uintptr_t)x & 0xff);
+}
+static inline int cr_proc_outcome_signal(const void *x) {
+  return (int)(((uintptr_t)x >> 8) & 0x7f);
+}
 int cr_proc_kill(cr_proc_t *p, int signum);
 
 /* Start or stop a libuv signal watcher of the host's own (any loop) as

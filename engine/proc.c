@@ -33,6 +33,7 @@ static void wake_waiters(cr_proc_t *p, int status) {
     cr_task_t *t = cr__queue_data(cr__queue_head(&p->waiters), cr_task_t,
                                   wait_link);
     cr__queue_remove(&t->wait_link);
+    if (status == 0) t->xfer = cr__proc_outcome(p->exit_status, p->term_signal);
     cr_task_wake(t, status);
   }
 }
@@ -173,6 +174,7 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
 int cr_proc_wait(cr_proc_t *p, cr_task_t *t) {
   if (p->exited) return 0;
   if (p->io.closing) return CR_ECLOSED;
+  t->xfer = NULL;
   cr__queue_insert_tail(&p->waiters, &t->wait_link);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_PROCESS, p);
   return 1;
