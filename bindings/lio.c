@@ -555,7 +555,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
     s = t->t.xfer;
     t->t.xfer = NULL;
   } else if (rc < 0 || closed_while_waiting(L, status)) {
-    lcr_checkcancel(L, t);                  /* (see woke) */
+    if (rc >= 0) lcr_checkcancel(L, t);     /* closed under it (see woke) */
     return io_error(L, call, "accept", rc < 0 ? rc : CR_ECLOSED, NULL, NULL,
                     NULL);
   } else {
