@@ -4,7 +4,9 @@
 -- with os.exit's code, the output silently lost, where lua dies of SIGPIPE
 -- (141). And a command that died of SIGPIPE while tracing left an empty
 -- trace file.
+local converse = require "converse"
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
+local script = converse.tmpfile             -- a script's text -> its path
 
 local function sh(cmd)
   local p = assert(io.popen(("bash -c '%s'"):format(cmd)))
@@ -14,22 +16,11 @@ local function sh(cmd)
 end
 
 local function status_of(code, reader, opts, before)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
+  local path = script(code)
   local out = sh(("%s %s %s %s | %s; echo \"${PIPESTATUS[0]}\""):format(before or "", BIN,
     opts or "", path, reader))
   os.remove(path)
   return tonumber(out:match("(%d+)%s*$"))
-end
-
-local function script(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  return path
 end
 
 local function json_ok(path)
