@@ -41,7 +41,7 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.13.0"
+#define CR_VERSION "0.13.1"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
@@ -908,6 +908,12 @@ typedef struct cr_listener_s {
   size_t pending;         /* private: connections not yet accepted */
   cr_queue_t acceptors;   /* private */
   int error;              /* read-only: last listen error */
+  int backlog;            /* private */
+  int spare;              /* private: a second descriptor of the socket,
+                          ** which keeps it listening while `tcp` rests */
+  unsigned resting : 2;   /* private: 0 listening; 1 `tcp` closing and
+                          ** 2 closed, after an accept ran out of fds or
+                          ** memory (the next cr_tcp_accept reopens it) */
 } cr_listener_t;
 
 typedef struct cr_proc_s {

@@ -1,8 +1,11 @@
 /*
 ** tcp.c -- TCP connect, listen and accept, and name resolution.
 */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "internal.h"
 
 static void connect_cb(uv_connect_t *req, int status) {
@@ -57,9 +60,60 @@ int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
 
 /* --- listeners ------------------------------------------------------- */
 
+/*
+** When accept runs out of descriptors or memory, libuv closes its reserve
+** descriptor, accepts and closes what waits, and opens the reserve again.
+** Once that reopening failed (the limit was lowered under the process, a
+** thread took the descriptor meanwhile) libuv has no reserve and calls
+** connection_cb with the error again and again in one loop that only a
+** closed handle ends: the process spins at full CPU and no signal is ever
+** read. So the listener rests instead: `tcp` is closed, the socket stays
+** open and listening through `spare`, and the next cr_tcp_accept opens a
+** new handle on a copy of it (or fails at once while no descriptor is
+** free). Connections meanwhile wait in the kernel's backlog.
+*/
+static int out_of_resources(int status) {
+  return status == UV_EMFILE || status == UV_ENFILE ||
+         status == UV_ENOBUFS || status == UV_ENOMEM;
+}
+
 static void listener_close_cb(uv_handle_t *h) {
   cr_listener_t *l = h->data;
   cr__io_free(&l->io);
+}
+
+static void rested_cb(uv_handle_t *h) {
+  cr_listener_t *l = h->data;
+  if (l->io.closing) {                /* closed while `tcp` was closing */
+    cr__io_free(&l->io);
+    return;
+  }
+  uv_tcp_init(l->io.engine->loop, &l->tcp);  /* no socket: cannot fail */
+  cr__io_unref(&l->tcp);
+  l->tcp.data = l;
+  l->resting = 2;
+}
+
+static void rest(cr_listener_t *l) {
+  l->resting = 1;
+  uv_close((uv_handle_t *)&l->tcp, rested_cb);
+}
+
+static void connection_cb(uv_stream_t *server, int status);
+
+/* A rested listener listens again on a new descriptor of its socket. */
+static int wake_up(cr_listener_t *l) {
+  int fd = fcntl(l->spare, F_DUPFD_CLOEXEC, 0), rc;
+  if (fd < 0) return uv_translate_sys_error(errno);
+  rc = uv_tcp_open(&l->tcp, fd);
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  l->resting = 0;
+  rc = uv_listen((uv_stream_t *)&l->tcp, l->backlog, connection_cb);
+  if (rc) rest(l);
+  return rc;
 }
 
 static void wake_acceptors(cr_listener_t *l, int status) {
@@ -78,12 +132,17 @@ static int accept_one(cr_listener_t *l, cr_stream_t **out);
 ** to the listener's close, that one would end cleanly while the rest of
 ** the backlog is reset by the kernel. It is taken and reset too, so every
 ** connection nobody accepted is refused alike (and no fd outlives the
-** listener's close).
+** listener's close). The spare descriptor is closed at once too, so that
+** the socket stops listening now. A listener whose `tcp` is closing is
+** freed by rested_cb.
 */
 static void listener_close(cr_io_t *io) {
   cr_listener_t *l = (cr_listener_t *)io;
   cr_stream_t *s;
   wake_acceptors(l, CR_ECLOSED);
+  if (l->spare >= 0) close(l->spare);
+  l->spare = -1;
+  if (l->resting == 1) return;
   if (l->pending > 0 && accept_one(l, &s) == 0) {
     l->pending = 0;
     s->reset = 1;
@@ -110,6 +169,8 @@ static void connection_cb(uv_stream_t *server, int status) {
   cr_listener_t *l = server->data;
   if (status < 0) {
     l->error = status;
+    /* rest first: a waking acceptor's event may close the listener */
+    if (out_of_resources(status)) rest(l);
     wake_acceptors(l, status);
     return;
   }
@@ -128,6 +189,19 @@ static void connection_cb(uv_stream_t *server, int status) {
   }
 }
 
+/* Binds and listens; the spare descriptor is taken first, so that a
+** listener that could not rest never starts. */
+static int listen_on(cr_listener_t *l, const struct sockaddr *addr) {
+  uv_os_fd_t fd;
+  int rc = uv_tcp_bind(&l->tcp, addr, 0);
+  if (rc == 0) rc = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+  if (rc == 0 && (l->spare = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+    rc = uv_translate_sys_error(errno);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, l->backlog, connection_cb);
+  return rc;
+}
+
 int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
                   cr_listener_t **out) {
   cr_listener_t *l = calloc(1, sizeof *l);
@@ -135,6 +209,8 @@ int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
   int rc, len = (int)sizeof ss;
   *out = NULL;
   if (l == NULL) return CR_ENOMEM;
+  l->spare = -1;
+  l->backlog = backlog;
   rc = uv_tcp_init(e->loop, &l->tcp);
   if (rc) {
     free(l);
@@ -144,8 +220,7 @@ int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
   l->tcp.data = l;
   cr__queue_init(&l->acceptors);
   cr__io_init(e, &l->io, CR_IO_LISTENER, listener_close);
-  rc = uv_tcp_bind(&l->tcp, addr, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&l->tcp, backlog, connection_cb);
+  rc = listen_on(l, addr);
   if (rc == 0) rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
   if (rc) {
     cr_io_close(&l->io);
@@ -160,7 +235,10 @@ int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
 }
 
 int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out) {
+  int rc;
   if (l->io.closing) return CR_ECLOSED;
+  if (l->resting == 1) return l->error;
+  if (l->resting == 2 && (rc = wake_up(l)) != 0) return rc;
   if (l->pending > 0) {
     l->pending--;
     return accept_one(l, out);
