@@ -571,6 +571,7 @@ int lcr_msgh(lua_State *L) {
 /*
 ** __index of every type: methods first, with one rawget (a method call is
 ** the hot path: ch:send, s:read), then the type's own __index for fields.
+** Every name is a string: any other key finds nothing, as in a table.
 ** Upvalues: state, methods, the type's __index as a light C function.
 */
 static int index_dispatch(lua_State *L) {
@@ -578,6 +579,7 @@ static int index_dispatch(lua_State *L) {
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;   /* nil: on top */
   lua_pop(L, 1);
   fields = lua_tocfunction(L, lua_upvalueindex(3));
   return fields ? fields(L) : 0;

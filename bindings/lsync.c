@@ -273,22 +273,28 @@ static int sem_with(lua_State *L) {
 ** task whose frame it is gets released, so its waiters do not wait for
 ** ever. with() has released it already on its own way out, so nothing is
 ** released twice; a lock another task holds now is left alone. The holder
-** is known by task id, so this is exact.
+** is known by task id, so this is exact. A frame of a coroutine the holder
+** runs (a generator: not a task's) is the holder's too.
 */
 static int lock__close(lua_State *L) {
+  lcr_State *S = lcr_state(L);
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
-  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Engine *E = S->eng;
   lcr_Task *t;
+  int mine;
   if (s == NULL || !s->is_lock || s->sem.value != 0 ||
       lcr_lock_holder(&s->sem, E) == 0)
     return 0;
   t = (lcr_Task *)E->e.current;
   if (t != NULL && lcr_taskco(t) == L) {       /* the task's own way out */
-    if (s->sem.owner != t->t.scope.id) return 0;  /* handed on already */
+    mine = s->sem.owner == t->t.scope.id;      /* else handed on already */
+  } else if (t != NULL && s->sem.owner == t->t.scope.id) {
+    mine = lcr_cotask(L, S->mt[LCR_MT_TASK]) == NULL;  /* a generator's */
   } else {                      /* closed from outside: find the holder */
     t = (lcr_Task *)lcr_task_by_id(E, s->sem.owner);
+    mine = t != NULL && lcr_taskco(t) == L;
   }
-  if (t != NULL && lcr_taskco(t) == L) {
+  if (mine) {
     cr_sem_release(&s->sem);
     stamp(L, s);
   }

@@ -1361,6 +1361,47 @@ describe("the non-blocking tries", function()
     end)
   end)
 
+  it("a lock in a <close> variable of a generator the holder runs is released when that block ends", function()
+    vrun(function()
+      local l, order = corral.lock(), {}
+      l:acquire()
+      local step = coroutine.wrap(function()
+        local _ <close> = l                       -- ends normally below
+        return "done"
+      end)
+      assert.equal("done", step())
+      assert.is_false(l.locked)
+      -- by coroutine.close of a suspended generator, after try_acquire inside it
+      local co = coroutine.create(function()
+        assert.is_true(l:try_acquire())
+        local _ <close> = l
+        coroutine.yield()
+      end)
+      assert.is_true(coroutine.resume(co))
+      assert.is_true(l.locked)
+      assert.is_true(coroutine.close(co))
+      assert.is_false(l.locked)
+      corral.group(function(g)
+        g:spawn(function() l:with(function() order[#order + 1] = "next task" end) end)
+      end)
+      assert.same({ "next task" }, order)
+    end)
+  end)
+
+  it("a generator's <close> leaves alone a lock another task holds", function()
+    vrun(function()
+      local l = corral.lock()
+      corral.group(function(g)
+        g:spawn(function() l:acquire(); corral.sleep(1); l:release() end)
+        while not l.locked do corral.checkpoint() end
+        local step = coroutine.wrap(function() local _ <close> = l end)
+        step()
+        assert.is_true(l.locked)               -- still the other task's
+      end)
+      assert.is_false(l.locked)
+    end)
+  end)
+
   it("channels and semaphores answer tries outside any run, and keep what they got", function()
     local ch, s = corral.channel(1), corral.semaphore(1)
     assert.is_true(ch:try_send("kept"))
@@ -1432,5 +1473,22 @@ describe("the waiting counts", function()
     local ch = corral.channel()
     assert.error_matches(function() ch.senders_waiting = 1 end, "read-only", 1, true)
     assert.error_matches(function() corral.event().waiting = 1 end, "read-only", 1, true)
+  end)
+
+  it("a key that is not a string finds nil on every corral object, as in a table", function()
+    vrun(function()
+      corral.group(function(g)
+        local l <close> = corral.tcp.listen("127.0.0.1", 0)
+        local objs = { corral.channel(1), corral.lock(), corral.semaphore(1), corral.event(),
+                       corral.current_task(), g, l }
+        corral.scope(function(sc) objs[#objs + 1] = sc end)
+        for i, o in ipairs(objs) do
+          for _, k in ipairs({ {}, true, 1, 1.5 }) do
+            local ok, v = pcall(function() return o[k] end)
+            assert(ok and v == nil, ("object %d, key %s: %s"):format(i, tostring(k), tostring(v)))
+          end
+        end
+      end)
+    end)
   end)
 end)
