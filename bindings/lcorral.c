@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <lualib.h>
 #include "lcorral.h"
 
@@ -209,8 +210,10 @@ static int unknown_option(lua_State *L, int idx, const char *const names[],
       lua_pushvalue(L, top);
       lcr_escape_top(L);                 /* a NUL, a newline: shown */
       lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, -1));
-    } else
-      lua_pushfstring(L, "%s[%s]", prefix, luaL_tolstring(L, top, NULL));
+    } else {                             /* its __tostring may fail */
+      lcr_tostring(L, top);
+      lua_pushfstring(L, "%s[%s]", prefix, lua_tostring(L, -1));
+    }
     lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
     lua_replace(L, top);
     lua_settop(L, top);
@@ -660,8 +663,10 @@ int lcr_selferror(lua_State *L, int idx, const char *tname) {
   lua_Debug ar;
   const char *got = push_typename(L, idx);
   /* the expected type's metatable on another value (debug.setmetatable):
-  ** "expected corral.Lock, got corral.Lock" would say nothing */
-  if (names_type(tname, got))
+  ** "expected corral.Lock, got corral.Lock" would say nothing (nor would
+  ** "stream expected, got corral.Stream") */
+  if (names_type(tname, got) || (strncmp(got, "corral.", 7) == 0 &&
+                                  strcasecmp(got + 7, tname) == 0))
     got = lua_pushfstring(L, "a %s with the metatable of %s",
                           luaL_typename(L, idx), got);
   if (idx == 1 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&

@@ -123,6 +123,19 @@ describe("the corral command", function()
     assert.is_truthy(r.stderr:find("kaboom", 1, true), r.stderr)
   end)
 
+  it("a <close> handler's error with __tostring replaces the root's error without the old traceback", function()
+    local r = corral_cli([[
+      local function fails() error("ORIGINAL error") end
+      local mt = { __tostring = function() return "raised by the close handler" end }
+      do
+        local _ <close> = setmetatable({}, { __close = function() error(setmetatable({}, mt)) end })
+        fails()
+      end
+    ]])
+    assert.equal(1, r.code)
+    assert.equal("corral: raised by the close handler\n", r.stderr)
+  end)
+
   it("exits 1 and renders an ErrorGroup on stderr with task names, errors and tracebacks", function()
     local r = corral_cli([[
       local corral = require "corral"

@@ -151,6 +151,17 @@ describe("unknown options", function()
     check("bad argument #2 to 'run' (unknown option '[2.5]')", function() corral.run(print, { [2.5] = 1 }) end)
   end)
 
+  it("a key whose __tostring fails is still reported as an unknown option", function()
+    local raising = setmetatable({}, { __tostring = function() error("bug in __tostring") end })
+    local not_text = setmetatable({}, { __tostring = function() return {} end })
+    for _, key in ipairs({ raising, not_text }) do
+      check("bad argument #2 to 'run' (unknown option '[(a table value whose __tostring failed)]')",
+            function() corral.run(print, { [key] = 1 }) end)
+      assert.equal("unknown option '[(a table value whose __tostring failed)]'",
+                   corral.check_options({ [key] = 1 }, {}))
+    end
+  end)
+
   it("a typo is reported before any other problem of the call", function()
     -- outside a run, the typo is still what is reported
     check("bad argument #2 to 'scope' (unknown option 'timout')", function()

@@ -224,6 +224,13 @@ describe("testing.each_seed", function()
     assert.same({ 1, 2, 3 }, seen)
   end)
 
+  it("names the seed of a failure whose __tostring raises", function()
+    local err = support.raises(testing.each_seed, 3, function(k)
+      if k == 2 then error(setmetatable({}, { __tostring = function() error("bug in __tostring") end })) end
+    end)
+    assert.equal("seed = 2: (a table value whose __tostring failed)", err)
+  end)
+
   it("keeps an assertion failure a failure, its message prefixed", function()
     local err = support.raises(testing.each_seed, { 4 }, function()
       corral.group(function(g) g:spawn(function() assert.is_nil(1) end) end)

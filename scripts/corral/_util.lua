@@ -118,6 +118,13 @@ function M.list_complaint(list, what)
       return ("%s must be a list without holes, got %s[%d] but no %s[%d]"):format(what, what, k, what, hole)
     end
   end
+  -- a proxy whose __len answers for values it does not hold: the policies
+  -- that read it raw (supervisor) and those that use # must not disagree
+  local len = #list
+  if len ~= n then
+    return ("%s must be a list of the values it holds, but #%s is %s and it holds %d"):format(
+      what, what, tostring(len), n)
+  end
 end
 
 -- Check that `list` (argument #argn of fname) is a list (see list_complaint;

@@ -290,8 +290,9 @@ end
 
 -- Run the plan as corral.run's root; the exit status.
 local function run(plan, argv, info)
-  local tb
+  local tb, tb_of     -- the traceback of the error last handled, and that error
   local function handler(e)
+    tb = nil          -- (a <close> handler's error replaces the one before)
     if corral.is_cancelled(e) or corral.is_error_group(e) then return e end
     -- as lua's own handler: a value whose __tostring gives a string is
     -- printed as that string alone, without a traceback
@@ -301,7 +302,7 @@ local function run(plan, argv, info)
       local ok, text = pcall(ts, e)
       if ok and type(text) == "string" then return e end
     end
-    tb = lua_traceback(2)
+    tb, tb_of = lua_traceback(2), e
     return e
   end
   local function protect(f, ...)
@@ -330,7 +331,7 @@ local function run(plan, argv, info)
     msg = e:render({ tracebacks = true })
   else
     msg = error_text(e):match("^[^%z]*")   -- as lua: up to a NUL byte
-    if tb then msg = msg .. "\n" .. tb end
+    if tb and rawequal(tb_of, e) then msg = msg .. "\n" .. tb end
   end
   io.stderr:write(info.progname, ": ", msg, "\n")
   return 1

@@ -280,13 +280,15 @@ local function with_position(err, fn)
   return where(fn) .. text
 end
 
+-- (corral._describe: tostring that never raises, so a failure whose
+-- __tostring fails still reaches the user with its seed)
 local function failure_with(err, prefix)
   if is_failure(err) or is_pending(err) then
     local f = copy(err)
-    f.message = prefix .. tostring(err.message)
+    f.message = prefix .. corral._describe(err.message)
     return setmetatable(f, getmetatable(err))
   end
-  return prefix .. tostring(err)
+  return prefix .. corral._describe(err)
 end
 
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).

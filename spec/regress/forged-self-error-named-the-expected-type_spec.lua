@@ -30,6 +30,20 @@ describe("regression: a forged self", function()
     assert.matches("with the metatable of corral.Semaphore", err, 1, true)
   end)
 
+  it("is named so for streams, listeners and processes, whose messages say 'stream'", function()
+    corral.run(function()
+      local p <close> = corral.exec("true", {})
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      for what, obj in pairs({ stream = p.stdout, listener = l, process = p }) do
+        local fake = setmetatable({}, getmetatable(obj))
+        local ok, err = pcall(fake.close, fake)
+        assert.is_false(ok)
+        assert.matches(what .. " expected, got a table with the metatable of corral.", err, 1, true)
+      end
+      p:wait()
+    end)
+  end)
+
   it("leaves the message of a plain wrong type as it was", function()
     local ok, err = pcall(corral.channel().send, corral.lock(), 1)
     assert.is_false(ok)

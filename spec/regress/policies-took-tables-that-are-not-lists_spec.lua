@@ -41,6 +41,24 @@ describe("regression: a policy given a table that is not a list", function()
     end)
   end)
 
+  it("a proxy whose __len counts values it does not hold is refused by every policy alike", function()
+    local function proxy(mk)
+      return setmetatable({}, { __len = function() return 2 end,
+                                __index = function(_, i) if i == 1 or i == 2 then return mk(i) end end })
+    end
+    corral.run(function()
+      assert.equal("bad argument #1 to 'race' (fns must be a list of the values it holds, but #fns is 2 "
+                   .. "and it holds 0)", message(race, proxy(function() return f end)))
+      local err = message(supervisor.run, { children = proxy(function(i)
+        return { name = "c" .. i, fn = f, restart = "temporary" }
+      end) }, function() end)
+      assert.matches("children must be a list of the values it holds, but #children is 2", err, 1, true)
+      -- a metatable with methods but no __len is still a list
+      local l = setmetatable({ f, f }, { __index = { extra = true } })
+      assert.is_true(pcall(race, l))
+    end)
+  end)
+
   it("supervisor.run needs its spec", function()
     corral.run(function()
       assert.equal("bad argument #1 to 'supervisor.run' (table expected, got nil)",
