@@ -63,6 +63,7 @@ struct corral_host_s {
   int T_ref, root_ref, msg_ref, stop_ref, str_ref;
   int cancel_ref;           /* the cancel's reason, for the Cancelled */
   int grace_ref;            /* else the reason of the stop ending first */
+  int tree_ref;             /* the task tree when a deadlock was found */
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
@@ -416,6 +417,25 @@ static void unref(lua_State *L, int *ref) {
   *ref = LUA_NOREF;
 }
 
+/* msg followed by the tree kept at tree_ref (LUA_NOREF: none), as
+** corral.run reports a deadlock. [-0, +1, m] */
+static void push_with_tree(lua_State *T, int tree_ref, const char *msg) {
+  lua_pushstring(T, msg);
+  if (tree_ref == LUA_NOREF ||
+      lua_rawgeti(T, LUA_REGISTRYINDEX, tree_ref) != LUA_TSTRING) {
+    if (tree_ref != LUA_NOREF) lua_pop(T, 1);
+    lua_pushliteral(T, "(the tree could not be captured)\n");
+  }
+  lua_concat(T, 2);
+}
+
+/* The task tree now, kept at *ref. [-0, +0, m] */
+static void keep_tree(corral_host_t *h, int *ref) {
+  unref(h->T, ref);
+  if (lcr_pushtree_safe(h->T, &h->E))
+    *ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+}
+
 /* The root finished (or was given up on): its status, and the done
 ** callback when attached. */
 static void root_done(corral_host_t *h) {
@@ -423,12 +443,16 @@ static void root_done(corral_host_t *h) {
   int st = r->outcome == CR_TASK_DONE ? CORRAL_OK
          : r->outcome == CR_TASK_CANCELLED ? CORRAL_CANCELLED : CORRAL_ERROR;
   if (h->msg_ref == LUA_NOREF && h->E.deadlocked && st != CORRAL_ERROR) {
-    lua_pushliteral(h->T, "corral: deadlock: every task was blocked and "
-                          "nothing could wake them (they were cancelled)");
+    push_with_tree(h->T, h->tree_ref, "corral: deadlock: every task was "
+                   "blocked and nothing could wake them (they were "
+                   "cancelled). The tasks when it was found:\n");
     h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
   }
   if (h->msg_ref != LUA_NOREF) st = CORRAL_ERROR;
   cr_timer_stop(&h->E.e, &h->stop_timer);
+  /* a root's signals are caught until it ends (as in corral.run): the
+  ** host's own handlers hear them again between roots */
+  cr_signal_release_idle(&h->E.e);
   while (h->stop_waiters > 0) stop_waiting(h, -1);  /* never resumed */
   h->stopping = 0;
   h->status = st;
@@ -458,6 +482,7 @@ static void deadlock(corral_host_t *h) {
   lcr_Engine *E = &h->E;
   if (!E->deadlocked) {
     E->deadlocked = 1;
+    keep_tree(h, &h->tree_ref);
     lua_pushliteral(T, "deadlock: every task is blocked and nothing can "
                        "wake them");
     cr_scope_cancel(&h->root->t.scope, CR_SRC_DEADLOCK, 0,
@@ -468,8 +493,10 @@ static void deadlock(corral_host_t *h) {
     ** (attached, the host's uv_run simply returns), so give up now. */
     if (cr_engine_has_ready(&E->e)) return;
   }
-  lua_pushliteral(T, "corral: deadlock: every task is blocked and nothing "
-                     "can wake them (even after cancelling)");
+  keep_tree(h, &h->tree_ref);
+  push_with_tree(T, h->tree_ref, "corral: deadlock: every task is blocked "
+                 "and nothing can wake them (even after cancelling); still "
+                 "blocked:\n");
   abandon_root(h);
 }
 
@@ -598,10 +625,23 @@ cr_engine_t *corral_host_engine(corral_host_t *h) {
   return h ? &h->E.e : NULL;
 }
 
+/* Whether L is a thread of the host's state. */
+static int same_state(corral_host_t *h, lua_State *L) {
+  lua_State *a, *b;
+  if (!lua_checkstack(L, 1)) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  a = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_rawgeti(h->T, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  b = lua_tothread(h->T, -1);
+  lua_pop(h->T, 1);
+  return a == b;
+}
+
 int corral_host_results(corral_host_t *h, lua_State *L) {
   lcr_Task *r;
   int n;
-  if (h == NULL || L == NULL) return CR_EINVAL;
+  if (h == NULL || L == NULL || !same_state(h, L)) return CR_EINVAL;
   r = h->root;
   if (h->status == CORRAL_NONE || h->status == CORRAL_RUNNING) return 0;
   if (h->msg_ref != LUA_NOREF) {
@@ -698,6 +738,7 @@ static void forget_root(corral_host_t *h) {
   unref(h->T, &h->stop_ref);
   unref(h->T, &h->cancel_ref);
   unref(h->T, &h->grace_ref);
+  unref(h->T, &h->tree_ref);
   h->root = NULL;
   h->status = CORRAL_NONE;
 }
@@ -1028,17 +1069,35 @@ static void preload_corral(lua_State *L) {
   lua_settop(L, top);
 }
 
+/* The host's state has the libraries corral's own Lua code uses. */
+static void need_libs(lua_State *L) {
+  static const char *const libs[] = {"package", "coroutine", "string",
+    "table", "math", "utf8", "io", "debug", NULL};
+  int i;
+  for (i = 0; libs[i]; i++) {
+    if (lua_getglobal(L, libs[i]) != LUA_TTABLE)
+      luaL_error(L, "corral_host_new: the state has no '%s' library: open "
+                 "the standard libraries first (luaL_openlibs)", libs[i]);
+    lua_pop(L, 1);
+  }
+}
+
 /* [h, loop, clock]: the module, our thread, the engine. */
 static int setup_k(lua_State *L) {
   corral_host_t *h = lua_touserdata(L, 1);
   uv_loop_t *loop = lua_touserdata(L, 2);
   int rc, clock = (int)lua_tointeger(L, 3);
   if (h->own_state) luaL_openlibs(L);
+  else need_libs(L);
   luaL_requiref(L, "corral", luaopen_corral, 0);            /* 4 */
   preload_corral(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
   h->S = lua_touserdata(L, -1);
-  if (h->S == NULL || h->S->eng != NULL)
+  if (h->S == NULL)                 /* package.loaded.corral is not ours */
+    return luaL_error(L, "corral_host_new: this state loaded another copy "
+                      "of corral (corral.so) before the host: make the "
+                      "host first");
+  if (h->S->eng != NULL)
     return luaL_error(L, "corral_host_new: this state already runs corral");
   lua_pop(L, 1);
   luaL_newlib(L, host_funcs);
@@ -1091,6 +1150,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   hub->async = &h->async;
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
+  h->tree_ref = LUA_NOREF;
   h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);

@@ -938,6 +938,11 @@ size_t cr_io_closing(const cr_engine_t *e);
 size_t cr_io_count(const cr_engine_t *e, int type);
 /* Signal watchers the engine holds (one per signal number caught). */
 size_t cr_signal_watchers(const cr_engine_t *e);
+/* Stop the watchers nobody waits on (outside the root policy), so that
+** each signal's disposition from before comes back: for an engine that
+** outlives a run (a host between two roots). A later wait starts the
+** watcher again. */
+void cr_signal_release_idle(cr_engine_t *e);
 
 /*
 ** Streams. Calls that can block return 1 after parking `t` (it wakes with

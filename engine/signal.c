@@ -788,6 +788,14 @@ void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
   cancel_root(e, signum);
 }
 
+void cr_signal_release_idle(cr_engine_t *e) {
+  cr_queue_t *q;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
+    sigwatch *w = cr__queue_data(q, sigwatch, link);
+    if (cr__queue_empty(&w->waiters) && !w->root) sigwatch_stop(w);
+  }
+}
+
 size_t cr_signal_watchers(const cr_engine_t *e) {
   const cr_queue_t *q;
   size_t n = 0;

@@ -284,10 +284,43 @@ static int test_deadlock(void) {
     "cleaned = tostring(err)\n", "=dl") == 0);
   CHECK(corral_host_run(h) == CORRAL_ERROR);
   CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
+  /* with the tree when it was found, as corral.run reports it */
+  CHECK(strstr(corral_host_message(h), "waiting on event at dl:3") != NULL);
   lua_getglobal(corral_host_state(h), "cleaned");
   CHECK(strstr(lua_tostring(corral_host_state(h), -1), "deadlock") != NULL);
   lua_pop(corral_host_state(h), 1);
   CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static volatile sig_atomic_t heard;
+static void hear(int signum) { (void)signum; heard++; }
+
+/* A root that waited for a signal catches it until it ends; between roots
+** (and in a root that does not wait for it) the host's handler hears it. */
+static int test_signals_between_roots(void) {
+  corral_host_t *h;
+  struct sigaction sa, before;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = hear;
+  CHECK(sigaction(SIGUSR2, &sa, &before) == 0);
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "return c.move_on_after(0.01, c.signal, 'SIGUSR2')", "=waits") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  heard = 0;
+  raise(SIGUSR2);
+  CHECK(heard == 1);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "c.sleep(0.01)", "=sleeps") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  raise(SIGUSR2);
+  CHECK(heard == 2);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(sigaction(SIGUSR2, &before, NULL) == 0);
   return 0;
 }
 
@@ -340,8 +373,42 @@ static int test_bad_input(void) {
   CHECK(luaL_dostring(corral_host_state(h), "require('corral').host.wait_stop()") != 0);
   CHECK(strstr(lua_tostring(corral_host_state(h), -1), "wait_stop") != NULL);
   lua_pop(corral_host_state(h), 1);
+  /* results asked on a thread of another state: refused, not "nothing" */
+  {
+    lua_State *other = luaL_newstate();
+    CHECK(other != NULL);
+    CHECK(corral_host_start_string(h, "return 1", "=one") == 0);
+    CHECK(corral_host_run(h) == CORRAL_OK);
+    CHECK(corral_host_results(h, other) == CR_EINVAL);
+    CHECK(lua_gettop(other) == 0);
+    CHECK(corral_host_results(h, corral_host_state(h)) == 1);
+    lua_pop(corral_host_state(h), 1);
+    lua_close(other);
+  }
   CHECK(corral_host_close(h) == 0);
   CHECK(corral_host_close(NULL) == CR_EINVAL);
+  return 0;
+}
+
+/* A state without the standard libraries, or that loaded corral.so before
+** the host, is refused with a reason that names the problem. */
+static int test_refused_states(void) {
+  corral_host_t *h, *h2;
+  corral_host_opts_t o = {NULL, NULL, 0};
+  lua_State *L = luaL_newstate();
+  CHECK(L != NULL);
+  o.L = L;
+  CHECK(corral_host_new(&h, &o) == CR_EINVAL);
+  CHECK(strstr(lua_tostring(L, -1), "open the standard libraries") != NULL);
+  lua_close(L);
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  o.L = L;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(corral_host_new(&h2, &o) == CR_EINVAL);   /* a second on one state */
+  CHECK(strstr(lua_tostring(L, -1), "already runs corral") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(L);
   return 0;
 }
 
@@ -355,8 +422,10 @@ int main(void) {
   RUN(test_attach_quiet_host_handle);
   RUN(test_step);
   RUN(test_deadlock);
+  RUN(test_signals_between_roots);
   RUN(test_close_while_running);
   RUN(test_close_attached_while_running);
   RUN(test_bad_input);
+  RUN(test_refused_states);
   return failed != 0;
 }
