@@ -406,6 +406,81 @@ void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason) {
                   lcr_record(L, E, reason, cur));
 }
 
+/* --- lcr_Churn (see lcorral.h) --- */
+
+void lcr_churn_open(lua_State *L, lcr_Churn *c) {       /* [-0, +0, m] */
+  lua_newtable(L);
+  c->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  c->live = c->dead = 0;
+}
+
+/* The table again, with only the live keys, and room for as many more.
+** [-0, +0, m] */
+static void churn_rebuild(lua_State *L, lcr_Churn *c) {
+  size_t room = 2 * c->live + 16;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  lua_createtable(L, 0, room < INT_MAX ? (int)room : INT_MAX);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {               /* [old, new, k, v] */
+    if (lua_toboolean(L, -1)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_rawseti(L, LUA_REGISTRYINDEX, c->ref);   /* the slot exists */
+  lua_pop(L, 1);
+  c->dead = 0;
+}
+
+void lcr_churn_set(lua_State *L, lcr_Churn *c) {        /* [-2, +0, m] */
+  if (c->dead > c->live + 64) churn_rebuild(L, c);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  lua_pushvalue(L, -3);
+  switch (lua_rawget(L, -2)) {
+    case LUA_TNIL: c->live++; break;
+    case LUA_TBOOLEAN: if (!lua_toboolean(L, -1)) { c->dead--; c->live++; }
+                       break;
+    default: break;                       /* replaced */
+  }
+  lua_pop(L, 1);
+  lua_insert(L, -3);                      /* [t, key, value] */
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+void lcr_churn_remove(lua_State *L, lcr_Churn *c) {     /* [-1, +0, -] */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  lua_pushvalue(L, -2);
+  if (lua_rawget(L, -2) != LUA_TNIL && lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 0);                /* its node exists: no allocation */
+    lua_rawset(L, -3);
+    c->live--;
+    c->dead++;
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
+int lcr_churn_get(lua_State *L, const lcr_Churn *c) {   /* [-1, +1, -] */
+  int t;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  lua_insert(L, -2);
+  t = lua_rawget(L, -2);
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    t = LUA_TNIL;
+  }
+  lua_remove(L, -2);
+  return t;
+}
+
 /*
 ** Keep the scope or group userdata at idx alive while it is entered, even
 ** if the coroutine whose stack holds it is closed from outside: the engine
@@ -413,22 +488,20 @@ void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason) {
 */
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on) {
   idx = lua_absindex(L, idx);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pinned_ref);
-  if (on)
+  lua_pushlightuserdata(L, lua_touserdata(L, idx));   /* by its scope */
+  if (on) {
     lua_pushvalue(L, idx);
-  else
-    lua_pushnil(L);
-  lua_rawsetp(L, -2, lua_touserdata(L, idx));   /* by its scope */
-  lua_pop(L, 1);
+    lcr_churn_set(L, &E->pinned);
+  } else {
+    lcr_churn_remove(L, &E->pinned);
+  }
 }
 
 /* Push the userdata of an entered scope or group, by its scope (nil if
 ** it is not pinned). [-0, +1, -] */
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pinned_ref);
-  lua_rawgetp(L, -1, s);
-  lua_remove(L, -2);
-  return !lua_isnil(L, -1);
+  lua_pushlightuserdata(L, s);
+  return lcr_churn_get(L, &E->pinned) != LUA_TNIL;
 }
 
 /*
@@ -971,7 +1044,8 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
                     uv_loop_t *loop, cr_clock_t clock) {
   int rc, reuse;
   memset(E, 0, sizeof *E);
-  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
+  E->anchors_ref = E->records_ref = LUA_NOREF;
+  E->live.ref = E->pinned.ref = LUA_NOREF;      /* (live: the rest 0) */
   E->pool_ref = E->lastc_ref = LUA_NOREF;
   rc = cr_engine_init(&E->e, loop, clock);
   if (rc) return rc;
@@ -985,10 +1059,7 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   lcr_anchor_pages_reserve(L, E);
   lua_newtable(L);
   E->records_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  E->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_newtable(L);
-  E->pinned_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lcr_churn_open(L, &E->pinned);
   lua_pushboolean(L, 0);                 /* a slot, not LUA_REFNIL */
   E->lastc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_getfield(L, LUA_REGISTRYINDEX, LCR_REUSE_KEY);
@@ -1030,8 +1101,8 @@ void lcr_engine_teardown(lua_State *L, lcr_Engine *E) {
   if (E->anchors_ref != LUA_NOREF) lcr_release_tasks(L, E);
   release_anchors(L, E);
   luaL_unref(L, LUA_REGISTRYINDEX, E->records_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, E->live_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, E->pinned_ref);
+  lcr_ptrset_close(L, &E->live);
+  luaL_unref(L, LUA_REGISTRYINDEX, E->pinned.ref);
   luaL_unref(L, LUA_REGISTRYINDEX, E->lastc_ref);
   E->lastc_handle = NULL;
   E->lastc = NULL;
@@ -1158,7 +1229,8 @@ static int l_run(lua_State *L) {
   /* uservalue 1: the tree when a deadlock was found */
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
   memset(E, 0, sizeof *E);
-  E->anchors_ref = E->records_ref = E->live_ref = E->pinned_ref = LUA_NOREF;
+  E->anchors_ref = E->records_ref = LUA_NOREF;
+  E->live.ref = E->pinned.ref = LUA_NOREF;      /* (live: the rest 0) */
   E->pool_ref = E->lastc_ref = LUA_NOREF;
   luaL_setmetatable(L, LCR_ENGINE);
   cr_alloc_refill();        /* the guard's reserve, if the process holds it */

@@ -19,6 +19,32 @@
 
 typedef struct lcr_Engine lcr_Engine;
 
+/*
+** A map in a registry table whose keys come and go by the thousand (the
+** pins of entered scopes, the live Cancelleds). Lua gives a removed key's
+** node back only at a rehash, which sizes the table for the keys left:
+** with just under 2^k of them, nearly every insert rehashed the whole
+** table. A removed key keeps its node as `false` instead, and an insert
+** rebuilds the table once the dead outnumber the live (lcorral.c).
+*/
+typedef struct {
+  int ref;                /* registry ref of the table */
+  size_t live, dead;      /* keys set, keys removed (false) */
+} lcr_Churn;
+
+/*
+** A set of pointers (the live Cancelleds, by lua_topointer), in an array
+** of open addressing kept in a userdata at registry ref `ref`. The values
+** are held elsewhere (their records), so the set holds no reference: a
+** Cancelled is collected once its scope exits, and nothing churns a Lua
+** table. Removing never allocates. (lerror.c)
+*/
+typedef struct {
+  int ref;
+  const void **keys;      /* NULL: free; else a key, or a removed one's mark */
+  size_t cap, used, live; /* cap: 0 or a power of two; used: live + removed */
+} lcr_PtrSet;
+
 /* Finished tasks' coroutines kept for later spawns, per run. */
 #define LCR_POOL_MAX 1024
 
@@ -75,8 +101,8 @@ struct lcr_Engine {
   void *lastc_handle;     /* the record it belongs to, or NULL */
   const void *lastc;      /* that Cancelled, as a pointer; live while
                           ** its record is (lcr_release clears both) */
-  int live_ref;           /* registry ref: live Cancelled -> its scope */
-  int pinned_ref;         /* registry ref: entered scope/group userdata */
+  lcr_PtrSet live;        /* the live Cancelleds (lerror.c) */
+  lcr_Churn pinned;       /* entered scope/group userdata, by its scope */
   int pool_ref;           /* registry ref: idle coroutines to reuse */
   int npool;              /* how many (at most pool_max) */
   int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
@@ -210,6 +236,13 @@ const char *lcr_tocname(lua_State *L, int idx);
 ** nowhere for good (corral_host_message makes it again next time). */
 #define LCR_NOMEM_TEXT "(not enough memory to describe it)"
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason);
+/* lcr_Churn maps: set ([key, value] popped; may allocate), remove
+** ([key] popped; never allocates), get ([key] -> its value, or nil). */
+void lcr_churn_open(lua_State *L, lcr_Churn *c);
+void lcr_churn_set(lua_State *L, lcr_Churn *c);
+void lcr_churn_remove(lua_State *L, lcr_Churn *c);
+int lcr_churn_get(lua_State *L, const lcr_Churn *c);
+void lcr_ptrset_close(lua_State *L, lcr_PtrSet *set);
 void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);

@@ -8,6 +8,7 @@
 ** needs nothing but its .so.
 */
 #include <string.h>
+#include <stdint.h>
 #include "lcorral.h"
 #include "lerror_lua.h"
 
@@ -344,6 +345,81 @@ static void pusherrors(lua_State *L) {
 ** a Cancelled is no longer live and no scope absorbs it.
 */
 
+/* --- lcr_PtrSet (see lcorral.h) --- */
+
+static const char gone_mark;          /* a removed key's slot */
+#define GONE ((const void *)&gone_mark)
+
+static size_t ptr_slot(const void *p, size_t cap) {
+  uint64_t h = (uint64_t)(uintptr_t)p;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return (size_t)h & (cap - 1);
+}
+
+/* Room for one more key: a new array for 4x the live keys when 3/4 of
+** this one is used (removed keys included). [-0, +0, m] */
+static void ptrset_room(lua_State *L, lcr_PtrSet *set) {
+  size_t cap = 16, i;
+  const void **keys;
+  if ((set->used + 1) * 4 <= set->cap * 3) return;
+  while (cap < 4 * (set->live + 1)) cap *= 2;
+  keys = lua_newuserdatauv(L, cap * sizeof *keys, 0);
+  memset(keys, 0, cap * sizeof *keys);
+  for (i = 0; i < set->cap; i++) {
+    const void *k = set->keys[i];
+    size_t j;
+    if (k == NULL || k == GONE) continue;
+    for (j = ptr_slot(k, cap); keys[j] != NULL; j = (j + 1) & (cap - 1)) {}
+    keys[j] = k;
+  }
+  if (set->ref == LUA_NOREF)
+    set->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_rawseti(L, LUA_REGISTRYINDEX, set->ref);   /* the slot exists */
+  set->keys = keys;
+  set->cap = cap;
+  set->used = set->live;
+}
+
+/* The slot of p, or of the NULL that ends its probe. [-0, +0, -] */
+static size_t ptrset_find(const lcr_PtrSet *set, const void *p) {
+  size_t i = ptr_slot(p, set->cap);
+  while (set->keys[i] != NULL && set->keys[i] != p) i = (i + 1) & (set->cap - 1);
+  return i;
+}
+
+static void ptrset_add(lua_State *L, lcr_PtrSet *set, const void *p) {
+  size_t i;
+  ptrset_room(L, set);
+  i = ptrset_find(set, p);
+  if (set->keys[i] == p) return;
+  set->keys[i] = p;
+  set->used++;
+  set->live++;
+}
+
+static void ptrset_remove(lcr_PtrSet *set, const void *p) {
+  size_t i;
+  if (set->cap == 0) return;
+  i = ptrset_find(set, p);
+  if (set->keys[i] != p) return;
+  set->keys[i] = GONE;                 /* (its probe chain goes on) */
+  set->live--;
+}
+
+static int ptrset_has(const lcr_PtrSet *set, const void *p) {
+  return set->cap > 0 && set->keys[ptrset_find(set, p)] == p;
+}
+
+void lcr_ptrset_close(lua_State *L, lcr_PtrSet *set) {
+  luaL_unref(L, LUA_REGISTRYINDEX, set->ref);
+  set->ref = LUA_NOREF;
+  set->keys = NULL;
+  set->cap = set->used = set->live = 0;
+}
+
 /* A new record: the reason at index `reason` (0 = none) and the name of
 ** task `origin` (NULL = none). [-0, +0, m] */
 void *lcr_record(lua_State *L, lcr_Engine *E, int reason, cr_task_t *origin) {
@@ -384,10 +460,7 @@ void lcr_release(cr_engine_t *e, void *handle) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->records_ref);
   if (lua_rawgeti(L, -1, ref) == LUA_TTABLE &&
       lua_rawgeti(L, -1, 3) == LUA_TTABLE) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
-    lua_pushvalue(L, -2);
-    lua_pushnil(L);
-    lua_rawset(L, -3);
+    ptrset_remove(&E->live, lua_topointer(L, -1));   /* allocates nothing */
   }
   luaL_unref(L, top + 1, ref);
   lua_settop(L, top);
@@ -420,11 +493,8 @@ static void newcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, -3, 3);                       /* rec[3] = e */
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
-  lua_pushvalue(L, -2);
-  lua_pushlightuserdata(L, s);
-  lua_rawset(L, -3);                           /* live[e] = s */
-  lua_pop(L, 1);
+  ptrset_add(L, &E->live, lua_topointer(L, -1));  /* live while s is */
+  (void)s;
 }
 
 /*
@@ -521,11 +591,7 @@ int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx) {
   int live;
   if (is_lastc(L, E, idx)) return LCR_LIVE;     /* its record lives */
   if (!lcr_iscancelled(L, E->S, idx)) return LCR_PLAIN;
-  idx = lua_absindex(L, idx);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, E->live_ref);
-  lua_pushvalue(L, idx);
-  live = lua_rawget(L, -2) == LUA_TLIGHTUSERDATA;
-  lua_pop(L, 2);
+  live = ptrset_has(&E->live, lua_topointer(L, idx));
   return live ? LCR_LIVE : LCR_DEAD;
 }
 

@@ -625,10 +625,9 @@ cr_engine_t *corral_host_engine(corral_host_t *h) {
   return h ? &h->E.e : NULL;
 }
 
-/* Whether L is a thread of the host's state. */
+/* Whether L is a thread of the host's state (L has room for a value). */
 static int same_state(corral_host_t *h, lua_State *L) {
   lua_State *a, *b;
-  if (!lua_checkstack(L, 1)) return 0;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   a = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -641,7 +640,9 @@ static int same_state(corral_host_t *h, lua_State *L) {
 int corral_host_results(corral_host_t *h, lua_State *L) {
   lcr_Task *r;
   int n;
-  if (h == NULL || L == NULL || !same_state(h, L)) return CR_EINVAL;
+  if (h == NULL || L == NULL) return CR_EINVAL;
+  if (!lua_checkstack(L, 1)) return CR_ENOMEM;     /* (see below) */
+  if (!same_state(h, L)) return CR_EINVAL;
   r = h->root;
   if (h->status == CORRAL_NONE || h->status == CORRAL_RUNNING) return 0;
   if (h->msg_ref != LUA_NOREF) {
@@ -1069,17 +1070,21 @@ static void preload_corral(lua_State *L) {
   lua_settop(L, top);
 }
 
-/* The host's state has the libraries corral's own Lua code uses. */
-static void need_libs(lua_State *L) {
-  static const char *const libs[] = {"package", "coroutine", "string",
-    "table", "math", "utf8", "io", "debug", NULL};
-  int i;
-  for (i = 0; libs[i]; i++) {
-    if (lua_getglobal(L, libs[i]) != LUA_TTABLE)
-      luaL_error(L, "corral_host_new: the state has no '%s' library: open "
-                 "the standard libraries first (luaL_openlibs)", libs[i]);
-    lua_pop(L, 1);
-  }
+static int require_k(lua_State *L) {
+  luaL_requiref(L, "corral", luaopen_corral, 0);
+  return 1;
+}
+
+/* The module on top; an error loading it (a state without the standard
+** libraries its Lua code uses) says what to check. */
+static void require_corral(lua_State *L) {
+  int rc;
+  lua_pushcfunction(L, require_k);
+  if ((rc = lua_pcall(L, 0, 1, 0)) == LUA_OK) return;
+  if (rc == LUA_ERRMEM || !lua_isstring(L, -1)) lua_error(L);
+  luaL_error(L, "corral_host_new: corral could not load in this state (are "
+             "the standard libraries open? luaL_openlibs): %s",
+             lua_tostring(L, -1));
 }
 
 /* [h, loop, clock]: the module, our thread, the engine. */
@@ -1088,8 +1093,7 @@ static int setup_k(lua_State *L) {
   uv_loop_t *loop = lua_touserdata(L, 2);
   int rc, clock = (int)lua_tointeger(L, 3);
   if (h->own_state) luaL_openlibs(L);
-  else need_libs(L);
-  luaL_requiref(L, "corral", luaopen_corral, 0);            /* 4 */
+  require_corral(L);                                        /* 4 */
   preload_corral(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
   h->S = lua_touserdata(L, -1);

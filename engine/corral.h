@@ -938,10 +938,13 @@ size_t cr_io_closing(const cr_engine_t *e);
 size_t cr_io_count(const cr_engine_t *e, int type);
 /* Signal watchers the engine holds (one per signal number caught). */
 size_t cr_signal_watchers(const cr_engine_t *e);
-/* Stop the watchers nobody waits on (outside the root policy), so that
-** each signal's disposition from before comes back: for an engine that
-** outlives a run (a host between two roots). A later wait starts the
-** watcher again. */
+/* Stop the watchers nobody waits on (outside the root policy) whose signal
+** had the default action before corral caught it (or that another watcher
+** still covers), so that the default action comes back: for an engine that
+** outlives a run (a host between two roots). One whose signal had a handler
+** stays: stopping it would leave a moment with SIG_DFL (libuv's stop)
+** before that handler is back, which a signal arriving then dies of. A
+** later wait starts a stopped watcher again. */
 void cr_signal_release_idle(cr_engine_t *e);
 
 /*

@@ -788,12 +788,30 @@ void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
   cancel_root(e, signum);
 }
 
+/*
+** Whether stopping a watcher of signum leaves no moment in which a signal
+** the process handles would kill it: libuv puts SIG_DFL back when its last
+** watcher stops, and only then can the handler from before be given back.
+** So only a watcher another one still covers, or whose signal had the
+** default action before, stops cleanly. (Locked.)
+*/
+static int stops_cleanly(int signum) {
+  return dispositions.active[signum] > 1 ||
+         (is_dfl(&dispositions.before[signum]) && !has_front(signum));
+}
+
 void cr_signal_release_idle(cr_engine_t *e) {
   cr_queue_t *q;
+  uv_once(&dispositions.once, dispositions_init);
+  uv_mutex_lock(&dispositions.lock);
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
-    if (cr__queue_empty(&w->waiters) && !w->root) sigwatch_stop(w);
+    size_t i;
+    if (!cr__queue_empty(&w->waiters) || w->root) continue;
+    i = counted_find(&w->h);
+    if (i < dispositions.ncounted && stops_cleanly(w->signum)) uncount(i, 1);
   }
+  uv_mutex_unlock(&dispositions.lock);
 }
 
 size_t cr_signal_watchers(const cr_engine_t *e) {

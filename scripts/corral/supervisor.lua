@@ -290,12 +290,15 @@ end
 -- had ended (an outer cancellation, a hook that raised), or whose end the
 -- manager had not taken (inst.taken) when it ended; and the failure a restart
 -- was for (inst.cause) when that restart was cut short before fn began (in
--- its backoff, say) by anything but a stop, which the docs let drop it.
+-- its backoff, say) by a hook that raised. The decision to restart dealt
+-- with that failure: a stop, or an outer cancellation (sup.cancelled: a
+-- Ctrl-C, a g:cancel()), that cuts the restart short leaves in peace.
 local function lose(sup, inst)
   local out = inst.outcome
   if out and not out.ok and not inst.taken then
     util.add_failure(sup.lost, out.err, inst.rec.name, out.traceback)
-  elseif not out and inst.cause and not inst.began and not inst.stopping then
+  elseif not out and inst.cause and not inst.began and not inst.stopping
+      and not sup.cancelled then
     util.add_failure(sup.lost, inst.cause.err, inst.rec.name, inst.cause.traceback)
   end
 end
@@ -401,12 +404,18 @@ local function start(sup, rec, wait, cause)
 end
 
 -- A <close> value for the block that deals with child `name`'s end (a failure
--- `err` when `failed`): unless the block sets guard.done, because it raised (a
--- hook's error, or the manager's Cancelled while it stopped other children),
--- the failure is kept for supervisor.run to raise (see lose).
-local function unless_done(sup, failed, name, err, traceback)
-  return setmetatable({}, { __close = function(g)
-    if failed and not g.done then util.add_failure(sup.lost, err, name, traceback) end
+-- `err` when `failed`): unless the block sets guard.done, because a hook
+-- raised, the failure is kept for supervisor.run to raise (see lose). The
+-- manager's Cancelled (an outer cancellation) cuts the dealing short in
+-- peace once the failure was handed to the hook that hears of it
+-- (guard.heard), or when there is no such hook (`hook`: nothing would have
+-- heard of it).
+local function unless_done(sup, failed, name, err, traceback, hook)
+  return setmetatable({}, { __close = function(g, e)
+    local peace = e ~= nil and corral.is_cancelled(e) and (g.heard or not hook)
+    if failed and not g.done and not peace then
+      util.add_failure(sup.lost, err, name, traceback)
+    end
   end })
 end
 
@@ -414,7 +423,8 @@ end
 local function report(sup, name, err, traceback)
   local hook = sup.spec.on_failure
   if hook then
-    local guard <close> = unless_done(sup, true, name, err, traceback)
+    local guard <close> = unless_done(sup, true, name, err, traceback, hook)
+    guard.heard = true
     hook(name, err)
     guard.done = true
     return
@@ -550,9 +560,11 @@ local function restart(sup, rec, failed, err, traceback, how)
   local wait, recs = backoff_wait(sup), affected(sup, rec)
   local others = {}
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
-  local guard <close> = unless_done(sup, failed, rec.name, err, traceback)
+  local guard <close> = unless_done(sup, failed, rec.name, err, traceback,
+                                    sup.spec.on_restart)
   stop_reversed(sup, others)
   if sup.spec.on_restart and not sup.stop_cap then
+    guard.heard = true
     sup.spec.on_restart(rec.name, err, rec.restarts + 1)
   end
   guard.done = true                        -- (a raising hook leaves it undone)
@@ -683,7 +695,10 @@ local function close_inbox(sup)
 end
 
 local function manage(sup)
-  local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
+  local _ <close> = setmetatable({}, { __close = function(_, err)
+    sup.cancelled = err ~= nil and corral.is_cancelled(err)
+    close_inbox(sup)
+  end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
     sup.asker = msg.from
