@@ -72,9 +72,12 @@ static void wait_handlers(atomic_int *counter) {
 }
 
 /* Async-signal-safe: reads, and lua_sethook (which lua's own interpreter
-** calls from its SIGINT handler). */
-static void die_now(int sig) {
+** calls from its SIGINT handler). The run's children die first, as the
+** end of the run would have killed them (the engine's die_by does so when
+** the loop sees the signal). */
+static void die_now(lcr_Engine *E, int sig) {
   struct sigaction dfl;
+  cr_engine_kill_children(&E->e);
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -110,7 +113,7 @@ static void busy_arrival(int sig, lcr_Engine *E) {
   ** arrival then is part of that cancel.) */
   if (E->e.sigroot != NULL && E->e.root_signal != 0 &&
       !(E->e.signal_burst & CR_BURST_ROOT)) {
-    die_now(sig);
+    die_now(E, sig);
     return;
   }
   if (E->e.signals_seen != busy_mark) {
@@ -119,7 +122,7 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     busy_nseq = 0;
   }
   if (++busy_undelivered >= 3) {
-    die_now(sig);
+    die_now(E, sig);
     return;
   }
   __atomic_store_n(&E->e.poll_soon, 1, __ATOMIC_RELAXED);   /* end the pass */

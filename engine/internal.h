@@ -108,6 +108,7 @@ void cr__group_cancel_starting(cr_group_t *g);
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
+void cr__proc_kill_all(cr_engine_t *e);
 void cr__proc_reap_all(cr_engine_t *e);
 void cr__resolve_detach_all(cr_engine_t *e);
 void cr__engine_io_wait(cr_engine_t *e, int delta);

@@ -38,8 +38,37 @@ static void wake_waiters(cr_proc_t *p, int status) {
   }
 }
 
+/* The pid table of cr_engine_kill_children: a running child's pid is in
+** it (if there was room) from its spawn until it is reaped. An entry is
+** written before the count covers it, and a removal moves the last entry
+** into its place before the count drops, so a handler reading between two
+** steps sees only running children (one maybe twice). */
+static void kids_add(cr_engine_t *e, int pid) {
+  if (e->nkids < CR__KIDS) {
+    e->kids[e->nkids] = pid;
+    e->nkids = e->nkids + 1;
+  }
+}
+
+static void kids_remove(cr_engine_t *e, int pid) {
+  size_t i, n = e->nkids;
+  for (i = 0; i < n; i++)
+    if (e->kids[i] == pid) {
+      e->kids[i] = e->kids[n - 1];
+      e->nkids = n - 1;
+      return;
+    }
+}
+
+void cr_engine_kill_children(cr_engine_t *e) {
+  size_t i, n = e->nkids;
+  for (i = 0; i < n; i++)
+    if (e->kids[i] > 0) kill(e->kids[i], SIGKILL);
+}
+
 static void exit_cb(uv_process_t *h, int64_t status, int term_signal) {
   cr_proc_t *p = h->data;
+  kids_remove(p->io.engine, p->pid);
   p->exited = 1;
   p->exit_status = status;
   p->term_signal = term_signal;
@@ -61,6 +90,18 @@ static void proc_close(cr_io_t *io) {
   }
 }
 
+/* The process dies by a signal now (die_by in signal.c): the children
+** still running get the SIGKILL their close would have sent them. */
+void cr__proc_kill_all(cr_engine_t *e) {
+  cr_queue_t *q;
+  for (q = e->ios.next; q != &e->ios; q = q->next) {
+    cr_io_t *io = cr__queue_data(q, cr_io_t, link);
+    cr_proc_t *p = (cr_proc_t *)io;
+    if (io->type == CR_IO_PROCESS && !p->exited && p->proc.pid > 0)
+      kill(p->proc.pid, SIGKILL);
+  }
+}
+
 /*
 ** The engine closes on a loop that is not its own (a host's), which it may
 ** not run until a killed child's exit is reaped: reap every killed child
@@ -75,6 +116,7 @@ void cr__proc_reap_all(cr_engine_t *e) {
     int status;
     if (io->type != CR_IO_PROCESS || !io->closing || p->exited) continue;
     while (waitpid(p->proc.pid, &status, 0) == -1 && errno == EINTR) {}
+    kids_remove(e, p->pid);
     p->exited = 1;
     uv_close((uv_handle_t *)&p->proc, proc_close_cb);
   }
@@ -167,6 +209,7 @@ int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
   }
   cr__io_unref(&p->proc);
   p->pid = p->proc.pid;
+  kids_add(e, p->pid);
   *out = p;
   return 0;
 }

@@ -627,13 +627,15 @@ static int sigwatch_get(cr_engine_t *e, int signum, sigwatch **out) {
 }
 
 /*
-** End the process with signum's default action: stop our watchers of it,
+** End the process with signum's default action: SIGKILL the children the
+** run had not closed (their close would have), stop our watchers of it,
 ** put SIG_DFL back whoever else watches it, unblock it and raise it.
 */
 static void die_by(cr_engine_t *e, int signum) {
   struct sigaction sa;
   sigset_t set;
   cr_queue_t *q;
+  cr__proc_kill_all(e);
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
     if (w->signum == signum) uv_signal_stop(&w->h);

@@ -122,8 +122,10 @@ function M.list_complaint(list, what)
   -- that read it raw (supervisor) and those that use # must not disagree
   local len = #list
   if len ~= n then
+    local shown = type(len) == "string" and ("%q"):format(len)
+      or math.type(len) and tostring(len) or corral._describe(len)
     return ("%s must be a list of the values it holds, but #%s is %s and it holds %d"):format(
-      what, what, tostring(len), n)
+      what, what, shown, n)
   end
 end
 

@@ -53,6 +53,15 @@ describe("regression: a policy given a table that is not a list", function()
         return { name = "c" .. i, fn = f, restart = "temporary" }
       end) }, function() end)
       assert.matches("children must be a list of the values it holds, but #children is 2", err, 1, true)
+      -- a __len that is not a number is shown as what it is, and one whose
+      -- __tostring fails does not replace the complaint
+      local quoted = setmetatable({ f, f }, { __len = function() return "2" end })
+      assert.equal("bad argument #1 to 'race' (fns must be a list of the values it holds, but #fns "
+                   .. "is \"2\" and it holds 2)", message(race, quoted))
+      local odd = setmetatable({}, { __tostring = function() error("no text") end })
+      local strange = setmetatable({ f }, { __len = function() return odd end })
+      assert.equal("bad argument #1 to 'race' (fns must be a list of the values it holds, but #fns "
+                   .. "is (a table value whose __tostring failed) and it holds 1)", message(race, strange))
       -- a metatable with methods but no __len is still a list
       local l = setmetatable({ f, f }, { __index = { extra = true } })
       assert.is_true(pcall(race, l))

@@ -1,0 +1,57 @@
+-- spec/regress/second-ctrl-c-left-child-processes-running_spec.lua
+--
+-- Broke: the signal that kills a run while it unwinds (a second Ctrl-C
+-- during a cleanup that waits) ended the process at once, and the child
+-- processes its cleanup was waiting for lived on as orphans, although the
+-- run's end would have closed them (SIGKILL). They get that SIGKILL now,
+-- before the process dies.
+
+local converse = require "converse"
+
+-- Whether pid is gone (a zombie waiting for its new parent counts as gone).
+local function gone(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return true end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
+describe("regression: the signal that kills an unwinding run", function()
+  it("SIGKILLs the child processes the run had not closed", function()
+    local pidfile = os.tmpname()
+    local r = converse.lua(([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      corral.run(function()
+        local p = corral.exec("sleep", { "1000" })
+        local f = assert(io.open(%q, "w")); f:write(p.pid); f:close()
+        local _ <close> = setmetatable({}, { __close = function()
+          corral.scope(function()
+            print("cleaning up")
+            p:wait()                    -- the child ignores nothing: waits
+          end, { shield = true })
+        end })
+        print("ready")
+        corral.sleep(3600)
+      end, { signals = true })
+    ]]):format(pidfile), {
+      { expect = "ready", send = "SIGINT" },
+      { expect = "cleaning up", send = "SIGINT" },
+    })
+    assert.equal(2, r.reached, r.stdout .. r.stderr)
+    assert.equal("SIGINT", r.signal)
+    local f = assert(io.open(pidfile))
+    local pid = f:read("n")
+    f:close()
+    os.remove(pidfile)
+    assert.is_number(pid)
+    for _ = 1, 200 do                   -- SIGKILL was sent before the exit
+      if gone(pid) then break end
+      os.execute("sleep 0.01")
+    end
+    local alive = not gone(pid)
+    if alive then os.execute("kill -9 " .. pid) end
+    assert.is_false(alive, "the child outlived the run")
+  end)
+end)
