@@ -155,6 +155,8 @@ typedef struct lcr_Task {
                           ** cancelled (cr_task_ready): no value */
   unsigned fail_counted : 1; /* its failure is counted by its group: an error
                           ** escaping afterwards is not a second failure */
+  unsigned limited : 1;   /* a child of a group with a limit: cancelled
+                          ** before it starts, its function never runs */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

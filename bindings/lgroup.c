@@ -287,6 +287,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   }
   nargs = lua_gettop(L) - 3;
   t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
+  t->limited = G->g.limit > 0;
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
   if (rc) {           /* a finalizer, run while the task was made, stopped

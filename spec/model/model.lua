@@ -315,7 +315,7 @@ local release   -- defined with the groups below
 -- Wake every parked task that the cancellation of `root` reaches: pre-order,
 -- owner first, then child scopes in entry order, skipping shielded subtrees.
 -- A child held back by its group's limit starts at once instead (past the
--- limit: it only runs to its first cancellation point).
+-- limit), and ends there without running its function (task_main).
 local function deliver(root)
   local function visit(s)
     local t = s.owner
@@ -536,6 +536,7 @@ function Scope:spawn(spec, ...)
   if type(spec) == "table" then fn, name = spec[1], spec.name end
   local t = new_task(fn, name, pack(...))
   t.group = g
+  t.limited = g.limit > 0
   link(t.scope, g)
   t.cur = t.scope
   g.tasks_list[#g.tasks_list + 1] = t
@@ -910,7 +911,11 @@ end
 -- The body of every task's coroutine: run fn, then classify the outcome the way
 -- docs/api.md says (a Cancelled is "cancelled", not a failure).
 local function task_main(t)
-  local r = pack(pcall(t.fn, unpack(t.args, 1, t.args.n)))
+  local fn = t.fn
+  -- a child of a group with a limit, cancelled before it started: its
+  -- function never runs (its slot is taken first, as a semaphore's acquire)
+  if t.limited and absorber(t.cur) then fn = function() check_cancel(t) end end
+  local r = pack(pcall(fn, unpack(t.args, 1, t.args.n)))
   if r[1] then
     t.outcome = "done"
     t.results = pack(unpack(r, 2, r.n))
