@@ -899,16 +899,19 @@ static int l_now(lua_State *L) {
 static void engine_stats(lua_State *L, lcr_Engine *E, cr_stats_t *st,
                          size_t *refs, size_t *records);
 
-/* Into the table on top: the handles by kind (streams, listeners,
-** processes) of the running engine, or 0 outside a run. */
+/* Into the table on top: the open handles by kind (streams, listeners,
+** processes) of the running engine and those closed but not freed yet
+** (closing), or 0 outside a run. */
 static void push_io_counts(lua_State *L, lcr_Engine *E) {
   static const char *const names[] = {"streams", "listeners", "processes"};
   static const int types[] = {CR_IO_STREAM, CR_IO_LISTENER, CR_IO_PROCESS};
   int i;
   for (i = 0; i < 3; i++) {
-    lua_pushinteger(L, E ? (lua_Integer)cr_io_count(&E->e, types[i]) : 0);
+    lua_pushinteger(L, E ? (lua_Integer)cr_io_open(&E->e, types[i]) : 0);
     lua_setfield(L, -2, names[i]);
   }
+  lua_pushinteger(L, E ? (lua_Integer)cr_io_closing(&E->e) : 0);
+  lua_setfield(L, -2, "closing");
 }
 
 /*

@@ -950,6 +950,8 @@ void cr_io_close(cr_io_t *io);
 size_t cr_io_closing(const cr_engine_t *e);
 /* How many I/O objects of `type` (CR_IO_*) are open or closing. */
 size_t cr_io_count(const cr_engine_t *e, int type);
+/* How many of them are open (their close not asked yet). */
+size_t cr_io_open(const cr_engine_t *e, int type);
 /* Signal watchers the engine holds (one per signal number caught). */
 size_t cr_signal_watchers(const cr_engine_t *e);
 /* Stop the watchers nobody waits on (outside the root policy) whose signal

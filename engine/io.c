@@ -359,6 +359,16 @@ size_t cr_io_count(const cr_engine_t *e, int type) {
   return n;
 }
 
+size_t cr_io_open(const cr_engine_t *e, int type) {
+  const cr_queue_t *q;
+  size_t n = 0;
+  for (q = e->ios.next; q != &e->ios; q = q->next) {
+    const cr_io_t *io = cr__queue_data(q, cr_io_t, link);
+    n += io->type == type && !io->closing;
+  }
+  return n;
+}
+
 size_t cr_io_closing(const cr_engine_t *e) {
   const cr_queue_t *q;
   size_t n = 0;
