@@ -11,6 +11,10 @@
 #include <lualib.h>
 #include "lcorral.h"
 
+/* Registry key of the tree of the last run whose stop signal found every
+** task blocked for good (corral._stuck_tree, which the command prints). */
+#define STUCK_KEY "corral.stuck_tree"
+
 /* --- shared helpers --------------------------------------------------- */
 
 /* Registry key of the module state of the last luaopen_corral. */
@@ -957,10 +961,13 @@ static const char *stop_signal_name(int signum) {
 }
 
 /* The engine cancels the root on SIGINT/SIGTERM: the reason, recorded. */
+
 static void *root_signal_cb(cr_engine_t *e, int signum) {
   lcr_Engine *E = (lcr_Engine *)e;
   lua_State *L = E->L;
   void *reason;
+  if (cr_engine_stuck(e) && lcr_pushtree_safe(L, E))
+    lua_setfield(L, LUA_REGISTRYINDEX, STUCK_KEY);
   lua_pushstring(L, stop_signal_name(signum));
   reason = lcr_record(L, E, -1, NULL);
   lua_pop(L, 1);
@@ -971,6 +978,13 @@ static void *root_signal_cb(cr_engine_t *e, int signum) {
 ** Raise the Cancelled of the signal that reached the root, even if the
 ** root swallowed it: the run was interrupted. [-0, +1, m]
 */
+/* corral._stuck_tree() -> the tree when the last run's stop signal found
+** every task blocked for good (a deadlock held open for Ctrl-C), or nil. */
+static int l_stuck_tree(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, STUCK_KEY);
+  return 1;
+}
+
 static int raise_root_signal(lua_State *L, lcr_Engine *E) {
   lcr_Task *root = E->root;
   if (root->outcome == CR_TASK_CANCELLED &&
@@ -1248,6 +1262,8 @@ static int l_run(lua_State *L) {
   lua_settop(L, 3);
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, STUCK_KEY);         /* the last run's */
   /* Nothing above may leave the module thinking a run is going on: an
   ** error there (out of memory) leaves E to its __gc. */
   S->eng = E;
@@ -1441,6 +1457,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_method_error", l_method_error},     /* internal: lio.lua, testing */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
+  {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
   {NULL, NULL}

@@ -512,6 +512,13 @@ int cr_engine_step(cr_engine_t *e, int block);
 ** table of pids, which the loop's thread keeps.
 */
 void cr_engine_kill_children(cr_engine_t *e);
+/*
+** Whether e's tasks are all blocked on what nothing but a stop signal can
+** change: no task running or ready, no deadline, no I/O or request, no handle alive
+** but the root policy's idle watchers (cr_signal_root). A deadlock the
+** policy holds open, waiting for Ctrl-C; asked when one comes.
+*/
+int cr_engine_stuck(cr_engine_t *e);
 /* Fire every deadline at or before now (real clock only does anything). */
 void cr_engine_poll_deadlines(cr_engine_t *e);
 

@@ -438,6 +438,16 @@ static int only_sentinels(cr_engine_t *e) {
   return loop->active_handles <= n;
 }
 
+int cr_engine_stuck(cr_engine_t *e) {
+  unsigned n = 0;
+  if (e->stats.tasks == 0 || e->current != NULL || cr_engine_has_ready(e) ||
+      e->nheap > 0 ||
+      e->io_waits > 0 || e->loop->active_reqs.count > 0)
+    return 0;
+  uv_walk(e->loop, count_sentinel, &n);
+  return e->loop->active_handles <= n + cr__signal_idle_root_watchers(e);
+}
+
 /* Whether the loop is alive for a stepped engine: uv_loop_alive, less the
 ** sentinels of attached engines that share the loop. */
 static int loop_alive(cr_engine_t *e) {

@@ -816,6 +816,18 @@ void cr_signal_release_idle(cr_engine_t *e) {
   uv_mutex_unlock(&dispositions.lock);
 }
 
+unsigned cr__signal_idle_root_watchers(const cr_engine_t *e) {
+  const cr_queue_t *q;
+  unsigned n = 0;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
+    const sigwatch *w = cr__queue_data(q, sigwatch, link);
+    const uv_handle_t *h = (const uv_handle_t *)&w->h;
+    n += w->root && cr__queue_empty(&w->waiters) && uv_is_active(h) &&
+         uv_has_ref(h);
+  }
+  return n;
+}
+
 size_t cr_signal_watchers(const cr_engine_t *e) {
   const cr_queue_t *q;
   size_t n = 0;

@@ -123,6 +123,32 @@ describe("the corral command", function()
     assert.is_truthy(r.stderr:find("kaboom", 1, true), r.stderr)
   end)
 
+  it("on Ctrl-C of a program every task of which was blocked for good, shows the tree", function()
+    -- a child process says "ready" once the tasks have long been parked
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+      local corral = require "corral"
+      corral.exec("sh", { "-c", "sleep 0.5; echo ready" }, { stdout = "inherit" })
+      local q = corral.channel()
+      corral.group(function(g)
+        g:spawn({ function() q:recv() end, name = "consumer" })
+      end, { name = "pool" })
+    ]]) }, { { expect = "ready", send = "SIGINT" } })
+    assert.equal(130, r.code, r.stderr)
+    assert.matches("interrupted by SIGINT\ncorral: every task was blocked", r.stderr, 1, true)
+    assert.matches("task consumer #%d+ waiting on channel recv", r.stderr)
+  end)
+
+  it("on Ctrl-C of a program that was only waiting, shows no tree", function()
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      print("ready")
+      corral.sleep(3600)
+    ]]) }, { { expect = "ready", send = "SIGINT" } })
+    assert.equal(130, r.code, r.stderr)
+    assert.equal("corral: interrupted by SIGINT\n", r.stderr)
+  end)
+
   it("a <close> handler's error with __tostring replaces the root's error without the old traceback", function()
     local r = corral_cli([[
       local function fails() error("ORIGINAL error") end

@@ -323,6 +323,11 @@ local function run(plan, argv, info)
   if ok then return 0 end
   if corral.is_cancelled(e) and e.source == "signal" then
     io.stderr:write(info.progname, ": interrupted by ", describe(e.reason), "\n")
+    local stuck = corral._stuck_tree()
+    if stuck then           -- a deadlock held open for the signal: show it
+      io.stderr:write(info.progname, ": every task was blocked and nothing but a ",
+        "signal could wake them (a deadlock). The tasks when it came:\n", stuck)
+    end
     return e.reason == "SIGTERM" and 143 or 130
   end
   local msg
