@@ -11,9 +11,10 @@
 #include <lualib.h>
 #include "lcorral.h"
 
-/* Registry key of the tree of the last run whose stop signal found every
-** task blocked for good (corral._stuck_tree, which the command prints). */
-#define STUCK_KEY "corral.stuck_tree"
+/* Registry key (its address) of the tree of the last run whose stop signal
+** found every task blocked for good (corral._stuck_tree, which the
+** command prints). */
+static const char stuck_key = 0;
 
 /* --- shared helpers --------------------------------------------------- */
 
@@ -967,7 +968,7 @@ static void *root_signal_cb(cr_engine_t *e, int signum) {
   lua_State *L = E->L;
   void *reason;
   if (cr_engine_stuck(e) && lcr_pushtree_safe(L, E))
-    lua_setfield(L, LUA_REGISTRYINDEX, STUCK_KEY);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);
   lua_pushstring(L, stop_signal_name(signum));
   reason = lcr_record(L, E, -1, NULL);
   lua_pop(L, 1);
@@ -981,7 +982,7 @@ static void *root_signal_cb(cr_engine_t *e, int signum) {
 /* corral._stuck_tree() -> the tree when the last run's stop signal found
 ** every task blocked for good (a deadlock held open for Ctrl-C), or nil. */
 static int l_stuck_tree(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, STUCK_KEY);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &stuck_key);
   return 1;
 }
 
@@ -1243,6 +1244,8 @@ static int l_run(lua_State *L) {
     return luaL_error(L, "corral.run: cannot be called inside a running "
                          "task (spawn a task or open a group instead)");
   lua_settop(L, 2);
+  lua_pushnil(L);                        /* the last run's stuck tree goes */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
   /* uservalue 1: the tree when a deadlock was found */
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
   memset(E, 0, sizeof *E);
@@ -1262,8 +1265,6 @@ static int l_run(lua_State *L) {
   lua_settop(L, 3);
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
   E->root = root;
-  lua_pushnil(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, STUCK_KEY);         /* the last run's */
   /* Nothing above may leave the module thinking a run is going on: an
   ** error there (out of memory) leaves E to its __gc. */
   S->eng = E;

@@ -358,12 +358,16 @@ static size_t ptr_slot(const void *p, size_t cap) {
   return (size_t)h & (cap - 1);
 }
 
+static int ptrset_has_room(const lcr_PtrSet *set) {
+  return (set->used + 1) * 4 <= set->cap * 3;
+}
+
 /* Room for one more key: a new array for 4x the live keys when 3/4 of
 ** this one is used (removed keys included). [-0, +0, m] */
 static void ptrset_room(lua_State *L, lcr_PtrSet *set) {
   size_t cap = 16, i;
   const void **keys;
-  if ((set->used + 1) * 4 <= set->cap * 3) return;
+  if (ptrset_has_room(set)) return;
   while (cap < 4 * (set->live + 1)) cap *= 2;
   keys = lua_newuserdatauv(L, cap * sizeof *keys, 0);
   memset(keys, 0, cap * sizeof *keys);
@@ -390,10 +394,9 @@ static size_t ptrset_find(const lcr_PtrSet *set, const void *p) {
   return i;
 }
 
-static void ptrset_add(lua_State *L, lcr_PtrSet *set, const void *p) {
-  size_t i;
-  ptrset_room(L, set);
-  i = ptrset_find(set, p);
+/* Add p to a set that has room (ptrset_has_room): allocates nothing. */
+static void ptrset_insert(lcr_PtrSet *set, const void *p) {
+  size_t i = ptrset_find(set, p);
   if (set->keys[i] == p) return;
   set->keys[i] = p;
   set->used++;
@@ -491,10 +494,22 @@ static void newcancelled(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
   lua_setfield(L, -2, "origin");
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->cancelled_mt_ref);
   lua_setmetatable(L, -2);
+  /* What allocates may run a finalizer that asks for this Cancelled too
+  ** and makes one: that one is the record's then. So the set has room
+  ** before rec[3] is looked at again, and from there to the insert nothing
+  ** allocates (rec's slot 3 exists: lcr_record). */
+  for (;;) {
+    ptrset_room(L, &E->live);
+    if (lua_rawgeti(L, -2, 3) == LUA_TTABLE) {  /* made meanwhile */
+      lua_replace(L, -2);
+      return;
+    }
+    lua_pop(L, 1);
+    if (ptrset_has_room(&E->live)) break;
+  }
   lua_pushvalue(L, -1);
   lua_rawseti(L, -3, 3);                       /* rec[3] = e */
-  ptrset_add(L, &E->live, lua_topointer(L, -1));  /* live while s is */
-  (void)s;
+  ptrset_insert(&E->live, lua_topointer(L, -1));  /* live while s is */
 }
 
 /*

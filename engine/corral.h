@@ -41,8 +41,6 @@ typedef union {
 extern "C" {
 #endif
 
-/* Running children an engine can SIGKILL from a signal handler. */
-#define CR__KIDS 64
 #define CR_VERSION "0.13.1"
 
 /*
@@ -454,11 +452,9 @@ struct cr_engine_s {
   unsigned closed : 1;    /* cr_engine_close succeeded: only close again */
   unsigned chld : 2;      /* private: 1 once it spawned a process (libuv
                           ** then watches SIGCHLD), 2 once that was seen */
-  /* private: the pids of up to CR__KIDS running children, read by
-  ** cr_engine_kill_children from a signal handler (written only by the
-  ** loop's thread, each entry before the count that covers it) */
-  volatile int kids[CR__KIDS];
-  volatile size_t nkids;
+  void *kids;             /* private: the pids of the running children, read
+                          ** by cr_engine_kill_children from a signal
+                          ** handler (proc.c) */
   /* testing hooks (loop.c): schedule fuzzing, idle waiters, autojump */
   uint64_t rng;           /* PRNG state; 0 = unseeded (FIFO) */
   uint64_t tie_salt;      /* deadline tie order when seeded, else 0 */
@@ -506,10 +502,10 @@ double cr_now(cr_engine_t *e);
 */
 int cr_engine_step(cr_engine_t *e, int block);
 /*
-** SIGKILL e's running child processes (the first CR__KIDS spawned of those
-** still running): for a process about to die of a signal, whose children
-** the end of the run would have killed. Async-signal-safe: it reads a
-** table of pids, which the loop's thread keeps.
+** SIGKILL e's running child processes: for a process about to die of a
+** signal, whose children the end of the run would have killed.
+** Async-signal-safe: it reads a table of pids, which the loop's thread
+** keeps (a child spawned while memory for the table ran out is missing).
 */
 void cr_engine_kill_children(cr_engine_t *e);
 /*

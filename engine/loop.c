@@ -195,6 +195,7 @@ int cr_engine_close(cr_engine_t *e) {
     cr__signal_loop_closed(e);  /* (the host's loop keeps libuv's watcher) */
   }
   cr__heap_free(e);
+  cr__kids_free(e);
   free(e->batch);
   e->batch = NULL;
   e->batchcap = 0;

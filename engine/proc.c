@@ -38,32 +38,71 @@ static void wake_waiters(cr_proc_t *p, int status) {
   }
 }
 
-/* The pid table of cr_engine_kill_children: a running child's pid is in
-** it (if there was room) from its spawn until it is reaped. An entry is
-** written before the count covers it, and a removal moves the last entry
-** into its place before the count drops, so a handler reading between two
-** steps sees only running children (one maybe twice). */
+/*
+** The pid table of cr_engine_kill_children: a running child's pid is in it
+** from its spawn until it is reaped. A signal handler may read it at any
+** moment, on any thread, so it is written with atomics in an order that
+** leaves it whole: an entry before the count that covers it; a removal
+** moves the last entry into its place before the count drops (a reader
+** then sees one child twice, never a reaped one); a full table is copied
+** into a bigger one that is published before the count grows past the old
+** size. Old tables are kept (chained) until the engine closes, since a
+** reader may still hold one.
+*/
+typedef struct kid_table {
+  struct kid_table *older;
+  size_t cap, n;
+  int pid[];
+} kid_table;
+
 static void kids_add(cr_engine_t *e, int pid) {
-  if (e->nkids < CR__KIDS) {
-    e->kids[e->nkids] = pid;
-    e->nkids = e->nkids + 1;
+  kid_table *t = e->kids;
+  size_t n = t ? t->n : 0;
+  if (t == NULL || n == t->cap) {
+    size_t cap = t ? 2 * t->cap : 16, i;
+    kid_table *nt = malloc(sizeof *nt + cap * sizeof nt->pid[0]);
+    if (nt == NULL) return;             /* (documented: missing) */
+    nt->older = t;
+    nt->cap = cap;
+    for (i = 0; i < n; i++) nt->pid[i] = t->pid[i];
+    __atomic_store_n(&nt->n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->kids, nt, __ATOMIC_RELEASE);
+    t = nt;
   }
+  __atomic_store_n(&t->pid[n], pid, __ATOMIC_RELAXED);
+  __atomic_store_n(&t->n, n + 1, __ATOMIC_RELEASE);
 }
 
 static void kids_remove(cr_engine_t *e, int pid) {
-  size_t i, n = e->nkids;
+  kid_table *t = e->kids;
+  size_t i, n = t ? t->n : 0;
   for (i = 0; i < n; i++)
-    if (e->kids[i] == pid) {
-      e->kids[i] = e->kids[n - 1];
-      e->nkids = n - 1;
+    if (t->pid[i] == pid) {
+      __atomic_store_n(&t->pid[i], t->pid[n - 1], __ATOMIC_RELAXED);
+      __atomic_store_n(&t->n, n - 1, __ATOMIC_RELEASE);
       return;
     }
 }
 
 void cr_engine_kill_children(cr_engine_t *e) {
-  size_t i, n = e->nkids;
-  for (i = 0; i < n; i++)
-    if (e->kids[i] > 0) kill(e->kids[i], SIGKILL);
+  kid_table *t = __atomic_load_n(&e->kids, __ATOMIC_ACQUIRE);
+  size_t i, n;
+  if (t == NULL) return;
+  n = __atomic_load_n(&t->n, __ATOMIC_ACQUIRE);
+  for (i = 0; i < n; i++) {
+    int pid = __atomic_load_n(&t->pid[i], __ATOMIC_RELAXED);
+    if (pid > 0) kill(pid, SIGKILL);
+  }
+}
+
+void cr__kids_free(cr_engine_t *e) {
+  kid_table *t = e->kids;
+  e->kids = NULL;
+  while (t != NULL) {
+    kid_table *older = t->older;
+    free(t);
+    t = older;
+  }
 }
 
 static void exit_cb(uv_process_t *h, int64_t status, int term_signal) {

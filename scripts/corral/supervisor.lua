@@ -288,18 +288,15 @@ end
 -- A failure no policy dealt with is kept for supervisor.run to raise, as a
 -- group raises its children's: one of an instance that ended once the manager
 -- had ended (an outer cancellation, a hook that raised), or whose end the
--- manager had not taken (inst.taken) when it ended; and the failure a restart
--- was for (inst.cause) when that restart was cut short before fn began (in
--- its backoff, say) by a hook that raised. The decision to restart dealt
--- with that failure: a stop, or an outer cancellation (sup.cancelled: a
--- Ctrl-C, a g:cancel()), that cuts the restart short leaves in peace.
+-- manager had not taken (inst.taken) when it ended. The failure a restart
+-- was for (inst.cause) was dealt with when the restart was decided (and
+-- on_restart, if any, heard of it): a stop, an outer cancellation or a
+-- hook raising for another child that cuts the restart short (in its
+-- backoff, say) does not raise it again.
 local function lose(sup, inst)
   local out = inst.outcome
   if out and not out.ok and not inst.taken then
     util.add_failure(sup.lost, out.err, inst.rec.name, out.traceback)
-  elseif not out and inst.cause and not inst.began and not inst.stopping
-      and not sup.cancelled then
-    util.add_failure(sup.lost, inst.cause.err, inst.rec.name, inst.cause.traceback)
   end
 end
 
@@ -393,11 +390,9 @@ local function launch(sup, inst)
 end
 
 -- Start rec's new instance after `wait` seconds, at the end of the chain
--- (a one_for_one restart: at its end once the wait is over); `cause`, the
--- failure the restart is for, if any (see lose).
-local function start(sup, rec, wait, cause)
+-- (a one_for_one restart: at its end once the wait is over).
+local function start(sup, rec, wait)
   local inst = new_instance(rec, wait)
-  inst.cause = cause
   inst.late = wait > 0 and sup.spec.strategy == "one_for_one"
   if not inst.late then link(sup, inst) end
   launch(sup, inst)
@@ -576,8 +571,7 @@ local function restart(sup, rec, failed, err, traceback, how)
       forget(sup, r)
     else
       r.restarts = r.restarts + 1
-      start(sup, r, wait, r == rec and failed
-        and { err = err, traceback = traceback } or nil)
+      start(sup, r, wait)
     end
   end
 end
@@ -660,12 +654,8 @@ function handle.restart(sup, msg)
     return
   end
   -- One that had not begun (a restart still waiting) is replaced: the new
-  -- instance takes its place, its count and the failure it was for.
-  if old and not old.began then
-    inst.cause = old.cause
-  else
-    rec.restarts = rec.restarts + 1
-  end
+  -- instance takes its place and its count.
+  if not (old and not old.began) then rec.restarts = rec.restarts + 1 end
   msg.rec, msg.since = rec, rec.begins
   launch(sup, inst)
 end
@@ -695,10 +685,7 @@ local function close_inbox(sup)
 end
 
 local function manage(sup)
-  local _ <close> = setmetatable({}, { __close = function(_, err)
-    sup.cancelled = err ~= nil and corral.is_cancelled(err)
-    close_inbox(sup)
-  end })
+  local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
     sup.asker = msg.from

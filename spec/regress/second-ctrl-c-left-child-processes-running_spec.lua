@@ -17,7 +17,61 @@ local function gone(pid)
   return stat:match("^%d+ %b() (%a)") == "Z"
 end
 
+-- Wait (bounded) until every pid is gone; returns how many are left, killing them.
+local function left_alive(pids)
+  local alive = 0
+  for _, pid in ipairs(pids) do
+    for _ = 1, 200 do                   -- SIGKILL was sent before the exit
+      if gone(pid) then break end
+      os.execute("sleep 0.01")
+    end
+    if not gone(pid) then
+      alive = alive + 1
+      os.execute("kill -9 " .. pid)
+    end
+  end
+  return alive
+end
+
+local function read_pids(path)
+  local pids = {}
+  for line in io.lines(path) do pids[#pids + 1] = math.tointeger(tonumber(line)) end
+  os.remove(path)
+  return pids
+end
+
 describe("regression: the signal that kills an unwinding run", function()
+  it("SIGKILLs every one of many children, those started after others ended too", function()
+    local pidfile = os.tmpname()
+    local r = converse.lua(([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      corral.run(function()
+        local first, later = {}, {}
+        for i = 1, 70 do first[i] = corral.exec("sleep", { "1000" }) end
+        for i = 1, 70 do later[i] = corral.exec("sleep", { "1000" }) end
+        for i = 1, 70 do first[i]:close() end      -- the table had been full
+        local f = assert(io.open(%q, "w"))
+        for i = 1, 70 do f:write(later[i].pid, "\n") end
+        f:close()
+        local _ <close> = setmetatable({}, { __close = function()
+          corral.scope(function() print("cleaning up"); corral.sleep(3600) end,
+                       { shield = true })
+        end })
+        print("ready")
+        corral.sleep(3600)
+      end, { signals = true })
+    ]]):format(pidfile), {
+      { expect = "ready", send = "SIGINT" },
+      { expect = "cleaning up", send = "SIGINT" },
+    })
+    assert.equal(2, r.reached, r.stdout .. r.stderr)
+    assert.equal("SIGINT", r.signal)
+    local pids = read_pids(pidfile)
+    assert.equal(70, #pids)
+    assert.equal(0, left_alive(pids), "children outlived the run")
+  end)
+
   it("SIGKILLs the child processes the run had not closed", function()
     local pidfile = os.tmpname()
     local r = converse.lua(([[

@@ -61,6 +61,20 @@ describe("regression: a supervisor cancelled while a restart is under way", func
     assert.is_true(r[1], tostring(r[2]))
   end)
 
+  it("does not raise a handled crash again when a hook raises for another child", function()
+    local eg
+    support.vrun(function()
+      local ok, e = pcall(supervisor.run, { backoff = { delay = 10 },
+        on_restart = function(name) if name == "c2" then error("hook broke on c2", 0) end end,
+        children = {
+          { name = "c1", fn = function() corral.sleep(0.3); error("c1 crashed", 0) end },
+          { name = "c2", fn = function() corral.sleep(0.6); error("c2 crashed", 0) end } } })
+      eg = not ok and e
+    end)
+    assert.is_true(corral.is_error_group(eg), tostring(eg))
+    assert.same({ "hook broke on c2", "c2 crashed" }, eg.errors)
+  end)
+
   it("still raises a failure whose hook raised", function()
     local r = cancelled_at(crashing({ on_restart = function() error("hook broke", 0) end }))
     assert.is_false(r[1])
