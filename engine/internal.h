@@ -108,7 +108,6 @@ void cr__group_cancel_starting(cr_group_t *g);
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
-void cr__proc_kill_all(cr_engine_t *e);
 void cr__kids_free(cr_engine_t *e);
 /* The root policy's watchers nobody waits on (signal.c). */
 unsigned cr__signal_idle_root_watchers(const cr_engine_t *e);

@@ -129,18 +129,6 @@ static void proc_close(cr_io_t *io) {
   }
 }
 
-/* The process dies by a signal now (die_by in signal.c): the children
-** still running get the SIGKILL their close would have sent them. */
-void cr__proc_kill_all(cr_engine_t *e) {
-  cr_queue_t *q;
-  for (q = e->ios.next; q != &e->ios; q = q->next) {
-    cr_io_t *io = cr__queue_data(q, cr_io_t, link);
-    cr_proc_t *p = (cr_proc_t *)io;
-    if (io->type == CR_IO_PROCESS && !p->exited && p->proc.pid > 0)
-      kill(p->proc.pid, SIGKILL);
-  }
-}
-
 /*
 ** The engine closes on a loop that is not its own (a host's), which it may
 ** not run until a killed child's exit is reaped: reap every killed child

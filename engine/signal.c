@@ -635,7 +635,7 @@ static void die_by(cr_engine_t *e, int signum) {
   struct sigaction sa;
   sigset_t set;
   cr_queue_t *q;
-  cr__proc_kill_all(e);
+  cr_engine_kill_children(e);
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
     if (w->signum == signum) uv_signal_stop(&w->h);

@@ -94,6 +94,18 @@ static int listen_here(cr_engine_t *e, cr_listener_t **l) {
   return cr_tcp_listen(e, (struct sockaddr *)&sa, 16, l);
 }
 
+/* An engine with a listener, a client waiting in its backlog (*c), no
+** descriptor left to make, and an acceptor started. */
+static int starved_accept(cr_engine_t *e, cr_listener_t **l, acceptor *a,
+                          int *c) {
+  CHECK(cr_engine_init(e, NULL, CR_CLOCK_REAL) == 0);
+  CHECK(listen_here(e, l) == 0);
+  CHECK((*c = client((*l)->port)) >= 0);
+  CHECK(starve() == 0);
+  accept_in(e, a, *l);
+  return 0;
+}
+
 /* The accept fails with EMFILE once, without spinning; the connection
 ** waits in the backlog and the next accept takes it. */
 static int test_rests_and_accepts_again(void) {
@@ -101,11 +113,7 @@ static int test_rests_and_accepts_again(void) {
   cr_listener_t *l;
   acceptor a;
   int c;
-  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
-  CHECK(listen_here(&e, &l) == 0);
-  CHECK((c = client(l->port)) >= 0);
-  CHECK(starve() == 0);
-  accept_in(&e, &a, l);
+  CHECK(starved_accept(&e, &l, &a, &c) == 0);
   CHECK(drain(&e) == 0);
   CHECK(a.parked && a.status == UV_EMFILE && a.s == NULL);
   /* Still starved: the next accept fails at once, it does not wait. */
@@ -145,11 +153,7 @@ static int test_closed_while_resting(void) {
     cr_listener_t *l;
     acceptor a;
     int c;
-    CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
-    CHECK(listen_here(&e, &l) == 0);
-    CHECK((c = client(l->port)) >= 0);
-    CHECK(starve() == 0);
-    accept_in(&e, &a, l);
+    CHECK(starved_accept(&e, &l, &a, &c) == 0);
     if (pass == 0) {                  /* closed from inside the wake */
       closing = l;
       e.on_event = close_at_wake;
