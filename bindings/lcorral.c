@@ -963,15 +963,34 @@ static const char *stop_signal_name(int signum) {
 
 /* The engine cancels the root on SIGINT/SIGTERM: the reason, recorded. */
 
+/* [E, signum, &reason]: the stuck tree, if it was, and the record. */
+static int root_reason_k(lua_State *L) {
+  lcr_Engine *E = lua_touserdata(L, 1);
+  void **reason = lua_touserdata(L, 3);
+  if (cr_engine_stuck(&E->e) && lcr_pushtree_safe(L, E))
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);
+  lua_pushstring(L, stop_signal_name((int)lua_tointeger(L, 2)));
+  *reason = lcr_record(L, E, -1, NULL);
+  return 0;
+}
+
+/*
+** The root policy's reason for a stop signal. It is asked from inside
+** libuv's signal dispatch, which an error must not jump out of (libuv
+** would never count the signal as handled, and closing its watcher would
+** spin for ever): with memory too short for the record, the cancel goes
+** without a reason.
+*/
 static void *root_signal_cb(cr_engine_t *e, int signum) {
   lcr_Engine *E = (lcr_Engine *)e;
   lua_State *L = E->L;
-  void *reason;
-  if (cr_engine_stuck(e) && lcr_pushtree_safe(L, E))
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);
-  lua_pushstring(L, stop_signal_name(signum));
-  reason = lcr_record(L, E, -1, NULL);
-  lua_pop(L, 1);
+  void *reason = NULL;
+  if (!lua_checkstack(L, 4)) return NULL;
+  lua_pushcfunction(L, root_reason_k);
+  lua_pushlightuserdata(L, E);
+  lua_pushinteger(L, signum);
+  lua_pushlightuserdata(L, &reason);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1);
   return reason;
 }
 
@@ -1217,6 +1236,8 @@ static int l_run(lua_State *L) {
   int clock = 0, signals = 0, rc, status, nres;
   test_opts topts;
   lcr_DebugOpts dopts;
+  lua_pushnil(L);                        /* the last run's stuck tree goes */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
   luaL_checktype(L, 1, LUA_TFUNCTION);
   lcr_checkopts(L, 2, 0, run_opts);
   if (!lua_isnoneornil(L, 2)) {
@@ -1244,8 +1265,6 @@ static int l_run(lua_State *L) {
     return luaL_error(L, "corral.run: cannot be called inside a running "
                          "task (spawn a task or open a group instead)");
   lua_settop(L, 2);
-  lua_pushnil(L);                        /* the last run's stuck tree goes */
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
   /* uservalue 1: the tree when a deadlock was found */
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
   memset(E, 0, sizeof *E);
