@@ -450,8 +450,9 @@ static void root_done(corral_host_t *h) {
   }
   if (h->msg_ref != LUA_NOREF) st = CORRAL_ERROR;
   cr_timer_stop(&h->E.e, &h->stop_timer);
-  /* a root's signals are caught until it ends (as in corral.run): the
-  ** host's own handlers hear them again between roots */
+  /* a root's signals are caught until it ends (as in corral.run): those
+  ** that had the default action get it back between roots (see
+  ** cr_signal_release_idle for the others) */
   cr_signal_release_idle(&h->E.e);
   while (h->stop_waiters > 0) stop_waiting(h, -1);  /* never resumed */
   h->stopping = 0;
