@@ -7,7 +7,7 @@
 -- the hook's error cancelled it; and to a failure whose one_for_all restart
 -- an outer cancellation interrupted while it stopped the other children.
 -- Such failures are now raised in the ErrorGroup of supervisor.run, after
--- the supervisor's own. (Since 0.13.1 the last case is raised only when an
+-- the supervisor's own. (Since 0.14.0 the last case is raised only when an
 -- on_restart hook would have heard of the failure and had not yet: without
 -- one, the decision to restart dealt with it and the cancel leaves in peace.)
 local corral = require "corral"

@@ -1,7 +1,7 @@
 -- An outer cancellation that came while a restart's new instance waited out
 -- its backoff dropped the failure that restart was for, while one cut short
 -- in on_restart, or while one_for_all stopped the others, raised it. (Since
--- 0.13.1 none of them raises it: the decision to restart dealt with the
+-- 0.14.0 none of them raises it: the decision to restart dealt with the
 -- failure, and an outer cancel leaves in peace; see
 -- supervisor-cancel-during-a-restart-backoff-raised-a-handled-crash_spec.lua.)
 -- And two manual restarts of one child, the second overtaking the first
