@@ -19,35 +19,7 @@
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
-typedef struct {
-  size_t count;      /* growing allocations since counting started */
-  size_t fail_at;    /* 0 = never fail */
-  size_t fail_len;   /* how many fail from fail_at on (0 = every later one) */
-  long blocks;       /* live blocks */
-} arena;
-
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  arena *a = ud;
-  if (nsize == 0) {
-    if (ptr) {
-      a->blocks--;
-      free(ptr);
-    }
-    return NULL;
-  }
-  if (ptr == NULL || nsize > osize) {   /* Lua never lets a shrink fail */
-    a->count++;
-    if (a->fail_at && a->count >= a->fail_at &&
-        (a->fail_len == 0 || a->count < a->fail_at + a->fail_len))
-      return NULL;
-  }
-  if (ptr == NULL) {
-    void *p = malloc(nsize);
-    if (p) a->blocks++;
-    return p;
-  }
-  return realloc(ptr, nsize);
-}
+#include "failing_alloc.h"
 
 static const char *const scenarios[][2] = {
   {"spawn and join",

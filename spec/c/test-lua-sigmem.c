@@ -23,33 +23,7 @@
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
-typedef struct {
-  size_t count, fail_at, fail_len;
-  long blocks;
-} arena;
-
-static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  arena *a = ud;
-  if (nsize == 0) {
-    if (ptr) {
-      a->blocks--;
-      free(ptr);
-    }
-    return NULL;
-  }
-  if (ptr == NULL || nsize > osize) {
-    a->count++;
-    if (a->fail_at && a->count >= a->fail_at &&
-        (a->fail_len == 0 || a->count < a->fail_at + a->fail_len))
-      return NULL;
-  }
-  if (ptr == NULL) {
-    void *p = malloc(nsize);
-    if (p) a->blocks++;
-    return p;
-  }
-  return realloc(ptr, nsize);
-}
+#include "failing_alloc.h"
 
 static arena *cur;
 static size_t count_at_arm;
