@@ -17,8 +17,6 @@
 #include <lualib.h>
 #include <lauxlib.h>
 
-LUAMOD_API int luaopen_corral(lua_State *L);
-
 #include "failing_alloc.h"
 
 static const char *const scenarios[][2] = {
@@ -148,21 +146,14 @@ static const char io_scenario[] =
    "  end)\n"
    "end)\n";
 
-static const char sanity[] =
-  "local corral = require 'corral'\n"
-  "assert(corral.run(function() corral.sleep(0) return 7 end,\n"
-  "                  {clock = 'virtual'}) == 7)\n";
-
 /* One attempt: returns 0 if all checks held. */
 static int attempt(const char *code, size_t fail_at, size_t fail_len,
                    size_t *count, int *failed) {
   arena a = {0, 0, 0, 0};
-  lua_State *L = lua_newstate(l_alloc, &a);
+  lua_State *L = alloc_state(&a);
+  char what[64];
   int st;
   if (L == NULL) return 1;
-  luaL_openlibs(L);
-  luaL_requiref(L, "corral", luaopen_corral, 0);
-  lua_pop(L, 1);
   a.count = 0;
   a.fail_at = fail_at;
   a.fail_len = fail_len;
@@ -184,21 +175,8 @@ static int attempt(const char *code, size_t fail_at, size_t fail_len,
     lua_close(L);
     return 1;
   }
-  a.fail_at = 0;
-  lua_settop(L, 0);
-  if (luaL_loadstring(L, sanity) != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
-    fprintf(stderr, "after failing allocation %zu the module is unusable: %s\n",
-            fail_at, lua_tostring(L, -1));
-    lua_close(L);
-    return 1;
-  }
-  lua_close(L);
-  if (a.blocks != 0) {
-    fprintf(stderr, "after failing allocation %zu: %ld blocks leaked\n",
-            fail_at, a.blocks);
-    return 1;
-  }
-  return 0;
+  snprintf(what, sizeof what, "after failing allocation %zu", fail_at);
+  return !alloc_state_done(L, &a, what);
 }
 
 /*

@@ -21,8 +21,6 @@
 #include <lualib.h>
 #include <lauxlib.h>
 
-LUAMOD_API int luaopen_corral(lua_State *L);
-
 #include "failing_alloc.h"
 
 static arena *cur;
@@ -57,39 +55,21 @@ static const char scenario[] =
   "  end)\n"
   "end, {signals = true})\n";
 
-static const char sanity[] =
-  "local corral = require 'corral'\n"
-  "assert(corral.run(function() corral.sleep(0) return 7 end,\n"
-  "                  {clock = 'virtual'}) == 7)\n";
-
 static int attempt(size_t fail_at, size_t fail_len, size_t *total) {
   arena a = {0, 0, 0, 0};
-  lua_State *L = lua_newstate(l_alloc, &a);
-  int ok;
+  lua_State *L = alloc_state(&a);
+  char what[64];
+  if (L == NULL) return 0;
   cur = &a;
   armed = 0;
-  luaL_openlibs(L);
-  luaL_requiref(L, "corral", luaopen_corral, 0);
-  lua_pop(L, 1);
   lua_register(L, "armsig", l_armsig);
   a.fail_at = fail_at;
   a.fail_len = fail_len;
   if (luaL_loadstring(L, scenario) == LUA_OK) (void)lua_pcall(L, 0, 0, 0);
   *total = a.count;
   if (armed) pthread_join(thr, NULL);
-  a.fail_at = 0;
-  lua_settop(L, 0);
-  ok = luaL_loadstring(L, sanity) == LUA_OK && lua_pcall(L, 0, 0, 0) == LUA_OK;
-  if (!ok)
-    fprintf(stderr, "failing %zu (%zu): unusable: %s\n", fail_at, fail_len,
-            lua_tostring(L, -1));
-  lua_close(L);
-  if (a.blocks) {
-    fprintf(stderr, "failing %zu (%zu): %ld blocks leaked\n", fail_at,
-            fail_len, a.blocks);
-    ok = 0;
-  }
-  return ok;
+  snprintf(what, sizeof what, "failing %zu (%zu)", fail_at, fail_len);
+  return alloc_state_done(L, &a, what);
 }
 
 static void ignore(int signum) { (void)signum; }
