@@ -158,7 +158,7 @@ local function leaves(eg, out, open)
   for i = 1, #eg do
     local e = eg.errors[i]
     if not corral.is_error_group(e) then
-      out[#out + 1] = { err = e, task = eg.tasks[i] }
+      out[#out + 1] = { err = e, task = eg.tasks[i], traceback = eg.tracebacks[i] }
     elseif not open[e] then
       leaves(e, out, open)
     end
@@ -168,6 +168,21 @@ local function leaves(eg, out, open)
 end
 
 local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
+
+-- One of the others in a failure's list: a pending says so, a busted
+-- failure is its message, and anything else that does not start with a
+-- position (a table, a Timeout) is its task's traceback, which starts with
+-- the same text.
+local function leaf_text(leaf)
+  local e = leaf.err
+  if is_pending(e) then return "pending: " .. corral._describe(e.message) end
+  if is_failure(e) then return corral._describe(e.message) end
+  local text = corral._describe(e)
+  if not text:find("^[^\n]-:%d+: ") and leaf.traceback and leaf.traceback ~= "" then
+    text = leaf.traceback
+  end
+  return text
+end
 
 -- The first leaf that is a busted pending, if every leaf is one (a pending
 -- beside a real error must not hide that error).
@@ -195,7 +210,7 @@ local function unwrap(err)
     msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + err.dropped)
     for i, leaf in ipairs(all) do
       if i ~= first then
-        msg[#msg + 1] = ("  [%s] %s"):format(tostring(leaf.task), indent(leaf.err))
+        msg[#msg + 1] = ("  [%s] %s"):format(tostring(leaf.task), indent(leaf_text(leaf)))
       end
     end
     if err.dropped > 0 then msg[#msg + 1] = ("  (%d more dropped)"):format(err.dropped) end
