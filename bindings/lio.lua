@@ -409,20 +409,26 @@ function tcp.serve(host, port, handler, opts)
     corral.scope(function(accepting)
       -- A stop of the caller's group stops the handlers' group (they see
       -- it); a stop of that group, by it or by a handler, ends accepting.
-      local watchers = {
-        outer and conns:spawn({ function()
-          outer:wait_stopping()
-          conns:stop(math.huge)        -- the outer grace ends it
-        end, name = "serve: stop watcher" }),
-        conns:spawn({ function()
-          conns:wait_stopping()
-          accepting:cancel("serve: stopping")
-          l:close()
-        end, name = "serve: accept stopper" }),
-      }
-      if opts.ready then opts.ready(l.port) end
-      local ok, err = pcall(accept_loop, l, conns, handler, on_error, slots)
-      for _, w in pairs(watchers) do w:cancel() end
+      -- The two watchers have a group of their own, so that the handlers'
+      -- group holds nothing but handlers (a handler may count its siblings);
+      -- the accept loop's error is raised outside it, not nested one deeper.
+      local ok, err
+      corral.group(function(control)
+        local watchers = {
+          outer and control:spawn({ function()
+            outer:wait_stopping()
+            conns:stop(math.huge)        -- the outer grace ends it
+          end, name = "serve: stop watcher" }),
+          control:spawn({ function()
+            conns:wait_stopping()
+            accepting:cancel("serve: stopping")
+            l:close()
+          end, name = "serve: accept stopper" }),
+        }
+        if opts.ready then opts.ready(l.port) end
+        ok, err = pcall(accept_loop, l, conns, handler, on_error, slots)
+        for _, w in pairs(watchers) do w:cancel() end
+      end, { name = "serve: control" })
       if not ok then error(err, 0) end
     end)
   end, { name = "serve " .. host .. ":" .. l.port })
