@@ -401,7 +401,12 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int stream_write(lua_State *L) {
-  check_direction(L, checkstream(L, "stream:write"), 1, "stream:write", 1);
+  cr_stream_t *s = checkstream(L, "stream:write");
+  /* after our own shutdown: the program's mistake, not the peer's EPIPE */
+  if (s->shut)
+    lcr_error_at(L, 1, "stream:write: this stream was shut down for writing "
+                 "(s:shutdown() was called)");
+  check_direction(L, s, 1, "stream:write", 1);
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return stream_write_k(L, LUA_OK, 0);
@@ -838,6 +843,37 @@ static char **strv(lua_State *L, lua_Integer n) {
   return v;
 }
 
+/*
+** Every raw key of args must be one that the loop over 1..n reads: a key
+** past n (after a hole, where `#` may stop) or a key that is no index would
+** be dropped without a word. (A proxy, with __len and __index, holds no raw
+** key to drop.) [-0, +0, v]
+*/
+static void check_arg_keys(lua_State *L, lua_Integer n) {
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0, hole = 1;
+    lua_pop(L, 1);
+    if (k >= 1 && k <= n) continue;
+    if (k > n) {
+      while (lua_rawgeti(L, 2, hole) != LUA_TNIL) { lua_pop(L, 1); hole++; }
+      luaL_argerror(L, 2, lua_pushfstring(L, "args must be a list without "
+                    "holes, got args[%I] but no args[%I]", k, hole));
+    }
+    if (lua_type(L, -1) == LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "args must be a list, got key "
+                    "'%s'", lua_tostring(L, -1)));
+    if (lua_isinteger(L, -1))
+      luaL_argerror(L, 2, lua_pushfstring(L, "args must be a list, got key "
+                    "[%I]", lua_tointeger(L, -1)));
+    if (lua_type(L, -1) == LUA_TNUMBER)
+      luaL_argerror(L, 2, lua_pushfstring(L, "args must be a list, got key "
+                    "[%f]", lua_tonumber(L, -1)));
+    luaL_argerror(L, 2, lua_pushfstring(L, "args must be a list, got a key "
+                  "of type %s", luaL_typename(L, -1)));
+  }
+}
+
 /* argv from the table at 2 (path first); its length may come from __len,
 ** so it is bounded before anything is allocated. */
 static void exec_args(lua_State *L, cr_proc_opts_t *o) {
@@ -852,6 +888,7 @@ static void exec_args(lua_State *L, cr_proc_opts_t *o) {
     lua_pop(L, 1);
     luaL_argcheck(L, n >= 0 && n <= MAX_EXEC_ARGS, 2,
                   "the length of args must be in 0..1048576");
+    check_arg_keys(L, n);
   }
   v = strv(L, n + 1);
   v[0] = (char *)o->file;
@@ -1067,16 +1104,60 @@ static int io__newindex(lua_State *L) {
                     luaL_tolstring(L, 2, NULL));
 }
 
+/* tostring(obj): "corral.Kind(detail)", detail ", closed" once closed (or
+** "closed" alone when there is no detail). [-0, +1, m] */
+static int io_tostring(lua_State *L, const lcr_Kind *k, const char *detail) {
+  lcr_Box *b = tobox(L, 1, k);
+  int closed = b->io == NULL || b->io->closing;
+  lua_pushfstring(L, "%s(%s%s%s)", k->tname, detail ? detail : "",
+                  detail && closed ? ", " : "", closed ? "closed" : "");
+  return 1;
+}
+
+/* corral.Stream(127.0.0.1:80) for TCP, corral.Stream(pipe) for a pipe */
+static int stream__tostring(lua_State *L) {
+  const char *where;
+  tobox(L, 1, &K_STREAM);
+  where = stream_where(L);
+  return io_tostring(L, &K_STREAM, where ? where : "pipe");
+}
+
+/* corral.Listener(port 8080) */
+static int listener__tostring(lua_State *L) {
+  lcr_Box *b = tobox(L, 1, &K_LISTENER);
+  if (b->io == NULL) return io_tostring(L, &K_LISTENER, NULL);
+  lua_pushfstring(L, "port %d", ((cr_listener_t *)b->io)->port);
+  return io_tostring(L, &K_LISTENER, lua_tostring(L, -1));
+}
+
+/* corral.Process(pid 42, running), (pid 42, exited 1), (pid 42, killed by
+** SIGKILL); once closed (pid 42, closed) */
+static int proc__tostring(lua_State *L) {
+  lcr_Box *b = tobox(L, 1, &K_PROCESS);
+  const cr_proc_t *p = (const cr_proc_t *)b->io;
+  if (p == NULL) return io_tostring(L, &K_PROCESS, NULL);
+  if (p->io.closing)
+    lua_pushfstring(L, "pid %d", p->pid);
+  else if (!p->exited)
+    lua_pushfstring(L, "pid %d, running", p->pid);
+  else if (p->term_signal != 0) {
+    pushsigname(L, p->term_signal);
+    lua_pushfstring(L, "pid %d, killed by %s", p->pid, lua_tostring(L, -1));
+  } else
+    lua_pushfstring(L, "pid %d, exited %d", p->pid, (int)p->exit_status);
+  return io_tostring(L, &K_PROCESS, lua_tostring(L, -1));
+}
+
 static const luaL_Reg stream_meta[] = {
   {"__index", stream__index}, {"__close", stream_close},
-  {"__gc", stream_close}, {NULL, NULL}
+  {"__gc", stream_close}, {"__tostring", stream__tostring}, {NULL, NULL}
 };
 static const luaL_Reg listener_methods[] = {
   {"accept", listener_accept}, {"close", listener_close}, {NULL, NULL}
 };
 static const luaL_Reg listener_meta[] = {
   {"__index", listener__index}, {"__close", listener_close},
-  {"__gc", listener_close}, {NULL, NULL}
+  {"__gc", listener_close}, {"__tostring", listener__tostring}, {NULL, NULL}
 };
 static const luaL_Reg proc_methods[] = {
   {"wait", proc_wait}, {"kill", proc_kill}, {"close", proc_close},
@@ -1084,7 +1165,7 @@ static const luaL_Reg proc_methods[] = {
 };
 static const luaL_Reg proc_meta[] = {
   {"__index", proc__index}, {"__close", proc_close}, {"__gc", proc_close},
-  {NULL, NULL}
+  {"__tostring", proc__tostring}, {NULL, NULL}
 };
 
 const luaL_Reg lcr_io_funcs[] = {

@@ -913,7 +913,9 @@ typedef struct cr_stream_s {
   struct cr_stream_s **owner_slot; /* private: the pointer that names this
                           ** stream elsewhere (a process's stdio[i]),
                           ** cleared when the stream is freed */
-  unsigned reading : 1, shut : 1, connected : 1;
+  unsigned reading : 1;    /* private */
+  unsigned shut : 1;       /* read-only: cr_stream_shutdown was called */
+  unsigned connected : 1;  /* private */
   unsigned reset : 1;     /* private: a cancelled write: close with a reset */
   unsigned write_reset : 1; /* private: a write saw the peer reset */
 } cr_stream_t;

@@ -575,12 +575,18 @@ describe("testing.stream_pair", function()
         assert.equal("EPIPE", e.code)
         assert.equal("stream:write: broken pipe (EPIPE)", tostring(e))
       end
-      epipe(function() a:write("x") end)
+      -- after our own shutdown: the program's mistake, a plain error at our line
+      local ok, e = pcall(a.write, a, "x")
+      assert.is_false(ok)
+      assert.equal("stream:write: this stream was shut down for writing (s:shutdown() was called)", e)
       b:write("still open that way")
       assert.equal("still open that way", a:read())
       b:close()
-      epipe(function() a:write("x") end)
       assert.is_nil(a:read())
+      local c, d = testing.stream_pair()
+      local _ <close> = c
+      d:close()
+      epipe(function() c:write("x") end)              -- the peer closed
       assert.is_true(b.closed)
       for _, op in ipairs({ "write", "read", "shutdown" }) do
         local ok, e = pcall(b[op], b, op == "write" and "x" or nil)

@@ -681,6 +681,9 @@ function methods:write(data)
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then method_error(2, "string expected, got " .. type(data), 1) end
   local p = st._out
+  if st._shut then                   -- the program's mistake, as on TCP
+    error("stream:write: this stream was shut down for writing (s:shutdown() was called)", 2)
+  end
   cancel_point("write")
   while true do
     if st.closed then error(closed_in_use("write", "write"), 0) end
