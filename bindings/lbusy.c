@@ -34,6 +34,10 @@ static const int stop_signals[2] = {SIGINT, SIGTERM};
 /* Read on every resume of every run in the process (and by handlers, in
 ** any thread): atomic, so that runs in other threads read them safely. */
 static lcr_Engine *_Atomic busy_engine;      /* the run served, or NULL */
+/* Its thread (set before busy_engine), and whether signals may be sent on
+** to that thread (it blocked neither when the run started). */
+static uv_thread_t busy_thread;
+static int busy_forward;
 /* Handlers running now: a run that stops being served waits for them to
 ** be done with it before its engine or waker may go (any thread may be
 ** running one). */
@@ -97,11 +101,24 @@ static void hook_task(lua_State *co) {
 
 static void busy_arrival(int sig, lcr_Engine *E);
 
-/* After libuv's handler (cr_signal_front calls that first). */
+/*
+** After libuv's handler (cr_signal_front calls that first). The arrival is
+** handled in the run's own thread, which alone may touch its engine and
+** hook its coroutines: a signal that came to another thread (a host's main
+** thread, say) is sent on to it, for this handler alone. A run whose
+** thread blocked both signals when it started is not sent any (they would
+** wait there for ever): its busy tasks hear Ctrl-C at their next yield.
+*/
 static void busy_handler(int sig) {
   lcr_Engine *E;
   atomic_fetch_add(&busy_inflight, 1);
-  if ((E = busy_engine) != NULL) busy_arrival(sig, E);
+  if ((E = busy_engine) != NULL) {
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &busy_thread))
+      busy_arrival(sig, E);
+    else if (busy_forward)
+      (void)cr_signal_forward(busy_thread, sig, busy_handler);
+  }
   atomic_fetch_sub(&busy_inflight, 1);
 }
 
@@ -232,6 +249,13 @@ void lcr_busy_after_resume(lua_State *co) {
   busy_step = 0;
 }
 
+/* Whether this thread lets both stop signals in. */
+static int stops_unblocked(void) {
+  sigset_t cur;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) return 0;
+  return !sigismember(&cur, SIGINT) && !sigismember(&cur, SIGTERM);
+}
+
 /*
 ** From the start of E's run with the root policy on (its watchers, and so
 ** libuv's handlers, installed): the handler goes in front of both stop
@@ -246,6 +270,8 @@ void lcr_busy_install(lcr_Engine *E) {
     cr_signal_unfront(SIGINT, busy_handler, 0);
     return;
   }
+  busy_thread = uv_thread_self();
+  busy_forward = stops_unblocked();
   busy_step = 0;
   busy_yielded = 0;
   busy_mark = E->e.signals_seen;
@@ -261,6 +287,11 @@ void lcr_busy_remove(lcr_Engine *E) {
   if (busy_engine != E) return;
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
   wait_handlers(&busy_inflight);
+  /* A signal sent on to this thread by a handler that has returned is
+  ** pending here: the return from this system call delivers it, to a
+  ** handler that finds no run, before the front goes (after, it could
+  ** meet the default action). */
+  (void)stops_unblocked();
   busy_step = 0;               /* before another run may take the front */
   busy_co = NULL;
   for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);

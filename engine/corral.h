@@ -1062,6 +1062,15 @@ void cr_signal_stop(uv_signal_t *h);
 typedef void (*cr_signal_front_fn)(int signum);
 int cr_signal_front(int signum, cr_signal_front_fn fn, int need_handler);
 void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours);
+/*
+** Send signum to `thread`, for the front fn alone: there, corral's handler
+** calls fn (if it is still a front of signum) and nothing underneath,
+** which had the arrival already. For a front that must run in one thread
+** (it touches that thread's Lua state) and heard an arrival in another.
+** Async-signal-safe. 0, or CR_EINVAL (bad arguments, or no such thread).
+** A thread that blocks signum gets it once it unblocks it.
+*/
+int cr_signal_forward(uv_thread_t thread, int signum, cr_signal_front_fn fn);
 
 /*
 ** Signals (signal.c). Park t until signal signum arrives (returns 1), or

@@ -27,6 +27,8 @@
 ** comes back (sigwatch_stop). The kill below does not wait for that: it
 ** ends the process for everyone.
 */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -502,14 +504,44 @@ static void chain(int signum, siginfo_t *info, void *uc) {
   }
 }
 
+/*
+** cr_signal_forward's signal names the front it is for in its value; what
+** the front sits on had the arrival already (in the thread it came to).
+** The sender's pid tells it from a sigqueue of another process.
+*/
+typedef union { cr_signal_front_fn fn; void *ptr; } front_ref;
+
+static cr_signal_front_fn forwarded_to(const siginfo_t *info) {
+  front_ref r;
+  if (info == NULL || info->si_code != SI_QUEUE || info->si_pid != getpid())
+    return NULL;
+  memset(&r, 0, sizeof r);
+  r.ptr = info->si_value.sival_ptr;
+  return r.fn;
+}
+
+int cr_signal_forward(uv_thread_t thread, int signum, cr_signal_front_fn fn) {
+  front_ref r;
+  union sigval v;
+  if (signum <= 0 || signum >= NSIG || fn == NULL) return CR_EINVAL;
+  memset(&r, 0, sizeof r);
+  r.fn = fn;
+  v.sival_ptr = r.ptr;
+  return pthread_sigqueue(thread, signum, v) == 0 ? 0 : CR_EINVAL;
+}
+
+/* (errno is the interrupted code's: what the handlers called set is put
+** back.) */
 static void front_handler(int signum, siginfo_t *info, void *uc) {
-  int k;
+  cr_signal_front_fn only = forwarded_to(info);
+  int k, saved = errno;
   if (signum <= 0 || signum >= NSIG) return;
-  chain(signum, info, uc);
+  if (only == NULL) chain(signum, info, uc);
   for (k = 0; k < CR__FRONTS; k++) {
     cr_signal_front_fn fn = atomic_load(&dispositions.front[signum][k]);
-    if (fn != NULL) fn(signum);
+    if (fn != NULL && (only == NULL || fn == only)) fn(signum);
   }
+  errno = saved;
 }
 
 /*

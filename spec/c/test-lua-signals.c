@@ -17,6 +17,7 @@
 ** left (Ctrl-C did nothing for the rest of the process). The engine now
 ** keeps one record per signal (cr_signal_front).
 */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,15 @@ static int l_sigint(lua_State *L) {
   return 0;
 }
 
+/* The thread a test sends SIGINT to (not the run's: the main thread). */
+static uv_thread_t main_thread;
+
+static int l_sigint_main(lua_State *L) {
+  (void)L;
+  pthread_kill(main_thread, SIGINT);
+  return 0;
+}
+
 static uv_signal_t *raw_watcher;       /* a program's own, not counted */
 
 static volatile sig_atomic_t hits2;
@@ -111,6 +121,7 @@ static int run(const char *code, const char *want) {
   lua_register(L, "post", l_post);
   lua_register(L, "wait", l_wait);
   lua_register(L, "sigint", l_sigint);
+  lua_register(L, "sigint_main", l_sigint_main);
   lua_register(L, "set", l_set);
   lua_register(L, "stop_raw", l_stop_raw);
   lua_register(L, "restarts", l_restarts);
@@ -293,6 +304,45 @@ static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
   return 0;
 }
 
+static const char *alone_code;
+static int alone_rc;
+
+static void alone_thread(void *arg) {
+  (void)arg;
+  alone_rc = run(alone_code, "done");
+}
+
+/* A run with the root policy in a thread of its own, and a task that never
+** blocks; the Ctrl-C comes to the main thread, as a host's usually does.
+** The busy-task handler there sends it on to the run's thread, where the
+** task is hooked (it was hooked from the main thread, and read the run's
+** engine there, racing the run: ThreadSanitizer's report). Twice: the
+** second run finds the first's handler state reset. */
+static int test_a_ctrl_c_in_another_thread_reaches_a_busy_task(void) {
+  struct sigaction old;
+  uv_thread_t t;
+  int i;
+  CHECK(set_sigint(SIG_DFL, &old) == 0);
+  main_thread = uv_thread_self();
+  alone_code =
+    "local corral = require 'corral'\n"
+    "local ok, e = pcall(corral.run, function()\n"
+    "  sigint_main()\n"
+    "  for _ = 1, 1e10 do end             -- busy: never blocks\n"
+    "  return 'finished'\n"
+    "end, {signals = true})\n"
+    "return not ok and e.source == 'signal' and 'done' or tostring(e)\n";
+  for (i = 0; i < 2; i++) {
+    alone_rc = 1;
+    CHECK(uv_thread_create(&t, alone_thread, NULL) == 0);
+    uv_thread_join(&t);
+    CHECK(alone_rc == 0);
+  }
+  CHECK(sigint_is(SIG_DFL));
+  sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
 /* The program's own SIGINT handler, without SA_RESTART. During a run
 ** (its handler in front), the handler in front restarts calls as the
 ** program's does (it added SA_RESTART, and a read the program expected to
@@ -431,6 +481,8 @@ int main(void) {
      test_a_busy_task_hears_ctrl_c_beside_another_run},
     {"the handler in front keeps the program's choices",
      test_the_front_keeps_the_programs_choices},
+    {"a Ctrl-C that comes to another thread reaches a busy task",
+     test_a_ctrl_c_in_another_thread_reaches_a_busy_task},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();
