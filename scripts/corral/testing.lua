@@ -152,13 +152,21 @@ local function is_pending(e) return busted_type(e) == "pending" end
 -- group's list may hold nil (a task that raised nil): it is walked up to
 -- #eg, its count. A group found inside itself is not entered again (one
 -- that appears twice side by side is, as e:flatten() does).
+-- (A list field edited to something else counts as empty, as for render.)
+local function list_field(eg, name)
+  local v = eg[name]
+  return type(v) == "table" and v or {}
+end
+
 local function leaves(eg, out, open)
+  local errors, tasks, tracebacks = list_field(eg, "errors"), list_field(eg, "tasks"),
+    list_field(eg, "tracebacks")
   open = open or {}
   open[eg] = true
   for i = 1, #eg do
-    local e = eg.errors[i]
+    local e = errors[i]
     if not corral.is_error_group(e) then
-      out[#out + 1] = { err = e, task = eg.tasks[i], traceback = eg.tracebacks[i] }
+      out[#out + 1] = { err = e, task = tasks[i], traceback = tracebacks[i] }
     elseif not open[e] then
       leaves(e, out, open)
     end
@@ -171,17 +179,17 @@ local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
 
 -- One of the others in a failure's list: a pending says so, a busted
 -- failure is its message, and anything else that does not start with a
--- position (a table, a Timeout) is its task's traceback, which starts with
--- the same text.
+-- position (a table, a Timeout) is followed by its task's traceback (which
+-- starts with the same text when corral made it: then it is the traceback
+-- alone). A traceback that is not a string is left out.
 local function leaf_text(leaf)
-  local e = leaf.err
+  local e, tb = leaf.err, leaf.traceback
   if is_pending(e) then return "pending: " .. corral._describe(e.message) end
   if is_failure(e) then return corral._describe(e.message) end
   local text = corral._describe(e)
-  if not text:find("^[^\n]-:%d+: ") and leaf.traceback and leaf.traceback ~= "" then
-    text = leaf.traceback
-  end
-  return text
+  if type(tb) ~= "string" or tb == "" or text:find("^[^\n]-:%d+: ") then return text end
+  if tb:sub(1, #text) == text then return tb end
+  return text .. "\n" .. tb
 end
 
 -- The first leaf that is a busted pending, if every leaf is one (a pending
@@ -204,16 +212,17 @@ local function unwrap(err)
   for i, leaf in ipairs(all) do
     if is_failure(leaf.err) then first = i; break end
   end
-  if not first then return only_pending(all, err.dropped) or err end
-  local msg = { tostring(all[first].err.message), "(failed in task " .. tostring(all[first].task) .. ")" }
-  if #all > 1 or err.dropped > 0 then
-    msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + err.dropped)
+  local dropped = math.type(err.dropped) == "integer" and err.dropped or 0
+  if not first then return only_pending(all, dropped) or err end
+  local msg = { corral._describe(all[first].err.message), "(failed in task " .. corral._describe(all[first].task) .. ")" }
+  if #all > 1 or dropped > 0 then
+    msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + dropped)
     for i, leaf in ipairs(all) do
       if i ~= first then
-        msg[#msg + 1] = ("  [%s] %s"):format(tostring(leaf.task), indent(leaf_text(leaf)))
+        msg[#msg + 1] = ("  [%s] %s"):format(corral._describe(leaf.task), indent(leaf_text(leaf)))
       end
     end
-    if err.dropped > 0 then msg[#msg + 1] = ("  (%d more dropped)"):format(err.dropped) end
+    if dropped > 0 then msg[#msg + 1] = ("  (%d more dropped)"):format(dropped) end
   end
   local f = copy(all[first].err)
   f.message = table.concat(msg, "\n")
@@ -685,9 +694,11 @@ function methods:write(data)
     error("stream:write: this stream was shut down for writing (s:shutdown() was called)", 2)
   end
   cancel_point("write")
+  st._writers = st._writers + 1              -- until it returns or raises
+  local _ <close> = st._leave
   while true do
     if st.closed then error(closed_in_use("write", "write"), 0) end
-    if st._shut or p.broken then
+    if p.broken then
       error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
     end
     if p.size < p.cap then break end
@@ -697,14 +708,39 @@ function methods:write(data)
   notify(p, "rwait")
 end
 
---- shutdown(): end of file for the peer once it has read what was written.
+-- The end of file the peer reads after what was written.
+local function send_eof(st)
+  st._out.eof = true
+  notify(st._out, "rwait")
+end
+
+-- A write leaves (done, or raising): after the last of those a shutdown
+-- waited for, the peer's end of file.
+local function leave_write(st)
+  st._writers = st._writers - 1
+  if st._writers == 0 and st._eof_due then
+    st._eof_due = false
+    send_eof(st)
+  end
+end
+
+-- One end's state: what it reads from (inp) and writes to (out); _writers
+-- counts its writes under way, whose to-be-closed _leave lets them go.
+local function new_state(inp, out, chunk, name)
+  local st = { _in = inp, _out = out, _max_chunk = chunk, _name = name, closed = false,
+               _shut = false, _writers = 0, _eof_due = false }
+  st._leave = setmetatable({}, { __close = function() leave_write(st) end })
+  return st
+end
+
+--- shutdown(): end of file for the peer once it has read what was written,
+--- by the writes that wait for room too (as on TCP, whose shutdown is
+--- queued behind them).
 function methods:shutdown()
   local st = check_open(self, "shutdown")
   if st._shut then return end
   st._shut = true
-  st._out.eof = true
-  notify(st._out, "rwait")
-  notify(st._out, "wwait")
+  if st._writers > 0 then st._eof_due = true else send_eof(st) end
 end
 
 --- close(): idempotent. The peer reads what was written, then end of file;
@@ -757,8 +793,8 @@ function testing.stream_pair(opts)
   local ab, ba = new_pipe(cap), new_pipe(cap)
   local chunk = opts.max_chunk or math.huge
   local a, b = setmetatable({}, Stream), setmetatable({}, Stream)
-  state[a] = { _in = ba, _out = ab, _max_chunk = chunk, _name = "a", closed = false }
-  state[b] = { _in = ab, _out = ba, _max_chunk = chunk, _name = "b", closed = false }
+  state[a] = new_state(ba, ab, chunk, "a")
+  state[b] = new_state(ab, ba, chunk, "b")
   if current_run then
     live_streams[a] = current_run
     live_streams[b] = current_run
