@@ -402,12 +402,12 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int stream_write(lua_State *L) {
   cr_stream_t *s = checkstream(L, "stream:write");
+  check_direction(L, s, 1, "stream:write", 1);
+  luaL_checkstring(L, 2);
   /* after our own shutdown: the program's mistake, not the peer's EPIPE */
   if (s->shut)
     lcr_error_at(L, 1, "stream:write: this stream was shut down for writing "
                  "(s:shutdown() was called)");
-  check_direction(L, s, 1, "stream:write", 1);
-  luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return stream_write_k(L, LUA_OK, 0);
 }
@@ -846,10 +846,15 @@ static char **strv(lua_State *L, lua_Integer n) {
 /*
 ** Every raw key of args must be one that the loop over 1..n reads: a key
 ** past n (after a hole, where `#` may stop) or a key that is no index would
-** be dropped without a word. (A proxy, with __len and __index, holds no raw
-** key to drop.) [-0, +0, v]
+** be dropped without a word. A proxy (__len or __index) is read through its
+** metamethods, and its raw fields are its own business. [-0, +0, v]
 */
 static void check_arg_keys(lua_State *L, lua_Integer n) {
+  if (luaL_getmetafield(L, 2, "__len") != LUA_TNIL ||
+      luaL_getmetafield(L, 2, "__index") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
   lua_pushnil(L);
   while (lua_next(L, 2)) {
     lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0, hole = 1;
@@ -878,13 +883,14 @@ static void check_arg_keys(lua_State *L, lua_Integer n) {
 ** so it is bounded before anything is allocated. */
 static void exec_args(lua_State *L, cr_proc_opts_t *o) {
   lua_Integer n = 0, i;
+  int isint;
   char **v;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_len(L, 2);
-    if (!lua_isinteger(L, -1))
+    n = lua_tointegerx(L, -1, &isint);     /* 2.0 is 2 (not "2") */
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER)
       luaL_argerror(L, 2, "the length of args must be an integer");
-    n = lua_tointeger(L, -1);
     lua_pop(L, 1);
     luaL_argcheck(L, n >= 0 && n <= MAX_EXEC_ARGS, 2,
                   "the length of args must be in 0..1048576");
@@ -1114,11 +1120,13 @@ static int io_tostring(lua_State *L, const lcr_Kind *k, const char *detail) {
   return 1;
 }
 
-/* corral.Stream(127.0.0.1:80) for TCP, corral.Stream(pipe) for a pipe */
+/* corral.Stream(127.0.0.1:80) for TCP (corral.Stream(tcp) when the peer
+** had gone before the accept), corral.Stream(pipe) for a pipe */
 static int stream__tostring(lua_State *L) {
-  const char *where;
-  tobox(L, 1, &K_STREAM);
-  where = stream_where(L);
+  lcr_Box *b = tobox(L, 1, &K_STREAM);
+  const char *where = stream_where(L);
+  if (where == NULL && b->io != NULL)
+    where = ((cr_stream_t *)b->io)->h.handle.type == UV_TCP ? "tcp" : "pipe";
   return io_tostring(L, &K_STREAM, where ? where : "pipe");
 }
 
@@ -1135,10 +1143,8 @@ static int listener__tostring(lua_State *L) {
 static int proc__tostring(lua_State *L) {
   lcr_Box *b = tobox(L, 1, &K_PROCESS);
   const cr_proc_t *p = (const cr_proc_t *)b->io;
-  if (p == NULL) return io_tostring(L, &K_PROCESS, NULL);
-  if (p->io.closing)
-    lua_pushfstring(L, "pid %d", p->pid);
-  else if (!p->exited)
+  if (p == NULL) return io_tostring(L, &K_PROCESS, NULL);   /* closed */
+  if (!p->exited)
     lua_pushfstring(L, "pid %d, running", p->pid);
   else if (p->term_signal != 0) {
     pushsigname(L, p->term_signal);

@@ -411,7 +411,8 @@ function tcp.serve(host, port, handler, opts)
       -- it); a stop of that group, by it or by a handler, ends accepting.
       -- The two watchers have a group of their own, so that the handlers'
       -- group holds nothing but handlers (a handler may count its siblings);
-      -- the accept loop's error is raised outside it, not nested one deeper.
+      -- an error of ready or of the accept loop is raised outside it, not
+      -- nested one group deeper.
       local ok, err
       corral.group(function(control)
         local watchers = {
@@ -425,8 +426,10 @@ function tcp.serve(host, port, handler, opts)
             l:close()
           end, name = "serve: accept stopper" }),
         }
-        if opts.ready then opts.ready(l.port) end
-        ok, err = pcall(accept_loop, l, conns, handler, on_error, slots)
+        ok, err = pcall(function()
+          if opts.ready then opts.ready(l.port) end
+          accept_loop(l, conns, handler, on_error, slots)
+        end)
         for _, w in pairs(watchers) do w:cancel() end
       end, { name = "serve: control" })
       if not ok then error(err, 0) end

@@ -36,5 +36,11 @@ describe("corral.exec's args", function()
     local p <close> = corral.exec("echo", proxy)
     assert.equal("p1 p2\n", p.stdout:read())
     assert.same({ 0 }, { p:wait() })
+    -- one that keeps its items in a field of its own, its length a float
+    local list = setmetatable({ items = { "x", "y" } }, {
+      __len = function(t) return #t.items + 0.0 end,
+      __index = function(t, i) return rawget(t, "items")[i] end })
+    local q <close> = corral.exec("echo", list)
+    assert.equal("x y\n", q.stdout:read())
   end))
 end)
