@@ -115,7 +115,11 @@ function M.connect(host, port, opts)
     { delay = 0.25, resolve = corral.resolve, connect = corral.tcp.connect })
   util.need_run("happy_eyeballs.connect")
   local addrs = o.resolve(host)
-  if type(addrs) ~= "table" or next(addrs) == nil then   -- (raw: no __len)
+  if type(addrs) ~= "table" then
+    error(("happy_eyeballs.connect: the resolver's addresses must be a list of "
+      .. "{address = ...} tables, got %s"):format(type(addrs)), 0)
+  end
+  if next(addrs) == nil then                 -- (raw: no __len)
     error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
   end
   local ordered, complaint = rfc_order(addrs)
@@ -125,6 +129,10 @@ function M.connect(host, port, opts)
   local winner, failures = attempt_all(ordered, port, o)
   if winner then return winner end
   local n = #failures.tasks + (failures.dropped or 0)   -- every attempt made
+  if n == 0 then          -- each attempt cancelled itself: nothing failed
+    error(("happy_eyeballs.connect: no attempt connected to %s port %d (every "
+      .. "attempt was cancelled)"):format(host, port), 0)
+  end
   error(util.error_group(failures, ("happy_eyeballs.connect: %s to connect to %s port %d failed")
     :format(n == 1 and "the attempt" or ("all %d attempts"):format(n), host, port)), 0)
 end

@@ -407,7 +407,8 @@ end
 -- heard of it).
 local function unless_done(sup, failed, name, err, traceback, hook)
   return setmetatable({}, { __close = function(g, e)
-    local peace = e ~= nil and corral.is_cancelled(e) and (g.heard or not hook)
+    -- (a Cancelled whose scope has exited, raised by a hook, is no cancel)
+    local peace = e ~= nil and corral._cancel_live(e) and (g.heard or not hook)
     if failed and not g.done and not peace then
       util.add_failure(sup.lost, err, name, traceback)
     end
@@ -669,6 +670,14 @@ local function has_stopped(kind)
   return ("supervisor:%s: the supervisor has stopped"):format(kind)
 end
 
+-- Raise that the supervisor has stopped, at `level` above the caller of
+-- this; but a caller that is cancelled (its cancel may be what stopped the
+-- supervisor) raises its Cancelled, as any call that cannot go on does.
+local function raise_stopped(kind, level)
+  if corral.current_task() then corral._check_cancel() end
+  error(has_stopped(kind), level + 1)
+end
+
 -- Once the manager has ended, nothing waits for an answer in vain, and the
 -- failures it did not take are kept (see lose).
 local function close_inbox(sup)
@@ -684,8 +693,15 @@ local function close_inbox(sup)
   end
 end
 
+-- The manager ended by an error or a Cancelled (a hook that raised or that
+-- cancelled the manager's own task, an outer cancel): nothing would restart
+-- or stop the children any more, so the supervisor's group is cancelled
+-- (a no-op for an outer cancel, which reaches it anyway).
 local function manage(sup)
-  local _ <close> = setmetatable({}, { __close = function() close_inbox(sup) end })
+  local _ <close> = setmetatable({}, { __close = function(_, err)
+    close_inbox(sup)
+    if err ~= nil then sup.group:cancel("the supervisor's own task ended") end
+  end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
     sup.asker = msg.from
@@ -710,7 +726,7 @@ end
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
 local function request(sup, msg)
-  if sup.closed then error(has_stopped(msg.kind), 3) end
+  if sup.closed then raise_stopped(msg.kind, 3) end
   if in_manager(sup) then
     error(("supervisor:%s: called from on_restart or on_failure, which the "
       .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
@@ -723,7 +739,11 @@ local function request(sup, msg)
   post(sup, msg)
   drained(sup)                               -- a manager waiting for starts
   msg.reply:wait()
-  if msg.err then error(msg.err, 3) end
+  if msg.err then
+    -- (a caller whose cancel ended the supervisor meanwhile: its Cancelled)
+    if sup.closed and corral.current_task() then corral._check_cancel() end
+    error(msg.err, 3)
+  end
   return msg
 end
 
@@ -735,7 +755,7 @@ local function await_begin(sup, msg)
   wait_started(msg.rec, msg.since)
   if msg.rec.begins > msg.since then return end
   if sup.stop_cap then error(is_stopping(msg.kind), 3) end
-  if sup.done or sup.closed then error(has_stopped(msg.kind), 3) end
+  if sup.done or sup.closed then raise_stopped(msg.kind, 3) end
 end
 
 function Sup:add(child)
