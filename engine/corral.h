@@ -1067,8 +1067,10 @@ void cr_signal_unfront(int signum, cr_signal_front_fn fn, int dfl_is_ours);
 ** calls fn (if it is still a front of signum) and nothing underneath,
 ** which had the arrival already. For a front that must run in one thread
 ** (it touches that thread's Lua state) and heard an arrival in another.
-** Async-signal-safe. 0, or CR_EINVAL (bad arguments, or no such thread).
-** A thread that blocks signum gets it once it unblocks it.
+** Async-signal-safe. 0, or CR_EINVAL (bad arguments, fn not a front of
+** signum, or no such thread). A thread that blocks signum gets it once it
+** unblocks it. A program's own sigqueue of a signal is an arrival like any
+** other, whatever its value.
 */
 int cr_signal_forward(uv_thread_t thread, int signum, cr_signal_front_fn fn);
 

@@ -505,41 +505,42 @@ static void chain(int signum, siginfo_t *info, void *uc) {
 }
 
 /*
-** cr_signal_forward's signal names the front it is for in its value; what
-** the front sits on had the arrival already (in the thread it came to).
-** The sender's pid tells it from a sigqueue of another process.
+** cr_signal_forward's signal carries the address of forward_marks[k] as
+** its value: the front in slot k is the one it is for, and what the fronts
+** sit on had the arrival already (in the thread it came to). No other
+** sender can mean that address (a program's own sigqueue of SIGINT to
+** itself, with whatever value, is an arrival like any other); the sender's
+** pid is checked too.
 */
-typedef union { cr_signal_front_fn fn; void *ptr; } front_ref;
+static const char forward_marks[CR__FRONTS];
 
-static cr_signal_front_fn forwarded_to(const siginfo_t *info) {
-  front_ref r;
+static int forwarded_to(const siginfo_t *info) {
+  const char *mark;
   if (info == NULL || info->si_code != SI_QUEUE || info->si_pid != getpid())
-    return NULL;
-  memset(&r, 0, sizeof r);
-  r.ptr = info->si_value.sival_ptr;
-  return r.fn;
+    return -1;
+  mark = info->si_value.sival_ptr;
+  if (mark < forward_marks || mark >= forward_marks + CR__FRONTS) return -1;
+  return (int)(mark - forward_marks);
 }
 
 int cr_signal_forward(uv_thread_t thread, int signum, cr_signal_front_fn fn) {
-  front_ref r;
   union sigval v;
+  int k;
   if (signum <= 0 || signum >= NSIG || fn == NULL) return CR_EINVAL;
-  memset(&r, 0, sizeof r);
-  r.fn = fn;
-  v.sival_ptr = r.ptr;
+  if ((k = front_slot(signum, fn)) < 0) return CR_EINVAL;   /* not a front */
+  v.sival_ptr = (void *)&forward_marks[k];
   return pthread_sigqueue(thread, signum, v) == 0 ? 0 : CR_EINVAL;
 }
 
 /* (errno is the interrupted code's: what the handlers called set is put
 ** back.) */
 static void front_handler(int signum, siginfo_t *info, void *uc) {
-  cr_signal_front_fn only = forwarded_to(info);
-  int k, saved = errno;
+  int only = forwarded_to(info), k, saved = errno;
   if (signum <= 0 || signum >= NSIG) return;
-  if (only == NULL) chain(signum, info, uc);
+  if (only < 0) chain(signum, info, uc);
   for (k = 0; k < CR__FRONTS; k++) {
     cr_signal_front_fn fn = atomic_load(&dispositions.front[signum][k]);
-    if (fn != NULL && (only == NULL || fn == only)) fn(signum);
+    if (fn != NULL && (only < 0 || k == only)) fn(signum);
   }
   errno = saved;
 }

@@ -79,6 +79,17 @@ static int l_sigint_main(lua_State *L) {
   return 0;
 }
 
+/* sigqueue_self(): SIGINT to the process from itself, with a value, as a
+** program may send it (not one of corral's forwards). */
+static int l_sigqueue_self(lua_State *L) {
+  static int some_object;
+  union sigval v;
+  v.sival_ptr = &some_object;
+  (void)L;
+  sigqueue(getpid(), SIGINT, v);
+  return 0;
+}
+
 static uv_signal_t *raw_watcher;       /* a program's own, not counted */
 
 static volatile sig_atomic_t hits2;
@@ -122,6 +133,7 @@ static int run(const char *code, const char *want) {
   lua_register(L, "wait", l_wait);
   lua_register(L, "sigint", l_sigint);
   lua_register(L, "sigint_main", l_sigint_main);
+  lua_register(L, "sigqueue_self", l_sigqueue_self);
   lua_register(L, "set", l_set);
   lua_register(L, "stop_raw", l_stop_raw);
   lua_register(L, "restarts", l_restarts);
@@ -343,6 +355,25 @@ static int test_a_ctrl_c_in_another_thread_reaches_a_busy_task(void) {
   return 0;
 }
 
+/* A SIGINT the program queues to itself with a value of its own is a
+** Ctrl-C like any other (it was taken for one of corral's forwards, for no
+** front: nothing heard it, and the run slept on). */
+static int test_a_programs_own_sigqueue_is_an_arrival(void) {
+  struct sigaction old;
+  int rc;
+  CHECK(set_sigint(SIG_DFL, &old) == 0);
+  rc = run(
+    "local corral = require 'corral'\n"
+    "local ok, e = pcall(corral.run, function()\n"
+    "  sigqueue_self()\n"
+    "  corral.sleep(5)\n"
+    "  return 'slept'\n"
+    "end, {signals = true})\n"
+    "return not ok and e.source == 'signal' and 'done' or tostring(e)\n", "done");
+  sigaction(SIGINT, &old, NULL);
+  return rc;
+}
+
 /* The program's own SIGINT handler, without SA_RESTART. During a run
 ** (its handler in front), the handler in front restarts calls as the
 ** program's does (it added SA_RESTART, and a read the program expected to
@@ -483,6 +514,8 @@ int main(void) {
      test_the_front_keeps_the_programs_choices},
     {"a Ctrl-C that comes to another thread reaches a busy task",
      test_a_ctrl_c_in_another_thread_reaches_a_busy_task},
+    {"a program's own sigqueue of SIGINT is an arrival like any other",
+     test_a_programs_own_sigqueue_is_an_arrival},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();
