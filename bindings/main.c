@@ -302,6 +302,27 @@ static int pmain(lua_State *L) {
   return 1;
 }
 
+/*
+** SIGUSR1 prints the task tree while the run runs (its debug_signal) and
+** must not kill the command before the run (while a slow stdin brings the
+** script) or after it (while the state closes): a handler that does
+** nothing holds it then, if it had the default action. A handler, not
+** SIG_IGN, so that what the script starts (io.popen) gets the default.
+*/
+static void usr1_held(int signum) { (void)signum; }
+
+static void hold_usr1(void) {
+  struct sigaction sa;
+  if (sigaction(SIGUSR1, NULL, &sa) != 0 || (sa.sa_flags & SA_SIGINFO) ||
+      sa.sa_handler != SIG_DFL)
+    return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = usr1_held;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
 int main(int argc, char **argv) {
   arena_t arena = {0};                    /* lives as long as the state */
   struct sigaction pipe_before;           /* SIGPIPE before corral's */
@@ -314,6 +335,7 @@ int main(int argc, char **argv) {
   cr_alloc_guard_libuv();
   memset(&pipe_before, 0, sizeof pipe_before);    /* (SIG_DFL if unknown) */
   sigaction(SIGPIPE, NULL, &pipe_before);
+  hold_usr1();
   L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "corral: not enough memory\n");
