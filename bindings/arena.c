@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -145,6 +146,13 @@ static void start_helper(arena_t *a) {
 void arena_install(lua_State *L, arena_t *a) {
   const char *opt = getenv("CORRAL_MALLOC");
   void *base;
+  if (opt != NULL && *opt == '\0') opt = NULL;      /* set empty: unset */
+  if (opt != NULL && strcmp(opt, "system") != 0 && strcmp(opt, "arena") != 0 &&
+      strcmp(opt, "huge") != 0) {
+    fprintf(stderr, "corral: CORRAL_MALLOC=%s is none of system, arena, huge: "
+            "the default allocator is used\n", opt);
+    opt = NULL;
+  }
   if (opt != NULL && strcmp(opt, "system") == 0) return;
 #if defined(__SANITIZE_ADDRESS__)
   return;                                 /* let ASan see every block */

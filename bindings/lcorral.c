@@ -1477,6 +1477,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_method_error", l_method_error},     /* internal: lio.lua, testing */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
+  {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */
   {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */

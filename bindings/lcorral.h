@@ -73,6 +73,7 @@ typedef struct lcr_State {
   int reuse_safe;         /* no copy of the original coroutine.running
                           ** was reachable when it was wrapped: the pool
                           ** may be on (see LCR_REUSE_KEY) */
+  int trace_failed;       /* the last run's trace could not be written */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;
@@ -377,6 +378,7 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
                     const lcr_DebugOpts *o);
 void lcr_debug_finish(lua_State *L, lcr_Engine *E);
 int lcr_trace_flush(lua_State *L);
+int lcr_trace_failed(lua_State *L);
 
 /* lscan.c */
 int lcr_reaches_cfunction(lua_State *L, lua_CFunction f, long budget);

@@ -608,10 +608,13 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
       fprintf(stderr, "corral.run: the trace was not written: %s\n",
               lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
+      E->S->trace_failed = 1;
     }
-    if (fclose(D->file) != 0)
+    if (fclose(D->file) != 0) {
       fprintf(stderr, "corral.run: the trace was not written: %s\n",
               strerror(errno));
+      E->S->trace_failed = 1;
+    }
     D->file = NULL;
   }
   free(D->ring);
@@ -632,4 +635,14 @@ int lcr_trace_flush(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
   if (E != NULL) lcr_debug_finish(L, E);
   return 0;
+}
+
+/* corral._trace_failed() -> whether the trace of the last run (or of the
+** last flush) could not be written; asking forgets it (internal: the
+** command's exit status). */
+int lcr_trace_failed(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  lua_pushboolean(L, S->trace_failed);
+  S->trace_failed = 0;
+  return 1;
 }

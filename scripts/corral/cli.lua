@@ -86,10 +86,11 @@ local function parse(argv)
   end
   plan.script = i <= #argv and i or nil
   -- `corral --trace hi.lua` (the trace file forgotten) would read the script
-  -- from stdin and write the trace over hi.lua.
+  -- from stdin and write the trace over hi.lua; `corral --trace app.lua
+  -- other.lua`, over app.lua. A trace is never named *.lua.
   local trace = plan.run_opts.trace
-  if trace and not plan.script and trace:match("%.lua$") then
-    return nil, ("--trace %s: that looks like the script, and the trace would "
+  if trace and trace:match("%.lua$") then
+    return nil, ("--trace %s: that looks like a script, and the trace would "
       .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
   end
   return plan
@@ -320,7 +321,8 @@ local function run(plan, argv, info)
     end
   end
   local ok, e = pcall(corral.run, root, plan.run_opts)
-  if ok then return 0 end
+  -- (a trace asked for and not written: said on stderr; the status says so)
+  if ok then return corral._trace_failed() and 1 or 0 end
   if corral.is_cancelled(e) and e.source == "signal" then
     io.stderr:write(info.progname, ": interrupted by ", describe(e.reason), "\n")
     local stuck = corral._stuck_tree()

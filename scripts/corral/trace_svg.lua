@@ -17,8 +17,10 @@ local fmt, concat = string.format, table.concat
 
 -- --- JSON (what ltrace.lua writes, and any other valid JSON) -------------
 
+local MAX_DEPTH = 200        -- corral's traces nest 4 deep
+
 local function decode(s)
-  local pos = 1
+  local pos, depth = 1, 0
   local value
   local function fail(what) error(fmt("trace-svg: bad JSON at byte %d: %s", pos, what), 0) end
   local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
@@ -41,13 +43,18 @@ local function decode(s)
       end
     end
   end
+  local function nest(d)
+    depth = depth + d
+    if depth > MAX_DEPTH then fail(("nested more than %d deep"):format(MAX_DEPTH)) end
+  end
   function value()
     ws()
     local c = s:sub(pos, pos)
+    if c == "{" or c == "[" then nest(1) end
     if c == "{" then
       local t = {}
       pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      if s:sub(pos, pos) == "}" then pos = pos + 1; nest(-1); return t end
       repeat
         ws()
         if s:sub(pos, pos) ~= '"' then fail("expected a key") end
@@ -58,16 +65,18 @@ local function decode(s)
         c = s:sub(pos, pos); pos = pos + 1
       until c ~= ","
       if c ~= "}" then fail("expected '}'") end
+      nest(-1)
       return t
     elseif c == "[" then
       local t = {}
       pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      if s:sub(pos, pos) == "]" then pos = pos + 1; nest(-1); return t end
       repeat
         t[#t + 1] = value(); ws()
         c = s:sub(pos, pos); pos = pos + 1
       until c ~= ","
       if c ~= "]" then fail("expected ']'") end
+      nest(-1)
       return t
     elseif c == '"' then return str()
     elseif s:find("^true", pos) then pos = pos + 4; return true
@@ -88,8 +97,36 @@ M.decode = decode
 
 -- --- the model: groups, tasks, segments, marks ------------------------------
 
+-- A field meant as text: a string, a number or a boolean written out; any
+-- other value (a hand-edited or another tool's file) is none.
+local function text(v)
+  local ty = type(v)
+  if ty == "string" then return v end
+  if ty == "number" or ty == "boolean" then return tostring(v) end
+  return nil
+end
+
+-- What a mark shows of an instant event's args.
+local function mark_args(a)
+  if type(a) ~= "table" then return {} end
+  return { reason = text(a.reason), origin = text(a.origin), error = text(a.error),
+           status = text(a.status) }
+end
+
+-- The events of a decoded trace: {traceEvents = [...]} or a bare array, as
+-- the trace-event format has them (what they hold that cannot be drawn is
+-- left out); anything else (null, a number, an object without traceEvents)
+-- is no trace.
+local function events_of(trace)
+  if type(trace) == "table" and trace.traceEvents ~= nil then
+    return type(trace.traceEvents) == "table" and trace.traceEvents or {}
+  end
+  if type(trace) == "table" and (trace[1] ~= nil or next(trace) == nil) then return trace end
+  error("trace-svg: not a trace (a JSON object with traceEvents, or an array of events, expected)", 0)
+end
+
 local function model(trace)
-  local events = trace.traceEvents or trace
+  local events = events_of(trace)
   local groups, tasks = {}, {}
   local t0, t1 = math.huge, -math.huge
   local function group(pid)
@@ -117,21 +154,21 @@ local function model(trace)
     if e.ph == "M" then return type(e.tid) == "number" or e.name == "process_name" end
     return type(e.tid) == "number" and time(e.ts)
   end
-  for _, e in ipairs(type(events) == "table" and events or {}) do
+  for _, e in ipairs(events) do
     if not usable(e) then -- skip it
     elseif e.ph == "M" and e.name == "process_name" then
-      group(e.pid).name = type(e.args) == "table" and tostring(e.args.name) or group(e.pid).name
+      group(e.pid).name = type(e.args) == "table" and text(e.args.name) or group(e.pid).name
     elseif e.ph == "M" and e.name == "thread_name" then
       local t = task(e.pid, e.tid)
-      t.name = type(e.args) == "table" and tostring(e.args.name) or t.name
+      t.name = type(e.args) == "table" and text(e.args.name) or t.name
     elseif e.ph == "X" then
       local t = task(e.pid, e.tid)
       if not time(e.dur) or e.dur < 0 then e.dur = 0 end
-      t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, e.name }
+      t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, text(e.name) or "?" }
       t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts + (e.dur or 0))
     elseif e.ph == "i" then
       local t = task(e.pid, e.tid)
-      t.marks[#t.marks + 1] = { e.ts, e.cat, e.name, e.args }
+      t.marks[#t.marks + 1] = { e.ts, e.cat, text(e.name) or "?", mark_args(e.args) }
       t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts)
     end
   end
@@ -474,7 +511,8 @@ function M.main(args, progname)
     usage(progname, io.stdout)
     return 0
   end
-  if not path or args[2] then
+  -- (an option it does not know is a usage error, not a file name)
+  if not path or args[2] or (path:match("^%-.") and path ~= "-") then
     usage(progname, io.stderr)
     return 2
   end

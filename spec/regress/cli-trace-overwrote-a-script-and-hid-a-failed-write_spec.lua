@@ -1,0 +1,59 @@
+-- `corral --trace app.lua other.lua` (the trace's name forgotten) ran
+-- other.lua and wrote the trace over app.lua; a trace that could not be
+-- written (a full disk) was said on stderr but the command exited 0, so a
+-- job that asked for it could not tell; a CORRAL_MALLOC with a typo was
+-- taken without a word.
+local BIN = os.getenv("CORRAL_BIN") or "build/corral"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("exit=(%d+)%s*$"))
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+describe("regression: the corral command's --trace", function()
+  it("refuses a trace named like a script even when a script follows", function()
+    local app, other = os.tmpname() .. ".lua", os.tmpname() .. ".lua"
+    write(app, "print('app')\n")
+    write(other, "print('other')\n")
+    local out, code = sh(("%s --trace %s %s"):format(BIN, app, other))
+    local kept = read(app)
+    os.remove(app)
+    os.remove(other)
+    assert.equal(2, code)
+    assert.matches("looks like a script", out, 1, true)
+    assert.equal("print('app')\n", kept)
+  end)
+
+  it("exits 1 when the trace cannot be written", function()
+    local out, code = sh(("%s --trace /dev/full -e 'print(42)'"):format(BIN))
+    assert.equal(1, code)
+    assert.matches("42\n", out, 1, true)
+    assert.matches("the trace was not written", out, 1, true)
+  end)
+end)
+
+describe("regression: CORRAL_MALLOC", function()
+  it("says so when its value is none it knows, and runs", function()
+    local out, code = sh(("CORRAL_MALLOC=sytem %s -e 'print(42)'"):format(BIN))
+    assert.equal(0, code)
+    assert.matches("CORRAL_MALLOC=sytem is none of system, arena, huge", out, 1, true)
+    assert.matches("42\n", out, 1, true)
+    out, code = sh(("CORRAL_MALLOC=system %s -e 'print(42)'"):format(BIN))
+    assert.same({ "42\nexit=0\n", 0 }, { out, code })
+  end)
+end)
