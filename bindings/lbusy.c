@@ -34,10 +34,10 @@ static const int stop_signals[2] = {SIGINT, SIGTERM};
 /* Read on every resume of every run in the process (and by handlers, in
 ** any thread): atomic, so that runs in other threads read them safely. */
 static lcr_Engine *_Atomic busy_engine;      /* the run served, or NULL */
-/* Its thread (set before busy_engine), and whether signals may be sent on
-** to that thread (it blocked neither when the run started). */
+/* Its thread (set before busy_engine), and whether each stop signal may be
+** sent on to that thread (it did not block it when the run started). */
 static uv_thread_t busy_thread;
-static int busy_forward;
+static int busy_forward[2];
 /* Handlers running now: a run that stops being served waits for them to
 ** be done with it before its engine or waker may go (any thread may be
 ** running one). */
@@ -105,9 +105,9 @@ static void busy_arrival(int sig, lcr_Engine *E);
 ** After libuv's handler (cr_signal_front calls that first). The arrival is
 ** handled in the run's own thread, which alone may touch its engine and
 ** hook its coroutines: a signal that came to another thread (a host's main
-** thread, say) is sent on to it, for this handler alone. A run whose
-** thread blocked both signals when it started is not sent any (they would
-** wait there for ever): its busy tasks hear Ctrl-C at their next yield.
+** thread, say) is sent on to it, for this handler alone. A signal the run's
+** thread blocked when it started is not sent on (it would wait there for
+** ever): its busy tasks hear it at their next yield.
 */
 static void busy_handler(int sig) {
   lcr_Engine *E;
@@ -116,7 +116,7 @@ static void busy_handler(int sig) {
     uv_thread_t self = uv_thread_self();
     if (uv_thread_equal(&self, &busy_thread))
       busy_arrival(sig, E);
-    else if (busy_forward)
+    else if (busy_forward[sig == SIGTERM])
       (void)cr_signal_forward(busy_thread, sig, busy_handler);
   }
   atomic_fetch_sub(&busy_inflight, 1);
@@ -249,11 +249,13 @@ void lcr_busy_after_resume(lua_State *co) {
   busy_step = 0;
 }
 
-/* Whether this thread lets both stop signals in. */
-static int stops_unblocked(void) {
+/* Which stop signals this thread lets in: forward[0] SIGINT, [1] SIGTERM.
+** (A system call: its return delivers what is pending here.) */
+static void stops_unblocked(int forward[2]) {
   sigset_t cur;
-  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) return 0;
-  return !sigismember(&cur, SIGINT) && !sigismember(&cur, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) sigfillset(&cur);
+  forward[0] = !sigismember(&cur, SIGINT);
+  forward[1] = !sigismember(&cur, SIGTERM);
 }
 
 /*
@@ -271,7 +273,7 @@ void lcr_busy_install(lcr_Engine *E) {
     return;
   }
   busy_thread = uv_thread_self();
-  busy_forward = stops_unblocked();
+  stops_unblocked(busy_forward);
   busy_step = 0;
   busy_yielded = 0;
   busy_mark = E->e.signals_seen;
@@ -283,7 +285,7 @@ void lcr_busy_install(lcr_Engine *E) {
 
 /* Before E's watchers go: the handler out of the way, the hook forgotten. */
 void lcr_busy_remove(lcr_Engine *E) {
-  int i;
+  int i, unused[2];
   if (busy_engine != E) return;
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
   wait_handlers(&busy_inflight);
@@ -291,7 +293,7 @@ void lcr_busy_remove(lcr_Engine *E) {
   ** pending here: the return from this system call delivers it, to a
   ** handler that finds no run, before the front goes (after, it could
   ** meet the default action). */
-  (void)stops_unblocked();
+  stops_unblocked(unused);
   busy_step = 0;               /* before another run may take the front */
   busy_co = NULL;
   for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);

@@ -70,16 +70,18 @@ local function close_quietly(stream)
   if stream and type(stream.close) == "function" then pcall(stream.close, stream) end
 end
 
--- Run the staggered attempts in `order`; return the winning stream, or nil and
--- the failures. Every attempt has ended when this returns.
+-- Run the staggered attempts in `order`; return the winning stream, or nil,
+-- the failures and how many attempts began. Every attempt has ended when this
+-- returns.
 local function attempt_all(order, port, o)
-  local winner, failures = nil, util.failures()
+  local winner, failures, began = nil, util.failures(), 0
   local _ <close> = setmetatable({}, { __close = function(_, err)
     if err ~= nil then close_quietly(winner) end      -- raising: nobody gets it
   end })
   util.group_keeping(failures, function(g)
     for _, a in ipairs(order) do
       local failed = corral.event()
+      began = began + 1
       g:spawn({ function()
         local r = util.outcome(o.connect, a.address, port)
         if r.ok and not r[1] then         -- no stream (nil, false): not a winner
@@ -100,7 +102,7 @@ local function attempt_all(order, port, o)
   end, { name = "happy_eyeballs" })
   util.raise_kept(failures)       -- failed while cancelled: raised, winner closed
   util.check_cancel()             -- cancelled from outside: the same
-  return winner, failures
+  return winner, failures, began
 end
 
 function M.connect(host, port, opts)
@@ -126,10 +128,9 @@ function M.connect(host, port, opts)
   if not ordered then
     error(("happy_eyeballs.connect: the resolver's %s"):format(complaint), 0)
   end
-  local winner, failures = attempt_all(ordered, port, o)
+  local winner, failures, n = attempt_all(ordered, port, o)   -- n: every attempt
   if winner then return winner end
-  local n = #failures.tasks + (failures.dropped or 0)   -- every attempt made
-  if n == 0 then          -- each attempt cancelled itself: nothing failed
+  if #failures.tasks + (failures.dropped or 0) == 0 then  -- each cancelled itself
     error(("happy_eyeballs.connect: no attempt connected to %s port %d (every "
       .. "attempt was cancelled)"):format(host, port), 0)
   end

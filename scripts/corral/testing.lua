@@ -694,14 +694,17 @@ function methods:write(data)
     error("stream:write: this stream was shut down for writing (s:shutdown() was called)", 2)
   end
   cancel_point("write")
-  st._writers = st._writers + 1              -- until it returns or raises
+  -- in line until it returns or raises: writes go out in the order they
+  -- were called, as on TCP, however their waits for room end
+  local wq, me = st._wq, corral.current_task()
+  wq[#wq + 1] = me
   local _ <close> = st._leave
   while true do
     if st.closed then error(closed_in_use("write", "write"), 0) end
     if p.broken then
       error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
     end
-    if p.size < p.cap then break end
+    if p.size < p.cap and wq[1] == me then break end
     wait_on(p, "wwait")
   end
   push(p, data)
@@ -714,21 +717,27 @@ local function send_eof(st)
   notify(st._out, "rwait")
 end
 
--- A write leaves (done, or raising): after the last of those a shutdown
--- waited for, the peer's end of file.
+-- A write leaves the line (done, or raising; a task has one write under way
+-- at most): the next in line looks again, and after the last of those a
+-- shutdown waited for, the peer's end of file.
 local function leave_write(st)
-  st._writers = st._writers - 1
-  if st._writers == 0 and st._eof_due then
+  local wq, me = st._wq, corral.current_task()
+  for i = 1, #wq do
+    if wq[i] == me then table.remove(wq, i); break end
+  end
+  notify(st._out, "wwait")
+  if #wq == 0 and st._eof_due then
     st._eof_due = false
     send_eof(st)
   end
 end
 
--- One end's state: what it reads from (inp) and writes to (out); _writers
--- counts its writes under way, whose to-be-closed _leave lets them go.
+-- One end's state: what it reads from (inp) and writes to (out); _wq holds
+-- the tasks whose writes are under way, in call order, and its to-be-closed
+-- _leave takes each out.
 local function new_state(inp, out, chunk, name)
   local st = { _in = inp, _out = out, _max_chunk = chunk, _name = name, closed = false,
-               _shut = false, _writers = 0, _eof_due = false }
+               _shut = false, _wq = {}, _eof_due = false }
   st._leave = setmetatable({}, { __close = function() leave_write(st) end })
   return st
 end
@@ -740,7 +749,7 @@ function methods:shutdown()
   local st = check_open(self, "shutdown")
   if st._shut then return end
   st._shut = true
-  if st._writers > 0 then st._eof_due = true else send_eof(st) end
+  if #st._wq > 0 then st._eof_due = true else send_eof(st) end
 end
 
 --- close(): idempotent. The peer reads what was written, then end of file;

@@ -79,6 +79,12 @@ static int l_sigint_main(lua_State *L) {
   return 0;
 }
 
+static int l_sigterm_main(lua_State *L) {
+  (void)L;
+  pthread_kill(main_thread, SIGTERM);
+  return 0;
+}
+
 /* sigqueue_self(): SIGINT to the process from itself, with a value, as a
 ** program may send it (not one of corral's forwards). */
 static int l_sigqueue_self(lua_State *L) {
@@ -133,6 +139,7 @@ static int run(const char *code, const char *want) {
   lua_register(L, "wait", l_wait);
   lua_register(L, "sigint", l_sigint);
   lua_register(L, "sigint_main", l_sigint_main);
+  lua_register(L, "sigterm_main", l_sigterm_main);
   lua_register(L, "sigqueue_self", l_sigqueue_self);
   lua_register(L, "set", l_set);
   lua_register(L, "stop_raw", l_stop_raw);
@@ -319,8 +326,14 @@ static int test_a_busy_task_hears_ctrl_c_beside_another_run(void) {
 static const char *alone_code;
 static int alone_rc;
 
+/* arg: NULL, or a signal the thread blocks before its run */
 static void alone_thread(void *arg) {
-  (void)arg;
+  if (arg != NULL) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, *(const int *)arg);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+  }
   alone_rc = run(alone_code, "done");
 }
 
@@ -352,6 +365,31 @@ static int test_a_ctrl_c_in_another_thread_reaches_a_busy_task(void) {
   }
   CHECK(sigint_is(SIG_DFL));
   sigaction(SIGINT, &old, NULL);
+  return 0;
+}
+
+/* The run's thread blocks SIGINT only; a SIGTERM comes to the main thread
+** while a task is busy: it is sent on, and the task is interrupted (a run
+** whose thread blocked either stop signal got neither sent on, and the task
+** ran to its end). */
+static int test_a_thread_blocking_one_stop_signal_is_sent_the_other(void) {
+  static const int blocked = SIGINT;
+  uv_thread_t t;
+  main_thread = uv_thread_self();
+  alone_code =
+    "local corral = require 'corral'\n"
+    "local finished = false\n"
+    "local ok, e = pcall(corral.run, function()\n"
+    "  sigterm_main()\n"
+    "  for _ = 1, 3e8 do end               -- busy for a second or more\n"
+    "  finished = true\n"
+    "end, {signals = true})\n"
+    "return not ok and e.reason == 'SIGTERM' and not finished and 'done'\n"
+    "  or ('finished: ' .. tostring(finished) .. ', ' .. tostring(e))\n";
+  alone_rc = 1;
+  CHECK(uv_thread_create(&t, alone_thread, (void *)&blocked) == 0);
+  uv_thread_join(&t);
+  CHECK(alone_rc == 0);
   return 0;
 }
 
@@ -516,6 +554,8 @@ int main(void) {
      test_a_ctrl_c_in_another_thread_reaches_a_busy_task},
     {"a program's own sigqueue of SIGINT is an arrival like any other",
      test_a_programs_own_sigqueue_is_an_arrival},
+    {"a run's thread that blocks one stop signal is sent the other",
+     test_a_thread_blocking_one_stop_signal_is_sent_the_other},
   };
   for (i = 0; i < (int)(sizeof tests / sizeof tests[0]); i++) {
     int r = tests[i].fn();

@@ -25,6 +25,24 @@ describe("happy_eyeballs.connect", function()
       .. "(every attempt was cancelled)", e)
   end))
 
+  -- (it counted failures: one attempt cancelled and one failed read "the attempt")
+  it("counts every attempt it made, also one that cancelled itself", testing.async(function()
+    local ok, e = pcall(he.connect, "example.test", 443, {
+      resolve = function() return TWO end,
+      connect = function(address)
+        if address == "192.0.2.1" then
+          corral.current_task():cancel("give up")
+          corral.checkpoint()
+        end
+        error("refused", 0)
+      end,
+    })
+    assert.is_false(ok)
+    assert.equal("happy_eyeballs.connect: all 2 attempts to connect to example.test port 443 failed",
+                 e.message)
+    assert.same({ "refused" }, e.errors)
+  end))
+
   it("says a resolver's answer that is no table is not a list", testing.async(function()
     for _, answer in ipairs({ "192.0.2.1", 42, true }) do
       local ok, e = pcall(he.connect, "example.test", 443, { resolve = function() return answer end })
