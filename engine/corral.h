@@ -474,6 +474,7 @@ struct cr_engine_s {
                           ** callback did not end: not again, nor kept
                           ** alive, until a task is scheduled */
   unsigned driving : 1;   /* private: inside cr_engine_step */
+  unsigned in_report : 1; /* private: on_attach is running */
 };
 
 /* --- engine ---------------------------------------------------------- */
@@ -482,14 +483,24 @@ struct cr_engine_s {
 int cr_engine_init(cr_engine_t *e, uv_loop_t *loop, cr_clock_t clock);
 /* CR_EBUSY while tasks, scopes or armed timers live; closes handles, runs
 ** loop to end. Once it succeeded, closing again returns 0 and does
-** nothing; stepping returns CR_EINVAL, and no root can start. */
+** nothing; stepping returns CR_EINVAL, no root can start, and what would
+** use the loop (a timer, a listener, a connect, a process, a signal wait
+** or watcher, a lookup) returns CR_EINVAL. Called from the attach
+** callback of an engine on a loop of its own (inside uv_run of that
+** loop), it starts closing and returns CR_EBUSY: close again once that
+** uv_run has returned. A task that was initialised but never started
+** (its spawn refused) must be finished with cr_task_done, or close stays
+** CR_EBUSY: cr_engine_abandon cannot see it. */
 int cr_engine_close(cr_engine_t *e);
 /*
 ** Give up on every task still alive (a run that ended in a deadlock, or
-** whose scheduler failed): each is unlinked from whatever it waits on and
-** from the run queue, marked cancelled and finished; every scope is
-** exited (its reason released) and every deadline disarmed. Afterwards
-** cr_engine_close succeeds. The tasks' memory stays the binding's.
+** whose scheduler failed): each is unlinked from whatever it waits on (an
+** I/O object lets go of it as when its wait is cancelled: a read, a write,
+** a connect, a lookup) and from the run queue, marked cancelled and
+** finished; every scope is exited (its reason released) and every deadline
+** disarmed. Afterwards cr_engine_close succeeds. The tasks' memory stays
+** the binding's, and may be freed at once; so does what a task was handed
+** and had not taken yet (woken, not run: a lookup's list in t->xfer).
 */
 void cr_engine_abandon(cr_engine_t *e);
 /* Seconds since init; virtual clock: the virtual time. Never cached. */
@@ -765,8 +776,9 @@ int cr_group_join(cr_group_t *g);
 ** as cr_scope_leave), else CR_END_NORMAL.
 */
 cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to);
-/* Graceful stop: grace < 0 waits forever, 0 cancels now. The cancel when
-** the grace ends carries origin and reason (taken over). */
+/* Graceful stop: grace < 0 waits forever, 0 cancels now; NaN is CR_EINVAL
+** (the reason is released). The cancel when the grace ends carries origin
+** and reason (taken over). */
 int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
                   void *reason);
 /* When a stop's grace ends (the group is then cancelled), on the engine

@@ -1,7 +1,17 @@
 /*
 ** error.c -- names and messages of error codes and cancel sources.
 */
+#include <string.h>
 #include "internal.h"
+
+/* libuv names a code it does not know in a string it allocates on every
+** call, never freed: such codes are "unknown" here. */
+static int uv_knows(int err) {
+  char buf[64];
+  if (!(err < 0 && err > CR__ERRBASE)) return 0;
+  uv_err_name_r(err, buf, sizeof buf);
+  return strncmp(buf, "Unknown system error", 20) != 0;
+}
 
 const char *cr_err_name(int err) {
   switch (err) {
@@ -9,7 +19,7 @@ const char *cr_err_name(int err) {
     CR_ERRNO_MAP(XX)
 #undef XX
   }
-  if (err < 0 && err > CR__ERRBASE) return uv_err_name(err);
+  if (uv_knows(err)) return uv_err_name(err);
   return "unknown";
 }
 
@@ -19,7 +29,7 @@ const char *cr_strerror(int err) {
     CR_ERRNO_MAP(XX)
 #undef XX
   }
-  if (err < 0 && err > CR__ERRBASE) return uv_strerror(err);
+  if (uv_knows(err)) return uv_strerror(err);
   return "unknown error";
 }
 

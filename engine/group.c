@@ -327,6 +327,10 @@ static void stop_cb(cr_timer_t *t) {
 int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
                   void *reason) {
   cr_engine_t *e = g->scope.engine;
+  if (grace != grace) {                /* NaN: as for every deadline */
+    cr__release(e, reason);
+    return CR_EINVAL;
+  }
   if (!g->closed && !g->stopping) {
     g->stopping = 1;
     wake_stop_waiters(g);

@@ -37,6 +37,16 @@ static inline void cr__release(cr_engine_t *e, void *reason) {
   if (reason && e->release) e->release(e, reason);
 }
 
+/* A scope's Cancelled dies with it: its reason goes back to the binding. */
+static inline void cr__scope_drop_reason(cr_scope_t *s) {
+  void *reason = s->cancel.reason;
+  s->cancel.reason = NULL;
+  cr__release(s->engine, reason);
+}
+
+/* What makes an object of a closed engine: CR_EINVAL (its loop is gone). */
+#define CR__IF_CLOSED(e) do { if ((e)->closed) return CR_EINVAL; } while (0)
+
 /* 1 if the task is in a wait list: its link is shared with the run queue
 ** and the pending queue, which the queued and pending bits say. */
 static inline int cr__task_waiting_in_list(const cr_task_t *t) {

@@ -173,6 +173,10 @@ int cr_engine_close(cr_engine_t *e) {
   }
   if (e->owns_loop) {
     int rc;
+    /* From the attach callback, inside uv_run of our own loop: the loop
+    ** cannot be run to its end nor closed from there. The handles are on
+    ** their way; close again once that uv_run has returned. */
+    if (e->in_report) return CR_EBUSY;
     /* Ours first: their closes, then what still runs (a lookup in the
     ** thread pool). Then what someone else left on our loop (a host's
     ** timer on corral_host_loop): closed too, or the loop could neither
@@ -221,6 +225,7 @@ int cr_timer_armed(const cr_timer_t *t) { return t->index != CR__NOT_ARMED; }
 
 int cr_timer_start(cr_engine_t *e, cr_timer_t *t, double when) {
   int rc;
+  CR__IF_CLOSED(e);
   if (when != when) return CR_EINVAL;    /* NaN: never due, nor not due */
   if (cr_timer_armed(t)) cr_timer_stop(e, t);
   t->when = when;
@@ -665,6 +670,13 @@ static void prepare_cb(uv_prepare_t *h) {
 ** waiters, or jump the virtual clock, or report: no task left, or tasks
 ** that nothing can wake (nothing else keeps the loop alive).
 */
+/* Tell the attached host (cr_engine_close knows it is called from there). */
+static void report(cr_engine_t *e, int status) {
+  e->in_report = 1;
+  e->on_attach(e, status);
+  e->in_report = 0;
+}
+
 static void check_cb(uv_check_t *h) {
   cr_engine_t *e = h->data;
   cr_timer_t *t;
@@ -684,7 +696,7 @@ static void check_cb(uv_check_t *h) {
     ** nor told again */
     if (!e->end_seen && e->on_attach) {
       e->end_seen = 1;
-      e->on_attach(e, 0);
+      report(e, 0);
       if (e->closing || !e->attached) return;
     }
     /* the virtual clock still moves for a deadline armed with no task (it
@@ -708,7 +720,7 @@ static void check_cb(uv_check_t *h) {
   }
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (e->on_attach && !e->stuck_seen && only_sentinels(e)) {
-    e->on_attach(e, CR_EDEADLOCK);
+    report(e, CR_EDEADLOCK);
     if (e->closing || !e->attached) return;   /* closed or detached there */
     /* the callback gave up on them (no task left), woke one, armed a
     ** deadline, or did none of these: then once is enough */

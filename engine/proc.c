@@ -174,7 +174,9 @@ static int output_pipe(cr_stream_t *s, int *child_fd) {
 }
 
 int cr_proc_spawn(cr_engine_t *e, const cr_proc_opts_t *o, cr_proc_t **out) {
-  cr_proc_t *p = calloc(1, sizeof *p);
+  cr_proc_t *p;
+  CR__IF_CLOSED(e);
+  p = calloc(1, sizeof *p);
   uv_process_options_t opts;
   uv_stdio_container_t stdio[3];
   int i, rc = 0, child_fd[3] = {-1, -1, -1};

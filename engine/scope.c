@@ -49,18 +49,16 @@ void cr__scope_unlink(cr_scope_t *s) {
     cr__queue_remove(&c->sibling);
     if (e->absorb_parent == c) e->absorb_parent = NULL;
     c->parent = NULL;
+    /* ... and no longer report to it: its record may go before they end */
+    if (c->is_task && s->is_group && cr_scope_owner(c)->group == (cr_group_t *)s)
+      cr_scope_owner(c)->group = NULL;
     cr__queue_insert_tail(&e->roots, &c->sibling);
     cr__cancel_gen_bump(e);            /* its chain changed: memos go */
   }
   s->entered = 0;
   s->exited = 1;
   s->engine->stats.scopes--;
-  /* Its Cancelled dies with it: the binding hears so through release. */
-  if (s->cancel.reason) {
-    void *reason = s->cancel.reason;
-    s->cancel.reason = NULL;
-    cr__release(s->engine, reason);
-  }
+  cr__scope_drop_reason(s);   /* the binding hears so through release */
 }
 
 int cr_scope_enter(cr_task_t *task, cr_scope_t *s, double deadline,

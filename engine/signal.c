@@ -781,6 +781,7 @@ static cr_abort_t signal_abort(cr_task_t *t) {
 int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
   sigwatch *w;
   int rc;
+  CR__IF_CLOSED(e);
   if (!catchable(signum)) return CR_EINVAL;
   rc = sigwatch_get(e, signum, &w);
   if (rc) return rc;
@@ -799,6 +800,7 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
 int cr_signal_root(cr_engine_t *e, cr_task_t *root, cr_reason_cb cb) {
   static const int stops[2] = {SIGINT, SIGTERM};
   int i, rc = 0;
+  CR__IF_CLOSED(e);
   e->sigroot = root;
   e->on_root_signal = root ? cb : NULL;
   for (i = 0; i < 2; i++) {

@@ -266,10 +266,12 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
     else
       cr_scope_exit(t->cur);
   }
-  if (t->scope.entered)
+  if (t->scope.entered) {
     cr__scope_unlink(&t->scope);
-  else
-    t->scope.exited = 1;     /* never started (a refused spawn): no cancel */
+  } else {                   /* never started (a refused spawn) */
+    t->scope.exited = 1;
+    cr__scope_drop_reason(&t->scope);  /* a cancel before the start */
+  }
   t->cur = NULL;
   while (t->waiters != NULL) {
     cr_task_t *w = cr__queue_data(t->waiters, cr_task_t, wait_link);
@@ -290,6 +292,11 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
 void cr__task_orphan(cr_task_t *t) {
   if (t->finished) return;
   t->orphan = 1;
+  /* A wait on I/O: its object (a stream's reader, a write or a lookup
+  ** request) lets go of the task, as when the wait is cancelled. */
+  if (t->status == CR_TASK_WAITING && is_io_wait(t->wait) &&
+      t->scope.engine->aborts[t->wait] != NULL)
+    (void)t->scope.engine->aborts[t->wait](t);
   unlink_wait(t);
   if (t->queued)
     cr__runq_remove(t->scope.engine, t);

@@ -47,6 +47,7 @@ int cr_tcp_connect(cr_engine_t *e, cr_task_t *t, const struct sockaddr *addr,
   cr_stream_t *s;
   int rc;
   *out = NULL;
+  CR__IF_CLOSED(e);
   rc = tcp_stream(e, &s);
   if (rc) return rc;
   *out = s;
@@ -204,11 +205,12 @@ static int listen_on(cr_listener_t *l, const struct sockaddr *addr) {
 
 int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
                   cr_listener_t **out) {
-  cr_listener_t *l = calloc(1, sizeof *l);
+  cr_listener_t *l;
   struct sockaddr_storage ss;
   int rc, len = (int)sizeof ss;
   *out = NULL;
-  if (l == NULL) return CR_ENOMEM;
+  CR__IF_CLOSED(e);
+  if ((l = calloc(1, sizeof *l)) == NULL) return CR_ENOMEM;
   l->spare = -1;
   l->backlog = backlog;
   rc = uv_tcp_init(e->loop, &l->tcp);
@@ -302,9 +304,10 @@ static cr_abort_t resolve_abort(cr_task_t *t) {
 
 int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
   struct addrinfo hints;
-  resolve_req *r = malloc(sizeof *r);
+  resolve_req *r;
   int rc;
-  if (r == NULL) return CR_ENOMEM;
+  CR__IF_CLOSED(e);
+  if ((r = malloc(sizeof *r)) == NULL) return CR_ENOMEM;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
