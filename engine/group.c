@@ -175,6 +175,25 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   return 0;
 }
 
+/*
+** g's task finished without joining it (cr_task_done of a task whose
+** group is still open: a broken host). Its children outlive it as roots
+** (cr__scope_unlink makes those in its subtree forget it); here, those
+** still waiting for a slot start now, past the limit, and those still
+** starting (below their starters' scopes) forget it too: nothing of
+** theirs names g once its record may be freed.
+*/
+void cr__group_forsake(cr_group_t *g) {
+  uint32_t i;
+  while (!cr__queue_empty(&g->pending))
+    cr__group_release(cr__queue_data(cr__queue_head(&g->pending), cr_task_t,
+                                     runq));
+  for (i = 0; i < g->starting_len; i++)
+    if (g->starting[i].task) g->starting[i].task->group = NULL;
+  g->nstarting = 0;
+  starting_free_if_empty(g);
+}
+
 /* t is no longer starting (ready, or it ended): its group's count of
 ** starting children follows. */
 void cr__task_started(cr_task_t *t) {

@@ -44,8 +44,10 @@ static inline void cr__scope_drop_reason(cr_scope_t *s) {
   cr__release(s->engine, reason);
 }
 
-/* What makes an object of a closed engine: CR_EINVAL (its loop is gone). */
-#define CR__IF_CLOSED(e) do { if ((e)->closed) return CR_EINVAL; } while (0)
+/* What would use the loop of an engine that is closed, or closing (its
+** handles are on their way out): CR_EINVAL. */
+#define CR__IF_CLOSED(e) \
+  do { if ((e)->closed || (e)->closing) return CR_EINVAL; } while (0)
 
 /* 1 if the task is in a wait list: its link is shared with the run queue
 ** and the pending queue, which the queued and pending bits say. */
@@ -113,6 +115,7 @@ void cr__task_started(cr_task_t *t);
 void cr__group_release(cr_task_t *t);
 void cr__start_forsaken(cr_task_t *t, cr_task_t *starter);
 void cr__group_cancel_starting(cr_group_t *g);
+void cr__group_forsake(cr_group_t *g);
 
 /* io.c */
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);

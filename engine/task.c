@@ -261,9 +261,10 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   }
   /* A well-behaved binding has left every nested scope already. */
   while (t->cur && t->cur != &t->scope) {
-    if (t->cur->is_group)        /* closed: no spawn, its stop forgotten */
+    if (t->cur->is_group) {      /* closed: no spawn, its stop forgotten */
+      cr__group_forsake((cr_group_t *)t->cur);
       cr_group_close((cr_group_t *)t->cur, NULL);
-    else
+    } else
       cr_scope_exit(t->cur);
   }
   if (t->scope.entered) {

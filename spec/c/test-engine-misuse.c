@@ -18,7 +18,10 @@
 **   string libuv allocated on each call (never freed).
 ** - cr_group_stop took a NaN grace for "wait for ever".
 ** - cr_engine_close from the attach callback of an engine on a loop of its
-**   own ran and closed that loop inside its own uv_run (a crash there).
+**   own ran and closed that loop inside its own uv_run (a crash there);
+**   then, in the window until the second close, a listener or a timer
+**   could still be made (the second close crashed, or never succeeded).
+** - A child of that group still waiting for a slot (limit) never ran.
 */
 #include <arpa/inet.h>
 #include <math.h>
@@ -30,6 +33,10 @@
 #define CHECK(c) do { if (!(c)) { \
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
   return 1; } } while (0)
+/* (in a task's run callback: the test's own checks then fail) */
+#define CHECK_VOID(c) do { if (!(c)) { \
+  fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
+  return; } } while (0)
 
 static int drain(cr_engine_t *e) {
   int rc;
@@ -125,6 +132,53 @@ static int test_done_with_live_children_lets_them_forget_the_group(void) {
   cr_engine_abandon(&e);
   cr_task_done(&v->kid, CR_TASK_CANCELLED);         /* reports to nobody */
   free(kid);
+  free(v);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/* A child still waiting for a slot of the group (limit 1) when its
+** owner finished without joining: it never ran, and sat in the freed
+** group's queue (abandon then wrote there). It starts now, as a root. */
+typedef struct {
+  cr_task_t t;
+  cr_group_t g;
+  cr_task_t kids[2];
+} limited_leaver;
+
+static int kid_runs;
+static void kid_counts(cr_task_t *t) {
+  kid_runs++;
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static void leave_with_a_waiting_child(cr_task_t *t) {
+  limited_leaver *v = (limited_leaver *)t;
+  cr_group_opts_t o;
+  int i;
+  memset(&o, 0, sizeof o);
+  o.deadline = INFINITY;
+  o.limit = 1;
+  cr_group_init(t, &v->g, &o);
+  for (i = 0; i < 2; i++) {
+    TASK_INIT(cr_task_engine(t), &v->kids[i], kid_counts);
+    cr_group_spawn(&v->g, &v->kids[i]);
+  }
+  CHECK_VOID(v->kids[1].pending);
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static int test_a_child_waiting_for_a_slot_of_a_forsaken_group_runs(void) {
+  cr_engine_t e;
+  limited_leaver *v = calloc(1, sizeof *v);
+  CHECK(v != NULL);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  kid_runs = 0;
+  TASK_INIT(&e, &v->t, leave_with_a_waiting_child);
+  CHECK(cr_task_start_root(&v->t) == 0);
+  CHECK(drain(&e) == 0);
+  CHECK(kid_runs == 2);
+  CHECK(v->kids[1].group == NULL);
   free(v);
   CHECK(cr_engine_close(&e) == 0);
   return 0;
@@ -231,9 +285,17 @@ static int test_a_nan_grace_is_refused(void) {
 
 /* --- close from the attach callback ---------------------------------- */
 
-static int close_in_cb = 1;
+static int close_in_cb = 1, timer_in_window = 1, listen_in_window = 1;
 static void close_at_end(cr_engine_t *e, int status) {
-  if (status == 0) close_in_cb = cr_engine_close(e);
+  static cr_timer_t tm;
+  cr_listener_t *l = NULL;
+  struct sockaddr_in a = loopback(0);
+  if (status != 0) return;
+  close_in_cb = cr_engine_close(e);
+  /* closing: what would use the loop is refused, as once closed */
+  cr_timer_init(&tm, NULL);
+  timer_in_window = cr_timer_start(e, &tm, cr_now(e) + 1);
+  listen_in_window = cr_tcp_listen(e, (struct sockaddr *)&a, 4, &l);
 }
 
 static void ends_at_once(cr_task_t *t) { cr_task_done(t, CR_TASK_DONE); }
@@ -247,6 +309,8 @@ static int test_close_from_the_attach_callback_of_an_own_loop(void) {
   CHECK(cr_task_start_root(&t) == 0);
   uv_run(e.loop, UV_RUN_DEFAULT);
   CHECK(close_in_cb == CR_EBUSY);                    /* again, after uv_run */
+  CHECK(timer_in_window == CR_EINVAL);
+  CHECK(listen_in_window == CR_EINVAL);
   CHECK(cr_engine_close(&e) == 0);
   CHECK(e.closed);
   return 0;
@@ -259,6 +323,8 @@ int main(void) {
      test_abandon_lets_go_of_a_reader_the_host_frees},
     {"done with live children lets them forget the group",
      test_done_with_live_children_lets_them_forget_the_group},
+    {"a child waiting for a slot of a forsaken group runs",
+     test_a_child_waiting_for_a_slot_of_a_forsaken_group_runs},
     {"a closed engine refuses what would use its loop",
      test_a_closed_engine_refuses_what_would_use_its_loop},
     {"a reason for a task that never ran is released",
