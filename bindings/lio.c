@@ -236,13 +236,27 @@ enum { READ_PLAIN, READ_LINE, READ_EXACTLY, READ_LINES };
 ** local read_line, which calls it). */
 static const int read_levels[] = {1, 2, 2, 2};
 
-/* The open stream at 1; by metatable pointer, read/write are hot. */
-/* (the error at `level`, as lcr_error_at counts: the user's line) */
+/*
+** A read or a write on a stream found closed. A task of the running engine
+** that is cancelled raises its Cancelled: the close may come of that very
+** cancel (a sibling's cancelled write closes a stream both use, before
+** this task got to its first cancellation point). Anything else is the
+** program's use of a closed stream.
+*/
+static void closed_stream(lua_State *L, const char *call, int level) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  if (t != NULL && lcr_taskco(t) == L) lcr_checkcancel(L, t);
+  lcr_error_at(L, level, "%s: attempt to use a closed stream", call);
+}
+
+/* The open stream at 1, for a read or a write; by metatable pointer,
+** read/write are hot. (The error at `level`, as lcr_error_at counts: the
+** user's line.) */
 static lcr_Box *checkstreambox(lua_State *L, const char *call, int level) {
   lcr_Box *b = lcr_testself(L, 1, LCR_MT_STREAM);
   if (b == NULL) b = tobox(L, 1, &K_STREAM);
-  if (b->io == NULL || b->io->closing)
-    lcr_error_at(L, level, "%s: attempt to use a closed stream", call);
+  if (b->io == NULL || b->io->closing) closed_stream(L, call, level);
   return b;
 }
 
@@ -413,7 +427,7 @@ static int stream_write(lua_State *L) {
 }
 
 static int stream_shutdown(lua_State *L) {
-  cr_stream_t *s = checkstream(L, "stream:shutdown");
+  cr_stream_t *s = checkopen(L, &K_STREAM, "stream:shutdown");
   int rc;
   if (s->h.handle.type == UV_NAMED_PIPE && uv_is_readable(&s->h.stream))
     lcr_error_at(L, 1, "stream:shutdown: this pipe only carries data from "
