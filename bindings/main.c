@@ -34,15 +34,29 @@
 
 LUAMOD_API int luaopen_corral(lua_State *L);
 
-/* A trace being written (--trace) is written now: the process is about to
-** end without ending the run (os.exit, or a reader gone). */
-static void flush_trace(lua_State *L) {
-  int top = lua_gettop(L);
+/* SIGUSR1 was ignored when the command started (nohup-like): it stays so,
+** for the command and what it starts, and prints no tree. */
+static int usr1_was_ignored;
+
+/* corral.<name>() of the loaded module, protected: its first result as a
+** boolean (false if there is none, or it failed). */
+static int call_corral(lua_State *L, const char *name) {
+  int top = lua_gettop(L), r = 0;
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "corral") == LUA_TTABLE &&
-      lua_getfield(L, -1, "_trace_flush") == LUA_TFUNCTION)
-    lua_pcall(L, 0, 0, 0);                /* (a failure is reported there) */
+      lua_getfield(L, -1, name) == LUA_TFUNCTION &&
+      lua_pcall(L, 0, 1, 0) == LUA_OK)
+    r = lua_toboolean(L, -1);
   lua_settop(L, top);
+  return r;
+}
+
+/* A trace being written (--trace) is written now: the process is about to
+** end without ending the run (os.exit, or a reader gone). Whether it could
+** not be (a failure is reported there). */
+static int flush_trace(lua_State *L) {
+  call_corral(L, "_trace_flush");
+  return call_corral(L, "_trace_failed");
 }
 
 /*
@@ -60,7 +74,7 @@ static void pipe_gone(lua_State *L) {
     return;
   /* ignored when the process started (corral then leaves it so): EPIPE */
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) return;
-  flush_trace(L);
+  (void)flush_trace(L);
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
 }
@@ -165,8 +179,14 @@ static void check_field(lua_State *L, int t, const char *name) {
 */
 static int cli_exit(lua_State *L) {
   int n = lua_gettop(L);
-  if (!lua_isboolean(L, 1)) luaL_optinteger(L, 1, EXIT_SUCCESS);
-  flush_trace(L);
+  int success = lua_isboolean(L, 1) ? lua_toboolean(L, 1)
+                : luaL_optinteger(L, 1, EXIT_SUCCESS) == EXIT_SUCCESS;
+  /* a trace that could not be written turns a success into status 1 */
+  if (flush_trace(L) && success) {
+    if (n == 0) n = 1;
+    lua_pushinteger(L, 1);
+    lua_replace(L, 1);
+  }
   pipe_restore(lua_touserdata(L, lua_upvalueindex(2)));
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
@@ -298,6 +318,8 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "lua");
   lua_pushboolean(L, isatty(STDIN_FILENO));
   lua_setfield(L, -2, "stdin_is_tty");
+  lua_pushboolean(L, usr1_was_ignored);       /* then no tree on SIGUSR1 */
+  lua_setfield(L, -2, "usr1_ignored");
   lua_call(L, 2, 1);
   return 1;
 }
@@ -313,9 +335,10 @@ static void usr1_held(int signum) { (void)signum; }
 
 static void hold_usr1(void) {
   struct sigaction sa;
-  if (sigaction(SIGUSR1, NULL, &sa) != 0 || (sa.sa_flags & SA_SIGINFO) ||
-      sa.sa_handler != SIG_DFL)
+  if (sigaction(SIGUSR1, NULL, &sa) != 0 || (sa.sa_flags & SA_SIGINFO))
     return;
+  usr1_was_ignored = sa.sa_handler == SIG_IGN;
+  if (sa.sa_handler != SIG_DFL) return;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = usr1_held;
   sigemptyset(&sa.sa_mask);

@@ -285,25 +285,36 @@ static void give_back(int signum, const struct sigaction *before) {
     sigaction(signum, before, NULL);
 }
 
-/* Forget counted watcher i (stopping it when `stop`); the last of its
-** signal gives back what the signal had before the first. (Locked.) */
+/*
+** Forget counted watcher i (stopping it when `stop`); the last of its
+** signal gives back what the signal had before the first. (Locked.) The
+** signal waits, in this thread, from the stop to the give-back: libuv's
+** last stop puts SIG_DFL, and an arrival in between (a SIGUSR1 that the
+** command holds with a handler) would take the default action.
+*/
 static void uncount(size_t i, int stop) {
   counted_watch c = dispositions.counted[i];
+  sigset_t one, old;
   dispositions.counted[i] = dispositions.counted[--dispositions.ncounted];
   if (dispositions.ncounted == 0) {
     free(dispositions.counted);
     dispositions.counted = NULL;
     dispositions.cap = 0;
   }
+  sigemptyset(&one);
+  sigaddset(&one, c.signum);
+  pthread_sigmask(SIG_BLOCK, &one, &old);
   if (stop) {
     note_displaced(c.signum);
     uv_signal_stop(c.h);
   }
-  if (--dispositions.active[c.signum] > 0) return;
-  if (has_front(c.signum))
-    refront(c.signum);                 /* libuv may have put SIG_DFL */
-  else
-    give_back(c.signum, &dispositions.before[c.signum]);
+  if (--dispositions.active[c.signum] == 0) {
+    if (has_front(c.signum))
+      refront(c.signum);               /* libuv may have put SIG_DFL */
+    else
+      give_back(c.signum, &dispositions.before[c.signum]);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Room for one more counted watcher: 0 or UV_ENOMEM. (Locked.) */

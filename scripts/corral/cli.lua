@@ -58,6 +58,15 @@ local function usage_error(info, msg)
   return 2
 end
 
+-- Whether path is a file there already whose start is not a trace's.
+local function not_a_trace(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local head = f:read(16)
+  f:close()
+  return head ~= nil and head ~= "" and not head:match("^%s*[{%[]")
+end
+
 -- Parse argv into a plan, or return nil and the usage error's message.
 local function parse(argv)
   -- SIGUSR1 prints corral.tree() to stderr (an unreferenced watcher: it
@@ -87,9 +96,12 @@ local function parse(argv)
   plan.script = i <= #argv and i or nil
   -- `corral --trace hi.lua` (the trace file forgotten) would read the script
   -- from stdin and write the trace over hi.lua; `corral --trace app.lua
-  -- other.lua`, over app.lua. A trace is never named *.lua.
-  local trace = plan.run_opts.trace
-  if trace and trace:match("%.lua$") then
+  -- other.lua`, over app.lua. A trace is never named *.lua; and when the
+  -- script would come from stdin, a file there already that is not a trace
+  -- (a script without the suffix, run by its #! line) is not written over.
+  local trace, reads_stdin = plan.run_opts.trace, not plan.script
+  for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
+  if trace and (trace:lower():match("%.lua$") or (reads_stdin and not_a_trace(trace))) then
     return nil, ("--trace %s: that looks like a script, and the trace would "
       .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
   end
@@ -352,6 +364,8 @@ function M.main(argv, info)
   end
   local plan, err = parse(argv)
   if not plan then return usage_error(info, err) end
+  -- started with SIGUSR1 ignored (nohup-like): it stays ignored, no tree
+  if info.usr1_ignored then plan.run_opts.debug_signal = nil end
   if plan.help then
     io.stdout:write(USAGE:format(info.progname, info.progname))
     return 0

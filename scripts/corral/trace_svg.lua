@@ -34,7 +34,8 @@ local function decode(s)
       if s:sub(j, j) == '"' then pos = j + 1; return concat(out) end
       local c = s:sub(j + 1, j + 1)
       if c == "u" then
-        local cp = tonumber(s:sub(j + 2, j + 5), 16) or fail("bad \\u")
+        local hex = s:sub(j + 2, j + 5)
+        local cp = hex:match("^%x%x%x%x$") and tonumber(hex, 16) or fail("bad \\u escape")
         out[#out + 1] = utf8.char(cp)
         i = j + 6
       else

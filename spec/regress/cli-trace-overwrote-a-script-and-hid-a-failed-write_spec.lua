@@ -44,6 +44,31 @@ describe("regression: the corral command's --trace", function()
     assert.equal(1, code)
     assert.matches("42\n", out, 1, true)
     assert.matches("the trace was not written", out, 1, true)
+    -- also after os.exit with a success; another status stays
+    for _, exit in ipairs({ "os.exit(0)", "os.exit(true)", "os.exit()" }) do
+      out, code = sh(("%s --trace /dev/full -e '%s'"):format(BIN, exit))
+      assert.equal(1, code, exit)
+    end
+    out, code = sh(("%s --trace /dev/full -e 'os.exit(3)'"):format(BIN))
+    assert.equal(3, code)
+  end)
+
+  it("refuses *.LUA, and a script without the suffix when the script would come from stdin", function()
+    local out, code = sh(("%s --trace APP.LUA -e 'print(1)'"):format(BIN))
+    assert.equal(2, code)
+    assert.matches("looks like a script", out, 1, true)
+    local tool = os.tmpname()
+    write(tool, "#!/usr/bin/env corral\nprint('tool')\n")
+    out, code = sh(("%s --trace %s < /dev/null"):format(BIN, tool))
+    local kept = read(tool)
+    assert.equal(2, code)
+    assert.equal("#!/usr/bin/env corral\nprint('tool')\n", kept)
+    -- with -e the code is given: the file is the trace the user named
+    out, code = sh(("%s --trace %s -e 'print(1)'"):format(BIN, tool))
+    kept = read(tool)
+    os.remove(tool)
+    assert.equal(0, code)
+    assert.matches('^{"traceEvents"', kept)
   end)
 end)
 

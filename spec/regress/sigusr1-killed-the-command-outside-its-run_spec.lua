@@ -22,6 +22,17 @@ describe("SIGUSR1 to the corral command", function()
     assert.equal("script ran\n", out)
   end)
 
+  -- (started with SIGUSR1 ignored, the run's tree watcher took the ignore
+  -- away from what the script started during the run)
+  it("stays ignored, for the script's children too, when the command started so", function()
+    local p = assert(io.popen("trap '' USR1; " .. converse.BIN .. [[ -e '
+      local p = io.popen("sh -c \"kill -USR1 \\$\\$; echo survived\"")
+      io.write(p:read("a")); p:close()' 2>&1; echo "exit=$?"]]))
+    local out = p:read("a")
+    p:close()
+    assert.equal("survived\nexit=0\n", out)
+  end)
+
   it("does not kill it while it closes its state", function()
     local r = converse.run({ converse.BIN, "-e", [[
       local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")

@@ -36,6 +36,7 @@ describe("regression: trace-svg on JSON that is no trace of corral's", function(
       ["null"] = "not a trace", ['"x"'] = "not a trace", ["5"] = "not a trace",
       ['{"a":1}'] = "not a trace",
       [string.rep("[", 5000) .. string.rep("]", 5000)] = "nested more than 200 deep",
+      ['["\\u-001"]'] = "bad \\u escape", ['["\\u 41 "]'] = "bad \\u escape",
     }
     for json, want in pairs(cases) do
       local ok, err = render(json)
