@@ -49,15 +49,7 @@ local function with_pair(fn, host)
   return fn(c, s, l)
 end
 
--- Everything s yields until EOF, as one string.
-local function read_all(s)
-  local parts = {}
-  while true do
-    local chunk = s:read()
-    if not chunk then return table.concat(parts) end
-    parts[#parts + 1] = chunk
-  end
-end
+local read_all = support.read_all
 
 -- Read s to EOF; return how many bytes came and how it ended ("eof" or the error).
 local function drain(s)

@@ -283,4 +283,22 @@ function support.lua_output(src)
   return out
 end
 
+--- Everything stream s reads until its end, as one string.
+function support.read_all(s)
+  local parts = {}
+  while true do
+    local chunk = s:read()
+    if not chunk then return table.concat(parts) end
+    parts[#parts + 1] = chunk
+  end
+end
+
+--- Run a shell command: what it writes to stdout, and its exit status.
+function support.sh(cmd)
+  local p = assert(io.popen(cmd .. "; echo \"exit=$?\""))
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("exit=(%d+)%s*$"))
+end
+
 return support

@@ -22,4 +22,12 @@ static inline void ctask_dispatch(cr_task_t *t) {
     cr_task_init(e_, (t), (void *)&fn_);                                    \
   } while (0)
 
+/* Step engine e until nothing is left to run: 0, or what stopped it
+** (CR_EDEADLOCK, ...). */
+static inline int drain(cr_engine_t *e) {
+  int rc;
+  while ((rc = cr_engine_step(e, 1)) == 1) {}
+  return rc;
+}
+
 #endif

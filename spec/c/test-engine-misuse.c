@@ -38,12 +38,6 @@
   fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
   return; } } while (0)
 
-static int drain(cr_engine_t *e) {
-  int rc;
-  while ((rc = cr_engine_step(e, 1)) == 1) {}
-  return rc;
-}
-
 static struct sockaddr_in loopback(int port) {
   struct sockaddr_in a;
   uv_ip4_addr("127.0.0.1", port, &a);
@@ -104,13 +98,19 @@ typedef struct {
 
 static void kid_parks(cr_task_t *t) { cr_task_park(t, cr_task_abort_unlink); }
 
-/* Opens a group, spawns a child that parks, and ends without joining. */
-static void leave_unjoined(cr_task_t *t) {
-  leaver *v = (leaver *)t;
+/* Open group g in task t: no deadline, at most `limit` children at once. */
+static void open_group(cr_task_t *t, cr_group_t *g, size_t limit) {
   cr_group_opts_t o;
   memset(&o, 0, sizeof o);
   o.deadline = INFINITY;
-  cr_group_init(t, &v->g, &o);
+  o.limit = limit;
+  cr_group_init(t, g, &o);
+}
+
+/* Opens a group, spawns a child that parks, and ends without joining. */
+static void leave_unjoined(cr_task_t *t) {
+  leaver *v = (leaver *)t;
+  open_group(t, &v->g, 0);
   TASK_INIT(cr_task_engine(t), &v->kid, kid_parks);
   cr_group_spawn(&v->g, &v->kid);
   cr_task_done(t, CR_TASK_DONE);
@@ -154,12 +154,8 @@ static void kid_counts(cr_task_t *t) {
 
 static void leave_with_a_waiting_child(cr_task_t *t) {
   limited_leaver *v = (limited_leaver *)t;
-  cr_group_opts_t o;
   int i;
-  memset(&o, 0, sizeof o);
-  o.deadline = INFINITY;
-  o.limit = 1;
-  cr_group_init(t, &v->g, &o);
+  open_group(t, &v->g, 1);
   for (i = 0; i < 2; i++) {
     TASK_INIT(cr_task_engine(t), &v->kids[i], kid_counts);
     cr_group_spawn(&v->g, &v->kids[i]);
@@ -255,10 +251,7 @@ typedef struct {
 
 static void stop_with_nan(cr_task_t *t) {
   stopper *s = (stopper *)t;
-  cr_group_opts_t o;
-  memset(&o, 0, sizeof o);
-  o.deadline = INFINITY;
-  cr_group_init(t, &s->g, &o);
+  open_group(t, &s->g, 0);
   s->stop_rc = cr_group_stop(&s->g, NAN, 0, &s->stop_rc);
   cr_group_body_done(&s->g, CR_END_NORMAL);
   if (cr_group_join(&s->g)) return;

@@ -46,12 +46,6 @@ static void ctask_run(cr_task_t *t) {
   cr_task_done(t, CR_TASK_DONE);
 }
 
-static int drain(cr_engine_t *e) {
-  int rc;
-  while ((rc = cr_engine_step(e, 1)) == 1) {}
-  return rc;
-}
-
 static int test_virtual_sleep_order(void) {
   cr_engine_t e;
   ctask a = {0}, b = {0};

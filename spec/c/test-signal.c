@@ -76,12 +76,6 @@ static void raise_twice(cr_task_t *t) {
 
 static void noop_cb(uv_signal_t *h, int signum) { (void)h; (void)signum; }
 
-static int drain(cr_engine_t *e) {
-  int rc;
-  while ((rc = cr_engine_step(e, 1)) == 1) {}
-  return rc;
-}
-
 static int test_invalid(void) {
   cr_engine_t e;
   stask s = {0};

@@ -54,12 +54,6 @@ static void accept_in(cr_engine_t *e, acceptor *a, cr_listener_t *l) {
   cr_task_start_root(&a->t);
 }
 
-static int drain(cr_engine_t *e) {
-  int rc;
-  while ((rc = cr_engine_step(e, 1)) == 1) {}
-  return rc;
-}
-
 /* A client connected to port (it waits in the listener's backlog). */
 static int client(int port) {
   struct sockaddr_in sa;

@@ -5,12 +5,8 @@
 -- taken without a word.
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("exit=(%d+)%s*$"))
-end
+-- (stdout and stderr together)
+local function sh(cmd) return require("support").sh(cmd .. " 2>&1") end
 
 local function write(path, text)
   local f = assert(io.open(path, "w"))

@@ -8,12 +8,7 @@ local corral = require "corral"
 
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. "; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("exit=(%d+)%s*$"))
-end
+local sh = require("support").sh
 
 describe("regression: hostile names", function()
   it("stay on one line in the tree text, whole and escaped", function()

@@ -5,11 +5,7 @@
 local corral = require "corral"
 local testing = require "corral.testing"
 
-local function read_all(s)
-  local got = {}
-  for d in function() return s:read() end do got[#got + 1] = d end
-  return table.concat(got)
-end
+local read_all = require("support").read_all
 
 describe("a stream_pair shutdown while a write waits for room", function()
   it("lets the write complete, then ends the peer's reading", testing.async(function()

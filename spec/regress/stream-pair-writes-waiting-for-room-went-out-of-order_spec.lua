@@ -4,11 +4,7 @@
 local corral = require "corral"
 local testing = require "corral.testing"
 
-local function read_all(s)
-  local got = {}
-  for d in function() return s:read() end do got[#got + 1] = d end
-  return table.concat(got)
-end
+local read_all = require("support").read_all
 
 describe("stream_pair writes waiting for room", function()
   it("go out in call order under every seed", function()
