@@ -208,6 +208,9 @@ lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 void lcr_call_still(lua_State *L, lua_CFunction f, int nargs, int nres);
 lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
+/* The running task's Cancelled, if L is a task of the running engine and
+** that task is cancelled now; else nothing. [-0, +0, v] */
+void lcr_checkcancel_running(lua_State *L);
 lcr_Task *lcr_checkblocking(lua_State *L, const char *fname);
 lcr_Task *lcr_checkblocking_at(lua_State *L, const char *fname, int level);
 int lcr_notyieldable(lua_State *L, const char *call, int level);

@@ -244,9 +244,7 @@ static const int read_levels[] = {1, 2, 2, 2};
 ** program's use of a closed stream.
 */
 static void closed_stream(lua_State *L, const char *call, int level) {
-  lcr_Engine *E = lcr_state(L)->eng;
-  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
-  if (t != NULL && lcr_taskco(t) == L) lcr_checkcancel(L, t);
+  lcr_checkcancel_running(L);
   lcr_error_at(L, level, "%s: attempt to use a closed stream", call);
 }
 

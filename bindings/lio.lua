@@ -101,10 +101,14 @@ end
 -- A method's self must be a stream: Lua's own wording for a bad self.
 local typename = corral._typename           -- (__name, as Lua's errors say)
 
+-- (The readers': one that finds its stream closed raises its task's
+-- Cancelled first, if it is cancelled: that cancel may be what closed it,
+-- as for read and write, lio.c's closed_stream.)
 local function checkstream(s, f, level)
   if not core.is_stream(s) then
     method_error(1, "stream expected, got " .. typename(s), (level or 2), true)
   elseif s.closed then
+    corral._check_cancel()
     error(format("stream:%s: attempt to use a closed stream", f),
           (level or 2) + 1)
   end

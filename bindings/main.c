@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <lua.h>
@@ -37,6 +38,16 @@ LUAMOD_API int luaopen_corral(lua_State *L);
 /* SIGUSR1 was ignored when the command started (nohup-like): it stays so,
 ** for the command and what it starts, and prints no tree. */
 static int usr1_was_ignored;
+
+/* info.is_regular(path): whether path names a regular file (the command
+** looks into one before writing a trace over it; a FIFO or a device it
+** must not open). */
+static int l_is_regular(lua_State *L) {
+  struct stat st;
+  const char *path = luaL_checkstring(L, 1);
+  lua_pushboolean(L, stat(path, &st) == 0 && S_ISREG(st.st_mode));
+  return 1;
+}
 
 /* corral.<name>() of the loaded module, protected: its first result as a
 ** boolean (false if there is none, or it failed). */
@@ -320,6 +331,8 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "stdin_is_tty");
   lua_pushboolean(L, usr1_was_ignored);       /* then no tree on SIGUSR1 */
   lua_setfield(L, -2, "usr1_ignored");
+  lua_pushcfunction(L, l_is_regular);
+  lua_setfield(L, -2, "is_regular");
   lua_call(L, 2, 1);
   return 1;
 }

@@ -210,9 +210,11 @@ void cr__task_started(cr_task_t *t) {
 ** those scopes as a root.
 */
 void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
-  if (!t->starting || t->finished || t->group == NULL) return;
+  if (!t->starting || t->finished) return;
   cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, starter->scope.id, NULL);
-  cr__task_reparent(t, &t->group->scope);
+  /* (a group forsaken meanwhile is gone: the child stays where it hangs,
+  ** and is a root once those scopes are left) */
+  if (t->group != NULL) cr__task_reparent(t, &t->group->scope);
   cr__task_started(t);        /* its group's child now: a failure is the
                               ** group's, and a later ready() is dropped */
 }

@@ -58,8 +58,11 @@ local function usage_error(info, msg)
   return 2
 end
 
--- Whether path is a file there already whose start is not a trace's.
-local function not_a_trace(path)
+-- Whether path is a regular file there already whose start is not a
+-- trace's. (Only a regular file is opened: a FIFO would block the open, and
+-- /dev/stdout on a pipe the read.) `regular` is info.is_regular.
+local function not_a_trace(path, regular)
+  if not (regular and regular(path)) then return false end
   local f = io.open(path, "rb")
   if not f then return false end
   local head = f:read(16)
@@ -68,7 +71,7 @@ local function not_a_trace(path)
 end
 
 -- Parse argv into a plan, or return nil and the usage error's message.
-local function parse(argv)
+local function parse(argv, info)
   -- SIGUSR1 prints corral.tree() to stderr (an unreferenced watcher: it
   -- neither keeps the run alive nor disturbs it).
   local plan = { actions = {}, run_opts = { signals = true, debug_signal = "SIGUSR1" } }
@@ -101,7 +104,7 @@ local function parse(argv)
   -- (a script without the suffix, run by its #! line) is not written over.
   local trace, reads_stdin = plan.run_opts.trace, not plan.script
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
-  if trace and (trace:lower():match("%.lua$") or (reads_stdin and not_a_trace(trace))) then
+  if trace and (trace:lower():match("%.lua$") or (reads_stdin and not_a_trace(trace, info.is_regular))) then
     return nil, ("--trace %s: that looks like a script, and the trace would "
       .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
   end
@@ -362,7 +365,7 @@ function M.main(argv, info)
   if argv[1] == "trace-svg" then       -- a subcommand, not a script
     return require("corral.trace_svg").main({ table.unpack(argv, 2) }, info.progname)
   end
-  local plan, err = parse(argv)
+  local plan, err = parse(argv, info)
   if not plan then return usage_error(info, err) end
   -- started with SIGUSR1 ignored (nohup-like): it stays ignored, no tree
   if info.usr1_ignored then plan.run_opts.debug_signal = nil end
