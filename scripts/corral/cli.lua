@@ -102,7 +102,8 @@ local function parse(argv, info)
   -- other.lua`, over app.lua. A trace is never named *.lua; and when the
   -- script would come from stdin, a file there already that is not a trace
   -- (a script without the suffix, run by its #! line) is not written over.
-  local trace, reads_stdin = plan.run_opts.trace, not plan.script
+  local trace = plan.run_opts.trace
+  local reads_stdin = not plan.script or argv[plan.script] == "-"
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
   if trace and (trace:lower():match("%.lua$") or (reads_stdin and not_a_trace(trace, info.is_regular))) then
     return nil, ("--trace %s: that looks like a script, and the trace would "

@@ -121,7 +121,7 @@ function M.connect(host, port, opts)
     error(("happy_eyeballs.connect: the resolver's addresses must be a list of "
       .. "{address = ...} tables, got %s"):format(type(addrs)), 0)
   end
-  if next(addrs) == nil then                 -- (raw: no __len)
+  if next(addrs) == nil then     -- read raw: nothing in it, whatever its __len
     error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
   end
   local ordered, complaint = rfc_order(addrs)
@@ -130,12 +130,15 @@ function M.connect(host, port, opts)
   end
   local winner, failures, n = attempt_all(ordered, port, o)   -- n: every attempt
   if winner then return winner end
-  if #failures.tasks + (failures.dropped or 0) == 0 then  -- each cancelled itself
+  local failed = #failures.tasks + (failures.dropped or 0)
+  if failed == 0 then                          -- each cancelled itself
     error(("happy_eyeballs.connect: no attempt connected to %s port %d (every "
       .. "attempt was cancelled)"):format(host, port), 0)
   end
+  local what = n == 1 and "the attempt" or failed == n and ("all %d attempts"):format(n)
+    or ("%d of %d attempts (the others were cancelled)"):format(failed, n)
   error(util.error_group(failures, ("happy_eyeballs.connect: %s to connect to %s port %d failed")
-    :format(n == 1 and "the attempt" or ("all %d attempts"):format(n), host, port)), 0)
+    :format(what, host, port)), 0)
 end
 
 return M

@@ -9,6 +9,8 @@ local testing = require "corral.testing"
 -- (every reading method: read_line, read_exactly and lines failed so too
 -- after the fix for read)
 local READS = {
+  -- (and a shutdown in the task's cleanup: it raised the plain error)
+  shutdown = function(s) s:shutdown() end,
   read = function(s) return s:read() end,
   read_line = function(s) return s:read_line() end,
   read_exactly = function(s) return s:read_exactly(10) end,
