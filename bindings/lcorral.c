@@ -117,10 +117,15 @@ static int l_check_blocking(lua_State *L) {
 ** cancelled now, without giving up the CPU (a policy asking whether an
 ** error it caught was raised while its task was cancelled). Outside a
 ** task, nothing. */
-void lcr_checkcancel_running(lua_State *L) {
+lcr_Task *lcr_running_task(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
   lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
-  if (t != NULL && lcr_taskco(t) == L) lcr_checkcancel(L, t);
+  return t != NULL && lcr_taskco(t) == L ? t : NULL;
+}
+
+void lcr_checkcancel_running(lua_State *L) {
+  lcr_Task *t = lcr_running_task(L);
+  if (t != NULL) lcr_checkcancel(L, t);
 }
 
 static int l_check_cancel(lua_State *L) {

@@ -208,6 +208,9 @@ lcr_State *lcr_state(lua_State *L);
 lcr_Engine *lcr_engine(lua_State *L, const char *fname);
 void lcr_call_still(lua_State *L, lua_CFunction f, int nargs, int nres);
 lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
+/* The task whose coroutine L is, if it is the running engine's running
+** task; else NULL. [-0, +0, -] */
+lcr_Task *lcr_running_task(lua_State *L);
 /* The running task's Cancelled, if L is a task of the running engine and
 ** that task is cancelled now; else nothing. [-0, +0, v] */
 void lcr_checkcancel_running(lua_State *L);

@@ -424,13 +424,6 @@ static int stream_write(lua_State *L) {
   return stream_write_k(L, LUA_OK, 0);
 }
 
-/* Whether L is a task of the running engine that is cancelled now. */
-static int running_task_cancelled(lua_State *L) {
-  lcr_Engine *E = lcr_state(L)->eng;
-  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
-  return t != NULL && lcr_taskco(t) == L && cr_task_cancelled(&t->t) != NULL;
-}
-
 /* (A stream closed by the cancel of the task that shuts it down, say in
 ** its cleanup: nothing is left to shut down, and nothing is raised, as
 ** close would not.) */
@@ -438,7 +431,10 @@ static int stream_shutdown(lua_State *L) {
   lcr_Box *b = tobox(L, 1, &K_STREAM);
   cr_stream_t *s;
   int rc;
-  if ((b->io == NULL || b->io->closing) && running_task_cancelled(L)) return 0;
+  lcr_Task *t = lcr_running_task(L);
+  if ((b->io == NULL || b->io->closing) && t != NULL &&
+      cr_task_cancelled(&t->t) != NULL)
+    return 0;
   s = checkopen(L, &K_STREAM, "stream:shutdown");
   if (s->h.handle.type == UV_NAMED_PIPE && uv_is_readable(&s->h.stream))
     lcr_error_at(L, 1, "stream:shutdown: this pipe only carries data from "
