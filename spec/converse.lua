@@ -20,14 +20,7 @@ converse.BIN = os.getenv("CORRAL_BIN")
 
 local LIMIT = tonumber(os.getenv("CONVERSE_LIMIT")) or 30
 
-local function read_all(stream)
-  local parts = {}
-  while true do
-    local chunk = stream:read()
-    if not chunk then return table.concat(parts) end
-    parts[#parts + 1] = chunk
-  end
-end
+local read_all = require("support").read_all
 
 -- Read p's stdout; at each complete line that the next step expects, send
 -- that step's signal. Returns everything read and the steps reached.
