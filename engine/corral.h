@@ -348,6 +348,10 @@ struct cr_group_s {
   unsigned body_done : 1; /* read-only */
   unsigned unwound : 1;   /* read-only: a Cancelled reached the group, from
                           ** the body or a child, not caught below it */
+  unsigned child_passed : 1; /* private: a child passed a Cancelled out to
+                          ** it: one corral delivered, which a shield set
+                          ** since does not stop (judge); the body's own
+                          ** is judged by its task's mark */
   uint32_t nstarting;     /* private: children still starting (g:start) */
   uint32_t starting_len;  /* private: slots used in `starting`, holes too */
   uint32_t starting_cap;  /* private: room in `starting` */
@@ -523,7 +527,9 @@ void cr_engine_kill_children(cr_engine_t *e);
 ** Whether e's tasks are all blocked on what nothing but a stop signal can
 ** change: no task running or ready, no deadline, no I/O or request, no handle alive
 ** but the root policy's idle watchers (cr_signal_root). A deadlock the
-** policy holds open, waiting for Ctrl-C; asked when one comes.
+** policy holds open, waiting for Ctrl-C; asked when one comes. Not when a
+** task sleeps with no deadline (cr_task_sleep at +infinity): that task
+** waits for the cancel on purpose, and the run for the signal.
 */
 int cr_engine_stuck(cr_engine_t *e);
 /* Fire every deadline at or before now (real clock only does anything). */

@@ -29,6 +29,7 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   g->starting = NULL;
   g->defer_errors = o->defer_errors ? 1 : 0;
   g->stopping = g->closed = g->body_done = g->unwound = 0;
+  g->child_passed = 0;
   g->stop_cancel.source = CR_SRC_STOP;
   g->stop_cancel.origin = 0;
   g->stop_cancel.reason = NULL;

@@ -118,12 +118,13 @@ static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
   }
   /* Not ours: it goes on (past a shield too, as an exception would), when
   ** it is one corral delivered: the owner was found cancelled, or a child
-  ** of the group s passed one out through it. A task never found cancelled
-  ** that unwinds a Cancelled it was handed has it caught only where it can
-  ** see a cancel: else it fails. */
+  ** of the group s passed one out through it (a Cancelled the group's body
+  ** raised counts only as its task's). A task never found cancelled that
+  ** unwinds a Cancelled it was handed has it caught only where it can see
+  ** a cancel: else it fails. */
   if (outer == NULL)
     outer = (owner && owner->saw_cancel) ||
-            (s->is_group && ((cr_group_t *)s)->unwound)
+            (s->is_group && ((cr_group_t *)s)->child_passed)
               ? catcher(s->parent) : cr_scope_absorber(s->parent);
   if (outer != NULL && owner) owner->saw_cancel = 1;   /* on its way out */
   *to = outer;

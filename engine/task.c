@@ -242,7 +242,7 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   end = cr__scope_judge(&t->scope, to);
   if (end == CR_END_PASSED && *to == NULL) return CR_END_FAILED;
   if (end == CR_END_PASSED && t->group && !t->starting)
-    t->group->unwound = 1;
+    t->group->unwound = t->group->child_passed = 1;
   return end;
 }
 

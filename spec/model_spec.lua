@@ -297,6 +297,51 @@ describe("model-based random testing", function()
       })
     end)
 
+    it("a Cancelled its task was found with passes a shield set on its group since (fuzz seed 7324551)", function()
+      local D = "Cancelled(deadlock,deadlock: every task is blocked and nothing can wake them,-)"
+      expect_both({ body = {
+        { op = "group", id = "g2", body = {
+          { op = "spawn", id = "t1", group = "g2", body = {
+            { op = "try", body = { { op = "sleep", t = math.huge } },
+              handler = { { op = "set_shield", id = "g2", v = true } } },
+          } },
+        } },
+      } }, {
+        "0 root start", "0 root enter g2", "0 t1 start", "0 t1 handling " .. D, "0 t1 shield g2 1",
+        "0 t1 rethrow " .. D, "0 t1 end raise " .. D,
+        "0 root exit g2 raise " .. D .. " called=0 caught=0",
+        "run raise DEADLOCK",
+        "final root cancelled", "final g2 called=0 caught=0 closed=1", "final t1 cancelled",
+      })
+    end)
+
+    it("a handed Cancelled a group's body raises inside a shield does not pass it (fuzz seed 7310443)", function()
+      expect_both({ body = {
+        { op = "group", id = "g1", body = {
+          { op = "group", id = "g2", body = {
+            { op = "spawn", id = "t2", group = "g2", body = {
+              { op = "keep", body = { { op = "sleep", t = 0 } } },
+              { op = "cancel_group", id = "g1" },
+            } },
+            { op = "cancel_group", id = "g2" },
+            { op = "scope", id = "s4", opts = { shield = true }, body = {
+              { op = "group", id = "g5", body = { { op = "sleep", t = 1 }, { op = "raise_kept" } } },
+            } },
+          } },
+        } },
+      } }, {
+        "0 root start", "0 root enter g1", "0 root enter g2", "0 root cancel g2", "0 root enter s4",
+        "0 root enter g5", "0 t2 start", "0 t2 kept Cancelled(explicit,-,root)", "0 t2 cancel g1",
+        "0 t2 end ok()", "1 root slept", "1 root raise kept",
+        "1 root exit g5 raise Cancelled(explicit,-,root) called=0 caught=0",
+        "1 root exit s4 raise Cancelled(explicit,-,t2) called=0 caught=0",
+        "1 root exit g2 raise Cancelled(explicit,-,t2) called=1 caught=0",
+        "1 root exit g1 ok() called=1 caught=1", "1 root end", "run ok()",
+        "final root done", "final g1 called=1 caught=1 closed=1", "final g2 called=1 caught=0 closed=1",
+        "final t2 done", "final s4 called=0 caught=0", "final g5 called=0 caught=0 closed=1",
+      })
+    end)
+
     it("after a second deadlock the tasks still alive end cancelled", function()
       expect_both({ body = {
         { op = "group", id = "g1", body = {

@@ -266,20 +266,48 @@ local function cov(k)
   if c then c[k] = (c[k] or 0) + 1 end
 end
 
+-- The scope that catches a Cancelled going on outward from p when it is one
+-- corral delivered: the outermost cancelled scope visible from the first scope
+-- on the way that sees one. A shield set since the cancel hides it from later
+-- checkpoints, not from this Cancelled, so the walk goes on past shields.
+local function catcher(p)
+  while p do
+    local found = absorber(p)
+    if found then return found end
+    while p and not p.shield_ do p = p.parent end
+    if p then p = p.parent end
+  end
+  return nil
+end
+
 -- Where a Cancelled that reaches s's exit now ends: "absorbed" (s is
 -- cancelled and no cancelled scope outside it is visible; cancel_caught is
--- set), or "passed" and the scope that would absorb it now (the walk from
--- s's parent ignores s's own shield: an exception goes on past a shield),
--- nil when no cancelled scope is visible at all. `where` and `e` (the
--- Cancelled, when known) only feed the coverage counts.
+-- set), or "passed" and the scope that would absorb it now, nil when no
+-- cancelled scope is visible at all. Past s, the walk looks as far as the
+-- nearest shield, or past shields (catcher) when the Cancelled is one corral
+-- delivered: s's owner was found cancelled (saw_cancel), or a child passed it
+-- out to the group s (child_passed). A task never found cancelled that raises
+-- a Cancelled it was handed has it caught only where it can see a cancel.
+-- `where` and `e` (the Cancelled, when known) only feed the coverage counts.
 local function judge(s, where, e)
+  local owner = s.owner
   local outer = (not s.shield_) and absorber(s.parent) or nil
   if s.cancel_called and not outer then
     s.cancel_caught = true
+    if owner then owner.saw_cancel = false end   -- caught: none on its way out
     if e and e.scope ~= s then cov(where .. ": absorbed a Cancelled raised for another scope") end
     return "absorbed"
   end
-  local to = outer or absorber(s.parent)
+  local to = outer
+  if not to then
+    if (owner and owner.saw_cancel) or s.child_passed then
+      to = catcher(s.parent)
+      if to and to ~= absorber(s.parent) then cov(where .. ": a delivered Cancelled passed a shield set since") end
+    else
+      to = absorber(s.parent)
+    end
+  end
+  if to and owner then owner.saw_cancel = true end   -- on its way out
   if s.cancel_called then cov(where .. ": cancelled, passed outward (outer cancel visible)") end
   if e and e.scope == s then cov(where .. ": its own Cancelled moved outward") end
   if not to then cov(where .. ": passed with no cancelled scope visible") end
@@ -307,7 +335,10 @@ end
 -- Raise Cancelled if task t is inside a cancelled scope.
 local function check_cancel(t)
   local s = absorber(t.cur)
-  if s then error(make_cancelled(s)) end
+  if s then
+    t.saw_cancel = true   -- a Cancelled it now unwinds is one corral delivered
+    error(make_cancelled(s))
+  end
 end
 
 local release   -- defined with the groups below
@@ -693,7 +724,7 @@ function M.group(body, opts)
   g.nerrors, g.dropped, g.errs, g.errtasks = 0, 0, {}, {}
   g.tasks_list, g.pending, g.nchildren, g.nrunning = {}, {}, 0, 0
   g.stopping, g.closed, g.body_done = false, false, false
-  g.stop_waiters, g.unwound = {}, false
+  g.stop_waiters, g.unwound, g.child_passed = {}, false, false
   E.groups[#E.groups + 1] = g
   g.stop_timer = new_timer(function() cancel(g, "stop", { origin = g.stopper }) end)
   scope_enter(t, g, deadline_of(opts), opts.shield)
@@ -932,7 +963,7 @@ local function task_main(t)
     local how, to = judge(t.scope, "task", e)
     if how == "absorbed" or to then
       if how == "passed" and g and not t.starting then
-        g.unwound = true
+        g.unwound, g.child_passed = true, true
         g.last_cancel = e
       end
       t.outcome = "cancelled"
