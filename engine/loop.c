@@ -444,6 +444,19 @@ static int only_sentinels(cr_engine_t *e) {
   return loop->active_handles <= n;
 }
 
+/* Whether a task of e sleeps with no deadline (sleep(math.huge)): it
+** waits for a cancel on purpose. */
+static int sleeps_forever(cr_engine_t *e) {
+  cr_scope_t *s = NULL;
+  while ((s = cr_scope_walk(e, NULL, s)) != NULL) {
+    cr_task_t *t = cr_scope_owner(s);
+    if (s == &t->scope && t->status == CR_TASK_WAITING &&
+        t->wait == CR_WAIT_SLEEP && t->alarm_on && !cr_timer_armed(&t->alarm))
+      return 1;
+  }
+  return 0;
+}
+
 int cr_engine_stuck(cr_engine_t *e) {
   unsigned n = 0;
   if (e->stats.tasks == 0 || e->current != NULL || cr_engine_has_ready(e) ||
@@ -451,7 +464,8 @@ int cr_engine_stuck(cr_engine_t *e) {
       e->io_waits > 0 || e->loop->active_reqs.count > 0)
     return 0;
   uv_walk(e->loop, count_sentinel, &n);
-  return e->loop->active_handles <= n + cr__signal_idle_root_watchers(e);
+  return e->loop->active_handles <= n + cr__signal_idle_root_watchers(e) &&
+         !sleeps_forever(e);
 }
 
 /* Whether the loop is alive for a stepped engine: uv_loop_alive, less the

@@ -149,6 +149,23 @@ describe("the corral command", function()
     assert.equal("corral: interrupted by SIGINT\n", r.stderr)
   end)
 
+  it("on Ctrl-C of a program sleeping with no deadline (math.huge), shows no tree: it waited for the signal", function()
+    -- the serve-until-Ctrl-C idiom; a child blocked on a channel beside it
+    -- does not turn the wait into a deadlock either
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      corral.group(function(g)
+        g:spawn(function() corral.channel():recv() end)
+        corral.sleep(0)
+        print("ready")
+        corral.sleep(math.huge)
+      end)
+    ]]) }, { { expect = "ready", send = "SIGINT" } })
+    assert.equal(130, r.code, r.stderr)
+    assert.equal("corral: interrupted by SIGINT\n", r.stderr)
+  end)
+
   it("a <close> handler's error with __tostring replaces the root's error without the old traceback", function()
     local r = corral_cli([[
       local function fails() error("ORIGINAL error") end
