@@ -557,6 +557,14 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
 /* cancel_point([name [, level]]): a cancellation point that never blocks
 ** (for calls that have nothing to wait for, and for corral's own Lua,
 ** whose helpers pass the level of their user's call for the errors). */
+/* type(v) as Lua's own: the embedded modules' `type`, which a program's
+** replacement of the global (one answering __name, say) cannot change. */
+int lcr_rawtype(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_pushstring(L, luaL_typename(L, 1));
+  return 1;
+}
+
 int lcr_cancel_point(lua_State *L) {
   const char *name = luaL_optstring(L, 1, "cancel_point");
   int level = (int)luaL_optinteger(L, 2, 1);

@@ -269,6 +269,7 @@ int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 void lcr_checkcancel(lua_State *L, lcr_Task *t);
 void lcr_checkcancel_at(lua_State *L, lcr_Task *t, double now);
 int lcr_cancel_point(lua_State *L);
+int lcr_rawtype(lua_State *L);
 
 /* lbusy.c */
 void lcr_busy_install(lcr_Engine *E);

@@ -23,13 +23,15 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
   lua_pushcfunction(L, rawmt);
   lua_setfield(L, -2, "rawmt");
   lua_pushcfunction(L, lcr_one_line);
   lua_setfield(L, -2, "one_line");
+  lua_pushcfunction(L, lcr_rawtype);
+  lua_setfield(L, -2, "type");
   lua_pushliteral(L, LCR_NOMEM_TEXT);
   lua_setfield(L, -2, "nomem_text");
   lua_call(L, 1, 1);

@@ -12,7 +12,16 @@
 -- The values are plain tables with metatables, so fields read naturally
 -- (e.reason, e.errors). The mechanism that builds them on hot paths is C; the
 -- ergonomics (split, flatten, the rendered tree) are here.
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral;
+-- `type` is Lua's own, whatever the global says.
+local debug, math, next, pairs, pcall, rawget, rawlen, setmetatable, string, table,
+  tostring =
+  debug, math, next, pairs, pcall, rawget, rawlen, setmetatable, string, table,
+  tostring
 local core = ...
+local type = core.type
 local arg_error = core.arg_error
 -- The metatable a value really has: getmetatable answers a __metatable
 -- field instead, which any table can set to pass for an ErrorGroup.

@@ -1209,6 +1209,7 @@ static const luaL_Reg core_funcs[] = {
   {"is_stream", l_is_stream},
   {"running", l_running},
   {"cancel_point", lcr_cancel_point},
+  {"type", lcr_rawtype},
   {NULL, NULL}
 };
 

@@ -4,7 +4,16 @@
 --   core    tcp_connect, tcp_listen, is_ip (C), stream_methods (the
 --           methods table of streams, with the C primitive _read) and
 --           IoError (the metatable of I/O error values)
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral;
+-- `type` is Lua's own, whatever the global says.
+local error, getmetatable, io, ipairs, math, pairs, pcall, setmetatable, string,
+  table, tostring =
+  error, getmetatable, io, ipairs, math, pairs, pcall, setmetatable, string, table,
+  tostring
 local corral, core = ...
+local type = core.type
 
 local concat, format = table.concat, string.format
 

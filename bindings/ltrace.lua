@@ -22,6 +22,10 @@
 -- at the child's first run, canceller -> each task the cancel reached, at
 -- its next run; both ends always lie inside slices of the file.
 
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local ipairs, math, pairs, pcall, string, table, tostring, type, utf8 =
+  ipairs, math, pairs, pcall, string, table, tostring, type, utf8
 local data, write = ...
 
 local SPAWN, RUN, SUSPEND, PARK, WAKE, CANCEL, FAIL, DONE, TARGET =

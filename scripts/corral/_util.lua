@@ -4,6 +4,13 @@
 -- One helper per idiom: argument and option checks that raise Lua's own
 -- "bad argument #n to 'f' (...)" message, running a function while keeping its
 -- error and traceback, and building an ErrorGroup from a list of failures.
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable, table,
+  tostring, type, xpcall =
+  error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable, table,
+  tostring, type, xpcall
 local corral = require "corral"
 
 local M = {}

@@ -6,6 +6,12 @@
 -- program name (argv[0] is the program name); info carries what only C
 -- knows: progname, version, lua, libuv, stdin_is_tty.
 
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall,
+  rawequal, rawget, require, table, tostring, type, warn, xpcall =
+  debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall, rawequal,
+  rawget, require, table, tostring, type, warn, xpcall
 local corral = require "corral"
 
 local M = {}

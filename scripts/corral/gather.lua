@@ -13,6 +13,10 @@
 --                or {ok = false, err = e, traceback = t}; a Cancelled from
 --                outside still propagates and is never an entry
 --   name         the group's name and the prefix of the tasks' names
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local require, table = require, table
 local util = require "corral._util"
 
 local OPTIONS = {

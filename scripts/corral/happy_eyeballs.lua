@@ -15,6 +15,11 @@
 --   resolve     function(host) -> list of {address =, family =}
 --               (default corral.resolve)
 --   connect     function(address, port) -> stream (default corral.tcp.connect)
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local error, ipairs, math, next, pcall, require, setmetatable, table, type =
+  error, ipairs, math, next, pcall, require, setmetatable, table, type
 local corral = require "corral"
 local util = require "corral._util"
 

@@ -7,6 +7,10 @@
 -- item of the list and returns {fn(items[1]), ...} in input order (the first
 -- result of each call). opts: limit, defer_errors and name, as for gather. A
 -- failure raises the group's ErrorGroup.
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local require, type = require, type
 local util = require "corral._util"
 
 local OPTIONS = {

@@ -12,6 +12,10 @@
 -- failed while it was being cancelled (its cleanup raised): then the failures
 -- are raised in an ErrorGroup (even if another branch won meanwhile), and the
 -- Cancelled goes on at the next cancellation point.
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local error, require, table = error, require, table
 local corral = require "corral"
 local util = require "corral._util"
 

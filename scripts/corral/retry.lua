@@ -16,6 +16,11 @@
 -- attempt raised, if any; when the next wait would reach the end of the budget,
 -- the last error is raised at once. Cancelled from outside, retry raises the
 -- attempt's error as it is, without a retry (nor retry_if or on_retry).
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local error, math, pcall, rawequal, require, table, tostring, type =
+  error, math, pcall, rawequal, require, table, tostring, type
 local corral = require "corral"
 local util = require "corral._util"
 

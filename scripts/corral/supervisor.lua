@@ -29,6 +29,13 @@
 -- chain. The body runs once every initial child has begun, and sup:add and
 -- sup:restart return once the child has begun, counting begins per child: the
 -- instance first started may be stopped before it begins and replaced.
+
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
+  setmetatable, table, type =
+  debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
+  setmetatable, table, type
 local corral = require "corral"
 local util = require "corral._util"
 

@@ -11,6 +11,12 @@
 -- Under busted, an assertion that fails inside a child task reaches busted as
 -- that assertion's failure (message, file and line), not as an ErrorGroup.
 
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local debug, error, getmetatable, ipairs, math, next, os, package, pairs, pcall,
+  rawget, rawlen, require, select, setmetatable, string, table, tostring, type =
+  debug, error, getmetatable, ipairs, math, next, os, package, pairs, pcall, rawget,
+  rawlen, require, select, setmetatable, string, table, tostring, type
 local corral = require "corral"
 local util = require "corral._util"
 local hooks = corral._testing

@@ -12,6 +12,12 @@
 -- so thousands of tasks stay readable. Drawing is quantised to pixels:
 -- the file stays small whatever the number of events.
 
+-- The standard functions as they are now: a program that removes or
+-- replaces a global later (a sandbox's `debug = nil`) does not break corral.
+local error, io, ipairs, math, next, pairs, pcall, string, table, tonumber, tostring,
+  type, utf8 =
+  error, io, ipairs, math, next, pairs, pcall, string, table, tonumber, tostring,
+  type, utf8
 local M = {}
 local fmt, concat = string.format, table.concat
 

@@ -1,0 +1,94 @@
+-- corral's Lua halves (corral.errors, corral.io, the command's corral.cli,
+-- the policies and the testing kit) looked standard globals up by name each
+-- time they ran. A program that removed one (a sandbox's `debug = nil`) or
+-- replaced it (a `type` answering __name, a logging `error`) lost its own
+-- error: the command printed "error in error handling" or an error inside
+-- corral.cli, corral.run raised "attempt to call a nil value (global 'type')"
+-- instead of the ErrorGroup, fail_after lost its Timeout, a refused connect
+-- lost its IoError. Each runs in a fresh process (the globals are the
+-- program's own).
+local support = require "support"
+local converse = require "converse"
+converse.BIN = converse.BIN or os.getenv("CORRAL_BIN")
+
+local function lua(src)
+  return support.lua_output('local corral = require "corral"\n' .. src)
+end
+
+describe("regression: a program that replaces or removes standard globals", function()
+  for _, name in ipairs({ "type", "setmetatable", "pcall", "error", "ipairs",
+                          "getmetatable", "math", "table", "pairs", "rawget",
+                          "string", "tostring", "debug", "next" }) do
+    it("keeps corral's errors whole after `" .. name .. " = nil`", function()
+      local out = lua(([[
+        local print, tostring, pcall, error = print, tostring, pcall, error
+        _G.%s = nil
+        local ok, e = pcall(corral.run, function()
+          corral.group(function(g) g:spawn(function() error("child failed") end) end)
+        end)
+        print(corral.is_error_group(e), tostring(e))
+        ok, e = pcall(corral.run, function()
+          corral.fail_after(0.001, corral.sleep, 1)
+        end)
+        print(corral.is_timeout(e), tostring(e))
+      ]]):format(name))
+      assert.matches("^true\tErrorGroup: 1 failure\n`%- %[task%-%d+%] [^\n]*child failed\n", out)
+      assert.matches("\ntrue\tTimeout: deadline passed after 0%.001s\n$", out)
+    end)
+  end
+
+  it("keeps a refused connect an IoError after pcall, error and ipairs are gone", function()
+    local out = lua([[
+      local print, xpcall = print, xpcall
+      local port = corral.run(function()
+        local l = corral.tcp.listen("127.0.0.1", 0)
+        local p = l.port
+        l:close()
+        return p
+      end)
+      pcall, error, ipairs, getmetatable = nil, nil, nil, nil
+      local ok, e = xpcall(corral.run, function(m) return m end, function()
+        corral.tcp.connect("127.0.0.1", port)
+      end)
+      print(corral.is_io_error(e), e.code)
+    ]])
+    assert.equal("true\tECONNREFUSED\n", out)
+  end)
+
+  it("answers is_error_group and is_timeout with Lua's own type, whatever the global says", function()
+    local out = support.lua_output([[
+      local raw = type
+      type = function(v)                 -- a "typed" type, installed first
+        local mt = getmetatable(v)
+        if raw(mt) == "table" and raw(mt.__name) == "string" then return mt.__name end
+        return raw(v)
+      end
+      local corral = require "corral"
+      local ok, e = pcall(corral.run, function()
+        corral.group(function(g) g:spawn(function() error("disk full", 0) end) end)
+      end)
+      print(corral.is_error_group(e), tostring(e))
+      ok, e = pcall(corral.run, function() corral.fail_after(0.001, corral.sleep, 1) end)
+      print(corral.is_timeout(e))
+    ]])
+    assert.matches("^true\tErrorGroup: 1 failure\n`%- %[task%-%d+%] disk full\ntrue\n$", out)
+  end)
+
+  it("under the command, keeps the script's error after `debug = nil; io = nil`", function()
+    local r = converse.corral([[
+      debug, io = nil, nil
+      local config
+      print(config.port)
+    ]])
+    assert.equal(1, r.code)
+    assert.matches("^corral: [^\n]*:3: attempt to index a nil value %(local 'config'%)\n", r.stderr)
+  end)
+
+  for _, name in ipairs({ "table", "math", "ipairs", "type", "tostring", "error" }) do
+    it("under the command, keeps the script's error after `" .. name .. " = nil`", function()
+      local r = converse.corral(name .. " = nil\nlocal x = nil\nlocal y = x.field\n")
+      assert.equal(1, r.code)
+      assert.matches("^corral: [^\n]*:3: attempt to index a nil value %(local 'x'%)\n", r.stderr)
+    end)
+  end
+end)
