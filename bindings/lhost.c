@@ -864,6 +864,9 @@ int corral_host_start_file(corral_host_t *h, const char *path, int argc,
 static int cancel_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   cr_scope_t *s = &h->root->t.scope;
+  /* a stop's grace has nothing left to end once the root is cancelled:
+  ** its timer would keep the loop alive, hiding a deadlock */
+  cr_timer_stop(&h->E.e, &h->stop_timer);
   if (h->status != CORRAL_RUNNING || s->cancel_called || !cr_scope_live(s))
     return 0;
   int ref = h->cancel_ref != LUA_NOREF ? h->cancel_ref : h->grace_ref;

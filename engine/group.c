@@ -80,7 +80,7 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
 ** hole (its id kept, so the order still finds the others) until holes are
 ** half of it. Adding is O(1), finding O(log n); the array goes when the
 ** last child has started. A cancel of the group starts none of them, so
-** the array holds still under cr__group_cancel_starting.
+** the array holds still under cr__group_cancelled.
 */
 struct cr__start_slot_s {
   uint64_t id;
@@ -155,8 +155,19 @@ static void starting_remove(cr_group_t *g, cr_task_t *t) {
   starting_free_if_empty(g);
 }
 
-void cr__group_cancel_starting(cr_group_t *g) {
+static void drop_stop_reason(cr_group_t *g);
+
+/*
+** g's scope was cancelled. A child still starting (g:start) hangs below its
+** starter's scope, not below the group's: it is reached here (a cancel
+** starts none, that takes the child's ready or end, so the array holds
+** still). A stop's grace has nothing left to end: its timer goes, or it
+** would keep the loop alive (hiding a deadlock) and move a virtual clock.
+*/
+void cr__group_cancelled(cr_group_t *g) {
   uint32_t i;
+  cr_timer_stop(g->scope.engine, &g->stop_timer);
+  drop_stop_reason(g);
   for (i = 0; i < g->starting_len; i++)
     if (g->starting[i].task) cr__scope_cancel_as_group(g->starting[i].task);
 }

@@ -224,12 +224,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
   if (s->entered) cr__scope_deliver(s);
-  if (s->is_group && ((cr_group_t *)s)->nstarting > 0) {
-    /* A child still starting (g:start) hangs below its starter's scope,
-    ** not below the group's: reach it explicitly. A cancel starts none
-    ** (that takes the child's ready or end), so the array holds still. */
-    cr__group_cancel_starting((cr_group_t *)s);
-  }
+  if (s->is_group) cr__group_cancelled((cr_group_t *)s);
   return 1;
 }
 
@@ -304,10 +299,12 @@ int cr_scope_set_deadline(cr_scope_t *s, double deadline) {
 }
 
 int cr_scope_cancel_called(cr_scope_t *s) {
+  double now;
   if (!s->cancel_called && s->entered && !s->is_task &&
       cr_timer_armed(&s->deadline_) &&
-      s->deadline_.when <= cr_now(s->engine))
-    cr_scope_cancel(s, CR_SRC_DEADLINE, 0, NULL);
+      s->deadline_.when <= (now = cr_now(s->engine)))
+    cr__timers_fire(s->engine, now);   /* as the loop would: those its
+                                       ** cancel wakes go ahead */
   return s->cancel_called;
 }
 

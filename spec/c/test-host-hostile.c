@@ -383,6 +383,29 @@ static int test_two_stops_keep_their_reasons(void) {
   return 0;
 }
 
+/* A stop whose grace was running, then a cancel: the grace's timer stayed
+** armed until the root ended. It could end nothing any more, but it kept
+** the loop alive, so a deadlock behind it (a shielded wait that the cancel
+** cannot end) was found only when the grace ran out: here, never. */
+static int test_cancel_ends_a_stops_grace(void) {
+  corral_host_t *h;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "c.scope(function()\n"
+    "  c.move_on_after(5, c.host.wait_stop)\n"
+    "  c.event():wait()\n"
+    "end, {shield = true})", "=r") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  CHECK(corral_host_stop(h, 1e6, "bye") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);   /* the grace runs */
+  CHECK(corral_host_cancel(h, "now") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* A cancel made while no root ran waited in the hub and killed the next
 ** root ("Requests made while no root runs are dropped"). */
 static int test_cancel_with_no_root_is_dropped(void) {
@@ -535,6 +558,7 @@ int main(void) {
   RUN(test_null_handles);
   RUN(test_wait_stop_is_not_a_deadlock);
   RUN(test_two_stops_keep_their_reasons);
+  RUN(test_cancel_ends_a_stops_grace);
   RUN(test_cancel_with_no_root_is_dropped);
   RUN(test_start_with_negative_nargs_keeps_the_stack);
   RUN(test_rerequire_in_a_host_is_the_same_module);
