@@ -617,8 +617,13 @@ static int sigwatch_update(sigwatch *w) {
     return 0;
   }
   if ((rc = sigwatch_start(w)) != 0) return rc;   /* (if not started) */
-  if (waited || w->root) uv_ref((uv_handle_t *)&w->h);
-  else uv_unref((uv_handle_t *)&w->h);
+  /* The root policy's watcher holds the run open while a signal could still
+  ** cancel the root; once one has, the next can only kill: a run stuck
+  ** after that cancel is a deadlock to report, not a wait for it. */
+  if (waited || (w->root && !w->e->root_signal))
+    uv_ref((uv_handle_t *)&w->h);
+  else
+    uv_unref((uv_handle_t *)&w->h);
   return 0;
 }
 
@@ -707,6 +712,15 @@ static int burst_bit(int signum) {
   return signum == SIGTERM ? CR_BURST_SIGTERM : CR_BURST_SIGINT;
 }
 
+/* The root policy's watchers, after the root_signal changed. */
+static void root_watchers_update(cr_engine_t *e) {
+  cr_queue_t *q;
+  for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {
+    sigwatch *w = cr__queue_data(q, sigwatch, link);
+    if (w->root) (void)sigwatch_update(w);
+  }
+}
+
 static void cancel_root(cr_engine_t *e, int signum) {
   cr_task_t *root = e->sigroot;
   e->signal_burst |= burst_bit(signum) | CR_BURST_ROOT;   /* first: a */
@@ -714,6 +728,7 @@ static void cancel_root(cr_engine_t *e, int signum) {
   if (!root->finished && !root->scope.cancel_called && !root->scope.exited)
     cr_scope_cancel(&root->scope, CR_SRC_SIGNAL, 0,
                     e->on_root_signal ? e->on_root_signal(e, signum) : NULL);
+  root_watchers_update(e);
 }
 
 /* What an arrival of signum does (the root policy's rules): it wakes the

@@ -166,6 +166,25 @@ describe("the corral command", function()
     assert.equal("corral: interrupted by SIGINT\n", r.stderr)
   end)
 
+  it("on SIGTERM of a program its cancel cannot end (a shielded wait), reports the deadlock and exits", function()
+    -- the signal cancels the root; after that another could only kill, so
+    -- the watchers no longer hold the stuck run open
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      corral.group(function(g)
+        g:spawn(function() corral.scope(function() corral.event():wait() end, { shield = true }) end)
+        corral.sleep(0.01)
+        print("ready")
+        g:cancel()
+      end)
+    ]]) }, { { expect = "ready", send = "SIGTERM" } })
+    assert.equal(1, r.code, r.stderr)
+    assert.matches("deadlock: every task is blocked and nothing can wake them (even after cancelling)",
+                   r.stderr, 1, true)
+    assert.matches("task task%-3 #%d+ waiting on event", r.stderr)
+  end)
+
   it("a <close> handler's error with __tostring replaces the root's error without the old traceback", function()
     local r = corral_cli([[
       local function fails() error("ORIGINAL error") end
