@@ -145,8 +145,10 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
   ** back to waiting after a wake-up that brought too little, say) has its
   ** wait aborted at once, as if the cancel had come while it waited. */
   if (cr_task_cancelled_now(t) != NULL) {
-    t->saw_cancel = 1;               /* its own wait: it raises the Cancelled */
     cr__task_abort(t);
+    /* its own wait ended: it raises the Cancelled (a join or a g:start
+    ** refuses: what it raises later is judged then) */
+    if (t->status != CR_TASK_WAITING) t->saw_cancel = 1;
   }
 }
 
@@ -235,6 +237,18 @@ int cr_task_sleep(cr_task_t *t, double when) {
   return 0;
 }
 
+/* A g:start child passes a Cancelled out: its starter raises it next, as
+** one corral delivered to it (judge), whatever shield was set since. */
+static void mark_starters(cr_task_t *t) {
+  cr_queue_t *first = t->waiters, *n = first;
+  if (n == NULL) return;
+  do {
+    cr_task_t *w = cr__queue_data(n, cr_task_t, wait_link);
+    if (w->wait == CR_WAIT_START && w->wait_obj == t) w->saw_cancel = 1;
+    n = n->next;
+  } while (n != first);
+}
+
 cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   cr_scope_t *dummy;
   cr_end_t end;
@@ -243,6 +257,8 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   if (end == CR_END_PASSED && *to == NULL) return CR_END_FAILED;
   if (end == CR_END_PASSED && t->group && !t->starting)
     t->group->unwound = t->group->child_passed = 1;
+  else if (end == CR_END_PASSED && t->starting)
+    mark_starters(t);
   return end;
 }
 

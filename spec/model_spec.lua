@@ -342,6 +342,28 @@ describe("model-based random testing", function()
       })
     end)
 
+    it("a Cancelled a g:start child passed to its caller passes a shield set since (fuzz seed 12099192)", function()
+      expect_both({ body = {
+        { op = "group", id = "g1", body = {
+          { op = "cancel_self" },
+          { op = "spawn", id = "t1", group = "g1", body = {
+            { op = "start", id = "t2", group = "g1", body = { { op = "wait_stopping", id = "g1" } } },
+          } },
+          { op = "spawn", id = "t17", group = "g1", body = {
+            { op = "spawn", id = "t18", group = "g1", body = { { op = "set_shield", id = "g1", v = true } } },
+          } },
+        } },
+      } }, {
+        "0 root start", "0 root enter g1", "0 root cancel self", "0 t1 start", "0 t17 start",
+        "0 t17 end ok()", "0 t2 start", "0 t2 end raise Cancelled(explicit,-,root)", "0 t18 start",
+        "0 t18 shield g1 1", "0 t18 end ok()", "0 t1 end raise Cancelled(explicit,-,root)",
+        "0 root exit g1 raise Cancelled(explicit,-,root) called=0 caught=0",
+        "run raise Cancelled(explicit,-,root)",
+        "final root cancelled", "final g1 called=0 caught=0 closed=1", "final t1 cancelled",
+        "final t17 done", "final t18 done", "final t2 cancelled",
+      })
+    end)
+
     it("after a second deadlock the tasks still alive end cancelled", function()
       expect_both({ body = {
         { op = "group", id = "g1", body = {

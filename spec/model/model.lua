@@ -666,6 +666,7 @@ function Scope:start(spec, ...)
   if c.outcome == "cancelled" then
     if c.passed.scope ~= c.error.scope then cov("start: the child's Cancelled passed as an outer one") end
     cov("start: the Cancelled that passed the child")
+    w.saw_cancel = true   -- delivered to the caller: it passes a shield set since
     error(c.passed, 0)
   end
   cov("start: the child's failure")

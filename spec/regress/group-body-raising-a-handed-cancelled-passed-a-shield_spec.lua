@@ -57,3 +57,36 @@ describe("regression: a group body raising a handed Cancelled inside a shield", 
     assert.equal("cancelled", status)
   end)
 end)
+
+-- The same rule for g:start: the Cancelled a starting child passes out is
+-- raised in its caller as one corral delivered to it. The caller was marked
+-- so only when it had been cancelled before it started waiting (its wait
+-- refuses aborts): cancelled while it waited, a shield set on its group
+-- during its cleanup turned its cancel into a failure ("a Cancelled reached
+-- the end of a task that no cancelled scope encloses"). Found by the model
+-- fuzzer (FUZZ_LARGE=1, seed 12099192, the first timing).
+describe("regression: a g:start caller re-raising its child's Cancelled behind a shield", function()
+  for _, when in ipairs({ "before", "while" }) do
+    it("ends cancelled, not failed, cancelled " .. when .. " it waits", function()
+      local status
+      local err = support.raises(vrun, function()
+        corral.group(function(g)
+          local root = corral.current_task()
+          if when == "before" then root:cancel("stop") end
+          local t = g:spawn(function()
+            local ok, e = pcall(g.start, g, function() corral.sleep(1) end)
+            g.shield = true                        -- during its cleanup
+            corral.sleep(0.5)
+            error(e, 0)
+          end)
+          if when == "while" then corral.sleep(0.1); root:cancel("stop") end
+          corral.scope(function() corral.sleep(2) end, { shield = true })
+          status = t.status
+        end)
+      end)
+      assert.is_true(corral.is_cancelled(err))
+      assert.equal("stop", err.reason)
+      assert.equal("cancelled", status)
+    end)
+  end
+end)
