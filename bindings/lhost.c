@@ -907,7 +907,9 @@ static int stop_grace(lua_State *T, corral_host_t *h, double grace, int now) {
       when < h->stop_timer.when) {
     unref(T, &h->grace_ref);
     h->grace_ref = luaL_ref(T, LUA_REGISTRYINDEX);
-    if (grace > 0 && !now) cr_timer_start(&h->E.e, &h->stop_timer, when);
+    /* (a root already cancelled has no grace left to end: see cancel_k) */
+    if (grace > 0 && !now && !h->root->t.scope.cancel_called)
+      cr_timer_start(&h->E.e, &h->stop_timer, when);
   } else {
     lua_pop(T, 1);
   }

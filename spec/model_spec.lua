@@ -364,6 +364,44 @@ describe("model-based random testing", function()
       })
     end)
 
+    it("a cancel ends a stop's grace: a deadlock behind it is found at once (fuzz seeds 47001867, 47032243)", function()
+      local D = "Cancelled(deadlock,deadlock: every task is blocked and nothing can wake them,-)"
+      -- expired on entry, then stopped: the stop arms no grace
+      expect_both({ body = {
+        { op = "group", id = "g1", body = {
+          { op = "spawn", id = "t1", group = "g1", body = { { op = "sleep", t = math.huge } } },
+          { op = "group", id = "g3", opts = { timeout = 0 }, body = {
+            { op = "stop", id = "g3", grace = 1 },
+            { op = "scope", id = "s5", opts = { shield = true }, body = { { op = "event_wait", id = "e2" } } },
+          } },
+        } },
+      } }, {
+        "0 root start", "0 root enter g1", "0 root enter g3", "0 root stop g3 1", "0 root enter s5",
+        "0 t1 start", "0 t1 end raise " .. D, "run raise DEADLOCK2",
+        "final root cancelled", "final g1 called=0 caught=0 closed=1", "final t1 cancelled",
+        "final g3 called=1 caught=0 closed=1", "final s5 called=0 caught=0",
+      })
+      -- cancelled, then stopped in the handler
+      expect_both({ body = {
+        { op = "group", id = "g1", body = {
+          { op = "group", id = "g2", body = {
+            { op = "spawn", id = "t1", group = "g1", body = { { op = "sleep", t = math.huge } } },
+            { op = "try", body = { { op = "cancel_group", id = "g2" }, { op = "event_wait", id = "e1" } },
+              handler = {
+                { op = "scope", id = "s5", opts = { shield = true }, body = {
+                  { op = "stop", id = "g2", grace = 0.5 }, { op = "event_wait", id = "e1" } } },
+              } },
+          } },
+        } },
+      } }, {
+        "0 root start", "0 root enter g1", "0 root enter g2", "0 root cancel g2",
+        "0 root handling Cancelled(explicit,-,root)", "0 root enter s5", "0 root stop g2 0.5",
+        "0 t1 start", "0 t1 end raise " .. D, "run raise DEADLOCK2",
+        "final root cancelled", "final g1 called=0 caught=0 closed=1", "final g2 called=1 caught=0 closed=1",
+        "final t1 cancelled", "final s5 called=0 caught=0",
+      })
+    end)
+
     it("after a second deadlock the tasks still alive end cancelled", function()
       expect_both({ body = {
         { op = "group", id = "g1", body = {

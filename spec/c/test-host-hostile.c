@@ -386,8 +386,9 @@ static int test_two_stops_keep_their_reasons(void) {
 /* A stop whose grace was running, then a cancel: the grace's timer stayed
 ** armed until the root ended. It could end nothing any more, but it kept
 ** the loop alive, so a deadlock behind it (a shielded wait that the cancel
-** cannot end) was found only when the grace ran out: here, never. */
-static int test_cancel_ends_a_stops_grace(void) {
+** cannot end) was found only when the grace ran out: here, never. A stop
+** after the cancel armed it again. */
+static int cancel_and_stop(int cancel_first) {
   corral_host_t *h;
   CHECK(corral_host_new(&h, NULL) == 0);
   CHECK(corral_host_start_string(h,
@@ -397,12 +398,20 @@ static int test_cancel_ends_a_stops_grace(void) {
     "  c.event():wait()\n"
     "end, {shield = true})", "=r") == 0);
   CHECK(corral_host_step(h) == CORRAL_RUNNING);
-  CHECK(corral_host_stop(h, 1e6, "bye") == 0);
-  CHECK(corral_host_step(h) == CORRAL_RUNNING);   /* the grace runs */
-  CHECK(corral_host_cancel(h, "now") == 0);
+  if (cancel_first) CHECK(corral_host_cancel(h, "now") == 0);
+  else CHECK(corral_host_stop(h, 1e6, "bye") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);   /* heard, apart */
+  if (cancel_first) CHECK(corral_host_stop(h, 1e6, "bye") == 0);
+  else CHECK(corral_host_cancel(h, "now") == 0);
   CHECK(corral_host_run(h) == CORRAL_ERROR);
   CHECK(strstr(corral_host_message(h), "deadlock") != NULL);
   CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+static int test_cancel_ends_a_stops_grace(void) {
+  CHECK(cancel_and_stop(0) == 0);
+  CHECK(cancel_and_stop(1) == 0);
   return 0;
 }
 

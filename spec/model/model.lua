@@ -372,6 +372,9 @@ function M._cancel(s, source, rec)
   timer_stop(s.timer)
   if s.entered then deliver(s) end
   if s.kind == "group" then
+    -- A stop's grace has nothing left to end (its timer would hold the run
+    -- open, hiding a deadlock).
+    if s.stop_timer then timer_stop(s.stop_timer) end
     -- A child still starting (g:start, before ready) lives under its
     -- caller's scope, but it is a child of the group all the same: the
     -- group's cancel reaches it, as a cancel of that child alone sharing the
@@ -686,7 +689,7 @@ function Scope:stop(grace)
     cancel(g, "stop", { origin = g.stopper })
     return
   end
-  if grace and grace > 0 and grace ~= INF then
+  if grace and grace > 0 and grace ~= INF and not g.cancel_called then
     local when = E.now + grace
     if not g.stop_timer.armed or when < g.stop_timer.when then timer_start(g.stop_timer, when) end
   end
