@@ -1560,6 +1560,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_scope(L);
   lcr_open_sync(L);
   lcr_open_io(L);
+  lcr_open_trace(L);
   lua_newtable(L);                                         /* module */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, corral_funcs, 1);

@@ -349,6 +349,7 @@ extern const luaL_Reg lcr_group_funcs[];
 /* lio.c */
 void lcr_open_io(lua_State *L);
 void lcr_open_io_lua(lua_State *L, int state, int module);
+void lcr_open_trace(lua_State *L);                         /* ltrace.c */
 extern const luaL_Reg lcr_io_funcs[];
 
 /* ltesting.c: the engine hooks behind corral.testing */

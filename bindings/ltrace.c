@@ -555,13 +555,25 @@ static int trace_fwrite(lua_State *L) {
   return 0;
 }
 
-/* ltrace.lua(data, write): data = columns + strs + names + facts. */
+/* Registry key of ltrace.lua's writer. */
+static const char writer_key = 0;
+
+/* Run ltrace.lua when the module loads: its writer keeps the standard
+** functions as they were then, whatever the traced program does to the
+** globals before its trace is written. [-0, +0, e] */
+void lcr_open_trace(lua_State *L) {
+  if (luaL_loadbuffer(L, (const char *)ltrace_lua, ltrace_lua_len,
+                      "=corral.trace") != LUA_OK)
+    lua_error(L);
+  lua_call(L, 0, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &writer_key);
+}
+
+/* writer(data, write): data = columns + strs + names + facts. */
 static int write_trace(lua_State *L) {
   lcr_Debug *D = lua_touserdata(L, 1);
   lcr_Engine *E = D->E;
-  if (luaL_loadbuffer(L, (const char *)ltrace_lua, ltrace_lua_len,
-                      "=corral.trace") != LUA_OK)
-    return lua_error(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &writer_key);
   lua_newtable(L);
   push_columns(L, D);
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);

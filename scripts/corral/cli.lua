@@ -12,6 +12,9 @@ local debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall,
   rawequal, rawget, require, table, tostring, type, warn, xpcall =
   debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall, rawequal,
   rawget, require, table, tostring, type, warn, xpcall
+-- The globals table itself (the chunk's _ENV), for what lua reads and sets
+-- in it as the program runs: `arg`, the `require` of -l, -l's global.
+local G = _ENV
 local corral = require "corral"
 
 local M = {}
@@ -170,7 +173,7 @@ end
 -- The script's arguments, as lua takes them: from the global `arg` as it
 -- is when the script starts (an -e may have changed it).
 local function script_args()
-  local a = _G.arg
+  local a = G.arg
   if type(a) ~= "table" then error("'arg' is not a table", 0) end
   local n, args = #a, {}
   for i = 1, n do args[i] = rawget(a, i) end
@@ -184,7 +187,7 @@ local function prelude(plan, protect)
   if plan.init then protect(plan.init) end
   for _, a in ipairs(plan.actions) do
     if a.kind == "e" then protect(a.fn)
-    else _G[a.global] = protect(require, a.mod) end
+    else G[a.global] = protect(G.require, a.mod) end
   end
 end
 
@@ -401,10 +404,10 @@ function M.main(argv, info)
     package.path = package.path .. ";" .. dir .. "/?.lua;" .. dir .. "/?/init.lua"
   end
   if plan.stdin then                           -- no script: as lua, arg[0] is
-    _G.arg = arg_table(argv)                   -- the program, and the chunk
-    _G.arg[#argv] = nil                        -- gets no arguments
+    G.arg = arg_table(argv)                    -- the program, and the chunk
+    G.arg[#argv] = nil                        -- gets no arguments
   else
-    _G.arg = arg_table(argv, plan.script)
+    G.arg = arg_table(argv, plan.script)
   end
   if plan.warnings then warn("@on") end
   local ok, cerr = compile(plan, argv)

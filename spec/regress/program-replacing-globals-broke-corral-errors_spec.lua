@@ -92,3 +92,49 @@ describe("regression: a program that replaces or removes standard globals", func
     end)
   end
 end)
+
+-- The verifier's round on the fix: the trace writer (corral.trace) was
+-- compiled when the trace was written, at the end of the run, so it took
+-- whatever globals the program had left; the command's -l took the require
+-- of when corral.cli loaded (before LUA_INIT and -e could install a hook, as
+-- lua lets them), and arg went through a global _G that a program may drop.
+describe("regression: the command and the trace after a program changed its globals", function()
+  it("writes the trace of a program that removed utf8, math, string and table", function()
+    local trace = os.tmpname()
+    local r = converse.run({ converse.BIN, "--trace", trace, converse.tmpfile([[
+      local corral = require "corral"
+      corral.sleep(0.01)
+      utf8, math, string, table, type, pairs = nil, nil, nil, nil, nil, nil
+      print("script done")
+    ]]) })
+    local f = assert(io.open(trace, "rb"))
+    local text = f:read("a")
+    f:close()
+    os.remove(trace)
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("script done\n", r.stdout)
+    assert.matches('"traceEvents"', text)
+  end)
+
+  it("runs -l through the require that LUA_INIT installed, as lua does", function()
+    local init = converse.tmpfile([[
+      local real = require
+      require = function(name)
+        if name == "corral_spec_hooked" then return { hello = "from the hook" } end
+        return real(name)
+      end
+    ]])
+    local script = converse.tmpfile("print(corral_spec_hooked.hello)\n")
+    local out = support.sh(("LUA_INIT=@%s %s -l corral_spec_hooked %s 2>&1"):format(init, converse.BIN, script))
+    os.remove(init)
+    os.remove(script)
+    assert.equal("from the hook\nexit=0\n", out)
+  end)
+
+  it("gives the script its arguments when -e removed _G", function()
+    local script = converse.tmpfile("print(...)\n")
+    local out = support.sh(("%s -e '_G = nil' %s a b 2>&1"):format(converse.BIN, script))
+    os.remove(script)
+    assert.equal("a\tb\nexit=0\n", out)
+  end)
+end)
