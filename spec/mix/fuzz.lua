@@ -942,11 +942,21 @@ end
 M.os_state = os_state
 local base_fd
 local io_seen = 0
+local function fds_same(fds)
+  for fd, t in pairs(fds) do if base_fd[fd] ~= t then return false end end
+  for fd, t in pairs(base_fd) do if fds[fd] ~= t then return false end end
+  return true
+end
 local OSCHECK = tonumber(os.getenv("FUZZ_OSCHECK") or 1)
--- libuv creates its process-wide signal lock pipe at the first signal watch:
--- do that before the first baseline
+-- libuv creates its process-wide signal lock pipe at the first signal watch,
+-- and a loop's reserve descriptor (/dev/null, for EMFILE) at its first
+-- listen: do both before the first baseline
 local function prime()
-  corral.run(function() corral.move_on_after(0.001, corral.signal, "SIGUSR2") end)
+  local function watch()
+    corral.move_on_after(0.001, corral.signal, "SIGUSR2")
+    corral.tcp.listen("127.0.0.1", 0):close()
+  end
+  if CLI then watch() else corral.run(watch) end   -- (the command's script is a task)
 end
 
 local function check(seed, prog, meta)
@@ -980,6 +990,13 @@ local function check(seed, prog, meta)
   if meta.io and io_seen % OSCHECK == 0 then
     -- every OSCHECK seeds with I/O (a leak accumulates, so it is seen late but seen)
     local fds, kids = os_state()
+    -- the command's run goes on: handles closed and children killed at the
+    -- end of the program finish closing and are reaped on later turns
+    for _ = 1, CLI and 40 or 0 do
+      if #kids == 0 and fds_same(fds) then break end
+      corral.sleep(0.025)
+      fds, kids = os_state()
+    end
     local diff = {}
     for fd, t in pairs(fds) do if base_fd[fd] ~= t then diff[#diff + 1] = "+" .. fd .. "=" .. t end end
     for fd, t in pairs(base_fd) do if fds[fd] ~= t then diff[#diff + 1] = "-" .. fd .. "=" .. t end end
