@@ -555,25 +555,35 @@ static int trace_fwrite(lua_State *L) {
   return 0;
 }
 
-/* Registry key of ltrace.lua's writer. */
-static const char writer_key = 0;
+/* Registry key of the standard functions ltrace.lua uses. */
+static const char std_key = 0;
 
-/* Run ltrace.lua when the module loads: its writer keeps the standard
-** functions as they were then, whatever the traced program does to the
-** globals before its trace is written. [-0, +0, e] */
+/* Keep, when the module loads, the standard functions ltrace.lua uses, as
+** they are then: the trace is written at the end of a run, after the
+** program may have removed or replaced the globals. `type` is Lua's own.
+** (Compiling ltrace.lua itself waits for a trace.) [-0, +0, e] */
 void lcr_open_trace(lua_State *L) {
-  if (luaL_loadbuffer(L, (const char *)ltrace_lua, ltrace_lua_len,
-                      "=corral.trace") != LUA_OK)
-    lua_error(L);
-  lua_call(L, 0, 1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &writer_key);
+  static const char *const names[] = {"ipairs", "math", "pairs", "pcall",
+    "string", "table", "tostring", "utf8", NULL};
+  int i;
+  lua_createtable(L, 0, 9);
+  for (i = 0; names[i] != NULL; i++) {
+    lua_getglobal(L, names[i]);
+    lua_setfield(L, -2, names[i]);
+  }
+  lua_pushcfunction(L, lcr_rawtype);
+  lua_setfield(L, -2, "type");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &std_key);
 }
 
-/* writer(data, write): data = columns + strs + names + facts. */
+/* ltrace.lua(std, data, write): data = columns + strs + names + facts. */
 static int write_trace(lua_State *L) {
   lcr_Debug *D = lua_touserdata(L, 1);
   lcr_Engine *E = D->E;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &writer_key);
+  if (luaL_loadbuffer(L, (const char *)ltrace_lua, ltrace_lua_len,
+                      "=corral.trace") != LUA_OK)
+    return lua_error(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &std_key);
   lua_newtable(L);
   push_columns(L, D);
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->strs_ref);
@@ -595,7 +605,7 @@ static int write_trace(lua_State *L) {
   lua_setfield(L, -2, "clock");
   lua_pushlightuserdata(L, D);
   lua_pushcclosure(L, trace_fwrite, 1);
-  lua_call(L, 2, 0);
+  lua_call(L, 3, 0);
   return 0;
 }
 
