@@ -155,23 +155,6 @@ static void starting_remove(cr_group_t *g, cr_task_t *t) {
   starting_free_if_empty(g);
 }
 
-static void drop_stop_reason(cr_group_t *g);
-
-/*
-** g's scope was cancelled. A child still starting (g:start) hangs below its
-** starter's scope, not below the group's: it is reached here (a cancel
-** starts none, that takes the child's ready or end, so the array holds
-** still). A stop's grace has nothing left to end: its timer goes, or it
-** would keep the loop alive (hiding a deadlock) and move a virtual clock.
-*/
-void cr__group_cancelled(cr_group_t *g) {
-  uint32_t i;
-  cr_timer_stop(g->scope.engine, &g->stop_timer);
-  drop_stop_reason(g);
-  for (i = 0; i < g->starting_len; i++)
-    if (g->starting[i].task) cr__scope_cancel_as_group(g->starting[i].task);
-}
-
 int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   int rc = starting_reserve(g);
   if (rc == 0) rc = cr_group_spawn(g, t);
@@ -336,6 +319,21 @@ static void drop_stop_reason(cr_group_t *g) {
   void *reason = g->stop_cancel.reason;
   g->stop_cancel.reason = NULL;
   cr__release(g->scope.engine, reason);
+}
+
+/*
+** g's scope was cancelled. A child still starting (g:start) hangs below its
+** starter's scope, not below the group's: it is reached here (a cancel
+** starts none, that takes the child's ready or end, so the array holds
+** still). A stop's grace has nothing left to end: its timer goes, or it
+** would keep the loop alive (hiding a deadlock) and move a virtual clock.
+*/
+void cr__group_cancelled(cr_group_t *g) {
+  uint32_t i;
+  cr_timer_stop(g->scope.engine, &g->stop_timer);
+  drop_stop_reason(g);
+  for (i = 0; i < g->starting_len; i++)
+    if (g->starting[i].task) cr__scope_cancel_as_group(g->starting[i].task);
 }
 
 cr_end_t cr_group_close(cr_group_t *g, cr_scope_t **to) {
