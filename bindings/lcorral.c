@@ -267,6 +267,9 @@ int lcr_arg_error(lua_State *L) {
   const char *fname = luaL_checkstring(L, 2);
   const char *msg = luaL_checkstring(L, 3);
   lua_Integer level = luaL_optinteger(L, 4, 2);
+  /* (an int each, for luaL_argerror: not wrapped round to another) */
+  luaL_argcheck(L, arg >= 0 && arg <= INT_MAX, 1,
+                "argument number must be an integer in 0..2147483647");
   luaL_argcheck(L, level >= 0, 4, "level must be >= 0");
   return lcr_argerror(L, (int)(level > 1000 ? 1000 : level), (int)arg,
                       fname, msg);

@@ -350,6 +350,7 @@ extern const luaL_Reg lcr_group_funcs[];
 void lcr_open_io(lua_State *L);
 void lcr_open_io_lua(lua_State *L, int state, int module);
 void lcr_open_trace(lua_State *L);                         /* ltrace.c */
+int lcr_known_signum(lua_Integer n);                       /* lio.c */
 extern const luaL_Reg lcr_io_funcs[];
 
 /* ltesting.c: the engine hooks behind corral.testing */

@@ -775,7 +775,9 @@ static int rtsignal(const char *s) {
 #endif
 }
 
-static int known_signum(lua_Integer n) {
+/* Whether the platform has a signal numbered n (glibc keeps 32 and 33 for
+** itself). Also run's debug_signal (ltrace.c). */
+int lcr_known_signum(lua_Integer n) {
   if (n <= 0 || n >= NSIG) return 0;
 #ifdef SIGRTMIN
   if (n >= SIGRTMIN && n <= SIGRTMAX) return 1;
@@ -793,7 +795,7 @@ static int checksignal(lua_State *L, int arg) {
   if (lua_type(L, arg) == LUA_TNUMBER) {
     lua_Integer n = lua_tointegerx(L, arg, &isint);
     if (!isint) return luaL_argerror(L, arg, "signal number must be an integer");
-    if (!known_signum(n))
+    if (!lcr_known_signum(n))
       return luaL_argerror(L, arg, lua_pushfstring(L,
                            "no signal numbered %I on this platform", n));
     return (int)n;

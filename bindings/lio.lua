@@ -79,18 +79,26 @@ local function checkint(v, n, f, what, lo, hi, level)
   return i
 end
 
+-- A host as argument 1 of f, `level` up as error() counts from the caller
+-- of this (also happy_eyeballs.connect's, as corral._check_host).
+local function hostarg(host, f, level)
+  if type(host) ~= "string" then
+    argerr(1, f, "string expected, got " .. type(host), level + 1)
+  elseif host:find("\0", 1, true) then
+    argerr(1, f, "host contains a NUL byte", level + 1)
+  elseif host == "" then     -- (the resolver's EINVAL named no host at all)
+    argerr(1, f, 'host is empty: give an address ("127.0.0.1", "::") or a name',
+           level + 1)
+  end
+end
+corral._check_host = hostarg
+
 -- The tcp functions need a run; say so in their own name.
 local function checkhost(host, f)
   if not core.running() then
     error(format("corral.tcp.%s: called outside corral.run", f), 3)
   end
-  if type(host) ~= "string" then
-    argerr(1, f, "string expected, got " .. type(host), 3)
-  elseif host:find("\0", 1, true) then
-    argerr(1, f, "host contains a NUL byte", 3)
-  elseif host == "" then     -- (the resolver's EINVAL named no host at all)
-    argerr(1, f, 'host is empty: give an address ("127.0.0.1", "::") or a name', 3)
-  end
+  hostarg(host, f, 3)
 end
 
 -- The options table at argument n of f: nil or a table whose every key
@@ -219,9 +227,15 @@ local function readers(rawread, check, skip_line, where)
   local R = {}
 
   --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
+  -- (where it may not block, said at the caller's line before a primitive
+  -- nested here says it at its own)
+  local blocking = corral._check_blocking
+
   function R.read_line(s, max)
     check(s, "read_line")
-    return read_line(s, checkmax(max), LINE)
+    max = checkmax(max)
+    blocking("stream:read_line", 2)
+    return read_line(s, max, LINE)
   end
 
   --- for line in s:lines([max]) do ... end
@@ -230,6 +244,7 @@ local function readers(rawread, check, skip_line, where)
     max = checkmax(max)
     return function()
       check(s, "lines")
+      blocking("stream:lines", 2)
       return read_line(s, max, LINES)
     end
   end
@@ -239,6 +254,7 @@ local function readers(rawread, check, skip_line, where)
   function R.read_exactly(s, n)
     check(s, "read_exactly")
     n = checkcount(n, 2, "n", 0, 1)
+    blocking("stream:read_exactly", 2)
     if n == 0 then core.cancel_point("stream:read_exactly", 2) end
     local parts, got = {}, 0
     while got < n do

@@ -60,7 +60,7 @@ static int signum_of(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     int isnum;     /* 10.0 is 10; 10.5 is none (no truncation to one) */
     lua_Integer n = lua_tointegerx(L, idx, &isnum);
-    return isnum && n > 0 && n < NSIG ? (int)n : 0;
+    return isnum && lcr_known_signum(n) ? (int)n : 0;
   }
   if (lcr_tocname(L, idx) != NULL) {
     const char *s = lua_tostring(L, idx);

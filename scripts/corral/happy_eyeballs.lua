@@ -111,10 +111,8 @@ local function attempt_all(order, port, o)
 end
 
 function M.connect(host, port, opts)
-  if type(host) ~= "string" then
-    util.arg_error(1, "happy_eyeballs.connect", "string expected, got " .. type(host), 2)
-  end
-  port = type(port) == "number" and math.tointeger(port)   -- 80.0 too, as tcp.connect
+  corral._check_host(host, "happy_eyeballs.connect", 2)
+  port = math.tointeger(port)       -- 80.0 and "80" too, as tcp.connect reads it
   if not port or port < 0 or port > 65535 then
     util.arg_error(2, "happy_eyeballs.connect", "port must be an integer in 0..65535", 2)
   end

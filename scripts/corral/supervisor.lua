@@ -279,6 +279,7 @@ local instance_of = setmetatable({}, { __mode = "k" })   -- child -> its instanc
 
 function Child:wait_stopping()
   check_self(self, "wait_stopping", Child, instance_of)
+  util.need_run("child:wait_stopping")
   return instance_of[self].group:wait_stopping()
 end
 
@@ -733,6 +734,9 @@ end
 -- Send a request to the manager and wait for its answer; `level` 3 points
 -- errors at the caller of the method.
 local function request(sup, msg)
+  -- (outside a run, or in a coroutine corral does not run: said before
+  -- anything is asked, at the caller's line)
+  corral._check_blocking("supervisor:" .. msg.kind, 3)
   if sup.closed then raise_stopped(msg.kind, 3) end
   if in_manager(sup) then
     error(("supervisor:%s: called from on_restart or on_failure, which the "
@@ -803,6 +807,7 @@ function Sup:stop(grace)
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
   if self.closed then return end              -- stopped already: nothing to do
+  util.need_run("supervisor:stop")            -- (before the grace is cut)
   if not in_manager(self) then corral._check_cancel() end   -- as request
   cut_grace(self, grace or math.huge)
   if in_manager(self) then

@@ -519,8 +519,16 @@ if package.loaded["corral.testing.Stream"] == nil then
   package.loaded["corral.testing.Stream"] = methods
 end
 
+-- (A table given a stream's metatable has no state: said, not an error
+-- inside this file.)
+local NOT_A_STREAM = "not a stream: a table given a testing stream's metatable"
+
 function Stream.__index(s, k)
-  if k == "closed" then return state[s].closed end
+  if k == "closed" then
+    local st = state[s]
+    if st == nil then error("stream.closed: " .. NOT_A_STREAM, 2) end
+    return st.closed
+  end
   return methods[k]
 end
 
@@ -786,6 +794,7 @@ Stream.__close = methods.close
 
 function Stream:__tostring()
   local st = state[self]
+  if st == nil then return ("testing.Stream(%s)"):format(NOT_A_STREAM) end
   return ("testing.Stream(%s%s)"):format(st._name, st.closed and ", closed" or "")
 end
 

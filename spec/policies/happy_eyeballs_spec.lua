@@ -239,7 +239,7 @@ describe("happy_eyeballs.connect (scripted)", function()
       local fn = "happy_eyeballs.connect"
       support.assert_arg_error(1, fn, "string expected", function() he.connect(1, 80) end)
       support.assert_arg_error(2, fn, "port must be an integer", function() he.connect("h", -1) end)
-      support.assert_arg_error(2, fn, "port must be an integer", function() he.connect("h", "80") end)
+      support.assert_arg_error(2, fn, "port must be an integer", function() he.connect("h", "80.5") end)
       support.assert_arg_error(3, fn, "unknown option 'dealy'", function() he.connect("h", 1, { dealy = 1 }) end)
       support.assert_arg_error(3, fn, "delay must be a number >= 0", function() he.connect("h", 1, { delay = -1 }) end)
     end)
