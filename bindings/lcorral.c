@@ -1018,6 +1018,21 @@ static void *root_signal_cb(cr_engine_t *e, int signum) {
 ** Raise the Cancelled of the signal that reached the root, even if the
 ** root swallowed it: the run was interrupted. [-0, +1, m]
 */
+/* corral._getglobal(name), corral._setglobal(name, v): the command's
+** access to the globals lua itself makes from C (arg, -l's require and
+** global), which a strict-mode metatable allows, as it allows lua's. */
+static int l_getglobal(lua_State *L) {
+  lua_getglobal(L, luaL_checkstring(L, 1));
+  return 1;
+}
+
+static int l_setglobal(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  lua_setglobal(L, name);
+  return 0;
+}
+
 /* corral._stuck_tree() -> the tree when the last run's stop signal found
 ** every task blocked for good (a deadlock held open for Ctrl-C), or nil. */
 static int l_stuck_tree(lua_State *L) {
@@ -1498,7 +1513,9 @@ static const luaL_Reg corral_funcs[] = {
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */
-  {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */
+  {"_stuck_tree", l_stuck_tree},
+  {"_getglobal", l_getglobal},           /* internal: the command */
+  {"_setglobal", l_setglobal},           /* internal: the command */         /* internal: the command's Ctrl-C */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
   {NULL, NULL}

@@ -559,8 +559,9 @@ static int trace_fwrite(lua_State *L) {
 static const char std_key = 0;
 
 /* Keep, when the module loads, the standard functions ltrace.lua uses, as
-** they are then: the trace is written at the end of a run, after the
-** program may have removed or replaced the globals. `type` is Lua's own.
+** they are then (the libraries copied): the trace is written at the end of
+** a run, after the program may have removed or replaced globals or their
+** fields. `type` is Lua's own.
 ** (Compiling ltrace.lua itself waits for a trace.) [-0, +0, e] */
 void lcr_open_trace(lua_State *L) {
   static const char *const names[] = {"ipairs", "math", "pairs", "pcall",
@@ -568,7 +569,16 @@ void lcr_open_trace(lua_State *L) {
   int i;
   lua_createtable(L, 0, 9);
   for (i = 0; names[i] != NULL; i++) {
-    lua_getglobal(L, names[i]);
+    if (lua_getglobal(L, names[i]) == LUA_TTABLE) {   /* a library: a copy, */
+      lua_newtable(L);                    /* so that its fields stay too */
+      lua_pushnil(L);
+      while (lua_next(L, -3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      }
+      lua_remove(L, -2);
+    }
     lua_setfield(L, -2, names[i]);
   }
   lua_pushcfunction(L, lcr_rawtype);

@@ -37,7 +37,10 @@ local SOURCES = { [0] = "none", "explicit", "deadline", "failure", "stop",
   "signal", "host", "deadlock" }
 local ENDS = { [3] = "done", [4] = "failed", [5] = "cancelled" }
 
-local fmt, concat = string.format, table.concat
+-- (functions, not methods: a string's methods are the program's string
+-- table, whatever it did to it)
+local fmt, concat, gsub, sub, byte = string.format, table.concat, string.gsub,
+  string.sub, string.byte
 
 local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r",
   ["\t"] = "\\t" }
@@ -52,7 +55,7 @@ local function utf8_clean(s)
     local ok, cp = pcall(utf8.codepoint, s, i)
     if ok then
       local len = cp < 0x80 and 1 or cp < 0x800 and 2 or cp < 0x10000 and 3 or 4
-      parts[#parts + 1] = s:sub(i, i + len - 1)
+      parts[#parts + 1] = sub(s, i, i + len - 1)
       i = i + len
     else
       parts[#parts + 1] = "\u{FFFD}"
@@ -63,8 +66,8 @@ local function utf8_clean(s)
 end
 
 local function str(s)
-  s = utf8_clean(tostring(s)):gsub('[%c"\\]', function(c)
-    return ESC[c] or fmt("\\u%04x", c:byte())
+  s = gsub(utf8_clean(tostring(s)), '[%c"\\]', function(c)
+    return ESC[c] or fmt("\\u%04x", byte(c))
   end)
   return '"' .. s .. '"'
 end

@@ -12,10 +12,21 @@ local debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall,
   rawequal, rawget, require, table, tostring, type, warn, xpcall =
   debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall, rawequal,
   rawget, require, table, tostring, type, warn, xpcall
--- The globals table itself (the chunk's _ENV), for what lua reads and sets
--- in it as the program runs: `arg`, the `require` of -l, -l's global.
+-- The globals table itself (the chunk's _ENV), for what lua sets in it
+-- before the program runs; what it reads and sets as the program runs (arg,
+-- the require of -l, -l's global) goes through C, as lua's does, which a
+-- strict-mode metatable allows.
 local G = _ENV
+-- The library functions the error path uses once the script has run, as
+-- they are now: a script may replace debug.traceback (as StackTracePlus
+-- asks) or drop string.find, and its own error must still be printed.
+local getinfo, rawmeta, traceback = debug.getinfo, debug.getmetatable, debug.traceback
+local concat, pack, unpack = table.concat, table.pack, table.unpack
+local find, format, gmatch, match, sub =
+  string.find, string.format, string.gmatch, string.match, string.sub
+local max, min = math.max, math.min
 local corral = require "corral"
+local getglobal, setglobal = corral._getglobal, corral._setglobal
 
 local M = {}
 
@@ -173,9 +184,10 @@ end
 -- The script's arguments, as lua takes them: from the global `arg` as it
 -- is when the script starts (an -e may have changed it).
 local function script_args()
-  local a = G.arg
+  local a = getglobal("arg")
   if type(a) ~= "table" then error("'arg' is not a table", 0) end
   local n, args = #a, {}
+  if n > 999000 then error("stack overflow (too many arguments to script)", 0) end
   for i = 1, n do args[i] = rawget(a, i) end
   return args, n
 end
@@ -187,7 +199,7 @@ local function prelude(plan, protect)
   if plan.init then protect(plan.init) end
   for _, a in ipairs(plan.actions) do
     if a.kind == "e" then protect(a.fn)
-    else G[a.global] = protect(G.require, a.mod) end
+    else setglobal(a.global, protect(getglobal("require"), a.mod)) end
   end
 end
 
@@ -200,7 +212,7 @@ local describe = corral._describe
 local function error_text(e)
   local t = type(e)
   if t == "string" or t == "number" then return tostring(e) end
-  local mt = debug.getmetatable(e)
+  local mt = rawmeta(e)
   local ts = type(mt) == "table" and rawget(mt, "__tostring")
   if ts ~= nil and ts ~= false then
     local ok, s = pcall(ts, e)
@@ -209,23 +221,23 @@ local function error_text(e)
     -- where the real error came from: this names it, with its traceback)
     if not ok then return describe(e) end
   end
-  return ("(error object is a %s value)"):format(t)
+  return format("(error object is a %s value)", t)
 end
 
 -- A traceback as lua prints it: the user's frames, then the C caller; none
 -- of this command's own (from the xpcall it calls the user's code with).
 local function user_traceback(tb)
-  local cut = tb:find("\n\t%[C%]: in function 'xpcall'\n\tcorral%.cli:")
-  return cut and tb:sub(1, cut) .. "\t[C]: in ?" or tb
+  local cut = find(tb, "\n\t%[C%]: in function 'xpcall'\n\tcorral%.cli:")
+  return cut and sub(tb, 1, cut) .. "\t[C]: in ?" or tb
 end
 
 -- The frame lines of a traceback (a tail-call note stays with its frame).
 local function frame_lines(tb)
   local list = {}
-  for line in tb:gmatch("\n\t([^\n]*)") do
+  for line in gmatch(tb, "\n\t([^\n]*)") do
     if line == "(...tail calls...)" and #list > 0 then
       list[#list] = list[#list] .. "\n\t" .. line
-    elseif not line:find("^%.%.%.\t%(skipping") then
+    elseif not find(line, "^%.%.%.\t%(skipping") then
       list[#list + 1] = line
     end
   end
@@ -236,7 +248,7 @@ end
 -- which does (a level is found in time proportional to it: a search, so
 -- that a stack overflow's 200,000 levels stay cheap).
 local function deepest(from)
-  local function exists(n) return debug.getinfo(n + 2, "l") ~= nil end
+  local function exists(n) return getinfo(n + 2, "l") ~= nil end
   local lo, hi = from, from + 1
   while exists(hi) do lo, hi = hi, hi * 2 end
   while hi - lo > 1 do
@@ -252,9 +264,9 @@ end
 local function user_levels(level)
   level = level + 1                      -- (this function's own frame)
   local last = deepest(level)
-  for n = last, math.max(level, last - 16), -1 do
-    local info = debug.getinfo(n, "Sf")
-    local below = debug.getinfo(n + 1, "S")
+  for n = last, max(level, last - 16), -1 do
+    local info = getinfo(n, "Sf")
+    local below = getinfo(n + 1, "S")
     if info.func == xpcall and below and below.source == "=corral.cli" then
       return n - level
     end
@@ -268,8 +280,9 @@ end
 local function user_frames(abs, from, n)
   local out = {}
   while #out < n do
-    local lines = frame_lines(debug.traceback(nil, abs + 1 + from + #out))
-    for i = 1, math.min(10, n - #out) do out[#out + 1] = lines[i] end
+    local lines = frame_lines(traceback(nil, abs + 1 + from + #out))
+    if #lines == 0 then break end        -- (no frames where levels are)
+    for i = 1, min(10, n - #out) do out[#out + 1] = lines[i] end
   end
   return out
 end
@@ -281,18 +294,18 @@ end
 local function lua_traceback(level)
   local abs = level + 1                  -- the user's first level, here
   local u = user_levels(abs)
-  if not u then return user_traceback(debug.traceback(nil, abs)) end
+  if not u then return user_traceback(traceback(nil, abs)) end
   local out = { "stack traceback:" }
   local function add(list) for _, f in ipairs(list) do out[#out + 1] = f end end
   if u + 1 <= 22 then
     add(user_frames(abs, 0, u))
   else
     add(user_frames(abs, 0, 10))
-    out[#out + 1] = ("...\t(skipping %d levels)"):format(u + 1 - 22)
+    out[#out + 1] = format("...\t(skipping %d levels)", u + 1 - 22)
     add(user_frames(abs, u - 10, 10))
   end
   out[#out + 1] = "[C]: in ?"
-  return table.concat(out, "\n\t")
+  return concat(out, "\n\t")
 end
 
 -- The same cut in every traceback of an ErrorGroup and of those nested in
@@ -322,7 +335,7 @@ local function run(plan, argv, info)
     if corral.is_cancelled(e) or corral.is_error_group(e) then return e end
     -- as lua's own handler: a value whose __tostring gives a string is
     -- printed as that string alone, without a traceback
-    local mt = type(e) ~= "string" and type(e) ~= "number" and debug.getmetatable(e)
+    local mt = type(e) ~= "string" and type(e) ~= "number" and rawmeta(e)
     local ts = type(mt) == "table" and rawget(mt, "__tostring")
     if ts then
       local ok, text = pcall(ts, e)
@@ -332,9 +345,9 @@ local function run(plan, argv, info)
     return e
   end
   local function protect(f, ...)
-    local r = table.pack(xpcall(f, handler, ...))
+    local r = pack(xpcall(f, handler, ...))
     if not r[1] then error(r[2], 0) end
-    return table.unpack(r, 2, r.n)
+    return unpack(r, 2, r.n)
   end
   local function root()
     prelude(plan, protect)
@@ -342,7 +355,7 @@ local function run(plan, argv, info)
       protect(plan.chunk)
     elseif plan.chunk then
       local args, n = script_args()     -- (no traceback for this one, as lua)
-      protect(plan.chunk, table.unpack(args, 1, n))
+      protect(plan.chunk, unpack(args, 1, n))
     end
   end
   local ok, e = pcall(corral.run, root, plan.run_opts)
@@ -362,7 +375,7 @@ local function run(plan, argv, info)
     user_tracebacks(e)
     msg = e:render({ tracebacks = true })
   else
-    msg = error_text(e):match("^[^%z]*")   -- as lua: up to a NUL byte
+    msg = match(error_text(e), "^[^%z]*")   -- as lua: up to a NUL byte
     if tb and rawequal(tb_of, e) then msg = msg .. "\n" .. tb end
   end
   io.stderr:write(info.progname, ": ", msg, "\n")

@@ -138,3 +138,81 @@ describe("regression: the command and the trace after a program changed its glob
     assert.equal("a\tb\nexit=0\n", out)
   end)
 end)
+
+-- Its second round: the command's error path still used debug.traceback,
+-- string.find and table.unpack as the script left them (a script that
+-- replaced debug.traceback, as StackTracePlus asks, then failed made the
+-- command spin for ever); -l set its global, and read arg, from Lua, which
+-- a strict mode refuses where lua (from C) passes; and the trace writer
+-- read string.gsub, table.sort, utf8.len and math.huge at write time.
+describe("regression: the command after a program changed library fields", function()
+  it("prints the error of a script that replaced debug.traceback, and ends", function()
+    local r = converse.corral([[
+      debug.traceback = function() return "a traceback of my own" end
+      local function f() error("boom") end
+      f()
+    ]])
+    assert.equal(1, r.code)
+    assert.matches("^corral: [^\n]*:2: boom\nstack traceback:\n", r.stderr)
+  end)
+
+  it("prints the error of a script that dropped string, table and math functions", function()
+    local r = converse.corral([[
+      string.find, string.match, string.gmatch, string.format = nil, nil, nil, nil
+      table.concat, table.pack, table.unpack, math.max = nil, nil, nil, nil
+      error("boom")
+    ]])
+    assert.equal(1, r.code)
+    assert.matches("^corral: [^\n]*:3: boom\nstack traceback:\n", r.stderr)
+  end)
+
+  it("runs -l under a strict mode that refuses new globals from Lua code, as lua does", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local f = assert(io.open(dir .. "/strictmode.lua", "w"))
+    f:write([[
+      setmetatable(_G, {
+        __newindex = function(t, k, v)
+          local what = debug.getinfo(2, "S").what
+          if what ~= "main" and what ~= "C" then error("assign to undeclared global '" .. k .. "'", 2) end
+          rawset(t, k, v)
+        end,
+        __index = function(_, k)
+          if debug.getinfo(2, "S").what ~= "C" then error("variable '" .. k .. "' is not declared", 2) end
+        end,
+      })
+      return true
+    ]])
+    f:close()
+    local out = support.sh(("LUA_PATH='%s/?.lua;;' %s -l strictmode -l s=string -e 'print(s.rep(\"ab\", 2))' 2>&1")
+      :format(dir, converse.BIN))
+    os.remove(dir .. "/strictmode.lua")
+    os.remove(dir)
+    assert.equal("abab\nexit=0\n", out)
+  end)
+
+  it("refuses a script arg too long for the stack, as lua does", function()
+    local script = converse.tmpfile("print('ran')\n")
+    local out = support.sh(("%s -e 'arg = {} for i = 1, 1e6 do arg[i] = i end' %s 2>&1"):format(converse.BIN, script))
+    os.remove(script)
+    assert.equal("corral: stack overflow (too many arguments to script)\nexit=1\n", out)
+  end)
+
+  it("writes the trace of a program that dropped string, table, utf8 and math fields", function()
+    local trace = os.tmpname()
+    local r = converse.run({ converse.BIN, "--trace", trace, converse.tmpfile([[
+      local corral = require "corral"
+      corral.group(function(g) g:spawn(corral.sleep, 0.01) end, { name = "crew\1" })
+      string.gsub, string.format, string.sub, string.byte = nil, nil, nil, nil
+      table.sort, table.concat, utf8.len, math.huge = nil, nil, nil, nil
+    ]]) })
+    local f = assert(io.open(trace, "rb"))
+    local text = f:read("a")
+    f:close()
+    os.remove(trace)
+    assert.equal(0, r.code, r.stderr)
+    assert.matches('"traceEvents"', text)
+    assert.matches('crew\\u0001', text, 1, true)
+  end)
+end)
