@@ -15,6 +15,29 @@ local function lua(src)
   return support.lua_output('local corral = require "corral"\n' .. src)
 end
 
+-- What the command line `cmd` prints (stdout and stderr, then "exit=N"),
+-- with %s in it for a script holding `text`.
+-- The command's run of a script holding `text` with --trace: its result
+-- (converse.run's) and the trace file's text.
+local function traced(text)
+  local trace = os.tmpname()
+  local script = converse.tmpfile(text)
+  local r = converse.run({ converse.BIN, "--trace", trace, script })
+  local f = assert(io.open(trace, "rb"))
+  local json = f:read("a")
+  f:close()
+  os.remove(trace)
+  os.remove(script)
+  return r, json
+end
+
+local function command_with(text, cmd)
+  local script = converse.tmpfile(text)
+  local out = support.sh(cmd:format(script) .. " 2>&1")
+  os.remove(script)
+  return out
+end
+
 describe("regression: a program that replaces or removes standard globals", function()
   for _, name in ipairs({ "type", "setmetatable", "pcall", "error", "ipairs",
                           "getmetatable", "math", "table", "pairs", "rawget",
@@ -100,17 +123,12 @@ end)
 -- lua lets them), and arg went through a global _G that a program may drop.
 describe("regression: the command and the trace after a program changed its globals", function()
   it("writes the trace of a program that removed utf8, math, string and table", function()
-    local trace = os.tmpname()
-    local r = converse.run({ converse.BIN, "--trace", trace, converse.tmpfile([[
+    local r, text = traced([[
       local corral = require "corral"
       corral.sleep(0.01)
       utf8, math, string, table, type, pairs = nil, nil, nil, nil, nil, nil
       print("script done")
-    ]]) })
-    local f = assert(io.open(trace, "rb"))
-    local text = f:read("a")
-    f:close()
-    os.remove(trace)
+    ]])
     assert.equal(0, r.code, r.stderr)
     assert.equal("script done\n", r.stdout)
     assert.matches('"traceEvents"', text)
@@ -124,17 +142,14 @@ describe("regression: the command and the trace after a program changed its glob
         return real(name)
       end
     ]])
-    local script = converse.tmpfile("print(corral_spec_hooked.hello)\n")
-    local out = support.sh(("LUA_INIT=@%s %s -l corral_spec_hooked %s 2>&1"):format(init, converse.BIN, script))
+    local out = command_with("print(corral_spec_hooked.hello)\n",
+      "LUA_INIT=@" .. init .. " " .. converse.BIN .. " -l corral_spec_hooked %s")
     os.remove(init)
-    os.remove(script)
     assert.equal("from the hook\nexit=0\n", out)
   end)
 
   it("gives the script its arguments when -e removed _G", function()
-    local script = converse.tmpfile("print(...)\n")
-    local out = support.sh(("%s -e '_G = nil' %s a b 2>&1"):format(converse.BIN, script))
-    os.remove(script)
+    local out = command_with("print(...)\n", converse.BIN .. " -e '_G = nil' %s a b")
     assert.equal("a\tb\nexit=0\n", out)
   end)
 end)
@@ -193,24 +208,18 @@ describe("regression: the command after a program changed library fields", funct
   end)
 
   it("refuses a script arg too long for the stack, as lua does", function()
-    local script = converse.tmpfile("print('ran')\n")
-    local out = support.sh(("%s -e 'arg = {} for i = 1, 1e6 do arg[i] = i end' %s 2>&1"):format(converse.BIN, script))
-    os.remove(script)
+    local out = command_with("print('ran')\n",
+      converse.BIN .. " -e 'arg = {} for i = 1, 1e6 do arg[i] = i end' %s")
     assert.equal("corral: stack overflow (too many arguments to script)\nexit=1\n", out)
   end)
 
   it("writes the trace of a program that dropped string, table, utf8 and math fields", function()
-    local trace = os.tmpname()
-    local r = converse.run({ converse.BIN, "--trace", trace, converse.tmpfile([[
+    local r, text = traced([[
       local corral = require "corral"
       corral.group(function(g) g:spawn(corral.sleep, 0.01) end, { name = "crew\1" })
       string.gsub, string.format, string.sub, string.byte = nil, nil, nil, nil
       table.sort, table.concat, utf8.len, math.huge = nil, nil, nil, nil
-    ]]) })
-    local f = assert(io.open(trace, "rb"))
-    local text = f:read("a")
-    f:close()
-    os.remove(trace)
+    ]])
     assert.equal(0, r.code, r.stderr)
     assert.matches('"traceEvents"', text)
     assert.matches('crew\\u0001', text, 1, true)
