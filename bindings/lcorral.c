@@ -557,9 +557,6 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   return lua_yieldk(L, 0, ctx, k);
 }
 
-/* cancel_point([name [, level]]): a cancellation point that never blocks
-** (for calls that have nothing to wait for, and for corral's own Lua,
-** whose helpers pass the level of their user's call for the errors). */
 /* type(v) as Lua's own: the embedded modules' `type`, which a program's
 ** replacement of the global (one answering __name, say) cannot change. */
 int lcr_rawtype(lua_State *L) {
@@ -568,6 +565,9 @@ int lcr_rawtype(lua_State *L) {
   return 1;
 }
 
+/* cancel_point([name [, level]]): a cancellation point that never blocks
+** (for calls that have nothing to wait for, and for corral's own Lua,
+** whose helpers pass the level of their user's call for the errors). */
 int lcr_cancel_point(lua_State *L) {
   const char *name = luaL_optstring(L, 1, "cancel_point");
   int level = (int)luaL_optinteger(L, 2, 1);
@@ -1014,10 +1014,6 @@ static void *root_signal_cb(cr_engine_t *e, int signum) {
   return reason;
 }
 
-/*
-** Raise the Cancelled of the signal that reached the root, even if the
-** root swallowed it: the run was interrupted. [-0, +1, m]
-*/
 /* corral._getglobal(name), corral._setglobal(name, v): the command's
 ** access to the globals lua itself makes from C (arg, -l's require and
 ** global), which a strict-mode metatable allows, as it allows lua's. */
@@ -1040,6 +1036,10 @@ static int l_stuck_tree(lua_State *L) {
   return 1;
 }
 
+/*
+** Raise the Cancelled of the signal that reached the root, even if the
+** root swallowed it: the run was interrupted. [-0, +1, m]
+*/
 static int raise_root_signal(lua_State *L, lcr_Engine *E) {
   lcr_Task *root = E->root;
   if (root->outcome == CR_TASK_CANCELLED &&
@@ -1513,9 +1513,9 @@ static const luaL_Reg corral_funcs[] = {
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */
-  {"_stuck_tree", l_stuck_tree},
+  {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */
   {"_getglobal", l_getglobal},           /* internal: the command */
-  {"_setglobal", l_setglobal},           /* internal: the command */         /* internal: the command's Ctrl-C */
+  {"_setglobal", l_setglobal},           /* internal: the command */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
   {NULL, NULL}

@@ -226,11 +226,11 @@ local function readers(rawread, check, skip_line, where)
 
   local R = {}
 
-  --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
   -- (where it may not block, said at the caller's line before a primitive
   -- nested here says it at its own)
   local blocking = corral._check_blocking
 
+  --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
   function R.read_line(s, max)
     check(s, "read_line")
     max = checkmax(max)
