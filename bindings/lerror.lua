@@ -333,6 +333,9 @@ function EG:render(opts)
     end
   end
   local tb = opts ~= nil and opts.tracebacks
+  if tb ~= nil and type(tb) ~= 'boolean' then   -- as every boolean option
+    arg_error(1, 'render', 'tracebacks must be a boolean, got ' .. type(tb))
+  end
   return table.concat(render(self, { heading(self) }, '', tb, {}, 1), '\n')
 end
 
