@@ -69,8 +69,9 @@ local method_error = corral._method_error
 
 -- An integer in lo..hi (an integral float is accepted, as Lua's own
 -- functions do), or an argument error saying what it must be.
-local function checkint(v, n, f, what, lo, hi, level)
-  local i = math.tointeger(v)
+local function checkint(v, n, f, what, lo, hi, level, option)
+  -- an option is taken as it is: a number, not a numeral (api.md)
+  local i = (not option or type(v) == "number") and math.tointeger(v)
   if not i or i < lo or (hi and i > hi) then
     local range = hi and format("in %d..%d", lo, hi) or format(">= %d", lo)
     argerr(n, f, format("%s must be an integer %s", what, range),
@@ -338,7 +339,7 @@ function tcp.listen(host, port, opts)
   opts = checkoptions(opts, 3, "listen", { backlog = true })
   local backlog = 511
   if opts.backlog ~= nil then
-    backlog = checkint(opts.backlog, 3, "listen", "backlog", 1, 65535)
+    backlog = checkint(opts.backlog, 3, "listen", "backlog", 1, 65535, nil, true)
   end
   return listen_as("listen", host, port, backlog)
 end
@@ -421,9 +422,9 @@ function tcp.serve(host, port, handler, opts)
   opts = checkoptions(opts, 4, "serve",
                       { ready = true, on_error = true, backlog = true, limit = true })
   if opts.backlog ~= nil then
-    checkint(opts.backlog, 4, "serve", "backlog", 1, 65535)
+    checkint(opts.backlog, 4, "serve", "backlog", 1, 65535, nil, true)
   end
-  if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1) end
+  if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true) end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       argerr(4, "serve", k .. " must be a function")

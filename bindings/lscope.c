@@ -27,15 +27,15 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
   if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
   if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
-    double s = lua_tonumber(L, -1);
-    if (!lua_isnumber(L, -1) || !(s >= 0))
+    double s = lua_tonumber(L, -1);      /* a number, not a numeral */
+    if (lua_type(L, -1) != LUA_TNUMBER || !(s >= 0))
       luaL_argerror(L, idx, "timeout must be a number of seconds >= 0 and "
                             "not NaN");
     *deadline = now + s;
   }
   if (lua_getfield(L, idx, "deadline") != LUA_TNIL) {
     double d = lua_tonumber(L, -1);
-    if (!lua_isnumber(L, -1) || d != d)
+    if (lua_type(L, -1) != LUA_TNUMBER || d != d)
       luaL_argerror(L, idx, "deadline must be a number and not NaN");
     if (d < *deadline) *deadline = d;
   }
@@ -226,8 +226,8 @@ int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
     return luaL_error(L, "cannot set field '%s' of a %s (only deadline and "
                          "shield are writable)", k, what);
   if (deadline) {
-    double d = lua_tonumber(L, 3);
-    if (!lua_isnumber(L, 3) || d != d)
+    double d = lua_tonumber(L, 3);       /* as the deadline option */
+    if (lua_type(L, 3) != LUA_TNUMBER || d != d)
       return luaL_error(L, "%s.deadline must be a number and not NaN", what);
     if (!run_alive) goto ended;
     if ((rc = cr_scope_set_deadline(s, d)) != 0) return lcr_raise(L, rc);

@@ -64,9 +64,19 @@ function is.integer_ge(min, huge)
   end
 end
 
+-- A name: a string, or a number, which M.options turns into its string (as
+-- corral.group and g:spawn take `name = 3`).
+function is.name(v, what)
+  if type(v) ~= "string" and type(v) ~= "number" then
+    return ("%s must be a string, got %s"):format(what, corral._typename(v))
+  end
+end
+
 function is.type(t)
   return function(v, what)
-    if type(v) ~= t then return ("%s must be a %s, got %s"):format(what, t, type(v)) end
+    if type(v) ~= t then   -- got corral.Event, as the C functions say
+      return ("%s must be a %s, got %s"):format(what, t, corral._typename(v))
+    end
   end
 end
 
@@ -105,7 +115,9 @@ function M.options(fname, argn, opts, spec, defaults)
   end
   local complaint = M.check_table(opts, spec)
   if complaint then M.arg_error(argn, fname, complaint, 3) end
-  for k, v in next, opts do out[k] = v end
+  for k, v in next, opts do
+    out[k] = spec[k] == is.name and type(v) == "number" and tostring(v) or v
+  end
   return out
 end
 

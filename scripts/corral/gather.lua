@@ -23,7 +23,7 @@ local OPTIONS = {
   limit = util.is.integer_ge(1),
   defer_errors = util.is.type("boolean"),
   settle = util.is.type("boolean"),
-  name = util.is.type("string"),
+  name = util.is.name,
 }
 
 local function gather(fns, opts)

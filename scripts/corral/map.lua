@@ -16,7 +16,7 @@ local util = require "corral._util"
 local OPTIONS = {
   limit = util.is.integer_ge(1),
   defer_errors = util.is.type("boolean"),
-  name = util.is.type("string"),
+  name = util.is.name,
 }
 
 local function map(fn, items, opts)

@@ -19,7 +19,7 @@ local error, require, table = error, require, table
 local corral = require "corral"
 local util = require "corral._util"
 
-local OPTIONS = { name = util.is.type("string") }
+local OPTIONS = { name = util.is.name }
 
 local function race(fns, opts)
   util.functions("race", 1, fns)

@@ -96,7 +96,7 @@ local SPEC = {
   on_restart = is.type("function"),
   on_failure = is.type("function"),
   children = children_complaint,
-  name = is.type("string"),
+  name = is.name,
 }
 
 local DEFAULTS = { strategy = "one_for_one", intensity = 3, period = 5, name = "supervisor" }
