@@ -639,7 +639,7 @@ static int keep_traceback(lua_State *L) {
   lua_remove(L, -2);
   lcr_setextra(L, 2, "tb");
   lua_pushvalue(L, 1);
-  lcr_setextra(L, 2, "tberr");
+  lcr_settberr(L, 2);
   return 0;
 }
 
@@ -654,7 +654,7 @@ int lcr_msgh(lua_State *L) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
-  lcr_getextra(L, 2, "tberr");
+  lcr_gettberr(L, 2);
   if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
   lua_pop(L, 1);
   /* Protected: memory that runs out while the traceback is made leaves

@@ -324,6 +324,8 @@ extern const luaL_Reg lcr_error_funcs[];
 /* ltask.c */
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
+void lcr_settberr(lua_State *L, int task);
+void lcr_gettberr(lua_State *L, int task);
 int lcr_pushgroupof(lua_State *L, const lcr_State *S, int task);
 void lcr_open_task(lua_State *L);
 lcr_Task *lcr_newtask(lua_State *L, lcr_Engine *E, int fn, int nargs);

@@ -367,7 +367,7 @@ static void keep_child_traceback(lua_State *L, lcr_Task *w, int child) {
   lua_insert(L, -2);                     /* [err, w, tb] */
   lcr_setextra(L, -2, "tb");
   lua_pushvalue(L, err);
-  lcr_setextra(L, -2, "tberr");          /* its msgh keeps that traceback */
+  lcr_settberr(L, -2);                   /* its msgh keeps that traceback */
   lua_settop(L, err);
 }
 

@@ -44,6 +44,39 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
   lua_pop(L, 1);
 }
 
+/* Registry key of the metatable of tberr's box: weak values. */
+static const char weak_mt_key = 0;
+
+/*
+** The error the task's message handler kept with its traceback (tberr),
+** the value on top (popped): held weakly, in a box, so that an error the
+** program caught and dropped is not kept alive until the task ends (a
+** long-lived task kept its last one, and what it refers to). An error
+** still raised, or that the task failed with, is held elsewhere.
+** [-1, +0, m]
+*/
+void lcr_settberr(lua_State *L, int task) {
+  task = lua_absindex(L, task);
+  lua_createtable(L, 1, 0);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &weak_mt_key);
+  lua_setmetatable(L, -2);
+  lcr_setextra(L, task, "tberr");
+}
+
+/* Push the task's tberr, or nil (unset, or collected). [-0, +1, -] */
+void lcr_gettberr(lua_State *L, int task) {
+  lcr_getextra(L, task, "tberr");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  } else {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
+}
+
 /*
 ** The group userdata of the task at idx (nil for a root task); returns
 ** its type. The engine says which group it is (t.group); AUX keeps its
@@ -585,7 +618,7 @@ static void push_closed_error(lcr_Engine *E, lcr_Task *t, lua_State *co) {
   ** message handler) is what failed, as when on_error is cancelled. */
   if (t->in_on_error) {
     if (lcr_pushtask(L, E, &t->t)) {
-      lcr_getextra(L, -1, "tberr");
+      lcr_gettberr(L, -1);
       lua_remove(L, -2);
       if (!lua_isnil(L, -1)) return;
     }
@@ -952,4 +985,8 @@ void lcr_open_task(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, lcr_msgh, 1);
   S->msgh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, 0, 1);              /* the metatable of tberr's box */
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &weak_mt_key);
 }

@@ -270,7 +270,7 @@ static void set_str(lua_State *L, size_t slot, int which) {
 /* The error a failing task raised, as text (msgh kept it). */
 static void push_failure(lua_State *L, lcr_Engine *E, cr_task_t *t) {
   if (t && lcr_pushtask(L, E, t)) {
-    lcr_getextra(L, -1, "tberr");
+    lcr_gettberr(L, -1);
     if (!lua_isnil(L, -1)) {
       luaL_tolstring(L, -1, NULL);
       return;

@@ -164,6 +164,24 @@ describe("t:cancel()", function()
     assert.equal("cancelled", t.status)
   end)
 
+  it("a task cancelled that returns before any cancellation point ends 'done' with its results", function()
+    local t, waited
+    local results = table.pack(vrun(function()
+      corral.group(function(g)
+        t = g:spawn(function()
+          corral.current_task():cancel()
+          return 12
+        end)
+      end)
+      waited = { t:wait() }
+      corral.current_task():cancel()
+      return 13
+    end))
+    assert.equal("done", t.status)
+    assert.same({ true, 12 }, waited)
+    assert.same({ n = 1, 13 }, results)
+  end)
+
   it("does nothing to a task that already finished", function()
     local t, got
     vrun(function()
