@@ -157,6 +157,25 @@ describe("corral.group", function()
       assert.same({ "start raised@1", "sibling not cancelled@3", "group exited without raising@3" }, log.items)
     end)
 
+    it("a child before ready is already g's: t.group, g:tasks(), and what it spawns there", function()
+      local seen, ok, err
+      vrun(function()
+        ok, err = pcall(corral.group, function(g)
+          g:start(function(ready)
+            local me = corral.current_task()
+            seen = { me.group == g, #g:tasks() }
+            me.group:spawn({ function() error("spawned before ready", 0) end, name = "early" })
+            corral.sleep(1)
+            ready()
+          end)
+        end)
+      end)
+      assert.same({ true, 1 }, seen)
+      assert.is_false(ok)
+      assert.same({ "early" }, err.tasks)       -- a failure of g, as any child's
+      assert.same({ "spawned before ready" }, err.errors)
+    end)
+
     it("raises an error naming ready when the child returns without calling it", function()
       local ok, err
       vrun(function()
