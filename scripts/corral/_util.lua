@@ -21,6 +21,8 @@ local M = {}
 -- as luaL_argerror does (corral.arg_error). `level` counts as error() does:
 -- 1 = where arg_error is called, 2 (the default) = the caller of that function.
 M.arg_error = corral.arg_error
+-- The type named in "got ..." as the C functions name it (corral.Event).
+M.typename = corral._typename
 
 -- Validators: each returns nil when v is acceptable, else the complaint about
 -- `what` (a name such as "timeout" or "children[2].fn").
@@ -111,7 +113,7 @@ function M.options(fname, argn, opts, spec, defaults)
   for k, v in pairs(defaults or {}) do out[k] = v end
   if opts == nil then return out end
   if type(opts) ~= "table" then
-    M.arg_error(argn, fname, "table expected, got " .. type(opts), 3)
+    M.arg_error(argn, fname, "table expected, got " .. corral._typename(opts), 3)
   end
   local complaint = M.check_table(opts, spec)
   if complaint then M.arg_error(argn, fname, complaint, 3) end
@@ -152,7 +154,7 @@ end
 -- `what` names it). Called directly by the public function.
 function M.list(fname, argn, list, what)
   if type(list) ~= "table" then
-    M.arg_error(argn, fname, "list expected, got " .. type(list), 3)
+    M.arg_error(argn, fname, "list expected, got " .. corral._typename(list), 3)
   end
   local complaint = M.list_complaint(list, what)
   if complaint then M.arg_error(argn, fname, complaint, 3) end
@@ -163,7 +165,7 @@ end
 -- functions (`empty_ok` allows {}). Called directly by the public function.
 function M.functions(fname, argn, list, empty_ok)
   if type(list) ~= "table" then
-    M.arg_error(argn, fname, "list of functions expected, got " .. type(list), 3)
+    M.arg_error(argn, fname, "list of functions expected, got " .. corral._typename(list), 3)
   end
   local complaint = M.list_complaint(list, "fns")
   if complaint then M.arg_error(argn, fname, complaint, 3) end

@@ -64,7 +64,7 @@ end
 
 function M.interleave(addrs)
   if type(addrs) ~= "table" then
-    util.arg_error(1, "happy_eyeballs.interleave", "table expected, got " .. type(addrs), 2)
+    util.arg_error(1, "happy_eyeballs.interleave", "table expected, got " .. corral._typename(addrs), 2)
   end
   local out, complaint = rfc_order(addrs)
   if not out then util.arg_error(1, "happy_eyeballs.interleave", complaint, 2) end

@@ -21,7 +21,7 @@ local OPTIONS = {
 
 local function map(fn, items, opts)
   if type(fn) ~= "function" then
-    util.arg_error(1, "map", "function expected, got " .. type(fn), 2)
+    util.arg_error(1, "map", "function expected, got " .. util.typename(fn), 2)
   end
   util.list("map", 2, items, "items")
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })

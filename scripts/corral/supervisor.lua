@@ -59,7 +59,7 @@ local BACKOFF = {
 
 -- The complaint about one child spec, or nil.
 local function child_complaint(c, what)
-  if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, type(c)) end
+  if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, corral._typename(c)) end
   local bad = util.check_table(c, CHILD, what)
   if bad then return bad end
   if rawget(c, "name") == nil then return what .. ".name must be a string, got nil" end
@@ -67,7 +67,7 @@ local function child_complaint(c, what)
 end
 
 local function children_complaint(list, what)
-  if type(list) ~= "table" then return ("%s must be a list, got %s"):format(what, type(list)) end
+  if type(list) ~= "table" then return ("%s must be a list, got %s"):format(what, corral._typename(list)) end
   local bad = util.list_complaint(list, what)
   if bad then return bad end
   local seen = {}
@@ -84,7 +84,7 @@ local function children_complaint(list, what)
 end
 
 local function backoff_complaint(b, what)
-  if type(b) ~= "table" then return ("%s must be a table, got %s"):format(what, type(b)) end
+  if type(b) ~= "table" then return ("%s must be a table, got %s"):format(what, corral._typename(b)) end
   return util.check_table(b, BACKOFF, what)
 end
 
@@ -778,13 +778,13 @@ end
 
 function Sup:remove(name)
   check_self(self, "remove", Sup, sups)
-  if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. type(name), 2) end
+  if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. corral._typename(name), 2) end
   request(self, { kind = "remove", name = name })
 end
 
 function Sup:restart(name)
   check_self(self, "restart", Sup, sups)
-  if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. type(name), 2) end
+  if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. corral._typename(name), 2) end
   await_begin(self, request(self, { kind = "restart", name = name }))
 end
 
@@ -879,7 +879,7 @@ function M.run(spec, body)
   end
   spec = util.options("supervisor.run", 1, spec, SPEC, DEFAULTS)
   if body ~= nil and type(body) ~= "function" then
-    util.arg_error(2, "supervisor.run", "function expected, got " .. type(body), 2)
+    util.arg_error(2, "supervisor.run", "function expected, got " .. corral._typename(body), 2)
   end
   util.need_run("supervisor.run")
   local sup = new_supervisor(spec)

@@ -270,7 +270,7 @@ end
 -- checked at the call, as corral.run would, but naming the kit's function.
 local function check_run_opts(opts, n, fname)
   if opts == nil then return end
-  if type(opts) ~= "table" then argerror(n, fname, "table expected, got " .. type(opts), 3) end
+  if type(opts) ~= "table" then argerror(n, fname, "table expected, got " .. corral._typename(opts), 3) end
   local unknown = corral.check_options(opts, corral._run_options)
   if unknown then argerror(n, fname, unknown, 3) end
 end
@@ -288,7 +288,7 @@ local function outside_tasks(fname)
 end
 
 function testing.run(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. type(fn)) end
+  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. corral._typename(fn)) end
   check_run_opts(opts, 2, "run")
   outside_tasks("run")
   return run_at(fn, opts, fn)
@@ -325,7 +325,7 @@ end
 --- An error that is neither a busted failure nor a pending reaches busted
 --- as text (with_position).
 function testing.async(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. type(fn)) end
+  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. corral._typename(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
     local res = table.pack(pcall(run_at, fn, opts, fn))
@@ -353,7 +353,7 @@ local function seed_iter(seeds)
       if k < seeds then k = k + 1; return k end
     end
   elseif type(seeds) ~= "table" then
-    argerror(1, "each_seed", "a count or a list of seeds expected, got " .. type(seeds), 3)
+    argerror(1, "each_seed", "a count or a list of seeds expected, got " .. corral._typename(seeds), 3)
   end
   -- a list as the policies take one: keys 1..n, counted raw, no hole
   local bad = util.list_complaint(seeds, "seeds")
@@ -375,7 +375,7 @@ end
 --- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
 function testing.each_seed(seeds, fn, opts)
   local next_seed = seed_iter(seeds)
-  if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. type(fn)) end
+  if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. corral._typename(fn)) end
   check_run_opts(opts, 3, "each_seed")
   if pcall(corral.current_task) then       -- not a failure of seed 1
     error("testing.each_seed: cannot be called inside a running task", 2)
@@ -635,7 +635,7 @@ function methods:read(max)
   local m = math.tointeger(max)
   if not m then
     method_error(2, type(max) == "number" and "number has no integer representation"
-                    or "number expected, got " .. type(max), 1)
+                    or "number expected, got " .. corral._typename(max), 1)
   end
   if m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local st = check_open(self, "read")
@@ -702,7 +702,7 @@ end
 function methods:write(data)
   local st = check_open(self, "write")       -- self first, as the C methods
   if type(data) == "number" then data = tostring(data) end
-  if type(data) ~= "string" then method_error(2, "string expected, got " .. type(data), 1) end
+  if type(data) ~= "string" then method_error(2, "string expected, got " .. corral._typename(data), 1) end
   local p = st._out
   if st._shut then                   -- the program's mistake, as on TCP
     error("stream:write: this stream was shut down for writing (s:shutdown() was called)", 2)
@@ -803,7 +803,7 @@ end
 --- opts.buffer: unread bytes a side holds before write blocks (65536).
 function testing.stream_pair(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    argerror(1, "stream_pair", "table expected, got " .. type(opts))
+    argerror(1, "stream_pair", "table expected, got " .. corral._typename(opts))
   end
   opts = opts or {}
   local unknown = corral.check_options(opts, { max_chunk = true, buffer = true })

@@ -62,6 +62,13 @@ describe("regression: values in options tables are taken as they are", function(
       assert.matches("on_retry must be a function, got corral.Event", message(function()
         require("corral.retry")(function() end, { on_retry = corral.event() })
       end))
+      assert.matches("function expected, got corral.Event",
+        message(function() map(corral.event(), { 1 }) end))
+      assert.matches("children%[1%] must be a table, got corral.Event", message(function()
+        supervisor.run({ children = { corral.event() } }, function() end)
+      end))
+      assert.matches("table expected, got corral.Event",
+        message(function() require("corral.testing").stream_pair(corral.event()) end))
     end)
   end)
 end)
