@@ -215,6 +215,25 @@ describe("corral.scope", function()
       assert.is_true(corral.is_cancelled(outer_err))
       assert.equal("outer reason", outer_err.reason)
     end)
+
+    it("absorbs a bare Cancelled only: an ErrorGroup holding one is a failure", function()
+      local caught, err
+      local ok = pcall(vrun, function()
+        local s
+        local ok2, e2 = pcall(corral.scope, function(scope)
+          s = scope
+          scope:cancel()
+          local _, c = pcall(corral.sleep, math.huge)
+          error(corral.error_group({ c }, { "x" }), 0)
+        end)
+        caught, err = s.cancel_caught, e2
+        assert(not ok2)
+      end)
+      assert.is_true(ok)
+      assert.is_false(caught)
+      assert.is_true(corral.is_error_group(err))
+      assert.is_true(corral.is_cancelled(err.errors[1]))
+    end)
   end)
 end)
 
