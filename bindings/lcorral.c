@@ -1029,6 +1029,15 @@ static int l_setglobal(lua_State *L) {
   return 0;
 }
 
+/* corral._kill_children(): SIGKILL the child processes the running run
+** started and has not reaped (internal: the command about to die of
+** SIGPIPE leaves none running, as a third Ctrl-C does). */
+static int l_kill_children(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  if (S->eng != NULL) cr_engine_kill_children(&S->eng->e);
+  return 0;
+}
+
 /* corral._stuck_tree() -> the tree when the last run's stop signal found
 ** every task blocked for good (a deadlock held open for Ctrl-C), or nil. */
 static int l_stuck_tree(lua_State *L) {
@@ -1514,6 +1523,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */
   {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */
+  {"_kill_children", l_kill_children},   /* internal: the command's SIGPIPE */
   {"_getglobal", l_getglobal},           /* internal: the command */
   {"_setglobal", l_setglobal},           /* internal: the command */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */

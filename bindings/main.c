@@ -74,7 +74,9 @@ static int flush_trace(lua_State *L) {
 ** A pipe closed by its reader (`corral gen.lua | head`): corral catches
 ** SIGPIPE so that sockets report EPIPE, so print would fail silently for
 ** ever. Like lua, the command then dies of SIGPIPE (status 141 in a shell)
-** at the first print, write or flush of a Lua file that hits it.
+** at the first print, write or flush of a Lua file that hits it, its trace
+** written and the run's child processes killed first (as a third Ctrl-C
+** kills them: the run does not unwind to close them).
 ** (With SIGPIPE blocked or ignored, lua's write just fails with EPIPE and
 ** goes on: so does the command's, trace and all.)
 */
@@ -86,6 +88,7 @@ static void pipe_gone(lua_State *L) {
   /* ignored when the process started (corral then leaves it so): EPIPE */
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) return;
   (void)flush_trace(L);
+  (void)call_corral(L, "_kill_children");
   signal(SIGPIPE, SIG_DFL);
   raise(SIGPIPE);
 }

@@ -1,0 +1,67 @@
+-- Regression: `corral server.lua | logger`, the reader gone: the command
+-- died of SIGPIPE at the next print (as lua does) without unwinding, and
+-- the child processes the run had started went on running, reparented to
+-- init (one held in a `<close>` variable too), where a third Ctrl-C kills
+-- them first. They are killed now, with SIGKILL, before the process dies.
+local BIN = os.getenv("CORRAL_BIN") or "build/corral"
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+-- Whether pid is gone (or a zombie, dead but not yet reaped by init).
+local function gone(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return true end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
+describe("regression: the command dying of SIGPIPE", function()
+  it("kills the child processes its run started first", function()
+    local script, pidfile = os.tmpname(), os.tmpname()
+    write(script, ([[
+      local corral = require "corral"
+      corral.group(function(g)
+        g:spawn(function()
+          local p <close> = corral.exec("sleep", {"1000"})
+          local f = assert(io.open(%q, "w")); f:write(p.pid); f:close()
+          p:wait()
+        end)
+        g:spawn(function()
+          local p = corral.exec("sleep", {"1000"})     -- not closed either
+          local f = assert(io.open(%q .. "2", "w")); f:write(p.pid); f:close()
+          p:wait()
+        end)
+        corral.sleep(0.05)
+        for i = 1, 1000 do print("log line " .. i); corral.sleep(0.001) end
+      end)
+    ]]):format(pidfile, pidfile))
+    local p = assert(io.popen(("bash -c '%s %s | head -1 >/dev/null; echo \"${PIPESTATUS[0]}\"'")
+      :format(BIN, script)))
+    local status = tonumber(p:read("a"):match("%d+"))
+    p:close()
+    local pids = {}
+    for _, path in ipairs({ pidfile, pidfile .. "2" }) do
+      local f = assert(io.open(path))
+      pids[#pids + 1] = assert(tonumber(f:read("a")))
+      f:close()
+      os.remove(path)
+    end
+    os.remove(script)
+    finally(function()                   -- none left behind if the check fails
+      for _, pid in ipairs(pids) do
+        if not gone(pid) then os.execute("kill -9 " .. pid .. " 2>/dev/null") end
+      end
+    end)
+    assert.equal(141, status)
+    for _, pid in ipairs(pids) do
+      local deadline = os.time() + 5
+      while not gone(pid) and os.time() < deadline do os.execute("sleep 0.01") end
+      assert.is_true(gone(pid), "child " .. pid .. " still running")
+    end
+  end)
+end)
