@@ -329,7 +329,7 @@ end
 local function run_fn(sup, inst)
   local rec = inst.rec
   local _ <close> = setmetatable({}, { __close = function(_, err)
-    inst.cancelled = err ~= nil and corral.is_cancelled(err)
+    inst.cancelled = err ~= nil and corral.is_cancelled(err) and err   -- (which one)
   end })
   if inst.group.stopping or sup.stop_cap then return end   -- (see run_instance)
   if not inst.stopping then rec.status = "running" end
@@ -369,7 +369,7 @@ end
 local function run_instance(sup, inst)
   local rec = inst.rec
   local _ <close> = setmetatable({}, { __close = function(_, err)
-    inst.cancelled = inst.cancelled or (err ~= nil and corral.is_cancelled(err))
+    inst.cancelled = inst.cancelled or (err ~= nil and corral.is_cancelled(err) and err)
     unlink(sup, inst)                         -- stopped before it began
     if sup.closed then return lose(sup, inst) end
     show_ended(inst)
@@ -603,7 +603,9 @@ function handle.exit(sup, msg)
   if failed then
     restart(sup, rec, true, out.err, out.traceback)
   else
-    restart(sup, rec, false, nil, nil, inst.cancelled and "was cancelled" or "returned")
+    -- (the Cancelled says who cancelled it, and why)
+    restart(sup, rec, false, nil, nil, inst.cancelled
+      and ("was cancelled (%s)"):format(tostring(inst.cancelled)) or "returned")
   end
 end
 

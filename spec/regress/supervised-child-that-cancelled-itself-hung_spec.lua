@@ -35,7 +35,9 @@ describe("regression: a supervised child that cancelled its own task", function(
     assert.is_false(ok)
     assert.equal(3, starts.n)                    -- the start, then 2 restarts
     assert.same({ "nil", "nil" }, seen)
-    assert.equal("supervisor: child 'w' was cancelled (a permanent child is restarted "
+    -- (the entry names the cancel: who, and why)
+    assert.equal("supervisor: child 'w' was cancelled (Cancelled: done (source=explicit, "
+      .. "origin=w)) (a permanent child is restarted "
       .. "whenever it ends; restart = \"transient\" restarts it only after a failure)",
       eg.errors[1])
   end)
