@@ -197,6 +197,33 @@ end
 -- a cancelled task) is an ordinary error, as the core treats it.
 local live_cancel = corral._cancel_live  -- (false for any other value)
 
+-- corral's policy modules: their frames below the program's function in a
+-- traceback are how the policy ran it (a child's function, xpcall, outcome).
+local POLICY = { _util = true, supervisor = true, race = true, gather = true,
+                 map = true, retry = true, happy_eyeballs = true }
+
+local function policy_frame(line)
+  local name = line:match("corral[/\\]([%w_]+)%.lua:%d+:")
+  if name then return POLICY[name] ~= nil end
+  return line:match("^%s*%[C%]: in function '[x]?pcall'$") ~= nil
+    or line:match("^%s*%(%.%.%.tail calls%.%.%.%)$") ~= nil
+end
+
+-- A traceback taken in a policy's branch ends as a task's does, at the
+-- program's function (then "[C]: in ?", the task's base): the policy's own
+-- frames below it are cut. One raised in the policy itself stays whole.
+function M.trim_traceback(tb)
+  if type(tb) ~= "string" then return tb end
+  local lines = {}
+  for line in (tb .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+  local last = #lines
+  if lines[last] and lines[last]:match("^%s*%[C%]: in %?$") then last = last - 1 end
+  local cut = last
+  while cut > 0 and policy_frame(lines[cut]) do cut = cut - 1 end
+  if cut == last or cut == 0 or lines[cut]:match("^stack traceback:$") then return tb end
+  return table.concat(lines, "\n", 1, cut) .. "\n\t[C]: in ?"
+end
+
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A live
 -- Cancelled is not an outcome: it is raised again, unchanged, so cancellation
@@ -206,7 +233,7 @@ function M.outcome(fn, ...)
   local function handler(e)
     if not live_cancel(e) then     -- (out of memory here: no traceback, e kept)
       local ok, t = pcall(corral._traceback, corral._describe(e), 3)
-      if ok then tb = t end
+      if ok then tb = M.trim_traceback(t) end
     end
     return e
   end
@@ -361,6 +388,12 @@ function M.group_keeping(list, body, opts)
   local r = table.pack(pcall(corral.group, body, opts))
   if r[1] then return table.unpack(r, 2, r.n) end
   local err = r[2]
+  -- its children are the policy's branches: their tracebacks end at the
+  -- program's function (a new ErrorGroup, not yet seen by anyone)
+  if corral.is_error_group(err) and type(rawget(err, "tracebacks")) == "table" then
+    local tbs = rawget(err, "tracebacks")
+    for i = 1, #tbs do tbs[i] = M.trim_traceback(tbs[i]) end
+  end
   if not has_kept(list) then error(err, 0) end
   error(M.with_failures(nil, true, err, opts.name, list), 0)
 end
