@@ -622,6 +622,35 @@ int lcr_raise(lua_State *L, int err) {
 ** first line only: rendering the whole tree at every level of a chain of
 ** nested groups would cost time and memory cubic in its depth.
 */
+/* Whether the value at idx is known by identity (a table, a userdata, a
+** function, a coroutine): a string or a number equal to another is not
+** that other one raised again. [-0, +0, -] */
+int lcr_isobject(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+    case LUA_TTABLE: case LUA_TUSERDATA: case LUA_TFUNCTION: case LUA_TTHREAD:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Longer messages are cut in a traceback, to their first line's first
+** TB_MSG_MAX bytes: a task keeps its last traceback until its next one,
+** and the error itself keeps the whole text. [-1, +1, m] */
+#define TB_MSG_MAX 1024
+
+static void cut_message(lua_State *L) {
+  size_t len, n;
+  const char *s = lua_tolstring(L, -1, &len), *nl;
+  if (s == NULL || len <= TB_MSG_MAX) return;
+  nl = memchr(s, '\n', TB_MSG_MAX);
+  n = nl != NULL ? (size_t)(nl - s) : TB_MSG_MAX;
+  lua_pushlstring(L, s, n);
+  lua_pushfstring(L, "... (%I bytes)", (lua_Integer)len);
+  lua_concat(L, 2);
+  lua_remove(L, -2);
+}
+
 static int keep_traceback(lua_State *L) {
   lcr_State *S = lua_touserdata(L, 3);
   lua_settop(L, 2);
@@ -632,13 +661,19 @@ static int keep_traceback(lua_State *L) {
     n = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
     lua_pushfstring(L, "ErrorGroup: %d failure%s", n, n == 1 ? "" : "s");
     lua_remove(L, -2);
-  } else
+  } else {
     lcr_tostring(L, 1);
+    cut_message(L);
+  }
   /* level 2: the function that raised (1 is the message handler) */
   lcr_traceback(L, S, L, lua_tostring(L, -1), 2);
   lua_remove(L, -2);
   lcr_setextra(L, 2, "tb");
+  /* the error itself, for lcr_msgh and a trace's text of the failure: an
+  ** object weakly, any other value as it is, a string cut as a trace cuts
+  ** it (a caught megabyte of text is not kept until the task ends) */
   lua_pushvalue(L, 1);
+  lcr_cut_text(L);
   lcr_settberr(L, 2);
   return 0;
 }
@@ -654,8 +689,13 @@ int lcr_msgh(lua_State *L) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
+  /* the error kept is raised again unchanged: its first traceback stays
+  ** (an object only: the same text raised elsewhere is another error) */
   lcr_gettberr(L, 2);
-  if (!lua_isnil(L, -1) && lua_rawequal(L, -1, 1)) { lua_settop(L, 1); return 1; }
+  if (lcr_isobject(L, 1) && lua_rawequal(L, -1, 1)) {
+    lua_settop(L, 1);
+    return 1;
+  }
   lua_pop(L, 1);
   /* Protected: memory that runs out while the traceback is made leaves
   ** the task without one, and the error as it was. */

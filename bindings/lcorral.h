@@ -120,7 +120,8 @@ struct lcr_Engine {
 ** Task userdata user values. RES holds a finished task's results (nil, the
 ** one value, or {v1, ..., vn}: see keep_results). AUX is the group's
 ** userdata (a child of a group) or nil (a root task) until a rarely used
-** field is set; then a table holding them all: group, name, tb, tberr,
+** field is set; then a table holding them all: group, name, tb, tberr
+** (weakly, lcr_settberr), onerr, fail_seq,
 ** ready (lcr_getextra). The coroutine of a live task is in neither:
 ** the anchors table holds it next to the task (lcr_newchild), where
 ** debug.setuservalue cannot take it from under the pointer t.data.
@@ -325,6 +326,8 @@ extern const luaL_Reg lcr_error_funcs[];
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
 void lcr_settberr(lua_State *L, int task);
+int lcr_isobject(lua_State *L, int idx);
+void lcr_cut_text(lua_State *L);
 void lcr_gettberr(lua_State *L, int task);
 int lcr_pushgroupof(lua_State *L, const lcr_State *S, int task);
 void lcr_open_task(lua_State *L);

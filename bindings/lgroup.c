@@ -352,12 +352,7 @@ static int ready(lua_State *L) {
 */
 static void keep_child_traceback(lua_State *L, lcr_Task *w, int child) {
   int err = lua_gettop(L);
-  switch (lua_type(L, err)) {
-    case LUA_TTABLE: case LUA_TUSERDATA: case LUA_TFUNCTION: case LUA_TTHREAD:
-      break;
-    default:
-      return;
-  }
+  if (!lcr_isobject(L, err)) return;
   lcr_getextra(L, child, "tb");
   if (lua_type(L, -1) != LUA_TSTRING ||
       !lcr_pushtask(L, lcr_taskengine(w), &w->t)) {

@@ -52,7 +52,8 @@ static const char weak_mt_key = 0;
 ** the value on top (popped): held weakly, in a box, so that an error the
 ** program caught and dropped is not kept alive until the task ends (a
 ** long-lived task kept its last one, and what it refers to). An error
-** still raised, or that the task failed with, is held elsewhere.
+** still raised, or that the task failed with, is held elsewhere. (A weak
+** table keeps a string: the message handler gives it one cut short.)
 ** [-1, +0, m]
 */
 void lcr_settberr(lua_State *L, int task) {
@@ -234,6 +235,8 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       ** failed, however long on_error takes */
       lua_pushinteger(L, ++((lcr_Group *)lua_touserdata(L, 4))->fail_seq);
       lcr_setextra(L, 1, "fail_seq");
+      lua_pushvalue(L, 3);               /* for a close meanwhile (see */
+      lcr_setextra(L, 1, "onerr");       /* push_closed_error) */
       lua_pushvalue(L, 3);
       lua_pushvalue(L, 1);
       t->in_on_error = 1;
@@ -614,11 +617,12 @@ static int co_intact(lua_State *co) {
 ** saying so. [-0, +1, m] */
 static void push_closed_error(lcr_Engine *E, lcr_Task *t, lua_State *co) {
   lua_State *L = E->L;
-  /* Closed while its on_error ran: the body's own error (kept by the
-  ** message handler) is what failed, as when on_error is cancelled. */
+  /* Closed while its on_error ran: the body's own error (kept beside the
+  ** task before on_error ran) is what failed, as when on_error is
+  ** cancelled. */
   if (t->in_on_error) {
     if (lcr_pushtask(L, E, &t->t)) {
-      lcr_gettberr(L, -1);
+      lcr_getextra(L, -1, "onerr");
       lua_remove(L, -2);
       if (!lua_isnil(L, -1)) return;
     }

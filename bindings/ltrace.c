@@ -244,14 +244,18 @@ typedef struct {
 ** every task it reaches). */
 #define TRACE_TEXT_MAX 4096
 
+/* Room for the "... (N bytes in all)" a cut adds: a text cut once (a
+** task's failure, kept cut: lcr_msgh) is not cut again. */
+#define TRACE_CUT_ROOM 32
+
 /* The string on top cut to TRACE_TEXT_MAX bytes, saying how long it was;
 ** any other value is left as it is. [-1, +1, m] */
-static void cut_text(lua_State *L) {
+void lcr_cut_text(lua_State *L) {
   size_t n;
   const char *s;
   if (lua_type(L, -1) != LUA_TSTRING) return;
   s = lua_tolstring(L, -1, &n);
-  if (n > TRACE_TEXT_MAX) {
+  if (n > TRACE_TEXT_MAX + TRACE_CUT_ROOM) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addlstring(&b, s, TRACE_TEXT_MAX);
@@ -263,7 +267,7 @@ static void cut_text(lua_State *L) {
 }
 
 static void set_str(lua_State *L, size_t slot, int which) {
-  cut_text(L);
+  lcr_cut_text(L);
   lua_rawseti(L, 2, (lua_Integer)(2 * slot + (size_t)which));
 }
 
@@ -502,11 +506,11 @@ static void push_live_names(lua_State *L, lcr_Engine *E, cr_scope_t *root,
     int top = lua_gettop(L);
     if (s->is_task) {
       lcr_pushtaskname(L, (lcr_Task *)cr_scope_owner(s));
-      cut_text(L);
+      lcr_cut_text(L);
       lua_rawseti(L, names, (lua_Integer)s->id);
     } else if (s->is_group && lcr_pushpinned(L, E, s)) {
       lua_getiuservalue(L, -1, 1);
-      cut_text(L);
+      lcr_cut_text(L);
       lua_rawseti(L, names, (lua_Integer)s->id);
     }
     lua_settop(L, top);
