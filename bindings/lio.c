@@ -943,7 +943,7 @@ static void exec_env(lua_State *L, cr_proc_opts_t *o, int env) {
   while (k < cap && lua_next(L, env)) {
     const char *name;
     if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1))
-      luaL_argerror(L, 3, "env must map strings to strings");
+      luaL_argerror(L, 3, "env must map strings to strings (or numbers)");
     name = lua_tostring(L, -2);
     if (strchr(name, '=') || *name == '\0')
       luaL_argerror(L, 3, "an env name must be non-empty, without '='");

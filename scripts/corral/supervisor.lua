@@ -33,9 +33,9 @@
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
 local debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
-  setmetatable, table, type =
+  setmetatable, table, tonumber, type =
   debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
-  setmetatable, table, type
+  setmetatable, table, tonumber, type
 local corral = require "corral"
 local util = require "corral._util"
 
@@ -805,6 +805,8 @@ end
 
 function Sup:stop(grace)
   check_self(self, "stop", Sup, sups)
+  -- an argument converts, as g:stop's does ("3")
+  if type(grace) == "string" then grace = tonumber(grace) or grace end
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end

@@ -246,19 +246,26 @@ end
 --- corral.run(fn, opts) on the virtual clock (unless opts.clock says
 --- otherwise), then raise "testing.run: leaked ..." if fn left anything
 --- alive. opts: as for corral.run (seed, autojump_threshold, ...).
-local function run_at(fn, opts, at)
+local function run_at(fn, opts, at, argn, fname, level)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
-  local run = {}
+  local run, started = {}, false
   local outer = current_run
   current_run = run
   local res = table.pack(pcall(corral.run, function()
+    started = true
     local base = stats()
     local r = table.pack(fn())
     check_inside(at, base, run)
     return table.unpack(r, 1, r.n)
   end, o))
   current_run = outer
+  -- corral.run's own check of a value in opts (it raised before the run
+  -- began): named after the kit's function, the one the program called, at
+  -- its caller (`level` up)
+  local bad = not res[1] and not started and type(res[2]) == "string"
+    and res[2]:match("bad argument #2 to '[^']*' %((.*)%)$")
+  if bad then argerror(argn, fname, bad, level) end
   if res[1] then
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
@@ -291,7 +298,9 @@ function testing.run(fn, opts)
   if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. corral._typename(fn)) end
   check_run_opts(opts, 2, "run")
   outside_tasks("run")
-  return run_at(fn, opts, fn)
+  -- (not a tail call: the caller's line is where a bad option is reported)
+  local r = table.pack(run_at(fn, opts, fn, 2, "run", 3))
+  return table.unpack(r, 1, r.n)
 end
 
 -- err as text for busted, which puts the line that raised it (here, in
@@ -343,10 +352,13 @@ end
 -- The seeds to run: an iterator over 1..count (a count can be as large as
 -- one likes: nothing is built before the first seed runs), or over a list.
 local function seed_iter(seeds)
-  if type(seeds) == "number" then
-    if math.type(seeds) ~= "integer" then
+  if type(seeds) == "number" or type(seeds) == "string" then
+    -- an argument converts, as Lua's own do: 2.0 and "2" are 2
+    local count = math.tointeger(seeds)
+    if not count then
       argerror(1, "each_seed", "count must be an integer, got " .. tostring(seeds), 3)
     end
+    seeds = count
     if seeds < 0 then argerror(1, "each_seed", "count must be >= 0", 3) end
     local k = 0
     return function()
@@ -359,14 +371,17 @@ local function seed_iter(seeds)
   local bad = util.list_complaint(seeds, "seeds")
   if bad then argerror(1, "each_seed", bad, 3) end
   local n = rawlen(seeds)
-  for i = 1, n do
-    if math.type(rawget(seeds, i)) ~= "integer" then
-      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(rawget(seeds, i)), 3)
+  local list = {}
+  for i = 1, n do                      -- 1.0 is 1, as for a count
+    local v = rawget(seeds, i)
+    list[i] = type(v) == "number" and math.tointeger(v)
+    if not list[i] then
+      argerror(1, "each_seed", "seeds must be integers, got " .. tostring(v), 3)
     end
   end
   local i = 0
   return function()
-    if i < n then i = i + 1; return rawget(seeds, i) end
+    if i < n then i = i + 1; return list[i] end
   end
 end
 
@@ -383,7 +398,10 @@ function testing.each_seed(seeds, fn, opts)
   for k in next_seed do
     local o = copy(opts)
     o.seed = k
-    local ok, err = pcall(run_at, function() return fn(k) end, o, fn)
+    local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4)
+    if not ok and type(err) == "string" and err:find("bad argument #3 to 'each_seed'", 1, true) then
+      error(err, 0)                        -- its options: not a failure of seed k
+    end
     if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end
   end
 end
@@ -808,14 +826,16 @@ function testing.stream_pair(opts)
   opts = opts or {}
   local unknown = corral.check_options(opts, { max_chunk = true, buffer = true })
   if unknown then argerror(1, "stream_pair", unknown) end
-  for k, v in next, opts do            -- raw, as check_options
-    if math.type(v) ~= "integer" or v < 1 then
+  local n = {}
+  for k, v in next, opts do            -- raw, as check_options; 4.0 is 4
+    n[k] = type(v) == "number" and math.tointeger(v)
+    if not n[k] or n[k] < 1 then
       argerror(1, "stream_pair", k .. " must be an integer >= 1")
     end
   end
-  local cap = opts.buffer or 65536
+  local cap = n.buffer or 65536
   local ab, ba = new_pipe(cap), new_pipe(cap)
-  local chunk = opts.max_chunk or math.huge
+  local chunk = n.max_chunk or math.huge
   local a, b = setmetatable({}, Stream), setmetatable({}, Stream)
   state[a] = new_state(ba, ab, chunk, "a")
   state[b] = new_state(ab, ba, chunk, "b")

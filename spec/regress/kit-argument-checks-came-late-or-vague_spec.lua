@@ -13,8 +13,9 @@ describe("regression: corral.testing's argument checks", function()
   end)
 
   it("say that each_seed's count must be an integer", function()
-    support.assert_arg_error(1, "each_seed", "count must be an integer, got 2.0",
-      function() testing.each_seed(2.0, function() end) end)
+    -- (2.0 and "2" are 2, as Lua's own functions take them)
+    support.assert_arg_error(1, "each_seed", "count must be an integer, got 2.5",
+      function() testing.each_seed(2.5, function() end) end)
   end)
 
   it("check each_seed's whole list before running a seed", function()
