@@ -150,14 +150,19 @@ static void push_waittext(lua_State *L, int w) {
     {"pid", " of pid %s"}
   };
   size_t i;
+  int outward;                           /* a write or a connect goes "to" */
   w = lua_absindex(L, w);
   luaL_buffinit(L, &b);
   lua_getfield(L, w, "what");
+  outward = lua_isstring(L, -1) && (strcmp(lua_tostring(L, -1), "write") == 0 ||
+                                    strcmp(lua_tostring(L, -1), "connect") == 0);
   luaL_addvalue(&b);
   for (i = 0; i < sizeof extra / sizeof extra[0]; i++) {
     if (lua_getfield(L, w, extra[i][0]) != LUA_TNIL) {
+      const char *fmt = outward && strcmp(extra[i][0], "peer") == 0
+                        ? " to %s" : extra[i][1];
       lcr_escape_top(L);                   /* no NUL left for %s to stop at */
-      lua_pushfstring(L, extra[i][1], lua_tostring(L, -1));
+      lua_pushfstring(L, fmt, lua_tostring(L, -1));
       lua_remove(L, -2);
       luaL_addvalue(&b);
     } else {

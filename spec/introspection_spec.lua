@@ -178,6 +178,30 @@ describe("the deadlock report", function()
     assert.is_true(d1 > d0)
   end)
 
+  it("names a stream's peer: a read waits on it 'from', a write 'to'", function()
+    local text
+    corral.run(function()
+      corral.group(function(g)
+        local l = corral.tcp.listen("127.0.0.1", 0)
+        local c1 = corral.tcp.connect("127.0.0.1", l.port)
+        local s1 = l:accept()
+        local c2 = corral.tcp.connect("127.0.0.1", l.port)
+        local s2 = l:accept()
+        g:spawn({ function() s1:read() end, name = "reader" })  -- c1 sends nothing
+        g:spawn({ function()                     -- nobody reads c2: it fills
+          local big = string.rep("x", 1 << 20)
+          while true do s2:write(big) end
+        end, name = "writer" })
+        corral.sleep(0.2)
+        text = corral.tree()
+        g:cancel()
+        for _, x in ipairs({ s1, c1, s2, c2, l }) do x:close() end
+      end)
+    end)
+    assert.truthy(find_line(text, "task reader #"):find("waiting on read from 127.0.0.1:", 1, true))
+    assert.truthy(find_line(text, "task writer #"):find("waiting on write to 127.0.0.1:", 1, true))
+  end)
+
   it("says a g:start child waits for a slot its starter holds (limit = 1)", function()
     local held
     local ok, err = pcall(corral.run, function()
