@@ -634,6 +634,14 @@ int lcr_isobject(lua_State *L, int idx) {
   }
 }
 
+/* The length of s (at least n bytes long) cut to at most n bytes without
+** splitting a UTF-8 sequence: its continuation bytes go with it. */
+size_t lcr_utf8_cut(const char *s, size_t n) {
+  size_t k = n;
+  while (k > 0 && n - k < 4 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+  return n - k < 4 ? k : n;              /* (not UTF-8: cut where asked) */
+}
+
 /* Longer messages are cut in a traceback, to their first line's first
 ** TB_MSG_MAX bytes: a task keeps its last traceback until its next one,
 ** and the error itself keeps the whole text. [-1, +1, m] */
@@ -644,7 +652,7 @@ static void cut_message(lua_State *L) {
   const char *s = lua_tolstring(L, -1, &len), *nl;
   if (s == NULL || len <= TB_MSG_MAX) return;
   nl = memchr(s, '\n', TB_MSG_MAX);
-  n = nl != NULL ? (size_t)(nl - s) : TB_MSG_MAX;
+  n = nl != NULL ? (size_t)(nl - s) : lcr_utf8_cut(s, TB_MSG_MAX);
   lua_pushlstring(L, s, n);
   lua_pushfstring(L, "... (%I bytes)", (lua_Integer)len);
   lua_concat(L, 2);
@@ -678,6 +686,28 @@ static int keep_traceback(lua_State *L) {
   return 0;
 }
 
+/*
+** Whether the error at 1 is the one the task kept (on top): the same
+** object; or a value (a string, kept cut as a trace cuts it) that a scope
+** is passing on as it was, raised again by the scope's own function (the
+** same text raised elsewhere is another error). [-0, +0, m]
+*/
+static int same_error(lua_State *L) {
+  lua_Debug ar;
+  int same;
+  if (lcr_isobject(L, 1)) return lua_rawequal(L, -1, 1);
+  if (lua_isnil(L, -1) || !lua_getstack(L, 1, &ar) || !lua_getinfo(L, "f", &ar))
+    return 0;
+  same = lcr_scope_passes(lua_tocfunction(L, -1));
+  lua_pop(L, 1);
+  if (!same) return 0;
+  lua_pushvalue(L, 1);
+  lcr_cut_text(L);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 1);
+  return same;
+}
+
 int lcr_msgh(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lcr_Engine *E = S->eng;
@@ -689,10 +719,9 @@ int lcr_msgh(lua_State *L) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
-  /* the error kept is raised again unchanged: its first traceback stays
-  ** (an object only: the same text raised elsewhere is another error) */
+  /* the error kept is raised again unchanged: its first traceback stays */
   lcr_gettberr(L, 2);
-  if (lcr_isobject(L, 1) && lua_rawequal(L, -1, 1)) {
+  if (same_error(L)) {
     lua_settop(L, 1);
     return 1;
   }

@@ -181,6 +181,14 @@ static int l_fail_at(lua_State *L) {
   return timeout_call(L, "corral.fail_at", KIND_FAIL, 1);
 }
 
+/* Whether f is a scope's function, which raises its body's error again as
+** it was (scope_k) when the scope does not catch it: the message handler
+** keeps the traceback of where it was raised. */
+int lcr_scope_passes(lua_CFunction f) {
+  return f == l_scope || f == l_move_on_after || f == l_fail_after ||
+         f == l_move_on_at || f == l_fail_at;
+}
+
 /* --- Scope methods and fields ------------------------------------------ */
 
 static lcr_Scope *checkscope(lua_State *L) {

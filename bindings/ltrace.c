@@ -258,7 +258,7 @@ void lcr_cut_text(lua_State *L) {
   if (n > TRACE_TEXT_MAX + TRACE_CUT_ROOM) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    luaL_addlstring(&b, s, TRACE_TEXT_MAX);
+    luaL_addlstring(&b, s, lcr_utf8_cut(s, TRACE_TEXT_MAX));
     lua_pushfstring(L, "... (%I bytes in all)", (lua_Integer)n);
     luaL_addvalue(&b);
     luaL_pushresult(&b);
