@@ -246,6 +246,8 @@ end
 --- corral.run(fn, opts) on the virtual clock (unless opts.clock says
 --- otherwise), then raise "testing.run: leaked ..." if fn left anything
 --- alive. opts: as for corral.run (seed, autojump_threshold, ...).
+local options_refused = false             -- run_at refused a value in opts
+
 local function run_at(fn, opts, at, argn, fname, level)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
@@ -265,7 +267,10 @@ local function run_at(fn, opts, at, argn, fname, level)
   -- its caller (`level` up)
   local bad = not res[1] and not started and type(res[2]) == "string"
     and res[2]:match("bad argument #2 to '[^']*' %((.*)%)$")
-  if bad then argerror(argn, fname, bad, level) end
+  if bad then
+    options_refused = true                 -- (each_seed: not seed k's failure)
+    argerror(argn, fname, bad, level)
+  end
   if res[1] then
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
@@ -337,7 +342,7 @@ function testing.async(fn, opts)
   if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. corral._typename(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
-    local res = table.pack(pcall(run_at, fn, opts, fn))
+    local res = table.pack(pcall(run_at, fn, opts, fn, 2, "async", 2))
     if res[1] then return table.unpack(res, 2, res.n) end
     local err = res[2]
     if is_failure(err) then error(err, 0) end
@@ -398,8 +403,9 @@ function testing.each_seed(seeds, fn, opts)
   for k in next_seed do
     local o = copy(opts)
     o.seed = k
+    options_refused = false
     local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4)
-    if not ok and type(err) == "string" and err:find("bad argument #3 to 'each_seed'", 1, true) then
+    if not ok and options_refused then
       error(err, 0)                        -- its options: not a failure of seed k
     end
     if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end

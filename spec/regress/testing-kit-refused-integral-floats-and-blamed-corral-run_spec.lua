@@ -31,6 +31,18 @@ describe("regression: the testing kit's numbers and names", function()
     assert.matches("_spec.lua:%d+: bad argument #3 to 'each_seed' %(trace_limit must be", e)
   end)
 
+  -- (the first fix left testing.async calling the kit's run without its
+  -- name: an internal error; and a seed's own failure that quoted an
+  -- each_seed option error lost its "seed = k: ")
+  it("names async for a bad option, and keeps a seed's failure a failure", function()
+    local ok, e = pcall(testing.async(function() end, { seed = "x" }))
+    assert.is_false(ok)
+    assert.matches("_spec.lua:%d+: bad argument #2 to 'async' %(seed must be an integer%)", e)
+    ok, e = pcall(testing.each_seed, 1, function() error("bad argument #3 to 'each_seed' (mine)", 0) end)
+    assert.is_false(ok)
+    assert.equal("seed = 1: bad argument #3 to 'each_seed' (mine)", e)
+  end)
+
   it("lets sup:stop convert a numeral grace, as g:stop does", function()
     testing.run(function()
       supervisor.run({ children = {} }, function(sup) sup:stop("3") end)
