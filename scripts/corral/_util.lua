@@ -7,10 +7,10 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable, table,
-  tostring, type, xpcall =
-  error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable, table,
-  tostring, type, xpcall
+local debug, error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable,
+  table, tostring, type, xpcall =
+  debug, error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable,
+  table, tostring, type, xpcall
 local corral = require "corral"
 
 local M = {}
@@ -197,21 +197,28 @@ end
 -- a cancelled task) is an ordinary error, as the core treats it.
 local live_cancel = corral._cancel_live  -- (false for any other value)
 
--- corral's policy modules: their frames below the program's function in a
--- traceback are how the policy ran it (a child's function, xpcall, outcome).
-local POLICY = { _util = true, supervisor = true, race = true, gather = true,
-                 map = true, retry = true, happy_eyeballs = true }
+-- The sources of corral's policy modules as a traceback names them (each
+-- module adds its own: M.own_source), so that a program's file in a
+-- directory of its own called corral/ is never taken for one.
+local POLICY_SRC = {}
 
+function M.own_source(level)
+  POLICY_SRC[debug.getinfo((level or 1) + 1, "S").short_src] = true
+end
+M.own_source()
+
+-- A frame of a policy module, or the xpcall/pcall or tail calls between.
 local function policy_frame(line)
-  local name = line:match("corral[/\\]([%w_]+)%.lua:%d+:")
-  if name then return POLICY[name] ~= nil end
+  local src = line:match("^%s*(.-):%d+: in ")
+  if src then return POLICY_SRC[src] ~= nil end
   return line:match("^%s*%[C%]: in function '[x]?pcall'$") ~= nil
     or line:match("^%s*%(%.%.%.tail calls%.%.%.%)$") ~= nil
 end
 
 -- A traceback taken in a policy's branch ends as a task's does, at the
 -- program's function (then "[C]: in ?", the task's base): the policy's own
--- frames below it are cut. One raised in the policy itself stays whole.
+-- frames below it are cut. One raised in the policy itself, as when the
+-- program's function tail-called it, stays whole.
 function M.trim_traceback(tb)
   if type(tb) ~= "string" then return tb end
   local lines = {}
@@ -220,7 +227,8 @@ function M.trim_traceback(tb)
   if lines[last] and lines[last]:match("^%s*%[C%]: in %?$") then last = last - 1 end
   local cut = last
   while cut > 0 and policy_frame(lines[cut]) do cut = cut - 1 end
-  if cut == last or cut == 0 or lines[cut]:match("^stack traceback:$") then return tb end
+  -- (kept whole unless a frame of the program's own is left above the cut)
+  if cut == last or cut == 0 or not lines[cut]:match("^%s*.-:%d+: in ") then return tb end
   return table.concat(lines, "\n", 1, cut) .. "\n\t[C]: in ?"
 end
 

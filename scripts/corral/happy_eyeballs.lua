@@ -22,6 +22,7 @@ local error, ipairs, math, next, pcall, require, setmetatable, table, type =
   error, ipairs, math, next, pcall, require, setmetatable, table, type
 local corral = require "corral"
 local util = require "corral._util"
+util.own_source()                 -- (its frames end a branch's traceback)
 
 local M = {}
 

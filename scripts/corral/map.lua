@@ -12,6 +12,7 @@
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
 local require, type = require, type
 local util = require "corral._util"
+util.own_source()                 -- (its frames end a branch's traceback)
 
 local OPTIONS = {
   limit = util.is.integer_ge(1),

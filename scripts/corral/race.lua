@@ -18,6 +18,7 @@
 local error, require, table = error, require, table
 local corral = require "corral"
 local util = require "corral._util"
+util.own_source()                 -- (its frames end a branch's traceback)
 
 local OPTIONS = { name = util.is.name }
 

@@ -23,6 +23,7 @@ local error, math, pcall, rawequal, require, table, tostring, type =
   error, math, pcall, rawequal, require, table, tostring, type
 local corral = require "corral"
 local util = require "corral._util"
+util.own_source()                 -- (its frames end a branch's traceback)
 
 local is = util.is
 local OPTIONS = {

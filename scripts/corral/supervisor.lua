@@ -38,6 +38,7 @@ local debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, requi
   setmetatable, table, tonumber, type
 local corral = require "corral"
 local util = require "corral._util"
+util.own_source()                 -- (its frames end a branch's traceback)
 
 local is = util.is
 local M = {}

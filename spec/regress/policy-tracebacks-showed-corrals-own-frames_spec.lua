@@ -38,6 +38,29 @@ describe("regression: a policy's branch traceback", function()
     for _, tb in ipairs(tbs) do check(tb) end
   end)
 
+  -- (the first fix cut a program's frame in a directory of its own named
+  -- corral/, and all but error() of a failure raised by a policy that the
+  -- branch tail-called)
+  it("keeps a frame of the program's own corral/ directory, and a tail-called policy's", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/corral"))
+    local f = assert(io.open(dir .. "/corral/map.lua", "w"))
+    f:write("return function() error('job failed', 0) end\n")
+    f:close()
+    local job = assert(loadfile(dir .. "/corral/map.lua"))()
+    local tb1, tb2
+    corral.run(function()
+      local _, e = pcall(gather, { function() job() end })
+      tb1 = e.tracebacks[1]
+      _, e = pcall(gather, { function() return race({ function() work() end }) end })
+      tb2 = e.tracebacks[1]
+    end, { clock = "virtual" })
+    os.execute("rm -rf " .. dir)
+    assert.matches("corral/map%.lua:1: in ", tb1)
+    assert.matches("corral/race%.lua:%d+: in ", tb2)
+  end)
+
   it("keeps the frames of a policy the program called from its own branch", function()
     local tb
     corral.run(function()
