@@ -20,3 +20,6 @@ file(WRITE ${OUT}.tmp
 "#define ${NAME}_len ((size_t)${len})\n")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
 file(REMOVE ${OUT}.tmp)
+# newer than its source, even unchanged: else make runs this again at
+# every build (what includes it recompiles once for a touched file)
+file(TOUCH ${OUT})
