@@ -676,13 +676,13 @@ static int keep_traceback(lua_State *L) {
   /* level 2: the function that raised (1 is the message handler) */
   lcr_traceback(L, S, L, lua_tostring(L, -1), 2);
   lua_remove(L, -2);
-  lcr_setextra(L, 2, "tb");
-  /* the error itself, for lcr_msgh and a trace's text of the failure: an
-  ** object weakly, any other value as it is, a string cut as a trace cuts
-  ** it (a caught megabyte of text is not kept until the task ends) */
+  /* with the error itself, for lcr_msgh and a trace's text of the
+  ** failure: an object weakly, any other value as it is, a string cut as a
+  ** trace cuts it (a caught megabyte of text is not kept until the task
+  ** ends) */
   lua_pushvalue(L, 1);
   lcr_cut_text(L);
-  lcr_settberr(L, 2);
+  lcr_keep_traceback(L, 2);
   return 0;
 }
 

@@ -121,7 +121,7 @@ struct lcr_Engine {
 ** one value, or {v1, ..., vn}: see keep_results). AUX is the group's
 ** userdata (a child of a group) or nil (a root task) until a rarely used
 ** field is set; then a table holding them all: group, name, tb, tberr
-** (weakly, lcr_settberr), onerr, fail_seq,
+** and tb2, tberr2 (the one before: lcr_keep_traceback), onerr, fail_seq,
 ** ready (lcr_getextra). The coroutine of a live task is in neither:
 ** the anchors table holds it next to the task (lcr_newchild), where
 ** debug.setuservalue cannot take it from under the pointer t.data.
@@ -159,6 +159,8 @@ typedef struct lcr_Task {
                           ** escaping afterwards is not a second failure */
   unsigned limited : 1;   /* a child of a group with a limit: cancelled
                           ** before it starts, its function never runs */
+  unsigned tb_final : 1;  /* its failure's traceback is kept: no other
+                          ** error replaces it (lcr_keep_traceback) */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
@@ -325,7 +327,7 @@ extern const luaL_Reg lcr_error_funcs[];
 /* ltask.c */
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
-void lcr_settberr(lua_State *L, int task);
+void lcr_keep_traceback(lua_State *L, int task);
 int lcr_isobject(lua_State *L, int idx);
 int lcr_scope_passes(lua_CFunction f);
 void lcr_cut_text(lua_State *L);

@@ -360,9 +360,8 @@ static void keep_child_traceback(lua_State *L, lcr_Task *w, int child) {
     return;
   }
   lua_insert(L, -2);                     /* [err, w, tb] */
-  lcr_setextra(L, -2, "tb");
   lua_pushvalue(L, err);
-  lcr_settberr(L, -2);                   /* its msgh keeps that traceback */
+  lcr_keep_traceback(L, -3);             /* its msgh keeps that traceback */
   lua_settop(L, err);
 }
 

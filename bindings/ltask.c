@@ -48,34 +48,117 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
 static const char weak_mt_key = 0;
 
 /*
-** The error the task's message handler kept with its traceback (tberr),
-** the value on top (popped): held weakly, in a box, so that an error the
-** program caught and dropped is not kept alive until the task ends (a
-** long-lived task kept its last one, and what it refers to). An error
-** still raised, or that the task failed with, is held elsewhere. (A weak
-** table keeps a string: the message handler gives it one cut short.)
-** [-1, +0, m]
+** An error the task's message handler kept with its traceback (tberr,
+** tberr2), the value on top (popped), set at key: held weakly, in a box,
+** so that an error the program caught and dropped is not kept alive until
+** the task ends (a long-lived task kept its last one, and what it refers
+** to). An error still raised, or that the task failed with, is held
+** elsewhere. (A weak table keeps a string: the message handler gives it
+** one cut short.) [-1, +0, m]
 */
-void lcr_settberr(lua_State *L, int task) {
+static void box_set(lua_State *L, int task, const char *key) {
   task = lua_absindex(L, task);
   lua_createtable(L, 1, 0);
   lua_insert(L, -2);
   lua_rawseti(L, -2, 1);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &weak_mt_key);
   lua_setmetatable(L, -2);
-  lcr_setextra(L, task, "tberr");
+  lcr_setextra(L, task, key);
+}
+
+/* Push what the box at key holds, or nil; whether there is a box. */
+static int box_get(lua_State *L, int task, const char *key) {
+  lcr_getextra(L, task, key);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+    return 1;
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  return 0;
 }
 
 /* Push the task's tberr, or nil (unset, or collected). [-0, +1, -] */
 void lcr_gettberr(lua_State *L, int task) {
-  lcr_getextra(L, task, "tberr");
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_rawgeti(L, -1, 1);
-    lua_remove(L, -2);
-  } else {
-    lua_pop(L, 1);
-    lua_pushnil(L);
+  (void)box_get(L, task, "tberr");
+}
+
+/*
+** Keep [tb, err] (on top, popped) as the task's newest traceback and its
+** error; the one they replace is kept too (tb2, tberr2): a <close> handler
+** may catch an error of its own while the task's failure unwinds, after
+** the failure's traceback was taken. Nothing changes once the task's
+** failure has its traceback (tb_final). [-2, +0, m]
+*/
+void lcr_keep_traceback(lua_State *L, int task) {
+  lcr_Task *t;
+  task = lua_absindex(L, task);
+  t = lua_touserdata(L, task);
+  if (t->tb_final) {
+    lua_pop(L, 2);
+    return;
   }
+  lcr_getextra(L, task, "tb");
+  lcr_setextra(L, task, "tb2");
+  lcr_gettberr(L, task);
+  box_set(L, task, "tberr2");
+  box_set(L, task, "tberr");
+  lcr_setextra(L, task, "tb");
+}
+
+/* Whether the box at key holds the error at err: the same object, or for
+** any other value the same value (a string kept cut). [-0, +0, m] */
+static int kept_is(lua_State *L, int task, const char *key, int err) {
+  int same = box_get(L, task, key);
+  if (same && !lcr_isobject(L, err)) {
+    lua_pushvalue(L, err);
+    lcr_cut_text(L);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 1);
+  } else if (same) {
+    same = lua_rawequal(L, -1, err);
+  }
+  lua_pop(L, 1);
+  return same;
+}
+
+/*
+** [task, err]: the task failed with err: its traceback is made the one
+** taken for that error (the newest kept, or the one before it), or none
+** rather than another error's.
+*/
+static int failure_traceback(lua_State *L) {
+  int task = 1, err = 2;
+  if (!kept_is(L, task, "tberr", err)) {
+    if (kept_is(L, task, "tberr2", err)) {
+      lcr_getextra(L, task, "tb2");
+      lua_pushvalue(L, err);
+      lcr_cut_text(L);
+    } else {
+      lua_pushnil(L);
+      lua_pushvalue(L, err);
+      lcr_cut_text(L);
+    }
+    lcr_keep_traceback(L, task);
+  }
+  return 0;
+}
+
+/* The same for the task at 1 and the error at err of task_main's frame,
+** protected (memory may run out: the traceback stays as it was), and it
+** stays so: an on_error that catches errors of its own does not replace
+** it. [-0, +0, -] */
+static void keep_failure_traceback(lua_State *L, lcr_Task *t, int err) {
+  int top = lua_gettop(L);
+  if (lua_checkstack(L, 3)) {
+    lua_pushcfunction(L, failure_traceback);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, err);
+    (void)lua_pcall(L, 2, 0, 0);
+    lua_settop(L, top);                  /* (the error, if it failed) */
+  }
+  t->tb_final = 1;
 }
 
 /*
@@ -215,6 +298,8 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
     if (!failing) own_frame(L, 1);         /* a bare yield's error */
+    keep_failure_traceback(L, t, 3);     /* (before a dead Cancelled is
+                                         ** made an error of its own) */
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
       return 1;
