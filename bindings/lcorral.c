@@ -687,25 +687,21 @@ static int keep_traceback(lua_State *L) {
 }
 
 /*
-** Whether the error at 1 is the one the task kept (on top): the same
-** object; or a value (a string, kept cut as a trace cuts it) that a scope
-** is passing on as it was, raised again by the scope's own function (the
+** Whether the error at 1 is the one the task at 2 kept (tberr), raised
+** again: the same object; or a value (a string, kept cut) that a scope is
+** passing on as it was, raised again by the scope's own function (the
 ** same text raised elsewhere is another error). [-0, +0, m]
 */
 static int same_error(lua_State *L) {
   lua_Debug ar;
-  int same;
-  if (lcr_isobject(L, 1)) return lua_rawequal(L, -1, 1);
-  if (lua_isnil(L, -1) || !lua_getstack(L, 1, &ar) || !lua_getinfo(L, "f", &ar))
-    return 0;
-  same = lcr_scope_passes(lua_tocfunction(L, -1));
-  lua_pop(L, 1);
-  if (!same) return 0;
-  lua_pushvalue(L, 1);
-  lcr_cut_text(L);
-  same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 1);
-  return same;
+  if (!lcr_isobject(L, 1)) {
+    int passed;
+    if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "f", &ar)) return 0;
+    passed = lcr_scope_passes(lua_tocfunction(L, -1));
+    lua_pop(L, 1);
+    if (!passed) return 0;
+  }
+  return lcr_kept_is(L, 2, "tberr", 1);
 }
 
 int lcr_msgh(lua_State *L) {
@@ -720,12 +716,10 @@ int lcr_msgh(lua_State *L) {
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
   /* the error kept is raised again unchanged: its first traceback stays */
-  lcr_gettberr(L, 2);
   if (same_error(L)) {
     lua_settop(L, 1);
     return 1;
   }
-  lua_pop(L, 1);
   /* Protected: memory that runs out while the traceback is made leaves
   ** the task without one, and the error as it was. */
   lua_pushcfunction(L, keep_traceback);

@@ -57,22 +57,30 @@ static const char weak_mt_key = 0;
 ** one cut short.) [-1, +0, m]
 */
 static void box_set(lua_State *L, int task, const char *key) {
+  int isnil = lua_isnil(L, -1);
   task = lua_absindex(L, task);
-  lua_createtable(L, 1, 0);
+  lua_createtable(L, 2, 0);
   lua_insert(L, -2);
   lua_rawseti(L, -2, 1);
+  if (isnil) {                           /* nil kept, not an object gone */
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, -2, 2);
+  }
   lua_rawgetp(L, LUA_REGISTRYINDEX, &weak_mt_key);
   lua_setmetatable(L, -2);
   lcr_setextra(L, task, key);
 }
 
-/* Push what the box at key holds, or nil; whether there is a box. */
+/* Push what the box at key holds, or nil; 0 if there is no box, 2 if it
+** holds a nil error, else 1 (its object may have been collected). */
 static int box_get(lua_State *L, int task, const char *key) {
   lcr_getextra(L, task, key);
   if (lua_type(L, -1) == LUA_TTABLE) {
+    int kept_nil = lua_rawgeti(L, -1, 2) == LUA_TBOOLEAN;
+    lua_pop(L, 1);
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
-    return 1;
+    return kept_nil ? 2 : 1;
   }
   lua_pop(L, 1);
   lua_pushnil(L);
@@ -107,16 +115,22 @@ void lcr_keep_traceback(lua_State *L, int task) {
   lcr_setextra(L, task, "tb");
 }
 
-/* Whether the box at key holds the error at err: the same object, or for
-** any other value the same value (a string kept cut). [-0, +0, m] */
-static int kept_is(lua_State *L, int task, const char *key, int err) {
-  int same = box_get(L, task, key);
-  if (same && !lcr_isobject(L, err)) {
+/* Whether the box at key of the task at task holds the error at err: the
+** same object, or for any other value the same value (a string kept cut).
+** [-0, +0, m] */
+int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
+  int same;
+  task = lua_absindex(L, task);
+  err = lua_absindex(L, err);
+  same = box_get(L, task, key);
+  if (lua_isnil(L, err)) {
+    same = same == 2;
+  } else if (!lcr_isobject(L, err)) {
     lua_pushvalue(L, err);
     lcr_cut_text(L);
     same = lua_rawequal(L, -1, -2);
     lua_pop(L, 1);
-  } else if (same) {
+  } else {
     same = lua_rawequal(L, -1, err);
   }
   lua_pop(L, 1);
@@ -130,8 +144,8 @@ static int kept_is(lua_State *L, int task, const char *key, int err) {
 */
 static int failure_traceback(lua_State *L) {
   int task = 1, err = 2;
-  if (!kept_is(L, task, "tberr", err)) {
-    if (kept_is(L, task, "tberr2", err)) {
+  if (!lcr_kept_is(L, task, "tberr", err)) {
+    if (lcr_kept_is(L, task, "tberr2", err)) {
       lcr_getextra(L, task, "tb2");
       lua_pushvalue(L, err);
       lcr_cut_text(L);
