@@ -301,4 +301,30 @@ function support.sh(cmd)
   return out, tonumber(out:match("exit=(%d+)%s*$"))
 end
 
+-- Whether pid is gone (a zombie waiting for its new parent counts as gone).
+local function process_gone(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return true end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") == "Z"
+end
+
+-- Wait (bounded) until every pid is gone; returns how many are left, killing
+-- them (so that a failing check leaves no child behind).
+function support.left_alive(pids)
+  local alive = 0
+  for _, pid in ipairs(pids) do
+    for _ = 1, 200 do                   -- SIGKILL was sent before the exit
+      if process_gone(pid) then break end
+      os.execute("sleep 0.01")
+    end
+    if not process_gone(pid) then
+      alive = alive + 1
+      os.execute("kill -9 " .. pid)
+    end
+  end
+  return alive
+end
+
 return support

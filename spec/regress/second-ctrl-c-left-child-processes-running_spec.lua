@@ -7,31 +7,7 @@
 -- before the process dies.
 
 local converse = require "converse"
-
--- Whether pid is gone (a zombie waiting for its new parent counts as gone).
-local function gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return true end
-  local stat = f:read("a")
-  f:close()
-  return stat:match("^%d+ %b() (%a)") == "Z"
-end
-
--- Wait (bounded) until every pid is gone; returns how many are left, killing them.
-local function left_alive(pids)
-  local alive = 0
-  for _, pid in ipairs(pids) do
-    for _ = 1, 200 do                   -- SIGKILL was sent before the exit
-      if gone(pid) then break end
-      os.execute("sleep 0.01")
-    end
-    if not gone(pid) then
-      alive = alive + 1
-      os.execute("kill -9 " .. pid)
-    end
-  end
-  return alive
-end
+local left_alive = require("support").left_alive
 
 local function read_pids(path)
   local pids = {}

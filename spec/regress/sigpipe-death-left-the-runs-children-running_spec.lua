@@ -11,15 +11,6 @@ local function write(path, text)
   f:close()
 end
 
--- Whether pid is gone (or a zombie, dead but not yet reaped by init).
-local function gone(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return true end
-  local stat = f:read("a")
-  f:close()
-  return stat:match("^%d+ %b() (%a)") == "Z"
-end
-
 describe("regression: the command dying of SIGPIPE", function()
   it("kills the child processes its run started first", function()
     local script, pidfile = os.tmpname(), os.tmpname()
@@ -52,16 +43,8 @@ describe("regression: the command dying of SIGPIPE", function()
       os.remove(path)
     end
     os.remove(script)
-    finally(function()                   -- none left behind if the check fails
-      for _, pid in ipairs(pids) do
-        if not gone(pid) then os.execute("kill -9 " .. pid .. " 2>/dev/null") end
-      end
-    end)
+    local alive = require("support").left_alive(pids)   -- (kills what is left)
     assert.equal(141, status)
-    for _, pid in ipairs(pids) do
-      local deadline = os.time() + 5
-      while not gone(pid) and os.time() < deadline do os.execute("sleep 0.01") end
-      assert.is_true(gone(pid), "child " .. pid .. " still running")
-    end
+    assert.equal(0, alive, "children outlived the command")
   end)
 end)
