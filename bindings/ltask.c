@@ -140,31 +140,29 @@ int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
 /*
 ** [task, err]: the task failed with err: its traceback is made the one
 ** taken for that error (the newest kept, or the one before it), or none
-** rather than another error's.
+** rather than another error's (nothing is made when nothing was kept).
 */
 static int failure_traceback(lua_State *L) {
-  int task = 1, err = 2;
-  if (!lcr_kept_is(L, task, "tberr", err)) {
-    if (lcr_kept_is(L, task, "tberr2", err)) {
-      lcr_getextra(L, task, "tb2");
-      lua_pushvalue(L, err);
-      lcr_cut_text(L);
-    } else {
-      lua_pushnil(L);
-      lua_pushvalue(L, err);
-      lcr_cut_text(L);
-    }
-    lcr_keep_traceback(L, task);
-  }
+  if (lcr_kept_is(L, 1, "tberr", 2)) return 0;
+  if (lua_getiuservalue(L, 1, LCR_UV_AUX) != LUA_TTABLE) return 0;  /* none */
+  if (lcr_kept_is(L, 1, "tberr2", 2)) lcr_getextra(L, 1, "tb2");
+  else lua_pushnil(L);
+  lcr_setextra(L, 1, "tb");
+  lua_pushvalue(L, 2);
+  lcr_cut_text(L);
+  box_set(L, 1, "tberr");
   return 0;
 }
 
 /* The same for the task at 1 and the error at err of task_main's frame,
 ** protected (memory may run out: the traceback stays as it was), and it
 ** stays so: an on_error that catches errors of its own does not replace
-** it. [-0, +0, -] */
+** it. A live Cancelled takes none (the hot path of a cancel: nothing is
+** made for it). [-0, +0, -] */
 static void keep_failure_traceback(lua_State *L, lcr_Task *t, int err) {
   int top = lua_gettop(L);
+  t->tb_final = 1;
+  if (lcr_unwinding(L, lcr_taskengine(t), err) == LCR_LIVE) return;
   if (lua_checkstack(L, 3)) {
     lua_pushcfunction(L, failure_traceback);
     lua_pushvalue(L, 1);
@@ -172,7 +170,6 @@ static void keep_failure_traceback(lua_State *L, lcr_Task *t, int err) {
     (void)lua_pcall(L, 2, 0, 0);
     lua_settop(L, top);                  /* (the error, if it failed) */
   }
-  t->tb_final = 1;
 }
 
 /*
