@@ -609,19 +609,6 @@ int lcr_raise(lua_State *L, int err) {
   return luaL_error(L, "%s", cr_strerror(err));
 }
 
-/*
-** Message handler of every pcall corral makes around user code: takes the
-** traceback at the point of failure, before the stack unwinds, and keeps
-** it beside the task. A Cancelled needs none (it is not a failure), and an
-** error re-raised unchanged keeps its first traceback. [-1, +1, m]
-*/
-/*
-** [err, task, S]: the task's traceback of err, kept with it (tb, tberr).
-** A copy is converted, protected: the raw error stays as it was, and a
-** __tostring that raises cannot replace it. An ErrorGroup is named by its
-** first line only: rendering the whole tree at every level of a chain of
-** nested groups would cost time and memory cubic in its depth.
-*/
 /* Whether the value at idx is known by identity (a table, a userdata, a
 ** function, a coroutine): a string or a number equal to another is not
 ** that other one raised again. [-0, +0, -] */
@@ -659,6 +646,13 @@ static void cut_message(lua_State *L) {
   lua_remove(L, -2);
 }
 
+/*
+** [err, task, S]: the task's traceback of err, kept with it (tb, tberr).
+** A copy is converted, protected: the raw error stays as it was, and a
+** __tostring that raises cannot replace it. An ErrorGroup is named by its
+** first line only: rendering the whole tree at every level of a chain of
+** nested groups would cost time and memory cubic in its depth.
+*/
 static int keep_traceback(lua_State *L) {
   lcr_State *S = lua_touserdata(L, 3);
   lua_settop(L, 2);
@@ -704,7 +698,26 @@ static int same_error(lua_State *L) {
   return lcr_kept_is(L, 2, "tberr", 1);
 }
 
-int lcr_msgh(lua_State *L) {
+/* [task, err]: the failure's traceback (ftb) is the one just kept for err
+** (nil if keeping it failed). [-0, +0, m] */
+static int keep_failure_traceback(lua_State *L) {
+  if (lcr_kept_is(L, 1, "tberr", 2)) lcr_getextra(L, 1, "tb");
+  else lua_pushnil(L);
+  lcr_setextra(L, 1, "ftb");
+  return 0;
+}
+
+/*
+** Message handler of every pcall corral makes around user code: takes the
+** traceback at the point of failure, before the stack unwinds, and keeps
+** it beside the task. A Cancelled needs none (it is not a failure), and an
+** error re-raised unchanged keeps its first traceback. The one around a
+** task's body and its group's on_error (task_level) sees the error that
+** ends the task: the traceback it keeps is the failure's (ftb), which
+** errors caught later, while the failure unwinds (a <close> handler) or in
+** on_error, do not replace. [-1, +1, m]
+*/
+static int msgh(lua_State *L, int task_level) {
   lcr_State *S = lcr_state(L);
   lcr_Engine *E = S->eng;
   if (E == NULL || E->e.current == NULL) return 1;
@@ -715,22 +728,29 @@ int lcr_msgh(lua_State *L) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
-  /* the error kept is raised again unchanged: its first traceback stays */
-  if (same_error(L)) {
-    lua_settop(L, 1);
-    return 1;
+  /* the error kept is raised again unchanged: its first traceback stays;
+  ** else one is taken, protected: memory that runs out while it is made
+  ** leaves the task without one, and the error as it was */
+  if (!same_error(L)) {
+    lua_pushcfunction(L, keep_traceback);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, S);
+    (void)lua_pcall(L, 3, 0, 0);
+    lua_settop(L, 2);
   }
-  /* Protected: memory that runs out while the traceback is made leaves
-  ** the task without one, and the error as it was. */
-  lua_pushcfunction(L, keep_traceback);
-  lua_insert(L, 1);                      /* [keep, err, task] */
-  lua_pushvalue(L, 2);
-  lua_insert(L, 1);                      /* [err, keep, err, task] */
-  lua_pushlightuserdata(L, S);
-  (void)lua_pcall(L, 3, 0, 0);
+  if (task_level) {
+    lua_pushcfunction(L, keep_failure_traceback);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 1);
+    (void)lua_pcall(L, 2, 0, 0);
+  }
   lua_settop(L, 1);
   return 1;
 }
+
+int lcr_msgh(lua_State *L) { return msgh(L, 0); }
+int lcr_task_msgh(lua_State *L) { return msgh(L, 1); }
 
 /*
 ** __index of every type: methods first, with one rawget (a method call is

@@ -67,6 +67,7 @@ typedef struct lcr_State {
   int task_main_ref;      /* registry ref: body of every task coroutine */
   int task_mt_ref;        /* registry ref: the Task metatable */
   int msgh_ref;           /* registry ref: lcr_msgh closure */
+  int task_msgh_ref;      /* registry ref: lcr_task_msgh closure */
   int self_ref;           /* registry ref: this state (keeps it alive) */
   int tbnames_ref;        /* registry ref: traceback names of C functions */
   uint64_t tbnames_print; /* package.loaded's fingerprint for that cache */
@@ -121,7 +122,8 @@ struct lcr_Engine {
 ** one value, or {v1, ..., vn}: see keep_results). AUX is the group's
 ** userdata (a child of a group) or nil (a root task) until a rarely used
 ** field is set; then a table holding them all: group, name, tb, tberr
-** and tb2, tberr2 (the one before: lcr_keep_traceback), onerr, fail_seq,
+** (lcr_keep_traceback), ftb (the failure's traceback: lcr_task_msgh),
+** onerr (the failure while on_error runs), fail_seq,
 ** ready (lcr_getextra). The coroutine of a live task is in neither:
 ** the anchors table holds it next to the task (lcr_newchild), where
 ** debug.setuservalue cannot take it from under the pointer t.data.
@@ -159,8 +161,6 @@ typedef struct lcr_Task {
                           ** escaping afterwards is not a second failure */
   unsigned limited : 1;   /* a child of a group with a limit: cancelled
                           ** before it starts, its function never runs */
-  unsigned tb_final : 1;  /* its failure's traceback is kept: no other
-                          ** error replaces it (lcr_keep_traceback) */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
@@ -285,6 +285,7 @@ void lcr_intr_check(lcr_Engine *E);
 int lcr_raise(lua_State *L, int err);
 const char *lcr_errname(int err);
 int lcr_msgh(lua_State *L);
+int lcr_task_msgh(lua_State *L);
 void lcr_register(lua_State *L, const char *tname, const luaL_Reg *methods,
                   const luaL_Reg *meta);
 void lcr_register_mt(lua_State *L, const char *tname, int which,

@@ -48,8 +48,8 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
 static const char weak_mt_key = 0;
 
 /*
-** An error the task's message handler kept with its traceback (tberr,
-** tberr2), the value on top (popped), set at key: held weakly, in a box,
+** An error the task's message handler kept with its traceback (tberr),
+** the value on top (popped), set at key: held weakly, in a box,
 ** so that an error the program caught and dropped is not kept alive until
 ** the task ends (a long-lived task kept its last one, and what it refers
 ** to). An error still raised, or that the task failed with, is held
@@ -92,25 +92,10 @@ void lcr_gettberr(lua_State *L, int task) {
   (void)box_get(L, task, "tberr");
 }
 
-/*
-** Keep [tb, err] (on top, popped) as the task's newest traceback and its
-** error; the one they replace is kept too (tb2, tberr2): a <close> handler
-** may catch an error of its own while the task's failure unwinds, after
-** the failure's traceback was taken. Nothing changes once the task's
-** failure has its traceback (tb_final). [-2, +0, m]
-*/
+/* Keep [tb, err] (on top, popped) as the task's traceback and its error
+** (tb, tberr). [-2, +0, m] */
 void lcr_keep_traceback(lua_State *L, int task) {
-  lcr_Task *t;
   task = lua_absindex(L, task);
-  t = lua_touserdata(L, task);
-  if (t->tb_final) {
-    lua_pop(L, 2);
-    return;
-  }
-  lcr_getextra(L, task, "tb");
-  lcr_setextra(L, task, "tb2");
-  lcr_gettberr(L, task);
-  box_set(L, task, "tberr2");
   box_set(L, task, "tberr");
   lcr_setextra(L, task, "tb");
 }
@@ -126,9 +111,12 @@ int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
   if (lua_isnil(L, err)) {
     same = same == 2;
   } else if (!lcr_isobject(L, err)) {
+    double x = lua_tonumber(L, err), y = lua_tonumber(L, -1);
     lua_pushvalue(L, err);
     lcr_cut_text(L);
-    same = lua_rawequal(L, -1, -2);
+    same = lua_rawequal(L, -1, -2) ||        /* NaN is not equal to NaN */
+           (lua_type(L, err) == LUA_TNUMBER && lua_type(L, -2) == LUA_TNUMBER &&
+            x != x && y != y);
     lua_pop(L, 1);
   } else {
     same = lua_rawequal(L, -1, err);
@@ -137,39 +125,15 @@ int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
   return same;
 }
 
-/*
-** [task, err]: the task failed with err: its traceback is made the one
-** taken for that error (the newest kept, or the one before it), or none
-** rather than another error's (nothing is made when nothing was kept).
-*/
-static int failure_traceback(lua_State *L) {
-  if (lcr_kept_is(L, 1, "tberr", 2)) return 0;
-  if (lua_getiuservalue(L, 1, LCR_UV_AUX) != LUA_TTABLE) return 0;  /* none */
-  if (lcr_kept_is(L, 1, "tberr2", 2)) lcr_getextra(L, 1, "tb2");
-  else lua_pushnil(L);
-  lcr_setextra(L, 1, "tb");
-  lua_pushvalue(L, 2);
-  lcr_cut_text(L);
-  box_set(L, 1, "tberr");
-  return 0;
-}
-
-/* The same for the task at 1 and the error at err of task_main's frame,
-** protected (memory may run out: the traceback stays as it was), and it
-** stays so: an on_error that catches errors of its own does not replace
-** it. A live Cancelled takes none (the hot path of a cancel: nothing is
-** made for it). [-0, +0, -] */
-static void keep_failure_traceback(lua_State *L, lcr_Task *t, int err) {
-  int top = lua_gettop(L);
-  t->tb_final = 1;
-  if (lcr_unwinding(L, lcr_taskengine(t), err) == LCR_LIVE) return;
-  if (lua_checkstack(L, 3)) {
-    lua_pushcfunction(L, failure_traceback);
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, err);
-    (void)lua_pcall(L, 2, 0, 0);
-    lua_settop(L, top);                  /* (the error, if it failed) */
+/* The task at 1 failed: its traceback is the failure's (ftb), the one its
+** task-level message handler kept (lcr_task_msgh), or none. Both keys
+** exist, or none does: nothing is made. [-0, +0, -] */
+static void failure_traceback(lua_State *L) {
+  if (lua_getiuservalue(L, 1, LCR_UV_AUX) == LUA_TTABLE) {
+    lua_getfield(L, -1, "ftb");
+    lua_setfield(L, -2, "tb");
   }
+  lua_pop(L, 1);
 }
 
 /*
@@ -289,8 +253,8 @@ static lcr_Task *own_frame(lua_State *L, int msgh) {
     lcr_pushtask(L, lcr_taskengine(t), &t->t);
     lua_replace(L, 1);
   }
-  if (msgh && lua_tocfunction(L, 2) != lcr_msgh) {   /* (the hot path: no) */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+  if (msgh && lua_tocfunction(L, 2) != lcr_task_msgh) {  /* (hot path: no) */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->task_msgh_ref);
     lua_replace(L, 2);
   }
   return t;
@@ -309,8 +273,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
     if (!failing) own_frame(L, 1);         /* a bare yield's error */
-    keep_failure_traceback(L, t, 3);     /* (before a dead Cancelled is
-                                         ** made an error of its own) */
+    failure_traceback(L);
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
       return 1;
@@ -343,21 +306,20 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   }
   /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
   t->in_on_error = 0;
-  if (status == LUA_OK || status == LUA_YIELD) {
-    if (lua_toboolean(L, 5)) {             /* handled: not collected */
-      lua_settop(L, 3);
-      return 1;
-    }
-    return task_fail(L, 3, 0);
+  failure_traceback(L);          /* on_error's, if its error replaces it */
+  if (status != LUA_OK && status != LUA_YIELD &&
+      lcr_unwinding(L, lcr_taskengine(t), 5) != LCR_LIVE) {
+    /* on_error's own error replaces the failure; a dead or forged
+    ** Cancelled is an ordinary error */
+    if (lcr_unwinding(L, lcr_taskengine(t), 5) == LCR_DEAD)
+      lcr_deadcancel(L, 5, lcr_dead_msg);
+    return task_fail(L, 5, status == LUA_ERRMEM);
   }
-  /* Cancelled while it blocked: the original failure stays. A dead or
-  ** forged Cancelled is an ordinary error, and replaces it. */
-  switch (lcr_unwinding(L, lcr_taskengine(t), 5)) {
-    case LCR_LIVE: return task_fail(L, 3, 0);
-    case LCR_DEAD: lcr_deadcancel(L, 5, lcr_dead_msg); break;
-    default: break;
+  if ((status == LUA_OK || status == LUA_YIELD) && lua_toboolean(L, 5)) {
+    lua_settop(L, 3);                      /* handled: not collected */
+    return 1;
   }
-  return task_fail(L, 5, status == LUA_ERRMEM);
+  return task_fail(L, 3, 0);     /* declined, or cancelled while it blocked */
 }
 
 /*
@@ -393,7 +355,7 @@ static int task_main(lua_State *L) {
   lcr_Task *t = lcr_cothread_task(L);        /* (as own_frame finds it) */
   lua_settop(L, -2);                         /* start_guard */
   lua_toclose(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->task_msgh_ref);
   lua_insert(L, 2);                          /* [task, msgh, fn, args...] */
   if (t->limited && cr_task_cancelled(&t->t)) {
     lua_pushcfunction(L, cancelled_first);
@@ -978,7 +940,11 @@ static int task_traceback(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
   /* (inside its group's on_error, a failed task still runs: where it
   ** failed is what is asked for) */
-  if (t->t.status == CR_TASK_FAILED || t->in_on_error) {
+  if (t->in_on_error) {
+    lcr_getextra(L, 1, "ftb");             /* (not what on_error caught) */
+    return 1;
+  }
+  if (t->t.status == CR_TASK_FAILED) {
     lcr_getextra(L, 1, "tb");
     return 1;
   }
@@ -1085,6 +1051,9 @@ void lcr_open_task(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, lcr_msgh, 1);
   S->msgh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, lcr_task_msgh, 1);
+  S->task_msgh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_createtable(L, 0, 1);              /* the metatable of tberr's box */
   lua_pushliteral(L, "v");
   lua_setfield(L, -2, "__mode");

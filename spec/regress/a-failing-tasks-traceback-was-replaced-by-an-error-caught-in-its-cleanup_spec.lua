@@ -2,8 +2,12 @@
 -- unwound (in a <close> handler) or inside its group's on_error replaced the
 -- failure's traceback, in the ErrorGroup, in t:traceback() and in a trace's
 -- failure text: the message handler keeps one traceback per task, the
--- newest. It keeps the one before too now, and the failure's is final once
--- the task has failed (a verifier found it).
+-- newest (a verifier found it). The handler of the task's own pcall (around
+-- its body and its on_error) now keeps the failure's traceback apart, and
+-- nothing caught later replaces it. (A first fix kept the newest two and
+-- chose by the error: two errors caught in a cleanup, a cleanup retrying
+-- with the same text, an on_error raising and error(0/0) went wrong there,
+-- a second verifier found.)
 local corral = require "corral"
 
 local function real_bug() error("the real bug", 0) end
@@ -43,21 +47,37 @@ describe("regression: a failing task's traceback", function()
     assert.matches("^the real bug\n", eg.tracebacks[1])
   end)
 
-  it("is none rather than another error's when neither kept one is its own", function()
+  it("survives two errors caught while it unwinds, one with its own text", function()
     local eg
     corral.run(function()
       _, eg = pcall(corral.group, function(g)
         g:spawn(function()
           local _ <close> = setmetatable({}, { __close = function()
             pcall(corral.scope, hiccup)     -- two caught while it unwinds
-            pcall(corral.scope, function() error("another", 0) end)
+            pcall(corral.fail_after, 1, function() error("the real bug", 0) end)
           end })
           real_bug()
         end)
       end)
     end)
     assert.equal("the real bug", eg.errors[1])
-    assert.not_matches("hiccup", eg.tracebacks[1])
-    assert.not_matches("another", eg.tracebacks[1])
+    assert.matches("in upvalue 'real_bug'", eg.tracebacks[1])
+    assert.not_matches("fail_after", eg.tracebacks[1])
+  end)
+
+  it("is on_error's own when on_error raises, and NaN's own", function()
+    local eg1, eg2
+    corral.run(function()
+      _, eg1 = pcall(corral.group, function(g)
+        g:spawn(real_bug)
+      end, { on_error = function() hiccup() end })
+      _, eg2 = pcall(corral.group, function(g)
+        g:spawn(function() error(0 / 0, 0) end)
+      end)
+    end)
+    assert.equal("cleanup hiccup", eg1.errors[1])
+    assert.matches("in upvalue 'hiccup'", eg1.tracebacks[1])
+    assert.not_matches("real_bug", eg1.tracebacks[1])
+    assert.matches("in function 'error'", eg2.tracebacks[1])
   end)
 end)
