@@ -246,9 +246,9 @@ end
 --- corral.run(fn, opts) on the virtual clock (unless opts.clock says
 --- otherwise), then raise "testing.run: leaked ..." if fn left anything
 --- alive. opts: as for corral.run (seed, autojump_threshold, ...).
-local options_refused = false             -- run_at refused a value in opts
+local options_refused              -- the token of the run_at that refused opts
 
-local function run_at(fn, opts, at, argn, fname, level)
+local function run_at(fn, opts, at, argn, fname, level, token)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
   local run, started = {}, false
@@ -268,7 +268,7 @@ local function run_at(fn, opts, at, argn, fname, level)
   local bad = not res[1] and not started and type(res[2]) == "string"
     and res[2]:match("bad argument #2 to '[^']*' %((.*)%)$")
   if bad then
-    options_refused = true                 -- (each_seed: not seed k's failure)
+    options_refused = token                -- (each_seed: not seed k's failure)
     argerror(argn, fname, bad, level)
   end
   if res[1] then
@@ -403,9 +403,9 @@ function testing.each_seed(seeds, fn, opts)
   for k in next_seed do
     local o = copy(opts)
     o.seed = k
-    options_refused = false
-    local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4)
-    if not ok and options_refused then
+    local token = {}                       -- (a kit call inside a seed has its own)
+    local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4, token)
+    if not ok and options_refused == token then
       error(err, 0)                        -- its options: not a failure of seed k
     end
     if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end

@@ -41,6 +41,12 @@ describe("regression: the testing kit's numbers and names", function()
     ok, e = pcall(testing.each_seed, 1, function() error("bad argument #3 to 'each_seed' (mine)", 0) end)
     assert.is_false(ok)
     assert.equal("seed = 1: bad argument #3 to 'each_seed' (mine)", e)
+    -- a kit call inside a seed refusing its own options is seed 1's failure
+    ok, e = pcall(testing.each_seed, 1, function()
+      testing.async(function() end, { trace_limit = 0 })()
+    end)
+    assert.is_false(ok)
+    assert.matches("^seed = 1: .*bad argument #2 to 'async'", e)
   end)
 
   it("lets sup:stop convert a numeral grace, as g:stop does", function()
