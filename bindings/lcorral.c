@@ -728,6 +728,16 @@ static int msgh(lua_State *L, int task_level) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
+  if (task_level && lcr_isobject(L, 1)) {  /* on_error raising the failure */
+    int again;                             /* it handles: its traceback stays */
+    lcr_getextra(L, 2, "onerr");
+    again = lua_rawequal(L, -1, 1);
+    lua_pop(L, 1);
+    if (again) {
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
   /* the error kept is raised again unchanged: its first traceback stays;
   ** else one is taken, protected: memory that runs out while it is made
   ** leaves the task without one, and the error as it was */

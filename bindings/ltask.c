@@ -125,15 +125,38 @@ int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
   return same;
 }
 
-/* The task at 1 failed: its traceback is the failure's (ftb), the one its
-** task-level message handler kept (lcr_task_msgh), or none. Both keys
-** exist, or none does: nothing is made. [-0, +0, -] */
-static void failure_traceback(lua_State *L) {
-  if (lua_getiuservalue(L, 1, LCR_UV_AUX) == LUA_TTABLE) {
-    lua_getfield(L, -1, "ftb");
-    lua_setfield(L, -2, "tb");
+/* [task, err, from_ftb]: see failure_traceback. */
+static int set_failure_traceback(lua_State *L) {
+  if (lua_toboolean(L, 3)) lcr_getextra(L, 1, "ftb");
+  else lua_pushnil(L);
+  lcr_setextra(L, 1, "tb");
+  lua_pushvalue(L, 2);
+  lcr_cut_text(L);
+  box_set(L, 1, "tberr");
+  return 0;
+}
+
+/*
+** The task at task failed with the error at err: its traceback is the
+** failure's (ftb: the one its task-level message handler kept, see
+** lcr_task_msgh) or, for a failure no handler saw (its coroutine closed
+** from outside), none; and err is the error kept with it (a trace's text
+** of the failure). Nothing is made for a task that kept nothing;
+** protected: memory that runs out leaves them as they were. [-0, +0, -]
+*/
+static void failure_traceback(lua_State *L, int task, int err, int from_ftb) {
+  int top = lua_gettop(L);
+  task = lua_absindex(L, task);
+  err = lua_absindex(L, err);
+  if (lua_getiuservalue(L, task, LCR_UV_AUX) == LUA_TTABLE &&
+      lua_checkstack(L, 4)) {
+    lua_pushcfunction(L, set_failure_traceback);
+    lua_pushvalue(L, task);
+    lua_pushvalue(L, err);
+    lua_pushboolean(L, from_ftb);
+    (void)lua_pcall(L, 3, 0, 0);
   }
-  lua_pop(L, 1);
+  lua_settop(L, top);
 }
 
 /*
@@ -273,7 +296,8 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */
     lua_settop(L, 3);
     if (!failing) own_frame(L, 1);         /* a bare yield's error */
-    failure_traceback(L);
+    if (lcr_unwinding(L, lcr_taskengine(t), 3) != LCR_LIVE)  /* (a cancel */
+      failure_traceback(L, 1, 3, 1);     /* takes none: the hot path) */
     if (ended_cancelled(L, t)) {
       t->outcome = CR_TASK_CANCELLED;
       return 1;
@@ -306,15 +330,16 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   }
   /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
   t->in_on_error = 0;
-  failure_traceback(L);          /* on_error's, if its error replaces it */
   if (status != LUA_OK && status != LUA_YIELD &&
       lcr_unwinding(L, lcr_taskengine(t), 5) != LCR_LIVE) {
-    /* on_error's own error replaces the failure; a dead or forged
-    ** Cancelled is an ordinary error */
+    /* on_error's own error replaces the failure, with its traceback; a
+    ** dead or forged Cancelled is an ordinary error */
+    failure_traceback(L, 1, 5, 1);
     if (lcr_unwinding(L, lcr_taskengine(t), 5) == LCR_DEAD)
       lcr_deadcancel(L, 5, lcr_dead_msg);
     return task_fail(L, 5, status == LUA_ERRMEM);
   }
+  failure_traceback(L, 1, 3, 1);   /* the failure's, as it was */
   if ((status == LUA_OK || status == LUA_YIELD) && lua_toboolean(L, 5)) {
     lua_settop(L, 3);                      /* handled: not collected */
     return 1;
@@ -681,8 +706,12 @@ static void push_closed_error(lcr_Engine *E, lcr_Task *t, lua_State *co) {
   if (t->in_on_error) {
     if (lcr_pushtask(L, E, &t->t)) {
       lcr_getextra(L, -1, "onerr");
-      lua_remove(L, -2);
-      if (!lua_isnil(L, -1)) return;
+      if (!lua_isnil(L, -1)) {           /* with the failure's traceback */
+        failure_traceback(L, -2, -1, 1);
+        lua_remove(L, -2);
+        return;
+      }
+      lua_pop(L, 1);
     }
     lua_pop(L, 1);
   }
@@ -693,6 +722,9 @@ static void push_closed_error(lcr_Engine *E, lcr_Task *t, lua_State *co) {
   else
     lua_pushliteral(L, "the task's coroutine was closed from outside "
                        "(coroutine.close on a corral task)");
+  if (lcr_pushtask(L, E, &t->t))         /* no handler saw it: no traceback */
+    failure_traceback(L, -1, -2, 0);
+  lua_pop(L, 1);                         /* the task, or nil */
 }
 
 static void task_closed(lcr_Engine *E, lcr_Task *t) {

@@ -9,6 +9,8 @@
 -- with the same text, an on_error raising and error(0/0) went wrong there,
 -- a second verifier found.)
 local corral = require "corral"
+local support = require "support"
+local raw_close = support.raw_coroutine.close
 
 local function real_bug() error("the real bug", 0) end
 local function hiccup() error("cleanup hiccup", 0) end
@@ -79,5 +81,53 @@ describe("regression: a failing task's traceback", function()
     assert.matches("in upvalue 'hiccup'", eg1.tracebacks[1])
     assert.not_matches("real_bug", eg1.tracebacks[1])
     assert.matches("in function 'error'", eg2.tracebacks[1])
+  end)
+
+  -- (a third verifier: the failure of a coroutine closed from outside took
+  -- a stale traceback, a trace's failure text was an error caught in the
+  -- cleanup, and on_error raising the failure again after catching another
+  -- error gave it a new traceback)
+  it("is none for a coroutine closed from outside, and the failure's in on_error", function()
+    local eg1, eg2
+    corral.run(function()
+      _, eg1 = pcall(corral.group, function(g)
+        local co
+        g:spawn(function()
+          co = coroutine.running()
+          pcall(corral.scope, hiccup)       -- caught, then it blocks
+          corral.sleep(10)
+        end)
+        g:spawn(function() corral.sleep(1); raw_close(co) end)
+      end)
+      local co2
+      _, eg2 = pcall(corral.group, function(g)
+        g:spawn(function() co2 = coroutine.running(); real_bug() end)
+        g:spawn(function() corral.sleep(1); raw_close(co2) end)
+      end, { on_error = function()
+        pcall(corral.scope, hiccup)
+        corral.sleep(10)                    -- closed from outside meanwhile
+      end, defer_errors = true })
+    end, { clock = "virtual" })
+    assert.matches("closed from outside", eg1.errors[1])
+    assert.equal("", eg1.tracebacks[1])
+    assert.equal("the real bug", eg2.errors[1])
+    assert.matches("in upvalue 'real_bug'", eg2.tracebacks[1])
+  end)
+
+  it("keeps the failure's when on_error raises it again after catching another", function()
+    local eg
+    corral.run(function()
+      local err = { "the object" }
+      local function raise_it() error(err) end
+      _, eg = pcall(corral.group, function(g)
+        g:spawn(function() raise_it() end)
+      end, { on_error = function(e)
+        pcall(corral.scope, hiccup)
+        error(e)
+      end })
+    end)
+    assert.not_matches("hiccup", eg.tracebacks[1])
+    assert.not_matches("on_error", eg.tracebacks[1])
+    assert.matches("in function 'error'\n[^\n]*in upvalue 'raise_it'", eg.tracebacks[1])
   end)
 end)
