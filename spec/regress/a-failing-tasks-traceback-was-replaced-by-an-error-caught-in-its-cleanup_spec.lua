@@ -15,68 +15,56 @@ local raw_close = support.raw_coroutine.close
 local function real_bug() error("the real bug", 0) end
 local function hiccup() error("cleanup hiccup", 0) end
 
+-- The ErrorGroup of a group (opts) whose one child runs fn.
+local function failure_of(fn, opts)
+  local eg
+  corral.run(function()
+    _, eg = pcall(corral.group, function(g) g:spawn(fn) end, opts)
+  end, { clock = "virtual" })
+  return eg
+end
+
+-- A child that fails with real_bug while a <close> handler runs cleanup().
+local function failing_with_cleanup(cleanup)
+  return function()
+    local _ <close> = setmetatable({}, { __close = cleanup })
+    real_bug()
+  end
+end
+
 describe("regression: a failing task's traceback", function()
   it("is not replaced by an error a <close> handler caught", function()
-    local eg
-    corral.run(function()
-      _, eg = pcall(corral.group, function(g)
-        g:spawn(function()
-          local _ <close> = setmetatable({}, { __close = function()
-            pcall(corral.scope, hiccup)
-          end })
-          real_bug()
-        end)
-      end)
-    end)
+    local eg = failure_of(failing_with_cleanup(function() pcall(corral.scope, hiccup) end))
     assert.equal("the real bug", eg.errors[1])
     assert.matches("in upvalue 'real_bug'", eg.tracebacks[1])
     assert.not_matches("hiccup", eg.tracebacks[1])
   end)
 
   it("is not replaced by errors on_error caught, nor is t:traceback() there", function()
-    local eg, seen
-    corral.run(function()
-      _, eg = pcall(corral.group, function(g)
-        g:spawn(real_bug)
-      end, { on_error = function(_, t)
-        pcall(corral.scope, hiccup)
-        pcall(corral.scope, hiccup)
-        seen = t:traceback()
-        return false
-      end })
-    end)
+    local seen
+    local eg = failure_of(real_bug, { on_error = function(_, t)
+      pcall(corral.scope, hiccup)
+      pcall(corral.scope, hiccup)
+      seen = t:traceback()
+      return false
+    end })
     assert.matches("^the real bug\n", seen)
     assert.matches("^the real bug\n", eg.tracebacks[1])
   end)
 
   it("survives two errors caught while it unwinds, one with its own text", function()
-    local eg
-    corral.run(function()
-      _, eg = pcall(corral.group, function(g)
-        g:spawn(function()
-          local _ <close> = setmetatable({}, { __close = function()
-            pcall(corral.scope, hiccup)     -- two caught while it unwinds
-            pcall(corral.fail_after, 1, function() error("the real bug", 0) end)
-          end })
-          real_bug()
-        end)
-      end)
-    end)
+    local eg = failure_of(failing_with_cleanup(function()
+      pcall(corral.scope, hiccup)             -- two caught while it unwinds
+      pcall(corral.fail_after, 1, function() error("the real bug", 0) end)
+    end))
     assert.equal("the real bug", eg.errors[1])
     assert.matches("in upvalue 'real_bug'", eg.tracebacks[1])
     assert.not_matches("fail_after", eg.tracebacks[1])
   end)
 
   it("is on_error's own when on_error raises, and NaN's own", function()
-    local eg1, eg2
-    corral.run(function()
-      _, eg1 = pcall(corral.group, function(g)
-        g:spawn(real_bug)
-      end, { on_error = function() hiccup() end })
-      _, eg2 = pcall(corral.group, function(g)
-        g:spawn(function() error(0 / 0, 0) end)
-      end)
-    end)
+    local eg1 = failure_of(real_bug, { on_error = function() hiccup() end })
+    local eg2 = failure_of(function() error(0 / 0, 0) end)
     assert.equal("cleanup hiccup", eg1.errors[1])
     assert.matches("in upvalue 'hiccup'", eg1.tracebacks[1])
     assert.not_matches("real_bug", eg1.tracebacks[1])
@@ -115,17 +103,12 @@ describe("regression: a failing task's traceback", function()
   end)
 
   it("keeps the failure's when on_error raises it again after catching another", function()
-    local eg
-    corral.run(function()
-      local err = { "the object" }
-      local function raise_it() error(err) end
-      _, eg = pcall(corral.group, function(g)
-        g:spawn(function() raise_it() end)
-      end, { on_error = function(e)
-        pcall(corral.scope, hiccup)
-        error(e)
-      end })
-    end)
+    local err = { "the object" }
+    local function raise_it() error(err) end
+    local eg = failure_of(function() raise_it() end, { on_error = function(e)
+      pcall(corral.scope, hiccup)
+      error(e)
+    end })
     assert.not_matches("hiccup", eg.tracebacks[1])
     assert.not_matches("on_error", eg.tracebacks[1])
     assert.matches("in function 'error'\n[^\n]*in upvalue 'raise_it'", eg.tracebacks[1])
