@@ -695,13 +695,13 @@ static int same_error(lua_State *L) {
     lua_pop(L, 1);
     if (!passed) return 0;
   }
-  return lcr_kept_is(L, 2, "tberr", 1);
+  return lcr_kept_is(L, 2, 1);
 }
 
 /* [task, err]: the failure's traceback (ftb) is the one just kept for err
 ** (nil if keeping it failed). [-0, +0, m] */
 static int keep_failure_traceback(lua_State *L) {
-  if (lcr_kept_is(L, 1, "tberr", 2)) lcr_getextra(L, 1, "tb");
+  if (lcr_kept_is(L, 1, 2)) lcr_getextra(L, 1, "tb");
   else lua_pushnil(L);
   lcr_setextra(L, 1, "ftb");
   return 0;

@@ -329,7 +329,7 @@ extern const luaL_Reg lcr_error_funcs[];
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
 void lcr_keep_traceback(lua_State *L, int task);
-int lcr_kept_is(lua_State *L, int task, const char *key, int err);
+int lcr_kept_is(lua_State *L, int task, int err);
 int lcr_isobject(lua_State *L, int idx);
 int lcr_scope_passes(lua_CFunction f);
 void lcr_cut_text(lua_State *L);

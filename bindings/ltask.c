@@ -100,14 +100,13 @@ void lcr_keep_traceback(lua_State *L, int task) {
   lcr_setextra(L, task, "tb");
 }
 
-/* Whether the box at key of the task at task holds the error at err: the
-** same object, or for any other value the same value (a string kept cut).
-** [-0, +0, m] */
-int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
+/* Whether the task at task kept the error at err (tberr): the same object,
+** or for any other value the same value (a string kept cut). [-0, +0, m] */
+int lcr_kept_is(lua_State *L, int task, int err) {
   int same;
   task = lua_absindex(L, task);
   err = lua_absindex(L, err);
-  same = box_get(L, task, key);
+  same = box_get(L, task, "tberr");
   if (lua_isnil(L, err)) {
     same = same == 2;
   } else if (!lcr_isobject(L, err)) {
@@ -129,10 +128,9 @@ int lcr_kept_is(lua_State *L, int task, const char *key, int err) {
 static int set_failure_traceback(lua_State *L) {
   if (lua_toboolean(L, 3)) lcr_getextra(L, 1, "ftb");
   else lua_pushnil(L);
-  lcr_setextra(L, 1, "tb");
   lua_pushvalue(L, 2);
   lcr_cut_text(L);
-  box_set(L, 1, "tberr");
+  lcr_keep_traceback(L, 1);
   return 0;
 }
 
