@@ -21,8 +21,6 @@ local M = {}
 -- as luaL_argerror does (corral.arg_error). `level` counts as error() does:
 -- 1 = where arg_error is called, 2 (the default) = the caller of that function.
 M.arg_error = corral.arg_error
--- The type named in "got ..." as the C functions name it (corral.Event).
-M.typename = corral._typename
 
 -- Validators: each returns nil when v is acceptable, else the complaint about
 -- `what` (a name such as "timeout" or "children[2].fn").

@@ -11,6 +11,7 @@
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
 local require, type = require, type
+local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
 
@@ -22,7 +23,7 @@ local OPTIONS = {
 
 local function map(fn, items, opts)
   if type(fn) ~= "function" then
-    util.arg_error(1, "map", "function expected, got " .. util.typename(fn), 2)
+    util.arg_error(1, "map", "function expected, got " .. corral._typename(fn), 2)
   end
   util.list("map", 2, items, "items")
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
