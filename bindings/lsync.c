@@ -611,8 +611,9 @@ static int sync__newindex(lua_State *L) {
       kind[i] = (char)tolower((unsigned char)name[i]);
     kind[i] = '\0';
   }
+  lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "%s: cannot set field '%s' (its fields are read-only)",
-                    kind, luaL_tolstring(L, 2, NULL));
+                    kind, lua_tostring(L, -1));
 }
 
 static const luaL_Reg sem_meta[] = {

@@ -1054,9 +1054,10 @@ static int task__close(lua_State *L) {
 /* t.x = v: a task's fields are read-only (name one at spawn). */
 static int task__newindex(lua_State *L) {
   lcr_checktask(L, 1);
+  lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "task: cannot set field '%s' (a task's fields are "
                        "read-only; give the name at spawn: g:spawn{fn, "
-                       "name = ...})", luaL_tolstring(L, 2, NULL));
+                       "name = ...})", lua_tostring(L, -1));
 }
 
 static const luaL_Reg task_meta[] = {

@@ -271,12 +271,13 @@ static void set_str(lua_State *L, size_t slot, int which) {
   lua_rawseti(L, 2, (lua_Integer)(2 * slot + (size_t)which));
 }
 
-/* The error a failing task raised, as text (msgh kept it). */
+/* The error a failing task raised, as text (msgh kept it), as its
+** ErrorGroup shows it: one whose __tostring raises is said to. */
 static void push_failure(lua_State *L, lcr_Engine *E, cr_task_t *t) {
   if (t && lcr_pushtask(L, E, t)) {
     lcr_gettberr(L, -1);
     if (!lua_isnil(L, -1)) {
-      luaL_tolstring(L, -1, NULL);
+      lcr_tostring(L, -1);
       return;
     }
   }

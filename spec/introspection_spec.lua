@@ -353,6 +353,20 @@ describe("run{trace = path}", function()
     assert.is_true(cancel_flows >= 1) -- killer -> slow
   end)
 
+  it("marks an error whose __tostring raises with the text the ErrorGroup gives it, not '?'", function()
+    local bad = setmetatable({}, { __tostring = function() error("no text") end })
+    local text = traced_run(function()
+      pcall(corral.group, function(g)
+        g:spawn({ function() error(bad) end, name = "bad" })
+      end)
+    end)
+    local marks = {}
+    for _, e in ipairs(decode(text).traceEvents) do
+      if e.cat == "error" then marks[#marks + 1] = e.args.error end
+    end
+    assert.same({ "(a table value whose __tostring failed)" }, marks)
+  end)
+
   it("keeps only the newest trace_limit events and writes how many were dropped", function()
     local text = traced_run(function()
       for _ = 1, 50 do corral.checkpoint() end

@@ -1475,6 +1475,21 @@ describe("the waiting counts", function()
     assert.error_matches(function() corral.event().waiting = 1 end, "read-only", 1, true)
   end)
 
+  it("say they are read-only for a key whose __tostring raises, not the key's error", function()
+    local key = setmetatable({}, { __tostring = function() error("key's own error") end })
+    vrun(function()
+      corral.group(function(g)
+        local l <close> = corral.tcp.listen("127.0.0.1", 0)
+        for _, o in ipairs({ corral.channel(), corral.event(), corral.current_task(), l }) do
+          local ok, err = pcall(function() o[key] = 1 end)
+          assert.is_false(ok)
+          assert.matches("cannot set field '(a table value whose __tostring failed)' (", err, 1, true)
+        end
+        g:cancel()
+      end)
+    end)
+  end)
+
   it("a key that is not a string finds nil on every corral object, as in a table", function()
     vrun(function()
       corral.group(function(g)
