@@ -87,7 +87,10 @@ lcr_Task *lcr_checkblocking_at(lua_State *L, const char *call, int level) {
   lcr_Task *t = (lcr_Task *)E->e.current;
   if (t == NULL && E->e.stats.tasks == 0)   /* a host's state between roots */
     lcr_error_at(L, level, "%s: called outside corral.run", call);
-  if (t == NULL || lcr_taskco(t) != L)
+  if (t == NULL)         /* a host's code between steps, a finalizer */
+    lcr_error_at(L, level, "%s: called outside a corral task (no task is "
+                 "running here: call it from a task)", call);
+  if (lcr_taskco(t) != L)
     lcr_error_at(L, level, "%s: called from a coroutine that corral does not "
                  "run (a blocking call inside your own coroutine, e.g. a "
                  "coroutine.wrap generator, cannot be suspended by corral)",

@@ -564,6 +564,11 @@ static int test_host_cannot_release_a_live_tasks_lock(void) {
   CHECK(luaL_dostring(L, "LK:release()") != LUA_OK);
   CHECK(strstr(lua_tostring(L, -1), "held by another task") != NULL);
   lua_settop(L, 0);
+  /* A blocking call there is outside any task, not in a coroutine. */
+  CHECK(luaL_dostring(L, "LK:acquire()") != LUA_OK);
+  CHECK(strstr(lua_tostring(L, -1), "lock:acquire: called outside a corral "
+                                    "task (no task is running") != NULL);
+  lua_settop(L, 0);
   while ((st = corral_host_step(h)) == CORRAL_RUNNING) uv_sleep(1);
   CHECK(st == CORRAL_OK);
   CHECK(strcmp(host_result(h, buf, sizeof buf), "released by its holder") == 0);
