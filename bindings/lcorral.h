@@ -62,6 +62,8 @@ typedef struct lcr_State {
   int cancelled_mt_ref;   /* registry ref: metatable of Cancelled */
   const void *cancelled_mt; /* the same, as a pointer for quick checks */
   const void *error_group_mt; /* the ErrorGroup metatable, as a pointer */
+  unsigned nomem_texts;   /* texts made with LCR_NOMEM_TEXT in a part that
+                          ** memory cut short (lcr_nomem_seen) */
   const void *mt[8];      /* metatables of the hot types (LCR_MT_*) */
   size_t mt_size[8];      /* and the sizes of their userdata */
   int task_main_ref;      /* registry ref: body of every task coroutine */
@@ -312,6 +314,7 @@ int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
 void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
+void lcr_nomem_seen(lua_State *L);
 void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
                    const char *msg, int level);
 void lcr_pushtimeout(lua_State *L, double seconds);

@@ -12,6 +12,25 @@
 #include "lcorral.h"
 #include "lerror_lua.h"
 
+/*
+** A text was made with LCR_NOMEM_TEXT in place of a part memory cut short:
+** counted in the module state, so that a C host's message made then is not
+** kept (corral_host_message), while an error whose own text says the same
+** words is. [-0, +0, -]
+*/
+void lcr_nomem_seen(lua_State *L) {
+  lcr_State *S;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
+  S = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (S != NULL && S->self == S) S->nomem_texts++;
+}
+
+static int nomem_seen(lua_State *L) {
+  lcr_nomem_seen(L);
+  return 0;
+}
+
 /* Run lerror.lua with its core {arg_error} and keep what it returns. */
 /* rawmt(v): v's metatable, ignoring a __metatable field (lerror.lua). */
 static int rawmt(lua_State *L) {
@@ -23,7 +42,7 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
   lua_pushcfunction(L, rawmt);
@@ -34,6 +53,8 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   lua_setfield(L, -2, "type");
   lua_pushliteral(L, LCR_NOMEM_TEXT);
   lua_setfield(L, -2, "nomem_text");
+  lua_pushcfunction(L, nomem_seen);
+  lua_setfield(L, -2, "nomem_seen");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "ErrorGroup");
   S->error_group_mt = lua_topointer(L, -1);  /* kept alive by errors_ref */
@@ -629,6 +650,7 @@ void lcr_tostring(lua_State *L, int idx) {
   rc = lua_pcall(L, 1, 1, 0);
   if (rc == LUA_ERRMEM) {
     lua_pop(L, 1);
+    lcr_nomem_seen(L);
     lua_pushliteral(L, LCR_NOMEM_TEXT);
     return;
   }

@@ -37,12 +37,15 @@ local M = {}
 -- (Out of memory is not a failed __tostring: the text says so, and a C
 -- host's message made then is not kept for good.)
 local MEMERR = 'not enough memory'    -- Lua's own message for it
-local NOMEM_TEXT = core.nomem_text
+local NOMEM_TEXT, nomem_seen = core.nomem_text, core.nomem_seen
 
 local function safe(v)
   local ok, s = pcall(tostring, v)
   if ok and type(s) == 'string' then return s end
-  if s == MEMERR then return NOMEM_TEXT end
+  if s == MEMERR then
+    nomem_seen()
+    return NOMEM_TEXT
+  end
   return '(a ' .. type(v) .. ' value whose __tostring failed)'
 end
 M.describe = safe

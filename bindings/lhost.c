@@ -513,11 +513,31 @@ static void after_step(corral_host_t *h, int rc) {
   }
 }
 
+static void async_cb(uv_async_t *a);
+
+/*
+** What the hub holds (a cancel or stop, ops completed by threads) is
+** delivered before each pass, not only when libuv runs the async: a pass
+** polls the loop only while something referenced keeps it alive, and the
+** async is not (it would hide a deadlock), so a root that is busy (it
+** only checkpoints) or on the virtual clock (no timer armed) never heard
+** of a host's cancel.
+*/
+static void hub_deliver(corral_host_t *h) {
+  int pending;
+  uv_mutex_lock(&h->hub->mu);
+  pending = h->hub->req != 0 || h->hub->posted != NULL;
+  uv_mutex_unlock(&h->hub->mu);
+  if (pending) async_cb(&h->async);
+}
+
 /* [h, block]: step until the root finished (block) or once. */
 static int drive_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   int block = (int)lua_tointeger(T, 2);
   do {
+    hub_deliver(h);
+    if (h->status != CORRAL_RUNNING) break;
     after_step(h, cr_engine_step(&h->E.e, block));
   } while (block && h->status == CORRAL_RUNNING);
   return 0;
@@ -642,6 +662,7 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
   lcr_Task *r;
   int n;
   if (h == NULL || L == NULL) return CR_EINVAL;
+  if (h->T == NULL) return 0;       /* closing (a __gc): its outcome is gone */
   if (!lua_checkstack(L, 1)) return CR_ENOMEM;     /* (see below) */
   if (!same_state(h, L)) return CR_EINVAL;
   r = h->root;
@@ -674,7 +695,7 @@ static int message_k(lua_State *T) {
 const char *corral_host_message(corral_host_t *h) {
   lua_State *T;
   int rc;
-  unsigned was;
+  unsigned was, nomem;
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
@@ -691,6 +712,7 @@ const char *corral_host_message(corral_host_t *h) {
   ** may replace the outcome being described. */
   was = h->in_cb;
   h->in_cb = h->describing = 1;
+  nomem = h->E.S->nomem_texts;
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
   rc = lua_pcall(T, 1, 1, 0);
@@ -701,8 +723,8 @@ const char *corral_host_message(corral_host_t *h) {
     return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
                             : "(error object is not a string)";
   }
-  if (strstr(lua_tostring(T, -1), LCR_NOMEM_TEXT) != NULL) {
-    lua_pop(T, 1);                      /* part of it could not be made */
+  if (h->E.S->nomem_texts != nomem) {  /* part of it could not be made */
+    lua_pop(T, 1);
     return "not enough memory (to describe the error)";
   }
   unref(T, &h->str_ref);

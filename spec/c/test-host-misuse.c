@@ -648,6 +648,102 @@ static int test_close_with_a_host_timer_on_corrals_loop(void) {
   return 0;
 }
 
+/* A host's cancel and stop reached the root only when libuv ran the hub's
+** async, which a pass does only while something referenced keeps the loop
+** alive: a root that only checkpoints, or one on the virtual clock, never
+** heard of them (the run went on for ever, or ended OK). */
+static corral_host_t *watched;
+static void watchdog(void *arg) {
+  (void)arg;
+  uv_sleep(50);
+  corral_host_cancel(watched, "watchdog");
+}
+
+static int test_cancel_reaches_a_busy_root(void) {
+  uv_thread_t th;
+  CHECK(corral_host_new(&watched, NULL) == 0);
+  CHECK(corral_host_start_string(watched,
+    "local c = require 'corral'\n"
+    "while true do c.sleep(0) end", "=busy") == 0);
+  CHECK(uv_thread_create(&th, watchdog, NULL) == 0);
+  CHECK(corral_host_run(watched) == CORRAL_CANCELLED);
+  CHECK(uv_thread_join(&th) == 0);
+  CHECK(strstr(corral_host_message(watched), "watchdog") != NULL);
+  CHECK(corral_host_close(watched) == 0);
+  return 0;
+}
+
+static int test_requests_between_steps_on_the_virtual_clock(void) {
+  corral_host_opts_t o = {NULL, NULL, 1};
+  corral_host_t *h;
+  lua_State *L;
+  int i, st = CORRAL_RUNNING;
+  CHECK(corral_host_new(&h, &o) == 0);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "for i = 1, 5 do c.sleep(1) end\n"
+    "return 'slept'", "=v") == 0);
+  for (i = 0; st == CORRAL_RUNNING && i < 1000; i++) {
+    st = corral_host_step(h);
+    if (i == 1) CHECK(corral_host_cancel(h, "between steps") == 0);
+  }
+  CHECK(st == CORRAL_CANCELLED);
+  CHECK(strstr(corral_host_message(h), "between steps") != NULL);
+  /* A stop the same way: wait_stop returns, and its grace ends the root. */
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "c.group(function(g)\n"
+    "  local t0 = c.now()\n"
+    "  g:spawn(function() c.host.wait_stop() STOPPED = c.now() - t0 end)\n"
+    "  for i = 1, 5 do c.sleep(1) end\n"
+    "end)\n"
+    "return 'slept'", "=v") == 0);
+  st = corral_host_step(h);
+  CHECK(corral_host_stop(h, 2, "stop between steps") == 0);
+  for (i = 0; st == CORRAL_RUNNING && i < 1000; i++) st = corral_host_step(h);
+  CHECK(st == CORRAL_CANCELLED);
+  CHECK(lua_getglobal(L, "STOPPED") == LUA_TNUMBER);
+  CHECK(lua_tonumber(L, -1) <= 1);       /* heard at once, not at the end */
+  CHECK(strstr(corral_host_message(h), "stop between steps") != NULL);
+  lua_settop(L, 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
+/* corral_host_results called by a __gc that the close of corral's own
+** state runs read the state being closed. */
+static int l_results_in_gc(lua_State *L) {
+  lua_pushinteger(L, corral_host_results(watched, L));
+  lua_setglobal(L, "RESULTS_IN_GC");
+  return 0;
+}
+
+static int test_results_from_a_gc_during_close(void) {
+  CHECK(corral_host_new(&watched, NULL) == 0);
+  lua_register(corral_host_state(watched), "results", l_results_in_gc);
+  CHECK(corral_host_start_string(watched,
+    "keep = setmetatable({}, {__gc = function() results() end})\n"
+    "return 1", "=gc") == 0);
+  CHECK(corral_host_run(watched) == CORRAL_OK);
+  CHECK(corral_host_close(watched) == 0);        /* the __gc runs: no crash */
+  return 0;
+}
+
+/* An error whose own text holds the words corral puts where memory cut a
+** part short was reported as "not enough memory". */
+static int test_message_with_the_nomem_words(void) {
+  corral_host_t *h;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h, "error('quota: (not enough memory to "
+    "describe it) upstream', 0)", "=q") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  CHECK(strcmp(corral_host_message(h),
+               "quota: (not enough memory to describe it) upstream") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_awaitable_where_the_task_cannot_yield);
@@ -668,5 +764,9 @@ int main(void) {
   RUN(test_close_with_a_host_timer_on_corrals_loop);
   RUN(test_stop_reason_when_memory_runs_out);
   RUN(test_blocking_call_between_roots);
+  RUN(test_requests_between_steps_on_the_virtual_clock);
+  RUN(test_results_from_a_gc_during_close);
+  RUN(test_message_with_the_nomem_words);
+  RUN(test_cancel_reaches_a_busy_root);
   return failed != 0;
 }
