@@ -841,6 +841,35 @@ static int l_typename(lua_State *L) {
   return 1;
 }
 
+/* "function expected, got X" for the value at idx, pushed; a callable
+** table or userdata (luassert's assert.equal, a functable) is told to be
+** wrapped: corral calls tasks' functions as coroutines' bodies, which a
+** __call cannot be. [-0, +1, m] */
+const char *lcr_push_function_expected(lua_State *L, int idx) {
+  int callable = luaL_getmetafield(L, idx, "__call") != LUA_TNIL;
+  const char *got;
+  if (callable) lua_pop(L, 1);
+  got = push_typename(L, idx);
+  got = lua_pushfstring(L, callable ? "function expected, got a callable "
+                        "%s; wrap it in a function" : "function expected, "
+                        "got %s", got);
+  lua_remove(L, -2);
+  return got;
+}
+
+/* luaL_checktype(L, arg, LUA_TFUNCTION), saying so of a callable. */
+void lcr_checkfunction(lua_State *L, int arg) {
+  if (lua_type(L, arg) != LUA_TFUNCTION)
+    luaL_argerror(L, arg, lcr_push_function_expected(L, arg));
+}
+
+/* corral._function_expected(v): that complaint, for the Lua halves. */
+static int l_function_expected(lua_State *L) {
+  lua_settop(L, 1);
+  lcr_push_function_expected(L, 1);
+  return 1;
+}
+
 /* 1 if got is one of the names in tname ("A" or "A or B"). */
 static int names_type(const char *tname, const char *got) {
   size_t n = strlen(got);
@@ -1378,7 +1407,7 @@ static int l_run(lua_State *L) {
   lcr_DebugOpts dopts;
   lua_pushnil(L);                        /* the last run's stuck tree goes */
   lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, run_opts);
   if (!lua_isnoneornil(L, 2)) {
     lua_getfield(L, 2, "clock");
@@ -1616,6 +1645,7 @@ static const luaL_Reg corral_funcs[] = {
   {"arg_error", lcr_arg_error},
   {"_method_error", l_method_error},     /* internal: lio.lua, testing */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
+  {"_function_expected", l_function_expected},  /* internal: policies */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */
   {"_stuck_tree", l_stuck_tree},         /* internal: the command's Ctrl-C */

@@ -314,6 +314,8 @@ int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
 void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
+void lcr_checkfunction(lua_State *L, int arg);
+const char *lcr_push_function_expected(lua_State *L, int idx);
 void lcr_nomem_seen(lua_State *L);
 void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
                    const char *msg, int level);

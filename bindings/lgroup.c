@@ -199,7 +199,7 @@ static int l_group(lua_State *L) {
   lcr_Group *G;
   cr_group_opts_t o;
   int rc;
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "corral.group");
   memset(&o, 0, sizeof o);
@@ -266,22 +266,21 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   lcr_Task *t;
   int nargs, rc;
   check_spawnable(L, G, call);
-  if (lua_istable(L, 2)) {
+  if (lua_istable(L, 2) && luaL_getmetafield(L, 2, "__call") == LUA_TNIL) {
     static const char *const names[] = {"name", NULL};
     lcr_checkopts(L, 2, 1, names);
     lua_rawgeti(L, 2, 1);
     if (!lua_isfunction(L, -1))
-      luaL_argerror(L, 2, luaL_getmetafield(L, 2, "__call") != LUA_TNIL
-                    ? "function expected, got a callable table; wrap it in "
-                      "a function"
-                    : "table must hold the function at [1]");
+      luaL_argerror(L, 2, lua_isnil(L, -1) ? "table must hold the function "
+                    "at [1]" : lua_pushfstring(L, "[1]: %s",
+                    lcr_push_function_expected(L, -1)));
     lua_getfield(L, 2, "name");
     if (!lua_isnil(L, -1) && lua_tostring(L, -1) == NULL)  /* a number */
       luaL_argerror(L, 2, "name must be a string");        /* becomes its string */
     lua_rotate(L, 2, 2);              /* [G, fn, name, tbl, args...] */
     lua_remove(L, 4);
   } else {
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lcr_checkfunction(L, 2);      /* a callable table: told to wrap it */
     lua_pushnil(L);
     lua_insert(L, 3);                 /* [G, fn, nil, args...] */
   }
@@ -407,7 +406,7 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
 static int group_start(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
   lcr_Task *w = lcr_checkblocking(L, "group:start");
-  if (!lua_istable(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!lua_istable(L, 2)) lcr_checkfunction(L, 2);
   /* ready is made before the child, so nothing can fail once it is
   ** spawned; its child upvalue is filled in right after. */
   lua_pushvalue(L, lua_upvalueindex(1));

@@ -124,7 +124,7 @@ static int l_scope(lua_State *L) {
   lcr_Task *t;
   double deadline;
   int shield;
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, names);
   t = lcr_checkblocking(L, "corral.scope");
   lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &deadline, &shield);
@@ -155,7 +155,7 @@ static int timeout_call(lua_State *L, const char *fname, int kind, int abs) {
   } else {
     v = lcr_checkseconds(L, 1);
   }
-  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lcr_checkfunction(L, 2);
   t = lcr_checkblocking(L, fname);
   now = cr_now(&lcr_taskengine(t)->e);
   deadline = abs ? v : now + v;

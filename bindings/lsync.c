@@ -257,7 +257,7 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
 static int sem_with(lua_State *L) {
   int nargs = lua_gettop(L) - 2;
   lcr_Sem *s = checksem(L);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lcr_checkfunction(L, 2);
   check_reentry(L, s, SEM_WITH);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);

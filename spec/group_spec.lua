@@ -1154,7 +1154,34 @@ describe("corral.group", function()
             function() g:start(callable) end)
           support.assert_arg_error(1, "spawn", "table must hold the function at [1]",
             function() g:spawn({}) end)
+          support.assert_arg_error(1, "spawn", "[1]: function expected, got a callable table; wrap it in a function",
+            function() g:spawn({ callable, name = "x" }) end)
+          support.assert_arg_error(1, "spawn", "[1]: function expected, got number",
+            function() g:spawn({ 5 }) end)
         end)
+      end)
+    end)
+
+    -- luassert's assert.equal is a callable table with fields of its own:
+    -- spawn read it as an options table ("unknown option 'tokens'")
+    it("say a callable table with fields is one to wrap, not an options table", function()
+      local asserter = setmetatable({ tokens = {}, name = "equal" }, { __call = function() end })
+      vrun(function()
+        corral.group(function(g)
+          support.assert_arg_error(1, "spawn", "function expected, got a callable table; wrap it in a function",
+            function() g:spawn(asserter, 1, 2) end)
+          support.assert_arg_error(1, "start", "function expected, got a callable table; wrap it in a function",
+            function() g:start(asserter) end)
+        end)
+        local hint = "function expected, got a callable table; wrap it in a function"
+        support.assert_arg_error(1, "group", hint, function() corral.group(asserter) end)
+        support.assert_arg_error(1, "scope", hint, function() corral.scope(asserter) end)
+        support.assert_arg_error(2, "fail_after", hint, function() corral.fail_after(1, asserter) end)
+        support.assert_arg_error(2, "move_on_after", hint, function() corral.move_on_after(1, asserter) end)
+        support.assert_arg_error(1, "with", hint, function() corral.lock():with(asserter) end)
+        support.assert_arg_error(1, "race", "element 1: " .. hint, function() require("corral.race")({ asserter }) end)
+        support.assert_arg_error(1, "map", hint, function() require("corral.map")(asserter, {}) end)
+        support.assert_arg_error(1, "retry", hint, function() require("corral.retry")(asserter) end)
       end)
     end)
   end)

@@ -172,7 +172,7 @@ function M.functions(fname, argn, list, empty_ok)
   end
   for i = 1, #list do
     if type(list[i]) ~= "function" then
-      M.arg_error(argn, fname, ("element %d is a %s, not a function"):format(i, type(list[i])), 3)
+      M.arg_error(argn, fname, ("element %d: %s"):format(i, corral._function_expected(list[i])), 3)
     end
   end
   return list

@@ -23,7 +23,7 @@ local OPTIONS = {
 
 local function map(fn, items, opts)
   if type(fn) ~= "function" then
-    util.arg_error(1, "map", "function expected, got " .. corral._typename(fn), 2)
+    util.arg_error(1, "map", corral._function_expected(fn), 2)
   end
   util.list("map", 2, items, "items")
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })

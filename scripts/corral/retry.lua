@@ -95,7 +95,7 @@ end
 
 local function retry(fn, opts)
   if type(fn) ~= "function" then
-    util.arg_error(1, "retry", "function expected, got " .. corral._typename(fn), 2)
+    util.arg_error(1, "retry", corral._function_expected(fn), 2)
   end
   local o = util.options("retry", 2, opts, OPTIONS, DEFAULTS)
   util.need_run("retry")

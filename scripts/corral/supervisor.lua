@@ -884,7 +884,7 @@ function M.run(spec, body)
   end
   spec = util.options("supervisor.run", 1, spec, SPEC, DEFAULTS)
   if body ~= nil and type(body) ~= "function" then
-    util.arg_error(2, "supervisor.run", "function expected, got " .. corral._typename(body), 2)
+    util.arg_error(2, "supervisor.run", corral._function_expected(body), 2)
   end
   util.need_run("supervisor.run")
   local sup = new_supervisor(spec)
