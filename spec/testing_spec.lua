@@ -130,6 +130,39 @@ describe("an assertion that fails inside a child task", function()
     assert.not_matches("ErrorGroup", tostring(err), 1, true)
   end)
 
+  -- pcall(assert.equal, ...) gives a failure whose message has no position
+  -- (luassert finds no Lua caller): raised again from a task, it was
+  -- reported at the kit's own line that raised it again
+  it("raised again without a position, is reported at the line that raised it", function()
+    local child_line, root_line
+    local err = support.raises(testing.run, function()
+      corral.group(function(g)
+        g:spawn({ function()
+          local _, e = pcall(assert.equal, 1, 2)
+          child_line = debug.getinfo(1, "l").currentline; error(e, 0)
+        end, name = "again" })
+      end)
+    end)
+    assert.is_true(is_failure(err))
+    assert.equal(SRC .. ":" .. child_line .. ": Expected objects to be equal.", err.message:match("^[^\n]*"))
+    err = support.raises(testing.run, function()
+      local _, e = pcall(assert.equal, 1, 2)
+      root_line = debug.getinfo(1, "l").currentline; error(e, 0)
+    end)
+    assert.is_true(is_failure(err))
+    assert.equal(SRC .. ":" .. root_line .. ": Expected objects to be equal.", err.message:match("^[^\n]*"))
+  end)
+
+  it("keeps the group's own message, which says why it ended (a supervisor gave up)", function()
+    local err = support.raises(testing.run, function()
+      require("corral.supervisor").run({ intensity = 1, children = { { name = "w", fn = function()
+        corral.sleep(1); assert.equal("ok", "ko") end } } })
+    end)
+    assert.is_true(is_failure(err))
+    support.assert_mentions(err.message, "Expected objects to be equal", "(failed in task w)",
+      "supervisor: restart intensity exceeded")
+  end)
+
   it("lists every other failure of the group in the message", function()
     local err = support.raises(testing.run, function()
       corral.group(function(g)
@@ -194,6 +227,11 @@ describe("testing.async", function()
 end)
 
 describe("testing.each_seed", function()
+  it("refuses a seed in its options, which it would replace with k", function()
+    support.assert_arg_error(3, "each_seed", "seed is each_seed's own",
+      function() testing.each_seed(2, function() end, { seed = 5 }) end)
+  end)
+
   it("runs fn once per seed, 1..n for a count, passing the seed", function()
     local seen = {}
     testing.each_seed(4, function(k) seen[#seen + 1] = k; corral.sleep(1) end)

@@ -208,6 +208,23 @@ local function only_pending(all, dropped)
   return all[1] and all[1].err
 end
 
+-- A busted failure's message starts with where the assertion was called,
+-- unless luassert found no Lua caller (pcall(assert.equal, 1, 2), the
+-- failure raised again with error(e, 0)): plain busted then names the line
+-- that raised it, and so does the kit, from the task's traceback (its first
+-- Lua frame), rather than its own line that raised it again.
+local function positioned(err, tb)
+  if not is_failure(err) or type(err.message) ~= "string" or type(tb) ~= "string"
+    or err.message:find("^[^\n]-:%d+: ") then
+    return err
+  end
+  local src, line = tb:match("\n\t([^\n]-):(%d+): in ")
+  if not src then return err end
+  local f = copy(err)
+  f.message = src .. ":" .. line .. ": " .. err.message
+  return setmetatable(f, getmetatable(err))
+end
+
 -- An ErrorGroup holding a busted failure becomes that failure (the first),
 -- whose message names its task and lists every other failure of the group.
 -- One holding nothing but busted pendings becomes the first of them.
@@ -220,7 +237,10 @@ local function unwrap(err)
   end
   local dropped = math.type(err.dropped) == "integer" and err.dropped or 0
   if not first then return only_pending(all, dropped) or err end
+  all[first].err = positioned(all[first].err, all[first].traceback)
   local msg = { corral._describe(all[first].err.message), "(failed in task " .. corral._describe(all[first].task) .. ")" }
+  -- the group's own message says why it ended (a supervisor that gave up)
+  if type(rawget(err, "message")) == "string" then msg[#msg + 1] = err.message end
   if #all > 1 or dropped > 0 then
     msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + dropped)
     for i, leaf in ipairs(all) do
@@ -238,8 +258,11 @@ end
 --------------------------------------------------------------------------------
 -- run, async, each_seed
 
-local function finish(ok, ...)
-  if not ok then error(unwrap((...)), 0) end
+local function finish(root, ok, ...)
+  if not ok then
+    local ok_tb, tb = pcall(root and root.traceback or error, root)
+    error(unwrap(positioned((...), ok_tb and tb)), 0)
+  end
   return ...
 end
 
@@ -251,11 +274,12 @@ local options_refused              -- the token of the run_at that refused opts
 local function run_at(fn, opts, at, argn, fname, level, token)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
-  local run, started = {}, false
+  local run, started, root = {}, false, nil
   local outer = current_run
   current_run = run
   local res = table.pack(pcall(corral.run, function()
     started = true
+    root = corral.current_task()
     local base = stats()
     local r = table.pack(fn())
     check_inside(at, base, run)
@@ -275,7 +299,7 @@ local function run_at(fn, opts, at, argn, fname, level, token)
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
   end
-  return finish(table.unpack(res, 1, res.n))
+  return finish(root, table.unpack(res, 1, res.n))
 end
 
 -- opts (argument n of fname) must be nil or a table of corral.run's options:
@@ -300,7 +324,7 @@ local function outside_tasks(fname)
 end
 
 function testing.run(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "run", "function expected, got " .. corral._typename(fn)) end
+  if type(fn) ~= "function" then argerror(1, "run", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "run")
   outside_tasks("run")
   -- (not a tail call: the caller's line is where a bad option is reported)
@@ -339,7 +363,7 @@ end
 --- An error that is neither a busted failure nor a pending reaches busted
 --- as text (with_position).
 function testing.async(fn, opts)
-  if type(fn) ~= "function" then argerror(1, "async", "function expected, got " .. corral._typename(fn)) end
+  if type(fn) ~= "function" then argerror(1, "async", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
     local res = table.pack(pcall(run_at, fn, opts, fn, 2, "async", 2))
@@ -395,8 +419,12 @@ end
 --- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
 function testing.each_seed(seeds, fn, opts)
   local next_seed = seed_iter(seeds)
-  if type(fn) ~= "function" then argerror(2, "each_seed", "function expected, got " .. corral._typename(fn)) end
+  if type(fn) ~= "function" then argerror(2, "each_seed", corral._function_expected(fn)) end
   check_run_opts(opts, 3, "each_seed")
+  if type(opts) == "table" and opts.seed ~= nil then
+    argerror(3, "each_seed", "seed is each_seed's own (run k has seed k): give the seeds "
+      .. "as its first argument")
+  end
   if pcall(corral.current_task) then       -- not a failure of seed 1
     error("testing.each_seed: cannot be called inside a running task", 2)
   end
