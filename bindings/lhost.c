@@ -61,6 +61,7 @@ struct corral_host_s {
   lua_State *L;             /* the host's state */
   lua_State *T;             /* ours: engine callbacks use its stack */
   int T_ref, root_ref, msg_ref, stop_ref, str_ref;
+  int part_ref;             /* a message memory cut short in a part */
   int cancel_ref;           /* the cancel's reason, for the Cancelled */
   int grace_ref;            /* else the reason of the stop ending first */
   int tree_ref;             /* the task tree when a deadlock was found */
@@ -680,8 +681,11 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
   return n;
 }
 
+/* [h]: make the message and keep it: whole (str_ref), or the first one
+** memory cut short in a part (part_ref). */
 static int message_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
+  unsigned nomem = h->E.S->nomem_texts;
   lua_settop(T, 0);
   if (h->root == NULL && h->msg_ref == LUA_NOREF)   /* see corral_host_results */
     lua_pushliteral(T, "not enough memory (to keep the error of the start)");
@@ -689,52 +693,52 @@ static int message_k(lua_State *T) {
     lua_pushnil(T);
   lua_settop(T, 1);
   lcr_tostring(T, 1);
-  return 1;
+  if (h->E.S->nomem_texts == nomem)
+    h->str_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  else if (h->part_ref == LUA_NOREF)
+    h->part_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  return 0;
 }
 
+/* The string a registry ref keeps (alive until the ref goes). */
+static const char *kept_string(lua_State *T, int ref) {
+  const char *s;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, ref);
+  s = lua_tostring(T, -1);
+  lua_pop(T, 1);
+  return s;
+}
+
+/*
+** The message, made once and kept. One made while memory ran out in a
+** part (that part reads LCR_NOMEM_TEXT) is kept too, apart, and given
+** until a whole one can be made: each call tries again, and the first
+** such message stays valid with the whole one.
+*/
 const char *corral_host_message(corral_host_t *h) {
   lua_State *T;
   int rc;
-  unsigned was, nomem;
+  unsigned was;
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
-  if (h->str_ref != LUA_NOREF) {      /* made already: the same string */
-    const char *s;
-    lua_rawgeti(T, LUA_REGISTRYINDEX, h->str_ref);
-    s = lua_tostring(T, -1);            /* kept alive by str_ref */
-    lua_pop(T, 1);
-    return s;
-  }
+  if (h->str_ref != LUA_NOREF) return kept_string(T, h->str_ref);
   if (h->describing) return NULL;      /* asked again from its __tostring */
   /* The error's __tostring is the script's code: a host call it makes is
   ** one from inside a callback (run, step and close refuse), and no start
   ** may replace the outcome being described. */
   was = h->in_cb;
   h->in_cb = h->describing = 1;
-  nomem = h->E.S->nomem_texts;
   lua_pushcfunction(T, message_k);
   lua_pushlightuserdata(T, h);
-  rc = lua_pcall(T, 1, 1, 0);
+  rc = lua_pcall(T, 1, 0, 0);
   h->in_cb = was;
   h->describing = 0;
-  if (rc != LUA_OK || !lua_isstring(T, -1)) {
-    lua_pop(T, 1);                      /* not kept: asked again, it is made */
-    return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
-                            : "(error object is not a string)";
-  }
-  if (h->E.S->nomem_texts != nomem) {  /* part of it could not be made */
-    lua_pop(T, 1);
-    return "not enough memory (to describe the error)";
-  }
-  unref(T, &h->str_ref);
-  lua_pushvalue(T, -1);
-  h->str_ref = luaL_ref(T, LUA_REGISTRYINDEX);
-  {
-    const char *s = lua_tostring(T, -1);  /* kept alive by str_ref */
-    lua_pop(T, 1);
-    return s;
-  }
+  if (rc != LUA_OK) lua_pop(T, 1);     /* not kept: asked again, it is made */
+  if (h->str_ref != LUA_NOREF) return kept_string(T, h->str_ref);
+  if (h->part_ref != LUA_NOREF) return kept_string(T, h->part_ref);
+  return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
+                          : "(error object is not a string)";
 }
 
 /* --- starting a root --------------------------------------------------- */
@@ -759,6 +763,7 @@ static void forget_root(corral_host_t *h) {
   unref(h->T, &h->root_ref);
   unref(h->T, &h->msg_ref);
   unref(h->T, &h->str_ref);
+  unref(h->T, &h->part_ref);
   unref(h->T, &h->stop_ref);
   unref(h->T, &h->cancel_ref);
   unref(h->T, &h->grace_ref);
@@ -1182,6 +1187,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   hub->async = &h->async;
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
+  h->part_ref = LUA_NOREF;
   h->tree_ref = LUA_NOREF;
   h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;

@@ -744,6 +744,32 @@ static int test_message_with_the_nomem_words(void) {
   return 0;
 }
 
+/* A group whose one member's __tostring runs out of memory (Lua takes an
+** error "not enough memory" for one) was described as a whole by "not
+** enough memory": the other failures could not be read. */
+static int test_message_with_one_part_out_of_memory(void) {
+  corral_host_t *h;
+  const char *m, *again;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local c = require 'corral'\n"
+    "local bad = setmetatable({}, {__tostring = function()\n"
+    "  error('not enough memory', 0) end})\n"
+    "c.group(function(g)\n"
+    "  g:spawn(error, 'plain failure', 0)\n"
+    "  g:spawn(error, bad)\n"
+    "end, {defer_errors = true})", "=p") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR);
+  m = corral_host_message(h);
+  CHECK(m != NULL && strstr(m, "plain failure") != NULL);
+  CHECK(strstr(m, "(not enough memory to describe it)") != NULL);
+  again = corral_host_message(h);            /* tried again: the same text */
+  CHECK(again != NULL && strcmp(again, m) == 0);
+  CHECK(strstr(m, "plain failure") != NULL);  /* the first is still valid */
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_awaitable_where_the_task_cannot_yield);
@@ -767,6 +793,7 @@ int main(void) {
   RUN(test_requests_between_steps_on_the_virtual_clock);
   RUN(test_results_from_a_gc_during_close);
   RUN(test_message_with_the_nomem_words);
+  RUN(test_message_with_one_part_out_of_memory);
   RUN(test_cancel_reaches_a_busy_root);
   return failed != 0;
 }
