@@ -845,12 +845,28 @@ static int l_typename(lua_State *L) {
 ** table or userdata (luassert's assert.equal, a functable) is told to be
 ** wrapped: corral calls tasks' functions as coroutines' bodies, which a
 ** __call cannot be. [-0, +1, m] */
+/* Whether Lua can call the value at idx through its __call (a function,
+** or a value it can call in turn: Lua follows the chain). [-0, +0, -] */
+static int callable(lua_State *L, int idx) {
+  int depth, ok = 0;
+  if (!lua_checkstack(L, 8)) return 0;
+  lua_pushvalue(L, idx);
+  for (depth = 0; depth < 8 && !ok; depth++) {
+    if (luaL_getmetafield(L, -1, "__call") == LUA_TNIL) break;
+    lua_remove(L, -2);
+    ok = lua_type(L, -1) == LUA_TFUNCTION;
+  }
+  lua_pop(L, 1);
+  return ok;
+}
+
 const char *lcr_push_function_expected(lua_State *L, int idx) {
-  int callable = luaL_getmetafield(L, idx, "__call") != LUA_TNIL;
   const char *got;
-  if (callable) lua_pop(L, 1);
+  int can;
+  idx = lua_absindex(L, idx);
+  can = callable(L, idx);
   got = push_typename(L, idx);
-  got = lua_pushfstring(L, callable ? "function expected, got a callable "
+  got = lua_pushfstring(L, can ? "function expected, got a callable "
                         "%s; wrap it in a function" : "function expected, "
                         "got %s", got);
   lua_remove(L, -2);

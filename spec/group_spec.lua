@@ -1182,6 +1182,19 @@ describe("corral.group", function()
         support.assert_arg_error(1, "race", "element 1: " .. hint, function() require("corral.race")({ asserter }) end)
         support.assert_arg_error(1, "map", hint, function() require("corral.map")(asserter, {}) end)
         support.assert_arg_error(1, "retry", hint, function() require("corral.retry")(asserter) end)
+        -- the policies' function options and a supervisor's child say it too
+        support.assert_arg_error(1, "supervisor.run", "children[1].fn must be a function, got " ..
+          "a callable table; wrap it in a function", function()
+            require("corral.supervisor").run({ children = { { name = "a", fn = asserter } } })
+          end)
+        support.assert_arg_error(2, "retry", "on_retry must be a function, got a callable table",
+          function() require("corral.retry")(function() end, { on_retry = asserter }) end)
+        -- only what Lua can call is callable: a __call that is not a
+        -- function (nor callable in turn) is a table like any other
+        local bogus = setmetatable({}, { __call = 42 })
+        support.assert_arg_error(1, "scope", "function expected, got table", function() corral.scope(bogus) end)
+        local chained = setmetatable({}, { __call = asserter })
+        support.assert_arg_error(1, "scope", hint, function() corral.scope(chained) end)
       end)
     end)
   end)

@@ -151,6 +151,14 @@ describe("an assertion that fails inside a child task", function()
     end)
     assert.is_true(is_failure(err))
     assert.equal(SRC .. ":" .. root_line .. ": Expected objects to be equal.", err.message:match("^[^\n]*"))
+    -- raised again by a policy (retry gives up with its last error): the
+    -- program's line that called it, not the policy's
+    err = support.raises(testing.run, function()
+      root_line = debug.getinfo(1, "l").currentline; require("corral.retry")(function()
+        local _, e = pcall(assert.equal, 1, 2); error(e, 0)
+      end, { attempts = 1 })
+    end)
+    assert.equal(SRC .. ":" .. root_line .. ": Expected objects to be equal.", err.message:match("^[^\n]*"))
   end)
 
   it("keeps the group's own message, which says why it ended (a supervisor gave up)", function()
@@ -161,6 +169,13 @@ describe("an assertion that fails inside a child task", function()
     assert.is_true(is_failure(err))
     support.assert_mentions(err.message, "Expected objects to be equal", "(failed in task w)",
       "supervisor: restart intensity exceeded")
+    err = support.raises(testing.run, function()       -- the supervisor in a group
+      corral.group(function(g)
+        g:spawn(require("corral.supervisor").run, { intensity = 1, children = { { name = "w",
+          fn = function() corral.sleep(1); assert.equal("ok", "ko") end } } })
+      end)
+    end)
+    support.assert_mentions(err.message, "(failed in task w)", "supervisor: restart intensity exceeded")
   end)
 
   it("lists every other failure of the group in the message", function()

@@ -75,7 +75,10 @@ end
 function is.type(t)
   return function(v, what)
     if type(v) ~= t then   -- got corral.Event, as the C functions say
-      return ("%s must be a %s, got %s"):format(what, t, corral._typename(v))
+      local got = t == "function"   -- (a callable table: "wrap it in a function")
+        and corral._function_expected(v):match("^function expected, got (.*)$")
+        or corral._typename(v)
+      return ("%s must be a %s, got %s"):format(what, t, got)
     end
   end
 end
@@ -204,6 +207,11 @@ function M.own_source(level)
   POLICY_SRC[debug.getinfo((level or 1) + 1, "S").short_src] = true
 end
 M.own_source()
+
+-- Whether short_src src is a policy module's (or this one's).
+function M.is_own_source(src)
+  return POLICY_SRC[src] ~= nil
+end
 
 -- A frame of a policy module, or the xpcall/pcall or tail calls between.
 local function policy_frame(line)

@@ -164,17 +164,20 @@ local function list_field(eg, name)
   return type(v) == "table" and v or {}
 end
 
-local function leaves(eg, out, open)
+-- (Each leaf keeps the message of the innermost group around it that has
+-- one: why that group ended, as a supervisor that gave up says.)
+local function leaves(eg, out, open, why)
   local errors, tasks, tracebacks = list_field(eg, "errors"), list_field(eg, "tasks"),
     list_field(eg, "tracebacks")
   open = open or {}
   open[eg] = true
+  if type(rawget(eg, "message")) == "string" then why = eg.message end
   for i = 1, #eg do
     local e = errors[i]
     if not corral.is_error_group(e) then
-      out[#out + 1] = { err = e, task = tasks[i], traceback = tracebacks[i] }
+      out[#out + 1] = { err = e, task = tasks[i], traceback = tracebacks[i], why = why }
     elseif not open[e] then
-      leaves(e, out, open)
+      leaves(e, out, open, why)
     end
   end
   open[eg] = nil
@@ -212,13 +215,20 @@ end
 -- unless luassert found no Lua caller (pcall(assert.equal, 1, 2), the
 -- failure raised again with error(e, 0)): plain busted then names the line
 -- that raised it, and so does the kit, from the task's traceback (its first
--- Lua frame), rather than its own line that raised it again.
+-- Lua frame that is not a policy's: retry raises the last failure again),
+-- rather than its own line that raised it again.
 local function positioned(err, tb)
   if not is_failure(err) or type(err.message) ~= "string" or type(tb) ~= "string"
     or err.message:find("^[^\n]-:%d+: ") then
     return err
   end
-  local src, line = tb:match("\n\t([^\n]-):(%d+): in ")
+  local src, line
+  for s, l in tb:gmatch("\n\t([^\n]-):(%d+): in ") do
+    if not util.is_own_source(s) then
+      src, line = s, l
+      break
+    end
+  end
   if not src then return err end
   local f = copy(err)
   f.message = src .. ":" .. line .. ": " .. err.message
@@ -240,7 +250,7 @@ local function unwrap(err)
   all[first].err = positioned(all[first].err, all[first].traceback)
   local msg = { corral._describe(all[first].err.message), "(failed in task " .. corral._describe(all[first].task) .. ")" }
   -- the group's own message says why it ended (a supervisor that gave up)
-  if type(rawget(err, "message")) == "string" then msg[#msg + 1] = err.message end
+  if all[first].why then msg[#msg + 1] = all[first].why end
   if #all > 1 or dropped > 0 then
     msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + dropped)
     for i, leaf in ipairs(all) do
