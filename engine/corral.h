@@ -404,6 +404,7 @@ struct cr_engine_s {
                           ** deadlock */
   size_t io_waits;        /* tasks parked on a read, write, connect,
                           ** accept, resolve or process */
+  size_t io_closing;      /* private: I/O objects closed, not yet freed */
   unsigned long alloc_seen; /* libuv allocation failures already reported */
   cr_queue_t runq;
   cr_queue_t *woke_tail;  /* last task of the run queue's head section:

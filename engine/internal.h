@@ -15,6 +15,10 @@
 #define CR__PASS_BUDGET 4096
 /* Resumes between two readings of the clock within a pass (a power of 2) */
 #define CR__DEADLINE_EVERY 64
+/* Handles closed within a pass that end it early, so that the loop frees
+** them (libuv runs close callbacks only when it turns): a task that closes
+** them in a loop with checkpoints held a whole pass's worth (loop.c). */
+#define CR__CLOSING_PASS_MAX 64
 
 /* heap.c */
 int cr__heap_push(cr_engine_t *e, cr_timer_t *t, uint64_t seq);

@@ -33,6 +33,7 @@ void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close) {
 void cr__io_free(cr_io_t *io) {
   cr__queue_remove(&io->link);
   io->engine->stats.handles--;
+  if (io->closing) io->engine->io_closing--;
   if (io->on_free) io->on_free(io);
   free(io);
 }
@@ -40,6 +41,7 @@ void cr__io_free(cr_io_t *io) {
 void cr_io_close(cr_io_t *io) {
   if (io->closing) return;
   io->closing = 1;
+  io->engine->io_closing++;
   io->close(io);
 }
 
@@ -369,10 +371,4 @@ size_t cr_io_open(const cr_engine_t *e, int type) {
   return n;
 }
 
-size_t cr_io_closing(const cr_engine_t *e) {
-  const cr_queue_t *q;
-  size_t n = 0;
-  for (q = e->ios.next; q != &e->ios; q = q->next)
-    n += cr__queue_data(q, cr_io_t, link)->closing;
-  return n;
-}
+size_t cr_io_closing(const cr_engine_t *e) { return e->io_closing; }

@@ -546,11 +546,15 @@ static cr_task_t *next_ready(cr_engine_t *e) {
 
 static int run_ready(cr_engine_t *e) {
   int n = 0;
+  /* (handles closed in this pass: a killed process closing until it is
+  ** reaped must not end every pass) */
+  size_t closing = e->io_closing + CR__CLOSING_PASS_MAX;
   /* (set from signal handlers, in any thread: an atomic access) */
   __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
   e->signal_burst = 0;           /* a new pass: the burst, if any, is over */
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET &&
-         !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED)) {
+         !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
+         e->io_closing < closing) {
     cr_task_t *t;
     if (e->tie_salt) next_in_batch(e);
     t = next_ready(e);

@@ -450,6 +450,29 @@ describe("a TCP listener", function()
   end)
 end)
 
+-- libuv frees a closed handle only when its loop turns, which a pass of
+-- the scheduler did every 4096 resumes: a loop closing listeners (or
+-- failing to exec, 4 handles each) with checkpoints held thousands.
+describe("handles closed in a loop that checkpoints", function()
+  it("are freed as it goes, not once per pass of thousands of tasks", function()
+    local most = { listen = 0, exec = 0 }
+    run_checked(function()
+      for _ = 1, 1000 do
+        corral.tcp.listen("127.0.0.1", 0):close()
+        corral.checkpoint()
+        most.listen = math.max(most.listen, corral.debug_stats().closing)
+      end
+      for _ = 1, 500 do
+        pcall(corral.exec, "/no/such/program/corral-spec", {})
+        corral.checkpoint()
+        most.exec = math.max(most.exec, corral.debug_stats().closing)
+      end
+    end)
+    assert.is_true(most.listen <= 64, "listeners closing at once: " .. most.listen)
+    assert.is_true(most.exec <= 64 + 4, "exec handles closing at once: " .. most.exec)
+  end)
+end)
+
 describe("closing an I/O object under a blocked task", function()
   it("wakes a reader of the stream with an error mentioning 'closed', not a hang", function()
     local err
