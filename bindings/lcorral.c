@@ -1172,7 +1172,8 @@ static int l_setglobal(lua_State *L) {
 
 /* corral._kill_children(): SIGKILL the child processes the running run
 ** started and has not reaped (internal: the command about to die of
-** SIGPIPE leaves none running, as a third Ctrl-C does). */
+** SIGPIPE, or to leave by os.exit, leaves none running, as a third Ctrl-C
+** does). */
 static int l_kill_children(lua_State *L) {
   lcr_State *S = lcr_state(L);
   if (S->eng != NULL) cr_engine_kill_children(&S->eng->e);

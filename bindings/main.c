@@ -201,6 +201,8 @@ static int cli_exit(lua_State *L) {
     lua_pushinteger(L, 1);
     lua_replace(L, 1);
   }
+  /* nothing unwinds: the run's children would outlive it (as on SIGPIPE) */
+  (void)call_corral(L, "_kill_children");
   pipe_restore(lua_touserdata(L, lua_upvalueindex(2)));
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
