@@ -590,6 +590,35 @@ describe("corral trace-svg", function()
     assert.truthy(svg:find("error: boom", 1, true))
   end)
 
+  -- What broke: a lane's label was right-aligned and never cut, so a long
+  -- name lost its start off the edge, and with it nothing told lanes apart
+  -- but what was left; a long group header ran past the right edge.
+  it("cuts long names to fit, keeping a lane label's start and its #id", function()
+    local long = "conn 192.168.100.1:5432 GET /api/v1/users/1000/orders"
+    local text = traced_run(function()
+      corral.group(function(g)
+        for i = 1, 2 do g:spawn({ function() corral.sleep(i) end, name = long .. i }) end
+      end, { name = ("G"):rep(300) })
+    end)
+    local svg = trace_svg.render(text)
+    check_xml(svg)
+    local labels = {}
+    for l in svg:gmatch('class="l">([^<]*)<') do labels[#labels + 1] = l end
+    local cut = 0
+    for _, l in ipairs(labels) do
+      if l:find("…", 1, true) then
+        cut = cut + 1
+        assert.matches("^conn 192%.168", l)
+        assert.matches("orders%d #%d+$", l)
+        assert.is_true(utf8.len(l) * 6.2 <= 230 - 14, l)
+      end
+    end
+    assert.equal(2, cut)
+    local header = svg:match('class="h">(group GGG[^<]*)<')
+    assert.matches("…$", header)
+    assert.is_true(utf8.len(header) < 300)
+  end)
+
   it("collapses a group of many tasks into one lane", function()
     local text = traced_run(function()
       corral.group(function(g)

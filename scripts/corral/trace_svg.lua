@@ -227,6 +227,22 @@ local function esc(s)
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
+-- Text that fits px pixels at about char_px a character (an estimate a
+-- little wide, so that capitals fit too), cut between characters with
+-- "…": at the end, or in the middle when the end tells lanes apart (a
+-- task's "#id", the last part of a long name).
+local function fit(s, px, char_px, middle)
+  s = xml_chars(tostring(s))
+  local n, room = utf8.len(s), math.floor(px / char_px)
+  if n <= room then return s end
+  if room < 2 then return "…" end
+  local head = middle and (room - 1) // 2 or room - 1
+  local tail = room - 1 - head
+  local out = s:sub(1, utf8.offset(s, head + 1) - 1) .. "…"
+  if tail > 0 then out = out .. s:sub(utf8.offset(s, n - tail + 1)) end
+  return out
+end
+
 -- A "nice" step for about n ticks over span (microseconds).
 local function tick_step(span, n)
   local raw = span / n
@@ -309,7 +325,8 @@ local function lane(out, t, y, x_of, width)
   for _, s in ipairs(t.segs) do first, last = math.min(first, s[1]), math.max(last, s[2]) end
   for _, m in ipairs(t.marks) do first, last = math.min(first, m[1]), math.max(last, m[1]) end
   out[#out + 1] = fmt('<g><title>%s</title>', esc(t.name))
-  out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%s</text>', LABEL - 6, y + LANE - 3, esc(t.name))
+  out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%s</text>', LABEL - 6, y + LANE - 3,
+    esc(fit(t.name, LABEL - 14, 6.2, true)))
   if first <= last then                    -- lifetime: a thin line
     out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="%.1f" height="1" fill="#bbb"/>',
       LABEL + x_of(first), y + LANE / 2, math.max(1, x_of(last) - x_of(first)))
@@ -318,16 +335,8 @@ local function lane(out, t, y, x_of, width)
   for _, s in ipairs(t.segs) do            -- what a long wait waits on
     local w = x_of(s[2]) - x_of(s[1])
     if s[3] == "wait" and s[4] and w > 60 then
-      local text = s[4]
-      local fit = math.floor((w - 6) / 5.2)
-      local chars = utf8.len(text) or #text
-      if chars > fit then                -- cut between characters
-        local keep = math.max(fit - 1, 1)
-        local at = utf8.len(text) and utf8.offset(text, keep + 1) or keep + 1
-        text = text:sub(1, at - 1) .. "…"
-      end
       out[#out + 1] = fmt('<text x="%.1f" y="%.1f" class="w">%s</text>',
-        LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(text))
+        LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(fit(s[4], w - 6, 6.4)))
     end
   end
   for _, m in ipairs(t.marks) do mark(out, m, LABEL + x_of(m[1]), y) end
@@ -452,7 +461,8 @@ function M.render(json, opts)
   local function x_of(ts) return (ts - t0) / (t1 - t0) * width end
   local body, y = {}, TOP
   for _, g in ipairs(groups) do
-    body[#body + 1] = fmt('<text x="8" y="%d" class="h">%s</text>', y + HEAD - 5, esc(g.name))
+    body[#body + 1] = fmt('<text x="8" y="%d" class="h">%s</text>', y + HEAD - 5,
+      esc(fit(g.name, LABEL + width - 8, 9.4)))
     body[#body + 1] = fmt('<line x1="8" y1="%d" x2="%d" y2="%d" stroke="#ccc"/>',
       y + HEAD - 1, LABEL + width, y + HEAD - 1)
     y = y + HEAD
