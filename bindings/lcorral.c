@@ -846,12 +846,15 @@ static int l_typename(lua_State *L) {
 ** wrapped: corral calls tasks' functions as coroutines' bodies, which a
 ** __call cannot be. [-0, +1, m] */
 /* Whether Lua can call the value at idx through its __call (a function,
-** or a value it can call in turn: Lua follows the chain). [-0, +0, -] */
+** or a value it can call in turn: Lua follows the chain, as deep as its
+** stack allows; a cycle it cannot call ends in a stack overflow). The
+** walk holds one value at a time. [-0, +0, -] */
+#define LCR_CALL_CHAIN 100000
 static int callable(lua_State *L, int idx) {
   int depth, ok = 0;
-  if (!lua_checkstack(L, 8)) return 0;
+  if (!lua_checkstack(L, 3)) return 0;
   lua_pushvalue(L, idx);
-  for (depth = 0; depth < 8 && !ok; depth++) {
+  for (depth = 0; depth < LCR_CALL_CHAIN && !ok; depth++) {
     if (luaL_getmetafield(L, -1, "__call") == LUA_TNIL) break;
     lua_remove(L, -2);
     ok = lua_type(L, -1) == LUA_TFUNCTION;

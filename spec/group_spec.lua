@@ -1195,6 +1195,11 @@ describe("corral.group", function()
         support.assert_arg_error(1, "scope", "function expected, got table", function() corral.scope(bogus) end)
         local chained = setmetatable({}, { __call = asserter })
         support.assert_arg_error(1, "scope", hint, function() corral.scope(chained) end)
+        for _ = 1, 20 do chained = setmetatable({}, { __call = chained }) end
+        support.assert_arg_error(1, "scope", hint, function() corral.scope(chained) end)
+        local cycle = {}
+        setmetatable(cycle, { __call = cycle })        -- Lua cannot call it
+        support.assert_arg_error(1, "scope", "function expected, got table", function() corral.scope(cycle) end)
       end)
     end)
   end)
