@@ -610,10 +610,35 @@ describe("corral trace-svg", function()
         cut = cut + 1
         assert.matches("^conn 192%.168", l)
         assert.matches("orders%d #%d+$", l)
-        assert.is_true(utf8.len(l) * 6.2 <= 230 - 14, l)
       end
     end
     assert.equal(2, cut)
+    -- by the width of what is drawn: wide letters and CJK are cut sooner,
+    -- and a character with its combining mark, or a joined emoji, stays whole
+    local function label_of(name)
+      local t = traced_run(function()
+        corral.group(function(g) g:spawn({ function() corral.sleep(1) end, name = name }) end)
+      end)
+      local svg = trace_svg.render(t)
+      check_xml(svg)
+      for l in svg:gmatch('class="l">([^<]*)<') do
+        if not l:find("^task%-1") then return l end
+      end
+    end
+    local ws = label_of(("W"):rep(30))
+    assert.matches("…", ws, 1, true)
+    assert.is_true(utf8.len(ws) < 30)
+    local cjk = label_of(("データベース接続プール"):rep(2))
+    assert.matches("…", cjk, 1, true)
+    local accents = label_of(("e\u{301}"):rep(60))
+    assert.falsy(accents:find("…\u{301}", 1, true))  -- no mark left without its letter
+    local family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}"
+    local fams = label_of(family:rep(20))
+    local at = assert(fams:find("…", 1, true))
+    for _, piece in ipairs({ fams:sub(1, at - 1), fams:sub(at + #"…") }) do
+      local rest = piece:gsub(" #%d+$", ""):gsub(family, "")
+      assert.equal("", rest)                         -- whole families only
+    end
     local header = svg:match('class="h">(group GGG[^<]*)<')
     assert.matches("…$", header)
     assert.is_true(utf8.len(header) < 300)

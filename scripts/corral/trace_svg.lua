@@ -227,20 +227,79 @@ local function esc(s)
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
--- Text that fits px pixels at about char_px a character (an estimate a
--- little wide, so that capitals fit too), cut between characters with
--- "…": at the end, or in the middle when the end tells lanes apart (a
--- task's "#id", the last part of a long name).
-local function fit(s, px, char_px, middle)
-  s = xml_chars(tostring(s))
-  local n, room = utf8.len(s), math.floor(px / char_px)
-  if n <= room then return s end
-  if room < 2 then return "…" end
-  local head = middle and (room - 1) // 2 or room - 1
-  local tail = room - 1 - head
-  local out = s:sub(1, utf8.offset(s, head + 1) - 1) .. "…"
-  if tail > 0 then out = out .. s:sub(utf8.offset(s, n - tail + 1)) end
+-- Widths for cutting names to fit, in ems of the picture's font (DejaVu
+-- Sans), a little wide: a mark that combines with the character before
+-- it, a joiner and a variation selector take none; CJK, Hangul, fullwidth
+-- forms and emoji take a whole em.
+local function zero_width(cp)
+  return (cp >= 0x300 and cp <= 0x36F) or (cp >= 0x1AB0 and cp <= 0x1AFF)
+    or (cp >= 0x1DC0 and cp <= 0x1DFF) or (cp >= 0x20D0 and cp <= 0x20FF)
+    or (cp >= 0xFE00 and cp <= 0xFE0F) or (cp >= 0xFE20 and cp <= 0xFE2F)
+    or cp == 0x200B or cp == 0x200C or cp == 0x200D or (cp >= 0xE0100 and cp <= 0xE01EF)
+    or (cp >= 0x1F3FB and cp <= 0x1F3FF)          -- skin tones
+end
+
+local function wide(cp)
+  return (cp >= 0x1100 and cp <= 0x115F) or (cp >= 0x2E80 and cp <= 0xA4CF)
+    or (cp >= 0xAC00 and cp <= 0xD7A3) or (cp >= 0xF900 and cp <= 0xFAFF)
+    or (cp >= 0xFE30 and cp <= 0xFE4F) or (cp >= 0xFF00 and cp <= 0xFF60)
+    or (cp >= 0xFFE0 and cp <= 0xFFE6) or (cp >= 0x1F000 and cp <= 0x1FAFF)
+    or (cp >= 0x20000 and cp <= 0x3FFFD)
+end
+
+local function em(cp)
+  if cp >= 128 then return zero_width(cp) and 0 or wide(cp) and 1.05 or 0.8 end
+  local c = string.char(cp)
+  if c:find("[WMm@%%]") then return 1.0 end
+  if c:find("[#+<=>^~w]") then return 0.88 end
+  if c:find("%u") then return 0.8 end
+  if c:find("[%.,:;'|!ijlI ]") then return 0.36 end
+  if c:find("[%(%)%[%]/\\\"ftr-]") then return 0.48 end
+  return 0.68
+end
+
+-- The characters of s as the eye sees them: a base character with the
+-- marks that combine with it, and what a joiner joins to it (a family
+-- emoji is one, never cut apart; as wide as its parts, for a font that
+-- draws them side by side). {text, width in ems} each.
+local function clusters(s)
+  local out, joined = {}, false
+  for _, cp in utf8.codes(s) do
+    local ch, w = utf8.char(cp), em(cp)
+    if #out > 0 and (joined or w == 0) then
+      local c = out[#out]
+      c[1], c[2] = c[1] .. ch, c[2] + w
+    else
+      out[#out + 1] = { ch, w }
+    end
+    joined = cp == 0x200D
+  end
   return out
+end
+
+-- s cut to fit px pixels at font_px (a bold font: bold = true), with "…"
+-- in place of what goes: at the end, or in the middle when the end tells
+-- lanes apart (a task's "#id", the last part of a long name).
+local function fit(s, px, font_px, middle, bold)
+  local text = xml_chars(tostring(s))
+  local cs, total = clusters(text), 0
+  local scale = font_px * (bold and 1.12 or 1)
+  for _, c in ipairs(cs) do total = total + c[2] * scale end
+  if total <= px then return text end
+  local room = px - scale                           -- (the ellipsis)
+  local head_room = middle and room / 2 or room
+  local head, tail, used, i, j = {}, {}, 0, 1, #cs
+  while i <= #cs and used + cs[i][2] * scale <= head_room do
+    used = used + cs[i][2] * scale
+    head[#head + 1] = cs[i][1]
+    i = i + 1
+  end
+  while middle and j > i and used + cs[j][2] * scale <= room do
+    used = used + cs[j][2] * scale
+    table.insert(tail, 1, cs[j][1])
+    j = j - 1
+  end
+  return table.concat(head) .. "…" .. table.concat(tail)
 end
 
 -- A "nice" step for about n ticks over span (microseconds).
@@ -326,7 +385,7 @@ local function lane(out, t, y, x_of, width)
   for _, m in ipairs(t.marks) do first, last = math.min(first, m[1]), math.max(last, m[1]) end
   out[#out + 1] = fmt('<g><title>%s</title>', esc(t.name))
   out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%s</text>', LABEL - 6, y + LANE - 3,
-    esc(fit(t.name, LABEL - 14, 6.2, true)))
+    esc(fit(t.name, LABEL - 14, 10, true)))
   if first <= last then                    -- lifetime: a thin line
     out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="%.1f" height="1" fill="#bbb"/>',
       LABEL + x_of(first), y + LANE / 2, math.max(1, x_of(last) - x_of(first)))
@@ -336,7 +395,7 @@ local function lane(out, t, y, x_of, width)
     local w = x_of(s[2]) - x_of(s[1])
     if s[3] == "wait" and s[4] and w > 60 then
       out[#out + 1] = fmt('<text x="%.1f" y="%.1f" class="w">%s</text>',
-        LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(fit(s[4], w - 6, 6.4)))
+        LABEL + x_of(s[1]) + 3, y + LANE - 4, esc(fit(s[4], w - 6, 8.5)))
     end
   end
   for _, m in ipairs(t.marks) do mark(out, m, LABEL + x_of(m[1]), y) end
@@ -462,7 +521,7 @@ function M.render(json, opts)
   local body, y = {}, TOP
   for _, g in ipairs(groups) do
     body[#body + 1] = fmt('<text x="8" y="%d" class="h">%s</text>', y + HEAD - 5,
-      esc(fit(g.name, LABEL + width - 8, 9.4)))
+      esc(fit(g.name, LABEL + width - 8, 11, false, true)))
     body[#body + 1] = fmt('<line x1="8" y1="%d" x2="%d" y2="%d" stroke="#ccc"/>',
       y + HEAD - 1, LABEL + width, y + HEAD - 1)
     y = y + HEAD
