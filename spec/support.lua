@@ -302,6 +302,22 @@ function support.sh(cmd)
 end
 
 -- Whether pid is gone (a zombie waiting for its new parent counts as gone).
+-- Write text to the file at path (made or emptied).
+function support.write_file(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+-- The number a file holds (a pid a script wrote), the file removed.
+function support.take_number(path)
+  local f = assert(io.open(path))
+  local n = assert(tonumber(f:read("a")), path)
+  f:close()
+  os.remove(path)
+  return n
+end
+
 local function process_gone(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return true end

@@ -8,11 +8,7 @@ local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 -- (stdout and stderr together)
 local function sh(cmd) return require("support").sh(cmd .. " 2>&1") end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = require("support").write_file
 
 local function read(path)
   local f = assert(io.open(path))

@@ -5,11 +5,7 @@
 -- Ctrl-C kills them first. os.exit kills them too now, with SIGKILL.
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = require("support").write_file
 
 describe("regression: os.exit under the command", function()
   it("kills the child processes its run started, and keeps the status", function()
@@ -29,10 +25,7 @@ describe("regression: os.exit under the command", function()
     local p = assert(io.popen(("%s %s; echo \"status $?\""):format(BIN, script)))
     local status = tonumber(p:read("a"):match("status (%d+)"))
     p:close()
-    local f = assert(io.open(pidfile))
-    local pid = assert(tonumber(f:read("a")))
-    f:close()
-    os.remove(pidfile)
+    local pid = require("support").take_number(pidfile)
     os.remove(script)
     local alive = require("support").left_alive({ pid })   -- (kills what is left)
     assert.equal(4, status)

@@ -5,11 +5,7 @@
 -- them first. They are killed now, with SIGKILL, before the process dies.
 local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = require("support").write_file
 
 describe("regression: the command dying of SIGPIPE", function()
   it("kills the child processes its run started first", function()
@@ -37,10 +33,7 @@ describe("regression: the command dying of SIGPIPE", function()
     p:close()
     local pids = {}
     for _, path in ipairs({ pidfile, pidfile .. "2" }) do
-      local f = assert(io.open(path))
-      pids[#pids + 1] = assert(tonumber(f:read("a")))
-      f:close()
-      os.remove(path)
+      pids[#pids + 1] = require("support").take_number(path)
     end
     os.remove(script)
     local alive = require("support").left_alive(pids)   -- (kills what is left)
