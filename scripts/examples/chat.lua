@@ -12,6 +12,7 @@ corral.group(function(g)
   g:spawn(corral.tcp.serve, "127.0.0.1", tonumber(arg and arg[1]) or 7000, function(s)
     local peer = s.peer                       -- nil if it reset before the accept
     local name = peer and peer.address .. ":" .. peer.port or "?"
+    local handlers = corral.current_task().group   -- serve's, stopped with g
     local box = corral.channel(64)
     corral.group(function(conn)
       conn:spawn(function()                   -- the writer, in order; a client
@@ -19,19 +20,23 @@ corral.group(function(g)
           if not pcall(s.write, s, line) then return end
         end
       end)
+      local bye = conn:spawn(function()       -- a stop: the goodbye waits for
+        handlers:wait_stopping()              -- room in the outbox, never dropped
+        box:send("server: closing in 5 s\n")
+      end)
       outboxes[s] = box
       local _ <close> = setmetatable({}, {__close = function()
         outboxes[s] = nil
         box:close()                           -- the writer sends what is left
       end})
-      for line in s:lines() do
+      for line in s:lines() do                -- (a line over 64 KiB ends it)
         for c, b in pairs(outboxes) do
           if c ~= s then post(b, name .. ": " .. line .. "\n") end
         end
       end
+      bye:cancel()                            -- the client left first
     end)
   end, {ready = function(port) print("chat on port " .. port) end})
   corral.signal("SIGINT")                     -- Ctrl-C: drain instead of dying
-  for _, b in pairs(outboxes) do post(b, "server: closing in 5 s\n") end
   g:stop(5)                                   -- no new clients; 5 s to say goodbye
 end)
