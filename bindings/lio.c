@@ -367,9 +367,11 @@ static void check_direction(lua_State *L, cr_stream_t *s, int writing,
 }
 
 static int stream_read(lua_State *L) {
-  lua_Integer max = luaL_optinteger(L, 2, 65536);
+  lua_Integer max = 65536;
+  int ok = 1;             /* (worded as read_line's and read_exactly's) */
+  if (!lua_isnoneornil(L, 2)) max = lua_tointegerx(L, 2, &ok);
   check_direction(L, checkstream(L, "stream:read"), 0, "stream:read", 1);
-  luaL_argcheck(L, max >= 1, 2, "max must be an integer >= 1");
+  luaL_argcheck(L, ok && max >= 1, 2, "max must be an integer >= 1");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
   lua_pushinteger(L, -1);
