@@ -867,6 +867,18 @@ static int l_cancel_live(lua_State *L) {
   return 1;
 }
 
+/* corral._dead_cancel(e): e, or, for a Cancelled re-raised after its
+** scope exited, the ordinary error the core makes of it (a group's
+** failure, a task's), so that a policy files it as they do (internal:
+** the Lua policies' outcomes). */
+static int l_dead_cancel(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lua_settop(L, 1);
+  if (E != NULL && lcr_unwinding(L, E, 1) == LCR_DEAD)
+    lcr_deadcancel(L, 1, lcr_dead_msg);
+  return 1;
+}
+
 static int call_errors(lua_State *L, const char *fname) {
   pusherrors(L);
   lua_getfield(L, -1, fname);
@@ -886,5 +898,6 @@ const luaL_Reg lcr_error_funcs[] = {
   {"is_error_group", l_is_error_group},
   {"_traceback", l_traceback},           /* internal, like _describe */
   {"_cancel_live", l_cancel_live},       /* internal */
+  {"_dead_cancel", l_dead_cancel},       /* internal */
   {NULL, NULL}
 };

@@ -254,7 +254,8 @@ function M.outcome(fn, ...)
   local r = table.pack(xpcall(fn, handler, ...))
   if r[1] then return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 }) end
   if live_cancel(r[2]) then error(r[2], 0) end
-  return { ok = false, err = r[2], traceback = tb or "" }
+  -- a stale Cancelled: the ordinary error the core's groups file it as
+  return { ok = false, err = corral._dead_cancel(r[2]), traceback = tb or "" }
 end
 
 -- Fan-out -------------------------------------------------------------------

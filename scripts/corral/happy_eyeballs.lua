@@ -45,6 +45,9 @@ local function rfc_order(addrs)
         :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a))
     end
     local f = a.family or "?"
+    if f ~= f then                          -- (not a table key)
+      return nil, ("address #%d has a family that is NaN"):format(i)
+    end
     if not by_family[f] then
       by_family[f] = {}
       families[#families + 1] = f
@@ -72,8 +75,14 @@ function M.interleave(addrs)
   return out
 end
 
+-- (a connect hook's late junk, a number, is dropped as quietly as a stream)
+local function close_stream(stream)
+  local close = stream.close
+  if type(close) == "function" then close(stream) end
+end
+
 local function close_quietly(stream)
-  if stream and type(stream.close) == "function" then pcall(stream.close, stream) end
+  if stream then pcall(close_stream, stream) end
 end
 
 -- Run the staggered attempts in `order`; return the winning stream, or nil,

@@ -213,3 +213,33 @@ describe("map", function()
     end)
   end)
 end)
+
+-- What broke: a Cancelled whose scope had exited, raised by a branch, was
+-- kept as the Cancelled object by race, gather{settle} and retry, where a
+-- group (and gather, map) make it the ordinary error it is: code that
+-- filters corral.is_cancelled out of a group's errors dropped real failures.
+describe("a stale Cancelled raised by a branch", function()
+  it("is the same ordinary error in every policy, as in a group", function()
+    local race, retry, map = require "corral.race", require "corral.retry", require "corral.map"
+    local gather = require "corral.gather"
+    local seen = {}
+    support.vrun(function()
+      local function stale()
+        local saved
+        corral.move_on_after(0, function() local _, e = pcall(corral.sleep, 1); saved = e end)
+        return saved
+      end
+      local f = function() error(stale()) end
+      seen.group = support.error_group(corral.group, function(g) g:spawn(f) end).errors[1]
+      seen.race = support.error_group(race, { f }).errors[1]
+      seen.gather = support.error_group(gather, { f }).errors[1]
+      seen.map = support.error_group(map, f, { 1 }).errors[1]
+      seen.settle = gather({ f }, { settle = true })[1].err
+      seen.retry = select(2, pcall(retry, f, { attempts = 2, delay = 0 }))
+    end)
+    for name, e in pairs(seen) do
+      assert.is_false(corral.is_cancelled(e), name)
+      assert.matches("^a Cancelled was raised outside the scope it cancelled", e, nil, false)
+    end
+  end)
+end)

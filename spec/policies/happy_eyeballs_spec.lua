@@ -330,3 +330,35 @@ describe("happy_eyeballs.connect (loopback)", function()
     end)
   end)
 end)
+
+describe("happy_eyeballs, given junk by its hooks", function()
+  -- What broke: a loser's connect that caught its cancel and returned a
+  -- number was "closed" by indexing it, which failed the whole call and
+  -- closed the winner; a NaN family was used as a table key.
+  it("drops a late connection that is no stream, keeping the winner", function()
+    local closed, winner, got = false, { close = function() closed = true end }, nil
+    vrun(function()
+      got = he.connect("h", 1, { delay = 0.1,
+        resolve = function() return { { address = "a" }, { address = "b" } } end,
+        connect = function(a)
+          if a == "a" then pcall(corral.sleep, 1); return 42 end   -- late junk
+          corral.sleep(0.1)
+          return winner
+        end })
+    end)
+    assert.equal(winner, got)
+    assert.is_false(closed)
+  end)
+
+  it("says a family that is NaN is one, in interleave and from a resolver", function()
+    support.assert_arg_error(1, "happy_eyeballs.interleave", "address #1 has a family that is NaN",
+      function() he.interleave({ { address = "a", family = 0 / 0 } }) end)
+    vrun(function()
+      local ok, err = pcall(he.connect, "h", 1, {
+        resolve = function() return { { address = "a", family = 0 / 0 } } end,
+        connect = function() return { close = function() end } end })
+      assert.is_false(ok)
+      support.assert_mentions(err, "happy_eyeballs.connect", "family that is NaN")
+    end)
+  end)
+end)
