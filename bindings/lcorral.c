@@ -845,21 +845,40 @@ static int l_typename(lua_State *L) {
 ** table or userdata (luassert's assert.equal, a functable) is told to be
 ** wrapped: corral calls tasks' functions as coroutines' bodies, which a
 ** __call cannot be. [-0, +1, m] */
-/* Whether Lua can call the value at idx through its __call (a function,
-** or a value it can call in turn: Lua follows the chain, as deep as its
-** stack allows; a cycle it cannot call ends in a stack overflow). The
-** walk holds one value at a time. [-0, +0, -] */
-#define LCR_CALL_CHAIN 100000
-static int callable(lua_State *L, int idx) {
-  int depth, ok = 0;
-  if (!lua_checkstack(L, 3)) return 0;
+/* Replace the value on top with its __call; 0 (and it stays) if it has
+** none. [-0, +0, -] */
+static int next_call(lua_State *L) {
+  if (luaL_getmetafield(L, -1, "__call") == LUA_TNIL) return 0;
+  lua_remove(L, -2);
+  return 1;
+}
+
+/* Whether Lua can call the value at idx through its __call: a function, or
+** a value it can call in turn (Lua follows the chain as deep as its stack
+** allows). The walk holds two values (Floyd's: one goes two steps for the
+** other's one), so a cycle, which Lua cannot call either, ends it too.
+** [-0, +0, -] */
+int lcr_callable(lua_State *L, int idx) {
+  int ok = 0, slow, i;
+  if (!lua_checkstack(L, 4)) return 0;
   lua_pushvalue(L, idx);
-  for (depth = 0; depth < LCR_CALL_CHAIN && !ok; depth++) {
-    if (luaL_getmetafield(L, -1, "__call") == LUA_TNIL) break;
-    lua_remove(L, -2);
-    ok = lua_type(L, -1) == LUA_TFUNCTION;
+  slow = lua_gettop(L);
+  lua_pushvalue(L, idx);
+  for (;;) {
+    for (i = 0; i < 2; i++) {
+      if (!next_call(L)) goto done;
+      if (lua_type(L, -1) == LUA_TFUNCTION) {
+        ok = 1;
+        goto done;
+      }
+    }
+    lua_pushvalue(L, slow);
+    next_call(L);                        /* (the fast one passed it) */
+    lua_replace(L, slow);
+    if (lua_rawequal(L, slow, -1)) goto done;
   }
-  lua_pop(L, 1);
+done:
+  lua_settop(L, slow - 1);
   return ok;
 }
 
@@ -867,7 +886,7 @@ const char *lcr_push_function_expected(lua_State *L, int idx) {
   const char *got;
   int can;
   idx = lua_absindex(L, idx);
-  can = callable(L, idx);
+  can = lcr_callable(L, idx);
   got = push_typename(L, idx);
   got = lua_pushfstring(L, can ? "function expected, got a callable "
                         "%s; wrap it in a function" : "function expected, "

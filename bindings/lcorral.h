@@ -315,6 +315,7 @@ void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
 void lcr_tostring(lua_State *L, int idx);
 void lcr_checkfunction(lua_State *L, int arg);
+int lcr_callable(lua_State *L, int idx);
 const char *lcr_push_function_expected(lua_State *L, int idx);
 void lcr_nomem_seen(lua_State *L);
 void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,

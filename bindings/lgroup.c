@@ -266,7 +266,7 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   lcr_Task *t;
   int nargs, rc;
   check_spawnable(L, G, call);
-  if (lua_istable(L, 2) && luaL_getmetafield(L, 2, "__call") == LUA_TNIL) {
+  if (lua_istable(L, 2) && !lcr_callable(L, 2)) {
     static const char *const names[] = {"name", NULL};
     lcr_checkopts(L, 2, 1, names);
     lua_rawgeti(L, 2, 1);

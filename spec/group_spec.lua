@@ -1193,6 +1193,12 @@ describe("corral.group", function()
         -- function (nor callable in turn) is a table like any other
         local bogus = setmetatable({}, { __call = 42 })
         support.assert_arg_error(1, "scope", "function expected, got table", function() corral.scope(bogus) end)
+        corral.group(function(g)                       -- a spawn table like any other
+          assert.equal("x", g:spawn(setmetatable({ function() end, name = "x" }, { __call = 5 })).name)
+        end)
+        local deep = asserter                          -- deeper than any fixed bound
+        for _ = 1, 200000 do deep = setmetatable({}, { __call = deep }) end
+        support.assert_arg_error(1, "scope", hint, function() corral.scope(deep) end)
         local chained = setmetatable({}, { __call = asserter })
         support.assert_arg_error(1, "scope", hint, function() corral.scope(chained) end)
         for _ = 1, 20 do chained = setmetatable({}, { __call = chained }) end
