@@ -27,6 +27,7 @@ corral.group(function(g)
       outboxes[s] = box
       local _ <close> = setmetatable({}, {__close = function()
         outboxes[s] = nil
+        bye:cancel()                          -- the client left first (or broke)
         box:close()                           -- the writer sends what is left
       end})
       for line in s:lines() do                -- (a line over 64 KiB ends it)
@@ -34,7 +35,6 @@ corral.group(function(g)
           if c ~= s then post(b, name .. ": " .. line .. "\n") end
         end
       end
-      bye:cancel()                            -- the client left first
     end)
   end, {ready = function(port) print("chat on port " .. port) end})
   corral.signal("SIGINT")                     -- Ctrl-C: drain instead of dying

@@ -35,4 +35,32 @@ describe("regression: the chat example's goodbye", function()
     assert.is_true(told, "the client behind was not told")
     assert.equal(0, ended)
   end)
+
+  -- (its first fix left the goodbye's task blocked in send when the client
+  -- reset: the outbox closed under it, and serve logged "channel is closed")
+  it("is dropped quietly for a client that resets while it waits for room", function()
+    local errors
+    corral.run(function()
+      local l = corral.tcp.listen("127.0.0.1", 0)
+      local port = l.port
+      l:close()
+      local srv = corral.exec(BIN, { "scripts/examples/chat.lua", tostring(port) },
+        { stdout = "pipe", stderr = "pipe" })
+      local _ <close> = srv
+      srv.stdout:read_line()
+      local behind = corral.tcp.connect("127.0.0.1", port)
+      local talker = corral.tcp.connect("127.0.0.1", port)
+      corral.sleep(0.05)
+      local long = ("x"):rep(50000)
+      for i = 1, 400 do talker:write(i .. long .. "\n") end
+      corral.sleep(0.3)
+      srv:kill("SIGINT")
+      corral.sleep(0.1)                                -- its goodbye waits
+      behind:close()                                   -- unread data: a reset
+      talker:close()
+      errors = require("support").read_all(srv.stderr)
+      srv:wait()
+    end)
+    assert.falsy((errors or ""):find("channel is closed", 1, true), errors)
+  end)
 end)
