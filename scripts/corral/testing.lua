@@ -694,13 +694,9 @@ local function has_data(p) return p.size > 0 end
 --- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
 function methods:read(max)
   if max == nil then max = 65536 end
+  local st = check_open(self, "read")      -- (self first, as TCP's read)
   local m = math.tointeger(max)
-  if not m then
-    method_error(2, type(max) == "number" and "number has no integer representation"
-                    or "number expected, got " .. corral._typename(max), 1)
-  end
-  if m < 1 then method_error(2, "max must be an integer >= 1", 1) end
-  local st = check_open(self, "read")
+  if not m or m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
   st._skip_line = nil                    -- bytes taken as they come
