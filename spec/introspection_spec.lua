@@ -633,11 +633,15 @@ describe("corral trace-svg", function()
     local accents = label_of(("e\u{301}"):rep(60))
     assert.falsy(accents:find("…\u{301}", 1, true))  -- no mark left without its letter
     local family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}"
-    local fams = label_of(family:rep(20))
-    local at = assert(fams:find("…", 1, true))
-    for _, piece in ipairs({ fams:sub(1, at - 1), fams:sub(at + #"…") }) do
-      local rest = piece:gsub(" #%d+$", ""):gsub(family, "")
-      assert.equal("", rest)                         -- whole families only
+    -- whole units only on each side of the cut: a family, a flag, a Hebrew
+    -- letter with its point, a Tamil letter with its virama
+    for _, unit in ipairs({ family, "\u{1F1FA}\u{1F1F8}", "\u{5E9}\u{5B9}", "\u{BB8}\u{BCD}" }) do
+      local l = label_of(unit:rep(60))
+      local at = assert(l:find("…", 1, true), l)
+      for _, piece in ipairs({ l:sub(1, at - 1), l:sub(at + #"…") }) do
+        local rest = piece:gsub(" #%d+$", ""):gsub(unit, "")
+        assert.equal("", rest)
+      end
     end
     local header = svg:match('class="h">(group GGG[^<]*)<')
     assert.matches("…$", header)

@@ -228,27 +228,60 @@ local function esc(s)
 end
 
 -- Widths for cutting names to fit, in ems of the picture's font (DejaVu
--- Sans), a little wide: a mark that combines with the character before
--- it, a joiner and a variation selector take none; CJK, Hangul, fullwidth
--- forms and emoji take a whole em.
-local function zero_width(cp)
-  return (cp >= 0x300 and cp <= 0x36F) or (cp >= 0x1AB0 and cp <= 0x1AFF)
-    or (cp >= 0x1DC0 and cp <= 0x1DFF) or (cp >= 0x20D0 and cp <= 0x20FF)
-    or (cp >= 0xFE00 and cp <= 0xFE0F) or (cp >= 0xFE20 and cp <= 0xFE2F)
-    or cp == 0x200B or cp == 0x200C or cp == 0x200D or (cp >= 0xE0100 and cp <= 0xE01EF)
-    or (cp >= 0x1F3FB and cp <= 0x1F3FF)          -- skin tones
+-- Sans), on the wide side (what is drawn must not run off the picture):
+-- none for what combines with the character before it (marks, Hebrew and
+-- Arabic points, Indic and Thai vowel signs, Hangul's medial and final
+-- jamo, joiners, variation selectors, tags); a whole em and more for CJK,
+-- emoji, Cyrillic and Arabic letters and the general punctuation (— ‰).
+local ZERO = {                           -- ranges of code points, in order
+  {0x300, 0x36F}, {0x483, 0x489}, {0x591, 0x5C7}, {0x610, 0x61A},
+  {0x64B, 0x65F}, {0x670, 0x670}, {0x6D6, 0x6ED}, {0x1160, 0x11FF},
+  {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x20D0, 0x20FF},
+  {0xD7B0, 0xD7FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0x1F3FB, 0x1F3FF},
+  {0xE0020, 0xE007F}, {0xE0100, 0xE01EF},
+}
+local WIDE = {                           -- {first, last, ems}
+  {0x1C4, 0x1CC, 1.4}, {0x1F1, 0x1F3, 1.4},           -- DŽ, LJ, NJ, DZ
+  {0x400, 0x52F, 1.15}, {0x600, 0x6FF, 1.3}, {0x1100, 0x115F, 1.1},
+  {0x2000, 0x206F, 1.4}, {0x2190, 0x2BFF, 1.3}, {0x2E80, 0xA4CF, 1.1},
+  {0xAC00, 0xD7A3, 1.1}, {0xF900, 0xFAFF, 1.1}, {0xFE30, 0xFE4F, 1.1},
+  {0xFF00, 0xFF60, 1.1}, {0xFFE0, 0xFFE6, 1.1}, {0x1F000, 0x1FAFF, 1.25},
+  {0x20000, 0x3FFFD, 1.1},
+}
+
+local function in_ranges(cp, ranges)
+  for _, r in ipairs(ranges) do
+    if cp < r[1] then return nil end
+    if cp <= r[2] then return r end
+  end
 end
 
-local function wide(cp)
-  return (cp >= 0x1100 and cp <= 0x115F) or (cp >= 0x2E80 and cp <= 0xA4CF)
-    or (cp >= 0xAC00 and cp <= 0xD7A3) or (cp >= 0xF900 and cp <= 0xFAFF)
-    or (cp >= 0xFE30 and cp <= 0xFE4F) or (cp >= 0xFF00 and cp <= 0xFF60)
-    or (cp >= 0xFFE0 and cp <= 0xFFE6) or (cp >= 0x1F000 and cp <= 0x1FAFF)
-    or (cp >= 0x20000 and cp <= 0x3FFFD)
+-- Indic dependent vowel signs and viramas, Thai and Lao marks: by their
+-- place in each script's block of 128.
+local function indic_mark(cp)
+  if cp >= 0x900 and cp <= 0xD7F then
+    local o = cp % 0x80
+    return o <= 0x03 or (o >= 0x3A and o <= 0x4F) or (o >= 0x51 and o <= 0x57)
+      or o == 0x62 or o == 0x63
+  end
+  return cp == 0xE31 or (cp >= 0xE34 and cp <= 0xE3A) or (cp >= 0xE47 and cp <= 0xE4E)
+    or cp == 0xEB1 or (cp >= 0xEB4 and cp <= 0xEBC) or (cp >= 0xEC8 and cp <= 0xECD)
+end
+
+-- (A script the font lacks is drawn a box per code point: an Indic or
+-- Thai mark is counted as wide as one, though it is never cut from its
+-- letter.)
+local function combines(cp)
+  return in_ranges(cp, ZERO) ~= nil or indic_mark(cp)
 end
 
 local function em(cp)
-  if cp >= 128 then return zero_width(cp) and 0 or wide(cp) and 1.05 or 0.8 end
+  if cp >= 128 then
+    if in_ranges(cp, ZERO) then return 0 end
+    if indic_mark(cp) then return 0.9 end
+    local r = in_ranges(cp, WIDE)
+    return r and r[3] or 1.0
+  end
   local c = string.char(cp)
   if c:find("[WMm@%%]") then return 1.0 end
   if c:find("[#+<=>^~w]") then return 0.88 end
@@ -263,14 +296,17 @@ end
 -- emoji is one, never cut apart; as wide as its parts, for a font that
 -- draws them side by side). {text, width in ems} each.
 local function clusters(s)
-  local out, joined = {}, false
+  local out, joined, flag = {}, false, false
   for _, cp in utf8.codes(s) do
     local ch, w = utf8.char(cp), em(cp)
-    if #out > 0 and (joined or w == 0) then
+    local ri = cp >= 0x1F1E6 and cp <= 0x1F1FF      -- half a flag
+    if #out > 0 and (joined or combines(cp) or (ri and flag)) then
       local c = out[#out]
       c[1], c[2] = c[1] .. ch, c[2] + w
+      flag = false
     else
       out[#out + 1] = { ch, w }
+      flag = ri
     end
     joined = cp == 0x200D
   end
