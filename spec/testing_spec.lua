@@ -863,6 +863,9 @@ describe("testing.stream_pair", function()
       local _ <close> = a
       local _ <close> = b
       support.assert_arg_error(1, "read", "max must be an integer >= 1", function() a:read(0) end)
+      -- worded as on TCP for every bad max (it said "number expected")
+      support.assert_arg_error(1, "read", "max must be an integer >= 1", function() a:read("x") end)
+      support.assert_arg_error(1, "read", "max must be an integer >= 1", function() a:read(1.5) end)
       support.assert_arg_error(1, "write", "string expected", function() a:write({}) end)
     end)
     support.assert_arg_error(1, "stream_pair", "max_chunk must be an integer >= 1", function()
