@@ -416,8 +416,8 @@ end
 function tcp.serve(host, port, handler, opts)
   checkhost(host, "serve")
   checkint(port, 2, "serve", "port", 0, 65535)
-  if type(handler) ~= "function" and not (getmetatable(handler) or {}).__call then
-    argerr(3, "serve", "function expected, got " .. type(handler))
+  if type(handler) ~= "function" then       -- (a callable table: wrap it)
+    argerr(3, "serve", corral._function_expected(handler))
   end
   opts = checkoptions(opts, 4, "serve",
                       { ready = true, on_error = true, backlog = true, limit = true })
@@ -427,7 +427,8 @@ function tcp.serve(host, port, handler, opts)
   if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true) end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
-      argerr(4, "serve", k .. " must be a function")
+      argerr(4, "serve", k .. " must be a function, got "
+        .. corral._function_expected(opts[k]):match("got (.*)$"))
     end
   end
   local on_error = opts.on_error or default_on_error

@@ -1593,6 +1593,16 @@ describe("corral.tcp.serve", function()
   it("rejects bad arguments and unknown options", function()
     vrun(function()
       support.assert_arg_error(3, "serve", "function expected", function() corral.tcp.serve("127.0.0.1", 0, nil) end)
+      -- a handler is a function, as everywhere: one with a __call Lua cannot
+      -- follow was taken, and failed at every connection (a verifier)
+      local hint = "function expected, got a callable table; wrap it in a function"
+      local callable = setmetatable({}, { __call = function() end })
+      support.assert_arg_error(3, "serve", hint, function() corral.tcp.serve("127.0.0.1", 0, callable) end)
+      support.assert_arg_error(3, "serve", "function expected, got table",
+        function() corral.tcp.serve("127.0.0.1", 0, setmetatable({}, { __call = 5 })) end)
+      support.assert_arg_error(4, "serve", "ready must be a function, got a callable table", function()
+        corral.tcp.serve("127.0.0.1", 0, print, { ready = callable })
+      end)
       support.assert_arg_error(4, "serve", "unknown option 'redy'", function()
         corral.tcp.serve("127.0.0.1", 0, print, { redy = print })
       end)
