@@ -635,7 +635,13 @@ describe("corral trace-svg", function()
     local family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}"
     -- whole units only on each side of the cut: a family, a flag, a Hebrew
     -- letter with its point, a Tamil letter with its virama
-    for _, unit in ipairs({ family, "\u{1F1FA}\u{1F1F8}", "\u{5E9}\u{5B9}", "\u{BB8}\u{BCD}" }) do
+    -- what is drawn, not what is counted: a mark drawn as "?" (an LRM), a run of
+    -- lone skin tones, keycaps
+    for _, unit in ipairs({ "\u{200E}", "\u{1F3FD}", "1\u{FE0F}\u{20E3}" }) do
+      assert.matches("…", label_of(unit:rep(60)), 1, true)
+    end
+    for _, unit in ipairs({ family, "\u{1F1FA}\u{1F1F8}", "\u{5E9}\u{5B9}", "\u{BB8}\u{BCD}",
+                            "1\u{FE0F}\u{20E3}", "\u{304B}\u{3099}" }) do
       local l = label_of(unit:rep(60))
       local at = assert(l:find("…", 1, true), l)
       for _, piece in ipairs({ l:sub(1, at - 1), l:sub(at + #"…") }) do
@@ -646,6 +652,14 @@ describe("corral trace-svg", function()
     local header = svg:match('class="h">(group GGG[^<]*)<')
     assert.matches("…$", header)
     assert.is_true(utf8.len(header) < 300)
+  end)
+
+  it("cuts a long title in the middle, keeping the trace file's name", function()
+    local text = traced_run(function() corral.sleep(1) end)
+    local svg = trace_svg.render(text, { title = "corral trace: " .. ("deep/"):rep(80) .. "service.json" })
+    local title = svg:match('<text x="8" y="16" class="h">([^<]*)<')
+    assert.matches("…", title, 1, true)
+    assert.matches("service%.json$", title)
   end)
 
   it("collapses a group of many tasks into one lane", function()

@@ -220,10 +220,14 @@ local OBEYED = { "\194[\128-\159]", "\216\156", "\226\128[\142\143\168-\174]", "
 -- XML text: the five specials escaped, and the control bytes XML 1.0
 -- forbids (all below 0x20 but tab, LF and CR) replaced by "?", as are the
 -- characters of OBEYED (a right-to-left override would reverse a label).
-local function esc(s)
+local function shown(s)
   s = xml_chars(tostring(s)):gsub("[%z\1-\8\11\12\14-\31]", "?")
   for _, p in ipairs(OBEYED) do s = s:gsub(p, "?") end
-  return (s:gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
+  return s
+end
+
+local function esc(s)
+  return (shown(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
@@ -234,19 +238,30 @@ end
 -- jamo, joiners, variation selectors, tags); a whole em and more for CJK,
 -- emoji, Cyrillic and Arabic letters and the general punctuation (— ‰).
 local ZERO = {                           -- ranges of code points, in order
-  {0x300, 0x36F}, {0x483, 0x489}, {0x591, 0x5C7}, {0x610, 0x61A},
-  {0x64B, 0x65F}, {0x670, 0x670}, {0x6D6, 0x6ED}, {0x1160, 0x11FF},
-  {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x20D0, 0x20FF},
-  {0xD7B0, 0xD7FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0x1F3FB, 0x1F3FF},
+  {0x300, 0x36F}, {0x483, 0x489}, {0x591, 0x5BD}, {0x5BF, 0x5BF},
+  {0x5C1, 0x5C2}, {0x5C4, 0x5C5}, {0x5C7, 0x5C7}, {0x610, 0x61A},
+  {0x64B, 0x65F}, {0x670, 0x670}, {0x6D6, 0x6DC}, {0x6DF, 0x6E4},
+  {0x6E7, 0x6E8}, {0x6EA, 0x6ED}, {0x1160, 0x11FF}, {0x1AB0, 0x1AFF},
+  {0x1DC0, 0x1DFF}, {0x200B, 0x200D}, {0x20D0, 0x20DC}, {0x20E5, 0x20FF},
+  {0xD7B0, 0xD7FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F},
   {0xE0020, 0xE007F}, {0xE0100, 0xE01EF},
 }
+-- Marks that combine with the letter before them but that a font may draw
+-- apart (a box per code point where it lacks the script), or that enclose
+-- it (a keycap): counted as wide as a letter, never cut from it.
+local JOINING = {
+  {0x7A6, 0x7B0}, {0x7EB, 0x7F3}, {0x8D3, 0x8FF}, {0xDCA, 0xDDF},
+  {0xF71, 0xFBC}, {0x102B, 0x103E}, {0x135D, 0x135F}, {0x17B4, 0x17D3},
+  {0x180B, 0x180F}, {0x20DD, 0x20E4}, {0x2DE0, 0x2DFF}, {0x3099, 0x309A},
+  {0x1F3FB, 0x1F3FF},                    -- skin tones
+}
 local WIDE = {                           -- {first, last, ems}
-  {0x1C4, 0x1CC, 1.4}, {0x1F1, 0x1F3, 1.4},           -- DŽ, LJ, NJ, DZ
+  {0x152, 0x153, 1.2}, {0x1C4, 0x1CC, 1.4}, {0x1F1, 0x1F3, 1.4},  -- Œ, DŽ, LJ
   {0x400, 0x52F, 1.15}, {0x600, 0x6FF, 1.3}, {0x1100, 0x115F, 1.1},
   {0x2000, 0x206F, 1.4}, {0x2190, 0x2BFF, 1.3}, {0x2E80, 0xA4CF, 1.1},
   {0xAC00, 0xD7A3, 1.1}, {0xF900, 0xFAFF, 1.1}, {0xFE30, 0xFE4F, 1.1},
-  {0xFF00, 0xFF60, 1.1}, {0xFFE0, 0xFFE6, 1.1}, {0x1F000, 0x1FAFF, 1.25},
-  {0x20000, 0x3FFFD, 1.1},
+  {0xFB13, 0xFB17, 1.6}, {0xFF00, 0xFF60, 1.1}, {0xFFE0, 0xFFE6, 1.1},
+  {0x1D400, 0x1D7FF, 1.3}, {0x1F000, 0x1FAFF, 1.25}, {0x20000, 0x3FFFD, 1.1},
 }
 
 local function in_ranges(cp, ranges)
@@ -272,13 +287,13 @@ end
 -- Thai mark is counted as wide as one, though it is never cut from its
 -- letter.)
 local function combines(cp)
-  return in_ranges(cp, ZERO) ~= nil or indic_mark(cp)
+  return in_ranges(cp, ZERO) ~= nil or in_ranges(cp, JOINING) ~= nil or indic_mark(cp)
 end
 
 local function em(cp)
   if cp >= 128 then
     if in_ranges(cp, ZERO) then return 0 end
-    if indic_mark(cp) then return 0.9 end
+    if in_ranges(cp, JOINING) or indic_mark(cp) then return 0.9 end
     local r = in_ranges(cp, WIDE)
     return r and r[3] or 1.0
   end
@@ -294,18 +309,21 @@ end
 -- The characters of s as the eye sees them: a base character with the
 -- marks that combine with it, and what a joiner joins to it (a family
 -- emoji is one, never cut apart; as wide as its parts, for a font that
--- draws them side by side). {text, width in ems} each.
+-- draws them side by side), a pair of regional indicators (a flag), and a
+-- byte the tree wrote as "\ddd". A mark with no letter before it is drawn
+-- on its own: a letter's width. {text, width in ems} each.
 local function clusters(s)
   local out, joined, flag = {}, false, false
   for _, cp in utf8.codes(s) do
     local ch, w = utf8.char(cp), em(cp)
     local ri = cp >= 0x1F1E6 and cp <= 0x1F1FF      -- half a flag
-    if #out > 0 and (joined or combines(cp) or (ri and flag)) then
-      local c = out[#out]
-      c[1], c[2] = c[1] .. ch, c[2] + w
+    local last, mark = out[#out], combines(cp)
+    if last and (joined or (mark and not last[3]) or (ri and flag)
+                 or (ch:find("^%d$") and last[1]:find("^\\%d?%d?$"))) then
+      last[1], last[2] = last[1] .. ch, last[2] + w
       flag = false
-    else
-      out[#out + 1] = { ch, w }
+    else                                 -- (a run of lone marks: one each)
+      out[#out + 1] = { ch, math.max(w, mark and 1 or 0), mark }
       flag = ri
     end
     joined = cp == 0x200D
@@ -317,7 +335,7 @@ end
 -- in place of what goes: at the end, or in the middle when the end tells
 -- lanes apart (a task's "#id", the last part of a long name).
 local function fit(s, px, font_px, middle, bold)
-  local text = xml_chars(tostring(s))
+  local text = shown(s)                     -- as drawn: "?" for what is obeyed
   local cs, total = clusters(text), 0
   local scale = font_px * (bold and 1.12 or 1)
   for _, c in ipairs(cs) do total = total + c[2] * scale end
@@ -577,10 +595,12 @@ function M.render(json, opts)
       '.t{font-size:10px;text-anchor:middle;fill:#444}.g{font-size:10px;fill:#333}' ..
       '.w{font-size:8.5px;fill:#0d3c61}</style>',
     fmt('<rect width="100%%" height="100%%" fill="#fff"/>'),
-    fmt('<text x="8" y="16" class="h">%s</text>', esc(opts.title or "corral trace")),
   }
   local other = type(trace.otherData) == "table" and trace.otherData or {}
   local dropped = math.tointeger(other.dropped_events) or 0
+  -- the title, cut to leave room for the note of dropped events beside it
+  out[#out + 1] = fmt('<text x="8" y="16" class="h">%s</text>', esc(fit(opts.title or
+    "corral trace", (dropped > 0 and LABEL or LABEL + width) - 16, 11, true, true)))
   -- (a start so far before t0 that tick numbers would lose their units is
   -- not one a run wrote: the picture then counts from t0)
   local known = type(other.start_ts) == "number" and other.start_ts <= t0 and
