@@ -882,15 +882,24 @@ done:
   return ok;
 }
 
-const char *lcr_push_function_expected(lua_State *L, int idx) {
+/* What the value at idx is, for a complaint that a function was expected:
+** its type name, or "a callable <type>; wrap it in a function". [-0, +1, m] */
+static const char *push_not_function(lua_State *L, int idx) {
   const char *got;
   int can;
   idx = lua_absindex(L, idx);
   can = lcr_callable(L, idx);
   got = push_typename(L, idx);
-  got = lua_pushfstring(L, can ? "function expected, got a callable "
-                        "%s; wrap it in a function" : "function expected, "
-                        "got %s", got);
+  if (can) {
+    got = lua_pushfstring(L, "a callable %s; wrap it in a function", got);
+    lua_remove(L, -2);
+  }
+  return got;
+}
+
+const char *lcr_push_function_expected(lua_State *L, int idx) {
+  const char *got = lua_pushfstring(L, "function expected, got %s",
+                                    push_not_function(L, idx));
   lua_remove(L, -2);
   return got;
 }
@@ -901,10 +910,17 @@ void lcr_checkfunction(lua_State *L, int arg) {
     luaL_argerror(L, arg, lcr_push_function_expected(L, arg));
 }
 
-/* corral._function_expected(v): that complaint, for the Lua halves. */
+/* corral._function_expected(v [, what]): that complaint, for the Lua
+** halves; with what (an option's name), "<what> must be a function, got
+** ...", as an options table's complaints read. */
 static int l_function_expected(lua_State *L) {
-  lua_settop(L, 1);
-  lcr_push_function_expected(L, 1);
+  lua_settop(L, 2);
+  if (lua_isnil(L, 2)) {
+    lcr_push_function_expected(L, 1);
+  } else {
+    lua_pushfstring(L, "%s must be a function, got %s", luaL_checkstring(L, 2),
+                    push_not_function(L, 1));
+  }
   return 1;
 }
 

@@ -427,8 +427,7 @@ function tcp.serve(host, port, handler, opts)
   if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true) end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
-      argerr(4, "serve", k .. " must be a function, got "
-        .. corral._function_expected(opts[k]):match("got (.*)$"))
+      argerr(4, "serve", corral._function_expected(opts[k], k))
     end
   end
   local on_error = opts.on_error or default_on_error

@@ -75,10 +75,8 @@ end
 function is.type(t)
   return function(v, what)
     if type(v) ~= t then   -- got corral.Event, as the C functions say
-      local got = t == "function"   -- (a callable table: "wrap it in a function")
-        and corral._function_expected(v):match("^function expected, got (.*)$")
-        or corral._typename(v)
-      return ("%s must be a %s, got %s"):format(what, t, got)
+      if t == "function" then return corral._function_expected(v, what) end
+      return ("%s must be a %s, got %s"):format(what, t, corral._typename(v))
     end
   end
 end
