@@ -153,6 +153,22 @@ local function is_failure(e) return busted_type(e) == "failure" end
 -- "pending": busted reports the test as pending only if it gets that value.
 local function is_pending(e) return busted_type(e) == "pending" end
 
+-- Whether text starts with a position ("file:line: "), as busted reads one.
+local function has_position(text)
+  return text:find("^[^\n]-:%d+: ") ~= nil
+end
+
+-- (corral._describe: tostring that never raises, so a failure whose
+-- __tostring fails still reaches the user with its seed)
+local function failure_with(err, prefix)
+  if is_failure(err) or is_pending(err) then
+    local f = copy(err)
+    f.message = prefix .. corral._describe(err.message)
+    return setmetatable(f, getmetatable(err))
+  end
+  return prefix .. corral._describe(err)
+end
+
 -- Every leaf of an ErrorGroup, depth first, with the task it failed in.
 -- Every failure inside ErrorGroup eg, nested groups flattened, in order. A
 -- group's list may hold nil (a task that raised nil): it is walked up to
@@ -196,7 +212,7 @@ local function leaf_text(leaf)
   if is_pending(e) then return "pending: " .. corral._describe(e.message) end
   if is_failure(e) then return corral._describe(e.message) end
   local text = corral._describe(e)
-  if type(tb) ~= "string" or tb == "" or text:find("^[^\n]-:%d+: ") then return text end
+  if type(tb) ~= "string" or tb == "" or has_position(text) then return text end
   if tb:sub(1, #text) == text then return tb end
   return text .. "\n" .. tb
 end
@@ -219,7 +235,7 @@ end
 -- rather than its own line that raised it again.
 local function positioned(err, tb)
   if not is_failure(err) or type(err.message) ~= "string" or type(tb) ~= "string"
-    or err.message:find("^[^\n]-:%d+: ") then
+    or has_position(err.message) then
     return err
   end
   local src, line
@@ -230,9 +246,7 @@ local function positioned(err, tb)
     end
   end
   if not src then return err end
-  local f = copy(err)
-  f.message = src .. ":" .. line .. ": " .. err.message
-  return setmetatable(f, getmetatable(err))
+  return failure_with(err, src .. ":" .. line .. ": ")
 end
 
 -- An ErrorGroup holding a busted failure becomes that failure (the first),
@@ -270,8 +284,12 @@ end
 
 local function finish(root, ok, ...)
   if not ok then
-    local ok_tb, tb = pcall(root and root.traceback or error, root)
-    error(unwrap(positioned((...), ok_tb and tb)), 0)
+    local tb                             -- (the root's: where it failed)
+    if root then
+      local got, t = pcall(root.traceback, root)
+      if got then tb = t end
+    end
+    error(unwrap(positioned((...), tb)), 0)
   end
   return ...
 end
@@ -347,7 +365,7 @@ end
 -- one that has none starts with fn's position instead, and an ErrorGroup
 -- shows its tasks' tracebacks (busted's own trace would be the kit's).
 local function with_position(err, fn)
-  if type(err) == "string" and err:find("^[^\n]-:%d+: ") then return err end
+  if type(err) == "string" and has_position(err) then return err end
   local ok, text
   if corral.is_error_group(err) then
     ok, text = pcall(err.render, err, { tracebacks = true })
@@ -356,17 +374,6 @@ local function with_position(err, fn)
   end
   if not ok or type(text) ~= "string" then text = "(a " .. type(err) .. " value)" end
   return where(fn) .. text
-end
-
--- (corral._describe: tostring that never raises, so a failure whose
--- __tostring fails still reaches the user with its seed)
-local function failure_with(err, prefix)
-  if is_failure(err) or is_pending(err) then
-    local f = copy(err)
-    f.message = prefix .. corral._describe(err.message)
-    return setmetatable(f, getmetatable(err))
-  end
-  return prefix .. corral._describe(err)
 end
 
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
