@@ -287,8 +287,14 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t = own_frame(L, failing);
   if (ctx == STAGE_BODY) {
     if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
-      t->outcome = CR_TASK_DONE;
-      return lua_gettop(L) - 2;            /* results above msgh */
+      if (cr_task_returned(&t->t) == CR_TASK_DONE) {
+        t->outcome = CR_TASK_DONE;
+        return lua_gettop(L) - 2;          /* results above msgh */
+      }
+      lua_settop(L, 2);                    /* a t:cancel no point met: */
+      lcr_pushcancelled(L, lcr_taskengine(t), &t->t.scope);   /* 3 */
+      t->outcome = CR_TASK_CANCELLED;
+      return 1;
     }
     if (status == LUA_OK || status == LUA_YIELD)
       lua_copy(L, -1, 3);                  /* the bare yield's error, not a result */

@@ -236,8 +236,8 @@ struct cr_timer_s {
 struct cr_scope_s {
   cr_engine_t *engine;    /* read-only */
   cr_scope_t *parent;     /* read-only: NULL for a root task's scope */
-  uint64_t id : 56;       /* read-only: unique per engine, never reused
-                          ** (ids count from 1 and never reach 2^56) */
+  uint64_t id : 55;       /* read-only: unique per engine, never reused
+                          ** (ids count from 1 and never reach 2^55) */
   unsigned cancel_called : 1; /* read-only: its own cancel fired; never reset */
   unsigned cancel_caught : 1; /* public: a Cancelled for it was absorbed */
   unsigned shield : 1;        /* read-only: use cr_scope_set_shield */
@@ -247,6 +247,10 @@ struct cr_scope_s {
   unsigned is_task : 1;       /* read-only: a task's own scope */
   unsigned as_group : 1;      /* private: a task's own scope cancelled as
                               ** its group was (see cr_scope_record) */
+  unsigned cancel_owed : 1;   /* private: a task's own scope cancelled for
+                              ** itself (t:cancel), and no Cancelled has
+                              ** reached the task's level since: a return
+                              ** ends it cancelled (cr_task_returned) */
   cr_cancel_t cancel;     /* read-only: why cancel_called became true */
   /* private */
   cr_queue_t children;    /* entered child scopes */
@@ -731,6 +735,15 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to);
 /* The task finished with `status` (DONE, FAILED or CANCELLED). Called
 ** from the task's own run callback, its record must stay valid until that
 ** callback has returned: the engine reads it then (the SUSPEND event). */
+/*
+** The task's body returned (not raised): CR_TASK_DONE, or CR_TASK_CANCELLED
+** when its own scope was cancelled for it (t:cancel; not as its group) and
+** no Cancelled has reached its level since, raised at a cancellation point
+** or passed out of a scope: a cancel that met no cancellation point is not
+** dropped. The binding ends the task with that status, and with the own
+** scope's Cancelled in place of the results when cancelled.
+*/
+cr_task_status_t cr_task_returned(cr_task_t *t);
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 
 /* --- groups ---------------------------------------------------------- */

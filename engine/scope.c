@@ -21,7 +21,7 @@ void cr__scope_init(cr_engine_t *e, cr_scope_t *s, int is_task) {
   s->cancel.origin = 0;
   s->cancel.reason = NULL;
   s->cancel_called = s->cancel_caught = s->shield = 0;
-  s->entered = s->exited = s->is_group = s->as_group = 0;
+  s->entered = s->exited = s->is_group = s->as_group = s->cancel_owed = 0;
   s->is_task = is_task ? 1 : 0;
   cr__queue_init(&s->children);
   cr__queue_init(&s->sibling);
@@ -107,6 +107,18 @@ static cr_scope_t *catcher(cr_scope_t *p) {
 ** the Cancelled unwound (a pcall handler, a <close>, a shielded cleanup)
 ** therefore moves the catch outward.
 */
+/* A Cancelled that scope `to` absorbs reaches the task's own level, unless
+** `to` is one of the task's scopes from `from` up (an inner catch): a
+** t:cancel is then no longer owed (cr_task_returned). */
+static void reached(cr_task_t *t, const cr_scope_t *from,
+                    const cr_scope_t *to) {
+  const cr_scope_t *x;
+  if (!t->scope.cancel_owed) return;
+  for (x = from; x != NULL && x != &t->scope; x = x->parent)
+    if (x == to) return;
+  t->scope.cancel_owed = 0;
+}
+
 static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
   cr_scope_t *outer = s->shield ? NULL : cr_scope_absorber(s->parent);
   cr_task_t *owner = cr_scope_owner(s);
@@ -126,7 +138,10 @@ static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
     outer = (owner && owner->saw_cancel) ||
             (s->is_group && ((cr_group_t *)s)->child_passed)
               ? catcher(s->parent) : cr_scope_absorber(s->parent);
-  if (outer != NULL && owner) owner->saw_cancel = 1;   /* on its way out */
+  if (outer != NULL && owner) {
+    owner->saw_cancel = 1;                             /* on its way out */
+    reached(owner, s->parent, outer);
+  }
   *to = outer;
   return CR_END_PASSED;
 }
@@ -217,6 +232,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
     return 0;
   }
   s->cancel_called = 1;
+  s->cancel_owed = s->is_task;
   s->cancel.source = source;
   s->cancel.origin = origin;
   s->cancel.reason = reason;
@@ -233,8 +249,10 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
 void cr__scope_cancel_as_group(cr_task_t *t) {
   const cr_scope_t *like = &t->group->scope;
   if (cr_scope_cancel(&t->scope, (cr_source_t)like->cancel.source,
-                      like->cancel.origin, NULL))
+                      like->cancel.origin, NULL)) {
     t->scope.as_group = 1;
+    t->scope.cancel_owed = 0;      /* a group's cancel: a return stays done */
+  }
 }
 
 /*
@@ -398,7 +416,10 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
 ** Observers (the task tree, a tracer) ask with cr_task_cancelled_now,
 ** which marks nothing. */
 static cr_scope_t *asked(cr_task_t *task, cr_scope_t *s) {
-  if (s != NULL) task->saw_cancel = 1;
+  if (s != NULL) {
+    task->saw_cancel = 1;
+    reached(task, task->cur, s);
+  }
   return s;
 }
 

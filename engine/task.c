@@ -262,6 +262,13 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   return end;
 }
 
+cr_task_status_t cr_task_returned(cr_task_t *t) {
+  if (!t->scope.cancel_owed) return CR_TASK_DONE;
+  t->scope.cancel_owed = 0;
+  t->scope.cancel_caught = 1;      /* its own scope takes the cancel */
+  return CR_TASK_CANCELLED;
+}
+
 void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   cr_engine_t *e = t->scope.engine;
   if (t->finished) return;

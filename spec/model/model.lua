@@ -289,6 +289,19 @@ end
 -- out to the group s (child_passed). A task never found cancelled that raises
 -- a Cancelled it was handed has it caught only where it can see a cancel.
 -- `where` and `e` (the Cancelled, when known) only feed the coverage counts.
+-- A Cancelled that scope `to` absorbs reaches task t's own level unless `to`
+-- is one of t's scopes from `from` up (an inner catch): a t:cancel is then
+-- no longer owed (see task_main).
+local function reached(t, from, to)
+  if not t.scope.owed then return end
+  local x = from
+  while x and x ~= t.scope do
+    if x == to then return end
+    x = x.parent
+  end
+  t.scope.owed = false
+end
+
 local function judge(s, where, e)
   local owner = s.owner
   local outer = (not s.shield_) and absorber(s.parent) or nil
@@ -307,7 +320,10 @@ local function judge(s, where, e)
       to = absorber(s.parent)
     end
   end
-  if to and owner then owner.saw_cancel = true end   -- on its way out
+  if to and owner then
+    owner.saw_cancel = true   -- on its way out
+    reached(owner, s.parent, to)
+  end
   if s.cancel_called then cov(where .. ": cancelled, passed outward (outer cancel visible)") end
   if e and e.scope == s then cov(where .. ": its own Cancelled moved outward") end
   if not to then cov(where .. ": passed with no cancelled scope visible") end
@@ -337,6 +353,7 @@ local function check_cancel(t)
   local s = absorber(t.cur)
   if s then
     t.saw_cancel = true   -- a Cancelled it now unwinds is one corral delivered
+    reached(t, t.cur, s)
     error(make_cancelled(s))
   end
 end
@@ -362,11 +379,14 @@ local function deliver(root)
   visit(root)
 end
 
+local cancel_as_group   -- below
+
 -- Cancel scope s (no-op once cancelled or exited). Returns true if it did.
 -- rec = {reason =, origin =}: why, for the Cancelled values it makes.
 function M._cancel(s, source, rec)
   if s.cancel_called or s.exited then return false end
   s.cancel_called = true
+  s.owed = s.kind == "task"   -- a t:cancel: a return does not drop it
   s.source = source
   s.rec = rec
   timer_stop(s.timer)
@@ -381,12 +401,18 @@ function M._cancel(s, source, rec)
     -- group's record (so, unless the caller is cancelled too, its own scope
     -- absorbs it and g:start reports it as an error).
     for _, c in ipairs(s.tasks_list) do
-      if c.starting then M._cancel(c.scope, source, rec) end
+      if c.starting then cancel_as_group(c, source, rec) end
     end
   end
   return true
 end
 local cancel = M._cancel
+
+-- Cancel task c's own scope as its group's cancel (a g:start child away
+-- from the group): not a t:cancel, so a return still ends it done.
+function cancel_as_group(c, source, rec)
+  if cancel(c.scope, source, rec) then c.scope.owed = false end
+end
 
 -- A deadline at or before now cancels at once; math.huge removes it. On a
 -- cancelled or exited scope (or a closed group) it is only remembered.
@@ -598,7 +624,7 @@ local function reparent(c, parent)
   s.parent = parent
   parent.children[#parent.children + 1] = s
   local g = c.group
-  if g and parent ~= g and g.cancel_called then cancel(s, g.source, g.rec) end
+  if g and parent ~= g and g.cancel_called then cancel_as_group(c, g.source, g.rec) end
   if not s.shield_ and absorber(parent) then deliver(s) end
 end
 
@@ -951,7 +977,16 @@ local function task_main(t)
   -- function never runs (its slot is taken first, as a semaphore's acquire)
   if t.limited and absorber(t.cur) then fn = function() check_cancel(t) end end
   local r = pack(pcall(fn, unpack(t.args, 1, t.args.n)))
-  if r[1] then
+  if r[1] and t.scope.owed then
+    -- cancelled by t:cancel, and no Cancelled reached its level since (no
+    -- cancellation point met it): it ends cancelled all the same
+    cov("task: returned with its t:cancel owed")
+    t.scope.owed = false
+    t.scope.cancel_caught = true
+    t.outcome = "cancelled"
+    t.error = make_cancelled(t.scope)
+    return
+  elseif r[1] then
     t.outcome = "done"
     t.results = pack(unpack(r, 2, r.n))
     return
