@@ -185,13 +185,15 @@ static void push_waittext(lua_State *L, int w) {
   luaL_pushresult(&b);
 }
 
-/* What a parked task waits on: {kind, what, text, ...}. [-0, +1, m] */
+/* What a parked task waits on: {kind, what, text, ...}; the kind is the
+** engine's name of the wait, but a lock's is "lock" (the engine's lock is a
+** semaphore of one). [-0, +1, m] */
 void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now) {
   const char *what;
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, cr_wait_name(t->wait));
-  lua_setfield(L, -2, "kind");
   what = wait_fields(L, E, t, now);
+  lua_pushstring(L, t->wait == CR_WAIT_SEM ? what : cr_wait_name(t->wait));
+  lua_setfield(L, -2, "kind");
   lua_pushstring(L, what ? what : cr_wait_name(t->wait));
   lua_setfield(L, -2, "what");
   push_waittext(L, -1);
