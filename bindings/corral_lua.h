@@ -57,8 +57,10 @@ enum {
   CORRAL_OK = 0,        /* returned: corral_host_results pushes its values */
   CORRAL_ERROR = 1,     /* raised (or failed to load): the error value */
   CORRAL_CANCELLED = 2, /* ended by a Cancelled that reached the root (a
-                        ** host cancel, a stop's grace): that Cancelled; a
-                        ** deadlock is CORRAL_ERROR ("corral: deadlock") */
+                        ** host cancel, a stop's grace), or returned with
+                        ** such a cancel met by no cancellation point: that
+                        ** Cancelled; a deadlock is CORRAL_ERROR
+                        ** ("corral: deadlock") */
   CORRAL_RUNNING = 3,   /* started, not finished */
   CORRAL_NONE = 4       /* no root was started yet */
 };
@@ -134,7 +136,8 @@ const char *corral_host_message(corral_host_t *h);
 ** root (its Cancelled has source "host" and `reason`, copied; may be
 ** NULL), or stop it: Lua's corral.host.wait_stop() returns at once and the
 ** root is cancelled after `grace` seconds (<= 0: now). Ignored when no
-** root runs; CR_ECLOSED once the host is closing. The caller keeps h valid
+** root runs; CR_ECLOSED once the host is closing; CR_EINVAL for a NaN
+** grace (nothing is asked). The caller keeps h valid
 ** until these calls returned (join the thread before corral_host_close).
 */
 int corral_host_cancel(corral_host_t *h, const char *reason);

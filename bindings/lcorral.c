@@ -136,6 +136,16 @@ static int l_check_cancel(lua_State *L) {
   return 0;
 }
 
+/* corral._check_owed(): at a policy's call that returned, raises the
+** running task's Cancelled if its own cancel (t:cancel) is owed, as a
+** cancellation point would have: the task ends cancelled either way, and
+** the policy must not take the call's results for a return. */
+static int l_check_owed(lua_State *L) {
+  lcr_Task *t = lcr_running_task(L);
+  if (t != NULL && cr_task_cancel_owed(&t->t)) lcr_checkcancel(L, t);
+  return 0;
+}
+
 /* Seconds: a number >= 0 and not NaN. [-0, +0, v] */
 double lcr_checkseconds(lua_State *L, int arg) {
   double s = luaL_checknumber(L, arg);
@@ -421,7 +431,11 @@ int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t) {
 */
 void lcr_cancel(lua_State *L, lcr_Engine *E, cr_scope_t *s, int reason) {
   cr_task_t *cur = E->e.current;
-  if (s->cancel_called || !cr_scope_live(s)) return;
+  if (!cr_scope_live(s)) return;
+  if (s->cancel_called) {         /* the first record stays; the engine */
+    cr_scope_cancel(s, CR_SRC_EXPLICIT, 0, NULL);   /* hears the call */
+    return;
+  }
   cr_scope_cancel(s, CR_SRC_EXPLICIT, cur ? cur->scope.id : 0,
                   lcr_record(L, E, reason, cur));
 }
@@ -1709,6 +1723,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_setglobal", l_setglobal},           /* internal: the command */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
+  {"_check_owed", l_check_owed},         /* internal: the Lua policies */
   {NULL, NULL}
 };
 

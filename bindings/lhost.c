@@ -273,7 +273,13 @@ static cr_abort_t op_abort(cr_task_t *t) {
 static int results_k(lua_State *L) {
   corral_op_t *op = lua_touserdata(L, 1);
   lua_pop(L, 1);
-  if (op->type->results) return op->type->results(L, op, op->status);
+  if (op->type->results) {               /* (nothing else on this stack) */
+    int n = op->type->results(L, op, op->status);
+    if (n < 0 || n > lua_gettop(L))
+      return luaL_error(L, "%s: its results callback returned %d, with %d "
+                        "values pushed", op_name(op->type), n, lua_gettop(L));
+    return n;
+  }
   if (op->status != 0)
     return luaL_error(L, "%s: %s", op_name(op->type), cr_strerror(op->status));
   return 0;

@@ -921,15 +921,19 @@ lcr_Task *lcr_checktask(lua_State *L, int idx) {
 
 /* [t, ...] -> true, results... or false, err of a finished task */
 /*
-** false and a Cancelled for a task that never ended by itself: abandoned at
-** a deadlock that cancelling could not end. It keeps no results (its
-** coroutine is where the run left it), so nothing of it is pushed.
+** false and a Cancelled for a task that never ended by itself: its run
+** ended with it blocked, at a deadlock that cancelling could not end, or
+** when the Lua state closed under the run (os.exit(code, true) in a task).
+** It keeps no results (its coroutine is where the run left it), so nothing
+** of it is pushed.
 */
 static int push_abandoned(lua_State *L) {
   lua_pushboolean(L, 0);
   lcr_pushbarecancelled(L, lcr_state(L), "deadlock", "the task was "
-                        "abandoned: blocked at a deadlock, even after "
-                        "cancelling");
+                        "abandoned: its run ended with it still blocked (a "
+                        "deadlock that cancelling could not end, or the Lua "
+                        "state closed during the run, as os.exit(code, "
+                        "true) does)");
   return 2;
 }
 

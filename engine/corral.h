@@ -41,15 +41,17 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.18.0"
+#define CR_VERSION "0.19.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
 ** through the API unchanged, so corral's own codes live far below them.
 */
 #define CR_ERRNO_MAP(XX)                                                     \
-  XX(EBUSY, "engine still has live tasks")                                  \
-  XX(ECLOSED, "group is closed")                                            \
+  XX(EBUSY, "busy: tasks still live, a root runs, or the call came from "   \
+            "inside a corral callback")                                     \
+  XX(ECLOSED, "closed: it takes no more calls (a group that exited, a "      \
+              "host being closed)")                                         \
   XX(ESTOPPING, "group is stopping")                                        \
   XX(ECANCELED, "operation cancelled")                                      \
   XX(ENOMEM, "out of memory")                                               \
@@ -744,6 +746,8 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to);
 ** scope's Cancelled in place of the results when cancelled.
 */
 cr_task_status_t cr_task_returned(cr_task_t *t);
+/* Whether the task's own cancel is owed (a return now ends it cancelled). */
+int cr_task_cancel_owed(const cr_task_t *t);
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 
 /* --- groups ---------------------------------------------------------- */

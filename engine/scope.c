@@ -228,6 +228,10 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
                     void *reason) {
   cr_engine_t *e = s->engine;
   if (s->cancel_called || s->exited) {
+    /* a t:cancel of a task its group's cancel reached first (a g:start
+    ** child away from its group): the group's record stays, the cancel is
+    ** its own now */
+    if (s->as_group && !s->exited) s->cancel_owed = 1;
     cr__release(e, reason);
     return 0;
   }
@@ -248,11 +252,11 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
 ** record (a g:start child below its starter's scope). */
 void cr__scope_cancel_as_group(cr_task_t *t) {
   const cr_scope_t *like = &t->group->scope;
+  unsigned owed = t->scope.cancel_owed;     /* a group's cancel owes none */
   if (cr_scope_cancel(&t->scope, (cr_source_t)like->cancel.source,
-                      like->cancel.origin, NULL)) {
+                      like->cancel.origin, NULL))
     t->scope.as_group = 1;
-    t->scope.cancel_owed = 0;      /* a group's cancel: a return stays done */
-  }
+  t->scope.cancel_owed = owed;
 }
 
 /*

@@ -262,6 +262,10 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   return end;
 }
 
+int cr_task_cancel_owed(const cr_task_t *t) {
+  return t->scope.cancel_owed;
+}
+
 cr_task_status_t cr_task_returned(cr_task_t *t) {
   if (!t->scope.cancel_owed) return CR_TASK_DONE;
   t->scope.cancel_owed = 0;

@@ -239,7 +239,9 @@ end
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
 -- or {ok = false, err = e, traceback = "e\nstack traceback: ..."}. A live
 -- Cancelled is not an outcome: it is raised again, unchanged, so cancellation
--- goes on.
+-- goes on; so is the task's own cancel (t:cancel) when fn returned without
+-- meeting a cancellation point after it: the task ends cancelled, not with
+-- those results.
 function M.outcome(fn, ...)
   local tb
   local function handler(e)
@@ -250,7 +252,10 @@ function M.outcome(fn, ...)
     return e
   end
   local r = table.pack(xpcall(fn, handler, ...))
-  if r[1] then return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 }) end
+  if r[1] then
+    corral._check_owed()
+    return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 })
+  end
   if live_cancel(r[2]) then error(r[2], 0) end
   -- a stale Cancelled: the ordinary error the core's groups file it as
   return { ok = false, err = corral._dead_cancel(r[2]), traceback = tb or "" }
@@ -281,6 +286,7 @@ function M.run_all(n, call, opts)
     end })
     if slots then corral.checkpoint() end
     local r = call(i)
+    corral._check_owed()      -- a call that cancelled its task did not return
     results[i] = r
     if opts.settle and not r.ok then    -- raised while cancelled: not lost
       M.add_branch_failure(failed, r.err, ("%s[%d]"):format(opts.name, i), r.traceback)

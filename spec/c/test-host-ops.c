@@ -34,10 +34,21 @@ static const corral_op_type_t type_abandon = {"testop", sizeof(top_t), top_resul
 static const corral_op_type_t type_wait = {"testop", sizeof(top_t), top_results, cancel_wait};
 static const corral_op_type_t type_plain = {"plainop", sizeof(top_t), NULL, NULL};
 
+/* A results callback that says it pushed what it did not: -1, or 3 values
+** with 1 pushed. */
+static int bad_results(lua_State *L, corral_op_t *op, int status) {
+  top_t *t = corral_op_data(op);
+  (void)status;
+  lua_pushinteger(L, t->value);
+  return t->value == 1 ? -1 : 3;
+}
+static const corral_op_type_t type_bad = {"badop", sizeof(top_t), bad_results, NULL};
+
 static const corral_op_type_t *policy(lua_State *L, int arg) {
   const char *p = luaL_optstring(L, arg, "abandon");
   return strcmp(p, "wait") == 0 ? &type_wait
-       : strcmp(p, "plain") == 0 ? &type_plain : &type_abandon;
+       : strcmp(p, "plain") == 0 ? &type_plain
+       : strcmp(p, "bad") == 0 ? &type_bad : &type_abandon;
 }
 
 static corral_op_t *newop(lua_State *L, int arg, int value) {
@@ -286,6 +297,21 @@ static int test_cancel_after_completion(void) {
   return 0;
 }
 
+/* A results callback whose count is negative, or more than it pushed: an
+** error naming the op (it read the stack below, or said out of memory). */
+static int test_bad_results_count(void) {
+  char buf[256];
+  CHECK(run(PRELUDE "return select(2, pcall(test.timer, 1, 'bad'))", buf,
+            sizeof buf) == CORRAL_OK);
+  CHECK(strstr(buf, "badop: its results callback returned -1, with 1 values "
+                    "pushed") != NULL);
+  CHECK(run(PRELUDE "return select(2, pcall(test.timer, 2, 'bad'))", buf,
+            sizeof buf) == CORRAL_OK);
+  CHECK(strstr(buf, "badop: its results callback returned 3, with 1 values "
+                    "pushed") != NULL);
+  return 0;
+}
+
 /* Completed before corral_op_await is even called. */
 static int test_complete_before_await(void) {
   char buf[64];
@@ -304,5 +330,6 @@ int main(void) {
   RUN(test_cancel_during_wait);
   RUN(test_cancel_after_completion);
   RUN(test_complete_before_await);
+  RUN(test_bad_results_count);
   return failed != 0;
 }

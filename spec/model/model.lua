@@ -384,7 +384,11 @@ local cancel_as_group   -- below
 -- Cancel scope s (no-op once cancelled or exited). Returns true if it did.
 -- rec = {reason =, origin =}: why, for the Cancelled values it makes.
 function M._cancel(s, source, rec)
-  if s.cancel_called or s.exited then return false end
+  if s.cancel_called or s.exited then
+    -- a t:cancel of a task its group's cancel reached first: its own now
+    if s.as_group and not s.exited then s.owed = true end
+    return false
+  end
   s.cancel_called = true
   s.owed = s.kind == "task"   -- a t:cancel: a return does not drop it
   s.source = source
@@ -411,7 +415,9 @@ local cancel = M._cancel
 -- Cancel task c's own scope as its group's cancel (a g:start child away
 -- from the group): not a t:cancel, so a return still ends it done.
 function cancel_as_group(c, source, rec)
-  if cancel(c.scope, source, rec) then c.scope.owed = false end
+  local owed = c.scope.owed
+  if cancel(c.scope, source, rec) then c.scope.as_group = true end
+  c.scope.owed = owed   -- a group's cancel owes nothing
 end
 
 -- A deadline at or before now cancels at once; math.huge removes it. On a
