@@ -349,18 +349,34 @@ local TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true,
                     ENOMEM = true, ECONNABORTED = true }
 local BACKOFF = 0.1
 
-local function peer_name(s)
-  local p = s.peer
-  if not p then return "?" end
+local function peer_text(p)
+  if not p.address then return "?" end
   return p.address:find(":", 1, true) and format("[%s]:%d", p.address, p.port)
     or format("%s:%d", p.address, p.port)
+end
+
+-- The peer on_error gets: {address =, port =} as s.peer gives it (both nil
+-- when the socket no longer knew it), which also reads as "127.0.0.1:54321"
+-- where a string is expected (tostring, .., string methods), as it was.
+local PEER = {
+  __tostring = peer_text,
+  __concat = function(a, b) return tostring(a) .. tostring(b) end,
+  __index = function(p, k)
+    local f = string[k]
+    if f then return function(self, ...) return f(peer_text(self), ...) end end
+  end,
+}
+
+local function peer_of(s)
+  local p = s.peer
+  return setmetatable({ address = p and p.address, port = p and p.port }, PEER)
 end
 
 local function default_on_error(err, peer)
   -- protected: a line that cannot be made (memory) must not stop the server
   pcall(function()
     io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-      peer, (corral._describe(err):gsub("\n", " "))))
+      peer_text(peer), (corral._describe(err):gsub("\n", " "))))
   end)
 end
 
@@ -387,8 +403,8 @@ local function accept_loop(l, conns, handler, on_error, slots)
     if slots then slots:acquire() end
     local ok, s = pcall(l.accept, l)
     if ok then
-      local peer = peer_name(s)
-      local spawned, err = pcall(conns.spawn, conns, { serve_one, name = "serve " .. peer },
+      local peer = peer_of(s)
+      local spawned, err = pcall(conns.spawn, conns, { serve_one, name = "serve " .. peer_text(peer) },
                                  handler, on_error, s, peer, slots)
       if not spawned then              -- the handlers' group stopped meanwhile
         s:close()
