@@ -136,13 +136,19 @@ static int l_check_cancel(lua_State *L) {
   return 0;
 }
 
-/* corral._check_owed(): at a policy's call that returned, raises the
+/* corral._check_owed([ask]): at a policy's call that returned, raises the
 ** running task's Cancelled if its own cancel (t:cancel) is owed, as a
 ** cancellation point would have: the task ends cancelled either way, and
-** the policy must not take the call's results for a return. */
+** the policy must not take the call's results for a return. With `ask`
+** true it only says whether it is owed. */
 static int l_check_owed(lua_State *L) {
   lcr_Task *t = lcr_running_task(L);
-  if (t != NULL && cr_task_cancel_owed(&t->t)) lcr_checkcancel(L, t);
+  int owed = t != NULL && cr_task_cancel_owed(&t->t);
+  if (lua_toboolean(L, 1)) {
+    lua_pushboolean(L, owed);
+    return 1;
+  }
+  if (owed) lcr_checkcancel(L, t);
   return 0;
 }
 

@@ -228,10 +228,10 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
                     void *reason) {
   cr_engine_t *e = s->engine;
   if (s->cancel_called || s->exited) {
-    /* a t:cancel of a task its group's cancel reached first (a g:start
-    ** child away from its group): the group's record stays, the cancel is
-    ** its own now */
-    if (s->as_group && !s->exited) s->cancel_owed = 1;
+    /* a task's own scope cancelled again (a t:cancel after one the task
+    ** caught, or after its group's cancel reached a g:start child): the
+    ** first record stays, and the cancel is owed again */
+    if (s->is_task && !s->exited) s->cancel_owed = 1;
     cr__release(e, reason);
     return 0;
   }

@@ -224,6 +224,25 @@ describe("t:cancel()", function()
     assert.same({ n = 2, true, "swallowed" }, waited)
   end)
 
+  it("a second t:cancel after the task caught the first is owed again", function()
+    local t, waited
+    vrun(function()
+      corral.group(function(g)
+        t = g:spawn(function()
+          pcall(corral.sleep, 10)                                          -- caught at 1
+          corral.scope(function() corral.sleep(2) end, { shield = true })  -- 1..3
+          return "results"
+        end)
+        corral.sleep(1); t:cancel("first")
+        corral.sleep(1); t:cancel("second")
+        waited = table.pack(t:wait())
+      end)
+    end)
+    assert.equal("cancelled", t.status)
+    assert.is_false(waited[1])
+    assert.equal("first", waited[2].reason)    -- the first record stays
+  end)
+
   it("a Cancelled an inner scope caught does not stand for the task's own cancel", function()
     local t, waited, log = nil, nil, support.log()
     vrun(function()

@@ -385,8 +385,9 @@ local cancel_as_group   -- below
 -- rec = {reason =, origin =}: why, for the Cancelled values it makes.
 function M._cancel(s, source, rec)
   if s.cancel_called or s.exited then
-    -- a t:cancel of a task its group's cancel reached first: its own now
-    if s.as_group and not s.exited then s.owed = true end
+    -- a task's own scope cancelled again: the first record stays, the
+    -- cancel is owed again
+    if s.kind == "task" and not s.exited then s.owed = true end
     return false
   end
   s.cancel_called = true

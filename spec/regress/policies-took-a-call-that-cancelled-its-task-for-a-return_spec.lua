@@ -8,6 +8,8 @@ local race = require "corral.race"
 local gather = require "corral.gather"
 local map = require "corral.map"
 local supervisor = require "corral.supervisor"
+local happy_eyeballs = require "corral.happy_eyeballs"
+local testing = require "corral.testing"
 local support = require "support"
 local vrun = support.vrun
 
@@ -47,6 +49,38 @@ describe("regression: policies took a call that cancelled its task for a return"
     assert.is_false(s[1].ok)
     assert.is_true(corral.is_cancelled(s[1].err))
     assert.equal("self", s[1].err.reason)
+  end)
+
+  it("gather{settle} keeps a failure raised after the call cancelled its task", function()
+    local r
+    vrun(function()
+      r = gather({ function()
+        corral.current_task():cancel("self")
+        error("the real failure", 0)
+      end }, { settle = true })
+    end)
+    assert.is_false(r[1].ok)
+    assert.equal("the real failure", r[1].err)
+  end)
+
+  it("happy_eyeballs closes the stream an attempt that cancelled its task returned", function()
+    local ok, err = pcall(testing.run, function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      corral.group(function(g)
+        g:spawn(function() local s <close> = l:accept(); s:read() end)
+        local r = table.pack(pcall(happy_eyeballs.connect, "localhost", l.port, {
+          resolve = function() return { { address = "127.0.0.1", family = "inet" } } end,
+          connect = function(a, p)
+            local s = corral.tcp.connect(a, p)
+            corral.current_task():cancel("self")
+            return s
+          end,
+        }))
+        assert(not r[1] and tostring(r[2]):find("every attempt was cancelled", 1, true), tostring(r[2]))
+        g:cancel()
+      end)
+    end, { clock = "real" })
+    assert.is_true(ok, tostring(err))       -- (testing.run raises for a leaked stream)
   end)
 
   it("supervisor: the child was cancelled, not returned", function()
