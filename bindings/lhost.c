@@ -1041,6 +1041,10 @@ static int host_request(corral_host_t *h, int req, double grace,
   }
   hub->req |= req;
   uv_async_send(hub->async);
+  /* the pass ends at the next switch, so that the request is delivered
+  ** before the next resume, also one made by the running task itself
+  ** (a C function of the host's) or while the root only checkpoints */
+  __atomic_store_n(&h->E.e.poll_soon, 1, __ATOMIC_RELAXED);
   uv_mutex_unlock(&hub->mu);
   free(copy);
   return 0;

@@ -349,6 +349,8 @@ local TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true,
                     ENOMEM = true, ECONNABORTED = true }
 local BACKOFF = 0.1
 
+local PEER_MT   -- below
+
 local function peer_text(p)
   if not p.address then return "?" end
   return p.address:find(":", 1, true) and format("[%s]:%d", p.address, p.port)
@@ -356,20 +358,22 @@ local function peer_text(p)
 end
 
 -- The peer on_error gets: {address =, port =} as s.peer gives it (both nil
--- when the socket no longer knew it), which also reads as "127.0.0.1:54321"
--- where a string is expected (tostring, .., string methods), as it was.
-local PEER = {
+-- when the socket no longer knew it); tostring and .. (with a string or a
+-- number) give its text, "127.0.0.1:54321".
+local function concat_operand(v)
+  if type(v) == "table" and getmetatable(v) == PEER_MT then return peer_text(v) end
+  if type(v) == "string" or type(v) == "number" then return v end
+  error(format("attempt to concatenate a %s value", corral._typename(v)), 3)
+end
+
+PEER_MT = {
   __tostring = peer_text,
-  __concat = function(a, b) return tostring(a) .. tostring(b) end,
-  __index = function(p, k)
-    local f = string[k]
-    if f then return function(self, ...) return f(peer_text(self), ...) end end
-  end,
+  __concat = function(a, b) return concat_operand(a) .. concat_operand(b) end,
 }
 
 local function peer_of(s)
   local p = s.peer
-  return setmetatable({ address = p and p.address, port = p and p.port }, PEER)
+  return setmetatable({ address = p and p.address, port = p and p.port }, PEER_MT)
 end
 
 local function default_on_error(err, peer)

@@ -1522,12 +1522,13 @@ describe("corral.tcp.serve", function()
     assert.equal("still there", answers[2])
     assert.equal("handler bug", reported[1][1])
     local peer = reported[1][2]
-    assert.is_truthy(peer:match("^127%.0%.0%.1:%d+$"), tostring(peer))
+    assert.is_truthy(tostring(peer):match("^127%.0%.0%.1:%d+$"), tostring(peer))
     -- the peer as s.peer gives it, which still reads as the text it was
     assert.equal("127.0.0.1", peer.address)
     assert.equal("integer", math.type(peer.port))
     assert.equal("127.0.0.1:" .. peer.port, tostring(peer))
     assert.equal("from 127.0.0.1:" .. peer.port, "from " .. peer)
+    assert.has_error(function() return peer .. {} end, "attempt to concatenate a table value")
   end)
 
   it("stop(grace): stops accepting, closes the listener, lets running handlers finish", function()

@@ -32,6 +32,32 @@ static int test_run_results(void) {
   return 0;
 }
 
+/* hostcancel(reason): the root's own C function asks the host to cancel it. */
+static corral_host_t *self_host;
+static int l_hostcancel(lua_State *L) {
+  lua_pushinteger(L, corral_host_cancel(self_host, luaL_checkstring(L, 1)));
+  return 1;
+}
+
+/* A cancel made while the root runs (here by a C function it calls) is
+** delivered when the root next gives up the CPU: its checkpoint raises. It
+** sat in the hub until the loop turned, which a root that only checkpoints
+** never lets happen, and the root returned normally. */
+static int test_cancel_reaches_a_checkpointing_root(void) {
+  CHECK(corral_host_new(&self_host, NULL) == 0);
+  lua_register(corral_host_state(self_host), "hostcancel", l_hostcancel);
+  CHECK(corral_host_start_string(self_host,
+    "local corral = require 'corral'\n"
+    "assert(hostcancel('hc') == 0)\n"
+    "corral.checkpoint()\n"
+    "corral.checkpoint()\n"
+    "return 'not cancelled'", "=self") == 0);
+  CHECK(corral_host_run(self_host) == CORRAL_CANCELLED);
+  CHECK(strstr(corral_host_message(self_host), "Cancelled: hc (source=host)") != NULL);
+  CHECK(corral_host_close(self_host) == 0);
+  return 0;
+}
+
 static int test_run_function_and_args(void) {
   corral_host_t *h;
   lua_State *L;
@@ -422,6 +448,7 @@ static int test_refused_states(void) {
 int main(void) {
   int failed = 0;
   RUN(test_run_results);
+  RUN(test_cancel_reaches_a_checkpointing_root);
   RUN(test_run_function_and_args);
   RUN(test_existing_state);
   RUN(test_attach);
