@@ -196,24 +196,39 @@ local function check_eg(self, fname)
   arg_error(1, fname, msg, 3)
 end
 
--- split of e, inside the groups `open` (e's path from the top): a group
--- found inside itself is not entered again, as flatten does.
-local function split_in(e, pred, open)
-  local yes, no = {}, {}
-  open[e] = true
-  for i = 1, count(e) do
-    local err = field(e, 'errors', i)
-    if is_eg(err) then
-      if not open[err] then
-        local a, b = split_in(err, pred, open)
-        yes[i], no[i] = a or nil, b or nil
+-- split of top: a stack of its own (as flatten), so that any depth splits.
+-- A group found inside itself (on the path from the top) is not entered
+-- again, as flatten does. Each frame holds a group, where it is and the
+-- parts of it taken so far.
+local function split_in(top, pred)
+  local open = { [top] = true }
+  local stack = { { e = top, n = count(top), i = 0, yes = {}, no = {} } }
+  while true do
+    local f = stack[#stack]
+    if f.i >= f.n then
+      open[f.e] = nil
+      -- Dropped failures were never seen, so no predicate matched them:
+      -- they stay with the rest, which a handler re-raises.
+      local a, b = sub(f.e, f.yes, 0), sub(f.e, f.no, dropped_of(f.e))
+      stack[#stack] = nil
+      local p = stack[#stack]
+      if p == nil then return a, b end
+      p.yes[p.i], p.no[p.i] = a or nil, b or nil
+    else
+      f.i = f.i + 1
+      local err = field(f.e, 'errors', f.i)
+      if is_eg(err) then
+        if not open[err] then
+          open[err] = true
+          stack[#stack + 1] = { e = err, n = count(err), i = 0, yes = {}, no = {} }
+        end
+      elseif pred(err) then
+        f.yes[f.i] = true
+      else
+        f.no[f.i] = true
       end
-    elseif pred(err) then yes[i] = true else no[i] = true end
+    end
   end
-  open[e] = nil
-  -- Dropped failures were never seen, so no predicate matched them: they
-  -- stay with the rest, which a handler re-raises.
-  return sub(e, yes, 0), sub(e, no, dropped_of(e))
 end
 
 function EG:split(pred)
@@ -221,7 +236,7 @@ function EG:split(pred)
   if type(pred) ~= 'function' then
     arg_error(1, 'split', 'function expected, got ' .. type(pred))
   end
-  return split_in(self, pred, {})
+  return split_in(self, pred)
 end
 
 -- Depth first with a stack of its own, so that any depth flattens; a group

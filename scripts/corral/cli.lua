@@ -309,20 +309,26 @@ local function lua_traceback(level)
 end
 
 -- The same cut in every traceback of an ErrorGroup and of those nested in
--- it (the root task's failures were taken below the command's frames).
-local function user_tracebacks(eg, seen)
-  seen = seen or {}
-  if seen[eg] then return end
-  seen[eg] = true
-  local tbs, errs = rawget(eg, "tracebacks"), rawget(eg, "errors")
-  if type(tbs) == "table" then
-    for i, t in pairs(tbs) do
-      if type(t) == "string" then tbs[i] = user_traceback(t) end
+-- it (the root task's failures were taken below the command's frames). A
+-- list of groups still to visit, not recursion: a chain of tasks, each
+-- failing in its parent's group, nests them as deep as it is long.
+local function user_tracebacks(top)
+  local seen, todo = { [top] = true }, { top }
+  while #todo > 0 do
+    local eg = table.remove(todo)
+    local tbs, errs = rawget(eg, "tracebacks"), rawget(eg, "errors")
+    if type(tbs) == "table" then
+      for i, t in pairs(tbs) do
+        if type(t) == "string" then tbs[i] = user_traceback(t) end
+      end
     end
-  end
-  if type(errs) == "table" then
-    for _, e in pairs(errs) do
-      if corral.is_error_group(e) then user_tracebacks(e, seen) end
+    if type(errs) == "table" then
+      for _, e in pairs(errs) do
+        if corral.is_error_group(e) and not seen[e] then
+          seen[e] = true
+          todo[#todo + 1] = e
+        end
+      end
     end
   end
 end
