@@ -260,14 +260,15 @@ static void push_frame_name(lua_State *L, lua_State *L1, lua_Debug *ar,
     lua_pushliteral(L, "?");
 }
 
-/* msg (or none), "stack traceback:", then L1's frames from `level`, a
-** long stack cut in the middle. [-0, +1, m] */
-void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
-                   const char *msg, int level) {
+/* msg (or none), "stack traceback:", then L1's frames from `level` to
+** `last`, a long stack cut in the middle, then `tail` if given.
+** [-0, +1, m] */
+static void traceback_to(lua_State *L, lcr_State *S, lua_State *L1,
+                         const char *msg, int level, int last,
+                         const char *tail) {
   luaL_Buffer b;
   lua_Debug ar;
-  int last = last_level(L1), cache;
-  int shown = last - level > TB_HEAD + TB_TAIL ? TB_HEAD : -1;
+  int shown = last - level > TB_HEAD + TB_TAIL ? TB_HEAD : -1, cache;
   push_name_cache(L, S);
   cache = lua_gettop(L);
   luaL_buffinit(L, &b);
@@ -276,7 +277,7 @@ void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
     luaL_addchar(&b, '\n');
   }
   luaL_addstring(&b, "stack traceback:");
-  while (lua_getstack(L1, level++, &ar)) {
+  while (level <= last && lua_getstack(L1, level++, &ar)) {
     if (shown-- == 0) {
       int n = last - level - TB_TAIL + 1;
       lua_pushfstring(L, "\n\t...\t(skipping %d levels)", n);
@@ -294,20 +295,51 @@ void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
     luaL_addvalue(&b);
     if (ar.istailcall) luaL_addstring(&b, "\n\t(...tail calls...)");
   }
+  if (tail) luaL_addstring(&b, tail);
   luaL_pushresult(&b);
   lua_remove(L, cache);
 }
 
-/* corral._traceback([msg [, level]]): debug.traceback for corral's own Lua
-** (the policies' outcomes), at lcr_traceback's cost. */
+void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
+                   const char *msg, int level) {
+  traceback_to(L, S, L1, msg, level, last_level(L1), NULL);
+}
+
+/* The deepest level from `level` at which L runs the Lua function at idx,
+** or -1. [-0, +0, -] */
+static int deepest_call(lua_State *L, int idx, int level) {
+  lua_Debug ar;
+  int found = -1;
+  if (!lua_isfunction(L, idx) || lua_iscfunction(L, idx)) return -1;
+  while (lua_getstack(L, level, &ar)) {
+    lua_getinfo(L, "f", &ar);
+    if (lua_rawequal(L, -1, idx)) found = level;
+    lua_pop(L, 1);
+    level++;
+  }
+  return found;
+}
+
+/* corral._traceback([msg [, level [, fn]]]): debug.traceback for corral's
+** own Lua (the policies' outcomes), at lcr_traceback's cost. With fn (a
+** Lua function) running on the stack, the frames below its outermost call
+** (the policy's own) give way to "[C]: in ?", as a task's base reads, and
+** a second result true says so. */
 static int l_traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
+  int level = (int)luaL_optinteger(L, 2, 1), upto;
   if (msg == NULL && !lua_isnoneornil(L, 1)) {
     lua_pushvalue(L, 1);                 /* a non-string message: as is */
     return 1;
   }
-  lcr_traceback(L, lcr_state(L), L, msg, (int)luaL_optinteger(L, 2, 1));
-  return 1;
+  upto = deepest_call(L, 3, level);
+  if (upto < 0) {
+    lcr_traceback(L, lcr_state(L), L, msg, level);
+    return 1;
+  }
+  traceback_to(L, lcr_state(L), L, msg, level, upto, "\n\t[C]: in ?");
+  lua_pushboolean(L, 1);
+  return 2;
 }
 
 /* Stack: [..., module]. The Lua functions of lerror.lua that are the

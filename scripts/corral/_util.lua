@@ -242,23 +242,31 @@ end
 -- goes on; so is the task's own cancel (t:cancel) when fn returned without
 -- meeting a cancellation point after it: the task ends cancelled, not with
 -- those results.
-function M.outcome(fn, ...)
+-- on_owed(results...), when given, is called with fn's results before the
+-- owed Cancelled is raised (happy_eyeballs closes a stream so returned).
+function M.outcome_with(on_owed, fn, ...)
   local tb
   local function handler(e)
     if not live_cancel(e) then     -- (out of memory here: no traceback, e kept)
-      local ok, t = pcall(corral._traceback, corral._describe(e), 3)
-      if ok then tb = M.trim_traceback(t) end
+      -- cut below fn's call in C when fn is a Lua function, else here
+      local ok, t, cut = pcall(corral._traceback, corral._describe(e), 3, fn)
+      if ok then tb = cut and t or M.trim_traceback(t) end
     end
     return e
   end
   local r = table.pack(xpcall(fn, handler, ...))
   if r[1] then
+    if on_owed and corral._check_owed(true) then on_owed(table.unpack(r, 2, r.n)) end
     corral._check_owed()
     return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 })
   end
   if live_cancel(r[2]) then error(r[2], 0) end
   -- a stale Cancelled: the ordinary error the core's groups file it as
   return { ok = false, err = corral._dead_cancel(r[2]), traceback = tb or "" }
+end
+
+function M.outcome(fn, ...)
+  return M.outcome_with(nil, fn, ...)
 end
 
 -- Fan-out -------------------------------------------------------------------

@@ -98,12 +98,8 @@ local function attempt_all(order, port, o)
       local failed = corral.event()
       began = began + 1
       g:spawn({ function()
-        local r = util.outcome(function(addr, p)
-          local s = o.connect(addr, p)
-          -- the attempt cancelled its own task: the stream goes, unused
-          if corral._check_owed(true) then close_quietly(s) end
-          return s
-        end, a.address, port)
+        -- (an attempt that cancelled its own task: its stream goes, unused)
+        local r = util.outcome_with(close_quietly, o.connect, a.address, port)
         if r.ok and not r[1] then         -- no stream (nil, false): not a winner
           r = { ok = false, err = "happy_eyeballs.connect: connect returned no stream",
                 traceback = "" }
