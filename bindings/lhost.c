@@ -571,9 +571,11 @@ static void protected(corral_host_t *h, lua_CFunction f, int arg) {
   }
 }
 
-/* [h, 0]: the attached engine's pass over its ready tasks. */
+/* [h, 0]: the attached engine's pass over its ready tasks, after what the
+** hub holds (as drive_k delivers it before each step). */
 static int pass_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
+  hub_deliver(h);
   h->pass(&h->E.e);
   return 0;
 }

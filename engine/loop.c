@@ -375,6 +375,15 @@ void cr_task_wait_idle(cr_task_t *t) {
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_IDLE, NULL);
 }
 
+/* Poll the loop: what poll_soon asked for is done (the flag is set from
+** signal handlers and other threads, atomically; it is cleared here, just
+** before a poll, so that one set between a poll and the next pass still
+** ends that pass at its first switch). */
+static void io_poll(cr_engine_t *e, uv_run_mode mode) {
+  __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
+  uv_run(e->loop, mode);
+}
+
 /* Virtual clock with a threshold: wait for real I/O until every task has
 ** been blocked that long, then let the clock jump (returns 0). */
 static int autojump_wait(cr_engine_t *e, int block) {
@@ -393,7 +402,7 @@ static int autojump_wait(cr_engine_t *e, int block) {
     if (left > 1e12) left = 1e12;        /* math.huge: a long wait, no UB */
     e->uv_when = NAN;
     uv_timer_start(&e->uvtimer, uvtimer_cb, (uint64_t)left, 0);
-    uv_run(e->loop, UV_RUN_ONCE);
+    io_poll(e, UV_RUN_ONCE);
   }
   return 1;
 }
@@ -483,7 +492,7 @@ static int loop_alive(cr_engine_t *e) {
 static int when_idle(cr_engine_t *e, int block) {
   if (!cr__queue_empty(&e->idlers)) {
     if (e->clock == CR_CLOCK_REAL) {
-      uv_run(e->loop, UV_RUN_NOWAIT);
+      io_poll(e, UV_RUN_NOWAIT);
       cr_engine_poll_deadlines(e);
       if (!cr__queue_empty(&e->runq)) return 1;
     }
@@ -549,8 +558,6 @@ static int run_ready(cr_engine_t *e) {
   /* (handles closed in this pass: a killed process closing until it is
   ** reaped must not end every pass) */
   size_t closing = e->io_closing + CR__CLOSING_PASS_MAX;
-  /* (set from signal handlers, in any thread: an atomic access) */
-  __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
   e->signal_burst = 0;           /* a new pass: the burst, if any, is over */
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET &&
          !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
@@ -603,13 +610,13 @@ static int step(cr_engine_t *e, int block) {
   if (cr__queue_empty(&e->runq)) uv_idle_stop(&e->idle);
   if (!cr__queue_empty(&e->runq)) {
     /* Still busy: poll I/O once so it is never starved, then go on. */
-    uv_run(e->loop, UV_RUN_NOWAIT);
+    io_poll(e, UV_RUN_NOWAIT);
     cr_engine_poll_deadlines(e);
     return 1;
   }
   if (e->clock == CR_CLOCK_VIRTUAL) {
     cr_timer_t *t;
-    uv_run(e->loop, UV_RUN_NOWAIT);
+    io_poll(e, UV_RUN_NOWAIT);
     if (!cr__queue_empty(&e->runq)) return 1;
     if (when_idle(e, block)) return 1;
     /* Nothing can run and no I/O is ready: jump to the next deadline. */
@@ -619,7 +626,7 @@ static int step(cr_engine_t *e, int block) {
       return 1;
     }
     if (loop_alive(e)) {
-      if (block) uv_run(e->loop, UV_RUN_ONCE);
+      if (block) io_poll(e, UV_RUN_ONCE);
       return 1;
     }
     return e->stats.tasks ? CR_EDEADLOCK : 0;
@@ -628,13 +635,13 @@ static int step(cr_engine_t *e, int block) {
   if (!cr__queue_empty(&e->runq)) {
     /* Deadlines refilled the queue: poll I/O once all the same, or a run
     ** whose timers always come due between passes would never read it. */
-    uv_run(e->loop, UV_RUN_NOWAIT);
+    io_poll(e, UV_RUN_NOWAIT);
     return 1;
   }
   if (when_idle(e, block)) return 1;
   arm_uvtimer(e);
   if (!loop_alive(e)) return e->stats.tasks ? CR_EDEADLOCK : 0;
-  uv_run(e->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  io_poll(e, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   cr_engine_poll_deadlines(e);
   return 1;
 }
@@ -681,6 +688,8 @@ static void prepare_cb(uv_prepare_t *h) {
   sync_sentinel(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
+  /* libuv polls next (see io_poll) */
+  __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
 }
 
 /*
