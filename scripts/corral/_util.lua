@@ -211,11 +211,18 @@ function M.is_own_source(src)
   return POLICY_SRC[src] ~= nil
 end
 
--- A frame of a policy module, or the xpcall/pcall or tail calls between.
+-- The C frame that calls a branch's function: xpcall (outcome) or
+-- corral._call (gather, map).
+local function branch_caller(line)
+  return line:match("^%s*%[C%]: in function 'xpcall'$") ~= nil
+    or line:match("^%s*%[C%]: in function 'corral%._call'$") ~= nil
+end
+
+-- A frame of a policy module, or the C calls or tail calls between.
 local function policy_frame(line)
   local src = line:match("^%s*(.-):%d+: in ")
   if src then return POLICY_SRC[src] ~= nil end
-  return line:match("^%s*%[C%]: in function '[x]?pcall'$") ~= nil
+  return branch_caller(line) or line:match("^%s*%[C%]: in function 'pcall'$") ~= nil
     or line:match("^%s*%(%.%.%.tail calls%.%.%.%)$") ~= nil
 end
 
@@ -231,8 +238,13 @@ function M.trim_traceback(tb)
   if lines[last] and lines[last]:match("^%s*%[C%]: in %?$") then last = last - 1 end
   local cut = last
   while cut > 0 and policy_frame(lines[cut]) do cut = cut - 1 end
-  -- (kept whole unless a frame of the program's own is left above the cut)
-  if cut == last or cut == 0 or not lines[cut]:match("^%s*.-:%d+: in ") then return tb end
+  -- (kept whole unless a frame of the program's own is left above the cut:
+  -- a Lua one, or the C function the policy called as the branch)
+  if cut == last or cut == 0 then return tb end
+  if not lines[cut]:match("^%s*.-:%d+: in ") and
+     not (lines[cut]:match("^%s*%[C%]: in ") and branch_caller(lines[cut + 1])) then
+    return tb
+  end
   return table.concat(lines, "\n", 1, cut) .. "\n\t[C]: in ?"
 end
 

@@ -17,6 +17,7 @@
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
 local require, table = require, table
+local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
 
@@ -35,7 +36,7 @@ local function gather(fns, opts)
   if opts.settle then
     call = function(i) return util.outcome(fns[i]) end
   else
-    call = function(i) return table.pack(fns[i]()) end
+    call = function(i) return table.pack(corral._call(fns[i])) end
   end
   return util.run_all(#fns, call, opts)
 end

@@ -28,7 +28,7 @@ local function map(fn, items, opts)
   util.list("map", 2, items, "items")
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
   util.need_run("map")
-  return util.run_all(#items, function(i) return (fn(items[i])) end, opts)
+  return util.run_all(#items, function(i) return (corral._call(fn, items[i])) end, opts)
 end
 
 return map
