@@ -151,6 +151,13 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     return;
   }
   if (busy_step != 0 && co == busy_co) return;     /* already on its way */
+  /* Another task is on its way (its hook gave up the CPU, and it waits to
+  ** be resumed for the rest): it goes on, and its cancellation point comes
+  ** after this arrival is delivered too. Hooking the running task instead
+  ** would drop that one's hook, and a task that computes for ever would
+  ** then never let the loop turn again (a SIGTERM right after a SIGINT
+  ** that woke a waiter was lost). */
+  if (busy_step != 0) return;
   busy_seen = E->e.signals_seen;
   hook_task(co);
 }

@@ -1,0 +1,33 @@
+-- A SIGINT that a task waits for (corral.signal) interrupts a task that
+-- computes without ever yielding: its hook makes it give up the CPU so the
+-- waiter runs. A SIGTERM arriving while that waiter ran hooked the waiter in
+-- place of the busy task, whose hook then went; the waiter blocked again by
+-- itself, the busy task computed for ever, and the loop never turned to see
+-- the SIGTERM: the command ran until killed (10 of 10 runs).
+local converse = require "converse"
+
+describe("regression: a SIGTERM after a waited SIGINT was lost with a busy task", function()
+  it("the SIGTERM cancels the root and the command exits 143", function()
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+local corral = require "corral"
+corral.group(function(g)
+  g:spawn(function()
+    while true do
+      corral.signal("SIGINT")
+      io.stdout:write("woke\n"); io.stdout:flush()
+      local x = 0
+      for i = 1, 300000 do x = x + i end   -- well within the busy grace
+    end
+  end)
+  g:spawn(function()       -- (after the waiter waits: the SIGINT is its)
+    io.stdout:write("ready\n"); io.stdout:flush()
+    local n = 0
+    while true do n = n + 1 end
+  end)
+end)
+]]) }, { { expect = "ready", send = "SIGINT" }, { expect = "woke", send = "SIGTERM" } })
+    assert.equal(2, r.reached)
+    assert.equal(143, r.code)
+    assert.matches("interrupted by SIGTERM", r.stderr)
+  end)
+end)
