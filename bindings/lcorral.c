@@ -155,14 +155,15 @@ static int l_check_owed(lua_State *L) {
 /* corral._call(fn, ...): fn(...)'s results, called from C so that fn sees
 ** the caller a task's function sees (task_main): error("x") gets no
 ** position of a policy's file, and a C function's bad argument its own
-** name. A policy calls its branches through it. */
+** name. A policy calls its branches through it, and a traceback ends at
+** its outermost frame (lcr_traceback). */
 static int call_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   (void)ctx;
   return lua_gettop(L);
 }
 
-static int l_call(lua_State *L) {
+int lcr_call(lua_State *L) {
   luaL_checkany(L, 1);
   lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, call_k);
   return call_k(L, LUA_OK, 0);
@@ -1746,7 +1747,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
   {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
   {"_check_owed", l_check_owed},         /* internal: the Lua policies */
-  {"_call", l_call},                     /* internal: the Lua policies */
+  {"_call", lcr_call},                   /* internal: the Lua policies */
   {NULL, NULL}
 };
 

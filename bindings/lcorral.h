@@ -216,6 +216,7 @@ lcr_Engine *lcr_engine_at(lua_State *L, const char *fname, int level);
 /* The task whose coroutine L is, if it is the running engine's running
 ** task; else NULL. [-0, +0, -] */
 lcr_Task *lcr_running_task(lua_State *L);
+int lcr_call(lua_State *L);
 /* The running task's Cancelled, if L is a task of the running engine and
 ** that task is cancelled now; else nothing. [-0, +0, v] */
 void lcr_checkcancel_running(lua_State *L);

@@ -300,24 +300,34 @@ static void traceback_to(lua_State *L, lcr_State *S, lua_State *L1,
   lua_remove(L, cache);
 }
 
-void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
-                   const char *msg, int level) {
-  traceback_to(L, S, L1, msg, level, last_level(L1), NULL);
-}
-
-/* The deepest level from `level` at which L runs the Lua function at idx,
-** or -1. [-0, +0, -] */
-static int deepest_call(lua_State *L, int idx, int level) {
+/* The deepest level from `level` at which L1 runs the Lua function at idx
+** of L (idx 0: none), or else lcr_call (a policy's call of a branch); -1
+** when neither runs there. [-0, +0, -] */
+static int deepest_call(lua_State *L, int idx, lua_State *L1, int level) {
   lua_Debug ar;
   int found = -1;
-  if (!lua_isfunction(L, idx) || lua_iscfunction(L, idx)) return -1;
-  while (lua_getstack(L, level, &ar)) {
-    lua_getinfo(L, "f", &ar);
-    if (lua_rawequal(L, -1, idx)) found = level;
-    lua_pop(L, 1);
+  if (idx && (!lua_isfunction(L, idx) || lua_iscfunction(L, idx))) idx = 0;
+  if (!lua_checkstack(L1, 1)) return -1;
+  while (lua_getstack(L1, level, &ar)) {
+    lua_getinfo(L1, "f", &ar);
+    if (idx ? (lua_xmove(L1, L, 1), lua_rawequal(L, -1, idx))
+            : lua_tocfunction(L1, -1) == lcr_call)
+      found = idx ? level : level - 1;        /* (the frame it called) */
+    lua_pop(idx ? L : L1, 1);
     level++;
   }
   return found;
+}
+
+/* A traceback ends at a policy's branch, as a task's ends at its function:
+** the policy's frames below corral._call give way to "[C]: in ?". */
+void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
+                   const char *msg, int level) {
+  int upto = deepest_call(L, 0, L1, level);
+  if (upto >= level)
+    traceback_to(L, S, L1, msg, level, upto, "\n\t[C]: in ?");
+  else
+    traceback_to(L, S, L1, msg, level, last_level(L1), NULL);
 }
 
 /* corral._traceback([msg [, level [, fn]]]): debug.traceback for corral's
@@ -332,7 +342,7 @@ static int l_traceback(lua_State *L) {
     lua_pushvalue(L, 1);                 /* a non-string message: as is */
     return 1;
   }
-  upto = deepest_call(L, 3, level);
+  upto = lua_isnoneornil(L, 3) ? -1 : deepest_call(L, 3, L, level);
   if (upto < 0) {
     lcr_traceback(L, lcr_state(L), L, msg, level);
     return 1;

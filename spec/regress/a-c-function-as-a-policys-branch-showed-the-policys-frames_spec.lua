@@ -33,4 +33,15 @@ describe("regression: a C function as a policy's branch", function()
       assert.matches("\nstack traceback:\n\t%[C%]: in function 'math%.floor'\n\t%[C%]: in %?$", got[k][2])
     end
   end)
+
+  -- (the cut found corral._call by its name, which Lua takes from
+  -- package.loaded: another name for the module, and the cut was skipped)
+  it("ends there also when the corral table is loaded under another name", function()
+    package.loaded.another_name_for_corral = corral
+    local err, tb
+    support.vrun(function() err, tb = first_failure(function() map(error, { "boom" }) end) end)
+    package.loaded.another_name_for_corral = nil
+    assert.equal("boom", err)
+    assert.matches("\nstack traceback:\n\t%[C%]: in function 'error'\n\t%[C%]: in %?$", tb)
+  end)
 end)
