@@ -25,6 +25,7 @@
 #define LCR_LISTENER "corral.Listener"
 #define LCR_PROCESS "corral.Process"
 #define LCR_IOERROR "corral.IoError"
+#define LCR_ADDRESS "corral.Address"     /* {address, port}: lio.lua's */
 
 /* At most this many arguments to corral.exec (Linux takes far fewer). */
 #define MAX_EXEC_ARGS (1 << 20)
@@ -222,6 +223,7 @@ static void pushsockaddr(lua_State *L, const struct sockaddr_storage *ss) {
   lua_setfield(L, -2, "address");
   lua_pushinteger(L, port);
   lua_setfield(L, -2, "port");
+  luaL_setmetatable(L, LCR_ADDRESS);     /* tostring: "127.0.0.1:80" */
 }
 
 /* --- streams ------------------------------------------------------------ */
@@ -1236,7 +1238,8 @@ void lcr_open_io(lua_State *L) {
   set_newindex(L, LCR_LISTENER, "listener");
   set_newindex(L, LCR_PROCESS, "process");
   luaL_newmetatable(L, LCR_IOERROR);     /* filled in by lio.lua */
-  lua_pop(L, 1);
+  luaL_newmetatable(L, LCR_ADDRESS);     /* likewise */
+  lua_pop(L, 2);
 }
 
 /* Run lio.lua with (module, core): core holds the C primitives, the
@@ -1254,5 +1257,7 @@ void lcr_open_io_lua(lua_State *L, int state, int module) {
   lua_pop(L, 1);
   luaL_getmetatable(L, LCR_IOERROR);
   lua_setfield(L, -2, "IoError");
+  luaL_getmetatable(L, LCR_ADDRESS);
+  lua_setfield(L, -2, "Address");
   lua_call(L, 2, 0);
 }

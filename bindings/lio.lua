@@ -19,7 +19,7 @@ local concat, format = table.concat, string.format
 
 -- I/O errors ------------------------------------------------------------
 
-local IoError = core.IoError
+local IoError, Address = core.IoError, core.Address
 
 function IoError.__tostring(e)
   local where = e.address or e.path
@@ -27,10 +27,24 @@ function IoError.__tostring(e)
                 e.message, e.code)
 end
 
--- "..." .. err works as with a string message.
-function IoError.__concat(a, b)
-  return tostring(a) .. tostring(b)
+-- An address as text: "127.0.0.1:80", "[::1]:80", or "?" for none.
+function Address.__tostring(p)
+  if type(p.address) ~= "string" then return "?" end
+  return p.address:find(":", 1, true) and format("[%s]:%s", p.address, p.port)
+    or format("%s:%s", p.address, p.port)
 end
+
+-- "..." .. err and "from " .. peer work as with strings; anything else
+-- concatenated with them raises as Lua does.
+local function concat_operand(v)
+  local mt = getmetatable(v)
+  if mt == IoError or mt == Address then return tostring(v) end
+  if type(v) == "string" or type(v) == "number" then return v end
+  error(format("attempt to concatenate a %s value", corral._typename(v)), 3)
+end
+
+local function concat_text(a, b) return concat_operand(a) .. concat_operand(b) end
+IoError.__concat, Address.__concat = concat_text, concat_text
 
 --- corral.is_io_error(v) -> true when v is an I/O error value.
 function corral.is_io_error(v)
@@ -349,38 +363,17 @@ local TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true,
                     ENOMEM = true, ECONNABORTED = true }
 local BACKOFF = 0.1
 
-local PEER_MT   -- below
-
-local function peer_text(p)
-  if not p.address then return "?" end
-  return p.address:find(":", 1, true) and format("[%s]:%d", p.address, p.port)
-    or format("%s:%d", p.address, p.port)
-end
-
 -- The peer on_error gets: {address =, port =} as s.peer gives it (both nil
--- when the socket no longer knew it); tostring and .. (with a string or a
--- number) give its text, "127.0.0.1:54321".
-local function concat_operand(v)
-  if type(v) == "table" and getmetatable(v) == PEER_MT then return peer_text(v) end
-  if type(v) == "string" or type(v) == "number" then return v end
-  error(format("attempt to concatenate a %s value", corral._typename(v)), 3)
-end
-
-PEER_MT = {
-  __tostring = peer_text,
-  __concat = function(a, b) return concat_operand(a) .. concat_operand(b) end,
-}
-
+-- when the socket no longer knew it).
 local function peer_of(s)
-  local p = s.peer
-  return setmetatable({ address = p and p.address, port = p and p.port }, PEER_MT)
+  return s.peer or setmetatable({}, Address)
 end
 
 local function default_on_error(err, peer)
   -- protected: a line that cannot be made (memory) must not stop the server
   pcall(function()
     io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-      peer_text(peer), (corral._describe(err):gsub("\n", " "))))
+      tostring(peer), (corral._describe(err):gsub("\n", " "))))
   end)
 end
 
@@ -408,7 +401,7 @@ local function accept_loop(l, conns, handler, on_error, slots)
     local ok, s = pcall(l.accept, l)
     if ok then
       local peer = peer_of(s)
-      local spawned, err = pcall(conns.spawn, conns, { serve_one, name = "serve " .. peer_text(peer) },
+      local spawned, err = pcall(conns.spawn, conns, { serve_one, name = "serve " .. tostring(peer) },
                                  handler, on_error, s, peer, slots)
       if not spawned then              -- the handlers' group stopped meanwhile
         s:close()

@@ -1531,6 +1531,22 @@ describe("corral.tcp.serve", function()
     assert.has_error(function() return peer .. {} end, "attempt to concatenate a table value")
   end)
 
+  it("s.peer and s.local_address read as their text", function()
+    local peer, loc, port
+    run_checked(function()
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      port = l.port
+      corral.group(function(g)
+        g:spawn(function() local s <close> = l:accept(); s:read() end)
+        local c <close> = corral.tcp.connect("127.0.0.1", port)
+        peer, loc = tostring(c.peer), "at " .. c.local_address
+        g:cancel()
+      end)
+    end, "real")
+    assert.equal("127.0.0.1:" .. port, peer)
+    assert.matches("^at 127%.0%.0%.1:%d+$", loc)
+  end)
+
   it("stop(grace): stops accepting, closes the listener, lets running handlers finish", function()
     local log, port = support.log(), nil
     run_checked(function()
