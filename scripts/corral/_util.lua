@@ -211,11 +211,10 @@ function M.is_own_source(src)
   return POLICY_SRC[src] ~= nil
 end
 
--- The C frame that calls a branch's function: xpcall (outcome) or
--- corral._call (gather, map).
+-- The C frame that calls a branch's function in outcome: xpcall. (A task's
+-- traceback ends at corral._call's frame already: lcr_traceback.)
 local function branch_caller(line)
   return line:match("^%s*%[C%]: in function 'xpcall'$") ~= nil
-    or line:match("^%s*%[C%]: in function 'corral%._call'$") ~= nil
 end
 
 -- A frame of a policy module, or the C calls or tail calls between.
