@@ -42,11 +42,24 @@ static int busy_forward[2];
 ** be done with it before its engine or waker may go (any thread may be
 ** running one). */
 static atomic_int busy_inflight, intr_inflight;
-/* Set by the handler, read by the hook: the coroutine hooked, the step
-** (1: give up the CPU, 2: until libuv has delivered the signal, 3: the
-** cancellation point) and the task's own hook, put back at step 3. */
-static lua_State *_Atomic busy_co;
-static atomic_int busy_step;
+/* The tasks hooked, each on its own way (an arrival while one waits to be
+** resumed for the rest of its way hooks the task running then too, or
+** that one, computing for ever, would keep the loop from ever turning):
+** the coroutine, its step (1: give up the CPU, 2: until libuv has
+** delivered the signal, 3: the cancellation point), the turns given at
+** step 2, whether its last yield was the hook's, the deliveries seen when
+** it was hooked, and its own hook, put back at step 3. Set by the handler
+** and by the hook, in the run's thread only. */
+#define BUSY_SLOTS 8
+typedef struct {
+  lua_State *co;          /* NULL: free */
+  int step, turns, yielded;
+  unsigned long seen;
+  lua_Hook hook;
+  int mask, count;
+} busy_slot;
+static busy_slot busy_slots[BUSY_SLOTS];
+static volatile sig_atomic_t busy_active;    /* slots in use */
 /* The arrivals since libuv last delivered one, in order (SIGINT, SIGTERM;
 ** the third kills): what busy_in_c_call delivers itself when the loop
 ** cannot turn. */
@@ -54,9 +67,7 @@ static volatile sig_atomic_t busy_seq[3], busy_nseq;
 /* An arrival came while no task ran (between passes, while timers fired):
 ** the next task resumed is hooked as the running one would have been. */
 static atomic_int busy_unhooked;
-static volatile unsigned long busy_seen;     /* E->e.signals_seen then */
-static int busy_turns;                       /* step 2's gives so far */
-static int busy_yielded;                     /* the last yield was the hook's */
+static volatile unsigned long busy_unhooked_seen;  /* signals_seen then */
 /* Arrivals since libuv last delivered one: the third kills at once, as a
 ** third Ctrl-C always does, even when no task ever lets the loop turn. */
 static volatile unsigned long busy_mark;
@@ -66,8 +77,6 @@ static volatile sig_atomic_t busy_undelivered;
 ** task that yields by itself within them hears the signal the usual way,
 ** at its own cancellation point. */
 #define BUSY_GRACE 1000000
-static lua_Hook busy_saved_hook;
-static int busy_saved_mask, busy_saved_count;
 
 /* Wait until no handler holds what counter counts (a handler that
 ** interrupted this thread has returned already). */
@@ -89,14 +98,37 @@ static void die_now(lcr_Engine *E, int sig) {
   raise(sig);                            /* delivered once the handler returns */
 }
 
-/* Hook co: the arrival's grace starts (busy_seen was set by the caller). */
-static void hook_task(lua_State *co) {
-  busy_saved_hook = lua_gethook(co);
-  busy_saved_mask = lua_gethookmask(co);
-  busy_saved_count = lua_gethookcount(co);
-  busy_co = co;
-  busy_step = 1;
+/* The slot of co (NULL: a free slot), or NULL. */
+static busy_slot *slot_of(const lua_State *co) {
+  int i;
+  for (i = 0; i < BUSY_SLOTS; i++)
+    if (busy_slots[i].co == co) return &busy_slots[i];
+  return NULL;
+}
+
+/* Hook co, unless it is on its way already: the arrival's grace starts
+** (`seen`: the deliveries so far). With every slot taken, it hears the
+** signal at its next yield. */
+static void hook_task(lua_State *co, unsigned long seen) {
+  busy_slot *s;
+  if (slot_of(co) != NULL || (s = slot_of(NULL)) == NULL) return;
+  s->hook = lua_gethook(co);
+  s->mask = lua_gethookmask(co);
+  s->count = lua_gethookcount(co);
+  s->turns = s->yielded = 0;
+  s->seen = seen;
+  s->step = 1;
+  s->co = co;                            /* (last: the slot is taken) */
+  busy_active = busy_active + 1;
   lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+}
+
+/* Its way ends: its own hook is back, the slot free. */
+static void unhook(busy_slot *s, int restore) {
+  if (restore) lua_sethook(s->co, s->hook, s->mask, s->count);
+  s->step = 0;
+  s->co = NULL;
+  busy_active = busy_active - 1;
 }
 
 static void busy_arrival(int sig, lcr_Engine *E);
@@ -146,20 +178,11 @@ static void busy_arrival(int sig, lcr_Engine *E) {
   busy_seq[busy_nseq] = sig;
   busy_nseq = busy_nseq + 1;
   if ((co = E->resuming_co) == NULL) {   /* between passes */
-    busy_seen = E->e.signals_seen;
+    busy_unhooked_seen = E->e.signals_seen;
     busy_unhooked = 1;
     return;
   }
-  if (busy_step != 0 && co == busy_co) return;     /* already on its way */
-  /* Another task is on its way (its hook gave up the CPU, and it waits to
-  ** be resumed for the rest): it goes on, and its cancellation point comes
-  ** after this arrival is delivered too. Hooking the running task instead
-  ** would drop that one's hook, and a task that computes for ever would
-  ** then never let the loop turn again (a SIGTERM right after a SIGINT
-  ** that woke a waiter was lost). */
-  if (busy_step != 0) return;
-  busy_seen = E->e.signals_seen;
-  hook_task(co);
+  hook_task(co, E->e.signals_seen);      /* (one on its way stays so) */
 }
 
 /* Before each resume: a task resumed after an arrival that found none
@@ -170,7 +193,8 @@ static void busy_arrival(int sig, lcr_Engine *E) {
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
   if (!busy_unhooked || busy_engine != E) return;
   busy_unhooked = 0;
-  if (busy_step == 0 && E->e.signals_seen == busy_seen) hook_task(co);
+  if (E->e.signals_seen == busy_unhooked_seen)
+    hook_task(co, busy_unhooked_seen);
 }
 
 /*
@@ -181,8 +205,9 @@ void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
 ** instruction is the cancellation point: the Cancelled goes up through the
 ** C call as any error does.
 */
-static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
-  if (E->e.signals_seen == busy_seen) {  /* libuv has delivered none */
+static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t,
+                           busy_slot *s) {
+  if (E->e.signals_seen == s->seen) {    /* libuv has delivered none */
     sigset_t stops, old;
     int i;
     sigemptyset(&stops);
@@ -203,42 +228,62 @@ static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
   E->e.signal_burst = 0;                 /* the unwinding begins here */
-  lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
-  busy_step = 0;
+  unhook(s, 1);
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
+}
+
+/* The hook a coroutine made by a hooked task inherited from it should be
+** that task's own: the one the slots in use share, else none. */
+static void inherited(lua_State *L) {
+  busy_slot *first = NULL;
+  int i;
+  for (i = 0; i < BUSY_SLOTS; i++) {
+    busy_slot *s = &busy_slots[i];
+    if (s->co == NULL) continue;
+    if (first == NULL) {
+      first = s;
+    } else if (s->hook != first->hook || s->mask != first->mask ||
+               s->count != first->count) {
+      first = NULL;
+      break;
+    }
+  }
+  if (first) lua_sethook(L, first->hook, first->mask, first->count);
+  else lua_sethook(L, NULL, 0, 0);
 }
 
 static void busy_hook(lua_State *L, lua_Debug *ar) {
   lcr_Engine *E = busy_engine;
   lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  busy_slot *s = slot_of(L);
   (void)ar;
-  if (L != busy_co || t == NULL || lcr_taskco(t) != L) {
-    /* a coroutine made by the hooked task inherited the hook, or the run
-    ** is over: what the hooked task had is what this one would have */
-    lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
-    if (L == busy_co) busy_step = 0;
+  if (s == NULL) {         /* a coroutine a hooked task made inherited it */
+    inherited(L);
+    return;
+  }
+  if (t == NULL || lcr_taskco(t) != L) {           /* the run is over */
+    unhook(s, 1);
     return;
   }
   /* Give up the CPU until libuv has delivered the arrival (the loop polls
   ** once at least every CR__PASS_BUDGET resumes; bounded, should it never
   ** come), then once more, so that what the delivery woke (a task of the
   ** program in corral.signal) runs; then the cancellation point. */
-  if (busy_step != 3) {
+  if (s->step != 3) {
     if (!lua_isyieldable(L)) {           /* inside a C call */
-      busy_in_c_call(E, L, t);
+      busy_in_c_call(E, L, t, s);
       return;
     }
-    busy_turns = busy_step == 1 ? 0 : busy_turns + 1;
-    busy_step = busy_step == 1 ||
-      (E->e.signals_seen == busy_seen && busy_turns < 100000) ? 2 : 3;
+    s->turns = s->step == 1 ? 0 : s->turns + 1;
+    s->step = s->step == 1 ||
+      (E->e.signals_seen == s->seen && s->turns < 100000) ? 2 : 3;
     lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1);
     cr_task_yield(&t->t);
-    busy_yielded = 1;
+    s->yielded = 1;
     lcr_yield(L, t, 0, NULL);            /* a hook yields with no values */
     return;
   }
-  lua_sethook(L, busy_saved_hook, busy_saved_mask, busy_saved_count);
-  busy_step = 0;
+  unhook(s, 1);
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
 }
 
@@ -246,14 +291,13 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
 ** yielded or ended) before the hook took it is not busy: the hook goes,
 ** and the signal reaches it the usual way. */
 void lcr_busy_after_resume(lua_State *co) {
-  if (busy_step == 0 || co != busy_co) return;
-  if (busy_yielded) {
-    busy_yielded = 0;
+  busy_slot *s;
+  if (busy_active == 0 || (s = slot_of(co)) == NULL) return;
+  if (s->yielded) {
+    s->yielded = 0;
     return;
   }
-  if (lua_gethook(co) == busy_hook)      /* (a hook set since is kept) */
-    lua_sethook(co, busy_saved_hook, busy_saved_mask, busy_saved_count);
-  busy_step = 0;
+  unhook(s, lua_gethook(co) == busy_hook);   /* (a hook set since is kept) */
 }
 
 /* Which stop signals this thread lets in: forward[0] SIGINT, [1] SIGTERM.
@@ -281,8 +325,8 @@ void lcr_busy_install(lcr_Engine *E) {
   }
   busy_thread = uv_thread_self();
   stops_unblocked(busy_forward);
-  busy_step = 0;
-  busy_yielded = 0;
+  memset(busy_slots, 0, sizeof busy_slots);
+  busy_active = 0;
   busy_mark = E->e.signals_seen;
   busy_undelivered = 0;
   busy_nseq = 0;
@@ -301,8 +345,11 @@ void lcr_busy_remove(lcr_Engine *E) {
   ** handler that finds no run, before the front goes (after, it could
   ** meet the default action). */
   stops_unblocked(unused);
-  busy_step = 0;               /* before another run may take the front */
-  busy_co = NULL;
+  /* before another run may take the front: the hooks still set go (the
+  ** run's coroutines live until its anchors go, after this) */
+  for (i = 0; i < BUSY_SLOTS; i++)
+    if (busy_slots[i].co != NULL)
+      unhook(&busy_slots[i], lua_gethook(busy_slots[i].co) == busy_hook);
   for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
 }
 

@@ -3,7 +3,10 @@
 -- waiter runs. A SIGTERM arriving while that waiter ran hooked the waiter in
 -- place of the busy task, whose hook then went; the waiter blocked again by
 -- itself, the busy task computed for ever, and the loop never turned to see
--- the SIGTERM: the command ran until killed (10 of 10 runs).
+-- the SIGTERM: the command ran until killed (10 of 10 runs). The first fix
+-- (an arrival left the running task alone while another was on its way)
+-- lost it when the waiter itself computed for ever, and with two busy
+-- tasks: each hooked task has a way of its own now.
 local converse = require "converse"
 
 describe("regression: a SIGTERM after a waited SIGINT was lost with a busy task", function()
@@ -29,5 +32,49 @@ end)
     assert.equal(2, r.reached)
     assert.equal(143, r.code)
     assert.matches("interrupted by SIGTERM", r.stderr)
+  end)
+
+  it("also when the woken waiter computes for ever too", function()
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+local corral = require "corral"
+corral.group(function(g)
+  g:spawn(function()
+    corral.signal("SIGINT")
+    io.stdout:write("woke\n"); io.stdout:flush()
+    local x = 0
+    while true do x = x + 1 end
+  end)
+  g:spawn(function()
+    io.stdout:write("ready\n"); io.stdout:flush()
+    local n = 0
+    while true do n = n + 1 end
+  end)
+end)
+]]) }, { { expect = "ready", send = "SIGINT" }, { expect = "woke", send = "SIGTERM" } })
+    assert.equal(2, r.reached)
+    assert.equal(143, r.code)
+  end)
+
+  it("and with two tasks computing for ever, the next signal nobody waits for ends the run", function()
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+local corral = require "corral"
+corral.group(function(g)
+  g:spawn(function() corral.signal("SIGTERM"); corral.sleep(math.huge) end)
+  for i = 1, 2 do
+    g:spawn(function()
+      local c <close> = setmetatable({}, { __close = function()
+        io.stdout:write("cleanup " .. i .. "\n"); io.stdout:flush()
+      end })
+      io.stdout:write("busy " .. i .. "\n"); io.stdout:flush()
+      local n = 0
+      while true do n = n + 1 end
+    end)
+  end
+end)
+]]) }, { { expect = "busy 1", send = "SIGTERM" }, { expect = "busy 2", send = "SIGINT" } })
+    assert.equal(2, r.reached)
+    assert.equal(130, r.code)
+    assert.matches("cleanup 1", r.stdout)
+    assert.matches("cleanup 2", r.stdout)
   end)
 end)
