@@ -50,7 +50,7 @@ static atomic_int busy_inflight, intr_inflight;
 ** step 2, whether its last yield was the hook's, the deliveries seen when
 ** it was hooked, and its own hook, put back at step 3. Set by the handler
 ** and by the hook, in the run's thread only. */
-#define BUSY_SLOTS 8
+#define BUSY_SLOTS 64
 typedef struct {
   lua_State *co;          /* NULL: free */
   int step, turns, yielded;
@@ -189,12 +189,21 @@ static void busy_arrival(int sig, lcr_Engine *E) {
 ** running is hooked as that one would have been, unless libuv delivered
 ** the arrival meanwhile (the loop turned): it went the usual way then, and
 ** the task resumed may be the root starting its cleanup, which the hook's
-** cancellation point would cut short. */
+** cancellation point would cut short. While a hooked task is on its way,
+** every task resumed is hooked as well (below). */
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
-  if (!busy_unhooked || busy_engine != E) return;
-  busy_unhooked = 0;
-  if (E->e.signals_seen == busy_unhooked_seen)
-    hook_task(co, busy_unhooked_seen);
+  if ((!busy_unhooked && busy_active == 0) || busy_engine != E) return;
+  if (busy_unhooked) {
+    busy_unhooked = 0;
+    if (E->e.signals_seen == busy_unhooked_seen)
+      hook_task(co, busy_unhooked_seen);
+    return;
+  }
+  /* A task is on its way: one resumed meanwhile (a waiter it let run, a
+  ** task that starts only now) is hooked too, its signal taken as
+  ** delivered, so that none that computes for ever keeps the others from
+  ** their cancellation point (nor the loop from turning). */
+  hook_task(co, E->e.signals_seen - 1);
 }
 
 /*

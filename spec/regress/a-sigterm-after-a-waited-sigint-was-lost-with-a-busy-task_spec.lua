@@ -77,4 +77,27 @@ end)
     assert.matches("cleanup 1", r.stdout)
     assert.matches("cleanup 2", r.stdout)
   end)
+
+  -- (a busy task that starts only after the signal cancelled the root was
+  -- never hooked: the first Ctrl-C stopped the first busy task alone, and the
+  -- second killed without any cleanup)
+  it("and the first Ctrl-C stops three tasks computing for ever, with their cleanups", function()
+    local r = converse.run({ converse.BIN, converse.tmpfile([[
+local corral = require "corral"
+corral.group(function(g)
+  for i = 1, 3 do
+    g:spawn(function()
+      local c <close> = setmetatable({}, { __close = function()
+        io.stdout:write("cleanup " .. i .. "\n"); io.stdout:flush()
+      end })
+      io.stdout:write("busy " .. i .. "\n"); io.stdout:flush()
+      local n = 0
+      while true do n = n + 1 end
+    end)
+  end
+end)
+]]) }, { { expect = "busy 1", send = "SIGINT" } })
+    assert.equal(130, r.code)
+    for i = 1, 3 do assert.matches("cleanup " .. i, r.stdout) end
+  end)
 end)
