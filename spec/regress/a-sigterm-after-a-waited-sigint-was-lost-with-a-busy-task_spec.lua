@@ -9,6 +9,23 @@
 -- tasks: each hooked task has a way of its own now.
 local converse = require "converse"
 
+-- n tasks that say "busy i", then compute for ever; each says "cleanup i"
+-- when it unwinds. (Lua text, to go in a group's body with `g`.)
+local function busy(n)
+  return ([[
+  for i = 1, %d do
+    g:spawn(function()
+      local c <close> = setmetatable({}, { __close = function()
+        io.stdout:write("cleanup " .. i .. "\n"); io.stdout:flush()
+      end })
+      io.stdout:write("busy " .. i .. "\n"); io.stdout:flush()
+      local n = 0
+      while true do n = n + 1 end
+    end)
+  end
+]]):format(n)
+end
+
 describe("regression: a SIGTERM after a waited SIGINT was lost with a busy task", function()
   it("the SIGTERM cancels the root and the command exits 143", function()
     local r = converse.run({ converse.BIN, converse.tmpfile([[
@@ -60,16 +77,7 @@ end)
 local corral = require "corral"
 corral.group(function(g)
   g:spawn(function() corral.signal("SIGTERM"); corral.sleep(math.huge) end)
-  for i = 1, 2 do
-    g:spawn(function()
-      local c <close> = setmetatable({}, { __close = function()
-        io.stdout:write("cleanup " .. i .. "\n"); io.stdout:flush()
-      end })
-      io.stdout:write("busy " .. i .. "\n"); io.stdout:flush()
-      local n = 0
-      while true do n = n + 1 end
-    end)
-  end
+]] .. busy(2) .. [[
 end)
 ]]) }, { { expect = "busy 1", send = "SIGTERM" }, { expect = "busy 2", send = "SIGINT" } })
     assert.equal(2, r.reached)
@@ -85,16 +93,7 @@ end)
     local r = converse.run({ converse.BIN, converse.tmpfile([[
 local corral = require "corral"
 corral.group(function(g)
-  for i = 1, 3 do
-    g:spawn(function()
-      local c <close> = setmetatable({}, { __close = function()
-        io.stdout:write("cleanup " .. i .. "\n"); io.stdout:flush()
-      end })
-      io.stdout:write("busy " .. i .. "\n"); io.stdout:flush()
-      local n = 0
-      while true do n = n + 1 end
-    end)
-  end
+]] .. busy(3) .. [[
 end)
 ]]) }, { { expect = "busy 1", send = "SIGINT" } })
     assert.equal(130, r.code)
