@@ -189,21 +189,15 @@ static void busy_arrival(int sig, lcr_Engine *E) {
 ** running is hooked as that one would have been, unless libuv delivered
 ** the arrival meanwhile (the loop turned): it went the usual way then, and
 ** the task resumed may be the root starting its cleanup, which the hook's
-** cancellation point would cut short. While a hooked task is on its way,
-** every task resumed is hooked as well (below). */
+** cancellation point would cut short. (Hooking every task resumed while
+** one is on its way was tried: it cut short other tasks' cleanups that
+** compute, and a task that then set a debug hook of its own held its slot
+** for ever.) */
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
-  if ((!busy_unhooked && busy_active == 0) || busy_engine != E) return;
-  if (busy_unhooked) {
-    busy_unhooked = 0;
-    if (E->e.signals_seen == busy_unhooked_seen)
-      hook_task(co, busy_unhooked_seen);
-    return;
-  }
-  /* A task is on its way: one resumed meanwhile (a waiter it let run, a
-  ** task that starts only now) is hooked too, its signal taken as
-  ** delivered, so that none that computes for ever keeps the others from
-  ** their cancellation point (nor the loop from turning). */
-  hook_task(co, E->e.signals_seen - 1);
+  if (!busy_unhooked || busy_engine != E) return;
+  busy_unhooked = 0;
+  if (E->e.signals_seen == busy_unhooked_seen)
+    hook_task(co, busy_unhooked_seen);
 }
 
 /*

@@ -85,18 +85,4 @@ end)
     assert.matches("cleanup 1", r.stdout)
     assert.matches("cleanup 2", r.stdout)
   end)
-
-  -- (a busy task that starts only after the signal cancelled the root was
-  -- never hooked: the first Ctrl-C stopped the first busy task alone, and the
-  -- second killed without any cleanup)
-  it("and the first Ctrl-C stops three tasks computing for ever, with their cleanups", function()
-    local r = converse.run({ converse.BIN, converse.tmpfile([[
-local corral = require "corral"
-corral.group(function(g)
-]] .. busy(3) .. [[
-end)
-]]) }, { { expect = "busy 1", send = "SIGINT" } })
-    assert.equal(130, r.code)
-    for i = 1, 3 do assert.matches("cleanup " .. i, r.stdout) end
-  end)
 end)
