@@ -375,12 +375,17 @@ void cr_task_wait_idle(cr_task_t *t) {
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_IDLE, NULL);
 }
 
-/* Poll the loop: what poll_soon asked for is done (the flag is set from
-** signal handlers and other threads, atomically; it is cleared here, just
+/* A poll comes next: what poll_soon asked for is done (the flag is set
+** from signal handlers and other threads, atomically; it is cleared just
 ** before a poll, so that one set between a poll and the next pass still
 ** ends that pass at its first switch). */
-static void io_poll(cr_engine_t *e, uv_run_mode mode) {
+static void poll_begins(cr_engine_t *e) {
   __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
+}
+
+/* Poll the loop ourselves. */
+static void io_poll(cr_engine_t *e, uv_run_mode mode) {
+  poll_begins(e);
   uv_run(e->loop, mode);
 }
 
@@ -688,8 +693,7 @@ static void prepare_cb(uv_prepare_t *h) {
   sync_sentinel(e);
   if (e->clock == CR_CLOCK_REAL) arm_uvtimer(e);
   if (cr__queue_empty(&e->runq) && check_has_work(e)) cr__engine_ready(e);
-  /* libuv polls next (see io_poll) */
-  __atomic_store_n(&e->poll_soon, 0, __ATOMIC_RELAXED);
+  poll_begins(e);                      /* libuv polls next */
 }
 
 /*
