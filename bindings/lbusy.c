@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "lcorral.h"
 
 static void busy_hook(lua_State *L, lua_Debug *ar);
@@ -69,9 +70,14 @@ static volatile sig_atomic_t busy_seq[3], busy_nseq;
 static atomic_int busy_unhooked;
 static volatile unsigned long busy_unhooked_seen;  /* signals_seen then */
 /* Arrivals since libuv last delivered one: the third kills at once, as a
-** third Ctrl-C always does, even when no task ever lets the loop turn. */
+** third Ctrl-C always does, even when no task ever lets the loop turn,
+** once the first of them is BUSY_STUCK_NS old: a loop that turns as it
+** should delivers sooner, however fast signals come (a storm of them must
+** not kill a program that waits for them). */
 static volatile unsigned long busy_mark;
 static volatile sig_atomic_t busy_undelivered;
+static volatile long long busy_first_ns;      /* the first's arrival */
+#define BUSY_STUCK_NS 100000000LL             /* a tenth of a second */
 
 /* Instructions a task may run after the signal before it counts as busy: a
 ** task that yields by itself within them hears the signal the usual way,
@@ -88,6 +94,13 @@ static void wait_handlers(atomic_int *counter) {
 ** calls from its SIGINT handler). The run's children die first, as the
 ** end of the run would have killed them (the engine's die_by does so when
 ** the loop sees the signal). */
+/* CLOCK_MONOTONIC in nanoseconds (clock_gettime is async-signal-safe). */
+static long long mono_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void die_now(lcr_Engine *E, int sig) {
   struct sigaction dfl;
   cr_engine_kill_children(&E->e);
@@ -170,13 +183,16 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     busy_undelivered = 0;
     busy_nseq = 0;
   }
-  if (++busy_undelivered >= 3) {
+  if (busy_undelivered == 0) busy_first_ns = mono_ns();
+  if (++busy_undelivered >= 3 && mono_ns() - busy_first_ns >= BUSY_STUCK_NS) {
     die_now(E, sig);
     return;
   }
   __atomic_store_n(&E->e.poll_soon, 1, __ATOMIC_RELAXED);   /* end the pass */
-  busy_seq[busy_nseq] = sig;
-  busy_nseq = busy_nseq + 1;
+  if (busy_nseq < 3) {                   /* more are part of the third */
+    busy_seq[busy_nseq] = sig;
+    busy_nseq = busy_nseq + 1;
+  }
   if ((co = E->resuming_co) == NULL) {   /* between passes */
     busy_unhooked_seen = E->e.signals_seen;
     busy_unhooked = 1;
@@ -223,14 +239,14 @@ static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t,
     ** unwinding began: part of that one, not "one more during it". */
     for (i = 0; i < busy_nseq; i++) {
       int sig = busy_seq[i];
-      E->e.signal_burst = 0;
+      cr_signal_burst_end(&E->e);
       if (E->e.root_signal) (void)cr_signal_absorb(&E->e, sig);
       else (void)cr_signal_deliver(&E->e, sig);
     }
     busy_nseq = 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
   }
-  E->e.signal_burst = 0;                 /* the unwinding begins here */
+  cr_signal_burst_end(&E->e);            /* the unwinding begins here */
   unhook(s, 1);
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
 }

@@ -429,12 +429,15 @@ struct cr_engine_s {
   cr_reason_cb on_root_signal;
   /* read-only: the signal that reached sigroot (a signal handler reads it) */
   volatile sig_atomic_t root_signal;
-  /* read-only, CR_BURST_* bits: what SIGINT and SIGTERM did since the
-  ** current pass of tasks began (set when one woke its waiters or cancelled
-  ** sigroot, cleared when the next pass begins). The same signal delivered
-  ** again in that batch is the same arrival; any stop signal after the root
-  ** was cancelled in it is part of that cancel, not one more. */
+  /* read-only, CR_BURST_* bits: what SIGINT and SIGTERM did in the current
+  ** burst of arrivals (set when one woke its waiters or cancelled sigroot;
+  ** the burst ends when a pass of tasks begins after the waiters it woke
+  ** have left the run queue, or at cr_signal_burst_end). The same signal
+  ** delivered again in a burst is the same arrival (a storm of them cannot
+  ** outrun the waiters it woke); any stop signal after the root was
+  ** cancelled in it is part of that cancel, not one more. */
   volatile sig_atomic_t signal_burst;
+  cr_task_t *burst_last;  /* private: the last waiter the burst woke */
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */
   unsigned delivered_early[2];
@@ -1145,6 +1148,10 @@ int cr_signal_deliver(cr_engine_t *e, int signum);
 ** was just delivered, it is part of that one): counted as delivered, and
 ** the watcher's own delivery of it skipped. */
 int cr_signal_absorb(cr_engine_t *e, int signum);
+/* End the current burst of stop signals (signal_burst): the next arrival
+** counts as a new one, as it does once the loop has turned and what the
+** burst woke has run. For a binding that delivers arrivals itself. */
+void cr_signal_burst_end(cr_engine_t *e);
 /*
 ** Cancel root as the root policy's first SIGINT or SIGTERM does, for a
 ** stop signal the caller heard some other way (a host's own handler): the

@@ -558,12 +558,18 @@ static cr_task_t *next_ready(cr_engine_t *e) {
   return cr__queue_data(q, cr_task_t, runq);
 }
 
+/* A burst of stop signals is over once the waiters it woke have left the
+** run queue (have run): at the start and the end of a pass. */
+static void burst_over(cr_engine_t *e) {
+  if (e->burst_last == NULL) e->signal_burst = 0;
+}
+
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   /* (handles closed in this pass: a killed process closing until it is
   ** reaped must not end every pass) */
   size_t closing = e->io_closing + CR__CLOSING_PASS_MAX;
-  e->signal_burst = 0;           /* a new pass: the burst, if any, is over */
+  burst_over(e);
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET &&
          !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
          e->io_closing < closing) {
@@ -586,6 +592,7 @@ static int run_ready(cr_engine_t *e) {
     if ((++n & (CR__DEADLINE_EVERY - 1)) == 0) cr_engine_poll_deadlines(e);
   }
   if (n) ran_tasks(e);
+  burst_over(e);                 /* the next poll's arrivals are new ones */
   return n;
 }
 

@@ -698,14 +698,16 @@ static void die_by(cr_engine_t *e, int signum) {
   _exit(128 + signum);           /* not reached: the default action kills */
 }
 
-static void wake_all(sigwatch *w) {
+/* Wake w's waiters; the last one woken. */
+static cr_task_t *wake_all(sigwatch *w) {
+  cr_task_t *t = NULL;
   while (!cr__queue_empty(&w->waiters)) {
-    cr_task_t *t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t,
-                                  wait_link);
+    t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t, wait_link);
     cr__queue_remove(&t->wait_link);
     t->xfer = NULL;
     cr_task_wake(t, 0);
   }
+  return t;
 }
 
 static int burst_bit(int signum) {
@@ -748,9 +750,12 @@ static void deliver(sigwatch *w, int signum) {
     die_by(e, signum);
   }
   if (!cr__queue_empty(&w->waiters)) {
-    wake_all(w);
+    cr_task_t *last = wake_all(w);
     sigwatch_update(w);
-    if (stop) e->signal_burst |= burst_bit(signum);
+    if (stop) {                  /* the burst lasts until they have run */
+      e->signal_burst |= burst_bit(signum);
+      if (last->queued) e->burst_last = last;
+    }
     return;
   }
   if (!stop) return;                       /* nobody waits: dropped */
@@ -779,6 +784,11 @@ static sigwatch *stop_watcher(cr_engine_t *e, int signum) {
     if (w->signum == signum && uv_is_active((uv_handle_t *)&w->h)) return w;
   }
   return NULL;
+}
+
+void cr_signal_burst_end(cr_engine_t *e) {
+  e->signal_burst = 0;
+  e->burst_last = NULL;
 }
 
 int cr_signal_deliver(cr_engine_t *e, int signum) {
