@@ -120,9 +120,9 @@ static busy_slot *slot_of(const lua_State *co) {
 }
 
 /* Hook co, unless it is on its way already: the arrival's grace starts
-** (`seen`: the deliveries so far). With every slot taken, it hears the
-** signal at its next yield. */
-static void hook_task(lua_State *co, unsigned long seen) {
+** (`seen`: the deliveries so far; `step`: where its way starts). With
+** every slot taken, it hears the signal at its next yield. */
+static void hook_task(lua_State *co, unsigned long seen, int step) {
   busy_slot *s;
   if (slot_of(co) != NULL || (s = slot_of(NULL)) == NULL) return;
   s->hook = lua_gethook(co);
@@ -130,7 +130,7 @@ static void hook_task(lua_State *co, unsigned long seen) {
   s->count = lua_gethookcount(co);
   s->turns = s->yielded = 0;
   s->seen = seen;
-  s->step = 1;
+  s->step = step;
   s->co = co;                            /* (last: the slot is taken) */
   busy_active = busy_active + 1;
   lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
@@ -198,7 +198,7 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     busy_unhooked = 1;
     return;
   }
-  hook_task(co, E->e.signals_seen);      /* (one on its way stays so) */
+  hook_task(co, E->e.signals_seen, 1);   /* (one on its way stays so) */
 }
 
 /* Before each resume: a task resumed after an arrival that found none
@@ -208,12 +208,21 @@ static void busy_arrival(int sig, lcr_Engine *E) {
 ** cancellation point would cut short. (Hooking every task resumed while
 ** one is on its way was tried: it cut short other tasks' cleanups that
 ** compute, and a task that then set a debug hook of its own held its slot
-** for ever.) */
+** for ever.)
+** A task that starts once a signal has cancelled the root (it was spawned
+** earlier, and waited behind a busy one) has had no cancellation point
+** yet: if it computes past the grace, that instruction is its first one
+** (step 3), as for a task the signal found running. */
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
-  if (!busy_unhooked || busy_engine != E) return;
-  busy_unhooked = 0;
-  if (E->e.signals_seen == busy_unhooked_seen)
-    hook_task(co, busy_unhooked_seen);
+  if (busy_unhooked && busy_engine == E) {
+    busy_unhooked = 0;
+    if (E->e.signals_seen == busy_unhooked_seen) {
+      hook_task(co, busy_unhooked_seen, 1);
+      return;
+    }
+  }
+  if (E->e.root_signal && lua_status(co) == LUA_OK && busy_engine == E)
+    hook_task(co, E->e.signals_seen, 3);
 }
 
 /*
