@@ -69,15 +69,23 @@ static volatile sig_atomic_t busy_seq[3], busy_nseq;
 ** the next task resumed is hooked as the running one would have been. */
 static atomic_int busy_unhooked;
 static volatile unsigned long busy_unhooked_seen;  /* signals_seen then */
-/* Arrivals since libuv last delivered one: the third kills at once, as a
-** third Ctrl-C always does, even when no task ever lets the loop turn,
-** once the first of them is BUSY_STUCK_NS old: a loop that turns as it
-** should delivers sooner, however fast signals come (a storm of them must
-** not kill a program that waits for them). */
+/* Arrivals since libuv last delivered one: the third kills, as a third
+** Ctrl-C always does, even when no task ever lets the loop turn, once the
+** first of them is BUSY_STUCK_NS old: a loop that turns as it should (a
+** busy task hooked gives the CPU up within its grace) delivers sooner,
+** however fast signals come, and a storm of them must not kill a program
+** that waits for them. A third that comes sooner arms busy_timer, whose
+** check (in a thread of the C library's) sends the signal to the run's
+** thread again, with busy_kill set, if the loop still has not delivered
+** one by then: the kill does not wait for a fourth. */
 static volatile unsigned long busy_mark;
 static volatile sig_atomic_t busy_undelivered;
 static volatile long long busy_first_ns;      /* the first's arrival */
-#define BUSY_STUCK_NS 100000000LL             /* a tenth of a second */
+#define BUSY_STUCK_NS 500000000LL             /* half a second */
+static timer_t busy_timer;
+static int busy_timer_made;
+static volatile sig_atomic_t busy_kill;       /* the next arrival kills */
+static volatile sig_atomic_t busy_third;      /* the third's signal */
 
 /* Instructions a task may run after the signal before it counts as busy: a
 ** task that yields by itself within them hears the signal the usual way,
@@ -167,8 +175,44 @@ static void busy_handler(int sig) {
   atomic_fetch_sub(&busy_inflight, 1);
 }
 
+/* Check, at the time given (CLOCK_MONOTONIC ns), that the loop has
+** delivered an arrival (async-signal-safe). */
+static void arm_check(long long at) {
+  struct itimerspec its;
+  if (!busy_timer_made) return;          /* a fourth arrival kills then */
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)(at / 1000000000LL);
+  its.it_value.tv_nsec = (long)(at % 1000000000LL);
+  (void)timer_settime(busy_timer, TIMER_ABSTIME, &its, NULL);
+}
+
+/* busy_timer's check, in a thread of the C library's: three arrivals and
+** still none delivered once the first is BUSY_STUCK_NS old (of a later
+** window, if the loop delivered meanwhile and three more came: its own
+** time is checked again then): the run's thread hears the signal again,
+** and that arrival kills. */
+static void busy_check(union sigval v) {
+  lcr_Engine *E;
+  (void)v;
+  atomic_fetch_add(&busy_inflight, 1);
+  if ((E = busy_engine) != NULL && busy_undelivered >= 3 &&
+      __atomic_load_n(&E->e.signals_seen, __ATOMIC_RELAXED) == busy_mark) {
+    if (mono_ns() - busy_first_ns < BUSY_STUCK_NS) {
+      arm_check(busy_first_ns + BUSY_STUCK_NS);
+    } else if (busy_forward[busy_third == SIGTERM]) {
+      busy_kill = busy_third;
+      (void)pthread_kill(busy_thread, busy_third);
+    }
+  }
+  atomic_fetch_sub(&busy_inflight, 1);
+}
+
 static void busy_arrival(int sig, lcr_Engine *E) {
   lua_State *co;
+  if (busy_kill) {                       /* busy_check sent it: stuck */
+    die_now(E, busy_kill);
+    return;
+  }
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
   ** turn to see it. (Not in the turn of the loop that cancelled it: an
@@ -184,9 +228,13 @@ static void busy_arrival(int sig, lcr_Engine *E) {
     busy_nseq = 0;
   }
   if (busy_undelivered == 0) busy_first_ns = mono_ns();
-  if (++busy_undelivered >= 3 && mono_ns() - busy_first_ns >= BUSY_STUCK_NS) {
-    die_now(E, sig);
-    return;
+  if (++busy_undelivered >= 3) {
+    if (mono_ns() - busy_first_ns >= BUSY_STUCK_NS) {
+      die_now(E, sig);
+      return;
+    }
+    busy_third = sig;
+    arm_check(busy_first_ns + BUSY_STUCK_NS);
   }
   __atomic_store_n(&E->e.poll_soon, 1, __ATOMIC_RELAXED);   /* end the pass */
   if (busy_nseq < 3) {                   /* more are part of the third */
@@ -337,6 +385,15 @@ static void stops_unblocked(int forward[2]) {
   forward[1] = !sigismember(&cur, SIGTERM);
 }
 
+/* busy_timer, whose expiry runs busy_check; 0 if it cannot be made. */
+static int make_timer(void) {
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD;
+  sev.sigev_notify_function = busy_check;
+  return timer_create(CLOCK_MONOTONIC, &sev, &busy_timer) == 0;
+}
+
 /*
 ** From the start of E's run with the root policy on (its watchers, and so
 ** libuv's handlers, installed): the handler goes in front of both stop
@@ -359,6 +416,8 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_undelivered = 0;
   busy_nseq = 0;
   busy_unhooked = 0;
+  busy_kill = 0;
+  busy_timer_made = make_timer();
   busy_engine = E;
 }
 
@@ -367,6 +426,10 @@ void lcr_busy_remove(lcr_Engine *E) {
   int i, unused[2];
   if (busy_engine != E) return;
   busy_engine = NULL;          /* a hook still set finds no run: it goes */
+  if (busy_timer_made) {       /* (a check already on its way finds none) */
+    (void)timer_delete(busy_timer);
+    busy_timer_made = 0;
+  }
   wait_handlers(&busy_inflight);
   /* A signal sent on to this thread by a handler that has returned is
   ** pending here: the return from this system call delivers it, to a

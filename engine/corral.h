@@ -431,13 +431,14 @@ struct cr_engine_s {
   volatile sig_atomic_t root_signal;
   /* read-only, CR_BURST_* bits: what SIGINT and SIGTERM did in the current
   ** burst of arrivals (set when one woke its waiters or cancelled sigroot;
-  ** the burst ends when a pass of tasks begins after the waiters it woke
-  ** have left the run queue, or at cr_signal_burst_end). The same signal
-  ** delivered again in a burst is the same arrival (a storm of them cannot
-  ** outrun the waiters it woke); any stop signal after the root was
-  ** cancelled in it is part of that cancel, not one more. */
+  ** the burst ends at the start or the end of a pass of tasks once the
+  ** first waiter it woke has left the run queue, or at
+  ** cr_signal_burst_end). The same signal delivered again in a burst is the
+  ** same arrival (a storm of them cannot outrun the program's answer to
+  ** the first); any stop signal after the root was cancelled in it is part
+  ** of that cancel, not one more. */
   volatile sig_atomic_t signal_burst;
-  cr_task_t *burst_last;  /* private: the last waiter the burst woke */
+  cr_task_t *burst_waiter;  /* private: the first waiter the burst woke */
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */
   unsigned delivered_early[2];

@@ -88,7 +88,7 @@ static inline void cr__prefetch_task_at(const void *link, size_t off) {
 /* Unlink a queued task from the engine's run queue. */
 static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   if (e->woke_tail == &t->runq) e->woke_tail = t->runq.prev;
-  if (e->burst_last == t) e->burst_last = NULL;  /* (what a signal woke) */
+  if (e->burst_waiter == t) e->burst_waiter = NULL;  /* (what a signal woke) */
   cr__queue_remove(&t->runq);
   e->nready--;
   if (t->in_head) {

@@ -558,10 +558,11 @@ static cr_task_t *next_ready(cr_engine_t *e) {
   return cr__queue_data(q, cr_task_t, runq);
 }
 
-/* A burst of stop signals is over once the waiters it woke have left the
-** run queue (have run): at the start and the end of a pass. */
+/* A burst of stop signals is over once the first waiter it woke has left
+** the run queue (the program has begun to answer it): at the start and
+** the end of a pass. */
 static void burst_over(cr_engine_t *e) {
-  if (e->burst_last == NULL) e->signal_burst = 0;
+  if (e->burst_waiter == NULL) e->signal_burst = 0;
 }
 
 static int run_ready(cr_engine_t *e) {

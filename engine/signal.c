@@ -698,16 +698,18 @@ static void die_by(cr_engine_t *e, int signum) {
   _exit(128 + signum);           /* not reached: the default action kills */
 }
 
-/* Wake w's waiters; the last one woken. */
+/* Wake w's waiters; the first one woken. */
 static cr_task_t *wake_all(sigwatch *w) {
-  cr_task_t *t = NULL;
+  cr_task_t *first = NULL;
   while (!cr__queue_empty(&w->waiters)) {
-    t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t, wait_link);
+    cr_task_t *t = cr__queue_data(cr__queue_head(&w->waiters), cr_task_t,
+                                  wait_link);
     cr__queue_remove(&t->wait_link);
     t->xfer = NULL;
     cr_task_wake(t, 0);
+    if (first == NULL) first = t;
   }
-  return t;
+  return first;
 }
 
 static int burst_bit(int signum) {
@@ -750,11 +752,11 @@ static void deliver(sigwatch *w, int signum) {
     die_by(e, signum);
   }
   if (!cr__queue_empty(&w->waiters)) {
-    cr_task_t *last = wake_all(w);
+    cr_task_t *first = wake_all(w);
     sigwatch_update(w);
-    if (stop) {                  /* the burst lasts until they have run */
+    if (stop) {          /* the burst lasts until the program answers it */
       e->signal_burst |= burst_bit(signum);
-      if (last->queued) e->burst_last = last;
+      if (e->burst_waiter == NULL && first->queued) e->burst_waiter = first;
     }
     return;
   }
@@ -788,7 +790,7 @@ static sigwatch *stop_watcher(cr_engine_t *e, int signum) {
 
 void cr_signal_burst_end(cr_engine_t *e) {
   e->signal_burst = 0;
-  e->burst_last = NULL;
+  e->burst_waiter = NULL;
 }
 
 int cr_signal_deliver(cr_engine_t *e, int signum) {
