@@ -85,6 +85,7 @@ static volatile long long busy_first_ns;      /* the first's arrival */
 static timer_t busy_timer;
 static int busy_timer_made;
 static volatile sig_atomic_t busy_kill;       /* the next arrival kills */
+static volatile unsigned long busy_kill_mark; /* if none delivered since */
 static volatile sig_atomic_t busy_third;      /* the third's signal */
 
 /* Instructions a task may run after the signal before it counts as busy: a
@@ -200,6 +201,7 @@ static void busy_check(union sigval v) {
     if (mono_ns() - busy_first_ns < BUSY_STUCK_NS) {
       arm_check(busy_first_ns + BUSY_STUCK_NS);
     } else if (busy_forward[busy_third == SIGTERM]) {
+      busy_kill_mark = busy_mark;
       busy_kill = busy_third;
       (void)pthread_kill(busy_thread, busy_third);
     }
@@ -209,9 +211,12 @@ static void busy_check(union sigval v) {
 
 static void busy_arrival(int sig, lcr_Engine *E) {
   lua_State *co;
-  if (busy_kill) {                       /* busy_check sent it: stuck */
-    die_now(E, busy_kill);
-    return;
+  if (busy_kill) {                       /* busy_check sent it: stuck, */
+    if (E->e.signals_seen == busy_kill_mark) {   /* unless it was lost (a */
+      die_now(E, busy_kill);             /* system() ignored it) and the */
+      return;                            /* loop has delivered since */
+    }
+    busy_kill = 0;
   }
   /* The root is unwinding from a signal already: one more kills (rule 3),
   ** whether or not a busy task, or a generator it resumes, lets the loop
