@@ -13,6 +13,10 @@
 
 /* Resumes per scheduler pass before I/O is polled once (see loop.c). */
 #define CR__PASS_BUDGET 4096
+/* Milliseconds a pass may last on the real clock before I/O is polled (a
+** task that computes between its checkpoints must not hold I/O, signals
+** and a host's requests up for a whole budget of resumes). */
+#define CR__PASS_MS 10
 /* Resumes between two readings of the clock within a pass (a power of 2) */
 #define CR__DEADLINE_EVERY 64
 /* Handles closed within a pass that end it early, so that the loop frees

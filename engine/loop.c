@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -565,11 +566,28 @@ static void burst_over(cr_engine_t *e) {
   if (e->burst_waiter == NULL) e->signal_burst = 0;
 }
 
+/* A coarse monotonic clock in milliseconds: a few nanoseconds to read
+** (ticks of a few ms), for the length of a pass. */
+#ifdef CLOCK_MONOTONIC_COARSE
+#define PASS_CLOCK CLOCK_MONOTONIC_COARSE
+#else
+#define PASS_CLOCK CLOCK_MONOTONIC
+#endif
+static uint64_t pass_clock_ms(void) {
+  struct timespec ts;
+  if (clock_gettime(PASS_CLOCK, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   /* (handles closed in this pass: a killed process closing until it is
   ** reaped must not end every pass) */
   size_t closing = e->io_closing + CR__CLOSING_PASS_MAX;
+  /* (on the virtual clock a pass's end must not depend on the wall clock:
+  ** seeded runs replay) */
+  uint64_t ends = e->clock == CR_CLOCK_REAL ? pass_clock_ms() + CR__PASS_MS
+                                            : UINT64_MAX;
   burst_over(e);
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET &&
          !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
@@ -591,6 +609,7 @@ static int run_ready(cr_engine_t *e) {
     ** none (they compute and return) would hold a sleeper up for a whole
     ** pass, so the clock is read every so many resumes too. */
     if ((++n & (CR__DEADLINE_EVERY - 1)) == 0) cr_engine_poll_deadlines(e);
+    if (ends != UINT64_MAX && pass_clock_ms() >= ends) break;   /* I/O's turn */
   }
   if (n) ran_tasks(e);
   burst_over(e);                 /* the next poll's arrivals are new ones */
