@@ -376,6 +376,7 @@ void lcr_open_testing(lua_State *L);
 
 /* lsync.c */
 void lcr_open_sync(lua_State *L);
+void lcr_pushcapacity(lua_State *L, const cr_chan_t *ch);
 extern const luaL_Reg lcr_sync_funcs[];
 
 /* lscope.c */

@@ -318,18 +318,26 @@ static int sem__index(lua_State *L) {
 
 /* --- Channel ----------------------------------------------------------- */
 
-/* A capacity of math.huge: no bound (math.maxinteger slots). */
-#define CHAN_UNBOUNDED LUA_MAXINTEGER
+/* A capacity of math.huge: no bound (SIZE_MAX slots, more than any
+** math.maxinteger a program may ask for). */
+#define CHAN_UNBOUNDED SIZE_MAX
 /* Slots of the ring made with it: storing into them never allocates. */
 #define RING_MADE 64
 
+/* A channel's capacity as a program reads it: math.huge when unbounded. */
+void lcr_pushcapacity(lua_State *L, const cr_chan_t *ch) {
+  if (ch->cap == CHAN_UNBOUNDED) lua_pushnumber(L, HUGE_VAL);
+  else lua_pushinteger(L, (lua_Integer)ch->cap);
+}
+
 static int l_channel(lua_State *L) {
-  lua_Integer cap = lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) == HUGE_VAL
-                      ? CHAN_UNBOUNDED : luaL_optinteger(L, 1, 0);
+  int unbounded = lua_type(L, 1) == LUA_TNUMBER &&
+                  lua_tonumber(L, 1) == HUGE_VAL;
+  lua_Integer cap = unbounded ? RING_MADE : luaL_optinteger(L, 1, 0);
   lcr_Chan *c;
   luaL_argcheck(L, cap >= 0, 1, "capacity must be >= 0");
   c = lua_newuserdatauv(L, sizeof *c, 1);
-  cr_chan_init(&c->ch, (size_t)cap);
+  cr_chan_init(&c->ch, unbounded ? CHAN_UNBOUNDED : (size_t)cap);
   luaL_setmetatable(L, LCR_CHAN);
   lua_createtable(L, cap > RING_MADE ? RING_MADE : (int)cap, 0);  /* ring */
   c->ring = lua_topointer(L, -1);
@@ -567,10 +575,7 @@ static int chan__index(lua_State *L) {
   } else if (strcmp(k, "receivers_waiting") == 0) {
     lua_pushinteger(L, (lua_Integer)cr_chan_receivers_waiting(&c->ch));
   } else if (strcmp(k, "capacity") == 0) {
-    if (c->ch.cap == (size_t)CHAN_UNBOUNDED)
-      lua_pushnumber(L, HUGE_VAL);
-    else
-      lua_pushinteger(L, (lua_Integer)c->ch.cap);
+    lcr_pushcapacity(L, &c->ch);
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }

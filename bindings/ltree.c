@@ -103,7 +103,7 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       return NULL;
     case CR_WAIT_SEM: return semaphore_fields(L, E, o);
     case CR_WAIT_SEND: case CR_WAIT_RECV:
-      lua_pushinteger(L, (lua_Integer)((const cr_chan_t *)o)->cap);
+      lcr_pushcapacity(L, (const cr_chan_t *)o);
       lua_setfield(L, -2, "capacity");
       return t->wait == CR_WAIT_SEND ? "channel send" : "channel recv";
     case CR_WAIT_JOIN: case CR_WAIT_START:
