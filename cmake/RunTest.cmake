@@ -14,7 +14,8 @@
 #   TEST_TAG      busted --tags
 #   TEST_EXCLUDE_TAG  busted --exclude-tags
 #   CORRAL_SEEDS, CORRAL_SEED_START  seeds of a SEEDED run (2 from 1)
-#   TEST_TIMEOUT  seconds before the test is killed (60, or 600 under VALGRIND)
+#   TEST_TIMEOUT  seconds before the test is killed (60, 180 in a sanitizer
+#                 build, 600 under VALGRIND)
 #   VALGRIND      when set, run the test under valgrind (plain build only)
 # Each test gets its own TMPDIR under build/Xtest_tmp/, removed afterwards.
 
@@ -41,6 +42,9 @@ else()
 endif()
 
 set(timeout 60)
+if(SLOW)                          # an instrumented build (ASan, TSan)
+  math(EXPR timeout "60 * ${SLOW}")
+endif()
 if(NOT "$ENV{VALGRIND}" STREQUAL "")
   if(PRELOAD)
     message(FATAL_ERROR "VALGRIND needs the plain build, not build-sanitize")
