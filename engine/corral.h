@@ -439,6 +439,8 @@ struct cr_engine_s {
   ** of that cancel, not one more. */
   volatile sig_atomic_t signal_burst;
   cr_task_t *burst_waiter;  /* private: the first waiter the burst woke */
+  uint64_t pass_from;       /* private: when tasks began to run since the
+                            ** last poll (coarse ms; see cr_engine_pass_over) */
   unsigned long signals_seen; /* read-only: arrivals libuv delivered */
   /* private: arrivals cr_signal_deliver handed over before libuv did */
   unsigned delivered_early[2];
@@ -527,6 +529,14 @@ double cr_now(cr_engine_t *e);
 ** live but nothing can ever wake them.
 */
 int cr_engine_step(cr_engine_t *e, int block);
+/*
+** Whether the tasks run since the last poll of I/O have had their time
+** (10 ms): the pass ends at the next switch. For a call that returns
+** without waiting (data already buffered, a write the kernel took at
+** once), which should then end with a schedule point, so that a loop of
+** such calls lets I/O, timers and the other tasks in.
+*/
+int cr_engine_pass_over(cr_engine_t *e);
 /*
 ** SIGKILL e's running child processes: for a process about to die of a
 ** signal, whose children the end of the run would have killed.

@@ -579,15 +579,23 @@ static uint64_t pass_clock_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Tasks begin to run after a poll: the time they may take before the next
+** starts now. (Attached, libuv runs two passes between its polls, before
+** and after: the first after a poll starts it, the other takes the rest;
+** on the virtual clock too, as where a pass ends changes no task's order:
+** a test's real I/O must not wait for thousands of its busy task's turns.) */
+static void after_poll(cr_engine_t *e) { e->pass_from = pass_clock_ms(); }
+
+int cr_engine_pass_over(cr_engine_t *e) {
+  return pass_clock_ms() >= e->pass_from + CR__PASS_MS;
+}
+
 static int run_ready(cr_engine_t *e) {
   int n = 0;
   /* (handles closed in this pass: a killed process closing until it is
   ** reaped must not end every pass) */
   size_t closing = e->io_closing + CR__CLOSING_PASS_MAX;
-  /* (on the virtual clock a pass's end must not depend on the wall clock:
-  ** seeded runs replay) */
-  uint64_t ends = e->clock == CR_CLOCK_REAL ? pass_clock_ms() + CR__PASS_MS
-                                            : UINT64_MAX;
+  uint64_t ends = e->pass_from + CR__PASS_MS;
   burst_over(e);
   while (!cr__queue_empty(&e->runq) && n < CR__PASS_BUDGET &&
          !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
@@ -609,7 +617,7 @@ static int run_ready(cr_engine_t *e) {
     ** none (they compute and return) would hold a sleeper up for a whole
     ** pass, so the clock is read every so many resumes too. */
     if ((++n & (CR__DEADLINE_EVERY - 1)) == 0) cr_engine_poll_deadlines(e);
-    if (ends != UINT64_MAX && pass_clock_ms() >= ends) break;   /* I/O's turn */
+    if (pass_clock_ms() >= ends) break;   /* I/O's turn (and a host's) */
   }
   if (n) ran_tasks(e);
   burst_over(e);                 /* the next poll's arrivals are new ones */
@@ -635,6 +643,7 @@ static int step(cr_engine_t *e, int block) {
     e->alloc_seen = cr__alloc_failures();   /* libuv ran out of memory */
     return CR_ENOMEM;
   }
+  after_poll(e);
   run_ready(e);
   /* No task left: do not wait on handles that are not ours to await
   ** (signal watchers, a host's own handles). */
@@ -741,6 +750,7 @@ static void check_cb(uv_check_t *h) {
   /* A task is running: a C function it called turned the loop itself
   ** (libuv forbids it; it is still no deadlock, nor a pass to run). */
   if (e->current != NULL) return;
+  after_poll(e);
   guarded_pass(e);
   sync_sentinel(e);
   if (!cr__queue_empty(&e->runq)) return;
