@@ -306,6 +306,29 @@ static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
   return rc;
 }
 
+/* What gave_way's call returns: the ctx values on top. */
+static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, gave_way_k);
+  return (int)ctx;
+}
+
+/*
+** A read or write that did not have to wait (the data was buffered, the
+** kernel took the bytes at once), done once the tasks that ran since the
+** last poll have had their time (cr_engine_pass_over), then gives way: a
+** schedule point after the call, as Trio's, so that a loop of them lets
+** I/O, timers and the other tasks in. After the call, not before: it
+** happened when it was made (a shutdown another task makes meanwhile comes
+** after it), and no Cancelled is raised there, which would lose the bytes
+** it took. Returns nres, the call's results on top.
+*/
+static int done_now(lua_State *L, lcr_Task *t, int nres) {
+  if (!cr_engine_pass_over(&lcr_taskengine(t)->e) || !lua_isyieldable(L))
+    return nres;                         /* (in a sort's comparator, say) */
+  cr_task_yield(&t->t);
+  return lcr_yield(L, t, nres, gave_way_k);
+}
+
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
 static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, stream_read_k);
@@ -335,7 +358,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushlstring(L, p, take);
     cr_stream_consume(s, take);
     b->skip_line = 0;                /* bytes taken: the skip is over */
-    return 1;
+    return done_now(L, t, 1);
   }
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
   if (rc == UV_EOF) {
@@ -413,7 +436,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
   if (rc < 0) return stream_error(L, "stream:write", "write", rc);
-  return 0;
+  return done_now(L, t, 0);
 }
 
 static int stream_write(lua_State *L) {
