@@ -306,10 +306,21 @@ static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
   return rc;
 }
 
-/* What gave_way's call returns: the ctx values on top. */
+/* The calls that give way: the reads (read_calls), then the write. */
+#define CALL_WRITE 4
+
+/* Where a call that gave way goes on: its results (ctx: how many, in the
+** low bit; the call above it) are on top, the stream at 1. A close another
+** task made meanwhile ends it as it would have ended it parked. */
 static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, gave_way_k);
-  return (int)ctx;
+  if (closed_while_waiting(L, LUA_YIELD)) {
+    int call = (int)(ctx >> 1);
+    return call == CALL_WRITE
+      ? stream_error(L, "stream:write", "write", CR_ECLOSED)
+      : stream_error(L, read_calls[call], "read", CR_ECLOSED);
+  }
+  return (int)(ctx & 1);
 }
 
 /*
@@ -320,13 +331,15 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 ** I/O, timers and the other tasks in. After the call, not before: it
 ** happened when it was made (a shutdown another task makes meanwhile comes
 ** after it), and no Cancelled is raised there, which would lose the bytes
-** it took. Returns nres, the call's results on top.
+** it took. A call of several reads (read_line, read_exactly) gives way
+** once, at its end (stream_give_way), never between them: another reader
+** would take its place. Returns nres (0 or 1), the results on top.
 */
-static int done_now(lua_State *L, lcr_Task *t, int nres) {
+static int done_now(lua_State *L, lcr_Task *t, int call, int nres) {
   if (!cr_engine_pass_over(&lcr_taskengine(t)->e) || !lua_isyieldable(L))
     return nres;                         /* (in a sort's comparator, say) */
   cr_task_yield(&t->t);
-  return lcr_yield(L, t, nres, gave_way_k);
+  return lcr_yield(L, t, ((lua_KContext)call << 1) | nres, gave_way_k);
 }
 
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
@@ -358,7 +371,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushlstring(L, p, take);
     cr_stream_consume(s, take);
     b->skip_line = 0;                /* bytes taken: the skip is over */
-    return done_now(L, t, 1);
+    return ctx == READ_PLAIN ? done_now(L, t, READ_PLAIN, 1) : 1;
   }
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
   if (rc == UV_EOF) {
@@ -418,6 +431,18 @@ static int stream_read_helper(lua_State *L) {
   return stream_read_k(L, LUA_OK, (lua_KContext)which);
 }
 
+/* s:_give_way(call): the end of a call of several reads (done_now), its
+** results kept by the Lua helper that made it. */
+static int stream_give_way(lua_State *L) {
+  lua_Integer which = luaL_checkinteger(L, 2);
+  lcr_Task *t;
+  luaL_argcheck(L, which > READ_PLAIN && which < 4, 2, "unknown call");
+  checkstreambox(L, read_calls[which], read_levels[which]);
+  t = lcr_checkblocking(L, read_calls[which]);
+  lua_settop(L, 1);
+  return done_now(L, t, (int)which, 0);
+}
+
 /* [stream, data] */
 static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, stream_write_k);
@@ -436,7 +461,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
   if (rc < 0) return stream_error(L, "stream:write", "write", rc);
-  return done_now(L, t, 0);
+  return done_now(L, t, CALL_WRITE, 0);
 }
 
 static int stream_write(lua_State *L) {
@@ -1149,7 +1174,7 @@ static const luaL_Reg stream_methods[] = {
   {"read", stream_read}, {"write", stream_write},
   {"shutdown", stream_shutdown}, {"close", stream_close},
   {"_read", stream_read_helper}, {"_where", stream_where_helper},
-  {"_skip_line", stream_skip_line_helper},
+  {"_skip_line", stream_skip_line_helper}, {"_give_way", stream_give_way},
   {NULL, NULL}
 };
 /* obj.x = v on a stream, listener or process: their fields are read-only

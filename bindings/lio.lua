@@ -150,7 +150,9 @@ local Stream = core.stream_methods
 local rawread = Stream._read              -- (s, max, delim byte, call)
 local where = Stream._where               -- (s) -> its peer, or nil
 local skip_line = Stream._skip_line       -- (s): see line_too_long
+local give_way = Stream._give_way         -- (s, call): see readers
 Stream._read, Stream._where, Stream._skip_line = nil, nil, nil
+Stream._give_way = nil
 local LINE, EXACTLY, LINES = 1, 2, 3      -- the calls, for error messages
 local NL, CR = 10, 13
 local MAX_LINE = 65536
@@ -184,9 +186,16 @@ end
 -- cut off before its "\n": the primitive then drops the rest of that line
 -- at the next read_line or lines (a read or read_exactly in between takes
 -- it as bytes instead). where(s), if given, is the address of a stream's
--- errors.
-local function readers(rawread, check, skip_line, where)
+-- errors. give_way(s, call), if given, ends a call that took data: a
+-- schedule point once the pass has had its time (TCP and pipe streams; an
+-- in-memory stream's loop must replay the same under a seed), at the end
+-- of the call only, never between its reads.
+local function readers(rawread, check, skip_line, where, give_way)
   local function address(s) return where and where(s) or nil end
+  local function done(s, which, v)
+    if give_way then give_way(s, which) end
+    return v
+  end
 
   -- rawread for a call that holds `parts` already (a line or a count longer
   -- than the read-ahead buffer, or bytes the primitive gave up before the
@@ -222,7 +231,7 @@ local function readers(rawread, check, skip_line, where)
       if chunk == nil then
         if n == 0 then return nil end
         if n > max then line_too_long(call, max, parts, address(s)) end
-        return concat(parts)
+        return done(s, which, concat(parts))
       end
       parts[#parts + 1] = chunk
       n = n + #chunk
@@ -230,7 +239,7 @@ local function readers(rawread, check, skip_line, where)
         local line = parts[2] and concat(parts) or chunk
         line = line:sub(1, line:byte(-2) == CR and -3 or -2)
         if #line > max then line_too_long(call, max, parts, address(s)) end
-        return line
+        return done(s, which, line)
       end
       if n >= max + 2 then
         skip_line(s)
@@ -284,14 +293,15 @@ local function readers(rawread, check, skip_line, where)
       parts[#parts + 1] = chunk
       got = got + #chunk
     end
-    return parts[2] and concat(parts) or parts[1] or ""
+    if n == 0 then return "" end
+    return done(s, EXACTLY, parts[2] and concat(parts) or parts[1])
   end
 
   return R
 end
 
 do
-  local R = readers(rawread, checkstream, skip_line, where)
+  local R = readers(rawread, checkstream, skip_line, where, give_way)
   Stream.read_line, Stream.lines, Stream.read_exactly =
     R.read_line, R.lines, R.read_exactly
 end

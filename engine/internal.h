@@ -128,6 +128,7 @@ void cr__group_forsake(cr_group_t *g);
 
 /* io.c */
 void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
+void cr__stream_unclaim(cr_task_t *t);   /* t->claim: let go of its stream */
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
 void cr__kids_free(cr_engine_t *e);

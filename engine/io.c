@@ -86,6 +86,8 @@ static void wake_if(cr_task_t **slot, int status) {
 */
 static void stream_close(cr_io_t *io) {
   cr_stream_t *s = (cr_stream_t *)io;
+  if (s->reader && s->reader->claim)   /* woken already: it finds it closed */
+    cr__stream_unclaim(s->reader);
   wake_if(&s->reader, CR_ECLOSED);
   wake_if(&s->connector, CR_ECLOSED);
   if (s->h.handle.type == UV_TCP && s->h.stream.write_queue_size > 0)
@@ -161,6 +163,35 @@ static ssize_t eof_or_reset(uv_stream_t *st) {
   return uv_translate_sys_error(err);
 }
 
+/*
+** Data, the end or an error came: the parked reader is woken, and the
+** stream stays its own (claimed) until it reads again, so that no other
+** task takes the bytes it waited for before it runs (they may be the rest
+** of its line). Its end lets go of it too (cr_task_done, abandon).
+*/
+static void wake_reader(cr_stream_t *s) {
+  cr_task_t *t = s->reader;
+  if (t == NULL || t->claim) return;      /* (woken already) */
+  t->claim = 1;                           /* t->xfer stays s */
+  cr_task_wake(t, 0);
+}
+
+void cr__stream_unclaim(cr_task_t *t) {
+  cr_stream_t *s = t->xfer;
+  t->claim = 0;
+  t->xfer = NULL;
+  if (s->reader == t) s->reader = NULL;
+}
+
+/* One reader at a time: a read of t's on s may go on, 0, or UV_EBUSY. A
+** claim of t's own is over (it reads again). */
+static int read_turn(cr_stream_t *s, cr_task_t *t) {
+  if (s->reader == NULL) return 0;
+  if (s->reader != t) return UV_EBUSY;
+  if (t->claim) cr__stream_unclaim(t);
+  return 0;
+}
+
 static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
   cr_stream_t *s = st->data;
   (void)b;
@@ -175,7 +206,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
     uv_read_stop(st);
     s->reading = 0;
   }
-  wake_if(&s->reader, 0);
+  wake_reader(s);
 }
 
 static cr_abort_t read_abort(cr_task_t *t) {
@@ -201,7 +232,11 @@ static int read_park(cr_stream_t *s, cr_task_t *t) {
 }
 
 int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
+  int rc;
   if (s->io.closing) return CR_ECLOSED;
+  /* one reader at a time, also when bytes wait: they may be the start of
+  ** the line a parked or woken reader waits to finish */
+  if ((rc = read_turn(s, t)) != 0) return rc;
   if (s->len) {
     *p = s->buf + s->off;
     *n = s->len;
@@ -212,7 +247,9 @@ int cr_stream_read(cr_stream_t *s, cr_task_t *t, const char **p, size_t *n) {
 }
 
 int cr_stream_wait_more(cr_stream_t *s, cr_task_t *t) {
+  int rc;
   if (s->io.closing) return CR_ECLOSED;
+  if ((rc = read_turn(s, t)) != 0) return rc;
   if (s->rstatus) return s->rstatus;
   if (s->len >= READ_BUF) return 0;    /* full: consume first */
   return read_park(s, t);
