@@ -41,7 +41,7 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.19.0"
+#define CR_VERSION "0.20.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
@@ -293,6 +293,8 @@ struct cr_task_s {
   unsigned saw_cancel : 1; /* private: found cancelled once: a Cancelled it
                           ** unwinds passes a shield set since (judge) */
   unsigned in_head : 1;   /* private: in the run queue's head section */
+  unsigned claim : 1;     /* private: woken from a stream read, that stream
+                          ** (xfer) still its own until it reads again */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
@@ -956,7 +958,9 @@ typedef struct cr_stream_s {
   char *buf;              /* private: read buffer */
   size_t off, len;        /* private: unread bytes are buf[off, off+len) */
   int rstatus;            /* read-only: 0, UV_EOF or a read error */
-  cr_task_t *reader;      /* private: task parked in read */
+  cr_task_t *reader;      /* private: task parked in read, or woken from
+                          ** it and yet to read again (the task's `claim`):
+                          ** no other task reads meanwhile */
   cr_task_t *connector;   /* private: task parked in connect */
   uv_connect_t connect_req; /* private */
   size_t writes;          /* private: writes in flight */
