@@ -306,21 +306,13 @@ static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
   return rc;
 }
 
-/* The calls that give way: the reads (read_calls), then the write. */
-#define CALL_WRITE 4
-
-/* Where a call that gave way goes on: its results (ctx: how many, in the
-** low bit; the call above it) are on top, the stream at 1. A close another
-** task made meanwhile ends it as it would have ended it parked. */
+/* Where a call that gave way goes on: its results (ctx: how many) are on
+** top. It is over: a cancel or a close that came meanwhile came after it
+** (a raise here would lose the bytes it took, or call a write that was
+** made a failure); the next call meets them. */
 static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, gave_way_k);
-  if (closed_while_waiting(L, LUA_YIELD)) {
-    int call = (int)(ctx >> 1);
-    return call == CALL_WRITE
-      ? stream_error(L, "stream:write", "write", CR_ECLOSED)
-      : stream_error(L, read_calls[call], "read", CR_ECLOSED);
-  }
-  return (int)(ctx & 1);
+  return (int)ctx;
 }
 
 /*
@@ -335,11 +327,11 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 ** once, at its end (stream_give_way), never between them: another reader
 ** would take its place. Returns nres (0 or 1), the results on top.
 */
-static int done_now(lua_State *L, lcr_Task *t, int call, int nres) {
+static int done_now(lua_State *L, lcr_Task *t, int nres) {
   if (!cr_engine_pass_over(&lcr_taskengine(t)->e) || !lua_isyieldable(L))
     return nres;                         /* (in a sort's comparator, say) */
   cr_task_yield(&t->t);
-  return lcr_yield(L, t, ((lua_KContext)call << 1) | nres, gave_way_k);
+  return lcr_yield(L, t, nres, gave_way_k);
 }
 
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */
@@ -371,7 +363,7 @@ static int stream_read_k(lua_State *L, int status, lua_KContext ctx) {
     lua_pushlstring(L, p, take);
     cr_stream_consume(s, take);
     b->skip_line = 0;                /* bytes taken: the skip is over */
-    return ctx == READ_PLAIN ? done_now(L, t, READ_PLAIN, 1) : 1;
+    return ctx == READ_PLAIN ? done_now(L, t, 1) : 1;
   }
   if (rc == 1) return lcr_yield(L, t, ctx, stream_read_k);
   if (rc == UV_EOF) {
@@ -440,7 +432,7 @@ static int stream_give_way(lua_State *L) {
   checkstreambox(L, read_calls[which], read_levels[which]);
   t = lcr_checkblocking(L, read_calls[which]);
   lua_settop(L, 1);
-  return done_now(L, t, (int)which, 0);
+  return done_now(L, t, 0);
 }
 
 /* [stream, data] */
@@ -461,7 +453,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
   rc = cr_stream_write(s, &t->t, data, len);
   if (rc == 1) return lcr_yield(L, t, 0, stream_write_k);
   if (rc < 0) return stream_error(L, "stream:write", "write", rc);
-  return done_now(L, t, CALL_WRITE, 0);
+  return done_now(L, t, 0);
 }
 
 static int stream_write(lua_State *L) {

@@ -294,7 +294,7 @@ struct cr_task_s {
                           ** unwinds passes a shield set since (judge) */
   unsigned in_head : 1;   /* private: in the run queue's head section */
   unsigned claim : 1;     /* private: woken from a stream read, that stream
-                          ** (xfer) still its own until it reads again */
+                          ** (xfer) still its own until it runs */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
@@ -959,8 +959,8 @@ typedef struct cr_stream_s {
   size_t off, len;        /* private: unread bytes are buf[off, off+len) */
   int rstatus;            /* read-only: 0, UV_EOF or a read error */
   cr_task_t *reader;      /* private: task parked in read, or woken from
-                          ** it and yet to read again (the task's `claim`):
-                          ** no other task reads meanwhile */
+                          ** it and yet to run (the task's `claim`): no
+                          ** other task reads meanwhile */
   cr_task_t *connector;   /* private: task parked in connect */
   uv_connect_t connect_req; /* private */
   size_t writes;          /* private: writes in flight */

@@ -165,9 +165,12 @@ static ssize_t eof_or_reset(uv_stream_t *st) {
 
 /*
 ** Data, the end or an error came: the parked reader is woken, and the
-** stream stays its own (claimed) until it reads again, so that no other
-** task takes the bytes it waited for before it runs (they may be the rest
-** of its line). Its end lets go of it too (cr_task_done, abandon).
+** stream stays its own (claimed) until it runs, so that no other task
+** takes the bytes it waited for first (they may be the rest of its line);
+** a reader then keeps it by not giving up the CPU until it has read. The
+** scheduler lets go of the claim when it resumes the task (before any of
+** its code runs: whatever it does next, a sleep whose alarm takes xfer
+** included); a close, the task's end or an abandon before that, too.
 */
 static void wake_reader(cr_stream_t *s) {
   cr_task_t *t = s->reader;

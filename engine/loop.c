@@ -606,6 +606,7 @@ static int run_ready(cr_engine_t *e) {
     prefetch_ahead(e, t);
     cr__runq_remove(e, t);
     t->queued = 0;
+    if (t->claim) cr__stream_unclaim(t);   /* it runs: no one came between */
     t->status = CR_TASK_RUNNING;
     e->current = t;
     CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);
