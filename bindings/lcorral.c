@@ -597,6 +597,14 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k) {
   return lua_yieldk(L, 0, ctx, k);
 }
 
+/* A schedule point: t goes to the back of the run queue, k goes on when it
+** comes round. */
+int lcr_reschedule(lua_State *L, lcr_Task *t, lua_KContext ctx,
+                   lua_KFunction k) {
+  cr_task_yield(&t->t);
+  return lcr_yield(L, t, ctx, k);
+}
+
 /* type(v) as Lua's own: the embedded modules' `type`, which a program's
 ** replacement of the global (one answering __name, say) cannot change. */
 int lcr_rawtype(lua_State *L) {
@@ -1074,8 +1082,7 @@ static int checkpoint_k(lua_State *L, int status, lua_KContext ctx) {
 ** every other task run; the cancel is read when it runs again.
 */
 static int checkpoint(lua_State *L, lcr_Task *t) {
-  cr_task_yield(&t->t);
-  return lcr_yield(L, t, 0, checkpoint_k);
+  return lcr_reschedule(L, t, 0, checkpoint_k);
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx);

@@ -262,6 +262,8 @@ void lcr_pin(lua_State *L, lcr_Engine *E, int idx, int on);
 int lcr_pushpinned(lua_State *L, lcr_Engine *E, cr_scope_t *s);
 void lcr_pushfunction(lua_State *L, lcr_State *S, lua_CFunction f);
 int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
+int lcr_reschedule(lua_State *L, lcr_Task *t, lua_KContext ctx,
+                   lua_KFunction k);
 int lcr_engine_resumed(lua_State *L);
 int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 /* The first line of every continuation k given to lcr_yield: a resume

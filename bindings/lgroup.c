@@ -74,8 +74,7 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (!G->exit_turned) {
     G->exit_turned = 1;
-    cr_task_yield(&t->t);
-    return lcr_yield(L, t, 0, join_k);
+    return lcr_reschedule(L, t, 0, join_k);
   }
   return group_finish(L, G);
 }

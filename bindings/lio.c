@@ -330,8 +330,7 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 static int done_now(lua_State *L, lcr_Task *t, int nres) {
   if (!cr_engine_pass_over(&lcr_taskengine(t)->e) || !lua_isyieldable(L))
     return nres;                         /* (in a sort's comparator, say) */
-  cr_task_yield(&t->t);
-  return lcr_yield(L, t, nres, gave_way_k);
+  return lcr_reschedule(L, t, nres, gave_way_k);
 }
 
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */

@@ -95,6 +95,12 @@ function converse.lua(script, steps)
   return r
 end
 
+--- A script's `RUN(fn)` line (formatted into it) for each way a program meets
+--- the Ctrl-C rules: under the command, where the script is the root (RUN calls
+--- fn), and under lua5.4 with `corral.run(fn, {signals = true})`.
+converse.RUN_UNDER_COMMAND = "local function RUN(f) f() end"
+converse.RUN_UNDER_LUA = "local function RUN(f) corral.run(f, { signals = true }) end"
+
 --- Lines of a text, as a list.
 function converse.lines(text)
   local out = {}

@@ -68,15 +68,14 @@ end
 
 describe("a quick triple Ctrl-C whose kill was lost in os.execute", function()
   it("leaves a later Ctrl-C to the waiter, under the corral command", function()
-    local script = converse.tmpfile(PROGRAM:format("local function RUN(f) f() end"))
+    local script = converse.tmpfile(PROGRAM:format(converse.RUN_UNDER_COMMAND))
     local out = drive(converse.BIN, script)
     os.remove(script)
     check(out)
   end)
 
   it("leaves a later Ctrl-C to the waiter, under run{signals = true}", function()
-    local script = converse.tmpfile(PROGRAM:format(
-      "local function RUN(f) corral.run(f, { signals = true }) end"))
+    local script = converse.tmpfile(PROGRAM:format(converse.RUN_UNDER_LUA))
     local out = drive("lua5.4", script)
     os.remove(script)
     check(out)

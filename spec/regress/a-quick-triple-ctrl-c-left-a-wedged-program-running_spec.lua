@@ -29,14 +29,13 @@ local TRIPLE = { { expect = "wedged" } }
 
 describe("three quick Ctrl-C at a program wedged in a generator", function()
   it("kill it, under the corral command", function()
-    local r = converse.corral(WEDGED:format("local function RUN(f) f() end"), TRIPLE)
+    local r = converse.corral(WEDGED:format(converse.RUN_UNDER_COMMAND), TRIPLE)
     assert.equal(1, r.reached, r.stdout .. r.stderr)
     assert.equal("SIGINT", r.signal, r.stdout .. r.stderr)
   end)
 
   it("kill it, under run{signals = true}", function()
-    local r = converse.lua(WEDGED:format(
-      "local function RUN(f) corral.run(f, { signals = true }) end"), TRIPLE)
+    local r = converse.lua(WEDGED:format(converse.RUN_UNDER_LUA), TRIPLE)
     assert.equal(1, r.reached, r.stdout .. r.stderr)
     assert.equal("SIGINT", r.signal, r.stdout .. r.stderr)
   end)

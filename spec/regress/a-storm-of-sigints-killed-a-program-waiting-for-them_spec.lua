@@ -17,7 +17,8 @@ local STORM = [[
 local corral = require "corral"
 io.stdout:setvbuf("no")
 local n = 0
-%s(function()
+%s
+RUN(function()
   corral.group(function(g)
     g:spawn(function()
       while true do corral.signal("SIGINT"); n = n + 1 end
@@ -34,19 +35,19 @@ local n = 0
       kill -TERM $PPID]=] })
     p:wait()
   end)
-end%s)
+end)
 print("left")
 ]]
 
 describe("a storm of SIGINTs at a program that waits for each", function()
   it("wakes the waiter, and kills nothing, under the corral command", function()
-    local r = converse.corral(STORM:format("local function run(f) f() end run", ""))
+    local r = converse.corral(STORM:format(converse.RUN_UNDER_COMMAND))
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.same({ "storm over\ttrue", "left" }, converse.lines(r.stdout))
   end)
 
   it("wakes the waiter, and kills nothing, under run{signals = true}", function()
-    local r = converse.lua(STORM:format("corral.run", ", { signals = true }"))
+    local r = converse.lua(STORM:format(converse.RUN_UNDER_LUA))
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.same({ "storm over\ttrue", "left" }, converse.lines(r.stdout))
   end)

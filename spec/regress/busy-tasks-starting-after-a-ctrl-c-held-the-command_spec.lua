@@ -40,7 +40,7 @@ local EVERY = { "busy 1", "busy 2", "busy 3", "cleanup 1", "cleanup 2", "cleanup
 
 describe("busy tasks that start after a Ctrl-C cancelled the root", function()
   it("are cut short too, under the corral command: one Ctrl-C, every cleanup", function()
-    local r = converse.corral(THREE:format("local function RUN(f) f() end"),
+    local r = converse.corral(THREE:format(converse.RUN_UNDER_COMMAND),
                               { { expect = "busy 1", send = "SIGINT" } })
     assert.equal(130, r.code, r.stdout .. r.stderr)
     assert.same(EVERY, sorted_lines(r.stdout))
