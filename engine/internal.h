@@ -13,9 +13,9 @@
 
 /* Resumes per scheduler pass before I/O is polled once (see loop.c). */
 #define CR__PASS_BUDGET 4096
-/* Milliseconds a pass may last on the real clock before I/O is polled (a
-** task that computes between its checkpoints must not hold I/O, signals
-** and a host's requests up for a whole budget of resumes). */
+/* Milliseconds the passes between two polls of I/O may last, on either
+** clock (a task that computes between its checkpoints must not hold I/O,
+** signals and a host's requests up for a whole budget of resumes). */
 #define CR__PASS_MS 10
 /* Resumes between two readings of the clock within a pass (a power of 2) */
 #define CR__DEADLINE_EVERY 64

@@ -187,7 +187,9 @@ void cr__stream_unclaim(cr_task_t *t) {
 }
 
 /* One reader at a time: a read of t's on s may go on, 0, or UV_EBUSY. A
-** claim of t's own is over (it reads again). */
+** claim of t's own is over (the scheduler drops it when it resumes t; a
+** host that reads for t outside a resume must not leave it behind, or the
+** resume would clear the reader of the read t parks in now). */
 static int read_turn(cr_stream_t *s, cr_task_t *t) {
   if (s->reader == NULL) return 0;
   if (s->reader != t) return UV_EBUSY;
