@@ -26,17 +26,18 @@ local function busy(n)
 ]]):format(n)
 end
 
-describe("regression: a SIGTERM after a waited SIGINT was lost with a busy task", function()
-  it("the SIGTERM cancels the root and the command exits 143", function()
-    local r = converse.run({ converse.BIN, converse.tmpfile([[
+-- A SIGINT waiter whose code after each wake is `after_wake` (Lua text),
+-- beside a task that says "ready" and computes for ever; SIGINT at "ready",
+-- SIGTERM at the waiter's "woke". The command's result.
+local function sigterm_after_waited_sigint(after_wake)
+  return converse.corral(([[
 local corral = require "corral"
 corral.group(function(g)
   g:spawn(function()
     while true do
       corral.signal("SIGINT")
       io.stdout:write("woke\n"); io.stdout:flush()
-      local x = 0
-      for i = 1, 300000 do x = x + i end   -- well within the busy grace
+      %s
     end
   end)
   g:spawn(function()       -- (after the waiter waits: the SIGINT is its)
@@ -45,41 +46,33 @@ corral.group(function(g)
     while true do n = n + 1 end
   end)
 end)
-]]) }, { { expect = "ready", send = "SIGINT" }, { expect = "woke", send = "SIGTERM" } })
+]]):format(after_wake),
+    { { expect = "ready", send = "SIGINT" }, { expect = "woke", send = "SIGTERM" } })
+end
+
+describe("regression: a SIGTERM after a waited SIGINT was lost with a busy task", function()
+  it("the SIGTERM cancels the root and the command exits 143", function()
+    local r = sigterm_after_waited_sigint(
+      "local x = 0; for i = 1, 300000 do x = x + i end   -- well within the busy grace")
     assert.equal(2, r.reached)
     assert.equal(143, r.code)
     assert.matches("interrupted by SIGTERM", r.stderr)
   end)
 
   it("also when the woken waiter computes for ever too", function()
-    local r = converse.run({ converse.BIN, converse.tmpfile([[
-local corral = require "corral"
-corral.group(function(g)
-  g:spawn(function()
-    corral.signal("SIGINT")
-    io.stdout:write("woke\n"); io.stdout:flush()
-    local x = 0
-    while true do x = x + 1 end
-  end)
-  g:spawn(function()
-    io.stdout:write("ready\n"); io.stdout:flush()
-    local n = 0
-    while true do n = n + 1 end
-  end)
-end)
-]]) }, { { expect = "ready", send = "SIGINT" }, { expect = "woke", send = "SIGTERM" } })
+    local r = sigterm_after_waited_sigint("local x = 0; while true do x = x + 1 end")
     assert.equal(2, r.reached)
     assert.equal(143, r.code)
   end)
 
   it("and with two tasks computing for ever, the next signal nobody waits for ends the run", function()
-    local r = converse.run({ converse.BIN, converse.tmpfile([[
+    local r = converse.corral([[
 local corral = require "corral"
 corral.group(function(g)
   g:spawn(function() corral.signal("SIGTERM"); corral.sleep(math.huge) end)
 ]] .. busy(2) .. [[
 end)
-]]) }, { { expect = "busy 1", send = "SIGTERM" }, { expect = "busy 2", send = "SIGINT" } })
+]], { { expect = "busy 1", send = "SIGTERM" }, { expect = "busy 2", send = "SIGINT" } })
     assert.equal(2, r.reached)
     assert.equal(130, r.code)
     assert.matches("cleanup 1", r.stdout)
