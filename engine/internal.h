@@ -150,6 +150,7 @@ void cr__fill_bufs(uv_buf_t *bufs, char *data, size_t len, size_t chunk);
 
 /* signal.c */
 void cr__signal_close_all(cr_engine_t *e);
+void cr__signal_reconcile(cr_engine_t *e);
 void cr__signal_spawning(cr_engine_t *e);
 void cr__signal_spawned(cr_engine_t *e);
 void cr__signal_loop_closed(cr_engine_t *e);

@@ -388,6 +388,7 @@ static void poll_begins(cr_engine_t *e) {
 static void io_poll(cr_engine_t *e, uv_run_mode mode) {
   poll_begins(e);
   uv_run(e->loop, mode);
+  cr__signal_reconcile(e);
 }
 
 /* Virtual clock with a threshold: wait for real I/O until every task has
@@ -752,6 +753,7 @@ static void check_cb(uv_check_t *h) {
   ** (libuv forbids it; it is still no deadlock, nor a pass to run). */
   if (e->current != NULL) return;
   after_poll(e);
+  cr__signal_reconcile(e);
   guarded_pass(e);
   sync_sentinel(e);
   if (!cr__queue_empty(&e->runq)) return;

@@ -40,6 +40,8 @@ typedef struct {
   uv_signal_t h;
   cr_engine_t *e;
   int signum;
+  unsigned seen;          /* dispositions.arrived[signum] its last delivery
+                          ** covered (cr__signal_reconcile) */
   unsigned root : 1;      /* SIGINT/SIGTERM under the root policy */
   cr_queue_t waiters;
   cr_queue_t link;
@@ -84,6 +86,9 @@ static struct {
   struct sigaction program[NSIG];
   struct sigaction lib[NSIG];   /* libuv's handler, as put there since */
   unsigned char lib_known[NSIG];
+  /* Arrivals of each signal a front holds, counted after libuv's handler
+  ** had them (cr__signal_reconcile). */
+  atomic_uint arrived[NSIG];
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -548,7 +553,10 @@ int cr_signal_forward(uv_thread_t thread, int signum, cr_signal_front_fn fn) {
 static void front_handler(int signum, siginfo_t *info, void *uc) {
   int only = forwarded_to(info), k, saved = errno;
   if (signum <= 0 || signum >= NSIG) return;
-  if (only < 0) chain(signum, info, uc);
+  if (only < 0) {
+    chain(signum, info, uc);
+    atomic_fetch_add(&dispositions.arrived[signum], 1);   /* (after: see */
+  }                                                       /* reconcile) */
   for (k = 0; k < CR__FRONTS; k++) {
     cr_signal_front_fn fn = atomic_load(&dispositions.front[signum][k]);
     if (fn != NULL && (only < 0 || k == only)) fn(signum);
@@ -601,6 +609,8 @@ void cr__signal_loop_closed(cr_engine_t *e) {
 }
 
 static int sigwatch_start(sigwatch *w) {
+  if (!uv_is_active((uv_handle_t *)&w->h))   /* earlier ones were not its */
+    w->seen = atomic_load(&dispositions.arrived[w->signum]);
   return cr_signal_start(&w->h, signal_cb, w->signum);
 }
 
@@ -774,7 +784,36 @@ static void signal_cb(uv_signal_t *h, int signum) {
     (*early)--;
     return;
   }
+  w->seen = atomic_load(&dispositions.arrived[signum]);
   deliver(w, signum);
+}
+
+/*
+** libuv hands each arrival to the loop through a pipe, and drops it when
+** the pipe is full: a storm of one signal (a shell's `kill` in a loop sends
+** tens of thousands a second) that outruns the loop for a moment lost the
+** SIGTERM that came at its end, and a program waiting for it waited for
+** ever. Where a front holds the signal, its arrivals are counted after
+** libuv's handler had them: after a poll, a watcher of a signal that
+** arrived since its last delivery, while libuv holds no message of it
+** (the pipe drained), had it dropped, and is delivered it now. (A storm's
+** arrivals that a delivery already covered are the same arrival, as the
+** kernel would have merged them.) The poll that follows a drop is certain:
+** the pipe was full.
+*/
+void cr__signal_reconcile(cr_engine_t *e) {
+  cr_queue_t *q = e->sigwatchers.next;
+  while (q != &e->sigwatchers) {
+    sigwatch *w = cr__queue_data(q, sigwatch, link);
+    unsigned now = atomic_load(&dispositions.arrived[w->signum]);
+    q = q->next;                         /* (deliver may change the list) */
+    if (now == w->seen || !uv_is_active((uv_handle_t *)&w->h) ||
+        __atomic_load_n(&w->h.caught_signals, __ATOMIC_RELAXED) !=
+        w->h.dispatched_signals)
+      continue;                          /* nothing new, or yet to come */
+    w->seen = now;
+    deliver(w, w->signum);
+  }
 }
 
 /* The active watcher of stop signal signum, or NULL. */
@@ -797,6 +836,7 @@ int cr_signal_deliver(cr_engine_t *e, int signum) {
   sigwatch *w = stop_watcher(e, signum);
   if (w == NULL) return CR_EINVAL;
   e->delivered_early[signum == SIGTERM]++;
+  w->seen = atomic_load(&dispositions.arrived[signum]);
   deliver(w, signum);
   return 0;
 }

@@ -328,6 +328,60 @@ static int test_counted_restart_and_close(void) {
 }
 
 /*
+** libuv hands arrivals to the loop through a pipe and drops one when the
+** pipe is full: a storm of SIGUSR1 that the loop had no turn to read (more
+** arrivals than the pipe holds) lost the SIGUSR2 that came at its end, and
+** its waiter waited for ever. Where a front holds the signal, the engine
+** notices the drop after its next poll and delivers it.
+*/
+#define STORM 6000                       /* > 4096 messages of 16 bytes */
+static void nop_front(int signum) { (void)signum; }
+
+static void storm_then_wait(cr_task_t *t) {
+  stask *s = (stask *)t;
+  int i;
+  s->statuses[s->step & 3] = t->wake_status;
+  if (s->step++ == 0) {
+    cr_engine_t *e = cr_task_engine(t);
+    if (cr_signal_wait(e, t, SIGUSR2) != 1 ||
+        cr_signal_front(SIGUSR1, nop_front, 1) != 0 ||
+        cr_signal_front(SIGUSR2, nop_front, 1) != 0)
+      return;                            /* (step stays 1: checked) */
+    s->sig = 1;
+    for (i = 0; i < STORM; i++) raise(SIGUSR1);   /* the loop is not polled */
+    raise(SIGUSR2);
+    return;
+  }
+  finish(t);
+}
+
+static int test_signal_dropped_from_a_full_pipe(void) {
+  cr_engine_t e;
+  uv_signal_t w;
+  stask s = {0};
+  int i;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
+  CHECK(uv_signal_init(e.loop, &w) == 0);
+  CHECK(cr_signal_start(&w, count_cb, SIGUSR1) == 0);   /* fills the pipe */
+  TASK_INIT(&e, &s.t, storm_then_wait);
+  cr_task_start_root(&s.t);
+  for (i = 0; i < 2000 && s.step < 2; i++) {   /* (no wait for ever) */
+    CHECK(cr_engine_step(&e, 0) >= 0);
+    uv_sleep(1);
+  }
+  cr_signal_unfront(SIGUSR1, nop_front, 0);
+  cr_signal_unfront(SIGUSR2, nop_front, 0);
+  cr_signal_stop(&w);
+  uv_close((uv_handle_t *)&w, NULL);
+  if (s.step < 2) cr_scope_cancel(&s.t.scope, CR_SRC_HOST, 0, NULL);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(s.sig == 1);                           /* the storm was raised */
+  CHECK(s.step == 2 && s.statuses[1] == 0);    /* SIGUSR2 woke it */
+  return 0;
+}
+
+/*
 ** libuv watches SIGCHLD from a loop's first process until the loop closes,
 ** outside corral's count, and then leaves SIG_DFL: an inherited SIG_IGN
 ** (or a host's handler) was lost after any run that ran a process. It
@@ -388,6 +442,8 @@ int main(void) {
      test_counted_restart_and_close},
     {"SIGCHLD gets back what it had once a loop that ran a process closes",
      test_sigchld_comes_back_after_a_process},
+    {"a signal libuv dropped from its full pipe is delivered all the same",
+     test_signal_dropped_from_a_full_pipe},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
