@@ -605,6 +605,36 @@ int lcr_reschedule(lua_State *L, lcr_Task *t, lua_KContext ctx,
   return lcr_yield(L, t, ctx, k);
 }
 
+/* Where a call that gave way goes on: its results (ctx: how many) are on
+** top. It is over: a cancel or a close that came meanwhile came after it
+** (a raise here would lose the bytes or the value it took); the next call
+** meets them. */
+static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
+  LCR_ENGINE_ONLY(L, status, ctx, gave_way_k);
+  return (int)ctx;
+}
+
+/*
+** A blocking call that did not have to wait (a stream's buffered data, a
+** free lock, a value in a channel) ends here; once the tasks that ran
+** since the last poll have had their time (cr_engine_pass_over) it gives
+** way first: a schedule point after the call, as Trio's, so that a loop of
+** them lets I/O, timers and the other tasks in. After the call, not
+** before: it happened when it was made, and no Cancelled is raised there,
+** which would lose what it took. `replay`: the call is made the same way
+** in a test's run (a channel, not a socket), so it never gives way where
+** runs must replay, on the virtual clock or under a seed: a pass's length
+** in real time must not change their order. Returns nres, the results on
+** top.
+*/
+int lcr_done_now(lua_State *L, lcr_Task *t, int nres, int replay) {
+  cr_engine_t *e = &lcr_taskengine(t)->e;
+  if (replay && (e->clock == CR_CLOCK_VIRTUAL || e->rng != 0)) return nres;
+  if (!cr_engine_pass_over(e) || !lua_isyieldable(L))
+    return nres;                         /* (in a sort's comparator, say) */
+  return lcr_reschedule(L, t, nres, gave_way_k);
+}
+
 /* type(v) as Lua's own: the embedded modules' `type`, which a program's
 ** replacement of the global (one answering __name, say) cannot change. */
 int lcr_rawtype(lua_State *L) {

@@ -306,31 +306,14 @@ static int skip_rest_of_line(lcr_Box *b, cr_task_t *t, int which,
   return rc;
 }
 
-/* Where a call that gave way goes on: its results (ctx: how many) are on
-** top. It is over: a cancel or a close that came meanwhile came after it
-** (a raise here would lose the bytes it took, or call a write that was
-** made a failure); the next call meets them. */
-static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
-  LCR_ENGINE_ONLY(L, status, ctx, gave_way_k);
-  return (int)ctx;
-}
-
-/*
-** A read or write that did not have to wait (the data was buffered, the
-** kernel took the bytes at once), done once the tasks that ran since the
-** last poll have had their time (cr_engine_pass_over), then gives way: a
-** schedule point after the call, as Trio's, so that a loop of them lets
-** I/O, timers and the other tasks in. After the call, not before: it
-** happened when it was made (a shutdown another task makes meanwhile comes
-** after it), and no Cancelled is raised there, which would lose the bytes
-** it took. A call of several reads (read_line, read_exactly) gives way
-** once, at its end (stream_give_way), never between them: another reader
-** would take its place. Returns nres (0 or 1), the results on top.
-*/
+/* A read or write that did not have to wait (the data was buffered, the
+** kernel took the bytes at once) gives way once a pass's time is up
+** (lcr_done_now), in a test's run too: real I/O does not replay anyway. A
+** call of several reads (read_line, read_exactly) gives way once, at its
+** end (stream_give_way), never between them: another reader would take
+** its place. */
 static int done_now(lua_State *L, lcr_Task *t, int nres) {
-  if (!cr_engine_pass_over(&lcr_taskengine(t)->e) || !lua_isyieldable(L))
-    return nres;                         /* (in a sort's comparator, say) */
-  return lcr_reschedule(L, t, nres, gave_way_k);
+  return lcr_done_now(L, t, nres, 0);
 }
 
 /* [stream, max, delim byte or -1]; ctx indexes read_calls (0 = read) */

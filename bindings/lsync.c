@@ -54,6 +54,13 @@ static int delivered(lua_State *L, int status, lcr_Task **tp, const char *fn) {
   return 0;
 }
 
+/* A wait that got what it asked for without waiting ends with a schedule
+** point once a pass's time is up (lcr_done_now); one that waited has had
+** its turn. */
+static int got_now(lua_State *L, int status, lcr_Task *t, int nres) {
+  return status == LUA_OK ? lcr_done_now(L, t, nres, 1) : nres;
+}
+
 /* --- Event ----------------------------------------------------------- */
 
 static int l_event(lua_State *L) {
@@ -81,7 +88,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   (void)ctx;
   if (delivered(L, status, &t, "event:wait")) return 0;
-  if (cr_event_wait(&e->ev, &t->t)) return 0;
+  if (cr_event_wait(&e->ev, &t->t)) return got_now(L, status, t, 0);
   return lcr_yield(L, t, 0, event_wait_k);
 }
 
@@ -151,7 +158,7 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   if (delivered(L, status, &t, semcall(s, SEM_ACQUIRE))) return 0;
   if (cr_sem_acquire(&s->sem, &t->t)) {
     stamp(L, s);
-    return 0;
+    return got_now(L, status, t, 0);
   }
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
@@ -431,8 +438,8 @@ static int chan_send_k(lua_State *L, int status, lua_KContext ctx) {
     case CR_CHAN_PARKED:
       lua_settop(L, 2);                    /* a receiver takes index 2 */
       return lcr_yield(L, t, 0, chan_send_k);
-    default:
-      return 0;                            /* handed over, or buffered */
+    default:                               /* handed over, or buffered */
+      return got_now(L, status, t, 0);
   }
 }
 
@@ -510,7 +517,7 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
       lua_settop(L, 1);                    /* a sender pushes index 2 */
       return lcr_yield(L, t, 0, chan_recv_k);
     default:
-      return 1;                            /* the value, on top */
+      return got_now(L, status, t, 1);     /* the value, on top */
   }
 }
 
