@@ -442,10 +442,15 @@ end
 -- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)
 -- and wait until it has ended. A failure of the instance (while it wound down, or
 -- just before) restarts nothing: it is reported. Its exit message is then ignored.
--- A sup:stop(grace) requested meanwhile caps the grace too (cut_grace).
-local function stop(sup, rec, cap)
+-- A sup:stop(grace) requested meanwhile caps the grace too (cut_grace). Once it
+-- has ended, rec shows what comes next (sup:children()): "restarting" when
+-- `again` (a sibling's restart takes it along), else ended for good.
+local function stop(sup, rec, cap, again)
   local inst = rec.inst
-  if not inst then return end
+  if not inst then
+    if not again then rec.ended = true end
+    return
+  end
   inst.stopping, rec.status = true, "stopping"
   local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
   -- A child's own fn that asked for this (its restart, its removal, a stop)
@@ -460,13 +465,19 @@ local function stop(sup, rec, cap)
   inst.task:wait()
   sup.winding = nil
   rec.inst, inst.taken = nil, true
+  if again then rec.status = "restarting" else rec.ended = true end
   local out = inst.outcome
   if out and not out.ok then report(sup, rec.name, out.err, out.traceback) end
 end
 
--- Stop these records' instances in reverse order, one at a time.
-local function stop_reversed(sup, recs, cap)
-  for i = #recs, 1, -1 do stop(sup, recs[i], cap) end
+-- Stop these records' instances in reverse order, one at a time; `again`:
+-- those a restart takes along (all but temporary ones and those that had
+-- ended for good) are to start again.
+local function stop_reversed(sup, recs, cap, again)
+  for i = #recs, 1, -1 do
+    local r = recs[i]
+    stop(sup, r, cap, again and r.restart ~= "temporary" and not r.ended)
+  end
 end
 
 -- Stop every child, in reverse order, and forget them all: the supervisor is done.
@@ -567,7 +578,7 @@ local function restart(sup, rec, failed, err, traceback, how)
   for _, r in ipairs(recs) do if r ~= rec then others[#others + 1] = r end end
   local guard <close> = unless_done(sup, failed, rec.name, err, traceback,
                                     sup.spec.on_restart)
-  stop_reversed(sup, others)
+  stop_reversed(sup, others, nil, true)
   if sup.spec.on_restart and not sup.stop_cap then
     guard.heard = true
     sup.spec.on_restart(rec.name, err, rec.restarts + 1)
@@ -659,7 +670,7 @@ function handle.restart(sup, msg)
   end
   local old, inst = rec.inst, new_instance(rec, 0)
   if old and old.linked then replace(sup, old, inst) else link(sup, inst) end
-  stop(sup, rec)
+  stop(sup, rec, nil, true)
   if sup.stop_cap then                     -- asked while the old one wound down
     unlink(sup, inst)
     msg.err = is_stopping("restart")
