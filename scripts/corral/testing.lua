@@ -299,6 +299,12 @@ end
 --- alive. opts: as for corral.run (seed, autojump_threshold, ...).
 local options_refused              -- the token of the run_at that refused opts
 
+-- What a kit function called inside a task raises.
+local function nested_call(fname)
+  return ("testing.%s: cannot be called inside a running task (spawn a task or "
+          .. "open a group instead)"):format(fname)
+end
+
 local function run_at(fn, opts, at, argn, fname, level, token)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
@@ -323,6 +329,10 @@ local function run_at(fn, opts, at, argn, fname, level, token)
     options_refused = token                -- (each_seed: not seed k's failure)
     argerror(argn, fname, bad, level)
   end
+  if not res[1] and not started and type(res[2]) == "string"
+      and res[2]:find("corral.run: cannot be called inside a running task", 1, true) then
+    error(nested_call(fname), level)       -- (async's body, called in a run)
+  end
   if res[1] then
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
@@ -345,10 +355,7 @@ end
 -- raised through the kit's pcall would have no position).
 local function outside_tasks(fname)
   local ok, task = pcall(corral.current_task)
-  if ok and task ~= nil then
-    error(("testing.%s: cannot be called inside a running task (spawn a task or "
-           .. "open a group instead)"):format(fname), 3)
-  end
+  if ok and task ~= nil then error(nested_call(fname), 3) end
 end
 
 function testing.run(fn, opts)
@@ -442,9 +449,7 @@ function testing.each_seed(seeds, fn, opts)
     argerror(3, "each_seed", "seed is each_seed's own (run k has seed k): give the seeds "
       .. "as its first argument")
   end
-  if pcall(corral.current_task) then       -- not a failure of seed 1
-    error("testing.each_seed: cannot be called inside a running task", 2)
-  end
+  outside_tasks("each_seed")               -- not a failure of seed 1
   for k in next_seed do
     local o = copy(opts)
     o.seed = k
