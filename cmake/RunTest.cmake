@@ -20,7 +20,10 @@
 # Each test gets its own TMPDIR under build/Xtest_tmp/, removed afterwards.
 
 if(DEFINED SPEC)
-  set(cmd ${LUA} ${BUSTED} -o utfTerminal)
+  # The corral.so of this build: the repository's .busted names build/?.so
+  # (for plain `busted` at the root), which would shadow another build's
+  # (build-sanitize's) wherever build/ exists too.
+  set(cmd ${LUA} ${BUSTED} -o utfTerminal "--cpath=${BUILD}/?.so")
   # Optional, so specs run before the helper exists.
   if(EXISTS ${SRC}/spec/helpers.lua)
     list(APPEND cmd --helper=${SRC}/spec/helpers.lua)
