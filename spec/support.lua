@@ -343,4 +343,25 @@ function support.left_alive(pids)
   return alive
 end
 
+--- Spawn into group g a task that notes progress() each time it runs, until
+--- task has ended; then the count of notes strictly between 0 and total
+--- (how often it ran while task was midway), and the notes as text. Call
+--- the returned function once the group has exited.
+function support.watch_progress(g, task, progress, total)
+  local seen = {}
+  g:spawn(function()
+    while task.status ~= "done" do
+      seen[#seen + 1] = progress()
+      corral.checkpoint()
+    end
+  end)
+  return function()
+    local midway = 0
+    for _, k in ipairs(seen) do
+      if k > 0 and k < total then midway = midway + 1 end
+    end
+    return midway, table.concat(seen, ", ")
+  end
+end
+
 return support

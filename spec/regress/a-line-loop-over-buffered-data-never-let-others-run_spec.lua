@@ -10,12 +10,13 @@
 -- it, and a shutdown another task made meanwhile overtook the write).
 
 local corral = require "corral"
+local support = require "support"
 
 local LINES = 30000                       -- 60,000 bytes: one read-ahead
 
 describe("a line loop over data already buffered", function()
   it("lets another task run before it reaches the end", function()
-    local n, seen = 0, {}
+    local n, result = 0, nil
     corral.run(function()
       -- all of it in the pipe before the first read: one read takes it all
       local p <close> = corral.exec("/usr/bin/awk", {
@@ -30,19 +31,11 @@ describe("a line loop over data already buffered", function()
             while os.clock() - t < 0.000005 do end
           end
         end)
-        g:spawn(function()
-          while reader.status ~= "done" do
-            seen[#seen + 1] = n
-            corral.checkpoint()
-          end
-        end)
+        result = support.watch_progress(g, reader, function() return n end, LINES)
       end)
     end)
     assert.equal(LINES, n)
-    local midway = 0
-    for _, k in ipairs(seen) do
-      if k > 0 and k < LINES then midway = midway + 1 end
-    end
-    assert.is_true(midway > 0, "the other task ran only at " .. table.concat(seen, ", "))
+    local midway, seen = result()
+    assert.is_true(midway > 0, "the other task ran only at " .. seen)
   end)
 end)

@@ -12,6 +12,7 @@
 
 local corral = require "corral"
 local testing = require "corral.testing"
+local support = require "support"
 
 local ITEMS = 40
 local function work()                   -- 1 ms of computing per item
@@ -22,7 +23,7 @@ end
 -- The loop `body(i)` runs ITEMS times in one task while another task counts
 -- how far it got each time it runs; returns the counts it saw.
 local function watch(run, prepare, body)
-  local seen, n = {}, 0
+  local n, result = 0, nil
   run(function()
     local obj = prepare()
     corral.group(function(g)
@@ -33,19 +34,10 @@ local function watch(run, prepare, body)
           work()
         end
       end)
-      g:spawn(function()
-        while loop.status ~= "done" do
-          seen[#seen + 1] = n
-          corral.checkpoint()
-        end
-      end)
+      result = support.watch_progress(g, loop, function() return n end, ITEMS)
     end)
   end)
-  local midway = 0
-  for _, k in ipairs(seen) do
-    if k > 0 and k < ITEMS then midway = midway + 1 end
-  end
-  return midway, table.concat(seen, ", ")
+  return result()
 end
 
 local cases = {
