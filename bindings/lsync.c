@@ -244,7 +244,9 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
     stamp(L, s);
   }
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
-  return lua_gettop(L) - 2;
+  /* a loop of with() over a free lock gives way as acquire does, once the
+  ** lock is released (the body ran on the task's own coroutine) */
+  return lcr_done_now(L, lcr_cothread_task(L), lua_gettop(L) - 2, 1);
 }
 
 static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {

@@ -1,7 +1,7 @@
 -- spec/regress/a-loop-over-a-full-channel-or-a-free-lock-never-let-others-run_spec.lua
 --
--- Broke: a channel's send or recv, a lock's or a semaphore's acquire and an
--- event's wait that did not have to wait returned without giving other tasks
+-- Broke: a channel's send or recv, a lock's or a semaphore's acquire or with
+-- and an event's wait that did not have to wait returned without giving other tasks
 -- a turn, so a consumer draining a channel a producer had filled, or a loop
 -- taking and releasing a free lock, held every other task, timer and I/O up
 -- until it was done (streams had been fixed already). Such a call now gives
@@ -52,6 +52,9 @@ local cases = {
      l:acquire()
      l:release()
    end},
+  {"a lock's with", corral.lock, function(l) l:with(function() end) end},
+  {"a semaphore's with", function() return corral.semaphore(2) end,
+   function(s) assert(s:with(function(a, b) return a + b end, 1, 2) == 3) end},
   {"a semaphore's acquire", function() return corral.semaphore(1) end,
    function(s)
      s:acquire()
