@@ -34,7 +34,8 @@ corral.group(function(g)
         for c, b in pairs(outboxes) do
           if c ~= s then post(b, name .. ": " .. line .. "\n") end
         end
-      end
+        corral.checkpoint()                   -- the writers' turn: a pasted
+      end                                     -- burst is read a line at a time
     end)
   end, {ready = function(port) print("chat on port " .. port) end})
   corral.signal("SIGINT")                     -- Ctrl-C: drain instead of dying
