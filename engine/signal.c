@@ -87,8 +87,10 @@ static struct {
   struct sigaction lib[NSIG];   /* libuv's handler, as put there since */
   unsigned char lib_known[NSIG];
   /* Arrivals of each signal a front holds, counted after libuv's handler
-  ** had them (cr__signal_reconcile). */
+  ** had them (cr__signal_reconcile). A counted watcher's signal is held by
+  ** the front for that alone while the watcher is active (`counting`). */
   atomic_uint arrived[NSIG];
+  unsigned char counting[NSIG];
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -136,12 +138,18 @@ static int same_handler(const struct sigaction *a, const struct sigaction *b) {
                                     : a->sa_handler == b->sa_handler;
 }
 
-/* Whether a front holds signum. (Locked.) */
-static int has_front(int signum) {
+/* Whether a front function (cr_signal_front) holds signum. (Locked.) */
+static int has_front_fn(int signum) {
   int k;
   for (k = 0; k < CR__FRONTS; k++)
     if (atomic_load(&dispositions.front[signum][k]) != NULL) return 1;
   return 0;
+}
+
+/* Whether a front holds signum: for functions, or to count arrivals.
+** (Locked.) */
+static int has_front(int signum) {
+  return dispositions.counting[signum] || has_front_fn(signum);
 }
 
 /* Whether corral holds signum: a counted watcher, or a front. (Locked.) */
@@ -290,6 +298,16 @@ static void give_back(int signum, const struct sigaction *before) {
     sigaction(signum, before, NULL);
 }
 
+/* The front that held signum only to count its arrivals goes: what it sat
+** on (libuv's handler, still there for watchers corral does not count)
+** comes back, unless libuv let go (SIG_DFL then) or the program set a
+** disposition of its own. (Locked.) */
+static void take_down(int signum) {
+  struct sigaction cur;
+  if (sigaction(signum, NULL, &cur) == 0 && is_front(&cur))
+    sigaction(signum, under(signum), NULL);
+}
+
 /*
 ** Forget counted watcher i (stopping it when `stop`); the last of its
 ** signal gives back what the signal had before the first. (Locked.) The
@@ -314,10 +332,14 @@ static void uncount(size_t i, int stop) {
     uv_signal_stop(c.h);
   }
   if (--dispositions.active[c.signum] == 0) {
-    if (has_front(c.signum))
+    int counting = dispositions.counting[c.signum];
+    dispositions.counting[c.signum] = 0;
+    if (has_front(c.signum)) {
       refront(c.signum);               /* libuv may have put SIG_DFL */
-    else
+    } else {
+      if (counting) take_down(c.signum);
       give_back(c.signum, &dispositions.before[c.signum]);
+    }
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -333,6 +355,21 @@ static int counted_room(void) {
   dispositions.counted = v;
   dispositions.cap = cap;
   return 0;
+}
+
+/* While a counted watcher of signum is active, the front holds signum to
+** count its arrivals (cr__signal_reconcile), sitting on libuv's handler;
+** the first to do so sets it up as front_add does for a first front.
+** (Locked.) */
+static void count_arrivals(int signum) {
+  struct sigaction now;
+  if (dispositions.counting[signum]) return;
+  if (!has_front(signum)) {
+    dispositions.displaced[signum] = dispositions.lib_known[signum] = 0;
+    if (sigaction(signum, NULL, &now) != 0) make_dfl(&now);
+    set_under(signum, &now);
+  }
+  dispositions.counting[signum] = 1;
 }
 
 /* Start h, counted (locked): what the signal had is kept by the first. */
@@ -357,6 +394,7 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   if (first && !chld && sigaction(signum, NULL, &now) == 0 &&
       same_handler(&now, before))      /* libuv's handler was there */
     make_dfl(before);
+  count_arrivals(signum);
   refront(signum);                     /* libuv may have put its own */
   return 0;
 }
@@ -912,7 +950,7 @@ void cr_signal_interrupt(cr_engine_t *e, cr_task_t *root, int signum,
 */
 static int stops_cleanly(int signum) {
   return dispositions.active[signum] > 1 ||
-         (is_dfl(&dispositions.before[signum]) && !has_front(signum));
+         (is_dfl(&dispositions.before[signum]) && !has_front_fn(signum));
 }
 
 void cr_signal_release_idle(cr_engine_t *e) {
