@@ -474,6 +474,9 @@ struct cr_engine_s {
   void *kids;             /* private: the pids of the running children, read
                           ** by cr_engine_kill_children from a signal
                           ** handler (proc.c) */
+  unsigned chld_base[2];  /* private: SIGCHLD's arrivals and libuv's writes
+                          ** for the loop's child watcher when it began */
+  int chld_lost;          /* private: of those, the drops made good */
   /* testing hooks (loop.c): schedule fuzzing, idle waiters, autojump */
   uint64_t rng;           /* PRNG state; 0 = unseeded (FIFO) */
   uint64_t tie_salt;      /* deadline tie order when seeded, else 0 */

@@ -40,8 +40,10 @@ typedef struct {
   uv_signal_t h;
   cr_engine_t *e;
   int signum;
-  unsigned seen;          /* dispositions.arrived[signum] its last delivery
-                          ** covered (cr__signal_reconcile) */
+  unsigned base[2];       /* arrivals and libuv's writes for h when it
+                          ** started; lost: the drops made good since
+                          ** (cr__signal_reconcile) */
+  int lost;
   unsigned root : 1;      /* SIGINT/SIGTERM under the root policy */
   cr_queue_t waiters;
   cr_queue_t link;
@@ -152,9 +154,11 @@ static int has_front(int signum) {
   return dispositions.counting[signum] || has_front_fn(signum);
 }
 
-/* Whether corral holds signum: a counted watcher, or a front. (Locked.) */
+/* Whether corral holds signum: a counted watcher, or a front function
+** (the front that only counts arrivals is the watchers', or libuv's child
+** watcher's, whose SIGCHLD has its own `before`). (Locked.) */
 static int in_use(int signum) {
-  return dispositions.active[signum] > 0 || has_front(signum);
+  return dispositions.active[signum] > 0 || has_front_fn(signum);
 }
 
 static void front_handler(int signum, siginfo_t *info, void *uc);
@@ -298,6 +302,25 @@ static void give_back(int signum, const struct sigaction *before) {
     sigaction(signum, before, NULL);
 }
 
+/* Count from now the arrivals of signum and libuv's writes for h (see
+** lost_since): libuv's count first, so that an arrival between the two
+** reads counts as written, never as dropped. */
+static void count_from(const uv_signal_t *h, int signum, unsigned base[2],
+                       int *lost) {
+  base[1] = __atomic_load_n(&h->caught_signals, __ATOMIC_ACQUIRE);
+  base[0] = atomic_load(&dispositions.arrived[signum]);
+  *lost = 0;
+}
+
+/* Arrivals of signum since base that libuv did not write for h: dropped
+** from a full pipe. The handler writes first and counts the arrival after,
+** so the arrivals are read first: one in between reads as written. */
+static int lost_since(const uv_signal_t *h, int signum, const unsigned base[2]) {
+  unsigned arrived = atomic_load(&dispositions.arrived[signum]);
+  unsigned caught = __atomic_load_n(&h->caught_signals, __ATOMIC_ACQUIRE);
+  return (int)((arrived - base[0]) - (caught - base[1]));
+}
+
 /* The front that held signum only to count its arrivals goes: what it sat
 ** on (libuv's handler, still there for watchers corral does not count)
 ** comes back, unless libuv let go (SIG_DFL then) or the program set a
@@ -331,7 +354,8 @@ static void uncount(size_t i, int stop) {
     note_displaced(c.signum);
     uv_signal_stop(c.h);
   }
-  if (--dispositions.active[c.signum] == 0) {
+  if (--dispositions.active[c.signum] == 0 &&
+      (c.signum != SIGCHLD || dispositions.spawners == 0)) {
     int counting = dispositions.counting[c.signum];
     dispositions.counting[c.signum] = 0;
     if (has_front(c.signum)) {
@@ -634,6 +658,9 @@ void cr__signal_spawned(cr_engine_t *e) {
   if (dispositions.spawners == 1 && sigaction(SIGCHLD, NULL, &now) == 0 &&
       same_handler(&now, &dispositions.chld_before))
     make_dfl(&dispositions.chld_before);
+  count_arrivals(SIGCHLD);               /* for libuv's child watcher too */
+  refront(SIGCHLD);
+  count_from(&e->loop->child_watcher, SIGCHLD, e->chld_base, &e->chld_lost);
   uv_mutex_unlock(&dispositions.lock);
 }
 
@@ -641,15 +668,22 @@ void cr__signal_loop_closed(cr_engine_t *e) {
   if (!e->chld) return;
   e->chld = 0;
   uv_mutex_lock(&dispositions.lock);
-  if (--dispositions.spawners == 0 && dispositions.active[SIGCHLD] == 0)
+  if (--dispositions.spawners == 0 && dispositions.active[SIGCHLD] == 0) {
+    if (dispositions.counting[SIGCHLD]) {
+      dispositions.counting[SIGCHLD] = 0;
+      if (!has_front(SIGCHLD)) take_down(SIGCHLD);
+    }
     give_back(SIGCHLD, &dispositions.chld_before);
+  }
   uv_mutex_unlock(&dispositions.lock);
 }
 
 static int sigwatch_start(sigwatch *w) {
-  if (!uv_is_active((uv_handle_t *)&w->h))   /* earlier ones were not its */
-    w->seen = atomic_load(&dispositions.arrived[w->signum]);
-  return cr_signal_start(&w->h, signal_cb, w->signum);
+  int active = uv_is_active((uv_handle_t *)&w->h);
+  int rc = cr_signal_start(&w->h, signal_cb, w->signum);
+  if (rc == 0 && !active)                  /* earlier ones were not its */
+    count_from(&w->h, w->signum, w->base, &w->lost);
+  return rc;
 }
 
 static void sigwatch_stop(sigwatch *w) { cr_signal_stop(&w->h); }
@@ -822,35 +856,39 @@ static void signal_cb(uv_signal_t *h, int signum) {
     (*early)--;
     return;
   }
-  w->seen = atomic_load(&dispositions.arrived[signum]);
   deliver(w, signum);
 }
 
 /*
 ** libuv hands each arrival to the loop through a pipe, and drops it when
 ** the pipe is full: a storm of one signal (a shell's `kill` in a loop sends
-** tens of thousands a second) that outruns the loop for a moment lost the
+** tens of thousands a second) that outran the loop for a moment lost the
 ** SIGTERM that came at its end, and a program waiting for it waited for
-** ever. Where a front holds the signal, its arrivals are counted after
-** libuv's handler had them: after a poll, a watcher of a signal that
-** arrived since its last delivery, while libuv holds no message of it
-** (the pipe drained), had it dropped, and is delivered it now. (A storm's
-** arrivals that a delivery already covered are the same arrival, as the
-** kernel would have merged them.) The poll that follows a drop is certain:
-** the pipe was full.
+** ever; a SIGCHLD lost so left its child a zombie and p:wait() waiting. A
+** watched signal's arrivals are counted by the front, after libuv's handler
+** had them, and set against libuv's own count of what it wrote for each
+** watcher: after a poll, an arrival it did not write was dropped, and is
+** delivered now (several as one, as the kernel merges them); a SIGCHLD is
+** raised again, for libuv to reap. The poll that follows a drop is
+** certain: the pipe was full.
 */
 void cr__signal_reconcile(cr_engine_t *e) {
   cr_queue_t *q = e->sigwatchers.next;
+  int lost;
   while (q != &e->sigwatchers) {
     sigwatch *w = cr__queue_data(q, sigwatch, link);
-    unsigned now = atomic_load(&dispositions.arrived[w->signum]);
     q = q->next;                         /* (deliver may change the list) */
-    if (now == w->seen || !uv_is_active((uv_handle_t *)&w->h) ||
-        __atomic_load_n(&w->h.caught_signals, __ATOMIC_RELAXED) !=
-        w->h.dispatched_signals)
-      continue;                          /* nothing new, or yet to come */
-    w->seen = now;
+    if (!uv_is_active((uv_handle_t *)&w->h) ||
+        (lost = lost_since(&w->h, w->signum, w->base)) <= w->lost)
+      continue;
+    w->lost = lost;
     deliver(w, w->signum);
+  }
+  if (e->chld == 2 &&
+      (lost = lost_since(&e->loop->child_watcher, SIGCHLD, e->chld_base)) >
+      e->chld_lost) {
+    e->chld_lost = lost;
+    raise(SIGCHLD);                      /* (written now: the pipe drained) */
   }
 }
 
@@ -874,7 +912,6 @@ int cr_signal_deliver(cr_engine_t *e, int signum) {
   sigwatch *w = stop_watcher(e, signum);
   if (w == NULL) return CR_EINVAL;
   e->delivered_early[signum == SIGTERM]++;
-  w->seen = atomic_load(&dispositions.arrived[signum]);
   deliver(w, signum);
   return 0;
 }

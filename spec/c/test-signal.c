@@ -386,6 +386,66 @@ static int dropped_from_a_full_pipe(int fronts) {
   CHECK(disposition(SIGUSR1) == 'd' && disposition(SIGUSR2) == 'd');
   return 0;
 }
+/* A child's SIGCHLD dropped from the full pipe left it a zombie, and its
+** waiter waiting for ever: the engine raises SIGCHLD again for libuv to
+** reap it. The child exits while the loop is not polled and the pipe is
+** full of SIGUSR1. */
+static int zombie(int pid) {
+  char path[64], buf[256], *p;
+  FILE *f;
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  if ((f = fopen(path, "r")) == NULL) return 0;
+  p = fgets(buf, sizeof buf, f);
+  fclose(f);
+  return p != NULL && (p = strrchr(buf, ')')) != NULL && p[2] == 'Z';
+}
+
+static cr_proc_t *storm_child;
+static void storm_then_reap(cr_task_t *t) {
+  stask *s = (stask *)t;
+  int i;
+  s->statuses[s->step & 3] = t->wake_status;
+  if (s->step++ == 0) {
+    for (i = 0; i < STORM; i++) raise(SIGUSR1);   /* the loop is not polled */
+    for (i = 0; i < 5000 && !zombie(storm_child->pid); i++) uv_sleep(1);
+    s->sig = zombie(storm_child->pid);           /* its SIGCHLD came */
+    if (cr_proc_wait(storm_child, t) != 1) s->step = 9;
+    return;
+  }
+  finish(t);
+}
+
+static int test_sigchld_dropped_from_a_full_pipe(void) {
+  cr_engine_t e;
+  uv_signal_t w;
+  stask s = {0};
+  char *args[] = {"/bin/sleep", "0.2", NULL};   /* exits after the storm */
+  cr_proc_opts_t o;
+  int i;
+  memset(&o, 0, sizeof o);
+  o.file = "/bin/sleep";
+  o.args = args;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
+  CHECK(uv_signal_init(e.loop, &w) == 0);
+  CHECK(cr_signal_start(&w, count_cb, SIGUSR1) == 0);   /* fills the pipe */
+  CHECK(cr_proc_spawn(&e, &o, &storm_child) == 0);
+  TASK_INIT(&e, &s.t, storm_then_reap);
+  cr_task_start_root(&s.t);
+  for (i = 0; i < 2000 && s.step < 2; i++) {   /* (no wait for ever) */
+    CHECK(cr_engine_step(&e, 0) >= 0);
+    uv_sleep(1);
+  }
+  cr_signal_stop(&w);
+  uv_close((uv_handle_t *)&w, NULL);
+  if (s.step < 2) cr_scope_cancel(&s.t.scope, CR_SRC_HOST, 0, NULL);
+  CHECK(drain(&e) == 0);
+  cr_io_close(&storm_child->io);
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(s.sig == 1);                           /* it exited meanwhile */
+  CHECK(s.step == 2 && s.statuses[1] == 0);    /* and was reaped */
+  return 0;
+}
+
 static int test_dropped_under_fronts(void) { return dropped_from_a_full_pipe(1); }
 static int test_dropped_watched(void) { return dropped_from_a_full_pipe(0); }
 
@@ -454,6 +514,8 @@ int main(void) {
      test_dropped_under_fronts},
     {"a signal libuv dropped from its full pipe is delivered (watched)",
      test_dropped_watched},
+    {"a child's SIGCHLD dropped from the full pipe: it is reaped all the same",
+     test_sigchld_dropped_from_a_full_pipe},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
