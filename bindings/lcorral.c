@@ -628,11 +628,18 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 ** top.
 */
 int lcr_done_now(lua_State *L, lcr_Task *t, int nres, int replay) {
-  cr_engine_t *e = &lcr_taskengine(t)->e;
-  if (replay && (e->clock == CR_CLOCK_VIRTUAL || e->rng != 0)) return nres;
-  if (!cr_engine_pass_over(e) || !lua_isyieldable(L))
-    return nres;                         /* (in a sort's comparator, say) */
+  if (!lcr_time_is_up(L, t, replay)) return nres;
   return lcr_reschedule(L, t, nres, gave_way_k);
+}
+
+/* Whether t, running L, should give way now (see lcr_done_now): the pass's
+** time is up, L can yield (not in a sort's comparator, say), and, for a
+** call that replays (`replay`), the run is on the real clock and unseeded
+** (a seed of 0 too: tie_salt, never 0 when seeded, says so). */
+int lcr_time_is_up(lua_State *L, lcr_Task *t, int replay) {
+  cr_engine_t *e = &lcr_taskengine(t)->e;
+  if (replay && (e->clock == CR_CLOCK_VIRTUAL || e->tie_salt != 0)) return 0;
+  return cr_engine_pass_over(e) && lua_isyieldable(L);
 }
 
 /* type(v) as Lua's own: the embedded modules' `type`, which a program's

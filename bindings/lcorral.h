@@ -265,6 +265,7 @@ int lcr_yield(lua_State *L, lcr_Task *t, lua_KContext ctx, lua_KFunction k);
 int lcr_reschedule(lua_State *L, lcr_Task *t, lua_KContext ctx,
                    lua_KFunction k);
 int lcr_done_now(lua_State *L, lcr_Task *t, int nres, int replay);
+int lcr_time_is_up(lua_State *L, lcr_Task *t, int replay);
 int lcr_engine_resumed(lua_State *L);
 int lcr_reyield(lua_State *L, lua_KContext ctx, lua_KFunction k);
 /* The first line of every continuation k given to lcr_yield: a resume

@@ -150,15 +150,30 @@ static int l_semaphore(lua_State *L) {
   return 1;
 }
 
+/* ctx of a lock's acquire that gave way before taking the lock: a call
+** made afresh now, which does not give way again. */
+#define AFTER_TURN 1
+
+/*
+** A lock gives way before it is taken, not after: `l:acquire(); local _
+** <close> = l` must leave no yield between the two, where a foreign
+** coroutine.close would end the task with the lock held and no <close>
+** yet to release it. (A Cancelled that comes meanwhile is raised by the
+** call made afresh, nothing taken.) A semaphore, which has no such idiom,
+** gives way after, as the other calls do.
+*/
 static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, sem_acquire_k);
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
-  (void)ctx;
+  if (ctx == AFTER_TURN) status = LUA_OK;
   if (delivered(L, status, &t, semcall(s, SEM_ACQUIRE))) return 0;
+  if (s->is_lock && status == LUA_OK && ctx != AFTER_TURN &&
+      s->sem.value > 0 && lcr_time_is_up(L, t, 1))
+    return lcr_reschedule(L, t, AFTER_TURN, sem_acquire_k);
   if (cr_sem_acquire(&s->sem, &t->t)) {
     stamp(L, s);
-    return got_now(L, status, t, 0);
+    return s->is_lock ? 0 : got_now(L, status, t, 0);
   }
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
