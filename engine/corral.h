@@ -471,6 +471,8 @@ struct cr_engine_s {
   unsigned closed : 1;    /* cr_engine_close succeeded: only close again */
   unsigned chld : 2;      /* private: 1 once it spawned a process (libuv
                           ** then watches SIGCHLD), 2 once that was seen */
+  unsigned chld_restart : 1; /* private: this spawn starts libuv's child
+                          ** watcher again (its counts start afresh) */
   void *kids;             /* private: the pids of the running children, read
                           ** by cr_engine_kill_children from a signal
                           ** handler (proc.c) */

@@ -635,6 +635,7 @@ static void front_handler(int signum, siginfo_t *info, void *uc) {
 ** by the host, after corral: libuv has the last word there).
 */
 void cr__signal_spawning(cr_engine_t *e) {
+  e->chld_restart = !uv_is_active((uv_handle_t *)&e->loop->child_watcher);
   if (e->chld) return;
   e->chld = 1;
   uv_once(&dispositions.once, dispositions_init);
@@ -648,16 +649,20 @@ void cr__signal_spawning(cr_engine_t *e) {
   uv_mutex_unlock(&dispositions.lock);
 }
 
-/* After the first spawn: if libuv's handler was in place already (another
-** loop's processes), what came before it is not known. */
+/* After a spawn. The first: if libuv's handler was in place already
+** (another loop's processes), what came before it is not known. Each that
+** started libuv's child watcher again (its last process had closed, and
+** libuv put SIG_DFL back): SIGCHLD's arrivals are counted for it afresh,
+** the front back on libuv's handler (cr__signal_reconcile). */
 void cr__signal_spawned(cr_engine_t *e) {
   struct sigaction now;
-  if (e->chld != 1) return;
-  e->chld = 2;
+  if (e->chld == 2 && !e->chld_restart) return;
   uv_mutex_lock(&dispositions.lock);
-  if (dispositions.spawners == 1 && sigaction(SIGCHLD, NULL, &now) == 0 &&
+  if (e->chld == 1 && dispositions.spawners == 1 &&
+      sigaction(SIGCHLD, NULL, &now) == 0 &&
       same_handler(&now, &dispositions.chld_before))
     make_dfl(&dispositions.chld_before);
+  e->chld = 2;
   count_arrivals(SIGCHLD);               /* for libuv's child watcher too */
   refront(SIGCHLD);
   count_from(&e->loop->child_watcher, SIGCHLD, e->chld_base, &e->chld_lost);
@@ -884,7 +889,9 @@ void cr__signal_reconcile(cr_engine_t *e) {
     w->lost = lost;
     deliver(w, w->signum);
   }
+  /* (libuv's child watcher stops with its last process: uncounted then) */
   if (e->chld == 2 &&
+      uv_is_active((uv_handle_t *)&e->loop->child_watcher) &&
       (lost = lost_since(&e->loop->child_watcher, SIGCHLD, e->chld_base)) >
       e->chld_lost) {
     e->chld_lost = lost;
