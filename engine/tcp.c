@@ -3,6 +3,8 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -302,6 +304,21 @@ static cr_abort_t resolve_abort(cr_task_t *t) {
   return CR_ABORT_DONE;
 }
 
+/* uv_getaddrinfo with every signal blocked in this thread for the call:
+** the first one starts libuv's thread pool, whose threads inherit the
+** mask, so that no signal corral watches is ever handled in one of them
+** (a handler in another thread than the loop's races with the loop). */
+static int pool_getaddrinfo(uv_loop_t *loop, uv_getaddrinfo_t *req,
+                            const char *host, const struct addrinfo *hints) {
+  sigset_t all, old;
+  int rc;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  rc = uv_getaddrinfo(loop, req, resolve_cb, host, NULL, hints);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
   struct addrinfo hints;
   resolve_req *r;
@@ -313,7 +330,7 @@ int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host) {
   hints.ai_socktype = SOCK_STREAM;
   r->e = e;
   r->task = t;
-  rc = uv_getaddrinfo(e->loop, &r->req, resolve_cb, host, NULL, &hints);
+  rc = pool_getaddrinfo(e->loop, &r->req, host, &hints);
   if (rc) {
     free(r);
     return rc;
