@@ -618,10 +618,11 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 ** A blocking call that did not have to wait (a stream's buffered data, a
 ** free lock, a value in a channel) ends here; once the tasks that ran
 ** since the last poll have had their time (cr_engine_pass_over) it gives
-** way first: a schedule point after the call, as Trio's, so that a loop of
-** them lets I/O, timers and the other tasks in. After the call, not
-** before: it happened when it was made, and no Cancelled is raised there,
-** which would lose what it took. `replay`: the call is made the same way
+** way before it returns: a schedule point after the call, as Trio's, so
+** that a loop of them lets I/O, timers and the other tasks in. After the
+** call, not before: it happened when it was made, and no Cancelled is
+** raised there, which would lose what it took (a lock's acquire gives way
+** before instead: see lsync.c). `replay`: the call is made the same way
 ** in a test's run (a channel, not a socket), so it never gives way where
 ** runs must replay, on the virtual clock or under a seed: a pass's length
 ** in real time must not change their order. Returns nres, the results on
