@@ -61,6 +61,8 @@ typedef struct {
 typedef struct {
   uv_signal_t *h;
   int signum;
+  unsigned base[2];       /* a host's watcher: see cr__signal_reconcile */
+  int lost;
 } counted_watch;
 
 #define CR__FRONTS 2          /* functions in front of one signal, at most */
@@ -93,6 +95,7 @@ static struct {
   ** the front for that alone while the watcher is active (`counting`). */
   atomic_uint arrived[NSIG];
   unsigned char counting[NSIG];
+  atomic_int hosts;             /* counted watchers that are not corral's */
 } dispositions = {UV_ONCE_INIT};
 
 static void dispositions_init(void) {
@@ -341,6 +344,7 @@ static void take_down(int signum) {
 static void uncount(size_t i, int stop) {
   counted_watch c = dispositions.counted[i];
   sigset_t one, old;
+  if (c.h->signal_cb != signal_cb) atomic_fetch_sub(&dispositions.hosts, 1);
   dispositions.counted[i] = dispositions.counted[--dispositions.ncounted];
   if (dispositions.ncounted == 0) {
     free(dispositions.counted);
@@ -414,7 +418,11 @@ static int count_start(uv_signal_t *h, uv_signal_cb cb, int signum) {
   note_lib(signum);
   dispositions.active[signum]++;
   dispositions.counted[dispositions.ncounted].h = h;
-  dispositions.counted[dispositions.ncounted++].signum = signum;
+  dispositions.counted[dispositions.ncounted].signum = signum;
+  count_from(h, signum, dispositions.counted[dispositions.ncounted].base,
+             &dispositions.counted[dispositions.ncounted].lost);
+  dispositions.ncounted++;
+  if (cb != signal_cb) atomic_fetch_add(&dispositions.hosts, 1);
   if (first && !chld && sigaction(signum, NULL, &now) == 0 &&
       same_handler(&now, before))      /* libuv's handler was there */
     make_dfl(before);
@@ -864,6 +872,30 @@ static void signal_cb(uv_signal_t *h, int signum) {
   deliver(w, signum);
 }
 
+/* A host's own watchers on e's loop (cr_signal_start) are counted too: one
+** whose signal libuv dropped has its callback called, as libuv would have,
+** once the lock is let go (a callback may start or stop watchers). */
+#define CR__HOST_DROPS 16
+static void reconcile_hosts(cr_engine_t *e) {
+  uv_signal_t *due[CR__HOST_DROPS];
+  int sig[CR__HOST_DROPS], n = 0, lost, i;
+  uv_mutex_lock(&dispositions.lock);
+  for (i = 0; i < (int)dispositions.ncounted && n < CR__HOST_DROPS; i++) {
+    counted_watch *c = &dispositions.counted[i];
+    if (c->h->loop != e->loop || c->h->signal_cb == signal_cb ||
+        !uv_is_active((uv_handle_t *)c->h) ||
+        (lost = lost_since(c->h, c->signum, c->base)) <= c->lost)
+      continue;
+    c->lost = lost;
+    due[n] = c->h;
+    sig[n++] = c->signum;
+  }
+  uv_mutex_unlock(&dispositions.lock);
+  for (i = 0; i < n; i++)
+    if (uv_is_active((uv_handle_t *)due[i]) && due[i]->signum == sig[i])
+      due[i]->signal_cb(due[i], sig[i]);
+}
+
 /*
 ** libuv hands each arrival to the loop through a pipe, and drops it when
 ** the pipe is full: a storm of one signal (a shell's `kill` in a loop sends
@@ -889,6 +921,7 @@ void cr__signal_reconcile(cr_engine_t *e) {
     w->lost = lost;
     deliver(w, w->signum);
   }
+  if (atomic_load(&dispositions.hosts) > 0) reconcile_hosts(e);
   /* (libuv's child watcher stops with its last process: uncounted then) */
   if (e->chld == 2 &&
       uv_is_active((uv_handle_t *)&e->loop->child_watcher) &&

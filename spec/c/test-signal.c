@@ -446,6 +446,47 @@ static int test_sigchld_dropped_from_a_full_pipe(void) {
   return 0;
 }
 
+/* A host's own watcher (cr_signal_start) whose signal libuv dropped from
+** the full pipe has its callback called all the same, once. */
+static int usr2_heard;
+static void usr2_cb(uv_signal_t *h, int signum) {
+  (void)h;
+  if (signum == SIGUSR2) usr2_heard++;
+}
+
+static int test_dropped_for_a_hosts_watcher(void) {
+  cr_engine_t e;
+  uv_signal_t w, w2;
+  stask s = {0};                                /* keeps the engine polling */
+  int i;
+  usr2_heard = 0;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_REAL) == 0);
+  TASK_INIT(&e, &s.t, raise_then_sleep);
+  s.sig = SIGURG;                               /* ignored by default */
+  CHECK(uv_signal_init(e.loop, &w) == 0 && uv_signal_init(e.loop, &w2) == 0);
+  CHECK(cr_signal_start(&w, count_cb, SIGUSR1) == 0);   /* fills the pipe */
+  CHECK(cr_signal_start(&w2, usr2_cb, SIGUSR2) == 0);
+  cr_task_start_root(&s.t);
+  CHECK(cr_engine_step(&e, 0) >= 0);            /* it sleeps */
+  for (i = 0; i < STORM; i++) raise(SIGUSR1);   /* the loop is not polled */
+  raise(SIGUSR2);                               /* dropped */
+  for (i = 0; i < 200 && usr2_heard == 0; i++) {
+    CHECK(cr_engine_step(&e, 0) >= 0);
+    uv_sleep(1);
+  }
+  for (i = 0; i < 20; i++) CHECK(cr_engine_step(&e, 0) >= 0);
+  cr_signal_stop(&w);
+  cr_signal_stop(&w2);
+  uv_close((uv_handle_t *)&w, NULL);
+  uv_close((uv_handle_t *)&w2, NULL);
+  cr_scope_cancel(&s.t.scope, CR_SRC_HOST, 0, NULL);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  CHECK(usr2_heard == 1);
+  CHECK(disposition(SIGUSR1) == 'd' && disposition(SIGUSR2) == 'd');
+  return 0;
+}
+
 static int test_dropped_under_fronts(void) { return dropped_from_a_full_pipe(1); }
 static int test_dropped_watched(void) { return dropped_from_a_full_pipe(0); }
 
@@ -516,6 +557,8 @@ int main(void) {
      test_dropped_watched},
     {"a child's SIGCHLD dropped from the full pipe: it is reaped all the same",
      test_sigchld_dropped_from_a_full_pipe},
+    {"a host's watcher: a signal dropped from the full pipe calls it once",
+     test_dropped_for_a_hosts_watcher},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
