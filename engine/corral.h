@@ -473,6 +473,8 @@ struct cr_engine_s {
                           ** then watches SIGCHLD), 2 once that was seen */
   unsigned chld_restart : 1; /* private: this spawn starts libuv's child
                           ** watcher again (its counts start afresh) */
+  unsigned release_pending : 1; /* private: cr_signal_release_idle waits
+                          ** for the running children to exit */
   void *kids;             /* private: the pids of the running children, read
                           ** by cr_engine_kill_children from a signal
                           ** handler (proc.c) */
@@ -1024,7 +1026,10 @@ size_t cr_signal_watchers(const cr_engine_t *e);
 ** outlives a run (a host between two roots). One whose signal had a handler
 ** stays: stopping it would leave a moment with SIG_DFL (libuv's stop)
 ** before that handler is back, which a signal arriving then dies of. A
-** later wait starts a stopped watcher again. */
+** later wait starts a stopped watcher again. While a child process the
+** engine started still runs, the release waits until the last one has
+** exited (a child signalling its parent is part of the run), unless a root
+** starts first. */
 void cr_signal_release_idle(cr_engine_t *e);
 
 /*

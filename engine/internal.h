@@ -131,6 +131,8 @@ void cr__io_init(cr_engine_t *e, cr_io_t *io, int type, cr_io_cb close);
 void cr__stream_unclaim(cr_task_t *t);   /* t->claim: let go of its stream */
 void cr__io_free(cr_io_t *io);
 void cr__io_close_all(cr_engine_t *e);
+/* Whether a child the engine started runs (not reaped yet). */
+int cr__kids_running(const cr_engine_t *e);
 void cr__kids_free(cr_engine_t *e);
 /* The root policy's watchers nobody waits on (signal.c). */
 unsigned cr__signal_idle_root_watchers(const cr_engine_t *e);

@@ -52,7 +52,6 @@ void cr__io_close_all(cr_engine_t *e) {
     q = q->next;
     cr_io_close(io);
   }
-  cr__signal_close_all(e);
 }
 
 /* --- streams ------------------------------------------------------------ */

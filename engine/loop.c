@@ -164,6 +164,11 @@ int cr_engine_close(cr_engine_t *e) {
   if (!e->closing) {
     e->closing = 1;
     cr__io_close_all(e);
+    /* The children are dead and reaped before the signal watchers stop: a
+    ** signal a child sent its parent (up to its SIGKILL) has arrived by
+    ** then, and is not met by a default action that kills the process. */
+    cr__proc_reap_all(e);
+    cr__signal_close_all(e);
     uv_close((uv_handle_t *)&e->uvtimer, handle_close_cb);
     uv_close((uv_handle_t *)&e->idle, handle_close_cb);
     uv_close((uv_handle_t *)&e->io_keep, handle_close_cb);
@@ -194,7 +199,6 @@ int cr_engine_close(cr_engine_t *e) {
   } else {
     /* The host's loop: let our close callbacks run; host handles are
     ** left alone (uv_run NOWAIT only processes what is ready). */
-    cr__proc_reap_all(e);
     uv_run(e->loop, UV_RUN_NOWAIT);
     cr__resolve_detach_all(e);  /* lookups still running end on their own */
     cr__signal_loop_closed(e);  /* (the host's loop keeps libuv's watcher) */

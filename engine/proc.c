@@ -95,6 +95,11 @@ void cr_engine_kill_children(cr_engine_t *e) {
   }
 }
 
+int cr__kids_running(const cr_engine_t *e) {
+  const kid_table *t = e->kids;
+  return t != NULL && t->n > 0;
+}
+
 void cr__kids_free(cr_engine_t *e) {
   kid_table *t = e->kids;
   e->kids = NULL;
@@ -107,12 +112,14 @@ void cr__kids_free(cr_engine_t *e) {
 
 static void exit_cb(uv_process_t *h, int64_t status, int term_signal) {
   cr_proc_t *p = h->data;
-  kids_remove(p->io.engine, p->pid);
+  cr_engine_t *e = p->io.engine;
+  kids_remove(e, p->pid);
   p->exited = 1;
   p->exit_status = status;
   p->term_signal = term_signal;
   wake_waiters(p, 0);
   if (p->io.closing) uv_close((uv_handle_t *)&p->proc, proc_close_cb);
+  if (e->release_pending && !cr__kids_running(e)) cr_signal_release_idle(e);
 }
 
 static void proc_close(cr_io_t *io) {
@@ -130,10 +137,11 @@ static void proc_close(cr_io_t *io) {
 }
 
 /*
-** The engine closes on a loop that is not its own (a host's), which it may
-** not run until a killed child's exit is reaped: reap every killed child
-** here (SIGKILL cannot be caught, so the wait is short), so its handle
-** closes in this pass and nothing of it outlives the engine.
+** The engine closes: reap every child its close killed here (SIGKILL
+** cannot be caught, so the wait is short), so that its handle closes in
+** this pass and nothing of it outlives the engine (on a host's loop, which
+** the engine may not run until the exit is seen), and so that every signal
+** the child sent has arrived before the signal watchers stop.
 */
 void cr__proc_reap_all(cr_engine_t *e) {
   cr_queue_t *q;

@@ -1032,6 +1032,8 @@ static int stops_cleanly(int signum) {
 
 void cr_signal_release_idle(cr_engine_t *e) {
   cr_queue_t *q;
+  e->release_pending = cr__kids_running(e);
+  if (e->release_pending) return;      /* at the last one's exit (proc.c) */
   uv_once(&dispositions.once, dispositions_init);
   uv_mutex_lock(&dispositions.lock);
   for (q = e->sigwatchers.next; q != &e->sigwatchers; q = q->next) {

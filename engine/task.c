@@ -115,6 +115,7 @@ void cr__task_schedule(cr_task_t *t) {
 
 int cr_task_start_root(cr_task_t *t) {
   if (t->scope.engine->closing) return CR_EINVAL;   /* (closed, or closing) */
+  t->scope.engine->release_pending = 0;     /* the new root holds them */
   cr__scope_link(&t->scope, NULL);
   t->cur = &t->scope;
   cr__task_schedule(t);          /* (then the event: see cr_group_spawn) */

@@ -7,7 +7,9 @@
 ** while no root ran, a completion that beat the close, and start(-1).
 ** Run under ASan by `make sanitize`, where a use-after-free fails it.
 */
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "host_test.h"
 
 /* --- ops that never complete by themselves ------------------------------ */
@@ -129,6 +131,69 @@ static int test_process_left_running_on_the_hosts_loop(void) {
   CHECK(corral_host_close(h) == 0);
   CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
   CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+/* SIGUSR1's handler now: 'd' default, 'c' caught (libuv's or corral's). */
+static char usr1_disposition(void) {
+  struct sigaction sa;
+  sigaction(SIGUSR1, NULL, &sa);
+  return sa.sa_handler == SIG_DFL ? 'd' : 'c';
+}
+
+/* A root waited for SIGUSR1 from a child it started and left running: the
+** default action came back when the root ended (cr_signal_release_idle),
+** and the child's next SIGUSR1 killed the host. The release now waits for
+** the run's children to exit (here: corral_host_close kills it, and reaps
+** it before the watchers stop). */
+static int test_release_waits_for_a_storming_child(void) {
+  corral_host_t *h;
+  int i;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "corral.group(function(g)\n"
+    "  g:spawn(corral.signal, 'SIGUSR1')\n"
+    "  corral.checkpoint()\n"
+    "  corral.exec('/bin/sh', {'-c', 'while kill -USR1 $PPID; do :; done'})\n"
+    "end)", "=r") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(usr1_disposition() == 'c');     /* the child runs: still caught */
+  for (i = 0; i < 50; i++) {            /* 0.1 s of its storm */
+    uv_run(corral_host_loop(h), UV_RUN_NOWAIT);
+    usleep(2000);
+  }
+  CHECK(corral_host_close(h) == 0);
+  CHECK(usr1_disposition() == 'd');
+  return 0;
+}
+
+static uv_timer_t tick;
+static void tick_cb(uv_timer_t *t) { (void)t; }
+
+/* ... and once the child has exited by itself, the default comes back. */
+static int test_release_after_the_child_exits(void) {
+  corral_host_t *h;
+  int i;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  CHECK(corral_host_start_string(h,
+    "local corral = require 'corral'\n"
+    "corral.group(function(g)\n"
+    "  g:spawn(corral.signal, 'SIGUSR1')\n"
+    "  corral.checkpoint()\n"
+    "  corral.exec('/bin/sh', {'-c', 'kill -USR1 $PPID; sleep 0.05'})\n"
+    "end)", "=r") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(usr1_disposition() == 'c');
+  /* A timer of the host's keeps the loop polling: between roots the
+  ** engine's handles keep no loop alive. */
+  CHECK(uv_timer_init(corral_host_loop(h), &tick) == 0);
+  CHECK(uv_timer_start(&tick, tick_cb, 2, 2) == 0);
+  for (i = 0; i < 500 && usr1_disposition() == 'c'; i++)
+    uv_run(corral_host_loop(h), UV_RUN_ONCE);
+  CHECK(usr1_disposition() == 'd');     /* reaped: released */
+  uv_close((uv_handle_t *)&tick, NULL);
+  CHECK(corral_host_close(h) == 0);
   return 0;
 }
 
@@ -560,6 +625,8 @@ int main(void) {
   RUN(test_host_calls_from_a_cancel_callback);
   RUN(test_completion_before_close_wins);
   RUN(test_process_left_running_on_the_hosts_loop);
+  RUN(test_release_waits_for_a_storming_child);
+  RUN(test_release_after_the_child_exits);
   RUN(test_close_from_a_host_callback_it_runs);
   RUN(test_attached_deadlock_after_a_close);
   RUN(test_attached_unbreakable_deadlock);
