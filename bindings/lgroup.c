@@ -375,10 +375,13 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   }
   if (c->outcome == CR_TASK_DONE) {
     lcr_checkcancel(L, w);          /* a cancelled caller: its Cancelled */
-    if (c->ready_dropped)
-      return luaL_error(L, "group:start: the task called ready while the "
-                           "caller was cancelled (its value was dropped), "
-                           "then finished");
+    /* ready came while the caller was cancelled, and the caller is no
+    ** longer (a shield set since hides it): the value it kept, as Trio's
+    ** start returns what started() recorded. */
+    if (c->ready_dropped) {
+      lcr_getextra(L, 1, "ready");
+      return 1;
+    }
     return luaL_error(L, "group:start: the task finished without calling "
                          "ready");
   }
@@ -528,6 +531,7 @@ static int group__newindex(lua_State *L) {
 
 static int group__tostring(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
+  int alive, n;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "corral.Group(");
@@ -538,9 +542,12 @@ static int group__tostring(lua_State *L) {
     lua_pushfstring(L, "#%I", (lua_Integer)G->g.scope.id);
     luaL_addvalue(&b);
   }
-  lua_pushfstring(L, ", %d %s%s)", (int)G->g.nchildren,
-                  G->g.nchildren == 1 ? "child" : "children",
-                  !group_alive(L, G) ? ", closed" : "");
+  /* as g:tasks() counts: a closed group has none (the children a run
+  ** abandoned at a deadlock are not its any more) */
+  alive = group_alive(L, G);
+  n = alive ? (int)G->g.nchildren : 0;
+  lua_pushfstring(L, ", %d %s%s)", n, n == 1 ? "child" : "children",
+                  alive ? "" : ", closed");
   luaL_addvalue(&b);
   luaL_pushresult(&b);
   return 1;

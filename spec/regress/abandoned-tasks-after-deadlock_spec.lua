@@ -87,4 +87,17 @@ describe("regression: tasks abandoned by a deadlock", function()
     end)
     assert.equal("cancelled", kept.t.status)
   end)
+
+  -- tostring(g) counted the abandoned child ("1 child, closed") where
+  -- g:tasks() had none.
+  it("are no longer counted by their group's tostring, as by g:tasks()", function()
+    local kept = abandon(function(k)
+      corral.group(function(g)
+        k.g = g
+        g:spawn(shielded(function() corral.event():wait() end))
+      end, { name = "crew" })
+    end)
+    assert.equal(0, #kept.g:tasks())
+    assert.equal("corral.Group(crew, 0 children, closed)", tostring(kept.g))
+  end)
 end)
