@@ -109,7 +109,7 @@ static int event__index(lua_State *L) {
   return 1;
 }
 
-/* Locks and semaphores share their methods: self may be either. */
+/* A lock or a semaphore (their methods checked which: checkkind). */
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
   /* (the two have one size: a semaphore given a lock's metatable, or the
@@ -618,9 +618,31 @@ static const luaL_Reg event_methods[] = {
   {"set", event_set}, {"is_set", event_is_set}, {"wait", event_wait},
   {NULL, NULL}
 };
+/* A lock's methods take a lock, a semaphore's a semaphore: each checks
+** its own type first (a lock's release given a semaphore would add it a
+** permit), then runs the code the two share. */
+static void checkkind(lua_State *L, int is_lock) {
+  lcr_Sem *s = lcr_testself(L, 1, is_lock ? LCR_MT_LOCK : LCR_MT_SEM);
+  if (s == NULL || s->is_lock != is_lock)
+    lcr_selferror(L, 1, is_lock ? LCR_LOCK : LCR_SEM);
+}
+#define SEM_METHOD(m) \
+  static int lock_##m(lua_State *L) { checkkind(L, 1); return sem_##m(L); } \
+  static int semaphore_##m(lua_State *L) { checkkind(L, 0); return sem_##m(L); }
+SEM_METHOD(acquire)
+SEM_METHOD(release)
+SEM_METHOD(with)
+SEM_METHOD(try_acquire)
+#undef SEM_METHOD
+
+static const luaL_Reg lock_methods[] = {
+  {"acquire", lock_acquire}, {"release", lock_release}, {"with", lock_with},
+  {"try_acquire", lock_try_acquire},
+  {NULL, NULL}
+};
 static const luaL_Reg sem_methods[] = {
-  {"acquire", sem_acquire}, {"release", sem_release}, {"with", sem_with},
-  {"try_acquire", sem_try_acquire},
+  {"acquire", semaphore_acquire}, {"release", semaphore_release},
+  {"with", semaphore_with}, {"try_acquire", semaphore_try_acquire},
   {NULL, NULL}
 };
 static const luaL_Reg chan_methods[] = {
@@ -670,7 +692,7 @@ const luaL_Reg lcr_sync_funcs[] = {
 
 void lcr_open_sync(lua_State *L) {
   lcr_register(L, LCR_EVENT, event_methods, event_meta);
-  lcr_register(L, LCR_LOCK, sem_methods, lock_meta);
+  lcr_register(L, LCR_LOCK, lock_methods, lock_meta);
   lcr_register(L, LCR_SEM, sem_methods, sem_meta);
   lcr_register(L, LCR_CHAN, chan_methods, chan_meta);
   lcr_register_mt(L, LCR_EVENT, LCR_MT_EVENT, sizeof(lcr_Event));

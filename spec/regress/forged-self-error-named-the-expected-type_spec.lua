@@ -12,7 +12,7 @@ describe("regression: a forged self", function()
     local ok, err = pcall(function() return io.stdout:acquire() end)
     debug.setmetatable(io.stdout, mt)
     assert.is_false(ok)
-    assert.matches("corral.Lock or corral.Semaphore expected, got a userdata with the "
+    assert.matches("corral.Lock expected, got a userdata with the "
                    .. "metatable of corral.Lock", err, 1, true)
   end)
 
