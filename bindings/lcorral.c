@@ -1650,7 +1650,11 @@ static int is_task_coroutine(lcr_State *S, lua_State *co) {
 static int coroutine_guard(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lua_State *co = lua_tothread(L, 1);
-  if (co != NULL && is_task_coroutine(S, co))
+  /* A bad argument is told here, from the frame the caller called, so the
+  ** message names the call as written and where (the original, called
+  ** from C below, would be named '?'). */
+  if (co == NULL) luaL_typeerror(L, 1, "thread");
+  if (is_task_coroutine(S, co))
     return luaL_error(L, "%s: this coroutine belongs to a corral task; "
                       "only corral may %s it (cancel the task with "
                       "t:cancel(), hand it values with a channel or event)",
