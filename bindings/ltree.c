@@ -334,6 +334,41 @@ static void scope_fields(lua_State *L, cr_scope_t *s, double now) {
   }
 }
 
+/*
+** A group's failures so far, which its exit will raise: failures =
+** {{task =, error =}, ...} in the order they happened, and dropped (those
+** beyond max_errors). A group that never exits (a deadlock nothing could
+** break) would otherwise take them with it. Read raw: no code of the
+** program runs while the tree is walked. [-0, +0, m]
+*/
+static void group_failures(lua_State *L, lcr_Engine *E, cr_group_t *g) {
+  int node = lua_gettop(L), i, n;
+  if (g->dropped > 0) {
+    lua_pushinteger(L, (lua_Integer)g->dropped);
+    lua_setfield(L, node, "dropped");
+  }
+  if (g->nerrors > 0 && lcr_pushpinned(L, E, &g->scope) &&
+      lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE &&
+      lcr_errors_ok(L, -1)) {
+    lua_pushliteral(L, "errors");
+    lua_rawget(L, node + 2);                                  /* node + 3 */
+    lua_pushliteral(L, "tasks");
+    lua_rawget(L, node + 2);                                  /* node + 4 */
+    n = (int)lua_rawlen(L, node + 4);
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_createtable(L, 0, 2);
+      lua_rawgeti(L, node + 4, i);
+      lua_setfield(L, -2, "task");
+      lua_rawgeti(L, node + 3, i);
+      lua_setfield(L, -2, "error");
+      lua_rawseti(L, -2, i);
+    }
+    lua_setfield(L, node, "failures");
+  }
+  lua_settop(L, node);
+}
+
 /* Deeper levels are summarised: the C stack is bounded, nesting is not. */
 #define TREE_MAX_DEPTH 200
 
@@ -350,6 +385,7 @@ static void push_node(lua_State *L, lcr_Engine *E, cr_scope_t *s,
   } else {
     node_common(L, E, s, s->is_group ? "group" : "scope");
     scope_fields(L, s, now);
+    if (s->is_group) group_failures(L, E, (cr_group_t *)s);
   }
   lua_newtable(L);
   if (depth >= TREE_MAX_DEPTH) {
@@ -485,6 +521,71 @@ static void add_field(lua_State *L, luaL_Buffer *b, int node, const char *k,
   }
 }
 
+/* Failures the text shows of a group; the rest are counted. */
+#define TREE_FAILURES_SHOWN 3
+/* Bytes of an error's first line the text shows. */
+#define TREE_ERROR_CUT 160
+
+/* The error at idx as the tree shows it: a string's or a number's first
+** line, cut; any other value by its type (its __tostring is the
+** program's code, which the tree never runs). [-0, +1, m] */
+static void push_error_line(lua_State *L, int idx) {
+  int t = lua_type(L, idx);
+  if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+    size_t len, cut;
+    const char *s;
+    lua_pushvalue(L, idx);
+    s = lua_tolstring(L, -1, &len);
+    for (cut = 0; cut < len && cut < TREE_ERROR_CUT && s[cut] != '\n'; cut++) {}
+    lua_pushlstring(L, s, cut);
+    if (cut < len) lua_pushliteral(L, "...");
+    else lua_pushliteral(L, "");
+    lua_concat(L, 2);
+    lua_remove(L, -2);
+  } else if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
+    lua_pushfstring(L, "(a %s)", lua_tostring(L, -1));
+    lua_remove(L, -2);
+  } else {
+    lua_pushfstring(L, "(a %s error value)", luaL_typename(L, idx));
+  }
+  lcr_escape_top(L);
+}
+
+/* "; failures: [task-4] f.lua:5: boom, [task-5] ..., +2 more" */
+static void add_failures(lua_State *L, luaL_Buffer *b, int node, int any) {
+  lua_Integer n = 0, i, more = 0;
+  if (lua_getfield(L, node, "failures") == LUA_TTABLE)
+    n = (lua_Integer)lua_rawlen(L, -1);
+  if (lua_getfield(L, node, "dropped") == LUA_TNUMBER)
+    more = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (n + more == 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_addstring(b, any ? "; failures: " : " (failures: ");
+  for (i = 1; i <= n && i <= TREE_FAILURES_SHOWN; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "task");
+    lcr_escape_top(L);
+    lua_getfield(L, -2, "error");
+    push_error_line(L, lua_gettop(L));
+    lua_remove(L, -2);
+    lua_pushfstring(L, "%s[%s] %s", i > 1 ? ", " : "", lua_tostring(L, -2),
+                    lua_tostring(L, -1));
+    lua_replace(L, -4);
+    lua_pop(L, 2);
+    luaL_addvalue(b);
+  }
+  more += n - (i - 1);
+  lua_pop(L, 1);
+  if (more > 0) {
+    lua_pushfstring(L, "%s+%I more", i > 1 ? ", " : "", more);
+    luaL_addvalue(b);
+  }
+  if (!any) luaL_addchar(b, ')');
+}
+
 /* "(cancelled: explicit "why" by task-1; deadline in 1.5s; shield)" */
 static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
   int any = 0;
@@ -534,6 +635,7 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
   } else {
     lua_pop(L, 1);
   }
+  add_failures(L, b, node, any);
   if (any) luaL_addchar(b, ')');
 }
 

@@ -85,9 +85,12 @@ local function render(C, e, root_name)
     if e.dropped and e.dropped > 0 then s = s .. "+" .. e.dropped end
     return s
   elseif type(e) == "string" then
+    -- a deadlock report first: its task tree quotes the groups' failures,
+    -- which may be any of the errors below
+    if e:find("even after cancelling", 1, true) then return "DEADLOCK2" end
+    if e:find("^corral%.run: deadlock") then return "DEADLOCK" end
     if e:find("group is closed", 1, true) then return "closed" end
     if e:find("group is stopping", 1, true) then return "stopping" end
-    if e:find("even after cancelling", 1, true) then return "DEADLOCK2" end
     if e:find("called twice", 1, true) then return "ready-twice" end
     if e:find("without calling ready", 1, true) then return "no-ready" end
     if e:find("cancelled before it called ready", 1, true) then return "cancelled-before-ready" end
