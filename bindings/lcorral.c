@@ -1458,6 +1458,7 @@ static int engine__gc(lua_State *L) {
   lcr_Engine *E = luaL_checkudata(L, 1, LCR_ENGINE);
   luaL_argcheck(L, lua_rawlen(L, 1) == sizeof *E, 1, "not a corral engine");
   lcr_engine_teardown(L, E);
+  lcr_trace_report(E);
   return 0;
 }
 
@@ -1516,6 +1517,16 @@ static void check_test_opts(lua_State *L, int clock, test_opts *o) {
 static void apply_test_opts(cr_engine_t *e, const test_opts *o) {
   if (o->seeded) cr_engine_seed(e, (uint64_t)o->seed);
   if (o->autojump > 0) cr_engine_set_autojump(e, o->autojump);
+}
+
+/* A run that succeeded but did not write the trace it was asked for
+** raises why (as the command's status is 1 then); else its nres results. */
+static int trace_or_results(lua_State *L, lcr_Engine *E, int nres) {
+  if (E->trace_err[0] == '\0') return nres;
+  lua_pushfstring(L, "corral.run: the trace was not written: %s",
+                  E->trace_err);
+  E->trace_err[0] = '\0';               /* told: not again at its __gc */
+  return lua_error(L);
 }
 
 /* Raise msg followed by the tree kept in the engine (at 3). */
@@ -1606,17 +1617,22 @@ static int l_run(lua_State *L) {
   status = lua_pcall(L, 2, 0, 0);                         /* 5: error? */
   if (status != LUA_OK) {
     lcr_engine_teardown(L, E);
+    lcr_trace_report(E);
     return lua_error(L);
   }
   if (!root->t.finished) {
     if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 3, 1);
     lcr_engine_teardown(L, E);
+    lcr_trace_report(E);
     return deadlock_error(L, "corral.run: deadlock: every task is blocked "
                              "and nothing can wake them (even after "
                              "cancelling); still blocked:\n");
   }
   lcr_engine_teardown(L, E);
   nres = lcr_pushresults(L, 4, root);
+  if (root->outcome == CR_TASK_DONE && !E->e.root_signal && !E->deadlocked)
+    return trace_or_results(L, E, nres);
+  lcr_trace_report(E);             /* the run's own error is raised */
   if (E->e.root_signal && root->outcome != CR_TASK_FAILED)
     return raise_root_signal(L, E);
   if (E->deadlocked && root->outcome != CR_TASK_FAILED)

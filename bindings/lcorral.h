@@ -112,6 +112,8 @@ struct lcr_Engine {
   int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
+  char trace_err[128];    /* why the trace was not written, or "" (the
+                          ** run raises it, or prints it: lcr_trace_report) */
   lua_State *volatile resuming_co; /* the coroutine being resumed, or NULL
                           ** (read by lbusy.c's signal handler) */
   unsigned deadlocked : 1;
@@ -409,6 +411,7 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o);
 int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
                     const lcr_DebugOpts *o);
 void lcr_debug_finish(lua_State *L, lcr_Engine *E);
+void lcr_trace_report(lcr_Engine *E);
 int lcr_trace_flush(lua_State *L);
 int lcr_trace_failed(lua_State *L);
 

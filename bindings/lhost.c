@@ -1172,7 +1172,10 @@ static void async_close_cb(uv_handle_t *a) {
 /* Undo what setup_k did in the state, whatever it got to. */
 static void host_unset(corral_host_t *h) {
   lua_State *L = h->L;
-  if (h->T != NULL) lcr_engine_teardown(h->T, &h->E);
+  if (h->T != NULL) {
+    lcr_engine_teardown(h->T, &h->E);
+    lcr_trace_report(&h->E);
+  }
   if (host_of(L) == h) {
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &host_key);
@@ -1278,6 +1281,7 @@ int corral_host_close(corral_host_t *h) {
   uv_close((uv_handle_t *)&h->async, async_close_cb);
   forget_root(h);
   lcr_engine_teardown(h->T, &h->E);      /* runs the loop: closes finish */
+  lcr_trace_report(&h->E);
   if (h->async_open) uv_run(h->E.e.loop, UV_RUN_NOWAIT);
   host_unset(h);
   host_free(h);

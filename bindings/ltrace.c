@@ -555,8 +555,10 @@ static int trace_fwrite(lua_State *L) {
   lcr_Debug *D = lua_touserdata(L, lua_upvalueindex(1));
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
-  if (fwrite(s, 1, len, D->file) != len)
-    return luaL_error(L, "%s", strerror(errno));
+  if (fwrite(s, 1, len, D->file) != len) {   /* no position: not the */
+    lua_pushstring(L, strerror(errno));        /* program's mistake */
+    return lua_error(L);
+  }
   return 0;
 }
 
@@ -626,6 +628,22 @@ static int write_trace(lua_State *L) {
 
 /* Write the trace (if any), stop the signal watcher, free the ring. Never
 ** raises: a trace that cannot be written is reported on stderr. */
+/* The trace could not be written, for `why` (the first reason is kept). */
+static void trace_failed(lcr_Engine *E, const char *why) {
+  if (E->trace_err[0] == '\0')
+    snprintf(E->trace_err, sizeof E->trace_err, "%s", why);
+  E->S->trace_failed = 1;
+}
+
+/* Tell on stderr why the trace was not written (once), where nothing can
+** raise it: the run ended with an error of its own, or the process exits. */
+void lcr_trace_report(lcr_Engine *E) {
+  if (E->trace_err[0] == '\0') return;
+  fprintf(stderr, "corral.run: the trace was not written: %s\n",
+          E->trace_err);
+  E->trace_err[0] = '\0';
+}
+
 void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   lcr_Debug *D = E->dbg;
   if (D == NULL) return;
@@ -642,16 +660,10 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
     st = lua_pcall(L, 1, 0, 0);
     if (running) lua_gc(L, LUA_GCRESTART);
     if (st != LUA_OK) {
-      fprintf(stderr, "corral.run: the trace was not written: %s\n",
-              lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+      trace_failed(E, lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
       lua_pop(L, 1);
-      E->S->trace_failed = 1;
     }
-    if (fclose(D->file) != 0) {
-      fprintf(stderr, "corral.run: the trace was not written: %s\n",
-              strerror(errno));
-      E->S->trace_failed = 1;
-    }
+    if (fclose(D->file) != 0) trace_failed(E, strerror(errno));
     D->file = NULL;
   }
   free(D->ring);
@@ -670,7 +682,10 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
 ** the run). Tracing stops there. */
 int lcr_trace_flush(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
-  if (E != NULL) lcr_debug_finish(L, E);
+  if (E != NULL) {
+    lcr_debug_finish(L, E);
+    lcr_trace_report(E);                 /* the process exits next */
+  }
   return 0;
 }
 
