@@ -295,6 +295,8 @@ struct cr_task_s {
   unsigned in_head : 1;   /* private: in the run queue's head section */
   unsigned claim : 1;     /* private: woken from a stream read, that stream
                           ** (xfer) still its own until it runs */
+  unsigned handed : 1;    /* private: woken by a lookup, whose list (xfer)
+                          ** the engine frees if the task never runs again */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
@@ -525,8 +527,9 @@ int cr_engine_close(cr_engine_t *e);
 ** a connect, a lookup) and from the run queue, marked cancelled and
 ** finished; every scope is exited (its reason released) and every deadline
 ** disarmed. Afterwards cr_engine_close succeeds. The tasks' memory stays
-** the binding's, and may be freed at once; so does what a task was handed
-** and had not taken yet (woken, not run: a lookup's list in t->xfer).
+** the binding's, and may be freed at once; what a task was handed and had
+** not taken yet (woken, not run) is the engine's: a stream read's claim
+** let go, a lookup's list freed.
 */
 void cr_engine_abandon(cr_engine_t *e);
 /* Seconds since init; virtual clock: the virtual time. Never cached. */
@@ -1062,8 +1065,9 @@ int cr_tcp_listen(cr_engine_t *e, const struct sockaddr *addr, int backlog,
 ** an error. */
 int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out);
 
-/* Resolve host: 1 (parked; on wake t->xfer is a struct addrinfo list to
-** free with uv_freeaddrinfo) or an error. */
+/* Resolve host: 1 (parked; on wake t->xfer is a struct addrinfo list, the
+** task's to free with uv_freeaddrinfo once it runs; one abandoned, or
+** ended, before it ran again has it freed by the engine) or an error. */
 int cr_resolve(cr_engine_t *e, cr_task_t *t, const char *host);
 
 typedef struct {

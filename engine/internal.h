@@ -134,6 +134,7 @@ void cr__io_close_all(cr_engine_t *e);
 /* Whether a child the engine started runs (not reaped yet). */
 int cr__kids_running(const cr_engine_t *e);
 void cr__kids_free(cr_engine_t *e);
+void cr__resolve_drop(cr_task_t *t);
 /* The root policy's watchers nobody waits on (signal.c). */
 unsigned cr__signal_idle_root_watchers(const cr_engine_t *e);
 void cr__proc_reap_all(cr_engine_t *e);

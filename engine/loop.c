@@ -612,6 +612,7 @@ static int run_ready(cr_engine_t *e) {
     cr__runq_remove(e, t);
     t->queued = 0;
     if (t->claim) cr__stream_unclaim(t);   /* it runs: no one came between */
+    t->handed = 0;                 /* it runs: a lookup's list is its own */
     t->status = CR_TASK_RUNNING;
     e->current = t;
     CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);

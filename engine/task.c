@@ -29,7 +29,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
-  t->claim = 0;
+  t->claim = t->handed = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -281,6 +281,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   t->finished = 1;
   unlink_wait(t);
   if (t->claim) cr__stream_unclaim(t);   /* woken from a read, gone before it */
+  if (t->handed) cr__resolve_drop(t);    /* the same, from a lookup */
   t->status = status;
   cr__task_started(t);
   t->scope.as_group = 0;
@@ -330,6 +331,7 @@ void cr__task_orphan(cr_task_t *t) {
     (void)t->scope.engine->aborts[t->wait](t);
   unlink_wait(t);
   if (t->claim) cr__stream_unclaim(t);
+  if (t->handed) cr__resolve_drop(t);
   if (t->queued)
     cr__runq_remove(t->scope.engine, t);
   else if (t->pending)

@@ -287,11 +287,19 @@ static void resolve_cb(uv_getaddrinfo_t *req, int status,
   if (r->e) resolve_forget(r);
   if (r->task) {
     r->task->xfer = status == 0 ? res : NULL;
+    r->task->handed = status == 0 && res != NULL;
     cr_task_wake(r->task, status);
   } else if (res) {
     uv_freeaddrinfo(res);
   }
   free(r);
+}
+
+/* A task woken by a lookup that goes before it ran to take the list. */
+void cr__resolve_drop(cr_task_t *t) {
+  if (t->xfer) uv_freeaddrinfo(t->xfer);
+  t->xfer = NULL;
+  t->handed = 0;
 }
 
 /* The lookup runs in libuv's thread pool: cancel it if it has not started,
