@@ -1143,9 +1143,10 @@ static int setup_k(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_state_key);
   h->S = lua_touserdata(L, -1);
   if (h->S == NULL)                 /* package.loaded.corral is not ours */
-    return luaL_error(L, "corral_host_new: this state loaded another copy "
-                      "of corral (corral.so) before the host: make the "
-                      "host first");
+    return luaL_error(L, "corral_host_new: package.loaded.corral in this "
+                      "state is not the host's corral (another copy, "
+                      "corral.so, loaded before the host, or a value put "
+                      "there): make the host first");
   if (h->S->eng != NULL)
     return luaL_error(L, "corral_host_new: this state already runs corral");
   lua_pop(L, 1);
