@@ -555,11 +555,14 @@ local function affected(sup, rec)
   return records_from(sup, strategy == "rest_for_one" and rec or nil)
 end
 
--- A restart that a stop overtook starts nothing: the failure it was for is
--- reported (as one while the child wound down would be). True if so.
-local function overtaken(sup, rec, failed, err, traceback)
+-- A restart that a stop overtook starts nothing. True if so. The failure it
+-- was for is reported (as one while the child wound down would be), so that
+-- no crash goes unheard, unless on_restart has heard of it (`heard`): then
+-- the restart dealt with it, and a stop that cuts it short leaves in peace,
+-- as OTP does not report at shutdown the crashes it handled.
+local function overtaken(sup, rec, failed, err, traceback, heard)
   if not sup.stop_cap then return false end
-  if failed then report(sup, rec.name, err, traceback) end
+  if failed and not heard then report(sup, rec.name, err, traceback) end
   return true
 end
 
@@ -584,8 +587,9 @@ local function restart(sup, rec, failed, err, traceback, how)
     sup.spec.on_restart(rec.name, err, rec.restarts + 1)
   end
   guard.done = true                        -- (a raising hook leaves it undone)
-  -- a stop came meanwhile: report keeps the failure itself if on_failure raises
-  if overtaken(sup, rec, failed, err, traceback) then return end
+  -- a stop came meanwhile (while the others wound down, in on_restart, or
+  -- from it): report keeps the failure itself if on_failure raises
+  if overtaken(sup, rec, failed, err, traceback, guard.heard) then return end
   for _, r in ipairs(recs) do
     -- (ended: for good, its end not taken yet: a transient that returned)
     if r ~= rec and (r.restart == "temporary" or r.ended) then
@@ -652,9 +656,11 @@ local function named(sup, msg)
   return rec
 end
 
+-- (rec.removed: an add or a restart of it waiting for its start raises)
 function handle.remove(sup, msg)
   local rec = named(sup, msg)
   if not rec then return end
+  rec.removed = true
   stop(sup, rec)
   forget(sup, rec)
 end
@@ -772,13 +778,28 @@ local function request(sup, msg)
   return msg
 end
 
+-- What an add or a restart whose child a remove overtook raises: for a
+-- restart, what one asked after the remove would raise, and why.
+local function removed_first(kind, name)
+  if kind == "add" then
+    return ("supervisor:add: child '%s' was removed before it started"):format(name)
+  end
+  return ("supervisor:restart: no child named '%s' (it was removed before it restarted)")
+    :format(name)
+end
+
 -- Wait until the child of an add or a restart has begun. One that ended for
 -- good without beginning was stopped by a restart (a temporary child: the
--- call returns) or by a stop or a give-up that overtook the request, which
--- raises as if the request had come after it.
+-- call returns), or by a remove, a stop or a give-up that overtook the
+-- request, which raises. (The answer comes before the child begins, so a
+-- remove asked meanwhile may be handled first; the call must not return as
+-- if the child ran: OTP, which handles one call at a time, answers a
+-- restart_child after a delete_child with {error, not_found}.)
 local function await_begin(sup, msg)
-  wait_started(msg.rec, msg.since)
-  if msg.rec.begins > msg.since then return end
+  local rec = msg.rec
+  wait_started(rec, msg.since)
+  if rec.begins > msg.since then return end
+  if rec.removed then error(removed_first(msg.kind, rec.name), 3) end
   if sup.stop_cap then error(is_stopping(msg.kind), 3) end
   if sup.done or sup.closed then raise_stopped(msg.kind, 3) end
 end

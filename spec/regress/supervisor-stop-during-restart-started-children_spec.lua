@@ -107,7 +107,9 @@ describe("regression: sup:stop() during a restart", function()
       end)
     end)
     assert.equal(1, starts)
-    assert.same({ "hook@2.0", "failed a", "stopped@2.0" }, log)
+    -- on_restart heard of a's failure: the stop does not report it again
+    -- (see a-stop-while-on-restart-ran-reported-the-crash-again_spec.lua)
+    assert.same({ "hook@2.0", "stopped@2.0" }, log)
   end)
 
   it("add and restart asked before a stop but handled after it raise", function()
