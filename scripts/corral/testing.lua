@@ -488,7 +488,7 @@ end
 local function new_pipe(cap)
   return { chunks = {}, head = 1, tail = 0, off = 0, size = 0,
            sd = nil, si = 1, so = 0, scan = 0,
-           cap = cap, eof = false, broken = false, reading = false }
+           cap = cap, eof = false, broken = false }
 end
 
 local function reset_scan(p) p.si, p.so, p.scan = p.head, p.off, 0 end
@@ -673,24 +673,69 @@ local function at_end(p, op)
   return nil
 end
 
--- Wait until `ready(p)` or end of file; the stream's reader meanwhile.
--- Returns the pipe, or raises (Cancelled, closed while in use).
+-- A task that holds a stream (its read, or a place in its write line) and
+-- ended without letting go. Its cleanups let go (READ_HOLD, WRITE_HOLD), but
+-- a task abandoned at a deadlock nothing could unwind never runs them: it is
+-- "cancelled" for good, and must not keep the stream from the other tasks of
+-- its run, or from those of a later run (a stream outlives its run).
+local ENDED = { done = true, failed = true, cancelled = true }
+local function gone(task) return ENDED[task.status] == true end
+
+-- The end of file the peer reads after what was written.
+local function send_eof(st)
+  st._out.eof = true
+  notify(st._out, "rwait")
+end
+
+-- Take out of st's write line the task `task` (its write ended; nil: none)
+-- and every gone task; if any left, the next in line looks again, and once
+-- the line is empty, a shutdown that waited for it sends the end of file.
+local function leave_line(st, task)
+  local wq, left = st._wq, false
+  for i = #wq, 1, -1 do
+    if wq[i] == task or gone(wq[i]) then
+      table.remove(wq, i)
+      left = true
+    end
+  end
+  if not left then return end
+  notify(st._out, "wwait")
+  if #wq == 0 and st._eof_due then
+    st._eof_due = false
+    send_eof(st)
+  end
+end
+
+-- A call holds the stream until it ends, however it ends: to-be-closed,
+-- because a coroutine closed from outside (a copy of coroutine.close taken
+-- before require "corral") unwinds past every pcall but closes these. The
+-- read hold lets go of its own read only: a later reader may have taken over
+-- from a gone one.
+local READ_HOLD = {
+  __close = function(h)
+    if h.p.reader == h.task then h.p.reader = nil end
+  end,
+}
+local WRITE_HOLD = { __close = function(h) leave_line(h.st, h.task) end }
+
+-- Wait until `ready(p)` or end of file; the stream's reader (p.reader, a
+-- Task) meanwhile. Returns the pipe, or raises (Cancelled, closed while in
+-- use).
 local function wait_readable(st, op, ready)
   local p = st._in
   cancel_point(op)
-  if p.reading then
+  local reader, me = p.reader, corral.current_task()
+  if reader and not gone(reader) then
     error(("stream:%s: another task is already reading this stream (one reader at a time)")
           :format(op), 0)
   end
-  p.reading, p.read_started = true, true
+  -- a shutdown behind a write abandoned at a deadlock: the end of file now
+  if p.from then leave_line(p.from) end
+  p.reader, p.read_started = me, true
+  local _ <close> = setmetatable({ p = p, task = me }, READ_HOLD)
   while not ready(p) and not p.eof and not st.closed do
-    local ok, err = pcall(wait_on, p, "rwait")
-    if not ok then
-      p.reading = false
-      error(err, 0)
-    end
+    wait_on(p, "rwait")
   end
-  p.reading = false
   if st.closed then error(closed_in_use(op, "read"), 0) end
   return p
 end
@@ -782,12 +827,13 @@ function methods:write(data)
   -- were called, as on TCP, however their waits for room end
   local wq, me = st._wq, corral.current_task()
   wq[#wq + 1] = me
-  local _ <close> = st._leave
+  local _ <close> = setmetatable({ st = st, task = me }, WRITE_HOLD)
   while true do
     if st.closed then error(closed_in_use("write", "write"), 0) end
     if p.broken then
       error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
     end
+    leave_line(st)                   -- (one abandoned at a deadlock ahead)
     if p.size < p.cap and wq[1] == me then break end
     wait_on(p, "wwait")
   end
@@ -795,34 +841,13 @@ function methods:write(data)
   notify(p, "rwait")
 end
 
--- The end of file the peer reads after what was written.
-local function send_eof(st)
-  st._out.eof = true
-  notify(st._out, "rwait")
-end
-
--- A write leaves the line (done, or raising; a task has one write under way
--- at most): the next in line looks again, and after the last of those a
--- shutdown waited for, the peer's end of file.
-local function leave_write(st)
-  local wq, me = st._wq, corral.current_task()
-  for i = 1, #wq do
-    if wq[i] == me then table.remove(wq, i); break end
-  end
-  notify(st._out, "wwait")
-  if #wq == 0 and st._eof_due then
-    st._eof_due = false
-    send_eof(st)
-  end
-end
-
 -- One end's state: what it reads from (inp) and writes to (out); _wq holds
--- the tasks whose writes are under way, in call order, and its to-be-closed
--- _leave takes each out.
+-- the tasks whose writes are under way, in call order (each write's
+-- WRITE_HOLD takes its task out). out.from is this state, for its reader.
 local function new_state(inp, out, chunk, name)
   local st = { _in = inp, _out = out, _max_chunk = chunk, _name = name, closed = false,
                _shut = false, _wq = {}, _eof_due = false }
-  st._leave = setmetatable({}, { __close = function() leave_write(st) end })
+  out.from = st
   return st
 end
 
@@ -833,6 +858,7 @@ function methods:shutdown()
   local st = check_open(self, "shutdown")
   if st._shut then return end
   st._shut = true
+  leave_line(st)                     -- (a write abandoned at a deadlock)
   if #st._wq > 0 then st._eof_due = true else send_eof(st) end
 end
 
