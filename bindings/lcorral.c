@@ -1662,7 +1662,18 @@ static int is_task_coroutine(lcr_State *S, lua_State *co) {
   return lcr_cotask(co, S->mt[LCR_MT_TASK]) != NULL;
 }
 
-/* Upvalues: state, the original function, its name. */
+/* coroutine.close refuses a running or a normal coroutine: told here, as
+** for a bad argument, so that the message has the caller's position. */
+static void check_closable(lua_State *L, lua_State *co) {
+  lua_Debug ar;
+  if (co == L)
+    luaL_error(L, "cannot close a running coroutine");
+  if (lua_status(co) == LUA_OK && lua_getstack(co, 0, &ar))
+    luaL_error(L, "cannot close a normal coroutine");
+}
+
+/* Upvalues: state, the original function, its name, its verb, and whether
+** it is close. */
 static int coroutine_guard(lua_State *L) {
   lcr_State *S = lcr_state(L);
   lua_State *co = lua_tothread(L, 1);
@@ -1676,6 +1687,7 @@ static int coroutine_guard(lua_State *L) {
                       "t:cancel(), hand it values with a channel or event)",
                       lua_tostring(L, lua_upvalueindex(3)),
                       lua_tostring(L, lua_upvalueindex(4)));
+  if (lua_toboolean(L, lua_upvalueindex(5))) check_closable(L, co);
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -1771,7 +1783,8 @@ static void guard_coroutine_lib(lua_State *L, int state) {
     lua_insert(L, -2);               /* [co, state, original] */
     lua_pushfstring(L, "coroutine.%s", names[i][0]);
     lua_pushstring(L, names[i][1]);
-    lua_pushcclosure(L, coroutine_guard, 4);
+    lua_pushboolean(L, i == 1);                    /* close */
+    lua_pushcclosure(L, coroutine_guard, 5);
     lua_setfield(L, -2, names[i][0]);
   }
   wrap_running(L, state);

@@ -390,6 +390,10 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
   ** it has one, else hears the news. */
   if (c->outcome == CR_TASK_CANCELLED && c->t.scope.cancel_caught) {
     lcr_checkcancel(L, w);
+    if (c->ready_dropped) {           /* it called ready: as just above */
+      lcr_getextra(L, 1, "ready");
+      return 1;
+    }
     return luaL_error(L, "group:start: the task was cancelled before it "
                          "called ready");
   }

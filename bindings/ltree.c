@@ -542,10 +542,11 @@ static void push_error_line(lua_State *L, int idx) {
     else lua_pushliteral(L, "");
     lua_concat(L, 2);
     lua_remove(L, -2);
-  } else if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
+  } else if ((t = luaL_getmetafield(L, idx, "__name")) == LUA_TSTRING) {
     lua_pushfstring(L, "(a %s)", lua_tostring(L, -1));
     lua_remove(L, -2);
   } else {
+    if (t != LUA_TNIL) lua_pop(L, 1);  /* a __name that is not a string */
     lua_pushfstring(L, "(a %s error value)", luaL_typename(L, idx));
   }
   lcr_escape_top(L);

@@ -146,18 +146,27 @@ static char usr1_disposition(void) {
 ** and the child's next SIGUSR1 killed the host. The release now waits for
 ** the run's children to exit (here: corral_host_close kills it, and reaps
 ** it before the watchers stop). */
-static int test_release_waits_for_a_storming_child(void) {
-  corral_host_t *h;
-  int i;
-  CHECK(corral_host_new(&h, NULL) == 0);
-  CHECK(corral_host_start_string(h,
+/* A root that waits for one SIGUSR1 (caught from then on), then starts
+** `sh -c script`, which signals it, and ends leaving the child to run:
+** *out, the host, once that root has ended. 0, or -1. */
+static int root_leaving_a_child(const char *script, corral_host_t **out) {
+  char src[512];
+  snprintf(src, sizeof src,
     "local corral = require 'corral'\n"
     "corral.group(function(g)\n"
     "  g:spawn(corral.signal, 'SIGUSR1')\n"
     "  corral.checkpoint()\n"
-    "  corral.exec('/bin/sh', {'-c', 'while kill -USR1 $PPID; do :; done'})\n"
-    "end)", "=r") == 0);
-  CHECK(corral_host_run(h) == CORRAL_OK);
+    "  corral.exec('/bin/sh', {'-c', '%s'})\n"
+    "end)", script);
+  if (corral_host_new(out, NULL) != 0) return -1;
+  if (corral_host_start_string(*out, src, "=r") != 0) return -1;
+  return corral_host_run(*out) == CORRAL_OK ? 0 : -1;
+}
+
+static int test_release_waits_for_a_storming_child(void) {
+  corral_host_t *h;
+  int i;
+  CHECK(root_leaving_a_child("while kill -USR1 $PPID; do :; done", &h) == 0);
   CHECK(usr1_disposition() == 'c');     /* the child runs: still caught */
   for (i = 0; i < 50; i++) {            /* 0.1 s of its storm */
     uv_run(corral_host_loop(h), UV_RUN_NOWAIT);
@@ -175,15 +184,7 @@ static void tick_cb(uv_timer_t *t) { (void)t; }
 static int test_release_after_the_child_exits(void) {
   corral_host_t *h;
   int i;
-  CHECK(corral_host_new(&h, NULL) == 0);
-  CHECK(corral_host_start_string(h,
-    "local corral = require 'corral'\n"
-    "corral.group(function(g)\n"
-    "  g:spawn(corral.signal, 'SIGUSR1')\n"
-    "  corral.checkpoint()\n"
-    "  corral.exec('/bin/sh', {'-c', 'kill -USR1 $PPID; sleep 0.05'})\n"
-    "end)", "=r") == 0);
-  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(root_leaving_a_child("kill -USR1 $PPID; sleep 0.05", &h) == 0);
   CHECK(usr1_disposition() == 'c');
   /* A timer of the host's keeps the loop polling: between roots the
   ** engine's handles keep no loop alive. */

@@ -686,9 +686,9 @@ function Scope:start(spec, ...)
   if c.outcome == "done" then
     if absorber(w.cur) then cov("start: finished, the caller's Cancelled") end
     check_cancel(w)
-    if c.ready_dropped then
+    if c.ready_dropped then        -- a shield hid the caller's cancel since
       cov("start: finished after a dropped ready")
-      error("group:start: the task called ready while the caller was cancelled (its value was dropped), then finished", 0)
+      return c.ready_value
     end
     cov("start: finished without ready")
     error("group:start: the task finished without calling ready", 0)
@@ -696,6 +696,7 @@ function Scope:start(spec, ...)
   if c.outcome == "cancelled" and c.scope.cancel_caught then
     if absorber(w.cur) then cov("start: child absorbed, caller's Cancelled") end
     check_cancel(w)
+    if c.ready_dropped then return c.ready_value end   -- it called ready
     cov("start: child absorbed, cancelled before ready")
     error("group:start: the task was cancelled before it called ready", 0)
   end

@@ -35,6 +35,23 @@ describe("regression: a child's failure was lost in a deadlock nothing could bre
     assert.matches("[task-4] close failed", err, 1, true)
   end)
 
+  -- (a __name that was not a string was left on the stack: the next
+  -- failure's line read the wrong slots, and the tree raised)
+  it("an error whose metatable has a __name that is not a string", function()
+    local function odd() error(setmetatable({}, { __name = 42 }), 0) end
+    local err = run_stuck(odd)
+    assert.matches("[task-4] (a table error value)", err, 1, true)
+    local text
+    support.vrun(function()
+      pcall(corral.group, function(g)
+        g:spawn(odd):wait()
+        g:spawn(function() error("two", 0) end):wait()
+        text = corral.tree()
+      end, { defer_errors = true })
+    end)
+    assert.matches("failures: [task-3] (a table error value), [task-4] two", text, 1, true)
+  end)
+
   it("the table form gives the raw error values", function()
     local e = setmetatable({}, { __tostring = function() error("never called") end })
     local node, text

@@ -22,4 +22,17 @@ describe("regression: coroutine.close of a non-thread was named '?'", function()
     assert.truthy(e2:find("bad argument #1 to 'resume' (thread expected, got table)", 1, true), e2)
     assert.truthy(e3:find("bad argument #1 to 'resume' (thread expected, got no value)", 1, true), e3)
   end)
+
+  it("so do close's own refusals (a running, a normal coroutine)", function()
+    local line = debug.getinfo(1, "l").currentline
+    local e1 = message(function() coroutine.close(coroutine.running()) end)
+    local outer
+    outer = coroutine.create(function()
+      local inner = coroutine.create(function() return coroutine.close(outer) end)
+      return select(2, coroutine.resume(inner))
+    end)
+    local _, e2 = coroutine.resume(outer)
+    assert.truthy(e1:find(("_spec.lua:%d: cannot close a running coroutine"):format(line + 1), 1, true), e1)
+    assert.truthy(e2:find(("_spec.lua:%d: cannot close a normal coroutine"):format(line + 4), 1, true), e2)
+  end)
 end)

@@ -29,6 +29,27 @@ describe("regression: start failed the group when a shield hid the caller's canc
     assert.equal("done", child.status)
   end)
 
+  -- (it said "the task was cancelled before it called ready")
+  it("so does it when the child then cancels itself", function()
+    local got
+    support.vrun(function()
+      corral.group(function(g)
+        corral.scope(function(outer)
+          corral.scope(function(inner)
+            got = g:start(function(ready)
+              outer:cancel("c")
+              ready("v")
+              inner.shield = true
+              corral.current_task():cancel("self")
+              corral.checkpoint()
+            end)
+          end)
+        end)
+      end)
+    end)
+    assert.equal("v", got)
+  end)
+
   it("a child that fails after such a ready still fails start", function()
     local err
     support.vrun(function()
