@@ -160,10 +160,10 @@ end
 
 -- (corral._describe: tostring that never raises, so a failure whose
 -- __tostring fails still reaches the user with its seed)
-local function failure_with(err, prefix)
+local function failure_with(err, prefix, text)
   if is_failure(err) or is_pending(err) then
     local f = copy(err)
-    f.message = prefix .. corral._describe(err.message)
+    f.message = prefix .. (text or corral._describe)(err.message)
     return setmetatable(f, getmetatable(err))
   end
   return prefix .. corral._describe(err)
@@ -233,20 +233,52 @@ end
 -- that raised it, and so does the kit, from the task's traceback (its first
 -- Lua frame that is not a policy's: retry raises the last failure again),
 -- rather than its own line that raised it again.
+-- A failure's message that is not text (assert(false, {code = 7})) as busted
+-- shows one (penlight's pretty.write, which busted uses), so that it can
+-- carry a position: busted puts the kit's line before any text without one.
+local function message_text(m)
+  if type(m) == "string" then return m end
+  local ok, pretty = pcall(require, "pl.pretty")
+  local text = ok and type(pretty) == "table" and select(2, pcall(pretty.write, m))
+  return type(text) == "string" and text or corral._describe(m)
+end
+
+-- busted tells a failure whose message is text by its metatable (it shows
+-- that text); one whose message was not has another: the text one is taken
+-- from a failure of busted's own `fail`, once (none outside busted).
+local text_failure_mt
+local function with_text_mt(f)
+  if text_failure_mt == nil then
+    local b = package.loaded.busted
+    local ok, fail = pcall(function() return b.fail end)
+    local e = ok and type(fail) == "function" and select(2, pcall(fail, ""))
+    text_failure_mt = is_failure(e) and getmetatable(e) or false
+  end
+  if text_failure_mt then setmetatable(f, text_failure_mt) end
+  return f
+end
+
+-- Busted's frames (and luassert's) are not where a failure happened.
+local function test_kit_source(src)
+  return util.is_own_source(src) or src:find("luassert[/\\]") ~= nil or
+         src:find("busted[/\\]") ~= nil
+end
+
 local function positioned(err, tb)
-  if not is_failure(err) or type(err.message) ~= "string" or type(tb) ~= "string"
-    or has_position(err.message) then
+  if not is_failure(err) or type(tb) ~= "string" or
+     (type(err.message) == "string" and has_position(err.message)) then
     return err
   end
   local src, line
   for s, l in tb:gmatch("\n\t([^\n]-):(%d+): in ") do
-    if not util.is_own_source(s) then
+    if not test_kit_source(s) then
       src, line = s, l
       break
     end
   end
   if not src then return err end
-  return failure_with(err, src .. ":" .. line .. ": ")
+  local f = failure_with(err, src .. ":" .. line .. ": ", message_text)
+  return type(err.message) == "string" and f or with_text_mt(f)
 end
 
 -- An ErrorGroup holding a busted failure becomes that failure (the first),
