@@ -1529,16 +1529,34 @@ static int trace_or_results(lua_State *L, lcr_Engine *E, int nres) {
   return lua_error(L);
 }
 
-/* Raise msg followed by the tree kept in the engine (at 3). */
-static int deadlock_error(lua_State *L, const char *msg) {
+/* Raise msg followed by the tree kept in the engine (at 3), and by the
+** text at index `then` if that is one (0: none). */
+static int deadlock_error(lua_State *L, const char *msg, int then) {
+  int more = then > 0 && lua_type(L, then) == LUA_TSTRING;
   if (lua_getiuservalue(L, 3, 1) != LUA_TSTRING) {
     lua_pop(L, 1);
     lua_pushliteral(L, "(the tree could not be captured)\n");
   }
   lua_pushstring(L, msg);
   lua_insert(L, -2);
-  lua_concat(L, 2);
+  if (more) lua_pushvalue(L, then);
+  lua_concat(L, 2 + more);
   return lua_error(L);
+}
+
+/* A deadlock that not even the cancel broke: the tasks still blocked (the
+** tree kept in the engine at 3), then those when it was found (the tree
+** at 5, if it was captured), which show what the cancel could not. */
+static int unbreakable_error(lua_State *L) {
+  int found = lua_type(L, 5) == LUA_TSTRING;
+  if (found) {
+    lua_pushliteral(L, "The tasks when it was found, before the cancel:\n");
+    lua_insert(L, 5);
+    lua_concat(L, 2);
+  }
+  return deadlock_error(L, "corral.run: deadlock: every task is blocked "
+                           "and nothing can wake them (even after "
+                           "cancelling); still blocked:\n", 5);
 }
 
 /* corral.run's options (also corral._run_options, for corral.testing). */
@@ -1621,12 +1639,15 @@ static int l_run(lua_State *L) {
     return lua_error(L);
   }
   if (!root->t.finished) {
+    lua_getiuservalue(L, 3, 1);             /* 5: the tree when found */
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &stuck_key) == LUA_TSTRING)
+      lua_replace(L, 5);              /* a stop signal's, found earlier */
+    else
+      lua_pop(L, 1);
     if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 3, 1);
     lcr_engine_teardown(L, E);
     lcr_trace_report(E);
-    return deadlock_error(L, "corral.run: deadlock: every task is blocked "
-                             "and nothing can wake them (even after "
-                             "cancelling); still blocked:\n");
+    return unbreakable_error(L);
   }
   lcr_engine_teardown(L, E);
   nres = lcr_pushresults(L, 4, root);
@@ -1638,7 +1659,8 @@ static int l_run(lua_State *L) {
   if (E->deadlocked && root->outcome != CR_TASK_FAILED)
     return deadlock_error(L, "corral.run: deadlock: every task was blocked "
                              "and nothing could wake them (they were "
-                             "cancelled). The tasks when it was found:\n");
+                             "cancelled). The tasks when it was found:\n",
+                          0);
   if (root->outcome == CR_TASK_DONE) return nres;
   return lua_error(L);       /* the root's error, or its Cancelled */
 }

@@ -488,6 +488,7 @@ static void abandon_root(corral_host_t *h) {
 static void deadlock(corral_host_t *h) {
   lua_State *T = h->T;
   lcr_Engine *E = &h->E;
+  int found;
   if (!E->deadlocked) {
     E->deadlocked = 1;
     keep_tree(h, &h->tree_ref);
@@ -501,10 +502,21 @@ static void deadlock(corral_host_t *h) {
     ** (attached, the host's uv_run simply returns), so give up now. */
     if (cr_engine_has_ready(&E->e)) return;
   }
+  found = h->tree_ref;                 /* the tree when it was found */
+  h->tree_ref = LUA_NOREF;
   keep_tree(h, &h->tree_ref);
   push_with_tree(T, h->tree_ref, "corral: deadlock: every task is blocked "
                  "and nothing can wake them (even after cancelling); still "
                  "blocked:\n");
+  if (found != LUA_NOREF &&
+      lua_rawgeti(T, LUA_REGISTRYINDEX, found) == LUA_TSTRING) {
+    lua_pushliteral(T, "The tasks when it was found, before the cancel:\n");
+    lua_insert(T, -2);
+    lua_concat(T, 3);
+  } else if (found != LUA_NOREF) {
+    lua_pop(T, 1);
+  }
+  unref(T, &found);
   abandon_root(h);
 }
 
