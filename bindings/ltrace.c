@@ -347,7 +347,9 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
 }
 
-/* A cancel reaches every task below scope s: one TR_TARGET each; and the
+/* A cancel reaches every task below scope s that no shield hides: one
+** TR_TARGET each (a shielded one is reached, if ever, when it leaves the
+** shield: no mark then); and the
 ** task in whose stack s lives (a scope's opener, a group's body) when
 ** another task cancelled it, explicitly or by failing (a deadline, a
 ** stop's grace or a signal has no canceller: whichever task runs when it
@@ -363,7 +365,8 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
     r->arg = seq;
   }
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
-    if (s->is_task && !cr_scope_owner(s)->finished) {
+    if (s->is_task && !cr_scope_owner(s)->finished &&
+        cr_scope_reaches(root, cr_scope_owner(s))) {
       trace_rec *r = next_rec(D, TR_TARGET, cr_scope_owner(s));
       r->arg = seq;
     }

@@ -694,6 +694,10 @@ cr_scope_t *cr_task_cancelled_at(cr_task_t *task, double now);
 cr_scope_t *cr_task_cancelled_now(cr_task_t *task);
 /* The same, seen from scope `s` (inclusive) instead of a task. */
 cr_scope_t *cr_scope_absorber(cr_scope_t *s);
+/* Whether a cancel of scope s reaches task t now: t is inside s, and no
+** shielded scope between them hides it (a shielded s is reached by its own
+** cancel). For observers (a tracer's "cancelled" marks). */
+int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t);
 /* The scope's position: 1 while it is entered (its Cancelled is live). */
 int cr_scope_live(const cr_scope_t *s);
 /*

@@ -391,6 +391,13 @@ static cr_scope_t *walk_up(cr_engine_t *e, cr_scope_t *s) {
   return found;
 }
 
+int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t) {
+  const cr_scope_t *in;
+  for (in = t->cur; in != NULL && in != s; in = in->parent)
+    if (in->shield) return 0;
+  return in == s;
+}
+
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
   cr_scope_t *absorber;
   cr_engine_t *e;
