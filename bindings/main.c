@@ -49,6 +49,16 @@ static int l_is_regular(lua_State *L) {
   return 1;
 }
 
+/* info.same_file(a, b): whether the two paths name one file (a trace
+** named as the script it runs would be written over it). */
+static int l_same_file(lua_State *L) {
+  struct stat a, b;
+  const char *pa = luaL_checkstring(L, 1), *pb = luaL_checkstring(L, 2);
+  lua_pushboolean(L, stat(pa, &a) == 0 && stat(pb, &b) == 0 &&
+                     a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+  return 1;
+}
+
 /* corral.<name>() of the loaded module, protected: its first result as a
 ** boolean (false if there is none, or it failed). */
 static int call_corral(lua_State *L, const char *name) {
@@ -338,6 +348,8 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "usr1_ignored");
   lua_pushcfunction(L, l_is_regular);
   lua_setfield(L, -2, "is_regular");
+  lua_pushcfunction(L, l_same_file);
+  lua_setfield(L, -2, "same_file");
   lua_call(L, 2, 1);
   return 1;
 }

@@ -121,11 +121,15 @@ local function parse(argv, info)
   -- from stdin and write the trace over hi.lua; `corral --trace app.lua
   -- other.lua`, over app.lua. A trace is never named *.lua; and when the
   -- script would come from stdin, a file there already that is not a trace
-  -- (a script without the suffix, run by its #! line) is not written over.
+  -- (a script without the suffix, run by its #! line) is not written over;
+  -- nor is the script itself, whatever its name (`--trace app app`).
   local trace = plan.run_opts.trace
   local reads_stdin = not plan.script or argv[plan.script] == "-"
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
-  if trace and (trace:lower():match("%.lua$") or (reads_stdin and not_a_trace(trace, info.is_regular))) then
+  local is_script = not reads_stdin and plan.script and info.same_file
+    and info.same_file(trace or "", argv[plan.script])
+  if trace and (trace:lower():match("%.lua$") or is_script or
+                (reads_stdin and not_a_trace(trace, info.is_regular))) then
     return nil, ("--trace %s: that looks like a script, and the trace would "
       .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
   end

@@ -18,6 +18,19 @@ local function read(path)
 end
 
 describe("regression: the corral command's --trace", function()
+  -- (`corral --trace app app`: a script without the suffix, named twice,
+  -- was run and then written over by its trace)
+  it("refuses the script itself as the trace, whatever its name", function()
+    local app = os.tmpname()
+    write(app, "print('app')\n")
+    local out, code = sh(("%s --trace %s %s"):format(BIN, app, app))
+    local kept = read(app)
+    os.remove(app)
+    assert.equal(2, code)
+    assert.matches("looks like a script", out, 1, true)
+    assert.equal("print('app')\n", kept)
+  end)
+
   it("refuses a trace named like a script even when a script follows", function()
     local app, other = os.tmpname() .. ".lua", os.tmpname() .. ".lua"
     write(app, "print('app')\n")
