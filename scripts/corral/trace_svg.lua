@@ -391,6 +391,23 @@ local function columns(segs, x_of, width)
   return col
 end
 
+-- How much of each column segs spend in each state: occ[state][x], in
+-- columns (0..1 each), for shares that a task's one-state columns would
+-- overstate (a 1 ns run is not a column of running).
+local function occupancy(segs, x_of, width, occ)
+  for _, s in ipairs(segs) do
+    local row = occ[s[3]]
+    if row then
+      local xa, xb = x_of(s[1]), x_of(s[2])
+      for x = math.max(math.floor(xa), 0), math.min(math.ceil(xb) - 1, width - 1) do
+        local part = math.min(xb, x + 1) - math.max(xa, x)
+        if part > 0 then row[x] = (row[x] or 0) + part end
+      end
+    end
+  end
+  return occ
+end
+
 -- Runs of equal columns as rectangles.
 local function runs(out, col, width, x0, y, h)
   local x = 0
@@ -456,16 +473,14 @@ local function lane(out, t, y, x_of, width)
   out[#out + 1] = "</g>"
 end
 
--- A collapsed group: one lane, each column shaded by the share of the
--- group's tasks running / waiting / unwinding there; errors and cancels
--- still marked.
+-- A collapsed group: one lane, each column shaded by how many of the
+-- group's tasks run / wait / unwind there, on average over the column: for
+-- running, how much of the column one of them ran (one runs at a time);
+-- for the others, full colour once a quarter of them do; too little to see
+-- is not drawn. Errors and cancels are still marked.
 local function collapsed(out, g, y, x_of, width)
   local counts = { run = {}, wait = {}, unwinding = {} }
-  for _, t in ipairs(g.tasks) do
-    for x, st in pairs(columns(t.segs, x_of, width)) do
-      if counts[st] then counts[st][x] = (counts[st][x] or 0) + 1 end
-    end
-  end
+  for _, t in ipairs(g.tasks) do occupancy(t.segs, x_of, width, counts) end
   local n = #g.tasks
   out[#out + 1] = fmt('<g><title>%s: %d tasks, collapsed</title>', esc(g.name), n)
   out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%d tasks (collapsed)</text>',
@@ -473,11 +488,11 @@ local function collapsed(out, g, y, x_of, width)
   local rows = { "run", "wait", "unwinding" }
   for r, st in ipairs(rows) do
     for x = 0, width - 1 do
-      local c = counts[st][x]
-      if c then
+      local share = math.min(1, (counts[st][x] or 0) / (st == "run" and 1 or math.max(1, n / 4)))
+      if share >= 0.02 then
         out[#out + 1] = fmt('<rect x="%d" y="%.1f" width="1" height="%.1f" fill="%s" fill-opacity="%.2f"/>',
           LABEL + x, y + 1 + (r - 1) * (CLANE - 2) / 3, (CLANE - 2) / 3 - 1, COLOR[st],
-          0.25 + 0.75 * math.min(1, c / math.max(1, n / 4)))
+          0.2 + 0.8 * share)
       end
     end
   end
