@@ -458,6 +458,7 @@ function tcp.serve(host, port, handler, opts)
   local l <close> = listen_as("serve", host, port, opts.backlog or 511)
   local me = corral.current_task()
   local outer = me and me.group
+  local failed                 -- an error of ready or of the accept loop
   corral.group(function(conns)
     corral.scope(function(accepting)
       -- A stop of the caller's group stops the handlers' group (they see
@@ -485,9 +486,17 @@ function tcp.serve(host, port, handler, opts)
         end)
         for _, w in pairs(watchers) do w:cancel() end
       end, { name = "serve: control" })
-      if not ok then error(err, 0) end
+      -- A Cancelled goes on as ever; any other error ends the handlers
+      -- and is raised bare once their group has exited, as a listen
+      -- error is, not as that group's ErrorGroup.
+      if not ok and corral.is_cancelled(err) then error(err, 0) end
+      if not ok then
+        failed = { err }
+        conns:cancel("serve: " .. (opts.ready and "ready or " or "") .. "the accept loop failed")
+      end
     end)
   end, { name = "serve " .. host .. ":" .. l.port })
+  if failed then error(failed[1], 0) end
 end
 
 corral.tcp = tcp
