@@ -8,64 +8,50 @@
 local corral = require "corral"
 local support = require "support"
 
-describe("regression: start failed the group when a shield hid the caller's cancel", function()
-  it("start returns the value ready was given", function()
-    local got, child
-    support.vrun(function()
-      corral.group(function(g)
-        corral.scope(function(outer)
-          corral.scope(function(inner)
-            got = g:start(function(ready)
-              child = corral.current_task()
-              outer:cancel("c")
-              ready("v")              -- the caller is cancelled: not moved
-              inner.shield = true     -- the caller no longer sees the cancel
-            end)
-          end)
+-- pcall(g:start, child): the child cancels the caller's scope, calls
+-- ready("v") (dropped: the caller is cancelled), shields the caller from that
+-- cancel, then does `after()`.
+local function start_after_hidden_cancel(after)
+  local r
+  support.vrun(function()
+    corral.group(function(g)
+      corral.scope(function(outer)
+        corral.scope(function(inner)
+          r = table.pack(pcall(g.start, g, function(ready)
+            outer:cancel("c")
+            ready("v")              -- the caller is cancelled: not moved
+            inner.shield = true     -- the caller no longer sees the cancel
+            after()
+          end))
         end)
       end)
     end)
+  end)
+  return table.unpack(r, 1, r.n)
+end
+
+describe("regression: start failed the group when a shield hid the caller's cancel", function()
+  it("start returns the value ready was given", function()
+    local child
+    local ok, got = start_after_hidden_cancel(function() child = corral.current_task() end)
+    assert.is_true(ok)
     assert.equal("v", got)
     assert.equal("done", child.status)
   end)
 
   -- (it said "the task was cancelled before it called ready")
   it("so does it when the child then cancels itself", function()
-    local got
-    support.vrun(function()
-      corral.group(function(g)
-        corral.scope(function(outer)
-          corral.scope(function(inner)
-            got = g:start(function(ready)
-              outer:cancel("c")
-              ready("v")
-              inner.shield = true
-              corral.current_task():cancel("self")
-              corral.checkpoint()
-            end)
-          end)
-        end)
-      end)
+    local ok, got = start_after_hidden_cancel(function()
+      corral.current_task():cancel("self")
+      corral.checkpoint()
     end)
+    assert.is_true(ok)
     assert.equal("v", got)
   end)
 
   it("a child that fails after such a ready still fails start", function()
-    local err
-    support.vrun(function()
-      corral.group(function(g)
-        corral.scope(function(outer)
-          corral.scope(function(inner)
-            err = select(2, pcall(g.start, g, function(ready)
-              outer:cancel("c")
-              ready("v")
-              inner.shield = true
-              error("late", 0)
-            end))
-          end)
-        end)
-      end)
-    end)
+    local ok, err = start_after_hidden_cancel(function() error("late", 0) end)
+    assert.is_false(ok)
     assert.equal("late", err)
   end)
 end)
