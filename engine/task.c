@@ -275,13 +275,19 @@ cr_task_status_t cr_task_returned(cr_task_t *t) {
   return CR_TASK_CANCELLED;
 }
 
+/* A task that goes before it ran again lets go of what its wake handed it:
+** a stream read's claim, a lookup's list. */
+static void let_go(cr_task_t *t) {
+  if (t->claim) cr__stream_unclaim(t);
+  if (t->handed) cr__resolve_drop(t);
+}
+
 void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   cr_engine_t *e = t->scope.engine;
   if (t->finished) return;
   t->finished = 1;
   unlink_wait(t);
-  if (t->claim) cr__stream_unclaim(t);   /* woken from a read, gone before it */
-  if (t->handed) cr__resolve_drop(t);    /* the same, from a lookup */
+  let_go(t);
   t->status = status;
   cr__task_started(t);
   t->scope.as_group = 0;
@@ -330,8 +336,7 @@ void cr__task_orphan(cr_task_t *t) {
       t->scope.engine->aborts[t->wait] != NULL)
     (void)t->scope.engine->aborts[t->wait](t);
   unlink_wait(t);
-  if (t->claim) cr__stream_unclaim(t);
-  if (t->handed) cr__resolve_drop(t);
+  let_go(t);
   if (t->queued)
     cr__runq_remove(t->scope.engine, t);
   else if (t->pending)
