@@ -899,39 +899,42 @@ static int l_is_cancelled(lua_State *L) {
   return 1;
 }
 
-/* What the error at 1 is to the running task: as lcr_unwinding, but a
-** Cancelled of a scope still entered that encloses none of the task's
-** cancelled scopes (another task's, handed over) is FOREIGN: no scope of
-** this task can absorb it, and the core makes an ordinary error of it at
-** the end of the task. */
+/* What the error at 1 is to the running task: as lcr_unwinding; and, at
+** the end of the task (at_end: a policy's branch, whose function is the
+** whole task), a live Cancelled that no cancelled scope of the task would
+** take (another task's, handed over) is FOREIGN, as ended_cancelled in
+** ltask.c finds it: an ordinary error. (Before the end, scopes the task has
+** yet to leave decide, as it unwinds: it goes on.) */
 enum { FOREIGN = -1 };
-static int unwinding_here(lua_State *L, lcr_Engine *E) {
+static int unwinding_here(lua_State *L, lcr_Engine *E, int at_end) {
   int u = lcr_unwinding(L, E, 1);
-  if (u == LCR_LIVE && E->e.current != NULL &&
+  if (at_end && u == LCR_LIVE && E->e.current != NULL &&
       cr_task_cancelled_now(E->e.current) == NULL)
     return FOREIGN;
   return u;
 }
 
-/* corral._cancel_live(e): e is a Cancelled (false for anything else) that
-** goes on cancelling the running task: its scope is still entered and the
-** task is inside a cancelled scope. Not one re-raised after its scope
-** exited, nor another task's: ordinary errors (internal: the Lua
-** policies' outcomes, tcp.serve). */
+/* corral._cancel_live(e [, at_end]): e is a Cancelled (false for anything
+** else) that goes on cancelling: its scope is still entered (and, at_end,
+** the running task is cancelled: see unwinding_here). Not one re-raised
+** after its scope exited: an ordinary error (internal: the Lua policies'
+** outcomes, tcp.serve). */
 static int l_cancel_live(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
-  lua_pushboolean(L, E != NULL && unwinding_here(L, E) == LCR_LIVE);
+  int at_end = lua_toboolean(L, 2);
+  lua_pushboolean(L, E != NULL && unwinding_here(L, E, at_end) == LCR_LIVE);
   return 1;
 }
 
-/* corral._dead_cancel(e): e, or, for a Cancelled that is not live for the
-** running task (_cancel_live), the ordinary error the core makes of it (a
-** group's failure, a task's), so that a policy files it as they do
-** (internal: the Lua policies' outcomes). */
+/* corral._dead_cancel(e [, at_end]): e, or, for a Cancelled that is not
+** live (_cancel_live), the ordinary error the core makes of it (a group's
+** failure, a task's), so that a policy files it as they do (internal: the
+** Lua policies' outcomes). */
 static int l_dead_cancel(lua_State *L) {
   lcr_Engine *E = lcr_state(L)->eng;
+  int at_end = lua_toboolean(L, 2);
   lua_settop(L, 1);
-  switch (E != NULL ? unwinding_here(L, E) : LCR_PLAIN) {
+  switch (E != NULL ? unwinding_here(L, E, at_end) : LCR_PLAIN) {
     case LCR_DEAD:
       lcr_deadcancel(L, 1, lcr_dead_msg);
       break;

@@ -255,10 +255,10 @@ end
 -- those results.
 -- on_owed(results...), when given, is called with fn's results before the
 -- owed Cancelled is raised (happy_eyeballs closes a stream so returned).
-function M.outcome_with(on_owed, fn, ...)
+local function outcome_in(at_end, on_owed, fn, ...)
   local tb
   local function handler(e)
-    if not live_cancel(e) then     -- (out of memory here: no traceback, e kept)
+    if not live_cancel(e, at_end) then  -- (out of memory: no traceback, e kept)
       -- cut below fn's call in C when fn is a Lua function, else here
       local ok, t, cut = pcall(corral._traceback, corral._describe(e), 3, fn)
       if ok then tb = cut and t or M.trim_traceback(t) end
@@ -271,14 +271,20 @@ function M.outcome_with(on_owed, fn, ...)
     corral._check_owed()
     return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 })
   end
-  if live_cancel(r[2]) then error(r[2], 0) end
+  if live_cancel(r[2], at_end) then error(r[2], 0) end
   -- a stale Cancelled: the ordinary error the core's groups file it as
-  return { ok = false, err = corral._dead_cancel(r[2]), traceback = tb or "" }
+  return { ok = false, err = corral._dead_cancel(r[2], at_end), traceback = tb or "" }
 end
 
-function M.outcome(fn, ...)
-  return M.outcome_with(nil, fn, ...)
-end
+function M.outcome_with(on_owed, fn, ...) return outcome_in(false, on_owed, fn, ...) end
+function M.outcome(fn, ...) return outcome_in(false, nil, fn, ...) end
+
+-- The same for a branch whose function is its task's whole body (race,
+-- gather, happy_eyeballs): a live Cancelled that no cancelled scope of the
+-- task takes (another task's, handed over) is a failure there, as the core
+-- makes it at the end of a task.
+function M.branch_outcome_with(on_owed, fn, ...) return outcome_in(true, on_owed, fn, ...) end
+function M.branch_outcome(fn, ...) return outcome_in(true, nil, fn, ...) end
 
 -- Fan-out -------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ local function gather(fns, opts)
   util.need_run("gather")
   local call
   if opts.settle then
-    call = function(i) return util.outcome(fns[i]) end
+    call = function(i) return util.branch_outcome(fns[i]) end
   else
     call = function(i) return table.pack(corral._call(fns[i])) end
   end

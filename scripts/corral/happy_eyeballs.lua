@@ -99,7 +99,7 @@ local function attempt_all(order, port, o)
       began = began + 1
       g:spawn({ function()
         -- (an attempt that cancelled its own task: its stream goes, unused)
-        local r = util.outcome_with(close_quietly, o.connect, a.address, port)
+        local r = util.branch_outcome_with(close_quietly, o.connect, a.address, port)
         if r.ok and not r[1] then         -- no stream (nil, false): not a winner
           r = { ok = false, err = "happy_eyeballs.connect: connect returned no stream",
                 traceback = "" }

@@ -31,7 +31,7 @@ local function race(fns, opts)
   local function branch(g, i)
     local name = ("%s[%d]"):format(opts.name, i)
     g:spawn({ function()
-      local r = util.outcome(fns[i])
+      local r = util.branch_outcome(fns[i])
       if not r.ok then
         if winner then return end        -- a loser's failure: dropped
         return util.add_branch_failure(failures, r.err, name, r.traceback)
