@@ -238,6 +238,10 @@ end
 -- carry a position: busted puts the kit's line before any text without one.
 local function message_text(m)
   if type(m) == "string" then return m end
+  local mt = type(m) == "table" and getmetatable(m)
+  if type(m) ~= "table" or (type(mt) == "table" and rawget(mt, "__tostring")) then
+    return corral._describe(m)           -- as busted: its text, if it has one
+  end
   local ok, pretty = pcall(require, "pl.pretty")
   local text = ok and type(pretty) == "table" and select(2, pcall(pretty.write, m))
   return type(text) == "string" and text or corral._describe(m)
@@ -259,9 +263,31 @@ local function with_text_mt(f)
 end
 
 -- Busted's frames (and luassert's) are not where a failure happened.
+-- (known by the directories their modules load from, not by a name a
+-- spec's own directory may have: my-busted/x_spec.lua is the spec's)
+local kit_dirs
+local function in_dir(src, dir)
+  local cut = src:sub(1, 3) == "..."        -- a long path, its start cut off
+  local tail = cut and src:sub(4) or src
+  local file = tail:match("[/\\]([^/\\]+)$")
+  if not (dir and file) then return false end  -- (no directory left to tell)
+  local full = dir .. file
+  if cut then return full:sub(-#tail) == tail end
+  return full == src
+end
 local function test_kit_source(src)
-  return util.is_own_source(src) or src:find("luassert[/\\]") ~= nil or
-         src:find("busted[/\\]") ~= nil
+  if util.is_own_source(src) then return true end
+  if not kit_dirs then
+    kit_dirs = {}
+    for _, m in ipairs({ "busted.core", "luassert.assert" }) do
+      local path = package.searchpath(m, package.path)
+      kit_dirs[#kit_dirs + 1] = path and path:match("^(.*[/\\])") or false
+    end
+  end
+  for _, dir in ipairs(kit_dirs) do
+    if dir and in_dir(src, dir) then return true end
+  end
+  return false
 end
 
 local function positioned(err, tb)
@@ -301,6 +327,8 @@ local function unwrap(err)
     msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + dropped)
     for i, leaf in ipairs(all) do
       if i ~= first then
+        -- (another assertion: at its own line too, whatever its message)
+        if is_failure(leaf.err) then leaf.err = positioned(leaf.err, leaf.traceback) end
         msg[#msg + 1] = ("  [%s] %s"):format(corral._describe(leaf.task), indent(leaf_text(leaf)))
       end
     end
