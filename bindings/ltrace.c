@@ -360,7 +360,7 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
   int by_task = root->cancel.source == CR_SRC_EXPLICIT ||
                 root->cancel.source == CR_SRC_FAILURE;
   if (!root->is_task && by_task && owner && by && owner != by &&
-      !owner->finished) {
+      !owner->finished && cr_scope_reaches(root, owner)) {
     trace_rec *r = next_rec(D, TR_TARGET, owner);
     r->arg = seq;
   }

@@ -476,8 +476,9 @@ end
 -- A collapsed group: one lane, each column shaded by how many of the
 -- group's tasks run / wait / unwind there, on average over the column: for
 -- running, how much of the column one of them ran (one runs at a time);
--- for the others, full colour once a quarter of them do; too little to see
--- is not drawn. Errors and cancels are still marked.
+-- for the others, full colour once a quarter of them do (one task that
+-- waits throughout is drawn, faint); too little to see is not drawn. Errors
+-- and cancels are still marked.
 local function collapsed(out, g, y, x_of, width)
   local counts = { run = {}, wait = {}, unwinding = {} }
   for _, t in ipairs(g.tasks) do occupancy(t.segs, x_of, width, counts) end
@@ -488,8 +489,11 @@ local function collapsed(out, g, y, x_of, width)
   local rows = { "run", "wait", "unwinding" }
   for r, st in ipairs(rows) do
     for x = 0, width - 1 do
-      local share = math.min(1, (counts[st][x] or 0) / (st == "run" and 1 or math.max(1, n / 4)))
-      if share >= 0.02 then
+      local c = counts[st][x] or 0
+      local share = math.min(1, c / (st == "run" and 1 or math.max(1, n / 4)))
+      -- (drawn: a fiftieth of the column running, or half a task's worth
+      -- of waiting or unwinding: one task that holds the group is seen)
+      if c >= (st == "run" and 0.02 or 0.5) then
         out[#out + 1] = fmt('<rect x="%d" y="%.1f" width="1" height="%.1f" fill="%s" fill-opacity="%.2f"/>',
           LABEL + x, y + 1 + (r - 1) * (CLANE - 2) / 3, (CLANE - 2) / 3 - 1, COLOR[st],
           0.2 + 0.8 * share)

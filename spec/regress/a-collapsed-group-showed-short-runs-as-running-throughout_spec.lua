@@ -36,6 +36,23 @@ describe("regression: a collapsed group showed short runs as running throughout"
     assert.same({}, green_opacities(svg))
   end)
 
+  -- (the first fix drew nothing where one task of a thousand waited: the
+  -- one that held the group open)
+  it("one task waiting on is still drawn", function()
+    -- 1000 tasks wait 10 ms; one of them waits the whole second
+    local ev = { '{"ph":"M","name":"process_name","pid":2,"args":{"name":"group g #2"}}' }
+    for i = 1, 1000 do
+      ev[#ev + 1] = ('{"ph":"X","cat":"wait","name":"sleep","pid":2,"tid":%d,"ts":0,"dur":%d}')
+        :format(i, i == 1 and 1000000 or 10000)
+    end
+    local svg = trace_svg.render('{"traceEvents":[' .. table.concat(ev, ",") .. ']}')
+    local late = 0                       -- waiting drawn in the picture's second half
+    for x in svg:gmatch('<rect x="(%d+)" y="[%d.]+" width="1" height="[%d.]+" fill="#90caf9"') do
+      if tonumber(x) > 800 then late = late + 1 end
+    end
+    assert.is_true(late > 100)
+  end)
+
   it("one task computing for a while is full green there", function()
     local svg = trace_svg.render(trace(100, 1, 100000))
     local full = 0

@@ -5,10 +5,30 @@
 local corral = require "corral"
 local json = require "dkjson"
 
+-- The names of the tasks a run of fn marks "cancelled" (or points a cancel
+-- arrow at) in its trace.
+local function marked_by(fn)
+  local path = os.tmpname()
+  corral.run(fn, { clock = "virtual", trace = path })
+  local f = assert(io.open(path))
+  local trace = assert(json.decode(f:read("a")))
+  f:close()
+  os.remove(path)
+  local names, marked = {}, {}
+  for _, e in ipairs(trace.traceEvents) do
+    if e.ph == "M" and e.name == "thread_name" then names[e.tid] = e.args.name:match("^(.-) #") end
+  end
+  for _, e in ipairs(trace.traceEvents) do
+    if e.cat == "cancelled" or (e.cat == "flow" and e.name == "cancel" and e.ph == "f") then
+      marked[names[e.tid]] = true
+    end
+  end
+  return marked
+end
+
 describe("regression: the trace marked a shielded task cancelled", function()
   it("marks only the tasks the cancel reached", function()
-    local path = os.tmpname()
-    corral.run(function()
+    local marked = marked_by(function()
       corral.group(function(g)
         g:spawn({ function()
           corral.scope(function() corral.sleep(10) end, { shield = true })
@@ -17,21 +37,23 @@ describe("regression: the trace marked a shielded task cancelled", function()
         corral.sleep(1)
         g:cancel("stop")
       end)
-    end, { clock = "virtual", trace = path })
-    local f = assert(io.open(path))
-    local trace = assert(json.decode(f:read("a")))
-    f:close()
-    os.remove(path)
-    local names, marked = {}, {}
-    for _, e in ipairs(trace.traceEvents) do
-      if e.ph == "M" and e.name == "thread_name" then names[e.tid] = e.args.name:match("^(.-) #") end
-    end
-    for _, e in ipairs(trace.traceEvents) do
-      if e.cat == "cancelled" or (e.cat == "flow" and e.name == "cancel" and e.ph == "f") then
-        marked[names[e.tid]] = true
-      end
-    end
+    end)
     assert.is_true(marked.plain)
     assert.is_nil(marked.shielded)
+  end)
+
+  -- (a scope's opener, cancelled by another task, was marked by another path)
+  it("nor the opener of the scope, inside a shield of its own", function()
+    local marked = marked_by(function()
+      local s
+      corral.group(function(g)
+        g:spawn({ function() corral.sleep(1); s:cancel("x") end, name = "canceller" })
+        corral.scope(function(scope)
+          s = scope
+          corral.scope(function() corral.sleep(2) end, { shield = true })
+        end)
+      end)
+    end)
+    assert.is_nil(marked["task-1"])
   end)
 end)
