@@ -1549,8 +1549,14 @@ static int deadlock_error(lua_State *L, const char *msg, int then) {
 ** at 5, if it was captured), which show what the cancel could not. */
 static int unbreakable_error(lua_State *L) {
   int found = lua_type(L, 5) == LUA_TSTRING;
+  if (found && lua_getiuservalue(L, 3, 1) == LUA_TSTRING &&
+      lua_rawequal(L, -1, 5))
+    found = 0;                    /* the same tree: nothing was unwound */
+  lua_pop(L, 1);
+  if (!found) lua_settop(L, 4);
   if (found) {
-    lua_pushliteral(L, "The tasks when it was found, before the cancel:\n");
+    lua_pushliteral(L, "The tasks when the deadlock was found, before its "
+                       "cancel:\n");
     lua_insert(L, 5);
     lua_concat(L, 2);
   }

@@ -483,6 +483,15 @@ static void abandon_root(corral_host_t *h) {
   root_done(h);
 }
 
+/* Whether the text on top of T is the tree kept at h->tree_ref. */
+static int same_tree(corral_host_t *h, lua_State *T) {
+  int same;
+  lua_rawgeti(T, LUA_REGISTRYINDEX, h->tree_ref);
+  same = lua_rawequal(T, -1, -2);
+  lua_pop(T, 1);
+  return same;
+}
+
 /* Nothing can wake the tasks: cancel the root so every cleanup runs; if
 ** that does not end it either, give up on it. [-0, +0, m] */
 static void deadlock(corral_host_t *h) {
@@ -509,8 +518,10 @@ static void deadlock(corral_host_t *h) {
                  "and nothing can wake them (even after cancelling); still "
                  "blocked:\n");
   if (found != LUA_NOREF &&
-      lua_rawgeti(T, LUA_REGISTRYINDEX, found) == LUA_TSTRING) {
-    lua_pushliteral(T, "The tasks when it was found, before the cancel:\n");
+      lua_rawgeti(T, LUA_REGISTRYINDEX, found) == LUA_TSTRING &&
+      !same_tree(h, T)) {              /* (the same: nothing unwound) */
+    lua_pushliteral(T, "The tasks when the deadlock was found, before its "
+                       "cancel:\n");
     lua_insert(T, -2);
     lua_concat(T, 3);
   } else if (found != LUA_NOREF) {

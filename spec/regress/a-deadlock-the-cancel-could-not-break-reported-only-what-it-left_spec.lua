@@ -23,7 +23,7 @@ local PROGRAM = [[
 ]]
 
 local function assert_both_trees(err)
-  local still, found = err:match("still blocked:\n(.-)The tasks when it was found, before the cancel:\n(.*)$")
+  local still, found = err:match("still blocked:\n(.-)The tasks when the deadlock was found, before its cancel:\n(.*)$")
   assert.truthy(still, err)
   assert.matches("task shielded", still, 1, true)
   assert.is_nil(still:find("holder", 1, true))
