@@ -486,12 +486,12 @@ function tcp.serve(host, port, handler, opts)
         end)
         for _, w in pairs(watchers) do w:cancel() end
       end, { name = "serve: control" })
-      -- A Cancelled goes on as ever; any other error ends the handlers
+      -- A live Cancelled goes on as ever; any other error ends the handlers
       -- and is raised bare once their group has exited, as a listen
       -- error is, not as that group's ErrorGroup.
-      if not ok and corral.is_cancelled(err) then error(err, 0) end
+      if not ok and corral._cancel_live(err) then error(err, 0) end
       if not ok then
-        failed = { err }
+        failed = { corral._dead_cancel(err) }    -- (a stale one: ordinary)
         conns:cancel("serve: " .. (opts.ready and "ready or " or "") .. "the accept loop failed")
       end
     end)

@@ -124,7 +124,9 @@ local function parse(argv, info)
   -- (a script without the suffix, run by its #! line) is not written over;
   -- nor is the script itself, whatever its name (`--trace app app`).
   local trace = plan.run_opts.trace
-  local reads_stdin = not plan.script or argv[plan.script] == "-"
+  local STDIN = { ["-"] = true, ["/dev/stdin"] = true, ["/dev/fd/0"] = true,
+                  ["/proc/self/fd/0"] = true }
+  local reads_stdin = not plan.script or STDIN[argv[plan.script]] == true
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
   local is_script = not reads_stdin and plan.script and info.same_file
     and info.same_file(trace or "", argv[plan.script])

@@ -45,4 +45,23 @@ describe("corral.tcp.serve's group of handlers", function()
     assert.is_false(ok)
     assert.equal("ready failed", e)
   end)
+
+  -- (a Cancelled whose scope had exited, raised by ready, still came in the
+  -- handlers' group's ErrorGroup: it is an ordinary error, raised as one)
+  it("raises a stale Cancelled of opts.ready as the ordinary error it is", function()
+    local ok, e = pcall(testing.run, function()
+      local stale
+      corral.group(function(g)
+        local t = g:spawn(function() corral.sleep(10) end)
+        corral.checkpoint()
+        t:cancel("gone")
+        stale = select(2, t:wait())
+      end)
+      corral.tcp.serve("127.0.0.1", 0, function() end,
+                       { ready = function() error(stale, 0) end })
+    end)
+    assert.is_false(ok)
+    assert.equal("string", type(e))
+    assert.matches("a Cancelled was raised outside the scope it cancelled", e, 1, true)
+  end)
 end)
