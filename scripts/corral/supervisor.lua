@@ -337,7 +337,9 @@ local function run_fn(sup, inst)
   local child = setmetatable({ name = rec.name, restarts = rec.restarts }, Child)
   instance_of[child] = inst
   begin(sup, inst)
-  inst.outcome = util.outcome(rec.fn, child)
+  -- (fn is all its instance's task runs, bar the group it opened for it:
+  -- another task's live Cancelled is a failure there, as a race's branch's)
+  inst.outcome = util.branch_outcome(rec.fn, child)
   -- failed: the tasks it spawned in the group end with it, as a failing
   -- group body's children do (returned, the child lasts until they end)
   if not inst.outcome.ok then inst.group:cancel() end

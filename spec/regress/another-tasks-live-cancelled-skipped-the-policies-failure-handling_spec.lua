@@ -65,6 +65,19 @@ describe("regression: another task's live Cancelled skipped the policies' failur
     end)
   end)
 
+  -- (it came as an ErrorGroup nested in the give-up's, where a failure of
+  -- fn, or the same Cancelled in a race, is filed raw)
+  it("supervisor: a child's fn raising it fails the child, raw", function()
+    local supervisor = require "corral.supervisor"
+    with_foreign_cancelled(function(foreign)
+      local ok, eg = pcall(supervisor.run, { intensity = 0,
+        children = { { name = "c", fn = function() error(foreign, 0) end } } })
+      assert.is_false(ok)
+      assert.is_false(corral.is_error_group(eg.errors[1]))
+      assert.matches(ORDINARY, eg.errors[1], 1, true)
+    end)
+  end)
+
   -- (retry runs fn in the caller's task, whose scopes decide as the
   -- Cancelled unwinds through them: it is not a failure there, and a
   -- Cancelled is never retried; one of the caller's own scopes, raised
