@@ -59,6 +59,16 @@ static int l_same_file(lua_State *L) {
   return 1;
 }
 
+/* info.is_stdin(path): whether path names the file the standard input is
+** (/dev/stdin, /dev/fd/0 and every other spelling of it). */
+static int l_is_stdin(lua_State *L) {
+  struct stat a, b;
+  const char *p = luaL_checkstring(L, 1);
+  lua_pushboolean(L, stat(p, &a) == 0 && fstat(0, &b) == 0 &&
+                     a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+  return 1;
+}
+
 /* corral.<name>() of the loaded module, protected: its first result as a
 ** boolean (false if there is none, or it failed). */
 static int call_corral(lua_State *L, const char *name) {
@@ -350,6 +360,8 @@ static int pmain(lua_State *L) {
   lua_setfield(L, -2, "is_regular");
   lua_pushcfunction(L, l_same_file);
   lua_setfield(L, -2, "same_file");
+  lua_pushcfunction(L, l_is_stdin);
+  lua_setfield(L, -2, "is_stdin");
   lua_call(L, 2, 1);
   return 1;
 }

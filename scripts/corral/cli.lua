@@ -124,9 +124,8 @@ local function parse(argv, info)
   -- (a script without the suffix, run by its #! line) is not written over;
   -- nor is the script itself, whatever its name (`--trace app app`).
   local trace = plan.run_opts.trace
-  local STDIN = { ["-"] = true, ["/dev/stdin"] = true, ["/dev/fd/0"] = true,
-                  ["/proc/self/fd/0"] = true }
-  local reads_stdin = not plan.script or STDIN[argv[plan.script]] == true
+  local reads_stdin = not plan.script or argv[plan.script] == "-" or
+    (info.is_stdin and info.is_stdin(argv[plan.script])) == true
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
   local is_script = not reads_stdin and plan.script and info.same_file
     and info.same_file(trace or "", argv[plan.script])
