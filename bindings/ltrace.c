@@ -52,6 +52,9 @@ typedef struct lcr_Debug {
   double last_ts;
   int signum;
   uv_signal_t sig;
+  int owed_ref;           /* registry: [task id] = seq of a cancel that had
+                          ** not reached it (a shield), for its mark later */
+  size_t nowed;           /* entries in it */
 } lcr_Debug;
 
 /* --- options ----------------------------------------------------------- */
@@ -347,9 +350,58 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
 }
 
+/* [D, task id, seq or nil]: owed[id] = seq. */
+static int set_owed_k(lua_State *L) {
+  lcr_Debug *D = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->owed_ref);
+  lua_pushvalue(L, 3);
+  lua_rawseti(L, -2, lua_tointeger(L, 2));
+  return 0;
+}
+
+/* owed[task], or 0. */
+static uint64_t owed_of(lcr_Debug *D, const cr_task_t *t) {
+  lua_State *L = D->E->L;
+  lua_Integer seq;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, D->owed_ref);
+  seq = lua_rawgeti(L, -1, (lua_Integer)t->scope.id) == LUA_TNUMBER
+          ? lua_tointeger(L, -1) : 0;
+  lua_pop(L, 2);
+  return (uint64_t)seq;
+}
+
+/* owed[task] = seq (0: none), protected: a table that cannot grow (out of
+** memory) only loses the later mark. */
+static void set_owed(lcr_Debug *D, const cr_task_t *t, uint64_t seq) {
+  lua_State *L = D->E->L;
+  int had;
+  if (D->owed_ref == LUA_NOREF || !lua_checkstack(L, 4)) return;
+  had = owed_of(D, t) != 0;
+  lua_pushcfunction(L, set_owed_k);
+  lua_pushlightuserdata(L, D);
+  lua_pushinteger(L, (lua_Integer)t->scope.id);
+  if (seq) lua_pushinteger(L, (lua_Integer)seq);
+  else lua_pushnil(L);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (seq && !had) D->nowed++;
+  else if (!seq && had) D->nowed--;
+}
+
+/* The cancel a task's shield kept from it reaches it now (it runs
+** cancelled): its mark, on its own track, at this moment. */
+static void pay_owed(lcr_Debug *D, const cr_task_t *t) {
+  uint64_t seq = owed_of(D, t);
+  if (seq == 0) return;
+  set_owed(D, t, 0);
+  next_rec(D, TR_TARGET, t)->arg = seq;
+}
+
 /* A cancel reaches every task below scope s that no shield hides: one
-** TR_TARGET each (a shielded one is reached, if ever, when it leaves the
-** shield: no mark then); and the
+** TR_TARGET each (a shielded one is owed it: it gets it when it runs
+** cancelled, having left the shield); and the
 ** task in whose stack s lives (a scope's opener, a group's body) when
 ** another task cancelled it, explicitly or by failing (a deadline, a
 ** stop's grace or a signal has no canceller: whichever task runs when it
@@ -365,19 +417,31 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
     r->arg = seq;
   }
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
-    if (s->is_task && !cr_scope_owner(s)->finished &&
-        cr_scope_reaches(root, cr_scope_owner(s))) {
-      trace_rec *r = next_rec(D, TR_TARGET, cr_scope_owner(s));
-      r->arg = seq;
-    }
+    cr_task_t *t = s->is_task ? cr_scope_owner(s) : NULL;
+    if (t == NULL || t->finished) continue;
+    if (cr_scope_reaches(root, t))
+      next_rec(D, TR_TARGET, t)->arg = seq;
+    else
+      set_owed(D, t, seq);
   }
 }
 
 static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
   lcr_Debug *D = ((lcr_Engine *)e)->dbg;
-  uint64_t seq = D->n;
+  uint64_t seq;
   cr_task_t *t = ev->task, *owner;
-  trace_rec *r = next_rec(D, ev->kind, t);
+  trace_rec *r;
+  if (D->nowed && t != NULL && ev->kind != CR_EV_SPAWN) {
+    /* a cancel a shield kept from t: marked once it reaches t (t runs or
+    ** stops cancelled, or ends so), forgotten if t ends otherwise */
+    int done = ev->kind == CR_EV_DONE;
+    if (done ? ev->status == CR_TASK_CANCELLED : cr_task_cancelled_now(t) != NULL)
+      pay_owed(D, t);
+    else if (done)
+      set_owed(D, t, 0);
+  }
+  seq = D->n;
+  r = next_rec(D, ev->kind, t);
   r->status = (signed char)(ev->status < 0 ? -1 : ev->status);
   r->wait = (unsigned char)ev->wait;
   switch (ev->kind) {
@@ -470,6 +534,8 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   D->strs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   D->gone_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  D->owed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   D->prune_at = 2 * D->limit + 1024;
   D->start_ts = cr_now(&D->E->e) * 1e6;
   D->E->e.on_event = on_event;
@@ -488,7 +554,7 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
   D = lua_newuserdatauv(L, sizeof *D, 0);
   memset(D, 0, sizeof *D);
   D->E = E;
-  D->strs_ref = D->gone_ref = LUA_NOREF;
+  D->strs_ref = D->gone_ref = D->owed_ref = LUA_NOREF;
   D->last_ts = -1;
   D->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   E->dbg = D;
@@ -673,6 +739,7 @@ void lcr_debug_finish(lua_State *L, lcr_Engine *E) {
   D->ring = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, D->strs_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, D->gone_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, D->owed_ref);
   if (D->signum) {
     cr_signal_stop(&D->sig);             /* what the signal had comes back */
     uv_close((uv_handle_t *)&D->sig, debug_close_cb);

@@ -1,7 +1,8 @@
 -- A group's cancel put a "cancelled" mark, and a cancel arrow, on every
 -- task below it, a task inside a shielded scope too, which the cancel did
 -- not reach: it slept its full time and ended "done", while its track said
--- it was cancelled at 1 s. Only the tasks a cancel reaches are marked.
+-- it was cancelled at 1 s. Only the tasks a cancel reaches are marked, when
+-- it reaches them.
 local corral = require "corral"
 local json = require "dkjson"
 
@@ -40,6 +41,26 @@ describe("regression: the trace marked a shielded task cancelled", function()
     end)
     assert.is_true(marked.plain)
     assert.is_nil(marked.shielded)
+  end)
+
+  -- (the first fix never marked one that the cancel reached later, once it
+  -- had left its shield, though it ended cancelled)
+  it("marks a task when the cancel reaches it, after its shield", function()
+    local marked = marked_by(function()
+      corral.group(function(g)
+        g:spawn({ function()
+          corral.scope(function() corral.sleep(2) end, { shield = true })
+          corral.sleep(5)
+        end, name = "later" })
+        g:spawn({ function()
+          corral.scope(function() corral.sleep(3) end, { shield = true })
+        end, name = "never" })
+        corral.sleep(1)
+        g:cancel("stop")
+      end)
+    end)
+    assert.is_true(marked.later)
+    assert.is_nil(marked.never)
   end)
 
   -- (a scope's opener, cancelled by another task, was marked by another path)
