@@ -412,9 +412,11 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
   int by_task = root->cancel.source == CR_SRC_EXPLICIT ||
                 root->cancel.source == CR_SRC_FAILURE;
   if (!root->is_task && by_task && owner && by && owner != by &&
-      !owner->finished && cr_scope_reaches(root, owner)) {
-    trace_rec *r = next_rec(D, TR_TARGET, owner);
-    r->arg = seq;
+      !owner->finished) {
+    if (cr_scope_reaches(root, owner))
+      next_rec(D, TR_TARGET, owner)->arg = seq;
+    else
+      set_owed(D, owner, seq);
   }
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
     cr_task_t *t = s->is_task ? cr_scope_owner(s) : NULL;
@@ -431,9 +433,11 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
   uint64_t seq;
   cr_task_t *t = ev->task, *owner;
   trace_rec *r;
-  if (D->nowed && t != NULL && ev->kind != CR_EV_SPAWN) {
-    /* a cancel a shield kept from t: marked once it reaches t (t runs or
-    ** stops cancelled, or ends so), forgotten if t ends otherwise */
+  if (D->nowed && t != NULL &&
+      (ev->kind == CR_EV_RUN || ev->kind == CR_EV_DONE)) {
+    /* a cancel a shield kept from t: marked once it reaches t (t is resumed
+    ** cancelled, or ends cancelled), forgotten if t ends otherwise (a
+    ** failure that unwound the shield is not the cancel's) */
     int done = ev->kind == CR_EV_DONE;
     if (done ? ev->status == CR_TASK_CANCELLED : cr_task_cancelled_now(t) != NULL)
       pay_owed(D, t);
