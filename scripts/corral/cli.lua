@@ -124,8 +124,12 @@ local function parse(argv, info)
   -- (a script without the suffix, run by its #! line) is not written over;
   -- nor is the script itself, whatever its name (`--trace app app`).
   local trace = plan.run_opts.trace
-  local reads_stdin = not plan.script or argv[plan.script] == "-" or
-    (info.is_stdin and info.is_stdin(argv[plan.script])) == true
+  -- (a script named by a path that is the standard input's pipe or device,
+  -- /dev/stdin however spelled, comes from stdin too; a regular file that
+  -- stdin also happens to be is read from its path)
+  local named = plan.script and argv[plan.script]
+  local reads_stdin = not named or named == "-" or
+    (info.is_stdin and info.is_stdin(named) and not info.is_regular(named)) == true
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
   local is_script = not reads_stdin and plan.script and info.same_file
     and info.same_file(trace or "", argv[plan.script])

@@ -36,7 +36,15 @@ describe("regression: the corral command's --trace", function()
       assert.equal(2, code, out)
       assert.equal("print('app')\n", read(app))
     end
+    -- but a script named by its own path is read from there, whatever stdin is
+    local notes = os.tmpname()
+    write(notes, "some notes\n")
+    out, code = sh(("%s --trace %s %s < %s"):format(BIN, notes, app, app))
+    local trace = read(notes)
+    os.remove(notes)
     os.remove(app)
+    assert.equal(0, code, out)
+    assert.matches("^{", trace)
   end)
 
   it("refuses a trace named like a script even when a script follows", function()
