@@ -149,6 +149,7 @@ local function pend(tid, f)
 end
 
 local handlers = {}
+local before_window              -- (below: what a task did before the window)
 
 handlers[SPAWN] = function(i, ts, tid, pid)
   names[tid] = s1(i) or names[tid]
@@ -157,6 +158,11 @@ handlers[SPAWN] = function(i, ts, tid, pid)
   spawned[tid] = true
   local parent = C.arg[i]
   parents[tid] = parent
+  -- a parent whose first kept record comes later ran since before the
+  -- window (a spawn comes from a running task): its arrows are drawn
+  if parent ~= 0 and before_window(SUSPEND, parent) then
+    pids[parent] = pids[parent] or C.arg2[i]
+  end
   event("i", "spawn " .. (names[tid] or ("task-" .. tid)), "spawn", ts, pid,
     tid, ',"s":"t"', parent ~= 0 and { parent = names[parent] or parent } or nil)
   if parent ~= 0 and running[parent] then
@@ -246,16 +252,18 @@ end
 -- What task tid was doing before its first kept record (older ones dropped).
 local seen, window = {}, n > 0 and C.ts[1] or 0
 -- (A cancel reaching it says nothing of that: the next record decides.)
-local function before_window(kind, tid)
-  if kind == TARGET then return end
+-- True if tid had not been seen.
+function before_window(kind, tid)
+  if kind == TARGET or seen[tid] then return false end
   seen[tid] = true
-  if data.dropped == 0 or kind == SPAWN then return end
+  if data.dropped == 0 or kind == SPAWN then return true end
   if kind == RUN or kind == WAKE then
     waiting[tid] = { ts = window, name = "wait (began before the kept events)",
       cat = "wait" }
   else                                   -- it suspends, parks, fails, ends,
     running[tid] = { ts = window, name = "run", cat = "run" }   -- or cancels
   end
+  return true
 end
 
 write('{"traceEvents":[')
