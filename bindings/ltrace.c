@@ -350,39 +350,49 @@ static void record_strings(lcr_Debug *D, const cr_engine_event_t *ev,
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
 }
 
-/* [D, task id, seq or nil]: owed[id] = seq. */
+/* [D, task id, seq or nil, scope id or nil]: owed[id] = seq, owed[-id] =
+** the id of the scope whose cancel it is. */
 static int set_owed_k(lua_State *L) {
   lcr_Debug *D = lua_touserdata(L, 1);
+  lua_Integer id = lua_tointeger(L, 2);
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->owed_ref);
   lua_pushvalue(L, 3);
-  lua_rawseti(L, -2, lua_tointeger(L, 2));
+  lua_rawseti(L, -2, id);
+  lua_pushvalue(L, 4);
+  lua_rawseti(L, -2, -id);
   return 0;
 }
 
-/* owed[task], or 0. */
-static uint64_t owed_of(lcr_Debug *D, const cr_task_t *t) {
+/* owed[key], or 0. */
+static uint64_t owed_at(lcr_Debug *D, lua_Integer key) {
   lua_State *L = D->E->L;
-  lua_Integer seq;
+  lua_Integer v;
   lua_rawgeti(L, LUA_REGISTRYINDEX, D->owed_ref);
-  seq = lua_rawgeti(L, -1, (lua_Integer)t->scope.id) == LUA_TNUMBER
-          ? lua_tointeger(L, -1) : 0;
+  v = lua_rawgeti(L, -1, key) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
   lua_pop(L, 2);
-  return (uint64_t)seq;
+  return (uint64_t)v;
 }
 
-/* owed[task] = seq (0: none), protected: a table that cannot grow (out of
-** memory) only loses the later mark. */
-static void set_owed(lcr_Debug *D, const cr_task_t *t, uint64_t seq) {
+/* Task t is owed the cancel recorded at seq, of scope sid (seq 0: nothing),
+** protected: a table that cannot grow (out of memory) only loses a mark. */
+static void set_owed(lcr_Debug *D, const cr_task_t *t, uint64_t seq,
+                     uint64_t sid) {
   lua_State *L = D->E->L;
+  lua_Integer id = (lua_Integer)t->scope.id;
   int had;
-  if (D->owed_ref == LUA_NOREF || !lua_checkstack(L, 4)) return;
-  had = owed_of(D, t) != 0;
+  if (D->owed_ref == LUA_NOREF || !lua_checkstack(L, 5)) return;
+  had = owed_at(D, id) != 0;
   lua_pushcfunction(L, set_owed_k);
   lua_pushlightuserdata(L, D);
-  lua_pushinteger(L, (lua_Integer)t->scope.id);
-  if (seq) lua_pushinteger(L, (lua_Integer)seq);
-  else lua_pushnil(L);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+  lua_pushinteger(L, id);
+  if (seq) {
+    lua_pushinteger(L, (lua_Integer)seq);
+    lua_pushinteger(L, (lua_Integer)sid);
+  } else {
+    lua_pushnil(L);
+    lua_pushnil(L);
+  }
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
     lua_pop(L, 1);
     return;
   }
@@ -390,13 +400,24 @@ static void set_owed(lcr_Debug *D, const cr_task_t *t, uint64_t seq) {
   else if (!seq && had) D->nowed--;
 }
 
-/* The cancel a task's shield kept from it reaches it now (it runs
-** cancelled): its mark, on its own track, at this moment. */
-static void pay_owed(lcr_Debug *D, const cr_task_t *t) {
-  uint64_t seq = owed_of(D, t);
+/* A cancel a shield kept from task t, at its resume or its end: marked if
+** that cancel reaches t now and t is resumed cancelled or ends cancelled;
+** forgotten once t has left that scope, or ended otherwise (a failure that
+** unwound the shield is not the cancel's). */
+static void settle_owed(lcr_Debug *D, const cr_task_t *t, int done,
+                        int status) {
+  lua_Integer id = (lua_Integer)t->scope.id;
+  uint64_t seq = owed_at(D, id);
+  int reach;
   if (seq == 0) return;
-  set_owed(D, t, 0);
-  next_rec(D, TR_TARGET, t)->arg = seq;
+  reach = cr_task_reach(t, owed_at(D, -id));
+  if (reach == 1 && (done ? status == CR_TASK_CANCELLED
+                          : cr_task_cancelled_now((cr_task_t *)t) != NULL)) {
+    set_owed(D, t, 0, 0);
+    next_rec(D, TR_TARGET, t)->arg = seq;
+  } else if (done || reach < 0) {
+    set_owed(D, t, 0, 0);
+  }
 }
 
 /* A cancel reaches every task below scope s that no shield hides: one
@@ -416,7 +437,7 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
     if (cr_scope_reaches(root, owner))
       next_rec(D, TR_TARGET, owner)->arg = seq;
     else
-      set_owed(D, owner, seq);
+      set_owed(D, owner, seq, root->id);
   }
   while ((s = cr_scope_walk(&D->E->e, root, s)) != NULL) {
     cr_task_t *t = s->is_task ? cr_scope_owner(s) : NULL;
@@ -424,7 +445,7 @@ static void record_targets(lcr_Debug *D, cr_scope_t *root, uint64_t seq) {
     if (cr_scope_reaches(root, t))
       next_rec(D, TR_TARGET, t)->arg = seq;
     else
-      set_owed(D, t, seq);
+      set_owed(D, t, seq, root->id);
   }
 }
 
@@ -434,16 +455,8 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
   cr_task_t *t = ev->task, *owner;
   trace_rec *r;
   if (D->nowed && t != NULL &&
-      (ev->kind == CR_EV_RUN || ev->kind == CR_EV_DONE)) {
-    /* a cancel a shield kept from t: marked once it reaches t (t is resumed
-    ** cancelled, or ends cancelled), forgotten if t ends otherwise (a
-    ** failure that unwound the shield is not the cancel's) */
-    int done = ev->kind == CR_EV_DONE;
-    if (done ? ev->status == CR_TASK_CANCELLED : cr_task_cancelled_now(t) != NULL)
-      pay_owed(D, t);
-    else if (done)
-      set_owed(D, t, 0);
-  }
+      (ev->kind == CR_EV_RUN || ev->kind == CR_EV_DONE))
+    settle_owed(D, t, ev->kind == CR_EV_DONE, ev->status);
   seq = D->n;
   r = next_rec(D, ev->kind, t);
   r->status = (signed char)(ev->status < 0 ? -1 : ev->status);

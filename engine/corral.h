@@ -698,6 +698,10 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s);
 ** shielded scope between them hides it (a shielded s is reached by its own
 ** cancel). For observers (a tracer's "cancelled" marks). */
 int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t);
+/* The same by the scope's id, for a cancel that came earlier: 1 it reaches
+** t now, 0 a shield still hides it, -1 t is no longer inside that scope. A
+** task that has ended is asked from its own scope. */
+int cr_task_reach(const cr_task_t *t, uint64_t sid);
 /* The scope's position: 1 while it is entered (its Cancelled is live). */
 int cr_scope_live(const cr_scope_t *s);
 /*

@@ -391,11 +391,18 @@ static cr_scope_t *walk_up(cr_engine_t *e, cr_scope_t *s) {
   return found;
 }
 
+int cr_task_reach(const cr_task_t *t, uint64_t sid) {
+  const cr_scope_t *in = t->cur ? t->cur : &t->scope;   /* ended: as it was */
+  int hidden = 0;
+  for (; in != NULL; in = in->parent) {
+    if (in->id == sid) return hidden ? 0 : 1;
+    if (in->shield) hidden = 1;
+  }
+  return -1;
+}
+
 int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t) {
-  const cr_scope_t *in;
-  for (in = t->cur; in != NULL && in != s; in = in->parent)
-    if (in->shield) return 0;
-  return in == s;
+  return cr_task_reach(t, s->id) == 1;
 }
 
 cr_scope_t *cr_scope_absorber(cr_scope_t *s) {

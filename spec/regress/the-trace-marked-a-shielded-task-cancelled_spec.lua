@@ -78,6 +78,56 @@ describe("regression: the trace marked a shielded task cancelled", function()
     assert.is_nil(marked.failed_in)
   end)
 
+  -- (the third fix paid what was owed at any resume of a cancelled task:
+  -- a deadline inside the shield marked the outer cancel there, and a
+  -- scope long exited was marked at an unrelated deadline later)
+  it("marks the cancel owed only when that cancel is what reaches the task", function()
+    local at, path = {}, os.tmpname()
+    corral.run(function()
+      corral.group(function(g)
+        g:spawn({ function()
+          corral.scope(function()
+            corral.scope(function() corral.sleep(5) end, { timeout = 2 })
+            corral.sleep(3)                   -- shielded until 5 s
+          end, { shield = true })
+          corral.sleep(1)
+        end, name = "inner_deadline" })
+        local S
+        g:spawn({ function()
+          corral.scope(function(s)
+            S = s
+            corral.scope(function() corral.sleep(2) end, { shield = true })
+            corral.sleep(1)                   -- S absorbs its own cancel
+          end)
+          corral.scope(function() corral.sleep(10) end, { timeout = 1 })
+          corral.sleep(20)
+        end, name = "exited" })
+        corral.sleep(1)
+        S:cancel("S")
+        g:cancel("stop")
+      end)
+    end, { clock = "virtual", trace = path })
+    local f = assert(io.open(path))
+    local trace = assert(json.decode(f:read("a")))
+    f:close()
+    os.remove(path)
+    local names = {}
+    for _, e in ipairs(trace.traceEvents) do
+      if e.ph == "M" and e.name == "thread_name" then names[e.tid] = e.args.name:match("^(.-) #") end
+    end
+    for _, e in ipairs(trace.traceEvents) do
+      if e.cat == "cancelled" then
+        local n = names[e.tid]
+        at[n] = at[n] or {}
+        table.insert(at[n], { ts = e.ts, reason = e.args.reason })
+      end
+    end
+    assert.equal(1, #at.inner_deadline)
+    assert.equal("stop", at.inner_deadline[1].reason)
+    assert.is_true(at.inner_deadline[1].ts >= 5e6)     -- when it left the shield
+    for _, m in ipairs(at.exited or {}) do assert.are_not.equal("S", m.reason) end
+  end)
+
   -- (a scope's opener, cancelled by another task, was marked by another path)
   it("nor the opener of the scope, inside a shield of its own", function()
     local marked = marked_by(function()
