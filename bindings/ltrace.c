@@ -382,6 +382,8 @@ static void set_owed(lcr_Debug *D, const cr_task_t *t, uint64_t seq,
   int had;
   if (D->owed_ref == LUA_NOREF || !lua_checkstack(L, 5)) return;
   had = owed_at(D, id) != 0;
+  if (seq && had) return;    /* the first cancel hidden from t is the one:
+                             ** an inner one may be gone by the time */
   lua_pushcfunction(L, set_owed_k);
   lua_pushlightuserdata(L, D);
   lua_pushinteger(L, id);

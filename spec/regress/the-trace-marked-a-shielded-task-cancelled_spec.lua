@@ -128,6 +128,35 @@ describe("regression: the trace marked a shielded task cancelled", function()
     for _, m in ipairs(at.exited or {}) do assert.are_not.equal("S", m.reason) end
   end)
 
+  -- (a second hidden cancel, of an inner scope, took the first's place, and
+  -- once that scope had exited the task ended cancelled with no mark)
+  it("keeps the first cancel a shield hid", function()
+    local marked = marked_by(function()
+      local B, G
+      corral.group(function(outer)
+        outer:spawn(function()
+          corral.group(function(g)
+            G = g
+            g:spawn({ function()
+              corral.scope(function(s)
+                B = s
+                corral.scope(function() corral.sleep(5) end, { shield = true })
+                pcall(corral.sleep, 1)
+              end)
+              corral.sleep(3)
+            end, name = "two" })
+            corral.sleep(100)
+          end)
+        end)
+        corral.sleep(1)
+        G:cancel("G")
+        corral.sleep(1)
+        B:cancel("B")
+      end)
+    end)
+    assert.is_true(marked.two)
+  end)
+
   -- (a scope's opener, cancelled by another task, was marked by another path)
   it("nor the opener of the scope, inside a shield of its own", function()
     local marked = marked_by(function()
