@@ -1555,8 +1555,7 @@ static int unbreakable_error(lua_State *L) {
   lua_pop(L, 1);
   if (!found) lua_settop(L, 4);
   if (found) {
-    lua_pushliteral(L, "The tasks when the deadlock was found, before its "
-                       "cancel:\n");
+    lua_pushstring(L, lcr_found_tree_msg);
     lua_insert(L, 5);
     lua_concat(L, 2);
   }

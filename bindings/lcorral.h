@@ -320,6 +320,8 @@ enum { LCR_PLAIN = 0, LCR_LIVE, LCR_DEAD };
 int lcr_unwinding(lua_State *L, lcr_Engine *E, int idx);
 void lcr_deadcancel(lua_State *L, int idx, const char *why);
 extern const char lcr_dead_msg[];
+extern const char lcr_stray_msg[];
+extern const char lcr_found_tree_msg[];
 void lcr_tostring(lua_State *L, int idx);
 void lcr_checkfunction(lua_State *L, int arg);
 int lcr_callable(lua_State *L, int idx);

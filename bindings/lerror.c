@@ -641,6 +641,15 @@ const char lcr_dead_msg[] =
   "a Cancelled was raised outside the scope it cancelled (that scope has "
   "exited, or belongs to another run): it is an ordinary error here";
 
+/* What it says of a live Cancelled that ends a task no cancelled scope of
+** which takes it (another task's, handed over). */
+const char lcr_stray_msg[] =
+  "a Cancelled reached the end of a task that no cancelled scope encloses";
+
+/* The head of the second tree of a deadlock the cancel could not break. */
+const char lcr_found_tree_msg[] =
+  "The tasks when the deadlock was found, before its cancel:\n";
+
 /* 1 if the value at idx is a table whose metatable is mt (raw: no
 ** metamethod runs). [-0, +0, -] */
 static int has_mt(lua_State *L, int idx, const void *mt) {
@@ -939,8 +948,7 @@ static int l_dead_cancel(lua_State *L) {
       lcr_deadcancel(L, 1, lcr_dead_msg);
       break;
     case FOREIGN:
-      lcr_deadcancel(L, 1, "a Cancelled reached the end of a task that no "
-                           "cancelled scope encloses");
+      lcr_deadcancel(L, 1, lcr_stray_msg);
       break;
     default:
       break;

@@ -520,8 +520,7 @@ static void deadlock(corral_host_t *h) {
   if (found != LUA_NOREF &&
       lua_rawgeti(T, LUA_REGISTRYINDEX, found) == LUA_TSTRING &&
       !same_tree(h, T)) {              /* (the same: nothing unwound) */
-    lua_pushliteral(T, "The tasks when the deadlock was found, before its "
-                       "cancel:\n");
+    lua_pushstring(T, lcr_found_tree_msg);
     lua_insert(T, -2);
     lua_concat(T, 3);
   } else if (found != LUA_NOREF) {

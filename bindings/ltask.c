@@ -251,8 +251,7 @@ static int ended_cancelled(lua_State *L, lcr_Task *t) {
         default:
           break;
       }
-      lcr_deadcancel(L, 3, "a Cancelled reached the end of a task that no "
-                           "cancelled scope encloses");
+      lcr_deadcancel(L, 3, lcr_stray_msg);
       return 0;
     case LCR_DEAD:
       lcr_deadcancel(L, 3, lcr_dead_msg);
