@@ -310,7 +310,17 @@ end
 
 -- The lines of e below its heading. `open` holds the groups being rendered
 -- (one inside itself would never end).
-local function render(e, lines, indent, tracebacks, open, depth)
+-- o: the options, tracebacks (a boolean) and describe (nil or a function of
+-- a leaf error to its text; one that fails or gives no string: as safe).
+local function leaf_text(err, describe)
+  if describe then
+    local ok, s = pcall(describe, err)
+    if ok and type(s) == 'string' then return s end
+  end
+  return safe(err)
+end
+
+local function render(e, lines, indent, o, open, depth)
   local n = count(e)
   open[e] = true
   for i = 1, n do
@@ -325,11 +335,11 @@ local function render(e, lines, indent, tracebacks, open, depth)
       too_deep(err, lines, indent .. cont)
     elseif is_eg(err) then
       lines[#lines + 1] = head .. heading(err)
-      render(err, lines, indent .. cont, tracebacks, open, depth + 1)
+      render(err, lines, indent .. cont, o, open, depth + 1)
     else
-      local text = safe(err)
+      local text = leaf_text(err, o.describe)
       lines[#lines + 1] = head .. text:gsub('\n', '\n' .. indent .. cont)
-      local tb = tracebacks and trace_part(field(e, 'tracebacks', i), text)
+      local tb = o.tracebacks and trace_part(field(e, 'tracebacks', i), safe(err))
       if tb and tb ~= '' then
         lines[#lines + 1] = indent .. cont .. '  ' ..
           tb:gsub('\n', '\n' .. indent .. cont .. '  ')
@@ -346,15 +356,19 @@ function EG:render(opts)
     arg_error(1, 'render', 'table expected, got ' .. type(opts))
   end
   for k in pairs(opts or {}) do
-    if k ~= 'tracebacks' then
+    if k ~= 'tracebacks' and k ~= 'describe' then
       arg_error(1, 'render', "unknown option '" .. one_line(safe(k)) .. "'")
     end
   end
-  local tb = opts ~= nil and opts.tracebacks
-  if tb ~= nil and type(tb) ~= 'boolean' then   -- as every boolean option
-    arg_error(1, 'render', 'tracebacks must be a boolean, got ' .. type(tb))
+  local o = { tracebacks = opts ~= nil and opts.tracebacks or nil,
+              describe = opts ~= nil and opts.describe or nil }
+  if o.tracebacks ~= nil and type(o.tracebacks) ~= 'boolean' then   -- as every boolean option
+    arg_error(1, 'render', 'tracebacks must be a boolean, got ' .. type(o.tracebacks))
   end
-  return table.concat(render(self, { heading(self) }, '', tb, {}, 1), '\n')
+  if o.describe ~= nil and type(o.describe) ~= 'function' then
+    arg_error(1, 'render', 'describe must be a function, got ' .. type(o.describe))
+  end
+  return table.concat(render(self, { heading(self) }, '', o, {}, 1), '\n')
 end
 
 function EG.__tostring(e) return e:render() end

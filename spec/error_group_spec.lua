@@ -84,6 +84,23 @@ describe("corral.error_group", function()
       message(function() E({}, {}):split() end))
   end)
 
+  it("renders its leaves with describe, falling back where describe fails", function()
+    local code = { code = 7 }
+    local eg = corral.error_group({ code, "plain", corral.error_group({ code }, { "deep" }) },
+      { "a", "b", "c" }, { tostring(code) .. "\nstack traceback:\n\tx.lua:1: in f" })
+    local function describe(e)
+      if type(e) == "table" then return "code " .. e.code end
+      if e == "plain" then error("describe failed") end
+    end
+    assert.equal("ErrorGroup: 3 failures\n|- [a] code 7\n|    stack traceback:\n|    \tx.lua:1: in f\n"
+      .. "|- [b] plain\n`- [c] ErrorGroup: 1 failure\n   `- [deep] code 7",
+      eg:render({ tracebacks = true, describe = describe }))
+    assert.equal("ErrorGroup: 1 failure\n`- [t] x",     -- no string: as tostring
+      corral.error_group({ "x" }, { "t" }):render({ describe = function() return 1 end }))
+    assert.equal("bad argument #1 to 'render' (describe must be a function, got number)",
+      message(function() eg:render({ describe = 1 }) end))
+  end)
+
   it("checks self in split, flatten and render (a dot instead of a colon is named)", function()
     local e = corral.error_group({ "a" }, { "t" })
     assert.equal("bad argument #1 to 'split' (corral.ErrorGroup expected, got table; "

@@ -188,7 +188,8 @@ describe("an assertion that fails inside a child task", function()
     end)
     assert.is_true(is_failure(err))
     support.assert_mentions(err.message, "checked", "(failed in task checker)",
-      "The group failed 3 times", "[writer] disk full", "[other] table:")
+      "The group failed 3 times", "[writer] disk full",
+      "[other] {\n      code = 5\n    }\n    stack traceback:")
   end)
 
   it("finds the failure in nested groups", function()
@@ -278,10 +279,13 @@ describe("testing.each_seed", function()
   end)
 
   it("names the seed of a failure whose __tostring raises", function()
-    local err = support.raises(testing.each_seed, 3, function(k)
+    local function fn(k)
       if k == 2 then error(setmetatable({}, { __tostring = function() error("bug in __tostring") end })) end
-    end)
-    assert.equal("seed = 2: (a table value whose __tostring failed)", err)
+    end
+    local err = support.raises(testing.each_seed, 3, fn)
+    -- (at the line that raised it)
+    local at = SRC .. ":" .. debug.getinfo(fn, "S").linedefined + 1 .. ": "
+    assert.equal("seed = 2: " .. at .. "(a table value whose __tostring failed)", err)
   end)
 
   it("keeps an assertion failure a failure, its message prefixed", function()

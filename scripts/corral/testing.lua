@@ -202,18 +202,32 @@ end
 
 local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
 
+-- A failure's message that is not text (assert(false, {code = 7})) as busted
+-- shows one (penlight's pretty.write, which busted uses), so that it can
+-- carry a position: busted puts the kit's line before any text without one.
+local function message_text(m)
+  if type(m) == "string" then return m end
+  local mt = type(m) == "table" and getmetatable(m)
+  if type(m) ~= "table" or (type(mt) == "table" and rawget(mt, "__tostring")) then
+    return corral._describe(m)           -- as busted: its text, if it has one
+  end
+  local ok, pretty = pcall(require, "pl.pretty")
+  local text = ok and type(pretty) == "table" and select(2, pcall(pretty.write, m))
+  return type(text) == "string" and text or corral._describe(m)
+end
+
 -- One of the others in a failure's list: a pending says so, a busted
 -- failure is its message, and anything else that does not start with a
 -- position (a table, a Timeout) is followed by its task's traceback (which
--- starts with the same text when corral made it: then it is the traceback
--- alone). A traceback that is not a string is left out.
+-- starts with the error as tostring shows it when corral made it: that
+-- line is the text's). A traceback that is not a string is left out.
 local function leaf_text(leaf)
   local e, tb = leaf.err, leaf.traceback
   if is_pending(e) then return "pending: " .. corral._describe(e.message) end
   if is_failure(e) then return corral._describe(e.message) end
-  local text = corral._describe(e)
+  local text, raw = message_text(e), corral._describe(e)
   if type(tb) ~= "string" or tb == "" or has_position(text) then return text end
-  if tb:sub(1, #text) == text then return tb end
+  if tb:sub(1, #raw) == raw then return text .. tb:sub(#raw + 1) end
   return text .. "\n" .. tb
 end
 
@@ -233,20 +247,6 @@ end
 -- that raised it, and so does the kit, from the task's traceback (its first
 -- Lua frame that is not a policy's: retry raises the last failure again),
 -- rather than its own line that raised it again.
--- A failure's message that is not text (assert(false, {code = 7})) as busted
--- shows one (penlight's pretty.write, which busted uses), so that it can
--- carry a position: busted puts the kit's line before any text without one.
-local function message_text(m)
-  if type(m) == "string" then return m end
-  local mt = type(m) == "table" and getmetatable(m)
-  if type(m) ~= "table" or (type(mt) == "table" and rawget(mt, "__tostring")) then
-    return corral._describe(m)           -- as busted: its text, if it has one
-  end
-  local ok, pretty = pcall(require, "pl.pretty")
-  local text = ok and type(pretty) == "table" and select(2, pcall(pretty.write, m))
-  return type(text) == "string" and text or corral._describe(m)
-end
-
 -- busted tells a failure whose message is text by its metatable (it shows
 -- that text); one whose message was not has another: the text one is taken
 -- from a failure of busted's own `fail`, once (none outside busted).
@@ -290,20 +290,24 @@ local function test_kit_source(src)
   return false
 end
 
+-- "file:line: " of the first frame of traceback tb that is the user's, not
+-- the kit's, busted's or corral's: where an error was raised; or nil.
+local function raised_at(tb)
+  if type(tb) ~= "string" then return nil end
+  for s, l in tb:gmatch("\n\t([^\n]-):(%d+): in ") do
+    if not test_kit_source(s) then return s .. ":" .. l .. ": " end
+  end
+  return nil
+end
+
 local function positioned(err, tb)
-  if not is_failure(err) or type(tb) ~= "string" or
+  if not is_failure(err) or
      (type(err.message) == "string" and has_position(err.message)) then
     return err
   end
-  local src, line
-  for s, l in tb:gmatch("\n\t([^\n]-):(%d+): in ") do
-    if not test_kit_source(s) then
-      src, line = s, l
-      break
-    end
-  end
-  if not src then return err end
-  local f = failure_with(err, src .. ":" .. line .. ": ", message_text)
+  local at = raised_at(tb)
+  if not at then return err end
+  local f = failure_with(err, at, message_text)
   return type(err.message) == "string" and f or with_text_mt(f)
 end
 
@@ -342,14 +346,40 @@ end
 --------------------------------------------------------------------------------
 -- run, async, each_seed
 
-local function finish(root, ok, ...)
+-- err as text for busted, which puts the line that raised it (here, in
+-- testing.lua) before any message that does not start with a position. A
+-- value that is not a string starts at the line of fn's run that raised it
+-- (the root's traceback tb: where a Timeout's wait was, where a group
+-- failed), text without a position and a value tb cannot place at fn's
+-- own line. An ErrorGroup shows its tasks' tracebacks (busted's own trace
+-- would be the kit's), a table its contents, as busted shows one.
+local function with_position(err, fn, tb)
+  if type(err) == "string" and has_position(err) then return err end
+  local ok, text
+  if corral.is_error_group(err) then
+    ok, text = pcall(err.render, err, { tracebacks = true, describe = message_text })
+  else
+    ok, text = pcall(message_text, err)
+  end
+  if not ok or type(text) ~= "string" then text = "(a " .. type(err) .. " value)" end
+  return (type(err) ~= "string" and raised_at(tb) or where(fn)) .. text
+end
+
+-- The end of a run of fn: its results, or its error raised (a value that
+-- is not a string as text for busted when `text`, unless busted's own
+-- failure or pending).
+local function finish(root, fn, text, ok, ...)
   if not ok then
     local tb                             -- (the root's: where it failed)
     if root then
       local got, t = pcall(root.traceback, root)
       if got then tb = t end
     end
-    error(unwrap(positioned((...), tb)), 0)
+    local err = unwrap(positioned((...), tb))
+    if text and type(err) ~= "string" and not is_failure(err) and not is_pending(err) then
+      err = with_position(err, fn, tb)
+    end
+    error(err, 0)
   end
   return ...
 end
@@ -365,7 +395,7 @@ local function nested_call(fname)
           .. "open a group instead)"):format(fname)
 end
 
-local function run_at(fn, opts, at, argn, fname, level, token)
+local function run_at(fn, opts, at, argn, fname, level, token, text)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
   local run, started, root = {}, false, nil
@@ -397,7 +427,7 @@ local function run_at(fn, opts, at, argn, fname, level, token)
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
   end
-  return finish(root, table.unpack(res, 1, res.n))
+  return finish(root, at, text, table.unpack(res, 1, res.n))
 end
 
 -- opts (argument n of fname) must be nil or a table of corral.run's options:
@@ -427,22 +457,6 @@ function testing.run(fn, opts)
   return table.unpack(r, 1, r.n)
 end
 
--- err as text for busted, which puts the line that raised it (here, in
--- testing.lua) before any message that does not start with a position:
--- one that has none starts with fn's position instead, and an ErrorGroup
--- shows its tasks' tracebacks (busted's own trace would be the kit's).
-local function with_position(err, fn)
-  if type(err) == "string" and has_position(err) then return err end
-  local ok, text
-  if corral.is_error_group(err) then
-    ok, text = pcall(err.render, err, { tracebacks = true })
-  else
-    ok, text = pcall(tostring, err)
-  end
-  if not ok or type(text) ~= "string" then text = "(a " .. type(err) .. " value)" end
-  return where(fn) .. text
-end
-
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
 --- An error that is neither a busted failure nor a pending reaches busted
 --- as text (with_position).
@@ -450,7 +464,7 @@ function testing.async(fn, opts)
   if type(fn) ~= "function" then argerror(1, "async", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
-    local res = table.pack(pcall(run_at, fn, opts, fn, 2, "async", 2))
+    local res = table.pack(pcall(run_at, fn, opts, fn, 2, "async", 2, nil, true))
     if res[1] then return table.unpack(res, 2, res.n) end
     local err = res[2]
     if is_failure(err) then error(err, 0) end
@@ -514,7 +528,7 @@ function testing.each_seed(seeds, fn, opts)
     local o = copy(opts)
     o.seed = k
     local token = {}                       -- (a kit call inside a seed has its own)
-    local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4, token)
+    local ok, err = pcall(run_at, function() return fn(k) end, o, fn, 3, "each_seed", 4, token, true)
     if not ok and options_refused == token then
       error(err, 0)                        -- its options: not a failure of seed k
     end

@@ -19,7 +19,7 @@ describe("the others listed after a child's assertion failure", function()
     local m = err.message
     assert.matches("(failed in task check)", m, 1, true)
     assert.matches("\n  [todo] pending: later\n", m, 1, true)
-    assert.matches("\n  %[tbl%] table: 0x%x+\n    stack traceback:\n.-others%-list[^\n]-:14:", m)
+    assert.matches("\n  %[tbl%] {\n      code = 5\n    }\n    stack traceback:\n.-others%-list[^\n]-:14:", m)
     assert.matches("\n  %[slow%] Timeout: [^\n]*\n    stack traceback:\n.-others%-list[^\n]-:15:", m)
   end)
 end)
