@@ -1529,18 +1529,26 @@ static int trace_or_results(lua_State *L, lcr_Engine *E, int nres) {
   return lua_error(L);
 }
 
-/* Raise msg followed by the tree kept in the engine (at 3), and by the
-** text at index `then` if that is one (0: none). */
-static int deadlock_error(lua_State *L, const char *msg, int then) {
-  int more = then > 0 && lua_type(L, then) == LUA_TSTRING;
+/* Push msg followed by the tree kept in the engine (at 3). */
+static void push_report(lua_State *L, const char *msg) {
   if (lua_getiuservalue(L, 3, 1) != LUA_TSTRING) {
     lua_pop(L, 1);
     lua_pushliteral(L, "(the tree could not be captured)\n");
   }
   lua_pushstring(L, msg);
   lua_insert(L, -2);
-  if (more) lua_pushvalue(L, then);
-  lua_concat(L, 2 + more);
+  lua_concat(L, 2);
+}
+
+/* Raise msg followed by the tree kept in the engine (at 3), and by the
+** text at index `then` if that is one (0: none). */
+static int deadlock_error(lua_State *L, const char *msg, int then) {
+  int more = then > 0 && lua_type(L, then) == LUA_TSTRING;
+  push_report(L, msg);
+  if (more) {
+    lua_pushvalue(L, then);
+    lua_concat(L, 2);
+  }
   return lua_error(L);
 }
 
@@ -1562,6 +1570,39 @@ static int unbreakable_error(lua_State *L) {
   return deadlock_error(L, "corral.run: deadlock: every task is blocked "
                            "and nothing can wake them (even after "
                            "cancelling); still blocked:\n", 5);
+}
+
+#define DEADLOCK_BROKEN "corral.run: deadlock: every task was blocked and " \
+  "nothing could wake them (they were cancelled)"
+
+/* The deadlock that the cancel broke: its report, the tree when it was
+** found. A root that failed as the tasks unwound (a cleanup that raised;
+** its error at the top) makes it an ErrorGroup of that one failure headed
+** by the report: neither hides the other, and the error can still be
+** caught and looked into. */
+static int deadlock_unwound(lua_State *L, lcr_Engine *E, lcr_Task *root) {
+  size_t len;
+  if (root->outcome != CR_TASK_FAILED)
+    return deadlock_error(L, DEADLOCK_BROKEN ". The tasks when it was "
+                             "found:\n", 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->S->errors_ref);
+  lua_getfield(L, -1, "new");
+  lua_createtable(L, 1, 0);                         /* errors: {err} */
+  lua_pushvalue(L, -4);
+  lua_rawseti(L, -2, 1);
+  lua_createtable(L, 1, 0);                         /* tasks: {name} */
+  lcr_pushtaskname(L, root);
+  lua_rawseti(L, -2, 1);
+  lua_pushnil(L);
+  push_report(L, DEADLOCK_BROKEN ", and the root failed as they unwound. "
+                 "The tasks when it was found:\n");
+  lua_tolstring(L, -1, &len);                       /* (no last newline) */
+  if (len > 0) {
+    lua_pushlstring(L, lua_tostring(L, -1), len - 1);
+    lua_replace(L, -2);
+  }
+  lua_call(L, 4, 1);
+  return lua_error(L);
 }
 
 /* corral.run's options (also corral._run_options, for corral.testing). */
@@ -1661,11 +1702,7 @@ static int l_run(lua_State *L) {
   lcr_trace_report(E);             /* the run's own error is raised */
   if (E->e.root_signal && root->outcome != CR_TASK_FAILED)
     return raise_root_signal(L, E);
-  if (E->deadlocked && root->outcome != CR_TASK_FAILED)
-    return deadlock_error(L, "corral.run: deadlock: every task was blocked "
-                             "and nothing could wake them (they were "
-                             "cancelled). The tasks when it was found:\n",
-                          0);
+  if (E->deadlocked) return deadlock_unwound(L, E, root);
   if (root->outcome == CR_TASK_DONE) return nres;
   return lua_error(L);       /* the root's error, or its Cancelled */
 }

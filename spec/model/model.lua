@@ -1133,7 +1133,11 @@ function M.run(fn, opts)
   if not root_finished then
     error("corral.run: deadlock: every task is blocked and nothing can wake them (even after cancelling)", 0)
   end
-  if deadlocked and root.outcome ~= "failed" then
+  if deadlocked and root.outcome == "failed" then   -- (as it unwound: the report
+    -- heads an ErrorGroup of the root's failure)
+    error(setmetatable({ errors = { root.error }, tasks = { root.name }, dropped = 0 }, EG))
+  end
+  if deadlocked then
     error("corral.run: deadlock: every task was blocked and nothing could wake them (they were cancelled)", 0)
   end
   if root.outcome == "done" then return unpack(root.results, 1, root.results.n) end
