@@ -349,15 +349,17 @@ static int push_loaded_name(lua_State *L, int fidx) {
 }
 
 /*
-** corral._method_error(arg, msg, level [, self]): raise for argument arg
+** corral._method_error(arg, msg, level [, self [, fname]]): raise for argument arg
 ** (self = 1) of the Lua function `level` frames up (1 = the caller) what
 ** luaL_argerror says of a C function's: counted as the user called it (a
 ** method call does not count self, and a bad self reads "calling 'f' on
 ** bad self"), named as the call named it, or by package.loaded under
 ** pcall ('corral.Stream.read_line'); a bad `self` of a call with a dot
-** gets the colon hint. The Lua halves of methods (lio.lua) use it.
+** gets the colon hint. The Lua halves of methods (lio.lua) use it. fname,
+** if given, names a function that neither the call nor package.loaded
+** names (an ErrorGroup method under pcall).
 */
-static int l_method_error(lua_State *L) {
+int lcr_method_error(lua_State *L) {
   lua_Integer arg = luaL_checkinteger(L, 1);
   const char *msg = luaL_checkstring(L, 2);
   int level = (int)luaL_checkinteger(L, 3), self = lua_toboolean(L, 4);
@@ -379,6 +381,8 @@ static int l_method_error(lua_State *L) {
   if (ar.name != NULL) name = ar.name;
   else if (push_loaded_name(L, fidx))
     name = lua_tostring(L, -1);
+  else if (lua_type(L, 5) == LUA_TSTRING)     /* the method's own name */
+    name = lua_tostring(L, 5);
   return lcr_error_at(L, level + 1, "bad argument #%d to '%s' (%s)",
                       (int)arg, name, msg);
 }
@@ -1877,7 +1881,7 @@ static const luaL_Reg corral_funcs[] = {
   {"debug_stats", l_debug_stats},
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
-  {"_method_error", l_method_error},     /* internal: lio.lua, testing */
+  {"_method_error", lcr_method_error},     /* internal: lio.lua, testing */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_function_expected", l_function_expected},  /* internal: policies */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */

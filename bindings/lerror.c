@@ -42,9 +42,11 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
   if (luaL_loadbuffer(L, lerror_lua, lerror_lua_len, "=corral.errors")
       != LUA_OK)
     lua_error(L);
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushcfunction(L, lcr_arg_error);
   lua_setfield(L, -2, "arg_error");
+  lua_pushcfunction(L, lcr_method_error);
+  lua_setfield(L, -2, "method_error");
   lua_pushcfunction(L, rawmt);
   lua_setfield(L, -2, "rawmt");
   lua_pushcfunction(L, lcr_one_line);

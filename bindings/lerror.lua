@@ -23,6 +23,13 @@ local debug, math, next, pairs, pcall, rawget, rawlen, setmetatable, string, tab
 local core = ...
 local type = core.type
 local arg_error = core.arg_error
+-- An error of the argument after self of method fname, called from that
+-- method: numbered as its caller called it (e:split(3): #1; e.split(e, 3):
+-- #2), as a C method's would be.
+local method_error = core.method_error
+local function second_arg_error(fname, msg)
+  method_error(2, msg, 2, false, fname)
+end
 -- The metatable a value really has: getmetatable answers a __metatable
 -- field instead, which any table can set to pass for an ErrorGroup.
 local rawmt = core.rawmt
@@ -234,7 +241,7 @@ end
 function EG:split(pred)
   check_eg(self, 'split')
   if type(pred) ~= 'function' then
-    arg_error(1, 'split', 'function expected, got ' .. type(pred))
+    second_arg_error('split', 'function expected, got ' .. type(pred))
   end
   return split_in(self, pred)
 end
@@ -353,20 +360,20 @@ end
 function EG:render(opts)
   check_eg(self, 'render')
   if opts ~= nil and type(opts) ~= 'table' then
-    arg_error(1, 'render', 'table expected, got ' .. type(opts))
+    second_arg_error('render', 'table expected, got ' .. type(opts))
   end
   for k in pairs(opts or {}) do
     if k ~= 'tracebacks' and k ~= 'describe' then
-      arg_error(1, 'render', "unknown option '" .. one_line(safe(k)) .. "'")
+      second_arg_error('render', "unknown option '" .. one_line(safe(k)) .. "'")
     end
   end
   local o = { tracebacks = opts ~= nil and opts.tracebacks or nil,
               describe = opts ~= nil and opts.describe or nil }
   if o.tracebacks ~= nil and type(o.tracebacks) ~= 'boolean' then   -- as every boolean option
-    arg_error(1, 'render', 'tracebacks must be a boolean, got ' .. type(o.tracebacks))
+    second_arg_error('render', 'tracebacks must be a boolean, got ' .. type(o.tracebacks))
   end
   if o.describe ~= nil and type(o.describe) ~= 'function' then
-    arg_error(1, 'render', 'describe must be a function, got ' .. type(o.describe))
+    second_arg_error('render', 'describe must be a function, got ' .. type(o.describe))
   end
   return table.concat(render(self, { heading(self) }, '', o, {}, 1), '\n')
 end
