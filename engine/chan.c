@@ -35,7 +35,7 @@ cr_chan_result_t cr_chan_send(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
     return CR_CHAN_BUFFERED;
   }
   if (t == NULL) return CR_CHAN_WOULDBLOCK;
-  cr__queue_insert_tail(&c->senders, &t->wait_link);
+  cr__wait_enter(t, &c->senders, CR_WAIT_SEND, c);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEND, c);
   return CR_CHAN_PARKED;
 }
@@ -62,7 +62,7 @@ cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
   }
   if (c->closed) return CR_CHAN_CLOSED;
   if (t == NULL) return CR_CHAN_WOULDBLOCK;
-  cr__queue_insert_tail(&c->receivers, &t->wait_link);
+  cr__wait_enter(t, &c->receivers, CR_WAIT_RECV, c);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_RECV, c);
   return CR_CHAN_PARKED;
 }

@@ -297,9 +297,19 @@ struct cr_task_s {
                           ** (xfer) still its own until it runs */
   unsigned handed : 1;    /* private: woken by a lookup, whose list (xfer)
                           ** the engine frees if the task never runs again */
+  unsigned rejoin : 5;    /* private: the kind of the wait in a FIFO list
+                          ** that a cancel aborted (wait_obj kept), until
+                          ** the task parks, yields or sees the cancel: if
+                          ** a shield hid that cancel, the same wait made
+                          ** again takes back its place (cr__wait_enter) */
+  unsigned unheld : 1;    /* private: let go past its group's limit by a
+                          ** cancel, not run since (cr__group_rehold) */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
+  uint32_t ticket;        /* private: its place in the FIFO list it waits
+                          ** in, or its group's limit queue: the engine's
+                          ** count of arrivals when it came (wraps) */
   union {
     cr_scope_t scope;     /* read-only: the task's own scope (t:cancel), up
                           ** to CR__SCOPE_HEAD; its id is the task's id, its
@@ -321,7 +331,9 @@ struct cr_task_s {
       cr_queue_t *waiters; /* private: the first of the tasks parked in
                           ** cr_task_join on it or g:start for it, whose
                           ** wait_links form a ring with no head node */
-      const void *wait_obj; /* read-only: what it waits on, while parked */
+      const void *wait_obj; /* read-only: what it waits on, while parked
+                          ** (and, while `rejoin` is set, what it waited
+                          ** on) */
     };
   };
 };
@@ -458,6 +470,7 @@ struct cr_engine_s {
   size_t nrefs, refcap, free_ref; /* free_ref: first free entry + 1, or 0 */
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
+  uint32_t arrivals;      /* the next task ticket (cr__wait_enter) */
   /* The last cr_scope_absorber answer, for the next question about its
   ** parent (unwinding a deep chain asks level after level): the absorber
   ** of absorb_parent's chain, valid while cancel_gen is absorb_gen. */

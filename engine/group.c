@@ -12,6 +12,7 @@
 #include "internal.h"
 
 static void stop_cb(cr_timer_t *t);
+static void start_held(cr_task_t *t);
 
 static cr_abort_t abort_refuse(cr_task_t *t) {
   (void)t;
@@ -54,6 +55,7 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;
+    t->ticket = t->scope.engine->arrivals++;   /* (cr__group_rehold) */
     cr__queue_insert_tail(&g->pending, &t->runq);
   } else {
     g->nrunning++;
@@ -181,8 +183,7 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
 void cr__group_forsake(cr_group_t *g) {
   uint32_t i;
   while (!cr__queue_empty(&g->pending))
-    cr__group_release(cr__queue_data(cr__queue_head(&g->pending), cr_task_t,
-                                     runq));
+    start_held(cr__queue_data(cr__queue_head(&g->pending), cr_task_t, runq));
   for (i = 0; i < g->starting_len; i++)
     if (g->starting[i].task) g->starting[i].task->group = NULL;
   g->nstarting = 0;
@@ -243,6 +244,22 @@ int cr_task_ready(cr_task_t *t) {
   return 0;
 }
 
+/* A held child takes a slot (past the limit, if none is free) and is
+** queued to run. */
+static void start_held(cr_task_t *t) {
+  cr__queue_remove(&t->runq);
+  t->pending = 0;
+  t->group->nrunning++;
+  cr__task_schedule(t);
+}
+
+/* Held children start, oldest first, while the limit leaves them room. */
+static void start_waiting(cr_group_t *g) {
+  while (!cr__queue_empty(&g->pending) &&
+         (g->limit == 0 || g->nrunning < g->limit))
+    start_held(cr__queue_data(cr__queue_head(&g->pending), cr_task_t, runq));
+}
+
 /*
 ** A child held back by its group's limit starts at once, past the limit,
 ** when a cancel reaches it: it only runs to its first cancellation point,
@@ -250,11 +267,27 @@ int cr_task_ready(cr_task_t *t) {
 ** holds the last slot waits for a child that waits for that slot).
 */
 void cr__group_release(cr_task_t *t) {
+  t->unheld = 1;
+  start_held(t);
+}
+
+/*
+** t, let go past the limit by a cancel, is about to run for the first
+** time. Cancellation is a level, read now: if a shield set since hides
+** that cancel, t would run its whole function past the limit. It goes
+** back to wait for a slot where it was, ahead of later spawns (its
+** ticket), and gives back the slot it took. 1 if it does not run now.
+*/
+int cr__group_rehold(cr_task_t *t) {
   cr_group_t *g = t->group;
-  cr__queue_remove(&t->runq);
-  t->pending = 0;
-  g->nrunning++;
-  cr__task_schedule(t);
+  t->unheld = 0;
+  if (g == NULL || cr_task_cancelled_now(t) != NULL) return 0;
+  g->nrunning--;
+  t->pending = 1;
+  t->status = CR_TASK_SCHEDULED;
+  cr__queue_insert_ticket(&g->pending, t);
+  start_waiting(g);            /* (the slot it gave back may be its own) */
+  return 1;
 }
 
 void cr__group_child_done(cr_group_t *g, cr_task_t *t) {
@@ -266,14 +299,7 @@ void cr__group_child_done(cr_group_t *g, cr_task_t *t) {
   } else {
     g->nrunning--;
   }
-  while (!cr__queue_empty(&g->pending) &&
-         (g->limit == 0 || g->nrunning < g->limit)) {
-    cr_task_t *n = cr__queue_data(cr__queue_head(&g->pending), cr_task_t, runq);
-    cr__queue_remove(&n->runq);
-    n->pending = 0;
-    g->nrunning++;
-    cr__task_schedule(n);
-  }
+  start_waiting(g);
   if (g->nchildren == 0 && g->body_done &&
       g->parent->status == CR_TASK_WAITING &&
       g->parent->wait == CR_WAIT_CHILDREN && g->parent->wait_obj == g)
@@ -393,7 +419,7 @@ double cr_group_stop_deadline(const cr_group_t *g) {
 
 int cr_group_wait_stopping(cr_group_t *g, cr_task_t *t) {
   if (g->stopping || g->closed) return 1;
-  cr__queue_insert_tail(&g->stop_waiters, &t->wait_link);
+  cr__wait_enter(t, &g->stop_waiters, CR_WAIT_STOPPING, g);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_STOPPING, g);
   return 0;
 }

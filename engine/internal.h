@@ -101,6 +101,57 @@ static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
   }
 }
 
+/*
+** Tickets: every FIFO list of tasks (a wait list, a group's limit queue)
+** is in ticket order, so a task that left one can be put back where it
+** was. 32 bits wrap: two tickets compare by their difference, which holds
+** while a list's oldest and newest arrivals are less than 2^31 apart.
+*/
+static inline int cr__ticket_before(uint32_t a, uint32_t b) {
+  return (int32_t)(a - b) < 0;
+}
+/* Put t back in the list at h (a wait list or a limit queue: its link is
+** the same node) at its ticket's place, behind every earlier arrival. */
+static inline void cr__queue_insert_ticket(cr_queue_t *h, cr_task_t *t) {
+  cr_queue_t *q = h->prev;
+  while (q != h &&
+         cr__ticket_before(t->ticket,
+                           cr__queue_data(q, cr_task_t, wait_link)->ticket))
+    q = q->prev;
+  cr__queue_insert_tail(q->next, &t->wait_link);   /* (right after q) */
+}
+
+/* The waits whose lists keep arrival order (they use cr__wait_enter): the
+** kinds a hidden cancel may let a task rejoin (cr_task_t.rejoin). */
+#define CR__FIFO_WAITS                                                      \
+  ((1u << CR_WAIT_EVENT) | (1u << CR_WAIT_SEM) | (1u << CR_WAIT_SEND) |     \
+   (1u << CR_WAIT_RECV) | (1u << CR_WAIT_STOPPING) | (1u << CR_WAIT_ACCEPT) | \
+   (1u << CR_WAIT_PROCESS) | (1u << CR_WAIT_SIGNAL) | (1u << CR_WAIT_IDLE))
+
+/* t's next wait will be a new arrival: it let go of the place a hidden
+** cancel kept for it (it yielded, or a cancel it saw unwinds it). */
+static inline void cr__rejoin_forget(cr_task_t *t) {
+  if (t->rejoin) {
+    t->rejoin = 0;
+    t->wait_obj = NULL;
+  }
+}
+
+void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
+                     const void *obj);
+/* t joins the FIFO list at h, about to park on obj with that kind of wait:
+** at the back, as a new arrival, unless it is making again the wait a
+** hidden cancel aborted (cr__wait_rejoin). */
+static inline void cr__wait_enter(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
+                                  const void *obj) {
+  if (t->rejoin) {
+    cr__wait_rejoin(t, h, kind, obj);
+    return;
+  }
+  t->ticket = t->scope.engine->arrivals++;
+  cr__queue_insert_tail(h, &t->wait_link);
+}
+
 /* task.c */
 void cr__task_schedule(cr_task_t *t);
 void cr__task_abort(cr_task_t *t);
@@ -122,6 +173,7 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
 void cr__task_started(cr_task_t *t);
 void cr__group_release(cr_task_t *t);
+int cr__group_rehold(cr_task_t *t);
 void cr__start_forsaken(cr_task_t *t, cr_task_t *starter);
 void cr__group_cancelled(cr_group_t *g);
 void cr__group_forsake(cr_group_t *g);

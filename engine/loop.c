@@ -376,7 +376,7 @@ static void ran_tasks(cr_engine_t *e) {
 }
 
 void cr_task_wait_idle(cr_task_t *t) {
-  cr__queue_insert_tail(&t->scope.engine->idlers, &t->wait_link);
+  cr__wait_enter(t, &t->scope.engine->idlers, CR_WAIT_IDLE, NULL);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_IDLE, NULL);
 }
 
@@ -611,6 +611,7 @@ static int run_ready(cr_engine_t *e) {
     prefetch_ahead(e, t);
     cr__runq_remove(e, t);
     t->queued = 0;
+    if (t->unheld && cr__group_rehold(t)) continue;  /* waits for a slot */
     if (t->claim) cr__stream_unclaim(t);   /* it runs: no one came between */
     t->handed = 0;                 /* it runs: a lookup's list is its own */
     t->status = CR_TASK_RUNNING;

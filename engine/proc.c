@@ -255,7 +255,7 @@ int cr_proc_wait(cr_proc_t *p, cr_task_t *t) {
   if (p->exited) return 0;
   if (p->io.closing) return CR_ECLOSED;
   t->xfer = NULL;
-  cr__queue_insert_tail(&p->waiters, &t->wait_link);
+  cr__wait_enter(t, &p->waiters, CR_WAIT_PROCESS, p);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_PROCESS, p);
   return 1;
 }

@@ -436,6 +436,7 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
 static cr_scope_t *asked(cr_task_t *task, cr_scope_t *s) {
   if (s != NULL) {
     task->saw_cancel = 1;
+    cr__rejoin_forget(task);       /* it raises: its wait is over */
     reached(task, task->cur, s);
   }
   return s;

@@ -978,7 +978,7 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum) {
   if (!catchable(signum)) return CR_EINVAL;
   rc = sigwatch_get(e, signum, &w);
   if (rc) return rc;
-  cr__queue_insert_tail(&w->waiters, &t->wait_link);
+  cr__wait_enter(t, &w->waiters, CR_WAIT_SIGNAL, w);
   rc = sigwatch_update(w);
   if (rc) {
     cr__queue_remove(&t->wait_link);

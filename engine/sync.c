@@ -16,7 +16,7 @@ void cr_event_init(cr_event_t *ev) {
 
 int cr_event_wait(cr_event_t *ev, cr_task_t *t) {
   if (ev->is_set) return 1;
-  cr__queue_insert_tail(&ev->waiters, &t->wait_link);
+  cr__wait_enter(t, &ev->waiters, CR_WAIT_EVENT, ev);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_EVENT, ev);
   return 0;
 }
@@ -44,7 +44,7 @@ int cr_sem_try_acquire(cr_sem_t *s, uint64_t owner) {
 
 int cr_sem_acquire(cr_sem_t *s, cr_task_t *t) {
   if (cr_sem_try_acquire(s, t->scope.id)) return 1;
-  cr__queue_insert_tail(&s->waiters, &t->wait_link);
+  cr__wait_enter(t, &s->waiters, CR_WAIT_SEM, s);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_SEM, s);
   return 0;
 }

@@ -29,7 +29,8 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
-  t->claim = t->handed = 0;
+  t->claim = t->handed = t->rejoin = t->unheld = 0;
+  t->ticket = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -138,6 +139,7 @@ void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
                      const void *obj) {
   if ((unsigned)wait >= CR_WAIT__COUNT) wait = CR_WAIT_OTHER;  /* misuse */
   t->status = CR_TASK_WAITING;
+  t->rejoin = 0;                 /* a place kept is taken back, or lost */
   t->scope.engine->aborts[wait] = abort;
   t->wake_status = 0;
   set_wait(t, wait);
@@ -158,6 +160,12 @@ void cr_task_park(cr_task_t *t, cr_abort_cb abort) {
   cr_task_park_on(t, abort, CR_WAIT_OTHER, NULL);
 }
 
+/* An idle task is most of what a program with many tasks holds (bench/):
+** its record must not grow unnoticed. */
+#if defined(__LP64__)
+_Static_assert(sizeof(cr_task_t) <= 152, "a task's record grew");
+#endif
+
 /* The codes a task can be woken with fit its 16 bits of wake_status. */
 _Static_assert(CR__ERRBASE >= INT16_MIN && UV_EOF >= INT16_MIN,
                "wake codes fit in 16 bits");
@@ -175,12 +183,38 @@ void cr_task_wake(cr_task_t *t, int status) {
   CR__EMIT(t->scope.engine, CR_EV_WAKE, t, NULL, status, CR_WAIT_NONE, NULL);
 }
 
-/* Called by scope delivery for a parked task inside a cancelled scope. */
+/*
+** Called by scope delivery for a parked task inside a cancelled scope.
+** Cancellation is a level, read when the task runs: a shield set before
+** then hides the cancel, and the task makes its wait again. A FIFO list
+** has no room to keep it (its link goes to the run queue), so it keeps
+** its ticket and what it waited on instead, and takes its place back
+** (cr__wait_enter): a hidden cancel does not send a waiter to the back.
+*/
 void cr__task_abort(cr_task_t *t) {
   cr_abort_cb abort;
+  unsigned kind = t->wait;
+  const void *obj = t->wait_obj;
   if (t->status != CR_TASK_WAITING) return;
-  abort = t->scope.engine->aborts[t->wait];
-  if (abort && abort(t) == CR_ABORT_DONE) cr_task_wake(t, CR_ECANCELED);
+  abort = t->scope.engine->aborts[kind];
+  if (abort == NULL || abort(t) != CR_ABORT_DONE) return;
+  cr_task_wake(t, CR_ECANCELED);
+  if ((CR__FIFO_WAITS >> kind) & 1u && t->status == CR_TASK_SCHEDULED) {
+    t->rejoin = kind;
+    t->wait_obj = obj;
+  }
+}
+
+void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
+                     const void *obj) {
+  int same = t->rejoin == (unsigned)kind && t->wait_obj == obj;
+  t->rejoin = 0;
+  if (same) {
+    cr__queue_insert_ticket(h, t);
+    return;
+  }
+  t->ticket = t->scope.engine->arrivals++;
+  cr__queue_insert_tail(h, &t->wait_link);
 }
 
 /*
@@ -201,6 +235,7 @@ void cr_task_interrupt(cr_task_t *t) {
 
 void cr_task_yield(cr_task_t *t) {
   t->wake_status = 0;
+  cr__rejoin_forget(t);          /* its next wait is a new arrival */
   cr__task_schedule(t);
 }
 

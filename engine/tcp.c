@@ -247,7 +247,7 @@ int cr_tcp_accept(cr_listener_t *l, cr_task_t *t, cr_stream_t **out) {
     l->pending--;
     return accept_one(l, out);
   }
-  cr__queue_insert_tail(&l->acceptors, &t->wait_link);
+  cr__wait_enter(t, &l->acceptors, CR_WAIT_ACCEPT, l);
   cr_task_park_on(t, cr_task_abort_unlink, CR_WAIT_ACCEPT, l);
   return 1;
 }

@@ -999,6 +999,138 @@ static int test_abandoned_lookup_list_freed(void) {
   return 0;
 }
 
+/*
+** A cancel hidden by a shield set before the task ran again. Cancellation
+** is a level the task reads when it runs, so it makes its wait again: the
+** engine puts it back where it was in the wait list (a newcomer does not
+** pass it), and a child its group's limit held, let go by that cancel,
+** waits for its slot again instead of running past the limit.
+*/
+typedef struct {
+  cr_task_t t;
+  cr_sem_t *sem;
+  cr_scope_t inner;
+  int step;
+  char name;
+} semwaiter;
+
+static char got[8];
+static int ngot;
+
+/* Acquire the semaphore inside a scope that can be shielded; a wait whose
+** cancel was hidden is made again, as the Lua binding makes it. */
+static void semwaiter_run(cr_task_t *t) {
+  semwaiter *w = (semwaiter *)t;
+  if (w->step++ == 0) {
+    if (cr_scope_enter(t, &w->inner, INFINITY, 0) != 0) got[ngot++] = '?';
+  } else if (t->wake_status == 0 || cr_task_cancelled(t) != NULL) {
+    if (t->wake_status == 0) got[ngot++] = w->name;
+    cr_scope_exit(&w->inner);
+    cr_task_done(t, t->wake_status == 0 ? CR_TASK_DONE : CR_TASK_CANCELLED);
+    return;
+  }
+  if (cr_sem_acquire(w->sem, t)) {            /* (not in these tests) */
+    got[ngot++] = '!';
+    cr_task_yield(t);
+  }
+}
+
+static int test_hidden_cancel_keeps_wait_place(void) {
+  cr_engine_t e;
+  cr_sem_t sem;
+  semwaiter w[3];
+  int i;
+  memset(w, 0, sizeof w);
+  cr_sem_init(&sem, 0, 10);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  for (i = 0; i < 3; i++) {
+    TASK_INIT(&e, &w[i].t, semwaiter_run);
+    w[i].sem = &sem;
+    w[i].name = (char)('A' + i);
+  }
+  ngot = 0;
+  cr_task_start_root(&w[0].t);
+  cr_task_start_root(&w[1].t);
+  (void)cr_engine_step(&e, 0);            /* (both parked for ever) */
+  CHECK(cr_sem_waiting(&sem) == 2);
+  /* C comes, A's cancel is hidden at once: C waits before A runs again */
+  cr_task_start_root(&w[2].t);
+  CHECK(cr_scope_cancel(&w[0].t.scope, CR_SRC_HOST, 0, NULL) == 1);
+  cr_scope_set_shield(&w[0].inner, 1);
+  CHECK(w[0].t.status == CR_TASK_SCHEDULED && cr_sem_waiting(&sem) == 1);
+  (void)cr_engine_step(&e, 0);
+  CHECK(cr_sem_waiting(&sem) == 3);
+  for (i = 0; i < 3; i++) {
+    CHECK(cr_sem_release(&sem) == 0);
+    (void)cr_engine_step(&e, 0);
+    CHECK(ngot == i + 1);
+  }
+  CHECK(ngot == 3 && memcmp(got, "ABC", 3) == 0);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int live, max_live;
+
+/* A child that counts how many of its kind run at once. */
+static void live_kid_run(cr_task_t *t) {
+  if (((ctask *)t)->step == 0 && ++live > max_live) max_live = live;
+  ctask_run(t);
+  if (t->status == CR_TASK_DONE || t->status == CR_TASK_CANCELLED) live--;
+}
+
+typedef struct {
+  cr_task_t t;
+  cr_group_t g;
+  ctask kids[3];
+  int step;
+} limit1_body;
+
+static void limit1_run(cr_task_t *t) {
+  limit1_body *b = (limit1_body *)t;
+  int i;
+  if (b->step++ == 0) {
+    cr_group_opts_t o = {1, 0, 0, 0, INFINITY};
+    cr_group_init(t, &b->g, &o);
+    for (i = 0; i < 3; i++) {
+      TASK_INIT(cr_task_engine(t), &b->kids[i].t, live_kid_run);
+      b->kids[i].naps = 1;
+      b->kids[i].dur = 1;
+      b->kids[i].log = (char)('0' + i);
+      cr_group_spawn(&b->g, &b->kids[i].t);
+    }
+    cr_group_body_done(&b->g, CR_END_NORMAL);
+  }
+  if (cr_group_join(&b->g)) return;
+  cr_group_close(&b->g, NULL);
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static int test_hidden_cancel_keeps_limit(void) {
+  cr_engine_t e;
+  limit1_body b;
+  memset(&b, 0, sizeof b);
+  live = max_live = 0;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &b.t, limit1_run);
+  cr_task_start_root(&b.t);
+  CHECK(cr_engine_step(&e, 0) == 1);   /* the body spawns: kid 0 queued,
+                                       ** 1 and 2 held */
+  CHECK(cr_task_held(&b.kids[1].t) && cr_task_held(&b.kids[2].t));
+  /* the cancel lets the held ones go; the group's shield hides it again */
+  CHECK(cr_scope_cancel(&b.t.scope, CR_SRC_HOST, 0, NULL) == 1);
+  cr_scope_set_shield(&b.g.scope, 1);
+  CHECK(b.g.limit == 1);
+  CHECK(drain(&e) == 0);
+  CHECK(max_live == 1);
+  CHECK(!b.kids[0].cancelled && !b.kids[1].cancelled && !b.kids[2].cancelled);
+  CHECK(b.kids[0].woke[0] == 1 && b.kids[1].woke[0] == 2 &&
+        b.kids[2].woke[0] == 3);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"a lookup's list handed to an abandoned task is freed",
@@ -1040,6 +1172,10 @@ int main(void) {
      test_chan_and_sem_tries},
     {"a handed Cancelled does not pass a shield; a reused record forgets",
      test_handed_cancel_and_reused_record},
+    {"a waiter whose cancel a shield hid keeps its place",
+     test_hidden_cancel_keeps_wait_place},
+    {"a held child whose cancel a shield hid waits for its slot",
+     test_hidden_cancel_keeps_limit},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
