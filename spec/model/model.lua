@@ -555,12 +555,45 @@ local function wake_all(list)
   end
 end
 
-function release(t)
+-- A held child takes a slot (past the limit, if none is free) and is queued.
+local function start_held(t)
   local g = t.group
   remove_value(g.pending, t)
   t.pending = false
   g.nrunning = g.nrunning + 1
   schedule(t)
+end
+
+-- Held children start, oldest first, while the limit leaves them room.
+local function start_waiting(g)
+  while #g.pending > 0 and (g.limit == 0 or g.nrunning < g.limit) do
+    start_held(g.pending[1])
+  end
+end
+
+-- A held child a cancel lets go runs at once, past the limit (unheld).
+function release(t)
+  t.unheld = true
+  start_held(t)
+end
+
+-- t, let go by a cancel, is about to run for the first time: a cancel that
+-- does not reach it now (a shield hides it, or never reached it: a g:start
+-- child under its caller's shielded scope) sends it back to wait for a slot
+-- in its place (its ticket), its slot given back. True if it does not run.
+local function rehold(t)
+  t.unheld = false
+  local g = t.group
+  if g == nil or absorber(t.cur) then return false end
+  cov("limit: a child let go by a hidden cancel waits for a slot again")
+  g.nrunning = g.nrunning - 1
+  t.pending = true
+  t.status = "scheduled"
+  local i = #g.pending
+  while i > 0 and g.pending[i].ticket > t.ticket do i = i - 1 end
+  table.insert(g.pending, i + 1, t)
+  start_waiting(g)
+  return true
 end
 
 local function child_done(g, t)
@@ -572,12 +605,7 @@ local function child_done(g, t)
   else
     g.nrunning = g.nrunning - 1
   end
-  while #g.pending > 0 and (g.limit == 0 or g.nrunning < g.limit) do
-    local n = table.remove(g.pending, 1)
-    n.pending = false
-    g.nrunning = g.nrunning + 1
-    schedule(n)
-  end
+  start_waiting(g)
   if g.nchildren == 0 and g.body_done and g.parent_task.abort == abort_refuse then
     wake(g.parent_task, 0)
   end
@@ -611,6 +639,8 @@ function Scope:spawn(spec, ...)
   if g.limit > 0 and g.nrunning >= g.limit then
     t.pending = true
     t.status = "scheduled"
+    t.ticket = E.arrivals
+    E.arrivals = E.arrivals + 1
     g.pending[#g.pending + 1] = t
     if absorber(g) then release(t) end   -- already cancelled: no waiting
   else
@@ -1086,10 +1116,12 @@ local function loop(root)
     while #E.runq > 0 do
       local t = table.remove(E.runq, 1)
       t.queued = false
-      t.status = "running"
-      E.current = t
-      run_task(t)
-      E.current = nil
+      if not (t.unheld and rehold(t)) then
+        t.status = "running"
+        E.current = t
+        run_task(t)
+        E.current = nil
+      end
     end
     if root.finished then break end
     local top = timer_top()
@@ -1108,7 +1140,8 @@ end
 function M.run(fn, opts)
   if E then error("corral.run: cannot be called inside a running task") end
   assert(opts == nil or opts.clock == nil or opts.clock == "virtual", "the model has only a virtual clock")
-  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {}, tasks = {} }
+  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {}, tasks = {},
+        arrivals = 0 }
   local root = new_task(fn, nil)
   link(root.scope, nil)
   root.cur = root.scope
