@@ -15,11 +15,13 @@ local corral = require "corral"
 io.stdout:setvbuf("no")
 %s
 RUN(function()
-  -- three Ctrl-C a few milliseconds apart (a signal sent while the same one
-  -- is still pending is merged with it, so not all at once), while wedged
+  -- three Ctrl-C well inside half a second, while wedged (a signal sent
+  -- while the same one is still pending is merged with it: 0.1 s apart, so
+  -- that a loaded machine that leaves the program unscheduled for a few
+  -- tens of milliseconds does not merge two of them)
   local p = corral.exec("/bin/sh", { "-c", [=[
-    sleep 0.05; kill -INT $PPID; sleep 0.02; kill -INT $PPID
-    sleep 0.02; kill -INT $PPID; exec sleep 30]=] })
+    sleep 0.05; kill -INT $PPID; sleep 0.1; kill -INT $PPID
+    sleep 0.1; kill -INT $PPID; exec sleep 30]=] })
   print("wedged")
   coroutine.wrap(function() local x = 0 while true do x = x + 1 end end)()
 end)
