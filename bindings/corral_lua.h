@@ -85,6 +85,8 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts);
 ** without corral's engine. Call it outside the loop's callbacks (after
 ** uv_run returned): CR_EBUSY from inside a corral callback. On a host's
 ** loop it runs one uv_run(UV_RUN_NOWAIT) pass so the closes complete.
+** It frees h (but after CR_EBUSY): as with free, a later call with h, a
+** second close included, is undefined.
 */
 int corral_host_close(corral_host_t *h);
 lua_State *corral_host_state(corral_host_t *h);

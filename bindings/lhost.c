@@ -322,6 +322,11 @@ int corral_op_await(lua_State *L, corral_op_t *op) {
   lcr_Task *t;
   if (op == NULL) return luaL_error(L, "corral_op_await: op is NULL");
   t = host_task(L, h, op_name(op->type));
+  if (op->host != h)        /* its waits are counted, and cancelled, there */
+    return luaL_error(L, "%s: this op belongs to %s (corral_op_await takes "
+                      "an op of the host whose task awaits it)",
+                      op_name(op->type), op->host ? "another host"
+                      : "a host that has closed");
   if (op->awaited)          /* its first waiter would never be woken */
     return luaL_error(L, "%s: this op is already awaited (corral_op_await "
                       "takes each op once)", op_name(op->type));

@@ -616,9 +616,55 @@ static int test_null_handles(void) {
   return 0;
 }
 
+/* --- an op awaited by another host's task ------------------------------- */
+
+static corral_op_t *foreign_op;
+static const corral_op_type_t type_plain = {"plain", 0, NULL, NULL};
+
+static int l_make(lua_State *L) {
+  foreign_op = corral_op_new(L, &type_plain);
+  return 0;
+}
+static int l_await_foreign(lua_State *L) {
+  return corral_op_await(L, foreign_op);
+}
+
+/* B's task awaiting A's op: refused (its wait would be counted and
+** cancelled on A), also once A has closed, which once crashed in the
+** cancel that followed. */
+static int test_an_op_of_another_host_is_refused(void) {
+  corral_host_t *a, *b;
+  char buf[256];
+  CHECK(corral_host_new(&a, NULL) == 0 && corral_host_new(&b, NULL) == 0);
+  lua_register(corral_host_state(a), "make", l_make);
+  lua_register(corral_host_state(b), "await_foreign", l_await_foreign);
+  CHECK(corral_host_start_string(a, "make()", "=a") == 0);
+  CHECK(corral_host_run(a) == CORRAL_OK && foreign_op != NULL);
+  CHECK(corral_host_start_string(b,
+    "return select(2, pcall(await_foreign))", "=b") == 0);
+  CHECK(corral_host_run(b) == CORRAL_OK);
+  CHECK(strstr(host_result(b, buf, sizeof buf),
+               "plain: this op belongs to another host") != NULL);
+  CHECK(corral_host_close(a) == 0);
+  CHECK(corral_host_start_string(b,
+    "return select(2, pcall(await_foreign))", "=b") == 0);
+  CHECK(corral_host_run(b) == CORRAL_OK);
+  CHECK(strstr(host_result(b, buf, sizeof buf),
+               "plain: this op belongs to a host that has closed") != NULL);
+  /* B still finds a deadlock: no wait was counted on it */
+  CHECK(corral_host_start_string(b,
+    "require 'corral'.event():wait()", "=b") == 0);
+  CHECK(corral_host_run(b) == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(b), "deadlock") != NULL);
+  CHECK(corral_host_close(b) == 0);
+  CHECK(corral_op_complete(foreign_op, 0) == 0);   /* freed: A has closed */
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
+  RUN(test_an_op_of_another_host_is_refused);
   RUN(test_requests_during_close);
   RUN(test_attached_deadlock_after_the_host_stops_its_timer);
   RUN(test_two_attached_hosts_on_one_loop);
