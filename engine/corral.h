@@ -304,12 +304,14 @@ struct cr_task_s {
                           ** again takes back its place (cr__wait_enter) */
   unsigned unheld : 1;    /* private: let go past its group's limit by a
                           ** cancel, not run since (cr__group_rehold) */
+  unsigned ticket_hi : 24; /* private: the high bits of its ticket */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
-  uint32_t ticket;        /* private: its place in the FIFO list it waits
+  uint32_t ticket_lo;     /* private: its place in the FIFO list it waits
                           ** in, or its group's limit queue: the engine's
-                          ** count of arrivals when it came (wraps) */
+                          ** count of arrivals when it came, 56 bits with
+                          ** ticket_hi (cr__ticket) */
   union {
     cr_scope_t scope;     /* read-only: the task's own scope (t:cancel), up
                           ** to CR__SCOPE_HEAD; its id is the task's id, its
@@ -470,7 +472,7 @@ struct cr_engine_s {
   size_t nrefs, refcap, free_ref; /* free_ref: first free entry + 1, or 0 */
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
-  uint32_t arrivals;      /* the next task ticket (cr__wait_enter) */
+  uint64_t arrivals;      /* the next task ticket (cr__wait_enter) */
   /* The last cr_scope_absorber answer, for the next question about its
   ** parent (unwinding a deep chain asks level after level): the absorber
   ** of absorb_parent's chain, valid while cancel_gen is absorb_gen. */

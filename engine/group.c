@@ -55,7 +55,7 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;
-    t->ticket = t->scope.engine->arrivals++;   /* (cr__group_rehold) */
+    cr__ticket_take(t);                  /* (cr__group_rehold) */
     cr__queue_insert_tail(&g->pending, &t->runq);
   } else {
     g->nrunning++;

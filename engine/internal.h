@@ -104,21 +104,51 @@ static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
 /*
 ** Tickets: every FIFO list of tasks (a wait list, a group's limit queue)
 ** is in ticket order, so a task that left one can be put back where it
-** was. 32 bits wrap: two tickets compare by their difference, which holds
-** while a list's oldest and newest arrivals are less than 2^31 apart.
+** was. A ticket is the engine's count of arrivals, 56 bits (the record's
+** spare bits): at a billion waits a second it would take a year to wrap,
+** and two tickets compare by their difference, which holds while a list's
+** oldest and newest arrivals are less than 2^55 apart.
 */
-static inline int cr__ticket_before(uint32_t a, uint32_t b) {
-  return (int32_t)(a - b) < 0;
+static inline uint64_t cr__ticket(const cr_task_t *t) {
+  return (uint64_t)t->ticket_hi << 32 | t->ticket_lo;
+}
+static inline void cr__ticket_take(cr_task_t *t) {
+  uint64_t n = t->scope.engine->arrivals++;
+  t->ticket_lo = (uint32_t)n;
+  t->ticket_hi = (unsigned)(n >> 32) & 0xFFFFFFu;
+}
+static inline int cr__ticket_before(uint64_t a, uint64_t b) {
+  return (int64_t)((a - b) << 8) < 0;            /* (56 bits) */
+}
+static inline uint64_t cr__link_ticket(const cr_queue_t *q) {
+  return cr__ticket(cr__queue_data(q, cr_task_t, wait_link));
 }
 /* Put t back in the list at h (a wait list or a limit queue: its link is
-** the same node) at its ticket's place, behind every earlier arrival. */
+** the same node) at its ticket's place, behind every earlier arrival. The
+** walk starts from the end nearer in tickets: tasks put back in arrival
+** order, or in its reverse, take one step each (a batch a hidden cancel
+** sends back in a seeded run's shuffled order still walks). */
 static inline void cr__queue_insert_ticket(cr_queue_t *h, cr_task_t *t) {
-  cr_queue_t *q = h->prev;
-  while (q != h &&
-         cr__ticket_before(t->ticket,
-                           cr__queue_data(q, cr_task_t, wait_link)->ticket))
-    q = q->prev;
-  cr__queue_insert_tail(q->next, &t->wait_link);   /* (right after q) */
+  uint64_t k = cr__ticket(t), first, last;
+  cr_queue_t *q;
+  if (!cr__queue_empty(h)) {
+    first = cr__link_ticket(h->next);
+    last = cr__link_ticket(h->prev);
+    if (cr__ticket_before(k, first)) {           /* older than every one */
+      cr__queue_insert_tail(h->next, &t->wait_link);
+      return;
+    }
+  }
+  if (cr__queue_empty(h) || !cr__ticket_before(k, last) ||
+      k - first >= last - k) {
+    q = h->prev;                       /* from the newest, back */
+    while (q != h && cr__ticket_before(k, cr__link_ticket(q))) q = q->prev;
+    cr__queue_insert_tail(q->next, &t->wait_link);   /* (right after q) */
+  } else {
+    q = h->next;                       /* from the oldest, on */
+    while (q != h && cr__ticket_before(cr__link_ticket(q), k)) q = q->next;
+    cr__queue_insert_tail(q, &t->wait_link);         /* (right before q) */
+  }
 }
 
 /* The waits whose lists keep arrival order (they use cr__wait_enter): the
@@ -148,7 +178,7 @@ static inline void cr__wait_enter(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
     cr__wait_rejoin(t, h, kind, obj);
     return;
   }
-  t->ticket = t->scope.engine->arrivals++;
+  cr__ticket_take(t);
   cr__queue_insert_tail(h, &t->wait_link);
 }
 

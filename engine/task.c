@@ -30,7 +30,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
   t->claim = t->handed = t->rejoin = t->unheld = 0;
-  t->ticket = 0;
+  t->ticket_lo = t->ticket_hi = 0;
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -213,7 +213,7 @@ void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
     cr__queue_insert_ticket(h, t);
     return;
   }
-  t->ticket = t->scope.engine->arrivals++;
+  cr__ticket_take(t);
   cr__queue_insert_tail(h, &t->wait_link);
 }
 
