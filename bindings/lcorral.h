@@ -324,6 +324,7 @@ extern const char lcr_stray_msg[];
 extern const char lcr_found_tree_msg[];
 void lcr_tostring(lua_State *L, int idx);
 int lcr_method_error(lua_State *L);   /* corral._method_error */
+int lcr_last_level(lua_State *L1);    /* deepest valid level of L1 */
 void lcr_checkfunction(lua_State *L, int arg);
 int lcr_callable(lua_State *L, int idx);
 const char *lcr_push_function_expected(lua_State *L, int idx);

@@ -84,8 +84,10 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
 */
 enum { TB_HEAD = 10, TB_TAIL = 11 };   /* frames kept around a long cut */
 
-/* Deepest valid level of L1 (a doubling, then a bisection). */
-static int last_level(lua_State *L1) {
+/* Deepest valid level of L1 (a doubling, then a bisection: lua_getstack
+** walks `level` frames, so a walk down every level of a deep stack would
+** cost its square). */
+int lcr_last_level(lua_State *L1) {
   lua_Debug ar;
   int li = 1, le = 1;
   while (lua_getstack(L1, le, &ar)) { li = le; le *= 2; }
@@ -302,23 +304,44 @@ static void traceback_to(lua_State *L, lcr_State *S, lua_State *L1,
   lua_remove(L, cache);
 }
 
-/* The deepest level from `level` at which L1 runs the Lua function at idx
-** of L (idx 0: none), or else lcr_call (a policy's call of a branch); -1
-** when neither runs there. [-0, +0, -] */
-static int deepest_call(lua_State *L, int idx, lua_State *L1, int level) {
+/* Whether L1 runs, at level lv, the Lua function at idx of L (idx 0:
+** lcr_call, a policy's call of a branch). */
+static int runs_at(lua_State *L, int idx, lua_State *L1, int lv) {
   lua_Debug ar;
-  int found = -1;
-  if (idx && (!lua_isfunction(L, idx) || lua_iscfunction(L, idx))) idx = 0;
-  if (!lua_checkstack(L1, 1)) return -1;
-  while (lua_getstack(L1, level, &ar)) {
-    lua_getinfo(L1, "f", &ar);
-    if (idx ? (lua_xmove(L1, L, 1), lua_rawequal(L, -1, idx))
-            : lua_tocfunction(L1, -1) == lcr_call)
-      found = idx ? level : level - 1;        /* (the frame it called) */
-    lua_pop(idx ? L : L1, 1);
-    level++;
+  int yes;
+  if (!lua_getstack(L1, lv, &ar)) return 0;
+  lua_getinfo(L1, "f", &ar);
+  if (!idx) {
+    yes = lua_tocfunction(L1, -1) == lcr_call;
+    lua_pop(L1, 1);
+    return yes;
   }
-  return found;
+  lua_xmove(L1, L, 1);
+  yes = lua_rawequal(L, -1, idx);
+  lua_pop(L, 1);
+  return yes;
+}
+
+/* The levels deepest_call looks at, at either end of a stack. A policy
+** calls a branch near one end or the other (a deep recursion runs in
+** between), and each lua_getstack walks `level` frames: looking at every
+** level of a stack a million frames deep would never end. */
+#define CALL_WINDOW 64
+
+/* The deepest level from `level` at which L1 runs the Lua function at idx
+** of L (idx 0: none), or else lcr_call (the frame it called); -1 when
+** neither runs within CALL_WINDOW levels of either end. [-0, +0, -] */
+static int deepest_call(lua_State *L, int idx, lua_State *L1, int level) {
+  int last, lo, lv;
+  if (idx && (!lua_isfunction(L, idx) || lua_iscfunction(L, idx))) idx = 0;
+  if (!lua_checkstack(L1, 1) || !lua_checkstack(L, 1)) return -1;
+  last = lcr_last_level(L1);
+  lo = last - level > 2 * CALL_WINDOW ? last - CALL_WINDOW : level;
+  for (lv = last; lv >= lo; lv--)        /* from the bottom: deepest first */
+    if (runs_at(L, idx, L1, lv)) return idx ? lv : lv - 1;
+  for (lv = lo > level ? level + CALL_WINDOW : level - 1; lv >= level; lv--)
+    if (runs_at(L, idx, L1, lv)) return idx ? lv : lv - 1;
+  return -1;
 }
 
 /* A traceback ends at a policy's branch, as a task's ends at its function:
@@ -329,7 +352,7 @@ void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
   if (upto >= level)
     traceback_to(L, S, L1, msg, level, upto, "\n\t[C]: in ?");
   else
-    traceback_to(L, S, L1, msg, level, last_level(L1), NULL);
+    traceback_to(L, S, L1, msg, level, lcr_last_level(L1), NULL);
 }
 
 /* corral._traceback([msg [, level [, fn]]]): debug.traceback for corral's

@@ -113,6 +113,23 @@ static void visit_basic_metatables(Scan *s) {
   }
 }
 
+/* The upvalues of the function at o. A closure still being made has
+** none yet in some slots (the main function of a chunk that load() is
+** parsing, seen from a reader or a finalizer that requires corral):
+** lua_getupvalue would follow the empty slot, its id is NULL. */
+static void expand_upvalues(Scan *s, int o) {
+  lua_State *L = s->L;
+  lua_Debug ar;
+  int i;
+  lua_pushvalue(L, o);
+  lua_getinfo(L, ">u", &ar);
+  for (i = 1; i <= ar.nups; i++) {
+    if (lua_upvalueid(L, o, i) == NULL) continue;
+    if (lua_getupvalue(L, o, i) == NULL) break;
+    visit(s);
+  }
+}
+
 /* Queue what the object on top refers to; pops it. */
 static void expand(Scan *s) {
   lua_State *L = s->L;
@@ -127,7 +144,7 @@ static void expand(Scan *s) {
       }
       break;
     case LUA_TFUNCTION:
-      for (i = 1; lua_getupvalue(L, o, i) != NULL; i++) visit(s);
+      expand_upvalues(s, o);
       break;
     case LUA_TUSERDATA:
       for (i = 1; lua_getiuservalue(L, o, i) != LUA_TNONE; i++) visit(s);

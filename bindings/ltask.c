@@ -408,7 +408,7 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   int level = 0;
   if (!lua_checkstack(co, 2)) return NULL;
   if (lua_getstack(co, 0, &ar)) {
-    while (lua_getstack(co, level + 1, &ar)) level++;
+    level = lcr_last_level(co);
     if (!lua_getstack(co, level, &ar) || lua_getlocal(co, &ar, 1) == NULL)
       return NULL;
   } else if (lua_status(co) == LUA_OK && lua_gettop(co) >= 2 &&

@@ -552,21 +552,27 @@ static void push_error_line(lua_State *L, int idx) {
   lcr_escape_top(L);
 }
 
-/* "; failures: [task-4] f.lua:5: boom, [task-5] ..., +2 more" */
-static void add_failures(lua_State *L, luaL_Buffer *b, int node, int any) {
+/* Whether node's field k is of type `type` (the stack as it was). A
+** luaL_Buffer is in use: nothing may stay pushed across its calls. */
+static int has_field(lua_State *L, int node, const char *k, int type) {
+  int t = lua_getfield(L, node, k);
+  lua_pop(L, 1);
+  return t == type;
+}
+
+/* "; failures: [task-4] f.lua:5: boom, [task-5] ..., +2 more"; the list
+** of failures at index `list` (not a table: none), pushed before b. */
+static void add_failures(lua_State *L, luaL_Buffer *b, int node, int list,
+                         int any) {
   lua_Integer n = 0, i, more = 0;
-  if (lua_getfield(L, node, "failures") == LUA_TTABLE)
-    n = (lua_Integer)lua_rawlen(L, -1);
+  if (lua_type(L, list) == LUA_TTABLE) n = (lua_Integer)lua_rawlen(L, list);
   if (lua_getfield(L, node, "dropped") == LUA_TNUMBER)
     more = lua_tointeger(L, -1);
   lua_pop(L, 1);
-  if (n + more == 0) {
-    lua_pop(L, 1);
-    return;
-  }
+  if (n + more == 0) return;
   luaL_addstring(b, any ? "; failures: " : " (failures: ");
   for (i = 1; i <= n && i <= TREE_FAILURES_SHOWN; i++) {
-    lua_rawgeti(L, -1, i);
+    lua_rawgeti(L, list, i);
     lua_getfield(L, -1, "task");
     lcr_escape_top(L);
     lua_getfield(L, -2, "error");
@@ -576,10 +582,9 @@ static void add_failures(lua_State *L, luaL_Buffer *b, int node, int any) {
                     lua_tostring(L, -1));
     lua_replace(L, -4);
     lua_pop(L, 2);
-    luaL_addvalue(b);
+    luaL_addvalue(b);                    /* (only the text above b) */
   }
   more += n - (i - 1);
-  lua_pop(L, 1);
   if (more > 0) {
     lua_pushfstring(L, "%s+%I more", i > 1 ? ", " : "", more);
     luaL_addvalue(b);
@@ -587,20 +592,21 @@ static void add_failures(lua_State *L, luaL_Buffer *b, int node, int any) {
   if (!any) luaL_addchar(b, ')');
 }
 
-/* "(cancelled: explicit "why" by task-1; deadline in 1.5s; shield)" */
-static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
+/* "(cancelled: explicit "why" by task-1; deadline in 1.5s; shield)"; the
+** node's `cancelled` and `failures` at index sub and sub + 1, pushed
+** before b. */
+static void add_flags(lua_State *L, luaL_Buffer *b, int node, int sub) {
   int any = 0;
-  if (lua_getfield(L, node, "cancelled") == LUA_TTABLE) {
+  if (lua_type(L, sub) == LUA_TTABLE) {
     luaL_addstring(b, " (cancelled: ");
-    add_field(L, b, lua_gettop(L), "source", "%s");
-    add_field(L, b, lua_gettop(L), "reason", " \"%s\"");
-    add_field(L, b, lua_gettop(L), "origin", " by %s");
+    add_field(L, b, sub, "source", "%s");
+    add_field(L, b, sub, "reason", " \"%s\"");
+    add_field(L, b, sub, "origin", " by %s");
     any = 1;
   }
-  lua_pop(L, 1);
   if (lua_getfield(L, node, "deadline") == LUA_TNUMBER) {
-    luaL_addstring(b, any ? "; " : " (");
-    lua_pushfstring(L, "deadline in %ss", push_secs(L, lua_tonumber(L, -1)));
+    lua_pushfstring(L, "%sdeadline in %ss", any ? "; " : " (",
+                    push_secs(L, lua_tonumber(L, -1)));
     lua_remove(L, -2);
     lua_remove(L, -2);
     luaL_addvalue(b);
@@ -608,11 +614,10 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
   } else {
     lua_pop(L, 1);
   }
-  if (lua_getfield(L, node, "stopping") == LUA_TBOOLEAN) {
+  if (has_field(L, node, "stopping", LUA_TBOOLEAN)) {
     luaL_addstring(b, any ? "; stopping" : " (stopping");
     any = 1;
   }
-  lua_pop(L, 1);
   if (lua_getfield(L, node, "grace") == LUA_TNUMBER) {
     lua_pushfstring(L, ", grace ends in %ss", push_secs(L, lua_tonumber(L, -1)));
     lua_remove(L, -2);
@@ -621,14 +626,12 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
   } else {
     lua_pop(L, 1);
   }
-  if (lua_getfield(L, node, "shield") == LUA_TBOOLEAN) {
+  if (has_field(L, node, "shield", LUA_TBOOLEAN)) {
     luaL_addstring(b, any ? "; shield" : " (shield");
     any = 1;
   }
-  lua_pop(L, 1);
   if (lua_getfield(L, node, "elided") == LUA_TNUMBER) {
-    luaL_addstring(b, any ? "; " : " (");
-    lua_pushfstring(L, "%d more nested below, not shown",
+    lua_pushfstring(L, "%s%d more nested below, not shown", any ? "; " : " (",
                     (int)lua_tointeger(L, -1));
     lua_remove(L, -2);
     luaL_addvalue(b);
@@ -636,13 +639,18 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node) {
   } else {
     lua_pop(L, 1);
   }
-  add_failures(L, b, node, any);
+  add_failures(L, b, node, sub + 1, any);
   if (any) luaL_addchar(b, ')');
 }
 
-/* The text of one node, without its prefix. [-0, +1, m] */
+/* The text of one node, without its prefix. The tables the line reads
+** from are pushed first: a luaL_Buffer needs its values right above it.
+** [-0, +1, m] */
 static void push_line(lua_State *L, int node) {
   luaL_Buffer b;
+  int sub = lua_gettop(L) + 1;
+  lua_getfield(L, node, "cancelled");
+  lua_getfield(L, node, "failures");
   luaL_buffinit(L, &b);
   add_field(L, &b, node, "kind", "%s");
   add_field(L, &b, node, "name", " %s");
@@ -658,12 +666,13 @@ static void push_line(lua_State *L, int node) {
   } else {
     lua_pop(L, 1);
   }
-  if (lua_getfield(L, node, "unwinding") == LUA_TBOOLEAN)
+  if (has_field(L, node, "unwinding", LUA_TBOOLEAN))
     luaL_addstring(&b, ", unwinding a Cancelled");
-  lua_pop(L, 1);
-  add_flags(L, &b, node);
+  add_flags(L, &b, node, sub);
   add_field(L, &b, node, "where", " at %s");
   luaL_pushresult(&b);
+  lua_replace(L, sub);
+  lua_pop(L, 1);
 }
 
 /* Lines of node (at idx) and its children into the list at `out`. */
