@@ -262,6 +262,7 @@ static int unknown_option(lua_State *L, int idx, const char *const names[],
       lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, -1));
     } else {                             /* its __tostring may fail */
       lcr_tostring(L, top);
+      lcr_escape_top(L);                 /* as a string key's: no NUL cut */
       lua_pushfstring(L, "%s[%s]", prefix, lua_tostring(L, -1));
     }
     lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
@@ -914,7 +915,7 @@ void *lcr_testself(lua_State *L, int idx, int which) {
 */
 /* The name of the value at idx as luaL_typeerror says it: its metatable's
 ** __name (a string), else its type, or "no value". [-0, +1, -] */
-static const char *push_typename(lua_State *L, int idx) {
+const char *lcr_push_typename(lua_State *L, int idx) {
   if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING)
     return lua_tostring(L, -1);
   return lua_pushstring(L, lua_isnone(L, idx) ? "no value"
@@ -924,7 +925,7 @@ static const char *push_typename(lua_State *L, int idx) {
 /* corral._typename(v): push_typename, for the Lua halves' messages. */
 static int l_typename(lua_State *L) {
   lua_settop(L, 1);
-  push_typename(L, 1);
+  lcr_push_typename(L, 1);
   return 1;
 }
 
@@ -976,7 +977,7 @@ static const char *push_not_function(lua_State *L, int idx) {
   int can;
   idx = lua_absindex(L, idx);
   can = lcr_callable(L, idx);
-  got = push_typename(L, idx);
+  got = lcr_push_typename(L, idx);
   if (can) {
     got = lua_pushfstring(L, "a callable %s; wrap it in a function", got);
     lua_remove(L, -2);
@@ -984,17 +985,34 @@ static const char *push_not_function(lua_State *L, int idx) {
   return got;
 }
 
-const char *lcr_push_function_expected(lua_State *L, int idx) {
-  const char *got = lua_pushfstring(L, "function expected, got %s",
-                                    push_not_function(L, idx));
+/* "function expected, got X" for the value at idx; for an option (`what`
+** not NULL), "<what> must be a function, got X", as an options table's
+** complaints read. [-0, +1, m] */
+const char *lcr_push_function_expected(lua_State *L, int idx,
+                                       const char *what) {
+  const char *got;
+  idx = lua_absindex(L, idx);
+  got = what ? lua_pushfstring(L, "%s must be a function, got %s", what,
+                               push_not_function(L, idx))
+             : lua_pushfstring(L, "function expected, got %s",
+                               push_not_function(L, idx));
   lua_remove(L, -2);
   return got;
+}
+
+/* The value on top, option `name` of the options table at arg: a string,
+** or a number (which the caller turns into its string). [-0, +0, v] */
+void lcr_checkname(lua_State *L, int arg) {
+  int t = lua_type(L, -1);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+    luaL_argerror(L, arg, lua_pushfstring(L, "name must be a string or a "
+                  "number, got %s", lcr_push_typename(L, -1)));
 }
 
 /* luaL_checktype(L, arg, LUA_TFUNCTION), saying so of a callable. */
 void lcr_checkfunction(lua_State *L, int arg) {
   if (lua_type(L, arg) != LUA_TFUNCTION)
-    luaL_argerror(L, arg, lcr_push_function_expected(L, arg));
+    luaL_argerror(L, arg, lcr_push_function_expected(L, arg, NULL));
 }
 
 /* corral._function_expected(v [, what]): that complaint, for the Lua
@@ -1002,12 +1020,7 @@ void lcr_checkfunction(lua_State *L, int arg) {
 ** ...", as an options table's complaints read. */
 static int l_function_expected(lua_State *L) {
   lua_settop(L, 2);
-  if (lua_isnil(L, 2)) {
-    lcr_push_function_expected(L, 1);
-  } else {
-    lua_pushfstring(L, "%s must be a function, got %s", luaL_checkstring(L, 2),
-                    push_not_function(L, 1));
-  }
+  lcr_push_function_expected(L, 1, luaL_optstring(L, 2, NULL));
   return 1;
 }
 
@@ -1025,7 +1038,7 @@ static int names_type(const char *tname, const char *got) {
 
 int lcr_selferror(lua_State *L, int idx, const char *tname) {
   lua_Debug ar;
-  const char *got = push_typename(L, idx);
+  const char *got = lcr_push_typename(L, idx);
   /* the expected type's metatable on another value (debug.setmetatable):
   ** "expected corral.Lock, got corral.Lock" would say nothing (nor would
   ** "stream expected, got corral.Stream") */
@@ -1951,6 +1964,13 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lcr_open_errors(L, S);
+  /* lerror.lua words "function expected, got a callable table; wrap it in
+  ** a function" with this file's helper, given to it here (its core, made
+  ** in lerror.c, has no such function). */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, S->errors_ref);
+  lua_pushcfunction(L, l_function_expected);
+  lua_setfield(L, -2, "function_expected");
+  lua_pop(L, 1);
   lcr_open_task(L);
   lcr_open_group(L);
   lcr_open_scope(L);

@@ -327,7 +327,10 @@ int lcr_method_error(lua_State *L);   /* corral._method_error */
 int lcr_last_level(lua_State *L1);    /* deepest valid level of L1 */
 void lcr_checkfunction(lua_State *L, int arg);
 int lcr_callable(lua_State *L, int idx);
-const char *lcr_push_function_expected(lua_State *L, int idx);
+const char *lcr_push_function_expected(lua_State *L, int idx,
+                                       const char *what);
+const char *lcr_push_typename(lua_State *L, int idx);
+void lcr_checkname(lua_State *L, int arg);
 void lcr_nomem_seen(lua_State *L);
 void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
                    const char *msg, int level);
@@ -372,6 +375,7 @@ extern const char lcr_task_mt_key;
 void lcr_open_group(lua_State *L);
 int lcr_record_failure(lua_State *L);
 void lcr_fail_group(lua_State *L, int gidx, int eidx, int tidx, int fatal);
+void lcr_push_group_errors(lua_State *L, int errors_idx, const lcr_Group *G);
 extern const luaL_Reg lcr_group_funcs[];
 
 /* lio.c */

@@ -40,6 +40,12 @@ local one_line = core.one_line
 
 local M = {}
 
+-- "function expected, got X" ("describe must be a function, got X" with
+-- `what`), as corral's C functions word it: a callable table is told to
+-- be wrapped. corral's one helper for it, which lcorral.c sets as
+-- M.function_expected once this file has run.
+local function function_expected(v, what) return M.function_expected(v, what) end
+
 -- tostring(v) that never raises (also lio.lua's, through its core).
 -- (Out of memory is not a failed __tostring: the text says so, and a C
 -- host's message made then is not kept for good.)
@@ -241,7 +247,7 @@ end
 function EG:split(pred)
   check_eg(self, 'split')
   if type(pred) ~= 'function' then
-    second_arg_error('split', 'function expected, got ' .. type(pred))
+    second_arg_error('split', function_expected(pred))
   end
   return split_in(self, pred)
 end
@@ -373,7 +379,7 @@ function EG:render(opts)
     second_arg_error('render', 'tracebacks must be a boolean, got ' .. type(o.tracebacks))
   end
   if o.describe ~= nil and type(o.describe) ~= 'function' then
-    second_arg_error('render', 'describe must be a function, got ' .. type(o.describe))
+    second_arg_error('render', function_expected(o.describe, 'describe'))
   end
   return table.concat(render(self, { heading(self) }, '', o, {}, 1), '\n')
 end

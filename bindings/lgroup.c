@@ -26,6 +26,41 @@ static int group_alive(lua_State *L, lcr_Group *G) {
 /* Layout while the group lives: [1 body][2 opts][3 G][4 msgh][results] */
 enum { IDX_G = 3, IDX_MSGH = 4 };
 
+/* [errors, G]: G's ErrorGroup (lcr_pusherrorgroup, run protected). */
+static int push_errorgroup(lua_State *L) {
+  const lcr_Group *G = lua_touserdata(L, 2);
+  lcr_pusherrorgroup(L, G->E->S, 1, G);
+  return 1;
+}
+
+/*
+** Push the ErrorGroup of group G from its errors list at errors_idx. Part
+** of it is built in Lua (errors.from_list), where a debug hook of the
+** running thread may raise: that error is the hook's, not a failure of
+** the group, and must not take the place of the failures recorded. So it
+** is built protected, and once more with the thread's hook put aside (then
+** back) if a hook raised. Memory running out still raises. [-0, +1, m]
+*/
+void lcr_push_group_errors(lua_State *L, int errors_idx, const lcr_Group *G) {
+  lua_Hook hook = NULL;
+  int mask = 0, count = 0, tries, status;
+  errors_idx = lua_absindex(L, errors_idx);
+  for (tries = 0; tries < 2; tries++) {
+    lcr_pushfunction(L, G->E->S, push_errorgroup);
+    lua_pushvalue(L, errors_idx);
+    lua_pushlightuserdata(L, (void *)G);
+    status = lua_pcall(L, 2, 1, 0);
+    if (tries > 0) lua_sethook(L, hook, mask, count);
+    if (status == LUA_OK || status == LUA_ERRMEM || tries > 0) break;
+    lua_pop(L, 1);                    /* the hook's error: discarded */
+    hook = lua_gethook(L);            /* (as the hook left it) */
+    mask = lua_gethookmask(L);
+    count = lua_gethookcount(L);
+    lua_sethook(L, NULL, 0, 0);
+  }
+  if (status != LUA_OK) lua_error(L);
+}
+
 /*
 ** The children have finished: the engine closes the group and says what
 ** happened. Failures raise an ErrorGroup; a Cancelled that reached the
@@ -40,7 +75,7 @@ static int group_finish(lua_State *L, lcr_Group *G) {
   switch (end) {
     case CR_END_FAILED:
       lua_getiuservalue(L, IDX_G, LCR_GUV_ERRORS);
-      lcr_pusherrorgroup(L, G->E->S, -1, G);
+      lcr_push_group_errors(L, -1, G);
       return lua_error(L);
     case CR_END_PASSED:
       if (to != NULL) {
@@ -184,7 +219,10 @@ static size_t optcount(lua_State *L, int idx, const char *field) {
     return 0;
   }
   n = lua_tointegerx(L, -1, &isnum);     /* a number, not a numeral */
-  if (!isnum || n < 1 || lua_type(L, -1) != LUA_TNUMBER)
+  if (lua_type(L, -1) != LUA_TNUMBER)
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1, "
+                  "got %s", field, lcr_push_typename(L, -1)));
+  if (!isnum || n < 1)
     luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1",
                                           field));
   lua_pop(L, 1);
@@ -218,15 +256,15 @@ static int l_group(lua_State *L) {
     o.defer_errors = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, 2, "on_error") != LUA_TNIL) {
-      if (!lua_isfunction(L, -1))
-        luaL_argerror(L, 2, "on_error must be a function");
+      if (!lua_isfunction(L, -1))     /* a callable table: told to wrap it */
+        luaL_argerror(L, 2, lcr_push_function_expected(L, -1, "on_error"));
       lua_setiuservalue(L, 3, LCR_GUV_ONERROR);
     } else {
       lua_pop(L, 1);
     }
     if (lua_getfield(L, 2, "name") != LUA_TNIL) {
-      if (lua_tostring(L, -1) == NULL)   /* a number becomes its string */
-        luaL_argerror(L, 2, "name must be a string");
+      lcr_checkname(L, 2);
+      lua_tostring(L, -1);               /* a number becomes its string */
       lua_setiuservalue(L, 3, LCR_GUV_NAME);
     }
     else
@@ -272,10 +310,12 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
     if (!lua_isfunction(L, -1))
       luaL_argerror(L, 2, lua_isnil(L, -1) ? "table must hold the function "
                     "at [1]" : lua_pushfstring(L, "[1]: %s",
-                    lcr_push_function_expected(L, -1)));
+                    lcr_push_function_expected(L, -1, NULL)));
     lua_getfield(L, 2, "name");
-    if (!lua_isnil(L, -1) && lua_tostring(L, -1) == NULL)  /* a number */
-      luaL_argerror(L, 2, "name must be a string");        /* becomes its string */
+    if (!lua_isnil(L, -1)) {
+      lcr_checkname(L, 2);
+      lua_tostring(L, -1);            /* a number becomes its string */
+    }
     lua_rotate(L, 2, 2);              /* [G, fn, name, tbl, args...] */
     lua_remove(L, 4);
   } else {

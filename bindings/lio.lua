@@ -332,7 +332,9 @@ function tcp.connect(host, port, opts)
   checkint(port, 2, "connect", "port", 0, 65535)
   opts = checkoptions(opts, 3, "connect", { timeout = true })
   local timeout = opts.timeout
-  if timeout ~= nil and (type(timeout) ~= "number" or not (timeout >= 0)) then
+  if timeout ~= nil and type(timeout) ~= "number" then
+    argerr(3, "connect", "timeout must be a number of seconds, got " .. typename(timeout))
+  elseif timeout ~= nil and not (timeout >= 0) then
     argerr(3, "connect", "timeout must be a number of seconds >= 0")
   end
   local function go()

@@ -28,14 +28,20 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
   luaL_checktype(L, idx, LUA_TTABLE);
   if (lua_getfield(L, idx, "timeout") != LUA_TNIL) {
     double s = lua_tonumber(L, -1);      /* a number, not a numeral */
-    if (lua_type(L, -1) != LUA_TNUMBER || !(s >= 0))
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_argerror(L, idx, lua_pushfstring(L, "timeout must be a number of "
+                    "seconds, got %s", lcr_push_typename(L, -1)));
+    if (!(s >= 0))
       luaL_argerror(L, idx, "timeout must be a number of seconds >= 0 and "
                             "not NaN");
     *deadline = now + s;
   }
   if (lua_getfield(L, idx, "deadline") != LUA_TNIL) {
     double d = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || d != d)
+    if (lua_type(L, -1) != LUA_TNUMBER)
+      luaL_argerror(L, idx, lua_pushfstring(L, "deadline must be a number, "
+                    "got %s", lcr_push_typename(L, -1)));
+    if (d != d)
       luaL_argerror(L, idx, "deadline must be a number and not NaN");
     if (d < *deadline) *deadline = d;
   }
@@ -43,8 +49,7 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
       lua_type(L, -1) != LUA_TBOOLEAN)       /* shield = 0 would shield */
     luaL_argerror(L, idx, "shield must be a boolean");
   *shield = lua_toboolean(L, -1);
-  if (lua_getfield(L, idx, "name") > LUA_TNIL && !lua_isstring(L, -1))
-    luaL_argerror(L, idx, "name must be a string");
+  if (lua_getfield(L, idx, "name") > LUA_TNIL) lcr_checkname(L, idx);
   lua_pop(L, 4);
 }
 
@@ -235,7 +240,10 @@ int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
                          "shield are writable)", k, what);
   if (deadline) {
     double d = lua_tonumber(L, 3);       /* as the deadline option */
-    if (lua_type(L, 3) != LUA_TNUMBER || d != d)
+    if (lua_type(L, 3) != LUA_TNUMBER)
+      return luaL_error(L, "%s.deadline must be a number, got %s", what,
+                        lcr_push_typename(L, 3));
+    if (d != d)
       return luaL_error(L, "%s.deadline must be a number and not NaN", what);
     if (!run_alive) goto ended;
     if ((rc = cr_scope_set_deadline(s, d)) != 0) return lcr_raise(L, rc);

@@ -680,7 +680,7 @@ static int task_unwound_dead(lcr_Engine *E, lcr_Task *t) {
     if (!s->is_group || !((cr_group_t *)s)->nerrors) continue;
     if (lcr_pushpinned(L, E, s) &&
         lua_getiuservalue(L, -1, LCR_GUV_ERRORS) == LUA_TTABLE) {
-      lcr_pusherrorgroup(L, E->S, -1, (lcr_Group *)s);   /* its first member */
+      lcr_push_group_errors(L, -1, (lcr_Group *)s);   /* its first member */
       task_escaped(E, t, -1);
     }
     lua_settop(L, top);
@@ -1060,13 +1060,19 @@ static int task__close(lua_State *L) {
   return 0;
 }
 
-/* t.x = v: a task's fields are read-only (name one at spawn). */
+/* t.x = v: a task's fields are read-only; one setting its name is told
+** where a name is given (at spawn). */
 static int task__newindex(lua_State *L) {
+  const char *k;
   lcr_checktask(L, 1);
+  k = lcr_tocname(L, 2);
+  if (k != NULL && strcmp(k, "name") == 0)
+    return luaL_error(L, "task: cannot set field 'name' (a task's fields "
+                         "are read-only; give the name at spawn: "
+                         "g:spawn{fn, name = ...})");
   lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "task: cannot set field '%s' (a task's fields are "
-                       "read-only; give the name at spawn: g:spawn{fn, "
-                       "name = ...})", lua_tostring(L, -1));
+                       "read-only)", lua_tostring(L, -1));
 }
 
 static const luaL_Reg task_meta[] = {

@@ -68,7 +68,7 @@ end
 -- corral.group and g:spawn take `name = 3`).
 function is.name(v, what)
   if type(v) ~= "string" and type(v) ~= "number" then
-    return ("%s must be a string, got %s"):format(what, corral._typename(v))
+    return ("%s must be a string or a number, got %s"):format(what, corral._typename(v))
   end
 end
 

@@ -57,7 +57,7 @@ describe("regression: values in options tables are taken as they are", function(
 
   it("names a corral object's type in a policy's complaint", function()
     corral.run(function()
-      assert.matches("name must be a string, got corral.Event",
+      assert.matches("name must be a string or a number, got corral.Event",
         message(function() race({ function() end }, { name = corral.event() }) end))
       assert.matches("on_retry must be a function, got corral.Event", message(function()
         require("corral.retry")(function() end, { on_retry = corral.event() })
