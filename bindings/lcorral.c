@@ -1622,6 +1622,15 @@ static int deadlock_unwound(lua_State *L, lcr_Engine *E, lcr_Task *root) {
   return lua_error(L);
 }
 
+/* corral._own_sources(set): the set (short_src -> true) of corral's own
+** Lua modules that _util.lua keeps, for the tree's `where`. */
+static int l_own_sources(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, LCR_OWN_SOURCES);
+  return 0;
+}
+
 /* corral.run's options (also corral._run_options, for corral.testing). */
 static const char *const run_opts[] = {"clock", "signals", "trace",
   "trace_limit", "seed", "autojump_threshold", "debug_signal", NULL};
@@ -1895,6 +1904,7 @@ static const luaL_Reg corral_funcs[] = {
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
   {"_method_error", lcr_method_error},     /* internal: lio.lua, testing */
+  {"_own_sources", l_own_sources},         /* internal: _util.lua */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_function_expected", l_function_expected},  /* internal: policies */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */

@@ -248,6 +248,9 @@ void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */
 void lcr_escape_top(lua_State *L);        /* ltree.c: the value on top, escaped */
+/* The key at idx as a message shows it: its text (a __tostring that fails
+** or raises says so), escaped as names are, pushed. [-0, +1, m] */
+const char *lcr_push_key(lua_State *L, int idx);
 const char *lcr_tocname(lua_State *L, int idx);
 /* What a value's text reads when memory ran out while it was made: kept
 ** nowhere for good (corral_host_message makes it again next time). */
@@ -325,6 +328,13 @@ extern const char lcr_found_tree_msg[];
 void lcr_tostring(lua_State *L, int idx);
 int lcr_method_error(lua_State *L);   /* corral._method_error */
 int lcr_last_level(lua_State *L1);    /* deepest valid level of L1 */
+/* How many levels of a task's stack are looked at for its innermost line
+** of user code (the tree's `where`, a bare yield's): each lua_getstack
+** walks `level` frames, and stripped code has no line at any level. */
+#define LCR_WHERE_LEVELS 200
+/* Registry field: the set of short_src of corral's own Lua modules, which
+** _util.lua fills (corral._own_sources). */
+#define LCR_OWN_SOURCES "corral.own_sources"
 void lcr_checkfunction(lua_State *L, int arg);
 int lcr_callable(lua_State *L, int idx);
 const char *lcr_push_function_expected(lua_State *L, int idx,

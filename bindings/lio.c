@@ -1154,9 +1154,8 @@ static const luaL_Reg stream_methods[] = {
 /* obj.x = v on a stream, listener or process: their fields are read-only
 ** (the upvalue names the kind). */
 static int io__newindex(lua_State *L) {
-  lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "%s: cannot set field '%s' (its fields are read-only)",
-                    lua_tostring(L, lua_upvalueindex(1)), lua_tostring(L, -1));
+                    lua_tostring(L, lua_upvalueindex(1)), lcr_push_key(L, 2));
 }
 
 /* tostring(obj): "corral.Kind(detail)", detail ", closed" once closed (or

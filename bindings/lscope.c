@@ -237,7 +237,7 @@ int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
   int deadline = strcmp(k, "deadline") == 0, rc;
   if (!deadline && strcmp(k, "shield") != 0)
     return luaL_error(L, "cannot set field '%s' of a %s (only deadline and "
-                         "shield are writable)", k, what);
+                         "shield are writable)", lcr_push_key(L, 2), what);
   if (deadline) {
     double d = lua_tonumber(L, 3);       /* as the deadline option */
     if (lua_type(L, 3) != LUA_TNUMBER)

@@ -662,9 +662,8 @@ static int sync__newindex(lua_State *L) {
       kind[i] = (char)tolower((unsigned char)name[i]);
     kind[i] = '\0';
   }
-  lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "%s: cannot set field '%s' (its fields are read-only)",
-                    kind, lua_tostring(L, -1));
+                    kind, lcr_push_key(L, 2));
 }
 
 static const luaL_Reg sem_meta[] = {

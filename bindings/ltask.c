@@ -463,7 +463,8 @@ static int note_where(lua_State *L) {
   lua_Debug ar;
   int level;
   lua_pushliteral(L, "");
-  for (level = 1; lua_getstack(co, level, &ar); level++)
+  for (level = 1; level < LCR_WHERE_LEVELS && lua_getstack(co, level, &ar);
+       level++)
     if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
       lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
       break;
@@ -1070,9 +1071,8 @@ static int task__newindex(lua_State *L) {
     return luaL_error(L, "task: cannot set field 'name' (a task's fields "
                          "are read-only; give the name at spawn: "
                          "g:spawn{fn, name = ...})");
-  lcr_tostring(L, 2);                  /* a key's __tostring may raise */
   return luaL_error(L, "task: cannot set field '%s' (a task's fields are "
-                       "read-only)", lua_tostring(L, -1));
+                       "read-only)", lcr_push_key(L, 2));
 }
 
 static const luaL_Reg task_meta[] = {

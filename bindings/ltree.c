@@ -203,24 +203,26 @@ void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now) {
 /* 1 if the chunk is corral's: its embedded Lua ("=corral.x") or one of
 ** its modules (require "corral.x": a file .../corral/x.lua, or
 ** corral/x.lua from a relative path). */
-static int corral_chunk(const char *source) {
-  const char *slash, *dot;
-  if (strncmp(source, "=corral.", 8) == 0) return 1;
-  if (source[0] != '@') return 0;
-  slash = strrchr(source, '/');
-  if (slash == NULL) return 0;
-  dot = strchr(slash + 1, '.');
-  if (dot == NULL || strcmp(dot, ".lua") != 0) return 0;
-  return (slash - source >= 7 && strncmp(slash - 7, "/corral", 7) == 0) ||
-         (slash - source == 7 && strncmp(source, "@corral", 7) == 0);
+static int corral_chunk(lua_State *L, const lua_Debug *ar) {
+  int own;
+  if (strncmp(ar->source, "=corral.", 8) == 0) return 1;
+  /* corral's Lua modules, as _util.lua lists them (a program's own file
+  ** in a directory called corral/ is not one) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LCR_OWN_SOURCES) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  own = lua_getfield(L, -1, ar->short_src) != LUA_TNIL;
+  lua_pop(L, 2);
+  return own;
 }
 
 /* 2 if ar is a frame of the user's code, 1 of corral's own Lua, 0 of C;
 ** -1 past the last frame. */
-static int user_frame(lua_State *co, int level, lua_Debug *ar) {
+static int user_frame(lua_State *L, lua_State *co, int level, lua_Debug *ar) {
   if (!lua_getstack(co, level, ar) || !lua_getinfo(co, "Sl", ar)) return -1;
   if (ar->currentline <= 0) return 0;
-  return corral_chunk(ar->source) ? 1 : 2;
+  return corral_chunk(L, ar) ? 1 : 2;
 }
 
 /*
@@ -236,7 +238,10 @@ static void push_where(lua_State *L, lcr_Task *t) {
     lua_pushnil(L);
     return;
   }
-  for (level = 0; (r = user_frame(co, level, &ar)) >= 0; level++) {
+  /* (each lua_getstack walks `level` frames: a deep stack of frames that
+  ** have no line, stripped code, is looked at only so far) */
+  for (level = 0; level < LCR_WHERE_LEVELS &&
+                  (r = user_frame(L, co, level, &ar)) >= 0; level++) {
     if (r == 2) {
       lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
       return;
@@ -244,7 +249,7 @@ static void push_where(lua_State *L, lcr_Task *t) {
     if (r == 1 && !lib_level && ar.source[0] == '@') lib_level = level + 1;
   }
   /* No user code on it (a policy's own task): corral's innermost line. */
-  if (lib_level && user_frame(co, lib_level - 1, &ar) == 1) {
+  if (lib_level && user_frame(L, co, lib_level - 1, &ar) == 1) {
     lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
     return;
   }
@@ -501,6 +506,12 @@ void lcr_escape_top(lua_State *L) {
   lua_pop(L, 1);                       /* its tolstring */
 }
 
+const char *lcr_push_key(lua_State *L, int idx) {
+  lcr_tostring(L, idx);                /* a key's __tostring may raise */
+  lcr_escape_top(L);
+  return lua_tostring(L, -1);
+}
+
 /* one_line(v): v as one line of text, escaped as the tree escapes a name
 ** (lerror.lua's render takes task names through it). */
 int lcr_one_line(lua_State *L) {
@@ -537,6 +548,8 @@ static void push_error_line(lua_State *L, int idx) {
     lua_pushvalue(L, idx);
     s = lua_tolstring(L, -1, &len);
     for (cut = 0; cut < len && cut < TREE_ERROR_CUT && s[cut] != '\n'; cut++) {}
+    if (cut < len && s[cut] != '\n')     /* not inside a UTF-8 sequence */
+      while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--;
     lua_pushlstring(L, s, cut);
     if (cut < len) lua_pushliteral(L, "...");
     else lua_pushliteral(L, "");

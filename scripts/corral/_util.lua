@@ -28,6 +28,11 @@ local is = {}
 M.is = is
 
 local function is_number(v) return type(v) == "number" and v == v end
+-- ", got string" after a complaint about a value that is no number at all
+-- (as corral.group's own options say what they got).
+local function got(v)
+  return type(v) == "number" and "" or ", got " .. corral._typename(v)
+end
 -- A whole number that is also a Lua integer (1e308 and 2^63 are whole floats
 -- that corral.group's integer options cannot take).
 local function is_whole(v) return is_number(v) and math.tointeger(v) ~= nil end
@@ -35,7 +40,7 @@ local function is_whole(v) return is_number(v) and math.tointeger(v) ~= nil end
 function is.number_ge(min)
   return function(v, what)
     if not is_number(v) or v < min then
-      return ("%s must be a number >= %g"):format(what, min)
+      return ("%s must be a number >= %g%s"):format(what, min, got(v))
     end
   end
 end
@@ -43,14 +48,14 @@ end
 function is.number_gt(min)
   return function(v, what)
     if not is_number(v) or v <= min then
-      return ("%s must be a number > %g"):format(what, min)
+      return ("%s must be a number > %g%s"):format(what, min, got(v))
     end
   end
 end
 
 function is.fraction(v, what)
   if not is_number(v) or v < 0 or v > 1 then
-    return what .. " must be a number between 0 and 1"
+    return what .. " must be a number between 0 and 1" .. got(v)
   end
 end
 
@@ -59,7 +64,8 @@ function is.integer_ge(min, huge)
   return function(v, what)
     if huge and v == math.huge then return end
     if not is_whole(v) or v < min then
-      return ("%s must be an integer >= %d%s"):format(what, min, huge and " or math.huge" or "")
+      return ("%s must be an integer >= %d%s%s"):format(what, min,
+        huge and " or math.huge" or "", got(v))
     end
   end
 end
@@ -200,9 +206,18 @@ local live_cancel = corral._cancel_live  -- (false for any other value)
 -- module adds its own: M.own_source), so that a program's file in a
 -- directory of its own called corral/ is never taken for one.
 local POLICY_SRC = {}
+-- The sources the task tree's `where` passes over for the user's line: the
+-- policies' and the testing kit's (corral._own_sources gives it to C).
+local TREE_SRC = {}
+corral._own_sources(TREE_SRC)
 
-function M.own_source(level)
-  POLICY_SRC[debug.getinfo((level or 1) + 1, "S").short_src] = true
+-- The module `level` frames up (1: the caller) is one of corral's own: the
+-- tree passes over its lines, and, unless `tree_only`, a branch's
+-- traceback ends at its frames.
+function M.own_source(level, tree_only)
+  local src = debug.getinfo((level or 1) + 1, "S").short_src
+  TREE_SRC[src] = true
+  if not tree_only then POLICY_SRC[src] = true end
 end
 M.own_source()
 

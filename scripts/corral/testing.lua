@@ -19,6 +19,7 @@ local debug, error, getmetatable, ipairs, math, next, os, package, pairs, pcall,
   rawlen, require, select, setmetatable, string, table, tostring, type
 local corral = require "corral"
 local util = require "corral._util"
+util.own_source(1, true)          -- (the tree shows a spec's line, not the kit's)
 local hooks = corral._testing
 
 local testing = {}
