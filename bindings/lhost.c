@@ -418,7 +418,10 @@ static void ops_abandon(corral_host_t *h, int closing) {
       }
     }
     if (closing) op->host = NULL;
-    op_release(op);
+    /* An op no task awaited yet stays the host's: a later root may await
+    ** it (a root given up on is not the end of its ops); close releases
+    ** it. */
+    if (closing || op->awaited) op_release(op);
   }
 }
 

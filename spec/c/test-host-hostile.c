@@ -661,10 +661,34 @@ static int test_an_op_of_another_host_is_refused(void) {
   return 0;
 }
 
+/* An op a root made and no task awaited stays the host's when that root
+** is given up on (a deadlock its cancel could not break): completed
+** between roots, a later root awaits it. (It was released with the root
+** and freed by its completion: the await read freed memory.) */
+static int test_an_op_outlives_a_root_given_up_on(void) {
+  corral_host_t *h;
+  char buf[256];
+  CHECK(corral_host_new(&h, NULL) == 0);
+  lua_register(corral_host_state(h), "make", l_make);
+  lua_register(corral_host_state(h), "await_foreign", l_await_foreign);
+  foreign_op = NULL;
+  CHECK(corral_host_start_string(h, "make(); local c = require 'corral'\n"
+    "c.scope(function() c.event():wait() end, {shield = true})", "=r1") == 0);
+  CHECK(corral_host_run(h) == CORRAL_ERROR && foreign_op != NULL);
+  CHECK(corral_op_complete(foreign_op, 0) == 0);
+  CHECK(corral_host_start_string(h, "await_foreign(); return 'awaited'",
+                                 "=r2") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "awaited") == 0);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_cancel_callback_completes_others);
   RUN(test_an_op_of_another_host_is_refused);
+  RUN(test_an_op_outlives_a_root_given_up_on);
   RUN(test_requests_during_close);
   RUN(test_attached_deadlock_after_the_host_stops_its_timer);
   RUN(test_two_attached_hosts_on_one_loop);
