@@ -1622,13 +1622,26 @@ static int deadlock_unwound(lua_State *L, lcr_Engine *E, lcr_Task *root) {
   return lua_error(L);
 }
 
-/* corral._own_sources(set): the set (short_src -> true) of corral's own
-** Lua modules that _util.lua keeps, for the tree's `where`. */
+/* corral._own_sources(set) -> the set (short_src -> true) of corral's own
+** Lua modules, for the tree's `where`: set, or the one kept already. */
 static int l_own_sources(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  /* a second _util.lua (package.loaded cleared) adds to the same set */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, LCR_OWN_SOURCES) == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
+  lua_pushvalue(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, LCR_OWN_SOURCES);
-  return 0;
+  return 1;
+}
+
+/* corral._key(k): k as "cannot set field" messages show a key (escaped,
+** never raising): for corral's Lua-written objects (testing's streams). */
+static int l_key(lua_State *L) {
+  luaL_checkany(L, 1);
+  lcr_push_key(L, 1);
+  return 1;
 }
 
 /* corral.run's options (also corral._run_options, for corral.testing). */
@@ -1905,6 +1918,7 @@ static const luaL_Reg corral_funcs[] = {
   {"arg_error", lcr_arg_error},
   {"_method_error", lcr_method_error},     /* internal: lio.lua, testing */
   {"_own_sources", l_own_sources},         /* internal: _util.lua */
+  {"_key", l_key},                         /* internal: testing.lua */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
   {"_function_expected", l_function_expected},  /* internal: policies */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */

@@ -233,7 +233,7 @@ int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k) {
 */
 int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
                        const char *what) {
-  const char *k = luaL_checkstring(L, 2);
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
   int deadline = strcmp(k, "deadline") == 0, rc;
   if (!deadline && strcmp(k, "shield") != 0)
     return luaL_error(L, "cannot set field '%s' of a %s (only deadline and "

@@ -208,8 +208,7 @@ local live_cancel = corral._cancel_live  -- (false for any other value)
 local POLICY_SRC = {}
 -- The sources the task tree's `where` passes over for the user's line: the
 -- policies' and the testing kit's (corral._own_sources gives it to C).
-local TREE_SRC = {}
-corral._own_sources(TREE_SRC)
+local TREE_SRC = corral._own_sources({})
 
 -- The module `level` frames up (1: the caller) is one of corral's own: the
 -- tree passes over its lines, and, unless `tree_only`, a branch's

@@ -682,7 +682,7 @@ function Stream.__index(s, k)
 end
 
 function Stream.__newindex(_, k)
-  error(("stream: cannot set field '%s' (its fields are read-only)"):format(tostring(k)), 2)
+  error(("stream: cannot set field '%s' (its fields are read-only)"):format(corral._key(k)), 2)
 end
 
 -- The state of self, a stream; level as error() counts it: 3 (the

@@ -48,6 +48,46 @@ describe("regression: the tree's where took a program's corral/ directory for co
     end)
   end)
 
+  it("a key that is no string, for a group, a scope and a kit stream, says 'cannot set field'", function()
+    local testing = require "corral.testing"
+    local raiser = setmetatable({}, { __tostring = function() error("boom") end })
+    support.vrun(function()
+      corral.group(function(g)
+        local ok, err = pcall(function() g[raiser] = 1 end)
+        assert.is_false(ok)
+        assert.matches("cannot set field '(a table value whose __tostring failed)' of a group", err, 1, true)
+      end)
+      corral.scope(function(sc)
+        local ok, err = pcall(function() sc[true] = 1 end)
+        assert.is_false(ok)
+        assert.matches("cannot set field 'true' of a scope", err, 1, true)
+      end)
+      local a, b = testing.stream_pair()
+      local ok, err = pcall(function() a["x\0y"] = 1 end)
+      assert.is_false(ok)
+      assert.matches("stream: cannot set field 'x\\000y' (its fields are read-only)", err, 1, true)
+      a:close(); b:close()
+    end)
+  end)
+
+  it("a second corral._util (package.loaded cleared) keeps the modules already known", function()
+    local race = require "corral.race"
+    local util = package.loaded["corral._util"]
+    package.loaded["corral._util"] = nil
+    require "corral._util"
+    package.loaded["corral._util"] = util
+    local wait = assert(load("local race, ev = ...\nrace({ function() ev:wait() end })\n", "@/srv/app/r.lua"))
+    support.vrun(function()
+      corral.group(function(g)
+        local ev = corral.event()
+        g:spawn({ wait, name = "r" }, race, ev)
+        corral.sleep(1)
+        assert.matches("task r #%d+ waiting on the children of group race at /srv/app/r.lua:2", corral.tree())
+        ev:set()
+      end)
+    end)
+  end)
+
   it("a policy's number option says what it got", function()
     local gather = require "corral.gather"
     support.vrun(function()
