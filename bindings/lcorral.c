@@ -248,7 +248,7 @@ static int option_known(lua_State *L, const char *const names[], int npos,
 */
 static int unknown_option(lua_State *L, int idx, const char *const names[],
                           int npos, int set, const char *prefix) {
-  const char *dot = *prefix ? "." : "";
+  const char *dot = *prefix ? "." : "", *k;
   int top;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
@@ -256,15 +256,11 @@ static int unknown_option(lua_State *L, int idx, const char *const names[],
     lua_pop(L, 1);
     if (option_known(L, names, npos, set)) continue;
     top = lua_gettop(L);                   /* the key */
-    if (lua_type(L, top) == LUA_TSTRING) {
-      lua_pushvalue(L, top);
-      lcr_escape_top(L);                 /* a NUL, a newline: shown */
-      lua_pushfstring(L, "%s%s%s", prefix, dot, lua_tostring(L, -1));
-    } else {                             /* its __tostring may fail */
-      lcr_tostring(L, top);
-      lcr_escape_top(L);                 /* as a string key's: no NUL cut */
-      lua_pushfstring(L, "%s[%s]", prefix, lua_tostring(L, -1));
-    }
+    k = lcr_push_key(L, top);            /* a NUL, a newline: shown */
+    if (lua_type(L, top) == LUA_TSTRING)
+      lua_pushfstring(L, "%s%s%s", prefix, dot, k);
+    else
+      lua_pushfstring(L, "%s[%s]", prefix, k);
     lua_pushfstring(L, "unknown option '%s'", lua_tostring(L, -1));
     lua_replace(L, top);
     lua_settop(L, top);
