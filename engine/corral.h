@@ -41,7 +41,7 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.23.0"
+#define CR_VERSION "0.24.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
@@ -473,6 +473,12 @@ struct cr_engine_s {
   uint64_t next_seq, next_id;
   uint64_t cancel_gen;    /* bumped whenever any task may become cancelled */
   uint64_t arrivals;      /* the next task ticket (cr__wait_enter) */
+  /* private: the last task put back in a wait list at its ticket's place,
+  ** where the next one's walk may start (cr__wait_rejoin); NULL once it
+  ** is done or abandoned, so that it never outlives its record */
+  cr_task_t *finger;
+  uint64_t rejoin_steps;  /* links passed by those walks (statistics: the
+                          ** C tests bound it) */
   /* The last cr_scope_absorber answer, for the next question about its
   ** parent (unwinding a deep chain asks level after level): the absorber
   ** of absorb_parent's chain, valid while cancel_gen is absorb_gen. */

@@ -285,7 +285,7 @@ int cr__group_rehold(cr_task_t *t) {
   g->nrunning--;
   t->pending = 1;
   t->status = CR_TASK_SCHEDULED;
-  cr__queue_insert_ticket(&g->pending, t);
+  cr__queue_insert_ticket(&g->pending, t, NULL);
   start_waiting(g);            /* (the slot it gave back may be its own) */
   return 1;
 }

@@ -123,32 +123,45 @@ static inline int cr__ticket_before(uint64_t a, uint64_t b) {
 static inline uint64_t cr__link_ticket(const cr_queue_t *q) {
   return cr__ticket(cr__queue_data(q, cr_task_t, wait_link));
 }
+/* How far apart two tickets are, in arrivals. */
+static inline uint64_t cr__ticket_gap(uint64_t a, uint64_t b) {
+  return (cr__ticket_before(a, b) ? b - a : a - b) & ((UINT64_C(1) << 56) - 1);
+}
 /* Put t back in the list at h (a wait list or a limit queue: its link is
 ** the same node) at its ticket's place, behind every earlier arrival. The
-** walk starts from the end nearer in tickets: tasks put back in arrival
-** order, or in its reverse, take one step each (a batch a hidden cancel
-** sends back in a seeded run's shuffled order still walks). */
-static inline void cr__queue_insert_ticket(cr_queue_t *h, cr_task_t *t) {
-  uint64_t k = cr__ticket(t), first, last;
-  cr_queue_t *q;
-  if (!cr__queue_empty(h)) {
-    first = cr__link_ticket(h->next);
-    last = cr__link_ticket(h->prev);
-    if (cr__ticket_before(k, first)) {           /* older than every one */
-      cr__queue_insert_tail(h->next, &t->wait_link);
-      return;
+** walk starts from whichever is nearest in tickets of the list's two ends
+** and `finger` (a node of h, or NULL): the last task put back, so that a
+** batch put back in arrival order, or in its reverse, takes a step or two
+** each even among waiters that stayed. Only a batch in no order (a seeded
+** run's shuffle) still walks about a third of the list each. */
+static inline void cr__queue_insert_ticket(cr_queue_t *h, cr_task_t *t,
+                                           cr_queue_t *finger) {
+  uint64_t k = cr__ticket(t), steps = 0;
+  cr_queue_t *q = h->prev, *ends[2];
+  int i;
+  if (cr__queue_empty(h)) {
+    cr__queue_insert_tail(h, &t->wait_link);
+    return;
+  }
+  ends[0] = h->next;
+  ends[1] = finger;
+  for (i = 0; i < 2; i++)
+    if (ends[i] != NULL && cr__ticket_gap(k, cr__link_ticket(ends[i])) <
+                               cr__ticket_gap(k, cr__link_ticket(q)))
+      q = ends[i];
+  if (cr__ticket_before(cr__link_ticket(q), k)) {   /* on, to the last before */
+    while (q->next != h && cr__ticket_before(cr__link_ticket(q->next), k)) {
+      q = q->next;
+      steps++;
     }
+  } else {                                          /* back, to the same */
+    do {
+      q = q->prev;
+      steps++;
+    } while (q != h && cr__ticket_before(k, cr__link_ticket(q)));
   }
-  if (cr__queue_empty(h) || !cr__ticket_before(k, last) ||
-      k - first >= last - k) {
-    q = h->prev;                       /* from the newest, back */
-    while (q != h && cr__ticket_before(k, cr__link_ticket(q))) q = q->prev;
-    cr__queue_insert_tail(q->next, &t->wait_link);   /* (right after q) */
-  } else {
-    q = h->next;                       /* from the oldest, on */
-    while (q != h && cr__ticket_before(cr__link_ticket(q), k)) q = q->next;
-    cr__queue_insert_tail(q, &t->wait_link);         /* (right before q) */
-  }
+  cr__queue_insert_tail(q->next, &t->wait_link);    /* (right after q) */
+  t->scope.engine->rejoin_steps += steps;
 }
 
 /* The waits whose lists keep arrival order (they use cr__wait_enter): the

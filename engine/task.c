@@ -31,6 +31,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
   t->claim = t->handed = t->rejoin = t->unheld = 0;
   t->ticket_lo = t->ticket_hi = 0;
+  if (e->finger == t) e->finger = NULL;      /* (a record used again) */
   e->stats.tasks++;
   e->end_seen = 0;                 /* an attached host's next end is news */
 }
@@ -207,10 +208,17 @@ void cr__task_abort(cr_task_t *t) {
 
 void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
                      const void *obj) {
+  cr_engine_t *e = t->scope.engine;
+  cr_task_t *f = e->finger;
   int same = t->rejoin == (unsigned)kind && t->wait_obj == obj;
   t->rejoin = 0;
   if (same) {
-    cr__queue_insert_ticket(h, t);
+    /* The finger is in h if it still waits there: (kind, obj) names one
+    ** list, as for `same` above. */
+    int in_h = f != NULL && f->status == CR_TASK_WAITING &&
+               f->wait == (unsigned)kind && f->wait_obj == obj;
+    cr__queue_insert_ticket(h, t, in_h ? &f->wait_link : NULL);
+    e->finger = t;
     return;
   }
   cr__ticket_take(t);
@@ -321,6 +329,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
   cr_engine_t *e = t->scope.engine;
   if (t->finished) return;
   t->finished = 1;
+  if (e->finger == t) e->finger = NULL;
   unlink_wait(t);
   let_go(t);
   t->status = status;
@@ -365,6 +374,7 @@ void cr_task_done(cr_task_t *t, cr_task_status_t status) {
 void cr__task_orphan(cr_task_t *t) {
   if (t->finished) return;
   t->orphan = 1;
+  if (t->scope.engine->finger == t) t->scope.engine->finger = NULL;
   /* A wait on I/O: its object (a stream's reader, a write or a lookup
   ** request) lets go of the task, as when the wait is cancelled. */
   if (t->status == CR_TASK_WAITING && is_io_wait(t->wait) &&

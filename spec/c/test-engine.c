@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include "ctask.h"
@@ -1142,6 +1143,76 @@ static int test_hidden_cancel_keeps_limit(void) {
   return 0;
 }
 
+#define NWAIT 20000
+
+typedef struct {
+  cr_task_t t;
+  cr_sem_t *sem;
+  cr_scope_t inner;
+  int step, id;
+} ordwaiter;
+
+static int order[NWAIT], norder;
+
+/* semwaiter_run's twin that logs its number when the wait returns. */
+static void ordwaiter_run(cr_task_t *t) {
+  ordwaiter *w = (ordwaiter *)t;
+  if (w->step++ == 0) {
+    if (cr_scope_enter(t, &w->inner, INFINITY, 0) != 0) return;
+  } else if (t->wake_status == 0 || cr_task_cancelled(t) != NULL) {
+    if (t->wake_status == 0) order[norder++] = w->id;
+    cr_scope_exit(&w->inner);
+    cr_task_done(t, t->wake_status == 0 ? CR_TASK_DONE : CR_TASK_CANCELLED);
+    return;
+  }
+  if (cr_sem_acquire(w->sem, t)) cr_task_yield(t);
+}
+
+/* Every other waiter's cancel is hidden, taken in `dir`'s order (1 from
+** the oldest, -1 from the newest): each walk back to its place starts at
+** the last one put back, a step or two away, not at an end of the list. */
+static int hidden_cancel_interleaved(int dir) {
+  cr_engine_t e;
+  cr_sem_t sem;
+  ordwaiter *w = calloc(NWAIT, sizeof *w);
+  int i, k;
+  CHECK(w != NULL);
+  cr_sem_init(&sem, 0, NWAIT);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  for (i = 0; i < NWAIT; i++) {
+    TASK_INIT(&e, &w[i].t, ordwaiter_run);
+    w[i].sem = &sem;
+    w[i].id = i;
+    cr_task_start_root(&w[i].t);
+  }
+  while (cr_sem_waiting(&sem) < NWAIT && cr_engine_step(&e, 0) == 1) {}
+  CHECK(cr_sem_waiting(&sem) == NWAIT);
+  for (k = 0; k < NWAIT / 2; k++) {
+    i = dir > 0 ? 2 * k + 1 : NWAIT - 1 - 2 * k;
+    CHECK(cr_scope_cancel(&w[i].t.scope, CR_SRC_HOST, 0, NULL) == 1);
+    cr_scope_set_shield(&w[i].inner, 1);
+  }
+  e.rejoin_steps = 0;
+  while (cr_sem_waiting(&sem) < NWAIT && cr_engine_step(&e, 0) == 1) {}
+  CHECK(cr_sem_waiting(&sem) == NWAIT);
+  /* from an end, about NWAIT * NWAIT / 8 links */
+  CHECK(e.rejoin_steps < 4 * (uint64_t)NWAIT);
+  norder = 0;
+  for (i = 0; i < NWAIT; i++) CHECK(cr_sem_release(&sem) == 0);
+  CHECK(drain(&e) == 0);
+  CHECK(norder == NWAIT);
+  for (i = 0; i < NWAIT; i++) CHECK(order[i] == i);
+  CHECK(cr_engine_close(&e) == 0);
+  free(w);
+  return 0;
+}
+
+static int test_hidden_cancel_interleaved_linear(void) {
+  CHECK(hidden_cancel_interleaved(1) == 0);
+  CHECK(hidden_cancel_interleaved(-1) == 0);
+  return 0;
+}
+
 int main(void) {
   struct { const char *name; int (*fn)(void); } tests[] = {
     {"a lookup's list handed to an abandoned task is freed",
@@ -1187,6 +1258,8 @@ int main(void) {
      test_hidden_cancel_keeps_wait_place},
     {"a held child whose cancel a shield hid waits for its slot",
      test_hidden_cancel_keeps_limit},
+    {"waiters put back among others that stayed take a step or two each",
+     test_hidden_cancel_interleaved_linear},
   };
   int i, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   for (i = 0; i < n; i++) {
