@@ -163,8 +163,10 @@ typedef struct lcr_Task {
                           ** cancelled (cr_task_ready): no value */
   unsigned fail_counted : 1; /* its failure is counted by its group: an error
                           ** escaping afterwards is not a second failure */
-  unsigned limited : 1;   /* a child of a group with a limit: cancelled
-                          ** before it starts, its function never runs */
+  unsigned limited : 1;   /* a child its group's limit held back when it
+                          ** was spawned: cancelled before it starts, its
+                          ** function never runs (the wait for a slot was
+                          ** its first cancellation point) */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

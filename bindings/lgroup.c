@@ -325,9 +325,11 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   }
   nargs = lua_gettop(L) - 3;
   t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
-  t->limited = G->g.limit > 0;
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
+  /* Held back by the limit (or let go past it at once by the group's
+  ** cancel): waiting for a slot was its first cancellation point. */
+  t->limited = cr_task_held_back(&t->t) != 0;
   if (rc) {           /* a finalizer, run while the task was made, stopped
                       ** g; else out of memory for g's starting children */
     lcr_drop_task(L, t);

@@ -350,6 +350,13 @@ static inline cr_task_t *cr_scope_owner(const cr_scope_t *s) {
 /* Whether t, spawned into a group with a `limit`, waits for a free slot
 ** before it starts (its status is CR_TASK_SCHEDULED meanwhile). */
 static inline int cr_task_held(const cr_task_t *t) { return t->pending; }
+/* Whether t waits for a slot (cr_task_held), or waited for one and was let
+** go past the limit by a cancel and has not run since: right after
+** cr_group_spawn, whether the limit held it back (a binding may then take
+** that wait for its first cancellation point, as the Lua binding does). */
+static inline int cr_task_held_back(const cr_task_t *t) {
+  return t->pending || t->unheld;
+}
 
 /* When s's deadline falls (INFINITY: none; a task's own scope has none). */
 static inline double cr_scope_deadline(const cr_scope_t *s) {

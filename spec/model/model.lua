@@ -631,7 +631,6 @@ function Scope:spawn(spec, ...)
   if type(spec) == "table" then fn, name = spec[1], spec.name end
   local t = new_task(fn, name, pack(...))
   t.group = g
-  t.limited = g.limit > 0
   link(t.scope, g)
   t.cur = t.scope
   g.tasks_list[#g.tasks_list + 1] = t
@@ -647,6 +646,8 @@ function Scope:spawn(spec, ...)
     g.nrunning = g.nrunning + 1
     schedule(t)
   end
+  -- held back by the limit: that wait was its first cancellation point
+  t.limited = t.pending or t.unheld or false
   return t
 end
 
