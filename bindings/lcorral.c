@@ -308,6 +308,35 @@ int lcr_arg_error(lua_State *L) {
                       fname, msg);
 }
 
+/* The complaint of lcr_checknargs, pushed. [-0, +1, m] */
+static const char *push_extra_arg(lua_State *L, const char *why) {
+  return why == NULL ? lua_pushliteral(L, "no argument expected")
+         : lua_pushfstring(L, "no argument expected: %s", why);
+}
+
+/* What lcr_checknargs raises: argument `arg` should not be there. */
+int lcr_extra_arg(lua_State *L, int arg, const char *why) {
+  return luaL_argerror(L, arg, push_extra_arg(L, why));
+}
+
+/* corral._no_more_args(n, why, ...): lcr_checknargs for a function written
+** in Lua (function m(self, a, ...)): if anything came in `...`, raise for
+** argument n (self = 1) of the caller, named and counted as
+** corral._method_error does. why: the text to add, or true for a blocking
+** call's LCR_NO_TIMEOUT. */
+int lcr_no_more_args(lua_State *L) {
+  const char *why;
+  if (lua_gettop(L) <= 2) return 0;
+  luaL_checkinteger(L, 1);
+  why = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2)
+        : lua_toboolean(L, 2) ? LCR_NO_TIMEOUT : NULL;
+  push_extra_arg(L, why);
+  lua_replace(L, 2);
+  lua_settop(L, 2);             /* [n, complaint, level] */
+  lua_pushinteger(L, 1);        /* the Lua function that called this */
+  return lcr_method_error(L);
+}
+
 /* Whether the call at ar named its function as an expression of the
 ** caller (obj.f, f, t.f): a call with a dot, not a method call (obj:f), a
 ** metamethod, a hook or an iterator. */
@@ -1169,7 +1198,9 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int l_sleep(lua_State *L) {
   double s = lcr_checkseconds(L, 1), now;
-  lcr_Task *t = lcr_checkblocking(L, "corral.sleep");
+  lcr_Task *t;
+  lcr_checknargs(L, 1, NULL);
+  t = lcr_checkblocking(L, "corral.sleep");
   lua_settop(L, 0);
   now = cr_now(&lcr_taskengine(t)->e);
   lua_pushnumber(L, now + s);
@@ -1180,17 +1211,20 @@ static int l_sleep_until(lua_State *L) {
   double when = luaL_checknumber(L, 1);
   lcr_Task *t;
   if (when != when) luaL_argerror(L, 1, "time must not be NaN");
+  lcr_checknargs(L, 1, NULL);
   t = lcr_checkblocking(L, "corral.sleep_until");
-  lua_settop(L, 1);
   return sleep_from(L, t, 1, cr_now(&lcr_taskengine(t)->e), 0);
 }
 
 static int l_checkpoint(lua_State *L) {
+  lcr_checknargs(L, 0, NULL);
   return checkpoint(L, lcr_checkblocking(L, "corral.checkpoint"));
 }
 
 static int l_now(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "corral.now");
+  lcr_Engine *E;
+  lcr_checknargs(L, 0, NULL);
+  E = lcr_engine(L, "corral.now");
   lua_pushnumber(L, cr_now(&E->e));
   return 1;
 }
@@ -1243,7 +1277,9 @@ static int l_debug_stats(lua_State *L) {
 }
 
 static int l_current_task(lua_State *L) {
-  lcr_Engine *E = lcr_engine(L, "corral.current_task");
+  lcr_Engine *E;
+  lcr_checknargs(L, 0, NULL);
+  E = lcr_engine(L, "corral.current_task");
   if (E->e.current == NULL || !lcr_pushtask(L, E, E->e.current))
     lua_pushnil(L);
   return 1;
@@ -1913,6 +1949,7 @@ static const luaL_Reg corral_funcs[] = {
   {"check_options", l_check_options},
   {"arg_error", lcr_arg_error},
   {"_method_error", lcr_method_error},     /* internal: lio.lua, testing */
+  {"_no_more_args", lcr_no_more_args},     /* internal: Lua methods */
   {"_own_sources", l_own_sources},         /* internal: _util.lua */
   {"_key", l_key},                         /* internal: testing.lua */
   {"_typename", l_typename},             /* internal: lio.lua, testing */

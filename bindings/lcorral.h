@@ -241,6 +241,19 @@ int lcr_argerror(lua_State *L, int level, int arg, const char *fname,
 void lcr_checkopts(lua_State *L, int arg, int npos,
                    const char *const names[]);
 int lcr_arg_error(lua_State *L);
+/* Arguments past a function's last parameter are refused, never dropped:
+** e:wait(5) would wait for ever with its "timeout" unread. nparams counts a
+** method's self; a nil passed explicitly counts too (lua_gettop sees it).
+** why, if not NULL, says what to write instead. The check is one compare:
+** blocking calls make it on every call. Lua methods use the same check and
+** words through corral._no_more_args. [-0, +0, v] */
+#define LCR_NO_TIMEOUT "a timeout is corral.move_on_after or corral.fail_after " \
+  "around the call"
+int lcr_extra_arg(lua_State *L, int arg, const char *why);
+static inline void lcr_checknargs(lua_State *L, int nparams, const char *why) {
+  if (lua_gettop(L) > nparams) lcr_extra_arg(L, nparams + 1, why);
+}
+int lcr_no_more_args(lua_State *L);
 int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 /* Slots per page of the anchors: even, so that a task's pair shares one. */
 #define LCR_ANCHOR_PAGE 4096

@@ -473,6 +473,7 @@ static int group_start(lua_State *L) {
 
 static int group_cancel(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
+  lcr_checknargs(L, 2, NULL);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (!group_alive(L, G)) return 0;
   lcr_cancel(L, G->E, &G->g.scope, 2);
@@ -481,10 +482,12 @@ static int group_cancel(lua_State *L) {
 
 static int group_stop(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);
-  double grace = lua_isnoneornil(L, 2) ? -1 : lcr_checkseconds(L, 2);
+  double grace;
   cr_task_t *cur;
   void *reason = NULL;
   int rc;
+  lcr_checknargs(L, 2, NULL);
+  grace = lua_isnoneornil(L, 2) ? -1 : lcr_checkseconds(L, 2);
   if (!group_alive(L, G)) return 0;
   /* Whoever calls stop is the origin if the grace runs out. */
   cur = G->E->e.current;
@@ -507,8 +510,8 @@ static int stopping_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int group_wait_stopping(lua_State *L) {
   checkgroup(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   lcr_checkblocking(L, "group:wait_stopping");
-  lua_settop(L, 1);
   return stopping_k(L, LUA_OK, 0);
 }
 
@@ -525,7 +528,7 @@ static int group_tasks(lua_State *L) {
   cr_task_t *t, **v;
   size_t n = 0, i, cap;
   lua_Integer k = 0;
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, NULL);
   lua_newtable(L);                                         /* 2 */
   if (!group_alive(L, G)) return 1;
   /* Allocating may run finalizers that spawn into g: sized again until

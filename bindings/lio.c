@@ -383,6 +383,7 @@ static int stream_read(lua_State *L) {
   int ok = 1;             /* (worded as read_line's and read_exactly's) */
   if (!lua_isnoneornil(L, 2)) max = lua_tointegerx(L, 2, &ok);
   check_direction(L, checkstream(L, "stream:read"), 0, "stream:read", 1);
+  lcr_checknargs(L, 2, LCR_NO_TIMEOUT);
   luaL_argcheck(L, ok && max >= 1, 2, "max must be an integer >= 1");
   lua_settop(L, 1);
   lua_pushinteger(L, max);
@@ -441,6 +442,7 @@ static int stream_write_k(lua_State *L, int status, lua_KContext ctx) {
 static int stream_write(lua_State *L) {
   cr_stream_t *s = checkstream(L, "stream:write");
   check_direction(L, s, 1, "stream:write", 1);
+  lcr_checknargs(L, 2, LCR_NO_TIMEOUT);
   luaL_checkstring(L, 2);
   /* after our own shutdown: the program's mistake, not the peer's EPIPE */
   if (s->shut)
@@ -458,6 +460,7 @@ static int stream_shutdown(lua_State *L) {
   cr_stream_t *s;
   int rc;
   lcr_Task *t = lcr_running_task(L);
+  lcr_checknargs(L, 1, NULL);
   if ((b->io == NULL || b->io->closing) && t != NULL &&
       cr_task_cancelled_now(&t->t) != NULL)      /* (asks, raises nothing) */
     return 0;
@@ -623,7 +626,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int listener_accept(lua_State *L) {
   checkopen(L, &K_LISTENER, "listener:accept");
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return listener_accept_k(L, LUA_OK, 0);
 }
 
@@ -691,7 +694,7 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int l_resolve(lua_State *L) {
   luaL_argcheck(L, *checkcstring(L, 1, "host") != '\0', 1, "host is empty");
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return resolve_k(L, LUA_OK, 0);
 }
 
@@ -856,6 +859,7 @@ static int l_signal(lua_State *L) {
   if (sig == SIGKILL || sig == SIGSTOP)
     return luaL_argerror(L, 1, lua_pushfstring(L,
                          "%s cannot be caught or waited for", signame(sig)));
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   lua_settop(L, 0);
   return signal_k(L, LUA_OK, sig);
 }
@@ -1093,14 +1097,16 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int proc_wait(lua_State *L) {
   checkopen(L, &K_PROCESS, "process:wait");
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return proc_wait_k(L, LUA_OK, 0);
 }
 
 static int proc_kill(lua_State *L) {
   cr_proc_t *p = checkopen(L, &K_PROCESS, "process:kill");
-  int sig = lua_isnoneornil(L, 2) ? SIGTERM : checksignal(L, 2);
-  int rc = cr_proc_kill(p, sig);
+  int sig, rc;
+  lcr_checknargs(L, 2, NULL);
+  sig = lua_isnoneornil(L, 2) ? SIGTERM : checksignal(L, 2);
+  rc = cr_proc_kill(p, sig);
   if (rc == UV_ESRCH) return 0;          /* already exited: nothing to do */
   if (rc < 0) return io_error(L, "process:kill", "kill", rc, 0, 0, 0);
   return 0;

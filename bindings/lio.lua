@@ -80,6 +80,10 @@ local argerr = corral.arg_error
 -- (s:read_line(0) says #1, pcall(s.read_line, s, 0) #2 to
 -- 'corral.Stream.read_line'), as the C methods' errors are.
 local method_error = corral._method_error
+-- no_more_args(n, why, ...): argument n (self = 1) of the calling method and
+-- what follows must not be there (a timeout given to a read would be
+-- dropped, and the read wait for ever): why = true says how to time it out.
+local no_more_args = corral._no_more_args
 
 -- An integer in lo..hi (an integral float is accepted, as Lua's own
 -- functions do), or an argument error saying what it must be.
@@ -255,16 +259,18 @@ local function readers(rawread, check, skip_line, where, give_way)
   local blocking = corral._check_blocking
 
   --- s:read_line([max]) -> the next line without its newline, or nil at EOF.
-  function R.read_line(s, max)
+  function R.read_line(s, max, ...)
     check(s, "read_line")
+    no_more_args(3, true, ...)
     max = checkmax(max)
     blocking("stream:read_line", 2)
     return read_line(s, max, LINE)
   end
 
   --- for line in s:lines([max]) do ... end
-  function R.lines(s, max)
+  function R.lines(s, max, ...)
     check(s, "lines")
+    no_more_args(3, true, ...)
     max = checkmax(max)
     return function()
       check(s, "lines")
@@ -275,8 +281,9 @@ local function readers(rawread, check, skip_line, where, give_way)
 
   --- s:read_exactly(n) -> exactly n bytes; raises an IoError (code "EOF",
   --- e.partial = what was read) if the stream ends first.
-  function R.read_exactly(s, n)
+  function R.read_exactly(s, n, ...)
     check(s, "read_exactly")
+    no_more_args(3, true, ...)
     n = checkcount(n, 2, "n", 0, 1)
     blocking("stream:read_exactly", 2)
     if n == 0 then core.cancel_point("stream:read_exactly", 2) end

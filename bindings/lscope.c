@@ -204,6 +204,7 @@ static lcr_Scope *checkscope(lua_State *L) {
 
 static int scope_cancel(lua_State *L) {
   lcr_Scope *S = checkscope(L);
+  lcr_checknargs(L, 2, NULL);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (!lcr_alive(lcr_state(L), S->E, S->epoch)) return 0;
   lcr_cancel(L, S->E, &S->s, 2);

@@ -72,12 +72,14 @@ static int l_event(lua_State *L) {
 
 static int event_set(lua_State *L) {
   lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
+  lcr_checknargs(L, 1, NULL);
   cr_event_set(&e->ev);
   return 0;
 }
 
 static int event_is_set(lua_State *L) {
   lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
+  lcr_checknargs(L, 1, NULL);
   lua_pushboolean(L, e->ev.is_set);
   return 1;
 }
@@ -94,7 +96,7 @@ static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int event_wait(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return event_wait_k(L, LUA_OK, 0);
 }
 
@@ -190,8 +192,9 @@ static void check_reentry(lua_State *L, lcr_Sem *s, int method) {
 }
 
 static int sem_acquire(lua_State *L) {
-  check_reentry(L, checksem(L), SEM_ACQUIRE);
-  lua_settop(L, 1);
+  lcr_Sem *s = checksem(L);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
+  check_reentry(L, s, SEM_ACQUIRE);
   return sem_acquire_k(L, LUA_OK, 0);
 }
 
@@ -206,6 +209,7 @@ static int sem_try_acquire(lua_State *L) {
   lcr_Sem *s = checksem(L);
   lcr_State *S = lcr_state(L);
   cr_task_t *me = S->eng ? S->eng->e.current : NULL;
+  lcr_checknargs(L, 1, NULL);
   if (s->is_lock && me == NULL)
     return luaL_error(L, "lock:try_acquire: called outside a corral task "
                          "(a lock is held by a task)");
@@ -223,6 +227,9 @@ static int sem_try_acquire(lua_State *L) {
 
 static int sem_release(lua_State *L) {
   lcr_Sem *s = checksem(L);
+  /* (s:release(3) once added one permit, silently) */
+  lcr_checknargs(L, 1, s->is_lock ? NULL : "a release gives back one "
+                 "permit; call it once per permit");
   if (s->is_lock) {
     lcr_State *S = lcr_state(L);
     cr_task_t *me = S->eng ? S->eng->e.current : NULL;
@@ -468,6 +475,7 @@ static void checkvalue(lua_State *L) {
 
 static int chan_send(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
+  lcr_checknargs(L, 2, LCR_NO_TIMEOUT);
   checkvalue(L);
   return chan_send_k(L, LUA_OK, 0);
 }
@@ -477,6 +485,7 @@ static int chan_send(lua_State *L) {
 static int chan_try_send(lua_State *L) {
   lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
   cr_chan_result_t r;
+  lcr_checknargs(L, 2, NULL);
   checkvalue(L);
   r = send_now(L, c, NULL, "channel:try_send");
   if (r == CR_CHAN_CLOSED) return closed_channel(L, "channel:try_send");
@@ -540,7 +549,7 @@ static int chan_recv_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int chan_recv(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return chan_recv_k(L, LUA_OK, 0);
 }
 
@@ -548,7 +557,7 @@ static int chan_recv(lua_State *L) {
 ** block, or nil, "closed" once closed and drained. Never blocks. */
 static int chan_try_recv(lua_State *L) {
   lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, NULL);
   switch (recv_now(L, c, NULL, "channel:try_recv")) {
     case CR_CHAN_CLOSED:
       lua_pushnil(L);
@@ -565,6 +574,7 @@ static int chan_try_recv(lua_State *L) {
 
 static int chan_close(lua_State *L) {
   lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
+  lcr_checknargs(L, 1, NULL);
   cr_chan_close(&c->ch);
   return 0;
 }
@@ -582,7 +592,7 @@ static int chan_next(lua_State *L) {
 ** drained): for v in ch:iter() do ... end, or called directly. */
 static int chan_iter(lua_State *L) {
   lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
-  lua_settop(L, 1);
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_pushcclosure(L, chan_next, 2);

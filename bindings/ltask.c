@@ -958,8 +958,9 @@ static int task_wait_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int task_wait(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
-  lcr_Task *w = lcr_checkblocking(L, "task:wait");
-  lua_settop(L, 1);
+  lcr_Task *w;
+  lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
+  w = lcr_checkblocking(L, "task:wait");
   if (w == t) return luaL_error(L, "task:wait: a task cannot wait for itself");
   if (!t->t.finished && !lcr_alive(lcr_state(L), lcr_taskengine(t), t->epoch))
     return luaL_error(L, "task:wait: the task belongs to a corral.run "
@@ -970,6 +971,7 @@ static int task_wait(lua_State *L) {
 static int task_cancel(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
   lcr_State *S = lcr_state(L);
+  lcr_checknargs(L, 2, NULL);
   if (!lua_isnoneornil(L, 2)) luaL_checkstring(L, 2);
   if (t->t.finished || !lcr_alive(S, lcr_taskengine(t), t->epoch)) return 0;
   lcr_cancel(L, lcr_taskengine(t), &t->t.scope, 2);
@@ -978,6 +980,7 @@ static int task_cancel(lua_State *L) {
 
 static int task_traceback(lua_State *L) {
   lcr_Task *t = lcr_checktask(L, 1);
+  lcr_checknargs(L, 1, NULL);
   /* (inside its group's on_error, a failed task still runs: where it
   ** failed is what is asked for) */
   if (t->in_on_error) {

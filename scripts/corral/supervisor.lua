@@ -278,8 +278,9 @@ local Child = { __name = "corral.SupervisorChild" }
 Child.__index = Child
 local instance_of = setmetatable({}, { __mode = "k" })   -- child -> its instance
 
-function Child:wait_stopping()
+function Child:wait_stopping(...)
   check_self(self, "wait_stopping", Child, instance_of)
+  corral._no_more_args(2, true, ...)
   util.need_run("child:wait_stopping")
   return instance_of[self].group:wait_stopping()
 end
@@ -806,21 +807,24 @@ local function await_begin(sup, msg)
   if sup.done or sup.closed then raise_stopped(msg.kind, 3) end
 end
 
-function Sup:add(child)
+function Sup:add(child, ...)
   check_self(self, "add", Sup, sups)
+  corral._no_more_args(3, true, ...)
   local bad = child_complaint(child, "child")
   if bad then util.arg_error(1, "add", bad, 2) end
   await_begin(self, request(self, { kind = "add", child = child }))
 end
 
-function Sup:remove(name)
+function Sup:remove(name, ...)
   check_self(self, "remove", Sup, sups)
+  corral._no_more_args(3, true, ...)
   if type(name) ~= "string" then util.arg_error(1, "remove", "string expected, got " .. corral._typename(name), 2) end
   request(self, { kind = "remove", name = name })
 end
 
-function Sup:restart(name)
+function Sup:restart(name, ...)
   check_self(self, "restart", Sup, sups)
+  corral._no_more_args(3, true, ...)
   if type(name) ~= "string" then util.arg_error(1, "restart", "string expected, got " .. corral._typename(name), 2) end
   await_begin(self, request(self, { kind = "restart", name = name }))
 end
@@ -838,8 +842,9 @@ local function cut_grace(sup, grace)
   end
 end
 
-function Sup:stop(grace)
+function Sup:stop(grace, ...)
   check_self(self, "stop", Sup, sups)
+  corral._no_more_args(3, nil, ...)
   -- an argument converts, as g:stop's does ("3")
   if type(grace) == "string" then grace = tonumber(grace) or grace end
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
@@ -856,8 +861,9 @@ function Sup:stop(grace)
   request(self, { kind = "stop", grace = grace })
 end
 
-function Sup:children()
+function Sup:children(...)
   check_self(self, "children", Sup, sups)
+  corral._no_more_args(2, nil, ...)
   local list, r = {}, self.first
   while r do
     if not r.ended then

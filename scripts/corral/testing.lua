@@ -31,6 +31,7 @@ local current_run       -- a table standing for the testing.run in progress
 -- "bad argument #n to 'fname' (msg)", blaming the caller's caller (level 2)
 local argerror = corral.arg_error
 local method_error = corral._method_error   -- (see bindings/lio.lua)
+local no_more_args = corral._no_more_args    -- (the same)
 
 local function copy(t)
   local c = {}
@@ -540,10 +541,7 @@ end
 --- Block until every other task is blocked (other callers of this count as
 --- blocked), before the virtual clock moves. A cancellation point.
 function testing.wait_all_tasks_blocked(...)
-  if select("#", ...) > 0 then
-    argerror(1, "wait_all_tasks_blocked", "no argument expected (there is no "
-      .. "cushion: it returns once every other task is blocked)")
-  end
+  no_more_args(1, "there is no cushion; it returns once every other task is blocked", ...)
   local ok, err = pcall(hooks.wait_all_tasks_blocked)
   if not ok and not corral.is_cancelled(err) then error(err, 2) end  -- at the caller
   if not ok then error(err, 0) end
@@ -824,9 +822,10 @@ end
 local function has_data(p) return p.size > 0 end
 
 --- read([max]) -> 1..max bytes (at most max_chunk), or nil at end of file.
-function methods:read(max)
+function methods:read(max, ...)
   if max == nil then max = 65536 end
   local st = check_open(self, "read")      -- (self first, as TCP's read)
+  no_more_args(3, true, ...)
   local m = math.tointeger(max)
   if not m or m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local p = wait_readable(st, "read", has_data)
@@ -889,8 +888,9 @@ end
 
 --- write(data): all of data, or nothing if it raises. Blocks while the peer
 --- has `buffer` bytes or more unread (backpressure).
-function methods:write(data)
+function methods:write(data, ...)
   local st = check_open(self, "write")       -- self first, as the C methods
+  no_more_args(3, true, ...)
   if type(data) == "number" then data = tostring(data) end
   if type(data) ~= "string" then method_error(2, "string expected, got " .. corral._typename(data), 1) end
   local p = st._out
@@ -929,8 +929,9 @@ end
 --- shutdown(): end of file for the peer once it has read what was written,
 --- by the writes that wait for room too (as on TCP, whose shutdown is
 --- queued behind them).
-function methods:shutdown()
+function methods:shutdown(...)
   local st = check_open(self, "shutdown")
+  no_more_args(2, nil, ...)
   if st._shut then return end
   st._shut = true
   leave_line(st)                     -- (a write abandoned at a deadlock)

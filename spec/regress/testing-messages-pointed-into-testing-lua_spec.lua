@@ -34,7 +34,7 @@ describe("regression: corral.testing's messages", function()
     testing.run(function()
       local ok, err = pcall(testing.wait_all_tasks_blocked, 0.02)
       assert.is_false(ok)
-      assert.matches("bad argument #1 to 'wait_all_tasks_blocked' %(no argument expected", err)
+      assert.matches("bad argument #1 to 'corral%.testing%.wait_all_tasks_blocked' %(no argument expected", err)
     end)
   end)
 
