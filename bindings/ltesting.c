@@ -11,6 +11,8 @@
 **                             kept until the run ends, so no leak of fn's)
 **   closing_handles()         I/O objects closed but not freed yet (a
 **                             process is freed once it has been reaped)
+**   abandoned_lookups()       name lookups a cancel left running in libuv's
+**                             thread pool (each a handle until it ends)
 */
 #include "lcorral.h"
 
@@ -41,7 +43,14 @@ static int l_closing_handles(lua_State *L) {
   return 1;
 }
 
+static int l_abandoned_lookups(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "testing.abandoned_lookups");
+  lua_pushinteger(L, (lua_Integer)cr_lookups_abandoned(&E->e));
+  return 1;
+}
+
 static const luaL_Reg testing_funcs[] = {
+  {"abandoned_lookups", l_abandoned_lookups},
   {"closing_handles", l_closing_handles},
   {"signal_watchers", l_signal_watchers},
   {"wait_all_tasks_blocked", l_wait_idle},
@@ -51,7 +60,7 @@ static const luaL_Reg testing_funcs[] = {
 
 /* Stack: [..., state, module]; sets module._testing. */
 void lcr_open_testing(lua_State *L) {
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 5);
   lua_pushvalue(L, -3);
   luaL_setfuncs(L, testing_funcs, 1);
   lua_setfield(L, -2, "_testing");

@@ -1053,6 +1053,11 @@ void cr_io_close(cr_io_t *io);
 /* I/O objects whose close was asked but whose memory is not freed yet
 ** (a process waits to be reaped): for leak checks. */
 size_t cr_io_closing(const cr_engine_t *e);
+/* Name lookups whose task stopped waiting (cancelled) while libuv's thread
+** pool ran them: uv_cancel cannot stop one that started, so it runs on
+** and counts in stats.handles until it ends on its own. For leak checks,
+** which wait for these and do not count them. */
+size_t cr_lookups_abandoned(const cr_engine_t *e);
 /* How many I/O objects of `type` (CR_IO_*) are open or closing. */
 size_t cr_io_count(const cr_engine_t *e, int type);
 /* How many of them are open (their close not asked yet). */

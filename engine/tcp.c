@@ -281,6 +281,17 @@ void cr__resolve_detach_all(cr_engine_t *e) {
   }
 }
 
+/* The lookups of e's list that no task waits for any more: each counts as
+** a handle until it ends on its own, which no program can hasten. A walk,
+** not a counter: lookups in flight are few, and leak checks ask rarely. */
+size_t cr_lookups_abandoned(const cr_engine_t *e) {
+  const cr_queue_t *q;
+  size_t n = 0;
+  for (q = e->resolves.next; q != &e->resolves; q = q->next)
+    if (cr__queue_data(q, resolve_req, link)->task == NULL) n++;
+  return n;
+}
+
 static void resolve_cb(uv_getaddrinfo_t *req, int status,
                        struct addrinfo *res) {
   resolve_req *r = (resolve_req *)req;

@@ -270,17 +270,31 @@ end
 
 --- What the Lua program src writes (stdout and stderr) when a fresh lua5.4
 --- runs it: for what depends on the state corral is loaded into (busted's
---- helper loads it before any spec).
-function support.lua_output(src)
+--- helper loads it before any spec). preload: a library loaded into it
+--- (LD_PRELOAD), after any already preloaded (a sanitizer's runtime first).
+function support.lua_output(src, preload)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(src)
   f:close()
-  local p = assert(io.popen("lua5.4 " .. path .. " 2>&1"))
+  local env = preload and ("LD_PRELOAD=\"${LD_PRELOAD:+$LD_PRELOAD:}%s\" "):format(preload) or ""
+  local p = assert(io.popen(env .. "lua5.4 " .. path .. " 2>&1"))
   local out = p:read("a")
   p:close()
   os.remove(path)
   return out
+end
+
+--- The resolver that takes 200 ms (spec/fixtures/slow_getaddrinfo.c) for
+--- lua_output's preload: a name lookup still runs in libuv's thread pool
+--- for that long, whatever the machine's DNS.
+function support.slow_resolver()
+  local path = os.getenv("CORRAL_SLOW_RESOLVER")
+  if not path then                   -- busted run by hand: this build's
+    local so = assert(package.searchpath("corral", package.cpath))
+    path = so:match("^(.*[/\\])") .. "spec/slow_getaddrinfo.so"
+  end
+  return path
 end
 
 --- Everything stream s reads until its end, as one string.

@@ -110,14 +110,18 @@ local function where(fn)
 end
 
 -- Let handles that fn closed finish closing: a process closed while it runs
--- keeps its handle until it is reaped. Each wait polls I/O once; gives up
--- after a quarter of a second of CPU time, and at once when nothing is
--- closing (what is left open then is a leak).
+-- keeps its handle until it is reaped. Let name lookups that a cancel
+-- abandoned end too: libuv's thread pool runs one on once it started, and
+-- corral counts it as a handle until then. Each wait polls I/O once; gives
+-- up after a quarter of a second of CPU time, and at once when nothing is
+-- closing nor abandoned (what is left open then is a leak).
 -- debug_stats() as fn is answerable for: a signal waited for stays handled
--- (a handle) until the run ends, and the root's own scope may be cancelled.
+-- (a handle) until the run ends, the root's own scope may be cancelled, and
+-- a lookup still running is corral's (no task of fn's waits for it after
+-- fn returned, and nothing the program does could end it sooner).
 local function stats(base)
   local st = corral.debug_stats()
-  st.handles = st.handles - hooks.signal_watchers()
+  st.handles = st.handles - hooks.signal_watchers() - hooks.abandoned_lookups()
   if base then st.records = base.records end
   return st
 end
@@ -126,7 +130,8 @@ local function settle(base)
   local deadline = os.clock() + 0.25
   repeat
     if not pcall(hooks.wait_all_tasks_blocked) then return end
-  until stats().handles <= base.handles or hooks.closing_handles() == 0
+  until (stats().handles <= base.handles or hooks.closing_handles() == 0)
+      and hooks.abandoned_lookups() == 0
     or os.clock() > deadline
 end
 
@@ -218,6 +223,14 @@ local function message_text(m)
   return type(text) == "string" and text or corral._describe(m)
 end
 
+-- A failure of a child as text, a pending labelled as one: in a failure's
+-- list (leaf_text) and in the tree of a group that failed without an
+-- assertion (with_position) alike, so that it never reads as an error.
+local function child_text(e)
+  if is_pending(e) then return "pending: " .. corral._describe(e.message) end
+  return message_text(e)
+end
+
 -- One of the others in a failure's list: a pending says so, a busted
 -- failure is its message, and anything else that does not start with a
 -- position (a table, a Timeout) is followed by its task's traceback (which
@@ -225,7 +238,7 @@ end
 -- line is the text's). A traceback that is not a string is left out.
 local function leaf_text(leaf)
   local e, tb = leaf.err, leaf.traceback
-  if is_pending(e) then return "pending: " .. corral._describe(e.message) end
+  if is_pending(e) then return child_text(e) end
   if is_failure(e) then return corral._describe(e.message) end
   local text, raw = message_text(e), corral._describe(e)
   if type(tb) ~= "string" or tb == "" or has_position(text) then return text end
@@ -359,7 +372,7 @@ local function with_position(err, fn, tb)
   if type(err) == "string" and has_position(err) then return err end
   local ok, text
   if corral.is_error_group(err) then
-    ok, text = pcall(err.render, err, { tracebacks = true, describe = message_text })
+    ok, text = pcall(err.render, err, { tracebacks = true, describe = child_text })
   else
     ok, text = pcall(message_text, err)
   end
@@ -397,6 +410,17 @@ local function nested_call(fname)
           .. "open a group instead)"):format(fname)
 end
 
+-- corral.run returned without calling fn: it is not corral's (busted's
+-- stub(corral, "run") or mock(corral, true)), and a spec whose body never ran
+-- must not pass. (corral.run is looked up at each call rather than held
+-- from require time: a mocked module stubs every other corral function the
+-- kit calls too, and a stub installed before the kit was required would be
+-- held all the same; this check catches both.)
+local function never_ran(fname)
+  return ("testing.%s: %s never ran (corral.run returned without calling it: is it "
+          .. "stubbed or mocked?)"):format(fname, fname == "async" and "the spec's function" or "fn")
+end
+
 local function run_at(fn, opts, at, argn, fname, level, token, text)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
@@ -425,6 +449,7 @@ local function run_at(fn, opts, at, argn, fname, level, token, text)
       and res[2]:find("corral.run: cannot be called inside a running task", 1, true) then
     error(nested_call(fname), level)       -- (async's body, called in a run)
   end
+  if res[1] and not started then error(never_ran(fname), level) end
   if res[1] then
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
