@@ -947,6 +947,19 @@ const char *lcr_push_typename(lua_State *L, int idx) {
                                               : luaL_typename(L, idx));
 }
 
+/* Field key of the options table at idx: true or false (nil: false), or a
+** bad-argument error saying what it got: a 0 or a "false" would read as
+** true. [-0, +0, v] */
+int lcr_optboolean(lua_State *L, int idx, const char *key) {
+  int b, t = lua_getfield(L, idx, key);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be a boolean, got %s",
+                                          key, lcr_push_typename(L, -1)));
+  b = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
 /* corral._typename(v): push_typename, for the Lua halves' messages. */
 static int l_typename(lua_State *L) {
   lua_settop(L, 1);
@@ -1702,10 +1715,8 @@ static int l_run(lua_State *L) {
         luaL_argerror(L, 2, "clock must be \"real\" or \"virtual\"");
       clock = i;
     }
-    if (lua_getfield(L, 2, "signals") != LUA_TNIL && !lua_isboolean(L, -1))
-      luaL_argerror(L, 2, "signals must be a boolean");
-    signals = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    signals = lcr_optboolean(L, 2, "signals");
+    lua_pop(L, 1);
   }
   check_test_opts(L, clock, &topts);
   lcr_debug_opts(L, 2, &dopts);

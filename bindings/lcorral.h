@@ -356,6 +356,7 @@ const char *lcr_push_function_expected(lua_State *L, int idx,
                                        const char *what);
 const char *lcr_push_typename(lua_State *L, int idx);
 void lcr_checkname(lua_State *L, int arg);
+int lcr_optboolean(lua_State *L, int idx, const char *key);
 void lcr_nomem_seen(lua_State *L);
 void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
                    const char *msg, int level);

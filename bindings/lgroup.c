@@ -250,11 +250,7 @@ static int l_group(lua_State *L) {
   if (lua_istable(L, 2)) {
     o.limit = optcount(L, 2, "limit");
     o.max_errors = optcount(L, 2, "max_errors");
-    if (lua_getfield(L, 2, "defer_errors") != LUA_TNIL &&
-        !lua_isboolean(L, -1))          /* "false" would defer */
-      luaL_argerror(L, 2, "defer_errors must be a boolean");
-    o.defer_errors = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    o.defer_errors = lcr_optboolean(L, 2, "defer_errors");
     if (lua_getfield(L, 2, "on_error") != LUA_TNIL) {
       if (!lua_isfunction(L, -1))     /* a callable table: told to wrap it */
         luaL_argerror(L, 2, lcr_push_function_expected(L, -1, "on_error"));

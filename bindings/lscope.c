@@ -45,12 +45,9 @@ void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
       luaL_argerror(L, idx, "deadline must be a number and not NaN");
     if (d < *deadline) *deadline = d;
   }
-  if (lua_getfield(L, idx, "shield") > LUA_TNIL &&
-      lua_type(L, -1) != LUA_TBOOLEAN)       /* shield = 0 would shield */
-    luaL_argerror(L, idx, "shield must be a boolean");
-  *shield = lua_toboolean(L, -1);
+  *shield = lcr_optboolean(L, idx, "shield");
   if (lua_getfield(L, idx, "name") > LUA_TNIL) lcr_checkname(L, idx);
-  lua_pop(L, 4);
+  lua_pop(L, 3);
 }
 
 /* Create a scope userdata (closed until entered). [-0, +1, m] */
@@ -250,7 +247,8 @@ int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int run_alive,
     if ((rc = cr_scope_set_deadline(s, d)) != 0) return lcr_raise(L, rc);
   } else {
     if (!lua_isboolean(L, 3))
-      return luaL_error(L, "%s.shield must be a boolean", what);
+      return luaL_error(L, "%s.shield must be a boolean, got %s", what,
+                        lcr_push_typename(L, 3));
     if (!run_alive) goto ended;
     cr_scope_set_shield(s, lua_toboolean(L, 3));
   }

@@ -198,7 +198,7 @@ describe("other mistakes", function()
       corral.scope(function(s)
         assert.equal("cannot set field 'timeout' of a scope (only deadline and shield are writable)",
           message(function() s.timeout = 1 end))
-        assert.equal("scope.shield must be a boolean", message(function() s.shield = 1 end))
+        assert.equal("scope.shield must be a boolean, got number", message(function() s.shield = 1 end))
       end)
       corral.group(function(g)
         assert.equal("group.deadline must be a number, got string", message(function() g.deadline = "soon" end))
