@@ -494,6 +494,8 @@ struct cr_engine_s {
   uint64_t absorb_gen;
   uint64_t absorb_steps;  /* scopes visited by cr_scope_absorber's walks
                           ** (statistics: the C tests bound it) */
+  uint64_t deliver_steps; /* scopes visited by cancels' delivery walks
+                          ** (statistics: the C tests bound it) */
   uint64_t t0;            /* uv_hrtime() at init */
   double vnow;            /* virtual clock */
   unsigned owns_loop : 1;

@@ -179,17 +179,30 @@ cr_end_t cr__scope_judge(cr_scope_t *s, cr_scope_t **to) {
 }
 
 /*
+** Whether a walk from above passes c by: a shielded scope hides what is
+** below it from `root`, and a scope cancelled itself had its cancel
+** delivered below when it came (or when what is below became exposed to
+** it: a shield dropped, a task moved in); a task there that parks since
+** is aborted at once. So cancelling the scopes of a deep chain one after
+** another walks each level once, not once per cancel.
+*/
+static int deliver_passes(const cr_scope_t *c) {
+  return c->shield || c->cancel_called;
+}
+
+/*
 ** Wake every parked task that `root`'s subtree makes cancelled. The walk is
 ** a pre-order traversal through the intrusive child lists, so it needs no
-** stack and allocates nothing. It does not descend into shielded scopes:
-** what is below a shield cannot see `root`. Aborts only unlink and queue
-** tasks (no callbacks into the binding), so the tree cannot change under
-** the walk.
+** stack and allocates nothing. It does not descend into shielded scopes
+** nor into scopes cancelled already (deliver_passes). Aborts only unlink
+** and queue tasks (no callbacks into the binding), so the tree cannot
+** change under the walk.
 */
 void cr__scope_deliver(cr_scope_t *root) {
   cr_scope_t *s = root;
   for (;;) {
     cr_task_t *t = cr_scope_owner(s);
+    s->engine->deliver_steps++;
     /* the next sibling is most often the next child task's own scope */
     cr__prefetch_task_at(s->sibling.next,
                          offsetof(cr_task_t, scope) +
@@ -201,7 +214,7 @@ void cr__scope_deliver(cr_scope_t *root) {
     /* descend into the first unshielded child */
     cr_queue_t *q = cr__queue_head(&s->children);
     while (q != &s->children &&
-           cr__queue_data(q, cr_scope_t, sibling)->shield)
+           deliver_passes(cr__queue_data(q, cr_scope_t, sibling)))
       q = q->next;
     if (q != &s->children) {
       s = cr__queue_data(q, cr_scope_t, sibling);
@@ -213,7 +226,7 @@ void cr__scope_deliver(cr_scope_t *root) {
       cr_scope_t *p = s->parent;
       q = s->sibling.next;
       while (q != &p->children &&
-             cr__queue_data(q, cr_scope_t, sibling)->shield)
+             deliver_passes(cr__queue_data(q, cr_scope_t, sibling)))
         q = q->next;
       if (q != &p->children) {
         s = cr__queue_data(q, cr_scope_t, sibling);
@@ -222,6 +235,19 @@ void cr__scope_deliver(cr_scope_t *root) {
       s = p;
     }
   }
+}
+
+/* Whether s sees a scope cancelled already, within a few levels up (a
+** deep chain whose levels all cancel, outermost first, has one next
+** door): then everything below s had that cancel delivered
+** (deliver_passes), and s's own adds nothing to wake. */
+static int cancelled_near_above(const cr_scope_t *s) {
+  int i;
+  for (i = 0; i < 64 && !s->shield && s->parent != NULL; i++) {
+    s = s->parent;
+    if (s->cancel_called) return 1;
+  }
+  return 0;
 }
 
 int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
@@ -243,7 +269,7 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   cr__cancel_gen_bump(e);
   if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
-  if (s->entered) cr__scope_deliver(s);
+  if (s->entered && !cancelled_near_above(s)) cr__scope_deliver(s);
   if (s->is_group) cr__group_cancelled((cr_group_t *)s);
   return 1;
 }

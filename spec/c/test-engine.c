@@ -381,6 +381,37 @@ static int test_chain_cancel_linear(void) {
   return 0;
 }
 
+/* Every level of the chain cancelled in turn, from the outermost in or
+** from the innermost out (deadlines passed down a chain): each level's
+** delivery walks no part of the chain that a cancel reached already. */
+static int chain_cancel_each(int outermost_first) {
+  cr_engine_t e;
+  int i;
+  memset(chain, 0, sizeof chain);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  chain[CHAIN].level = CHAIN;
+  TASK_INIT(&e, &chain[CHAIN].t, link_run);
+  cr_task_start_root(&chain[CHAIN].t);
+  while (cr_engine_step(&e, 0) == 1) {}
+  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  e.deliver_steps = 0;
+  for (i = 1; i <= CHAIN; i++)
+    CHECK(cr_scope_cancel(&chain[outermost_first ? CHAIN + 1 - i : i].g.scope,
+                          CR_SRC_EXPLICIT, 0, NULL) == 1);
+  /* quadratic would be about CHAIN * CHAIN, in either order */
+  CHECK(e.deliver_steps < 8 * (uint64_t)CHAIN);
+  CHECK(drain(&e) == 0);
+  for (i = 0; i <= CHAIN; i++) CHECK(chain[i].t.status == CR_TASK_CANCELLED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_chain_cancel_each_level_linear(void) {
+  CHECK(chain_cancel_each(1) == 0);
+  CHECK(chain_cancel_each(0) == 0);
+  return 0;
+}
+
 /*
 ** Attached to a host's loop: the end of the last task is reported without
 ** a wake-up from elsewhere (the poll does not block on the host's quiet
@@ -1243,6 +1274,8 @@ int main(void) {
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
     {"cancelling a deep chain of tasks walks it in linear time",
      test_chain_cancel_linear},
+    {"cancelling every level of a deep chain in turn walks it in linear time",
+     test_chain_cancel_each_level_linear},
     {"a NaN deadline is refused", test_nan_deadline_refused},
     {"a listener that abandons at a wake finds the task queued",
      test_listener_abandons_at_a_wake},
