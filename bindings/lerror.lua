@@ -211,10 +211,12 @@ end
 
 -- split of top: a stack of its own (as flatten), so that any depth splits.
 -- A group found inside itself (on the path from the top) is not entered
--- again, as flatten does. Each frame holds a group, where it is and the
--- parts of it taken so far.
+-- again, as flatten does. A group found again elsewhere (two tasks raised
+-- the same one) is split once, and its two parts used again: a group that
+-- holds another twice at each of 20 levels is 21 groups to split, not 2^20.
+-- Each frame holds a group, where it is and the parts of it taken so far.
 local function split_in(top, pred)
-  local open = { [top] = true }
+  local open, done = { [top] = true }, {}
   local stack = { { e = top, n = count(top), i = 0, yes = {}, no = {} } }
   while true do
     local f = stack[#stack]
@@ -223,6 +225,7 @@ local function split_in(top, pred)
       -- Dropped failures were never seen, so no predicate matched them:
       -- they stay with the rest, which a handler re-raises.
       local a, b = sub(f.e, f.yes, 0), sub(f.e, f.no, dropped_of(f.e))
+      done[f.e] = { a or false, b or false }
       stack[#stack] = nil
       local p = stack[#stack]
       if p == nil then return a, b end
@@ -230,7 +233,9 @@ local function split_in(top, pred)
     else
       f.i = f.i + 1
       local err = field(f.e, 'errors', f.i)
-      if is_eg(err) then
+      if is_eg(err) and done[err] then
+        f.yes[f.i], f.no[f.i] = done[err][1] or nil, done[err][2] or nil
+      elseif is_eg(err) then
         if not open[err] then
           open[err] = true
           stack[#stack + 1] = { e = err, n = count(err), i = 0, yes = {}, no = {} }
@@ -322,7 +327,10 @@ local function too_deep(err, lines, indent)
 end
 
 -- The lines of e below its heading. `open` holds the groups being rendered
--- (one inside itself would never end).
+-- (one inside itself would never end) as true, and those rendered already
+-- as false: a group found again (two tasks raised the same one) is named,
+-- not rendered again, or a group holding another twice at each of 20
+-- levels would take 2^20 renderings.
 -- o: the options, tracebacks (a boolean) and describe (nil or a function of
 -- a leaf error to its text; one that fails or gives no string: as safe).
 local function leaf_text(err, describe)
@@ -342,6 +350,8 @@ local function render(e, lines, indent, o, open, depth)
     local head = indent .. branch .. '[' .. one_line(safe(field(e, 'tasks', i) or '?')) .. '] '
     if is_eg(err) and open[err] then
       lines[#lines + 1] = head .. '(this ErrorGroup again: it contains itself)'
+    elseif is_eg(err) and open[err] == false then
+      lines[#lines + 1] = head .. heading(err) .. ' (the same ErrorGroup as above)'
     elseif is_eg(err) and depth >= MAX_DEPTH then
       lines[#lines + 1] = head .. heading(err) ..
         ' (nested too deep to show; its failures, flattened:)'
@@ -359,7 +369,7 @@ local function render(e, lines, indent, o, open, depth)
       end
     end
   end
-  open[e] = nil
+  open[e] = false
   return lines
 end
 

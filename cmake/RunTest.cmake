@@ -14,7 +14,8 @@
 #   TEST_TAG      busted --tags
 #   TEST_EXCLUDE_TAG  busted --exclude-tags
 #   CORRAL_SEEDS, CORRAL_SEED_START  seeds of a SEEDED run (2 from 1)
-#   TEST_TIMEOUT  seconds before the test is killed (60, 180 in a sanitizer
+#   TEST_TIMEOUT  seconds before the test is killed (60, x HEAVY for the
+#                 allocation-failure test, x3 in a sanitizer
 #                 build, 600 under VALGRIND)
 #   VALGRIND      when set, run the test under valgrind (plain build only)
 # Each test gets its own TMPDIR under build/Xtest_tmp/, removed afterwards.
@@ -45,8 +46,11 @@ else()
 endif()
 
 set(timeout 60)
+if(HEAVY)                         # a test that fails every allocation in turn
+  math(EXPR timeout "${timeout} * ${HEAVY}")
+endif()
 if(SLOW)                          # an instrumented build (ASan, TSan)
-  math(EXPR timeout "60 * ${SLOW}")
+  math(EXPR timeout "${timeout} * ${SLOW}")
 endif()
 if(NOT "$ENV{VALGRIND}" STREQUAL "")
   if(PRELOAD)
