@@ -15,11 +15,17 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral;
--- `type` is Lua's own, whatever the global says.
-local debug, math, next, pairs, pcall, rawget, rawlen, setmetatable, string, table,
-  tostring =
-  debug, math, next, pairs, pcall, rawget, rawlen, setmetatable, string, table,
-  tostring
+-- `type` is Lua's own, whatever the global says. The functions themselves,
+-- not their libraries (`string.format = nil` after require empties a field
+-- of the one table), and never a string's methods (s:gsub goes through the
+-- string metatable, which a program may empty too): rendering an error must
+-- not raise one of its own and hide the failure it reports.
+local next, pairs, pcall, rawget, rawlen, setmetatable, tostring =
+  next, pairs, pcall, rawget, rawlen, setmetatable, tostring
+local getinfo = debug and debug.getinfo
+local format, gsub, strsub = string.format, string.gsub, string.sub
+local concat = table.concat
+local mathtype, min = math.type, math.min
 local core = ...
 local type = core.type
 local arg_error = core.arg_error
@@ -33,7 +39,6 @@ end
 -- The metatable a value really has: getmetatable answers a __metatable
 -- field instead, which any table can set to pass for an ErrorGroup.
 local rawmt = core.rawmt
-local getinfo = debug and debug.getinfo
 -- A task name in a rendered group: escaped, so that a newline in it cannot
 -- forge a line of the tree, nor an escape sequence reach a terminal.
 local one_line = core.one_line
@@ -76,7 +81,7 @@ function Cancelled.__tostring(e)
   local why = {}
   if e.source then why[#why + 1] = 'source=' .. safe(e.source) end
   if e.origin then why[#why + 1] = 'origin=' .. safe(e.origin) end
-  if #why > 0 then s = s .. ' (' .. table.concat(why, ', ') .. ')' end
+  if #why > 0 then s = s .. ' (' .. concat(why, ', ') .. ')' end
   return s
 end
 M.Cancelled = Cancelled
@@ -86,7 +91,7 @@ M.Cancelled = Cancelled
 local Timeout = {__name = 'corral.Timeout'}
 Timeout.__index = Timeout
 function Timeout.__tostring(e)
-  return string.format('Timeout: deadline passed after %gs', e.seconds)
+  return format('Timeout: deadline passed after %gs', e.seconds)
 end
 function M.timeout(seconds)
   return setmetatable({seconds = seconds}, Timeout)
@@ -122,10 +127,10 @@ end
 -- is set; nil if there is none.
 local function bad_entries(t, what, n, strings)
   for k, v in next, t do                 -- (raw: no __pairs is called)
-    if math.type(k) ~= 'integer' or k < 1 or k > n then
-      return ('%s[%s] has no task name (#tasks is %d)'):format(what, safe(k), n)
+    if mathtype(k) ~= 'integer' or k < 1 or k > n then
+      return format('%s[%s] has no task name (#tasks is %d)', what, safe(k), n)
     elseif strings and type(v) ~= 'string' then
-      return ('%s[%d] must be a string, got %s'):format(what, k, type(v))
+      return format('%s[%d] must be a string, got %s', what, k, type(v))
     end
   end
 end
@@ -154,7 +159,7 @@ function M.new(errors, tasks, tracebacks, message)
   local bad = bad_entries(tasks, 'tasks', n, true)
   for i = 1, bad == nil and n or 0 do    -- a hole inside the border
     if rawget(tasks, i) == nil then
-      bad = ('tasks[%d] must be a string, got nil'):format(i)
+      bad = format('tasks[%d] must be a string, got nil', i)
       break
     end
   end
@@ -175,7 +180,7 @@ function EG.__len(e) return count(e) end
 -- The failures a group dropped (past max_errors), 0 if the field was edited.
 local function dropped_of(e)
   local d = rawget(e, 'dropped')
-  return math.type(d) == 'integer' and d > 0 and d or 0
+  return mathtype(d) == 'integer' and d > 0 and d or 0
 end
 
 -- The part of e that `keep` selects, carrying `dropped` failures; nil when
@@ -289,9 +294,9 @@ local function heading(e)
   local n, dropped = count(e), dropped_of(e)
   local msg = rawget(e, 'message')
   local head = msg ~= nil and safe(msg)
-    or string.format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')
+    or format('ErrorGroup: %d failure%s', n, n == 1 and '' or 's')
   if dropped > 0 then
-    head = head .. string.format(' (+%d dropped)', dropped)
+    head = head .. format(' (+%d dropped)', dropped)
   end
   return head
 end
@@ -303,8 +308,8 @@ local MAX_DEPTH = 100
 -- shows already: the part after it.
 local function trace_part(tb, msg)
   if type(tb) ~= 'string' or tb == '' then return nil end
-  if tb:sub(1, #msg + 1) == msg .. '\n' then return tb:sub(#msg + 2) end
-  return (tb:gsub('^[^\n]*\n', ''))
+  if strsub(tb, 1, #msg + 1) == msg .. '\n' then return strsub(tb, #msg + 2) end
+  return (gsub(tb, '^[^\n]*\n', ''))
 end
 
 -- How many of the failures of a group nested too deep to show are shown.
@@ -316,13 +321,13 @@ local DEEP_SHOWN = 3
 local function too_deep(err, lines, indent)
   local leaves = err:flatten()
   local n = #leaves
-  for i = 1, math.min(n, DEEP_SHOWN) do
+  for i = 1, min(n, DEEP_SHOWN) do
     local last = i == n
     local text = one_line(safe(leaves[i]))
     lines[#lines + 1] = indent .. (last and '`- ' or '|- ') .. text
   end
   if n > DEEP_SHOWN then
-    lines[#lines + 1] = indent .. string.format('`- (and %d more)', n - DEEP_SHOWN)
+    lines[#lines + 1] = indent .. format('`- (and %d more)', n - DEEP_SHOWN)
   end
 end
 
@@ -361,11 +366,11 @@ local function render(e, lines, indent, o, open, depth)
       render(err, lines, indent .. cont, o, open, depth + 1)
     else
       local text = leaf_text(err, o.describe)
-      lines[#lines + 1] = head .. text:gsub('\n', '\n' .. indent .. cont)
+      lines[#lines + 1] = head .. gsub(text, '\n', '\n' .. indent .. cont)
       local tb = o.tracebacks and trace_part(field(e, 'tracebacks', i), safe(err))
       if tb and tb ~= '' then
         lines[#lines + 1] = indent .. cont .. '  ' ..
-          tb:gsub('\n', '\n' .. indent .. cont .. '  ')
+          gsub(tb, '\n', '\n' .. indent .. cont .. '  ')
       end
     end
   end
@@ -391,7 +396,7 @@ function EG:render(opts)
   if o.describe ~= nil and type(o.describe) ~= 'function' then
     second_arg_error('render', function_expected(o.describe, 'describe'))
   end
-  return table.concat(render(self, { heading(self) }, '', o, {}, 1), '\n')
+  return concat(render(self, { heading(self) }, '', o, {}, 1), '\n')
 end
 
 function EG.__tostring(e) return e:render() end

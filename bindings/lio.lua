@@ -7,15 +7,18 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral;
--- `type` is Lua's own, whatever the global says.
-local error, getmetatable, io, ipairs, math, pairs, pcall, setmetatable, string,
-  table, tostring =
-  error, getmetatable, io, ipairs, math, pairs, pcall, setmetatable, string, table,
-  tostring
+-- `type` is Lua's own, whatever the global says. The functions themselves,
+-- not their libraries (`string.format = nil` empties a field of the one
+-- table), and no string methods (s:sub goes through the string metatable,
+-- which a program may empty too), as in lerror.lua.
+local error, getmetatable, io, ipairs, pairs, pcall, setmetatable, tostring =
+  error, getmetatable, io, ipairs, pairs, pcall, setmetatable, tostring
 local corral, core = ...
 local type = core.type
 
 local concat, format = table.concat, string.format
+local byte, find, gsub, sub = string.byte, string.find, string.gsub, string.sub
+local huge, min, tointeger = math.huge, math.min, math.tointeger
 
 -- I/O errors ------------------------------------------------------------
 
@@ -30,7 +33,7 @@ end
 -- An address as text: "127.0.0.1:80", "[::1]:80", or "?" for none.
 function Address.__tostring(p)
   if type(p.address) ~= "string" then return "?" end
-  return p.address:find(":", 1, true) and format("[%s]:%s", p.address, p.port)
+  return find(p.address, ":", 1, true) and format("[%s]:%s", p.address, p.port)
     or format("%s:%s", p.address, p.port)
 end
 
@@ -89,7 +92,7 @@ local no_more_args = corral._no_more_args
 -- functions do), or an argument error saying what it must be.
 local function checkint(v, n, f, what, lo, hi, level, option)
   -- an option is taken as it is: a number, not a numeral (api.md)
-  local i = (not option or type(v) == "number") and math.tointeger(v)
+  local i = (not option or type(v) == "number") and tointeger(v)
   if not i or i < lo or (hi and i > hi) then
     local range = hi and format("in %d..%d", lo, hi) or format(">= %d", lo)
     argerr(n, f, format("%s must be an integer %s", what, range),
@@ -103,7 +106,7 @@ end
 local function hostarg(host, f, level)
   if type(host) ~= "string" then
     argerr(1, f, "string expected, got " .. type(host), level + 1)
-  elseif host:find("\0", 1, true) then
+  elseif find(host, "\0", 1, true) then
     argerr(1, f, "host contains a NUL byte", level + 1)
   elseif host == "" then     -- (the resolver's EINVAL named no host at all)
     argerr(1, f, 'host is empty: give an address ("127.0.0.1", "::") or a name',
@@ -170,7 +173,7 @@ end
 -- Argument n (self = 1) of the method `level` frames up (1 = the caller):
 -- an integer >= lo.
 local function checkcount(v, n, what, lo, level)
-  local i = math.tointeger(v)
+  local i = tointeger(v)
   if not i or i < lo then
     method_error(n, format("%s must be an integer >= %d", what, lo), level + 1)
   end
@@ -179,7 +182,7 @@ end
 
 local function checkmax(max)
   if max == nil then return MAX_LINE end
-  return math.min(checkcount(max, 2, "max", 1, 2), 1 << 50)
+  return min(checkcount(max, 2, "max", 1, 2), 1 << 50)
 end
 
 -- The line and exact readers of a kind of stream, over its primitive
@@ -239,9 +242,9 @@ local function readers(rawread, check, skip_line, where, give_way)
       end
       parts[#parts + 1] = chunk
       n = n + #chunk
-      if chunk:byte(-1) == NL then
+      if byte(chunk, -1) == NL then
         local line = parts[2] and concat(parts) or chunk
-        line = line:sub(1, line:byte(-2) == CR and -3 or -2)
+        line = sub(line, 1, byte(line, -2) == CR and -3 or -2)
         if #line > max then line_too_long(call, max, parts, address(s)) end
         return done(s, which, line)
       end
@@ -391,8 +394,9 @@ end
 local function default_on_error(err, peer)
   -- protected: a line that cannot be made (memory) must not stop the server
   pcall(function()
+    -- (io.stderr looked up now: a program may point it elsewhere)
     io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-      tostring(peer), (corral._describe(err):gsub("\n", " "))))
+      tostring(peer), (gsub(corral._describe(err), "\n", " "))))
   end)
 end
 
@@ -481,7 +485,7 @@ function tcp.serve(host, port, handler, opts)
         local watchers = {
           outer and control:spawn({ function()
             outer:wait_stopping()
-            conns:stop(math.huge)        -- the outer grace ends it
+            conns:stop(huge)        -- the outer grace ends it
           end, name = "serve: stop watcher" }),
           control:spawn({ function()
             conns:wait_stopping()

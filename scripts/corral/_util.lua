@@ -7,10 +7,19 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local debug, error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable,
-  table, tostring, type, xpcall =
-  debug, error, ipairs, math, next, pairs, pcall, rawget, require, setmetatable,
-  table, tostring, type, xpcall
+-- The functions themselves, not their libraries (`string.format = nil`
+-- empties a field of the one table), and no string methods (s:match goes
+-- through the string metatable, which a program may empty too): a failure
+-- must be reported, not replaced by an error of corral's own. The policy
+-- modules do the same.
+local error, ipairs, next, pairs, pcall, rawget, require, setmetatable,
+  tostring, type, xpcall =
+  error, ipairs, next, pairs, pcall, rawget, require, setmetatable,
+  tostring, type, xpcall
+local format, gmatch, match = string.format, string.gmatch, string.match
+local concat, move, pack, unpack = table.concat, table.move, table.pack, table.unpack
+local HUGE, mathtype, tointeger = math.huge, math.type, math.tointeger
+local getinfo = debug.getinfo
 local corral = require "corral"
 
 local M = {}
@@ -35,12 +44,12 @@ local function got(v)
 end
 -- A whole number that is also a Lua integer (1e308 and 2^63 are whole floats
 -- that corral.group's integer options cannot take).
-local function is_whole(v) return is_number(v) and math.tointeger(v) ~= nil end
+local function is_whole(v) return is_number(v) and tointeger(v) ~= nil end
 
 function is.number_ge(min)
   return function(v, what)
     if not is_number(v) or v < min then
-      return ("%s must be a number >= %g%s"):format(what, min, got(v))
+      return format("%s must be a number >= %g%s", what, min, got(v))
     end
   end
 end
@@ -48,7 +57,7 @@ end
 function is.number_gt(min)
   return function(v, what)
     if not is_number(v) or v <= min then
-      return ("%s must be a number > %g%s"):format(what, min, got(v))
+      return format("%s must be a number > %g%s", what, min, got(v))
     end
   end
 end
@@ -62,9 +71,9 @@ end
 -- An integer >= min, or math.huge when `huge` is set.
 function is.integer_ge(min, huge)
   return function(v, what)
-    if huge and v == math.huge then return end
+    if huge and v == HUGE then return end
     if not is_whole(v) or v < min then
-      return ("%s must be an integer >= %d%s%s"):format(what, min,
+      return format("%s must be an integer >= %d%s%s", what, min,
         huge and " or math.huge" or "", got(v))
     end
   end
@@ -74,7 +83,7 @@ end
 -- corral.group and g:spawn take `name = 3`).
 function is.name(v, what)
   if type(v) ~= "string" and type(v) ~= "number" then
-    return ("%s must be a string or a number, got %s"):format(what, corral._typename(v))
+    return format("%s must be a string or a number, got %s", what, corral._typename(v))
   end
 end
 
@@ -82,17 +91,17 @@ function is.type(t)
   return function(v, what)
     if type(v) ~= t then   -- got corral.Event, as the C functions say
       if t == "function" then return corral._function_expected(v, what) end
-      return ("%s must be a %s, got %s"):format(what, t, corral._typename(v))
+      return format("%s must be a %s, got %s", what, t, corral._typename(v))
     end
   end
 end
 
 function is.one_of(list)
   local set, quoted = {}, {}
-  for i, v in ipairs(list) do set[v], quoted[i] = true, ("%q"):format(v) end
-  local text = table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
+  for i, v in ipairs(list) do set[v], quoted[i] = true, format("%q", v) end
+  local text = concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
   return function(v, what)
-    if not set[v] then return ("%s must be %s"):format(what, text) end
+    if not set[v] then return format("%s must be %s", what, text) end
   end
 end
 
@@ -135,22 +144,22 @@ function M.list_complaint(list, what)
   local n = 0
   for _ in next, list do n = n + 1 end   -- raw: a __pairs shows nothing else
   for k in next, list do
-    if math.type(k) ~= "integer" or k < 1 then
-      local shown = type(k) == "string" and ("'%s'"):format(k) or ("[%s]"):format(tostring(k))
-      return ("%s must be a list, got key %s"):format(what, shown)
+    if mathtype(k) ~= "integer" or k < 1 then
+      local shown = type(k) == "string" and format("'%s'", k) or format("[%s]", tostring(k))
+      return format("%s must be a list, got key %s", what, shown)
     elseif k > n then
       local hole = 1                      -- raw: an __index must not hide it
       while rawget(list, hole) ~= nil do hole = hole + 1 end
-      return ("%s must be a list without holes, got %s[%d] but no %s[%d]"):format(what, what, k, what, hole)
+      return format("%s must be a list without holes, got %s[%d] but no %s[%d]", what, what, k, what, hole)
     end
   end
   -- a proxy whose __len answers for values it does not hold: the policies
   -- that read it raw (supervisor) and those that use # must not disagree
   local len = #list
   if len ~= n then
-    local shown = type(len) == "string" and ("%q"):format(len)
-      or math.type(len) and tostring(len) or corral._describe(len)
-    return ("%s must be a list of the values it holds, but #%s is %s and it holds %d"):format(
+    local shown = type(len) == "string" and format("%q", len)
+      or mathtype(len) and tostring(len) or corral._describe(len)
+    return format("%s must be a list of the values it holds, but #%s is %s and it holds %d", 
       what, what, shown, n)
   end
 end
@@ -179,7 +188,7 @@ function M.functions(fname, argn, list, empty_ok)
   end
   for i = 1, #list do
     if type(list[i]) ~= "function" then
-      M.arg_error(argn, fname, ("element %d: %s"):format(i, corral._function_expected(list[i])), 3)
+      M.arg_error(argn, fname, format("element %d: %s", i, corral._function_expected(list[i])), 3)
     end
   end
   return list
@@ -214,7 +223,7 @@ local TREE_SRC = corral._own_sources({})
 -- tree passes over its lines, and, unless `tree_only`, a branch's
 -- traceback ends at its frames.
 function M.own_source(level, tree_only)
-  local src = debug.getinfo((level or 1) + 1, "S").short_src
+  local src = getinfo((level or 1) + 1, "S").short_src
   TREE_SRC[src] = true
   if not tree_only then POLICY_SRC[src] = true end
 end
@@ -228,15 +237,15 @@ end
 -- The C frame that calls a branch's function in outcome: xpcall. (A task's
 -- traceback ends at corral._call's frame already: lcr_traceback.)
 local function branch_caller(line)
-  return line:match("^%s*%[C%]: in function 'xpcall'$") ~= nil
+  return match(line, "^%s*%[C%]: in function 'xpcall'$") ~= nil
 end
 
 -- A frame of a policy module, or the C calls or tail calls between.
 local function policy_frame(line)
-  local src = line:match("^%s*(.-):%d+: in ")
+  local src = match(line, "^%s*(.-):%d+: in ")
   if src then return POLICY_SRC[src] ~= nil end
-  return branch_caller(line) or line:match("^%s*%[C%]: in function 'pcall'$") ~= nil
-    or line:match("^%s*%(%.%.%.tail calls%.%.%.%)$") ~= nil
+  return branch_caller(line) or match(line, "^%s*%[C%]: in function 'pcall'$") ~= nil
+    or match(line, "^%s*%(%.%.%.tail calls%.%.%.%)$") ~= nil
 end
 
 -- A traceback taken in a policy's branch ends as a task's does, at the
@@ -246,19 +255,19 @@ end
 function M.trim_traceback(tb)
   if type(tb) ~= "string" then return tb end
   local lines = {}
-  for line in (tb .. "\n"):gmatch("(.-)\n") do lines[#lines + 1] = line end
+  for line in gmatch(tb .. "\n", "(.-)\n") do lines[#lines + 1] = line end
   local last = #lines
-  if lines[last] and lines[last]:match("^%s*%[C%]: in %?$") then last = last - 1 end
+  if lines[last] and match(lines[last], "^%s*%[C%]: in %?$") then last = last - 1 end
   local cut = last
   while cut > 0 and policy_frame(lines[cut]) do cut = cut - 1 end
   -- (kept whole unless a frame of the program's own is left above the cut:
   -- a Lua one, or the C function the policy called as the branch)
   if cut == last or cut == 0 then return tb end
-  if not lines[cut]:match("^%s*.-:%d+: in ") and
-     not (lines[cut]:match("^%s*%[C%]: in ") and branch_caller(lines[cut + 1])) then
+  if not match(lines[cut], "^%s*.-:%d+: in ") and
+     not (match(lines[cut], "^%s*%[C%]: in ") and branch_caller(lines[cut + 1])) then
     return tb
   end
-  return table.concat(lines, "\n", 1, cut) .. "\n\t[C]: in ?"
+  return concat(lines, "\n", 1, cut) .. "\n\t[C]: in ?"
 end
 
 -- Call fn(...) and return its outcome as a table: {ok = true, n = k, results...}
@@ -279,11 +288,11 @@ local function outcome_in(at_end, on_owed, fn, ...)
     end
     return e
   end
-  local r = table.pack(xpcall(fn, handler, ...))
+  local r = pack(xpcall(fn, handler, ...))
   if r[1] then
-    if on_owed and corral._check_owed(true) then on_owed(table.unpack(r, 2, r.n)) end
+    if on_owed and corral._check_owed(true) then on_owed(unpack(r, 2, r.n)) end
     corral._check_owed()
-    return table.move(r, 2, r.n, 1, { ok = true, n = r.n - 1 })
+    return move(r, 2, r.n, 1, { ok = true, n = r.n - 1 })
   end
   if live_cancel(r[2], at_end) then error(r[2], 0) end
   -- a stale Cancelled: the ordinary error the core's groups file it as
@@ -330,13 +339,13 @@ function M.run_all(n, call, opts)
     if not opts.settle then corral._check_owed() end
     results[i] = r
     if opts.settle and not r.ok then    -- raised while cancelled: not lost
-      M.add_branch_failure(failed, r.err, ("%s[%d]"):format(opts.name, i), r.traceback)
+      M.add_branch_failure(failed, r.err, format("%s[%d]", opts.name, i), r.traceback)
     end
   end
   M.group_keeping(failed, function(g)
     for i = 1, n do
       if slots then slots:acquire() end    -- a cancellation point
-      g:spawn({ child, name = ("%s[%d]"):format(opts.name, i) }, i)
+      g:spawn({ child, name = format("%s[%d]", opts.name, i) }, i)
     end
   end, { name = opts.name, defer_errors = opts.defer_errors })
   -- The group returned (no call left to carry the outer cancel): a call
@@ -445,8 +454,8 @@ end
 -- cancelled. Failures from before the cancel were the policy's to decide on:
 -- the Cancelled is raised as it is.
 function M.group_keeping(list, body, opts)
-  local r = table.pack(pcall(corral.group, body, opts))
-  if r[1] then return table.unpack(r, 2, r.n) end
+  local r = pack(pcall(corral.group, body, opts))
+  if r[1] then return unpack(r, 2, r.n) end
   local err = r[2]
   -- its children are the policy's branches: their tracebacks end at the
   -- program's function (a new ErrorGroup, not yet seen by anyone)

@@ -19,11 +19,13 @@ local debug, error, io, ipairs, load, loadfile, math, os, package, pairs, pcall,
 local G = _ENV
 -- The library functions the error path uses once the script has run, as
 -- they are now: a script may replace debug.traceback (as StackTracePlus
--- asks) or drop string.find, and its own error must still be printed.
+-- asks) or drop string.find, and its own error must still be printed
+-- (hence no string methods there either: `getmetatable("").__index = nil`).
 local getinfo, rawmeta, traceback = debug.getinfo, debug.getmetatable, debug.traceback
-local concat, pack, unpack = table.concat, table.pack, table.unpack
-local find, format, gmatch, match, sub =
-  string.find, string.format, string.gmatch, string.match, string.sub
+local concat, pack, remove, unpack =
+  table.concat, table.pack, table.remove, table.unpack
+local find, format, gmatch, lower, match, sub =
+  string.find, string.format, string.gmatch, string.lower, string.match, string.sub
 local max, min = math.max, math.min
 local corral = require "corral"
 local getglobal, setglobal = corral._getglobal, corral._setglobal
@@ -59,7 +61,7 @@ local OPTIONS = {
     plan.actions[#plan.actions + 1] = { kind = "e", code = v }
   end },
   ["-l"] = { arg = true, apply = function(plan, v)
-    local g, mod = v:match("^([^=]*)=(.*)$")      -- at the first "=", as lua
+    local g, mod = match(v, "^([^=]*)=(.*)$")      -- at the first "=", as lua
     plan.actions[#plan.actions + 1] = { kind = "l", global = g or v, mod = mod or v }
   end },
   ["-v"] = { apply = function(plan) plan.version = true end },
@@ -74,7 +76,7 @@ OPTIONS["--version"] = OPTIONS["-v"]
 OPTIONS["--help"] = OPTIONS["-h"]
 
 local function usage_error(info, msg)
-  io.stderr:write(info.progname, ": ", msg, "\n", USAGE:format(info.progname, info.progname))
+  io.stderr:write(info.progname, ": ", msg, "\n", format(USAGE, info.progname, info.progname))
   return 2
 end
 
@@ -87,7 +89,7 @@ local function not_a_trace(path, regular)
   if not f then return false end
   local head = f:read(16)
   f:close()
-  return head ~= nil and head ~= "" and not head:match("^%s*[{%[]")
+  return head ~= nil and head ~= "" and not match(head, "^%s*[{%[]")
 end
 
 -- Parse argv into a plan, or return nil and the usage error's message.
@@ -99,19 +101,19 @@ local function parse(argv, info)
   while i <= #argv do
     local a = argv[i]
     if a == "--" then i = i + 1; break end
-    if a == "-" or a:sub(1, 1) ~= "-" then break end
+    if a == "-" or sub(a, 1, 1) ~= "-" then break end
     local name, value = a, nil
     local opt = OPTIONS[a]
-    if not opt and not a:match("^%-%-") then  -- -eSTAT, -lmod
-      name, value = a:sub(1, 2), a:sub(3)
+    if not opt and not match(a, "^%-%-") then  -- -eSTAT, -lmod
+      name, value = sub(a, 1, 2), sub(a, 3)
       opt = OPTIONS[name]
       if opt and not opt.arg then opt = nil end
     end
-    if not opt then return nil, ("unrecognized option '%s'"):format(a) end
+    if not opt then return nil, format("unrecognized option '%s'", a) end
     if opt.arg and value == nil then
       i = i + 1
       value = argv[i]
-      if value == nil then return nil, ("'%s' needs an argument"):format(name) end
+      if value == nil then return nil, format("'%s' needs an argument", name) end
     end
     opt.apply(plan, value)
     i = i + 1
@@ -133,10 +135,10 @@ local function parse(argv, info)
   for _, a in ipairs(plan.actions) do reads_stdin = reads_stdin and a.kind ~= "e" end
   local is_script = not reads_stdin and plan.script and info.same_file
     and info.same_file(trace or "", argv[plan.script])
-  if trace and (trace:lower():match("%.lua$") or is_script or
+  if trace and (match(lower(trace), "%.lua$") or is_script or
                 (reads_stdin and not_a_trace(trace, info.is_regular))) then
-    return nil, ("--trace %s: that looks like a script, and the trace would "
-      .. "overwrite it; name the trace file first: --trace trace.json %s"):format(trace, trace)
+    return nil, format("--trace %s: that looks like a script, and the trace would "
+      .. "overwrite it; name the trace file first: --trace trace.json %s", trace, trace)
   end
   return plan
 end
@@ -150,7 +152,7 @@ local function arg_table(argv, script)
 end
 
 local function version_string(info)
-  return ("corral %s (%s, libuv %s)"):format(info.version or corral._VERSION,
+  return format("corral %s (%s, libuv %s)", info.version or corral._VERSION,
     info.lua or _VERSION, info.libuv or "?")
 end
 
@@ -160,7 +162,7 @@ local function load_lua_init()
   local name, init = "LUA_INIT_5_4", os.getenv("LUA_INIT_5_4")
   if not init then name, init = "LUA_INIT", os.getenv("LUA_INIT") end
   if not init then return nil end
-  if init:sub(1, 1) == "@" then return loadfile(init:sub(2)) end
+  if sub(init, 1, 1) == "@" then return loadfile(sub(init, 2)) end
   return load(init, "=" .. name)
 end
 
@@ -324,7 +326,7 @@ end
 local function user_tracebacks(top)
   local seen, todo = { [top] = true }, { top }
   while #todo > 0 do
-    local eg = table.remove(todo)
+    local eg = remove(todo)
     local tbs, errs = rawget(eg, "tracebacks"), rawget(eg, "errors")
     if type(tbs) == "table" then
       for i, t in pairs(tbs) do
@@ -401,14 +403,14 @@ function M.main(argv, info)
   info = info or {}
   info.progname = info.progname or argv[0] or "corral"
   if argv[1] == "trace-svg" then       -- a subcommand, not a script
-    return require("corral.trace_svg").main({ table.unpack(argv, 2) }, info.progname)
+    return require("corral.trace_svg").main({ unpack(argv, 2) }, info.progname)
   end
   local plan, err = parse(argv, info)
   if not plan then return usage_error(info, err) end
   -- started with SIGUSR1 ignored (nohup-like): it stays ignored, no tree
   if info.usr1_ignored then plan.run_opts.debug_signal = nil end
   if plan.help then
-    io.stdout:write(USAGE:format(info.progname, info.progname))
+    io.stdout:write(format(USAGE, info.progname, info.progname))
     return 0
   end
   if plan.version then
@@ -428,7 +430,7 @@ function M.main(argv, info)
   -- The policies installed beside the command (make install PREFIX=~/.local):
   -- found without a LUA_PATH, after whatever the path already holds.
   local dir = info.luadir
-  if dir and not package.path:find(dir .. "/?.lua", 1, true) then
+  if dir and not find(package.path, dir .. "/?.lua", 1, true) then
     package.path = package.path .. ";" .. dir .. "/?.lua;" .. dir .. "/?/init.lua"
   end
   if plan.stdin then                           -- no script: as lua, arg[0] is

@@ -16,7 +16,9 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local require, table = require, table
+-- (The functions themselves: see corral/_util.lua.)
+local require = require
+local pack = table.pack
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
@@ -36,7 +38,7 @@ local function gather(fns, opts)
   if opts.settle then
     call = function(i) return util.branch_outcome(fns[i]) end
   else
-    call = function(i) return table.pack(corral._call(fns[i])) end
+    call = function(i) return pack(corral._call(fns[i])) end
   end
   return util.run_all(#fns, call, opts)
 end

@@ -18,8 +18,12 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local error, ipairs, math, next, pcall, require, setmetatable, table, type =
-  error, ipairs, math, next, pcall, require, setmetatable, table, type
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local error, ipairs, next, pcall, require, setmetatable, type =
+  error, ipairs, next, pcall, require, setmetatable, type
+local format = string.format
+local insert = table.insert
+local tointeger = math.tointeger
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
@@ -41,18 +45,18 @@ local function rfc_order(addrs)
   if complaint then return nil, complaint end
   for i, a in ipairs(addrs) do
     if type(a) ~= "table" or type(a.address) ~= "string" then
-      return nil, ("address #%d is not a table with an address string, got %s")
-        :format(i, type(a) == "table" and "address = " .. type(a.address) or type(a))
+      return nil, format("address #%d is not a table with an address string, got %s",
+        i, type(a) == "table" and "address = " .. type(a.address) or type(a))
     end
     local f = a.family or "?"
     if f ~= f then                          -- (not a table key)
-      return nil, ("address #%d has a family that is NaN"):format(i)
+      return nil, format("address #%d has a family that is NaN", i)
     end
     if not by_family[f] then
       by_family[f] = {}
       families[#families + 1] = f
     end
-    table.insert(by_family[f], a)
+    insert(by_family[f], a)
     n = n + 1
   end
   local out, round = {}, 1
@@ -123,7 +127,7 @@ end
 
 function M.connect(host, port, opts)
   corral._check_host(host, "happy_eyeballs.connect", 2)
-  port = math.tointeger(port)       -- 80.0 and "80" too, as tcp.connect reads it
+  port = tointeger(port)       -- 80.0 and "80" too, as tcp.connect reads it
   if not port or port < 0 or port > 65535 then
     util.arg_error(2, "happy_eyeballs.connect", "port must be an integer in 0..65535", 2)
   end
@@ -132,27 +136,27 @@ function M.connect(host, port, opts)
   util.need_run("happy_eyeballs.connect")
   local addrs = o.resolve(host)
   if type(addrs) ~= "table" then
-    error(("happy_eyeballs.connect: the resolver's addresses must be a list of "
-      .. "{address = ...} tables, got %s"):format(type(addrs)), 0)
+    error(format("happy_eyeballs.connect: the resolver's addresses must be a list of "
+      .. "{address = ...} tables, got %s", type(addrs)), 0)
   end
   if next(addrs) == nil then     -- read raw: nothing in it, whatever its __len
-    error(("happy_eyeballs.connect: no address found for %s"):format(host), 0)
+    error(format("happy_eyeballs.connect: no address found for %s", host), 0)
   end
   local ordered, complaint = rfc_order(addrs)
   if not ordered then
-    error(("happy_eyeballs.connect: the resolver's %s"):format(complaint), 0)
+    error(format("happy_eyeballs.connect: the resolver's %s", complaint), 0)
   end
   local winner, failures, n = attempt_all(ordered, port, o)   -- n: every attempt
   if winner then return winner end
   local failed = #failures.tasks + (failures.dropped or 0)
   if failed == 0 then                          -- each cancelled itself
-    error(("happy_eyeballs.connect: no attempt connected to %s port %d (every "
-      .. "attempt was cancelled)"):format(host, port), 0)
+    error(format("happy_eyeballs.connect: no attempt connected to %s port %d (every "
+      .. "attempt was cancelled)", host, port), 0)
   end
-  local what = n == 1 and "the attempt" or failed == n and ("all %d attempts"):format(n)
-    or ("%d of %d attempts (the others were cancelled)"):format(failed, n)
-  error(util.error_group(failures, ("happy_eyeballs.connect: %s to connect to %s port %d failed")
-    :format(what, host, port)), 0)
+  local what = n == 1 and "the attempt" or failed == n and format("all %d attempts", n)
+    or format("%d of %d attempts (the others were cancelled)", failed, n)
+  error(util.error_group(failures, format(
+    "happy_eyeballs.connect: %s to connect to %s port %d failed", what, host, port)), 0)
 end
 
 return M

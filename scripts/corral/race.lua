@@ -15,7 +15,9 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local error, require, table = error, require, table
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local error, require = error, require
+local format, unpack = string.format, table.unpack
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
@@ -29,7 +31,7 @@ local function race(fns, opts)
   local winner, failures = nil, util.failures()
 
   local function branch(g, i)
-    local name = ("%s[%d]"):format(opts.name, i)
+    local name = format("%s[%d]", opts.name, i)
     g:spawn({ function()
       local r = util.branch_outcome(fns[i])
       if not r.ok then
@@ -37,7 +39,7 @@ local function race(fns, opts)
         return util.add_branch_failure(failures, r.err, name, r.traceback)
       end
       if winner then return end          -- a later finisher is a loser
-      winner = { i, table.unpack(r, 1, r.n) }
+      winner = { i, unpack(r, 1, r.n) }
       winner.n = r.n + 1
       util.drop_failures(failures)       -- the losers' failures are dropped
       g:cancel(name .. " won")
@@ -50,7 +52,7 @@ local function race(fns, opts)
   util.raise_kept(failures)              -- failed while cancelled: not dropped
   util.check_cancel()                    -- cancelled from outside meanwhile
 
-  if winner then return table.unpack(winner, 1, winner.n) end
+  if winner then return unpack(winner, 1, winner.n) end
   if #failures.tasks > 0 then error(util.error_group(failures), 0) end
   error(opts.name .. ": no branch returned (every branch was cancelled)", 0)
 end

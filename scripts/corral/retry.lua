@@ -19,8 +19,12 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local error, math, pcall, rawequal, require, table, tostring, type =
-  error, math, pcall, rawequal, require, table, tostring, type
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local error, pcall, rawequal, require, tostring, type =
+  error, pcall, rawequal, require, tostring, type
+local format = string.format
+local pack, unpack = table.pack, table.unpack
+local HUGE, random = math.huge, math.random
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
@@ -38,7 +42,7 @@ local OPTIONS = {
   random = is.type("function"),
 }
 local DEFAULTS = {
-  attempts = 3, delay = 0.1, factor = 2, max_delay = 10, jitter = 0, random = math.random,
+  attempts = 3, delay = 0.1, factor = 2, max_delay = 10, jitter = 0, random = random,
 }
 
 -- The wait after the k-th failed attempt.
@@ -53,7 +57,7 @@ local function wait_after(o, k)
   if o.jitter == 0 then return w end
   local r = o.random()
   if type(r) ~= "number" or not (r >= 0 and r < 1) then
-    error(("retry: opts.random must return a number in [0, 1), got %s"):format(tostring(r)), 0)
+    error(format("retry: opts.random must return a number in [0, 1), got %s", tostring(r)), 0)
   end
   local j = w * (1 - o.jitter) + w * o.jitter * r
   if j ~= j then return w end          -- w = inf: inf * 0 is NaN; forever stays
@@ -67,7 +71,7 @@ local function attempts(fn, o, deadline, state)
   while true do
     attempt = attempt + 1
     local r = util.outcome(fn, attempt)
-    if r.ok then return table.unpack(r, 1, r.n) end
+    if r.ok then return unpack(r, 1, r.n) end
     local err = r.err
     state.last = err
     if corral.now() >= deadline then       -- raises: the budget is spent
@@ -85,7 +89,7 @@ local function attempts(fn, o, deadline, state)
       error(err, 0)
     end
     local w = wait_after(o, attempt)
-    if deadline < math.huge and corral.now() + w >= deadline then
+    if deadline < HUGE and corral.now() + w >= deadline then
       error(err, 0)                        -- no budget left for the wait
     end
     if o.on_retry then o.on_retry(err, attempt, w) end
@@ -100,10 +104,10 @@ local function retry(fn, opts)
   local o = util.options("retry", 2, opts, OPTIONS, DEFAULTS)
   util.need_run("retry")
   local state = {}
-  if not o.timeout then return attempts(fn, o, math.huge, state) end
+  if not o.timeout then return attempts(fn, o, HUGE, state) end
   local deadline = corral.now() + o.timeout
-  local r = table.pack(pcall(corral.fail_at, deadline, attempts, fn, o, deadline, state))
-  if r[1] then return table.unpack(r, 2, r.n) end
+  local r = pack(pcall(corral.fail_at, deadline, attempts, fn, o, deadline, state))
+  if r[1] then return unpack(r, 2, r.n) end
   local err = r[2]
   -- The budget ended together with a cancel from outside, whose scope took
   -- the Cancelled: as for any cancel from outside, the attempt's error goes

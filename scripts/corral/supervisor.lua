@@ -32,10 +32,15 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
-  setmetatable, table, tonumber, type =
-  debug, error, getmetatable, io, ipairs, math, pcall, rawget, rawlen, require,
-  setmetatable, table, tonumber, type
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local error, getmetatable, io, ipairs, pcall, rawget, rawlen, require,
+  setmetatable, tonumber, tostring, type =
+  error, getmetatable, io, ipairs, pcall, rawget, rawlen, require,
+  setmetatable, tonumber, tostring, type
+local getinfo = debug.getinfo
+local format, gsub = string.format, string.gsub
+local pack, unpack = table.pack, table.unpack
+local HUGE, max, min, tointeger = math.huge, math.max, math.min, math.tointeger
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
@@ -60,7 +65,7 @@ local BACKOFF = {
 
 -- The complaint about one child spec, or nil.
 local function child_complaint(c, what)
-  if type(c) ~= "table" then return ("%s must be a table, got %s"):format(what, corral._typename(c)) end
+  if type(c) ~= "table" then return format("%s must be a table, got %s", what, corral._typename(c)) end
   local bad = util.check_table(c, CHILD, what)
   if bad then return bad end
   if rawget(c, "name") == nil then return what .. ".name must be a string, got nil" end
@@ -68,24 +73,24 @@ local function child_complaint(c, what)
 end
 
 local function children_complaint(list, what)
-  if type(list) ~= "table" then return ("%s must be a list, got %s"):format(what, corral._typename(list)) end
+  if type(list) ~= "table" then return format("%s must be a list, got %s", what, corral._typename(list)) end
   local bad = util.list_complaint(list, what)
   if bad then return bad end
   local seen = {}
   for i = 1, rawlen(list) do               -- raw, as its keys were checked
     local c = rawget(list, i)
-    local bad = child_complaint(c, ("%s[%d]"):format(what, i))
+    local bad = child_complaint(c, format("%s[%d]", what, i))
     if bad then return bad end
     local name = rawget(c, "name")
     if seen[name] then
-      return ("%s[%d].name '%s' is used twice"):format(what, i, name)
+      return format("%s[%d].name '%s' is used twice", what, i, name)
     end
     seen[name] = true
   end
 end
 
 local function backoff_complaint(b, what)
-  if type(b) ~= "table" then return ("%s must be a table, got %s"):format(what, corral._typename(b)) end
+  if type(b) ~= "table" then return format("%s must be a table, got %s", what, corral._typename(b)) end
   return util.check_table(b, BACKOFF, what)
 end
 
@@ -113,14 +118,14 @@ local function check_self(self, fname, mt, made)
   local kind = getmetatable(self)
   local msg
   if kind == mt then
-    msg = ("%s expected, got a table supervisor.run did not make (it only has its metatable)")
-      :format(mt.__name)
+    msg = format("%s expected, got a table supervisor.run did not make (it only has its "
+      .. "metatable)", mt.__name)
   else
     local got = type(kind) == "table" and type(kind.__name) == "string" and kind.__name or type(self)
-    msg = ("%s expected, got %s"):format(mt.__name, got)
-    local how = debug.getinfo(2, "n")
+    msg = format("%s expected, got %s", mt.__name, got)
+    local how = getinfo(2, "n")
     if not (how and how.namewhat == "method") then
-      msg = ("%s; call a method with a colon: obj:%s(...)"):format(msg, fname)
+      msg = format("%s; call a method with a colon: obj:%s(...)", msg, fname)
     end
   end
   util.arg_error(1, fname, msg, 3)
@@ -438,7 +443,7 @@ local function report(sup, name, err, traceback)
     return
   end
   -- names escaped: a newline in one cannot forge a line of the log
-  io.stderr:write(("%s: child '%s' failed: %s\n"):format(corral._one_line(sup.name),
+  io.stderr:write(format("%s: child '%s' failed: %s\n", corral._one_line(sup.name),
     corral._one_line(name), corral._describe(err)))
 end
 
@@ -455,7 +460,7 @@ local function stop(sup, rec, cap, again)
     return
   end
   inst.stopping, rec.status = true, "stopping"
-  local grace = math.min(rec.shutdown, cap or math.huge, sup.stop_cap or math.huge)
+  local grace = min(rec.shutdown, cap or HUGE, sup.stop_cap or HUGE)
   -- A child's own fn that asked for this (its restart, its removal, a stop)
   -- waits for the answer: it ends at once rather than after its grace.
   if sup.asker and (sup.asker == inst.task or sup.asker == inst.fn_task) then
@@ -521,23 +526,23 @@ local function backoff_wait(sup)
   local b = sup.spec.backoff
   if not b then return 0 end
   local delay, factor, max = b.delay or 0.1, b.factor or 2, b.max_delay or 10
-  return math.min(delay * factor ^ (window_size(sup.window) - 1), max)
+  return min(delay * factor ^ (window_size(sup.window) - 1), max)
 end
 
 -- The period in the give-up message: "in 5 s", "in 1000000 s", "in 0.333 s",
 -- "in 2.5 s", and "since it started" for math.huge (every restart counts).
 local function period_text(p)
-  if p == math.huge then return "since it started" end
-  local i = math.tointeger(p)
-  if i and i < 1e15 then return ("in %d s"):format(i) end
-  local text = ("%.3g"):format(p)                 -- 0.333, 1e+20
-  if p >= 1 and p < 1e15 then text = ("%.2f"):format(p):gsub("%.?0+$", "") end  -- 2.5
-  return ("in %s s"):format(text)
+  if p == HUGE then return "since it started" end
+  local i = tointeger(p)
+  if i and i < 1e15 then return format("in %d s", i) end
+  local text = format("%.3g", p)                 -- 0.333, 1e+20
+  if p >= 1 and p < 1e15 then text = gsub(format("%.2f", p), "%.?0+$", "") end  -- 2.5
+  return format("in %s s", text)
 end
 
 local function give_up(sup)
   local failures, w = util.failures(), sup.window
-  local from = math.max(w.first, w.last - KEPT_FAILURES + 1)
+  local from = max(w.first, w.last - KEPT_FAILURES + 1)
   for i = from, w.last do
     local f = w.info[i]
     util.add_failure(failures, f.err, f.name, f.traceback)
@@ -545,8 +550,8 @@ local function give_up(sup)
   failures.dropped = from - w.first       -- the older ones, counted
   local n = window_size(w)
   sup.gave_up = util.error_group(failures,
-    ("supervisor: restart intensity exceeded (%d %s %s)")
-      :format(n, n == 1 and "restart" or "restarts", period_text(sup.spec.period)))
+    format("supervisor: restart intensity exceeded (%d %s %s)",
+      n, n == 1 and "restart" or "restarts", period_text(sup.spec.period)))
   stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
@@ -575,8 +580,8 @@ local function restart(sup, rec, failed, err, traceback, how)
   if overtaken(sup, rec, failed, err, traceback) then return end
   local why = err
   if not failed then
-    why = ("supervisor: child '%s' %s (a permanent child is restarted whenever "
-      .. "it ends; restart = \"transient\" restarts it only after a failure)"):format(rec.name, how)
+    why = format("supervisor: child '%s' %s (a permanent child is restarted whenever "
+      .. "it ends; restart = \"transient\" restarts it only after a failure)", rec.name, how)
   end
   if count_restart(sup, rec.name, why, traceback) then return give_up(sup) end
   local wait, recs = backoff_wait(sup), affected(sup, rec)
@@ -624,7 +629,7 @@ function handle.exit(sup, msg)
   else
     -- (the Cancelled says who cancelled it, and why)
     restart(sup, rec, false, nil, nil, inst.cancelled
-      and ("was cancelled (%s)"):format(tostring(inst.cancelled)) or "returned")
+      and format("was cancelled (%s)", tostring(inst.cancelled)) or "returned")
   end
 end
 
@@ -634,7 +639,7 @@ end
 
 -- What add and restart say once a stop has been asked for (see restart).
 local function is_stopping(kind)
-  return ("supervisor:%s: the supervisor is stopping"):format(kind)
+  return format("supervisor:%s: the supervisor is stopping", kind)
 end
 
 function handle.add(sup, msg)
@@ -643,7 +648,7 @@ function handle.add(sup, msg)
     return
   end
   if sup.by_name[msg.child.name] then
-    msg.err = ("supervisor:add: a child named '%s' already exists"):format(msg.child.name)
+    msg.err = format("supervisor:add: a child named '%s' already exists", msg.child.name)
     return
   end
   local rec = new_record(msg.child)
@@ -655,7 +660,7 @@ end
 local function named(sup, msg)
   local rec = sup.by_name[msg.name]
   if rec and rec.ended then rec = nil end   -- ended for good (children() agrees)
-  if not rec then msg.err = ("supervisor:%s: no child named '%s'"):format(msg.kind, msg.name) end
+  if not rec then msg.err = format("supervisor:%s: no child named '%s'", msg.kind, msg.name) end
   return rec
 end
 
@@ -698,7 +703,7 @@ end
 
 -- What a request to a supervisor that has stopped raises.
 local function has_stopped(kind)
-  return ("supervisor:%s: the supervisor has stopped"):format(kind)
+  return format("supervisor:%s: the supervisor has stopped", kind)
 end
 
 -- Raise that the supervisor has stopped, at `level` above the caller of
@@ -762,8 +767,8 @@ local function request(sup, msg)
   corral._check_blocking("supervisor:" .. msg.kind, 3)
   if sup.closed then raise_stopped(msg.kind, 3) end
   if in_manager(sup) then
-    error(("supervisor:%s: called from on_restart or on_failure, which the "
-      .. "supervisor's own task runs: it would wait for itself"):format(msg.kind), 3)
+    error(format("supervisor:%s: called from on_restart or on_failure, which the "
+      .. "supervisor's own task runs: it would wait for itself", msg.kind), 3)
   end
   -- A cancelled caller's request is not made: the call raises its
   -- Cancelled, as a blocking call does, and nothing happened.
@@ -785,10 +790,10 @@ end
 -- restart, what one asked after the remove would raise, and why.
 local function removed_first(kind, name)
   if kind == "add" then
-    return ("supervisor:add: child '%s' was removed before it started"):format(name)
+    return format("supervisor:add: child '%s' was removed before it started", name)
   end
-  return ("supervisor:restart: no child named '%s' (it was removed before it restarted)")
-    :format(name)
+  return format("supervisor:restart: no child named '%s' (it was removed before it "
+    .. "restarted)", name)
 end
 
 -- Wait until the child of an add or a restart has begun. One that ended for
@@ -833,7 +838,7 @@ end
 -- when it is asked (winding a child down for a restart, say) takes at most
 -- `grace` more, and no restart starts a child after it (see restart).
 local function cut_grace(sup, grace)
-  sup.stop_cap = math.min(sup.stop_cap or math.huge, grace)
+  sup.stop_cap = min(sup.stop_cap or HUGE, grace)
   drained(sup)                               -- a manager waiting for starts
   local inst = sup.winding
   if inst and inst.group and sup.stop_cap < inst.stop_grace then
@@ -853,7 +858,7 @@ function Sup:stop(grace, ...)
   if self.closed then return end              -- stopped already: nothing to do
   util.need_run("supervisor:stop")            -- (before the grace is cut)
   if not in_manager(self) then corral._check_cancel() end   -- as request
-  cut_grace(self, grace or math.huge)
+  cut_grace(self, grace or HUGE)
   if in_manager(self) then
     self.stop_asked = true                    -- from a hook: once it returns
     return
@@ -902,7 +907,7 @@ local function run_body(sup, body)
     pcall(sup.stop, sup)
     error(r.err, 0)
   end
-  return table.unpack(r, 1, r.n)
+  return unpack(r, 1, r.n)
 end
 
 -- What supervisor.run raises or returns, given its group's pcall `r`: the
@@ -915,7 +920,7 @@ local function conclude(sup, r)
     error(util.with_failures(sup.gave_up, not r[1], r[2], sup.name, sup.lost), 0)
   end
   if not r[1] then error(r[2], 0) end
-  return table.unpack(r, 2, r.n)
+  return unpack(r, 2, r.n)
 end
 
 function M.run(spec, body)
@@ -928,7 +933,7 @@ function M.run(spec, body)
   end
   util.need_run("supervisor.run")
   local sup = new_supervisor(spec)
-  local r = table.pack(pcall(corral.group, function(g)
+  local r = pack(pcall(corral.group, function(g)
     sup.group = g
     local initial = records_from(sup)
     for _, r in ipairs(initial) do start(sup, r, 0) end

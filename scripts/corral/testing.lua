@@ -13,10 +13,15 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local debug, error, getmetatable, ipairs, math, next, os, package, pairs, pcall,
-  rawget, rawlen, require, select, setmetatable, string, table, tostring, type =
-  debug, error, getmetatable, ipairs, math, next, os, package, pairs, pcall, rawget,
-  rawlen, require, select, setmetatable, string, table, tostring, type
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local debug, error, getmetatable, ipairs, next, os, package, pairs, pcall,
+  rawget, rawlen, require, select, setmetatable, string, tostring, type =
+  debug, error, getmetatable, ipairs, next, os, package, pairs, pcall, rawget,
+  rawlen, require, select, setmetatable, string, tostring, type
+local char, find, format, gmatch, gsub, match, sub = string.char, string.find,
+  string.format, string.gmatch, string.gsub, string.match, string.sub
+local concat, pack, remove, unpack = table.concat, table.pack, table.remove, table.unpack
+local HUGE, mathtype, min, tointeger = math.huge, math.type, math.min, math.tointeger
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source(1, true)          -- (the tree shows a spec's line, not the kit's)
@@ -59,7 +64,7 @@ local HANDLE_KINDS = {
   { "streams", "TCP or pipe stream", "TCP or pipe streams" },
 }
 
-local function plural(n, one, many) return ("%d %s"):format(n, n == 1 and one or many) end
+local function plural(n, one, many) return format("%d %s", n, n == 1 and one or many) end
 
 -- What n leaked handles are: " (1 process, 3 TCP or pipe streams left open)".
 local function handle_kinds(n, now, base)
@@ -75,7 +80,7 @@ local function handle_kinds(n, now, base)
     parts[#parts + 1] = plural(n - named, "signal watcher or other handle",
                                "signal watchers or other handles")
   end
-  return " (" .. table.concat(parts, ", ") .. " left open)"
+  return " (" .. concat(parts, ", ") .. " left open)"
 end
 
 -- "1 handle (...), 2 streams" for every counter of `now` above `base`.
@@ -89,10 +94,10 @@ local function describe_leaks(now, base, streams)
     end
   end
   if streams and streams > 0 then
-    parts[#parts + 1] = ("%d %s (from testing.stream_pair, not closed)"):format(
+    parts[#parts + 1] = format("%d %s (from testing.stream_pair, not closed)", 
       streams, streams == 1 and "stream" or "streams")
   end
-  return #parts > 0 and table.concat(parts, ", ") or nil
+  return #parts > 0 and concat(parts, ", ") or nil
 end
 
 local function streams_of(run)
@@ -162,7 +167,7 @@ local function is_pending(e) return busted_type(e) == "pending" end
 
 -- Whether text starts with a position ("file:line: "), as busted reads one.
 local function has_position(text)
-  return text:find("^[^\n]-:%d+: ") ~= nil
+  return find(text, "^[^\n]-:%d+: ") ~= nil
 end
 
 -- (corral._describe: tostring that never raises, so a failure whose
@@ -207,7 +212,7 @@ local function leaves(eg, out, open, why)
   return out
 end
 
-local function indent(s) return (tostring(s):gsub("\n", "\n    ")) end
+local function indent(s) return (gsub(tostring(s), "\n", "\n    ")) end
 
 -- A failure's message that is not text (assert(false, {code = 7})) as busted
 -- shows one (penlight's pretty.write, which busted uses), so that it can
@@ -242,7 +247,7 @@ local function leaf_text(leaf)
   if is_failure(e) then return corral._describe(e.message) end
   local text, raw = message_text(e), corral._describe(e)
   if type(tb) ~= "string" or tb == "" or has_position(text) then return text end
-  if tb:sub(1, #raw) == raw then return text .. tb:sub(#raw + 1) end
+  if sub(tb, 1, #raw) == raw then return text .. sub(tb, #raw + 1) end
   return text .. "\n" .. tb
 end
 
@@ -282,12 +287,12 @@ end
 -- spec's own directory may have: my-busted/x_spec.lua is the spec's)
 local kit_dirs
 local function in_dir(src, dir)
-  local cut = src:sub(1, 3) == "..."        -- a long path, its start cut off
-  local tail = cut and src:sub(4) or src
-  local file = tail:match("[/\\]([^/\\]+)$")
+  local cut = sub(src, 1, 3) == "..."        -- a long path, its start cut off
+  local tail = cut and sub(src, 4) or src
+  local file = match(tail, "[/\\]([^/\\]+)$")
   if not (dir and file) then return false end  -- (no directory left to tell)
   local full = dir .. file
-  if cut then return full:sub(-#tail) == tail end
+  if cut then return sub(full, -#tail) == tail end
   return full == src
 end
 local function test_kit_source(src)
@@ -296,7 +301,7 @@ local function test_kit_source(src)
     kit_dirs = {}
     for _, m in ipairs({ "busted.core", "luassert.assert" }) do
       local path = package.searchpath(m, package.path)
-      kit_dirs[#kit_dirs + 1] = path and path:match("^(.*[/\\])") or false
+      kit_dirs[#kit_dirs + 1] = path and match(path, "^(.*[/\\])") or false
     end
   end
   for _, dir in ipairs(kit_dirs) do
@@ -309,7 +314,7 @@ end
 -- the kit's, busted's or corral's: where an error was raised; or nil.
 local function raised_at(tb)
   if type(tb) ~= "string" then return nil end
-  for s, l in tb:gmatch("\n\t([^\n]-):(%d+): in ") do
+  for s, l in gmatch(tb, "\n\t([^\n]-):(%d+): in ") do
     if not test_kit_source(s) then return s .. ":" .. l .. ": " end
   end
   return nil
@@ -336,25 +341,25 @@ local function unwrap(err)
   for i, leaf in ipairs(all) do
     if is_failure(leaf.err) then first = i; break end
   end
-  local dropped = math.type(err.dropped) == "integer" and err.dropped or 0
+  local dropped = mathtype(err.dropped) == "integer" and err.dropped or 0
   if not first then return only_pending(all, dropped) or err end
   all[first].err = positioned(all[first].err, all[first].traceback)
   local msg = { corral._describe(all[first].err.message), "(failed in task " .. corral._describe(all[first].task) .. ")" }
   -- the group's own message says why it ended (a supervisor that gave up)
   if all[first].why then msg[#msg + 1] = all[first].why end
   if #all > 1 or dropped > 0 then
-    msg[#msg + 1] = ("\nThe group failed %d times; the others:"):format(#all + dropped)
+    msg[#msg + 1] = format("\nThe group failed %d times; the others:", #all + dropped)
     for i, leaf in ipairs(all) do
       if i ~= first then
         -- (another assertion: at its own line too, whatever its message)
         if is_failure(leaf.err) then leaf.err = positioned(leaf.err, leaf.traceback) end
-        msg[#msg + 1] = ("  [%s] %s"):format(corral._describe(leaf.task), indent(leaf_text(leaf)))
+        msg[#msg + 1] = format("  [%s] %s", corral._describe(leaf.task), indent(leaf_text(leaf)))
       end
     end
-    if dropped > 0 then msg[#msg + 1] = ("  (%d more dropped)"):format(dropped) end
+    if dropped > 0 then msg[#msg + 1] = format("  (%d more dropped)", dropped) end
   end
   local f = copy(all[first].err)
-  f.message = table.concat(msg, "\n")
+  f.message = concat(msg, "\n")
   return setmetatable(f, getmetatable(all[first].err))
 end
 
@@ -406,8 +411,8 @@ local options_refused              -- the token of the run_at that refused opts
 
 -- What a kit function called inside a task raises.
 local function nested_call(fname)
-  return ("testing.%s: cannot be called inside a running task (spawn a task or "
-          .. "open a group instead)"):format(fname)
+  return format("testing.%s: cannot be called inside a running task (spawn a task or "
+          .. "open a group instead)", fname)
 end
 
 -- corral.run returned without calling fn: it is not corral's (busted's
@@ -417,8 +422,8 @@ end
 -- kit calls too, and a stub installed before the kit was required would be
 -- held all the same; this check catches both.)
 local function never_ran(fname)
-  return ("testing.%s: %s never ran (corral.run returned without calling it: is it "
-          .. "stubbed or mocked?)"):format(fname, fname == "async" and "the spec's function" or "fn")
+  return format("testing.%s: %s never ran (corral.run returned without calling it: is it "
+          .. "stubbed or mocked?)", fname, fname == "async" and "the spec's function" or "fn")
 end
 
 local function run_at(fn, opts, at, argn, fname, level, token, text)
@@ -427,26 +432,26 @@ local function run_at(fn, opts, at, argn, fname, level, token, text)
   local run, started, root = {}, false, nil
   local outer = current_run
   current_run = run
-  local res = table.pack(pcall(corral.run, function()
+  local res = pack(pcall(corral.run, function()
     started = true
     root = corral.current_task()
     local base = stats()
-    local r = table.pack(fn())
+    local r = pack(fn())
     check_inside(at, base, run)
-    return table.unpack(r, 1, r.n)
+    return unpack(r, 1, r.n)
   end, o))
   current_run = outer
   -- corral.run's own check of a value in opts (it raised before the run
   -- began): named after the kit's function, the one the program called, at
   -- its caller (`level` up)
   local bad = not res[1] and not started and type(res[2]) == "string"
-    and res[2]:match("bad argument #2 to '[^']*' %((.*)%)$")
+    and match(res[2], "bad argument #2 to '[^']*' %((.*)%)$")
   if bad then
     options_refused = token                -- (each_seed: not seed k's failure)
     argerror(argn, fname, bad, level)
   end
   if not res[1] and not started and type(res[2]) == "string"
-      and res[2]:find("corral.run: cannot be called inside a running task", 1, true) then
+      and find(res[2], "corral.run: cannot be called inside a running task", 1, true) then
     error(nested_call(fname), level)       -- (async's body, called in a run)
   end
   if res[1] and not started then error(never_ran(fname), level) end
@@ -454,7 +459,7 @@ local function run_at(fn, opts, at, argn, fname, level, token, text)
     local what = describe_leaks(corral.debug_stats())
     if what then error(where(at) .. "testing.run: leaked " .. what .. " when the engine closed", 0) end
   end
-  return finish(root, at, text, table.unpack(res, 1, res.n))
+  return finish(root, at, text, unpack(res, 1, res.n))
 end
 
 -- opts (argument n of fname) must be nil or a table of corral.run's options:
@@ -480,8 +485,8 @@ function testing.run(fn, opts)
   check_run_opts(opts, 2, "run")
   outside_tasks("run")
   -- (not a tail call: the caller's line is where a bad option is reported)
-  local r = table.pack(run_at(fn, opts, fn, 2, "run", 3))
-  return table.unpack(r, 1, r.n)
+  local r = pack(run_at(fn, opts, fn, 2, "run", 3))
+  return unpack(r, 1, r.n)
 end
 
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
@@ -491,8 +496,8 @@ function testing.async(fn, opts)
   if type(fn) ~= "function" then argerror(1, "async", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
-    local res = table.pack(pcall(run_at, fn, opts, fn, 2, "async", 2, nil, true))
-    if res[1] then return table.unpack(res, 2, res.n) end
+    local res = pack(pcall(run_at, fn, opts, fn, 2, "async", 2, nil, true))
+    if res[1] then return unpack(res, 2, res.n) end
     local err = res[2]
     if is_failure(err) then error(err, 0) end
     if is_pending(err) then error(failure_with(err, where(fn)), 0) end
@@ -508,7 +513,7 @@ end
 local function seed_iter(seeds)
   if type(seeds) == "number" or type(seeds) == "string" then
     -- an argument converts, as Lua's own do: 2.0 and "2" are 2
-    local count = math.tointeger(seeds)
+    local count = tointeger(seeds)
     if not count then
       argerror(1, "each_seed", "count must be an integer, got " .. tostring(seeds), 3)
     end
@@ -528,7 +533,7 @@ local function seed_iter(seeds)
   local list = {}
   for i = 1, n do                      -- 1.0 is 1, as for a count
     local v = rawget(seeds, i)
-    list[i] = type(v) == "number" and math.tointeger(v)
+    list[i] = type(v) == "number" and tointeger(v)
     if not list[i] then
       argerror(1, "each_seed", "seeds must be integers, got " .. tostring(v), 3)
     end
@@ -559,7 +564,7 @@ function testing.each_seed(seeds, fn, opts)
     if not ok and options_refused == token then
       error(err, 0)                        -- its options: not a failure of seed k
     end
-    if not ok then error(failure_with(err, ("seed = %d: "):format(k)), 0) end
+    if not ok then error(failure_with(err, format("seed = %d: ", k)), 0) end
   end
 end
 
@@ -609,8 +614,8 @@ end
 -- Up to n bytes from the first chunk, removed from the queue.
 local function pop_first(p, n)
   local c, off = p.chunks[p.head], p.off
-  local k = math.min(#c - off, n)
-  local piece = (off == 0 and k == #c) and c or c:sub(off + 1, off + k)
+  local k = min(#c - off, n)
+  local piece = (off == 0 and k == #c) and c or sub(c, off + 1, off + k)
   if off + k == #c then
     p.chunks[p.head] = nil
     p.head, p.off = p.head + 1, 0
@@ -631,7 +636,7 @@ local function pop(p, n)
       parts[#parts + 1] = pop_first(p, n - got)
       got = got + #parts[#parts]
     end
-    data = table.concat(parts)
+    data = concat(parts)
   end
   -- Bytes searched and not taken stay searched: the search never rescans.
   if n <= p.scan then p.scan = p.scan - n else reset_scan(p) end
@@ -646,7 +651,10 @@ local function find_byte(p, d)
   if p.sd ~= d then p.sd = d; reset_scan(p) end
   while p.si <= p.tail do
     local c = p.chunks[p.si]
-    local i = c:find(d, p.so + 1, true)
+    -- (string.find looked up at each call, the one exception here: a spec
+    -- meters the bytes this search looks at by replacing it; no failure is
+    -- reported through this path)
+    local i = string.find(c, d, p.so + 1, true)
     if i then                          -- stop before it: found again at once
       p.scan, p.so = p.scan + (i - 1 - p.so), i - 1
       return p.scan + 1
@@ -705,7 +713,7 @@ function Stream.__index(s, k)
 end
 
 function Stream.__newindex(_, k)
-  error(("stream: cannot set field '%s' (its fields are read-only)"):format(corral._key(k)), 2)
+  error(format("stream: cannot set field '%s' (its fields are read-only)", corral._key(k)), 2)
 end
 
 -- The state of self, a stream; level as error() counts it: 3 (the
@@ -722,7 +730,7 @@ end
 local function check_open(self, op, level)
   level = level or 3
   local st = state_of(self, op, level + 1)
-  if st.closed then error(("stream:%s: attempt to use a closed stream"):format(op), level) end
+  if st.closed then error(format("stream:%s: attempt to use a closed stream", op), level) end
   return st
 end
 
@@ -736,7 +744,7 @@ local function raise_at_user(msg)
   local level = 2
   while true do
     local info = debug.getinfo(level, "S")
-    if not info or (info.source ~= SELF and info.source:sub(1, 8) ~= "=corral.") then break end
+    if not info or (info.source ~= SELF and sub(info.source, 1, 8) ~= "=corral.") then break end
     level = level + 1
   end
   error(msg, level)
@@ -792,7 +800,7 @@ local function leave_line(st, task)
   local wq, left = st._wq, false
   for i = #wq, 1, -1 do
     if wq[i] == task or gone(wq[i]) then
-      table.remove(wq, i)
+      remove(wq, i)
       left = true
     end
   end
@@ -824,8 +832,8 @@ local function wait_readable(st, op, ready)
   cancel_point(op)
   local reader, me = p.reader, corral.current_task()
   if reader and not gone(reader) then
-    error(("stream:%s: another task is already reading this stream (one reader at a time)")
-          :format(op), 0)
+    error(format("stream:%s: another task is already reading this stream (one reader at a "
+          .. "time)", op), 0)
   end
   -- a shutdown behind a write abandoned at a deadlock: the end of file now
   if p.from then leave_line(p.from) end
@@ -851,12 +859,12 @@ function methods:read(max, ...)
   if max == nil then max = 65536 end
   local st = check_open(self, "read")      -- (self first, as TCP's read)
   no_more_args(3, true, ...)
-  local m = math.tointeger(max)
+  local m = tointeger(max)
   if not m or m < 1 then method_error(2, "max must be an integer >= 1", 1) end
   local p = wait_readable(st, "read", has_data)
   if p.size == 0 then return at_end(p, "read") end
   st._skip_line = nil                    -- bytes taken as they come
-  return take(p, math.min(m, st._max_chunk, p.size))
+  return take(p, min(m, st._max_chunk, p.size))
 end
 
 -- The primitive under read_line, lines and read_exactly (corral's own, as
@@ -884,17 +892,17 @@ end
 local function rawread(self, max, delim, which)
   local st = state[self]
   if not skip_rest_of_line(st, which) then return at_end(st._in, CALLS[which]) end
-  local d = delim >= 0 and string.char(delim) or nil
+  local d = delim >= 0 and char(delim) or nil
   local function upto(q)
     local i = d and find_byte(q, d)
     return i and i <= max and i or nil
   end
   local p = wait_readable(st, CALLS[which], function(q)
-    return upto(q) or q.size >= math.min(max, q.cap)
+    return upto(q) or q.size >= min(max, q.cap)
   end)
   if p.size == 0 then return at_end(p, CALLS[which]) end
   st._skip_line = nil                    -- bytes taken: the skip is over
-  return take(p, upto(p) or math.min(max, p.size))
+  return take(p, upto(p) or min(max, p.size))
 end
 
 -- (one frame more than a method's own call: corral's reader calls it)
@@ -991,8 +999,8 @@ Stream.__close = methods.close
 
 function Stream:__tostring()
   local st = state[self]
-  if st == nil then return ("testing.Stream(%s)"):format(NOT_A_STREAM) end
-  return ("testing.Stream(%s%s)"):format(st._name, st.closed and ", closed" or "")
+  if st == nil then return format("testing.Stream(%s)", NOT_A_STREAM) end
+  return format("testing.Stream(%s%s)", st._name, st.closed and ", closed" or "")
 end
 
 --- stream_pair([opts]) -> a, b: what a writes, b reads, and the other way
@@ -1007,14 +1015,14 @@ function testing.stream_pair(opts)
   if unknown then argerror(1, "stream_pair", unknown) end
   local n = {}
   for k, v in next, opts do            -- raw, as check_options; 4.0 is 4
-    n[k] = type(v) == "number" and math.tointeger(v)
+    n[k] = type(v) == "number" and tointeger(v)
     if not n[k] or n[k] < 1 then
       argerror(1, "stream_pair", k .. " must be an integer >= 1")
     end
   end
   local cap = n.buffer or 65536
   local ab, ba = new_pipe(cap), new_pipe(cap)
-  local chunk = n.max_chunk or math.huge
+  local chunk = n.max_chunk or HUGE
   local a, b = setmetatable({}, Stream), setmetatable({}, Stream)
   state[a] = new_state(ba, ab, chunk, "a")
   state[b] = new_state(ab, ba, chunk, "b")

@@ -14,12 +14,15 @@
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
-local error, io, ipairs, math, next, pairs, pcall, string, table, tonumber, tostring,
-  type, utf8 =
-  error, io, ipairs, math, next, pairs, pcall, string, table, tonumber, tostring,
-  type, utf8
+-- (The functions themselves, and no string methods: see corral/_util.lua.)
+local error, io, ipairs, next, pairs, pcall, tonumber, tostring, type, utf8 =
+  error, io, ipairs, next, pairs, pcall, tonumber, tostring, type, utf8
+local byte, char, find, fmt, gsub, match, sub = string.byte, string.char,
+  string.find, string.format, string.gsub, string.match, string.sub
+local concat, insert, sort = table.concat, table.insert, table.sort
+local HUGE, abs, ceil, floor, log, max, min, tointeger = math.huge, math.abs,
+  math.ceil, math.floor, math.log, math.max, math.min, math.tointeger
 local M = {}
-local fmt, concat = string.format, table.concat
 
 -- --- JSON (what ltrace.lua writes, and any other valid JSON) -------------
 
@@ -29,19 +32,19 @@ local function decode(s)
   local pos, depth = 1, 0
   local value
   local function fail(what) error(fmt("trace-svg: bad JSON at byte %d: %s", pos, what), 0) end
-  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local function ws() pos = find(s, "[^ \t\r\n]", pos) or #s + 1 end
   local ESC = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
   local function str()
     local out, i = {}, pos + 1
     while true do
-      local j = s:find('["\\]', i)
+      local j = find(s, '["\\]', i)
       if not j then fail("unterminated string") end
-      out[#out + 1] = s:sub(i, j - 1)
-      if s:sub(j, j) == '"' then pos = j + 1; return concat(out) end
-      local c = s:sub(j + 1, j + 1)
+      out[#out + 1] = sub(s, i, j - 1)
+      if sub(s, j, j) == '"' then pos = j + 1; return concat(out) end
+      local c = sub(s, j + 1, j + 1)
       if c == "u" then
-        local hex = s:sub(j + 2, j + 5)
-        local cp = hex:match("^%x%x%x%x$") and tonumber(hex, 16) or fail("bad \\u escape")
+        local hex = sub(s, j + 2, j + 5)
+        local cp = match(hex, "^%x%x%x%x$") and tonumber(hex, 16) or fail("bad \\u escape")
         out[#out + 1] = utf8.char(cp)
         i = j + 6
       else
@@ -52,24 +55,24 @@ local function decode(s)
   end
   local function nest(d)
     depth = depth + d
-    if depth > MAX_DEPTH then fail(("nested more than %d deep"):format(MAX_DEPTH)) end
+    if depth > MAX_DEPTH then fail(fmt("nested more than %d deep", MAX_DEPTH)) end
   end
   function value()
     ws()
-    local c = s:sub(pos, pos)
+    local c = sub(s, pos, pos)
     if c == "{" or c == "[" then nest(1) end
     if c == "{" then
       local t = {}
       pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; nest(-1); return t end
+      if sub(s, pos, pos) == "}" then pos = pos + 1; nest(-1); return t end
       repeat
         ws()
-        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+        if sub(s, pos, pos) ~= '"' then fail("expected a key") end
         local k = str(); ws()
-        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        if sub(s, pos, pos) ~= ":" then fail("expected ':'") end
         pos = pos + 1
         t[k] = value(); ws()
-        c = s:sub(pos, pos); pos = pos + 1
+        c = sub(s, pos, pos); pos = pos + 1
       until c ~= ","
       if c ~= "}" then fail("expected '}'") end
       nest(-1)
@@ -77,21 +80,21 @@ local function decode(s)
     elseif c == "[" then
       local t = {}
       pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; nest(-1); return t end
+      if sub(s, pos, pos) == "]" then pos = pos + 1; nest(-1); return t end
       repeat
         t[#t + 1] = value(); ws()
-        c = s:sub(pos, pos); pos = pos + 1
+        c = sub(s, pos, pos); pos = pos + 1
       until c ~= ","
       if c ~= "]" then fail("expected ']'") end
       nest(-1)
       return t
     elseif c == '"' then return str()
-    elseif s:find("^true", pos) then pos = pos + 4; return true
-    elseif s:find("^false", pos) then pos = pos + 5; return false
-    elseif s:find("^null", pos) then pos = pos + 4; return nil
+    elseif find(s, "^true", pos) then pos = pos + 4; return true
+    elseif find(s, "^false", pos) then pos = pos + 5; return false
+    elseif find(s, "^null", pos) then pos = pos + 4; return nil
     end
     if pos > #s then fail("unexpected end of input (an empty or cut-off file?)") end
-    local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    local num = match(s, "^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
     if not num or num == "" then fail("unexpected character") end
     pos = pos + #num
     return tonumber(num) or fail("bad number")
@@ -135,7 +138,7 @@ end
 local function model(trace)
   local events = events_of(trace)
   local groups, tasks = {}, {}
-  local t0, t1 = math.huge, -math.huge
+  local t0, t1 = HUGE, -HUGE
   local function group(pid)
     local g = groups[pid]
     if not g then g = { pid = pid, name = "group #" .. pid, tasks = {} }; groups[pid] = g end
@@ -155,7 +158,7 @@ local function model(trace)
   -- file) is not drawn: a trace-event file is allowed other kinds.
   -- A time is a finite number of microseconds a double can still add to
   -- (2^53): huge or negative-huge ones would make the scale NaN.
-  local function time(v) return type(v) == "number" and v == v and math.abs(v) < 2^53 end
+  local function time(v) return type(v) == "number" and v == v and abs(v) < 2^53 end
   local function usable(e)
     if type(e) ~= "table" or type(e.pid) ~= "number" then return false end
     if e.ph == "M" then return type(e.tid) == "number" or e.name == "process_name" end
@@ -172,23 +175,23 @@ local function model(trace)
       local t = task(e.pid, e.tid)
       if not time(e.dur) or e.dur < 0 then e.dur = 0 end
       t.segs[#t.segs + 1] = { e.ts, e.ts + (e.dur or 0), e.cat, text(e.name) or "?" }
-      t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts + (e.dur or 0))
+      t0, t1 = min(t0, e.ts), max(t1, e.ts + (e.dur or 0))
     elseif e.ph == "i" then
       local t = task(e.pid, e.tid)
       t.marks[#t.marks + 1] = { e.ts, e.cat, text(e.name) or "?", mark_args(e.args) }
-      t0, t1 = math.min(t0, e.ts), math.max(t1, e.ts)
+      t0, t1 = min(t0, e.ts), max(t1, e.ts)
     end
   end
   local list = {}
   for _, g in pairs(groups) do
-    table.sort(g.tasks, function(a, b) return a.tid < b.tid end)
+    sort(g.tasks, function(a, b) return a.tid < b.tid end)
     list[#list + 1] = g
   end
-  table.sort(list, function(a, b) return a.pid < b.pid end)
+  sort(list, function(a, b) return a.pid < b.pid end)
   if t0 > t1 then t0, t1 = 0, 1 end      -- nothing it can place: an empty picture
   -- a span too small to divide (0, subnormal) or not finite: one unit
   local span = t1 - t0
-  if not (span >= 1e-6 and span < math.huge) then t1 = t0 + 1 end
+  if not (span >= 1e-6 and span < HUGE) then t1 = t0 + 1 end
   return list, t0, t1
 end
 
@@ -205,12 +208,12 @@ local function xml_chars(s)
   local out, i = {}, 1
   while i <= #s do
     local n, bad = utf8.len(s, i)
-    if n then out[#out + 1] = s:sub(i); break end
-    out[#out + 1] = s:sub(i, bad - 1)
+    if n then out[#out + 1] = sub(s, i); break end
+    out[#out + 1] = sub(s, i, bad - 1)
     out[#out + 1] = "\u{FFFD}"
     i = bad + 1
   end
-  return (table.concat(out):gsub("\239\191[\190\191]", "\u{FFFD}"))
+  return (gsub(concat(out), "\239\191[\190\191]", "\u{FFFD}"))
 end
 
 -- Characters a renderer obeys rather than shows (as the task tree escapes
@@ -221,13 +224,13 @@ local OBEYED = { "\194[\128-\159]", "\216\156", "\226\128[\142\143\168-\174]", "
 -- forbids (all below 0x20 but tab, LF and CR) replaced by "?", as are the
 -- characters of OBEYED (a right-to-left override would reverse a label).
 local function shown(s)
-  s = xml_chars(tostring(s)):gsub("[%z\1-\8\11\12\14-\31]", "?")
-  for _, p in ipairs(OBEYED) do s = s:gsub(p, "?") end
+  s = gsub(xml_chars(tostring(s)), "[%z\1-\8\11\12\14-\31]", "?")
+  for _, p in ipairs(OBEYED) do s = gsub(s, p, "?") end
   return s
 end
 
 local function esc(s)
-  return (shown(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
+  return (gsub(shown(s), "[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;",
     ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&#39;" }))
 end
 
@@ -297,12 +300,12 @@ local function em(cp)
     local r = in_ranges(cp, WIDE)
     return r and r[3] or 1.0
   end
-  local c = string.char(cp)
-  if c:find("[WMm@%%]") then return 1.0 end
-  if c:find("[#+<=>^~w]") then return 0.88 end
-  if c:find("%u") then return 0.8 end
-  if c:find("[%.,:;'|!ijlI ]") then return 0.36 end
-  if c:find("[%(%)%[%]/\\\"ftr-]") then return 0.48 end
+  local c = char(cp)
+  if find(c, "[WMm@%%]") then return 1.0 end
+  if find(c, "[#+<=>^~w]") then return 0.88 end
+  if find(c, "%u") then return 0.8 end
+  if find(c, "[%.,:;'|!ijlI ]") then return 0.36 end
+  if find(c, "[%(%)%[%]/\\\"ftr-]") then return 0.48 end
   return 0.68
 end
 
@@ -319,11 +322,11 @@ local function clusters(s)
     local ri = cp >= 0x1F1E6 and cp <= 0x1F1FF      -- half a flag
     local last, mark = out[#out], combines(cp)
     if last and (joined or (mark and not last[3]) or (ri and flag)
-                 or (ch:find("^%d$") and last[1]:find("^\\%d?%d?$"))) then
+                 or (find(ch, "^%d$") and find(last[1], "^\\%d?%d?$"))) then
       last[1], last[2] = last[1] .. ch, last[2] + w
       flag = false
     else                                 -- (a run of lone marks: one each)
-      out[#out + 1] = { ch, math.max(w, mark and 1 or 0), mark }
+      out[#out + 1] = { ch, max(w, mark and 1 or 0), mark }
       flag = ri
     end
     joined = cp == 0x200D
@@ -350,17 +353,17 @@ local function fit(s, px, font_px, middle, bold)
   end
   while middle and j > i and used + cs[j][2] * scale <= room do
     used = used + cs[j][2] * scale
-    table.insert(tail, 1, cs[j][1])
+    insert(tail, 1, cs[j][1])
     j = j - 1
   end
-  return table.concat(head) .. "…" .. table.concat(tail)
+  return concat(head) .. "…" .. concat(tail)
 end
 
 -- A "nice" step for about n ticks over span (microseconds).
 local function tick_step(span, n)
   local raw = span / n
-  if not (raw > 0 and raw < math.huge) then return span > 0 and span or 1 end
-  local p = 10 ^ math.floor(math.log(raw, 10))
+  if not (raw > 0 and raw < HUGE) then return span > 0 and span or 1 end
+  local p = 10 ^ floor(log(raw, 10))
   for _, m in ipairs({ 1, 2, 5, 10 }) do
     if m * p >= raw then return m * p end
   end
@@ -381,9 +384,9 @@ local RANK = { wait = 1, run = 2, unwinding = 3 }
 local function columns(segs, x_of, width)
   local col = {}
   for _, s in ipairs(segs) do
-    local a = math.floor(x_of(s[1]))
-    local b = math.max(a, math.ceil(x_of(s[2])) - 1)
-    for x = math.max(a, 0), math.min(b, width - 1) do
+    local a = floor(x_of(s[1]))
+    local b = max(a, ceil(x_of(s[2])) - 1)
+    for x = max(a, 0), min(b, width - 1) do
       local cur = col[x]
       if not cur or RANK[s[3]] and RANK[s[3]] > (RANK[cur] or 0) then col[x] = s[3] end
     end
@@ -399,8 +402,8 @@ local function occupancy(segs, x_of, width, occ)
     local row = occ[s[3]]
     if row then
       local xa, xb = x_of(s[1]), x_of(s[2])
-      for x = math.max(math.floor(xa), 0), math.min(math.ceil(xb) - 1, width - 1) do
-        local part = math.min(xb, x + 1) - math.max(xa, x)
+      for x = max(floor(xa), 0), min(ceil(xb) - 1, width - 1) do
+        local part = min(xb, x + 1) - max(xa, x)
         if part > 0 then row[x] = (row[x] or 0) + part end
       end
     end
@@ -451,15 +454,15 @@ local function mark(out, m, x, y)
 end
 
 local function lane(out, t, y, x_of, width)
-  local first, last = math.huge, -math.huge
-  for _, s in ipairs(t.segs) do first, last = math.min(first, s[1]), math.max(last, s[2]) end
-  for _, m in ipairs(t.marks) do first, last = math.min(first, m[1]), math.max(last, m[1]) end
+  local first, last = HUGE, -HUGE
+  for _, s in ipairs(t.segs) do first, last = min(first, s[1]), max(last, s[2]) end
+  for _, m in ipairs(t.marks) do first, last = min(first, m[1]), max(last, m[1]) end
   out[#out + 1] = fmt('<g><title>%s</title>', esc(t.name))
   out[#out + 1] = fmt('<text x="%d" y="%.1f" class="l">%s</text>', LABEL - 6, y + LANE - 3,
     esc(fit(t.name, LABEL - 14, 10, true)))
   if first <= last then                    -- lifetime: a thin line
     out[#out + 1] = fmt('<rect x="%.1f" y="%.1f" width="%.1f" height="1" fill="#bbb"/>',
-      LABEL + x_of(first), y + LANE / 2, math.max(1, x_of(last) - x_of(first)))
+      LABEL + x_of(first), y + LANE / 2, max(1, x_of(last) - x_of(first)))
   end
   runs(out, columns(t.segs, x_of, width), width, LABEL, y + 2, LANE - 4)
   for _, s in ipairs(t.segs) do            -- what a long wait waits on
@@ -490,7 +493,7 @@ local function collapsed(out, g, y, x_of, width)
   for r, st in ipairs(rows) do
     for x = 0, width - 1 do
       local c = counts[st][x] or 0
-      local share = math.min(1, c / (st == "run" and 1 or math.max(1, n / 4)))
+      local share = min(1, c / (st == "run" and 1 or max(1, n / 4)))
       -- (drawn: a fiftieth of the column running, or half a task's worth
       -- of waiting or unwinding: one task that holds the group is seen)
       if c >= (st == "run" and 0.02 or 0.5) then
@@ -516,8 +519,8 @@ local function tick_label(us, step, top)
   if us == 0 then return "0" end
   local scale, unit = 1, "µs"
   if top >= 1e6 then scale, unit = 1e6, "s" elseif top >= 1e3 then scale, unit = 1e3, "ms" end
-  local decimals = math.max(0, math.ceil(-math.log(step / scale, 10) - 1e-9))
-  return fmt("%." .. math.min(decimals, 12) .. "f%s", us / scale, unit)
+  local decimals = max(0, ceil(-log(step / scale, 10) - 1e-9))
+  return fmt("%." .. min(decimals, 12) .. "f%s", us / scale, unit)
 end
 
 -- Ticks over [t0, t1], labelled with the time since origin (the run's
@@ -529,10 +532,10 @@ local function axis(out, t0, t1, width, height, origin)
     LABEL, TOP - 4, LABEL + width, TOP - 4)
   -- (a tick a hair before t0, as 0 is before a run's first event, is drawn
   -- at t0)
-  local k = math.ceil((t0 - origin) / step - 1e-3)
+  local k = ceil((t0 - origin) / step - 1e-3)
   local ticks = 0
   while k * step <= t1 - origin + 1e-9 and ticks < 100 do
-    local x = LABEL + math.max(0, (origin + k * step - t0) / span * width)
+    local x = LABEL + max(0, (origin + k * step - t0) / span * width)
     out[#out + 1] = fmt('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e0e0e0"/>',
       x, TOP - 4, x, height - 30)
     out[#out + 1] = fmt('<text x="%.1f" y="%d" class="t">%s</text>', x, TOP - 8,
@@ -564,12 +567,12 @@ end
 local function bad_option(opts)
   for k in next, opts do                -- raw: a __pairs shows nothing else
     if k ~= "max_lanes" and k ~= "width" and k ~= "title" then
-      local shown = tostring(k):gsub("[%c\127]", function(c) return fmt("\\%03d", c:byte()) end)
+      local shown = gsub(tostring(k), "[%c\127]", function(c) return fmt("\\%03d", byte(c)) end)
       return fmt("unknown option '%s'", shown)        -- (a NUL shows)
     end
   end
   -- (an integral float is taken, as corral's own options take it)
-  local w, m = math.tointeger(opts.width), math.tointeger(opts.max_lanes)
+  local w, m = tointeger(opts.width), tointeger(opts.max_lanes)
   if opts.width ~= nil and not (w and w >= 400 and w <= 100000) then
     return "width must be an integer in 400..100000"
   elseif opts.max_lanes ~= nil and not (m and m >= 1) then
@@ -588,8 +591,8 @@ function M.render(json, opts)
   end
   local trace = type(json) == "string" and decode(json) or json
   local groups, t0, t1 = model(trace)
-  local max_lanes = math.tointeger(opts.max_lanes) or 24
-  local width = (math.tointeger(opts.width) or W) - LABEL - 20
+  local max_lanes = tointeger(opts.max_lanes) or 24
+  local width = (tointeger(opts.width) or W) - LABEL - 20
   local function x_of(ts) return (ts - t0) / (t1 - t0) * width end
   local body, y = {}, TOP
   for _, g in ipairs(groups) do
@@ -616,7 +619,7 @@ function M.render(json, opts)
     fmt('<rect width="100%%" height="100%%" fill="#fff"/>'),
   }
   local other = type(trace.otherData) == "table" and trace.otherData or {}
-  local dropped = math.tointeger(other.dropped_events) or 0
+  local dropped = tointeger(other.dropped_events) or 0
   -- the title, cut to leave room for the note of dropped events beside it
   out[#out + 1] = fmt('<text x="8" y="16" class="h">%s</text>', esc(fit(opts.title or
     "corral trace", (dropped > 0 and LABEL or LABEL + width) - 16, 11, true, true)))
@@ -627,7 +630,7 @@ function M.render(json, opts)
   local origin = known and other.start_ts or t0
   if dropped > 0 then
     out[#out + 1] = fmt('<text x="%d" y="16" class="g">%d older events dropped ' ..
-      '(trace_limit %s)%s</text>', LABEL, dropped, math.tointeger(other.trace_limit) or "?",
+      '(trace_limit %s)%s</text>', LABEL, dropped, tointeger(other.trace_limit) or "?",
       known and (": the picture starts " .. time_label(t0 - origin) .. " into the run") or "")
   end
   axis(out, t0, t1, width, height, origin)
@@ -663,7 +666,7 @@ function M.main(args, progname)
     return 0
   end
   -- (an option it does not know is a usage error, not a file name)
-  if not path or args[2] or (path:match("^%-.") and path ~= "-") then
+  if not path or args[2] or (match(path, "^%-.") and path ~= "-") then
     usage(progname, io.stderr)
     return 2
   end
@@ -676,7 +679,7 @@ function M.main(args, progname)
                                                   (path == "-" and "stdin" or path) })
   if not ok then
     local msg = tostring(svg)
-    if not msg:find("^trace%-svg: ") then msg = "trace-svg: " .. msg end
+    if not find(msg, "^trace%-svg: ") then msg = "trace-svg: " .. msg end
     io.stderr:write(progname, ": ", msg, "\n")
     return 1
   end
