@@ -399,8 +399,11 @@ static const char bare_yield_msg[] =
 
 /*
 ** The task whose coroutine co is, or NULL: the outermost frame of a task's
-** coroutine is task_main, whose first slot holds the task. Works on a
-** running or a suspended coroutine. [-0, +0, -]
+** coroutine is task_main, whose first slot holds the task. That frame is
+** checked to be task_main itself: a coroutine of the program's own whose
+** function was handed a task (coroutine.resume(co, t)) has a task as its
+** first local too, and is no task's. Works on a running or a suspended
+** coroutine. [-0, +0, -]
 */
 lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   lua_Debug ar;
@@ -408,9 +411,13 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   int level = 0;
   if (!lua_checkstack(co, 2)) return NULL;
   if (lua_getstack(co, 0, &ar)) {
+    int is_main;
     level = lcr_last_level(co);
-    if (!lua_getstack(co, level, &ar) || lua_getlocal(co, &ar, 1) == NULL)
+    if (!lua_getstack(co, level, &ar) || !lua_getinfo(co, "f", &ar))
       return NULL;
+    is_main = lua_tocfunction(co, -1) == task_main;
+    lua_pop(co, 1);
+    if (!is_main || lua_getlocal(co, &ar, 1) == NULL) return NULL;
   } else if (lua_status(co) == LUA_OK && lua_gettop(co) >= 2 &&
              lua_tocfunction(co, 1) == task_main) {
     lua_pushvalue(co, 2);              /* not started: [task_main, task..] */
