@@ -1910,6 +1910,48 @@ static void wrap_running(lua_State *L, int state) {
   lua_pop(L, 1);
 }
 
+/*
+** coroutine.yield, as the original, except on the current task's own
+** coroutine: that yield would reach the scheduler, so it raises there and
+** then, where it was called (a pcall around it catches it, as any error).
+** A generator's yield inside a task goes to the original. Upvalues: state,
+** the original.
+*/
+static int yield_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  return lua_gettop(L);                /* what the resume handed back */
+}
+
+static int coroutine_yield(lua_State *L) {
+  lcr_Engine *E = lcr_state(L)->eng;
+  lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
+  if (t != NULL && lcr_taskco(t) == L) return lcr_raise_bare_yield(L);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, yield_k);
+  return yield_k(L, LUA_OK, 0);
+}
+
+/* coroutine.yield becomes coroutine_yield (unless it already is). A copy
+** of the original taken before require still yields to the scheduler,
+** which fails the task at its next instruction (note_bare_yield, ltask.c). */
+static void wrap_yield(lua_State *L, int state) {
+  if (lua_getfield(L, -1, "yield") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_tocfunction(L, -1) == coroutine_yield) {
+    ours_now(L, state);                /* a require that failed half way */
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, state);
+  lua_insert(L, -2);                   /* [co, state, original] */
+  lua_pushcclosure(L, coroutine_yield, 2);
+  lua_setfield(L, -2, "yield");
+}
+
 static void guard_coroutine_lib(lua_State *L, int state) {
   static const char *const names[2][2] = {{"resume", "resume"},
                                           {"close", "close"}};
@@ -1933,6 +1975,7 @@ static void guard_coroutine_lib(lua_State *L, int state) {
     lua_pushcclosure(L, coroutine_guard, 5);
     lua_setfield(L, -2, names[i][0]);
   }
+  wrap_yield(L, state);
   wrap_running(L, state);
   lua_pop(L, 1);
 }

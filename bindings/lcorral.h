@@ -167,6 +167,11 @@ typedef struct lcr_Task {
                           ** was spawned: cancelled before it starts, its
                           ** function never runs (the wait for a slot was
                           ** its first cancellation point) */
+  /* Its own hook (debug.sethook), put aside while a bare yield is undone
+  ** (bare_yield): the hook that raises takes its place for one
+  ** instruction, then gives it back. */
+  lua_Hook yield_hook;
+  int yield_hook_mask, yield_hook_count;
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
@@ -391,6 +396,7 @@ void lcr_drop_task(lua_State *L, lcr_Task *t);
 lcr_Task *lcr_checktask(lua_State *L, int idx);
 void lcr_pushtaskname(lua_State *L, lcr_Task *t);
 int lcr_bare_yield(lua_State *L, lcr_Task *t);
+int lcr_raise_bare_yield(lua_State *L);
 lcr_Task *lcr_cotask(lua_State *co, const void *task_mt);
 cr_task_t *lcr_task_by_id(lcr_Engine *E, uint64_t id);
 uint64_t lcr_lock_holder(const cr_sem_t *sem, const lcr_Engine *E);

@@ -435,17 +435,26 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
                                                                      : NULL;
 }
 
+/* The hook of t's coroutine co goes back to the task's own (none without
+** a task), which bare_yield_hook stood in for. */
+static void give_back_hook(lua_State *co, lcr_Task *t) {
+  if (t) lua_sethook(co, t->yield_hook, t->yield_hook_mask, t->yield_hook_count);
+  else lua_sethook(co, NULL, 0, 0);
+}
+
 /*
 ** Runs on the next Lua instruction after a bare coroutine.yield was
-** resumed, so the error points at the line that yielded.
+** resumed, so the error points at the line that yielded. (Only a copy of
+** coroutine.yield taken before require "corral" gets here: the library's
+** own raises at once, lcr_raise_bare_yield.)
 */
 static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
   lcr_Task *t;
   (void)ar;
-  lua_sethook(L, NULL, 0, 0);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &lcr_task_mt_key);
   t = lcr_cotask(L, lua_topointer(L, -1));
   lua_pop(L, 1);
+  give_back_hook(L, t);
   lua_pushnil(L);
   if (t) {
     t->bare_yield = 0;
@@ -459,23 +468,41 @@ static void bare_yield_hook(lua_State *L, lua_Debug *ar) {
   lua_error(L);
 }
 
-/*
-** Note "file:line: " of the innermost Lua frame of co from level 1 up (the
-** caller of coroutine.yield, or of the pcall around it; "" if none) as
-** the task's "yield_where". Called protected: [lcr_Task, co]. [-0, +0, m]
-*/
-static int note_where(lua_State *L) {
-  lcr_Task *t = lua_touserdata(L, 1);
-  lua_State *co = lua_tothread(L, 2);
+/* Push "file:line: " of the innermost Lua frame of co from level 1 up
+** (the caller of coroutine.yield, or of the pcall around it; "" if
+** none). [-0, +1, m] */
+static void push_yield_where(lua_State *L, lua_State *co) {
   lua_Debug ar;
   int level;
-  lua_pushliteral(L, "");
   for (level = 1; level < LCR_WHERE_LEVELS && lua_getstack(co, level, &ar);
        level++)
     if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
       lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
-      break;
+      return;
     }
+  lua_pushliteral(L, "");
+}
+
+/*
+** coroutine.yield (the library's, as require "corral" wraps it) called on
+** the current task's own coroutine L: the error, raised at once where it
+** was called, so that a pcall around it catches it as any error. [-0, +0, v]
+*/
+int lcr_raise_bare_yield(lua_State *L) {
+  push_yield_where(L, L);
+  lua_pushstring(L, bare_yield_msg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/*
+** Note where a bare yield of co was called (push_yield_where) as the
+** task's "yield_where". Called protected: [lcr_Task, co]. [-0, +0, m]
+*/
+static int note_where(lua_State *L) {
+  lcr_Task *t = lua_touserdata(L, 1);
+  lua_State *co = lua_tothread(L, 2);
+  push_yield_where(L, co);
   if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {
     lua_rotate(L, -2, 1);                      /* [task, where] */
     lcr_setextra(L, -2, "yield_where");
@@ -499,6 +526,11 @@ static void note_bare_yield(lcr_Engine *E, lcr_Task *t, lua_State *co) {
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
   }
   t->bare_yield = 1;
+  if (lua_gethook(co) != bare_yield_hook) {    /* the task's own, kept */
+    t->yield_hook = lua_gethook(co);
+    t->yield_hook_mask = lua_gethookmask(co);
+    t->yield_hook_count = lua_gethookcount(co);
+  }
   lua_sethook(co, bare_yield_hook, LUA_MASKCOUNT, 1);
 }
 
@@ -510,7 +542,7 @@ static void note_bare_yield(lcr_Engine *E, lcr_Task *t, lua_State *co) {
 int lcr_bare_yield(lua_State *L, lcr_Task *t) {
   if (!t->bare_yield) return 0;
   t->bare_yield = 0;
-  lua_sethook(L, NULL, 0, 0);
+  give_back_hook(L, t);
   lua_pushstring(L, bare_yield_msg);
   return 1;
 }
