@@ -360,16 +360,22 @@ static void link_run(cr_task_t *t) {
   cr_task_done(t, CR_TASK_CANCELLED);
 }
 
+/* Build the chain on a fresh engine e, down to its last task parked. */
+static int chain_build(cr_engine_t *e) {
+  memset(chain, 0, sizeof chain);
+  CHECK(cr_engine_init(e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  chain[CHAIN].level = CHAIN;
+  TASK_INIT(e, &chain[CHAIN].t, link_run);
+  cr_task_start_root(&chain[CHAIN].t);
+  while (cr_engine_step(e, 0) == 1) {}
+  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  return 0;
+}
+
 static int test_chain_cancel_linear(void) {
   cr_engine_t e;
   int i;
-  memset(chain, 0, sizeof chain);
-  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  chain[CHAIN].level = CHAIN;
-  TASK_INIT(&e, &chain[CHAIN].t, link_run);
-  cr_task_start_root(&chain[CHAIN].t);
-  while (cr_engine_step(&e, 0) == 1) {}
-  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  CHECK(chain_build(&e) == 0);
   e.absorb_steps = 0;
   cr_scope_cancel(&chain[CHAIN].g.scope, CR_SRC_EXPLICIT, 0, NULL);
   CHECK(drain(&e) == 0);
@@ -387,13 +393,7 @@ static int test_chain_cancel_linear(void) {
 static int chain_cancel_each(int outermost_first) {
   cr_engine_t e;
   int i;
-  memset(chain, 0, sizeof chain);
-  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
-  chain[CHAIN].level = CHAIN;
-  TASK_INIT(&e, &chain[CHAIN].t, link_run);
-  cr_task_start_root(&chain[CHAIN].t);
-  while (cr_engine_step(&e, 0) == 1) {}
-  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  CHECK(chain_build(&e) == 0);
   e.deliver_steps = 0;
   for (i = 1; i <= CHAIN; i++)
     CHECK(cr_scope_cancel(&chain[outermost_first ? CHAIN + 1 - i : i].g.scope,
