@@ -1263,7 +1263,10 @@ static void push_io_counts(lua_State *L, lcr_Engine *E) {
 /*
 ** corral.debug_stats() -> {tasks, scopes, timers, handles, refs, records}:
 ** what the running engine has alive, or, outside a run, what the last run
-** left behind when it closed (all zero unless something leaked).
+** left behind when it closed (all zero unless something leaked). Besides:
+** pooled coroutines, the I/O handles by kind, and reach_steps, the scopes
+** the trace's "does this cancel reach that task" walks visited in this run
+** (a statistic, so that a spec can bound the work without timing it).
 */
 static int l_debug_stats(lua_State *L) {
   lcr_State *S = lcr_state(L);
@@ -1285,6 +1288,8 @@ static int l_debug_stats(lua_State *L) {
   lua_setfield(L, -2, "records");
   lua_pushinteger(L, S->eng ? S->eng->npool : 0);
   lua_setfield(L, -2, "pooled");
+  lua_pushinteger(L, S->eng ? (lua_Integer)S->eng->e.reach_steps : 0);
+  lua_setfield(L, -2, "reach_steps");
   push_io_counts(L, S->eng);
   return 1;
 }

@@ -398,6 +398,11 @@ struct cr_group_s {
   ** groups stops at the first group it already knows */
   cr_scope_t *memo_abs;
   uint64_t memo_gen;
+  /* private: what cr_task_reach answered for this group's scope about the
+  ** cancel of scope reach_sid while cancel_gen was reach_gen (1, 0, -1),
+  ** for the same reason */
+  uint64_t reach_sid, reach_gen;
+  int reach_memo;
 };
 
 /* Counters for leak accounting: all zero once an engine is idle. */
@@ -495,6 +500,8 @@ struct cr_engine_s {
   uint64_t absorb_steps;  /* scopes visited by cr_scope_absorber's walks
                           ** (statistics: the C tests bound it) */
   uint64_t deliver_steps; /* scopes visited by cancels' delivery walks
+                          ** (statistics: the C tests bound it) */
+  uint64_t reach_steps;   /* scopes visited by cr_task_reach's walks
                           ** (statistics: the C tests bound it) */
   uint64_t t0;            /* uv_hrtime() at init */
   double vnow;            /* virtual clock */
@@ -726,11 +733,15 @@ cr_scope_t *cr_task_cancelled_now(cr_task_t *task);
 cr_scope_t *cr_scope_absorber(cr_scope_t *s);
 /* Whether a cancel of scope s reaches task t now: t is inside s, and no
 ** shielded scope between them hides it (a shielded s is reached by its own
-** cancel). For observers (a tracer's "cancelled" marks). */
+** cancel). For observers (a tracer's "cancelled" marks). Asking it of
+** every task below s costs time linear in the scopes there, and asking it
+** again, of a task deep in a chain, costs no walk of the chain while
+** nothing was cancelled, shielded or moved since: the answers are kept in
+** the groups on the way (one scope asked about at a time). */
 int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t);
 /* The same by the scope's id, for a cancel that came earlier: 1 it reaches
 ** t now, 0 a shield still hides it, -1 t is no longer inside that scope. A
-** task that has ended is asked from its own scope. */
+** task that has ended is asked from its own scope. The same cost. */
 int cr_task_reach(const cr_task_t *t, uint64_t sid);
 /* The scope's position: 1 while it is entered (its Cancelled is live). */
 int cr_scope_live(const cr_scope_t *s);

@@ -39,6 +39,7 @@ int cr_group_init(cr_task_t *parent, cr_group_t *g, const cr_group_opts_t *o) {
   cr__queue_init(&g->stop_waiters);
   g->memo_abs = NULL;
   g->memo_gen = UINT64_MAX;            /* cancel_gen never gets there */
+  g->reach_gen = UINT64_MAX;
   rc = cr_scope_enter(parent, &g->scope, o->deadline, o->shield);
   g->scope.is_group = 1;
   if (rc) g->closed = 1;

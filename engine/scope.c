@@ -417,14 +417,56 @@ static cr_scope_t *walk_up(cr_engine_t *e, cr_scope_t *s) {
   return found;
 }
 
+/* A group's remembered answer about the cancel of sid, or 2: none. */
+static int remembered_reach(const cr_scope_t *p, uint64_t sid) {
+  const cr_group_t *g = (const cr_group_t *)p;
+  if (!p->is_group || g->reach_gen != p->engine->cancel_gen ||
+      g->reach_sid != sid)
+    return 2;
+  return g->reach_memo;
+}
+
+/* The answer from a scope with `shields` shielded scopes between it and
+** the end of the walk, whose answer was r. */
+static int reach_past(int r, unsigned shields) {
+  return r == 1 && shields > 0 ? 0 : r;
+}
+
+/*
+** Up from the task's innermost scope to sid, a shield hiding it on the way
+** or not, or past the root: -1. Like walk_up, the walk stops at the first
+** group that remembers its answer about sid for the current cancel_gen, and
+** every group it passes remembers its own: a tracer asks about every task
+** below a cancelled scope, or about one deep task at each of its resumes,
+** and a chain thousands deep is walked once per change of cancel_gen and of
+** scope asked about, not once per question. (What changes a group's answer
+** bumps cancel_gen: a shield set or lowered, a task moved, a scope unlinked
+** with scopes still below it. A task entering or leaving a scope moves only
+** where its own walks start: the groups above keep their answers.)
+*/
 int cr_task_reach(const cr_task_t *t, uint64_t sid) {
-  const cr_scope_t *in = t->cur ? t->cur : &t->scope;   /* ended: as it was */
-  int hidden = 0;
-  for (; in != NULL; in = in->parent) {
-    if (in->id == sid) return hidden ? 0 : 1;
-    if (in->shield) hidden = 1;
+  /* a task that has ended is asked from its own scope, as it was */
+  cr_scope_t *from = t->cur ? t->cur : (cr_scope_t *)&t->scope;
+  cr_scope_t *p, *q;
+  cr_engine_t *e = t->scope.engine;
+  unsigned shields = 0, before = 0;        /* (below p; below q) */
+  int r = -1, known;
+  for (p = from; p != NULL; p = p->parent) {
+    e->reach_steps++;
+    if (p->id == sid) { r = 1; break; }
+    if ((known = remembered_reach(p, sid)) != 2) { r = known; break; }
+    if (p->shield) shields++;
   }
-  return -1;
+  for (q = from; q != p; q = q->parent) {
+    if (q->is_group) {
+      cr_group_t *g = (cr_group_t *)q;
+      g->reach_sid = sid;
+      g->reach_gen = e->cancel_gen;
+      g->reach_memo = reach_past(r, shields - before);
+    }
+    if (q->shield) before++;
+  }
+  return reach_past(r, shields);
 }
 
 int cr_scope_reaches(const cr_scope_t *s, const cr_task_t *t) {

@@ -413,6 +413,52 @@ static int test_chain_cancel_each_level_linear(void) {
 }
 
 /*
+** What a tracer asks of the chain (cr_scope_reaches, cr_task_reach): when
+** the outermost group is cancelled, whether the cancel reaches each task
+** below it; then, at every resume of the deepest task, whose cancel a
+** shield hid, whether it reaches it yet. Each question walked up to the
+** cancelled group: quadratic for the first, the chain's depth per resume
+** for the second. The answers must stay right as the shield goes and comes
+** back (a bump of cancel_gen) and as the task leaves it (none).
+*/
+#define REACH_ASKS (10 * CHAIN)
+static int test_chain_reach_linear(void) {
+  cr_engine_t e;
+  cr_scope_t sh, *top;
+  int i;
+  memset(chain, 0, sizeof chain);
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  chain[CHAIN].level = CHAIN;
+  TASK_INIT(&e, &chain[CHAIN].t, link_run);
+  cr_task_start_root(&chain[CHAIN].t);
+  while (cr_engine_step(&e, 0) == 1) {}
+  CHECK(chain[0].t.status == CR_TASK_WAITING);
+  CHECK(cr_scope_enter(&chain[0].t, &sh, INFINITY, 1) == 0);
+  top = &chain[CHAIN].g.scope;
+  cr_scope_cancel(top, CR_SRC_EXPLICIT, 0, NULL);
+  e.reach_steps = 0;
+  for (i = CHAIN - 1; i >= 0; i--)       /* outermost first, as a walk */
+    CHECK(cr_scope_reaches(top, &chain[i].t) == (i > 0));
+  CHECK(e.reach_steps < 8 * (uint64_t)CHAIN);
+  e.reach_steps = 0;
+  for (i = 0; i < REACH_ASKS; i++)
+    CHECK(cr_task_reach(&chain[0].t, top->id) == 0);
+  CHECK(e.reach_steps < 8 * (uint64_t)CHAIN + 4 * (uint64_t)REACH_ASKS);
+  cr_scope_set_shield(&sh, 0);          /* (wakes the task: it is cancelled) */
+  CHECK(cr_task_reach(&chain[0].t, top->id) == 1);
+  cr_scope_set_shield(&sh, 1);
+  CHECK(cr_task_reach(&chain[0].t, top->id) == 0);
+  CHECK(cr_task_reach(&chain[0].t, chain[0].t.scope.id) == 0);
+  cr_scope_exit(&sh);
+  CHECK(cr_task_reach(&chain[0].t, top->id) == 1);
+  CHECK(cr_task_reach(&chain[0].t, sh.id) == -1);
+  CHECK(drain(&e) == 0);
+  for (i = 0; i <= CHAIN; i++) CHECK(chain[i].t.status == CR_TASK_CANCELLED);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/*
 ** Attached to a host's loop: the end of the last task is reported without
 ** a wake-up from elsewhere (the poll does not block on the host's quiet
 ** handle), and only once: a host that stays attached after hearing it is
@@ -1276,6 +1322,8 @@ int main(void) {
      test_chain_cancel_linear},
     {"cancelling every level of a deep chain in turn walks it in linear time",
      test_chain_cancel_each_level_linear},
+    {"asking whether a cancel reaches the tasks of a deep chain is linear",
+     test_chain_reach_linear},
     {"a NaN deadline is refused", test_nan_deadline_refused},
     {"a listener that abandons at a wake finds the task queued",
      test_listener_abandons_at_a_wake},
