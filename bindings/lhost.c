@@ -65,6 +65,7 @@ struct corral_host_s {
   int cancel_ref;           /* the cancel's reason, for the Cancelled */
   int grace_ref;            /* else the reason of the stop ending first */
   int tree_ref;             /* the task tree when a deadlock was found */
+  int spare_ref;            /* a registry slot kept for abandon_root */
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
   unsigned closing : 1;     /* in corral_host_close (it runs the loop) */
@@ -482,10 +483,23 @@ static void root_done(corral_host_t *h) {
   }
 }
 
-/* Give up on the root with the error on top of T (popped). */
+/*
+** Give up on the root with the error on top of T (popped). This runs
+** outside any pcall, often because memory ran out: luaL_ref may grow the
+** registry, and an error here would reach Lua's panic (abort). The error
+** goes in the slot start_k reserved for it instead (setting a key that
+** exists never allocates); every running root has one, and it is given up
+** on once.
+*/
 static void abandon_root(corral_host_t *h) {
   unref(h->T, &h->msg_ref);
-  h->msg_ref = luaL_ref(h->T, LUA_REGISTRYINDEX);
+  if (h->spare_ref != LUA_NOREF) {
+    lua_rawseti(h->T, LUA_REGISTRYINDEX, h->spare_ref);
+    h->msg_ref = h->spare_ref;
+    h->spare_ref = LUA_NOREF;
+  } else {
+    lua_pop(h->T, 1);
+  }
   ops_abandon(h, 0);
   cr_engine_abandon(&h->E.e);
   root_done(h);
@@ -785,6 +799,10 @@ const char *corral_host_message(corral_host_t *h) {
 static int start_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
   int nargs = lua_gettop(T) - 2;
+  if (h->spare_ref == LUA_NOREF) {       /* see abandon_root */
+    lua_pushboolean(T, 0);               /* a slot, not LUA_REFNIL */
+    h->spare_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  }
   h->root = lcr_newtask(T, &h->E, 2, nargs);
   h->root_ref = luaL_ref(T, LUA_REGISTRYINDEX);
   return 0;
@@ -1234,7 +1252,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
   h->part_ref = LUA_NOREF;
-  h->tree_ref = LUA_NOREF;
+  h->tree_ref = h->spare_ref = LUA_NOREF;
   h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);
@@ -1311,6 +1329,7 @@ int corral_host_close(corral_host_t *h) {
   cr_timer_stop(&h->E.e, &h->stop_timer);
   uv_close((uv_handle_t *)&h->async, async_close_cb);
   forget_root(h);
+  unref(h->T, &h->spare_ref);
   lcr_engine_teardown(h->T, &h->E);      /* runs the loop: closes finish */
   lcr_trace_report(&h->E);
   if (h->async_open) uv_run(h->E.e.loop, UV_RUN_NOWAIT);

@@ -47,7 +47,7 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* A state on a's allocator with the standard libraries and corral, or
 ** NULL. Nothing fails while it is made (fail_at is set afterwards). */
-static lua_State *alloc_state(arena *a) {
+static inline lua_State *alloc_state(arena *a) {
   lua_State *L = lua_newstate(l_alloc, a);
   if (L == NULL) return NULL;
   luaL_openlibs(L);
