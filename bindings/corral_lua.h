@@ -118,9 +118,13 @@ int corral_host_run(corral_host_t *h);
 ** that cancelling cannot break.
 */
 int corral_host_attach(corral_host_t *h, corral_done_cb cb, void *arg);
-/* One step that never blocks: CORRAL_RUNNING or the root's status. */
+/* One step that never blocks: CORRAL_RUNNING or the root's status. The
+** host's code may wake a task between two steps: a deadlock is declared by
+** the step after the one that left every task blocked, if nothing was
+** woken in between. */
 int corral_host_step(corral_host_t *h);
-/* Wait until this fd is readable or the timeout (ms, -1 = none) passed. */
+/* Wait until this fd is readable or the timeout (ms, -1 = none) passed
+** (0 while a task is ready or a deadlock is pending). */
 int corral_host_fd(corral_host_t *h);
 int corral_host_timeout(corral_host_t *h);
 

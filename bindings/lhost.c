@@ -75,6 +75,8 @@ struct corral_host_s {
                             ** must not drive, attach or close it */
   unsigned describing : 1;  /* corral_host_message runs the error's
                             ** __tostring: the root's outcome must stay */
+  unsigned all_blocked : 1; /* stepped: the last step left every task
+                            ** blocked, a deadlock not declared yet */
   int status;
   hub_t *hub;
   uv_async_t async;
@@ -582,6 +584,25 @@ static void hub_deliver(corral_host_t *h) {
   if (pending) async_cb(&h->async);
 }
 
+/*
+** One pass of the engine. Stepped, the host's own code may wake a task
+** between two steps (ch:try_send, e:set): every task blocked at the end of
+** a step is no deadlock yet. It is one when the next step finds nothing
+** woken since (the host had its turn and did nothing) and every task still
+** blocked. Run to the end, nothing but the loop's handles can wake a task.
+*/
+static int step_once(corral_host_t *h, int block) {
+  int woken = cr_engine_has_ready(&h->E.e);
+  int rc = cr_engine_step(&h->E.e, block);
+  if (block || rc != CR_EDEADLOCK) {
+    h->all_blocked = 0;
+    return rc;
+  }
+  if (h->all_blocked && !woken) return CR_EDEADLOCK;
+  h->all_blocked = 1;
+  return 1;
+}
+
 /* [h, block]: step until the root finished (block) or once. */
 static int drive_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
@@ -589,7 +610,7 @@ static int drive_k(lua_State *T) {
   do {
     hub_deliver(h);
     if (h->status != CORRAL_RUNNING) break;
-    after_step(h, cr_engine_step(&h->E.e, block));
+    after_step(h, step_once(h, block));
   } while (block && h->status == CORRAL_RUNNING);
   return 0;
 }
@@ -687,7 +708,10 @@ int corral_host_fd(corral_host_t *h) {
 
 int corral_host_timeout(corral_host_t *h) {
   if (h == NULL) return CR_EINVAL;
-  return h->status == CORRAL_RUNNING ? cr_engine_timeout(&h->E.e) : -1;
+  if (h->status != CORRAL_RUNNING) return -1;
+  /* a deadlock pending: the next step declares it, unless the host wakes
+  ** a task before it */
+  return h->all_blocked ? 0 : cr_engine_timeout(&h->E.e);
 }
 
 int corral_host_status(corral_host_t *h) { return h ? h->status : CR_EINVAL; }
@@ -885,6 +909,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
   drop_requests(h->hub);
   h->E.epoch = ++h->S->epoch;
   h->E.deadlocked = 0;
+  h->all_blocked = 0;
   lua_pushcfunction(T, start_k);
   lua_pushlightuserdata(T, h);
   lua_xmove(L, T, nargs + 1);

@@ -326,6 +326,40 @@ static int test_step(void) {
   return 0;
 }
 
+/* Stepped, host code that woke the parked root between two steps (the
+** documented way to feed a task) got a deadlock: the step in which the root
+** parked had cancelled it already. A deadlock is declared only by a step
+** that finds nothing woken since the last one; until then the timeout is 0
+** (the next step decides), and a host that woke nothing still gets it. */
+static int test_wake_between_steps(void) {
+  corral_host_t *h;
+  lua_State *L;
+  char buf[64];
+  int st, i;
+  CHECK(corral_host_new(&h, NULL) == 0);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h, "local c = require 'corral'\n"
+    "ch = c.channel(1) return ch:recv()", "=s") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);      /* parked in recv */
+  CHECK(corral_host_timeout(h) == 0);
+  CHECK(luaL_dostring(L, "return ch:try_send('hello')") == LUA_OK);
+  CHECK(lua_toboolean(L, -1));
+  lua_settop(L, 0);
+  for (i = 0; i < 10 && (st = corral_host_step(h)) == CORRAL_RUNNING; i++) {}
+  CHECK(st == CORRAL_OK);
+  CHECK(strcmp(host_result(h, buf, sizeof buf), "hello") == 0);
+  /* The same root, and the host does nothing: the next step declares it. */
+  CHECK(corral_host_start_string(h, "local c = require 'corral'\n"
+    "ch = c.channel(1) return ch:recv()", "=s") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  for (i = 0; i < 10 && (st = corral_host_step(h)) == CORRAL_RUNNING; i++) {}
+  CHECK(st == CORRAL_ERROR);
+  CHECK(strstr(corral_host_message(h), "corral: deadlock") != NULL);
+  CHECK(strstr(corral_host_message(h), "channel") != NULL);
+  CHECK(corral_host_close(h) == 0);
+  return 0;
+}
+
 /* --- deadlock and teardown ----------------------------------------------- */
 
 static int test_deadlock(void) {
@@ -483,6 +517,7 @@ int main(void) {
   RUN(test_attach_host_handle_untouched);
   RUN(test_attach_quiet_host_handle);
   RUN(test_step);
+  RUN(test_wake_between_steps);
   RUN(test_deadlock);
   RUN(test_signals_between_roots);
   RUN(test_close_while_running);
