@@ -861,11 +861,20 @@ static void take_reasons(hub_t *hub, char *r[3]) {
   }
 }
 
-/* Requests made while no root ran are dropped, not kept for the next. */
-static void drop_requests(hub_t *hub) {
+/*
+** Requests made while no root ran are dropped, not kept for the next, and
+** leave no trace: the pass-ending flag a request set (so that it would be
+** delivered before the next resume) goes with it, or the next root's first
+** step would run nothing, and a stop made right after it would find the
+** root not started yet (cancelled before it could wait for the stop).
+*/
+static void drop_requests(corral_host_t *h) {
+  hub_t *hub = h->hub;
   char *r[3];
   int i;
   uv_mutex_lock(&hub->mu);
+  if (hub->req != 0)
+    __atomic_store_n(&h->E.e.poll_soon, 0, __ATOMIC_RELAXED);
   hub->req = 0;
   take_reasons(hub, r);
   uv_mutex_unlock(&hub->mu);
@@ -906,7 +915,7 @@ int corral_host_start(corral_host_t *h, int nargs) {
     return CR_EBUSY;
   }
   forget_root(h);
-  drop_requests(h->hub);
+  drop_requests(h);
   h->E.epoch = ++h->S->epoch;
   h->E.deadlocked = 0;
   h->all_blocked = 0;
@@ -1032,6 +1041,10 @@ static int request_k(lua_State *T) {
   double grace;
   int req, rc, i;
   char *r[3];
+  if (h->status != CORRAL_RUNNING) {     /* no root to take it */
+    drop_requests(h);
+    return 0;
+  }
   uv_mutex_lock(&hub->mu);          /* nothing in here may raise */
   req = hub->req;
   grace = hub->grace;
@@ -1043,7 +1056,7 @@ static int request_k(lua_State *T) {
   rc = lua_pcall(T, 3, 3, 0);
   for (i = 0; i < 3; i++) free(r[i]);
   if (rc != LUA_OK) return lua_error(T);
-  if (req == 0 || h->status != CORRAL_RUNNING) return 0;
+  if (req == 0) return 0;
   /* The Cancelled's reason is the first cancel's, else that of the stop
   ** whose grace ends first; wait_stop gives the first stop's. */
   if (req & REQ_CANCEL) keep_first(T, &h->cancel_ref);
