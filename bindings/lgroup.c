@@ -39,25 +39,36 @@ static int push_errorgroup(lua_State *L) {
 ** running thread may raise: that error is the hook's, not a failure of
 ** the group, and must not take the place of the failures recorded. So it
 ** is built protected, and once more with the thread's hook put aside (then
-** back) if a hook raised. Memory running out still raises. [-0, +1, m]
+** back) if a hook raised. Memory that runs out while it is built must not
+** take their place either (a group raises an ErrorGroup, never a bare
+** error): the list is left as it was, so it is built once more after a
+** full collection (the children's memory is free by now). Only memory
+** still short then raises. The function is a light C function: pushing
+** it allocates nothing outside the protected call. [-0, +1, m]
 */
 void lcr_push_group_errors(lua_State *L, int errors_idx, const lcr_Group *G) {
   lua_Hook hook = NULL;
-  int mask = 0, count = 0, tries, status;
+  int mask = 0, count = 0, hooked = 0, short_of_memory = 0, status;
   errors_idx = lua_absindex(L, errors_idx);
-  for (tries = 0; tries < 2; tries++) {
-    lcr_pushfunction(L, G->E->S, push_errorgroup);
+  for (;;) {
+    lua_pushcfunction(L, push_errorgroup);
     lua_pushvalue(L, errors_idx);
     lua_pushlightuserdata(L, (void *)G);
     status = lua_pcall(L, 2, 1, 0);
-    if (tries > 0) lua_sethook(L, hook, mask, count);
-    if (status == LUA_OK || status == LUA_ERRMEM || tries > 0) break;
-    lua_pop(L, 1);                    /* the hook's error: discarded */
+    if (status == LUA_OK ||
+        (status == LUA_ERRMEM ? short_of_memory++ : hooked++) > 0)
+      break;
+    lua_pop(L, 1);                    /* not the group's: discarded */
+    if (status == LUA_ERRMEM) {
+      lua_gc(L, LUA_GCCOLLECT);
+      continue;
+    }
     hook = lua_gethook(L);            /* (as the hook left it) */
     mask = lua_gethookmask(L);
     count = lua_gethookcount(L);
     lua_sethook(L, NULL, 0, 0);
   }
+  if (hooked) lua_sethook(L, hook, mask, count);
   if (status != LUA_OK) lua_error(L);
 }
 
