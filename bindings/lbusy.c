@@ -49,8 +49,10 @@ static atomic_int busy_inflight, intr_inflight;
 ** the coroutine, its step (1: give up the CPU, 2: until libuv has
 ** delivered the signal, 3: the cancellation point), the turns given at
 ** step 2, whether its last yield was the hook's, the deliveries seen when
-** it was hooked, and its own hook, put back at step 3. Set by the handler
-** and by the hook, in the run's thread only. */
+** it was hooked, its own hook, put back at step 3, and the count the hook
+** runs with (the grace, until it first fires). Set by the handler, by the
+** hook and by corral's debug.sethook and debug.gethook, in the run's
+** thread only. */
 #define BUSY_SLOTS 64
 typedef struct {
   lua_State *co;          /* NULL: free */
@@ -58,6 +60,7 @@ typedef struct {
   unsigned long seen;
   lua_Hook hook;
   int mask, count;
+  int grace;
 } busy_slot;
 static busy_slot busy_slots[BUSY_SLOTS];
 static volatile sig_atomic_t busy_active;    /* slots in use */
@@ -128,18 +131,56 @@ static busy_slot *slot_of(const lua_State *co) {
   return NULL;
 }
 
+/* busy_hook back on s's task, which replaced it (see take_own). How much
+** of the grace was left cannot be known (lua_sethook starts the count
+** again): half of it, so that a task that keeps setting hooks gets less
+** than twice the grace in all, and one that sets a hook and then blocks
+** at once still hears the signal at its own cancellation point. `over`:
+** none (an arrival found the hook gone: the task has computed since the
+** one that hooked it). */
+static void rearm(busy_slot *s, int over) {
+  if (over) s->grace = 1;
+  else if (s->grace > 1) s->grace /= 2;
+  lua_sethook(s->co, busy_hook, LUA_MASKCOUNT, s->grace);
+}
+
+/* The hook on s's task is not busy_hook: the task (its debug.sethook, a C
+** library, a copy of debug.sethook saved before corral was loaded) put its
+** own in its place. Had it stayed, the task, computing on, would never
+** give up the CPU, and the slot it holds would keep every later arrival
+** from hooking it again. That hook is the task's own now, given back at
+** the end of the way, and busy_hook goes back on. The three are read
+** first and checked: a handler that ran meanwhile (an arrival) has done
+** this already, with the same ones. */
+static void take_own(busy_slot *s, int over) {
+  lua_State *co = s->co;
+  lua_Hook hook = lua_gethook(co);
+  int mask = lua_gethookmask(co), count = lua_gethookcount(co);
+  if (hook == busy_hook || lua_gethook(co) != hook) return;
+  s->hook = hook;
+  s->mask = mask;
+  s->count = count;
+  rearm(s, over);
+}
+
 /* Hook co, unless it is on its way already: the arrival's grace starts
 ** (`seen`: the deliveries so far; `step`: where its way starts). With
-** every slot taken, it hears the signal at its next yield. */
+** every slot taken, it hears the signal at its next yield. One on its way
+** whose hook was replaced is hooked again, so no arrival is lost. */
 static void hook_task(lua_State *co, unsigned long seen, int step) {
   busy_slot *s;
-  if (slot_of(co) != NULL || (s = slot_of(NULL)) == NULL) return;
+  if ((s = slot_of(co)) != NULL) {
+    take_own(s, 1);
+    return;
+  }
+  if ((s = slot_of(NULL)) == NULL) return;
   s->hook = lua_gethook(co);
   s->mask = lua_gethookmask(co);
   s->count = lua_gethookcount(co);
   s->turns = s->yielded = 0;
   s->seen = seen;
   s->step = step;
+  s->grace = BUSY_GRACE;
   s->co = co;                            /* (last: the slot is taken) */
   busy_active = busy_active + 1;
   lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
@@ -358,6 +399,7 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
     s->turns = s->step == 1 ? 0 : s->turns + 1;
     s->step = s->step == 1 ||
       (E->e.signals_seen == s->seen && s->turns < 100000) ? 2 : 3;
+    s->grace = 1;                        /* (the grace is over) */
     lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1);
     cr_task_yield(&t->t);
     s->yielded = 1;
@@ -379,6 +421,92 @@ void lcr_busy_after_resume(lua_State *co) {
     return;
   }
   unhook(s, lua_gethook(co) == busy_hook);   /* (a hook set since is kept) */
+}
+
+/* --- the task's own debug hooks ------------------------------------------
+**
+** A task on its way may set or read its debug hook (a budget around a
+** call: read the hook, set one, run, set the one read back). corral's
+** debug.sethook and debug.gethook keep busy_hook out of its way: a hook
+** it sets is its own (take_own: busy_hook goes back on), and the one it
+** reads is its own too, not busy_hook, which debug.gethook would call
+** "external hook" and debug.sethook refuse to set back. Each calls the
+** function it wraps directly, in its own frame: errors name it as ever.
+*/
+
+/* co's slot, if it is on its way in the run this thread serves. */
+static busy_slot *own_slot(lua_State *co) {
+  uv_thread_t self;
+  if (busy_active == 0 || busy_engine == NULL) return NULL;
+  self = uv_thread_self();
+  return uv_thread_equal(&self, &busy_thread) ? slot_of(co) : NULL;
+}
+
+/* The thread a debug function acts on: its first argument, or the caller. */
+static lua_State *debug_target(lua_State *L) {
+  return lua_isthread(L, 1) ? lua_tothread(L, 1) : L;
+}
+
+static int debug_sethook(lua_State *L) {
+  lua_State *co = debug_target(L);
+  int n = lua_tocfunction(L, lua_upvalueindex(1))(L);
+  busy_slot *s = own_slot(co);
+  if (s != NULL) take_own(s, 0);
+  return n;
+}
+
+/* With busy_hook on co, the call sees co's own hook, put there for it (an
+** arrival meanwhile puts busy_hook back: then it is called again). */
+static int debug_gethook(lua_State *L) {
+  lua_CFunction gethook = lua_tocfunction(L, lua_upvalueindex(1));
+  lua_State *co = debug_target(L);
+  busy_slot *s;
+  lua_Hook shown;
+  int n;
+  for (;;) {
+    s = NULL;
+    if (lua_gethook(co) == busy_hook) {
+      if ((s = own_slot(co)) == NULL) inherited(co);   /* as busy_hook does */
+      else lua_sethook(co, s->hook, s->mask, s->count);
+    }
+    shown = lua_gethook(co);
+    n = gethook(L);
+    if (lua_gethook(co) == shown) break;
+    lua_pop(L, n);
+  }
+  if (s != NULL && s->co == co) rearm(s, 0);
+  return n;
+}
+
+static const luaL_Reg debug_guards[] = {
+  {"sethook", debug_sethook},
+  {"gethook", debug_gethook},
+  {NULL, NULL}
+};
+
+/* At require: the debug library's sethook and gethook wrapped, unless
+** absent, wrapped already, or not plain C functions (one with upvalues,
+** someone's wrapper, called in the frame of ours would find ours). */
+void lcr_busy_guard_debug(lua_State *L) {
+  const luaL_Reg *g;
+  int top;
+  if (lua_getglobal(L, "debug") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  top = lua_gettop(L);
+  for (g = debug_guards; g->name != NULL; g++) {
+    lua_CFunction f;
+    lua_getfield(L, -1, g->name);
+    if ((f = lua_tocfunction(L, -1)) == NULL || f == g->func ||
+        lua_getupvalue(L, -1, 1) != NULL) {
+      lua_settop(L, top);              /* (and the upvalue, if any) */
+      continue;
+    }
+    lua_pushcclosure(L, g->func, 1);
+    lua_setfield(L, -2, g->name);
+  }
+  lua_pop(L, 1);
 }
 
 /* Which stop signals this thread lets in: forward[0] SIGINT, [1] SIGTERM.

@@ -2112,6 +2112,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   lcr_open_io_lua(L, lua_absindex(L, -2), lua_absindex(L, -1));
   guard_coroutine_lib(L, lua_absindex(L, -2));
   lcr_open_testing(L);
+  lcr_busy_guard_debug(L);   /* a busy task's own hooks: lbusy.c */
   lua_pushliteral(L, CR_VERSION);
   lua_setfield(L, -2, "_VERSION");
   push_run_options(L);

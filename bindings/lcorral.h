@@ -311,6 +311,7 @@ void lcr_busy_install(lcr_Engine *E);
 void lcr_busy_remove(lcr_Engine *E);
 void lcr_busy_after_resume(lua_State *co);
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co);
+void lcr_busy_guard_debug(lua_State *L);
 void lcr_intr_install(lcr_Engine *E, lua_State *L, cr_reason_cb cb);
 void lcr_intr_remove(lcr_Engine *E);
 void lcr_intr_check(lcr_Engine *E);
