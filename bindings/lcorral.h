@@ -116,6 +116,15 @@ struct lcr_Engine {
                           ** run raises it, or prints it: lcr_trace_report) */
   lua_State *volatile resuming_co; /* the coroutine being resumed, or NULL
                           ** (read by lbusy.c's signal handler) */
+  /* The hook (debug.sethook) of the task `yield_hook_of`, put aside while
+  ** a bare yield through a copy of coroutine.yield is undone (ltask.c's
+  ** bare_yield_hook stands in for it for one instruction, then gives it
+  ** back). One slot for the run, not a field per task: a second such yield
+  ** before the first task runs again loses the first one's hook (a copy
+  ** of coroutine.yield taken before require is rare, two at once rarer). */
+  const void *yield_hook_of;  /* a task, compared, never read through */
+  lua_Hook yield_hook;
+  int yield_hook_mask, yield_hook_count;
   unsigned deadlocked : 1;
   unsigned open : 1;
   unsigned hosted : 1;    /* a C host's engine (lhost.c) */
@@ -167,11 +176,6 @@ typedef struct lcr_Task {
                           ** was spawned: cancelled before it starts, its
                           ** function never runs (the wait for a slot was
                           ** its first cancellation point) */
-  /* Its own hook (debug.sethook), put aside while a bare yield is undone
-  ** (bare_yield): the hook that raises takes its place for one
-  ** instruction, then gives it back. */
-  lua_Hook yield_hook;
-  int yield_hook_mask, yield_hook_count;
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
