@@ -318,9 +318,32 @@ local DEEP_SHOWN = 3
 -- The failures of err, a group nested too deep to show, flattened: the
 -- first DEEP_SHOWN of them under its line, so that what went wrong at the
 -- bottom (a "C stack overflow" of groups nested in one task) is not hidden.
+-- The failures of top, nested groups flattened, each group walked once (as
+-- render shows it once): the first k of them, and how many there are.
+local function some_leaves(top, k)
+  local shown, n, seen = {}, 0, { [top] = true }
+  local groups, next_i, depth = { top }, { 1 }, 1
+  while depth > 0 do
+    local g, i = groups[depth], next_i[depth]
+    if i > count(g) then
+      groups[depth], depth = nil, depth - 1
+    else
+      next_i[depth] = i + 1
+      local err = field(g, 'errors', i)
+      if not is_eg(err) then
+        n = n + 1
+        if n <= k then shown[n] = err end
+      elseif not seen[err] then
+        seen[err], depth = true, depth + 1
+        groups[depth], next_i[depth] = err, 1
+      end
+    end
+  end
+  return shown, n
+end
+
 local function too_deep(err, lines, indent)
-  local leaves = err:flatten()
-  local n = #leaves
+  local leaves, n = some_leaves(err, DEEP_SHOWN)
   for i = 1, min(n, DEEP_SHOWN) do
     local last = i == n
     local text = one_line(safe(leaves[i]))

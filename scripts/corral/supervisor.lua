@@ -442,9 +442,13 @@ local function report(sup, name, err, traceback)
     guard.done = true
     return
   end
-  -- names escaped: a newline in one cannot forge a line of the log
-  io.stderr:write(format("%s: child '%s' failed: %s\n", corral._one_line(sup.name),
-    corral._one_line(name), corral._describe(err)))
+  -- names escaped: a newline in one cannot forge a line of the log;
+  -- protected, and io.stderr looked up now (a program may point it
+  -- elsewhere, or remove it): a line that cannot be written is no failure
+  pcall(function()
+    io.stderr:write(format("%s: child '%s' failed: %s\n", corral._one_line(sup.name),
+      corral._one_line(name), corral._describe(err)))
+  end)
 end
 
 -- Stop rec's instance as by g:stop(grace) (grace = its shutdown, capped by `cap`)

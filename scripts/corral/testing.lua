@@ -22,6 +22,7 @@ local char, find, format, gmatch, gsub, match, sub = string.char, string.find,
   string.format, string.gmatch, string.gsub, string.match, string.sub
 local concat, pack, remove, unpack = table.concat, table.pack, table.remove, table.unpack
 local HUGE, mathtype, min, tointeger = math.huge, math.type, math.min, math.tointeger
+local clock, getinfo = os.clock, debug.getinfo
 local corral = require "corral"
 local util = require "corral._util"
 util.own_source(1, true)          -- (the tree shows a spec's line, not the kit's)
@@ -110,7 +111,7 @@ end
 
 -- "spec/x_spec.lua:12: " for the function fn, so that busted points there.
 local function where(fn)
-  local info = debug.getinfo(fn, "S")
+  local info = getinfo(fn, "S")
   return info.what ~= "C" and info.short_src .. ":" .. info.linedefined .. ": " or ""
 end
 
@@ -132,12 +133,12 @@ local function stats(base)
 end
 
 local function settle(base)
-  local deadline = os.clock() + 0.25
+  local deadline = clock() + 0.25
   repeat
     if not pcall(hooks.wait_all_tasks_blocked) then return end
   until (stats().handles <= base.handles or hooks.closing_handles() == 0)
       and hooks.abandoned_lookups() == 0
-    or os.clock() > deadline
+    or clock() > deadline
 end
 
 -- Runs in the root task once fn has returned: let close callbacks run, then
@@ -184,8 +185,10 @@ end
 -- Every leaf of an ErrorGroup, depth first, with the task it failed in.
 -- Every failure inside ErrorGroup eg, nested groups flattened, in order. A
 -- group's list may hold nil (a task that raised nil): it is walked up to
--- #eg, its count. A group found inside itself is not entered again (one
--- that appears twice side by side is, as e:flatten() does).
+-- #eg, its count. A group found again (inside itself, or raised again by
+-- two tasks) is not entered again: its failures are listed once, as its
+-- rendering shows it once (two tasks re-raising one group at each of 20
+-- levels would list 2^20 failures).
 -- (A list field edited to something else counts as empty, as for render.)
 local function list_field(eg, name)
   local v = eg[name]
@@ -208,7 +211,6 @@ local function leaves(eg, out, open, why)
       leaves(e, out, open, why)
     end
   end
-  open[eg] = nil
   return out
 end
 
@@ -735,7 +737,7 @@ local function check_open(self, op, level)
 end
 
 -- This file's chunk name: its frames are never the user's.
-local SELF = debug.getinfo(1, "S").source
+local SELF = getinfo(1, "S").source
 
 -- Raise msg at the first frame that is neither this file's nor corral's own
 -- embedded Lua (whose chunk names start "=corral."): the line of the user's
@@ -743,7 +745,7 @@ local SELF = debug.getinfo(1, "S").source
 local function raise_at_user(msg)
   local level = 2
   while true do
-    local info = debug.getinfo(level, "S")
+    local info = getinfo(level, "S")
     if not info or (info.source ~= SELF and sub(info.source, 1, 8) ~= "=corral.") then break end
     level = level + 1
   end
