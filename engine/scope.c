@@ -458,8 +458,13 @@ int cr_task_reach(const cr_task_t *t, uint64_t sid) {
     if (p->shield) shields++;
   }
   for (q = from; q != p; q = q->parent) {
-    if (q->is_group) {
-      cr_group_t *g = (cr_group_t *)q;
+    cr_group_t *g = (cr_group_t *)q;
+    /* An answer about another cancel, still good, is kept: tasks hidden
+    ** from two cancels resuming by turns would otherwise overwrite each
+    ** other's at every resume (one keeps its short walks, the other walks
+    ** as if nothing were remembered, never worse). */
+    if (q->is_group &&
+        (g->reach_gen != e->cancel_gen || g->reach_sid == sid)) {
       g->reach_sid = sid;
       g->reach_gen = e->cancel_gen;
       g->reach_memo = reach_past(r, shields - before);
