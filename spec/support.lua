@@ -285,6 +285,24 @@ function support.lua_output(src, preload)
   return out
 end
 
+--- Run the Lua program src as a script of the corral command (CORRAL_BIN):
+--- its exit status and what it wrote to stderr.
+function support.command_stderr(src)
+  local script, err = os.tmpname(), os.tmpname()
+  local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
+  support.write_file(script, src)
+  local bin = os.getenv("CORRAL_BIN") or "build/corral"
+  local p = assert(io.popen(("%s %s 2>%s; echo $?"):format(q(bin), q(script), q(err))))
+  local code = tonumber(p:read("a"))
+  p:close()
+  local h = assert(io.open(err, "rb"))
+  local text = h:read("a")
+  h:close()
+  os.remove(script)
+  os.remove(err)
+  return code, text
+end
+
 --- The resolver that takes 200 ms (spec/fixtures/slow_getaddrinfo.c) for
 --- lua_output's preload: a name lookup still runs in libuv's thread pool
 --- for that long, whatever the machine's DNS.

@@ -5,10 +5,8 @@
 -- traceback of the root's ErrorGroup, printed only "corral.cli: stack
 -- overflow": the failure itself was lost.
 local corral = require "corral"
-local BIN = os.getenv("CORRAL_BIN") or "build/corral"
+local support = require "support"
 local DEPTH = 100000
-
-local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
 describe("regression: a deep ErrorGroup overflowed split and the command's tracebacks", function()
   it("e:split works at any depth, as flatten does", function()
@@ -20,9 +18,7 @@ describe("regression: a deep ErrorGroup overflowed split and the command's trace
   end)
 
   it("the command prints the failure at the bottom of a chain of 100,000 tasks", function()
-    local script, err = os.tmpname(), os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local code, text = support.command_stderr([[
 local corral = require "corral"
 local function rec(d)
   if d == 0 then error("boom at the bottom") end
@@ -30,12 +26,6 @@ local function rec(d)
 end
 rec(]] .. DEPTH .. [[)
 ]])
-    f:close()
-    local p = assert(io.popen(("%s %s 2>%s; echo $?"):format(q(BIN), q(script), q(err))))
-    local code = tonumber(p:read("a"))
-    p:close()
-    local h = assert(io.open(err, "rb")); local text = h:read("a"); h:close()
-    os.remove(script); os.remove(err)
     assert.equal(1, code)
     assert.is_nil(text:find("stack overflow", 1, true))
     assert.truthy(text:find("boom at the bottom", 1, true))

@@ -11,7 +11,6 @@
 local corral = require "corral"
 local race = require "corral.race"
 local support = require "support"
-local BIN = os.getenv("CORRAL_BIN") or "build/corral"
 
 local LIBS = { string = string, table = table, math = math }
 local STRMT = getmetatable("")
@@ -35,24 +34,14 @@ local function stripped(fn)
   return unpack(r, 1, r.n)
 end
 
-local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
-
 describe("regression: a standard function removed after require", function()
   it("leaves the command printing the task's own error", function()
-    local script, err = os.tmpname(), os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
+    local code, text = support.command_stderr([[
 local corral = require "corral"
 string.format, string.gsub, table.concat, math.type = nil, nil, nil, nil
 getmetatable("").__index = nil
 corral.group(function(g) g:spawn(function() error("the real failure") end) end)
 ]])
-    f:close()
-    local p = assert(io.popen(("%s %s 2>%s; echo $?"):format(q(BIN), q(script), q(err))))
-    local code = tonumber(p:read("a"))
-    p:close()
-    local h = assert(io.open(err, "rb")); local text = h:read("a"); h:close()
-    os.remove(script); os.remove(err)
     assert.equal(1, code)
     assert.matches("the real failure", text, 1, true)
     assert.is_nil(text:find("nil value", 1, true))
