@@ -262,30 +262,38 @@ function EG:split(pred)
   return split_in(self, pred)
 end
 
--- Depth first with a stack of its own, so that any depth flattens; a group
--- found inside itself is not entered again. A failure whose error value
--- was nil leaves a hole, as in e.errors (a plain list has no room for n).
-function EG:flatten()
-  check_eg(self, 'flatten')
-  local out = {}
-  local n, groups, next_i, open, top = #out, { self }, { 1 }, { [self] = true }, 1
-  while top > 0 do
-    local g, i = groups[top], next_i[top]
+-- The failures of top, nested groups flattened, depth first with a stack of
+-- its own, so that any depth flattens: the first k of them (all without k),
+-- and how many there are. A group found inside itself is not entered again;
+-- with `once`, neither is a group found again anywhere (each distinct group
+-- walked once, as render shows it once). A failure whose error value was
+-- nil leaves a hole, as in e.errors (a plain list has no room for n).
+local function leaves_of(top, once, k)
+  local out, n, open = {}, 0, { [top] = true }
+  local groups, next_i, depth = { top }, { 1 }, 1
+  while depth > 0 do
+    local g, i = groups[depth], next_i[depth]
     if i > count(g) then
-      open[g], groups[top], top = nil, nil, top - 1
+      if not once then open[g] = nil end
+      groups[depth], depth = nil, depth - 1
     else
-      next_i[top] = i + 1
+      next_i[depth] = i + 1
       local err = field(g, 'errors', i)
-      if is_eg(err) and not open[err] then
-        top = top + 1
-        groups[top], next_i[top], open[err] = err, 1, true
-      elseif not is_eg(err) then
+      if not is_eg(err) then
         n = n + 1
-        out[n] = err
+        if not k or n <= k then out[n] = err end
+      elseif not open[err] then
+        open[err], depth = true, depth + 1
+        groups[depth], next_i[depth] = err, 1
       end
     end
   end
-  return out
+  return out, n
+end
+
+function EG:flatten()
+  check_eg(self, 'flatten')
+  return (leaves_of(self, false))
 end
 
 -- The line that heads an ErrorGroup, at the top or nested: its message if
@@ -318,32 +326,8 @@ local DEEP_SHOWN = 3
 -- The failures of err, a group nested too deep to show, flattened: the
 -- first DEEP_SHOWN of them under its line, so that what went wrong at the
 -- bottom (a "C stack overflow" of groups nested in one task) is not hidden.
--- The failures of top, nested groups flattened, each group walked once (as
--- render shows it once): the first k of them, and how many there are.
-local function some_leaves(top, k)
-  local shown, n, seen = {}, 0, { [top] = true }
-  local groups, next_i, depth = { top }, { 1 }, 1
-  while depth > 0 do
-    local g, i = groups[depth], next_i[depth]
-    if i > count(g) then
-      groups[depth], depth = nil, depth - 1
-    else
-      next_i[depth] = i + 1
-      local err = field(g, 'errors', i)
-      if not is_eg(err) then
-        n = n + 1
-        if n <= k then shown[n] = err end
-      elseif not seen[err] then
-        seen[err], depth = true, depth + 1
-        groups[depth], next_i[depth] = err, 1
-      end
-    end
-  end
-  return shown, n
-end
-
 local function too_deep(err, lines, indent)
-  local leaves, n = some_leaves(err, DEEP_SHOWN)
+  local leaves, n = leaves_of(err, true, DEEP_SHOWN)
   for i = 1, min(n, DEEP_SHOWN) do
     local last = i == n
     local text = one_line(safe(leaves[i]))
