@@ -1264,16 +1264,18 @@ static void push_io_counts(lua_State *L, lcr_Engine *E) {
 ** corral.debug_stats() -> {tasks, scopes, timers, handles, refs, records}:
 ** what the running engine has alive, or, outside a run, what the last run
 ** left behind when it closed (all zero unless something leaked). Besides:
-** pooled coroutines, the I/O handles by kind, and reach_steps, the scopes
-** the trace's "does this cancel reach that task" walks visited in this run
-** (a statistic, so that a spec can bound the work without timing it).
+** pooled coroutines, the I/O handles by kind, reach_steps, the scopes
+** the trace's "does this cancel reach that task" walks visited in this run,
+** and traceback_steps, the stack frames tracebacks walked in this run
+** (statistics, so that a spec can bound the work without timing
+** it).
 */
 static int l_debug_stats(lua_State *L) {
   lcr_State *S = lcr_state(L);
   cr_stats_t st = S->last;
   size_t refs = S->last_refs, records = S->last_records;
   if (S->eng) engine_stats(L, S->eng, &st, &refs, &records);
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 11);
   lua_pushinteger(L, (lua_Integer)st.tasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)st.scopes);
@@ -1290,6 +1292,8 @@ static int l_debug_stats(lua_State *L) {
   lua_setfield(L, -2, "pooled");
   lua_pushinteger(L, S->eng ? (lua_Integer)S->eng->e.reach_steps : 0);
   lua_setfield(L, -2, "reach_steps");
+  lua_pushinteger(L, S->eng ? (lua_Integer)S->eng->frame_steps : 0);
+  lua_setfield(L, -2, "traceback_steps");
   push_io_counts(L, S->eng);
   return 1;
 }

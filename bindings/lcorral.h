@@ -109,6 +109,7 @@ struct lcr_Engine {
   lcr_Churn pinned;       /* entered scope/group userdata, by its scope */
   int pool_ref;           /* registry ref: idle coroutines to reuse */
   int npool;              /* how many (at most pool_max) */
+  uint64_t frame_steps;   /* frames tracebacks walked in this run (stats) */
   int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
@@ -352,7 +353,7 @@ extern const char lcr_stray_msg[];
 extern const char lcr_found_tree_msg[];
 void lcr_tostring(lua_State *L, int idx);
 int lcr_method_error(lua_State *L);   /* corral._method_error */
-int lcr_last_level(lua_State *L1);    /* deepest valid level of L1 */
+int lcr_last_level(lua_State *L1, uint64_t *steps); /* L1's deepest level */
 /* How many levels of a task's stack are looked at for its innermost line
 ** of user code (the tree's `where`, a bare yield's): each lua_getstack
 ** walks `level` frames, and stripped code has no line at any level. */

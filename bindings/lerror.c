@@ -84,16 +84,30 @@ void lcr_open_errors(lua_State *L, lcr_State *S) {
 */
 enum { TB_HEAD = 10, TB_TAIL = 11 };   /* frames kept around a long cut */
 
-/* Deepest valid level of L1 (a doubling, then a bisection: lua_getstack
-** walks `level` frames, so a walk down every level of a deep stack would
-** cost its square). */
-int lcr_last_level(lua_State *L1) {
+/* lua_getstack, charging the frames it walks (`level` of them: it starts
+** from the top) to *steps when steps is not NULL. */
+static int get_frame(lua_State *L1, int level, lua_Debug *ar,
+                     uint64_t *steps) {
+  if (steps) *steps += (uint64_t)level + 1;
+  return lua_getstack(L1, level, ar);
+}
+
+/* Where a traceback charges the frames it walks: the running engine's
+** count (corral.debug_stats().traceback_steps), or nowhere outside a run. */
+static uint64_t *frame_steps(lcr_State *S) {
+  return S->eng ? &S->eng->frame_steps : NULL;
+}
+
+/* Deepest valid level of L1 (a doubling, then a bisection: a walk down
+** every level of a deep stack would cost its square), its frames walked
+** charged to *steps (or not, NULL). */
+int lcr_last_level(lua_State *L1, uint64_t *steps) {
   lua_Debug ar;
   int li = 1, le = 1;
-  while (lua_getstack(L1, le, &ar)) { li = le; le *= 2; }
+  while (get_frame(L1, le, &ar, steps)) { li = le; le *= 2; }
   while (li < le) {
     int m = (li + le) / 2;
-    if (lua_getstack(L1, m, &ar)) li = m + 1; else le = m;
+    if (get_frame(L1, m, &ar, steps)) li = m + 1; else le = m;
   }
   return le - 1;
 }
@@ -281,7 +295,7 @@ static void traceback_to(lua_State *L, lcr_State *S, lua_State *L1,
     luaL_addchar(&b, '\n');
   }
   luaL_addstring(&b, "stack traceback:");
-  while (level <= last && lua_getstack(L1, level++, &ar)) {
+  while (level <= last && get_frame(L1, level++, &ar, frame_steps(S))) {
     if (shown-- == 0) {
       int n = last - level - TB_TAIL + 1;
       lua_pushfstring(L, "\n\t...\t(skipping %d levels)", n);
@@ -304,55 +318,102 @@ static void traceback_to(lua_State *L, lcr_State *S, lua_State *L1,
   lua_remove(L, cache);
 }
 
-/* Whether L1 runs, at level lv, the Lua function at idx of L (idx 0:
-** lcr_call, a policy's call of a branch). */
-static int runs_at(lua_State *L, int idx, lua_State *L1, int lv) {
+/* What L1 runs at level lv: FN_AT the Lua function at idx of L (idx 0:
+** none), CALL_AT lcr_call (a policy's call of a branch), or 0. */
+enum { CALL_AT = 1, FN_AT = 2 };
+
+static int runs_at(lua_State *L, lcr_State *S, int idx, lua_State *L1,
+                   int lv) {
   lua_Debug ar;
-  int yes;
-  if (!lua_getstack(L1, lv, &ar)) return 0;
+  int r;
+  if (!get_frame(L1, lv, &ar, frame_steps(S))) return 0;
   lua_getinfo(L1, "f", &ar);
-  if (!idx) {
-    yes = lua_tocfunction(L1, -1) == lcr_call;
+  if (lua_tocfunction(L1, -1) == lcr_call || !idx) {
+    r = lua_tocfunction(L1, -1) == lcr_call ? CALL_AT : 0;
     lua_pop(L1, 1);
-    return yes;
+    return r;
   }
   lua_xmove(L1, L, 1);
-  yes = lua_rawequal(L, -1, idx);
+  r = lua_rawequal(L, -1, idx) ? FN_AT : 0;
   lua_pop(L, 1);
-  return yes;
+  return r;
 }
 
 /* The levels deepest_call looks at, at either end of a stack. A policy
 ** calls a branch near one end or the other (a deep recursion runs in
-** between), and each lua_getstack walks `level` frames: looking at every
-** level of a stack a million frames deep would never end. */
+** between), and each lua_getstack walks `level` frames: near the bottom
+** of a deep stack every level looked at costs the whole depth, so there
+** the window narrows to keep within CALL_BUDGET frames walked, down to
+** CALL_WINDOW_MIN levels (a policy's call of its branch sits a few levels
+** above a task's bottom, task_main). A stack overflow is 200,000 frames
+** deep: with a fixed window its traceback walked 13 million frames, and
+** its failure took a quarter of a second a task (longer as memory aged). */
 #define CALL_WINDOW 64
+#define CALL_WINDOW_MIN 8
+#define CALL_BUDGET (1 << 20)
 
-/* The deepest level from `level` at which L1 runs the Lua function at idx
-** of L (idx 0: none), or else lcr_call (the frame it called); -1 when
-** neither runs within CALL_WINDOW levels of either end. [-0, +0, -] */
-static int deepest_call(lua_State *L, int idx, lua_State *L1, int level) {
-  int last, lo, lv;
+static int bottom_window(int last) {
+  int w = CALL_BUDGET / (last + 1);
+  return w < CALL_WINDOW_MIN ? CALL_WINDOW_MIN
+                             : w > CALL_WINDOW ? CALL_WINDOW : w;
+}
+
+/* Levels hi down to lo (deepest first) for deepest_call: 1 once it knows
+** (fn found, or a call found when there is no fn to look for). */
+static int scan(lua_State *L, lcr_State *S, int idx, lua_State *L1, int hi,
+                int lo, int *at) {
+  for (; hi >= lo; hi--) {
+    int r = runs_at(L, S, idx, L1, hi);
+    if (r == FN_AT) {
+      *at = hi;
+      return 1;
+    }
+    if (r == CALL_AT && at[1] < 0) {
+      at[1] = hi;
+      if (!idx) return 1;
+    }
+  }
+  return 0;
+}
+
+/* Where a traceback from `level` (down to `last`, L1's deepest) ends: the
+** deepest level at which L1 runs the Lua function at idx of L (idx 0:
+** none; *kind FN_AT), or else at the frame lcr_call called (*kind
+** CALL_AT); -1 (*kind 0) when neither runs near either end. One pass
+** looks for both. [-0, +0, -] */
+static int deepest_call(lua_State *L, lcr_State *S, int idx, lua_State *L1,
+                        int level, int last, int *kind) {
+  int lo, w = bottom_window(last), at[2] = {-1, -1};
+  *kind = 0;
   if (idx && (!lua_isfunction(L, idx) || lua_iscfunction(L, idx))) idx = 0;
   if (!lua_checkstack(L1, 1) || !lua_checkstack(L, 1)) return -1;
-  last = lcr_last_level(L1);
-  lo = last - level > 2 * CALL_WINDOW ? last - CALL_WINDOW : level;
-  for (lv = last; lv >= lo; lv--)        /* from the bottom: deepest first */
-    if (runs_at(L, idx, L1, lv)) return idx ? lv : lv - 1;
-  for (lv = lo > level ? level + CALL_WINDOW : level - 1; lv >= level; lv--)
-    if (runs_at(L, idx, L1, lv)) return idx ? lv : lv - 1;
-  return -1;
+  lo = last - level > w + CALL_WINDOW ? last - w : level;
+  if (!scan(L, S, idx, L1, last, lo, at) && lo > level)
+    scan(L, S, idx, L1, level + CALL_WINDOW, level, at);
+  if (at[0] >= 0) {
+    *kind = FN_AT;
+    return at[0];
+  }
+  if (at[1] >= 0) *kind = CALL_AT;
+  return at[1] >= 0 ? at[1] - 1 : -1;
 }
 
 /* A traceback ends at a policy's branch, as a task's ends at its function:
-** the policy's frames below corral._call give way to "[C]: in ?". */
-void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
-                   const char *msg, int level) {
-  int upto = deepest_call(L, 0, L1, level);
+** the policy's frames below corral._call give way to "[C]: in ?". `last`
+** is L1's deepest level. */
+static void traceback_at(lua_State *L, lcr_State *S, lua_State *L1,
+                         const char *msg, int level, int last, int upto) {
   if (upto >= level)
     traceback_to(L, S, L1, msg, level, upto, "\n\t[C]: in ?");
   else
-    traceback_to(L, S, L1, msg, level, lcr_last_level(L1), NULL);
+    traceback_to(L, S, L1, msg, level, last, NULL);
+}
+
+void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
+                   const char *msg, int level) {
+  int last = lcr_last_level(L1, frame_steps(S)), kind;
+  traceback_at(L, S, L1, msg, level, last,
+               deepest_call(L, S, 0, L1, level, last, &kind));
 }
 
 /* corral._traceback([msg [, level [, fn]]]): debug.traceback for corral's
@@ -361,18 +422,18 @@ void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
 ** (the policy's own) give way to "[C]: in ?", as a task's base reads, and
 ** a second result true says so. */
 static int l_traceback(lua_State *L) {
+  lcr_State *S = lcr_state(L);
   const char *msg = lua_tostring(L, 1);
-  int level = (int)luaL_optinteger(L, 2, 1), upto;
+  int level = (int)luaL_optinteger(L, 2, 1), upto, last, kind;
   if (msg == NULL && !lua_isnoneornil(L, 1)) {
     lua_pushvalue(L, 1);                 /* a non-string message: as is */
     return 1;
   }
-  upto = lua_isnoneornil(L, 3) ? -1 : deepest_call(L, 3, L, level);
-  if (upto < 0) {
-    lcr_traceback(L, lcr_state(L), L, msg, level);
-    return 1;
-  }
-  traceback_to(L, lcr_state(L), L, msg, level, upto, "\n\t[C]: in ?");
+  last = lcr_last_level(L, frame_steps(S));
+  upto = deepest_call(L, S, lua_isnoneornil(L, 3) ? 0 : 3, L, level, last,
+                      &kind);
+  traceback_at(L, S, L, msg, level, last, upto);
+  if (kind != FN_AT) return 1;
   lua_pushboolean(L, 1);
   return 2;
 }

@@ -412,7 +412,7 @@ lcr_Task *lcr_cotask(lua_State *co, const void *task_mt) {
   if (!lua_checkstack(co, 2)) return NULL;
   if (lua_getstack(co, 0, &ar)) {
     int is_main;
-    level = lcr_last_level(co);
+    level = lcr_last_level(co, NULL);
     if (!lua_getstack(co, level, &ar) || !lua_getinfo(co, "f", &ar))
       return NULL;
     is_main = lua_tocfunction(co, -1) == task_main;
