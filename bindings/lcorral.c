@@ -844,6 +844,7 @@ static int msgh(lua_State *L, int task_level) {
       cr_task_cancelled_now(E->e.current) != NULL)
     return 1;
   if (!lcr_pushtask(L, E, E->e.current)) { lua_pop(L, 1); return 1; }
+  lcr_unwind_note(L, 2, 1);
   if (task_level && lcr_isobject(L, 1)) {  /* on_error raising the failure */
     int again;                             /* it handles: its traceback stays */
     lcr_getextra(L, 2, "onerr");

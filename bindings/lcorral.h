@@ -177,6 +177,10 @@ typedef struct lcr_Task {
                           ** was spawned: cancelled before it starts, its
                           ** function never runs (the wait for a slot was
                           ** its first cancellation point) */
+  unsigned udepth : 9;    /* corral's pcalls around user code open on its
+                          ** coroutine (Lua's C-call limit keeps it < 200) */
+  unsigned upending : 9;  /* of them, how many noted the error that began
+                          ** unwinding to them (see lcr_unwind_leave) */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */
@@ -385,6 +389,10 @@ extern const luaL_Reg lcr_error_funcs[];
 /* ltask.c */
 void lcr_getextra(lua_State *L, int task, const char *field);
 void lcr_setextra(lua_State *L, int task, const char *field);
+/* Corral's pcalls around user code: see ltask.c. */
+void lcr_unwind_enter(lua_State *L, lcr_Task *t);
+void lcr_unwind_note(lua_State *L, int task, int err);
+void lcr_unwind_leave(lua_State *L, lcr_Task *t, int failed);
 void lcr_keep_traceback(lua_State *L, int task);
 int lcr_kept_is(lua_State *L, int task, int err);
 int lcr_isobject(lua_State *L, int idx);

@@ -204,8 +204,10 @@ static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
 static int body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Group *G = lua_touserdata(L, IDX_G);
   lcr_Task *t = (lcr_Task *)G->g.parent;
+  int ok = (status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t);
   (void)ctx;
-  if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
+  lcr_unwind_leave(L, t, !ok);
+  if (ok) {
     G->nres = lua_gettop(L) - IDX_MSGH;
     cr_group_body_done(&G->g, CR_END_NORMAL);
   } else if (lcr_unwinding(L, G->E, -1) == LCR_LIVE) {
@@ -288,6 +290,7 @@ static int l_group(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref); /* 4 */
   lua_pushvalue(L, 1);
   lua_pushvalue(L, IDX_G);
+  lcr_unwind_enter(L, t);
   return body_k(L, lua_pcallk(L, 1, LUA_MULTRET, IDX_MSGH, 0, body_k), 0);
 }
 

@@ -71,9 +71,11 @@ static int scope_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Scope *S = lua_touserdata(L, 1);
   lcr_Task *t = (lcr_Task *)S->E->e.current;
   cr_scope_t *to;
-  int kind;
+  int kind, ok = (status == LUA_OK || status == LUA_YIELD) &&
+                 !lcr_bare_yield(L, t);
   (void)ctx;
-  if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
+  lcr_unwind_leave(L, t, !ok);
+  if (ok) {
     cr_scope_exit(&S->s);
     lcr_pin(L, S->E, 1, 0);
     if (S->kind == KIND_MOVE_ON) {
@@ -117,6 +119,7 @@ static int scope_call(lua_State *L, lcr_Task *t, double deadline, int shield,
     lcr_pin(L, lcr_taskengine(t), 1, 0);
     return lcr_raise(L, rc);
   }
+  lcr_unwind_enter(L, t);
   return scope_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0, scope_k), 0);
 }
 

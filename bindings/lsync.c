@@ -259,6 +259,8 @@ static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_State *S = lcr_state(L);
   (void)ctx;
+  lcr_unwind_leave(L, (lcr_Task *)S->eng->e.current,
+                   status != LUA_OK && status != LUA_YIELD);
   /* A body that released the lock itself must not make with() hand it
   ** on a second time. */
   if (!s->is_lock || (s->sem.value == 0 && held_by_current(S, s))) {
@@ -281,6 +283,7 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
       return lcr_yield(L, t, ctx, sem_with_k);
     stamp(L, s);
   }
+  lcr_unwind_enter(L, t);
   return sem_with_body_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0,
                                        sem_with_body_k), 0);
 }

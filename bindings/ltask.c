@@ -44,6 +44,87 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
   lua_pop(L, 1);
 }
 
+/*
+** Corral's own pcalls around user code on a task's coroutine (the task's
+** body and its on_error, a group's body, a scope's, with()) nest, and the
+** message handler sees every error that unwinds to the innermost of them.
+** In Lua an error raised in a __close handler replaces the one being
+** unwound: a cleanup that blocks in a cancelled scope replaces the failure
+** it unwinds with a Cancelled, which is no failure, and the failure was
+** lost (a sibling's, in an ErrorGroup, too). So the handler notes, for the
+** innermost pcall, the first error that is not a live Cancelled; at that
+** pcall's end a live Cancelled that took its place gives way to it. The
+** notes are kept in the task's rare fields, at "unwound": [2d - 1] = true
+** and [2d] = the error (nil is an error too) for the pcall at depth d.
+** Only the task's own coroutine counts (a coroutine of the program's own
+** could be left half unwound).
+*/
+void lcr_unwind_enter(lua_State *L, lcr_Task *t) {
+  if (L == t->t.data) t->udepth++;
+}
+
+/* [task, err, depth]: note err at depth unless one is there. [m] */
+static int unwind_note_p(lua_State *L) {
+  lua_Integer d = lua_tointeger(L, 3);
+  lcr_getextra(L, 1, "unwound");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, -1);
+    lcr_setextra(L, 1, "unwound");
+  }
+  if (lua_rawgeti(L, -1, 2 * d - 1) != LUA_TNIL) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, 4, 2 * d);
+  lua_pushboolean(L, 1);
+  lua_rawseti(L, 4, 2 * d - 1);
+  ((lcr_Task *)lua_touserdata(L, 1))->upending++;
+  return 0;
+}
+
+/* The error at err begins, or goes on, unwinding to the innermost pcall
+** of the task at `task` (the message handler's call). Out of memory, it is
+** not noted. [-0, +0, -] */
+void lcr_unwind_note(lua_State *L, int task, int err) {
+  lcr_Task *t = lua_touserdata(L, task);
+  if (L != t->t.data || t->udepth == 0 ||
+      lcr_unwinding(L, lcr_taskengine(t), err) == LCR_LIVE)
+    return;
+  task = lua_absindex(L, task);
+  err = lua_absindex(L, err);
+  if (!lua_checkstack(L, 8)) return;
+  lua_pushcfunction(L, unwind_note_p);
+  lua_pushvalue(L, task);
+  lua_pushvalue(L, err);
+  lua_pushinteger(L, t->udepth);
+  (void)lua_pcall(L, 3, 0, 0);         /* (an error: nothing is pushed) */
+}
+
+/* The end of the pcall lcr_unwind_enter counted; `failed`: its error is on
+** top, and a live Cancelled there gives way to the error it replaced. The
+** note goes. [-0, +0, -] */
+void lcr_unwind_leave(lua_State *L, lcr_Task *t, int failed) {
+  lua_Integer d;
+  int top = lua_gettop(L);
+  if (L != t->t.data) return;
+  d = t->udepth--;
+  if (t->upending == 0 || !lua_checkstack(L, 4)) return;
+  if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {
+    lcr_getextra(L, -1, "unwound");
+    if (lua_istable(L, -1) && lua_rawgeti(L, -1, 2 * d - 1) != LUA_TNIL) {
+      lua_pushnil(L);
+      lua_rawseti(L, -3, 2 * d - 1);   /* (slots that exist: no allocation) */
+      lua_rawgeti(L, -2, 2 * d);
+      lua_pushnil(L);
+      lua_rawseti(L, -4, 2 * d);
+      t->upending--;
+      if (failed && lcr_unwinding(L, lcr_taskengine(t), top) == LCR_LIVE)
+        lua_copy(L, -1, top);
+    }
+  }
+  lua_settop(L, top);
+}
+
 /* Registry key of the metatable of tberr's box: weak values. */
 static const char weak_mt_key = 0;
 
@@ -285,7 +366,9 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   int failing = ctx == STAGE_ONERROR || (status != LUA_OK && status != LUA_YIELD);
   lcr_Task *t = own_frame(L, failing);
   if (ctx == STAGE_BODY) {
-    if ((status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t)) {
+    int ok = (status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t);
+    lcr_unwind_leave(L, t, !ok);
+    if (ok) {
       if (cr_task_returned(&t->t) == CR_TASK_DONE) {
         t->outcome = CR_TASK_DONE;
         return lua_gettop(L) - 2;          /* results above msgh */
@@ -326,6 +409,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
       lua_pushvalue(L, 3);
       lua_pushvalue(L, 1);
       t->in_on_error = 1;
+      lcr_unwind_enter(L, t);
       return task_main_k(L, lua_pcallk(L, 2, 1, 2, STAGE_ONERROR,
                                        task_main_k), STAGE_ONERROR);
     }
@@ -333,6 +417,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   }
   /* STAGE_ONERROR: [task, msgh, err, group, result or error] */
   t->in_on_error = 0;
+  lcr_unwind_leave(L, t, status != LUA_OK && status != LUA_YIELD);
   if (status != LUA_OK && status != LUA_YIELD &&
       lcr_unwinding(L, lcr_taskengine(t), 5) != LCR_LIVE) {
     /* on_error's own error replaces the failure, with its traceback; a
@@ -389,6 +474,7 @@ static int task_main(lua_State *L) {
     lua_pushcfunction(L, cancelled_first);
     lua_replace(L, 3);
   }
+  lcr_unwind_enter(L, t);
   return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, STAGE_BODY,
                                    task_main_k), STAGE_BODY);
 }
