@@ -173,10 +173,6 @@ typedef struct lcr_Task {
                           ** cancelled (cr_task_ready): no value */
   unsigned fail_counted : 1; /* its failure is counted by its group: an error
                           ** escaping afterwards is not a second failure */
-  unsigned limited : 1;   /* a child its group's limit held back when it
-                          ** was spawned: cancelled before it starts, its
-                          ** function never runs (the wait for a slot was
-                          ** its first cancellation point) */
   unsigned udepth : 9;    /* corral's pcalls around user code open on its
                           ** coroutine (Lua's C-call limit keeps it < 200) */
   unsigned upending : 9;  /* of them, how many noted the error that began

@@ -337,9 +337,6 @@ static lcr_Task *spawn(lua_State *L, lcr_Group *G, lcr_Task *starter) {
   t = lcr_newchild(L, G->E, 2, nargs, 1, 3);
   rc = starter ? cr_group_start(&G->g, &t->t, &starter->t)
                : cr_group_spawn(&G->g, &t->t);
-  /* Held back by the limit (or let go past it at once by the group's
-  ** cancel): waiting for a slot was its first cancellation point. */
-  t->limited = cr_task_held_back(&t->t) != 0;
   if (rc) {           /* a finalizer, run while the task was made, stopped
                       ** g; else out of memory for g's starting children */
     lcr_drop_task(L, t);
@@ -425,6 +422,15 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
     lcr_getextra(L, 1, "ready");
     return 1;
   }
+  /* Woken by a cancel while the child still waited for a slot of the
+  ** limit: the caller raises its Cancelled now (the child, cancelled, stays
+  ** queued in the group), or waits again if that cancel is gone. */
+  if (w->t.wake_status == CR_ECANCELED && !c->t.finished) {
+    void *rec = lcr_record(L, lcr_taskengine(w), 0, &w->t);  /* (its t:cancel) */
+    if (!cr_group_start_woken(&c->t, &w->t, rec))
+      return lcr_yield(L, w, 0, start_k);
+    lcr_checkcancel(L, w);                 /* (raises: it is cancelled) */
+  }
   if (c->outcome == CR_TASK_DONE) {
     lcr_checkcancel(L, w);          /* a cancelled caller: its Cancelled */
     /* ready came while the caller was cancelled, and the caller is no
@@ -459,7 +465,9 @@ static int start_k(lua_State *L, int status, lua_KContext ctx) {
 ** g:start(fn, ...): from a cancelled scope, or into a cancelled group, the
 ** child is still spawned and runs to its first cancellation point (its
 ** setup and cleanup run), and start then raises the caller's Cancelled:
-** no start is silently dropped.
+** no start is silently dropped. (A cancelled caller whose child still
+** waits for a slot of the limit raises at once: the child, cancelled too,
+** runs when its slot comes.)
 */
 static int group_start(lua_State *L) {
   lcr_Group *G = checkgroup(L, 1);

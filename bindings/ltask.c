@@ -455,14 +455,6 @@ static int start_guard(lua_State *L) {
 ** is to-be-closed: a close from outside (a copy of coroutine.close) runs
 ** task__close, which takes the task out of whatever it waits on.
 */
-/* In place of the function of a child of a group with a limit that was
-** cancelled before it started: a slot is taken first, as a semaphore is
-** acquired, and the cancel comes before it. */
-static int cancelled_first(lua_State *L) {
-  lcr_checkcancel(L, lcr_cothread_task(L));
-  return 0;                                  /* (not reached) */
-}
-
 static int task_main(lua_State *L) {
   int nargs = lua_gettop(L) - 3;
   lcr_Task *t = lcr_cothread_task(L);        /* (as own_frame finds it) */
@@ -470,10 +462,6 @@ static int task_main(lua_State *L) {
   lua_toclose(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->task_msgh_ref);
   lua_insert(L, 2);                          /* [task, msgh, fn, args...] */
-  if (t->limited && cr_task_cancelled(&t->t)) {
-    lua_pushcfunction(L, cancelled_first);
-    lua_replace(L, 3);
-  }
   lcr_unwind_enter(L, t);
   return task_main_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, STAGE_BODY,
                                    task_main_k), STAGE_BODY);

@@ -284,7 +284,8 @@ struct cr_task_s {
                           ** or another CR_E* or UV_* code */
   unsigned status : 3;    /* read-only: a cr_task_status_t */
   unsigned queued : 1;    /* private: in the run queue */
-  unsigned pending : 1;   /* private: held back by the group's limit */
+  unsigned pending : 1;   /* private: held back by the group's limit (a
+                          ** cancel leaves it there: cr_task_held) */
   unsigned finished : 1;  /* private */
   unsigned starting : 1;  /* read-only: g:start child before ready() */
   unsigned wait : 5;      /* read-only: a cr_wait_t, while parked */
@@ -302,16 +303,13 @@ struct cr_task_s {
                           ** the task parks, yields or sees the cancel: if
                           ** a shield hid that cancel, the same wait made
                           ** again takes back its place (cr__wait_enter) */
-  unsigned unheld : 1;    /* private: let go past its group's limit by a
-                          ** cancel, not run since (cr__group_rehold) */
   unsigned ticket_hi : 24; /* private: the high bits of its ticket */
   uint32_t clean_gen;     /* private: the low 32 bits of cancel_gen when
                           ** the task was last found not cancelled, or
                           ** UINT32_MAX (cr_task_cancelled) */
   uint32_t ticket_lo;     /* private: its place in the FIFO list it waits
-                          ** in, or its group's limit queue: the engine's
-                          ** count of arrivals when it came, 56 bits with
-                          ** ticket_hi (cr__ticket) */
+                          ** in: the engine's count of arrivals when it
+                          ** came, 56 bits with ticket_hi (cr__ticket) */
   union {
     cr_scope_t scope;     /* read-only: the task's own scope (t:cancel), up
                           ** to CR__SCOPE_HEAD; its id is the task's id, its
@@ -348,15 +346,11 @@ static inline cr_task_t *cr_scope_owner(const cr_scope_t *s) {
 }
 
 /* Whether t, spawned into a group with a `limit`, waits for a free slot
-** before it starts (its status is CR_TASK_SCHEDULED meanwhile). */
+** before it starts (its status is CR_TASK_SCHEDULED meanwhile). A cancel
+** does not end that wait: t keeps its place, and once it has its slot it
+** runs up to its first cancellation point, as any child spawned into a
+** cancelled group. */
 static inline int cr_task_held(const cr_task_t *t) { return t->pending; }
-/* Whether t waits for a slot (cr_task_held), or waited for one and was let
-** go past the limit by a cancel and has not run since: right after
-** cr_group_spawn, whether the limit held it back (a binding may then take
-** that wait for its first cancellation point, as the Lua binding does). */
-static inline int cr_task_held_back(const cr_task_t *t) {
-  return t->pending || t->unheld;
-}
 
 /* When s's deadline falls (INFINITY: none; a task's own scope has none). */
 static inline double cr_scope_deadline(const cr_scope_t *s) {
@@ -842,10 +836,26 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t);
 /*
 ** g:start: spawn `t` into g, running under the starter's current scope
 ** until cr_task_ready, and park `starter` until then or until t finishes
-** (cancelling the starter cancels t; the starter's wait is not itself
-** abortable). Like a spawn, it is never refused for cancellation.
+** (cancelling the starter cancels t; once t runs, the starter's wait is
+** not abortable). Like a spawn, it is never refused for cancellation.
+** While t waits for a slot of g's limit (cr_task_held), a cancel of the
+** starter does abort its wait: the starter wakes with CR_ECANCELED, and
+** calls cr_group_start_woken before anything else.
 */
 int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter);
+/*
+** The starter of t, woken from its g:start wait with CR_ECANCELED, t not
+** finished. Cancellation is a level, read now: if the starter is still
+** cancelled and t still only waits for a slot, t is cancelled too (its own
+** scope, the starter the origin, `reason` a handle for the cancel record,
+** taken over either way) and becomes its group's child, no longer
+** starting (its ready() does nothing): it keeps its place in the queue and
+** runs up to its first cancellation point once it has a slot, and the
+** group joins it. 1: the starter raises its Cancelled now. Otherwise (a
+** shield set since hides the cancel, or t got its slot meanwhile) the
+** starter is parked again to wait for t: 0, it yields.
+*/
+int cr_group_start_woken(cr_task_t *t, cr_task_t *starter, void *reason);
 /*
 ** The child called ready(): move it under its group and wake the starter;
 ** CR_EINVAL if it is not starting. CR_ECANCELED when the starter's scope

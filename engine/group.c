@@ -13,6 +13,7 @@
 
 static void stop_cb(cr_timer_t *t);
 static void start_held(cr_task_t *t);
+static cr_abort_t abort_start(cr_task_t *starter);
 
 static cr_abort_t abort_refuse(cr_task_t *t) {
   (void)t;
@@ -56,13 +57,11 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
   if (g->limit && g->nrunning >= g->limit) {
     t->pending = 1;
     t->status = CR_TASK_SCHEDULED;
-    cr__ticket_take(t);                  /* (cr__group_rehold) */
     cr__queue_insert_tail(&g->pending, &t->runq);
   } else {
     g->nrunning++;
     cr__task_schedule(t);
   }
-  if (t->pending && cr_scope_absorber(&g->scope)) cr__group_release(t);
   /* Emitted once the task is where it belongs: a listener that calls back
   ** into the engine (abandons it, say) finds it queued. */
   CR__EMIT(t->scope.engine, CR_EV_SPAWN, t, &g->scope, 0, CR_WAIT_NONE, NULL);
@@ -73,8 +72,11 @@ int cr_group_spawn(cr_group_t *g, cr_task_t *t) {
 ** g:start. The child hangs below the starter's current scope until it
 ** calls ready(): cancelling the starter reaches it, and a cancel the group
 ** already had reaches it too (cr__task_reparent). The starter waits in the
-** child's join list; a cancel does not abort that wait, it reaches the
-** child, whose end wakes the starter.
+** child's join list; once the child runs, a cancel does not abort that
+** wait, it reaches the child, whose end wakes the starter. While the child
+** still waits for a slot of the group's limit, a cancel of the starter
+** aborts it (abort_start): the slot could be long coming, or never come (a
+** starter that holds the last slot waits for a child that waits for it).
 */
 /*
 ** A group's children still starting (g:start) hang below their starters'
@@ -169,7 +171,7 @@ int cr_group_start(cr_group_t *g, cr_task_t *t, cr_task_t *starter) {
   starting_add(g, t);
   cr__task_reparent(t, starter->cur);
   cr__task_add_joiner(t, starter);
-  cr_task_park_on(starter, abort_refuse, CR_WAIT_START, t);
+  cr_task_park_on(starter, abort_start, CR_WAIT_START, t);
   return 0;
 }
 
@@ -201,19 +203,46 @@ void cr__task_started(cr_task_t *t) {
 
 /*
 ** t's starter stops waiting for it without its ready (the starter's
-** continuation is gone, cr_task_interrupt), and is about to leave the
-** scopes t hangs below. As a cancel of the starter would, t is cancelled;
-** it moves below its group's scope, which joins it, rather than outlive
-** those scopes as a root.
+** continuation is gone, cr_task_interrupt; or a cancel of the starter came
+** while t still waited for a slot, cr_group_start_woken), and is about to
+** leave the scopes t hangs below. As a cancel of the starter would, t is
+** cancelled (reason: the record, taken over); it moves below its group's
+** scope, which joins it, rather than outlive those scopes as a root.
 */
-void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
-  if (!t->starting || t->finished) return;
-  cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, starter->scope.id, NULL);
+static void forsake(cr_task_t *t, cr_task_t *starter, void *reason) {
+  if (!t->starting || t->finished) {
+    cr__release(t->scope.engine, reason);
+    return;
+  }
+  cr_scope_cancel(&t->scope, CR_SRC_EXPLICIT, starter->scope.id, reason);
   /* (a group forsaken meanwhile is gone: the child stays where it hangs,
   ** and is a root once those scopes are left) */
   if (t->group != NULL) cr__task_reparent(t, &t->group->scope);
   cr__task_started(t);        /* its group's child now: a failure is the
                               ** group's, and a later ready() is dropped */
+}
+
+void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
+  forsake(t, starter, NULL);
+}
+
+/* The starter's wait is a cancellation point while its child is only
+** queued for a slot. Nothing moves here (a scope's delivery is walking the
+** tree): cr_group_start_woken does, once the starter runs. */
+static cr_abort_t abort_start(cr_task_t *starter) {
+  const cr_task_t *t = starter->wait_obj;
+  return t->pending ? CR_ABORT_DONE : CR_ABORT_LATE;
+}
+
+int cr_group_start_woken(cr_task_t *t, cr_task_t *starter, void *reason) {
+  if (t->pending && t->starting && cr_task_cancelled(starter) != NULL) {
+    forsake(t, starter, reason);       /* cancelled, and the group's now */
+    return 1;
+  }
+  cr__release(t->scope.engine, reason);
+  cr__task_add_joiner(t, starter);
+  cr_task_park_on(starter, abort_start, CR_WAIT_START, t);
+  return 0;
 }
 
 /* The task parked in g:start for t: among t's joiners, the one that
@@ -245,8 +274,9 @@ int cr_task_ready(cr_task_t *t) {
   return 0;
 }
 
-/* A held child takes a slot (past the limit, if none is free) and is
-** queued to run. */
+/* A held child takes a slot and is queued to run (past the limit only
+** when its group is forsaken: cr__group_forsake). Cancelled or not, it
+** runs its function up to its first cancellation point at least. */
 static void start_held(cr_task_t *t) {
   cr__queue_remove(&t->runq);
   t->pending = 0;
@@ -254,41 +284,17 @@ static void start_held(cr_task_t *t) {
   cr__task_schedule(t);
 }
 
-/* Held children start, oldest first, while the limit leaves them room. */
+/*
+** Held children start, oldest first, while the limit leaves them room. A
+** cancel does not let one go ahead: it waits its turn, so that the limit
+** holds at every instant and every spawned child's setup and cleanup run
+** (a child cancelled ends at its first cancellation point, freeing its
+** slot for the next).
+*/
 static void start_waiting(cr_group_t *g) {
   while (!cr__queue_empty(&g->pending) &&
          (g->limit == 0 || g->nrunning < g->limit))
     start_held(cr__queue_data(cr__queue_head(&g->pending), cr_task_t, runq));
-}
-
-/*
-** A child held back by its group's limit starts at once, past the limit,
-** when a cancel reaches it: it only runs to its first cancellation point,
-** and waiting for a slot could wait for ever (g:start from a task that
-** holds the last slot waits for a child that waits for that slot).
-*/
-void cr__group_release(cr_task_t *t) {
-  t->unheld = 1;
-  start_held(t);
-}
-
-/*
-** t, let go past the limit by a cancel, is about to run for the first
-** time. Cancellation is a level, read now: if a shield set since hides
-** that cancel, t would run its whole function past the limit. It goes
-** back to wait for a slot where it was, ahead of later spawns (its
-** ticket), and gives back the slot it took. 1 if it does not run now.
-*/
-int cr__group_rehold(cr_task_t *t) {
-  cr_group_t *g = t->group;
-  t->unheld = 0;
-  if (g == NULL || cr_task_cancelled_now(t) != NULL) return 0;
-  g->nrunning--;
-  t->pending = 1;
-  t->status = CR_TASK_SCHEDULED;
-  cr__queue_insert_ticket(&g->pending, t, NULL);
-  start_waiting(g);            /* (the slot it gave back may be its own) */
-  return 1;
 }
 
 void cr__group_child_done(cr_group_t *g, cr_task_t *t) {

@@ -102,9 +102,8 @@ static inline void cr__runq_remove(cr_engine_t *e, cr_task_t *t) {
 }
 
 /*
-** Tickets: every FIFO list of tasks (a wait list, a group's limit queue)
-** is in ticket order, so a task that left one can be put back where it
-** was. A ticket is the engine's count of arrivals, 56 bits (the record's
+** Tickets: every FIFO wait list of tasks is in ticket order, so a task
+** that left one can be put back where it was. A ticket is the engine's count of arrivals, 56 bits (the record's
 ** spare bits): at a billion waits a second it would take a year to wrap,
 ** and two tickets compare by their difference, which holds while a list's
 ** oldest and newest arrivals are less than 2^55 apart.
@@ -127,12 +126,11 @@ static inline uint64_t cr__link_ticket(const cr_queue_t *q) {
 static inline uint64_t cr__ticket_gap(uint64_t a, uint64_t b) {
   return (cr__ticket_before(a, b) ? b - a : a - b) & ((UINT64_C(1) << 56) - 1);
 }
-/* Put t back in the list at h (a wait list or a limit queue: its link is
-** the same node) at its ticket's place, behind every earlier arrival. The
-** walk starts from whichever is nearest in tickets of the list's two ends
-** and `finger` (a node of h, or NULL): the last task put back, so that a
-** batch put back in arrival order, or in its reverse, takes a step or two
-** each even among waiters that stayed. Only a batch in no order (a seeded
+/* Put t back in the wait list at h at its ticket's place, behind every
+** earlier arrival. The walk starts from whichever is nearest in tickets of
+** the list's two ends and `finger` (a node of h, or NULL): the last task
+** put back, so that a batch put back in arrival order, or in its reverse,
+** takes a step or two each even among waiters that stayed. Only a batch in no order (a seeded
 ** run's shuffle) still walks about a third of the list each. */
 static inline void cr__queue_insert_ticket(cr_queue_t *h, cr_task_t *t,
                                            cr_queue_t *finger) {
@@ -215,8 +213,6 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 /* group.c */
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
 void cr__task_started(cr_task_t *t);
-void cr__group_release(cr_task_t *t);
-int cr__group_rehold(cr_task_t *t);
 void cr__start_forsaken(cr_task_t *t, cr_task_t *starter);
 void cr__group_cancelled(cr_group_t *g);
 void cr__group_forsake(cr_group_t *g);

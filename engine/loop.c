@@ -611,7 +611,6 @@ static int run_ready(cr_engine_t *e) {
     prefetch_ahead(e, t);
     cr__runq_remove(e, t);
     t->queued = 0;
-    if (t->unheld && cr__group_rehold(t)) continue;  /* waits for a slot */
     if (t->claim) cr__stream_unclaim(t);   /* it runs: no one came between */
     t->handed = 0;                 /* it runs: a lookup's list is its own */
     t->status = CR_TASK_RUNNING;

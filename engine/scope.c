@@ -209,8 +209,6 @@ void cr__scope_deliver(cr_scope_t *root) {
                          offsetof(cr_scope_t, sibling));
     if (t && t->cur == s && t->status == CR_TASK_WAITING)
       cr__task_abort(t);
-    else if (t && t->pending && s == &t->scope)
-      cr__group_release(t);          /* held back by a limit: run it now */
     /* descend into the first unshielded child */
     cr_queue_t *q = cr__queue_head(&s->children);
     while (q != &s->children &&

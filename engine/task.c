@@ -29,7 +29,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
-  t->claim = t->handed = t->rejoin = t->unheld = 0;
+  t->claim = t->handed = t->rejoin = 0;
   t->ticket_lo = t->ticket_hi = 0;
   if (e->finger == t) e->finger = NULL;      /* (a record used again) */
   e->stats.tasks++;
@@ -226,10 +226,11 @@ void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
 }
 
 /*
-** A join of its own group's children and a g:start wait refuse aborts (the
-** group owns the wake-up); a task whose continuation is gone leaves them
-** too, so that its binding can cancel and join what it opened. The group's
-** later wake-up finds the task no longer parked there.
+** A join of its own group's children and a g:start wait once the child
+** runs refuse aborts (the group owns the wake-up); a task whose
+** continuation is gone leaves them too, so that its binding can cancel and
+** join what it opened. The group's later wake-up finds the task no longer
+** parked there.
 */
 void cr_task_interrupt(cr_task_t *t) {
   if (t->status != CR_TASK_WAITING) return;

@@ -1081,8 +1081,8 @@ static int test_abandoned_lookup_list_freed(void) {
 ** A cancel hidden by a shield set before the task ran again. Cancellation
 ** is a level the task reads when it runs, so it makes its wait again: the
 ** engine puts it back where it was in the wait list (a newcomer does not
-** pass it), and a child its group's limit held, let go by that cancel,
-** waits for its slot again instead of running past the limit.
+** pass it), and a child its group's limit held keeps waiting for its slot
+** (a cancel never lets it past the limit).
 */
 typedef struct {
   cr_task_t t;
@@ -1220,6 +1220,104 @@ static int test_hidden_cancel_keeps_limit(void) {
   return 0;
 }
 
+/* A cancel that stays lets no held child past the limit either: each waits
+** for its slot, then runs up to its first cancellation point (its first
+** step, then the sleep that finds the cancel), one at a time. */
+static int test_cancel_keeps_limit(void) {
+  cr_engine_t e;
+  limit1_body b;
+  int i;
+  memset(&b, 0, sizeof b);
+  live = max_live = 0;
+  ntrace = 0;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &b.t, limit1_run);
+  cr_task_start_root(&b.t);
+  CHECK(cr_engine_step(&e, 0) == 1);
+  CHECK(cr_task_held(&b.kids[1].t) && cr_task_held(&b.kids[2].t));
+  CHECK(cr_scope_cancel(&b.t.scope, CR_SRC_HOST, 0, NULL) == 1);
+  CHECK(cr_task_held(&b.kids[1].t) && cr_task_held(&b.kids[2].t));
+  CHECK(b.g.nrunning == 1);
+  CHECK(drain(&e) == 0);
+  CHECK(max_live == 1);
+  CHECK(ntrace == 3 && memcmp(trace, "012", 3) == 0);   /* each ran */
+  for (i = 0; i < 3; i++) CHECK(b.kids[i].cancelled && b.kids[i].nwoke == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+/* g:start of a child the limit holds back: a cancel of the starter wakes
+** it (CR_ECANCELED), and cr_group_start_woken lets it go; the child, now
+** cancelled and the group's, keeps its place and runs when its slot
+** comes. */
+typedef struct {
+  cr_task_t t;
+  cr_group_t g;
+  ctask kids[2];
+  int step, woken_rc, kid_starting;
+} starter_body;
+
+static void starter_run(cr_task_t *t) {
+  starter_body *b = (starter_body *)t;
+  if (b->step++ == 0) {
+    cr_group_opts_t o = {1, 0, 0, 0, INFINITY};
+    cr_group_init(t, &b->g, &o);
+    TASK_INIT(cr_task_engine(t), &b->kids[0].t, ctask_run);
+    TASK_INIT(cr_task_engine(t), &b->kids[1].t, ctask_run);
+    b->kids[0].naps = b->kids[1].naps = 1;
+    b->kids[0].dur = b->kids[1].dur = 100;
+    b->kids[0].log = 'a';
+    b->kids[1].log = 'b';
+    cr_group_spawn(&b->g, &b->kids[0].t);
+    cr_group_start(&b->g, &b->kids[1].t, t);       /* held: parks */
+    return;
+  }
+  if (b->step == 2) {
+    b->woken_rc = t->wake_status == CR_ECANCELED
+      ? cr_group_start_woken(&b->kids[1].t, t, NULL) : -1;
+    b->kid_starting = b->kids[1].t.starting;
+    cr_group_body_done(&b->g, CR_END_NORMAL);
+  }
+  if (cr_group_join(&b->g)) return;
+  cr_group_close(&b->g, NULL);
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+/* early: the starter is cancelled before it starts the child (its wait is
+** aborted as it parks); else while it waits (the real clock, so that the
+** first child still sleeps then: nothing waits that long). */
+static int start_of_held_child_cancelled(int early) {
+  cr_engine_t e;
+  starter_body b;
+  memset(&b, 0, sizeof b);
+  ntrace = 0;
+  CHECK(cr_engine_init(&e, NULL, early ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL)
+        == 0);
+  TASK_INIT(&e, &b.t, starter_run);
+  cr_task_start_root(&b.t);
+  if (!early) {
+    CHECK(cr_engine_step(&e, 0) == 1);
+    CHECK(b.t.status == CR_TASK_WAITING && b.t.wait == CR_WAIT_START);
+    CHECK(cr_task_held(&b.kids[1].t) && b.kids[0].t.status == CR_TASK_WAITING);
+  }
+  /* a scope of the starter: the kid, below it, is cancelled too */
+  CHECK(cr_scope_cancel(&b.t.scope, CR_SRC_HOST, 0, NULL) == 1);
+  CHECK(cr_task_held(&b.kids[1].t) || early);
+  CHECK(drain(&e) == 0);
+  CHECK(b.woken_rc == 1 && !b.kid_starting);
+  CHECK(ntrace == 2 && memcmp(trace, "ab", 2) == 0);
+  CHECK(b.kids[0].cancelled && b.kids[1].cancelled);
+  CHECK(b.kids[1].t.scope.cancel_called);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
+static int test_start_of_held_child_cancelled(void) {
+  CHECK(start_of_held_child_cancelled(1) == 0);
+  CHECK(start_of_held_child_cancelled(0) == 0);
+  return 0;
+}
+
 #define NWAIT 20000
 
 typedef struct {
@@ -1339,6 +1437,10 @@ int main(void) {
      test_hidden_cancel_keeps_wait_place},
     {"a held child whose cancel a shield hid waits for its slot",
      test_hidden_cancel_keeps_limit},
+    {"a held child whose cancel stays waits for its slot, then runs",
+     test_cancel_keeps_limit},
+    {"a cancelled starter lets go of its held child, which runs later",
+     test_start_of_held_child_cancelled},
     {"waiters put back among others that stayed take a step or two each",
      test_hidden_cancel_interleaved_linear},
   };

@@ -358,19 +358,15 @@ local function check_cancel(t)
   end
 end
 
-local release   -- defined with the groups below
-
 -- Wake every parked task that the cancellation of `root` reaches: pre-order,
 -- owner first, then child scopes in entry order, skipping shielded subtrees.
--- A child held back by its group's limit starts at once instead (past the
--- limit), and ends there without running its function (task_main).
+-- A child held back by its group's limit keeps waiting for its slot: once it
+-- has one it runs up to its first cancellation point (limit never exceeded).
 local function deliver(root)
   local function visit(s)
     local t = s.owner
     if t and t.cur == s and t.status == "waiting" and t.abort then
       if t.abort(t) == "done" then wake(t, "cancelled") end
-    elseif t and t.pending and s == t.scope then
-      release(t)
     end
     for _, c in ipairs(s.children) do
       if not c.shield_ then visit(c) end
@@ -555,7 +551,8 @@ local function wake_all(list)
   end
 end
 
--- A held child takes a slot (past the limit, if none is free) and is queued.
+-- A held child takes a slot and is queued: cancelled or not, it runs its
+-- function up to its first cancellation point at least.
 local function start_held(t)
   local g = t.group
   remove_value(g.pending, t)
@@ -564,36 +561,12 @@ local function start_held(t)
   schedule(t)
 end
 
--- Held children start, oldest first, while the limit leaves them room.
+-- Held children start, oldest first, while the limit leaves them room (a
+-- cancel lets none go ahead: the limit holds at every instant).
 local function start_waiting(g)
   while #g.pending > 0 and (g.limit == 0 or g.nrunning < g.limit) do
     start_held(g.pending[1])
   end
-end
-
--- A held child a cancel lets go runs at once, past the limit (unheld).
-function release(t)
-  t.unheld = true
-  start_held(t)
-end
-
--- t, let go by a cancel, is about to run for the first time: a cancel that
--- does not reach it now (a shield hides it, or never reached it: a g:start
--- child under its caller's shielded scope) sends it back to wait for a slot
--- in its place (its ticket), its slot given back. True if it does not run.
-local function rehold(t)
-  t.unheld = false
-  local g = t.group
-  if g == nil or absorber(t.cur) then return false end
-  cov("limit: a child let go by a hidden cancel waits for a slot again")
-  g.nrunning = g.nrunning - 1
-  t.pending = true
-  t.status = "scheduled"
-  local i = #g.pending
-  while i > 0 and g.pending[i].ticket > t.ticket do i = i - 1 end
-  table.insert(g.pending, i + 1, t)
-  start_waiting(g)
-  return true
 end
 
 local function child_done(g, t)
@@ -638,23 +611,18 @@ function Scope:spawn(spec, ...)
   if g.limit > 0 and g.nrunning >= g.limit then
     t.pending = true
     t.status = "scheduled"
-    t.ticket = E.arrivals
-    E.arrivals = E.arrivals + 1
-    g.pending[#g.pending + 1] = t
-    if absorber(g) then release(t) end   -- already cancelled: no waiting
+    g.pending[#g.pending + 1] = t   -- (cancelled or not: it waits its turn)
   else
     g.nrunning = g.nrunning + 1
     schedule(t)
   end
-  -- held back by the limit: that wait was its first cancellation point
-  t.limited = t.pending or t.unheld or false
   return t
 end
 
 -- Move task c's scope under `parent` (g:start's child lives under its caller's
 -- scope until ready). Away from its group, it still feels a cancel the group
 -- already had; and if its new ancestors are cancelled, the cancel reaches it
--- as a cancel of parent would (its wait aborted, or let past a limit).
+-- as a cancel of parent would (its wait aborted; held by a limit, it waits on).
 local function reparent(c, parent)
   local s = c.scope
   if not s.entered or s.parent == parent then return end
@@ -666,7 +634,46 @@ local function reparent(c, parent)
   if not s.shield_ and absorber(parent) then deliver(s) end
 end
 
-local function start_abort() return "late" end
+-- The caller of g:start stops waiting for child c, still only queued for a
+-- slot, and raises its Cancelled: c is cancelled (its own scope, the caller
+-- the origin) and becomes the group's child, no longer starting (its ready
+-- does nothing), keeping its place in the queue (engine: cr__start_forsaken).
+local function start_forsake(c, w)
+  cancel(c.scope, "explicit", { origin = w.name })
+  if c.group then reparent(c, c.group) end
+  c.starting = false
+  c.starter = nil
+end
+
+-- The caller w's wait for child c. Not a cancellation point once c runs (c's
+-- ready or end wakes w; a cancel of w reaches c). While c still waits for a
+-- slot of the limit it is one (the slot could never come: w may hold the
+-- last one): woken by a cancel, w forsakes c if, read when w runs, w is still
+-- cancelled and c still queued; else it waits again (engine:
+-- cr_group_start_woken).
+local function start_wait(w, c)
+  local function abort() return c.pending and "done" or "late" end
+  if c.pending and absorber(w.cur) then
+    -- parked inside a cancelled scope: the wait is aborted at once
+    cov("start: a queued child, the caller cancelled at once")
+    w.saw_cancel = true
+    w.wake_status = "cancelled"
+    schedule(w)
+    coroutine.yield()
+  else
+    park_in(w, c.waiters, abort)
+  end
+  while w.wake_status == "cancelled" and not c.finished
+      and not (c.ready_called and not c.ready_dropped) do
+    if c.pending and c.starting and absorber(w.cur) then
+      cov("start: the caller gave up on a queued child")
+      start_forsake(c, w)
+      check_cancel(w)
+    end
+    cov("start: the caller waits again for its child")
+    park_in(w, c.waiters, abort)
+  end
+end
 
 -- g:start(fn, ...): the child runs under the caller's scope until it calls
 -- ready(v), so cancelling the caller cancels it. It is always spawned, even
@@ -709,7 +716,7 @@ function Scope:start(spec, ...)
   c.starting = true
   c.starter = w
   reparent(c, w.cur)
-  park_in(w, c.waiters, start_abort)
+  start_wait(w, c)
   if c.ready_called and not c.ready_dropped then
     cov("start: ready")
     return c.ready_value
@@ -734,7 +741,9 @@ function Scope:start(spec, ...)
   if c.outcome == "cancelled" then
     if c.passed.scope ~= c.error.scope then cov("start: the child's Cancelled passed as an outer one") end
     cov("start: the Cancelled that passed the child")
-    w.saw_cancel = true   -- delivered to the caller: it passes a shield set since
+    -- delivered to the caller (if it still waited for c: engine's
+    -- mark_starters): it passes a shield set since
+    if w.wake_status == 0 then w.saw_cancel = true end
     error(c.passed, 0)
   end
   cov("start: the child's failure")
@@ -1012,9 +1021,6 @@ end
 -- docs/api.md says (a Cancelled is "cancelled", not a failure).
 local function task_main(t)
   local fn = t.fn
-  -- a child of a group with a limit, cancelled before it started: its
-  -- function never runs (its slot is taken first, as a semaphore's acquire)
-  if t.limited and absorber(t.cur) then fn = function() check_cancel(t) end end
   local r = pack(pcall(fn, unpack(t.args, 1, t.args.n)))
   if r[1] and t.scope.owed then
     -- cancelled by t:cancel, and no Cancelled reached its level since (no
@@ -1117,12 +1123,10 @@ local function loop(root)
     while #E.runq > 0 do
       local t = table.remove(E.runq, 1)
       t.queued = false
-      if not (t.unheld and rehold(t)) then
-        t.status = "running"
-        E.current = t
-        run_task(t)
-        E.current = nil
-      end
+      t.status = "running"
+      E.current = t
+      run_task(t)
+      E.current = nil
     end
     if root.finished then break end
     local top = timer_top()
@@ -1141,8 +1145,7 @@ end
 function M.run(fn, opts)
   if E then error("corral.run: cannot be called inside a running task") end
   assert(opts == nil or opts.clock == nil or opts.clock == "virtual", "the model has only a virtual clock")
-  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {}, tasks = {},
-        arrivals = 0 }
+  E = { now = 0, runq = {}, timers = {}, next_seq = 0, next_id = 0, ntasks = 0, groups = {}, tasks = {} }
   local root = new_task(fn, nil)
   link(root.scope, nil)
   root.cur = root.scope

@@ -1,12 +1,13 @@
--- A child held back by its group's `limit` is let go past the limit when a
--- cancel reaches it, to end at once (waiting for a slot could wait for ever).
--- Cancellation is a level read when the child runs, so when a shield set
--- before then hid that cancel again (`cancel()` then `shield = true` in the
--- same turn, or a deadline and a task woken in the same instant that sets the
--- shield), the child was not cancelled, and ran its whole function beside
--- the others: three at once in a group of limit 1. The engine now reads the
--- cancel before the child first runs; hidden, the child goes back to wait
--- for a slot, in its place (ahead of later spawns), and gives the slot back.
+-- A child held back by its group's `limit` used to be let go past the limit
+-- when a cancel reached it, to end at once (waiting for a slot could wait for
+-- ever). Cancellation is a level read when the child runs, so when a shield
+-- set before then hid that cancel again (`cancel()` then `shield = true` in
+-- the same turn, or a deadline and a task woken in the same instant that sets
+-- the shield), the child was not cancelled, and ran its whole function beside
+-- the others: three at once in a group of limit 1. Since then a cancel lets
+-- no held child past the limit at all: it keeps its place in the queue, and
+-- runs (its whole function if a shield hid the cancel, else up to its first
+-- cancellation point) once it has its slot.
 local corral = require "corral"
 local support = require "support"
 
@@ -104,7 +105,7 @@ describe("regression: a limit-held child whose cancel a shield hid", function()
     assert.same({ 1, 2, 3 }, stats.started)
   end)
 
-  it("still ends at once, past the limit, when the cancel stays", function()
+  it("waits its turn and ends at its first cancellation point when the cancel stays", function()
     local stats = new_stats()
     support.vrun(function()
       corral.scope(function(outer)
@@ -116,6 +117,7 @@ describe("regression: a limit-held child whose cancel a shield hid", function()
       end)
       assert.equal(0.5, corral.now())
     end)
-    assert.same({ 1 }, stats.started)
+    assert.same({ 1, 2, 3 }, stats.started)
+    assert.same({ 0, 0.5, 0.5 }, stats.at)
   end)
 end)
