@@ -786,7 +786,9 @@ void cr_task_wake(cr_task_t *t, int status);
 /* Abort a parked task's wait as a cancel would (CR_ECANCELED), whatever its
 ** scopes say: for a binding whose task can no longer run its continuation
 ** (its coroutine was closed from outside), so that no operation hands it
-** anything and it is scheduled to be failed. No-op unless it is parked. */
+** anything and it is scheduled to be failed. No-op unless it is parked, or
+** queued after a cancel ended its g:start wait (its held child is let go
+** then, as cr_group_start_woken would). */
 void cr_task_interrupt(cr_task_t *t);
 /* Queue the running task at the back of the run queue (a checkpoint). */
 void cr_task_yield(cr_task_t *t);

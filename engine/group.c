@@ -226,6 +226,25 @@ void cr__start_forsaken(cr_task_t *t, cr_task_t *starter) {
   forsake(t, starter, NULL);
 }
 
+/*
+** Starter s, queued and not run since, lost its continuation. If a cancel
+** woke it from g:start while its child still waited for a slot
+** (abort_start), that child still hangs below s's current scope, starting
+** and held: let go of it, as cr_group_start_woken would have.
+*/
+void cr__start_abandoned(cr_task_t *s) {
+  cr_scope_t *cur = s->cur;
+  cr_queue_t *q;
+  if (cur == NULL) return;
+  q = cr__queue_head(&cur->children);
+  while (q != &cur->children) {
+    cr_scope_t *c = cr__queue_data(q, cr_scope_t, sibling);
+    cr_task_t *t = cr_scope_owner(c);
+    q = q->next;                 /* (forsake moves c to its group) */
+    if (c->is_task && t->starting && t->pending) forsake(t, s, NULL);
+  }
+}
+
 /* The starter's wait is a cancellation point while its child is only
 ** queued for a slot. Nothing moves here (a scope's delivery is walking the
 ** tree): cr_group_start_woken does, once the starter runs. */

@@ -214,6 +214,7 @@ void cr__task_reparent(cr_task_t *t, cr_scope_t *parent);
 void cr__group_child_done(cr_group_t *g, cr_task_t *t);
 void cr__task_started(cr_task_t *t);
 void cr__start_forsaken(cr_task_t *t, cr_task_t *starter);
+void cr__start_abandoned(cr_task_t *s);
 void cr__group_cancelled(cr_group_t *g);
 void cr__group_forsake(cr_group_t *g);
 

@@ -230,9 +230,11 @@ void cr__wait_rejoin(cr_task_t *t, cr_queue_t *h, cr_wait_t kind,
 ** runs refuse aborts (the group owns the wake-up); a task whose
 ** continuation is gone leaves them too, so that its binding can cancel and
 ** join what it opened. The group's later wake-up finds the task no longer
-** parked there.
+** parked there. (Queued, woken from g:start by a cancel and not run since,
+** it lets go of the child it left waiting for a slot.)
 */
 void cr_task_interrupt(cr_task_t *t) {
+  if (t->status == CR_TASK_SCHEDULED) cr__start_abandoned(t);
   if (t->status != CR_TASK_WAITING) return;
   if (t->wait == CR_WAIT_START)
     cr__start_forsaken((cr_task_t *)t->wait_obj, t);
