@@ -7,6 +7,7 @@
 ** are bindings/lerror.lua, compiled in as lerror_lua.h so the module
 ** needs nothing but its .so.
 */
+#include <limits.h>
 #include <string.h>
 #include <stdint.h>
 #include "lcorral.h"
@@ -424,7 +425,9 @@ void lcr_traceback(lua_State *L, lcr_State *S, lua_State *L1,
 static int l_traceback(lua_State *L) {
   lcr_State *S = lcr_state(L);
   const char *msg = lua_tostring(L, 1);
-  int level = (int)luaL_optinteger(L, 2, 1), upto, last, kind;
+  lua_Integer lv = luaL_optinteger(L, 2, 1);
+  int level = lv < 0 ? 0 : lv > INT_MAX / 2 ? INT_MAX / 2 : (int)lv;
+  int upto, last, kind;
   if (msg == NULL && !lua_isnoneornil(L, 1)) {
     lua_pushvalue(L, 1);                 /* a non-string message: as is */
     return 1;
