@@ -8,8 +8,9 @@
 -- supervisor.run(spec [, body]) blocks like corral.group: it starts the children in
 -- order, restarts them as `strategy` says when they end, and returns once the body
 -- (if any) has returned and no child is left to run, or after sup:stop(). More than
--- `intensity` restarts within `period` seconds make it give up: it stops the other
--- children and raises an ErrorGroup of the failures inside the window, with
+-- `intensity` restarts within `period` seconds make it give up: it cancels the body
+-- at once, stops the other children and raises an ErrorGroup of the failures inside
+-- the window, with
 -- eg.message = "supervisor: restart intensity exceeded (N restarts in P s)"
 -- ("1 restart" when intensity is 0; "since it started" when period is math.huge).
 -- See docs/policies.md for every option and the choices made.
@@ -556,6 +557,9 @@ local function give_up(sup)
   sup.gave_up = util.error_group(failures,
     format("supervisor: restart intensity exceeded (%d %s %s)",
       n, n == 1 and "restart" or "restarts", period_text(sup.spec.period)))
+  -- the body first: it is told at once, as a failing group's body is, and
+  -- asks nothing of a supervisor that is winding down
+  if sup.body_scope then sup.body_scope:cancel("supervisor: restart intensity exceeded") end
   stop_all(sup)
   sup.group:cancel("supervisor: restart intensity exceeded")
 end
@@ -905,7 +909,12 @@ end
 -- Cancelled raises at the caller's next cancellation point).
 local function run_body(sup, body)
   if not body then return post(sup, { kind = "body_done" }) end
-  local r = util.outcome(body, sup)
+  local r = { ok = true, n = 0 }        -- (what a give-up's cancel leaves)
+  corral.scope(function(s)
+    sup.body_scope = s                  -- a give-up cancels it (give_up)
+    r = util.outcome(body, sup)
+  end)
+  sup.body_scope = nil
   post(sup, { kind = "body_done" })
   if not r.ok then
     pcall(sup.stop, sup)
