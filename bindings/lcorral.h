@@ -173,10 +173,11 @@ typedef struct lcr_Task {
                           ** cancelled (cr_task_ready): no value */
   unsigned fail_counted : 1; /* its failure is counted by its group: an error
                           ** escaping afterwards is not a second failure */
-  unsigned udepth : 9;    /* corral's pcalls around user code open on its
-                          ** coroutine (Lua's C-call limit keeps it < 200) */
-  unsigned upending : 9;  /* of them, how many noted the error that began
-                          ** unwinding to them (see lcr_unwind_leave) */
+  unsigned udepth : 18;   /* corral's pcalls around user code open on its
+                          ** coroutine (each takes 5 or more of the
+                          ** 1,000,000 slots of a Lua stack: < 200,000) */
+  unsigned unoted : 1;    /* some of them noted the error unwinding to them
+                          ** (see lcr_unwind_leave) */
 } lcr_Task;
 
 /* The engine of a task (lcr_Engine's first member is the engine). */

@@ -52,33 +52,38 @@ void lcr_setextra(lua_State *L, int task, const char *field) {
 ** unwound: a cleanup that blocks in a cancelled scope replaces the failure
 ** it unwinds with a Cancelled, which is no failure, and the failure was
 ** lost (a sibling's, in an ErrorGroup, too). So the handler notes, for the
-** innermost pcall, the first error that is not a live Cancelled; at that
-** pcall's end a live Cancelled that took its place gives way to it. The
-** notes are kept in the task's rare fields, at "unwound": [2d - 1] = true
-** and [2d] = the error (nil is an error too) for the pcall at depth d.
-** Only the task's own coroutine counts (a coroutine of the program's own
-** could be left half unwound).
+** innermost pcall, the last error that is not a live Cancelled (a later
+** one replaced it, as Lua says); at that pcall's end a live Cancelled that
+** took its place gives way to it. The notes are kept in the task's rare
+** fields, at "unwound": [2d - 1] = true and [2d] = the error (nil is an
+** error too) for the pcall at depth d, and n = how many. Only the task's
+** own coroutine counts (a coroutine of the program's own could be left
+** half unwound).
 */
 void lcr_unwind_enter(lua_State *L, lcr_Task *t) {
   if (L == t->t.data) t->udepth++;
 }
 
-/* [task, err, depth]: note err at depth unless one is there. [m] */
+/* [task, err, depth]: note err at depth, in place of an earlier one. [m] */
 static int unwind_note_p(lua_State *L) {
   lua_Integer d = lua_tointeger(L, 3);
   lcr_getextra(L, 1, "unwound");
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
-    lua_createtable(L, 4, 0);
+    lua_createtable(L, 4, 1);
     lua_pushvalue(L, -1);
     lcr_setextra(L, 1, "unwound");
   }
-  if (lua_rawgeti(L, -1, 2 * d - 1) != LUA_TNIL) return 0;
   lua_pushvalue(L, 2);
   lua_rawseti(L, 4, 2 * d);
-  lua_pushboolean(L, 1);
-  lua_rawseti(L, 4, 2 * d - 1);
-  ((lcr_Task *)lua_touserdata(L, 1))->upending++;
+  if (lua_rawgeti(L, 4, 2 * d - 1) == LUA_TNIL) {
+    lua_pushboolean(L, 1);
+    lua_rawseti(L, 4, 2 * d - 1);
+    lua_getfield(L, 4, "n");
+    lua_pushinteger(L, lua_tointeger(L, -1) + 1);
+    lua_setfield(L, 4, "n");
+  }
+  ((lcr_Task *)lua_touserdata(L, 1))->unoted = 1;
   return 0;
 }
 
@@ -100,6 +105,23 @@ void lcr_unwind_note(lua_State *L, int task, int err) {
   (void)lua_pcall(L, 3, 0, 0);         /* (an error: nothing is pushed) */
 }
 
+/* Take the note at depth d out of the table on top, pushing the error it
+** holds. [-0, +1, -] (slots and fields that exist: no allocation) */
+static void unwind_take(lua_State *L, lcr_Task *t, lua_Integer d) {
+  lua_Integer n;
+  lua_pushnil(L);
+  lua_rawseti(L, -2, 2 * d - 1);
+  lua_getfield(L, -1, "n");
+  n = lua_tointeger(L, -1) - 1;
+  lua_pop(L, 1);
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "n");
+  if (n <= 0) t->unoted = 0;
+  lua_rawgeti(L, -1, 2 * d);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, 2 * d);
+}
+
 /* The end of the pcall lcr_unwind_enter counted; `failed`: its error is on
 ** top, and a live Cancelled there gives way to the error it replaced. The
 ** note goes. [-0, +0, -] */
@@ -108,16 +130,12 @@ void lcr_unwind_leave(lua_State *L, lcr_Task *t, int failed) {
   int top = lua_gettop(L);
   if (L != t->t.data) return;
   d = t->udepth--;
-  if (t->upending == 0 || !lua_checkstack(L, 4)) return;
+  if (!t->unoted || !lua_checkstack(L, 4)) return;
   if (lcr_pushtask(L, lcr_taskengine(t), &t->t)) {
     lcr_getextra(L, -1, "unwound");
     if (lua_istable(L, -1) && lua_rawgeti(L, -1, 2 * d - 1) != LUA_TNIL) {
-      lua_pushnil(L);
-      lua_rawseti(L, -3, 2 * d - 1);   /* (slots that exist: no allocation) */
-      lua_rawgeti(L, -2, 2 * d);
-      lua_pushnil(L);
-      lua_rawseti(L, -4, 2 * d);
-      t->upending--;
+      lua_pop(L, 1);
+      unwind_take(L, t, d);
       if (failed && lcr_unwinding(L, lcr_taskengine(t), top) == LCR_LIVE)
         lua_copy(L, -1, top);
     }

@@ -129,6 +129,50 @@ describe("regression: a cleanup blocking in a cancelled scope", function()
     assert.equal("inside with", e)
   end)
 
+  it("brings back the error that a later cleanup's error replaced, as Lua does", function()
+    local ok, e
+    support.vrun(function()
+      ok, e = pcall(corral.scope, function(s)
+        local outer <close> = blocking_cleanup()           -- closed last
+        local inner <close> = setmetatable({}, { __close = function()
+          error("E2", 0)                                   -- replaces E1
+        end })
+        s:cancel()
+        error("E1", 0)
+      end)
+    end)
+    assert.is_false(ok)
+    assert.equal("E2", e)
+  end)
+
+  -- Scopes nest deeper than Lua's C-call limit when each level yields (a
+  -- continuation keeps no C frame): the count of them must not wrap.
+  it("keeps the failure of a scope nested 512 deep in a task", function()
+    local ok, e, after
+    support.vrun(function()
+      local function nest(n)
+        if n == 0 then
+          ok, e = pcall(corral.scope, function(s)
+            local res <close> = blocking_cleanup()
+            s:cancel()
+            error("deep failure", 0)
+          end)
+          corral.scope(function(s)                         -- absorbs its own
+            s:cancel()
+            corral.sleep(1)
+          end)
+          after = true
+          return
+        end
+        corral.scope(function() corral.sleep(0); nest(n - 1) end)
+      end
+      nest(510)                                          -- 512 pcalls
+    end)
+    assert.is_false(ok)
+    assert.equal("deep failure", e)
+    assert.is_true(after)
+  end)
+
   -- What must not change: a cancel stays a cancel, and an error caught
   -- earlier does not come back.
   it("still ends a plainly cancelled task cancelled", function()
