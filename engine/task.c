@@ -285,16 +285,18 @@ int cr_task_sleep(cr_task_t *t, double when) {
   return 0;
 }
 
-/* A g:start child passes a Cancelled out: its starter raises it next, as
-** one corral delivered to it (judge), whatever shield was set since. */
-static void mark_starters(cr_task_t *t) {
-  cr_queue_t *first = t->waiters, *n = first;
-  if (n == NULL) return;
-  do {
-    cr_task_t *w = cr__queue_data(n, cr_task_t, wait_link);
-    if (w->wait == CR_WAIT_START && w->wait_obj == t) w->saw_cancel = 1;
-    n = n->next;
-  } while (n != first);
+/*
+** A g:start child passes a Cancelled out: its starter raises it next, as
+** one corral delivered to it (judge), whatever shield was set since. The
+** starter is the owner of the scope the child hangs below: parked in
+** g:start, or woken from that wait by a cancel while the child still
+** waited for a slot of its group's limit and not run since (a seeded
+** schedule may run the child, once it has its slot, first; it is then no
+** longer among the child's joiners, but start_k raises the Cancelled all
+** the same).
+*/
+static void mark_starter(cr_task_t *t) {
+  if (t->scope.parent != NULL) cr_scope_owner(t->scope.parent)->saw_cancel = 1;
 }
 
 cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
@@ -306,7 +308,7 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
   if (end == CR_END_PASSED && t->group && !t->starting)
     t->group->unwound = t->group->child_passed = 1;
   else if (end == CR_END_PASSED && t->starting)
-    mark_starters(t);
+    mark_starter(t);
   return end;
 }
 

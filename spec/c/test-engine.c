@@ -1318,6 +1318,125 @@ static int test_start_of_held_child_cancelled(void) {
   return 0;
 }
 
+/*
+** The Cancelled a starting child passes out is raised next in its starter,
+** as one corral delivered to it: it passes a shield set since. A cancel
+** can now wake the starter from g:start while the child waits for a slot
+** of the limit; the child then gets its slot, and a seeded schedule may
+** run it, and end it, before the starter runs again. The child's end must
+** mark the starter then too: else the starter's Cancelled, behind a shield
+** set on its group meanwhile, failed ("no cancelled scope encloses").
+** R: group lim (limit 1, slot held by a), scope s, group g with st, which
+** starts c into lim; a cancels s, then ends; c shields g and passes s's
+** Cancelled out.
+*/
+typedef struct {
+  cr_task_t r, a, st, c;
+  ctask_fn fr, fa, fst, fc;
+  cr_group_t lim, g;
+  cr_scope_t s;
+  int r_step, st_step, c_first, bad;
+  cr_end_t c_end, st_end, g_end, s_end;
+  cr_scope_t *c_to, *st_to, *g_to;
+} marks_body;
+
+static marks_body *MB;
+
+static void mk_root(cr_task_t *t) {
+  marks_body *b = MB;
+  cr_group_opts_t one = {1, 0, 0, 0, INFINITY}, any = {0, 0, 0, 0, INFINITY};
+  if (b->r_step == 0) {
+    b->r_step = 1;
+    cr_group_init(t, &b->lim, &one);
+    cr_group_spawn(&b->lim, &b->a);                  /* the slot */
+    cr_scope_enter(t, &b->s, INFINITY, 0);
+    cr_group_init(t, &b->g, &any);
+    cr_group_spawn(&b->g, &b->st);
+    cr_group_body_done(&b->g, CR_END_NORMAL);
+  }
+  if (b->r_step == 1) {
+    if (cr_group_join(&b->g)) return;
+    b->r_step = 2;
+    b->g_end = cr_group_close(&b->g, &b->g_to);
+    b->s_end = cr_scope_leave(&b->s, b->g_end == CR_END_PASSED, NULL);
+    cr_group_body_done(&b->lim, CR_END_NORMAL);
+  }
+  if (cr_group_join(&b->lim)) return;
+  cr_group_close(&b->lim, NULL);
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+/* Holds lim's slot until st waits in g:start, then cancels s and ends:
+** st is woken while c still waits, and c gets the slot at once. */
+static void mk_a(cr_task_t *t) {
+  marks_body *b = MB;
+  if (b->st.status != CR_TASK_WAITING || b->st.wait != CR_WAIT_START) {
+    cr_task_yield(t);
+    return;
+  }
+  cr_scope_cancel(&b->s, CR_SRC_EXPLICIT, t->scope.id, NULL);
+  b->bad |= !(b->st.status == CR_TASK_SCHEDULED && cr_task_held(&b->c));
+  cr_task_done(t, CR_TASK_DONE);
+}
+
+static void mk_st(cr_task_t *t) {
+  marks_body *b = MB;
+  if (b->st_step++ == 0) {
+    cr_group_start(&b->lim, &b->c, t);               /* c held: parks */
+    return;
+  }
+  if (!b->c.finished) {      /* woken by the cancel, c has its slot now */
+    b->bad |= cr_group_start_woken(&b->c, t, NULL) != 0;   /* waits */
+    return;
+  }
+  b->c_first = t->wake_status == CR_ECANCELED;   /* c ran and ended first */
+  b->st_end = cr_task_unwind(t, &b->st_to);      /* raises c's Cancelled */
+  cr_task_done(t, b->st_end == CR_END_FAILED ? CR_TASK_FAILED
+                                             : CR_TASK_CANCELLED);
+}
+
+/* At its first cancellation point: shields g, then passes s's out. */
+static void mk_c(cr_task_t *t) {
+  marks_body *b = MB;
+  b->bad |= cr_task_cancelled(t) != &b->s;
+  cr_scope_set_shield(&b->g.scope, 1);
+  b->c_end = cr_task_unwind(t, &b->c_to);
+  cr_task_done(t, CR_TASK_CANCELLED);
+}
+
+static int start_child_marks_woken_starter(uint64_t seed, int *c_first) {
+  cr_engine_t e;
+  marks_body b;
+  memset(&b, 0, sizeof b);
+  MB = &b;
+  b.fr.fn = mk_root; b.fa.fn = mk_a; b.fst.fn = mk_st; b.fc.fn = mk_c;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  e.run = ctask_dispatch;
+  cr_engine_seed(&e, seed);
+  cr_task_init(&e, &b.r, &b.fr);
+  cr_task_init(&e, &b.a, &b.fa);
+  cr_task_init(&e, &b.st, &b.fst);
+  cr_task_init(&e, &b.c, &b.fc);
+  cr_task_start_root(&b.r);
+  CHECK(drain(&e) == 0);
+  CHECK(!b.bad);
+  CHECK(b.c_end == CR_END_PASSED && b.c_to == &b.s);
+  CHECK(b.st_end == CR_END_PASSED && b.st_to == &b.s);   /* not FAILED */
+  CHECK(b.g_end == CR_END_PASSED && b.g_to == &b.s);
+  CHECK(b.s_end == CR_END_ABSORBED);
+  CHECK(cr_engine_close(&e) == 0);
+  *c_first += b.c_first;
+  return 0;
+}
+
+static int test_start_child_marks_woken_starter(void) {
+  int seed, c_first = 0;
+  for (seed = 1; seed <= 64; seed++)
+    CHECK(start_child_marks_woken_starter((uint64_t)seed, &c_first) == 0);
+  CHECK(c_first > 0);          /* the timing this is about came up */
+  return 0;
+}
+
 #define NWAIT 20000
 
 typedef struct {
@@ -1441,6 +1560,8 @@ int main(void) {
      test_cancel_keeps_limit},
     {"a cancelled starter lets go of its held child, which runs later",
      test_start_of_held_child_cancelled},
+    {"a starting child's Cancelled marks a starter a cancel woke first",
+     test_start_child_marks_woken_starter},
     {"waiters put back among others that stayed take a step or two each",
      test_hidden_cancel_interleaved_linear},
   };
