@@ -40,7 +40,8 @@ $CC -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 # 3 EXIT 4 GROUP(2 args) 5 SPAWN 6 START 7 READY 8 CANCEL 9 STOP 10 SHIELD
 # 11 DEADLINE(2 args) 12 FAIL_BODY 13 FAIL 14 STOPPING 15 JOIN 16 EV_WAIT
 # 17 EV_SET 18 ACQUIRE 19 RELEASE 20 SEND 21 RECV 22 CLOSE 23 DONE
-# 24 PCALL 25 RERAISE 26 CLEANUP 27 ABANDON 28 REASON.
+# 24 PCALL 25 RERAISE 26 CLEANUP 27 ABANDON 28 REASON 29 TRY_SEND
+# 30 TRY_RECV 31 TRY_ACQUIRE.
 # shellcheck disable=SC2059 # the seed is the format: octal escapes
 seed() { [ -e "$corpus/seed-$1" ] || printf "$2" > "$corpus/seed-$1"; }
 # one root: a group of limit 1, two children queue on it, the body exits

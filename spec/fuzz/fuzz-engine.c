@@ -7,14 +7,27 @@
 ** next opcode from the input and acts -- sleeps, yields, enters and leaves
 ** scopes and groups, spawns, starts, cancels, stops, shields, fails, joins,
 ** catches and re-raises, runs shielded cleanups, uses events, semaphores
-** and channels -- until it parks or finishes. Tasks behave as the Lua
-** binding does (bindings/ltask.c, lgroup.c, lscope.c): a blocking op is a
-** cancellation point, a delivered wake-up (wake_status 0) wins over a later
-** cancel, and a Cancelled unwinds frame by frame; at each exit the ENGINE
-** decides (cr_scope_leave, cr_group_close, cr_task_unwind) whether the
-** scope absorbs it or to which scope it passes, and the harness checks
+** and channels (blocking, and tries that never park) -- until it parks or
+** finishes. Tasks behave as the Lua binding does (bindings/ltask.c,
+** lgroup.c, lscope.c): a blocking op is a cancellation point, a delivered
+** wake-up (wake_status 0) wins over a later cancel, a wait made again
+** after a cancel a shield hid keeps its place, and a Cancelled unwinds
+** frame by frame; at each exit the ENGINE decides (cr_scope_leave,
+** cr_group_close, cr_task_unwind) whether the scope absorbs it or to which
+** scope it passes, and the harness checks
 ** every answer against its own computation of Trio's rule at that moment,
-** on its own model of the scope tree (parents, shields, cancels seen).
+** on its own model of the scope tree (parents, shields, cancels seen) and
+** of each task's mark (a Cancelled corral delivered passes a shield set
+** since; one a task was only handed does not) and owed t:cancel (a body
+** that returns with one ends cancelled, cr_task_returned).
+**
+** A group's `limit` holds at every instant, whatever cancel reaches its
+** children: a child it holds back keeps its place in the FIFO queue,
+** cancelled or not, and slots go in spawn order (check_limit). A g:start
+** caller whose child still waits for a slot is woken by a cancel, and
+** cr_group_start_woken lets go of the child (cancelled, its group's) or
+** has the caller wait again.
+**
 ** When the input runs out every task winds down; a deadlock is broken by
 ** cancelling the roots, then (if shields still hold tasks) every scope, or
 ** (on some inputs) by abandoning the run as corral.run does.
@@ -23,12 +36,13 @@
 ** -- a real allocation or a tagged pointer -- and the harness checks, via
 ** e->release, that each is given back exactly once, at the moment the API
 ** says (the scope's exit, a cancel that did not take effect, a group's
-** close for an unused stop record, cr_engine_abandon), and is never seen
-** again after (released allocations are ASan-poisoned). The event hook
-** (e->on_event) is checked throughout: SPAWN once per task, RUN/SUSPEND in
-** pairs, PARK only for the running task, WAKE only for a parked one, DONE
-** once, CANCEL only for a live scope and only for a cancel the harness can
-** explain, FAIL only inside cr_group_fail. ABANDON ends a run abruptly
+** close or cancel for an unused stop record, cr_engine_abandon), and is
+** never seen again after (released allocations are ASan-poisoned). The
+** event hook (e->on_event) is checked throughout: SPAWN once per task,
+** RUN/SUSPEND in pairs, PARK only for the running task, WAKE only for a
+** parked one (once it is queued), DONE once, CANCEL only for a live scope
+** and only for a cancel the harness can explain, FAIL only inside
+** cr_group_fail. ABANDON ends a run abruptly
 ** through cr_engine_abandon, then ASan-poisons every task, scope and group
 ** and touches the events, semaphores and channels the tasks waited on.
 **
@@ -94,7 +108,8 @@
   XX(READY) XX(CANCEL) XX(STOP) XX(SHIELD) XX(DEADLINE) XX(FAIL_BODY)        \
   XX(FAIL) XX(STOPPING) XX(JOIN) XX(EV_WAIT) XX(EV_SET) XX(ACQUIRE)          \
   XX(RELEASE) XX(SEND) XX(RECV) XX(CLOSE) XX(DONE) XX(PCALL) XX(RERAISE)     \
-  XX(CLEANUP) XX(ABANDON) XX(REASON)
+  XX(CLEANUP) XX(ABANDON) XX(REASON) XX(TRY_SEND) XX(TRY_RECV)               \
+  XX(TRY_ACQUIRE)
 
 enum {
 #define XX(n) OP_##n,
@@ -127,9 +142,10 @@ static const char *const wait_name[] = {
   "wait_stopping", "group-join", "start", "hold"
 };
 
-/* Group join, g:start's wait and the hold before an abandon are not
-** cancellation points; a yield is not parked at all. Every other wait must
-** be aborted by a cancel. */
+/* Group join and the hold before an abandon are not cancellation points;
+** a yield is not parked at all; g:start's wait is one only while its child
+** waits for a slot of its group's limit (abortable_now). Every other wait
+** must be aborted by a cancel. */
 static int abortable(int w) {
   return w != W_NONE && w != W_YIELD && w != W_GJOIN && w != W_START &&
          w != W_HOLD;
@@ -179,6 +195,7 @@ typedef struct {
   cr_task_t t;                /* first: the engine hands us &t */
   minfo m;                    /* of t.scope */
   int idx;
+  cr_group_t *grp;            /* the group it was spawned into, or NULL */
   int started, running, finished, abandoned, unspawned;
   cr_task_status_t final;
   frame_t fr[MAX_FRAMES];
@@ -187,6 +204,8 @@ typedef struct {
   int wait, wobj;
   double wuntil, wsince;      /* sleep: until when; parked at what time */
   uint64_t wseq;              /* park order, for FIFO checks */
+  uint64_t rejoin;            /* the wseq a wait made again after a hidden
+                              ** cancel takes back (0: a new arrival) */
   int wake_checked;           /* its wake-up was validated by audit */
   /* unwinding */
   int mode;
@@ -196,8 +215,15 @@ typedef struct {
   int has_stored;
   int clean_slept;
   double clean_for;
-  uint64_t held_seq;          /* spawned while the group's limit was full */
-  int released;               /* a cancel started it past the limit */
+  int owed;                   /* its own scope was cancelled for it (t:cancel)
+                              ** and no Cancelled reached its level since:
+                              ** a return ends it cancelled (cancel_owed) */
+  int saw;                    /* found cancelled, or handed a Cancelled
+                              ** corral delivered: one it unwinds passes a
+                              ** shield set since (m_judge; saw_cancel) */
+  uint64_t held_seq;          /* spawned while the group's limit was full:
+                              ** its place in the group's FIFO queue, which
+                              ** no cancel changes */
   /* g:start */
   int start_mode, start_waiting, ready, starter, start_pcall;
   cr_scope_t *passed_to;      /* its Cancelled went on there while starting */
@@ -222,9 +248,7 @@ typedef struct {
   size_t nfail;               /* cr_group_fail calls */
   int nfailev;                /* FAIL events */
   int unwound;                /* a Cancelled reached it (body or child) */
-  int past_limit;             /* a child a cancel started past the limit
-                              ** became a full child (ready): the limit may
-                              ** stay exceeded until it finishes */
+  int child_passed;           /* a child passed a Cancelled out to it */
   int has_stop, stop_hd;      /* the stop record the grace may end in */
   uint64_t stop_origin;
   double stop_when;           /* when the grace runs out (INFINITY: never) */
@@ -292,6 +316,7 @@ typedef struct {
   cr_task_t *ev_run;          /* between RUN and SUSPEND */
   /* abandon */
   int abandon_ok, abandon_on_deadlock, abandon_req, abandoned, in_abandon;
+  int seeded;                 /* the engine shuffles ready tasks */
   cr_task_t probe;            /* touches the sync objects afterwards */
   int probe_parked, probe_live;
 } world;
@@ -345,6 +370,12 @@ static void poison(void *p, size_t n) { memset(p, W->poison, n); }
 /* --- lookups --------------------------------------------------------------- */
 
 static int gidx(cr_group_t *g) { return (int)((hgroup *)g - W->group); }
+
+/* Whether a cancel must abort a wait w on obj now (the engine's
+** abort_start: the child has no slot yet). */
+static int abortable_now(int w, int obj) {
+  return abortable(w) || (w == W_START && W->task[obj].t.pending);
+}
 
 /* The harness task behind an engine task, or NULL (the probe, a stranger). */
 static htask *task_of(const cr_task_t *t) {
@@ -477,14 +508,54 @@ static cr_scope_t *m_absorber(cr_scope_t *s) {
   return a;
 }
 
-/* What must become of a Cancelled that reaches s's exit now: s absorbs it
-** iff s is cancelled and no cancelled scope outside it is visible; else it
-** passes to the scope that would absorb it now. */
-static cr_end_t m_judge(cr_scope_t *s, cr_scope_t **to) {
+/* Where a Cancelled that corral delivered goes on from p: the first
+** cancelled scope found walking out, past shields set since the cancel (an
+** exception passes them), the outermost of those a shield leaves visible. */
+static cr_scope_t *m_catcher(cr_scope_t *p) {
+  while (p != NULL) {
+    cr_scope_t *found = m_absorber(p);
+    if (found != NULL) return found;
+    while (p != NULL && !MI(p)->shield) p = MI(p)->parent;
+    if (p != NULL) p = MI(p)->parent;
+  }
+  return NULL;
+}
+
+/* A Cancelled of scope `to` reaches o at `from`: unless `to` is one of o's
+** own inner scopes from `from` up (an inner catch), o's t:cancel is no
+** longer owed. */
+static void m_reached(htask *o, cr_scope_t *from, const cr_scope_t *to) {
+  cr_scope_t *x;
+  for (x = from; x != NULL && x != &o->t.scope; x = MI(x)->parent)
+    if (x == to) return;
+  o->owed = 0;
+}
+
+/*
+** What must become of a Cancelled that reaches the exit of s, a scope of
+** task o, now: s absorbs it iff s is cancelled and no cancelled scope
+** outside it is visible; else it passes to the scope that would absorb it
+** now. One corral delivered (o was found cancelled, or a child passed it
+** out to o or to the group s) passes shields set since (m_catcher); one o
+** was only handed goes where o can see a cancel. o's mark follows: cleared
+** by a catch, set by a Cancelled passed on (docs/model.md).
+*/
+static cr_end_t m_judge(htask *o, cr_scope_t *s, cr_scope_t **to) {
   minfo *m = MI(s);
-  cr_scope_t *outer = m_absorber(m->parent);
+  hgroup *hg = group_of(s);
+  cr_scope_t *outer = m->shield ? NULL : m_absorber(m->parent);
   *to = NULL;
-  if (m->cancelled && (m->shield || outer == NULL)) return CR_END_ABSORBED;
+  if (m->cancelled && outer == NULL) {
+    o->saw = 0;
+    return CR_END_ABSORBED;
+  }
+  if (outer == NULL)
+    outer = o->saw || (hg && hg->child_passed) ? m_catcher(m->parent)
+                                               : m_absorber(m->parent);
+  if (outer != NULL) {
+    o->saw = 1;
+    m_reached(o, m->parent, outer);
+  }
   *to = outer;
   return CR_END_PASSED;
 }
@@ -567,11 +638,11 @@ static void on_release(cr_engine_t *e, void *p) {
       break;
     case HS_STOPREC: {
       hgroup *hg = &W->group[r->group];
+      /* by a later stop, the close, or any cancel of the group (its
+      ** grace has nothing left to end: cr__group_cancelled) */
       CHECK(W->in_abandon ||
             ((W->call.kind == C_STOP || W->call.kind == C_CLOSE) &&
-             W->call.g == r->group) ||
-            (W->call.kind == C_NONE && hg->m.cancelled &&
-             W->e.vnow >= hg->stop_when),
+             W->call.g == r->group) || hg->g.scope.cancel_called,
             "h%d (stop record of G%d) released at the wrong moment", i,
             r->group);
       break;
@@ -736,11 +807,21 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
     case CR_EV_WAKE:
       CHECK(h->ev_parked && !h->ev_done, "WAKE of T%d, which is not parked",
             h->idx);
-      /* emitted just before the task is queued */
+      /* emitted once the task is queued */
       CHECK(ev->status == ev->task->wake_status &&
-            ev->task->status == CR_TASK_WAITING && ev->task->wait ==
-            CR_WAIT_NONE, "WAKE of T%d", h->idx);
+            ev->task->status == CR_TASK_SCHEDULED && ev->task->queued &&
+            ev->task->wait == CR_WAIT_NONE, "WAKE of T%d", h->idx);
+      /* g:start's wait is a cancellation point only while the child waits
+      ** for a slot of its group's limit */
+      if (h->ev_wait == CR_WAIT_START && ev->status == CR_ECANCELED) {
+        const cr_task_t *c = h->ev_obj;
+        CHECK(c->pending && c->starting && !c->finished, "T%d's g:start "
+              "aborted while its child %s", h->idx, c->finished ? "is done"
+              : !c->starting ? "is not starting" : "has its slot");
+      }
       h->ev_parked = 0;
+      trace("  wake T%d (%s)", h->idx,
+            ev->status ? cr_err_name(ev->status) : "delivered");
       break;
     case CR_EV_CANCEL:
       cancel_event(e, ev);
@@ -792,8 +873,7 @@ static void dump_tasks(void) {
               : h->c.exc == X_ERROR ? "with an error" : "normally");
     if (g)
       fprintf(stderr, ", child of G%d%s", gidx(g),
-              !h->started && g->limit && g->nrunning >= g->limit
-                ? " (held back by its limit)" : "");
+              h->t.pending ? " (waits for a slot of its limit)" : "");
     fputc('\n', stderr);
   }
 }
@@ -856,21 +936,6 @@ static void check_not_lost(htask *h) {
   }
 }
 
-/* Some child of g can see a cancel (and may have been started past g's
-** limit because of it). */
-static int child_cancelled(world *w, cr_group_t *g) {
-  int i;
-  for (i = 0; i < w->ntasks; i++)
-    if (w->task[i].t.group == g && !w->task[i].finished &&
-        (cr_scope_absorber(&w->task[i].t.scope) ||
-         w->task[i].t.scope.cancel_called ||
-         /* held at spawn, out of the pending queue before it started */
-         (w->task[i].held_seq && !w->task[i].started &&
-          !w->task[i].t.pending)))
-      return 1;
-  return 0;
-}
-
 /* The engine's fields of scope s agree with the harness's model. */
 static void check_scope(cr_scope_t *s, minfo *m, const char *lab) {
   char b1[32], b2[32];
@@ -905,15 +970,53 @@ static void check_scope(cr_scope_t *s, minfo *m, const char *lab) {
   }
 }
 
+/*
+** g's limit holds at every instant, whatever cancel reached its children
+** (a child the limit held back keeps its place in the queue, cancelled or
+** not, and runs once it has its slot): its slots (nrunning) are its live
+** children not waiting for one, never more than the limit; a child waits
+** only while they are all taken; and slots go in spawn order, so no child
+** held after another has (or had) a slot while that one still waits.
+*/
+static void check_limit(hgroup *hg) {
+  cr_group_t *g = &hg->g;
+  htask *first = NULL;        /* the earliest held child still waiting */
+  size_t nslots = 0;
+  int gi = gidx(g), i;
+  for (i = 0; i < W->ntasks; i++) {
+    htask *c = &W->task[i];
+    if (c->grp != g || c->finished) continue;
+    if (!c->t.pending) {
+      nslots++;
+      continue;
+    }
+    CHECK(c->held_seq && !c->started && c->t.status == CR_TASK_SCHEDULED &&
+          !c->t.queued, "T%d waits for a slot of G%d (held at spawn %d, "
+          "started %d, status %d)", i, gi, c->held_seq != 0, c->started,
+          (int)c->t.status);
+    if (first == NULL || c->held_seq < first->held_seq) first = c;
+  }
+  CHECK(nslots == g->nrunning, "G%d counts %zu slots taken, the harness %zu",
+        gi, g->nrunning, nslots);
+  CHECK(!g->limit || g->nrunning <= g->limit, "G%d runs %zu > limit %zu", gi,
+        g->nrunning, g->limit);
+  if (first == NULL) return;
+  CHECK(g->limit && g->nrunning == g->limit, "T%d waits for a slot of G%d, "
+        "which has %zu of %zu taken", first->idx, gi, g->nrunning, g->limit);
+  for (i = 0; i < W->ntasks; i++) {
+    htask *c = &W->task[i];
+    CHECK(c->grp != g || c->held_seq <= first->held_seq ||
+          (c->t.pending && !c->finished), "T%d, held after T%d in G%d, got "
+          "its slot first", i, first->idx, gi);
+  }
+}
+
 static void audit(const char *where) {
   world *w = W;
   double now = cr_now(&w->e);
   size_t live_tasks = 0, live_scopes = 0;
   int i, j;
   char b1[32], b2[32];
-  for (i = 0; i < w->ntasks; i++)
-    if (w->task[i].held_seq && !w->task[i].started && !w->task[i].t.pending)
-      w->task[i].released = 1;
   CHECK(now >= w->last_now, "virtual time went back from %g to %g (%s)",
         w->last_now, now, where);
   w->last_now = now;
@@ -928,6 +1031,10 @@ static void audit(const char *where) {
             "finished T%d has status %d", i, (int)t->status);
       continue;
     }
+    CHECK(t->saw_cancel == (unsigned)h->saw, "T%d's mark (saw_cancel) is %d, "
+          "expected %d", i, t->saw_cancel, h->saw);
+    CHECK(cr_task_cancel_owed(t) == h->owed, "T%d's cancel owed %d, "
+          "expected %d", i, cr_task_cancel_owed(t), h->owed);
     live_tasks++;
     live_scopes++;
     for (j = 0; j < h->nfr; j++) live_scopes += h->fr[j].kind != F_PCALL;
@@ -953,7 +1060,7 @@ static void audit(const char *where) {
       CHECK(h->wait != W_YIELD, "T%d waits after a yield", i);
       CHECK(h->ev_parked, "T%d waits without a PARK event", i);
       /* level-triggered delivery: a cancel it can see must have woken it */
-      if (abortable(h->wait))
+      if (abortable_now(h->wait, h->wobj))
         CHECK(m_absorber(t->cur) == NULL,
               "T%d parked in %s inside cancelled %s was not woken", i,
               wait_name[h->wait],
@@ -966,7 +1073,8 @@ static void audit(const char *where) {
         /* an abort must come from a cancel this task can see (a shield
         ** hides outer scopes); non-abortable waits never abort */
         if (t->wake_status == CR_ECANCELED) {
-          CHECK(abortable(h->wait),
+          /* (a g:start is checked at its WAKE: its child had no slot) */
+          CHECK(abortable(h->wait) || h->wait == W_START,
                 "T%d's non-abortable %s woke with CR_ECANCELED", i,
                 wait_name[h->wait]);
           CHECK(m_absorber(t->cur) != NULL,
@@ -1008,11 +1116,7 @@ static void audit(const char *where) {
     CHECK(g->nchildren == (size_t)hg->nlive, "G%d counts %zu children, "
           "harness %d", i, g->nchildren, hg->nlive);
     CHECK(g->nrunning <= g->nchildren, "G%d runs more than it has", i);
-    /* a cancel that reaches a held-back child starts it past the limit */
-    if (g->limit && child_cancelled(w, g))
-      hg->past_limit = 1;   /* sticky: a shield raised later may hide it */
-    CHECK(!g->limit || g->nrunning <= g->limit || hg->past_limit,
-          "G%d runs %zu > limit %zu", i, g->nrunning, g->limit);
+    check_limit(hg);
     CHECK(g->nerrors + g->dropped == hg->nfail && g->nerrors <= g->max_errors,
           "G%d keeps %zu + drops %zu errors of %zu", i, g->nerrors, g->dropped,
           hg->nfail);
@@ -1097,6 +1201,8 @@ static int do_cancel(cr_scope_t *s, cr_source_t src, uint64_t origin,
                 s->cancel.origin == origin),
         "cancel of %s: record", lab);
   settle(hd, rc ? HS_HELD : HS_RELEASED, s, "cr_scope_cancel");
+  if (task_scope_of(s) && m->entered)   /* a t:cancel, again or not: owed */
+    task_scope_of(s)->owed = 1;
   return rc;
 }
 
@@ -1181,6 +1287,26 @@ static void sem_give_back(htask *h, int i) {
         o ? o->idx : (int)s->value);
 }
 
+/* lock:try_acquire: a free permit is taken now, else nothing changes. */
+static int try_acquire(htask *h, int i) {
+  cr_sem_t *s = &W->sem[i];
+  size_t before = s->value;
+  int got = cr_sem_try_acquire(s, h->t.scope.id);
+  trace("T%d try_acquire M%d -> %s", h->idx, i, got ? "taken" : "none free");
+  CHECK(got == (before > 0), "try_acquire of M%d with %zu free: %d", i,
+        before, got);
+  if (!got) {
+    CHECK(s->value == 0, "a failed try_acquire changed M%d", i);
+    return GO;
+  }
+  CHECK(s->value == before - 1 && s->owner == h->t.scope.id,
+        "try_acquire of M%d: value %zu, owner %llu", i, s->value,
+        (unsigned long long)s->owner);
+  h->held[i]++;
+  W->sem_out[i]++;
+  return GO;
+}
+
 /* A sender's value will never arrive: it was cancelled or the channel closed. */
 static void withdraw(htask *h) {
   if (h->val < 0) return;
@@ -1220,11 +1346,23 @@ static int park(htask *h, int kind, int obj, double until) {
   h->wobj = obj;
   h->wuntil = until;
   h->wsince = cr_now(&W->e);
-  h->wseq = ++W->wseq;
+  h->wseq = h->rejoin ? h->rejoin : ++W->wseq;
+  h->rejoin = 0;
   h->wake_checked = 0;
   if (kind == W_YIELD) {
     CHECK(h->t.status == CR_TASK_SCHEDULED && !h->ev_parked,
           "T%d's yield parked it", h->idx);
+  } else if (kind == W_START && h->t.status == CR_TASK_SCHEDULED) {
+    /* a cancelled starter whose child has no slot: the wait is aborted as
+    ** it parks (level-triggered), and the starter runs again at once */
+    const void *o;
+    cr_wait_t cw = cr_wait_of(h, kind, obj, &o);
+    CHECK(h->t.wake_status == CR_ECANCELED && !h->ev_parked &&
+          h->ev_wait == cw && h->ev_obj == o && W->task[obj].t.pending &&
+          m_absorber(expected_cur(h)) != NULL, "T%d's start of T%d neither "
+          "parked nor was aborted by a cancel (wake %d)", h->idx, obj,
+          h->t.wake_status);
+    h->saw = 1;                      /* its own wait ended by the cancel */
   } else {
     const void *o;
     cr_wait_t cw = cr_wait_of(h, kind, obj, &o);
@@ -1260,6 +1398,10 @@ static cr_scope_t *checked_cancelled(htask *h) {
   CHECK(a == b && b == c, "cr_task_cancelled(T%d) says %s, the scopes say "
         "%s, the model %s", h->idx, scope_label(a, b1, sizeof b1),
         scope_label(b, b2, sizeof b2), scope_label(c, b3, sizeof b3));
+  if (a != NULL) {                   /* what it raises, corral delivered */
+    h->saw = 1;
+    m_reached(h, expected_cur(h), a);
+  }
   return a;
 }
 
@@ -1317,13 +1459,142 @@ static int cx_live(htask *h) {
 }
 
 /*
+** A send on channel obj by h: t is &h->t (a blocking send, which may park)
+** or NULL (ch:try_send, which never parks: CR_CHAN_WOULDBLOCK instead).
+*/
+static int chan_send(htask *h, int obj, cr_task_t *t) {
+  hchan *hc = &W->ch[obj];
+  htask *o = oldest(W_RECV, obj);
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  const char *how = t ? "send" : "try_send";
+  int v = new_value();
+  if (v < 0) return GO;
+  switch (cr_chan_send(&hc->c, t, &peer, &slot)) {
+    case CR_CHAN_HANDOFF:
+      CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
+            "%s on C%d handed v%d to T%d, not the longest receiver", how,
+            obj, v, peer && task_of(peer) ? task_of(peer)->idx : -1);
+      CHECK(o->val < 0, "receiver T%d got a second value", o->idx);
+      o->val = v;
+      W->val[v] = V_HANDED;
+      trace("T%d %s v%d on C%d -> handed to T%d", h->idx, how, v, obj, o->idx);
+      return GO;
+    case CR_CHAN_BUFFERED:
+      CHECK(slot < hc->c.cap && hc->buf[slot] < 0,
+            "%s on C%d into slot %zu, which is taken", how, obj, slot);
+      CHECK(o == NULL, "C%d buffered v%d while T%d waits to receive", obj,
+            v, o->idx);
+      hc->buf[slot] = v;
+      W->val[v] = V_BUFFERED;
+      trace("T%d %s v%d on C%d -> slot %zu", h->idx, how, v, obj, slot);
+      return GO;
+    case CR_CHAN_CLOSED:
+      CHECK(hc->c.closed, "%s: C%d is not closed", how, obj);
+      W->val[v] = V_WITHDRAWN;
+      trace("T%d %s v%d on C%d -> closed", h->idx, how, v, obj);
+      return GO;
+    case CR_CHAN_WOULDBLOCK:
+      CHECK(t == NULL, "T%d's blocking send on C%d said WOULDBLOCK", h->idx,
+            obj);
+      CHECK(o == NULL && !hc->c.closed && hc->c.count == hc->c.cap,
+            "try_send on C%d would block with %s", obj,
+            o ? "a receiver waiting" : "room or closed");
+      W->val[v] = V_WITHDRAWN;
+      trace("T%d try_send v%d on C%d -> would block", h->idx, v, obj);
+      return GO;
+    case CR_CHAN_PARKED:
+      CHECK(t != NULL, "try_send on C%d parked", obj);
+      h->val = v;
+      h->taken = 0;
+      W->val[v] = V_OFFERED;
+      trace("T%d send v%d on C%d -> parks", h->idx, v, obj);
+      return park(h, W_SEND, obj, 0);
+  }
+  CHECK(0, "cr_chan_send returned junk");
+  return GO;
+}
+
+/* A receive took v from slot of C obj: the freed slot goes to the longest
+** waiting sender o, if any. */
+static void recv_buffered(htask *h, int obj, htask *o, size_t slot,
+                          const char *how) {
+  hchan *hc = &W->ch[obj];
+  cr_task_t *peer = NULL;
+  int v;
+  CHECK(slot < hc->c.cap && hc->buf[slot] >= 0,
+        "%s on C%d from slot %zu, which is empty", how, obj, slot);
+  v = hc->buf[slot];
+  CHECK(W->val[v] == V_BUFFERED, "v%d received twice", v);
+  W->val[v] = V_RECEIVED;
+  hc->buf[slot] = -1;
+  trace("T%d %s on C%d <- v%d from slot %zu", h->idx, how, obj, v, slot);
+  if (cr_chan_refill(&hc->c, &peer, &slot)) {
+    CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
+          "refill of C%d took T%d, not the longest sender", obj,
+          peer && task_of(peer) ? task_of(peer)->idx : -1);
+    CHECK(slot < hc->c.cap && hc->buf[slot] < 0,
+          "refill of C%d into taken slot %zu", obj, slot);
+    take_from_sender(o, obj);
+    hc->buf[slot] = o->val;
+    W->val[o->val] = V_BUFFERED;
+    trace("  refill: T%d's v%d -> slot %zu", o->idx, o->val, slot);
+  } else {
+    CHECK(o == NULL, "C%d has a free slot and T%d still waits to send",
+          obj, o->idx);
+  }
+}
+
+/* A receive on channel obj by h: t as for chan_send (NULL: ch:try_recv). */
+static int chan_recv(htask *h, int obj, cr_task_t *t) {
+  hchan *hc = &W->ch[obj];
+  htask *o = oldest(W_SEND, obj);
+  cr_task_t *peer = NULL;
+  size_t slot = 0;
+  const char *how = t ? "recv" : "try_recv";
+  switch (cr_chan_recv(&hc->c, t, &peer, &slot)) {
+    case CR_CHAN_BUFFERED:
+      recv_buffered(h, obj, o, slot, how);
+      return GO;
+    case CR_CHAN_HANDOFF:
+      CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
+            "%s on C%d took from T%d, not the longest sender", how, obj,
+            peer && task_of(peer) ? task_of(peer)->idx : -1);
+      take_from_sender(o, obj);
+      W->val[o->val] = V_RECEIVED;
+      trace("T%d %s on C%d <- v%d from T%d", h->idx, how, obj, o->val,
+            o->idx);
+      return GO;
+    case CR_CHAN_CLOSED:
+      CHECK(hc->c.closed && hc->c.count == 0, "%s: C%d not drained", how, obj);
+      trace("T%d %s on C%d -> closed", h->idx, how, obj);
+      return GO;
+    case CR_CHAN_WOULDBLOCK:
+      CHECK(t == NULL, "T%d's blocking recv on C%d said WOULDBLOCK", h->idx,
+            obj);
+      CHECK(hc->c.count == 0 && o == NULL && !hc->c.closed,
+            "try_recv on C%d would block with values available or closed",
+            obj);
+      trace("T%d try_recv on C%d -> would block", h->idx, obj);
+      return GO;
+    case CR_CHAN_PARKED:
+      CHECK(t != NULL, "try_recv on C%d parked", obj);
+      CHECK(hc->c.count == 0 && o == NULL,
+            "receiver T%d parked on C%d with values available", h->idx, obj);
+      h->val = -1;
+      trace("T%d recv on C%d -> parks", h->idx, obj);
+      return park(h, W_RECV, obj, 0);
+  }
+  CHECK(0, "cr_chan_recv returned junk");
+  return GO;
+}
+
+/*
 ** Start (or restart, after an abort that no longer applies) a blocking
 ** wait. Returns GO when it completed at once, PARKED when the task parked.
 */
 static int block(htask *h, int kind, int obj, double until) {
   cr_task_t *t = &h->t;
-  cr_task_t *peer = NULL;
-  size_t slot = 0;
   if (cancel_point(h)) return GO;
   switch (kind) {
     case W_SLEEP:
@@ -1362,97 +1633,10 @@ static int block(htask *h, int kind, int obj, double until) {
       }
       return park(h, W_STOPPING, obj, 0);
     }
-    case W_SEND: {
-      hchan *hc = &W->ch[obj];
-      htask *o = oldest(W_RECV, obj);
-      int v = new_value();
-      if (v < 0) return GO;
-      switch (cr_chan_send(&hc->c, t, &peer, &slot)) {
-        case CR_CHAN_HANDOFF:
-          CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
-                "send on C%d handed v%d to T%d, not the longest receiver", obj,
-                v, peer && task_of(peer) ? task_of(peer)->idx : -1);
-          CHECK(o->val < 0, "receiver T%d got a second value", o->idx);
-          o->val = v;
-          W->val[v] = V_HANDED;
-          trace("T%d send v%d on C%d -> handed to T%d", h->idx, v, obj, o->idx);
-          return GO;
-        case CR_CHAN_BUFFERED:
-          CHECK(slot < hc->c.cap && hc->buf[slot] < 0,
-                "send on C%d into slot %zu, which is taken", obj, slot);
-          CHECK(o == NULL, "C%d buffered v%d while T%d waits to receive", obj,
-                v, o->idx);
-          hc->buf[slot] = v;
-          W->val[v] = V_BUFFERED;
-          trace("T%d send v%d on C%d -> slot %zu", h->idx, v, obj, slot);
-          return GO;
-        case CR_CHAN_CLOSED:
-          CHECK(hc->c.closed, "send: C%d is not closed", obj);
-          W->val[v] = V_WITHDRAWN;
-          trace("T%d send v%d on C%d -> closed", h->idx, v, obj);
-          return GO;
-        case CR_CHAN_PARKED:
-          h->val = v;
-          h->taken = 0;
-          W->val[v] = V_OFFERED;
-          trace("T%d send v%d on C%d -> parks", h->idx, v, obj);
-          return park(h, W_SEND, obj, 0);
-      }
-      CHECK(0, "cr_chan_send returned junk");
-      return GO;
-    }
-    case W_RECV: {
-      hchan *hc = &W->ch[obj];
-      htask *o = oldest(W_SEND, obj);
-      switch (cr_chan_recv(&hc->c, t, &peer, &slot)) {
-        case CR_CHAN_BUFFERED: {
-          int v;
-          CHECK(slot < hc->c.cap && hc->buf[slot] >= 0,
-                "recv on C%d from slot %zu, which is empty", obj, slot);
-          v = hc->buf[slot];
-          CHECK(W->val[v] == V_BUFFERED, "v%d received twice", v);
-          W->val[v] = V_RECEIVED;
-          hc->buf[slot] = -1;
-          trace("T%d recv on C%d <- v%d from slot %zu", h->idx, obj, v, slot);
-          /* the freed slot goes to the longest waiting sender */
-          if (cr_chan_refill(&hc->c, &peer, &slot)) {
-            CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
-                  "refill of C%d took T%d, not the longest sender", obj,
-                  peer && task_of(peer) ? task_of(peer)->idx : -1);
-            CHECK(slot < hc->c.cap && hc->buf[slot] < 0,
-                  "refill of C%d into taken slot %zu", obj, slot);
-            take_from_sender(o, obj);
-            hc->buf[slot] = o->val;
-            W->val[o->val] = V_BUFFERED;
-            trace("  refill: T%d's v%d -> slot %zu", o->idx, o->val, slot);
-          } else {
-            CHECK(o == NULL, "C%d has a free slot and T%d still waits to send",
-                  obj, o->idx);
-          }
-          return GO;
-        }
-        case CR_CHAN_HANDOFF:
-          CHECK(o && peer == &o->t && o->t.status == CR_TASK_SCHEDULED,
-                "recv on C%d took from T%d, not the longest sender", obj,
-                peer && task_of(peer) ? task_of(peer)->idx : -1);
-          take_from_sender(o, obj);
-          W->val[o->val] = V_RECEIVED;
-          trace("T%d recv on C%d <- v%d from T%d", h->idx, obj, o->val, o->idx);
-          return GO;
-        case CR_CHAN_CLOSED:
-          CHECK(hc->c.closed && hc->c.count == 0, "recv: C%d not drained", obj);
-          trace("T%d recv on C%d -> closed", h->idx, obj);
-          return GO;
-        case CR_CHAN_PARKED:
-          CHECK(hc->c.count == 0 && o == NULL,
-                "receiver T%d parked on C%d with values available", h->idx, obj);
-          h->val = -1;
-          trace("T%d recv on C%d -> parks", h->idx, obj);
-          return park(h, W_RECV, obj, 0);
-      }
-      CHECK(0, "cr_chan_recv returned junk");
-      return GO;
-    }
+    case W_SEND:
+      return chan_send(h, obj, t);
+    case W_RECV:
+      return chan_recv(h, obj, t);
     default:
       CHECK(0, "bad wait kind %d", kind);
       return GO;
@@ -1494,12 +1678,56 @@ static int start_result(htask *h, htask *c) {
 }
 
 /*
+** A cancel woke the starter while its child waited for a slot of the limit
+** (lgroup.c start_k). A child that has called ready or ended since: start
+** returns or raises as usual. Else cr_group_start_woken reads the cancel
+** again: the starter still cancelled and the child still waiting, the
+** child is cancelled (the starter's t:cancel, a fresh reason handle) and
+** becomes its group's child, keeping its place in the queue, and the
+** starter raises its Cancelled; otherwise the starter waits again.
+*/
+static int start_woken(htask *h, htask *c) {
+  cr_group_t *g = c->t.group;
+  cr_scope_t *a;
+  int hd, expect, fresh, rc;
+  c->start_waiting = 0;
+  if (c->ready || c->t.finished) return start_result(h, c);
+  /* (the engine asks whether the starter is cancelled, marking it, only
+  ** for a child still waiting) */
+  a = c->t.pending && c->t.starting ? checked_cancelled(h) : NULL;
+  expect = a != NULL;
+  fresh = expect && !c->m.cancelled;         /* the child's cancel takes */
+  hd = new_handle(1);
+  call_begin(C_CANCEL, &c->t.scope, -1, hd, CR_SRC_EXPLICIT, origin_of(h));
+  rc = cr_group_start_woken(&c->t, &h->t, hp(hd));
+  call_end();
+  trace("T%d's start of T%d woken by a cancel (h%d) -> %s", h->idx, c->idx,
+        hd, rc ? "let go" : "waits again");
+  CHECK(rc == expect, "cr_group_start_woken(T%d, T%d) -> %d, expected %d",
+        c->idx, h->idx, rc, expect);
+  settle(hd, fresh ? HS_HELD : HS_RELEASED, &c->t.scope,
+         "cr_group_start_woken");
+  if (!rc) {
+    c->start_waiting = 1;
+    return park(h, W_START, c->idx, 0);
+  }
+  c->start_mode = 0;                 /* its ready() is now refused */
+  c->owed = 1;                       /* (its starter's t:cancel) */
+  c->m.parent = &g->scope;
+  CHECK(!c->t.starting && c->t.pending && c->t.scope.parent == &g->scope &&
+        c->t.scope.cancel_called, "T%d let go by its starter T%d is not "
+        "its group's, cancelled and still waiting", c->idx, h->idx);
+  raise_cancelled(h, a);
+  return GO;
+}
+
+/*
 ** The task was resumed after parking: check what the engine delivered.
 ** Returns GO to go on, PARKED if it parked again (a retried wait).
 */
 static int resumed(htask *h) {
   cr_task_t *t = &h->t;
-  int ws = t->wake_status, kind = h->wait, obj = h->wobj;
+  int ws = t->wake_status, kind = h->wait, obj = h->wobj, r;
   double now = cr_now(cr_task_engine(t));
   h->wait = W_NONE;
   trace("T%d resumed from %s (%s)", h->idx, wait_name[kind],
@@ -1551,6 +1779,10 @@ static int resumed(htask *h) {
     }
     return GO;
   }
+  if (kind == W_START) {
+    CHECK(ws == CR_ECANCELED, "T%d's start woke with %d", h->idx, ws);
+    return start_woken(h, &W->task[obj]);
+  }
   /* nothing delivered may be lost to an abort or a close */
   CHECK(!h->granted, "T%d lost a permit of M%d to %s", h->idx, obj,
         cr_err_name(ws));
@@ -1573,12 +1805,35 @@ static int resumed(htask *h) {
       return GO;
     }
   }
-  /* a shield went up since the abort: the binding just waits again */
+  /* a shield went up since the abort: the binding just waits again, and
+  ** a FIFO wait takes back its place (cr__wait_enter) */
   if (kind == W_SLEEP && h->wuntil <= now) return GO;
-  return block(h, kind, obj, h->wuntil);
+  if (kind == W_EVENT || kind == W_SEM || kind == W_SEND || kind == W_RECV ||
+      kind == W_STOPPING)
+    h->rejoin = h->wseq;
+  r = block(h, kind, obj, h->wuntil);
+  h->rejoin = 0;
+  return r;
 }
 
 /* --- winding down: leaving frames, finishing -------------------------------- */
+
+/* The body returned: a t:cancel that met no cancellation point since ends
+** it cancelled all the same, its own scope taking the cancel. */
+static cr_task_status_t returned(htask *h) {
+  cr_task_status_t st = cr_task_returned(&h->t);
+  CHECK(st == (h->owed ? CR_TASK_CANCELLED : CR_TASK_DONE),
+        "cr_task_returned(T%d): %d, owed %d", h->idx, (int)st, h->owed);
+  CHECK(!cr_task_cancel_owed(&h->t), "T%d still owed", h->idx);
+  if (st == CR_TASK_CANCELLED) {
+    CHECK(h->t.scope.cancel_caught && h->m.cancelled, "T%d returned "
+          "cancelled, but its own scope did not take the cancel", h->idx);
+    h->absorbed_self = 1;
+    trace("T%d returns with its t:cancel owed: cancelled", h->idx);
+  }
+  h->owed = 0;
+  return st;
+}
 
 static void finish(htask *h) {
   cr_task_t *t = &h->t;
@@ -1591,7 +1846,7 @@ static void finish(htask *h) {
     while (h->held[i] > 0) sem_give_back(h, i);   /* as lock:with() does */
   switch (h->c.exc) {
     case X_NONE:
-      fin = CR_TASK_DONE;
+      fin = returned(h);
       break;
     case X_ERROR:
       fin = CR_TASK_FAILED;
@@ -1602,7 +1857,7 @@ static void finish(htask *h) {
         break;
       } else {
         cr_scope_t *to, *mto;
-        cr_end_t exp = m_judge(&t->scope, &mto), end;
+        cr_end_t exp = m_judge(h, &t->scope, &mto), end;
         if (exp == CR_END_PASSED && mto == NULL) exp = CR_END_FAILED;
         end = cr_task_unwind(t, &to);
         trace("T%d unwinds its Cancelled at its own scope -> %s %s", h->idx,
@@ -1619,8 +1874,14 @@ static void finish(htask *h) {
           h->absorbed_self = 1;
         } else if (end == CR_END_PASSED) {
           fin = CR_TASK_CANCELLED;
-          if (starting) h->passed_to = to;
-          else if (hg) hg->unwound = 1;
+          if (starting) {
+            h->passed_to = to;
+            /* its starter raises it next, as one corral delivered to it:
+            ** parked in g:start or woken from it by a cancel */
+            W->task[h->starter].saw = 1;
+          } else if (hg) {
+            hg->unwound = hg->child_passed = 1;
+          }
         } else {
           fin = CR_TASK_FAILED;   /* a stray Cancelled */
         }
@@ -1649,7 +1910,7 @@ static void finish(htask *h) {
 static void leave_scope(htask *h, frame_t *f) {
   cr_scope_t *s = &W->scope[f->idx].s, *to, *mto = NULL;
   int live = cx_live(h);
-  cr_end_t exp = live ? m_judge(s, &mto) : CR_END_NORMAL, end;
+  cr_end_t exp = live ? m_judge(h, s, &mto) : CR_END_NORMAL, end;
   char b1[32], b2[32];
   end = cr_scope_leave(s, live, &to);
   W->scope[f->idx].m.entered = 0;
@@ -1714,8 +1975,10 @@ static int leave_group(htask *h, frame_t *f) {
   }
   CHECK(g->nchildren == 0 && g->nrunning == 0, "G%d joined with children",
         f->idx);
-  exp = hg->nfail ? CR_END_FAILED
-        : hg->unwound ? m_judge(&g->scope, &mto) : CR_END_NORMAL;
+  CHECK(g->unwound == (unsigned)hg->unwound, "G%d: unwound %d, expected %d",
+        f->idx, g->unwound, hg->unwound);
+  exp = hg->unwound ? m_judge(h, &g->scope, &mto) : CR_END_NORMAL;
+  if (hg->nfail) exp = CR_END_FAILED;     /* (judged all the same) */
   call_begin(C_CLOSE, &g->scope, f->idx, -1, CR_SRC_NONE, 0);
   end = cr_group_close(g, &to);
   call_end();
@@ -1889,6 +2152,10 @@ static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
   }
   CHECK(c->ev_spawned, "spawn of T%d emitted no SPAWN", c->idx);
   ((hgroup *)g)->nlive++;
+  c->grp = g;
+  CHECK(cr_task_held(&c->t) == held, "T%d spawned into G%d (%zu of %zu "
+        "slots taken): held %d", c->idx, gidx(g), g->nrunning, g->limit,
+        cr_task_held(&c->t));
   if (held) c->held_seq = ++W->held_seq;
   CHECK(c->t.group == g && c->t.cur == &c->t.scope, "spawned T%d", c->idx);
   trace("T%d %s T%d into G%d%s", h->idx, start ? "start" : "spawn", c->idx,
@@ -1896,8 +2163,10 @@ static int spawn_into(htask *h, cr_group_t *g, int start, int pcall) {
   if (!start) return GO;
   /* g:start: the child runs under our scope until it calls ready, and we
   ** wait (the engine parked us) */
-  CHECK(c->t.starting && h->t.wait == CR_WAIT_START && h->t.wait_obj == &c->t,
-        "T%d is not starting", c->idx);
+  CHECK(c->t.starting && ((h->t.wait == CR_WAIT_START &&
+                           h->t.wait_obj == &c->t) ||
+                          h->t.status == CR_TASK_SCHEDULED),
+        "T%d is not starting", c->idx);      /* (scheduled: see park) */
   CHECK(c->t.scope.parent == h->t.cur, "T%d.scope hangs below %s", c->idx,
         scope_label(c->t.scope.parent, b, sizeof b));
   return park(h, W_START, c->idx, 0);
@@ -2013,7 +2282,6 @@ static int do_op(htask *h) {
       CHECK(rc == 0, "ready of starting T%d: %s", h->idx, cr_err_name(rc));
       h->ready = 1;
       h->start_mode = 0;
-      if (h->held_seq) ((hgroup *)t->group)->past_limit = 1;
       h->m.parent = &t->group->scope;
       CHECK(!t->starting && t->scope.parent == &t->group->scope,
             "T%d not under its group after ready", h->idx);
@@ -2163,6 +2431,13 @@ static int do_op(htask *h) {
       return block(h, W_SEND, (int)(b % N_CHANS), 0);
     case OP_RECV:
       return block(h, W_RECV, (int)(b % N_CHANS), 0);
+    /* tries never park and are no cancellation points */
+    case OP_TRY_SEND:
+      return chan_send(h, (int)(b % N_CHANS), NULL);
+    case OP_TRY_RECV:
+      return chan_recv(h, (int)(b % N_CHANS), NULL);
+    case OP_TRY_ACQUIRE:
+      return try_acquire(h, (int)(b % N_SEMS));
     case OP_CLOSE: {
       int i = (int)(b % N_CHANS);
       cr_chan_close(&W->ch[i].c);
@@ -2263,14 +2538,16 @@ static void task_run(cr_task_t *ct) {
   if (!h->started) {
     h->started = 1;
     CHECK(h->wait == W_NONE, "new T%d parked", h->idx);
-    /* children held back by a limit start in the order they were spawned */
-    if (h->held_seq) {
+    /* children held back by a limit start in the order they were spawned,
+    ** cancelled or not (check_limit sees the slots handed out in that
+    ** order; a seeded schedule may shuffle the runs of those handed out
+    ** in one pass) */
+    if (h->held_seq && !W->seeded) {
       int i;
       for (i = 0; i < W->ntasks; i++) {
         htask *o = &W->task[i];
         CHECK(!(o->held_seq && o->held_seq < h->held_seq && !o->started &&
-                !o->finished && o->t.group == ct->group) ||
-              h->released || cr_scope_absorber(&ct->scope),
+                !o->finished && o->grp == ct->group),
               "held T%d started before T%d, held earlier in its group",
               h->idx, o->idx);
       }
@@ -2467,7 +2744,7 @@ static void check_deadlock(void) {
     cr_group_t *g = h->t.group;
     if (h->finished) continue;
     if (!h->started) {
-      CHECK(g && g->limit && g->nrunning >= g->limit,
+      CHECK(g && g->limit && g->nrunning >= g->limit && h->t.pending,
             "deadlock while T%d is ready to start", i);
       continue;
     }
@@ -2483,7 +2760,7 @@ static int count_scheduled(void) {
   for (i = 0; i < W->ntasks; i++)
     if (!W->task[i].finished &&
         ((W->task[i].started && W->task[i].t.status == CR_TASK_SCHEDULED) ||
-         W->task[i].t.queued))   /* a held-back child a cancel released */
+         W->task[i].t.queued))   /* (a new child: not in a deadlock) */
       n++;
   return n;
 }
@@ -2578,6 +2855,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w->e.run = any_run;
   if ((h0 >> 6) & 1) {   /* schedule fuzzing: ready tasks, deadline ties */
     uint64_t seed = 0;
+    w->seeded = 1;
     for (i = 0; i < (int)size; i++) seed = seed * 131 + data[i];
     cr_engine_seed(&w->e, seed);
   }
