@@ -1134,6 +1134,10 @@ static int task_traceback(lua_State *L) {
     return 1;
   }
   if (lcr_taskco(t) == NULL) return 0;   /* its run let its coroutine go */
+  {
+    lua_Debug ar;                        /* not started (a limit's queue): */
+    if (!lua_getstack(lcr_taskco(t), 0, &ar)) return 0;   /* no frame */
+  }
   lcr_traceback(L, lcr_state(L), lcr_taskco(t), NULL, 0);
   return 1;
 }
