@@ -390,6 +390,7 @@ void lcr_setextra(lua_State *L, int task, const char *field);
 void lcr_unwind_enter(lua_State *L, lcr_Task *t);
 void lcr_unwind_note(lua_State *L, int task, int err);
 void lcr_unwind_leave(lua_State *L, lcr_Task *t, int failed);
+int lcr_body_ended(lua_State *L, lcr_Task *t, int status);
 void lcr_keep_traceback(lua_State *L, int task);
 int lcr_kept_is(lua_State *L, int task, int err);
 int lcr_isobject(lua_State *L, int idx);

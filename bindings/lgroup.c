@@ -204,10 +204,8 @@ static void body_failed(lua_State *L, lcr_Group *G, lcr_Task *t) {
 static int body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Group *G = lua_touserdata(L, IDX_G);
   lcr_Task *t = (lcr_Task *)G->g.parent;
-  int ok = (status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t);
   (void)ctx;
-  lcr_unwind_leave(L, t, !ok);
-  if (ok) {
+  if (lcr_body_ended(L, t, status)) {
     G->nres = lua_gettop(L) - IDX_MSGH;
     cr_group_body_done(&G->g, CR_END_NORMAL);
   } else if (lcr_unwinding(L, G->E, -1) == LCR_LIVE) {

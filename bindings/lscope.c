@@ -71,11 +71,9 @@ static int scope_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Scope *S = lua_touserdata(L, 1);
   lcr_Task *t = (lcr_Task *)S->E->e.current;
   cr_scope_t *to;
-  int kind, ok = (status == LUA_OK || status == LUA_YIELD) &&
-                 !lcr_bare_yield(L, t);
+  int kind;
   (void)ctx;
-  lcr_unwind_leave(L, t, !ok);
-  if (ok) {
+  if (lcr_body_ended(L, t, status)) {
     cr_scope_exit(&S->s);
     lcr_pin(L, S->E, 1, 0);
     if (S->kind == KIND_MOVE_ON) {

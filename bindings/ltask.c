@@ -122,6 +122,16 @@ static void unwind_take(lua_State *L, lcr_Task *t, lua_Integer d) {
   lua_rawseti(L, -3, 2 * d);
 }
 
+/* The end of a pcall around a body (a task's, a group's, a scope's) that
+** lcr_unwind_enter counted, with the pcall's status: 1 if the body returned
+** (not a bare yield undone: lcr_bare_yield pushes its error), else 0, the
+** error on top (a Cancelled that replaced a failure given way). */
+int lcr_body_ended(lua_State *L, lcr_Task *t, int status) {
+  int ok = (status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t);
+  lcr_unwind_leave(L, t, !ok);
+  return ok;
+}
+
 /* The end of the pcall lcr_unwind_enter counted; `failed`: its error is on
 ** top, and a live Cancelled there gives way to the error it replaced. The
 ** note goes. [-0, +0, -] */
@@ -384,9 +394,7 @@ static int task_main_k(lua_State *L, int status, lua_KContext ctx) {
   int failing = ctx == STAGE_ONERROR || (status != LUA_OK && status != LUA_YIELD);
   lcr_Task *t = own_frame(L, failing);
   if (ctx == STAGE_BODY) {
-    int ok = (status == LUA_OK || status == LUA_YIELD) && !lcr_bare_yield(L, t);
-    lcr_unwind_leave(L, t, !ok);
-    if (ok) {
+    if (lcr_body_ended(L, t, status)) {
       if (cr_task_returned(&t->t) == CR_TASK_DONE) {
         t->outcome = CR_TASK_DONE;
         return lua_gettop(L) - 2;          /* results above msgh */
