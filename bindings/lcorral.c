@@ -1289,7 +1289,7 @@ static int l_debug_stats(lua_State *L) {
   lua_setfield(L, -2, "refs");
   lua_pushinteger(L, (lua_Integer)records);
   lua_setfield(L, -2, "records");
-  lua_pushinteger(L, S->eng ? S->eng->npool : 0);
+  lua_pushinteger(L, S->eng ? lcr_pool_count(L, S->eng) : 0);
   lua_setfield(L, -2, "pooled");
   lua_pushinteger(L, S->eng ? (lua_Integer)S->eng->e.reach_steps : 0);
   lua_setfield(L, -2, "reach_steps");
@@ -1482,6 +1482,10 @@ int lcr_engine_open(lua_State *L, lcr_State *S, lcr_Engine *E,
   lua_pop(L, 1);
   if (reuse) {
     lua_createtable(L, LCR_POOL_MAX, 0); /* sized: giving back never allocates */
+    lua_createtable(L, 0, 1);            /* weak: see pool_give in ltask.c */
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
     E->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     E->pool_max = LCR_POOL_MAX;
   }

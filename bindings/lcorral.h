@@ -269,6 +269,7 @@ int lcr_alive(lcr_State *S, lcr_Engine *E, unsigned epoch);
 /* Slots per page of the anchors: even, so that a task's pair shares one. */
 #define LCR_ANCHOR_PAGE 4096
 int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref);
+int lcr_pool_count(lua_State *L, lcr_Engine *E);
 void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);

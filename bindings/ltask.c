@@ -685,9 +685,13 @@ static void keep_results(lua_State *L, int idx, lcr_Task *t, lua_State *co) {
 ** on it, which saves creating a thread, its stack and its call frames, and
 ** collecting the old ones. It is only reused if nothing outside corral can
 ** hold it: coroutine.running() marks a task exposed (see lcorral.c). Hooks
-** are cleared; a stack that grew is shrunk by the collector while the
-** coroutine waits in the pool. The pool table is sized at the start of the
-** run, so giving back never allocates.
+** are cleared. The pool table is sized at the start of the run, so giving
+** back never allocates, and its values are weak: the collector takes the
+** coroutines waiting in it, so a stack that grew (a deep recursion) goes
+** back with them. (It would not shrink them otherwise: Lua shrinks a
+** thread's stack only when it traverses the thread before the atomic
+** phase, which its generational mode, lua5.4's and the corral command's
+** default, never does for a full collection.)
 */
 static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t,
                       lua_State *co) {
@@ -703,18 +707,39 @@ static void pool_give(lua_State *L, lcr_Engine *E, lcr_Task *t,
   lua_pop(L, 1);
 }
 
-/* Push a coroutine for a new task: an idle one, else a new one. [-0, +1, m] */
+/* Push a coroutine for a new task: an idle one, else a new one (the
+** collector may have emptied slots of the pool). [-0, +1, m] */
 static lua_State *pool_take(lua_State *L, lcr_Engine *E) {
-  lua_State *co;
+  lua_State *co = NULL;
   if (E->npool == 0) return lua_newthread(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
-  lua_rawgeti(L, -1, E->npool);
-  lua_pushnil(L);
-  lua_rawseti(L, -3, E->npool--);
+  while (co == NULL && E->npool > 0) {
+    lua_rawgeti(L, -1, E->npool);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, E->npool--);
+    co = lua_tothread(L, -1);
+    if (co == NULL) lua_pop(L, 1);
+  }
+  if (co == NULL) {
+    lua_pop(L, 1);
+    return lua_newthread(L);
+  }
   lua_remove(L, -2);
-  co = lua_tothread(L, -1);
   lua_sethook(co, NULL, 0, 0);         /* set while it waited, if reachable */
   return co;
+}
+
+/* How many coroutines wait in E's pool (debug_stats). [-0, +0, -] */
+int lcr_pool_count(lua_State *L, lcr_Engine *E) {
+  int i, n = 0;
+  if (E->npool == 0) return 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, E->pool_ref);
+  for (i = 1; i <= E->npool; i++) {
+    n += lua_rawgeti(L, -1, i) == LUA_TTHREAD;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return n;
 }
 
 /*
