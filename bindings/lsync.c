@@ -254,37 +254,77 @@ static int sem_release(lua_State *L) {
   return 0;
 }
 
-/* with(fn, ...): [obj, msgh, fn, args...] while fn runs */
+/*
+** A semaphore's with() keeps a guard, to-be-closed in its frame, saying
+** what the call holds: a copy of coroutine.close taking the task's
+** coroutine gives back the permit the body held, or the one handed to the
+** task while it waited (its wait is aborted only after this, by the task's
+** own __close), as a lock's with() does through the lock's __close.
+*/
+#define LCR_SEMGUARD "corral.SemaphoreWith"
+enum { GUARD_NONE, GUARD_WAITING, GUARD_HELD };
+typedef struct { lcr_Sem *sem; int state; } lcr_SemGuard;  /* sem: at 1 */
+
+static lcr_SemGuard *guard_of(lua_State *L, const lcr_Sem *s) {
+  return s->is_lock ? NULL : lua_touserdata(L, 2);
+}
+
+/* __close of a guard: [guard, err] */
+static int semguard__close(lua_State *L) {
+  lcr_SemGuard *g = lcr_testudata(L, 1, LCR_SEMGUARD, sizeof *g);
+  lcr_Task *t;
+  int state;
+  if (g == NULL) return 0;
+  state = g->state;
+  g->state = GUARD_NONE;
+  if (state == GUARD_WAITING) {          /* handed a permit, not run since? */
+    t = lcr_cothread_task(L);
+    if (t->t.status == CR_TASK_SCHEDULED && t->t.wake_status == 0)
+      state = GUARD_HELD;
+  }
+  if (state == GUARD_HELD) cr_sem_release(&g->sem->sem);
+  return 0;
+}
+
+/* with(fn, ...): [obj, msgh, fn, args...] while fn runs; a semaphore's
+** has its guard at 2: [obj, guard, msgh, fn, args...] */
 static int sem_with_body_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_State *S = lcr_state(L);
+  lcr_SemGuard *g = guard_of(L, s);
   (void)ctx;
   lcr_unwind_leave(L, (lcr_Task *)S->eng->e.current,
                    status != LUA_OK && status != LUA_YIELD);
   /* A body that released the lock itself must not make with() hand it
   ** on a second time. */
-  if (!s->is_lock || (s->sem.value == 0 && held_by_current(S, s))) {
+  if (g != NULL || (s->sem.value == 0 && held_by_current(S, s))) {
+    if (g != NULL) g->state = GUARD_NONE;
     cr_sem_release(&s->sem);
     stamp(L, s);
   }
   if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
   /* a loop of with() over a free lock gives way as acquire does, once the
   ** lock is released (the body ran on the task's own coroutine) */
-  return lcr_done_now(L, lcr_cothread_task(L), lua_gettop(L) - 2, 1);
+  return lcr_done_now(L, lcr_cothread_task(L),
+                      lua_gettop(L) - (g != NULL ? 3 : 2), 1);
 }
 
 static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, sem_with_k);
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
+  lcr_SemGuard *g = guard_of(L, s);
   int nargs = (int)ctx;
   if (!delivered(L, status, &t, semcall(s, SEM_WITH))) {
-    if (!cr_sem_acquire(&s->sem, &t->t))
+    if (!cr_sem_acquire(&s->sem, &t->t)) {
+      if (g != NULL) g->state = GUARD_WAITING;
       return lcr_yield(L, t, ctx, sem_with_k);
+    }
     stamp(L, s);
   }
+  if (g != NULL) g->state = GUARD_HELD;
   lcr_unwind_enter(L, t);
-  return sem_with_body_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 2, 0,
+  return sem_with_body_k(L, lua_pcallk(L, nargs, LUA_MULTRET, g ? 3 : 2, 0,
                                        sem_with_body_k), 0);
 }
 
@@ -295,7 +335,16 @@ static int sem_with(lua_State *L) {
   check_reentry(L, s, SEM_WITH);
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);
-  if (s->is_lock) lua_toclose(L, 1);   /* see lock__close */
+  if (s->is_lock) {
+    lua_toclose(L, 1);                 /* see lock__close */
+  } else {                             /* see semguard__close */
+    lcr_SemGuard *g = lua_newuserdatauv(L, sizeof(lcr_SemGuard), 0);
+    g->sem = s;                        /* (kept alive by slot 1) */
+    g->state = GUARD_NONE;
+    luaL_setmetatable(L, LCR_SEMGUARD);
+    lua_insert(L, 2);
+    lua_toclose(L, 2);
+  }
   return sem_with_k(L, LUA_OK, nargs);
 }
 
@@ -711,4 +760,10 @@ void lcr_open_sync(lua_State *L) {
   lcr_register_mt(L, LCR_LOCK, LCR_MT_LOCK, sizeof(lcr_Sem));
   lcr_register_mt(L, LCR_SEM, LCR_MT_SEM, sizeof(lcr_Sem));
   lcr_register_mt(L, LCR_CHAN, LCR_MT_CHAN, sizeof(lcr_Chan));
+  luaL_newmetatable(L, LCR_SEMGUARD);
+  lua_pushcfunction(L, semguard__close);
+  lua_setfield(L, -2, "__close");
+  lua_pushboolean(L, 0);               /* not for getmetatable's callers */
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
 }
