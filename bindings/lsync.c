@@ -64,7 +64,9 @@ static int got_now(lua_State *L, int status, lcr_Task *t, int nres) {
 /* --- Event ----------------------------------------------------------- */
 
 static int l_event(lua_State *L) {
-  lcr_Event *e = lua_newuserdatauv(L, sizeof *e, 0);
+  lcr_Event *e;
+  lcr_checknargs(L, 0, NULL);
+  e = lua_newuserdatauv(L, sizeof *e, 0);
   cr_event_init(&e->ev);
   luaL_setmetatable(L, LCR_EVENT);
   return 1;
@@ -133,7 +135,9 @@ static const char *semcall(const lcr_Sem *s, int method) {
 }
 
 static int l_lock(lua_State *L) {
-  lcr_Sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  lcr_Sem *s;
+  lcr_checknargs(L, 0, NULL);
+  s = lua_newuserdatauv(L, sizeof *s, 0);
   cr_sem_init(&s->sem, 1, 1);
   s->is_lock = 1;
   luaL_setmetatable(L, LCR_LOCK);
@@ -144,6 +148,8 @@ static int l_semaphore(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lcr_Sem *s;
   luaL_argcheck(L, n >= 0, 1, "permits must be >= 0");
+  /* (Trio's Semaphore(1, max_value=1) read as corral.semaphore(1, 1) */
+  lcr_checknargs(L, 1, "a semaphore has no maximum");
   s = lua_newuserdatauv(L, sizeof *s, 0);
   /* at most math.maxinteger permits, so s.value stays a Lua integer */
   cr_sem_init(&s->sem, (size_t)n, (size_t)LUA_MAXINTEGER);
@@ -419,6 +425,7 @@ static int l_channel(lua_State *L) {
   lua_Integer cap = unbounded ? RING_MADE : luaL_optinteger(L, 1, 0);
   lcr_Chan *c;
   luaL_argcheck(L, cap >= 0, 1, "capacity must be >= 0");
+  lcr_checknargs(L, 1, NULL);
   c = lua_newuserdatauv(L, sizeof *c, 1);
   cr_chan_init(&c->ch, unbounded ? CHAN_UNBOUNDED : (size_t)cap);
   luaL_setmetatable(L, LCR_CHAN);
