@@ -413,6 +413,7 @@ int lcr_raise_bare_yield(lua_State *L);
 lcr_Task *lcr_cotask(lua_State *co, const void *task_mt);
 cr_task_t *lcr_task_by_id(lcr_Engine *E, uint64_t id);
 uint64_t lcr_lock_holder(const cr_sem_t *sem, const lcr_Engine *E);
+void lcr_locks_orphaned(lua_State *L, int task, lcr_Task *t);
 int lcr_pushresults(lua_State *L, int task, lcr_Task *t);
 extern const char lcr_task_mt_key;
 

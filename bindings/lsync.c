@@ -20,7 +20,12 @@
 typedef struct { cr_event_t ev; } lcr_Event;
 /* owner_epoch: the run in which sem.owner was set. Task ids restart with
 ** each run, so a holder id means that task only in that run. */
-typedef struct { cr_sem_t sem; int is_lock; unsigned owner_epoch; } lcr_Sem;
+typedef struct {
+  cr_sem_t sem;
+  unsigned is_lock : 1;
+  unsigned broken : 1;    /* a lock whose holder ended holding it */
+  unsigned owner_epoch;
+} lcr_Sem;
 
 /* Note the run after an engine call that may have given the sem a holder. */
 static void stamp(lua_State *L, lcr_Sem *s) {
@@ -113,6 +118,71 @@ static int event__index(lua_State *L) {
   return 1;
 }
 
+/*
+** A lock whose holder ended without releasing it is broken (as Trio's): its
+** waiters wake with an error, and every later acquire raises one, where
+** they would wait for ever. A task notes each lock it asks for among its
+** rare fields ("locks": lock -> true) before the lock can be its, so that
+** nothing allocates once it holds it; when it ends, lcr_locks_orphaned
+** breaks the ones it still holds. (lock:with and a <close> variable
+** holding the lock release it however the task ends.)
+*/
+static void note_lock(lua_State *L, lcr_Task *t) {
+  lcr_Engine *E = lcr_taskengine(t);
+  int task;
+  if (!lcr_pushtask(L, E, &t->t)) {
+    lua_pop(L, 1);
+    return;
+  }
+  task = lua_gettop(L);
+  lcr_getextra(L, task, "locks");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lcr_setextra(L, task, "locks");
+  }
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, -2) == LUA_TNIL) {
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -4);
+  }
+  lua_pop(L, 3);
+}
+
+/* The task at `task` ends: break the locks it still holds. [-0, +0, -] */
+void lcr_locks_orphaned(lua_State *L, int task, lcr_Task *t) {
+  lcr_Engine *E = lcr_taskengine(t);
+  task = lua_absindex(L, task);
+  if (!lua_checkstack(L, 4)) return;
+  lcr_getextra(L, task, "locks");
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lcr_Sem *s;
+      lua_pop(L, 1);
+      s = lcr_testtype(L, E->S, -1, LCR_MT_LOCK);
+      if (s != NULL && s->is_lock &&
+          s->sem.value == 0 &&
+          lcr_lock_holder(&s->sem, E) == t->t.scope.id) {
+        s->broken = 1;
+        cr_sem_break(&s->sem);
+      }
+    }
+  }
+  lua_pop(L, 1);
+}
+
+static int broken_error(lua_State *L, const lcr_Sem *s, const char *fn) {
+  int earlier = lcr_lock_holder(&s->sem, lcr_state(L)->eng) == 0;
+  return luaL_error(L, "%s: the lock is broken: the task that held it "
+                       "(#%I%s) ended without releasing it (lock:with, or a "
+                       "<close> variable holding the lock, releases it "
+                       "however a task ends)", fn, (lua_Integer)s->sem.owner,
+                       earlier ? " of an earlier run" : "");
+}
+
 /* A lock or a semaphore (their methods checked which: checkkind). */
 static lcr_Sem *checksem(lua_State *L) {
   lcr_Sem *s = lcr_testself(L, 1, LCR_MT_LOCK);
@@ -140,6 +210,8 @@ static int l_lock(lua_State *L) {
   s = lua_newuserdatauv(L, sizeof *s, 0);
   cr_sem_init(&s->sem, 1, 1);
   s->is_lock = 1;
+  s->broken = 0;
+  s->owner_epoch = 0;
   luaL_setmetatable(L, LCR_LOCK);
   return 1;
 }
@@ -154,6 +226,8 @@ static int l_semaphore(lua_State *L) {
   /* at most math.maxinteger permits, so s.value stays a Lua integer */
   cr_sem_init(&s->sem, (size_t)n, (size_t)LUA_MAXINTEGER);
   s->is_lock = 0;
+  s->broken = 0;
+  s->owner_epoch = 0;
   luaL_setmetatable(L, LCR_SEM);
   return 1;
 }
@@ -174,8 +248,12 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   LCR_ENGINE_ONLY(L, status, ctx, sem_acquire_k);
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
+  int d;
   if (ctx == AFTER_TURN) status = LUA_OK;
-  if (delivered(L, status, &t, semcall(s, SEM_ACQUIRE))) return 0;
+  d = delivered(L, status, &t, semcall(s, SEM_ACQUIRE));
+  if (d < 0 || (d == 0 && s->broken))
+    return broken_error(L, s, semcall(s, SEM_ACQUIRE));
+  if (d) return 0;
   if (s->is_lock && status == LUA_OK && ctx != AFTER_TURN &&
       s->sem.value > 0 && lcr_time_is_up(L, t, 1))
     return lcr_reschedule(L, t, AFTER_TURN, sem_acquire_k);
@@ -201,6 +279,8 @@ static int sem_acquire(lua_State *L) {
   lcr_Sem *s = checksem(L);
   lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   check_reentry(L, s, SEM_ACQUIRE);
+  if (s->is_lock)
+    note_lock(L, lcr_checkblocking(L, semcall(s, SEM_ACQUIRE)));
   return sem_acquire_k(L, LUA_OK, 0);
 }
 
@@ -222,6 +302,7 @@ static int sem_try_acquire(lua_State *L) {
   if (s->is_lock && s->sem.value == 0 && held_by_current(S, s))
     return luaL_error(L, "lock:try_acquire: the task already holds this "
                          "lock (a lock is not re-entrant)");
+  if (s->is_lock && s->sem.value > 0) note_lock(L, (lcr_Task *)me);
   if (!cr_sem_try_acquire(&s->sem, me ? me->scope.id : 0)) {
     lua_pushboolean(L, 0);
     return 1;
@@ -257,6 +338,7 @@ static int sem_release(lua_State *L) {
       : luaL_error(L, "%s: the semaphore already has math.maxinteger "
                       "permits", semcall(s, SEM_RELEASE));
   stamp(L, s);                       /* handed to a waiter of this run */
+  s->broken = 0;                     /* (freed outside a run) */
   return 0;
 }
 
@@ -320,8 +402,10 @@ static int sem_with_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Sem *s = lua_touserdata(L, 1);
   lcr_Task *t;
   lcr_SemGuard *g = guard_of(L, s);
-  int nargs = (int)ctx;
-  if (!delivered(L, status, &t, semcall(s, SEM_WITH))) {
+  int nargs = (int)ctx, d = delivered(L, status, &t, semcall(s, SEM_WITH));
+  if (d < 0 || (d == 0 && s->broken))
+    return broken_error(L, s, semcall(s, SEM_WITH));
+  if (!d) {
     if (!cr_sem_acquire(&s->sem, &t->t)) {
       if (g != NULL) g->state = GUARD_WAITING;
       return lcr_yield(L, t, ctx, sem_with_k);
@@ -342,6 +426,7 @@ static int sem_with(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, lcr_state(L)->msgh_ref);
   lua_insert(L, 2);
   if (s->is_lock) {
+    note_lock(L, lcr_checkblocking(L, semcall(s, SEM_WITH)));
     lua_toclose(L, 1);                 /* see lock__close */
   } else {                             /* see semguard__close */
     lcr_SemGuard *g = lua_newuserdatauv(L, sizeof(lcr_SemGuard), 0);
@@ -399,6 +484,8 @@ static int sem__index(lua_State *L) {
     lua_pushboolean(L, s->sem.value == 0);
   } else if (strcmp(k, "waiting") == 0) {
     lua_pushinteger(L, (lua_Integer)cr_sem_waiting(&s->sem));
+  } else if (s->is_lock && strcmp(k, "broken") == 0) {
+    lua_pushboolean(L, s->broken);
   } else {
     return 0;        /* methods were looked up first (index_dispatch) */
   }

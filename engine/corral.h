@@ -41,7 +41,7 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.25.0"
+#define CR_VERSION "0.26.0"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass
@@ -945,6 +945,9 @@ int cr_sem_try_acquire(cr_sem_t *s, uint64_t owner);
 /* Hand the permit to the longest waiter, or keep it. CR_EINVAL if that
 ** would exceed max (releasing a lock that is not held). */
 int cr_sem_release(cr_sem_t *s);
+/* Wake every waiter with CR_ECLOSED, the permits unchanged: a lock whose
+** holder ended without releasing it (nobody can any more). */
+void cr_sem_break(cr_sem_t *s);
 int cr_sem_has_waiters(const cr_sem_t *s);
 /* How many tasks wait for a permit (counted: O(n), for introspection). */
 size_t cr_sem_waiting(const cr_sem_t *s);

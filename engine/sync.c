@@ -62,6 +62,11 @@ int cr_sem_release(cr_sem_t *s) {
   return 0;
 }
 
+void cr_sem_break(cr_sem_t *s) {
+  while (!cr__queue_empty(&s->waiters))
+    cr_task_wake(pop_waiter(&s->waiters), CR_ECLOSED);
+}
+
 int cr_sem_has_waiters(const cr_sem_t *s) { return !cr__queue_empty(&s->waiters); }
 
 size_t cr_sem_waiting(const cr_sem_t *s) { return cr__queue_count(&s->waiters); }
