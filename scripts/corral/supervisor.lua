@@ -97,7 +97,7 @@ end
 
 local SPEC = {
   strategy = is.one_of({ "one_for_one", "one_for_all", "rest_for_one" }),
-  intensity = is.integer_ge(0),
+  intensity = is.integer_ge(0, true),
   period = is.number_gt(0),
   backoff = backoff_complaint,
   on_restart = is.type("function"),
