@@ -123,12 +123,15 @@ local last_ts = n > 0 and C.ts[n] or 0
 
 for id, name in pairs(data.names) do names[id] = name end
 
+-- (dur is the difference of the two times as written, to the ns: each
+-- rounded on its own, a slice could end past the start of the next one
+-- once a double no longer holds ts to the ns, after a day of virtual time.)
 local function close_slice(open, tid, ts, args)
   local o = open[tid]
   if not o then return end
   open[tid] = nil
   event("X", o.name, o.cat, o.ts, pids[tid], tid,
-    fmt(',"dur":%s', num(ts - o.ts)), args)
+    fmt(',"dur":%s', num(tonumber(num(ts)) - tonumber(num(o.ts)))), args)
 end
 
 -- A flow from wherever `src` was to tid's slice starting at ts.
