@@ -1275,6 +1275,7 @@ static int l_debug_stats(lua_State *L) {
   lcr_State *S = lcr_state(L);
   cr_stats_t st = S->last;
   size_t refs = S->last_refs, records = S->last_records;
+  lcr_checknargs(L, 0, NULL);
   if (S->eng) engine_stats(L, S->eng, &st, &refs, &records);
   lua_createtable(L, 0, 11);
   lua_pushinteger(L, (lua_Integer)st.tasks);

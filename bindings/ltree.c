@@ -618,8 +618,11 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node, int sub) {
     any = 1;
   }
   if (lua_getfield(L, node, "deadline") == LUA_TNUMBER) {
-    lua_pushfstring(L, "%sdeadline in %ss", any ? "; " : " (",
-                    push_secs(L, lua_tonumber(L, -1)));
+    /* one that passed while its task ran without a checkpoint: not fired
+    ** yet (the tree has no side effect), but no longer ahead either */
+    double in = lua_tonumber(L, -1);
+    lua_pushfstring(L, in < 0 ? "%sdeadline passed %ss ago" : "%sdeadline in %ss",
+                    any ? "; " : " (", push_secs(L, in < 0 ? -in : in));
     lua_remove(L, -2);
     lua_remove(L, -2);
     luaL_addvalue(b);
@@ -757,6 +760,7 @@ void lcr_pushtree(lua_State *L, lcr_Engine *E) {
 static int l_tree(lua_State *L) {
   lcr_Engine *E = lcr_engine(L, "corral.tree");
   int table = 0;
+  lcr_checknargs(L, 1, NULL);
   if (!lua_isnoneornil(L, 1)) {
     static const char *const names[] = {"format", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);

@@ -1008,7 +1008,8 @@ end
 --- stream_pair([opts]) -> a, b: what a writes, b reads, and the other way
 --- round. opts.max_chunk: reads return at most that many bytes;
 --- opts.buffer: unread bytes a side holds before write blocks (65536).
-function testing.stream_pair(opts)
+function testing.stream_pair(opts, ...)
+  corral._no_more_args(2, nil, ...)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "stream_pair", "table expected, got " .. corral._typename(opts))
   end
