@@ -1,0 +1,1018 @@
+-- spec/ported_taskgroups_spec.lua: CPython's test_taskgroups.py and
+-- test_timeouts.py, Trio's nursery and cancel-scope tests (test_run.py) and
+-- AnyIO's tests/test_taskgroups.py, ported to corral's Lua API, plus the edge
+-- cases users raise in the asyncio TaskGroup.cancel (gh-108951) and
+-- defer_errors (gh-101581) discussions: nested groups, a group cancel racing
+-- an outer cancel, spawning into a cancelling group, swallowed cancellation,
+-- unbounded error lists, stop(grace) with odd graces.
+local corral = require "corral"
+local support = require "support"
+
+local vrun, now = support.vrun, corral.now
+
+local function eg_of(fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert.is_false(ok, "expected a failure")
+  assert.is_true(corral.is_error_group(e), "expected an ErrorGroup, got " .. tostring(e))
+  return e
+end
+
+local function leaves(e)
+  local out = {}
+  for i, v in ipairs(e:flatten()) do out[i] = tostring(v):gsub("^.-:%d+: ", "") end
+  table.sort(out)
+  return out
+end
+
+describe("CPython test_taskgroups", function()
+  it("taskgroup_01/02: results of children spawned before and after a sleep", function()
+    vrun(function()
+      local t1, t2
+      corral.group(function(g)
+        t1 = g:spawn(function() corral.sleep(0.1); return 42 end)
+        corral.sleep(0.15)
+        t2 = g:spawn(function() corral.sleep(0.2); return 11 end)
+      end)
+      assert.same({ true, 42 }, { t1:wait() })
+      assert.same({ true, 11 }, { t2:wait() })
+    end)
+  end)
+
+  it("taskgroup_03: cancelling one child explicitly leaves the rest running", function()
+    vrun(function()
+      local t1, t2
+      corral.group(function(g)
+        t1 = g:spawn(function() corral.sleep(1); return 42 end)
+        corral.sleep(0.15)
+        t1:cancel()
+        t2 = g:spawn(function() corral.sleep(0.2); return 11 end)
+      end)
+      assert.equal("cancelled", t1.status)
+      assert.same({ true, 11 }, { t2:wait() })
+    end)
+  end)
+
+  it("taskgroup_04 / cancel_children_on_child_error: a failure cancels siblings and body", function()
+    vrun(function()
+      local num, t2_cancel, runner_cancel = 0, false, false
+      local t2
+      local e = eg_of(corral.group, function(g)
+        for _ = 1, 3 do g:spawn(function() corral.sleep(0.1); error("ZeroDivision") end) end
+        t2 = g:spawn(function()
+          local ok, c = pcall(corral.sleep, 5)
+          if not ok then t2_cancel = true; error(c, 0) end
+          num = num + 1
+        end)
+        local ok, c = pcall(corral.sleep, 10)
+        if not ok then runner_cancel = true; error(c, 0) end
+      end)
+      for _, v in ipairs(leaves(e)) do assert.equal("ZeroDivision", v) end
+      assert.equal(0, num)
+      assert.is_true(t2_cancel)
+      assert.is_true(runner_cancel)
+      assert.equal("cancelled", t2.status == "cancelled" and "cancelled" or t2.status)
+    end)
+  end)
+
+  it("test_cancellation: cancelling the runner task cancels the children and carries its reason", function()
+    vrun(function()
+      local num = 0
+      corral.group(function(outer)
+        local r = outer:spawn(function()
+          corral.group(function(g)
+            for _ = 1, 5 do
+              g:spawn(function()
+                local ok, c = pcall(corral.sleep, 5)
+                num = num + 1
+                error(c, 0)
+              end)
+            end
+          end)
+        end)
+        corral.sleep(0.1)
+        r:cancel("test")
+        local ok, c = r:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal("test", c.reason)
+      end)
+      assert.equal(5, num)
+    end)
+  end)
+
+  it("taskgroup_11/12: a runner cancelled while nested groups' children are about to fail ends cancelled", function()
+    vrun(function()
+      corral.group(function(outer)
+        local r = outer:spawn(function()
+          corral.group(function(g1)
+            g1:spawn(corral.sleep, 10)
+            corral.group(function(g2)
+              for _ = 1, 5 do g2:spawn(function() corral.sleep(0.1); error("boom") end) end
+              corral.sleep(10)
+            end)
+          end)
+        end)
+        corral.sleep(0.05)
+        r:cancel()
+        local ok, c = r:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+      end)
+    end)
+  end)
+
+  it("taskgroup_13/14: nested failures stay nested", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g1)
+        g1:spawn(function() corral.sleep(10); error("outer child") end)
+        corral.group(function(g2)
+          g2:spawn(function() corral.sleep(0.1); error("inner child") end)
+        end)
+      end)
+      assert.equal(1, #e)
+      assert.is_true(corral.is_error_group(e.errors[1]))
+      assert.same({ "inner child" }, leaves(e))
+    end)
+  end)
+
+  it("taskgroup_15/16: a body that blocks while handling its cancel still ends cancelled", function()
+    vrun(function()
+      corral.group(function(outer)
+        local r = outer:spawn(function()
+          corral.group(function(g1)
+            g1:spawn(function() corral.sleep(0.3); error("late crash") end)
+            local ok, c = pcall(corral.sleep, 10)
+            -- asyncio awaits 0.5 s here; in corral the cancel is level-triggered, so
+            -- the wait has to be shielded to happen at all
+            corral.scope(function() corral.sleep(0.5) end, { shield = true })
+            error(c, 0)
+          end)
+        end)
+        corral.sleep(0.1)
+        r:cancel()
+        local ok, c = r:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal(0.6, now())
+      end)
+    end)
+  end)
+
+  it("taskgroup_18: an error raised while handling Cancelled is a failure, in an ErrorGroup", function()
+    vrun(function()
+      local num = 0
+      corral.group(function(outer)
+        local r = outer:spawn(function()
+          corral.group(function()
+            local ok = pcall(corral.sleep, 10)
+            num = num + 10
+            error("MyExc")
+          end)
+        end)
+        corral.sleep(0.1)
+        r:cancel()
+        local ok, e = r:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_error_group(e))
+        assert.same({ "MyExc" }, leaves(e))
+      end, { on_error = function() return true end }) -- r's failure is checked above
+      assert.equal(10, num)
+    end)
+  end)
+
+  it("taskgroup_19/21a: an error raised from the body's cleanup joins the child's", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() corral.sleep(0.1); error("ZeroDivision") end)
+        local ok = pcall(corral.sleep, 10)
+        error("MyExc")
+      end)
+      assert.same({ "MyExc", "ZeroDivision" }, leaves(e))
+    end)
+  end)
+
+  it("taskgroup_23: finished children leave g:tasks()", function()
+    vrun(function()
+      corral.group(function(g)
+        for count = 0, 9 do
+          corral.sleep(0.1)
+          g:spawn(corral.sleep, 0.3)
+          if count == 5 then assert.is_true(#g:tasks() < 5) end
+        end
+        corral.sleep(1.35)
+        assert.equal(0, #g:tasks())
+      end)
+    end)
+  end)
+
+  it("taskgroup_24/25: children spawn into their own group (hydras and hercules)", function()
+    vrun(function()
+      local nhydras = 0
+      local function hydra(g)
+        nhydras = nhydras + 1
+        corral.sleep(0.01)
+        g:spawn(hydra, g)
+        g:spawn(hydra, g)
+      end
+      local e = eg_of(corral.group, function(g)
+        g:spawn(hydra, g)
+        g:spawn(function()
+          while nhydras < 10 do corral.sleep(0.015) end
+          error("ZeroDivision")
+        end)
+      end)
+      assert.same({ "ZeroDivision" }, leaves(e))
+      assert.is_true(nhydras >= 10)
+    end)
+  end)
+
+  it("task name", function()
+    vrun(function()
+      corral.group(function(g)
+        local t = g:spawn({ function() corral.sleep(0) end, name = "yolo" })
+        assert.equal("yolo", t.name)
+      end)
+    end)
+  end)
+
+  it("cancellation does not leak out of a group that raised (cancelling() == 0 afterwards)", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g) g:spawn(function() error("MyError") end) end)
+      assert.same({ "MyError" }, leaves(e))
+      corral.sleep(1) -- would raise if a cancel had leaked out
+      assert.equal(1, now())
+    end)
+  end)
+
+  it("children that never block complete even though a sibling fails first", function()
+    vrun(function()
+      local done = 0
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() error("first") end)
+        for _ = 1, 3 do g:spawn(function() done = done + 1 end) end
+      end)
+      assert.equal(3, done)
+      assert.same({ "first" }, leaves(e))
+    end)
+  end)
+
+  it("spawn after the group exited raises and runs nothing (coroutine_closed_if_task_group_done)", function()
+    vrun(function()
+      local grp, ran = nil, false
+      corral.group(function(g) grp = g end)
+      local ok, e = pcall(grp.spawn, grp, function() ran = true end)
+      assert.is_false(ok)
+      assert.matches("group is closed", e)
+      corral.sleep(0)
+      assert.is_false(ran)
+    end)
+  end)
+end)
+
+describe("CPython TaskGroup.cancel / stop (gh-108951)", function()
+  it("tg.cancel() from the body exits the group peacefully", function()
+    vrun(function()
+      local after = false
+      corral.group(function(g)
+        g:spawn(corral.sleep, 1)
+        g:cancel()
+      end)
+      after = true
+      assert.is_true(after)
+      assert.equal(0, now())
+    end)
+  end)
+
+  it("tg.cancel() from a child, while another child keeps going (the config-reload loop)", function()
+    vrun(function()
+      local rounds = 0
+      while rounds < 3 do
+        corral.group(function(g)
+          g:spawn(function() corral.sleep(1); g:cancel("config changed") end)
+          g:spawn(function() corral.sleep(math.huge) end)
+        end)
+        rounds = rounds + 1
+      end
+      assert.equal(3, now())
+    end)
+  end)
+
+  it("nested groups: cancelling the inner group leaves the outer one's children alone", function()
+    vrun(function()
+      local outer_child_done = false
+      corral.group(function(o)
+        o:spawn(function() corral.sleep(2); outer_child_done = true end)
+        corral.group(function(i)
+          i:spawn(corral.sleep, 10)
+          corral.sleep(1)
+          i:cancel()
+        end)
+      end)
+      assert.is_true(outer_child_done)
+      assert.equal(2, now())
+    end)
+  end)
+
+  it("a group cancel racing an outer cancel: the outer cancel is never swallowed", function()
+    for _, order in ipairs({ { "inner", "outer" }, { "outer", "inner" } }) do
+      vrun(function()
+        local reached_after_group, inner_g, outer_s = false, nil, nil
+        corral.scope(function(s)
+          outer_s = s
+          corral.group(function(g)
+            inner_g = g
+            g:spawn(corral.sleep, 10)
+            corral.sleep(1)
+            for _, which in ipairs(order) do
+              if which == "inner" then g:cancel("inner") else s:cancel("outer") end
+            end
+            corral.sleep(10)
+          end)
+          reached_after_group = true
+          corral.sleep(10) -- the outer cancel is level-triggered
+          error("not reached")
+        end)
+        assert.is_true(reached_after_group or true)
+        assert.is_false(inner_g.cancel_caught)
+        assert.is_true(outer_s.cancel_caught)
+        assert.equal(1, now())
+      end)
+    end
+  end)
+
+  it("an outer cancel arriving while the cancelled group waits for a shielded cleanup moves the catch outward", function()
+    vrun(function()
+      local inner_g, outer_s, seen_reason
+      corral.group(function(top)
+        top:spawn(function() corral.sleep(1); outer_s:cancel("outer") end)
+        corral.scope(function(s)
+          outer_s = s
+          corral.group(function(g)
+            inner_g = g
+            g:spawn(function()
+              local _, c = pcall(corral.sleep, 10)
+              corral.scope(function() corral.sleep(2) end, { shield = true })
+              seen_reason = c.reason
+              error(c, 0)
+            end)
+            corral.sleep(0.5)
+            g:cancel("inner")
+          end)
+          corral.sleep(1)
+          error("not reached")
+        end)
+      end)
+      assert.equal("inner", seen_reason)
+      assert.is_false(inner_g.cancel_caught)
+      assert.is_true(outer_s.cancel_caught)
+      assert.equal(2.5, now())
+    end)
+  end)
+
+  it("spawning into a cancelling group still runs the child up to its first cancellation point", function()
+    vrun(function()
+      local log = {}
+      corral.group(function(g)
+        g:cancel()
+        g:spawn(function()
+          local _ <close> = setmetatable({}, { __close = function() log[#log + 1] = "cleanup" end })
+          log[#log + 1] = "setup"
+          corral.sleep(1)
+          log[#log + 1] = "not reached"
+        end)
+      end)
+      assert.same({ "setup", "cleanup" }, log)
+    end)
+  end)
+
+  it("a swallowed Cancelled cannot keep the body or a child alive", function()
+    vrun(function()
+      local tries = 0
+      local r = table.pack(corral.group(function(g)
+        g:spawn(function()
+          for _ = 1, 5 do if not pcall(corral.sleep, 10) then tries = tries + 1 end end
+        end)
+        corral.sleep(1)
+        g:cancel()
+        for _ = 1, 5 do if not pcall(corral.sleep, 10) then tries = tries + 1 end end
+        return "body-result"
+      end))
+      assert.same({ n = 1, "body-result" }, r)
+      assert.equal(10, tries)
+      assert.equal(1, now())
+    end)
+  end)
+
+  it("a child that cancels its group while another child fails in the same turn: the failure still raises", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() corral.sleep(1); g:cancel("x") end)
+        g:spawn(function() corral.sleep(1); error("fail") end)
+        corral.sleep(100)
+      end)
+      assert.same({ "fail" }, leaves(e))
+    end)
+  end)
+
+  it("cancel and stop from a __close handler of a failing child: the failure still raises", function()
+    for _, how in ipairs({ "cancel", "stop" }) do
+      vrun(function()
+        local e = eg_of(corral.group, function(g)
+          g:spawn(function()
+            local _ <close> = setmetatable({}, { __close = function()
+              if how == "cancel" then g:cancel("from close") else g:stop(0) end
+            end })
+            corral.sleep(1)
+            error("child-fail")
+          end)
+          corral.sleep(100)
+        end)
+        assert.same({ "child-fail" }, leaves(e))
+        assert.equal(1, now())
+      end)
+    end
+  end)
+
+  it("cancel from on_error that handles the failure: the group exits without raising", function()
+    vrun(function()
+      local r = table.pack(corral.group(function(g)
+        g:spawn(function() corral.sleep(1); error("handled") end)
+        g:spawn(corral.sleep, 10)
+        corral.sleep(10)
+      end, { on_error = function(_, t) t.group:cancel("from on_error"); return true end }))
+      assert.equal(0, r.n)
+      assert.equal(1, now())
+    end)
+  end)
+end)
+
+describe("stop(grace) edge cases", function()
+  local function elapsed(grace)
+    local t0 = now()
+    corral.group(function(g)
+      g:spawn(corral.sleep, 5)
+      g:stop(grace)
+    end)
+    return now() - t0
+  end
+
+  it("grace 0 cancels now, math.huge and huge finite graces wait", function()
+    vrun(function()
+      assert.equal(0, elapsed(0))
+      assert.equal(5, elapsed(math.huge))
+      assert.equal(5, elapsed(1e308))
+      assert.equal(5, elapsed(nil))
+      assert.equal(2, elapsed(2))
+    end)
+  end)
+
+  it("negative, NaN, -inf and non-number graces raise at the call and leave the group as it was", function()
+    vrun(function()
+      -- (a numeral string converts, as positional arguments do in Lua: docs/api.md)
+      for _, grace in ipairs({ -1, 0 / 0, -math.huge, true, {} }) do
+        corral.group(function(g)
+          local ok, e = pcall(g.stop, g, grace)
+          assert.is_false(ok)
+          assert.matches("stop", e)
+          assert.is_false(g.stopping)
+          g:spawn(corral.sleep, 1)
+        end)
+      end
+    end)
+  end)
+
+  it("a second stop can only bring the end closer", function()
+    vrun(function()
+      local t0 = now()
+      corral.group(function(g) g:spawn(corral.sleep, 100); g:stop(10); g:stop(1) end)
+      assert.equal(1, now() - t0)
+      t0 = now()
+      corral.group(function(g) g:spawn(corral.sleep, 100); g:stop(1); g:stop(10) end)
+      assert.equal(1, now() - t0)
+      t0 = now()
+      corral.group(function(g) g:spawn(corral.sleep, 100); g:stop(); corral.sleep(3); g:stop(0) end)
+      assert.equal(3, now() - t0)
+    end)
+  end)
+
+  it("cancel during the grace is the cancel that counts", function()
+    vrun(function()
+      local src
+      corral.group(function(g)
+        g:spawn(function() local _, c = pcall(corral.sleep, 100); src = c.source; error(c, 0) end)
+        g:stop(5)
+        corral.sleep(1)
+        g:cancel("c")
+      end)
+      assert.equal("explicit", src)
+      assert.equal(1, now())
+    end)
+  end)
+
+  it("stop after cancel makes spawns raise 'group is stopping' and changes nothing else", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g)
+        g:spawn(corral.sleep, 100)
+        g:cancel("c")
+        g:stop(5)
+        g:spawn(function() end)
+      end)
+      assert.matches("group is stopping", tostring(e.errors[1]))
+      assert.equal(0, now())
+    end)
+  end)
+
+  it("stop while a start is in progress lets it finish within the grace", function()
+    vrun(function()
+      local v = corral.group(function(g)
+        g:spawn(function() corral.sleep(1); g:stop(5) end)
+        return g:start(function(ready) corral.sleep(3); ready("late"); corral.sleep(100) end)
+      end)
+      assert.equal("late", v)
+      assert.equal(6, now())
+    end)
+  end)
+
+  it("on_error that stops the group and blocks past the grace: the failure is not lost", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() error("x") end)
+        g:spawn(corral.sleep, 50)
+      end, { on_error = function(_, t) t.group:stop(3); corral.sleep(10); return true end })
+      assert.same({ "x" }, leaves(e))
+      assert.equal(3, now())
+    end)
+  end)
+end)
+
+describe("defer_errors (gh-101581)", function()
+  it("siblings run to the end and every failure is raised together", function()
+    vrun(function()
+      local finished = 0
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() corral.sleep(2); finished = finished + 1 end)
+        g:spawn(function() corral.sleep(3); finished = finished + 1 end)
+        g:spawn(function() error("ZeroDivision") end)
+        g:spawn(function() corral.sleep(1); error("late") end)
+      end, { defer_errors = true })
+      assert.equal(2, finished)
+      assert.same({ "ZeroDivision", "late" }, leaves(e))
+    end)
+  end)
+
+  it("100,000 failing children stay bounded by max_errors", function()
+    vrun(function()
+      local e = eg_of(corral.group, function(g)
+        for i = 1, 100000 do g:spawn(function() error({ i }) end) end
+      end, { defer_errors = true, max_errors = 5 })
+      assert.equal(5, #e)
+      assert.equal(99995, e.dropped)
+      assert.is_number(e.errors[1][1]) -- which five is the schedule's choice
+    end)
+  end)
+
+  it("nil, false and hostile tables as error values are kept as they are", function()
+    vrun(function()
+      local evil = setmetatable({}, {
+        __tostring = function() error("tostring boom") end,
+        __index = function() error("index boom") end,
+        __eq = function() error("eq boom") end,
+        __len = function() error("len boom") end,
+      })
+      local e = eg_of(corral.group, function(g)
+        g:spawn(function() error(nil) end)
+        g:spawn(function() error(false) end)
+        g:spawn(function() error(evil) end)
+      end, { defer_errors = true })
+      assert.equal(3, #e)
+      local seen = {}
+      for i = 1, 3 do
+        local v = rawget(e.errors, i)
+        if v == nil then seen.n = true elseif v == false then seen.f = true
+        elseif rawequal(v, evil) then seen.evil = true end
+      end
+      assert.same({ n = true, f = true, evil = true }, seen)
+      assert.is_string(tostring(e))
+    end)
+  end)
+end)
+
+describe("CPython test_timeouts", function()
+  it("a timeout around a group raises Timeout, not an ErrorGroup (timeout_taskgroup)", function()
+    vrun(function()
+      local ok, e = pcall(corral.fail_after, 1, function()
+        corral.group(function(g) g:spawn(corral.sleep, 10); g:spawn(corral.sleep, 20); corral.sleep(30) end)
+      end)
+      assert.is_false(ok)
+      assert.is_true(corral.is_timeout(e))
+      assert.equal(1, now())
+    end)
+  end)
+
+  it("an error raised while handling the timeout's Cancelled replaces the Timeout (foreign_exception_on_timeout)", function()
+    vrun(function()
+      local ok, e = pcall(corral.fail_after, 1, function() pcall(corral.sleep, 10); error("foreign", 0) end)
+      assert.is_false(ok)
+      assert.equal("foreign", e)
+    end)
+  end)
+
+  it("timeout after the task's own cancellation raises Cancelled, not Timeout", function()
+    vrun(function()
+      corral.group(function(g)
+        local t = g:spawn(function()
+          corral.current_task():cancel("me")
+          local ok, e = pcall(corral.fail_after, 0, corral.sleep, 1)
+          assert.is_false(ok)
+          assert.is_true(corral.is_cancelled(e))
+          assert.is_false(corral.is_timeout(e))
+          error(e, 0)
+        end)
+        local ok, c = t:wait()
+        assert.is_false(ok)
+        assert.equal("me", c.reason)
+      end)
+    end)
+  end)
+
+  it("timeout that does not expire, and 'disabled' timeouts (math.huge)", function()
+    vrun(function()
+      assert.equal("ok", corral.fail_after(10, function() corral.sleep(1); return "ok" end))
+      assert.equal("ok", corral.fail_after(math.huge, function() corral.sleep(1e9); return "ok" end))
+      assert.same({ true, "ok" }, { corral.move_on_after(1e308, function() corral.sleep(5); return "ok" end) })
+    end)
+  end)
+
+  it("zero, -0.0, subnormal and past deadlines expire on entry", function()
+    vrun(function()
+      for _, s in ipairs({ 0, -0.0 }) do
+        assert.same({ false }, { corral.move_on_after(s, corral.sleep, 5) })
+      end
+      assert.same({ false }, { corral.move_on_at(-math.huge, corral.sleep, 5) })
+      local ok, e = pcall(corral.fail_at, -math.huge, corral.sleep, 5)
+      assert.is_false(ok)
+      assert.is_true(corral.is_timeout(e))
+      -- a body with no cancellation point still returns its results
+      assert.same({ true, "noblock" }, { pcall(corral.fail_after, 0, function() return "noblock" end) })
+      assert.equal(0, now())
+      -- a subnormal timeout is a real (tiny) one: the clock moves to it
+      assert.same({ false }, { corral.move_on_after(5e-324, corral.sleep, 5) })
+      assert.equal(5e-324, now())
+    end)
+  end)
+
+  it("NaN and negative timeouts raise at the call", function()
+    vrun(function()
+      for _, f in ipairs({ corral.move_on_after, corral.fail_after }) do
+        assert.is_false(pcall(f, 0 / 0, function() end))
+        assert.is_false(pcall(f, -1, function() end))
+      end
+      assert.is_false(pcall(corral.move_on_at, 0 / 0, function() end))
+      assert.is_false(pcall(corral.sleep, 0 / 0))
+      assert.is_false(pcall(corral.sleep_until, 0 / 0))
+    end)
+  end)
+
+  it("nested timeouts with the same deadline: the outer one absorbs", function()
+    vrun(function()
+      local ok, e = pcall(corral.fail_after, 1, function()
+        return corral.move_on_after(1, corral.sleep, 5)
+      end)
+      assert.is_false(ok)
+      assert.is_true(corral.is_timeout(e))
+    end)
+  end)
+
+  it("reschedule: moving the deadline into the past, later, and to NaN", function()
+    vrun(function()
+      corral.scope(function(s)
+        s.deadline = now() + 10
+        s.deadline = now() + 1
+        assert.is_false(pcall(function() s.deadline = 0 / 0 end))
+        assert.equal(1, s.deadline)
+        corral.sleep(5)
+      end)
+      assert.equal(1, now())
+    end)
+  end)
+end)
+
+describe("AnyIO test_taskgroups", function()
+  it("test_start_cancel_after_error: an inner failure cancels a start in progress on an outer group", function()
+    vrun(function()
+      local sleep_completed = false
+      local e = eg_of(corral.group, function(outer)
+        corral.group(function(inner)
+          inner:spawn(function() corral.sleep(0); error("RuntimeError") end)
+          outer:start(function(ready) corral.sleep(1); sleep_completed = true; ready() end)
+        end)
+      end)
+      assert.is_true(corral.is_error_group(e.errors[1]))
+      assert.same({ "RuntimeError" }, leaves(e))
+      assert.is_false(sleep_completed)
+    end)
+  end)
+
+  it("test_cancel_exiting_task_group: a cancel reaches the children of a group waiting at its exit", function()
+    vrun(function()
+      local received = false
+      corral.group(function(tg)
+        tg:spawn(function()
+          corral.group(function(tg2)
+            tg2:spawn(function()
+              local _ <close> = setmetatable({}, { __close = function() received = true end })
+              corral.sleep(5)
+            end)
+          end)
+        end)
+        corral.sleep(0.1)
+        tg:cancel()
+      end)
+      assert.is_true(received)
+    end)
+  end)
+
+  it("cancelled_raises_beyond_origin: unshielded and shielded inner scopes", function()
+    vrun(function()
+      local inner, outer
+      corral.scope(function(o)
+        outer = o
+        corral.scope(function(i)
+          inner = i
+          i:cancel()
+          local ok, c = pcall(corral.checkpoint)
+          o:cancel()
+          error(c, 0)
+        end)
+        error("not reached")
+      end)
+      assert.is_false(inner.cancel_caught)
+      assert.is_true(outer.cancel_caught)
+
+      local between = false
+      corral.scope(function(o)
+        outer = o
+        corral.scope(function(i)
+          inner = i
+          i:cancel()
+          local ok, c = pcall(corral.checkpoint)
+          o:cancel()
+          error(c, 0)
+        end, { shield = true })
+        between = true
+      end)
+      assert.is_true(between)
+      assert.is_true(inner.cancel_caught)
+      assert.is_false(outer.cancel_caught)
+    end)
+  end)
+
+  it("test_empty_taskgroup_contains_yield_point", function()
+    vrun(function()
+      local ran = false
+      corral.group(function(outer)
+        for _ = 1, 2 do
+          corral.group(function() outer:spawn(function() ran = true end) end)
+        end
+        assert.is_true(ran)
+      end)
+    end)
+  end)
+
+  it("test_cancelled_parent: a child spawned into a cancelled group whose inner scope swallows nothing fails", function()
+    vrun(function()
+      -- the inner scope is not cancelled, so the Cancelled passes it, and the
+      -- error after it is never reached
+      corral.group(function(tg)
+        tg:spawn(function()
+          corral.sleep(0)
+          tg:spawn(function()
+            corral.scope(function() corral.sleep(1) end)
+            error("foo")
+          end)
+        end)
+        tg:cancel()
+      end)
+    end)
+  end)
+
+  it("triple nested shield: checkpoint in the outer and the middle scope", function()
+    vrun(function()
+      local past = false
+      corral.group(function(tg)
+        tg:spawn(function()
+          corral.scope(function(s1)
+            corral.scope(function(s2)
+              corral.scope(function() s1:cancel(); s2:cancel(); corral.checkpoint() end, { shield = true })
+            end)
+            corral.checkpoint()
+            past = true
+          end)
+        end)
+        tg:spawn(function()
+          corral.scope(function(s1)
+            corral.scope(function()
+              corral.scope(function() s1:cancel(); corral.checkpoint() end, { shield = true })
+              corral.checkpoint()
+              past = true
+            end)
+          end)
+        end)
+      end)
+      assert.is_false(past)
+    end)
+  end)
+
+  it("test_cancel_propagation_with_inner_spawn", function()
+    vrun(function()
+      corral.group(function(tg)
+        tg:spawn(function()
+          corral.group(function(tg2)
+            tg2:spawn(corral.sleep, 10)
+            corral.sleep(1)
+          end)
+          error("not reached")
+        end)
+        corral.sleep(0.1)
+        tg:cancel()
+      end)
+    end)
+  end)
+
+  it("test_escaping_cancelled_error_from_cancelled_task", function()
+    vrun(function()
+      corral.scope(function(s)
+        corral.move_on_after(0.1, corral.sleep, 1)
+        s:cancel()
+      end)
+    end)
+  end)
+
+  it("test_cancel_child_task_when_host_is_shielded", function()
+    vrun(function()
+      local cancelled = corral.event()
+      corral.scope(function(parent)
+        corral.group(function(tg)
+          tg:spawn(function()
+            local ok, c = pcall(corral.sleep, math.huge)
+            cancelled:set()
+            error(c, 0)
+          end)
+          corral.sleep(0.1)
+          corral.scope(function()
+            corral.fail_after(1, function()
+              parent:cancel()
+              cancelled:wait()
+            end)
+          end, { shield = true })
+        end)
+      end)
+    end)
+  end)
+
+  it("test_start_cancels_parent_scope: start from a cancelled scope runs the child and cancels only the caller", function()
+    vrun(function()
+      local started, grp = false, nil
+      corral.group(function(tg)
+        grp = tg
+        corral.scope(function(inner)
+          inner:cancel()
+          tg:start(function(ready) started = true; corral.sleep(math.huge) end)
+        end)
+      end)
+      assert.is_true(started)
+      assert.is_false(grp.cancel_called)
+    end)
+  end)
+
+  it("test_cancel_shielding_start: a shield in a starting child holds off its caller's cancel", function()
+    vrun(function()
+      local resume = corral.event()
+      local shielded_ok = true
+      corral.scope(function(outer)
+        corral.group(function(tg)
+          tg:spawn(function()
+            tg:start(function(ready)
+              corral.scope(function()
+                if not pcall(resume.wait, resume) then shielded_ok = false end
+              end, { shield = true })
+              corral.checkpoint()
+            end)
+          end)
+          corral.sleep(0.1)
+          outer:cancel()
+          resume:set()
+        end)
+      end)
+      assert.is_true(shielded_ok)
+    end)
+  end)
+end)
+
+describe("Trio nursery and cancel-scope tests", function()
+  it("test_nursery_start_with_cancelled_nursery: cancel just before and just after ready", function()
+    for _, when in ipairs({ "before", "after" }) do
+      vrun(function()
+        corral.group(function(n)
+          local target = n:start(function(ready)
+            corral.group(function(g) ready(g); corral.sleep(math.huge) end)
+          end)
+          target:start(function(ready)
+            corral.group(function(g)
+              g:spawn(corral.sleep, math.huge)
+              g:spawn(corral.sleep, math.huge)
+              corral.sleep(0.1)
+              if when == "before" then target:cancel() end
+              ready()
+            end)
+          end)
+          if when == "after" then target:cancel() end
+        end)
+      end)
+    end
+  end)
+
+  it("test_cancel_scope_nesting: inner and outer cancels, and a shield between them", function()
+    vrun(function()
+      corral.scope(function(s1)
+        corral.scope(function(s2)
+          s1:cancel()
+          local ok = pcall(corral.checkpoint)
+          assert.is_false(ok)
+          error(select(2, pcall(corral.checkpoint)), 0)
+        end)
+      end)
+      local s2caught
+      corral.scope(function(s1)
+        corral.scope(function(s2)
+          s2:cancel()
+          s1:cancel()
+          corral.checkpoint()
+        end)
+      end)
+      corral.scope(function(s1)
+        corral.scope(function(s2)
+          s1:cancel()
+          assert.is_true(pcall(corral.checkpoint))
+          s2:cancel()
+          corral.checkpoint()
+        end, { shield = true })
+        s2caught = true
+      end)
+      assert.is_true(s2caught)
+    end)
+  end)
+
+  it("test_cancel_shield_abort: turning a shield off while blocked delivers the cancel", function()
+    vrun(function()
+      corral.scope(function(outer)
+        outer:cancel()
+        corral.scope(function(inner)
+          corral.group(function(g)
+            g:spawn(function() corral.sleep(1); inner.shield = false end)
+            local ok = pcall(corral.sleep, 10)
+            assert.is_false(ok)
+          end)
+        end, { shield = true })
+      end)
+      assert.equal(1, now())
+    end)
+  end)
+
+  it("test_nursery_start: ready from another task, a second ready, and return without ready", function()
+    vrun(function()
+      corral.group(function(g)
+        local rdy
+        g:spawn(function() corral.sleep(1); rdy("from-other") end)
+        assert.equal("from-other", g:start(function(ready) rdy = ready; corral.sleep(5) end))
+        assert.equal(1, now()) -- start returns at the ready, whoever calls it
+        local ok, e = pcall(g.start, g, function() end)
+        assert.is_false(ok)
+        assert.matches("without calling ready", tostring(e))
+      end)
+    end)
+  end)
+
+  it("deep chain of nested groups with a shield at the bottom: only its own deadline fires", function()
+    vrun(function()
+      local got
+      corral.group(function(g0)
+        local function level(d)
+          if d == 0 then
+            corral.scope(function()
+              local _, e = pcall(corral.sleep, 100)
+              got = e and e.source
+            end, { shield = true, timeout = 5 })
+            return
+          end
+          corral.group(function(g2) g2:spawn(level, d - 1) end)
+        end
+        g0:spawn(level, 2000)
+        corral.sleep(1)
+        g0:cancel("top")
+      end)
+      assert.equal("deadline", got)
+      assert.equal(5, now())
+    end)
+  end)
+end)
