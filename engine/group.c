@@ -422,7 +422,14 @@ int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
     cr__release(e, reason);
     return 0;
   }
-  /* The latest stop speaks for the cancel its grace may end in. */
+  /* A second stop can only bring the end closer, and only the stop that
+  ** sets the end speaks for the cancel it ends in: a later, more patient
+  ** stop is not why anything was cancelled. */
+  if (grace != 0 && cr_timer_armed(&g->stop_timer) &&
+      (!(grace > 0) || isinf(grace) || cr_now(e) + grace >= g->stop_timer.when)) {
+    cr__release(e, reason);
+    return 0;
+  }
   drop_stop_reason(g);
   g->stop_cancel.origin = origin;
   g->stop_cancel.reason = reason;
@@ -430,12 +437,8 @@ int cr_group_stop(cr_group_t *g, double grace, uint64_t origin,
     stop_cb(&g->stop_timer);
     return 0;
   }
-  if (grace > 0 && !isinf(grace)) {
-    double when = cr_now(e) + grace;
-    /* A second stop can only bring the end closer. */
-    if (!cr_timer_armed(&g->stop_timer) || when < g->stop_timer.when)
-      return cr_timer_start(e, &g->stop_timer, when);
-  }
+  if (grace > 0 && !isinf(grace))
+    return cr_timer_start(e, &g->stop_timer, cr_now(e) + grace);
   return 0;
 }
 
