@@ -750,7 +750,9 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
   }
   /* (a start that failed with memory too short to keep its error) */
   if (r == NULL) return 0;
-  if (!lua_checkstack(L, r->nres + 2)) return CR_ENOMEM;  /* do not fit */
+  /* the root, then lcr_pushresults asks for nres + 1 more: room it has
+  ** only if none of it must be allocated there (outside a pcall) */
+  if (!lua_checkstack(L, r->nres + 3)) return CR_ENOMEM;  /* do not fit */
   lua_rawgeti(L, LUA_REGISTRYINDEX, h->root_ref);
   n = lcr_pushresults(L, -1, r);
   lua_remove(L, -n - 1);

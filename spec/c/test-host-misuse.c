@@ -337,6 +337,33 @@ static int test_results_that_do_not_fit(void) {
   return 0;
 }
 
+/* corral_host_results grew a thread's stack for the results and the
+** root, then asked for one slot more than that growth gave: with memory
+** for only the first growth, the second raised outside any pcall and
+** Lua's panic aborted the process instead of giving CR_ENOMEM. */
+static int test_results_when_the_stack_grows_short(void) {
+  corral_host_t *h;
+  lua_State *L, *co, *own = budget_host(&h);
+  int n;
+  CHECK(own != NULL);
+  L = corral_host_state(h);
+  CHECK(corral_host_start_string(h, "return table.unpack((function() "
+                                 "local t = {} for i = 1, 200 do t[i] = i "
+                                 "end return t end)())", "=m") == 0);
+  CHECK(corral_host_run(h) == CORRAL_OK);
+  co = lua_newthread(L);                   /* a small stack */
+  used = 0;
+  budget = 1;                              /* one growth, no more */
+  n = corral_host_results(h, co);
+  budget = -1;
+  CHECK(n == 200 || n == CR_ENOMEM);
+  CHECK(n == CR_ENOMEM || lua_tointeger(co, -1) == 200);
+  lua_settop(L, 0);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(own);
+  return 0;
+}
+
 /* Attached, memory that ran out in a task's bookkeeping (a failure being
 ** recorded for its group) raised through the host's loop callback into
 ** Lua's panic handler: the process aborted. Each attached pass is
@@ -779,6 +806,7 @@ int main(void) {
   RUN(test_message_out_of_memory);
   RUN(test_message_after_one_allocation_failed);
   RUN(test_results_that_do_not_fit);
+  RUN(test_results_when_the_stack_grows_short);
   RUN(test_attached_out_of_memory);
   RUN(test_host_calls_while_run_drives_the_loop);
   RUN(test_op_of_absurd_size);
