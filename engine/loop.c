@@ -244,6 +244,10 @@ void cr_timer_stop(cr_engine_t *e, cr_timer_t *t) {
   if (!cr_timer_armed(t)) return;
   cr__heap_remove(e, t);
   e->stats.timers--;
+  /* The last deadline went: libuv's timer, armed for it, would keep a
+  ** host's loop alive until it (a root run or stepped to its end leaves
+  ** it so: nothing re-arms it then). Another one re-arms it lazily. */
+  if (e->nheap == 0 && e->clock == CR_CLOCK_REAL) uv_timer_stop(&e->uvtimer);
 }
 
 /*

@@ -507,6 +507,54 @@ static int test_refused_states(void) {
   return 0;
 }
 
+/* A root run to its end (or stepped) on the host's loop left corral's
+** timer armed for a deadline nobody waited for any more: a sleeper the
+** root cancelled, or the grace of a stop the root finished within. The
+** host's own uv_run afterwards, with nothing of the host's alive, then
+** blocked until that stale deadline (an hour here) instead of returning. */
+static void stale_guard_cb(uv_timer_t *t) { uv_stop(t->loop); }
+
+static int loop_returns_after(const char *chunk, int stop, int stepped) {
+  uv_loop_t loop;
+  uv_timer_t guard;                 /* unreferenced: ends a failing wait */
+  corral_host_t *h;
+  uint64_t t0;
+  int st;
+  CHECK(host_on_loop(&loop, &h) == 0);
+  uv_timer_init(&loop, &guard);
+  CHECK(corral_host_start_string(h, chunk, "=stale") == 0);
+  CHECK(corral_host_step(h) == CORRAL_RUNNING);
+  if (stop) CHECK(corral_host_stop(h, 3600, "wind down") == 0);
+  if (stepped)
+    while ((st = corral_host_step(h)) == CORRAL_RUNNING) uv_sleep(1);
+  else
+    st = corral_host_run(h);
+  CHECK(st == CORRAL_OK);
+  uv_timer_start(&guard, stale_guard_cb, 2000, 0);
+  uv_unref((uv_handle_t *)&guard);
+  t0 = uv_hrtime();
+  uv_run(&loop, UV_RUN_DEFAULT);          /* nothing of the host's is alive */
+  uv_close((uv_handle_t *)&guard, NULL);
+  CHECK(corral_host_close(h) == 0);
+  CHECK(uv_hrtime() - t0 < 1000000000ULL);
+  CHECK(uv_loop_close(&loop) == 0);
+  return 0;
+}
+
+static int test_no_stale_deadline_after_the_root(void) {
+  static const char cancelled_sleeper[] =
+    "local c = require 'corral'\n"
+    "c.group(function(g) g:spawn(c.sleep, 3600) c.sleep(0.05) g:cancel() end)";
+  static const char graceful[] =
+    "local c = require 'corral'\n"
+    "c.host.wait_stop()";
+  CHECK(loop_returns_after(cancelled_sleeper, 0, 0) == 0);
+  CHECK(loop_returns_after(cancelled_sleeper, 0, 1) == 0);
+  CHECK(loop_returns_after(graceful, 1, 0) == 0);
+  CHECK(loop_returns_after(graceful, 1, 1) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_run_results);
@@ -524,5 +572,6 @@ int main(void) {
   RUN(test_close_attached_while_running);
   RUN(test_bad_input);
   RUN(test_refused_states);
+  RUN(test_no_stale_deadline_after_the_root);
   return failed != 0;
 }
