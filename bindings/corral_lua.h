@@ -174,7 +174,8 @@ int corral_host_stop(corral_host_t *h, double grace, const char *reason);
 ** answers CORRAL_OP_ABANDON (the default when NULL): the task raises
 ** Cancelled now, and the op is freed when the host completes it; or
 ** CORRAL_OP_WAIT: the task keeps waiting until the host completes it (an
-** error status then raises the Cancelled, 0 returns the results).
+** error status then raises the Cancelled, 0 returns the results). Any
+** other answer counts as CORRAL_OP_ABANDON.
 ** corral_op_cancelled tells a worker thread to stop early.
 */
 enum { CORRAL_OP_ABANDON = 0, CORRAL_OP_WAIT = 1 };

@@ -260,8 +260,10 @@ static cr_abort_t op_abort(cr_task_t *t) {
   atomic_store(&op->cancelled, 1);
   if (!op->cancel_called) {
     op->cancel_called = 1;
-    op->action = op->type->cancel ? (unsigned char)op_cancel(op)
-                                  : CORRAL_OP_ABANDON;
+    /* (anything but CORRAL_OP_WAIT abandons: compared before narrowing,
+    ** so that 257 is not read as WAIT) */
+    op->action = op->type->cancel && op_cancel(op) == CORRAL_OP_WAIT
+                 ? CORRAL_OP_WAIT : CORRAL_OP_ABANDON;
   }
   if (op_completed(op) || op->action == CORRAL_OP_WAIT) return CR_ABORT_LATE;
   op->waiting = 0;
@@ -1343,10 +1345,18 @@ int corral_host_new(corral_host_t **out, const corral_host_opts_t *opts) {
   return 0;
 }
 
+/* Code of the host's runs on corral's own state (a function of the host's
+** that Lua called, a __gc): closing would close the state under it. */
+static int state_in_use(corral_host_t *h) {
+  lua_Debug ar;
+  return lua_getstack(h->L, 0, &ar);
+}
+
 int corral_host_close(corral_host_t *h) {
   corral_op_t *list;
   if (h == NULL) return CR_EINVAL;
   if (inside(h)) return CR_EBUSY;     /* attached is fine: it detaches */
+  if (h->own_state && state_in_use(h)) return CR_EBUSY;
   h->closing = 1;           /* the loop runs below: a host callback it runs
                             ** cannot re-enter the host */
   /* A cancel or stop from now on (an op's cancel callback's, another

@@ -797,6 +797,27 @@ static int test_message_with_one_part_out_of_memory(void) {
   return 0;
 }
 
+/* The host's own C function, called from Lua on the state corral created
+** for it, closed the host: the state was closed under the running code (a
+** crash). It is refused, and the host closes once that code returned. */
+static corral_host_t *closing_host;
+static int l_quit(lua_State *L) {
+  lua_pushinteger(L, corral_host_close(closing_host));
+  return 1;
+}
+
+static int test_close_from_lua_on_its_own_state(void) {
+  lua_State *L;
+  CHECK(corral_host_new(&closing_host, NULL) == 0);
+  L = corral_host_state(closing_host);
+  lua_pushcfunction(L, l_quit);
+  CHECK(lua_pcall(L, 0, 1, 0) == LUA_OK);
+  CHECK(lua_tointeger(L, -1) == CR_EBUSY);
+  lua_pop(L, 1);
+  CHECK(corral_host_close(closing_host) == 0);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_awaitable_where_the_task_cannot_yield);
@@ -823,5 +844,6 @@ int main(void) {
   RUN(test_message_with_the_nomem_words);
   RUN(test_message_with_one_part_out_of_memory);
   RUN(test_cancel_reaches_a_busy_root);
+  RUN(test_close_from_lua_on_its_own_state);
   return failed != 0;
 }

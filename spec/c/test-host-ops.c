@@ -33,6 +33,9 @@ static int cancel_wait(corral_op_t *op) { (void)op; cancels++; return CORRAL_OP_
 static const corral_op_type_t type_abandon = {"testop", sizeof(top_t), top_results, cancel_abandon};
 static const corral_op_type_t type_wait = {"testop", sizeof(top_t), top_results, cancel_wait};
 static const corral_op_type_t type_plain = {"plainop", sizeof(top_t), NULL, NULL};
+/* An answer that is neither: 257 once narrowed to a byte read as WAIT. */
+static int cancel_odd(corral_op_t *op) { (void)op; cancels++; return 257; }
+static const corral_op_type_t type_odd = {"testop", sizeof(top_t), top_results, cancel_odd};
 
 /* A results callback that says it pushed what it did not: -1, or 3 values
 ** with 1 pushed. */
@@ -48,6 +51,7 @@ static const corral_op_type_t *policy(lua_State *L, int arg) {
   const char *p = luaL_optstring(L, arg, "abandon");
   return strcmp(p, "wait") == 0 ? &type_wait
        : strcmp(p, "plain") == 0 ? &type_plain
+       : strcmp(p, "odd") == 0 ? &type_odd
        : strcmp(p, "bad") == 0 ? &type_bad : &type_abandon;
 }
 
@@ -240,6 +244,19 @@ static int test_cancel_during_abandon(void) {
   return 0;
 }
 
+/* A cancel callback's answer other than ABANDON or WAIT abandons: 257
+** was narrowed to a byte before the compare and read as WAIT, so the
+** cancelled task waited for a completion that never came (a deadlock). */
+static int test_cancel_answer_neither(void) {
+  char buf[256];
+  CHECK(run(PRELUDE
+    "local r = corral.move_on_after(0.01, test.manual, 2, 'odd')\n"
+    "test.complete(2)\n"
+    "return tostring(r)", buf, sizeof buf) == CORRAL_OK);
+  CHECK(strcmp(buf, "false") == 0 && cancels == 1);
+  return 0;
+}
+
 /* Cancelled during, wait: the task waits for the host's completion. */
 static int test_cancel_during_wait(void) {
   char buf[256];
@@ -328,6 +345,7 @@ int main(void) {
   RUN(test_cancel_before);
   RUN(test_cancel_during_abandon);
   RUN(test_cancel_during_wait);
+  RUN(test_cancel_answer_neither);
   RUN(test_cancel_after_completion);
   RUN(test_complete_before_await);
   RUN(test_bad_results_count);
