@@ -754,19 +754,23 @@ function Scope:stop(grace)
   local g = self
   if g.closed then return end
   if grace ~= nil and not (grace >= 0) then error("bad argument #1 to 'stop' (seconds must be >= 0 and not NaN)") end
-  if not g.cancel_called then g.stopper = current_name() end
   if not g.stopping then
     g.stopping = true
     wake_all(g.stop_waiters)
   end
+  if g.cancel_called then return end
+  -- A second stop can only bring the end closer, and only the stop that
+  -- sets the end is the origin of the cancel it ends in.
+  if grace ~= 0 and g.stop_timer.armed and
+     (grace == nil or grace == INF or E.now + grace >= g.stop_timer.when) then
+    return
+  end
+  g.stopper = current_name()
   if grace == 0 then
     cancel(g, "stop", { origin = g.stopper })
     return
   end
-  if grace and grace > 0 and grace ~= INF and not g.cancel_called then
-    local when = E.now + grace
-    if not g.stop_timer.armed or when < g.stop_timer.when then timer_start(g.stop_timer, when) end
-  end
+  if grace and grace > 0 and grace ~= INF then timer_start(g.stop_timer, E.now + grace) end
 end
 
 function Scope:wait_stopping()
