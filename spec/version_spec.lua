@@ -1,7 +1,7 @@
 -- spec/version_spec.lua: one version, said the same way everywhere a user
 -- can read it: corral._VERSION (CR_VERSION in engine/corral.h), CMake's
--- project version (corral --version, corral.pc), the rockspec, the man page
--- and the newest entry of CHANGELOG.md.
+-- project version (corral --version, corral.pc), the rockspec, the man page,
+-- the newest entry of CHANGELOG.md and the README's Status section.
 local corral = require "corral"
 
 local function read(path)
@@ -53,6 +53,16 @@ describe("the version", function()
   it("heads CHANGELOG.md and the man page", function()
     assert.equal(v, read("CHANGELOG.md"):match("\n## (%S+)"))
     assert.equal(v, read("docs/corral.1"):match('\n%.TH CORRAL 1 "[^"]*" "corral ([^"]+)"'))
+  end)
+
+  it("is the one the README's Status section gives", function()
+    local status = read("README.md"):match("\n## Status\n(.-)\n## ") or
+      read("README.md"):match("\n## Status\n(.*)$")
+    assert.truthy(status)
+    for said in status:gmatch("[Vv]ersion (%d+%.%d+%.%d+)") do
+      assert.equal(v, said)
+    end
+    assert.truthy(status:find("Version " .. v, 1, true))
   end)
 
   it("is under the MIT license the rockspec names", function()
