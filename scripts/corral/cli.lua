@@ -45,9 +45,10 @@ Available options are:
   --trace file   write a Chrome trace-event timeline of the run to file
   --             stop handling options
   -              stop handling options and execute stdin
-With no script and no -e, the script is read from stdin unless stdin is a
-terminal (there is no interactive mode). The script runs as the root task
-of corral.run on the real clock with signals on; `man corral` for Ctrl-C.
+With no script, no -e and no -v, the script is read from stdin unless
+stdin is a terminal (there is no interactive mode). The script runs as the
+root task of corral.run on the real clock with signals on; `man corral`
+for Ctrl-C.
 Exit status: 0 success, 1 error, 2 usage, 130/143 interrupted by
 SIGINT/SIGTERM. SIGUSR1 prints the task tree to stderr and goes on.
 `%s trace-svg trace.json > trace.svg` draws a trace as an SVG timeline.
