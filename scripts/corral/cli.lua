@@ -27,6 +27,11 @@ local concat, pack, remove, unpack =
 local find, format, gmatch, lower, match, sub =
   string.find, string.format, string.gmatch, string.lower, string.match, string.sub
 local max, min = math.max, math.min
+-- The process's standard error and its write, as now: lua prints its errors
+-- there (from C) whatever a script does to io.stderr (sets it to nil, or to
+-- a log file, or removes the file's methods).
+local stderr, fwrite = io.stderr, io.stderr.write
+local function eprint(...) fwrite(stderr, ...) end
 local corral = require "corral"
 local getglobal, setglobal = corral._getglobal, corral._setglobal
 
@@ -77,7 +82,7 @@ OPTIONS["--version"] = OPTIONS["-v"]
 OPTIONS["--help"] = OPTIONS["-h"]
 
 local function usage_error(info, msg)
-  io.stderr:write(info.progname, ": ", msg, "\n", format(USAGE, info.progname, info.progname))
+  eprint(info.progname, ": ", msg, "\n", format(USAGE, info.progname, info.progname))
   return 2
 end
 
@@ -380,10 +385,10 @@ local function run(plan, argv, info)
   -- (a trace asked for and not written: said on stderr; the status says so)
   if ok then return corral._trace_failed() and 1 or 0 end
   if corral.is_cancelled(e) and e.source == "signal" then
-    io.stderr:write(info.progname, ": interrupted by ", describe(e.reason), "\n")
+    eprint(info.progname, ": interrupted by ", describe(e.reason), "\n")
     local stuck = corral._stuck_tree()
     if stuck then           -- a deadlock held open for the signal: show it
-      io.stderr:write(info.progname, ": every task was blocked and nothing but a ",
+      eprint(info.progname, ": every task was blocked and nothing but a ",
         "signal could wake them (a deadlock). The tasks when it came:\n", stuck)
     end
     return e.reason == "SIGTERM" and 143 or 130
@@ -396,7 +401,7 @@ local function run(plan, argv, info)
     msg = match(error_text(e), "^[^%z]*")   -- as lua: up to a NUL byte
     if tb and rawequal(tb_of, e) then msg = msg .. "\n" .. tb end
   end
-  io.stderr:write(info.progname, ": ", msg, "\n")
+  eprint(info.progname, ": ", msg, "\n")
   return 1
 end
 
@@ -443,7 +448,7 @@ function M.main(argv, info)
   if plan.warnings then warn("@on") end
   local ok, cerr = compile(plan, argv)
   if not ok then
-    io.stderr:write(info.progname, ": ", tostring(cerr), "\n")
+    eprint(info.progname, ": ", tostring(cerr), "\n")
     return 1
   end
   return run(plan, argv, info)
