@@ -577,7 +577,12 @@ describe("the corral command's options, as lua's", function()
                             { { "-x", "script.lua" }, "unrecognized option '-x'" },
                             { { "-i" }, "unrecognized option '-i'" },
                             { { "-e" }, "'-e' needs an argument" },
-                            { { "-l" }, "'-l' needs an argument" } }) do
+                            { { "-l" }, "'-l' needs an argument" },
+                            -- as lua: a next word that is an option is not the value
+                            { { "-l", "-e", "print(1)" }, "'-l' needs an argument" },
+                            { { "-e", "-v" }, "'-e' needs an argument" },
+                            { { "-e", "-- a comment" }, "'-e' needs an argument" },
+                            { { "--trace", "-", "script.lua" }, "'--trace' needs an argument" } }) do
       local r = cli(case[1])
       assert.equal(2, r.code)
       assert.equal("", r.stdout)

@@ -119,7 +119,10 @@ local function parse(argv, info)
     if opt.arg and value == nil then
       i = i + 1
       value = argv[i]
-      if value == nil then return nil, format("'%s' needs an argument", name) end
+      -- as lua: a next word that is an option (`-l -e x`) is no value
+      if value == nil or sub(value, 1, 1) == "-" then
+        return nil, format("'%s' needs an argument", name)
+      end
     end
     opt.apply(plan, value)
     i = i + 1
