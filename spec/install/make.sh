@@ -69,5 +69,16 @@ env -u LUA_PATH -u LUA_PATH_5_4 "$dest/opt/corral2/bin/corral" -e 'print(package
 make uninstall DESTDIR="$dest" PREFIX=/opt/corral2
 left=$(find "$dest" -mindepth 1 -type f | wc -l)
 [ "$left" -eq 0 ] || { echo "left after the second make uninstall:"; find "$dest"; exit 1; }
+# A build tree configured for /usr (Debian's multiarch libdir) and then for
+# another prefix: corral.so goes to the new prefix's lib/lua/5.4, where
+# lua5.4 and the README look, not under the first prefix's libdir (a cached
+# default that did not follow CMAKE_INSTALL_LIBDIR).
+cmake -S . -B "$tmp/cfg" -DCMAKE_INSTALL_PREFIX=/usr -DCORRAL_TESTS=OFF >/dev/null
+cmake -S . -B "$tmp/cfg" -DCMAKE_INSTALL_PREFIX=/opt/corral3 >/dev/null
+libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$tmp/cfg/CMakeCache.txt")
+grep -q "INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/$libdir/lua/5.4\" TYPE MODULE" \
+  "$tmp/cfg/cmake_install.cmake" || {
+  echo "reconfigured for /opt/corral3 (libdir $libdir), corral.so would go to:"
+  grep 'TYPE MODULE' "$tmp/cfg/cmake_install.cmake"; exit 1; }
 echo "make install: $n files under $dest; make uninstall: nothing left"
 rm -rf "$tmp"
