@@ -1720,6 +1720,7 @@ static int l_run(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
   lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, run_opts);
+  lcr_checknargs(L, 2, NULL);
   if (!lua_isnoneornil(L, 2)) {
     lua_getfield(L, 2, "clock");
     if (!lua_isnil(L, -1)) {

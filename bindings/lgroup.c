@@ -249,6 +249,7 @@ static int l_group(lua_State *L) {
   int rc;
   lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, names);
+  lcr_checknargs(L, 2, NULL);
   t = lcr_checkblocking(L, "corral.group");
   memset(&o, 0, sizeof o);
   lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &o.deadline, &o.shield);

@@ -129,6 +129,7 @@ static int l_scope(lua_State *L) {
   int shield;
   lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, names);
+  lcr_checknargs(L, 2, NULL);
   t = lcr_checkblocking(L, "corral.scope");
   lcr_scopeopts(L, 2, cr_now(&lcr_taskengine(t)->e), &deadline, &shield);
   lua_settop(L, 2);
