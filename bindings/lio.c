@@ -1028,6 +1028,7 @@ static int l_exec(lua_State *L) {
   memset(&o, 0, sizeof o);
   o.file = checkcstring(L, 1, "path");
   o.pipe[0] = o.pipe[1] = o.pipe[2] = 1;
+  lcr_checknargs(L, 3, NULL);
   E = lcr_engine(L, "corral.exec");
   lua_settop(L, 3);
   lua_newtable(L);                                   /* EXEC_ANCHORS */

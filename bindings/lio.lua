@@ -11,8 +11,8 @@
 -- not their libraries (`string.format = nil` empties a field of the one
 -- table), and no string methods (s:sub goes through the string metatable,
 -- which a program may empty too), as in lerror.lua.
-local error, getmetatable, io, ipairs, pairs, pcall, setmetatable, tostring =
-  error, getmetatable, io, ipairs, pairs, pcall, setmetatable, tostring
+local error, getmetatable, io, ipairs, pairs, pcall, select, setmetatable, tostring =
+  error, getmetatable, io, ipairs, pairs, pcall, select, setmetatable, tostring
 local corral, core = ...
 local type = core.type
 
@@ -336,8 +336,9 @@ local tcp = {}
 
 --- tcp.connect(host, port [, {timeout = s}]) -> stream; tries each address
 --- of host in turn.
-function tcp.connect(host, port, opts)
+function tcp.connect(host, port, opts, ...)
   checkhost(host, "connect")
+  if select("#", ...) > 0 then argerr(4, "connect", "no argument expected") end
   corral._check_blocking("corral.tcp.connect", 2)   -- at the caller's line
   checkint(port, 2, "connect", "port", 0, 65535)
   opts = checkoptions(opts, 3, "connect", { timeout = true })
@@ -369,8 +370,9 @@ end
 
 --- tcp.listen(host, port [, {backlog = n}]) -> listener (port 0 picks a
 --- free port: see listener.port).
-function tcp.listen(host, port, opts)
+function tcp.listen(host, port, opts, ...)
   checkhost(host, "listen")
+  if select("#", ...) > 0 then argerr(4, "listen", "no argument expected") end
   checkint(port, 2, "listen", "port", 0, 65535)
   opts = checkoptions(opts, 3, "listen", { backlog = true })
   local backlog = 511
@@ -449,8 +451,9 @@ end
 --- the handlers' group too, so that they see `stopping`, and let them
 --- finish) or cancelled. opts: ready(port), on_error(err, peer), backlog,
 --- limit (connections handled at once).
-function tcp.serve(host, port, handler, opts)
+function tcp.serve(host, port, handler, opts, ...)
   checkhost(host, "serve")
+  if select("#", ...) > 0 then argerr(5, "serve", "no argument expected") end
   checkint(port, 2, "serve", "port", 0, 65535)
   if type(handler) ~= "function" then       -- (a callable table: wrap it)
     argerr(3, "serve", corral._function_expected(handler))
