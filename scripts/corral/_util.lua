@@ -12,9 +12,9 @@
 -- through the string metatable, which a program may empty too): a failure
 -- must be reported, not replaced by an error of corral's own. The policy
 -- modules do the same.
-local error, ipairs, next, pairs, pcall, rawget, require, setmetatable,
+local error, ipairs, next, pairs, pcall, rawget, require, select, setmetatable,
   tostring, type, xpcall =
-  error, ipairs, next, pairs, pcall, rawget, require, setmetatable,
+  error, ipairs, next, pairs, pcall, rawget, require, select, setmetatable,
   tostring, type, xpcall
 local format, gmatch, match = string.format, string.gmatch, string.match
 local concat, move, pack, unpack = table.concat, table.move, table.pack, table.unpack
@@ -30,6 +30,13 @@ local M = {}
 -- as luaL_argerror does (corral.arg_error). `level` counts as error() does:
 -- 1 = where arg_error is called, 2 (the default) = the caller of that function.
 M.arg_error = corral.arg_error
+
+-- no_more_args(fname, n, ...): argument n of fname (the policy that calls
+-- this) and what follows must not be there: a second options table would
+-- be dropped without a word. Blames the policy's caller.
+function M.no_more_args(fname, n, ...)
+  if select("#", ...) > 0 then M.arg_error(n, fname, "no argument expected", 3) end
+end
 
 -- Validators: each returns nil when v is acceptable, else the complaint about
 -- `what` (a name such as "timeout" or "children[2].fn").

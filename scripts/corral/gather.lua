@@ -30,7 +30,8 @@ local OPTIONS = {
   name = util.is.name,
 }
 
-local function gather(fns, opts)
+local function gather(fns, opts, ...)
+  util.no_more_args("gather", 3, ...)
   util.functions("gather", 1, fns, true)
   opts = util.options("gather", 2, opts, OPTIONS, { name = "gather" })
   util.need_run("gather")

@@ -125,7 +125,8 @@ local function attempt_all(order, port, o)
   return winner, failures, began
 end
 
-function M.connect(host, port, opts)
+function M.connect(host, port, opts, ...)
+  util.no_more_args("happy_eyeballs.connect", 4, ...)
   corral._check_host(host, "happy_eyeballs.connect", 2)
   port = tointeger(port)       -- 80.0 and "80" too, as tcp.connect reads it
   if not port or port < 0 or port > 65535 then

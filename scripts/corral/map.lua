@@ -21,7 +21,8 @@ local OPTIONS = {
   name = util.is.name,
 }
 
-local function map(fn, items, opts)
+local function map(fn, items, opts, ...)
+  util.no_more_args("map", 4, ...)
   if type(fn) ~= "function" then
     util.arg_error(1, "map", corral._function_expected(fn), 2)
   end

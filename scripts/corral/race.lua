@@ -24,7 +24,8 @@ util.own_source()                 -- (its frames end a branch's traceback)
 
 local OPTIONS = { name = util.is.name }
 
-local function race(fns, opts)
+local function race(fns, opts, ...)
+  util.no_more_args("race", 3, ...)
   util.functions("race", 1, fns)
   opts = util.options("race", 2, opts, OPTIONS, { name = "race" })
   util.need_run("race")

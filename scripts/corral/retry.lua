@@ -97,7 +97,8 @@ local function attempts(fn, o, deadline, state)
   end
 end
 
-local function retry(fn, opts)
+local function retry(fn, opts, ...)
+  util.no_more_args("retry", 3, ...)
   if type(fn) ~= "function" then
     util.arg_error(1, "retry", corral._function_expected(fn), 2)
   end

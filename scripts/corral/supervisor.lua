@@ -936,7 +936,8 @@ local function conclude(sup, r)
   return unpack(r, 2, r.n)
 end
 
-function M.run(spec, body)
+function M.run(spec, body, ...)
+  util.no_more_args("supervisor.run", 3, ...)
   if spec == nil then         -- options() would take nil for "no options"
     util.arg_error(1, "supervisor.run", "table expected, got nil", 2)
   end

@@ -482,7 +482,8 @@ local function outside_tasks(fname)
   if ok and task ~= nil then error(nested_call(fname), 3) end
 end
 
-function testing.run(fn, opts)
+function testing.run(fn, opts, ...)
+  if select("#", ...) > 0 then argerror(3, "run", "no argument expected") end
   if type(fn) ~= "function" then argerror(1, "run", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "run")
   outside_tasks("run")
@@ -494,7 +495,8 @@ end
 --- A spec body for busted's `it`: it("...", testing.async(function() ... end)).
 --- An error that is neither a busted failure nor a pending reaches busted
 --- as text (with_position).
-function testing.async(fn, opts)
+function testing.async(fn, opts, ...)
+  if select("#", ...) > 0 then argerror(3, "async", "no argument expected") end
   if type(fn) ~= "function" then argerror(1, "async", corral._function_expected(fn)) end
   check_run_opts(opts, 2, "async")
   return function()
@@ -549,7 +551,8 @@ end
 --- testing.run(function() return fn(k) end, opts + {seed = k}) for k = 1..seeds
 --- (a count) or each k of a list; the first failure raises
 --- "seed = k: " .. tostring(err), so that it can be replayed with that seed.
-function testing.each_seed(seeds, fn, opts)
+function testing.each_seed(seeds, fn, opts, ...)
+  if select("#", ...) > 0 then argerror(4, "each_seed", "no argument expected") end
   local next_seed = seed_iter(seeds)
   if type(fn) ~= "function" then argerror(2, "each_seed", corral._function_expected(fn)) end
   check_run_opts(opts, 3, "each_seed")
