@@ -2326,6 +2326,11 @@ static int do_op(htask *h) {
       CHECK(rc == 0, "stop: %s", cr_err_name(rc));
       if (was_closed || was_cc) {
         settle(hd, HS_RELEASED, NULL, "stop of a closed or cancelled group");
+      } else if (grace != 0 && isfinite(hg->stop_when) &&
+                 (!(grace > 0) || isinf(grace) || now + grace >= hg->stop_when)) {
+        /* cannot move the end: the first stop keeps speaking for it */
+        CHECK(g->stopping, "G%d not stopping after stop", gidx(g));
+        settle(hd, HS_RELEASED, NULL, "a later stop that cannot move the end");
       } else {
         CHECK(g->stopping, "G%d not stopping after stop", gidx(g));
         CHECK(oldest(W_STOPPING, gidx(g)) == NULL, "stop(G%d) left "
