@@ -111,6 +111,7 @@ struct lcr_Engine {
   int npool;              /* how many (at most pool_max) */
   uint64_t frame_steps;   /* frames tracebacks walked in this run (stats) */
   int pool_max;           /* LCR_POOL_MAX, or 0 when the pool is off */
+  int lock_notes;         /* live tasks with a "locks" note (lsync.c) */
   unsigned epoch;
   struct lcr_Debug *dbg;  /* ltrace.c: trace and debug signal, or NULL */
   char trace_err[128];    /* why the trace was not written, or "" (the

@@ -141,6 +141,7 @@ static void note_lock(lua_State *L, lcr_Task *t) {
     lua_newtable(L);
     lua_pushvalue(L, -1);
     lcr_setextra(L, task, "locks");
+    E->lock_notes++;
   }
   lua_pushvalue(L, 1);
   if (lua_rawget(L, -2) == LUA_TNIL) {
@@ -151,13 +152,15 @@ static void note_lock(lua_State *L, lcr_Task *t) {
   lua_pop(L, 3);
 }
 
-/* The task at `task` ends: break the locks it still holds. [-0, +0, -] */
+/* The task at `task` ends: break the locks it still holds (called only
+** while some task noted one: E->lock_notes). [-0, +0, -] */
 void lcr_locks_orphaned(lua_State *L, int task, lcr_Task *t) {
   lcr_Engine *E = lcr_taskengine(t);
   task = lua_absindex(L, task);
   if (!lua_checkstack(L, 4)) return;
   lcr_getextra(L, task, "locks");
   if (lua_istable(L, -1)) {
+    E->lock_notes--;
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       lcr_Sem *s;

@@ -758,7 +758,8 @@ static void task_release(lua_State *L, lcr_Engine *E, lcr_Task *t) {
   if (co != NULL && lua_isuserdata(L, -2) && lua_checkstack(L, t->nres + 2))
     keep_results(L, -2, t, co);
   cr_task_done(&t->t, t->outcome);
-  if (lua_isuserdata(L, -2)) lcr_locks_orphaned(L, -2, t);
+  if (E->lock_notes > 0 && lua_isuserdata(L, -2))
+    lcr_locks_orphaned(L, -2, t);
   t->t.data = NULL;                        /* the finished task lets it go */
   pool_give(L, E, t, co);
   /* The slots exist: setting them cannot allocate (nor fail). */
