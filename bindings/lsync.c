@@ -207,31 +207,29 @@ static const char *semcall(const lcr_Sem *s, int method) {
   return names[s->is_lock != 0][method];
 }
 
-static int l_lock(lua_State *L) {
-  lcr_Sem *s;
-  lcr_checknargs(L, 0, NULL);
-  s = lua_newuserdatauv(L, sizeof *s, 0);
-  cr_sem_init(&s->sem, 1, 1);
-  s->is_lock = 1;
+/* Push a new lock (is_lock) or semaphore. [-0, +1, m] */
+static void new_sem(lua_State *L, size_t value, size_t max, int is_lock) {
+  lcr_Sem *s = lua_newuserdatauv(L, sizeof *s, 0);
+  cr_sem_init(&s->sem, value, max);
+  s->is_lock = is_lock != 0;
   s->broken = 0;
   s->owner_epoch = 0;
-  luaL_setmetatable(L, LCR_LOCK);
+  luaL_setmetatable(L, is_lock ? LCR_LOCK : LCR_SEM);
+}
+
+static int l_lock(lua_State *L) {
+  lcr_checknargs(L, 0, NULL);
+  new_sem(L, 1, 1, 1);
   return 1;
 }
 
 static int l_semaphore(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  lcr_Sem *s;
   luaL_argcheck(L, n >= 0, 1, "permits must be >= 0");
   /* (Trio's Semaphore(1, max_value=1) read as corral.semaphore(1, 1) */
   lcr_checknargs(L, 1, "a semaphore has no maximum");
-  s = lua_newuserdatauv(L, sizeof *s, 0);
   /* at most math.maxinteger permits, so s.value stays a Lua integer */
-  cr_sem_init(&s->sem, (size_t)n, (size_t)LUA_MAXINTEGER);
-  s->is_lock = 0;
-  s->broken = 0;
-  s->owner_epoch = 0;
-  luaL_setmetatable(L, LCR_SEM);
+  new_sem(L, (size_t)n, (size_t)LUA_MAXINTEGER, 0);
   return 1;
 }
 
