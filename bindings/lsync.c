@@ -139,6 +139,9 @@ static void note_lock(lua_State *L, lcr_Task *t) {
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     lua_newtable(L);
+    lua_pushlightuserdata(L, t);       /* counted: see lcr_locks_orphaned */
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
     lua_pushvalue(L, -1);
     lcr_setextra(L, task, "locks");
     E->lock_notes++;
@@ -153,13 +156,21 @@ static void note_lock(lua_State *L, lcr_Task *t) {
 }
 
 /* The task at `task` ends: break the locks it still holds (called only
-** while some task noted one: E->lock_notes). [-0, +0, -] */
+** while some task noted one: E->lock_notes). Only a table note_lock made
+** for this task counts: one put in its AUX with debug.setuservalue, or
+** another task's, does not take that task's place in the count. [-0, +0, -] */
 void lcr_locks_orphaned(lua_State *L, int task, lcr_Task *t) {
   lcr_Engine *E = lcr_taskengine(t);
+  int noted = 0;
   task = lua_absindex(L, task);
   if (!lua_checkstack(L, 4)) return;
   lcr_getextra(L, task, "locks");
   if (lua_istable(L, -1)) {
+    lua_pushlightuserdata(L, t);
+    noted = lua_rawget(L, -2) == LUA_TBOOLEAN;
+    lua_pop(L, 1);
+  }
+  if (noted) {
     E->lock_notes--;
     lua_pushnil(L);
     while (lua_next(L, -2)) {
