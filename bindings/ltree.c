@@ -635,7 +635,9 @@ static void add_flags(lua_State *L, luaL_Buffer *b, int node, int sub) {
     any = 1;
   }
   if (lua_getfield(L, node, "grace") == LUA_TNUMBER) {
-    lua_pushfstring(L, ", grace ends in %ss", push_secs(L, lua_tonumber(L, -1)));
+    double in = lua_tonumber(L, -1);   /* (run out, not fired: as above) */
+    lua_pushfstring(L, in < 0 ? ", grace ended %ss ago" : ", grace ends in %ss",
+                    push_secs(L, in < 0 ? -in : in));
     lua_remove(L, -2);
     lua_remove(L, -2);
     luaL_addvalue(b);
