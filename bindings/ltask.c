@@ -1081,7 +1081,11 @@ void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
   for (ref = 1; ref < E->anchors_used; ref += 2) {
     if (lua_rawgeti(L, -1, lcr_pushanchors(L, E, ref)) == LUA_TUSERDATA) {
       lcr_Task *t = lua_touserdata(L, -1);
-      if (t->ref == ref) t->t.data = NULL;
+      if (t->ref == ref) {
+        t->t.data = NULL;
+        /* abandoned: it ended, and a lock it held is broken */
+        if (E->lock_notes > 0) lcr_locks_orphaned(L, -1, t);
+      }
     }
     lua_pop(L, 2);
   }
