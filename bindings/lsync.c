@@ -249,6 +249,32 @@ static int l_semaphore(lua_State *L) {
 #define AFTER_TURN 1
 
 /*
+** A semaphore's with() keeps a guard, to-be-closed in its frame, saying
+** what the call holds: a copy of coroutine.close taking the task's
+** coroutine gives back the permit the body held, or the one handed to the
+** task while it waited (its wait is aborted only after this, by the task's
+** own __close), as a lock's with() does through the lock's __close. A
+** lock's acquire that waits keeps one too: a lock handed to the task while
+** it waited, its acquire not yet returned, was never the program's (no
+** `<close>` could hold it yet), so a close from outside gives it on.
+*/
+#define LCR_SEMGUARD "corral.SemaphoreWith"
+enum { GUARD_NONE, GUARD_WAITING, GUARD_HELD };
+typedef struct { lcr_Sem *sem; int state; } lcr_SemGuard;  /* sem: at 1 */
+
+/* The guard at 2 of a lock's acquire that waited, or NULL. */
+static lcr_SemGuard *acquire_guard(lua_State *L) {
+  return lua_gettop(L) >= 2
+    ? lcr_testudata(L, 2, LCR_SEMGUARD, sizeof(lcr_SemGuard)) : NULL;
+}
+
+/* A lock's acquire returns (or raises): its guard, if any, lets go. */
+static void acquire_done(lua_State *L, lcr_Sem *s) {
+  lcr_SemGuard *g = s->is_lock ? acquire_guard(L) : NULL;
+  if (g != NULL) g->state = GUARD_NONE;
+}
+
+/*
 ** A lock gives way before it is taken, not after: `l:acquire(); local _
 ** <close> = l` must leave no yield between the two, where a foreign
 ** coroutine.close would end the task with the lock held and no <close>
@@ -262,6 +288,7 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   lcr_Task *t;
   int d;
   if (ctx == AFTER_TURN) status = LUA_OK;
+  acquire_done(L, s);              /* (a raise below takes nothing) */
   d = delivered(L, status, &t, semcall(s, SEM_ACQUIRE));
   if (d < 0 || (d == 0 && s->broken))
     return broken_error(L, s, semcall(s, SEM_ACQUIRE));
@@ -272,6 +299,16 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   if (cr_sem_acquire(&s->sem, &t->t)) {
     stamp(L, s);
     return s->is_lock ? 0 : got_now(L, status, t, 0);
+  }
+  if (s->is_lock) {                /* see lcr_SemGuard */
+    lcr_SemGuard *g = acquire_guard(L);
+    if (g == NULL) {
+      g = lua_newuserdatauv(L, sizeof(lcr_SemGuard), 0);
+      g->sem = s;                  /* (kept alive by slot 1) */
+      luaL_setmetatable(L, LCR_SEMGUARD);
+      lua_toclose(L, 2);
+    }
+    g->state = GUARD_WAITING;
   }
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
@@ -354,17 +391,6 @@ static int sem_release(lua_State *L) {
   return 0;
 }
 
-/*
-** A semaphore's with() keeps a guard, to-be-closed in its frame, saying
-** what the call holds: a copy of coroutine.close taking the task's
-** coroutine gives back the permit the body held, or the one handed to the
-** task while it waited (its wait is aborted only after this, by the task's
-** own __close), as a lock's with() does through the lock's __close.
-*/
-#define LCR_SEMGUARD "corral.SemaphoreWith"
-enum { GUARD_NONE, GUARD_WAITING, GUARD_HELD };
-typedef struct { lcr_Sem *sem; int state; } lcr_SemGuard;  /* sem: at 1 */
-
 static lcr_SemGuard *guard_of(lua_State *L, const lcr_Sem *s) {
   return s->is_lock ? NULL : lua_touserdata(L, 2);
 }
@@ -381,8 +407,15 @@ static int semguard__close(lua_State *L) {
     t = lcr_cothread_task(L);
     if (t->t.status == CR_TASK_SCHEDULED && t->t.wake_status == 0)
       state = GUARD_HELD;
+    if (g->sem->is_lock &&                 /* (a lock: if still the task's) */
+        (g->sem->sem.value != 0 ||
+         lcr_lock_holder(&g->sem->sem, lcr_state(L)->eng) != t->t.scope.id))
+      state = GUARD_NONE;
   }
-  if (state == GUARD_HELD) cr_sem_release(&g->sem->sem);
+  if (state == GUARD_HELD) {
+    cr_sem_release(&g->sem->sem);
+    if (g->sem->is_lock) stamp(L, g->sem);
+  }
   return 0;
 }
 
@@ -867,7 +900,8 @@ void lcr_open_sync(lua_State *L) {
   lcr_register_mt(L, LCR_SEM, LCR_MT_SEM, sizeof(lcr_Sem));
   lcr_register_mt(L, LCR_CHAN, LCR_MT_CHAN, sizeof(lcr_Chan));
   luaL_newmetatable(L, LCR_SEMGUARD);
-  lua_pushcfunction(L, semguard__close);
+  lua_pushvalue(L, -2);                /* the state: a lock's asks the run */
+  lua_pushcclosure(L, semguard__close, 1);
   lua_setfield(L, -2, "__close");
   lua_pushboolean(L, 0);               /* not for getmetatable's callers */
   lua_setfield(L, -2, "__metatable");
