@@ -407,8 +407,9 @@ static int semguard__close(lua_State *L) {
     t = lcr_cothread_task(L);
     if (t->t.status == CR_TASK_SCHEDULED && t->t.wake_status == 0)
       state = GUARD_HELD;
-    if (g->sem->is_lock &&                 /* (a lock: if still the task's) */
+    if (g->sem->is_lock &&         /* (a lock: if still this run's task's) */
         (g->sem->sem.value != 0 ||
+         !lcr_alive(lcr_state(L), lcr_taskengine(t), t->epoch) ||
          lcr_lock_holder(&g->sem->sem, lcr_state(L)->eng) != t->t.scope.id))
       state = GUARD_NONE;
   }
