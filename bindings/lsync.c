@@ -296,19 +296,22 @@ static int sem_acquire_k(lua_State *L, int status, lua_KContext ctx) {
   if (s->is_lock && status == LUA_OK && ctx != AFTER_TURN &&
       s->sem.value > 0 && lcr_time_is_up(L, t, 1))
     return lcr_reschedule(L, t, AFTER_TURN, sem_acquire_k);
+  /* A lock that will wait gets its guard (see lcr_SemGuard) first: made
+  ** once queued, a memory error would leave the task in the queue. */
+  if (s->is_lock && s->sem.value == 0 && acquire_guard(L) == NULL) {
+    lcr_SemGuard *g = lua_newuserdatauv(L, sizeof(lcr_SemGuard), 0);
+    g->sem = s;                    /* (kept alive by slot 1) */
+    g->state = GUARD_NONE;
+    luaL_setmetatable(L, LCR_SEMGUARD);
+    lua_toclose(L, 2);
+  }
   if (cr_sem_acquire(&s->sem, &t->t)) {
     stamp(L, s);
     return s->is_lock ? 0 : got_now(L, status, t, 0);
   }
-  if (s->is_lock) {                /* see lcr_SemGuard */
+  if (s->is_lock) {
     lcr_SemGuard *g = acquire_guard(L);
-    if (g == NULL) {
-      g = lua_newuserdatauv(L, sizeof(lcr_SemGuard), 0);
-      g->sem = s;                  /* (kept alive by slot 1) */
-      luaL_setmetatable(L, LCR_SEMGUARD);
-      lua_toclose(L, 2);
-    }
-    g->state = GUARD_WAITING;
+    if (g != NULL) g->state = GUARD_WAITING;
   }
   return lcr_yield(L, t, 0, sem_acquire_k);
 }
