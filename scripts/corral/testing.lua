@@ -1012,7 +1012,7 @@ end
 --- round. opts.max_chunk: reads return at most that many bytes;
 --- opts.buffer: unread bytes a side holds before write blocks (65536).
 function testing.stream_pair(opts, ...)
-  corral._no_more_args(2, nil, ...)
+  no_more_args(2, nil, ...)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "stream_pair", "table expected, got " .. corral._typename(opts))
   end
