@@ -52,6 +52,14 @@ typedef struct corral_op_s corral_op_t;
 */
 #define CORRAL_REUSE_COROUTINES "corral.reuse_coroutines"
 
+/*
+** registry[CORRAL_PROGNAME], a string read when corral is loaded, prefixes
+** ("name: ") what corral itself writes on stderr where it cannot raise (a
+** trace it could not write while the run failed of its own), as a program
+** prefixes its messages. The corral command sets it to "corral".
+*/
+#define CORRAL_PROGNAME "corral.progname"
+
 /* How a root ended (corral_host_status). */
 enum {
   CORRAL_OK = 0,        /* returned: corral_host_results pushes its values */

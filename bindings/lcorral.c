@@ -6,9 +6,11 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <lualib.h>
+#include "corral_lua.h"
 #include "lcorral.h"
 
 /* Registry key (its address) of the tree of the last run whose stop signal
@@ -2081,6 +2083,9 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_state_key); /* for the host API */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, CORRAL_PROGNAME) == LUA_TSTRING)
+    snprintf(S->progname, sizeof S->progname, "%s", lua_tostring(L, -1));
+  lua_pop(L, 1);
 
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);

@@ -77,6 +77,7 @@ typedef struct lcr_State {
                           ** was reachable when it was wrapped: the pool
                           ** may be on (see LCR_REUSE_KEY) */
   int trace_failed;       /* the last run's trace could not be written */
+  char progname[32];      /* registry[CORRAL_PROGNAME] when loaded, or "" */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;

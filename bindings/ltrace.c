@@ -726,9 +726,10 @@ static void trace_failed(lcr_Engine *E, const char *why) {
 /* Tell on stderr why the trace was not written (once), where nothing can
 ** raise it: the run ended with an error of its own, or the process exits. */
 void lcr_trace_report(lcr_Engine *E) {
+  const char *who = E->S->progname;
   if (E->trace_err[0] == '\0') return;
-  fprintf(stderr, "corral.run: the trace was not written: %s\n",
-          E->trace_err);
+  fprintf(stderr, "%s%scorral.run: the trace was not written: %s\n",
+          who, who[0] ? ": " : "", E->trace_err);
   E->trace_err[0] = '\0';
 }
 

@@ -327,6 +327,8 @@ static int pmain(lua_State *L) {
   ** unwrapped coroutine.running: ended tasks' coroutines may be reused. */
   lua_pushboolean(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, CORRAL_REUSE_COROUTINES);
+  lua_pushliteral(L, "corral");            /* prefixes corral's own lines */
+  lua_setfield(L, LUA_REGISTRYINDEX, CORRAL_PROGNAME);
   preload(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "corral.cli");
