@@ -19,6 +19,13 @@
 ** the task is cancelled now (a shield still holds), giving the task's own
 ** debug hook back.
 **
+** The run's debug signal (the command's SIGUSR1) has a handler in front
+** too: an arrival that finds a task running hooks it the same way, and a
+** task still computing after the grace prints the tree right there, at
+** that instruction (its line is where the tree shows it), and goes on
+** without giving up the CPU: libuv's delivery of that arrival, when the
+** loop turns, prints nothing more.
+**
 ** Signal dispositions are process-wide, so one run at a time does this:
 ** the first that starts with the policy on, until it ends.
 */
@@ -32,6 +39,11 @@
 static void busy_hook(lua_State *L, lua_Debug *ar);
 
 static const int stop_signals[2] = {SIGINT, SIGTERM};
+/* The run's debug signal with a handler in front, or 0; whether it may be
+** sent on to the run's thread (it did not block it). */
+static int peek_signal, peek_forward;
+/* A slot's step for the debug signal: the tree at the hook. */
+#define PEEK_STEP 4
 /* Read on every resume of every run in the process (and by handlers, in
 ** any thread): atomic, so that runs in other threads read them safely. */
 static lcr_Engine *_Atomic busy_engine;      /* the run served, or NULL */
@@ -47,7 +59,8 @@ static atomic_int busy_inflight, intr_inflight;
 ** resumed for the rest of its way hooks the task running then too, or
 ** that one, computing for ever, would keep the loop from ever turning):
 ** the coroutine, its step (1: give up the CPU, 2: until libuv has
-** delivered the signal, 3: the cancellation point), the turns given at
+** delivered the signal, 3: the cancellation point; PEEK_STEP: the tree
+** for the debug signal, in place), the turns given at
 ** step 2, whether its last yield was the hook's, the deliveries seen when
 ** it was hooked, its own hook, put back at step 3, and the count the hook
 ** runs with (the grace, until it first fires). Set by the handler, by the
@@ -195,6 +208,24 @@ static void unhook(busy_slot *s, int restore) {
 }
 
 static void busy_arrival(int sig, lcr_Engine *E);
+
+/* The debug signal, after libuv's handler: a task running now that is not
+** on its way already (a stop signal's; the loop then delivers this one
+** soon) prints the tree at its hook if it computes past the grace. */
+static void peek_handler(int sig) {
+  lcr_Engine *E;
+  atomic_fetch_add(&busy_inflight, 1);
+  if ((E = busy_engine) != NULL) {
+    uv_thread_t self = uv_thread_self();
+    lua_State *co;
+    if (!uv_thread_equal(&self, &busy_thread)) {
+      if (peek_forward) (void)cr_signal_forward(busy_thread, sig, peek_handler);
+    } else if ((co = E->resuming_co) != NULL && slot_of(co) == NULL) {
+      hook_task(co, E->e.signals_seen, PEEK_STEP);
+    }
+  }
+  atomic_fetch_sub(&busy_inflight, 1);
+}
 
 /*
 ** After libuv's handler (cr_signal_front calls that first). The arrival is
@@ -387,6 +418,11 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
     unhook(s, 1);
     return;
   }
+  if (s->step == PEEK_STEP) {            /* busy: the tree, and on */
+    unhook(s, 1);
+    lcr_debug_tree_early(E);
+    return;
+  }
   /* Give up the CPU until libuv has delivered the arrival (the loop polls
   ** once at least every CR__PASS_BUDGET resumes; bounded, should it never
   ** come), then once more, so that what the delivery woke (a task of the
@@ -527,6 +563,18 @@ static int make_timer(void) {
   return timer_create(CLOCK_MONOTONIC, &sev, &busy_timer) == 0;
 }
 
+/* The debug signal's handler in front, if the run has one (its watcher,
+** libuv's handler, is on already). */
+static void peek_install(lcr_Engine *E) {
+  int sig = lcr_debug_signum(E);
+  sigset_t cur;
+  peek_signal = 0;
+  if (sig == 0 || cr_signal_front(sig, peek_handler, 1) != 0) return;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) sigfillset(&cur);
+  peek_forward = !sigismember(&cur, sig);
+  peek_signal = sig;
+}
+
 /*
 ** From the start of E's run with the root policy on (its watchers, and so
 ** libuv's handlers, installed): the handler goes in front of both stop
@@ -551,6 +599,7 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_unhooked = 0;
   busy_kill = 0;
   busy_timer_made = make_timer();
+  peek_install(E);
   busy_engine = E;
 }
 
@@ -575,6 +624,8 @@ void lcr_busy_remove(lcr_Engine *E) {
     if (busy_slots[i].co != NULL)
       unhook(&busy_slots[i], lua_gethook(busy_slots[i].co) == busy_hook);
   for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
+  if (peek_signal) cr_signal_unfront(peek_signal, peek_handler, 0);
+  peek_signal = 0;
 }
 
 /* --- lua's own Ctrl-C, without the root policy ---------------------------

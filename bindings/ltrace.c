@@ -52,6 +52,8 @@ typedef struct lcr_Debug {
   double last_ts;
   int signum;
   uv_signal_t sig;
+  unsigned early;         /* trees printed before libuv delivered their
+                          ** arrival (a busy task's hook): skipped then */
   int owed_ref;           /* registry: [task id] = seq of a cancel that had
                           ** not reached it (a shield), for its mark later */
   size_t nowed;           /* entries in it */
@@ -499,17 +501,39 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
 
 /* --- the debug signal ---------------------------------------------------- */
 
-static void debug_signal_cb(uv_signal_t *h, int signum) {
-  lcr_Debug *D = h->data;
-  lua_State *L = D->E->L;
-  (void)signum;
-  if (lcr_pushtree_safe(L, D->E)) {
+/* The live tree on stderr. */
+static void print_tree(lcr_Engine *E) {
+  lua_State *L = E->L;
+  if (lcr_pushtree_safe(L, E)) {
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     fwrite(s, 1, len, stderr);
     fflush(stderr);
     lua_pop(L, 1);
   }
+}
+
+static void debug_signal_cb(uv_signal_t *h, int signum) {
+  lcr_Debug *D = h->data;
+  (void)signum;
+  if (D->early > 0) D->early--;          /* printed when it arrived */
+  else print_tree(D->E);
+}
+
+/* The debug signal of E's run, or 0. */
+int lcr_debug_signum(const lcr_Engine *E) {
+  return E->dbg ? ((const lcr_Debug *)E->dbg)->signum : 0;
+}
+
+/* The tree now, for an arrival of the debug signal that found a task
+** computing without ever giving up the CPU (lbusy.c's hook, in the run's
+** thread): libuv's delivery of that arrival, when the loop turns, is
+** skipped. */
+void lcr_debug_tree_early(lcr_Engine *E) {
+  lcr_Debug *D = E->dbg;
+  if (D == NULL || D->signum == 0) return;
+  print_tree(E);
+  D->early++;
 }
 
 static void debug_close_cb(uv_handle_t *h) {
