@@ -265,10 +265,11 @@ describe("AnyIO tests/test_taskgroups.py", function()
   it("test_cancel_with_nested_task_groups (#695): an outer cancel leaves a shielded grandchild's sleep alone", function()
     vrun(function()
       local shielded_done, middle_after = false, false
+      local shield_task
       corral.group(function(tg)
         tg:spawn({ function()
           corral.group(function(mid)
-            mid:spawn({ function()
+            shield_task = mid:spawn({ function()
               corral.scope(function() corral.sleep(0.5); shielded_done = corral.now() end, { shield = true })
             end, name = "shield task" })
           end)
@@ -279,6 +280,9 @@ describe("AnyIO tests/test_taskgroups.py", function()
         end, name = "middle task" })
         blocked()
         tg:cancel()
+        -- AnyIO counts deliveries of the cancel; here: the cancel does not even
+        -- wake the shielded task (a woken task reads "scheduled")
+        assert.equal("waiting", shield_task.status)
       end)
       assert.equal(0.5, shielded_done)
       assert.equal(0.5, corral.now())
@@ -315,13 +319,16 @@ describe("AnyIO tests/test_taskgroups.py", function()
   it("test_cancel: g:cancel() stops a child at its first checkpoint and the group returns", function()
     vrun(function()
       local started, reached = false, false
-      local returned = false
+      local returned, grp = false, nil
       corral.group(function(tg)
+        grp = tg
         tg:spawn(function() started = true; corral.checkpoint(); reached = true end)
         assert.is_false(started)
         tg:cancel()
       end)
       returned = true
+      assert.is_true(grp.cancel_called)
+      assert.is_true(grp.cancel_caught)
       assert.is_true(started)
       assert.is_false(reached)
       assert.is_true(returned)
@@ -443,12 +450,15 @@ describe("AnyIO tests/test_taskgroups.py", function()
 
   it("test_escaping_cancelled_exception: a cancelled group's Cancelled stays inside it", function()
     vrun(function()
-      local after = false
+      local after, grp = false, nil
       corral.group(function(tg)
+        grp = tg
         tg:cancel()
         corral.checkpoint()
+        error("not reached")
       end)
       after = true
+      assert.is_true(grp.cancel_caught)
       corral.checkpoint()
       assert.is_true(after)
     end)
@@ -518,6 +528,37 @@ describe("AnyIO tests/test_taskgroups.py", function()
       assert.is_true(corral.is_timeout(e), tostring(e))
       assert.is_false(block_complete)
       assert.equal(0.1, corral.now())
+    end)
+  end)
+
+  it("test_fail_after_scope_cancelled_before_timeout (an xfail in AnyIO): an explicit cancel before the deadline passed says so", function()
+    -- AnyIO cannot tell the two apart; corral's Cancelled carries its source, and a
+    -- scope is cancelled once (docs/api.md, g:cancel), so the first cancel counts.
+    vrun(function()
+      local c, sc
+      corral.scope(function(s)
+        sc = s
+        s:cancel("by hand")
+        s.deadline = corral.now()
+        local ok
+        ok, c = pcall(corral.checkpoint)
+        error(c, 0)
+      end, { timeout = 0.1 })
+      assert.equal("explicit", c.source)
+      assert.equal("by hand", c.reason)
+      assert.is_true(sc.cancel_caught)
+    end)
+    corral.run(function()       -- the literal test: time passes while the body computes
+      local c
+      corral.scope(function(s)
+        s:cancel("by hand")
+        local t0 = corral.now()
+        while corral.now() - t0 < 0.03 do end
+        local ok
+        ok, c = pcall(corral.checkpoint)
+        error(c, 0)
+      end, { timeout = 0.02 })
+      assert.equal("explicit", c.source)
     end)
   end)
 
@@ -946,11 +987,13 @@ describe("AnyIO tests/test_taskgroups.py", function()
 
   it("test_cancel_completed_task: cancelling a group whose child returns at once reports nothing", function()
     vrun(function()
-      local t
+      local t, grp
       corral.group(function(tg)
+        grp = tg
         t = tg:spawn(function() return "noop" end)
         tg:cancel()
       end)
+      assert.is_false(grp.cancel_caught)
       assert.equal("done", t.status)
       assert.same({ true, "noop" }, { t:wait() })
     end)
