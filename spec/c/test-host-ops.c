@@ -337,6 +337,37 @@ static int test_complete_before_await(void) {
   return 0;
 }
 
+/* Trio's test_failed_abort: a cancel the op answers with WAIT does not wake
+** the task; the host then completes it with 0, the task gets the results,
+** and its next cancellation point raises the cancel it did not see. */
+static int test_cancel_wait_then_success(void) {
+  char buf[256];
+  CHECK(run(PRELUDE
+    "local log = {}\n"
+    "corral.group(function(g)\n"
+    "  local sc\n"
+    "  g:spawn(function()\n"
+    "    corral.scope(function(s)\n"
+    "      sc = s\n"
+    "      log[#log + 1] = 'sleep'\n"
+    "      local x = test.manual(1, 'wait')\n"
+    "      log[#log + 1] = 'woke ' .. x\n"
+    "      local ok, e = pcall(corral.checkpoint)\n"
+    "      log[#log + 1] = ok and 'not cancelled' or tostring(e)\n"
+    "    end)\n"
+    "  end)\n"
+    "  corral.sleep(0.001)\n"
+    "  sc:cancel('stubborn')\n"
+    "  corral.sleep(0.001)\n"
+    "  log[#log + 1] = 'still asleep'\n"    /* the cancel did not wake it */
+    "  test.complete(1, 0)\n"
+    "end)\n"
+    "return table.concat(log, ' | ')", buf, sizeof buf) == CORRAL_OK);
+  CHECK(strncmp(buf, "sleep | still asleep | woke 10 | Cancelled: stubborn", 52) == 0);
+  CHECK(cancels == 1);
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_loop_thread);
@@ -347,6 +378,7 @@ int main(void) {
   RUN(test_cancel_during_wait);
   RUN(test_cancel_answer_neither);
   RUN(test_cancel_after_completion);
+  RUN(test_cancel_wait_then_success);
   RUN(test_complete_before_await);
   RUN(test_bad_results_count);
   return failed != 0;
