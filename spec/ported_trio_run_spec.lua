@@ -737,6 +737,23 @@ describe("Trio test_run.py", function()
     end)
   end)
 
+  it("test_traceback_frame_removal: a child's traceback shows its own frames, none of corral's", function()
+    vrun(function()
+      local function my_child_task() error("child fail") end
+      local eg = error_group(corral.group, function(g) g:spawn(my_child_task) end)
+      local tb = eg.tracebacks[1]
+      local here = debug.getinfo(1, "S").short_src
+      assert.matches("stack traceback:", tb, 1, true)
+      local lines = 0
+      for line in tb:gmatch("\n\t([^\n]+)") do
+        lines = lines + 1
+        assert.is_true(line:sub(1, 4) == "[C]:" or line:sub(1, #here) == here, line)
+      end
+      assert.matches(here .. ":%d+: in function <" .. here, tb)
+      assert.is_true(lines <= 3, tb)
+    end)
+  end)
+
   it("test_very_deep_cancel_scope_nesting: cancelling the outermost of deeply nested scopes", function()
     -- 5000 in Trio; a task nests about 200 (docs/troubleshooting.md, "C stack overflow")
     vrun(function()
@@ -885,6 +902,28 @@ describe("Trio test_timeouts.py", function()
   it("test_move_on_after: the body is cut short at the deadline on the real clock", function()
     rrun(function()
       takes_about(function() assert.is_false(corral.move_on_after(0.2, corral.sleep, 100)) end, 0.2)
+    end)
+  end)
+
+  it("test_cannot_wake_sleep_forever: a sleeping task's coroutine cannot be resumed from outside", function()
+    vrun(function()
+      local co, woke
+      corral.group(function(g)
+        local t = g:spawn(function()
+          co = coroutine.running()
+          local ok = pcall(forever)
+          woke = ok
+        end)
+        blocked()
+        local ok, e = pcall(coroutine.resume, co)
+        assert.is_false(ok)
+        assert.matches("belongs to a corral task", tostring(e))
+        blocked()
+        assert.is_nil(woke)                -- still asleep
+        assert.equal("waiting", t.status)
+        g:cancel()
+      end)
+      assert.is_false(woke)
     end)
   end)
 
