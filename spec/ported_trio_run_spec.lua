@@ -601,6 +601,51 @@ describe("Trio test_run.py", function()
     end)
   end)
 
+  it("test_calling_asyncio_function_gives_nice_error: a blocking call from a coroutine corral does not run says so", function()
+    vrun(function()
+      local gen = coroutine.wrap(function() corral.sleep(1) end)
+      local e = raises(gen)
+      assert.matches("corral.sleep: called from a coroutine that corral does not run", tostring(e), 1, true)
+      assert.equal(0, now())
+    end)
+  end)
+
+  it("test_asyncio_function_inside_nursery_does_not_explode: that error fails the group and cancels its children", function()
+    vrun(function()
+      local sibling
+      local eg = error_group(corral.group, function(g)
+        sibling = g:spawn(forever)
+        coroutine.wrap(function() corral.sleep(1) end)()
+      end)
+      assert.equal(1, #eg)
+      assert.matches("called from a coroutine that corral does not run", tostring(eg.errors[1]), 1, true)
+      assert.equal("cancelled", sibling.status)
+      assert.equal(0, now())
+    end)
+  end)
+
+  it("test_Nursery_private_init: group and scope methods refuse anything but a real group or scope", function()
+    vrun(function()
+      local G, S = package.loaded["corral.Group"], package.loaded["corral.Scope"]
+      assert.matches("corral.Group expected", tostring(raises(G.spawn, {}, function() end)), 1, true)
+      assert.matches("corral.Group expected",
+        tostring(raises(G.spawn, setmetatable({}, getmetatable(corral.event())), function() end)), 1, true)
+      assert.matches("corral.Scope expected", tostring(raises(S.cancel, {})), 1, true)
+    end)
+  end)
+
+  it("test_async_function_implemented_in_C: a C function is a task's body, blocking or not", function()
+    vrun(function()
+      corral.group(function(g)
+        local t = g:spawn(corral.sleep, 1)
+        local t2 = g:spawn(select, "#", 1, 2, 3)
+        assert.same({ true }, { t:wait() })
+        assert.same({ true, 3 }, { t2:wait() })
+      end)
+      assert.equal(1, now())
+    end)
+  end)
+
   it("test_trivial_yields: opening and closing a group in a cancelled scope schedules but does not raise #fifo", function()
     vrun(function()
       local other_ran, stop = 0, false
@@ -787,6 +832,32 @@ describe("Trio test_run.py", function()
       end)
       assert.equal(t0 + 0.01, now())
       assert.equal(timers, corral.debug_stats().timers)
+    end)
+  end)
+
+  it("test_*_doesnt_create_cyclic_garbage: cancelled scopes, timeouts and groups leave nothing behind", function()
+    vrun(function()
+      local function rounds(n)
+        for _ = 1, n do
+          corral.scope(function(s) s.deadline = now() + 1; s:cancel(); pcall(corral.checkpoint) end)
+          corral.move_on_after(0, corral.sleep, 1)
+          pcall(corral.fail_after, 0, corral.sleep, 1)
+          corral.group(function(g) g:spawn(corral.sleep, 1); g:cancel() end)
+          pcall(corral.group, function(g) g:spawn(error, "x"); corral.sleep(1) end)
+        end
+      end
+      local function settled()
+        collectgarbage("collect"); collectgarbage("collect")
+        local st = corral.debug_stats()
+        return collectgarbage("count"), st.tasks, st.scopes, st.timers, st.refs
+      end
+      rounds(500)
+      local before = { settled() }
+      rounds(3000)
+      local after = { settled() }
+      assert.is_true(after[1] - before[1] < 64, ("grew %.0f KB"):format(after[1] - before[1]))
+      assert.same({ table.unpack(before, 2) }, { table.unpack(after, 2) })
+      assert.equal(0, now())
     end)
   end)
 
