@@ -277,6 +277,27 @@ static int scope__newindex(lua_State *L) {
                             "scope");
 }
 
+/* corral.Scope(name or #id[, cancelled][, shielded][, exited]) */
+static int scope__tostring(lua_State *L) {
+  lcr_Scope *S = checkscope(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "corral.Scope(");
+  if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING)
+    luaL_addvalue(&b);                 /* whole: a name may hold a NUL */
+  else {                               /* unnamed: its id, as in the tree */
+    lua_pop(L, 1);
+    lua_pushfstring(L, "#%I", (lua_Integer)S->s.id);
+    luaL_addvalue(&b);
+  }
+  if (cr_scope_cancel_called(&S->s)) luaL_addstring(&b, ", cancelled");
+  if (S->s.shield) luaL_addstring(&b, ", shielded");
+  if (S->s.exited) luaL_addstring(&b, ", exited");
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
 static const luaL_Reg scope_methods[] = {
   {"cancel", scope_cancel},
   {NULL, NULL}
@@ -285,6 +306,7 @@ static const luaL_Reg scope_methods[] = {
 static const luaL_Reg scope_meta[] = {
   {"__index", scope__index},
   {"__newindex", scope__newindex},
+  {"__tostring", scope__tostring},
   {NULL, NULL}
 };
 

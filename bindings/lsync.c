@@ -817,6 +817,63 @@ static int chan__len(lua_State *L) {
   return 1;
 }
 
+/* --- tostring --------------------------------------------------------- */
+
+/* ", N waiting" when N > 0. */
+static void add_waiting(lua_State *L, luaL_Buffer *b, size_t n) {
+  if (n == 0) return;
+  lua_pushfstring(L, ", %I waiting", (lua_Integer)n);
+  luaL_addvalue(b);
+}
+
+/* corral.Event(set | not set[, N waiting]) */
+static int event__tostring(lua_State *L) {
+  lcr_Event *e = lcr_checkself(L, 1, LCR_MT_EVENT, LCR_EVENT);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, e->ev.is_set ? "corral.Event(set" : "corral.Event(not set");
+  add_waiting(L, &b, cr_event_waiting(&e->ev));
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* corral.Lock(free | held by #id[ of an earlier run] | broken[, N waiting])
+** and corral.Semaphore(N permits[, M waiting]) */
+static int sem__tostring(lua_State *L) {
+  lcr_Sem *s = checksem(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (!s->is_lock)
+    lua_pushfstring(L, "corral.Semaphore(%I permit%s",
+                    (lua_Integer)s->sem.value, s->sem.value == 1 ? "" : "s");
+  else if (s->broken)
+    lua_pushliteral(L, "corral.Lock(broken");
+  else if (s->sem.value > 0)
+    lua_pushliteral(L, "corral.Lock(free");
+  else
+    lua_pushfstring(L, "corral.Lock(held by #%I%s", (lua_Integer)s->sem.owner,
+                    lcr_lock_holder(&s->sem, lcr_state(L)->eng) == 0
+                      ? " of an earlier run" : "");
+  luaL_addvalue(&b);
+  add_waiting(L, &b, cr_sem_waiting(&s->sem));
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* corral.Channel(queued/capacity[, closed]), capacity "unbounded" */
+static int chan__tostring(lua_State *L) {
+  lcr_Chan *c = lcr_checkself(L, 1, LCR_MT_CHAN, LCR_CHAN);
+  if (c->ch.cap == CHAN_UNBOUNDED)
+    lua_pushfstring(L, "corral.Channel(%I/unbounded%s)",
+                    (lua_Integer)c->ch.count, c->ch.closed ? ", closed" : "");
+  else
+    lua_pushfstring(L, "corral.Channel(%I/%I%s)", (lua_Integer)c->ch.count,
+                    (lua_Integer)c->ch.cap, c->ch.closed ? ", closed" : "");
+  return 1;
+}
+
 /* --- registration ---------------------------------------------------- */
 
 static const luaL_Reg event_methods[] = {
@@ -872,18 +929,20 @@ static int sync__newindex(lua_State *L) {
 }
 
 static const luaL_Reg sem_meta[] = {
-  {"__index", sem__index}, {"__newindex", sync__newindex}, {NULL, NULL}
+  {"__index", sem__index}, {"__newindex", sync__newindex},
+  {"__tostring", sem__tostring}, {NULL, NULL}
 };
 static const luaL_Reg lock_meta[] = {
   {"__index", sem__index}, {"__newindex", sync__newindex},
-  {"__close", lock__close}, {NULL, NULL}
+  {"__close", lock__close}, {"__tostring", sem__tostring}, {NULL, NULL}
 };
 static const luaL_Reg chan_meta[] = {
   {"__index", chan__index}, {"__newindex", sync__newindex},
-  {"__len", chan__len}, {NULL, NULL}
+  {"__len", chan__len}, {"__tostring", chan__tostring}, {NULL, NULL}
 };
 static const luaL_Reg event_meta[] = {
-  {"__index", event__index}, {"__newindex", sync__newindex}, {NULL, NULL}
+  {"__index", event__index}, {"__newindex", sync__newindex},
+  {"__tostring", event__tostring}, {NULL, NULL}
 };
 
 const luaL_Reg lcr_sync_funcs[] = {
