@@ -431,6 +431,7 @@ void lcr_open_io(lua_State *L);
 void lcr_open_io_lua(lua_State *L, int state, int module);
 void lcr_open_trace(lua_State *L);                         /* ltrace.c */
 int lcr_known_signum(lua_Integer n);                       /* lio.c */
+void lcr_pushsigname(lua_State *L, int num);               /* lio.c */
 extern const luaL_Reg lcr_io_funcs[];
 
 /* ltesting.c: the engine hooks behind corral.testing */
@@ -454,7 +455,6 @@ extern const luaL_Reg lcr_scope_funcs[];
 void lcr_pushtree(lua_State *L, lcr_Engine *E);
 int lcr_pushtree_safe(lua_State *L, lcr_Engine *E);
 void lcr_pushwait(lua_State *L, lcr_Engine *E, cr_task_t *t, double now);
-const char *lcr_signame(int signum);
 extern const luaL_Reg lcr_tree_funcs[];
 
 /* ltrace.c: run's trace, trace_limit and debug_signal options */

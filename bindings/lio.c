@@ -771,8 +771,9 @@ static const char *signame(int num) {
   return NULL;
 }
 
-/* [-0, +1, m] the name of a valid signal number. */
-static void pushsigname(lua_State *L, int num) {
+/* [-0, +1, m] the name of a valid signal number, as corral.signal returns
+** it (also the task tree's, for what a task waits on). */
+void lcr_pushsigname(lua_State *L, int num) {
   const char *name = signame(num);
   if (name) lua_pushstring(L, name);
 #ifdef SIGRTMIN
@@ -850,7 +851,7 @@ static int signal_k(lua_State *L, int status, lua_KContext ctx) {
     if (rc == 1) return lcr_yield(L, t, ctx, signal_k);
   }
   if (rc < 0) return ioerror(L, "signal", rc);
-  pushsigname(L, (int)ctx);
+  lcr_pushsigname(L, (int)ctx);
   return 1;
 }
 
@@ -1065,7 +1066,7 @@ static int l_exec(lua_State *L) {
 static int push_exit(lua_State *L, int code, int sig) {
   if (sig) {
     lua_pushinteger(L, 128 + (lua_Integer)sig);
-    pushsigname(L, sig);                            /* as corral.signal */
+    lcr_pushsigname(L, sig);                        /* as corral.signal */
   } else {
     lua_pushinteger(L, (lua_Integer)code);
     lua_pushnil(L);
@@ -1202,7 +1203,7 @@ static int proc__tostring(lua_State *L) {
   if (!p->exited)
     lua_pushfstring(L, "pid %d, running", p->pid);
   else if (p->term_signal != 0) {
-    pushsigname(L, p->term_signal);
+    lcr_pushsigname(L, p->term_signal);
     lua_pushfstring(L, "pid %d, killed by %s", p->pid, lua_tostring(L, -1));
   } else
     lua_pushfstring(L, "pid %d, exited %d", p->pid, (int)p->exit_status);

@@ -6,7 +6,6 @@
 ** deadlock report and the SIGUSR1 dump (ltrace.c) print the same text.
 */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include "lcorral.h"
@@ -22,20 +21,6 @@ static const char *push_secs(lua_State *L, double s) {
 static const char *const status_names[] = {
   "scheduled", "running", "waiting", "done", "failed", "cancelled"
 };
-
-/* A signal's name, for what a task waits on and the debug signal. */
-const char *lcr_signame(int signum) {
-  static const struct { int num; const char *name; } names[] = {
-    {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"},
-    {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"},
-    {SIGCHLD, "SIGCHLD"}, {SIGWINCH, "SIGWINCH"}, {SIGALRM, "SIGALRM"},
-    {SIGPIPE, "SIGPIPE"}, {SIGCONT, "SIGCONT"}, {SIGTSTP, "SIGTSTP"}
-  };
-  size_t i;
-  for (i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].num == signum) return names[i].name;
-  return NULL;
-}
 
 /* The name of a scope or group (uservalue 1 of its userdata), or nil. */
 static void push_scopename(lua_State *L, lcr_Engine *E, cr_scope_t *s) {
@@ -129,13 +114,10 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       lua_pushinteger(L, ((const cr_proc_t *)o)->pid);
       lua_setfield(L, -2, "pid");
       return NULL;
-    case CR_WAIT_SIGNAL: {
-      const char *n = lcr_signame(cr_signal_waited(o));
-      if (n) lua_pushstring(L, n);
-      else lua_pushinteger(L, cr_signal_waited(o));
+    case CR_WAIT_SIGNAL:
+      lcr_pushsigname(L, cr_signal_waited(o));   /* as corral.signal says */
       lua_setfield(L, -2, "signal");
       return NULL;
-    }
     default: return NULL;
   }
 }
