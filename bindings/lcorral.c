@@ -106,8 +106,8 @@ int lcr_notyieldable(lua_State *L, const char *call, int level) {
   return lcr_error_at(L, level, "%s: cannot block here: the task is inside "
                       "a C function that called back into Lua (a table.sort "
                       "comparator, a string.gsub callback, a __tostring "
-                      "called by tostring, a __gc), which cannot be "
-                      "suspended", call);
+                      "called by tostring, a __gc, a module's main chunk "
+                      "that require runs), which cannot be suspended", call);
 }
 
 /* corral._check_blocking(name, level): whether the caller may block, as
