@@ -1169,7 +1169,9 @@ static int wait_stop_k(lua_State *L, int status, lua_KContext ctx) {
 ** to stop (corral_host_stop); a cancellation point. */
 static int l_wait_stop(lua_State *L) {
   corral_host_t *h = host_of(L);
-  lcr_Task *t = host_task(L, h, "corral.host.wait_stop");
+  lcr_Task *t;
+  lcr_checknargs(L, 0, LCR_NO_TIMEOUT);   /* a timeout would be dropped */
+  t = host_task(L, h, "corral.host.wait_stop");
   lcr_checkcancel(L, t);
   if (cr_event_wait(&h->stop_event, &t->t)) return wait_stop_k(L, LUA_OK, 0);
   stop_waiting(h, 1);
@@ -1179,6 +1181,7 @@ static int l_wait_stop(lua_State *L) {
 /* corral.host.stopping() -> true once the host asked the root to stop. */
 static int l_stopping(lua_State *L) {
   corral_host_t *h = host_of(L);
+  lcr_checknargs(L, 0, NULL);
   lua_pushboolean(L, h != NULL && h->S->eng == &h->E && h->stopping);
   return 1;
 }
@@ -1241,6 +1244,13 @@ static int setup_k(lua_State *L) {
     return luaL_error(L, "corral_host_new: this state already runs corral");
   lua_pop(L, 1);
   luaL_newlib(L, host_funcs);
+  /* also package.loaded["corral.host"], so that an error of one of its
+  ** functions called where Lua sees no name (pcall) names it, as the
+  ** method tables of corral's types are named */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, -2, "corral.host");
+  lua_pop(L, 1);
   lua_setfield(L, 4, "host");
   h->T = lua_newthread(L);
   h->T_ref = luaL_ref(L, LUA_REGISTRYINDEX);
