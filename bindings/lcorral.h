@@ -432,6 +432,7 @@ void lcr_open_io_lua(lua_State *L, int state, int module);
 void lcr_open_trace(lua_State *L);                         /* ltrace.c */
 int lcr_known_signum(lua_Integer n);                       /* lio.c */
 void lcr_pushsigname(lua_State *L, int num);               /* lio.c */
+const char *lcr_host_opname(const void *op);              /* lhost.c */
 extern const luaL_Reg lcr_io_funcs[];
 
 /* ltesting.c: the engine hooks behind corral.testing */

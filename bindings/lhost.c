@@ -203,6 +203,11 @@ static const char *op_name(const corral_op_type_t *type) {
   return type && type->name ? type->name : "awaitable";
 }
 
+/* The name of the op a task waits on, for the task tree (ltree.c). */
+const char *lcr_host_opname(const void *op) {
+  return op_name(((const corral_op_t *)op)->type);
+}
+
 corral_op_t *corral_op_new(lua_State *L, const corral_op_type_t *type) {
   corral_host_t *h = host_of(L);
   lcr_Task *t = host_task(L, h, op_name(type));

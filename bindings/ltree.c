@@ -118,6 +118,10 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       lcr_pushsigname(L, cr_signal_waited(o));   /* as corral.signal says */
       lua_setfield(L, -2, "signal");
       return NULL;
+    case CR_WAIT_HOST:                           /* the op type's name */
+      lua_pushstring(L, lcr_host_opname(o));
+      lua_setfield(L, -2, "op");
+      return NULL;
     default: return NULL;
   }
 }
@@ -129,7 +133,7 @@ static void push_waittext(lua_State *L, int w) {
   static const char *const extra[][2] = {
     {"task", " %s"}, {"group", " of group %s"}, {"held_by", " held by %s"},
     {"peer", " from %s"}, {"signal", " %s"}, {"port", " on port %s"},
-    {"pid", " of pid %s"}
+    {"pid", " of pid %s"}, {"op", " op %s"}
   };
   size_t i;
   int outward;                           /* a write or a connect goes "to" */
