@@ -107,7 +107,7 @@ int lcr_notyieldable(lua_State *L, const char *call, int level) {
                       "a C function that called back into Lua (a table.sort "
                       "comparator, a string.gsub callback, a __tostring "
                       "called by tostring, a __gc, a module's main chunk "
-                      "that require runs), which cannot be suspended", call);
+                      "in require), which cannot be suspended", call);
 }
 
 /* corral._check_blocking(name, level): whether the caller may block, as

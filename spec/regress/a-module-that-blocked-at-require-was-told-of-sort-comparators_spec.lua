@@ -19,6 +19,6 @@ describe("regression: a module that blocked at require was told of sort comparat
       assert.is_false(ok)
     end)
     assert.matches("corral.sleep: cannot block here", err, 1, true)
-    assert.matches("a module's main chunk that require runs", err, 1, true)
+    assert.matches("a module's main chunk in require", err, 1, true)
   end)
 end)

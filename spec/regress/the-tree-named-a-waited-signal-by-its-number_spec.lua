@@ -6,6 +6,7 @@
 -- debugging.md promises `signal SIGNAME`. The tree now uses the names
 -- corral.signal gives, in its text and in the table format.
 local corral = require "corral"
+local testing = require "corral.testing"
 local support = require "support"
 
 local function find(node, name)
@@ -25,7 +26,7 @@ describe("regression: the tree named a waited signal by its number", function()
         g:spawn({ function() corral.signal("IOT") end, name = "abrt" })
         g:spawn({ function() corral.signal("SIGIO") end, name = "io" })
         g:spawn({ function() corral.signal("SIGUSR2") end, name = "usr2" })
-        corral.checkpoint()
+        testing.wait_all_tasks_blocked()     -- every waiter in its wait
         text, tree = corral.tree(), corral.tree({ format = "table" })
         g:cancel()
       end)
