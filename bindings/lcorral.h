@@ -433,6 +433,7 @@ void lcr_open_trace(lua_State *L);                         /* ltrace.c */
 int lcr_known_signum(lua_Integer n);                       /* lio.c */
 void lcr_pushsigname(lua_State *L, int num);               /* lio.c */
 const char *lcr_host_opname(const void *op);              /* lhost.c */
+int lcr_host_stop_event(const lcr_Engine *E, const void *o); /* lhost.c */
 extern const luaL_Reg lcr_io_funcs[];
 
 /* ltesting.c: the engine hooks behind corral.testing */

@@ -203,6 +203,12 @@ static const char *op_name(const corral_op_type_t *type) {
   return type && type->name ? type->name : "awaitable";
 }
 
+/* Whether o is the event corral.host.wait_stop waits on in E, for the
+** task tree (ltree.c): a host's engine is the first member of its host. */
+int lcr_host_stop_event(const lcr_Engine *E, const void *o) {
+  return E->hosted && o == &((const corral_host_t *)(const void *)E)->stop_event;
+}
+
 /* The name of the op a task waits on, for the task tree (ltree.c). */
 const char *lcr_host_opname(const void *op) {
   return op_name(((const corral_op_t *)op)->type);

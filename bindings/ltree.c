@@ -118,6 +118,8 @@ static const char *wait_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
       lcr_pushsigname(L, cr_signal_waited(o));   /* as corral.signal says */
       lua_setfield(L, -2, "signal");
       return NULL;
+    case CR_WAIT_EVENT:                    /* a C host's root, stopping */
+      return lcr_host_stop_event(E, o) ? "corral.host.wait_stop" : NULL;
     case CR_WAIT_HOST:                           /* the op type's name */
       lua_pushstring(L, lcr_host_opname(o));
       lua_setfield(L, -2, "op");
