@@ -179,11 +179,20 @@ static void take_own(busy_slot *s, int over) {
 /* Hook co, unless it is on its way already: the arrival's grace starts
 ** (`seen`: the deliveries so far; `step`: where its way starts). With
 ** every slot taken, it hears the signal at its next yield. One on its way
-** whose hook was replaced is hooked again, so no arrival is lost. */
+** whose hook was replaced is hooked again, so no arrival is lost. A stop
+** signal that finds it on the debug signal's way (which never gives up
+** the CPU) starts its own way there: the loop then turns and delivers
+** both, the tree with them. */
 static void hook_task(lua_State *co, unsigned long seen, int step) {
   busy_slot *s;
   if ((s = slot_of(co)) != NULL) {
     take_own(s, 1);
+    if (s->step == PEEK_STEP && step != PEEK_STEP) {
+      s->step = step;
+      s->seen = seen;
+      s->grace = BUSY_GRACE;
+      lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+    }
     return;
   }
   if ((s = slot_of(NULL)) == NULL) return;
