@@ -144,6 +144,19 @@ static busy_slot *slot_of(const lua_State *co) {
   return NULL;
 }
 
+/* busy_hook on s's task for the rest of its grace. On the debug signal's
+** way the task computes on, unaware: its own hook keeps every event it
+** asked for (busy_hook passes them on), counted at its own count, which
+** then counts the grace too. */
+static void arm(busy_slot *s) {
+  int mask = LUA_MASKCOUNT, count = s->grace;
+  if (s->step == PEEK_STEP && s->hook != NULL) {
+    mask |= s->mask;
+    if ((s->mask & LUA_MASKCOUNT) && s->count > 0) count = s->count;
+  }
+  lua_sethook(s->co, busy_hook, mask, count);
+}
+
 /* busy_hook back on s's task, which replaced it (see take_own). How much
 ** of the grace was left cannot be known (lua_sethook starts the count
 ** again): half of it, so that a task that keeps setting hooks gets less
@@ -154,7 +167,7 @@ static busy_slot *slot_of(const lua_State *co) {
 static void rearm(busy_slot *s, int over) {
   if (over) s->grace = 1;
   else if (s->grace > 1) s->grace /= 2;
-  lua_sethook(s->co, busy_hook, LUA_MASKCOUNT, s->grace);
+  arm(s);
 }
 
 /* The hook on s's task is not busy_hook: the task (its debug.sethook, a C
@@ -205,7 +218,7 @@ static void hook_task(lua_State *co, unsigned long seen, int step) {
   s->grace = BUSY_GRACE;
   s->co = co;                            /* (last: the slot is taken) */
   busy_active = busy_active + 1;
-  lua_sethook(co, busy_hook, LUA_MASKCOUNT, BUSY_GRACE);
+  arm(s);
 }
 
 /* Its way ends: its own hook is back, the slot free. */
@@ -229,8 +242,10 @@ static void peek_handler(int sig) {
     lua_State *co;
     if (!uv_thread_equal(&self, &busy_thread)) {
       if (peek_forward) (void)cr_signal_forward(busy_thread, sig, peek_handler);
-    } else if ((co = E->resuming_co) != NULL && slot_of(co) == NULL) {
-      hook_task(co, E->e.signals_seen, PEEK_STEP);
+    } else if ((co = E->resuming_co) != NULL) {
+      busy_slot *s = slot_of(co);
+      if (s == NULL) hook_task(co, E->e.signals_seen, PEEK_STEP);
+      else if (s->step == PEEK_STEP) take_own(s, 1);   /* hook replaced? */
     }
   }
   atomic_fetch_sub(&busy_inflight, 1);
@@ -414,22 +429,57 @@ static void inherited(lua_State *L) {
   else lua_sethook(L, NULL, 0, 0);
 }
 
+/* The event to the task's own hook, if it asked for it (busy_hook took
+** its place with the events it asked for, on the debug signal's way). */
+static void pass_on(lua_State *L, lua_Debug *ar, lua_Hook own, int mask) {
+  static const int masks[] = {LUA_MASKCALL, LUA_MASKRET, LUA_MASKLINE,
+                              LUA_MASKCOUNT, LUA_MASKCALL};
+  if (own != NULL && own != busy_hook && ar->event >= 0 &&
+      ar->event < (int)(sizeof masks / sizeof *masks) &&
+      (mask & masks[ar->event]))
+    own(L, ar);
+}
+
+/* The debug signal's way: the task's own events go on to its hook; once
+** the grace is counted out, the tree, and the task computes on (its own
+** hook alone back on it, first: that one may raise, or yield). Each of
+** its own events counts as an instruction of the grace: a count that runs
+** out inside its hook's Lua function is never heard (lua's own rule), and
+** with a line hook that can be every time. */
+static void peek_step(lcr_Engine *E, lua_State *L, lua_Debug *ar,
+                      busy_slot *s) {
+  lua_Hook own = s->hook;
+  int mask = s->mask;
+  if ((s->grace -= ar->event == LUA_HOOKCOUNT ? lua_gethookcount(L) : 1)
+      <= 0) {
+    unhook(s, 1);
+    lcr_debug_tree_early(E);
+  }
+  pass_on(L, ar, own, mask);
+}
+
 static void busy_hook(lua_State *L, lua_Debug *ar) {
   lcr_Engine *E = busy_engine;
   lcr_Task *t = E ? (lcr_Task *)E->e.current : NULL;
   busy_slot *s = slot_of(L);
-  (void)ar;
   if (s == NULL) {         /* a coroutine a hooked task made inherited it */
+    int count = lua_gethookcount(L);
     inherited(L);
+    if (ar->event != LUA_HOOKCOUNT || count == lua_gethookcount(L))
+      pass_on(L, ar, lua_gethook(L), lua_gethookmask(L));
     return;
   }
   if (t == NULL || lcr_taskco(t) != L) {           /* the run is over */
+    lua_Hook own = s->hook;
+    int mask = s->mask;
+    if (ar->event == LUA_HOOKCOUNT && lua_gethookcount(L) != s->count)
+      mask = 0;                          /* (the grace's count: not its) */
     unhook(s, 1);
+    pass_on(L, ar, own, mask);
     return;
   }
-  if (s->step == PEEK_STEP) {            /* busy: the tree, and on */
-    unhook(s, 1);
-    lcr_debug_tree_early(E);
+  if (s->step == PEEK_STEP) {
+    peek_step(E, L, ar, s);
     return;
   }
   /* Give up the CPU until libuv has delivered the arrival (the loop polls
