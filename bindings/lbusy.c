@@ -63,7 +63,9 @@ static atomic_int busy_inflight, intr_inflight;
 ** for the debug signal, in place), the turns given at
 ** step 2, whether its last yield was the hook's, the deliveries seen when
 ** it was hooked, its own hook, put back at step 3, and the count the hook
-** runs with (the grace, until it first fires). Set by the handler, by the
+** runs with (the grace, until it first fires), and the debug signal's
+** arrivals it has had on its way (one tree answers them all). Set by the
+** handler, by the
 ** hook and by corral's debug.sethook and debug.gethook, in the run's
 ** thread only. */
 #define BUSY_SLOTS 64
@@ -74,6 +76,7 @@ typedef struct {
   lua_Hook hook;
   int mask, count;
   int grace;
+  volatile sig_atomic_t peeks;  /* the debug signal's arrivals on its way */
 } busy_slot;
 static busy_slot busy_slots[BUSY_SLOTS];
 static volatile sig_atomic_t busy_active;    /* slots in use */
@@ -216,6 +219,7 @@ static void hook_task(lua_State *co, unsigned long seen, int step) {
   s->seen = seen;
   s->step = step;
   s->grace = BUSY_GRACE;
+  s->peeks = step == PEEK_STEP;
   s->co = co;                            /* (last: the slot is taken) */
   busy_active = busy_active + 1;
   arm(s);
@@ -245,7 +249,10 @@ static void peek_handler(int sig) {
     } else if ((co = E->resuming_co) != NULL) {
       busy_slot *s = slot_of(co);
       if (s == NULL) hook_task(co, E->e.signals_seen, PEEK_STEP);
-      else if (s->step == PEEK_STEP) take_own(s, 1);   /* hook replaced? */
+      else if (s->step == PEEK_STEP) {   /* the same tree answers it */
+        s->peeks = s->peeks + 1;
+        take_own(s, 1);                  /* (its hook replaced: back on) */
+      }
     }
   }
   atomic_fetch_sub(&busy_inflight, 1);
@@ -452,8 +459,9 @@ static void peek_step(lcr_Engine *E, lua_State *L, lua_Debug *ar,
   int mask = s->mask;
   if ((s->grace -= ar->event == LUA_HOOKCOUNT ? lua_gethookcount(L) : 1)
       <= 0) {
+    int peeks = s->peeks;    /* (one after this is delivered by the loop) */
     unhook(s, 1);
-    lcr_debug_tree_early(E);
+    lcr_debug_tree_early(E, peeks);
   }
   pass_on(L, ar, own, mask);
 }

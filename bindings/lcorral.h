@@ -470,7 +470,7 @@ int lcr_debug_start(lua_State *L, lcr_Engine *E, int opts,
                     const lcr_DebugOpts *o);
 void lcr_debug_finish(lua_State *L, lcr_Engine *E);
 int lcr_debug_signum(const lcr_Engine *E);
-void lcr_debug_tree_early(lcr_Engine *E);
+void lcr_debug_tree_early(lcr_Engine *E, int arrivals);
 void lcr_trace_report(lcr_Engine *E);
 int lcr_trace_flush(lua_State *L);
 int lcr_trace_failed(lua_State *L);

@@ -525,15 +525,14 @@ int lcr_debug_signum(const lcr_Engine *E) {
   return E->dbg ? ((const lcr_Debug *)E->dbg)->signum : 0;
 }
 
-/* The tree now, for an arrival of the debug signal that found a task
+/* The tree now, for the arrivals of the debug signal that found a task
 ** computing without ever giving up the CPU (lbusy.c's hook, in the run's
-** thread): libuv's delivery of that arrival, when the loop turns, is
-** skipped. */
-void lcr_debug_tree_early(lcr_Engine *E) {
+** thread): libuv's deliveries of them, when the loop turns, are skipped. */
+void lcr_debug_tree_early(lcr_Engine *E, int arrivals) {
   lcr_Debug *D = E->dbg;
   if (D == NULL || D->signum == 0) return;
   print_tree(E);
-  D->early++;
+  D->early += (unsigned)arrivals;
 }
 
 static void debug_close_cb(uv_handle_t *h) {
