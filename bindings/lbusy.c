@@ -76,7 +76,8 @@ typedef struct {
   lua_Hook hook;
   int mask, count;
   int grace;
-  volatile sig_atomic_t peeks;  /* the debug signal's arrivals on its way */
+  volatile sig_atomic_t peeks;  /* the debug signal's arrivals on its way
+                                ** (step 1 or PEEK_STEP) */
 } busy_slot;
 static busy_slot busy_slots[BUSY_SLOTS];
 static volatile sig_atomic_t busy_active;    /* slots in use */
@@ -236,8 +237,11 @@ static void unhook(busy_slot *s, int restore) {
 static void busy_arrival(int sig, lcr_Engine *E);
 
 /* The debug signal, after libuv's handler: a task running now that is not
-** on its way already (a stop signal's; the loop then delivers this one
-** soon) prints the tree at its hook if it computes past the grace. */
+** on its way already prints the tree at its hook if it computes past the
+** grace. On the debug signal's way already, that tree answers this one
+** too; on a stop signal's, the loop delivers this one when the task gives
+** up the CPU, or, if it is inside a C call (busy_in_c_call), the tree
+** comes there. */
 static void peek_handler(int sig) {
   lcr_Engine *E;
   atomic_fetch_add(&busy_inflight, 1);
@@ -249,9 +253,9 @@ static void peek_handler(int sig) {
     } else if ((co = E->resuming_co) != NULL) {
       busy_slot *s = slot_of(co);
       if (s == NULL) hook_task(co, E->e.signals_seen, PEEK_STEP);
-      else if (s->step == PEEK_STEP) {   /* the same tree answers it */
+      else if (s->step == PEEK_STEP || s->step == 1) {   /* (see below) */
         s->peeks = s->peeks + 1;
-        take_own(s, 1);                  /* (its hook replaced: back on) */
+        if (s->step == PEEK_STEP) take_own(s, 1);   /* hook replaced? */
       }
     }
   }
@@ -387,10 +391,16 @@ void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
 ** CPU, so the loop cannot turn to deliver the signal. It is delivered here
 ** instead, as libuv would (its own delivery of it is skipped), and this
 ** instruction is the cancellation point: the Cancelled goes up through the
-** C call as any error does.
+** C call as any error does. The debug signal's arrivals on its way get
+** their tree here, first, for the same reason.
 */
 static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t,
                            busy_slot *s) {
+  int peeks = s->peeks;
+  if (peeks > 0) {                       /* the debug signal's, first */
+    s->peeks = 0;
+    lcr_debug_tree_early(E, peeks);
+  }
   if (E->e.signals_seen == s->seen) {    /* libuv has delivered none */
     sigset_t stops, old;
     int i;
@@ -502,6 +512,7 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
     s->turns = s->step == 1 ? 0 : s->turns + 1;
     s->step = s->step == 1 ||
       (E->e.signals_seen == s->seen && s->turns < 100000) ? 2 : 3;
+    s->peeks = 0;                        /* (the loop delivers them) */
     s->grace = 1;                        /* (the grace is over) */
     lua_sethook(L, busy_hook, LUA_MASKCOUNT, 1);
     cr_task_yield(&t->t);

@@ -37,7 +37,44 @@ end
 local RUN_UNDER_LUA = 'local function RUN(f) corral.run(f, ' ..
   '{ signals = true, debug_signal = "SIGUSR1" }) end'
 
+-- The same, busy inside a C call (a sort's comparator): the loop cannot turn
+-- there, so the stop signal is delivered at the hook, and the tree (the first
+-- fix left it to the loop, which turned no more: none was printed) with it.
+local function in_c_call(sig)
+  return ([[
+local pid = io.open("/proc/self/stat"):read("n")
+local function send(sig)
+  local p = io.popen(("kill -%%s %%d; echo sent"):format(sig, pid))
+  p:read("a"); p:close()
+end
+local c <close> = setmetatable({}, { __close = function()
+  io.stdout:write("cleanup\n"); io.stdout:flush()
+end })
+local first = true
+table.sort({ 3, 1, 2 }, function(a, b)
+  if first then
+    first = false
+    send("USR1")
+    send(%q)
+    local x = 0
+    for i = 1, 3e7 do x = x + i end
+    io.stdout:write("not cancelled\n"); io.stdout:flush()
+  end
+  return a < b
+end)
+]]):format(sig)
+end
+
 describe("regression: a stop signal after SIGUSR1 on a busy task was lost", function()
+  it("busy inside a C call: cancelled there, and the tree printed once", function()
+    local r = converse.corral(in_c_call("TERM"))
+    assert.equal("cleanup\n", r.stdout)
+    assert.equal(143, r.code)
+    local _, trees = r.stderr:gsub("corral tree at", "")
+    assert.equal(1, trees)
+    assert.matches("running at [^\n]*:16\n", r.stderr)
+  end)
+
   for _, case in ipairs({ { "INT", 130 }, { "TERM", 143 } }) do
     local sig, code = case[1], case[2]
     it("SIG" .. sig .. " under the command cancels the task at once", function()
