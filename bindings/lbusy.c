@@ -76,8 +76,8 @@ typedef struct {
   lua_Hook hook;
   int mask, count;
   int grace;
-  volatile sig_atomic_t peeks;  /* the debug signal's arrivals on its way
-                                ** (step 1 or PEEK_STEP) */
+  volatile sig_atomic_t peeks;  /* the debug signal's arrivals it owes a
+                                ** tree (owes_tree) */
 } busy_slot;
 static busy_slot busy_slots[BUSY_SLOTS];
 static volatile sig_atomic_t busy_active;    /* slots in use */
@@ -236,12 +236,30 @@ static void unhook(busy_slot *s, int restore) {
 
 static void busy_arrival(int sig, lcr_Engine *E);
 
+/* Whether an arrival of the debug signal on s's way gets its tree at s's
+** hook: on the debug signal's own way (the tree there answers it too); on
+** a stop signal's before the hook has fired, the loop delivers it when
+** the task gives up the CPU, but one busy inside a C call cannot
+** (busy_in_c_call prints it then), nor one that started after the root
+** was cancelled (step 3 from its start: its hook prints it, and then it
+** may compute on, shielded). */
+static int owes_tree(const busy_slot *s) {
+  return s->step == PEEK_STEP || s->step == 1 ||
+         (s->step == 3 && s->turns == 0);
+}
+
+/* The tree for the debug signal's arrivals that s owes one (owes_tree). */
+static void owed_tree(lcr_Engine *E, busy_slot *s) {
+  int peeks = s->peeks;
+  if (peeks > 0) {
+    s->peeks = 0;
+    lcr_debug_tree_early(E, peeks);
+  }
+}
+
 /* The debug signal, after libuv's handler: a task running now that is not
 ** on its way already prints the tree at its hook if it computes past the
-** grace. On the debug signal's way already, that tree answers this one
-** too; on a stop signal's, the loop delivers this one when the task gives
-** up the CPU, or, if it is inside a C call (busy_in_c_call), the tree
-** comes there. */
+** grace. */
 static void peek_handler(int sig) {
   lcr_Engine *E;
   atomic_fetch_add(&busy_inflight, 1);
@@ -253,7 +271,7 @@ static void peek_handler(int sig) {
     } else if ((co = E->resuming_co) != NULL) {
       busy_slot *s = slot_of(co);
       if (s == NULL) hook_task(co, E->e.signals_seen, PEEK_STEP);
-      else if (s->step == PEEK_STEP || s->step == 1) {   /* (see below) */
+      else if (owes_tree(s)) {           /* its hook prints the tree */
         s->peeks = s->peeks + 1;
         if (s->step == PEEK_STEP) take_own(s, 1);   /* hook replaced? */
       }
@@ -396,11 +414,7 @@ void lcr_busy_before_resume(lcr_Engine *E, lua_State *co) {
 */
 static void busy_in_c_call(lcr_Engine *E, lua_State *L, lcr_Task *t,
                            busy_slot *s) {
-  int peeks = s->peeks;
-  if (peeks > 0) {                       /* the debug signal's, first */
-    s->peeks = 0;
-    lcr_debug_tree_early(E, peeks);
-  }
+  owed_tree(E, s);                       /* the debug signal's, first */
   if (E->e.signals_seen == s->seen) {    /* libuv has delivered none */
     sigset_t stops, old;
     int i;
@@ -520,6 +534,7 @@ static void busy_hook(lua_State *L, lua_Debug *ar) {
     lcr_yield(L, t, 0, NULL);            /* a hook yields with no values */
     return;
   }
+  owed_tree(E, s);
   unhook(s, 1);
   lcr_checkcancel(L, t);                 /* may raise the task's Cancelled */
 }
