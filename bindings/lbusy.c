@@ -64,10 +64,9 @@ static atomic_int busy_inflight, intr_inflight;
 ** step 2, whether its last yield was the hook's, the deliveries seen when
 ** it was hooked, its own hook, put back at step 3, and the count the hook
 ** runs with (the grace, until it first fires), and the debug signal's
-** arrivals it has had on its way (one tree answers them all). Set by the
-** handler, by the
-** hook and by corral's debug.sethook and debug.gethook, in the run's
-** thread only. */
+** arrivals that its hook owes a tree (one tree answers them all). Set by
+** the handler, by the hook and by corral's debug.sethook and
+** debug.gethook, in the run's thread only. */
 #define BUSY_SLOTS 64
 typedef struct {
   lua_State *co;          /* NULL: free */
@@ -199,7 +198,8 @@ static void take_own(busy_slot *s, int over) {
 ** whose hook was replaced is hooked again, so no arrival is lost. A stop
 ** signal that finds it on the debug signal's way (which never gives up
 ** the CPU) starts its own way there: the loop then turns and delivers
-** both, the tree with them. */
+** both, the tree with them (or, inside a C call, busy_in_c_call prints
+** the tree owed). */
 static void hook_task(lua_State *co, unsigned long seen, int step) {
   busy_slot *s;
   if ((s = slot_of(co)) != NULL) {
