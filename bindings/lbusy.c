@@ -19,15 +19,16 @@
 ** the task is cancelled now (a shield still holds), giving the task's own
 ** debug hook back.
 **
-** The run's debug signal (the command's SIGUSR1) has a handler in front
-** too: an arrival that finds a task running hooks it the same way, and a
+** The run's debug signal (the command's SIGUSR1), with the root policy or
+** without it, has a handler in front too: an arrival that finds a task running hooks it the same way, and a
 ** task still computing after the grace prints the tree right there, at
 ** that instruction (its line is where the tree shows it), and goes on
 ** without giving up the CPU: libuv's delivery of that arrival, when the
 ** loop turns, prints nothing more.
 **
 ** Signal dispositions are process-wide, so one run at a time does this:
-** the first that starts with the policy on, until it ends.
+** the first that starts with the policy on or a debug signal, until it
+** ends.
 */
 #include <signal.h>
 #include <stdatomic.h>
@@ -39,6 +40,10 @@
 static void busy_hook(lua_State *L, lua_Debug *ar);
 
 static const int stop_signals[2] = {SIGINT, SIGTERM};
+/* The run served is claimed before it is set up; whether its stop signals
+** have the handler in front (the root policy), or only its debug signal. */
+static atomic_int busy_claimed;
+static int busy_stops;
 /* The run's debug signal with a handler in front, or 0; whether it may be
 ** sent on to the run's thread (it did not block it). */
 static int peek_signal, peek_forward;
@@ -668,20 +673,36 @@ static void peek_install(lcr_Engine *E) {
   peek_signal = sig;
 }
 
-/*
-** From the start of E's run with the root policy on (its watchers, and so
-** libuv's handlers, installed): the handler goes in front of both stop
-** signals (cr_signal_front, which keeps it there as libuv's watchers of
-** any engine start and stop, and every signal waits while it runs, as
-** while libuv's own handler, which it calls, runs: that one is not
-** re-entrant). One run in the process at a time: the first to claim both.
-*/
-void lcr_busy_install(lcr_Engine *E) {
-  if (cr_signal_front(SIGINT, busy_handler, 1) != 0) return;
+/* The stop signals' handler in front of both: 0, or -1 if another run's
+** is there. */
+static int stops_install(void) {
+  if (cr_signal_front(SIGINT, busy_handler, 1) != 0) return -1;
   if (cr_signal_front(SIGTERM, busy_handler, 1) != 0) {
     cr_signal_unfront(SIGINT, busy_handler, 0);
+    return -1;
+  }
+  return 0;
+}
+
+/*
+** From the start of E's run (its watchers, and so libuv's handlers,
+** installed). With the root policy on (`stops`), the handler goes in front
+** of both stop signals (cr_signal_front, which keeps it there as libuv's
+** watchers of any engine start and stop, and every signal waits while it
+** runs, as while libuv's own handler, which it calls, runs: that one is
+** not re-entrant); with it or not, the run's debug signal gets its own.
+** One run in the process at a time: the first to claim it, with the root
+** policy or a debug signal.
+*/
+void lcr_busy_install(lcr_Engine *E, int stops) {
+  int unclaimed = 0;
+  if (!stops && lcr_debug_signum(E) == 0) return;
+  if (!atomic_compare_exchange_strong(&busy_claimed, &unclaimed, 1)) return;
+  if (stops && stops_install() != 0) {
+    atomic_store(&busy_claimed, 0);
     return;
   }
+  busy_stops = stops;
   busy_thread = uv_thread_self();
   stops_unblocked(busy_forward);
   memset(busy_slots, 0, sizeof busy_slots);
@@ -691,8 +712,12 @@ void lcr_busy_install(lcr_Engine *E) {
   busy_nseq = 0;
   busy_unhooked = 0;
   busy_kill = 0;
-  busy_timer_made = make_timer();
+  busy_timer_made = stops && make_timer();
   peek_install(E);
+  if (!stops && peek_signal == 0) {
+    atomic_store(&busy_claimed, 0);
+    return;
+  }
   busy_engine = E;
 }
 
@@ -716,9 +741,11 @@ void lcr_busy_remove(lcr_Engine *E) {
   for (i = 0; i < BUSY_SLOTS; i++)
     if (busy_slots[i].co != NULL)
       unhook(&busy_slots[i], lua_gethook(busy_slots[i].co) == busy_hook);
-  for (i = 0; i < 2; i++) cr_signal_unfront(stop_signals[i], busy_handler, 0);
+  for (i = 0; busy_stops && i < 2; i++)
+    cr_signal_unfront(stop_signals[i], busy_handler, 0);
   if (peek_signal) cr_signal_unfront(peek_signal, peek_handler, 0);
-  peek_signal = 0;
+  peek_signal = busy_stops = 0;
+  atomic_store(&busy_claimed, 0);        /* (last: another run may come) */
 }
 
 /* --- lua's own Ctrl-C, without the root policy ---------------------------

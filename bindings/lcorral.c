@@ -1773,8 +1773,8 @@ static int l_run(lua_State *L) {
     lcr_engine_teardown(L, E);
     return lcr_raise(L, rc);
   }
-  if (signals) lcr_busy_install(E);       /* a busy task hears them too */
-  else lcr_intr_install(E, L, root_signal_cb);   /* lua's own Ctrl-C */
+  if (!signals) lcr_intr_install(E, L, root_signal_cb);  /* lua's Ctrl-C */
+  lcr_busy_install(E, signals);  /* a busy task hears them (the debug one) */
   lua_pushcfunction(L, run_loop);
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);

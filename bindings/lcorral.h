@@ -316,7 +316,7 @@ int lcr_cancel_point(lua_State *L);
 int lcr_rawtype(lua_State *L);
 
 /* lbusy.c */
-void lcr_busy_install(lcr_Engine *E);
+void lcr_busy_install(lcr_Engine *E, int stops);
 void lcr_busy_remove(lcr_Engine *E);
 void lcr_busy_after_resume(lua_State *co);
 void lcr_busy_before_resume(lcr_Engine *E, lua_State *co);

@@ -10,12 +10,14 @@ local support = require "support"
 -- Run the command on script; at "ready" on its stdout send SIGUSR1; once
 -- the tree is on stderr (a "running at" line), touch flag (the script's
 -- busy loop ends when it sees it). Returns stdout, stderr, exit code.
-local function busy_with_usr1(script, flag)
+-- lua: run it with lua5.4 instead (the script calls corral.run itself).
+local function busy_with_usr1(script, flag, lua)
   local path = converse.tmpfile(script)
   local out, err, code = {}, {}, nil
   corral.run(function()
     corral.fail_after(30, function()
-      local p <close> = corral.exec(converse.BIN, { path })
+      local p <close> = lua and corral.exec("lua5.4", { path })
+                        or corral.exec(converse.BIN, { path })
       corral.group(function(g)
         g:spawn(function()
           for chunk in function() return p.stderr:read() end do
@@ -84,5 +86,36 @@ print("after")
     assert.matches("running at [^\n]*:8\n", err)
     local _, trees = err:gsub("corral tree at", "")
     assert.equal(1, trees)
+  end)
+
+  it("under lua5.4, a run with debug_signal alone (no root policy) does the same", function()
+    local flag = os.tmpname(); os.remove(flag)
+    local out, err, code = busy_with_usr1(script(flag, [[
+local corral = require "corral"
+corral.run(function()
+%s
+end, { debug_signal = "SIGUSR1" })
+]]), flag, true)
+    assert.equal(0, code)
+    assert.equal("ready\nsum positive:\ttrue\n", out)
+    assert.matches("corral tree at [%d.]+s: 1 task\ntask [^\n]* running at [^\n]*:6\n", err)
+    local _, trees = err:gsub("corral tree at", "")
+    assert.equal(1, trees)
+  end)
+  it("a run with debug_signal alone leaves the busy-task Ctrl-C to the next run", function()
+    local r = converse.lua([[
+      local corral = require "corral"
+      corral.run(function() corral.sleep(0) end, { debug_signal = "SIGUSR1" })
+      corral.run(function()
+        local _ <close> = setmetatable({}, { __close = function(_, e)
+          print("cleanup: " .. tostring(e))
+        end })
+        print("ready")
+        io.stdout:flush()
+        local x = 0
+        while true do x = x + 1 end
+      end, { signals = true })
+    ]], { { expect = "ready", send = "SIGINT" } })
+    assert.same({ "ready", "cleanup: Cancelled: SIGINT (source=signal)" }, converse.lines(r.stdout))
   end)
 end)

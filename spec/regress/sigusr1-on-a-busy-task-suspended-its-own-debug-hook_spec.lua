@@ -56,11 +56,14 @@ describe("regression: SIGUSR1 on a busy task suspended its own debug hook", func
     end
   end)
 
-  it("its count hook keeps its count (the signal may move it by an instruction's worth)", function()
+  -- Setting a hook restarts its count (lua_sethook): corral's going on with the
+  -- task's count, and the task's own going back, may each move its phase, so a
+  -- count event or two may come or go; the bug lost a thousand.
+  it("its count hook keeps its count (the signal may move it by two events)", function()
     for i = 4, 5 do
       local mask, quiet, usr1 = converse.lines(r.stdout)[i]:match('^(".-") 1000 (%d+) (%d+)$')
       assert.is_truthy(mask)
-      assert.is_true(math.abs(tonumber(quiet) - tonumber(usr1)) <= 1,
+      assert.is_true(math.abs(tonumber(quiet) - tonumber(usr1)) <= 2,
         ("hook %s, count 1000: %s calls, %s with SIGUSR1"):format(mask, quiet, usr1))
     end
   end)
