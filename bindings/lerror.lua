@@ -91,7 +91,7 @@ M.Cancelled = Cancelled
 local Timeout = {__name = 'corral.Timeout'}
 Timeout.__index = Timeout
 function Timeout.__tostring(e)
-  return format('Timeout: deadline passed after %gs', e.seconds)
+  return format('Timeout: deadline passed after %.14gs', e.seconds)
 end
 function M.timeout(seconds)
   return setmetatable({seconds = seconds}, Timeout)

@@ -55,7 +55,7 @@ end
 
 local Timeout = { __name = "model.Timeout" }
 Timeout.__index = Timeout
-function Timeout.__tostring(e) return ("Timeout: deadline passed after %gs"):format(e.seconds) end
+function Timeout.__tostring(e) return ("Timeout: deadline passed after %.14gs"):format(e.seconds) end
 
 local EG = { __name = "model.ErrorGroup" }
 EG.__index = EG
