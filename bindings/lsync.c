@@ -548,6 +548,12 @@ static int sem__index(lua_State *L) {
 #define CHAN_UNBOUNDED SIZE_MAX
 /* Slots of the ring made with it: storing into them never allocates. */
 #define RING_MADE 64
+/* An unbounded channel's ring is a table whose keys move on with every
+** value: Lua gives a table back the room of a burst only when it inserts
+** into one that is full, so a drained ring kept its peak for as long as
+** the channel was idle. The receive that drains it, once the keys have
+** moved this far, gives it a fresh ring (see fresh_ring). */
+#define RING_RESET 4096
 
 /* A channel's capacity as a program reads it: math.huge when unbounded. */
 void lcr_pushcapacity(lua_State *L, const cr_chan_t *ch) {
@@ -693,13 +699,43 @@ static int chan_try_send(lua_State *L) {
 ** waiting sender's value then fills the freed slot) or a waiting sender's,
 ** else nothing. Returns the engine's answer; t NULL (a try) never parks.
 */
+/* For a receive that drains an unbounded channel whose ring has moved far
+** (RING_RESET): a fresh ring pushed, made before anything is committed
+** (making it may raise); 0 and nothing pushed otherwise. */
+static int fresh_ring(lua_State *L, const lcr_Chan *c) {
+  if (c->ch.cap != CHAN_UNBOUNDED || c->ch.count != 1 ||
+      c->ch.head < RING_RESET)
+    return 0;
+  lua_createtable(L, RING_MADE, 0);
+  return 1;
+}
+
+/* The fresh ring on top (popped) takes the drained one's place. */
+static void swap_ring(lua_State *L, lcr_Chan *c) {
+  c->ring = lua_topointer(L, -1);
+  lua_setiuservalue(L, 1, 1);
+  (void)cr_chan_rebase(&c->ch);
+}
+
 static cr_chan_result_t recv_now(lua_State *L, lcr_Chan *c, cr_task_t *t,
                                  const char *call) {
   cr_task_t *peer = NULL;
   size_t slot = 0;
   cr_chan_result_t r;
+  int fresh;
   pushring(L, call);
+  fresh = fresh_ring(L, c);                /* [ring, (fresh)] */
   r = cr_chan_recv(&c->ch, t, &peer, &slot);
+  if (fresh) {
+    if (r == CR_CHAN_BUFFERED && c->ch.count == 0) {
+      lua_rawgeti(L, -2, (lua_Integer)slot + 1);  /* [ring, fresh, v] */
+      lua_insert(L, -2);
+      swap_ring(L, c);                     /* [ring, v] */
+      lua_remove(L, -2);
+      return r;
+    }
+    lua_pop(L, 1);
+  }
   if (r == CR_CHAN_BUFFERED) {
     lua_rawgeti(L, -1, (lua_Integer)slot + 1);    /* [ring, v] */
     lua_pushnil(L);

@@ -75,6 +75,12 @@ int cr_chan_refill(cr_chan_t *c, cr_task_t **peer, size_t *slot) {
   return 1;
 }
 
+int cr_chan_rebase(cr_chan_t *c) {
+  if (c->count != 0) return CR_EINVAL;
+  c->head = 0;
+  return 0;
+}
+
 void cr_chan_close(cr_chan_t *c) {
   if (c->closed) return;
   c->closed = 1;

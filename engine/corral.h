@@ -989,6 +989,10 @@ cr_chan_result_t cr_chan_recv(cr_chan_t *c, cr_task_t *t, cr_task_t **peer,
 /* After a buffered receive: 1 if *peer (woken) must store its value at
 ** *slot, 0 if no sender waits. */
 int cr_chan_refill(cr_chan_t *c, cr_task_t **peer, size_t *slot);
+/* An empty channel's next value goes to slot 0 (a host that stores the
+** values in a structure of its own starts a fresh one); 0, or CR_EINVAL
+** (and nothing changes) if values are buffered. */
+int cr_chan_rebase(cr_chan_t *c);
 /* Close: receivers wake with CR_ECLOSED once drained, senders with
 ** CR_ECLOSED at once. */
 void cr_chan_close(cr_chan_t *c);

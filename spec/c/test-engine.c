@@ -1018,6 +1018,25 @@ static int test_chan_next_slot(void) {
   return 0;
 }
 
+/* An empty channel starts its slots again at 0 (a host's fresh store);
+** one with values buffered refuses and changes nothing. */
+static int test_chan_rebase(void) {
+  cr_chan_t c;
+  cr_task_t *peer = NULL;
+  size_t slot = 99;
+  cr_chan_init(&c, 8);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 0);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 1);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 0);
+  CHECK(cr_chan_rebase(&c) == CR_EINVAL && c.head == 1 && c.count == 1);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 1);
+  CHECK(cr_chan_rebase(&c) == 0 && c.head == 0 && c.count == 0);
+  CHECK(cr_chan_next_slot(&c, &slot) == 1 && slot == 0);
+  CHECK(cr_chan_send(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 0);
+  CHECK(cr_chan_recv(&c, NULL, &peer, &slot) == CR_CHAN_BUFFERED && slot == 0);
+  return 0;
+}
+
 /* A try (no task): the engine answers what a send or receive would do now,
 ** or CR_CHAN_WOULDBLOCK where a task would park, and queues nothing; a
 ** semaphore's try takes a free permit or changes nothing. */
@@ -1548,6 +1567,7 @@ int main(void) {
      test_closed_engine_refuses},
     {"a channel tells the slot a send would fill, committing nothing",
      test_chan_next_slot},
+    {"an empty channel starts its slots again at 0", test_chan_rebase},
     {"tries on a channel and a semaphore never queue",
      test_chan_and_sem_tries},
     {"a handed Cancelled does not pass a shield; a reused record forgets",
