@@ -2050,6 +2050,20 @@ static int state__gc(lua_State *L) {
   return 0;
 }
 
+/* S->progname: registry[CORRAL_PROGNAME] if a string, kept by a reference
+** of our own (the program may change the field later), so that the line it
+** prefixes, written where nothing may allocate, has the whole name (a
+** copy into a fixed buffer cut a path such as argv[0]). [-0, +0, m] */
+static void keep_progname(lua_State *L, lcr_State *S) {
+  S->progname = "";
+  if (lua_getfield(L, LUA_REGISTRYINDEX, CORRAL_PROGNAME) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    return;
+  }
+  S->progname = lua_tostring(L, -1);  /* Lua never moves a string */
+  luaL_ref(L, LUA_REGISTRYINDEX);     /* held as long as the state is */
+}
+
 /* Registry field of the module table: one corral per Lua state. A string,
 ** not an address: a second copy of corral's code in the process (corral.so
 ** required in a state a host made with libcorral) must find it too. */
@@ -2083,9 +2097,7 @@ LUAMOD_API int luaopen_corral(lua_State *L) {
   S->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);   /* keeps it alive */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &lcr_state_key); /* for the host API */
-  if (lua_getfield(L, LUA_REGISTRYINDEX, CORRAL_PROGNAME) == LUA_TSTRING)
-    snprintf(S->progname, sizeof S->progname, "%s", lua_tostring(L, -1));
-  lua_pop(L, 1);
+  keep_progname(L, S);
 
   luaL_newmetatable(L, LCR_ENGINE);
   lua_pushvalue(L, -2);

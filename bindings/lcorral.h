@@ -77,7 +77,9 @@ typedef struct lcr_State {
                           ** was reachable when it was wrapped: the pool
                           ** may be on (see LCR_REUSE_KEY) */
   int trace_failed;       /* the last run's trace could not be written */
-  char progname[32];      /* registry[CORRAL_PROGNAME] when loaded, or "" */
+  const char *progname;   /* registry[CORRAL_PROGNAME] when loaded (its
+                          ** string, anchored in the registry: whole, as
+                          ** long as it is), or "" */
   cr_stats_t last;        /* what the last run left when it closed */
   size_t last_refs, last_records;
 } lcr_State;
