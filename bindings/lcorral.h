@@ -276,6 +276,7 @@ int lcr_pushanchors(lua_State *L, lcr_Engine *E, int ref);
 int lcr_pool_count(lua_State *L, lcr_Engine *E);
 void lcr_anchor_pages_reserve(lua_State *L, lcr_Engine *E);
 void lcr_release_tasks(lua_State *L, lcr_Engine *E);
+void lcr_break_abandoned(lua_State *L, lcr_Engine *E);
 int lcr_pushtask(lua_State *L, lcr_Engine *E, cr_task_t *t);
 int lcr_one_line(lua_State *L);           /* ltree.c */
 void lcr_escape_top(lua_State *L);        /* ltree.c: the value on top, escaped */

@@ -517,6 +517,7 @@ static void abandon_root(corral_host_t *h) {
   }
   ops_abandon(h, 0);
   cr_engine_abandon(&h->E.e);
+  lcr_break_abandoned(h->T, &h->E);     /* as a run's abandoned tasks */
   root_done(h);
 }
 

@@ -172,6 +172,10 @@ void lcr_locks_orphaned(lua_State *L, int task, lcr_Task *t) {
   }
   if (noted) {
     E->lock_notes--;
+    lua_pushlightuserdata(L, t);       /* counted once: a host's abandoned
+                                       ** task is seen again at its close */
+    lua_pushnil(L);
+    lua_rawset(L, -3);                 /* (a key that exists: no memory) */
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       lcr_Sem *s;

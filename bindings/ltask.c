@@ -1069,6 +1069,24 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
   return t;
 }
 
+/* Every task still anchored has ended: its locks break; `release`: it
+** lets go of its coroutine too. [-0, +0, -] */
+static void anchored_end(lua_State *L, lcr_Engine *E, int release) {
+  int ref;
+  if (E->nrefs == 0) return;
+  for (ref = 1; ref < E->anchors_used; ref += 2) {
+    if (lua_rawgeti(L, -1, lcr_pushanchors(L, E, ref)) == LUA_TUSERDATA) {
+      lcr_Task *t = lua_touserdata(L, -1);
+      if (t->ref == ref) {
+        if (release) t->t.data = NULL;
+        /* abandoned: it ended, and a lock it held is broken */
+        if (E->lock_notes > 0) lcr_locks_orphaned(L, -1, t);
+      }
+    }
+    lua_pop(L, 2);
+  }
+}
+
 /*
 ** The run ends with tasks still anchored (abandoned at a deadlock, or an
 ** error escaped the scheduler): their coroutines are released with the
@@ -1076,19 +1094,19 @@ lcr_Task *lcr_newchild(lua_State *L, lcr_Engine *E, int fn, int nargs,
 ** t:traceback() has nothing to show.) [-0, +0, -]
 */
 void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
-  int ref;
-  if (E->nrefs == 0) return;
-  for (ref = 1; ref < E->anchors_used; ref += 2) {
-    if (lua_rawgeti(L, -1, lcr_pushanchors(L, E, ref)) == LUA_TUSERDATA) {
-      lcr_Task *t = lua_touserdata(L, -1);
-      if (t->ref == ref) {
-        t->t.data = NULL;
-        /* abandoned: it ended, and a lock it held is broken */
-        if (E->lock_notes > 0) lcr_locks_orphaned(L, -1, t);
-      }
-    }
-    lua_pop(L, 2);
-  }
+  anchored_end(L, E, 1);
+}
+
+/*
+** A C host gave up on its root (lhost.c): the tasks it abandoned ended, as
+** a run's do when it closes (lcr_release_tasks), so the locks they hold
+** break now, while the root's run is still the locks' (their holder ids
+** mean these tasks only in it). The next root would otherwise wait for
+** ever on a lock whose holder is gone. Their anchors stay the host's until
+** it closes. [-0, +0, -]
+*/
+void lcr_break_abandoned(lua_State *L, lcr_Engine *E) {
+  anchored_end(L, E, 0);
 }
 
 lcr_Task *lcr_checktask(lua_State *L, int idx) {
