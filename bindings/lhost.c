@@ -515,8 +515,10 @@ static void abandon_root(corral_host_t *h) {
   } else {
     lua_pop(h->T, 1);
   }
-  ops_abandon(h, 0);
+  /* the tasks first: none is left parked on an op that ops_abandon frees,
+  ** for a tree that a cancel callback it runs may take */
   cr_engine_abandon(&h->E.e);
+  ops_abandon(h, 0);
   lcr_break_abandoned(h->T, &h->E);     /* as a run's abandoned tasks */
   root_done(h);
 }
@@ -1386,6 +1388,8 @@ int corral_host_close(corral_host_t *h) {
   uv_mutex_lock(&h->hub->mu);
   h->hub->refusing = 1;
   uv_mutex_unlock(&h->hub->mu);
+  if (h->status == CORRAL_RUNNING)      /* as abandon_root: tasks first */
+    cr_engine_abandon(&h->E.e);
   ops_abandon(h, 1);
   uv_mutex_lock(&h->hub->mu);
   h->hub->closed = 1;
