@@ -271,6 +271,10 @@ static cr_abort_t op_abort(cr_task_t *t) {
   atomic_store(&op->cancelled, 1);
   if (!op->cancel_called) {
     op->cancel_called = 1;
+    /* the task waits while the callback runs: one that cancels a scope
+    ** the task is in aborts the wait again, from inside, and must not
+    ** give up (and so free) the op under the callback */
+    op->action = CORRAL_OP_WAIT;
     /* (anything but CORRAL_OP_WAIT abandons: compared before narrowing,
     ** so that 257 is not read as WAIT) */
     op->action = op->type->cancel && op_cancel(op) == CORRAL_OP_WAIT

@@ -442,6 +442,7 @@ struct cr_engine_s {
                           ** rest (spawned ones); &runq when there is none */
   double uv_when;         /* deadline the uv timer is armed for, or NAN */
   unsigned firing : 1;    /* inside cr__timers_fire's callbacks */
+  unsigned delivering : 1; /* private: inside a cancel's delivery walk */
   unsigned turn_rest : 1; /* the rest's turn, not the head section's */
   size_t nready, nhead;   /* tasks in the run queue; in its head section */
   size_t turn_left, head_ran; /* picks left in this turn; the head's last */

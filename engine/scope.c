@@ -195,10 +195,11 @@ static int deliver_passes(const cr_scope_t *c) {
 ** a pre-order traversal through the intrusive child lists, so it needs no
 ** stack and allocates nothing. It does not descend into shielded scopes
 ** nor into scopes cancelled already (deliver_passes). Aborts only unlink
-** and queue tasks (no callbacks into the binding), so the tree cannot
-** change under the walk.
+** and queue tasks, so the tree cannot change under the walk; but an abort
+** may call out (a C host's op runs its cancel callback, which may cancel
+** a scope: see cr_scope_cancel).
 */
-void cr__scope_deliver(cr_scope_t *root) {
+static void deliver_walk(cr_scope_t *root) {
   cr_scope_t *s = root;
   for (;;) {
     cr_task_t *t = cr_scope_owner(s);
@@ -235,6 +236,14 @@ void cr__scope_deliver(cr_scope_t *root) {
   }
 }
 
+void cr__scope_deliver(cr_scope_t *root) {
+  cr_engine_t *e = root->engine;
+  unsigned was = e->delivering;
+  e->delivering = 1;
+  deliver_walk(root);
+  e->delivering = was;
+}
+
 /* Whether s sees a scope cancelled already, within a few levels up (a
 ** deep chain whose levels all cancel, outermost first, has one next
 ** door): then everything below s had that cancel delivered
@@ -267,7 +276,11 @@ int cr_scope_cancel(cr_scope_t *s, cr_source_t source, uint64_t origin,
   cr__cancel_gen_bump(e);
   if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   CR__EMIT(e, CR_EV_CANCEL, e->current, s, 0, CR_WAIT_NONE, NULL);
-  if (s->entered && !cancelled_near_above(s)) cr__scope_deliver(s);
+  /* A scope cancelled above may still be delivering (this cancel came
+  ** from an abort's callback): its walk passes s by now (deliver_passes),
+  ** so s delivers its own. */
+  if (s->entered && (e->delivering || !cancelled_near_above(s)))
+    cr__scope_deliver(s);
   if (s->is_group) cr__group_cancelled((cr_group_t *)s);
   return 1;
 }
