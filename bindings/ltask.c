@@ -1106,7 +1106,7 @@ void lcr_release_tasks(lua_State *L, lcr_Engine *E) {
 ** it closes. [-0, +0, -]
 */
 void lcr_break_abandoned(lua_State *L, lcr_Engine *E) {
-  anchored_end(L, E, 0);
+  if (E->lock_notes > 0) anchored_end(L, E, 0);
 }
 
 lcr_Task *lcr_checktask(lua_State *L, int idx) {
