@@ -12,11 +12,15 @@ local converse = require "converse"
 -- For each hook (mask, count): the calls it gets while the task computes,
 -- once with no signal sent (kill -0), once with SIGUSR1, each sent to itself
 -- while it waits in one C call (a popen's read: its handler has run when the
--- read returns). Prints "mask count quiet usr1" per hook.
+-- read returns). The kill waits until the process sleeps in that read: on a
+-- loaded machine the shell could send it first, while Lua ran on towards the
+-- read, and the hook's count would restart at another instruction (beside a
+-- line hook, that moves the count hook's calls by several). Prints "mask
+-- count quiet usr1" per hook.
 local SCRIPT = [[
-local pid = io.open("/proc/self/stat"):read("n")
+local pid, SEND = io.open("/proc/self/stat"):read("n"), "until grep -q '^State:.S' /proc/%d/status; do :; done; kill -%s %d; echo sent"
 local function send(sig)
-  local p = io.popen(("kill -%s %d; echo sent"):format(sig, pid))
+  local p = io.popen(SEND:format(pid, sig, pid))
   p:read("a"); p:close()
 end
 local function work(n)
