@@ -290,7 +290,9 @@ static int scope__tostring(lua_State *L) {
     lua_pushfstring(L, "#%I", (lua_Integer)S->s.id);
     luaL_addvalue(&b);
   }
-  if (cr_scope_cancel_called(&S->s)) luaL_addstring(&b, ", cancelled");
+  /* (the flag as recorded: reading cancel_called fires a deadline that is
+  ** due, and print(s) while debugging must change nothing) */
+  if (S->s.cancel_called) luaL_addstring(&b, ", cancelled");
   if (S->s.shield) luaL_addstring(&b, ", shielded");
   if (S->s.exited) luaL_addstring(&b, ", exited");
   luaL_addchar(&b, ')');

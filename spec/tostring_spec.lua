@@ -32,6 +32,17 @@ describe("tostring", function()
     end)
   end)
 
+  it("printing a scope never fires its deadline (reading cancel_called does)", function()
+    corral.run(function()                 -- real clock: it passes while we compute
+      corral.scope(function(s)
+        while corral.now() <= s.deadline do end      -- no cancellation point
+        assert.equal("corral.Scope(x)", tostring(s))
+        assert.is_true(s.cancel_called)
+        assert.equal("corral.Scope(x, cancelled)", tostring(s))
+      end, { name = "x", timeout = 0.001 })
+    end)
+  end)
+
   it("an event: set or not, and its waiters", function()
     local e = corral.event()
     assert.equal("corral.Event(not set)", tostring(e))
