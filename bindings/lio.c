@@ -1028,6 +1028,7 @@ static int l_exec(lua_State *L) {
   int i, rc;
   memset(&o, 0, sizeof o);
   o.file = checkcstring(L, 1, "path");
+  luaL_argcheck(L, o.file[0] != '\0', 1, "path is empty");
   o.pipe[0] = o.pipe[1] = o.pipe[2] = 1;
   lcr_checknargs(L, 3, NULL);
   E = lcr_engine(L, "corral.exec");
