@@ -643,11 +643,16 @@ void lcr_busy_guard_debug(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* The signals this thread blocks (all, if it cannot be told). */
+static void blocked_here(sigset_t *cur) {
+  if (pthread_sigmask(SIG_BLOCK, NULL, cur) != 0) sigfillset(cur);
+}
+
 /* Which stop signals this thread lets in: forward[0] SIGINT, [1] SIGTERM.
 ** (A system call: its return delivers what is pending here.) */
 static void stops_unblocked(int forward[2]) {
   sigset_t cur;
-  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) sigfillset(&cur);
+  blocked_here(&cur);
   forward[0] = !sigismember(&cur, SIGINT);
   forward[1] = !sigismember(&cur, SIGTERM);
 }
@@ -668,7 +673,7 @@ static void peek_install(lcr_Engine *E) {
   sigset_t cur;
   peek_signal = 0;
   if (sig == 0 || cr_signal_front(sig, peek_handler, 1) != 0) return;
-  if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0) sigfillset(&cur);
+  blocked_here(&cur);
   peek_forward = !sigismember(&cur, sig);
   peek_signal = sig;
 }

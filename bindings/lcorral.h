@@ -452,6 +452,8 @@ void lcr_open_scope(lua_State *L);
 void lcr_scopeopts(lua_State *L, int idx, double now, double *deadline,
                    int *shield);
 int lcr_scope_index(lua_State *L, cr_scope_t *s, const char *k);
+void lcr_addscopename(lua_State *L, luaL_Buffer *b, int uv,
+                      const cr_scope_t *s);
 int lcr_scope_newindex(lua_State *L, cr_scope_t *s, int alive,
                        const char *what);
 extern const luaL_Reg lcr_scope_funcs[];

@@ -601,13 +601,7 @@ static int group__tostring(lua_State *L) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "corral.Group(");
-  if (lua_getiuservalue(L, 1, LCR_GUV_NAME) == LUA_TSTRING)
-    luaL_addvalue(&b);                 /* whole: a name may hold a NUL */
-  else {                               /* unnamed: its id, as in the tree */
-    lua_pop(L, 1);
-    lua_pushfstring(L, "#%I", (lua_Integer)G->g.scope.id);
-    luaL_addvalue(&b);
-  }
+  lcr_addscopename(L, &b, LCR_GUV_NAME, &G->g.scope);
   /* as g:tasks() counts: a closed group has none (the children a run
   ** abandoned at a deadlock are not its any more) */
   alive = group_alive(L, G);

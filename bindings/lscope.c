@@ -277,19 +277,26 @@ static int scope__newindex(lua_State *L) {
                             "scope");
 }
 
+/* To b, for tostring: the name in user value uv of the scope or group at
+** 1, or, unnamed, its #id as the tree writes it. */
+void lcr_addscopename(lua_State *L, luaL_Buffer *b, int uv,
+                      const cr_scope_t *s) {
+  if (lua_getiuservalue(L, 1, uv) == LUA_TSTRING) {
+    luaL_addvalue(b);                  /* whole: a name may hold a NUL */
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushfstring(L, "#%I", (lua_Integer)s->id);
+  luaL_addvalue(b);
+}
+
 /* corral.Scope(name or #id[, cancelled][, shielded][, exited]) */
 static int scope__tostring(lua_State *L) {
   lcr_Scope *S = checkscope(L);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "corral.Scope(");
-  if (lua_getiuservalue(L, 1, 1) == LUA_TSTRING)
-    luaL_addvalue(&b);                 /* whole: a name may hold a NUL */
-  else {                               /* unnamed: its id, as in the tree */
-    lua_pop(L, 1);
-    lua_pushfstring(L, "#%I", (lua_Integer)S->s.id);
-    luaL_addvalue(&b);
-  }
+  lcr_addscopename(L, &b, 1, &S->s);
   /* (the flag as recorded: reading cancel_called fires a deadline that is
   ** due, and print(s) while debugging must change nothing) */
   if (S->s.cancel_called) luaL_addstring(&b, ", cancelled");
