@@ -1041,13 +1041,16 @@ const char *lcr_push_function_expected(lua_State *L, int idx,
   return got;
 }
 
-/* The value on top, option `name` of the options table at arg: a string,
-** or a number (which the caller turns into its string). [-0, +0, v] */
+/* The value on top, option `name` of the options table at arg: a string
+** that is not empty, or a number (which the caller turns into its
+** string). [-0, +0, v] */
 void lcr_checkname(lua_State *L, int arg) {
   int t = lua_type(L, -1);
   if (t != LUA_TSTRING && t != LUA_TNUMBER)
     luaL_argerror(L, arg, lua_pushfstring(L, "name must be a string or a "
                   "number, got %s", lcr_push_typename(L, -1)));
+  if (t == LUA_TSTRING && lua_rawlen(L, -1) == 0)  /* it would print as "" */
+    luaL_argerror(L, arg, "name is empty; leave it out for the default");
 }
 
 /* luaL_checktype(L, arg, LUA_TFUNCTION), saying so of a callable. */

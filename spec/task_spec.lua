@@ -513,3 +513,25 @@ describe("a task's cleanup", function()
     assert.same({ "failing" }, eg.tasks)
   end)
 end)
+
+describe("a task handle in a <close> variable", function()
+  it("neither cancels nor awaits the task when the block ends (api.md)", function()
+    local t, status_after, finished_at
+    vrun(function()
+      corral.group(function(g)
+        do
+          local h <close> = g:spawn(function()
+            corral.sleep(5)
+            finished_at = now()
+          end)
+          t = h
+        end
+        status_after = t.status
+        assert.equal(0, now())           -- the block's end did not wait for it
+      end)
+    end)
+    assert.equal("scheduled", status_after)
+    assert.equal(5, finished_at)         -- and did not cancel it
+    assert.equal("done", t.status)
+  end)
+end)
