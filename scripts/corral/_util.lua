@@ -171,34 +171,44 @@ function M.list_complaint(list, what)
   end
 end
 
--- Check that `list` (argument #argn of fname) is a list (see list_complaint;
--- `what` names it). Called directly by the public function.
-function M.list(fname, argn, list, what)
+-- A copy of `list` (argument #argn of fname, `what` in messages, `expected`
+-- what a non-table is not) once it is a list (see list_complaint), read raw:
+-- a __len or __index asked again could answer otherwise than when checked.
+-- The policies work on the copy: what they checked is what they run, even if
+-- the caller's table changes while they run (a branch that empties a slot of
+-- it, or puts something else there). Raises at the public function's caller.
+local function list_copy(fname, argn, list, what, expected)
   if type(list) ~= "table" then
-    M.arg_error(argn, fname, "list expected, got " .. corral._typename(list), 3)
+    M.arg_error(argn, fname, expected .. " expected, got " .. corral._typename(list), 4)
   end
   local complaint = M.list_complaint(list, what)
-  if complaint then M.arg_error(argn, fname, complaint, 3) end
-  return list
+  if complaint then M.arg_error(argn, fname, complaint, 4) end
+  local copy, i = {}, 1
+  while rawget(list, i) ~= nil do copy[i] = rawget(list, i); i = i + 1 end
+  return copy
+end
+
+-- Check that `list` (argument #argn of fname) is a list (`what` names it)
+-- and return a copy of it (list_copy). Called directly by the public function.
+function M.list(fname, argn, list, what)
+  local copy = list_copy(fname, argn, list, what, "list")   -- (no tail call:
+  return copy                                                -- levels count it)
 end
 
 -- Check that `list` (argument #argn of fname) is a non-empty sequence of
--- functions (`empty_ok` allows {}). Called directly by the public function.
+-- functions (`empty_ok` allows {}) and return a copy of it (list_copy).
+-- Called directly by the public function.
 function M.functions(fname, argn, list, empty_ok)
-  if type(list) ~= "table" then
-    M.arg_error(argn, fname, "list of functions expected, got " .. corral._typename(list), 3)
-  end
-  local complaint = M.list_complaint(list, "fns")
-  if complaint then M.arg_error(argn, fname, complaint, 3) end
-  if #list == 0 and not empty_ok then
+  local fns = list_copy(fname, argn, list, "fns", "list of functions")
+  if #fns == 0 and not empty_ok then
     M.arg_error(argn, fname, "list of functions is empty", 3)
   end
-  for i = 1, #list do
-    if type(list[i]) ~= "function" then
-      M.arg_error(argn, fname, format("element %d: %s", i, corral._function_expected(list[i])), 3)
+  for i = 1, #fns do
+    if type(fns[i]) ~= "function" then
+      M.arg_error(argn, fname, format("element %d: %s", i, corral._function_expected(fns[i])), 3)
     end
   end
-  return list
+  return fns
 end
 
 -- Raise "fname: called outside corral.run" (or from a coroutine corral

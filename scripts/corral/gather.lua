@@ -32,7 +32,7 @@ local OPTIONS = {
 
 local function gather(fns, opts, ...)
   util.no_more_args("gather", 3, ...)
-  util.functions("gather", 1, fns, true)
+  fns = util.functions("gather", 1, fns, true)   -- a copy
   opts = util.options("gather", 2, opts, OPTIONS, { name = "gather" })
   util.need_run("gather")
   local call

@@ -37,16 +37,19 @@ local OPTIONS = {
 }
 
 -- The addresses in RFC 8305 order: families alternate, starting with the family
--- of the first address; within a family the resolver's order is kept. Or nil
--- and what is wrong with an address.
+-- of the first address; within a family the resolver's order is kept. Returns
+-- the tables and, beside them, their address strings as they were checked (a
+-- table changed later, or an __index asked again, cannot put something else
+-- in their place). Or nil and what is wrong with an address.
 local function rfc_order(addrs)
   local families, by_family, n = {}, {}, 0
   local complaint = util.list_complaint(addrs, "addresses")  -- a hole, a key
   if complaint then return nil, complaint end
   for i, a in ipairs(addrs) do
-    if type(a) ~= "table" or type(a.address) ~= "string" then
+    local address = type(a) == "table" and a.address
+    if type(address) ~= "string" then
       return nil, format("address #%d is not a table with an address string, got %s",
-        i, type(a) == "table" and "address = " .. type(a.address) or type(a))
+        i, type(a) == "table" and "address = " .. type(address) or type(a))
     end
     local f = a.family or "?"
     if f ~= f then                          -- (not a table key)
@@ -56,18 +59,21 @@ local function rfc_order(addrs)
       by_family[f] = {}
       families[#families + 1] = f
     end
-    insert(by_family[f], a)
+    insert(by_family[f], { a, address })
     n = n + 1
   end
-  local out, round = {}, 1
+  local out, strings, round = {}, {}, 1
   while #out < n do
     for _, f in ipairs(families) do
       local a = by_family[f][round]
-      if a then out[#out + 1] = a end
+      if a then
+        strings[#out + 1] = a[2]
+        out[#out + 1] = a[1]
+      end
     end
     round = round + 1
   end
-  return out
+  return out, strings
 end
 
 function M.interleave(addrs)
@@ -89,34 +95,34 @@ local function close_quietly(stream)
   if stream then pcall(close_stream, stream) end
 end
 
--- Run the staggered attempts in `order`; return the winning stream, or nil,
--- the failures and how many attempts began. Every attempt has ended when this
--- returns.
+-- Run the staggered attempts to the addresses (strings) in `order`; return
+-- the winning stream, or nil, the failures and how many attempts began. Every
+-- attempt has ended when this returns.
 local function attempt_all(order, port, o)
   local winner, failures, began = nil, util.failures(), 0
   local _ <close> = setmetatable({}, { __close = function(_, err)
     if err ~= nil then close_quietly(winner) end      -- raising: nobody gets it
   end })
   util.group_keeping(failures, function(g)
-    for _, a in ipairs(order) do
+    for _, address in ipairs(order) do
       local failed = corral.event()
       began = began + 1
       g:spawn({ function()
         -- (an attempt that cancelled its own task: its stream goes, unused)
-        local r = util.branch_outcome_with(close_quietly, o.connect, a.address, port)
+        local r = util.branch_outcome_with(close_quietly, o.connect, address, port)
         if r.ok and not r[1] then         -- no stream (nil, false): not a winner
           r = { ok = false, err = "happy_eyeballs.connect: connect returned no stream",
                 traceback = "" }
         end
         if not r.ok then
-          if not winner then util.add_branch_failure(failures, r.err, a.address, r.traceback) end
+          if not winner then util.add_branch_failure(failures, r.err, address, r.traceback) end
           return failed:set()
         end
         if winner then return close_quietly(r[1]) end
         winner = r[1]
         util.drop_failures(failures)      -- the earlier attempts' failures are dropped
-        g:cancel("happy_eyeballs: connected to " .. a.address)
-      end, name = a.address })
+        g:cancel("happy_eyeballs: connected to " .. address)
+      end, name = address })
       corral.move_on_after(o.delay, failed.wait, failed)
     end
   end, { name = "happy_eyeballs" })
@@ -143,11 +149,11 @@ function M.connect(host, port, opts, ...)
   if next(addrs) == nil then     -- read raw: nothing in it, whatever its __len
     error(format("happy_eyeballs.connect: no address found for %s", host), 0)
   end
-  local ordered, complaint = rfc_order(addrs)
+  local ordered, addresses = rfc_order(addrs)
   if not ordered then
-    error(format("happy_eyeballs.connect: the resolver's %s", complaint), 0)
+    error(format("happy_eyeballs.connect: the resolver's %s", addresses), 0)
   end
-  local winner, failures, n = attempt_all(ordered, port, o)   -- n: every attempt
+  local winner, failures, n = attempt_all(addresses, port, o)   -- n: every attempt
   if winner then return winner end
   local failed = #failures.tasks + (failures.dropped or 0)
   if failed == 0 then                          -- each cancelled itself

@@ -26,7 +26,7 @@ local function map(fn, items, opts, ...)
   if type(fn) ~= "function" then
     util.arg_error(1, "map", corral._function_expected(fn), 2)
   end
-  util.list("map", 2, items, "items")
+  items = util.list("map", 2, items, "items")   -- a copy
   opts = util.options("map", 3, opts, OPTIONS, { name = "map" })
   util.need_run("map")
   return util.run_all(#items, function(i) return (corral._call(fn, items[i])) end, opts)

@@ -26,7 +26,7 @@ local OPTIONS = { name = util.is.name }
 
 local function race(fns, opts, ...)
   util.no_more_args("race", 3, ...)
-  util.functions("race", 1, fns)
+  fns = util.functions("race", 1, fns)   -- a copy: see corral/_util.lua
   opts = util.options("race", 2, opts, OPTIONS, { name = "race" })
   util.need_run("race")
   local winner, failures = nil, util.failures()
