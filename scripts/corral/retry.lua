@@ -14,8 +14,9 @@
 -- budget ends during an attempt, the attempt is cancelled and retry raises a
 -- Timeout (corral.is_timeout), whose `last_error` holds the latest error an
 -- attempt raised, if any; when the next wait would reach the end of the budget,
--- the last error is raised at once. Cancelled from outside, retry raises the
--- attempt's error as it is, without a retry (nor retry_if or on_retry).
+-- the last error is raised at once, and so is it when the budget ends between
+-- two attempts (in retry_if, random or on_retry). Cancelled from outside, retry
+-- raises the attempt's error as it is, without a retry (nor retry_if or on_retry).
 
 -- The standard functions as they are now: a program that removes or
 -- replaces a global later (a sandbox's `debug = nil`) does not break corral.
@@ -64,12 +65,23 @@ local function wait_after(o, k)
   return j
 end
 
+-- Raise the last error `err` at once if a wait of w seconds from now would
+-- reach the end of the budget (`deadline`, math.huge for none).
+local function check_budget(err, w, deadline)
+  if deadline < HUGE and corral.now() + w >= deadline then
+    error(err, 0)                          -- no budget left for the wait
+  end
+end
+
 -- The attempts, under a budget ending at `deadline` (math.huge for none).
--- `state.last` keeps the latest failure, for the Timeout.
+-- `state.last` keeps the latest failure, for the Timeout; `state.attempt` is
+-- true while an attempt runs (or has just failed), so that retry tells a
+-- budget that cut an attempt (a Timeout) from one that ended between two.
 local function attempts(fn, o, deadline, state)
   local attempt = 0
   while true do
     attempt = attempt + 1
+    state.attempt = true
     local r = util.outcome(fn, attempt)
     if r.ok then return unpack(r, 1, r.n) end
     local err = r.err
@@ -79,20 +91,22 @@ local function attempts(fn, o, deadline, state)
       corral.checkpoint()
       state.spent = nil
     end
+    state.attempt = false
     -- Cancelled from outside: no retry can follow, so neither retry_if nor
     -- on_retry hears of one; the attempt's error (it turned its Cancelled
     -- into that error) goes on, and the Cancelled at the next checkpoint. (The
--- check does not give up the CPU: a cancel that comes later is not one this
--- error was raised under.)
+    -- check does not give up the CPU: a cancel that comes later is not one
+    -- this error was raised under.)
     if util.cancelled_now() then error(err, 0) end
     if attempt >= o.attempts or (o.retry_if and not o.retry_if(err, attempt)) then
       error(err, 0)
     end
     local w = wait_after(o, attempt)
-    if deadline < HUGE and corral.now() + w >= deadline then
-      error(err, 0)                        -- no budget left for the wait
+    check_budget(err, w, deadline)
+    if o.on_retry then
+      o.on_retry(err, attempt, w)
+      check_budget(err, w, deadline)       -- it took the time the wait needed
     end
-    if o.on_retry then o.on_retry(err, attempt, w) end
     corral.sleep(w)
   end
 end
@@ -116,8 +130,12 @@ local function retry(fn, opts, ...)
   if state.spent and corral.is_cancelled(err) then error(state.last, 0) end
   -- The budget's own Timeout gets the budget and the last error; an
   -- attempt's Timeout (its own fail_after, a nested retry) raised as the
-  -- last error goes out unchanged.
-  if corral.is_timeout(err) and not rawequal(err, state.last) then
+  -- last error goes out unchanged, and so does a hook's own, raised before
+  -- the budget ended.
+  if corral.is_timeout(err) and not rawequal(err, state.last) and corral.now() >= deadline then
+    -- it ended between two attempts (in retry_if, random, on_retry or the
+    -- wait they delayed): no attempt was cut, so the last error it is
+    if not state.attempt then error(state.last, 0) end
     err.seconds, err.last_error = o.timeout, state.last
   end
   error(err, 0)
