@@ -207,6 +207,17 @@ describe("gather (hostile)", function()
     end)
   end)
 
+  it("with a limit, cancelled from outside, never starts the calls still waiting", function()
+    local started = {}
+    vrun(function()
+      local fns = {}
+      for i = 1, 5 do fns[i] = function() started[#started + 1] = i; corral.sleep(1) end end
+      local err = support.raises(corral.fail_after, 1.5, gather, fns, { limit = 2 })
+      assert.is_true(corral.is_timeout(err))
+    end)
+    assert.same({ 1, 2, 3, 4 }, support.sorted(started))  -- 3 and 4 at 1; 5 never
+  end)
+
   it("by default raises the first failure only; with defer_errors every one, in order", function()
     local log = support.log()
     vrun(function()
@@ -252,6 +263,12 @@ describe("map (hostile)", function()
       assert.is_nil(r[2])
       assert.equal(30, r[3])
       assert.is_nil(r.n)
+    end)
+  end)
+
+  it("takes false as an item like any other", function()
+    vrun(function()
+      assert.same({ "false", "false", "1" }, map(tostring, { false, false, 1 }))
     end)
   end)
 
