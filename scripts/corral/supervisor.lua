@@ -863,7 +863,11 @@ function Sup:stop(grace, ...)
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
-  if self.closed then return end              -- stopped already: nothing to do
+  if self.closed then                         -- stopped already: nothing to do,
+    -- but a cancelled caller raises its Cancelled first, as add does
+    if corral.current_task() then corral._check_cancel() end
+    return
+  end
   util.need_run("supervisor:stop")            -- (before the grace is cut)
   if not in_manager(self) then corral._check_cancel() end   -- as request
   cut_grace(self, grace or HUGE)
