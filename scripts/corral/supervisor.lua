@@ -368,6 +368,15 @@ local function both(inst, out)
   return { ok = false, err = util.error_group(list), traceback = own.traceback }
 end
 
+-- Once the manager has ended and every instance too, nothing is left to run:
+-- no child is listed any more, and the stops waiting for that (wait_children)
+-- return.
+local function closed_and_ended(sup)
+  if not sup.closed or sup.alive > 0 then return end
+  forget_all(sup)
+  if sup.all_ended then sup.all_ended:set() end
+end
+
 -- The task of one instance: wait out the backoff and its turn in the chain,
 -- run fn(child) in a group of its own, then report the outcome (nil when it
 -- was stopped before fn ran, or was cancelled when its shutdown grace ran out, or
@@ -379,14 +388,18 @@ end
 local function run_instance(sup, inst)
   local rec = inst.rec
   local _ <close> = setmetatable({}, { __close = function(_, err)
+    sup.alive = sup.alive - 1
     inst.cancelled = inst.cancelled or (err ~= nil and corral.is_cancelled(err) and err)
     unlink(sup, inst)                         -- stopped before it began
-    if sup.closed then return lose(sup, inst) end
+    if sup.closed then
+      lose(sup, inst)
+      return closed_and_ended(sup)
+    end
     show_ended(inst)
     post(sup, { kind = "exit", inst = inst })
   end })
   local out = util.outcome(corral.group, function(cg)
-    inst.group = cg
+    inst.group, sup.child_groups[cg] = cg, true
     if inst.stop_grace then cg:stop(inst.stop_grace) end
     if inst.wait > 0 and not cg.stopping then
       corral.move_on_after(inst.wait, cg.wait_stopping, cg)
@@ -405,6 +418,7 @@ local function launch(sup, inst)
   local rec = inst.rec
   rec.inst, rec.status, rec.ended = inst, inst.wait > 0 and "restarting" or "running", nil
   inst.task = sup.group:spawn({ function() run_instance(sup, inst) end, name = rec.name })
+  sup.alive = sup.alive + 1
 end
 
 -- Start rec's new instance after `wait` seconds, at the end of the chain
@@ -744,7 +758,11 @@ end
 local function manage(sup)
   local _ <close> = setmetatable({}, { __close = function(_, err)
     close_inbox(sup)
-    if err ~= nil then sup.group:cancel("the supervisor's own task ended") end
+    closed_and_ended(sup)
+    if err ~= nil then
+      sup.failed = true
+      sup.group:cancel("the supervisor's own task ended")
+    end
   end })
   while not sup.done and not (sup.body_done and sup.count == 0) do
     local msg = next_message(sup)
@@ -855,6 +873,22 @@ local function cut_grace(sup, grace)
   end
 end
 
+-- Once the supervisor's own task has failed or was cancelled (a hook raised,
+-- an outer cancel), nothing stops the children in order any more: they are
+-- being cancelled. A stop then returns once the instances' tasks have all
+-- ended (sup.alive counts them; see closed_and_ended), as it does when it
+-- stops them itself; but not in a task of the supervisor's group or of a
+-- child's, which would wait for itself.
+local function wait_children(sup)
+  if not sup.failed then return end
+  local g = corral.current_task().group
+  if g == sup.group or sup.child_groups[g] then return end
+  while sup.alive > 0 do
+    sup.all_ended = sup.all_ended or corral.event()
+    sup.all_ended:wait()
+  end
+end
+
 function Sup:stop(grace, ...)
   check_self(self, "stop", Sup, sups)
   corral._no_more_args(3, nil, ...)
@@ -863,9 +897,12 @@ function Sup:stop(grace, ...)
   if grace ~= nil and is.number_ge(0)(grace, "grace") then
     util.arg_error(1, "stop", "grace must be a number >= 0", 2)
   end
-  if self.closed then                         -- stopped already: nothing to do,
+  if self.closed then                         -- stopped already: nothing to ask,
     -- but a cancelled caller raises its Cancelled first, as add does
-    if corral.current_task() then corral._check_cancel() end
+    if corral.current_task() then
+      corral._check_cancel()
+      wait_children(self)
+    end
     return
   end
   util.need_run("supervisor:stop")            -- (before the grace is cut)
@@ -876,6 +913,7 @@ function Sup:stop(grace, ...)
     return
   end
   request(self, { kind = "stop", grace = grace })
+  wait_children(self)                         -- (a hook that raised meanwhile)
 end
 
 function Sup:children(...)
@@ -898,6 +936,7 @@ local function new_supervisor(spec)
     spec = spec, name = spec.name, by_name = {}, count = 0,
     window = { first = 1, last = 0, t = {}, info = {} },
     inbox = {}, head = 1, tail = 0, wake = corral.event(), lost = util.failures(),
+    alive = 0, child_groups = setmetatable({}, { __mode = "k" }),
   }, Sup)
   sups[sup] = true
   local children = spec.children or {}
