@@ -528,13 +528,16 @@ local KEPT_FAILURES = util.MAX_FAILURES
 -- `period` ago still counts). True when the intensity is exceeded. Its time
 -- goes in w.t; its failure in w.info while it is among the newest
 -- KEPT_FAILURES, so that a window as wide as a large intensity holds
--- numbers, not every error and traceback.
+-- numbers, not every error and traceback. With a period of math.huge no
+-- restart ever leaves the window, so it keeps no times at all: a supervisor
+-- of unbounded intensity restarting for ever holds a count, not a list.
 local function count_restart(sup, name, err, traceback)
   local now, w = corral.now(), sup.window
   w.last = w.last + 1
-  w.t[w.last] = now
   w.info[w.last] = { name = name, err = err, traceback = traceback }
   w.info[w.last - KEPT_FAILURES] = nil
+  if sup.spec.period == HUGE then return window_size(w) > sup.spec.intensity end
+  w.t[w.last] = now
   while now - w.t[w.first] > sup.spec.period + 1e-9 do
     w.t[w.first], w.info[w.first], w.first = nil, nil, w.first + 1
   end
