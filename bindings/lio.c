@@ -94,6 +94,18 @@ static void *checkopen(lua_State *L, const lcr_Kind *k, const char *call) {
   return b->io;
 }
 
+/* The same for a blocking call (accept, wait), a cancellation point: a
+** cancelled task raises its Cancelled first, as a read does (see
+** closed_stream): a child that first runs after its group was cancelled
+** and its body's `<close>` closed the listener it was to accept on is
+** cancelled, not a failure of the group. */
+static void *checkopen_wait(lua_State *L, const lcr_Kind *k,
+                            const char *call) {
+  lcr_Box *b = tobox(L, 1, k);
+  if (b->io == NULL || b->io->closing) lcr_checkcancel_running(L);
+  return checkopen(L, k, call);
+}
+
 static int stream_close(lua_State *L) {
   box_close(tobox(L, 1, &K_STREAM));
   return 0;
@@ -614,7 +626,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
     return io_error(L, call, "accept", rc < 0 ? rc : CR_ECLOSED, NULL, NULL,
                     NULL);
   } else {
-    rc = cr_tcp_accept(checkopen(L, &K_LISTENER, call), &t->t, &s);
+    rc = cr_tcp_accept(checkopen_wait(L, &K_LISTENER, call), &t->t, &s);
     if (rc == 1) return lcr_yield(L, t, 0, listener_accept_k);
     if (rc < 0) return io_error(L, call, "accept", rc, NULL, NULL, NULL);
   }
@@ -625,7 +637,7 @@ static int listener_accept_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int listener_accept(lua_State *L) {
-  checkopen(L, &K_LISTENER, "listener:accept");
+  checkopen_wait(L, &K_LISTENER, "listener:accept");
   lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return listener_accept_k(L, LUA_OK, 0);
 }
@@ -1091,7 +1103,7 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
     t->t.xfer = NULL;
     return push_exit(L, cr_proc_outcome_status(x), cr_proc_outcome_signal(x));
   }
-  p = checkopen(L, &K_PROCESS, call);
+  p = checkopen_wait(L, &K_PROCESS, call);
   if (rc == 1) rc = cr_proc_wait(p, &t->t);
   if (rc == 1) return lcr_yield(L, t, 0, proc_wait_k);
   if (rc < 0) return io_error(L, call, "wait", rc, NULL, NULL, NULL);
@@ -1099,7 +1111,7 @@ static int proc_wait_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int proc_wait(lua_State *L) {
-  checkopen(L, &K_PROCESS, "process:wait");
+  checkopen_wait(L, &K_PROCESS, "process:wait");
   lcr_checknargs(L, 1, LCR_NO_TIMEOUT);
   return proc_wait_k(L, LUA_OK, 0);
 }
