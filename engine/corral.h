@@ -251,8 +251,9 @@ struct cr_scope_s {
                               ** its group was (see cr_scope_record) */
   unsigned cancel_owed : 1;   /* private: a task's own scope cancelled for
                               ** itself (t:cancel), and no Cancelled has
-                              ** reached the task's level since: a return
-                              ** ends it cancelled (cr_task_returned) */
+                              ** reached the task's level since, nor did the
+                              ** cancel come after a delivered wake-up: a
+                              ** return ends it cancelled (cr_task_returned) */
   cr_cancel_t cancel;     /* read-only: why cancel_called became true */
   /* private */
   cr_queue_t children;    /* entered child scopes */
@@ -298,6 +299,10 @@ struct cr_task_s {
                           ** (xfer) still its own until it runs */
   unsigned handed : 1;    /* private: woken by a lookup, whose list (xfer)
                           ** the engine frees if the task never runs again */
+  unsigned delivered : 1; /* private: woken with a delivery (wake_status 0)
+                          ** while no t:cancel was owed: one that comes
+                          ** before it runs again is too late for that wait,
+                          ** and is not owed once it runs (cr_task_returned) */
   unsigned rejoin : 5;    /* private: the kind of the wait in a FIFO list
                           ** that a cancel aborted (wait_obj kept), until
                           ** the task parks, yields or sees the cancel: if

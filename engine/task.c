@@ -29,7 +29,7 @@ void cr_task_init(cr_engine_t *e, cr_task_t *t, void *data) {
   t->wait = CR_WAIT_NONE;
   t->queued = t->pending = t->finished = 0;
   t->starting = t->orphan = t->alarm_on = t->saw_cancel = t->in_head = 0;
-  t->claim = t->handed = t->rejoin = 0;
+  t->claim = t->handed = t->rejoin = t->delivered = 0;
   t->ticket_lo = t->ticket_hi = 0;
   if (e->finger == t) e->finger = NULL;      /* (a record used again) */
   e->stats.tasks++;
@@ -176,6 +176,8 @@ void cr_task_wake(cr_task_t *t, int status) {
   if (status < INT16_MIN || status > INT16_MAX) status = CR_EINVAL;
   unlink_wait(t);
   t->wake_status = status;
+  /* its wait is over: a t:cancel from now on comes after it (run_ready) */
+  t->delivered = status == 0 && !t->scope.cancel_owed;
   set_wait(t, CR_WAIT_NONE);
   t->wait_obj = NULL;
   cr__task_schedule(t);

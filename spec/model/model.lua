@@ -26,7 +26,9 @@
 --     body, or a child whose own scope did not catch it) is judged at the group's
 --     exit, after the children finished;
 --   * entering a group or scope is not a cancellation point; a delivered wake-up
---     wins over a later cancel; cancel after exit does nothing.
+--     wins over a later cancel (a t:cancel that comes after it, before the task
+--     runs, is not owed: a return then ends the task done); cancel after exit
+--     does nothing.
 --
 -- The scheduling discipline (needed to compare logs in total order) is the one
 -- the engine documents: a FIFO run queue; a task runs until it blocks; spawned
@@ -149,6 +151,8 @@ local function wake(t, status)
   unlink_wait(t)
   t.abort = nil
   t.wake_status = status
+  -- a t:cancel from now until it runs comes after its wait was over
+  t.delivered = status == 0 and not t.scope.owed
   schedule(t)
 end
 
@@ -1114,6 +1118,10 @@ local function task_finish(t)
 end
 
 local function run_task(t)
+  if t.delivered and t.scope.owed then
+    cov("task: a t:cancel that came after its delivered wake-up is not owed")
+  end
+  if t.delivered then t.scope.owed, t.delivered = false, false end
   if not t.co then t.co = coroutine.create(task_main) end
   local ok, err = coroutine.resume(t.co, t)
   if not ok then error("model bug in task " .. t.name .. ": " .. tostring(err), 0) end
