@@ -22,6 +22,12 @@
 --   outermost cancelled scope absorbs a Cancelled (asyncio: the innermost expired
 --   timeout converts it).
 --
+-- What these ports found broken in corral: a task cancelled just after a value was
+-- handed to it ended "cancelled" and dropped the value with its results
+-- (test_get_cancel_drop_one_pending_reader / _many_pending_readers,
+-- test_put_cancel_drop; spec/regress/a-value-handed-to-a-task-before-its-cancel-
+-- was-dropped-with-its-results_spec.lua).
+--
 -- Already ported in spec/ported_taskgroups_spec.lua, not repeated here:
 -- test_taskgroup_01/02/03/04, test_cancel_children_on_child_error,
 -- test_cancellation, test_taskgroup_14, test_taskgroup_18, test_taskgroup_19 (and
@@ -31,7 +37,7 @@
 -- test_cancellation_does_not_leak_out_of_tg; test_timeouts' test_nested_timeouts
 -- (ported again here with its scope flags), test_foreign_exception_on_timeout,
 -- test_timeout_after_cancellation; in spec/ported_sync_spec.lua: test_locks'
--- test_finished_waiter_cancelled, test_cancel_race (#fifo), test_acquire_hang,
+-- test_finished_waiter_cancelled, test_acquire_hang,
 -- test_acquire_no_hang, test_acquire_fifo_order_3, test_queues'
 -- test_get_cancelled_race, test_put_cancelled_race, and older versions of
 -- test_why_are_getters_waiting / test_why_are_putters_waiting (the current ones
@@ -1437,6 +1443,871 @@ describe("CPython test_waitfor", function()
         assert.same({ true, "done" }, { task:wait() })
       end)
       assert.equal(0.1, now())
+    end)
+  end)
+end)
+
+describe("CPython test_locks", function()
+  local raises = support.raises
+
+  it("LockTests.test_repr", function()
+    vrun(function()
+      local lock = corral.lock()
+      assert.equal("corral.Lock(free)", tostring(lock))
+      lock:acquire()
+      assert.matches("^corral%.Lock%(held by #%d+%)$", tostring(lock))
+      lock:release()
+    end)
+  end)
+
+  it("LockTests.test_acquire", function()
+    vrun(function()
+      -- asyncio's main task releases the lock on behalf of each holder; a corral lock
+      -- is released by the task that holds it, so each holder waits for its turn to
+      -- be over (step[i]) and releases it then
+      local lock, result, step = corral.lock(), {}, {}
+      for i = 1, 3 do step[i] = corral.event() end
+      local function c(i)
+        return function()
+          lock:acquire()
+          result[#result + 1] = i
+          step[i]:wait()
+          lock:release()
+          return true
+        end
+      end
+      corral.group(function(g)
+        lock:acquire()
+        local t1 = g:spawn(c(1))
+        blocked() -- (one at a time, so that they queue in this order in any schedule)
+        local t2 = g:spawn(c(2))
+        blocked()
+        assert.same({}, result)
+        lock:release()
+        blocked()
+        assert.same({ 1 }, result)
+        blocked()
+        assert.same({ 1 }, result)
+        local t3 = g:spawn(c(3))
+        step[1]:set()
+        blocked()
+        assert.same({ 1, 2 }, result)
+        step[2]:set()
+        blocked()
+        assert.same({ 1, 2, 3 }, result)
+        step[3]:set()
+        for _, t in ipairs({ t1, t2, t3 }) do assert.same({ true, true }, { t:wait() }) end
+      end)
+      assert.is_false(lock.locked)
+    end)
+  end)
+
+  it("LockTests.test_acquire_cancel", function()
+    vrun(function()
+      local lock = corral.lock()
+      lock:acquire()
+      corral.group(function(g)
+        local task = g:spawn(lock.acquire, lock)
+        blocked()
+        task:cancel()
+        local ok, c = task:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal(0, lock.waiting) -- assertFalse(lock._waiters)
+      end)
+      lock:release()
+    end)
+  end)
+
+  it("LockTests.test_cancel_race", function()
+    vrun(function()
+      -- A holds the lock, B and C wait; then, in one turn, A is let go (and will
+      -- release) and B is cancelled: A's release must skip B and go to C
+      local lock = corral.lock()
+      local function lockit(blocker)
+        return function() lock:with(function() if blocker then blocker:wait() end end) end
+      end
+      corral.group(function(g)
+        local fa = corral.event()
+        local ta = g:spawn(lockit(fa))
+        blocked()
+        assert.is_true(lock.locked)
+        local tb = g:spawn(lockit(nil))
+        blocked()
+        assert.equal(1, lock.waiting)
+        local tc = g:spawn(lockit(nil))
+        blocked()
+        assert.equal(2, lock.waiting)
+        fa:set()
+        tb:cancel()
+        blocked()
+        assert.equal("done", ta.status)
+        assert.equal("cancelled", tb.status)
+        assert.same({ true }, { tc:wait() })
+      end)
+      assert.is_false(lock.locked)
+    end)
+  end)
+
+  it("LockTests.test_cancel_release_race (bpo-32734)", function()
+    vrun(function()
+      -- four acquires, the second cancelled and the first released at once: one
+      -- lock is taken, not two
+      local lock, hold = corral.lock(), corral.event()
+      local lock_count, call_count = 0, 0
+      local function lockit()
+        call_count = call_count + 1
+        lock:with(function() lock_count = lock_count + 1; hold:wait() end)
+      end
+      corral.group(function(g)
+        lock:acquire()
+        local ts = {}
+        for i = 1, 3 do
+          ts[i] = g:spawn(lockit)
+          blocked() -- (one at a time, so that they queue in this order in any schedule)
+        end
+        local t1, t2, t3 = ts[1], ts[2], ts[3]
+        t1:cancel() -- trigger()
+        lock:release()
+        blocked()
+        assert.equal(1, lock_count)
+        assert.equal(3, call_count)
+        assert.equal("cancelled", t1.status)
+        assert.equal("waiting", t2.status) -- t2 holds the lock
+        assert.equal(1, lock.waiting) -- t3 is stuck in acquire
+        t3:cancel()
+        hold:set()
+      end)
+      assert.equal(1, lock_count)
+      assert.is_false(lock.locked)
+    end)
+  end)
+
+  it("LockTests.test_release_not_acquired", function()
+    vrun(function()
+      assert.matches("the lock is not held", raises(corral.lock().release, corral.lock()))
+    end)
+  end)
+
+  it("LockTests.test_release_no_waiters", function()
+    vrun(function()
+      local lock = corral.lock()
+      lock:acquire()
+      assert.is_true(lock.locked)
+      lock:release()
+      assert.is_false(lock.locked)
+    end)
+  end)
+
+  it("LockTests.test_context_manager", function()
+    vrun(function()
+      local lock = corral.lock()
+      assert.is_false(lock.locked)
+      lock:with(function() assert.is_true(lock.locked) end)
+      assert.is_false(lock.locked)
+    end)
+  end)
+
+  it("EventTests.test_repr", function()
+    vrun(function()
+      local ev = corral.event()
+      assert.equal("corral.Event(not set)", tostring(ev))
+      corral.group(function(g)
+        g:spawn(ev.wait, ev)
+        blocked()
+        assert.equal("corral.Event(not set, 1 waiting)", tostring(ev))
+        ev:set()
+      end)
+      assert.equal("corral.Event(set)", tostring(ev))
+    end)
+  end)
+
+  it("EventTests.test_wait", function()
+    vrun(function()
+      local ev, result = corral.event(), {}
+      assert.is_false(ev:is_set())
+      local function c(i) return function() ev:wait(); result[#result + 1] = i end end
+      corral.group(function(g)
+        local t1, t2 = g:spawn(c(1)), g:spawn(c(2))
+        blocked()
+        assert.same({}, result)
+        local t3 = g:spawn(c(3))
+        ev:set()
+        blocked()
+        -- asyncio gives [3, 1, 2]; the order of tasks ready at once is the
+        -- scheduler's (a seeded run shuffles it)
+        assert.same({ 1, 2, 3 }, support.sorted(result))
+        for _, t in ipairs({ t1, t2, t3 }) do assert.equal("done", t.status) end
+      end)
+    end)
+  end)
+
+  it("EventTests.test_wait_on_set", function()
+    vrun(function()
+      local ev = corral.event()
+      ev:set()
+      ev:wait()
+      assert.is_true(ev:is_set())
+      assert.equal(0, now())
+    end)
+  end)
+
+  it("EventTests.test_wait_cancel", function()
+    vrun(function()
+      local ev = corral.event()
+      corral.group(function(g)
+        local wait = g:spawn(ev.wait, ev)
+        blocked()
+        wait:cancel()
+        local ok, c = wait:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal(0, ev.waiting)
+      end)
+    end)
+  end)
+
+  it("SemaphoreTests.test_initial_value_zero", function()
+    vrun(function()
+      local sem = corral.semaphore(0)
+      assert.equal(0, sem.value)
+      assert.is_false(sem:try_acquire()) -- sem.locked()
+    end)
+  end)
+
+  it("SemaphoreTests.test_repr", function()
+    vrun(function()
+      local sem = corral.semaphore(1)
+      assert.equal("corral.Semaphore(1 permit)", tostring(sem))
+      sem:acquire()
+      assert.equal("corral.Semaphore(0 permits)", tostring(sem))
+      corral.group(function(g)
+        g:spawn(sem.acquire, sem)
+        g:spawn(sem.acquire, sem)
+        blocked()
+        assert.equal("corral.Semaphore(0 permits, 2 waiting)", tostring(sem))
+        sem:release()
+        sem:release()
+      end)
+    end)
+  end)
+
+  it("SemaphoreTests.test_semaphore_value", function()
+    vrun(function()
+      assert.matches("permits must be >= 0", raises(corral.semaphore, -1))
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire", function()
+    vrun(function()
+      local sem, result = corral.semaphore(3), {}
+      sem:acquire()
+      sem:acquire()
+      assert.equal(1, sem.value) -- not locked
+      local function c(i) return function() sem:acquire(); result[#result + 1] = i; return true end end
+      corral.group(function(g)
+        local t1, t2, t3 = g:spawn(c(1)), g:spawn(c(2)), g:spawn(c(3))
+        blocked()
+        assert.equal(1, #result)
+        assert.equal(2, sem.waiting)
+        assert.equal(0, sem.value)
+        local t4 = g:spawn(c(4))
+        sem:release()
+        sem:release()
+        assert.equal(0, sem.value) -- each went to a waiter
+        blocked()
+        assert.equal(0, sem.value)
+        assert.equal(3, #result)
+        assert.equal(1, sem.waiting)
+        -- asyncio: two of t2, t3, t4; corral hands each permit to the longest
+        -- waiter, and t4 came after the other two
+        local done = 0
+        for _, t in ipairs({ t1, t2, t3, t4 }) do if t.status == "done" then done = done + 1 end end
+        assert.equal(3, done)
+        assert.equal("waiting", t4.status)
+        sem:release() -- cleanup
+      end)
+      assert.same({ 1, 2, 3, 4 }, support.sorted(result))
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire_cancel", function()
+    vrun(function()
+      local sem = corral.semaphore(1)
+      sem:acquire()
+      corral.group(function(g)
+        local acquire = g:spawn(sem.acquire, sem)
+        blocked()
+        acquire:cancel()
+        local ok, c = acquire:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal(0, sem.waiting)
+        assert.equal(0, sem.value)
+      end)
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire_cancel_before_awoken", function()
+    vrun(function()
+      local sem = corral.semaphore(0)
+      corral.group(function(g)
+        local ts = {}
+        for i = 1, 4 do
+          ts[i] = g:spawn(sem.acquire, sem)
+          blocked() -- (one at a time, so that they queue in this order in any schedule)
+        end
+        ts[1]:cancel()
+        ts[2]:cancel()
+        sem:release()
+        blocked()
+        assert.equal("done", ts[3].status)
+        assert.equal("waiting", ts[4].status)
+        ts[4]:cancel()
+      end)
+      assert.equal(0, sem.value)
+    end)
+  end)
+
+  it("SemaphoreTests.test_release_no_waiters", function()
+    vrun(function()
+      local sem = corral.semaphore(1)
+      sem:acquire()
+      assert.equal(0, sem.value)
+      sem:release()
+      assert.equal(1, sem.value)
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire_fifo_order", function()
+    vrun(function()
+      local sem, result = corral.semaphore(1), {}
+      corral.group(function(tg)
+        for _, tag in ipairs({ "c1", "c2", "c3" }) do
+          tg:spawn(function()
+            for round = 1, 2 do
+              sem:acquire()
+              result[#result + 1] = tag .. "_" .. round
+              corral.sleep(0.01)
+              sem:release()
+            end
+          end)
+        end
+      end)
+      -- asyncio: c1_1, c2_1, c3_1, c1_2, c2_2, c3_2. Which task asks first is the
+      -- schedule's (a seeded run shuffles it); the second round keeps the first's
+      -- order.
+      assert.equal(6, #result)
+      for i = 1, 3 do assert.equal((result[i]:gsub("_1$", "_2")), result[i + 3]) end
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire_fifo_order_2", function()
+    vrun(function()
+      local sem, result = corral.semaphore(1), {}
+      corral.group(function(g)
+        g:spawn(function() sem:acquire(); result[#result + 1] = 1 end)
+        blocked()
+        g:spawn(function()
+          sem:acquire()
+          result[#result + 1] = 2
+          sem:release()
+          sem:acquire()
+          result[#result + 1] = 4
+        end)
+        blocked()
+        g:spawn(function() sem:acquire(); result[#result + 1] = 3 end)
+        blocked()
+        sem:release()
+        sem:release()
+      end)
+      -- asyncio gives [1, 2, 3, 4]: its acquire makes way for woken waiters that
+      -- have not run yet. corral hands each released permit to a waiter at once,
+      -- so when c2 releases and acquires again, c3 already holds its permit and c2
+      -- takes the free one: nobody is overtaken, and the order of the woken is the
+      -- schedule's.
+      assert.equal(1, result[1])
+      assert.same({ 1, 2, 3, 4 }, support.sorted(result))
+      local at = {}
+      for i, v in ipairs(result) do at[v] = i end
+      assert.is_true(at[2] < at[4])
+      assert.equal(0, sem.value)
+    end)
+  end)
+
+  it("SemaphoreTests.test_acquire_fifo_order_4", function()
+    vrun(function()
+      -- a release wakes the waiter, and the rest of the permits go to whoever asks
+      local sem, result, t4 = corral.semaphore(0), {}, nil
+      corral.group(function(g)
+        g:spawn(function()
+          assert.equal(0, sem.value)
+          sem:acquire() -- woken by c2
+          assert.equal(0, sem.waiting) -- nobody left waiting
+          t4 = g:spawn(function() result[#result + 1] = 4 end)
+          result[#result + 1] = 1
+        end)
+        blocked()
+        g:spawn(function()
+          sem:release()
+          sem:release()
+          sem:release()
+          -- one went straight to c1, as in asyncio; asyncio still reads locked()
+          -- until c1 runs, corral's other two permits are free
+          assert.equal(2, sem.value)
+          sem:acquire()
+          result[#result + 1] = 2
+        end)
+        blocked() -- (c2 first in any schedule, as asyncio's creation order has it)
+        g:spawn(function()
+          sem:acquire()
+          assert.equal(0, sem.value) -- locked
+          result[#result + 1] = 3
+        end)
+      end)
+      assert.equal("done", t4.status)
+      assert.same({ 1, 2, 3, 4 }, support.sorted(result))
+      assert.equal(0, sem.value)
+    end)
+  end)
+end)
+
+describe("CPython test_queues", function()
+  local raises = support.raises
+
+  it("QueueBasicTests.test_repr", function()
+    vrun(function()
+      -- (and test_str)
+      local q = corral.channel(math.huge)
+      assert.equal("corral.Channel(0/unbounded)", tostring(q))
+      corral.group(function(tg)
+        local getter = tg:spawn(q.recv, q)
+        blocked()
+        assert.equal(1, q.receivers_waiting) -- '_getters[1]'
+        q:send(0)
+        assert.same({ true, 0 }, { getter:wait() })
+      end)
+      q = corral.channel(1)
+      corral.group(function(tg)
+        q:send(1)
+        local putter = tg:spawn(q.send, q, 2)
+        blocked()
+        assert.equal(1, q.senders_waiting) -- '_putters[1]'
+        assert.equal(1, q:try_recv())
+        blocked()
+        assert.equal("done", putter.status)
+      end)
+      q = corral.channel(math.huge)
+      q:send(1)
+      assert.equal("corral.Channel(1/unbounded)", tostring(q)) -- '_queue=[1]'
+    end)
+  end)
+
+  it("QueueBasicTests.test_empty", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      assert.equal(0, #q)
+      q:send(1)
+      assert.equal(1, #q)
+      assert.equal(1, q:recv())
+      assert.equal(0, #q)
+    end)
+  end)
+
+  it("QueueBasicTests.test_full", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      assert.is_true(q:try_send(1)) -- never full
+      q = corral.channel(1)
+      q:send(1)
+      assert.equal(q.capacity, #q)
+      assert.is_false(q:try_send(2))
+    end)
+  end)
+
+  it("QueueBasicTests.test_order", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      for _, i in ipairs({ 1, 3, 2 }) do q:send(i) end
+      assert.same({ 1, 3, 2 }, { q:recv(), q:recv(), q:recv() })
+    end)
+  end)
+
+  it("QueueBasicTests.test_maxsize", function()
+    vrun(function()
+      local q, have_been_put = corral.channel(2), {}
+      assert.equal(2, q.capacity)
+      corral.group(function(g)
+        local t = g:spawn(function()
+          for i = 0, 2 do
+            q:send(i)
+            have_been_put[#have_been_put + 1] = i
+          end
+          return true
+        end)
+        blocked()
+        assert.same({ 0, 1 }, have_been_put) -- the putter is blocked after two
+        assert.equal(0, q:recv())
+        blocked()
+        assert.same({ 0, 1, 2 }, have_been_put)
+        assert.equal(1, q:recv())
+        assert.equal(2, q:recv())
+        assert.same({ true, true }, { t:wait() })
+      end)
+    end)
+  end)
+
+  it("QueueGetTests.test_blocking_get", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      q:send(1)
+      assert.equal(1, q:recv())
+    end)
+  end)
+
+  it("QueueGetTests.test_get_with_putters", function()
+    vrun(function()
+      local q = corral.channel(1)
+      q:send(1)
+      corral.group(function(g)
+        local putter = g:spawn(q.send, q, 2)
+        blocked()
+        assert.equal(1, q:recv())
+        blocked()
+        assert.equal("done", putter.status) -- the putter's wait ended with the get
+        assert.equal(2, q:recv())
+      end)
+    end)
+  end)
+
+  it("QueueGetTests.test_blocking_get_wait", function()
+    vrun(function()
+      local q, started, finished = corral.channel(math.huge), corral.event(), false
+      corral.group(function(g)
+        local task = g:spawn(function()
+          started:set()
+          local res = q:recv()
+          finished = true
+          return res
+        end)
+        started:wait()
+        assert.is_false(finished)
+        g:spawn(function() corral.sleep(0.01); q:send(1) end) -- loop.call_later(0.01, ...)
+        assert.same({ true, 1 }, { task:wait() })
+        assert.is_true(finished)
+      end)
+      assert.equal(0.01, now())
+    end)
+  end)
+
+  it("QueueGetTests.test_nonblocking_get", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      q:send(1)
+      assert.equal(1, q:try_recv())
+    end)
+  end)
+
+  it("QueueGetTests.test_nonblocking_get_exception", function()
+    vrun(function()
+      assert.same({ nil, "empty" }, { corral.channel(math.huge):try_recv() }) -- QueueEmpty
+    end)
+  end)
+
+  it("QueueGetTests.test_get_with_waiting_putters", function()
+    vrun(function()
+      local q = corral.channel(1)
+      corral.group(function(g)
+        g:spawn(q.send, q, "a")
+        blocked() -- (one at a time, so that they queue in this order in any schedule)
+        g:spawn(q.send, q, "b")
+        blocked()
+        assert.equal("a", q:recv())
+        assert.equal("b", q:recv())
+      end)
+    end)
+  end)
+
+  it("QueueGetTests.test_why_are_getters_waiting", function()
+    vrun(function()
+      local q, got = corral.channel(1), 0
+      corral.group(function(tg)
+        tg:spawn(function() for i = 1, 5 do q:send(i) end end)
+        tg:spawn(function() for _ = 1, 5 do q:recv(); got = got + 1 end end)
+      end)
+      assert.equal(5, got)
+    end)
+  end)
+
+  it("QueueGetTests.test_cancelled_getters_not_being_held_in_self_getters", function()
+    vrun(function()
+      local q = corral.channel(5)
+      assert.is_true(corral.is_timeout(raises(corral.fail_after, 0.1, q.recv, q)))
+      assert.equal(0, q.receivers_waiting)
+    end)
+  end)
+
+  it("QueuePutTests.test_blocking_put", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      q:send(1) -- no maxsize, won't block
+      assert.equal(1, q:recv())
+    end)
+  end)
+
+  it("QueuePutTests.test_blocking_put_wait", function()
+    vrun(function()
+      local q, started, finished = corral.channel(1), corral.event(), false
+      corral.group(function(g)
+        g:spawn(function() corral.sleep(0.01); q:try_recv() end) -- loop.call_later(0.01, q.get_nowait)
+        local task = g:spawn(function()
+          started:set()
+          q:send(1)
+          q:send(2)
+          finished = true
+        end)
+        started:wait()
+        assert.is_false(finished)
+        task:wait()
+        assert.is_true(finished)
+      end)
+      assert.equal(0.01, now())
+    end)
+  end)
+
+  it("QueuePutTests.test_nonblocking_put", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      assert.is_true(q:try_send(1))
+      assert.equal(1, q:try_recv())
+    end)
+  end)
+
+  it("QueuePutTests.test_get_cancel_drop_one_pending_reader", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      corral.group(function(g)
+        local reader = g:spawn(q.recv, q)
+        blocked()
+        q:try_send(1)
+        q:try_send(2)
+        reader:cancel()
+        local ok, v = reader:wait()
+        if not ok then
+          reader = g:spawn(q.recv, q) -- try again
+          ok, v = reader:wait()
+        end
+        assert.is_true(ok)
+        assert.equal(1, v) -- if we get 2, it means 1 got dropped!
+      end)
+    end)
+  end)
+
+  it("QueuePutTests.test_get_cancel_drop_many_pending_readers", function()
+    vrun(function()
+      -- asyncio's cancelled reader1 has not taken its item yet: the wake-up passes
+      -- to reader3, and reader1 ends cancelled. A corral send hands the item to the
+      -- waiting reader at once, and a cancel that comes after that is too late for
+      -- that recv: reader1 ends done with its item, reader3 still waits (and is
+      -- cancelled here). Either way nothing is dropped.
+      local q = corral.channel(math.huge)
+      local readers = {}
+      corral.group(function(tg)
+        for i = 1, 3 do
+          readers[i] = tg:spawn(q.recv, q)
+          blocked() -- (one at a time, so that they queue in this order in any schedule)
+        end
+        q:try_send(1)
+        q:try_send(2)
+        readers[1]:cancel()
+        readers[1]:wait()
+        blocked()
+        assert.equal(1, q.receivers_waiting)
+        readers[3]:cancel()
+      end)
+      -- it is undefined in which order concurrent readers receive results
+      local got = {}
+      for _, r in ipairs(readers) do
+        local ok, v = r:wait()
+        if ok then got[#got + 1] = v end
+      end
+      assert.same({ 1, 2 }, support.sorted(got))
+      assert.equal(0, #q)
+    end)
+  end)
+
+  it("QueuePutTests.test_put_cancel_drop", function()
+    vrun(function()
+      local q = corral.channel(1)
+      q:send(1)
+      corral.group(function(g)
+        local writer = g:spawn(q.send, q, 2) -- has to block
+        blocked()
+        assert.equal(1, q:try_recv())
+        writer:cancel()
+        if not writer:wait() then
+          writer = g:spawn(q.send, q, 2) -- try again
+          writer:wait()
+        end
+      end)
+      assert.equal(2, q:try_recv())
+      assert.equal(0, #q)
+    end)
+  end)
+
+  it("QueuePutTests.test_nonblocking_put_exception", function()
+    vrun(function()
+      local q = corral.channel(1)
+      assert.is_true(q:try_send(1))
+      assert.is_false(q:try_send(2)) -- QueueFull
+    end)
+  end)
+
+  it("QueuePutTests.test_float_maxsize", function()
+    vrun(function()
+      -- asyncio rounds maxsize=1.3 up to room for 2; a corral capacity is an integer
+      assert.matches("bad argument #1 to 'corral.channel'", raises(corral.channel, 1.3))
+      local q = corral.channel(2)
+      q:send(1)
+      q:send(2)
+      assert.is_false(q:try_send(3))
+    end)
+  end)
+
+  it("QueuePutTests.test_put_cancelled", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      corral.group(function(g)
+        local t = g:spawn(function() q:send(1); return true end)
+        assert.equal(1, q:recv())
+        assert.same({ true, true }, { t:wait() })
+      end)
+    end)
+  end)
+
+  it("QueuePutTests.test_put_with_waiting_getters", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      corral.group(function(g)
+        local t = g:spawn(q.recv, q)
+        blocked()
+        q:send("a")
+        assert.same({ true, "a" }, { t:wait() })
+      end)
+    end)
+  end)
+
+  it("QueuePutTests.test_why_are_putters_waiting", function()
+    vrun(function()
+      local q = corral.channel(2)
+      local putters = {}
+      corral.group(function(tg)
+        tg:spawn(function()
+          blocked() -- asyncio's sleep(0): the putters have run
+          for _ = 1, #q do q:try_recv() end
+        end)
+        for i = 0, 3 do putters[#putters + 1] = tg:spawn(q.send, q, i) end
+      end)
+      for _, t in ipairs(putters) do assert.equal("done", t.status) end
+      assert.equal(2, #q)
+    end)
+  end)
+
+  it("QueuePutTests.test_cancelled_puts_not_being_held_in_self_putters", function()
+    vrun(function()
+      local q = corral.channel(1)
+      q:send(1)
+      corral.group(function(g)
+        local put_task = g:spawn(q.send, q, 1)
+        blocked()
+        assert.equal(1, q.senders_waiting)
+        put_task:cancel()
+        local ok, c = put_task:wait()
+        assert.is_false(ok)
+        assert.is_true(corral.is_cancelled(c))
+        assert.equal(0, q.senders_waiting)
+      end)
+    end)
+  end)
+
+  it("QueuePutTests.test_cancelled_put_silence_value_error_exception", function()
+    vrun(function()
+      local q = corral.channel(1)
+      q:send(1)
+      corral.group(function(g)
+        local put_task = g:spawn(q.send, q, 1)
+        blocked()
+        q:try_recv() -- frees the slot the putter waits for
+        put_task:cancel()
+        -- asyncio's put had not run yet: it raises CancelledError (and no
+        -- ValueError). The freed corral slot took the putter's value at once, so
+        -- the cancel comes too late for that send: the task ends done, and the
+        -- value is in the channel.
+        assert.same({ true }, { put_task:wait() })
+        assert.equal(1, #q)
+      end)
+    end)
+  end)
+
+  it("QueueJoinTests.test_task_done", function()
+    vrun(function()
+      -- join() and task_done() have no corral analogue: two workers drain a closed
+      -- channel in a group, and the group's exit is the join
+      local q, accumulator = corral.channel(math.huge), 0
+      for i = 0, 99 do q:send(i) end
+      q:close()
+      corral.group(function(tg)
+        for _ = 1, 2 do
+          tg:spawn(function() for item in q:iter() do accumulator = accumulator + item; corral.checkpoint() end end)
+        end
+      end)
+      assert.equal(4950, accumulator)
+    end)
+  end)
+
+  -- Queue.shutdown(immediate=False) is corral's ch:close(): puts raise, gets drain
+  -- what is buffered, then a corral recv returns nil where asyncio's get raises
+  -- QueueShutDown
+  local function assert_shut_down(q)
+    assert.matches("the channel is closed", raises(q.send, q, "data"))
+    assert.matches("the channel is closed", raises(q.try_send, q, "data"))
+    assert.is_nil(q:recv())
+    assert.same({ nil, "closed" }, { q:try_recv() })
+  end
+
+  it("QueueShutdownTests.test_shutdown_empty", function()
+    vrun(function()
+      local q = corral.channel(math.huge)
+      corral.group(function(g)
+        local get_task = g:spawn(function() return "got", q:recv() end)
+        blocked() -- the get is pending before the shutdown
+        q:close()
+        assert.equal(0, #q)
+        blocked()
+        assert.equal("done", get_task.status)
+        assert.same({ true, "got" }, { get_task:wait() })
+        assert_shut_down(q)
+      end)
+    end)
+  end)
+
+  it("QueueShutdownTests.test_shutdown_nonempty", function()
+    vrun(function()
+      local q = corral.channel(1)
+      q:send("data")
+      corral.group(function(g)
+        local put_task = g:spawn(function() return pcall(q.send, q, "data2") end)
+        blocked()
+        assert.equal("waiting", put_task.status)
+        q:close()
+        assert.equal(1, #q)
+        blocked()
+        local _, sent, e = put_task:wait()
+        assert.is_false(sent)
+        assert.matches("the channel is closed", e)
+        assert.equal("data", q:recv()) -- the get succeeds on the enqueued item
+        assert_shut_down(q)
+      end)
     end)
   end)
 end)
