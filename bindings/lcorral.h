@@ -130,6 +130,9 @@ struct lcr_Engine {
   const void *yield_hook_of;  /* a task, compared, never read through */
   lua_Hook yield_hook;
   int yield_hook_mask, yield_hook_count;
+  /* I/O objects the collector closed (their __gc found them open), by
+  ** CR_IO_* - 1: the testing kit's leak check reports them (ltesting.c) */
+  size_t collected_open[3];
   unsigned deadlocked : 1;
   unsigned open : 1;
   unsigned hosted : 1;    /* a C host's engine (lhost.c) */

@@ -121,6 +121,21 @@ static int proc_close(lua_State *L) {
   return 0;
 }
 
+/* __gc: close as close() does, counting an object the program left open
+** (lcr_Engine.collected_open): dropped without a close, it leaked, however
+** soon the collector came. */
+static int box_gc(lua_State *L, const lcr_Kind *k) {
+  lcr_Box *b = tobox(L, 1, k);
+  if (b->io && !b->io->closing)
+    ((lcr_Engine *)b->io->engine)->collected_open[k->type - 1]++;
+  box_close(b);
+  return 0;
+}
+
+static int stream_gc(lua_State *L) { return box_gc(L, &K_STREAM); }
+static int listener_gc(lua_State *L) { return box_gc(L, &K_LISTENER); }
+static int proc_gc(lua_State *L) { return box_gc(L, &K_PROCESS); }
+
 /* --- errors ----------------------------------------------------------- */
 
 /*
@@ -1225,21 +1240,21 @@ static int proc__tostring(lua_State *L) {
 
 static const luaL_Reg stream_meta[] = {
   {"__index", stream__index}, {"__close", stream_close},
-  {"__gc", stream_close}, {"__tostring", stream__tostring}, {NULL, NULL}
+  {"__gc", stream_gc}, {"__tostring", stream__tostring}, {NULL, NULL}
 };
 static const luaL_Reg listener_methods[] = {
   {"accept", listener_accept}, {"close", listener_close}, {NULL, NULL}
 };
 static const luaL_Reg listener_meta[] = {
   {"__index", listener__index}, {"__close", listener_close},
-  {"__gc", listener_close}, {"__tostring", listener__tostring}, {NULL, NULL}
+  {"__gc", listener_gc}, {"__tostring", listener__tostring}, {NULL, NULL}
 };
 static const luaL_Reg proc_methods[] = {
   {"wait", proc_wait}, {"kill", proc_kill}, {"close", proc_close},
   {NULL, NULL}
 };
 static const luaL_Reg proc_meta[] = {
-  {"__index", proc__index}, {"__close", proc_close}, {"__gc", proc_close},
+  {"__index", proc__index}, {"__close", proc_close}, {"__gc", proc_gc},
   {"__tostring", proc__tostring}, {NULL, NULL}
 };
 

@@ -13,6 +13,9 @@
 **                             process is freed once it has been reaped)
 **   abandoned_lookups()       name lookups a cancel left running in libuv's
 **                             thread pool (each a handle until it ends)
+**   collected_open()          streams, listeners, processes: how many the
+**                             collector closed in this run, left open by
+**                             the program (lio.c's __gc)
 */
 #include "lcorral.h"
 
@@ -49,8 +52,17 @@ static int l_abandoned_lookups(lua_State *L) {
   return 1;
 }
 
+static int l_collected_open(lua_State *L) {
+  lcr_Engine *E = lcr_engine(L, "testing.collected_open");
+  int i;
+  for (i = 0; i < 3; i++)
+    lua_pushinteger(L, (lua_Integer)E->collected_open[i]);
+  return 3;
+}
+
 static const luaL_Reg testing_funcs[] = {
   {"abandoned_lookups", l_abandoned_lookups},
+  {"collected_open", l_collected_open},
   {"closing_handles", l_closing_handles},
   {"signal_watchers", l_signal_watchers},
   {"wait_all_tasks_blocked", l_wait_idle},
@@ -60,7 +72,7 @@ static const luaL_Reg testing_funcs[] = {
 
 /* Stack: [..., state, module]; sets module._testing. */
 void lcr_open_testing(lua_State *L) {
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushvalue(L, -3);
   luaL_setfuncs(L, testing_funcs, 1);
   lua_setfield(L, -2, "_testing");

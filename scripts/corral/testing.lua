@@ -30,9 +30,11 @@ local hooks = corral._testing
 
 local testing = {}
 
--- Streams from stream_pair not closed yet: stream -> the run that made it.
+-- Streams from stream_pair not closed yet: stream -> the run that made it,
+-- a table whose `open` holds them (strongly: a stream dropped without a
+-- close is a leak however soon the collector comes).
 local live_streams = setmetatable({}, { __mode = "k" })
-local current_run       -- a table standing for the testing.run in progress
+local current_run       -- that table for the testing.run in progress
 
 -- "bad argument #n to 'fname' (msg)", blaming the caller's caller (level 2)
 local argerror = corral.arg_error
@@ -84,6 +86,23 @@ local function handle_kinds(n, now, base)
   return " (" .. concat(parts, ", ") .. " left open)"
 end
 
+-- What the collector closed that the program had left open, since base:
+-- "1 listener (dropped without a close: the garbage collector closed it)".
+local function collected(now, base)
+  local parts, total = {}, 0
+  for _, k in ipairs(HANDLE_KINDS) do
+    local f = "collected_" .. k[1]
+    local m = (now[f] or 0) - (base and base[f] or 0)
+    if m > 0 then
+      parts[#parts + 1] = plural(m, k[2], k[3])
+      total = total + m
+    end
+  end
+  if total == 0 then return nil end
+  return concat(parts, ", ") .. " (dropped without a close: the garbage collector closed "
+    .. (total == 1 and "it)" or "them)")
+end
+
 -- "1 handle (...), 2 streams" for every counter of `now` above `base`.
 local function describe_leaks(now, base, streams)
   local parts = {}
@@ -94,6 +113,7 @@ local function describe_leaks(now, base, streams)
         .. (k[1] == "handles" and handle_kinds(n, now, base) or "")
     end
   end
+  parts[#parts + 1] = collected(now, base)
   if streams and streams > 0 then
     parts[#parts + 1] = format("%d %s (from testing.stream_pair, not closed)", 
       streams, streams == 1 and "stream" or "streams")
@@ -103,9 +123,7 @@ end
 
 local function streams_of(run)
   local n = 0
-  for _, r in pairs(live_streams) do
-    if r == run then n = n + 1 end
-  end
+  for _ in pairs(run.open) do n = n + 1 end
   return n
 end
 
@@ -128,6 +146,8 @@ end
 local function stats(base)
   local st = corral.debug_stats()
   st.handles = st.handles - hooks.signal_watchers() - hooks.abandoned_lookups()
+  st.collected_streams, st.collected_listeners, st.collected_processes =
+    hooks.collected_open()
   if base then st.records = base.records end
   return st
 end
@@ -431,7 +451,7 @@ end
 local function run_at(fn, opts, at, argn, fname, level, token, text)
   local o = copy(opts)
   if o.clock == nil then o.clock = "virtual" end
-  local run, started, root = {}, false, nil
+  local run, started, root = { open = {} }, false, nil
   local outer = current_run
   current_run = run
   local res = pack(pcall(corral.run, function()
@@ -982,6 +1002,8 @@ function methods:close()
   local st = state_of(self, "close")
   if st.closed then return end
   st.closed = true
+  local run = live_streams[self]
+  if run then run.open[self] = nil end
   live_streams[self] = nil
   local out, inp = st._out, st._in
   out.eof = true
@@ -1033,8 +1055,8 @@ function testing.stream_pair(opts, ...)
   state[a] = new_state(ba, ab, chunk, "a")
   state[b] = new_state(ab, ba, chunk, "b")
   if current_run then
-    live_streams[a] = current_run
-    live_streams[b] = current_run
+    live_streams[a], live_streams[b] = current_run, current_run
+    current_run.open[a], current_run.open[b] = true, true
   end
   return a, b
 end
