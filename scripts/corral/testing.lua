@@ -945,7 +945,8 @@ do
 end
 
 --- write(data): all of data, or nothing if it raises. Blocks while the peer
---- has `buffer` bytes or more unread (backpressure).
+--- has `buffer` bytes or more unread (backpressure); cancelled while it
+--- waits, it closes the stream, as on TCP.
 function methods:write(data, ...)
   local st = check_open(self, "write")       -- self first, as the C methods
   no_more_args(3, true, ...)
@@ -968,7 +969,14 @@ function methods:write(data, ...)
     end
     leave_line(st)                   -- (one abandoned at a deadlock ahead)
     if p.size < p.cap and wq[1] == me then break end
-    wait_on(p, "wwait")
+    local ok, err = pcall(wait_on, p, "wwait")
+    if not ok then
+      -- as on TCP, whose kernel may have taken part of the data already: a
+      -- write cancelled while it waits closes its stream, with a reset
+      -- (close sees this write under way)
+      methods.close(self)
+      error(err, 0)
+    end
   end
   push(p, data)
   notify(p, "rwait")
@@ -996,6 +1004,14 @@ function methods:shutdown(...)
   if #st._wq > 0 then st._eof_due = true else send_eof(st) end
 end
 
+-- Whether a task's write on st is under way (waiting for room or in line).
+local function writing(st)
+  for _, t in ipairs(st._wq) do
+    if not gone(t) then return true end
+  end
+  return false
+end
+
 --- close(): idempotent. The peer reads what was written, then end of file;
 --- its writes raise EPIPE. Tasks blocked on this stream wake with an error.
 function methods:close()
@@ -1010,8 +1026,9 @@ function methods:close()
   -- closed with bytes unread that a TCP stream would still have left in the
   -- kernel (it never read, so corral never read ahead; or more than its 64 kB
   -- read-ahead holds): the kernel resets the connection, and the peer reads
-  -- what it has, then ECONNRESET instead of the end
-  if inp.size > 0 and (not inp.read_started or inp.size > READ_AHEAD) then
+  -- what it has, then ECONNRESET instead of the end. So does a close that
+  -- cuts a write short (TCP's close of a stream with a write under way).
+  if (inp.size > 0 and (not inp.read_started or inp.size > READ_AHEAD)) or writing(st) then
     out.reset = true
   end
   inp.broken = true
