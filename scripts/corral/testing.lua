@@ -752,11 +752,23 @@ local function state_of(self, op, level)
 end
 
 -- The state of self, a stream not closed.
+-- (A task cancelled by then raises its Cancelled instead, as on TCP: the
+-- stream may have been closed by that very cancel, a write's.)
+local check_cancel = corral._check_cancel
 local function check_open(self, op, level)
   level = level or 3
   local st = state_of(self, op, level + 1)
-  if st.closed then error(format("stream:%s: attempt to use a closed stream", op), level) end
+  if st.closed then
+    check_cancel()
+    error(format("stream:%s: attempt to use a closed stream", op), level)
+  end
   return st
+end
+
+-- Whether the running task is inside a cancelled scope (asks, raises nothing).
+local function cancelled_now()
+  local ok, err = pcall(check_cancel)
+  return not ok and corral.is_cancelled(err)
 end
 
 -- This file's chunk name: its frames are never the user's.
@@ -867,7 +879,10 @@ local function wait_readable(st, op, ready)
   while not ready(p) and not p.eof and not st.closed do
     wait_on(p, "rwait")
   end
-  if st.closed then error(closed_in_use(op, "read"), 0) end
+  if st.closed then
+    check_cancel()                       -- a task cancelled by then: its Cancelled
+    error(closed_in_use(op, "read"), 0)
+  end
   return p
 end
 
@@ -963,7 +978,10 @@ function methods:write(data, ...)
   wq[#wq + 1] = me
   local _ <close> = setmetatable({ st = st, task = me }, WRITE_HOLD)
   while true do
-    if st.closed then error(closed_in_use("write", "write"), 0) end
+    if st.closed then
+      check_cancel()                     -- (as a read: see wait_readable)
+      error(closed_in_use("write", "write"), 0)
+    end
     if p.broken then
       error(io_error("stream:write", "write", "EPIPE", "broken pipe"), 0)
     end
@@ -996,7 +1014,11 @@ end
 --- by the writes that wait for room too (as on TCP, whose shutdown is
 --- queued behind them).
 function methods:shutdown(...)
-  local st = check_open(self, "shutdown")
+  -- closed by the cancel of the task that shuts it down (its cleanup, say):
+  -- nothing left to shut down, and nothing raised, as on TCP
+  local st = state_of(self, "shutdown")
+  if st.closed and cancelled_now() then return end
+  st = check_open(self, "shutdown")
   no_more_args(2, nil, ...)
   if st._shut then return end
   st._shut = true
