@@ -85,7 +85,7 @@ build-tsan/.ran-cmake: | deps
 # ThreadSanitizer over the tests that cross threads (the host API).
 tsan: deps build-tsan/.ran-cmake
 	cmake --build build-tsan -j$(JOBS) --target test-host-run test-host-ops \
-	  test-host-threads
+	  test-host-threads test-host-races test-host-op-abuse test-host-teardown
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir build-tsan --output-on-failure --no-tests=error -R '^c/host-'
 
