@@ -144,6 +144,12 @@ int corral_host_results(corral_host_t *h, lua_State *L);
 /* The last root's error as text (an ErrorGroup as its tree), or NULL.
 ** Valid until the next start or close. */
 const char *corral_host_message(corral_host_t *h);
+/* The same with the tracebacks corral kept, as the corral command prints
+** it: an error the root raised is followed by the root's traceback where
+** it was raised, an ErrorGroup shows each failure's; an outcome without
+** one (a host cancel, a deadlock, a chunk that did not load) reads as
+** corral_host_message. NULL when that is NULL. Valid as long. */
+const char *corral_host_traceback(corral_host_t *h);
 
 /*
 ** Any thread, also while the loop is blocked in I/O: cancel the running

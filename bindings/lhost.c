@@ -65,6 +65,7 @@ struct corral_host_s {
   int cancel_ref;           /* the cancel's reason, for the Cancelled */
   int grace_ref;            /* else the reason of the stop ending first */
   int tree_ref;             /* the task tree when a deadlock was found */
+  int tb_ref;               /* corral_host_traceback's text, once made */
   int spare_ref;            /* a registry slot kept for abandon_root */
   lcr_Task *root;
   unsigned own_state : 1, attached : 1, in_cb : 1, stopping : 1;
@@ -839,6 +840,67 @@ const char *corral_host_message(corral_host_t *h) {
                           : "(error object is not a string)";
 }
 
+/*
+** [h, msg]: the error with its tracebacks, kept at tb_ref: an ErrorGroup
+** rendered with every failure's; another error the root raised, msg and
+** the root's traceback where it was raised. Nothing else has one: msg.
+*/
+static int traceback_k(lua_State *T) {
+  corral_host_t *h = lua_touserdata(T, 1);
+  lua_pushstring(T, lua_touserdata(T, 2));
+  lua_replace(T, 2);
+  if (corral_host_results(h, T) >= 1 && h->msg_ref == LUA_NOREF &&
+      lcr_is_error_group(T, h->S, 3) &&
+      luaL_getmetafield(T, 3, "render") == LUA_TFUNCTION) {
+    lua_pushvalue(T, 3);
+    lua_createtable(T, 0, 1);
+    lua_pushboolean(T, 1);
+    lua_setfield(T, -2, "tracebacks");
+    lua_call(T, 2, 1);
+  } else if (h->msg_ref == LUA_NOREF && h->root != NULL &&
+             h->root->t.status == CR_TASK_FAILED) {
+    const char *tb, *at;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, h->root_ref);
+    lcr_getextra(T, -1, "tb");
+    tb = lua_tostring(T, -1);
+    /* (the last: a message may hold a traceback of its own) */
+    for (at = NULL; tb && (tb = strstr(tb, "\nstack traceback:")); tb++)
+      at = tb;
+    lua_pushvalue(T, 2);
+    if (at != NULL) {
+      lua_pushstring(T, at);
+      lua_concat(T, 2);
+    }
+  } else {
+    lua_pushvalue(T, 2);
+  }
+  if (!lua_isstring(T, -1)) lua_pushvalue(T, 2);
+  h->tb_ref = luaL_ref(T, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* The message with the tracebacks corral kept, made once; when it cannot
+** be made, the message alone. */
+const char *corral_host_traceback(corral_host_t *h) {
+  const char *msg;
+  unsigned was;
+  int rc;
+  if (h == NULL) return NULL;
+  if (h->tb_ref != LUA_NOREF) return kept_string(h->T, h->tb_ref);
+  msg = corral_host_message(h);
+  if (msg == NULL || h->describing) return msg;
+  was = h->in_cb;                       /* as in corral_host_message */
+  h->in_cb = h->describing = 1;
+  lua_pushcfunction(h->T, traceback_k);
+  lua_pushlightuserdata(h->T, h);
+  lua_pushlightuserdata(h->T, (void *)msg);
+  rc = lua_pcall(h->T, 2, 0, 0);
+  h->in_cb = was;
+  h->describing = 0;
+  if (rc != LUA_OK) lua_pop(h->T, 1);
+  return h->tb_ref != LUA_NOREF ? kept_string(h->T, h->tb_ref) : msg;
+}
+
 /* --- starting a root --------------------------------------------------- */
 
 /* [h, fn, args...] -> the root task, anchored. */
@@ -870,6 +932,7 @@ static void forget_root(corral_host_t *h) {
   unref(h->T, &h->cancel_ref);
   unref(h->T, &h->grace_ref);
   unref(h->T, &h->tree_ref);
+  unref(h->T, &h->tb_ref);
   h->root = NULL;
   h->status = CORRAL_NONE;
 }
@@ -1322,7 +1385,7 @@ static int host_alloc(corral_host_t **out, const corral_host_opts_t *o) {
   h->hub = hub;
   h->T_ref = h->root_ref = h->msg_ref = h->stop_ref = h->str_ref = LUA_NOREF;
   h->part_ref = LUA_NOREF;
-  h->tree_ref = h->spare_ref = LUA_NOREF;
+  h->tree_ref = h->spare_ref = h->tb_ref = LUA_NOREF;
   h->cancel_ref = h->grace_ref = LUA_NOREF;
   h->status = CORRAL_NONE;
   q_init(&h->ops);

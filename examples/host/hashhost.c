@@ -155,7 +155,7 @@ static void on_heartbeat(uv_timer_t *t) {
 /* The root finished: stop our own handles so uv_run returns. */
 static void on_done(corral_host_t *h, int status, void *arg) {
   app_t *a = arg;
-  const char *msg = corral_host_message(h);
+  const char *msg = corral_host_traceback(h);   /* the message + where */
   a->status = status;
   if (msg) fprintf(stderr, "[host] script %s: %s\n",
                    status == CORRAL_CANCELLED ? "cancelled" : "failed", msg);
