@@ -11,6 +11,7 @@
 ** finds it.
 */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1275,16 +1276,53 @@ static const luaL_Reg host_funcs[] = {
 
 /* --- create and close ---------------------------------------------------- */
 
-/* package.preload.corral, unless the state has its own: without
-** corral.so on package.cpath, package.loaded.corral = nil then require
-** finds the module again (the same one: it is one per state). */
+/* The policy modules (corral.race, ..., corral.testing), compiled into
+** libcorral (build/gen/policies.h); none in corral.so, whose users find
+** them on package.path. */
+typedef struct { const char *name, *src; size_t len; } policy_t;
+#ifdef CORRAL_HOST_POLICIES
+#include "policies.h"
+static const policy_t policies[] = {LCR_POLICIES {NULL, NULL, 0}};
+#else
+static const policy_t policies[] = {{NULL, NULL, 0}};
+#endif
+
+/* package.preload["corral.<name>"]: loads the policy at upvalue 1 as
+** require's searcher would a file, called with its name. */
+static int load_policy(lua_State *L) {
+  const policy_t *p = &policies[lua_tointeger(L, lua_upvalueindex(1))];
+  char chunkname[64];
+  snprintf(chunkname, sizeof chunkname, "=%s.lua", p->name);
+  chunkname[sizeof "=corral" - 1] = '/';          /* =corral/race.lua */
+  if (luaL_loadbufferx(L, p->src, p->len, chunkname, "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, p->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* package.preload.corral, and the policies', unless the state has its own
+** there: without corral.so on package.cpath, package.loaded.corral = nil
+** then require finds the module again (the same one: it is one per
+** state), and require "corral.race" needs no package.path. */
 static void preload_corral(lua_State *L) {
   int top = lua_gettop(L);
+  lua_Integer i;
   if (lua_getglobal(L, "package") == LUA_TTABLE &&
-      lua_getfield(L, -1, "preload") == LUA_TTABLE &&
-      lua_getfield(L, -1, "corral") == LUA_TNIL) {
-    lua_pushcfunction(L, luaopen_corral);
-    lua_setfield(L, -3, "corral");
+      lua_getfield(L, -1, "preload") == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "corral") == LUA_TNIL) {
+      lua_pushcfunction(L, luaopen_corral);
+      lua_setfield(L, -3, "corral");
+    }
+    lua_pop(L, 1);
+    for (i = 0; policies[i].name != NULL; i++) {
+      if (lua_getfield(L, -1, policies[i].name) == LUA_TNIL) {
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, load_policy, 1);
+        lua_setfield(L, -3, policies[i].name);
+      }
+      lua_pop(L, 1);
+    }
   }
   lua_settop(L, top);
 }
