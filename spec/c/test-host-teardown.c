@@ -10,6 +10,7 @@
 ** host's loop, stepped, and on corral's own loop.
 */
 #include <errno.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -19,7 +20,8 @@ typedef struct {
   corral_op_t *op;            /* the host's completer timer ends it */
 } late_op_t;
 
-static int cancels, completed_late;
+static int cancels;
+static atomic_int completed_late;     /* by the host and its worker */
 static uv_thread_t worker_thread;
 static int worker_started;
 static uv_loop_t *host_loop;  /* the host's loop (NULL: corral's own) */
@@ -54,7 +56,8 @@ static void worker(void *arg) {
   corral_op_t *op = arg;
   while (corral_op_cancelled(op) <= 0) uv_sleep(1);   /* the close says */
   uv_sleep(20);                              /* well after the close */
-  if (corral_op_complete_threadsafe(op, UV_ECANCELED) == 0) completed_late++;
+  if (corral_op_complete_threadsafe(op, UV_ECANCELED) == 0)
+    atomic_fetch_add(&completed_late, 1);
 }
 
 /* host.thread_op(): a worker thread completes it once it was cancelled. */
@@ -112,7 +115,8 @@ static void complete_pending(uv_timer_t *t) {
   int i;
   (void)t;
   for (i = 0; i < npending; i++)
-    if (corral_op_complete(pending[i]->op, 0) == 0) completed_late++;
+    if (corral_op_complete(pending[i]->op, 0) == 0)
+      atomic_fetch_add(&completed_late, 1);
   npending = 0;
 }
 
@@ -171,7 +175,8 @@ static int life(lua_State *L, int how) {
   uv_loop_t loop;
   corral_host_opts_t o = {NULL, NULL, 0};
   corral_host_t *h;
-  cancels = completed_late = worker_started = npending = halted = 0;
+  cancels = worker_started = npending = halted = 0;
+  atomic_store(&completed_late, 0);
   CHECK(uv_loop_init(&loop) == 0);
   host_loop = how == OWN_LOOP ? NULL : &loop;
   o.loop = host_loop;
@@ -191,7 +196,7 @@ static int life(lua_State *L, int how) {
   uv_close((uv_handle_t *)&completer, NULL);
   CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
   uv_thread_join(&worker_thread);
-  CHECK(completed_late == 3);
+  CHECK(atomic_load(&completed_late) == 3);
   CHECK(uv_loop_close(&loop) == 0);
   CHECK(lua_gettop(L) == 0);
   return 0;

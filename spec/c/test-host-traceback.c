@@ -4,6 +4,7 @@
 ** the host had the message alone ("root:1: boom"), and no way to learn
 ** where the root failed short of wrapping every script in an xpcall.
 */
+#include <stdlib.h>
 #include "host_test.h"
 
 /* Start and run chunk; its status. */
@@ -97,10 +98,74 @@ static int test_outcomes_without_one(void) {
   return 0;
 }
 
+/* An allocator whose allocation number fail_at (counted from when counted
+** was reset), and Lua's emergency-collection retry of it, fail. */
+static long fail_at = -1, counted;
+static void *once_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  (void)ud;
+  if (nsize == 0) {
+    free(p);
+    return NULL;
+  }
+  if (fail_at >= 0 && nsize > (p ? osize : 0)) {
+    long c = counted++;
+    if (c == fail_at || c == fail_at + 1) return NULL;
+  }
+  return realloc(p, nsize);
+}
+
+/* Allocation k fails while the traceback is made: the message comes
+** instead, and the next call makes it whole. 2 once none failed, 0
+** before (1: a check failed). */
+static int traceback_after_one_failure(long k, const char *chunk) {
+  lua_State *L = lua_newstate(once_alloc, NULL);
+  corral_host_opts_t o = {NULL, NULL, 0};
+  corral_host_t *h;
+  const char *msg, *tb;
+  char *whole;
+  int none_failed;
+  luaL_openlibs(L);
+  o.L = L;
+  CHECK(corral_host_new(&h, &o) == 0);
+  CHECK(run(h, chunk) == CORRAL_ERROR);
+  msg = corral_host_message(h);
+  fail_at = k;
+  counted = 0;
+  tb = corral_host_traceback(h);
+  fail_at = -1;
+  none_failed = counted <= k;
+  CHECK(tb != NULL);
+  CHECK(none_failed ? strstr(tb, "stack traceback:") != NULL
+                    : strcmp(tb, msg) == 0 || strstr(tb, "stack traceback:"));
+  whole = strdup(corral_host_traceback(h));
+  CHECK(strstr(whole, "stack traceback:") != NULL);
+  CHECK(strcmp(corral_host_traceback(h), whole) == 0);
+  free(whole);
+  CHECK(corral_host_close(h) == 0);
+  lua_close(L);
+  return none_failed ? 2 : 0;
+}
+
+static int test_memory_runs_out_while_it_is_made(void) {
+  static const char *const chunks[] = {
+    "local function f() error('boom') end f()",
+    "require('corral').group(function(g) g:spawn(error, 'x') end)",
+  };
+  size_t i;
+  long k;
+  int rc;
+  for (i = 0; i < sizeof chunks / sizeof chunks[0]; i++) {
+    for (k = 0; (rc = traceback_after_one_failure(k, chunks[i])) == 0; k++) {}
+    CHECK(rc == 2 && k > 0);
+  }
+  return 0;
+}
+
 int main(void) {
   int failed = 0;
   RUN(test_the_roots_error_with_its_traceback);
   RUN(test_error_groups_and_other_values);
   RUN(test_outcomes_without_one);
+  RUN(test_memory_runs_out_while_it_is_made);
   return failed != 0;
 }
