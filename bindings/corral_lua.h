@@ -106,7 +106,8 @@ cr_engine_t *corral_host_engine(corral_host_t *h);
 ** arguments from the top of corral_host_state(h)'s stack (popped, also on
 ** failure; a negative nargs is CR_EINVAL and pops nothing). A chunk or file that does not compile ends at once with
 ** CORRAL_ERROR (the message as its error). A file's chunk gets
-** argv[0..argc-1] as `...`. CR_EBUSY while a root runs.
+** argv[0..argc-1] as `...`. CR_EBUSY while a root runs; CR_ENOMEM (the
+** function and arguments popped) when they do not fit on a stack.
 */
 int corral_host_start(corral_host_t *h, int nargs);
 int corral_host_start_string(corral_host_t *h, const char *chunk,

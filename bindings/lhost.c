@@ -997,8 +997,9 @@ int corral_host_start(corral_host_t *h, int nargs) {
     return CR_EINVAL;
   }
   if (cannot_start(h) || !lua_checkstack(T, nargs + 3)) {
+    int rc = cannot_start(h) ? CR_EBUSY : CR_ENOMEM;   /* (do not fit) */
     lua_pop(L, nargs + 1);
-    return CR_EBUSY;
+    return rc;
   }
   forget_root(h);
   drop_requests(h);
