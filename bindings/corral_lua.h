@@ -184,8 +184,10 @@ int corral_host_stop(corral_host_t *h, double grace, const char *reason);
 ** nothing on 0 and an error "name: message" otherwise.
 **
 ** Cancellation: when the waiting task is cancelled, `cancel` runs (on the
-** loop thread) unless a completion was already delivered, in which case
-** the task gets the results and its next cancellation point raises. It
+** loop thread) unless a completion was already made (by either call, also
+** one a thread made that the loop has not delivered yet, or one the
+** callback itself makes), in which case the task gets the results and its
+** next cancellation point raises. It
 ** answers CORRAL_OP_ABANDON (the default when NULL): the task raises
 ** Cancelled now, and the op is freed when the host completes it; or
 ** CORRAL_OP_WAIT: the task keeps waiting until the host completes it (an

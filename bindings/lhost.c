@@ -781,7 +781,7 @@ int corral_host_results(corral_host_t *h, lua_State *L) {
   return n;
 }
 
-/* [h]: make the message and keep it: whole (str_ref), or the first one
+/* [h, _]: make the message and keep it: whole (str_ref), or the first one
 ** memory cut short in a part (part_ref). */
 static int message_k(lua_State *T) {
   corral_host_t *h = lua_touserdata(T, 1);
@@ -815,26 +815,36 @@ static const char *kept_string(lua_State *T, int ref) {
 ** until a whole one can be made: each call tries again, and the first
 ** such message stays valid with the whole one.
 */
+/*
+** Call f [h, arg] protected on T to describe the outcome; an error leaves
+** nothing kept (asked again, it is made). The error's __tostring is the
+** script's code: a host call it makes is one from inside a callback (run,
+** step and close refuse), and no start may replace the outcome being
+** described.
+*/
+static int describe(corral_host_t *h, lua_CFunction f, const void *arg) {
+  unsigned was = h->in_cb;
+  int rc;
+  h->in_cb = h->describing = 1;
+  lua_pushcfunction(h->T, f);
+  lua_pushlightuserdata(h->T, h);
+  lua_pushlightuserdata(h->T, (void *)arg);
+  rc = lua_pcall(h->T, 2, 0, 0);
+  h->in_cb = was;
+  h->describing = 0;
+  if (rc != LUA_OK) lua_pop(h->T, 1);
+  return rc;
+}
+
 const char *corral_host_message(corral_host_t *h) {
   lua_State *T;
   int rc;
-  unsigned was;
   if (h == NULL) return NULL;
   T = h->T;
   if (h->status != CORRAL_ERROR && h->status != CORRAL_CANCELLED) return NULL;
   if (h->str_ref != LUA_NOREF) return kept_string(T, h->str_ref);
   if (h->describing) return NULL;      /* asked again from its __tostring */
-  /* The error's __tostring is the script's code: a host call it makes is
-  ** one from inside a callback (run, step and close refuse), and no start
-  ** may replace the outcome being described. */
-  was = h->in_cb;
-  h->in_cb = h->describing = 1;
-  lua_pushcfunction(T, message_k);
-  lua_pushlightuserdata(T, h);
-  rc = lua_pcall(T, 1, 0, 0);
-  h->in_cb = was;
-  h->describing = 0;
-  if (rc != LUA_OK) lua_pop(T, 1);     /* not kept: asked again, it is made */
+  rc = describe(h, message_k, NULL);
   if (h->str_ref != LUA_NOREF) return kept_string(T, h->str_ref);
   if (h->part_ref != LUA_NOREF) return kept_string(T, h->part_ref);
   return rc == LUA_ERRMEM ? "not enough memory (to describe the error)"
@@ -884,21 +894,11 @@ static int traceback_k(lua_State *T) {
 ** be made, the message alone. */
 const char *corral_host_traceback(corral_host_t *h) {
   const char *msg;
-  unsigned was;
-  int rc;
   if (h == NULL) return NULL;
   if (h->tb_ref != LUA_NOREF) return kept_string(h->T, h->tb_ref);
   msg = corral_host_message(h);
   if (msg == NULL || h->describing) return msg;
-  was = h->in_cb;                       /* as in corral_host_message */
-  h->in_cb = h->describing = 1;
-  lua_pushcfunction(h->T, traceback_k);
-  lua_pushlightuserdata(h->T, h);
-  lua_pushlightuserdata(h->T, (void *)msg);
-  rc = lua_pcall(h->T, 2, 0, 0);
-  h->in_cb = was;
-  h->describing = 0;
-  if (rc != LUA_OK) lua_pop(h->T, 1);
+  describe(h, traceback_k, msg);
   return h->tb_ref != LUA_NOREF ? kept_string(h->T, h->tb_ref) : msg;
 }
 
