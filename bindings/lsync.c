@@ -239,7 +239,18 @@ static int l_lock(lua_State *L) {
 }
 
 static int l_semaphore(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer n;
+  if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1)) {
+    /* 1.5 or math.huge (Trio's CapacityLimiter(inf)): say what is wanted
+    ** rather than Lua's "number has no integer representation" */
+    int isint;
+    (void)lua_tointegerx(L, 1, &isint);
+    luaL_argcheck(L, isint, 1, lua_tonumber(L, 1) == HUGE_VAL
+        ? "permits must be an integer >= 0 (math.huge is not a count; "
+          "math.maxinteger is the most a semaphore holds)"
+        : "permits must be an integer >= 0");
+  }
+  n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 0, 1, "permits must be >= 0");
   /* (Trio's Semaphore(1, max_value=1) read as corral.semaphore(1, 1) */
   lcr_checknargs(L, 1, "a semaphore has no maximum");
