@@ -40,6 +40,10 @@
 --   (cancel_called stays false, a documented difference from Trio).
 --   test_generic_lock_fifo_fairness was ported for lock and semaphore only, in a
 --   FIFO-pinned form ("trio generic lock fairness"); it is ported here in full.
+--   Ported here as "(rest)": what those ports left out of test_cancel_scope_repr
+--   (a passed deadline, an exited scope), of test_cancel_scope_validation (a
+--   deadline and a timeout together, -math.huge), and the infinite arguments
+--   around test_timeouts_raise_value_error.
 --
 -- Skipped, with why:
 --   test_sync.py: test_Semaphore_bounded (corral's semaphore has no max_value: it
@@ -646,6 +650,60 @@ describe("Trio test_channel.py", function()
       -- a value sent now stays in the buffer: the cancelled receiver is gone
       assert.is_true(ch:try_send("c"))
       assert.equal(1, #ch)
+    end)
+  end)
+end)
+
+-- What the ports of test_run.py and test_timeouts.py in ported_trio_run_spec.lua
+-- left out of the tests they port.
+describe("Trio test_run.py (cancel-scope parts not ported before)", function()
+  it("test_cancel_scope_repr (rest): a deadline in the past, a cancel, and an exited scope show", function()
+    vrun(function()
+      local sc
+      corral.scope(function(s)
+        sc = s
+        assert.not_matches("exited", tostring(s))
+        s.deadline = corral.now() - 1
+        assert.matches("scope probe #%d+ %(cancelled: deadline; deadline passed 1%.000s ago%)", corral.tree())
+        assert.equal("corral.Scope(probe, cancelled)", tostring(s))
+      end, { name = "probe" })
+      assert.equal("corral.Scope(probe, cancelled, exited)", tostring(sc))
+    end)
+  end)
+
+  it("test_cancel_scope_validation (rest): a timeout and a deadline together, where Trio refuses both: the earlier wins", function()
+    vrun(function()
+      corral.sleep(1)
+      corral.scope(function(s) assert.equal(4, s.deadline) end, { timeout = 3, deadline = 7 })
+      corral.scope(function(s) assert.equal(5, s.deadline) end, { timeout = 9, deadline = 5 })
+      corral.scope(function(s)
+        support.assert_mentions(raises(function() s.deadline = 0 / 0 end), "deadline", "NaN")
+        assert.equal(math.huge, s.deadline)
+        s.deadline = -math.huge                -- deadlines may be anything but NaN
+        assert.is_true(s.cancel_called)
+        s.deadline = math.huge
+        assert.is_true(s.cancel_called)        -- never un-cancelled
+      end)
+    end)
+  end)
+end)
+
+describe("Trio test_timeouts.py (infinite arguments)", function()
+  it("test_timeouts_raise_value_error (infinities): math.huge delays never fire, -math.huge deadlines expire on entry", function()
+    vrun(function()
+      assert.same({ true, "ok" }, { corral.move_on_after(math.huge, function() corral.sleep(100); return "ok" end) })
+      assert.equal("ok", corral.fail_after(math.huge, function() corral.sleep(100); return "ok" end))
+      assert.equal(100 + 100, corral.now())
+      assert.is_false(corral.move_on_at(-math.huge, corral.sleep, 1))
+      assert.is_true(corral.is_timeout(raises(corral.fail_at, -math.huge, corral.sleep, 1)))
+      corral.sleep_until(-math.huge)           -- long past: returns at once
+      assert.is_false(corral.move_on_after(5, corral.sleep_until, math.huge))
+      assert.is_false(corral.move_on_after(5, corral.sleep, math.huge))
+      assert.equal(200 + 10, corral.now())
+      for _, f in ipairs({ corral.sleep, corral.move_on_after, corral.fail_after }) do
+        assert.matches("bad argument", tostring(raises(f, -math.huge, function() end)))
+      end
+      is_cancellation_point(corral.sleep_until, -math.huge)
     end)
   end)
 end)
