@@ -6,6 +6,7 @@
 ** task parks until the children have finished (join_k), and only then does
 ** the group decide what to return or raise.
 */
+#include <stdint.h>
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
@@ -222,7 +223,11 @@ static int body_k(lua_State *L, int status, lua_KContext ctx) {
   return join_k(L, LUA_OK, 0);
 }
 
-static size_t optcount(lua_State *L, int idx, const char *field) {
+/* Option `field` of the options table at idx: nil (0, the default), an
+** integer >= 1, or math.huge, which is `huge` (no limit, keep every
+** failure), as math.huge means "no bound" for a channel or a sleep. */
+static size_t optcount(lua_State *L, int idx, const char *field,
+                       size_t huge) {
   lua_Integer n;
   int isnum;
   if (lua_getfield(L, idx, field) == LUA_TNIL) {
@@ -231,11 +236,15 @@ static size_t optcount(lua_State *L, int idx, const char *field) {
   }
   n = lua_tointegerx(L, -1, &isnum);     /* a number, not a numeral */
   if (lua_type(L, -1) != LUA_TNUMBER)
-    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1, "
-                  "got %s", field, lcr_push_typename(L, -1)));
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1 "
+                  "or math.huge, got %s", field, lcr_push_typename(L, -1)));
+  if (!isnum && lua_tonumber(L, -1) == HUGE_VAL) {
+    lua_pop(L, 1);
+    return huge;
+  }
   if (!isnum || n < 1)
-    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1",
-                                          field));
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s must be an integer >= 1 "
+                                          "or math.huge", field));
   lua_pop(L, 1);
   return (size_t)n;
 }
@@ -260,8 +269,8 @@ static int l_group(lua_State *L) {
   G->epoch = lcr_taskengine(t)->epoch;
   luaL_setmetatable(L, LCR_GROUP);
   if (lua_istable(L, 2)) {
-    o.limit = optcount(L, 2, "limit");
-    o.max_errors = optcount(L, 2, "max_errors");
+    o.limit = optcount(L, 2, "limit", 0);
+    o.max_errors = optcount(L, 2, "max_errors", SIZE_MAX);
     o.defer_errors = lcr_optboolean(L, 2, "defer_errors");
     if (lua_getfield(L, 2, "on_error") != LUA_TNIL) {
       if (!lua_isfunction(L, -1))     /* a callable table: told to wrap it */

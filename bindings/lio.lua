@@ -463,14 +463,16 @@ function tcp.serve(host, port, handler, opts, ...)
   if opts.backlog ~= nil then
     checkint(opts.backlog, 4, "serve", "backlog", 1, 65535, nil, true)
   end
-  if opts.limit ~= nil then checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true) end
+  if opts.limit ~= nil and opts.limit ~= huge then     -- (math.huge: no limit)
+    checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true)
+  end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       argerr(4, "serve", corral._function_expected(opts[k], k))
     end
   end
   local on_error = opts.on_error or default_on_error
-  local slots = opts.limit and corral.semaphore(opts.limit)
+  local slots = opts.limit and opts.limit ~= huge and corral.semaphore(opts.limit)
   local l <close> = listen_as("serve", host, port, opts.backlog or 511)
   local me = corral.current_task()
   local outer = me and me.group

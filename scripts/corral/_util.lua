@@ -341,7 +341,7 @@ function M.branch_outcome(fn, ...) return outcome_in(true, nil, fn, ...) end
 -- group's Cancelled rather than lost with the results (group_keeping).
 function M.run_all(n, call, opts)
   local results, failed = {}, M.failures()
-  local slots = opts.limit and corral.semaphore(opts.limit)
+  local slots = opts.limit and opts.limit ~= HUGE and corral.semaphore(opts.limit)
   local function child(i)
     local _ <close> = setmetatable({}, { __close = function(_, e)
       if slots then slots:release() end

@@ -24,7 +24,7 @@ local util = require "corral._util"
 util.own_source()                 -- (its frames end a branch's traceback)
 
 local OPTIONS = {
-  limit = util.is.integer_ge(1),
+  limit = util.is.integer_ge(1, true),
   defer_errors = util.is.type("boolean"),
   settle = util.is.type("boolean"),
   name = util.is.name,

@@ -66,7 +66,7 @@ describe("regression: option and field messages misled about what was wrong", fu
         function() corral.scope(print, { deadline = 0 / 0 }) end)
       support.assert_arg_error(2, "scope", "(timeout must be a number of seconds, got string)",
         function() corral.scope(print, { timeout = "1" }) end)
-      support.assert_arg_error(2, "group", "(limit must be an integer >= 1, got string)",
+      support.assert_arg_error(2, "group", "(limit must be an integer >= 1 or math.huge, got string)",
         function() corral.group(print, { limit = "3" }) end)
       support.assert_arg_error(3, "connect", "(timeout must be a number of seconds, got string)",
         function() corral.tcp.connect("127.0.0.1", 1, { timeout = "1" }) end)

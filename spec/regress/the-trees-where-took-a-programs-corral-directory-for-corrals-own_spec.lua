@@ -93,7 +93,7 @@ describe("regression: the tree's where took a program's corral/ directory for co
     support.vrun(function()
       local ok, err = pcall(gather, { print }, { limit = "x" })
       assert.is_false(ok)
-      assert.matches("limit must be an integer >= 1, got string", err, 1, true)
+      assert.matches("limit must be an integer >= 1 or math.huge, got string", err, 1, true)
     end)
   end)
 
