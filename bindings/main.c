@@ -69,12 +69,31 @@ static int l_is_stdin(lua_State *L) {
   return 1;
 }
 
-/* corral.<name>() of the loaded module, protected: its first result as a
-** boolean (false if there is none, or it failed). */
+/* The registry's table of the module's functions that C calls, as they
+** were before any script ran: a script that replaces or removes
+** corral._trace_flush (a mock, a sandbox) changes nothing here. */
+#define CLI_SAVED "corral.cli: saved functions"
+
+static void save_corral(lua_State *L) {
+  static const char *const names[] = {"_trace_flush", "_trace_failed",
+                                      "_kill_children", NULL};
+  int i;
+  lua_newtable(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "corral");
+  for (i = 0; names[i] != NULL && lua_istable(L, -1); i++) {
+    lua_getfield(L, -1, names[i]);
+    lua_setfield(L, -4, names[i]);
+  }
+  lua_pop(L, 2);
+  lua_setfield(L, LUA_REGISTRYINDEX, CLI_SAVED);
+}
+
+/* corral.<name>() as saved (save_corral), protected: its first result as
+** a boolean (false if there is none, or it failed). */
 static int call_corral(lua_State *L, const char *name) {
   int top = lua_gettop(L), r = 0;
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (lua_getfield(L, -1, "corral") == LUA_TTABLE &&
+  if (lua_getfield(L, LUA_REGISTRYINDEX, CLI_SAVED) == LUA_TTABLE &&
       lua_getfield(L, -1, name) == LUA_TFUNCTION &&
       lua_pcall(L, 0, 1, 0) == LUA_OK)
     r = lua_toboolean(L, -1);
@@ -332,7 +351,8 @@ static int pmain(lua_State *L) {
   preload(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "corral.cli");
-  lua_call(L, 1, 1);
+  lua_call(L, 1, 1);                /* (which loads corral) */
+  save_corral(L);
   lua_getfield(L, -1, "main");
   lua_createtable(L, argc, 1);                 /* argv, argv[0] = progname */
   for (i = 0; i < argc; i++) {

@@ -33,7 +33,13 @@ local max, min = math.max, math.min
 local stderr, fwrite = io.stderr, io.stderr.write
 local function eprint(...) fwrite(stderr, ...) end
 local corral = require "corral"
+-- corral's own functions as they are now too: a script that replaces or
+-- removes one (a mock, a sandbox stripping the module) must still have its
+-- error printed and its status right.
 local getglobal, setglobal = corral._getglobal, corral._setglobal
+local is_cancelled, is_error_group = corral.is_cancelled, corral.is_error_group
+local corral_run, trace_failed, stuck_tree =
+  corral.run, corral._trace_failed, corral._stuck_tree
 
 local M = {}
 
@@ -344,7 +350,7 @@ local function user_tracebacks(top)
     end
     if type(errs) == "table" then
       for _, e in pairs(errs) do
-        if corral.is_error_group(e) and not seen[e] then
+        if is_error_group(e) and not seen[e] then
           seen[e] = true
           todo[#todo + 1] = e
         end
@@ -358,7 +364,7 @@ local function run(plan, argv, info)
   local tb, tb_of     -- the traceback of the error last handled, and that error
   local function handler(e)
     tb = nil          -- (a <close> handler's error replaces the one before)
-    if corral.is_cancelled(e) or corral.is_error_group(e) then return e end
+    if is_cancelled(e) or is_error_group(e) then return e end
     -- as lua's own handler: a value whose __tostring gives a string is
     -- printed as that string alone, without a traceback
     local mt = type(e) ~= "string" and type(e) ~= "number" and rawmeta(e)
@@ -384,12 +390,12 @@ local function run(plan, argv, info)
       protect(plan.chunk, unpack(args, 1, n))
     end
   end
-  local ok, e = pcall(corral.run, root, plan.run_opts)
+  local ok, e = pcall(corral_run, root, plan.run_opts)
   -- (a trace asked for and not written: said on stderr; the status says so)
-  if ok then return corral._trace_failed() and 1 or 0 end
-  if corral.is_cancelled(e) and e.source == "signal" then
+  if ok then return trace_failed() and 1 or 0 end
+  if is_cancelled(e) and e.source == "signal" then
     eprint(info.progname, ": interrupted by ", describe(e.reason), "\n")
-    local stuck = corral._stuck_tree()
+    local stuck = stuck_tree()
     if stuck then           -- a deadlock held open for the signal: show it
       eprint(info.progname, ": every task was blocked and nothing but a ",
         "signal could wake them (a deadlock). The tasks when it came:\n", stuck)
@@ -397,7 +403,7 @@ local function run(plan, argv, info)
     return e.reason == "SIGTERM" and 143 or 130
   end
   local msg
-  if corral.is_error_group(e) then
+  if is_error_group(e) then
     user_tracebacks(e)
     msg = e:render({ tracebacks = true })
   else
