@@ -430,3 +430,19 @@ print(o["trace_limit"], o["events"], o["dropped_events"] > 0)
     assert.equal("corral: trace-svg: /nonexistent/t.json: No such file or directory\n", r.stderr)
   end)
 end)
+
+describe("corral trace-svg's usage errors", function()
+  it("say what was wrong before the usage, and exit 2", function()
+    for _, case in ipairs({
+      { {}, "no trace file given" },
+      { { "--width", "5" }, "unrecognized option '--width'" },
+      { { "a.json", "b.json" }, "one trace file at a time ('b.json' is one too many)" },
+    }) do
+      local argv = { "trace-svg", table.unpack(case[1]) }
+      local r = run_argv(argv)
+      assert.equal(2, r.code)
+      assert.equal("", r.stdout)
+      assert.matches("^corral: trace%-svg: " .. case[2]:gsub("%p", "%%%0") .. "\nusage: corral trace%-svg", r.stderr)
+    end
+  end)
+end)

@@ -667,6 +667,11 @@ function M.main(args, progname)
   end
   -- (an option it does not know is a usage error, not a file name)
   if not path or args[2] or (match(path, "^%-.") and path ~= "-") then
+    -- what was wrong first, as the command's own usage errors say it
+    local why = not path and "no trace file given"
+      or match(path, "^%-.") and path ~= "-" and fmt("unrecognized option '%s'", path)
+      or fmt("one trace file at a time ('%s' is one too many)", args[2])
+    io.stderr:write(progname, ": trace-svg: ", why, "\n")
     usage(progname, io.stderr)
     return 2
   end
