@@ -54,6 +54,7 @@ Available options are:
   -W             turn warnings on
   -E             ignore environment variables (LUA_INIT, LUA_PATH, LUA_CPATH)
   --trace file   write a Chrome trace-event timeline of the run to file
+                 (--trace=file too)
   --             stop handling options
   -              stop handling options and execute stdin
 With no script, no -e and no -v, the script is read from stdin unless
@@ -120,6 +121,12 @@ local function parse(argv, info)
       name, value = sub(a, 1, 2), sub(a, 3)
       opt = OPTIONS[name]
       if opt and not opt.arg then opt = nil end
+    elseif not opt then                          -- --trace=FILE, as GNU tools
+      local long, v = match(a, "^(%-%-[^=]+)=(.*)$")
+      opt = long and OPTIONS[long]
+      if opt and opt.arg then name, value = long, v ~= "" and v or nil
+      else opt = nil end
+      if opt and value == nil then return nil, format("'%s' needs an argument", long) end
     end
     if not opt then return nil, format("unrecognized option '%s'", a) end
     if opt.arg and value == nil then
