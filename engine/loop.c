@@ -654,6 +654,14 @@ int cr_engine_step(cr_engine_t *e, int block) {
   return rc;
 }
 
+/* Whether only the root policy's stop-signal watchers keep the run open
+** (cr_engine_stuck): a deadlock all the same, reported at once rather than
+** when Ctrl-C comes, since the signal could only cancel the root. (Not when
+** a task sleeps with no deadline: it waits for that signal on purpose.) */
+static int held_by_root_watchers(cr_engine_t *e) {
+  return cr__signal_idle_root_watchers(e) > 0 && cr_engine_stuck(e);
+}
+
 static int step(cr_engine_t *e, int block) {
   if (e->alloc_seen != cr__alloc_failures()) {
     e->alloc_seen = cr__alloc_failures();   /* libuv ran out of memory */
@@ -682,7 +690,7 @@ static int step(cr_engine_t *e, int block) {
       cr__timers_fire(e, e->vnow);
       return 1;
     }
-    if (loop_alive(e)) {
+    if (loop_alive(e) && !held_by_root_watchers(e)) {
       if (block) io_poll(e, UV_RUN_ONCE);
       return 1;
     }
@@ -697,7 +705,8 @@ static int step(cr_engine_t *e, int block) {
   }
   if (when_idle(e, block)) return 1;
   arm_uvtimer(e);
-  if (!loop_alive(e)) return e->stats.tasks ? CR_EDEADLOCK : 0;
+  if (!loop_alive(e) || held_by_root_watchers(e))
+    return e->stats.tasks ? CR_EDEADLOCK : 0;
   io_poll(e, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
   cr_engine_poll_deadlines(e);
   return 1;
