@@ -302,7 +302,9 @@ struct cr_task_s {
   unsigned delivered : 1; /* private: woken with a delivery (wake_status 0)
                           ** while no t:cancel was owed: one that comes
                           ** before it runs again is too late for that wait,
-                          ** and is not owed once it runs (cr_task_returned) */
+                          ** and is not owed once it runs (cr_task_returned);
+                          ** kept while it runs so that its next wait or
+                          ** yield owes it again (reowe) */
   unsigned rejoin : 5;    /* private: the kind of the wait in a FIFO list
                           ** that a cancel aborted (wait_obj kept), until
                           ** the task parks, yields or sees the cancel: if

@@ -620,8 +620,12 @@ static int run_ready(cr_engine_t *e) {
     /* A t:cancel that came after a delivered wake-up, before the task ran:
     ** the call returns what it was handed, and the cancel is not owed for
     ** that wait (a return now ends the task done, nothing handed to it
-    ** lost); it stays a level, so the next cancellation point raises. */
-    if (t->delivered) t->scope.cancel_owed = t->delivered = 0;
+    ** lost); it stays a level, so the next cancellation point raises, and
+    ** the task's next wait owes it again (delivered kept: cr__task_reowe). */
+    if (t->delivered && t->scope.cancel_owed)
+      t->scope.cancel_owed = 0;
+    else
+      t->delivered = 0;
     t->status = CR_TASK_RUNNING;
     e->current = t;
     CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);

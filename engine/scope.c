@@ -113,10 +113,10 @@ static cr_scope_t *catcher(cr_scope_t *p) {
 static void reached(cr_task_t *t, const cr_scope_t *from,
                     const cr_scope_t *to) {
   const cr_scope_t *x;
-  if (!t->scope.cancel_owed) return;
+  if (!t->scope.cancel_owed && !t->delivered) return;
   for (x = from; x != NULL && x != &t->scope; x = x->parent)
     if (x == to) return;
-  t->scope.cancel_owed = 0;
+  t->scope.cancel_owed = t->delivered = 0;   /* (nor owed again: reowe) */
 }
 
 static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {

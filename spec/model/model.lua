@@ -27,8 +27,8 @@
 --     exit, after the children finished;
 --   * entering a group or scope is not a cancellation point; a delivered wake-up
 --     wins over a later cancel (a t:cancel that comes after it, before the task
---     runs, is not owed: a return then ends the task done); cancel after exit
---     does nothing.
+--     runs, is not owed: a return then ends the task done, unless it waits or
+--     yields again, which owes it again); cancel after exit does nothing.
 --
 -- The scheduling discipline (needed to compare logs in total order) is the one
 -- the engine documents: a FIFO run queue; a task runs until it blocks; spawned
@@ -159,7 +159,14 @@ end
 -- Block the running task until woken. `abort` says what a cancellation does
 -- to this wait: "done" (the wait is undone and the task woken) or "late"
 -- (not a cancellation point: keep waiting).
+-- A t:cancel excused for the wait before (run_task) is owed for this one.
+local function reowe(t)
+  if t.delivered then t.scope.owed = true end
+  t.delivered = false
+end
+
 local function park(t, abort)
+  reowe(t)
   t.status = "waiting"
   t.abort = abort
   t.wake_status = 0
@@ -174,6 +181,7 @@ end
 
 -- Requeue the running task at the back of the run queue.
 local function yield_now(t)
+  reowe(t)
   t.abort = nil
   t.wake_status = 0
   schedule(t)
@@ -297,13 +305,13 @@ end
 -- is one of t's scopes from `from` up (an inner catch): a t:cancel is then
 -- no longer owed (see task_main).
 local function reached(t, from, to)
-  if not t.scope.owed then return end
+  if not t.scope.owed and not t.delivered then return end
   local x = from
   while x and x ~= t.scope do
     if x == to then return end
     x = x.parent
   end
-  t.scope.owed = false
+  t.scope.owed, t.delivered = false, false
 end
 
 local function judge(s, where, e)
@@ -661,6 +669,7 @@ local function start_wait(w, c)
     -- parked inside a cancelled scope: the wait is aborted at once
     cov("start: a queued child, the caller cancelled at once")
     w.saw_cancel = true
+    reowe(w)
     w.wake_status = "cancelled"
     schedule(w)
     coroutine.yield()
@@ -1121,7 +1130,8 @@ local function run_task(t)
   if t.delivered and t.scope.owed then
     cov("task: a t:cancel that came after its delivered wake-up is not owed")
   end
-  if t.delivered then t.scope.owed, t.delivered = false, false end
+  -- (delivered kept while it runs: its next wait owes the cancel again, reowe)
+  if t.delivered and t.scope.owed then t.scope.owed = false else t.delivered = false end
   if not t.co then t.co = coroutine.create(task_main) end
   local ok, err = coroutine.resume(t.co, t)
   if not ok then error("model bug in task " .. t.name .. ": " .. tostring(err), 0) end
