@@ -303,8 +303,8 @@ struct cr_task_s {
                           ** while no t:cancel was owed: one that comes
                           ** before it runs again is too late for that wait,
                           ** and is not owed once it runs (cr_task_returned);
-                          ** kept while it runs so that its next wait or
-                          ** yield owes it again (reowe) */
+                          ** kept while it runs so that a cancellation
+                          ** point a shield hides it from owes it (asked) */
   unsigned rejoin : 5;    /* private: the kind of the wait in a FIFO list
                           ** that a cancel aborted (wait_obj kept), until
                           ** the task parks, yields or sees the cancel: if

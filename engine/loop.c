@@ -621,7 +621,8 @@ static int run_ready(cr_engine_t *e) {
     ** the call returns what it was handed, and the cancel is not owed for
     ** that wait (a return now ends the task done, nothing handed to it
     ** lost); it stays a level, so the next cancellation point raises, and
-    ** the task's next wait owes it again (delivered kept: cr__task_reowe). */
+    ** the next cancellation point a shield hides it from owes it again
+    ** (delivered kept while it runs: asked, in scope.c). */
     if (t->delivered && t->scope.cancel_owed)
       t->scope.cancel_owed = 0;
     else

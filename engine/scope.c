@@ -116,7 +116,7 @@ static void reached(cr_task_t *t, const cr_scope_t *from,
   if (!t->scope.cancel_owed && !t->delivered) return;
   for (x = from; x != NULL && x != &t->scope; x = x->parent)
     if (x == to) return;
-  t->scope.cancel_owed = t->delivered = 0;   /* (nor owed again: reowe) */
+  t->scope.cancel_owed = t->delivered = 0;   /* (nor owed again: asked) */
 }
 
 static cr_end_t judge(cr_scope_t *s, cr_scope_t **to) {
@@ -522,6 +522,11 @@ static cr_scope_t *asked(cr_task_t *task, cr_scope_t *s) {
     task->saw_cancel = 1;
     cr__rejoin_forget(task);       /* it raises: its wait is over */
     reached(task, task->cur, s);
+  } else if (task->status == CR_TASK_RUNNING && task->delivered) {
+    /* A cancellation point a shield hides its t:cancel from: the cancel
+    ** run_ready excused for the wait before is owed for this one. */
+    task->scope.cancel_owed = 1;
+    task->delivered = 0;
   }
   return s;
 }

@@ -136,19 +136,9 @@ static void set_wait(cr_task_t *t, cr_wait_t wait) {
   if (was != now) cr__engine_io_wait(t->scope.engine, now ? 1 : -1);
 }
 
-/* A running task whose t:cancel came after its delivered wake-up (run_ready
-** excused it for that wait) waits again, or yields: the cancel is owed for
-** this wait (hidden by a shield, a return after it ends the task
-** cancelled, as for a cancel that came while it ran). */
-static void reowe(cr_task_t *t) {
-  if (t->delivered) t->scope.cancel_owed = 1;
-  t->delivered = 0;
-}
-
 void cr_task_park_on(cr_task_t *t, cr_abort_cb abort, cr_wait_t wait,
                      const void *obj) {
   if ((unsigned)wait >= CR_WAIT__COUNT) wait = CR_WAIT_OTHER;  /* misuse */
-  reowe(t);
   t->status = CR_TASK_WAITING;
   t->rejoin = 0;                 /* a place kept is taken back, or lost */
   t->scope.engine->aborts[wait] = abort;
@@ -257,7 +247,9 @@ void cr_task_interrupt(cr_task_t *t) {
 }
 
 void cr_task_yield(cr_task_t *t) {
-  reowe(t);
+  /* a t:cancel run_ready excused stays so across the yield (run_ready
+  ** excuses it again), up to a cancellation point (asked) */
+  if (t->delivered) t->scope.cancel_owed = 1;
   t->wake_status = 0;
   cr__rejoin_forget(t);          /* its next wait is a new arrival */
   cr__task_schedule(t);

@@ -27,8 +27,9 @@
 --     exit, after the children finished;
 --   * entering a group or scope is not a cancellation point; a delivered wake-up
 --     wins over a later cancel (a t:cancel that comes after it, before the task
---     runs, is not owed: a return then ends the task done, unless it waits or
---     yields again, which owes it again); cancel after exit does nothing.
+--     runs, is not owed: a return then ends the task done, unless it meets a
+--     cancellation point a shield hides it from, which owes it again); cancel
+--     after exit does nothing.
 --
 -- The scheduling discipline (needed to compare logs in total order) is the one
 -- the engine documents: a FIFO run queue; a task runs until it blocks; spawned
@@ -159,14 +160,7 @@ end
 -- Block the running task until woken. `abort` says what a cancellation does
 -- to this wait: "done" (the wait is undone and the task woken) or "late"
 -- (not a cancellation point: keep waiting).
--- A t:cancel excused for the wait before (run_task) is owed for this one.
-local function reowe(t)
-  if t.delivered then t.scope.owed = true end
-  t.delivered = false
-end
-
 local function park(t, abort)
-  reowe(t)
   t.status = "waiting"
   t.abort = abort
   t.wake_status = 0
@@ -181,7 +175,7 @@ end
 
 -- Requeue the running task at the back of the run queue.
 local function yield_now(t)
-  reowe(t)
+  if t.delivered then t.scope.owed = true end   -- still excused (run_task)
   t.abort = nil
   t.wake_status = 0
   schedule(t)
@@ -367,6 +361,10 @@ local function check_cancel(t)
     t.saw_cancel = true   -- a Cancelled it now unwinds is one corral delivered
     reached(t, t.cur, s)
     error(make_cancelled(s))
+  elseif t.delivered then
+    -- a point a shield hides it from: a t:cancel excused for the wait before
+    -- (run_task) is owed for this one
+    t.scope.owed, t.delivered = true, false
   end
 end
 
@@ -669,7 +667,6 @@ local function start_wait(w, c)
     -- parked inside a cancelled scope: the wait is aborted at once
     cov("start: a queued child, the caller cancelled at once")
     w.saw_cancel = true
-    reowe(w)
     w.wake_status = "cancelled"
     schedule(w)
     coroutine.yield()
