@@ -364,6 +364,7 @@ local function check_cancel(t)
   elseif t.delivered then
     -- a point a shield hides it from: a t:cancel excused for the wait before
     -- (run_task) is owed for this one
+    cov("task: an excused t:cancel owed again at a point a shield hides it from")
     t.scope.owed, t.delivered = true, false
   end
 end
