@@ -1239,8 +1239,10 @@ int cr_signal_wait(cr_engine_t *e, cr_task_t *t, int signum);
 ** not called if the scope was already cancelled or exited), after setting
 ** e->root_signal, and any
 ** later SIGINT or SIGTERM kills the process with its default action.
-** These watchers keep the loop alive: the run waits for a signal instead
-** of reporting a deadlock. root == NULL turns the policy off. root must stay valid while it is on.
+** These watchers keep the loop alive, but hide no deadlock: a step that
+** finds nothing but them able to wake a task (cr_engine_stuck) reports
+** CR_EDEADLOCK, unless a task sleeps with no deadline, which waits for the
+** signal on purpose. root == NULL turns the policy off. root must stay valid while it is on.
 ** Signal dispositions are process-wide: every engine watching a signal
 ** sees each arrival, and the kill ends them all.
 */

@@ -5,9 +5,10 @@
 ** kept until the engine closes; every waiter wakes on each arrival. A
 ** watcher is referenced (keeps the loop alive) only while a task waits on
 ** it, so an idle watcher never hides a deadlock. The root policy's
-** watchers stay referenced: a signal can always wake the root then (by
-** cancelling it), so a run under that policy waits instead of reporting
-** a deadlock. (libuv polls no signal while nothing keeps its loop alive,
+** watchers stay referenced, so that libuv polls them, but the step that
+** finds nothing else able to wake a task reports the deadlock all the same
+** (loop.c, held_by_root_watchers): the signal could only cancel the root.
+** (libuv polls no signal while nothing keeps its loop alive,
 ** so an unreferenced watcher could not deliver Ctrl-C to a busy run.)
 **
 ** What an arrival nobody waits for does:
