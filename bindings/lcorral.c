@@ -662,7 +662,8 @@ static int gave_way_k(lua_State *L, int status, lua_KContext ctx) {
 */
 int lcr_done_now(lua_State *L, lcr_Task *t, int nres, int replay) {
   if (!lcr_time_is_up(L, t, replay)) return nres;
-  return lcr_reschedule(L, t, nres, gave_way_k);
+  cr_task_yield_done(&t->t);
+  return lcr_yield(L, t, nres, gave_way_k);
 }
 
 /* Whether t, running L, should give way now (see lcr_done_now): the pass's

@@ -463,8 +463,11 @@ function tcp.serve(host, port, handler, opts, ...)
   if opts.backlog ~= nil then
     checkint(opts.backlog, 4, "serve", "backlog", 1, 65535, nil, true)
   end
-  if opts.limit ~= nil and opts.limit ~= huge then     -- (math.huge: no limit)
-    checkint(opts.limit, 4, "serve", "limit", 1, nil, nil, true)
+  if opts.limit ~= nil and opts.limit ~= huge and      -- (math.huge: no limit)
+     not (type(opts.limit) == "number" and tointeger(opts.limit)
+          and opts.limit >= 1) then
+    argerr(4, "serve", "limit must be an integer >= 1 or math.huge" ..
+      (type(opts.limit) == "number" and "" or ", got " .. typename(opts.limit)))
   end
   for _, k in ipairs({ "ready", "on_error" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then

@@ -304,6 +304,10 @@ static void task_fields(lua_State *L, lcr_Engine *E, cr_task_t *t,
   if (cr_task_cancelled_now(t)) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "unwinding");
+    if (cr_task_handed(t)) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "handed");
+    }
   }
 }
 
@@ -672,7 +676,9 @@ static void push_line(lua_State *L, int node) {
   } else {
     lua_pop(L, 1);
   }
-  if (has_field(L, node, "unwinding", LUA_TBOOLEAN))
+  if (has_field(L, node, "handed", LUA_TBOOLEAN))
+    luaL_addstring(&b, ", woken with what it waited for, then a Cancelled");
+  else if (has_field(L, node, "unwinding", LUA_TBOOLEAN))
     luaL_addstring(&b, ", unwinding a Cancelled");
   add_flags(L, &b, node, sub);
   add_field(L, &b, node, "where", " at %s");

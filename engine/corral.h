@@ -800,6 +800,11 @@ void cr_task_wake(cr_task_t *t, int status);
 void cr_task_interrupt(cr_task_t *t);
 /* Queue the running task at the back of the run queue (a checkpoint). */
 void cr_task_yield(cr_task_t *t);
+/* The same, after a call that is over (it gives way before it returns
+** what it took): a t:cancel that comes before the task runs again comes
+** after that call, as after a delivered wake-up, so a task that then
+** returns ends done, with what the call took. */
+void cr_task_yield_done(cr_task_t *t);
 /* Park `t` until `target` finishes. Delivered wakes win over cancels. */
 void cr_task_join(cr_task_t *t, cr_task_t *target);
 /* Sleep until `when` on the engine clock. */
@@ -827,6 +832,10 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to);
 cr_task_status_t cr_task_returned(cr_task_t *t);
 /* Whether the task's own cancel is owed (a return now ends it cancelled). */
 int cr_task_cancel_owed(const cr_task_t *t);
+/* Whether t, queued, was woken with what it waited for (or gave way after
+** a call that was over, cr_task_yield_done): that call returns it first,
+** whatever cancel came since; the next cancellation point raises. */
+int cr_task_handed(const cr_task_t *t);
 void cr_task_done(cr_task_t *t, cr_task_status_t status);
 
 /* --- groups ---------------------------------------------------------- */

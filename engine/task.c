@@ -255,6 +255,12 @@ void cr_task_yield(cr_task_t *t) {
   cr__task_schedule(t);
 }
 
+void cr_task_yield_done(cr_task_t *t) {
+  int excused = t->delivered || !t->scope.cancel_owed;
+  cr_task_yield(t);
+  t->delivered = (unsigned)excused;
+}
+
 /* The abort of every wait that is only a link in a list. */
 cr_abort_t cr_task_abort_unlink(cr_task_t *t) {
   unlink_wait(t);
@@ -319,6 +325,10 @@ cr_end_t cr_task_unwind(cr_task_t *t, cr_scope_t **to) {
 
 int cr_task_cancel_owed(const cr_task_t *t) {
   return t->scope.cancel_owed;
+}
+
+int cr_task_handed(const cr_task_t *t) {
+  return t->status == CR_TASK_SCHEDULED && t->delivered;
 }
 
 cr_task_status_t cr_task_returned(cr_task_t *t) {

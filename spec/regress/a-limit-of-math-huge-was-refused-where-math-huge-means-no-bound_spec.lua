@@ -70,4 +70,15 @@ describe("regression: a limit of math.huge was refused", function()
       end
     end)
   end)
+
+  it("serve's refusal says math.huge is allowed, as the group's does", function()
+    support.vrun(function()
+      for _, bad in ipairs({ -math.huge, 0 / 0, 0, 1.5 }) do
+        support.assert_arg_error(4, "serve", "limit must be an integer >= 1 or math.huge",
+          function() corral.tcp.serve("127.0.0.1", 0, function() end, { limit = bad }) end)
+      end
+      support.assert_arg_error(4, "serve", "limit must be an integer >= 1 or math.huge, got string",
+        function() corral.tcp.serve("127.0.0.1", 0, function() end, { limit = "2" }) end)
+    end)
+  end)
 end)
