@@ -7,8 +7,8 @@
 --   Trio  src/trio/_tests/test_highlevel_open_tcp_listeners.py (the parts that map)
 --                                                             -> corral.tcp.listen / serve
 --   AnyIO tests/test_sockets.py, TestTCPStream and TestTCPListener -> corral.tcp
---   AnyIO tests/streams/test_buffered.py (receive_exactly / receive_until, the
---         buffered reads the brief names) -> read_exactly / read_line / lines over TCP
+--   AnyIO tests/streams/test_buffered.py (receive_exactly / receive_until: the
+--         buffered reads corral streams offer) -> read_exactly / read_line / lines over TCP
 --
 -- Translation:
 --   open_tcp_stream(host, port, happy_eyeballs_delay=d) -> happy_eyeballs.connect(host,
@@ -34,55 +34,77 @@
 --     same run; the `family` parameter -> a loop over 127.0.0.1 and ::1 (::1 only
 --     when this machine has an IPv6 loopback).
 --   Real sockets on the loopback only. Every real-clock test runs under
---   fail_after(5) (a hang fails the test instead) and asserts no time; the tests
+--   fail_after(10) (a hang fails the test instead) and asserts no time; the tests
 --   that assert times run on the virtual clock.
 --
--- Skipped, and why:
---   Trio test_close_all: tests Trio's internal close_all helper (no corral counterpart).
+-- Ported with a changed expectation or setting (the contract differs, or the
+-- original needs what a loopback-only suite must not do):
+--   Trio test_reorder_for_rfc_6555_section_5_4: corral interleaves the families
+--     throughout (RFC 8305, docs/policies.md), where Trio only moves the other
+--     family's first address to second place; checked through
+--     happy_eyeballs.interleave and the order the attempts start in.
+--   Trio test_format_host_port: as the formatting corral has (tostring of s.peer and
+--     e.address); host names ("example.com:443") and service names ("[::1]:http")
+--     are not formatted by corral.
 --   Trio test_local_address_real: corral.tcp.connect has no local_address (bind
---     before connect) option; only its last check, that the server sees the client's
---     local address as the peer, is ported.
---   Trio test_format_host_port: ported as the formatting corral has (tostring of
---     s.peer and e.address); host names ("example.com:443") and service names
---     ("[::1]:http") are not formatted by corral.
+--     before connect) option; only its last check is ported: the server sees the
+--     client's local address as the peer.
+--   Trio test_one_host_failed_after_connect: Trio's KeyboardInterrupt escapes bare;
+--     in corral every failure of an attempt is an entry of the ErrorGroup.
+--   Trio test_serve_listeners_connection_nursery: corral has no handler_nursery
+--     option; the server's own group, which holds the handlers and nothing else
+--     (docs/api.md), is counted instead.
+--   Trio test_open_tcp_listeners_basic binds the wildcard: ported on 127.0.0.1.
+--   Trio test_open_tcp_listeners_backlog: the backlog given to listen(2) is not
+--     observable; ported as which values corral takes (it refuses 99999999, where
+--     Trio clamps it to 0xFFFF: docs/api.md says backlog is an integer in 1..65535).
+--   AnyIO test_happy_eyeballs: its "dualstack" case listens on "::" (every
+--     interface) and is left out; the ipv4 and ipv6 cases are ported with corral's
+--     order (the resolver's first family first, RFC 8305), not AnyIO's preference
+--     for IPv6.
+--   AnyIO test_send_eof reads the reply in one receive; a read may return part of
+--     it (1..max bytes), so the reply is read to its end.
+--   AnyIO test_receive_exception_cause_preserved / test_send_exception_cause_preserved
+--     reset with SO_LINGER 0; corral sets no socket options, so the peer closes
+--     with bytes unread in the kernel, which resets the connection the same way.
+--   AnyIO test_tcp_listener_same_port: only its single-address rows.
+--   AnyIO test_buffered.py test_receive_until_incomplete: AnyIO raises
+--     IncompleteRead; corral's read_line returns a last line without its newline,
+--     then nil. receive_until's arbitrary delimiter -> read_line's "\n".
+--   AnyIO TestUNIXStream test_close_during_send and test_close_after_cancelled_io
+--     have no TestTCPStream twin; their behaviour maps to TCP and is ported over it.
+--   Two `it`s marked [corral] check the serve contract points (docs/api.md) that
+--     no Trio test checks (on_error; stop closes the listener, handlers finish).
+--
+-- Skipped, and why:
+--   Trio test_close_all: tests Trio's internal close_all helper.
 --   Trio test_serve_listeners_accept_unrecognized_error and
 --     test_serve_listeners_accept_capacity_error: corral.tcp.serve owns its listener
 --     and the public API cannot make its accept fail (no fake listener, no hook); the
 --     EMFILE back-off is also not logged, so there is nothing to count.
---   Trio test_serve_listeners_connection_nursery: ported with the handlers' own group
---     (corral has no handler_nursery option; docs/api.md makes the server's group
---     hold the handlers and nothing else).
 --   Trio test_open_tcp_listeners_multiple_host_cleanup_on_error,
 --     test_open_tcp_listeners_some_address_families_unavailable,
 --     test_open_tcp_listeners_socket_fails_not_afnosupport: corral.tcp.listen binds one
 --     address and has no socket factory to inject failures into.
---   Trio test_open_tcp_listeners_basic binds the wildcard: ported on 127.0.0.1.
---   Trio test_open_tcp_listeners_backlog: the backlog given to listen(2) is not
---     observable; ported as which values corral accepts (it refuses 99999999, where
---     Trio clamps it to 0xFFFF: docs/api.md says backlog is an integer in 1..65535).
 --   AnyIO test_socket_options (stream and listener): TCP_NODELAY, SO_REUSEADDR and
 --     SO_RCVBUF cannot be read through corral (SO_REUSEADDR's effect is checked by
---     Trio's test_open_tcp_listeners_rebind below).
---   AnyIO test_connect_tcp_with_local_port: no local port option.
+--     Trio's test_open_tcp_listeners_rebind).
+--   AnyIO test_connect_tcp_with_local_port, test_reuse_port: no such options.
 --   AnyIO test_happy_eyeballs_refcycles: Python's gc.get_referrers.
---   AnyIO test_happy_eyeballs, "dualstack" case: it listens on "::" (every
---     interface); the ipv4 and ipv6 cases are ported, with corral's order (the first
---     family the resolver returns, RFC 8305) instead of AnyIO's preference for IPv6.
 --   AnyIO test_concurrent_send: corral does not refuse a second writer (the contract
 --     forbids only a second reader), so there is no error to expect.
---   AnyIO test_connect_tcp_with_tls*, test_unretrieved_future_exception_server_crash
---     (asyncio only; its reset is what test_receive_exception_cause_preserved checks),
---     test_from_socket*, test_bind_link_local (needs a link-local interface),
---     test_reuse_port, test_tcp_listener_dualstack_disabled,
---     test_tcp_listener_retry_after_partial_failure,
---     test_tcp_listener_total_bind_failure (AnyIO's multi-listener over both
---     families): no corral counterpart. test_tcp_listener_same_port: only its
---     single-address rows are ported.
+--   AnyIO test_connect_tcp_with_tls, _cert_check_fail, _unicode_hostname: no TLS.
+--   AnyIO test_unretrieved_future_exception_server_crash: asyncio only (its reset is
+--     what test_receive_exception_cause_preserved checks).
+--   AnyIO test_from_socket* (stream and listener): corral cannot adopt a socket.
+--   AnyIO test_bind_link_local: needs a link-local interface, not loopback.
+--   AnyIO test_tcp_listener_dualstack_disabled, _retry_after_partial_failure,
+--     _total_bind_failure: AnyIO's multi-listener over both families.
 --   AnyIO UNIX, UDP and module-level tests (getaddrinfo, wait_socket, connectables):
 --     not TCP.
---   AnyIO test_buffered.py test_buffered_connectable, test_feed_data and the
---     memory-stream-only checks: no corral counterpart; receive_until's arbitrary
---     delimiter -> read_line's "\n".
+--   AnyIO test_buffered.py test_buffered_connectable, test_feed_data,
+--     test_buffered_stream_receive_invalid_max_bytes: no corral counterpart (the
+--     last is test_receive_invalid_max_bytes again).
 local corral = require "corral"
 local testing = require "corral.testing"
 local support = require "support"
@@ -92,9 +114,10 @@ local vrun, now = support.vrun, corral.now
 local raises, error_group = support.raises, support.error_group
 local blocked = testing.wait_all_tasks_blocked
 
--- Run fn on the real clock, failing after 5 s instead of hanging.
+-- Run fn on the real clock, failing after 10 s instead of hanging (a bound
+-- for a loaded machine; every test here takes milliseconds).
 local function real(fn)
-  return corral.run(function() return corral.fail_after(5, fn) end)
+  return corral.run(function() return corral.fail_after(10, fn) end)
 end
 
 local function ipv6_available()
@@ -952,7 +975,7 @@ describe("AnyIO tests/test_sockets.py", function()
           c:close()
         end)
         local e = raises(c.read, c)
-        assert_io_error(e, "ECLOSED")
+        assert_io_error(e, "ECLOSED", "read")
       end)
       assert.is_true(c.closed)
     end)
@@ -1149,7 +1172,7 @@ describe("AnyIO tests/test_sockets.py", function()
         g:cancel()
       end)
       assert.equal(1, #eg)
-      assert_io_error(eg.errors[1], "ECLOSED")
+      assert_io_error(eg.errors[1], "ECLOSED", "accept")
     end)
   end)
 
