@@ -532,6 +532,7 @@ describe("Trio test_highlevel_open_tcp_stream.py", function()
           { "3.3.3.3", 10, "success" }, { "4.4.4.4", 10, "success" } })
         assert.is_false(ok)
         assert.is_true(corral.is_cancelled(e))
+        assert.equal("deadline", e.source)         -- this scope's, not an attempt's
         error(e, 0)                                -- raise exc: the scope absorbs it
       end)
       assert.is_false(done)                         -- cancel_scope.cancelled_caught
