@@ -971,6 +971,16 @@ static int l_typename(lua_State *L) {
   return 1;
 }
 
+/* corral._stderr(s): s straight to the process's stderr, for a line that
+** io.stderr could not take (a sandbox without io, say). */
+static int l_stderr(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  fwrite(s, 1, len, stderr);
+  fflush(stderr);
+  return 0;
+}
+
 /* "function expected, got X" for the value at idx, pushed; a callable
 ** table or userdata (luassert's assert.equal, a functable) is told to be
 ** wrapped: corral calls tasks' functions as coroutines' bodies, which a
@@ -2029,6 +2039,7 @@ static const luaL_Reg corral_funcs[] = {
   {"_own_sources", l_own_sources},         /* internal: _util.lua */
   {"_key", l_key},                         /* internal: testing.lua */
   {"_typename", l_typename},             /* internal: lio.lua, testing */
+  {"_stderr", l_stderr},                 /* internal: lio.lua's say */
   {"_function_expected", l_function_expected},  /* internal: policies */
   {"_trace_flush", lcr_trace_flush},     /* internal: the command's os.exit */
   {"_trace_failed", lcr_trace_failed},   /* internal: the command's status */

@@ -393,12 +393,23 @@ local function peer_of(s)
   return s.peer or setmetatable({}, Address)
 end
 
+-- One line for the user: through io.stderr as the program has it now (it
+-- may point it elsewhere); where that cannot write (io removed by a sandbox,
+-- a stderr that is not a file), straight to the process's stderr, so the
+-- line is not lost. Protected: a line that cannot be made (memory) is no
+-- failure of the caller.
+local function say(make, ...)
+  local ok, line = pcall(make, ...)
+  if not ok then return end
+  local wrote, file = pcall(function() return io.stderr:write(line) end)
+  if not (wrote and file) then pcall(corral._stderr, line) end
+end
+corral._say = say
+
 local function default_on_error(err, peer)
-  -- protected: a line that cannot be made (memory) must not stop the server
-  pcall(function()
-    -- (io.stderr looked up now: a program may point it elsewhere)
-    io.stderr:write(format("corral.tcp.serve: handler for %s failed: %s\n",
-      tostring(peer), (gsub(corral._describe(err), "\n", " "))))
+  say(function()
+    return format("corral.tcp.serve: handler for %s failed: %s\n",
+      tostring(peer), (gsub(corral._describe(err), "\n", " ")))
   end)
 end
 

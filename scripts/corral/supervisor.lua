@@ -458,11 +458,10 @@ local function report(sup, name, err, traceback)
     return
   end
   -- names escaped: a newline in one cannot forge a line of the log;
-  -- protected, and io.stderr looked up now (a program may point it
-  -- elsewhere, or remove it): a line that cannot be written is no failure
-  pcall(function()
-    io.stderr:write(format("%s: child '%s' failed: %s\n", corral._one_line(sup.name),
-      corral._one_line(name), corral._describe(err)))
+  -- io.stderr as the program has it now, or the process's (corral._say)
+  corral._say(function()
+    return format("%s: child '%s' failed: %s\n", corral._one_line(sup.name),
+      corral._one_line(name), corral._describe(err))
   end)
 end
 
