@@ -1051,6 +1051,71 @@ describe("corral's own: the command's signal exits, cancelled owners, unread out
     os.remove(path)
   end))
 
+  it("a script that swallows the Cancelled of a SIGINT still exits 130", real(function()
+    local p <close>, path = corral_script([[
+      print("ready")
+      local ok, e = pcall(corral.sleep, math.huge)
+      print("swallowed " .. tostring(corral.is_cancelled(e)))
+    ]])
+    assert.equal("ready", p.stdout:read_line())
+    p:kill("INT")
+    local out = read_all(p.stdout)
+    assert.same({ n = 2, 130, nil }, table.pack(p:wait()))
+    assert.equal("swallowed true\n", out)
+    os.remove(path)
+  end))
+
+  it("`corral -e code` and `corral -` (the script fed through its stdin pipe) exit 143 on SIGTERM", real(function()
+    local script = [[local corral = require "corral"; io.stdout:setvbuf("no"); print("ready"); corral.sleep(math.huge)]]
+    local e <close> = corral.exec(BIN, { "-e", script })
+    local d <close> = corral.exec(BIN, { "-" })
+    d.stdin:write(script)
+    d.stdin:shutdown()
+    for _, p in ipairs({ e, d }) do
+      assert.equal("ready", p.stdout:read_line())
+      p:kill("TERM")
+      assert.same({ n = 2, 143, nil }, table.pack(p:wait()))
+    end
+  end))
+
+  it("a program that handles SIGTERM itself ends with its own status (os.exit(3) in the handler)", real(function()
+    local p <close>, path = corral_script([[
+      corral.group(function(g)
+        g:spawn(function() corral.signal("SIGTERM"); os.exit(3) end)
+        corral.checkpoint()
+        print("ready")
+      end)
+    ]])
+    assert.equal("ready", p.stdout:read_line())
+    p:kill("TERM")
+    assert.same({ n = 2, 3, nil }, table.pack(p:wait()))
+    os.remove(path)
+  end))
+
+  it("g:stop(grace) on Ctrl-C: a worker winds down on its own and the script exits 0", real(function()
+    local p <close>, path = corral_script([[
+      corral.group(function(g)
+        g:spawn(function()
+          g:wait_stopping()
+          print("worker winding down")
+        end)
+        g:spawn(function()
+          corral.signal("SIGINT")
+          g:stop(5)
+        end)
+        corral.checkpoint()
+        print("ready")
+      end)
+      print("stopped")
+    ]])
+    assert.equal("ready", p.stdout:read_line())
+    p:kill("INT")
+    local out = read_all(p.stdout)
+    assert.same({ n = 2, 0, nil }, table.pack(p:wait()))
+    assert.equal("worker winding down\nstopped\n", out)
+    os.remove(path)
+  end))
+
   it("a second SIGINT while the first is being handled cancels the root: exit 130", real(function()
     local p <close>, path = corral_script([[
       local _ <close> = setmetatable({}, { __close = function() print("cleanup") end })
@@ -1222,4 +1287,40 @@ describe("corral's own: the command's signal exits, cancelled owners, unread out
     support.assert_mentions(err, "testing.run: leaked", "1 process")
     assert.is_nil(proc_state(pid), "killed and reaped when the run ended")
   end)
+
+  it("waiting on SIGCHLD wakes on child exits and takes no exit status from p:wait", real(function()
+    local wakes = 0
+    corral.group(function(g)
+      g:spawn(function()
+        while true do
+          corral.signal("SIGCHLD")
+          wakes = wakes + 1
+        end
+      end)
+      blocked()
+      for i = 1, 5 do
+        local p <close> = corral.exec("/bin/sh", { "-c", "exit " .. i })
+        assert.equal(i, p:wait())
+      end
+      let_loop_turn()
+      g:cancel()
+    end)
+    assert.is_true(wakes >= 1, "the SIGCHLD waiter woke")
+    local p <close> = corral.exec("/bin/sh", { "-c", "exit 9" })
+    assert.equal(9, p:wait())                -- nobody waits on SIGCHLD now
+  end))
+
+  it("a child's pipes refuse the wrong direction with plain errors", real(function()
+    local p <close> = corral.exec("/bin/cat", {})
+    for _, call in ipairs({
+      { p.stdin, "read" }, { p.stdin, "read_line" }, { p.stdout, "write", "x" }, { p.stdout, "shutdown" },
+      { p.stderr, "write", "x" },
+    }) do
+      local e = support.raises(call[1][call[2]], call[1], table.unpack(call, 3))
+      assert.equal("string", type(e))
+      support.assert_mentions(e, "stream:" .. call[2] .. ": this pipe only carries data")
+    end
+    p.stdin:shutdown()
+    assert.equal(0, p:wait())
+  end))
 end)
