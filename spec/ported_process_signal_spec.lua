@@ -16,8 +16,8 @@
 -- helper below (feed stdin in one task, read stdout and stderr each in its own).
 -- Trio's two `background_process` parameters are both run in one `it`:
 -- open_process_then_kill (a `<close>` process, killed and waited after the body) and
--- run_process_in_nursery (a task owns the process, hands it out with g:start, and
--- the group is cancelled after the body). Each spec body runs under testing.run on
+-- run_process_in_nursery (a task owns the process, hands it out with g:start, holds
+-- it open until the body is done, and the group is cancelled after the body). Each spec body runs under testing.run on
 -- the real clock (children are real) inside fail_after(20), so nothing can hang and
 -- no time is asserted; the /proc/self/fd list is compared before and after the body
 -- and after the run, and testing.run's leak check covers tasks, scopes and handles.
@@ -27,10 +27,10 @@
 -- Trio's "signal handler restored" is read from /proc/self/status (SigCgt).
 --
 -- Skipped, and why:
---   Trio test_basic_no_pidfd, test_multi_wait_no_pidfd, test_wait_reapable_fails_no_pidfd,
---     test_subprocess_pidfd_unnotified's poll(): pidfd is Trio's reaping mechanism;
---     corral's is libuv's (SIGCHLD). (test_subprocess_pidfd_unnotified itself is
---     ported: the child exits while the loop does not turn.)
+--   Trio test_basic_no_pidfd, test_multi_wait_no_pidfd, test_wait_reapable_fails_no_pidfd:
+--     pidfd is Trio's reaping mechanism; corral's is libuv's (SIGCHLD).
+--     (test_subprocess_pidfd_unnotified is ported: the child exits while the loop
+--     does not turn, where Trio reaps it behind its back.)
 --   Trio test_wait_reapable_fails: sets SIGCHLD to SIG_IGN, which Lua cannot do and
 --     libuv's child watching forbids.
 --   Trio test_waitid_eintr: Trio's internal sync_wait_reapable.
@@ -51,21 +51,25 @@
 --     documented way is to exec `setsid`); corral.exec refusing unknown options is
 --     ported in Trio's test_errors and CPython's text-mode tests.
 --   CPython test_close_dont_kill_finished: whether close() sends SIGKILL to a zombie
---     cannot be observed from Lua. test_popen_error(_with_stdin_pipe) mock Popen; the
---     leak-free failure is ported with a program that cannot be executed.
---     test_create_subprocess_exec_with_path: Lua has no path objects.
+--     cannot be observed from Lua. test_create_subprocess_exec_with_path: Lua has no
+--     path objects. test_create_subprocess_fails_with_inactive_watcher,
+--     test_create_subprocess_with_pidfd: asyncio's child watchers (and a thread).
 --     test_pause_reading mocks the transport; ported as reads of at most `limit`
---     bytes. SubprocessTransportTests, GenericWatcherTests: asyncio internals.
+--     bytes. test_popen_error(_with_stdin_pipe) mock Popen to fail; ported as a spawn
+--     of a file that is no program. SubprocessTransportTests' two tests read
+--     transport internals; ported as what they assert of a process (kill once it
+--     has exited, and its repr), kill doing nothing where asyncio raises.
 --   Trio test_catch_signals_wrong_thread: no threads in Lua. Trio
 --     test_open_signal_receiver_conflict: in corral two waiters for one signal both
---     wake (API.md §7), so it is ported with that assertion instead of
+--     wake (docs/api.md), so it is ported with that assertion instead of
 --     BusyResourceError. Trio test_catch_signals_race_condition_on_exit: corral drops
 --     an arrival nobody waits for (docs/api.md) where Trio re-delivers it to the
 --     previous handler; the parts that map (the process survives, nothing stale is
 --     delivered later) are ported.
--- The last describe holds what the brief added: the `corral` command's 130/143 and
--- its corral.signal rules, cancellation of many process owners, a child whose
--- stdout is never read, and many waiters.
+-- The last describe holds corral's own checks next to these: the `corral` command's
+-- 130/143 and its corral.signal rules (scripts run through CORRAL_BIN), cancellation
+-- of many process owners, a child whose stdout is never read, many waiters, a
+-- delivered exit or signal that a cancel does not take back, and SIGCHLD waiters.
 local corral = require "corral"
 local support = require "support"
 local testing = require "corral.testing"
@@ -952,15 +956,19 @@ describe("CPython Lib/test/test_asyncio/test_subprocess.py", function()
     until_gone(pid)
   end))
 
-  it("test_popen_error", real(function()
-    for _, stdin in ipairs({ "inherit", "pipe" }) do
-      local before = open_fds()
-      local e = support.raises(corral.exec, "/dev/null", {}, { stdin = stdin })
-      assert.is_true(corral.is_io_error(e), tostring(e))
-      assert.equal("spawn", e.op)
-      assert.same(before, open_fds(), "no pipe is left after the failed spawn")
-    end
-  end))
+  -- Popen failing (mocked there) is a spawn that fails here: a file that is no program
+  local function popen_error(stdin)
+    local before = open_fds()
+    local e = support.raises(corral.exec, "/dev/null", {}, { stdin = stdin })
+    assert.is_true(corral.is_io_error(e), tostring(e))
+    assert.equal("spawn", e.op)
+    assert.equal("EACCES", e.code)
+    assert.same(before, open_fds(), "no pipe is left after the failed spawn")
+  end
+
+  it("test_popen_error", real(function() popen_error("inherit") end))
+
+  it("test_popen_error_with_stdin_pipe", real(function() popen_error("pipe") end))
 
   it("test_read_stdout_after_process_exit", real(function()
     local p <close> = corral.exec("/bin/sh", { "-c", "head -c 262144 /dev/zero; exit 1" })
