@@ -1331,4 +1331,24 @@ describe("corral's own: the command's signal exits, cancelled owners, unread out
     p.stdin:shutdown()
     assert.equal(0, p:wait())
   end))
+
+  it("corral.run(fn, {signals = true}) under lua5.4: a SIGINT cancels the root, kills its child, and run raises the signal's Cancelled", real(function()
+    local env = { LUA_CPATH = package.cpath, LUA_PATH = package.path, PATH = os.getenv("PATH") }
+    for _, name in ipairs({ "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS" }) do env[name] = os.getenv(name) end
+    local p <close> = corral.exec(LUA, { "-e", [[
+      local corral = require "corral"
+      io.stdout:setvbuf("no")
+      local ok, e = pcall(corral.run, function()
+        local c <close> = corral.exec("/bin/sleep", { "3600" })
+        print(c.pid)
+        c:wait()
+      end, { signals = true })
+      print(tostring(ok) .. " " .. tostring(corral.is_cancelled(e)) .. " " .. e.source .. " " .. e.reason)
+    ]] }, { env = env })
+    local pid = math.tointeger(tonumber(p.stdout:read_line()))
+    p:kill("INT")
+    local out, err, code = communicate(p)
+    assert.same({ "false true signal SIGINT\n", "", 0 }, { out, err, code })
+    assert.is_nil(proc_state(pid), "the run killed and reaped its child before returning")
+  end))
 end)
