@@ -1351,4 +1351,39 @@ describe("corral's own: the command's signal exits, cancelled owners, unread out
     assert.same({ "false true signal SIGINT\n", "", 0 }, { out, err, code })
     assert.is_nil(proc_state(pid), "the run killed and reaped its child before returning")
   end))
+
+  it("a child inherits none of corral's descriptors: its loop, signal pipe, sockets, other children's pipes", function()
+    -- every fd number below 1024 this process has open (no gap rule: a parent's fd may sit high)
+    local function all_fds()
+      local set = {}
+      for fd = 0, 1023 do
+        local f = io.open("/proc/self/fdinfo/" .. fd)
+        if f then f:close(); set[fd] = true end
+      end
+      return set
+    end
+    local baseline = all_fds()
+    real(function()
+      local other <close> = corral.exec("/bin/sleep", { "3600" })
+      assert.is_false(corral.move_on_after(0.01, corral.signal, "SIGUSR1"))
+      local l <close> = corral.tcp.listen("127.0.0.1", 0)
+      local ours = {}
+      for fd in pairs(all_fds()) do
+        if not baseline[fd] then ours[#ours + 1] = fd end
+      end
+      assert.is_true(#ours >= 5, "the loop, the pipes and the listener are open")
+      -- the child tests each number with stat (`[ -e ]`), opening nothing itself
+      local p <close> = corral.exec("/bin/sh", { "-c",
+        'n=0; while [ $n -lt 1024 ]; do [ -e /proc/$$/fd/$n ] && echo $n; n=$((n+1)); done' })
+      local out, _, code = communicate(p)
+      assert.equal(0, code)
+      local leaked = {}
+      for _, fd in ipairs(ours) do
+        if out:find("%f[%d]" .. fd .. "%f[^%d]") and fd > 2 then leaked[#leaked + 1] = fd end
+      end
+      assert.same({}, leaked, "fds of this run open in the child")
+      other:kill("KILL")
+      other:wait()
+    end)()
+  end)
 end)
