@@ -39,13 +39,14 @@
 --     test_devnull_output, test_devnull_error: corral.exec's stdio is "pipe" or
 --     "inherit" only (no stderr=STDOUT, no file or DEVNULL redirection).
 --   Trio test_run's argument checks, test_run_process_background_fail,
---     test_warn_on_failed_cancel_terminate, test_warn_on_cancel_SIGKILL_escalation,
---     test_run_process_internal_error, AnyIO test_stdin_input_both_passed,
+--     test_warn_on_failed_cancel_terminate, test_run_process_internal_error, AnyIO test_stdin_input_both_passed,
 --     test_arguments_passed_through: run_process's own options (check,
 --     deliver_cancel's SIGKILL escalation, warnings) or monkeypatching; corral has no
 --     run_process (closing a process is its cancellation: SIGKILL at once).
---     test_custom_deliver_cancel and test_bad_deliver_cancel are ported as a
---     shielded cleanup that terminates the child.
+--     test_custom_deliver_cancel, test_bad_deliver_cancel and
+--     test_warn_on_cancel_SIGKILL_escalation (without its warning, on the virtual
+--     clock with autojump_threshold) are ported as a shielded cleanup that
+--     terminates the child.
 --   AnyIO test_process_new_session_sid, test_user_group_arguments, CPython
 --     test_start_new_session: no start_new_session/user/group/umask options (the
 --     documented way is to exec `setsid`); corral.exec refusing unknown options is
@@ -445,6 +446,44 @@ describe("Trio src/trio/_tests/test_subprocess.py", function()
     assert.same({ "foo" }, eg.errors)
     until_gone(pid)
   end))
+
+  it("test_warn_on_cancel_SIGKILL_escalation", function()
+    -- Trio's autojump_clock: the virtual clock, jumping once every task has been
+    -- blocked for 0.2 s of real time. The child ignores SIGTERM (an ignored signal
+    -- survives exec), so the shielded cleanup's SIGTERM is followed by a SIGKILL
+    -- after 5 virtual seconds; run_process's RuntimeWarning has no counterpart.
+    local outer = open_fds()
+    testing.run(function()
+      warm_up()
+      local result, escalated_at
+      local ready = corral.event()
+      corral.fail_after(60, function()
+        corral.group(function(g)
+          g:spawn(function()
+            local p <close> = corral.exec("/bin/sh", { "-c", "trap '' TERM; echo ready; exec sleep 9999" })
+            assert.equal("ready", p.stdout:read_line())
+            ready:set()
+            local _, e = pcall(p.wait, p)
+            corral.scope(function()
+              p:kill("TERM")
+              if not corral.move_on_after(5, p.wait, p) then
+                escalated_at = corral.now()
+                p:kill("KILL")
+              end
+              result = table.pack(p:wait())
+            end, { shield = true })
+            error(e, 0)
+          end)
+          ready:wait()
+          blocked()
+          g:cancel()
+        end)
+      end)
+      assert.is_truthy(escalated_at, "SIGTERM was ignored, so SIGKILL followed")
+      assert.same({ n = 2, 137, "SIGKILL" }, result)
+    end, { autojump_threshold = 0.2 })
+    assert.same(outer, open_fds())
+  end)
 
   it("test_for_leaking_fds", real(function()
     local starting = open_fds()
