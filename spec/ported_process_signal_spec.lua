@@ -1163,6 +1163,29 @@ describe("corral's own: the command's signal exits, cancelled owners, unread out
     os.remove(path)
   end))
 
+  it("race over SIGINT and SIGTERM: the first SIGTERM is handled, then a SIGINT nobody waits for cancels: exit 130", real(function()
+    local p <close>, path = corral_script([[
+      local race = require "corral.race"
+      corral.group(function(g)
+        g:spawn(function()
+          local _, sig = race({ function() return corral.signal("SIGINT") end,
+                                function() return corral.signal("SIGTERM") end })
+          print("got " .. sig)
+          corral.sleep(3600)                -- still handling it
+        end)
+        corral.checkpoint()
+        corral.checkpoint()                 -- both race branches are in their waits
+        print("ready")
+      end)
+    ]])
+    assert.equal("ready", p.stdout:read_line())
+    p:kill("TERM")
+    assert.equal("got SIGTERM", p.stdout:read_line())
+    p:kill("INT")
+    assert.same({ n = 2, 130, nil }, table.pack(p:wait()))
+    os.remove(path)
+  end))
+
   it("a second SIGINT while the first is being handled cancels the root: exit 130", real(function()
     local p <close>, path = corral_script([[
       local _ <close> = setmetatable({}, { __close = function() print("cleanup") end })
