@@ -187,12 +187,13 @@ describe("the deadlock report", function()
         local s1 = l:accept()
         local c2 = corral.tcp.connect("127.0.0.1", l.port)
         local s2 = l:accept()
-        g:spawn({ function() s1:read() end, name = "reader" })  -- c1 sends nothing
-        g:spawn({ function()                     -- nobody reads c2: it fills
+        local reader = g:spawn({ function() s1:read() end, name = "reader" })  -- c1 sends nothing
+        local writer = g:spawn({ function()      -- nobody reads c2: it fills
           local big = string.rep("x", 1 << 20)
           while true do s2:write(big) end
         end, name = "writer" })
-        corral.sleep(0.2)
+        -- until both wait (a loaded machine may take longer than any fixed sleep)
+        repeat corral.sleep(0.05) until reader.status == "waiting" and writer.status == "waiting"
         text = corral.tree()
         g:cancel()
         for _, x in ipairs({ s1, c1, s2, c2, l }) do x:close() end
