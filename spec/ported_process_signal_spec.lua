@@ -391,7 +391,7 @@ describe("Trio src/trio/_tests/test_subprocess.py", function()
     for _, bg in ipairs(BACKGROUND) do
       local function test_one_signal(send_it, expected)
         local r
-        local ok = corral.move_on_after(1, function()
+        local ok = corral.move_on_after(10, function()  -- Trio's 1 s: only a hang guard
           bg[2]("/bin/sleep", { "3600" }, nil, function(p)
             send_it(p)
             r = table.pack(p:wait())
@@ -436,7 +436,7 @@ describe("Trio src/trio/_tests/test_subprocess.py", function()
       g:spawn(function()
         local p <close> = corral.exec("/bin/sleep", { "9999" })
         pid = p.pid
-        local ok, e = pcall(p.wait, p)
+        pcall(p.wait, p)                    -- cancelled
         p:kill("TERM")
         error("foo", 0)
       end)
@@ -701,20 +701,23 @@ describe("AnyIO tests/test_subprocesses.py", function()
   end))
 
   it("test_process_aexit_cancellation_doesnt_orphan_process", real(function()
-    local pid, text
+    -- (sleep 3600 where AnyIO sleeps 1 s: only a kill can end it within the bound)
+    local pid, scope
     corral.scope(function(s)
-      local p <close> = corral.exec("/bin/sleep", { "1" })
+      scope = s
+      local p <close> = corral.exec("/bin/sleep", { "3600" })
       pid = p.pid
       s:cancel()
       p:wait()                            -- __aexit__'s wait: raises Cancelled
     end)
+    assert.is_true(scope.cancel_caught)
     until_gone(pid)                       -- killed and reaped, not orphaned
   end))
 
   it("test_process_aexit_cancellation_closes_standard_streams", real(function()
     local p
     corral.scope(function(s)
-      local q <close> = corral.exec("/bin/sleep", { "1" })
+      local q <close> = corral.exec("/bin/sleep", { "3600" })
       p = q
       s:cancel()
       q:wait()
@@ -757,7 +760,7 @@ describe("AnyIO tests/test_subprocesses.py", function()
   end))
 
   it("test_close_while_reading", real(function()
-    local p <close> = corral.exec("/bin/sleep", { "3" })
+    local p <close> = corral.exec("/bin/sleep", { "3600" })  -- AnyIO's sleeps 3 s
     local err
     corral.group(function(g)
       g:spawn(function() err = support.raises(p.stdout.read, p.stdout) end)
