@@ -801,16 +801,18 @@ static int keep_traceback(lua_State *L) {
 
 /*
 ** Whether the error at 1 is the one the task at 2 kept (tberr), raised
-** again: the same object; or a value (a string, kept cut) that a scope is
-** passing on as it was, raised again by the scope's own function (the
-** same text raised elsewhere is another error). [-0, +0, m]
+** again: the same object; or a value (a string, kept cut) that a scope or
+** a lock's or semaphore's `with` is passing on as it was, raised again by
+** that function itself (the same text raised elsewhere is another error).
+** [-0, +0, m]
 */
 static int same_error(lua_State *L) {
   lua_Debug ar;
   if (!lcr_isobject(L, 1)) {
     int passed;
     if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "f", &ar)) return 0;
-    passed = lcr_scope_passes(lua_tocfunction(L, -1));
+    passed = lcr_scope_passes(lua_tocfunction(L, -1)) ||
+             lcr_with_passes(lua_tocfunction(L, -1));
     lua_pop(L, 1);
     if (!passed) return 0;
   }

@@ -404,6 +404,7 @@ void lcr_keep_traceback(lua_State *L, int task);
 int lcr_kept_is(lua_State *L, int task, int err);
 int lcr_isobject(lua_State *L, int idx);
 int lcr_scope_passes(lua_CFunction f);
+int lcr_with_passes(lua_CFunction f);
 void lcr_cut_text(lua_State *L);
 size_t lcr_utf8_cut(const char *s, size_t n);
 void lcr_gettberr(lua_State *L, int task);

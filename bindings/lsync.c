@@ -948,6 +948,12 @@ SEM_METHOD(with)
 SEM_METHOD(try_acquire)
 #undef SEM_METHOD
 
+/* Whether f is a `with`, which re-raises its body's error unchanged (a
+** string too: its first traceback stays, as through a scope). */
+int lcr_with_passes(lua_CFunction f) {
+  return f == lock_with || f == semaphore_with;
+}
+
 static const luaL_Reg lock_methods[] = {
   {"acquire", lock_acquire}, {"release", lock_release}, {"with", lock_with},
   {"try_acquire", lock_try_acquire},
