@@ -498,6 +498,10 @@ struct cr_engine_s {
   ** of absorb_parent's chain, valid while cancel_gen is absorb_gen. */
   const cr_scope_t *absorb_parent;
   cr_scope_t *absorb_above;
+  /* ... and the scope it was asked about, with that answer itself: the
+  ** same question again, valid while cancel_gen is absorb_gen */
+  const cr_scope_t *absorb_asked;
+  cr_scope_t *absorb_answer;
   uint64_t absorb_gen;
   uint64_t absorb_steps;  /* scopes visited by cr_scope_absorber's walks
                           ** (statistics: the C tests bound it) */

@@ -38,6 +38,7 @@ void cr__scope_link(cr_scope_t *s, cr_scope_t *parent) {
 void cr__scope_unlink(cr_scope_t *s) {
   cr_engine_t *e = s->engine;
   if (e->absorb_parent == s || e->absorb_above == s) e->absorb_parent = NULL;
+  if (e->absorb_asked == s || e->absorb_answer == s) e->absorb_asked = NULL;
   if (!s->is_task) cr_timer_stop(e, &s->deadline_);
   if (cr__queue_linked(&s->sibling)) cr__queue_remove(&s->sibling);
   /* Children that are still entered can only be task scopes of a group
@@ -48,6 +49,7 @@ void cr__scope_unlink(cr_scope_t *s) {
                                    sibling);
     cr__queue_remove(&c->sibling);
     if (e->absorb_parent == c) e->absorb_parent = NULL;
+    if (e->absorb_asked == c) e->absorb_asked = NULL;
     c->parent = NULL;
     /* ... and no longer report to it: its record may go before they end */
     if (c->is_task && s->is_group && cr_scope_owner(c)->group == (cr_group_t *)s)
@@ -494,11 +496,18 @@ cr_scope_t *cr_scope_absorber(cr_scope_t *s) {
   cr_engine_t *e;
   if (s == NULL) return NULL;
   e = s->engine;
-  if (s == e->absorb_parent && e->absorb_gen == e->cancel_gen)
+  if (e->absorb_gen == e->cancel_gen && s == e->absorb_parent)
     absorber = e->absorb_above;
+  else if (e->absorb_gen == e->cancel_gen && s == e->absorb_asked)
+    absorber = e->absorb_answer;
   else
     absorber = walk_up(e, s);
-  /* s's own answer, for a question about its parent next */
+  /* s's own answer, for the same question again (a scope's exit asks
+  ** about its parent, then the message handler of the pcall the Cancelled
+  ** goes on to asks about the task's innermost scope: that same parent)
+  ** or for a question about its parent next */
+  e->absorb_asked = s;
+  e->absorb_answer = absorber;
   e->absorb_parent = s->shield ? NULL : s->parent;
   e->absorb_above = absorber == s ? NULL : absorber;
   e->absorb_gen = e->cancel_gen;

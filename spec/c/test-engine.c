@@ -322,6 +322,41 @@ static int test_clean_memo_wraps(void) {
   return 0;
 }
 
+/* A Cancelled unwinding a task's own nested scopes: at each level the
+** scope's exit asks about its parent (judge), then the message handler of
+** the pcall the Cancelled goes on to asks whether the task is cancelled,
+** about its innermost scope: that same parent. Asked the same question
+** twice, the engine walked the rest of the scopes again each time: an
+** unwind through DEPTH scopes walked about DEPTH^2 / 2 of them. */
+#define DEPTH 2000
+static int test_nested_scopes_unwind_linear(void) {
+  static cr_scope_t s[DEPTH];
+  cr_engine_t e;
+  ctask a = {0};
+  cr_scope_t *to;
+  int k;
+  CHECK(cr_engine_init(&e, NULL, CR_CLOCK_VIRTUAL) == 0);
+  TASK_INIT(&e, &a.t, ctask_run);
+  cr_task_start_root(&a.t);
+  for (k = 0; k < DEPTH; k++)
+    CHECK(cr_scope_enter(&a.t, &s[k], INFINITY, 0) == 0);
+  cr_scope_cancel(&s[0], CR_SRC_EXPLICIT, 0, NULL);
+  e.absorb_steps = 0;
+  for (k = DEPTH - 1; k > 0; k--) {
+    CHECK(cr_task_cancelled_now(&a.t) == &s[0]);     /* the handler asks */
+    CHECK(cr_scope_leave(&s[k], 1, &to) == CR_END_PASSED);   /* the exit */
+    CHECK(to == &s[0]);
+  }
+  CHECK(cr_task_cancelled_now(&a.t) == &s[0]);
+  CHECK(cr_scope_leave(&s[0], 1, &to) == CR_END_ABSORBED);
+  /* quadratic would be about DEPTH * DEPTH / 2 */
+  CHECK(e.absorb_steps < 4 * (uint64_t)DEPTH);
+  CHECK(cr_task_cancelled_now(&a.t) == NULL);
+  CHECK(drain(&e) == 0);
+  CHECK(cr_engine_close(&e) == 0);
+  return 0;
+}
+
 /* A chain of tasks, each opening a group that holds the next one, the
 ** last one waiting for ever: cancelling the outermost group makes every
 ** task ask whether it is cancelled, and each asks about a chain as long
@@ -1554,6 +1589,8 @@ int main(void) {
     {"a refused start keeps no array; a bad wait kind is 'other'",
      test_refused_start_and_bad_wait},
     {"clean memo survives the generation wrapping", test_clean_memo_wraps},
+    {"unwinding nested scopes walks them in linear time",
+     test_nested_scopes_unwind_linear},
     {"cancelling a deep chain of tasks walks it in linear time",
      test_chain_cancel_linear},
     {"cancelling every level of a deep chain in turn walks it in linear time",
