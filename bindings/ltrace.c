@@ -14,6 +14,7 @@
 ** the run alive nor hides a deadlock) that prints corral.tree() to stderr.
 */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,12 @@ void lcr_debug_opts(lua_State *L, int opts, lcr_DebugOpts *o) {
   if (lua_getfield(L, opts, "trace_limit") != LUA_TNIL) {
     int isnum;
     o->limit = lua_tointegerx(L, -1, &isnum);
+    /* math.huge means "no bound", as for a group's limit or a channel. */
+    if (!isnum && lua_type(L, -1) == LUA_TNUMBER &&
+        lua_tonumber(L, -1) == HUGE_VAL) {
+      o->limit = LUA_MAXINTEGER;
+      isnum = 1;
+    }
     if (!isnum || o->limit < 1 || lua_type(L, -1) != LUA_TNUMBER)
       luaL_argerror(L, opts, "trace_limit must be an integer >= 1");
   }
