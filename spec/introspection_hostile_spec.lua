@@ -290,7 +290,10 @@ describe("corral.tree, odd names and reasons", function()
     corral.run(function()
       pcall(corral.group, function(g)
         g:spawn({ function() error(raised) end, name = "bad-obj" })
-        g:spawn({ function() error("line one\nline two " .. string.rep("y", 300), 0) end, name = "long" })
+        g:spawn({ function()
+          corral.sleep(0.1)             -- fails second, in every schedule
+          error("line one\nline two " .. string.rep("y", 300), 0)
+        end, name = "long" })
         g:spawn({ function() corral.sleep(1) end, name = "still" })
         corral.sleep(0.5)
         text, tbl = corral.tree(), corral.tree { format = "table" }
@@ -333,7 +336,7 @@ describe("corral.tree, at scale and for every wait", function()
       full:send(1)
       corral.group(function(g)
         g:spawn({ function() lock:acquire(); sem:acquire(); L.sleep = line_here(); corral.sleep(100) end, name = "holder" })
-        corral.sleep(0)
+        corral.sleep(0.25)              -- the holder has both, in every schedule
         g:spawn({ function() L.send = line_here(); full:send(2) end, name = "sender" })
         g:spawn({ function() L.recv = line_here(); rendezvous:recv() end, name = "receiver" })
         g:spawn({ function() L.lock = line_here(); lock:acquire() end, name = "locker" })
@@ -350,14 +353,13 @@ describe("corral.tree, at scale and for every wait", function()
           g:spawn({ function() L.read = line_here(); p.stdout:read() end, name = "reader" })
           L.process = line_here(); p:wait()
         end, name = "proc" })
-        corral.testing_wait = nil
-        corral.sleep(0.5)
+        corral.sleep(0.25)
         text, tbl = corral.tree(), corral.tree { format = "table" }
         g:cancel()
       end, { name = "all" })
     end, { clock = "virtual" })
     local expect = {
-      holder = { "sleep", "sleep (99.500s left)", L.sleep },
+      holder = { "sleep", "sleep (99.500s left)", L.sleep },   -- slept at 0, tree at 0.5
       sender = { "send", "channel send", L.send },
       receiver = { "recv", "channel recv", L.recv },
       locker = { "lock", "lock held by holder", L.lock },
@@ -684,7 +686,7 @@ describe("t:traceback() for every status, and in an ErrorGroup", function()
       pcall(corral.group, function(g)
         local sleeper = g:spawn(function() L.wait = line_here(); corral.sleep(1) end)
         got.scheduled = tb(sleeper)
-        corral.sleep(0)
+        corral.sleep(0.01)              -- it has parked, in every schedule
         got.waiting = tb(sleeper)
         local failed = g:spawn(function() L.fail = line_here(); error("boom") end)
         local done = g:spawn(function() return 1 end)
