@@ -160,6 +160,14 @@ static void copy_gone(lua_State *L, lcr_Debug *D, int top, lua_Integer pid) {
 ** 2 * limit + 1024, so the work (the ring and the open scopes) is
 ** amortised over the groups added since, however many tasks and groups
 ** stay open. [gone] -> [gone'] */
+/* The next prune_at: `extra` + 2 * limit + 1024, or never (SIZE_MAX) when
+** that does not fit, for a limit of math.huge's size, which no ring could
+** hold anyway. */
+static size_t prune_after(const lcr_Debug *D, size_t extra) {
+  if (D->limit > (SIZE_MAX - 1024 - extra) / 2) return SIZE_MAX;
+  return extra + 2 * D->limit + 1024;
+}
+
 static void prune_gone(lua_State *L, lcr_Debug *D) {
   uint64_t i;                  /* from the oldest kept (not the one dropped) */
   cr_scope_t *s = NULL;
@@ -174,7 +182,7 @@ static void prune_gone(lua_State *L, lcr_Debug *D) {
     walked++;
     if (s->is_group) copy_gone(L, D, top, (lua_Integer)s->id);
   }
-  D->prune_at = 2 * D->ngone + walked + 2 * D->limit + 1024;
+  D->prune_at = prune_after(D, 2 * D->ngone + walked);
   lua_replace(L, -2);
   lua_pushvalue(L, -1);
   lua_rawseti(L, LUA_REGISTRYINDEX, D->gone_ref);
@@ -524,7 +532,11 @@ static void debug_signal_cb(uv_signal_t *h, int signum) {
   lcr_Debug *D = h->data;
   (void)signum;
   if (D->early > 0) D->early--;          /* printed when it arrived */
-  else print_tree(D->E);
+  /* Arrivals that waited in libuv's pipe while the last task blocked in a
+  ** C call (io.read, os.execute) come once the run has ended: after the
+  ** run it does nothing (a tree of 0 tasks would tell nothing, once per
+  ** arrival). */
+  else if (D->E->e.stats.tasks > 0) print_tree(D->E);
 }
 
 /* The debug signal of E's run, or 0. */
@@ -585,7 +597,7 @@ static int start_trace(lua_State *L, lcr_Debug *D, int opts,
   D->gone_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   D->owed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  D->prune_at = 2 * D->limit + 1024;
+  D->prune_at = prune_after(D, 0);
   D->start_ts = cr_now(&D->E->e) * 1e6;
   D->E->e.on_event = on_event;
   return 0;
