@@ -86,12 +86,23 @@ function is.integer_ge(min, huge)
   end
 end
 
--- A name: a string, or a number, which M.options turns into its string (as
--- corral.group and g:spawn take `name = 3`).
+-- A name: a string that is not empty, or a number, which M.options turns
+-- into its string (as corral.group and g:spawn take `name = 3`, and refuse
+-- "": checked here, so that the policy's call is blamed, not its group's).
 function is.name(v, what)
   if type(v) ~= "string" and type(v) ~= "number" then
     return format("%s must be a string or a number, got %s", what, corral._typename(v))
   end
+  if v == "" then return what .. " is empty; leave it out for the default" end
+end
+
+-- A name that must be a string (a supervisor child's: the key remove and
+-- restart look it up by), not empty.
+function is.string_name(v, what)
+  if type(v) ~= "string" then
+    return format("%s must be a string, got %s", what, corral._typename(v))
+  end
+  if v == "" then return what .. " is empty" end
 end
 
 function is.type(t)

@@ -52,7 +52,7 @@ local M = {}
 -- Options --------------------------------------------------------------------
 
 local CHILD = {
-  name = is.type("string"),
+  name = is.string_name,
   fn = is.type("function"),
   restart = is.one_of({ "permanent", "transient", "temporary" }),
   shutdown = is.number_ge(0),
@@ -901,7 +901,9 @@ function Sup:stop(grace, ...)
   end
   if self.closed then                         -- stopped already: nothing to ask,
     -- but a cancelled caller raises its Cancelled first, as add does
-    if corral.current_task() then
+    -- (outside any run, nothing: as g:stop() on a group that has exited)
+    local ok, task = pcall(corral.current_task)
+    if ok and task then
       corral._check_cancel()
       wait_children(self)
     end
