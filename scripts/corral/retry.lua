@@ -58,7 +58,10 @@ local function wait_after(o, k)
   if o.jitter == 0 then return w end
   local r = o.random()
   if type(r) ~= "number" or not (r >= 0 and r < 1) then
-    error(format("retry: opts.random must return a number in [0, 1), got %s", tostring(r)), 0)
+    -- (a value that is no number by its type: "0.5" is a string, and a
+    -- __tostring could raise or a string run long)
+    local got = type(r) == "number" and tostring(r) or corral._typename(r)
+    error(format("retry: opts.random must return a number in [0, 1), got %s", got), 0)
   end
   local j = w * (1 - o.jitter) + w * o.jitter * r
   if j ~= j then return w end          -- w = inf: inf * 0 is NaN; forever stays
