@@ -10,6 +10,7 @@
 -- cancellation point raises.
 
 local corral = require "corral"
+local support = require "support"
 
 local function spin(ms)
   local t = os.clock()
@@ -18,16 +19,8 @@ end
 
 -- fn(server_side, client_side, g) inside a run, with a loopback connection.
 local function with_pair(fn)
-  corral.run(function()
-    local l <close> = corral.tcp.listen("127.0.0.1", 0)
-    corral.group(function(g)
-      local c
-      g:spawn(function() c = corral.tcp.connect("127.0.0.1", l.port) end)
-      local s <close> = l:accept()
-      while not c do corral.checkpoint() end
-      local _ <close> = c
-      fn(s, c, g)
-    end)
+  support.with_tcp_pair(function(s, c)
+    corral.group(function(g) fn(s, c, g) end)
   end)
 end
 
