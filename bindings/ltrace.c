@@ -152,14 +152,6 @@ static void copy_gone(lua_State *L, lcr_Debug *D, int top, lua_Integer pid) {
   lua_settop(L, top);
 }
 
-/*
-** At prune_at groups in the side table, keep only those a kept record
-** names or that are still open (a later record may name them): a long run
-** of many short groups stays bounded. The next prune waits until as many
-** groups again were added as were kept and as scopes were walked, plus
-** 2 * limit + 1024, so the work (the ring and the open scopes) is
-** amortised over the groups added since, however many tasks and groups
-** stay open. [gone] -> [gone'] */
 /* The next prune_at: `extra` + 2 * limit + 1024, or never (SIZE_MAX) when
 ** that does not fit, for a limit of math.huge's size, which no ring could
 ** hold anyway. */
@@ -168,6 +160,14 @@ static size_t prune_after(const lcr_Debug *D, size_t extra) {
   return extra + 2 * D->limit + 1024;
 }
 
+/*
+** At prune_at groups in the side table, keep only those a kept record
+** names or that are still open (a later record may name them): a long run
+** of many short groups stays bounded. The next prune waits until as many
+** groups again were added as were kept and as scopes were walked, plus
+** 2 * limit + 1024, so the work (the ring and the open scopes) is
+** amortised over the groups added since, however many tasks and groups
+** stay open. [gone] -> [gone'] */
 static void prune_gone(lua_State *L, lcr_Debug *D) {
   uint64_t i;                  /* from the oldest kept (not the one dropped) */
   cr_scope_t *s = NULL;
