@@ -154,6 +154,21 @@ static int l_check_owed(lua_State *L) {
   return 0;
 }
 
+/* corral._cancelled(t): whether task t, alive in this run, would raise a
+** Cancelled at its next cancellation point (a shield hides what is outside
+** it; due deadlines fire first, as a read of cancel_called fires them). A
+** policy asks it of its own task to tell a cancel that has not yet unwound
+** it (the supervisor's sup:children()). A finished task, or one of a run
+** that has ended: false. */
+static int l_cancelled(lua_State *L) {
+  lcr_Task *t = lcr_checktask(L, 1);
+  lcr_checknargs(L, 1, NULL);
+  lua_pushboolean(L, !t->t.finished
+    && lcr_alive(lcr_state(L), lcr_taskengine(t), t->epoch)
+    && cr_task_cancelled(&t->t) != NULL);
+  return 1;
+}
+
 /* corral._call(fn, ...): fn(...)'s results, called from C so that fn sees
 ** the caller a task's function sees (task_main): error("x") gets no
 ** position of a policy's file, and a C function's bad argument its own
@@ -2050,7 +2065,8 @@ static const luaL_Reg corral_funcs[] = {
   {"_getglobal", l_getglobal},           /* internal: the command */
   {"_setglobal", l_setglobal},           /* internal: the command */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
-  {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
+  {"_check_cancel", l_check_cancel},
+  {"_cancelled", l_cancelled},           /* internal: the supervisor */     /* internal: the Lua policies */
   {"_check_owed", l_check_owed},         /* internal: the Lua policies */
   {"_call", lcr_call},                   /* internal: the Lua policies */
   {NULL, NULL}

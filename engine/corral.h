@@ -41,7 +41,7 @@ typedef union {
 extern "C" {
 #endif
 
-#define CR_VERSION "0.26.3"
+#define CR_VERSION "0.26.4"
 
 /*
 ** Error codes: negative, generated from one table. libuv's UV_* codes pass

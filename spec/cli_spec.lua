@@ -266,7 +266,7 @@ describe("the corral command", function()
     local r = converse.run({ "/usr/bin/env", "-i", BIN, "-e",
       "print(require('corral')._VERSION, require('corral.cli') ~= nil)" })
     assert.equal(0, r.code)
-    assert.equal("0.26.3\ttrue\n", r.stdout)
+    assert.equal("0.26.4\ttrue\n", r.stdout)
   end)
 end)
 
@@ -530,7 +530,7 @@ describe("the corral command's options, as lua's", function()
     for _, flag in ipairs({ "--version", "-v" }) do
       local r = cli({ flag })
       assert.equal(0, r.code)
-      assert.truthy(r.stdout:find("^corral 0%.26%.3 %(Lua 5%.4[%.%d]*, libuv [%d%.]+%)\n$"), r.stdout)
+      assert.truthy(r.stdout:find("^corral 0%.26%.4 %(Lua 5%.4[%.%d]*, libuv [%d%.]+%)\n$"), r.stdout)
     end
   end)
 

@@ -924,6 +924,9 @@ function Sup:children(...)
   check_self(self, "children", Sup, sups)
   corral._no_more_args(2, nil, ...)
   local list, r = {}, self.first
+  -- cancelled from outside: its children are being cancelled, not run or
+  -- restarted, even before the manager has turned to see it
+  if self.manager and corral._cancelled(self.manager) then return list end
   while r do
     if not r.ended then
       list[#list + 1] = { name = r.name, status = r.status, restarts = r.restarts }

@@ -6,10 +6,10 @@
 -- liblua5.4-dev, pkg-config, cmake).
 rockspec_format = "3.0"
 package = "corral"
-version = "0.26.3-1"
+version = "0.26.4-1"
 source = {   -- where releases will be published; `luarocks make` builds the checkout
    url = "git+https://github.com/corral-lua/corral.git",
-   tag = "v0.26.3",
+   tag = "v0.26.4",
 }
 description = {
    summary = "Structured concurrency for Lua 5.4 on libuv",
