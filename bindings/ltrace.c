@@ -488,7 +488,9 @@ static void on_event(cr_engine_t *e, const cr_engine_event_t *ev) {
         r->num = (double)cr_scope_owner(ev->scope)->scope.id;
       break;
     case CR_EV_RUN:
-      r->flags = cr_task_cancelled_now(t) != NULL;
+      /* 1: a cancel reaches it; 2: one came after its wait was over, so
+      ** the call returns what it was handed before anything unwinds */
+      r->flags = cr_task_cancelled_now(t) == NULL ? 0 : ev->status ? 2 : 1;
       break;
     case CR_EV_PARK:
       r->wait = (unsigned char)t->wait;

@@ -18,7 +18,8 @@
 -- Tracks: a process per group (pid = the group's scope id; the root task's
 -- own pid is its id, named "run"), a thread per task (tid = its id).
 -- Slices ("X"): cat "run" (a resume), "unwinding" (a resume while a cancel
--- reaches it), "wait" (parked; named by what it waits on). Instants ("i"):
+-- reaches it; a task resumed with what its wait was handed before that cancel
+-- came runs on to its next cancellation point, a "run" slice), "wait" (parked; named by what it waits on). Instants ("i"):
 -- cat "spawn", "cancel" (on the canceller's track, or the scope owner's
 -- when no task cancelled), "cancelled" (on each task it reached), "error",
 -- "exit". Flows ("s"/"f"): parent -> child
@@ -173,11 +174,16 @@ handlers[SPAWN] = function(i, ts, tid, pid)
   end
 end
 
+-- A resume's slice by the record's flags: no cancel reaches the task; one
+-- does (it unwinds); one came after its wait was over (the call it resumes in
+-- returns what it was handed: it runs on to its next cancellation point).
+local RUN_SLICE = { [0] = { "run", "run" }, { "unwinding", "unwinding" },
+  { "run, handed its value before a cancel", "run" } }
+
 handlers[RUN] = function(i, ts, tid)
   close_slice(waiting, tid, ts)
-  local unwinding = C.flags[i] ~= 0
-  running[tid] = { ts = ts, name = unwinding and "unwinding" or "run",
-    cat = unwinding and "unwinding" or "run" }
+  local kind = RUN_SLICE[C.flags[i]]
+  running[tid] = { ts = ts, name = kind[1], cat = kind[2] }
   flows_in(tid, ts)
 end
 

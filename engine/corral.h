@@ -153,7 +153,9 @@ typedef struct cr_timer_s cr_timer_t;
 typedef enum {
   CR_EV_SPAWN = 0,        /* task spawned into scope->owner's group, or a
                           ** root task started (scope NULL) */
-  CR_EV_RUN,              /* task is about to be resumed */
+  CR_EV_RUN,              /* task is about to be resumed: status = 1 when
+                          ** it resumes with what its wait was handed
+                          ** (cr_task_handed), else 0 */
   CR_EV_SUSPEND,          /* task gave control back to the scheduler */
   CR_EV_PARK,             /* task parked: wait = what it waits on, obj */
   CR_EV_WAKE,             /* a parked task woke: status = wake status */

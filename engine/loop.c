@@ -610,6 +610,7 @@ static int run_ready(cr_engine_t *e) {
          !__atomic_load_n(&e->poll_soon, __ATOMIC_RELAXED) &&
          e->io_closing < closing) {
     cr_task_t *t;
+    int got;
     if (e->tie_salt) next_in_batch(e);
     t = next_ready(e);
     prefetch_ahead(e, t);
@@ -623,13 +624,14 @@ static int run_ready(cr_engine_t *e) {
     ** lost); it stays a level, so the next cancellation point raises, and
     ** the next cancellation point a shield hides it from owes it again
     ** (delivered kept while it runs: asked, in scope.c). */
+    got = t->delivered;            /* (queued: as cr_task_handed says) */
     if (t->delivered && t->scope.cancel_owed)
       t->scope.cancel_owed = 0;
     else
       t->delivered = 0;
     t->status = CR_TASK_RUNNING;
     e->current = t;
-    CR__EMIT(e, CR_EV_RUN, t, NULL, 0, CR_WAIT_NONE, NULL);
+    CR__EMIT(e, CR_EV_RUN, t, NULL, got, CR_WAIT_NONE, NULL);
     e->run(t);
     CR__EMIT(e, CR_EV_SUSPEND, t, NULL, (int)t->status, t->wait,
              t->wait_obj);
