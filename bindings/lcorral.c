@@ -1741,16 +1741,16 @@ static int l_key(lua_State *L) {
 static const char *const run_opts[] = {"clock", "signals", "trace",
   "trace_limit", "seed", "autojump_threshold", "debug_signal", NULL};
 
-static int l_run(lua_State *L) {
+/* corral.run's options, checked before anything is opened. */
+typedef struct {
+  int clock, signals;
+  test_opts test;
+  lcr_DebugOpts debug;
+} run_opts_t;
+
+static void check_run_opts(lua_State *L, run_opts_t *o) {
   static const char *const clocks[] = {"real", "virtual", NULL};
-  lcr_State *S = lcr_state(L);
-  lcr_Engine *E;
-  lcr_Task *root;
-  int clock = 0, signals = 0, rc, status, nres;
-  test_opts topts;
-  lcr_DebugOpts dopts;
-  lua_pushnil(L);                        /* the last run's stuck tree goes */
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
+  o->clock = o->signals = 0;
   lcr_checkfunction(L, 1);
   lcr_checkopts(L, 2, 0, run_opts);
   lcr_checknargs(L, 2, NULL);
@@ -1762,20 +1762,21 @@ static int l_run(lua_State *L) {
       for (i = 0; clocks[i] && (!c || strcmp(c, clocks[i])); i++) {}
       if (!clocks[i])
         luaL_argerror(L, 2, "clock must be \"real\" or \"virtual\"");
-      clock = i;
+      o->clock = i;
     }
-    signals = lcr_optboolean(L, 2, "signals");
+    o->signals = lcr_optboolean(L, 2, "signals");
     lua_pop(L, 1);
   }
-  check_test_opts(L, clock, &topts);
-  lcr_debug_opts(L, 2, &dopts);
-  if (S->eng != NULL && S->eng->hosted && S->eng->e.current == NULL)
-    return luaL_error(L, "corral.run: this state's corral belongs to a C "
-                         "host, which starts root tasks itself "
-                         "(corral_host_start)");
-  if (S->eng != NULL)
-    return luaL_error(L, "corral.run: cannot be called inside a running "
-                         "task (spawn a task or open a group instead)");
+  check_test_opts(L, o->clock, &o->test);
+  lcr_debug_opts(L, 2, &o->debug);
+}
+
+/* [fn, opts] -> [fn, opts, E, root]: the run's engine, with its root task
+** started (S->eng set), or an error raised with everything let go. */
+static lcr_Engine *open_run(lua_State *L, lcr_State *S, run_opts_t *o) {
+  lcr_Engine *E;
+  lcr_Task *root;
+  int rc;
   lua_settop(L, 2);
   /* uservalue 1: the tree when a deadlock was found */
   E = lua_newuserdatauv(L, sizeof *E, 1);                 /* 3: engine */
@@ -1786,12 +1787,12 @@ static int l_run(lua_State *L) {
   luaL_setmetatable(L, LCR_ENGINE);
   cr_alloc_refill();        /* the guard's reserve, if the process holds it */
   rc = lcr_engine_open(L, S, E, NULL,
-                       clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
-  if (rc) return lcr_raise(L, rc);
-  apply_test_opts(&E->e, &topts);
-  if (lcr_debug_start(L, E, 2, &dopts)) {                 /* a bad path */
+                       o->clock ? CR_CLOCK_VIRTUAL : CR_CLOCK_REAL);
+  if (rc) lcr_raise(L, rc);
+  apply_test_opts(&E->e, &o->test);
+  if (lcr_debug_start(L, E, 2, &o->debug)) {              /* a bad path */
     lcr_engine_teardown(L, E);
-    return lua_error(L);
+    lua_error(L);
   }
   lua_settop(L, 3);
   root = lcr_newtask(L, E, 1, 0);                         /* 4: root */
@@ -1800,32 +1801,56 @@ static int l_run(lua_State *L) {
   ** error there (out of memory) leaves E to its __gc. */
   S->eng = E;
   cr_task_start_root(&root->t);
-  if (signals && (rc = cr_signal_root(&E->e, &root->t, root_signal_cb))) {
+  if (o->signals && (rc = cr_signal_root(&E->e, &root->t, root_signal_cb))) {
     lcr_engine_teardown(L, E);
-    return lcr_raise(L, rc);
+    lcr_raise(L, rc);
   }
-  if (!signals) lcr_intr_install(E, L, root_signal_cb);  /* lua's Ctrl-C */
-  lcr_busy_install(E, signals);  /* a busy task hears them (the debug one) */
+  if (!o->signals) lcr_intr_install(E, L, root_signal_cb);   /* Ctrl-C */
+  lcr_busy_install(E, o->signals);   /* a busy task hears them (debug's) */
+  return E;
+}
+
+/* [fn, opts, E, root]: the run is over and its loop has stopped with the
+** root blocked: the deadlock's error, with the tree when it was found. */
+static int run_stuck(lua_State *L, lcr_Engine *E) {
+  lua_getiuservalue(L, 3, 1);               /* 5: the tree when found */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &stuck_key) == LUA_TSTRING)
+    lua_replace(L, 5);                /* a stop signal's, found earlier */
+  else
+    lua_pop(L, 1);
+  if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 3, 1);
+  lcr_engine_teardown(L, E);
+  lcr_trace_report(E);
+  return unbreakable_error(L);
+}
+
+static int l_run(lua_State *L) {
+  lcr_State *S = lcr_state(L);
+  lcr_Engine *E;
+  lcr_Task *root;
+  int nres;
+  run_opts_t o;
+  lua_pushnil(L);                        /* the last run's stuck tree goes */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &stuck_key);      /* (never allocates) */
+  check_run_opts(L, &o);
+  if (S->eng != NULL && S->eng->hosted && S->eng->e.current == NULL)
+    return luaL_error(L, "corral.run: this state's corral belongs to a C "
+                         "host, which starts root tasks itself "
+                         "(corral_host_start)");
+  if (S->eng != NULL)
+    return luaL_error(L, "corral.run: cannot be called inside a running "
+                         "task (spawn a task or open a group instead)");
+  E = open_run(L, S, &o);
+  root = E->root;
   lua_pushcfunction(L, run_loop);
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
-  status = lua_pcall(L, 2, 0, 0);                         /* 5: error? */
-  if (status != LUA_OK) {
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {                  /* 5: error */
     lcr_engine_teardown(L, E);
     lcr_trace_report(E);
     return lua_error(L);
   }
-  if (!root->t.finished) {
-    lua_getiuservalue(L, 3, 1);             /* 5: the tree when found */
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &stuck_key) == LUA_TSTRING)
-      lua_replace(L, 5);              /* a stop signal's, found earlier */
-    else
-      lua_pop(L, 1);
-    if (lcr_pushtree_safe(L, E)) lua_setiuservalue(L, 3, 1);
-    lcr_engine_teardown(L, E);
-    lcr_trace_report(E);
-    return unbreakable_error(L);
-  }
+  if (!root->t.finished) return run_stuck(L, E);
   lcr_engine_teardown(L, E);
   nres = lcr_pushresults(L, 4, root);
   if (root->outcome == CR_TASK_DONE && !E->e.root_signal && !E->deadlocked)
