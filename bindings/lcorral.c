@@ -2090,8 +2090,8 @@ static const luaL_Reg corral_funcs[] = {
   {"_getglobal", l_getglobal},           /* internal: the command */
   {"_setglobal", l_setglobal},           /* internal: the command */
   {"_check_blocking", l_check_blocking}, /* internal: the Lua policies */
-  {"_check_cancel", l_check_cancel},
-  {"_cancelled", l_cancelled},           /* internal: the supervisor */     /* internal: the Lua policies */
+  {"_check_cancel", l_check_cancel},     /* internal: the Lua policies */
+  {"_cancelled", l_cancelled},           /* internal: the supervisor */
   {"_check_owed", l_check_owed},         /* internal: the Lua policies */
   {"_call", lcr_call},                   /* internal: the Lua policies */
   {NULL, NULL}

@@ -19,7 +19,8 @@
 -- own pid is its id, named "run"), a thread per task (tid = its id).
 -- Slices ("X"): cat "run" (a resume), "unwinding" (a resume while a cancel
 -- reaches it; a task resumed with what its wait was handed before that cancel
--- came runs on to its next cancellation point, a "run" slice), "wait" (parked; named by what it waits on). Instants ("i"):
+-- came runs on to its next cancellation point, a "run" slice), "wait"
+-- (parked; named by what it waits on). Instants ("i"):
 -- cat "spawn", "cancel" (on the canceller's track, or the scope owner's
 -- when no task cancelled), "cancelled" (on each task it reached), "error",
 -- "exit". Flows ("s"/"f"): parent -> child
